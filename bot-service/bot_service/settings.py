@@ -1,0 +1,14 @@
+"""bot-service settings: environment variables prefixed `BOT_`."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from services.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="BOT_", extra="ignore", populate_by_name=True)
+    service_name: ClassVar[str] = "bot"

@@ -1,0 +1,23 @@
+"""Wiring of command-service: which handlers answer which subjects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.runtime import ServiceDefinition, ServiceRuntime
+
+from command_service import __version__
+from command_service.settings import Settings
+
+
+async def setup(runtime: ServiceRuntime) -> None:
+    """Register handlers and background work. The kernel already answers rpc.command.status."""
+
+
+SERVICE = ServiceDefinition(
+    name="command",
+    version=__version__,
+    settings_cls=Settings,
+    setup=setup,
+    migrations=Path(__file__).parent / "migrations",
+)

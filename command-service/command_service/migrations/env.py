@@ -1,0 +1,5 @@
+"""Alembic environment: the kernel runs it inside this service's schema as the owner role."""
+
+from services.db.migrate import run_env
+
+run_env()

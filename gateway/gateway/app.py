@@ -1,0 +1,48 @@
+"""The gateway's FastAPI app and its service definition."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from gateway import __version__
+from gateway.errors import install_error_handlers
+from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from gateway.routes import status
+from gateway.settings import Settings
+from services.runtime import ServiceDefinition, ServiceRuntime
+
+
+def create_app(runtime: ServiceRuntime) -> FastAPI:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    app = FastAPI(
+        title="botcenter API",
+        version=__version__,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(status.router)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+async def setup(runtime: ServiceRuntime) -> None:
+    """The gateway serves no RPCs; it only calls them."""
+
+
+SERVICE = ServiceDefinition(
+    name="gateway",
+    version=__version__,
+    settings_cls=Settings,
+    setup=setup,
+    http_app=create_app,
+)

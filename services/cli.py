@@ -1,0 +1,126 @@
+"""`botcenter`: run the stack, one service, migrations, keys, or the Discord sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import sys
+from pathlib import Path
+
+from services.settings import KernelSettings, Mode, dev_secrets, store_dev_secrets
+from services.vault import format_keyring, new_key, parse_keyring
+
+
+def _settings() -> KernelSettings:
+    return KernelSettings()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from services.infra.stack import run_stack
+
+    settings = _settings()
+    run_stack(
+        settings.data_dir.resolve(),
+        gateway_port=args.port,
+        sandbox_port=args.sandbox_port,
+        progress=lambda line: print(line, flush=True),
+    )
+    return 0
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from services.infra.stack import service_definitions
+    from services.runner import run
+
+    defs = service_definitions()
+    if args.name not in defs:
+        print(f"unknown service {args.name!r}; installed: {', '.join(defs)}", file=sys.stderr)
+        return 2
+    run(defs[args.name])
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from services.infra.stack import migrate_all
+
+    settings = _settings()
+    if not settings.database_url:
+        print("DATABASE_URL must name the database (an admin/owner login)", file=sys.stderr)
+        return 2
+    password = settings.db_role_password.get_secret_value() if settings.db_role_password else None
+    if password is None:
+        if settings.mode is Mode.PRODUCTION:
+            print("DB_ROLE_PASSWORD must be set in production", file=sys.stderr)
+            return 2
+        password = str(dev_secrets(settings.data_dir)["db_role_password"])
+    asyncio.run(migrate_all(settings.database_url, password))
+    print("migrations applied")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.action == "generate":
+        if settings.vault_keys is not None:
+            keys = parse_keyring(settings.vault_keys.get_secret_value())
+        elif settings.mode is Mode.DEVELOPMENT:
+            keys = parse_keyring(str(dev_secrets(settings.data_dir)["vault_keys"]))
+        else:
+            keys = {}
+        keys[max(keys, default=0) + 1] = new_key()
+        spec = format_keyring(keys)
+        if args.write and settings.mode is Mode.DEVELOPMENT:
+            data = dev_secrets(settings.data_dir)
+            data["vault_keys"] = spec
+            store_dev_secrets(settings.data_dir, data)
+            print(f"added key {max(keys)} to {settings.data_dir / 'secrets.json'}; restart services")
+        else:
+            # The operator puts this into VAULT_KEYS (a Kubernetes Secret); printed on request only.
+            print(spec)
+        return 0
+    # rotate: re-encrypt every stored secret with the newest key.
+    from services.keys import rotate_all
+
+    count = asyncio.run(rotate_all(settings))
+    print(f"re-encrypted {count} value(s) with the newest key")
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    argv = [sys.executable, "-m", "discord_sandbox", *args.rest]
+    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process on purpose
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="botcenter", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole product on embedded defaults")
+    up.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_HTTP_PORT", 8000)))
+    up.add_argument("--sandbox-port", type=int, default=int(os.environ.get("SANDBOX_PORT", 8790)))
+    up.set_defaults(fn=cmd_up)
+
+    svc = sub.add_parser("service", help="run one service in the foreground")
+    svc.add_argument("name")
+    svc.set_defaults(fn=cmd_service)
+
+    mig = sub.add_parser("migrate", help="create roles and schemas, apply every migration")
+    mig.set_defaults(fn=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="vault keys: generate a new one, or rotate data to it")
+    keys.add_argument("action", choices=["generate", "rotate"])
+    keys.add_argument("--write", action="store_true", help="development: store the new keyring")
+    keys.set_defaults(fn=cmd_keys)
+
+    sb = sub.add_parser("sandbox", help="run the discord-sandbox alone")
+    sb.add_argument("rest", nargs=argparse.REMAINDER)
+    sb.set_defaults(fn=cmd_sandbox)
+
+    args = parser.parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

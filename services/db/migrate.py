@@ -1,0 +1,55 @@
+"""Runs each service's Alembic migrations into its own schema, as the owner role."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from services.db.bootstrap import OWNER
+from services.db.engine import async_url
+
+
+def _config(script_location: Path, schema: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.attributes["schema"] = schema
+    return cfg
+
+
+async def upgrade(admin_url: str, schema: str, script_location: Path, revision: str = "head") -> None:
+    """Upgrade one service's schema to `revision`."""
+    engine = create_async_engine(async_url(admin_url), poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'set local role "{OWNER}"'))
+            await conn.execute(text(f'set local search_path to "{schema}"'))
+            await conn.run_sync(_run, _config(script_location, schema), revision)
+    finally:
+        await engine.dispose()
+
+
+def _run(sync_conn: Connection, cfg: Config, revision: str) -> None:
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, revision)
+
+
+def run_env(target_metadata: Any = None) -> None:
+    """The body of every service's `migrations/env.py`."""
+    cfg = context.config
+    connection = cfg.attributes["connection"]
+    schema = cfg.attributes["schema"]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table_schema=schema,
+        include_schemas=True,
+        transaction_per_migration=False,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

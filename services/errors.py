@@ -1,0 +1,52 @@
+"""The exception a service raises to answer with a typed error envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proto.errors import ErrorCode, ErrorEnvelope, FieldError
+
+
+class RpcError(Exception):
+    """Raised by service code (and by the RPC client) to carry an error envelope.
+
+    The message must be safe to show to a user: it never contains secrets or tracebacks.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        fields: list[FieldError] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.fields = fields or []
+
+    def envelope(self) -> ErrorEnvelope:
+        return ErrorEnvelope(
+            code=self.code, message=self.message, details=self.details, fields=self.fields
+        )
+
+    @classmethod
+    def from_envelope(cls, env: ErrorEnvelope) -> RpcError:
+        return cls(env.code, env.message, details=env.details, fields=env.fields)
+
+    def __repr__(self) -> str:
+        return f"RpcError({self.code.value!r}, {self.message!r})"
+
+
+def not_found(what: str) -> RpcError:
+    return RpcError(ErrorCode.NOT_FOUND, f"{what} not found")
+
+
+def conflict(message: str, **details: Any) -> RpcError:
+    return RpcError(ErrorCode.CONFLICT, message, details=details)
+
+
+def validation(message: str, *, fields: list[FieldError] | None = None) -> RpcError:
+    return RpcError(ErrorCode.VALIDATION, message, fields=fields)

@@ -1,0 +1,1 @@
+"""Embedded infrastructure for development and tests: PostgreSQL, NATS, an S3 server."""

@@ -1,0 +1,332 @@
+"""The whole product on one machine: embedded servers, migrations, the sandbox and every
+service as its own process. Used by `botcenter up` (`make run`) and by the test fixtures,
+so tests start things exactly the way `make run` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from proto.catalog import REGISTRY
+from proto.registry import SERVICES
+from services.db.bootstrap import bootstrap
+from services.db.migrate import upgrade
+from services.infra.embedded import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    free_port,
+    stop_process,
+    wait_for_port,
+)
+from services.natsconf import nats_user, render_config
+from services.runtime import ServiceDefinition
+from services.settings import dev_secrets, store_dev_secrets
+
+Progress = Callable[[str], None]
+
+
+def service_definitions() -> dict[str, ServiceDefinition]:
+    """Every installed service, found through the `botcenter.services` entry points."""
+    found: dict[str, ServiceDefinition] = {}
+    for ep in entry_points(group="botcenter.services"):
+        definition = ep.load()
+        found[definition.name] = definition
+    return dict(sorted(found.items(), key=lambda kv: _order(kv[0])))
+
+
+def _order(name: str) -> int:
+    order = [*SERVICES]
+    return order.index(name) if name in order else len(order)
+
+
+async def migrate_all(admin_url: str, role_password: str, progress: Progress = print) -> None:
+    defs = service_definitions()
+    await bootstrap(admin_url, [n for n, d in defs.items() if d.migrations], role_password)
+    for name, definition in defs.items():
+        if definition.migrations is not None:
+            progress(f"  migrating {name}")
+            await upgrade(admin_url, name, definition.migrations)
+
+
+@dataclass
+class Infra:
+    """PostgreSQL and NATS: embedded unless DATABASE_URL / NATS_URL say otherwise."""
+
+    data_dir: Path
+    durable: bool = True
+    nats_port: int = 0
+    pg_port: int = 0
+    progress: Progress = print
+    database_url: str | None = None
+    nats_url: str | None = None
+    nats_auth: bool = True
+    secrets: dict[str, object] = field(default_factory=dict)
+    _pg: EmbeddedPostgres | None = None
+    _nats: EmbeddedNats | None = None
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.secrets = dev_secrets(self.data_dir)
+        self._ensure_nats_passwords()
+        self.database_url = self.database_url or os.environ.get("DATABASE_URL")
+        if self.database_url is None:
+            self.progress("starting embedded PostgreSQL")
+            self._pg = EmbeddedPostgres(self.data_dir / "postgres", port=self.pg_port, durable=self.durable)
+            self._pg.start()
+            self.database_url = self._pg.admin_url
+        else:
+            self.progress("using PostgreSQL from DATABASE_URL")
+        self.nats_url = self.nats_url or os.environ.get("NATS_URL")
+        if self.nats_url is None:
+            self.progress("starting embedded NATS with JetStream")
+            port = self.nats_port or free_port()
+            text = render_config(
+                REGISTRY,
+                self.nats_passwords if self.nats_auth else {},
+                port=port,
+                store_dir=self.data_dir / "nats" / "jetstream",
+                admin_password=self.admin_password if self.nats_auth else None,
+            )
+            self._nats = EmbeddedNats(self.data_dir / "nats", text, port)
+            self._nats.start()
+            self.nats_url = self._nats.url
+        else:
+            self.nats_auth = False
+            self.progress("using NATS from NATS_URL")
+        self.progress("applying migrations")
+        asyncio.run(migrate_all(self.database_url, self.role_password, self.progress))
+
+    def _ensure_nats_passwords(self) -> None:
+        pw = self.secrets.setdefault("nats_passwords", {})
+        assert isinstance(pw, dict)
+        changed = False
+        for svc in [*SERVICES, "admin"]:
+            if svc not in pw:
+                pw[svc] = secrets.token_urlsafe(18)
+                changed = True
+        if changed:
+            store_dev_secrets(self.data_dir, self.secrets)
+
+    @property
+    def nats_passwords(self) -> dict[str, str]:
+        pw = self.secrets["nats_passwords"]
+        assert isinstance(pw, dict)
+        return {k: str(v) for k, v in pw.items() if k != "admin"}
+
+    @property
+    def admin_password(self) -> str:
+        pw = self.secrets["nats_passwords"]
+        assert isinstance(pw, dict)
+        return str(pw["admin"])
+
+    @property
+    def role_password(self) -> str:
+        env = os.environ.get("DB_ROLE_PASSWORD")
+        return env or str(self.secrets["db_role_password"])
+
+    @property
+    def admin_nats_url(self) -> str:
+        """NATS URL with the admin user (tests and the operator CLI)."""
+        assert self.nats_url is not None
+        if not self.nats_auth:
+            return self.nats_url
+        return self.nats_url.replace("nats://", f"nats://bc_admin:{self.admin_password}@", 1)
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """The environment a service process needs to reach this infrastructure."""
+        assert self.database_url and self.nats_url
+        prefix = service.upper() + "_"
+        env = {
+            "BOTCENTER_DATA_DIR": str(self.data_dir),
+            "DATABASE_URL": self.database_url,
+            "DB_ROLE_PASSWORD": self.role_password,
+            "NATS_URL": self.nats_url,
+            "VAULT_KEYS": os.environ.get("VAULT_KEYS") or str(self.secrets["vault_keys"]),
+        }
+        if self.nats_auth:
+            env[prefix + "NATS_USER"] = nats_user(service)
+            env[prefix + "NATS_PASSWORD"] = self.nats_passwords[service]
+        return env
+
+    def stop(self) -> None:
+        if self._nats is not None:
+            self._nats.stop()
+            self._nats = None
+        if self._pg is not None:
+            self._pg.stop()
+            self._pg = None
+
+    def stop_nats(self) -> None:
+        """For tests of reconnection: stop the NATS server, keep its data."""
+        assert self._nats is not None
+        self._nats.stop()
+
+    def start_nats(self) -> None:
+        assert self._nats is not None
+        self._nats.start()
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    proc: subprocess.Popen[str]
+    url: str | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        stop_process(self.proc, timeout_s)  # type: ignore[arg-type]
+
+    def wait_ready(self, deadline_s: float = 60.0, log_path: Path | None = None) -> None:
+        give_up = time.monotonic() + deadline_s
+        while not self.ready.wait(0.05):
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"service {self.name} exited with code {self.proc.returncode} during start"
+                    + (f" (see {log_path})" if log_path else "")
+                )
+            if time.monotonic() > give_up:
+                self.stop()
+                raise TimeoutError(f"service {self.name} was not ready within {deadline_s}s")
+
+
+def _botcenter() -> str:
+    # The console script, not `python -m`: the repo root on sys.path would let the
+    # `gateway/` folder shadow the installed `gateway` package.
+    return str(Path(sys.executable).parent / "botcenter")
+
+
+def start_service(
+    name: str,
+    env: dict[str, str],
+    *,
+    log_path: Path | None = None,
+    deadline_s: float = 60.0,
+) -> ServiceProcess:
+    """Start `botcenter service NAME` and wait for its ready line."""
+    sp = spawn_service(name, env, log_path=log_path)
+    sp.wait_ready(deadline_s, log_path)
+    return sp
+
+
+def spawn_service(name: str, env: dict[str, str], *, log_path: Path | None = None) -> ServiceProcess:
+    """Start `botcenter service NAME` without waiting; `wait_ready` waits for its ready line."""
+    full_env = {**os.environ, **env}
+    log = log_path.open("a") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [_botcenter(), "service", name],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        start_new_session=True,
+    )
+    sp = ServiceProcess(name, proc)
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("BOTCENTER_READY ") and not sp.ready.is_set():
+                sp.url = line.split()[2]
+                sp.ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return sp
+
+
+@dataclass
+class SandboxProcess:
+    proc: subprocess.Popen[bytes]
+    base_url: str
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+def start_sandbox(data_dir: Path, port: int, progress: Progress = print) -> SandboxProcess | None:
+    try:
+        import discord_sandbox  # noqa: F401 - only to know it is installed
+    except ImportError:
+        progress("discord-sandbox is not installed; set DISCORD_BASE_URL to use Discord")
+        return None
+    log = (data_dir / "logs" / "sandbox.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "discord_sandbox", "--host", "127.0.0.1", "--port", str(port),
+         "--state", str(data_dir / "sandbox.json")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    wait_for_port(port, proc=proc)  # type: ignore[arg-type]
+    return SandboxProcess(proc, f"http://127.0.0.1:{port}")
+
+
+def run_stack(
+    data_dir: Path,
+    *,
+    gateway_port: int = 8000,
+    sandbox_port: int = 8790,
+    progress: Progress = print,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """`botcenter up`: start everything, print the URL, stop everything on Ctrl-C/SIGTERM."""
+    import signal
+
+    stop_event = stop_event or threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
+    signal.signal(signal.SIGINT, lambda *_: stop_event.set())
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    infra = Infra(data_dir, progress=progress)
+    sandbox: SandboxProcess | None = None
+    procs: list[ServiceProcess] = []
+    try:
+        infra.start()
+        extra: dict[str, str] = {}
+        if "DISCORD_BASE_URL" not in os.environ:
+            progress("starting discord-sandbox")
+            sandbox = start_sandbox(data_dir, sandbox_port, progress)
+            if sandbox is not None:
+                extra["DISCORD_BASE_URL"] = sandbox.base_url
+                extra["GOOGLE_ISSUER"] = sandbox.base_url + "/google"
+        defs = service_definitions()
+        progress(f"starting {len(defs)} services: {', '.join(defs)}")
+        for name in defs:
+            env = {**infra.service_env(name), **extra, "LOG_FORMAT": "json"}
+            if name == "gateway":
+                env["GATEWAY_HTTP_PORT"] = str(gateway_port)
+                env.setdefault("GATEWAY_HTTP_HOST", os.environ.get("GATEWAY_HTTP_HOST", "127.0.0.1"))
+            procs.append(spawn_service(name, env, log_path=data_dir / "logs" / f"{name}.log"))
+        for p in procs:
+            p.wait_ready(60.0, data_dir / "logs" / f"{p.name}.log")
+            progress(f"  {p.name} ready")
+        gateway = next((p for p in procs if p.name == "gateway"), None)
+        progress("")
+        progress(f"botcenter is running: {gateway.url if gateway else '(no gateway installed)'}")
+        if sandbox:
+            progress(f"discord-sandbox:      {sandbox.base_url}")
+        progress(f"logs:                 {data_dir / 'logs'}")
+        progress("press Ctrl-C to stop")
+        while not stop_event.wait(0.5):
+            for p in procs:
+                if p.proc.poll() is not None:
+                    progress(f"{p.name} exited with code {p.proc.returncode}; see its log")
+                    stop_event.set()
+    finally:
+        progress("stopping")
+        for p in reversed(procs):
+            p.stop()
+        if sandbox:
+            sandbox.stop()
+        with contextlib.suppress(Exception):
+            infra.stop()
+        progress("stopped")

@@ -1,0 +1,177 @@
+"""Starts one service: settings, logs, traces, NATS, database, RPC, HTTP; drains on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Generator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import uvicorn
+from starlette.applications import Starlette
+
+from proto.base import Empty
+from proto.system import SPECS as STATUS_SPECS
+from proto.system import ServiceStatus
+from services.bus.connection import connect
+from services.bus.events import EventPublisher, ensure_events_stream
+from services.bus.rpc import RpcClient, RpcContext, RpcServer
+from services.db.engine import Database
+from services.health import health_routes
+from services.runtime import ServiceDefinition, ServiceRuntime
+from services.settings import MissingSecretError, ServiceSettings, with_credentials
+from services.telemetry import metrics
+from services.telemetry.logs import setup_logging
+from services.telemetry.tracing import setup_tracing
+from services.vault import Vault
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runner decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _system_url(url: str) -> str:
+    """The service's system role: same server and password, user `<role>_system`."""
+    parts = urlsplit(url)
+    return with_credentials(url, f"{unquote(parts.username or '')}_system", unquote(parts.password or ""))
+
+
+async def build_runtime(definition: ServiceDefinition, settings: ServiceSettings) -> ServiceRuntime:
+    password = settings.nats_password.get_secret_value() if settings.nats_password else None
+    nc = await connect(
+        settings.nats_url,
+        name=f"{definition.name}:{settings.instance}",
+        user=settings.nats_user if password else None,
+        password=password,
+    )
+    js = nc.jetstream()
+    db: Database | None = None
+    if definition.migrations is not None:
+        url = settings.db_url()
+        if url is None:
+            raise MissingSecretError("DATABASE_URL must be set (make run sets it for you)")
+        db = Database(url, system_url=_system_url(url))
+    vault = Vault.from_spec(settings.vault_keyring()) if definition.uses_vault else None
+    rpc = RpcServer(
+        nc,
+        definition.name,
+        concurrency=settings.rpc_concurrency,
+        timeout_s=settings.rpc_timeout_s,
+        db=db,
+    )
+    runtime = ServiceRuntime(
+        definition=definition,
+        settings=settings,
+        nc=nc,
+        js=js,
+        rpc=rpc,
+        client=RpcClient(nc, definition.name, timeout_s=settings.rpc_timeout_s),
+        events=EventPublisher(nc, definition.name, js),
+        db=db,
+        vault=vault,
+    )
+    _register_status(runtime)
+    return runtime
+
+
+def _register_status(runtime: ServiceRuntime) -> None:
+    subject = f"rpc.{runtime.name}.status"
+    for spec in STATUS_SPECS:
+        if spec.subject == subject:
+
+            async def status(_: Empty, __: RpcContext) -> ServiceStatus:
+                return ServiceStatus(
+                    service=runtime.name,
+                    version=runtime.definition.version,
+                    instance=runtime.settings.instance,
+                    uptime_s=round(time.monotonic() - runtime.started_at, 3),
+                )
+
+            runtime.rpc.register(spec, status)
+
+
+async def serve(definition: ServiceDefinition, settings: ServiceSettings | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then drain: stop taking work, finish it, close."""
+    settings = settings or definition.settings_cls()
+    setup_logging(definition.name, settings.log_level, settings.log_format)
+    setup_tracing(definition.name, settings.otlp_endpoint)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    runtime = await build_runtime(definition, settings)
+    await ensure_events_stream(runtime.js)
+    await definition.setup(runtime)
+    await runtime.rpc.start()
+
+    if definition.http_app is not None:
+        app: Any = definition.http_app(runtime)
+        for route in health_routes(runtime):
+            app.router.routes.insert(0, route)
+    else:
+        app = Starlette(routes=health_routes(runtime))
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        loop="none",
+        timeout_graceful_shutdown=5,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+    )
+    server = _Server(config)
+    server_task = asyncio.create_task(server.serve(), name="http")
+    while not server.started and not server_task.done():
+        await asyncio.sleep(0.01)
+    if server_task.done():
+        raise RuntimeError(f"{definition.name}: HTTP server failed to start")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    metrics.SERVICE_INFO.labels(definition.name, definition.version, settings.instance).set(1)
+    log.info(
+        "service ready",
+        extra={"http": f"http://{settings.http_host}:{port}", "version": definition.version},
+    )
+    # A machine-readable line for `botcenter up` and tests that start us with port 0.
+    print(f"BOTCENTER_READY {definition.name} http://{settings.http_host}:{port}", flush=True)
+
+    await stop.wait()
+    log.info("draining")
+    runtime.stopping = True
+    await runtime.rpc.stop(settings.drain_timeout_s)
+    await runtime.run_stop_hooks()
+    server.should_exit = True
+    await server_task
+    with contextlib.suppress(Exception):
+        await runtime.nc.drain()
+    if runtime.db is not None:
+        await runtime.db.dispose()
+    log.info("stopped")
+
+
+def run(definition: ServiceDefinition) -> None:
+    """Process entry point: uvloop, and a clear message instead of a traceback for bad config."""
+    try:
+        import uvloop
+
+        uvloop.run(serve(definition))
+    except MissingSecretError as exc:
+        print(f"{definition.name}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ConnectionError as exc:
+        print(f"{definition.name}: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None

@@ -1,0 +1,117 @@
+"""What a running service has at hand: settings, bus, database, vault, events, hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from services.bus.events import EventPublisher
+from services.bus.rpc import RpcClient, RpcServer
+from services.db.engine import Database
+from services.keys import EncryptedColumn
+from services.settings import ServiceSettings
+from services.vault import Vault
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+log = logging.getLogger(__name__)
+
+StopHook = Callable[[], Awaitable[None]]
+ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class ServiceDefinition:
+    """How to build one service; each service package exports one as `SERVICE`.
+
+    Found by the `botcenter` CLI through the `botcenter.services` entry-point group, so
+    the kernel never imports a service.
+    """
+
+    name: str
+    version: str
+    settings_cls: type[ServiceSettings]
+    setup: Callable[[ServiceRuntime], Awaitable[None]]
+    migrations: Path | None = None
+    uses_vault: bool = False
+    # Vault-sealed columns, re-encrypted by `botcenter keys rotate`.
+    encrypted_columns: list[EncryptedColumn] = field(default_factory=list)
+    # Services that serve HTTP themselves (gateway, log-service) build their ASGI app here;
+    # the kernel adds /healthz, /readyz and /metrics to it.
+    http_app: Callable[[ServiceRuntime], ASGIApp] | None = None
+
+
+@dataclass
+class ServiceRuntime:
+    definition: ServiceDefinition
+    settings: ServiceSettings
+    nc: NATS
+    js: JetStreamContext
+    rpc: RpcServer
+    client: RpcClient
+    events: EventPublisher
+    db: Database | None = None
+    vault: Vault | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    stopping: bool = False
+    _stop_hooks: list[StopHook] = field(default_factory=list)
+    _ready_checks: list[tuple[str, ReadyCheck]] = field(default_factory=list)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def on_stop(self, hook: StopHook) -> None:
+        """Run at shutdown, after RPCs drained; hooks run last-registered first."""
+        self._stop_hooks.append(hook)
+
+    def ready_check(self, name: str, check: ReadyCheck) -> None:
+        self._ready_checks.append((name, check))
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """A background task that is cancelled at shutdown and whose crash is logged."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None and not self.stopping:
+                log.error("background task %s crashed", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    async def readiness(self) -> dict[str, bool]:
+        checks: dict[str, bool] = {"nats": self.nc.is_connected}
+        if self.db is not None:
+            checks["database"] = await self.db.ping()
+        for name, check in self._ready_checks:
+            try:
+                checks[name] = await check()
+            except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+                checks[name] = False
+        if self.stopping:
+            checks["draining"] = False
+        return checks
+
+    async def run_stop_hooks(self) -> None:
+        for hook in reversed(self._stop_hooks):
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop hook failed")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)

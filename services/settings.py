@@ -1,0 +1,155 @@
+"""Settings from the environment (pydantic-settings): shared ones and one prefix per service.
+
+Shared variables have fixed names (`NATS_URL`, `DATABASE_URL`, ...); a service's own
+variables carry its prefix (`BOT_`, `AUTH_`, ...). In development, missing secrets are
+generated once into the data folder and reused; in production a missing secret stops
+the process with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class MissingSecretError(RuntimeError):
+    """A secret is missing or left at a default value in production."""
+
+
+class KernelSettings(BaseSettings):
+    """Variables every process reads, without prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    mode: Mode = Field(Mode.DEVELOPMENT, validation_alias="BOTCENTER_MODE")
+    data_dir: Path = Field(Path(".botcenter"), validation_alias="BOTCENTER_DATA_DIR")
+    nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    s3_url: str | None = Field(None, validation_alias="S3_URL")
+    db_role_password: SecretStr | None = Field(None, validation_alias="DB_ROLE_PASSWORD")
+    vault_keys: SecretStr | None = Field(None, validation_alias="VAULT_KEYS")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    log_format: str = Field("json", validation_alias="LOG_FORMAT")
+    otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    # Every Discord URL derives from these, so production talks to discord.com and
+    # development and tests to the discord-sandbox by settings alone.
+    discord_base_url: str = Field("https://discord.com", validation_alias="DISCORD_BASE_URL")
+    google_issuer: str = Field("https://accounts.google.com", validation_alias="GOOGLE_ISSUER")
+
+    @property
+    def discord_api_url(self) -> str:
+        return self.discord_base_url.rstrip("/") + "/api/v10"
+
+    @property
+    def production(self) -> bool:
+        return self.mode is Mode.PRODUCTION
+
+
+class ServiceSettings(KernelSettings):
+    """Base of each service's settings; subclasses set `env_prefix` and `service_name`."""
+
+    service_name: ClassVar[str] = ""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    rpc_concurrency: int = Field(256, ge=1, le=10_000)
+    rpc_timeout_s: float = Field(10.0, gt=0, le=300)
+    drain_timeout_s: float = Field(20.0, gt=0, le=600)
+    instance: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+
+    def role_name(self) -> str:
+        return f"bc_{self.service_name}"
+
+    def db_url(self) -> str | None:
+        """This service's own database URL (its role, never a superuser).
+
+        `<PREFIX>DATABASE_URL` wins; otherwise `DATABASE_URL` with the user switched to
+        the service role and `DB_ROLE_PASSWORD` as password.
+        """
+        override = os.environ.get(f"{self.model_config.get('env_prefix', '')}DATABASE_URL")
+        if override:
+            return override
+        if not self.database_url:
+            return None
+        password = self.db_role_password.get_secret_value() if self.db_role_password else None
+        if password is None:
+            if self.production:
+                raise MissingSecretError(
+                    "DB_ROLE_PASSWORD (or "
+                    f"{self.model_config.get('env_prefix', '')}DATABASE_URL) must be set "
+                    "in production"
+                )
+            password = dev_secrets(self.data_dir)["db_role_password"]
+        return with_credentials(self.database_url, self.role_name(), password)
+
+    def vault_keyring(self) -> str:
+        if self.vault_keys is not None:
+            return self.vault_keys.get_secret_value()
+        if self.production:
+            raise MissingSecretError("VAULT_KEYS must be set in production (see README)")
+        return str(dev_secrets(self.data_dir)["vault_keys"])
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """The same server URL with another user and password."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{quote(user)}:{quote(password, safe='')}@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _new_key_b64() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def dev_secrets(data_dir: Path) -> dict[str, Any]:
+    """Development secrets, generated on first use into `<data_dir>/secrets.json` (0600).
+
+    Additional keys may be added later by other parts (e.g. JWT signing keys); existing
+    values are never regenerated, so restarting keeps sessions and encrypted data valid.
+    """
+    path = data_dir / "secrets.json"
+    data: dict[str, Any] = {}
+    if path.exists():
+        data = json.loads(path.read_text())
+    changed = False
+    defaults: dict[str, Any] = {
+        "db_role_password": secrets.token_urlsafe(24),
+        "vault_keys": f"1:{_new_key_b64()}",
+        "nats_passwords": {},
+    }
+    for key, value in defaults.items():
+        if key not in data:
+            data[key] = value
+            changed = True
+    if changed:
+        store_dev_secrets(data_dir, data)
+    return data
+
+
+def store_dev_secrets(data_dir: Path, data: dict[str, Any]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secrets.json"
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, path)

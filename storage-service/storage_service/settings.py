@@ -1,0 +1,14 @@
+"""storage-service settings: environment variables prefixed `STORAGE_`."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from services.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="STORAGE_", extra="ignore", populate_by_name=True)
+    service_name: ClassVar[str] = "storage"
