@@ -46,7 +46,8 @@ async def test_slash_command_round_trip(sandbox_control: SandboxControl) -> None
         await interaction.response.send_message(text * times)
 
     async with running_client(client, app.token):
-        assert client.user is not None and str(client.user.id) == app.bot_user_id
+        assert client.user is not None
+        assert str(client.user.id) == app.bot_user_id
         assert [str(g.id) for g in client.guilds] == [guild.guild_id]
         synced = await tree.sync()
         assert [c.name for c in synced] == ["echo"]
@@ -94,7 +95,7 @@ async def test_deferred_ephemeral_answer_with_followup_and_edit(
     assert answer["callback_type"] == 5
     assert answer["deferred"] is True
     assert answer["ephemeral"] is True
-    assert [f["content"] for f in answer["followups"]][0].startswith("report ready")
+    assert next(f["content"] for f in answer["followups"]).startswith("report ready")
     assert answer["content"] == "report ready (edited)"
 
 
@@ -161,7 +162,8 @@ async def test_autocomplete_component_and_context_menu(sandbox_control: SandboxC
     assert [c["value"] for c in choices["choices"]] == ["apple", "apricot"]
     assert picked_answer["content"] == "you picked banana"
     assert picked_answer["components"][0]["components"][0]["custom_id"] == "press-me"
-    assert pressed["callback_type"] == 7 and pressed["content"] == "pressed"
+    assert pressed["callback_type"] == 7
+    assert pressed["content"] == "pressed"
     assert greeted["content"] == f"hello {user.username}"
 
 

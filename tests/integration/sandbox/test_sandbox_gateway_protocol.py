@@ -1,0 +1,246 @@
+"""Gateway v10 frame by frame: handshake, compression, sharding, RESUME replay, close codes,
+IDENTIFY pacing and the session-start budget."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from discord_sandbox.client import GatewayClient, GatewayClosed
+from tests.fixtures.sandbox import SandboxControl, SandboxProcess
+
+GUILDS_AND_MESSAGES = (1 << 0) | (1 << 9)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def _connect(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, compress: str | None = None
+) -> GatewayClient:
+    client = GatewayClient(http, sandbox.gateway_url, compress=compress)
+    await client.connect()
+    return client
+
+
+@pytest.mark.parametrize("compress", [None, "zlib-stream", "zstd-stream"])
+async def test_hello_identify_ready_then_guilds(
+    http: aiohttp.ClientSession,
+    sandbox: SandboxProcess,
+    sandbox_control: SandboxControl,
+    compress: str | None,
+) -> None:
+    app = await sandbox_control.create_application("Handshake", guild_count=3)
+    client = await _connect(http, sandbox, compress)
+    assert client.heartbeat_interval == 1.0  # the fixture's --heartbeat-interval-ms
+    await client.send(1, None)
+    assert (await client.receive())["op"] == 11
+    await client.identify(app.token)
+    ready = await client.wait_for("READY")
+    assert ready["s"] == 1
+    assert ready["d"]["user"]["id"] == app.bot_user_id
+    assert ready["d"]["resume_gateway_url"] == sandbox.gateway_url
+    assert ready["d"]["application"]["id"] == app.application_id
+    assert sorted(g["id"] for g in ready["d"]["guilds"]) == sorted(app.guild_ids)
+    assert all(g["unavailable"] for g in ready["d"]["guilds"])
+    created = [await client.wait_for("GUILD_CREATE") for _ in app.guild_ids]
+    assert sorted(g["d"]["id"] for g in created) == sorted(app.guild_ids)
+    assert [g["s"] for g in created] == [2, 3, 4]
+    member = created[0]["d"]["members"][0]
+    assert member["user"]["id"] == app.bot_user_id
+    assert "flags" in member
+    await client.close()
+
+
+async def test_shards_receive_only_their_guilds(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Sharded", guild_count=6, max_concurrency=2)
+    guilds_by_shard: dict[int, set[str]] = {}
+    for shard_id in (0, 1):
+        client = await _connect(http, sandbox)
+        await client.identify(app.token, shard=[shard_id, 2])
+        ready = await client.wait_for("READY")
+        assert ready["d"]["shard"] == [shard_id, 2]
+        guilds_by_shard[shard_id] = {g["id"] for g in ready["d"]["guilds"]}
+        assert all((int(g) >> 22) % 2 == shard_id for g in guilds_by_shard[shard_id])
+        await client.close()
+    assert guilds_by_shard[0] and guilds_by_shard[1]
+    assert guilds_by_shard[0] | guilds_by_shard[1] == set(app.guild_ids)
+
+
+@pytest.mark.parametrize(
+    ("identify", "code"),
+    [
+        ({"token": "not-a-token", "intents": 1}, 4004),
+        ({"intents": 1, "shard": [2, 2]}, 4010),
+        ({"intents": 1, "shard": [0, 0]}, 4010),
+        ({"intents": 1 << 40}, 4013),
+        ({"intents": 1 << 15}, 4014),
+        ({"intents": 1 << 1}, 4014),
+    ],
+)
+async def test_identify_refusals_close_with_discords_codes(
+    http: aiohttp.ClientSession,
+    sandbox: SandboxProcess,
+    sandbox_control: SandboxControl,
+    identify: dict[str, object],
+    code: int,
+) -> None:
+    app = await sandbox_control.create_application("Refused")
+    client = await _connect(http, sandbox)
+    await client.send(2, {"token": app.token, "properties": {}, **identify})
+    with pytest.raises(GatewayClosed) as closed:
+        await client.wait_for("READY")
+    assert closed.value.code == code
+
+
+async def test_sharding_required_beyond_guilds_per_shard(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Big Bot", guild_count=3)
+    await sandbox_control.configure(max_guilds_per_shard=2)
+    try:
+        client = await _connect(http, sandbox)
+        await client.identify(app.token)
+        with pytest.raises(GatewayClosed) as closed:
+            await client.wait_for("READY")
+        assert closed.value.code == 4011
+        sharded = await _connect(http, sandbox)
+        await sharded.identify(app.token, shard=[0, 2])
+        await sharded.wait_for("READY")
+        await sharded.close()
+    finally:
+        await sandbox_control.configure(max_guilds_per_shard=2500)
+
+
+async def test_unauthenticated_ops_and_bad_payloads(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess
+) -> None:
+    client = await _connect(http, sandbox)
+    await client.send(8, {"guild_id": "1"})
+    with pytest.raises(GatewayClosed) as closed:
+        await client.receive()
+    assert closed.value.code == 4003
+    broken = await _connect(http, sandbox)
+    assert broken.ws is not None
+    await broken.ws.send_str("{not json")
+    with pytest.raises(GatewayClosed) as decode:
+        await broken.receive()
+    assert decode.value.code == 4002
+
+
+async def test_resume_on_a_new_connection_replays_missed_events(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Resumer")
+    user = await sandbox_control.create_user("resume-user")
+    guild = await sandbox_control.create_guild("Resume guild", members=[user.id])
+    await sandbox_control.install(guild.guild_id, app.application_id)
+    first = await _connect(http, sandbox, "zlib-stream")
+    await first.identify(app.token, intents=GUILDS_AND_MESSAGES)
+    await first.wait_for("GUILD_CREATE")
+    session_id, seq = first.session_id, first.seq
+    assert session_id is not None
+    await first.close(code=4000)  # not 1000/1001: the session stays resumable
+    await sandbox_control.wait_for_sessions(app.application_id, 0)
+
+    missed = [
+        await sandbox_control.post_message(guild.channel_ids[0], user.id, f"missed {i}")
+        for i in range(3)
+    ]
+
+    second = await _connect(http, sandbox, "zstd-stream")  # another connection, another compressor
+    await second.resume(app.token, session_id, seq)
+    replayed = [await second.wait_for("MESSAGE_CREATE") for _ in missed]
+    assert [m["d"]["id"] for m in replayed] == [m["id"] for m in missed]
+    assert [m["s"] for m in replayed] == [seq + 1, seq + 2, seq + 3]
+    resumed = await second.wait_for("RESUMED")
+    assert isinstance(resumed["d"], dict)
+    live = await sandbox_control.wait_for_sessions(app.application_id, 1)
+    assert live[0]["session_id"] == session_id
+    await second.close(code=1000)  # a clean close ends the session: RESUME is refused
+    await sandbox_control.wait_for_sessions(app.application_id, 0)
+    third = await _connect(http, sandbox)
+    await third.resume(app.token, session_id, second.seq)
+    invalid = await third.wait_for(op=9)
+    assert invalid["d"] is False
+    await third.close()
+
+
+async def test_identify_pacing_and_session_start_budget(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Eager", max_concurrency=1)
+    await sandbox_control.configure(identify_window_s=30)
+    try:
+        first = await _connect(http, sandbox)
+        await first.identify(app.token, shard=[0, 2])
+        await first.wait_for("READY")
+        # Same max_concurrency bucket (1 % 1 == 0) within the window: counted and refused.
+        second = await _connect(http, sandbox)
+        await second.identify(app.token, shard=[1, 2])
+        refused = await second.wait_for(op=9)
+        assert refused["d"] is False
+        await first.close()
+        await second.close()
+    finally:
+        await sandbox_control.configure(identify_window_s=0.25)
+    stats = await sandbox_control.stats()
+    assert stats["per_application"][app.application_id]["identify_violations"] == 1
+    assert stats["per_application"][app.application_id]["identifies"] == 1
+    assert stats["identify_violations"] >= 1
+
+    await sandbox_control.patch_application(
+        app.application_id, session_start_limit={"remaining": 0}
+    )
+    budget = await _connect(http, sandbox)
+    await budget.identify(app.token)
+    exhausted = await budget.wait_for(op=9)
+    assert exhausted["d"] is False
+    await budget.close()
+    shown = await sandbox_control.get_application(app.application_id)
+    assert shown["session_start_limit"]["remaining"] == 0
+
+
+async def test_request_guild_members_answers_with_chunk(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Chunker", privileged_intents=["GUILD_MEMBERS"])
+    users = [await sandbox_control.create_user(f"chunk-{i}") for i in range(3)]
+    guild = await sandbox_control.create_guild("Chunk guild", members=[u.id for u in users])
+    await sandbox_control.install(guild.guild_id, app.application_id)
+    client = await _connect(http, sandbox)
+    await client.identify(app.token, intents=GUILDS_AND_MESSAGES | (1 << 1))
+    created = await client.wait_for("GUILD_CREATE")
+    assert len(created["d"]["members"]) == 4  # everyone, with the GUILD_MEMBERS intent
+    await client.send(8, {"guild_id": guild.guild_id, "query": "", "limit": 0, "nonce": "n1"})
+    chunk = await client.wait_for("GUILD_MEMBERS_CHUNK")
+    assert chunk["d"]["nonce"] == "n1"
+    assert {m["user"]["id"] for m in chunk["d"]["members"]} >= {u.id for u in users}
+    await client.close()
+
+
+async def test_dropped_heartbeat_acks_and_server_side_timeout(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Zombie")
+    client = await _connect(http, sandbox)
+    await client.identify(app.token)
+    await client.wait_for("READY")
+    await sandbox_control.set_faults(drop_heartbeat_acks=True)
+    try:
+        await client.send(1, client.seq)
+        with pytest.raises(TimeoutError):
+            await client.wait_for(op=11, timeout=0.5)
+    finally:
+        await sandbox_control.clear_faults()
+    # Without heartbeats the sandbox closes the zombie after 1.5 intervals (4009).
+    with pytest.raises(GatewayClosed) as closed:
+        await client.wait_for(op=11, timeout=5)
+    assert closed.value.code == 4009
