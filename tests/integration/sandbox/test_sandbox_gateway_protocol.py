@@ -70,7 +70,8 @@ async def test_shards_receive_only_their_guilds(
         guilds_by_shard[shard_id] = {g["id"] for g in ready["d"]["guilds"]}
         assert all((int(g) >> 22) % 2 == shard_id for g in guilds_by_shard[shard_id])
         await client.close()
-    assert guilds_by_shard[0] and guilds_by_shard[1]
+    assert guilds_by_shard[0]
+    assert guilds_by_shard[1]
     assert guilds_by_shard[0] | guilds_by_shard[1] == set(app.guild_ids)
 
 
