@@ -18,7 +18,9 @@ REDIRECT = "http://127.0.0.1:5173/auth/callback"
 DEFAULT_ID, DEFAULT_SECRET = "botcenter-local", "botcenter-local-secret"
 
 
-def _discord(sandbox: SandboxProcess, client_id: str = DEFAULT_ID, secret: str = DEFAULT_SECRET) -> Any:
+def _discord(
+    sandbox: SandboxProcess, client_id: str = DEFAULT_ID, secret: str = DEFAULT_SECRET
+) -> Any:
     oauth = OAuth()
     return oauth.register(
         "discord",
@@ -80,7 +82,10 @@ async def test_discord_flow_with_login_hint_pkce_refresh_and_revoke(
         assert replay.status_code == 400
         assert replay.json()["error"] == "invalid_grant"
         # The replay also revoked what the code had produced.
-        revoked = await raw.get(f"{sandbox.api_url}/users/@me", headers={"Authorization": f"Bearer {token['access_token']}"})
+        revoked = await raw.get(
+            f"{sandbox.api_url}/users/@me",
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        )
         assert revoked.status_code == 401
 
         refreshed = await raw.post(
@@ -92,7 +97,9 @@ async def test_discord_flow_with_login_hint_pkce_refresh_and_revoke(
 
     second = await client.create_authorization_url(REDIRECT, login_hint=person.id)
     code = (await _redirected(second["url"]))["code"]
-    token = await client.fetch_access_token(redirect_uri=REDIRECT, code=code, code_verifier=second["code_verifier"])
+    token = await client.fetch_access_token(
+        redirect_uri=REDIRECT, code=code, code_verifier=second["code_verifier"]
+    )
     async with httpx.AsyncClient() as raw:
         rotated = await raw.post(
             f"{sandbox.base_url}/api/oauth2/token",
@@ -109,9 +116,14 @@ async def test_discord_flow_with_login_hint_pkce_refresh_and_revoke(
         )
         assert again.json()["error"] == "invalid_grant"  # refresh tokens rotate
         await raw.post(
-            f"{sandbox.base_url}/api/oauth2/token/revoke", data={"token": new["access_token"]}, auth=(DEFAULT_ID, DEFAULT_SECRET)
+            f"{sandbox.base_url}/api/oauth2/token/revoke",
+            data={"token": new["access_token"]},
+            auth=(DEFAULT_ID, DEFAULT_SECRET),
         )
-        gone = await raw.get(f"{sandbox.api_url}/users/@me", headers={"Authorization": f"Bearer {new['access_token']}"})
+        gone = await raw.get(
+            f"{sandbox.api_url}/users/@me",
+            headers={"Authorization": f"Bearer {new['access_token']}"},
+        )
         assert gone.status_code == 401
         assert gone.headers["Content-Type"] == "application/json"
 
@@ -127,10 +139,13 @@ async def test_consent_page_lists_users_and_deny_redirects_with_access_denied(
     assert page.status_code == 200
     assert "oauth-bob" in page.text
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text))
-    denied = await _redirected(f"{sandbox.base_url}/oauth2/authorize", data={**fields, "decision": "deny"})
+    denied = await _redirected(
+        f"{sandbox.base_url}/oauth2/authorize", data={**fields, "decision": "deny"}
+    )
     assert denied == {"error": "access_denied", "state": started["state"]}
     approved = await _redirected(
-        f"{sandbox.base_url}/oauth2/authorize", data={**fields, "user_id": person.id, "decision": "approve"}
+        f"{sandbox.base_url}/oauth2/authorize",
+        data={**fields, "user_id": person.id, "decision": "approve"},
     )
     token = await client.fetch_access_token(
         redirect_uri=REDIRECT, code=approved["code"], code_verifier=started["code_verifier"]
@@ -145,7 +160,9 @@ async def test_registered_clients_need_their_exact_redirect_uri(
     registered = await sandbox_control.register_oauth_client([REDIRECT], client_id="exact-client")
     person = await sandbox_control.create_user("oauth-carol")
     client = _discord(sandbox, registered["client_id"], registered["client_secret"])
-    wrong = await client.create_authorization_url("http://127.0.0.1:9999/elsewhere", login_hint=person.id)
+    wrong = await client.create_authorization_url(
+        "http://127.0.0.1:9999/elsewhere", login_hint=person.id
+    )
     async with httpx.AsyncClient() as browser:
         refused = await browser.get(wrong["url"])
     assert refused.status_code == 400  # shown, never redirected to an unregistered URI
@@ -153,13 +170,19 @@ async def test_registered_clients_need_their_exact_redirect_uri(
     code = (await _redirected(right["url"]))["code"]
     bad_secret = _discord(sandbox, registered["client_id"], "wrong")
     with pytest.raises(Exception, match="invalid_client"):
-        await bad_secret.fetch_access_token(redirect_uri=REDIRECT, code=code, code_verifier=right["code_verifier"])
+        await bad_secret.fetch_access_token(
+            redirect_uri=REDIRECT, code=code, code_verifier=right["code_verifier"]
+        )
 
 
-async def test_google_oidc_flow_with_nonce_and_jwks(sandbox: SandboxProcess, sandbox_control: SandboxControl) -> None:
+async def test_google_oidc_flow_with_nonce_and_jwks(
+    sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
     person = await sandbox_control.create_user("oidc-dana", email="dana@example.test")
     client = _google(sandbox)
-    started = await client.create_authorization_url(REDIRECT, nonce="nonce-123", login_hint="dana@example.test")
+    started = await client.create_authorization_url(
+        REDIRECT, nonce="nonce-123", login_hint="dana@example.test"
+    )
     params = await _redirected(started["url"])
     token = await client.fetch_access_token(
         redirect_uri=REDIRECT, code=params["code"], code_verifier=started["code_verifier"]
