@@ -46,8 +46,9 @@ class GatewayClient:
         self._zstd = zstandard.ZstdDecompressor().decompressobj()
         self._heartbeat: asyncio.Task[None] | None = None
 
-    async def connect(self) -> dict[str, Any]:
-        """Open the socket and return HELLO's `d`."""
+    async def connect(self, *, heartbeat: bool = True) -> dict[str, Any]:
+        """Open the socket and return HELLO's `d`; heartbeats at HELLO's interval unless
+        told not to (then the server closes the connection as a zombie)."""
         self.ws = await self._http.ws_connect(
             self.url, autoclose=False, max_msg_size=0, ssl=self.ssl_context or True
         )
@@ -55,6 +56,8 @@ class GatewayClient:
         if hello.get("op") != 10:
             raise RuntimeError(f"expected HELLO, got {hello}")
         self.heartbeat_interval = hello["d"]["heartbeat_interval"] / 1000
+        if heartbeat:
+            self.start_heartbeat()
         return hello["d"]  # type: ignore[no-any-return]
 
     async def send(self, op: int, data: Any) -> None:

@@ -21,10 +21,14 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def _connect(
-    http: aiohttp.ClientSession, sandbox: SandboxProcess, compress: str | None = None
+    http: aiohttp.ClientSession,
+    sandbox: SandboxProcess,
+    compress: str | None = None,
+    *,
+    heartbeat: bool = True,
 ) -> GatewayClient:
     client = GatewayClient(http, sandbox.gateway_url, compress=compress)
-    await client.connect()
+    await client.connect(heartbeat=heartbeat)
     return client
 
 
@@ -36,7 +40,7 @@ async def test_hello_identify_ready_then_guilds(
     compress: str | None,
 ) -> None:
     app = await sandbox_control.create_application("Handshake", guild_count=3)
-    client = await _connect(http, sandbox, compress)
+    client = await _connect(http, sandbox, compress, heartbeat=False)
     assert client.heartbeat_interval == 1.0  # the fixture's --heartbeat-interval-ms
     await client.send(1, None)
     assert (await client.receive())["op"] == 11
@@ -231,7 +235,7 @@ async def test_dropped_heartbeat_acks_and_server_side_timeout(
     http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
 ) -> None:
     app = await sandbox_control.create_application("Zombie")
-    client = await _connect(http, sandbox)
+    client = await _connect(http, sandbox, heartbeat=False)
     await client.identify(app.token)
     await client.wait_for("READY")
     await sandbox_control.set_faults(drop_heartbeat_acks=True)

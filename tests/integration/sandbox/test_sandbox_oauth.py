@@ -75,10 +75,14 @@ async def test_discord_flow_with_login_hint_pkce_refresh_and_revoke(
     async with httpx.AsyncClient() as raw:
         replay = await raw.post(
             f"{sandbox.base_url}/api/oauth2/token",
-            data={"grant_type": "authorization_code", "code": params["code"], "redirect_uri": REDIRECT,
-                  "code_verifier": started["code_verifier"]},
+            data={
+                "grant_type": "authorization_code",
+                "code": params["code"],
+                "redirect_uri": REDIRECT,
+                "code_verifier": started["code_verifier"],
+            },
             auth=(DEFAULT_ID, DEFAULT_SECRET),
-        )  # fmt: skip
+        )
         assert replay.status_code == 400
         assert replay.json()["error"] == "invalid_grant"
         # The replay also revoked what the code had produced.
@@ -103,9 +107,13 @@ async def test_discord_flow_with_login_hint_pkce_refresh_and_revoke(
     async with httpx.AsyncClient() as raw:
         rotated = await raw.post(
             f"{sandbox.base_url}/api/oauth2/token",
-            data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"],
-                  "client_id": DEFAULT_ID, "client_secret": DEFAULT_SECRET},
-        )  # fmt: skip
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": token["refresh_token"],
+                "client_id": DEFAULT_ID,
+                "client_secret": DEFAULT_SECRET,
+            },
+        )
         assert rotated.status_code == 200
         new = rotated.json()
         assert new["refresh_token"] != token["refresh_token"]
