@@ -116,7 +116,8 @@ class GatewayClient:
 
     def _decompress(self, data: bytes) -> str | None:
         if self.compress == "zstd-stream":
-            return self._zstd.decompress(data).decode()  # type: ignore[no-any-return]
+            chunk: bytes = self._zstd.decompress(data)
+            return chunk.decode()
         self._zlib_buffer.extend(data)
         if not data.endswith(ZLIB_SUFFIX):
             return None

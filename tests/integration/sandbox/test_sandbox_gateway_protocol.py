@@ -152,6 +152,7 @@ async def test_resume_on_a_new_connection_replays_missed_events(
     await first.wait_for("GUILD_CREATE")
     session_id, seq = first.session_id, first.seq
     assert session_id is not None
+    assert seq is not None
     await first.close(code=4000)  # not 1000/1001: the session stays resumable
     await sandbox_control.wait_for_sessions(app.application_id, 0)
 

@@ -12,7 +12,7 @@ README says so): field errors inside `errors` carry string codes such as "BASE_T
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ class Contract:
 
 
 @pytest.fixture(scope="module")
-def contract() -> Iterator[Contract]:
+def contract() -> Contract:
     return Contract(json.loads(SPEC_PATH.read_text()))
 
 

@@ -10,7 +10,7 @@ from discord_sandbox import commands
 from discord_sandbox.interactions import InteractionStore, build_options, create_interaction
 from discord_sandbox.state import SandboxState, StateError
 
-ROLL = {
+ROLL: dict[str, Any] = {
     "name": "roll",
     "description": "Roll",
     "options": [
