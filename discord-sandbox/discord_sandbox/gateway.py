@@ -100,7 +100,7 @@ def _handle(hub: GatewayHub, conn: Connection, raw: str | bytes) -> None:
     op = payload["op"]
     data = payload.get("d")
     if op == HEARTBEAT:
-        hub.heartbeat(conn)
+        hub.heartbeat(conn, data)
     elif op == IDENTIFY:
         hub.identify(conn, data)
     elif op == RESUME:

@@ -270,8 +270,15 @@ class GatewayHub:
             HELLO, {"heartbeat_interval": self.tunables.heartbeat_interval_ms, "_trace": TRACE}
         )
 
-    def heartbeat(self, conn: Connection) -> None:
+    def heartbeat(self, conn: Connection, last_seq: Any = None) -> None:
         self.stats.incr("heartbeats")
+        session = conn.session
+        if session is not None and isinstance(last_seq, int):
+            # The client has everything up to `last_seq` (a later RESUME cannot ask for less),
+            # so the replay buffer only needs what came after: bounded memory per session.
+            buffer = session.buffer
+            while buffer and buffer[0][0] <= last_seq:
+                buffer.popleft()
         if self.drop_heartbeat_acks:
             self.stats.incr("heartbeat_acks_dropped")
             return
