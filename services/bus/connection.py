@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import time
 
 import nats
 from nats.aio.client import Client as NATS
@@ -22,42 +20,48 @@ async def connect(
     password: str | None = None,
     deadline_s: float = 60.0,
 ) -> NATS:
-    """Connect, retrying with backoff until `deadline_s`; later drops reconnect forever."""
+    """Connect, retrying until `deadline_s`; once connected, drops reconnect forever.
+
+    nats-py keeps retrying the first connect itself when reconnects are allowed, so the
+    deadline is enforced around that single call.
+    """
+    connected = False
 
     async def on_error(exc: Exception) -> None:
-        log.warning("nats error: %s", type(exc).__name__)
+        # Before the first connection every refused attempt lands here: keep it quiet.
+        if connected:
+            log.warning("nats error: %s", type(exc).__name__)
 
     async def on_disconnected() -> None:
-        log.warning("nats disconnected")
+        if connected:
+            log.warning("nats disconnected")
 
     async def on_reconnected() -> None:
         log.info("nats reconnected")
 
-    give_up = time.monotonic() + deadline_s
-    delay = 0.05
-    while True:
-        try:
-            return await nats.connect(
+    try:
+        nc = await asyncio.wait_for(
+            nats.connect(
                 servers=[url],
                 name=name,
                 user=user,
                 password=password,
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
+                reconnect_time_wait=0.25,
                 connect_timeout=2,
                 error_cb=on_error,
                 disconnected_cb=on_disconnected,
                 reconnected_cb=on_reconnected,
-                # Fail pending requests quickly during an outage instead of buffering forever.
+                # Bounded buffer while disconnected: publishes fail instead of piling up.
                 pending_size=8 * 1024 * 1024,
-            )
-        except (NoServersError, OSError, TimeoutError) as exc:
-            if time.monotonic() >= give_up:
-                raise ConnectionError(f"NATS at {_safe(url)} did not answer: {exc}") from exc
-            log.info("waiting for NATS at %s", _safe(url))
-            await asyncio.sleep(delay + random.random() * delay)  # noqa: S311 - jitter
-            delay = min(delay * 2, 2.0)
+            ),
+            timeout=deadline_s,
+        )
+    except (TimeoutError, NoServersError, OSError) as exc:
+        raise ConnectionError(f"NATS at {_safe(url)} did not answer within {deadline_s:g}s") from exc
+    connected = True
+    return nc
 
 
 def _safe(url: str) -> str:
