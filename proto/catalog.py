@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from proto import system
+from proto import auth, bots, commands, logs, storage, system
 from proto.registry import Registry
 
-REGISTRY = Registry().add(system.SPECS)
+REGISTRY = (
+    Registry()
+    .add(system.SPECS)
+    .add(auth.SPECS)
+    .add(bots.SPECS)
+    .add(commands.SPECS)
+    .add(storage.SPECS)
+    .add(logs.SPECS)
+)

@@ -8,7 +8,7 @@ from fastapi.responses import ORJSONResponse
 from gateway import __version__
 from gateway.errors import install_error_handlers
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from gateway.routes import status
+from gateway.routes import auth, bots, commands, files, logs, status
 from gateway.settings import Settings
 from services.runtime import ServiceDefinition, ServiceRuntime
 
@@ -25,7 +25,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    app.include_router(status.router)
+    for module in (status, auth, bots, commands, files, logs):
+        app.include_router(module.router)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
