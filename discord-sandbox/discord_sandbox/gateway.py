@@ -73,6 +73,8 @@ async def _read_loop(hub: GatewayHub, conn: Connection) -> int | None:
         try:
             msg = await ws.receive(timeout=timeout)
         except TimeoutError:
+            if conn.closing:
+                return None  # our close went unanswered too: give the socket up
             conn.close(4009, "Session timed out.")
             continue
         if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):

@@ -5,6 +5,7 @@ prefix commands through MESSAGE_CREATE, and avatar uploads."""
 from __future__ import annotations
 
 import asyncio
+import io
 import base64
 from typing import Any
 
@@ -267,3 +268,23 @@ async def test_avatar_upload_is_stored_and_rate_limited(sandbox_control: Sandbox
         await client.user.edit(avatar=PNG)
         with pytest.raises(discord.RateLimited):
             await client.user.edit(avatar=PNG)
+
+
+@pytest.mark.usefixtures("discord_py_sandbox")
+async def test_bot_sends_embeds_and_files_as_multipart(sandbox_control: SandboxControl) -> None:
+    app, _, guild = await _world(sandbox_control, "Uploader Bot")
+    client = _client()
+    async with running_client(client, app.token):
+        channel = client.get_channel(int(guild.channel_ids[0]))
+        assert isinstance(channel, discord.TextChannel)
+        sent = await channel.send(
+            "with a file",
+            embed=discord.Embed(title="Report", description="all good"),
+            file=discord.File(io.BytesIO(b"col1,col2\n1,2\n"), filename="report.csv"),
+        )
+    assert sent.attachments[0].filename == "report.csv"
+    assert sent.attachments[0].size == 14
+    assert sent.embeds[0].title == "Report"
+    [stored] = await sandbox_control.channel_messages(guild.channel_ids[0])
+    assert stored["content"] == "with a file"
+    assert stored["author"]["id"] == app.bot_user_id

@@ -250,3 +250,36 @@ async def test_dropped_heartbeat_acks_and_server_side_timeout(
     with pytest.raises(GatewayClosed) as closed:
         await client.wait_for(op=11, timeout=5)
     assert closed.value.code == 4009
+
+
+async def test_late_interaction_callback_is_unknown_interaction(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Late Bot")
+    person = await sandbox_control.create_user("late-user")
+    guild = await sandbox_control.create_guild("Late guild", members=[person.id])
+    await sandbox_control.install(guild.guild_id, app.application_id)
+    async with http.put(
+        f"{sandbox.api_url}/applications/{app.application_id}/commands",
+        json=[{"name": "late", "description": "Too slow"}],
+        headers={"Authorization": f"Bot {app.token}"},
+    ) as synced:
+        assert synced.status == 200
+    client = await _connect(http, sandbox)
+    await client.identify(app.token)
+    await client.wait_for("READY")
+    await sandbox_control.configure(interaction_callback_timeout_s=0)  # every callback is late
+    try:
+        interaction_id = await sandbox_control.inject_interaction(
+            app.application_id, guild.guild_id, person.id, "late"
+        )
+        event = await client.wait_for("INTERACTION_CREATE")
+        async with http.post(
+            f"{sandbox.api_url}/interactions/{interaction_id}/{event['d']['token']}/callback",
+            json={"type": 4, "data": {"content": "sorry"}},
+        ) as late:
+            assert late.status == 404
+            assert (await late.json())["code"] == 10062
+    finally:
+        await sandbox_control.configure(interaction_callback_timeout_s=15)
+    await client.close()
