@@ -5,8 +5,8 @@ prefix commands through MESSAGE_CREATE, and avatar uploads."""
 from __future__ import annotations
 
 import asyncio
-import io
 import base64
+import io
 from typing import Any
 
 import discord
