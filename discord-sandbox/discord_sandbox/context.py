@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,24 @@ class Faults:
         }
 
 
+class Signal:
+    """Wakes every waiter on the next `notify()` (e.g. "a message was posted")."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
 @dataclass(slots=True)
 class SandboxContext:
     config: ServerConfig
@@ -41,6 +60,7 @@ class SandboxContext:
     oauth: OAuthStore
     faults: Faults = field(default_factory=Faults)
     base_url: str = ""
+    messages_posted: Signal = field(default_factory=Signal)
 
     @property
     def gateway_url(self) -> str:

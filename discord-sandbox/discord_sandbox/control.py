@@ -401,8 +401,8 @@ async def channel_messages(request: web.Request) -> web.Response:
 
     found = matching()
     while not found and time.monotonic() < deadline:
-        # Long poll: re-check at a short interval until something arrives or time is up.
-        await asyncio.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
+        # Long poll: wake on every new message until one matches or time is up.
+        await ctx.messages_posted.wait(deadline - time.monotonic())
         found = matching()
     return json_response([message_payload(ctx.state, m) for m in found])
 

@@ -125,6 +125,7 @@ def create_message(
     )
     state.add_message(message)
     ctx.stats.incr("messages")
+    ctx.messages_posted.notify()
     if dispatch and not message.flags & EPHEMERAL:
         dispatch_message(ctx, message, "MESSAGE_CREATE")
     return message
