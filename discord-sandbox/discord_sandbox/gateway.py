@@ -54,13 +54,15 @@ async def gateway_handler(request: web.Request) -> web.StreamResponse:
         client_code = await _read_loop(hub, conn)
     finally:
         hub.connection_lost(conn, client_code)
-        if not conn.closing and not ws.closed:
-            conn.close(1000)
-        # Let queued frames and the close frame go out, then stop the writer.
-        try:
-            await asyncio.wait_for(asyncio.shield(conn.writer), 2.0)
-        except (TimeoutError, asyncio.CancelledError):
-            await conn.stop()
+        if ws.closed and not conn.closing:
+            await conn.stop()  # the client closed first: nothing left to send
+        else:
+            conn.close(1000)  # no-op if a close is already queued
+            # Let queued frames and the close frame go out, then stop the writer.
+            try:
+                await asyncio.wait_for(asyncio.shield(conn.writer), 2.0)
+            except (TimeoutError, asyncio.CancelledError):
+                await conn.stop()
     return ws
 
 

@@ -22,8 +22,8 @@ from .state import Application, StateError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 API_PREFIXES = ("/api/v10", "/api/v9", "/api")
-APP_KEY = "sandbox.app"
-GRANT_KEY = "sandbox.grant"
+APP_KEY: web.RequestKey[Application] = web.RequestKey("sandbox_app", Application)
+GRANT_KEY: web.RequestKey[TokenGrant] = web.RequestKey("sandbox_grant", TokenGrant)
 
 
 @dataclass(slots=True, frozen=True)
