@@ -4,8 +4,8 @@ This package imports nothing else of the project; services and the kernel import
 """
 
 from proto.base import Contract, Empty
-from proto.errors import ErrorCode, ErrorEnvelope
 from proto.catalog import REGISTRY
+from proto.errors import ErrorCode, ErrorEnvelope
 from proto.registry import EventSpec, Registry, RpcSpec
 
 __all__ = [

@@ -7,7 +7,7 @@ from proto.registry import Registry
 
 REGISTRY = (
     Registry()
-    .add(system.SPECS)
+    .add(system.SPECS_ALL)
     .add(auth.SPECS)
     .add(bots.SPECS)
     .add(commands.SPECS)

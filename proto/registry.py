@@ -16,6 +16,7 @@ from proto.base import Contract
 SERVICES: tuple[str, ...] = ("gateway", "auth", "bot", "command", "storage", "log")
 
 
+_S = TypeVar("_S")
 Req = TypeVar("Req", bound=Contract)
 Rep = TypeVar("Rep", bound=Contract)
 
@@ -93,7 +94,7 @@ class Registry:
         return self
 
     @staticmethod
-    def _put(table: dict[str, object], key: str, spec: object) -> None:
+    def _put(table: dict[str, _S], key: str, spec: _S) -> None:
         if key in table:
             raise ValueError(f"subject {key!r} declared twice")
         table[key] = spec

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import os
 import sys
-from pathlib import Path
 
 from services.settings import KernelSettings, Mode, dev_secrets, store_dev_secrets
 from services.vault import format_keyring, new_key, parse_keyring
@@ -75,7 +73,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
             data = dev_secrets(settings.data_dir)
             data["vault_keys"] = spec
             store_dev_secrets(settings.data_dir, data)
-            print(f"added key {max(keys)} to {settings.data_dir / 'secrets.json'}; restart services")
+            print(
+                f"added key {max(keys)} to {settings.data_dir / 'secrets.json'}; restart services"
+            )
         else:
             # The operator puts this into VAULT_KEYS (a Kubernetes Secret); printed on request only.
             print(spec)

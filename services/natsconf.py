@@ -17,12 +17,15 @@ _JS = ["$JS.API.>", "$JS.ACK.>", "$JS.FC.>"]
 
 
 def service_permissions(registry: Registry, service: str) -> dict[str, object]:
-    publish = sorted(
-        {s.subject for s in registry.called_by(service)}
-        | {e.pattern for e in registry.events_published_by(service)}
-        | {c.pattern for c in registry.core_published_by(service)}
-        | {f"$KV.{k.bucket}.>" for k in registry.kv_written_by(service)}
-    ) + _JS
+    publish = (
+        sorted(
+            {s.subject for s in registry.called_by(service)}
+            | {e.pattern for e in registry.events_published_by(service)}
+            | {c.pattern for c in registry.core_published_by(service)}
+            | {f"$KV.{k.bucket}.>" for k in registry.kv_written_by(service)}
+        )
+        + _JS
+    )
     subscribe = sorted(
         {f"rpc.{service}.>", "_INBOX.>", "evt.>"}
         | {c.pattern for c in registry.core_subscribed_by(service)}
@@ -69,7 +72,7 @@ def render_config(
         f"listen: {json.dumps(f'{host}:{port}')}",
         f"max_payload: {max_payload}",
         "max_pending: 67108864",
-        "write_deadline: \"10s\"",
+        'write_deadline: "10s"',
     ]
     if http_port is not None:
         lines.append(f"http: {json.dumps(f'{host}:{http_port}')}")

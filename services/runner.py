@@ -44,7 +44,9 @@ class _Server(uvicorn.Server):
 def _system_url(url: str) -> str:
     """The service's system role: same server and password, user `<role>_system`."""
     parts = urlsplit(url)
-    return with_credentials(url, f"{unquote(parts.username or '')}_system", unquote(parts.password or ""))
+    return with_credentials(
+        url, f"{unquote(parts.username or '')}_system", unquote(parts.password or "")
+    )
 
 
 async def build_runtime(definition: ServiceDefinition, settings: ServiceSettings) -> ServiceRuntime:
@@ -136,7 +138,7 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings | None 
     )
     server = _Server(config)
     server_task = asyncio.create_task(server.serve(), name="http")
-    while not server.started and not server_task.done():
+    while not server.started and not server_task.done():  # noqa: ASYNC110 - uvicorn has no event
         await asyncio.sleep(0.01)
     if server_task.done():
         raise RuntimeError(f"{definition.name}: HTTP server failed to start")

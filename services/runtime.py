@@ -99,7 +99,7 @@ class ServiceRuntime:
         for name, check in self._ready_checks:
             try:
                 checks[name] = await check()
-            except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+            except Exception:
                 checks[name] = False
         if self.stopping:
             checks["draining"] = False

@@ -16,7 +16,9 @@ from services.telemetry.logs import request_id_var
 from services.telemetry.tracing import extract_context
 
 HTTP_REQUESTS = Counter(
-    "botcenter_http_requests_total", "HTTP requests by route and status.", ["method", "route", "status"]
+    "botcenter_http_requests_total",
+    "HTTP requests by route and status.",
+    ["method", "route", "status"],
 )
 HTTP_SECONDS = Histogram(
     "botcenter_http_request_seconds",

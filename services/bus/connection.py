@@ -59,7 +59,9 @@ async def connect(
             timeout=deadline_s,
         )
     except (TimeoutError, NoServersError, OSError) as exc:
-        raise ConnectionError(f"NATS at {_safe(url)} did not answer within {deadline_s:g}s") from exc
+        raise ConnectionError(
+            f"NATS at {_safe(url)} did not answer within {deadline_s:g}s"
+        ) from exc
     connected = True
     return nc
 

@@ -51,12 +51,14 @@ class Store:
         except KeyWrongLastSequenceError:
             return None
 
-    async def update(
-        self, key: str, value: bytes, revision: int, *, ttl_s: float | None = None
-    ) -> int | None:
-        """Write only if the key is still at `revision`; the new revision, or None."""
+    async def update(self, key: str, value: bytes, revision: int) -> int | None:
+        """Write only if the key is still at `revision`; the new revision, or None.
+
+        For expiring keys (leases, heartbeats) give the bucket a TTL: every write restarts
+        the key's clock, because the bucket keeps one message per key.
+        """
         try:
-            return await self.kv.update(key, value, last=revision, msg_ttl=ttl_s)
+            return await self.kv.update(key, value, last=revision)
         except KeyWrongLastSequenceError:
             return None
 
@@ -85,6 +87,10 @@ class Store:
             async for entry in watcher:
                 if entry is None:
                     continue
-                yield entry.key, entry.value if entry.operation is None else None, entry.revision or 0
+                yield (
+                    entry.key,
+                    entry.value if entry.operation is None else None,
+                    entry.revision or 0,
+                )
         finally:
-            await watcher.stop()
+            await watcher.stop()  # type: ignore[no-untyped-call]

@@ -159,7 +159,7 @@ class RpcServer:
         for sub in self._subs:
             try:
                 await sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - best effort during shutdown
+            except Exception:
                 log.debug("unsubscribe failed", exc_info=True)
         self._subs.clear()
         if self._tasks:
@@ -169,7 +169,9 @@ class RpcServer:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    def _callback(self, spec: RpcSpec[Any, Any], handler: Handler) -> Callable[[Msg], Awaitable[None]]:
+    def _callback(
+        self, spec: RpcSpec[Any, Any], handler: Handler
+    ) -> Callable[[Msg], Awaitable[None]]:
         async def on_msg(msg: Msg) -> None:
             await self._sem.acquire()
             task = asyncio.create_task(self._serve(spec, handler, msg))
@@ -208,7 +210,7 @@ class RpcServer:
                 span.set_attribute("rpc.code", code)
             if msg.reply:
                 await self.nc.publish(msg.reply, body, headers=reply_headers)
-        except Exception:  # noqa: BLE001 - the reply itself failed; nothing more to tell
+        except Exception:
             log.warning("could not reply to %s", spec.subject, exc_info=True)
         finally:
             self._in_flight.dec()

@@ -46,10 +46,13 @@ async def bootstrap(admin_url: str, services: Iterable[str], role_password: str)
                 await _ensure_role(conn, system, login=True, password=role_password)
                 schema = _ident(svc)
                 await conn.execute(f"create schema if not exists {schema} authorization {OWNER}")
-                await conn.execute(f"grant usage on schema {schema} to {_ident(user)}, {_ident(system)}")
+                await conn.execute(
+                    f"grant usage on schema {schema} to {_ident(user)}, {_ident(system)}"
+                )
                 await conn.execute(
                     f"alter default privileges for role {OWNER} in schema {schema} "
-                    f"grant select, insert, update, delete on tables to {_ident(user)}, {_ident(system)}"
+                    "grant select, insert, update, delete on tables "
+                    f"to {_ident(user)}, {_ident(system)}"
                 )
                 await conn.execute(
                     f"alter default privileges for role {OWNER} in schema {schema} "

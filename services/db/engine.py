@@ -13,8 +13,12 @@ from contextlib import asynccontextmanager
 from uuid import UUID
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 _SET_USER = text("select set_config('app.user_id', :uid, true)")
 
@@ -77,7 +81,7 @@ class Database:
         try:
             async with asyncio.timeout(timeout_s), self.engine.connect() as conn:
                 await conn.execute(text("select 1"))
-        except Exception:  # noqa: BLE001 - readiness reports, it does not raise
+        except Exception:
             return False
         return True
 

@@ -22,7 +22,9 @@ def _config(script_location: Path, schema: str) -> Config:
     return cfg
 
 
-async def upgrade(admin_url: str, schema: str, script_location: Path, revision: str = "head") -> None:
+async def upgrade(
+    admin_url: str, schema: str, script_location: Path, revision: str = "head"
+) -> None:
     """Upgrade one service's schema to `revision`."""
     engine = create_async_engine(async_url(admin_url), poolclass=NullPool)
     try:

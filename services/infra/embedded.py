@@ -30,7 +30,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, *, deadline_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, *, deadline_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     give_up = time.monotonic() + deadline_s
     while time.monotonic() < give_up:
         if proc is not None and proc.poll() is not None:
@@ -126,8 +128,18 @@ class EmbeddedPostgres:
         try:
             self._pg(
                 "initdb",
-                ["-U", "postgres", "-A", "scram-sha-256", "--pwfile", str(pw), "-E", "UTF8",
-                 "--no-locale", "--no-instructions"],
+                [
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "scram-sha-256",
+                    "--pwfile",
+                    str(pw),
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-instructions",
+                ],
             )
         finally:
             pw.unlink(missing_ok=True)
@@ -147,7 +159,9 @@ class EmbeddedPostgres:
         url = f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/postgres"
         conn = await asyncpg.connect(url)
         try:
-            exists = await conn.fetchval("select 1 from pg_database where datname=$1", self.database)
+            exists = await conn.fetchval(
+                "select 1 from pg_database where datname=$1", self.database
+            )
             if not exists:
                 await conn.execute(f'create database "{self.database}"')
         finally:

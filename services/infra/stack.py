@@ -82,7 +82,9 @@ class Infra:
         self.database_url = self.database_url or os.environ.get("DATABASE_URL")
         if self.database_url is None:
             self.progress("starting embedded PostgreSQL")
-            self._pg = EmbeddedPostgres(self.data_dir / "postgres", port=self.pg_port, durable=self.durable)
+            self._pg = EmbeddedPostgres(
+                self.data_dir / "postgres", port=self.pg_port, durable=self.durable
+            )
             self._pg.start()
             self.database_url = self._pg.admin_url
         else:
@@ -145,7 +147,8 @@ class Infra:
 
     def service_env(self, service: str) -> dict[str, str]:
         """The environment a service process needs to reach this infrastructure."""
-        assert self.database_url and self.nats_url
+        assert self.database_url
+        assert self.nats_url
         prefix = service.upper() + "_"
         env = {
             "BOTCENTER_DATA_DIR": str(self.data_dir),
@@ -219,7 +222,9 @@ def start_service(
     return sp
 
 
-def spawn_service(name: str, env: dict[str, str], *, log_path: Path | None = None) -> ServiceProcess:
+def spawn_service(
+    name: str, env: dict[str, str], *, log_path: Path | None = None
+) -> ServiceProcess:
     """Start `botcenter service NAME` without waiting; `wait_ready` waits for its ready line."""
     full_env = {**os.environ, **env}
     log = log_path.open("a") if log_path else subprocess.DEVNULL
@@ -261,13 +266,22 @@ def start_sandbox(data_dir: Path, port: int, progress: Progress = print) -> Sand
         return None
     log = (data_dir / "logs" / "sandbox.log").open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "discord_sandbox", "--host", "127.0.0.1", "--port", str(port),
-         "--state", str(data_dir / "sandbox.json")],
+        [
+            sys.executable,
+            "-m",
+            "discord_sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--state",
+            str(data_dir / "sandbox.json"),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    wait_for_port(port, proc=proc)  # type: ignore[arg-type]
+    wait_for_port(port, proc=proc)
     return SandboxProcess(proc, f"http://127.0.0.1:{port}")
 
 
@@ -304,7 +318,9 @@ def run_stack(
             env = {**infra.service_env(name), **extra, "LOG_FORMAT": "json"}
             if name == "gateway":
                 env["GATEWAY_HTTP_PORT"] = str(gateway_port)
-                env.setdefault("GATEWAY_HTTP_HOST", os.environ.get("GATEWAY_HTTP_HOST", "127.0.0.1"))
+                env.setdefault(
+                    "GATEWAY_HTTP_HOST", os.environ.get("GATEWAY_HTTP_HOST", "127.0.0.1")
+                )
             procs.append(spawn_service(name, env, log_path=data_dir / "logs" / f"{name}.log"))
         for p in procs:
             p.wait_ready(60.0, data_dir / "logs" / f"{p.name}.log")

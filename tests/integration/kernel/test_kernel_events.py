@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from uuid import uuid4
 
 from proto.events import Event
@@ -67,7 +66,7 @@ async def test_a_retried_publish_with_the_same_event_id_is_stored_once(infra) ->
     # Nothing else is pending: a second fetch times out empty.
     try:
         extra = await sub.fetch(1, timeout=0.3)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         extra = []
     assert extra == []
     await conn.close()

@@ -72,7 +72,10 @@ async def test_a_user_cannot_write_rows_for_someone_else(rls_db: Database) -> No
 async def test_without_a_user_nothing_is_visible(rls_db: Database) -> None:
     async with rls_db.user_scope(uuid4()) as session:
         await session.execute(
-            text(f"insert into {SCHEMA}.notes (owner_id, body) values (current_setting('app.user_id')::uuid, 'x')")
+            text(
+                f"insert into {SCHEMA}.notes (owner_id, body) "
+                "values (current_setting('app.user_id')::uuid, 'x')"
+            )
         )
     async with rls_db.system_scope() as session:
         count = (await session.execute(text(f"select count(*) from {SCHEMA}.notes"))).scalar_one()
@@ -90,6 +93,6 @@ async def test_without_a_user_nothing_is_visible(rls_db: Database) -> None:
     ],
 )
 async def test_the_service_role_cannot_switch_rls_off(rls_db: Database, statement: str) -> None:
-    with pytest.raises(Exception, match="must be owner|permission denied"):
+    with pytest.raises(Exception, match=r"must be owner|permission denied"):
         async with rls_db.user_scope(uuid4()) as session:
             await session.execute(text(statement))

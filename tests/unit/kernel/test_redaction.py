@@ -6,7 +6,7 @@ import json
 import logging
 
 from services.telemetry.logs import JsonFormatter
-from services.telemetry.redaction import register_secret, redact
+from services.telemetry.redaction import redact, register_secret
 
 DISCORD_TOKEN = "MTA5ODc2NTQzMjEwOTg3NjU0.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789"
 JWT = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
@@ -35,7 +35,9 @@ def test_json_log_lines_are_redacted_including_exceptions() -> None:
     except RuntimeError:
         import sys
 
-        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed: %s", (DISCORD_TOKEN,), sys.exc_info())
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "failed: %s", (DISCORD_TOKEN,), sys.exc_info()
+        )
     line = formatter.format(record)
     assert DISCORD_TOKEN not in line
     entry = json.loads(line)
