@@ -5,6 +5,7 @@ shards see only their guilds, IDENTIFY pacing is counted, and REST 429s are wait
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -172,7 +173,14 @@ async def test_two_uncoordinated_shards_trip_the_identify_limit(
     first, second = Bot(shard_id=0, shard_count=2), Bot(shard_id=1, shard_count=2)
     app_view = await sandbox_control.get_application(app.application_id)
     guild_ids = [int(g) for g in app_view["guild_ids"]]
-    async with running_client(first, app.token), running_client(second, app.token):
+    await sandbox_control.configure(identify_window_s=1.0)  # both start well inside one window
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(sandbox_control.configure, identify_window_s=0.25)
+        # Two processes that do not coordinate: both start at the same moment.
+        await asyncio.gather(
+            stack.enter_async_context(running_client(first, app.token)),
+            stack.enter_async_context(running_client(second, app.token)),
+        )
         assert {g.id for g in first.guilds} == {g for g in guild_ids if (g >> 22) % 2 == 0}
         assert {g.id for g in second.guilds} == {g for g in guild_ids if (g >> 22) % 2 == 1}
         # A message in a shard-1 guild reaches only shard 1's session.
