@@ -113,9 +113,38 @@ MANIFEST = rpc(
     summary="the bot's commands in Discord's shape, and its prefix commands",
 )
 
+
+
+class ImportBot(Contract):
+    """Import a configuration file (stored by storage-service) into a bot's setup."""
+
+    bot_id: UUID
+    file_id: UUID
+    dry_run: bool = False
+
+
+class ImportResult(Contract):
+    """What an import did (or, for a dry run, would do), counted per kind."""
+
+    dry_run: bool
+    created: dict[str, int] = Field(default_factory=dict)
+    updated: dict[str, int] = Field(default_factory=dict)
+    unchanged: dict[str, int] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+
+
+IMPORT = rpc(
+    "rpc.command.import",
+    ImportBot,
+    ImportResult,
+    callers=["gateway"],
+    summary="validate and apply a stored config file (BotImport schema) to a bot",
+)
+
 SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
     EXECUTE,
     MANIFEST,
+    IMPORT,
     EventSpec("evt.command.*.*.changed", CommandsChanged, frozenset({"command"})),
     EventSpec("evt.command.*.*.executed", CommandExecuted, frozenset({"command"})),
 ]

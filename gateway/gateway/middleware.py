@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, trace span, metrics, body size limit."""
+"""Pure ASGI middleware: request id, metrics, body size limit."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ import time
 import uuid
 
 import orjson
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proto.errors import ErrorCode
 from services.telemetry.logs import request_id_var
-from services.telemetry.tracing import extract_context
 
 HTTP_REQUESTS = Counter(
     "botcenter_http_requests_total",
@@ -26,7 +23,6 @@ HTTP_SECONDS = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-_tracer = trace.get_tracer("botcenter.gateway")
 
 
 def _route_of(scope: Scope) -> str:
@@ -36,7 +32,7 @@ def _route_of(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Request id in and out, a server span per request, metrics by route template."""
+    """Request id in and out, and metrics by route template."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -61,15 +57,9 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
-        ctx = extract_context(headers) if "traceparent" in headers else None
+        # FastAPI itself opens the server span (continuing an incoming traceparent).
         try:
-            with _tracer.start_as_current_span(
-                f"{method} {scope['path']}", context=ctx, kind=SpanKind.SERVER
-            ) as span:
-                await self.app(scope, receive, send_with_id)
-                route = _route_of(scope)
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.status_code", status)
+            await self.app(scope, receive, send_with_id)
         finally:
             route = _route_of(scope)
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
@@ -101,32 +91,36 @@ class BodyLimitMiddleware:
             await _too_large(send, limit)
             return
         seen = 0
-        responded = False
+        refused = False
+        started = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _BodyTooLarge
+                    # Answer 413 now and tell the app the client went away, so it stops
+                    # reading; whatever it tries to send afterwards is dropped.
+                    refused = True
+                    if not started:
+                        await _too_large(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal responded
-            if message["type"] == "http.response.start":
-                responded = True
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if not refused:
+                started = started or message["type"] == "http.response.start"
+                await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not responded:
-                await _too_large(send, limit)
-
-
-class _BodyTooLarge(Exception):
-    pass
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
 
 
 async def _too_large(send: Send, limit: int) -> None:

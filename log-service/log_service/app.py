@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.runtime import ServiceDefinition, ServiceRuntime
-
 from log_service import __version__
 from log_service.settings import Settings
+from services.runtime import ServiceDefinition, ServiceRuntime
 
 
 async def setup(runtime: ServiceRuntime) -> None:

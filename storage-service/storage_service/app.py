@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.runtime import ServiceDefinition, ServiceRuntime
-
 from storage_service import __version__
 from storage_service.settings import Settings
 

@@ -1,0 +1,52 @@
+"""The gateway's edge behaviour: health, readiness, metrics, errors as envelopes, limits."""
+
+from __future__ import annotations
+
+import httpx
+
+
+async def test_health_readiness_metrics_docs_and_status(start_service) -> None:
+    start_service("auth")
+    gateway = start_service("gateway", GATEWAY_HTTP_PORT="0")
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        assert (await client.get("/healthz")).json()["status"] == "ok"
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["nats"] is True
+        status = (await client.get("/v1/status")).json()
+        by_name = {s["service"]: s for s in status["services"]}
+        assert by_name["auth"]["ok"] is True
+        assert by_name["auth"]["version"]
+        # Services that are not running are reported, not hidden, and the call does not hang.
+        assert by_name["storage"]["ok"] is False
+        assert "not available" in by_name["storage"]["error"]
+        assert status["ok"] is False
+        metrics = (await client.get("/metrics")).text
+        sample = 'botcenter_http_requests_total{method="GET",route="/v1/status",status="200"}'
+        assert sample in metrics
+        assert "botcenter_rpc_client_seconds" in metrics
+        assert (await client.get("/docs")).status_code == 200
+        assert "/v1/status" in (await client.get("/openapi.json")).json()["paths"]
+
+
+async def test_errors_are_json_envelopes_with_request_ids(start_service) -> None:
+    gateway = start_service("gateway", GATEWAY_HTTP_PORT="0")
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        missing = await client.get("/v1/nothing-here")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
+        assert len(missing.headers["x-request-id"]) >= 8
+        echoed = await client.get("/healthz", headers={"x-request-id": "abc123def456"})
+        assert echoed.headers["x-request-id"] == "abc123def456"
+        wrong_method = await client.delete("/v1/status")
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["error"]["message"]
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_is_read(start_service) -> None:
+    gateway = start_service("gateway", GATEWAY_HTTP_PORT="0", GATEWAY_MAX_BODY_BYTES="2048")
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        declared = await client.post("/v1/status", content=b"x" * 4096)
+        assert declared.status_code == 413
+        assert declared.json()["error"]["code"] == "too_large"
+
