@@ -556,8 +556,10 @@ class GatewayHub:
         loop.call_later(5.0, lambda: None if conn.ws.closed else conn.close(code))
 
     async def shutdown(self) -> None:
-        for conn in list(self.connections):
+        connections = list(self.connections)
+        for conn in connections:
             conn.close(1001, "Sandbox shutting down.")
-        for conn in list(self.connections):
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(conn.writer), 2.0)
+        writers = [conn.writer for conn in connections if not conn.writer.done()]
+        if writers:
+            # Close frames go out in parallel; a peer that does not answer is not waited for.
+            await asyncio.wait(writers, timeout=3.0)
