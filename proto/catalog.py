@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proto import auth, bots, commands, logs, storage, system
+from proto import auth, bots, commands, fleet, logs, storage, system
 from proto.registry import Registry
 
 REGISTRY = (
@@ -10,6 +10,7 @@ REGISTRY = (
     .add(system.SPECS_ALL)
     .add(auth.SPECS)
     .add(bots.SPECS)
+    .add(fleet.SPECS)
     .add(commands.SPECS)
     .add(storage.SPECS)
     .add(logs.SPECS)
