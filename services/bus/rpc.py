@@ -11,11 +11,12 @@ Client: typed `call(spec, request)`; no responders -> `unavailable`, no answer i
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -27,7 +28,8 @@ from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from prometheus_client import Histogram
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,12 +39,24 @@ from proto.errors import ErrorCode, ErrorEnvelope, FieldError
 from proto.registry import RpcSpec
 from services.db.engine import Database
 from services.errors import RpcError
-from services.telemetry import metrics
+from services.telemetry import metrics, tracing
 from services.telemetry.logs import request_id_var, user_id_var
 from services.telemetry.tracing import extract_context, inject_headers
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("botcenter.rpc")
+_NO_SPAN: AbstractContextManager[Span] = nullcontext(INVALID_SPAN)
+
+
+# Label lookups take a lock and build a tuple; the set of (subject, code) pairs is small.
+@functools.cache
+def _server_seconds(service: str, subject: str, code: str) -> Histogram:
+    return metrics.RPC_SERVER_SECONDS.labels(service, subject, code)
+
+
+@functools.cache
+def _client_seconds(caller: str, subject: str, code: str) -> Histogram:
+    return metrics.RPC_CLIENT_SECONDS.labels(caller, subject, code)
 
 Req = TypeVar("Req", bound=Contract)
 Rep = TypeVar("Rep", bound=Contract)
@@ -193,12 +207,17 @@ class RpcServer:
         code = "ok"
         self._in_flight.inc()
         try:
-            with _tracer.start_as_current_span(
-                f"rpc {spec.subject}",
-                context=extract_context(hdrs) if H.TRACEPARENT in hdrs else None,
-                kind=SpanKind.SERVER,
-                attributes={"messaging.system": "nats", "rpc.service": self.service},
-            ) as span:
+            span_cm = (
+                _tracer.start_as_current_span(
+                    f"rpc {spec.subject}",
+                    context=extract_context(hdrs) if H.TRACEPARENT in hdrs else None,
+                    kind=SpanKind.SERVER,
+                    attributes={"messaging.system": "nats", "rpc.service": self.service},
+                )
+                if tracing.enabled()
+                else _NO_SPAN
+            )
+            with span_cm as span:
                 try:
                     body, reply_headers = await self._run(spec, handler, msg, ctx)
                 except RpcError as err:
@@ -216,7 +235,7 @@ class RpcServer:
             self._in_flight.dec()
             request_id_var.reset(rid_token)
             user_id_var.reset(uid_token)
-            metrics.RPC_SERVER_SECONDS.labels(self.service, spec.subject, code).observe(
+            _server_seconds(self.service, spec.subject, code).observe(
                 time.perf_counter() - started
             )
 
@@ -330,10 +349,17 @@ class RpcClient:
         timeout = timeout_s or self.timeout_s
         code = "ok"
         started = time.perf_counter()
-        with _tracer.start_as_current_span(
-            f"rpc {spec.subject}", kind=SpanKind.CLIENT, attributes={"messaging.system": "nats"}
-        ):
-            inject_headers(hdrs)
+        traced = tracing.enabled()
+        span_cm = (
+            _tracer.start_as_current_span(
+                f"rpc {spec.subject}", kind=SpanKind.CLIENT, attributes={"messaging.system": "nats"}
+            )
+            if traced
+            else _NO_SPAN
+        )
+        with span_cm:
+            if traced:
+                inject_headers(hdrs)
             try:
                 msg = await self.nc.request(spec.subject, payload, timeout=timeout, headers=hdrs)
             except NoRespondersError:
@@ -347,7 +373,7 @@ class RpcClient:
                     ErrorCode.TIMEOUT, f"the {spec.service} service did not answer in time"
                 ) from None
             finally:
-                metrics.RPC_CLIENT_SECONDS.labels(self.caller, spec.subject, code).observe(
+                _client_seconds(self.caller, spec.subject, code).observe(
                     time.perf_counter() - started
                 )
         if msg.headers and msg.headers.get(H.STATUS) == H.STATUS_ERROR:

@@ -16,10 +16,13 @@ _provider: TracerProvider | None = None
 
 def setup_tracing(
     service: str, otlp_endpoint: str | None = None, extra: SpanProcessor | None = None
-) -> TracerProvider:
-    """Install the tracer provider once per process; OTLP export only when configured."""
+) -> TracerProvider | None:
+    """Install the tracer provider once per process when spans go somewhere (OTLP or an
+    extra processor). Without one, spans are never built: the RPC hot path skips them."""
     global _provider
     if _provider is None:
+        if not otlp_endpoint and extra is None:
+            return None
         _provider = TracerProvider(resource=Resource.create({"service.name": service}))
         if otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -30,6 +33,10 @@ def setup_tracing(
     if extra is not None:
         _provider.add_span_processor(extra)
     return _provider
+
+
+def enabled() -> bool:
+    return _provider is not None
 
 
 def tracer(name: str) -> trace.Tracer:
