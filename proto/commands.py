@@ -6,12 +6,25 @@ command-service adds its configuration contracts below.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import (
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from proto.base import Contract
+from proto.base import Contract, Empty
 from proto.events import Event
 from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
 
@@ -114,7 +127,6 @@ MANIFEST = rpc(
 )
 
 
-
 class ImportBot(Contract):
     """Import a configuration file (stored by storage-service) into a bot's setup."""
 
@@ -141,10 +153,820 @@ IMPORT = rpc(
     summary="validate and apply a stored config file (BotImport schema) to a bot",
 )
 
+
+# --------------------------------------------------------------------------------------
+# Configuration contracts (owned by command-service): commands, prompts, API connections,
+# the bot import/export schema. Rules follow Discord's documented limits; a broken rule
+# is a field-level validation error whose `loc` points at the field.
+# --------------------------------------------------------------------------------------
+
+Snowflake = Annotated[str, Field(pattern=r"^[0-9]{15,21}$", description="a Discord id")]
+CommandKind = Literal["slash", "prefix", "user", "message"]
+OptionType = Literal["string", "integer", "number", "boolean", "user", "channel", "role"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+AuthType = Literal["none", "bearer", "header", "basic", "query"]
+
+# Discord: 1-32 characters, lowercase letters of any script, digits, `-`, `_` and `'`.
+_CHAT_NAME = re.compile(r"^[-_'\w\u0900-\u097F\u0E00-\u0E7F]{1,32}$")
+_PREFIX_NAME = re.compile(r"^\S{1,32}$")
+_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+# Discord's per-scope limits for each application-command type.
+DISCORD_TYPE = {"slash": 1, "user": 2, "message": 3}
+MAX_PER_SCOPE = {"slash": 100, "user": 15, "message": 15, "prefix": 200}
+MAX_TEMPLATE = 4000
+MAX_BODY_TEMPLATE = 8000
+MASK = "********"
+
+Loc = tuple[str | int, ...]
+
+
+def rule_error(errors: list[tuple[Loc, str]], title: str = "rules") -> ValidationError:
+    """A pydantic ValidationError with one entry per (location, message).
+
+    Raised inside a validator, pydantic prefixes each location with the validator's own,
+    so collection rules (unique names, limits) point at the exact offending field.
+    """
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("rule", "{msg}", {"msg": msg}), loc=loc, input=None
+            )
+            for loc, msg in errors
+        ],
+    )
+
+
+def check_slash_name(value: str) -> str:
+    if not _CHAT_NAME.match(value):
+        raise ValueError("must be 1-32 characters: letters, digits, '-', '_' or ''' (no spaces)")
+    if value != value.lower():
+        raise ValueError("must be lowercase")
+    return value
+
+
+def _check_header_value(value: str) -> str:
+    if any(c in value for c in "\r\n\x00"):
+        raise ValueError("must not contain line breaks or NUL")
+    return value
+
+
+class OptionChoice(Contract):
+    name: str = Field(min_length=1, max_length=100)
+    value: StrictInt | StrictFloat | Annotated[str, Field(max_length=100)]
+
+
+class CommandOption(Contract):
+    """A typed option of a slash (or prefix) command."""
+
+    type: OptionType
+    name: str
+    description: str = Field(min_length=1, max_length=100)
+    required: bool = False
+    choices: list[OptionChoice] = Field(default_factory=list, max_length=25)
+    min_value: float | None = None
+    max_value: float | None = None
+    min_length: int | None = Field(None, ge=0, le=6000)
+    max_length: int | None = Field(None, ge=1, le=6000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_slash_name(v)
+
+    @field_validator("choices")
+    @classmethod
+    def _choices(cls, v: list[OptionChoice], info: ValidationInfo) -> list[OptionChoice]:
+        kind = info.data.get("type")
+        if not v or kind is None:
+            return v
+        if kind not in ("string", "integer", "number"):
+            raise ValueError("choices are only allowed for string, integer and number options")
+        errors: list[tuple[Loc, str]] = []
+        seen: set[str] = set()
+        for i, choice in enumerate(v):
+            val = choice.value
+            if kind == "string" and not isinstance(val, str):
+                errors.append(((i, "value"), "must be a string for a string option"))
+            elif kind == "integer" and not isinstance(val, int):
+                errors.append(((i, "value"), "must be an integer for an integer option"))
+            elif kind == "number" and isinstance(val, str):
+                errors.append(((i, "value"), "must be a number for a number option"))
+            if choice.name in seen:
+                errors.append(((i, "name"), f"choice {choice.name!r} appears twice"))
+            seen.add(choice.name)
+        if errors:
+            raise rule_error(errors)
+        return v
+
+    @field_validator("min_value", "max_value")
+    @classmethod
+    def _numeric_only(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is not None and info.data.get("type") not in ("integer", "number", None):
+            raise ValueError("only integer and number options have a minimum or maximum")
+        if (
+            info.field_name == "max_value"
+            and v is not None
+            and info.data.get("min_value") is not None
+            and v < info.data["min_value"]
+        ):
+            raise ValueError("must be greater than or equal to min_value")
+        return v
+
+    @field_validator("min_length", "max_length")
+    @classmethod
+    def _string_only(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and info.data.get("type") not in ("string", None):
+            raise ValueError("only string options have a minimum or maximum length")
+        if (
+            info.field_name == "max_length"
+            and v is not None
+            and info.data.get("min_length") is not None
+            and v < info.data["min_length"]
+        ):
+            raise ValueError("must be greater than or equal to min_length")
+        return v
+
+
+class EmbedField(Contract):
+    name: str = Field(min_length=1, max_length=256)
+    value: str = Field(min_length=1, max_length=1024)
+    inline: bool = False
+
+
+class EmbedTemplate(Contract):
+    """An embed whose text parts are templates (rendered, then cut to Discord's limits)."""
+
+    title: str | None = Field(None, max_length=256)
+    description: str | None = Field(None, max_length=MAX_TEMPLATE)
+    url: str | None = Field(None, max_length=2048)
+    color: int | None = Field(None, ge=0, le=0xFFFFFF)
+    footer: str | None = Field(None, max_length=2048)
+    fields: list[EmbedField] = Field(default_factory=list, max_length=25)
+
+
+class _Rendered(Contract):
+    """The reply text and embeds, both templates."""
+
+    content: str | None = Field(None, max_length=MAX_TEMPLATE)
+    embeds: list[EmbedTemplate] = Field(default_factory=list, max_length=10)
+
+
+class TemplateResponse(_Rendered):
+    """Answer with text and/or embeds rendered from templates."""
+
+    type: Literal["template"] = "template"
+
+    @model_validator(mode="after")
+    def _something(self) -> TemplateResponse:
+        if not (self.content or self.embeds):
+            raise rule_error([(("content",), "a template needs content or at least one embed")])
+        return self
+
+
+class _HttpCall(_Rendered):
+    """Call an API connection, then render `content`/`embeds` with the JSON as `data`."""
+
+    type: Literal["http"] = "http"
+    method: HttpMethod = "GET"
+    path: str = Field("", max_length=2048, description="template, appended to the base URL")
+    query: dict[str, str] = Field(default_factory=dict, max_length=30)
+    headers: dict[str, str] = Field(default_factory=dict, max_length=30)
+    body: str | None = Field(None, max_length=MAX_BODY_TEMPLATE)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if v and not v.startswith("/"):
+            raise ValueError("must start with '/' (it is appended to the connection's base URL)")
+        if "://" in v:
+            raise ValueError("must be a path, not a URL")
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        errors: list[tuple[Loc, str]] = []
+        for name, value in v.items():
+            if not _HEADER_NAME.match(name):
+                errors.append(((name,), "is not a valid header name"))
+            elif any(c in value for c in "\r\n\x00"):
+                errors.append(((name,), "must not contain line breaks or NUL"))
+        if errors:
+            raise rule_error(errors)
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> _HttpCall:
+        if not (self.content or self.embeds):
+            raise rule_error(
+                [(("content",), "say what to answer: content or an embed (use {{ data }})")]
+            )
+        return self
+
+
+class HttpResponse(_HttpCall):
+    connection_id: UUID
+
+
+class _AiCall(Contract):
+    """Render a prompt and send it to an OpenAI-compatible chat-completions connection."""
+
+    type: Literal["ai"] = "ai"
+    # Values for the prompt's variables (templates themselves); missing ones use defaults.
+    variables: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+
+class AiResponse(_AiCall):
+    connection_id: UUID
+    prompt_id: UUID
+
+
+Response = Annotated[TemplateResponse | HttpResponse | AiResponse, Field(discriminator="type")]
+
+
+class _CommandFields(Contract):
+    """Everything about a command except what it answers with."""
+
+    kind: CommandKind = "slash"
+    name: str = Field(min_length=1, max_length=32)
+    description: str = Field("", max_length=100, validate_default=True)
+    options: list[CommandOption] = Field(default_factory=list, max_length=25)
+    # Empty: global. Otherwise the guilds the command is registered in (and works in).
+    guild_ids: list[Snowflake] = Field(default_factory=list, max_length=50)
+    enabled: bool = True
+    cooldown_user_s: int = Field(0, ge=0, le=86_400)
+    cooldown_guild_s: int = Field(0, ge=0, le=86_400)
+    # Discord permission bit set (decimal) the invoker must have (default_member_permissions).
+    required_permissions: str | None = Field(None, pattern=r"^[0-9]{1,20}$")
+    required_role_ids: list[Snowflake] = Field(default_factory=list, max_length=25)
+    ephemeral: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind", "slash")
+        if kind == "slash":
+            return check_slash_name(v)
+        if kind == "prefix" and not _PREFIX_NAME.match(v):
+            raise ValueError("must be 1-32 characters without spaces")
+        if kind in ("user", "message") and v != v.strip():
+            raise ValueError("must not start or end with spaces")
+        return v
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, v: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind", "slash")
+        if kind == "slash" and not v:
+            raise ValueError("a slash command needs a description of 1-100 characters")
+        if kind in ("user", "message") and v:
+            raise ValueError("context menu commands cannot have a description")
+        return v
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v: list[CommandOption], info: ValidationInfo) -> list[CommandOption]:
+        kind = info.data.get("kind", "slash")
+        if v and kind in ("user", "message"):
+            raise ValueError("context menu commands cannot have options")
+        errors: list[tuple[Loc, str]] = []
+        seen: set[str] = set()
+        optional_seen = False
+        for i, option in enumerate(v):
+            if option.name in seen:
+                errors.append(((i, "name"), f"option {option.name!r} appears twice"))
+            seen.add(option.name)
+            if option.required and optional_seen:
+                errors.append(((i, "required"), "required options must come before optional ones"))
+            optional_seen = optional_seen or not option.required
+        if errors:
+            raise rule_error(errors)
+        return v
+
+    @field_validator("guild_ids")
+    @classmethod
+    def _guilds(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("a guild appears twice")
+        return v
+
+
+class CommandIn(_CommandFields):
+    """A command as created or replaced through the API."""
+
+    response: Response
+
+
+def scope_rule_errors(commands: Sequence[_CommandFields]) -> list[tuple[Loc, str]]:
+    """Discord's rules across a bot's commands: unique names per type and scope, limits.
+
+    Locations are relative to the sequence (`(index, "name")`).
+    """
+    errors: list[tuple[Loc, str]] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for i, cmd in enumerate(commands):
+        key_name = cmd.name.lower() if cmd.kind == "prefix" else cmd.name
+        scopes = ["global"] if cmd.kind == "prefix" or not cmd.guild_ids else cmd.guild_ids
+        for scope in scopes:
+            key = (cmd.kind, scope, key_name)
+            if key in seen:
+                where = "" if scope == "global" else f" in guild {scope}"
+                errors.append(
+                    ((i, "name"), f"a {cmd.kind} command named {cmd.name!r} already exists{where}")
+                )
+                break
+            seen[key] = i
+        for scope in scopes:
+            counts[(cmd.kind, scope)] = counts.get((cmd.kind, scope), 0) + 1
+            limit = MAX_PER_SCOPE[cmd.kind]
+            if counts[(cmd.kind, scope)] == limit + 1:
+                where = "globally" if scope == "global" else f"in guild {scope}"
+                errors.append(
+                    ((i, "kind"), f"at most {limit} {cmd.kind} commands are allowed {where}")
+                )
+    return errors
+
+
+class CommandPatch(Contract):
+    """Fields to change; the merged command is validated as a whole."""
+
+    kind: CommandKind | None = None
+    name: str | None = Field(None, min_length=1, max_length=32)
+    description: str | None = Field(None, max_length=100)
+    options: list[CommandOption] | None = Field(None, max_length=25)
+    guild_ids: list[Snowflake] | None = Field(None, max_length=50)
+    enabled: bool | None = None
+    cooldown_user_s: int | None = Field(None, ge=0, le=86_400)
+    cooldown_guild_s: int | None = Field(None, ge=0, le=86_400)
+    required_permissions: str | None = Field(None, pattern=r"^[0-9]{1,20}$")
+    required_role_ids: list[Snowflake] | None = Field(None, max_length=25)
+    ephemeral: bool | None = None
+    response: Response | None = None
+
+
+class CommandOut(CommandIn):
+    id: UUID
+    bot_id: UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class CommandList(Contract):
+    items: list[CommandOut]
+
+
+class BotCommandRef(Contract):
+    bot_id: UUID
+
+
+class CreateCommand(Contract):
+    bot_id: UUID
+    command: CommandIn
+
+
+class CommandRef(Contract):
+    bot_id: UUID
+    command_id: UUID
+
+
+class UpdateCommand(Contract):
+    bot_id: UUID
+    command_id: UUID
+    patch: CommandPatch
+
+
+class TestCommand(Contract):
+    """Run one command as a dry run, as if a Discord user invoked it."""
+
+    bot_id: UUID
+    command_id: UUID
+    options: dict[str, Any] = Field(default_factory=dict)
+    content: str | None = Field(None, max_length=2000, description="message text (prefix)")
+    target_id: str | None = None
+    guild_id: str | None = None
+    channel_id: str | None = None
+
+
+class CommandSettings(Contract):
+    """Per-bot command settings."""
+
+    prefix: str | None = Field(None, min_length=1, max_length=10, pattern=r"^\S+$")
+
+
+class BotCommandSettings(Contract):
+    bot_id: UUID
+    settings: CommandSettings
+
+
+class SyncReport(Contract):
+    """bot-service reports the result of a bulk overwrite (bc-user-id = the bot's owner)."""
+
+    bot_id: UUID
+    hash: str
+    ok: bool
+    error: str | None = Field(None, max_length=2000)
+
+
+class SyncStatus(Contract):
+    bot_id: UUID
+    hash: str  # the current command set
+    synced_hash: str | None = None  # what Discord has, as last reported by bot-service
+    in_sync: bool
+    ok: bool | None = None  # result of the last sync attempt; None: never tried
+    error: str | None = None
+    synced_at: datetime | None = None
+
+
+# ---- prompts ----------------------------------------------------------------------------
+
+
+class PromptIn(Contract):
+    """A reusable AI prompt: system and user templates plus model parameters."""
+
+    name: str = Field(min_length=1, max_length=100)
+    system: str = Field("", max_length=MAX_BODY_TEMPLATE)
+    user: str = Field(min_length=1, max_length=MAX_BODY_TEMPLATE)
+    model: str = Field(min_length=1, max_length=200)
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(512, ge=1, le=32_768)
+    # Variable names and their default values (available as `vars.<name>`).
+    variables: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("variables")
+    @classmethod
+    def _vars(cls, v: dict[str, str]) -> dict[str, str]:
+        errors: list[tuple[Loc, str]] = [
+            ((k,), "variable names are letters, digits and '_' (not starting with a digit)")
+            for k in v
+            if not _VAR_NAME.match(k)
+        ]
+        errors += [
+            ((k,), "default value is too long (max 2000)") for k, d in v.items() if len(d) > 2000
+        ]
+        if errors:
+            raise rule_error(errors)
+        return v
+
+
+class PromptPatch(Contract):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    system: str | None = Field(None, max_length=MAX_BODY_TEMPLATE)
+    user: str | None = Field(None, min_length=1, max_length=MAX_BODY_TEMPLATE)
+    model: str | None = Field(None, min_length=1, max_length=200)
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    variables: dict[str, str] | None = Field(None, max_length=50)
+
+
+class PromptOut(PromptIn):
+    id: UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromptList(Contract):
+    items: list[PromptOut]
+
+
+class PromptRef(Contract):
+    prompt_id: UUID
+
+
+class UpdatePrompt(Contract):
+    prompt_id: UUID
+    patch: PromptPatch
+
+
+# ---- API connections ---------------------------------------------------------------------
+
+
+def _check_base_url(v: str) -> str:
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise ValueError("must not contain credentials; use the auth settings")
+    if parts.query or parts.fragment:
+        raise ValueError("must not contain a query or fragment")
+    return v.rstrip("/")
+
+
+class _ConnectionFields(Contract):
+    name: str = Field(min_length=1, max_length=100)
+    base_url: str = Field(max_length=2048)
+    auth_type: AuthType = "none"
+    # Header name (auth_type=header) or query parameter name (auth_type=query).
+    auth_name: str | None = Field(None, max_length=128, validate_default=True)
+    auth_username: str | None = Field(None, max_length=256, validate_default=True)  # basic
+    headers: dict[str, str] = Field(default_factory=dict, max_length=30)
+    timeout_s: float = Field(10.0, ge=0.5, le=30)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_base_url(v)
+
+    @field_validator("auth_name")
+    @classmethod
+    def _auth_name(cls, v: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("auth_type")
+        if kind in ("header", "query") and not v:
+            raise ValueError(f"auth_type={kind} needs the {kind} name")
+        if v and kind == "header" and not _HEADER_NAME.match(v):
+            raise ValueError("is not a valid header name")
+        return v
+
+    @field_validator("auth_username")
+    @classmethod
+    def _username(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("auth_type") == "basic" and not v:
+            raise ValueError("basic auth needs a username")
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        errors: list[tuple[Loc, str]] = []
+        for name, value in v.items():
+            if not _HEADER_NAME.match(name):
+                errors.append(((name,), "is not a valid header name"))
+            elif any(c in value for c in "\r\n\x00") or len(value) > 4096:
+                errors.append(((name,), "must be at most 4096 characters without line breaks"))
+        if errors:
+            raise rule_error(errors)
+        return v
+
+
+def _check_secret_headers(v: dict[str, str]) -> dict[str, str]:
+    errors: list[tuple[Loc, str]] = []
+    for name, value in v.items():
+        if not _HEADER_NAME.match(name):
+            errors.append(((name,), "is not a valid header name"))
+        elif any(c in value for c in "\r\n\x00") or len(value) > 4096:
+            errors.append(((name,), "must be at most 4096 characters without line breaks"))
+    if errors:
+        raise rule_error(errors)
+    return v
+
+
+class ConnectionIn(_ConnectionFields):
+    """An API connection as created through the API. Secrets are write-only."""
+
+    # The bearer token, header value, password or query key (auth_type != none).
+    secret: str | None = Field(None, min_length=1, max_length=4096, repr=False)
+    # Header values that are secrets (encrypted, never returned).
+    secret_headers: dict[str, str] = Field(default_factory=dict, max_length=30, repr=False)
+
+    @field_validator("secret_headers")
+    @classmethod
+    def _sh(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_secret_headers(v)
+
+    @model_validator(mode="after")
+    def _secret_needed(self) -> ConnectionIn:
+        if self.auth_type != "none" and not self.secret:
+            raise rule_error([(("secret",), f"auth_type={self.auth_type} needs a secret")])
+        if self.secret is not None:
+            _check_header_value(self.secret)
+        return self
+
+
+class ConnectionPatch(Contract):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    base_url: str | None = Field(None, max_length=2048)
+    auth_type: AuthType | None = None
+    auth_name: str | None = Field(None, max_length=128)
+    auth_username: str | None = Field(None, max_length=256)
+    headers: dict[str, str] | None = Field(None, max_length=30)
+    timeout_s: float | None = Field(None, ge=0.5, le=30)
+    # A new secret; leave out to keep the stored one.
+    secret: str | None = Field(None, min_length=1, max_length=4096, repr=False)
+    # Secret headers to set (a value) or remove (null); others are kept.
+    secret_headers: dict[str, str | None] | None = Field(None, max_length=30, repr=False)
+
+
+class ConnectionOut(_ConnectionFields):
+    id: UUID
+    secret_set: bool = False
+    # Last characters of the secret, for recognition ("…abcd"); only for long secrets.
+    secret_hint: str | None = None
+    secret_headers: dict[str, str] = Field(
+        default_factory=dict, description=f"names of secret headers; values are {MASK}"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConnectionList(Contract):
+    items: list[ConnectionOut]
+
+
+class ConnectionRef(Contract):
+    connection_id: UUID
+
+
+class UpdateConnection(Contract):
+    connection_id: UUID
+    patch: ConnectionPatch
+
+
+class ConnectionTestResult(Contract):
+    ok: bool
+    status: int | None = None
+    duration_ms: float
+    error: str | None = None
+    # The first bytes of the answer (text), for a quick look.
+    preview: str | None = None
+
+
+# ---- import / export ----------------------------------------------------------------------
+
+
+class ImportHttpResponse(_HttpCall):
+    connection: str = Field(min_length=1, max_length=100, description="connection name")
+
+
+class ImportAiResponse(_AiCall):
+    connection: str = Field(min_length=1, max_length=100, description="connection name")
+    prompt: str = Field(min_length=1, max_length=100, description="prompt name")
+
+
+ImportResponse = Annotated[
+    TemplateResponse | ImportHttpResponse | ImportAiResponse, Field(discriminator="type")
+]
+
+
+class ImportCommand(_CommandFields):
+    response: ImportResponse
+
+
+class ImportPrompt(PromptIn):
+    pass
+
+
+class ImportConnection(_ConnectionFields):
+    """A connection without secret values: they are set afterwards through the API."""
+
+    secret_headers: list[str] = Field(
+        default_factory=list, max_length=30, description="names of secret headers"
+    )
+
+
+class BotImport(Contract):
+    """A whole bot's command setup, as exported and imported (JSON or YAML).
+
+    Commands reference prompts and connections by name; names resolve to the ones in the
+    file, or else to the importing user's existing ones. Secrets are never part of it.
+    """
+
+    version: Literal[1] = 1
+    prefix: str | None = Field(None, min_length=1, max_length=10, pattern=r"^\S+$")
+    commands: list[ImportCommand] = Field(default_factory=list, max_length=500)
+    prompts: list[ImportPrompt] = Field(default_factory=list, max_length=200)
+    connections: list[ImportConnection] = Field(default_factory=list, max_length=100)
+
+    @field_validator("commands")
+    @classmethod
+    def _commands(cls, v: list[ImportCommand]) -> list[ImportCommand]:
+        errors = scope_rule_errors(v)
+        if errors:
+            raise rule_error(errors)
+        return v
+
+    @field_validator("prompts", "connections")
+    @classmethod
+    def _unique_names(cls, v: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        errors: list[tuple[Loc, str]] = []
+        for i, item in enumerate(v):
+            if item.name in seen:
+                errors.append(((i, "name"), f"the name {item.name!r} appears twice"))
+            seen.add(item.name)
+        if errors:
+            raise rule_error(errors)
+        return v
+
+
+class ExportRequest(Contract):
+    bot_id: UUID
+
+
+# ---- RPCs of the configuration API (gateway -> command) -----------------------------------
+
+_GW = ["gateway"]
+LIST = rpc("rpc.command.list", BotCommandRef, CommandList, callers=_GW, summary="a bot's commands")
+CREATE = rpc("rpc.command.create", CreateCommand, CommandOut, callers=_GW, summary="add a command")
+GET = rpc("rpc.command.get", CommandRef, CommandOut, callers=_GW, summary="one command")
+UPDATE = rpc("rpc.command.update", UpdateCommand, CommandOut, callers=_GW, summary="change one")
+DELETE = rpc("rpc.command.delete", CommandRef, Empty, callers=_GW, summary="remove a command")
+TEST = rpc(
+    "rpc.command.test",
+    TestCommand,
+    CommandReply,
+    callers=_GW,
+    summary="dry-run a command with given options; says what the bot would answer",
+)
+SETTINGS_GET = rpc(
+    "rpc.command.settings.get", BotCommandRef, CommandSettings, callers=_GW, summary="prefix"
+)
+SETTINGS_PUT = rpc(
+    "rpc.command.settings.put", BotCommandSettings, CommandSettings, callers=_GW, summary="prefix"
+)
+SYNC_STATUS = rpc(
+    "rpc.command.sync.status",
+    BotCommandRef,
+    SyncStatus,
+    callers=_GW,
+    summary="whether Discord has the bot's current commands, and the last sync result",
+)
+SYNC_REPORT = rpc(
+    "rpc.command.sync.report",
+    SyncReport,
+    Empty,
+    callers=["bot"],
+    summary="bot-service reports a bulk overwrite's result (as the bot's owner)",
+)
+EXPORT = rpc(
+    "rpc.command.export",
+    ExportRequest,
+    BotImport,
+    callers=_GW,
+    summary="a bot's setup (no secrets)",
+)
+PROMPT_LIST = rpc("rpc.command.prompt.list", Empty, PromptList, callers=_GW, summary="prompts")
+PROMPT_CREATE = rpc("rpc.command.prompt.create", PromptIn, PromptOut, callers=_GW, summary="add")
+PROMPT_GET = rpc("rpc.command.prompt.get", PromptRef, PromptOut, callers=_GW, summary="one")
+PROMPT_UPDATE = rpc(
+    "rpc.command.prompt.update", UpdatePrompt, PromptOut, callers=_GW, summary="change"
+)
+PROMPT_DELETE = rpc(
+    "rpc.command.prompt.delete", PromptRef, Empty, callers=_GW, summary="remove (409 if used)"
+)
+CONNECTION_LIST = rpc(
+    "rpc.command.connection.list", Empty, ConnectionList, callers=_GW, summary="connections"
+)
+CONNECTION_CREATE = rpc(
+    "rpc.command.connection.create", ConnectionIn, ConnectionOut, callers=_GW, summary="add"
+)
+CONNECTION_GET = rpc(
+    "rpc.command.connection.get", ConnectionRef, ConnectionOut, callers=_GW, summary="one"
+)
+CONNECTION_UPDATE = rpc(
+    "rpc.command.connection.update",
+    UpdateConnection,
+    ConnectionOut,
+    callers=_GW,
+    summary="change (secrets kept unless given)",
+)
+CONNECTION_DELETE = rpc(
+    "rpc.command.connection.delete",
+    ConnectionRef,
+    Empty,
+    callers=_GW,
+    summary="remove (409 if used)",
+)
+CONNECTION_TEST = rpc(
+    "rpc.command.connection.test",
+    ConnectionRef,
+    ConnectionTestResult,
+    callers=_GW,
+    summary="one request to the base URL with the connection's auth",
+)
+
+CONFIG_SPECS: list[RpcSpec[Any, Any]] = [
+    LIST,
+    CREATE,
+    GET,
+    UPDATE,
+    DELETE,
+    TEST,
+    SETTINGS_GET,
+    SETTINGS_PUT,
+    SYNC_STATUS,
+    SYNC_REPORT,
+    EXPORT,
+    PROMPT_LIST,
+    PROMPT_CREATE,
+    PROMPT_GET,
+    PROMPT_UPDATE,
+    PROMPT_DELETE,
+    CONNECTION_LIST,
+    CONNECTION_CREATE,
+    CONNECTION_GET,
+    CONNECTION_UPDATE,
+    CONNECTION_DELETE,
+    CONNECTION_TEST,
+]
+
+
 SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
     EXECUTE,
     MANIFEST,
     IMPORT,
+    *CONFIG_SPECS,
     EventSpec("evt.command.*.*.changed", CommandsChanged, frozenset({"command"})),
     EventSpec("evt.command.*.*.executed", CommandExecuted, frozenset({"command"})),
 ]
