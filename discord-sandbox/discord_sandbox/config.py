@@ -54,6 +54,9 @@ class Tunables:
     avatar_change_limit: BucketLimit = field(default_factory=lambda: BucketLimit(2, 600.0))
     command_write_limit: BucketLimit = field(default_factory=lambda: BucketLimit(25, 20.0))
     webhook_limit: BucketLimit = field(default_factory=lambda: BucketLimit(30, 5.0))
+    # Gateway commands a client may send per connection (Discord: 120 per 60 s, then close
+    # 4008). Heartbeats are not counted: the sandbox's heartbeat interval may be shortened.
+    gateway_send_limit: BucketLimit = field(default_factory=lambda: BucketLimit(120, 60.0))
     oauth_code_ttl_s: float = 600.0
     oauth_access_token_ttl_s: int = 604_800
     google_access_token_ttl_s: int = 3599

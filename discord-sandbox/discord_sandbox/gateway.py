@@ -105,7 +105,13 @@ def _handle(hub: GatewayHub, conn: Connection, raw: str | bytes) -> None:
     data = payload.get("d")
     if op == HEARTBEAT:
         hub.heartbeat(conn, data)
-    elif op == IDENTIFY:
+        return
+    limit = hub.tunables.gateway_send_limit
+    if not conn.count_command(limit.limit, limit.window_s):
+        hub.stats.incr("gateway_rate_limited")
+        conn.close(4008, "Rate limited.")
+        return
+    if op == IDENTIFY:
         hub.identify(conn, data)
     elif op == RESUME:
         hub.resume(conn, data)

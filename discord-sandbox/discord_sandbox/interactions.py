@@ -303,9 +303,18 @@ def create_interaction(
             "custom_id": str(body.get("custom_id", "")),
             "components": body.get("components", []),
         }
+        if body.get("message_id") is not None:  # a modal opened from a component
+            message = state.message_index.get(int(body["message_id"]))
+            if message is None:
+                raise StateError(404, "message_id must name the message the modal came from")
+    elif kind == PING:
+        # Discord pings only HTTP interaction endpoints; the sandbox can send one over the
+        # gateway so a client's PONG (callback type 1) can be exercised too.
+        data = {}
     else:
         raise StateError(
-            400, "type must be 2 (command), 3 (component), 4 (autocomplete) or 5 (modal)"
+            400,
+            "type must be 1 (ping), 2 (command), 3 (component), 4 (autocomplete) or 5 (modal)",
         )
 
     record = InteractionRecord(
@@ -343,6 +352,8 @@ def create_interaction(
         "context": 0,
         "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
     }
+    if kind == PING:
+        del payload["data"]
     if message is not None:
         payload["message"] = message_payload(state, message)
     store.add(record)

@@ -27,6 +27,7 @@ from .interactions import (
     CHANNEL_MESSAGE,
     DEFERRED_CALLBACKS,
     DEFERRED_CHANNEL_MESSAGE,
+    DEFERRED_UPDATE_MESSAGE,
     EPHEMERAL,
     FINAL_CALLBACKS,
     LOADING,
@@ -155,6 +156,13 @@ def _apply_callback(
         edit_message(ctx, target, message_fields(data, files, partial=True))
         record.original = target
         record.edits.append(_edit_entry(target))
+        return target
+    if kind == DEFERRED_UPDATE_MESSAGE:
+        # "Edit the message later": the original response is the message the component (or
+        # the modal's component) is on, so PATCH .../messages/@original edits that message.
+        target = state.message_index.get(record.message_id or 0)
+        if target is not None:
+            record.original = target
         return target
     if kind == AUTOCOMPLETE_RESULT:
         choices = data.get("choices")

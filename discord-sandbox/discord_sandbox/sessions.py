@@ -66,6 +66,8 @@ class Connection:
         "encoder",
         "opened_at",
         "outbox",
+        "sent_count",
+        "sent_window_end",
         "server_close_code",
         "session",
         "writer",
@@ -80,7 +82,18 @@ class Connection:
         self.server_close_code: int | None = None
         self.closing = False
         self.opened_at = time.time()
+        self.sent_count = 0
+        self.sent_window_end = 0.0
         self.writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    def count_command(self, limit: int, window_s: float) -> bool:
+        """Count one command the client sent; False once it exceeds `limit` per window."""
+        now = time.monotonic()
+        if now >= self.sent_window_end:
+            self.sent_window_end = now + window_s
+            self.sent_count = 0
+        self.sent_count += 1
+        return self.sent_count <= limit
 
     def send_text(self, text: str) -> None:
         if not self.closing:

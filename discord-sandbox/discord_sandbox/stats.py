@@ -67,6 +67,7 @@ class Stats:
             "identify_violations": self.counters["identify_violations"],
             "identify_refused": self.counters["identify_refused"],
             "rate_limits_sent": self.counters["rate_limits_sent"],
+            "gateway_rate_limits_sent": self.counters["gateway_rate_limited"],
             "max_concurrent_sessions_per_unit": max_unit,
             "connections_total": self.counters["connections"],
             "dispatches_sent": self.counters["dispatches"],

@@ -288,3 +288,91 @@ async def test_bot_sends_embeds_and_files_as_multipart(sandbox_control: SandboxC
     [stored] = await sandbox_control.channel_messages(guild.channel_ids[0])
     assert stored["content"] == "with a file"
     assert stored["author"]["id"] == app.bot_user_id
+
+
+@pytest.mark.usefixtures("discord_py_sandbox")
+async def test_modal_and_deferred_component_update(sandbox_control: SandboxControl) -> None:
+    app, user, guild = await _world(sandbox_control, "Form Bot")
+    client = _client()
+    tree = app_commands.CommandTree(client)
+
+    class Feedback(discord.ui.Modal, title="Feedback"):
+        text: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Your words", custom_id="feedback-text"
+        )
+
+        async def on_submit(self, interaction: discord.Interaction) -> None:
+            await interaction.response.send_message(f"thanks for: {self.text.value}")
+
+    class Panel(discord.ui.View):
+        @discord.ui.button(label="Refresh", custom_id="refresh")
+        async def refresh(
+            self, interaction: discord.Interaction, button: discord.ui.Button[Any]
+        ) -> None:
+            await interaction.response.defer()  # type 6: "I will edit the message later"
+            await interaction.edit_original_response(content="refreshed later")
+
+    @tree.command(name="feedback", description="Opens a form")
+    async def feedback(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(Feedback(custom_id="feedback-form"))
+
+    @tree.command(name="panel", description="Shows a panel")
+    async def panel(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("panel v1", view=Panel(timeout=None))
+
+    async with running_client(client, app.token):
+        client.add_view(Panel(timeout=None))
+        await tree.sync()
+        opened = await sandbox_control.wait_for_answer(
+            await sandbox_control.inject_interaction(
+                app.application_id, guild.guild_id, user.id, "feedback"
+            )
+        )
+        submitted = await sandbox_control.wait_for_answer(
+            await sandbox_control.inject_interaction(
+                app.application_id,
+                guild.guild_id,
+                user.id,
+                type=5,
+                custom_id="feedback-form",
+                components=[
+                    {
+                        "type": 1,
+                        "components": [
+                            {"type": 4, "custom_id": "feedback-text", "value": "great sandbox"}
+                        ],
+                    }
+                ],
+            )
+        )
+        shown = await sandbox_control.wait_for_answer(
+            await sandbox_control.inject_interaction(
+                app.application_id, guild.guild_id, user.id, "panel"
+            )
+        )
+        refreshed = await sandbox_control.wait_for_answer(
+            await sandbox_control.inject_interaction(
+                app.application_id,
+                guild.guild_id,
+                user.id,
+                type=3,
+                custom_id="refresh",
+                message_id=shown["message_id"],
+            )
+        )
+
+    assert opened["callback_type"] == 9
+    assert opened["modal"]["custom_id"] == "feedback-form"
+    assert opened["modal"]["title"] == "Feedback"
+    assert submitted["callback_type"] == 4
+    assert submitted["content"] == "thanks for: great sandbox"
+    assert refreshed["callback_type"] == 6
+    assert refreshed["deferred"] is True
+    assert refreshed["message_id"] == shown["message_id"]  # the panel itself was edited
+    assert refreshed["content"] == "refreshed later"
+    [panel_message] = [
+        m
+        for m in await sandbox_control.channel_messages(guild.channel_ids[0])
+        if m["id"] == shown["message_id"]
+    ]
+    assert panel_message["content"] == "refreshed later"

@@ -283,3 +283,96 @@ async def test_late_interaction_callback_is_unknown_interaction(
     finally:
         await sandbox_control.configure(interaction_callback_timeout_s=15)
     await client.close()
+
+
+async def _closed_with(client: GatewayClient) -> int | None:
+    with pytest.raises(GatewayClosed) as closed:
+        await client.wait_for("NEVER", timeout=5)
+    return closed.value.code
+
+
+async def test_protocol_violations_close_with_discords_codes(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    # One application per case: IDENTIFY pacing would refuse quick re-identifies of one app.
+    app = await sandbox_control.create_application("Rule Breaker")
+    unknown_op = await _connect(http, sandbox)
+    await unknown_op.identify(app.token)
+    await unknown_op.wait_for("READY")
+    await unknown_op.send(99, None)
+    assert await _closed_with(unknown_op) == 4001
+
+    app = await sandbox_control.create_application("Rule Breaker 2")
+    twice = await _connect(http, sandbox)
+    await twice.identify(app.token)
+    await twice.wait_for("READY")
+    await twice.identify(app.token)
+    assert await _closed_with(twice) == 4005
+
+    app = await sandbox_control.create_application("Rule Breaker 3")
+    ahead = await _connect(http, sandbox)
+    await ahead.identify(app.token)
+    await ahead.wait_for("READY")
+    session_id, seq = ahead.session_id, ahead.seq
+    assert session_id is not None
+    assert seq is not None
+    await ahead.close(code=4000)
+    await sandbox_control.wait_for_sessions(app.application_id, 0)
+    resumer = await _connect(http, sandbox)
+    await resumer.resume(app.token, session_id, seq + 100)  # events that never happened
+    assert await _closed_with(resumer) == 4007
+
+    for query, code in (("v=8&encoding=json", 4012), ("v=10&encoding=etf", 4002)):
+        async with http.ws_connect(f"{sandbox.gateway_url}?{query}") as ws:
+            message = await ws.receive(timeout=5)
+            while message.type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                message = await ws.receive(timeout=5)
+            assert ws.close_code == code
+
+
+async def test_gateway_send_rate_limit_closes_with_4008(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Chatterbox")
+    await sandbox_control.configure(gateway_send_limit={"limit": 3, "window_s": 60})
+    try:
+        client = await _connect(http, sandbox)  # heartbeats are not counted
+        await client.identify(app.token)  # 1
+        await client.wait_for("READY")
+        presence = {"since": None, "activities": [], "status": "online", "afk": False}
+        await client.send(3, presence)  # 2
+        await client.send(3, presence)  # 3
+        await client.send(1, client.seq)
+        assert (await client.wait_for(op=11))["op"] == 11  # still connected
+        await client.send(3, presence)  # 4: one too many
+        assert await _closed_with(client) == 4008
+    finally:
+        await sandbox_control.configure(gateway_send_limit={"limit": 120, "window_s": 60})
+    assert (await sandbox_control.stats())["gateway_rate_limits_sent"] >= 1
+
+
+async def test_ping_interaction_is_answered_with_pong(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Pinged Bot")
+    person = await sandbox_control.create_user("pinger")
+    guild = await sandbox_control.create_guild("Ping guild", members=[person.id])
+    await sandbox_control.install(guild.guild_id, app.application_id)
+    client = await _connect(http, sandbox)
+    await client.identify(app.token)
+    await client.wait_for("READY")
+    interaction_id = await sandbox_control.inject_interaction(
+        app.application_id, guild.guild_id, person.id, type=1
+    )
+    event = await client.wait_for("INTERACTION_CREATE")
+    assert event["d"]["type"] == 1
+    assert "data" not in event["d"]
+    url = f"{sandbox.api_url}/interactions/{interaction_id}/{event['d']['token']}/callback"
+    async with http.post(url, json={"type": 4, "data": {"content": "no"}}) as wrong:
+        assert wrong.status == 400  # a ping is answered with a PONG only
+        assert (await wrong.json())["code"] == 50035
+    async with http.post(url, json={"type": 1}) as pong:
+        assert pong.status == 204
+    answer = await sandbox_control.wait_for_answer(interaction_id, wait=5)
+    assert answer["callback_type"] == 1
+    await client.close()
