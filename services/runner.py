@@ -50,6 +50,14 @@ def _system_url(url: str) -> str:
 
 
 async def build_runtime(definition: ServiceDefinition, settings: ServiceSettings) -> ServiceRuntime:
+    # Configuration errors (missing secrets) first: they must not wait for a NATS connect.
+    db: Database | None = None
+    if definition.migrations is not None:
+        url = settings.db_url()
+        if url is None:
+            raise MissingSecretError("DATABASE_URL must be set (make run sets it for you)")
+        db = Database(url, system_url=_system_url(url))
+    vault = Vault.from_spec(settings.vault_keyring()) if definition.uses_vault else None
     password = settings.nats_password.get_secret_value() if settings.nats_password else None
     nc = await connect(
         settings.nats_url,
@@ -58,13 +66,6 @@ async def build_runtime(definition: ServiceDefinition, settings: ServiceSettings
         password=password,
     )
     js = nc.jetstream()
-    db: Database | None = None
-    if definition.migrations is not None:
-        url = settings.db_url()
-        if url is None:
-            raise MissingSecretError("DATABASE_URL must be set (make run sets it for you)")
-        db = Database(url, system_url=_system_url(url))
-    vault = Vault.from_spec(settings.vault_keyring()) if definition.uses_vault else None
     rpc = RpcServer(
         nc,
         definition.name,

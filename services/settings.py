@@ -30,6 +30,20 @@ class MissingSecretError(RuntimeError):
     """A secret is missing or left at a default value in production."""
 
 
+# Values that appear in examples and templates: accepted nowhere in production.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "example"})
+
+
+def require_secret(name: str, value: str | None, production: bool) -> str | None:
+    """The secret's value, or None in development; production refuses missing/placeholder."""
+    if value is not None and value.strip().lower() not in PLACEHOLDER_SECRETS:
+        return value
+    if production:
+        state = "is missing" if value is None else "is left at a placeholder value"
+        raise MissingSecretError(f"{name} {state}; set it in production (see README)")
+    return None
+
+
 class KernelSettings(BaseSettings):
     """Variables every process reads, without prefix."""
 
@@ -87,23 +101,22 @@ class ServiceSettings(KernelSettings):
             return override
         if not self.database_url:
             return None
-        password = self.db_role_password.get_secret_value() if self.db_role_password else None
+        password = require_secret(
+            "DB_ROLE_PASSWORD",
+            self.db_role_password.get_secret_value() if self.db_role_password else None,
+            self.production,
+        )
         if password is None:
-            if self.production:
-                raise MissingSecretError(
-                    "DB_ROLE_PASSWORD (or "
-                    f"{self.model_config.get('env_prefix', '')}DATABASE_URL) must be set "
-                    "in production"
-                )
             password = dev_secrets(self.data_dir)["db_role_password"]
         return with_credentials(self.database_url, self.role_name(), password)
 
     def vault_keyring(self) -> str:
-        if self.vault_keys is not None:
-            return self.vault_keys.get_secret_value()
-        if self.production:
-            raise MissingSecretError("VAULT_KEYS must be set in production (see README)")
-        return str(dev_secrets(self.data_dir)["vault_keys"])
+        keys = require_secret(
+            "VAULT_KEYS",
+            self.vault_keys.get_secret_value() if self.vault_keys else None,
+            self.production,
+        )
+        return keys if keys is not None else str(dev_secrets(self.data_dir)["vault_keys"])
 
 
 def with_credentials(url: str, user: str, password: str) -> str:
