@@ -3,10 +3,14 @@ adds the rest (CRUD, status, events) below."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from pydantic import Field, SecretStr, StringConstraints, field_serializer
+
 from proto.base import Contract
+from proto.events import Event
 from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
 
 
@@ -53,4 +57,226 @@ APPLY_AVATAR = rpc(
     raw_body=True,
 )
 
-SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [GET_BOT, APPLY_AVATAR]
+
+# ---------------------------------------------------------------------------------------
+# bot-service's own API: CRUD, token replacement, desired state (start/stop/restart).
+# ---------------------------------------------------------------------------------------
+
+PresenceStatus = Literal["online", "idle", "dnd", "invisible"]
+ActivityType = Literal["playing", "streaming", "listening", "watching", "competing", "custom"]
+
+
+class BotPresence(Contract):
+    """The presence a bot shows; same shape as `proto.fleet.Presence` (which imports us)."""
+
+    status: PresenceStatus = "online"
+    activity_type: ActivityType = "playing"
+    activity_text: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=128)] | None
+    ) = None
+
+
+# Gateway intents Discord knows (https://discord.com/developers/docs/events/gateway#gateway-intents).
+INTENTS: dict[str, int] = {
+    "GUILDS": 1 << 0,
+    "GUILD_MEMBERS": 1 << 1,
+    "GUILD_MODERATION": 1 << 2,
+    "GUILD_EXPRESSIONS": 1 << 3,
+    "GUILD_INTEGRATIONS": 1 << 4,
+    "GUILD_WEBHOOKS": 1 << 5,
+    "GUILD_INVITES": 1 << 6,
+    "GUILD_VOICE_STATES": 1 << 7,
+    "GUILD_PRESENCES": 1 << 8,
+    "GUILD_MESSAGES": 1 << 9,
+    "GUILD_MESSAGE_REACTIONS": 1 << 10,
+    "GUILD_MESSAGE_TYPING": 1 << 11,
+    "DIRECT_MESSAGES": 1 << 12,
+    "DIRECT_MESSAGE_REACTIONS": 1 << 13,
+    "DIRECT_MESSAGE_TYPING": 1 << 14,
+    "MESSAGE_CONTENT": 1 << 15,
+    "GUILD_SCHEDULED_EVENTS": 1 << 16,
+    "AUTO_MODERATION_CONFIGURATION": 1 << 20,
+    "AUTO_MODERATION_EXECUTION": 1 << 21,
+    "GUILD_MESSAGE_POLLS": 1 << 24,
+    "DIRECT_MESSAGE_POLLS": 1 << 25,
+}
+# Intents that must be switched on in the Discord developer portal (Bot page) first.
+PRIVILEGED_INTENTS: tuple[str, ...] = ("GUILD_MEMBERS", "GUILD_PRESENCES", "MESSAGE_CONTENT")
+DEFAULT_INTENTS = INTENTS["GUILDS"]
+MAX_SHARDS = 1024
+MAX_TAGS = 20
+
+# An intent set is either the bit field Discord uses or a list of intent names.
+IntentsInput = Annotated[int, Field(ge=0, le=(1 << 26) - 1)] | list[str]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+BotName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Description = Annotated[str, StringConstraints(max_length=1000)]
+ShardCount = Annotated[int, Field(ge=1, le=MAX_SHARDS)]
+# Travels in clear between the gateway and bot-service only; masked in repr and logs.
+BotToken = Annotated[SecretStr, Field(min_length=1, max_length=200)]
+
+
+class _WithToken(Contract):
+    @field_serializer("token", when_used="json", check_fields=False)
+    def _reveal(self, value: SecretStr) -> str:
+        # JSON on the bus carries the token to bot-service; repr()/str() stay masked.
+        return value.get_secret_value()
+
+
+class CreateBot(_WithToken):
+    """`POST /v1/bots`: add a bot by its token (checked against Discord)."""
+
+    token: BotToken
+    name: BotName | None = Field(default=None, description="defaults to the bot's Discord username")
+    description: Description = ""
+    intents: IntentsInput = Field(default=DEFAULT_INTENTS, description="bit field or intent names")
+    presence: BotPresence = Field(default_factory=BotPresence)
+    shard_count: ShardCount | None = Field(
+        default=None, description="null = Discord's recommendation"
+    )
+    auto_start: bool = Field(default=False, description="start the bot as soon as it is added")
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+
+
+class UpdateBot(Contract):
+    """`PATCH /v1/bots/{id}`: only the fields given (not null) change.
+
+    `shard_count: "auto"` returns to Discord's recommended shard count."""
+
+    bot_id: UUID
+    name: BotName | None = None
+    description: Description | None = None
+    intents: IntentsInput | None = None
+    presence: BotPresence | None = None
+    shard_count: ShardCount | Literal["auto"] | None = None
+    auto_start: bool | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+
+
+class ReplaceToken(_WithToken):
+    """`PUT /v1/bots/{id}/token`: a new token for the same Discord application."""
+
+    bot_id: UUID
+    token: BotToken
+
+
+class ListBots(Contract):
+    tag: str | None = None
+
+
+class IntentInfo(Contract):
+    name: str
+    value: int
+    privileged: bool
+    # For privileged intents: whether the application has it enabled in the developer
+    # portal (None when Discord did not say).
+    enabled_in_portal: bool | None = None
+
+
+class BotView(Contract):
+    """A bot as its owner sees it. The token appears only as `…last4`."""
+
+    id: UUID
+    owner_id: UUID
+    name: str
+    description: str
+    intents: int
+    intent_names: list[IntentInfo]
+    privileged_intents: list[str]
+    warnings: list[str] = Field(default_factory=list)
+    presence: BotPresence
+    shard_count: int | None
+    auto_start: bool
+    tags: list[str]
+    desired_state: Literal["running", "stopped"]
+    generation: int
+    token_hint: str
+    application_id: str
+    discord_user_id: str
+    username: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class BotPage(Contract):
+    bots: list[BotView]
+
+
+class BotDeleted(Contract):
+    bot_id: UUID
+    # False when the fleet still showed a live shard at the deadline (it stops anyway:
+    # the desired state is gone).
+    stopped: bool
+
+
+class BotChanged(Event):
+    """`evt.bot.<owner>.<bot>.<kind>` for kind in created, updated, deleted, started,
+    stopped, restarted, token_replaced. Never carries the token."""
+
+    name: str
+    fields: list[str] = Field(default_factory=list)
+
+
+BOT_EVENT_KINDS = (
+    "created",
+    "updated",
+    "deleted",
+    "started",
+    "stopped",
+    "restarted",
+    "token_replaced",
+)
+
+CREATE_BOT = rpc(
+    "rpc.bot.create", CreateBot, BotView, callers=["gateway"], summary="add a bot by its token"
+)
+LIST_BOTS = rpc(
+    "rpc.bot.list", ListBots, BotPage, callers=["gateway"], summary="the calling user's bots"
+)
+READ_BOT = rpc(
+    "rpc.bot.read", BotRef, BotView, callers=["gateway"], summary="one bot of the calling user"
+)
+UPDATE_BOT = rpc(
+    "rpc.bot.update", UpdateBot, BotView, callers=["gateway"], summary="change a bot's settings"
+)
+DELETE_BOT = rpc(
+    "rpc.bot.delete", BotRef, BotDeleted, callers=["gateway"], summary="stop a bot, then delete it"
+)
+REPLACE_TOKEN = rpc(
+    "rpc.bot.token.replace",
+    ReplaceToken,
+    BotView,
+    callers=["gateway"],
+    summary="replace a bot's token",
+)
+START_BOT = rpc(
+    "rpc.bot.start", BotRef, BotView, callers=["gateway"], summary="desired state: running"
+)
+STOP_BOT = rpc(
+    "rpc.bot.stop", BotRef, BotView, callers=["gateway"], summary="desired state: stopped"
+)
+RESTART_BOT = rpc(
+    "rpc.bot.restart",
+    BotRef,
+    BotView,
+    callers=["gateway"],
+    summary="running, with a new generation",
+)
+
+SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
+    GET_BOT,
+    APPLY_AVATAR,
+    CREATE_BOT,
+    LIST_BOTS,
+    READ_BOT,
+    UPDATE_BOT,
+    DELETE_BOT,
+    REPLACE_TOKEN,
+    START_BOT,
+    STOP_BOT,
+    RESTART_BOT,
+    *(
+        EventSpec(f"evt.bot.*.*.{kind}", BotChanged, frozenset({"bot"}), f"a bot was {kind}")
+        for kind in BOT_EVENT_KINDS
+    ),
+]

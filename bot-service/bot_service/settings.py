@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import ServiceSettings
@@ -12,3 +13,11 @@ from services.settings import ServiceSettings
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="BOT_", extra="ignore", populate_by_name=True)
     service_name: ClassVar[str] = "bot"
+
+    # Token check against Discord (GET /users/@me, GET /applications/@me) on add/replace.
+    discord_timeout_s: float = Field(8.0, gt=0, le=60)
+    # DELETE waits this long for the fleet to show no live shard before removing data
+    # (keep it below BOT_RPC_TIMEOUT_S and the gateway's call timeout).
+    delete_stop_timeout_s: float = Field(6.0, gt=0, le=120)
+    # How many bots one user may add.
+    max_bots_per_user: int = Field(100, ge=1, le=100_000)

@@ -1,0 +1,203 @@
+"""RPC handlers of bot-service's API half: validate -> service (in one transaction) ->
+after commit, mirror the desired state to KV and announce the change -> reply."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot_service import repository
+from bot_service.desired import DesiredMirror
+from bot_service.fleetview import FleetView
+from bot_service.service import BotService, Change, view
+from proto.bots import (
+    BotChanged,
+    BotDeleted,
+    BotPage,
+    BotRef,
+    BotSummary,
+    BotView,
+    CreateBot,
+    ListBots,
+    ReplaceToken,
+    UpdateBot,
+)
+from proto.system import PurgeResult, PurgeUser
+from services.bus.events import EventPublisher
+from services.bus.rpc import RpcContext
+from services.db.engine import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_MESSAGES = {
+    "created": "bot {name} added",
+    "updated": "bot {name} settings changed: {fields}",
+    "started": "bot {name} set to run",
+    "stopped": "bot {name} set to stop",
+    "restarted": "bot {name} restart requested",
+    "token_replaced": "bot {name} token replaced",
+    "deleted": "bot {name} deleted",
+}
+
+
+@dataclass
+class BotHandlers:
+    db: Database
+    bots: BotService
+    mirror: DesiredMirror
+    fleet: FleetView
+    events: EventPublisher
+    delete_stop_timeout_s: float
+
+    async def _tx(self, user_id: UUID, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """One transaction for the user, committed when `fn` returns (before any KV write)."""
+        async with self.db.user_scope(user_id) as session:
+            return await fn(session)
+
+    async def _announce(
+        self, owner_id: UUID, bot_id: UUID, name: str, kind: str, fields: list[str]
+    ) -> None:
+        event = BotChanged(
+            owner_id=owner_id,
+            bot_id=bot_id,
+            name=name,
+            fields=fields,
+            message=_MESSAGES[kind].format(name=repr(name), fields=", ".join(fields)),
+        )
+        try:
+            await self.events.publish("bot", kind, event)
+        except Exception:
+            # The change is committed and mirrored; a lost notification is not worth a 500.
+            log.warning("could not publish bot %s event", kind, exc_info=True)
+
+    async def _after(self, change: Change) -> BotView:
+        bot = change.bot
+        if change.desired_changed:
+            await self.mirror.sync(bot.id)
+        if change.fields or change.kind in ("created", "token_replaced", "restarted"):
+            await self._announce(bot.owner_id, bot.id, bot.name, change.kind, change.fields)
+        return view(bot)
+
+    # ------------------------------------------------------------------ CRUD
+
+    async def create(self, req: CreateBot, ctx: RpcContext) -> BotView:
+        uid = ctx.require_user()
+        identity = await self.bots.check_token(req.token.get_secret_value())
+        change = await self._tx(uid, lambda s: self.bots.create(s, uid, req, identity))
+        return await self._after(change)
+
+    async def list_bots(self, req: ListBots, ctx: RpcContext) -> BotPage:
+        uid = ctx.require_user()
+
+        async def run(s: AsyncSession) -> BotPage:
+            return BotPage(bots=[view(b) for b in await repository.list_for_owner(s, req.tag)])
+
+        return await self._tx(uid, run)
+
+    async def read(self, req: BotRef, ctx: RpcContext) -> BotView:
+        uid = ctx.require_user()
+
+        async def run(s: AsyncSession) -> BotView:
+            return view(await self.bots.get(s, req.bot_id))
+
+        return await self._tx(uid, run)
+
+    async def summary(self, req: BotRef, ctx: RpcContext) -> BotSummary:
+        uid = ctx.require_user()
+
+        async def run(s: AsyncSession) -> BotSummary:
+            bot = await self.bots.get(s, req.bot_id)
+            return BotSummary(
+                id=bot.id,
+                owner_id=bot.owner_id,
+                name=bot.name,
+                application_id=bot.application_id,
+                discord_user_id=bot.discord_user_id,
+                username=bot.username,
+            )
+
+        return await self._tx(uid, run)
+
+    async def update(self, req: UpdateBot, ctx: RpcContext) -> BotView:
+        uid = ctx.require_user()
+        change = await self._tx(uid, lambda s: self.bots.update(s, req))
+        return await self._after(change)
+
+    async def replace_token(self, req: ReplaceToken, ctx: RpcContext) -> BotView:
+        uid = ctx.require_user()
+        # 404 before asking Discord anything about a bot that is not the caller's.
+        await self._tx(uid, lambda s: self.bots.get(s, req.bot_id))
+        token = req.token.get_secret_value()
+        identity = await self.bots.check_token(token)
+        change = await self._tx(
+            uid, lambda s: self.bots.replace_token(s, req.bot_id, token, identity)
+        )
+        return await self._after(change)
+
+    # ------------------------------------------------------------------ desired state
+
+    async def start(self, req: BotRef, ctx: RpcContext) -> BotView:
+        uid = ctx.require_user()
+        change = await self._tx(uid, lambda s: self.bots.set_running(s, req.bot_id, running=True))
+        return await self._after(change)
+
+    async def stop(self, req: BotRef, ctx: RpcContext) -> BotView:
+        uid = ctx.require_user()
+        change = await self._tx(uid, lambda s: self.bots.set_running(s, req.bot_id, running=False))
+        return await self._after(change)
+
+    async def restart(self, req: BotRef, ctx: RpcContext) -> BotView:
+        uid = ctx.require_user()
+        change = await self._tx(
+            uid, lambda s: self.bots.set_running(s, req.bot_id, running=True, restart=True)
+        )
+        return await self._after(change)
+
+    # ------------------------------------------------------------------ deletion
+
+    async def _stop_then_remove(self, user_id: UUID, bot_ids: list[UUID]) -> tuple[int, bool]:
+        """Stop the bots (desired state), wait for the fleet, then delete their rows."""
+
+        async def stop_all(s: AsyncSession) -> None:
+            for bot_id in bot_ids:
+                await self.bots.set_running(s, bot_id, running=False)
+
+        await self._tx(user_id, stop_all)
+        await self.mirror.sync_many(bot_ids)
+        stopped = await self.fleet.wait_stopped(bot_ids, self.delete_stop_timeout_s)
+        if not stopped:
+            log.warning("deleting %d bot(s) that still show a live shard", len(bot_ids))
+
+        async def remove_all(s: AsyncSession) -> int:
+            return sum([await self.bots.remove(s, bot_id) for bot_id in bot_ids])
+
+        removed = await self._tx(user_id, remove_all)
+        # The rows are gone: the keys are deleted, which stops anything still running.
+        await self.mirror.sync_many(bot_ids)
+        return removed, stopped
+
+    async def delete(self, req: BotRef, ctx: RpcContext) -> BotDeleted:
+        uid = ctx.require_user()
+        bot = await self._tx(uid, lambda s: self.bots.get(s, req.bot_id))
+        name = bot.name
+        _, stopped = await self._stop_then_remove(uid, [bot.id])
+        await self._announce(uid, bot.id, name, "deleted", [])
+        return BotDeleted(bot_id=bot.id, stopped=stopped)
+
+    async def purge_user(self, req: PurgeUser, ctx: RpcContext) -> PurgeResult:
+        """auth-service deletes an account: every bot of that user goes (idempotent)."""
+
+        async def ids(s: AsyncSession) -> list[UUID]:
+            return [b.id for b in await repository.list_for_owner(s)]
+
+        bot_ids = await self._tx(req.user_id, ids)
+        if not bot_ids:
+            return PurgeResult(service="bot", removed=0)
+        removed, _ = await self._stop_then_remove(req.user_id, bot_ids)
+        return PurgeResult(service="bot", removed=removed)
