@@ -100,9 +100,113 @@ GET_SHARDS = rpc(
     summary="the shards of a bot of the calling user: replica, state, heartbeat",
 )
 
+
+
+class ApplyPresence(Contract):
+    bot_id: UUID
+    presence: Presence
+
+
+class PresenceApplied(Contract):
+    bot_id: UUID
+    shards: int  # shards whose live session received the new presence
+
+
+class SendMessage(Contract):
+    bot_id: UUID
+    channel_id: str = Field(pattern=r"^[0-9]{1,20}$")
+    content: str | None = Field(default=None, max_length=2000)
+    embeds: list[dict[str, Any]] = Field(default_factory=list, max_length=10)
+
+
+class MessageSent(Contract):
+    bot_id: UUID
+    channel_id: str
+    message_id: str
+
+
+class BotControl(Contract):
+    """`ctl.bot.<bot_id>.<shard>`: an operation forwarded to the replica running that shard.
+
+    Headers: `bc-ctl-op` (`avatar`, `presence`, `message`), `bc-user-id`, `bc-meta` (the
+    operation's request contract as JSON); the body is the raw payload (image bytes for
+    `avatar`). The reply is the operation's reply contract, or an error envelope.
+    """
+
+    op: Literal["avatar", "presence", "message"]
+
+
+class FleetMember(Contract):
+    """Value of `bot_members.<replica>`: a replica's heartbeat (the key expires with the TTL)."""
+
+    replica: str
+    started_at: datetime
+    units: int = 0
+
+
+class UnitLease(Contract):
+    """Value of `bot_leases.<bot_id>.<shard>`: who runs the unit (renewed by revision)."""
+
+    replica: str
+    generation: int
+    shard_count: int
+    acquired_at: datetime
+
+
+class ResumeInfo(Contract):
+    """Value of `bot_sessions.<bot_id>.<shard>`: a session handed off for the next owner to RESUME."""
+
+    session_id: str
+    sequence: int | None = None
+    resume_gateway_url: str
+    shard_count: int
+    generation: int
+    guild_count: int | None = None
+    from_replica: str
+    at: datetime
+
+
+class ShardPlan(Contract):
+    """Value of `bot_plans.<bot_id>`: the resolved shard count of a bot with auto sharding.
+    (`bot_plans.<bot_id>.commands` holds the hash of the commands last applied to Discord.)"""
+
+    shard_count: int
+    generation: int
+    max_concurrency: int = 1
+
+
+APPLY_PRESENCE = rpc(
+    "rpc.bot.runtime.presence",
+    ApplyPresence,
+    PresenceApplied,
+    callers=["gateway", "command"],
+    summary="change the live presence of a running bot (every shard)",
+)
+SEND_MESSAGE = rpc(
+    "rpc.bot.runtime.message",
+    SendMessage,
+    MessageSent,
+    callers=["gateway", "command"],
+    summary="post a message in a channel as the bot",
+)
+
 SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
     GET_STATUS,
     GET_SHARDS,
+    APPLY_PRESENCE,
+    SEND_MESSAGE,
+    CoreSpec(
+        "ctl.bot.*.*",
+        BotControl,
+        frozenset({"bot"}),
+        frozenset({"bot"}),
+        "bot control routed to the replica that runs the shard",
+    ),
+    KvSpec("bot_members", frozenset({"bot"}), "fleet membership heartbeats (TTL)"),
+    KvSpec("bot_leases", frozenset({"bot"}), "one lease per (bot, shard), renewed by revision"),
+    KvSpec("bot_sessions", frozenset({"bot"}), "gateway sessions handed off for RESUME"),
+    KvSpec("bot_identify", frozenset({"bot"}), "IDENTIFY pacing per bot and concurrency bucket"),
+    KvSpec("bot_plans", frozenset({"bot"}), "resolved shard count and applied commands hash"),
     EventSpec("evt.bot.*.*.status", BotStatusChanged, frozenset({"bot"})),
     KvSpec("bot_desired", frozenset({"bot"}), "desired state per bot, mirrored from Postgres"),
     KvSpec("bot_status", frozenset({"bot"}), "live status per bot shard, by its owning replica"),
