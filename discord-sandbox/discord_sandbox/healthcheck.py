@@ -1,9 +1,11 @@
 """`python -m discord_sandbox.healthcheck [PORT]`: exit 0 when the local sandbox answers
-`/_sandbox/health` over http or (self-signed) https — for container HEALTHCHECKs."""
+`/_sandbox/health` over http or (self-signed) https — for container HEALTHCHECKs. The port
+defaults to `SANDBOX_PORT`, else 8790."""
 
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import sys
 import urllib.request
@@ -25,4 +27,5 @@ def healthy(port: int) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if healthy(int(sys.argv[1]) if len(sys.argv) > 1 else 8790) else 1)
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("SANDBOX_PORT") or 8790)
+    sys.exit(0 if healthy(port) else 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +21,15 @@ from tests.fixtures.sandbox import (
     running_client,
     start_sandbox,
 )
+
+# Run in a child process: trusts the sandbox only through the SSL_CERT_FILE it inherits.
+TRUSTING_CLIENT = """
+import asyncio, sys, aiohttp
+async def main():
+    async with aiohttp.ClientSession() as http, http.get(sys.argv[1]) as response:
+        print((await response.json())["url"])
+asyncio.run(main())
+"""
 
 
 @pytest.fixture
@@ -200,14 +211,34 @@ async def test_tls_serves_https_and_wss(tmp_path: Path, http: aiohttp.ClientSess
         await gateway.identify(app.token)
         assert (await gateway.wait_for("READY"))["d"]["resume_gateway_url"].startswith("wss://")
         await gateway.close()
+        # Another bot: a second IDENTIFY of the same one right away would be paced (5 s).
+        other = await secure.control.create_application("Secure Bot 2", guild_count=1)
         client = discord.Client(
             intents=discord.Intents.default(),
             guild_ready_timeout=0.2,
             connector=aiohttp.TCPConnector(ssl=context),
         )
         with discord_py_pointed_at(secure):
-            async with running_client(client, app.token):
+            async with running_client(client, other.token):
                 assert len(client.guilds) == 1
+        # Another process trusts the certificate through SSL_CERT_FILE alone (aiohttp's
+        # default context, as discord.py uses it); the container healthcheck speaks https.
+        client_run = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            TRUSTING_CLIENT,
+            f"{secure.api_url}/gateway",
+            env=secure.env(),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(client_run.communicate(), 30)
+        assert client_run.returncode == 0
+        assert out.decode().strip() == secure.gateway_url.replace("https", "wss")
+        port = secure.base_url.rsplit(":", 1)[1]
+        check = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "discord_sandbox.healthcheck", port, env=secure.env()
+        )
+        assert await asyncio.wait_for(check.wait(), 30) == 0
         async with httpx.AsyncClient(verify=False) as untrusting:  # noqa: S501 - shows the cert is self-signed
             assert (await untrusting.get(f"{secure.base_url}/_sandbox/health")).status_code == 200
         with pytest.raises(httpx.ConnectError):
