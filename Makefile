@@ -8,7 +8,7 @@ PACKAGES := . ./gateway ./auth-service ./bot-service ./command-service ./storage
 STAMP := $(VENV)/.installed
 INSTALL_INPUTS := constraints.txt pyproject.toml $(wildcard */pyproject.toml)
 
-.PHONY: help install run test test-slow lint typecheck bench schema clean
+.PHONY: help install run test test-slow lint typecheck bench schema docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,3 +55,6 @@ bench: install ## run the benchmarks in bench/, write bench/results/*.json
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) .botcenter
+
+docs: install ## regenerate the README's table of environment variables
+	@$(BIN)/python -m services.settings_doc

@@ -40,6 +40,25 @@ def cmd_service(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_env(args: argparse.Namespace) -> int:
+    import shlex
+
+    from services.infra.stack import running_env
+
+    settings = _settings()
+    try:
+        env = running_env(settings.data_dir.resolve(), args.name)
+    except FileNotFoundError:
+        print("botcenter is not running here (start it with `make run`)", file=sys.stderr)
+        return 2
+    except KeyError:
+        print(f"unknown service {args.name!r}", file=sys.stderr)
+        return 2
+    for key, value in sorted(env.items()):
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     from services.infra.stack import migrate_all
 
@@ -105,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     svc = sub.add_parser("service", help="run one service in the foreground")
     svc.add_argument("name")
     svc.set_defaults(fn=cmd_service)
+
+    env = sub.add_parser(
+        "env", help="print the environment `botcenter up` gives a service (shell exports)"
+    )
+    env.add_argument("name")
+    env.set_defaults(fn=cmd_env)
 
     mig = sub.add_parser("migrate", help="create roles and schemas, apply every migration")
     mig.set_defaults(fn=cmd_migrate)

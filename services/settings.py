@@ -49,20 +49,67 @@ class KernelSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
-    mode: Mode = Field(Mode.DEVELOPMENT, validation_alias="BOTCENTER_MODE")
-    data_dir: Path = Field(Path(".botcenter"), validation_alias="BOTCENTER_DATA_DIR")
-    nats_url: str = Field("nats://127.0.0.1:4222", validation_alias="NATS_URL")
-    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
-    s3_url: str | None = Field(None, validation_alias="S3_URL")
-    db_role_password: SecretStr | None = Field(None, validation_alias="DB_ROLE_PASSWORD")
-    vault_keys: SecretStr | None = Field(None, validation_alias="VAULT_KEYS")
-    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
-    log_format: str = Field("json", validation_alias="LOG_FORMAT")
-    otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    mode: Mode = Field(
+        Mode.DEVELOPMENT,
+        validation_alias="BOTCENTER_MODE",
+        description="`development` generates missing secrets into the data folder; "
+        "`production` refuses to start without them",
+    )
+    data_dir: Path = Field(
+        Path(".botcenter"),
+        validation_alias="BOTCENTER_DATA_DIR",
+        description="local data: embedded PostgreSQL and NATS, development secrets, logs, files",
+    )
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222",
+        validation_alias="NATS_URL",
+        description="NATS server (JetStream enabled); `make run` starts an embedded one if unset",
+    )
+    database_url: str | None = Field(
+        None,
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL admin/owner URL for migrations; services log in as their own "
+        "role `bc_<service>` on the same server",
+    )
+    s3_url: str | None = Field(
+        None,
+        validation_alias="S3_URL",
+        description="S3/MinIO endpoint (`http://key:secret@host:port/bucket`); "
+        "files go to the local data folder if unset",
+    )
+    db_role_password: SecretStr | None = Field(
+        None,
+        validation_alias="DB_ROLE_PASSWORD",
+        description="password of the per-service database roles (secret)",
+    )
+    vault_keys: SecretStr | None = Field(
+        None,
+        validation_alias="VAULT_KEYS",
+        description="AES-256-GCM master keys `id:base64,id:base64`; the highest id encrypts "
+        "(secret; `botcenter keys generate`)",
+    )
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL", description="log level")
+    log_format: str = Field(
+        "json", validation_alias="LOG_FORMAT", description="`json` (one object per line) or `text`"
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="OTLP/HTTP collector for traces; no spans are built when unset",
+    )
     # Every Discord URL derives from these, so production talks to discord.com and
     # development and tests to the discord-sandbox by settings alone.
-    discord_base_url: str = Field("https://discord.com", validation_alias="DISCORD_BASE_URL")
-    google_issuer: str = Field("https://accounts.google.com", validation_alias="GOOGLE_ISSUER")
+    discord_base_url: str = Field(
+        "https://discord.com",
+        validation_alias="DISCORD_BASE_URL",
+        description="Discord (REST under /api/v10, OAuth2); `make run` points it at the "
+        "discord-sandbox",
+    )
+    google_issuer: str = Field(
+        "https://accounts.google.com",
+        validation_alias="GOOGLE_ISSUER",
+        description="OpenID Connect issuer for Google sign-in (the sandbox's `/google` locally)",
+    )
 
     @property
     def discord_api_url(self) -> str:
@@ -78,14 +125,19 @@ class ServiceSettings(KernelSettings):
 
     service_name: ClassVar[str] = ""
 
-    http_host: str = "127.0.0.1"
-    http_port: int = 0
-    nats_user: str | None = None
-    nats_password: SecretStr | None = None
-    rpc_concurrency: int = Field(256, ge=1, le=10_000)
-    rpc_timeout_s: float = Field(10.0, gt=0, le=300)
-    drain_timeout_s: float = Field(20.0, gt=0, le=600)
-    instance: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+    http_host: str = Field("127.0.0.1", description="address of the HTTP server (health, metrics)")
+    http_port: int = Field(0, description="its port; 0 picks a free one")
+    nats_user: str | None = Field(None, description="NATS user of this service")
+    nats_password: SecretStr | None = Field(None, description="its NATS password (secret)")
+    rpc_concurrency: int = Field(256, ge=1, le=10_000, description="RPCs handled at once")
+    rpc_timeout_s: float = Field(10.0, gt=0, le=300, description="deadline of one RPC")
+    drain_timeout_s: float = Field(
+        20.0, gt=0, le=600, description="on SIGTERM, how long to finish work in flight"
+    )
+    instance: str = Field(
+        default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}",
+        description="replica name in status, metrics and logs (host-pid by default)",
+    )
 
     def role_name(self) -> str:
         return f"bc_{self.service_name}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import subprocess
@@ -285,6 +286,21 @@ def start_sandbox(data_dir: Path, port: int, progress: Progress = print) -> Sand
     return SandboxProcess(proc, f"http://127.0.0.1:{port}")
 
 
+RUN_FILE = "run.json"
+
+
+def write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def running_env(data_dir: Path, service: str) -> dict[str, str]:
+    """The environment `botcenter up` gave SERVICE (KeyError/FileNotFoundError if none)."""
+    envs: dict[str, dict[str, str]] = json.loads((data_dir / RUN_FILE).read_text())
+    return envs[service]
+
+
 def run_stack(
     data_dir: Path,
     *,
@@ -313,9 +329,12 @@ def run_stack(
                 extra["DISCORD_BASE_URL"] = sandbox.base_url
                 extra["GOOGLE_ISSUER"] = sandbox.base_url + "/google"
         defs = service_definitions()
+        envs = {name: {**infra.service_env(name), **extra} for name in defs}
+        # `botcenter env NAME` reads this to run one more replica beside `make run`.
+        write_private(data_dir / RUN_FILE, json.dumps(envs, indent=2))
         progress(f"starting {len(defs)} services: {', '.join(defs)}")
         for name in defs:
-            env = {**infra.service_env(name), **extra, "LOG_FORMAT": "json"}
+            env = {**envs[name], "LOG_FORMAT": "json"}
             if name == "gateway":
                 env["GATEWAY_HTTP_PORT"] = str(gateway_port)
                 env.setdefault(
@@ -339,6 +358,7 @@ def run_stack(
                     stop_event.set()
     finally:
         progress("stopping")
+        (data_dir / RUN_FILE).unlink(missing_ok=True)
         for p in reversed(procs):
             p.stop()
         if sandbox:
