@@ -157,6 +157,9 @@ async def _run_mode(sandbox: Sandbox, sessions: int, hold_s: float) -> dict[str,
         live = (await _control(http, sandbox, "GET", "/stats"))["sessions_live"]
         for task in drains:
             task.cancel()
+        await asyncio.gather(*drains, return_exceptions=True)
+        # Responsiveness while holding them all: every session heartbeats at once.
+        rtts = sorted(await asyncio.gather(*(_heartbeat_rtt(c) for c in clients)))
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
     return {
         "sessions": sessions,
@@ -167,7 +170,17 @@ async def _run_mode(sandbox: Sandbox, sessions: int, hold_s: float) -> dict[str,
         "rss_before_mib": round(rss_before / 1024, 1),
         "rss_with_sessions_mib": round(rss_during / 1024, 1),
         "per_session_kib": round((rss_during - rss_before) / max(sessions, 1), 1),
+        "all_live": live == sessions,
+        "heartbeat_ack_p50_ms": round(rtts[len(rtts) // 2] * 1000, 1),
+        "heartbeat_ack_p99_ms": round(rtts[min(len(rtts) - 1, len(rtts) * 99 // 100)] * 1000, 1),
     }
+
+
+async def _heartbeat_rtt(client: GatewayClient) -> float:
+    started = time.perf_counter()
+    await client.send(1, client.seq)
+    await client.wait_for(op=11, timeout=60)
+    return time.perf_counter() - started
 
 
 async def _drain(client: GatewayClient) -> None:
@@ -213,7 +226,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             f"[{mode:5}] {figures['sessions_live']}/{figures['sessions']} sessions live, "
             f"connected in {figures['connect_seconds']} s ({figures['sessions_per_second']}/s); "
             f"sandbox RSS {figures['rss_before_mib']} -> {figures['rss_with_sessions_mib']} MiB "
-            f"= {figures['per_session_kib']} KiB per session",
+            f"= {figures['per_session_kib']} KiB per session; heartbeat ACK with all of them "
+            f"beating at once p50 {figures['heartbeat_ack_p50_ms']} ms, "
+            f"p99 {figures['heartbeat_ack_p99_ms']} ms",
             flush=True,
         )
     return results

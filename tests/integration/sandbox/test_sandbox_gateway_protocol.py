@@ -3,6 +3,9 @@ IDENTIFY pacing and the session-start budget."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -376,3 +379,66 @@ async def test_ping_interaction_is_answered_with_pong(
     answer = await sandbox_control.wait_for_answer(interaction_id, wait=5)
     assert answer["callback_type"] == 1
     await client.close()
+
+
+# Resumes a session in a child process and prints what it received, one JSON per line.
+RESUMING_PROCESS = """
+import asyncio, json, sys, aiohttp
+from discord_sandbox.client import GatewayClient
+async def main():
+    url, token, session_id, seq = sys.argv[1:5]
+    async with aiohttp.ClientSession() as http:
+        client = GatewayClient(http, url, compress="zlib-stream")
+        await client.connect()
+        await client.resume(token, session_id, int(seq))
+        while True:
+            payload = await client.receive()
+            print(json.dumps({"t": payload.get("t"), "s": payload.get("s"), "d": payload["d"]}))
+            if payload.get("t") == "RESUMED":
+                break
+        await client.close(code=4000)
+asyncio.run(main())
+"""
+
+
+async def test_resume_from_another_process(
+    http: aiohttp.ClientSession, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Migrating Bot")
+    user = await sandbox_control.create_user("migrant")
+    guild = await sandbox_control.create_guild("Migration guild", members=[user.id])
+    await sandbox_control.install(guild.guild_id, app.application_id)
+    first = await _connect(http, sandbox)
+    await first.identify(app.token, intents=GUILDS_AND_MESSAGES)
+    await first.wait_for("GUILD_CREATE")
+    session_id, seq = first.session_id, first.seq
+    assert session_id is not None
+    assert seq is not None
+    await first.close(code=4000)  # this process goes away without ending the session
+    await sandbox_control.wait_for_sessions(app.application_id, 0)
+    missed = [
+        await sandbox_control.post_message(guild.channel_ids[0], user.id, f"while away {i}")
+        for i in range(2)
+    ]
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        RESUMING_PROCESS,
+        sandbox.gateway_url,
+        app.token,
+        session_id,
+        str(seq),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(child.communicate(), 30)
+    assert child.returncode == 0
+    received = [json.loads(line) for line in out.decode().splitlines()]
+    assert [(p["t"], p["s"]) for p in received] == [
+        ("MESSAGE_CREATE", seq + 1),
+        ("MESSAGE_CREATE", seq + 2),
+        ("RESUMED", seq + 3),
+    ]
+    assert [p["d"]["id"] for p in received[:2]] == [m["id"] for m in missed]
+    [session] = await sandbox_control.sessions(app.application_id, include_all=True)
+    assert session["session_id"] == session_id
+    assert session["resumes"] == 1

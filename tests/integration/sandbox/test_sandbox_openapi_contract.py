@@ -296,3 +296,31 @@ async def test_rate_limited_answer_matches_discords_openapi(
     assert [r.status_code for r in statuses] == [200, 200, 429]
     body = contract.check("GET", "/gateway/bot", statuses[2])
     assert body["global"] is False
+
+
+async def test_global_rate_limit_answer(
+    sandbox: SandboxProcess,
+    sandbox_control: SandboxControl,
+    api: httpx.AsyncClient,
+    contract: Contract,
+) -> None:
+    app = await sandbox_control.create_application("Contract Global")
+    auth = {"Authorization": f"Bot {app.token}"}
+    await sandbox_control.configure(global_limit={"limit": 2, "window_s": 5})
+    try:
+        # Different routes, one bot: only the per-bot global limit can stop the third call.
+        answers = [
+            await api.get("/users/@me", headers=auth),
+            await api.get("/gateway/bot", headers=auth),
+            await api.get("/applications/@me", headers=auth),
+        ]
+    finally:
+        await sandbox_control.configure(global_limit={"limit": 50, "window_s": 1})
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    limited = answers[2]
+    body = contract.check("GET", "/applications/@me", limited)
+    assert body["global"] is True
+    assert 0 < body["retry_after"] <= 5
+    assert limited.headers["X-RateLimit-Global"] == "true"
+    assert limited.headers["X-RateLimit-Scope"] == "global"
+    assert limited.headers["Via"]
