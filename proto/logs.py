@@ -1,9 +1,199 @@
-"""Contracts of the logs domain: request/reply models, events and their subjects."""
+"""Contracts of the logs domain: request/reply models, events and their subjects.
+
+log-service stores every event of the `EVENTS` stream (`evt.>`) generically and answers
+queries about them; its live stream (`GET /v1/stream`) is a websocket it serves itself.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
 
-from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec
+from pydantic import Field, field_validator
 
-SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = []
+from proto.base import Contract, Empty
+from proto.events import Event, LogLevel
+from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+
+LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error", "critical")
+
+
+class LogRecorded(Event):
+    """`evt.log.<owner>.<bot>.<level>`: one log line of a bot (e.g. from its discord.py client).
+
+    The level is the subject's last token. `source` names the part that wrote it.
+    """
+
+    source: str = Field(default="", max_length=128)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class LogFilter(Contract):
+    """Filters shared by query, export and (in the websocket subscribe message) the stream."""
+
+    bot_id: UUID | None = None
+    level: list[LogLevel] = Field(default_factory=list, max_length=5)
+    kind: list[str] = Field(default_factory=list, max_length=50)
+    domain: list[str] = Field(default_factory=list, max_length=20)
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str | None = Field(default=None, max_length=256)
+
+    @field_validator("kind", "domain")
+    @classmethod
+    def _tokens(cls, values: list[str]) -> list[str]:
+        for v in values:
+            if not v or len(v) > 64 or not v.replace("_", "").replace("-", "").isalnum():
+                raise ValueError("kinds and domains are letters, digits, - and _")
+        return values
+
+
+class LogQuery(LogFilter):
+    limit: int = Field(default=100, ge=1, le=1000)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class LogEntry(Contract):
+    id: UUID
+    occurred_at: datetime
+    owner_id: UUID
+    bot_id: UUID | None
+    domain: str
+    kind: str
+    level: LogLevel
+    message: str
+    # The whole event as published (after redaction).
+    payload: dict[str, Any]
+
+
+class LogPage(Contract):
+    items: list[LogEntry]
+    # Pass back as `cursor` for the next (older) page; None on the last page.
+    next_cursor: str | None = None
+
+
+class ExportQuery(LogFilter):
+    """One chunk of an NDJSON export; the gateway asks for chunks until `next_cursor` is None."""
+
+    cursor: str | None = Field(default=None, max_length=200)
+    chunk: int = Field(default=2000, ge=1, le=10_000)
+
+
+class ExportChunk(Contract):
+    """Metadata of an export chunk; the NDJSON lines are the raw reply body."""
+
+    count: int
+    next_cursor: str | None = None
+
+
+class SummaryQuery(Contract):
+    bot_id: UUID
+    since: datetime | None = None  # default: `until` - 24 h
+    until: datetime | None = None  # default: now
+    # Width of the time buckets for charts; 0 = no series, totals only.
+    bucket_s: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
+
+
+class SummaryCount(Contract):
+    kind: str
+    level: LogLevel
+    count: int
+
+
+class SummaryBucket(Contract):
+    start: datetime
+    counts: list[SummaryCount]
+
+
+class EventsSummary(Contract):
+    bot_id: UUID
+    since: datetime
+    until: datetime
+    total: int
+    counts: list[SummaryCount]
+    series: list[SummaryBucket] = Field(default_factory=list)
+
+
+class StreamTicket(Contract):
+    """A single-use ticket to open `GET /v1/stream` (sent as subprotocol `ticket.<value>`)."""
+
+    ticket: str
+    expires_at: datetime
+    # Subprotocols to offer when opening the websocket.
+    protocols: list[str]
+
+
+class StreamSubscribe(Contract):
+    """Websocket message from the client: set the filters (any time) and, on the first one,
+    resume after `last_event_id`. Empty lists mean "all"."""
+
+    type: Literal["subscribe"] = "subscribe"
+    bot_ids: list[UUID] = Field(default_factory=list, max_length=1000)
+    kinds: list[str] = Field(default_factory=list, max_length=100)
+    levels: list[LogLevel] = Field(default_factory=list, max_length=5)
+    domains: list[str] = Field(default_factory=list, max_length=20)
+    last_event_id: UUID | None = None
+
+
+class StreamEndpoint(Contract):
+    """Where one log-service replica serves its websocket (used by the gateway's proxy)."""
+
+    url: str
+    instance: str
+
+
+QUERY = rpc(
+    "rpc.log.query",
+    LogQuery,
+    LogPage,
+    callers=["gateway"],
+    summary="the caller's logs and events, newest first, with filters and full-text search",
+)
+EXPORT_CHUNK = rpc(
+    "rpc.log.export.chunk",
+    ExportQuery,
+    ExportChunk,
+    callers=["gateway"],
+    summary="one chunk of an NDJSON export (raw reply body), newest first",
+)
+SUMMARY = rpc(
+    "rpc.log.summary",
+    SummaryQuery,
+    EventsSummary,
+    callers=["gateway"],
+    summary="counts per kind and level over a window, with time buckets for charts",
+)
+STREAM_TICKET = rpc(
+    "rpc.log.stream.ticket",
+    Empty,
+    StreamTicket,
+    callers=["gateway"],
+    summary="a short-lived single-use ticket to open the live stream",
+)
+STREAM_ENDPOINT = rpc(
+    "rpc.log.stream.endpoint",
+    Empty,
+    StreamEndpoint,
+    callers=["gateway"],
+    summary="the websocket URL of one log-service replica (the gateway proxies to it)",
+)
+
+SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
+    QUERY,
+    EXPORT_CHUNK,
+    SUMMARY,
+    STREAM_TICKET,
+    STREAM_ENDPOINT,
+    EventSpec(
+        "evt.log.*.*.*",
+        LogRecorded,
+        frozenset({"bot", "command", "log"}),
+        summary="a bot's log line; the last token is its level",
+    ),
+    KvSpec(
+        "log_stream_tickets",
+        frozenset({"log"}),
+        summary="single-use stream tickets (hashed), expiring after a few seconds",
+    ),
+]

@@ -144,6 +144,8 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings | None 
     if server_task.done():
         raise RuntimeError(f"{definition.name}: HTTP server failed to start")
     port = server.servers[0].sockets[0].getsockname()[1]
+    # Where this replica listens (log-service tells the gateway's websocket proxy).
+    runtime.state["http_url"] = f"http://{settings.http_host}:{port}"
     metrics.SERVICE_INFO.labels(definition.name, definition.version, settings.instance).set(1)
     log.info(
         "service ready",

@@ -1,16 +1,71 @@
-"""Wiring of log-service: which handlers answer which subjects."""
+"""Wiring of log-service: which handlers answer which subjects, and its background work."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 from log_service import __version__
+from log_service.auth import JwksVerifier, TicketStore
+from log_service.handlers import Handlers
+from log_service.http import create_stream_app
+from log_service.ingest import Partitions, run_maintenance, run_worker
 from log_service.settings import Settings
+from log_service.stream import Hub
+from proto.logs import EXPORT_CHUNK, QUERY, STREAM_ENDPOINT, STREAM_TICKET, SUMMARY
+from proto.system import PURGE_SPECS
+from services.bus.kv import Store, ensure_bucket
 from services.runtime import ServiceDefinition, ServiceRuntime
+
+TICKETS_BUCKET = "log_stream_tickets"
 
 
 async def setup(runtime: ServiceRuntime) -> None:
-    """Register handlers and background work. The kernel already answers rpc.log.status."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    db = runtime.db
+    assert db is not None
+    stopping = asyncio.Event()
+
+    kv = await ensure_bucket(runtime.js, TICKETS_BUCKET, ttl_s=settings.stream_ticket_ttl_s)
+    tickets = TicketStore(Store(kv), settings.stream_ticket_ttl_s)
+    handlers = Handlers(runtime, tickets)
+    runtime.rpc.register(QUERY, handlers.query)
+    runtime.rpc.register(EXPORT_CHUNK, handlers.export_chunk)
+    runtime.rpc.register(SUMMARY, handlers.summary)
+    runtime.rpc.register(STREAM_TICKET, handlers.stream_ticket)
+    runtime.rpc.register(STREAM_ENDPOINT, handlers.stream_endpoint)
+    purge = next(s for s in PURGE_SPECS if s.service == "log")
+    runtime.rpc.register(purge, handlers.purge)
+
+    partitions = Partitions(db, settings)
+    await partitions.maintain()
+    runtime.spawn(
+        run_maintenance(partitions, settings.maintenance_interval_s, stopping),
+        name="log-partitions",
+    )
+    runtime.spawn(run_worker(runtime.js, db, partitions, settings, stopping), name="log-ingest")
+
+    hub = Hub(runtime.js, db, settings)
+    await hub.start()
+    runtime.state["hub"] = hub
+    runtime.state["verifier"] = JwksVerifier(runtime.client)
+    runtime.state["tickets"] = tickets
+
+    async def stop() -> None:
+        stopping.set()
+        await hub.stop()
+
+    runtime.on_stop(stop)
+
+
+def http_app(runtime: ServiceRuntime) -> Any:
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    return create_stream_app(
+        runtime.state["hub"], runtime.state["verifier"], runtime.state["tickets"], settings
+    )
 
 
 SERVICE = ServiceDefinition(
@@ -19,4 +74,5 @@ SERVICE = ServiceDefinition(
     settings_cls=Settings,
     setup=setup,
     migrations=Path(__file__).parent / "migrations",
+    http_app=http_app,
 )

@@ -1,0 +1,65 @@
+"""RPC handlers of log-service: validate -> service -> reply."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from log_service import repository as repo
+from log_service import service
+from log_service.auth import PROTOCOL, TICKET, TicketStore
+from log_service.settings import Settings
+from proto.base import Empty
+from proto.logs import (
+    EventsSummary,
+    ExportChunk,
+    ExportQuery,
+    LogPage,
+    LogQuery,
+    StreamEndpoint,
+    StreamTicket,
+    SummaryQuery,
+)
+from proto.system import PurgeResult, PurgeUser
+from services.bus.rpc import RawReply, RpcContext
+from services.runtime import ServiceRuntime
+
+
+class Handlers:
+    def __init__(self, runtime: ServiceRuntime, tickets: TicketStore) -> None:
+        self.runtime = runtime
+        self.tickets = tickets
+
+    async def query(self, req: LogQuery, ctx: RpcContext) -> LogPage:
+        ctx.require_user()
+        return await service.query(await ctx.session(), req)
+
+    async def export_chunk(self, req: ExportQuery, ctx: RpcContext) -> RawReply:
+        ctx.require_user()
+        body, count, cursor = await service.export_chunk(await ctx.session(), req)
+        return RawReply(ExportChunk(count=count, next_cursor=cursor), body)
+
+    async def summary(self, req: SummaryQuery, ctx: RpcContext) -> EventsSummary:
+        ctx.require_user()
+        return await service.summary(await ctx.session(), req, datetime.now(UTC))
+
+    async def stream_ticket(self, _: Empty, ctx: RpcContext) -> StreamTicket:
+        user = ctx.require_user()
+        ticket, expires = await self.tickets.issue(user)
+        return StreamTicket(
+            ticket=ticket, expires_at=expires, protocols=[PROTOCOL, TICKET + ticket]
+        )
+
+    async def stream_endpoint(self, _: Empty, ctx: RpcContext) -> StreamEndpoint:
+        settings = self.runtime.settings
+        assert isinstance(settings, Settings)
+        base = settings.public_url or str(self.runtime.state.get("http_url", ""))
+        url = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/")
+        return StreamEndpoint(url=url + "/v1/stream", instance=settings.instance)
+
+    async def purge(self, req: PurgeUser, ctx: RpcContext) -> PurgeResult:
+        db = self.runtime.db
+        assert db is not None
+        # In the user's own row-level-security scope: nobody else's rows can be touched.
+        async with db.user_scope(req.user_id) as s:
+            removed = await repo.purge(s, req.user_id)
+        return PurgeResult(service="log", removed=removed)

@@ -1,0 +1,81 @@
+"""log-service's own HTTP app: `GET /v1/stream` (websocket); the kernel adds health routes."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from log_service.auth import (
+    PROTOCOL,
+    AuthFailed,
+    JwksVerifier,
+    TicketStore,
+    credentials_from_protocols,
+)
+from log_service.settings import Settings
+from log_service.stream import CLOSE_REVOKED, Hub
+from services.errors import RpcError
+
+log = logging.getLogger(__name__)
+
+
+def origin_allowed(
+    origin: str | None, host: str | None, forwarded_host: str | None, allowed: set[str]
+) -> bool:
+    """Browsers always send Origin; other clients may omit it (they are not CSWSH victims)."""
+    if not origin:
+        return True
+    origin = origin.rstrip("/")
+    if origin in allowed or "*" in allowed:
+        return True
+    if allowed:
+        return False
+    # Default: same host as the one the browser connected to (directly or via the gateway).
+    netloc = urlsplit(origin).netloc
+    return bool(netloc) and netloc in {h for h in (host, forwarded_host) if h}
+
+
+def create_stream_app(
+    hub: Hub, verifier: JwksVerifier, tickets: TicketStore, settings: Settings
+) -> Starlette:
+    allowed = settings.allowed_origins()
+
+    async def stream(ws: WebSocket) -> None:
+        headers = ws.headers
+        if not origin_allowed(
+            headers.get("origin"), headers.get("host"), headers.get("x-forwarded-host"), allowed
+        ):
+            # Refused before the handshake completes: the browser sees a failed connection.
+            await ws.close(code=1008, reason="origin not allowed")
+            return
+        offered = [
+            p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()
+        ]
+        subprotocol = PROTOCOL if PROTOCOL in offered else None
+        try:
+            kind, value = credentials_from_protocols(offered)
+            principal = await (
+                verifier.verify(value) if kind == "bearer" else tickets.redeem(value)
+            )
+            if await hub.is_revoked(principal):
+                raise AuthFailed("the session was signed out")
+        except AuthFailed as exc:
+            await ws.accept(subprotocol=subprotocol)
+            await ws.close(code=CLOSE_REVOKED, reason=str(exc)[:120])
+            return
+        except RpcError:
+            await ws.accept(subprotocol=subprotocol)
+            await ws.close(code=1013, reason="cannot check credentials right now; try again")
+            return
+        if hub.count >= settings.stream_max_clients:
+            await ws.accept(subprotocol=subprotocol)
+            await ws.close(code=1013, reason="too many stream clients on this server; try again")
+            return
+        await ws.accept(subprotocol=subprotocol)
+        await hub.serve(ws, principal)
+
+    return Starlette(routes=[WebSocketRoute("/v1/stream", stream)])

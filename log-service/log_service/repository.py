@@ -1,0 +1,210 @@
+"""Every SQL query of log-service."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from sqlalchemy import Row, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from proto.logs import LogFilter
+
+_INSERT = """
+insert into events (id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload, seq)
+select id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload::jsonb, seq
+from unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::text[], $10::bigint[])
+     as t(id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload, seq)
+on conflict (id, occurred_at) do nothing
+"""
+
+
+async def _driver(session: AsyncSession) -> asyncpg.Connection:
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    return driver
+
+
+async def insert_events(session: AsyncSession, rows: Sequence[Any]) -> int:
+    """One multi-row insert (arrays unnested server-side); returns the rows actually added."""
+    if not rows:
+        return 0
+    pg = await _driver(session)
+    status = await pg.execute(
+        _INSERT,
+        [r.id for r in rows],
+        [r.occurred_at for r in rows],
+        [r.owner_id for r in rows],
+        [r.bot_id for r in rows],
+        [r.domain for r in rows],
+        [r.kind for r in rows],
+        [r.level for r in rows],
+        [r.message for r in rows],
+        [r.payload for r in rows],
+        [r.seq for r in rows],
+    )
+    # "INSERT 0 <n>"
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def partition_days(session: AsyncSession) -> set[date]:
+    result = await session.execute(text("select d from partition_days() as d"))
+    return {r[0] for r in result}
+
+
+async def ensure_partitions(session: AsyncSession, first: date, last: date) -> int:
+    result = await session.execute(
+        text("select ensure_partitions(:a, :b)"), {"a": first, "b": last}
+    )
+    return int(result.scalar_one())
+
+
+async def drop_partitions_before(session: AsyncSession, before: date) -> int:
+    result = await session.execute(text("select drop_partitions_before(:d)"), {"d": before})
+    return int(result.scalar_one())
+
+
+_SELECT_ENTRIES = (
+    "select id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload from events"
+)
+_SELECT_LINES = (
+    "select json_build_object('id', id, 'occurred_at', occurred_at, 'owner_id', owner_id,"
+    " 'bot_id', bot_id, 'domain', domain, 'kind', kind, 'level', level,"
+    " 'message', message, 'payload', payload)::text, occurred_at, id from events"
+)
+_NEWEST_FIRST = " order by occurred_at desc, id desc limit :limit"
+
+
+def _where(f: LogFilter, after: tuple[datetime, UUID] | None) -> tuple[str, dict[str, Any]]:
+    # Row-level security already limits rows to the caller; these are the user's filters.
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if f.bot_id is not None:
+        clauses.append("bot_id = :bot_id")
+        params["bot_id"] = f.bot_id
+    if f.level:
+        clauses.append("level = any(:levels)")
+        params["levels"] = list(f.level)
+    if f.kind:
+        clauses.append("kind = any(:kinds)")
+        params["kinds"] = list(f.kind)
+    if f.domain:
+        clauses.append("domain = any(:domains)")
+        params["domains"] = list(f.domain)
+    if f.since is not None:
+        clauses.append("occurred_at >= :since")
+        params["since"] = f.since
+    if f.until is not None:
+        clauses.append("occurred_at < :until")
+        params["until"] = f.until
+    if f.q:
+        clauses.append("tsv @@ websearch_to_tsquery('simple', :q)")
+        params["q"] = f.q
+    if after is not None:
+        clauses.append("(occurred_at, id) < (:after_at, :after_id)")
+        params["after_at"], params["after_id"] = after
+    return (" where " + " and ".join(clauses)) if clauses else "", params
+
+
+async def query(
+    session: AsyncSession, f: LogFilter, after: tuple[datetime, UUID] | None, limit: int
+) -> Sequence[Row[Any]]:
+    where, params = _where(f, after)
+    params["limit"] = limit
+    result = await session.execute(
+        # `where` holds only fixed fragments; every value is a bound parameter.
+        text(_SELECT_ENTRIES + where + _NEWEST_FIRST),
+        params,
+    )
+    return result.all()
+
+
+async def export(
+    session: AsyncSession, f: LogFilter, after: tuple[datetime, UUID] | None, limit: int
+) -> list[tuple[str, datetime, UUID]]:
+    """Each row already rendered as one JSON line by PostgreSQL."""
+    where, params = _where(f, after)
+    params["limit"] = limit
+    result = await session.execute(
+        text(_SELECT_LINES + where + _NEWEST_FIRST),
+        params,
+    )
+    return [(r[0], r[1], r[2]) for r in result]
+
+
+async def summary_counts(
+    session: AsyncSession, bot_id: UUID, since: datetime, until: datetime
+) -> list[tuple[str, str, int]]:
+    result = await session.execute(
+        text(
+            "select kind, level, count(*) from events"
+            " where bot_id = :bot and occurred_at >= :since and occurred_at < :until"
+            " group by kind, level order by count(*) desc, kind, level"
+        ),
+        {"bot": bot_id, "since": since, "until": until},
+    )
+    return [(r[0], r[1], int(r[2])) for r in result]
+
+
+async def summary_series(
+    session: AsyncSession, bot_id: UUID, since: datetime, until: datetime, bucket_s: int
+) -> list[tuple[datetime, str, str, int]]:
+    result = await session.execute(
+        text(
+            "select date_bin(make_interval(secs => :bucket), occurred_at, :since) as b,"
+            " kind, level, count(*) from events"
+            " where bot_id = :bot and occurred_at >= :since and occurred_at < :until"
+            " group by b, kind, level order by b, kind, level"
+        ),
+        {"bot": bot_id, "since": since, "until": until, "bucket": bucket_s},
+    )
+    return [(r[0], r[1], r[2], int(r[3])) for r in result]
+
+
+async def seq_of(session: AsyncSession, event_id: UUID, lo: datetime, hi: datetime) -> int | None:
+    """The stream sequence of a stored event (the time bounds let PostgreSQL prune)."""
+    result = await session.execute(
+        text("select seq from events where id = :id and occurred_at >= :lo and occurred_at < :hi"),
+        {"id": event_id, "lo": lo, "hi": hi},
+    )
+    value = result.scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def rows_after_seq(
+    session: AsyncSession, owner_id: UUID, after_seq: int, before_seq: int, limit: int
+) -> list[tuple[int, str, str, str | None, str, str]]:
+    """(seq, payload, domain, bot_id, kind, level) of the owner's events in (after, before)."""
+    result = await session.execute(
+        text(
+            "select seq, payload::text, domain, bot_id::text, kind, level from events"
+            " where owner_id = :owner and seq > :after and seq < :before"
+            " order by seq limit :limit"
+        ),
+        {"owner": owner_id, "after": after_seq, "before": before_seq, "limit": limit},
+    )
+    return [(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in result]
+
+
+async def last_sessions_revoked(session: AsyncSession, owner_id: UUID) -> datetime | None:
+    result = await session.execute(
+        text(
+            "select max(occurred_at) from events"
+            " where owner_id = :owner and domain = 'auth' and kind = 'sessions_revoked'"
+        ),
+        {"owner": owner_id},
+    )
+    value: datetime | None = result.scalar_one_or_none()
+    return value
+
+
+async def purge(session: AsyncSession, owner_id: UUID) -> int:
+    result = await session.execute(
+        text("delete from events where owner_id = :owner"), {"owner": owner_id}
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,251 @@
+"""log-service rules: turning stream messages into rows, cursors, windows, queries.
+
+No FastAPI or NATS here: the ingest loop, the RPC handlers and the websocket hub call in.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from log_service import repository as repo
+from proto.errors import ErrorCode, FieldError
+from proto.logs import (
+    LEVELS,
+    EventsSummary,
+    ExportQuery,
+    LogEntry,
+    LogFilter,
+    LogPage,
+    LogQuery,
+    SummaryBucket,
+    SummaryCount,
+    SummaryQuery,
+)
+from services.errors import RpcError
+from services.telemetry.redaction import REDACTED, redact
+
+MAX_MESSAGE = 8192
+# Events claiming to happen further in the future than this are filed at the time
+# JetStream stored them (a deterministic value, so a redelivery files them identically).
+MAX_FUTURE = timedelta(hours=1)
+MAX_SUMMARY_BUCKETS = 2000
+_SECRET_KEYS = ("password", "passwd", "secret", "token", "api_key", "apikey", "authorization")
+
+
+class BadEvent(ValueError):
+    """A message on `evt.>` that cannot be stored (not JSON, no id, owner mismatch...)."""
+
+
+@dataclass(slots=True)
+class EventRow:
+    id: UUID
+    occurred_at: datetime
+    owner_id: UUID
+    bot_id: UUID | None
+    domain: str
+    kind: str
+    level: str
+    message: str
+    payload: str  # JSON text, redacted
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectParts:
+    domain: str
+    owner_id: str
+    bot_id: str | None
+    kind: str
+
+
+def split_subject(subject: str) -> SubjectParts:
+    """`evt.<domain>.<owner_id>.<bot_id|->.<kind>`."""
+    parts = subject.split(".")
+    if len(parts) != 5 or parts[0] != "evt":
+        raise BadEvent(f"unexpected subject {subject!r}")
+    return SubjectParts(parts[1], parts[2], None if parts[3] == "-" else parts[3], parts[4])
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL text and jsonb refuse NUL characters.
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
+def _redact_value(value: Any, key: str = "") -> Any:
+    if isinstance(value, str):
+        lowered = key.lower()
+        if any(lowered.endswith(k) for k in _SECRET_KEYS) and value:
+            return REDACTED
+        return redact(_clean(value))
+    if isinstance(value, dict):
+        return {str(k): _redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+def parse_event(subject: str, data: bytes, seq: int, stored_at: datetime) -> EventRow:
+    """One stream message -> one row, with the kernel's redaction as a second defence."""
+    parts = split_subject(subject)
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadEvent("event body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise BadEvent("event body is not an object")
+    try:
+        event_id = UUID(str(body["id"]))
+        owner_id = UUID(parts.owner_id)
+        bot_id = UUID(parts.bot_id) if parts.bot_id else None
+        occurred_at = datetime.fromisoformat(str(body["occurred_at"]))
+    except (KeyError, ValueError) as exc:
+        raise BadEvent(f"event lacks a valid id, owner or time: {exc}") from exc
+    if str(body.get("owner_id")) != str(owner_id):
+        raise BadEvent("owner in the subject and in the body differ")
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    if occurred_at > stored_at + MAX_FUTURE:
+        occurred_at = stored_at
+    level = body.get("level")
+    if level not in LEVELS:
+        level = parts.kind if parts.domain == "log" and parts.kind in LEVELS else "info"
+    message = body.get("message")
+    message = redact(_clean(message))[:MAX_MESSAGE] if isinstance(message, str) else ""
+    text = data.decode("utf-8", errors="replace")
+    if redact(text) != text or "\\u0000" in text:
+        # Something in the payload looks secret (or cannot be stored): clean value by value.
+        body = _redact_value(body)
+        payload = orjson.dumps(body).decode().replace("\\u0000", "")
+    else:
+        payload = text
+    return EventRow(
+        id=event_id,
+        occurred_at=occurred_at,
+        owner_id=owner_id,
+        bot_id=bot_id,
+        domain=parts.domain,
+        kind=parts.kind,
+        level=str(level),
+        message=message,
+        payload=payload,
+        seq=seq,
+    )
+
+
+def encode_cursor(occurred_at: datetime, event_id: UUID) -> str:
+    raw = f"{occurred_at.isoformat()}|{event_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, eid = raw.split("|", 1)
+        when = datetime.fromisoformat(at)
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)), UUID(eid)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise RpcError(
+            ErrorCode.INVALID,
+            "the cursor is not valid; start again without it",
+            fields=[FieldError(loc=["cursor"], message="not a cursor returned by this API")],
+        ) from None
+
+
+def _check_window(f: LogFilter) -> None:
+    if f.since and f.until and f.since >= f.until:
+        raise RpcError(
+            ErrorCode.VALIDATION,
+            "`since` must be before `until`",
+            fields=[FieldError(loc=["since"], message="must be before until")],
+        )
+
+
+def _payload(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    loaded = orjson.loads(value)
+    return loaded if isinstance(loaded, dict) else {"value": loaded}
+
+
+async def query(session: AsyncSession, q: LogQuery) -> LogPage:
+    _check_window(q)
+    after = decode_cursor(q.cursor) if q.cursor else None
+    rows = await repo.query(session, q, after, q.limit + 1)
+    items = [
+        LogEntry(
+            id=r.id,
+            occurred_at=r.occurred_at,
+            owner_id=r.owner_id,
+            bot_id=r.bot_id,
+            domain=r.domain,
+            kind=r.kind,
+            level=r.level,
+            message=r.message,
+            payload=_payload(r.payload),
+        )
+        for r in rows[: q.limit]
+    ]
+    next_cursor = None
+    if len(rows) > q.limit:
+        last = items[-1]
+        next_cursor = encode_cursor(last.occurred_at, last.id)
+    return LogPage(items=items, next_cursor=next_cursor)
+
+
+async def export_chunk(session: AsyncSession, q: ExportQuery) -> tuple[bytes, int, str | None]:
+    """NDJSON lines of one chunk (newest first) and the cursor of the next one."""
+    _check_window(q)
+    after = decode_cursor(q.cursor) if q.cursor else None
+    rows = await repo.export(session, q, after, q.chunk + 1)
+    page = rows[: q.chunk]
+    body = b"".join(line.encode() + b"\n" for line, _, _ in page)
+    next_cursor = None
+    if len(rows) > q.chunk and page:
+        _, at, eid = page[-1]
+        next_cursor = encode_cursor(at, eid)
+    return body, len(page), next_cursor
+
+
+async def summary(session: AsyncSession, q: SummaryQuery, now: datetime) -> EventsSummary:
+    until = q.until or now
+    since = q.since or until - timedelta(hours=24)
+    if since >= until:
+        raise RpcError(
+            ErrorCode.VALIDATION,
+            "`since` must be before `until`",
+            fields=[FieldError(loc=["since"], message="must be before until")],
+        )
+    if q.bucket_s and (until - since).total_seconds() / q.bucket_s > MAX_SUMMARY_BUCKETS:
+        raise RpcError(
+            ErrorCode.VALIDATION,
+            f"too many buckets: at most {MAX_SUMMARY_BUCKETS} per window",
+            fields=[FieldError(loc=["bucket_s"], message="use a wider bucket or a shorter window")],
+        )
+    totals = await repo.summary_counts(session, q.bot_id, since, until)
+    counts = [SummaryCount(kind=k, level=lv, count=n) for k, lv, n in totals]  # type: ignore[arg-type]
+    series: list[SummaryBucket] = []
+    if q.bucket_s:
+        current: SummaryBucket | None = None
+        for start, kind, level, n in await repo.summary_series(
+            session, q.bot_id, since, until, q.bucket_s
+        ):
+            if current is None or current.start != start:
+                current = SummaryBucket(start=start, counts=[])
+                series.append(current)
+            current.counts.append(SummaryCount(kind=kind, level=level, count=n))  # type: ignore[arg-type]
+    return EventsSummary(
+        bot_id=q.bot_id,
+        since=since,
+        until=until,
+        total=sum(c.count for c in counts),
+        counts=counts,
+        series=series,
+    )

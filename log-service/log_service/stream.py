@@ -1,0 +1,459 @@
+"""The live stream: one ordered JetStream consumer per replica fans events out to websockets.
+
+- Isolation: the owner id is a subject token; a client only ever sees its user's events.
+- Each event is rendered once per user (not per connection) and offered to that user's
+  clients; a client whose bounded queue is full is closed with 1013 and its queue freed.
+- Resume: with `last_event_id` the client is replayed (from the table for what JetStream
+  no longer has, then from JetStream) while live events for it are held in a bounded
+  buffer; both carry the stream sequence, so the hand-over has no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+import orjson
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from starlette.websockets import WebSocket
+
+from log_service import metrics
+from log_service import repository as repo
+from log_service.auth import StreamPrincipal
+from log_service.service import _redact_value
+from log_service.settings import Settings
+from proto.logs import LEVELS, StreamSubscribe
+from services.bus.events import STREAM
+from services.db.engine import Database
+from services.telemetry.redaction import redact
+
+log = logging.getLogger(__name__)
+
+CLOSE_TOO_SLOW = 1013
+CLOSE_REVOKED = 4401
+Mode = Literal["idle", "replaying", "live"]
+
+
+def _json_str(value: str | None) -> str:
+    return "null" if value is None else orjson.dumps(value).decode()
+
+
+def render(
+    seq: int, domain: str, bot: str | None, kind: str, data: bytes | str
+) -> tuple[str, str, str]:
+    """(frame, level, event id) of one event; the frame is sent as is to every matching client."""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    body = orjson.loads(text)
+    if redact(text) != text:
+        text = orjson.dumps(_redact_value(body)).decode()
+    level = body.get("level")
+    if level not in LEVELS:
+        level = "info"
+    event_id = str(body.get("id", ""))
+    frame = (
+        f'{{"type":"event","seq":{seq},"id":{_json_str(event_id)},"domain":{_json_str(domain)},'
+        f'"kind":{_json_str(kind)},"bot_id":{_json_str(bot)},"event":{text}}}'
+    )
+    return frame, level, event_id
+
+
+def _event_id(data: bytes) -> str:
+    try:
+        return str(orjson.loads(data).get("id", ""))
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+
+
+def uuid7_time(event_id: UUID) -> datetime:
+    ms = int.from_bytes(event_id.bytes[:6], "big")
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@dataclass
+class Filters:
+    bot_ids: frozenset[str] | None = None
+    kinds: frozenset[str] | None = None
+    levels: frozenset[str] | None = None
+    domains: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, sub: StreamSubscribe) -> Filters:
+        def opt(values: list[Any]) -> frozenset[str] | None:
+            return frozenset(str(v) for v in values) if values else None
+
+        return cls(opt(sub.bot_ids), opt(sub.kinds), opt(sub.levels), opt(sub.domains))
+
+    def match(self, domain: str, bot: str | None, kind: str, level: str) -> bool:
+        return (
+            (self.bot_ids is None or (bot is not None and bot in self.bot_ids))
+            and (self.kinds is None or kind in self.kinds)
+            and (self.levels is None or level in self.levels)
+            and (self.domains is None or domain in self.domains)
+        )
+
+
+@dataclass(eq=False)
+class Client:
+    ws: WebSocket
+    principal: StreamPrincipal
+    queue_max: int
+    buffer_max: int
+    filters: Filters = field(default_factory=Filters)
+    mode: Mode = "idle"
+    last_seq: int = 0
+    queue: deque[str] = field(default_factory=deque)
+    buffer: list[tuple[int, str]] = field(default_factory=list)
+    closing: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    room: asyncio.Event = field(default_factory=asyncio.Event)
+    writer: asyncio.Task[None] | None = None
+    closer: asyncio.Task[None] | None = None
+    subscribed: bool = False
+
+    @property
+    def owner(self) -> str:
+        return str(self.principal.user_id)
+
+    def offer(
+        self, seq: int, domain: str, bot: str | None, kind: str, level: str, frame: str
+    ) -> None:
+        """A live event (called by the dispatcher, never awaits)."""
+        if self.closing or seq <= self.last_seq or not self.filters.match(domain, bot, kind, level):
+            return
+        if self.mode == "live":
+            self.push(frame, seq)
+        elif self.mode == "replaying":
+            if len(self.buffer) >= self.buffer_max:
+                self.close(
+                    CLOSE_TOO_SLOW, "fell behind while catching up; reconnect with last_event_id"
+                )
+            else:
+                self.buffer.append((seq, frame))
+
+    def push(self, frame: str, seq: int | None = None, *, force: bool = False) -> None:
+        if self.closing:
+            return
+        if len(self.queue) >= self.queue_max and not force:
+            metrics.STREAM_SLOW_CLOSED.inc()
+            self.close(
+                CLOSE_TOO_SLOW,
+                f"too slow: {len(self.queue)} events waiting; reconnect with last_event_id",
+            )
+            return
+        self.queue.append(frame)
+        if seq is not None:
+            self.last_seq = seq
+        self.wake.set()
+        if len(self.queue) >= self.queue_max:
+            self.room.clear()
+
+    def control(self, message: dict[str, Any]) -> None:
+        self.push(orjson.dumps(message).decode(), force=True)
+
+    async def wait_room(self) -> None:
+        while not self.closing and len(self.queue) >= self.queue_max // 2:
+            self.room.clear()
+            await self.room.wait()
+
+    async def write_loop(self) -> None:
+        while True:
+            while self.queue:
+                frame = self.queue.popleft()
+                await self.ws.send_text(frame)
+                metrics.STREAM_SENT.inc()
+                if len(self.queue) < self.queue_max // 2:
+                    self.room.set()
+            self.room.set()
+            self.wake.clear()
+            await self.wake.wait()
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.room.set()
+        self.closer = asyncio.create_task(self._close(code, reason), name="stream-close")
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.writer is not None:
+            self.writer.cancel()
+            with contextlib.suppress(BaseException):
+                await self.writer
+        self.queue.clear()
+        self.buffer.clear()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(code=code, reason=reason[:120]), 5.0)
+
+
+class Hub:
+    def __init__(self, js: JetStreamContext, db: Database, settings: Settings) -> None:
+        self.js = js
+        self.db = db
+        self.settings = settings
+        self.by_owner: dict[str, set[Client]] = {}
+        self.revoked_at: dict[str, datetime] = {}
+        self.live_seq = 0
+        self.count = 0
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        # Each replica follows the stream itself (new events only), with stream sequences.
+        self._sub = await self.js.subscribe(
+            "evt.>",
+            stream=STREAM,
+            cb=self._on_msg,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.NEW,
+            pending_msgs_limit=100_000,
+        )
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+        for clients in list(self.by_owner.values()):
+            for c in list(clients):
+                c.close(1001, "server shutting down")
+
+    async def _on_msg(self, msg: Any) -> None:
+        seq = msg.metadata.sequence.stream
+        self.live_seq = seq
+        parts = msg.subject.split(".")
+        if len(parts) != 5:
+            return
+        _, domain, owner, bot_part, kind = parts
+        if domain == "auth" and kind == "sessions_revoked":
+            self._sessions_revoked(owner, msg.data)
+        clients = self.by_owner.get(owner)
+        if not clients:
+            return
+        bot = None if bot_part == "-" else bot_part
+        try:
+            frame, level, _ = render(seq, domain, bot, kind, msg.data)
+        except orjson.JSONDecodeError:
+            return
+        for c in list(clients):
+            c.offer(seq, domain, bot, kind, level, frame)
+
+    def _sessions_revoked(self, owner: str, data: bytes) -> None:
+        try:
+            at = datetime.fromisoformat(str(orjson.loads(data)["occurred_at"]))
+        except Exception:
+            at = datetime.now(UTC)
+        if owner not in self.revoked_at or self.revoked_at[owner] < at:
+            self.revoked_at[owner] = at
+        for c in list(self.by_owner.get(owner, ())):
+            if c.principal.issued_at <= at:
+                c.close(CLOSE_REVOKED, "signed out everywhere")
+
+    async def is_revoked(self, principal: StreamPrincipal) -> bool:
+        owner = str(principal.user_id)
+        at = self.revoked_at.get(owner)
+        if at is None:
+            async with self.db.user_scope(principal.user_id) as s:
+                at = await repo.last_sessions_revoked(s, principal.user_id)
+        return at is not None and principal.issued_at <= at
+
+    # -- one connection ------------------------------------------------------------------
+
+    async def serve(self, ws: WebSocket, principal: StreamPrincipal) -> None:
+        client = Client(
+            ws,
+            principal,
+            queue_max=self.settings.stream_queue_max,
+            buffer_max=self.settings.stream_resume_buffer_max,
+        )
+        self.by_owner.setdefault(client.owner, set()).add(client)
+        self.count += 1
+        metrics.STREAM_CLIENTS.set(self.count)
+        client.writer = asyncio.create_task(client.write_loop(), name="stream-writer")
+        resume: asyncio.Task[None] | None = None
+        try:
+            client.control({"type": "hello", "user_id": client.owner})
+            while not client.closing:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                raw = message.get("text") or message.get("bytes") or b""
+                resume = self._on_client_message(client, raw, resume) or resume
+        finally:
+            client.closing = True
+            if resume is not None:
+                resume.cancel()
+            if client.writer is not None:
+                client.writer.cancel()
+            if client.closer is not None:
+                with contextlib.suppress(BaseException):
+                    await client.closer
+            clients = self.by_owner.get(client.owner)
+            if clients is not None:
+                clients.discard(client)
+                if not clients:
+                    del self.by_owner[client.owner]
+            self.count -= 1
+            metrics.STREAM_CLIENTS.set(self.count)
+
+    def _on_client_message(
+        self, client: Client, raw: str | bytes, resume: asyncio.Task[None] | None
+    ) -> asyncio.Task[None] | None:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            client.control({"type": "error", "message": "messages must be JSON objects"})
+            return None
+        if isinstance(data, dict) and data.get("type") == "ping":
+            client.control({"type": "pong"})
+            return None
+        try:
+            sub = StreamSubscribe.model_validate(data)
+        except ValueError as exc:
+            client.control({"type": "error", "message": f"invalid subscribe message: {exc}"[:500]})
+            return None
+        client.filters = Filters.of(sub)
+        client.control(
+            {
+                "type": "subscribed",
+                "filters": sub.model_dump(mode="json", exclude={"last_event_id", "type"}),
+            }
+        )
+        if client.subscribed:
+            return None  # a filter change: takes effect with the next event
+        client.subscribed = True
+        if sub.last_event_id is None:
+            client.last_seq = self.live_seq
+            client.mode = "live"
+            return None
+        client.mode = "replaying"
+        return asyncio.create_task(self._resume(client, sub.last_event_id), name="stream-resume")
+
+    async def _resume(self, client: Client, last_event_id: UUID) -> None:
+        replayed = 0
+        found = True
+        try:
+            around = uuid7_time(last_event_id)
+            async with self.db.user_scope(client.principal.user_id) as s:
+                seq = await repo.seq_of(
+                    s, last_event_id, around - timedelta(days=7), around + timedelta(days=1)
+                )
+            info = await self.js.stream_info(STREAM)
+            first = info.state.first_seq
+            if seq is not None and seq + 1 < first:
+                replayed += await self._replay_table(client, seq, first)
+                seq = first - 1
+            if seq is not None:
+                client.last_seq = max(client.last_seq, seq)
+                n, _ = await self._replay_stream(client, start_seq=seq + 1, skip_until=None)
+            else:
+                n, found = await self._replay_stream(
+                    client, start_time=around - timedelta(seconds=10), skip_until=str(last_event_id)
+                )
+            replayed += n
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("resume failed")
+            client.close(1011, "could not replay missed events; reconnect with last_event_id")
+            return
+        if client.closing:
+            return
+        if not found:
+            client.control(
+                {"type": "resume_failed", "reason": "last_event_id is unknown or too old"}
+            )
+        client.control({"type": "resumed", "replayed": replayed})
+        for seq_, frame in client.buffer:
+            if seq_ > client.last_seq:
+                client.push(frame, seq_, force=True)
+        client.buffer = []
+        client.mode = "live"
+
+    async def _replay_table(self, client: Client, after: int, before: int) -> int:
+        n = 0
+        while not client.closing:
+            async with self.db.user_scope(client.principal.user_id) as s:
+                rows = await repo.rows_after_seq(s, client.principal.user_id, after, before, 1000)
+            if not rows:
+                break
+            for seq, payload, domain, bot, kind, _level in rows:
+                frame, level, _ = render(seq, domain, bot, kind, payload)
+                await client.wait_room()
+                if client.filters.match(domain, bot, kind, level):
+                    client.push(frame, seq, force=True)
+                    n += 1
+                client.last_seq = max(client.last_seq, seq)
+                after = seq
+            if n > self.settings.stream_resume_max:
+                client.close(CLOSE_TOO_SLOW, "too many missed events; query /v1/logs instead")
+                break
+        return n
+
+    async def _replay_stream(
+        self,
+        client: Client,
+        *,
+        start_seq: int | None = None,
+        start_time: datetime | None = None,
+        skip_until: str | None,
+    ) -> tuple[int, bool]:
+        """Replay the owner's events from JetStream until caught up; (sent, found start)."""
+        subject = f"evt.*.{client.owner}.>"
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=30.0,
+            mem_storage=True,
+            filter_subject=subject,
+        )
+        if start_seq is not None:
+            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = start_seq
+        else:
+            assert start_time is not None
+            config.deliver_policy = DeliverPolicy.BY_START_TIME
+            config.opt_start_time = start_time.isoformat().replace("+00:00", "Z")
+        sub = await self.js.pull_subscribe(subject, stream=STREAM, config=config)
+        n = 0
+        try:
+            info = await sub.consumer_info()
+            pending = info.num_pending
+            while pending and not client.closing:
+                try:
+                    msgs = await sub.fetch(500, timeout=2.0)
+                except (NatsTimeoutError, TimeoutError):
+                    break
+                for m in msgs:
+                    seq = m.metadata.sequence.stream
+                    pending = m.metadata.num_pending
+                    if skip_until is not None:
+                        if skip_until.encode() in m.data and _event_id(m.data) == skip_until:
+                            skip_until = None
+                            client.last_seq = max(client.last_seq, seq)
+                        continue
+                    if seq <= client.last_seq:
+                        continue
+                    parts = m.subject.split(".")
+                    bot = None if parts[3] == "-" else parts[3]
+                    frame, level, _ = render(seq, parts[1], bot, parts[4], m.data)
+                    await client.wait_room()
+                    if client.filters.match(parts[1], bot, parts[4], level):
+                        client.push(frame, seq, force=True)
+                        n += 1
+                    client.last_seq = max(client.last_seq, seq)
+                    if n > self.settings.stream_resume_max:
+                        client.close(
+                            CLOSE_TOO_SLOW, "too many missed events; query /v1/logs instead"
+                        )
+                        return n, True
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await self.js.delete_consumer(STREAM, sub._consumer)
+        return n, skip_until is None

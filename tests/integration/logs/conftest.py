@@ -1,0 +1,3 @@
+"""log-service test fixtures (defined in tests/fixtures/logs.py)."""
+
+from tests.fixtures.logs import fake_auth, publisher, rpc  # noqa: F401
