@@ -291,7 +291,8 @@ async def test_late_interaction_callback_is_unknown_interaction(
 async def _closed_with(client: GatewayClient) -> int | None:
     with pytest.raises(GatewayClosed) as closed:
         await client.wait_for("NEVER", timeout=5)
-    return closed.value.code
+    code: int | None = closed.value.code
+    return code
 
 
 async def test_protocol_violations_close_with_discords_codes(
@@ -342,7 +343,12 @@ async def test_gateway_send_rate_limit_closes_with_4008(
         client = await _connect(http, sandbox)  # heartbeats are not counted
         await client.identify(app.token)  # 1
         await client.wait_for("READY")
-        presence = {"since": None, "activities": [], "status": "online", "afk": False}
+        presence: dict[str, object] = {
+            "since": None,
+            "activities": [],
+            "status": "online",
+            "afk": False,
+        }
         await client.send(3, presence)  # 2
         await client.send(3, presence)  # 3
         await client.send(1, client.seq)
