@@ -8,6 +8,7 @@ from pathlib import Path
 from bot_service import __version__
 from bot_service.desired import BUCKET, DesiredMirror
 from bot_service.discord_rest import DiscordRest
+from bot_service.fleet import start_fleet
 from bot_service.fleetview import FleetView
 from bot_service.handlers import BotHandlers
 from bot_service.service import BotService
@@ -61,6 +62,7 @@ async def setup(runtime: ServiceRuntime) -> None:
     log.info("desired state mirrored", extra={"bots": written, "stale_removed": removed})
 
     # ---- FLEET: the fleet engineer starts the live connections here (one line). ----
+    await start_fleet(runtime)
     # ---- end FLEET ----
 
 

@@ -133,6 +133,6 @@ def backoff_delay(
     attempt: int, base_s: float, max_s: float, rng: random.Random | None = None
 ) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random, capped."""
-    rng = rng or random.Random()
+    rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
     ceiling = min(max_s, base_s * (2 ** min(attempt, 30)))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)

@@ -294,11 +294,16 @@ class ShardUnit:
             delay = diag.retry_after_s
             if delay is None:
                 delay = diagnosis.backoff_delay(
-                    self._attempt, self.fleet.settings.backoff_base_s,
+                    self._attempt,
+                    self.fleet.settings.backoff_base_s,
                     self.fleet.settings.backoff_max_s,
                 )
             self._attempt += 1
-            state: BotState = "error" if diag.reason in ("crashed", "identify_budget_exhausted") else "reconnecting"
+            state: BotState = (
+                "error"
+                if diag.reason in ("crashed", "identify_budget_exhausted")
+                else "reconnecting"
+            )
             self.set_state(state, diag.reason, diag.message, retry_after_s=delay)
             await asyncio.sleep(delay)
 

@@ -1,0 +1,277 @@
+"""Commands: interactions and prefix messages go to command-service (`rpc.command.execute`)
+and its answer goes back to Discord; application commands are synced (bulk overwrite) by
+the replica running shard 0 when the manifest's hash changed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import discord
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from proto.commands import (
+    EXECUTE,
+    MANIFEST,
+    CommandManifest,
+    CommandReply,
+    CommandsChanged,
+    ExecuteCommand,
+    Invocation,
+    InvocationKind,
+    Invoker,
+    ManifestRequest,
+)
+from services.errors import RpcError
+
+if TYPE_CHECKING:
+    from bot_service.fleet.controller import Fleet
+    from bot_service.fleet.unit import ShardUnit
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE_TEXT = "This command is not available right now. Please try again later."
+MANIFEST_RETRY_S = 30.0
+
+
+def _options(raw: list[dict[str, Any]] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for opt in raw or []:
+        if "options" in opt and opt.get("type") in (1, 2):
+            out[opt["name"]] = _options(opt.get("options"))
+        else:
+            out[opt["name"]] = opt.get("value")
+    return out
+
+
+def invocation_of(interaction: discord.Interaction) -> Invocation | None:
+    data: dict[str, Any] = dict(interaction.data or {})
+    kind: InvocationKind
+    if interaction.type is discord.InteractionType.application_command:
+        kind = {1: "slash", 2: "user_context", 3: "message_context"}.get(
+            int(data.get("type", 1)), "slash"
+        )  # type: ignore[assignment]
+        name = str(data.get("name", ""))
+    elif interaction.type is discord.InteractionType.component:
+        kind = "component"
+        name = str(data.get("custom_id", ""))
+    else:
+        return None
+    user = interaction.user
+    roles = [str(r.id) for r in getattr(user, "roles", [])[1:]] if user is not None else []
+    perms = getattr(interaction, "permissions", None)
+    return Invocation(
+        kind=kind,
+        name=name,
+        options=_options(data.get("options")),
+        user=Invoker(
+            id=str(user.id) if user else "0",
+            username=user.name if user else "",
+            roles=roles,
+            permissions=str(perms.value) if perms is not None else "0",
+        ),
+        guild_id=str(interaction.guild_id) if interaction.guild_id else None,
+        channel_id=str(interaction.channel_id) if interaction.channel_id else None,
+        target_id=str(data["target_id"]) if data.get("target_id") else None,
+        locale=str(interaction.locale) if interaction.locale else None,
+        interaction_id=str(interaction.id),
+    )
+
+
+def _embeds(reply: CommandReply) -> list[discord.Embed]:
+    out = []
+    for raw in reply.embeds[:10]:
+        with contextlib.suppress(Exception):
+            out.append(discord.Embed.from_dict(raw))
+    return out
+
+
+class CommandBridge:
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.manifests: dict[UUID, CommandManifest] = {}
+        self._manifest_at: dict[UUID, float] = {}
+        self._sub: Subscription | None = None
+        self._syncing: dict[UUID, asyncio.Task[None]] = {}
+
+    async def start(self) -> None:
+        self._sub = await self.fleet.runtime.nc.subscribe(
+            "evt.command.*.*.changed", cb=self._on_changed
+        )
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+    # ------------------------------------------------------------------ manifests
+    async def _on_changed(self, msg: Msg) -> None:
+        try:
+            event = CommandsChanged.model_validate_json(msg.data)
+        except Exception:
+            return
+        bot_id = event.bot_id
+        if bot_id is None or not any(k.bot_id == bot_id for k in self.fleet.units):
+            return
+        self._manifest_at.pop(bot_id, None)
+        unit = self.fleet.unit_of(bot_id, 0)
+        if unit is not None and unit.state == "online":
+            self._schedule_sync(unit)
+        else:
+            with contextlib.suppress(Exception):
+                await self.manifest(bot_id, refresh=True)
+
+    async def manifest(self, bot_id: UUID, *, refresh: bool = False) -> CommandManifest | None:
+        """The bot's command manifest (cached); None when command-service does not answer."""
+        cached = self.manifests.get(bot_id)
+        if cached is not None and not refresh:
+            return cached
+        if (
+            not refresh
+            and time.monotonic() - self._manifest_at.get(bot_id, -1e9) < MANIFEST_RETRY_S
+        ):
+            return cached
+        self._manifest_at[bot_id] = time.monotonic()
+        desired = self.fleet.desired.get(bot_id)
+        if desired is None:
+            return None
+        try:
+            manifest = await self.fleet.runtime.client.call(
+                MANIFEST, ManifestRequest(bot_id=bot_id), user_id=desired.owner_id, timeout_s=5
+            )
+        except RpcError as exc:
+            log.warning(
+                "no command manifest for bot %s (%s): the bot runs without commands",
+                bot_id,
+                exc.code.value,
+            )
+            return cached
+        self.manifests[bot_id] = manifest
+        return manifest
+
+    def bot_online(self, unit: ShardUnit) -> None:
+        self._schedule_sync(unit)
+
+    def _schedule_sync(self, unit: ShardUnit) -> None:
+        bot_id = unit.key.bot_id
+        running = self._syncing.get(bot_id)
+        if running is not None and not running.done():
+            return
+        self._syncing[bot_id] = asyncio.create_task(self._sync(unit))
+
+    async def _sync(self, unit: ShardUnit) -> None:
+        """Bulk-overwrite the bot's application commands when the manifest hash changed."""
+        bot_id = unit.key.bot_id
+        try:
+            manifest = await self.manifest(bot_id, refresh=True)
+            client = unit.client
+            if manifest is None or client is None or client.application_id is None:
+                return
+            key = f"{bot_id}.commands"
+            got = await self.fleet.plans_kv.get(key)
+            applied = json.loads(got[0]) if got else {}
+            if applied.get("hash") == manifest.hash:
+                return
+            app_id = client.application_id
+            await client.http.bulk_upsert_global_commands(app_id, manifest.global_commands)
+            old_guilds = set(applied.get("guilds", []))
+            for guild_id, cmds in manifest.guild_commands.items():
+                await client.http.bulk_upsert_guild_commands(app_id, int(guild_id), cmds)
+            for guild_id in old_guilds - set(manifest.guild_commands):
+                with contextlib.suppress(discord.HTTPException):
+                    await client.http.bulk_upsert_guild_commands(app_id, int(guild_id), [])
+            value = {"hash": manifest.hash, "guilds": sorted(manifest.guild_commands)}
+            await self.fleet.plans_kv.put(key, json.dumps(value).encode())
+            log.info("synced application commands of bot %s", bot_id)
+        except Exception:
+            log.warning("command sync of bot %s failed", bot_id, exc_info=True)
+
+    # ------------------------------------------------------------------ execution
+    async def _execute(self, unit: ShardUnit, invocation: Invocation) -> CommandReply:
+        try:
+            return await self.fleet.runtime.client.call(
+                EXECUTE,
+                ExecuteCommand(bot_id=unit.key.bot_id, invocation=invocation),
+                user_id=unit.desired.owner_id,
+                timeout_s=self.fleet.settings.execute_timeout_s,
+            )
+        except RpcError as exc:
+            log.warning(
+                "command %s of bot %s: %s", invocation.name, unit.key.bot_id, exc.code.value
+            )
+            return CommandReply(
+                outcome="error", content=UNAVAILABLE_TEXT, ephemeral=True, error=exc.code.value
+            )
+
+    async def on_interaction(self, unit: ShardUnit, interaction: discord.Interaction) -> None:
+        invocation = invocation_of(interaction)
+        if invocation is None:
+            return
+        call = asyncio.create_task(self._execute(unit, invocation))
+        done, _ = await asyncio.wait({call}, timeout=self.fleet.settings.defer_after_s)
+        deferred = False
+        if not done:
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.response.defer(thinking=True)
+                deferred = True
+        reply = await call
+        content = (reply.content or "")[:2000] or None
+        embeds = _embeds(reply)
+        if content is None and not embeds:
+            content = "Done." if reply.outcome == "ok" else UNAVAILABLE_TEXT
+        try:
+            if deferred:
+                await interaction.followup.send(
+                    content=content, embeds=embeds, ephemeral=reply.ephemeral
+                )
+            else:
+                await interaction.response.send_message(
+                    content=content, embeds=embeds, ephemeral=reply.ephemeral
+                )
+        except discord.HTTPException as exc:
+            log.warning(
+                "could not answer an interaction of bot %s: %s", unit.key.bot_id, exc.status
+            )
+
+    async def on_message(self, unit: ShardUnit, message: discord.Message) -> None:
+        if message.author.bot or not message.content:
+            return
+        manifest = await self.manifest(unit.key.bot_id)
+        if manifest is None or not manifest.prefix:
+            return
+        if not message.content.startswith(manifest.prefix):
+            return
+        rest = message.content[len(manifest.prefix) :].strip()
+        if not rest:
+            return
+        name = rest.split()[0]
+        if manifest.prefix_commands and name not in manifest.prefix_commands:
+            return
+        author = message.author
+        invocation = Invocation(
+            kind="prefix",
+            name=name,
+            user=Invoker(
+                id=str(author.id),
+                username=author.name,
+                roles=[str(r.id) for r in getattr(author, "roles", [])[1:]],
+            ),
+            guild_id=str(message.guild.id) if message.guild else None,
+            channel_id=str(message.channel.id),
+            content=message.content,
+        )
+        reply = await self._execute(unit, invocation)
+        content = (reply.content or "")[:2000] or None
+        embeds = _embeds(reply)
+        if content is None and not embeds:
+            return
+        try:
+            await message.channel.send(content=content, embeds=embeds)
+        except discord.HTTPException as exc:
+            log.warning("could not answer a message of bot %s: %s", unit.key.bot_id, exc.status)

@@ -1,0 +1,343 @@
+"""Status reads and bot control. Control operations are routed to the replica that runs
+the bot's shard (`ctl.bot.<bot>.<shard>`); with nobody running it, REST-only operations
+(avatar, message) are done here with the bot's token."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import discord
+import orjson
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from proto import headers as H
+from proto.base import Contract
+from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied, BotRef
+from proto.errors import ErrorCode, ErrorEnvelope
+from proto.fleet import (
+    APPLY_PRESENCE,
+    GET_SHARDS,
+    GET_STATUS,
+    SEND_MESSAGE,
+    ApplyPresence,
+    BotStatus,
+    DesiredBot,
+    MessageSent,
+    PresenceApplied,
+    SendMessage,
+    ShardList,
+)
+from services.bus.rpc import RpcContext
+from services.errors import RpcError, not_found
+
+if TYPE_CHECKING:
+    from bot_service.fleet.controller import Fleet
+    from bot_service.fleet.unit import ShardUnit
+
+log = logging.getLogger(__name__)
+
+CTL_OP = "bc-ctl-op"
+AVATAR_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+MAX_AVATAR_BYTES = 10 * 1024 * 1024
+
+
+def ctl_subject(bot_id: UUID, shard_id: int) -> str:
+    return f"ctl.bot.{bot_id}.{shard_id}"
+
+
+def discord_error(status: int, text: str, retry_after: float | None = None) -> RpcError:
+    """A Discord REST failure as an error the user can read (never the token)."""
+    if status == 429:
+        wait = retry_after if retry_after is not None else 5.0
+        return RpcError(
+            ErrorCode.RATE_LIMITED,
+            f"Discord rate limit: try again in {wait:.0f} s",
+            details={"retry_after_s": round(wait, 3)},
+        )
+    if status == 401:
+        return RpcError(ErrorCode.VALIDATION, "Discord rejected the bot token: replace it")
+    if status == 403:
+        return RpcError(ErrorCode.FORBIDDEN, "Discord does not allow the bot to do this")
+    if status == 404:
+        return RpcError(ErrorCode.NOT_FOUND, "Discord does not know this channel or resource")
+    if 400 <= status < 500:
+        return RpcError(ErrorCode.VALIDATION, f"Discord refused the request: {text[:300]}")
+    return RpcError(ErrorCode.UNAVAILABLE, f"Discord is not available (HTTP {status})")
+
+
+def _from_discord_py(exc: Exception) -> RpcError:
+    if isinstance(exc, discord.RateLimited):
+        return discord_error(429, "", exc.retry_after)
+    if isinstance(exc, discord.HTTPException):
+        retry = None
+        with contextlib.suppress(Exception):
+            retry = float(exc.response.headers.get("Retry-After"))  # type: ignore[arg-type]
+        return discord_error(exc.status, exc.text, retry)
+    return RpcError(ErrorCode.UNAVAILABLE, f"Discord is not reachable ({type(exc).__name__})")
+
+
+class Control:
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self._subs: dict[tuple[UUID, int], Subscription] = {}
+
+    def register(self) -> None:
+        rpc = self.fleet.runtime.rpc
+        rpc.register(GET_STATUS, self.get_status)
+        rpc.register(GET_SHARDS, self.get_shards)
+        rpc.register(APPLY_AVATAR, self.apply_avatar)
+        rpc.register(APPLY_PRESENCE, self.apply_presence)
+        rpc.register(SEND_MESSAGE, self.send_message)
+
+    # ------------------------------------------------------------------ ownership
+    async def _owned(self, bot_id: UUID, ctx: RpcContext) -> DesiredBot:
+        user_id = ctx.require_user()
+        desired = await self.fleet.desired_of(bot_id)
+        if desired is None or desired.owner_id != user_id:
+            raise not_found("bot")
+        return desired
+
+    # ------------------------------------------------------------------ status
+    async def get_status(self, req: BotRef, ctx: RpcContext) -> BotStatus:
+        desired = await self._owned(req.bot_id, ctx)
+        return await self.fleet.bot_status(desired)
+
+    async def get_shards(self, req: BotRef, ctx: RpcContext) -> ShardList:
+        desired = await self._owned(req.bot_id, ctx)
+        status = await self.fleet.bot_status(desired)
+        return ShardList(bot_id=req.bot_id, shards=status.shards)
+
+    # ------------------------------------------------------------------ operations
+    async def apply_avatar(self, req: ApplyAvatar, ctx: RpcContext) -> AvatarApplied:
+        await self._owned(req.bot_id, ctx)
+        data = ctx.raw or b""
+        if req.content_type not in AVATAR_TYPES:
+            raise RpcError(ErrorCode.VALIDATION, "the avatar must be PNG, JPEG, GIF or WebP")
+        if not data or len(data) > MAX_AVATAR_BYTES:
+            raise RpcError(ErrorCode.VALIDATION, "the avatar must be between 1 byte and 10 MiB")
+        reply = await self._route(req.bot_id, 0, "avatar", req, data, ctx)
+        return AvatarApplied.model_validate_json(reply)
+
+    async def send_message(self, req: SendMessage, ctx: RpcContext) -> MessageSent:
+        await self._owned(req.bot_id, ctx)
+        if not req.content and not req.embeds:
+            raise RpcError(ErrorCode.VALIDATION, "a message needs content or embeds")
+        reply = await self._route(req.bot_id, 0, "message", req, b"", ctx)
+        return MessageSent.model_validate_json(reply)
+
+    async def apply_presence(self, req: ApplyPresence, ctx: RpcContext) -> PresenceApplied:
+        desired = await self._owned(req.bot_id, ctx)
+        count = self.fleet.shard_count_of(desired) or 1
+        applied = 0
+
+        async def one(shard: int) -> None:
+            nonlocal applied
+            with contextlib.suppress(RpcError):
+                await self._route(req.bot_id, shard, "presence", req, b"", ctx, fallback=False)
+                applied += 1
+
+        await asyncio.gather(*(one(s) for s in range(count)))
+        return PresenceApplied(bot_id=req.bot_id, shards=applied)
+
+    async def _route(
+        self,
+        bot_id: UUID,
+        shard: int,
+        op: str,
+        req: Contract,
+        body: bytes,
+        ctx: RpcContext,
+        *,
+        fallback: bool = True,
+    ) -> bytes:
+        """Run `op` where the shard runs; the JSON reply."""
+        unit = self.fleet.unit_of(bot_id, shard)
+        if unit is not None and unit.client is not None:
+            return await self._local(op, unit, req, body)
+        headers = {CTL_OP: op, H.META: req.model_dump_json(), H.REQUEST_ID: ctx.request_id}
+        if ctx.user_id is not None:
+            headers[H.USER_ID] = str(ctx.user_id)
+        try:
+            msg = await self.fleet.runtime.nc.request(
+                ctl_subject(bot_id, shard), body, timeout=8.0, headers=headers
+            )
+        except (NoRespondersError, NatsTimeoutError, TimeoutError):
+            if not fallback:
+                raise RpcError(ErrorCode.UNAVAILABLE, "the bot is not running") from None
+            return await self._rest(op, bot_id, req, body)
+        if msg.headers and msg.headers.get(H.STATUS) == H.STATUS_ERROR:
+            env = ErrorEnvelope.model_validate(orjson.loads(msg.data)["error"])
+            raise RpcError.from_envelope(env)
+        return msg.data
+
+    async def _local(self, op: str, unit: ShardUnit, req: Contract, body: bytes) -> bytes:
+        client = unit.client
+        if client is None:
+            raise RpcError(ErrorCode.UNAVAILABLE, "the bot is reconnecting; try again")
+        try:
+            if op == "avatar":
+                assert isinstance(req, ApplyAvatar)
+                uri = f"data:{req.content_type};base64,{base64.b64encode(body).decode()}"
+                user = await client.http.edit_profile({"avatar": uri})
+                return (
+                    AvatarApplied(bot_id=req.bot_id, avatar_hash=user.get("avatar"))
+                    .model_dump_json()
+                    .encode()
+                )
+            if op == "message":
+                assert isinstance(req, SendMessage)
+                route = discord.http.Route(
+                    "POST", "/channels/{channel_id}/messages", channel_id=int(req.channel_id)
+                )
+                data: Any = await client.http.request(route, json=_message_body(req))
+                return (
+                    MessageSent(
+                        bot_id=req.bot_id, channel_id=req.channel_id, message_id=str(data["id"])
+                    )
+                    .model_dump_json()
+                    .encode()
+                )
+            if op == "presence":
+                assert isinstance(req, ApplyPresence)
+                unit.desired = unit.desired.model_copy(update={"presence": req.presence})
+                await self.apply_presence_local(unit)
+                return PresenceApplied(bot_id=req.bot_id, shards=1).model_dump_json().encode()
+        except RpcError:
+            raise
+        except Exception as exc:
+            raise _from_discord_py(exc) from None
+        raise RpcError(ErrorCode.INVALID, f"unknown operation {op}")
+
+    async def apply_presence_local(self, unit: ShardUnit) -> None:
+        from bot_service.fleet.unit import activity_of
+
+        client = unit.client
+        if client is None or unit.ws is None:
+            return
+        presence = unit.desired.presence
+        with contextlib.suppress(Exception):
+            await client.change_presence(
+                status=discord.Status(presence.status), activity=activity_of(presence)
+            )
+
+    async def _rest(self, op: str, bot_id: UUID, req: Contract, body: bytes) -> bytes:
+        """REST with the bot's token when no replica runs the bot."""
+        fleet = self.fleet
+        assert fleet.http is not None
+        try:
+            token = await fleet.token(bot_id)
+        except fleet.token_missing_errors:
+            raise not_found("bot") from None
+        api = fleet.runtime.settings.discord_api_url
+        auth = {"Authorization": f"Bot {token}"}
+        if op == "avatar":
+            assert isinstance(req, ApplyAvatar)
+            uri = f"data:{req.content_type};base64,{base64.b64encode(body).decode()}"
+            method, url, payload = "PATCH", f"{api}/users/@me", {"avatar": uri}
+        elif op == "message":
+            assert isinstance(req, SendMessage)
+            method, url = "POST", f"{api}/channels/{req.channel_id}/messages"
+            payload = _message_body(req)
+        else:
+            raise RpcError(ErrorCode.UNAVAILABLE, "the bot is not running")
+        try:
+            async with fleet.http.request(method, url, json=payload, headers=auth) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    retry = None
+                    with contextlib.suppress(Exception):
+                        retry = float(orjson.loads(text).get("retry_after"))
+                    if retry is None:
+                        with contextlib.suppress(Exception):
+                            retry = float(response.headers.get("Retry-After", ""))
+                    raise discord_error(response.status, _discord_message(text), retry)
+                data = orjson.loads(text)
+        except RpcError:
+            raise
+        except Exception as exc:
+            raise RpcError(
+                ErrorCode.UNAVAILABLE, f"Discord is not reachable ({type(exc).__name__})"
+            ) from None
+        if op == "avatar":
+            assert isinstance(req, ApplyAvatar)
+            return (
+                AvatarApplied(bot_id=bot_id, avatar_hash=data.get("avatar"))
+                .model_dump_json()
+                .encode()
+            )
+        assert isinstance(req, SendMessage)
+        return (
+            MessageSent(bot_id=bot_id, channel_id=req.channel_id, message_id=str(data["id"]))
+            .model_dump_json()
+            .encode()
+        )
+
+    # ------------------------------------------------------------------ ctl.bot.<bot>.<shard>
+    async def subscribe(self, unit: ShardUnit) -> None:
+        key = (unit.key.bot_id, unit.key.shard_id)
+        if key in self._subs:
+            return
+        with contextlib.suppress(Exception):
+            self._subs[key] = await self.fleet.runtime.nc.subscribe(
+                ctl_subject(*key), cb=self._on_ctl
+            )
+
+    async def unsubscribe(self, unit: ShardUnit) -> None:
+        sub = self._subs.pop((unit.key.bot_id, unit.key.shard_id), None)
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _on_ctl(self, msg: Msg) -> None:
+        if not msg.reply:
+            return
+        headers = msg.headers or {}
+        op = headers.get(CTL_OP, "")
+        parts = msg.subject.split(".")
+        try:
+            bot_id, shard = UUID(parts[2]), int(parts[3])
+            model: type[Contract] = {
+                "avatar": ApplyAvatar,
+                "message": SendMessage,
+                "presence": ApplyPresence,
+            }[op]
+            req = model.model_validate_json(headers.get(H.META, "{}"))
+            unit = self.fleet.unit_of(bot_id, shard)
+            if unit is None:
+                raise RpcError(ErrorCode.UNAVAILABLE, "the shard moved; try again")
+            body = await self._local(op, unit, req, msg.data)
+            await self.fleet.runtime.nc.publish(msg.reply, body)
+        except Exception as exc:
+            err = (
+                exc if isinstance(exc, RpcError) else RpcError(ErrorCode.INTERNAL, "internal error")
+            )
+            if not isinstance(exc, RpcError):
+                log.warning("control operation %s failed", op, exc_info=True)
+            body = orjson.dumps({"error": err.envelope().model_dump(mode="json")})
+            with contextlib.suppress(Exception):
+                await self.fleet.runtime.nc.publish(
+                    msg.reply, body, headers={H.STATUS: H.STATUS_ERROR}
+                )
+
+
+def _message_body(req: SendMessage) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if req.content:
+        body["content"] = req.content
+    if req.embeds:
+        body["embeds"] = req.embeds
+    return body
+
+
+def _discord_message(text: str) -> str:
+    with contextlib.suppress(Exception):
+        return str(orjson.loads(text).get("message", text))
+    return text

@@ -1,0 +1,177 @@
+"""Fixtures for fleet tests: bot-service replicas (real processes) with short fleet timings,
+pointed at the session sandbox; bots added and started through bot-service's own RPCs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from nats.aio.client import Client as NATS
+from pydantic import SecretStr
+
+from proto import bots as P
+from proto import fleet as F
+from proto.registry import RpcSpec
+from services.bus.rpc import RpcClient
+from services.infra.stack import Infra, ServiceProcess, spawn_service
+from tests.fixtures.sandbox import SandboxApp, SandboxControl, SandboxProcess
+
+LEASE_TTL_S = 3.0
+FLEET_ENV = {
+    "BOT_LEASE_TTL_S": str(LEASE_TTL_S),
+    "BOT_RECONCILE_INTERVAL_S": "0.5",
+    "BOT_IDENTIFY_WINDOW_S": "0.3",
+    "BOT_BACKOFF_BASE_S": "0.2",
+    "BOT_BACKOFF_MAX_S": "2",
+    "BOT_GUILD_READY_TIMEOUT_S": "0.1",
+    "BOT_DELETE_STOP_TIMEOUT_S": "5",
+    "LOG_LEVEL": "INFO",
+}
+
+
+@dataclass
+class Replica:
+    name: str
+    proc: ServiceProcess
+
+    @property
+    def pid(self) -> int:
+        return self.proc.proc.pid
+
+    def kill(self) -> None:
+        os.killpg(self.pid, signal.SIGKILL)
+        self.proc.proc.wait(10)
+
+    def terminate(self) -> None:
+        self.proc.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.proc.proc.wait(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.proc.poll() is None
+
+
+class Replicas:
+    """Starts bot-service replicas for one test; stops the survivors at its end."""
+
+    def __init__(self, infra: Infra, sandbox: SandboxProcess) -> None:
+        self.infra = infra
+        self.sandbox = sandbox
+        self.started: list[Replica] = []
+
+    def start(self, count: int = 1, **env: str) -> list[Replica]:
+        log_dir = self.infra.data_dir / "logs"
+        log_dir.mkdir(exist_ok=True)
+        new = []
+        for _ in range(count):
+            name = f"bot-{uuid.uuid4().hex[:6]}"
+            full = {
+                **self.infra.service_env("bot"),
+                **self.sandbox.env(),
+                "DISCORD_BASE_URL": self.sandbox.base_url,
+                **FLEET_ENV,
+                "BOT_INSTANCE": name,
+                **env,
+            }
+            proc = spawn_service("bot", full, log_path=log_dir / f"fleet-{name}.log")
+            new.append(Replica(name, proc))
+        for replica in new:
+            replica.proc.wait_ready(60.0)
+        self.started += new
+        return new
+
+    def stop_all(self) -> None:
+        for replica in self.started:
+            if replica.alive:
+                replica.terminate()
+        for replica in self.started:
+            if replica.alive:
+                try:
+                    replica.wait(30)
+                except Exception:
+                    replica.kill()
+
+
+@pytest.fixture
+def replicas(infra: Infra, sandbox: SandboxProcess) -> Iterator[Replicas]:
+    started = Replicas(infra, sandbox)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+class Bots:
+    """Adds sandbox bots through bot-service's RPCs, as one user."""
+
+    def __init__(self, nc: NATS, control: SandboxControl) -> None:
+        self.nc = nc
+        self.control = control
+        self.client = RpcClient(nc, "gateway", timeout_s=20.0)
+        self.user = uuid.uuid4()
+
+    async def call(self, spec: RpcSpec[Any, Any], req: Any, user: uuid.UUID | None = None) -> Any:
+        return await self.client.call(spec, req, user_id=user or self.user)
+
+    async def add(
+        self,
+        *,
+        guilds: int = 1,
+        intents: int | list[str] = 1,
+        shard_count: int | None = None,
+        privileged: list[str] | None = None,
+        start: bool = True,
+        name: str = "Fleet Bot",
+    ) -> tuple[SandboxApp, P.BotView]:
+        app = await self.control.create_application(
+            name, guild_count=guilds, privileged_intents=privileged
+        )
+        bot = await self.call(
+            P.CREATE_BOT,
+            P.CreateBot(token=SecretStr(app.token), intents=intents, shard_count=shard_count),
+        )
+        if start:
+            await self.call(P.START_BOT, P.BotRef(bot_id=bot.id))
+        return app, bot
+
+    async def status(self, bot_id: uuid.UUID) -> F.BotStatus:
+        return await self.call(F.GET_STATUS, P.BotRef(bot_id=bot_id))
+
+    async def wait_state(
+        self, bot_id: uuid.UUID, state: str, timeout: float = 20.0, reason: str | None = None
+    ) -> F.BotStatus:
+        give_up = time.monotonic() + timeout
+        while True:
+            status = await self.status(bot_id)
+            if status.state == state and (reason is None or status.reason == reason):
+                return status
+            if time.monotonic() > give_up:
+                raise AssertionError(f"bot {bot_id} is {status} (wanted {state}/{reason})")
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def bots(nc: NATS, sandbox_control: SandboxControl) -> Bots:
+    return Bots(nc, sandbox_control)
+
+
+async def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    give_up = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > give_up:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.1)
