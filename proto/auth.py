@@ -3,7 +3,8 @@ revocation events) is fixed here first; auth-service adds the rest below."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -63,4 +64,212 @@ SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
     CHECK_API_TOKEN,
     EventSpec("evt.auth.*.*.sessions_revoked", SessionsRevoked, frozenset({"auth"})),
     EventSpec("evt.auth.*.*.token_revoked", ApiTokenRevoked, frozenset({"auth"})),
+]
+
+
+# --------------------------------------------------------------------------------------
+# auth-service's own API (called by the gateway on behalf of browsers and scripts)
+
+# Scopes a personal API token may carry. `write` implies `read` in the same area.
+API_SCOPES: tuple[str, ...] = (
+    "bots:read",
+    "bots:write",
+    "commands:read",
+    "commands:write",
+    "files:read",
+    "files:write",
+    "logs:read",
+)
+# Only a signed-in session (never a personal token) holds this one: account management,
+# token management, deleting the account.
+ACCOUNT_SCOPE = "account"
+
+Provider = Literal["discord", "google"]
+LoginMode = Literal["cookie", "token"]
+
+
+class ProviderInfo(Contract):
+    name: Provider
+    display_name: str
+
+
+class ProviderList(Contract):
+    providers: list[ProviderInfo]
+
+
+class Identity(Contract):
+    provider: Provider
+    subject: str
+    email: str | None = None
+    display_name: str | None = None
+    linked_at: datetime
+
+
+class User(Contract):
+    id: UUID
+    display_name: str
+    email: str | None = None
+    avatar_url: str | None = None
+    created_at: datetime
+    identities: list[Identity] = Field(default_factory=list)
+
+
+class LoginStart(Contract):
+    """Begin a sign-in (or, with the caller's user id in the headers, link a provider)."""
+
+    provider: str
+    redirect_uri: str
+    next: str = "/"
+    mode: LoginMode = "cookie"
+    link: bool = False
+
+
+class LoginRedirect(Contract):
+    authorize_url: str
+    state: str
+
+
+class LoginFinish(Contract):
+    """What the provider sent back to the callback URL."""
+
+    provider: str
+    state: str | None = None
+    code: str | None = None
+    error: str | None = None
+    error_description: str | None = None
+
+
+class TokenPair(Contract):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+    expires_in: int
+    refresh_expires_in: int
+    user: User
+
+
+class LoginResult(Contract):
+    tokens: TokenPair
+    next: str
+    mode: LoginMode
+    linked: bool = False
+
+
+class RefreshRequest(Contract):
+    refresh_token: str
+
+
+class UpdateMe(Contract):
+    display_name: str
+
+
+class UserSettings(Contract):
+    settings: dict[str, Any]
+
+
+class PurgeOutcome(Contract):
+    service: str
+    ok: bool
+    removed: int = 0
+    error: str | None = None
+
+
+class AccountDeleted(Contract):
+    deleted: bool
+    purged: list[PurgeOutcome]
+    # Services that did not answer; auth-service keeps retrying them in the background.
+    pending: list[str]
+
+
+class ApiTokenInfo(Contract):
+    id: UUID
+    name: str
+    scopes: list[str]
+    last4: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
+class ApiTokenList(Contract):
+    tokens: list[ApiTokenInfo]
+
+
+class CreateApiToken(Contract):
+    name: str
+    scopes: list[str]
+    expires_in_days: int | None = None
+
+
+class ApiTokenCreated(Contract):
+    token: str  # shown once
+    info: ApiTokenInfo
+
+
+class ApiTokenRef(Contract):
+    token_id: UUID
+
+
+PROVIDERS = rpc("rpc.auth.providers", Empty, ProviderList, callers=["gateway"])
+LOGIN_START = rpc(
+    "rpc.auth.login.start",
+    LoginStart,
+    LoginRedirect,
+    callers=["gateway"],
+    summary="authorization URL (PKCE, state, nonce) for a provider",
+)
+LOGIN_FINISH = rpc(
+    "rpc.auth.login.finish",
+    LoginFinish,
+    LoginResult,
+    callers=["gateway"],
+    summary="exchange the provider's code, create/update/link the user, issue tokens",
+)
+REFRESH = rpc(
+    "rpc.auth.refresh",
+    RefreshRequest,
+    TokenPair,
+    callers=["gateway"],
+    summary="rotate a refresh token (reuse revokes the whole family)",
+)
+LOGOUT = rpc("rpc.auth.logout", RefreshRequest, Empty, callers=["gateway"])
+LOGOUT_ALL = rpc("rpc.auth.logout_all", Empty, Empty, callers=["gateway"])
+ME = rpc("rpc.auth.me.get", Empty, User, callers=["gateway"])
+ME_UPDATE = rpc("rpc.auth.me.update", UpdateMe, User, callers=["gateway"])
+ME_DELETE = rpc(
+    "rpc.auth.me.delete",
+    Empty,
+    AccountDeleted,
+    callers=["gateway"],
+    summary="delete the account and ask every service to purge the user's data",
+)
+SETTINGS_GET = rpc("rpc.auth.settings.get", Empty, UserSettings, callers=["gateway"])
+SETTINGS_PUT = rpc("rpc.auth.settings.put", UserSettings, UserSettings, callers=["gateway"])
+TOKENS_LIST = rpc("rpc.auth.tokens.list", Empty, ApiTokenList, callers=["gateway"])
+TOKENS_CREATE = rpc("rpc.auth.tokens.create", CreateApiToken, ApiTokenCreated, callers=["gateway"])
+TOKENS_REVOKE = rpc("rpc.auth.tokens.revoke", ApiTokenRef, Empty, callers=["gateway"])
+KEYS_ROTATE = rpc(
+    "rpc.auth.keys.rotate",
+    Empty,
+    Jwks,
+    callers=[],
+    summary="operator: start signing with a new key (the previous one stays published)",
+)
+
+SPECS += [
+    PROVIDERS,
+    LOGIN_START,
+    LOGIN_FINISH,
+    REFRESH,
+    LOGOUT,
+    LOGOUT_ALL,
+    ME,
+    ME_UPDATE,
+    ME_DELETE,
+    SETTINGS_GET,
+    SETTINGS_PUT,
+    TOKENS_LIST,
+    TOKENS_CREATE,
+    TOKENS_REVOKE,
+    KEYS_ROTATE,
 ]

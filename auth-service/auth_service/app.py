@@ -2,15 +2,103 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from pathlib import Path
+from uuid import UUID
 
 from auth_service import __version__
+from auth_service.handlers import Handlers
+from auth_service.keys import KeyRing
+from auth_service.providers import build_providers
+from auth_service.service import AuthService
 from auth_service.settings import Settings
+from proto import auth as P
+from proto.events import Event
+from proto.system import PURGE_SPECS, PurgeUser
+from services.keys import EncryptedColumn
 from services.runtime import ServiceDefinition, ServiceRuntime
+
+log = logging.getLogger(__name__)
 
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.auth.status."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    assert runtime.db is not None
+    assert runtime.vault is not None
+    settings.check_production()
+    keys = KeyRing(
+        runtime.db,
+        runtime.vault,
+        alg=settings.signing_alg,
+        rotation_days=settings.key_rotation_days,
+    )
+    await keys.load()
+
+    async def publish(kind: str, event: Event) -> None:
+        await runtime.events.publish("auth", kind, event)
+
+    purge_specs = {spec.service: spec for spec in PURGE_SPECS}
+
+    async def purge(service: str, user_id: UUID) -> int:
+        result = await runtime.client.call(
+            purge_specs[service],
+            PurgeUser(user_id=user_id),
+            user_id=user_id,
+            timeout_s=settings.purge_timeout_s,
+        )
+        return result.removed
+
+    service = AuthService(
+        settings,
+        runtime.db,
+        keys,
+        build_providers(settings),
+        publish,
+        purge,
+        list(purge_specs),
+    )
+    h = Handlers(service, keys, settings)
+    for spec, handler in (
+        (P.JWKS, h.jwks),
+        (P.KEYS_ROTATE, h.rotate_keys),
+        (P.CHECK_API_TOKEN, h.check_token),
+        (P.PROVIDERS, h.providers),
+        (P.LOGIN_START, h.login_start),
+        (P.LOGIN_FINISH, h.login_finish),
+        (P.REFRESH, h.refresh),
+        (P.LOGOUT, h.logout),
+        (P.LOGOUT_ALL, h.logout_all),
+        (P.ME, h.me),
+        (P.ME_UPDATE, h.update_me),
+        (P.ME_DELETE, h.delete_me),
+        (P.SETTINGS_GET, h.get_settings),
+        (P.SETTINGS_PUT, h.put_settings),
+        (P.TOKENS_LIST, h.list_tokens),
+        (P.TOKENS_CREATE, h.create_token),
+        (P.TOKENS_REVOKE, h.revoke_token),
+    ):
+        runtime.rpc.register(spec, handler)
+
+    async def keep_keys_fresh() -> None:
+        while True:
+            await asyncio.sleep(settings.key_refresh_s)
+            try:
+                await keys.load()
+            except Exception:
+                log.exception("could not reload signing keys")
+
+    async def retry_purges() -> None:
+        while True:
+            await asyncio.sleep(settings.purge_retry_s)
+            with contextlib.suppress(Exception):
+                await service.retry_purges()
+
+    runtime.spawn(keep_keys_fresh(), name="auth-keys")
+    runtime.spawn(retry_purges(), name="auth-purges")
 
 
 SERVICE = ServiceDefinition(
@@ -19,4 +107,6 @@ SERVICE = ServiceDefinition(
     settings_cls=Settings,
     setup=setup,
     migrations=Path(__file__).parent / "migrations",
+    uses_vault=True,
+    encrypted_columns=[EncryptedColumn("auth", "signing_keys", "private_key", id_column="kid")],
 )

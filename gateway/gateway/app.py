@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
 from gateway import __version__
+from gateway.auth import install as install_auth
 from gateway.errors import install_error_handlers
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from gateway.ratelimit import IpRateLimitMiddleware, RateLimiter
 from gateway.routes import auth, bots, commands, files, logs, status
 from gateway.settings import Settings
 from services.runtime import ServiceDefinition, ServiceRuntime
@@ -32,12 +35,30 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    app.add_middleware(
+        IpRateLimitMiddleware,
+        general=RateLimiter(settings.rate_ip_per_s, settings.rate_ip_burst),
+        login=RateLimiter(settings.rate_login_per_min / 60.0, settings.rate_login_burst),
+        trusted_hops=settings.trusted_proxy_hops,
+        enabled=settings.rate_limit_enabled,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "X-Request-Id"],
+            expose_headers=["Retry-After", "X-Request-Id"],
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware)
     return app
 
 
 async def setup(runtime: ServiceRuntime) -> None:
-    """The gateway serves no RPCs; it only calls them."""
+    """The gateway serves no RPCs; it verifies callers and follows revocation events."""
+    await install_auth(runtime)
 
 
 SERVICE = ServiceDefinition(

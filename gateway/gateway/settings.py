@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.settings import ServiceSettings
 
@@ -20,3 +20,48 @@ class Settings(ServiceSettings):
     # Uploads (multipart) may be larger; the storage-service applies per-kind limits.
     max_upload_bytes: int = Field(9 * 1024 * 1024, ge=1024)
     status_timeout_s: float = Field(1.0, gt=0, le=30)
+
+    # ---- sign-in and sessions
+    # The public base URL (e.g. https://bots.example.com) used for OAuth callback URLs;
+    # empty = the URL the request came in on.
+    public_url: str = ""
+    # Session cookies carry `Secure`; unset = on in production, off in development (http).
+    cookie_secure: bool | None = None
+    cookie_domain: str | None = None
+    # How long a personal API token check is cached (revocation events clear it at once).
+    api_token_cache_s: float = Field(30.0, ge=0, le=3600)
+    # Unknown `kid`: refresh the JWKS at most this often; refresh anyway after `jwks_max_age_s`.
+    jwks_min_refresh_s: float = Field(5.0, ge=0)
+    jwks_max_age_s: float = Field(300.0, gt=0)
+    auth_timeout_s: float = Field(5.0, gt=0, le=60)
+
+    # ---- CORS (browser origins allowed to call the API with credentials)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # ---- rate limits (token buckets; 429 with Retry-After)
+    rate_limit_enabled: bool = True
+    rate_ip_per_s: float = Field(50.0, gt=0)
+    rate_ip_burst: int = Field(200, ge=1)
+    rate_user_per_s: float = Field(20.0, gt=0)
+    rate_user_burst: int = Field(100, ge=1)
+    # Sign-in endpoints (/v1/auth/...) per IP: much stricter.
+    rate_login_per_min: float = Field(20.0, gt=0)
+    rate_login_burst: int = Field(10, ge=1)
+    # How many proxies in front of the gateway append to X-Forwarded-For (0 = ignore it).
+    trusted_proxy_hops: int = Field(0, ge=0, le=10)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [v.strip().rstrip("/") for v in text.split(",") if v.strip()]
+        return value
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.production if self.cookie_secure is None else self.cookie_secure

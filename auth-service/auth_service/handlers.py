@@ -1,0 +1,105 @@
+"""RPC handlers: validate → call the service → reply. Thin on purpose."""
+
+from __future__ import annotations
+
+from auth_service.keys import KeyRing
+from auth_service.service import AuthService
+from auth_service.settings import Settings
+from proto.auth import (
+    AccountDeleted,
+    ApiTokenCreated,
+    ApiTokenList,
+    ApiTokenPrincipal,
+    ApiTokenRef,
+    CheckApiToken,
+    CreateApiToken,
+    Jwks,
+    LoginFinish,
+    LoginRedirect,
+    LoginResult,
+    LoginStart,
+    ProviderList,
+    RefreshRequest,
+    TokenPair,
+    UpdateMe,
+    User,
+    UserSettings,
+)
+from proto.base import Empty
+from services.bus.rpc import RpcContext
+
+
+class Handlers:
+    def __init__(self, service: AuthService, keys: KeyRing, settings: Settings) -> None:
+        self.service = service
+        self.keys = keys
+        self.settings = settings
+
+    def _jwks(self) -> Jwks:
+        return Jwks(
+            keys=self.keys.public_keys(),
+            issuer=self.settings.issuer,
+            audience=self.settings.audience,
+        )
+
+    async def jwks(self, _: Empty, __: RpcContext) -> Jwks:
+        return self._jwks()
+
+    async def rotate_keys(self, _: Empty, __: RpcContext) -> Jwks:
+        await self.keys.load(force_new=True)
+        return self._jwks()
+
+    async def providers(self, _: Empty, __: RpcContext) -> ProviderList:
+        return self.service.list_providers()
+
+    async def login_start(self, req: LoginStart, ctx: RpcContext) -> LoginRedirect:
+        return await self.service.start_login(req, ctx.user_id)
+
+    async def login_finish(self, req: LoginFinish, ctx: RpcContext) -> LoginResult:
+        return await self.service.finish_login(req, await ctx.session())
+
+    async def refresh(self, req: RefreshRequest, _: RpcContext) -> TokenPair:
+        return await self.service.refresh(req.refresh_token)
+
+    async def logout(self, req: RefreshRequest, _: RpcContext) -> Empty:
+        await self.service.logout(req.refresh_token)
+        return Empty()
+
+    async def logout_all(self, _: Empty, ctx: RpcContext) -> Empty:
+        await self.service.logout_all(await ctx.session(), ctx.require_user())
+        return Empty()
+
+    async def me(self, _: Empty, ctx: RpcContext) -> User:
+        return await self.service.me(await ctx.session(), ctx.require_user())
+
+    async def update_me(self, req: UpdateMe, ctx: RpcContext) -> User:
+        return await self.service.update_me(
+            await ctx.session(), ctx.require_user(), req.display_name
+        )
+
+    async def delete_me(self, _: Empty, ctx: RpcContext) -> AccountDeleted:
+        return await self.service.delete_account(await ctx.session(), ctx.require_user())
+
+    async def get_settings(self, _: Empty, ctx: RpcContext) -> UserSettings:
+        data = await self.service.get_settings(await ctx.session(), ctx.require_user())
+        return UserSettings(settings=data)
+
+    async def put_settings(self, req: UserSettings, ctx: RpcContext) -> UserSettings:
+        data = await self.service.put_settings(
+            await ctx.session(), ctx.require_user(), req.settings
+        )
+        return UserSettings(settings=data)
+
+    async def list_tokens(self, _: Empty, ctx: RpcContext) -> ApiTokenList:
+        tokens = await self.service.list_tokens(await ctx.session(), ctx.require_user())
+        return ApiTokenList(tokens=tokens)
+
+    async def create_token(self, req: CreateApiToken, ctx: RpcContext) -> ApiTokenCreated:
+        return await self.service.create_token(await ctx.session(), ctx.require_user(), req)
+
+    async def revoke_token(self, req: ApiTokenRef, ctx: RpcContext) -> Empty:
+        await self.service.revoke_token(await ctx.session(), ctx.require_user(), req.token_id)
+        return Empty()
+
+    async def check_token(self, req: CheckApiToken, ctx: RpcContext) -> ApiTokenPrincipal:
+        return await self.service.check_token(await ctx.session(), req.token)

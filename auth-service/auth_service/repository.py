@@ -1,0 +1,257 @@
+"""Every SQL query of auth-service. Functions take the message's session and only flush."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service.models import (
+    api_tokens,
+    identities,
+    login_flows,
+    pending_purges,
+    refresh_tokens,
+    signing_keys,
+    users,
+)
+
+# ------------------------------------------------------------------------------- users
+
+
+async def get_user(s: AsyncSession, user_id: UUID) -> Row[Any] | None:
+    return (await s.execute(select(users).where(users.c.id == user_id))).first()
+
+
+async def insert_user(
+    s: AsyncSession,
+    user_id: UUID,
+    display_name: str,
+    email: str | None,
+    avatar_url: str | None,
+) -> None:
+    await s.execute(
+        insert(users).values(
+            id=user_id, display_name=display_name, email=email, avatar_url=avatar_url
+        )
+    )
+
+
+async def update_user(s: AsyncSession, user_id: UUID, **values: Any) -> Row[Any] | None:
+    stmt = (
+        update(users)
+        .where(users.c.id == user_id)
+        .values(**values, updated_at=func.now())
+        .returning(*users.c)
+    )
+    return (await s.execute(stmt)).first()
+
+
+async def delete_user(s: AsyncSession, user_id: UUID) -> bool:
+    result = await s.execute(delete(users).where(users.c.id == user_id).returning(users.c.id))
+    return result.first() is not None
+
+
+async def user_identities(s: AsyncSession, user_id: UUID) -> Sequence[Row[Any]]:
+    stmt = select(identities).where(identities.c.owner_id == user_id).order_by("created_at")
+    return (await s.execute(stmt)).all()
+
+
+async def find_identity(s: AsyncSession, provider: str, subject: str) -> Row[Any] | None:
+    stmt = select(identities).where(
+        identities.c.provider == provider, identities.c.subject == subject
+    )
+    return (await s.execute(stmt)).first()
+
+
+async def insert_identity(s: AsyncSession, **values: Any) -> None:
+    await s.execute(insert(identities).values(**values))
+
+
+async def update_identity(s: AsyncSession, identity_id: UUID, **values: Any) -> None:
+    await s.execute(
+        update(identities)
+        .where(identities.c.id == identity_id)
+        .values(**values, updated_at=func.now())
+    )
+
+
+# --------------------------------------------------------------------------- login flows
+
+
+async def insert_login_flow(s: AsyncSession, **values: Any) -> None:
+    await s.execute(insert(login_flows).values(**values))
+
+
+async def take_login_flow(s: AsyncSession, state: str) -> Row[Any] | None:
+    """Delete and return the flow: a state is good for one callback only."""
+    stmt = delete(login_flows).where(login_flows.c.state == state).returning(*login_flows.c)
+    return (await s.execute(stmt)).first()
+
+
+async def prune_login_flows(s: AsyncSession, now: datetime) -> None:
+    await s.execute(delete(login_flows).where(login_flows.c.expires_at < now))
+
+
+# ------------------------------------------------------------------------ refresh tokens
+
+
+async def insert_refresh(s: AsyncSession, **values: Any) -> None:
+    await s.execute(insert(refresh_tokens).values(**values))
+
+
+async def use_refresh(s: AsyncSession, token_hash: str, now: datetime) -> Row[Any] | None:
+    """Mark a live refresh token used, atomically; None if it is unknown, used or revoked."""
+    stmt = (
+        update(refresh_tokens)
+        .where(
+            refresh_tokens.c.token_hash == token_hash,
+            refresh_tokens.c.used_at.is_(None),
+            refresh_tokens.c.revoked_at.is_(None),
+            refresh_tokens.c.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(*refresh_tokens.c)
+    )
+    return (await s.execute(stmt)).first()
+
+
+async def find_refresh(s: AsyncSession, token_hash: str) -> Row[Any] | None:
+    stmt = select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
+    return (await s.execute(stmt)).first()
+
+
+async def revoke_family(s: AsyncSession, family_id: UUID, now: datetime) -> int:
+    stmt = (
+        update(refresh_tokens)
+        .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return (await s.execute(stmt)).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+async def revoke_user_refresh(s: AsyncSession, user_id: UUID, now: datetime) -> int:
+    stmt = (
+        update(refresh_tokens)
+        .where(refresh_tokens.c.owner_id == user_id, refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return (await s.execute(stmt)).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+# ---------------------------------------------------------------------------- api tokens
+
+
+async def insert_api_token(s: AsyncSession, **values: Any) -> Row[Any]:
+    row = (await s.execute(insert(api_tokens).values(**values).returning(*api_tokens.c))).first()
+    assert row is not None
+    return row
+
+
+async def list_api_tokens(s: AsyncSession, user_id: UUID, now: datetime) -> Sequence[Row[Any]]:
+    stmt = (
+        select(api_tokens)
+        .where(
+            api_tokens.c.owner_id == user_id,
+            api_tokens.c.revoked_at.is_(None),
+            or_(api_tokens.c.expires_at.is_(None), api_tokens.c.expires_at > now),
+        )
+        .order_by(api_tokens.c.created_at)
+    )
+    return (await s.execute(stmt)).all()
+
+
+async def count_api_tokens(s: AsyncSession, user_id: UUID) -> int:
+    stmt = select(func.count()).where(
+        api_tokens.c.owner_id == user_id, api_tokens.c.revoked_at.is_(None)
+    )
+    return int((await s.execute(stmt)).scalar_one())
+
+
+async def revoke_api_token(s: AsyncSession, token_id: UUID, now: datetime) -> bool:
+    stmt = (
+        update(api_tokens)
+        .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(api_tokens.c.id)
+    )
+    return (await s.execute(stmt)).first() is not None
+
+
+async def check_api_token(
+    s: AsyncSession, token_hash: str, now: datetime, touch_before: datetime
+) -> Row[Any] | None:
+    """The live token with this hash; records its use (at most once per interval)."""
+    live = and_(
+        api_tokens.c.token_hash == token_hash,
+        api_tokens.c.revoked_at.is_(None),
+        or_(api_tokens.c.expires_at.is_(None), api_tokens.c.expires_at > now),
+    )
+    row = (await s.execute(select(api_tokens).where(live))).first()
+    if row is not None and (row.last_used_at is None or row.last_used_at < touch_before):
+        await s.execute(
+            update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now)
+        )
+    return row
+
+
+# -------------------------------------------------------------------------- signing keys
+
+
+async def signing_key_rows(s: AsyncSession, limit: int = 2) -> Sequence[Row[Any]]:
+    stmt = select(signing_keys).order_by(signing_keys.c.created_at.desc()).limit(limit)
+    return (await s.execute(stmt)).all()
+
+
+async def insert_signing_key(s: AsyncSession, **values: Any) -> None:
+    await s.execute(insert(signing_keys).values(**values))
+
+
+async def lock_keys(s: AsyncSession) -> None:
+    """Serialise key creation across replicas (transaction-scoped advisory lock)."""
+    await s.execute(select(func.pg_advisory_xact_lock(0x61757468)))
+
+
+# ------------------------------------------------------------------------ pending purges
+
+
+async def add_pending_purges(s: AsyncSession, user_id: UUID, services: Sequence[str]) -> None:
+    for service in services:
+        existing = await s.execute(
+            select(pending_purges.c.service).where(
+                pending_purges.c.owner_id == user_id, pending_purges.c.service == service
+            )
+        )
+        if existing.first() is None:
+            await s.execute(insert(pending_purges).values(owner_id=user_id, service=service))
+
+
+async def user_pending_purges(s: AsyncSession, user_id: UUID) -> list[str]:
+    stmt = select(pending_purges.c.service).where(pending_purges.c.owner_id == user_id)
+    return [r.service for r in (await s.execute(stmt)).all()]
+
+
+async def all_pending_purges(s: AsyncSession, limit: int = 100) -> Sequence[Row[Any]]:
+    stmt = select(pending_purges).order_by(pending_purges.c.created_at).limit(limit)
+    return (await s.execute(stmt)).all()
+
+
+async def purge_done(s: AsyncSession, user_id: UUID, service: str) -> None:
+    await s.execute(
+        delete(pending_purges).where(
+            pending_purges.c.owner_id == user_id, pending_purges.c.service == service
+        )
+    )
+
+
+async def purge_failed(s: AsyncSession, user_id: UUID, service: str, error: str) -> None:
+    await s.execute(
+        update(pending_purges)
+        .where(pending_purges.c.owner_id == user_id, pending_purges.c.service == service)
+        .values(attempts=pending_purges.c.attempts + 1, last_error=error[:500])
+    )

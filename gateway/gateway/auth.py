@@ -1,0 +1,224 @@
+"""Who is calling: `CurrentUser` and `require_scope`, checked at the gateway without a
+round trip for access JWTs.
+
+Credentials, in order: `Authorization: Bearer <jwt>`, `Authorization: Bearer bcp_…` (a
+personal API token, resolved through `rpc.auth.token.check` with a short cache), or the
+`bc_access` session cookie (then unsafe methods need the CSRF header, see `gateway.csrf`).
+
+    from gateway.auth import CurrentUser, Principal, require_scope
+
+    @router.get("/v1/bots")
+    async def list_bots(bus: Bus, user: CurrentUser) -> ...:            # any signed-in caller
+        return await bus.call(LIST, req, user_id=user.user_id)
+
+    @router.post("/v1/bots")
+    async def create_bot(bus: Bus, user: Annotated[Principal, require_scope("bots:write")]):
+        ...
+
+A session (browser or `mode=token` sign-in) holds every scope; a personal token holds the
+scopes it was created with (`<area>:write` implies `<area>:read`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import Depends, HTTPException, Request
+
+from gateway.csrf import check_csrf
+from gateway.ratelimit import RateLimiter
+from proto.auth import ACCOUNT_SCOPE, API_SCOPES, CHECK_API_TOKEN, JWKS, CheckApiToken
+from proto.base import Empty
+from proto.errors import ErrorCode
+from services.authn import (
+    AccessTokenVerifier,
+    InvalidToken,
+    PersonalTokenCache,
+    watch_revocations,
+)
+from services.errors import RpcError
+from services.runtime import ServiceRuntime
+
+ACCESS_COOKIE = "bc_access"
+REFRESH_COOKIE = "bc_refresh"
+API_TOKEN_PREFIX = "bcp_"  # noqa: S105 - a prefix, not a secret
+SESSION_SCOPES: frozenset[str] = frozenset(API_SCOPES) | {ACCOUNT_SCOPE}
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: UUID
+    kind: Literal["session", "pat"]
+    scopes: frozenset[str]
+    token_id: UUID | None = None
+    session_id: UUID | None = None
+    via_cookie: bool = False
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def expand_scopes(scopes: list[str]) -> frozenset[str]:
+    out = set(scopes)
+    for scope in scopes:
+        if scope.endswith(":write"):
+            out.add(scope[: -len(":write")] + ":read")
+    return frozenset(out)
+
+
+@dataclass
+class Authn:
+    """Per-process authentication state, kept in `runtime.state["authn"]`."""
+
+    verifier: AccessTokenVerifier
+    tokens: PersonalTokenCache
+    per_user: RateLimiter
+    rate_limit: bool
+    cors_origins: list[str] = field(default_factory=list)
+
+
+async def install(runtime: ServiceRuntime) -> Authn:
+    """Create the verifier and token cache, and follow revocation events."""
+    settings: Any = runtime.settings
+    timeout = settings.auth_timeout_s
+
+    async def fetch_jwks() -> Any:
+        return await runtime.client.call(JWKS, Empty(), timeout_s=timeout)
+
+    async def check(token: str) -> Any:
+        return await runtime.client.call(
+            CHECK_API_TOKEN, CheckApiToken(token=token), timeout_s=timeout
+        )
+
+    authn = Authn(
+        verifier=AccessTokenVerifier(
+            fetch_jwks,
+            min_refresh_interval_s=settings.jwks_min_refresh_s,
+            max_age_s=settings.jwks_max_age_s,
+        ),
+        tokens=PersonalTokenCache(check, ttl_s=settings.api_token_cache_s),
+        per_user=RateLimiter(settings.rate_user_per_s, settings.rate_user_burst),
+        rate_limit=settings.rate_limit_enabled,
+        cors_origins=list(settings.cors_origins),
+    )
+    subs = await watch_revocations(runtime.nc, authn.verifier, authn.tokens)
+
+    async def unsubscribe() -> None:
+        for sub in subs:
+            await sub.unsubscribe()
+
+    runtime.on_stop(unsubscribe)
+    runtime.state["authn"] = authn
+    return authn
+
+
+def _authn(request: Request) -> Authn:
+    authn: Authn = request.app.state.runtime.state["authn"]
+    return authn
+
+
+def _unauthenticated(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise _unauthenticated("the Authorization header must be `Bearer <token>`")
+    return value.strip()
+
+
+async def authenticate(request: Request) -> Principal | None:
+    """The caller, or None when the request carries no credentials at all."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    authn = _authn(request)
+    token = bearer_token(request)
+    via_cookie = False
+    if token is None:
+        token = request.cookies.get(ACCESS_COOKIE)
+        via_cookie = token is not None
+    if not token:
+        return None
+    principal: Principal
+    try:
+        if token.startswith(API_TOKEN_PREFIX):
+            if via_cookie:
+                raise _unauthenticated("personal API tokens go in the Authorization header")
+            try:
+                pat = await authn.tokens.resolve(token)
+            except RpcError as err:
+                if err.code is ErrorCode.UNAUTHENTICATED:
+                    raise _unauthenticated(err.message) from None
+                raise
+            principal = Principal(
+                user_id=pat.user_id,
+                kind="pat",
+                scopes=expand_scopes(pat.scopes),
+                token_id=pat.token_id,
+            )
+        else:
+            claims = await authn.verifier.verify(token)
+            principal = Principal(
+                user_id=claims.user_id,
+                kind="session",
+                scopes=SESSION_SCOPES,
+                session_id=claims.session_id,
+                via_cookie=via_cookie,
+            )
+    except InvalidToken as exc:
+        raise _unauthenticated(exc.reason) from None
+    if via_cookie:
+        check_csrf(request, authn.cors_origins)
+    if authn.rate_limit:
+        wait = authn.per_user.take(str(principal.user_id))
+        if wait:
+            raise RpcError(
+                ErrorCode.RATE_LIMITED,
+                "too many requests for this account; slow down",
+                details={"retry_after": wait},
+            )
+    request.state.principal = principal
+    return principal
+
+
+async def current_user(request: Request) -> Principal:
+    principal = await authenticate(request)
+    if principal is None:
+        raise _unauthenticated("sign in first (session cookie or Authorization: Bearer token)")
+    return principal
+
+
+async def optional_user(request: Request) -> Principal | None:
+    return await authenticate(request)
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+OptionalUser = Annotated[Principal | None, Depends(optional_user)]
+
+
+def require_scope(scope: str) -> Any:
+    """A dependency: the caller, refused with 403 unless it holds `scope`.
+
+    Use as `user: Annotated[Principal, require_scope("bots:write")]` or in
+    `dependencies=[require_scope("bots:write")]`.
+    """
+
+    async def check(principal: CurrentUser) -> Principal:
+        if scope not in principal.scopes:
+            raise RpcError(
+                ErrorCode.FORBIDDEN,
+                f"this token lacks the {scope!r} scope"
+                if principal.kind == "pat"
+                else f"this action needs the {scope!r} scope",
+                details={"required_scope": scope},
+            )
+        return principal
+
+    return Depends(check)

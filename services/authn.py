@@ -1,0 +1,280 @@
+"""Verifying botcenter access tokens without a round trip (gateway, log-service).
+
+`AccessTokenVerifier` checks access JWTs locally against auth-service's JWKS (fetched
+through `rpc.auth.jwks`, cached, refreshed at most every few seconds when a token names an
+unknown `kid`, and every `max_age_s` anyway). Only asymmetric algorithms the JWKS key
+itself declares are accepted, so `alg=none` and HS/RS confusion fail. A "sign out
+everywhere" (`SessionsRevoked`) makes every token of that user issued before it invalid:
+the token id is a UUIDv7 whose timestamp orders it against the event.
+
+`PersonalTokenCache` resolves `bcp_…` personal tokens with `rpc.auth.token.check` and keeps
+answers for a short time; `ApiTokenRevoked` drops an entry at once.
+
+`watch_revocations` subscribes a process to both events (core NATS, every replica).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import jwt
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+
+from proto.auth import ApiTokenPrincipal, ApiTokenRevoked, Jwks, SessionsRevoked
+
+log = logging.getLogger(__name__)
+
+ALLOWED_ALGORITHMS = frozenset({"EdDSA", "ES256"})
+SESSIONS_REVOKED_SUBJECT = "evt.auth.*.*.sessions_revoked"
+TOKEN_REVOKED_SUBJECT = "evt.auth.*.*.token_revoked"  # noqa: S105
+
+
+class InvalidToken(Exception):
+    """The token is not acceptable; `reason` is safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: UUID
+    session_id: UUID | None
+    token_id: str
+    issued_ms: int
+    expires_at: int
+
+
+def _issued_ms(jti: str, iat: int) -> int:
+    try:
+        ident = UUID(jti)
+    except ValueError:
+        return iat * 1000
+    return ident.int >> 80 if ident.version == 7 else iat * 1000
+
+
+class AccessTokenVerifier:
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[Jwks]],
+        *,
+        min_refresh_interval_s: float = 5.0,
+        max_age_s: float = 300.0,
+        leeway_s: int = 10,
+        cache_size: int = 20_000,
+        revocation_ttl_s: float = 24 * 3600,
+    ) -> None:
+        self._fetch = fetch
+        self._min_refresh = min_refresh_interval_s
+        self._max_age = max_age_s
+        self._leeway = leeway_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._issuer = ""
+        self._audience = ""
+        self._fetched_at = -1e9
+        self._lock = asyncio.Lock()
+        self._cache: OrderedDict[str, AccessClaims] = OrderedDict()
+        self._cache_size = cache_size
+        self._revoked: dict[UUID, tuple[int, float]] = {}
+        self._revocation_ttl = revocation_ttl_s
+
+    # ------------------------------------------------------------------ keys
+    async def refresh(self, *, force: bool = False) -> None:
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            if not force and age < self._min_refresh:
+                return
+            jwks = await self._fetch()
+            keys: dict[str, jwt.PyJWK] = {}
+            for data in jwks.keys:
+                kid, alg = data.get("kid"), data.get("alg")
+                if not isinstance(kid, str) or alg not in ALLOWED_ALGORITHMS:
+                    continue
+                try:
+                    keys[kid] = jwt.PyJWK(data, algorithm=alg)
+                except jwt.PyJWTError:
+                    log.warning("ignoring an unusable key in the JWKS", extra={"kid": kid})
+            self._keys = keys
+            self._issuer = jwks.issuer
+            self._audience = jwks.audience
+            self._fetched_at = time.monotonic()
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._keys)
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        if time.monotonic() - self._fetched_at > self._max_age:
+            await self.refresh(force=True)
+        key = self._keys.get(kid)
+        if key is None:
+            await self.refresh()
+            key = self._keys.get(kid)
+        if key is None:
+            raise InvalidToken("the token was signed with an unknown key")
+        return key
+
+    # ---------------------------------------------------------------- verify
+    async def verify(self, token: str) -> AccessClaims:
+        cached = self._cache.get(token)
+        now = time.time()
+        if cached is not None:
+            if cached.expires_at + self._leeway < now:
+                self._cache.pop(token, None)
+                raise InvalidToken("the token has expired")
+            self._check_revoked(cached)
+            return cached
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("the token is malformed") from None
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise InvalidToken("the token's algorithm is not accepted")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("the token names no signing key")
+        key = await self._key(kid)
+        if key.algorithm_name != alg:
+            raise InvalidToken("the token's algorithm does not match its key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("the token has expired") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("the token is meant for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("the token comes from another issuer") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("the token's signature or claims are invalid") from None
+        try:
+            sid = claims.get("sid")
+            result = AccessClaims(
+                user_id=UUID(str(claims["sub"])),
+                session_id=UUID(str(sid)) if sid else None,
+                token_id=str(claims["jti"]),
+                issued_ms=_issued_ms(str(claims["jti"]), int(claims["iat"])),
+                expires_at=int(claims["exp"]),
+            )
+        except (ValueError, TypeError):
+            raise InvalidToken("the token's claims are invalid") from None
+        self._check_revoked(result)
+        self._cache[token] = result
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return result
+
+    # ----------------------------------------------------------- revocation
+    def revoke_sessions(self, user_id: UUID, before_ms: int) -> None:
+        """Tokens of `user_id` issued before `before_ms` (epoch ms) are refused from now on."""
+        previous = self._revoked.get(user_id)
+        if previous is None or previous[0] < before_ms:
+            self._revoked[user_id] = (before_ms, time.monotonic() + self._revocation_ttl)
+        if len(self._revoked) > 100_000:
+            limit = time.monotonic()
+            self._revoked = {u: v for u, v in self._revoked.items() if v[1] > limit}
+
+    def _check_revoked(self, claims: AccessClaims) -> None:
+        entry = self._revoked.get(claims.user_id)
+        if entry is not None and claims.issued_ms <= entry[0]:
+            raise InvalidToken("this session was signed out")
+
+
+class PersonalTokenCache:
+    """Short-lived answers of `rpc.auth.token.check`, keyed by the token's SHA-256."""
+
+    def __init__(
+        self,
+        check: Callable[[str], Awaitable[ApiTokenPrincipal]],
+        *,
+        ttl_s: float = 30.0,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._check = check
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._entries: OrderedDict[str, tuple[ApiTokenPrincipal, float]] = OrderedDict()
+        self._revoked: dict[UUID, float] = {}
+
+    async def resolve(self, token: str) -> ApiTokenPrincipal:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] > now and entry[0].token_id not in self._revoked:
+            return entry[0]
+        principal = await self._check(token)  # raises for unknown/revoked tokens
+        if principal.token_id not in self._revoked:
+            self._entries[key] = (principal, now + self._ttl)
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return principal
+
+    def drop_token(self, token_id: UUID) -> None:
+        now = time.monotonic()
+        # Remembered for one cache period, so an answer already on its way is not cached.
+        self._revoked[token_id] = now + self._ttl
+        self._revoked = {t: until for t, until in self._revoked.items() if until > now}
+        for key, (principal, _) in list(self._entries.items()):
+            if principal.token_id == token_id:
+                del self._entries[key]
+
+    def drop_user(self, user_id: UUID) -> None:
+        for key, (principal, _) in list(self._entries.items()):
+            if principal.user_id == user_id:
+                del self._entries[key]
+
+    def is_revoked(self, token_id: UUID) -> bool:
+        until = self._revoked.get(token_id)
+        return until is not None and until > time.monotonic()
+
+
+async def watch_revocations(
+    nc: NATS,
+    verifier: AccessTokenVerifier | None,
+    tokens: PersonalTokenCache | None,
+) -> list[Subscription]:
+    """Apply `SessionsRevoked` / `ApiTokenRevoked` events as they happen (every replica)."""
+
+    async def on_sessions(msg: Msg) -> None:
+        try:
+            event = SessionsRevoked.model_validate_json(msg.data)
+        except ValidationError:
+            return
+        if verifier is not None:
+            verifier.revoke_sessions(event.owner_id, int(event.occurred_at.timestamp() * 1000))
+        if tokens is not None and event.message == "account deleted":
+            tokens.drop_user(event.owner_id)
+
+    async def on_token(msg: Msg) -> None:
+        try:
+            event = ApiTokenRevoked.model_validate_json(msg.data)
+        except ValidationError:
+            return
+        if tokens is not None:
+            tokens.drop_token(event.token_id)
+
+    subs = [
+        await nc.subscribe(SESSIONS_REVOKED_SUBJECT, cb=on_sessions),
+        await nc.subscribe(TOKEN_REVOKED_SUBJECT, cb=on_token),
+    ]
+    await nc.flush()
+    return subs
