@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 from uuid import UUID
 
+from pydantic import Field
+
 from proto.base import Contract
+from proto.bots import AvatarApplied
 from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+
+FileKind = Literal["avatar", "config"]
+
+# Default per-kind upload limits. The gateway (while the body streams in) and
+# storage-service (again, on the bytes it receives) both read the same variables
+# STORAGE_MAX_AVATAR_BYTES / STORAGE_MAX_CONFIG_BYTES, with these defaults.
+DEFAULT_MAX_AVATAR_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024
+
+AVATAR_SIZES: tuple[int, ...] = (128, 256, 512, 1024)
 
 
 class ConfigRef(Contract):
@@ -21,6 +35,86 @@ class ConfigDocument(Contract):
     document: dict[str, Any]
 
 
+class UploadFile(Contract):
+    """Raw body: the file bytes; this model travels in the `bc-meta` header."""
+
+    kind: FileKind
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(default="", max_length=255)
+
+
+class FileVariant(Contract):
+    """One stored rendition: `128`..`1024` (square WebP) for avatars, `original` otherwise."""
+
+    name: str
+    content_type: str
+    size_bytes: int
+    width: int | None = None
+    height: int | None = None
+
+
+class FileInfo(Contract):
+    id: UUID
+    kind: FileKind
+    name: str
+    content_type: str  # of the uploaded bytes, as detected (not as declared)
+    size_bytes: int  # of the upload
+    stored_bytes: int  # what the file costs against the quota (every stored variant)
+    sha256: str
+    width: int | None = None  # of the source image
+    height: int | None = None
+    animated: bool = False  # an animated source: its first frame was used
+    variants: list[FileVariant] = Field(default_factory=list)
+    created_at: datetime
+    # True when these exact bytes were already stored for this user: no new copy was made.
+    deduplicated: bool = False
+
+
+class ListFiles(Contract):
+    kind: FileKind | None = None
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class FileList(Contract):
+    files: list[FileInfo]
+    used_bytes: int
+    used_files: int
+    quota_bytes: int
+    quota_files: int
+
+
+class FileRef(Contract):
+    file_id: UUID
+
+
+class ContentRequest(Contract):
+    file_id: UUID
+    variant: str | None = None  # default: the largest avatar variant, or the original
+
+
+class FileContent(Contract):
+    """Either a short-lived `url` (S3 backends: redirect there) or, when `url` is None,
+    the bytes as the raw reply body (filesystem backend) with this model in `bc-meta`."""
+
+    file_id: UUID
+    variant: str
+    content_type: str
+    size_bytes: int
+    filename: str
+    url: str | None = None
+    expires_in_s: int | None = None
+
+
+class FileDeleted(Contract):
+    file_id: UUID
+    removed_objects: int
+
+
+class ApplyAvatarFile(Contract):
+    bot_id: UUID
+    file_id: UUID
+
+
 READ_CONFIG = rpc(
     "rpc.storage.config.read",
     ConfigRef,
@@ -28,5 +122,56 @@ READ_CONFIG = rpc(
     callers=["command"],
     summary="the parsed content of a config file of the calling user (404 if not theirs)",
 )
+UPLOAD = rpc(
+    "rpc.storage.file.upload",
+    UploadFile,
+    FileInfo,
+    callers=["gateway"],
+    summary="validate, process and store an upload (raw body = the file bytes)",
+    raw_body=True,
+)
+LIST_FILES = rpc(
+    "rpc.storage.file.list",
+    ListFiles,
+    FileList,
+    callers=["gateway"],
+    summary="the calling user's files, newest first, with quota usage",
+)
+GET_FILE = rpc(
+    "rpc.storage.file.get",
+    FileRef,
+    FileInfo,
+    callers=["gateway"],
+    summary="one file of the calling user (404 if not theirs)",
+)
+FILE_CONTENT = rpc(
+    "rpc.storage.file.content",
+    ContentRequest,
+    FileContent,
+    callers=["gateway"],
+    summary="download: a presigned URL (S3) or the bytes as raw reply body (filesystem)",
+)
+DELETE_FILE = rpc(
+    "rpc.storage.file.delete",
+    FileRef,
+    FileDeleted,
+    callers=["gateway"],
+    summary="delete a file and every stored variant no other file of the user references",
+)
+APPLY_AVATAR_FILE = rpc(
+    "rpc.storage.avatar.apply",
+    ApplyAvatarFile,
+    AvatarApplied,
+    callers=["gateway"],
+    summary="set an uploaded avatar on a bot (through bot-service and Discord)",
+)
 
-SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [READ_CONFIG]
+SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
+    READ_CONFIG,
+    UPLOAD,
+    LIST_FILES,
+    GET_FILE,
+    FILE_CONTENT,
+    DELETE_FILE,
+    APPLY_AVATAR_FILE,
+]

@@ -3,14 +3,108 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import UUID
 
+from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied
+from proto.storage import (
+    APPLY_AVATAR_FILE,
+    DELETE_FILE,
+    FILE_CONTENT,
+    GET_FILE,
+    LIST_FILES,
+    READ_CONFIG,
+    UPLOAD,
+)
+from proto.system import PURGE_SPECS
+from services.bus.rpc import RpcClient
 from services.runtime import ServiceDefinition, ServiceRuntime
+from services.settings import MissingSecretError
+from services.telemetry.redaction import register_secret
 from storage_service import __version__
+from storage_service.handlers import Handlers
+from storage_service.objects import FsStore, ObjectStore, S3Store, parse_s3_url
+from storage_service.service import StorageService
 from storage_service.settings import Settings
+from storage_service.workers import Processor
+
+
+class BotServiceAvatars:
+    """The `BotAvatars` port over NATS: bot-service sets the avatar on Discord."""
+
+    def __init__(self, client: RpcClient, timeout_s: float) -> None:
+        self.client = client
+        self.timeout_s = timeout_s
+
+    async def apply(
+        self, owner_id: UUID, bot_id: UUID, data: bytes, content_type: str
+    ) -> AvatarApplied:
+        return await self.client.call(
+            APPLY_AVATAR,
+            ApplyAvatar(bot_id=bot_id, content_type=content_type),
+            user_id=owner_id,
+            body=data,
+            timeout_s=self.timeout_s,
+        )
+
+
+_DEV_S3_KEY = ("botcenter", "botcenter-dev")
+
+
+def build_store(settings: Settings) -> ObjectStore:
+    if settings.s3_url:
+        _, _, url_key, url_secret, _ = parse_s3_url(settings.s3_url)
+        key = url_key or settings.s3_access_key
+        secret = url_secret or (
+            settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None
+        )
+        if key is None or secret is None:
+            if settings.production:
+                raise MissingSecretError(
+                    "S3 credentials must be set in production: in S3_URL "
+                    "(http://KEY:SECRET@host) or STORAGE_S3_ACCESS_KEY/STORAGE_S3_SECRET_KEY"
+                )
+            key, secret = key or _DEV_S3_KEY[0], secret or _DEV_S3_KEY[1]
+        register_secret(secret)
+        return S3Store(
+            settings.s3_url,
+            bucket=settings.s3_bucket,
+            region=settings.s3_region,
+            access_key=key,
+            secret_key=secret,
+            public_url=settings.s3_public_url,
+        )
+    return FsStore(settings.fs_root or settings.data_dir / "objects")
 
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.storage.status."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    assert runtime.db is not None
+    store = build_store(settings)
+    await store.ensure()
+    processor = Processor(settings.processing_pool, settings.processing_workers)
+    service = StorageService(
+        settings, store, processor, BotServiceAvatars(runtime.client, settings.apply_timeout_s)
+    )
+    handlers = Handlers(service, runtime.db)
+    runtime.state["service"] = service
+    runtime.rpc.register(UPLOAD, handlers.upload)
+    runtime.rpc.register(LIST_FILES, handlers.list)
+    runtime.rpc.register(GET_FILE, handlers.get)
+    runtime.rpc.register(FILE_CONTENT, handlers.content)
+    runtime.rpc.register(DELETE_FILE, handlers.delete)
+    runtime.rpc.register(READ_CONFIG, handlers.read_config)
+    runtime.rpc.register(APPLY_AVATAR_FILE, handlers.apply_avatar)
+    for spec in PURGE_SPECS:
+        if spec.service == "storage":
+            runtime.rpc.register(spec, handlers.purge)
+    runtime.ready_check("object_store", store.ping)
+
+    async def close_pool() -> None:
+        processor.close()
+
+    runtime.on_stop(close_pool)
 
 
 SERVICE = ServiceDefinition(

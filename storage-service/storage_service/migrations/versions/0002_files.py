@@ -1,0 +1,48 @@
+"""storage: the files table, owner-only row-level security.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+_OWNER = "owner_id = nullif(current_setting('app.user_id', true), '')::uuid"
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+        create table files (
+            id uuid primary key,
+            owner_id uuid not null,
+            kind text not null check (kind in ('avatar', 'config')),
+            name text not null,
+            content_type text not null,
+            sha256 text not null check (length(sha256) = 64),
+            size_bytes bigint not null check (size_bytes >= 0),
+            stored_bytes bigint not null check (stored_bytes >= 0),
+            width integer,
+            height integer,
+            animated boolean not null default false,
+            variants jsonb not null default '[]'::jsonb,
+            object_keys text[] not null default '{}',
+            created_at timestamptz not null default now(),
+            constraint files_owner_sha_key unique (owner_id, sha256)
+        )
+        """
+    )
+    op.execute("create index files_owner_created_idx on files (owner_id, created_at desc)")
+    op.execute("alter table files enable row level security")
+    op.execute("alter table files force row level security")
+    # Every access acts for one user (the purge too: it runs in that user's scope), so
+    # the system role gets no policy at all.
+    op.execute(f"create policy files_owner on files using ({_OWNER}) with check ({_OWNER})")
+
+
+def downgrade() -> None:
+    op.execute("drop table if exists files")

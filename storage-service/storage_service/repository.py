@@ -1,0 +1,72 @@
+"""Every SQL query of storage-service. Sessions come from the caller (RLS scope already
+set); the repository only flushes."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage_service.models import StoredFile
+
+
+class FileRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock_owner(self, owner_id: UUID) -> None:
+        """Serialise quota checks and inserts of one user until the transaction ends."""
+        await self.session.execute(
+            text("select pg_advisory_xact_lock(hashtextextended('storage:' || :o, 0))"),
+            {"o": str(owner_id)},
+        )
+
+    async def get(self, file_id: UUID) -> StoredFile | None:
+        return await self.session.get(StoredFile, file_id)
+
+    async def by_sha(self, sha256: str) -> StoredFile | None:
+        rows = await self.session.execute(select(StoredFile).where(StoredFile.sha256 == sha256))
+        return rows.scalars().first()
+
+    async def usage(self) -> tuple[int, int]:
+        """(files, stored bytes) of the caller."""
+        row = (
+            await self.session.execute(
+                select(
+                    func.count(StoredFile.id), func.coalesce(func.sum(StoredFile.stored_bytes), 0)
+                )
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
+    async def list(self, kind: str | None, limit: int) -> list[StoredFile]:
+        query = (
+            select(StoredFile).order_by(StoredFile.created_at.desc(), StoredFile.id).limit(limit)
+        )
+        if kind is not None:
+            query = query.where(StoredFile.kind == kind)
+        return list((await self.session.execute(query)).scalars())
+
+    async def add(self, row: StoredFile) -> None:
+        self.session.add(row)
+        await self.session.flush()
+
+    async def delete(self, row: StoredFile) -> None:
+        await self.session.delete(row)
+        await self.session.flush()
+
+    async def keys_in_use(self, keys: list[str]) -> set[str]:
+        """Which of these object keys another remaining file of the caller still uses."""
+        if not keys:
+            return set()
+        used = await self.session.execute(
+            select(func.unnest(StoredFile.object_keys)).where(StoredFile.object_keys.overlap(keys))
+        )
+        return {k for k in used.scalars() if k in keys}
+
+    async def delete_all(self, owner_id: UUID) -> list[StoredFile]:
+        rows = await self.session.execute(
+            delete(StoredFile).where(StoredFile.owner_id == owner_id).returning(StoredFile)
+        )
+        return list(rows.scalars())

@@ -1,0 +1,381 @@
+"""Rules of storage-service: limits, quotas, dedup, object keys, avatar application.
+
+No FastAPI or NATS here: handlers pass a way to open the request's database session, the
+object store and a `BotAvatars` port (bot-service, reached over NATS by app.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import PurePosixPath
+from typing import Any, Protocol
+from uuid import UUID
+
+import uuid_utils
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from proto.bots import AvatarApplied
+from proto.errors import ErrorCode, FieldError
+from proto.storage import (
+    ApplyAvatarFile,
+    ConfigDocument,
+    ContentRequest,
+    FileContent,
+    FileDeleted,
+    FileInfo,
+    FileList,
+    FileVariant,
+    ListFiles,
+    UploadFile,
+)
+from services.errors import RpcError
+from storage_service import processing
+from storage_service.models import StoredFile
+from storage_service.objects import ObjectMissing, ObjectStore
+from storage_service.repository import FileRepository
+from storage_service.settings import Settings
+from storage_service.workers import Processor
+
+log = logging.getLogger(__name__)
+
+OpenSession = Callable[[], Awaitable[AsyncSession]]
+
+_EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
+_CONFIG_EXT = {"json": ".json", "yaml": ".yaml"}
+
+
+class BotAvatars(Protocol):
+    async def apply(
+        self, owner_id: UUID, bot_id: UUID, data: bytes, content_type: str
+    ) -> AvatarApplied: ...
+
+
+def object_key(owner_id: UUID, sha256: str, variant: str, ext: str) -> str:
+    return f"users/{owner_id}/{sha256}/{variant}{ext}"
+
+
+def rejected(exc: processing.UploadRejected) -> RpcError:
+    fields = [FieldError(loc=[exc.field], message=exc.message)]
+    fields += [FieldError(loc=["document", *loc], message=msg) for loc, msg in exc.problems]
+    return RpcError(ErrorCode(exc.code), exc.message, fields=fields)
+
+
+def file_info(row: StoredFile, *, deduplicated: bool = False) -> FileInfo:
+    return FileInfo(
+        id=row.id,
+        kind=row.kind,  # type: ignore[arg-type]
+        name=row.name,
+        content_type=row.content_type,
+        size_bytes=row.size_bytes,
+        stored_bytes=row.stored_bytes,
+        sha256=row.sha256,
+        width=row.width,
+        height=row.height,
+        animated=row.animated,
+        variants=[
+            FileVariant(**{k: v for k, v in variant.items() if k != "key"})
+            for variant in row.variants
+        ],
+        created_at=row.created_at,
+        deduplicated=deduplicated,
+    )
+
+
+class StorageService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ObjectStore,
+        processor: Processor,
+        bots: BotAvatars | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.processor = processor
+        self.bots = bots
+
+    # ------------------------------------------------------------------ upload
+
+    def limit_for(self, kind: str) -> int:
+        return (
+            self.settings.max_avatar_bytes if kind == "avatar" else self.settings.max_config_bytes
+        )
+
+    async def upload(
+        self, open_session: OpenSession, owner_id: UUID, meta: UploadFile, data: bytes
+    ) -> FileInfo:
+        limit = self.limit_for(meta.kind)
+        if len(data) > limit:
+            raise RpcError(
+                ErrorCode.TOO_LARGE,
+                f"{meta.kind} files may be at most {limit} bytes",
+                details={"limit_bytes": limit},
+            )
+        if not data:
+            raise RpcError(
+                ErrorCode.VALIDATION,
+                "the file is empty",
+                fields=[FieldError(loc=["file"], message="empty")],
+            )
+        name = PurePosixPath(meta.filename.replace("\\", "/")).name[:255] or "file"
+        sha = hashlib.sha256(data).hexdigest()
+        # CPU work first, outside any database transaction (no connection held meanwhile).
+        objects, row = await self._process(owner_id, meta, name, data, sha)
+
+        session = await open_session()
+        repo = FileRepository(session)
+        await repo.lock_owner(owner_id)
+        existing = await repo.by_sha(sha)
+        if existing is not None:
+            return file_info(existing, deduplicated=True)
+        files, used = await repo.usage()
+        s = self.settings
+        if files >= s.quota_files:
+            raise RpcError(
+                ErrorCode.CONFLICT,
+                f"you already have {files} files, the limit is {s.quota_files}; delete some first",
+                details={"quota_files": s.quota_files, "used_files": files},
+            )
+        if used + row.stored_bytes > s.quota_bytes:
+            raise RpcError(
+                ErrorCode.TOO_LARGE,
+                f"storing this file would use {used + row.stored_bytes} bytes of your "
+                f"{s.quota_bytes}-byte quota; delete some files first",
+                details={
+                    "quota_bytes": s.quota_bytes,
+                    "used_bytes": used,
+                    "needed_bytes": row.stored_bytes,
+                },
+            )
+        await repo.add(row)
+        # Objects after the row: if a put fails, the handler raises and the row rolls back.
+        await asyncio.gather(*(self.store.put(k, b, t) for k, (b, t) in objects.items()))
+        return file_info(row)
+
+    async def _process(
+        self, owner_id: UUID, meta: UploadFile, name: str, data: bytes, sha: str
+    ) -> tuple[dict[str, tuple[bytes, str]], StoredFile]:
+        s = self.settings
+        objects: dict[str, tuple[bytes, str]] = {}
+        variants: list[dict[str, Any]] = []
+        width = height = None
+        animated = False
+        try:
+            if meta.kind == "avatar":
+                avatar = await self.processor.run(
+                    processing.process_avatar,
+                    data,
+                    name,
+                    meta.content_type,
+                    max_pixels=s.max_image_pixels,
+                    min_side=s.min_avatar_side,
+                    quality=s.webp_quality,
+                )
+                content_type = avatar.mime
+                width, height, animated = avatar.width, avatar.height, avatar.animated
+                for variant, (blob, side) in avatar.variants.items():
+                    key = object_key(owner_id, sha, variant, ".webp")
+                    objects[key] = (blob, "image/webp")
+                    variants.append(
+                        {
+                            "name": variant,
+                            "content_type": "image/webp",
+                            "size_bytes": len(blob),
+                            "width": side,
+                            "height": side,
+                            "key": key,
+                        }
+                    )
+                if s.keep_original:
+                    key = object_key(owner_id, sha, "original", _EXT[avatar.mime])
+                    objects[key] = (data, avatar.mime)
+                    variants.append(
+                        {
+                            "name": "original",
+                            "content_type": avatar.mime,
+                            "size_bytes": len(data),
+                            "width": avatar.width,
+                            "height": avatar.height,
+                            "key": key,
+                        }
+                    )
+            else:
+                parsed = await self.processor.run(
+                    processing.parse_and_validate_config,
+                    data,
+                    name,
+                    meta.content_type,
+                    max_depth=s.max_config_depth,
+                    max_nodes=s.max_config_nodes,
+                )
+                content_type = parsed.mime
+                key = object_key(owner_id, sha, "original", _CONFIG_EXT[parsed.format])
+                objects[key] = (data, parsed.mime)
+                variants.append(
+                    {
+                        "name": "original",
+                        "content_type": parsed.mime,
+                        "size_bytes": len(data),
+                        "key": key,
+                    }
+                )
+        except processing.UploadRejected as exc:
+            raise rejected(exc) from None
+        row = StoredFile(
+            id=UUID(str(uuid_utils.uuid7())),
+            owner_id=owner_id,
+            kind=meta.kind,
+            name=name,
+            content_type=content_type,
+            sha256=sha,
+            size_bytes=len(data),
+            stored_bytes=sum(len(b) for b, _ in objects.values()),
+            width=width,
+            height=height,
+            animated=animated,
+            variants=variants,
+            object_keys=list(objects),
+        )
+        return objects, row
+
+    # ------------------------------------------------------------------ reads
+
+    async def _row(self, session: AsyncSession, file_id: UUID) -> StoredFile:
+        row = await FileRepository(session).get(file_id)
+        if row is None:
+            raise RpcError(ErrorCode.NOT_FOUND, "no such file")
+        return row
+
+    async def list(self, session: AsyncSession, req: ListFiles) -> FileList:
+        repo = FileRepository(session)
+        rows = await repo.list(req.kind, req.limit)
+        files, used = await repo.usage()
+        return FileList(
+            files=[file_info(r) for r in rows],
+            used_bytes=used,
+            used_files=files,
+            quota_bytes=self.settings.quota_bytes,
+            quota_files=self.settings.quota_files,
+        )
+
+    async def get(self, session: AsyncSession, file_id: UUID) -> FileInfo:
+        return file_info(await self._row(session, file_id))
+
+    @staticmethod
+    def _variant(row: StoredFile, name: str | None) -> dict[str, Any]:
+        wanted = name or ("1024" if row.kind == "avatar" else "original")
+        for variant in row.variants:
+            if variant["name"] == wanted:
+                return variant
+        names = ", ".join(v["name"] for v in row.variants)
+        raise RpcError(
+            ErrorCode.NOT_FOUND,
+            f"this file has no variant {wanted!r} (it has: {names})",
+            fields=[FieldError(loc=["variant"], message=f"one of: {names}")],
+        )
+
+    async def content(
+        self, session: AsyncSession, req: ContentRequest
+    ) -> tuple[FileContent, bytes | None]:
+        row = await self._row(session, req.file_id)
+        variant = self._variant(row, req.variant)
+        stem = PurePosixPath(row.name).stem or "file"
+        ext = PurePosixPath(variant["key"]).suffix
+        filename = f"{stem}-{variant['name']}{ext}" if row.kind == "avatar" else row.name
+        meta = FileContent(
+            file_id=row.id,
+            variant=variant["name"],
+            content_type=variant["content_type"],
+            size_bytes=variant["size_bytes"],
+            filename=filename,
+        )
+        ttl = self.settings.presign_ttl_s
+        url = await self.store.presigned_url(
+            variant["key"], ttl, content_type=variant["content_type"], filename=filename
+        )
+        if url is not None:
+            meta.url, meta.expires_in_s = url, ttl
+            return meta, None
+        try:
+            return meta, await self.store.get(variant["key"])
+        except ObjectMissing:
+            log.error("object missing from the store", extra={"file_id": str(row.id)})
+            raise RpcError(
+                ErrorCode.NOT_FOUND, "the stored content of this file is missing"
+            ) from None
+
+    async def read_config(self, session: AsyncSession, file_id: UUID) -> ConfigDocument:
+        row = await self._row(session, file_id)
+        if row.kind != "config":
+            raise RpcError(
+                ErrorCode.VALIDATION,
+                "this file is not a config file",
+                fields=[FieldError(loc=["file_id"], message="not a config file")],
+            )
+        variant = self._variant(row, "original")
+        try:
+            data = await self.store.get(variant["key"])
+        except ObjectMissing:
+            raise RpcError(
+                ErrorCode.NOT_FOUND, "the stored content of this file is missing"
+            ) from None
+        s = self.settings
+        try:
+            parsed = await self.processor.run(
+                processing.parse_config,
+                data,
+                row.name,
+                row.content_type,
+                max_depth=s.max_config_depth,
+                max_nodes=s.max_config_nodes,
+            )
+        except processing.UploadRejected as exc:
+            raise rejected(exc) from None
+        return ConfigDocument(file_id=row.id, name=row.name, document=parsed.document)
+
+    # ------------------------------------------------------------------ deletes
+
+    async def delete(self, session: AsyncSession, file_id: UUID) -> FileDeleted:
+        repo = FileRepository(session)
+        row = await self._row(session, file_id)
+        keys = list(row.object_keys)
+        await repo.delete(row)
+        in_use = await repo.keys_in_use(keys)
+        orphans = [k for k in keys if k not in in_use]
+        removed = await self.store.delete(orphans)
+        return FileDeleted(file_id=file_id, removed_objects=removed)
+
+    async def purge(self, session: AsyncSession, owner_id: UUID) -> int:
+        """Every file row of the user, then every object under their prefix (orphans too:
+        keys are per user, so no other user's row can reference them)."""
+        rows = await FileRepository(session).delete_all(owner_id)
+        await self.store.delete_prefix(f"users/{owner_id}/")
+        return len(rows)
+
+    # ------------------------------------------------------------------ avatars
+
+    async def apply_avatar(
+        self, session: AsyncSession, owner_id: UUID, req: ApplyAvatarFile
+    ) -> AvatarApplied:
+        row = await self._row(session, req.file_id)
+        if row.kind != "avatar":
+            raise RpcError(
+                ErrorCode.VALIDATION,
+                "this file is not an avatar",
+                fields=[FieldError(loc=["file_id"], message="not an avatar")],
+            )
+        names = {v["name"] for v in row.variants}
+        wanted = self.settings.apply_variant if self.settings.apply_variant in names else "512"
+        variant = self._variant(row, wanted)
+        try:
+            data = await self.store.get(variant["key"])
+        except ObjectMissing:
+            raise RpcError(
+                ErrorCode.NOT_FOUND, "the stored content of this file is missing"
+            ) from None
+        if self.bots is None:
+            raise RpcError(ErrorCode.UNAVAILABLE, "bot-service is not reachable")
+        return await self.bots.apply(owner_id, req.bot_id, data, variant["content_type"])
