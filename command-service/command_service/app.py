@@ -2,15 +2,114 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import orjson
+from nats.aio.msg import Msg
+
 from command_service import __version__
+from command_service.cache import SetupCache
+from command_service.execution import Executor
+from command_service.handlers import Handlers
+from command_service.models import SCHEMA
+from command_service.outbound import Guard, Outbound
+from command_service.service import ConfigService
 from command_service.settings import Settings
+from command_service.templates import Renderer
+from proto import commands as c
+from proto.system import PURGE_SPECS
+from services.keys import EncryptedColumn
 from services.runtime import ServiceDefinition, ServiceRuntime
+
+log = logging.getLogger(__name__)
 
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.command.status."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    renderer = Renderer(
+        timeout_s=settings.render_timeout_ms / 1000,
+        max_output=settings.render_max_chars,
+        workers=settings.render_workers,
+    )
+    outbound = Outbound(
+        Guard.from_list(settings.allow_hosts()),
+        max_bytes=settings.outbound_max_bytes,
+        max_redirects=settings.outbound_max_redirects,
+    )
+    holder: dict[str, Handlers] = {}
+    cache = SetupCache(lambda bot_id: holder["h"].load_setup(bot_id))
+
+    async def publish(event: c.CommandExecuted) -> None:
+        await runtime.events.publish("command", "executed", event)
+
+    executor = Executor(cache, renderer, outbound, publish)
+    h = Handlers(
+        runtime, ConfigService(runtime.vault, renderer), executor, cache, settings.execute_timeout_s
+    )
+    holder["h"] = h
+    runtime.state["handlers"] = h
+
+    reg = runtime.rpc.register
+    reg(c.EXECUTE, h.execute)
+    reg(c.MANIFEST, h.manifest)
+    reg(c.IMPORT, h.import_)
+    reg(c.LIST, h.list)
+    reg(c.CREATE, h.create)
+    reg(c.GET, h.get)
+    reg(c.UPDATE, h.update)
+    reg(c.DELETE, h.delete)
+    reg(c.TEST, h.test)
+    reg(c.SETTINGS_GET, h.settings_get)
+    reg(c.SETTINGS_PUT, h.settings_put)
+    reg(c.SYNC_STATUS, h.sync_status)
+    reg(c.SYNC_REPORT, h.sync_report)
+    reg(c.EXPORT, h.export)
+    reg(c.PROMPT_LIST, h.prompt_list)
+    reg(c.PROMPT_CREATE, h.prompt_create)
+    reg(c.PROMPT_GET, h.prompt_get)
+    reg(c.PROMPT_UPDATE, h.prompt_update)
+    reg(c.PROMPT_DELETE, h.prompt_delete)
+    reg(c.CONNECTION_LIST, h.connection_list)
+    reg(c.CONNECTION_CREATE, h.connection_create)
+    reg(c.CONNECTION_GET, h.connection_get)
+    reg(c.CONNECTION_UPDATE, h.connection_update)
+    reg(c.CONNECTION_DELETE, h.connection_delete)
+    reg(c.CONNECTION_TEST, h.connection_test)
+    reg(next(s for s in PURGE_SPECS if s.service == "command"), h.purge)
+
+    async def on_changed(msg: Msg) -> None:
+        try:
+            event_id = orjson.loads(msg.data).get("id")
+        except orjson.JSONDecodeError:
+            event_id = None
+        h.on_changed_event(msg.subject, event_id)
+
+    async def on_bot_deleted(msg: Msg) -> None:
+        try:
+            await h.on_bot_deleted(msg.subject)
+        except Exception:
+            log.warning("could not remove the commands of a deleted bot", exc_info=True)
+
+    # Core subscriptions (no queue group): every replica drops its own cache entries.
+    sub_changed = await runtime.nc.subscribe("evt.command.*.*.changed", cb=on_changed)
+    # One replica is enough to delete a deleted bot's rows.
+    sub_deleted = await runtime.nc.subscribe(
+        "evt.bot.*.*.deleted", queue="command", cb=on_bot_deleted
+    )
+
+    async def stop() -> None:
+        for sub in (sub_changed, sub_deleted):
+            try:
+                await sub.unsubscribe()
+            except Exception:
+                log.debug("unsubscribe failed", exc_info=True)
+        await outbound.close()
+        renderer.close()
+
+    runtime.on_stop(stop)
 
 
 SERVICE = ServiceDefinition(
@@ -19,4 +118,9 @@ SERVICE = ServiceDefinition(
     settings_cls=Settings,
     setup=setup,
     migrations=Path(__file__).parent / "migrations",
+    uses_vault=True,
+    encrypted_columns=[
+        EncryptedColumn(SCHEMA, "connections", "secret_enc"),
+        EncryptedColumn(SCHEMA, "connections", "secret_headers_enc"),
+    ],
 )

@@ -1,0 +1,443 @@
+"""Runs a command for an invocation: checks (enabled, permissions, cooldown) before any
+work, then the response (template, http, ai) under time limits. Never raises for a
+command's own failure: the Discord user gets a short polite message, the owner the cause."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from command_service.cache import SetupCache
+from command_service.outbound import Outbound, OutboundError
+from command_service.setup import BotSetup, Command, Connection
+from command_service.templates import Renderer, RenderError
+from proto.commands import (
+    AiResponse,
+    CommandExecuted,
+    CommandIn,
+    CommandOption,
+    CommandReply,
+    EmbedTemplate,
+    ExecuteCommand,
+    HttpResponse,
+    Invocation,
+    TemplateResponse,
+)
+from services.telemetry.redaction import redact
+
+DISCORD_LIMIT = 2000
+TRUNCATED_NOTE = "\n… (cut to Discord's 2,000-character limit)"
+FAILED_MESSAGE = "Sorry, this command failed. The bot's owner can see why in the logs."
+ADMINISTRATOR = 1 << 3
+
+Publish = Callable[[CommandExecuted], Awaitable[None]]
+
+
+class CommandFailed(Exception):
+    """The command could not answer; the message is for the owner's logs."""
+
+
+class Cooldowns:
+    """Per-replica cooldown clock: (command, user) and (command, guild)."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._until: dict[tuple[UUID, str, str], float] = {}
+        self._max = max_keys
+
+    def check(self, cmd: Command, inv: Invocation, now: float) -> float:
+        """Seconds left on a cooldown, or 0 and the cooldowns start now."""
+        keys: list[tuple[tuple[UUID, str, str], int]] = []
+        if cmd.spec.cooldown_user_s:
+            keys.append(((cmd.id, "u", inv.user.id), cmd.spec.cooldown_user_s))
+        if cmd.spec.cooldown_guild_s and inv.guild_id:
+            keys.append(((cmd.id, "g", inv.guild_id), cmd.spec.cooldown_guild_s))
+        left = max((self._until.get(k, 0.0) - now for k, _ in keys), default=0.0)
+        if left > 0:
+            return left
+        if len(self._until) > self._max:
+            self._until = {k: v for k, v in self._until.items() if v > now}
+        for key, seconds in keys:
+            self._until[key] = now + seconds
+        return 0.0
+
+
+@dataclass
+class Limits:
+    ai_timeout_s: float = 20.0
+    max_answer_chars: int = DISCORD_LIMIT
+
+
+def truncate(text: str, limit: int = DISCORD_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(TRUNCATED_NOTE)] + TRUNCATED_NOTE
+
+
+def allowed(cmd: CommandIn, inv: Invocation) -> bool:
+    if not (cmd.required_permissions or cmd.required_role_ids):
+        return True
+    if inv.guild_id is None:
+        return False  # role and permission requirements only make sense in a server
+    try:
+        have = int(inv.user.permissions or "0")
+    except ValueError:
+        have = 0
+    if cmd.required_permissions:
+        need = int(cmd.required_permissions)
+        if not have & ADMINISTRATOR and have & need != need:
+            return False
+    return not cmd.required_role_ids or bool(set(cmd.required_role_ids) & set(inv.user.roles))
+
+
+def _coerce(option: CommandOption, raw: str) -> Any:
+    if option.type == "integer":
+        return int(raw)
+    if option.type == "number":
+        return float(raw)
+    if option.type == "boolean":
+        lowered = raw.lower()
+        if lowered in ("true", "yes", "y", "1", "on"):
+            return True
+        if lowered in ("false", "no", "n", "0", "off"):
+            return False
+        raise ValueError(raw)
+    if option.type in ("user", "channel", "role"):
+        return raw.strip("<@#&!>")
+    return raw
+
+
+def parse_prefix_args(
+    cmd: CommandIn, inv: Invocation, prefix: str | None
+) -> tuple[list[str], dict[str, Any]]:
+    """Words after `<prefix><name>`, mapped onto the options in order (the last string
+    option takes the rest of the line)."""
+    text = inv.content or ""
+    if prefix and text.startswith(prefix):
+        text = text[len(prefix) :]
+    parts = text.split(None, 1)
+    rest = parts[1] if len(parts) > 1 else ""
+    args = rest.split()
+    options: dict[str, Any] = {}
+    remaining = rest
+    for i, option in enumerate(cmd.options):
+        remaining = remaining.lstrip()
+        if not remaining:
+            if option.required:
+                raise CommandFailed(f"missing value for {option.name}")
+            break
+        last = i == len(cmd.options) - 1
+        if last and option.type == "string":
+            word, remaining = remaining, ""
+        else:
+            pieces = remaining.split(None, 1)
+            word, remaining = pieces[0], pieces[1] if len(pieces) > 1 else ""
+        try:
+            options[option.name] = _coerce(option, word)
+        except ValueError:
+            raise CommandFailed(f"{option.name} must be a {option.type}") from None
+    return args, options
+
+
+def usage(cmd: CommandIn, prefix: str | None) -> str:
+    parts = [f"{prefix or ''}{cmd.name}"]
+    parts += [f"<{o.name}>" if o.required else f"[{o.name}]" for o in cmd.options]
+    return "Usage: " + " ".join(parts)
+
+
+class Executor:
+    def __init__(
+        self,
+        cache: SetupCache,
+        renderer: Renderer,
+        outbound: Outbound,
+        publish: Publish,
+        limits: Limits | None = None,
+    ) -> None:
+        self.cache = cache
+        self.renderer = renderer
+        self.outbound = outbound
+        self.publish = publish
+        self.limits = limits or Limits()
+        self.cooldowns = Cooldowns()
+
+    async def execute(self, req: ExecuteCommand) -> tuple[CommandReply, CommandExecuted | None]:
+        """The reply, and the event to publish (None for dry runs and unknown bots)."""
+        started = time.perf_counter()
+        setup = await self.cache.get(req.bot_id)
+        inv = req.invocation
+        cmd = setup.find(inv.kind, inv.name, inv.guild_id)
+        reply, error = await self._run(setup, cmd, inv, req.dry_run)
+        reply.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        if error:
+            reply.error = redact(error)
+        if req.dry_run or setup.owner_id is None:
+            return reply, None
+        label = self._label(setup, cmd, inv)
+        if error:
+            message, level = f"{label} failed: {error}", "error"
+        else:
+            message, level = f"{label}: {reply.outcome} in {reply.duration_ms:.1f} ms", "info"
+        event = CommandExecuted(
+            owner_id=setup.owner_id,
+            bot_id=req.bot_id,
+            command=inv.name,
+            kind=inv.kind,
+            outcome=reply.outcome,
+            duration_ms=reply.duration_ms,
+            guild_id=inv.guild_id,
+            user_id=inv.user.id,
+            error=redact(error) if error else None,
+            message=redact(message),
+            level="error" if level == "error" else "info",
+        )
+        return reply, event
+
+    @staticmethod
+    def _label(setup: BotSetup, cmd: Command | None, inv: Invocation) -> str:
+        if inv.kind == "prefix":
+            return f"command {setup.prefix or ''}{inv.name}"
+        if inv.kind == "slash":
+            return f"command /{inv.name}"
+        return f"command '{inv.name}'"
+
+    async def run(
+        self, setup: BotSetup, cmd: Command, inv: Invocation, *, dry_run: bool
+    ) -> tuple[CommandReply, str | None]:
+        """Run one known command (used by the dry-run test route)."""
+        started = time.perf_counter()
+        reply, error = await self._run(setup, cmd, inv, dry_run)
+        reply.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        if error:
+            reply.error = redact(error)
+        return reply, error
+
+    async def _run(
+        self, setup: BotSetup, cmd: Command | None, inv: Invocation, dry_run: bool
+    ) -> tuple[CommandReply, str | None]:
+        if cmd is None:
+            content = None if inv.kind == "prefix" else "This command is not available."
+            return CommandReply(outcome="not_found", content=content, ephemeral=True), None
+        spec = cmd.spec
+        if not spec.enabled:
+            return CommandReply(
+                outcome="disabled", content="This command is currently disabled.", ephemeral=True
+            ), None
+        if not allowed(spec, inv):
+            return CommandReply(
+                outcome="forbidden",
+                content="You don't have permission to use this command.",
+                ephemeral=True,
+            ), None
+        if not dry_run:
+            left = self.cooldowns.check(cmd, inv, time.monotonic())
+            if left > 0:
+                return CommandReply(
+                    outcome="cooldown",
+                    content=f"Slow down: you can use this command again in {left:.0f} s.",
+                    ephemeral=True,
+                ), None
+        try:
+            args: list[str] = []
+            options = dict(inv.options)
+            if spec.kind == "prefix" and inv.content is not None:
+                try:
+                    args, parsed = parse_prefix_args(spec, inv, setup.prefix)
+                except CommandFailed as exc:
+                    return CommandReply(
+                        outcome="error",
+                        content=f"{exc}. {usage(spec, setup.prefix)}",
+                        ephemeral=True,
+                    ), str(exc)
+                options.update(parsed)
+            variables = self._variables(setup, spec, inv, options, args)
+            content, embeds = await self._respond(setup, spec, variables)
+        except (CommandFailed, RenderError, OutboundError) as exc:
+            return CommandReply(outcome="error", content=FAILED_MESSAGE, ephemeral=True), str(exc)
+        return CommandReply(
+            outcome="ok", content=content, embeds=embeds, ephemeral=spec.ephemeral
+        ), None
+
+    @staticmethod
+    def _variables(
+        setup: BotSetup, spec: CommandIn, inv: Invocation, options: dict[str, Any], args: list[str]
+    ) -> dict[str, Any]:
+        return {
+            "user": {
+                "id": inv.user.id,
+                "username": inv.user.username,
+                "name": inv.user.username,
+                "mention": f"<@{inv.user.id}>",
+                "roles": list(inv.user.roles),
+            },
+            "guild": {"id": inv.guild_id} if inv.guild_id else None,
+            "channel": {"id": inv.channel_id, "mention": f"<#{inv.channel_id}>"}
+            if inv.channel_id
+            else None,
+            "target": {"id": inv.target_id, "mention": f"<@{inv.target_id}>"}
+            if inv.target_id
+            else None,
+            "options": options,
+            "args": args,
+            "content": inv.content or "",
+            "command": {"name": spec.name, "kind": spec.kind},
+            "bot": {"id": str(setup.bot_id), "prefix": setup.prefix},
+            "locale": inv.locale,
+            "now": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+    async def _respond(
+        self, setup: BotSetup, spec: CommandIn, variables: dict[str, Any]
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        response = spec.response
+        if isinstance(response, TemplateResponse):
+            return await self._render_reply(response.content, response.embeds, variables)
+        if isinstance(response, HttpResponse):
+            conn = self._connection(setup, response.connection_id)
+            variables = {**variables, **await self._call_http(conn, response, variables)}
+            return await self._render_reply(response.content, response.embeds, variables)
+        assert isinstance(response, AiResponse)
+        return await self._call_ai(setup, response, variables), []
+
+    @staticmethod
+    def _connection(setup: BotSetup, connection_id: UUID) -> Connection:
+        conn = setup.connections.get(connection_id)
+        if conn is None:
+            raise CommandFailed("its API connection no longer exists")
+        if conn.spec.auth_type != "none" and not conn.secret:
+            raise CommandFailed(f"the API connection {conn.spec.name!r} has no secret set")
+        return conn
+
+    async def _render_reply(
+        self, content: str | None, embeds: list[EmbedTemplate], variables: dict[str, Any]
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        text = truncate(await self.renderer.render(content, variables)) if content else None
+        rendered = [await self._render_embed(e, variables) for e in embeds]
+        if not (text and text.strip()) and not rendered:
+            raise CommandFailed("the template rendered an empty answer")
+        return (text if text and text.strip() else None), rendered
+
+    async def _render_embed(
+        self, embed: EmbedTemplate, variables: dict[str, Any]
+    ) -> dict[str, Any]:
+        async def r(source: str | None, limit: int) -> str | None:
+            if not source:
+                return None
+            return truncate(await self.renderer.render(source, variables), limit) or None
+
+        out: dict[str, Any] = {"type": "rich"}
+        if title := await r(embed.title, 256):
+            out["title"] = title
+        if description := await r(embed.description, 4096):
+            out["description"] = description
+        if url := await r(embed.url, 2048):
+            out["url"] = url
+        if embed.color is not None:
+            out["color"] = embed.color
+        if footer := await r(embed.footer, 2048):
+            out["footer"] = {"text": footer}
+        fields = []
+        for f in embed.fields:
+            name = await r(f.name, 256) or "\u200b"
+            value = await r(f.value, 1024) or "\u200b"
+            fields.append({"name": name, "value": value, "inline": f.inline})
+        if fields:
+            out["fields"] = fields
+        return out
+
+    @staticmethod
+    def apply_auth(conn: Connection, headers: dict[str, str], params: dict[str, str]) -> None:
+        spec, secret = conn.spec, conn.secret or ""
+        headers.update(spec.headers)
+        headers.update(conn.secret_headers)
+        if spec.auth_type == "bearer":
+            headers["authorization"] = f"Bearer {secret}"
+        elif spec.auth_type == "header" and spec.auth_name:
+            headers[spec.auth_name] = secret
+        elif spec.auth_type == "basic":
+            pair = f"{spec.auth_username or ''}:{secret}".encode()
+            headers["authorization"] = "Basic " + base64.b64encode(pair).decode()
+        elif spec.auth_type == "query" and spec.auth_name:
+            params[spec.auth_name] = secret
+
+    async def _call_http(
+        self, conn: Connection, response: HttpResponse, variables: dict[str, Any]
+    ) -> dict[str, Any]:
+        render = self.renderer.render
+        path = await render(response.path, variables) if response.path else ""
+        params = {k: await render(v, variables) for k, v in response.query.items()}
+        headers = {
+            k: (await render(v, variables)).replace("\r", "").replace("\n", "")
+            for k, v in response.headers.items()
+        }
+        body = await render(response.body, variables) if response.body else None
+        if body is not None and "content-type" not in {k.lower() for k in headers}:
+            headers["content-type"] = "application/json"
+        self.apply_auth(conn, headers, params)
+        result = await self.outbound.request(
+            response.method,
+            conn.spec.base_url + path,
+            params=params,
+            headers=headers,
+            content=body.encode() if body is not None else None,
+            timeout_s=conn.spec.timeout_s,
+        )
+        text = result.body.decode("utf-8", errors="replace")
+        if result.status >= 400:
+            raise CommandFailed(f"the API answered HTTP {result.status}")
+        try:
+            data: Any = json.loads(text) if text else None
+        except ValueError:
+            data = text
+        return {"data": data, "status": result.status, "text": text}
+
+    async def _call_ai(
+        self, setup: BotSetup, response: AiResponse, variables: dict[str, Any]
+    ) -> str:
+        conn = self._connection(setup, response.connection_id)
+        prompt = setup.prompts.get(response.prompt_id)
+        if prompt is None:
+            raise CommandFailed("its prompt no longer exists")
+        values = dict(prompt.variables)
+        for name, source in response.variables.items():
+            values[name] = await self.renderer.render(source, variables)
+        scope = {**variables, "vars": values}
+        messages = []
+        if prompt.system:
+            messages.append(
+                {"role": "system", "content": await self.renderer.render(prompt.system, scope)}
+            )
+        messages.append({"role": "user", "content": await self.renderer.render(prompt.user, scope)})
+        payload = {
+            "model": prompt.model,
+            "messages": messages,
+            "temperature": prompt.temperature,
+            "max_tokens": prompt.max_tokens,
+        }
+        headers: dict[str, str] = {"content-type": "application/json"}
+        params: dict[str, str] = {}
+        self.apply_auth(conn, headers, params)
+        result = await self.outbound.request(
+            "POST",
+            conn.spec.base_url + "/chat/completions",
+            params=params,
+            headers=headers,
+            content=json.dumps(payload).encode(),
+            timeout_s=max(conn.spec.timeout_s, 1.0),
+        )
+        if result.status >= 400:
+            raise CommandFailed(f"the AI API answered HTTP {result.status}")
+        try:
+            answer = json.loads(result.body)["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise CommandFailed(
+                "the AI API answered something that is not a chat completion"
+            ) from None
+        if not isinstance(answer, str) or not answer.strip():
+            raise CommandFailed("the AI API gave an empty answer")
+        return truncate(answer, self.limits.max_answer_chars)

@@ -1,0 +1,371 @@
+"""Thin RPC handlers: check the caller and the bot, call the service, commit, announce."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from command_service import repository as repo
+from command_service.cache import SetupCache
+from command_service.execution import ADMINISTRATOR, Executor
+from command_service.outbound import OutboundError
+from command_service.service import ConfigService
+from command_service.setup import BotSetup, Connection, build_setup, connection_out, open_secrets
+from proto import commands as c
+from proto.base import Empty
+from proto.bots import GET_BOT, BotRef
+from proto.errors import ErrorCode
+from proto.storage import READ_CONFIG, ConfigRef
+from proto.system import PurgeResult, PurgeUser
+from services.bus.rpc import RpcContext
+from services.errors import RpcError, not_found
+from services.runtime import ServiceRuntime
+from services.telemetry.redaction import redact
+
+log = logging.getLogger(__name__)
+
+_INVOCATION = {
+    "slash": "slash",
+    "prefix": "prefix",
+    "user": "user_context",
+    "message": "message_context",
+}
+
+
+class _DryRun(Exception):
+    def __init__(self, result: c.ImportResult) -> None:
+        self.result = result
+
+
+class Handlers:
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        config: ConfigService,
+        executor: Executor,
+        cache: SetupCache,
+        execute_timeout_s: float,
+    ) -> None:
+        self.rt = runtime
+        self.config = config
+        self.executor = executor
+        self.cache = cache
+        self.execute_timeout_s = execute_timeout_s
+        self.published: deque[str] = deque(maxlen=256)
+
+    # ---- plumbing
+
+    @property
+    def db(self) -> Any:
+        if self.rt.db is None:
+            raise RuntimeError("command-service needs a database")
+        return self.rt.db
+
+    @asynccontextmanager
+    async def tx(self, user: UUID) -> AsyncIterator[AsyncSession]:
+        async with self.db.user_scope(user) as s:
+            yield s
+
+    async def own_bot(self, bot_id: UUID, user: UUID) -> None:
+        """404 unless the bot belongs to the caller (asked to bot-service)."""
+        try:
+            await self.rt.client.call(GET_BOT, BotRef(bot_id=bot_id), user_id=user, timeout_s=5)
+        except RpcError as err:
+            if err.code is ErrorCode.NOT_FOUND:
+                raise not_found("bot") from None
+            raise
+
+    async def load_setup(self, bot_id: UUID) -> BotSetup:
+        async with self.db.system_scope() as s:
+            settings = await repo.get_settings(s, bot_id)
+            rows = await repo.list_commands(s, bot_id)
+            conn_ids = sorted({r["connection_id"] for r in rows if r["connection_id"]})
+            prompt_ids = sorted({r["prompt_id"] for r in rows if r["prompt_id"]})
+            prompts = await repo.prompts_by_ids(s, prompt_ids)
+            conns = await repo.connections_by_ids(s, conn_ids)
+        return build_setup(bot_id, settings, rows, prompts, conns, self.rt.vault)
+
+    async def announce(self, owner: UUID, bot_ids: list[UUID] | set[UUID]) -> None:
+        """After a commit: refresh this replica's cache and tell everyone (bot-service syncs)."""
+        self.cache.invalidate_owner(owner)
+        for bot_id in sorted(bot_ids):
+            self.cache.invalidate_bot(bot_id)
+            setup = await self.cache.get(bot_id)
+            event = c.CommandsChanged(
+                owner_id=owner, bot_id=bot_id, hash=setup.manifest.hash, message="commands changed"
+            )
+            self.published.append(str(event.id))
+            await self.rt.events.publish("command", "changed", event)
+
+    def on_changed_event(self, subject: str, event_id: str | None) -> None:
+        """`evt.command.<owner>.<bot>.changed` from any replica: drop what it touches."""
+        if event_id is not None and event_id in self.published:
+            return
+        parts = subject.split(".")
+        if len(parts) != 5:
+            return
+        try:
+            owner = UUID(parts[2])
+            self.cache.invalidate_owner(owner)
+            if parts[3] != "-":
+                self.cache.invalidate_bot(UUID(parts[3]))
+        except ValueError:
+            return
+
+    async def on_bot_deleted(self, subject: str) -> None:
+        """`evt.bot.<owner>.<bot>.deleted`: the bot's commands and settings go too."""
+        parts = subject.split(".")
+        try:
+            owner, bot_id = UUID(parts[2]), UUID(parts[3])
+        except (ValueError, IndexError):
+            return
+        async with self.tx(owner) as s:
+            await repo.purge_bot(s, bot_id)
+        self.cache.invalidate_bot(bot_id)
+
+    # ---- hot path
+
+    async def execute(self, req: c.ExecuteCommand, ctx: RpcContext) -> c.CommandReply:
+        try:
+            async with asyncio.timeout(self.execute_timeout_s):
+                reply, event = await self.executor.execute(req)
+        except TimeoutError:
+            return c.CommandReply(
+                outcome="error",
+                content="Sorry, this command took too long.",
+                ephemeral=True,
+                error="the command took longer than the execution limit",
+            )
+        if event is not None:
+            self.rt.spawn(self._publish_executed(event), name="command-executed")
+        return reply
+
+    async def _publish_executed(self, event: c.CommandExecuted) -> None:
+        try:
+            await self.rt.events.publish("command", "executed", event)
+        except Exception:
+            log.warning("could not publish an executed event", exc_info=True)
+
+    async def manifest(self, req: c.ManifestRequest, ctx: RpcContext) -> c.CommandManifest:
+        return (await self.cache.get(req.bot_id)).manifest
+
+    # ---- commands
+
+    async def list(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandList:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        async with self.tx(user) as s:
+            return c.CommandList(items=await self.config.list_commands(s, req.bot_id))
+
+    async def create(self, req: c.CreateCommand, ctx: RpcContext) -> c.CommandOut:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        async with self.tx(user) as s:
+            out = await self.config.create_command(s, user, req.bot_id, req.command)
+        await self.announce(user, {req.bot_id})
+        return out
+
+    async def get(self, req: c.CommandRef, ctx: RpcContext) -> c.CommandOut:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        async with self.tx(user) as s:
+            return await self.config.get_command(s, req.bot_id, req.command_id)
+
+    async def update(self, req: c.UpdateCommand, ctx: RpcContext) -> c.CommandOut:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        async with self.tx(user) as s:
+            out = await self.config.update_command(s, req.bot_id, req.command_id, req.patch)
+        await self.announce(user, {req.bot_id})
+        return out
+
+    async def delete(self, req: c.CommandRef, ctx: RpcContext) -> Empty:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        async with self.tx(user) as s:
+            await self.config.delete_command(s, req.bot_id, req.command_id)
+        await self.announce(user, {req.bot_id})
+        return Empty()
+
+    async def test(self, req: c.TestCommand, ctx: RpcContext) -> c.CommandReply:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        setup = await self.cache.get(req.bot_id)
+        cmd = next((x for x in setup.commands if x.id == req.command_id), None)
+        if cmd is None:
+            raise not_found("command")
+        inv = c.Invocation(
+            kind=_INVOCATION[cmd.spec.kind],  # type: ignore[arg-type]
+            name=cmd.spec.name,
+            options=req.options,
+            user=c.Invoker(
+                id="0",
+                username="tester",
+                roles=list(cmd.spec.required_role_ids),
+                permissions=str(ADMINISTRATOR),
+            ),
+            guild_id=req.guild_id or (cmd.spec.guild_ids[0] if cmd.spec.guild_ids else "0"),
+            channel_id=req.channel_id,
+            target_id=req.target_id,
+            content=req.content,
+        )
+        async with asyncio.timeout(self.execute_timeout_s):
+            reply, _ = await self.executor.run(setup, cmd, inv, dry_run=True)
+        return reply
+
+    async def settings_get(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandSettings:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        async with self.tx(user) as s:
+            return await self.config.get_settings(s, req.bot_id)
+
+    async def settings_put(self, req: c.BotCommandSettings, ctx: RpcContext) -> c.CommandSettings:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        async with self.tx(user) as s:
+            out = await self.config.put_settings(s, user, req.bot_id, req.settings)
+        await self.announce(user, {req.bot_id})
+        return out
+
+    async def sync_status(self, req: c.BotCommandRef, ctx: RpcContext) -> c.SyncStatus:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        async with self.tx(user) as s:
+            return await self.config.sync_status(s, req.bot_id)
+
+    async def sync_report(self, req: c.SyncReport, ctx: RpcContext) -> Empty:
+        owner = ctx.require_user()
+        async with self.tx(owner) as s:
+            await self.config.record_sync(s, owner, req.bot_id, req.hash, req.ok, req.error)
+        return Empty()
+
+    async def export(self, req: c.ExportRequest, ctx: RpcContext) -> c.BotImport:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        async with self.tx(user) as s:
+            return await self.config.export(s, req.bot_id)
+
+    async def import_(self, req: c.ImportBot, ctx: RpcContext) -> c.ImportResult:
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        doc = await self.rt.client.call(
+            READ_CONFIG, ConfigRef(file_id=req.file_id), user_id=user, timeout_s=10
+        )
+        try:
+            async with self.tx(user) as s:
+                result, changed = await self.config.apply_import(s, user, req.bot_id, doc.document)
+                if req.dry_run:
+                    raise _DryRun(result)
+        except _DryRun as dry:
+            dry.result.dry_run = True
+            return dry.result
+        if changed:
+            await self.announce(user, {req.bot_id})
+        return result
+
+    # ---- prompts
+
+    async def _bots_using(self, user: UUID, **ref: UUID) -> set[UUID]:
+        async with self.tx(user) as s:
+            return set(await repo.bots_using(s, **ref))
+
+    async def prompt_list(self, req: Empty, ctx: RpcContext) -> c.PromptList:
+        async with self.tx(ctx.require_user()) as s:
+            return c.PromptList(items=await self.config.list_prompts(s))
+
+    async def prompt_create(self, req: c.PromptIn, ctx: RpcContext) -> c.PromptOut:
+        user = ctx.require_user()
+        async with self.tx(user) as s:
+            return await self.config.create_prompt(s, user, req)
+
+    async def prompt_get(self, req: c.PromptRef, ctx: RpcContext) -> c.PromptOut:
+        async with self.tx(ctx.require_user()) as s:
+            return await self.config.get_prompt(s, req.prompt_id)
+
+    async def prompt_update(self, req: c.UpdatePrompt, ctx: RpcContext) -> c.PromptOut:
+        user = ctx.require_user()
+        async with self.tx(user) as s:
+            out = await self.config.update_prompt(s, req.prompt_id, req.patch)
+        await self.announce(user, await self._bots_using(user, prompt_id=req.prompt_id))
+        return out
+
+    async def prompt_delete(self, req: c.PromptRef, ctx: RpcContext) -> Empty:
+        async with self.tx(ctx.require_user()) as s:
+            await self.config.delete_prompt(s, req.prompt_id)
+        return Empty()
+
+    # ---- connections
+
+    async def connection_list(self, req: Empty, ctx: RpcContext) -> c.ConnectionList:
+        async with self.tx(ctx.require_user()) as s:
+            return c.ConnectionList(items=await self.config.list_connections(s))
+
+    async def connection_create(self, req: c.ConnectionIn, ctx: RpcContext) -> c.ConnectionOut:
+        user = ctx.require_user()
+        async with self.tx(user) as s:
+            return await self.config.create_connection(s, user, req)
+
+    async def connection_get(self, req: c.ConnectionRef, ctx: RpcContext) -> c.ConnectionOut:
+        async with self.tx(ctx.require_user()) as s:
+            return await self.config.get_connection(s, req.connection_id)
+
+    async def connection_update(self, req: c.UpdateConnection, ctx: RpcContext) -> c.ConnectionOut:
+        user = ctx.require_user()
+        async with self.tx(user) as s:
+            out = await self.config.update_connection(s, req.connection_id, req.patch)
+        await self.announce(user, await self._bots_using(user, connection_id=req.connection_id))
+        return out
+
+    async def connection_delete(self, req: c.ConnectionRef, ctx: RpcContext) -> Empty:
+        async with self.tx(ctx.require_user()) as s:
+            await self.config.delete_connection(s, req.connection_id)
+        return Empty()
+
+    async def connection_test(
+        self, req: c.ConnectionRef, ctx: RpcContext
+    ) -> c.ConnectionTestResult:
+        async with self.tx(ctx.require_user()) as s:
+            row = await repo.get_connection(s, req.connection_id)
+        if row is None:
+            raise not_found("connection")
+        secret, headers = open_secrets(self.rt.vault, row)
+        conn = Connection(row["id"], connection_out(row), secret, headers)
+        hdrs: dict[str, str] = {}
+        params: dict[str, str] = {}
+        self.executor.apply_auth(conn, hdrs, params)
+        try:
+            result = await self.executor.outbound.request(
+                "GET",
+                conn.spec.base_url,
+                params=params,
+                headers=hdrs,
+                timeout_s=conn.spec.timeout_s,
+            )
+        except OutboundError as exc:
+            return c.ConnectionTestResult(ok=False, duration_ms=0, error=str(exc))
+        preview = redact(result.body[:300].decode("utf-8", errors="replace"))
+        for value in (secret, *headers.values()):
+            if value:
+                preview = preview.replace(value, "[redacted]")
+        return c.ConnectionTestResult(
+            ok=result.status < 400,
+            status=result.status,
+            duration_ms=round(result.duration_ms, 2),
+            error=None if result.status < 400 else f"the API answered HTTP {result.status}",
+            preview=preview,
+        )
+
+    # ---- account deletion
+
+    async def purge(self, req: PurgeUser, ctx: RpcContext) -> PurgeResult:
+        async with self.tx(req.user_id) as s:
+            removed = await repo.purge_owner(s, req.user_id)
+        self.cache.invalidate_owner(req.user_id)
+        return PurgeResult(service="command", removed=removed)

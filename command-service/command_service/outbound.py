@@ -1,0 +1,224 @@
+"""Outbound HTTP to third-party APIs, guarded against SSRF.
+
+Every request (and every redirect hop) resolves the host first and refuses loopback,
+private, link-local (cloud metadata 169.254.169.254 included), shared (CGNAT), multicast,
+reserved and unspecified addresses, unless the URL's `host[:port]` is on the operator's
+allow list. The connection then goes to the checked address itself (Host header and TLS
+SNI keep the name), so a second DNS answer cannot swap in another address. Redirects are
+followed by hand (at most `max_redirects`), responses are read up to `max_bytes`, and the
+whole exchange has one deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+_METADATA_NAMES = {"metadata.google.internal", "metadata", "instance-data"}
+
+
+class OutboundError(Exception):
+    """A refused or failed outbound request. The message is safe to show the owner."""
+
+
+@dataclass
+class HttpResult:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    url: str
+    duration_ms: float
+
+
+def address_refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why an address is not reachable from commands, or None when it is public."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return address_refused(ip.ipv4_mapped)
+        if ip.sixtofour is not None:
+            return address_refused(ip.sixtofour)
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address (cloud metadata lives there)"
+    if ip.is_private:
+        return "a private address"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED:
+        return "a shared (carrier-grade NAT) address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_unspecified or ip.is_reserved:
+        return "a reserved address"
+    return None
+
+
+@dataclass
+class Guard:
+    """Which hosts are reachable. `allow` holds `host` or `host:port` entries (as written
+    in URLs) that skip the address check — for local peers in tests or internal APIs."""
+
+    allow: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_list(cls, items: Iterable[str]) -> Guard:
+        return cls(frozenset(i.strip().lower() for i in items if i.strip()))
+
+    def allowed(self, host: str, port: int) -> bool:
+        host = host.lower()
+        return host in self.allow or f"{host}:{port}" in self.allow
+
+    async def resolve(self, host: str, port: int) -> str:
+        """The address to connect to for host:port, or OutboundError."""
+        if host.lower().rstrip(".") in _METADATA_NAMES:
+            raise OutboundError(f"requests to {host} are not allowed (cloud metadata)")
+        try:
+            literal = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            literal = None
+        if literal is not None:
+            addrs = [literal]
+        else:
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except socket.gaierror:
+                raise OutboundError(f"the host {host} could not be resolved") from None
+            addrs = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+            if not addrs:
+                raise OutboundError(f"the host {host} could not be resolved")
+        if self.allowed(host, port):
+            return str(addrs[0])
+        for ip in addrs:
+            why = address_refused(ip)
+            if why is not None:
+                raise OutboundError(f"requests to {host} are not allowed: it resolves to {why}")
+        return str(addrs[0])
+
+
+class Outbound:
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        max_bytes: int = 1_000_000,
+        max_redirects: int = 3,
+        user_agent: str = "botcenter-commands/1",
+    ) -> None:
+        self.guard = guard
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.user_agent = user_agent
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        timeout_s: float = 10.0,
+    ) -> HttpResult:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._follow(
+                    method, url, params, headers or {}, content, timeout_s, started
+                )
+        except TimeoutError:
+            raise OutboundError(f"the API did not answer within {timeout_s:g} s") from None
+
+    async def _follow(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str] | None,
+        headers: dict[str, str],
+        content: bytes | None,
+        timeout_s: float,
+        started: float,
+    ) -> HttpResult:
+        for _hop in range(self.max_redirects + 1):
+            resp_status, resp_headers, body = await self._one(
+                method, url, params, headers, content, timeout_s
+            )
+            if resp_status in (301, 302, 303, 307, 308) and "location" in resp_headers:
+                url = urljoin(url, resp_headers["location"])
+                params = None
+                if resp_status == 303 or (resp_status in (301, 302) and method == "POST"):
+                    method, content = "GET", None
+                continue
+            return HttpResult(
+                resp_status, resp_headers, body, url, (time.perf_counter() - started) * 1000
+            )
+        raise OutboundError(f"too many redirects (more than {self.max_redirects})")
+
+    async def _one(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str] | None,
+        headers: dict[str, str],
+        content: bytes | None,
+        timeout_s: float,
+    ) -> tuple[int, httpx.Headers, bytes]:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise OutboundError("only http:// and https:// URLs can be called")
+        host = parts.hostname
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = await self.guard.resolve(host, port)
+        netloc_host = f"[{address}]" if ":" in address else address
+        pinned = urlunsplit(
+            (parts.scheme, f"{netloc_host}:{port}", parts.path or "/", parts.query, "")
+        )
+        host_header = host if parts.port is None else f"{host}:{parts.port}"
+        all_headers = {"user-agent": self.user_agent, **headers, "host": host_header}
+        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        request = self._client.build_request(
+            method,
+            pinned,
+            params=params,
+            headers=all_headers,
+            content=content,
+            timeout=httpx.Timeout(timeout_s),
+            extensions=extensions,
+        )
+        try:
+            resp = await self._client.send(request, stream=True)
+        except httpx.TimeoutException:
+            raise OutboundError(f"the API did not answer within {timeout_s:g} s") from None
+        except httpx.HTTPError as exc:
+            raise OutboundError(f"could not reach {host}: {type(exc).__name__}") from None
+        try:
+            declared = resp.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > self.max_bytes:
+                raise OutboundError(f"the API answer is larger than {self.max_bytes} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in resp.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise OutboundError(f"the API answer is larger than {self.max_bytes} bytes")
+                chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise OutboundError(f"the API connection broke: {type(exc).__name__}") from None
+        finally:
+            await resp.aclose()
+        return resp.status_code, resp.headers, b"".join(chunks)

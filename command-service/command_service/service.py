@@ -1,0 +1,696 @@
+"""Configuration rules of command-service: commands, prompts, connections, per-bot
+settings, export and import. Functions take the caller's session (already in the user's
+row-level-security scope) and only flush; the handler commits and then announces changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from command_service import repository as repo
+from command_service.models import CONNECTIONS_AAD
+from command_service.setup import Command, build_manifest, connection_out
+from command_service.templates import Renderer
+from proto.commands import (
+    AiResponse,
+    BotImport,
+    CommandIn,
+    CommandOut,
+    CommandPatch,
+    CommandSettings,
+    ConnectionIn,
+    ConnectionOut,
+    ConnectionPatch,
+    HttpResponse,
+    ImportAiResponse,
+    ImportCommand,
+    ImportConnection,
+    ImportHttpResponse,
+    ImportPrompt,
+    ImportResult,
+    PromptIn,
+    PromptOut,
+    PromptPatch,
+    SyncStatus,
+    TemplateResponse,
+    scope_rule_errors,
+)
+from proto.errors import ErrorCode, FieldError
+from proto.events import new_event_id
+from services.errors import RpcError, conflict, not_found
+from services.vault import Vault, aad
+
+Loc = list[str | int]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> UUID:
+    return new_event_id()  # UUIDv7: ids sort by creation
+
+
+def invalid(fields: list[FieldError], message: str = "invalid value") -> RpcError:
+    return RpcError(ErrorCode.VALIDATION, message, fields=fields)
+
+
+def from_validation(exc: ValidationError, prefix: Loc) -> RpcError:
+    return invalid(
+        [
+            FieldError(
+                loc=[*prefix, *[p for p in e["loc"] if isinstance(p, str | int)]], message=e["msg"]
+            )
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+    )
+
+
+# ---- template checks ------------------------------------------------------------------
+
+
+def template_errors(renderer: Renderer, response: Any, prefix: Loc) -> list[FieldError]:
+    """Syntax errors of every template in a response, at their fields."""
+    sources: list[tuple[Loc, str]] = []
+    if isinstance(response, TemplateResponse | HttpResponse | ImportHttpResponse):
+        if response.content:
+            sources.append((["content"], response.content))
+        for i, embed in enumerate(response.embeds):
+            for key in ("title", "description", "url", "footer"):
+                value = getattr(embed, key)
+                if value:
+                    sources.append((["embeds", i, key], value))
+            for j, f in enumerate(embed.fields):
+                sources += [(["embeds", i, "fields", j, "name"], f.name)]
+                sources += [(["embeds", i, "fields", j, "value"], f.value)]
+    if isinstance(response, HttpResponse | ImportHttpResponse):
+        if response.path:
+            sources.append((["path"], response.path))
+        if response.body:
+            sources.append((["body"], response.body))
+        sources += [(["query", k], v) for k, v in response.query.items()]
+        sources += [(["headers", k], v) for k, v in response.headers.items()]
+    if isinstance(response, AiResponse | ImportAiResponse):
+        sources += [(["variables", k], v) for k, v in response.variables.items()]
+    errors = []
+    for loc, source in sources:
+        problem = renderer.check(source)
+        if problem:
+            errors.append(FieldError(loc=[*prefix, *loc], message=problem))
+    return errors
+
+
+def prompt_template_errors(renderer: Renderer, prompt: PromptIn, prefix: Loc) -> list[FieldError]:
+    errors = []
+    for key in ("system", "user"):
+        source = getattr(prompt, key)
+        problem = renderer.check(source) if source else None
+        if problem:
+            errors.append(FieldError(loc=[*prefix, key], message=problem))
+    return errors
+
+
+# ---- commands -------------------------------------------------------------------------------
+
+
+def command_out(row: RowMapping) -> CommandOut:
+    return CommandOut.model_validate(
+        {
+            **row["spec"],
+            "id": row["id"],
+            "bot_id": row["bot_id"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+        }
+    )
+
+
+def _refs(spec: CommandIn) -> tuple[UUID | None, UUID | None]:
+    response = spec.response
+    if isinstance(response, HttpResponse):
+        return response.connection_id, None
+    if isinstance(response, AiResponse):
+        return response.connection_id, response.prompt_id
+    return None, None
+
+
+class ConfigService:
+    def __init__(self, vault: Vault | None, renderer: Renderer) -> None:
+        self.vault = vault
+        self.renderer = renderer
+
+    # -- commands
+
+    async def _check_command(
+        self, s: AsyncSession, bot_id: UUID, spec: CommandIn, replacing: UUID | None
+    ) -> None:
+        fields = template_errors(self.renderer, spec.response, ["body", "response"])
+        conn_id, prompt_id = _refs(spec)
+        if conn_id is not None and await repo.get_connection(s, conn_id) is None:
+            fields.append(
+                FieldError(loc=["body", "response", "connection_id"], message="no such connection")
+            )
+        if prompt_id is not None and await repo.get_prompt(s, prompt_id) is None:
+            fields.append(
+                FieldError(loc=["body", "response", "prompt_id"], message="no such prompt")
+            )
+        others = [
+            CommandIn.model_validate(r["spec"])
+            for r in await repo.list_commands(s, bot_id)
+            if r["id"] != replacing
+        ]
+        for loc, message in scope_rule_errors([*others, spec]):
+            if loc and loc[0] == len(others):
+                fields.append(FieldError(loc=["body", *loc[1:]], message=message))
+        if fields:
+            raise invalid(fields)
+
+    async def list_commands(self, s: AsyncSession, bot_id: UUID) -> list[CommandOut]:
+        return [command_out(r) for r in await repo.list_commands(s, bot_id)]
+
+    async def get_command(self, s: AsyncSession, bot_id: UUID, command_id: UUID) -> CommandOut:
+        row = await repo.get_command(s, bot_id, command_id)
+        if row is None:
+            raise not_found("command")
+        return command_out(row)
+
+    async def create_command(
+        self, s: AsyncSession, owner: UUID, bot_id: UUID, spec: CommandIn
+    ) -> CommandOut:
+        await self._check_command(s, bot_id, spec, None)
+        cid, at = new_id(), now()
+        conn_id, prompt_id = _refs(spec)
+        await repo.insert_command(
+            s,
+            {
+                "id": cid,
+                "owner_id": owner,
+                "bot_id": bot_id,
+                "kind": spec.kind,
+                "name": spec.name,
+                "spec": spec.model_dump(mode="json"),
+                "connection_id": conn_id,
+                "prompt_id": prompt_id,
+                "created_at": at,
+                "updated_at": at,
+            },
+        )
+        return await self.get_command(s, bot_id, cid)
+
+    async def update_command(
+        self, s: AsyncSession, bot_id: UUID, command_id: UUID, patch: CommandPatch
+    ) -> CommandOut:
+        row = await repo.get_command(s, bot_id, command_id)
+        if row is None:
+            raise not_found("command")
+        changes = patch.model_dump(mode="json", exclude_unset=True)
+        try:
+            spec = CommandIn.model_validate({**row["spec"], **changes})
+        except ValidationError as exc:
+            raise from_validation(exc, ["body"]) from None
+        await self._check_command(s, bot_id, spec, command_id)
+        conn_id, prompt_id = _refs(spec)
+        await repo.update_command(
+            s,
+            command_id,
+            {
+                "kind": spec.kind,
+                "name": spec.name,
+                "spec": spec.model_dump(mode="json"),
+                "connection_id": conn_id,
+                "prompt_id": prompt_id,
+                "updated_at": now(),
+            },
+        )
+        return await self.get_command(s, bot_id, command_id)
+
+    async def delete_command(self, s: AsyncSession, bot_id: UUID, command_id: UUID) -> None:
+        if not await repo.delete_command(s, bot_id, command_id):
+            raise not_found("command")
+
+    # -- settings and sync
+
+    async def get_settings(self, s: AsyncSession, bot_id: UUID) -> CommandSettings:
+        row = await repo.get_settings(s, bot_id)
+        return CommandSettings(prefix=row["prefix"] if row else None)
+
+    async def put_settings(
+        self, s: AsyncSession, owner: UUID, bot_id: UUID, settings: CommandSettings
+    ) -> CommandSettings:
+        await repo.upsert_settings(s, bot_id, owner, now(), {"prefix": settings.prefix})
+        return settings
+
+    async def record_sync(
+        self, s: AsyncSession, owner: UUID, bot_id: UUID, hash_: str, ok: bool, error: str | None
+    ) -> None:
+        values = {"synced_at": now(), "sync_ok": ok, "sync_error": error}
+        if ok:
+            values["synced_hash"] = hash_
+        await repo.upsert_settings(s, bot_id, owner, now(), values)
+
+    async def sync_status(self, s: AsyncSession, bot_id: UUID) -> SyncStatus:
+        row = await repo.get_settings(s, bot_id)
+        commands = [
+            Command(r["id"], CommandIn.model_validate(r["spec"]))
+            for r in await repo.list_commands(s, bot_id)
+        ]
+        manifest = build_manifest(bot_id, row["prefix"] if row else None, commands)
+        synced = row["synced_hash"] if row else None
+        return SyncStatus(
+            bot_id=bot_id,
+            hash=manifest.hash,
+            synced_hash=synced,
+            in_sync=synced == manifest.hash,
+            ok=row["sync_ok"] if row else None,
+            error=row["sync_error"] if row else None,
+            synced_at=row["synced_at"] if row else None,
+        )
+
+    # -- prompts
+
+    @staticmethod
+    def prompt_out(row: RowMapping) -> PromptOut:
+        return PromptOut.model_validate(
+            {
+                **row["spec"],
+                "id": row["id"],
+                "created_at": row["created_at"],
+                "updated_at": row["updated_at"],
+            }
+        )
+
+    async def list_prompts(self, s: AsyncSession) -> list[PromptOut]:
+        return [self.prompt_out(r) for r in await repo.list_prompts(s)]
+
+    async def get_prompt(self, s: AsyncSession, prompt_id: UUID) -> PromptOut:
+        row = await repo.get_prompt(s, prompt_id)
+        if row is None:
+            raise not_found("prompt")
+        return self.prompt_out(row)
+
+    async def _name_taken(self, s: AsyncSession, kind: str, name: str, own: UUID | None) -> None:
+        row = await (
+            repo.prompt_by_name(s, name) if kind == "prompt" else repo.connection_by_name(s, name)
+        )
+        if row is not None and row["id"] != own:
+            raise invalid(
+                [
+                    FieldError(
+                        loc=["body", "name"], message=f"a {kind} named {name!r} already exists"
+                    )
+                ]
+            )
+
+    async def create_prompt(self, s: AsyncSession, owner: UUID, spec: PromptIn) -> PromptOut:
+        fields = prompt_template_errors(self.renderer, spec, ["body"])
+        if fields:
+            raise invalid(fields)
+        await self._name_taken(s, "prompt", spec.name, None)
+        pid, at = new_id(), now()
+        await repo.insert_prompt(
+            s,
+            {
+                "id": pid,
+                "owner_id": owner,
+                "name": spec.name,
+                "spec": spec.model_dump(mode="json"),
+                "created_at": at,
+                "updated_at": at,
+            },
+        )
+        return await self.get_prompt(s, pid)
+
+    async def update_prompt(
+        self, s: AsyncSession, prompt_id: UUID, patch: PromptPatch
+    ) -> PromptOut:
+        row = await repo.get_prompt(s, prompt_id)
+        if row is None:
+            raise not_found("prompt")
+        try:
+            spec = PromptIn.model_validate(
+                {**row["spec"], **patch.model_dump(mode="json", exclude_unset=True)}
+            )
+        except ValidationError as exc:
+            raise from_validation(exc, ["body"]) from None
+        fields = prompt_template_errors(self.renderer, spec, ["body"])
+        if fields:
+            raise invalid(fields)
+        await self._name_taken(s, "prompt", spec.name, prompt_id)
+        await repo.update_prompt(
+            s,
+            prompt_id,
+            {"name": spec.name, "spec": spec.model_dump(mode="json"), "updated_at": now()},
+        )
+        return await self.get_prompt(s, prompt_id)
+
+    async def delete_prompt(self, s: AsyncSession, prompt_id: UUID) -> None:
+        used = await repo.prompt_in_use(s, prompt_id)
+        if used:
+            raise conflict(
+                f"the prompt is used by {used} command(s); change them first", commands=used
+            )
+        if not await repo.delete_prompt(s, prompt_id):
+            raise not_found("prompt")
+
+    # -- connections
+
+    def _seal(self, row_id: UUID, column: str, value: str) -> bytes:
+        if self.vault is None:
+            raise RpcError(ErrorCode.UNAVAILABLE, "the secret vault is not configured")
+        return self.vault.encrypt(value, aad(CONNECTIONS_AAD, row_id, column))
+
+    def _open_headers(self, row: RowMapping) -> dict[str, str]:
+        if row["secret_headers_enc"] is None or self.vault is None:
+            return {}
+        data: dict[str, str] = json.loads(
+            self.vault.decrypt_str(
+                bytes(row["secret_headers_enc"]),
+                aad(CONNECTIONS_AAD, row["id"], "secret_headers_enc"),
+            )
+        )
+        return data
+
+    def _secret_values(
+        self, cid: UUID, secret: str | None, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        return {
+            "secret_enc": self._seal(cid, "secret_enc", secret) if secret else None,
+            "secret_hint": ("…" + secret[-4:]) if secret and len(secret) >= 12 else None,
+            "secret_headers_enc": self._seal(cid, "secret_headers_enc", json.dumps(headers))
+            if headers
+            else None,
+            "secret_header_names": sorted(headers),
+        }
+
+    async def list_connections(self, s: AsyncSession) -> list[ConnectionOut]:
+        return [connection_out(r) for r in await repo.list_connections(s)]
+
+    async def get_connection(self, s: AsyncSession, connection_id: UUID) -> ConnectionOut:
+        row = await repo.get_connection(s, connection_id)
+        if row is None:
+            raise not_found("connection")
+        return connection_out(row)
+
+    @staticmethod
+    def _public(spec: ConnectionIn | ImportConnection) -> dict[str, Any]:
+        return spec.model_dump(mode="json", exclude={"secret", "secret_headers"})
+
+    async def create_connection(
+        self, s: AsyncSession, owner: UUID, spec: ConnectionIn
+    ) -> ConnectionOut:
+        await self._name_taken(s, "connection", spec.name, None)
+        cid, at = new_id(), now()
+        await repo.insert_connection(
+            s,
+            {
+                "id": cid,
+                "owner_id": owner,
+                "name": spec.name,
+                "spec": self._public(spec),
+                **self._secret_values(cid, spec.secret, spec.secret_headers),
+                "created_at": at,
+                "updated_at": at,
+            },
+        )
+        return await self.get_connection(s, cid)
+
+    async def update_connection(
+        self, s: AsyncSession, connection_id: UUID, patch: ConnectionPatch
+    ) -> ConnectionOut:
+        row = await repo.get_connection(s, connection_id)
+        if row is None:
+            raise not_found("connection")
+        changes = patch.model_dump(mode="json", exclude_unset=True)
+        new_secret = changes.pop("secret", None)
+        header_changes: dict[str, str | None] = changes.pop("secret_headers", None) or {}
+        headers = self._open_headers(row)
+        for name, value in header_changes.items():
+            if value is None:
+                headers.pop(name, None)
+            else:
+                headers[name] = value
+        merged = {**row["spec"], **changes}
+        kept_secret = row["secret_enc"] is not None and new_secret is None
+        if merged.get("auth_type", "none") == "none":
+            new_secret, kept_secret = None, False
+        try:
+            # The stored secret stands in for the check that a secret exists.
+            spec = ConnectionIn.model_validate(
+                {
+                    **merged,
+                    "secret": new_secret or ("x" if kept_secret else None),
+                    "secret_headers": headers,
+                }
+            )
+        except ValidationError as exc:
+            raise from_validation(exc, ["body"]) from None
+        await self._name_taken(s, "connection", spec.name, connection_id)
+        values: dict[str, Any] = {
+            "name": spec.name,
+            "spec": self._public(spec),
+            "updated_at": now(),
+        }
+        secrets = self._secret_values(connection_id, new_secret, headers)
+        if kept_secret:
+            secrets.pop("secret_enc")
+            secrets.pop("secret_hint")
+        values.update(secrets)
+        await repo.update_connection(s, connection_id, values)
+        return await self.get_connection(s, connection_id)
+
+    async def delete_connection(self, s: AsyncSession, connection_id: UUID) -> None:
+        used = await repo.connection_in_use(s, connection_id)
+        if used:
+            raise conflict(
+                f"the connection is used by {used} command(s); change them first", commands=used
+            )
+        if not await repo.delete_connection(s, connection_id):
+            raise not_found("connection")
+
+    # -- export / import
+
+    async def export(self, s: AsyncSession, bot_id: UUID) -> BotImport:
+        rows = await repo.list_commands(s, bot_id)
+        settings = await repo.get_settings(s, bot_id)
+        conn_ids = sorted({r["connection_id"] for r in rows if r["connection_id"]})
+        prompt_ids = sorted({r["prompt_id"] for r in rows if r["prompt_id"]})
+        conns = {r["id"]: r for r in await repo.connections_by_ids(s, conn_ids)}
+        prompts = {r["id"]: r for r in await repo.prompts_by_ids(s, prompt_ids)}
+        commands: list[ImportCommand] = []
+        for r in rows:
+            spec = dict(r["spec"])
+            response = dict(spec["response"])
+            if "connection_id" in response:
+                response["connection"] = conns[UUID(response.pop("connection_id"))]["name"]
+            if "prompt_id" in response:
+                response["prompt"] = prompts[UUID(response.pop("prompt_id"))]["name"]
+            commands.append(ImportCommand.model_validate({**spec, "response": response}))
+        return BotImport(
+            prefix=settings["prefix"] if settings else None,
+            commands=commands,
+            prompts=[ImportPrompt.model_validate(p["spec"]) for p in prompts.values()],
+            connections=[
+                ImportConnection.model_validate(
+                    {**c["spec"], "secret_headers": list(c["secret_header_names"])}
+                )
+                for c in conns.values()
+            ],
+        )
+
+    async def apply_import(
+        self, s: AsyncSession, owner: UUID, bot_id: UUID, document: dict[str, Any]
+    ) -> tuple[ImportResult, bool]:
+        """Validate the whole document, then apply it. Returns (result, changed)."""
+        try:
+            doc = BotImport.model_validate(document)
+        except ValidationError as exc:
+            raise from_validation(exc, ["document"]) from None
+        fields: list[FieldError] = []
+        for i, cmd in enumerate(doc.commands):
+            fields += template_errors(
+                self.renderer, cmd.response, ["document", "commands", i, "response"]
+            )
+        for i, prompt in enumerate(doc.prompts):
+            fields += prompt_template_errors(self.renderer, prompt, ["document", "prompts", i])
+        if fields:
+            raise invalid(fields, "the file does not pass validation")
+        result = ImportResult(dry_run=False)
+        warnings = result.warnings
+
+        def count(kind: str, what: str) -> None:
+            table = getattr(result, what)
+            table[kind] = table.get(kind, 0) + 1
+
+        at = now()
+        conn_ids: dict[str, UUID] = {}
+        for c in doc.connections:
+            existing = await repo.connection_by_name(s, c.name)
+            public = self._public(c)
+            if existing is None:
+                cid = new_id()
+                await repo.insert_connection(
+                    s,
+                    {
+                        "id": cid,
+                        "owner_id": owner,
+                        "name": c.name,
+                        "spec": public,
+                        **self._secret_values(cid, None, {}),
+                        "created_at": at,
+                        "updated_at": at,
+                    },
+                )
+                count("connections", "created")
+                if c.auth_type != "none" or c.secret_headers:
+                    warnings.append(
+                        f"connection {c.name!r}: set its secret before commands can use it"
+                    )
+            else:
+                cid = existing["id"]
+                if existing["spec"] == public:
+                    count("connections", "unchanged")
+                else:
+                    await repo.update_connection(s, cid, {"spec": public, "updated_at": at})
+                    count("connections", "updated")
+                missing = set(c.secret_headers) - set(existing["secret_header_names"])
+                if missing or (c.auth_type != "none" and existing["secret_enc"] is None):
+                    warnings.append(
+                        f"connection {c.name!r}: set its secret before commands can use it"
+                    )
+            conn_ids[c.name] = cid
+        prompt_ids: dict[str, UUID] = {}
+        for p in doc.prompts:
+            existing = await repo.prompt_by_name(s, p.name)
+            spec_json = PromptIn.model_validate(p.model_dump()).model_dump(mode="json")
+            if existing is None:
+                pid = new_id()
+                await repo.insert_prompt(
+                    s,
+                    {
+                        "id": pid,
+                        "owner_id": owner,
+                        "name": p.name,
+                        "spec": spec_json,
+                        "created_at": at,
+                        "updated_at": at,
+                    },
+                )
+                count("prompts", "created")
+            else:
+                pid = existing["id"]
+                if existing["spec"] == spec_json:
+                    count("prompts", "unchanged")
+                else:
+                    await repo.update_prompt(s, pid, {"spec": spec_json, "updated_at": at})
+                    count("prompts", "updated")
+            prompt_ids[p.name] = pid
+
+        async def resolve(kind: str, name: str, loc: Loc) -> UUID | None:
+            known = conn_ids if kind == "connection" else prompt_ids
+            if name in known:
+                return known[name]
+            row = await (
+                repo.connection_by_name(s, name)
+                if kind == "connection"
+                else repo.prompt_by_name(s, name)
+            )
+            if row is None:
+                fields.append(
+                    FieldError(
+                        loc=loc, message=f"no {kind} named {name!r} in the file or your account"
+                    )
+                )
+                return None
+            known[name] = row["id"]
+            return UUID(str(row["id"]))
+
+        existing_rows = list(await repo.list_commands(s, bot_id))
+        by_key = {
+            (r["kind"], r["name"], tuple(sorted(r["spec"].get("guild_ids", [])))): r
+            for r in existing_rows
+        }
+        final: dict[UUID, CommandIn] = {
+            r["id"]: CommandIn.model_validate(r["spec"]) for r in existing_rows
+        }
+        planned: list[tuple[str, UUID, CommandIn]] = []
+        for i, cmd in enumerate(doc.commands):
+            data = cmd.model_dump(mode="json")
+            response = data["response"]
+            loc: Loc = ["document", "commands", i, "response"]
+            if "connection" in response:
+                ref = await resolve("connection", response.pop("connection"), [*loc, "connection"])
+                response["connection_id"] = str(ref) if ref else str(UUID(int=0))
+            if "prompt" in response:
+                ref = await resolve("prompt", response.pop("prompt"), [*loc, "prompt"])
+                response["prompt_id"] = str(ref) if ref else str(UUID(int=0))
+            spec = CommandIn.model_validate(data)
+            key = (spec.kind, spec.name, tuple(sorted(spec.guild_ids)))
+            row = by_key.get(key)
+            if row is None:
+                cid = new_id()
+                planned.append(("create", cid, spec))
+                count("commands", "created")
+            elif CommandIn.model_validate(row["spec"]) == spec:
+                cid = row["id"]
+                count("commands", "unchanged")
+            else:
+                cid = row["id"]
+                planned.append(("update", cid, spec))
+                count("commands", "updated")
+            final[cid] = spec
+        if fields:
+            raise invalid(fields, "the file refers to things that do not exist")
+        order = list(final)
+        problems = scope_rule_errors([final[c] for c in order])
+        if problems:
+            raise invalid(
+                [FieldError(loc=["document", "commands"], message=m) for _, m in problems],
+                "the result would break Discord's command rules",
+            )
+        for action, cid, spec in planned:
+            conn_id, prompt_id = _refs(spec)
+            values = {
+                "kind": spec.kind,
+                "name": spec.name,
+                "spec": spec.model_dump(mode="json"),
+                "connection_id": conn_id,
+                "prompt_id": prompt_id,
+                "updated_at": at,
+            }
+            if action == "create":
+                await repo.insert_command(
+                    s, {"id": cid, "owner_id": owner, "bot_id": bot_id, "created_at": at, **values}
+                )
+            else:
+                await repo.update_command(s, cid, values)
+        prefix_changed = False
+        if doc.prefix is not None:
+            current = await repo.get_settings(s, bot_id)
+            if current is None or current["prefix"] != doc.prefix:
+                await repo.upsert_settings(s, bot_id, owner, at, {"prefix": doc.prefix})
+                prefix_changed = True
+                count("settings", "updated")
+            else:
+                count("settings", "unchanged")
+        try:
+            await s.flush()
+        except IntegrityError:
+            raise conflict("the import conflicts with a concurrent change; try again") from None
+        changed = prefix_changed or any(
+            result.created.get(k) or result.updated.get(k)
+            for k in ("commands", "prompts", "connections")
+        )
+        return result, changed
+
+
+def bots_of(rows: Sequence[UUID]) -> list[UUID]:
+    return sorted(set(rows))
