@@ -281,6 +281,9 @@ def start_sandbox(data_dir: Path, port: int, progress: Progress = print) -> Sand
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # The product is told plain http on this port: SANDBOX_* from the user's shell
+        # (TLS, another port) must not change what the sandbox serves.
+        env={k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")},
     )
     wait_for_port(port, proc=proc)
     return SandboxProcess(proc, f"http://127.0.0.1:{port}")
