@@ -34,6 +34,7 @@ from services.db.engine import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PURGE_STOP_WAIT_S = 2.0
 
 _MESSAGES = {
     "created": "bot {name} added",
@@ -161,7 +162,9 @@ class BotHandlers:
 
     # ------------------------------------------------------------------ deletion
 
-    async def _stop_then_remove(self, user_id: UUID, bot_ids: list[UUID]) -> tuple[int, bool]:
+    async def _stop_then_remove(
+        self, user_id: UUID, bot_ids: list[UUID], wait_s: float
+    ) -> tuple[int, bool]:
         """Stop the bots (desired state), wait for the fleet, then delete their rows."""
 
         async def stop_all(s: AsyncSession) -> None:
@@ -170,7 +173,7 @@ class BotHandlers:
 
         await self._tx(user_id, stop_all)
         await self.mirror.sync_many(bot_ids)
-        stopped = await self.fleet.wait_stopped(bot_ids, self.delete_stop_timeout_s)
+        stopped = await self.fleet.wait_stopped(bot_ids, wait_s)
         if not stopped:
             log.warning("deleting %d bot(s) that still show a live shard", len(bot_ids))
 
@@ -186,7 +189,7 @@ class BotHandlers:
         uid = ctx.require_user()
         bot = await self._tx(uid, lambda s: self.bots.get(s, req.bot_id))
         name = bot.name
-        _, stopped = await self._stop_then_remove(uid, [bot.id])
+        _, stopped = await self._stop_then_remove(uid, [bot.id], self.delete_stop_timeout_s)
         await self._announce(uid, bot.id, name, "deleted", [])
         return BotDeleted(bot_id=bot.id, stopped=stopped)
 
@@ -199,5 +202,8 @@ class BotHandlers:
         bot_ids = await self._tx(req.user_id, ids)
         if not bot_ids:
             return PurgeResult(service="bot", removed=0)
-        removed, _ = await self._stop_then_remove(req.user_id, bot_ids)
+        # auth-service waits a few seconds per service (and retries): wait less here;
+        # deleting the desired-state keys stops whatever is still running anyway.
+        wait_s = min(self.delete_stop_timeout_s, PURGE_STOP_WAIT_S)
+        removed, _ = await self._stop_then_remove(req.user_id, bot_ids, wait_s)
         return PurgeResult(service="bot", removed=removed)

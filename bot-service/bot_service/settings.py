@@ -14,8 +14,9 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="BOT_", extra="ignore", populate_by_name=True)
     service_name: ClassVar[str] = "bot"
 
-    # Token check against Discord (GET /users/@me, GET /applications/@me) on add/replace.
-    discord_timeout_s: float = Field(8.0, gt=0, le=60)
+    # Token check against Discord (GET /users/@me, GET /applications/@me) on add/replace:
+    # timeout of each request (both together stay below BOT_RPC_TIMEOUT_S).
+    discord_timeout_s: float = Field(4.0, gt=0, le=60)
     # DELETE waits this long for the fleet to show no live shard before removing data
     # (keep it below BOT_RPC_TIMEOUT_S and the gateway's call timeout).
     delete_stop_timeout_s: float = Field(6.0, gt=0, le=120)
