@@ -3,9 +3,11 @@ diagnosed errors; recovery from forced closes, RECONNECT and INVALID_SESSION."""
 
 from __future__ import annotations
 
+import asyncio
+
 from proto import bots as P
 from tests.fixtures.sandbox import SandboxControl
-from tests.integration.fleet.conftest import Bots, Replicas
+from tests.integration.fleet.conftest import Bots, Replicas, wait_until
 
 
 async def test_start_online_then_stop_leaves_no_session(
@@ -24,3 +26,66 @@ async def test_start_online_then_stop_leaves_no_session(
     assert (await bots.wait_state(bot.id, "offline", timeout=5)).shards[0].state == "offline"
     # A stopped session is over, not merely detached.
     assert await sandbox_control.sessions(app.application_id, include_all=True) == []
+
+
+async def test_invalid_token_is_diagnosed_and_not_retried(
+    replicas: Replicas, bots: Bots, sandbox_control: SandboxControl
+) -> None:
+    replicas.start(1)
+    app, bot = await bots.add(start=False)
+    await sandbox_control.reset_token(app.application_id)  # the stored token is now bad
+    await bots.call(P.START_BOT, P.BotRef(bot_id=bot.id))
+    status = await bots.wait_state(bot.id, "error", reason="invalid_token")
+    assert "token" in (status.message or "")
+    stats = await sandbox_control.stats()
+    before = stats["rest_requests"]
+    # Observation window (a retry loop would act within a few 0.2 s backoffs).
+    await asyncio.sleep(2)
+    again = await bots.wait_state(bot.id, "error", reason="invalid_token")
+    assert again.since == status.since  # no retry loop: the state did not flap
+    assert (await sandbox_control.stats())["rest_requests"] - before < 5
+    assert await sandbox_control.sessions(app.application_id) == []
+
+
+async def test_disallowed_intents_names_the_intent(
+    replicas: Replicas, bots: Bots, sandbox_control: SandboxControl
+) -> None:
+    replicas.start(1)
+    app, bot = await bots.add(intents=["GUILDS", "GUILD_MEMBERS"])
+    status = await bots.wait_state(bot.id, "error", reason="disallowed_intents")
+    assert "GUILD_MEMBERS" in (status.message or "")
+    assert "developer portal" in (status.message or "")
+    assert await sandbox_control.sessions(app.application_id) == []
+
+
+async def test_forced_close_reconnect_and_invalid_session_recover(
+    replicas: Replicas, bots: Bots, sandbox_control: SandboxControl
+) -> None:
+    replicas.start(1)
+    app, bot = await bots.add()
+    await bots.wait_state(bot.id, "online")
+    for action in ("close", "reconnect", "invalidate_resumable", "invalidate"):
+        (session,) = await sandbox_control.wait_for_sessions(app.application_id, 1)
+        sid = session["session_id"]
+        if action == "close":
+            await sandbox_control.close_session(sid, 4000)
+        elif action == "reconnect":
+            await sandbox_control.reconnect_session(sid)
+        elif action == "invalidate_resumable":
+            await sandbox_control.invalidate_session(sid, True)
+        else:
+            await sandbox_control.invalidate_session(sid, False)
+
+        async def recovered(sid: str = sid, action: str = action) -> bool:
+            live = await sandbox_control.sessions(app.application_id)
+            if len(live) != 1 or not live[0]["connected"]:
+                return False
+            if action == "invalidate":
+                return live[0]["session_id"] != sid  # a new session after IDENTIFY
+            return live[0]["session_id"] == sid and live[0]["resumes"] >= 1
+
+        await wait_until(recovered, timeout=15, what=f"recovery after {action}")
+        await bots.wait_state(bot.id, "online")
+    per_app = (await sandbox_control.stats())["per_application"][app.application_id]
+    assert per_app["identifies"] == 2  # the first one and the one after INVALID_SESSION(false)
+    assert set(per_app["max_concurrent_sessions_per_shard"].values()) == {1}
