@@ -7,50 +7,26 @@ desired state and answer at once (202); the fleet converges in the background.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import Field
 
+from gateway.auth import Principal, require_scope
 from gateway.deps import Bus
 from proto import bots as P
 from proto import fleet as F
 from proto.base import Contract
-from proto.errors import ErrorCode
-from services.errors import RpcError
-
-if TYPE_CHECKING:
-    from gateway.auth import CurrentUser, Principal
-else:
-    try:
-        from gateway.auth import CurrentUser, Principal
-    except ImportError:  # the auth engineer's module has not landed: fail closed
-
-        class Principal:
-            user_id: UUID
-            kind: str
-            scopes: list[str]
-
-        def _no_auth() -> Principal:
-            raise RpcError(ErrorCode.UNAVAILABLE, "authentication is not configured yet")
-
-        CurrentUser = Annotated[Principal, Depends(_no_auth)]
 
 router = APIRouter(prefix="/v1/bots", tags=["bots"])
 
+# A browser session holds every scope; a personal API token only those it was made with.
+Reader = Annotated[Principal, require_scope("bots:read")]
+Writer = Annotated[Principal, require_scope("bots:write")]
+
 # DELETE waits for the fleet to stop the bot before removing its data.
 DELETE_TIMEOUT_S = 20.0
-
-
-def _need(principal: Principal, scope: str) -> UUID:
-    """Personal API tokens carry scopes; a browser session may do everything."""
-    if getattr(principal, "kind", "session") == "pat" and scope not in (
-        getattr(principal, "scopes", None) or []
-    ):
-        raise RpcError(ErrorCode.FORBIDDEN, f"this API token lacks the {scope} scope")
-    user_id: UUID = principal.user_id
-    return user_id
 
 
 class PatchBot(Contract):
@@ -76,9 +52,9 @@ class TokenBody(Contract):
 
 @router.get("", response_model=P.BotPage, summary="your bots")
 async def list_bots(
-    bus: Bus, user: CurrentUser, tag: Annotated[str | None, Query(max_length=32)] = None
+    bus: Bus, user: Reader, tag: Annotated[str | None, Query(max_length=32)] = None
 ) -> Any:
-    return await bus.call(P.LIST_BOTS, P.ListBots(tag=tag), user_id=_need(user, "bots:read"))
+    return await bus.call(P.LIST_BOTS, P.ListBots(tag=tag), user_id=user.user_id)
 
 
 @router.post(
@@ -87,42 +63,42 @@ async def list_bots(
     status_code=status.HTTP_201_CREATED,
     summary="add a bot by its token (checked against Discord)",
 )
-async def create_bot(body: P.CreateBot, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(P.CREATE_BOT, body, user_id=_need(user, "bots:write"))
+async def create_bot(body: P.CreateBot, bus: Bus, user: Writer) -> Any:
+    return await bus.call(P.CREATE_BOT, body, user_id=user.user_id)
 
 
 @router.get("/{bot_id}", response_model=P.BotView, summary="one of your bots")
-async def read_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(P.READ_BOT, P.BotRef(bot_id=bot_id), user_id=_need(user, "bots:read"))
+async def read_bot(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+    return await bus.call(P.READ_BOT, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
 @router.patch("/{bot_id}", response_model=P.BotView, summary="change a bot's settings")
-async def update_bot(bot_id: UUID, body: PatchBot, bus: Bus, user: CurrentUser) -> Any:
+async def update_bot(bot_id: UUID, body: PatchBot, bus: Bus, user: Writer) -> Any:
     fields = body.model_dump(exclude_unset=True)
     if "shard_count" in fields and fields["shard_count"] is None:
         fields["shard_count"] = "auto"
     req = P.UpdateBot(bot_id=bot_id, **fields)
-    return await bus.call(P.UPDATE_BOT, req, user_id=_need(user, "bots:write"))
+    return await bus.call(P.UPDATE_BOT, req, user_id=user.user_id)
 
 
 @router.delete("/{bot_id}", response_model=P.BotDeleted, summary="stop a bot and delete it")
-async def delete_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
+async def delete_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await bus.call(
         P.DELETE_BOT,
         P.BotRef(bot_id=bot_id),
-        user_id=_need(user, "bots:write"),
+        user_id=user.user_id,
         timeout_s=DELETE_TIMEOUT_S,
     )
 
 
 @router.put("/{bot_id}/token", response_model=P.BotView, summary="replace a bot's token")
-async def replace_token(bot_id: UUID, body: TokenBody, bus: Bus, user: CurrentUser) -> Any:
+async def replace_token(bot_id: UUID, body: TokenBody, bus: Bus, user: Writer) -> Any:
     req = P.ReplaceToken(bot_id=bot_id, token=body.token)
-    return await bus.call(P.REPLACE_TOKEN, req, user_id=_need(user, "bots:write"))
+    return await bus.call(P.REPLACE_TOKEN, req, user_id=user.user_id)
 
 
 async def _desired(spec: Any, bot_id: UUID, bus: Bus, user: Principal) -> Any:
-    return await bus.call(spec, P.BotRef(bot_id=bot_id), user_id=_need(user, "bots:write"))
+    return await bus.call(spec, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
 @router.post(
@@ -131,7 +107,7 @@ async def _desired(spec: Any, bot_id: UUID, bus: Bus, user: Principal) -> Any:
     status_code=status.HTTP_202_ACCEPTED,
     summary="desired state: running (watch /status for the result)",
 )
-async def start_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
+async def start_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await _desired(P.START_BOT, bot_id, bus, user)
 
 
@@ -141,7 +117,7 @@ async def start_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     status_code=status.HTTP_202_ACCEPTED,
     summary="desired state: stopped",
 )
-async def stop_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
+async def stop_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await _desired(P.STOP_BOT, bot_id, bus, user)
 
 
@@ -151,15 +127,15 @@ async def stop_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     status_code=status.HTTP_202_ACCEPTED,
     summary="restart every shard (new generation)",
 )
-async def restart_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
+async def restart_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await _desired(P.RESTART_BOT, bot_id, bus, user)
 
 
 @router.get("/{bot_id}/status", response_model=F.BotStatus, summary="live status with shards")
-async def bot_status(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(F.GET_STATUS, P.BotRef(bot_id=bot_id), user_id=_need(user, "bots:read"))
+async def bot_status(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+    return await bus.call(F.GET_STATUS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
 @router.get("/{bot_id}/shards", response_model=F.ShardList, summary="shards and their replicas")
-async def bot_shards(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(F.GET_SHARDS, P.BotRef(bot_id=bot_id), user_id=_need(user, "bots:read"))
+async def bot_shards(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+    return await bus.call(F.GET_SHARDS, P.BotRef(bot_id=bot_id), user_id=user.user_id)

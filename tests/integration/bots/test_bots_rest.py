@@ -1,19 +1,19 @@
 """The REST routes of the bots area, in-process FastAPI over real NATS to a real
-bot-service. The signed-in user is stubbed at the `CurrentUser` dependency only (the
-full sign-in path is covered by the gateway-level tests of the auth area)."""
+bot-service. The signed-in user is stubbed at the `current_user` dependency only; scope
+checks run for real (the full sign-in path is in test_bots_gateway.py)."""
 
 from __future__ import annotations
 
-import typing
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 
+from gateway.auth import SESSION_SCOPES, Principal, current_user, expand_scopes
 from gateway.deps import get_bus
 from gateway.errors import install_error_handlers
 from gateway.routes import bots as routes
@@ -22,19 +22,22 @@ from services.infra.stack import ServiceProcess
 from tests.fixtures.sandbox import SandboxControl
 
 
-@dataclass
-class FakePrincipal:
-    user_id: uuid.UUID
-    kind: str = "session"
-    scopes: list[str] = field(default_factory=list)
+def session_of(user_id: uuid.UUID) -> Principal:
+    return Principal(user_id=user_id, kind="session", scopes=SESSION_SCOPES)
+
+
+def api_token_of(user_id: uuid.UUID, *scopes: str) -> Principal:
+    return Principal(
+        user_id=user_id, kind="pat", scopes=expand_scopes(list(scopes)), token_id=uuid.uuid4()
+    )
 
 
 @dataclass
 class Api:
     client: httpx.AsyncClient
-    who: dict[str, FakePrincipal]
+    who: dict[str, Principal]
 
-    def act_as(self, principal: FakePrincipal) -> None:
+    def act_as(self, principal: Principal) -> None:
         self.who["p"] = principal
 
 
@@ -44,10 +47,9 @@ async def api(nc: NATS, bot_service: ServiceProcess) -> AsyncIterator[Api]:
     install_error_handlers(app)
     app.include_router(routes.router)
     bus = RpcClient(nc, "gateway", timeout_s=20.0)
-    who: dict[str, FakePrincipal] = {"p": FakePrincipal(uuid.uuid4())}
-    current_user_dep = typing.get_args(routes.CurrentUser)[1].dependency
+    who: dict[str, Principal] = {"p": session_of(uuid.uuid4())}
     app.dependency_overrides[get_bus] = lambda: bus
-    app.dependency_overrides[current_user_dep] = lambda: who["p"]
+    app.dependency_overrides[current_user] = lambda: who["p"]
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         yield Api(client, who)
@@ -92,7 +94,7 @@ async def test_rest_lifecycle_of_a_bot(api: Api, sandbox_control: SandboxControl
     assert too_long.status_code == 422
 
     # Another user sees nothing and can change nothing.
-    api.act_as(FakePrincipal(uuid.uuid4()))
+    api.act_as(session_of(uuid.uuid4()))
     assert (await c.get(f"/v1/bots/{bot_id}")).status_code == 404
     assert (await c.post(f"/v1/bots/{bot_id}/stop")).status_code == 404
     assert (await c.delete(f"/v1/bots/{bot_id}")).status_code == 404
@@ -113,12 +115,14 @@ async def test_rest_errors_are_clear(api: Api, sandbox_control: SandboxControl) 
     assert (await c.get("/v1/bots/not-a-uuid")).status_code == 422
 
     # A personal API token without bots:write may read but not write.
-    api.act_as(FakePrincipal(uuid.uuid4(), kind="pat", scopes=["bots:read"]))
+    api.act_as(api_token_of(uuid.uuid4(), "bots:read"))
     assert (await c.get("/v1/bots")).status_code == 200
     app = await sandbox_control.create_application("Scoped")
     refused = await c.post("/v1/bots", json={"token": app.token})
     assert refused.status_code == 403
     assert "bots:write" in refused.json()["error"]["message"]
+    api.act_as(api_token_of(uuid.uuid4(), "logs:read"))
+    assert (await c.get("/v1/bots")).status_code == 403
 
 
 async def test_rest_token_replacement_and_delete(api: Api, sandbox_control: SandboxControl) -> None:

@@ -1,0 +1,51 @@
+"""The bots area through the real gateway: a user signed in through the sandbox's OAuth
+flow adds a bot, starts and stops it, and another user cannot see it."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.fixtures.auth import auth_env, sign_in
+from tests.fixtures.infra import ServiceStarter
+from tests.fixtures.sandbox import SandboxControl, SandboxProcess
+
+
+async def test_signed_in_user_manages_bots_through_the_gateway(
+    start_service: ServiceStarter, sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    env = auth_env(sandbox)
+    start_service("auth", **env)
+    start_service("bot", **env)
+    gateway = start_service("gateway", GATEWAY_HTTP_PORT="0", **env)
+    assert gateway.url
+    alice = await sign_in(gateway.url, sandbox)
+    bob = await sign_in(gateway.url, sandbox)
+    app = await sandbox_control.create_application("Gateway Bot")
+
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=20) as http:
+        anonymous = await http.get("/v1/bots")
+        assert anonymous.status_code == 401
+
+        created = await http.post(
+            "/v1/bots", json={"token": app.token, "tags": ["demo"]}, headers=alice.headers
+        )
+        assert created.status_code == 201, created.text
+        assert app.token not in created.text
+        bot = created.json()
+        assert bot["owner_id"] == str(alice.user_id)
+
+        started = await http.post(f"/v1/bots/{bot['id']}/start", headers=alice.headers)
+        assert started.status_code == 202
+        assert started.json()["desired_state"] == "running"
+
+        assert (await http.get("/v1/bots", headers=bob.headers)).json()["bots"] == []
+        assert (await http.get(f"/v1/bots/{bot['id']}", headers=bob.headers)).status_code == 404
+        assert (
+            await http.post("/v1/bots", json={"token": app.token}, headers=bob.headers)
+        ).status_code == 409
+
+        stopped = await http.post(f"/v1/bots/{bot['id']}/stop", headers=alice.headers)
+        assert stopped.json()["desired_state"] == "stopped"
+        deleted = await http.delete(f"/v1/bots/{bot['id']}", headers=alice.headers)
+        assert deleted.status_code == 200
+        assert (await http.get("/v1/bots", headers=alice.headers)).json()["bots"] == []
