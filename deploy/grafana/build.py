@@ -1,0 +1,385 @@
+"""Builds the Grafana dashboards in `dashboards/` from the panel lists below.
+
+    .venv/bin/python deploy/grafana/build.py          # rewrite the JSON files
+    .venv/bin/python deploy/grafana/build.py --check  # exit 1 when they are stale
+
+Every PromQL expression names only metrics the code exports (our `botcenter_*` registries)
+or the NATS exporter's `nats_*` series; `tests/deploy/test_deploy_metrics.py` checks it.
+Provisioned by docker-compose (`provisioning/`) and, on Kubernetes, by the Grafana
+sidecar from the ConfigMaps that `deploy/k8s/base/monitoring` generates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "dashboards"
+RATE = "[$__rate_interval]"
+DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+
+
+@dataclass
+class Panel:
+    title: str
+    exprs: list[tuple[str, str]]  # (PromQL, legend)
+    unit: str = "short"
+    kind: str = "timeseries"
+    description: str = ""
+    width: int = 12
+
+
+@dataclass
+class Dashboard:
+    uid: str
+    title: str
+    description: str
+    panels: list[Panel] = field(default_factory=list)
+
+
+def p95(metric: str, by: str, where: str = "") -> str:
+    selector = f"{metric}_bucket{{{where}}}" if where else f"{metric}_bucket"
+    return f"histogram_quantile(0.95, sum by (le, {by}) (rate({selector}{RATE})))"
+
+
+PLATFORM = Dashboard(
+    uid="botcenter-platform",
+    title="botcenter / platform",
+    description="HTTP edge, NATS RPC and JetStream across every service.",
+    panels=[
+        Panel(
+            "Ready replicas per service",
+            [("sum by (service) (botcenter_service_ready)", "{{service}}")],
+            kind="stat",
+            description="Replicas whose /readyz passed at the last scrape.",
+        ),
+        Panel(
+            "Replicas up (scrape)",
+            [('sum by (app) (up{job="botcenter"})', "{{app}}")],
+            kind="stat",
+        ),
+        Panel(
+            "Requests per route",
+            [
+                (
+                    f"sum by (method, route) (rate(botcenter_http_requests_total{RATE}))",
+                    "{{method}} {{route}}",
+                )
+            ],
+            unit="reqps",
+        ),
+        Panel(
+            "Server errors (5xx) ratio per route",
+            [
+                (
+                    "sum by (route) (rate(botcenter_http_requests_total"
+                    f'{{status=~"5.."}}{RATE})) / sum by (route) '
+                    f"(rate(botcenter_http_requests_total{RATE}))",
+                    "{{route}}",
+                )
+            ],
+            unit="percentunit",
+        ),
+        Panel(
+            "Client errors per status",
+            [
+                (
+                    "sum by (status) (rate(botcenter_http_requests_total"
+                    f'{{status=~"4.."}}{RATE}))',
+                    "{{status}}",
+                )
+            ],
+            unit="reqps",
+            description="429 here means rate limiting at the gateway.",
+        ),
+        Panel(
+            "Latency p95 per route",
+            [(p95("botcenter_http_request_seconds", "method, route"), "{{method}} {{route}}")],
+            unit="s",
+        ),
+        Panel(
+            "RPC latency p95 per subject (handler)",
+            [(p95("botcenter_rpc_server_seconds", "subject"), "{{subject}}")],
+            unit="s",
+        ),
+        Panel(
+            "RPC round trip p95 per subject (caller)",
+            [(p95("botcenter_rpc_client_seconds", "caller, subject"), "{{caller}} → {{subject}}")],
+            unit="s",
+        ),
+        Panel(
+            "RPC failures per subject and code",
+            [
+                (
+                    "sum by (subject, code) (rate(botcenter_rpc_server_seconds_count"
+                    f'{{code!="ok"}}{RATE}))',
+                    "{{subject}} {{code}}",
+                )
+            ],
+            unit="reqps",
+        ),
+        Panel(
+            "RPCs in flight",
+            [("sum by (service) (botcenter_rpc_in_flight)", "{{service}}")],
+        ),
+        Panel(
+            "JetStream consumer lag (not yet delivered)",
+            [
+                (
+                    "max by (stream_name, consumer_name) (nats_consumer_num_pending)",
+                    "{{stream_name}}/{{consumer_name}}",
+                )
+            ],
+            description="From prometheus-nats-exporter (-jsz=all).",
+        ),
+        Panel(
+            "JetStream acks pending",
+            [
+                (
+                    "max by (stream_name, consumer_name) (nats_consumer_num_ack_pending)",
+                    "{{stream_name}}/{{consumer_name}}",
+                )
+            ],
+        ),
+        Panel(
+            "Events published per domain",
+            [
+                (
+                    f"sum by (domain) (rate(botcenter_events_published_total{RATE}))",
+                    "{{domain}}",
+                )
+            ],
+            unit="ops",
+        ),
+    ],
+)
+
+BOTS = Dashboard(
+    uid="botcenter-bots",
+    title="botcenter / bots",
+    description="bot-service: the bots API and the fleet of Discord sessions.",
+    panels=[
+        Panel(
+            "bot-service RPCs per subject",
+            [
+                (
+                    "sum by (subject) (rate(botcenter_rpc_server_seconds_count"
+                    f'{{service="bot"}}{RATE}))',
+                    "{{subject}}",
+                )
+            ],
+            unit="reqps",
+        ),
+        Panel(
+            "bot-service RPC failures per code",
+            [
+                (
+                    "sum by (code) (rate(botcenter_rpc_server_seconds_count"
+                    f'{{service="bot", code!="ok"}}{RATE}))',
+                    "{{code}}",
+                )
+            ],
+            unit="reqps",
+        ),
+        Panel(
+            "bot-service replicas ready",
+            [('sum(botcenter_service_ready{service="bot"})', "ready")],
+            kind="stat",
+        ),
+        Panel(
+            "Bot events published",
+            [
+                (
+                    "sum by (service) (rate(botcenter_events_published_total"
+                    f'{{domain="bot"}}{RATE}))',
+                    "{{service}}",
+                )
+            ],
+            unit="ops",
+        ),
+    ],
+)
+
+COMMANDS = Dashboard(
+    uid="botcenter-commands",
+    title="botcenter / commands",
+    description="command-service: executions of commands when interactions arrive.",
+    panels=[
+        Panel(
+            "Executions",
+            [
+                (
+                    "sum(rate(botcenter_rpc_server_seconds_count"
+                    f'{{subject="rpc.command.execute"}}{RATE}))',
+                    "executions/s",
+                )
+            ],
+            unit="ops",
+        ),
+        Panel(
+            "Execution latency p50 / p95 / p99",
+            [
+                (
+                    f"histogram_quantile({q}, sum by (le) (rate(botcenter_rpc_server_seconds_bucket"
+                    f'{{subject="rpc.command.execute"}}{RATE})))',
+                    f"p{int(q * 100)}",
+                )
+                for q in (0.5, 0.95, 0.99)
+            ],
+            unit="s",
+        ),
+        Panel(
+            "Failures by cause",
+            [
+                (
+                    "sum by (code) (rate(botcenter_rpc_server_seconds_count"
+                    f'{{subject="rpc.command.execute", code!="ok"}}{RATE}))',
+                    "{{code}}",
+                )
+            ],
+            unit="ops",
+            description="The RPC error code of failed executions (timeout, unavailable, ...).",
+        ),
+        Panel(
+            "command-service RPCs per subject",
+            [
+                (
+                    "sum by (subject) (rate(botcenter_rpc_server_seconds_count"
+                    f'{{service="command"}}{RATE}))',
+                    "{{subject}}",
+                )
+            ],
+            unit="reqps",
+        ),
+    ],
+)
+
+LOGS = Dashboard(
+    uid="botcenter-logs",
+    title="botcenter / logs",
+    description="log-service: ingestion from JetStream and the live websocket stream.",
+    panels=[
+        Panel(
+            "Ingest rate",
+            [
+                (f"sum(rate(botcenter_log_ingested_total{RATE}))", "stored"),
+                (f"sum(rate(botcenter_log_duplicates_total{RATE}))", "duplicates"),
+            ],
+            unit="ops",
+        ),
+        Panel(
+            "Rejected events by reason",
+            [(f"sum by (reason) (rate(botcenter_log_rejected_total{RATE}))", "{{reason}}")],
+            unit="ops",
+        ),
+        Panel(
+            "Ingest consumer lag",
+            [
+                (
+                    "max by (consumer_name) "
+                    '(nats_consumer_num_pending{consumer_name="log-ingest"})',
+                    "{{consumer_name}}",
+                )
+            ],
+        ),
+        Panel(
+            "Stream subscribers",
+            [("sum(botcenter_log_stream_clients)", "clients")],
+        ),
+        Panel(
+            "Events sent to stream clients",
+            [(f"sum(rate(botcenter_log_stream_sent_total{RATE}))", "sent")],
+            unit="ops",
+        ),
+        Panel(
+            "Slow-client drops (closed 1013)",
+            [(f"sum(increase(botcenter_log_stream_slow_closed_total{RATE}))", "closed")],
+        ),
+        Panel(
+            "Daily partitions",
+            [("max(botcenter_log_partitions)", "partitions")],
+            kind="stat",
+        ),
+    ],
+)
+
+DASHBOARDS = [PLATFORM, BOTS, COMMANDS, LOGS]
+
+
+def _panel_json(panel: Panel, index: int, x: int, y: int) -> dict[str, object]:
+    height = 5 if panel.kind == "stat" else 8
+    return {
+        "id": index,
+        "type": panel.kind,
+        "title": panel.title,
+        "description": panel.description,
+        "datasource": DATASOURCE,
+        "gridPos": {"h": height, "w": panel.width, "x": x, "y": y},
+        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+        "targets": [
+            {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": expr,
+             "legendFormat": legend}
+            for i, (expr, legend) in enumerate(panel.exprs)
+        ],
+    }
+
+
+def render(dashboard: Dashboard) -> str:
+    panels = []
+    x = y = 0
+    row_height = 0
+    for index, panel in enumerate(dashboard.panels, start=1):
+        if x + panel.width > 24:
+            x, y = 0, y + row_height
+            row_height = 0
+        item = _panel_json(panel, index, x, y)
+        panels.append(item)
+        grid = item["gridPos"]
+        assert isinstance(grid, dict)
+        row_height = max(row_height, int(grid["h"]))
+        x += panel.width
+    doc = {
+        "uid": dashboard.uid,
+        "title": dashboard.title,
+        "description": dashboard.description,
+        "tags": ["botcenter"],
+        "editable": False,
+        "schemaVersion": 39,
+        "version": 1,
+        "time": {"from": "now-1h", "to": "now"},
+        "refresh": "30s",
+        "timezone": "browser",
+        "templating": {"list": []},
+        "annotations": {"list": []},
+        "panels": panels,
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def outputs() -> dict[Path, str]:
+    return {OUT / f"{d.uid.removeprefix('botcenter-')}.json": render(d) for d in DASHBOARDS}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
+    args = parser.parse_args(argv)
+    stale = [p for p, text in outputs().items() if not p.exists() or p.read_text() != text]
+    if args.check:
+        for path in stale:
+            print(f"{path} is stale: run .venv/bin/python deploy/grafana/build.py", file=sys.stderr)
+        return 1 if stale else 0
+    OUT.mkdir(exist_ok=True)
+    for path, text in outputs().items():
+        path.write_text(text)
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
