@@ -210,3 +210,21 @@ async def test_delete_and_purge_remove_bots_and_desired_state(
     assert (await call(P.LIST_BOTS, P.ListBots(), user)).bots == []
     again = await call(PURGE, PurgeUser(user_id=user), None)
     assert again.removed == 0
+
+
+async def test_delete_stops_a_live_bot_before_removing_it(
+    call, nc: NATS, sandbox_control: SandboxControl
+) -> None:
+    app = await sandbox_control.create_application("Live Then Gone", guild_count=1)
+    user = uuid.uuid4()
+    bot = await call(P.CREATE_BOT, P.CreateBot(token=SecretStr(app.token), auto_start=True), user)
+    await sandbox_control.wait_for_sessions(app.application_id, 1, timeout=30)
+
+    deleted = await call(P.DELETE_BOT, P.BotRef(bot_id=bot.id), user)
+    # DELETE answered only once the fleet showed no live shard: the session is gone now.
+    assert deleted.stopped is True
+    assert await sandbox_control.sessions(app.application_id) == []
+    assert await desired(nc, bot.id) is None
+    # Its data is gone too: the same application can be added again.
+    again = await call(P.CREATE_BOT, P.CreateBot(token=SecretStr(app.token)), user)
+    assert again.application_id == app.application_id
