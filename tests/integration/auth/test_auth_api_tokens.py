@@ -1,0 +1,89 @@
+"""Personal API tokens: shown once, scoped, last use tracked, revocation reaches every
+gateway replica within seconds."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.fixtures.auth import sign_in
+from tests.fixtures.infra import apoll
+
+
+async def _create(api: httpx.AsyncClient, **body) -> httpx.Response:
+    return await api.post("/v1/me/tokens", json={"name": "ci", "scopes": ["bots:read"], **body})
+
+
+async def test_create_list_use_and_scopes(stack, sandbox) -> None:
+    alice = await sign_in(stack.url, sandbox)
+    async with httpx.AsyncClient(base_url=stack.url, headers=alice.headers) as api:
+        created = await _create(api, name="deploy", scopes=["bots:write", "logs:read"])
+        assert created.status_code == 201, created.text
+        secret = created.json()["token"]
+        info = created.json()["info"]
+        assert secret.startswith("bcp_")
+        assert info["last4"] == secret[-4:]
+        listed = (await api.get("/v1/me/tokens")).json()["tokens"]
+        assert [t["name"] for t in listed] == ["deploy"]
+        assert secret not in str(listed)
+        assert listed[0]["last_used_at"] is None
+
+    pat = {"Authorization": f"Bearer {secret}"}
+    async with httpx.AsyncClient(base_url=stack.url, headers=pat) as script:
+        me = await script.get("/v1/me")
+        assert me.status_code == 200
+        assert me.json()["id"] == str(alice.user_id)
+        # Account and token management need a real session, not a token.
+        forbidden = await script.get("/v1/me/tokens")
+        assert forbidden.status_code == 403
+        assert "lacks the 'account' scope" in forbidden.json()["error"]["message"]
+        assert (await script.delete("/v1/me")).status_code == 403
+        assert (await script.post("/v1/auth/logout-all")).status_code == 403
+
+    async with httpx.AsyncClient(base_url=stack.url, headers=alice.headers) as api:
+        listed = (await api.get("/v1/me/tokens")).json()["tokens"]
+        assert listed[0]["last_used_at"] is not None
+
+
+async def test_invalid_token_requests_are_422(stack, sandbox) -> None:
+    alice = await sign_in(stack.url, sandbox)
+    async with httpx.AsyncClient(base_url=stack.url, headers=alice.headers) as api:
+        unknown = await _create(api, scopes=["bots:read", "root"])
+        assert unknown.status_code == 422
+        assert "root" in unknown.json()["error"]["fields"][0]["message"]
+        assert (await _create(api, scopes=[])).status_code == 422
+        assert (await _create(api, name="")).status_code == 422
+
+
+async def test_revocation_reaches_every_gateway_replica(stack, sandbox) -> None:
+    second = stack.extra_gateway()
+    try:
+        alice = await sign_in(stack.url, sandbox)
+        async with httpx.AsyncClient(base_url=stack.url, headers=alice.headers) as api:
+            created = (await _create(api)).json()
+        pat = {"Authorization": f"Bearer {created['token']}"}
+        async with (
+            httpx.AsyncClient(base_url=stack.url, headers=pat) as one,
+            httpx.AsyncClient(base_url=second.url, headers=pat) as two,
+        ):
+            # Both replicas have the token cached now.
+            assert (await one.get("/v1/me")).status_code == 200
+            assert (await two.get("/v1/me")).status_code == 200
+            async with httpx.AsyncClient(base_url=stack.url, headers=alice.headers) as api:
+                revoked = await api.delete(f"/v1/me/tokens/{created['info']['id']}")
+                assert revoked.status_code == 204
+                again = await api.delete(f"/v1/me/tokens/{created['info']['id']}")
+                assert again.status_code == 404
+
+            async def refused() -> bool:
+                return (await two.get("/v1/me")).status_code == 401
+
+            await apoll(refused, timeout_s=5, what="revoked token refused by the other replica")
+            assert (await one.get("/v1/me")).status_code == 401
+    finally:
+        second.stop()
+
+
+async def test_unknown_personal_token_is_401(stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.url) as api:
+        response = await api.get("/v1/me", headers={"Authorization": "Bearer bcp_nope"})
+    assert response.status_code == 401
