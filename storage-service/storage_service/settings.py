@@ -46,4 +46,5 @@ class Settings(ServiceSettings):
     presign_ttl_s: int = Field(300, ge=10, le=7 * 24 * 3600)
     # Which avatar variant is sent to Discord.
     apply_variant: Literal["512", "1024"] = "1024"
-    apply_timeout_s: float = Field(20.0, gt=0, le=120)
+    # Must stay under STORAGE_RPC_TIMEOUT_S (the deadline of the whole request).
+    apply_timeout_s: float = Field(8.0, gt=0, le=120)
