@@ -36,38 +36,40 @@ def _live(value: bytes | None) -> bool:
     )
 
 
-def _of_bot(key: str, bot_id: UUID) -> bool:
-    b = str(bot_id)
-    return key == b or key.startswith(b + ".") or key.startswith(b + "_")
-
-
 class FleetView:
     def __init__(self, js: JetStreamContext) -> None:
         self.js = js
         self._kv: KeyValue | None = None
 
-    async def _bucket(self) -> Store | None:
+    async def _bucket(self) -> KeyValue | None:
         if self._kv is None:
             try:
                 self._kv = await self.js.key_value(STATUS_BUCKET)
             except BucketNotFoundError:
                 return None
-        return Store(self._kv)
+        return self._kv
+
+    async def _keys_of(self, kv: KeyValue, bot_id: UUID) -> list[str]:
+        try:
+            return await kv.keys(filters=[f"{bot_id}.*"])
+        except Exception as exc:  # nats-py raises NoKeysError when nothing matches
+            if type(exc).__name__ == "NoKeysError":
+                return []
+            raise
 
     async def live_bots(self, bot_ids: Iterable[UUID]) -> set[UUID]:
-        """The bots among `bot_ids` that still show a live shard."""
-        wanted = set(bot_ids)
-        store = await self._bucket()
-        if store is None or not wanted:
+        """The bots among `bot_ids` that still show a live shard (keys `<bot_id>.<shard>`)."""
+        kv = await self._bucket()
+        if kv is None:
             return set()
+        store = Store(kv)
         live: set[UUID] = set()
-        for key in await store.keys():
-            owner = next((b for b in wanted if _of_bot(key, b)), None)
-            if owner is None or owner in live:
-                continue
-            got = await store.get(key)
-            if got is not None and _live(got[0]):
-                live.add(owner)
+        for bot_id in set(bot_ids):
+            for key in await self._keys_of(kv, bot_id):
+                got = await store.get(key)
+                if got is not None and _live(got[0]):
+                    live.add(bot_id)
+                    break
         return live
 
     async def wait_stopped(self, bot_ids: Iterable[UUID], timeout_s: float) -> bool:

@@ -3,6 +3,7 @@ desired state mirrored to KV, ownership and validation errors."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -228,3 +229,26 @@ async def test_delete_stops_a_live_bot_before_removing_it(
     # Its data is gone too: the same application can be added again.
     again = await call(P.CREATE_BOT, P.CreateBot(token=SecretStr(app.token)), user)
     assert again.application_id == app.application_id
+
+
+async def test_concurrent_changes_on_two_replicas_leave_kv_equal_to_postgres(
+    call, nc: NATS, sandbox, sandbox_control: SandboxControl, start_service
+) -> None:
+    start_service("bot", DISCORD_BASE_URL=sandbox.base_url)  # a second replica shares the load
+    app = await sandbox_control.create_application("Flip Flop")
+    user = uuid.uuid4()
+    bot = await call(P.CREATE_BOT, P.CreateBot(token=SecretStr(app.token)), user)
+    ref = P.BotRef(bot_id=bot.id)
+    specs = [P.START_BOT, P.STOP_BOT, P.RESTART_BOT] * 8
+    ops = [call(spec, ref, user) for spec in specs]
+    ops += [
+        call(P.UPDATE_BOT, P.UpdateBot(bot_id=bot.id, shard_count=n), user) for n in range(1, 9)
+    ]
+    await asyncio.gather(*ops)
+    final = await call(P.READ_BOT, ref, user)
+    state = await desired(nc, bot.id)
+    assert state is not None
+    assert state.running == (final.desired_state == "running")
+    assert state.generation == final.generation == 8
+    assert state.shard_count == final.shard_count
+    await call(P.STOP_BOT, ref, user)
