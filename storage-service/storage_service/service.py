@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import Any, Protocol
@@ -378,4 +379,29 @@ class StorageService:
             ) from None
         if self.bots is None:
             raise RpcError(ErrorCode.UNAVAILABLE, "bot-service is not reachable")
-        return await self.bots.apply(owner_id, req.bot_id, data, variant["content_type"])
+        try:
+            return await self.bots.apply(owner_id, req.bot_id, data, variant["content_type"])
+        except RpcError as err:
+            if err.code is not ErrorCode.RATE_LIMITED:
+                raise
+            raise avatar_rate_limited(err) from None
+
+
+def avatar_rate_limited(err: RpcError) -> RpcError:
+    """Discord's avatar-change limit, said plainly, with the wait in `retry_after` (the
+    gateway turns it into a Retry-After header)."""
+    wait: float | None = None
+    for key in ("retry_after", "retry_after_s"):
+        try:
+            wait = float(err.details[key])
+            break
+        except (KeyError, TypeError, ValueError):
+            continue
+    if wait is None:
+        wait = 60.0
+    seconds = max(1, math.ceil(wait))
+    return RpcError(
+        ErrorCode.RATE_LIMITED,
+        f"Discord limits how often a bot's avatar can change; try again in {seconds} s",
+        details={"retry_after": seconds, "retry_after_s": seconds},
+    )

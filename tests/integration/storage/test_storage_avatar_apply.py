@@ -1,0 +1,80 @@
+"""Applying an uploaded avatar to a bot, end to end: gateway -> storage-service ->
+bot-service -> the discord-sandbox, which then shows the new avatar on the bot user."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.fixtures import storage as corpus
+from tests.fixtures.auth import auth_env, sign_in
+from tests.fixtures.infra import ServiceStarter
+from tests.fixtures.sandbox import SandboxControl, SandboxProcess
+
+
+async def test_avatar_is_applied_on_discord_and_the_rate_limit_is_a_clear_429(
+    start_service: ServiceStarter,
+    sandbox: SandboxProcess,
+    sandbox_control: SandboxControl,
+    tmp_path: object,
+) -> None:
+    env = auth_env(sandbox)
+    start_service("auth", **env)
+    start_service("bot", **env)
+    start_service("storage", STORAGE_FS_ROOT=f"{tmp_path}/objects")
+    gateway = start_service("gateway", GATEWAY_HTTP_PORT="0", **env)
+    assert gateway.url
+    alice = await sign_in(gateway.url, sandbox)
+    bob = await sign_in(gateway.url, sandbox)
+    app = await sandbox_control.create_application("Avatar Bot")
+
+    async with httpx.AsyncClient(base_url=gateway.url, headers=alice.headers, timeout=30) as api:
+        bot = (await api.post("/v1/bots", json={"token": app.token})).json()
+        assert await sandbox_control.user_avatar(app.bot_user_id) is None
+
+        async def upload(color: tuple[int, int, int]) -> str:
+            created = await api.post(
+                "/v1/files?kind=avatar",
+                files={"file": ("a.png", corpus.png(400, 300, color), "image/png")},
+            )
+            assert created.status_code == 201, created.text
+            return str(created.json()["id"])
+
+        first, second, third = (
+            await upload((255, 0, 0)),
+            await upload((0, 255, 0)),
+            await upload((0, 0, 255)),
+        )
+        # Another user can neither use alice's file nor touch alice's bot.
+        theirs = await api.post(
+            f"/v1/bots/{bot['id']}/avatar", json={"file_id": first}, headers=bob.headers
+        )
+        assert theirs.status_code == 404
+
+        applied = await api.post(f"/v1/bots/{bot['id']}/avatar", json={"file_id": first})
+        assert applied.status_code == 200, applied.text
+        assert applied.json()["avatar_hash"]
+        sent = (await api.get(f"/v1/files/{first}/content", params={"variant": "1024"})).content
+        assert await sandbox_control.user_avatar(app.bot_user_id) == sent
+
+        assert (
+            await api.post(f"/v1/bots/{bot['id']}/avatar", json={"file_id": second})
+        ).status_code == 200
+        # The sandbox, like Discord, allows two avatar changes per 10 minutes.
+        limited = await api.post(f"/v1/bots/{bot['id']}/avatar", json={"file_id": third})
+        assert limited.status_code == 429, limited.text
+        error = limited.json()["error"]
+        assert "avatar" in error["message"]
+        assert "try again in" in error["message"]
+        assert int(limited.headers["retry-after"]) >= 1
+        assert error["details"]["retry_after"] == int(limited.headers["retry-after"])
+        second_sent = (await api.get(f"/v1/files/{second}/content")).content
+        assert await sandbox_control.user_avatar(app.bot_user_id) == second_sent
+
+        config = await api.post(
+            "/v1/files?kind=config",
+            files={"file": ("c.json", b'{"prefix": "!"}', "application/json")},
+        )
+        not_avatar = await api.post(
+            f"/v1/bots/{bot['id']}/avatar", json={"file_id": config.json()["id"]}
+        )
+        assert not_avatar.status_code == 422
