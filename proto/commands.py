@@ -491,7 +491,7 @@ def scope_rule_errors(commands: Sequence[_CommandFields]) -> list[tuple[Loc, str
 
 
 class CommandPatch(Contract):
-    """Fields to change; the merged command is validated as a whole."""
+    """Fields to change (absent or null: unchanged); the merged command is validated whole."""
 
     kind: CommandKind | None = None
     name: str | None = Field(None, min_length=1, max_length=32)
