@@ -13,6 +13,7 @@ from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.ratelimit import IpRateLimitMiddleware, RateLimiter
 from gateway.routes import auth, bots, commands, files, logs, status
 from gateway.settings import Settings
+from gateway.web import mount_web
 from services.runtime import ServiceDefinition, ServiceRuntime
 
 
@@ -30,6 +31,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     install_error_handlers(app)
     for module in (status, auth, bots, commands, files, logs):
         app.include_router(module.router)
+    mount_web(app)  # the web console at / (after every router: its catch-all goes last)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

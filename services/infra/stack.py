@@ -30,6 +30,7 @@ from services.infra.embedded import (
     stop_process,
     wait_for_port,
 )
+from services.infra.webbuild import ensure_web_build
 from services.natsconf import nats_user, render_config
 from services.runtime import ServiceDefinition
 from services.settings import dev_secrets, store_dev_secrets
@@ -319,6 +320,7 @@ def run_stack(
     signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: stop_event.set())
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    ensure_web_build(progress, data_dir / "logs" / "web-build.log")
     infra = Infra(data_dir, progress=progress)
     sandbox: SandboxProcess | None = None
     procs: list[ServiceProcess] = []

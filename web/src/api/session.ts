@@ -1,0 +1,17 @@
+import { useQuery } from '@tanstack/react-query';
+import { api } from './client';
+import type { ProviderList, User } from './types';
+
+export function useMe() {
+  return useQuery({ queryKey: ['me'], queryFn: () => api.get<User>('/v1/me', undefined, { quiet401: true }), retry: false, staleTime: 60_000 });
+}
+
+export function useProviders() {
+  return useQuery({ queryKey: ['providers'], queryFn: () => api.get<ProviderList>('/v1/auth/providers'), staleTime: 300_000 });
+}
+
+export function loginUrl(provider: string, next: string, link = false): string {
+  const q = new URLSearchParams({ next });
+  if (link) q.set('link', 'true');
+  return `/v1/auth/${encodeURIComponent(provider)}/login?${q}`;
+}

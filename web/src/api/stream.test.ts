@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { backoffMs, CLOSE_REVOKED, StreamClient, type SocketLike } from './stream';
+
+class FakeSocket implements SocketLike {
+  readyState = 0;
+  sent: unknown[] = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor(public protocols: string[]) {}
+  send(data: string) {
+    this.sent.push(JSON.parse(data));
+  }
+  close() {
+    this.readyState = 3;
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  push(msg: unknown) {
+    this.onmessage?.({ data: JSON.stringify(msg) });
+  }
+  drop(code = 1006, reason = '') {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+}
+
+function harness() {
+  const sockets: FakeSocket[] = [];
+  const timers: Array<{ fn: () => void; ms: number }> = [];
+  let tickets = 0;
+  const client = new StreamClient({
+    url: 'ws://x/v1/stream',
+    ticket: async () => ['botcenter.v1', `ticket.t${++tickets}`],
+    open: (_url, protocols) => {
+      const s = new FakeSocket(protocols);
+      sockets.push(s);
+      return s;
+    },
+    setTimer: (fn, ms) => timers.push({ fn, ms }),
+    clearTimer: () => undefined,
+    random: () => 0.5,
+  });
+  return { client, sockets, timers };
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+const ev = (seq: number, id: string) => ({ type: 'event', seq, id, domain: 'log', kind: 'info', bot_id: 'b', event: { message: `m${seq}` } });
+
+describe('StreamClient', () => {
+  it('subscribes with filters, then resumes after the last event id on reconnect', async () => {
+    const { client, sockets, timers } = harness();
+    const got: number[] = [];
+    client.onEvent((e) => got.push(e.seq));
+    client.start({ bot_ids: ['b'], levels: ['error'] });
+    await flush();
+    expect(sockets[0].protocols).toEqual(['botcenter.v1', 'ticket.t1']);
+    sockets[0].open();
+    expect(sockets[0].sent[0]).toEqual({ type: 'subscribe', bot_ids: ['b'], kinds: [], levels: ['error'], domains: [] });
+    sockets[0].push(ev(1, 'e1'));
+    sockets[0].push(ev(2, 'e2'));
+    sockets[0].drop(1006);
+    expect(client.state).toBe('reconnecting');
+    expect(timers).toHaveLength(1);
+    timers[0].fn();
+    await flush();
+    expect(sockets[1].protocols[1]).toBe('ticket.t2'); // a fresh single-use ticket
+    sockets[1].open();
+    expect(sockets[1].sent[0]).toMatchObject({ type: 'subscribe', last_event_id: 'e2', bot_ids: ['b'] });
+    expect(client.state).toBe('replaying');
+    sockets[1].push(ev(2, 'e2')); // overlap is never shown twice
+    sockets[1].push(ev(3, 'e3'));
+    sockets[1].push({ type: 'resumed', replayed: 1 });
+    expect(client.state).toBe('live');
+    expect(got).toEqual([1, 2, 3]);
+  });
+
+  it('backs off exponentially with a cap and resets after a good connection', async () => {
+    expect(backoffMs(0, () => 1)).toBe(500);
+    expect(backoffMs(3, () => 1)).toBe(4000);
+    expect(backoffMs(20, () => 1)).toBe(15000);
+    expect(backoffMs(2, () => 0)).toBe(1000);
+    const { client, sockets, timers } = harness();
+    client.start();
+    await flush();
+    sockets[0].drop();
+    timers[0].fn();
+    await flush();
+    sockets[1].drop();
+    expect(timers[1].ms).toBeGreaterThan(timers[0].ms);
+    timers[1].fn();
+    await flush();
+    sockets[2].open();
+    sockets[2].drop();
+    expect(timers[2].ms).toBe(timers[0].ms);
+  });
+
+  it('stops on a revoked session instead of looping', async () => {
+    const { client, sockets, timers } = harness();
+    const states: string[] = [];
+    client.onState((s) => states.push(s));
+    client.start();
+    await flush();
+    sockets[0].open();
+    sockets[0].drop(CLOSE_REVOKED, 'signed out everywhere');
+    expect(client.state).toBe('unauthorized');
+    expect(timers).toHaveLength(0);
+  });
+
+  it('sends filter changes on the open socket without last_event_id', async () => {
+    const { client, sockets } = harness();
+    client.start();
+    await flush();
+    sockets[0].open();
+    sockets[0].push(ev(1, 'e1'));
+    client.setFilters({ kinds: ['status'] });
+    expect(sockets[0].sent[1]).toEqual({ type: 'subscribe', bot_ids: [], kinds: ['status'], levels: [], domains: [] });
+  });
+});

@@ -1,0 +1,206 @@
+// The live stream (`/v1/stream` websocket): a ticket from `POST /v1/stream/ticket`, offered
+// as subprotocols (never in the URL); a subscribe message with filters; on reconnect the
+// subscribe carries `last_event_id`, so the server replays what was missed, then live.
+
+export interface StreamEvent {
+  type: 'event';
+  seq: number;
+  id: string;
+  domain: string;
+  kind: string;
+  bot_id: string | null;
+  event: Record<string, unknown> & { message?: string; level?: string; occurred_at?: string };
+}
+
+export interface StreamFilters {
+  bot_ids?: string[];
+  kinds?: string[];
+  levels?: string[];
+  domains?: string[];
+}
+
+export type StreamState = 'connecting' | 'live' | 'replaying' | 'reconnecting' | 'closed' | 'unauthorized';
+
+export interface SocketLike {
+  readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+export interface StreamDeps {
+  /** get the subprotocols to offer (a fresh single-use ticket each time) */
+  ticket: () => Promise<string[]>;
+  open: (url: string, protocols: string[]) => SocketLike;
+  url: string;
+  setTimer: (fn: () => void, ms: number) => unknown;
+  clearTimer: (t: unknown) => void;
+  random?: () => number;
+}
+
+/** Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 15 s. */
+export function backoffMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(15000, 500 * 2 ** Math.max(0, attempt));
+  return Math.round(base * (0.5 + random() / 2));
+}
+
+export const CLOSE_REVOKED = 4401;
+
+export class StreamClient {
+  private deps: StreamDeps;
+  private sock: SocketLike | null = null;
+  private filters: StreamFilters = {};
+  private attempt = 0;
+  private timer: unknown = null;
+  private stopped = false;
+  private seen = new Set<string>();
+  private seenOrder: string[] = [];
+  lastEventId: string | null = null;
+  state: StreamState = 'closed';
+  private listeners = new Set<(e: StreamEvent) => void>();
+  private stateListeners = new Set<(s: StreamState, info?: string) => void>();
+
+  constructor(deps: StreamDeps) {
+    this.deps = deps;
+  }
+
+  onEvent(fn: (e: StreamEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  onState(fn: (s: StreamState, info?: string) => void): () => void {
+    this.stateListeners.add(fn);
+    return () => this.stateListeners.delete(fn);
+  }
+
+  private setState(s: StreamState, info?: string): void {
+    this.state = s;
+    this.stateListeners.forEach((fn) => fn(s, info));
+  }
+
+  start(filters: StreamFilters = {}): void {
+    this.filters = filters;
+    this.stopped = false;
+    if (!this.sock) void this.connect();
+  }
+
+  /** Change filters at any time (the server applies them to the next events). */
+  setFilters(filters: StreamFilters): void {
+    this.filters = filters;
+    if (this.sock && this.sock.readyState === 1) this.sendSubscribe(false);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) this.deps.clearTimer(this.timer);
+    this.timer = null;
+    const s = this.sock;
+    this.sock = null;
+    if (s) {
+      s.onclose = null;
+      s.close(1000, 'bye');
+    }
+    this.setState('closed');
+  }
+
+  private async connect(): Promise<void> {
+    this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting');
+    let protocols: string[];
+    try {
+      protocols = await this.deps.ticket();
+    } catch (err) {
+      if ((err as { status?: number })?.status === 401) {
+        this.setState('unauthorized');
+        return;
+      }
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.stopped) return;
+    const sock = this.deps.open(this.deps.url, protocols);
+    this.sock = sock;
+    sock.onopen = () => {
+      this.attempt = 0;
+      this.sendSubscribe(true);
+    };
+    sock.onmessage = (ev) => this.onMessage(ev.data);
+    sock.onerror = () => undefined;
+    sock.onclose = (ev) => {
+      this.sock = null;
+      if (this.stopped) return;
+      if (ev.code === CLOSE_REVOKED) {
+        this.setState('unauthorized', ev.reason);
+        return;
+      }
+      this.scheduleReconnect(ev.reason);
+    };
+  }
+
+  private scheduleReconnect(reason?: string): void {
+    if (this.stopped) return;
+    this.setState('reconnecting', reason);
+    const delay = backoffMs(this.attempt, this.deps.random);
+    this.attempt += 1;
+    this.timer = this.deps.setTimer(() => {
+      this.timer = null;
+      void this.connect();
+    }, delay);
+  }
+
+  private sendSubscribe(first: boolean): void {
+    const msg: Record<string, unknown> = {
+      type: 'subscribe',
+      bot_ids: this.filters.bot_ids ?? [],
+      kinds: this.filters.kinds ?? [],
+      levels: this.filters.levels ?? [],
+      domains: this.filters.domains ?? [],
+    };
+    if (first && this.lastEventId) {
+      msg.last_event_id = this.lastEventId;
+      this.setState('replaying');
+    } else if (first) this.setState('live');
+    this.sock?.send(JSON.stringify(msg));
+  }
+
+  private remember(id: string): boolean {
+    if (this.seen.has(id)) return false;
+    this.seen.add(id);
+    this.seenOrder.push(id);
+    if (this.seenOrder.length > 5000) this.seen.delete(this.seenOrder.shift() as string);
+    return true;
+  }
+
+  private onMessage(data: unknown): void {
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(String(data));
+    } catch {
+      return;
+    }
+    switch (msg.type) {
+      case 'event': {
+        const ev = msg as unknown as StreamEvent;
+        if (ev.id && !this.remember(ev.id)) return; // a replay overlap: never show twice
+        if (ev.id) this.lastEventId = ev.id;
+        this.listeners.forEach((fn) => fn(ev));
+        break;
+      }
+      case 'resumed':
+        this.setState('live');
+        break;
+      case 'resume_failed':
+        this.setState('live', 'some events could not be replayed; see the history view');
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+export function streamUrl(loc: { protocol: string; host: string } = window.location): string {
+  return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/v1/stream`;
+}

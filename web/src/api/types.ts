@@ -1,0 +1,18 @@
+// Re-exports of the generated contract types the console uses, plus the few shapes that
+// are defined in gateway route modules (not in proto/schema).
+export type {
+  ApiTokenCreated, ApiTokenInfo, ApiTokenList, BotPage, BotView, CommandOut, CommandOption, CommandReply, CommandSettings,
+  ConnectionIn, ConnectionOut, ConnectionTestResult, EventsSummary, FileInfo, FileList, ImportResult, LogEntry, LogPage,
+  PromptIn, PromptOut, ProviderList, ShardStatus, SyncStatus, User, BotStatus, IntentInfo, TemplateResponse, HttpResponse,
+  AiResponse, AccountDeleted, StreamTicket, CommandIn,
+} from './schema.gen';
+
+export interface PatchBot {
+  name?: string;
+  description?: string;
+  intents?: number | string[];
+  presence?: { status: string; activity_type: string; activity_text?: string | null };
+  shard_count?: number | 'auto' | null;
+  auto_start?: boolean;
+  tags?: string[];
+}

@@ -1,0 +1,108 @@
+import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import { api } from '../api/client';
+import { StreamClient, streamUrl, type StreamEvent, type StreamFilters, type StreamState } from '../api/stream';
+import type { BotStatus, StreamTicket } from '../api/types';
+import { applyStatusEvent } from '../lib/status';
+
+export function newStreamClient(): StreamClient {
+  return new StreamClient({
+    url: streamUrl(),
+    ticket: async () => (await api.post<StreamTicket>('/v1/stream/ticket')).protocols,
+    open: (url, protocols) => new WebSocket(url, protocols) as unknown as import('../api/stream').SocketLike,
+    setTimer: (fn, ms) => window.setTimeout(fn, ms),
+    clearTimer: (t) => window.clearTimeout(t as number),
+  });
+}
+
+const Ctx = createContext<{ state: StreamState; info?: string }>({ state: 'closed' });
+
+/** One app-wide stream of status events: keeps every bot's badge live without reloads. */
+export function StreamProvider({ children }: { children: ReactNode }) {
+  const qc = useQueryClient();
+  const [state, setState] = useState<{ state: StreamState; info?: string }>({ state: 'connecting' });
+  const timers = useRef(new Map<string, number>());
+  useEffect(() => {
+    const client = newStreamClient();
+    const offState = client.onState((s, info) => setState({ state: s, info }));
+    const offEvent = client.onEvent((e: StreamEvent) => {
+      if (e.domain !== 'bot' || e.kind !== 'status' || !e.bot_id) return;
+      const botId = e.bot_id;
+      const ev = e.event;
+      const wholeBot = ev.shard_id == null || ev.shard_count === 1;
+      if (wholeBot) {
+        qc.setQueryData<BotStatus | undefined>(['status', botId], (prev) => {
+          const live = applyStatusEvent(prev ? { ...prev, seq: (prev as { seq?: number }).seq } : undefined, ev, e.seq);
+          return { ...(prev ?? { bot_id: botId, shards: [] }), ...live, since: live.since ?? prev?.since ?? new Date().toISOString() } as BotStatus;
+        });
+      }
+      // The aggregate over shards (and the shard table) comes from the API: refetch, debounced.
+      window.clearTimeout(timers.current.get(botId));
+      timers.current.set(
+        botId,
+        window.setTimeout(() => {
+          void qc.invalidateQueries({ queryKey: ['status', botId] });
+          void qc.invalidateQueries({ queryKey: ['shards', botId] });
+        }, 400),
+      );
+    });
+    client.start({ domains: ['bot'], kinds: ['status'] });
+    return () => {
+      offState();
+      offEvent();
+      client.stop();
+    };
+  }, [qc]);
+  return <Ctx.Provider value={state}>{children}</Ctx.Provider>;
+}
+
+export function useStreamState() {
+  return useContext(Ctx);
+}
+
+export function StreamIndicator() {
+  const { state, info } = useStreamState();
+  const text: Record<StreamState, string> = {
+    connecting: 'Connecting to live updates…',
+    live: 'Live',
+    replaying: 'Catching up…',
+    reconnecting: 'Live updates lost — reconnecting…',
+    closed: 'Live updates off',
+    unauthorized: 'Live updates stopped: please sign in again',
+  };
+  return (
+    <span className="small muted" role="status" aria-live="polite" data-stream-state={state}>
+      <span aria-hidden="true">{state === 'live' ? '● ' : '○ '}</span>
+      {text[state]}
+      {info && state !== 'live' ? ` (${info})` : ''}
+    </span>
+  );
+}
+
+/** A private stream with its own filters (the logs tail). */
+export function useEventStream(filters: StreamFilters, onEvent: (e: StreamEvent) => void, enabled = true) {
+  const [state, setState] = useState<StreamState>('closed');
+  const cb = useRef(onEvent);
+  cb.current = onEvent;
+  const key = JSON.stringify(filters);
+  const clientRef = useRef<StreamClient | null>(null);
+  useEffect(() => {
+    if (!enabled) return;
+    const client = newStreamClient();
+    clientRef.current = client;
+    const offS = client.onState((s) => setState(s));
+    const offE = client.onEvent((e) => cb.current(e));
+    client.start(JSON.parse(key));
+    return () => {
+      offS();
+      offE();
+      client.stop();
+      clientRef.current = null;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [enabled]);
+  useEffect(() => {
+    clientRef.current?.setFilters(JSON.parse(key));
+  }, [key]);
+  return useMemo(() => ({ state }), [state]);
+}

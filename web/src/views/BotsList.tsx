@@ -1,0 +1,117 @@
+import { useState, type FormEvent } from 'react';
+import { Link, useNavigate } from 'react-router';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { api } from '../api/client';
+import { fieldErrors } from '../api/errors';
+import { useBotAction, useBots, useStatus } from '../api/bots';
+import type { BotView } from '../api/types';
+import { Empty, ErrorBox, Field, Loading, StatusBadge } from '../components/ui';
+import { StreamIndicator } from '../components/stream';
+
+function BotCard({ bot }: { bot: BotView }) {
+  const status = useStatus(bot.id);
+  const action = useBotAction(bot.id);
+  const s = status.data;
+  const running = bot.desired_state === 'running';
+  const shards = s?.shards ?? [];
+  const latency = shards.map((x) => x.latency_ms).filter((x): x is number => typeof x === 'number');
+  const guilds = shards.reduce((n, x) => n + (x.guild_count ?? 0), 0);
+  return (
+    <article className="panel" data-bot-id={bot.id} aria-labelledby={`bot-${bot.id}`}>
+      <div className="row spread">
+        <h2 id={`bot-${bot.id}`} style={{ margin: 0 }}>
+          <Link to={`/bots/${bot.id}`}>{bot.name}</Link>
+        </h2>
+        {status.isPending ? <span className="muted small">status…</span> : <StatusBadge state={s?.state} reason={s?.reason} message={s?.message} />}
+      </div>
+      <p className="muted small" style={{ margin: '6px 0' }}>
+        @{bot.username} · token …{bot.token_hint}
+        {latency.length > 0 && <> · {Math.round(latency.reduce((a, b) => a + b, 0) / latency.length)} ms latency</>}
+        {shards.length > 0 && <> · {guilds} {guilds === 1 ? 'guild' : 'guilds'}</>}
+      </p>
+      {status.error && <ErrorBox error={status.error} />}
+      <div className="row">
+        {running ? (
+          <button onClick={() => action.mutate('stop')} disabled={action.isPending}>Stop</button>
+        ) : (
+          <button className="primary" onClick={() => action.mutate('start')} disabled={action.isPending}>Start</button>
+        )}
+        <button onClick={() => action.mutate('restart')} disabled={action.isPending || !running}>Restart</button>
+        {action.isPending && <span className="spinner" role="status" aria-label="working" />}
+      </div>
+      <ErrorBox error={action.error} />
+    </article>
+  );
+}
+
+export function AddBot({ onDone }: { onDone?: () => void }) {
+  const qc = useQueryClient();
+  const nav = useNavigate();
+  const [token, setToken] = useState('');
+  const [name, setName] = useState('');
+  const [autoStart, setAutoStart] = useState(false);
+  const create = useMutation({
+    mutationFn: () => api.post<BotView>('/v1/bots', { token: token.trim(), name: name.trim() || undefined, auto_start: autoStart }),
+    onSuccess: (bot) => {
+      setToken(''); // the token is never shown again
+      void qc.invalidateQueries({ queryKey: ['bots'] });
+      onDone?.();
+      nav(`/bots/${bot.id}`);
+    },
+  });
+  const errs = fieldErrors(create.error);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    create.mutate();
+  };
+  return (
+    <form className="panel" onSubmit={submit} aria-label="Add a bot">
+      <h2 style={{ marginTop: 0 }}>Add a bot</h2>
+      <Field label="Bot token" error={errs.token} hint="From the Discord developer portal → your application → Bot → Reset Token. Stored encrypted; shown later only as …last4.">
+        {(p) => <input {...p} name="token" type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} required />}
+      </Field>
+      <Field label="Name (optional)" error={errs.name} hint="Defaults to the bot's Discord username.">
+        {(p) => <input {...p} name="name" value={name} onChange={(e) => setName(e.target.value)} maxLength={100} />}
+      </Field>
+      <label className="inline">
+        <input type="checkbox" checked={autoStart} onChange={(e) => setAutoStart(e.target.checked)} /> Start it right away
+      </label>
+      {errs._form && <div className="field-error">{errs._form}</div>}
+      {create.error && !errs.token && !errs.name && <ErrorBox error={create.error} />}
+      <div className="row" style={{ marginTop: 10 }}>
+        <button className="primary" type="submit" disabled={create.isPending || !token.trim()}>
+          {create.isPending ? 'Checking the token with Discord…' : 'Add bot'}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export function BotsList() {
+  const bots = useBots();
+  const [adding, setAdding] = useState(false);
+  return (
+    <>
+      <div className="row spread">
+        <h1>Your bots</h1>
+        <div className="row">
+          <StreamIndicator />
+          <button className="primary" onClick={() => setAdding((v) => !v)} aria-expanded={adding}>
+            {adding ? 'Close' : 'Add a bot'}
+          </button>
+        </div>
+      </div>
+      {adding && <AddBot onDone={() => setAdding(false)} />}
+      {bots.isPending && <Loading what="Loading your bots" />}
+      <ErrorBox error={bots.error} retry={() => bots.refetch()} />
+      {bots.data && bots.data.bots.length === 0 && !adding && (
+        <Empty>
+          No bots yet. <button onClick={() => setAdding(true)}>Add your first bot</button>
+        </Empty>
+      )}
+      <div className="grid">
+        {bots.data?.bots.map((b) => <BotCard key={b.id} bot={b} />)}
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,3 @@
+export default function Connections() {
+  return <h1>Connections</h1>;
+}

@@ -1,0 +1,3 @@
+export default function Logs() {
+  return <h1>Logs</h1>;
+}

@@ -1,0 +1,3 @@
+export default function Prompts() {
+  return <h1>Prompts</h1>;
+}
