@@ -212,7 +212,7 @@ class ConfigService:
         row = await repo.get_command(s, bot_id, command_id)
         if row is None:
             raise not_found("command")
-        changes = patch.model_dump(mode="json", exclude_unset=True)
+        changes = patch.model_dump(mode="json", exclude_none=True)
         try:
             spec = CommandIn.model_validate({**row["spec"], **changes})
         except ValidationError as exc:
@@ -337,7 +337,7 @@ class ConfigService:
             raise not_found("prompt")
         try:
             spec = PromptIn.model_validate(
-                {**row["spec"], **patch.model_dump(mode="json", exclude_unset=True)}
+                {**row["spec"], **patch.model_dump(mode="json", exclude_none=True)}
             )
         except ValidationError as exc:
             raise from_validation(exc, ["body"]) from None
@@ -429,7 +429,7 @@ class ConfigService:
         row = await repo.get_connection(s, connection_id)
         if row is None:
             raise not_found("connection")
-        changes = patch.model_dump(mode="json", exclude_unset=True)
+        changes = patch.model_dump(mode="json", exclude_none=True)
         new_secret = changes.pop("secret", None)
         header_changes: dict[str, str | None] = changes.pop("secret_headers", None) or {}
         headers = self._open_headers(row)

@@ -1,7 +1,288 @@
-"""Public REST routes of the commands area: validate, call the owning service over NATS, reply."""
+"""Public REST routes of the commands area: commands, prompts, API connections, export and
+import. Each route validates, calls command-service over NATS as the signed-in user, and
+replies; command-service checks that the bot is the caller's (404 otherwise)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import yaml
+from fastapi import APIRouter, Query, Response, status
+from pydantic import Field
+
+from gateway.auth import Principal, require_scope
+from gateway.deps import Bus
+from proto import commands as C
+from proto.base import Contract, Empty
 
 router = APIRouter(tags=["commands"])
+
+Reader = Annotated[Principal, require_scope("commands:read")]
+Writer = Annotated[Principal, require_scope("commands:write")]
+
+
+class TestBody(Contract):
+    """`POST /v1/bots/{id}/commands/{cid}/test`: run the command as a dry run."""
+
+    options: dict[str, Any] = Field(default_factory=dict)
+    content: str | None = Field(None, max_length=2000, description="message text (prefix)")
+    target_id: str | None = None
+    guild_id: str | None = None
+    channel_id: str | None = None
+
+
+class ImportBody(Contract):
+    """`POST /v1/bots/{id}/import`: a config file uploaded through /v1/files (JSON or YAML)."""
+
+    file_id: UUID
+    dry_run: bool = False
+
+
+# ---- commands ------------------------------------------------------------------------------
+
+
+@router.get("/v1/bots/{bot_id}/commands", response_model=C.CommandList, summary="a bot's commands")
+async def list_commands(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+    return await bus.call(C.LIST, C.BotCommandRef(bot_id=bot_id), user_id=user.user_id)
+
+
+@router.post(
+    "/v1/bots/{bot_id}/commands",
+    response_model=C.CommandOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="add a command (validated by Discord's rules; synced to Discord)",
+)
+async def create_command(bot_id: UUID, body: C.CommandIn, bus: Bus, user: Writer) -> Any:
+    return await bus.call(
+        C.CREATE, C.CreateCommand(bot_id=bot_id, command=body), user_id=user.user_id
+    )
+
+
+@router.get(
+    "/v1/bots/{bot_id}/commands/sync",
+    response_model=C.SyncStatus,
+    summary="whether Discord has the current commands, and the last sync result",
+)
+async def sync_status(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+    return await bus.call(C.SYNC_STATUS, C.BotCommandRef(bot_id=bot_id), user_id=user.user_id)
+
+
+@router.get(
+    "/v1/bots/{bot_id}/commands/settings",
+    response_model=C.CommandSettings,
+    summary="per-bot command settings (prefix)",
+)
+async def get_settings(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+    return await bus.call(C.SETTINGS_GET, C.BotCommandRef(bot_id=bot_id), user_id=user.user_id)
+
+
+@router.put(
+    "/v1/bots/{bot_id}/commands/settings",
+    response_model=C.CommandSettings,
+    summary="change per-bot command settings (prefix)",
+)
+async def put_settings(bot_id: UUID, body: C.CommandSettings, bus: Bus, user: Writer) -> Any:
+    return await bus.call(
+        C.SETTINGS_PUT, C.BotCommandSettings(bot_id=bot_id, settings=body), user_id=user.user_id
+    )
+
+
+@router.get(
+    "/v1/bots/{bot_id}/commands/{command_id}", response_model=C.CommandOut, summary="one command"
+)
+async def get_command(bot_id: UUID, command_id: UUID, bus: Bus, user: Reader) -> Any:
+    return await bus.call(
+        C.GET, C.CommandRef(bot_id=bot_id, command_id=command_id), user_id=user.user_id
+    )
+
+
+@router.patch(
+    "/v1/bots/{bot_id}/commands/{command_id}",
+    response_model=C.CommandOut,
+    summary="change a command (the result is validated as a whole)",
+)
+async def patch_command(
+    bot_id: UUID, command_id: UUID, body: C.CommandPatch, bus: Bus, user: Writer
+) -> Any:
+    return await bus.call(
+        C.UPDATE,
+        C.UpdateCommand(bot_id=bot_id, command_id=command_id, patch=body),
+        user_id=user.user_id,
+    )
+
+
+@router.delete(
+    "/v1/bots/{bot_id}/commands/{command_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="remove a command",
+)
+async def delete_command(bot_id: UUID, command_id: UUID, bus: Bus, user: Writer) -> Response:
+    await bus.call(
+        C.DELETE, C.CommandRef(bot_id=bot_id, command_id=command_id), user_id=user.user_id
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/v1/bots/{bot_id}/commands/{command_id}/test",
+    response_model=C.CommandReply,
+    summary="dry-run a command with given options: what the bot would answer",
+)
+async def test_command(
+    bot_id: UUID, command_id: UUID, body: TestBody, bus: Bus, user: Writer
+) -> Any:
+    return await bus.call(
+        C.TEST,
+        C.TestCommand(bot_id=bot_id, command_id=command_id, **body.model_dump()),
+        user_id=user.user_id,
+    )
+
+
+# ---- export / import --------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/bots/{bot_id}/export",
+    response_model=C.BotImport,
+    summary="the bot's commands, prompts and connection references (no secrets)",
+)
+async def export_bot(
+    bot_id: UUID,
+    bus: Bus,
+    user: Reader,
+    format: Annotated[Literal["json", "yaml"], Query()] = "json",
+) -> Any:
+    doc: C.BotImport = await bus.call(
+        C.EXPORT, C.ExportRequest(bot_id=bot_id), user_id=user.user_id
+    )
+    if format == "yaml":
+        text = yaml.safe_dump(doc.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        return Response(
+            text,
+            media_type="application/yaml",
+            headers={"content-disposition": f'attachment; filename="bot-{bot_id}.yaml"'},
+        )
+    return doc
+
+
+@router.post(
+    "/v1/bots/{bot_id}/import",
+    response_model=C.ImportResult,
+    summary="apply an uploaded config file in one transaction (dry_run: only the diff)",
+)
+async def import_bot(bot_id: UUID, body: ImportBody, bus: Bus, user: Writer) -> Any:
+    return await bus.call(
+        C.IMPORT,
+        C.ImportBot(bot_id=bot_id, file_id=body.file_id, dry_run=body.dry_run),
+        user_id=user.user_id,
+        timeout_s=30,
+    )
+
+
+# ---- prompts -------------------------------------------------------------------------------
+
+
+@router.get("/v1/prompts", response_model=C.PromptList, summary="your prompts")
+async def list_prompts(bus: Bus, user: Reader) -> Any:
+    return await bus.call(C.PROMPT_LIST, Empty(), user_id=user.user_id)
+
+
+@router.post(
+    "/v1/prompts",
+    response_model=C.PromptOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="add a prompt",
+)
+async def create_prompt(body: C.PromptIn, bus: Bus, user: Writer) -> Any:
+    return await bus.call(C.PROMPT_CREATE, body, user_id=user.user_id)
+
+
+@router.get("/v1/prompts/{prompt_id}", response_model=C.PromptOut, summary="one prompt")
+async def get_prompt(prompt_id: UUID, bus: Bus, user: Reader) -> Any:
+    return await bus.call(C.PROMPT_GET, C.PromptRef(prompt_id=prompt_id), user_id=user.user_id)
+
+
+@router.patch("/v1/prompts/{prompt_id}", response_model=C.PromptOut, summary="change a prompt")
+async def patch_prompt(prompt_id: UUID, body: C.PromptPatch, bus: Bus, user: Writer) -> Any:
+    return await bus.call(
+        C.PROMPT_UPDATE, C.UpdatePrompt(prompt_id=prompt_id, patch=body), user_id=user.user_id
+    )
+
+
+@router.delete(
+    "/v1/prompts/{prompt_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="remove a prompt (409 while commands use it)",
+)
+async def delete_prompt(prompt_id: UUID, bus: Bus, user: Writer) -> Response:
+    await bus.call(C.PROMPT_DELETE, C.PromptRef(prompt_id=prompt_id), user_id=user.user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ---- API connections -------------------------------------------------------------------------
+
+
+@router.get("/v1/connections", response_model=C.ConnectionList, summary="your API connections")
+async def list_connections(bus: Bus, user: Reader) -> Any:
+    return await bus.call(C.CONNECTION_LIST, Empty(), user_id=user.user_id)
+
+
+@router.post(
+    "/v1/connections",
+    response_model=C.ConnectionOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="add an API connection (secrets are encrypted and never returned)",
+)
+async def create_connection(body: C.ConnectionIn, bus: Bus, user: Writer) -> Any:
+    return await bus.call(C.CONNECTION_CREATE, body, user_id=user.user_id)
+
+
+@router.get(
+    "/v1/connections/{connection_id}", response_model=C.ConnectionOut, summary="one connection"
+)
+async def get_connection(connection_id: UUID, bus: Bus, user: Reader) -> Any:
+    return await bus.call(
+        C.CONNECTION_GET, C.ConnectionRef(connection_id=connection_id), user_id=user.user_id
+    )
+
+
+@router.patch(
+    "/v1/connections/{connection_id}",
+    response_model=C.ConnectionOut,
+    summary="change a connection (secrets are kept unless given)",
+)
+async def patch_connection(
+    connection_id: UUID, body: C.ConnectionPatch, bus: Bus, user: Writer
+) -> Any:
+    return await bus.call(
+        C.CONNECTION_UPDATE,
+        C.UpdateConnection(connection_id=connection_id, patch=body),
+        user_id=user.user_id,
+    )
+
+
+@router.delete(
+    "/v1/connections/{connection_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="remove a connection (409 while commands use it)",
+)
+async def delete_connection(connection_id: UUID, bus: Bus, user: Writer) -> Response:
+    await bus.call(
+        C.CONNECTION_DELETE, C.ConnectionRef(connection_id=connection_id), user_id=user.user_id
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/v1/connections/{connection_id}/test",
+    response_model=C.ConnectionTestResult,
+    summary="one GET to the base URL with the connection's auth (SSRF rules apply)",
+)
+async def test_connection(connection_id: UUID, bus: Bus, user: Writer) -> Any:
+    return await bus.call(
+        C.CONNECTION_TEST, C.ConnectionRef(connection_id=connection_id), user_id=user.user_id
+    )
