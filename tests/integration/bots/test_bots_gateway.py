@@ -1,5 +1,6 @@
 """The bots area through the real gateway: a user signed in through the sandbox's OAuth
-flow adds a bot, starts and stops it, and another user cannot see it."""
+flow adds a bot, starts and stops it, and another user cannot see it; deleting the
+account stops and removes the user's bots."""
 
 from __future__ import annotations
 
@@ -49,3 +50,20 @@ async def test_signed_in_user_manages_bots_through_the_gateway(
         deleted = await http.delete(f"/v1/bots/{bot['id']}", headers=alice.headers)
         assert deleted.status_code == 200
         assert (await http.get("/v1/bots", headers=alice.headers)).json()["bots"] == []
+
+        # Deleting the account removes every bot of it (auth-service asks bot-service).
+        live_app = await sandbox_control.create_application("Account Bot", guild_count=1)
+        kept = await http.post(
+            "/v1/bots", json={"token": live_app.token, "auto_start": True}, headers=alice.headers
+        )
+        assert kept.status_code == 201
+        await sandbox_control.wait_for_sessions(live_app.application_id, 1, timeout=30)
+        gone = await http.delete("/v1/me", headers=alice.headers)
+        assert gone.status_code == 200, gone.text
+        outcome = {p["service"]: p for p in gone.json()["purged"]}
+        assert outcome["bot"]["ok"] is True
+        assert outcome["bot"]["removed"] == 1
+        await sandbox_control.wait_for_sessions(live_app.application_id, 0, timeout=15)
+        # The application is free again: another user may add it.
+        again = await http.post("/v1/bots", json={"token": live_app.token}, headers=bob.headers)
+        assert again.status_code == 201
