@@ -24,7 +24,8 @@ $(STAMP): $(UV) $(INSTALL_INPUTS)
 	@echo "installing packages (pinned ranges from constraints.txt)"
 	@$(UV) pip install --python $(BIN)/python --quiet -c constraints.txt --config-settings editable_mode=compat \
 		$(foreach p,$(PACKAGES),-e $(p)) \
-		pytest pytest-asyncio pytest-timeout ruff mypy import-linter "moto[server]" types-pyyaml jsonschema
+		pytest pytest-asyncio pytest-timeout ruff mypy import-linter "moto[server]" types-pyyaml jsonschema \
+		kubernetes-validate promql-parser sentry-sdk
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install every package
