@@ -27,6 +27,7 @@ from services.runtime import ServiceDefinition, ServiceRuntime
 from services.settings import MissingSecretError, ServiceSettings, with_credentials
 from services.telemetry import metrics
 from services.telemetry.logs import setup_logging
+from services.telemetry.sentry import setup_sentry
 from services.telemetry.tracing import setup_tracing
 from services.vault import Vault
 
@@ -109,6 +110,12 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings | None 
     settings = settings or definition.settings_cls()
     setup_logging(definition.name, settings.log_level, settings.log_format)
     setup_tracing(definition.name, settings.otlp_endpoint)
+    setup_sentry(
+        definition.name,
+        version=definition.version,
+        instance=settings.instance,
+        environment=settings.mode.value,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
