@@ -169,22 +169,31 @@ async def test_replica_cut_off_from_nats_stops_its_sessions(
     assert infra.nats_url is not None
     proxy = CuttableProxy(int(infra.nats_url.rsplit(":", 1)[1]))
     port = await proxy.start()
-    (isolated,) = replicas.start(1, NATS_URL=f"nats://127.0.0.1:{port}")
+    # Started from a thread: the proxy runs on this event loop.
+    (isolated,) = await asyncio.to_thread(replicas.start, 1, NATS_URL=f"nats://127.0.0.1:{port}")
     added = await add_many(bots, 4)
     apps = [a for a, _ in added]
     await wait_until(lambda: all_online(sandbox_control, apps), timeout=30, what="online")
-    (healthy,) = replicas.start(1)
+    (healthy,) = await asyncio.to_thread(replicas.start, 1)
     # Some bots moved to the new replica (rendezvous), the rest stay on the isolated one.
+    before = {s["session_id"] for s in await sandbox_control.sessions() if s["connected"]}
     await proxy.cut()
     cut_at = time.monotonic()
-    await wait_until(
-        lambda: all_online(sandbox_control, apps),
-        timeout=LEASE_TTL_S + 10,
-        what="sessions moved to the healthy replica",
-    )
-    for _, bot in added:
-        status = await bots.wait_state(bot.id, "online", timeout=10)
-        assert {s.replica for s in status.shards} == {healthy.name}
+
+    async def moved() -> bool:
+        for _, bot in added:
+            status = await bots.status(bot.id)
+            if status.state != "online" or {s.replica for s in status.shards} != {healthy.name}:
+                return False
+        return await all_online(sandbox_control, apps)
+
+    await wait_until(moved, timeout=LEASE_TTL_S + 10, what="bots online on the healthy replica")
+    # The isolated replica closed its sessions by itself: every live one is new or resumed
+    # by the healthy replica, and none is connected twice.
+    live = [s for s in await sandbox_control.sessions() if s["connected"]]
+    mine = [s for s in live if s["application_id"] in {a.application_id for a in apps}]
+    assert len(mine) == len(apps)
+    assert before  # sanity
     assert time.monotonic() - cut_at < LEASE_TTL_S + 8
     assert never_doubled(await per_app(sandbox_control, apps))
     assert isolated.alive  # it fenced itself; it did not crash
@@ -203,8 +212,18 @@ async def test_rolling_restart_costs_no_identify(
         old.terminate()
         assert old.wait(30) == 0
         await wait_until(lambda: all_online(sandbox_control, apps), timeout=20, what="hand-off")
-        replicas.start(1)
-        await wait_until(lambda: all_online(sandbox_control, apps), timeout=20, what="rebalance")
+        (new,) = replicas.start(1)
+
+        async def rebalanced(new_name: str = new.name) -> bool:
+            replicas_used: set[str | None] = set()
+            for _, bot in added:
+                status = await bots.status(bot.id)
+                if status.state != "online":
+                    return False
+                replicas_used |= {s.replica for s in status.shards}
+            return new_name in replicas_used and await all_online(sandbox_control, apps)
+
+        await wait_until(rebalanced, timeout=30, what="units moved to the new replica")
     for _, bot in added:
         await bots.wait_state(bot.id, "online", timeout=20)
     after = await per_app(sandbox_control, apps)
