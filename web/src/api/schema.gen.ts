@@ -283,7 +283,7 @@ export type CommandOut = {
   updated_at: string;
 };
 
-/** Fields to change; the merged command is validated as a whole. */
+/** Fields to change (absent or null: unchanged); the merged command is validated whole. */
 export type CommandPatch = {
   cooldown_guild_s?: number | null;
   cooldown_user_s?: number | null;

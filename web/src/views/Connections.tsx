@@ -1,3 +1,102 @@
+import { useState, type FormEvent } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { api } from '../api/client';
+import { fieldErrors } from '../api/errors';
+import type { ConnectionIn, ConnectionOut, ConnectionTestResult } from '../api/types';
+import { Confirm, Empty, ErrorBox, Field, Loading } from '../components/ui';
+
+type AuthType = NonNullable<ConnectionIn['auth_type']>;
+const AUTH: Record<AuthType, string> = { none: 'None', bearer: 'Bearer token', header: 'Header', basic: 'Basic (user + password)', query: 'Query parameter' };
+
 export default function Connections() {
-  return <h1>Connections</h1>;
+  const list = useQuery({ queryKey: ['connections'], queryFn: () => api.get<{ connections: ConnectionOut[] }>('/v1/connections') });
+  const [editing, setEditing] = useState<ConnectionOut | 'new' | null>(null);
+  return (
+    <>
+      <div className="row spread">
+        <h1>API connections</h1>
+        <button className="primary" onClick={() => setEditing('new')}>New connection</button>
+      </div>
+      <p className="muted">Third-party APIs your commands call (HTTP actions, AI). Credentials are encrypted and never shown again.</p>
+      {editing && <ConnectionEditor key={editing === 'new' ? 'new' : editing.id} saved={editing === 'new' ? undefined : editing} onDone={() => setEditing(null)} />}
+      {list.isPending && <Loading what="Loading connections" />}
+      <ErrorBox error={list.error} retry={() => list.refetch()} />
+      {list.data && list.data.connections.length === 0 && !editing && <Empty>No connections yet.</Empty>}
+      <div className="grid">
+        {list.data?.connections.map((c) => (
+          <div key={c.id} className="panel">
+            <strong>{c.name}</strong>
+            <div className="muted small mono">{c.base_url}</div>
+            <div className="muted small">auth: {AUTH[c.auth_type ?? 'none']}{c.secret_set ? ` · secret …${c.secret_hint ?? ''}` : ''}</div>
+            <div className="row"><button onClick={() => setEditing(c)}>Edit</button><TestButton id={c.id} /></div>
+          </div>
+        ))}
+      </div>
+    </>
+  );
+}
+
+function TestButton({ id }: { id: string }) {
+  const t = useMutation({ mutationFn: () => api.post<ConnectionTestResult>(`/v1/connections/${id}/test`) });
+  return (
+    <>
+      <button onClick={() => t.mutate()} disabled={t.isPending}>{t.isPending ? 'Testing…' : 'Test connection'}</button>
+      <ErrorBox error={t.error} />
+      {t.data && (
+        <div className={`alert ${t.data.ok ? 'ok' : 'error'}`} role="status" style={{ width: '100%' }}>
+          {t.data.ok ? '✓ Reachable' : '✕ Failed'}
+          {t.data.status != null && ` · HTTP ${t.data.status}`} · {Math.round(t.data.duration_ms)} ms
+          {t.data.error && <div>{t.data.error}</div>}
+          {t.data.preview && <pre className="small" style={{ whiteSpace: 'pre-wrap' }}>{t.data.preview}</pre>}
+        </div>
+      )}
+    </>
+  );
+}
+
+function ConnectionEditor({ saved, onDone }: { saved?: ConnectionOut; onDone: () => void }) {
+  const qc = useQueryClient();
+  const [f, setF] = useState<ConnectionIn>({ name: saved?.name ?? '', base_url: saved?.base_url ?? 'https://', auth_type: saved?.auth_type ?? 'none', auth_name: saved?.auth_name ?? '', auth_username: saved?.auth_username ?? '', timeout_s: saved?.timeout_s ?? 10 });
+  const [secret, setSecret] = useState('');
+  const [del, setDel] = useState(false);
+  const body = () => {
+    const b: Record<string, unknown> = { ...f, auth_name: f.auth_name || null, auth_username: f.auth_username || null };
+    if (secret) b.secret = secret; // write-only: omitted = keep the stored one
+    return b;
+  };
+  const save = useMutation({
+    mutationFn: () => (saved ? api.patch(`/v1/connections/${saved.id}`, body()) : api.post('/v1/connections', body())),
+    onSuccess: () => (setSecret(''), void qc.invalidateQueries({ queryKey: ['connections'] }), onDone()),
+  });
+  const remove = useMutation({ mutationFn: () => api.del(`/v1/connections/${saved?.id}`), onSuccess: () => (void qc.invalidateQueries({ queryKey: ['connections'] }), onDone()) });
+  const errs = fieldErrors(save.error);
+  const set = <K extends keyof ConnectionIn>(k: K, v: ConnectionIn[K]) => setF((x) => ({ ...x, [k]: v }));
+  const submit = (e: FormEvent) => (e.preventDefault(), save.mutate());
+  const auth = f.auth_type ?? 'none';
+  return (
+    <form className="panel" onSubmit={submit} aria-label="Connection editor">
+      <h2 style={{ marginTop: 0 }}>{saved ? `Edit ${saved.name}` : 'New connection'}</h2>
+      <Field label="Name" error={errs.name}>{(p) => <input {...p} value={f.name} onChange={(e) => set('name', e.target.value)} />}</Field>
+      <Field label="Base URL" error={errs.base_url}>{(p) => <input {...p} type="url" value={f.base_url} onChange={(e) => set('base_url', e.target.value)} />}</Field>
+      <Field label="Authentication" error={errs.auth_type}>
+        {(p) => <select {...p} value={auth} onChange={(e) => set('auth_type', e.target.value as AuthType)}>{Object.entries(AUTH).map(([k, v]) => <option key={k} value={k}>{v}</option>)}</select>}
+      </Field>
+      {(auth === 'header' || auth === 'query') && <Field label={auth === 'header' ? 'Header name' : 'Parameter name'} error={errs.auth_name}>{(p) => <input {...p} value={f.auth_name ?? ''} onChange={(e) => set('auth_name', e.target.value)} />}</Field>}
+      {auth === 'basic' && <Field label="Username" error={errs.auth_username}>{(p) => <input {...p} value={f.auth_username ?? ''} onChange={(e) => set('auth_username', e.target.value)} />}</Field>}
+      {auth !== 'none' && (
+        <Field label={auth === 'basic' ? 'Password' : 'Secret'} error={errs.secret} hint={saved?.secret_set ? `A secret is stored (…${saved.secret_hint ?? ''}). Leave empty to keep it.` : 'Stored encrypted; never shown again.'}>
+          {(p) => <input {...p} type="password" autoComplete="off" value={secret} onChange={(e) => setSecret(e.target.value)} />}
+        </Field>
+      )}
+      <Field label="Timeout (s)" error={errs.timeout_s}>{(p) => <input {...p} type="number" min={1} max={60} value={f.timeout_s ?? 10} onChange={(e) => set('timeout_s', Number(e.target.value))} />}</Field>
+      {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
+      <div className="row" style={{ marginTop: 10 }}>
+        <button className="primary" disabled={save.isPending}>Save connection</button>
+        <button type="button" onClick={onDone}>Cancel</button>
+        {saved && <button type="button" className="danger" onClick={() => setDel(true)}>Delete</button>}
+      </div>
+      <ErrorBox error={remove.error} />
+      <Confirm open={del} title={`Delete ${saved?.name}?`} confirmLabel="Delete connection" busy={remove.isPending} onConfirm={() => remove.mutate()} onCancel={() => setDel(false)} />
+    </form>
+  );
 }

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { emptyCommand, emptyOption, fromCommand, localErrors, parseChoices, toPayload } from './commandForm';
+import type { CommandOut } from '../api/types';
+
+describe('command form', () => {
+  it('builds a slash command with typed options and choices', () => {
+    const f = { ...emptyCommand(), name: 'roll', description: 'Roll dice', options: [{ ...emptyOption(), name: 'sides', description: 'how many', type: 'integer' as const, required: true, choices: 'six=6\ntwenty=20', min: '1', max: '' }] };
+    const p = toPayload(f);
+    expect(p.kind).toBe('slash');
+    expect(p.options?.[0]).toEqual({ name: 'sides', description: 'how many', type: 'integer', required: true, choices: [{ name: 'six', value: 6 }, { name: 'twenty', value: 20 }], min_value: 1, max_value: null });
+    expect(p.response).toEqual({ type: 'template', content: null });
+  });
+  it('drops options and descriptions where Discord has none', () => {
+    const f = { ...emptyCommand(), kind: 'user' as const, name: 'Say hi', description: 'x', options: [emptyOption()] };
+    const p = toPayload(f);
+    expect(p.options).toEqual([]);
+    expect(p.description).toBe('');
+  });
+  it('round-trips a saved command', () => {
+    const saved = { id: 'c', bot_id: 'b', created_at: '', updated_at: '', name: 'ask', kind: 'slash', description: 'Ask AI', options: [], response: { type: 'ai', connection_id: 'k', prompt_id: 'p' }, guild_ids: ['123456789012345678'] } as CommandOut;
+    const f = fromCommand(saved);
+    expect(f.responseType).toBe('ai');
+    expect(toPayload(f).response).toEqual({ type: 'ai', connection_id: 'k', prompt_id: 'p' });
+    expect(toPayload(f).guild_ids).toEqual(['123456789012345678']);
+  });
+  it('finds local errors with the same keys as server field errors', () => {
+    const f = { ...emptyCommand(), name: 'Bad Name', options: [emptyOption()], responseType: 'ai' as const };
+    expect(localErrors(f)).toMatchObject({ name: expect.any(String), description: expect.any(String), 'options.0.name': expect.any(String), 'response.connection_id': expect.any(String), 'response.prompt_id': expect.any(String) });
+    expect(localErrors({ ...emptyCommand(), name: 'hello', description: 'hi' })).toEqual({});
+  });
+  it('parses choices with or without labels', () => {
+    expect(parseChoices('a\nB = b\n\n', 'string')).toEqual([{ name: 'a', value: 'a' }, { name: 'B', value: 'b' }]);
+  });
+});

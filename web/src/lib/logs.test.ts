@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { appendBounded, filterQuery, lineFromEvent, matches, perMinute, type Line } from './logs';
+
+const line = (id: string, level = 'info', message = 'hello', kind = 'info'): Line => ({ id, at: '', level, kind, domain: 'log', botId: 'b', message });
+
+describe('logs', () => {
+  it('filters by level, kind and text', () => {
+    const f = { levels: ['error'], kind: '', q: '' };
+    expect(matches(line('1', 'error'), f)).toBe(true);
+    expect(matches(line('1', 'info'), f)).toBe(false);
+    expect(matches(line('1', 'info', 'Shard Ready'), { levels: [], kind: '', q: 'ready' })).toBe(true);
+    expect(matches(line('1', 'info', 'x', 'status'), { levels: [], kind: 'executed', q: '' })).toBe(false);
+  });
+  it('keeps a bounded tail without duplicates', () => {
+    let t: Line[] = [];
+    for (let i = 0; i < 10; i++) t = appendBounded(t, line(String(i)), 5);
+    t = appendBounded(t, line('9'), 5);
+    expect(t.map((l) => l.id)).toEqual(['5', '6', '7', '8', '9']);
+  });
+  it('reads stream events', () => {
+    const l = lineFromEvent({ type: 'event', seq: 1, id: 'e', domain: 'bot', kind: 'status', bot_id: 'b', event: { level: 'warning', message: 'reconnecting', occurred_at: 't' } });
+    expect(l).toMatchObject({ id: 'e', level: 'warning', message: 'reconnecting', at: 't' });
+    expect(lineFromEvent({ type: 'event', seq: 1, id: 'e', domain: 'bot', kind: 'status', bot_id: 'b', event: {} }).message).toBe('bot.status');
+  });
+  it('sums the chart per level', () => {
+    const b = perMinute([{ start: '2026-01-01T00:00:00Z', counts: [{ level: 'info', count: 2 }, { level: 'info', count: 3 }, { level: 'error', count: 1 }] }]);
+    expect(b[0].counts).toEqual({ info: 5, error: 1 });
+  });
+  it('turns filters into query parameters', () => {
+    expect(filterQuery({ levels: [], kind: ' ', q: '' }, 'b')).toEqual({ bot_id: 'b', level: undefined, kind: undefined, q: undefined });
+  });
+});

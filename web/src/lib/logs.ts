@@ -1,0 +1,71 @@
+// Logs: filters shared by the live tail, the history and the export; the events-per-minute chart.
+import type { StreamEvent } from '../api/stream';
+import type { LogEntry } from '../api/types';
+
+export const LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
+
+export interface LogFilters {
+  levels: string[];
+  kind: string;
+  q: string;
+}
+
+export interface Line {
+  id: string;
+  at: string;
+  level: string;
+  kind: string;
+  domain: string;
+  botId: string | null;
+  message: string;
+}
+
+export function lineFromEvent(e: StreamEvent): Line {
+  const ev = e.event;
+  return {
+    id: e.id,
+    at: typeof ev.occurred_at === 'string' ? ev.occurred_at : new Date().toISOString(),
+    level: typeof ev.level === 'string' ? ev.level : 'info',
+    kind: e.kind,
+    domain: e.domain,
+    botId: e.bot_id,
+    message: typeof ev.message === 'string' && ev.message ? ev.message : `${e.domain}.${e.kind}`,
+  };
+}
+
+export function lineFromEntry(e: LogEntry): Line {
+  return { id: e.id, at: e.occurred_at, level: e.level, kind: e.kind, domain: e.domain, botId: e.bot_id, message: e.message };
+}
+
+/** Text filtering of the live tail happens here (the stream filters levels and kinds itself). */
+export function matches(line: Line, f: LogFilters): boolean {
+  if (f.levels.length && !f.levels.includes(line.level)) return false;
+  if (f.kind.trim() && line.kind !== f.kind.trim()) return false;
+  if (f.q.trim() && !line.message.toLowerCase().includes(f.q.trim().toLowerCase())) return false;
+  return true;
+}
+
+/** Append to a bounded tail (newest last), dropping duplicates by id. */
+export function appendBounded(lines: Line[], add: Line, max = 500): Line[] {
+  if (lines.some((l) => l.id === add.id)) return lines;
+  const next = [...lines, add];
+  return next.length > max ? next.slice(next.length - max) : next;
+}
+
+export interface Bucket {
+  start: number;
+  counts: Record<string, number>;
+}
+
+/** Events per minute by level over the last `minutes` minutes (from the summary's series). */
+export function perMinute(series: Array<{ start: string; counts: Array<{ level: string; count: number }> }>): Bucket[] {
+  return series.map((b) => {
+    const counts: Record<string, number> = {};
+    for (const c of b.counts) counts[c.level] = (counts[c.level] ?? 0) + c.count;
+    return { start: Date.parse(b.start), counts };
+  });
+}
+
+export function filterQuery(f: LogFilters, botId?: string): Record<string, string | string[] | undefined> {
+  return { bot_id: botId, level: f.levels.length ? f.levels : undefined, kind: f.kind.trim() || undefined, q: f.q.trim() || undefined };
+}

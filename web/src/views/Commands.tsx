@@ -1,0 +1,310 @@
+import { useRef, useState, type FormEvent } from 'react';
+import { Link, Route, Routes, useNavigate, useParams } from 'react-router';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { api, upload } from '../api/client';
+import { fieldErrors } from '../api/errors';
+import type { BotView, CommandOut, CommandReply, ConnectionOut, FileInfo, ImportResult, PromptOut, SyncStatus } from '../api/types';
+import { Confirm, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
+import { emptyCommand, emptyOption, fromCommand, localErrors, toPayload, type CommandForm, type OptType } from '../lib/commandForm';
+
+const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
+
+export const useCommands = (botId: string) =>
+  useQuery({ queryKey: ['commands', botId], queryFn: () => api.get<{ commands: CommandOut[] }>(`/v1/bots/${botId}/commands`) });
+
+export default function Commands({ bot }: { bot: BotView }) {
+  return (
+    <Routes>
+      <Route index element={<CommandList bot={bot} />} />
+      <Route path="new" element={<Editor bot={bot} />} />
+      <Route path=":commandId" element={<Editor bot={bot} />} />
+    </Routes>
+  );
+}
+
+function SyncState({ botId }: { botId: string }) {
+  const sync = useQuery({ queryKey: ['sync', botId], queryFn: () => api.get<SyncStatus>(`/v1/bots/${botId}/commands/sync`), refetchInterval: 10_000 });
+  if (sync.isPending) return <span className="muted small">Sync state…</span>;
+  if (sync.error) return <ErrorBox error={sync.error} />;
+  const s = sync.data;
+  return (
+    <div className={`alert ${s.in_sync ? 'ok' : s.error ? 'error' : 'info'}`} role="status" data-testid="sync-state">
+      {s.in_sync ? '✓ Discord has the current commands' : s.error ? `✕ Sync failed: ${s.error}` : '↻ Waiting to sync with Discord (happens when the bot is online)'}
+      {s.synced_at && <span className="muted small"> · last sync {when(s.synced_at)}</span>}
+    </div>
+  );
+}
+
+function CommandList({ bot }: { bot: BotView }) {
+  const cmds = useCommands(bot.id);
+  return (
+    <>
+      <div className="row spread">
+        <h2 style={{ margin: 0 }}>Commands</h2>
+        <div className="row">
+          <a className="button" href={`/v1/bots/${bot.id}/export?format=yaml`} download>Export (YAML)</a>
+          <Link className="button primary" to="new">New command</Link>
+        </div>
+      </div>
+      <SyncState botId={bot.id} />
+      {cmds.isPending && <Loading what="Loading commands" />}
+      <ErrorBox error={cmds.error} retry={() => cmds.refetch()} />
+      {cmds.data && cmds.data.commands.length === 0 && <Empty>No commands yet. Create one, or import a config file below.</Empty>}
+      {cmds.data && cmds.data.commands.length > 0 && (
+        <div className="table-wrap panel">
+          <table>
+            <thead>
+              <tr><th>Name</th><th>Kind</th><th className="opt">Response</th><th>Enabled</th></tr>
+            </thead>
+            <tbody>
+              {cmds.data.commands.map((c) => (
+                <tr key={c.id}>
+                  <td><Link to={c.id}>{c.kind === 'slash' ? '/' : ''}{c.name}</Link></td>
+                  <td>{KINDS[c.kind ?? 'slash']}</td>
+                  <td className="opt">{(c.response as { type?: string }).type ?? 'template'}</td>
+                  <td>{c.enabled === false ? '○ off' : '● on'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Import bot={bot} />
+    </>
+  );
+}
+
+function Import({ bot }: { bot: BotView }) {
+  const qc = useQueryClient();
+  const input = useRef<HTMLInputElement>(null);
+  const [file, setFile] = useState<FileInfo | null>(null);
+  const [progress, setProgress] = useState(0);
+  const up = useMutation({
+    mutationFn: (f: File) => {
+      const form = new FormData();
+      form.append('file', f);
+      form.append('kind', 'config');
+      return upload<FileInfo>('/v1/files?kind=config', form, setProgress);
+    },
+    onSuccess: (f) => (setFile(f), dry.mutate(f.id)),
+  });
+  const dry = useMutation({ mutationFn: (id: string) => api.post<ImportResult>(`/v1/bots/${bot.id}/import`, { file_id: id, dry_run: true }) });
+  const apply = useMutation({
+    mutationFn: () => api.post<ImportResult>(`/v1/bots/${bot.id}/import`, { file_id: file?.id, dry_run: false }),
+    onSuccess: () => void qc.invalidateQueries({ queryKey: ['commands', bot.id] }),
+  });
+  const diff = (r: ImportResult) => (
+    <ul>
+      {(['created', 'updated', 'unchanged'] as const).map((k) => (
+        <li key={k}>{k}: {Object.entries(r[k] ?? {}).map(([what, n]) => `${n} ${what}`).join(', ') || 'nothing'}</li>
+      ))}
+      {(r.warnings ?? []).map((w) => <li key={w}>⚠ {w}</li>)}
+    </ul>
+  );
+  return (
+    <section className="panel" aria-labelledby="imp-h">
+      <h2 id="imp-h" style={{ marginTop: 0 }}>Import</h2>
+      <p className="muted small">A JSON or YAML file (as exported). You see what would change before anything is applied.</p>
+      <label htmlFor="import-file">Config file</label>
+      <input id="import-file" ref={input} type="file" accept=".json,.yaml,.yml,application/json,application/yaml" onChange={(e) => e.target.files?.[0] && up.mutate(e.target.files[0])} />
+      {up.isPending && <progress value={progress} max={1} aria-label="upload progress" />}
+      <ErrorBox error={up.error ?? dry.error} />
+      {dry.data && !apply.data && (
+        <div className="alert info">
+          <strong>If applied:</strong>
+          {diff(dry.data)}
+          <button className="primary" onClick={() => apply.mutate()} disabled={apply.isPending}>{apply.isPending ? 'Applying…' : 'Apply import'}</button>
+        </div>
+      )}
+      <ErrorBox error={apply.error} />
+      {apply.data && <div className="alert ok">Imported ✓ {diff(apply.data)}</div>}
+    </section>
+  );
+}
+
+function Editor({ bot }: { bot: BotView }) {
+  const { commandId } = useParams();
+  const existing = useQuery({
+    queryKey: ['command', bot.id, commandId],
+    queryFn: () => api.get<CommandOut>(`/v1/bots/${bot.id}/commands/${commandId}`),
+    enabled: Boolean(commandId),
+  });
+  if (commandId && existing.isPending) return <Loading what="Loading the command" />;
+  if (existing.error) return <ErrorBox error={existing.error} />;
+  return <EditorForm key={commandId ?? 'new'} bot={bot} saved={existing.data} />;
+}
+
+function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
+  const qc = useQueryClient();
+  const nav = useNavigate();
+  const [f, setF] = useState<CommandForm>(saved ? fromCommand(saved) : emptyCommand());
+  const [local, setLocal] = useState<Record<string, string>>({});
+  const [confirmDel, setConfirmDel] = useState(false);
+  const connections = useQuery({ queryKey: ['connections'], queryFn: () => api.get<{ connections: ConnectionOut[] }>('/v1/connections'), enabled: f.responseType !== 'template' });
+  const prompts = useQuery({ queryKey: ['prompts'], queryFn: () => api.get<{ prompts: PromptOut[] }>('/v1/prompts'), enabled: f.responseType === 'ai' });
+  const save = useMutation({
+    mutationFn: () =>
+      saved ? api.patch<CommandOut>(`/v1/bots/${bot.id}/commands/${saved.id}`, toPayload(f)) : api.post<CommandOut>(`/v1/bots/${bot.id}/commands`, toPayload(f)),
+    onSuccess: (c) => {
+      void qc.invalidateQueries({ queryKey: ['commands', bot.id] });
+      void qc.invalidateQueries({ queryKey: ['sync', bot.id] });
+      qc.setQueryData(['command', bot.id, c.id], c);
+      if (!saved) nav(`/bots/${bot.id}/commands/${c.id}`, { replace: true });
+    },
+  });
+  const del = useMutation({
+    mutationFn: () => api.del(`/v1/bots/${bot.id}/commands/${saved?.id}`),
+    onSuccess: () => (void qc.invalidateQueries({ queryKey: ['commands', bot.id] }), nav(`/bots/${bot.id}/commands`)),
+  });
+  const preview = useMutation({ mutationFn: () => api.post<CommandReply>(`/v1/bots/${bot.id}/commands/${saved?.id}/test`, { options: {} }) });
+  const errs = { ...local, ...fieldErrors(save.error) };
+  const set = <K extends keyof CommandForm>(k: K, v: CommandForm[K]) => setF((x) => ({ ...x, [k]: v }));
+  const setOpt = (i: number, patch: Partial<CommandForm['options'][number]>) => setF((x) => ({ ...x, options: x.options.map((o, j) => (j === i ? { ...o, ...patch } : o)) }));
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const le = localErrors(f);
+    setLocal(le);
+    if (Object.keys(le).length === 0) save.mutate();
+  };
+  const isSlash = f.kind === 'slash';
+  const isMenu = f.kind === 'user' || f.kind === 'message';
+  return (
+    <form className="panel" onSubmit={submit} aria-label="Command editor" noValidate>
+      <div className="row spread">
+        <h2 style={{ marginTop: 0 }}>{saved ? `Edit ${saved.name}` : 'New command'}</h2>
+        <Link to={`/bots/${bot.id}/commands`}>Back to commands</Link>
+      </div>
+      <Field label="Kind" error={errs.kind}>
+        {(p) => (
+          <select {...p} value={f.kind} onChange={(e) => set('kind', e.target.value as CommandForm['kind'])}>
+            {Object.entries(KINDS).map(([k, v]) => <option key={k} value={k}>{v}</option>)}
+          </select>
+        )}
+      </Field>
+      <Field label="Name" error={errs.name} hint={isSlash ? 'Lowercase, 1–32 characters: what people type after /' : f.kind === 'prefix' ? 'What follows the bot’s prefix' : 'Shown in the right-click menu'}>
+        {(p) => <input {...p} name="name" value={f.name} onChange={(e) => set('name', e.target.value)} maxLength={32} />}
+      </Field>
+      {!isMenu && (
+        <Field label="Description" error={errs.description}>
+          {(p) => <input {...p} name="description" value={f.description} onChange={(e) => set('description', e.target.value)} maxLength={100} />}
+        </Field>
+      )}
+      {isSlash && (
+        <fieldset>
+          <legend>Options</legend>
+          {errs.options && <div className="field-error">{errs.options}</div>}
+          {f.options.map((o, i) => (
+            <div key={i} className="panel">
+              <div className="row">
+                <Field label={`Option ${i + 1} name`} error={errs[`options.${i}.name`]}>{(p) => <input {...p} value={o.name} onChange={(e) => setOpt(i, { name: e.target.value })} />}</Field>
+                <Field label="Type" error={errs[`options.${i}.type`]}>
+                  {(p) => (
+                    <select {...p} value={o.type} onChange={(e) => setOpt(i, { type: e.target.value as OptType })}>
+                      {['string', 'integer', 'number', 'boolean', 'user', 'channel', 'role'].map((t) => <option key={t}>{t}</option>)}
+                    </select>
+                  )}
+                </Field>
+              </div>
+              <Field label="Description" error={errs[`options.${i}.description`]}>{(p) => <input {...p} value={o.description} onChange={(e) => setOpt(i, { description: e.target.value })} />}</Field>
+              <label className="inline"><input type="checkbox" checked={o.required} onChange={(e) => setOpt(i, { required: e.target.checked })} /> Required</label>
+              {(o.type === 'string' || o.type === 'integer' || o.type === 'number') && (
+                <>
+                  <Field label="Choices (one per line, label=value)" error={errs[`options.${i}.choices`]}>{(p) => <textarea {...p} value={o.choices} onChange={(e) => setOpt(i, { choices: e.target.value })} />}</Field>
+                  <div className="row">
+                    <Field label={o.type === 'string' ? 'Min length' : 'Min value'} error={errs[`options.${i}.min_value`] ?? errs[`options.${i}.min_length`]}>{(p) => <input {...p} type="number" value={o.min} onChange={(e) => setOpt(i, { min: e.target.value })} />}</Field>
+                    <Field label={o.type === 'string' ? 'Max length' : 'Max value'} error={errs[`options.${i}.max_value`] ?? errs[`options.${i}.max_length`]}>{(p) => <input {...p} type="number" value={o.max} onChange={(e) => setOpt(i, { max: e.target.value })} />}</Field>
+                  </div>
+                </>
+              )}
+              <button type="button" onClick={() => setF((x) => ({ ...x, options: x.options.filter((_, j) => j !== i) }))}>Remove option {i + 1}</button>
+            </div>
+          ))}
+          <button type="button" onClick={() => setF((x) => ({ ...x, options: [...x.options, emptyOption()] }))} disabled={f.options.length >= 25}>Add option</button>
+        </fieldset>
+      )}
+      <fieldset>
+        <legend>Response</legend>
+        {(['template', 'http', 'ai'] as const).map((t) => (
+          <label key={t} className="inline"><input type="radio" name="rtype" checked={f.responseType === t} onChange={() => set('responseType', t)} /> {t === 'template' ? 'Template' : t === 'http' ? 'HTTP action' : 'AI prompt'}</label>
+        ))}
+        {f.responseType !== 'template' && (
+          <Field label="API connection" error={errs['response.connection_id']}>
+            {(p) => (
+              <select {...p} value={f.connectionId} onChange={(e) => set('connectionId', e.target.value)}>
+                <option value="">— pick a connection —</option>
+                {connections.data?.connections.map((c) => <option key={c.id} value={c.id}>{c.name} ({c.base_url})</option>)}
+              </select>
+            )}
+          </Field>
+        )}
+        {f.responseType === 'http' && (
+          <div className="row">
+            <Field label="Method" error={errs['response.method']}>{(p) => <select {...p} value={f.method} onChange={(e) => set('method', e.target.value as CommandForm['method'])}>{['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => <option key={m}>{m}</option>)}</select>}</Field>
+            <Field label="Path" error={errs['response.path']}>{(p) => <input {...p} value={f.path} onChange={(e) => set('path', e.target.value)} />}</Field>
+          </div>
+        )}
+        {f.responseType === 'http' && <Field label="Body template" error={errs['response.body']}>{(p) => <textarea {...p} value={f.body} onChange={(e) => set('body', e.target.value)} />}</Field>}
+        {f.responseType === 'ai' && (
+          <Field label="Prompt" error={errs['response.prompt_id']}>
+            {(p) => (
+              <select {...p} value={f.promptId} onChange={(e) => set('promptId', e.target.value)}>
+                <option value="">— pick a prompt —</option>
+                {prompts.data?.prompts.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
+              </select>
+            )}
+          </Field>
+        )}
+        {f.responseType !== 'ai' && (
+          <Field label={f.responseType === 'http' ? 'Reply template (the JSON result is `result`)' : 'Reply template'} error={errs['response.content']} hint="Jinja: {{ user.name }}, {{ options.NAME }}, {{ guild.name }}, {{ channel.name }}, {{ bot.name }}">
+            {(p) => <textarea {...p} name="content" value={f.content} onChange={(e) => set('content', e.target.value)} />}
+          </Field>
+        )}
+      </fieldset>
+      <fieldset>
+        <legend>Behaviour</legend>
+        <label className="inline"><input type="checkbox" checked={f.enabled} onChange={(e) => set('enabled', e.target.checked)} /> Enabled</label>
+        <label className="inline"><input type="checkbox" checked={f.ephemeral} onChange={(e) => set('ephemeral', e.target.checked)} /> Reply only to the invoker (ephemeral)</label>
+        <div className="row">
+          <Field label="Cooldown per user (s)" error={errs.cooldown_user_s}>{(p) => <input {...p} type="number" min={0} max={86400} value={f.cooldownUser} onChange={(e) => set('cooldownUser', e.target.value)} />}</Field>
+          <Field label="Cooldown per guild (s)" error={errs.cooldown_guild_s}>{(p) => <input {...p} type="number" min={0} max={86400} value={f.cooldownGuild} onChange={(e) => set('cooldownGuild', e.target.value)} />}</Field>
+        </div>
+        <Field label="Required permissions (Discord bit field)" error={errs.required_permissions}>{(p) => <input {...p} inputMode="numeric" value={f.permissions} onChange={(e) => set('permissions', e.target.value)} />}</Field>
+        <Field label="Required role ids" error={errs.required_role_ids}>{(p) => <input {...p} value={f.roleIds} onChange={(e) => set('roleIds', e.target.value)} />}</Field>
+        <Field label="Guild ids (empty = global)" error={errs.guild_ids}>{(p) => <input {...p} value={f.guildIds} onChange={(e) => set('guildIds', e.target.value)} />}</Field>
+      </fieldset>
+      {errs._form && <div className="field-error">{errs._form}</div>}
+      {save.error && Object.keys(fieldErrors(save.error)).length === 0 && <ErrorBox error={save.error} />}
+      {Object.keys(errs).length > 0 && <div className="alert error" role="alert">Some fields need attention (marked ⚠ above).</div>}
+      <div className="row" style={{ marginTop: 10 }}>
+        <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save command'}</button>
+        {save.isSuccess && <span role="status">Saved ✓ — syncing to Discord</span>}
+        {saved && f.responseType === 'template' && <button type="button" onClick={() => preview.mutate()} disabled={preview.isPending}>Preview (server dry run)</button>}
+        {saved && <button type="button" className="danger" onClick={() => setConfirmDel(true)}>Delete</button>}
+      </div>
+      <ErrorBox error={preview.error} />
+      {preview.data && <ReplyView reply={preview.data} />}
+      <ErrorBox error={del.error} />
+      <Confirm open={confirmDel} title={`Delete ${saved?.name}?`} confirmLabel="Delete command" busy={del.isPending} onConfirm={() => del.mutate()} onCancel={() => setConfirmDel(false)} />
+    </form>
+  );
+}
+
+export function ReplyView({ reply }: { reply: CommandReply }) {
+  return (
+    <div className={`alert ${reply.outcome === 'ok' ? 'ok' : 'error'}`} data-testid="reply">
+      <div className="small muted">
+        {reply.outcome}
+        {reply.ephemeral ? ' · ephemeral' : ''}
+        {reply.duration_ms != null ? ` · ${Math.round(reply.duration_ms)} ms` : ''}
+      </div>
+      {reply.error && <div>✕ {reply.error}</div>}
+      {reply.content && <div style={{ whiteSpace: 'pre-wrap' }}>{reply.content}</div>}
+      {(reply.embeds ?? []).map((e, i) => (
+        <div key={i} className="panel" style={{ marginTop: 6 }}>
+          {typeof e.title === 'string' && <strong>{e.title}</strong>}
+          {typeof e.description === 'string' && <div style={{ whiteSpace: 'pre-wrap' }}>{e.description}</div>}
+        </div>
+      ))}
+    </div>
+  );
+}
