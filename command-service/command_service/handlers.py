@@ -202,7 +202,7 @@ class Handlers:
         if cmd is None:
             raise not_found("command")
         inv = c.Invocation(
-            kind=_INVOCATION[cmd.spec.kind],  # type: ignore[arg-type]
+            kind=_INVOCATION[cmd.spec.kind],
             name=cmd.spec.name,
             options=req.options,
             user=c.Invoker(

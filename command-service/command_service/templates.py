@@ -26,7 +26,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from jinja2 import TemplateError, TemplateSyntaxError, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_VALUE_CHARS = 100_000  # no single intermediate string/list longer than this
 
