@@ -159,12 +159,16 @@ class S3Store:
                 total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
             ),
         )
-        creds = {"access_key": key or access_key, "secret_key": secret or secret_key}
+        ak, sk = key or access_key, secret or secret_key
         # The region is given, so presigning is a local computation (no bucket-location call).
-        self.client = Minio(endpoint, secure=secure, region=region, http_client=http, **creds)
+        self.client = Minio(
+            endpoint, access_key=ak, secret_key=sk, secure=secure, region=region, http_client=http
+        )
         if public_url:
             p_endpoint, p_secure, *_ = parse_s3_url(public_url)
-            self.signer = Minio(p_endpoint, secure=p_secure, region=region, **creds)
+            self.signer = Minio(
+                p_endpoint, access_key=ak, secret_key=sk, secure=p_secure, region=region
+            )
         else:
             self.signer = self.client
 

@@ -165,6 +165,7 @@ def process_avatar(
     max_pixels: int,
     min_side: int = 32,
     quality: int = 85,
+    method: int = 2,
     sizes: tuple[int, ...] = AVATAR_SIZES,
 ) -> ProcessedAvatar:
     kind = check_image_type(data, filename, content_type)
@@ -216,8 +217,10 @@ def process_avatar(
             raise UploadRejected(
                 "validation", f"the {kind.key.upper()} image is damaged or truncated"
             ) from None
-    # A fresh image holding only the pixels: no EXIF, XMP, ICC profile, comments or text chunks.
-    clean = Image.frombytes(mode, frame.size, frame.tobytes())
+    # Only the pixels go on: info (EXIF, XMP, ICC profile, comments, text chunks) is
+    # dropped here, and the WebP encoder below is told to write none of it either.
+    clean = frame
+    clean.info = {}
     w, h = clean.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
@@ -232,7 +235,9 @@ def process_avatar(
             else source
         )
         out = io.BytesIO()
-        resized.save(out, format="WEBP", quality=quality, method=4, exif=b"", icc_profile=None)
+        resized.save(
+            out, format="WEBP", quality=quality, method=method, exif=b"", icc_profile=None, xmp=b""
+        )
         result.variants[str(size)] = (out.getvalue(), size)
         source = resized
     return result

@@ -3,6 +3,7 @@ set); the repository only flushes."""
 
 from __future__ import annotations
 
+import builtins
 from uuid import UUID
 
 from sqlalchemy import delete, func, select, text
@@ -40,7 +41,7 @@ class FileRepository:
         ).one()
         return int(row[0]), int(row[1])
 
-    async def list(self, kind: str | None, limit: int) -> list[StoredFile]:
+    async def newest(self, kind: str | None, limit: int) -> list[StoredFile]:
         query = (
             select(StoredFile).order_by(StoredFile.created_at.desc(), StoredFile.id).limit(limit)
         )
@@ -56,7 +57,7 @@ class FileRepository:
         await self.session.delete(row)
         await self.session.flush()
 
-    async def keys_in_use(self, keys: list[str]) -> set[str]:
+    async def keys_in_use(self, keys: builtins.list[str]) -> set[str]:
         """Which of these object keys another remaining file of the caller still uses."""
         if not keys:
             return set()
@@ -65,7 +66,7 @@ class FileRepository:
         )
         return {k for k in used.scalars() if k in keys}
 
-    async def delete_all(self, owner_id: UUID) -> list[StoredFile]:
+    async def delete_all(self, owner_id: UUID) -> builtins.list[StoredFile]:
         rows = await self.session.execute(
             delete(StoredFile).where(StoredFile.owner_id == owner_id).returning(StoredFile)
         )

@@ -67,7 +67,7 @@ def rejected(exc: processing.UploadRejected) -> RpcError:
 def file_info(row: StoredFile, *, deduplicated: bool = False) -> FileInfo:
     return FileInfo(
         id=row.id,
-        kind=row.kind,  # type: ignore[arg-type]
+        kind=row.kind,
         name=row.name,
         content_type=row.content_type,
         size_bytes=row.size_bytes,
@@ -174,6 +174,7 @@ class StorageService:
                     max_pixels=s.max_image_pixels,
                     min_side=s.min_avatar_side,
                     quality=s.webp_quality,
+                    method=s.webp_method,
                 )
                 content_type = avatar.mime
                 width, height, animated = avatar.width, avatar.height, avatar.animated
@@ -252,7 +253,7 @@ class StorageService:
 
     async def list(self, session: AsyncSession, req: ListFiles) -> FileList:
         repo = FileRepository(session)
-        rows = await repo.list(req.kind, req.limit)
+        rows = await repo.newest(req.kind, req.limit)
         files, used = await repo.usage()
         return FileList(
             files=[file_info(r) for r in rows],

@@ -24,6 +24,8 @@ class Settings(ServiceSettings):
     min_avatar_side: int = Field(32, ge=1)
     keep_original: bool = False  # also store the uploaded avatar bytes as they came
     webp_quality: int = Field(85, ge=1, le=100)
+    # libwebp effort 0 (fast) .. 6 (smallest); 2 is ~3x faster than 4 for ~4% more bytes.
+    webp_method: int = Field(2, ge=0, le=6)
     # Config files: nesting depth and total number of values.
     max_config_depth: int = Field(32, ge=2, le=500)
     max_config_nodes: int = Field(50_000, ge=10)
