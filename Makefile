@@ -25,7 +25,8 @@ $(STAMP): $(UV) $(INSTALL_INPUTS)
 	@$(UV) pip install --python $(BIN)/python --quiet -c constraints.txt --config-settings editable_mode=compat \
 		$(foreach p,$(PACKAGES),-e $(p)) \
 		pytest pytest-asyncio pytest-timeout ruff mypy import-linter "moto[server]" types-pyyaml jsonschema \
-		kubernetes-validate promql-parser sentry-sdk
+		kubernetes-validate promql-parser sentry-sdk \
+		opentelemetry-instrumentation-httpx opentelemetry-instrumentation-aiohttp-client
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install every package

@@ -26,6 +26,7 @@ from services.health import health_routes
 from services.runtime import ServiceDefinition, ServiceRuntime
 from services.settings import MissingSecretError, ServiceSettings, with_credentials
 from services.telemetry import metrics
+from services.telemetry.httpclients import instrument_http_clients
 from services.telemetry.logs import setup_logging
 from services.telemetry.sentry import setup_sentry
 from services.telemetry.tracing import setup_tracing
@@ -110,6 +111,7 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings | None 
     settings = settings or definition.settings_cls()
     setup_logging(definition.name, settings.log_level, settings.log_format)
     setup_tracing(definition.name, settings.otlp_endpoint)
+    instrument_http_clients()
     setup_sentry(
         definition.name,
         version=definition.version,
