@@ -1,0 +1,55 @@
+"""Benchmark: RSS per idle online bot (1 shard, 1 guild) in one bot-service replica, over
+TLS (sandbox `--tls`), at 100, 500 and 1,000 bots; and the time for the bots of each step
+to go from `start` (desired state written) to online (one connected sandbox session each).
+
+    python -m bench bot_memory        (BENCH_BOTS=100,500,1000 to change the steps)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from bench._fleet import FleetStack, rss_kib
+
+
+async def _run(stack: FleetStack, steps: list[int]) -> dict[str, object]:
+    replica = stack.start_replica()
+    await asyncio.sleep(2)  # let the idle replica settle before the baseline
+    baseline = rss_kib(replica.proc.pid)
+    figures: dict[str, object] = {"tls": stack.tls, "baseline_rss_kib": baseline}
+    apps = []
+    for target in steps:
+        new = await stack.create_apps(target - len(apps))
+        started = time.monotonic()
+        await stack.run_bots(new)
+        apps += new
+        await stack.wait_online(apps, timeout_s=240)
+        figures[f"start_to_online_s_{target}"] = round(time.monotonic() - started, 2)
+        await asyncio.sleep(3)  # idle: READY/GUILD_CREATE processed, buffers released
+        rss = rss_kib(replica.proc.pid)
+        per_bot = (rss - baseline) / target
+        figures[f"rss_kib_{target}"] = rss
+        figures[f"kib_per_bot_{target}"] = round(per_bot, 1)
+        print(f"{target} bots: RSS {rss} KiB, {per_bot:.1f} KiB per bot", flush=True)
+    stats = await stack.stats()
+    figures["identify_violations"] = stats["identify_violations"]
+    figures["identifies_total"] = stats["identifies_total"]
+    return figures
+
+
+def main() -> dict[str, object]:
+    steps = [int(x) for x in os.environ.get("BENCH_BOTS", "100,500,1000").split(",")]
+    stack = FleetStack(tls=True)
+    stack.start()
+    try:
+        figures = asyncio.run(_run(stack, steps))
+    finally:
+        stack.stop()
+    print(figures)
+    return figures
+
+
+if __name__ == "__main__":
+    main()
