@@ -189,8 +189,10 @@ class Client:
                 await self.writer
         self.queue.clear()
         self.buffer.clear()
+        # Sent when the client's socket accepts data again; a client that never reads again
+        # is cut by the server's keepalive ping timeout. The backlog is already freed.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(code=code, reason=reason[:120]), 5.0)
+            await self.ws.close(code=code, reason=reason[:120])
 
 
 class Hub:
@@ -242,6 +244,9 @@ class Hub:
             return
         for c in list(clients):
             c.offer(seq, domain, bot, kind, level, frame)
+        # Let the writers run between messages of a burst, so a queue fills only when its
+        # client really cannot keep up.
+        await asyncio.sleep(0)
 
     def _sessions_revoked(self, owner: str, data: bytes) -> None:
         try:

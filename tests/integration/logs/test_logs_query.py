@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from tests.fixtures.logs import log_line
 
 from proto.logs import EXPORT_CHUNK, QUERY, SUMMARY, ExportQuery, LogQuery, SummaryQuery
 from proto.system import PURGE_SPECS, PurgeUser
 from services.errors import RpcError
 from tests.fixtures.infra import apoll
+from tests.fixtures.logs import log_line
 
 PURGE = next(s for s in PURGE_SPECS if s.service == "log")
 
@@ -52,12 +52,18 @@ async def test_query_filters_search_paging_export_summary_and_isolation(
     assert (await rpc.call(QUERY, LogQuery(bot_id=b1), user_id=alice)).items == []
 
     by_bot = (await rpc.call(QUERY, LogQuery(bot_id=a1, limit=1000), user_id=alice)).items
-    assert len(by_bot) == 15 and {i.bot_id for i in by_bot} == {a1}
+    assert len(by_bot) == 15
+    assert {i.bot_id for i in by_bot} == {a1}
     errors = (await rpc.call(QUERY, LogQuery(level=["error"]), user_id=alice)).items
-    assert len(errors) == 6 and {i.level for i in errors} == {"error"}
+    assert len(errors) == 6
+    assert {i.level for i in errors} == {"error"}
     assert {i.kind for i in errors} == {"error"}
     found = (await rpc.call(QUERY, LogQuery(q="kaboom"), user_id=alice)).items
-    assert sorted(i.message for i in found) == ["alice line 13 kaboom", "alice line 23 kaboom", "alice line 3 kaboom"]
+    assert sorted(i.message for i in found) == [
+        "alice line 13 kaboom",
+        "alice line 23 kaboom",
+        "alice line 3 kaboom",
+    ]
     future = datetime.now(UTC) + timedelta(hours=1)
     assert (await rpc.call(QUERY, LogQuery(since=future), user_id=alice)).items == []
 

@@ -1,0 +1,123 @@
+"""Resume after `last_event_id`, and a slow client closed with 1013 while others go on."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psutil
+
+from tests.fixtures.logs import (
+    close_code,
+    events_until,
+    log_line,
+    next_frame,
+    open_stream,
+    subscribe,
+)
+
+
+async def test_reconnect_with_last_event_id_gets_every_missed_event_then_live(
+    start_service, fake_auth, publisher
+) -> None:
+    log = start_service("log")
+    alice, bot = uuid.uuid4(), uuid.uuid4()
+    token = fake_auth.mint(alice)
+    ws = await open_stream(log.url, token=token)
+    await subscribe(ws)
+    first = [log_line(alice, bot, f"before {i}") for i in range(5)]
+    for ev in first:
+        await publisher.publish("log", "info", ev)
+    got = await events_until(ws, first[-1].id)
+    last_id = got[-1]["id"]
+    await ws.close()
+
+    # 500 events while disconnected, plus another user's that must not appear.
+    missed = [log_line(alice, bot, f"missed {i}") for i in range(500)]
+    for i, ev in enumerate(missed):
+        await publisher.publish("log", "info", ev)
+        if i % 50 == 0:
+            await publisher.publish("log", "info", log_line(uuid.uuid4(), None, "someone else"))
+
+    ws = await open_stream(log.url, token=token)
+    await subscribe(ws, last_event_id=last_id)
+    frames = []
+    while True:
+        frame = await next_frame(ws)
+        if frame["type"] == "resumed":
+            break
+        if frame["type"] == "event":
+            frames.append(frame)
+    assert [f["id"] for f in frames] == [str(e.id) for e in missed]
+    seqs = [f["seq"] for f in frames]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == 500
+    live = [log_line(alice, bot, f"live {i}") for i in range(5)]
+    for ev in live:
+        await publisher.publish("log", "info", ev)
+    after = await events_until(ws, live[-1].id)
+    assert [f["id"] for f in after] == [str(e.id) for e in live]
+    await ws.close()
+
+
+async def test_resume_while_events_keep_coming_has_no_gap_or_duplicate(
+    start_service, fake_auth, publisher
+) -> None:
+    log = start_service("log")
+    alice, bot = uuid.uuid4(), uuid.uuid4()
+    token = fake_auth.mint(alice)
+    start = log_line(alice, bot, "start")
+    await publisher.publish("log", "info", start)
+    everything = []
+
+    async def produce() -> None:
+        for i in range(600):
+            ev = log_line(alice, bot, f"n {i}")
+            await publisher.publish("log", "info", ev)
+            everything.append(str(ev.id))
+
+    producer = asyncio.create_task(produce())
+    await asyncio.sleep(0)  # let the producer start: the resume races with it on purpose
+    ws = await open_stream(log.url, token=token)
+    await subscribe(ws, last_event_id=str(start.id))
+    await producer
+    got = await events_until(ws, everything[-1], timeout_s=30)
+    assert [f["id"] for f in got] == everything
+    await ws.close()
+
+
+async def test_a_slow_client_is_closed_with_1013_and_others_keep_receiving(
+    start_service, fake_auth, publisher
+) -> None:
+    log = start_service("log", LOG_STREAM_QUEUE_MAX="200")
+    alice, bot = uuid.uuid4(), uuid.uuid4()
+    proc = psutil.Process(log.proc.pid)
+    fast = await open_stream(log.url, token=fake_auth.mint(alice))
+    await subscribe(fast)
+    big = "x" * 8000
+
+    async def round_of(n: int) -> list[str]:
+        events = [log_line(alice, bot, f"{i} {big}") for i in range(n)]
+
+        async def produce() -> None:
+            for ev in events:
+                await publisher.publish("log", "info", ev)
+
+        producer = asyncio.create_task(produce())
+        got = await events_until(fast, events[-1].id, timeout_s=60)
+        await producer
+        assert [f["id"] for f in got] == [str(e.id) for e in events]
+        return [str(e.id) for e in events]
+
+    await round_of(2500)  # warm-up: ingest and fan-out buffers reach their steady size
+    rss_before = proc.memory_info().rss
+    # The slow one stops reading from its socket as soon as its one-frame queue is full.
+    slow = await open_stream(log.url, token=fake_auth.mint(alice), max_queue=1)
+    await subscribe(slow)
+    await round_of(2500)
+    code, reason = await close_code(slow, timeout_s=30)
+    assert code == 1013
+    assert "too slow" in reason
+    # 2,500 frames of 8 kB were not kept for it: its backlog went away with it.
+    assert proc.memory_info().rss - rss_before < 10 * 1024 * 1024
+    await fast.close()
