@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,24 @@ async def insert_user(
             id=user_id, display_name=display_name, email=email, avatar_url=avatar_url
         )
     )
+
+
+_USER_WITH_IDENTITIES = text(
+    """
+    select u.id, u.display_name, u.email, u.avatar_url, u.created_at,
+           coalesce((select json_agg(json_build_object(
+                         'provider', i.provider, 'subject', i.subject, 'email', i.email,
+                         'display_name', i.display_name, 'linked_at', i.created_at)
+                       order by i.created_at)
+                     from identities i where i.owner_id = u.id), '[]'::json) as identities
+    from users u where u.id = :id
+    """
+)
+
+
+async def user_with_identities(s: AsyncSession, user_id: UUID) -> Row[Any] | None:
+    """The user and its identities in one round trip (the hot path of GET /v1/me)."""
+    return (await s.execute(_USER_WITH_IDENTITIES, {"id": user_id})).first()
 
 
 async def update_user(s: AsyncSession, user_id: UUID, **values: Any) -> Row[Any] | None:

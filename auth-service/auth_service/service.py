@@ -319,7 +319,7 @@ class AuthService:
 
     # ------------------------------------------------------------------ account
     async def _user(self, s: AsyncSession, user_id: UUID) -> User:
-        row = await repo.get_user(s, user_id)
+        row = await repo.user_with_identities(s, user_id)
         if row is None:
             raise RpcError(
                 ErrorCode.UNAUTHENTICATED,
@@ -332,16 +332,7 @@ class AuthService:
             email=row.email,
             avatar_url=row.avatar_url,
             created_at=row.created_at,
-            identities=[
-                Identity(
-                    provider=i.provider,
-                    subject=i.subject,
-                    email=i.email,
-                    display_name=i.display_name,
-                    linked_at=i.created_at,
-                )
-                for i in await repo.user_identities(s, user_id)
-            ],
+            identities=[Identity.model_validate(i) for i in row.identities],
         )
 
     async def me(self, s: AsyncSession, user_id: UUID) -> User:
