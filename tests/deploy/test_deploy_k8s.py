@@ -20,7 +20,8 @@ kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is n
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-RENDERED = ["overlays/dev", "overlays/prod", "jobs", "infra", "monitoring"]
+JOBS = ["jobs/migrate", "jobs/rotate-keys"]
+RENDERED = ["overlays/dev", "overlays/prod", *JOBS, "infra", "monitoring"]
 KUBERNETES_VERSION = "1.32"
 # Custom resources of the operators we rely on: no schema in kubernetes-validate.
 CUSTOM_KINDS = {"PodMonitor", "PrometheusRule", "Cluster"}
@@ -87,7 +88,7 @@ def _pods(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-@pytest.mark.parametrize("path", ["overlays/dev", "overlays/prod", "jobs"])
+@pytest.mark.parametrize("path", ["overlays/dev", "overlays/prod", *JOBS])
 def test_every_pod_is_locked_down(path: str) -> None:
     pods = _pods(render(path))
     assert pods
@@ -176,6 +177,18 @@ def test_only_the_gateway_and_the_stream_are_exposed() -> None:
         assert egress_ports <= {53, 4222, 5432, 9000, 443, 4318, 8080}, folder
     assert 9000 in {p["port"] for r in policies["storage-service"]["spec"]["egress"]
                     for p in r.get("ports", [])}
+
+
+def test_operator_jobs_may_reach_only_postgres() -> None:
+    policies = by_kind(render("overlays/prod"), "NetworkPolicy")
+    jobs = policies["botcenter-jobs"]["spec"]
+    names = set(jobs["podSelector"]["matchExpressions"][0]["values"])
+    for path in JOBS:
+        for obj in render(path):
+            assert obj["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] in names
+    ports = {p["port"] for rule in jobs["egress"] for p in rule["ports"]}
+    assert ports == {53, 5432}
+    assert "ingress" not in jobs
 
 
 def test_prod_monitoring_matches_the_compose_rules_and_dashboards() -> None:
