@@ -104,7 +104,7 @@ class AuthService:
     def list_providers(self) -> ProviderList:
         return ProviderList(
             providers=[
-                ProviderInfo(name=p.name, display_name=p.display_name)  # type: ignore[arg-type]
+                ProviderInfo(name=p.name, display_name=p.display_name)
                 for p in self.providers.values()
             ]
         )

@@ -52,7 +52,7 @@ def client_ip(scope: Scope, trusted_hops: int) -> str:
             if key == b"x-forwarded-for":
                 hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
                 if len(hops) >= trusted_hops:
-                    return hops[-trusted_hops]
+                    return str(hops[-trusted_hops])
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
 
