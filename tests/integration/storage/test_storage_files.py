@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import uuid4
 
+import asyncpg
 import httpx
 import pytest
 from PIL import Image
@@ -27,6 +28,7 @@ from proto.storage import (
 )
 from proto.system import PURGE_SPECS, PurgeUser
 from services.bus.rpc import RpcClient
+from services.db.engine import plain_url
 from services.errors import RpcError
 from tests.fixtures import storage as corpus
 
@@ -190,7 +192,9 @@ async def test_config_files_are_read_back_parsed(start_storage, rpc: RpcClient) 
 
 
 async def test_quota_by_count_and_by_bytes(start_storage, rpc: RpcClient) -> None:
-    start_storage("fs", STORAGE_QUOTA_FILES="2", STORAGE_QUOTA_BYTES="200000")
+    start_storage(
+        "fs", STORAGE_QUOTA_FILES="2", STORAGE_QUOTA_BYTES="200000", STORAGE_KEEP_ORIGINAL="true"
+    )
     user = uuid4()
     await upload(rpc, user, VALID_CONFIG, "a.json", "application/json", "config")
     # A large, noisy image whose variants together exceed the byte quota.
@@ -200,7 +204,16 @@ async def test_quota_by_count_and_by_bytes(start_storage, rpc: RpcClient) -> Non
     over = await refused(upload(rpc, user, buf.getvalue(), "noise.png", "image/png"))
     assert over.code is ErrorCode.TOO_LARGE
     assert "quota" in over.message
-    await upload(rpc, user, corpus.png(), "b.png", "image/png")
+    kept = await upload(rpc, user, corpus.png(), "b.png", "image/png")
+    # STORAGE_KEEP_ORIGINAL=true: the upload is also stored as it came, and counted.
+    original = next(v for v in kept.variants if v.name == "original")
+    assert (original.content_type, original.size_bytes) == ("image/png", len(corpus.png()))
+    assert kept.stored_bytes == sum(v.size_bytes for v in kept.variants)
+    meta, body = await rpc.call_raw(
+        FILE_CONTENT, ContentRequest(file_id=kept.id, variant="original"), user_id=user
+    )
+    assert body == corpus.png()
+    assert meta.filename == "b-original.png"
     full = await refused(upload(rpc, user, corpus.png(color=(1, 2, 3)), "c.png", "image/png"))
     assert full.code is ErrorCode.CONFLICT
     assert "limit is 2" in full.message
@@ -226,3 +239,20 @@ async def test_purge_removes_rows_and_objects_of_one_user_only(
     assert (await rpc.call(PURGE, PurgeUser(user_id=alice))).removed == 0
     wrong = await refused(rpc.call(PURGE, PurgeUser(user_id=alice), user_id=bob))
     assert wrong.code is ErrorCode.FORBIDDEN
+
+
+async def test_files_table_forces_row_level_security(infra) -> None:
+    """Even a query without WHERE sees only the caller's rows: RLS is enabled and forced."""
+    conn = await asyncpg.connect(plain_url(infra.database_url))
+    try:
+        row = await conn.fetchrow(
+            "select relrowsecurity, relforcerowsecurity from pg_class "
+            "where oid = 'storage.files'::regclass"
+        )
+        policies = await conn.fetch(
+            "select polname from pg_policy where polrelid = 'storage.files'::regclass"
+        )
+    finally:
+        await conn.close()
+    assert (row["relrowsecurity"], row["relforcerowsecurity"]) == (True, True)
+    assert [p["polname"] for p in policies] == ["files_owner"]
