@@ -177,3 +177,12 @@ def test_dashboards_are_built_from_the_generator() -> None:
         capture_output=True, text=True,
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_every_alert_has_a_runbook_section() -> None:
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    for rule in (r for g in groups for r in g["rules"]):
+        assert f"### {rule['alert']}\n" in readme, rule["alert"]
+        assert rule["annotations"]["runbook"] == f"deploy/README.md#{rule['alert'].lower()}"
+        assert rule["labels"]["severity"] in ("critical", "warning", "info")
