@@ -39,9 +39,11 @@ async def _run(stack: FleetStack, bots: int, ttl: float) -> dict[str, object]:
     leaving = replicas[1]
     term = time.monotonic()
     leaving.proc.send_signal(signal.SIGTERM)
+    # The replica hands its units off while it shuts down: time until it has exited and
+    # every bot is connected again (resumed by the survivor).
+    await asyncio.to_thread(leaving.proc.wait, 60)
     await stack.wait_online(apps, timeout_s=ttl * 4 + 60)
     handoff_s = time.monotonic() - term
-    leaving.proc.wait(60)
     after = await stack.stats()
     doubled = sum(
         1

@@ -228,7 +228,7 @@ class CommandBridge:
         try:
             if deferred:
                 await interaction.followup.send(
-                    content=content, embeds=embeds, ephemeral=reply.ephemeral
+                    content=content or "", embeds=embeds, ephemeral=reply.ephemeral
                 )
             else:
                 await interaction.response.send_message(

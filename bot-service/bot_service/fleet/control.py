@@ -304,12 +304,12 @@ class Control:
         parts = msg.subject.split(".")
         try:
             bot_id, shard = UUID(parts[2]), int(parts[3])
-            model: type[Contract] = {
+            models: dict[str, type[Contract]] = {
                 "avatar": ApplyAvatar,
                 "message": SendMessage,
                 "presence": ApplyPresence,
-            }[op]
-            req = model.model_validate_json(headers.get(H.META, "{}"))
+            }
+            req = models[op].model_validate_json(headers.get(H.META, "{}"))
             unit = self.fleet.unit_of(bot_id, shard)
             if unit is None:
                 raise RpcError(ErrorCode.UNAVAILABLE, "the shard moved; try again")

@@ -192,18 +192,12 @@ class Fleet:
         desired = DesiredBot.model_validate_json(value)
         old = self.desired.get(bot_id)
         self.desired[bot_id] = desired
-        if old is not None and old.running and not desired.running:
-            self._mark_offline_later(desired)
         # Presence changes reach live sessions without a restart.
         if old is not None and old.presence != desired.presence:
             for unit in self.units.values():
                 if unit.key.bot_id == bot_id:
                     unit.desired = unit.desired.model_copy(update={"presence": desired.presence})
                     self.runtime.spawn(self.control.apply_presence_local(unit), name="presence")
-
-    def _mark_offline_later(self, desired: DesiredBot) -> None:
-        """A stopped bot: the replica that would own shard 0 writes offline statuses for
-        shards nobody runs (units we run are marked when they stop)."""
 
     def _on_plan(self, key: str, value: bytes | None) -> None:
         if "." in key:

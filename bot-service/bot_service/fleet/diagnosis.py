@@ -134,5 +134,5 @@ def backoff_delay(
 ) -> float:
     """Exponential backoff with "equal jitter": half fixed, half random, capped."""
     rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-    ceiling = min(max_s, base_s * (2 ** min(attempt, 30)))
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    ceiling = float(min(max_s, base_s * (2.0 ** min(attempt, 30))))
+    return ceiling / 2 + float(rng.uniform(0, ceiling / 2))
