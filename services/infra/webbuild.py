@@ -61,6 +61,8 @@ def _read(path: Path) -> str:
 def _npm(args: list[str], web: Path, log_path: Path | None) -> bool:
     npm = shutil.which("npm")
     assert npm is not None
+    if log_path:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("a") if log_path else None
     try:
         done = subprocess.run(  # fixed arguments, no shell

@@ -1,11 +1,15 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from './client';
+import { useStreamState } from '../components/stream';
 import type { BotPage, BotStatus, BotView, PatchBot, ShardStatus } from './types';
 
 export const useBots = () => useQuery({ queryKey: ['bots'], queryFn: () => api.get<BotPage>('/v1/bots') });
 export const useBot = (id: string) => useQuery({ queryKey: ['bot', id], queryFn: () => api.get<BotView>(`/v1/bots/${id}`) });
-export const useStatus = (id: string) =>
-  useQuery({ queryKey: ['status', id], queryFn: () => api.get<BotStatus>(`/v1/bots/${id}/status`), refetchInterval: 60_000 });
+/** Live status: pushed by the stream; polled every 5 s only while the stream is down. */
+export function useStatus(id: string) {
+  const live = useStreamState().state === 'live';
+  return useQuery({ queryKey: ['status', id], queryFn: () => api.get<BotStatus>(`/v1/bots/${id}/status`), refetchInterval: live ? 60_000 : 5_000 });
+}
 export const useShards = (id: string) =>
   useQuery({ queryKey: ['shards', id], queryFn: () => api.get<{ bot_id: string; shards: ShardStatus[] }>(`/v1/bots/${id}/shards`) });
 

@@ -147,3 +147,9 @@ export function bytes(n: number): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+/** A secret's hint as the API gives it (`…abcd`), never the secret. */
+export function hint(h: string | null | undefined): string {
+  if (!h) return '…';
+  return h.startsWith('…') ? h : `…${h}`;
+}

@@ -3,9 +3,9 @@ import { NavLink, Route, Routes, useNavigate, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
-import { useBot, useBotAction, useShards, useStatus, useUpdateBot } from '../api/bots';
+import { useBot, useBotAction, useStatus, useUpdateBot } from '../api/bots';
 import type { BotView, FileList, PatchBot } from '../api/types';
-import { Confirm, ErrorBox, Field, Loading, StatusBadge, when } from '../components/ui';
+import { Confirm, ErrorBox, Field, Loading, StatusBadge, hint, when } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
 import { guidanceFor, reasonWords } from '../lib/status';
 import { INTENTS, PRIVILEGED, intentNames, pretty } from '../lib/intents';
@@ -62,7 +62,7 @@ function Header({ bot }: { bot: BotView }) {
         </div>
       </div>
       <p className="muted small">
-        @{bot.username} · application {bot.application_id} · token …{bot.token_hint} · wanted: <strong>{bot.desired_state}</strong>
+        @{bot.username} · application {bot.application_id} · token {hint(bot.token_hint)} · wanted: <strong>{bot.desired_state}</strong>
         {s?.since && <> · since {when(s.since)}</>}
       </p>
       <div className="row">
@@ -106,7 +106,9 @@ function Guidance({ reason, message }: { reason?: string | null; message?: strin
 }
 
 function Overview({ bot }: { bot: BotView }) {
-  const shards = useShards(bot.id);
+  // The status read carries the shards too, and is the query the stream keeps current.
+  const status = useStatus(bot.id);
+  const shards = { ...status, data: status.data ? { shards: status.data.shards ?? [] } : undefined, refetch: status.refetch };
   return (
     <section className="panel" aria-labelledby="shards-h">
       <h2 id="shards-h" style={{ marginTop: 0 }}>Shards</h2>
@@ -247,7 +249,7 @@ function ReplaceToken({ bot }: { bot: BotView }) {
   return (
     <form className="panel" onSubmit={(e) => (e.preventDefault(), m.mutate())} aria-label="Replace token">
       <h2 style={{ marginTop: 0 }}>Replace token</h2>
-      <p className="muted small">Current token: …{bot.token_hint}. The new one is checked with Discord; the bot restarts with it.</p>
+      <p className="muted small">Current token: {hint(bot.token_hint)}. The new one is checked with Discord; the bot restarts with it.</p>
       <Field label="New token" error={errs.token}>{(p) => <input {...p} type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} />}</Field>
       {m.error && !errs.token && <ErrorBox error={m.error} />}
       <div className="row" style={{ marginTop: 8 }}>

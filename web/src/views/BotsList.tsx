@@ -5,7 +5,7 @@ import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import { useBotAction, useBots, useStatus } from '../api/bots';
 import type { BotView } from '../api/types';
-import { Empty, ErrorBox, Field, Loading, StatusBadge } from '../components/ui';
+import { Empty, ErrorBox, Field, Loading, StatusBadge, hint } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
 
 function BotCard({ bot }: { bot: BotView }) {
@@ -25,7 +25,7 @@ function BotCard({ bot }: { bot: BotView }) {
         {status.isPending ? <span className="muted small">status…</span> : <StatusBadge state={s?.state} reason={s?.reason} message={s?.message} />}
       </div>
       <p className="muted small" style={{ margin: '6px 0' }}>
-        @{bot.username} · token …{bot.token_hint}
+        @{bot.username} · token {hint(bot.token_hint)}
         {latency.length > 0 && <> · {Math.round(latency.reduce((a, b) => a + b, 0) / latency.length)} ms latency</>}
         {shards.length > 0 && <> · {guilds} {guilds === 1 ? 'guild' : 'guilds'}</>}
       </p>

@@ -1,0 +1,169 @@
+// Browser flows of the web console against a running stack, in Debian's Chromium driven by
+// playwright-core (never downloads a browser). Run by tests/e2e/test_web_console.py, which
+// starts the stack and the sandbox and passes the scenario as JSON in E2E_SCENARIO:
+//   { base, sandbox, chromium, shots, avatar, username }
+// Prints one JSON line `{"results": {flow: {ok, error, ms}}}` at the end. Every flow saves
+// a screenshot in `shots` (tests/e2e/screenshots/) so a person can look at the pages.
+import { createRequire } from 'node:module';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(join(here, '..', '..', 'web', 'package.json'));
+const { chromium } = require('playwright-core');
+
+const S = JSON.parse(process.env.E2E_SCENARIO);
+mkdirSync(S.shots, { recursive: true });
+const results = {};
+const LONG = 45_000;
+
+const browser = await chromium.launch({
+  executablePath: S.chromium,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: S.base });
+context.setDefaultTimeout(15_000);
+const page = await context.newPage();
+const consoleErrors = [];
+page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+let botUrl = null;
+
+async function flow(name, needs, fn) {
+  const t0 = Date.now();
+  const missing = needs.filter((n) => !results[n]?.ok);
+  if (missing.length) {
+    results[name] = { ok: false, error: `not run: needs ${missing.join(', ')}`, ms: 0 };
+    return;
+  }
+  try {
+    await fn();
+    results[name] = { ok: true, ms: Date.now() - t0 };
+  } catch (err) {
+    results[name] = { ok: false, error: String(err?.message ?? err).split('\n').slice(0, 6).join('\n'), ms: Date.now() - t0 };
+  }
+  try {
+    await page.screenshot({ path: join(S.shots, `${name}.png`), fullPage: true });
+  } catch {
+    /* a failed screenshot never hides the flow's own result */
+  }
+}
+
+const expectVisible = (locator, timeout) => locator.first().waitFor({ state: 'visible', timeout });
+
+await flow('sign_in', [], async () => {
+  await page.goto('/');
+  await page.waitForURL(/\/signin/);
+  await page.getByRole('link', { name: /Sign in with Discord/ }).click();
+  // The sandbox's consent page: a new user, then Authorize.
+  await page.waitForURL((u) => u.toString().startsWith(S.sandbox));
+  await page.locator('input[name=new_username]').fill(S.username);
+  await page.getByRole('button', { name: 'Authorize' }).click();
+  await page.waitForURL((u) => u.toString().startsWith(S.base) && !u.pathname.startsWith('/v1/'), { timeout: LONG });
+  await expectVisible(page.getByRole('heading', { name: 'Your bots' }));
+  const who = await page.getByTestId('who').textContent();
+  if (!who || !who.trim()) throw new Error('the signed-in user is not shown');
+});
+
+await flow('add_bot', ['sign_in'], async () => {
+  await page.getByRole('button', { name: 'Add a bot' }).click();
+  await page.getByLabel('Bot token').fill('not-a-real-token');
+  await page.getByRole('button', { name: 'Add bot' }).click();
+  // Refused by Discord: the message is shown inline, as words (never raw JSON).
+  await expectVisible(page.locator('.field-error, .alert.error'));
+  const err = await page.locator('.field-error, .alert.error').first().textContent();
+  if (err.includes('{')) throw new Error(`raw JSON shown: ${err}`);
+  await page.getByLabel('Bot token').fill(S.token);
+  await page.getByRole('button', { name: 'Add bot' }).click();
+  await page.waitForURL(/\/bots\/[0-9a-f-]{36}$/, { timeout: LONG });
+  botUrl = new URL(page.url()).pathname;
+  const body = await page.content();
+  if (body.includes(S.token)) throw new Error('the token is visible after saving');
+  await expectVisible(page.getByText(`…${S.token.slice(-4)}`));
+});
+
+await flow('start_online_live', ['add_bot'], async () => {
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await expectVisible(page.locator('[data-testid=bot-status] [data-state=online]'), LONG);
+  await expectVisible(page.getByRole('cell', { name: /1\/1/ }), LONG).catch(() => undefined);
+});
+
+await flow('stream_live', ['sign_in'], async () => {
+  // The badge above may also come from polling; this checks the websocket itself is live.
+  await expectVisible(page.locator('[data-stream-state=live]'), 20_000);
+});
+
+await flow('create_slash_command', ['add_bot'], async () => {
+  await page.goto(`${botUrl}/commands/new`);
+  await page.getByLabel('Name', { exact: true }).fill('greet');
+  await page.getByLabel('Description', { exact: true }).fill('Say hi to someone');
+  await page.getByRole('button', { name: 'Add option' }).click();
+  await page.getByLabel('Option 1 name').fill('who');
+  await page.locator('fieldset').filter({ hasText: 'Options' }).getByLabel('Description', { exact: true }).fill('who to greet');
+  await page.getByLabel('Required', { exact: true }).check();
+  await page.getByLabel('Reply template', { exact: true }).fill('Hi {{ options.who }}!');
+  await page.getByRole('button', { name: 'Save command' }).click();
+  await page.waitForURL(/\/commands\/[0-9a-f-]{36}$/, { timeout: LONG });
+  await page.goto(`${botUrl}/commands`);
+  await expectVisible(page.getByRole('link', { name: '/greet' }));
+});
+
+await flow('try_it', ['create_slash_command'], async () => {
+  await page.goto(`${botUrl}/try`);
+  await page.getByLabel('Command').selectOption({ label: '/greet' });
+  await page.getByLabel('who (required)').fill('Ada');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await expectVisible(page.getByTestId('reply').filter({ hasText: 'Hi Ada!' }), LONG);
+});
+
+await flow('upload_avatar', ['sign_in'], async () => {
+  await page.goto('/files');
+  await page.locator('#avatar-file').setInputFiles(S.avatar);
+  await expectVisible(page.getByTestId('upload-done'), LONG);
+  const img = page.getByTestId('upload-done').locator('img');
+  await img.waitFor();
+  const ok = await img.evaluate((el) => el.complete && el.naturalWidth > 0);
+  if (!ok) throw new Error('the processed WebP preview did not load');
+});
+
+await flow('apply_avatar', ['upload_avatar', 'add_bot'], async () => {
+  await page.goto(`${botUrl}/settings`);
+  await page.locator('input[name=avatar]').first().check();
+  await page.getByRole('button', { name: 'Apply to bot' }).click();
+  await expectVisible(page.getByText('Avatar applied on Discord'), LONG);
+});
+
+await flow('live_log_line', ['start_online_live'], async () => {
+  await page.goto(`${botUrl}/logs`);
+  await expectVisible(page.locator('[data-stream-state=live]'), 20_000);
+  // Restarting produces status events and log lines; they must arrive without a reload.
+  await page.getByRole('button', { name: 'Restart' }).click();
+  await expectVisible(page.getByTestId('live-tail').locator('div'), LONG);
+});
+
+await flow('stop_bot', ['start_online_live'], async () => {
+  await page.goto(botUrl);
+  await page.getByRole('button', { name: 'Stop', exact: true }).click();
+  await expectVisible(page.locator('[data-testid=bot-status] [data-state=offline]'), LONG);
+});
+
+await flow('narrow_360_dark', ['sign_in'], async () => {
+  await page.setViewportSize({ width: 360, height: 740 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto('/');
+  await expectVisible(page.getByRole('heading', { name: 'Your bots' }));
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) throw new Error(`the page is ${overflow}px wider than a 360px screen`);
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  if (bg !== 'rgb(16, 19, 23)') throw new Error(`dark theme not applied (background ${bg})`);
+  // Keyboard: the skip link is the first stop and is visible when focused.
+  await page.keyboard.press('Tab');
+  const focused = await page.evaluate(() => document.activeElement?.textContent);
+  if (focused !== 'Skip to content') throw new Error(`first Tab stop is ${focused}`);
+});
+
+results._page_errors = { ok: consoleErrors.length === 0, error: consoleErrors.join('\n').slice(0, 2000) };
+await browser.close();
+console.log(JSON.stringify({ results }));

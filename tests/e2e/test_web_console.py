@@ -1,0 +1,180 @@
+"""The web console in a real browser (Debian's Chromium via playwright-core) against the
+real stack: auth, bot, command, storage and log services, the gateway serving the built
+console, and the discord-sandbox.
+
+One browser session runs every flow in order (`console.e2e.mjs`); each test below checks one
+flow's result. Screenshots land in tests/e2e/screenshots/. Skipped with a clear message
+when Node.js, Chromium or the console's packages are missing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.infra.stack import ServiceProcess, start_service
+from services.infra.webbuild import WEB, ensure_web_build
+from tests.fixtures.auth import auth_env
+
+pytestmark = pytest.mark.e2e
+
+HERE = Path(__file__).parent
+SCRIPT = HERE / "console.e2e.mjs"
+SHOTS = HERE / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SERVICES = ("auth", "bot", "command", "storage", "log", "gateway")
+# Flows that need a route the gateway may not have yet: (route, reason) — a failing flow is
+# reported as xfail only while that route is really missing from /openapi.json.
+NEEDS_ROUTE = {
+    "stream_live": ("/v1/stream/ticket", "gateway has no POST /v1/stream/ticket (issue 8)"),
+    "live_log_line": ("/v1/stream/ticket", "gateway has no POST /v1/stream/ticket (issue 8)"),
+}
+
+
+def _missing_tools() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed (apt-get install nodejs npm)"
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
+    return None
+
+
+def _avatar_png() -> bytes:
+    from PIL import Image
+
+    img = Image.new("RGB", (300, 200), (67, 83, 214))
+    for x in range(0, 300, 20):
+        for y in range(200):
+            img.putpixel((x, y), (255, 159, 26))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def console_run(
+    infra: Any, sandbox: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    why = _missing_tools()
+    if why:
+        pytest.skip(f"browser tests need Node.js and Chromium: {why}")
+    if not ensure_web_build(lambda _: None, infra.data_dir / "logs" / "web-build.log"):
+        pytest.skip("the web console could not be built (see web-build.log)")
+    if not (WEB / "node_modules" / "playwright-core").is_dir():
+        pytest.skip("playwright-core is not installed in web/node_modules (npm ci in web/)")
+    tmp = tmp_path_factory.mktemp("web-e2e")
+    env = auth_env(sandbox)
+    log_dir = infra.data_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    procs: list[ServiceProcess] = []
+    try:
+        for name in SERVICES:
+            extra = {"GATEWAY_HTTP_PORT": "0"} if name == "gateway" else {}
+            procs.append(
+                start_service(
+                    name,
+                    {**infra.service_env(name), **env, **extra},
+                    log_path=log_dir / f"web-e2e-{name}.log",
+                )
+            )
+        base = str(procs[-1].url)
+        app = httpx.post(
+            f"{sandbox.base_url}/_sandbox/applications",
+            json={"name": f"Console Bot {uuid.uuid4().hex[:6]}", "guild_count": 1},
+            timeout=30,
+        ).json()
+        avatar = tmp / "avatar.png"
+        avatar.write_bytes(_avatar_png())
+        scenario = {
+            "base": base,
+            "sandbox": sandbox.base_url,
+            "chromium": CHROMIUM,
+            "shots": str(SHOTS),
+            "avatar": str(avatar),
+            "username": f"owner-{uuid.uuid4().hex[:6]}",
+            "token": app["token"],
+        }
+        done = subprocess.run(
+            ["node", str(SCRIPT)],
+            env={**os.environ, "E2E_SCENARIO": json.dumps(scenario)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith('{"results"')]
+        assert lines, f"browser script failed (exit {done.returncode}):\n{done.stderr[-4000:]}"
+        paths = set(httpx.get(f"{base}/openapi.json", timeout=10).json()["paths"])
+        yield {"results": json.loads(lines[-1])["results"], "paths": paths}
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def _check(run: dict[str, Any], flow: str) -> None:
+    result = run["results"].get(flow)
+    assert result is not None, f"flow {flow} did not run"
+    if result["ok"]:
+        return
+    gap = NEEDS_ROUTE.get(flow)
+    if gap and gap[0] not in run["paths"]:
+        pytest.xfail(gap[1])
+    pytest.fail(f"{flow}: {result['error']} (screenshot: {SHOTS / (flow + '.png')})")
+
+
+def test_sign_in_through_the_sandbox_consent_page(console_run: dict[str, Any]) -> None:
+    _check(console_run, "sign_in")
+
+
+def test_add_a_bot_with_inline_errors_and_hidden_token(console_run: dict[str, Any]) -> None:
+    _check(console_run, "add_bot")
+
+
+def test_start_and_see_the_badge_turn_online(console_run: dict[str, Any]) -> None:
+    _check(console_run, "start_online_live")
+
+
+def test_live_stream_connects(console_run: dict[str, Any]) -> None:
+    _check(console_run, "stream_live")
+
+
+def test_create_a_slash_command(console_run: dict[str, Any]) -> None:
+    _check(console_run, "create_slash_command")
+
+
+def test_try_it_shows_the_answer(console_run: dict[str, Any]) -> None:
+    _check(console_run, "try_it")
+
+
+def test_upload_an_avatar_with_preview(console_run: dict[str, Any]) -> None:
+    _check(console_run, "upload_avatar")
+
+
+def test_apply_the_avatar_to_the_bot(console_run: dict[str, Any]) -> None:
+    _check(console_run, "apply_avatar")
+
+
+def test_a_log_line_arrives_live(console_run: dict[str, Any]) -> None:
+    _check(console_run, "live_log_line")
+
+
+def test_stop_the_bot(console_run: dict[str, Any]) -> None:
+    _check(console_run, "stop_bot")
+
+
+def test_works_at_360px_in_dark_mode_with_keyboard(console_run: dict[str, Any]) -> None:
+    _check(console_run, "narrow_360_dark")
+
+
+def test_no_uncaught_page_errors(console_run: dict[str, Any]) -> None:
+    _check(console_run, "_page_errors")
