@@ -20,9 +20,12 @@ from services.infra.stack import Infra, ServiceProcess, spawn_service
 from tests.fixtures.sandbox import SandboxApp, SandboxProcess, start_sandbox
 
 SANDBOX_ARGS = (
-    "--heartbeat-interval-ms", "41250",
-    "--identify-window-s", "0.25",
-    "--interaction-callback-timeout-s", "15",
+    "--heartbeat-interval-ms",
+    "41250",
+    "--identify-window-s",
+    "0.25",
+    "--interaction-callback-timeout-s",
+    "15",
 )
 
 
