@@ -7,14 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from log_service import __version__
-from log_service.auth import JwksVerifier, TicketStore
+from log_service.auth import JwtAuthenticator, TicketStore
 from log_service.handlers import Handlers
 from log_service.http import create_stream_app
 from log_service.ingest import Partitions, run_maintenance, run_worker
 from log_service.settings import Settings
 from log_service.stream import Hub
+from proto.auth import JWKS, Jwks
+from proto.base import Empty
 from proto.logs import EXPORT_CHUNK, QUERY, STREAM_ENDPOINT, STREAM_TICKET, SUMMARY
 from proto.system import PURGE_SPECS
+from services.authn import AccessTokenVerifier, watch_revocations
 from services.bus.kv import Store, ensure_bucket
 from services.runtime import ServiceDefinition, ServiceRuntime
 
@@ -47,14 +50,21 @@ async def setup(runtime: ServiceRuntime) -> None:
     )
     runtime.spawn(run_worker(runtime.js, db, partitions, settings, stopping), name="log-ingest")
 
+    async def fetch_jwks() -> Jwks:
+        return await runtime.client.call(JWKS, Empty(), timeout_s=5.0)
+
     hub = Hub(runtime.js, db, settings)
     await hub.start()
     runtime.state["hub"] = hub
-    runtime.state["verifier"] = JwksVerifier(runtime.client)
+    verifier = AccessTokenVerifier(fetch_jwks)
+    subs = await watch_revocations(runtime.nc, verifier, None)
+    runtime.state["verifier"] = JwtAuthenticator(verifier)
     runtime.state["tickets"] = tickets
 
     async def stop() -> None:
         stopping.set()
+        for sub in subs:
+            await sub.unsubscribe()
         await hub.stop()
 
     runtime.on_stop(stop)

@@ -7,31 +7,24 @@ a short TTL and deleted (compare-and-set) when used, so two replicas cannot both
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
-import jwt
 import orjson
-from jwt import PyJWK
+from nats.js.errors import KeyDeletedError
 
-from proto.auth import JWKS
-from proto.base import Empty
+from services.authn import AccessTokenVerifier, InvalidToken
 from services.bus.kv import Store
-from services.bus.rpc import RpcClient
 
 log = logging.getLogger(__name__)
 
 PROTOCOL = "botcenter.v1"
 BEARER = "bearer."
 TICKET = "ticket."
-_ALGORITHMS = ["EdDSA", "ES256", "RS256", "PS256"]
 
 
 class AuthFailed(Exception):
@@ -45,63 +38,19 @@ class StreamPrincipal:
     issued_at: datetime
 
 
-class JwksVerifier:
-    """Access-token checks with the JWKS from `rpc.auth.jwks`, refreshed on an unknown kid."""
+class JwtAuthenticator:
+    """Access JWTs through the kernel's `services.authn.AccessTokenVerifier` (the JWKS from
+    `rpc.auth.jwks`, cached; sign-out-everywhere applied through `watch_revocations`)."""
 
-    def __init__(self, client: RpcClient, *, min_refresh_s: float = 10.0) -> None:
-        self.client = client
-        self.min_refresh_s = min_refresh_s
-        self._keys: dict[str, PyJWK] = {}
-        self._issuer = ""
-        self._audience = ""
-        self._fetched = 0.0
-        self._lock = asyncio.Lock()
-
-    async def _refresh(self, force: bool) -> None:
-        async with self._lock:
-            if self._keys and not force:
-                return
-            if force and time.monotonic() - self._fetched < self.min_refresh_s:
-                return
-            reply = await self.client.call(JWKS, Empty(), timeout_s=5.0)
-            keys: dict[str, PyJWK] = {}
-            for jwk in reply.keys:
-                try:
-                    keys[str(jwk.get("kid", ""))] = PyJWK(jwk)
-                except Exception:
-                    log.warning("skipping an unusable JWK (kid %s)", jwk.get("kid"))
-            self._keys, self._issuer, self._audience = keys, reply.issuer, reply.audience
-            self._fetched = time.monotonic()
+    def __init__(self, verifier: AccessTokenVerifier) -> None:
+        self.verifier = verifier
 
     async def verify(self, token: str) -> StreamPrincipal:
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise AuthFailed("the access token is malformed") from None
-        kid = str(header.get("kid", ""))
-        await self._refresh(False)
-        if kid not in self._keys:
-            await self._refresh(True)
-        key = self._keys.get(kid)
-        if key is None:
-            raise AuthFailed("the access token was signed by an unknown key")
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=_ALGORITHMS,
-                audience=self._audience or None,
-                issuer=self._issuer or None,
-                options={"require": ["exp", "sub", "iat"]},
-            )
-            user_id = UUID(str(claims["sub"]))
-        except jwt.ExpiredSignatureError:
-            raise AuthFailed("the access token has expired") from None
-        except (jwt.PyJWTError, ValueError):
-            raise AuthFailed("the access token is not valid") from None
-        if claims.get("typ") not in (None, "access"):
-            raise AuthFailed("not an access token")
-        return StreamPrincipal(user_id, datetime.fromtimestamp(int(claims["iat"]), UTC))
+            claims = await self.verifier.verify(token)
+        except InvalidToken as exc:
+            raise AuthFailed(exc.reason) from None
+        return StreamPrincipal(claims.user_id, datetime.fromtimestamp(claims.issued_ms / 1000, UTC))
 
 
 class TicketStore:
@@ -124,7 +73,10 @@ class TicketStore:
         if not ticket or len(ticket) > 128:
             raise AuthFailed("the stream ticket is not valid")
         key = self._key(ticket)
-        found = await self.store.get(key)
+        try:
+            found = await self.store.get(key)
+        except KeyDeletedError:
+            found = None
         if found is None:
             raise AuthFailed("the stream ticket is unknown, used or expired")
         value, revision = found

@@ -12,7 +12,7 @@ from starlette.websockets import WebSocket
 from log_service.auth import (
     PROTOCOL,
     AuthFailed,
-    JwksVerifier,
+    JwtAuthenticator,
     TicketStore,
     credentials_from_protocols,
 )
@@ -40,7 +40,7 @@ def origin_allowed(
 
 
 def create_stream_app(
-    hub: Hub, verifier: JwksVerifier, tickets: TicketStore, settings: Settings
+    hub: Hub, verifier: JwtAuthenticator, tickets: TicketStore, settings: Settings
 ) -> Starlette:
     allowed = settings.allowed_origins()
 

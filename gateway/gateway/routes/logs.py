@@ -1,7 +1,253 @@
-"""Public REST routes of the logs area: validate, call the owning service over NATS, reply."""
+"""Public REST routes of the logs area: validate, call the owning service over NATS, reply.
+
+- `GET /v1/logs`: the caller's events, newest first, filters, full-text search, cursor.
+- `GET /v1/logs/export`: the same as NDJSON, streamed: the gateway asks log-service for
+  bounded chunks (`rpc.log.export.chunk`, keyset cursor) and writes each as it arrives, so
+  neither side holds the whole export and no RPC reply grows past its limit.
+- `GET /v1/bots/{id}/events/summary`: counts per kind and level (and per time bucket).
+- `POST /v1/stream/ticket`: a short-lived single-use ticket for the websocket (for clients
+  that cannot send their token as a subprotocol, e.g. a browser with a cookie session).
+- `GET /v1/stream` (websocket): proxied to one log-service replica, which authenticates;
+  on Kubernetes the Ingress routes the path to log-service directly.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
 
+from fastapi import APIRouter, Query, WebSocket
+from fastapi.responses import StreamingResponse
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+from gateway.auth import Principal, require_scope
+from gateway.deps import Bus
+from proto.base import Empty
+from proto.errors import ErrorCode, FieldError
+from proto.events import LogLevel
+from proto.logs import (
+    EXPORT_CHUNK,
+    QUERY,
+    STREAM_ENDPOINT,
+    STREAM_TICKET,
+    SUMMARY,
+    EventsSummary,
+    ExportQuery,
+    LogPage,
+    LogQuery,
+    StreamTicket,
+    SummaryQuery,
+)
+from services.bus.rpc import RpcClient
+from services.errors import RpcError
+
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["logs"])
+
+Reader = Annotated[Principal, require_scope("logs:read")]
+_LEVELS = {"debug", "info", "warning", "error", "critical"}
+
+
+def _split(values: list[str]) -> list[str]:
+    """`?level=error&level=warning` and `?level=error,warning` mean the same."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _levels(values: list[str]) -> list[LogLevel]:
+    levels = _split(values)
+    bad = [v for v in levels if v not in _LEVELS]
+    if bad:
+        raise RpcError(
+            ErrorCode.VALIDATION,
+            f"unknown level {bad[0]!r}",
+            fields=[FieldError(loc=["query", "level"], message=f"one of {sorted(_LEVELS)}")],
+        )
+    return levels  # type: ignore[return-value]
+
+
+@router.get("/v1/logs", response_model=LogPage, summary="Your bots' logs and events")
+async def list_logs(
+    bus: Bus,
+    user: Reader,
+    bot_id: UUID | None = None,
+    level: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    kind: Annotated[list[str], Query()] = [],  # noqa: B006
+    domain: Annotated[list[str], Query()] = [],  # noqa: B006
+    since: datetime | None = None,
+    until: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=256)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> LogPage:
+    req = LogQuery(
+        bot_id=bot_id,
+        level=_levels(level),
+        kind=_split(kind),
+        domain=_split(domain),
+        since=since,
+        until=until,
+        q=q or None,
+        limit=limit,
+        cursor=cursor,
+    )
+    return await bus.call(QUERY, req, user_id=user.user_id)
+
+
+async def _chunks(
+    bus: RpcClient, req: ExportQuery, user_id: UUID, first: bytes, cursor: str | None
+) -> AsyncIterator[bytes]:
+    yield first
+    while cursor is not None:
+        try:
+            meta, body = await bus.call_raw(
+                EXPORT_CHUNK, req.model_copy(update={"cursor": cursor}), user_id=user_id
+            )
+        except RpcError as err:
+            # Headers are gone: end with a line that says why, so the file is not silently short.
+            log.warning("export stopped: %s", err.message)
+            yield b'{"error":"export interrupted; resume with the last id you received"}\n'
+            return
+        yield body
+        cursor = meta.next_cursor
+
+
+@router.get(
+    "/v1/logs/export",
+    summary="Your logs as NDJSON (streamed, newest first, same filters as /v1/logs)",
+    response_class=StreamingResponse,
+)
+async def export_logs(
+    bus: Bus,
+    user: Reader,
+    bot_id: UUID | None = None,
+    level: Annotated[list[str], Query()] = [],  # noqa: B006
+    kind: Annotated[list[str], Query()] = [],  # noqa: B006
+    domain: Annotated[list[str], Query()] = [],  # noqa: B006
+    since: datetime | None = None,
+    until: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=256)] = None,
+) -> StreamingResponse:
+    req = ExportQuery(
+        bot_id=bot_id,
+        level=_levels(level),
+        kind=_split(kind),
+        domain=_split(domain),
+        since=since,
+        until=until,
+        q=q or None,
+    )
+    # The first chunk before the headers: bad filters still get a proper 4xx.
+    meta, first = await bus.call_raw(EXPORT_CHUNK, req, user_id=user.user_id)
+    return StreamingResponse(
+        _chunks(bus, req, user.user_id, first, meta.next_cursor),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="botcenter-logs.ndjson"'},
+    )
+
+
+@router.get(
+    "/v1/bots/{bot_id}/events/summary",
+    response_model=EventsSummary,
+    summary="Event counts per kind and level over a window (default: the last 24 h)",
+)
+async def events_summary(
+    bus: Bus,
+    user: Reader,
+    bot_id: UUID,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bucket_s: Annotated[int, Query(ge=0, le=7 * 24 * 3600)] = 3600,
+) -> EventsSummary:
+    req = SummaryQuery(bot_id=bot_id, since=since, until=until, bucket_s=bucket_s)
+    return await bus.call(SUMMARY, req, user_id=user.user_id)
+
+
+@router.post(
+    "/v1/stream/ticket",
+    response_model=StreamTicket,
+    summary="A single-use ticket to open the live stream (subprotocol `ticket.<ticket>`)",
+)
+async def stream_ticket(bus: Bus, user: Reader) -> StreamTicket:
+    return await bus.call(STREAM_TICKET, Empty(), user_id=user.user_id)
+
+
+_HOP_CLOSE = {1005, 1006, 1015}
+
+
+@router.websocket("/v1/stream")
+async def stream_proxy(ws: WebSocket) -> None:
+    """Relay the websocket to a log-service replica (picked by NATS's queue group)."""
+    bus: RpcClient = ws.app.state.runtime.client
+    offered = [
+        p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()
+    ]
+    try:
+        endpoint = await bus.call(STREAM_ENDPOINT, Empty(), timeout_s=3.0)
+    except RpcError:
+        await ws.accept(subprotocol="botcenter.v1" if "botcenter.v1" in offered else None)
+        await ws.close(code=1013, reason="the log service is not available; try again")
+        return
+    headers = {"X-Forwarded-Host": ws.headers.get("host", "")}
+    if ws.client is not None:
+        headers["X-Forwarded-For"] = ws.client.host
+    try:
+        upstream = await connect(
+            endpoint.url,
+            subprotocols=offered or None,  # type: ignore[arg-type]
+            origin=ws.headers.get("origin"),  # type: ignore[arg-type]
+            additional_headers=headers,
+            compression=None,
+            open_timeout=5.0,
+            max_size=2**20,
+            ping_interval=None,  # log-service pings this leg; our server pings the client
+        )
+    except InvalidStatus:
+        await ws.close(code=1008)  # refused (origin): refuse the client's handshake too
+        return
+    except (OSError, TimeoutError, WebSocketException):
+        await ws.accept(subprotocol="botcenter.v1" if "botcenter.v1" in offered else None)
+        await ws.close(code=1013, reason="the log service is not available; try again")
+        return
+    await ws.accept(subprotocol=upstream.subprotocol)
+    await _relay(ws, upstream)
+
+
+async def _relay(ws: WebSocket, upstream: ClientConnection) -> None:
+    async def down() -> None:
+        async for message in upstream:
+            if isinstance(message, bytes):
+                await ws.send_bytes(message)
+            else:
+                await ws.send_text(message)
+
+    async def up() -> None:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text") or message.get("bytes")
+            if data:
+                await upstream.send(data)
+
+    tasks = [asyncio.create_task(down()), asyncio.create_task(up())]
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(BaseException):
+            await task
+    for task in done:
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, ConnectionClosed):
+            log.debug("stream relay ended: %r", exc)
+    code = upstream.close_code
+    reason = upstream.close_reason or ""
+    await upstream.close()
+    with contextlib.suppress(Exception):
+        await ws.close(code=code if code and code not in _HOP_CLOSE else 1000, reason=reason)
