@@ -10,6 +10,7 @@ from pydantic import Field
 
 from proto.base import Contract
 from proto.bots import AvatarApplied
+from proto.events import Event
 from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
 
 FileKind = Literal["avatar", "config"]
@@ -115,6 +116,36 @@ class ApplyAvatarFile(Contract):
     file_id: UUID
 
 
+class FileEvent(Event):
+    """`evt.storage.<owner>.-.file_stored` / `.file_deleted`."""
+
+    file_id: UUID
+    file_kind: FileKind
+    name: str
+    size_bytes: int
+    stored_bytes: int
+
+
+class AvatarChanged(Event):
+    """`evt.storage.<owner>.<bot>.avatar_applied`: an uploaded avatar is now the bot's."""
+
+    file_id: UUID
+    avatar_hash: str | None = None
+
+
+FILE_STORED = EventSpec(
+    "evt.storage.*.*.file_stored", FileEvent, frozenset({"storage"}), "a file was stored"
+)
+FILE_DELETED = EventSpec(
+    "evt.storage.*.*.file_deleted", FileEvent, frozenset({"storage"}), "a file was deleted"
+)
+AVATAR_APPLIED = EventSpec(
+    "evt.storage.*.*.avatar_applied",
+    AvatarChanged,
+    frozenset({"storage"}),
+    "an uploaded avatar was set on a bot's Discord user",
+)
+
 READ_CONFIG = rpc(
     "rpc.storage.config.read",
     ConfigRef,
@@ -174,4 +205,7 @@ SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
     FILE_CONTENT,
     DELETE_FILE,
     APPLY_AVATAR_FILE,
+    FILE_STORED,
+    FILE_DELETED,
+    AVATAR_APPLIED,
 ]

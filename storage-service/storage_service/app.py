@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from uuid import UUID
 
 from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied
+from proto.events import Event
 from proto.storage import (
     APPLY_AVATAR_FILE,
     DELETE_FILE,
@@ -26,6 +28,8 @@ from storage_service.objects import FsStore, ObjectStore, S3Store, parse_s3_url
 from storage_service.service import StorageService
 from storage_service.settings import Settings
 from storage_service.workers import Processor
+
+log = logging.getLogger(__name__)
 
 
 class BotServiceAvatars:
@@ -84,8 +88,20 @@ async def setup(runtime: ServiceRuntime) -> None:
     store = build_store(settings)
     await store.ensure()
     processor = Processor(settings.processing_pool, settings.processing_workers)
+
+    async def publish(kind: str, event: Event) -> None:
+        # An event that cannot be published must not undo what the user asked for.
+        try:
+            await runtime.events.publish("storage", kind, event)
+        except Exception:
+            log.warning("could not publish %s event", kind, exc_info=True)
+
     service = StorageService(
-        settings, store, processor, BotServiceAvatars(runtime.client, settings.apply_timeout_s)
+        settings,
+        store,
+        processor,
+        BotServiceAvatars(runtime.client, settings.apply_timeout_s),
+        publish,
     )
     handlers = Handlers(service, runtime.db)
     runtime.state["service"] = service

@@ -20,12 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto.bots import AvatarApplied
 from proto.errors import ErrorCode, FieldError
+from proto.events import Event
 from proto.storage import (
     ApplyAvatarFile,
+    AvatarChanged,
     ConfigDocument,
     ContentRequest,
     FileContent,
     FileDeleted,
+    FileEvent,
     FileInfo,
     FileList,
     FileVariant,
@@ -46,6 +49,10 @@ OpenSession = Callable[[], Awaitable[AsyncSession]]
 
 _EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
 _CONFIG_EXT = {"json": ".json", "yaml": ".yaml"}
+
+
+class EventSink(Protocol):
+    async def __call__(self, kind: str, event: Event) -> None: ...
 
 
 class BotAvatars(Protocol):
@@ -92,11 +99,31 @@ class StorageService:
         store: ObjectStore,
         processor: Processor,
         bots: BotAvatars | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.processor = processor
         self.bots = bots
+        self.events = events
+
+    async def _emit(self, kind: str, event: Event) -> None:
+        if self.events is not None:
+            await self.events(kind, event)
+
+    async def _file_event(self, kind: str, row: StoredFile, verb: str) -> None:
+        await self._emit(
+            kind,
+            FileEvent(
+                owner_id=row.owner_id,
+                message=f"{row.kind} file {row.name!r} {verb}",
+                file_id=row.id,
+                file_kind=row.kind,
+                name=row.name,
+                size_bytes=row.size_bytes,
+                stored_bytes=row.stored_bytes,
+            ),
+        )
 
     # ------------------------------------------------------------------ upload
 
@@ -154,6 +181,7 @@ class StorageService:
         await repo.add(row)
         # Objects after the row: if a put fails, the handler raises and the row rolls back.
         await asyncio.gather(*(self.store.put(k, b, t) for k, (b, t) in objects.items()))
+        await self._file_event("file_stored", row, "stored")
         return file_info(row)
 
     async def _process(
@@ -348,6 +376,7 @@ class StorageService:
         in_use = await repo.keys_in_use(keys)
         orphans = [k for k in keys if k not in in_use]
         removed = await self.store.delete(orphans)
+        await self._file_event("file_deleted", row, "deleted")
         return FileDeleted(file_id=file_id, removed_objects=removed)
 
     async def purge(self, session: AsyncSession, owner_id: UUID) -> int:
@@ -381,11 +410,22 @@ class StorageService:
         if self.bots is None:
             raise RpcError(ErrorCode.UNAVAILABLE, "bot-service is not reachable")
         try:
-            return await self.bots.apply(owner_id, req.bot_id, data, variant["content_type"])
+            applied = await self.bots.apply(owner_id, req.bot_id, data, variant["content_type"])
         except RpcError as err:
             if err.code is not ErrorCode.RATE_LIMITED:
                 raise
             raise avatar_rate_limited(err) from None
+        await self._emit(
+            "avatar_applied",
+            AvatarChanged(
+                owner_id=owner_id,
+                bot_id=req.bot_id,
+                message=f"avatar changed to {row.name!r}",
+                file_id=row.id,
+                avatar_hash=applied.avatar_hash,
+            ),
+        )
+        return applied
 
 
 def avatar_rate_limited(err: RpcError) -> RpcError:

@@ -3,8 +3,12 @@ bot-service -> the discord-sandbox, which then shows the new avatar on the bot u
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
+from proto.storage import AvatarChanged
+from services.bus.events import STREAM
 from tests.fixtures import storage as corpus
 from tests.fixtures.auth import auth_env, sign_in
 from tests.fixtures.infra import ServiceStarter
@@ -16,6 +20,7 @@ async def test_avatar_is_applied_on_discord_and_the_rate_limit_is_a_clear_429(
     sandbox: SandboxProcess,
     sandbox_control: SandboxControl,
     tmp_path: object,
+    nc: Any,
 ) -> None:
     env = auth_env(sandbox)
     start_service("auth", **env)
@@ -55,6 +60,15 @@ async def test_avatar_is_applied_on_discord_and_the_rate_limit_is_a_clear_429(
         assert applied.json()["avatar_hash"]
         sent = (await api.get(f"/v1/files/{first}/content", params={"variant": "1024"})).content
         assert await sandbox_control.user_avatar(app.bot_user_id) == sent
+        event = AvatarChanged.model_validate_json(
+            (
+                await nc.jetstream().get_last_msg(
+                    STREAM, f"evt.storage.{alice.user_id}.{bot['id']}.avatar_applied"
+                )
+            ).data
+        )
+        assert str(event.file_id) == first
+        assert event.avatar_hash == applied.json()["avatar_hash"]
 
         assert (
             await api.post(f"/v1/bots/{bot['id']}/avatar", json={"file_id": second})

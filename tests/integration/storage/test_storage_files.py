@@ -22,11 +22,13 @@ from proto.storage import (
     UPLOAD,
     ConfigRef,
     ContentRequest,
+    FileEvent,
     FileRef,
     ListFiles,
     UploadFile,
 )
 from proto.system import PURGE_SPECS, PurgeUser
+from services.bus.events import STREAM
 from services.bus.rpc import RpcClient
 from services.db.engine import plain_url
 from services.errors import RpcError
@@ -56,7 +58,7 @@ async def refused(coro: Any) -> RpcError:
 
 @pytest.mark.parametrize("backend", ["fs", "s3"])
 async def test_avatar_upload_variants_dedup_download_delete(
-    backend: str, start_storage, rpc: RpcClient
+    backend: str, start_storage, rpc: RpcClient, nc
 ) -> None:
     store = start_storage(backend)
     user = uuid4()
@@ -119,6 +121,11 @@ async def test_avatar_upload_variants_dedup_download_delete(
 
     deleted = await rpc.call(DELETE_FILE, FileRef(file_id=info.id), user_id=user)
     assert deleted.removed_objects == 4
+    js = nc.jetstream()
+    for kind in ("file_stored", "file_deleted"):
+        msg = await js.get_last_msg(STREAM, f"evt.storage.{user}.-.{kind}")
+        event = FileEvent.model_validate_json(msg.data)
+        assert (event.file_id, event.owner_id, event.file_kind) == (info.id, user, "avatar")
     assert corpus.stored_keys(store) == set()
     assert (
         await refused(rpc.call(GET_FILE, FileRef(file_id=info.id), user_id=user))
