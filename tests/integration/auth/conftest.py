@@ -1,12 +1,12 @@
-"""auth-service + gateway once for this folder (starting processes costs CPU)."""
+"""`stack`: the session's auth-service + gateway (tests/fixtures/auth.py, one per run)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.auth import AuthStack, auth_stack  # noqa: F401 - the fixture
+from tests.fixtures.auth import AuthStack
 
 
 @pytest.fixture
-def stack(auth_stack: AuthStack) -> AuthStack:  # noqa: F811
+def stack(auth_stack: AuthStack) -> AuthStack:
     return auth_stack
