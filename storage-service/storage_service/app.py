@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from uuid import UUID
@@ -24,7 +25,13 @@ from services.settings import MissingSecretError
 from services.telemetry.redaction import register_secret
 from storage_service import __version__
 from storage_service.handlers import Handlers
-from storage_service.objects import FsStore, ObjectStore, S3Store, parse_s3_url
+from storage_service.objects import (
+    FsStore,
+    GuardedStore,
+    ObjectStore,
+    S3Store,
+    parse_s3_url,
+)
 from storage_service.service import StorageService
 from storage_service.settings import Settings
 from storage_service.workers import Processor
@@ -80,13 +87,32 @@ def build_store(settings: Settings) -> ObjectStore:
     return FsStore(settings.fs_root or settings.data_dir / "objects")
 
 
+async def _ensure_later(store: ObjectStore) -> None:
+    delay = 0.5
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await store.ensure()
+        except Exception:
+            delay = min(delay * 2, 15.0)
+            continue
+        log.info("object store reachable")
+        return
+
+
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.storage.status."""
     settings = runtime.settings
     assert isinstance(settings, Settings)
     assert runtime.db is not None
-    store = build_store(settings)
-    await store.ensure()
+    store = GuardedStore(build_store(settings))
+    try:
+        await store.ensure()
+    except Exception:
+        # S3 not up yet (e.g. MinIO still starting): keep trying; until then readiness
+        # is false and uploads answer 503.
+        log.warning("object store not reachable at start; retrying", exc_info=True)
+        runtime.spawn(_ensure_later(store), name="storage-ensure-bucket")
     processor = Processor(settings.processing_pool, settings.processing_workers)
 
     async def publish(kind: str, event: Event) -> None:

@@ -12,14 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Awaitable
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
+
+from proto.errors import ErrorCode
+from services.errors import RpcError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
@@ -153,10 +161,11 @@ class S3Store:
         endpoint, secure, key, secret, path_bucket = parse_s3_url(url)
         self.bucket = path_bucket or bucket
         http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=5.0, read=30.0),
+            # Bounded so a dead S3 answers 503 well within the RPC deadline.
+            timeout=urllib3.Timeout(connect=2.0, read=20.0),
             maxsize=16,
             retries=urllib3.Retry(
-                total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+                total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
             ),
         )
         ak, sk = key or access_key, secret or secret_key
@@ -284,3 +293,52 @@ def parse_s3_url(url: str) -> tuple[str, bool, str | None, str | None, str | Non
         unquote(parts.password) if parts.password else None,
         bucket,
     )
+
+
+class GuardedStore:
+    """Any backend, with its failures (network, permissions, disk) turned into a clear
+    503 for the user and a logged exception for the operator; `ObjectMissing` passes."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        self.inner = inner
+        self.backend = inner.backend
+
+    async def _guard(self, what: str, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except ObjectMissing:
+            raise
+        except Exception:
+            log.exception("object store %s failed (%s)", what, self.backend)
+            raise RpcError(
+                ErrorCode.UNAVAILABLE, "file storage is not available right now; try again"
+            ) from None
+
+    async def ensure(self) -> None:
+        await self.inner.ensure()
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await self._guard("put", self.inner.put(key, data, content_type))
+
+    async def get(self, key: str) -> bytes:
+        return await self._guard("get", self.inner.get(key))
+
+    async def exists(self, key: str) -> bool:
+        return await self._guard("exists", self.inner.exists(key))
+
+    async def delete(self, keys: list[str]) -> int:
+        return await self._guard("delete", self.inner.delete(keys))
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return await self._guard("delete_prefix", self.inner.delete_prefix(prefix))
+
+    async def presigned_url(
+        self, key: str, ttl_s: int, *, content_type: str, filename: str
+    ) -> str | None:
+        return await self._guard(
+            "presign",
+            self.inner.presigned_url(key, ttl_s, content_type=content_type, filename=filename),
+        )
+
+    async def ping(self) -> bool:
+        return await self.inner.ping()

@@ -32,6 +32,7 @@ from services.bus.events import STREAM
 from services.bus.rpc import RpcClient
 from services.db.engine import plain_url
 from services.errors import RpcError
+from services.infra.embedded import free_port
 from tests.fixtures import storage as corpus
 
 PURGE = next(s for s in PURGE_SPECS if s.service == "storage")
@@ -263,3 +264,15 @@ async def test_files_table_forces_row_level_security(infra) -> None:
         await conn.close()
     assert (row["relrowsecurity"], row["relforcerowsecurity"]) == (True, True)
     assert [p["polname"] for p in policies] == ["files_owner"]
+
+
+async def test_object_store_down_is_a_clear_503_and_not_ready(start_service, rpc) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    storage = start_service("storage", S3_URL=dead, STORAGE_S3_BUCKET="never")
+    async with httpx.AsyncClient(base_url=storage.url) as http:
+        ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["object_store"] is False
+    err = await refused(upload(rpc, uuid4(), VALID_CONFIG, "a.json", "application/json", "config"))
+    assert err.code is ErrorCode.UNAVAILABLE
+    assert "file storage is not available" in err.message

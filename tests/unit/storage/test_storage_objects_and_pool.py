@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from storage_service.objects import FsStore, ObjectMissing, check_key, parse_s3_url
+from proto.errors import ErrorCode
+from services.errors import RpcError
+from storage_service.objects import FsStore, GuardedStore, ObjectMissing, check_key, parse_s3_url
 from storage_service.processing import UploadRejected, process_avatar
 from storage_service.workers import Processor
 from tests.fixtures import storage as corpus
@@ -73,3 +75,14 @@ async def test_process_pool_gives_the_same_results_and_errors() -> None:
         assert "decompression bomb" in info.value.message
     finally:
         pool.close()
+
+
+async def test_a_failing_backend_is_a_clear_503(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_bytes(b"")
+    store = GuardedStore(FsStore(blocker))
+    with pytest.raises(RpcError) as info:
+        await store.put("users/u/x/128.webp", b"x", "image/webp")
+    assert info.value.code is ErrorCode.UNAVAILABLE
+    with pytest.raises(ObjectMissing):
+        await GuardedStore(FsStore(tmp_path)).get("users/u/x/128.webp")
