@@ -14,6 +14,14 @@ from tests.fixtures.auth import auth_env, sign_in
 from tests.fixtures.infra import ServiceStarter
 from tests.fixtures.sandbox import SandboxControl, SandboxProcess
 
+BOT_YAML = b"""
+prefix: "!"
+commands:
+  - name: ping
+    description: Answers pong
+    response: {type: template, content: pong}
+"""
+
 
 async def test_avatar_is_applied_on_discord_and_the_rate_limit_is_a_clear_429(
     start_service: ServiceStarter,
@@ -86,9 +94,25 @@ async def test_avatar_is_applied_on_discord_and_the_rate_limit_is_a_clear_429(
 
         config = await api.post(
             "/v1/files?kind=config",
-            files={"file": ("c.json", b'{"prefix": "!"}', "application/json")},
+            files={"file": ("bot.yaml", BOT_YAML, "application/yaml")},
         )
+        assert config.status_code == 201, config.text
         not_avatar = await api.post(
             f"/v1/bots/{bot['id']}/avatar", json={"file_id": config.json()["id"]}
         )
         assert not_avatar.status_code == 422
+
+        # The seam with command-service: it reads the uploaded file through
+        # rpc.storage.config.read to import it into the bot.
+        start_service("command", **env)
+        path = f"/v1/bots/{bot['id']}/import"
+        dry = await api.post(path, json={"file_id": config.json()["id"], "dry_run": True})
+        assert dry.status_code == 200, dry.text
+        assert dry.json()["dry_run"] is True
+        assert sum(dry.json()["created"].values()) == 1
+        done = await api.post(path, json={"file_id": config.json()["id"], "dry_run": False})
+        assert done.json()["created"] == dry.json()["created"]
+        again = await api.post(path, json={"file_id": config.json()["id"], "dry_run": False})
+        assert sum(again.json()["created"].values()) == 0
+        image_import = await api.post(path, json={"file_id": first, "dry_run": True})
+        assert image_import.status_code == 422
