@@ -163,12 +163,17 @@ def process_avatar(
     content_type: str,
     *,
     max_pixels: int,
+    max_lossless_pixels: int | None = None,
     min_side: int = 32,
     quality: int = 85,
     method: int = 2,
     sizes: tuple[int, ...] = AVATAR_SIZES,
 ) -> ProcessedAvatar:
     kind = check_image_type(data, filename, content_type)
+    if kind.key != "jpeg" and max_lossless_pixels is not None:
+        # JPEGs are decoded at 1/2..1/8 scale (draft) when large, so a big photo costs
+        # little memory; PNG/GIF/WebP are decoded whole, so their limit is tighter.
+        max_pixels = min(max_pixels, max_lossless_pixels)
     # Pillow's own guard (checked in open); ours below covers the range it only warns about.
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:

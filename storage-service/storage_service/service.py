@@ -200,6 +200,7 @@ class StorageService:
                     name,
                     meta.content_type,
                     max_pixels=s.max_image_pixels,
+                    max_lossless_pixels=s.max_lossless_pixels,
                     min_side=s.min_avatar_side,
                     quality=s.webp_quality,
                     method=s.webp_method,

@@ -19,8 +19,11 @@ class Settings(ServiceSettings):
     # Upload limits (the gateway reads the same two variables while the body streams in).
     max_avatar_bytes: int = Field(DEFAULT_MAX_AVATAR_BYTES, ge=1024, le=15 * 1024 * 1024)
     max_config_bytes: int = Field(DEFAULT_MAX_CONFIG_BYTES, ge=256, le=15 * 1024 * 1024)
-    # Decoded size limit of an avatar (width x height); above it the upload is refused (422).
-    max_image_pixels: int = Field(40_000_000, ge=10_000)
+    # Decoded size limits of an avatar (width x height); above them the upload is refused
+    # (422, "decompression bomb"). JPEGs (50 Mpx: 48 Mpx phone photos pass) are decoded
+    # scaled down; PNG/GIF/WebP are decoded whole, hence 16.7 Mpx (4096x4096, ~64 MiB RGBA).
+    max_image_pixels: int = Field(50_000_000, ge=10_000)
+    max_lossless_pixels: int = Field(4096 * 4096, ge=10_000)
     min_avatar_side: int = Field(32, ge=1)
     keep_original: bool = False  # also store the uploaded avatar bytes as they came
     webp_quality: int = Field(85, ge=1, le=100)

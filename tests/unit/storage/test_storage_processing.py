@@ -167,3 +167,22 @@ def test_config_with_a_lying_content_type_is_refused() -> None:
 def test_yaml_dates_become_strings() -> None:
     parsed = parse_config(b"when: 2024-05-01\n", "a.yaml", "application/yaml")
     assert parsed.document == {"when": "2024-05-01"}
+
+
+def test_lossless_images_have_a_tighter_pixel_limit_than_jpeg() -> None:
+    big = corpus.png(2000, 1500)
+    assert "decompression bomb" in rejected(
+        process_avatar,
+        big,
+        "a.png",
+        "image/png",
+        max_pixels=50_000_000,
+        max_lossless_pixels=2_000_000,
+    )
+    photo = Image.new("RGB", (2000, 1500), (9, 9, 9))
+    out = io.BytesIO()
+    photo.save(out, format="JPEG")
+    result = process_avatar(
+        out.getvalue(), "a.jpg", "image/jpeg", max_pixels=50_000_000, max_lossless_pixels=2_000_000
+    )
+    assert (result.width, result.height) == (2000, 1500)
