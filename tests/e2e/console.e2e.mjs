@@ -40,6 +40,9 @@ async function flow(name, needs, fn) {
   }
   try {
     await fn();
+    if (await page.getByRole('heading', { name: 'Something went wrong' }).count()) {
+      throw new Error(`the page crashed: ${await page.locator('.alert.error').first().textContent()}`);
+    }
     results[name] = { ok: true, ms: Date.now() - t0 };
   } catch (err) {
     results[name] = { ok: false, error: String(err?.message ?? err).split('\n').slice(0, 6).join('\n'), ms: Date.now() - t0 };
@@ -112,7 +115,7 @@ await flow('create_slash_command', ['add_bot'], async () => {
 
 await flow('try_it', ['create_slash_command'], async () => {
   await page.goto(`${botUrl}/try`);
-  await page.getByLabel('Command').selectOption({ label: '/greet' });
+  await page.getByLabel('Command', { exact: true }).selectOption({ label: '/greet' });
   await page.getByLabel('who (required)').fill('Ada');
   await page.getByRole('button', { name: 'Run' }).click();
   await expectVisible(page.getByTestId('reply').filter({ hasText: 'Hi Ada!' }), LONG);

@@ -75,6 +75,18 @@ export type AvatarApplied = {
   bot_id: string;
 };
 
+/** `evt.storage.<owner>.<bot>.avatar_applied`: an uploaded avatar is now the bot's. */
+export type AvatarChanged = {
+  avatar_hash?: string | null;
+  bot_id?: string | null;
+  file_id: string;
+  id?: string;
+  level?: "debug" | "info" | "warning" | "error" | "critical";
+  message?: string;
+  occurred_at?: string;
+  owner_id: string;
+};
+
 /** `evt.bot.<owner>.<bot>.<kind>` for kind in created, updated, deleted, started,
  * stopped, restarted, token_replaced. Never carries the token. */
 export type BotChanged = {
@@ -505,6 +517,21 @@ export type FileContent = {
 export type FileDeleted = {
   file_id: string;
   removed_objects: number;
+};
+
+/** `evt.storage.<owner>.-.file_stored` / `.file_deleted`. */
+export type FileEvent = {
+  bot_id?: string | null;
+  file_id: string;
+  file_kind: "avatar" | "config";
+  id?: string;
+  level?: "debug" | "info" | "warning" | "error" | "critical";
+  message?: string;
+  name: string;
+  occurred_at?: string;
+  owner_id: string;
+  size_bytes: number;
+  stored_bytes: number;
 };
 
 export type FileInfo = {

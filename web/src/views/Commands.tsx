@@ -3,19 +3,19 @@ import { Link, Route, Routes, useNavigate, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, upload } from '../api/client';
 import { fieldErrors } from '../api/errors';
-import type { BotView, CommandOut, CommandReply, ConnectionOut, FileInfo, ImportResult, PromptOut, SyncStatus } from '../api/types';
+import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, CommandReply, FileInfo, ImportResult, SyncStatus } from '../api/types';
 import { Confirm, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
 import { emptyCommand, emptyOption, fromCommand, localErrors, toPayload, type CommandForm, type OptType } from '../lib/commandForm';
 
 const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
 
 export const useCommands = (botId: string) =>
-  useQuery({ queryKey: ['commands', botId], queryFn: () => api.get<{ commands: CommandOut[] }>(`/v1/bots/${botId}/commands`) });
+  useQuery({ queryKey: ['commands', botId], queryFn: () => api.get<CommandList>(`/v1/bots/${botId}/commands`) });
 
 export default function Commands({ bot }: { bot: BotView }) {
   return (
     <Routes>
-      <Route index element={<CommandList bot={bot} />} />
+      <Route index element={<CommandsTable bot={bot} />} />
       <Route path="new" element={<Editor bot={bot} />} />
       <Route path=":commandId" element={<Editor bot={bot} />} />
     </Routes>
@@ -35,7 +35,7 @@ function SyncState({ botId }: { botId: string }) {
   );
 }
 
-function CommandList({ bot }: { bot: BotView }) {
+function CommandsTable({ bot }: { bot: BotView }) {
   const cmds = useCommands(bot.id);
   return (
     <>
@@ -49,15 +49,15 @@ function CommandList({ bot }: { bot: BotView }) {
       <SyncState botId={bot.id} />
       {cmds.isPending && <Loading what="Loading commands" />}
       <ErrorBox error={cmds.error} retry={() => cmds.refetch()} />
-      {cmds.data && cmds.data.commands.length === 0 && <Empty>No commands yet. Create one, or import a config file below.</Empty>}
-      {cmds.data && cmds.data.commands.length > 0 && (
+      {cmds.data && cmds.data.items.length === 0 && <Empty>No commands yet. Create one, or import a config file below.</Empty>}
+      {cmds.data && cmds.data.items.length > 0 && (
         <div className="table-wrap panel">
           <table>
             <thead>
               <tr><th>Name</th><th>Kind</th><th className="opt">Response</th><th>Enabled</th></tr>
             </thead>
             <tbody>
-              {cmds.data.commands.map((c) => (
+              {cmds.data.items.map((c) => (
                 <tr key={c.id}>
                   <td><Link to={c.id}>{c.kind === 'slash' ? '/' : ''}{c.name}</Link></td>
                   <td>{KINDS[c.kind ?? 'slash']}</td>
@@ -140,8 +140,8 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
   const [f, setF] = useState<CommandForm>(saved ? fromCommand(saved) : emptyCommand());
   const [local, setLocal] = useState<Record<string, string>>({});
   const [confirmDel, setConfirmDel] = useState(false);
-  const connections = useQuery({ queryKey: ['connections'], queryFn: () => api.get<{ connections: ConnectionOut[] }>('/v1/connections'), enabled: f.responseType !== 'template' });
-  const prompts = useQuery({ queryKey: ['prompts'], queryFn: () => api.get<{ prompts: PromptOut[] }>('/v1/prompts'), enabled: f.responseType === 'ai' });
+  const connections = useQuery({ queryKey: ['connections'], queryFn: () => api.get<ConnectionList>('/v1/connections'), enabled: f.responseType !== 'template' });
+  const prompts = useQuery({ queryKey: ['prompts'], queryFn: () => api.get<PromptList>('/v1/prompts'), enabled: f.responseType === 'ai' });
   const save = useMutation({
     mutationFn: () =>
       saved ? api.patch<CommandOut>(`/v1/bots/${bot.id}/commands/${saved.id}`, toPayload(f)) : api.post<CommandOut>(`/v1/bots/${bot.id}/commands`, toPayload(f)),
@@ -232,7 +232,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
             {(p) => (
               <select {...p} value={f.connectionId} onChange={(e) => set('connectionId', e.target.value)}>
                 <option value="">— pick a connection —</option>
-                {connections.data?.connections.map((c) => <option key={c.id} value={c.id}>{c.name} ({c.base_url})</option>)}
+                {connections.data?.items.map((c) => <option key={c.id} value={c.id}>{c.name} ({c.base_url})</option>)}
               </select>
             )}
           </Field>
@@ -249,7 +249,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
             {(p) => (
               <select {...p} value={f.promptId} onChange={(e) => set('promptId', e.target.value)}>
                 <option value="">— pick a prompt —</option>
-                {prompts.data?.prompts.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
+                {prompts.data?.items.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
               </select>
             )}
           </Field>

@@ -2,14 +2,14 @@ import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
-import type { ConnectionIn, ConnectionOut, ConnectionTestResult } from '../api/types';
+import type { ConnectionList, ConnectionIn, ConnectionOut, ConnectionTestResult } from '../api/types';
 import { Confirm, Empty, ErrorBox, Field, Loading } from '../components/ui';
 
 type AuthType = NonNullable<ConnectionIn['auth_type']>;
 const AUTH: Record<AuthType, string> = { none: 'None', bearer: 'Bearer token', header: 'Header', basic: 'Basic (user + password)', query: 'Query parameter' };
 
 export default function Connections() {
-  const list = useQuery({ queryKey: ['connections'], queryFn: () => api.get<{ connections: ConnectionOut[] }>('/v1/connections') });
+  const list = useQuery({ queryKey: ['connections'], queryFn: () => api.get<ConnectionList>('/v1/connections') });
   const [editing, setEditing] = useState<ConnectionOut | 'new' | null>(null);
   return (
     <>
@@ -21,9 +21,9 @@ export default function Connections() {
       {editing && <ConnectionEditor key={editing === 'new' ? 'new' : editing.id} saved={editing === 'new' ? undefined : editing} onDone={() => setEditing(null)} />}
       {list.isPending && <Loading what="Loading connections" />}
       <ErrorBox error={list.error} retry={() => list.refetch()} />
-      {list.data && list.data.connections.length === 0 && !editing && <Empty>No connections yet.</Empty>}
+      {list.data && list.data.items.length === 0 && !editing && <Empty>No connections yet.</Empty>}
       <div className="grid">
-        {list.data?.connections.map((c) => (
+        {list.data?.items.map((c) => (
           <div key={c.id} className="panel">
             <strong>{c.name}</strong>
             <div className="muted small mono">{c.base_url}</div>

@@ -2,13 +2,13 @@ import { useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
-import type { PromptIn, PromptOut } from '../api/types';
+import type { PromptList, PromptIn, PromptOut } from '../api/types';
 import { Confirm, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
 
 const blank: PromptIn = { name: '', model: 'gpt-4o-mini', system: '', user: '{{ options.question }}', temperature: 0.7, max_tokens: 500 };
 
 export default function Prompts() {
-  const list = useQuery({ queryKey: ['prompts'], queryFn: () => api.get<{ prompts: PromptOut[] }>('/v1/prompts') });
+  const list = useQuery({ queryKey: ['prompts'], queryFn: () => api.get<PromptList>('/v1/prompts') });
   const [editing, setEditing] = useState<PromptOut | 'new' | null>(null);
   return (
     <>
@@ -20,9 +20,9 @@ export default function Prompts() {
       {editing && <PromptEditor key={editing === 'new' ? 'new' : editing.id} saved={editing === 'new' ? undefined : editing} onDone={() => setEditing(null)} />}
       {list.isPending && <Loading what="Loading prompts" />}
       <ErrorBox error={list.error} retry={() => list.refetch()} />
-      {list.data && list.data.prompts.length === 0 && !editing && <Empty>No prompts yet.</Empty>}
+      {list.data && list.data.items.length === 0 && !editing && <Empty>No prompts yet.</Empty>}
       <div className="grid">
-        {list.data?.prompts.map((p) => (
+        {list.data?.items.map((p) => (
           <div key={p.id} className="panel">
             <strong>{p.name}</strong>
             <div className="muted small">{p.model} · updated {when(p.updated_at)}</div>

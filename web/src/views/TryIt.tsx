@@ -22,7 +22,7 @@ export default function TryIt({ bot }: { bot: BotView }) {
   const [cid, setCid] = useState('');
   const [values, setValues] = useState<Record<string, string>>({});
   const [content, setContent] = useState('');
-  const cmd = cmds.data?.commands.find((c) => c.id === cid);
+  const cmd = cmds.data?.items.find((c) => c.id === cid);
   const run = useMutation({
     mutationFn: () => {
       const options: Record<string, unknown> = {};
@@ -32,7 +32,7 @@ export default function TryIt({ bot }: { bot: BotView }) {
   });
   if (cmds.isPending) return <Loading what="Loading commands" />;
   if (cmds.error) return <ErrorBox error={cmds.error} />;
-  if (cmds.data.commands.length === 0) return <Empty>Create a command first, then try it here.</Empty>;
+  if (cmds.data.items.length === 0) return <Empty>Create a command first, then try it here.</Empty>;
   const submit = (e: FormEvent) => (e.preventDefault(), run.mutate());
   return (
     <form className="panel" onSubmit={submit} aria-label="Try a command">
@@ -42,7 +42,7 @@ export default function TryIt({ bot }: { bot: BotView }) {
         {(p) => (
           <select {...p} value={cid} onChange={(e) => (setCid(e.target.value), setValues({}), run.reset())}>
             <option value="">— pick a command —</option>
-            {cmds.data.commands.map((c) => <option key={c.id} value={c.id}>{c.kind === 'slash' ? '/' : ''}{c.name}</option>)}
+            {cmds.data.items.map((c) => <option key={c.id} value={c.id}>{c.kind === 'slash' ? '/' : ''}{c.name}</option>)}
           </select>
         )}
       </Field>
