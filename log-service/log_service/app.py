@@ -48,7 +48,10 @@ async def setup(runtime: ServiceRuntime) -> None:
         run_maintenance(partitions, settings.maintenance_interval_s, stopping),
         name="log-partitions",
     )
-    runtime.spawn(run_worker(runtime.js, db, partitions, settings, stopping), name="log-ingest")
+    for i in range(settings.ingest_workers):
+        runtime.spawn(
+            run_worker(runtime.js, db, partitions, settings, stopping), name=f"log-ingest-{i}"
+        )
 
     async def fetch_jwks() -> Jwks:
         return await runtime.client.call(JWKS, Empty(), timeout_s=5.0)

@@ -28,12 +28,11 @@ from starlette.websockets import WebSocket
 from log_service import metrics
 from log_service import repository as repo
 from log_service.auth import StreamPrincipal
-from log_service.service import _redact_value
+from log_service.service import _redact_value, may_need_redaction
 from log_service.settings import Settings
 from proto.logs import LEVELS, StreamSubscribe
 from services.bus.events import STREAM
 from services.db.engine import Database
-from services.telemetry.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ def render(
     """(frame, level, event id) of one event; the frame is sent as is to every matching client."""
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     body = orjson.loads(text)
-    if redact(text) != text:
+    if may_need_redaction(text):
         text = orjson.dumps(_redact_value(body)).decode()
     level = body.get("level")
     if level not in LEVELS:

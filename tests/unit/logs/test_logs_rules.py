@@ -108,3 +108,31 @@ def test_origin_rules() -> None:
     # Without a list: the host the browser talked to (directly or through the gateway).
     assert origin_allowed("http://127.0.0.1:8000", "127.0.0.1:9000", "127.0.0.1:8000", set())
     assert not origin_allowed("http://evil.example", "127.0.0.1:9000", "127.0.0.1:8000", set())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "MTA5ODc2NTQzMjEwOTg3NjU0.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB",
+        "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijklmnop",
+        "bcp_abcdefghijklmnopqrstu",
+        "Authorization: Bearer abcdefgh12345",
+        "BOT abcdefghijklmnopqrstuvwxyz",
+        "basic dXNlcjpwYXNzd29yZA==",
+        '{"PASSWORD": "hunter2hunter2"}',
+        "api_key=sk-1234567890",
+    ],
+)
+def test_the_screen_catches_everything_redaction_would_change(text: str) -> None:
+    from log_service.service import may_need_redaction
+    from services.telemetry.redaction import redact
+
+    assert redact(text) != text
+    assert may_need_redaction(text)
+    assert may_need_redaction(orjson.dumps({"message": text}).decode())
+
+
+def test_ordinary_log_lines_skip_redaction() -> None:
+    from log_service.service import may_need_redaction
+
+    assert not may_need_redaction('{"message":"command /ping answered in 12 ms","level":"info"}')

@@ -1,0 +1,139 @@
+"""Benchmark: events persisted per second by log-service (JetStream `EVENTS` -> PostgreSQL).
+
+Embedded PostgreSQL (fsync on) and NATS with JetStream, started like `make run`. A backlog
+of N events (the shape bots emit: a log line with a short message and a small payload,
+each with its Nats-Msg-Id for de-duplication) is written to the stream first; then
+log-service starts and drains it with its durable consumer. Figures: rows stored per second
+over the whole drain (which lasts N / rate seconds), and log-service's CPU while it ran.
+Target (issue 8): >= 50,000 events/s sustained.
+
+    python -m bench log_ingest
+    python bench/log_ingest.py [--events 600000] [--replicas 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import nats
+import psutil
+import uvloop
+
+from proto.logs import LogRecorded
+from services.bus.events import ensure_events_stream
+from services.infra.stack import Infra, spawn_service
+
+TARGET = 50_000
+
+
+async def preload(url: str, n: int, owners: int = 100) -> float:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await ensure_events_stream(js)
+    ids = [(uuid.uuid4(), uuid.uuid4()) for _ in range(owners)]
+    started = time.perf_counter()
+    for i in range(n):
+        owner, bot = ids[i % owners]
+        ev = LogRecorded(
+            owner_id=owner,
+            bot_id=bot,
+            message=f"command /ping answered in {i % 97} ms for guild {i % 1000}",
+            level="info",
+            source="discord.py",
+            details={"guild_id": str(i % 1000), "latency_ms": i % 97},
+        )
+        subject = f"evt.log.{owner}.{bot}.info"
+        await nc.publish(
+            subject, ev.model_dump_json().encode(), headers={"Nats-Msg-Id": str(ev.id)}
+        )
+        if i % 20_000 == 0:
+            await nc.flush()
+    await nc.flush()
+    info = await js.stream_info("EVENTS")
+    while info.state.messages < n:
+        await asyncio.sleep(0.2)
+        info = await js.stream_info("EVENTS")
+    await nc.close()
+    return n / (time.perf_counter() - started)
+
+
+async def count(admin_url: str) -> int:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        return int(await conn.fetchval("select count(*) from log.events"))
+    finally:
+        await conn.close()
+
+
+def main(events: int = 600_000, replicas: int = 1, workers: int = 2) -> dict[str, object]:
+    data_dir = Path(tempfile.mkdtemp(prefix="bc-bench-log-"))
+    data_dir.chmod(0o755)
+    infra = Infra(data_dir, durable=True, progress=lambda _: None)
+    infra.start()
+    procs = []
+    try:
+        assert infra.database_url is not None
+        publish_rate = uvloop.run(preload(infra.admin_nats_url, events))
+        print(f"backlog of {events:,} events written ({publish_rate:,.0f}/s)")
+        env = {
+            **infra.service_env("log"),
+            "LOG_INGEST_BATCH": "5000",
+            "LOG_INGEST_WORKERS": str(workers),
+            "LOG_LOG_LEVEL": "WARNING",
+        }
+        for i in range(replicas):
+            procs.append(spawn_service("log", env, log_path=data_dir / f"log-{i}.log"))
+        for p in procs:
+            p.wait_ready(60)
+        watched = [psutil.Process(p.proc.pid) for p in procs]
+        cpu0 = sum(w.cpu_times().user + w.cpu_times().system for w in watched)
+        t0 = time.perf_counter()
+        stored = 0
+        samples: list[tuple[float, int]] = []
+        while stored < events and time.perf_counter() - t0 < 600:
+            time.sleep(0.5)
+            stored = uvloop.run(count(infra.database_url))
+            samples.append((time.perf_counter() - t0, stored))
+        elapsed = time.perf_counter() - t0
+        cpu = sum(w.cpu_times().user + w.cpu_times().system for w in watched) - cpu0
+    finally:
+        for p in procs:
+            p.stop()
+        infra.stop()
+    rate = stored / elapsed
+    # The steadiest stretch: between 10% and 90% of the rows (no start-up, no tail).
+    lo = next(s for s in samples if s[1] >= events * 0.1)
+    hi = next(s for s in samples if s[1] >= events * 0.9)
+    steady = (hi[1] - lo[1]) / max(hi[0] - lo[0], 1e-9)
+    figures: dict[str, object] = {
+        "events": events,
+        "replicas": replicas,
+        "workers_per_replica": workers,
+        "stored": stored,
+        "seconds": round(elapsed, 1),
+        "events_per_s": round(rate),
+        "steady_events_per_s": round(steady),
+        "log_service_cpu_cores": round(cpu / elapsed, 2),
+        "target_events_per_s": TARGET,
+        "meets_target": steady >= TARGET,
+    }
+    print(
+        f"stored {stored:,} rows in {elapsed:.1f}s: {rate:,.0f}/s overall, {steady:,.0f}/s steady "
+        f"(target {TARGET:,}); log-service CPU {cpu / elapsed:.2f} cores"
+    )
+    return figures
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=600_000)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    main(args.events, args.replicas, args.workers)
