@@ -19,6 +19,7 @@ from nats.aio.subscription import Subscription
 from proto.commands import (
     EXECUTE,
     MANIFEST,
+    SYNC_REPORT,
     CommandManifest,
     CommandReply,
     CommandsChanged,
@@ -27,7 +28,10 @@ from proto.commands import (
     InvocationKind,
     Invoker,
     ManifestRequest,
+    SyncReport,
 )
+from proto.events import LogLevel
+from proto.logs import LogRecorded
 from services.errors import RpcError
 
 if TYPE_CHECKING:
@@ -84,6 +88,15 @@ def invocation_of(interaction: discord.Interaction) -> Invocation | None:
     )
 
 
+def _discord_error(exc: discord.HTTPException) -> tuple[str, bool]:
+    """Discord's error as a user can read it, and whether trying again later may help."""
+    detail = (exc.text or "").strip() or str(exc.response.reason or "")
+    text = f"{exc.status} {detail}".strip()
+    if exc.code:
+        text += f" (code {exc.code})"
+    return text[:1900], exc.status == 429 or exc.status >= 500
+
+
 def _embeds(reply: CommandReply) -> list[discord.Embed]:
     out = []
     for raw in reply.embeds[:10]:
@@ -99,6 +112,8 @@ class CommandBridge:
         self._manifest_at: dict[UUID, float] = {}
         self._sub: Subscription | None = None
         self._syncing: dict[UUID, asyncio.Task[None]] = {}
+        self._retries: set[asyncio.Task[None]] = set()
+        self._again: set[UUID] = set()
 
     async def start(self) -> None:
         self._sub = await self.fleet.runtime.nc.subscribe(
@@ -106,6 +121,8 @@ class CommandBridge:
         )
 
     async def stop(self) -> None:
+        for task in list(self._retries):
+            task.cancel()
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
@@ -162,11 +179,21 @@ class CommandBridge:
         bot_id = unit.key.bot_id
         running = self._syncing.get(bot_id)
         if running is not None and not running.done():
+            self._again.add(bot_id)  # a change during a sync: sync once more after it
             return
-        self._syncing[bot_id] = asyncio.create_task(self._sync(unit))
+        self._syncing[bot_id] = asyncio.create_task(self._sync_until_settled(unit))
+
+    async def _sync_until_settled(self, unit: ShardUnit) -> None:
+        bot_id = unit.key.bot_id
+        while True:
+            self._again.discard(bot_id)
+            await self._sync(unit)
+            if bot_id not in self._again:
+                return
 
     async def _sync(self, unit: ShardUnit) -> None:
-        """Bulk-overwrite the bot's application commands when the manifest hash changed."""
+        """Bulk-overwrite the bot's application commands when the manifest hash changed, then
+        report the result (ok or Discord's error) to command-service and the bot's logs."""
         bot_id = unit.key.bot_id
         try:
             manifest = await self.manifest(bot_id, refresh=True)
@@ -175,22 +202,122 @@ class CommandBridge:
                 return
             key = f"{bot_id}.commands"
             got = await self.fleet.plans_kv.get(key)
-            applied = json.loads(got[0]) if got else {}
+            applied: dict[str, Any] = json.loads(got[0]) if got else {}
             if applied.get("hash") == manifest.hash:
+                # Discord has it; if command-service never heard, say so again.
+                if not applied.get("reported", True) and await self._report(
+                    unit, manifest.hash, True, None
+                ):
+                    applied["reported"] = True
+                    await self.fleet.plans_kv.put(key, json.dumps(applied).encode())
                 return
-            app_id = client.application_id
+            error = await self._overwrite(client, manifest, set(applied.get("guilds", [])))
+        except Exception:
+            log.warning("command sync of bot %s failed", bot_id, exc_info=True)
+            return
+        if error is None:
+            reported = await self._report(unit, manifest.hash, True, None)
+            value = {
+                "hash": manifest.hash,
+                "guilds": sorted(manifest.guild_commands),
+                "reported": reported,
+            }
+            with contextlib.suppress(Exception):
+                await self.fleet.plans_kv.put(key, json.dumps(value).encode())
+            log.info("synced application commands of bot %s", bot_id)
+            count = len(manifest.global_commands) + sum(
+                len(c) for c in manifest.guild_commands.values()
+            )
+            await self._log(
+                unit,
+                "info",
+                f"Application commands synced to Discord ({count} commands).",
+                {"hash": manifest.hash, "ok": True},
+            )
+            return
+        text, transient = error
+        log.warning("command sync of bot %s refused: %s", bot_id, text)
+        # What Discord has is now unknown (a part may have been applied): forget the hash so
+        # the next attempt overwrites again, and remember every guild that may hold commands.
+        tried = set(applied.get("guilds", [])) | set(manifest.guild_commands)
+        with contextlib.suppress(Exception):
+            await self.fleet.plans_kv.put(
+                key, json.dumps({"hash": None, "guilds": sorted(tried)}).encode()
+            )
+        await self._report(unit, manifest.hash, False, text)
+        await self._log(
+            unit,
+            "error",
+            f"Discord refused the application commands: {text}",
+            {"hash": manifest.hash, "ok": False, "error": text},
+        )
+        if transient:
+            self._retry_later(unit)
+
+    async def _overwrite(
+        self, client: discord.Client, manifest: CommandManifest, old_guilds: set[str]
+    ) -> tuple[str, bool] | None:
+        """The bulk overwrites; None when Discord took them all, else (error text, transient)."""
+        app_id = client.application_id
+        assert app_id is not None
+        try:
             await client.http.bulk_upsert_global_commands(app_id, manifest.global_commands)
-            old_guilds = set(applied.get("guilds", []))
             for guild_id, cmds in manifest.guild_commands.items():
-                await client.http.bulk_upsert_guild_commands(app_id, int(guild_id), cmds)
+                try:
+                    await client.http.bulk_upsert_guild_commands(app_id, int(guild_id), cmds)
+                except discord.HTTPException as exc:
+                    text, transient = _discord_error(exc)
+                    return f"guild {guild_id}: {text}", transient
             for guild_id in old_guilds - set(manifest.guild_commands):
                 with contextlib.suppress(discord.HTTPException):
                     await client.http.bulk_upsert_guild_commands(app_id, int(guild_id), [])
-            value = {"hash": manifest.hash, "guilds": sorted(manifest.guild_commands)}
-            await self.fleet.plans_kv.put(key, json.dumps(value).encode())
-            log.info("synced application commands of bot %s", bot_id)
+        except discord.RateLimited as exc:
+            return f"rate limited by Discord (retry after {exc.retry_after:.0f} s)", True
+        except discord.HTTPException as exc:
+            return _discord_error(exc)
+        except (TimeoutError, OSError) as exc:
+            return f"Discord could not be reached ({type(exc).__name__})", True
+        return None
+
+    def _retry_later(self, unit: ShardUnit) -> None:
+        async def later() -> None:
+            await asyncio.sleep(self.fleet.settings.command_sync_retry_s)
+            current = self.fleet.unit_of(unit.key.bot_id, 0)
+            if current is not None and current.state == "online":
+                self._schedule_sync(current)
+
+        task = asyncio.create_task(later())
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _report(self, unit: ShardUnit, hash_: str, ok: bool, error: str | None) -> bool:
+        try:
+            await self.fleet.runtime.client.call(
+                SYNC_REPORT,
+                SyncReport(bot_id=unit.key.bot_id, hash=hash_, ok=ok, error=error),
+                user_id=unit.desired.owner_id,
+                timeout_s=5,
+            )
+        except Exception as exc:
+            log.warning("could not report the command sync of bot %s: %s", unit.key.bot_id, exc)
+            return False
+        return True
+
+    async def _log(
+        self, unit: ShardUnit, level: LogLevel, message: str, details: dict[str, Any]
+    ) -> None:
+        event = LogRecorded(
+            owner_id=unit.desired.owner_id,
+            bot_id=unit.key.bot_id,
+            message=message,
+            level=level,
+            source="commands.sync",
+            details=details,
+        )
+        try:
+            await self.fleet.runtime.events.publish("log", level, event)
         except Exception:
-            log.warning("command sync of bot %s failed", bot_id, exc_info=True)
+            log.warning("could not publish the sync log of bot %s", unit.key.bot_id)
 
     # ------------------------------------------------------------------ execution
     async def _execute(self, unit: ShardUnit, invocation: Invocation) -> CommandReply:

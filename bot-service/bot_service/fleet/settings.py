@@ -31,6 +31,9 @@ class FleetSettings(BaseSettings):
     # Answer an interaction with a deferral when the command takes longer than this
     # (Discord's limit for the first answer is 3 s).
     defer_after_s: float = Field(1.5, gt=0, le=2.8)
+    # A command sync that Discord refused for a passing reason (429, 5xx, unreachable) is
+    # tried again this long after (a refused command set waits for the next change).
+    command_sync_retry_s: float = Field(30.0, gt=0, le=3600)
     # How long a command may run before the bot answers that it failed.
     execute_timeout_s: float = Field(12.0, gt=0, le=840)
     # discord.py waits this long for GUILD_CREATEs after READY.
