@@ -49,8 +49,11 @@ lint: install ## ruff
 typecheck: install ## mypy --strict on the contracts and the kernel
 	@$(BIN)/mypy proto services
 
-schema: install ## regenerate proto/schema and proto/asyncapi.yaml from the registry
+schema: install ## regenerate everything derived from proto/ and deploy/ sources
 	@$(BIN)/python -m proto.export
+	@$(BIN)/python deploy/nats/render.py
+	@$(BIN)/python deploy/grafana/build.py
+	@$(BIN)/python deploy/k8s/build.py
 
 bench: install ## run the benchmarks in bench/, write bench/results/*.json
 	@$(BIN)/python -m bench $(BENCH)

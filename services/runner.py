@@ -20,6 +20,7 @@ from proto.system import SPECS as STATUS_SPECS
 from proto.system import ServiceStatus
 from services.bus.connection import connect
 from services.bus.events import EventPublisher, ensure_events_stream
+from services.bus.kv import set_default_replicas
 from services.bus.rpc import RpcClient, RpcContext, RpcServer
 from services.db.engine import Database
 from services.health import health_routes
@@ -123,6 +124,7 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings | None 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    set_default_replicas(settings.nats_stream_replicas)
     runtime = await build_runtime(definition, settings)
     await ensure_events_stream(runtime.js)
     await definition.setup(runtime)

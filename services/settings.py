@@ -65,6 +65,13 @@ class KernelSettings(BaseSettings):
         validation_alias="NATS_URL",
         description="NATS server (JetStream enabled); `make run` starts an embedded one if unset",
     )
+    nats_stream_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        validation_alias="NATS_STREAM_REPLICAS",
+        description="replicas of the EVENTS stream and every KV bucket (3 on a NATS cluster)",
+    )
     database_url: str | None = Field(
         None,
         validation_alias="DATABASE_URL",

@@ -11,11 +11,11 @@ sidecar from the ConfigMaps that `deploy/k8s/base/monitoring` generates.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from services.codegen import generator_main
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "dashboards"
@@ -366,19 +366,12 @@ def outputs() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
-    args = parser.parse_args(argv)
-    stale = [p for p, text in outputs().items() if not p.exists() or p.read_text() != text]
-    if args.check:
-        for path in stale:
-            print(f"{path} is stale: run .venv/bin/python deploy/grafana/build.py", file=sys.stderr)
-        return 1 if stale else 0
-    OUT.mkdir(exist_ok=True)
-    for path, text in outputs().items():
-        path.write_text(text)
-        print(f"wrote {path}")
-    return 0
+    return generator_main(
+        outputs,
+        description=__doc__.splitlines()[0],
+        regenerate=".venv/bin/python deploy/grafana/build.py",
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ overlays with `kubectl kustomize` and checks the rules.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from services.codegen import generator_main
 
 HERE = Path(__file__).resolve().parent
 DEPLOY = HERE.parent
@@ -379,19 +379,12 @@ def outputs() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
-    args = parser.parse_args(argv)
-    stale = [p for p, text in outputs().items() if not p.exists() or p.read_text() != text]
-    if args.check:
-        for path in stale:
-            print(f"{path} is stale: run .venv/bin/python deploy/k8s/build.py", file=sys.stderr)
-        return 1 if stale else 0
-    for path, text in outputs().items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        print(f"wrote {path}")
-    return 0
+    return generator_main(
+        outputs,
+        description=__doc__.splitlines()[0],
+        regenerate=".venv/bin/python deploy/k8s/build.py",
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

@@ -17,12 +17,11 @@ Files written next to this script:
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from proto.catalog import REGISTRY
 from proto.registry import SERVICES
+from services.codegen import generator_main
 from services.natsconf import render_config
 
 HERE = Path(__file__).resolve().parent
@@ -88,18 +87,12 @@ def outputs() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if a file is stale")
-    args = parser.parse_args(argv)
-    stale = [p for p, text in outputs().items() if not p.exists() or p.read_text() != text]
-    if args.check:
-        for path in stale:
-            print(f"{path} is stale: run .venv/bin/python deploy/nats/render.py", file=sys.stderr)
-        return 1 if stale else 0
-    for path, text in outputs().items():
-        path.write_text(text)
-        print(f"wrote {path}")
-    return 0
+    return generator_main(
+        outputs,
+        description=__doc__.splitlines()[0],
+        regenerate=".venv/bin/python deploy/nats/render.py",
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

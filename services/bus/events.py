@@ -19,6 +19,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from proto import headers as H
 from proto.events import Event, event_subject
+from services.bus.kv import default_replicas
 from services.telemetry import metrics
 from services.telemetry.tracing import inject_headers
 
@@ -29,7 +30,7 @@ SUBJECTS = ["evt.>"]
 
 
 def events_stream_config(
-    *, max_age_s: float = 7 * 24 * 3600, max_bytes: int = 10 * 1024**3, replicas: int = 1
+    *, max_age_s: float = 7 * 24 * 3600, max_bytes: int = 10 * 1024**3, replicas: int | None = None
 ) -> StreamConfig:
     return StreamConfig(
         name=STREAM,
@@ -40,7 +41,7 @@ def events_stream_config(
         max_age=max_age_s,
         max_bytes=max_bytes,
         discard=DiscardPolicy.OLD,
-        num_replicas=replicas,
+        num_replicas=replicas or default_replicas(),
     )
 
 

@@ -9,6 +9,19 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+_default_replicas = 1
+
+
+def set_default_replicas(replicas: int) -> None:
+    """Replicas of every stream and bucket this process creates (`NATS_STREAM_REPLICAS`):
+    1 for one server, 3 for a production cluster."""
+    global _default_replicas
+    _default_replicas = replicas
+
+
+def default_replicas() -> int:
+    return _default_replicas
+
 
 async def ensure_bucket(
     js: JetStreamContext,
@@ -16,7 +29,7 @@ async def ensure_bucket(
     *,
     ttl_s: float | None = None,
     history: int = 1,
-    replicas: int = 1,
+    replicas: int | None = None,
 ) -> KeyValue:
     try:
         return await js.key_value(name)
@@ -24,7 +37,11 @@ async def ensure_bucket(
         # nats-py enables per-message TTL on the bucket's stream, so create()/update()
         # may give each key its own TTL (NATS server 2.11+).
         config = KeyValueConfig(
-            bucket=name, history=history, ttl=ttl_s, storage=StorageType.FILE, replicas=replicas
+            bucket=name,
+            history=history,
+            ttl=ttl_s,
+            storage=StorageType.FILE,
+            replicas=replicas or _default_replicas,
         )
         return await js.create_key_value(config)
 

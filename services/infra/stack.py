@@ -101,6 +101,8 @@ class Infra:
                 port=port,
                 store_dir=self.data_dir / "nats" / "jetstream",
                 admin_password=self.admin_password if self.nats_auth else None,
+                # make run keeps data: fsync JetStream every second rather than every 2 min.
+                sync_interval="1s" if self.durable else None,
             )
             self._nats = EmbeddedNats(self.data_dir / "nats", text, port)
             self._nats.start()

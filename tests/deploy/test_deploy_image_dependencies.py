@@ -28,12 +28,7 @@ FIRST_PARTY = {"proto", "services", *(pkg for pkg, _ in PACKAGES.values())}
 # Imports whose distribution a service's pyproject does not declare yet (reported to the
 # service's owner; the image of that service would fail on import). Remove an entry once
 # the pyproject lists the distribution, so the test keeps it from coming back.
-PENDING: dict[str, set[str]] = {
-    "auth-service": {"authlib", "httpx", "pyjwt"},
-    "bot-service": {"aiohttp", "discord.py", "httpx", "yarl"},
-    "command-service": {"httpx", "jinja2"},
-    "storage-service": {"pillow", "minio"},
-}
+PENDING: dict[str, set[str]] = {}
 
 
 def _norm(name: str) -> str:
