@@ -87,24 +87,28 @@ async def test_avatar_upload_variants_dedup_download_delete(
     assert listing.used_files == 1
     assert listing.used_bytes == info.stored_bytes
 
-    meta, body = await rpc.call_raw(
-        FILE_CONTENT, ContentRequest(file_id=info.id, variant="256"), user_id=user
-    )
-    if backend == "s3":
-        assert meta.url
-        assert meta.expires_in_s == 300
-        query = parse_qs(urlsplit(meta.url).query)
-        assert query["X-Amz-Expires"] == ["300"]
-        assert query["X-Amz-Signature"]
-        async with httpx.AsyncClient() as http:
-            resp = await http.get(meta.url)
-        assert resp.status_code == 200
-        body = resp.content
-    else:
-        assert meta.url is None
-    img = Image.open(io.BytesIO(body))
-    assert (img.format, img.size) == ("WEBP", (256, 256))
-    assert b"SpyCam" not in body
+    for side in (128, 256, 512, 1024):
+        meta, body = await rpc.call_raw(
+            FILE_CONTENT, ContentRequest(file_id=info.id, variant=str(side)), user_id=user
+        )
+        if backend == "s3":
+            assert meta.url
+            assert meta.expires_in_s == 300
+            query = parse_qs(urlsplit(meta.url).query)
+            assert query["X-Amz-Expires"] == ["300"]
+            assert query["X-Amz-Signature"]
+            assert query["response-content-type"] == ["image/webp"]
+            async with httpx.AsyncClient() as http:
+                resp = await http.get(meta.url)
+            assert resp.status_code == 200
+            body = resp.content
+        else:
+            assert meta.url is None
+        img = Image.open(io.BytesIO(body))
+        assert (img.format, img.size) == ("WEBP", (side, side))
+        assert len(body) == meta.size_bytes
+        assert b"SpyCam" not in body
+        assert not img.getexif()
     missing = await refused(
         rpc.call(FILE_CONTENT, ContentRequest(file_id=info.id, variant="64"), user_id=user)
     )
