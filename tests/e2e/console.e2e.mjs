@@ -57,14 +57,18 @@ async function flow(name, needs, fn) {
 const expectVisible = (locator, timeout) => locator.first().waitFor({ state: 'visible', timeout });
 
 await flow('sign_in', [], async () => {
-  await page.goto('/');
-  await page.waitForURL(/\/signin/);
+  // Signed out, a deep link goes to sign-in and comes back to the same page afterwards.
+  await page.goto('/files');
+  await page.waitForURL(/\/signin\?next=%2Ffiles/);
   await page.getByRole('link', { name: /Sign in with Discord/ }).click();
   // The sandbox's consent page: a new user, then Authorize.
   await page.waitForURL((u) => u.toString().startsWith(S.sandbox));
   await page.locator('input[name=new_username]').fill(S.username);
   await page.getByRole('button', { name: 'Authorize' }).click();
   await page.waitForURL((u) => u.toString().startsWith(S.base) && !u.pathname.startsWith('/v1/'), { timeout: LONG });
+  await expectVisible(page.getByRole('heading', { name: 'Files' }));
+  if (new URL(page.url()).pathname !== '/files') throw new Error(`came back to ${page.url()}, not /files`);
+  await page.getByRole('link', { name: 'Bots', exact: true }).click();
   await expectVisible(page.getByRole('heading', { name: 'Your bots' }));
   const who = await page.getByTestId('who').textContent();
   if (!who || !who.trim()) throw new Error('the signed-in user is not shown');
@@ -165,6 +169,30 @@ await flow('narrow_360_dark', ['sign_in'], async () => {
   await page.keyboard.press('Tab');
   const focused = await page.evaluate(() => document.activeElement?.textContent);
   if (focused !== 'Skip to content') throw new Error(`first Tab stop is ${focused}`);
+});
+
+await flow('api_token', ['sign_in'], async () => {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto('/account');
+  await page.getByLabel('Token name').fill('ci');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const secret = (await page.getByTestId('new-token').textContent()) ?? '';
+  if (!secret.startsWith('bcp_')) throw new Error(`unexpected token shown: ${secret.slice(0, 8)}…`);
+  await page.getByRole('button', { name: 'Done' }).click();
+  // Shown once: gone from the page after "Done"; the list shows only its last 4 characters.
+  if ((await page.content()).includes(secret)) throw new Error('the token is still on the page');
+  const row = page.getByRole('row', { name: /ci/ });
+  await expectVisible(row.getByText(`…${secret.slice(-4)}`));
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  await page.getByText('No tokens.').waitFor();
+});
+
+await flow('sign_out', ['sign_in'], async () => {
+  await page.goto('/account');
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await page.waitForURL(/\/signin/);
+  await page.goto('/');
+  await page.waitForURL(/\/signin/);
 });
 
 results._page_errors = { ok: consoleErrors.length === 0, error: consoleErrors.join('\n').slice(0, 2000) };

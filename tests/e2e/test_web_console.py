@@ -176,5 +176,13 @@ def test_works_at_360px_in_dark_mode_with_keyboard(console_run: dict[str, Any]) 
     _check(console_run, "narrow_360_dark")
 
 
+def test_personal_api_token_shown_once_then_revoked(console_run: dict[str, Any]) -> None:
+    _check(console_run, "api_token")
+
+
+def test_sign_out(console_run: dict[str, Any]) -> None:
+    _check(console_run, "sign_out")
+
+
 def test_no_uncaught_page_errors(console_run: dict[str, Any]) -> None:
     _check(console_run, "_page_errors")

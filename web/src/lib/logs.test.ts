@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendBounded, filterQuery, lineFromEvent, matches, perMinute, type Line } from './logs';
+import { appendBounded, filterQuery, lineFromEvent, matches, perMinute, timeSlots, type Line } from './logs';
 
 const line = (id: string, level = 'info', message = 'hello', kind = 'info'): Line => ({ id, at: '', level, kind, domain: 'log', botId: 'b', message });
 
@@ -28,5 +28,16 @@ describe('logs', () => {
   });
   it('turns filters into query parameters', () => {
     expect(filterQuery({ levels: [], kind: ' ', q: '' }, 'b')).toEqual({ bot_id: 'b', level: undefined, kind: undefined, q: undefined });
+  });
+});
+
+describe('timeSlots', () => {
+  it('spreads buckets over the whole window, empty minutes included', () => {
+    const since = '2026-01-01T00:00:00Z';
+    const until = '2026-01-01T01:00:00Z';
+    const slots = timeSlots(since, until, [{ start: Date.parse('2026-01-01T00:59:10Z'), counts: { info: 4 } }]);
+    expect(slots).toHaveLength(60);
+    expect(slots[59].counts).toEqual({ info: 4 });
+    expect(slots.slice(0, 59).every((s) => Object.keys(s.counts).length === 0)).toBe(true);
   });
 });

@@ -66,6 +66,22 @@ export function perMinute(series: Array<{ start: string; counts: Array<{ level: 
   });
 }
 
+/** Fixed time slots from `since` to `until` (one per `bucketS`), empty ones included, so the
+ * chart's x axis is time — not just the minutes that happened to have events. */
+export function timeSlots(since: string, until: string, buckets: Bucket[], bucketS = 60, maxSlots = 180): Bucket[] {
+  const from = Date.parse(since);
+  const to = Date.parse(until);
+  const width = bucketS * 1000;
+  const n = Math.max(1, Math.min(maxSlots, Math.ceil((to - from) / width)));
+  const slots: Bucket[] = Array.from({ length: n }, (_, i) => ({ start: from + i * width, counts: {} }));
+  for (const b of buckets) {
+    const i = Math.floor((b.start - from) / width);
+    if (i < 0 || i >= n) continue;
+    for (const [level, c] of Object.entries(b.counts)) slots[i].counts[level] = (slots[i].counts[level] ?? 0) + c;
+  }
+  return slots;
+}
+
 export function filterQuery(f: LogFilters, botId?: string): Record<string, string | string[] | undefined> {
   return { bot_id: botId, level: f.levels.length ? f.levels : undefined, kind: f.kind.trim() || undefined, q: f.q.trim() || undefined };
 }

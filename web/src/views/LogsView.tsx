@@ -4,7 +4,7 @@ import { api, buildUrl } from '../api/client';
 import type { EventsSummary, LogPage } from '../api/types';
 import { useEventStream } from '../components/stream';
 import { Empty, ErrorBox, Loading, when } from '../components/ui';
-import { appendBounded, filterQuery, LEVELS, lineFromEntry, lineFromEvent, matches, perMinute, type Line, type LogFilters } from '../lib/logs';
+import { appendBounded, filterQuery, LEVELS, lineFromEntry, lineFromEvent, matches, perMinute, timeSlots, type Line, type LogFilters } from '../lib/logs';
 
 const STATE_TEXT: Record<string, string> = {
   connecting: 'connecting…', live: '● live', replaying: 'catching up on missed events…', reconnecting: 'connection lost — reconnecting (no event will be missed)…',
@@ -130,7 +130,7 @@ function Chart({ botId }: { botId: string }) {
   });
   if (s.isPending) return <Loading what="Loading the chart" />;
   if (s.error) return <ErrorBox error={s.error} />;
-  const buckets = perMinute(s.data.series ?? []);
+  const buckets = timeSlots(s.data.since, s.data.until, perMinute(s.data.series ?? []));
   const max = Math.max(1, ...buckets.map((b) => Object.values(b.counts).reduce((a, c) => a + c, 0)));
   const w = 600;
   const bw = buckets.length ? w / buckets.length : w;
