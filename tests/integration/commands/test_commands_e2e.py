@@ -1,17 +1,25 @@
-"""End to end: a Discord user's slash command in the sandbox reaches the bot running in
-bot-service (real discord.py), which asks command-service and answers in Discord."""
+"""End to end: a Discord user's command in the sandbox reaches the bot running in
+bot-service (real discord.py), which asks command-service and answers in Discord: a slash
+command with options, a slow `http` command (deferred, then followed up), a prefix command
+in a channel (MESSAGE_CONTENT intent) and a user context-menu command."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
 from proto import bots as B
 from proto import commands as C
 from proto import fleet as F
-from tests.fixtures.infra import apoll
+from tests.fixtures.infra import apoll, connect_admin
+from tests.fixtures.sandbox import SandboxApp, SandboxGuild, SandboxUser
 
 
 async def test_slash_command_answered_through_the_sandbox(call, sandbox, sandbox_control) -> None:
@@ -65,3 +73,145 @@ async def test_slash_command_answered_through_the_sandbox(call, sandbox, sandbox
     answer = await sandbox_control.wait_for_answer(interaction, wait=10)
     assert answer["content"] == f"Hi there, <@{member.id}>!"
     await call(B.STOP_BOT, B.BotRef(bot_id=bot.id), owner)
+
+
+@dataclass
+class LiveBot:
+    owner: uuid.UUID
+    bot_id: uuid.UUID
+    app: SandboxApp
+    guild: SandboxGuild
+    member: SandboxUser
+    friend: SandboxUser
+
+
+def _command(**data: Any) -> C.CommandIn:
+    return C.CommandIn.model_validate({"description": "", **data})
+
+
+@pytest.fixture(scope="module")
+async def live_bot(infra, command_service, peer, sandbox) -> AsyncIterator[LiveBot]:
+    """One online bot (GUILDS, GUILD_MESSAGES, MESSAGE_CONTENT) with a slow `http` command,
+    a prefix command and a user context-menu command, synced to the sandbox."""
+    from tests.integration.commands.conftest import Caller
+
+    nc = await connect_admin(infra)
+    call = Caller(nc)
+    control = sandbox.control
+    app = await control.create_application(
+        f"Live Bot {uuid.uuid4().hex[:6]}", privileged_intents=["MESSAGE_CONTENT"]
+    )
+    owner = uuid.uuid4()
+    bot = await call(
+        B.CREATE_BOT,
+        B.CreateBot(
+            token=SecretStr(app.token),
+            intents=["GUILDS", "GUILD_MESSAGES", "MESSAGE_CONTENT"],
+        ),
+        owner,
+    )
+    guild = await control.create_guild("live guild")
+    await control.install(guild.guild_id, app.application_id)
+    member = await control.create_user("live-user")
+    friend = await control.create_user("live-friend")
+    for person in (member, friend):
+        await control.add_member(guild.guild_id, person.id)
+    conn = await call(
+        C.CONNECTION_CREATE,
+        C.ConnectionIn(name=f"slow-{uuid.uuid4().hex[:6]}", base_url=peer.url + "/v1"),
+        owner,
+    )
+    await call(
+        C.SETTINGS_PUT,
+        C.BotCommandSettings(bot_id=bot.id, settings=C.CommandSettings(prefix="!")),
+        owner,
+    )
+    for spec in (
+        _command(
+            name="forecast",
+            description="slow weather",
+            response={
+                "type": "http",
+                "connection_id": str(conn.id),
+                "path": "/slow",
+                "query": {"s": "2"},
+                "content": "late={{ data.late }}",
+            },
+        ),
+        _command(
+            kind="prefix",
+            name="say",
+            options=[{"type": "string", "name": "text", "description": "t", "required": True}],
+            response={"type": "template", "content": "{{ user.username }} says {{ options.text }}"},
+        ),
+        _command(
+            kind="user",
+            name="High Five",
+            response={
+                "type": "template",
+                "content": "{{ user.mention }} high-fives {{ target.mention }}",
+            },
+        ),
+    ):
+        await call(C.CREATE, C.CreateCommand(bot_id=bot.id, command=spec), owner)
+    await call(B.START_BOT, B.BotRef(bot_id=bot.id), owner)
+
+    async def synced() -> bool:
+        status = await call(C.SYNC_STATUS, C.BotCommandRef(bot_id=bot.id), owner)
+        return bool(status.in_sync and status.ok)
+
+    await apoll(synced, timeout_s=40, what="bot online and commands synced")
+    try:
+        yield LiveBot(owner, bot.id, app, guild, member, friend)
+    finally:
+        await call(B.STOP_BOT, B.BotRef(bot_id=bot.id), owner)
+        await nc.close()
+
+
+async def test_slow_http_command_is_deferred_then_followed_up(live_bot, sandbox_control) -> None:
+    bot = live_bot
+    started = time.monotonic()
+    interaction = await sandbox_control.inject_interaction(
+        bot.app.application_id, bot.guild.guild_id, bot.member.id, name="forecast"
+    )
+    answer = await sandbox_control.wait_for_answer(interaction, wait=15)
+    # Discord's 3-second limit was met with a deferral (type 5: "thinking"), and the answer
+    # came later, once the peer had answered (~2 s).
+    assert answer["deferred"] is True
+    assert answer["callback_type"] == 5
+    assert answer["latency_ms"] < 3000
+    assert answer["content"] == "late=True"
+    assert time.monotonic() - started >= 2.0
+
+
+async def test_prefix_command_answered_in_the_channel(live_bot, sandbox_control) -> None:
+    bot = live_bot
+    channel = bot.guild.channel_ids[0]
+    posted = await sandbox_control.post_message(channel, bot.member.id, "!say hello world")
+    replies = await sandbox_control.channel_messages(
+        channel, after=posted["id"], author_id=bot.app.bot_user_id, wait=10
+    )
+    assert replies[0]["content"] == "live-user says hello world"
+    # Not the prefix, or an unknown command: the bot stays quiet.
+    quiet = await sandbox_control.post_message(channel, bot.member.id, "say hello")
+    await sandbox_control.post_message(channel, bot.member.id, "!nope")
+    await sandbox_control.post_message(channel, bot.member.id, "!say done")
+    replies = await sandbox_control.channel_messages(
+        channel, after=quiet["id"], author_id=bot.app.bot_user_id, wait=10
+    )
+    assert [r["content"] for r in replies] == ["live-user says done"]
+
+
+async def test_user_context_menu_command(live_bot, sandbox_control) -> None:
+    bot = live_bot
+    interaction = await sandbox_control.inject_interaction(
+        bot.app.application_id,
+        bot.guild.guild_id,
+        bot.member.id,
+        name="High Five",
+        command_type=2,
+        target_id=bot.friend.id,
+    )
+    answer = await sandbox_control.wait_for_answer(interaction, wait=10)
+    assert answer["deferred"] is False
+    assert answer["content"] == f"<@{bot.member.id}> high-fives <@{bot.friend.id}>"
