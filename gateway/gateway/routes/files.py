@@ -187,7 +187,7 @@ async def _read_upload(request: Request, kind: FileKind | None) -> _Upload:
     upload = _Upload(kind, limits)
     parser = MultipartParser(
         boundary,
-        {  # type: ignore[arg-type]
+        {
             "on_part_begin": upload.on_part_begin,
             "on_header_field": upload.on_header_field,
             "on_header_value": upload.on_header_value,
