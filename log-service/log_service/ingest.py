@@ -108,7 +108,10 @@ async def run_worker(
         except (NatsTimeoutError, TimeoutError):
             continue
         rows: list[EventRow] = []
-        for m in msgs:
+        for i, m in enumerate(msgs):
+            if i % 100 == 99:
+                # Parsing a batch is CPU work: let the live stream's deliveries in between.
+                await asyncio.sleep(0)
             md = m.metadata
             try:
                 rows.append(parse_event(m.subject, m.data, md.sequence.stream, md.timestamp))
@@ -126,8 +129,10 @@ async def run_worker(
                 if stopping.is_set():
                     return
                 await asyncio.sleep(1.0)
-        for m in msgs:
+        for i, m in enumerate(msgs):
             await m.ack()
+            if i % 200 == 199:
+                await asyncio.sleep(0)
 
 
 async def run_maintenance(
