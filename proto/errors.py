@@ -41,6 +41,11 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 }
 
 
+# The one `details` key that carries a wait in seconds on `rate_limited` errors; the gateway
+# turns it into the `Retry-After` header.
+RETRY_AFTER = "retry_after"
+
+
 class FieldError(Contract):
     """One field-level problem, as shown next to a form field."""
 

@@ -154,7 +154,8 @@ class UnitLease(Contract):
 
 
 class ResumeInfo(Contract):
-    """Value of `bot_sessions.<bot_id>.<shard>`: a session handed off for the next owner to RESUME."""
+    """Value of `bot_sessions.<bot_id>.<shard>`: a session handed off for the next owner
+    to RESUME."""
 
     session_id: str
     sequence: int | None = None

@@ -432,18 +432,13 @@ class StorageService:
 def avatar_rate_limited(err: RpcError) -> RpcError:
     """Discord's avatar-change limit, said plainly, with the wait in `retry_after` (the
     gateway turns it into a Retry-After header)."""
-    wait: float | None = None
-    for key in ("retry_after", "retry_after_s"):
-        try:
-            wait = float(err.details[key])
-            break
-        except (KeyError, TypeError, ValueError):
-            continue
-    if wait is None:
+    try:
+        wait = float(err.details["retry_after"])
+    except (KeyError, TypeError, ValueError):
         wait = 60.0
     seconds = max(1, math.ceil(wait))
     return RpcError(
         ErrorCode.RATE_LIMITED,
         f"Discord limits how often a bot's avatar can change; try again in {seconds} s",
-        details={"retry_after": seconds, "retry_after_s": seconds},
+        details={"retry_after": seconds},
     )

@@ -60,7 +60,7 @@ def discord_error(status: int, text: str, retry_after: float | None = None) -> R
         return RpcError(
             ErrorCode.RATE_LIMITED,
             f"Discord rate limit: try again in {wait:.0f} s",
-            details={"retry_after_s": round(wait, 3)},
+            details={"retry_after": round(wait, 3)},
         )
     if status == 401:
         return RpcError(ErrorCode.VALIDATION, "Discord rejected the bot token: replace it")

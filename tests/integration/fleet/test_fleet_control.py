@@ -70,4 +70,4 @@ async def test_avatar_message_presence_and_ownership(
     with pytest.raises(RpcError) as err:
         await bots.client.call(P.APPLY_AVATAR, avatar, user_id=bots.user, body=PNG)
     assert err.value.code is ErrorCode.RATE_LIMITED
-    assert err.value.details["retry_after_s"] > 0
+    assert err.value.details["retry_after"] > 0
