@@ -10,7 +10,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
+from prometheus_client import Counter
+
 from command_service.setup import BotSetup
+
+SETUP_LOADS = Counter(
+    "botcenter_command_setup_loads_total",
+    "Bot command setups read from the database (cache misses; 0 per invocation when warm).",
+)
 
 Loader = Callable[[UUID], Awaitable[BotSetup]]
 
@@ -36,6 +43,7 @@ class SetupCache:
         generation = self._generation.get(bot_id, 0)
         try:
             self.loads += 1
+            SETUP_LOADS.inc()
             setup = await self._loader(bot_id)
         except BaseException as exc:
             fut.set_exception(exc)
