@@ -126,6 +126,26 @@ async def live_bot(infra, command_service, peer, sandbox) -> AsyncIterator[LiveB
         C.BotCommandSettings(bot_id=bot.id, settings=C.CommandSettings(prefix="!")),
         owner,
     )
+    ai = await call(
+        C.CONNECTION_CREATE,
+        C.ConnectionIn(
+            name=f"llm-{uuid.uuid4().hex[:6]}",
+            base_url=peer.url + "/v1",
+            auth_type="bearer",
+            secret="sk-test-1234567890",
+        ),
+        owner,
+    )
+    prompt = await call(
+        C.PROMPT_CREATE,
+        C.PromptIn(
+            name=f"e2e-{uuid.uuid4().hex[:6]}",
+            system="terse",
+            user="{{ user.username }}: {{ options.q }}",
+            model="m1",
+        ),
+        owner,
+    )
     for spec in (
         _command(
             name="forecast",
@@ -137,6 +157,12 @@ async def live_bot(infra, command_service, peer, sandbox) -> AsyncIterator[LiveB
                 "query": {"s": "2"},
                 "content": "late={{ data.late }}",
             },
+        ),
+        _command(
+            name="ask",
+            description="ask the model",
+            options=[{"type": "string", "name": "q", "description": "q", "required": True}],
+            response={"type": "ai", "connection_id": str(ai.id), "prompt_id": str(prompt.id)},
         ),
         _command(
             kind="prefix",
@@ -215,3 +241,12 @@ async def test_user_context_menu_command(live_bot, sandbox_control) -> None:
     answer = await sandbox_control.wait_for_answer(interaction, wait=10)
     assert answer["deferred"] is False
     assert answer["content"] == f"<@{bot.member.id}> high-fives <@{bot.friend.id}>"
+
+
+async def test_ai_command_answered_from_the_local_model(live_bot, sandbox_control) -> None:
+    bot = live_bot
+    interaction = await sandbox_control.inject_interaction(
+        bot.app.application_id, bot.guild.guild_id, bot.member.id, name="ask", options={"q": "hi?"}
+    )
+    answer = await sandbox_control.wait_for_answer(interaction, wait=10)
+    assert answer["content"] == "[m1|terse] live-user: hi?"
