@@ -69,7 +69,8 @@ def bare_bot(base_url: str, token: str) -> None:
             sys.stdout.flush()
 
         async def on_interaction(self, interaction: discord.Interaction) -> None:
-            if (interaction.data or {}).get("name") == COMMAND:
+            data: dict[str, Any] = dict(interaction.data or {})
+            if data.get("name") == COMMAND:
                 await interaction.response.send_message(f"pong {interaction.user.name}")
 
     async def run() -> None:
@@ -264,9 +265,10 @@ def main(rate: float = 200.0, seconds: float = 8.0, warmup_s: float = 1.5) -> di
             shutil.rmtree(work, ignore_errors=True)
     for name in ("bare", "platform"):
         print(f"{name:>8}: {figures[name]}")
+    platform: dict[str, Any] = figures["platform"]  # type: ignore[assignment]
     print(
         f"platform adds {figures.get('p50_added_ms')} ms at p50 (target <= 1 ms); "
-        f"platform p99 {figures['platform'].get('p99_ms')} ms (target <= 10 ms); "  # type: ignore[union-attr]
+        f"platform p99 {platform.get('p99_ms')} ms (target <= 10 ms); "
         f"targets met: {figures.get('meets_targets')}"
     )
     return figures
