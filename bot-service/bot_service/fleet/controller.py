@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ import discord.http
 import yarl
 from nats.js.kv import KeyValue
 
-from bot_service.fleet import diagnosis
+from bot_service.fleet import diagnosis, metrics
 from bot_service.fleet.hashing import owner
 from bot_service.fleet.settings import FleetSettings
 from bot_service.fleet.status import StatusBoard, summarize
@@ -101,6 +101,8 @@ class Fleet:
         self._retry_at: dict[UnitKey, float] = {}
         self._planning: dict[UUID, asyncio.Task[None]] = {}
         self._plan_failed: dict[UUID, int] = {}
+        # Bots whose shard plan failed here (no unit exists): generation, reason.
+        self._plan_errors: dict[UUID, tuple[int, str]] = {}
         self._kick = asyncio.Event()
         self._lock = asyncio.Lock()
         self.stopping = False
@@ -116,7 +118,9 @@ class Fleet:
         s = self.settings
         rt = self.runtime
         point_discord_py(rt.settings.discord_base_url)
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self.http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=30), trace_configs=[metrics.rate_limit_trace()]
+        )
         self.desired_kv = Store(await _bucket(rt, "bot_desired"))
         self.members_kv = Store(await _bucket(rt, "bot_members", s.lease_ttl_s))
         self.leases_kv = Store(await _bucket(rt, "bot_leases", s.lease_ttl_s))
@@ -137,6 +141,7 @@ class Fleet:
         self.control.register()
         rt.on_stop(self.shutdown)
         rt.ready_check("fleet", self._ready)
+        metrics.track(self)
         log.info("fleet started", extra={"replica": self.replica})
 
     async def _ready(self) -> bool:
@@ -156,7 +161,28 @@ class Fleet:
         await self.commands.stop()
         if self.http is not None:
             await self.http.close()
+        metrics.untrack(self)
         log.info("fleet handed off %d units in %.2fs", len(units), time.monotonic() - started)
+
+    # ------------------------------------------------------------------ metrics
+    def census(self) -> Iterator[tuple[str, str | None]]:
+        """(state, reason) of every unit owned here, for `botcenter_bot_units`; a bot whose
+        shard plan failed here (e.g. its token was refused) counts as its shard 0."""
+        for unit in list(self.units.values()):
+            yield unit.state, unit.reason
+        for bot_id, (generation, reason) in list(self._plan_errors.items()):
+            desired = self.desired.get(bot_id)
+            if (
+                desired is not None
+                and desired.running
+                and desired.generation == generation
+                and UnitKey(bot_id, 0) not in self.units
+                and self.owns(f"{bot_id}.0")
+            ):
+                yield "error", reason
+
+    def shards_owned(self) -> int:
+        return len(self.units)
 
     # ------------------------------------------------------------------ tokens
     async def token(self, bot_id: UUID) -> str:
@@ -182,6 +208,7 @@ class Fleet:
         bot_id = UUID(key)
         if value is None:
             old = self.desired.pop(bot_id, None)
+            self._plan_errors.pop(bot_id, None)
             if old is not None:
                 count = old.shard_count or (
                     self.plans[bot_id].shard_count if bot_id in self.plans else 1
@@ -434,6 +461,7 @@ class Fleet:
                 return  # NATS trouble: the fence check decides
             if revision is None:
                 log.warning("lost the lease of %s; disconnecting it", unit.key.key)
+                metrics.LEASE_LOST.labels("taken").inc()
                 async with self._lock:
                     if self.units.get(unit.key) is unit:
                         await self._release(unit, "fence")
@@ -448,6 +476,7 @@ class Fleet:
         if not stale:
             return
         log.warning("could not renew %d leases: disconnecting them (self-fencing)", len(stale))
+        metrics.LEASE_LOST.labels("renewal_failed").inc(len(stale))
         for unit in stale:
             self.units.pop(unit.key, None)
         await asyncio.gather(*(self._fence(u) for u in stale))
@@ -462,7 +491,9 @@ class Fleet:
     async def identify_slot(self, key: UnitKey, max_concurrency: int) -> None:
         """Wait for this bot's concurrency bucket to allow one IDENTIFY (all replicas)."""
         window = self.settings.identify_window_s
+        started = time.monotonic()
         if window <= 0:
+            metrics.IDENTIFY_WAIT_SECONDS.observe(0.0)
             return
         slot = f"{key.bot_id}.{key.shard_id % max_concurrency}"
         while True:
@@ -478,6 +509,7 @@ class Fleet:
             else:
                 revision = await self.identify_kv.update(slot, value, got[1])
             if revision is not None:
+                metrics.IDENTIFY_WAIT_SECONDS.observe(time.monotonic() - started)
                 return
             await asyncio.sleep(0.01)
 
@@ -525,6 +557,7 @@ class Fleet:
                     )
                     await self.plans_kv.put(str(desired.bot_id), plan.model_dump_json().encode())
                     self.plans[desired.bot_id] = plan
+                    self._plan_errors.pop(desired.bot_id, None)
                     self._kick.set()
                     return
                 log.warning("GET /gateway/bot answered %s", status)
@@ -539,6 +572,7 @@ class Fleet:
 
     def _plan_error(self, desired: DesiredBot, reason: str, message: str) -> None:
         now = datetime.now(UTC)
+        self._plan_errors[desired.bot_id] = (desired.generation, reason)
         self.status.push(
             desired,
             ShardStatus(

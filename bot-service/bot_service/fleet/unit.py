@@ -25,9 +25,10 @@ import yarl
 from discord.errors import ConnectionClosed
 from discord.gateway import DiscordWebSocket, ReconnectWebSocket
 
-from bot_service.fleet import diagnosis
+from bot_service.fleet import diagnosis, metrics
 from bot_service.fleet.diagnosis import Diagnosis
 from proto.fleet import BotState, DesiredBot, Presence, ResumeInfo
+from proto.logs import LogRecorded
 
 if TYPE_CHECKING:
     from bot_service.fleet.controller import Fleet
@@ -125,6 +126,11 @@ class ShardUnit:
     ready_event: asyncio.Event = field(default_factory=asyncio.Event)
     on_online: Callable[[ShardUnit], Awaitable[None]] | None = None
     _attempt: int = 0
+    # Discord 429s: counted for Prometheus by the trace; told to the bot's owner in its log
+    # at most once per metrics.RATE_LIMIT_LOG_EVERY_S (with the count in between).
+    _http_trace: aiohttp.TraceConfig | None = None
+    _rate_limit_logged_at: float = float("-inf")
+    _rate_limits_unlogged: int = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -206,9 +212,48 @@ class ShardUnit:
         self.ready_event.set()
         self.fleet.unit_online(self)
 
+    # ------------------------------------------------------------------ Discord 429s
+    def on_rate_limited(
+        self, scope: str, method: str, route: str, retry_after_s: float | None
+    ) -> None:
+        """A 429 on this unit's HTTP session (discord.py retries it by itself when short)."""
+        self._rate_limits_unlogged += 1
+        now = time.monotonic()
+        if now - self._rate_limit_logged_at < metrics.RATE_LIMIT_LOG_EVERY_S:
+            return
+        count, self._rate_limits_unlogged = self._rate_limits_unlogged, 0
+        self._rate_limit_logged_at = now
+        wait = f"; retrying in {retry_after_s:g} s" if retry_after_s is not None else ""
+        more = f" ({count} rate-limited requests since the last report)" if count > 1 else ""
+        event = LogRecorded(
+            owner_id=self.desired.owner_id,
+            bot_id=self.key.bot_id,
+            message=f"Discord rate limited {method} {route} ({scope} limit){wait}{more}",
+            level="warning",
+            source="discord.ratelimit",
+            details={
+                "scope": scope,
+                "method": method,
+                "route": route,
+                "retry_after_s": retry_after_s,
+                "count": count,
+                "shard_id": self.key.shard_id,
+                "replica": self.fleet.replica,
+            },
+        )
+        self.fleet.runtime.spawn(self._publish_log(event), name="rate limit log")
+
+    async def _publish_log(self, event: LogRecorded) -> None:
+        try:
+            await self.fleet.runtime.events.publish("log", event.level, event)
+        except Exception:
+            log.warning("could not publish the rate-limit log of %s", self.key.key)
+
     # ------------------------------------------------------------------ the loop
     def _new_client(self) -> FleetClient:
         presence = self.desired.presence
+        if self._http_trace is None:
+            self._http_trace = metrics.rate_limit_trace(self.on_rate_limited)
         return FleetClient(
             self,
             intents=discord.Intents._from_value(self.desired.intents),
@@ -222,6 +267,7 @@ class ShardUnit:
             status=discord.Status(presence.status),
             activity=activity_of(presence),
             enable_debug_events=False,
+            http_trace=self._http_trace,
         )
 
     async def _run(self) -> None:
@@ -299,6 +345,7 @@ class ShardUnit:
                     self.fleet.settings.backoff_max_s,
                 )
             self._attempt += 1
+            metrics.RECONNECTS.labels("restart").inc()
             state: BotState = (
                 "error"
                 if diag.reason in ("crashed", "identify_budget_exhausted")
@@ -344,6 +391,7 @@ class ShardUnit:
                 resume=True,
                 initial=False,
             )
+            metrics.RECONNECTS.labels("handoff_resume").inc()
         self.resume = None
         failures = 0
         while True:
@@ -351,13 +399,22 @@ class ShardUnit:
             try:
                 if not params.get("resume"):
                     await self._pace(client)
+                    metrics.IDENTIFIES.inc()
                 ws = await asyncio.wait_for(DiscordWebSocket.from_client(client, **params), 60)
                 self.ws = ws
                 client.ws = ws
                 params["initial"] = False
+                last_ack: float | None = None
                 while True:
                     await ws.poll_event()
                     failures = 0
+                    # One heartbeat sample per HEARTBEAT_ACK (discord.py stamps its handler).
+                    keep_alive = getattr(ws, "_keep_alive", None)
+                    ack = getattr(keep_alive, "_last_ack", None)
+                    if ack is not None and ack != last_ack:
+                        last_ack = ack
+                        if ws.latency != float("inf"):
+                            metrics.HEARTBEAT_SECONDS.observe(ws.latency)
             except ReconnectWebSocket as exc:
                 client.dispatch("disconnect")
                 current = ws or self.ws
@@ -370,6 +427,7 @@ class ShardUnit:
                     params.update(resume=False, gateway=None)
                 if not exc.resume:
                     params.update(session=None, sequence=None)
+                metrics.RECONNECTS.labels("resume" if exc.resume else "reidentify").inc()
                 if self.state == "online":
                     self.set_state("reconnecting", None, f"Discord asked to {exc.op}")
                 continue
@@ -377,6 +435,8 @@ class ShardUnit:
                 client.dispatch("disconnect")
                 if exc.code in diagnosis.FATAL_CLOSE_CODES:
                     raise
+                if exc.code == 4008:
+                    metrics.RATE_LIMITED.labels("gateway").inc()
                 what = f"gateway closed with {exc.code}"
             except (OSError, aiohttp.ClientError, TimeoutError, discord.GatewayNotFound) as exc:
                 client.dispatch("disconnect")
@@ -395,6 +455,7 @@ class ShardUnit:
                     session=current.session_id,
                     resume=True,
                 )
+            metrics.RECONNECTS.labels("resume" if params.get("resume") else "reidentify").inc()
             delay = diagnosis.backoff_delay(
                 failures, self.fleet.settings.backoff_base_s, self.fleet.settings.backoff_max_s
             )
