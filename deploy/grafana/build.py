@@ -46,6 +46,30 @@ def p95(metric: str, by: str, where: str = "") -> str:
     return f"histogram_quantile(0.95, sum by (le, {by}) (rate({selector}{RATE})))"
 
 
+def quantiles(metric: str, qs: tuple[float, ...] = (0.5, 0.95, 0.99)) -> list[tuple[str, str]]:
+    return [
+        (
+            f"histogram_quantile({q}, sum by (le) (rate({metric}_bucket{RATE})))",
+            f"p{int(q * 100)}",
+        )
+        for q in qs
+    ]
+
+
+# Error reasons the bot's owner must fix (token, intents, shard count); the owner sees them
+# in the console. Everything else in `error` is ours to look at (rules.yml uses the same set).
+OWNER_REASONS = "|".join(
+    (
+        "invalid_token",
+        "disallowed_intents",
+        "invalid_intents",
+        "sharding_required",
+        "invalid_shard",
+        "not_found",
+    )
+)
+
+
 PLATFORM = Dashboard(
     uid="botcenter-platform",
     title="botcenter / platform",
@@ -200,6 +224,119 @@ BOTS = Dashboard(
                 )
             ],
             unit="ops",
+        ),
+        Panel(
+            "Units online",
+            [('sum(botcenter_bot_units{state="online"})', "online")],
+            kind="stat",
+            width=6,
+            description="Units = (bot, shard) sessions; a one-shard bot is one unit.",
+        ),
+        Panel(
+            "Units in error",
+            [('sum(botcenter_bot_units{state="error"})', "error")],
+            kind="stat",
+            width=6,
+        ),
+        Panel(
+            "Units in error, platform side",
+            [
+                (
+                    f'sum(botcenter_bot_units{{state="error", reason!~"{OWNER_REASONS}"}})',
+                    "error",
+                )
+            ],
+            kind="stat",
+            width=6,
+            description="Errors the owner cannot fix (crashed, IDENTIFY budget): alerted.",
+        ),
+        Panel(
+            "Leases held",
+            [("sum(botcenter_bot_shards_owned)", "units")],
+            kind="stat",
+            width=6,
+        ),
+        Panel(
+            "Units by state",
+            [("sum by (state) (botcenter_bot_units)", "{{state}}")],
+        ),
+        Panel(
+            "Units in error by reason",
+            [('sum by (reason) (botcenter_bot_units{state="error"})', "{{reason}}")],
+            description="invalid_token, disallowed_intents…: the owner is told in the "
+            "console; crashed and identify_budget_exhausted are ours.",
+        ),
+        Panel(
+            "Units not online by state and reason",
+            [
+                (
+                    'sum by (state, reason) (botcenter_bot_units{state!="online", reason!=""})',
+                    "{{state}} {{reason}}",
+                )
+            ],
+            description="reconnecting/rate_limited, discord_unavailable, handoff, fenced…",
+        ),
+        Panel(
+            "Shards per replica",
+            [("sum by (instance) (botcenter_bot_shards_owned)", "{{instance}}")],
+            description="Leases held per bot-service replica (rendezvous hashing spreads them).",
+        ),
+        Panel(
+            "Gateway heartbeat latency",
+            quantiles("botcenter_discord_heartbeat_seconds"),
+            unit="s",
+            description="HEARTBEAT → ACK round trip; a slow replica's event loop shows here too.",
+        ),
+        Panel(
+            "Heartbeat latency p95 per replica",
+            [(p95("botcenter_discord_heartbeat_seconds", "instance"), "{{instance}}")],
+            unit="s",
+        ),
+        Panel(
+            "Gateway reconnects by kind",
+            [
+                (
+                    f"sum by (kind) (rate(botcenter_discord_reconnects_total{RATE}))",
+                    "{{kind}}",
+                )
+            ],
+            unit="ops",
+            description="resume and handoff_resume cost no IDENTIFY; reidentify and restart do.",
+        ),
+        Panel(
+            "IDENTIFYs",
+            [(f"sum(rate(botcenter_bot_identify_total{RATE}))", "identifies/s")],
+            unit="ops",
+            description="New sessions; Discord allows about 1,000 a day per bot.",
+        ),
+        Panel(
+            "IDENTIFY slot wait",
+            quantiles("botcenter_discord_identify_wait_seconds", (0.5, 0.95)),
+            unit="s",
+            description="Pacing: one IDENTIFY per 5 s per max_concurrency bucket of a bot.",
+        ),
+        Panel(
+            "Discord 429s by scope",
+            [
+                (
+                    f"sum by (scope) (rate(botcenter_discord_rate_limited_total{RATE}))",
+                    "{{scope}}",
+                )
+            ],
+            unit="ops",
+            description="Which bot: its log (source discord.ratelimit, one line per shard "
+            "per minute) and units in reconnecting/rate_limited.",
+        ),
+        Panel(
+            "Leases lost (fencing) by cause",
+            [
+                (
+                    f"sum by (cause) (increase(botcenter_bot_lease_lost_total{RATE}))",
+                    "{{cause}}",
+                )
+            ],
+            description="taken: another replica has the lease; renewal_failed: NATS did not "
+            "answer for half the lease TTL.",
         ),
     ],
 )
