@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, '..', '..', 'web', 'package.json'));
@@ -125,13 +125,73 @@ await flow('try_it', ['create_slash_command'], async () => {
   await expectVisible(page.getByTestId('reply').filter({ hasText: 'Hi Ada!' }), LONG);
 });
 
+await flow('server_field_errors', ['create_slash_command'], async () => {
+  // A second /greet in the same scope: refused by the server, shown as words next to the form.
+  await page.goto(`${botUrl}/commands/new`);
+  await page.getByLabel('Name', { exact: true }).fill('greet');
+  await page.getByLabel('Description', { exact: true }).fill('again');
+  await page.getByRole('button', { name: 'Save command' }).click();
+  // An empty template: the server's error sits next to the template field.
+  const templateError = page.locator('div:has(> textarea[name=content]) .field-error');
+  await expectVisible(templateError);
+  await page.getByLabel('Reply template', { exact: true }).fill('Hello again');
+  await page.getByRole('button', { name: 'Save command' }).click();
+  // The same name twice in one scope.
+  const err = page.locator('.alert.error').filter({ hasText: /greet|name|exists|unique|already/i });
+  await expectVisible(err);
+  const text = (await err.allTextContents()).join(' ');
+  if (text.includes('{"') || !/greet|name|exists|unique/i.test(text)) throw new Error(`unclear error: ${text}`);
+});
+
+await flow('export_import', ['create_slash_command'], async () => {
+  // Export as JSON, then import that file: the dry-run diff shows before anything changes.
+  const exported = await page.request.get(`/v1/bots${botUrl.slice(5)}/export?format=json`);
+  if (!exported.ok()) throw new Error(`export answered ${exported.status()}`);
+  const file = join(S.shots, 'export.json');
+  writeFileSync(file, await exported.body());
+  await page.goto(`${botUrl}/commands`);
+  await page.getByLabel('Config file').setInputFiles(file);
+  await expectVisible(page.getByText('If applied:'), LONG);
+  await expectVisible(page.getByText(/unchanged: .*1 command/));
+  await page.getByRole('button', { name: 'Apply import' }).click();
+  await expectVisible(page.getByText('Imported ✓'), LONG);
+});
+
+await flow('error_guidance', ['add_bot'], async () => {
+  // A bot asking for MESSAGE_CONTENT that the portal has not enabled: the page says what
+  // happened and what to do.
+  await page.goto('/');
+  await page.getByRole('button', { name: 'Add a bot' }).click();
+  await page.getByLabel('Bot token').fill(S.token2);
+  await page.getByRole('button', { name: 'Add bot' }).click();
+  await page.waitForURL(/\/bots\/[0-9a-f-]{36}$/, { timeout: LONG });
+  const second = new URL(page.url()).pathname;
+  await page.goto(`${second}/settings`);
+  await page.getByLabel('Message content').check();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await expectVisible(page.getByText('Saved ✓'));
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  const guidance = page.getByTestId('error-guidance');
+  await expectVisible(guidance, LONG);
+  const text = await guidance.textContent();
+  if (!/Privileged Gateway Intents/.test(text) || !/MESSAGE_CONTENT|message content/i.test(text)) throw new Error(`guidance unclear: ${text}`);
+  await page.getByRole('button', { name: 'Stop', exact: true }).click();
+});
+
 await flow('upload_avatar', ['sign_in'], async () => {
   await page.goto('/files');
   await page.locator('#avatar-file').setInputFiles(S.avatar);
   await expectVisible(page.getByTestId('upload-done'), LONG);
   const img = page.getByTestId('upload-done').locator('img');
   await img.waitFor();
-  const ok = await img.evaluate((el) => el.complete && el.naturalWidth > 0);
+  const ok = await img.evaluate(
+    (el) =>
+      new Promise((resolve) => {
+        if (el.complete) return resolve(el.naturalWidth > 0);
+        el.addEventListener('load', () => resolve(el.naturalWidth > 0));
+        el.addEventListener('error', () => resolve(false));
+      }),
+  );
   if (!ok) throw new Error('the processed WebP preview did not load');
 });
 

@@ -93,6 +93,12 @@ def console_run(
             json={"name": f"Console Bot {uuid.uuid4().hex[:6]}", "guild_count": 1},
             timeout=30,
         ).json()
+        # A second application whose portal enables no privileged intent.
+        app2 = httpx.post(
+            f"{sandbox.base_url}/_sandbox/applications",
+            json={"name": f"Strict Bot {uuid.uuid4().hex[:6]}", "privileged_intents": []},
+            timeout=30,
+        ).json()
         avatar = tmp / "avatar.png"
         avatar.write_bytes(_avatar_png())
         scenario = {
@@ -103,6 +109,7 @@ def console_run(
             "avatar": str(avatar),
             "username": f"owner-{uuid.uuid4().hex[:6]}",
             "token": app["token"],
+            "token2": app2["token"],
         }
         done = subprocess.run(
             ["node", str(SCRIPT)],
@@ -154,6 +161,18 @@ def test_create_a_slash_command(console_run: dict[str, Any]) -> None:
 
 def test_try_it_shows_the_answer(console_run: dict[str, Any]) -> None:
     _check(console_run, "try_it")
+
+
+def test_server_field_errors_are_shown_as_words(console_run: dict[str, Any]) -> None:
+    _check(console_run, "server_field_errors")
+
+
+def test_export_then_import_with_dry_run_diff(console_run: dict[str, Any]) -> None:
+    _check(console_run, "export_import")
+
+
+def test_error_state_says_what_happened_and_what_to_do(console_run: dict[str, Any]) -> None:
+    _check(console_run, "error_guidance")
 
 
 def test_upload_an_avatar_with_preview(console_run: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ describe('fieldErrors', () => {
           { loc: ['body', 'token'], message: 'Discord refused this token' },
           { loc: ['body'], message: 'whole body wrong' },
           { loc: ['name'], message: 'also wrong' },
+          { loc: ['body', 'command', 'response', 'template', 'content'], message: 'needs content' },
         ],
       },
     });
@@ -45,6 +46,7 @@ describe('fieldErrors', () => {
       'options.0.name': 'too long',
       token: 'Discord refused this token',
       _form: 'whole body wrong',
+      'response.content': 'needs content',
     });
   });
   it('is empty for other errors', () => {

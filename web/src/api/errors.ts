@@ -85,6 +85,7 @@ export function networkError(err: unknown): ApiError {
 }
 
 // Wrapper segments the gateway or the services put before a form's own field names.
+const UNION_TAGS = new Set(['template', 'http', 'ai']);
 const WRAPPERS = new Set(['body', 'query', 'path', 'command', 'patch', 'settings', 'prompt', 'connection']);
 
 /**
@@ -97,6 +98,8 @@ export function fieldErrors(err: unknown): Record<string, string> {
   for (const f of err.fields) {
     const loc = [...f.loc];
     while (loc.length > 1 && typeof loc[0] === 'string' && WRAPPERS.has(loc[0])) loc.shift();
+    // pydantic names the member of a tagged union (`response.template.content`): drop the tag.
+    for (let i = 1; i < loc.length - 1; i++) if (loc[i - 1] === 'response' && UNION_TAGS.has(String(loc[i]))) loc.splice(i, 1);
     const key = loc.length === 0 || (loc.length === 1 && WRAPPERS.has(String(loc[0]))) ? '_form' : loc.join('.');
     const msg = f.message.replace(/^Value error, /, '');
     out[key] = out[key] ? `${out[key]}; ${msg}` : msg;

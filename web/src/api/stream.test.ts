@@ -60,6 +60,9 @@ describe('StreamClient', () => {
     expect(sockets[0].protocols).toEqual(['botcenter.v1', 'ticket.t1']);
     sockets[0].open();
     expect(sockets[0].sent[0]).toEqual({ type: 'subscribe', bot_ids: ['b'], kinds: [], levels: ['error'], domains: [] });
+    expect(client.state).toBe('connecting'); // not live until the server confirms
+    sockets[0].push({ type: 'subscribed', filters: {} });
+    expect(client.state).toBe('live');
     sockets[0].push(ev(1, 'e1'));
     sockets[0].push(ev(2, 'e2'));
     sockets[0].drop(1006);
@@ -73,6 +76,8 @@ describe('StreamClient', () => {
     expect(client.state).toBe('replaying');
     sockets[1].push(ev(2, 'e2')); // overlap is never shown twice
     sockets[1].push(ev(3, 'e3'));
+    sockets[1].push({ type: 'subscribed', filters: {} });
+    expect(client.state).toBe('replaying'); // still catching up
     sockets[1].push({ type: 'resumed', replayed: 1 });
     expect(client.state).toBe('live');
     expect(got).toEqual([1, 2, 3]);

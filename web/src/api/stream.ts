@@ -159,10 +159,12 @@ export class StreamClient {
       levels: this.filters.levels ?? [],
       domains: this.filters.domains ?? [],
     };
+    // 'live' only once the server confirms (`subscribed`/`resumed`): the socket may be open
+    // at a proxy before the log-service behind it has the subscription.
     if (first && this.lastEventId) {
       msg.last_event_id = this.lastEventId;
       this.setState('replaying');
-    } else if (first) this.setState('live');
+    }
     this.sock?.send(JSON.stringify(msg));
   }
 
@@ -189,6 +191,9 @@ export class StreamClient {
         this.listeners.forEach((fn) => fn(ev));
         break;
       }
+      case 'subscribed':
+        if (this.state === 'connecting' || this.state === 'reconnecting') this.setState('live');
+        break;
       case 'resumed':
         this.setState('live');
         break;

@@ -153,3 +153,36 @@ export function hint(h: string | null | undefined): string {
   if (!h) return '…';
   return h.startsWith('…') ? h : `…${h}`;
 }
+
+/** Where a field error belongs, in words: `options.0.name` → "options 1 › name". */
+export function fieldLabel(key: string): string {
+  if (key === '_form') return '';
+  return key
+    .split('.')
+    .map((p) => (/^\d+$/.test(p) ? String(Number(p) + 1) : p.replace(/_/g, ' ')))
+    .join(' › ');
+}
+
+/** Every field error of a form in one list (some may name fields the form does not show). */
+export function FieldSummary({ errors }: { errors: Record<string, string> }) {
+  const entries = Object.entries(errors);
+  if (entries.length === 0) return null;
+  return (
+    <div className="alert error" role="alert">
+      <strong>Please fix:</strong>
+      <ul style={{ margin: '4px 0 0' }}>
+        {entries.map(([k, v]) => (
+          <li key={k}>
+            {fieldLabel(k) && <strong>{fieldLabel(k)}: </strong>}
+            {v}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+/** The field errors a form does not show next to a control (so none is ever hidden). */
+export function unshown(errors: Record<string, string>, shown: string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(errors).filter(([k]) => !shown.includes(k)));
+}

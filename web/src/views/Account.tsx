@@ -4,7 +4,7 @@ import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import { loginUrl, useMe, useProviders } from '../api/session';
 import type { ApiTokenCreated, ApiTokenList } from '../api/types';
-import { Confirm, CopyButton, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
+import { Confirm, CopyButton, Empty, ErrorBox, Field, FieldSummary, Loading, unshown, when } from '../components/ui';
 
 const SCOPES = ['bots:read', 'bots:write', 'commands:read', 'commands:write', 'files:read', 'files:write', 'logs:read'];
 
@@ -106,6 +106,7 @@ function Tokens() {
           ))}
         </fieldset>
         <Field label="Expires after (days, empty = never)" error={errs.expires_in_days}>{(p) => <input {...p} type="number" min={1} value={days} onChange={(e) => setDays(e.target.value)} />}</Field>
+        <FieldSummary errors={unshown(errs, ['name', 'scopes', 'expires_in_days'])} />
         {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
         <button className="primary" style={{ marginTop: 8 }} disabled={!name.trim() || create.isPending}>Create token</button>
       </form>

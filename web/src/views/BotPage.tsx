@@ -5,7 +5,7 @@ import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import { useBot, useBotAction, useStatus, useUpdateBot } from '../api/bots';
 import type { BotView, FileList, PatchBot } from '../api/types';
-import { Confirm, ErrorBox, Field, Loading, StatusBadge, hint, when } from '../components/ui';
+import { Confirm, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown, when } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
 import { guidanceFor, reasonWords } from '../lib/status';
 import { INTENTS, PRIVILEGED, intentNames, pretty } from '../lib/intents';
@@ -222,6 +222,7 @@ function Settings({ bot }: { bot: BotView }) {
           {shardMode === 'fixed' && <Field label="Shard count" error={errs.shard_count}>{(p) => <input {...p} type="number" min={1} max={1024} value={shards} onChange={(e) => setShards(e.target.value)} />}</Field>}
         </fieldset>
         <label className="inline"><input type="checkbox" checked={autoStart} onChange={(e) => setAutoStart(e.target.checked)} /> Start automatically</label>
+        <FieldSummary errors={unshown(errs, ['name', 'description', 'presence.status', 'presence.activity_type', 'presence.activity_text', 'intents', 'shard_count'])} />
         {update.error && Object.keys(errs).length === 0 && <ErrorBox error={update.error} />}
         <div className="row" style={{ marginTop: 10 }}>
           <button className="primary" disabled={update.isPending}>{update.isPending ? 'Saving…' : 'Save'}</button>
@@ -251,7 +252,8 @@ function ReplaceToken({ bot }: { bot: BotView }) {
       <h2 style={{ marginTop: 0 }}>Replace token</h2>
       <p className="muted small">Current token: {hint(bot.token_hint)}. The new one is checked with Discord; the bot restarts with it.</p>
       <Field label="New token" error={errs.token}>{(p) => <input {...p} type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} />}</Field>
-      {m.error && !errs.token && <ErrorBox error={m.error} />}
+      <FieldSummary errors={unshown(errs, ['token'])} />
+      {m.error && Object.keys(errs).length === 0 && <ErrorBox error={m.error} />}
       <div className="row" style={{ marginTop: 8 }}>
         <button disabled={!token.trim() || m.isPending}>{m.isPending ? 'Checking…' : 'Replace token'}</button>
         {m.isSuccess && <span role="status">Token replaced ✓</span>}

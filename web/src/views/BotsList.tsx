@@ -5,7 +5,7 @@ import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import { useBotAction, useBots, useStatus } from '../api/bots';
 import type { BotView } from '../api/types';
-import { Empty, ErrorBox, Field, Loading, StatusBadge, hint } from '../components/ui';
+import { Empty, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
 
 function BotCard({ bot }: { bot: BotView }) {
@@ -76,8 +76,8 @@ export function AddBot({ onDone }: { onDone?: () => void }) {
       <label className="inline">
         <input type="checkbox" checked={autoStart} onChange={(e) => setAutoStart(e.target.checked)} /> Start it right away
       </label>
-      {errs._form && <div className="field-error">{errs._form}</div>}
-      {create.error && !errs.token && !errs.name && <ErrorBox error={create.error} />}
+      <FieldSummary errors={unshown(errs, ['token', 'name'])} />
+      {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" type="submit" disabled={create.isPending || !token.trim()}>
           {create.isPending ? 'Checking the token with Discord…' : 'Add bot'}

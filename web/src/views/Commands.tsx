@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, upload } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, CommandReply, FileInfo, ImportResult, SyncStatus } from '../api/types';
-import { Confirm, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
+import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, when } from '../components/ui';
 import { emptyCommand, emptyOption, fromCommand, localErrors, toPayload, type CommandForm, type OptType } from '../lib/commandForm';
 
 const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
@@ -272,9 +272,8 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
         <Field label="Required role ids" error={errs.required_role_ids}>{(p) => <input {...p} value={f.roleIds} onChange={(e) => set('roleIds', e.target.value)} />}</Field>
         <Field label="Guild ids (empty = global)" error={errs.guild_ids}>{(p) => <input {...p} value={f.guildIds} onChange={(e) => set('guildIds', e.target.value)} />}</Field>
       </fieldset>
-      {errs._form && <div className="field-error">{errs._form}</div>}
       {save.error && Object.keys(fieldErrors(save.error)).length === 0 && <ErrorBox error={save.error} />}
-      {Object.keys(errs).length > 0 && <div className="alert error" role="alert">Some fields need attention (marked ⚠ above).</div>}
+      <FieldSummary errors={errs} />
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save command'}</button>
         {save.isSuccess && <span role="status">Saved ✓ — syncing to Discord</span>}

@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import type { ConnectionList, ConnectionIn, ConnectionOut, ConnectionTestResult } from '../api/types';
-import { Confirm, Empty, ErrorBox, Field, Loading } from '../components/ui';
+import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, unshown } from '../components/ui';
 
 type AuthType = NonNullable<ConnectionIn['auth_type']>;
 const AUTH: Record<AuthType, string> = { none: 'None', bearer: 'Bearer token', header: 'Header', basic: 'Basic (user + password)', query: 'Query parameter' };
@@ -89,6 +89,7 @@ function ConnectionEditor({ saved, onDone }: { saved?: ConnectionOut; onDone: ()
         </Field>
       )}
       <Field label="Timeout (s)" error={errs.timeout_s}>{(p) => <input {...p} type="number" min={1} max={60} value={f.timeout_s ?? 10} onChange={(e) => set('timeout_s', Number(e.target.value))} />}</Field>
+      <FieldSummary errors={unshown(errs, ['name', 'base_url', 'auth_type', 'auth_name', 'auth_username', 'secret', 'timeout_s'])} />
       {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" disabled={save.isPending}>Save connection</button>

@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import type { PromptList, PromptIn, PromptOut } from '../api/types';
-import { Confirm, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
+import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, unshown, when } from '../components/ui';
 
 const blank: PromptIn = { name: '', model: 'gpt-4o-mini', system: '', user: '{{ options.question }}', temperature: 0.7, max_tokens: 500 };
 
@@ -57,6 +57,7 @@ function PromptEditor({ saved, onDone }: { saved?: PromptOut; onDone: () => void
         <Field label="Temperature" error={errs.temperature}>{(p) => <input {...p} type="number" step="0.1" min={0} max={2} value={f.temperature ?? 0.7} onChange={(e) => set('temperature', Number(e.target.value))} />}</Field>
         <Field label="Max tokens" error={errs.max_tokens}>{(p) => <input {...p} type="number" min={1} value={f.max_tokens ?? 500} onChange={(e) => set('max_tokens', Number(e.target.value))} />}</Field>
       </div>
+      <FieldSummary errors={unshown(errs, ['name', 'model', 'system', 'user', 'temperature', 'max_tokens'])} />
       {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" disabled={save.isPending}>Save prompt</button>
