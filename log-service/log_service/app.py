@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from log_service import __version__
+from log_service import __version__, metrics
 from log_service.auth import JwtAuthenticator, TicketStore
+from log_service.fastws import FastStreamServer
 from log_service.handlers import Handlers
 from log_service.http import create_stream_app
 from log_service.ingest import Partitions, run_maintenance, run_worker
@@ -59,16 +60,23 @@ async def setup(runtime: ServiceRuntime) -> None:
     hub = Hub(runtime.js, db, settings)
     await hub.start()
     runtime.state["hub"] = hub
+    metrics.STREAM_BUFFERED.set_function(hub.buffered_bytes)
     verifier = AccessTokenVerifier(fetch_jwks)
     subs = await watch_revocations(runtime.nc, verifier, None)
     runtime.state["verifier"] = JwtAuthenticator(verifier)
     runtime.state["tickets"] = tickets
+    fast: FastStreamServer | None = None
+    if settings.stream_server == "picows":
+        fast = FastStreamServer(hub, runtime.state["verifier"], tickets, settings)
+        runtime.state["stream_url"] = await fast.start()
 
     async def stop() -> None:
         stopping.set()
         for sub in subs:
             await sub.unsubscribe()
         await hub.stop()
+        if fast is not None:
+            await fast.stop()
 
     runtime.on_stop(stop)
 
@@ -76,9 +84,7 @@ async def setup(runtime: ServiceRuntime) -> None:
 def http_app(runtime: ServiceRuntime) -> Any:
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    return create_stream_app(
-        runtime.state["hub"], runtime.state["verifier"], runtime.state["tickets"], settings
-    )
+    return create_stream_app(runtime, settings)
 
 
 SERVICE = ServiceDefinition(

@@ -24,6 +24,17 @@ from services.bus.rpc import RawReply, RpcContext
 from services.runtime import ServiceRuntime
 
 
+def stream_url(runtime: ServiceRuntime, settings: Settings) -> str:
+    """The websocket URL of this replica's stream (the fast server's port if it runs)."""
+    base = (
+        settings.public_url
+        or runtime.state.get("stream_url")
+        or str(runtime.state.get("http_url", ""))
+    )
+    url = str(base).replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/")
+    return url + "/v1/stream"
+
+
 class Handlers:
     def __init__(self, runtime: ServiceRuntime, tickets: TicketStore) -> None:
         self.runtime = runtime
@@ -52,9 +63,7 @@ class Handlers:
     async def stream_endpoint(self, _: Empty, ctx: RpcContext) -> StreamEndpoint:
         settings = self.runtime.settings
         assert isinstance(settings, Settings)
-        base = settings.public_url or str(self.runtime.state.get("http_url", ""))
-        url = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/")
-        return StreamEndpoint(url=url + "/v1/stream", instance=settings.instance)
+        return StreamEndpoint(url=stream_url(self.runtime, settings), instance=settings.instance)
 
     async def purge(self, req: PurgeUser, ctx: RpcContext) -> PurgeResult:
         db = self.runtime.db

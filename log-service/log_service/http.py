@@ -6,7 +6,9 @@ import logging
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
-from starlette.routing import WebSocketRoute
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from log_service.auth import (
@@ -19,6 +21,7 @@ from log_service.auth import (
 from log_service.settings import Settings
 from log_service.stream import CLOSE_REVOKED, Hub
 from services.errors import RpcError
+from services.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +42,19 @@ def origin_allowed(
     return bool(netloc) and netloc in {h for h in (host, forwarded_host) if h}
 
 
-def create_stream_app(
-    hub: Hub, verifier: JwtAuthenticator, tickets: TicketStore, settings: Settings
-) -> Starlette:
+def create_stream_app(runtime: ServiceRuntime, settings: Settings) -> Starlette:
+    hub: Hub = runtime.state["hub"]
+    verifier: JwtAuthenticator = runtime.state["verifier"]
+    tickets: TicketStore = runtime.state["tickets"]
     allowed = settings.allowed_origins()
+
+    async def endpoint(_: Request) -> JSONResponse:
+        # Where this replica's stream is served (the picows port or this one); no secrets.
+        from log_service.handlers import stream_url
+
+        return JSONResponse(
+            {"url": stream_url(runtime, settings), "server": settings.stream_server}
+        )
 
     async def stream(ws: WebSocket) -> None:
         headers = ws.headers
@@ -78,4 +90,9 @@ def create_stream_app(
         await ws.accept(subprotocol=subprotocol)
         await hub.serve(ws, principal)
 
-    return Starlette(routes=[WebSocketRoute("/v1/stream", stream)])
+    return Starlette(
+        routes=[
+            WebSocketRoute("/v1/stream", stream),
+            Route("/stream-endpoint", endpoint, methods=["GET"]),
+        ]
+    )

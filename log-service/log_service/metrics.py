@@ -17,3 +17,6 @@ STREAM_SLOW_CLOSED = Counter(
     "botcenter_log_stream_slow_closed_total", "Stream clients closed with 1013 (too slow)."
 )
 PARTITIONS = Gauge("botcenter_log_partitions", "Daily partitions of the events table.")
+STREAM_BUFFERED = Gauge(
+    "botcenter_log_stream_buffered_bytes", "Bytes waiting to be sent to stream clients."
+)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -99,33 +99,51 @@ class Filters:
         )
 
 
-@dataclass(eq=False)
 class Client:
-    ws: WebSocket
-    principal: StreamPrincipal
-    queue_max: int
-    buffer_max: int
-    filters: Filters = field(default_factory=Filters)
-    mode: Mode = "idle"
-    last_seq: int = 0
-    queue: deque[str] = field(default_factory=deque)
-    buffer: list[tuple[int, str]] = field(default_factory=list)
-    closing: bool = False
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    room: asyncio.Event = field(default_factory=asyncio.Event)
-    writer: asyncio.Task[None] | None = None
-    closer: asyncio.Task[None] | None = None
-    subscribed: bool = False
+    """One subscriber's state; subclasses say how frames reach the socket."""
 
-    @property
-    def owner(self) -> str:
-        return str(self.principal.user_id)
+    def __init__(self, principal: StreamPrincipal, buffer_max: int) -> None:
+        self.principal = principal
+        self.buffer_max = buffer_max
+        self.filters = Filters()
+        self.mode: Mode = "idle"
+        self.last_seq = 0
+        self.buffer: list[tuple[int, str]] = []
+        self.closing = False
+        self.room = asyncio.Event()
+        self.room.set()
+        self.subscribed = False
+        self.resume: asyncio.Task[None] | None = None
+        self.owner = str(principal.user_id)
 
+    # -- what a transport provides -------------------------------------------------------
+    def backlogged(self) -> bool:
+        """True when the client is too far behind to take another frame."""
+        raise NotImplementedError
+
+    def half_full(self) -> bool:
+        raise NotImplementedError
+
+    def deliver(self, frame: str) -> None:
+        raise NotImplementedError
+
+    def shutdown(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+    def backlog(self) -> str:
+        raise NotImplementedError
+
+    def buffered_bytes(self) -> int:
+        raise NotImplementedError
+
+    # -- shared rules ----------------------------------------------------------------------
     def offer(
         self, seq: int, domain: str, bot: str | None, kind: str, level: str, frame: str
     ) -> None:
         """A live event (called by the dispatcher, never awaits)."""
-        if self.closing or seq <= self.last_seq or not self.filters.match(domain, bot, kind, level):
+        if self.closing or seq <= self.last_seq:
+            return
+        if not self.filters.match(domain, bot, kind, level):
             return
         if self.mode == "live":
             self.push(frame, seq)
@@ -140,45 +158,78 @@ class Client:
     def push(self, frame: str, seq: int | None = None, *, force: bool = False) -> None:
         if self.closing:
             return
-        if len(self.queue) >= self.queue_max and not force:
+        if not force and self.backlogged():
             metrics.STREAM_SLOW_CLOSED.inc()
             self.close(
-                CLOSE_TOO_SLOW,
-                f"too slow: {len(self.queue)} events waiting; reconnect with last_event_id",
+                CLOSE_TOO_SLOW, f"too slow: {self.backlog()} waiting; reconnect with last_event_id"
             )
             return
-        self.queue.append(frame)
+        self.deliver(frame)
+        metrics.STREAM_SENT.inc()
         if seq is not None:
             self.last_seq = seq
-        self.wake.set()
-        if len(self.queue) >= self.queue_max:
-            self.room.clear()
 
     def control(self, message: dict[str, Any]) -> None:
         self.push(orjson.dumps(message).decode(), force=True)
 
     async def wait_room(self) -> None:
-        while not self.closing and len(self.queue) >= self.queue_max // 2:
+        while not self.closing and self.half_full():
             self.room.clear()
             await self.room.wait()
-
-    async def write_loop(self) -> None:
-        while True:
-            while self.queue:
-                frame = self.queue.popleft()
-                await self.ws.send_text(frame)
-                metrics.STREAM_SENT.inc()
-                if len(self.queue) < self.queue_max // 2:
-                    self.room.set()
-            self.room.set()
-            self.wake.clear()
-            await self.wake.wait()
 
     def close(self, code: int, reason: str) -> None:
         if self.closing:
             return
         self.closing = True
         self.room.set()
+        self.buffer.clear()
+        if self.resume is not None:
+            self.resume.cancel()
+        self.shutdown(code, reason[:120])
+
+
+class AsgiClient(Client):
+    """A client of the Starlette route: a bounded queue drained by one writer task."""
+
+    def __init__(
+        self, ws: WebSocket, principal: StreamPrincipal, queue_max: int, buffer_max: int
+    ) -> None:
+        super().__init__(principal, buffer_max)
+        self.ws = ws
+        self.queue_max = queue_max
+        self.queue: deque[str] = deque()
+        self.wake = asyncio.Event()
+        self.writer: asyncio.Task[None] | None = None
+        self.closer: asyncio.Task[None] | None = None
+
+    def backlogged(self) -> bool:
+        return len(self.queue) >= self.queue_max
+
+    def half_full(self) -> bool:
+        return len(self.queue) >= self.queue_max // 2
+
+    def backlog(self) -> str:
+        return f"{len(self.queue)} events"
+
+    def buffered_bytes(self) -> int:
+        return sum(len(f) for f in self.queue)
+
+    def deliver(self, frame: str) -> None:
+        self.queue.append(frame)
+        self.wake.set()
+
+    async def write_loop(self) -> None:
+        while True:
+            while self.queue:
+                frame = self.queue.popleft()
+                await self.ws.send_text(frame)
+                if len(self.queue) < self.queue_max // 2:
+                    self.room.set()
+            self.room.set()
+            self.wake.clear()
+            await self.wake.wait()
+
+    def shutdown(self, code: int, reason: str) -> None:
         self.closer = asyncio.create_task(self._close(code, reason), name="stream-close")
 
     async def _close(self, code: int, reason: str) -> None:
@@ -187,11 +238,10 @@ class Client:
             with contextlib.suppress(BaseException):
                 await self.writer
         self.queue.clear()
-        self.buffer.clear()
         # Sent when the client's socket accepts data again; a client that never reads again
         # is cut by the server's keepalive ping timeout. The backlog is already freed.
         with contextlib.suppress(Exception):
-            await self.ws.close(code=code, reason=reason[:120])
+            await self.ws.close(code=code, reason=reason)
 
 
 class Hub:
@@ -268,59 +318,68 @@ class Hub:
 
     # -- one connection ------------------------------------------------------------------
 
+    def buffered_bytes(self) -> int:
+        """Bytes waiting for clients right now (scraped as a gauge)."""
+        return sum(c.buffered_bytes() for cs in list(self.by_owner.values()) for c in cs)
+
+    def register(self, client: Client) -> None:
+        self.by_owner.setdefault(client.owner, set()).add(client)
+        self.count += 1
+        metrics.STREAM_CLIENTS.set(self.count)
+        client.control({"type": "hello", "user_id": client.owner})
+
+    def unregister(self, client: Client) -> None:
+        client.closing = True
+        if client.resume is not None:
+            client.resume.cancel()
+        clients = self.by_owner.get(client.owner)
+        if clients is not None and client in clients:
+            clients.discard(client)
+            if not clients:
+                del self.by_owner[client.owner]
+            self.count -= 1
+            metrics.STREAM_CLIENTS.set(self.count)
+
     async def serve(self, ws: WebSocket, principal: StreamPrincipal) -> None:
-        client = Client(
+        """The Starlette route's connection loop."""
+        client = AsgiClient(
             ws,
             principal,
             queue_max=self.settings.stream_queue_max,
             buffer_max=self.settings.stream_resume_buffer_max,
         )
-        self.by_owner.setdefault(client.owner, set()).add(client)
-        self.count += 1
-        metrics.STREAM_CLIENTS.set(self.count)
         client.writer = asyncio.create_task(client.write_loop(), name="stream-writer")
-        resume: asyncio.Task[None] | None = None
+        self.register(client)
         try:
-            client.control({"type": "hello", "user_id": client.owner})
             while not client.closing:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
                     break
-                raw = message.get("text") or message.get("bytes") or b""
-                resume = self._on_client_message(client, raw, resume) or resume
+                self.on_message(client, message.get("text") or message.get("bytes") or b"")
         finally:
-            client.closing = True
-            if resume is not None:
-                resume.cancel()
+            self.unregister(client)
             if client.writer is not None:
                 client.writer.cancel()
             if client.closer is not None:
                 with contextlib.suppress(BaseException):
                     await client.closer
-            clients = self.by_owner.get(client.owner)
-            if clients is not None:
-                clients.discard(client)
-                if not clients:
-                    del self.by_owner[client.owner]
-            self.count -= 1
-            metrics.STREAM_CLIENTS.set(self.count)
 
-    def _on_client_message(
-        self, client: Client, raw: str | bytes, resume: asyncio.Task[None] | None
-    ) -> asyncio.Task[None] | None:
+    def on_message(self, client: Client, raw: str | bytes) -> None:
+        if client.closing:
+            return
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             client.control({"type": "error", "message": "messages must be JSON objects"})
-            return None
+            return
         if isinstance(data, dict) and data.get("type") == "ping":
             client.control({"type": "pong"})
-            return None
+            return
         try:
             sub = StreamSubscribe.model_validate(data)
         except ValueError as exc:
             client.control({"type": "error", "message": f"invalid subscribe message: {exc}"[:500]})
-            return None
+            return
         client.filters = Filters.of(sub)
         client.control(
             {
@@ -329,14 +388,16 @@ class Hub:
             }
         )
         if client.subscribed:
-            return None  # a filter change: takes effect with the next event
+            return  # a filter change: takes effect with the next event
         client.subscribed = True
         if sub.last_event_id is None:
             client.last_seq = self.live_seq
             client.mode = "live"
-            return None
+            return
         client.mode = "replaying"
-        return asyncio.create_task(self._resume(client, sub.last_event_id), name="stream-resume")
+        client.resume = asyncio.create_task(
+            self._resume(client, sub.last_event_id), name="stream-resume"
+        )
 
     async def _resume(self, client: Client, last_event_id: UUID) -> None:
         replayed = 0

@@ -22,10 +22,11 @@ from tests.fixtures.logs import (
 )
 
 
+@pytest.mark.parametrize("server", ["picows", "asgi"])
 async def test_each_user_gets_only_their_events_and_filters_change_live(
-    start_service, fake_auth, publisher
+    start_service, fake_auth, publisher, server
 ) -> None:
-    log = start_service("log")
+    log = start_service("log", LOG_STREAM_SERVER=server)
     alice, bob = uuid.uuid4(), uuid.uuid4()
     a_bots, b_bots = [uuid.uuid4(), uuid.uuid4()], [uuid.uuid4(), uuid.uuid4()]
     wa = await open_stream(log.url, token=fake_auth.mint(alice))
