@@ -255,6 +255,24 @@ await flow('sign_out', ['sign_in'], async () => {
   await page.waitForURL(/\/signin/);
 });
 
+await flow('delete_account', ['sign_out'], async () => {
+  // Back in as the same sandbox user (picked on the consent page), then delete the account
+  // with the typed confirmation.
+  await page.goto('/account');
+  await page.waitForURL(/\/signin\?next=%2Faccount/);
+  await page.getByRole('link', { name: /Sign in with Discord/ }).click();
+  await page.waitForURL((u) => u.toString().startsWith(S.sandbox));
+  await page.getByLabel(new RegExp(S.username)).check();
+  await page.getByRole('button', { name: 'Authorize' }).click();
+  await expectVisible(page.getByRole('heading', { name: 'Account' }), LONG);
+  await page.getByRole('button', { name: 'Delete my account…' }).click();
+  const confirm = page.getByRole('button', { name: 'Delete everything' });
+  if (await confirm.isEnabled()) throw new Error('deleting is possible without typing the confirmation');
+  await page.getByLabel(/Type .* to confirm/).fill('delete my account');
+  await confirm.click();
+  await page.waitForURL(/\/signin/, { timeout: LONG });
+});
+
 results._page_errors = { ok: consoleErrors.length === 0, error: consoleErrors.join('\n').slice(0, 2000) };
 await browser.close();
 console.log(JSON.stringify({ results }));

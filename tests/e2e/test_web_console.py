@@ -203,5 +203,9 @@ def test_sign_out(console_run: dict[str, Any]) -> None:
     _check(console_run, "sign_out")
 
 
+def test_delete_the_account_with_typed_confirmation(console_run: dict[str, Any]) -> None:
+    _check(console_run, "delete_account")
+
+
 def test_no_uncaught_page_errors(console_run: dict[str, Any]) -> None:
     _check(console_run, "_page_errors")
