@@ -3,17 +3,59 @@ while real discord.py clients talk to the sandbox."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
+from nats.js.errors import BucketNotFoundError, NoKeysError
 from prometheus_client.parser import text_string_to_metric_families
 
 from proto import bots as P
+from proto import fleet as F
 from tests.fixtures.sandbox import SandboxControl
 from tests.integration.fleet.conftest import Bots, Replica, Replicas, wait_until
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def running_bots(nc: Any) -> list[F.DesiredBot]:
+    try:
+        kv = await nc.jetstream().key_value("bot_desired")
+        keys = await kv.keys()
+    except (BucketNotFoundError, NoKeysError):
+        return []  # no bot-service ran yet, or no bot
+    out = []
+    for key in keys:
+        entry = await kv.get(key)
+        desired = F.DesiredBot.model_validate_json(entry.value or b"{}")
+        if desired.running:
+            out.append(desired)
+    return out
+
+
+async def stop_bots(bots: Bots, running: list[F.DesiredBot]) -> None:
+    for desired in running:
+        await bots.call(P.STOP_BOT, P.BotRef(bot_id=desired.bot_id), desired.owner_id)
+
+
+@pytest.fixture(autouse=True)
+async def quiet_fleet(nc: Any, bots: Bots, replicas: Replicas) -> AsyncIterator[None]:
+    """The gauges count every bot of a replica: bots that earlier tests left running (their
+    desired state outlives them) are stopped first, through a helper replica that is gone
+    before the test starts its own; this test's bots are stopped when it ends."""
+    leftovers = await running_bots(nc)
+    if leftovers:
+        (helper,) = replicas.start(1)
+        await stop_bots(bots, leftovers)
+        helper.terminate()
+        await asyncio.to_thread(helper.wait, 30)
+    yield
+    with contextlib.suppress(Exception):  # best effort: the next test's setup catches the rest
+        await stop_bots(bots, await running_bots(nc))
 
 
 async def scrape(replica: Replica) -> tuple[str, Samples]:
@@ -138,3 +180,50 @@ async def test_discord_429s_are_counted_and_told_to_the_owner(
     assert events[0]["bot_id"] == str(bot.id)
     assert events[0]["details"]["scope"] == "global"
     assert "Discord rate limited" in events[0]["message"]
+    assert events[0]["details"]["route"] in {
+        "/users/@me",
+        "/oauth2/applications/@me",
+        "/gateway/bot",
+    }
+
+
+def test_rate_limit_logs_name_routes_without_ids_or_tokens() -> None:
+    # What a bot's owner reads in its log must never carry an interaction or webhook token.
+    from bot_service.fleet.metrics import route_template
+
+    token = "aW50ZXJhY3Rpb246MTIzNDU2Nzg5MDEyMzQ1Njc4OTpGYWtlVG9rZW4"
+    assert (
+        route_template(f"/api/v10/interactions/112233445566778899/{token}/callback")
+        == "/interactions/:id/:token/callback"
+    )
+    assert route_template(f"/api/v10/webhooks/42/{token}/messages/@original") == (
+        "/webhooks/:id/:token/messages/@original"
+    )
+    assert route_template("/api/v10/channels/123/messages") == "/channels/:id/messages"
+
+
+async def test_handoff_is_a_resume_on_the_new_owner(replicas: Replicas, bots: Bots) -> None:
+    pair = replicas.start(2)
+    _, bot = await bots.add()
+    await bots.wait_state(bot.id, "online")
+
+    async def holder() -> Replica | None:
+        owned = [(r, value((await scrape(r))[1], "botcenter_bot_shards_owned")) for r in pair]
+        held = [r for r, n in owned if n == 1]
+        return held[0] if len(held) == 1 and sum(n for _, n in owned) == 1 else None
+
+    old = await wait_until(holder, timeout=10, what="one replica holding the unit")
+    new = next(r for r in pair if r is not old)
+    old.terminate()  # SIGTERM: hand-off with the session
+
+    async def taken_over() -> Samples | None:
+        _, now = await scrape(new)
+        moved = value(now, "botcenter_discord_reconnects_total", kind="handoff_resume") == 1
+        back = value(now, "botcenter_bot_units", state="online", reason="") == 1
+        return now if moved and back else None
+
+    now = await wait_until(taken_over, timeout=15, what="the unit resumed on the other replica")
+    assert value(now, "botcenter_bot_shards_owned") == 1
+    assert value(now, "botcenter_bot_identify_total") == 0  # RESUMEd, no new session
+    assert value(now, "botcenter_discord_identify_wait_seconds_count") == 0
+    old.wait(30)
