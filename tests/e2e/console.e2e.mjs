@@ -175,6 +175,7 @@ await flow('error_guidance', ['add_bot'], async () => {
   await expectVisible(guidance, LONG);
   const text = await guidance.textContent();
   if (!/Privileged Gateway Intents/.test(text) || !/MESSAGE_CONTENT|message content/i.test(text)) throw new Error(`guidance unclear: ${text}`);
+  await page.screenshot({ path: join(S.shots, 'error_guidance_in_error.png'), fullPage: true });
   await page.getByRole('button', { name: 'Stop', exact: true }).click();
 });
 
