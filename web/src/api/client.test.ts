@@ -38,7 +38,7 @@ describe('api client', () => {
     ]);
     const lost = vi.fn();
     const off = onUnauthenticated(lost);
-    const err = await api.get('/v1/me/tokens').catch((e) => e);
+    const err = (await api.get('/v1/me/tokens').catch((e: unknown) => e)) as ApiError;
     off();
     expect(err).toBeInstanceOf(ApiError);
     expect(err.status).toBe(401);
@@ -59,7 +59,7 @@ describe('api client', () => {
 
   it('turns a network failure into a readable error', async () => {
     vi.stubGlobal('fetch', vi.fn(async () => Promise.reject(new TypeError('Failed to fetch'))));
-    const err = await api.get('/v1/bots').catch((e) => e);
+    const err = (await api.get('/v1/bots').catch((e: unknown) => e)) as Error;
     expect(err.message).toBe('Cannot reach the server. Check your connection.');
   });
 });

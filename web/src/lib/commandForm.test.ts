@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyCommand, emptyOption, fromCommand, localErrors, parseChoices, toPayload } from './commandForm';
+import { emptyCommand, emptyOption, fromCommand, localErrors, parseChoices, parsePairs, toPayload } from './commandForm';
 import type { CommandOut } from '../api/types';
 
 describe('command form', () => {
@@ -30,5 +30,16 @@ describe('command form', () => {
   });
   it('parses choices with or without labels', () => {
     expect(parseChoices('a\nB = b\n\n', 'string')).toEqual([{ name: 'a', value: 'a' }, { name: 'B', value: 'b' }]);
+  });
+});
+
+describe('http action', () => {
+  it('sends query and headers as objects and reads them back', () => {
+    const f = { ...emptyCommand(), name: 'w', description: 'weather', responseType: 'http' as const, connectionId: 'k', path: '/v1/w', query: 'q={{ options.city }}\nunits=metric', headers: 'X-Trace: 1' };
+    const p = toPayload(f);
+    expect(p.response).toMatchObject({ type: 'http', query: { q: '{{ options.city }}', units: 'metric' }, headers: { 'X-Trace': '1' } });
+    const back = fromCommand({ id: 'c', bot_id: 'b', created_at: '', updated_at: '', name: 'w', response: p.response } as never);
+    expect(back.query).toBe('q={{ options.city }}\nunits=metric');
+    expect(parsePairs(back.headers, ':')).toEqual({ 'X-Trace': '1' });
   });
 });

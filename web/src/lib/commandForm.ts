@@ -32,6 +32,8 @@ export interface CommandForm {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
   body: string;
+  query: string; // one `name=value` per line
+  headers: string; // one `Name: value` per line
   promptId: string;
 }
 
@@ -40,8 +42,24 @@ export const emptyOption = (): OptionForm => ({ name: '', description: '', type:
 export const emptyCommand = (): CommandForm => ({
   kind: 'slash', name: '', description: '', enabled: true, ephemeral: false, cooldownUser: '0', cooldownGuild: '0',
   permissions: '', roleIds: '', guildIds: '', options: [], responseType: 'template', content: '', connectionId: '',
-  method: 'GET', path: '/', body: '', promptId: '',
+  method: 'GET', path: '/', body: '', query: '', headers: '', promptId: '',
 });
+
+/** `a=1` / `X-Key: v` lines → an object (the separator is the first `=` or `:`). */
+export function parsePairs(text: string, sep: '=' | ':'): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(sep);
+    if (i <= 0) continue;
+    out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+const pairsText = (o: Record<string, string> | undefined, sep: string) =>
+  Object.entries(o ?? {})
+    .map(([k, v]) => `${k}${sep}${v}`)
+    .join('\n');
 
 const ids = (s: string) => s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
 const num = (s: string) => (s.trim() === '' ? null : Number(s));
@@ -65,7 +83,16 @@ export function toPayload(f: CommandForm): CommandIn {
     f.responseType === 'template'
       ? { type: 'template', content: f.content || null }
       : f.responseType === 'http'
-        ? { type: 'http', connection_id: f.connectionId, method: f.method, path: f.path || '/', body: f.body || null, content: f.content || null }
+        ? {
+            type: 'http',
+            connection_id: f.connectionId,
+            method: f.method,
+            path: f.path || '/',
+            query: parsePairs(f.query, '='),
+            headers: parsePairs(f.headers, ':'),
+            body: f.body || null,
+            content: f.content || null,
+          }
         : { type: 'ai', connection_id: f.connectionId, prompt_id: f.promptId };
   return {
     kind: f.kind,
@@ -127,6 +154,8 @@ export function fromCommand(c: CommandOut): CommandForm {
     method: (r.method as CommandForm['method']) ?? 'GET',
     path: typeof r.path === 'string' ? r.path : '/',
     body: typeof r.body === 'string' ? r.body : '',
+    query: pairsText(r.query as Record<string, string> | undefined, '='),
+    headers: pairsText(r.headers as Record<string, string> | undefined, ': '),
     promptId: typeof r.prompt_id === 'string' ? r.prompt_id : '',
   };
 }

@@ -243,6 +243,12 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
             <Field label="Path" error={errs['response.path']}>{(p) => <input {...p} value={f.path} onChange={(e) => set('path', e.target.value)} />}</Field>
           </div>
         )}
+        {f.responseType === 'http' && (
+          <div className="row">
+            <Field label="Query (one name=value per line)" error={errs['response.query']}>{(p) => <textarea {...p} value={f.query} onChange={(e) => set('query', e.target.value)} />}</Field>
+            <Field label="Headers (one Name: value per line)" error={errs['response.headers']}>{(p) => <textarea {...p} value={f.headers} onChange={(e) => set('headers', e.target.value)} />}</Field>
+          </div>
+        )}
         {f.responseType === 'http' && <Field label="Body template" error={errs['response.body']}>{(p) => <textarea {...p} value={f.body} onChange={(e) => set('body', e.target.value)} />}</Field>}
         {f.responseType === 'ai' && (
           <Field label="Prompt" error={errs['response.prompt_id']}>
