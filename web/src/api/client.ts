@@ -119,8 +119,27 @@ export const api = {
   del: <T>(path: string) => request<T>(path, { method: 'DELETE' }),
 };
 
-/** Upload with progress (fetch has no upload progress): XMLHttpRequest, same error model. */
-export function upload<T>(path: string, form: FormData, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<T> {
+/** Upload with progress (fetch has no upload progress): XMLHttpRequest, same error model,
+ * and the same one refresh of an expired session before giving up. */
+export async function upload<T>(path: string, form: FormData, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<T> {
+  try {
+    return await xhrUpload<T>(path, form, onProgress, signal);
+  } catch (err) {
+    if (!(err instanceof ApiError) || !err.unauthenticated) throw err;
+    if (await refreshSession()) {
+      try {
+        return await xhrUpload<T>(path, form, onProgress, signal);
+      } catch (again) {
+        if (again instanceof ApiError && again.unauthenticated) unauthListeners.forEach((fn) => fn());
+        throw again;
+      }
+    }
+    unauthListeners.forEach((fn) => fn());
+    throw err;
+  }
+}
+
+function xhrUpload<T>(path: string, form: FormData, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', path);
@@ -139,11 +158,7 @@ export function upload<T>(path: string, form: FormData, onProgress: (fraction: n
         /* handled below */
       }
       if (xhr.status >= 200 && xhr.status < 300) resolve(data as T);
-      else {
-        const err = parseError(xhr.status, data, xhr.getResponseHeader('Retry-After'));
-        if (err.unauthenticated) unauthListeners.forEach((fn) => fn());
-        reject(err);
-      }
+      else reject(parseError(xhr.status, data, xhr.getResponseHeader('Retry-After')));
     };
     signal?.addEventListener('abort', () => xhr.abort());
     xhr.send(form);
