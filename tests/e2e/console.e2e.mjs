@@ -25,6 +25,17 @@ const browser = await chromium.launch({
 });
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: S.base });
 context.setDefaultTimeout(15_000);
+// Keep a handle on every websocket the page opens, so a test can cut the connection.
+await context.addInitScript(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+    }
+  };
+});
 const page = await context.newPage();
 const consoleErrors = [];
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
@@ -209,6 +220,31 @@ await flow('live_log_line', ['start_online_live'], async () => {
   // Restarting produces status events and log lines; they must arrive without a reload.
   await page.getByRole('button', { name: 'Restart' }).click();
   await expectVisible(page.getByTestId('live-tail').locator('div'), LONG);
+});
+
+await flow('resume_after_lost_connection', ['live_log_line'], async () => {
+  // The tail is live on the bot's logs tab. Cut the websocket and keep it down (no ticket),
+  // restart the bot meanwhile, then let it reconnect: the missed events arrive.
+  await page.getByRole('button', { name: 'Clear' }).click();
+  await page.route('**/v1/stream/ticket', (route) => route.abort());
+  await page.evaluate(() => window.__sockets.forEach((ws) => ws.close()));
+  await expectVisible(page.locator('span[data-stream-state=reconnecting]'), 10_000);
+  const csrf = (await context.cookies()).find((c) => c.name === 'bc_csrf')?.value ?? '';
+  const since = new Date().toISOString();
+  const restarted = await page.request.post(`/v1/bots${botUrl.slice(5)}/restart`, { headers: { 'X-CSRF-Token': csrf } });
+  if (!restarted.ok()) throw new Error(`restart answered ${restarted.status()}`);
+  // Wait until the log-service has stored the restart (so it really happened while we were away).
+  const deadline = Date.now() + LONG;
+  for (;;) {
+    const r = await page.request.get(`/v1/logs?bot_id=${botUrl.slice(6)}&kind=restarted&since=${encodeURIComponent(since)}`);
+    if (r.ok() && (await r.json()).items.length > 0) break;
+    if (Date.now() > deadline) throw new Error('the restart never reached the logs');
+    await page.waitForTimeout(250);
+  }
+  const tail = page.getByTestId('live-tail');
+  if ((await tail.count()) && /restart requested/.test(await tail.textContent())) throw new Error('the stream was not cut');
+  await page.unroute('**/v1/stream/ticket');
+  await expectVisible(tail.getByText(/restart requested/), LONG);
 });
 
 await flow('stop_bot', ['start_online_live'], async () => {

@@ -187,6 +187,12 @@ def test_a_log_line_arrives_live(console_run: dict[str, Any]) -> None:
     _check(console_run, "live_log_line")
 
 
+def test_live_tail_resumes_without_gaps_after_a_lost_connection(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "resume_after_lost_connection")
+
+
 def test_stop_the_bot(console_run: dict[str, Any]) -> None:
     _check(console_run, "stop_bot")
 
