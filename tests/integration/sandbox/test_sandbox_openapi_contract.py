@@ -1,5 +1,5 @@
 """Contract test: every REST route the sandbox implements answers with bodies that validate
-against the response schemas of Discord's own OpenAPI description (shared/discord-api).
+against the response schemas of Discord's own OpenAPI description (tests/fixtures/discord-api).
 
 Two deliberate loosenings of the published document, both about the document rather than the
 wire format: its `oneOf` unions are not mutually exclusive (e.g. every command-option variant
@@ -11,6 +11,7 @@ README says so): field errors inside `errors` carry string codes such as "BASE_T
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from referencing.jsonschema import DRAFT202012
 from discord_sandbox.client import GatewayClient
 from tests.fixtures.sandbox import SandboxControl, SandboxProcess
 
-SPEC_PATH = Path(__file__).resolve().parents[4] / "shared" / "discord-api" / "openapi.json"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "discord-api" / "openapi.json.gz"
 SPEC_URI = "urn:discord-openapi"
 
 
@@ -92,7 +93,7 @@ class Contract:
 
 @pytest.fixture(scope="module")
 def contract() -> Contract:
-    return Contract(json.loads(SPEC_PATH.read_text()))
+    return Contract(json.loads(gzip.decompress(SPEC_PATH.read_bytes())))
 
 
 @pytest.fixture
