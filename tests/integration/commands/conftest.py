@@ -139,7 +139,9 @@ def _spawn(infra: Infra, name: str, env: dict[str, str]) -> ServiceProcess:
     return proc
 
 
-@pytest.fixture(scope="session")
+# Module scope: a bot-service replica left running for the whole session would join the
+# fleet of later suites (leases, rendezvous hashing) and skew their replica counts.
+@pytest.fixture(scope="module")
 def cmd_bot_service(infra: Infra, sandbox: SandboxProcess) -> Iterator[ServiceProcess]:
     proc = _spawn(infra, "bot", {"DISCORD_BASE_URL": sandbox.base_url})
     try:
@@ -148,7 +150,7 @@ def cmd_bot_service(infra: Infra, sandbox: SandboxProcess) -> Iterator[ServicePr
         proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def command_service(
     infra: Infra, peer: Peer, cmd_bot_service: ServiceProcess
 ) -> Iterator[ServiceProcess]:
