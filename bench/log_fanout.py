@@ -172,6 +172,7 @@ def main(
             **infra.service_env("log"),
             "LOG_LOG_LEVEL": "WARNING",
             "LOG_STREAM_QUEUE_MAX": "5000",
+            "LOG_INGEST_WORKERS": os.environ.get("BENCH_LOG_INGEST_WORKERS", "2"),
         }
         proc = spawn_service("log", env, log_path=data_dir / "log.log")
         proc.wait_ready(60)

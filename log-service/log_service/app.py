@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,13 @@ async def setup(runtime: ServiceRuntime) -> None:
     if settings.stream_server == "picows":
         fast = FastStreamServer(hub, runtime.state["verifier"], tickets, settings)
         runtime.state["stream_url"] = await fast.start()
+
+    # Ingestion makes many short-lived objects; with the default thresholds the collector's
+    # full passes over a large heap stalled the live stream for hundreds of milliseconds.
+    # Start-up objects go to the permanent generation and young collections run less often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
     async def stop() -> None:
         stopping.set()

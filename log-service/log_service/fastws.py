@@ -52,7 +52,8 @@ class PicowsClient(Client):
         return size
 
     def backlogged(self) -> bool:
-        return self._buffered() >= self.max_bytes
+        # The transport pauses us above its high-water mark; only then can we be over.
+        return self.listener.paused and self._buffered() >= self.max_bytes
 
     def half_full(self) -> bool:
         return self.listener.paused or self._buffered() >= self.max_bytes // 2
@@ -63,8 +64,11 @@ class PicowsClient(Client):
     def buffered_bytes(self) -> int:
         return self._buffered()
 
-    def deliver(self, frame: str) -> None:
-        self.transport.send(WSMsgType.TEXT, frame.encode())
+    def abort(self) -> None:
+        self.transport.disconnect(False)
+
+    def deliver(self, frame: bytes) -> None:
+        self.transport.send(WSMsgType.TEXT, frame)
 
     def shutdown(self, code: int, reason: str) -> None:
         self.transport.send_close(WSCloseCode(code), reason.encode())

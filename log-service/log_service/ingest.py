@@ -102,6 +102,22 @@ async def run_worker(
         ack_wait_s=settings.ingest_ack_wait_s,
         max_ack_pending=settings.ingest_max_ack_pending,
     )
+    try:
+        await _consume(sub, db, partitions, settings, stopping)
+    finally:
+        # Nothing left subscribed: the connection's drain at shutdown has nothing to wait for;
+        # fetched but unacknowledged events are redelivered to another replica.
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+async def _consume(
+    sub: JetStreamContext.PullSubscription,
+    db: Database,
+    partitions: Partitions,
+    settings: Settings,
+    stopping: asyncio.Event,
+) -> None:
     while not stopping.is_set():
         try:
             msgs = await sub.fetch(settings.ingest_batch, timeout=1.0)

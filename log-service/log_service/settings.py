@@ -22,8 +22,9 @@ class Settings(ServiceSettings):
     # Ingestion: the durable JetStream consumer shared by every replica.
     ingest_durable: str = "log-ingest"
     ingest_batch: int = Field(2000, ge=1, le=20_000)
-    # Fetch/insert loops per replica: one parses the next batch while another inserts.
-    ingest_workers: int = Field(2, ge=1, le=16)
+    # Fetch/insert loops per replica: one parses the next batch while another inserts;
+    # 0 = this replica only serves streams (ingestion left to the others).
+    ingest_workers: int = Field(2, ge=0, le=16)
     ingest_ack_wait_s: float = Field(30.0, gt=0, le=3600)
     ingest_max_ack_pending: int = Field(20_000, ge=1)
     # Websocket live stream. `picows` serves it on its own port (measured: far less CPU per

@@ -11,7 +11,7 @@ import httpx
 
 from proto.logs import SUMMARY, SummaryQuery
 from tests.fixtures.infra import apoll
-from tests.fixtures.logs import events_until, log_line, open_stream, subscribe
+from tests.fixtures.logs import events_until, log_line, open_stream, subscribe, ticket_for
 
 # Every test uses the same durable consumer; its ack wait is fixed when it is first created.
 ENV = {"LOG_INGEST_ACK_WAIT_S": "3"}
@@ -54,14 +54,13 @@ async def test_sigkill_while_10000_events_arrive_loses_and_duplicates_nothing(
 
 
 async def test_two_replicas_share_ingestion_and_each_serves_streams(
-    start_service, publisher, rpc, fake_auth
+    start_service, publisher, rpc
 ) -> None:
     one = start_service("log", LOG_INGEST_BATCH="20", **ENV)
     two = start_service("log", LOG_INGEST_BATCH="20", **ENV)
     owner, bot = uuid.uuid4(), uuid.uuid4()
-    token = fake_auth.mint(owner)
-    ws1 = await open_stream(one.url, token=token)
-    ws2 = await open_stream(two.url, token=token)
+    ws1 = await open_stream(one.url, ticket=await ticket_for(rpc, owner))
+    ws2 = await open_stream(two.url, ticket=await ticket_for(rpc, owner))
     await subscribe(ws1)
     await subscribe(ws2)
     events = [log_line(owner, bot, f"shared {i}") for i in range(2000)]

@@ -15,16 +15,16 @@ from tests.fixtures.logs import (
     next_frame,
     open_stream,
     subscribe,
+    ticket_for,
 )
 
 
 async def test_reconnect_with_last_event_id_gets_every_missed_event_then_live(
-    start_service, fake_auth, publisher
+    start_service, rpc, publisher
 ) -> None:
     log = start_service("log")
     alice, bot = uuid.uuid4(), uuid.uuid4()
-    token = fake_auth.mint(alice)
-    ws = await open_stream(log.url, token=token)
+    ws = await open_stream(log.url, ticket=await ticket_for(rpc, alice))
     await subscribe(ws)
     first = [log_line(alice, bot, f"before {i}") for i in range(5)]
     for ev in first:
@@ -40,7 +40,7 @@ async def test_reconnect_with_last_event_id_gets_every_missed_event_then_live(
         if i % 50 == 0:
             await publisher.publish("log", "info", log_line(uuid.uuid4(), None, "someone else"))
 
-    ws = await open_stream(log.url, token=token)
+    ws = await open_stream(log.url, ticket=await ticket_for(rpc, alice))
     await subscribe(ws, last_event_id=last_id)
     frames = []
     while True:
@@ -62,11 +62,10 @@ async def test_reconnect_with_last_event_id_gets_every_missed_event_then_live(
 
 
 async def test_resume_while_events_keep_coming_has_no_gap_or_duplicate(
-    start_service, fake_auth, publisher
+    start_service, rpc, publisher
 ) -> None:
     log = start_service("log")
     alice, bot = uuid.uuid4(), uuid.uuid4()
-    token = fake_auth.mint(alice)
     start = log_line(alice, bot, "start")
     await publisher.publish("log", "info", start)
     everything = []
@@ -79,7 +78,7 @@ async def test_resume_while_events_keep_coming_has_no_gap_or_duplicate(
 
     producer = asyncio.create_task(produce())
     await asyncio.sleep(0)  # let the producer start: the resume races with it on purpose
-    ws = await open_stream(log.url, token=token)
+    ws = await open_stream(log.url, ticket=await ticket_for(rpc, alice))
     await subscribe(ws, last_event_id=str(start.id))
     await producer
     got = await events_until(ws, everything[-1], timeout_s=30)
@@ -96,7 +95,7 @@ async def buffered(url: str) -> float:
 
 @pytest.mark.parametrize("server", ["picows", "asgi"])
 async def test_a_slow_client_is_closed_with_1013_and_others_keep_receiving(
-    start_service, fake_auth, publisher, server
+    start_service, rpc, publisher, server
 ) -> None:
     bound = 512 * 1024
     log = start_service(
@@ -107,9 +106,9 @@ async def test_a_slow_client_is_closed_with_1013_and_others_keep_receiving(
         LOG_STREAM_CLOSE_TIMEOUT_S="300",  # this test reads the close frame late on purpose
     )
     alice, bot = uuid.uuid4(), uuid.uuid4()
-    fast = await open_stream(log.url, token=fake_auth.mint(alice), max_queue=None)
+    fast = await open_stream(log.url, ticket=await ticket_for(rpc, alice), max_queue=None)
     # The slow one stops reading from its socket as soon as its one-frame queue is full.
-    slow = await open_stream(log.url, token=fake_auth.mint(alice), max_queue=1)
+    slow = await open_stream(log.url, ticket=await ticket_for(rpc, alice), max_queue=1)
     await subscribe(fast)
     await subscribe(slow)
     big = "x" * 8000
