@@ -293,6 +293,7 @@ class Hub:
         self.revoked_at: dict[str, datetime] = {}
         self.live_seq = 0
         self.count = 0
+        self.yield_per_event = settings.stream_server == "asgi"
         self._sub: Any = None
 
     async def start(self) -> None:
@@ -334,9 +335,11 @@ class Hub:
             return
         for c in list(clients):
             c.offer(seq, domain, bot, kind, level, frame)
-        # Let the writers run between messages of a burst, so a queue fills only when its
-        # client really cannot keep up.
-        await asyncio.sleep(0)
+        if self.yield_per_event:
+            # asgi: let the writer tasks run between messages of a burst, so a queue fills
+            # only when its client really cannot keep up. (picows clients gather a burst's
+            # frames and write them together when the dispatcher yields.)
+            await asyncio.sleep(0)
 
     def _sessions_revoked(self, owner: str, data: bytes) -> None:
         try:
