@@ -55,7 +55,7 @@ class PicowsClient(Client):
     no added delay when idle (the flush runs on the very next loop iteration)."""
 
     def __init__(self, transport: WSTransport, listener: StreamListener) -> None:
-        super().__init__(listener.principal, listener.settings.stream_resume_buffer_max)  # type: ignore[arg-type]
+        super().__init__(listener.principal, listener.settings.stream_resume_buffer_max)
         self.transport = transport
         self.raw = transport.underlying_transport
         self.listener = listener
@@ -111,7 +111,7 @@ class PicowsClient(Client):
         )
 
 
-class StreamListener(WSListener):  # type: ignore[misc]
+class StreamListener(WSListener):
     def __init__(self, server: FastStreamServer, offered: list[str]) -> None:
         self.server = server
         self.settings = server.settings

@@ -26,7 +26,7 @@ on conflict (id, occurred_at) do nothing
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
     conn = await session.connection()
     raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    driver: asyncpg.Connection = raw.driver_connection
     return driver
 
 

@@ -262,7 +262,7 @@ async def summary(session: AsyncSession, q: SummaryQuery, now: datetime) -> Even
             fields=[FieldError(loc=["bucket_s"], message="use a wider bucket or a shorter window")],
         )
     totals = await repo.summary_counts(session, q.bot_id, since, until)
-    counts = [SummaryCount(kind=k, level=lv, count=n) for k, lv, n in totals]  # type: ignore[arg-type]
+    counts = [SummaryCount(kind=k, level=lv, count=n) for k, lv, n in totals]
     series: list[SummaryBucket] = []
     if q.bucket_s:
         current: SummaryBucket | None = None
@@ -272,7 +272,7 @@ async def summary(session: AsyncSession, q: SummaryQuery, now: datetime) -> Even
             if current is None or current.start != start:
                 current = SummaryBucket(start=start, counts=[])
                 series.append(current)
-            current.counts.append(SummaryCount(kind=kind, level=level, count=n))  # type: ignore[arg-type]
+            current.counts.append(SummaryCount(kind=kind, level=level, count=n))
     return EventsSummary(
         bot_id=q.bot_id,
         since=since,

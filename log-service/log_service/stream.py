@@ -446,6 +446,13 @@ class Hub:
     async def _resume(self, client: Client, last_event_id: UUID) -> None:
         replayed = 0
         found = True
+        if last_event_id.version != 7:
+            # Not an event id of ours: nothing to find; say so and go live from here.
+            client.last_seq = max(client.last_seq, self.live_seq)
+            client.control({"type": "resume_failed", "reason": "last_event_id is not an event id"})
+            client.control({"type": "resumed", "replayed": 0})
+            self._go_live(client)
+            return
         try:
             around = uuid7_time(last_event_id)
             async with self.db.user_scope(client.principal.user_id) as s:
@@ -478,6 +485,10 @@ class Hub:
                 {"type": "resume_failed", "reason": "last_event_id is unknown or too old"}
             )
         client.control({"type": "resumed", "replayed": replayed})
+        self._go_live(client)
+
+    @staticmethod
+    def _go_live(client: Client) -> None:
         for seq_, frame in client.buffer:
             if seq_ > client.last_seq:
                 client.push(frame, seq_, force=True)
@@ -526,7 +537,7 @@ class Hub:
         else:
             assert start_time is not None
             config.deliver_policy = DeliverPolicy.BY_START_TIME
-            config.opt_start_time = start_time.isoformat().replace("+00:00", "Z")
+            config.opt_start_time = start_time
         sub = await self.js.pull_subscribe(subject, stream=STREAM, config=config)
         n = 0
         try:

@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 
+from proto.events import new_event_id
 from tests.fixtures.logs import (
     close_code,
     events_until,
@@ -84,6 +85,40 @@ async def test_resume_while_events_keep_coming_has_no_gap_or_duplicate(
     got = await events_until(ws, everything[-1], timeout_s=30)
     assert [f["id"] for f in got] == everything
     await ws.close()
+
+
+async def test_resume_finds_an_event_not_stored_yet_in_jetstream(
+    start_service, rpc, publisher
+) -> None:
+    # A replica that does not ingest: the last event id is only in JetStream, found by time.
+    log = start_service("log", LOG_INGEST_WORKERS="0")
+    alice, bot = uuid.uuid4(), uuid.uuid4()
+    ws = await open_stream(log.url, ticket=await ticket_for(rpc, alice))
+    await subscribe(ws)
+    seen = log_line(alice, bot, "seen")
+    await publisher.publish("log", "info", seen)
+    await events_until(ws, seen.id)
+    await ws.close()
+    missed = [log_line(alice, bot, f"missed {i}") for i in range(50)]
+    for ev in missed:
+        await publisher.publish("log", "info", ev)
+    ws = await open_stream(log.url, ticket=await ticket_for(rpc, alice))
+    await subscribe(ws, last_event_id=str(seen.id))
+    got = await events_until(ws, missed[-1].id)
+    assert [f["id"] for f in got] == [str(e.id) for e in missed]
+    assert (await next_frame(ws))["type"] == "resumed"
+    await ws.close()
+
+    # An id that never existed is said so, and live events follow.
+    for unknown in (uuid.uuid4(), new_event_id()):
+        ws = await open_stream(log.url, ticket=await ticket_for(rpc, alice))
+        await subscribe(ws, last_event_id=str(unknown))
+        assert (await next_frame(ws))["type"] == "resume_failed"
+        assert (await next_frame(ws))["type"] == "resumed"
+        live = log_line(alice, bot, "after a failed resume")
+        await publisher.publish("log", "info", live)
+        assert [f["id"] for f in await events_until(ws, live.id)] == [str(live.id)]
+        await ws.close()
 
 
 async def buffered(url: str) -> float:

@@ -136,3 +136,19 @@ def test_ordinary_log_lines_skip_redaction() -> None:
     from log_service.service import may_need_redaction
 
     assert not may_need_redaction('{"message":"command /ping answered in 12 ms","level":"info"}')
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_text_frame_headers_follow_rfc6455(size: int) -> None:
+    from log_service.fastws import _text_header
+
+    header = _text_header(size)
+    assert header[0] == 0x81  # FIN + text, unmasked from the server
+    if size < 126:
+        assert header[1] == size
+    elif size < 65536:
+        assert header[1] == 126
+        assert int.from_bytes(header[2:4], "big") == size
+    else:
+        assert header[1] == 127
+        assert int.from_bytes(header[2:10], "big") == size
