@@ -69,7 +69,10 @@ class Partitions:
             dropped = await repo.drop_partitions_before(s, self.oldest_kept())
         await self.refresh()
         if made or dropped:
-            log.info("partitions maintained", extra={"created": made, "dropped": dropped})
+            log.info(
+                "partitions maintained",
+                extra={"partitions_created": made, "partitions_dropped": dropped},
+            )
         return made, dropped
 
 
