@@ -18,22 +18,27 @@ class Settings(ServiceSettings):
     retention_days: int = Field(14, ge=1, le=3650)
     # Daily partitions created ahead of today by the maintenance job.
     partitions_ahead_days: int = Field(3, ge=1, le=30)
+    # Seconds between partition maintenance runs (create ahead, drop past retention).
     maintenance_interval_s: float = Field(3600.0, gt=0)
-    # Ingestion: the durable JetStream consumer shared by every replica.
+    # Name of the durable JetStream consumer on `evt.>` that every replica shares.
     ingest_durable: str = "log-ingest"
+    # Events fetched and inserted per batch (one multi-row insert, acknowledged after commit).
     ingest_batch: int = Field(2000, ge=1, le=20_000)
-    # Fetch/insert loops per replica: one parses the next batch while another inserts;
-    # 0 = this replica only serves streams (ingestion left to the others).
+    # Fetch/insert loops per replica (one parses the next batch while another inserts);
+    # 0 = this replica only serves streams and leaves ingestion to the others.
     ingest_workers: int = Field(2, ge=0, le=16)
+    # Seconds before an unacknowledged event is redelivered (set when the consumer is made).
     ingest_ack_wait_s: float = Field(30.0, gt=0, le=3600)
+    # Events delivered but not yet acknowledged, across replicas (set when it is made).
     ingest_max_ack_pending: int = Field(20_000, ge=1)
-    # Websocket live stream. `picows` serves it on its own port (measured: far less CPU per
-    # delivery, no awaited send per connection); `asgi` serves it only on the HTTP port.
+    # Live stream server: `picows` on its own port (measured: far less CPU per delivery);
+    # `asgi` = only the Starlette route on the HTTP port.
     stream_server: Literal["picows", "asgi"] = "picows"
+    # Port of the picows stream server (0 = any free port; fix it behind an Ingress).
     stream_port: int = Field(0, ge=0, le=65535)
-    # picows: bytes waiting in a client's socket buffer before it is closed with 1013.
+    # picows: bytes waiting for a client before it is closed with 1013 (memory bound).
     stream_send_buffer_bytes: int = Field(1024 * 1024, ge=16 * 1024)
-    # picows: how long a closed slow client may take to read its close frame.
+    # picows: seconds a closed slow client has to read its close frame before it is cut.
     stream_close_timeout_s: float = Field(30.0, gt=0)
     # Comma-separated origins allowed to open the stream (the browser's Origin header, e.g.
     # `https://console.example.com`); empty = only the host the request was sent to.
@@ -44,13 +49,16 @@ class Settings(ServiceSettings):
     stream_resume_buffer_max: int = Field(10_000, ge=100, le=1_000_000)
     # Events replayed at most on resume; asking for more closes with 1013 (query the API).
     stream_resume_max: int = Field(100_000, ge=100)
+    # Seconds a stream ticket from `POST /v1/stream/ticket` stays valid (single use).
     stream_ticket_ttl_s: float = Field(30.0, ge=5, le=300)
-    # picows heartbeat: ping after this idle time, close when no pong within the timeout
-    # (the asgi route uses the HTTP server's own 20 s / 20 s pings).
+    # picows: ping a client idle this long (the asgi route uses the HTTP server's 20 s).
     stream_ping_interval_s: float = Field(20.0, gt=0)
+    # picows: close a client that has not answered a ping within this many seconds.
     stream_ping_timeout_s: float = Field(20.0, gt=0)
+    # Stream clients one replica accepts; more are closed with 1013 (try another replica).
     stream_max_clients: int = Field(10_000, ge=1)
-    # The stream's base URL the gateway should proxy to (default: where this replica listens).
+    # Base URL of this replica's stream as the gateway should reach it (default: where it
+    # listens; set it when binding 0.0.0.0 or behind NAT).
     public_url: str | None = None
 
     def allowed_origins(self) -> set[str]:
