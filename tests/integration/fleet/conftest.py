@@ -4,16 +4,18 @@ pointed at the session sandbox; bots added and started through bot-service's own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.errors import BucketNotFoundError, NoKeysError
 from pydantic import SecretStr
 
 from proto import bots as P
@@ -175,3 +177,40 @@ async def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str 
         if time.monotonic() > give_up:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+async def running_bots(nc: Any) -> list[F.DesiredBot]:
+    try:
+        kv = await nc.jetstream().key_value("bot_desired")
+        keys = await kv.keys()
+    except (BucketNotFoundError, NoKeysError):
+        return []  # no bot-service ran yet, or no bot
+    out = []
+    for key in keys:
+        entry = await kv.get(key)
+        desired = F.DesiredBot.model_validate_json(entry.value or b"{}")
+        if desired.running:
+            out.append(desired)
+    return out
+
+
+async def stop_bots(bots: Bots, running: list[F.DesiredBot]) -> None:
+    for desired in running:
+        await bots.call(P.STOP_BOT, P.BotRef(bot_id=desired.bot_id), desired.owner_id)
+
+
+@pytest.fixture(autouse=True)
+async def quiet_fleet(nc: Any, bots: Bots, replicas: Replicas) -> AsyncIterator[None]:
+    """Every fleet test starts from a quiet fleet: bots that earlier tests (any suite) left
+    running — their desired state outlives them, and every new replica re-mirrors it from
+    Postgres — are stopped first through a helper replica that is gone before the test
+    starts its own; the test's own bots are stopped when it ends."""
+    leftovers = await running_bots(nc)
+    if leftovers:
+        (helper,) = replicas.start(1)
+        await stop_bots(bots, leftovers)
+        helper.terminate()
+        await asyncio.to_thread(helper.wait, 30)
+    yield
+    with contextlib.suppress(Exception):  # best effort: the next test's setup catches the rest
+        await stop_bots(bots, await running_bots(nc))

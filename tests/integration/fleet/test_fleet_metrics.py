@@ -3,59 +3,17 @@ while real discord.py clients talk to the sandbox."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from nats.js.errors import BucketNotFoundError, NoKeysError
 from prometheus_client.parser import text_string_to_metric_families
 
 from proto import bots as P
-from proto import fleet as F
 from tests.fixtures.sandbox import SandboxControl
 from tests.integration.fleet.conftest import Bots, Replica, Replicas, wait_until
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-async def running_bots(nc: Any) -> list[F.DesiredBot]:
-    try:
-        kv = await nc.jetstream().key_value("bot_desired")
-        keys = await kv.keys()
-    except (BucketNotFoundError, NoKeysError):
-        return []  # no bot-service ran yet, or no bot
-    out = []
-    for key in keys:
-        entry = await kv.get(key)
-        desired = F.DesiredBot.model_validate_json(entry.value or b"{}")
-        if desired.running:
-            out.append(desired)
-    return out
-
-
-async def stop_bots(bots: Bots, running: list[F.DesiredBot]) -> None:
-    for desired in running:
-        await bots.call(P.STOP_BOT, P.BotRef(bot_id=desired.bot_id), desired.owner_id)
-
-
-@pytest.fixture(autouse=True)
-async def quiet_fleet(nc: Any, bots: Bots, replicas: Replicas) -> AsyncIterator[None]:
-    """The gauges count every bot of a replica: bots that earlier tests left running (their
-    desired state outlives them) are stopped first, through a helper replica that is gone
-    before the test starts its own; this test's bots are stopped when it ends."""
-    leftovers = await running_bots(nc)
-    if leftovers:
-        (helper,) = replicas.start(1)
-        await stop_bots(bots, leftovers)
-        helper.terminate()
-        await asyncio.to_thread(helper.wait, 30)
-    yield
-    with contextlib.suppress(Exception):  # best effort: the next test's setup catches the rest
-        await stop_bots(bots, await running_bots(nc))
 
 
 async def scrape(replica: Replica) -> tuple[str, Samples]:
