@@ -6,12 +6,12 @@ Revises: 0001
 
 from alembic import op
 
+from services.db.rls import owner_only, system_may
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
-
-_OWNER = "owner_id = nullif(current_setting('app.user_id', true), '')::uuid"
 
 
 def upgrade() -> None:
@@ -42,12 +42,10 @@ def upgrade() -> None:
         """
     )
     op.execute("create index bots_owner_id_idx on bots (owner_id, created_at)")
-    op.execute("alter table bots enable row level security")
-    op.execute("alter table bots force row level security")
-    op.execute(f"create policy bots_owner on bots using ({_OWNER}) with check ({_OWNER})")
     # System work (the fleet loading a token, mirroring desired state at start-up) reads
     # every bot; it never writes through this role.
-    op.execute("create policy bots_system_read on bots for select to bc_bot_system using (true)")
+    for statement in [*owner_only("bots"), *system_may("bots", "bc_bot_system", "select")]:
+        op.execute(statement)
 
 
 def downgrade() -> None:

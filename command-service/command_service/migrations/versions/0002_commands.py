@@ -6,12 +6,13 @@ Revises: 0001
 
 from alembic import op
 
+from services.db.rls import owner_only, system_may
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-_OWNER = "owner_id = nullif(current_setting('app.user_id', true), '')::uuid"
 _TABLES = ("prompts", "connections", "commands", "bot_settings")
 
 
@@ -81,17 +82,10 @@ def upgrade() -> None:
         """
     )
     for table in _TABLES:
-        op.execute(f"alter table {table} enable row level security")
-        op.execute(f"alter table {table} force row level security")
-        op.execute(
-            f"create policy {table}_owner on {table} using ({_OWNER}) with check ({_OWNER})"
-        )
         # The execution cache loads a bot's setup without a user (the invocation comes
         # from Discord through bot-service); it only reads.
-        op.execute(
-            f"create policy {table}_system_read on {table} for select "
-            "to bc_command_system using (true)"
-        )
+        for statement in [*owner_only(table), *system_may(table, "bc_command_system", "select")]:
+            op.execute(statement)
 
 
 def downgrade() -> None:

@@ -15,12 +15,12 @@ Revises: 0001
 
 from alembic import op
 
+from services.db.rls import owner_only, system_may
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
-
-_OWNER = "owner_id = nullif(current_setting('app.user_id', true), '')::uuid"
 
 _ENSURE = """
 create function ensure_partitions(p_from date, p_to date) returns integer
@@ -116,12 +116,12 @@ def upgrade() -> None:
     op.execute("create index events_bot_time_idx on events (bot_id, occurred_at desc, id desc)")
     op.execute("create index events_owner_seq_idx on events (owner_id, seq)")
     op.execute("create index events_tsv_idx on events using gin (tsv)")
-    op.execute("alter table events enable row level security")
-    op.execute("alter table events force row level security")
-    op.execute(f"create policy events_owner on events using ({_OWNER}) with check ({_OWNER})")
     # The ingest consumer writes every user's events; maintenance reads counts.
-    op.execute("create policy events_system_insert on events for insert to bc_log_system with check (true)")
-    op.execute("create policy events_system_read on events for select to bc_log_system using (true)")
+    for statement in [
+        *owner_only("events"),
+        *system_may("events", "bc_log_system", "insert", "select"),
+    ]:
+        op.execute(statement)
     bind = op.get_bind()
     for body in (_ENSURE, _DROP, _LIST):
         bind.exec_driver_sql(body)

@@ -6,12 +6,12 @@ Revises: 0001
 
 from alembic import op
 
+from services.db.rls import owner_only, system_may
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
-
-_OWNER = "owner_id = nullif(current_setting('app.user_id', true), '')::uuid"
 
 
 def upgrade() -> None:
@@ -37,11 +37,10 @@ def upgrade() -> None:
         """
     )
     op.execute("create index files_owner_created_idx on files (owner_id, created_at desc)")
-    op.execute("alter table files enable row level security")
-    op.execute("alter table files force row level security")
     # Every access acts for one user (the purge too: it runs in that user's scope), so
     # the system role gets no policy at all.
-    op.execute(f"create policy files_owner on files using ({_OWNER}) with check ({_OWNER})")
+    for statement in owner_only("files"):
+        op.execute(statement)
 
 
 def downgrade() -> None:
