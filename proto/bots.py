@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, SecretStr, StringConstraints, field_serializer
 
-from proto.base import Contract
+from proto.base import Contract, Empty
 from proto.events import Event
 from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
 
@@ -173,6 +173,19 @@ class IntentInfo(Contract):
     enabled_in_portal: bool | None = None
 
 
+LiveState = Literal["offline", "starting", "online", "reconnecting", "stopping", "error"]
+
+
+class BotStatusBrief(Contract):
+    """A bot's live status in the bots list (same words as `GET /v1/bots/{id}/status`)."""
+
+    state: LiveState
+    reason: str | None = None
+    message: str | None = None
+    latency_ms: float | None = Field(default=None, description="mean heartbeat RTT of its shards")
+    guild_count: int | None = Field(default=None, description="guilds over all its shards")
+
+
 class BotView(Contract):
     """A bot as its owner sees it. The token appears only as `…last4`."""
 
@@ -194,6 +207,12 @@ class BotView(Contract):
     application_id: str
     discord_user_id: str
     username: str
+    avatar_url: str | None = Field(
+        default=None, description="the bot user's avatar on Discord's CDN (null: default avatar)"
+    )
+    status: BotStatusBrief | None = Field(
+        default=None, description="live status (in `GET /v1/bots` items; null elsewhere)"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -263,6 +282,79 @@ RESTART_BOT = rpc(
     summary="running, with a new generation",
 )
 
+# ---------------------------------------------------------------------------------------
+# Try it: invoke a command as a sandbox user when the server runs against discord-sandbox.
+# ---------------------------------------------------------------------------------------
+
+
+class SandboxInfo(Contract):
+    """`GET /v1/sandbox`: whether Discord is the local discord-sandbox (Try it works)."""
+
+    enabled: bool
+    message: str
+
+
+TryKind = Literal["slash", "prefix", "user", "message"]
+TryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+
+
+class TryCommand(Contract):
+    """`POST /v1/bots/{id}/try`: a command by id (any kind) or a slash command by name."""
+
+    command_id: UUID | None = None
+    name: TryName | None = None
+    options: dict[str, Any] = Field(default_factory=dict, description="option name -> value")
+    content: str | None = Field(
+        default=None, max_length=1900, description="prefix commands: the text after the command"
+    )
+    guild_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
+    channel_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
+
+
+class TryInvoke(Contract):
+    """bot-service: invoke `name` on the bot through the sandbox as its try-it user."""
+
+    bot_id: UUID
+    name: TryName
+    kind: TryKind = "slash"
+    prefix: str | None = Field(default=None, max_length=10)
+    options: dict[str, Any] = Field(default_factory=dict)
+    content: str | None = Field(default=None, max_length=1900)
+    guild_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
+    channel_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
+    wait_s: float = Field(default=10.0, gt=0, le=30)
+
+
+class TryResult(Contract):
+    """What the bot answered in the sandbox (the final answer: after a deferral, the
+    follow-up)."""
+
+    interaction_id: str | None = Field(description="null for prefix commands (a message)")
+    content: str | None = None
+    embeds: list[dict[str, Any]] = Field(default_factory=list)
+    ephemeral: bool = False
+    deferred: bool = False
+    latency_ms: float | None = Field(default=None, description="dispatch to first answer")
+    guild_id: str
+    channel_id: str
+    user_id: str = Field(description="the sandbox user who invoked it")
+
+
+SANDBOX_INFO = rpc(
+    "rpc.bot.sandbox",
+    Empty,
+    SandboxInfo,
+    callers=["gateway"],
+    summary="is Discord the local discord-sandbox (Try it available)?",
+)
+TRY_COMMAND = rpc(
+    "rpc.bot.try",
+    TryInvoke,
+    TryResult,
+    callers=["gateway"],
+    summary="invoke a command as the sandbox's try-it user and return the bot's answer",
+)
+
 SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
     GET_BOT,
     APPLY_AVATAR,
@@ -275,6 +367,8 @@ SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
     START_BOT,
     STOP_BOT,
     RESTART_BOT,
+    SANDBOX_INFO,
+    TRY_COMMAND,
     *(
         EventSpec(f"evt.bot.*.*.{kind}", BotChanged, frozenset({"bot"}), f"a bot was {kind}")
         for kind in BOT_EVENT_KINDS

@@ -11,9 +11,11 @@ from bot_service.discord_rest import DiscordRest
 from bot_service.fleet import start_fleet
 from bot_service.fleetview import FleetView
 from bot_service.handlers import BotHandlers
-from bot_service.service import BotService
+from bot_service.livestatus import LiveStatus
+from bot_service.service import BotService, cdn_base
 from bot_service.settings import Settings
 from bot_service.tokens import TOKEN_COLUMN
+from bot_service.tryit import SandboxTry
 from proto import bots as P
 from proto.system import PURGE_SPECS
 from services.bus.kv import ensure_bucket
@@ -33,6 +35,8 @@ async def setup(runtime: ServiceRuntime) -> None:
     rest = DiscordRest(settings.discord_api_url, timeout_s=settings.discord_timeout_s)
     runtime.on_stop(rest.aclose)
     mirror = DesiredMirror(db, await ensure_bucket(runtime.js, BUCKET))
+    sandbox = SandboxTry(settings.discord_base_url)
+    runtime.on_stop(sandbox.aclose)
     handlers = BotHandlers(
         db=db,
         bots=BotService(vault, rest, max_bots_per_user=settings.max_bots_per_user),
@@ -40,8 +44,12 @@ async def setup(runtime: ServiceRuntime) -> None:
         fleet=FleetView(runtime.js),
         events=runtime.events,
         delete_stop_timeout_s=settings.delete_stop_timeout_s,
+        live=LiveStatus(runtime.state),
+        sandbox=sandbox,
+        cdn=cdn_base(settings.discord_base_url),
     )
     runtime.state["desired_mirror"] = mirror
+    runtime.state["avatar_applied"] = handlers.avatar_applied
     rpc = runtime.rpc
     rpc.register(P.CREATE_BOT, handlers.create)
     rpc.register(P.LIST_BOTS, handlers.list_bots)
@@ -53,6 +61,8 @@ async def setup(runtime: ServiceRuntime) -> None:
     rpc.register(P.START_BOT, handlers.start)
     rpc.register(P.STOP_BOT, handlers.stop)
     rpc.register(P.RESTART_BOT, handlers.restart)
+    rpc.register(P.SANDBOX_INFO, handlers.sandbox_info)
+    rpc.register(P.TRY_COMMAND, handlers.try_command)
     purge = next(s for s in PURGE_SPECS if s.subject == "rpc.bot.user.purge")
     rpc.register(purge, handlers.purge_user)
 

@@ -17,6 +17,7 @@ class BotIdentity:
     username: str
     application_id: str
     application_flags: int
+    avatar_hash: str | None = None
 
 
 class TokenRejectedError(Exception):
@@ -106,6 +107,7 @@ class DiscordRest:
                 username=str(user.get("username") or "bot"),
                 application_id=str(app["id"]),
                 application_flags=int(str(app.get("flags") or 0)),
+                avatar_hash=str(user["avatar"]) if user.get("avatar") else None,
             )
         except (KeyError, ValueError):
             raise DiscordUnavailableError("Discord's answer lacked the bot's ids") from None

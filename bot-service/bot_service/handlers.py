@@ -14,8 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot_service import repository
 from bot_service.desired import DesiredMirror
 from bot_service.fleetview import FleetView
+from bot_service.livestatus import LiveStatus
 from bot_service.service import BotService, Change, view
+from bot_service.tryit import SandboxTry
+from proto.base import Empty
 from proto.bots import (
+    AvatarApplied,
     BotChanged,
     BotDeleted,
     BotPage,
@@ -25,12 +29,17 @@ from proto.bots import (
     CreateBot,
     ListBots,
     ReplaceToken,
+    SandboxInfo,
+    TryInvoke,
+    TryResult,
     UpdateBot,
 )
+from proto.errors import ErrorCode
 from proto.system import PurgeResult, PurgeUser
 from services.bus.events import EventPublisher
 from services.bus.rpc import RpcContext
 from services.db.engine import Database
+from services.errors import RpcError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +64,9 @@ class BotHandlers:
     fleet: FleetView
     events: EventPublisher
     delete_stop_timeout_s: float
+    live: LiveStatus
+    sandbox: SandboxTry
+    cdn: str
 
     async def _tx(self, user_id: UUID, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """One transaction for the user, committed when `fn` returns (before any KV write)."""
@@ -83,7 +95,7 @@ class BotHandlers:
             await self.mirror.sync(bot.id)
         if change.fields or change.kind in ("created", "token_replaced", "restarted"):
             await self._announce(bot.owner_id, bot.id, bot.name, change.kind, change.fields)
-        return view(bot)
+        return view(bot, self.cdn)
 
     # ------------------------------------------------------------------ CRUD
 
@@ -96,16 +108,19 @@ class BotHandlers:
     async def list_bots(self, req: ListBots, ctx: RpcContext) -> BotPage:
         uid = ctx.require_user()
 
-        async def run(s: AsyncSession) -> BotPage:
-            return BotPage(bots=[view(b) for b in await repository.list_for_owner(s, req.tag)])
+        async def run(s: AsyncSession) -> list[BotView]:
+            return [view(b, self.cdn) for b in await repository.list_for_owner(s, req.tag)]
 
-        return await self._tx(uid, run)
+        bots = await self._tx(uid, run)
+        # Live status from the fleet's KV, after the transaction (no connection held).
+        statuses = await self.live.many(b.id for b in bots)
+        return BotPage(bots=[b.model_copy(update={"status": statuses[b.id]}) for b in bots])
 
     async def read(self, req: BotRef, ctx: RpcContext) -> BotView:
         uid = ctx.require_user()
 
         async def run(s: AsyncSession) -> BotView:
-            return view(await self.bots.get(s, req.bot_id))
+            return view(await self.bots.get(s, req.bot_id), self.cdn)
 
         return await self._tx(uid, run)
 
@@ -159,6 +174,34 @@ class BotHandlers:
             uid, lambda s: self.bots.set_running(s, req.bot_id, running=True, restart=True)
         )
         return await self._after(change)
+
+    # ------------------------------------------------------------------ avatar
+
+    async def avatar_applied(self, applied: AvatarApplied, ctx: RpcContext) -> None:
+        """Called by the fleet after `rpc.bot.avatar.apply` succeeded on Discord."""
+        session = await ctx.session()
+        await self.bots.set_avatar(session, applied.bot_id, applied.avatar_hash)
+
+    # ------------------------------------------------------------------ try it
+
+    async def sandbox_info(self, req: Empty, ctx: RpcContext) -> SandboxInfo:
+        return await self.sandbox.info()
+
+    async def try_command(self, req: TryInvoke, ctx: RpcContext) -> TryResult:
+        uid = ctx.require_user()
+        bot = await self._tx(uid, lambda s: self.bots.get(s, req.bot_id))
+        application_id, bot_user_id = bot.application_id, bot.discord_user_id
+        if not await self.sandbox.enabled():
+            raise RpcError(ErrorCode.NOT_FOUND, self.sandbox.info_disabled_message)
+        status = await self.live.full(req.bot_id)
+        if status is None or status.state != "online":
+            state = status.state if status is not None else "offline"
+            raise RpcError(
+                ErrorCode.CONFLICT,
+                f"the bot is {state}, not online: start it and wait until it is online",
+                details={"state": state},
+            )
+        return await self.sandbox.invoke(application_id, bot_user_id, req)
 
     # ------------------------------------------------------------------ deletion
 

@@ -40,6 +40,8 @@ class Bot(Base):
     application_id: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     discord_user_id: Mapped[str] = mapped_column(String(32), nullable=False)
     username: Mapped[str] = mapped_column(String(100), nullable=False)
+    # The bot user's avatar hash on Discord (None: the default avatar).
+    avatar_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     application_flags: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()

@@ -28,6 +28,7 @@ from proto.bots import (
     INTENTS,
     PRIVILEGED_INTENTS,
     BotPresence,
+    BotStatusBrief,
     BotView,
     CreateBot,
     IntentInfo,
@@ -123,7 +124,25 @@ def intent_report(intents: int, app_flags: int) -> tuple[list[IntentInfo], list[
     return infos, privileged, warnings
 
 
-def view(bot: Bot) -> BotView:
+DISCORD_CDN = "https://cdn.discordapp.com"
+
+
+def cdn_base(discord_base_url: str) -> str:
+    """Discord's CDN, or the sandbox's (it serves `/avatars/...` itself)."""
+    base = discord_base_url.rstrip("/")
+    if base in ("https://discord.com", "https://discordapp.com"):
+        return DISCORD_CDN
+    return base
+
+
+def avatar_url(cdn: str, user_id: str, avatar_hash: str | None) -> str | None:
+    if not avatar_hash:
+        return None
+    ext = "gif" if avatar_hash.startswith("a_") else "png"
+    return f"{cdn}/avatars/{user_id}/{avatar_hash}.{ext}?size=128"
+
+
+def view(bot: Bot, cdn: str = DISCORD_CDN, status: BotStatusBrief | None = None) -> BotView:
     infos, privileged, warnings = intent_report(bot.intents, bot.application_flags)
     return BotView(
         id=bot.id,
@@ -144,6 +163,8 @@ def view(bot: Bot) -> BotView:
         application_id=bot.application_id,
         discord_user_id=bot.discord_user_id,
         username=bot.username,
+        avatar_url=avatar_url(cdn, bot.discord_user_id, bot.avatar_hash),
+        status=status,
         created_at=bot.created_at,
         updated_at=bot.updated_at,
     )
@@ -234,6 +255,7 @@ class BotService:
             application_id=identity.application_id,
             discord_user_id=identity.user_id,
             username=identity.username,
+            avatar_hash=identity.avatar_hash,
             application_flags=identity.application_flags,
             created_at=now,
             updated_at=now,
@@ -284,6 +306,7 @@ class BotService:
         bot.token_last4 = tokens.last4(token)
         bot.discord_user_id = identity.user_id
         bot.username = identity.username
+        bot.avatar_hash = identity.avatar_hash
         bot.application_flags = identity.application_flags
         bot.generation += 1  # running units reconnect with the new token
         bot.updated_at = _now()
@@ -306,6 +329,18 @@ class BotService:
             await repository.flush(session)
         kind = "restarted" if restart else ("started" if running else "stopped")
         return Change(bot, kind, changed, desired_changed=bool(changed))
+
+    async def set_avatar(
+        self, session: AsyncSession, bot_id: UUID, avatar_hash: str | None
+    ) -> bool:
+        """Record the avatar Discord now shows (after `rpc.bot.avatar.apply`)."""
+        bot = await repository.get(session, bot_id, for_update=True)
+        if bot is None or bot.avatar_hash == avatar_hash:
+            return False
+        bot.avatar_hash = avatar_hash
+        bot.updated_at = _now()
+        await repository.flush(session)
+        return True
 
     async def remove(self, session: AsyncSession, bot_id: UUID) -> bool:
         return await repository.remove(session, bot_id)

@@ -124,7 +124,12 @@ class Control:
         if not data or len(data) > MAX_AVATAR_BYTES:
             raise RpcError(ErrorCode.VALIDATION, "the avatar must be between 1 byte and 10 MiB")
         reply = await self._route(req.bot_id, 0, "avatar", req, data, ctx)
-        return AvatarApplied.model_validate_json(reply)
+        applied = AvatarApplied.model_validate_json(reply)
+        # The API half records the new avatar hash (BotView.avatar_url).
+        hook = self.fleet.runtime.state.get("avatar_applied")
+        if hook is not None:
+            await hook(applied, ctx)
+        return applied
 
     async def send_message(self, req: SendMessage, ctx: RpcContext) -> MessageSent:
         await self._owned(req.bot_id, ctx)

@@ -16,10 +16,14 @@ from pydantic import Field
 from gateway.auth import Principal, require_scope
 from gateway.deps import Bus
 from proto import bots as P
+from proto import commands as C
 from proto import fleet as F
-from proto.base import Contract
+from proto.base import Contract, Empty
+from proto.errors import ErrorCode
+from services.errors import RpcError
 
-router = APIRouter(prefix="/v1/bots", tags=["bots"])
+router = APIRouter(tags=["bots"])
+bots = APIRouter(prefix="/v1/bots")
 
 # A browser session holds every scope; a personal API token only those it was made with.
 Reader = Annotated[Principal, require_scope("bots:read")]
@@ -50,14 +54,14 @@ class TokenBody(Contract):
     token: P.BotToken
 
 
-@router.get("", response_model=P.BotPage, summary="your bots")
+@bots.get("", response_model=P.BotPage, summary="your bots")
 async def list_bots(
     bus: Bus, user: Reader, tag: Annotated[str | None, Query(max_length=32)] = None
 ) -> Any:
     return await bus.call(P.LIST_BOTS, P.ListBots(tag=tag), user_id=user.user_id)
 
 
-@router.post(
+@bots.post(
     "",
     response_model=P.BotView,
     status_code=status.HTTP_201_CREATED,
@@ -67,12 +71,12 @@ async def create_bot(body: P.CreateBot, bus: Bus, user: Writer) -> Any:
     return await bus.call(P.CREATE_BOT, body, user_id=user.user_id)
 
 
-@router.get("/{bot_id}", response_model=P.BotView, summary="one of your bots")
+@bots.get("/{bot_id}", response_model=P.BotView, summary="one of your bots")
 async def read_bot(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     return await bus.call(P.READ_BOT, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
-@router.patch("/{bot_id}", response_model=P.BotView, summary="change a bot's settings")
+@bots.patch("/{bot_id}", response_model=P.BotView, summary="change a bot's settings")
 async def update_bot(bot_id: UUID, body: PatchBot, bus: Bus, user: Writer) -> Any:
     fields = body.model_dump(exclude_unset=True)
     if "shard_count" in fields and fields["shard_count"] is None:
@@ -81,7 +85,7 @@ async def update_bot(bot_id: UUID, body: PatchBot, bus: Bus, user: Writer) -> An
     return await bus.call(P.UPDATE_BOT, req, user_id=user.user_id)
 
 
-@router.delete("/{bot_id}", response_model=P.BotDeleted, summary="stop a bot and delete it")
+@bots.delete("/{bot_id}", response_model=P.BotDeleted, summary="stop a bot and delete it")
 async def delete_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await bus.call(
         P.DELETE_BOT,
@@ -91,7 +95,7 @@ async def delete_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     )
 
 
-@router.put("/{bot_id}/token", response_model=P.BotView, summary="replace a bot's token")
+@bots.put("/{bot_id}/token", response_model=P.BotView, summary="replace a bot's token")
 async def replace_token(bot_id: UUID, body: TokenBody, bus: Bus, user: Writer) -> Any:
     req = P.ReplaceToken(bot_id=bot_id, token=body.token)
     return await bus.call(P.REPLACE_TOKEN, req, user_id=user.user_id)
@@ -101,7 +105,7 @@ async def _desired(spec: Any, bot_id: UUID, bus: Bus, user: Principal) -> Any:
     return await bus.call(spec, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
-@router.post(
+@bots.post(
     "/{bot_id}/start",
     response_model=P.BotView,
     status_code=status.HTTP_202_ACCEPTED,
@@ -111,7 +115,7 @@ async def start_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await _desired(P.START_BOT, bot_id, bus, user)
 
 
-@router.post(
+@bots.post(
     "/{bot_id}/stop",
     response_model=P.BotView,
     status_code=status.HTTP_202_ACCEPTED,
@@ -121,7 +125,7 @@ async def stop_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await _desired(P.STOP_BOT, bot_id, bus, user)
 
 
-@router.post(
+@bots.post(
     "/{bot_id}/restart",
     response_model=P.BotView,
     status_code=status.HTTP_202_ACCEPTED,
@@ -131,11 +135,66 @@ async def restart_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await _desired(P.RESTART_BOT, bot_id, bus, user)
 
 
-@router.get("/{bot_id}/status", response_model=F.BotStatus, summary="live status with shards")
+@bots.get("/{bot_id}/status", response_model=F.BotStatus, summary="live status with shards")
 async def bot_status(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     return await bus.call(F.GET_STATUS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
-@router.get("/{bot_id}/shards", response_model=F.ShardList, summary="shards and their replicas")
+@bots.get("/{bot_id}/shards", response_model=F.ShardList, summary="shards and their replicas")
 async def bot_shards(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     return await bus.call(F.GET_SHARDS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
+
+
+# ------------------------------------------------------------------ try it (sandbox)
+# The try call waits for the bot's answer (up to `wait_s`, 10 s) after a command lookup.
+TRY_TIMEOUT_S = 20.0
+
+
+@router.get(
+    "/v1/sandbox",
+    response_model=P.SandboxInfo,
+    tags=["bots"],
+    summary="does this server run against the local discord-sandbox (Try it)?",
+)
+async def sandbox_info(bus: Bus, user: Reader) -> Any:
+    return await bus.call(P.SANDBOX_INFO, Empty(), user_id=user.user_id)
+
+
+@bots.post(
+    "/{bot_id}/try",
+    response_model=P.TryResult,
+    summary="invoke a command as the sandbox's try-it user and return the bot's answer",
+    responses={
+        404: {"description": "unknown bot or command, or not running against the sandbox"},
+        409: {"description": "the bot is not online"},
+    },
+)
+async def try_command(bot_id: UUID, body: P.TryCommand, bus: Bus, user: Writer) -> Any:
+    if body.command_id is None and body.name is None:
+        raise RpcError(ErrorCode.VALIDATION, "give command_id or name")
+    name, kind, prefix = body.name, "slash", None
+    if body.command_id is not None:
+        cmd = await bus.call(
+            C.GET, C.CommandRef(bot_id=bot_id, command_id=body.command_id), user_id=user.user_id
+        )
+        name, kind = cmd.name, cmd.kind
+        if kind == "prefix":
+            settings = await bus.call(
+                C.SETTINGS_GET, C.BotCommandRef(bot_id=bot_id), user_id=user.user_id
+            )
+            prefix = settings.prefix
+    assert name is not None
+    req = P.TryInvoke(
+        bot_id=bot_id,
+        name=name,
+        kind=kind,
+        prefix=prefix,
+        options=body.options,
+        content=body.content,
+        guild_id=body.guild_id,
+        channel_id=body.channel_id,
+    )
+    return await bus.call(P.TRY_COMMAND, req, user_id=user.user_id, timeout_s=TRY_TIMEOUT_S)
+
+
+router.include_router(bots)

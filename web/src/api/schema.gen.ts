@@ -159,6 +159,17 @@ export type BotStatus = {
   state: "offline" | "starting" | "online" | "reconnecting" | "stopping" | "error";
 };
 
+/** A bot's live status in the bots list (same words as `GET /v1/bots/{id}/status`). */
+export type BotStatusBrief = {
+  /** guilds over all its shards */
+  guild_count?: number | null;
+  /** mean heartbeat RTT of its shards */
+  latency_ms?: number | null;
+  message?: string | null;
+  reason?: string | null;
+  state: "offline" | "starting" | "online" | "reconnecting" | "stopping" | "error";
+};
+
 /** `evt.bot.<owner>.<bot>.status`: a bot or shard changed state. */
 export type BotStatusChanged = {
   bot_id?: string | null;
@@ -191,6 +202,8 @@ export type BotSummary = {
 export type BotView = {
   application_id: string;
   auto_start: boolean;
+  /** the bot user's avatar on Discord's CDN (null: default avatar) */
+  avatar_url?: string | null;
   created_at: string;
   description: string;
   desired_state: "running" | "stopped";
@@ -204,6 +217,8 @@ export type BotView = {
   presence: BotPresence;
   privileged_intents: string[];
   shard_count: number | null;
+  /** live status (in `GET /v1/bots` items; null elsewhere) */
+  status?: BotStatusBrief | null;
   tags: string[];
   token_hint: string;
   updated_at: string;
@@ -890,6 +905,12 @@ export type ReplaceToken = {
   token: string;
 };
 
+/** `GET /v1/sandbox`: whether Discord is the local discord-sandbox (Try it works). */
+export type SandboxInfo = {
+  enabled: boolean;
+  message: string;
+};
+
 export type SendMessage = {
   bot_id: string;
   channel_id: string;
@@ -1009,6 +1030,36 @@ export type TokenPair = {
   refresh_token: string;
   token_type?: "Bearer";
   user: User;
+};
+
+/** bot-service: invoke `name` on the bot through the sandbox as its try-it user. */
+export type TryInvoke = {
+  bot_id: string;
+  channel_id?: string | null;
+  content?: string | null;
+  guild_id?: string | null;
+  kind?: "slash" | "prefix" | "user" | "message";
+  name: string;
+  options?: Record<string, unknown>;
+  prefix?: string | null;
+  wait_s?: number;
+};
+
+/** What the bot answered in the sandbox (the final answer: after a deferral, the
+ * follow-up). */
+export type TryResult = {
+  channel_id: string;
+  content?: string | null;
+  deferred?: boolean;
+  embeds?: Array<Record<string, unknown>>;
+  ephemeral?: boolean;
+  guild_id: string;
+  /** null for prefix commands (a message) */
+  interaction_id: string | null;
+  /** dispatch to first answer */
+  latency_ms?: number | null;
+  /** the sandbox user who invoked it */
+  user_id: string;
 };
 
 /** `PATCH /v1/bots/{id}`: only the fields given (not null) change.
