@@ -20,6 +20,8 @@ class Jwks(Contract):
     keys: list[dict[str, Any]]
     issuer: str
     audience: str
+    # Lifetime of access tokens: how far back a verifier replays revocations at start.
+    access_ttl_s: int | None = None
 
 
 class CheckApiToken(Contract):
@@ -38,11 +40,29 @@ class SessionsRevoked(Event):
     """`evt.auth.<user>.-.sessions_revoked`: log-out everywhere; open streams must close."""
 
 
+class SessionRevoked(Event):
+    """`evt.auth.<user>.-.session_revoked`: one session signed out (or its refresh token was
+    reused); access tokens carrying this `sid` are refused from now on."""
+
+    session_id: UUID
+
+
+class KeysRotated(Contract):
+    """`ctl.auth.keys_rotated`: a new signing key is published (not signing yet).
+
+    Auth replicas reload their keys, verifiers (gateway, log-service) refresh the JWKS."""
+
+    kid: str
+    active_from: datetime
+
+
 class ApiTokenRevoked(Event):
     """`evt.auth.<user>.-.token_revoked`: gateways drop the cached token at once."""
 
     token_id: UUID
 
+
+KEYS_ROTATED_SUBJECT = "ctl.auth.keys_rotated"
 
 JWKS = rpc(
     "rpc.auth.jwks",
@@ -64,6 +84,19 @@ SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
     CHECK_API_TOKEN,
     EventSpec("evt.auth.*.*.sessions_revoked", SessionsRevoked, frozenset({"auth"})),
     EventSpec("evt.auth.*.*.token_revoked", ApiTokenRevoked, frozenset({"auth"})),
+    EventSpec(
+        "evt.auth.*.*.session_revoked",
+        SessionRevoked,
+        frozenset({"auth"}),
+        "one session signed out: its access tokens stop working",
+    ),
+    CoreSpec(
+        KEYS_ROTATED_SUBJECT,
+        KeysRotated,
+        frozenset({"auth"}),
+        frozenset({"auth", "gateway", "log"}),
+        "a new signing key is in the JWKS: reload keys / refresh the JWKS cache now",
+    ),
 ]
 
 
@@ -253,7 +286,8 @@ KEYS_ROTATE = rpc(
     Empty,
     Jwks,
     callers=[],
-    summary="operator: start signing with a new key (the previous one stays published)",
+    summary="operator: publish a new signing key now, sign with it after a delay "
+    "(AUTH_KEY_ACTIVATION_S); the previous keys stay published while their tokens live",
 )
 
 SPECS += [

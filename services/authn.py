@@ -10,18 +10,26 @@ the token id is a UUIDv7 whose timestamp orders it against the event.
 `PersonalTokenCache` resolves `bcp_…` personal tokens with `rpc.auth.token.check` and keeps
 answers for a short time; `ApiTokenRevoked` drops an entry at once.
 
-`watch_revocations` subscribes a process to both events (core NATS, every replica).
+Signing out one session (`SessionRevoked`, carrying the session id = the token's `sid`)
+refuses that session's tokens. `ctl.auth.keys_rotated` (a new key is published, signing a
+little later) refreshes the JWKS at once, retrying briefly until the new `kid` shows up.
+
+`watch_revocations` subscribes a process to these (core NATS, every replica);
+`replay_revocations` applies the revocations of the last access-token lifetime from
+JetStream, so a process that starts (or restarts) knows them before it reports ready.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -29,15 +37,29 @@ import jwt
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from proto.auth import ApiTokenPrincipal, ApiTokenRevoked, Jwks, SessionsRevoked
+from proto.auth import (
+    KEYS_ROTATED_SUBJECT,
+    ApiTokenPrincipal,
+    ApiTokenRevoked,
+    Jwks,
+    KeysRotated,
+    SessionRevoked,
+    SessionsRevoked,
+)
 
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = frozenset({"EdDSA", "ES256"})
 SESSIONS_REVOKED_SUBJECT = "evt.auth.*.*.sessions_revoked"
 TOKEN_REVOKED_SUBJECT = "evt.auth.*.*.token_revoked"  # noqa: S105
+SESSION_REVOKED_SUBJECT = "evt.auth.*.*.session_revoked"
+EVENTS_STREAM = "EVENTS"
 
 
 class InvalidToken(Exception):
@@ -88,7 +110,9 @@ class AccessTokenVerifier:
         self._cache: OrderedDict[str, AccessClaims] = OrderedDict()
         self._cache_size = cache_size
         self._revoked: dict[UUID, tuple[int, float]] = {}
+        self._revoked_sessions: dict[UUID, float] = {}  # session id -> forget after
         self._revocation_ttl = revocation_ttl_s
+        self.access_ttl_s: int | None = None
 
     # ------------------------------------------------------------------ keys
     async def refresh(self, *, force: bool = False) -> None:
@@ -109,7 +133,22 @@ class AccessTokenVerifier:
             self._keys = keys
             self._issuer = jwks.issuer
             self._audience = jwks.audience
+            self.access_ttl_s = jwks.access_ttl_s
             self._fetched_at = time.monotonic()
+
+    async def key_published(self, kid: str, *, attempts: int = 10, pause_s: float = 0.5) -> bool:
+        """A new key was announced: refresh now, and again shortly while the JWKS we get
+        (from a replica that has not reloaded yet) does not list it."""
+        for attempt in range(attempts):
+            if kid in self._keys:
+                return True
+            if attempt:
+                await asyncio.sleep(pause_s)
+            try:
+                await self.refresh(force=True)
+            except Exception:
+                log.warning("could not refresh the JWKS after a key rotation")
+        return kid in self._keys
 
     @property
     def key_ids(self) -> list[str]:
@@ -193,9 +232,20 @@ class AccessTokenVerifier:
             limit = time.monotonic()
             self._revoked = {u: v for u, v in self._revoked.items() if v[1] > limit}
 
+    def revoke_session(self, session_id: UUID) -> None:
+        """Tokens carrying `sid` = `session_id` are refused from now on."""
+        now = time.monotonic()
+        self._revoked_sessions[session_id] = now + self._revocation_ttl
+        if len(self._revoked_sessions) > 100_000:
+            self._revoked_sessions = {
+                sid: until for sid, until in self._revoked_sessions.items() if until > now
+            }
+
     def _check_revoked(self, claims: AccessClaims) -> None:
         entry = self._revoked.get(claims.user_id)
         if entry is not None and claims.issued_ms <= entry[0]:
+            raise InvalidToken("this session was signed out")
+        if claims.session_id is not None and claims.session_id in self._revoked_sessions:
             raise InvalidToken("this session was signed out")
 
 
@@ -247,34 +297,105 @@ class PersonalTokenCache:
         return until is not None and until > time.monotonic()
 
 
+def _apply(
+    subject: str,
+    data: bytes,
+    verifier: AccessTokenVerifier | None,
+    tokens: PersonalTokenCache | None,
+) -> bool:
+    """Apply one revocation event by its subject's kind; False when it is not one."""
+    kind = subject.rsplit(".", 1)[-1]
+    try:
+        if kind == "sessions_revoked":
+            event = SessionsRevoked.model_validate_json(data)
+            if verifier is not None:
+                verifier.revoke_sessions(event.owner_id, int(event.occurred_at.timestamp() * 1000))
+            if tokens is not None and event.message == "account deleted":
+                tokens.drop_user(event.owner_id)
+        elif kind == "session_revoked":
+            one = SessionRevoked.model_validate_json(data)
+            if verifier is not None:
+                verifier.revoke_session(one.session_id)
+        elif kind == "token_revoked":
+            revoked = ApiTokenRevoked.model_validate_json(data)
+            if tokens is not None:
+                tokens.drop_token(revoked.token_id)
+        else:
+            return False
+    except ValidationError:
+        return False
+    return True
+
+
 async def watch_revocations(
     nc: NATS,
     verifier: AccessTokenVerifier | None,
     tokens: PersonalTokenCache | None,
 ) -> list[Subscription]:
-    """Apply `SessionsRevoked` / `ApiTokenRevoked` events as they happen (every replica)."""
+    """Apply `SessionsRevoked` / `SessionRevoked` / `ApiTokenRevoked` events as they happen
+    (every replica), and refresh the JWKS when a new signing key is announced."""
 
-    async def on_sessions(msg: Msg) -> None:
+    async def on_revocation(msg: Msg) -> None:
+        _apply(msg.subject, msg.data, verifier, tokens)
+
+    async def on_keys_rotated(msg: Msg) -> None:
         try:
-            event = SessionsRevoked.model_validate_json(msg.data)
+            signal = KeysRotated.model_validate_json(msg.data)
         except ValidationError:
             return
         if verifier is not None:
-            verifier.revoke_sessions(event.owner_id, int(event.occurred_at.timestamp() * 1000))
-        if tokens is not None and event.message == "account deleted":
-            tokens.drop_user(event.owner_id)
-
-    async def on_token(msg: Msg) -> None:
-        try:
-            event = ApiTokenRevoked.model_validate_json(msg.data)
-        except ValidationError:
-            return
-        if tokens is not None:
-            tokens.drop_token(event.token_id)
+            await verifier.key_published(signal.kid)
 
     subs = [
-        await nc.subscribe(SESSIONS_REVOKED_SUBJECT, cb=on_sessions),
-        await nc.subscribe(TOKEN_REVOKED_SUBJECT, cb=on_token),
+        await nc.subscribe(SESSIONS_REVOKED_SUBJECT, cb=on_revocation),
+        await nc.subscribe(SESSION_REVOKED_SUBJECT, cb=on_revocation),
+        await nc.subscribe(TOKEN_REVOKED_SUBJECT, cb=on_revocation),
     ]
+    if verifier is not None:
+        subs.append(await nc.subscribe(KEYS_ROTATED_SUBJECT, cb=on_keys_rotated))
     await nc.flush()
     return subs
+
+
+async def replay_revocations(
+    js: JetStreamContext,
+    verifier: AccessTokenVerifier | None,
+    tokens: PersonalTokenCache | None,
+    *,
+    since_s: float,
+    batch: int = 500,
+    fetch_timeout_s: float = 2.0,
+) -> int:
+    """Apply the revocation events of the last `since_s` seconds from the EVENTS stream
+    (an ephemeral consumer on `evt.auth.>`, read until caught up). Returns how many were
+    applied. Call after `watch_revocations`, so nothing falls between replay and live."""
+    start = datetime.now(UTC) - timedelta(seconds=since_s)
+    subject = "evt.auth.>"
+    config = ConsumerConfig(
+        ack_policy=AckPolicy.NONE,
+        inactive_threshold=30.0,
+        mem_storage=True,
+        filter_subject=subject,
+        deliver_policy=DeliverPolicy.BY_START_TIME,
+        opt_start_time=start,
+    )
+    try:
+        sub = await js.pull_subscribe(subject, stream=EVENTS_STREAM, config=config)
+    except NotFoundError:
+        return 0  # no events stream yet: nothing was ever revoked
+    applied = 0
+    try:
+        pending = (await sub.consumer_info()).num_pending
+        while pending:
+            try:
+                msgs = await sub.fetch(batch, timeout=fetch_timeout_s)
+            except (NatsTimeoutError, TimeoutError):
+                break
+            for m in msgs:
+                pending = m.metadata.num_pending
+                if _apply(m.subject, m.data, verifier, tokens):
+                    applied += 1
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+    return applied

@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
 from auth_service import __version__
 from auth_service.handlers import Handlers
-from auth_service.keys import KeyRing
+from auth_service.keys import KeyRing, SigningKey
 from auth_service.providers import build_providers
 from auth_service.service import AuthService
 from auth_service.settings import Settings
 from proto import auth as P
+from proto.auth import KeysRotated
 from proto.events import Event
 from proto.system import PURGE_SPECS, PurgeUser
 from services.keys import EncryptedColumn
@@ -35,8 +40,37 @@ async def setup(runtime: ServiceRuntime) -> None:
         runtime.vault,
         alg=settings.signing_alg,
         rotation_days=settings.key_rotation_days,
+        activation_s=settings.activation_delay_s,
+        access_ttl_s=settings.access_ttl_s,
     )
-    await keys.load()
+
+    async def announce(key: SigningKey | None) -> None:
+        """Tell auth replicas, gateways and log-service that a new key is published."""
+        if key is None:
+            return
+        signal = KeysRotated(kid=key.kid, active_from=datetime.fromtimestamp(key.active_from, UTC))
+        await runtime.nc.publish(P.KEYS_ROTATED_SUBJECT, signal.model_dump_json().encode())
+
+    async def on_rotated(msg: Msg) -> None:
+        try:
+            signal = KeysRotated.model_validate_json(msg.data)
+        except ValidationError:
+            return
+        if signal.kid in keys.known_kids:
+            return
+        try:
+            await keys.load()
+        except Exception:
+            log.exception("could not reload signing keys")
+
+    rotated_sub = await runtime.nc.subscribe(P.KEYS_ROTATED_SUBJECT, cb=on_rotated)
+
+    async def unsubscribe() -> None:
+        with contextlib.suppress(Exception):
+            await rotated_sub.unsubscribe()
+
+    runtime.on_stop(unsubscribe)
+    await announce(await keys.load())
 
     async def publish(kind: str, event: Event) -> None:
         await runtime.events.publish("auth", kind, event)
@@ -61,7 +95,7 @@ async def setup(runtime: ServiceRuntime) -> None:
         purge,
         list(purge_specs),
     )
-    h = Handlers(service, keys, settings)
+    h = Handlers(service, keys, settings, announce)
     for spec, handler in (
         (P.JWKS, h.jwks),
         (P.KEYS_ROTATE, h.rotate_keys),
@@ -87,7 +121,7 @@ async def setup(runtime: ServiceRuntime) -> None:
         while True:
             await asyncio.sleep(settings.key_refresh_s)
             try:
-                await keys.load()
+                await announce(await keys.load())
             except Exception:
                 log.exception("could not reload signing keys")
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from auth_service.keys import KeyRing
+from collections.abc import Awaitable, Callable
+
+from auth_service.keys import KeyRing, SigningKey
 from auth_service.service import AuthService
 from auth_service.settings import Settings
 from proto.auth import (
@@ -30,23 +32,31 @@ from services.bus.rpc import RpcContext
 
 
 class Handlers:
-    def __init__(self, service: AuthService, keys: KeyRing, settings: Settings) -> None:
+    def __init__(
+        self,
+        service: AuthService,
+        keys: KeyRing,
+        settings: Settings,
+        announce: Callable[[SigningKey | None], Awaitable[None]],
+    ) -> None:
         self.service = service
         self.keys = keys
         self.settings = settings
+        self.announce = announce
 
     def _jwks(self) -> Jwks:
         return Jwks(
             keys=self.keys.public_keys(),
             issuer=self.settings.issuer,
             audience=self.settings.audience,
+            access_ttl_s=self.settings.access_ttl_s,
         )
 
     async def jwks(self, _: Empty, __: RpcContext) -> Jwks:
         return self._jwks()
 
     async def rotate_keys(self, _: Empty, __: RpcContext) -> Jwks:
-        await self.keys.load(force_new=True)
+        await self.announce(await self.keys.load(force_new=True))
         return self._jwks()
 
     async def providers(self, _: Empty, __: RpcContext) -> ProviderList:

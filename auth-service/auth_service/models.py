@@ -93,6 +93,8 @@ signing_keys = Table(
     Column("private_key", LargeBinary, nullable=False),
     Column("public_jwk", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Signs from this time on; published in the JWKS from `created_at` (0003).
+    Column("active_from", DateTime(timezone=True), nullable=False),
 )
 
 pending_purges = Table(

@@ -221,13 +221,20 @@ async def check_api_token(
 # -------------------------------------------------------------------------- signing keys
 
 
-async def signing_key_rows(s: AsyncSession, limit: int = 2) -> Sequence[Row[Any]]:
-    stmt = select(signing_keys).order_by(signing_keys.c.created_at.desc()).limit(limit)
+async def signing_key_rows(s: AsyncSession, limit: int = 8) -> Sequence[Row[Any]]:
+    """The newest keys, newest activation first (pending keys come first)."""
+    stmt = (
+        select(signing_keys, func.now().label("db_now"))
+        .order_by(signing_keys.c.active_from.desc(), signing_keys.c.created_at.desc())
+        .limit(limit)
+    )
     return (await s.execute(stmt)).all()
 
 
-async def insert_signing_key(s: AsyncSession, **values: Any) -> None:
-    await s.execute(insert(signing_keys).values(**values))
+async def insert_signing_key(s: AsyncSession, *, active_in_s: float, **values: Any) -> None:
+    """A new key, published at once and signing `active_in_s` seconds from now (DB clock)."""
+    active_from = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, active_in_s)
+    await s.execute(insert(signing_keys).values(active_from=active_from, **values))
 
 
 async def lock_keys(s: AsyncSession) -> None:

@@ -41,6 +41,7 @@ from proto.auth import (
     ProviderInfo,
     ProviderList,
     PurgeOutcome,
+    SessionRevoked,
     SessionsRevoked,
     TokenPair,
     User,
@@ -291,7 +292,9 @@ class AuthService:
                 assert known is not None
                 await repo.revoke_family(s, known.family_id, now)
         if reused:
+            assert known is not None
             log.warning("refresh token reuse: session family revoked")
+            await self._session_revoked(known.owner_id, known.family_id, "refresh token reused")
             raise RpcError(
                 ErrorCode.UNAUTHENTICATED,
                 "this refresh token was already used; for safety this session was signed out "
@@ -309,6 +312,16 @@ class AuthService:
             row = await repo.find_refresh(s, digest(token))
             if row is not None:
                 await repo.revoke_family(s, row.family_id, now_utc())
+        if row is not None:
+            await self._session_revoked(row.owner_id, row.family_id, "signed out")
+
+    async def _session_revoked(self, user_id: UUID, session_id: UUID, why: str) -> None:
+        """The session's access tokens (they carry `sid` = the refresh family) stop working
+        at every gateway; sent after the family is revoked in the database."""
+        await self.publish(
+            "session_revoked",
+            SessionRevoked(owner_id=user_id, session_id=session_id, message=why),
+        )
 
     async def logout_all(self, s: AsyncSession, user_id: UUID) -> None:
         await repo.revoke_user_refresh(s, user_id, now_utc())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.settings import MissingSecretError, ServiceSettings
@@ -27,6 +27,14 @@ class Settings(ServiceSettings):
     signing_alg: str = Field("EdDSA", pattern="^(EdDSA|ES256)$")
     key_rotation_days: float = Field(30.0, gt=0)
     key_refresh_s: float = Field(30.0, gt=0)
+    # A rotated key is published at once and signs only this many seconds later (>= the
+    # refresh interval). 0 = automatic: 2 x key_refresh_s + 10 s.
+    key_activation_s: float = Field(
+        0.0,
+        ge=0,
+        description="seconds between publishing a rotated signing key and signing with it "
+        "(>= AUTH_KEY_REFRESH_S; 0 = 2 x AUTH_KEY_REFRESH_S + 10)",
+    )
     # Sign-in.
     login_flow_ttl_s: int = Field(600, ge=30, le=3600)
     provider_timeout_s: float = Field(10.0, gt=0, le=60)
@@ -45,6 +53,19 @@ class Settings(ServiceSettings):
     purge_retry_s: float = Field(30.0, gt=0)
     purge_timeout_s: float = Field(5.0, gt=0)
     settings_max_bytes: int = Field(64 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _activation_after_refresh(self) -> Settings:
+        if self.key_activation_s and self.key_activation_s < self.key_refresh_s:
+            raise ValueError(
+                "AUTH_KEY_ACTIVATION_S must be at least AUTH_KEY_REFRESH_S: every replica "
+                "must have loaded a new key before anyone signs with it"
+            )
+        return self
+
+    @property
+    def activation_delay_s(self) -> float:
+        return self.key_activation_s or 2 * self.key_refresh_s + 10.0
 
     def check_production(self) -> None:
         if not self.production:

@@ -21,6 +21,9 @@ scopes it was created with (`<area>:write` implies `<area>:read`).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -36,6 +39,7 @@ from services.authn import (
     AccessTokenVerifier,
     InvalidToken,
     PersonalTokenCache,
+    replay_revocations,
     watch_revocations,
 )
 from services.errors import RpcError
@@ -45,6 +49,10 @@ ACCESS_COOKIE = "bc_access"
 REFRESH_COOKIE = "bc_refresh"
 API_TOKEN_PREFIX = "bcp_"  # noqa: S105 - a prefix, not a secret
 SESSION_SCOPES: frozenset[str] = frozenset(API_SCOPES) | {ACCOUNT_SCOPE}
+# Replay revocations a little further back than the access-token lifetime (clock skew).
+REPLAY_MARGIN_S = 60.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,46 @@ async def install(runtime: ServiceRuntime) -> Authn:
 
     runtime.on_stop(unsubscribe)
     runtime.state["authn"] = authn
+    replayed = asyncio.Event()
+    runtime.ready_check("revocations", _is_set(replayed))
+    try:
+        await _replay(runtime, authn)
+        replayed.set()
+    except Exception:
+        log.warning("revocation replay failed; retrying in the background", exc_info=True)
+        runtime.spawn(_replay_until_done(runtime, authn, replayed), name="authn-replay")
     return authn
+
+
+def _is_set(flag: asyncio.Event) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return flag.is_set()
+
+    return check
+
+
+async def _replay(runtime: ServiceRuntime, authn: Authn) -> None:
+    """Sign-outs and revoked tokens of the last access-token lifetime (from the JWKS reply;
+    24 h, the longest allowed, when auth-service does not say), applied before ready."""
+    await authn.verifier.refresh(force=True)
+    ttl = authn.verifier.access_ttl_s or 24 * 3600
+    applied = await replay_revocations(
+        runtime.js, authn.verifier, authn.tokens, since_s=ttl + REPLAY_MARGIN_S
+    )
+    log.info("revocations replayed", extra={"applied": applied, "window_s": ttl})
+
+
+async def _replay_until_done(
+    runtime: ServiceRuntime, authn: Authn, replayed: asyncio.Event
+) -> None:
+    delay = 0.5
+    while not replayed.is_set():
+        await asyncio.sleep(delay)
+        try:
+            await _replay(runtime, authn)
+            replayed.set()
+        except Exception:
+            delay = min(delay * 2, 10.0)
 
 
 def _authn(request: Request) -> Authn:

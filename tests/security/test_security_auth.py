@@ -34,7 +34,8 @@ async def _signing_key(infra) -> tuple[str, str, Any]:
     conn = await asyncpg.connect(infra.database_url)
     try:
         row = await conn.fetchrow(
-            "select kid, alg, private_key from auth.signing_keys order by created_at desc limit 1"
+            "select kid, alg, private_key from auth.signing_keys where active_from <= now() "
+            "order by active_from desc limit 1"
         )
     finally:
         await conn.close()

@@ -143,3 +143,55 @@ async def test_secure_cookie_flag_follows_settings(stack) -> None:
     assert "secure" in state_cookie
     assert "httponly" in state_cookie
     secure.stop()
+
+
+async def test_logout_refuses_that_sessions_access_token_only(stack, sandbox) -> None:
+    alice = await sign_in(stack.url, sandbox)
+    other = await sign_in(stack.url, sandbox, person=alice.sandbox_user)
+    async with httpx.AsyncClient(base_url=stack.url) as api:
+        assert (await api.get("/v1/me", headers=alice.headers)).status_code == 200
+        out = await api.post("/v1/auth/logout", json={"refresh_token": alice.refresh_token})
+        assert out.status_code == 204
+
+        async def refused() -> bool:
+            r = await api.get("/v1/me", headers=alice.headers)
+            return r.status_code == 401
+
+        # The access JWT carries the session id; the SessionRevoked event reaches the gateway.
+        await apoll(refused, timeout_s=5, what="the signed-out session's access token refused")
+        r = await api.get("/v1/me", headers=alice.headers)
+        assert "signed out" in r.json()["error"]["message"]
+        assert (await api.get("/v1/me", headers=other.headers)).status_code == 200
+
+
+async def test_revocations_survive_a_gateway_restart(stack, sandbox) -> None:
+    gateway = stack.extra_gateway()
+    alice = await sign_in(gateway.url, sandbox)  # signs out everywhere
+    bob = await sign_in(gateway.url, sandbox)  # signs out one session
+    carol = await sign_in(gateway.url, sandbox)  # stays signed in
+    async with httpx.AsyncClient(base_url=gateway.url) as api:
+        for user in (alice, bob, carol):
+            assert (await api.get("/v1/me", headers=user.headers)).status_code == 200
+        assert (await api.post("/v1/auth/logout-all", headers=alice.headers)).status_code == 204
+        out = await api.post("/v1/auth/logout", json={"refresh_token": bob.refresh_token})
+        assert out.status_code == 204
+
+        async def both_refused() -> bool:
+            a = await api.get("/v1/me", headers=alice.headers)
+            b = await api.get("/v1/me", headers=bob.headers)
+            return a.status_code == b.status_code == 401
+
+        await apoll(both_refused, timeout_s=5, what="revocations applied live")
+    gateway.stop()
+
+    # A gateway (re)started after the revocations learns them from JetStream before ready.
+    restarted = stack.extra_gateway()
+    try:
+        async with httpx.AsyncClient(base_url=restarted.url) as api:
+            ready = await api.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert (await api.get("/v1/me", headers=alice.headers)).status_code == 401
+            assert (await api.get("/v1/me", headers=bob.headers)).status_code == 401
+            assert (await api.get("/v1/me", headers=carol.headers)).status_code == 200
+    finally:
+        restarted.stop()
