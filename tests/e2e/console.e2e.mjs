@@ -106,6 +106,16 @@ await flow('start_online_live', ['add_bot'], async () => {
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await expectVisible(page.locator('[data-testid=bot-status] [data-state=online]'), LONG);
   await expectVisible(page.getByRole('cell', { name: /1\/1/ }), LONG).catch(() => undefined);
+  // The bots list shows the live status from GET /v1/bots itself (no request per bot).
+  const perBot = [];
+  const seen = (req) => { if (/\/v1\/bots\/[0-9a-f-]{36}\/status/.test(req.url())) perBot.push(req.url()); };
+  page.on('request', seen);
+  await page.getByRole('link', { name: 'Bots', exact: true }).click();
+  await expectVisible(page.locator('article[data-bot-id] [data-state=online]'), LONG);
+  await expectVisible(page.locator('article[data-bot-id]').filter({ hasText: /1 guild/ }), LONG);
+  page.off('request', seen);
+  if (perBot.length > 0) throw new Error(`the list asked for each bot's status: ${perBot[0]}`);
+  await page.goto(botUrl);
 });
 
 await flow('stream_live', ['sign_in'], async () => {
@@ -132,8 +142,12 @@ await flow('try_it', ['create_slash_command'], async () => {
   await page.goto(`${botUrl}/try`);
   await page.getByLabel('Command', { exact: true }).selectOption({ label: '/greet' });
   await page.getByLabel('who (required)').fill('Ada');
+  // The server runs against the sandbox: the running bot answers a real interaction.
+  await expectVisible(page.locator('p[data-try-mode=sandbox]'));
   await page.getByRole('button', { name: 'Run' }).click();
-  await expectVisible(page.getByTestId('reply').filter({ hasText: 'Hi Ada!' }), LONG);
+  await expectVisible(page.locator('[data-testid=reply][data-try-mode=sandbox]').filter({ hasText: 'Hi Ada!' }), LONG);
+  const meta = await page.getByTestId('reply').first().textContent();
+  if (!/interaction \d+/.test(meta)) throw new Error(`no sandbox interaction in the answer: ${meta}`);
 });
 
 await flow('server_field_errors', ['create_slash_command'], async () => {

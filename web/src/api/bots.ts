@@ -1,9 +1,45 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from './client';
 import { useStreamState } from '../components/stream';
-import type { BotPage, BotStatus, BotView, PatchBot, ShardStatus } from './types';
+import type { BotPage, BotStatus, BotView, PatchBot, SandboxInfo, ShardStatus } from './types';
 
-export const useBots = () => useQuery({ queryKey: ['bots'], queryFn: () => api.get<BotPage>('/v1/bots') });
+/** A bot's live status as kept in the query cache: the full status, or the list's brief. */
+export type CachedStatus = BotStatus & { latency_ms?: number | null; guild_count?: number | null };
+
+/**
+ * The bots list carries each bot's live status (`status` in the items), seeded into the
+ * per-bot status cache that the stream keeps live: no status request per bot. Polled every
+ * 5 s only while the stream is down.
+ */
+export function useBots() {
+  const qc = useQueryClient();
+  const live = useStreamState().state === 'live';
+  return useQuery({
+    queryKey: ['bots'],
+    queryFn: async () => {
+      const page = await api.get<BotPage>('/v1/bots');
+      for (const b of page.bots) {
+        if (!b.status) continue;
+        const brief = b.status;
+        qc.setQueryData<CachedStatus | undefined>(['status', b.id], (prev) => ({
+          ...(prev ?? { bot_id: b.id, shards: [], since: new Date().toISOString() }),
+          state: brief.state,
+          reason: brief.reason ?? null,
+          message: brief.message ?? null,
+          latency_ms: brief.latency_ms ?? null,
+          guild_count: brief.guild_count ?? null,
+        }));
+      }
+      return page;
+    },
+    refetchInterval: live ? false : 5_000,
+  });
+}
+/** The cached live status only (seeded by the list, updated by the stream); never fetched. */
+export const useCachedStatus = (id: string) =>
+  useQuery({ queryKey: ['status', id], queryFn: () => api.get<CachedStatus>(`/v1/bots/${id}/status`), enabled: false });
+/** Whether the server runs against the discord-sandbox (Try it invokes real commands). */
+export const useSandbox = () => useQuery({ queryKey: ['sandbox'], queryFn: () => api.get<SandboxInfo>('/v1/sandbox'), staleTime: 300_000 });
 export const useBot = (id: string) => useQuery({ queryKey: ['bot', id], queryFn: () => api.get<BotView>(`/v1/bots/${id}`) });
 /** Live status: pushed by the stream; polled every 5 s only while the stream is down. */
 export function useStatus(id: string) {

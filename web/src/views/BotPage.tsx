@@ -7,6 +7,7 @@ import { useBot, useBotAction, useStatus, useUpdateBot } from '../api/bots';
 import type { BotView, FileList, PatchBot } from '../api/types';
 import { Confirm, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown, when } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
+import { Avatar } from './BotsList';
 import { guidanceFor, reasonWords } from '../lib/status';
 import { INTENTS, PRIVILEGED, intentNames, pretty } from '../lib/intents';
 
@@ -56,7 +57,10 @@ function Header({ bot }: { bot: BotView }) {
   return (
     <div className="panel">
       <div className="row spread">
-        <h1 style={{ margin: 0 }}>{bot.name}</h1>
+        <h1 style={{ margin: 0 }} className="row">
+          <Avatar bot={bot} size={40} />
+          {bot.name}
+        </h1>
         <div className="row" data-testid="bot-status">
           {s ? <StatusBadge state={s.state} reason={s.reason} message={s.message} /> : status.isPending ? <Loading what="Status" /> : null}
         </div>
@@ -265,7 +269,15 @@ function ReplaceToken({ bot }: { bot: BotView }) {
 function ApplyAvatar({ bot }: { bot: BotView }) {
   const files = useQuery({ queryKey: ['files', 'avatar'], queryFn: () => api.get<FileList>('/v1/files', { kind: 'avatar' }) });
   const [fileId, setFileId] = useState('');
-  const m = useMutation({ mutationFn: () => api.post(`/v1/bots/${bot.id}/avatar`, { file_id: fileId }) });
+  const qc = useQueryClient();
+  const m = useMutation({
+    mutationFn: () => api.post(`/v1/bots/${bot.id}/avatar`, { file_id: fileId }),
+    // The bot's avatar_url follows the avatar Discord now shows.
+    onSuccess: () => {
+      void qc.invalidateQueries({ queryKey: ['bot', bot.id] });
+      void qc.invalidateQueries({ queryKey: ['bots'] });
+    },
+  });
   const avatars = files.data?.files ?? [];
   return (
     <section className="panel" aria-labelledby="avatar-h">

@@ -3,33 +3,46 @@ import { Link, useNavigate } from 'react-router';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
-import { useBotAction, useBots, useStatus } from '../api/bots';
+import { useBotAction, useBots, useCachedStatus } from '../api/bots';
 import type { BotView } from '../api/types';
 import { Empty, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
 
+/** The bot user's Discord avatar (or its initial when it has none). */
+export function Avatar({ bot, size = 32 }: { bot: BotView; size?: number }) {
+  const style = { width: size, height: size, borderRadius: '50%', flex: 'none' } as const;
+  if (bot.avatar_url) return <img src={bot.avatar_url} alt={`${bot.name}'s avatar`} width={size} height={size} style={style} data-testid="bot-avatar" />;
+  return (
+    <span aria-hidden="true" className="avatar-fallback" style={{ ...style, display: 'inline-grid', placeItems: 'center', background: 'var(--muted-bg, #8884)', fontSize: size / 2 }}>
+      {bot.name.slice(0, 1).toUpperCase()}
+    </span>
+  );
+}
+
 function BotCard({ bot }: { bot: BotView }) {
-  const status = useStatus(bot.id);
+  // Seeded by the list's `status`, kept live by the stream: no request per bot.
+  const cached = useCachedStatus(bot.id).data;
   const action = useBotAction(bot.id);
-  const s = status.data;
+  const s = cached ?? bot.status ?? undefined;
   const running = bot.desired_state === 'running';
-  const shards = s?.shards ?? [];
-  const latency = shards.map((x) => x.latency_ms).filter((x): x is number => typeof x === 'number');
-  const guilds = shards.reduce((n, x) => n + (x.guild_count ?? 0), 0);
+  const shards = cached?.shards ?? [];
+  const shardLatency = shards.map((x) => x.latency_ms).filter((x): x is number => typeof x === 'number');
+  const latency = s?.latency_ms ?? (shardLatency.length > 0 ? shardLatency.reduce((a, b) => a + b, 0) / shardLatency.length : null);
+  const guilds = s?.guild_count ?? (shards.length > 0 ? shards.reduce((n, x) => n + (x.guild_count ?? 0), 0) : null);
   return (
     <article className="panel" data-bot-id={bot.id} aria-labelledby={`bot-${bot.id}`}>
       <div className="row spread">
-        <h2 id={`bot-${bot.id}`} style={{ margin: 0 }}>
+        <h2 id={`bot-${bot.id}`} style={{ margin: 0 }} className="row">
+          <Avatar bot={bot} />
           <Link to={`/bots/${bot.id}`}>{bot.name}</Link>
         </h2>
-        {status.isPending ? <span className="muted small">status…</span> : <StatusBadge state={s?.state} reason={s?.reason} message={s?.message} />}
+        {s ? <StatusBadge state={s.state} reason={s.reason} message={s.message} /> : <span className="muted small">status unknown</span>}
       </div>
       <p className="muted small" style={{ margin: '6px 0' }}>
         @{bot.username} · token {hint(bot.token_hint)}
-        {latency.length > 0 && <> · {Math.round(latency.reduce((a, b) => a + b, 0) / latency.length)} ms latency</>}
-        {shards.length > 0 && <> · {guilds} {guilds === 1 ? 'guild' : 'guilds'}</>}
+        {latency != null && <> · {Math.round(latency)} ms latency</>}
+        {guilds != null && <> · {guilds} {guilds === 1 ? 'guild' : 'guilds'}</>}
       </p>
-      {status.error && <ErrorBox error={status.error} />}
       <div className="row">
         {running ? (
           <button onClick={() => action.mutate('stop')} disabled={action.isPending}>Stop</button>

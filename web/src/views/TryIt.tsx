@@ -1,7 +1,8 @@
 import { useState, type FormEvent } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { api } from '../api/client';
-import type { BotView, CommandReply } from '../api/types';
+import { useCachedStatus, useSandbox } from '../api/bots';
+import type { BotView, CommandReply, TryResult } from '../api/types';
 import { Empty, ErrorBox, Field, Loading } from '../components/ui';
 import { ReplyView, useCommands } from './Commands';
 
@@ -12,8 +13,31 @@ function coerce(type: string, raw: string): unknown {
   return raw;
 }
 
+/** The bot's real answer in the sandbox. */
+function SandboxReply({ reply }: { reply: TryResult }) {
+  return (
+    <div className="alert ok" data-testid="reply" data-try-mode="sandbox">
+      <div className="small muted">
+        answered in the sandbox{reply.ephemeral ? ' · ephemeral' : ''}{reply.deferred ? ' · deferred, then followed up' : ''}
+        {reply.latency_ms != null ? ` · ${Math.round(reply.latency_ms)} ms` : ''}
+        {reply.interaction_id ? ` · interaction ${reply.interaction_id}` : ' · message reply'}
+      </div>
+      {reply.content && <div style={{ whiteSpace: 'pre-wrap' }}>{reply.content}</div>}
+      {!reply.content && (reply.embeds ?? []).length === 0 && <div className="muted">(empty answer)</div>}
+      {(reply.embeds ?? []).map((e, i) => (
+        <div key={i} className="panel" style={{ marginTop: 6 }}>
+          {typeof e.title === 'string' && <strong>{e.title}</strong>}
+          {typeof e.description === 'string' && <div style={{ whiteSpace: 'pre-wrap' }}>{e.description}</div>}
+        </div>
+      ))}
+    </div>
+  );
+}
+
 /**
- * Invoke a command and see the bot's answer. Uses the server's dry run
+ * Invoke a command and see the bot's answer. When the server runs against the
+ * discord-sandbox (`GET /v1/sandbox`), `POST /v1/bots/{id}/try` invokes it as a sandbox user
+ * and the running bot really answers; otherwise the server's dry run
  * (`POST /v1/bots/{id}/commands/{cid}/test`): the same rendering, checks and API calls as a
  * real invocation, without posting to Discord.
  */
@@ -22,22 +46,36 @@ export default function TryIt({ bot }: { bot: BotView }) {
   const [cid, setCid] = useState('');
   const [values, setValues] = useState<Record<string, string>>({});
   const [content, setContent] = useState('');
+  const sandbox = useSandbox();
+  const status = useCachedStatus(bot.id).data;
+  const viaSandbox = sandbox.data?.enabled === true;
   const cmd = cmds.data?.items.find((c) => c.id === cid);
   const run = useMutation({
-    mutationFn: () => {
+    mutationFn: async (): Promise<{ sandbox: TryResult } | { dry: CommandReply }> => {
       const options: Record<string, unknown> = {};
       for (const o of cmd?.options ?? []) if (values[o.name] !== undefined && values[o.name] !== '') options[o.name] = coerce(o.type, values[o.name]);
-      return api.post<CommandReply>(`/v1/bots/${bot.id}/commands/${cid}/test`, { options, content: cmd?.kind === 'prefix' ? content || null : null });
+      const text = cmd?.kind === 'prefix' ? content || null : null;
+      if (viaSandbox) return { sandbox: await api.post<TryResult>(`/v1/bots/${bot.id}/try`, { command_id: cid, options, content: text }) };
+      return { dry: await api.post<CommandReply>(`/v1/bots/${bot.id}/commands/${cid}/test`, { options, content: text }) };
     },
   });
-  if (cmds.isPending) return <Loading what="Loading commands" />;
+  if (cmds.isPending || sandbox.isPending) return <Loading what="Loading commands" />;
   if (cmds.error) return <ErrorBox error={cmds.error} />;
   if (cmds.data.items.length === 0) return <Empty>Create a command first, then try it here.</Empty>;
   const submit = (e: FormEvent) => (e.preventDefault(), run.mutate());
   return (
     <form className="panel" onSubmit={submit} aria-label="Try a command">
       <h2 style={{ marginTop: 0 }}>Try it</h2>
-      <p className="muted small">Runs the command as a test user and shows what the bot would answer — before you go live.</p>
+      {viaSandbox ? (
+        <p className="muted small" data-try-mode="sandbox">
+          This server runs against the discord-sandbox: the command is invoked by a sandbox user in a sandbox guild, and your running bot answers for real — test it before you go live.
+          {status && status.state !== 'online' && <> The bot is {status.state} now: start it first.</>}
+        </p>
+      ) : (
+        <p className="muted small" data-try-mode="dry-run">
+          Dry run: this server talks to Discord itself{sandbox.error ? ' (or the sandbox check failed)' : ''}, so the command runs on the server and shows what the bot would answer, without posting anything to Discord.
+        </p>
+      )}
       <Field label="Command">
         {(p) => (
           <select {...p} value={cid} onChange={(e) => (setCid(e.target.value), setValues({}), run.reset())}>
@@ -69,7 +107,7 @@ export default function TryIt({ bot }: { bot: BotView }) {
         <button className="primary" disabled={!cid || run.isPending}>{run.isPending ? 'Running…' : 'Run'}</button>
       </div>
       <ErrorBox error={run.error} />
-      {run.data && <ReplyView reply={run.data} />}
+      {run.data && ('sandbox' in run.data ? <SandboxReply reply={run.data.sandbox} /> : <ReplyView reply={run.data.dry} />)}
     </form>
   );
 }
