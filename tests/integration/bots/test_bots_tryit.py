@@ -78,7 +78,8 @@ async def test_try_a_slash_command_through_the_sandbox(
         answer = tried.json()
         assert answer["content"] == "Hi Ada from botcenter-try-it!"
         assert answer["interaction_id"]
-        assert answer["ephemeral"] is False and answer["deferred"] is False
+        assert answer["ephemeral"] is False
+        assert answer["deferred"] is False
         assert answer["latency_ms"] is not None
         # The sandbox saw a real interaction answered by the bot.
         seen = await sandbox_control.wait_for_answer(answer["interaction_id"], wait=1)
