@@ -221,7 +221,7 @@ async def check_api_token(
 # -------------------------------------------------------------------------- signing keys
 
 
-async def signing_key_rows(s: AsyncSession, limit: int = 8) -> Sequence[Row[Any]]:
+async def signing_key_rows(s: AsyncSession, limit: int = 32) -> Sequence[Row[Any]]:
     """The newest keys, newest activation first (pending keys come first)."""
     stmt = (
         select(signing_keys, func.now().label("db_now"))
