@@ -714,9 +714,18 @@ export type Invoker = {
 
 /** The public signing keys (JWK dicts), current and previous, for local JWT checks. */
 export type Jwks = {
+  access_ttl_s?: number | null;
   audience: string;
   issuer: string;
   keys: Array<Record<string, unknown>>;
+};
+
+/** `ctl.auth.keys_rotated`: a new signing key is published (not signing yet).
+ * 
+ * Auth replicas reload their keys, verifiers (gateway, log-service) refresh the JWKS. */
+export type KeysRotated = {
+  active_from: string;
+  kid: string;
 };
 
 export type ListBots = {
@@ -923,6 +932,18 @@ export type ServiceStatus = {
   service: string;
   uptime_s: number;
   version: string;
+};
+
+/** `evt.auth.<user>.-.session_revoked`: one session signed out (or its refresh token was
+ * reused); access tokens carrying this `sid` are refused from now on. */
+export type SessionRevoked = {
+  bot_id?: string | null;
+  id?: string;
+  level?: "debug" | "info" | "warning" | "error" | "critical";
+  message?: string;
+  occurred_at?: string;
+  owner_id: string;
+  session_id: string;
 };
 
 /** `evt.auth.<user>.-.sessions_revoked`: log-out everywhere; open streams must close. */
