@@ -295,6 +295,25 @@ def start_sandbox(data_dir: Path, port: int, progress: Progress = print) -> Sand
 RUN_FILE = "run.json"
 
 
+def wait_until_ready(base_url: str, deadline_s: float) -> None:
+    """Poll `GET /readyz` until it answers 200, or fail after the deadline."""
+    import urllib.error
+    import urllib.request
+
+    give_up = time.monotonic() + deadline_s
+    while True:
+        try:
+            url = base_url.rstrip("/") + "/readyz"  # our own gateway, always http(s)
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > give_up:
+            raise TimeoutError(f"{base_url} was not ready within {deadline_s:g}s (see its log)")
+        time.sleep(0.2)
+
+
 def write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -352,6 +371,10 @@ def run_stack(
             p.wait_ready(60.0, data_dir / "logs" / f"{p.name}.log")
             progress(f"  {p.name} ready")
         gateway = next((p for p in procs if p.name == "gateway"), None)
+        if gateway is not None and gateway.url:
+            # The process is up; ready means its dependencies answer too (auth keys,
+            # revocations replayed): only then is the URL worth printing.
+            wait_until_ready(gateway.url, 60.0)
         progress("")
         progress(f"botcenter is running: {gateway.url if gateway else '(no gateway installed)'}")
         if sandbox:
