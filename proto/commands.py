@@ -550,6 +550,38 @@ class TestCommand(Contract):
     channel_id: str | None = None
 
 
+class CommandSample(Contract):
+    """Sample input for a dry run, as if a Discord user sent it."""
+
+    options: dict[str, Any] = Field(default_factory=dict, max_length=25)
+    content: str | None = Field(None, max_length=2000, description="message text (prefix)")
+    target_id: str | None = Field(None, max_length=32)
+    guild_id: str | None = Field(None, max_length=32)
+    channel_id: str | None = Field(None, max_length=32)
+
+
+class CommandPreviewIn(CommandIn):
+    """`POST /v1/bots/{id}/commands/preview`: the create body (an unsaved command) and
+    optional sample input. Validated like a create; nothing is stored."""
+
+    sample: CommandSample = Field(default_factory=CommandSample)
+    # The saved command this form edits: its own name then does not count as taken.
+    command_id: UUID | None = None
+
+    def command(self) -> CommandIn:
+        """The command definition alone (without the preview's own fields)."""
+        return CommandIn.model_validate(self.model_dump(exclude={"sample", "command_id"}))
+
+
+class PreviewCommand(Contract):
+    """Dry-run an unsaved command definition of a bot: what the bot would answer."""
+
+    bot_id: UUID
+    command: CommandIn
+    sample: CommandSample = Field(default_factory=CommandSample)
+    command_id: UUID | None = None
+
+
 class CommandSettings(Contract):
     """Per-bot command settings."""
 
@@ -869,6 +901,13 @@ TEST = rpc(
     callers=_GW,
     summary="dry-run a command with given options; says what the bot would answer",
 )
+PREVIEW = rpc(
+    "rpc.command.preview",
+    PreviewCommand,
+    CommandReply,
+    callers=_GW,
+    summary="dry-run an unsaved command (validated like a create, nothing stored)",
+)
 SETTINGS_GET = rpc(
     "rpc.command.settings.get", BotCommandRef, CommandSettings, callers=_GW, summary="prefix"
 )
@@ -943,6 +982,7 @@ CONFIG_SPECS: list[RpcSpec[Any, Any]] = [
     UPDATE,
     DELETE,
     TEST,
+    PREVIEW,
     SETTINGS_GET,
     SETTINGS_PUT,
     SYNC_STATUS,

@@ -88,7 +88,11 @@ class ExportChunk(Contract):
 
 
 class SummaryQuery(Contract):
-    bot_id: UUID
+    """Counts over a window: of one bot, or (no `bot_id`) of all the caller's events."""
+
+    # None: every event of the caller (all their bots, and account events), the same set
+    # `GET /v1/logs` lists without a bot filter.
+    bot_id: UUID | None = None
     since: datetime | None = None  # default: `until` - 24 h
     until: datetime | None = None  # default: now
     # Width of the time buckets for charts; 0 = no series, totals only.
@@ -107,7 +111,7 @@ class SummaryBucket(Contract):
 
 
 class EventsSummary(Contract):
-    bot_id: UUID
+    bot_id: UUID | None = None  # None: all the caller's events
     since: datetime
     until: datetime
     total: int
@@ -162,7 +166,7 @@ SUMMARY = rpc(
     SummaryQuery,
     EventsSummary,
     callers=["gateway"],
-    summary="counts per kind and level over a window, with time buckets for charts",
+    summary="counts per kind and level over a window (one bot or all), with time buckets",
 )
 STREAM_TICKET = rpc(
     "rpc.log.stream.ticket",

@@ -62,6 +62,7 @@ async def setup(runtime: ServiceRuntime) -> None:
     reg(c.UPDATE, h.update)
     reg(c.DELETE, h.delete)
     reg(c.TEST, h.test)
+    reg(c.PREVIEW, h.preview)
     reg(c.SETTINGS_GET, h.settings_get)
     reg(c.SETTINGS_PUT, h.settings_put)
     reg(c.SYNC_STATUS, h.sync_status)

@@ -27,6 +27,7 @@ from proto.commands import (
     ExecuteCommand,
     HttpResponse,
     Invocation,
+    PromptIn,
     TemplateResponse,
 )
 from services.telemetry.redaction import redact
@@ -216,6 +217,28 @@ class Executor:
         if error:
             reply.error = redact(error)
         return reply, error
+
+    async def preview(
+        self,
+        saved: BotSetup,
+        cmd: Command,
+        inv: Invocation,
+        connections: dict[UUID, Connection],
+        prompts: dict[UUID, PromptIn],
+    ) -> CommandReply:
+        """Dry-run an unsaved command against the bot's saved setup (its prefix, owner,
+        connections and prompts), with the connection and prompt the command names."""
+        setup = BotSetup(
+            bot_id=saved.bot_id,
+            owner_id=saved.owner_id,
+            prefix=saved.prefix,
+            commands=[cmd],
+            prompts={**saved.prompts, **prompts},
+            connections={**saved.connections, **connections},
+            manifest=saved.manifest,
+        )
+        reply, _ = await self.run(setup, cmd, inv, dry_run=True)
+        return reply
 
     async def _run(
         self, setup: BotSetup, cmd: Command | None, inv: Invocation, dry_run: bool

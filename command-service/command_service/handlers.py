@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,14 @@ from command_service.cache import SetupCache
 from command_service.execution import ADMINISTRATOR, Executor
 from command_service.outbound import OutboundError
 from command_service.service import ConfigService
-from command_service.setup import BotSetup, Connection, build_setup, connection_out, open_secrets
+from command_service.setup import (
+    BotSetup,
+    Command,
+    Connection,
+    build_setup,
+    connection_out,
+    open_secrets,
+)
 from proto import commands as c
 from proto.base import Empty
 from proto.bots import GET_BOT, BotRef
@@ -37,6 +44,25 @@ _INVOCATION = {
     "user": "user_context",
     "message": "message_context",
 }
+
+
+def _tester_invocation(spec: c.CommandIn, sample: c.TestCommand | c.CommandSample) -> c.Invocation:
+    """A dry run's invocation: a tester who holds the required roles and permissions."""
+    return c.Invocation(
+        kind=_INVOCATION[spec.kind],
+        name=spec.name,
+        options=sample.options,
+        user=c.Invoker(
+            id="0",
+            username="tester",
+            roles=list(spec.required_role_ids),
+            permissions=str(ADMINISTRATOR),
+        ),
+        guild_id=sample.guild_id or (spec.guild_ids[0] if spec.guild_ids else "0"),
+        channel_id=sample.channel_id,
+        target_id=sample.target_id,
+        content=sample.content,
+    )
 
 
 class _DryRun(Exception):
@@ -201,24 +227,24 @@ class Handlers:
         cmd = next((x for x in setup.commands if x.id == req.command_id), None)
         if cmd is None:
             raise not_found("command")
-        inv = c.Invocation(
-            kind=_INVOCATION[cmd.spec.kind],
-            name=cmd.spec.name,
-            options=req.options,
-            user=c.Invoker(
-                id="0",
-                username="tester",
-                roles=list(cmd.spec.required_role_ids),
-                permissions=str(ADMINISTRATOR),
-            ),
-            guild_id=req.guild_id or (cmd.spec.guild_ids[0] if cmd.spec.guild_ids else "0"),
-            channel_id=req.channel_id,
-            target_id=req.target_id,
-            content=req.content,
-        )
+        inv = _tester_invocation(cmd.spec, req)
         async with asyncio.timeout(self.execute_timeout_s):
             reply, _ = await self.executor.run(setup, cmd, inv, dry_run=True)
         return reply
+
+    async def preview(self, req: c.PreviewCommand, ctx: RpcContext) -> c.CommandReply:
+        """Dry-run an unsaved command: validated like a create, nothing stored or announced."""
+        user = ctx.require_user()
+        await self.own_bot(req.bot_id, user)
+        async with self.tx(user) as s:
+            conns, prompts = await self.config.check_preview(
+                s, req.bot_id, req.command, req.command_id
+            )
+        saved = await self.cache.get(req.bot_id)
+        cmd = Command(req.command_id or uuid4(), req.command)
+        inv = _tester_invocation(cmd.spec, req.sample)
+        async with asyncio.timeout(self.execute_timeout_s):
+            return await self.executor.preview(saved, cmd, inv, conns, prompts)
 
     async def settings_get(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandSettings:
         user = ctx.require_user()

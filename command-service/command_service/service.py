@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service import repository as repo
 from command_service.models import CONNECTIONS_AAD
-from command_service.setup import Command, build_manifest, connection_out
+from command_service.setup import Command, Connection, build_manifest, connection_out, open_secrets
 from command_service.templates import Renderer
 from proto.commands import (
     AiResponse,
@@ -173,6 +173,25 @@ class ConfigService:
                 fields.append(FieldError(loc=["body", *loc[1:]], message=message))
         if fields:
             raise invalid(fields)
+
+    async def check_preview(
+        self, s: AsyncSession, bot_id: UUID, spec: CommandIn, replacing: UUID | None
+    ) -> tuple[dict[UUID, Connection], dict[UUID, PromptIn]]:
+        """Validate an unsaved command exactly as a create (or, with `replacing`, an update of
+        that command) would; stores nothing. Returns the connection (secrets opened) and
+        prompt it refers to, for the dry run."""
+        if replacing is not None and await repo.get_command(s, bot_id, replacing) is None:
+            raise not_found("command")
+        await self._check_command(s, bot_id, spec, replacing)
+        conn_id, prompt_id = _refs(spec)
+        connections: dict[UUID, Connection] = {}
+        prompts: dict[UUID, PromptIn] = {}
+        if conn_id is not None and (row := await repo.get_connection(s, conn_id)) is not None:
+            secret, headers = open_secrets(self.vault, row)
+            connections[conn_id] = Connection(conn_id, connection_out(row), secret, headers)
+        if prompt_id is not None and (prow := await repo.get_prompt(s, prompt_id)) is not None:
+            prompts[prompt_id] = PromptIn.model_validate(prow["spec"])
+        return connections, prompts
 
     async def list_commands(self, s: AsyncSession, bot_id: UUID) -> list[CommandOut]:
         return [command_out(r) for r in await repo.list_commands(s, bot_id)]

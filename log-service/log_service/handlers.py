@@ -50,8 +50,8 @@ class Handlers:
         return RawReply(ExportChunk(count=count, next_cursor=cursor), body)
 
     async def summary(self, req: SummaryQuery, ctx: RpcContext) -> EventsSummary:
-        ctx.require_user()
-        return await service.summary(await ctx.session(), req, datetime.now(UTC))
+        user = ctx.require_user()
+        return await service.summary(await ctx.session(), user, req, datetime.now(UTC))
 
     async def stream_ticket(self, _: Empty, ctx: RpcContext) -> StreamTicket:
         user = ctx.require_user()

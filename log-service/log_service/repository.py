@@ -137,31 +137,52 @@ async def export(
     return [(r[0], r[1], r[2]) for r in result]
 
 
+# Per bot, or (no bot) all of the owner's events; row-level security applies on top.
+_SUMMARY_COUNTS = {
+    "bot": "select kind, level, count(*) from events"
+    " where bot_id = :key and occurred_at >= :since and occurred_at < :until"
+    " group by kind, level order by count(*) desc, kind, level",
+    "owner": "select kind, level, count(*) from events"
+    " where owner_id = :key and occurred_at >= :since and occurred_at < :until"
+    " group by kind, level order by count(*) desc, kind, level",
+}
+_SUMMARY_SERIES = {
+    "bot": "select date_bin(make_interval(secs => :bucket), occurred_at, :since) as b,"
+    " kind, level, count(*) from events"
+    " where bot_id = :key and occurred_at >= :since and occurred_at < :until"
+    " group by b, kind, level order by b, kind, level",
+    "owner": "select date_bin(make_interval(secs => :bucket), occurred_at, :since) as b,"
+    " kind, level, count(*) from events"
+    " where owner_id = :key and occurred_at >= :since and occurred_at < :until"
+    " group by b, kind, level order by b, kind, level",
+}
+
+
 async def summary_counts(
-    session: AsyncSession, bot_id: UUID, since: datetime, until: datetime
+    session: AsyncSession, owner_id: UUID, bot_id: UUID | None, since: datetime, until: datetime
 ) -> list[tuple[str, str, int]]:
+    """Counts per (kind, level) of one bot's events, or of all the owner's (no bot)."""
+    scope = "owner" if bot_id is None else "bot"
     result = await session.execute(
-        text(
-            "select kind, level, count(*) from events"
-            " where bot_id = :bot and occurred_at >= :since and occurred_at < :until"
-            " group by kind, level order by count(*) desc, kind, level"
-        ),
-        {"bot": bot_id, "since": since, "until": until},
+        text(_SUMMARY_COUNTS[scope]),
+        {"key": bot_id or owner_id, "since": since, "until": until},
     )
     return [(r[0], r[1], int(r[2])) for r in result]
 
 
 async def summary_series(
-    session: AsyncSession, bot_id: UUID, since: datetime, until: datetime, bucket_s: int
+    session: AsyncSession,
+    owner_id: UUID,
+    bot_id: UUID | None,
+    since: datetime,
+    until: datetime,
+    bucket_s: int,
 ) -> list[tuple[datetime, str, str, int]]:
+    """The same counts per time bucket (`bucket_s` wide, aligned on `since`)."""
+    scope = "owner" if bot_id is None else "bot"
     result = await session.execute(
-        text(
-            "select date_bin(make_interval(secs => :bucket), occurred_at, :since) as b,"
-            " kind, level, count(*) from events"
-            " where bot_id = :bot and occurred_at >= :since and occurred_at < :until"
-            " group by b, kind, level order by b, kind, level"
-        ),
-        {"bot": bot_id, "since": since, "until": until, "bucket": bucket_s},
+        text(_SUMMARY_SERIES[scope]),
+        {"key": bot_id or owner_id, "since": since, "until": until, "bucket": bucket_s},
     )
     return [(r[0], r[1], r[2], int(r[3])) for r in result]
 

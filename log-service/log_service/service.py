@@ -246,7 +246,10 @@ async def export_chunk(session: AsyncSession, q: ExportQuery) -> tuple[bytes, in
     return body, len(page), next_cursor
 
 
-async def summary(session: AsyncSession, q: SummaryQuery, now: datetime) -> EventsSummary:
+async def summary(
+    session: AsyncSession, owner_id: UUID, q: SummaryQuery, now: datetime
+) -> EventsSummary:
+    """Counts of one bot's events, or (no `bot_id`) of all the owner's."""
     until = q.until or now
     since = q.since or until - timedelta(hours=24)
     if since >= until:
@@ -261,13 +264,13 @@ async def summary(session: AsyncSession, q: SummaryQuery, now: datetime) -> Even
             f"too many buckets: at most {MAX_SUMMARY_BUCKETS} per window",
             fields=[FieldError(loc=["bucket_s"], message="use a wider bucket or a shorter window")],
         )
-    totals = await repo.summary_counts(session, q.bot_id, since, until)
+    totals = await repo.summary_counts(session, owner_id, q.bot_id, since, until)
     counts = [SummaryCount(kind=k, level=lv, count=n) for k, lv, n in totals]
     series: list[SummaryBucket] = []
     if q.bucket_s:
         current: SummaryBucket | None = None
         for start, kind, level, n in await repo.summary_series(
-            session, q.bot_id, since, until, q.bucket_s
+            session, owner_id, q.bot_id, since, until, q.bucket_s
         ):
             if current is None or current.start != start:
                 current = SummaryBucket(start=start, counts=[])

@@ -59,6 +59,22 @@ async def create_command(bot_id: UUID, body: C.CommandIn, bus: Bus, user: Writer
     )
 
 
+@router.post(
+    "/v1/bots/{bot_id}/commands/preview",
+    response_model=C.CommandReply,
+    summary="dry-run an unsaved command (the create body, plus sample input): what the bot "
+    "would answer; validated like a create, nothing is stored",
+)
+async def preview_command(bot_id: UUID, body: C.CommandPreviewIn, bus: Bus, user: Writer) -> Any:
+    return await bus.call(
+        C.PREVIEW,
+        C.PreviewCommand(
+            bot_id=bot_id, command=body.command(), sample=body.sample, command_id=body.command_id
+        ),
+        user_id=user.user_id,
+    )
+
+
 @router.get(
     "/v1/bots/{bot_id}/commands/sync",
     response_model=C.SyncStatus,

@@ -5,6 +5,7 @@
   bounded chunks (`rpc.log.export.chunk`, keyset cursor) and writes each as it arrives, so
   neither side holds the whole export and no RPC reply grows past its limit.
 - `GET /v1/bots/{id}/events/summary`: counts per kind and level (and per time bucket).
+- `GET /v1/events/summary`: the same over all the caller's events (every bot's).
 - `POST /v1/stream/ticket`: a short-lived single-use ticket for the websocket (for clients
   that cannot send their token as a subprotocol, e.g. a browser with a cookie session).
 - `GET /v1/stream` (websocket): proxied to one log-service replica, which authenticates;
@@ -165,6 +166,22 @@ async def events_summary(
     bucket_s: Annotated[int, Query(ge=0, le=7 * 24 * 3600)] = 3600,
 ) -> EventsSummary:
     req = SummaryQuery(bot_id=bot_id, since=since, until=until, bucket_s=bucket_s)
+    return await bus.call(SUMMARY, req, user_id=user.user_id)
+
+
+@router.get(
+    "/v1/events/summary",
+    response_model=EventsSummary,
+    summary="Event counts per kind and level over all your bots (default: the last 24 h)",
+)
+async def all_events_summary(
+    bus: Bus,
+    user: Reader,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bucket_s: Annotated[int, Query(ge=0, le=7 * 24 * 3600)] = 3600,
+) -> EventsSummary:
+    req = SummaryQuery(since=since, until=until, bucket_s=bucket_s)
     return await bus.call(SUMMARY, req, user_id=user.user_id)
 
 

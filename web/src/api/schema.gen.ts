@@ -341,6 +341,16 @@ export type CommandReply = {
   outcome: "ok" | "error" | "cooldown" | "forbidden" | "disabled" | "not_found";
 };
 
+/** Sample input for a dry run, as if a Discord user sent it. */
+export type CommandSample = {
+  channel_id?: string | null;
+  /** message text (prefix) */
+  content?: string | null;
+  guild_id?: string | null;
+  options?: Record<string, unknown>;
+  target_id?: string | null;
+};
+
 /** `evt.command.<owner>.<bot>.changed`: the bot's command set changed. */
 export type CommandsChanged = {
   bot_id?: string | null;
@@ -480,7 +490,7 @@ export type Empty = {
 };
 
 export type EventsSummary = {
-  bot_id: string;
+  bot_id?: string | null;
   counts: SummaryCount[];
   series?: SummaryBucket[];
   since: string;
@@ -836,6 +846,14 @@ export type PresenceApplied = {
   shards: number;
 };
 
+/** Dry-run an unsaved command definition of a bot: what the bot would answer. */
+export type PreviewCommand = {
+  bot_id: string;
+  command: CommandIn;
+  command_id?: string | null;
+  sample?: CommandSample;
+};
+
 /** A reusable AI prompt: system and user templates plus model parameters. */
 export type PromptIn = {
   max_tokens?: number;
@@ -1000,8 +1018,9 @@ export type SummaryCount = {
   level: "debug" | "info" | "warning" | "error" | "critical";
 };
 
+/** Counts over a window: of one bot, or (no `bot_id`) of all the caller's events. */
 export type SummaryQuery = {
-  bot_id: string;
+  bot_id?: string | null;
   bucket_s?: number;
   since?: string | null;
   until?: string | null;
