@@ -138,6 +138,32 @@ await flow('create_slash_command', ['add_bot'], async () => {
   await expectVisible(page.getByRole('link', { name: '/greet' }));
 });
 
+await flow('preview_unsaved_template', ['add_bot'], async () => {
+  // A new command, never saved: the server's dry run renders what is in the form.
+  await page.goto(`${botUrl}/commands/new`);
+  await page.getByLabel('Name', { exact: true }).fill('welcome');
+  await page.getByLabel('Description', { exact: true }).fill('Welcome someone');
+  await page.getByRole('button', { name: 'Add option' }).click();
+  await page.getByLabel('Option 1 name').fill('who');
+  await page.locator('fieldset').filter({ hasText: 'Options' }).getByLabel('Description', { exact: true }).fill('who to welcome');
+  await page.getByLabel('Reply template', { exact: true }).fill('Welcome, {{ options.who }}!');
+  await page.getByLabel('Sample who').fill('Grace');
+  const preview = page.getByRole('button', { name: 'Preview (server dry run)' });
+  await preview.click();
+  await expectVisible(page.getByTestId('reply').filter({ hasText: 'Welcome, Grace!' }), LONG);
+  // Edited again, still unsaved: the preview follows the form.
+  await page.getByLabel('Reply template', { exact: true }).fill('Hello again, {{ options.who }}.');
+  await preview.click();
+  await expectVisible(page.getByTestId('reply').filter({ hasText: 'Hello again, Grace.' }), LONG);
+  // A template error comes back next to its field, as words.
+  await page.getByLabel('Reply template', { exact: true }).fill('Hi {{ options.who ');
+  await preview.click();
+  await expectVisible(page.locator('div:has(> textarea[name=content]) .field-error'));
+  const listed = await page.request.get(`/v1/bots${botUrl.slice(5)}/commands`);
+  if ((await listed.json()).items.some((c) => c.name === 'welcome')) throw new Error('previewing saved the command');
+  if (!new URL(page.url()).pathname.endsWith('/commands/new')) throw new Error(`left the editor: ${page.url()}`);
+});
+
 await flow('try_it', ['create_slash_command'], async () => {
   await page.goto(`${botUrl}/try`);
   await page.getByLabel('Command', { exact: true }).selectOption({ label: '/greet' });
@@ -259,6 +285,21 @@ await flow('resume_after_lost_connection', ['live_log_line'], async () => {
   if ((await tail.count()) && /restart requested/.test(await tail.textContent())) throw new Error('the stream was not cut');
   await page.unroute('**/v1/stream/ticket');
   await expectVisible(tail.getByText(/restart requested/), LONG);
+});
+
+await flow('all_bots_logs_chart', ['start_online_live'], async () => {
+  // The Logs page for all bots shows the events-per-minute chart from GET /v1/events/summary.
+  const summary = page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/events/summary' && r.ok(), { timeout: LONG });
+  await page.goto('/logs');
+  await summary;
+  if ((await page.getByLabel('Bot', { exact: true }).inputValue()) !== '') throw new Error('not on "All bots"');
+  const chart = page.getByTestId('events-chart');
+  await expectVisible(chart, LONG);
+  const total = Number(await chart.getAttribute('data-total'));
+  if (!(total > 0)) throw new Error(`the chart counts no events (total ${total}) although the bot ran`);
+  await chart.locator('svg rect').first().waitFor({ state: 'attached' });
+  const caption = await chart.locator('figcaption').textContent();
+  if (!/Events per minute \(all bots\)/.test(caption)) throw new Error(`unexpected caption: ${caption}`);
 });
 
 await flow('stop_bot', ['start_online_live'], async () => {

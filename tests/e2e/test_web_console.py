@@ -159,6 +159,12 @@ def test_create_a_slash_command(console_run: dict[str, Any]) -> None:
     _check(console_run, "create_slash_command")
 
 
+def test_preview_an_unsaved_template_shows_the_rendered_answer(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "preview_unsaved_template")
+
+
 def test_try_it_shows_the_answer(console_run: dict[str, Any]) -> None:
     _check(console_run, "try_it")
 
@@ -191,6 +197,10 @@ def test_live_tail_resumes_without_gaps_after_a_lost_connection(
     console_run: dict[str, Any],
 ) -> None:
     _check(console_run, "resume_after_lost_connection")
+
+
+def test_all_bots_logs_page_shows_the_events_chart(console_run: dict[str, Any]) -> None:
+    _check(console_run, "all_bots_logs_chart")
 
 
 def test_stop_the_bot(console_run: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyCommand, emptyOption, fromCommand, localErrors, parseChoices, parsePairs, toPayload } from './commandForm';
+import { emptyCommand, emptyOption, emptySample, fromCommand, localErrors, parseChoices, parsePairs, previewBody, sampleOptions, toPayload } from './commandForm';
 import type { CommandOut } from '../api/types';
 
 describe('command form', () => {
@@ -41,5 +41,31 @@ describe('http action', () => {
     const back = fromCommand({ id: 'c', bot_id: 'b', created_at: '', updated_at: '', name: 'w', response: p.response } as never);
     expect(back.query).toBe('q={{ options.city }}\nunits=metric');
     expect(parsePairs(back.headers, ':')).toEqual({ 'X-Trace': '1' });
+  });
+  it('types sample option values for a preview and leaves blanks out', () => {
+    const opts = [
+      { ...emptyOption(), name: 'who', type: 'string' as const },
+      { ...emptyOption(), name: 'n', type: 'integer' as const },
+      { ...emptyOption(), name: 'ratio', type: 'number' as const },
+      { ...emptyOption(), name: 'loud', type: 'boolean' as const },
+      { ...emptyOption(), name: 'odd', type: 'integer' as const },
+      { ...emptyOption(), name: 'blank', type: 'string' as const },
+      { ...emptyOption(), name: ' ', type: 'string' as const },
+    ];
+    const values = { who: ' Ada ', n: '3', ratio: '0.5', loud: 'TRUE', odd: 'three', blank: '  ', ' ': 'x' };
+    expect(sampleOptions(opts, values)).toEqual({ who: 'Ada', n: 3, ratio: 0.5, loud: true, odd: 'three' });
+  });
+  it('previews what is in the form: the create body plus the sample, and the command it edits', () => {
+    const f = { ...emptyCommand(), name: 'greet', description: 'Say hi', content: 'Hi {{ options.who }}!', options: [{ ...emptyOption(), name: 'who', description: 'w' }] };
+    const body = previewBody(f, { values: { who: 'Ada' }, message: 'ignored for slash' });
+    expect(body).toEqual({ ...toPayload(f), sample: { options: { who: 'Ada' } } });
+    expect('command_id' in body).toBe(false);
+    expect(previewBody(f, emptySample(), 'c1').command_id).toBe('c1');
+    // A prefix command gets a message: its name, then the sample words.
+    const echo = { ...emptyCommand(), kind: 'prefix' as const, name: 'echo', content: 'You said {{ options.text }}' };
+    expect(previewBody(echo, { values: {}, message: ' hello there ' }).sample).toEqual({ content: 'echo hello there' });
+    expect(previewBody(echo, emptySample()).sample).toEqual({});
+    // Context menu commands take no sample options.
+    expect(previewBody({ ...emptyCommand(), kind: 'user' as const, name: 'Wave' }, { values: { x: '1' }, message: '' }).sample).toEqual({});
   });
 });

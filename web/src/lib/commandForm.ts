@@ -1,5 +1,5 @@
 // The command editor's form state and its conversion to/from the API's CommandIn.
-import type { CommandIn, CommandOut } from '../api/types';
+import type { CommandIn, CommandOut, CommandSample } from '../api/types';
 
 export type Kind = 'slash' | 'prefix' | 'user' | 'message';
 export type OptType = 'string' | 'integer' | 'number' | 'boolean' | 'user' | 'channel' | 'role';
@@ -176,4 +176,38 @@ export function localErrors(f: CommandForm): Record<string, string> {
   if (f.responseType !== 'template' && !f.connectionId) e['response.connection_id'] = 'Pick an API connection.';
   if (f.responseType === 'ai' && !f.promptId) e['response.prompt_id'] = 'Pick a prompt.';
   return e;
+}
+
+/** Sample input typed into the editor for a preview: a value per option name, or (prefix) the
+ * words after the command's name. */
+export interface SampleForm {
+  values: Record<string, string>;
+  message: string;
+}
+
+export const emptySample = (): SampleForm => ({ values: {}, message: '' });
+
+/** Option values as the bot would receive them: numbers and booleans typed, blanks left out.
+ * A value that does not parse is sent as typed, so the server's answer says what is wrong. */
+export function sampleOptions(options: OptionForm[], values: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const o of options) {
+    const name = o.name.trim();
+    const raw = (values[name] ?? '').trim();
+    if (!name || raw === '') continue;
+    if ((o.type === 'integer' || o.type === 'number') && !Number.isNaN(Number(raw))) out[name] = Number(raw);
+    else if (o.type === 'boolean' && /^(true|false)$/i.test(raw)) out[name] = raw.toLowerCase() === 'true';
+    else out[name] = raw;
+  }
+  return out;
+}
+
+/** The body of `POST /v1/bots/{id}/commands/preview`: what is in the form now (saved or not),
+ * the sample input, and the saved command it edits (so its own name is not "taken"). */
+export function previewBody(f: CommandForm, sample: SampleForm, savedId?: string): CommandIn & { sample: CommandSample; command_id?: string } {
+  const s: CommandSample = {};
+  if (f.kind === 'slash') s.options = sampleOptions(f.options, sample.values);
+  // A prefix command reads its message: the name, then what the user typed after it.
+  if (f.kind === 'prefix' && sample.message.trim()) s.content = `${f.name.trim()} ${sample.message.trim()}`;
+  return { ...toPayload(f), sample: s, ...(savedId ? { command_id: savedId } : {}) };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendBounded, filterQuery, lineFromEvent, matches, perMinute, timeSlots, type Line } from './logs';
+import { appendBounded, filterQuery, lineFromEvent, matches, perMinute, summaryPath, timeSlots, type Line } from './logs';
 
 const line = (id: string, level = 'info', message = 'hello', kind = 'info'): Line => ({ id, at: '', level, kind, domain: 'log', botId: 'b', message });
 
@@ -39,5 +39,10 @@ describe('timeSlots', () => {
     expect(slots).toHaveLength(60);
     expect(slots[59].counts).toEqual({ info: 4 });
     expect(slots.slice(0, 59).every((s) => Object.keys(s.counts).length === 0)).toBe(true);
+  });
+  it('charts one bot or all of them', () => {
+    expect(summaryPath('b1')).toBe('/v1/bots/b1/events/summary');
+    expect(summaryPath(undefined)).toBe('/v1/events/summary');
+    expect(summaryPath('')).toBe('/v1/events/summary');
   });
 });

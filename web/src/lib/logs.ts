@@ -85,3 +85,8 @@ export function timeSlots(since: string, until: string, buckets: Bucket[], bucke
 export function filterQuery(f: LogFilters, botId?: string): Record<string, string | string[] | undefined> {
   return { bot_id: botId, level: f.levels.length ? f.levels : undefined, kind: f.kind.trim() || undefined, q: f.q.trim() || undefined };
 }
+
+/** The events summary behind the chart: one bot's, or all of the user's bots' (no bot). */
+export function summaryPath(botId?: string): string {
+  return botId ? `/v1/bots/${encodeURIComponent(botId)}/events/summary` : '/v1/events/summary';
+}

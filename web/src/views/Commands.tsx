@@ -5,7 +5,7 @@ import { api, upload } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, CommandReply, FileInfo, ImportResult, SyncStatus } from '../api/types';
 import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, when } from '../components/ui';
-import { emptyCommand, emptyOption, fromCommand, localErrors, toPayload, type CommandForm, type OptType } from '../lib/commandForm';
+import { emptyCommand, emptyOption, emptySample, fromCommand, localErrors, previewBody, toPayload, type CommandForm, type OptType, type SampleForm } from '../lib/commandForm';
 
 const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
 
@@ -156,16 +156,29 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
     mutationFn: () => api.del(`/v1/bots/${bot.id}/commands/${saved?.id}`),
     onSuccess: () => (void qc.invalidateQueries({ queryKey: ['commands', bot.id] }), nav(`/bots/${bot.id}/commands`)),
   });
-  const preview = useMutation({ mutationFn: () => api.post<CommandReply>(`/v1/bots/${bot.id}/commands/${saved?.id}/test`, { options: {} }) });
-  const errs = { ...local, ...fieldErrors(save.error) };
+  // Preview what is in the form now (saved or not): the server validates it like a save and
+  // dry-runs it; nothing is stored.
+  const [sample, setSample] = useState<SampleForm>(emptySample());
+  const [lastTried, setLastTried] = useState<'save' | 'preview'>('save');
+  const preview = useMutation({ mutationFn: () => api.post<CommandReply>(`/v1/bots/${bot.id}/commands/preview`, previewBody(f, sample, saved?.id)) });
+  const lastError = lastTried === 'save' ? save.error : preview.error;
+  const errs = { ...local, ...fieldErrors(lastError) };
   const set = <K extends keyof CommandForm>(k: K, v: CommandForm[K]) => setF((x) => ({ ...x, [k]: v }));
   const setOpt = (i: number, patch: Partial<CommandForm['options'][number]>) => setF((x) => ({ ...x, options: x.options.map((o, j) => (j === i ? { ...o, ...patch } : o)) }));
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const le = localErrors(f);
     setLocal(le);
+    setLastTried('save');
     if (Object.keys(le).length === 0) save.mutate();
   };
+  const runPreview = () => {
+    const le = localErrors(f);
+    setLocal(le);
+    setLastTried('preview');
+    if (Object.keys(le).length === 0) preview.mutate();
+  };
+  const sampleNames = f.options.map((o) => o.name.trim()).filter(Boolean);
   const isSlash = f.kind === 'slash';
   const isMenu = f.kind === 'user' || f.kind === 'message';
   return (
@@ -278,16 +291,39 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
         <Field label="Required role ids" error={errs.required_role_ids}>{(p) => <input {...p} value={f.roleIds} onChange={(e) => set('roleIds', e.target.value)} />}</Field>
         <Field label="Guild ids (empty = global)" error={errs.guild_ids}>{(p) => <input {...p} value={f.guildIds} onChange={(e) => set('guildIds', e.target.value)} />}</Field>
       </fieldset>
-      {save.error && Object.keys(fieldErrors(save.error)).length === 0 && <ErrorBox error={save.error} />}
+      <fieldset>
+        <legend>Preview</legend>
+        <p className="muted small" style={{ marginTop: 0 }}>
+          What the bot would answer to the command as it is in this form — saved or not. Nothing is saved.
+          {f.responseType !== 'template' && ' HTTP actions and AI prompts really call their connection.'}
+        </p>
+        {isSlash && sampleNames.length > 0 && (
+          <div className="row">
+            {sampleNames.map((name) => (
+              <Field key={name} label={`Sample ${name}`} error={errs[`sample.options.${name}`]}>
+                {(p) => <input {...p} value={sample.values[name] ?? ''} onChange={(e) => setSample((x) => ({ ...x, values: { ...x.values, [name]: e.target.value } }))} />}
+              </Field>
+            ))}
+          </div>
+        )}
+        {f.kind === 'prefix' && (
+          <Field label="Sample message after the name" error={errs['sample.content']} hint={`As if someone typed: <prefix>${f.name.trim() || 'name'} …`}>
+            {(p) => <input {...p} value={sample.message} onChange={(e) => setSample((x) => ({ ...x, message: e.target.value }))} />}
+          </Field>
+        )}
+        <button type="button" onClick={runPreview} disabled={preview.isPending} aria-describedby="preview-out">{preview.isPending ? 'Previewing…' : 'Preview (server dry run)'}</button>
+        <div id="preview-out" aria-live="polite">
+          {lastTried === 'preview' && preview.error && Object.keys(fieldErrors(preview.error)).length === 0 && <ErrorBox error={preview.error} />}
+          {preview.data && !preview.isPending && <ReplyView reply={preview.data} />}
+        </div>
+      </fieldset>
+      {lastError && Object.keys(fieldErrors(lastError)).length === 0 && lastTried === 'save' && <ErrorBox error={lastError} />}
       <FieldSummary errors={errs} />
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save command'}</button>
         {save.isSuccess && <span role="status">Saved ✓ — syncing to Discord</span>}
-        {saved && f.responseType === 'template' && <button type="button" onClick={() => preview.mutate()} disabled={preview.isPending}>Preview (server dry run)</button>}
         {saved && <button type="button" className="danger" onClick={() => setConfirmDel(true)}>Delete</button>}
       </div>
-      <ErrorBox error={preview.error} />
-      {preview.data && <ReplyView reply={preview.data} />}
       <ErrorBox error={del.error} />
       <Confirm open={confirmDel} title={`Delete ${saved?.name}?`} confirmLabel="Delete command" busy={del.isPending} onConfirm={() => del.mutate()} onCancel={() => setConfirmDel(false)} />
     </form>

@@ -4,7 +4,7 @@ import { api, buildUrl } from '../api/client';
 import type { EventsSummary, LogPage } from '../api/types';
 import { useEventStream } from '../components/stream';
 import { Empty, ErrorBox, Loading, when } from '../components/ui';
-import { appendBounded, filterQuery, LEVELS, lineFromEntry, lineFromEvent, matches, perMinute, timeSlots, type Line, type LogFilters } from '../lib/logs';
+import { appendBounded, filterQuery, LEVELS, lineFromEntry, lineFromEvent, matches, perMinute, summaryPath, timeSlots, type Line, type LogFilters } from '../lib/logs';
 
 const STATE_TEXT: Record<string, string> = {
   connecting: 'connecting…', live: '● live', replaying: 'catching up on missed events…', reconnecting: 'connection lost — reconnecting (no event will be missed)…',
@@ -54,7 +54,7 @@ export default function LogsView({ botId }: { botId?: string }) {
           <a className="button" href={buildUrl('/v1/logs/export', filterQuery(f, botId))} download>Export (NDJSON)</a>
         </div>
       </div>
-      {botId && <Chart botId={botId} />}
+      <Chart botId={botId} />
       {mode === 'live' ? <Live f={f} botId={botId} /> : <History f={f} botId={botId} />}
     </section>
   );
@@ -121,11 +121,11 @@ function History({ f, botId }: { f: LogFilters; botId?: string }) {
 
 const COLORS: Record<string, string> = { debug: 'var(--off)', info: 'var(--accent)', warning: 'var(--warn)', error: 'var(--bad)', critical: 'var(--bad)' };
 
-function Chart({ botId }: { botId: string }) {
+function Chart({ botId }: { botId?: string }) {
   const since = useMemo(() => new Date(Date.now() - 60 * 60_000).toISOString(), []);
   const s = useQuery({
-    queryKey: ['summary', botId],
-    queryFn: () => api.get<EventsSummary>(`/v1/bots/${botId}/events/summary`, { since, bucket_s: 60 }),
+    queryKey: ['summary', botId ?? 'all'],
+    queryFn: () => api.get<EventsSummary>(summaryPath(botId), { since, bucket_s: 60 }),
     refetchInterval: 60_000,
   });
   if (s.isPending) return <Loading what="Loading the chart" />;
@@ -136,8 +136,8 @@ function Chart({ botId }: { botId: string }) {
   const bw = buckets.length ? w / buckets.length : w;
   const summary = LEVELS.map((l) => `${s.data.counts.filter((c) => c.level === l).reduce((a, c) => a + c.count, 0)} ${l}`).join(', ');
   return (
-    <figure className="panel" style={{ margin: '0 0 14px' }}>
-      <figcaption className="small">Events per minute, last hour — {s.data.total} total ({summary}). Since {when(s.data.since)}.</figcaption>
+    <figure className="panel" style={{ margin: '0 0 14px' }} data-testid="events-chart" data-total={s.data.total}>
+      <figcaption className="small">Events per minute{botId ? '' : ' (all bots)'}, last hour — {s.data.total} total ({summary}). Since {when(s.data.since)}.</figcaption>
       <svg className="chart" viewBox={`0 0 ${w} 100`} preserveAspectRatio="none" role="img" aria-label={`Events per minute by level: ${summary}`}>
         {buckets.map((b, i) => {
           let y = 100;
