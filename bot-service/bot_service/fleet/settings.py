@@ -38,6 +38,10 @@ class FleetSettings(BaseSettings):
     execute_timeout_s: float = Field(12.0, gt=0, le=840)
     # discord.py waits this long for GUILD_CREATEs after READY.
     guild_ready_timeout_s: float = Field(0.5, ge=0, le=10)
+    # Gateway transport compression (zstd-stream, or zlib-stream without zstandard). Off by
+    # default: the decompression context costs ~28 KiB per connection, the largest item of
+    # an idle bot, while compression only saves inbound bandwidth.
+    gateway_compress: bool = False
     # How long a handed-off session is kept for the next owner to RESUME.
     resume_window_s: float = Field(120.0, ge=1, le=3600)
     # Development and tests only (refused in production): a JSON file {bot_id: token} used

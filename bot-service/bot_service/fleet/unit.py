@@ -24,9 +24,11 @@ import discord
 import yarl
 from discord.errors import ConnectionClosed
 from discord.gateway import DiscordWebSocket, ReconnectWebSocket
+from discord.state import ConnectionState
 
 from bot_service.fleet import diagnosis, metrics
 from bot_service.fleet.diagnosis import Diagnosis
+from bot_service.fleet.gateway import FleetWebSocket, LazyParsers
 from proto.fleet import BotState, DesiredBot, Presence, ResumeInfo
 from proto.logs import LogRecorded
 
@@ -81,6 +83,11 @@ class FleetClient(discord.Client):
     def __init__(self, unit: ShardUnit, **options: Any) -> None:
         super().__init__(**options)
         self._unit = unit
+
+    def _get_state(self, **options: Any) -> ConnectionState[Any]:
+        state = super()._get_state(**options)
+        state.parsers = LazyParsers(state)
+        return state
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         # Pacing happens before the connection is opened (ShardUnit._pace); no 5 s sleep.
@@ -378,7 +385,11 @@ class ShardUnit:
         await self.fleet.identify_slot(self.key, max_concurrency)
 
     async def _connect(self, client: FleetClient) -> None:
-        params: dict[str, Any] = {"initial": True, "shard_id": self.key.shard_id}
+        params: dict[str, Any] = {
+            "initial": True,
+            "shard_id": self.key.shard_id,
+            "compress": self.fleet.settings.gateway_compress,
+        }
         if (
             self.resume is not None
             and self.resume.shard_count == self.shard_count
@@ -400,7 +411,7 @@ class ShardUnit:
                 if not params.get("resume"):
                     await self._pace(client)
                     metrics.IDENTIFIES.inc()
-                ws = await asyncio.wait_for(DiscordWebSocket.from_client(client, **params), 60)
+                ws = await asyncio.wait_for(FleetWebSocket.from_client(client, **params), 60)
                 self.ws = ws
                 client.ws = ws
                 params["initial"] = False

@@ -1,0 +1,181 @@
+"""The lean parts of a unit's discord.py client: what one replica pays per (bot, shard).
+
+A replica holds up to thousands of idle clients, so three things discord.py does per
+client are done once or more cheaply here (behaviour on the wire is unchanged):
+
+- `TaskKeepAlive`: the gateway heartbeat as an asyncio task instead of discord.py's
+  `KeepAliveHandler` thread (a thread per connection costs its stack and thread state,
+  ~17 KiB RSS, and spreads allocations over glibc's per-thread arenas).
+- `LazyParsers`: discord.py's `ConnectionState.parsers` binds all ~75 `parse_*` methods
+  into a dict per client (~11 KiB); this mapping looks a parser up when an event arrives.
+- `SharedConnector`: one aiohttp connector (connection pool) for the REST calls and
+  gateway sockets of every client of the replica instead of one per client, so idle
+  keep-alive TLS connections are shared. discord.py closes its session's connector on
+  `Client.close()`; this one is closed only by its owner (the fleet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from discord import utils
+from discord.gateway import DiscordWebSocket
+
+if TYPE_CHECKING:
+    from discord.state import ConnectionState
+
+log = logging.getLogger(__name__)
+
+
+class TaskKeepAlive:
+    """discord.py's `KeepAliveHandler` (same attributes and timing) run as an asyncio task:
+    a heartbeat every `interval`; when nothing was received for `heartbeat_timeout` the
+    socket is closed with 4000 (resumable) and `poll_event` reconnects."""
+
+    __slots__ = (
+        "_last_ack",
+        "_last_recv",
+        "_last_send",
+        "_sleeping",
+        "_stopped",
+        "_task",
+        "heartbeat_timeout",
+        "interval",
+        "latency",
+        "shard_id",
+        "ws",
+    )
+
+    def __init__(self, *, ws: DiscordWebSocket, interval: float, shard_id: int | None) -> None:
+        self.ws = ws
+        self.interval = interval
+        self.shard_id = shard_id
+        self.heartbeat_timeout: float = ws._max_heartbeat_timeout
+        self.latency = float("inf")
+        now = time.perf_counter()
+        self._last_ack = now
+        self._last_send = now
+        self._last_recv = now
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._sleeping = False
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"keep-alive shard {self.shard_id}"
+        )
+
+    async def _run(self) -> None:
+        ws = self.ws
+        while not self._stopped:
+            self._sleeping = True
+            try:
+                await asyncio.sleep(self.interval)
+            finally:
+                self._sleeping = False
+            if self._stopped:
+                return
+            if self._last_recv + self.heartbeat_timeout < time.perf_counter():
+                log.warning(
+                    "shard %s stopped responding to the gateway; closing to reconnect",
+                    self.shard_id,
+                )
+                self._stopped = True
+                try:
+                    await ws.close(4000)
+                except Exception:
+                    log.warning("closing a silent gateway socket failed", exc_info=True)
+                return
+            try:
+                await ws.send_heartbeat(self.get_payload())
+            except Exception:
+                log.debug("heartbeat of shard %s not sent", self.shard_id, exc_info=True)
+                self._stopped = True
+                return
+            self._last_send = time.perf_counter()
+
+    def get_payload(self) -> dict[str, Any]:
+        return {"op": self.ws.HEARTBEAT, "d": self.ws.sequence}
+
+    def stop(self) -> None:
+        """Stop beating. A heartbeat being written completes (as with discord.py's thread);
+        only the sleep between two is cancelled."""
+        self._stopped = True
+        task = self._task
+        if task is not None and self._sleeping and task is not asyncio.current_task():
+            task.cancel()
+
+    def tick(self) -> None:
+        self._last_recv = time.perf_counter()
+
+    def beat(self) -> dict[str, Any]:
+        self._last_send = time.perf_counter()
+        return self.get_payload()
+
+    def ack(self) -> None:
+        ack_time = time.perf_counter()
+        self._last_ack = ack_time
+        self.latency = ack_time - self._last_send
+        if self.latency > 10:
+            log.warning("shard %s heartbeat is %.1fs behind", self.shard_id, self.latency)
+
+
+class FleetWebSocket(DiscordWebSocket):
+    """discord.py's gateway socket with its heartbeat on the event loop (`TaskKeepAlive`).
+
+    Only HELLO is handled here (it is the first message of every connection); everything
+    else goes to discord.py unchanged."""
+
+    async def received_message(self, msg: Any, /) -> None:
+        if self._keep_alive is not None:
+            await super().received_message(msg)
+            return
+        if type(msg) is bytes:
+            msg = self._decompressor.decompress(msg)
+            if msg is None:  # a partial frame
+                return
+        payload = utils._from_json(msg)
+        if not isinstance(payload, dict) or payload.get("op") != self.HELLO:
+            await super().received_message(msg)  # already decompressed: parsed as text
+            return
+        self.log_receive(msg)
+        keep_alive = TaskKeepAlive(
+            ws=self, interval=payload["d"]["heartbeat_interval"] / 1000.0, shard_id=self.shard_id
+        )
+        self._keep_alive = keep_alive  # type: ignore[assignment]
+        await self.send_as_json(keep_alive.get_payload())  # a heartbeat at once, as discord.py
+        keep_alive.start()
+
+
+class LazyParsers(dict[str, Callable[[Any], None]]):
+    """`ConnectionState.parsers` without a bound method per event type: `parsers["X_Y"]`
+    is `state.parse_x_y` (KeyError when there is none, as for an unknown event)."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: ConnectionState[Any]) -> None:
+        super().__init__()
+        self._state = state
+
+    def __missing__(self, event: str) -> Callable[[Any], None]:
+        func: Callable[[Any], None] | None = getattr(self._state, f"parse_{event.lower()}", None)
+        if func is None or not event.isupper():
+            raise KeyError(event)
+        return func
+
+
+class SharedConnector(aiohttp.TCPConnector):
+    """One connection pool for every discord.py client of the replica. discord.py's
+    sessions close their connector with the client; this one ignores that and is closed
+    by its owner with `close_shared`."""
+
+    async def close(self, *, abort_ssl: bool = False) -> None:
+        return None
+
+    async def close_shared(self) -> None:
+        await super().close()

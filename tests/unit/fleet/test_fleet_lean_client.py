@@ -1,0 +1,168 @@
+"""The lean discord.py client parts of a unit: heartbeat on the event loop (no thread per
+connection), parsers looked up per event, the replica-wide connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import discord
+import zstandard
+from discord.state import ConnectionState
+
+from bot_service.fleet.gateway import (
+    FleetWebSocket,
+    LazyParsers,
+    SharedConnector,
+    TaskKeepAlive,
+)
+
+
+class FakeSocket:
+    """The part of aiohttp's websocket that DiscordWebSocket writes to."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.closed = False
+        self.close_code: int | None = None
+        self.fail = False
+
+    async def send_str(self, data: str) -> None:
+        if self.fail:
+            raise ConnectionResetError("gone")
+        self.sent.append(json.loads(data))
+
+    async def close(self, *, code: int = 1000) -> bool:
+        self.closed, self.close_code = True, code
+        return True
+
+
+def _ws(socket: FakeSocket, heartbeat_timeout: float = 60.0) -> FleetWebSocket:
+    ws = FleetWebSocket(socket, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
+    ws.shard_id = 0
+    ws.sequence = 7
+    ws._max_heartbeat_timeout = heartbeat_timeout
+    return ws
+
+
+async def _until(check: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_hello_starts_a_heartbeat_task_not_a_thread() -> None:
+    socket = FakeSocket()
+    ws = _ws(socket)
+    threads = threading.active_count()
+    await ws.received_message(json.dumps({"op": 10, "d": {"heartbeat_interval": 20}}))
+    keep_alive = ws._keep_alive
+    assert isinstance(keep_alive, TaskKeepAlive)
+    assert threading.active_count() == threads
+    assert socket.sent[0] == {"op": 1, "d": 7}  # one heartbeat at once, as discord.py does
+    await _until(lambda: len(socket.sent) >= 4)
+    assert all(p == {"op": 1, "d": 7} for p in socket.sent)
+    # HEARTBEAT_ACK goes through discord.py and sets the latency.
+    await ws.received_message(json.dumps({"op": 11}))
+    assert 0 <= ws.latency < 1
+    # Later messages are discord.py's: a heartbeat request is answered with the sequence.
+    ws.sequence = 9
+    sent = len(socket.sent)
+    await ws.received_message(json.dumps({"op": 1, "d": None}))
+    assert {"op": 1, "d": 9} in socket.sent[sent:]
+    await ws.close(code=1000)
+    assert ws._keep_alive is None
+    assert socket.close_code == 1000
+    await asyncio.sleep(0)
+    count = len(socket.sent)
+    await asyncio.sleep(0.1)
+    assert len(socket.sent) == count  # stopped
+
+
+async def test_silent_gateway_is_closed_resumable() -> None:
+    socket = FakeSocket()
+    ws = _ws(socket, heartbeat_timeout=0.05)
+    await ws.received_message(json.dumps({"op": 10, "d": {"heartbeat_interval": 20}}))
+    await _until(lambda: socket.closed)
+    assert socket.close_code == 4000
+    assert ws._keep_alive is None
+
+
+async def test_heartbeat_stops_when_the_socket_fails() -> None:
+    socket = FakeSocket()
+    ws = _ws(socket)
+    await ws.received_message(json.dumps({"op": 10, "d": {"heartbeat_interval": 20}}))
+    keep_alive = ws._keep_alive
+    assert isinstance(keep_alive, TaskKeepAlive)
+    socket.fail = True
+    task = keep_alive._task
+    assert task is not None
+    await _until(task.done)
+    assert not task.cancelled()
+    assert task.exception() is None
+
+
+async def test_compressed_hello_is_decompressed_once() -> None:
+    zstd = zstandard
+    socket = FakeSocket()
+    ws = _ws(socket)
+    compressor = zstd.ZstdCompressor().compressobj()
+    hello = json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}).encode()
+    frame = compressor.compress(hello) + compressor.flush(zstd.COMPRESSOBJ_FLUSH_BLOCK)
+    await ws.received_message(frame)
+    assert isinstance(ws._keep_alive, TaskKeepAlive)
+    assert ws._keep_alive.interval == 41.25
+    ready = json.dumps({"op": 11}).encode()
+    await ws.received_message(
+        compressor.compress(ready) + compressor.flush(zstd.COMPRESSOBJ_FLUSH_BLOCK)
+    )
+    assert ws.latency != float("inf")
+    ws._keep_alive.stop()
+
+
+def _state() -> ConnectionState[Any]:
+    return ConnectionState(
+        dispatch=lambda *a: None,
+        handlers={},
+        hooks={},
+        http=None,  # type: ignore[arg-type]
+        intents=discord.Intents.none(),
+        member_cache_flags=discord.MemberCacheFlags.none(),
+        max_messages=None,
+        chunk_guilds_at_startup=False,
+    )
+
+
+def test_lazy_parsers_answer_as_discord_py_parsers_do() -> None:
+    state = _state()
+    eager = state.parsers
+    lazy = LazyParsers(state)
+    assert len(eager) > 50
+    for event, func in eager.items():
+        assert lazy[event] == func
+    for unknown in ("NOT_AN_EVENT", "guild_create", "__CLASS__"):
+        try:
+            lazy[unknown]
+        except KeyError:
+            pass
+        else:
+            raise AssertionError(f"{unknown} resolved")
+    assert len(lazy) == 0  # nothing is kept per client
+
+
+async def test_shared_connector_outlives_the_sessions_that_use_it() -> None:
+    connector = SharedConnector(limit=0)
+    first = aiohttp.ClientSession(connector=connector)
+    await first.close()  # what discord.py's Client.close() does
+    assert not connector.closed
+    second = aiohttp.ClientSession(connector=connector)
+    assert not second.closed
+    await second.close()
+    await connector.close_shared()
+    assert connector.closed
