@@ -1,20 +1,32 @@
 """Typed request/reply over core NATS.
 
 Server: one subscription per subject with queue group = service name, so replicas share
-load; a semaphore bounds the messages in flight (back-pressure stays in NATS), each
-request has a deadline, and any failure becomes an error envelope — never a traceback.
+load; a limit bounds the handlers in flight (the rest wait in arrival order, within
+nats-py's pending limits), each request has a deadline, and any failure becomes an error
+envelope — never a traceback.
 
 Client: typed `call(spec, request)`; no responders -> `unavailable`, no answer in time ->
 `timeout`, an error envelope -> `RpcError` with the same code.
+
+Hot path (bench/rpc_roundtrip.py, issue 2: p50 <= 1.2x bare nats-py): nats-py hands each
+message of a callback subscription to a per-subscription task through an asyncio.Queue,
+and its `request()` adds that hop again for the reply plus `asyncio.wait_for`. Here both
+sides take messages straight from nats-py's read loop (`_Direct` stands in for the
+subscription's pending queue): the server starts one task per request, the client
+resolves the caller's future. Deadlines share one timer per server instead of an
+`asyncio.timeout` per request, and the in-flight gauge is read at scrape time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
+import random
 import time
-import uuid
+import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass
@@ -24,9 +36,7 @@ from uuid import UUID
 import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
+from nats.aio.subscription import DEFAULT_SUB_PENDING_MSGS_LIMIT, Subscription
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from prometheus_client import Histogram
@@ -58,6 +68,59 @@ def _server_seconds(service: str, subject: str, code: str) -> Histogram:
 def _client_seconds(caller: str, subject: str, code: str) -> Histogram:
     return metrics.RPC_CLIENT_SECONDS.labels(caller, subject, code)
 
+
+def new_request_id() -> str:
+    """A random 128-bit id shaped like `uuid.uuid4().hex`, without a getrandom() syscall.
+
+    Request ids correlate logs; they are not secrets, so the process PRNG (reseeded after
+    fork) is enough.
+    """
+    n = random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
+    return f"{n:032x}"
+
+
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+class _Direct(asyncio.Queue[Msg]):
+    """Stands in for a nats-py subscription's pending queue so that each message goes to
+    `deliver` as nats-py's read loop parses it, without the subscription task in between.
+
+    `deliver` returns True when it took the message, False when it parked it (its bytes
+    then still count towards nats-py's `pending_bytes_limit` until `taken` is called), or
+    raises `asyncio.QueueFull`, which nats-py reports as a slow consumer. Nothing is ever
+    stored in the queue itself, so nats-py's drain (`join()`) never waits on it.
+    """
+
+    def __init__(self, sub: Subscription, deliver: Callable[[Msg], bool]) -> None:
+        super().__init__()
+        self._sub = sub
+        self._deliver = deliver
+
+    def put_nowait(self, item: Msg) -> None:
+        if self._deliver(item):
+            self._sub._pending_size -= len(item.data)
+
+    def taken(self, msg: Msg) -> None:
+        self._sub._pending_size -= len(msg.data)
+
+
+async def _subscribe_direct(
+    nc: NATS, subject: str, deliver: Callable[[Msg], bool], queue: str = ""
+) -> tuple[Subscription, _Direct]:
+    sub = await nc.subscribe(subject, queue=queue)
+    parked = getattr(sub, "_pending_queue", None)
+    if not isinstance(parked, asyncio.Queue):  # pragma: no cover - nats-py internals moved
+        await sub.unsubscribe()
+        raise RuntimeError("this nats-py version keeps no per-subscription pending queue")
+    direct = _Direct(sub, deliver)
+    sub._pending_queue = direct
+    while not parked.empty():  # anything that arrived before the swap, in order
+        direct.put_nowait(parked.get_nowait())
+    return sub, direct
+
+
 Req = TypeVar("Req", bound=Contract)
 Rep = TypeVar("Rep", bound=Contract)
 
@@ -79,7 +142,7 @@ class RpcContext:
         self.raw = raw
         uid = headers.get(H.USER_ID)
         self.user_id: UUID | None = UUID(uid) if uid else None
-        self.request_id = headers.get(H.REQUEST_ID) or uuid.uuid4().hex
+        self.request_id = headers.get(H.REQUEST_ID) or new_request_id()
         self._db = db
         self._session: AsyncSession | None = None
         self._stack: AsyncExitStack | None = None
@@ -126,6 +189,46 @@ class RawReply:
 Handler = Callable[[Any, RpcContext], Awaitable[Contract | RawReply]]
 
 
+class _Route:
+    """One subscribed subject: its contract, handler and subscription."""
+
+    __slots__ = ("direct", "handler", "spec", "sub")
+
+    def __init__(self, spec: RpcSpec[Any, Any], handler: Handler) -> None:
+        self.spec = spec
+        self.handler = handler
+        self.sub: Subscription | None = None
+        self.direct: _Direct | None = None
+
+
+class _Call:
+    """One request being handled: its task and deadline."""
+
+    __slots__ = ("armed", "deadline", "expired", "msg", "route", "task")
+
+    def __init__(self, route: _Route, msg: Msg, deadline: float) -> None:
+        self.route = route
+        self.msg = msg
+        self.deadline = deadline
+        self.armed = True  # the deadline applies (handler and commit still running)
+        self.expired = False  # the deadline cancelled the task
+        self.task: asyncio.Task[None] | None = None
+
+
+# In-flight gauge, read at scrape time: the sum over live servers of each service.
+_SERVERS: dict[str, weakref.WeakSet[RpcServer]] = {}
+
+
+def _in_flight_gauge(service: str) -> None:
+    if service in _SERVERS:
+        return
+    servers: weakref.WeakSet[RpcServer] = weakref.WeakSet()
+    _SERVERS[service] = servers
+    metrics.RPC_IN_FLIGHT.labels(service).set_function(
+        lambda: float(sum(s.in_flight for s in list(servers)))
+    )
+
+
 class RpcServer:
     def __init__(
         self,
@@ -140,11 +243,17 @@ class RpcServer:
         self.service = service
         self.timeout_s = timeout_s
         self.db = db
+        self.concurrency = concurrency
         self._handlers: dict[str, tuple[RpcSpec[Any, Any], Handler]] = {}
+        self._routes: list[_Route] = []
         self._subs: list[Subscription] = []
-        self._sem = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._in_flight = metrics.RPC_IN_FLIGHT.labels(service)
+        # Handlers running, in start order; requests over the limit wait in `_backlog`.
+        self._calls: dict[_Call, None] = {}
+        self._backlog: deque[tuple[_Route, Msg]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        _in_flight_gauge(service)
+        _SERVERS[service].add(self)
 
     def register(self, spec: RpcSpec[Any, Any], handler: Handler) -> None:
         if spec.subject in self._handlers:
@@ -161,125 +270,199 @@ class RpcServer:
         return deco
 
     async def start(self) -> None:
-        for subject, (spec, handler) in self._handlers.items():
-            sub = await self.nc.subscribe(
-                subject, queue=self.service, cb=self._callback(spec, handler)
+        self._loop = asyncio.get_running_loop()
+        for spec, handler in self._handlers.values():
+            route = _Route(spec, handler)
+            route.sub, route.direct = await _subscribe_direct(
+                self.nc, spec.subject, functools.partial(self._deliver, route), self.service
             )
-            self._subs.append(sub)
+            self._routes.append(route)
+            self._subs.append(route.sub)
+        # nats-py writes flush()'s PING straight to the socket, ahead of the SUBs still in
+        # its outgoing buffer, so one PONG does not prove the server has the subscriptions
+        # (callers racing a fresh server saw "no responders"); the second one does.
+        await self.nc.flush()
         await self.nc.flush()
 
     async def stop(self, drain_timeout_s: float = 20.0) -> None:
-        """Stop taking new requests and wait for those in flight."""
+        """Stop taking new requests and wait for those in flight (and those already
+        received that waited for a free slot)."""
         for sub in self._subs:
             try:
                 await sub.unsubscribe()
             except Exception:
                 log.debug("unsubscribe failed", exc_info=True)
         self._subs.clear()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=drain_timeout_s)
+        self._routes.clear()
+        deadline = time.monotonic() + drain_timeout_s
+        while self._calls:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            tasks = [c.task for c in self._calls if c.task is not None]
+            await asyncio.wait(tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        if not self._calls and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return len(self._calls)
 
-    def _callback(
-        self, spec: RpcSpec[Any, Any], handler: Handler
-    ) -> Callable[[Msg], Awaitable[None]]:
-        async def on_msg(msg: Msg) -> None:
-            await self._sem.acquire()
-            task = asyncio.create_task(self._serve(spec, handler, msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
+    # -- dispatch: called from nats-py's read loop, must not block ---------------------
 
-        return on_msg
+    def _deliver(self, route: _Route, msg: Msg) -> bool:
+        if len(self._calls) < self.concurrency and not self._backlog:
+            self._start(route, msg)
+            return True
+        if len(self._backlog) >= DEFAULT_SUB_PENDING_MSGS_LIMIT:
+            raise asyncio.QueueFull
+        self._backlog.append((route, msg))
+        return False
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._sem.release()
+    def _start(self, route: _Route, msg: Msg) -> None:
+        loop = self._loop
+        assert loop is not None
+        call = _Call(route, msg, loop.time() + self.timeout_s)
+        task = loop.create_task(self._serve(call))
+        call.task = task
+        self._calls[call] = None
+        task.add_done_callback(functools.partial(self._done, call))
+        timer = self._timer
+        if timer is None or timer.when() > call.deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(call.deadline, self._expire)
 
-    async def _serve(self, spec: RpcSpec[Any, Any], handler: Handler, msg: Msg) -> None:
+    def _done(self, call: _Call, task: asyncio.Task[None]) -> None:
+        del self._calls[call]
+        while self._backlog and len(self._calls) < self.concurrency:
+            route, msg = self._backlog.popleft()
+            if route.direct is not None:
+                route.direct.taken(msg)
+            self._start(route, msg)
+
+    def _expire(self) -> None:
+        """Cancel the handlers past their deadline; re-arm for the next one."""
+        self._timer = None
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        nearest: float | None = None
+        for call in list(self._calls):
+            if not call.armed or call.expired:
+                continue
+            if call.deadline <= now:
+                call.expired = True
+                assert call.task is not None
+                call.task.cancel()
+            elif nearest is None or call.deadline < nearest:
+                nearest = call.deadline
+        if nearest is not None:
+            self._timer = loop.call_at(nearest, self._expire)
+
+    # -- one request -------------------------------------------------------------------
+
+    async def _serve(self, call: _Call) -> None:
         started = time.perf_counter()
+        spec = call.route.spec
+        msg = call.msg
         hdrs = msg.headers or {}
         ctx = RpcContext(spec.subject, hdrs, msg.data if spec.raw_body else None, self.db)
-        rid_token = request_id_var.set(ctx.request_id)
-        uid_token = user_id_var.set(str(ctx.user_id) if ctx.user_id else None)
+        # The task runs in its own copy of the context: nothing to reset afterwards.
+        request_id_var.set(ctx.request_id)
+        user_id_var.set(str(ctx.user_id) if ctx.user_id else None)
         code = "ok"
-        self._in_flight.inc()
         try:
-            span_cm = (
-                _tracer.start_as_current_span(
+            if tracing.enabled():
+                with _tracer.start_as_current_span(
                     f"rpc {spec.subject}",
                     context=extract_context(hdrs) if H.TRACEPARENT in hdrs else None,
                     kind=SpanKind.SERVER,
                     attributes={"messaging.system": "nats", "rpc.service": self.service},
-                )
-                if tracing.enabled()
-                else _NO_SPAN
-            )
-            with span_cm as span:
+                ) as span:
+                    try:
+                        body, reply_headers = await self._run(call, ctx)
+                    except RpcError as err:
+                        code = err.code.value
+                        body = _error_body(err.envelope())
+                        reply_headers = {H.STATUS: H.STATUS_ERROR}
+                        if err.code in (ErrorCode.INTERNAL, ErrorCode.TIMEOUT):
+                            span.set_status(Status(StatusCode.ERROR, err.code.value))
+                    span.set_attribute("rpc.code", code)
+            else:
                 try:
-                    body, reply_headers = await self._run(spec, handler, msg, ctx)
+                    body, reply_headers = await self._run(call, ctx)
                 except RpcError as err:
                     code = err.code.value
                     body = _error_body(err.envelope())
                     reply_headers = {H.STATUS: H.STATUS_ERROR}
-                    if err.code in (ErrorCode.INTERNAL, ErrorCode.TIMEOUT):
-                        span.set_status(Status(StatusCode.ERROR, err.code.value))
-                span.set_attribute("rpc.code", code)
             if msg.reply:
                 await self.nc.publish(msg.reply, body, headers=reply_headers)
         except Exception:
             log.warning("could not reply to %s", spec.subject, exc_info=True)
         finally:
-            self._in_flight.dec()
-            request_id_var.reset(rid_token)
-            user_id_var.reset(uid_token)
-            _server_seconds(self.service, spec.subject, code).observe(
-                time.perf_counter() - started
-            )
+            _server_seconds(self.service, spec.subject, code).observe(time.perf_counter() - started)
 
-    async def _run(
-        self, spec: RpcSpec[Any, Any], handler: Handler, msg: Msg, ctx: RpcContext
-    ) -> tuple[bytes, dict[str, str] | None]:
+    async def _run(self, call: _Call, ctx: RpcContext) -> tuple[bytes, dict[str, str] | None]:
+        spec = call.route.spec
+        msg = call.msg
         try:
-            if spec.raw_body:
-                meta = (msg.headers or {}).get(H.META, "{}")
-                request = spec.request.model_validate_json(meta)
-            else:
-                request = spec.request.model_validate_json(msg.data or b"{}")
-        except ValidationError as exc:
-            raise RpcError(
-                ErrorCode.INVALID,
-                "the request does not match its contract",
-                fields=fields_from_validation(exc),
-            ) from None
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                result = await handler(request, ctx)
+            try:
+                if spec.raw_body:
+                    meta = (msg.headers or {}).get(H.META, "{}")
+                    request = spec.request.model_validate_json(meta)
+                else:
+                    request = spec.request.model_validate_json(msg.data or b"{}")
+            except ValidationError as exc:
+                raise RpcError(
+                    ErrorCode.INVALID,
+                    "the request does not match its contract",
+                    fields=fields_from_validation(exc),
+                ) from None
+            try:
+                result = await call.route.handler(request, ctx)
                 await ctx._close(None)
-        except RpcError as err:
-            await ctx._close(err)
-            raise
-        except TimeoutError as exc:
-            await ctx._close(exc)
-            raise RpcError(
-                ErrorCode.TIMEOUT, f"{spec.subject} took longer than {self.timeout_s:g}s"
-            ) from None
-        except ValidationError as exc:
-            # A handler that builds an invalid model from user input is a validation problem.
-            await ctx._close(exc)
-            raise RpcError(
-                ErrorCode.VALIDATION, "invalid value", fields=fields_from_validation(exc)
-            ) from None
-        except Exception as exc:
-            await ctx._close(exc)
-            log.exception("handler for %s failed", spec.subject)
-            raise RpcError(
-                ErrorCode.INTERNAL,
-                f"internal error (request id {ctx.request_id})",
-                details={"request_id": ctx.request_id},
-            ) from None
+            except asyncio.CancelledError:
+                # Our deadline (and nobody else) cancelled the task: a timeout, as
+                # asyncio.timeout() would report it.
+                assert call.task is not None
+                if not call.expired or call.task.uncancel() > 0:
+                    raise
+                call.armed = False
+                await ctx._close(TimeoutError())
+                raise RpcError(
+                    ErrorCode.TIMEOUT, f"{spec.subject} took longer than {self.timeout_s:g}s"
+                ) from None
+            except RpcError as err:
+                call.armed = False
+                await ctx._close(err)
+                raise
+            except TimeoutError as exc:
+                call.armed = False
+                await ctx._close(exc)
+                raise RpcError(
+                    ErrorCode.TIMEOUT, f"{spec.subject} took longer than {self.timeout_s:g}s"
+                ) from None
+            except ValidationError as exc:
+                # A handler that builds an invalid model from user input is a validation
+                # problem.
+                call.armed = False
+                await ctx._close(exc)
+                raise RpcError(
+                    ErrorCode.VALIDATION, "invalid value", fields=fields_from_validation(exc)
+                ) from None
+            except Exception as exc:
+                call.armed = False
+                await ctx._close(exc)
+                log.exception("handler for %s failed", spec.subject)
+                raise RpcError(
+                    ErrorCode.INTERNAL,
+                    f"internal error (request id {ctx.request_id})",
+                    details={"request_id": ctx.request_id},
+                ) from None
+        finally:
+            call.armed = False
         if isinstance(result, RawReply) and isinstance(result.meta, spec.reply):
             return result.data, {H.META: result.meta.model_dump_json()}
         if not isinstance(result, spec.reply):
@@ -299,6 +482,51 @@ def _error_body(env: ErrorEnvelope) -> bytes:
     return orjson.dumps({"error": env.model_dump(mode="json")})
 
 
+class _Replies:
+    """One wildcard reply subscription per connection (like nats-py's `request()`), whose
+    replies resolve the callers' futures straight from the read loop."""
+
+    def __init__(self) -> None:
+        # No reference to the connection: it is this object's key in a weak mapping.
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.prefix = ""
+        self.waiting: dict[str, asyncio.Future[Msg | None]] = {}
+        self._tokens = itertools.count()
+        self._starting: asyncio.Lock | None = None
+
+    async def start(self, nc: NATS) -> None:
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self.loop is not None:
+                return
+            prefix = nc.new_inbox() + "."
+            await _subscribe_direct(nc, prefix + "*", self._deliver)
+            self.prefix = prefix
+            self.loop = asyncio.get_running_loop()
+
+    def _deliver(self, msg: Msg) -> bool:
+        fut = self.waiting.pop(msg.subject[len(self.prefix) :], None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+        return True
+
+    def new(self) -> tuple[str, asyncio.Future[Msg | None]]:
+        assert self.loop is not None
+        token = f"{next(self._tokens):x}"
+        fut: asyncio.Future[Msg | None] = self.loop.create_future()
+        self.waiting[token] = fut
+        return token, fut
+
+
+_REPLIES: weakref.WeakKeyDictionary[NATS, _Replies] = weakref.WeakKeyDictionary()
+
+
+def _time_out(fut: asyncio.Future[Msg | None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class RpcClient:
     """Typed calls to other services."""
 
@@ -306,6 +534,10 @@ class RpcClient:
         self.nc = nc
         self.caller = caller
         self.timeout_s = timeout_s
+        replies = _REPLIES.get(nc)
+        if replies is None:
+            replies = _REPLIES[nc] = _Replies()
+        self._replies = replies
 
     async def call(
         self,
@@ -333,8 +565,8 @@ class RpcClient:
         headers: dict[str, str] | None = None,
     ) -> tuple[Rep, bytes]:
         """Like `call`, also returning the raw reply body (file bytes for raw replies)."""
-        hdrs: dict[str, str] = dict(headers or {})
-        hdrs[H.REQUEST_ID] = request_id_var.get() or uuid.uuid4().hex
+        hdrs: dict[str, str] = dict(headers) if headers else {}
+        hdrs[H.REQUEST_ID] = request_id_var.get() or new_request_id()
         if user_id is None:
             uid = user_id_var.get()
             if uid:
@@ -347,38 +579,59 @@ class RpcClient:
         else:
             payload = request.__pydantic_serializer__.to_json(request)
         timeout = timeout_s or self.timeout_s
-        code = "ok"
         started = time.perf_counter()
-        traced = tracing.enabled()
-        span_cm = (
-            _tracer.start_as_current_span(
+        if tracing.enabled():
+            with _tracer.start_as_current_span(
                 f"rpc {spec.subject}", kind=SpanKind.CLIENT, attributes={"messaging.system": "nats"}
-            )
-            if traced
-            else _NO_SPAN
-        )
-        with span_cm:
-            if traced:
+            ):
                 inject_headers(hdrs)
-            try:
-                msg = await self.nc.request(spec.subject, payload, timeout=timeout, headers=hdrs)
-            except NoRespondersError:
-                code = ErrorCode.UNAVAILABLE.value
-                raise RpcError(
-                    ErrorCode.UNAVAILABLE, f"the {spec.service} service is not available"
-                ) from None
-            except (NatsTimeoutError, TimeoutError):
-                code = ErrorCode.TIMEOUT.value
-                raise RpcError(
-                    ErrorCode.TIMEOUT, f"the {spec.service} service did not answer in time"
-                ) from None
-            finally:
-                _client_seconds(self.caller, spec.subject, code).observe(
-                    time.perf_counter() - started
-                )
+                msg = await self._request(spec, payload, hdrs, timeout, started)
+        else:
+            msg = await self._request(spec, payload, hdrs, timeout, started)
         if msg.headers and msg.headers.get(H.STATUS) == H.STATUS_ERROR:
             env = ErrorEnvelope.model_validate(orjson.loads(msg.data)["error"])
             raise RpcError.from_envelope(env)
         if msg.headers and H.META in msg.headers:
             return spec.reply.model_validate_json(msg.headers[H.META]), msg.data
         return spec.reply.model_validate_json(msg.data), msg.data
+
+    async def _request(
+        self,
+        spec: RpcSpec[Any, Any],
+        payload: bytes,
+        hdrs: dict[str, str],
+        timeout: float,
+        started: float,
+    ) -> Msg:
+        replies = self._replies
+        if replies.loop is None:
+            await replies.start(self.nc)
+        assert replies.loop is not None
+        code = "ok"
+        token, fut = replies.new()
+        timer: asyncio.TimerHandle | None = None
+        try:
+            await self.nc.publish(spec.subject, payload, reply=replies.prefix + token, headers=hdrs)
+            timer = replies.loop.call_later(timeout, _time_out, fut)
+            msg = await fut
+            if msg is None:
+                code = ErrorCode.TIMEOUT.value
+                raise RpcError(
+                    ErrorCode.TIMEOUT, f"the {spec.service} service did not answer in time"
+                )
+            if msg.headers and msg.headers.get(_NATS_STATUS) == _NO_RESPONDERS:
+                code = ErrorCode.UNAVAILABLE.value
+                raise RpcError(
+                    ErrorCode.UNAVAILABLE, f"the {spec.service} service is not available"
+                )
+            return msg
+        finally:
+            if timer is not None:
+                timer.cancel()
+            replies.waiting.pop(token, None)
+            _client_seconds(self.caller, spec.subject, code).observe(time.perf_counter() - started)
+
+
+# How nats-server says nobody subscribes to a request's subject (a status-only reply).
+_NATS_STATUS = "Status"
+_NO_RESPONDERS = "503"

@@ -257,3 +257,114 @@ async def test_nats_connect_waits_for_a_late_server() -> None:
     with pytest.raises(ConnectionError):
         await connect(f"nats://127.0.0.1:{free_port()}", name="none", deadline_s=0.5)
     _ = nats  # the client library under test
+
+
+async def test_requests_waiting_for_a_slot_are_answered_when_the_server_stops(infra, nc) -> None:
+    """A stopping replica finishes what it already received, including requests that were
+    waiting for a free slot, instead of leaving their callers to time out."""
+    service = f"t{uuid4().hex[:8]}"
+    conn = await connect_admin(infra)
+    server = RpcServer(conn, service, concurrency=1)
+    server.register(specs(service)["echo"], make_handler("a"))
+    await server.start()
+    client = RpcClient(nc, "gateway")
+    spec = specs(service)["echo"]
+    try:
+        calls = [
+            asyncio.create_task(client.call(spec, Ping(text=str(i), delay_s=0.1), timeout_s=5))
+            for i in range(3)
+        ]
+        await apoll(lambda: server.in_flight == 1, timeout_s=5, what="first request running")
+        await server.stop(drain_timeout_s=5)
+        replies = await asyncio.gather(*calls)
+        assert sorted(r.text for r in replies) == ["0", "1", "2"]
+    finally:
+        await conn.close()
+
+
+async def test_in_flight_gauge_and_pending_bytes_follow_the_requests(infra, nc) -> None:
+    from prometheus_client import REGISTRY
+
+    service = f"t{uuid4().hex[:8]}"
+    server, conn = await start_server(infra, service, "a")
+    client = RpcClient(nc, "gateway")
+    spec = specs(service)["echo"]
+
+    def gauge() -> float | None:
+        return REGISTRY.get_sample_value("botcenter_rpc_in_flight", {"service": service})
+
+    try:
+        assert gauge() == 0
+        slow = asyncio.create_task(client.call(spec, Ping(text="slow", delay_s=0.3)))
+        await apoll(lambda: gauge() == 1, timeout_s=5, what="gauge counts the slow request")
+        await asyncio.gather(*(client.call(spec, Ping(text=str(i))) for i in range(50)))
+        assert (await slow).text == "slow"
+        assert gauge() == 0
+        # Messages handed over straight from the read loop are not left counted as pending,
+        # or nats-py would eventually drop everything as a slow consumer.
+        assert all(sub.pending_bytes == 0 for sub in server._subs)
+        assert all(sub.pending_bytes == 0 for sub in nc._subs.values())
+    finally:
+        await server.stop()
+        await conn.close()
+
+
+async def test_request_ids_look_like_uuid4_and_reach_the_handler(infra, nc) -> None:
+    import uuid as uuid_mod
+
+    from services.bus.rpc import new_request_id
+    from services.telemetry.logs import request_id_var
+
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(uuid_mod.UUID(hex=i).version == 4 and len(i) == 32 for i in ids)
+
+    service = f"t{uuid4().hex[:8]}"
+    conn = await connect_admin(infra)
+    server = RpcServer(conn, service)
+    seen: list[str] = []
+
+    async def echo(req: Ping, ctx: RpcContext) -> Pong:
+        seen.append(ctx.request_id)
+        assert request_id_var.get() == ctx.request_id
+        return Pong(text=req.text, user_id=None, replica="a")
+
+    server.register(specs(service)["echo"], echo)
+    await server.start()
+    client = RpcClient(nc, "gateway")
+    try:
+        token = request_id_var.set("caller-request-id")
+        try:
+            await client.call(specs(service)["echo"], Ping(text="x"))
+        finally:
+            request_id_var.reset(token)
+        await client.call(specs(service)["echo"], Ping(text="y"))
+        assert seen[0] == "caller-request-id"
+        assert uuid_mod.UUID(hex=seen[1]).version == 4
+    finally:
+        await server.stop()
+        await conn.close()
+
+
+async def test_cancelled_caller_leaves_nothing_behind_and_a_timeout_frees_the_slot(
+    infra, nc
+) -> None:
+    service = f"t{uuid4().hex[:8]}"
+    server, conn = await start_server(infra, service, "a", concurrency=1, timeout_s=0.2)
+    client = RpcClient(nc, "gateway")
+    spec = specs(service)["echo"]
+    try:
+        call = asyncio.create_task(client.call(spec, Ping(text="x", delay_s=5)))
+        await apoll(lambda: server.in_flight == 1, timeout_s=5, what="request running")
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        from services.bus.rpc import _REPLIES
+
+        assert not _REPLIES[nc].waiting
+        # The server's deadline ends the abandoned handler and the only slot serves again.
+        assert (await client.call(spec, Ping(text="next"), timeout_s=5)).text == "next"
+        await apoll(lambda: server.in_flight == 0, timeout_s=5, what="slot freed")
+    finally:
+        await server.stop()
+        await conn.close()
