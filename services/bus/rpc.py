@@ -13,8 +13,12 @@ message of a callback subscription to a per-subscription task through an asyncio
 and its `request()` adds that hop again for the reply plus `asyncio.wait_for`. Here both
 sides take messages straight from nats-py's read loop (`_Direct` stands in for the
 subscription's pending queue): the server starts one task per request, the client
-resolves the caller's future. Deadlines share one timer per server instead of an
-`asyncio.timeout` per request, and the in-flight gauge is read at scrape time.
+resolves the caller's future. Deadlines share one timer per server (and one per client
+connection) instead of an `asyncio.timeout`/`wait_for` per request, histograms are
+observed after the reply is on its way, and the in-flight gauge is read at scrape time.
+Headers cost on both ends (nats-py encodes and parses them in Python), so a call carries
+only those it has: a request id when the caller has one (otherwise the server makes one
+up, as the caller has nothing to correlate it with), a user id, trace context.
 """
 
 from __future__ import annotations
@@ -204,7 +208,7 @@ class _Route:
 class _Call:
     """One request being handled: its task and deadline."""
 
-    __slots__ = ("armed", "deadline", "expired", "msg", "route", "task")
+    __slots__ = ("armed", "code", "deadline", "elapsed", "expired", "msg", "route", "task")
 
     def __init__(self, route: _Route, msg: Msg, deadline: float) -> None:
         self.route = route
@@ -213,6 +217,9 @@ class _Call:
         self.armed = True  # the deadline applies (handler and commit still running)
         self.expired = False  # the deadline cancelled the task
         self.task: asyncio.Task[None] | None = None
+        # Recorded into the histogram once the task is done, after the reply went out.
+        self.code = "ok"
+        self.elapsed: float | None = None
 
 
 # In-flight gauge, read at scrape time: the sum over live servers of each service.
@@ -248,9 +255,10 @@ class RpcServer:
         self._routes: list[_Route] = []
         self._subs: list[Subscription] = []
         # Handlers running, in start order; requests over the limit wait in `_backlog`.
-        self._calls: dict[_Call, None] = {}
+        self._calls: dict[asyncio.Task[None], _Call] = {}
         self._backlog: deque[tuple[_Route, Msg]] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         _in_flight_gauge(service)
         _SERVERS[service].add(self)
@@ -299,8 +307,7 @@ class RpcServer:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            tasks = [c.task for c in self._calls if c.task is not None]
-            await asyncio.wait(tasks, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(list(self._calls), timeout=left, return_when=asyncio.FIRST_COMPLETED)
         if not self._calls and self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -323,19 +330,22 @@ class RpcServer:
     def _start(self, route: _Route, msg: Msg) -> None:
         loop = self._loop
         assert loop is not None
-        call = _Call(route, msg, loop.time() + self.timeout_s)
-        task = loop.create_task(self._serve(call))
-        call.task = task
-        self._calls[call] = None
-        task.add_done_callback(functools.partial(self._done, call))
-        timer = self._timer
-        if timer is None or timer.when() > call.deadline:
-            if timer is not None:
-                timer.cancel()
-            self._timer = loop.call_at(call.deadline, self._expire)
+        deadline = loop.time() + self.timeout_s
+        call = _Call(route, msg, deadline)
+        task = call.task = loop.create_task(self._serve(call))
+        self._calls[task] = call
+        task.add_done_callback(self._done)
+        # One timer for all deadlines, armed for the nearest one (see `_expire`).
+        if self._timer is None or self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(deadline, self._expire)
+            self._timer_at = deadline
 
-    def _done(self, call: _Call, task: asyncio.Task[None]) -> None:
-        del self._calls[call]
+    def _done(self, task: asyncio.Task[None]) -> None:
+        call = self._calls.pop(task)
+        if call.elapsed is not None:
+            _server_seconds(self.service, call.route.spec.subject, call.code).observe(call.elapsed)
         while self._backlog and len(self._calls) < self.concurrency:
             route, msg = self._backlog.popleft()
             if route.direct is not None:
@@ -349,7 +359,7 @@ class RpcServer:
         assert loop is not None
         now = loop.time()
         nearest: float | None = None
-        for call in list(self._calls):
+        for call in list(self._calls.values()):
             if not call.armed or call.expired:
                 continue
             if call.deadline <= now:
@@ -360,6 +370,7 @@ class RpcServer:
                 nearest = call.deadline
         if nearest is not None:
             self._timer = loop.call_at(nearest, self._expire)
+            self._timer_at = nearest
 
     # -- one request -------------------------------------------------------------------
 
@@ -402,7 +413,9 @@ class RpcServer:
         except Exception:
             log.warning("could not reply to %s", spec.subject, exc_info=True)
         finally:
-            _server_seconds(self.service, spec.subject, code).observe(time.perf_counter() - started)
+            # Observed by `_done`, so the reply is flushed before the histogram's locks.
+            call.code = code
+            call.elapsed = time.perf_counter() - started
 
     async def _run(self, call: _Call, ctx: RpcContext) -> tuple[bytes, dict[str, str] | None]:
         spec = call.route.spec
@@ -411,9 +424,9 @@ class RpcServer:
             try:
                 if spec.raw_body:
                     meta = (msg.headers or {}).get(H.META, "{}")
-                    request = spec.request.model_validate_json(meta)
+                    request = spec.request.__pydantic_validator__.validate_json(meta)
                 else:
-                    request = spec.request.model_validate_json(msg.data or b"{}")
+                    request = spec.request.__pydantic_validator__.validate_json(msg.data or b"{}")
             except ValidationError as exc:
                 raise RpcError(
                     ErrorCode.INVALID,
@@ -422,7 +435,8 @@ class RpcServer:
                 ) from None
             try:
                 result = await call.route.handler(request, ctx)
-                await ctx._close(None)
+                if ctx._stack is not None:
+                    await ctx._close(None)
             except asyncio.CancelledError:
                 # Our deadline (and nobody else) cancelled the task: a timeout, as
                 # asyncio.timeout() would report it.
@@ -484,15 +498,19 @@ def _error_body(env: ErrorEnvelope) -> bytes:
 
 class _Replies:
     """One wildcard reply subscription per connection (like nats-py's `request()`), whose
-    replies resolve the callers' futures straight from the read loop."""
+    replies resolve the callers' futures straight from the read loop. One timer, armed for
+    the nearest deadline, times the calls out (no timer per call)."""
 
     def __init__(self) -> None:
         # No reference to the connection: it is this object's key in a weak mapping.
         self.loop: asyncio.AbstractEventLoop | None = None
         self.prefix = ""
-        self.waiting: dict[str, asyncio.Future[Msg | None]] = {}
+        # token -> (future, deadline); a None result means the deadline passed.
+        self.waiting: dict[str, tuple[asyncio.Future[Msg | None], float]] = {}
         self._tokens = itertools.count()
         self._starting: asyncio.Lock | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     async def start(self, nc: NATS) -> None:
         if self._starting is None:
@@ -506,25 +524,44 @@ class _Replies:
             self.loop = asyncio.get_running_loop()
 
     def _deliver(self, msg: Msg) -> bool:
-        fut = self.waiting.pop(msg.subject[len(self.prefix) :], None)
-        if fut is not None and not fut.done():
-            fut.set_result(msg)
+        waiting = self.waiting.pop(msg.subject[len(self.prefix) :], None)
+        if waiting is not None and not waiting[0].done():
+            waiting[0].set_result(msg)
         return True
 
-    def new(self) -> tuple[str, asyncio.Future[Msg | None]]:
-        assert self.loop is not None
+    def new(self, timeout: float) -> tuple[str, asyncio.Future[Msg | None]]:
+        loop = self.loop
+        assert loop is not None
         token = f"{next(self._tokens):x}"
-        fut: asyncio.Future[Msg | None] = self.loop.create_future()
-        self.waiting[token] = fut
+        fut: asyncio.Future[Msg | None] = loop.create_future()
+        deadline = loop.time() + timeout
+        self.waiting[token] = (fut, deadline)
+        if self._timer is None or self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = loop.call_at(deadline, self._expire)
+            self._timer_at = deadline
         return token, fut
+
+    def _expire(self) -> None:
+        self._timer = None
+        loop = self.loop
+        assert loop is not None
+        now = loop.time()
+        nearest: float | None = None
+        for token, (fut, deadline) in list(self.waiting.items()):
+            if deadline <= now:
+                del self.waiting[token]
+                if not fut.done():
+                    fut.set_result(None)
+            elif nearest is None or deadline < nearest:
+                nearest = deadline
+        if nearest is not None:
+            self._timer = loop.call_at(nearest, self._expire)
+            self._timer_at = nearest
 
 
 _REPLIES: weakref.WeakKeyDictionary[NATS, _Replies] = weakref.WeakKeyDictionary()
-
-
-def _time_out(fut: asyncio.Future[Msg | None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 class RpcClient:
@@ -566,7 +603,9 @@ class RpcClient:
     ) -> tuple[Rep, bytes]:
         """Like `call`, also returning the raw reply body (file bytes for raw replies)."""
         hdrs: dict[str, str] = dict(headers) if headers else {}
-        hdrs[H.REQUEST_ID] = request_id_var.get() or new_request_id()
+        rid = request_id_var.get()
+        if rid:
+            hdrs[H.REQUEST_ID] = rid
         if user_id is None:
             uid = user_id_var.get()
             if uid:
@@ -585,34 +624,31 @@ class RpcClient:
                 f"rpc {spec.subject}", kind=SpanKind.CLIENT, attributes={"messaging.system": "nats"}
             ):
                 inject_headers(hdrs)
-                msg = await self._request(spec, payload, hdrs, timeout, started)
+                msg = await self._request(spec, payload, hdrs or None, timeout, started)
         else:
-            msg = await self._request(spec, payload, hdrs, timeout, started)
+            msg = await self._request(spec, payload, hdrs or None, timeout, started)
         if msg.headers and msg.headers.get(H.STATUS) == H.STATUS_ERROR:
             env = ErrorEnvelope.model_validate(orjson.loads(msg.data)["error"])
             raise RpcError.from_envelope(env)
         if msg.headers and H.META in msg.headers:
-            return spec.reply.model_validate_json(msg.headers[H.META]), msg.data
-        return spec.reply.model_validate_json(msg.data), msg.data
+            return spec.reply.__pydantic_validator__.validate_json(msg.headers[H.META]), msg.data
+        return spec.reply.__pydantic_validator__.validate_json(msg.data), msg.data
 
     async def _request(
         self,
         spec: RpcSpec[Any, Any],
         payload: bytes,
-        hdrs: dict[str, str],
+        hdrs: dict[str, str] | None,
         timeout: float,
         started: float,
     ) -> Msg:
         replies = self._replies
         if replies.loop is None:
             await replies.start(self.nc)
-        assert replies.loop is not None
         code = "ok"
-        token, fut = replies.new()
-        timer: asyncio.TimerHandle | None = None
+        token, fut = replies.new(timeout)
         try:
             await self.nc.publish(spec.subject, payload, reply=replies.prefix + token, headers=hdrs)
-            timer = replies.loop.call_later(timeout, _time_out, fut)
             msg = await fut
             if msg is None:
                 code = ErrorCode.TIMEOUT.value
@@ -626,10 +662,13 @@ class RpcClient:
                 )
             return msg
         finally:
-            if timer is not None:
-                timer.cancel()
             replies.waiting.pop(token, None)
-            _client_seconds(self.caller, spec.subject, code).observe(time.perf_counter() - started)
+            # Off the caller's path: the histogram takes locks.
+            assert replies.loop is not None
+            replies.loop.call_soon(
+                _client_seconds(self.caller, spec.subject, code).observe,
+                time.perf_counter() - started,
+            )
 
 
 # How nats-server says nobody subscribes to a request's subject (a status-only reply).
