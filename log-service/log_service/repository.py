@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
@@ -13,15 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto.logs import LogFilter
 
-_INSERT = """
-insert into events (id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload, seq)
-select id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload::jsonb, seq
-from unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::uuid[], $5::text[], $6::text[],
-            $7::text[], $8::text[], $9::text[], $10::bigint[])
-     as t(id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload, seq)
-on conflict (id, occurred_at) do nothing
-"""
-
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
     conn = await session.connection()
@@ -30,24 +23,45 @@ async def _driver(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
-async def insert_events(session: AsyncSession, rows: Sequence[Any]) -> int:
-    """One multi-row insert (arrays unnested server-side); returns the rows actually added."""
+# COPY cannot write a table with row-level security, so a batch is copied (binary) into a
+# temporary staging table of this connection -- not WAL-logged, emptied at every commit --
+# and moved with one INSERT ... SELECT; ON CONFLICT drops the ids already stored.
+_CREATE_STAGE = """
+create temp table if not exists events_stage (
+    id uuid, occurred_at timestamptz, owner_id uuid, bot_id uuid, domain text, kind text,
+    level text, message text, payload jsonb, seq bigint
+) on commit delete rows
+"""
+_COLUMNS = ["id", "occurred_at", "owner_id", "bot_id", "domain", "kind", "level", "message",
+            "payload", "seq"]  # fmt: skip
+_MOVE = """
+insert into events (id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload, seq)
+select id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload, seq
+from events_stage
+on conflict (id, occurred_at) do nothing
+"""
+_staged: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+
+
+async def copy_events(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> int:
+    """COPY rows (`service.Record` tuples) in; returns how many were new."""
     if not rows:
         return 0
     pg = await _driver(session)
-    status = await pg.execute(
-        _INSERT,
-        [r.id for r in rows],
-        [r.occurred_at for r in rows],
-        [r.owner_id for r in rows],
-        [r.bot_id for r in rows],
-        [r.domain for r in rows],
-        [r.kind for r in rows],
-        [r.level for r in rows],
-        [r.message for r in rows],
-        [r.payload for r in rows],
-        [r.seq for r in rows],
-    )
+    if pg not in _staged:
+        await pg.execute(_CREATE_STAGE)
+        _staged.add(pg)
+    # The session begins its transaction lazily (at its first statement of its own): the
+    # copy and the move must share one, or the commit in between empties the stage.
+    async with contextlib.AsyncExitStack() as stack:
+        if not pg.is_in_transaction():
+            await stack.enter_async_context(pg.transaction())
+        try:
+            await pg.copy_records_to_table("events_stage", records=rows, columns=_COLUMNS)
+        except asyncpg.UndefinedTableError:
+            _staged.discard(pg)  # the session was reset; created again on the retry
+            raise
+        status = await pg.execute(_MOVE)
     # "INSERT 0 <n>"
     return int(status.rsplit(" ", 1)[-1])
 

@@ -103,10 +103,15 @@ _SCREEN_DOTTED = re.compile(r"\.[A-Za-z\d_-]{6,7}\.")
 
 
 def may_need_redaction(text: str) -> bool:
-    if getattr(redaction, "_known", None):
+    if redaction._known:
         return True  # exact secrets registered in this process: always run the real thing
+    if "\\u" in text:
+        return True  # a JSON escape could spell a word below; decode and check value by value
     lowered = text.lower()
-    return any(w in lowered for w in _SCREEN_WORDS) or _SCREEN_DOTTED.search(text) is not None
+    for word in _SCREEN_WORDS:  # (a loop of `in` beats one regex alternation by far)
+        if word in lowered:
+            return True
+    return _SCREEN_DOTTED.search(text) is not None
 
 
 def _redact_value(value: Any, key: str = "") -> Any:
@@ -122,9 +127,37 @@ def _redact_value(value: Any, key: str = "") -> Any:
     return value
 
 
-def parse_event(subject: str, data: bytes, seq: int, stored_at: datetime) -> EventRow:
+# One row as COPY takes it: (id, occurred_at, owner_id, bot_id, domain, kind, level, message,
+# payload, seq); the ids are canonical UUID strings (PostgreSQL's uuid codec parses them).
+Record = tuple[str, datetime, str, str | None, str, str, str, str, str, int]
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_subject_ids: dict[str, str] = {}
+
+
+def _canonical_id(value: str) -> str:
+    """The canonical text of a UUID (raises ValueError): a cheap check for the usual form."""
+    if len(value) == 36 and _CANONICAL_UUID.fullmatch(value):
+        return value
+    return str(UUID(value))
+
+
+def _subject_id(token: str) -> str:
+    """Owner and bot ids from subjects repeat: validated once, remembered (bounded)."""
+    found = _subject_ids.get(token)
+    if found is None:
+        found = _canonical_id(token)
+        if len(_subject_ids) >= 100_000:
+            _subject_ids.clear()
+        _subject_ids[token] = found
+    return found
+
+
+def parse_record(subject: str, data: bytes, seq: int, stored_at: datetime) -> Record:
     """One stream message -> one row, with the kernel's redaction as a second defence."""
-    parts = split_subject(subject)
+    parts = subject.split(".")
+    if len(parts) != 5 or parts[0] != "evt":
+        raise BadEvent(f"unexpected subject {subject!r}")
+    _, domain, owner_part, bot_part, kind = parts
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -132,13 +165,13 @@ def parse_event(subject: str, data: bytes, seq: int, stored_at: datetime) -> Eve
     if not isinstance(body, dict):
         raise BadEvent("event body is not an object")
     try:
-        event_id = UUID(str(body["id"]))
-        owner_id = UUID(parts.owner_id)
-        bot_id = UUID(parts.bot_id) if parts.bot_id else None
+        event_id = _canonical_id(str(body["id"]))
+        owner_id = _subject_id(owner_part)
+        bot_id = None if bot_part == "-" else _subject_id(bot_part)
         occurred_at = datetime.fromisoformat(str(body["occurred_at"]))
     except (KeyError, ValueError) as exc:
         raise BadEvent(f"event lacks a valid id, owner or time: {exc}") from exc
-    if str(body.get("owner_id")) != str(owner_id):
+    if str(body.get("owner_id")) != owner_id:
         raise BadEvent("owner in the subject and in the body differ")
     if occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)
@@ -146,7 +179,7 @@ def parse_event(subject: str, data: bytes, seq: int, stored_at: datetime) -> Eve
         occurred_at = stored_at
     level = body.get("level")
     if level not in LEVELS:
-        level = parts.kind if parts.domain == "log" and parts.kind in LEVELS else "info"
+        level = kind if domain == "log" and kind in LEVELS else "info"
     message = body.get("message")
     message = message if isinstance(message, str) else ""
     text = data.decode("utf-8", errors="replace")
@@ -157,18 +190,34 @@ def parse_event(subject: str, data: bytes, seq: int, stored_at: datetime) -> Eve
         payload = orjson.dumps(body).decode().replace("\\u0000", "")
     else:
         payload = text
-    message = message[:MAX_MESSAGE]
+    return (
+        event_id,
+        occurred_at,
+        owner_id,
+        bot_id,
+        domain,
+        kind,
+        str(level),
+        message[:MAX_MESSAGE],
+        payload,
+        seq,
+    )
+
+
+def parse_event(subject: str, data: bytes, seq: int, stored_at: datetime) -> EventRow:
+    """`parse_record` with typed fields."""
+    r = parse_record(subject, data, seq, stored_at)
     return EventRow(
-        id=event_id,
-        occurred_at=occurred_at,
-        owner_id=owner_id,
-        bot_id=bot_id,
-        domain=parts.domain,
-        kind=parts.kind,
-        level=str(level),
-        message=message,
-        payload=payload,
-        seq=seq,
+        id=UUID(r[0]),
+        occurred_at=r[1],
+        owner_id=UUID(r[2]),
+        bot_id=UUID(r[3]) if r[3] else None,
+        domain=r[4],
+        kind=r[5],
+        level=r[6],
+        message=r[7],
+        payload=r[8],
+        seq=r[9],
     )
 
 

@@ -22,8 +22,11 @@ class Settings(ServiceSettings):
     maintenance_interval_s: float = Field(3600.0, gt=0)
     # Name of the durable JetStream consumer on `evt.>` that every replica shares.
     ingest_durable: str = "log-ingest"
-    # Events fetched and inserted per batch (one multi-row insert, acknowledged after commit).
+    # Events fetched and stored per batch (one COPY, acknowledged after commit).
     ingest_batch: int = Field(2000, ge=1, le=20_000)
+    # Seconds a partly filled batch waits for more events before it is stored (a quiet
+    # stream is stored at once; a busy one fills whole batches).
+    ingest_linger_s: float = Field(0.05, gt=0, le=5)
     # Fetch/insert loops per replica (one parses the next batch while another inserts);
     # 0 = this replica only serves streams and leaves ingestion to the others.
     ingest_workers: int = Field(2, ge=0, le=16)

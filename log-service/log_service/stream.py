@@ -121,12 +121,20 @@ class Filters:
 _sent = [0]
 
 
-def _count_sent() -> None:
+def _count_sent(n: int = 1) -> None:
     # Counting each delivery on the Prometheus counter costs more than the send itself.
-    _sent[0] += 1
+    _sent[0] += n
     if _sent[0] >= 1000:
         metrics.STREAM_SENT.inc(_sent[0])
         _sent[0] = 0
+
+
+def stream_seq(reply: str) -> int:
+    """The stream sequence in a JetStream delivery's reply subject (cheaper than
+    `msg.metadata`, which also builds timestamps): `$JS.ACK.<stream>.<consumer>.<delivered>.
+    <sseq>...` (9 tokens), or with a domain and account hash first (11 or 12 tokens)."""
+    tokens = reply.split(".")
+    return int(tokens[5] if len(tokens) == 9 else tokens[7])
 
 
 class Client:
@@ -173,22 +181,32 @@ class Client:
     # -- shared rules ----------------------------------------------------------------------
     def offer(
         self, seq: int, domain: str, bot: str | None, kind: str, level: str, frame: bytes
-    ) -> None:
-        """A live event (called by the dispatcher, never awaits)."""
+    ) -> bool:
+        """A live event (called by the dispatcher, never awaits); True if it was sent."""
         if self.closing or seq <= self.last_seq:
-            return
+            return False
         filters = self.filters
         if not filters.everything and not filters.match(domain, bot, kind, level):
-            return
+            return False
         if self.mode == "live":
-            self.push(frame, seq)
-        elif self.mode == "replaying":
+            if self.backlogged():
+                metrics.STREAM_SLOW_CLOSED.inc()
+                self.close(
+                    CLOSE_TOO_SLOW,
+                    f"too slow: {self.backlog()} waiting; reconnect with last_event_id",
+                )
+                return False
+            self.deliver(frame)
+            self.last_seq = seq
+            return True
+        if self.mode == "replaying":
             if len(self.buffer) >= self.buffer_max:
                 self.close(
                     CLOSE_TOO_SLOW, "fell behind while catching up; reconnect with last_event_id"
                 )
             else:
                 self.buffer.append((seq, frame))
+        return False
 
     def push(self, frame: bytes, seq: int | None = None, *, force: bool = False) -> None:
         if self.closing:
@@ -317,7 +335,9 @@ class Hub:
                 c.abort()
 
     async def _on_msg(self, msg: Any) -> None:
-        seq = msg.metadata.sequence.stream
+        if not msg.reply:
+            return
+        seq = stream_seq(msg.reply)
         self.live_seq = seq
         parts = msg.subject.split(".")
         if len(parts) != 5:
@@ -333,8 +353,12 @@ class Hub:
             frame, level, _ = render(seq, domain, bot, kind, msg.data)
         except orjson.JSONDecodeError:
             return
+        sent = 0
         for c in list(clients):
-            c.offer(seq, domain, bot, kind, level, frame)
+            if c.offer(seq, domain, bot, kind, level, frame):
+                sent += 1
+        if sent:
+            _count_sent(sent)
         if self.yield_per_event:
             # asgi: let the writer tasks run between messages of a burst, so a queue fills
             # only when its client really cannot keep up. (picows clients gather a burst's

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from log_service.http import origin_allowed
-from log_service.service import BadEvent, decode_cursor, encode_cursor, parse_event
+from log_service.service import BadEvent, decode_cursor, encode_cursor, parse_event, parse_record
 from log_service.stream import Filters, render, uuid7_time
 from proto.events import new_event_id
 from proto.logs import LogRecorded, StreamSubscribe
@@ -156,3 +156,37 @@ def test_text_frame_headers_follow_rfc6455(size: int) -> None:
     else:
         assert header[1] == 127
         assert int.from_bytes(header[2:10], "big") == size
+
+
+def test_reply_subjects_give_the_stream_sequence_and_stored_time() -> None:
+    from log_service.ingest import _seq_and_time
+    from log_service.stream import stream_seq
+
+    ts = int(NOW.timestamp() * 1e9)
+    v1 = f"$JS.ACK.EVENTS.log-ingest.1.4242.17.{ts}.3"
+    v2 = f"$JS.ACK.hub.ACCHASH.EVENTS.log-ingest.1.4242.17.{ts}.3.tok"
+    for reply in (v1, v2):
+        assert stream_seq(reply) == 4242
+        assert _seq_and_time(reply) == (4242, NOW)
+
+
+def test_ids_in_other_spellings_are_stored_canonically() -> None:
+    subject, data, ev = _event(message="hi")
+    upper = data.replace(str(ev.id).encode(), str(ev.id).upper().encode())
+    row = parse_record(subject, upper, 7, NOW)
+    assert (row[0], row[2], row[3]) == (str(ev.id), str(ev.owner_id), str(ev.bot_id))
+    with pytest.raises(BadEvent):
+        parse_record(subject, data.replace(str(ev.id).encode(), b"not-a-uuid"), 7, NOW)
+
+
+def test_a_secret_spelled_with_json_escapes_is_still_redacted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.telemetry import redaction
+
+    monkeypatch.setattr(redaction, "_known", set())
+    subject, data, _ = _event(message="login")
+    escaped = data.replace(b'"message":"login"', b'"message":"\\u0074oken=abcdefghijkl"')
+    row = parse_event(subject, escaped, 1, NOW)
+    assert "abcdefghijkl" not in row.message
+    assert "abcdefghijkl" not in row.payload
