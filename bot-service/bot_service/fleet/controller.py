@@ -34,6 +34,7 @@ import yarl
 from nats.js.kv import KeyValue
 
 from bot_service.fleet import diagnosis, metrics
+from bot_service.fleet.gateway import pin_mmap_threshold
 from bot_service.fleet.hashing import owner
 from bot_service.fleet.settings import FleetSettings
 from bot_service.fleet.status import StatusBoard, summarize
@@ -118,6 +119,7 @@ class Fleet:
         s = self.settings
         rt = self.runtime
         point_discord_py(rt.settings.discord_base_url)
+        pin_mmap_threshold(s.malloc_mmap_threshold_kib)
         self.http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=30), trace_configs=[metrics.rate_limit_trace()]
         )

@@ -8,21 +8,20 @@ client are done once or more cheaply here (behaviour on the wire is unchanged):
   ~17 KiB RSS, and spreads allocations over glibc's per-thread arenas).
 - `LazyParsers`: discord.py's `ConnectionState.parsers` binds all ~75 `parse_*` methods
   into a dict per client (~11 KiB); this mapping looks a parser up when an event arrives.
-- `SharedConnector`: one aiohttp connector (connection pool) for the REST calls and
-  gateway sockets of every client of the replica instead of one per client, so idle
-  keep-alive TLS connections are shared. discord.py closes its session's connector on
-  `Client.close()`; this one is closed only by its owner (the fleet).
+
+And `pin_mmap_threshold` keeps glibc from recycling dirty heap pages for the 256 KiB SSL
+read buffer uvloop allocates per TLS connection (~15 KiB RSS per idle bot).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from discord import utils
 from discord.gateway import DiscordWebSocket
 
@@ -169,13 +168,27 @@ class LazyParsers(dict[str, Callable[[Any], None]]):
         return func
 
 
-class SharedConnector(aiohttp.TCPConnector):
-    """One connection pool for every discord.py client of the replica. discord.py's
-    sessions close their connector with the client; this one ignores that and is closed
-    by its owner with `close_shared`."""
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
-    async def close(self, *, abort_ssl: bool = False) -> None:
-        return None
 
-    async def close_shared(self) -> None:
-        await super().close()
+def pin_mmap_threshold(kib: int) -> bool:
+    """Serve every allocation of at least `kib` KiB by its own mmap, for good.
+
+    uvloop allocates a 256 KiB SSL read buffer per TLS connection and touches only the
+    pages a read fills (a few for an idle gateway socket). glibc serves such a block from
+    mmap at first, but after the first large free it raises its mmap threshold and serves
+    the next ones from the heap, over pages earlier allocations dirtied, which stay
+    resident. Setting the threshold explicitly turns that adjustment off. False when not
+    set (`kib` 0, or a C library without glibc's mallopt).
+    """
+    if kib <= 0:
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    done = bool(mallopt(M_MMAP_THRESHOLD, kib * 1024))
+    log.info("malloc mmap threshold %s at %d KiB", "pinned" if done else "not pinned", kib)
+    return done

@@ -1,24 +1,25 @@
 """The lean discord.py client parts of a unit: heartbeat on the event loop (no thread per
-connection), parsers looked up per event, the replica-wide connection pool."""
+connection), parsers looked up per event, large buffers kept out of the heap."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import discord
+import pytest
 import zstandard
 from discord.state import ConnectionState
 
 from bot_service.fleet.gateway import (
     FleetWebSocket,
     LazyParsers,
-    SharedConnector,
     TaskKeepAlive,
 )
 
@@ -156,13 +157,46 @@ def test_lazy_parsers_answer_as_discord_py_parsers_do() -> None:
     assert len(lazy) == 0  # nothing is kept per client
 
 
-async def test_shared_connector_outlives_the_sessions_that_use_it() -> None:
-    connector = SharedConnector(limit=0)
-    first = aiohttp.ClientSession(connector=connector)
-    await first.close()  # what discord.py's Client.close() does
-    assert not connector.closed
-    second = aiohttp.ClientSession(connector=connector)
-    assert not second.closed
-    await second.close()
-    await connector.close_shared()
-    assert connector.closed
+_PROBE = """
+import ctypes, sys
+from bot_service.fleet.gateway import pin_mmap_threshold
+
+class MallInfo2(ctypes.Structure):
+    names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+    _fields_ = [(n, ctypes.c_size_t) for n in names.split()]
+
+libc = ctypes.CDLL(None)
+if not hasattr(libc, "mallinfo2"):
+    print("skip")
+    sys.exit()
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+pinned = pin_mmap_threshold(int(sys.argv[1]))
+size = 256 * 1024  # uvloop's SSL read buffer per TLS connection
+# The first round is served by mmap; freeing it raises glibc's dynamic threshold.
+for block in [libc.malloc(size) for _ in range(64)]:
+    libc.free(block)
+before = libc.mallinfo2().hblks
+blocks = [libc.malloc(size) for _ in range(64)]
+print(pinned, libc.mallinfo2().hblks - before)
+"""
+
+
+def _probe(kib: int) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(kib)], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def test_pinned_mmap_threshold_keeps_ssl_sized_buffers_out_of_the_heap() -> None:
+    if _probe(0) == "skip":
+        pytest.skip("not glibc")
+    pinned, mmaps = _probe(0).split()
+    assert pinned == "False"
+    assert int(mmaps) < 16  # glibc's default: the second round comes from the heap
+    pinned, mmaps = _probe(128).split()
+    assert pinned == "True"
+    assert int(mmaps) > 48  # pinned: each buffer its own mmap again
