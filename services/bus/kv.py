@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from nats.js import JetStreamContext
@@ -9,6 +10,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+_log = logging.getLogger(__name__)
 _default_replicas = 1
 
 
@@ -32,7 +34,7 @@ async def ensure_bucket(
     replicas: int | None = None,
 ) -> KeyValue:
     try:
-        return await js.key_value(name)
+        kv = await js.key_value(name)
     except BucketNotFoundError:
         # nats-py enables per-message TTL on the bucket's stream, so create()/update()
         # may give each key its own TTL (NATS server 2.11+).
@@ -44,6 +46,25 @@ async def ensure_bucket(
             replicas=replicas or _default_replicas,
         )
         return await js.create_key_value(config)
+    if ttl_s is not None:
+        await _align_ttl(js, name, ttl_s)
+    return kv
+
+
+async def _align_ttl(js: JetStreamContext, name: str, ttl_s: float) -> None:
+    """A bucket keeps the TTL it was created with: without this, changing a lease TTL
+    setting would leave leases expiring on the old clock (failover as slow as before)."""
+    info = await js.stream_info(f"KV_{name}")
+    config = info.config
+    if config.max_age is not None and abs(config.max_age - ttl_s) < 1e-3:
+        return
+    _log.warning(
+        "bucket %s: TTL %.3gs -> %.3gs (setting changed)", name, config.max_age or 0, ttl_s
+    )
+    config.max_age = ttl_s
+    if config.duplicate_window is None or config.duplicate_window > ttl_s:
+        config.duplicate_window = ttl_s  # the server refuses a window longer than max_age
+    await js.update_stream(config)
 
 
 class Store:

@@ -9,8 +9,9 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,6 +43,13 @@ FLEET_ENV = {
 class Replica:
     name: str
     proc: ServiceProcess
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
 
     @property
     def pid(self) -> int:
@@ -84,8 +92,9 @@ class Replicas:
                 "BOT_INSTANCE": name,
                 **env,
             }
-            proc = spawn_service("bot", full, log_path=log_dir / f"fleet-{name}.log")
-            new.append(Replica(name, proc))
+            log_path = log_dir / f"fleet-{name}.log"
+            proc = spawn_service("bot", full, log_path=log_path)
+            new.append(Replica(name, proc, log_path))
         for replica in new:
             replica.proc.wait_ready(60.0)
         self.started += new
@@ -166,7 +175,12 @@ def bots(nc: NATS, sandbox_control: SandboxControl) -> Bots:
     return Bots(nc, sandbox_control)
 
 
-async def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+async def wait_until(
+    check: Callable[[], Any],
+    timeout: float = 20.0,
+    what: str = "",
+    explain: Callable[[], Awaitable[str]] | None = None,
+) -> Any:
     give_up = time.monotonic() + timeout
     while True:
         result = check()
@@ -175,8 +189,30 @@ async def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str 
         if result:
             return result
         if time.monotonic() > give_up:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            detail = ""
+            if explain is not None:
+                with contextlib.suppress(Exception):
+                    detail = "\n" + await explain()
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
         await asyncio.sleep(0.1)
+
+
+async def explain_fleet(bots: Bots, added: list[Any], replicas: Replicas) -> str:
+    """What a failed fleet wait saw: every bot that is not online or whose sandbox sessions
+    are not exactly one live session, and each replica's log tail."""
+    lines = []
+    sessions = await bots.control.sessions(include_all=True)
+    for app, bot in added:
+        status = await bots.status(bot.id)
+        mine = [s for s in sessions if s["application_id"] == app.application_id]
+        live = [s for s in mine if s["connected"]]
+        if status.state != "online" or len(live) != 1:
+            lines.append(f"bot {bot.id}: {status.model_dump_json()}")
+            lines += [f"  session {s}" for s in mine[-4:]]
+    for replica in replicas.started:
+        alive = "alive" if replica.alive else "gone"
+        lines.append(f"--- replica {replica.name} ({alive}) ---\n{replica.log_tail()}")
+    return "\n".join(lines)
 
 
 async def running_bots(nc: Any) -> list[F.DesiredBot]:

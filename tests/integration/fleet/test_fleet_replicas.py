@@ -15,7 +15,13 @@ import pytest
 from proto import bots as P
 from services.infra.stack import Infra
 from tests.fixtures.sandbox import SandboxApp, SandboxControl, SandboxProcess
-from tests.integration.fleet.conftest import LEASE_TTL_S, Bots, Replicas, wait_until
+from tests.integration.fleet.conftest import (
+    LEASE_TTL_S,
+    Bots,
+    Replicas,
+    explain_fleet,
+    wait_until,
+)
 
 
 async def all_online(control: SandboxControl, apps: list[SandboxApp], shards: int = 1) -> bool:
@@ -110,7 +116,10 @@ async def test_sigkill_failover_within_ttl_and_sigterm_handoff_resumes(
     killed_at = time.monotonic()
     r1.kill()
     await wait_until(
-        lambda: all_online(sandbox_control, apps), timeout=LEASE_TTL_S + 10, what="failover"
+        lambda: all_online(sandbox_control, apps),
+        timeout=LEASE_TTL_S + 10,
+        what="failover",
+        explain=lambda: explain_fleet(bots, added, replicas),
     )
     failover_s = time.monotonic() - killed_at
     assert failover_s < LEASE_TTL_S + 6, failover_s
@@ -123,7 +132,10 @@ async def test_sigkill_failover_within_ttl_and_sigterm_handoff_resumes(
     stopped_at = time.monotonic()
     r2.terminate()
     await wait_until(
-        lambda: all_online(sandbox_control, apps), timeout=LEASE_TTL_S + 10, what="hand-off"
+        lambda: all_online(sandbox_control, apps),
+        timeout=LEASE_TTL_S + 10,
+        what="hand-off",
+        explain=lambda: explain_fleet(bots, added, replicas),
     )
     handoff_s = time.monotonic() - stopped_at
     assert r2.wait(20) == 0
@@ -177,11 +189,22 @@ async def test_replica_cut_off_from_nats_stops_its_sessions(
     port = await proxy.start()
     # Started from a thread: the proxy runs on this event loop.
     (isolated,) = await asyncio.to_thread(replicas.start, 1, NATS_URL=f"nats://127.0.0.1:{port}")
-    added = await add_many(bots, 4)
+    added = await add_many(bots, 8)
     apps = [a for a, _ in added]
     await wait_until(lambda: all_online(sandbox_control, apps), timeout=30, what="online")
     (healthy,) = await asyncio.to_thread(replicas.start, 1)
-    # Some bots moved to the new replica (rendezvous), the rest stay on the isolated one.
+
+    # Some bots move to the new replica (rendezvous), the rest stay on the isolated one.
+    async def spread() -> bool:
+        holders = set()
+        for _, bot in added:
+            status = await bots.status(bot.id)
+            if status.state != "online":
+                return False
+            holders |= {s.replica for s in status.shards}
+        return holders == {isolated.name, healthy.name} and await all_online(sandbox_control, apps)
+
+    await wait_until(spread, timeout=30, what="bots spread over both replicas")
     before = {s["session_id"] for s in await sandbox_control.sessions() if s["connected"]}
     await proxy.cut()
     cut_at = time.monotonic()
@@ -193,7 +216,12 @@ async def test_replica_cut_off_from_nats_stops_its_sessions(
                 return False
         return await all_online(sandbox_control, apps)
 
-    await wait_until(moved, timeout=LEASE_TTL_S + 10, what="bots online on the healthy replica")
+    await wait_until(
+        moved,
+        timeout=LEASE_TTL_S + 10,
+        what="bots online on the healthy replica",
+        explain=lambda: explain_fleet(bots, added, replicas),
+    )
     # The isolated replica closed its sessions by itself: every live one is new or resumed
     # by the healthy replica, and none is connected twice.
     live = [s for s in await sandbox_control.sessions() if s["connected"]]
