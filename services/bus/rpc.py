@@ -32,7 +32,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, AsyncExitStack, nullcontext
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
@@ -42,7 +42,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import DEFAULT_SUB_PENDING_MSGS_LIMIT, Subscription
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Histogram
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,7 +59,6 @@ from services.telemetry.tracing import extract_context, inject_headers
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("botcenter.rpc")
-_NO_SPAN: AbstractContextManager[Span] = nullcontext(INVALID_SPAN)
 
 
 # Label lookups take a lock and build a tuple; the set of (subject, code) pairs is small.
