@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 import uuid
@@ -89,6 +90,18 @@ def _cpu(procs: list[psutil.Process]) -> float:
     return total
 
 
+def runqueue_wait_s(pids: list[int]) -> float:
+    """Seconds these processes' threads spent runnable but waiting for a CPU (schedstat)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    stat = Path(f"/proc/{pid}/task/{task}/schedstat").read_text()
+                    total += int(stat.split()[1])
+    return total / 1e9
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -123,6 +136,7 @@ def main(events: int = 900_000, replicas: int = 1, workers: int = 2) -> dict[str
             if p.info["name"] == "nats-server" and str(data_dir) in " ".join(p.info["cmdline"])
         )
         cpu0 = _cpu(watched)
+        wait0 = runqueue_wait_s([w.pid for w in watched])
         pg0, nats0 = _cpu(_tree(postmaster)), _cpu(_tree(nats_pid))
         load0 = loadavg()
         t0 = time.perf_counter()
@@ -134,6 +148,7 @@ def main(events: int = 900_000, replicas: int = 1, workers: int = 2) -> dict[str
             samples.append((time.perf_counter() - t0, stored))
         elapsed = time.perf_counter() - t0
         cpu = _cpu(watched) - cpu0
+        waited = runqueue_wait_s([w.pid for w in watched]) - wait0
         pg_cpu, nats_cpu = _cpu(_tree(postmaster)) - pg0, _cpu(_tree(nats_pid)) - nats0
         load1 = loadavg()
     finally:
@@ -155,6 +170,7 @@ def main(events: int = 900_000, replicas: int = 1, workers: int = 2) -> dict[str
         "steady_events_per_s": round(steady),
         "log_service_cpu_cores": round(cpu / elapsed, 2),
         "log_service_cpu_us_per_event": round(cpu / max(stored, 1) * 1e6, 1),
+        "log_service_waited_for_cpu_s_per_s": round(waited / elapsed, 2),
         "postgres_cpu_cores": round(pg_cpu / elapsed, 2),
         "postgres_cpu_us_per_event": round(pg_cpu / max(stored, 1) * 1e6, 1),
         "nats_cpu_cores": round(nats_cpu / elapsed, 2),
@@ -168,7 +184,8 @@ def main(events: int = 900_000, replicas: int = 1, workers: int = 2) -> dict[str
         f"(target {TARGET:,}) over {elapsed:.0f} s; CPU: log-service {cpu / elapsed:.2f} cores "
         f"({cpu / max(stored, 1) * 1e6:.1f} us/event), PostgreSQL {pg_cpu / elapsed:.2f} "
         f"({pg_cpu / max(stored, 1) * 1e6:.1f} us/event), NATS {nats_cpu / elapsed:.2f}; "
-        f"load average {load0} -> {load1}"
+        f"load average {load0} -> {load1} (log-service spent {waited / elapsed:.2f} s/s "
+        "runnable but waiting for a CPU)"
     )
     return figures
 

@@ -27,8 +27,8 @@ class Settings(ServiceSettings):
     # Seconds a partly filled batch waits for more events before it is stored (a quiet
     # stream is stored at once; a busy one fills whole batches).
     ingest_linger_s: float = Field(0.05, gt=0, le=5)
-    # Fetch/insert loops per replica (one parses the next batch while another inserts);
-    # 0 = this replica only serves streams and leaves ingestion to the others.
+    # Pull lanes per replica (each: one pull request, parse, COPY, ack; one stores while
+    # another fetches); 0 = this replica only serves streams and leaves ingestion to others.
     ingest_workers: int = Field(2, ge=0, le=16)
     # Seconds before an unacknowledged event is redelivered (set when the consumer is made).
     ingest_ack_wait_s: float = Field(30.0, gt=0, le=3600)
