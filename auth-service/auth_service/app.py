@@ -16,12 +16,14 @@ from auth_service import __version__
 from auth_service.handlers import Handlers
 from auth_service.keys import KeyRing, SigningKey
 from auth_service.providers import build_providers
+from auth_service.repository import UserReader
 from auth_service.service import AuthService
 from auth_service.settings import Settings
 from proto import auth as P
 from proto.auth import KeysRotated
 from proto.events import Event
 from proto.system import PURGE_SPECS, PurgeUser
+from services.db.engine import plain_url
 from services.keys import EncryptedColumn
 from services.runtime import ServiceDefinition, ServiceRuntime
 
@@ -86,6 +88,8 @@ async def setup(runtime: ServiceRuntime) -> None:
         )
         return result.removed
 
+    reader = UserReader(plain_url(runtime.db.engine.url.render_as_string(hide_password=False)))
+    runtime.on_stop(reader.close)
     service = AuthService(
         settings,
         runtime.db,
@@ -94,6 +98,7 @@ async def setup(runtime: ServiceRuntime) -> None:
         publish,
         purge,
         list(purge_specs),
+        reader,
     )
     h = Handlers(service, keys, settings, announce)
     for spec, handler in (

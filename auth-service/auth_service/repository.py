@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +59,76 @@ _USER_WITH_IDENTITIES = text(
 async def user_with_identities(s: AsyncSession, user_id: UUID) -> Row[Any] | None:
     """The user and its identities in one round trip (the hot path of GET /v1/me)."""
     return (await s.execute(_USER_WITH_IDENTITIES, {"id": user_id})).first()
+
+
+# `GET /v1/me` is the hottest read there is (every page load, every client poll), so it
+# skips the ORM session: one prepared statement on a small pool of its own, one round
+# trip. The statement scopes itself: the materialised CTE sets `app.user_id` for the
+# statement's own (implicit) transaction, and the `offset 0` lateral cannot be pulled up
+# into a join, so the users and identities scans (and their row-level security policies)
+# run only after it. Were that order ever different, the policies would hide the row and
+# the read would fail closed (401), never show another user's data.
+_ME = """
+    with me as materialized (
+        select $1::uuid as id, set_config('app.user_id', $1::text, true) as scoped
+    )
+    select u.id, u.display_name, u.email, u.avatar_url, u.created_at, u.identities
+    from me cross join lateral (
+        select u.id, u.display_name, u.email, u.avatar_url, u.created_at,
+               coalesce((select json_agg(json_build_object(
+                             'provider', i.provider, 'subject', i.subject, 'email', i.email,
+                             'display_name', i.display_name, 'linked_at', i.created_at)
+                           order by i.created_at)
+                         from identities i where i.owner_id = u.id), '[]'::json)::text
+                 as identities
+        from users u where u.id = me.id and me.scoped is not null
+        offset 0
+    ) u
+"""
+
+
+async def _no_reset(_: asyncpg.Connection) -> None:
+    """The statement leaves no session state behind (its setting is transaction-local)."""
+
+
+class UserReader:
+    """The `GET /v1/me` read on `size` connections of its own (opened on first use, as the
+    service's database role, so row-level security applies as everywhere else)."""
+
+    def __init__(self, dsn: str, *, size: int = 8) -> None:
+        self._dsn = dsn
+        self._size = size
+        self._pool: asyncpg.Pool | None = None
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=0,
+                max_size=self._size,
+                reset=_no_reset,
+                max_inactive_connection_lifetime=300.0,
+                # One statement, always the same shape: plan it once, not per call (the
+                # planner would keep re-planning it for its parameter otherwise).
+                server_settings={"plan_cache_mode": "force_generic_plan"},
+            )
+            if self._pool is None:
+                self._pool = pool
+            else:
+                await pool.close()
+        return self._pool
+
+    async def user_with_identities(self, user_id: UUID) -> asyncpg.Record | None:
+        """id, display_name, email, avatar_url, created_at and identities (a JSON text)."""
+        pool = self._pool or await self._get_pool()
+        async with pool.acquire() as conn:
+            row: asyncpg.Record | None = await conn.fetchrow(_ME, user_id)
+        return row
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
 
 
 async def update_user(s: AsyncSession, user_id: UUID, **values: Any) -> Row[Any] | None:

@@ -92,9 +92,11 @@ class AuthService:
         publish: Publish,
         purge: Purge,
         purge_services: Sequence[str],
+        reader: repo.UserReader | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
+        self.reader = reader
         self.keys = keys
         self.providers = providers
         self.publish = publish
@@ -348,8 +350,26 @@ class AuthService:
             identities=[Identity.model_validate(i) for i in row.identities],
         )
 
-    async def me(self, s: AsyncSession, user_id: UUID) -> User:
-        return await self._user(s, user_id)
+    async def me(self, user_id: UUID, s: AsyncSession | None = None) -> User:
+        """The caller's account: on the reader's own connections when there is one."""
+        if self.reader is None:
+            assert s is not None
+            return await self._user(s, user_id)
+        row = await self.reader.user_with_identities(user_id)
+        if row is None:
+            raise RpcError(
+                ErrorCode.UNAUTHENTICATED,
+                "this account no longer exists",
+                details={"reason": "account_deleted"},
+            )
+        return User(
+            id=row["id"],
+            display_name=row["display_name"],
+            email=row["email"],
+            avatar_url=row["avatar_url"],
+            created_at=row["created_at"],
+            identities=[Identity.model_validate(i) for i in orjson.loads(row["identities"])],
+        )
 
     async def update_me(self, s: AsyncSession, user_id: UUID, display_name: str) -> User:
         name = " ".join(display_name.split())

@@ -9,6 +9,7 @@ from fastapi.responses import ORJSONResponse
 from gateway import __version__
 from gateway.auth import install as install_auth
 from gateway.errors import install_error_handlers
+from gateway.hotpath import MeFastPath, me_route
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.ratelimit import IpRateLimitMiddleware, RateLimiter
 from gateway.routes import auth, bots, commands, files, logs, status
@@ -26,12 +27,17 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
         default_response_class=ORJSONResponse,
+        # Spans only: metrics are Prometheus (gateway.middleware) and logs go through
+        # `logging`, so FastAPI need not look up OTel meter/logger providers per request.
+        telemetry={"metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     install_error_handlers(app)
     for module in (status, auth, bots, commands, files, logs):
         app.include_router(module.router)
     mount_web(app)  # the web console at / (after every router: its catch-all goes last)
+    # Innermost: everything below applies to the fast path too.
+    app.add_middleware(MeFastPath, runtime=runtime, route=me_route(auth.router.routes))
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

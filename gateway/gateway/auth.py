@@ -51,6 +51,9 @@ API_TOKEN_PREFIX = "bcp_"  # noqa: S105 - a prefix, not a secret
 SESSION_SCOPES: frozenset[str] = frozenset(API_SCOPES) | {ACCOUNT_SCOPE}
 # Replay revocations a little further back than the access-token lifetime (clock skew).
 REPLAY_MARGIN_S = 60.0
+# Where the caller is kept once known (per request, in the ASGI scope; a plain key rather
+# than `request.state`, whose misses cost an exception each).
+_PRINCIPAL_KEY = "botcenter.principal"
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +185,7 @@ def bearer_token(request: Request) -> str | None:
 
 async def authenticate(request: Request) -> Principal | None:
     """The caller, or None when the request carries no credentials at all."""
-    cached: Principal | None = getattr(request.state, "principal", None)
+    cached: Principal | None = request.scope.get(_PRINCIPAL_KEY)
     if cached is not None:
         return cached
     authn = _authn(request)
@@ -231,7 +234,7 @@ async def authenticate(request: Request) -> Principal | None:
                 "too many requests for this account; slow down",
                 details={"retry_after": wait},
             )
-    request.state.principal = principal
+    request.scope[_PRINCIPAL_KEY] = principal
     return principal
 
 

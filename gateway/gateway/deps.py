@@ -1,4 +1,7 @@
-"""Dependencies shared by every route, defined once as `Annotated` aliases."""
+"""Dependencies shared by every route, defined once as `Annotated` aliases.
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread
+pool, which costs a thread hop (and GIL hand-offs) on every request."""
 
 from __future__ import annotations
 
@@ -10,13 +13,14 @@ from services.bus.rpc import RpcClient
 from services.runtime import ServiceRuntime
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
 
-def get_bus(request: Request) -> RpcClient:
-    return get_runtime(request).client
+async def get_bus(request: Request) -> RpcClient:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime.client
 
 
 Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]

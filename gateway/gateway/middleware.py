@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-import uuid
+from typing import Any
 
 import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proto.errors import ErrorCode
+from services.bus.rpc import new_request_id
 from services.telemetry.logs import request_id_var
 
 HTTP_REQUESTS = Counter(
@@ -36,35 +37,53 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Metric children by label values: `labels()` validates and locks on every call.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        incoming = headers.get("x-request-id", "")
-        rid = incoming if 8 <= len(incoming) <= 64 and incoming.isalnum() else uuid.uuid4().hex
+        incoming = ""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                incoming = value.decode("latin-1")  # the last one wins, as it always did
+        rid = incoming if 8 <= len(incoming) <= 64 and incoming.isalnum() else new_request_id()
+        rid_header = (b"x-request-id", rid.encode())
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
-        method = scope["method"]
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
         # FastAPI itself opens the server span (continuing an incoming traceparent).
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = _route_of(scope)
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
+            self._observe(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        method: str = scope["method"]
+        route = _route_of(scope)
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = HTTP_REQUESTS.labels(method, route, str(status))
+            if len(self._counters) < 10_000:
+                self._counters[(method, route, status)] = counter
+        counter.inc()
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = HTTP_SECONDS.labels(method, route)
+            if len(self._timers) < 10_000:
+                self._timers[(method, route)] = timer
+        timer.observe(seconds)
 
 
 class BodyLimitMiddleware:
