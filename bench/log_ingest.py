@@ -11,7 +11,7 @@ and NATS while it ran, with the load average (the machine is shared with other w
 Target (issue 8): >= 50,000 events/s sustained.
 
     python -m bench log_ingest
-    python bench/log_ingest.py [--events 900000] [--replicas 1] [--workers 2]
+    python bench/log_ingest.py [--events 1200000] [--replicas 1] [--workers 2]
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def main(events: int = 900_000, replicas: int = 1, workers: int = 2) -> dict[str, object]:
+def main(events: int = 1_200_000, replicas: int = 1, workers: int = 2) -> dict[str, object]:
     data_dir = Path(tempfile.mkdtemp(prefix="bc-bench-log-"))
     data_dir.chmod(0o755)
     infra = Infra(data_dir, durable=True, progress=lambda _: None)
@@ -192,7 +192,7 @@ def main(events: int = 900_000, replicas: int = 1, workers: int = 2) -> dict[str
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=900_000)
+    parser.add_argument("--events", type=int, default=1_200_000)
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()

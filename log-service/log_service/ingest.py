@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -115,8 +116,15 @@ class Lane:
     or `linger_s` after its first message, so a quiet stream is still stored at once.
     """
 
-    def __init__(self, nc: NATS, js: JetStreamContext, settings: Settings) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        settings: Settings,
+        recover: Callable[[], Awaitable[object]],
+    ) -> None:
         self.nc = nc
+        self.recover = recover
         prefix = getattr(js, "_prefix", "$JS.API")
         self.next_subject = f"{prefix}.CONSUMER.MSG.NEXT.{STREAM}.{settings.ingest_durable}"
         self.batch = settings.ingest_batch
@@ -126,6 +134,7 @@ class Lane:
         self.msgs: list[Msg] = []
         self.remaining = 0  # messages the outstanding pull request may still deliver
         self.requested_at = 0.0
+        self.trouble: str | None = None  # why the last request ended, when not routine
         self.wake = asyncio.Event()
         self.sub: Any = None
 
@@ -138,8 +147,8 @@ class Lane:
                 await self.sub.unsubscribe()
 
     async def _on_msg(self, msg: Msg) -> None:
-        headers = msg.headers
-        status = headers.get("Status") if headers else None
+        headers = msg.headers or {}
+        status = headers.get("Status")
         if status is None:
             self.msgs.append(msg)
             self.remaining -= 1
@@ -147,8 +156,11 @@ class Lane:
                 self.wake.set()  # done, full, or the linger clock starts
             return
         if status != "100":
-            # 404 no messages, 408 request expired, 409 (consumer changed, too many
-            # waiting requests...): this request is over.
+            # 404 no messages, 408 request expired: routine; 409 (consumer deleted, too many
+            # waiting requests...) and others: this request is over, and something is wrong.
+            if status not in ("404", "408"):
+                described = str(headers.get("Description", "")).split("\n")[0]
+                self.trouble = f"{status} {described}".strip()
             self.remaining = 0
             self.wake.set()
 
@@ -163,12 +175,22 @@ class Lane:
         """The next batch (empty when stopping)."""
         first_at: float | None = None
         while not stopping.is_set():
+            if len(self.msgs) >= self.batch:
+                break
+            if self.trouble is not None:
+                log.warning("pull request refused (%s); retrying in 1 s", self.trouble)
+                self.trouble = None
+                if self.msgs:
+                    break  # store what arrived first
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), 1.0)
+                with contextlib.suppress(Exception):
+                    await self.recover()  # e.g. the consumer was deleted: make it again
+                continue
             now = time.monotonic()
             if self.remaining <= 0 or now - self.requested_at > self.expires_s + 2.0:
                 # No request outstanding (or its answer was lost with a reconnect): ask again.
                 await self._request()
-            if len(self.msgs) >= self.batch:
-                break
             if self.msgs:
                 if first_at is None:
                     first_at = now
@@ -220,14 +242,17 @@ async def run_worker(
     settings: Settings,
     stopping: asyncio.Event,
 ) -> None:
-    # Make sure the durable consumer exists (shared by every replica and lane).
-    await durable_pull(
-        js,
-        settings.ingest_durable,
-        ack_wait_s=settings.ingest_ack_wait_s,
-        max_ack_pending=settings.ingest_max_ack_pending,
-    )
-    lane = Lane(nc, js, settings)
+    async def ensure_consumer() -> object:
+        # The durable consumer shared by every replica and lane (made if missing).
+        return await durable_pull(
+            js,
+            settings.ingest_durable,
+            ack_wait_s=settings.ingest_ack_wait_s,
+            max_ack_pending=settings.ingest_max_ack_pending,
+        )
+
+    await ensure_consumer()
+    lane = Lane(nc, js, settings, ensure_consumer)
     await lane.start()
     try:
         await _consume(lane, db, partitions, stopping)

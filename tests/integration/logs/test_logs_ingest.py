@@ -86,3 +86,24 @@ async def test_two_replicas_share_ingestion_and_each_serves_streams(
     assert await ingested(two.url) > 0
     await ws1.close()
     await ws2.close()
+
+
+async def test_ingestion_carries_on_after_its_durable_consumer_is_deleted(
+    start_service, publisher, rpc, nc
+) -> None:
+    start_service("log", **ENV)
+    owner, bot = uuid.uuid4(), uuid.uuid4()
+
+    async def at_least(n: int) -> bool:
+        return await stored(rpc, owner, bot) >= n
+
+    for i in range(100):
+        await publisher.publish("log", "info", log_line(owner, bot, f"before {i}"))
+    await apoll(lambda: at_least(100), timeout_s=30, interval_s=0.3, what="100 rows")
+    # An operator (or a restore) removes the consumer: pull requests are refused; the
+    # replica makes the consumer again (it redelivers from the start) and carries on.
+    await nc.jetstream().delete_consumer("EVENTS", "log-ingest")
+    for i in range(100):
+        await publisher.publish("log", "info", log_line(owner, bot, f"after {i}"))
+    await apoll(lambda: at_least(200), timeout_s=90, interval_s=0.5, what="200 rows")
+    assert await stored(rpc, owner, bot) == 200  # the redelivered ones were no-ops
