@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -341,6 +342,7 @@ def main(
         for p in procs:
             p.stop()
         infra.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)  # a run leaves up to a few GB behind
     window_s = (t1 - t0) / 1e9
     expected = sent * per_user
     figures: dict[str, object] = {

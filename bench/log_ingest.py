@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -155,6 +156,7 @@ def main(events: int = 1_200_000, replicas: int = 1, workers: int = 2) -> dict[s
         for p in procs:
             p.stop()
         infra.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)  # a run leaves up to a few GB behind
     rate = stored / elapsed
     # The steadiest stretch: between 10% and 90% of the rows (no start-up, no tail).
     lo = next(s for s in samples if s[1] >= events * 0.1)
