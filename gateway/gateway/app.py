@@ -9,7 +9,6 @@ from fastapi.responses import ORJSONResponse
 from gateway import __version__
 from gateway.auth import install as install_auth
 from gateway.errors import install_error_handlers
-from gateway.hotpath import MeFastPath, me_route
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.ratelimit import IpRateLimitMiddleware, RateLimiter
 from gateway.routes import auth, bots, commands, files, logs, status
@@ -36,8 +35,6 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     for module in (status, auth, bots, commands, files, logs):
         app.include_router(module.router)
     mount_web(app)  # the web console at / (after every router: its catch-all goes last)
-    # Innermost: everything below applies to the fast path too.
-    app.add_middleware(MeFastPath, runtime=runtime, route=me_route(auth.router.routes))
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

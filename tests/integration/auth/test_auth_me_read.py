@@ -1,6 +1,6 @@
-"""`GET /v1/me`, the hottest call: the gateway answers a Bearer access token on a fast path
-and a cookie session through the route, and both must say exactly the same; auth-service
-reads the account on connections of its own that keep no user scope between reads."""
+"""`GET /v1/me`, the hottest call: a Bearer access token and a cookie session get exactly
+the same answer; auth-service reads the account on connections of its own that keep no
+user scope between reads."""
 
 from __future__ import annotations
 
