@@ -52,14 +52,22 @@ def _system_url(url: str) -> str:
     )
 
 
+def open_database(settings: ServiceSettings) -> Database:
+    """The service's connection pools (opened lazily), sized by its settings."""
+    url = settings.db_url()
+    if url is None:
+        raise MissingSecretError("DATABASE_URL must be set (make run sets it for you)")
+    return Database(
+        url,
+        system_url=_system_url(url),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_overflow,
+    )
+
+
 async def build_runtime(definition: ServiceDefinition, settings: ServiceSettings) -> ServiceRuntime:
     # Configuration errors (missing secrets) first: they must not wait for a NATS connect.
-    db: Database | None = None
-    if definition.migrations is not None:
-        url = settings.db_url()
-        if url is None:
-            raise MissingSecretError("DATABASE_URL must be set (make run sets it for you)")
-        db = Database(url, system_url=_system_url(url))
+    db = open_database(settings) if definition.migrations is not None else None
     vault = Vault.from_spec(settings.vault_keyring()) if definition.uses_vault else None
     password = settings.nats_password.get_secret_value() if settings.nats_password else None
     nc = await connect(

@@ -138,6 +138,16 @@ class ServiceSettings(KernelSettings):
     nats_password: SecretStr | None = Field(None, description="its NATS password (secret)")
     rpc_concurrency: int = Field(256, ge=1, le=10_000, description="RPCs handled at once")
     rpc_timeout_s: float = Field(10.0, gt=0, le=300, description="deadline of one RPC")
+    db_pool_size: int = Field(
+        20,
+        ge=1,
+        le=500,
+        description="database connections kept open; busier moments open overflow ones, "
+        "closed again when returned (size this to the usual concurrency: churn costs a connect)",
+    )
+    db_pool_overflow: int = Field(
+        10, ge=0, le=500, description="extra database connections allowed above the pool size"
+    )
     drain_timeout_s: float = Field(
         20.0, gt=0, le=600, description="on SIGTERM, how long to finish work in flight"
     )

@@ -48,9 +48,7 @@ def test_production_refuses_missing_or_placeholder_vault_keys(monkeypatch, value
 
 
 def test_a_production_service_stops_at_start_naming_the_variable(tmp_path: Path) -> None:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DB_ROLE_PASSWORD", "VAULT_KEYS")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_ROLE_PASSWORD", "VAULT_KEYS")}
     env.update(
         BOTCENTER_MODE="production",
         BOTCENTER_DATA_DIR=str(tmp_path),
@@ -65,3 +63,18 @@ def test_a_production_service_stops_at_start_naming_the_variable(tmp_path: Path)
     assert "DB_ROLE_PASSWORD" in done.stderr or "VAULT_KEYS" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "secrets.json").exists(), "production never writes dev secrets"
+
+
+def test_database_pools_are_sized_from_the_settings(tmp_path: Path, monkeypatch) -> None:
+    from services.runner import open_database
+
+    monkeypatch.setenv("BOTCENTER_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://admin:x@127.0.0.1:5432/botcenter")
+    monkeypatch.setenv("DEMO_DB_POOL_SIZE", "32")
+    monkeypatch.setenv("DEMO_DB_POOL_OVERFLOW", "4")
+    db = open_database(DemoSettings())
+    assert db.engine.pool.size() == 32  # type: ignore[attr-defined]
+    assert db.engine.pool._max_overflow == 4  # type: ignore[attr-defined]
+    monkeypatch.setenv("DEMO_DB_POOL_SIZE", "0")
+    with pytest.raises(ValueError, match="db_pool_size"):
+        DemoSettings()
