@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -336,19 +336,8 @@ class AuthService:
     async def _user(self, s: AsyncSession, user_id: UUID) -> User:
         row = await repo.user_with_identities(s, user_id)
         if row is None:
-            raise RpcError(
-                ErrorCode.UNAUTHENTICATED,
-                "this account no longer exists",
-                details={"reason": "account_deleted"},
-            )
-        return User(
-            id=row.id,
-            display_name=row.display_name,
-            email=row.email,
-            avatar_url=row.avatar_url,
-            created_at=row.created_at,
-            identities=[Identity.model_validate(i) for i in row.identities],
-        )
+            raise _account_gone()
+        return _account(row._mapping, row.identities)
 
     async def me(self, user_id: UUID, s: AsyncSession | None = None) -> User:
         """The caller's account: on the reader's own connections when there is one."""
@@ -357,19 +346,8 @@ class AuthService:
             return await self._user(s, user_id)
         row = await self.reader.user_with_identities(user_id)
         if row is None:
-            raise RpcError(
-                ErrorCode.UNAUTHENTICATED,
-                "this account no longer exists",
-                details={"reason": "account_deleted"},
-            )
-        return User(
-            id=row["id"],
-            display_name=row["display_name"],
-            email=row["email"],
-            avatar_url=row["avatar_url"],
-            created_at=row["created_at"],
-            identities=[Identity.model_validate(i) for i in orjson.loads(row["identities"])],
-        )
+            raise _account_gone()
+        return _account(row, orjson.loads(row["identities"]))
 
     async def update_me(self, s: AsyncSession, user_id: UUID, display_name: str) -> User:
         name = " ".join(display_name.split())
@@ -531,3 +509,23 @@ class AuthService:
                 details={"reason": "token_invalid"},
             )
         return ApiTokenPrincipal(user_id=row.owner_id, token_id=row.id, scopes=list(row.scopes))
+
+
+def _account_gone() -> RpcError:
+    return RpcError(
+        ErrorCode.UNAUTHENTICATED,
+        "this account no longer exists",
+        details={"reason": "account_deleted"},
+    )
+
+
+def _account(row: Mapping[str, Any], identities: list[Any]) -> User:
+    """The account view of a users row (ORM or asyncpg) and its identities."""
+    return User(
+        id=row["id"],
+        display_name=row["display_name"],
+        email=row["email"],
+        avatar_url=row["avatar_url"],
+        created_at=row["created_at"],
+        identities=[Identity.model_validate(i) for i in identities],
+    )

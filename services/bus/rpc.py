@@ -124,6 +124,34 @@ async def _subscribe_direct(
     return sub, direct
 
 
+class _Alarm:
+    """One timer for many deadlines, armed for the nearest (a timer per request costs more
+    than the request): `ring` runs at that deadline and re-arms for the next one."""
+
+    __slots__ = ("_at", "_handle", "_ring")
+
+    def __init__(self, ring: Callable[[], None]) -> None:
+        self._ring = ring
+        self._handle: asyncio.TimerHandle | None = None
+        self._at = 0.0
+
+    def arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        if self._handle is None or self._at > deadline:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = loop.call_at(deadline, self._fire)
+            self._at = deadline
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._ring()
+
+
 Req = TypeVar("Req", bound=Contract)
 Rep = TypeVar("Rep", bound=Contract)
 
@@ -256,8 +284,7 @@ class RpcServer:
         # Handlers running, in start order; requests over the limit wait in `_backlog`.
         self._calls: dict[asyncio.Task[None], _Call] = {}
         self._backlog: deque[tuple[_Route, Msg]] = deque()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._alarm = _Alarm(self._expire)
         self._loop: asyncio.AbstractEventLoop | None = None
         _in_flight_gauge(service)
         _SERVERS[service].add(self)
@@ -307,9 +334,8 @@ class RpcServer:
             if left <= 0:
                 break
             await asyncio.wait(list(self._calls), timeout=left, return_when=asyncio.FIRST_COMPLETED)
-        if not self._calls and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if not self._calls:
+            self._alarm.cancel()
 
     @property
     def in_flight(self) -> int:
@@ -334,12 +360,7 @@ class RpcServer:
         task = call.task = loop.create_task(self._serve(call))
         self._calls[task] = call
         task.add_done_callback(self._done)
-        # One timer for all deadlines, armed for the nearest one (see `_expire`).
-        if self._timer is None or self._timer_at > deadline:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = loop.call_at(deadline, self._expire)
-            self._timer_at = deadline
+        self._alarm.arm(loop, deadline)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         call = self._calls.pop(task)
@@ -353,7 +374,6 @@ class RpcServer:
 
     def _expire(self) -> None:
         """Cancel the handlers past their deadline; re-arm for the next one."""
-        self._timer = None
         loop = self._loop
         assert loop is not None
         now = loop.time()
@@ -368,8 +388,7 @@ class RpcServer:
             elif nearest is None or call.deadline < nearest:
                 nearest = call.deadline
         if nearest is not None:
-            self._timer = loop.call_at(nearest, self._expire)
-            self._timer_at = nearest
+            self._alarm.arm(loop, nearest)
 
     # -- one request -------------------------------------------------------------------
 
@@ -508,8 +527,7 @@ class _Replies:
         self.waiting: dict[str, tuple[asyncio.Future[Msg | None], float]] = {}
         self._tokens = itertools.count()
         self._starting: asyncio.Lock | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._alarm = _Alarm(self._expire)
 
     async def start(self, nc: NATS) -> None:
         if self._starting is None:
@@ -535,15 +553,10 @@ class _Replies:
         fut: asyncio.Future[Msg | None] = loop.create_future()
         deadline = loop.time() + timeout
         self.waiting[token] = (fut, deadline)
-        if self._timer is None or self._timer_at > deadline:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = loop.call_at(deadline, self._expire)
-            self._timer_at = deadline
+        self._alarm.arm(loop, deadline)
         return token, fut
 
     def _expire(self) -> None:
-        self._timer = None
         loop = self.loop
         assert loop is not None
         now = loop.time()
@@ -556,8 +569,7 @@ class _Replies:
             elif nearest is None or deadline < nearest:
                 nearest = deadline
         if nearest is not None:
-            self._timer = loop.call_at(nearest, self._expire)
-            self._timer_at = nearest
+            self._alarm.arm(loop, nearest)
 
 
 _REPLIES: weakref.WeakKeyDictionary[NATS, _Replies] = weakref.WeakKeyDictionary()

@@ -12,17 +12,8 @@ import httpx
 
 from tests.fixtures.auth import SignedIn, sign_in
 from tests.fixtures.infra import apoll
-
-
-def _cmd(**data: Any) -> dict[str, Any]:
-    return {"description": "d", "response": {"type": "template", "content": "ok"}, **data}
-
-
-def _locs(response: httpx.Response) -> dict[tuple[Any, ...], str]:
-    assert response.status_code == 422, response.text
-    error = response.json()["error"]
-    assert error["code"] == "validation"
-    return {tuple(f["loc"]): f["message"] for f in error["fields"]}
+from tests.integration.commands.gateway_api import command_body as _cmd
+from tests.integration.commands.gateway_api import field_errors as _locs
 
 
 async def _add_bot(api: httpx.AsyncClient, sandbox_control: Any) -> tuple[str, Any]:

@@ -5,22 +5,12 @@ command-service, and answered — and nothing is stored."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 
 from tests.fixtures.auth import SignedIn, sign_in
-
-
-def _cmd(**data: Any) -> dict[str, Any]:
-    return {"description": "d", "response": {"type": "template", "content": "ok"}, **data}
-
-
-def _locs(response: httpx.Response) -> dict[tuple[Any, ...], str]:
-    assert response.status_code == 422, response.text
-    error = response.json()["error"]
-    assert error["code"] == "validation"
-    return {tuple(f["loc"]): f["message"] for f in error["fields"]}
+from tests.integration.commands.gateway_api import command_body as _cmd
+from tests.integration.commands.gateway_api import field_errors as _locs
 
 
 def _api(url: str, who: SignedIn | dict[str, str]) -> httpx.AsyncClient:
