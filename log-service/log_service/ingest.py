@@ -23,6 +23,7 @@ from log_service import metrics
 from log_service import repository as repo
 from log_service.service import BadEvent, Record, parse_record
 from log_service.settings import Settings
+from services.bus.direct import subscribe_direct
 from services.bus.events import STREAM, durable_pull
 from services.db.engine import Database
 
@@ -111,9 +112,10 @@ def _seq_and_time(reply: str) -> tuple[int, datetime]:
 class Lane:
     """One pull request at a time on the durable consumer, into a private inbox.
 
-    Messages arrive through a subscription callback and are collected in a list: no task
-    and no timer per message (nats-py's `fetch` makes both). A batch is cut when it is full,
-    or `linger_s` after its first message, so a quiet stream is still stored at once.
+    Messages go from nats-py's read loop straight into a list (`subscribe_direct`): no
+    task, queue hop or timer per message (nats-py's `fetch` makes all three). A batch is cut
+    when it is full, or `linger_s` after its first message, so a quiet stream is still
+    stored at once.
     """
 
     def __init__(
@@ -139,14 +141,14 @@ class Lane:
         self.sub: Any = None
 
     async def start(self) -> None:
-        self.sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
+        self.sub, _ = await subscribe_direct(self.nc, self.inbox, self._on_msg)
 
     async def stop(self) -> None:
         if self.sub is not None:
             with contextlib.suppress(Exception):
                 await self.sub.unsubscribe()
 
-    async def _on_msg(self, msg: Msg) -> None:
+    def _on_msg(self, msg: Msg) -> bool:
         headers = msg.headers or {}
         status = headers.get("Status")
         if status is None:
@@ -154,7 +156,7 @@ class Lane:
             self.remaining -= 1
             if self.remaining <= 0 or len(self.msgs) >= self.batch or len(self.msgs) == 1:
                 self.wake.set()  # done, full, or the linger clock starts
-            return
+            return True
         if status != "100":
             # 404 no messages, 408 request expired: routine; 409 (consumer deleted, too many
             # waiting requests...) and others: this request is over, and something is wrong.
@@ -163,6 +165,7 @@ class Lane:
                 self.trouble = f"{status} {described}".strip()
             self.remaining = 0
             self.wake.set()
+        return True
 
     async def _request(self) -> None:
         want = self.batch - len(self.msgs)

@@ -11,7 +11,7 @@ Client: typed `call(spec, request)`; no responders -> `unavailable`, no answer i
 Hot path (bench/rpc_roundtrip.py, issue 2: p50 <= 1.2x bare nats-py): nats-py hands each
 message of a callback subscription to a per-subscription task through an asyncio.Queue,
 and its `request()` adds that hop again for the reply plus `asyncio.wait_for`. Here both
-sides take messages straight from nats-py's read loop (`_Direct` stands in for the
+sides take messages straight from nats-py's read loop (`DirectDelivery` stands in for the
 subscription's pending queue): the server starts one task per request, the client
 resolves the caller's future. Deadlines share one timer per server (and one per client
 connection) instead of an `asyncio.timeout`/`wait_for` per request, histograms are
@@ -51,6 +51,7 @@ from proto import headers as H
 from proto.base import Contract
 from proto.errors import ErrorCode, ErrorEnvelope, FieldError
 from proto.registry import RpcSpec
+from services.bus.direct import DirectDelivery, subscribe_direct
 from services.db.engine import Database
 from services.errors import RpcError
 from services.telemetry import metrics, tracing
@@ -84,44 +85,6 @@ def new_request_id() -> str:
 
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
-
-
-class _Direct(asyncio.Queue[Msg]):
-    """Stands in for a nats-py subscription's pending queue so that each message goes to
-    `deliver` as nats-py's read loop parses it, without the subscription task in between.
-
-    `deliver` returns True when it took the message, False when it parked it (its bytes
-    then still count towards nats-py's `pending_bytes_limit` until `taken` is called), or
-    raises `asyncio.QueueFull`, which nats-py reports as a slow consumer. Nothing is ever
-    stored in the queue itself, so nats-py's drain (`join()`) never waits on it.
-    """
-
-    def __init__(self, sub: Subscription, deliver: Callable[[Msg], bool]) -> None:
-        super().__init__()
-        self._sub = sub
-        self._deliver = deliver
-
-    def put_nowait(self, item: Msg) -> None:
-        if self._deliver(item):
-            self._sub._pending_size -= len(item.data)
-
-    def taken(self, msg: Msg) -> None:
-        self._sub._pending_size -= len(msg.data)
-
-
-async def _subscribe_direct(
-    nc: NATS, subject: str, deliver: Callable[[Msg], bool], queue: str = ""
-) -> tuple[Subscription, _Direct]:
-    sub = await nc.subscribe(subject, queue=queue)
-    parked = getattr(sub, "_pending_queue", None)
-    if not isinstance(parked, asyncio.Queue):  # pragma: no cover - nats-py internals moved
-        await sub.unsubscribe()
-        raise RuntimeError("this nats-py version keeps no per-subscription pending queue")
-    direct = _Direct(sub, deliver)
-    sub._pending_queue = direct
-    while not parked.empty():  # anything that arrived before the swap, in order
-        direct.put_nowait(parked.get_nowait())
-    return sub, direct
 
 
 class _Alarm:
@@ -229,7 +192,7 @@ class _Route:
         self.spec = spec
         self.handler = handler
         self.sub: Subscription | None = None
-        self.direct: _Direct | None = None
+        self.direct: DirectDelivery | None = None
 
 
 class _Call:
@@ -307,7 +270,7 @@ class RpcServer:
         self._loop = asyncio.get_running_loop()
         for spec, handler in self._handlers.values():
             route = _Route(spec, handler)
-            route.sub, route.direct = await _subscribe_direct(
+            route.sub, route.direct = await subscribe_direct(
                 self.nc, spec.subject, functools.partial(self._deliver, route), self.service
             )
             self._routes.append(route)
@@ -536,7 +499,7 @@ class _Replies:
             if self.loop is not None:
                 return
             prefix = nc.new_inbox() + "."
-            await _subscribe_direct(nc, prefix + "*", self._deliver)
+            await subscribe_direct(nc, prefix + "*", self._deliver)
             self.prefix = prefix
             self.loop = asyncio.get_running_loop()
 
