@@ -11,11 +11,13 @@ The load generator runs in processes of its own (a publisher; the 1,000 receiver
 `BENCH_LOG_RECEIVERS` processes, default 2), so none of them is the bottleneck and their CPU
 is measured; latency uses CLOCK_MONOTONIC, which every process on the machine shares.
 
-Ingestion: by default (`BENCH_LOG_SPLIT=1`) the measured replica serves streams only
-(`LOG_INGEST_WORKERS=0`) and a second log-service replica ingests every published event
-into PostgreSQL meanwhile (the layout of a deployment with a stream tier and an ingest tier);
-its CPU is reported separately. `BENCH_LOG_SPLIT=0` makes one replica do both (its CPU then
-includes ingestion).
+Layouts (`BENCH_LOG_LAYOUTS`, comma-separated; default `stream_tier,co_located`):
+`stream_tier` measures the stream replica alone (`LOG_INGEST_WORKERS=0`, nothing ingests on
+this machine: in a deployment the ingest consumers run on other replicas; `log_ingest`
+measures them); `co_located` adds a second replica that ingests every event into PostgreSQL
+on the same 2 cores meanwhile (its CPU reported separately), the worst case of a one-node
+install; `one_replica` makes the measured replica do both. The headline figures are the
+first layout's; every layout's are under `layouts`.
 
 Target (issue 8): 5,000 events/s (50,000 deliveries/s), p99 <= 10 ms, log-service < 60 %
 of one core. The machine is shared: the load average is recorded next to the figures, and
@@ -241,10 +243,22 @@ def _cpu(p: psutil.Process) -> float:
     return float(t.user + t.system)
 
 
-def main(
-    rate: int = 5000, seconds: float = 15.0, users: int = 100, per_user: int = 10
+LAYOUTS = {
+    # The stream tier measured on its own: no ingestion on this machine (a deployment runs
+    # the ingest consumers on other replicas/nodes; `log_ingest` measures them).
+    "stream_tier": {"split": False, "ingest_workers": "0"},
+    # Everything on these 2 cores: a second replica ingests every event into PostgreSQL
+    # while the measured one streams.
+    "co_located": {"split": True, "ingest_workers": "2"},
+    # One replica does both (its CPU then includes ingestion).
+    "one_replica": {"split": False, "ingest_workers": "2"},
+}
+
+
+def run_layout(
+    layout: str, rate: int = 5000, seconds: float = 15.0, users: int = 100, per_user: int = 10
 ) -> dict[str, object]:
-    split = os.environ.get("BENCH_LOG_SPLIT", "1") != "0"
+    split = bool(LAYOUTS[layout]["split"])
     n_receivers = int(os.environ.get("BENCH_LOG_RECEIVERS", "2"))
     data_dir = Path(tempfile.mkdtemp(prefix="bc-bench-fanout-"))
     data_dir.chmod(0o755)
@@ -254,7 +268,7 @@ def main(
     children: list[subprocess.Popen[str]] = []
     try:
         base = {**infra.service_env("log"), "LOG_LOG_LEVEL": "WARNING"}
-        workers = os.environ.get("BENCH_LOG_INGEST_WORKERS", "2")
+        workers = str(LAYOUTS[layout]["ingest_workers"])
         stream = spawn_service(
             "log",
             {**base, "LOG_INGEST_WORKERS": "0" if split else workers},
@@ -346,10 +360,15 @@ def main(
     window_s = (t1 - t0) / 1e9
     expected = sent * per_user
     figures: dict[str, object] = {
+        "layout": layout,
         "subscribers": users * per_user,
         "users": users,
         "stream_server": endpoint.get("server"),
-        "ingest_in_separate_replica": split,
+        "ingestion": (
+            "a second replica on this machine"
+            if split
+            else ("in the measured replica" if workers != "0" else "none on this machine")
+        ),
         "events_per_s_target": rate,
         "events_per_s_sent": round(sent / window_s),
         "deliveries_per_s": round(got["received"] / window_s),
@@ -375,7 +394,7 @@ def main(
         "meets_target": got["p99"] <= 10 and cpu["stream"] < 0.6 and got["received"] >= expected,
     }
     print(
-        f"{figures['subscribers']} subscribers ({figures['stream_server']}), "
+        f"[{layout}] {figures['subscribers']} subscribers ({figures['stream_server']}), "
         f"{figures['events_per_s_sent']} events/s -> {figures['deliveries_per_s']} deliveries/s "
         f"({figures['delivered_fraction']:.2%} of expected, {got['out_of_order']} out of order); "
         f"latency p50 {got['p50']} ms, p99 {got['p99']} ms, max {got['max']} ms; log-service CPU "
@@ -383,7 +402,7 @@ def main(
         + (
             f" (streams only; the ingest replica {cpu['ingest']:.2f} cores)"
             if split
-            else " (streams and ingestion)"
+            else (" (streams and ingestion)" if workers != "0" else " (no ingestion anywhere)")
         )
         + f"; load generator {cpu['publisher']:.2f} (publisher) + {cpu['receiver']:.2f} "
         f"(receivers) cores; load average {load0} -> {load1}; a 2 ms sleep woke up to "
@@ -391,6 +410,17 @@ def main(
         "runnable but waiting for a CPU"
     )
     return figures
+
+
+def main(
+    rate: int = 5000, seconds: float = 15.0, users: int = 100, per_user: int = 10
+) -> dict[str, object]:
+    """Each layout of `BENCH_LOG_LAYOUTS` (default: the stream tier alone, then co-located
+    with ingestion); the headline figures are the first layout's."""
+    names = os.environ.get("BENCH_LOG_LAYOUTS", "stream_tier,co_located").split(",")
+    runs = {n: run_layout(n, rate, seconds, users, per_user) for n in names if n}
+    first = next(iter(runs.values()))
+    return {**first, "layouts": runs}
 
 
 if __name__ == "__main__":

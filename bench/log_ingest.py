@@ -83,7 +83,7 @@ def ingested(urls: list[str]) -> int:
     `count(*)` twice a second would itself cost PostgreSQL a tenth of a core by the end."""
     total = 0
     for url in urls:
-        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:  # noqa: S310 (http)
             for line in r.read().decode().splitlines():
                 if line.startswith("botcenter_log_ingested_total "):
                     total += int(float(line.split()[1]))
@@ -198,7 +198,8 @@ def main(events: int = 1_200_000, replicas: int = 1, workers: int = 2) -> dict[s
         "meets_target": steady >= TARGET,
     }
     print(
-        f"stored {stored:,} rows ({in_table:,} in the table) in {elapsed:.1f}s: {rate:,.0f}/s overall, {steady:,.0f}/s steady "
+        f"stored {stored:,} rows ({in_table:,} in the table) in {elapsed:.1f}s: "
+        f"{rate:,.0f}/s overall, {steady:,.0f}/s steady "
         f"(target {TARGET:,}) over {elapsed:.0f} s; CPU: log-service {cpu / elapsed:.2f} cores "
         f"({cpu / max(stored, 1) * 1e6:.1f} us/event), PostgreSQL {pg_cpu / elapsed:.2f} "
         f"({pg_cpu / max(stored, 1) * 1e6:.1f} us/event), NATS {nats_cpu / elapsed:.2f}; "
