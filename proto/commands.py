@@ -28,6 +28,9 @@ from proto.base import Contract, Empty
 from proto.events import Event
 from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
 
+# The longest cooldown a command may have (seconds).
+MAX_COOLDOWN_S = 86_400
+
 InvocationKind = Literal[
     "slash", "prefix", "user_context", "message_context", "autocomplete", "component"
 ]
@@ -396,8 +399,8 @@ class _CommandFields(Contract):
     # Empty: global. Otherwise the guilds the command is registered in (and works in).
     guild_ids: list[Snowflake] = Field(default_factory=list, max_length=50)
     enabled: bool = True
-    cooldown_user_s: int = Field(0, ge=0, le=86_400)
-    cooldown_guild_s: int = Field(0, ge=0, le=86_400)
+    cooldown_user_s: int = Field(0, ge=0, le=MAX_COOLDOWN_S)
+    cooldown_guild_s: int = Field(0, ge=0, le=MAX_COOLDOWN_S)
     # Discord permission bit set (decimal) the invoker must have (default_member_permissions).
     required_permissions: str | None = Field(None, pattern=r"^[0-9]{1,20}$")
     required_role_ids: list[Snowflake] = Field(default_factory=list, max_length=25)
@@ -499,8 +502,8 @@ class CommandPatch(Contract):
     options: list[CommandOption] | None = Field(None, max_length=25)
     guild_ids: list[Snowflake] | None = Field(None, max_length=50)
     enabled: bool | None = None
-    cooldown_user_s: int | None = Field(None, ge=0, le=86_400)
-    cooldown_guild_s: int | None = Field(None, ge=0, le=86_400)
+    cooldown_user_s: int | None = Field(None, ge=0, le=MAX_COOLDOWN_S)
+    cooldown_guild_s: int | None = Field(None, ge=0, le=MAX_COOLDOWN_S)
     required_permissions: str | None = Field(None, pattern=r"^[0-9]{1,20}$")
     required_role_ids: list[Snowflake] | None = Field(None, max_length=25)
     ephemeral: bool | None = None
@@ -1002,6 +1005,10 @@ CONFIG_SPECS: list[RpcSpec[Any, Any]] = [
 ]
 
 
+# Cooldowns are shared by every command-service replica (a user cannot dodge one by
+# landing on another replica); each key expires with its cooldown.
+COOLDOWN_BUCKET = "command_cooldowns"
+
 SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
     EXECUTE,
     MANIFEST,
@@ -1009,4 +1016,9 @@ SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
     *CONFIG_SPECS,
     EventSpec("evt.command.*.*.changed", CommandsChanged, frozenset({"command"})),
     EventSpec("evt.command.*.*.executed", CommandExecuted, frozenset({"command"})),
+    KvSpec(
+        COOLDOWN_BUCKET,
+        frozenset({"command"}),
+        summary="running command cooldowns, one key per (command, user|guild), expiring with it",
+    ),
 ]

@@ -10,7 +10,7 @@ from nats.aio.msg import Msg
 
 from command_service import __version__
 from command_service.cache import SetupCache
-from command_service.execution import Executor
+from command_service.execution import Executor, SharedCooldowns
 from command_service.handlers import Handlers
 from command_service.models import SCHEMA
 from command_service.outbound import Guard, Outbound
@@ -19,6 +19,7 @@ from command_service.settings import Settings
 from command_service.templates import Renderer
 from proto import commands as c
 from proto.system import PURGE_SPECS
+from services.bus.kv import Store, ensure_bucket
 from services.keys import EncryptedColumn
 from services.runtime import ServiceDefinition, ServiceRuntime
 
@@ -45,7 +46,10 @@ async def setup(runtime: ServiceRuntime) -> None:
     async def publish(event: c.CommandExecuted) -> None:
         await runtime.events.publish("command", "executed", event)
 
-    executor = Executor(cache, renderer, outbound, publish)
+    bucket = await ensure_bucket(runtime.js, c.COOLDOWN_BUCKET, ttl_s=float(c.MAX_COOLDOWN_S))
+    executor = Executor(
+        cache, renderer, outbound, publish, cooldowns=SharedCooldowns(Store(bucket))
+    )
     h = Handlers(
         runtime, ConfigService(runtime.vault, renderer), executor, cache, settings.execute_timeout_s
     )

@@ -5,12 +5,15 @@ command's own failure: the Discord user gets a short polite message, the owner t
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from command_service.cache import SetupCache
@@ -38,26 +41,44 @@ FAILED_MESSAGE = "Sorry, this command failed. The bot's owner can see why in the
 ADMINISTRATOR = 1 << 3
 
 Publish = Callable[[CommandExecuted], Awaitable[None]]
+log = logging.getLogger(__name__)
 
 
 class CommandFailed(Exception):
     """The command could not answer; the message is for the owner's logs."""
 
 
+_KEY_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+def cooldown_keys(cmd: Command, inv: Invocation) -> list[tuple[str, int]]:
+    """(key, seconds) of the cooldowns this invocation is subject to: per (command, user)
+    and per (command, guild). Keys are valid NATS KV keys (ids that are not get hashed)."""
+
+    def token(value: str) -> str:
+        if _KEY_TOKEN.fullmatch(value):
+            return value
+        return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+    keys: list[tuple[str, int]] = []
+    if cmd.spec.cooldown_user_s:
+        keys.append((f"{cmd.id}.u.{token(inv.user.id)}", cmd.spec.cooldown_user_s))
+    if cmd.spec.cooldown_guild_s and inv.guild_id:
+        keys.append((f"{cmd.id}.g.{token(inv.guild_id)}", cmd.spec.cooldown_guild_s))
+    return keys
+
+
 class Cooldowns:
-    """Per-replica cooldown clock: (command, user) and (command, guild)."""
+    """This replica's own cooldown clock: used when there is no shared store (tests, a
+    single process) and while the shared one cannot be reached."""
 
     def __init__(self, max_keys: int = 100_000) -> None:
-        self._until: dict[tuple[UUID, str, str], float] = {}
+        self._until: dict[str, float] = {}
         self._max = max_keys
 
     def check(self, cmd: Command, inv: Invocation, now: float) -> float:
         """Seconds left on a cooldown, or 0 and the cooldowns start now."""
-        keys: list[tuple[tuple[UUID, str, str], int]] = []
-        if cmd.spec.cooldown_user_s:
-            keys.append(((cmd.id, "u", inv.user.id), cmd.spec.cooldown_user_s))
-        if cmd.spec.cooldown_guild_s and inv.guild_id:
-            keys.append(((cmd.id, "g", inv.guild_id), cmd.spec.cooldown_guild_s))
+        keys = cooldown_keys(cmd, inv)
         left = max((self._until.get(k, 0.0) - now for k, _ in keys), default=0.0)
         if left > 0:
             return left
@@ -66,6 +87,71 @@ class Cooldowns:
         for key, seconds in keys:
             self._until[key] = now + seconds
         return 0.0
+
+    async def left(self, cmd: Command, inv: Invocation) -> float:
+        return self.check(cmd, inv, time.monotonic())
+
+
+class CooldownStore(Protocol):
+    """A key-value store shared by the replicas, with expiry per key (NATS KV)."""
+
+    async def get(self, key: str) -> tuple[bytes, int] | None: ...
+
+    async def create(self, key: str, value: bytes, *, ttl_s: float | None = None) -> int | None: ...
+
+    async def delete(self, key: str, *, revision: int | None = None) -> bool: ...
+
+
+class SharedCooldowns:
+    """Cooldowns every replica sees: a running cooldown is a key that expires with it, and
+    starting one is a create that fails when another replica started it first."""
+
+    def __init__(self, store: CooldownStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self.fallback = Cooldowns()
+
+    async def left(self, cmd: Command, inv: Invocation) -> float:
+        keys = cooldown_keys(cmd, inv)
+        if not keys:
+            return 0.0
+        try:
+            return await self._left(keys)
+        except Exception as exc:
+            # The store is unreachable: commands keep working on this replica's own clock.
+            log.warning("shared cooldowns unavailable (%s); using local ones", type(exc).__name__)
+            return self.fallback.check(cmd, inv, time.monotonic())
+
+    async def _left(self, keys: list[tuple[str, int]]) -> float:
+        now = self.clock()
+        left = 0.0
+        for key, _ in keys:
+            left = max(left, await self._running(key, now))
+        if left > 0:
+            return left
+        started: list[tuple[str, int]] = []
+        for key, seconds in keys:
+            revision = await self.store.create(key, b"%.3f" % (now + seconds), ttl_s=seconds)
+            if revision is None:
+                # Another replica started this one a moment ago: the invocation waits, and
+                # the cooldowns it started here are taken back.
+                for k, r in started:
+                    await self.store.delete(k, revision=r)
+                return max(await self._running(key, now), 1.0)
+            started.append((key, revision))
+        return 0.0
+
+    async def _running(self, key: str, now: float) -> float:
+        found = await self.store.get(key)
+        if found is None:
+            return 0.0
+        try:
+            until = float(found[0])
+        except ValueError:
+            until = now
+        # The key's expiry is what counts (replica clocks differ a little): while it
+        # exists, the cooldown runs.
+        return max(until - now, 1.0)
 
 
 @dataclass
@@ -159,13 +245,14 @@ class Executor:
         outbound: Outbound,
         publish: Publish,
         limits: Limits | None = None,
+        cooldowns: Cooldowns | SharedCooldowns | None = None,
     ) -> None:
         self.cache = cache
         self.renderer = renderer
         self.outbound = outbound
         self.publish = publish
         self.limits = limits or Limits()
-        self.cooldowns = Cooldowns()
+        self.cooldowns = cooldowns or Cooldowns()
 
     async def execute(self, req: ExecuteCommand) -> tuple[CommandReply, CommandExecuted | None]:
         """The reply, and the event to publish (None for dry runs and unknown bots)."""
@@ -258,7 +345,7 @@ class Executor:
                 ephemeral=True,
             ), None
         if not dry_run:
-            left = self.cooldowns.check(cmd, inv, time.monotonic())
+            left = await self.cooldowns.left(cmd, inv)
             if left > 0:
                 return CommandReply(
                     outcome="cooldown",
