@@ -10,6 +10,7 @@ import pytest
 
 from proto import commands as C
 from services.infra.stack import Infra, ServiceProcess
+from tests.fixtures.infra import apoll
 
 from .conftest import _spawn
 from .test_commands_execution_rules import GUILD, _cmd, _run
@@ -37,3 +38,19 @@ async def test_a_cooldown_started_on_one_replica_holds_on_the_other(
     outcomes = [(await _run(call, bot, "daily", user="7")).outcome for _ in range(12)]
     assert outcomes == ["cooldown"] * 12
     assert (await _run(call, bot, "daily", user="8", guild=GUILD)).outcome == "ok"
+
+
+async def test_a_shared_cooldown_ends_when_its_time_is_up(call, owned_bot, second_replica) -> None:
+    bot = owned_bot
+    spec = _cmd(name="quick", cooldown_user_s=2)
+    await call(C.CREATE, C.CreateCommand(bot_id=bot.bot_id, command=spec), bot.owner)
+    assert (await _run(call, bot, "quick", user="9")).outcome == "ok"
+    cooled = await _run(call, bot, "quick", user="9")
+    assert cooled.outcome == "cooldown"
+    assert "again in 2 s" in cooled.content or "again in 1 s" in cooled.content
+
+    async def runs_again() -> bool:
+        return bool((await _run(call, bot, "quick", user="9")).outcome == "ok")
+
+    # The key expires with the cooldown (its own TTL, not the bucket's day).
+    await apoll(runs_again, timeout_s=10, interval_s=0.25, what="the cooldown to end")
