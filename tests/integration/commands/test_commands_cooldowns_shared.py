@@ -1,6 +1,7 @@
 """Cooldowns hold across command-service replicas: with two replicas answering
 `rpc.command.execute` (a queue group picks one per call), a user who just ran a command
-is told to wait whichever replica answers; another user is not."""
+is told to wait whichever replica answers; another user is not; and a cooldown ends when
+its time is up (each key expires on its own, on the real NATS KV bucket)."""
 
 from __future__ import annotations
 
