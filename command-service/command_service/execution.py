@@ -110,17 +110,26 @@ class SharedCooldowns:
         self.store = store
         self.clock = clock
         self.fallback = Cooldowns()
+        self.degraded = False
 
     async def left(self, cmd: Command, inv: Invocation) -> float:
         keys = cooldown_keys(cmd, inv)
         if not keys:
             return 0.0
         try:
-            return await self._left(keys)
+            left = await self._left(keys)
         except Exception as exc:
             # The store is unreachable: commands keep working on this replica's own clock.
-            log.warning("shared cooldowns unavailable (%s); using local ones", type(exc).__name__)
+            if not self.degraded:
+                self.degraded = True
+                log.warning(
+                    "shared cooldowns unavailable (%s); using local ones", type(exc).__name__
+                )
             return self.fallback.check(cmd, inv, time.monotonic())
+        if self.degraded:
+            self.degraded = False
+            log.info("shared cooldowns available again")
+        return left
 
     async def _left(self, keys: list[tuple[str, int]]) -> float:
         now = self.clock()

@@ -109,6 +109,11 @@ async def test_an_unreachable_store_falls_back_to_this_replicas_clock() -> None:
     cmd = _cmd(cooldown_user_s=30)
     assert await clock.left(cmd, _inv()) == 0  # commands keep working
     assert await clock.left(cmd, _inv()) > 29  # and are still cooled down locally
+    assert clock.degraded
+    store.down = False  # back: cooldowns are shared again
+    assert await clock.left(cmd, _inv(user="2")) == 0
+    assert not clock.degraded
+    assert any(".u.2" in k for k in store.keys)
 
 
 def test_keys_are_valid_kv_keys_for_any_id() -> None:
