@@ -134,8 +134,8 @@ class SharedCooldowns:
     async def _left(self, keys: list[tuple[str, int]]) -> float:
         now = self.clock()
         left = 0.0
-        for key, _ in keys:
-            left = max(left, await self._running(key, now))
+        for key, seconds in keys:
+            left = max(left, await self._running(key, seconds, now))
         if left > 0:
             return left
         started: list[tuple[str, int]] = []
@@ -146,11 +146,11 @@ class SharedCooldowns:
                 # the cooldowns it started here are taken back.
                 for k, r in started:
                     await self.store.delete(k, revision=r)
-                return max(await self._running(key, now), 1.0)
+                return max(await self._running(key, seconds, now), 1.0)
             started.append((key, revision))
         return 0.0
 
-    async def _running(self, key: str, now: float) -> float:
+    async def _running(self, key: str, seconds: int, now: float) -> float:
         found = await self.store.get(key)
         if found is None:
             return 0.0
@@ -159,8 +159,8 @@ class SharedCooldowns:
         except ValueError:
             until = now
         # The key's expiry is what counts (replica clocks differ a little): while it
-        # exists, the cooldown runs.
-        return max(until - now, 1.0)
+        # exists, the cooldown runs, and never for longer than the command's cooldown.
+        return min(max(until - now, 1.0), float(seconds))
 
 
 @dataclass

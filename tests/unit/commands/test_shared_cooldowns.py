@@ -116,6 +116,15 @@ async def test_an_unreachable_store_falls_back_to_this_replicas_clock() -> None:
     assert any(".u.2" in k for k in store.keys)
 
 
+async def test_a_replica_clock_running_ahead_never_lengthens_a_cooldown() -> None:
+    store = MemoryStore()
+    ahead = SharedCooldowns(store, clock=lambda: store.now + 120)  # two minutes fast
+    behind = SharedCooldowns(store, clock=lambda: store.now)
+    cmd = _cmd(cooldown_user_s=10)
+    assert await ahead.left(cmd, _inv()) == 0
+    assert await behind.left(cmd, _inv()) == 10.0  # not 130
+
+
 def test_keys_are_valid_kv_keys_for_any_id() -> None:
     cmd = _cmd(cooldown_user_s=5, cooldown_guild_s=5)
     keys = [k for k, _ in cooldown_keys(cmd, _inv(user="weird id/*>", guild="9"))]
