@@ -256,7 +256,9 @@ await flow('apply_avatar', ['upload_avatar', 'add_bot'], async () => {
 
 await flow('live_log_line', ['start_online_live'], async () => {
   await page.goto(`${botUrl}/logs`);
-  await expectVisible(page.locator('[data-stream-state=live]'), 20_000);
+  // The tail's own stream (the page header has another one, live already): only once the
+  // tail is subscribed can it show what the restart produces.
+  await expectVisible(page.locator('[data-testid=tail-stream-state][data-stream-state=live]'), 20_000);
   // Restarting produces status events and log lines; they must arrive without a reload.
   await page.getByRole('button', { name: 'Restart' }).click();
   await expectVisible(page.getByTestId('live-tail').locator('div'), LONG);
@@ -268,7 +270,7 @@ await flow('resume_after_lost_connection', ['live_log_line'], async () => {
   await page.getByRole('button', { name: 'Clear' }).click();
   await page.route('**/v1/stream/ticket', (route) => route.abort());
   await page.evaluate(() => window.__sockets.forEach((ws) => ws.close()));
-  await expectVisible(page.locator('span[data-stream-state=reconnecting]'), 10_000);
+  await expectVisible(page.locator('[data-testid=tail-stream-state][data-stream-state=reconnecting]'), 10_000);
   const csrf = (await context.cookies()).find((c) => c.name === 'bc_csrf')?.value ?? '';
   const since = new Date().toISOString();
   const restarted = await page.request.post(`/v1/bots${botUrl.slice(5)}/restart`, { headers: { 'X-CSRF-Token': csrf } });

@@ -86,7 +86,7 @@ function Live({ f, botId }: { f: LogFilters; botId?: string }) {
   return (
     <div className="panel">
       <div className="row spread">
-        <span role="status" className="small" data-stream-state={stream.state}>Live: {STATE_TEXT[stream.state]}</span>
+        <span role="status" className="small" data-testid="tail-stream-state" data-stream-state={stream.state}>Live: {STATE_TEXT[stream.state]}</span>
         <div className="row">
           {paused ? <button onClick={resume}>Resume ({heldCount} new)</button> : <button onClick={() => setPaused(true)}>Pause</button>}
           <button onClick={() => setLines([])}>Clear</button>
