@@ -80,10 +80,7 @@ class Handlers:
         return Empty()
 
     async def me(self, _: Empty, ctx: RpcContext) -> User:
-        user_id = ctx.require_user()
-        if self.service.reader is not None:  # no ORM session for the hot read
-            return await self.service.me(user_id)
-        return await self.service.me(user_id, await ctx.session())
+        return await self.service.me(ctx.require_user())
 
     async def update_me(self, req: UpdateMe, ctx: RpcContext) -> User:
         return await self.service.update_me(

@@ -92,7 +92,7 @@ class AuthService:
         publish: Publish,
         purge: Purge,
         purge_services: Sequence[str],
-        reader: repo.UserReader | None = None,
+        reader: repo.UserReader,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -339,11 +339,8 @@ class AuthService:
             raise _account_gone()
         return _account(row._mapping, row.identities)
 
-    async def me(self, user_id: UUID, s: AsyncSession | None = None) -> User:
-        """The caller's account: on the reader's own connections when there is one."""
-        if self.reader is None:
-            assert s is not None
-            return await self._user(s, user_id)
+    async def me(self, user_id: UUID) -> User:
+        """The caller's account, read on the reader's own connections (no ORM session)."""
         row = await self.reader.user_with_identities(user_id)
         if row is None:
             raise _account_gone()
@@ -519,7 +516,7 @@ def _account_gone() -> RpcError:
     )
 
 
-def _account(row: Mapping[str, Any], identities: list[Any]) -> User:
+def _account(row: Mapping[Any, Any], identities: list[Any]) -> User:
     """The account view of a users row (ORM or asyncpg) and its identities."""
     return User(
         id=row["id"],

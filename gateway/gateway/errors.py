@@ -29,17 +29,13 @@ def error_response(env: ErrorEnvelope, headers: dict[str, str] | None = None) ->
     )
 
 
-def rpc_error_response(exc: RpcError) -> ORJSONResponse:
-    headers = None
-    if exc.code is ErrorCode.RATE_LIMITED and "retry_after" in exc.details:
-        headers = {"Retry-After": str(max(1, int(float(exc.details["retry_after"]) + 0.999)))}
-    return error_response(exc.envelope(), headers)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RpcError)
     async def rpc_error(_: Request, exc: RpcError) -> ORJSONResponse:
-        return rpc_error_response(exc)
+        headers = None
+        if exc.code is ErrorCode.RATE_LIMITED and "retry_after" in exc.details:
+            headers = {"Retry-After": str(max(1, int(float(exc.details["retry_after"]) + 0.999)))}
+        return error_response(exc.envelope(), headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> ORJSONResponse:

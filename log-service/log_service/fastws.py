@@ -167,14 +167,7 @@ class DirtyClients:
     def flush(self) -> None:
         clients, self.clients = self.clients, []
         for c in clients:
-            pending = c.pending
-            if pending:  # PicowsClient.flush, inlined
-                data = pending[0] if len(pending) == 1 else b"".join(pending)
-                pending.clear()
-                c.pending_bytes = 0
-                raw = c.raw
-                if not raw.is_closing():
-                    raw.write(data)
+            c.flush()
 
 
 class StreamListener(WSListener):
