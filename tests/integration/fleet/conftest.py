@@ -130,8 +130,14 @@ class Bots:
         self.client = RpcClient(nc, "gateway", timeout_s=20.0)
         self.user = uuid.uuid4()
 
-    async def call(self, spec: RpcSpec[Any, Any], req: Any, user: uuid.UUID | None = None) -> Any:
-        return await self.client.call(spec, req, user_id=user or self.user)
+    async def call(
+        self,
+        spec: RpcSpec[Any, Any],
+        req: Any,
+        user: uuid.UUID | None = None,
+        timeout_s: float | None = None,
+    ) -> Any:
+        return await self.client.call(spec, req, user_id=user or self.user, timeout_s=timeout_s)
 
     async def add(
         self,
@@ -154,8 +160,8 @@ class Bots:
             await self.call(P.START_BOT, P.BotRef(bot_id=bot.id))
         return app, bot
 
-    async def status(self, bot_id: uuid.UUID) -> F.BotStatus:
-        return await self.call(F.GET_STATUS, P.BotRef(bot_id=bot_id))
+    async def status(self, bot_id: uuid.UUID, timeout_s: float | None = None) -> F.BotStatus:
+        return await self.call(F.GET_STATUS, P.BotRef(bot_id=bot_id), timeout_s=timeout_s)
 
     async def wait_state(
         self, bot_id: uuid.UUID, state: str, timeout: float = 20.0, reason: str | None = None
