@@ -190,13 +190,14 @@ async def test_a_restarted_log_service_refuses_a_signed_out_session(
     first.stop()
 
     log = start_service("log")  # knows nothing of the logout but from the replay
-    async with httpx.AsyncClient(base_url=log.url) as probe:
-        ready = (await probe.get("/readyz")).json()
-    assert ready["checks"]["revocations"] is True
     by_token = await open_stream(log.url, token=alice.access_token)
     ok, code, reason = await opened(by_token)
     assert (ok, code) == (False, 4401)
     assert "signed out" in reason
+    # It said "ready" only once the replay was done (and accepts no stream before).
+    async with httpx.AsyncClient(base_url=log.url) as probe:
+        ready = (await probe.get("/readyz")).json()
+    assert ready["checks"]["revocations"] is True
     # A ticket the gateway gave that session before the logout is refused too.
     sid = uuid.UUID(_claims(alice.access_token)["sid"])
     ticket = await ticket_for(rpc, alice.user_id, session_id=sid)
