@@ -16,7 +16,10 @@ little later) refreshes the JWKS at once, retrying briefly until the new `kid` s
 
 `watch_revocations` subscribes a process to these (core NATS, every replica);
 `replay_revocations` applies the revocations of the last access-token lifetime from
-JetStream, so a process that starts (or restarts) knows them before it reports ready.
+JetStream, so a process that starts (or restarts) knows them before it reports ready
+(`replay_access_window` picks that window from the JWKS, or the longest allowed).
+`apply_revocation` applies one such event (log-service also feeds it what its live
+stream's consumer sees, and asks `signed_out` / `session_revoked` about stream tickets).
 """
 
 from __future__ import annotations

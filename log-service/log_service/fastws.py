@@ -7,7 +7,8 @@ disconnected after `LOG_STREAM_CLOSE_TIMEOUT_S` if it never reads it. Pings are 
 own (idle ping, closed when no pong arrives in time).
 
 Authentication is the same as the Starlette route: the subprotocol carries the token or
-ticket; the origin is checked before the upgrade.
+ticket; the origin is checked before the upgrade; `Hub.admission` decides (revoked,
+expired, replay not done, per-user and per-replica caps) right before registration.
 """
 
 from __future__ import annotations
