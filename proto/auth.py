@@ -34,6 +34,9 @@ class ApiTokenPrincipal(Contract):
     user_id: UUID
     token_id: UUID
     scopes: list[str] = Field(default_factory=list)
+    # When the token stops working (None: it does not expire); a live stream opened with a
+    # ticket this token asked for closes then.
+    expires_at: datetime | None = None
 
 
 class SessionsRevoked(Event):

@@ -7,6 +7,7 @@ queries about them; its live stream (`GET /v1/stream`) is a websocket it serves 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import IntEnum
 from typing import Any, Literal
 from uuid import UUID
 
@@ -119,6 +120,42 @@ class EventsSummary(Contract):
     series: list[SummaryBucket] = Field(default_factory=list)
 
 
+class StreamClose(IntEnum):
+    """Close codes of the live stream (`GET /v1/stream`), a contract the console reads
+    (`web/src/api/stream.ts` mirrors them; a test checks). The reason text says what to do."""
+
+    GOING_AWAY = 1001  # the server is shutting down: reconnect (with `last_event_id`)
+    ORIGIN_REFUSED = 1008  # the page's Origin is not allowed (refused before the handshake)
+    INTERNAL = 1011  # missed events could not be replayed: reconnect with `last_event_id`
+    # Too slow, the server is full or starting, credentials cannot be checked right now, too
+    # many missed events: reconnect later with `last_event_id` (and back off).
+    TRY_AGAIN = 1013
+    # Credentials refused, or the session / personal token was signed out or revoked
+    # (logout, refresh-token reuse, sign-out everywhere): sign in again; do not retry as is.
+    UNAUTHORIZED = 4401
+    # The access token (or the one a ticket was issued to) expired: get a fresh token or
+    # ticket and reconnect at once with `last_event_id`; nothing is lost.
+    TOKEN_EXPIRED = 4419
+    # This account already has `LOG_STREAM_MAX_PER_USER` streams open on this server:
+    # close one (another tab?) and retry later.
+    TOO_MANY_STREAMS = 4429
+
+
+class StreamTicketRequest(Contract):
+    """What the gateway knows about the credential that asks for a ticket: a stream opened
+    with the ticket belongs to it, and closes when it is signed out, revoked or expires
+    (exactly as a stream opened with the access token itself would)."""
+
+    # The session (`sid` of the access token = refresh family) that asked; None for a
+    # personal API token.
+    session_id: UUID | None = None
+    # The personal API token that asked (None for a session).
+    token_id: UUID | None = None
+    # When the gateway stops accepting that credential (access token `exp` plus the
+    # verifiers' clock leeway, or the personal token's expiry); None: it does not expire.
+    expires_at: datetime | None = None
+
+
 class StreamTicket(Contract):
     """A single-use ticket to open `GET /v1/stream` (sent as subprotocol `ticket.<value>`)."""
 
@@ -170,7 +207,7 @@ SUMMARY = rpc(
 )
 STREAM_TICKET = rpc(
     "rpc.log.stream.ticket",
-    Empty,
+    StreamTicketRequest,
     StreamTicket,
     callers=["gateway"],
     summary="a short-lived single-use ticket to open the live stream",

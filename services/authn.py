@@ -16,7 +16,10 @@ little later) refreshes the JWKS at once, retrying briefly until the new `kid` s
 
 `watch_revocations` subscribes a process to these (core NATS, every replica);
 `replay_revocations` applies the revocations of the last access-token lifetime from
-JetStream, so a process that starts (or restarts) knows them before it reports ready.
+JetStream, so a process that starts (or restarts) knows them before it reports ready
+(`replay_access_window` picks that window from the JWKS, or the longest allowed).
+`apply_revocation` applies one such event (log-service also feeds it what its live
+stream's consumer sees, and asks `signed_out` / `session_revoked` about stream tickets).
 """
 
 from __future__ import annotations
@@ -60,14 +63,21 @@ SESSIONS_REVOKED_SUBJECT = "evt.auth.*.*.sessions_revoked"
 TOKEN_REVOKED_SUBJECT = "evt.auth.*.*.token_revoked"  # noqa: S105
 SESSION_REVOKED_SUBJECT = "evt.auth.*.*.session_revoked"
 EVENTS_STREAM = "EVENTS"
+# Event kinds (last subject token) that `apply_revocation` understands.
+REVOCATION_KINDS = frozenset({"sessions_revoked", "session_revoked", "token_revoked"})
+# The longest access-token lifetime auth-service allows (`AUTH_ACCESS_TTL_S`): how far
+# back to replay when the JWKS (which says the real lifetime) cannot be fetched.
+MAX_ACCESS_TTL_S = 24 * 3600
 
 
 class InvalidToken(Exception):
-    """The token is not acceptable; `reason` is safe to show."""
+    """The token is not acceptable; `reason` is safe to show. `expired`: only its lifetime
+    is over (a fresh token from the same session would do)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, expired: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.expired = expired
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,11 @@ class AccessTokenVerifier:
         self._revoked_sessions: dict[UUID, float] = {}  # session id -> forget after
         self._revocation_ttl = revocation_ttl_s
         self.access_ttl_s: int | None = None
+
+    @property
+    def leeway_s(self) -> int:
+        """Seconds a token is still accepted after its `exp` (clock skew between hosts)."""
+        return self._leeway
 
     # ------------------------------------------------------------------ keys
     async def refresh(self, *, force: bool = False) -> None:
@@ -172,7 +187,7 @@ class AccessTokenVerifier:
         if cached is not None:
             if cached.expires_at + self._leeway < now:
                 self._cache.pop(token, None)
-                raise InvalidToken("the token has expired")
+                raise InvalidToken("the token has expired", expired=True)
             self._check_revoked(cached)
             return cached
         try:
@@ -198,7 +213,7 @@ class AccessTokenVerifier:
                 options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise InvalidToken("the token has expired") from None
+            raise InvalidToken("the token has expired", expired=True) from None
         except jwt.InvalidAudienceError:
             raise InvalidToken("the token is meant for another audience") from None
         except jwt.InvalidIssuerError:
@@ -241,11 +256,19 @@ class AccessTokenVerifier:
                 sid: until for sid, until in self._revoked_sessions.items() if until > now
             }
 
+    def signed_out(self, user_id: UUID, issued_ms: int) -> bool:
+        """True when `user_id` signed out everywhere at or after `issued_ms` (epoch ms)."""
+        entry = self._revoked.get(user_id)
+        return entry is not None and issued_ms <= entry[0]
+
+    def session_revoked(self, session_id: UUID) -> bool:
+        """True when the session (refresh family) was signed out or its refresh token reused."""
+        return session_id in self._revoked_sessions
+
     def _check_revoked(self, claims: AccessClaims) -> None:
-        entry = self._revoked.get(claims.user_id)
-        if entry is not None and claims.issued_ms <= entry[0]:
+        if self.signed_out(claims.user_id, claims.issued_ms):
             raise InvalidToken("this session was signed out")
-        if claims.session_id is not None and claims.session_id in self._revoked_sessions:
+        if claims.session_id is not None and self.session_revoked(claims.session_id):
             raise InvalidToken("this session was signed out")
 
 
@@ -297,7 +320,7 @@ class PersonalTokenCache:
         return until is not None and until > time.monotonic()
 
 
-def _apply(
+def apply_revocation(
     subject: str,
     data: bytes,
     verifier: AccessTokenVerifier | None,
@@ -336,7 +359,7 @@ async def watch_revocations(
     (every replica), and refresh the JWKS when a new signing key is announced."""
 
     async def on_revocation(msg: Msg) -> None:
-        _apply(msg.subject, msg.data, verifier, tokens)
+        apply_revocation(msg.subject, msg.data, verifier, tokens)
 
     async def on_keys_rotated(msg: Msg) -> None:
         try:
@@ -393,9 +416,30 @@ async def replay_revocations(
                 break
             for m in msgs:
                 pending = m.metadata.num_pending
-                if _apply(m.subject, m.data, verifier, tokens):
+                if apply_revocation(m.subject, m.data, verifier, tokens):
                     applied += 1
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
+    return applied
+
+
+async def replay_access_window(
+    js: JetStreamContext,
+    verifier: AccessTokenVerifier,
+    tokens: PersonalTokenCache | None,
+    *,
+    margin_s: float = 60.0,
+) -> int:
+    """`replay_revocations` over the lifetime of access tokens (plus `margin_s` for clock
+    skew): the lifetime from the JWKS reply, or the longest allowed when auth-service cannot
+    say right now (the replay itself needs only JetStream, so a verifier does not wait for
+    auth-service to know what was revoked)."""
+    try:
+        await verifier.refresh(force=True)
+    except Exception:
+        log.warning("JWKS not available; replaying revocations of the longest token lifetime")
+    ttl = verifier.access_ttl_s or MAX_ACCESS_TTL_S
+    applied = await replay_revocations(js, verifier, tokens, since_s=ttl + margin_s)
+    log.info("revocations replayed", extra={"applied": applied, "window_s": ttl})
     return applied

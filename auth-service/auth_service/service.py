@@ -505,7 +505,12 @@ class AuthService:
                 "this API token is unknown, expired or revoked",
                 details={"reason": "token_invalid"},
             )
-        return ApiTokenPrincipal(user_id=row.owner_id, token_id=row.id, scopes=list(row.scopes))
+        return ApiTokenPrincipal(
+            user_id=row.owner_id,
+            token_id=row.id,
+            scopes=list(row.scopes),
+            expires_at=row.expires_at,
+        )
 
 
 def _account_gone() -> RpcError:

@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -66,6 +67,9 @@ class Principal:
     token_id: UUID | None = None
     session_id: UUID | None = None
     via_cookie: bool = False
+    # When this credential stops being accepted (access token: `exp` plus the clock
+    # leeway; personal token: its expiry; None: never). A stream ticket carries it.
+    expires_at: datetime | None = None
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -212,6 +216,7 @@ async def authenticate(request: Request) -> Principal | None:
                 kind="pat",
                 scopes=expand_scopes(pat.scopes),
                 token_id=pat.token_id,
+                expires_at=pat.expires_at,
             )
         else:
             claims = await authn.verifier.verify(token)
@@ -221,6 +226,9 @@ async def authenticate(request: Request) -> Principal | None:
                 scopes=SESSION_SCOPES,
                 session_id=claims.session_id,
                 via_cookie=via_cookie,
+                expires_at=datetime.fromtimestamp(
+                    claims.expires_at + authn.verifier.leeway_s, UTC
+                ),
             )
     except InvalidToken as exc:
         raise _unauthenticated(exc.reason) from None

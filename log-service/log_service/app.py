@@ -4,26 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from log_service import __version__, metrics
-from log_service.auth import JwtAuthenticator, TicketStore
+from log_service.auth import JwtAuthenticator, Revocations, TicketStore
 from log_service.fastws import FastStreamServer
 from log_service.handlers import Handlers
 from log_service.http import create_stream_app
 from log_service.ingest import Partitions, run_maintenance, run_worker
 from log_service.settings import Settings
 from log_service.stream import Hub
-from proto.auth import JWKS, Jwks
+from proto.auth import CHECK_API_TOKEN, JWKS, ApiTokenPrincipal, CheckApiToken, Jwks
 from proto.base import Empty
 from proto.logs import EXPORT_CHUNK, QUERY, STREAM_ENDPOINT, STREAM_TICKET, SUMMARY
 from proto.system import PURGE_SPECS
-from services.authn import AccessTokenVerifier, watch_revocations
+from services.authn import (
+    AccessTokenVerifier,
+    PersonalTokenCache,
+    replay_access_window,
+    watch_revocations,
+)
 from services.bus.kv import Store, ensure_bucket
 from services.runtime import ServiceDefinition, ServiceRuntime
 
 TICKETS_BUCKET = "log_stream_tickets"
+log = logging.getLogger(__name__)
 
 
 async def setup(runtime: ServiceRuntime) -> None:
@@ -59,12 +67,28 @@ async def setup(runtime: ServiceRuntime) -> None:
     async def fetch_jwks() -> Jwks:
         return await runtime.client.call(JWKS, Empty(), timeout_s=5.0)
 
-    hub = Hub(runtime.js, db, settings)
+    async def check_token(token: str) -> ApiTokenPrincipal:
+        return await runtime.client.call(
+            CHECK_API_TOKEN, CheckApiToken(token=token), timeout_s=5.0
+        )
+
+    verifier = AccessTokenVerifier(fetch_jwks)
+    # Only its memory of revoked personal tokens is used (for tickets they asked for); it
+    # must outlive a ticket, which may be redeemed up to its TTL after it was issued.
+    tokens = PersonalTokenCache(check_token, ttl_s=settings.stream_ticket_ttl_s + 60.0)
+    revocations = Revocations(verifier, tokens)
+    hub = Hub(runtime.js, db, settings, revocations)
     await hub.start()
     runtime.state["hub"] = hub
     metrics.STREAM_BUFFERED.set_function(hub.buffered_bytes)
-    verifier = AccessTokenVerifier(fetch_jwks)
-    subs = await watch_revocations(runtime.nc, verifier, None)
+    subs = await watch_revocations(runtime.nc, verifier, tokens)
+    runtime.ready_check("revocations", _replayed(hub))
+    try:
+        await replay_access_window(runtime.js, verifier, tokens)
+        hub.replayed = True
+    except Exception:
+        log.warning("revocation replay failed; retrying in the background", exc_info=True)
+        runtime.spawn(_replay_until_done(runtime, verifier, tokens, hub), name="log-replay")
     runtime.state["verifier"] = JwtAuthenticator(verifier)
     runtime.state["tickets"] = tickets
     fast: FastStreamServer | None = None
@@ -88,6 +112,26 @@ async def setup(runtime: ServiceRuntime) -> None:
             await fast.stop()
 
     runtime.on_stop(stop)
+
+
+def _replayed(hub: Hub) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return hub.replayed
+
+    return check
+
+
+async def _replay_until_done(
+    runtime: ServiceRuntime, verifier: AccessTokenVerifier, tokens: PersonalTokenCache, hub: Hub
+) -> None:
+    delay = 0.5
+    while not hub.replayed:
+        await asyncio.sleep(delay)
+        try:
+            await replay_access_window(runtime.js, verifier, tokens)
+            hub.replayed = True
+        except Exception:
+            delay = min(delay * 2, 10.0)
 
 
 def http_app(runtime: ServiceRuntime) -> Any:

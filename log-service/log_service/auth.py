@@ -3,6 +3,18 @@
 Tokens arrive in `Sec-WebSocket-Protocol` (`bearer.<jwt>` or `ticket.<value>`), never in
 the URL. Tickets are single-use: stored hashed in the `log_stream_tickets` KV bucket with
 a short TTL and deleted (compare-and-set) when used, so two replicas cannot both accept one.
+
+A stream belongs to the credential that opened it, and lives no longer than that credential:
+- an access JWT: its session (`sid` = refresh family) and its expiry (`exp` plus the same
+  clock leeway the gateway grants, so the stream ends when the API starts answering 401);
+- a ticket: the credential that asked the gateway for it (`POST /v1/stream/ticket`), whose
+  session id (or personal token id) and expiry the gateway puts into the ticket. A ticket is
+  only a way to carry a credential the browser cannot put in a subprotocol (a cookie): the
+  stream it opens must close on the same sign-out, revocation and expiry as that credential,
+  or a ticket taken just before logging out would keep a stream open for good.
+
+`Revocations` answers "is this principal still good?" from the revocation events this
+process follows (`services.authn.watch_revocations`, replayed at start).
 """
 
 from __future__ import annotations
@@ -17,7 +29,14 @@ from uuid import UUID
 import orjson
 from nats.js.errors import KeyDeletedError
 
-from services.authn import AccessTokenVerifier, InvalidToken
+from proto.logs import StreamClose, StreamTicketRequest
+from services.authn import (
+    REVOCATION_KINDS,
+    AccessTokenVerifier,
+    InvalidToken,
+    PersonalTokenCache,
+    apply_revocation,
+)
 from services.bus.kv import Store
 
 log = logging.getLogger(__name__)
@@ -25,22 +44,37 @@ log = logging.getLogger(__name__)
 PROTOCOL = "botcenter.v1"
 BEARER = "bearer."
 TICKET = "ticket."
+EXPIRED_MESSAGE = "the access token expired; reconnect with a fresh token and last_event_id"
 
 
 class AuthFailed(Exception):
-    """The stream cannot be opened; the message is safe to show."""
+    """The stream cannot be opened; the message is safe to show, `code` is the close code."""
+
+    def __init__(self, message: str, code: int = StreamClose.UNAUTHORIZED) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
 class StreamPrincipal:
     user_id: UUID
-    # When the credential was issued: sessions revoked after this close the stream.
+    # When the credential was issued: sign-outs everywhere after this close the stream.
     issued_at: datetime
+    # The session (refresh family) it belongs to; None for a personal token's ticket.
+    session_id: UUID | None = None
+    # The personal API token that asked for the ticket, if one did.
+    token_id: UUID | None = None
+    # When the credential stops being accepted; None: never (the stream is closed then).
+    expires_at: datetime | None = None
+
+    @property
+    def issued_ms(self) -> int:
+        return int(self.issued_at.timestamp() * 1000)
 
 
 class JwtAuthenticator:
     """Access JWTs through the kernel's `services.authn.AccessTokenVerifier` (the JWKS from
-    `rpc.auth.jwks`, cached; sign-out-everywhere applied through `watch_revocations`)."""
+    `rpc.auth.jwks`, cached; sign-outs applied through `watch_revocations`)."""
 
     def __init__(self, verifier: AccessTokenVerifier) -> None:
         self.verifier = verifier
@@ -49,8 +83,15 @@ class JwtAuthenticator:
         try:
             claims = await self.verifier.verify(token)
         except InvalidToken as exc:
+            if exc.expired:
+                raise AuthFailed(EXPIRED_MESSAGE, StreamClose.TOKEN_EXPIRED) from None
             raise AuthFailed(exc.reason) from None
-        return StreamPrincipal(claims.user_id, datetime.fromtimestamp(claims.issued_ms / 1000, UTC))
+        return StreamPrincipal(
+            claims.user_id,
+            datetime.fromtimestamp(claims.issued_ms / 1000, UTC),
+            session_id=claims.session_id,
+            expires_at=datetime.fromtimestamp(claims.expires_at + self.verifier.leeway_s, UTC),
+        )
 
 
 class TicketStore:
@@ -62,10 +103,24 @@ class TicketStore:
     def _key(ticket: str) -> str:
         return hashlib.sha256(ticket.encode()).hexdigest()
 
-    async def issue(self, user_id: UUID) -> tuple[str, datetime]:
+    async def issue(
+        self, user_id: UUID, credential: StreamTicketRequest | None = None
+    ) -> tuple[str, datetime]:
+        """A ticket for `user_id`, carrying the session/token and expiry of `credential`."""
+        credential = credential or StreamTicketRequest()
         ticket = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
-        value = orjson.dumps({"user_id": str(user_id), "issued_at": now.isoformat()})
+        value = orjson.dumps(
+            {
+                "user_id": str(user_id),
+                "issued_at": now.isoformat(),
+                "session_id": str(credential.session_id) if credential.session_id else None,
+                "token_id": str(credential.token_id) if credential.token_id else None,
+                "expires_at": credential.expires_at.isoformat()
+                if credential.expires_at
+                else None,
+            }
+        )
         await self.store.create(self._key(ticket), value, ttl_s=self.ttl_s)
         return ticket, now + timedelta(seconds=self.ttl_s)
 
@@ -87,7 +142,47 @@ class TicketStore:
         issued = datetime.fromisoformat(data["issued_at"])
         if datetime.now(UTC) - issued > timedelta(seconds=self.ttl_s):
             raise AuthFailed("the stream ticket has expired")
-        return StreamPrincipal(UUID(data["user_id"]), issued)
+
+        def uuid_of(name: str) -> UUID | None:
+            raw = data.get(name)
+            return UUID(raw) if raw else None
+
+        expires = data.get("expires_at")
+        return StreamPrincipal(
+            UUID(data["user_id"]),
+            issued,
+            session_id=uuid_of("session_id"),
+            token_id=uuid_of("token_id"),
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+        )
+
+
+class Revocations:
+    """Sign-outs and revoked personal tokens known to this process: fed by the core-NATS
+    revocation events (`watch_revocations`), the replay at start, and the live stream's own
+    consumer (`apply`), whichever comes first."""
+
+    def __init__(self, verifier: AccessTokenVerifier, tokens: PersonalTokenCache) -> None:
+        self.verifier = verifier
+        self.tokens = tokens
+
+    def apply(self, subject: str, data: bytes) -> bool:
+        """Apply a revocation event; True when it was one."""
+        if subject.rsplit(".", 1)[-1] not in REVOCATION_KINDS:
+            return False
+        return apply_revocation(subject, data, self.verifier, self.tokens)
+
+    def refused(self, principal: StreamPrincipal) -> str | None:
+        """Why the principal may no longer stream (safe to show), or None."""
+        if self.verifier.signed_out(principal.user_id, principal.issued_ms):
+            return "signed out everywhere"
+        if principal.session_id is not None and self.verifier.session_revoked(
+            principal.session_id
+        ):
+            return "this session was signed out"
+        if principal.token_id is not None and self.tokens.is_revoked(principal.token_id):
+            return "the personal API token was revoked"
+        return None
 
 
 def credentials_from_protocols(offered: list[str]) -> tuple[str, str]:

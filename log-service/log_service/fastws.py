@@ -7,7 +7,8 @@ disconnected after `LOG_STREAM_CLOSE_TIMEOUT_S` if it never reads it. Pings are 
 own (idle ping, closed when no pong arrives in time).
 
 Authentication is the same as the Starlette route: the subprotocol carries the token or
-ticket; the origin is checked before the upgrade.
+ticket; the origin is checked before the upgrade; `Hub.admission` decides (revoked,
+expired, replay not done, per-user and per-replica caps) right before registration.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from log_service.auth import PROTOCOL, AuthFailed, JwtAuthenticator, TicketStore
 from log_service.auth import credentials_from_protocols as parse_credentials
 from log_service.http import origin_allowed
 from log_service.settings import Settings
-from log_service.stream import CLOSE_REVOKED, Client, Hub
+from log_service.stream import Client, Hub
 from services.errors import RpcError
 
 log = logging.getLogger(__name__)
@@ -196,14 +197,19 @@ class StreamListener(WSListener):
 
     async def _authenticate(self, transport: WSTransport) -> None:
         hub = self.server.hub
+        if not hub.replayed:
+            # Before the revocations are replayed a signed-out token would pass: not yet.
+            transport.send_close(
+                WSCloseCode.TRY_AGAIN_LATER, b"the stream server is starting; try again"
+            )
+            transport.disconnect()
+            return
         try:
             kind, value = parse_credentials(self.offered)
             verify = self.server.verifier.verify if kind == "bearer" else self.server.tickets.redeem
             self.principal = await verify(value)
-            if await hub.is_revoked(self.principal):
-                raise AuthFailed("the session was signed out")
         except AuthFailed as exc:
-            transport.send_close(WSCloseCode(CLOSE_REVOKED), str(exc)[:120].encode())
+            transport.send_close(WSCloseCode(exc.code), str(exc)[:120].encode())
             transport.disconnect()
             return
         except RpcError:
@@ -214,8 +220,10 @@ class StreamListener(WSListener):
             return
         if transport.is_disconnected:
             return
-        if hub.count >= self.settings.stream_max_clients:
-            transport.send_close(WSCloseCode.TRY_AGAIN_LATER, b"too many stream clients; retry")
+        # No await from here to `register`: concurrent opens cannot overshoot a cap.
+        refused = hub.admission(self.principal)
+        if refused is not None:
+            transport.send_close(WSCloseCode(refused[0]), refused[1][:120].encode())
             transport.disconnect()
             return
         self.client = PicowsClient(transport, self)

@@ -17,6 +17,7 @@ from proto.logs import (
     LogQuery,
     StreamEndpoint,
     StreamTicket,
+    StreamTicketRequest,
     SummaryQuery,
 )
 from proto.system import PurgeResult, PurgeUser
@@ -53,9 +54,9 @@ class Handlers:
         user = ctx.require_user()
         return await service.summary(await ctx.session(), user, req, datetime.now(UTC))
 
-    async def stream_ticket(self, _: Empty, ctx: RpcContext) -> StreamTicket:
+    async def stream_ticket(self, req: StreamTicketRequest, ctx: RpcContext) -> StreamTicket:
         user = ctx.require_user()
-        ticket, expires = await self.tickets.issue(user)
+        ticket, expires = await self.tickets.issue(user, req)
         return StreamTicket(
             ticket=ticket, expires_at=expires, protocols=[PROTOCOL, TICKET + ticket]
         )

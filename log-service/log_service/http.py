@@ -19,7 +19,7 @@ from log_service.auth import (
     credentials_from_protocols,
 )
 from log_service.settings import Settings
-from log_service.stream import CLOSE_REVOKED, Hub
+from log_service.stream import CLOSE_TOO_SLOW, Hub
 from services.errors import RpcError
 from services.runtime import ServiceRuntime
 
@@ -68,26 +68,33 @@ def create_stream_app(runtime: ServiceRuntime, settings: Settings) -> Starlette:
             p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()
         ]
         subprotocol = PROTOCOL if PROTOCOL in offered else None
+        if not hub.replayed:
+            # Before the revocations are replayed a signed-out token would pass: not yet.
+            await ws.accept(subprotocol=subprotocol)
+            await ws.close(code=CLOSE_TOO_SLOW, reason="the stream server is starting; try again")
+            return
         try:
             kind, value = credentials_from_protocols(offered)
             principal = await (
                 verifier.verify(value) if kind == "bearer" else tickets.redeem(value)
             )
-            if await hub.is_revoked(principal):
-                raise AuthFailed("the session was signed out")
         except AuthFailed as exc:
             await ws.accept(subprotocol=subprotocol)
-            await ws.close(code=CLOSE_REVOKED, reason=str(exc)[:120])
+            await ws.close(code=exc.code, reason=str(exc)[:120])
             return
         except RpcError:
             await ws.accept(subprotocol=subprotocol)
-            await ws.close(code=1013, reason="cannot check credentials right now; try again")
-            return
-        if hub.count >= settings.stream_max_clients:
-            await ws.accept(subprotocol=subprotocol)
-            await ws.close(code=1013, reason="too many stream clients on this server; try again")
+            await ws.close(
+                code=CLOSE_TOO_SLOW, reason="cannot check credentials right now; try again"
+            )
             return
         await ws.accept(subprotocol=subprotocol)
+        # Checked after the last await before `serve` registers the client: concurrent
+        # opens of one user cannot all pass the per-user cap.
+        refused = hub.admission(principal)
+        if refused is not None:
+            await ws.close(code=refused[0], reason=refused[1][:120])
+            return
         await hub.serve(ws, principal)
 
     return Starlette(

@@ -226,18 +226,6 @@ async def rows_after_seq(
     return [(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in result]
 
 
-async def last_sessions_revoked(session: AsyncSession, owner_id: UUID) -> datetime | None:
-    result = await session.execute(
-        text(
-            "select max(occurred_at) from events"
-            " where owner_id = :owner and domain = 'auth' and kind = 'sessions_revoked'"
-        ),
-        {"owner": owner_id},
-    )
-    value: datetime | None = result.scalar_one_or_none()
-    return value
-
-
 async def purge(session: AsyncSession, owner_id: UUID) -> int:
     result = await session.execute(
         text("delete from events where owner_id = :owner"), {"owner": owner_id}

@@ -60,6 +60,10 @@ class Settings(ServiceSettings):
     stream_ping_timeout_s: float = Field(20.0, gt=0)
     # Stream clients one replica accepts; more are closed with 1013 (try another replica).
     stream_max_clients: int = Field(10_000, ge=1)
+    # Streams one user may have open on one replica; more are closed with 4429. Per replica
+    # on purpose: it bounds what one account takes of a replica's memory and of its
+    # `LOG_STREAM_MAX_CLIENTS` slots (across N replicas a user may hold up to N times it).
+    stream_max_per_user: int = Field(20, ge=1, le=10_000)
     # Base URL of this replica's stream as the gateway should reach it (default: where it
     # listens; set it when binding 0.0.0.0 or behind NAT).
     public_url: str | None = None

@@ -6,6 +6,14 @@
 - Resume: with `last_event_id` the client is replayed (from the table for what JetStream
   no longer has, then from JetStream) while live events for it are held in a bounded
   buffer; both carry the stream sequence, so the hand-over has no gap and no duplicate.
+- A stream lives no longer than its credential: a revocation event for its owner
+  (`session_revoked`: logout or refresh-token reuse; `sessions_revoked`: sign out
+  everywhere; `token_revoked`) re-checks each of the owner's streams and closes those it
+  ends with 4401; a timer closes a stream when its token expires (4419: reconnect with a
+  fresh token). `admission` refuses a stream before it is registered (revoked, expired,
+  not replayed yet, too many streams on this server or for this user), with no await
+  between the check and the registration, so concurrent opens cannot overshoot a cap.
+- Close codes: `proto.logs.StreamClose`.
 """
 
 from __future__ import annotations
@@ -27,17 +35,18 @@ from starlette.websockets import WebSocket
 
 from log_service import metrics
 from log_service import repository as repo
-from log_service.auth import StreamPrincipal
+from log_service.auth import EXPIRED_MESSAGE, Revocations, StreamPrincipal
 from log_service.service import _redact_value, may_need_redaction
 from log_service.settings import Settings
-from proto.logs import LEVELS, StreamSubscribe
+from proto.logs import LEVELS, StreamClose, StreamSubscribe
+from services.authn import REVOCATION_KINDS
 from services.bus.events import STREAM
 from services.db.engine import Database
 
 log = logging.getLogger(__name__)
 
-CLOSE_TOO_SLOW = 1013
-CLOSE_REVOKED = 4401
+CLOSE_TOO_SLOW = StreamClose.TRY_AGAIN
+CLOSE_REVOKED = StreamClose.UNAUTHORIZED
 Mode = Literal["idle", "replaying", "live"]
 
 
@@ -152,6 +161,7 @@ class Client:
         self.room.set()
         self.subscribed = False
         self.resume: asyncio.Task[None] | None = None
+        self.expiry: asyncio.TimerHandle | None = None
         self.owner = str(principal.user_id)
 
     # -- what a transport provides -------------------------------------------------------
@@ -303,12 +313,21 @@ class AsgiClient(Client):
 
 
 class Hub:
-    def __init__(self, js: JetStreamContext, db: Database, settings: Settings) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        db: Database,
+        settings: Settings,
+        revocations: Revocations,
+    ) -> None:
         self.js = js
         self.db = db
         self.settings = settings
+        self.revocations = revocations
         self.by_owner: dict[str, set[Client]] = {}
-        self.revoked_at: dict[str, datetime] = {}
+        # Set once the revocations of the last token lifetime are replayed: no stream is
+        # accepted before (a restarted replica would let signed-out tokens in).
+        self.replayed = False
         self.live_seq = 0
         self.count = 0
         self.yield_per_event = settings.stream_server == "asgi"
@@ -343,8 +362,8 @@ class Hub:
         if len(parts) != 5:
             return
         _, domain, owner, bot_part, kind = parts
-        if domain == "auth" and kind == "sessions_revoked":
-            self._sessions_revoked(owner, msg.data)
+        if domain == "auth" and kind in REVOCATION_KINDS:
+            self._revoked(owner, msg.subject, msg.data)
         clients = self.by_owner.get(owner)
         if not clients:
             return
@@ -365,24 +384,41 @@ class Hub:
             # frames and write them together when the dispatcher yields.)
             await asyncio.sleep(0)
 
-    def _sessions_revoked(self, owner: str, data: bytes) -> None:
-        try:
-            at = datetime.fromisoformat(str(orjson.loads(data)["occurred_at"]))
-        except Exception:
-            at = datetime.now(UTC)
-        if owner not in self.revoked_at or self.revoked_at[owner] < at:
-            self.revoked_at[owner] = at
+    def _revoked(self, owner: str, subject: str, data: bytes) -> None:
+        """A revocation for `owner`: apply it (the core-NATS copy may come later) and close
+        every stream of the owner whose credential it ends."""
+        self.revocations.apply(subject, data)
         for c in list(self.by_owner.get(owner, ())):
-            if c.principal.issued_at <= at:
-                c.close(CLOSE_REVOKED, "signed out everywhere")
+            reason = self.revocations.refused(c.principal)
+            if reason is not None:
+                c.close(CLOSE_REVOKED, reason)
 
-    async def is_revoked(self, principal: StreamPrincipal) -> bool:
-        owner = str(principal.user_id)
-        at = self.revoked_at.get(owner)
-        if at is None:
-            async with self.db.user_scope(principal.user_id) as s:
-                at = await repo.last_sessions_revoked(s, principal.user_id)
-        return at is not None and principal.issued_at <= at
+    def admission(self, principal: StreamPrincipal) -> tuple[int, str] | None:
+        """(close code, reason) when this stream may not open now, else None. Call it right
+        before `register`/`serve` with no await in between."""
+        if not self.replayed:
+            return CLOSE_TOO_SLOW, "the stream server is starting; try again"
+        reason = self.revocations.refused(principal)
+        if reason is not None:
+            return CLOSE_REVOKED, reason
+        expires = principal.expires_at
+        if expires is not None and expires <= datetime.now(UTC):
+            return StreamClose.TOKEN_EXPIRED, EXPIRED_MESSAGE
+        if self.count >= self.settings.stream_max_clients:
+            return CLOSE_TOO_SLOW, "too many stream clients on this server; try again"
+        mine = self.by_owner.get(str(principal.user_id))
+        cap = self.settings.stream_max_per_user
+        if mine is not None and len(mine) >= cap:
+            return (
+                StreamClose.TOO_MANY_STREAMS,
+                f"this account has {cap} live streams open on this server (the limit); "
+                "close one and retry",
+            )
+        return None
+
+    def _expire(self, client: Client) -> None:
+        client.expiry = None
+        client.close(StreamClose.TOKEN_EXPIRED, EXPIRED_MESSAGE)
 
     # -- one connection ------------------------------------------------------------------
 
@@ -394,12 +430,24 @@ class Hub:
         self.by_owner.setdefault(client.owner, set()).add(client)
         self.count += 1
         metrics.STREAM_CLIENTS.set(self.count)
-        client.control({"type": "hello", "user_id": client.owner})
+        hello: dict[str, Any] = {"type": "hello", "user_id": client.owner}
+        expires = client.principal.expires_at
+        if expires is not None:
+            # Closed with 4419 then; a client may also reconnect a little earlier.
+            hello["expires_at"] = expires.isoformat()
+            delay = (expires - datetime.now(UTC)).total_seconds()
+            client.expiry = asyncio.get_running_loop().call_later(
+                max(0.0, delay), self._expire, client
+            )
+        client.control(hello)
 
     def unregister(self, client: Client) -> None:
         client.closing = True
         if client.resume is not None:
             client.resume.cancel()
+        if client.expiry is not None:
+            client.expiry.cancel()
+            client.expiry = None
         clients = self.by_owner.get(client.owner)
         if clients is not None and client in clients:
             clients.discard(client)

@@ -43,6 +43,7 @@ from proto.logs import (
     LogPage,
     LogQuery,
     StreamTicket,
+    StreamTicketRequest,
     SummaryQuery,
 )
 from services.bus.rpc import RpcClient
@@ -191,7 +192,12 @@ async def all_events_summary(
     summary="A single-use ticket to open the live stream (subprotocol `ticket.<ticket>`)",
 )
 async def stream_ticket(bus: Bus, user: Reader) -> StreamTicket:
-    return await bus.call(STREAM_TICKET, Empty(), user_id=user.user_id)
+    # The stream belongs to the credential asking: it closes on that session's sign-out
+    # (or the personal token's revocation) and when the credential expires.
+    credential = StreamTicketRequest(
+        session_id=user.session_id, token_id=user.token_id, expires_at=user.expires_at
+    )
+    return await bus.call(STREAM_TICKET, credential, user_id=user.user_id)
 
 
 _HOP_CLOSE = {1005, 1006, 1015}

@@ -34,6 +34,7 @@ export type ApiTokenList = {
 };
 
 export type ApiTokenPrincipal = {
+  expires_at?: string | null;
   scopes?: string[];
   token_id: string;
   user_id: string;
@@ -1005,6 +1006,15 @@ export type StreamTicket = {
   expires_at: string;
   protocols: string[];
   ticket: string;
+};
+
+/** What the gateway knows about the credential that asks for a ticket: a stream opened
+ * with the ticket belongs to it, and closes when it is signed out, revoked or expires
+ * (exactly as a stream opened with the access token itself would). */
+export type StreamTicketRequest = {
+  expires_at?: string | null;
+  session_id?: string | null;
+  token_id?: string | null;
 };
 
 export type SummaryBucket = {

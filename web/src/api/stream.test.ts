@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, CLOSE_REVOKED, StreamClient, type SocketLike } from './stream';
+import {
+  backoffMs,
+  CLOSE_REVOKED,
+  CLOSE_TOKEN_EXPIRED,
+  CLOSE_TOO_MANY_STREAMS,
+  StreamClient,
+  type SocketLike,
+} from './stream';
 
 class FakeSocket implements SocketLike {
   readyState = 0;
@@ -113,6 +120,97 @@ describe('StreamClient', () => {
     sockets[0].drop(CLOSE_REVOKED, 'signed out everywhere');
     expect(client.state).toBe('unauthorized');
     expect(timers).toHaveLength(0);
+  });
+
+  it('reconnects at once and silently when the token expires, resuming after the last event', async () => {
+    const { client, sockets, timers } = harness();
+    const got: number[] = [];
+    client.onEvent((e) => got.push(e.seq));
+    client.start({ domains: ['bot'] });
+    await flush();
+    sockets[0].open();
+    sockets[0].push({ type: 'hello', user_id: 'u', expires_at: '2030-01-01T00:00:00+00:00' });
+    sockets[0].push({ type: 'subscribed', filters: {} });
+    sockets[0].push(ev(1, 'e1'));
+    sockets[0].push(ev(2, 'e2'));
+    expect(client.state).toBe('live');
+    const states: Array<[string, string | undefined]> = [];
+    client.onState((s, info) => states.push([s, info]));
+
+    sockets[0].drop(CLOSE_TOKEN_EXPIRED, 'the access token expired; reconnect with a fresh token');
+    await flush();
+    expect(timers).toHaveLength(0); // no backoff: right away
+    expect(sockets[1].protocols[1]).toBe('ticket.t2'); // a fresh ticket (the session is refreshed there)
+    sockets[1].open();
+    expect(sockets[1].sent[0]).toMatchObject({ type: 'subscribe', last_event_id: 'e2', domains: ['bot'] });
+    sockets[1].push({ type: 'hello', user_id: 'u' });
+    sockets[1].push({ type: 'subscribed', filters: {} });
+    sockets[1].push(ev(2, 'e2')); // the overlap is not shown twice
+    sockets[1].push(ev(3, 'e3')); // missed while reconnecting: replayed
+    sockets[1].push({ type: 'resumed', replayed: 1 });
+    sockets[1].push(ev(4, 'e4'));
+    expect(got).toEqual([1, 2, 3, 4]);
+    expect(client.state).toBe('live');
+    // Nothing but "live" was ever shown: no error, no "reconnecting", no "catching up".
+    expect(states.every(([s, info]) => s === 'live' && info === undefined)).toBe(true);
+
+    // It happens again an access-token lifetime later: same again.
+    sockets[1].drop(CLOSE_TOKEN_EXPIRED, 'expired');
+    await flush();
+    expect(sockets[2].protocols[1]).toBe('ticket.t3');
+    expect(timers).toHaveLength(0);
+  });
+
+  it('backs off when a stream is refused as expired before it opened (no tight loop)', async () => {
+    const { client, sockets, timers } = harness();
+    client.start();
+    await flush();
+    sockets[0].open();
+    sockets[0].drop(CLOSE_TOKEN_EXPIRED, 'expired'); // refused at once: no hello
+    await flush();
+    expect(sockets).toHaveLength(1);
+    expect(timers).toHaveLength(1);
+    expect(client.state).toBe('reconnecting');
+  });
+
+  it('signs out when the expired session cannot be refreshed', async () => {
+    let calls = 0;
+    const sockets: FakeSocket[] = [];
+    const client = new StreamClient({
+      url: 'ws://x/v1/stream',
+      ticket: async () => {
+        calls += 1;
+        if (calls > 1) throw Object.assign(new Error('sign in'), { status: 401 });
+        return ['botcenter.v1', 'ticket.t1'];
+      },
+      open: (_url, protocols) => {
+        const s = new FakeSocket(protocols);
+        sockets.push(s);
+        return s;
+      },
+      setTimer: () => undefined,
+      clearTimer: () => undefined,
+    });
+    client.start();
+    await flush();
+    sockets[0].open();
+    sockets[0].push({ type: 'hello', user_id: 'u' });
+    sockets[0].drop(CLOSE_TOKEN_EXPIRED, 'expired');
+    await flush();
+    expect(client.state).toBe('unauthorized');
+  });
+
+  it('backs off and says why when the account has too many streams', async () => {
+    const { client, sockets, timers } = harness();
+    const infos: Array<string | undefined> = [];
+    client.onState((_s, info) => infos.push(info));
+    client.start();
+    await flush();
+    sockets[0].open();
+    sockets[0].drop(CLOSE_TOO_MANY_STREAMS, 'this account has 20 live streams open');
+    expect(client.state).toBe('reconnecting');
+    expect(infos.at(-1)).toContain('20 live streams');
+    expect(timers).toHaveLength(1);
   });
 
   it('sends filter changes on the open socket without last_event_id', async () => {

@@ -1,6 +1,9 @@
 // The live stream (`/v1/stream` websocket): a ticket from `POST /v1/stream/ticket`, offered
 // as subprotocols (never in the URL); a subscribe message with filters; on reconnect the
 // subscribe carries `last_event_id`, so the server replays what was missed, then live.
+// The stream closes when the access token behind its ticket expires (4419): the client then
+// reconnects at once and silently (a fresh ticket, which refreshes the session cookie if it
+// must), resuming after the last event, so nothing is lost and no error is shown.
 
 export interface StreamEvent {
   type: 'event';
@@ -47,7 +50,16 @@ export function backoffMs(attempt: number, random: () => number = Math.random): 
   return Math.round(base * (0.5 + random() / 2));
 }
 
-export const CLOSE_REVOKED = 4401;
+// Close codes of the stream: `proto.logs.StreamClose` (a test checks they match).
+export const CLOSE_GOING_AWAY = 1001; // server shutting down: reconnect
+export const CLOSE_ORIGIN_REFUSED = 1008; // this page's origin is not allowed
+export const CLOSE_INTERNAL = 1011; // could not replay: reconnect with last_event_id
+export const CLOSE_TRY_AGAIN = 1013; // too slow / server busy or starting: back off, reconnect
+export const CLOSE_UNAUTHORIZED = 4401; // signed out, revoked or bad credentials: sign in again
+export const CLOSE_TOKEN_EXPIRED = 4419; // the token expired: reconnect now with a fresh ticket
+export const CLOSE_TOO_MANY_STREAMS = 4429; // too many streams of this account: back off
+/** @deprecated use CLOSE_UNAUTHORIZED */
+export const CLOSE_REVOKED = CLOSE_UNAUTHORIZED;
 
 export class StreamClient {
   private deps: StreamDeps;
@@ -56,6 +68,10 @@ export class StreamClient {
   private attempt = 0;
   private timer: unknown = null;
   private stopped = false;
+  /** Reconnecting because the token expired: keep the state shown (no error, no flicker). */
+  private silent = false;
+  /** The current socket was accepted (the server said hello). */
+  private greeted = false;
   private seen = new Set<string>();
   private seenOrder: string[] = [];
   lastEventId: string | null = null;
@@ -96,6 +112,7 @@ export class StreamClient {
 
   stop(): void {
     this.stopped = true;
+    this.silent = false;
     if (this.timer !== null) this.deps.clearTimer(this.timer);
     this.timer = null;
     const s = this.sock;
@@ -108,11 +125,12 @@ export class StreamClient {
   }
 
   private async connect(): Promise<void> {
-    this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting');
+    if (!this.silent) this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting');
     let protocols: string[];
     try {
       protocols = await this.deps.ticket();
     } catch (err) {
+      this.silent = false;
       if ((err as { status?: number })?.status === 401) {
         this.setState('unauthorized');
         return;
@@ -123,6 +141,7 @@ export class StreamClient {
     if (this.stopped) return;
     const sock = this.deps.open(this.deps.url, protocols);
     this.sock = sock;
+    this.greeted = false;
     sock.onopen = () => {
       this.attempt = 0;
       this.sendSubscribe(true);
@@ -132,10 +151,20 @@ export class StreamClient {
     sock.onclose = (ev) => {
       this.sock = null;
       if (this.stopped) return;
-      if (ev.code === CLOSE_REVOKED) {
+      if (ev.code === CLOSE_UNAUTHORIZED) {
+        this.silent = false;
         this.setState('unauthorized', ev.reason);
         return;
       }
+      if (ev.code === CLOSE_TOKEN_EXPIRED && this.greeted) {
+        // Routine: the access token's lifetime is over. A fresh ticket (the API client
+        // refreshes the session on its 401) and resume after the last event, right away.
+        this.silent = true;
+        void this.connect();
+        return;
+      }
+      // Refused as expired at once (clocks apart?), or anything else: back off.
+      this.silent = false;
       this.scheduleReconnect(ev.reason);
     };
   }
@@ -163,7 +192,7 @@ export class StreamClient {
     // at a proxy before the log-service behind it has the subscription.
     if (first && this.lastEventId) {
       msg.last_event_id = this.lastEventId;
-      this.setState('replaying');
+      if (!this.silent) this.setState('replaying');
     }
     this.sock?.send(JSON.stringify(msg));
   }
@@ -191,13 +220,19 @@ export class StreamClient {
         this.listeners.forEach((fn) => fn(ev));
         break;
       }
+      case 'hello':
+        this.greeted = true;
+        break;
       case 'subscribed':
         if (this.state === 'connecting' || this.state === 'reconnecting') this.setState('live');
+        if (!this.lastEventId) this.silent = false; // no resume follows
         break;
       case 'resumed':
-        this.setState('live');
+        if (!this.silent || this.state !== 'live') this.setState('live');
+        this.silent = false;
         break;
       case 'resume_failed':
+        this.silent = false;
         this.setState('live', 'some events could not be replayed; see the history view');
         break;
       default:
