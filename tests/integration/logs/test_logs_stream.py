@@ -60,7 +60,12 @@ async def test_each_user_gets_only_their_events_and_filters_change_live(
     await wb.close()
 
 
-async def test_credentials_tickets_revocation_and_origin(start_service, publisher, rpc) -> None:
+async def test_credentials_tickets_revocation_and_origin(
+    auth_stack, start_service, publisher, rpc
+) -> None:
+    # auth_stack: verifying a token (even a forged one) needs auth-service's JWKS; without
+    # it the stream answers 1013 (try again later), not 4401.
+    del auth_stack
     log = start_service("log", LOG_STREAM_ALLOWED_ORIGINS="https://console.example")
     alice = uuid.uuid4()
 
