@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from command_service.cache import SetupCache
-from command_service.outbound import Outbound, OutboundError
+from command_service.outbound import Credentials, Outbound, OutboundError
 from command_service.setup import BotSetup, Command, Connection
 from command_service.templates import Renderer, RenderError
 from proto.commands import (
@@ -470,19 +470,28 @@ class Executor:
         return out
 
     @staticmethod
-    def apply_auth(conn: Connection, headers: dict[str, str], params: dict[str, str]) -> None:
+    def apply_auth(
+        conn: Connection, headers: dict[str, str], params: dict[str, str]
+    ) -> Credentials:
+        """Add the connection's headers and auth; returns where its secrets went (they
+        must not follow a redirect to another origin)."""
         spec, secret = conn.spec, conn.secret or ""
         headers.update(spec.headers)
         headers.update(conn.secret_headers)
+        secret_headers = set(conn.secret_headers)
+        secret_params: set[str] = set()
         if spec.auth_type == "bearer":
             headers["authorization"] = f"Bearer {secret}"
         elif spec.auth_type == "header" and spec.auth_name:
             headers[spec.auth_name] = secret
+            secret_headers.add(spec.auth_name)
         elif spec.auth_type == "basic":
             pair = f"{spec.auth_username or ''}:{secret}".encode()
             headers["authorization"] = "Basic " + base64.b64encode(pair).decode()
         elif spec.auth_type == "query" and spec.auth_name:
             params[spec.auth_name] = secret
+            secret_params.add(spec.auth_name)
+        return Credentials.of(secret_headers, secret_params)
 
     async def _call_http(
         self, conn: Connection, response: HttpResponse, variables: dict[str, Any]
@@ -497,7 +506,7 @@ class Executor:
         body = await render(response.body, variables) if response.body else None
         if body is not None and "content-type" not in {k.lower() for k in headers}:
             headers["content-type"] = "application/json"
-        self.apply_auth(conn, headers, params)
+        credentials = self.apply_auth(conn, headers, params)
         result = await self.outbound.request(
             response.method,
             conn.spec.base_url + path,
@@ -505,6 +514,7 @@ class Executor:
             headers=headers,
             content=body.encode() if body is not None else None,
             timeout_s=conn.spec.timeout_s,
+            credentials=credentials,
         )
         text = result.body.decode("utf-8", errors="replace")
         if result.status >= 400:
@@ -540,7 +550,7 @@ class Executor:
         }
         headers: dict[str, str] = {"content-type": "application/json"}
         params: dict[str, str] = {}
-        self.apply_auth(conn, headers, params)
+        credentials = self.apply_auth(conn, headers, params)
         result = await self.outbound.request(
             "POST",
             conn.spec.base_url + "/chat/completions",
@@ -548,6 +558,7 @@ class Executor:
             headers=headers,
             content=json.dumps(payload).encode(),
             timeout_s=max(conn.spec.timeout_s, 1.0),
+            credentials=credentials,
         )
         if result.status >= 400:
             raise CommandFailed(f"the AI API answered HTTP {result.status}")

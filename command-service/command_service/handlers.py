@@ -365,7 +365,7 @@ class Handlers:
         conn = Connection(row["id"], connection_out(row), secret, headers)
         hdrs: dict[str, str] = {}
         params: dict[str, str] = {}
-        self.executor.apply_auth(conn, hdrs, params)
+        credentials = self.executor.apply_auth(conn, hdrs, params)
         try:
             result = await self.executor.outbound.request(
                 "GET",
@@ -373,6 +373,7 @@ class Handlers:
                 params=params,
                 headers=hdrs,
                 timeout_s=conn.spec.timeout_s,
+                credentials=credentials,
             )
         except OutboundError as exc:
             return c.ConnectionTestResult(ok=False, duration_ms=0, error=str(exc))

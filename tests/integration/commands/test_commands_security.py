@@ -1,0 +1,163 @@
+"""Security fixes of command-service (issue 23) over NATS with the real command-service:
+credentials and redirects, short secrets in logs and events."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from proto import commands as C
+from tests.fixtures.infra import apoll
+
+GUILD = "111111111111111111"
+
+
+async def _connection(call, owner: uuid.UUID, base_url: str, **data: Any) -> C.ConnectionOut:
+    spec = C.ConnectionIn.model_validate(
+        {"name": f"c-{uuid.uuid4().hex[:6]}", "base_url": base_url, **data}
+    )
+    return await call(C.CONNECTION_CREATE, spec, owner)
+
+
+async def _test(call, owner: uuid.UUID, conn: C.ConnectionOut) -> C.ConnectionTestResult:
+    return await call(C.CONNECTION_TEST, C.ConnectionRef(connection_id=conn.id), owner)
+
+
+# ---- item 3: credentials do not follow a redirect to another origin
+
+
+async def test_connection_credentials_stay_with_their_origin(call, owned_bot, peer) -> None:
+    owner = owned_bot.owner
+    secret = "tok-" + uuid.uuid4().hex
+    bearer = dict(
+        auth_type="bearer",
+        secret=secret,
+        headers={"X-Plain": "plain"},
+        secret_headers={"X-Api-Key": "hdr-" + secret},
+    )
+
+    # Same origin: the redirect keeps everything (and keeps working).
+    same = await _connection(call, owner, peer.url + "/v1/to-self", **bearer)
+    result = await _test(call, owner, same)
+    assert result.ok, result
+    got = peer.seen[-1]
+    assert got["path"] == "/v1/echo"
+    assert got["headers"]["Authorization"] == f"Bearer {secret}"
+    assert got["headers"]["X-Api-Key"] == "hdr-" + secret
+
+    # Another origin (a different port on the same address): no auth, no secret headers;
+    # the connection's plain headers still go.
+    before = len(peer.other_seen)
+    away = await _connection(call, owner, peer.url + "/v1/to-other", **bearer)
+    result = await _test(call, owner, away)
+    assert result.ok, result
+    assert len(peer.other_seen) == before + 1
+    got = peer.other_seen[-1]
+    assert got["headers"]["X-Plain"] == "plain"
+    assert "Authorization" not in got["headers"]
+    assert "X-Api-Key" not in got["headers"]
+    assert secret not in str(got)
+
+    # Secret header and query auth: the key's parameter and header stay home too.
+    for kind, name in (("query", "api_key"), ("header", "X-Token")):
+        conn = await _connection(
+            call, owner, peer.url + "/v1/to-other", auth_type=kind, auth_name=name, secret=secret
+        )
+        assert (await _test(call, owner, conn)).ok
+        got = peer.other_seen[-1]
+        assert name not in got["query"], (kind, got)
+        assert name not in got["headers"], (kind, got)
+        assert secret not in str(got), kind
+    basic = await _connection(
+        call,
+        owner,
+        peer.url + "/v1/to-other",
+        auth_type="basic",
+        auth_username="ann",
+        secret=secret,
+    )
+    assert (await _test(call, owner, basic)).ok
+    assert "Authorization" not in peer.other_seen[-1]["headers"]
+
+    # A command's HTTP call follows the same rule, and its own query still goes along.
+    await call(
+        C.CREATE,
+        C.CreateCommand(
+            bot_id=owned_bot.bot_id,
+            command=C.CommandIn.model_validate(
+                {
+                    "name": "hop",
+                    "description": "d",
+                    "response": {
+                        "type": "http",
+                        "connection_id": str(away.id),
+                        "query": {"city": "Oslo"},
+                        "content": "{{ data.other }}",
+                    },
+                }
+            ),
+        ),
+        owner,
+    )
+    reply = await call(
+        C.EXECUTE,
+        C.ExecuteCommand(
+            bot_id=owned_bot.bot_id,
+            invocation=C.Invocation(
+                kind="slash", name="hop", user=C.Invoker(id="42", username="ann"), guild_id=GUILD
+            ),
+        ),
+        owner,
+    )
+    assert (reply.outcome, reply.content) == ("ok", "True"), reply
+    got = peer.other_seen[-1]
+    assert got["query"] == {"city": "Oslo"}
+    assert "Authorization" not in got["headers"]
+    assert "X-Api-Key" not in got["headers"]
+
+
+async def test_redirect_targets_are_checked_for_ssrf(call, owned_bot, peer) -> None:
+    """The allow list lets the test reach its peers; a hop to any other loopback port or
+    to the metadata address is refused on the redirect itself."""
+    owner = owned_bot.owner
+    conn = await _connection(call, owner, peer.url + "/v1")
+    for name, to in (
+        ("hop-closed", f"http://127.0.0.1:{peer.closed_port}/x"),
+        ("hop-local", f"http://localhost:{peer.other_port}/x"),
+        ("hop-meta", "http://169.254.169.254/latest/meta-data"),
+    ):
+        await call(
+            C.CREATE,
+            C.CreateCommand(
+                bot_id=owned_bot.bot_id,
+                command=C.CommandIn.model_validate(
+                    {
+                        "name": name,
+                        "description": "d",
+                        "response": {
+                            "type": "http",
+                            "connection_id": str(conn.id),
+                            "path": "/redirect",
+                            "query": {"to": to},
+                            "content": "{{ data }}",
+                        },
+                    }
+                ),
+            ),
+            owner,
+        )
+        reply = await call(
+            C.EXECUTE,
+            C.ExecuteCommand(
+                bot_id=owned_bot.bot_id,
+                invocation=C.Invocation(
+                    kind="slash", name=name, user=C.Invoker(id="42", username="ann"), guild_id=GUILD
+                ),
+            ),
+            owner,
+        )
+        assert reply.outcome == "error", name
+        assert "not allowed" in (reply.error or ""), (name, reply.error)
+
+
+_ = apoll  # used by the tests below
