@@ -169,6 +169,15 @@ class Limits:
     max_answer_chars: int = DISCORD_LIMIT
 
 
+def scrub(text: str, secrets: list[str]) -> str:
+    """A run's text for its owner (reply error, event): without the owner's connection
+    secrets (any length, wherever they appear) nor anything token-like. Other users'
+    secrets registered in this process are not consulted: matching them here would tell
+    one user that a text of theirs equals another user's secret, and a secret that is a
+    common word would blank that word out of everyone's events."""
+    return redact(text, secrets, registry=False)
+
+
 def truncate(text: str, limit: int = DISCORD_LIMIT) -> str:
     if len(text) <= limit:
         return text
@@ -271,8 +280,9 @@ class Executor:
         cmd = setup.find(inv.kind, inv.name, inv.guild_id)
         reply, error = await self._run(setup, cmd, inv, req.dry_run)
         reply.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        secrets = setup.secret_values()
         if error:
-            reply.error = redact(error)
+            reply.error = scrub(error, secrets)
         if req.dry_run or setup.owner_id is None:
             return reply, None
         label = self._label(setup, cmd, inv)
@@ -289,8 +299,8 @@ class Executor:
             duration_ms=reply.duration_ms,
             guild_id=inv.guild_id,
             user_id=inv.user.id,
-            error=redact(error) if error else None,
-            message=redact(message),
+            error=scrub(error, secrets) if error else None,
+            message=scrub(message, secrets),
             level="error" if level == "error" else "info",
         )
         return reply, event
@@ -311,7 +321,7 @@ class Executor:
         reply, error = await self._run(setup, cmd, inv, dry_run)
         reply.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         if error:
-            reply.error = redact(error)
+            error = reply.error = scrub(error, setup.secret_values())
         return reply, error
 
     async def preview(

@@ -160,4 +160,72 @@ async def test_redirect_targets_are_checked_for_ssrf(call, owned_bot, peer) -> N
         assert "not allowed" in (reply.error or ""), (name, reply.error)
 
 
-_ = apoll  # used by the tests below
+# ---- item 9: short connection secrets are masked like long ones
+
+
+async def test_short_secrets_are_masked_in_replies_events_and_tests(
+    call, owned_bot, peer, command_events
+) -> None:
+    owner = owned_bot.owner
+    secret, header_secret = "k5x9q", "h7w2z"  # 5 characters each
+    conn = await _connection(
+        call,
+        owner,
+        peer.url + "/v1",
+        auth_type="header",
+        auth_name="X-Key",
+        secret=secret,
+        secret_headers={"X-Other": header_secret},
+    )
+    # The API echoes the headers it got; the template then fails with an error that
+    # quotes them (jinja names the missing key), so the run's error carries the secrets.
+    await call(
+        C.CREATE,
+        C.CreateCommand(
+            bot_id=owned_bot.bot_id,
+            command=C.CommandIn.model_validate(
+                {
+                    "name": "leak",
+                    "description": "d",
+                    "response": {
+                        "type": "http",
+                        "connection_id": str(conn.id),
+                        "path": "/echo",
+                        "content": "{{ data.headers[data.headers['X-Key'] ~ '/' ~ "
+                        "data.headers['X-Other']].x }}",
+                    },
+                }
+            ),
+        ),
+        owner,
+    )
+    reply = await call(
+        C.EXECUTE,
+        C.ExecuteCommand(
+            bot_id=owned_bot.bot_id,
+            invocation=C.Invocation(
+                kind="slash", name="leak", user=C.Invoker(id="42", username="ann"), guild_id=GUILD
+            ),
+        ),
+        owner,
+    )
+    assert reply.outcome == "error"
+    assert "[redacted]/[redacted]" in (reply.error or ""), reply.error
+    assert secret not in reply.model_dump_json()
+    assert header_secret not in reply.model_dump_json()
+
+    def executed() -> list[dict[str, Any]]:
+        return [e for e in command_events.of("executed") if e.get("command") == "leak"]
+
+    events = await apoll(executed)
+    assert "[redacted]/[redacted]" in events[0]["error"]
+    assert "[redacted]/[redacted]" in events[0]["message"]
+    assert secret not in str(events)
+    assert header_secret not in str(events)
+
+    # The connection test's preview of the answer (the echo of the headers) too.
+    result = await _test(call, owner, conn)
+    assert result.ok
+    assert "[redacted]" in (result.preview or "")
+    assert secret not in (result.preview or "")
+    assert header_secret not in (result.preview or "")
