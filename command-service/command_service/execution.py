@@ -531,7 +531,9 @@ class Executor:
             raise CommandFailed(f"the API answered HTTP {result.status}")
         try:
             data: Any = json.loads(text) if text else None
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Not JSON, or JSON Python will not hold: an integer over 4,300 digits
+            # (ValueError) or nesting deeper than the interpreter's recursion limit.
             data = text
         return {"data": data, "status": result.status, "text": text}
 
@@ -574,7 +576,7 @@ class Executor:
             raise CommandFailed(f"the AI API answered HTTP {result.status}")
         try:
             answer = json.loads(result.body)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, RecursionError, KeyError, IndexError, TypeError):
             raise CommandFailed(
                 "the AI API answered something that is not a chat completion"
             ) from None

@@ -87,6 +87,13 @@ def _peer_app(peer: Peer) -> web.Application:
     async def to_self(request: web.Request) -> web.Response:
         return hop("/v1/echo", request)
 
+    async def deep(request: web.Request) -> web.Response:
+        # Valid JSON nested deeper than Python's recursion limit, and an integer longer
+        # than Python converts (4,300 digits).
+        if request.query.get("kind") == "bigint":
+            return web.Response(text='{"n": ' + "7" * 5000 + "}", content_type="application/json")
+        return web.Response(text="[" * 50_000 + "]" * 50_000, content_type="application/json")
+
     async def fail(request: web.Request) -> web.Response:
         return web.json_response({"error": "boom"}, status=500)
 
@@ -127,6 +134,8 @@ def _peer_app(peer: Peer) -> web.Application:
     app.router.add_get("/v1/to-other", to_other)
     app.router.add_get("/v1/to-self", to_self)
     app.router.add_get("/v1/fail", fail)
+    app.router.add_get("/v1/deep", deep)
+    app.router.add_post("/v1/deep/chat/completions", deep)
     app.router.add_get("/v1/echo", echo)
     app.router.add_get("/v1", echo)
     app.router.add_post("/v1/chat/completions", chat)

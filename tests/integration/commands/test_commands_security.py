@@ -229,3 +229,63 @@ async def test_short_secrets_are_masked_in_replies_events_and_tests(
     assert "[redacted]" in (result.preview or "")
     assert secret not in (result.preview or "")
     assert header_secret not in (result.preview or "")
+
+
+# ---- item 6: API answers Python's json will not hold are not a crash
+
+
+async def test_api_answers_too_deep_or_too_long_for_python_are_handled(
+    call, owned_bot, peer
+) -> None:
+    owner = owned_bot.owner
+    conn = await _connection(call, owner, peer.url + "/v1")
+    ai_conn = await _connection(
+        call, owner, peer.url + "/v1/deep", auth_type="bearer", secret="sk-deep-123456"
+    )
+    prompt = await call(
+        C.PROMPT_CREATE, C.PromptIn(name=f"p-{uuid.uuid4().hex[:4]}", user="x", model="m"), owner
+    )
+    responses = {
+        "deep": {
+            "type": "http",
+            "connection_id": str(conn.id),
+            "path": "/deep",
+            "content": "{{ text|length }} {{ data is string }}",
+        },
+        "bigint": {
+            "type": "http",
+            "connection_id": str(conn.id),
+            "path": "/deep",
+            "query": {"kind": "bigint"},
+            "content": "{{ text|length }} {{ data is string }}",
+        },
+        "deepai": {"type": "ai", "connection_id": str(ai_conn.id), "prompt_id": str(prompt.id)},
+    }
+    for name, response in responses.items():
+        await call(
+            C.CREATE,
+            C.CreateCommand(
+                bot_id=owned_bot.bot_id,
+                command=C.CommandIn.model_validate(
+                    {"name": name, "description": "d", "response": response}
+                ),
+            ),
+            owner,
+        )
+    replies = {}
+    for name in responses:
+        replies[name] = await call(
+            C.EXECUTE,
+            C.ExecuteCommand(
+                bot_id=owned_bot.bot_id,
+                invocation=C.Invocation(
+                    kind="slash", name=name, user=C.Invoker(id="42", username="ann"), guild_id=GUILD
+                ),
+            ),
+            owner,
+        )
+    # Not JSON Python can hold: the answer is there as text.
+    assert (replies["deep"].outcome, replies["deep"].content) == ("ok", "100000 True")
+    assert (replies["bigint"].outcome, replies["bigint"].content) == ("ok", "5007 True")
+    assert replies["deepai"].outcome == "error"
+    assert "not a chat completion" in (replies["deepai"].error or "")
