@@ -175,10 +175,22 @@ def scrub(text: str, secrets: list[str]) -> str:
     secrets registered in this process are not consulted: matching them here would tell
     one user that a text of theirs equals another user's secret, and a secret that is a
     common word would blank that word out of everyone's events."""
-    return redact(text, secrets, registry=False)
+    return sendable(redact(text, secrets, registry=False))
+
+
+def sendable(text: str) -> str:
+    """`text` as valid Unicode: a lone surrogate (JSON lets an API answer `"\\ud800"`)
+    becomes "?" instead of breaking the reply's serialization."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def truncate(text: str, limit: int = DISCORD_LIMIT) -> str:
+    """A text for Discord: valid Unicode, cut to `limit` characters with a note."""
+    text = sendable(text)
     if len(text) <= limit:
         return text
     return text[: limit - len(TRUNCATED_NOTE)] + TRUNCATED_NOTE

@@ -27,6 +27,8 @@ from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from proto.commands import header_value_problem
+
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
 _METADATA_NAMES = {"metadata.google.internal", "metadata", "instance-data"}
 
@@ -82,6 +84,19 @@ def without_credentials(
         if unquote_plus(piece.split("=", 1)[0]) not in credentials.params
     )
     return urlunsplit(parts._replace(query=query)), kept
+
+
+def encode_headers(headers: dict[str, str]) -> dict[str, bytes]:
+    """Header values as sent: Latin-1 bytes. A value that cannot be sent (a character
+    beyond Latin-1, e.g. from a rendered template, or a control character) is an
+    OutboundError naming the header."""
+    out: dict[str, bytes] = {}
+    for name, value in headers.items():
+        problem = header_value_problem(value)
+        if problem:
+            raise OutboundError(f"the header {name} cannot be sent: it {problem}")
+        out[name] = value.encode("latin-1")
+    return out
 
 
 @dataclass
@@ -261,7 +276,9 @@ class Outbound:
             (parts.scheme, f"{netloc_host}:{port}", parts.path or "/", parts.query, "")
         )
         host_header = host if parts.port is None else f"{host}:{parts.port}"
-        all_headers = {"user-agent": self.user_agent, **headers, "host": host_header}
+        all_headers = encode_headers(
+            {"user-agent": self.user_agent, **headers, "host": host_header}
+        )
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
         request = self._client.build_request(
             method,

@@ -1,10 +1,13 @@
 """Security fixes of command-service (issue 23) over NATS with the real command-service:
-credentials and redirects, short secrets in logs and events."""
+credentials and redirects, short secrets in logs and events, values HTTP or JSON cannot
+carry (answers too deep or too long for Python, headers beyond Latin-1)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
+
+import httpx
 
 from proto import commands as C
 from tests.fixtures.infra import apoll
@@ -289,3 +292,94 @@ async def test_api_answers_too_deep_or_too_long_for_python_are_handled(
     assert (replies["bigint"].outcome, replies["bigint"].content) == ("ok", "5007 True")
     assert replies["deepai"].outcome == "error"
     assert "not a chat completion" in (replies["deepai"].error or "")
+
+
+# ---- item 6: header names and values that HTTP cannot carry, through the gateway
+
+
+async def test_unsendable_headers_are_a_422_naming_the_field(
+    auth_stack, sandbox, sandbox_control, command_service, peer
+) -> None:
+    from tests.fixtures.auth import sign_in
+    from tests.integration.commands.gateway_api import command_body, field_errors
+
+    who = await sign_in(auth_stack.url, sandbox)
+    async with httpx.AsyncClient(base_url=auth_stack.url, headers=who.headers, timeout=20) as api:
+
+        def conn(**data: Any) -> dict[str, Any]:
+            return {"name": f"h-{uuid.uuid4().hex[:6]}", "base_url": peer.url + "/v1", **data}
+
+        bad = {
+            ("body", "headers", "X-Name"): conn(headers={"X-Name": "snow \u2603"}),
+            ("body", "headers", "X-Ctl"): conn(headers={"X-Ctl": "a\x01b"}),
+            ("body", "headers", "X-Bad\n"): conn(headers={"X-Bad\n": "v"}),
+            ("body", "secret_headers", "X-Key"): conn(secret_headers={"X-Key": "k\u00e9\u2603"}),
+            ("body", "secret"): conn(auth_type="bearer", secret="tok-\u2603"),
+            ("body", "base_url"): conn(base_url="http://127.0.0.1:99999/v1"),
+        }
+        for loc, body in bad.items():
+            locs = field_errors(await api.post("/v1/connections", json=body))
+            assert loc in locs, (loc, locs)
+        # The secret is not quoted back.
+        r = await api.post("/v1/connections", json=bad[("body", "secret")])
+        assert "\u2603" not in r.text
+
+        # Latin-1 text is sendable: created, and the test call goes through.
+        created = await api.post("/v1/connections", json=conn(headers={"X-City": "Z\u00fcrich"}))
+        assert created.status_code == 201, created.text
+        cid = created.json()["id"]
+        tested = await api.post(f"/v1/connections/{cid}/test")
+        assert tested.status_code == 200, tested.text
+        assert tested.json()["ok"] is True
+        # An update is checked the same way (at the edge and once merged).
+        locs = field_errors(
+            await api.patch(f"/v1/connections/{cid}", json={"headers": {"X-Name": "\u2603"}})
+        )
+        assert ("body", "headers", "X-Name") in locs
+        locs = field_errors(
+            await api.patch(
+                f"/v1/connections/{cid}",
+                json={"auth_type": "header", "auth_name": "X-Token", "secret": "\u2603"},
+            )
+        )
+        assert ("body", "secret") in locs
+
+        # A header a command renders at run time that HTTP cannot carry: the command's
+        # error names it (the test route answered 500 before).
+        created = await api.post(
+            "/v1/bots",
+            json={
+                "name": "hdr bot",
+                "token": (
+                    await sandbox_control.create_application(f"Hdr {uuid.uuid4().hex[:6]}")
+                ).token,
+            },
+        )
+        assert created.status_code == 201, created.text
+        bot_id = created.json()["id"]
+        command = await api.post(
+            f"/v1/bots/{bot_id}/commands",
+            json=command_body(
+                name="hdr",
+                options=[{"type": "string", "name": "who", "description": "w"}],
+                response={
+                    "type": "http",
+                    "connection_id": cid,
+                    "path": "/echo",
+                    "headers": {"X-Who": "{{ options.who }}"},
+                    "content": "{{ data.headers['X-Who'] }}",
+                },
+            ),
+        )
+        assert command.status_code == 201, command.text
+        path = f"/v1/bots/{bot_id}/commands/{command.json()['id']}/test"
+        ran = await api.post(path, json={"options": {"who": "snow \u2603"}})
+        assert ran.status_code == 200, ran.text
+        assert ran.json()["outcome"] == "error"
+        assert "X-Who" in ran.json()["error"], ran.json()
+        # Latin-1 goes out as one byte; the peer echoes it back as a JSON "\udceb" (a lone
+        # surrogate), which used to break the reply itself (no answer: a 504).
+        ran = await api.post(path, json={"options": {"who": "Zo\u00eb"}})
+        assert ran.status_code == 200, ran.text
+        assert ran.json()["outcome"] == "ok", ran.json()
+        assert ran.json()["content"].startswith("Zo"), ran.json()
