@@ -7,9 +7,9 @@ command-service adds its configuration contracts below.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -173,7 +173,12 @@ AuthType = Literal["none", "bearer", "header", "basic", "query"]
 _CHAT_NAME = re.compile(r"^[-_'\w\u0900-\u097F\u0E00-\u0E7F]{1,32}$")
 _PREFIX_NAME = re.compile(r"^\S{1,32}$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+# RFC 9110 field names (tokens) and values: visible ASCII, space, tab and obs-text
+# (bytes 0x80-0xFF, sent as Latin-1); no control characters. `\Z`, not `$`: `$` also
+# matches before a final newline.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}\Z")
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e\x80-\xff]*\Z")
+MAX_HEADER_VALUE = 4096
 # Discord's per-scope limits for each application-command type.
 DISCORD_TYPE = {"slash": 1, "user": 2, "message": 3}
 MAX_PER_SCOPE = {"slash": 100, "user": 15, "message": 15, "prefix": 200}
@@ -209,10 +214,48 @@ def check_slash_name(value: str) -> str:
     return value
 
 
-def _check_header_value(value: str) -> str:
-    if any(c in value for c in "\r\n\x00"):
-        raise ValueError("must not contain line breaks or NUL")
-    return value
+def header_value_problem(value: str, *, secret: bool = False) -> str | None:
+    """Why `value` cannot be sent as an HTTP header value (its characters), or None. For
+    a secret the message does not quote the character."""
+    if _HEADER_VALUE.match(value):
+        return None
+    bad = next(c for c in value if not _HEADER_VALUE.match(c))
+    if bad in "\r\n":
+        return "must not contain line breaks"
+    if secret:
+        return "must be ASCII or Latin-1 text without control characters to go in a header"
+    if bad < " " or bad == "\x7f":
+        return f"must not contain control characters (found U+{ord(bad):04X})"
+    return (
+        f"must be ASCII or Latin-1 text: {bad!r} (U+{ord(bad):04X}) cannot be sent in an "
+        "HTTP header"
+    )
+
+
+_BAD_HEADER_NAME = "is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)"
+_Headers = TypeVar("_Headers", bound=Mapping[str, str | None] | None)
+
+
+def header_problems(
+    headers: Mapping[str, str | None], *, secret: bool = False
+) -> list[tuple[Loc, str]]:
+    """(location, problem) for each header whose name is not an RFC 9110 token or whose
+    value cannot be sent (None values, removals in a patch, are fine)."""
+    errors: list[tuple[Loc, str]] = []
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            errors.append(((name,), _BAD_HEADER_NAME))
+        elif value is not None and len(value) > MAX_HEADER_VALUE:
+            errors.append(((name,), f"must be at most {MAX_HEADER_VALUE} characters"))
+        elif value is not None and (problem := header_value_problem(value, secret=secret)):
+            errors.append(((name,), problem))
+    return errors
+
+
+def _check_headers(v: _Headers, *, secret: bool = False) -> _Headers:
+    if v is not None and (errors := header_problems(v, secret=secret)):
+        raise rule_error(errors)
+    return v
 
 
 class OptionChoice(Contract):
@@ -682,6 +725,10 @@ def _check_base_url(v: str) -> str:
     parts = urlsplit(v)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        raise ValueError("has an invalid port (0-65535)") from None
     if parts.username or parts.password:
         raise ValueError("must not contain credentials; use the auth settings")
     if parts.query or parts.fragment:
@@ -724,27 +771,11 @@ class _ConnectionFields(Contract):
     @field_validator("headers")
     @classmethod
     def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        errors: list[tuple[Loc, str]] = []
-        for name, value in v.items():
-            if not _HEADER_NAME.match(name):
-                errors.append(((name,), "is not a valid header name"))
-            elif any(c in value for c in "\r\n\x00") or len(value) > 4096:
-                errors.append(((name,), "must be at most 4096 characters without line breaks"))
-        if errors:
-            raise rule_error(errors)
-        return v
+        return _check_headers(v)
 
 
 def _check_secret_headers(v: dict[str, str]) -> dict[str, str]:
-    errors: list[tuple[Loc, str]] = []
-    for name, value in v.items():
-        if not _HEADER_NAME.match(name):
-            errors.append(((name,), "is not a valid header name"))
-        elif any(c in value for c in "\r\n\x00") or len(value) > 4096:
-            errors.append(((name,), "must be at most 4096 characters without line breaks"))
-    if errors:
-        raise rule_error(errors)
-    return v
+    return _check_headers(v, secret=True)
 
 
 class ConnectionIn(_ConnectionFields):
@@ -764,9 +795,21 @@ class ConnectionIn(_ConnectionFields):
     def _secret_needed(self) -> ConnectionIn:
         if self.auth_type != "none" and not self.secret:
             raise rule_error([(("secret",), f"auth_type={self.auth_type} needs a secret")])
-        if self.secret is not None:
-            _check_header_value(self.secret)
+        if self.secret is not None and (
+            problem := _secret_value_problem(self.auth_type, self.secret)
+        ):
+            raise rule_error([(("secret",), problem)])
         return self
+
+
+def _secret_value_problem(auth_type: str | None, secret: str) -> str | None:
+    """A bearer token or header secret is sent as a header value as it is; Basic
+    credentials are base64-encoded and a query key URL-encoded, so any text goes there."""
+    if auth_type in ("bearer", "header"):
+        return header_value_problem(secret, secret=True)
+    if any(c in secret for c in "\r\n\x00"):
+        return "must not contain line breaks or NUL"
+    return None
 
 
 class ConnectionPatch(Contract):
@@ -781,6 +824,32 @@ class ConnectionPatch(Contract):
     secret: str | None = Field(None, min_length=1, max_length=4096, repr=False)
     # Secret headers to set (a value) or remove (null); others are kept.
     secret_headers: dict[str, str | None] | None = Field(None, max_length=30, repr=False)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return _check_headers(v)
+
+    @field_validator("secret_headers")
+    @classmethod
+    def _secret_headers(cls, v: dict[str, str | None] | None) -> dict[str, str | None] | None:
+        return _check_headers(v, secret=True)
+
+    @field_validator("auth_name")
+    @classmethod
+    def _auth_name(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # The whole connection is checked again once merged; a header name can be
+        # checked here already when the patch says the auth goes in a header.
+        if v and info.data.get("auth_type") == "header" and not _HEADER_NAME.match(v):
+            raise ValueError("is not a valid header name")
+        return v
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and (problem := _secret_value_problem(info.data.get("auth_type"), v)):
+            raise ValueError(problem)
+        return v
 
 
 class ConnectionOut(_ConnectionFields):
@@ -848,6 +917,16 @@ class ImportConnection(_ConnectionFields):
     secret_headers: list[str] = Field(
         default_factory=list, max_length=30, description="names of secret headers"
     )
+
+    @field_validator("secret_headers")
+    @classmethod
+    def _secret_header_names(cls, v: list[str]) -> list[str]:
+        errors: list[tuple[Loc, str]] = [
+            ((i,), _BAD_HEADER_NAME) for i, name in enumerate(v) if not _HEADER_NAME.match(name)
+        ]
+        if errors:
+            raise rule_error(errors)
+        return v
 
 
 class BotImport(Contract):

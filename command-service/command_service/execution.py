@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from command_service.cache import SetupCache
-from command_service.outbound import Outbound, OutboundError
+from command_service.outbound import Credentials, Outbound, OutboundError
 from command_service.setup import BotSetup, Command, Connection
 from command_service.templates import Renderer, RenderError
 from proto.commands import (
@@ -169,7 +169,28 @@ class Limits:
     max_answer_chars: int = DISCORD_LIMIT
 
 
+def scrub(text: str, secrets: list[str]) -> str:
+    """A run's text for its owner (reply error, event): without the owner's connection
+    secrets (any length, wherever they appear) nor anything token-like. Other users'
+    secrets registered in this process are not consulted: matching them here would tell
+    one user that a text of theirs equals another user's secret, and a secret that is a
+    common word would blank that word out of everyone's events."""
+    return sendable(redact(text, secrets, registry=False))
+
+
+def sendable(text: str) -> str:
+    """`text` as valid Unicode: a lone surrogate (JSON lets an API answer `"\\ud800"`)
+    becomes "?" instead of breaking the reply's serialization."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def truncate(text: str, limit: int = DISCORD_LIMIT) -> str:
+    """A text for Discord: valid Unicode, cut to `limit` characters with a note."""
+    text = sendable(text)
     if len(text) <= limit:
         return text
     return text[: limit - len(TRUNCATED_NOTE)] + TRUNCATED_NOTE
@@ -271,8 +292,9 @@ class Executor:
         cmd = setup.find(inv.kind, inv.name, inv.guild_id)
         reply, error = await self._run(setup, cmd, inv, req.dry_run)
         reply.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        secrets = setup.secret_values()
         if error:
-            reply.error = redact(error)
+            reply.error = scrub(error, secrets)
         if req.dry_run or setup.owner_id is None:
             return reply, None
         label = self._label(setup, cmd, inv)
@@ -289,8 +311,8 @@ class Executor:
             duration_ms=reply.duration_ms,
             guild_id=inv.guild_id,
             user_id=inv.user.id,
-            error=redact(error) if error else None,
-            message=redact(message),
+            error=scrub(error, secrets) if error else None,
+            message=scrub(message, secrets),
             level="error" if level == "error" else "info",
         )
         return reply, event
@@ -311,7 +333,7 @@ class Executor:
         reply, error = await self._run(setup, cmd, inv, dry_run)
         reply.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         if error:
-            reply.error = redact(error)
+            error = reply.error = scrub(error, setup.secret_values())
         return reply, error
 
     async def preview(
@@ -470,19 +492,28 @@ class Executor:
         return out
 
     @staticmethod
-    def apply_auth(conn: Connection, headers: dict[str, str], params: dict[str, str]) -> None:
+    def apply_auth(
+        conn: Connection, headers: dict[str, str], params: dict[str, str]
+    ) -> Credentials:
+        """Add the connection's headers and auth; returns where its secrets went (they
+        must not follow a redirect to another origin)."""
         spec, secret = conn.spec, conn.secret or ""
         headers.update(spec.headers)
         headers.update(conn.secret_headers)
+        secret_headers = set(conn.secret_headers)
+        secret_params: set[str] = set()
         if spec.auth_type == "bearer":
             headers["authorization"] = f"Bearer {secret}"
         elif spec.auth_type == "header" and spec.auth_name:
             headers[spec.auth_name] = secret
+            secret_headers.add(spec.auth_name)
         elif spec.auth_type == "basic":
             pair = f"{spec.auth_username or ''}:{secret}".encode()
             headers["authorization"] = "Basic " + base64.b64encode(pair).decode()
         elif spec.auth_type == "query" and spec.auth_name:
             params[spec.auth_name] = secret
+            secret_params.add(spec.auth_name)
+        return Credentials.of(secret_headers, secret_params)
 
     async def _call_http(
         self, conn: Connection, response: HttpResponse, variables: dict[str, Any]
@@ -497,7 +528,7 @@ class Executor:
         body = await render(response.body, variables) if response.body else None
         if body is not None and "content-type" not in {k.lower() for k in headers}:
             headers["content-type"] = "application/json"
-        self.apply_auth(conn, headers, params)
+        credentials = self.apply_auth(conn, headers, params)
         result = await self.outbound.request(
             response.method,
             conn.spec.base_url + path,
@@ -505,13 +536,16 @@ class Executor:
             headers=headers,
             content=body.encode() if body is not None else None,
             timeout_s=conn.spec.timeout_s,
+            credentials=credentials,
         )
         text = result.body.decode("utf-8", errors="replace")
         if result.status >= 400:
             raise CommandFailed(f"the API answered HTTP {result.status}")
         try:
             data: Any = json.loads(text) if text else None
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Not JSON, or JSON Python will not hold: an integer over 4,300 digits
+            # (ValueError) or nesting deeper than the interpreter's recursion limit.
             data = text
         return {"data": data, "status": result.status, "text": text}
 
@@ -540,7 +574,7 @@ class Executor:
         }
         headers: dict[str, str] = {"content-type": "application/json"}
         params: dict[str, str] = {}
-        self.apply_auth(conn, headers, params)
+        credentials = self.apply_auth(conn, headers, params)
         result = await self.outbound.request(
             "POST",
             conn.spec.base_url + "/chat/completions",
@@ -548,12 +582,13 @@ class Executor:
             headers=headers,
             content=json.dumps(payload).encode(),
             timeout_s=max(conn.spec.timeout_s, 1.0),
+            credentials=credentials,
         )
         if result.status >= 400:
             raise CommandFailed(f"the AI API answered HTTP {result.status}")
         try:
             answer = json.loads(result.body)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+        except (ValueError, RecursionError, KeyError, IndexError, TypeError):
             raise CommandFailed(
                 "the AI API answered something that is not a chat completion"
             ) from None

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service import repository as repo
 from command_service.cache import SetupCache
-from command_service.execution import ADMINISTRATOR, Executor
+from command_service.execution import ADMINISTRATOR, Executor, scrub
 from command_service.outbound import OutboundError
 from command_service.service import ConfigService
 from command_service.setup import (
@@ -34,7 +34,6 @@ from proto.system import PurgeResult, PurgeUser
 from services.bus.rpc import RpcContext
 from services.errors import RpcError, not_found
 from services.runtime import ServiceRuntime
-from services.telemetry.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -365,7 +364,7 @@ class Handlers:
         conn = Connection(row["id"], connection_out(row), secret, headers)
         hdrs: dict[str, str] = {}
         params: dict[str, str] = {}
-        self.executor.apply_auth(conn, hdrs, params)
+        credentials = self.executor.apply_auth(conn, hdrs, params)
         try:
             result = await self.executor.outbound.request(
                 "GET",
@@ -373,13 +372,15 @@ class Handlers:
                 params=params,
                 headers=hdrs,
                 timeout_s=conn.spec.timeout_s,
+                credentials=credentials,
             )
         except OutboundError as exc:
-            return c.ConnectionTestResult(ok=False, duration_ms=0, error=str(exc))
-        preview = redact(result.body[:300].decode("utf-8", errors="replace"))
-        for value in (secret, *headers.values()):
-            if value:
-                preview = preview.replace(value, "[redacted]")
+            return c.ConnectionTestResult(
+                ok=False, duration_ms=0, error=scrub(str(exc), conn.secret_values())
+            )
+        # Scrubbed before it is cut, so a secret that straddles the cut is found whole.
+        head = result.body[:8192].decode("utf-8", errors="replace")
+        preview = scrub(head, conn.secret_values())[:300]
         return c.ConnectionTestResult(
             ok=result.status < 400,
             status=result.status,

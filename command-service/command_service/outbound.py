@@ -7,6 +7,12 @@ allow list. The connection then goes to the checked address itself (Host header 
 SNI keep the name), so a second DNS answer cannot swap in another address. Redirects are
 followed by hand (at most `max_redirects`), responses are read up to `max_bytes`, and the
 whole exchange has one deadline.
+
+A connection's credentials belong to its origin (scheme, host, port): when a redirect
+leads to another origin, every later hop goes without them — the Authorization,
+Proxy-Authorization and Cookie headers, the headers the caller names as secret and the
+secret query parameters are dropped (as browsers and curl do), while same-origin
+redirects keep everything.
 """
 
 from __future__ import annotations
@@ -17,16 +23,80 @@ import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 import httpx
+
+from proto.commands import header_value_problem
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
 _METADATA_NAMES = {"metadata.google.internal", "metadata", "instance-data"}
 
 
+# Headers that carry credentials whoever set them: never sent to another origin.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
 class OutboundError(Exception):
     """A refused or failed outbound request. The message is safe to show the owner."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where a request carries its secrets: header names (any case) and query parameter
+    names. They go to the request's own origin only, never across a redirect."""
+
+    headers: frozenset[str] = frozenset()
+    params: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, headers: Iterable[str] = (), params: Iterable[str] = ()) -> Credentials:
+        return cls(frozenset(h.lower() for h in headers), frozenset(params))
+
+
+Origin = tuple[str, str, int]
+
+
+def origin(url: str) -> Origin:
+    """(scheme, host, port) of an absolute http(s) URL, default ports filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        raise OutboundError("the URL has an invalid port") from None
+    return scheme, parts.hostname or "", port or (443 if scheme == "https" else 80)
+
+
+def without_credentials(
+    url: str, headers: dict[str, str], credentials: Credentials
+) -> tuple[str, dict[str, str]]:
+    """The URL and headers of a hop to another origin: credential headers and secret
+    query parameters removed, everything else as it was."""
+    drop = CREDENTIAL_HEADERS | credentials.headers
+    kept = {k: v for k, v in headers.items() if k.lower() not in drop}
+    parts = urlsplit(url)
+    if not (parts.query and credentials.params):
+        return url, kept
+    query = "&".join(
+        piece
+        for piece in parts.query.split("&")
+        if unquote_plus(piece.split("=", 1)[0]) not in credentials.params
+    )
+    return urlunsplit(parts._replace(query=query)), kept
+
+
+def encode_headers(headers: dict[str, str]) -> dict[str, bytes]:
+    """Header values as sent: Latin-1 bytes. A value that cannot be sent (a character
+    beyond Latin-1, e.g. from a rendered template, or a control character) is an
+    OutboundError naming the header."""
+    out: dict[str, bytes] = {}
+    for name, value in headers.items():
+        problem = header_value_problem(value)
+        if problem:
+            raise OutboundError(f"the header {name} cannot be sent: it {problem}")
+        out[name] = value.encode("latin-1")
+    return out
 
 
 @dataclass
@@ -134,12 +204,23 @@ class Outbound:
         headers: dict[str, str] | None = None,
         content: bytes | None = None,
         timeout_s: float = 10.0,
+        credentials: Credentials | None = None,
     ) -> HttpResult:
+        """One exchange, redirects followed. `credentials` names the headers and query
+        parameters that hold secrets (beyond Authorization and Cookie, always treated so):
+        a redirect to another origin drops them for the rest of the exchange."""
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
                 return await self._follow(
-                    method, url, params, headers or {}, content, timeout_s, started
+                    method,
+                    url,
+                    params,
+                    headers or {},
+                    content,
+                    timeout_s,
+                    started,
+                    credentials or Credentials(),
                 )
         except TimeoutError:
             raise OutboundError(f"the API did not answer within {timeout_s:g} s") from None
@@ -153,7 +234,10 @@ class Outbound:
         content: bytes | None,
         timeout_s: float,
         started: float,
+        credentials: Credentials,
     ) -> HttpResult:
+        home = origin(url)
+        away = False  # once the exchange left its origin, credentials stay behind
         for _hop in range(self.max_redirects + 1):
             resp_status, resp_headers, body = await self._one(
                 method, url, params, headers, content, timeout_s
@@ -163,6 +247,9 @@ class Outbound:
                 params = None
                 if resp_status == 303 or (resp_status in (301, 302) and method == "POST"):
                     method, content = "GET", None
+                away = away or origin(url) != home
+                if away:
+                    url, headers = without_credentials(url, headers, credentials)
                 continue
             return HttpResult(
                 resp_status, resp_headers, body, url, (time.perf_counter() - started) * 1000
@@ -182,14 +269,16 @@ class Outbound:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise OutboundError("only http:// and https:// URLs can be called")
         host = parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        _, _, port = origin(url)
         address = await self.guard.resolve(host, port)
         netloc_host = f"[{address}]" if ":" in address else address
         pinned = urlunsplit(
             (parts.scheme, f"{netloc_host}:{port}", parts.path or "/", parts.query, "")
         )
         host_header = host if parts.port is None else f"{host}:{parts.port}"
-        all_headers = {"user-agent": self.user_agent, **headers, "host": host_header}
+        all_headers = encode_headers(
+            {"user-agent": self.user_agent, **headers, "host": host_header}
+        )
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
         request = self._client.build_request(
             method,

@@ -4,6 +4,7 @@ cached per bot (see cache.py)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Sequence
@@ -55,6 +56,15 @@ class Connection:
     secret: str | None = field(default=None, repr=False)
     secret_headers: dict[str, str] = field(default_factory=dict, repr=False)
 
+    def secret_values(self) -> list[str]:
+        """Every form in which this connection's secrets leave the process: the secret,
+        the secret header values and the Basic credentials as encoded on the wire."""
+        values = [v for v in (self.secret, *self.secret_headers.values()) if v]
+        if self.secret and self.spec.auth_type == "basic":
+            pair = f"{self.spec.auth_username or ''}:{self.secret}".encode()
+            values.append(base64.b64encode(pair).decode())
+        return values
+
 
 @dataclass
 class BotSetup:
@@ -71,6 +81,10 @@ class BotSetup:
         for cmd in self.commands:
             name = cmd.spec.name.lower() if cmd.spec.kind == "prefix" else cmd.spec.name
             self._index.setdefault((cmd.spec.kind, name), []).append(cmd)
+
+    def secret_values(self) -> list[str]:
+        """The secrets of every connection of this setup (one owner's), for redaction."""
+        return [v for conn in self.connections.values() for v in conn.secret_values()]
 
     def find(self, kind: str, name: str, guild_id: str | None) -> Command | None:
         ours = INVOCATION_KIND.get(kind)

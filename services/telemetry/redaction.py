@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 
 REDACTED = "[redacted]"
 
@@ -30,31 +31,73 @@ _KEY_VALUE = re.compile(
     r"[^\s\"',;&}]{6,}"
 )
 
+# Exact secret values of this process (decrypted tokens, API credentials), removed from
+# every log line. A value shorter than SHORT is removed where it stands alone (not inside a
+# longer word or number): a five-character key is masked in `key=abcde` or `Bearer abcde`,
+# while a secret that happens to be a common word cannot blank that word out of every other
+# line. Texts tied to one owner (a command's error, its events) pass that owner's secrets
+# to `redact(secrets=...)`, where every value goes wherever it appears, whatever its length.
+SHORT = 8
+_WORD = "A-Za-z0-9"
+
 _known_lock = threading.Lock()
 _known: set[str] = set()
+_short_pattern: re.Pattern[str] | None = None
 
 
 def register_secret(value: str) -> None:
     """Remember an exact secret value (e.g. a decrypted bot token) so it is always removed."""
-    if len(value) >= 8:
+    global _short_pattern
+    if value:
         with _known_lock:
-            _known.add(value)
+            if value not in _known:
+                _known.add(value)
+                if len(value) < SHORT:
+                    _short_pattern = None
 
 
 def forget_secret(value: str) -> None:
+    global _short_pattern
     with _known_lock:
         _known.discard(value)
+        if len(value) < SHORT:
+            _short_pattern = None
 
 
-def redact(text: str) -> str:
+def _alternation(values: Iterable[str]) -> str:
+    # Longest first, so a secret that contains another one is removed whole.
+    return "|".join(re.escape(v) for v in sorted(values, key=lambda v: (-len(v), v)))
+
+
+def _known_values() -> tuple[list[str], re.Pattern[str] | None]:
+    global _short_pattern
+    with _known_lock:
+        long = [v for v in _known if len(v) >= SHORT]
+        short = _short_pattern
+        if short is None:
+            values = [v for v in _known if len(v) < SHORT]
+            if values:
+                short = re.compile(rf"(?<![{_WORD}])(?:{_alternation(values)})(?![{_WORD}])")
+                _short_pattern = short
+    return long, short
+
+
+def redact(text: str, secrets: Iterable[str] = (), *, registry: bool = True) -> str:
+    """`text` without secrets: the given `secrets` (exact values, any length, wherever
+    they appear), this process's registered secrets (unless `registry` is False) and
+    whatever looks like a token or a `password=...` pair."""
     if not text:
         return text
-    if _known:
-        with _known_lock:
-            known = list(_known)
-        for value in known:
+    own = {v for v in secrets if v}
+    if own:
+        text = re.sub(_alternation(own), REDACTED, text)
+    if registry and _known:
+        long, short = _known_values()
+        for value in long:
             if value in text:
                 text = text.replace(value, REDACTED)
+        if short is not None:
+            text = short.sub(REDACTED, text)
     for pattern in _PATTERNS:
         text = pattern.sub(REDACTED, text)
     return _KEY_VALUE.sub(lambda m: m.group(1) + REDACTED, text)

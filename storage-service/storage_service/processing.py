@@ -9,7 +9,10 @@ a fresh image), the image is center-cropped to a square and encoded as WebP at 1
 
 Config files: JSON (orjson) or YAML (a SafeLoader that also refuses aliases and limits
 depth and size while it composes), then a walk that bounds depth and node count and keeps
-only JSON types.
+only JSON types. Every value must survive the trip on: integers fit in 64 bits (Python
+refuses to print an integer of more than 4,300 digits, other services and PostgreSQL take
+64 bits), numbers are finite, text is valid Unicode without NUL, dates exist. A value that
+does not is refused with its place in the document (and its line, for YAML).
 """
 
 from __future__ import annotations
@@ -289,6 +292,27 @@ def config_format(filename: str, content_type: str) -> tuple[str, str]:
     return fmt, mime
 
 
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+# The longest spelling of a 64-bit integer in YAML 1.1 ("-0b" and 64 binary digits) once
+# underscores are removed: anything longer is refused before it is converted (a long
+# sexagesimal "1:2:3:..." costs quadratic time, a decimal over 4,300 digits raises).
+_MAX_INT_CHARS = 67
+_TOO_BIG = "is too large: integers must fit in 64 bits (signed)"
+
+
+@dataclass(frozen=True, eq=False)
+class _BadScalar:
+    """A YAML scalar that cannot become a JSON value; reported with its place in the
+    document by `_json_clean` (hashable by identity, so it can stand as a mapping key)."""
+
+    line: int
+    column: int
+    problem: str
+
+    def where(self) -> str:
+        return f"line {self.line}, column {self.column}"
+
+
 class _Limits:
     def __init__(self, max_depth: int, max_nodes: int) -> None:
         self.max_depth = max_depth
@@ -326,6 +350,28 @@ class _BoundedSafeLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # A scalar the resolver typed but Python cannot build (2024-02-30, year 0, ...).
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:
+            return _bad(node, f"is not a valid value ({exc})")
+
+
+def _bad(node: yaml.Node, problem: str) -> _BadScalar:
+    mark = node.start_mark
+    return _BadScalar(mark.line + 1, mark.column + 1, problem)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    text = str(node.value).replace("_", "")
+    if len(text) > _MAX_INT_CHARS:
+        return _bad(node, _TOO_BIG)
+    return loader.construct_yaml_int(node)
+
+
+_BoundedSafeLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _yaml_loader(max_depth: int, max_nodes: int) -> type[_BoundedSafeLoader]:
@@ -368,6 +414,10 @@ def parse_config(
             raise
         except yaml.constructor.ConstructorError as exc:
             tag = getattr(exc, "problem", "") or ""
+            if "tag" not in tag:  # e.g. a list as a mapping key ("found unhashable key")
+                mark = exc.problem_mark
+                where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+                raise UploadRejected("validation", f"not valid YAML: {where}{tag}") from None
             raise UploadRejected(
                 "validation",
                 "YAML tags that build objects are not allowed in config files"
@@ -377,7 +427,7 @@ def parse_config(
             mark = exc.problem_mark
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
             raise UploadRejected("validation", f"not valid YAML: {where}{exc.problem}") from None
-        except (yaml.YAMLError, RecursionError):
+        except (yaml.YAMLError, RecursionError, ValueError):
             raise UploadRejected("validation", "not valid YAML") from None
     if not isinstance(value, dict):
         raise UploadRejected(
@@ -388,20 +438,69 @@ def parse_config(
     return ParsedConfig(format=fmt, mime=mime, document=document)
 
 
+def _place(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path) or "(top)"
+
+
+def _refuse(path: tuple[str | int, ...], problem: str, line: str | None = None) -> UploadRejected:
+    where = _place(path) + (f" ({line})" if line else "")
+    return UploadRejected(
+        "validation",
+        f"the config file's value at {where} {problem}",
+        problems=[(list(path), problem)],
+    )
+
+
+def _text_problem(v: str) -> str | None:
+    if "\x00" in v:
+        return "contains a NUL character"
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (a lone surrogate)"
+    return None
+
+
 def _json_clean(root: Any, *, max_depth: int, max_nodes: int) -> Any:
     """Iteratively check depth and size and keep JSON types (dates become ISO strings)."""
     nodes = 0
 
-    def leaf(v: Any) -> Any:
-        if v is None or isinstance(v, bool | int | float | str):
-            if isinstance(v, float) and not math.isfinite(v):
-                raise UploadRejected("validation", "config files may not contain NaN or infinity")
+    def leaf(v: Any, path: tuple[str | int, ...]) -> Any:
+        if isinstance(v, _BadScalar):
+            raise _refuse(path, v.problem, v.where())
+        if isinstance(v, bool) or v is None:
+            return v
+        if isinstance(v, int):
+            if not INT_MIN <= v <= INT_MAX:
+                raise _refuse(path, _TOO_BIG)
+            return v
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise _refuse(path, "is not a finite number (too large, infinite or NaN)")
+            return v
+        if isinstance(v, str):
+            problem = _text_problem(v)
+            if problem:
+                raise _refuse(path, problem)
             return v
         if isinstance(v, dt.date | dt.datetime):
             return v.isoformat()
-        raise UploadRejected(
-            "validation", f"config files may contain only JSON values (found {type(v).__name__})"
-        )
+        raise _refuse(path, f"is not a JSON value (found {type(v).__name__})")
+
+    def name(key: Any, path: tuple[str | int, ...]) -> str:
+        if isinstance(key, _BadScalar):
+            raise _refuse(path, "has a key that " + key.problem, key.where())
+        if isinstance(key, bool):
+            return str(key).lower()
+        if isinstance(key, int | float) and not isinstance(key, bool):
+            leaf(key, path)  # the same bounds as values (a key is printed)
+            return str(key)
+        if not isinstance(key, str):
+            raise _refuse(path, "has a key that is not a string")
+        problem = _text_problem(key)
+        if problem:
+            raise _refuse(path, "has a key that " + problem)
+        return key
 
     def container(v: Any) -> dict[str, Any] | list[Any] | None:
         if isinstance(v, dict):
@@ -412,10 +511,10 @@ def _json_clean(root: Any, *, max_depth: int, max_nodes: int) -> Any:
 
     out_root = container(root)
     if out_root is None:
-        return leaf(root)
-    stack: list[tuple[Any, Any, int]] = [(root, out_root, 1)]
+        return leaf(root, ())
+    stack: list[tuple[Any, Any, int, tuple[str | int, ...]]] = [(root, out_root, 1, ())]
     while stack:
-        src, dst, depth = stack.pop()
+        src, dst, depth, path = stack.pop()
         if depth > max_depth:
             raise UploadRejected(
                 "validation", f"the config file is nested deeper than {max_depth} levels"
@@ -427,19 +526,16 @@ def _json_clean(root: Any, *, max_depth: int, max_nodes: int) -> Any:
                 raise UploadRejected(
                     "validation", f"the config file has more than {max_nodes} values"
                 )
-            if isinstance(src, dict) and not isinstance(key, str):
-                if isinstance(key, bool | int | float):
-                    key = str(key).lower() if isinstance(key, bool) else str(key)
-                else:
-                    raise UploadRejected("validation", "config file keys must be strings")
+            if isinstance(src, dict):
+                key = name(key, path)
             sub = container(child)
-            value = sub if sub is not None else leaf(child)
+            value = sub if sub is not None else leaf(child, (*path, key))
             if isinstance(dst, dict):
                 dst[key] = value
             else:
                 dst.append(value)
             if sub is not None:
-                stack.append((child, sub, depth + 1))
+                stack.append((child, sub, depth + 1, (*path, key)))
     return out_root
 
 

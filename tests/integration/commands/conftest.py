@@ -36,11 +36,17 @@ class Peer:
 
     port: int
     closed_port: int  # nothing listens there (and it is not on the allow list)
+    other_port: int  # another origin (allowed): records what reaches it
     seen: list[dict[str, Any]] = field(default_factory=list)
+    other_seen: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def other_url(self) -> str:
+        return f"http://127.0.0.1:{self.other_port}"
 
 
 def _peer_app(peer: Peer) -> web.Application:
@@ -69,6 +75,24 @@ def _peer_app(peer: Peer) -> web.Application:
 
     async def redirect(request: web.Request) -> web.Response:
         raise web.HTTPFound(request.query["to"])
+
+    def hop(to: str, request: web.Request) -> web.Response:
+        # A redirect that carries the query along, as many APIs do.
+        target = f"{to}?{request.query_string}" if request.query_string else to
+        return web.Response(status=302, headers={"Location": target})
+
+    async def to_other(request: web.Request) -> web.Response:
+        return hop(f"{peer.other_url}/seen", request)
+
+    async def to_self(request: web.Request) -> web.Response:
+        return hop("/v1/echo", request)
+
+    async def deep(request: web.Request) -> web.Response:
+        # Valid JSON nested deeper than Python's recursion limit, and an integer longer
+        # than Python converts (4,300 digits).
+        if request.query.get("kind") == "bigint":
+            return web.Response(text='{"n": ' + "7" * 5000 + "}", content_type="application/json")
+        return web.Response(text="[" * 50_000 + "]" * 50_000, content_type="application/json")
 
     async def fail(request: web.Request) -> web.Response:
         return web.json_response({"error": "boom"}, status=500)
@@ -107,24 +131,43 @@ def _peer_app(peer: Peer) -> web.Application:
     app.router.add_get("/v1/slow", slow)
     app.router.add_get("/v1/big", big)
     app.router.add_get("/v1/redirect", redirect)
+    app.router.add_get("/v1/to-other", to_other)
+    app.router.add_get("/v1/to-self", to_self)
     app.router.add_get("/v1/fail", fail)
+    app.router.add_get("/v1/deep", deep)
+    app.router.add_post("/v1/deep/chat/completions", deep)
     app.router.add_get("/v1/echo", echo)
     app.router.add_get("/v1", echo)
     app.router.add_post("/v1/chat/completions", chat)
     return app
 
 
+def _other_app(peer: Peer) -> web.Application:
+    async def record(request: web.Request) -> web.Response:
+        peer.other_seen.append(
+            {"path": request.path, "query": dict(request.query), "headers": dict(request.headers)}
+        )
+        return web.json_response({"other": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    return app
+
+
 @pytest.fixture(scope="session")
 async def peer() -> AsyncIterator[Peer]:
-    peer = Peer(port=_free_port(), closed_port=_free_port())
-    runner = web.AppRunner(_peer_app(peer), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", peer.port)
-    await site.start()
+    peer = Peer(port=_free_port(), closed_port=_free_port(), other_port=_free_port())
+    runners = []
+    for app, port in ((_peer_app(peer), peer.port), (_other_app(peer), peer.other_port)):
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runners.append(runner)
     try:
         yield peer
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
 
 
 def _spawn(infra: Infra, name: str, env: dict[str, str]) -> ServiceProcess:
@@ -158,7 +201,7 @@ def command_service(
         infra,
         "command",
         {
-            "COMMAND_OUTBOUND_ALLOW_HOSTS": f"127.0.0.1:{peer.port}",
+            "COMMAND_OUTBOUND_ALLOW_HOSTS": f"127.0.0.1:{peer.port},127.0.0.1:{peer.other_port}",
             "COMMAND_RENDER_TIMEOUT_MS": "200",
         },
     )

@@ -186,3 +186,59 @@ def test_lossless_images_have_a_tighter_pixel_limit_than_jpeg() -> None:
         out.getvalue(), "a.jpg", "image/jpeg", max_pixels=50_000_000, max_lossless_pixels=2_000_000
     )
     assert (result.width, result.height) == (2000, 1500)
+
+
+# Issue 23 item 6: values that parse but cannot travel on (Python's 4,300-digit limit on
+# printing integers, 64-bit columns, JSON without NaN, PostgreSQL text without NUL) were
+# 500s. Each is refused with its place in the document (and its line, for YAML).
+UNFIT = [
+    (
+        "yaml",
+        b"commands:\n  - cooldown_user_s: " + b"1" * 5000 + b"\n",
+        "commands.0.cooldown_user_s (line 2, column 22)",
+        "64 bits",
+    ),
+    ("yaml", b"a: 0x" + b"f" * 5000 + b"\n", "a (line 1, column 4)", "64 bits"),
+    ("yaml", b"a: " + b":".join([b"59"] * 20000) + b"\n", "a (line 1, column 4)", "64 bits"),
+    ("yaml", b"a: 9223372036854775808\n", "at a ", "64 bits"),
+    (
+        "yaml",
+        b"? 0x" + b"f" * 5000 + b"\n: 1\n",
+        "(top) (line 1, column 3)",
+        "key that is too large",
+    ),
+    ("yaml", b"a:\n  - 2024-02-30\n", "a.0 (line 2, column 5)", "day is out of range"),
+    ("yaml", b"a: 0000-01-01\n", "a (line 1, column 4)", "year 0 is out of range"),
+    ("yaml", b"a: 1" + b"0" * 400 + b".5\n", "at a ", "not a finite number"),
+    ("yaml", b"a: [1, .nan]\n", "a.1", "not a finite number"),
+    ("yaml", b'a: "\\ud800"\n', "at a ", "lone surrogate"),
+    ("yaml", b'a: "x\\0y"\n', "at a ", "NUL"),
+    ("yaml", b'"k\\0": 1\n', "(top)", "key that contains a NUL"),
+    ("yaml", b"? [a, b]\n: c\n", "line 1, column 3", "unhashable key"),
+    ("json", b'{"a": [1, 18446744073709551615]}', "a.1", "64 bits"),
+    ("json", b'{"a": {"b": "\\u0000"}}', "a.b", "NUL"),
+    ("json", b'{"a": 1e999}', "line 1, column 7", "infinity"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "data", "where", "what"), UNFIT)
+def test_values_that_cannot_travel_on_are_refused_with_their_place(
+    fmt: str, data: bytes, where: str, what: str
+) -> None:
+    message = rejected(parse_config, data, f"bot.{fmt}", "")
+    assert where in message, message
+    assert what in message, message
+
+
+def test_refusals_carry_the_field_location_and_64_bit_values_pass() -> None:
+    with pytest.raises(UploadRejected) as info:
+        parse_config(b"a:\n  b: " + b"9" * 5000 + b"\n", "bot.yaml", "")
+    assert info.value.problems == [
+        (["a", "b"], "is too large: integers must fit in 64 bits (signed)")
+    ]
+    parsed = parse_config(
+        b"a: 9223372036854775807\nb: -9223372036854775808\nc: 0x7fff_ffff_ffff_ffff\nd: 1.5e+300\n",
+        "bot.yaml",
+        "",
+    )
+    assert parsed.document == {"a": 2**63 - 1, "b": -(2**63), "c": 2**63 - 1, "d": 1.5e300}
