@@ -417,8 +417,9 @@ def printf_bound(fmt: str | bytes | bytearray, args: Any, growth: int = 1) -> in
             value = args[key]
         else:
             value = take()
-        if conv in "sb":
-            base = len(value) if isinstance(value, bytes | bytearray) else text_bound(value)
+        if conv in "sb":  # a bytes format takes bytes as they are; str() shows their repr
+            raw = not isinstance(fmt, str) and isinstance(value, bytes | bytearray)
+            base = len(value) if raw else text_bound(value)
             base = base if precision is None else min(base, precision)
         elif conv in "ra":
             base = repr_bound(value) * (10 if conv == "a" else 1)
