@@ -140,7 +140,7 @@ def settle(value: Any, what: str, *, deep: bool = True, source: Any = None) -> A
                 f"{MAX_VALUE_CHARS:,}"
             )
         current_meter().charge(sys.getsizeof(value), what)
-    elif isinstance(value, int):
+    elif isinstance(value, int) and not isinstance(value, bool):
         bits = value.bit_length()
         if bits > MAX_INT_BITS:
             raise TooLarge(f"{what} built a number of {bits:,} bits; the limit is {MAX_INT_BITS:,}")
@@ -512,7 +512,24 @@ def _encode(s: Any, args: Args, kwargs: Kwargs, what: str) -> None:
     encoding = str(_arg(args, kwargs, 0, "encoding", "utf-8")).lower().replace("_", "-")
     errors = _arg(args, kwargs, 1, "errors", "strict")
     plain = encoding in _PLAIN_CODECS and errors in ("strict", "ignore", "replace")
-    need_text(len(s) * (4 if plain else 100) + 4, what)  # namereplace: \N{...} per char
+    one_byte = encoding in ("utf-8", "utf8") or not encoding.startswith("utf")
+    if plain and one_byte and s.isascii():  # ASCII to ascii, latin-1 or utf-8
+        need_text(len(s), what)
+    else:  # utf-32: 4 bytes a character; namereplace: \N{...}, up to ~90
+        need_text(len(s) * (4 if plain else 100) + 4, what)
+
+
+def _split(s: Any, args: Args, kwargs: Kwargs, what: str) -> None:
+    """split, rsplit, splitlines: a new string per part, up to one per character."""
+    sep = _arg(args, kwargs, 0, "sep", None)
+    if isinstance(sep, str | bytes | bytearray) and sep:
+        parts = s.count(sep) + 1
+    else:
+        parts = len(s) // 2 + 1 if sep is None else len(s) + 1  # words, or lines
+    maxsplit = _arg(args, kwargs, 1, "maxsplit", -1)
+    if isinstance(maxsplit, int) and maxsplit >= 0:
+        parts = min(parts, maxsplit + 1)
+    need_items(parts, what, 60)
 
 
 def _decode(s: Any, args: Args, kwargs: Kwargs, what: str) -> None:
@@ -564,6 +581,9 @@ TEXT_METHODS: dict[str, Rule] = {
     "expandtabs": _expandtabs,
     "replace": _replace,
     "join": _join,
+    "split": _split,
+    "rsplit": _split,
+    "splitlines": _split,
     "translate": _translate,
     "encode": _encode,
     "decode": _decode,
@@ -575,7 +595,7 @@ TEXT_METHODS: dict[str, Rule] = {
     "swapcase": _case,
     "casefold": _case,
 }
-# All other str/bytes methods build at most the receiver's length (strip, split, ...);
+# All other str/bytes methods build at most the receiver's length (strip, partition...);
 # format/format_map never get here: the sandbox hands out BoundedFormatter wrappers.
 
 

@@ -48,6 +48,10 @@ PAYLOADS: list[Payload] = [
     Payload("str method", "{{ 'x'.__mul__(10**8) }}", r"'__mul__' of 'str' object is unsafe"),
     Payload("str method", "{{ ('ab' * 50000).upper()|length }}", output="100000"),
     Payload("str method", "{{ ('a,' * 1000).split(',')|length }}", output="1001"),
+    Payload("str method", "{{ ('ab ' * 33000).split()|length }}", output="33000"),
+    Payload(
+        "str method", "{{ text.split()|length }}", TOO_BIG, variables={"text": "ab " * 330_000}
+    ),
     # repetition and concatenation
     Payload("repetition", "{{ 'x' * 10**8 }}", TOO_BIG),
     Payload("repetition", "{{ ('x' * 99999) ~ ('y' * 99999) }}", TOO_BIG),
