@@ -61,6 +61,12 @@ from command_service.template_limits import (
     text_bound,
 )
 
+# The compiled-template cache holds at most this many templates and source characters: a
+# user previewing distinct dense 4,000-character templates would otherwise fill 4,096
+# entries of ~220 KB of compiled code each (~900 MB); 1M characters is ~55 MB at most.
+CACHE_TEMPLATES = 4096
+CACHE_CHARS = 1_000_000
+
 
 class RenderError(Exception):
     """A template failed: syntax, sandbox refusal, limits or time. Message is user-safe."""
@@ -345,6 +351,7 @@ class Renderer:
         self.max_output = max_output
         self.max_memory = max_memory
         self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._cache_chars = 0  # source characters cached: compiled code is ~55 bytes each
         self._cache_lock = threading.Lock()
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._workers = [_Worker(self._jobs) for _ in range(workers)]
@@ -380,9 +387,12 @@ class Renderer:
         except (TemplateError, SyntaxError, ValueError, OverflowError) as exc:
             raise RenderError(f"template syntax error: {_short(str(exc))}") from None
         with self._cache_lock:
+            if source not in self._cache:
+                self._cache_chars += len(source)
             self._cache[source] = tpl
-            if len(self._cache) > 4096:
-                self._cache.popitem(last=False)
+            while len(self._cache) > CACHE_TEMPLATES or self._cache_chars > CACHE_CHARS:
+                dropped, _ = self._cache.popitem(last=False)
+                self._cache_chars -= len(dropped)
         return tpl
 
     def render_sync(self, source: str, variables: dict[str, Any]) -> str:

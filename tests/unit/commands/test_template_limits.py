@@ -5,13 +5,16 @@ upper bounds of what Python then builds."""
 
 from __future__ import annotations
 
+import gc
 import random
+import tracemalloc
 from typing import Any
 
 import pytest
 from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from command_service import templates
 from command_service.template_limits import (
     FILTER_RULES,
     format_field_bound,
@@ -166,3 +169,23 @@ def test_printf_bound_is_an_upper_bound_of_percent_formatting() -> None:
         mapping = {"a": value, "b": "x"}
         built = "%(a)s-%(b)5s-%(a)r" % mapping  # noqa: UP031
         assert printf_bound("%(a)s-%(b)5s-%(a)r", mapping) >= len(built)
+
+
+def test_the_compiled_template_cache_is_bounded_by_source_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Distinct dense templates compile to ~220 KB each: 4,096 cached ones were ~900 MB.
+    monkeypatch.setattr(templates, "CACHE_CHARS", 8_000, raising=False)
+    renderer = Renderer(workers=1)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(16):
+            source = f"{{{{ {i} }}}}" + "{{ a.b(c)|d(e) }}" * 235
+            assert renderer.check(source) is None
+        gc.collect()  # a dropped template is a reference cycle (its module and functions)
+        kept_mb = (tracemalloc.get_traced_memory()[0] - before) / 2**20
+    finally:
+        tracemalloc.stop()
+        renderer.close()
+    assert kept_mb < 1.2, f"the cache keeps {kept_mb:.1f} MB for 8,000 source characters"
