@@ -12,6 +12,7 @@ from pydantic import Field
 from proto.base import Contract, Empty
 from proto.events import Event
 from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+from proto.values import JsonObject
 
 
 class Jwks(Contract):
@@ -197,7 +198,10 @@ class UpdateMe(Contract):
 
 
 class UserSettings(Contract):
-    settings: dict[str, Any]
+    """Free-form JSON (the console's preferences): text without NUL or lone surrogates,
+    64-bit integers and finite numbers only, as PostgreSQL's jsonb and orjson need."""
+
+    settings: JsonObject
 
 
 class PurgeOutcome(Contract):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
 from gateway import __version__
 from gateway.auth import install as install_auth
 from gateway.errors import install_error_handlers
+from gateway.inputs import check_request
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.ratelimit import IpRateLimitMiddleware, RateLimiter
 from gateway.routes import auth, bots, commands, files, logs, status
@@ -29,6 +30,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         # Spans only: metrics are Prometheus (gateway.middleware) and logs go through
         # `logging`, so FastAPI need not look up OTel meter/logger providers per request.
         telemetry={"metrics": False, "logs": False},
+        # Before any route's own parameters: text that no service can store is refused.
+        dependencies=[Depends(check_request)],
     )
     app.state.runtime = runtime
     install_error_handlers(app)

@@ -1152,6 +1152,8 @@ export type User = {
   identities?: Identity[];
 };
 
+/** Free-form JSON (the console's preferences): text without NUL or lone surrogates,
+ * 64-bit integers and finite numbers only, as PostgreSQL's jsonb and orjson need. */
 export type UserSettings = {
   settings: Record<string, unknown>;
 };
