@@ -113,6 +113,9 @@ API_SCOPES: tuple[str, ...] = (
     "files:read",
     "files:write",
     "logs:read",
+    # The console's preferences (`/v1/me/settings`).
+    "settings:read",
+    "settings:write",
 )
 # Only a signed-in session (never a personal token) holds this one: account management,
 # token management, deleting the account.
