@@ -57,6 +57,23 @@ class KeysRotated(Contract):
     active_from: datetime
 
 
+class RetireKey(Contract):
+    """Operator (`botcenter keys retire`): stop trusting a signing key at once, e.g. because
+    it leaked. `current` names the key signing now."""
+
+    kid: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class KeyRetired(Contract):
+    """`ctl.auth.key_retired`, and the reply of `rpc.auth.keys.retire`: tokens signed with
+    `kid` are refused from now on — verifiers drop the key and its cached tokens and never
+    take it back from a JWKS; auth replicas reload their keys. `signing_kid` signs new
+    tokens (a new key, active at once, when the retired one was signing)."""
+
+    kid: str
+    signing_kid: str
+
+
 class ApiTokenRevoked(Event):
     """`evt.auth.<user>.-.token_revoked`: gateways drop the cached token at once."""
 
@@ -64,6 +81,7 @@ class ApiTokenRevoked(Event):
 
 
 KEYS_ROTATED_SUBJECT = "ctl.auth.keys_rotated"
+KEY_RETIRED_SUBJECT = "ctl.auth.key_retired"
 
 JWKS = rpc(
     "rpc.auth.jwks",
@@ -97,6 +115,13 @@ SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
         frozenset({"auth"}),
         frozenset({"auth", "gateway", "log"}),
         "a new signing key is in the JWKS: reload keys / refresh the JWKS cache now",
+    ),
+    CoreSpec(
+        KEY_RETIRED_SUBJECT,
+        KeyRetired,
+        frozenset({"auth"}),
+        frozenset({"auth", "gateway", "log"}),
+        "a signing key was retired: refuse its tokens now, never take it back from a JWKS",
     ),
 ]
 
@@ -296,6 +321,14 @@ KEYS_ROTATE = rpc(
     summary="operator: publish a new signing key now, sign with it after a delay "
     "(AUTH_KEY_ACTIVATION_S); the previous keys stay published while their tokens live",
 )
+KEYS_RETIRE = rpc(
+    "rpc.auth.keys.retire",
+    RetireKey,
+    KeyRetired,
+    callers=[],
+    summary="operator: retire a signing key at once (a leaked one); its tokens are refused "
+    "everywhere and a new key signs at once if it was the signing one",
+)
 
 SPECS += [
     PROVIDERS,
@@ -313,4 +346,5 @@ SPECS += [
     TOKENS_CREATE,
     TOKENS_REVOKE,
     KEYS_ROTATE,
+    KEYS_RETIRE,
 ]
