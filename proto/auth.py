@@ -12,6 +12,7 @@ from pydantic import Field
 from proto.base import Contract, Empty
 from proto.events import Event
 from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+from proto.values import JsonObject
 
 
 class Jwks(Contract):
@@ -59,6 +60,23 @@ class KeysRotated(Contract):
     active_from: datetime
 
 
+class RetireKey(Contract):
+    """Operator (`botcenter keys retire`): stop trusting a signing key at once, e.g. because
+    it leaked. `current` names the key signing now."""
+
+    kid: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class KeyRetired(Contract):
+    """`ctl.auth.key_retired`, and the reply of `rpc.auth.keys.retire`: tokens signed with
+    `kid` are refused from now on — verifiers drop the key and its cached tokens and never
+    take it back from a JWKS; auth replicas reload their keys. `signing_kid` signs new
+    tokens (a new key, active at once, when the retired one was signing)."""
+
+    kid: str
+    signing_kid: str
+
+
 class ApiTokenRevoked(Event):
     """`evt.auth.<user>.-.token_revoked`: gateways drop the cached token at once."""
 
@@ -66,6 +84,7 @@ class ApiTokenRevoked(Event):
 
 
 KEYS_ROTATED_SUBJECT = "ctl.auth.keys_rotated"
+KEY_RETIRED_SUBJECT = "ctl.auth.key_retired"
 
 JWKS = rpc(
     "rpc.auth.jwks",
@@ -100,6 +119,13 @@ SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
         frozenset({"auth", "gateway", "log"}),
         "a new signing key is in the JWKS: reload keys / refresh the JWKS cache now",
     ),
+    CoreSpec(
+        KEY_RETIRED_SUBJECT,
+        KeyRetired,
+        frozenset({"auth"}),
+        frozenset({"auth", "gateway", "log"}),
+        "a signing key was retired: refuse its tokens now, never take it back from a JWKS",
+    ),
 ]
 
 
@@ -115,6 +141,9 @@ API_SCOPES: tuple[str, ...] = (
     "files:read",
     "files:write",
     "logs:read",
+    # The console's preferences (`/v1/me/settings`).
+    "settings:read",
+    "settings:write",
 )
 # Only a signed-in session (never a personal token) holds this one: account management,
 # token management, deleting the account.
@@ -200,7 +229,10 @@ class UpdateMe(Contract):
 
 
 class UserSettings(Contract):
-    settings: dict[str, Any]
+    """Free-form JSON (the console's preferences): text without NUL or lone surrogates,
+    64-bit integers and finite numbers only, as PostgreSQL's jsonb and orjson need."""
+
+    settings: JsonObject
 
 
 class PurgeOutcome(Contract):
@@ -292,6 +324,14 @@ KEYS_ROTATE = rpc(
     summary="operator: publish a new signing key now, sign with it after a delay "
     "(AUTH_KEY_ACTIVATION_S); the previous keys stay published while their tokens live",
 )
+KEYS_RETIRE = rpc(
+    "rpc.auth.keys.retire",
+    RetireKey,
+    KeyRetired,
+    callers=[],
+    summary="operator: retire a signing key at once (a leaked one); its tokens are refused "
+    "everywhere and a new key signs at once if it was the signing one",
+)
 
 SPECS += [
     PROVIDERS,
@@ -309,4 +349,5 @@ SPECS += [
     TOKENS_CREATE,
     TOKENS_REVOKE,
     KEYS_ROTATE,
+    KEYS_RETIRE,
 ]

@@ -11,11 +11,12 @@ from enum import IntEnum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from proto.base import Contract, Empty
 from proto.events import Event, LogLevel
 from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+from proto.values import Text, Token
 
 LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error", "critical")
 
@@ -35,24 +36,17 @@ class LogFilter(Contract):
 
     bot_id: UUID | None = None
     level: list[LogLevel] = Field(default_factory=list, max_length=5)
-    kind: list[str] = Field(default_factory=list, max_length=50)
-    domain: list[str] = Field(default_factory=list, max_length=20)
+    # Event kinds and domains are letters, digits, - and _ (up to 64 characters).
+    kind: list[Token] = Field(default_factory=list, max_length=50)
+    domain: list[Token] = Field(default_factory=list, max_length=20)
     since: datetime | None = None
     until: datetime | None = None
-    q: str | None = Field(default=None, max_length=256)
-
-    @field_validator("kind", "domain")
-    @classmethod
-    def _tokens(cls, values: list[str]) -> list[str]:
-        for v in values:
-            if not v or len(v) > 64 or not v.replace("_", "").replace("-", "").isalnum():
-                raise ValueError("kinds and domains are letters, digits, - and _")
-        return values
+    q: Text | None = Field(default=None, max_length=256)
 
 
 class LogQuery(LogFilter):
     limit: int = Field(default=100, ge=1, le=1000)
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: Text | None = Field(default=None, max_length=200)
 
 
 class LogEntry(Contract):
@@ -77,7 +71,7 @@ class LogPage(Contract):
 class ExportQuery(LogFilter):
     """One chunk of an NDJSON export; the gateway asks for chunks until `next_cursor` is None."""
 
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: Text | None = Field(default=None, max_length=200)
     chunk: int = Field(default=2000, ge=1, le=10_000)
 
 

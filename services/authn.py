@@ -13,6 +13,11 @@ answers for a short time; `ApiTokenRevoked` drops an entry at once.
 Signing out one session (`SessionRevoked`, carrying the session id = the token's `sid`)
 refuses that session's tokens. `ctl.auth.keys_rotated` (a new key is published, signing a
 little later) refreshes the JWKS at once, retrying briefly until the new `kid` shows up.
+`ctl.auth.key_retired` (a leaked key) drops the key and the tokens cached with it at once
+and remembers it, so a JWKS from an auth replica that has not reloaded yet cannot bring it
+back; a process that missed the signal drops it on its next JWKS refresh (`max_age_s`),
+as the retired key is no longer published and cached answers are kept only while their
+key is.
 
 `watch_revocations` subscribes a process to these (core NATS, every replica);
 `replay_revocations` applies the revocations of the last access-token lifetime from
@@ -47,10 +52,12 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from proto.auth import (
+    KEY_RETIRED_SUBJECT,
     KEYS_ROTATED_SUBJECT,
     ApiTokenPrincipal,
     ApiTokenRevoked,
     Jwks,
+    KeyRetired,
     KeysRotated,
     SessionRevoked,
     SessionsRevoked,
@@ -87,6 +94,7 @@ class AccessClaims:
     token_id: str
     issued_ms: int
     expires_at: int
+    kid: str = ""  # the signing key: a cached answer is dropped with its key
 
 
 def _issued_ms(jti: str, iat: int) -> int:
@@ -123,6 +131,9 @@ class AccessTokenVerifier:
         self._revoked_sessions: dict[UUID, float] = {}  # session id -> forget after
         self._revocation_ttl = revocation_ttl_s
         self.access_ttl_s: int | None = None
+        # Keys retired at once (leaked): never taken back, even from a JWKS that a replica
+        # which has not reloaded yet still publishes.
+        self._retired: set[str] = set()
 
     @property
     def leeway_s(self) -> int:
@@ -140,6 +151,8 @@ class AccessTokenVerifier:
             for data in jwks.keys:
                 kid, alg = data.get("kid"), data.get("alg")
                 if not isinstance(kid, str) or alg not in ALLOWED_ALGORITHMS:
+                    continue
+                if kid in self._retired:
                     continue
                 try:
                     keys[kid] = jwt.PyJWK(data, algorithm=alg)
@@ -170,6 +183,8 @@ class AccessTokenVerifier:
         return list(self._keys)
 
     async def _key(self, kid: str) -> jwt.PyJWK:
+        if kid in self._retired:
+            raise InvalidToken("the token was signed with a retired key; sign in again")
         if time.monotonic() - self._fetched_at > self._max_age:
             await self.refresh(force=True)
         key = self._keys.get(kid)
@@ -184,6 +199,10 @@ class AccessTokenVerifier:
     async def verify(self, token: str) -> AccessClaims:
         cached = self._cache.get(token)
         now = time.time()
+        if cached is not None and cached.kid not in self._keys:
+            # Its key left the JWKS (retired): check the token again, which refuses it.
+            self._cache.pop(token, None)
+            cached = None
         if cached is not None:
             if cached.expires_at + self._leeway < now:
                 self._cache.pop(token, None)
@@ -228,6 +247,7 @@ class AccessTokenVerifier:
                 token_id=str(claims["jti"]),
                 issued_ms=_issued_ms(str(claims["jti"]), int(claims["iat"])),
                 expires_at=int(claims["exp"]),
+                kid=kid,
             )
         except (ValueError, TypeError):
             raise InvalidToken("the token's claims are invalid") from None
@@ -236,6 +256,14 @@ class AccessTokenVerifier:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return result
+
+    def retire_key(self, kid: str) -> None:
+        """A signing key was retired (`ctl.auth.key_retired`): its tokens are refused from
+        now on, cached ones included, and no later JWKS brings it back."""
+        self._retired.add(kid)
+        self._keys.pop(kid, None)
+        for token in [t for t, c in self._cache.items() if c.kid == kid]:
+            del self._cache[token]
 
     # ----------------------------------------------------------- revocation
     def revoke_sessions(self, user_id: UUID, before_ms: int) -> None:
@@ -361,6 +389,15 @@ async def watch_revocations(
     async def on_revocation(msg: Msg) -> None:
         apply_revocation(msg.subject, msg.data, verifier, tokens)
 
+    async def on_key_retired(msg: Msg) -> None:
+        try:
+            retired = KeyRetired.model_validate_json(msg.data)
+        except ValidationError:
+            return
+        if verifier is not None:
+            verifier.retire_key(retired.kid)
+            await verifier.key_published(retired.signing_kid)
+
     async def on_keys_rotated(msg: Msg) -> None:
         try:
             signal = KeysRotated.model_validate_json(msg.data)
@@ -376,6 +413,7 @@ async def watch_revocations(
     ]
     if verifier is not None:
         subs.append(await nc.subscribe(KEYS_ROTATED_SUBJECT, cb=on_keys_rotated))
+        subs.append(await nc.subscribe(KEY_RETIRED_SUBJECT, cb=on_key_retired))
     await nc.flush()
     return subs
 

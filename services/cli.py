@@ -99,11 +99,32 @@ def cmd_keys(args: argparse.Namespace) -> int:
             # The operator puts this into VAULT_KEYS (a Kubernetes Secret); printed on request only.
             print(spec)
         return 0
+    if args.action == "retire":
+        return _retire_signing_key(settings, args.kid)
     # rotate: re-encrypt every stored secret with the newest key.
     from services.keys import rotate_all
 
     count = asyncio.run(rotate_all(settings))
     print(f"re-encrypted {count} value(s) with the newest key")
+    return 0
+
+
+def _retire_signing_key(settings: KernelSettings, kid: str | None) -> int:
+    from services.errors import RpcError
+    from services.keys import operator_nats_url, retire_signing_key
+
+    if not kid:
+        print("name the signing key: botcenter keys retire KID (or `current`)", file=sys.stderr)
+        return 2
+    try:
+        done = asyncio.run(retire_signing_key(operator_nats_url(settings), kid))
+    except RpcError as err:
+        print(f"not retired: {err.message}", file=sys.stderr)
+        return 1
+    print(
+        f"retired signing key {done.kid}: its tokens are refused from now on "
+        f"(signed-in users refresh or sign in again); key {done.signing_kid} signs"
+    )
     return 0
 
 
@@ -134,8 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     mig = sub.add_parser("migrate", help="create roles and schemas, apply every migration")
     mig.set_defaults(fn=cmd_migrate)
 
-    keys = sub.add_parser("keys", help="vault keys: generate a new one, or rotate data to it")
-    keys.add_argument("action", choices=["generate", "rotate"])
+    keys = sub.add_parser(
+        "keys",
+        help="vault keys: generate a new one, or rotate data to it; "
+        "retire KID: stop trusting a (leaked) JWT signing key at once",
+    )
+    keys.add_argument("action", choices=["generate", "rotate", "retire"])
+    keys.add_argument(
+        "kid", nargs="?", help="retire: the signing key id (`kid` in a token), or `current`"
+    )
     keys.add_argument("--write", action="store_true", help="development: store the new keyring")
     keys.set_defaults(fn=cmd_keys)
 

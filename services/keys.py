@@ -1,15 +1,23 @@
-"""Re-encrypts every vault-sealed column with the newest key (`botcenter keys rotate`).
+"""Operator key work: re-encrypt every vault-sealed column with the newest vault key
+(`botcenter keys rotate`), and retire a leaked JWT signing key (`botcenter keys retire`).
 
 Each service declares its encrypted columns on its `ServiceDefinition`; rotation runs as
 the admin login, row by row, each row re-sealed with the same AAD (table, row id, column).
+
+Retiring asks auth-service (which owns the signing keys) over NATS with an operator login:
+`rpc.auth.keys.retire`, which no service may call. The key stops verifying everywhere at
+once (see `auth_service.keys` and `services.authn`).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 import asyncpg
 
+from proto.auth import KEYS_RETIRE, KeyRetired, RetireKey
 from services.db.engine import plain_url
 from services.settings import KernelSettings, Mode, dev_secrets
 from services.vault import Vault, aad
@@ -70,3 +78,39 @@ async def rotate_all(settings: KernelSettings) -> int:
     finally:
         await conn.close()
     return total
+
+
+def operator_nats_url(settings: KernelSettings) -> str:
+    """NATS_URL with an operator login when set; in development, the running stack's
+    NATS with its admin login (from the data folder)."""
+    explicit = os.environ.get("NATS_URL")
+    if explicit:
+        return explicit
+    if settings.mode is not Mode.DEVELOPMENT:
+        raise SystemExit("NATS_URL must name the NATS server, with an operator login")
+    from services.infra.stack import running_env
+
+    try:
+        url = running_env(settings.data_dir.resolve(), "auth")["NATS_URL"]
+    except (FileNotFoundError, KeyError):
+        raise SystemExit("botcenter is not running here; set NATS_URL") from None
+    passwords = dev_secrets(settings.data_dir).get("nats_passwords")
+    if not isinstance(passwords, dict) or "admin" not in passwords or "@" in url:
+        return url
+    parts = urlsplit(url)
+    secret = quote(str(passwords["admin"]), safe="")
+    return parts._replace(netloc=f"bc_admin:{secret}@{parts.netloc}").geturl()
+
+
+async def retire_signing_key(nats_url: str, kid: str, *, timeout_s: float = 15.0) -> KeyRetired:
+    """Ask auth-service to retire signing key `kid` (`current`: the one signing now)."""
+    from services.bus.connection import connect
+    from services.bus.rpc import RpcClient
+
+    nc = await connect(nats_url, name="botcenter-cli", deadline_s=timeout_s)
+    try:
+        return await RpcClient(nc, "operator", timeout_s=timeout_s).call(
+            KEYS_RETIRE, RetireKey(kid=kid)
+        )
+    finally:
+        await nc.close()

@@ -20,7 +20,7 @@ from auth_service.repository import UserReader
 from auth_service.service import AuthService
 from auth_service.settings import Settings
 from proto import auth as P
-from proto.auth import KeysRotated
+from proto.auth import KeyRetired, KeysRotated
 from proto.events import Event
 from proto.system import PURGE_SPECS, PurgeUser
 from services.db.engine import plain_url
@@ -65,11 +65,31 @@ async def setup(runtime: ServiceRuntime) -> None:
         except Exception:
             log.exception("could not reload signing keys")
 
-    rotated_sub = await runtime.nc.subscribe(P.KEYS_ROTATED_SUBJECT, cb=on_rotated)
+    async def announce_retired(retired: KeyRetired) -> None:
+        """Tell auth replicas to reload and verifiers to drop the key now."""
+        await runtime.nc.publish(P.KEY_RETIRED_SUBJECT, retired.model_dump_json().encode())
+
+    async def on_retired(msg: Msg) -> None:
+        try:
+            retired = KeyRetired.model_validate_json(msg.data)
+        except ValidationError:
+            return
+        if retired.kid not in keys.known_kids and retired.signing_kid in keys.known_kids:
+            return  # this replica retired it (or has reloaded since)
+        try:
+            await keys.load()
+        except Exception:
+            log.exception("could not reload signing keys")
+
+    subs = [
+        await runtime.nc.subscribe(P.KEYS_ROTATED_SUBJECT, cb=on_rotated),
+        await runtime.nc.subscribe(P.KEY_RETIRED_SUBJECT, cb=on_retired),
+    ]
 
     async def unsubscribe() -> None:
-        with contextlib.suppress(Exception):
-            await rotated_sub.unsubscribe()
+        for sub in subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     runtime.on_stop(unsubscribe)
     await announce(await keys.load())
@@ -100,10 +120,11 @@ async def setup(runtime: ServiceRuntime) -> None:
         list(purge_specs),
         reader,
     )
-    h = Handlers(service, keys, settings, announce)
+    h = Handlers(service, keys, settings, announce, announce_retired)
     for spec, handler in (
         (P.JWKS, h.jwks),
         (P.KEYS_ROTATE, h.rotate_keys),
+        (P.KEYS_RETIRE, h.retire_key),
         (P.CHECK_API_TOKEN, h.check_token),
         (P.PROVIDERS, h.providers),
         (P.LOGIN_START, h.login_start),

@@ -16,19 +16,23 @@ from proto.auth import (
     CheckApiToken,
     CreateApiToken,
     Jwks,
+    KeyRetired,
     LoginFinish,
     LoginRedirect,
     LoginResult,
     LoginStart,
     ProviderList,
     RefreshRequest,
+    RetireKey,
     TokenPair,
     UpdateMe,
     User,
     UserSettings,
 )
 from proto.base import Empty
+from proto.errors import ErrorCode, FieldError
 from services.bus.rpc import RpcContext
+from services.errors import RpcError
 
 
 class Handlers:
@@ -38,11 +42,13 @@ class Handlers:
         keys: KeyRing,
         settings: Settings,
         announce: Callable[[SigningKey | None], Awaitable[None]],
+        announce_retired: Callable[[KeyRetired], Awaitable[None]],
     ) -> None:
         self.service = service
         self.keys = keys
         self.settings = settings
         self.announce = announce
+        self.announce_retired = announce_retired
 
     def _jwks(self) -> Jwks:
         return Jwks(
@@ -58,6 +64,22 @@ class Handlers:
     async def rotate_keys(self, _: Empty, __: RpcContext) -> Jwks:
         await self.announce(await self.keys.load(force_new=True))
         return self._jwks()
+
+    async def retire_key(self, req: RetireKey, __: RpcContext) -> KeyRetired:
+        kid = self.keys.current.kid if req.kid == "current" else req.kid
+        try:
+            signing = await self.keys.retire(kid)
+        except KeyError:
+            known = ", ".join(sorted(self.keys.known_kids))
+            raise RpcError(
+                ErrorCode.NOT_FOUND,
+                f"no signing key {kid!r} in use (keys: {known}; current: "
+                f"{self.keys.current.kid})",
+                fields=[FieldError(loc=["kid"], message="not a key in use")],
+            ) from None
+        retired = KeyRetired(kid=kid, signing_kid=signing.kid)
+        await self.announce_retired(retired)
+        return retired
 
     async def providers(self, _: Empty, __: RpcContext) -> ProviderList:
         return self.service.list_providers()

@@ -17,6 +17,11 @@ successor's activation + access TTL), at least the one previous key.
 A key older than `key_rotation_days` is replaced at start-up or on the periodic reload
 (an advisory lock keeps replicas from creating two at once); `rpc.auth.keys.rotate`
 rotates on demand (a no-op while a key is already pending).
+
+A leaked key is retired at once (`rpc.auth.keys.retire`, `botcenter keys retire`): it is
+marked `retired_at`, never loaded again, and a new key signs immediately if it was the
+signing one; `ctl.auth.key_retired` makes every replica reload and every verifier drop
+the key (see `services.authn`).
 """
 
 from __future__ import annotations
@@ -155,6 +160,26 @@ class KeyRing:
         self._opened = {k.kid: k for k in self._keys}
         self.loaded_at = time.monotonic()
         return created
+
+    async def retire(self, kid: str) -> SigningKey:
+        """Retire `kid` at once (a leaked key): it is no longer loaded, published or used.
+        When it was the signing key, a new key signs at once — no publish-then-use delay:
+        waiting would keep signing with a key an attacker holds; verifiers that have not
+        seen the new key yet fetch it on its first token (unknown `kid`) or on the
+        `ctl.auth.key_retired` signal. Returns the key that signs from now on; KeyError
+        when `kid` is not a key in use."""
+        async with self.db.system_scope() as s:
+            await repo.lock_keys(s)
+            rows = await repo.signing_key_rows(s)
+            active = [r for r in rows if r.active_from <= r.db_now]
+            signing = bool(active) and active[0].kid == kid
+            if not await repo.retire_signing_key(s, kid):
+                raise KeyError(kid)
+            if signing or not [r for r in active if r.kid != kid]:
+                await self._create(s, active_in_s=0.0)
+        log.warning("retired a signing key", extra={"kid": kid, "was_signing": signing})
+        await self.load()
+        return self.current
 
     @staticmethod
     def _pending_rows(rows: Any) -> bool:

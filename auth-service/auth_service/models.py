@@ -95,6 +95,8 @@ signing_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     # Signs from this time on; published in the JWKS from `created_at` (0003).
     Column("active_from", DateTime(timezone=True), nullable=False),
+    # Retired at once (compromised): never loaded, published or used again (0004).
+    Column("retired_at", DateTime(timezone=True), nullable=True),
 )
 
 pending_purges = Table(

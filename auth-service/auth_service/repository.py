@@ -293,13 +293,25 @@ async def check_api_token(
 
 
 async def signing_key_rows(s: AsyncSession, limit: int = 32) -> Sequence[Row[Any]]:
-    """The newest keys, newest activation first (pending keys come first)."""
+    """The newest keys that are not retired, newest activation first (pending ones first)."""
     stmt = (
         select(signing_keys, func.now().label("db_now"))
+        .where(signing_keys.c.retired_at.is_(None))
         .order_by(signing_keys.c.active_from.desc(), signing_keys.c.created_at.desc())
         .limit(limit)
     )
     return (await s.execute(stmt)).all()
+
+
+async def retire_signing_key(s: AsyncSession, kid: str) -> bool:
+    """Mark a key retired now; False when there is no such key that is not retired yet."""
+    stmt = (
+        update(signing_keys)
+        .where(signing_keys.c.kid == kid, signing_keys.c.retired_at.is_(None))
+        .values(retired_at=func.now())
+        .returning(signing_keys.c.kid)
+    )
+    return (await s.execute(stmt)).first() is not None
 
 
 async def insert_signing_key(s: AsyncSession, *, active_in_s: float, **values: Any) -> None:

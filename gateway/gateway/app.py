@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
 from gateway import __version__
 from gateway.auth import install as install_auth
+from gateway.docs import mount_docs
 from gateway.errors import install_error_handlers
+from gateway.inputs import check_request
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.ratelimit import IpRateLimitMiddleware, RateLimiter
 from gateway.routes import auth, bots, commands, files, logs, status
 from gateway.settings import Settings
 from gateway.web import mount_web
 from services.runtime import ServiceDefinition, ServiceRuntime
+
+# Every API response carries these unless it sets its own (pages set their own CSP).
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+def response_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"content-security-policy", API_CSP.encode()),
+    ]
+    hsts = settings.hsts_header
+    if hsts is not None:
+        headers.append((b"strict-transport-security", hsts.encode()))
+    return headers
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
@@ -23,17 +39,22 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     app = FastAPI(
         title="botcenter API",
         version=__version__,
-        docs_url="/docs",
+        # Served by gateway.docs without CDNs, under a strict CSP.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
         default_response_class=ORJSONResponse,
         # Spans only: metrics are Prometheus (gateway.middleware) and logs go through
         # `logging`, so FastAPI need not look up OTel meter/logger providers per request.
         telemetry={"metrics": False, "logs": False},
+        # Before any route's own parameters: text that no service can store is refused.
+        dependencies=[Depends(check_request)],
     )
     app.state.runtime = runtime
     install_error_handlers(app)
     for module in (status, auth, bots, commands, files, logs):
         app.include_router(module.router)
+    mount_docs(app)
     mount_web(app)  # the web console at / (after every router: its catch-all goes last)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -57,7 +78,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             expose_headers=["Retry-After", "X-Request-Id"],
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, response_headers=response_headers(settings))
     return app
 
 

@@ -1,17 +1,22 @@
-"""Pure ASGI middleware: request id, metrics, body size limit."""
+"""Pure ASGI middleware: request id, metrics, response headers, crashes, body size limit."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.errors import internal_error_body
 from proto.errors import ErrorCode
 from services.bus.rpc import new_request_id
 from services.telemetry.logs import request_id_var
+
+log = logging.getLogger(__name__)
 
 HTTP_REQUESTS = Counter(
     "botcenter_http_requests_total",
@@ -33,10 +38,22 @@ def _route_of(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Request id in and out, and metrics by route template."""
+    """Request id in and out, metrics by route template, the headers every response
+    carries (`response_headers`, unless the response set its own), and the answer to an
+    exception that nothing else handled.
 
-    def __init__(self, app: ASGIApp) -> None:
+    It is the outermost of our middlewares, so 413s and 429s from the ones inside get the
+    same headers; and it answers a crash itself — with the request id still set, as a JSON
+    500 — instead of letting it reach Starlette's outer error middleware, which runs after
+    the id is gone ("request id -") and re-raises, making the server drop the connection.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, response_headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
         self.app = app
+        self.response_headers = list(response_headers)
+        self._header_names = frozenset(name.lower() for name, _ in self.response_headers)
         # Metric children by label values: `labels()` validates and locks on every call.
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._timers: dict[tuple[str, str], Any] = {}
@@ -54,20 +71,44 @@ class RequestContextMiddleware:
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid_header]
+                response_started = True
+                message["headers"] = self._with_headers(message.get("headers", ()), rid_header)
             await send(message)
 
         # FastAPI itself opens the server span (continuing an incoming traceparent).
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error")
+            if response_started:
+                raise  # part of the body is out: only closing the connection can say so
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": internal_error_body(rid)})
         finally:
             self._observe(scope, status, time.perf_counter() - started)
             request_id_var.reset(token)
+
+    def _with_headers(
+        self, headers: Iterable[tuple[bytes, bytes]], rid_header: tuple[bytes, bytes]
+    ) -> list[tuple[bytes, bytes]]:
+        out = list(headers)
+        if self.response_headers:
+            present = {name.lower() for name, _ in out} & self._header_names
+            out.extend(h for h in self.response_headers if h[0] not in present)
+        out.append(rid_header)
+        return out
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         method: str = scope["method"]

@@ -28,6 +28,10 @@ class Settings(ServiceSettings):
     # Session cookies carry `Secure`; unset = on in production, off in development (http).
     cookie_secure: bool | None = None
     cookie_domain: str | None = None
+    # Strict-Transport-Security on every response; unset = on in production or when the
+    # public URL is https (browsers ignore it over plain http, so it never locks out dev).
+    hsts: bool | None = None
+    hsts_max_age_s: int = Field(365 * 24 * 3600, ge=0)
     # How long a personal API token check is cached (revocation events clear it at once).
     api_token_cache_s: float = Field(30.0, ge=0, le=3600)
     # Unknown `kid`: refresh the JWKS at most this often; refresh anyway after `jwks_max_age_s`.
@@ -61,6 +65,16 @@ class Settings(ServiceSettings):
                 return json.loads(text)
             return [v.strip().rstrip("/") for v in text.split(",") if v.strip()]
         return value
+
+    @property
+    def hsts_header(self) -> str | None:
+        """The Strict-Transport-Security value to send, or None (off)."""
+        on = self.hsts
+        if on is None:
+            on = self.production or self.public_url.lower().startswith("https://")
+        if not on or self.hsts_max_age_s <= 0:
+            return None
+        return f"max-age={self.hsts_max_age_s}; includeSubDomains"
 
     @property
     def secure_cookies(self) -> bool:

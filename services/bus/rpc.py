@@ -604,9 +604,18 @@ class RpcClient:
         if msg.headers and msg.headers.get(H.STATUS) == H.STATUS_ERROR:
             env = ErrorEnvelope.model_validate(orjson.loads(msg.data)["error"])
             raise RpcError.from_envelope(env)
-        if msg.headers and H.META in msg.headers:
-            return spec.reply.__pydantic_validator__.validate_json(msg.headers[H.META]), msg.data
-        return spec.reply.__pydantic_validator__.validate_json(msg.data), msg.data
+        try:
+            if msg.headers and H.META in msg.headers:
+                meta = spec.reply.__pydantic_validator__.validate_json(msg.headers[H.META])
+                return meta, msg.data
+            return spec.reply.__pydantic_validator__.validate_json(msg.data), msg.data
+        except ValidationError:
+            # The service broke its own contract: a bug there, not the caller's input (a
+            # ValidationError reaching the gateway would read as the caller's 422).
+            log.exception("the reply of %s does not match its contract", spec.subject)
+            raise RpcError(
+                ErrorCode.INTERNAL, f"the {spec.service} service sent an invalid reply"
+            ) from None
 
     async def _request(
         self,

@@ -34,6 +34,10 @@ router = APIRouter(tags=["auth"])
 STATE_COOKIE = "bc_oauth"
 AUTH_PATH = "/v1/auth"
 Account = Annotated[Principal, require_scope(P.ACCOUNT_SCOPE)]
+# Settings are an area of their own: a personal token reads or writes them only with
+# `settings:read` / `settings:write`, like bots, commands, files and logs.
+SettingsReader = Annotated[Principal, require_scope("settings:read")]
+SettingsWriter = Annotated[Principal, require_scope("settings:write")]
 
 
 class TokenResponse(BaseModel):
@@ -322,14 +326,14 @@ async def delete_me(bus: Bus, runtime: Runtime, user: Account) -> Response:
 
 
 @router.get("/v1/me/settings", response_model=P.UserSettings, summary="My settings (JSON)")
-async def get_settings(bus: Bus, user: CurrentUser) -> P.UserSettings:
+async def get_settings(bus: Bus, user: SettingsReader) -> P.UserSettings:
     return await bus.call(P.SETTINGS_GET, Empty(), user_id=user.user_id)
 
 
 @router.put(
     "/v1/me/settings", response_model=P.UserSettings, summary="Replace my settings (≤ 64 KiB)"
 )
-async def put_settings(body: P.UserSettings, bus: Bus, user: Account) -> P.UserSettings:
+async def put_settings(body: P.UserSettings, bus: Bus, user: SettingsWriter) -> P.UserSettings:
     return await bus.call(P.SETTINGS_PUT, body, user_id=user.user_id)
 
 

@@ -29,6 +29,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from gateway.auth import Principal, require_scope
 from gateway.deps import Bus
+from gateway.inputs import contract_from
 from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
 from proto.events import LogLevel
@@ -87,7 +88,9 @@ async def list_logs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> LogPage:
-    req = LogQuery(
+    req = contract_from(
+        LogQuery,
+        "query",
         bot_id=bot_id,
         level=_levels(level),
         kind=_split(kind),
@@ -135,7 +138,9 @@ async def export_logs(
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=256)] = None,
 ) -> StreamingResponse:
-    req = ExportQuery(
+    req = contract_from(
+        ExportQuery,
+        "query",
         bot_id=bot_id,
         level=_levels(level),
         kind=_split(kind),

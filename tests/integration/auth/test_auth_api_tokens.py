@@ -87,3 +87,36 @@ async def test_unknown_personal_token_is_401(stack) -> None:
     async with httpx.AsyncClient(base_url=stack.url) as api:
         response = await api.get("/v1/me", headers={"Authorization": "Bearer bcp_nope"})
     assert response.status_code == 401
+
+
+async def test_settings_need_their_own_scopes(stack, sandbox) -> None:
+    """A personal token reads settings only with `settings:read` and replaces them only with
+    `settings:write` (which implies read); a session holds both."""
+    alice = await sign_in(stack.url, sandbox)
+    async with httpx.AsyncClient(base_url=stack.url, headers=alice.headers) as api:
+        stored = {"settings": {"theme": "dark"}}
+        assert (await api.put("/v1/me/settings", json=stored)).status_code == 200
+        secrets = {}
+        for scopes in (["bots:read", "logs:read"], ["settings:read"], ["settings:write"]):
+            created = await _create(api, name="+".join(scopes), scopes=scopes)
+            assert created.status_code == 201, created.text
+            secrets[scopes[0]] = {"Authorization": f"Bearer {created.json()['token']}"}
+
+    async with httpx.AsyncClient(base_url=stack.url) as script:
+        other = secrets["bots:read"]
+        for r in (
+            await script.get("/v1/me/settings", headers=other),
+            await script.put("/v1/me/settings", json=stored, headers=other),
+        ):
+            assert r.status_code == 403, r.text
+            assert "settings:" in r.json()["error"]["message"]
+        reader = secrets["settings:read"]
+        assert (await script.get("/v1/me/settings", headers=reader)).json() == stored
+        refused = await script.put("/v1/me/settings", json=stored, headers=reader)
+        assert refused.status_code == 403
+        assert "'settings:write'" in refused.json()["error"]["message"]
+        writer = secrets["settings:write"]
+        changed = {"settings": {"theme": "light"}}
+        written = await script.put("/v1/me/settings", json=changed, headers=writer)
+        assert written.status_code == 200, written.text
+        assert (await script.get("/v1/me/settings", headers=writer)).json() == changed

@@ -13,14 +13,11 @@ async def test_health_readiness_metrics_docs_and_status(start_service) -> None:
         ready = await client.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["checks"]["nats"] is True
+        # Without a sign-in only up or down; services that are not running make it
+        # "down" (signed-in callers see which, see tests/security/test_security_headers.py),
+        # and the call does not hang.
         status = (await client.get("/v1/status")).json()
-        by_name = {s["service"]: s for s in status["services"]}
-        assert by_name["auth"]["ok"] is True
-        assert by_name["auth"]["version"]
-        # Services that are not running are reported, not hidden, and the call does not hang.
-        assert by_name["storage"]["ok"] is False
-        assert "not available" in by_name["storage"]["error"]
-        assert status["ok"] is False
+        assert status == {"ok": False}
         metrics = (await client.get("/metrics")).text
         sample = 'botcenter_http_requests_total{method="GET",route="/v1/status",status="200"}'
         assert sample in metrics

@@ -62,8 +62,9 @@ async def test_gateway_span_is_the_parent_of_the_service_span(start_service, col
                 "/v1/status", headers={"traceparent": f"00-{trace_id}-{caller_span}-01"}
             )
             assert resp.status_code == 200
-            auth_state = next(s for s in resp.json()["services"] if s["service"] == "auth")
-            assert auth_state["ok"] is True
+            # Anonymous: only up or down (other services are not running here); the
+            # spans below show that auth-service answered.
+            assert set(resp.json()) == {"ok"}
 
     def spans_of(trace_id: str):
         return [(svc, s) for svc, s in col.spans if s.trace_id.hex() == trace_id]

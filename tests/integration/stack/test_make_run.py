@@ -130,10 +130,8 @@ async def test_up_serves_keeps_data_and_stops_cleanly(data_dir: Path) -> None:
         url = poll(first.url, timeout_s=180, interval_s=0.2, what="botcenter up ready")
         async with httpx.AsyncClient(base_url=str(url), timeout=10) as client:
             assert (await client.get("/readyz")).status_code == 200
-            status = (await client.get("/v1/status")).json()
-            assert {s["service"] for s in status["services"] if s["ok"]} >= {
-                "auth", "bot", "command", "storage", "log"
-            }
+            # Every service answers (the anonymous status says only that).
+            assert (await client.get("/v1/status")).json() == {"ok": True}
         await marker_query(data_dir, "create table smoke_marker(id int)")
         secrets_before = (data_dir / "secrets.json").read_text()
         tree = descendants(first.proc.pid) | processes_using(data_dir)

@@ -112,3 +112,38 @@ async def test_personal_token_cache_and_revocation() -> None:
     assert len(calls) == 2  # asked again, and not cached while the revocation is fresh
     await cache.resolve("bcp_a")
     assert len(calls) == 3
+
+
+async def test_a_retired_key_is_refused_at_once_and_never_taken_back() -> None:
+    keys = Keys()
+    verifier = AccessTokenVerifier(keys.fetch, min_refresh_interval_s=0)
+    user = uuid.uuid4()
+    leaked = keys.keys[0][0]
+    token = keys.token(user)
+    assert (await verifier.verify(token)).user_id == user  # cached from now on
+    verifier.retire_key(leaked)
+    with pytest.raises(InvalidToken, match="retired key"):
+        await verifier.verify(token)
+    # An auth replica that has not reloaded yet still publishes it: not taken back.
+    await verifier.refresh(force=True)
+    assert leaked not in verifier.key_ids
+    with pytest.raises(InvalidToken, match="retired key"):
+        await verifier.verify(token)
+    # Tokens of the other keys are unaffected.
+    keys.add()
+    assert (await verifier.verify(keys.token(user))).user_id == user
+
+
+async def test_a_cached_token_goes_with_its_key_when_the_jwks_drops_it() -> None:
+    """A process that missed the retirement signal: its next JWKS no longer lists the key
+    (auth-service stopped publishing it), and the cached answer is not used any more."""
+    keys = Keys()
+    verifier = AccessTokenVerifier(keys.fetch, min_refresh_interval_s=0)
+    user = uuid.uuid4()
+    token = keys.token(user)
+    assert (await verifier.verify(token)).user_id == user
+    keys.keys.pop(0)  # auth-service retired it and publishes only the others
+    keys.add()
+    await verifier.refresh(force=True)
+    with pytest.raises(InvalidToken, match="unknown key"):
+        await verifier.verify(token)

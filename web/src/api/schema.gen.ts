@@ -731,6 +731,15 @@ export type Jwks = {
   keys: Array<Record<string, unknown>>;
 };
 
+/** `ctl.auth.key_retired`, and the reply of `rpc.auth.keys.retire`: tokens signed with
+ * `kid` are refused from now on — verifiers drop the key and its cached tokens and never
+ * take it back from a JWKS; auth replicas reload their keys. `signing_kid` signs new
+ * tokens (a new key, active at once, when the retired one was signing). */
+export type KeyRetired = {
+  kid: string;
+  signing_kid: string;
+};
+
 /** `ctl.auth.keys_rotated`: a new signing key is published (not signing yet).
  * 
  * Auth replicas reload their keys, verifiers (gateway, log-service) refresh the JWKS. */
@@ -931,6 +940,12 @@ export type RefreshRequest = {
 export type ReplaceToken = {
   bot_id: string;
   token: string;
+};
+
+/** Operator (`botcenter keys retire`): stop trusting a signing key at once, e.g. because
+ * it leaked. `current` names the key signing now. */
+export type RetireKey = {
+  kid: string;
 };
 
 /** `GET /v1/sandbox`: whether Discord is the local discord-sandbox (Try it works). */
@@ -1162,6 +1177,8 @@ export type User = {
   identities?: Identity[];
 };
 
+/** Free-form JSON (the console's preferences): text without NUL or lone surrogates,
+ * 64-bit integers and finite numbers only, as PostgreSQL's jsonb and orjson need. */
 export type UserSettings = {
   settings: Record<string, unknown>;
 };

@@ -6,7 +6,7 @@ import { loginUrl, useMe, useProviders } from '../api/session';
 import type { ApiTokenCreated, ApiTokenList } from '../api/types';
 import { Confirm, CopyButton, Empty, ErrorBox, Field, FieldSummary, Loading, unshown, when } from '../components/ui';
 
-const SCOPES = ['bots:read', 'bots:write', 'commands:read', 'commands:write', 'files:read', 'files:write', 'logs:read'];
+const SCOPES = ['bots:read', 'bots:write', 'commands:read', 'commands:write', 'files:read', 'files:write', 'logs:read', 'settings:read', 'settings:write'];
 
 export default function Account() {
   const me = useMe();
