@@ -9,8 +9,9 @@ likes. Two pieces bound them, installed on every service's HTTP server by the ru
   arrives, disarmed when the headers are complete; when it fires, the client gets `408`
   (or, on a connection that never sent a byte, a plain close). *Drain*: once the response
   is sent while the client is still sending the request body (the app answered without
-  reading it all, e.g. 401 or 429 on an upload), the client has `body_timeout_s` to finish,
-  else the connection is closed.
+  reading it all, e.g. 401 or 429 on an upload), the body bytes uvicorn buffered for the
+  app are dropped (nothing reads them any more) and the client has `body_timeout_s` to
+  finish sending, else the connection is closed.
 - `BodyTimeoutMiddleware`: while the app waits for the request body, each wait may last at
   most `body_timeout_s`, and in all the time spent waiting the body must average
   `body_min_rate` bytes/s after a first `body_timeout_s` of grace (Apache's mod_reqtimeout
@@ -119,6 +120,11 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.response_complete and cycle.body:
+            # Body bytes the app never read: nothing reads them once the answer is out, yet
+            # the cycle keeps them while the connection lives (up to ~300 KiB each).
+            cycle.body = bytearray()
         if self._in_message and self._drain_timer is None and not self.transport.is_closing():
             # Answered before the client finished sending: it may finish, not linger.
             self._drain_timer = self.loop.call_later(

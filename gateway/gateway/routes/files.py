@@ -23,6 +23,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from gateway.auth import Principal, require_scope
 from gateway.deps import Bus
@@ -206,9 +207,19 @@ async def _read_upload(request: Request, kind: FileKind | None, spool: Spool) ->
             "on_part_end": upload.on_part_end,
         },
     )
+    # The ASGI messages are read here rather than through `request.stream()`, whose frame
+    # (like an `async for` variable) keeps the last chunk — up to ~300 KiB — alive while
+    # it waits for the next: a stalled upload is to hold its spool and nothing more.
+    receive = request.receive
     try:
-        async for chunk in request.stream():
-            parser.write(chunk)
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnect
+            more = message.get("more_body", False)
+            parser.write(message.get("body", b""))
+            del message
             if upload.error is not None:
                 # Stop reading: the rest of the body is never received.
                 raise upload.error
