@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"  # 403
     NOT_FOUND = "not_found"  # 404
     CONFLICT = "conflict"  # 409
+    REQUEST_TIMEOUT = "request_timeout"  # 408: the client sent its request too slowly
     TOO_LARGE = "too_large"  # 413
     VALIDATION = "validation"  # 422: well-formed but breaks a rule
     RATE_LIMITED = "rate_limited"  # 429
@@ -32,6 +33,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.VALIDATION: 422,
     ErrorCode.RATE_LIMITED: 429,

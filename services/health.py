@@ -10,7 +10,17 @@ from services.runtime import ServiceRuntime
 from services.telemetry import metrics
 
 
-def health_routes(runtime: ServiceRuntime) -> list[Route]:
+def metrics_route() -> Route:
+    async def metrics_endpoint(_: Request) -> Response:
+        body, content_type = metrics.render_latest()
+        return Response(body, media_type=content_type)
+
+    return Route("/metrics", metrics_endpoint, methods=["GET"])
+
+
+def health_routes(runtime: ServiceRuntime, *, serve_metrics: bool = True) -> list[Route]:
+    """The probes, and `/metrics` unless it is served on a port of its own."""
+
     async def healthz(_: Request) -> Response:
         # Liveness never depends on other services: a NATS outage must not restart pods.
         return JSONResponse({"status": "ok", "service": runtime.name})
@@ -24,12 +34,8 @@ def health_routes(runtime: ServiceRuntime) -> list[Route]:
             status_code=200 if ok else 503,
         )
 
-    async def metrics_endpoint(_: Request) -> Response:
-        body, content_type = metrics.render_latest()
-        return Response(body, media_type=content_type)
-
-    return [
+    routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
+    return [*routes, metrics_route()] if serve_metrics else routes

@@ -23,7 +23,8 @@ from services.bus.events import EventPublisher, ensure_events_stream
 from services.bus.kv import set_default_replicas
 from services.bus.rpc import RpcClient, RpcContext, RpcServer
 from services.db.engine import Database
-from services.health import health_routes
+from services.health import health_routes, metrics_route
+from services.http_timeouts import BodyTimeoutMiddleware, SlowClientLimits, slow_client_protocol
 from services.runtime import ServiceDefinition, ServiceRuntime
 from services.settings import MissingSecretError, ServiceSettings, with_credentials
 from services.telemetry import metrics
@@ -115,6 +116,38 @@ def _register_status(runtime: ServiceRuntime) -> None:
             runtime.rpc.register(spec, status)
 
 
+def _http_config(app: Any, host: str, port: int, limits: SlowClientLimits) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        # Request headers and bodies within time (services.http_timeouts).
+        http=slow_client_protocol(limits),
+        # X-Forwarded-For is read by the gateway alone, through its trusted hops
+        # (GATEWAY_TRUSTED_PROXY_HOPS); uvicorn's own reading would trust any loopback peer
+        # (a sidecar proxy) with every address a client writes there.
+        proxy_headers=False,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        loop="none",
+        timeout_graceful_shutdown=5,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+    )
+
+
+async def _start_http(service: str, name: str, config: uvicorn.Config) -> tuple[_Server, Any, int]:
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(), name=name)
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no event
+        await asyncio.sleep(0.01)
+    if task.done():
+        raise RuntimeError(f"{service}: {name} server failed to start")
+    port: int = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, port
+
+
 async def serve(definition: ServiceDefinition, settings: ServiceSettings | None = None) -> None:
     """Run until SIGTERM/SIGINT, then drain: stop taking work, finish it, close."""
     settings = settings or definition.settings_cls()
@@ -138,37 +171,50 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings | None 
     await definition.setup(runtime)
     await runtime.rpc.start()
 
+    # With a metrics port, /metrics is served there only (never on the public HTTP port).
+    metrics_apart = settings.metrics_port is not None
     if definition.http_app is not None:
         app: Any = definition.http_app(runtime)
-        for route in health_routes(runtime):
+        for route in health_routes(runtime, serve_metrics=not metrics_apart):
             app.router.routes.insert(0, route)
     else:
-        app = Starlette(routes=health_routes(runtime))
-    config = uvicorn.Config(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        loop="none",
-        timeout_graceful_shutdown=5,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
+        app = Starlette(routes=health_routes(runtime, serve_metrics=not metrics_apart))
+    limits = SlowClientLimits(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        body_min_rate=settings.body_min_rate,
     )
-    server = _Server(config)
-    server_task = asyncio.create_task(server.serve(), name="http")
-    while not server.started and not server_task.done():  # noqa: ASYNC110 - uvicorn has no event
-        await asyncio.sleep(0.01)
-    if server_task.done():
-        raise RuntimeError(f"{definition.name}: HTTP server failed to start")
-    port = server.servers[0].sockets[0].getsockname()[1]
+    server, server_task, port = await _start_http(
+        definition.name,
+        "http",
+        _http_config(
+            BodyTimeoutMiddleware(app, limits), settings.http_host, settings.http_port, limits
+        ),
+    )
+    servers = [(server, server_task)]
+    if settings.metrics_port is not None:
+        metrics_server, metrics_task, metrics_port = await _start_http(
+            definition.name,
+            "metrics",
+            _http_config(
+                Starlette(routes=[metrics_route()]),
+                settings.http_host,
+                settings.metrics_port,
+                limits,
+            ),
+        )
+        servers.append((metrics_server, metrics_task))
+        runtime.state["metrics_url"] = f"http://{settings.http_host}:{metrics_port}"
     # Where this replica listens (log-service tells the gateway's websocket proxy).
     runtime.state["http_url"] = f"http://{settings.http_host}:{port}"
     metrics.SERVICE_INFO.labels(definition.name, definition.version, settings.instance).set(1)
     log.info(
         "service ready",
-        extra={"http": f"http://{settings.http_host}:{port}", "version": definition.version},
+        extra={
+            "http": runtime.state["http_url"],
+            "metrics": runtime.state.get("metrics_url", runtime.state["http_url"]),
+            "version": definition.version,
+        },
     )
     # A machine-readable line for `botcenter up` and tests that start us with port 0.
     print(f"BOTCENTER_READY {definition.name} http://{settings.http_host}:{port}", flush=True)
@@ -178,8 +224,10 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings | None 
     runtime.stopping = True
     await runtime.rpc.stop(settings.drain_timeout_s)
     await runtime.run_stop_hooks()
-    server.should_exit = True
-    await server_task
+    for http_server, _ in servers:
+        http_server.should_exit = True
+    for _, task in servers:
+        await task
     with contextlib.suppress(Exception):
         await runtime.nc.drain()
     if runtime.db is not None:

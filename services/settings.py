@@ -151,6 +151,34 @@ class ServiceSettings(KernelSettings):
     drain_timeout_s: float = Field(
         20.0, gt=0, le=600, description="on SIGTERM, how long to finish work in flight"
     )
+    # Slow clients (services.http_timeouts): each cut is a 408 and a closed connection.
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="a request's headers must be complete this many seconds after the "
+        "connection opens or the request's first byte arrives (else 408 and close)",
+    )
+    body_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description="longest wait for the next bytes of a request body, and how long a client "
+        "answered early may go on sending one (else 408 and close)",
+    )
+    body_min_rate: float = Field(
+        500.0,
+        ge=0,
+        description="bytes/s a request body must average over the time it is waited for, after "
+        "a first <P>BODY_TIMEOUT_S of grace (0 = no minimum)",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="serve /metrics on this port only (for an in-cluster scraper), not on the "
+        "HTTP port; unset = on the HTTP port",
+    )
     instance: str = Field(
         default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}",
         description="replica name in status, metrics and logs (host-pid by default)",

@@ -27,6 +27,9 @@ MONITORING = HERE / "monitoring"
 REGISTRY = "ghcr.io/botcenter"
 VERSION = "0.1.0"
 PORT = 8080
+# /metrics only here (`<P>METRICS_PORT`), never on PORT: the Ingress reaches PORT, and only
+# Prometheus (namespace monitoring) reaches this one.
+METRICS_PORT = 9090
 UID = 10001
 
 # Where the services' dependencies live (see deploy/README.md): NATS from its Helm chart and
@@ -94,6 +97,7 @@ def env(svc: Svc) -> list[dict[str, Any]]:
          "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "SENTRY_DSN", "valueFrom": {"secretKeyRef": {
             "name": "botcenter-sentry", "key": "dsn", "optional": True}}},
+        {"name": f"{svc.prefix}_METRICS_PORT", "value": str(METRICS_PORT)},
     ]
     if svc.database:
         out.append(_secret_env("DB_ROLE_PASSWORD", "botcenter-db-roles", "password"))
@@ -134,7 +138,10 @@ def deployment(svc: Svc) -> dict[str, Any]:
         "name": svc.folder,
         "image": f"{REGISTRY}/{svc.folder}:{VERSION}",
         "imagePullPolicy": "IfNotPresent",
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ],
         "envFrom": [{"configMapRef": {"name": "botcenter-config"}}],
         "env": env(svc),
         # Ready = NATS and the database answer; alive = the process serves HTTP (never
@@ -200,7 +207,10 @@ def service(svc: Svc) -> dict[str, Any]:
         "metadata": {"name": svc.folder, "labels": labels(svc)},
         "spec": {
             "selector": selector(svc),
-            "ports": [{"name": "http", "port": PORT, "targetPort": "http"}],
+            "ports": [
+                {"name": "http", "port": PORT, "targetPort": "http"},
+                {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"},
+            ],
         },
     }
 
@@ -250,8 +260,9 @@ def _ns(name: str) -> dict[str, Any]:
 def network_policy(svc: Svc) -> dict[str, Any]:
     http = [{"protocol": "TCP", "port": PORT}]
     ingress: list[dict[str, Any]] = [
-        # Prometheus scrapes /metrics.
-        {"from": [_ns(MONITORING_NAMESPACE)], "ports": http},
+        # Prometheus scrapes /metrics, on the metrics port only.
+        {"from": [_ns(MONITORING_NAMESPACE)],
+         "ports": [{"protocol": "TCP", "port": METRICS_PORT}]},
     ]
     if svc.exposed:
         ingress.append({"from": [_ns(INGRESS_NAMESPACE)], "ports": http})
@@ -334,7 +345,7 @@ def pod_monitor() -> dict[str, Any]:
         "spec": {
             "selector": {"matchLabels": {"app.kubernetes.io/part-of": "botcenter"}},
             "podMetricsEndpoints": [{
-                "port": "http",
+                "port": "metrics",
                 "path": "/metrics",
                 "interval": "15s",
                 # The same names as docker-compose's Prometheus: job="botcenter", app=<service>.

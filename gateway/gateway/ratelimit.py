@@ -47,12 +47,21 @@ def retry_after_header(wait_s: float) -> str:
 
 
 def client_ip(scope: Scope, trusted_hops: int) -> str:
+    """The client's address: the one the outermost of `trusted_hops` proxies saw.
+
+    Each trusted proxy appends the address it saw to X-Forwarded-For (in one header, or a
+    header line of its own — both are one list, in order), so the entry `trusted_hops` from
+    the end is the last one a trusted proxy wrote; anything before it is the client's own
+    say. With fewer entries than trusted hops (the request did not come through them), or
+    with `trusted_hops` = 0, it is the peer of the connection.
+    """
     if trusted_hops > 0:
+        hops: list[str] = []
         for key, value in scope.get("headers", []):
             if key == b"x-forwarded-for":
-                hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
-                if len(hops) >= trusted_hops:
-                    return str(hops[-trusted_hops])
+                hops += [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
+        if len(hops) >= trusted_hops:
+            return hops[-trusted_hops]
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
 

@@ -51,8 +51,19 @@ class Settings(ServiceSettings):
     # Sign-in endpoints (/v1/auth/...) per IP: much stricter.
     rate_login_per_min: float = Field(20.0, gt=0)
     rate_login_burst: int = Field(10, ge=1)
-    # How many proxies in front of the gateway append to X-Forwarded-For (0 = ignore it).
+    # How many proxies in front of the gateway append to X-Forwarded-For (0 = ignore it);
+    # the client address is the one the outermost trusted proxy saw (1 behind ingress-nginx).
     trusted_proxy_hops: int = Field(0, ge=0, le=10)
+
+    # ---- uploads in flight (429 beyond a cap; each holds a slot until stored)
+    # Concurrent uploads of one user on this replica.
+    max_uploads_per_user: int = Field(2, ge=1, le=1000)
+    # Concurrent uploads from one client address (behind the trusted proxy hops).
+    max_uploads_per_address: int = Field(4, ge=1, le=10_000)
+    # Concurrent uploads on this replica (spooled files live in /tmp: keep within its size).
+    max_uploads: int = Field(16, ge=1, le=10_000)
+    # Bytes of an upload kept in memory while it arrives; beyond, a temporary file.
+    upload_spool_bytes: int = Field(64 * 1024, ge=0, le=16 * 1024 * 1024)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

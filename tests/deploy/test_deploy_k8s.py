@@ -212,3 +212,66 @@ def test_generated_manifests_are_current() -> None:
         [sys.executable, str(K8S / "build.py"), "--check"], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_metrics_are_scraped_on_their_own_port_never_through_the_ingress() -> None:
+    objects = render("overlays/prod")
+    monitor = by_kind(objects, "PodMonitor")["botcenter"]
+    assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} == {"metrics"}
+    deployments = by_kind(objects, "Deployment")
+    policies = by_kind(objects, "NetworkPolicy")
+    for name, folder in FOLDERS.items():
+        container = deployments[folder]["spec"]["template"]["spec"]["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports == {"http": 8080, "metrics": 9090}, folder
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env[f"{name.upper()}_METRICS_PORT"] == "9090", folder  # /metrics only there
+        for rule in policies[folder]["spec"]["ingress"]:
+            namespaces = {
+                p.get("namespaceSelector", {}).get("matchLabels", {}).get(
+                    "kubernetes.io/metadata.name") for p in rule["from"]
+            }
+            rule_ports = {p["port"] for p in rule["ports"]}
+            if "monitoring" in namespaces:
+                assert rule_ports == {9090}, folder
+            else:
+                assert rule_ports == {8080}, folder
+    for ingress in by_kind(objects, "Ingress").values():
+        for rule in ingress["spec"]["rules"]:
+            for p in rule["http"]["paths"]:
+                assert p["backend"]["service"]["port"] == {"name": "http"}
+
+
+def _size_bytes(value: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    return int(value[:-1]) * units[value[-1].lower()] if value[-1].isalpha() else int(value)
+
+
+def test_the_ingress_bounds_slow_clients_and_body_sizes() -> None:
+    from gateway.settings import Settings
+
+    ingress = by_kind(render("overlays/prod"), "Ingress")["botcenter"]
+    notes = ingress["metadata"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    body_size = _size_bytes(notes[prefix + "proxy-body-size"])
+    largest = Settings.model_fields["max_upload_bytes"].default
+    assert largest <= body_size <= 2 * largest
+    assert notes[prefix + "proxy-request-buffering"] == "on"
+    assert _size_bytes(notes[prefix + "client-body-buffer-size"]) <= 1024**2
+    # Header/body read timeouts are controller-wide: the chart values we document.
+    values = yaml.safe_load((ROOT / "deploy" / "ingress-nginx" / "values.yaml").read_text())
+    config = values["controller"]["config"]
+    assert 0 < int(config["client-header-timeout"]) <= 30
+    assert 0 < int(config["client-body-timeout"]) <= 60
+    assert all(isinstance(v, str) for v in config.values()), "ConfigMap values are strings"
+
+
+@pytest.mark.parametrize("path", ["overlays/dev", "overlays/prod"])
+def test_the_gateway_trusts_exactly_the_ingress_hop(path: str) -> None:
+    config = by_kind(render(path), "ConfigMap")
+    (data,) = [c["data"] for name, c in config.items() if name.startswith("botcenter-config")]
+    assert data["GATEWAY_TRUSTED_PROXY_HOPS"] == "1"
+    # One hop is right only while nginx overwrites X-Forwarded-For with what it saw.
+    values = yaml.safe_load((ROOT / "deploy" / "ingress-nginx" / "values.yaml").read_text())
+    assert values["controller"]["config"]["use-forwarded-headers"] == "false"
+    assert values["controller"]["service"]["externalTrafficPolicy"] == "Local"

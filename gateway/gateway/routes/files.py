@@ -1,10 +1,13 @@
 """Public REST routes of the files area: validate, call the owning service over NATS, reply.
 
-Uploads are parsed from the request stream as they arrive (never spooled whole): the file
-part is counted against the per-kind limit (avatars `STORAGE_MAX_AVATAR_BYTES`, config
-files `STORAGE_MAX_CONFIG_BYTES` — the same variables storage-service reads) and the
-request is refused with 413 the moment it goes over. The file bytes then travel to
-storage-service as the raw NATS message body (metadata in the `bc-meta` header).
+Uploads are parsed from the request stream as they arrive: the file part is counted
+against the per-kind limit (avatars `STORAGE_MAX_AVATAR_BYTES`, config files
+`STORAGE_MAX_CONFIG_BYTES` — the same variables storage-service reads) and the request is
+refused with 413 the moment it goes over. While the client sends, the bytes wait in a
+`gateway.uploads.Spool` (memory up to `GATEWAY_UPLOAD_SPOOL_BYTES`, then a temporary
+file), and each upload holds a slot (per user, per address, per replica; 429 beyond).
+Once the body is complete the file bytes travel to storage-service as the raw NATS
+message body (metadata in the `bc-meta` header).
 
 Downloads: with S3 the gateway redirects (307) to a short-lived presigned URL; with the
 filesystem store storage-service returns the bytes and the gateway serves them.
@@ -20,9 +23,13 @@ from fastapi.responses import RedirectResponse
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from gateway.auth import Principal, require_scope
 from gateway.deps import Bus
+from gateway.ratelimit import client_ip
+from gateway.settings import Settings
+from gateway.uploads import Spool, upload_slots
 from proto.base import Contract
 from proto.bots import AvatarApplied
 from proto.errors import ErrorCode, FieldError
@@ -106,12 +113,14 @@ def _kind(value: str | None) -> FileKind | None:
 class _Upload:
     """Streaming multipart/form-data reader for one `file` part and a `kind` field."""
 
-    def __init__(self, kind: FileKind | None, limits: UploadLimits) -> None:
+    def __init__(self, kind: FileKind | None, limits: UploadLimits, spool: Spool) -> None:
         self.kind = kind
         self.limits = limits
         self.filename: str | None = None
         self.content_type = ""
-        self.data = bytearray()
+        self.spool = spool
+        self.size = 0  # bytes of the file part so far
+        self.pending = bytearray()  # of the last chunk parsed, not yet in the spool
         self.files = 0
         self.error: RpcError | None = None
         self._headers: dict[str, str] = {}
@@ -154,9 +163,10 @@ class _Upload:
         if self._is_file:
             if self.files > 1:
                 return
-            self.data += data[start:end]
+            self.pending += data[start:end]
+            self.size += end - start
             limit = self.limits.of(self.kind)
-            if len(self.data) > limit:
+            if self.size > limit:
                 self.error = _too_large(self.kind, limit)
         else:
             self._text += data[start:end]
@@ -175,7 +185,7 @@ class _Upload:
             self.kind = kind or self.kind
 
 
-async def _read_upload(request: Request, kind: FileKind | None) -> _Upload:
+async def _read_upload(request: Request, kind: FileKind | None, spool: Spool) -> _Upload:
     limits = upload_limits()
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
@@ -184,7 +194,7 @@ async def _read_upload(request: Request, kind: FileKind | None) -> _Upload:
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limits.of(kind) + _MULTIPART_OVERHEAD:
         raise _too_large(kind, limits.of(kind))  # refused before reading anything
-    upload = _Upload(kind, limits)
+    upload = _Upload(kind, limits, spool)
     parser = MultipartParser(
         boundary,
         {
@@ -197,12 +207,25 @@ async def _read_upload(request: Request, kind: FileKind | None) -> _Upload:
             "on_part_end": upload.on_part_end,
         },
     )
+    # The ASGI messages are read here rather than through `request.stream()`, whose frame
+    # (like an `async for` variable) keeps the last chunk — up to ~300 KiB — alive while
+    # it waits for the next: a stalled upload is to hold its spool and nothing more.
+    receive = request.receive
     try:
-        async for chunk in request.stream():
-            parser.write(chunk)
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnect
+            more = message.get("more_body", False)
+            parser.write(message.get("body", b""))
+            del message
             if upload.error is not None:
                 # Stop reading: the rest of the body is never received.
                 raise upload.error
+            if upload.pending:
+                await spool.write(upload.pending)
+                upload.pending = bytearray()
         parser.finalize()
     except RpcError:
         raise
@@ -215,7 +238,7 @@ async def _read_upload(request: Request, kind: FileKind | None) -> _Upload:
     if upload.kind is None:
         raise _invalid("say what the file is: kind=avatar or kind=config", "kind")
     limit = limits.of(upload.kind)
-    if len(upload.data) > limit:  # `kind` came after the file
+    if upload.size > limit:  # `kind` came after the file
         raise _too_large(upload.kind, limit)
     if not upload.filename:
         raise _invalid("the file part needs a filename")
@@ -252,17 +275,29 @@ async def upload_file(
     user: Annotated[Principal, require_scope("files:write")],
     kind: Annotated[Literal["avatar", "config"] | None, Query()] = None,
 ) -> FileInfo:
-    upload = await _read_upload(request, kind)
-    assert upload.kind is not None
-    assert upload.filename is not None
-    meta = UploadFile(
-        kind=upload.kind,
-        filename=upload.filename[-255:],
-        content_type=upload.content_type[:255],
-    )
-    info = await bus.call(
-        UPLOAD, meta, user_id=user.user_id, body=bytes(upload.data), timeout_s=UPLOAD_TIMEOUT_S
-    )
+    settings = request.app.state.runtime.settings
+    assert isinstance(settings, Settings)
+    address = client_ip(request.scope, settings.trusted_proxy_hops)
+    spool = Spool(settings.upload_spool_bytes)
+    # Taken before a byte of the body is read, held until storage-service has answered.
+    with upload_slots(request.app).hold(str(user.user_id), address):
+        try:
+            upload = await _read_upload(request, kind, spool)
+            assert upload.kind is not None
+            assert upload.filename is not None
+            meta = UploadFile(
+                kind=upload.kind,
+                filename=upload.filename[-255:],
+                content_type=upload.content_type[:255],
+            )
+            # The NATS message carries the bytes: the whole file is in memory from here
+            # until storage-service answers (the spool bounded it while the client sent).
+            body = await spool.read_all()
+        finally:
+            spool.close()
+        info = await bus.call(
+            UPLOAD, meta, user_id=user.user_id, body=body, timeout_s=UPLOAD_TIMEOUT_S
+        )
     if info.deduplicated:
         response.status_code = status.HTTP_200_OK
     return info

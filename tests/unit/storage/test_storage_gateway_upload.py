@@ -8,6 +8,7 @@ import pytest
 from starlette.requests import Request
 
 from gateway.routes.files import UploadLimits, _read_upload, upload_limits
+from gateway.uploads import Spool
 from proto.errors import ErrorCode
 from services.errors import RpcError
 
@@ -58,20 +59,20 @@ def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_reads_kind_and_file() -> None:
     body = form(("kind", None, None, b"config"), ("file", "a.json", "application/json", b"{}"))
-    upload = await _read_upload(request(Feed(body)), None)
+    upload = await _read_upload(request(Feed(body)), None, Spool(1024))
     assert (upload.kind, upload.filename, upload.content_type) == (
         "config",
         "a.json",
         "application/json",
     )
-    assert bytes(upload.data) == b"{}"
+    assert await upload.spool.read_all() == b"{}"
 
 
 async def test_over_the_kind_limit_stops_reading_early() -> None:
     big = b" " * 1_000_000
     feed = Feed(form(("kind", None, None, b"config"), ("file", "a.json", "application/json", big)))
     with pytest.raises(RpcError) as info:
-        await _read_upload(request(feed), None)
+        await _read_upload(request(feed), None, Spool(1024))
     assert info.value.code is ErrorCode.TOO_LARGE
     assert info.value.details == {"limit_bytes": 8_000}
     assert feed.taken < 20_000  # of ~1 MB
@@ -80,7 +81,7 @@ async def test_over_the_kind_limit_stops_reading_early() -> None:
 async def test_declared_length_over_the_limit_is_refused_before_reading() -> None:
     feed = Feed(form(("file", "a.json", "application/json", b"{}")))
     with pytest.raises(RpcError) as info:
-        await _read_upload(request(feed, content_length=10_000_000), "config")
+        await _read_upload(request(feed, content_length=10_000_000), "config", Spool(1024))
     assert info.value.code is ErrorCode.TOO_LARGE
     assert feed.taken == 0
 
@@ -90,7 +91,7 @@ async def test_kind_after_the_file_still_applies_its_limit() -> None:
         ("file", "a.json", "application/json", b" " * 9_000), ("kind", None, None, b"config")
     )
     with pytest.raises(RpcError) as info:
-        await _read_upload(request(Feed(body)), None)
+        await _read_upload(request(Feed(body)), None, Spool(1024))
     assert info.value.code is ErrorCode.TOO_LARGE
 
 
@@ -120,9 +121,29 @@ async def test_kind_after_the_file_still_applies_its_limit() -> None:
 )
 async def test_bad_forms_are_422(body: bytes, query_kind: str | None, expect: str) -> None:
     with pytest.raises(RpcError) as info:
-        await _read_upload(request(Feed(body)), query_kind)  # type: ignore[arg-type]
+        await _read_upload(request(Feed(body)), query_kind, Spool(1024))  # type: ignore[arg-type]
     assert info.value.code is ErrorCode.VALIDATION
     assert expect in info.value.message
+
+
+async def test_a_file_over_the_spool_threshold_waits_on_disk_not_in_memory() -> None:
+    data = bytes(range(256)) * 200  # 51,200 bytes, over a 1,024-byte threshold
+    body = form(("kind", None, None, b"avatar"), ("file", "a.png", "image/png", data))
+    spool = Spool(1024)
+    upload = await _read_upload(request(Feed(body)), None, spool)
+    assert spool.on_disk
+    assert spool.size == upload.size == len(data)
+    assert await spool.read_all() == data
+    spool.close()
+    assert not spool.on_disk
+
+
+async def test_a_small_file_stays_in_memory() -> None:
+    spool = Spool(1024)
+    body = form(("kind", None, None, b"config"), ("file", "a.json", "application/json", b"{}"))
+    await _read_upload(request(Feed(body)), None, spool)
+    assert not spool.on_disk
+    assert await spool.read_all() == b"{}"
 
 
 def test_limits_come_from_the_storage_variables(monkeypatch: pytest.MonkeyPatch) -> None:
