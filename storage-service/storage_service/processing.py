@@ -368,6 +368,12 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     text = str(node.value).replace("_", "")
     if len(text) > _MAX_INT_CHARS:
         return _bad(node, _TOO_BIG)
+    if not isinstance(node, yaml.ScalarNode):
+        # `!!int` on a short list or mapping: PyYAML's own refusal for a non-scalar.
+        kind = "sequence" if isinstance(node, yaml.SequenceNode) else "mapping"
+        raise yaml.constructor.ConstructorError(
+            None, None, f"expected a scalar node, but found {kind}", node.start_mark
+        )
     return loader.construct_yaml_int(node)
 
 
