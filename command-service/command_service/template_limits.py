@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import index
 from types import MethodType
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2.exceptions import SecurityError
 from jinja2.filters import make_attrgetter
@@ -42,6 +42,7 @@ MAX_VALUE_CHARS = 100_000  # one str/bytes (chars, bytes) or list/tuple/dict/set
 MAX_INT_BITS = 4096  # one integer
 MAX_RENDER_BYTES = 8 * 2**20  # everything one render builds, freed or not
 ESCAPE_GROWTH = 6  # HTML escaping turns one character into at most 5 (`&amp;`, `&#34;`)
+_V = TypeVar("_V")
 _MB = 2**20
 
 
@@ -124,7 +125,7 @@ def need_bits(bits: int, what: str) -> None:
         )
 
 
-def settle(value: Any, what: str, *, deep: bool = True, source: Any = None) -> Any:
+def settle(value: _V, what: str, *, deep: bool = True, source: Any = None) -> _V:
     """Check a value just built against the caps and charge it to the render's budget.
 
     `deep` also charges the items of a new container one level down (for builders that
