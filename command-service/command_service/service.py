@@ -525,7 +525,7 @@ class ConfigService:
             ],
         )
 
-    async def apply_import(
+    async def apply_import(  # noqa: C901  # to split once prompt/connection CRUD is shared
         self, s: AsyncSession, owner: UUID, bot_id: UUID, document: dict[str, Any]
     ) -> tuple[ImportResult, bool]:
         """Validate the whole document, then apply it. Returns (result, changed)."""
