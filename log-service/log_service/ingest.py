@@ -13,17 +13,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 from log_service import metrics
 from log_service import repository as repo
 from log_service.service import BadEvent, Record, parse_record
 from log_service.settings import Settings
-from services.bus.direct import subscribe_direct
+from services.bus import natsfast
 from services.bus.events import STREAM, durable_pull
 from services.db.engine import Database
 
@@ -112,10 +112,11 @@ def _seq_and_time(reply: str) -> tuple[int, datetime]:
 class Lane:
     """One pull request at a time on the durable consumer, into a private inbox.
 
-    Messages go from nats-py's read loop straight into a list (`subscribe_direct`): no
-    task, queue hop or timer per message (nats-py's `fetch` makes all three). A batch is cut
-    when it is full, or `linger_s` after its first message, so a quiet stream is still
-    stored at once.
+    Messages go from nats-py's read loop straight into a list (`natsfast.subscribe` on its
+    fast path): no task, queue hop or timer per message (nats-py's `fetch` makes all
+    three). A batch is cut when it is full, or `linger_s` after its first message, so a
+    quiet stream is still stored at once. Without the fast path, `FetchLane` does the same
+    with nats-py's `fetch`.
     """
 
     def __init__(
@@ -127,7 +128,7 @@ class Lane:
     ) -> None:
         self.nc = nc
         self.recover = recover
-        prefix = getattr(js, "_prefix", "$JS.API")
+        prefix = natsfast.api_prefix(js)
         self.next_subject = f"{prefix}.CONSUMER.MSG.NEXT.{STREAM}.{settings.ingest_durable}"
         self.batch = settings.ingest_batch
         self.expires_s = 5.0
@@ -138,15 +139,15 @@ class Lane:
         self.requested_at = 0.0
         self.trouble: str | None = None  # why the last request ended, when not routine
         self.wake = asyncio.Event()
-        self.sub: Any = None
+        self.delivery: natsfast.Delivery | None = None
 
     async def start(self) -> None:
-        self.sub, _ = await subscribe_direct(self.nc, self.inbox, self._on_msg)
+        self.delivery = await natsfast.subscribe(self.nc, self.inbox, self._on_msg)
 
     async def stop(self) -> None:
-        if self.sub is not None:
+        if self.delivery is not None:
             with contextlib.suppress(Exception):
-                await self.sub.unsubscribe()
+                await self.delivery.unsubscribe()
 
     def _on_msg(self, msg: Msg) -> bool:
         headers = msg.headers or {}
@@ -209,16 +210,49 @@ class Lane:
         return batch
 
 
-async def ack_all(nc: NATS, msgs: list[Msg]) -> None:
-    """Acknowledge every message with one write: a PUB with an empty body to each reply
-    subject is exactly what `Msg.ack` sends, one at a time."""
-    send = getattr(nc, "_send_command", None)
-    if send is None:  # pragma: no cover - another nats-py: the public way
-        for m in msgs:
-            await m.ack()
-        return
-    await send(b"".join(b"PUB %s 0\r\n\r\n" % m.reply.encode() for m in msgs))
-    await nc._flush_pending()
+class FetchLane:
+    """`Lane` on nats-py's public API: a pull subscription bound to the durable consumer,
+    batches from `fetch` (which returns what is there at once, else waits up to a second
+    for the first message)."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        settings: Settings,
+        recover: Callable[[], Awaitable[object]],
+    ) -> None:
+        self.nc = nc
+        self.js = js
+        self.durable = settings.ingest_durable
+        self.recover = recover
+        self.batch = settings.ingest_batch
+        self.psub: JetStreamContext.PullSubscription | None = None
+
+    async def start(self) -> None:
+        self.psub = await self.js.pull_subscribe_bind(durable=self.durable, stream=STREAM)
+
+    async def stop(self) -> None:
+        if self.psub is not None:
+            with contextlib.suppress(Exception):
+                await self.psub.unsubscribe()
+
+    async def take(self, stopping: asyncio.Event) -> list[Msg]:
+        """The next batch (empty when stopping)."""
+        assert self.psub is not None
+        while not stopping.is_set():
+            try:
+                return await self.psub.fetch(self.batch, timeout=1.0)
+            except (NatsTimeoutError, TimeoutError):
+                continue
+            except Exception as exc:
+                # e.g. the consumer was deleted: make it again.
+                log.warning("pull request refused (%s); retrying in 1 s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), 1.0)
+                with contextlib.suppress(Exception):
+                    await self.recover()
+        return []
 
 
 async def parse_batch(msgs: list[Msg]) -> list[Record]:
@@ -255,7 +289,11 @@ async def run_worker(
         )
 
     await ensure_consumer()
-    lane = Lane(nc, js, settings, ensure_consumer)
+    lane: Lane | FetchLane
+    if natsfast.fast_path():
+        lane = Lane(nc, js, settings, ensure_consumer)
+    else:
+        lane = FetchLane(nc, js, settings, ensure_consumer)
     await lane.start()
     try:
         await _consume(lane, db, partitions, stopping)
@@ -265,7 +303,7 @@ async def run_worker(
 
 
 async def _consume(
-    lane: Lane, db: Database, partitions: Partitions, stopping: asyncio.Event
+    lane: Lane | FetchLane, db: Database, partitions: Partitions, stopping: asyncio.Event
 ) -> None:
     while not stopping.is_set():
         msgs = await lane.take(stopping)
@@ -284,7 +322,7 @@ async def _consume(
                 await asyncio.sleep(1.0)
         # Only now, after the commit: a crash before this line means a redelivery, and the
         # primary key turns the redelivered rows into no-ops.
-        await ack_all(lane.nc, msgs)
+        await natsfast.ack_all(lane.nc, msgs)
 
 
 async def run_maintenance(
