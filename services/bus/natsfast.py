@@ -20,14 +20,18 @@ private members (ruff SLF001).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import Callable
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 log = logging.getLogger(__name__)
@@ -178,10 +182,190 @@ async def subscribe(
 # -- JetStream ----------------------------------------------------------------------------
 
 
-def api_prefix(js: JetStreamContext) -> str:
-    """The JetStream API subject prefix of `js` (`$JS.API`, or a domain's); fast path only:
-    the public path pulls through `pull_subscribe_bind` and never needs it."""
-    return js._prefix
+class Batches(ABC):
+    """Batches of messages from a durable JetStream pull consumer (acknowledge them with
+    `ack_all`). `recover` is called when the server refuses pull requests (e.g. the
+    consumer was deleted: make it again)."""
+
+    nc: NATS
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    @abstractmethod
+    async def take(self, stopping: asyncio.Event) -> list[Msg]:
+        """The next batch (empty when stopping)."""
+
+
+def pull_batches(
+    nc: NATS,
+    js: JetStreamContext,
+    *,
+    stream: str,
+    durable: str,
+    batch: int,
+    linger_s: float,
+    recover: Callable[[], Awaitable[object]],
+) -> Batches:
+    """Batches of up to `batch` messages from the durable consumer `durable` of `stream`,
+    cut `linger_s` after a batch's first message at the latest (fast path; the public
+    path takes what `fetch` returns)."""
+    if fast_path():
+        return _DirectPull(nc, js, stream, durable, batch, linger_s, recover)
+    return _FetchPull(nc, js, stream, durable, batch, recover)
+
+
+class _DirectPull(Batches):
+    """One pull request at a time on the durable consumer, into a private inbox.
+
+    Messages go from nats-py's read loop straight into a list (`subscribe`): no task,
+    queue hop or timer per message (nats-py's `fetch` makes all three). A batch is cut when
+    it is full, or `linger_s` after its first message, so a quiet stream is still stored
+    at once.
+    """
+
+    def __init__(
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        stream: str,
+        durable: str,
+        batch: int,
+        linger_s: float,
+        recover: Callable[[], Awaitable[object]],
+    ) -> None:
+        self.nc = nc
+        self.recover = recover
+        self.next_subject = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.batch = batch
+        self.expires_s = 5.0
+        self.linger_s = linger_s
+        self.inbox = nc.new_inbox()
+        self.msgs: list[Msg] = []
+        self.remaining = 0  # messages the outstanding pull request may still deliver
+        self.requested_at = 0.0
+        self.trouble: str | None = None  # why the last request ended, when not routine
+        self.wake = asyncio.Event()
+        self.delivery: Delivery | None = None
+
+    async def start(self) -> None:
+        self.delivery = await subscribe(self.nc, self.inbox, self._on_msg)
+
+    async def stop(self) -> None:
+        if self.delivery is not None:
+            with contextlib.suppress(Exception):
+                await self.delivery.unsubscribe()
+
+    def _on_msg(self, msg: Msg) -> bool:
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status is None:
+            self.msgs.append(msg)
+            self.remaining -= 1
+            if self.remaining <= 0 or len(self.msgs) >= self.batch or len(self.msgs) == 1:
+                self.wake.set()  # done, full, or the linger clock starts
+            return True
+        if status != "100":
+            # 404 no messages, 408 request expired: routine; 409 (consumer deleted, too many
+            # waiting requests...) and others: this request is over, and something is wrong.
+            if status not in ("404", "408"):
+                described = str(headers.get("Description", "")).split("\n")[0]
+                self.trouble = f"{status} {described}".strip()
+            self.remaining = 0
+            self.wake.set()
+        return True
+
+    async def _request(self) -> None:
+        want = self.batch - len(self.msgs)
+        self.remaining = want
+        self.requested_at = time.monotonic()
+        body = b'{"batch":%d,"expires":%d}' % (want, int(self.expires_s * 1e9))
+        await self.nc.publish(self.next_subject, body, reply=self.inbox)
+
+    async def take(self, stopping: asyncio.Event) -> list[Msg]:
+        """The next batch (empty when stopping)."""
+        first_at: float | None = None
+        while not stopping.is_set():
+            if len(self.msgs) >= self.batch:
+                break
+            if self.trouble is not None:
+                log.warning("pull request refused (%s); retrying in 1 s", self.trouble)
+                self.trouble = None
+                if self.msgs:
+                    break  # store what arrived first
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), 1.0)
+                with contextlib.suppress(Exception):
+                    await self.recover()  # e.g. the consumer was deleted: make it again
+                continue
+            now = time.monotonic()
+            if self.remaining <= 0 or now - self.requested_at > self.expires_s + 2.0:
+                # No request outstanding (or its answer was lost with a reconnect): ask again.
+                await self._request()
+            if self.msgs:
+                if first_at is None:
+                    first_at = now
+                wait = first_at + self.linger_s - now
+                if wait <= 0:
+                    break
+            else:
+                wait = 1.0
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), wait)
+        batch, self.msgs = self.msgs, []
+        return batch
+
+
+class _FetchPull(Batches):
+    """`_DirectPull` on nats-py's public API: a pull subscription bound to the durable
+    consumer, batches from `fetch` (which returns what is there at once, else waits up to
+    a second for the first message)."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        stream: str,
+        durable: str,
+        batch: int,
+        recover: Callable[[], Awaitable[object]],
+    ) -> None:
+        self.nc = nc
+        self.js = js
+        self.stream = stream
+        self.durable = durable
+        self.recover = recover
+        self.batch = batch
+        self.psub: JetStreamContext.PullSubscription | None = None
+
+    async def start(self) -> None:
+        self.psub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+
+    async def stop(self) -> None:
+        if self.psub is not None:
+            with contextlib.suppress(Exception):
+                await self.psub.unsubscribe()
+
+    async def take(self, stopping: asyncio.Event) -> list[Msg]:
+        """The next batch (empty when stopping)."""
+        assert self.psub is not None
+        while not stopping.is_set():
+            try:
+                return await self.psub.fetch(self.batch, timeout=1.0)
+            except (NatsTimeoutError, TimeoutError):
+                continue
+            except Exception as exc:
+                # e.g. the consumer was deleted: make it again.
+                log.warning("pull request refused (%s); retrying in 1 s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), 1.0)
+                with contextlib.suppress(Exception):
+                    await self.recover()
+        return []
 
 
 async def ack_all(nc: NATS, msgs: list[Msg]) -> None:

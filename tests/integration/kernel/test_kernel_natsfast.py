@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from uuid import uuid4
 
@@ -10,7 +11,7 @@ from nats.aio.msg import Msg
 
 from proto.events import Event
 from services.bus import natsfast
-from services.bus.events import EventPublisher, durable_pull, ensure_events_stream
+from services.bus.events import STREAM, EventPublisher, durable_pull, ensure_events_stream
 from tests.fixtures.infra import apoll, connect_admin
 
 
@@ -56,7 +57,7 @@ async def test_deliveries_arrive_in_order_and_parked_ones_stop_counting(infra, n
         await sender.close()
 
 
-async def test_ack_all_acknowledges_every_message(infra) -> None:
+async def test_pulled_batches_are_acknowledged_in_full(infra) -> None:
     owner = uuid4()
     conn = await connect_admin(infra)
     js = conn.jetstream()
@@ -67,8 +68,20 @@ async def test_ack_all_acknowledges_every_message(infra) -> None:
         publisher = EventPublisher(conn, "test", js)
         for n in range(30):
             await publisher.publish("test", "thing", Thing(owner_id=owner, n=n))
-        msgs = await sub.fetch(30, timeout=5)
-        assert len(msgs) == 30
+        batches = natsfast.pull_batches(
+            conn, js, stream=STREAM, durable=durable, batch=20, linger_s=0.2, recover=_never
+        )
+        await batches.start()
+        stopping = asyncio.Event()
+        msgs: list[Msg] = []
+        try:
+            while len(msgs) < 30:
+                batch = await asyncio.wait_for(batches.take(stopping), 10)
+                assert 0 < len(batch) <= 20
+                msgs += batch
+        finally:
+            await batches.stop()
+        assert sorted(Thing.model_validate_json(m.data).n for m in msgs) == list(range(30))
         await natsfast.ack_all(conn, msgs)
 
         async def all_acked() -> bool:
@@ -78,3 +91,7 @@ async def test_ack_all_acknowledges_every_message(infra) -> None:
         await apoll(all_acked, timeout_s=5, what="every message acknowledged")
     finally:
         await conn.close()
+
+
+async def _never() -> None:
+    raise AssertionError("the consumer exists: nothing to recover")
