@@ -13,11 +13,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service import repository as repo
-from command_service.cache import SetupCache
-from command_service.execution import ADMINISTRATOR, Executor, scrub
-from command_service.outbound import OutboundError
-from command_service.service import ConfigService
-from command_service.setup import (
+from command_service.bot_setup import (
     BotSetup,
     Command,
     Connection,
@@ -25,6 +21,10 @@ from command_service.setup import (
     connection_out,
     open_secrets,
 )
+from command_service.cache import SetupCache
+from command_service.execution import ADMINISTRATOR, Executor, scrub
+from command_service.outbound import OutboundError
+from command_service.service import ConfigService
 from proto import commands as c
 from proto.base import Empty
 from proto.bots import GET_BOT, BotRef

@@ -17,8 +17,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service import repository as repo
+from command_service.bot_setup import (
+    Command,
+    Connection,
+    build_manifest,
+    connection_out,
+    open_secrets,
+)
 from command_service.models import CONNECTIONS_AAD
-from command_service.setup import Command, Connection, build_manifest, connection_out, open_secrets
 from command_service.templates import Renderer
 from proto.commands import (
     AiResponse,
