@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
@@ -234,6 +234,40 @@ class ItemService(ABC, Generic[SpecT, PatchT, OutT]):
         await self.items.update(s, item_id, {"name": spec.name, **values, "updated_at": now()})
         return await self.get(s, item_id)
 
+    async def import_spec(
+        self,
+        s: AsyncSession,
+        owner: UUID,
+        name: str,
+        spec: dict[str, Any],
+        at: datetime,
+        columns: Callable[[UUID], dict[str, Any]] | None = None,
+    ) -> tuple[UUID, str, RowMapping | None]:
+        """An imported file's item, matched by name: created (with `columns` besides its spec)
+        or its spec updated. Returns its id, "created", "updated" or "unchanged", and the row
+        it had before."""
+        existing = await self.items.by_name(s, name)
+        if existing is None:
+            item_id = new_id()
+            await self.items.insert(
+                s,
+                {
+                    "id": item_id,
+                    "owner_id": owner,
+                    "name": name,
+                    "spec": spec,
+                    **(columns(item_id) if columns else {}),
+                    "created_at": at,
+                    "updated_at": at,
+                },
+            )
+            return item_id, "created", None
+        item_id = existing["id"]
+        if existing["spec"] == spec:
+            return item_id, "unchanged", existing
+        await self.items.update(s, item_id, {"spec": spec, "updated_at": at})
+        return item_id, "updated", existing
+
     async def bots_using(self, s: AsyncSession, item_id: UUID) -> set[UUID]:
         """The bots whose commands refer to the item: a change to it changes theirs."""
         return set(await self.items.bots_using(s, item_id))
@@ -329,9 +363,7 @@ class ConnectionService(ItemService[ConnectionIn, ConnectionPatch, ConnectionOut
             **self.secret_values(item_id, spec.secret, spec.secret_headers),
         }
 
-    def merge(
-        self, row: RowMapping, patch: ConnectionPatch
-    ) -> tuple[ConnectionIn, dict[str, Any]]:
+    def merge(self, row: RowMapping, patch: ConnectionPatch) -> tuple[ConnectionIn, dict[str, Any]]:
         changes = patch.model_dump(mode="json", exclude_none=True)
         new_secret = changes.pop("secret", None)
         header_changes: dict[str, str | None] = changes.pop("secret_headers", None) or {}
@@ -573,65 +605,31 @@ class ConfigService:
         at = now()
         conn_ids: dict[str, UUID] = {}
         for c in doc.connections:
-            existing = await repo.CONNECTIONS.by_name(s, c.name)
-            public = self.connections.public(c)
+            # A file never carries secrets: a new connection starts without them.
+            cid, outcome, existing = await self.connections.import_spec(
+                s,
+                owner,
+                c.name,
+                self.connections.public(c),
+                at,
+                columns=lambda item_id: self.connections.secret_values(item_id, None, {}),
+            )
+            count("connections", outcome)
             if existing is None:
-                cid = new_id()
-                await repo.CONNECTIONS.insert(
-                    s,
-                    {
-                        "id": cid,
-                        "owner_id": owner,
-                        "name": c.name,
-                        "spec": public,
-                        **self.connections.secret_values(cid, None, {}),
-                        "created_at": at,
-                        "updated_at": at,
-                    },
-                )
-                count("connections", "created")
-                if c.auth_type != "none" or c.secret_headers:
-                    warnings.append(
-                        f"connection {c.name!r}: set its secret before commands can use it"
-                    )
+                needs_secret = c.auth_type != "none" or bool(c.secret_headers)
             else:
-                cid = existing["id"]
-                if existing["spec"] == public:
-                    count("connections", "unchanged")
-                else:
-                    await repo.CONNECTIONS.update(s, cid, {"spec": public, "updated_at": at})
-                    count("connections", "updated")
                 missing = set(c.secret_headers) - set(existing["secret_header_names"])
-                if missing or (c.auth_type != "none" and existing["secret_enc"] is None):
-                    warnings.append(
-                        f"connection {c.name!r}: set its secret before commands can use it"
-                    )
+                needs_secret = bool(missing) or (
+                    c.auth_type != "none" and existing["secret_enc"] is None
+                )
+            if needs_secret:
+                warnings.append(f"connection {c.name!r}: set its secret before commands can use it")
             conn_ids[c.name] = cid
         prompt_ids: dict[str, UUID] = {}
         for p in doc.prompts:
-            existing = await repo.PROMPTS.by_name(s, p.name)
             spec_json = PromptIn.model_validate(p.model_dump()).model_dump(mode="json")
-            if existing is None:
-                pid = new_id()
-                await repo.PROMPTS.insert(
-                    s,
-                    {
-                        "id": pid,
-                        "owner_id": owner,
-                        "name": p.name,
-                        "spec": spec_json,
-                        "created_at": at,
-                        "updated_at": at,
-                    },
-                )
-                count("prompts", "created")
-            else:
-                pid = existing["id"]
-                if existing["spec"] == spec_json:
-                    count("prompts", "unchanged")
-                else:
-                    await repo.PROMPTS.update(s, pid, {"spec": spec_json, "updated_at": at})
-                    count("prompts", "updated")
+            pid, outcome, _ = await self.prompts.import_spec(s, owner, p.name, spec_json, at)
+            count("prompts", outcome)
             prompt_ids[p.name] = pid
 
         async def resolve(kind: str, name: str, loc: Loc) -> UUID | None:
