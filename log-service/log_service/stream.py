@@ -35,9 +35,9 @@ from starlette.websockets import WebSocket
 
 from log_service import metrics
 from log_service import repository as repo
-from log_service.auth import EXPIRED_MESSAGE, Revocations, StreamPrincipal
 from log_service.service import _redact_value, may_need_redaction
 from log_service.settings import Settings
+from log_service.stream_auth import EXPIRED_MESSAGE, Revocations, StreamPrincipal
 from proto.logs import LEVELS, StreamClose, StreamSubscribe
 from services.authn import REVOCATION_KINDS
 from services.bus.events import STREAM
