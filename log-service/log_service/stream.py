@@ -612,8 +612,10 @@ class Hub:
             config.opt_start_time = start_time
         sub = await self.js.pull_subscribe(subject, stream=STREAM, config=config)
         n = 0
+        consumer: str | None = None
         try:
             info = await sub.consumer_info()
+            consumer = info.name
             pending = info.num_pending
             while pending and not client.closing:
                 try:
@@ -646,6 +648,7 @@ class Hub:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-            with contextlib.suppress(Exception):
-                await self.js.delete_consumer(STREAM, sub._consumer)
+            if consumer is not None:  # else its inactive_threshold removes it
+                with contextlib.suppress(Exception):
+                    await self.js.delete_consumer(STREAM, consumer)
         return n, skip_until is None
