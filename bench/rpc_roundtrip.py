@@ -13,6 +13,9 @@ elsewhere lands on all of them instead of on whichever ran second. Latencies are
 over the rounds; requests per second is the median round. `kernel_headers` is the same
 kernel call carrying a request id and a user id, as calls from the gateway do (not part
 of the targets; nats-py encodes and parses headers in Python, on both ends).
+`kernel_public` is the kernel call with nats-py's fast path off on both ends
+(BUS_FAST_PATH=off: callback subscriptions, services/bus/natsfast.py), to show what the
+fast path buys over nats-py's public API.
 
     python -m bench rpc_roundtrip            # via the runner, writes bench/results/
     python bench/rpc_roundtrip.py [--seq 3000] [--seconds 5] [--rounds 5]
@@ -38,6 +41,7 @@ from nats.aio.client import Client as NATS
 
 from proto.base import Contract
 from proto.registry import Registry, rpc
+from services.bus import natsfast
 from services.bus.rpc import RpcClient, RpcContext, RpcServer
 from services.infra.embedded import EmbeddedNats, free_port, stop_process
 from services.natsconf import render_config
@@ -50,19 +54,22 @@ class Ping(Contract):
 
 
 ECHO = rpc("rpc.bench.echo", Ping, Ping, callers=["gateway"])
+# Its own subject, so the two kernel responders do not share one queue group.
+ECHO_PUBLIC = rpc("rpc.benchpublic.echo", Ping, Ping, callers=["gateway"])
 BARE_SUBJECT = "bare.bench.echo"
 INFLIGHT = 64
 
 
 async def serve(kind: str, url: str) -> None:
     nc = await nats.connect(url)
-    if kind == "kernel":
+    if kind in ("kernel", "kernel_public"):
+        natsfast.configure("auto" if kind == "kernel" else "off")
         server = RpcServer(nc, "bench", concurrency=1024)
 
         async def echo(req: Ping, ctx: RpcContext) -> Ping:
             return req
 
-        server.register(ECHO, echo)
+        server.register(ECHO if kind == "kernel" else ECHO_PUBLIC, echo)
         await server.start()
     else:
 
@@ -146,19 +153,33 @@ def start_responder(kind: str, url: str) -> subprocess.Popen[bytes]:
 async def run(url: str, seq: int, seconds: float, rounds: int) -> dict[str, object]:
     nc: NATS = await nats.connect(url)
     client = RpcClient(nc, "gateway")
+    public_nc: NATS = await nats.connect(url)
+    public_client = RpcClient(public_nc, "gateway")
     request = Ping(n=0, text="x" * 64)
     body = request.model_dump_json().encode()
     user = uuid4()
     rid = uuid4().hex
     figures: dict[str, object] = {"load_average_before": _load()}
-    procs = [start_responder("bare", url), start_responder("kernel", url)]
+    procs = [
+        start_responder("bare", url),
+        start_responder("kernel", url),
+        start_responder("kernel_public", url),
+    ]
     try:
+        # A client subscribes for its replies on its first call, on the path chosen then.
+        natsfast.configure("off")
+        await public_client.call(ECHO_PUBLIC, request, timeout_s=5)
+        natsfast.configure("auto")
+        await client.call(ECHO, request, timeout_s=5)
 
         async def bare() -> object:
             return await nc.request(BARE_SUBJECT, body, timeout=5)
 
         async def kernel() -> object:
             return await client.call(ECHO, request, timeout_s=5)
+
+        async def kernel_public() -> object:
+            return await public_client.call(ECHO_PUBLIC, request, timeout_s=5)
 
         async def kernel_headers() -> object:
             token = request_id_var.set(rid)
@@ -168,7 +189,12 @@ async def run(url: str, seq: int, seconds: float, rounds: int) -> dict[str, obje
                 request_id_var.reset(token)
 
         measured = await measure(
-            {"bare": bare, "kernel": kernel, "kernel_headers": kernel_headers},
+            {
+                "bare": bare,
+                "kernel": kernel,
+                "kernel_headers": kernel_headers,
+                "kernel_public": kernel_public,
+            },
             seq,
             seconds,
             rounds,
@@ -177,6 +203,7 @@ async def run(url: str, seq: int, seconds: float, rounds: int) -> dict[str, obje
         for proc in procs:
             stop_process(proc)
         await nc.close()
+        await public_nc.close()
     bare_f, kernel_f = measured["bare"], measured["kernel"]
     figures.update(measured)
     figures["p50_ratio"] = round(kernel_f["p50_ms"] / bare_f["p50_ms"], 2)
@@ -184,6 +211,9 @@ async def run(url: str, seq: int, seconds: float, rounds: int) -> dict[str, obje
         measured["kernel_headers"]["p50_ms"] / bare_f["p50_ms"], 2
     )
     figures["throughput_ratio"] = round(kernel_f["req_per_s"] / bare_f["req_per_s"], 2)
+    public_f = measured["kernel_public"]
+    figures["fast_path_p50_ratio"] = round(kernel_f["p50_ms"] / public_f["p50_ms"], 2)
+    figures["fast_path_throughput_ratio"] = round(kernel_f["req_per_s"] / public_f["req_per_s"], 2)
     figures["inflight"] = INFLIGHT
     figures["rounds"] = rounds
     figures["target_p50_ratio_max"] = 1.2
@@ -208,18 +238,22 @@ def main(seq: int = 3000, seconds: float = 5.0, rounds: int = 5) -> dict[str, ob
         figures = uvloop.run(run(server.url, seq, seconds, rounds))
     finally:
         server.stop()
-    for path in ("bare", "kernel", "kernel_headers"):
+    for path in ("bare", "kernel", "kernel_headers", "kernel_public"):
         print(f"{path:>14}: {figures[path]}")
     print(
         f"kernel/bare p50 {figures['p50_ratio']}x (target <= 1.2x), "
         f"throughput {figures['throughput_ratio']}x; targets met: {figures['meets_targets']}"
+    )
+    print(
+        f"fast path/public API p50 {figures['fast_path_p50_ratio']}x, "
+        f"throughput {figures['fast_path_throughput_ratio']}x"
     )
     return figures
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--serve", choices=["kernel", "bare"])
+    parser.add_argument("--serve", choices=["kernel", "kernel_public", "bare"])
     parser.add_argument("--url")
     parser.add_argument("--seq", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=5.0)

@@ -75,6 +75,8 @@ REVOCATION_KINDS = frozenset({"sessions_revoked", "session_revoked", "token_revo
 # The longest access-token lifetime auth-service allows (`AUTH_ACCESS_TTL_S`): how far
 # back to replay when the JWKS (which says the real lifetime) cannot be fetched.
 MAX_ACCESS_TTL_S = 24 * 3600
+# How long a key announced by a rotation or retirement may force JWKS refreshes.
+ANNOUNCED_KEY_S = 60.0
 
 
 class InvalidToken(Exception):
@@ -134,6 +136,11 @@ class AccessTokenVerifier:
         # Keys retired at once (leaked): never taken back, even from a JWKS that a replica
         # which has not reloaded yet still publishes.
         self._retired: set[str] = set()
+        # Keys announced (rotation, retirement) in the last ANNOUNCED_KEY_S: a token signed
+        # with one that is missing from our JWKS (fetched from a replica that had not
+        # reloaded yet) forces a refresh despite `min_refresh_s`. Only announced kids, so
+        # random kids still cannot make every request fetch the JWKS.
+        self._announced: dict[str, float] = {}
 
     @property
     def leeway_s(self) -> int:
@@ -167,6 +174,9 @@ class AccessTokenVerifier:
     async def key_published(self, kid: str, *, attempts: int = 10, pause_s: float = 0.5) -> bool:
         """A new key was announced: refresh now, and again shortly while the JWKS we get
         (from a replica that has not reloaded yet) does not list it."""
+        now = time.monotonic()
+        self._announced = {k: t for k, t in self._announced.items() if t > now}
+        self._announced[kid] = now + ANNOUNCED_KEY_S
         for attempt in range(attempts):
             if kid in self._keys:
                 return True
@@ -189,7 +199,10 @@ class AccessTokenVerifier:
             await self.refresh(force=True)
         key = self._keys.get(kid)
         if key is None:
-            await self.refresh()
+            # A key we were told about may have been missing from the JWKS of a replica
+            # that had not reloaded yet: ask again rather than wait out `min_refresh_s`.
+            announced = self._announced.get(kid, 0.0) > time.monotonic()
+            await self.refresh(force=announced)
             key = self._keys.get(kid)
         if key is None:
             raise InvalidToken("the token was signed with an unknown key")

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from proto.base import Empty
 from proto.system import SPECS as STATUS_SPECS
 from proto.system import ServiceStatus
+from services.bus import natsfast
 from services.bus.connection import connect
 from services.bus.events import EventPublisher, ensure_events_stream
 from services.bus.kv import set_default_replicas
@@ -71,6 +72,7 @@ async def build_runtime(definition: ServiceDefinition, settings: ServiceSettings
     db = open_database(settings) if definition.migrations is not None else None
     vault = Vault.from_spec(settings.vault_keyring()) if definition.uses_vault else None
     password = settings.nats_password.get_secret_value() if settings.nats_password else None
+    natsfast.configure(settings.bus_fast_path)
     nc = await connect(
         settings.nats_url,
         name=f"{definition.name}:{settings.instance}",

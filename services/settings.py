@@ -14,7 +14,7 @@ import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
@@ -94,6 +94,13 @@ class KernelSettings(BaseSettings):
         validation_alias="VAULT_KEYS",
         description="AES-256-GCM master keys `id:base64,id:base64`; the highest id encrypts "
         "(secret; `botcenter keys generate`)",
+    )
+    bus_fast_path: Literal["auto", "off"] = Field(
+        "auto",
+        validation_alias="BUS_FAST_PATH",
+        description="`auto` takes NATS messages straight from nats-py's read loop and acks "
+        "batches in one write when the installed nats-py allows it (the log says which path "
+        "runs); `off` uses nats-py's public API only",
     )
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL", description="log level")
     log_format: str = Field(

@@ -337,7 +337,8 @@ class AuthService:
         row = await repo.user_with_identities(s, user_id)
         if row is None:
             raise _account_gone()
-        return _account(row._mapping, row.identities)
+        # `Row._mapping` is SQLAlchemy's public API, underscored to avoid column names.
+        return _account(row._mapping, row.identities)  # noqa: SLF001
 
     async def me(self, user_id: UUID) -> User:
         """The caller's account, read on the reader's own connections (no ORM session)."""

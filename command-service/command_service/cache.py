@@ -12,7 +12,7 @@ from uuid import UUID
 
 from prometheus_client import Counter
 
-from command_service.setup import BotSetup
+from command_service.bot_setup import BotSetup
 
 SETUP_LOADS = Counter(
     "botcenter_command_setup_loads_total",

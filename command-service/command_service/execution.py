@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from command_service.bot_setup import BotSetup, Command, Connection
 from command_service.cache import SetupCache
 from command_service.outbound import Credentials, Outbound, OutboundError
-from command_service.setup import BotSetup, Command, Connection
 from command_service.templates import Renderer, RenderError
 from proto.commands import (
     AiResponse,

@@ -5,19 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service import repository as repo
-from command_service.cache import SetupCache
-from command_service.execution import ADMINISTRATOR, Executor, scrub
-from command_service.outbound import OutboundError
-from command_service.service import ConfigService
-from command_service.setup import (
+from command_service.bot_setup import (
     BotSetup,
     Command,
     Connection,
@@ -25,8 +21,12 @@ from command_service.setup import (
     connection_out,
     open_secrets,
 )
+from command_service.cache import SetupCache
+from command_service.execution import ADMINISTRATOR, Executor, scrub
+from command_service.outbound import OutboundError
+from command_service.service import ConfigService, ItemService, OutT, PatchT, SpecT
 from proto import commands as c
-from proto.base import Empty
+from proto.base import Contract, Empty
 from proto.bots import GET_BOT, BotRef
 from proto.errors import ErrorCode
 from proto.storage import READ_CONFIG, ConfigRef
@@ -69,6 +69,60 @@ class _DryRun(Exception):
         self.result = result
 
 
+RefT = TypeVar("RefT", bound=Contract)
+UpdateT = TypeVar("UpdateT", bound=Contract)
+ListT = TypeVar("ListT", bound=Contract)
+
+
+class ItemHandlers(Generic[RefT, UpdateT, ListT, SpecT, PatchT, OutT]):
+    """The list/create/get/update/delete RPCs of prompts, or of connections: the requests
+    differ only in the name of the id field, which `item_id` and `change` read."""
+
+    def __init__(
+        self,
+        handlers: Handlers,
+        items: ItemService[SpecT, PatchT, OutT],
+        *,
+        item_id: Callable[[RefT], UUID],
+        change: Callable[[UpdateT], tuple[UUID, PatchT]],
+        listing: Callable[[list[OutT]], ListT],
+    ) -> None:
+        self.h = handlers
+        self.items = items
+        self.item_id = item_id
+        self.change = change
+        self.listing = listing
+
+    async def list(self, req: Empty, ctx: RpcContext) -> ListT:
+        async with self.h.tx(ctx.require_user()) as s:
+            return self.listing(await self.items.list_all(s))
+
+    async def create(self, req: SpecT, ctx: RpcContext) -> OutT:
+        user = ctx.require_user()
+        async with self.h.tx(user) as s:
+            return await self.items.create(s, user, req)
+
+    async def get(self, req: RefT, ctx: RpcContext) -> OutT:
+        async with self.h.tx(ctx.require_user()) as s:
+            return await self.items.get(s, self.item_id(req))
+
+    async def update(self, req: UpdateT, ctx: RpcContext) -> OutT:
+        """Committed first; then every bot whose commands use the item is announced."""
+        user = ctx.require_user()
+        item_id, patch = self.change(req)
+        async with self.h.tx(user) as s:
+            out = await self.items.update(s, item_id, patch)
+        async with self.h.tx(user) as s:
+            bots = await self.items.bots_using(s, item_id)
+        await self.h.announce(user, bots)
+        return out
+
+    async def delete(self, req: RefT, ctx: RpcContext) -> Empty:
+        async with self.h.tx(ctx.require_user()) as s:
+            await self.items.delete(s, self.item_id(req))
+        return Empty()
+
+
 class Handlers:
     def __init__(
         self,
@@ -84,6 +138,29 @@ class Handlers:
         self.cache = cache
         self.execute_timeout_s = execute_timeout_s
         self.published: deque[str] = deque(maxlen=256)
+        self.prompts = ItemHandlers[
+            c.PromptRef, c.UpdatePrompt, c.PromptList, c.PromptIn, c.PromptPatch, c.PromptOut
+        ](
+            self,
+            config.prompts,
+            item_id=lambda ref: ref.prompt_id,
+            change=lambda req: (req.prompt_id, req.patch),
+            listing=lambda items: c.PromptList(items=items),
+        )
+        self.connections = ItemHandlers[
+            c.ConnectionRef,
+            c.UpdateConnection,
+            c.ConnectionList,
+            c.ConnectionIn,
+            c.ConnectionPatch,
+            c.ConnectionOut,
+        ](
+            self,
+            config.connections,
+            item_id=lambda ref: ref.connection_id,
+            change=lambda req: (req.connection_id, req.patch),
+            listing=lambda items: c.ConnectionList(items=items),
+        )
 
     # ---- plumbing
 
@@ -113,8 +190,8 @@ class Handlers:
             rows = await repo.list_commands(s, bot_id)
             conn_ids = sorted({r["connection_id"] for r in rows if r["connection_id"]})
             prompt_ids = sorted({r["prompt_id"] for r in rows if r["prompt_id"]})
-            prompts = await repo.prompts_by_ids(s, prompt_ids)
-            conns = await repo.connections_by_ids(s, conn_ids)
+            prompts = await repo.PROMPTS.by_ids(s, prompt_ids)
+            conns = await repo.CONNECTIONS.by_ids(s, conn_ids)
         return build_setup(bot_id, settings, rows, prompts, conns, self.rt.vault)
 
     async def announce(self, owner: UUID, bot_ids: list[UUID] | set[UUID]) -> None:
@@ -295,71 +372,11 @@ class Handlers:
             await self.announce(user, {req.bot_id})
         return result
 
-    # ---- prompts
-
-    async def _bots_using(self, user: UUID, **ref: UUID) -> set[UUID]:
-        async with self.tx(user) as s:
-            return set(await repo.bots_using(s, **ref))
-
-    async def prompt_list(self, req: Empty, ctx: RpcContext) -> c.PromptList:
-        async with self.tx(ctx.require_user()) as s:
-            return c.PromptList(items=await self.config.list_prompts(s))
-
-    async def prompt_create(self, req: c.PromptIn, ctx: RpcContext) -> c.PromptOut:
-        user = ctx.require_user()
-        async with self.tx(user) as s:
-            return await self.config.create_prompt(s, user, req)
-
-    async def prompt_get(self, req: c.PromptRef, ctx: RpcContext) -> c.PromptOut:
-        async with self.tx(ctx.require_user()) as s:
-            return await self.config.get_prompt(s, req.prompt_id)
-
-    async def prompt_update(self, req: c.UpdatePrompt, ctx: RpcContext) -> c.PromptOut:
-        user = ctx.require_user()
-        async with self.tx(user) as s:
-            out = await self.config.update_prompt(s, req.prompt_id, req.patch)
-        await self.announce(user, await self._bots_using(user, prompt_id=req.prompt_id))
-        return out
-
-    async def prompt_delete(self, req: c.PromptRef, ctx: RpcContext) -> Empty:
-        async with self.tx(ctx.require_user()) as s:
-            await self.config.delete_prompt(s, req.prompt_id)
-        return Empty()
-
-    # ---- connections
-
-    async def connection_list(self, req: Empty, ctx: RpcContext) -> c.ConnectionList:
-        async with self.tx(ctx.require_user()) as s:
-            return c.ConnectionList(items=await self.config.list_connections(s))
-
-    async def connection_create(self, req: c.ConnectionIn, ctx: RpcContext) -> c.ConnectionOut:
-        user = ctx.require_user()
-        async with self.tx(user) as s:
-            return await self.config.create_connection(s, user, req)
-
-    async def connection_get(self, req: c.ConnectionRef, ctx: RpcContext) -> c.ConnectionOut:
-        async with self.tx(ctx.require_user()) as s:
-            return await self.config.get_connection(s, req.connection_id)
-
-    async def connection_update(self, req: c.UpdateConnection, ctx: RpcContext) -> c.ConnectionOut:
-        user = ctx.require_user()
-        async with self.tx(user) as s:
-            out = await self.config.update_connection(s, req.connection_id, req.patch)
-        await self.announce(user, await self._bots_using(user, connection_id=req.connection_id))
-        return out
-
-    async def connection_delete(self, req: c.ConnectionRef, ctx: RpcContext) -> Empty:
-        async with self.tx(ctx.require_user()) as s:
-            await self.config.delete_connection(s, req.connection_id)
-        return Empty()
-
     async def connection_test(
         self, req: c.ConnectionRef, ctx: RpcContext
     ) -> c.ConnectionTestResult:
         async with self.tx(ctx.require_user()) as s:
-            row = await repo.get_connection(s, req.connection_id)
-        if row is None:
-            raise not_found("connection")
+            row = await self.config.connections.row(s, req.connection_id)
         secret, headers = open_secrets(self.rt.vault, row)
         conn = Connection(row["id"], connection_out(row), secret, headers)
         hdrs: dict[str, str] = {}

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import RowMapping, delete, func, insert, select, update
+from sqlalchemy import Column, RowMapping, Table, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,100 +48,60 @@ async def delete_command(s: AsyncSession, bot_id: UUID, command_id: UUID) -> boo
     return res.first() is not None
 
 
-async def bots_using(
-    s: AsyncSession, *, prompt_id: UUID | None = None, connection_id: UUID | None = None
-) -> list[UUID]:
-    q = select(commands.c.bot_id).distinct()
-    if prompt_id is not None:
-        q = q.where(commands.c.prompt_id == prompt_id)
-    if connection_id is not None:
-        q = q.where(commands.c.connection_id == connection_id)
-    return list((await s.execute(q)).scalars().all())
+# ---- prompts and connections ----------------------------------------------------------
 
 
-# ---- prompts ----------------------------------------------------------------------------
+class Library:
+    """The queries of a table of the owner's named items that commands refer to by id:
+    prompts and connections share every one of them."""
+
+    def __init__(self, table: Table, referenced_by: Column[Any]) -> None:
+        self.table = table
+        # The column of `commands` that points at an item of this table.
+        self.referenced_by = referenced_by
+
+    async def list_all(self, s: AsyncSession) -> Sequence[RowMapping]:
+        rows = await s.execute(select(self.table).order_by(self.table.c.created_at))
+        return rows.mappings().all()
+
+    async def get(self, s: AsyncSession, item_id: UUID) -> RowMapping | None:
+        q = select(self.table).where(self.table.c.id == item_id)
+        return (await s.execute(q)).mappings().first()
+
+    async def by_ids(self, s: AsyncSession, ids: Sequence[UUID]) -> Sequence[RowMapping]:
+        if not ids:
+            return []
+        q = select(self.table).where(self.table.c.id.in_(ids))
+        return (await s.execute(q)).mappings().all()
+
+    async def by_name(self, s: AsyncSession, name: str) -> RowMapping | None:
+        q = select(self.table).where(self.table.c.name == name)
+        return (await s.execute(q)).mappings().first()
+
+    async def insert(self, s: AsyncSession, values: dict[str, Any]) -> None:
+        await s.execute(insert(self.table).values(**values))
+
+    async def update(self, s: AsyncSession, item_id: UUID, values: dict[str, Any]) -> None:
+        await s.execute(update(self.table).where(self.table.c.id == item_id).values(**values))
+
+    async def delete(self, s: AsyncSession, item_id: UUID) -> bool:
+        res = await s.execute(
+            delete(self.table).where(self.table.c.id == item_id).returning(self.table.c.id)
+        )
+        return res.first() is not None
+
+    async def in_use(self, s: AsyncSession, item_id: UUID) -> int:
+        """How many commands refer to the item."""
+        q = select(func.count()).select_from(commands).where(self.referenced_by == item_id)
+        return int((await s.execute(q)).scalar_one())
+
+    async def bots_using(self, s: AsyncSession, item_id: UUID) -> list[UUID]:
+        q = select(commands.c.bot_id).distinct().where(self.referenced_by == item_id)
+        return list((await s.execute(q)).scalars().all())
 
 
-async def list_prompts(s: AsyncSession) -> Sequence[RowMapping]:
-    rows = await s.execute(select(prompts).order_by(prompts.c.created_at))
-    return rows.mappings().all()
-
-
-async def get_prompt(s: AsyncSession, prompt_id: UUID) -> RowMapping | None:
-    return (await s.execute(select(prompts).where(prompts.c.id == prompt_id))).mappings().first()
-
-
-async def prompts_by_ids(s: AsyncSession, ids: Sequence[UUID]) -> Sequence[RowMapping]:
-    if not ids:
-        return []
-    return (await s.execute(select(prompts).where(prompts.c.id.in_(ids)))).mappings().all()
-
-
-async def prompt_by_name(s: AsyncSession, name: str) -> RowMapping | None:
-    return (await s.execute(select(prompts).where(prompts.c.name == name))).mappings().first()
-
-
-async def insert_prompt(s: AsyncSession, values: dict[str, Any]) -> None:
-    await s.execute(insert(prompts).values(**values))
-
-
-async def update_prompt(s: AsyncSession, prompt_id: UUID, values: dict[str, Any]) -> None:
-    await s.execute(update(prompts).where(prompts.c.id == prompt_id).values(**values))
-
-
-async def delete_prompt(s: AsyncSession, prompt_id: UUID) -> bool:
-    res = await s.execute(delete(prompts).where(prompts.c.id == prompt_id).returning(prompts.c.id))
-    return res.first() is not None
-
-
-async def prompt_in_use(s: AsyncSession, prompt_id: UUID) -> int:
-    q = select(func.count()).select_from(commands).where(commands.c.prompt_id == prompt_id)
-    return int((await s.execute(q)).scalar_one())
-
-
-# ---- connections ---------------------------------------------------------------------------
-
-
-async def list_connections(s: AsyncSession) -> Sequence[RowMapping]:
-    rows = await s.execute(select(connections).order_by(connections.c.created_at))
-    return rows.mappings().all()
-
-
-async def get_connection(s: AsyncSession, connection_id: UUID) -> RowMapping | None:
-    q = select(connections).where(connections.c.id == connection_id)
-    return (await s.execute(q)).mappings().first()
-
-
-async def connections_by_ids(s: AsyncSession, ids: Sequence[UUID]) -> Sequence[RowMapping]:
-    if not ids:
-        return []
-    q = select(connections).where(connections.c.id.in_(ids))
-    return (await s.execute(q)).mappings().all()
-
-
-async def connection_by_name(s: AsyncSession, name: str) -> RowMapping | None:
-    q = select(connections).where(connections.c.name == name)
-    return (await s.execute(q)).mappings().first()
-
-
-async def insert_connection(s: AsyncSession, values: dict[str, Any]) -> None:
-    await s.execute(insert(connections).values(**values))
-
-
-async def update_connection(s: AsyncSession, connection_id: UUID, values: dict[str, Any]) -> None:
-    await s.execute(update(connections).where(connections.c.id == connection_id).values(**values))
-
-
-async def delete_connection(s: AsyncSession, connection_id: UUID) -> bool:
-    res = await s.execute(
-        delete(connections).where(connections.c.id == connection_id).returning(connections.c.id)
-    )
-    return res.first() is not None
-
-
-async def connection_in_use(s: AsyncSession, connection_id: UUID) -> int:
-    q = select(func.count()).select_from(commands).where(commands.c.connection_id == connection_id)
-    return int((await s.execute(q)).scalar_one())
+PROMPTS = Library(prompts, commands.c.prompt_id)
+CONNECTIONS = Library(connections, commands.c.connection_id)
 
 
 # ---- per-bot settings ----------------------------------------------------------------------

@@ -6,9 +6,10 @@ row-level-security scope) and only flush; the handler commits and then announces
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -17,8 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service import repository as repo
+from command_service.bot_setup import (
+    Command,
+    Connection,
+    build_manifest,
+    connection_out,
+    open_secrets,
+)
 from command_service.models import CONNECTIONS_AAD
-from command_service.setup import Command, Connection, build_manifest, connection_out, open_secrets
 from command_service.templates import Renderer
 from proto.commands import (
     AiResponse,
@@ -143,10 +150,257 @@ def _refs(spec: CommandIn) -> tuple[UUID | None, UUID | None]:
     return None, None
 
 
+# ---- prompts and connections ---------------------------------------------------------------
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+SpecT = TypeVar("SpecT", bound=_Named)
+PatchT = TypeVar("PatchT")
+OutT = TypeVar("OutT")
+
+
+class ItemService(ABC, Generic[SpecT, PatchT, OutT]):
+    """Rules prompts and connections share, as the owner's named items that commands refer
+    to: a name is unique per owner, a missing item is a 404, an item a command still uses
+    cannot be deleted (409). What a spec must satisfy and what is stored of it are each
+    kind's own (the abstract methods)."""
+
+    def __init__(self, kind: str, items: repo.Library) -> None:
+        self.kind = kind
+        self.items = items
+
+    @abstractmethod
+    def out(self, row: RowMapping) -> OutT: ...
+
+    @abstractmethod
+    def stored(self, item_id: UUID, spec: SpecT) -> dict[str, Any]:
+        """The columns a new item stores besides id, owner, name and timestamps."""
+
+    @abstractmethod
+    def merge(self, row: RowMapping, patch: PatchT) -> tuple[SpecT, dict[str, Any]]:
+        """The spec after `patch`, and the columns that change besides name and timestamp."""
+
+    def check(self, spec: SpecT) -> None:
+        """Refuse a spec before the name is looked up."""
+
+    async def list_all(self, s: AsyncSession) -> list[OutT]:
+        return [self.out(r) for r in await self.items.list_all(s)]
+
+    async def row(self, s: AsyncSession, item_id: UUID) -> RowMapping:
+        row = await self.items.get(s, item_id)
+        if row is None:
+            raise not_found(self.kind)
+        return row
+
+    async def get(self, s: AsyncSession, item_id: UUID) -> OutT:
+        return self.out(await self.row(s, item_id))
+
+    async def _name_free(self, s: AsyncSession, name: str, own: UUID | None) -> None:
+        row = await self.items.by_name(s, name)
+        if row is not None and row["id"] != own:
+            raise invalid(
+                [
+                    FieldError(
+                        loc=["body", "name"], message=f"a {self.kind} named {name!r} already exists"
+                    )
+                ]
+            )
+
+    async def create(self, s: AsyncSession, owner: UUID, spec: SpecT) -> OutT:
+        self.check(spec)
+        await self._name_free(s, spec.name, None)
+        item_id, at = new_id(), now()
+        await self.items.insert(
+            s,
+            {
+                "id": item_id,
+                "owner_id": owner,
+                "name": spec.name,
+                **self.stored(item_id, spec),
+                "created_at": at,
+                "updated_at": at,
+            },
+        )
+        return await self.get(s, item_id)
+
+    async def update(self, s: AsyncSession, item_id: UUID, patch: PatchT) -> OutT:
+        spec, values = self.merge(await self.row(s, item_id), patch)
+        self.check(spec)
+        await self._name_free(s, spec.name, item_id)
+        await self.items.update(s, item_id, {"name": spec.name, **values, "updated_at": now()})
+        return await self.get(s, item_id)
+
+    async def import_spec(
+        self,
+        s: AsyncSession,
+        owner: UUID,
+        name: str,
+        spec: dict[str, Any],
+        at: datetime,
+        columns: Callable[[UUID], dict[str, Any]] | None = None,
+    ) -> tuple[UUID, str, RowMapping | None]:
+        """An imported file's item, matched by name: created (with `columns` besides its spec)
+        or its spec updated. Returns its id, "created", "updated" or "unchanged", and the row
+        it had before."""
+        existing = await self.items.by_name(s, name)
+        if existing is None:
+            item_id = new_id()
+            await self.items.insert(
+                s,
+                {
+                    "id": item_id,
+                    "owner_id": owner,
+                    "name": name,
+                    "spec": spec,
+                    **(columns(item_id) if columns else {}),
+                    "created_at": at,
+                    "updated_at": at,
+                },
+            )
+            return item_id, "created", None
+        item_id = existing["id"]
+        if existing["spec"] == spec:
+            return item_id, "unchanged", existing
+        await self.items.update(s, item_id, {"spec": spec, "updated_at": at})
+        return item_id, "updated", existing
+
+    async def bots_using(self, s: AsyncSession, item_id: UUID) -> set[UUID]:
+        """The bots whose commands refer to the item: a change to it changes theirs."""
+        return set(await self.items.bots_using(s, item_id))
+
+    async def delete(self, s: AsyncSession, item_id: UUID) -> None:
+        used = await self.items.in_use(s, item_id)
+        if used:
+            raise conflict(
+                f"the {self.kind} is used by {used} command(s); change them first", commands=used
+            )
+        if not await self.items.delete(s, item_id):
+            raise not_found(self.kind)
+
+
+class PromptService(ItemService[PromptIn, PromptPatch, PromptOut]):
+    def __init__(self, renderer: Renderer) -> None:
+        super().__init__("prompt", repo.PROMPTS)
+        self.renderer = renderer
+
+    def out(self, row: RowMapping) -> PromptOut:
+        return PromptOut.model_validate(
+            {
+                **row["spec"],
+                "id": row["id"],
+                "created_at": row["created_at"],
+                "updated_at": row["updated_at"],
+            }
+        )
+
+    def check(self, spec: PromptIn) -> None:
+        fields = prompt_template_errors(self.renderer, spec, ["body"])
+        if fields:
+            raise invalid(fields)
+
+    def stored(self, item_id: UUID, spec: PromptIn) -> dict[str, Any]:
+        return {"spec": spec.model_dump(mode="json")}
+
+    def merge(self, row: RowMapping, patch: PromptPatch) -> tuple[PromptIn, dict[str, Any]]:
+        try:
+            spec = PromptIn.model_validate(
+                {**row["spec"], **patch.model_dump(mode="json", exclude_none=True)}
+            )
+        except ValidationError as exc:
+            raise from_validation(exc, ["body"]) from None
+        return spec, self.stored(row["id"], spec)
+
+
+class ConnectionService(ItemService[ConnectionIn, ConnectionPatch, ConnectionOut]):
+    """Connections also keep a secret and secret headers, sealed with the row id in the AAD."""
+
+    def __init__(self, vault: Vault | None) -> None:
+        super().__init__("connection", repo.CONNECTIONS)
+        self.vault = vault
+
+    def out(self, row: RowMapping) -> ConnectionOut:
+        return connection_out(row)
+
+    def _seal(self, row_id: UUID, column: str, value: str) -> bytes:
+        if self.vault is None:
+            raise RpcError(ErrorCode.UNAVAILABLE, "the secret vault is not configured")
+        return self.vault.encrypt(value, aad(CONNECTIONS_AAD, row_id, column))
+
+    def _open_headers(self, row: RowMapping) -> dict[str, str]:
+        if row["secret_headers_enc"] is None or self.vault is None:
+            return {}
+        data: dict[str, str] = json.loads(
+            self.vault.decrypt_str(
+                bytes(row["secret_headers_enc"]),
+                aad(CONNECTIONS_AAD, row["id"], "secret_headers_enc"),
+            )
+        )
+        return data
+
+    def secret_values(
+        self, cid: UUID, secret: str | None, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        return {
+            "secret_enc": self._seal(cid, "secret_enc", secret) if secret else None,
+            "secret_hint": ("…" + secret[-4:]) if secret and len(secret) >= 12 else None,
+            "secret_headers_enc": self._seal(cid, "secret_headers_enc", json.dumps(headers))
+            if headers
+            else None,
+            "secret_header_names": sorted(headers),
+        }
+
+    @staticmethod
+    def public(spec: ConnectionIn | ImportConnection) -> dict[str, Any]:
+        return spec.model_dump(mode="json", exclude={"secret", "secret_headers"})
+
+    def stored(self, item_id: UUID, spec: ConnectionIn) -> dict[str, Any]:
+        return {
+            "spec": self.public(spec),
+            **self.secret_values(item_id, spec.secret, spec.secret_headers),
+        }
+
+    def merge(self, row: RowMapping, patch: ConnectionPatch) -> tuple[ConnectionIn, dict[str, Any]]:
+        changes = patch.model_dump(mode="json", exclude_none=True)
+        new_secret = changes.pop("secret", None)
+        header_changes: dict[str, str | None] = changes.pop("secret_headers", None) or {}
+        headers = self._open_headers(row)
+        for name, value in header_changes.items():
+            if value is None:
+                headers.pop(name, None)
+            else:
+                headers[name] = value
+        merged = {**row["spec"], **changes}
+        kept_secret = row["secret_enc"] is not None and new_secret is None
+        if merged.get("auth_type", "none") == "none":
+            new_secret, kept_secret = None, False
+        try:
+            # The stored secret stands in for the check that a secret exists.
+            spec = ConnectionIn.model_validate(
+                {
+                    **merged,
+                    "secret": new_secret or ("x" if kept_secret else None),
+                    "secret_headers": headers,
+                }
+            )
+        except ValidationError as exc:
+            raise from_validation(exc, ["body"]) from None
+        secrets = self.secret_values(row["id"], new_secret, headers)
+        if kept_secret:
+            secrets.pop("secret_enc")
+            secrets.pop("secret_hint")
+        return spec, {"spec": self.public(spec), **secrets}
+
+
 class ConfigService:
     def __init__(self, vault: Vault | None, renderer: Renderer) -> None:
         self.vault = vault
         self.renderer = renderer
+        self.prompts = PromptService(renderer)
+        self.connections = ConnectionService(vault)
 
     # -- commands
 
@@ -155,11 +409,11 @@ class ConfigService:
     ) -> None:
         fields = template_errors(self.renderer, spec.response, ["body", "response"])
         conn_id, prompt_id = _refs(spec)
-        if conn_id is not None and await repo.get_connection(s, conn_id) is None:
+        if conn_id is not None and await repo.CONNECTIONS.get(s, conn_id) is None:
             fields.append(
                 FieldError(loc=["body", "response", "connection_id"], message="no such connection")
             )
-        if prompt_id is not None and await repo.get_prompt(s, prompt_id) is None:
+        if prompt_id is not None and await repo.PROMPTS.get(s, prompt_id) is None:
             fields.append(
                 FieldError(loc=["body", "response", "prompt_id"], message="no such prompt")
             )
@@ -186,10 +440,10 @@ class ConfigService:
         conn_id, prompt_id = _refs(spec)
         connections: dict[UUID, Connection] = {}
         prompts: dict[UUID, PromptIn] = {}
-        if conn_id is not None and (row := await repo.get_connection(s, conn_id)) is not None:
+        if conn_id is not None and (row := await repo.CONNECTIONS.get(s, conn_id)) is not None:
             secret, headers = open_secrets(self.vault, row)
             connections[conn_id] = Connection(conn_id, connection_out(row), secret, headers)
-        if prompt_id is not None and (prow := await repo.get_prompt(s, prompt_id)) is not None:
+        if prompt_id is not None and (prow := await repo.PROMPTS.get(s, prompt_id)) is not None:
             prompts[prompt_id] = PromptIn.model_validate(prow["spec"])
         return connections, prompts
 
@@ -294,207 +548,6 @@ class ConfigService:
             synced_at=row["synced_at"] if row else None,
         )
 
-    # -- prompts
-
-    @staticmethod
-    def prompt_out(row: RowMapping) -> PromptOut:
-        return PromptOut.model_validate(
-            {
-                **row["spec"],
-                "id": row["id"],
-                "created_at": row["created_at"],
-                "updated_at": row["updated_at"],
-            }
-        )
-
-    async def list_prompts(self, s: AsyncSession) -> list[PromptOut]:
-        return [self.prompt_out(r) for r in await repo.list_prompts(s)]
-
-    async def get_prompt(self, s: AsyncSession, prompt_id: UUID) -> PromptOut:
-        row = await repo.get_prompt(s, prompt_id)
-        if row is None:
-            raise not_found("prompt")
-        return self.prompt_out(row)
-
-    async def _name_taken(self, s: AsyncSession, kind: str, name: str, own: UUID | None) -> None:
-        row = await (
-            repo.prompt_by_name(s, name) if kind == "prompt" else repo.connection_by_name(s, name)
-        )
-        if row is not None and row["id"] != own:
-            raise invalid(
-                [
-                    FieldError(
-                        loc=["body", "name"], message=f"a {kind} named {name!r} already exists"
-                    )
-                ]
-            )
-
-    async def create_prompt(self, s: AsyncSession, owner: UUID, spec: PromptIn) -> PromptOut:
-        fields = prompt_template_errors(self.renderer, spec, ["body"])
-        if fields:
-            raise invalid(fields)
-        await self._name_taken(s, "prompt", spec.name, None)
-        pid, at = new_id(), now()
-        await repo.insert_prompt(
-            s,
-            {
-                "id": pid,
-                "owner_id": owner,
-                "name": spec.name,
-                "spec": spec.model_dump(mode="json"),
-                "created_at": at,
-                "updated_at": at,
-            },
-        )
-        return await self.get_prompt(s, pid)
-
-    async def update_prompt(
-        self, s: AsyncSession, prompt_id: UUID, patch: PromptPatch
-    ) -> PromptOut:
-        row = await repo.get_prompt(s, prompt_id)
-        if row is None:
-            raise not_found("prompt")
-        try:
-            spec = PromptIn.model_validate(
-                {**row["spec"], **patch.model_dump(mode="json", exclude_none=True)}
-            )
-        except ValidationError as exc:
-            raise from_validation(exc, ["body"]) from None
-        fields = prompt_template_errors(self.renderer, spec, ["body"])
-        if fields:
-            raise invalid(fields)
-        await self._name_taken(s, "prompt", spec.name, prompt_id)
-        await repo.update_prompt(
-            s,
-            prompt_id,
-            {"name": spec.name, "spec": spec.model_dump(mode="json"), "updated_at": now()},
-        )
-        return await self.get_prompt(s, prompt_id)
-
-    async def delete_prompt(self, s: AsyncSession, prompt_id: UUID) -> None:
-        used = await repo.prompt_in_use(s, prompt_id)
-        if used:
-            raise conflict(
-                f"the prompt is used by {used} command(s); change them first", commands=used
-            )
-        if not await repo.delete_prompt(s, prompt_id):
-            raise not_found("prompt")
-
-    # -- connections
-
-    def _seal(self, row_id: UUID, column: str, value: str) -> bytes:
-        if self.vault is None:
-            raise RpcError(ErrorCode.UNAVAILABLE, "the secret vault is not configured")
-        return self.vault.encrypt(value, aad(CONNECTIONS_AAD, row_id, column))
-
-    def _open_headers(self, row: RowMapping) -> dict[str, str]:
-        if row["secret_headers_enc"] is None or self.vault is None:
-            return {}
-        data: dict[str, str] = json.loads(
-            self.vault.decrypt_str(
-                bytes(row["secret_headers_enc"]),
-                aad(CONNECTIONS_AAD, row["id"], "secret_headers_enc"),
-            )
-        )
-        return data
-
-    def _secret_values(
-        self, cid: UUID, secret: str | None, headers: dict[str, str]
-    ) -> dict[str, Any]:
-        return {
-            "secret_enc": self._seal(cid, "secret_enc", secret) if secret else None,
-            "secret_hint": ("…" + secret[-4:]) if secret and len(secret) >= 12 else None,
-            "secret_headers_enc": self._seal(cid, "secret_headers_enc", json.dumps(headers))
-            if headers
-            else None,
-            "secret_header_names": sorted(headers),
-        }
-
-    async def list_connections(self, s: AsyncSession) -> list[ConnectionOut]:
-        return [connection_out(r) for r in await repo.list_connections(s)]
-
-    async def get_connection(self, s: AsyncSession, connection_id: UUID) -> ConnectionOut:
-        row = await repo.get_connection(s, connection_id)
-        if row is None:
-            raise not_found("connection")
-        return connection_out(row)
-
-    @staticmethod
-    def _public(spec: ConnectionIn | ImportConnection) -> dict[str, Any]:
-        return spec.model_dump(mode="json", exclude={"secret", "secret_headers"})
-
-    async def create_connection(
-        self, s: AsyncSession, owner: UUID, spec: ConnectionIn
-    ) -> ConnectionOut:
-        await self._name_taken(s, "connection", spec.name, None)
-        cid, at = new_id(), now()
-        await repo.insert_connection(
-            s,
-            {
-                "id": cid,
-                "owner_id": owner,
-                "name": spec.name,
-                "spec": self._public(spec),
-                **self._secret_values(cid, spec.secret, spec.secret_headers),
-                "created_at": at,
-                "updated_at": at,
-            },
-        )
-        return await self.get_connection(s, cid)
-
-    async def update_connection(
-        self, s: AsyncSession, connection_id: UUID, patch: ConnectionPatch
-    ) -> ConnectionOut:
-        row = await repo.get_connection(s, connection_id)
-        if row is None:
-            raise not_found("connection")
-        changes = patch.model_dump(mode="json", exclude_none=True)
-        new_secret = changes.pop("secret", None)
-        header_changes: dict[str, str | None] = changes.pop("secret_headers", None) or {}
-        headers = self._open_headers(row)
-        for name, value in header_changes.items():
-            if value is None:
-                headers.pop(name, None)
-            else:
-                headers[name] = value
-        merged = {**row["spec"], **changes}
-        kept_secret = row["secret_enc"] is not None and new_secret is None
-        if merged.get("auth_type", "none") == "none":
-            new_secret, kept_secret = None, False
-        try:
-            # The stored secret stands in for the check that a secret exists.
-            spec = ConnectionIn.model_validate(
-                {
-                    **merged,
-                    "secret": new_secret or ("x" if kept_secret else None),
-                    "secret_headers": headers,
-                }
-            )
-        except ValidationError as exc:
-            raise from_validation(exc, ["body"]) from None
-        await self._name_taken(s, "connection", spec.name, connection_id)
-        values: dict[str, Any] = {
-            "name": spec.name,
-            "spec": self._public(spec),
-            "updated_at": now(),
-        }
-        secrets = self._secret_values(connection_id, new_secret, headers)
-        if kept_secret:
-            secrets.pop("secret_enc")
-            secrets.pop("secret_hint")
-        values.update(secrets)
-        await repo.update_connection(s, connection_id, values)
-        return await self.get_connection(s, connection_id)
-
-    async def delete_connection(self, s: AsyncSession, connection_id: UUID) -> None:
-        used = await repo.connection_in_use(s, connection_id)
-        if used:
-            raise conflict(
-                f"the connection is used by {used} command(s); change them first", commands=used
-            )
-        if not await repo.delete_connection(s, connection_id):
-            raise not_found("connection")
-
     # -- export / import
 
     async def export(self, s: AsyncSession, bot_id: UUID) -> BotImport:
@@ -502,8 +555,8 @@ class ConfigService:
         settings = await repo.get_settings(s, bot_id)
         conn_ids = sorted({r["connection_id"] for r in rows if r["connection_id"]})
         prompt_ids = sorted({r["prompt_id"] for r in rows if r["prompt_id"]})
-        conns = {r["id"]: r for r in await repo.connections_by_ids(s, conn_ids)}
-        prompts = {r["id"]: r for r in await repo.prompts_by_ids(s, prompt_ids)}
+        conns = {r["id"]: r for r in await repo.CONNECTIONS.by_ids(s, conn_ids)}
+        prompts = {r["id"]: r for r in await repo.PROMPTS.by_ids(s, prompt_ids)}
         commands: list[ImportCommand] = []
         for r in rows:
             spec = dict(r["spec"])
@@ -552,65 +605,31 @@ class ConfigService:
         at = now()
         conn_ids: dict[str, UUID] = {}
         for c in doc.connections:
-            existing = await repo.connection_by_name(s, c.name)
-            public = self._public(c)
+            # A file never carries secrets: a new connection starts without them.
+            cid, outcome, existing = await self.connections.import_spec(
+                s,
+                owner,
+                c.name,
+                self.connections.public(c),
+                at,
+                columns=lambda item_id: self.connections.secret_values(item_id, None, {}),
+            )
+            count("connections", outcome)
             if existing is None:
-                cid = new_id()
-                await repo.insert_connection(
-                    s,
-                    {
-                        "id": cid,
-                        "owner_id": owner,
-                        "name": c.name,
-                        "spec": public,
-                        **self._secret_values(cid, None, {}),
-                        "created_at": at,
-                        "updated_at": at,
-                    },
-                )
-                count("connections", "created")
-                if c.auth_type != "none" or c.secret_headers:
-                    warnings.append(
-                        f"connection {c.name!r}: set its secret before commands can use it"
-                    )
+                needs_secret = c.auth_type != "none" or bool(c.secret_headers)
             else:
-                cid = existing["id"]
-                if existing["spec"] == public:
-                    count("connections", "unchanged")
-                else:
-                    await repo.update_connection(s, cid, {"spec": public, "updated_at": at})
-                    count("connections", "updated")
                 missing = set(c.secret_headers) - set(existing["secret_header_names"])
-                if missing or (c.auth_type != "none" and existing["secret_enc"] is None):
-                    warnings.append(
-                        f"connection {c.name!r}: set its secret before commands can use it"
-                    )
+                needs_secret = bool(missing) or (
+                    c.auth_type != "none" and existing["secret_enc"] is None
+                )
+            if needs_secret:
+                warnings.append(f"connection {c.name!r}: set its secret before commands can use it")
             conn_ids[c.name] = cid
         prompt_ids: dict[str, UUID] = {}
         for p in doc.prompts:
-            existing = await repo.prompt_by_name(s, p.name)
             spec_json = PromptIn.model_validate(p.model_dump()).model_dump(mode="json")
-            if existing is None:
-                pid = new_id()
-                await repo.insert_prompt(
-                    s,
-                    {
-                        "id": pid,
-                        "owner_id": owner,
-                        "name": p.name,
-                        "spec": spec_json,
-                        "created_at": at,
-                        "updated_at": at,
-                    },
-                )
-                count("prompts", "created")
-            else:
-                pid = existing["id"]
-                if existing["spec"] == spec_json:
-                    count("prompts", "unchanged")
-                else:
-                    await repo.update_prompt(s, pid, {"spec": spec_json, "updated_at": at})
-                    count("prompts", "updated")
+            pid, outcome, _ = await self.prompts.import_spec(s, owner, p.name, spec_json, at)
+            count("prompts", outcome)
             prompt_ids[p.name] = pid
 
         async def resolve(kind: str, name: str, loc: Loc) -> UUID | None:
@@ -618,9 +637,9 @@ class ConfigService:
             if name in known:
                 return known[name]
             row = await (
-                repo.connection_by_name(s, name)
+                repo.CONNECTIONS.by_name(s, name)
                 if kind == "connection"
-                else repo.prompt_by_name(s, name)
+                else repo.PROMPTS.by_name(s, name)
             )
             if row is None:
                 fields.append(

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from log_service import __version__, metrics
-from log_service.auth import JwtAuthenticator, Revocations, TicketStore
 from log_service.fastws import FastStreamServer
 from log_service.handlers import Handlers
 from log_service.http import create_stream_app
 from log_service.ingest import Partitions, run_maintenance, run_worker
 from log_service.settings import Settings
 from log_service.stream import Hub
+from log_service.stream_auth import JwtAuthenticator, Revocations, TicketStore
 from proto.auth import CHECK_API_TOKEN, JWKS, ApiTokenPrincipal, CheckApiToken, Jwks
 from proto.base import Empty
 from proto.logs import EXPORT_CHUNK, QUERY, STREAM_ENDPOINT, STREAM_TICKET, SUMMARY

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from log_service import repository as repo
 from log_service import service
-from log_service.auth import PROTOCOL, TICKET, TicketStore
 from log_service.settings import Settings
+from log_service.stream_auth import PROTOCOL, TICKET, TicketStore
 from proto.base import Empty
 from proto.logs import (
     EventsSummary,

@@ -11,15 +11,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from log_service.auth import (
+from log_service.settings import Settings
+from log_service.stream import CLOSE_TOO_SLOW, Hub
+from log_service.stream_auth import (
     PROTOCOL,
     AuthFailed,
     JwtAuthenticator,
     TicketStore,
     credentials_from_protocols,
 )
-from log_service.settings import Settings
-from log_service.stream import CLOSE_TOO_SLOW, Hub
 from services.errors import RpcError
 from services.runtime import ServiceRuntime
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -23,7 +20,7 @@ from log_service import metrics
 from log_service import repository as repo
 from log_service.service import BadEvent, Record, parse_record
 from log_service.settings import Settings
-from services.bus.direct import subscribe_direct
+from services.bus import natsfast
 from services.bus.events import STREAM, durable_pull
 from services.db.engine import Database
 
@@ -109,118 +106,6 @@ def _seq_and_time(reply: str) -> tuple[int, datetime]:
     return int(t[i]), datetime.fromtimestamp(int(t[i + 2]) / 1e9, UTC)
 
 
-class Lane:
-    """One pull request at a time on the durable consumer, into a private inbox.
-
-    Messages go from nats-py's read loop straight into a list (`subscribe_direct`): no
-    task, queue hop or timer per message (nats-py's `fetch` makes all three). A batch is cut
-    when it is full, or `linger_s` after its first message, so a quiet stream is still
-    stored at once.
-    """
-
-    def __init__(
-        self,
-        nc: NATS,
-        js: JetStreamContext,
-        settings: Settings,
-        recover: Callable[[], Awaitable[object]],
-    ) -> None:
-        self.nc = nc
-        self.recover = recover
-        prefix = getattr(js, "_prefix", "$JS.API")
-        self.next_subject = f"{prefix}.CONSUMER.MSG.NEXT.{STREAM}.{settings.ingest_durable}"
-        self.batch = settings.ingest_batch
-        self.expires_s = 5.0
-        self.linger_s = settings.ingest_linger_s
-        self.inbox = nc.new_inbox()
-        self.msgs: list[Msg] = []
-        self.remaining = 0  # messages the outstanding pull request may still deliver
-        self.requested_at = 0.0
-        self.trouble: str | None = None  # why the last request ended, when not routine
-        self.wake = asyncio.Event()
-        self.sub: Any = None
-
-    async def start(self) -> None:
-        self.sub, _ = await subscribe_direct(self.nc, self.inbox, self._on_msg)
-
-    async def stop(self) -> None:
-        if self.sub is not None:
-            with contextlib.suppress(Exception):
-                await self.sub.unsubscribe()
-
-    def _on_msg(self, msg: Msg) -> bool:
-        headers = msg.headers or {}
-        status = headers.get("Status")
-        if status is None:
-            self.msgs.append(msg)
-            self.remaining -= 1
-            if self.remaining <= 0 or len(self.msgs) >= self.batch or len(self.msgs) == 1:
-                self.wake.set()  # done, full, or the linger clock starts
-            return True
-        if status != "100":
-            # 404 no messages, 408 request expired: routine; 409 (consumer deleted, too many
-            # waiting requests...) and others: this request is over, and something is wrong.
-            if status not in ("404", "408"):
-                described = str(headers.get("Description", "")).split("\n")[0]
-                self.trouble = f"{status} {described}".strip()
-            self.remaining = 0
-            self.wake.set()
-        return True
-
-    async def _request(self) -> None:
-        want = self.batch - len(self.msgs)
-        self.remaining = want
-        self.requested_at = time.monotonic()
-        body = b'{"batch":%d,"expires":%d}' % (want, int(self.expires_s * 1e9))
-        await self.nc.publish(self.next_subject, body, reply=self.inbox)
-
-    async def take(self, stopping: asyncio.Event) -> list[Msg]:
-        """The next batch (empty when stopping)."""
-        first_at: float | None = None
-        while not stopping.is_set():
-            if len(self.msgs) >= self.batch:
-                break
-            if self.trouble is not None:
-                log.warning("pull request refused (%s); retrying in 1 s", self.trouble)
-                self.trouble = None
-                if self.msgs:
-                    break  # store what arrived first
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), 1.0)
-                with contextlib.suppress(Exception):
-                    await self.recover()  # e.g. the consumer was deleted: make it again
-                continue
-            now = time.monotonic()
-            if self.remaining <= 0 or now - self.requested_at > self.expires_s + 2.0:
-                # No request outstanding (or its answer was lost with a reconnect): ask again.
-                await self._request()
-            if self.msgs:
-                if first_at is None:
-                    first_at = now
-                wait = first_at + self.linger_s - now
-                if wait <= 0:
-                    break
-            else:
-                wait = 1.0
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), wait)
-        batch, self.msgs = self.msgs, []
-        return batch
-
-
-async def ack_all(nc: NATS, msgs: list[Msg]) -> None:
-    """Acknowledge every message with one write: a PUB with an empty body to each reply
-    subject is exactly what `Msg.ack` sends, one at a time."""
-    send = getattr(nc, "_send_command", None)
-    if send is None:  # pragma: no cover - another nats-py: the public way
-        for m in msgs:
-            await m.ack()
-        return
-    await send(b"".join(b"PUB %s 0\r\n\r\n" % m.reply.encode() for m in msgs))
-    await nc._flush_pending()
-
-
 async def parse_batch(msgs: list[Msg]) -> list[Record]:
     rows: list[Record] = []
     for i, m in enumerate(msgs):
@@ -255,7 +140,15 @@ async def run_worker(
         )
 
     await ensure_consumer()
-    lane = Lane(nc, js, settings, ensure_consumer)
+    lane = natsfast.pull_batches(
+        nc,
+        js,
+        stream=STREAM,
+        durable=settings.ingest_durable,
+        batch=settings.ingest_batch,
+        linger_s=settings.ingest_linger_s,
+        recover=ensure_consumer,
+    )
     await lane.start()
     try:
         await _consume(lane, db, partitions, stopping)
@@ -265,7 +158,7 @@ async def run_worker(
 
 
 async def _consume(
-    lane: Lane, db: Database, partitions: Partitions, stopping: asyncio.Event
+    lane: natsfast.Batches, db: Database, partitions: Partitions, stopping: asyncio.Event
 ) -> None:
     while not stopping.is_set():
         msgs = await lane.take(stopping)
@@ -284,7 +177,7 @@ async def _consume(
                 await asyncio.sleep(1.0)
         # Only now, after the commit: a crash before this line means a redelivery, and the
         # primary key turns the redelivered rows into no-ops.
-        await ack_all(lane.nc, msgs)
+        await natsfast.ack_all(lane.nc, msgs)
 
 
 async def run_maintenance(

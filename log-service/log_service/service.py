@@ -103,7 +103,7 @@ _SCREEN_DOTTED = re.compile(r"\.[A-Za-z\d_-]{6,7}\.")
 
 
 def may_need_redaction(text: str) -> bool:
-    if redaction._known:
+    if redaction.any_registered():
         return True  # exact secrets registered in this process: always run the real thing
     if "\\u" in text:
         return True  # a JSON escape could spell a word below; decode and check value by value

@@ -35,9 +35,9 @@ from starlette.websockets import WebSocket
 
 from log_service import metrics
 from log_service import repository as repo
-from log_service.auth import EXPIRED_MESSAGE, Revocations, StreamPrincipal
 from log_service.service import _redact_value, may_need_redaction
 from log_service.settings import Settings
+from log_service.stream_auth import EXPIRED_MESSAGE, Revocations, StreamPrincipal
 from proto.logs import LEVELS, StreamClose, StreamSubscribe
 from services.authn import REVOCATION_KINDS
 from services.bus.events import STREAM
@@ -612,8 +612,10 @@ class Hub:
             config.opt_start_time = start_time
         sub = await self.js.pull_subscribe(subject, stream=STREAM, config=config)
         n = 0
+        consumer: str | None = None
         try:
             info = await sub.consumer_info()
+            consumer = info.name
             pending = info.num_pending
             while pending and not client.closing:
                 try:
@@ -646,6 +648,7 @@ class Hub:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-            with contextlib.suppress(Exception):
-                await self.js.delete_consumer(STREAM, sub._consumer)
+            if consumer is not None:  # else its inactive_threshold removes it
+                with contextlib.suppress(Exception):
+                    await self.js.delete_consumer(STREAM, consumer)
         return n, skip_until is None

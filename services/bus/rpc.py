@@ -11,9 +11,9 @@ Client: typed `call(spec, request)`; no responders -> `unavailable`, no answer i
 Hot path (bench/rpc_roundtrip.py, issue 2: p50 <= 1.2x bare nats-py): nats-py hands each
 message of a callback subscription to a per-subscription task through an asyncio.Queue,
 and its `request()` adds that hop again for the reply plus `asyncio.wait_for`. Here both
-sides take messages straight from nats-py's read loop (`DirectDelivery` stands in for the
-subscription's pending queue): the server starts one task per request, the client
-resolves the caller's future. Deadlines share one timer per server (and one per client
+sides take messages through `natsfast.subscribe`, straight from nats-py's read loop on
+its fast path: the server starts one task per request, the client resolves the caller's
+future. Deadlines share one timer per server (and one per client
 connection) instead of an `asyncio.timeout`/`wait_for` per request, histograms are
 observed after the reply is on its way, and the in-flight gauge is read at scrape time.
 Headers cost on both ends (nats-py encodes and parses them in Python), so a call carries
@@ -51,7 +51,7 @@ from proto import headers as H
 from proto.base import Contract
 from proto.errors import ErrorCode, ErrorEnvelope, FieldError
 from proto.registry import RpcSpec
-from services.bus.direct import DirectDelivery, subscribe_direct
+from services.bus import natsfast
 from services.db.engine import Database
 from services.errors import RpcError
 from services.telemetry import metrics, tracing
@@ -163,7 +163,13 @@ class RpcContext:
             self._session = await self._stack.enter_async_context(scope)
         return self._session
 
-    async def _close(self, exc: BaseException | None) -> None:
+    @property
+    def session_open(self) -> bool:
+        return self._stack is not None
+
+    async def close_session(self, exc: BaseException | None) -> None:
+        """Commit (no `exc`) or roll back the message's session; the server calls this
+        when the handler is done."""
         if self._stack is not None:
             stack, self._stack, self._session = self._stack, None, None
             if exc is None:
@@ -186,13 +192,12 @@ Handler = Callable[[Any, RpcContext], Awaitable[Contract | RawReply]]
 class _Route:
     """One subscribed subject: its contract, handler and subscription."""
 
-    __slots__ = ("direct", "handler", "spec", "sub")
+    __slots__ = ("delivery", "handler", "spec")
 
     def __init__(self, spec: RpcSpec[Any, Any], handler: Handler) -> None:
         self.spec = spec
         self.handler = handler
-        self.sub: Subscription | None = None
-        self.direct: DirectDelivery | None = None
+        self.delivery: natsfast.Delivery | None = None
 
 
 class _Call:
@@ -270,11 +275,11 @@ class RpcServer:
         self._loop = asyncio.get_running_loop()
         for spec, handler in self._handlers.values():
             route = _Route(spec, handler)
-            route.sub, route.direct = await subscribe_direct(
+            route.delivery = await natsfast.subscribe(
                 self.nc, spec.subject, functools.partial(self._deliver, route), self.service
             )
             self._routes.append(route)
-            self._subs.append(route.sub)
+            self._subs.append(route.delivery.sub)
         # nats-py writes flush()'s PING straight to the socket, ahead of the SUBs still in
         # its outgoing buffer, so one PONG does not prove the server has the subscriptions
         # (callers racing a fresh server saw "no responders"); the second one does.
@@ -304,7 +309,7 @@ class RpcServer:
     def in_flight(self) -> int:
         return len(self._calls)
 
-    # -- dispatch: called from nats-py's read loop, must not block ---------------------
+    # -- dispatch: called from nats-py's read loop (fast path), must not block ----------
 
     def _deliver(self, route: _Route, msg: Msg) -> bool:
         if len(self._calls) < self.concurrency and not self._backlog:
@@ -331,8 +336,8 @@ class RpcServer:
             _server_seconds(self.service, call.route.spec.subject, call.code).observe(call.elapsed)
         while self._backlog and len(self._calls) < self.concurrency:
             route, msg = self._backlog.popleft()
-            if route.direct is not None:
-                route.direct.taken(msg)
+            if route.delivery is not None:
+                route.delivery.taken(msg)
             self._start(route, msg)
 
     def _expire(self) -> None:
@@ -416,8 +421,8 @@ class RpcServer:
                 ) from None
             try:
                 result = await call.route.handler(request, ctx)
-                if ctx._stack is not None:
-                    await ctx._close(None)
+                if ctx.session_open:
+                    await ctx.close_session(None)
             except asyncio.CancelledError:
                 # Our deadline (and nobody else) cancelled the task: a timeout, as
                 # asyncio.timeout() would report it.
@@ -425,17 +430,17 @@ class RpcServer:
                 if not call.expired or call.task.uncancel() > 0:
                     raise
                 call.armed = False
-                await ctx._close(TimeoutError())
+                await ctx.close_session(TimeoutError())
                 raise RpcError(
                     ErrorCode.TIMEOUT, f"{spec.subject} took longer than {self.timeout_s:g}s"
                 ) from None
             except RpcError as err:
                 call.armed = False
-                await ctx._close(err)
+                await ctx.close_session(err)
                 raise
             except TimeoutError as exc:
                 call.armed = False
-                await ctx._close(exc)
+                await ctx.close_session(exc)
                 raise RpcError(
                     ErrorCode.TIMEOUT, f"{spec.subject} took longer than {self.timeout_s:g}s"
                 ) from None
@@ -443,13 +448,13 @@ class RpcServer:
                 # A handler that builds an invalid model from user input is a validation
                 # problem.
                 call.armed = False
-                await ctx._close(exc)
+                await ctx.close_session(exc)
                 raise RpcError(
                     ErrorCode.VALIDATION, "invalid value", fields=fields_from_validation(exc)
                 ) from None
             except Exception as exc:
                 call.armed = False
-                await ctx._close(exc)
+                await ctx.close_session(exc)
                 log.exception("handler for %s failed", spec.subject)
                 raise RpcError(
                     ErrorCode.INTERNAL,
@@ -499,7 +504,7 @@ class _Replies:
             if self.loop is not None:
                 return
             prefix = nc.new_inbox() + "."
-            await subscribe_direct(nc, prefix + "*", self._deliver)
+            await natsfast.subscribe(nc, prefix + "*", self._deliver)
             self.prefix = prefix
             self.loop = asyncio.get_running_loop()
 

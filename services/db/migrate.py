@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from alembic import command, context
 from alembic.config import Config
@@ -55,3 +56,24 @@ def run_env(target_metadata: Any = None) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+class InitialRevision(NamedTuple):
+    """The module attributes Alembic reads from a service's first migration."""
+
+    revision: str
+    down_revision: None
+    branch_labels: None
+    depends_on: None
+    upgrade: Callable[[], None]
+    downgrade: Callable[[], None]
+
+
+def _schema_exists() -> None:
+    """Bootstrap creates each service's schema with its grants, so there is nothing to do."""
+
+
+def initial_revision(revision: str) -> InitialRevision:
+    """The body of every service's `0001_initial.py`: the root its later revisions hang on,
+    changing nothing (tables arrive with the features that need them)."""
+    return InitialRevision(revision, None, None, None, _schema_exists, _schema_exists)

@@ -56,6 +56,11 @@ def register_secret(value: str) -> None:
                     _short_pattern = None
 
 
+def any_registered() -> bool:
+    """Whether any exact secret is registered in this process."""
+    return bool(_known)
+
+
 def forget_secret(value: str) -> None:
     global _short_pattern
     with _known_lock:

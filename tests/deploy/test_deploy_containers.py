@@ -1,7 +1,9 @@
 """Container images and docker-compose.yml, checked statically (no Docker engine needed).
 
 - every Dockerfile: multi-stage, a pinned slim base (never `latest`), a numeric non-root
-  USER in the final stage, a HEALTHCHECK, and only its own service's code copied in;
+  USER in the final stage, a HEALTHCHECK, and only its own service's code copied in (the
+  five back-end services share `deploy/docker/service.Dockerfile`, checked once per
+  `SERVICE` build argument);
 - docker-compose.yml: valid against the Compose specification JSON schema (vendored here
   from the compose-spec project, Apache-2.0), names every service, waits on health.
 """
@@ -35,9 +37,20 @@ FOLDERS = {
     "log": "log-service",
 }
 SANDBOX = "discord-sandbox"
-DOCKERFILES = [ROOT / f / "Dockerfile" for f in [*FOLDERS.values(), SANDBOX]] + [
-    ROOT / "deploy" / "docker" / "tools.Dockerfile"
+SERVICE_TEMPLATE = ROOT / "deploy" / "docker" / "service.Dockerfile"
+# The gateway also builds the web console, so it keeps its own Dockerfile.
+OWN_DOCKERFILE = {"gateway"}
+DOCKERFILES = [ROOT / f / "Dockerfile" for f in ["gateway", SANDBOX]] + [
+    SERVICE_TEMPLATE,
+    ROOT / "deploy" / "docker" / "tools.Dockerfile",
 ]
+
+
+def image_build(service: str) -> tuple[Path, dict[str, str]]:
+    """The Dockerfile and build arguments that make `service`'s image."""
+    if service in OWN_DOCKERFILE:
+        return ROOT / FOLDERS[service] / "Dockerfile", {}
+    return SERVICE_TEMPLATE, {"SERVICE": service}
 
 
 def test_every_registry_service_has_a_folder() -> None:
@@ -55,6 +68,34 @@ def _instructions(path: Path) -> list[tuple[str, str]]:
         word, _, rest = stripped.partition(" ")
         out.append((word.upper(), rest.strip()))
     return out
+
+
+def _expand(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def _env(stage: list[tuple[str, str]], args: dict[str, str]) -> dict[str, str]:
+    """The ENV of one stage, with build arguments substituted as Docker does."""
+    env: dict[str, str] = {}
+    for word, rest in stage:
+        if word == "ENV":
+            for pair in shlex.split(rest):
+                name, _, value = pair.partition("=")
+                env[name] = _expand(value, args)
+    return env
+
+
+def _command(path: Path, args: dict[str, str]) -> list[str]:
+    """What the final stage runs: its ENTRYPOINT, through `sh -c "exec ..."` when it is one."""
+    final = _stages(path)[-1]
+    entry: list[str] = json.loads(next(rest for word, rest in final if word == "ENTRYPOINT"))
+    if entry[:2] != ["/bin/sh", "-c"]:
+        return entry
+    script = entry[2]
+    # `exec`, so Python replaces the shell and SIGTERM reaches it.
+    assert script.startswith("exec "), script
+    words = shlex.split(_expand(script, _env(final, args)))[1:]
+    return [w for w in words if w != "$@"]
 
 
 def _stages(path: Path) -> list[list[tuple[str, str]]]:
@@ -109,19 +150,24 @@ def test_dockerfile_policy(path: Path) -> None:
 
 @pytest.mark.parametrize("service", sorted(FOLDERS))
 def test_service_image_holds_only_its_own_service(service: str) -> None:
-    path = ROOT / FOLDERS[service] / "Dockerfile"
+    path, args = image_build(service)
     copied = {
-        shlex.split(rest)[0].rstrip("/")
+        _expand(shlex.split(rest)[0], args).rstrip("/")
         for word, rest in _instructions(path)
         if word == "COPY" and not rest.startswith("--from")
     }
     others = set(FOLDERS.values()) - {FOLDERS[service]}
     assert not copied & others, f"{path} copies other services: {copied & others}"
     assert FOLDERS[service] in copied
-    final = _stages(path)[-1]
-    entry = json.loads(next(rest for word, rest in final if word == "ENTRYPOINT"))
-    assert entry == ["botcenter", "service", service]
-    run = " ".join(rest for word, rest in _instructions(path) if word == "RUN")
+    assert (ROOT / FOLDERS[service]).is_dir()
+    assert _command(path, args) == ["botcenter", "service", service]
+    # The service listens on all interfaces, on the port the manifests and compose probe.
+    env = _env(_stages(path)[-1], args)
+    prefix = service.upper()
+    assert env[f"{prefix}_HTTP_HOST"] == "0.0.0.0"
+    assert env[f"{prefix}_HTTP_PORT"] == "8080"
+    run = _expand(" ".join(rest for word, rest in _instructions(path) if word == "RUN"), args)
+    assert f"./{FOLDERS[service]} " in run, "installs its own package"
     # The laptop-only embedded servers stay out of the image.
     assert "--excludes deploy/docker/excludes.txt" in run
     excluded = (ROOT / "deploy" / "docker" / "excludes.txt").read_text().split()
@@ -170,9 +216,12 @@ def test_the_schema_does_refuse_a_broken_file(compose: dict) -> None:
 
 def test_compose_names_every_service(compose: dict) -> None:
     services = compose["services"]
-    for folder in [*FOLDERS.values(), SANDBOX]:
+    for service, folder in FOLDERS.items():
         assert folder in services, folder
-        assert services[folder]["build"]["dockerfile"] == f"{folder}/Dockerfile"
+        path, args = image_build(service)
+        assert services[folder]["build"]["dockerfile"] == str(path.relative_to(ROOT))
+        assert services[folder]["build"].get("args", {}) == args
+    assert services[SANDBOX]["build"]["dockerfile"] == f"{SANDBOX}/Dockerfile"
     for infra in ("postgres", "nats", "minio", "prometheus", "grafana", "otel-collector"):
         assert infra in services
     assert services["bot-service"]["deploy"]["replicas"] == 2
@@ -181,6 +230,7 @@ def test_compose_names_every_service(compose: dict) -> None:
 def test_every_folder_with_a_dockerfile_is_built_by_compose(compose: dict) -> None:
     built = {s["build"]["dockerfile"] for s in compose["services"].values() if "build" in s}
     on_disk = {str(p.relative_to(ROOT)) for p in ROOT.glob("*/Dockerfile")}
+    on_disk.add(str(SERVICE_TEMPLATE.relative_to(ROOT)))
     assert on_disk <= built, on_disk - built
     assert set(DOCKERFILES) >= {ROOT / p for p in on_disk}
 

@@ -34,7 +34,7 @@ import yarl
 from nats.js.kv import KeyValue
 
 from bot_service.fleet import diagnosis, metrics
-from bot_service.fleet.gateway import pin_mmap_threshold
+from bot_service.fleet.discord_gateway import pin_mmap_threshold
 from bot_service.fleet.hashing import owner
 from bot_service.fleet.settings import FleetSettings
 from bot_service.fleet.status import StatusBoard, summarize

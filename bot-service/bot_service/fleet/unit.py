@@ -28,7 +28,7 @@ from discord.state import ConnectionState
 
 from bot_service.fleet import diagnosis, metrics
 from bot_service.fleet.diagnosis import Diagnosis
-from bot_service.fleet.gateway import FleetWebSocket, LazyParsers
+from bot_service.fleet.discord_gateway import FleetWebSocket, LazyParsers
 from proto.fleet import BotState, DesiredBot, Presence, ResumeInfo
 from proto.logs import LogRecorded
 

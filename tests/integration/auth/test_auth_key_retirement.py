@@ -83,7 +83,7 @@ async def test_retired_key_stops_verifying_everywhere_at_once(stack, sandbox, in
             for token in (bob.access_token, refreshed.json()["access_token"]):
                 assert _kid(token) != leaked
                 for url in gateways:
-                    assert await _me(url, token) == 200
+                    assert await _me(url, token) == 200, f"{url} refused a token of the new key"
         # Both auth replicas dropped it: whichever answers, no token is signed with it.
         for _ in range(6):
             fresh = await sign_in(gateways[_ % 2], sandbox)

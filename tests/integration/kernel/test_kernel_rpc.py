@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Iterator
 from uuid import uuid4
 
 import nats
@@ -13,11 +14,22 @@ from pydantic import Field
 from proto.base import Contract
 from proto.errors import ErrorCode
 from proto.registry import Registry, rpc
+from services.bus import natsfast
 from services.bus.rpc import RpcClient, RpcContext, RpcServer
 from services.errors import RpcError
 from services.infra.embedded import EmbeddedNats, free_port
 from services.natsconf import render_config
 from tests.fixtures.infra import apoll, connect_admin, world_readable_tmpdir
+
+
+@pytest.fixture(autouse=True, params=["auto", "off"])
+def bus_fast_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs on nats-py's fast path and on its public API (BUS_FAST_PATH)."""
+    natsfast.configure(request.param)
+    try:
+        yield request.param
+    finally:
+        natsfast.configure("auto")
 
 
 class Ping(Contract):

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from proto.logs import SUMMARY, SummaryQuery
 from tests.fixtures.infra import apoll
@@ -15,6 +16,12 @@ from tests.fixtures.logs import events_until, log_line, open_stream, subscribe, 
 
 # Every test uses the same durable consumer; its ack wait is fixed when it is first created.
 ENV = {"LOG_INGEST_ACK_WAIT_S": "3"}
+
+
+@pytest.fixture(params=["auto", "off"])
+def env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Each test runs the log-service on nats-py's fast path and on its public API."""
+    return {**ENV, "BUS_FAST_PATH": request.param}
 
 
 async def stored(rpc, owner: uuid.UUID, bot: uuid.UUID) -> int:
@@ -26,9 +33,9 @@ async def stored(rpc, owner: uuid.UUID, bot: uuid.UUID) -> int:
 
 
 async def test_sigkill_while_10000_events_arrive_loses_and_duplicates_nothing(
-    start_service, publisher, rpc
+    start_service, publisher, rpc, env
 ) -> None:
-    log = start_service("log", **ENV)
+    log = start_service("log", **env)
     owner, bot = uuid.uuid4(), uuid.uuid4()
 
     async def produce(start: int, stop: int) -> None:
@@ -41,7 +48,7 @@ async def test_sigkill_while_10000_events_arrive_loses_and_duplicates_nothing(
     os.killpg(log.proc.pid, signal.SIGKILL)
     log.proc.wait()
     await produce(3000, 7000)
-    start_service("log", **ENV)
+    start_service("log", **env)
     await produce(7000, 10_000)
 
     async def all_stored() -> bool:
@@ -54,10 +61,10 @@ async def test_sigkill_while_10000_events_arrive_loses_and_duplicates_nothing(
 
 
 async def test_two_replicas_share_ingestion_and_each_serves_streams(
-    start_service, publisher, rpc
+    start_service, publisher, rpc, env
 ) -> None:
-    one = start_service("log", LOG_INGEST_BATCH="20", **ENV)
-    two = start_service("log", LOG_INGEST_BATCH="20", **ENV)
+    one = start_service("log", LOG_INGEST_BATCH="20", **env)
+    two = start_service("log", LOG_INGEST_BATCH="20", **env)
     owner, bot = uuid.uuid4(), uuid.uuid4()
     ws1 = await open_stream(one.url, ticket=await ticket_for(rpc, owner))
     ws2 = await open_stream(two.url, ticket=await ticket_for(rpc, owner))
@@ -89,9 +96,9 @@ async def test_two_replicas_share_ingestion_and_each_serves_streams(
 
 
 async def test_ingestion_carries_on_after_its_durable_consumer_is_deleted(
-    start_service, publisher, rpc, nc
+    start_service, publisher, rpc, nc, env
 ) -> None:
-    start_service("log", **ENV)
+    start_service("log", **env)
     owner, bot = uuid.uuid4(), uuid.uuid4()
 
     async def at_least(n: int) -> bool:

@@ -147,3 +147,33 @@ async def test_a_cached_token_goes_with_its_key_when_the_jwks_drops_it() -> None
     await verifier.refresh(force=True)
     with pytest.raises(InvalidToken, match="unknown key"):
         await verifier.verify(token)
+
+
+async def test_an_announced_key_missing_from_a_stale_jwks_is_fetched_on_first_use() -> None:
+    """After a retirement a new key signs at once; the announcement's refreshes may all be
+    answered by an auth replica that has not reloaded yet. The first token signed with the
+    announced key must then fetch the JWKS again, not wait out the refresh throttle —
+    while unannounced kids stay throttled."""
+    keys = Keys()
+    hidden: set[str] = set()
+
+    async def fetch() -> Jwks:  # `hidden`: what the replica that has not reloaded lacks
+        jwks = await keys.fetch()
+        jwks.keys = [k for k in jwks.keys if k["kid"] not in hidden]
+        return jwks
+
+    verifier = AccessTokenVerifier(fetch, min_refresh_interval_s=60)
+    await verifier.refresh(force=True)
+    new_kid = keys.add()
+    hidden.add(new_kid)
+    assert not await verifier.key_published(new_kid, attempts=2, pause_s=0)
+    hidden.clear()  # it has reloaded now
+    user = uuid.uuid4()
+    assert (await verifier.verify(keys.token(user))).user_id == user
+
+    fetches = keys.fetches
+    other = ed25519.Ed25519PrivateKey.generate()
+    bogus = jwt.encode({"sub": "x"}, other, algorithm="EdDSA", headers={"kid": "nope"})
+    with pytest.raises(InvalidToken, match="unknown key"):
+        await verifier.verify(bogus)
+    assert keys.fetches == fetches

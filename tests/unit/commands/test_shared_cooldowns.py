@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 
+from command_service.bot_setup import Command
 from command_service.execution import SharedCooldowns, cooldown_keys
-from command_service.setup import Command
 from proto.commands import CommandIn, Invocation, Invoker
 
 

@@ -4,15 +4,6 @@ Revision ID: 0001
 Revises:
 """
 
-revision = "0001"
-down_revision = None
-branch_labels = None
-depends_on = None
+from services.db.migrate import initial_revision
 
-
-def upgrade() -> None:
-    pass
-
-
-def downgrade() -> None:
-    pass
+revision, down_revision, branch_labels, depends_on, upgrade, downgrade = initial_revision("0001")
