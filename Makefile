@@ -36,7 +36,7 @@ run: install ## run the whole product on embedded defaults (Ctrl-C stops it)
 
 test: install ## the whole suite: lint, types, import contracts, contract drift, tests
 	@$(BIN)/ruff check .
-	@$(BIN)/mypy proto services
+	@$(BIN)/mypy
 	@$(BIN)/lint-imports
 	@$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
@@ -46,8 +46,8 @@ test-slow: install ## the slow suites (chaos, long soak)
 lint: install ## ruff
 	@$(BIN)/ruff check .
 
-typecheck: install ## mypy --strict on the contracts and the kernel
-	@$(BIN)/mypy proto services
+typecheck: install ## mypy --strict on every package (the list is in pyproject.toml)
+	@$(BIN)/mypy
 
 schema: install ## regenerate everything derived from proto/ and deploy/ sources
 	@$(BIN)/python -m proto.export

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from nats.aio.msg import Msg
@@ -22,7 +23,10 @@ from auth_service.settings import Settings
 from proto import auth as P
 from proto.auth import KeyRetired, KeysRotated
 from proto.events import Event
+from proto.registry import RpcSpec
 from proto.system import PURGE_SPECS, PurgeUser
+from services.bus.rpc import Handler
+from services.db import Database
 from services.db.engine import plain_url
 from services.keys import EncryptedColumn
 from services.runtime import ServiceDefinition, ServiceRuntime
@@ -45,13 +49,37 @@ async def setup(runtime: ServiceRuntime) -> None:
         activation_s=settings.activation_delay_s,
         access_ttl_s=settings.access_ttl_s,
     )
+    news = _KeyNews(runtime)
+    await _follow_key_news(runtime, keys)
+    await news.rotated(await keys.load())
+    service = _auth_service(runtime, settings, runtime.db, keys)
+    handlers = Handlers(service, keys, settings, news.rotated, news.retired)
+    for spec, handler in _routes(handlers):
+        runtime.rpc.register(spec, handler)
+    runtime.spawn(_keep_keys_fresh(settings, keys, news), name="auth-keys")
+    runtime.spawn(_retry_purges(settings, service), name="auth-purges")
 
-    async def announce(key: SigningKey | None) -> None:
+
+class _KeyNews:
+    """What this replica tells the others when it changes the signing keys."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self._runtime = runtime
+
+    async def rotated(self, key: SigningKey | None) -> None:
         """Tell auth replicas, gateways and log-service that a new key is published."""
         if key is None:
             return
         signal = KeysRotated(kid=key.kid, active_from=datetime.fromtimestamp(key.active_from, UTC))
-        await runtime.nc.publish(P.KEYS_ROTATED_SUBJECT, signal.model_dump_json().encode())
+        await self._runtime.nc.publish(P.KEYS_ROTATED_SUBJECT, signal.model_dump_json().encode())
+
+    async def retired(self, retired: KeyRetired) -> None:
+        """Tell auth replicas to reload and verifiers to drop the key now."""
+        await self._runtime.nc.publish(P.KEY_RETIRED_SUBJECT, retired.model_dump_json().encode())
+
+
+async def _follow_key_news(runtime: ServiceRuntime, keys: KeyRing) -> None:
+    """Reload the key ring when another replica rotates or retires a key."""
 
     async def on_rotated(msg: Msg) -> None:
         try:
@@ -60,14 +88,7 @@ async def setup(runtime: ServiceRuntime) -> None:
             return
         if signal.kid in keys.known_kids:
             return
-        try:
-            await keys.load()
-        except Exception:
-            log.exception("could not reload signing keys")
-
-    async def announce_retired(retired: KeyRetired) -> None:
-        """Tell auth replicas to reload and verifiers to drop the key now."""
-        await runtime.nc.publish(P.KEY_RETIRED_SUBJECT, retired.model_dump_json().encode())
+        await _reload(keys)
 
     async def on_retired(msg: Msg) -> None:
         try:
@@ -76,10 +97,7 @@ async def setup(runtime: ServiceRuntime) -> None:
             return
         if retired.kid not in keys.known_kids and retired.signing_kid in keys.known_kids:
             return  # this replica retired it (or has reloaded since)
-        try:
-            await keys.load()
-        except Exception:
-            log.exception("could not reload signing keys")
+        await _reload(keys)
 
     subs = [
         await runtime.nc.subscribe(P.KEYS_ROTATED_SUBJECT, cb=on_rotated),
@@ -92,8 +110,18 @@ async def setup(runtime: ServiceRuntime) -> None:
                 await sub.unsubscribe()
 
     runtime.on_stop(unsubscribe)
-    await announce(await keys.load())
 
+
+async def _reload(keys: KeyRing) -> None:
+    try:
+        await keys.load()
+    except Exception:
+        log.exception("could not reload signing keys")
+
+
+def _auth_service(
+    runtime: ServiceRuntime, settings: Settings, db: Database, keys: KeyRing
+) -> AuthService:
     async def publish(kind: str, event: Event) -> None:
         await runtime.events.publish("auth", kind, event)
 
@@ -108,11 +136,11 @@ async def setup(runtime: ServiceRuntime) -> None:
         )
         return result.removed
 
-    reader = UserReader(plain_url(runtime.db.engine.url.render_as_string(hide_password=False)))
+    reader = UserReader(plain_url(db.engine.url.render_as_string(hide_password=False)))
     runtime.on_stop(reader.close)
-    service = AuthService(
+    return AuthService(
         settings,
-        runtime.db,
+        db,
         keys,
         build_providers(settings),
         publish,
@@ -120,8 +148,10 @@ async def setup(runtime: ServiceRuntime) -> None:
         list(purge_specs),
         reader,
     )
-    h = Handlers(service, keys, settings, announce, announce_retired)
-    for spec, handler in (
+
+
+def _routes(h: Handlers) -> tuple[tuple[RpcSpec[Any, Any], Handler], ...]:
+    return (
         (P.JWKS, h.jwks),
         (P.KEYS_ROTATE, h.rotate_keys),
         (P.KEYS_RETIRE, h.retire_key),
@@ -140,25 +170,23 @@ async def setup(runtime: ServiceRuntime) -> None:
         (P.TOKENS_LIST, h.list_tokens),
         (P.TOKENS_CREATE, h.create_token),
         (P.TOKENS_REVOKE, h.revoke_token),
-    ):
-        runtime.rpc.register(spec, handler)
+    )
 
-    async def keep_keys_fresh() -> None:
-        while True:
-            await asyncio.sleep(settings.key_refresh_s)
-            try:
-                await announce(await keys.load())
-            except Exception:
-                log.exception("could not reload signing keys")
 
-    async def retry_purges() -> None:
-        while True:
-            await asyncio.sleep(settings.purge_retry_s)
-            with contextlib.suppress(Exception):
-                await service.retry_purges()
+async def _keep_keys_fresh(settings: Settings, keys: KeyRing, news: _KeyNews) -> None:
+    while True:
+        await asyncio.sleep(settings.key_refresh_s)
+        try:
+            await news.rotated(await keys.load())
+        except Exception:
+            log.exception("could not reload signing keys")
 
-    runtime.spawn(keep_keys_fresh(), name="auth-keys")
-    runtime.spawn(retry_purges(), name="auth-purges")
+
+async def _retry_purges(settings: Settings, service: AuthService) -> None:
+    while True:
+        await asyncio.sleep(settings.purge_retry_s)
+        with contextlib.suppress(Exception):
+            await service.retry_purges()
 
 
 SERVICE = ServiceDefinition(

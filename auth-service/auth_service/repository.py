@@ -21,6 +21,7 @@ from auth_service.models import (
     signing_keys,
     users,
 )
+from services.db import rows_touched
 
 # ------------------------------------------------------------------------------- users
 
@@ -221,7 +222,7 @@ async def revoke_family(s: AsyncSession, family_id: UUID, now: datetime) -> int:
         .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return (await s.execute(stmt)).rowcount  # type: ignore[attr-defined,no-any-return]
+    return rows_touched(await s.execute(stmt))
 
 
 async def revoke_user_refresh(s: AsyncSession, user_id: UUID, now: datetime) -> int:
@@ -230,7 +231,7 @@ async def revoke_user_refresh(s: AsyncSession, user_id: UUID, now: datetime) -> 
         .where(refresh_tokens.c.owner_id == user_id, refresh_tokens.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return (await s.execute(stmt)).rowcount  # type: ignore[attr-defined,no-any-return]
+    return rows_touched(await s.execute(stmt))
 
 
 # ---------------------------------------------------------------------------- api tokens

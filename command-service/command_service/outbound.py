@@ -284,7 +284,8 @@ class Outbound:
             method,
             pinned,
             params=params,
-            headers=all_headers,
+            # httpx types names and values alike; a str name is ASCII-encoded by httpx anyway.
+            headers=[(name.encode("ascii"), value) for name, value in all_headers.items()],
             content=content,
             timeout=httpx.Timeout(timeout_s),
             extensions=extensions,

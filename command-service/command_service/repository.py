@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service.models import bot_settings, commands, connections, prompts
+from services.db import rows_touched
 
 # ---- commands ---------------------------------------------------------------------------
 
@@ -131,7 +132,7 @@ async def purge_owner(s: AsyncSession, owner_id: UUID) -> int:
     removed = 0
     for table in (commands, bot_settings, prompts, connections):
         res = await s.execute(delete(table).where(table.c.owner_id == owner_id))
-        removed += res.rowcount or 0  # type: ignore[attr-defined]
+        removed += rows_touched(res) or 0
     return removed
 
 
@@ -139,5 +140,5 @@ async def purge_bot(s: AsyncSession, bot_id: UUID) -> int:
     removed = 0
     for table in (commands, bot_settings):
         res = await s.execute(delete(table).where(table.c.bot_id == bot_id))
-        removed += res.rowcount or 0  # type: ignore[attr-defined]
+        removed += rows_touched(res) or 0
     return removed

@@ -586,6 +586,35 @@ class ConfigService:
             doc = BotImport.model_validate(document)
         except ValidationError as exc:
             raise from_validation(exc, ["document"]) from None
+        self._check_import_templates(doc)
+        result = ImportResult(dry_run=False)
+        at = now()
+        refs = _ImportRefs(s)
+        refs.ids["connection"] = await self._import_connections(s, owner, doc, at, result)
+        refs.ids["prompt"] = await self._import_prompts(s, owner, doc, at, result)
+        planned, final = await self._plan_commands(s, bot_id, doc, refs, result)
+        if refs.fields:
+            raise invalid(refs.fields, "the file refers to things that do not exist")
+        order = list(final)
+        problems = scope_rule_errors([final[c] for c in order])
+        if problems:
+            raise invalid(
+                [FieldError(loc=["document", "commands"], message=m) for _, m in problems],
+                "the result would break Discord's command rules",
+            )
+        await _write_commands(s, owner, bot_id, planned, at)
+        prefix_changed = await _import_prefix(s, owner, bot_id, doc, at, result)
+        try:
+            await s.flush()
+        except IntegrityError:
+            raise conflict("the import conflicts with a concurrent change; try again") from None
+        changed = prefix_changed or any(
+            result.created.get(k) or result.updated.get(k)
+            for k in ("commands", "prompts", "connections")
+        )
+        return result, changed
+
+    def _check_import_templates(self, doc: BotImport) -> None:
         fields: list[FieldError] = []
         for i, cmd in enumerate(doc.commands):
             fields += template_errors(
@@ -595,14 +624,11 @@ class ConfigService:
             fields += prompt_template_errors(self.renderer, prompt, ["document", "prompts", i])
         if fields:
             raise invalid(fields, "the file does not pass validation")
-        result = ImportResult(dry_run=False)
-        warnings = result.warnings
 
-        def count(kind: str, what: str) -> None:
-            table = getattr(result, what)
-            table[kind] = table.get(kind, 0) + 1
-
-        at = now()
+    async def _import_connections(
+        self, s: AsyncSession, owner: UUID, doc: BotImport, at: datetime, result: ImportResult
+    ) -> dict[str, UUID]:
+        """Create or update the file's connections; their ids by name."""
         conn_ids: dict[str, UUID] = {}
         for c in doc.connections:
             # A file never carries secrets: a new connection starts without them.
@@ -614,7 +640,7 @@ class ConfigService:
                 at,
                 columns=lambda item_id: self.connections.secret_values(item_id, None, {}),
             )
-            count("connections", outcome)
+            _count(result, "connections", outcome)
             if existing is None:
                 needs_secret = c.auth_type != "none" or bool(c.secret_headers)
             else:
@@ -623,34 +649,33 @@ class ConfigService:
                     c.auth_type != "none" and existing["secret_enc"] is None
                 )
             if needs_secret:
-                warnings.append(f"connection {c.name!r}: set its secret before commands can use it")
+                result.warnings.append(
+                    f"connection {c.name!r}: set its secret before commands can use it"
+                )
             conn_ids[c.name] = cid
+        return conn_ids
+
+    async def _import_prompts(
+        self, s: AsyncSession, owner: UUID, doc: BotImport, at: datetime, result: ImportResult
+    ) -> dict[str, UUID]:
+        """Create or update the file's prompts; their ids by name."""
         prompt_ids: dict[str, UUID] = {}
         for p in doc.prompts:
             spec_json = PromptIn.model_validate(p.model_dump()).model_dump(mode="json")
             pid, outcome, _ = await self.prompts.import_spec(s, owner, p.name, spec_json, at)
-            count("prompts", outcome)
+            _count(result, "prompts", outcome)
             prompt_ids[p.name] = pid
+        return prompt_ids
 
-        async def resolve(kind: str, name: str, loc: Loc) -> UUID | None:
-            known = conn_ids if kind == "connection" else prompt_ids
-            if name in known:
-                return known[name]
-            row = await (
-                repo.CONNECTIONS.by_name(s, name)
-                if kind == "connection"
-                else repo.PROMPTS.by_name(s, name)
-            )
-            if row is None:
-                fields.append(
-                    FieldError(
-                        loc=loc, message=f"no {kind} named {name!r} in the file or your account"
-                    )
-                )
-                return None
-            known[name] = row["id"]
-            return UUID(str(row["id"]))
-
+    async def _plan_commands(
+        self,
+        s: AsyncSession,
+        bot_id: UUID,
+        doc: BotImport,
+        refs: _ImportRefs,
+        result: ImportResult,
+    ) -> tuple[list[tuple[str, UUID, CommandIn]], dict[UUID, CommandIn]]:
+        """What to create or update, and every command of the bot as it would be after."""
         existing_rows = list(await repo.list_commands(s, bot_id))
         by_key = {
             (r["kind"], r["name"], tuple(sorted(r["spec"].get("guild_ids", [])))): r
@@ -665,10 +690,12 @@ class ConfigService:
             response = data["response"]
             loc: Loc = ["document", "commands", i, "response"]
             if "connection" in response:
-                ref = await resolve("connection", response.pop("connection"), [*loc, "connection"])
+                ref = await refs.resolve(
+                    "connection", response.pop("connection"), [*loc, "connection"]
+                )
                 response["connection_id"] = str(ref) if ref else str(UUID(int=0))
             if "prompt" in response:
-                ref = await resolve("prompt", response.pop("prompt"), [*loc, "prompt"])
+                ref = await refs.resolve("prompt", response.pop("prompt"), [*loc, "prompt"])
                 response["prompt_id"] = str(ref) if ref else str(UUID(int=0))
             spec = CommandIn.model_validate(data)
             key = (spec.kind, spec.name, tuple(sorted(spec.guild_ids)))
@@ -676,58 +703,89 @@ class ConfigService:
             if row is None:
                 cid = new_id()
                 planned.append(("create", cid, spec))
-                count("commands", "created")
+                _count(result, "commands", "created")
             elif CommandIn.model_validate(row["spec"]) == spec:
                 cid = row["id"]
-                count("commands", "unchanged")
+                _count(result, "commands", "unchanged")
             else:
                 cid = row["id"]
                 planned.append(("update", cid, spec))
-                count("commands", "updated")
+                _count(result, "commands", "updated")
             final[cid] = spec
-        if fields:
-            raise invalid(fields, "the file refers to things that do not exist")
-        order = list(final)
-        problems = scope_rule_errors([final[c] for c in order])
-        if problems:
-            raise invalid(
-                [FieldError(loc=["document", "commands"], message=m) for _, m in problems],
-                "the result would break Discord's command rules",
-            )
-        for action, cid, spec in planned:
-            conn_id, prompt_id = _refs(spec)
-            values = {
-                "kind": spec.kind,
-                "name": spec.name,
-                "spec": spec.model_dump(mode="json"),
-                "connection_id": conn_id,
-                "prompt_id": prompt_id,
-                "updated_at": at,
-            }
-            if action == "create":
-                await repo.insert_command(
-                    s, {"id": cid, "owner_id": owner, "bot_id": bot_id, "created_at": at, **values}
-                )
-            else:
-                await repo.update_command(s, cid, values)
-        prefix_changed = False
-        if doc.prefix is not None:
-            current = await repo.get_settings(s, bot_id)
-            if current is None or current["prefix"] != doc.prefix:
-                await repo.upsert_settings(s, bot_id, owner, at, {"prefix": doc.prefix})
-                prefix_changed = True
-                count("settings", "updated")
-            else:
-                count("settings", "unchanged")
-        try:
-            await s.flush()
-        except IntegrityError:
-            raise conflict("the import conflicts with a concurrent change; try again") from None
-        changed = prefix_changed or any(
-            result.created.get(k) or result.updated.get(k)
-            for k in ("commands", "prompts", "connections")
+        return planned, final
+
+
+def _count(result: ImportResult, kind: str, what: str) -> None:
+    """One more `kind` (commands, prompts, ...) in the result's `what` table (created, ...)."""
+    table = getattr(result, what)
+    table[kind] = table.get(kind, 0) + 1
+
+
+class _ImportRefs:
+    """Names an imported command refers to: the file's own connections and prompts, else
+    the account's. A name found nowhere becomes a field error (collected, not raised)."""
+
+    def __init__(self, s: AsyncSession) -> None:
+        self._s = s
+        self.ids: dict[str, dict[str, UUID]] = {"connection": {}, "prompt": {}}
+        self.fields: list[FieldError] = []
+
+    async def resolve(self, kind: str, name: str, loc: Loc) -> UUID | None:
+        known = self.ids[kind]
+        if name in known:
+            return known[name]
+        row = await (
+            repo.CONNECTIONS.by_name(self._s, name)
+            if kind == "connection"
+            else repo.PROMPTS.by_name(self._s, name)
         )
-        return result, changed
+        if row is None:
+            self.fields.append(
+                FieldError(loc=loc, message=f"no {kind} named {name!r} in the file or your account")
+            )
+            return None
+        known[name] = row["id"]
+        return UUID(str(row["id"]))
+
+
+async def _write_commands(
+    s: AsyncSession,
+    owner: UUID,
+    bot_id: UUID,
+    planned: list[tuple[str, UUID, CommandIn]],
+    at: datetime,
+) -> None:
+    for action, cid, spec in planned:
+        conn_id, prompt_id = _refs(spec)
+        values = {
+            "kind": spec.kind,
+            "name": spec.name,
+            "spec": spec.model_dump(mode="json"),
+            "connection_id": conn_id,
+            "prompt_id": prompt_id,
+            "updated_at": at,
+        }
+        if action == "create":
+            await repo.insert_command(
+                s, {"id": cid, "owner_id": owner, "bot_id": bot_id, "created_at": at, **values}
+            )
+        else:
+            await repo.update_command(s, cid, values)
+
+
+async def _import_prefix(
+    s: AsyncSession, owner: UUID, bot_id: UUID, doc: BotImport, at: datetime, result: ImportResult
+) -> bool:
+    """Set the file's command prefix, if it has one; whether it changed."""
+    if doc.prefix is None:
+        return False
+    current = await repo.get_settings(s, bot_id)
+    if current is None or current["prefix"] != doc.prefix:
+        await repo.upsert_settings(s, bot_id, owner, at, {"prefix": doc.prefix})
+        _count(result, "settings", "updated")
+        return True
+    _count(result, "settings", "unchanged")
+    return False
 
 
 def bots_of(rows: Sequence[UUID]) -> list[UUID]:

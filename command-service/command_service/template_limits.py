@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import index
 from types import MethodType
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2.exceptions import SecurityError
 from jinja2.filters import make_attrgetter
@@ -42,6 +42,7 @@ MAX_VALUE_CHARS = 100_000  # one str/bytes (chars, bytes) or list/tuple/dict/set
 MAX_INT_BITS = 4096  # one integer
 MAX_RENDER_BYTES = 8 * 2**20  # everything one render builds, freed or not
 ESCAPE_GROWTH = 6  # HTML escaping turns one character into at most 5 (`&amp;`, `&#34;`)
+_V = TypeVar("_V")
 _MB = 2**20
 
 
@@ -124,7 +125,7 @@ def need_bits(bits: int, what: str) -> None:
         )
 
 
-def settle(value: Any, what: str, *, deep: bool = True, source: Any = None) -> Any:
+def settle(value: _V, what: str, *, deep: bool = True, source: Any = None) -> _V:
     """Check a value just built against the caps and charge it to the render's budget.
 
     `deep` also charges the items of a new container one level down (for builders that
@@ -357,53 +358,18 @@ class BoundedEscapeFormatter(BoundedFormatter, EscapeFormatter):
 def printf_bound(fmt: str | bytes | bytearray, args: Any, growth: int = 1) -> int:
     """len(fmt % args) at most, parsing each conversion like CPython does."""
     text = fmt if isinstance(fmt, str) else fmt.decode("latin-1")
-    seq = args if isinstance(args, tuple) else (args,)
-    k = 0  # next positional argument
-
-    def take() -> Any:
-        nonlocal k
-        if k >= len(seq):
-            raise TypeError("not enough arguments for format string")
-        k += 1
-        return seq[k - 1]
-
+    take = _PositionalArgs(args if isinstance(args, tuple) else (args,)).take
     total, i, n = 0, 0, len(text)
     while True:
         j = text.find("%", i)
         if j < 0:
             return total + n - i
         total += j - i
-        i = j + 1
-        key = None
-        if i < n and text[i] == "(":
-            depth, start = 1, i + 1
-            i += 1
-            while i < n and depth:
-                depth += (text[i] == "(") - (text[i] == ")")
-                i += 1
-            key = text[start : i - 1]
-        while i < n and text[i] in "-+ #0":
-            i += 1
-        width = 0
-        if i < n and text[i] == "*":
-            width, i = abs(index(take())), i + 1
-        else:
-            j = i
-            while i < n and text[i].isdigit():
-                i += 1
-            width = int(text[j:i]) if i > j else 0
-        precision: int | None = None
-        if i < n and text[i] == ".":
-            i += 1
-            if i < n and text[i] == "*":
-                precision, i = max(index(take()), 0), i + 1
-            else:
-                j = i
-                while i < n and text[i].isdigit():
-                    i += 1
-                precision = int(text[j:i]) if i > j else 0
-        while i < n and text[i] in "hlL":
-            i += 1
+        key, i = _printf_key(text, j + 1)
+        i = _skip(text, i, "-+ #0")
+        width, i = _printf_width(text, i, take)
+        precision, i = _printf_precision(text, i, take)
+        i = _skip(text, i, "hlL")
         if i >= n:
             return total  # Python refuses the incomplete format
         conv = text[i]
@@ -411,26 +377,90 @@ def printf_bound(fmt: str | bytes | bytearray, args: Any, growth: int = 1) -> in
         if conv == "%":
             total += 1
             continue
-        if key is not None:
-            if isinstance(args, tuple | str | bytes) or not hasattr(args, "__getitem__"):
-                raise TypeError("format requires a mapping")
-            value = args[key]
-        else:
-            value = take()
-        if conv in "sb":  # a bytes format takes bytes as they are; str() shows their repr
-            raw = not isinstance(fmt, str) and isinstance(value, bytes | bytearray)
-            base = len(value) if raw else text_bound(value)
-            base = base if precision is None else min(base, precision)
-        elif conv in "ra":
-            base = repr_bound(value) * (10 if conv == "a" else 1)
-            base = base if precision is None else min(base, precision)
-        elif conv == "c":
-            base = 1
-        else:  # d i o u x X e E f F g G
-            base = _number_text(value, precision or 0) if isinstance(value, int | float) else 0
-        total += max(width, base * growth)
+        value = _printf_value(args, key, take)
+        total += max(width, _printf_base(fmt, conv, value, precision) * growth)
         if total > MAX_VALUE_CHARS:
             return total
+
+
+class _PositionalArgs:
+    """The arguments a printf format consumes left to right (fields, `*` widths)."""
+
+    def __init__(self, seq: tuple[Any, ...]) -> None:
+        self._seq = seq
+        self._next = 0
+
+    def take(self) -> Any:
+        if self._next >= len(self._seq):
+            raise TypeError("not enough arguments for format string")
+        self._next += 1
+        return self._seq[self._next - 1]
+
+
+def _skip(text: str, i: int, chars: str) -> int:
+    while i < len(text) and text[i] in chars:
+        i += 1
+    return i
+
+
+def _printf_digits(text: str, i: int) -> tuple[int, int]:
+    """A decimal number at i (0 when there is none), and the index after it."""
+    j = i
+    while i < len(text) and text[i].isdigit():
+        i += 1
+    return (int(text[j:i]) if i > j else 0), i
+
+
+def _printf_key(text: str, i: int) -> tuple[str | None, int]:
+    """The `(name)` of a mapping conversion at i, with nested parentheses as CPython reads
+    them, and the index after it."""
+    n = len(text)
+    if not (i < n and text[i] == "("):
+        return None, i
+    depth, start = 1, i + 1
+    i += 1
+    while i < n and depth:
+        depth += (text[i] == "(") - (text[i] == ")")
+        i += 1
+    return text[start : i - 1], i
+
+
+def _printf_width(text: str, i: int, take: Callable[[], Any]) -> tuple[int, int]:
+    if i < len(text) and text[i] == "*":
+        return abs(index(take())), i + 1
+    return _printf_digits(text, i)
+
+
+def _printf_precision(text: str, i: int, take: Callable[[], Any]) -> tuple[int | None, int]:
+    if not (i < len(text) and text[i] == "."):
+        return None, i
+    i += 1
+    if i < len(text) and text[i] == "*":
+        return max(index(take()), 0), i + 1
+    return _printf_digits(text, i)
+
+
+def _printf_value(args: Any, key: str | None, take: Callable[[], Any]) -> Any:
+    if key is None:
+        return take()
+    if isinstance(args, tuple | str | bytes) or not hasattr(args, "__getitem__"):
+        raise TypeError("format requires a mapping")
+    return args[key]
+
+
+def _printf_base(fmt: str | bytes | bytearray, conv: str, value: Any, precision: int | None) -> int:
+    """Characters one conversion prints at most, before width and growth."""
+    if conv in "sb":  # a bytes format takes bytes as they are; str() shows their repr
+        raw = not isinstance(fmt, str) and isinstance(value, bytes | bytearray)
+        base = len(value) if raw else text_bound(value)
+        return base if precision is None else min(base, precision)
+    if conv in "ra":
+        base = repr_bound(value) * (10 if conv == "a" else 1)
+        return base if precision is None else min(base, precision)
+    if conv == "c":
+        return 1
+    # d i o u x X e E f F g G
+    return _number_text(value, precision or 0) if isinstance(value, int | float) else 0
 
 
 # --- calls: str/bytes methods and the few other builders a template can reach ----------

@@ -203,7 +203,6 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             name: _guard(f"the {name} test", fn, None) for name, fn in tests.items()
         }
         self.globals = {"range": self.globals["range"], "dict": dict}
-        self.concat = self._concat  # type: ignore[method-assign]
 
     # -- hooks the compiled templates call --
 
@@ -213,13 +212,15 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     @staticmethod
     def _concat(parts: Iterable[str]) -> str:
-        return settle("".join(parts), "a macro or block", deep=False)  # type: ignore[no-any-return]
+        return settle("".join(parts), "a macro or block", deep=False)
+
+    concat = _concat  # what a compiled macro or block joins its output with
 
     @staticmethod
     def join_text(escape: bool, parts: tuple[Any, ...]) -> str:
         check_concat(parts, escape)
         joined = markup_join(parts) if escape else str_join(parts)
-        return settle(joined, "the ~ operator", deep=False)  # type: ignore[no-any-return]
+        return settle(joined, "the ~ operator", deep=False)
 
     def call(
         __self,
@@ -274,9 +275,9 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                     raise TypeError(f"format_map() takes exactly one argument ({len(args)} given)")
                 kwargs = args[0]
                 args = ()
-            return settle(str_type(formatter.vformat(f_self, args, kwargs)), what)  # type: ignore[no-any-return]
+            return settle(str_type(formatter.vformat(f_self, args, kwargs)), what)
 
-        wrapper.settles = True  # type: ignore[attr-defined]
+        wrapper.__dict__["settles"] = True  # read by _self_settling
         return functools.update_wrapper(wrapper, value)
 
 

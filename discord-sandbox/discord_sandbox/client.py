@@ -58,7 +58,8 @@ class GatewayClient:
         self.heartbeat_interval = hello["d"]["heartbeat_interval"] / 1000
         if heartbeat:
             self.start_heartbeat()
-        return hello["d"]  # type: ignore[no-any-return]
+        hello_data: dict[str, Any] = hello["d"]
+        return hello_data
 
     async def send(self, op: int, data: Any) -> None:
         assert self.ws is not None

@@ -84,76 +84,14 @@ def _check_options(
             continue
         _check_name(errors, [*here, "name"], option.get("name"), chat=True)
         _check_description(errors, [*here, "description"], option.get("description"))
-        name = option.get("name")
-        if isinstance(name, str):
-            if name in seen:
-                _err(
-                    errors,
-                    [*here, "name"],
-                    "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
-                    "Option names must be unique",
-                )
-            seen.add(name)
+        _check_unique_name(errors, [*here, "name"], option.get("name"), seen)
         clean = {k: v for k, v in option.items() if k in _OPTION_KEYS}
         if kind in (SUB_COMMAND, SUB_COMMAND_GROUP):
             kinds.add("sub")
-            if (kind == SUB_COMMAND_GROUP and depth > 0) or (kind == SUB_COMMAND and depth > 1):
-                _err(
-                    errors,
-                    [*here, "type"],
-                    "APPLICATION_COMMAND_OPTION_INVALID_NESTING",
-                    "Sub-commands cannot be nested this deep",
-                )
-            inner = _check_options(errors, [*here, "options"], option.get("options"), depth + 1)
-            if kind == SUB_COMMAND_GROUP and any(o.get("type") != SUB_COMMAND for o in inner):
-                _err(
-                    errors,
-                    [*here, "options"],
-                    "APPLICATION_COMMAND_OPTION_TYPE_INVALID",
-                    "Sub-command groups may only contain sub-commands",
-                )
-            if kind == SUB_COMMAND and any(o.get("type") in (1, 2) for o in inner):
-                _err(
-                    errors,
-                    [*here, "options"],
-                    "APPLICATION_COMMAND_OPTION_TYPE_INVALID",
-                    "Sub-commands may not contain sub-commands",
-                )
-            clean["options"] = inner
+            clean["options"] = _check_sub_command(errors, here, kind, option, depth)
         else:
             kinds.add("value")
-            required = bool(option.get("required", False))
-            if required and optional_seen:
-                _err(
-                    errors,
-                    [*here, "required"],
-                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                    "Required options must be placed before non-required options",
-                )
-            optional_seen = optional_seen or not required
-            choices = option.get("choices")
-            if choices:
-                if kind not in VALUE_TYPES_WITH_CHOICES:
-                    _err(
-                        errors,
-                        [*here, "choices"],
-                        "APPLICATION_COMMAND_OPTION_CHOICES_INVALID",
-                        "Choices are only allowed for string, integer and number options",
-                    )
-                elif len(choices) > 25:
-                    _err(
-                        errors,
-                        [*here, "choices"],
-                        "BASE_TYPE_MAX_LENGTH",
-                        "Must be 25 or fewer in length.",
-                    )
-                if option.get("autocomplete"):
-                    _err(
-                        errors,
-                        [*here, "autocomplete"],
-                        "APPLICATION_COMMAND_AUTOCOMPLETE_INVALID",
-                        "Autocomplete cannot be set with choices",
-                    )
+            optional_seen = _check_value_option(errors, here, kind, option, optional_seen)
         cleaned.append(clean)
     if kinds == {"sub", "value"}:
         _err(
@@ -163,6 +101,101 @@ def _check_options(
             "Sub-commands and options cannot be mixed",
         )
     return cleaned
+
+
+def _check_unique_name(
+    errors: dict[str, Any], path: list[str | int], name: Any, seen: set[str]
+) -> None:
+    """Option names are unique among siblings; `seen` collects them."""
+    if not isinstance(name, str):
+        return
+    if name in seen:
+        _err(
+            errors,
+            path,
+            "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+            "Option names must be unique",
+        )
+    seen.add(name)
+
+
+def _check_sub_command(
+    errors: dict[str, Any], here: list[str | int], kind: int, option: dict[str, Any], depth: int
+) -> list[dict[str, Any]]:
+    """A sub-command or group: its nesting depth and what it may contain. Returns the
+    cleaned inner options."""
+    if (kind == SUB_COMMAND_GROUP and depth > 0) or (kind == SUB_COMMAND and depth > 1):
+        _err(
+            errors,
+            [*here, "type"],
+            "APPLICATION_COMMAND_OPTION_INVALID_NESTING",
+            "Sub-commands cannot be nested this deep",
+        )
+    inner = _check_options(errors, [*here, "options"], option.get("options"), depth + 1)
+    if kind == SUB_COMMAND_GROUP and any(o.get("type") != SUB_COMMAND for o in inner):
+        _err(
+            errors,
+            [*here, "options"],
+            "APPLICATION_COMMAND_OPTION_TYPE_INVALID",
+            "Sub-command groups may only contain sub-commands",
+        )
+    if kind == SUB_COMMAND and any(o.get("type") in (1, 2) for o in inner):
+        _err(
+            errors,
+            [*here, "options"],
+            "APPLICATION_COMMAND_OPTION_TYPE_INVALID",
+            "Sub-commands may not contain sub-commands",
+        )
+    return inner
+
+
+def _check_value_option(
+    errors: dict[str, Any],
+    here: list[str | int],
+    kind: object,
+    option: dict[str, Any],
+    optional_seen: bool,
+) -> bool:
+    """A value option: required ones come first, choices only where they are allowed.
+    Returns whether an optional option has been seen, this one included."""
+    required = bool(option.get("required", False))
+    if required and optional_seen:
+        _err(
+            errors,
+            [*here, "required"],
+            "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+            "Required options must be placed before non-required options",
+        )
+    if option.get("choices"):
+        _check_choices(errors, here, kind, option)
+    return optional_seen or not required
+
+
+def _check_choices(
+    errors: dict[str, Any], here: list[str | int], kind: object, option: dict[str, Any]
+) -> None:
+    choices = option["choices"]
+    if kind not in VALUE_TYPES_WITH_CHOICES:
+        _err(
+            errors,
+            [*here, "choices"],
+            "APPLICATION_COMMAND_OPTION_CHOICES_INVALID",
+            "Choices are only allowed for string, integer and number options",
+        )
+    elif len(choices) > 25:
+        _err(
+            errors,
+            [*here, "choices"],
+            "BASE_TYPE_MAX_LENGTH",
+            "Must be 25 or fewer in length.",
+        )
+    if option.get("autocomplete"):
+        _err(
+            errors,
+            [*here, "autocomplete"],
+            "APPLICATION_COMMAND_AUTOCOMPLETE_INVALID",
+            "Autocomplete cannot be set with choices",
+        )
 
 
 def validate(

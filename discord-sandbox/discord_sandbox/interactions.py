@@ -22,7 +22,7 @@ from .payloads import (
     role_payload,
     user_payload,
 )
-from .state import Application, Channel, Guild, Message, SandboxState, StateError, User
+from .state import Application, Channel, Guild, Member, Message, SandboxState, StateError, User
 
 # Interaction types.
 PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5
@@ -239,84 +239,12 @@ def create_interaction(
     guild = state.get_guild(int(body["guild_id"]))
     if app.id not in guild.application_ids:
         raise StateError(409, "the application is not installed in this guild")
-    channel: Channel
-    if body.get("channel_id") is not None:
-        channel = state.get_channel(int(body["channel_id"]))
-        if channel.guild_id != guild.id:
-            raise StateError(400, "the channel is not in this guild")
-    elif guild.channel_ids:
-        channel = state.channels[guild.channel_ids[0]]
-    else:
-        raise StateError(400, "the guild has no channel")
+    channel = _interaction_channel(state, guild, body)
     user = state.get_user(int(body["user_id"]))
     member = state.add_member(guild, user)
     kind = int(body.get("type", APPLICATION_COMMAND))
     name = body.get("name")
-    data: dict[str, Any]
-    message: Message | None = None
-    resolved: dict[str, dict[str, Any]] = {}
-    if kind in (APPLICATION_COMMAND, AUTOCOMPLETE):
-        if not name:
-            raise StateError(400, "name is required for application commands")
-        command_type = body.get("command_type")
-        command = command_rules.find(
-            app, str(name), guild.id, int(command_type) if command_type else None
-        )
-        if command is None:
-            raise StateError(404, f"the application has no command named {name!r} here")
-        data = {"id": str(command.id), "name": command.name, "type": command.type}
-        if command.guild_id is not None:
-            data["guild_id"] = str(command.guild_id)
-        if command.type == 1:
-            options = build_options(command.options, body.get("options"))
-            if kind == AUTOCOMPLETE:
-                mark_focused(options, body.get("focused"))
-            if options:
-                data["options"] = options
-            _resolve_ids(state, guild, options, resolved)
-        else:
-            target = body.get("target_id")
-            if target is None:
-                raise StateError(400, "target_id is required for context-menu commands")
-            data["target_id"] = str(target)
-            if command.type == 2:
-                _resolve_user(state, guild, state.get_user(int(target)), resolved)
-            else:
-                target_message = state.message_index.get(int(target))
-                if target_message is None:
-                    raise StateError(404, f"unknown message {target}")
-                resolved["messages"] = {str(target): message_payload(state, target_message)}
-        if resolved:
-            data["resolved"] = resolved
-    elif kind == MESSAGE_COMPONENT:
-        message = state.message_index.get(int(body.get("message_id") or 0))
-        if message is None:
-            raise StateError(404, "message_id must name a message the component is on")
-        data = {
-            "custom_id": str(body.get("custom_id", "")),
-            "component_type": int(body.get("component_type", 2)),
-        }
-        if body.get("values") is not None:
-            data["values"] = list(body["values"])
-    elif kind == MODAL_SUBMIT:
-        data = {
-            "custom_id": str(body.get("custom_id", "")),
-            "components": body.get("components", []),
-        }
-        if body.get("message_id") is not None:  # a modal opened from a component
-            message = state.message_index.get(int(body["message_id"]))
-            if message is None:
-                raise StateError(404, "message_id must name the message the modal came from")
-    elif kind == PING:
-        # Discord pings only HTTP interaction endpoints; the sandbox can send one over the
-        # gateway so a client's PONG (callback type 1) can be exercised too.
-        data = {}
-    else:
-        raise StateError(
-            400,
-            "type must be 1 (ping), 2 (command), 3 (component), 4 (autocomplete) or 5 (modal)",
-        )
-
+    data, message = _interaction_data(state, app, guild, kind, body)
     record = InteractionRecord(
         id=state.snowflakes.next(),
         token=f"aW50ZXJhY3Rpb246{secrets.token_urlsafe(48)}",
@@ -329,14 +257,140 @@ def create_interaction(
         data=data,
         message_id=None if message is None else message.id,
     )
+    payload = _interaction_payload(state, app, guild, channel, member, record, message)
+    store.add(record)
+    return record, payload
+
+
+def _interaction_channel(state: SandboxState, guild: Guild, body: dict[str, Any]) -> Channel:
+    """The channel named in the request, else the guild's first one."""
+    if body.get("channel_id") is not None:
+        channel = state.get_channel(int(body["channel_id"]))
+        if channel.guild_id != guild.id:
+            raise StateError(400, "the channel is not in this guild")
+        return channel
+    if guild.channel_ids:
+        return state.channels[guild.channel_ids[0]]
+    raise StateError(400, "the guild has no channel")
+
+
+def _interaction_data(
+    state: SandboxState, app: Application, guild: Guild, kind: int, body: dict[str, Any]
+) -> tuple[dict[str, Any], Message | None]:
+    """The interaction's `data` object, and the message it came from (components, modals)."""
+    if kind in (APPLICATION_COMMAND, AUTOCOMPLETE):
+        return _command_data(state, app, guild, kind, body), None
+    if kind == MESSAGE_COMPONENT:
+        return _component_data(state, body)
+    if kind == MODAL_SUBMIT:
+        return _modal_data(state, body)
+    if kind == PING:
+        # Discord pings only HTTP interaction endpoints; the sandbox can send one over the
+        # gateway so a client's PONG (callback type 1) can be exercised too.
+        return {}, None
+    raise StateError(
+        400,
+        "type must be 1 (ping), 2 (command), 3 (component), 4 (autocomplete) or 5 (modal)",
+    )
+
+
+def _command_data(
+    state: SandboxState, app: Application, guild: Guild, kind: int, body: dict[str, Any]
+) -> dict[str, Any]:
+    name = body.get("name")
+    if not name:
+        raise StateError(400, "name is required for application commands")
+    command_type = body.get("command_type")
+    command = command_rules.find(
+        app, str(name), guild.id, int(command_type) if command_type else None
+    )
+    if command is None:
+        raise StateError(404, f"the application has no command named {name!r} here")
+    data: dict[str, Any] = {"id": str(command.id), "name": command.name, "type": command.type}
+    if command.guild_id is not None:
+        data["guild_id"] = str(command.guild_id)
+    resolved: dict[str, dict[str, Any]] = {}
+    if command.type == 1:
+        options = build_options(command.options, body.get("options"))
+        if kind == AUTOCOMPLETE:
+            mark_focused(options, body.get("focused"))
+        if options:
+            data["options"] = options
+        _resolve_ids(state, guild, options, resolved)
+    else:
+        data["target_id"] = _resolve_target(
+            state, guild, command.type, body.get("target_id"), resolved
+        )
+    if resolved:
+        data["resolved"] = resolved
+    return data
+
+
+def _resolve_target(
+    state: SandboxState,
+    guild: Guild,
+    command_type: int,
+    target: Any,
+    resolved: dict[str, dict[str, Any]],
+) -> str:
+    """A context-menu command's target (a user for type 2, else a message), resolved."""
+    if target is None:
+        raise StateError(400, "target_id is required for context-menu commands")
+    if command_type == 2:
+        _resolve_user(state, guild, state.get_user(int(target)), resolved)
+    else:
+        target_message = state.message_index.get(int(target))
+        if target_message is None:
+            raise StateError(404, f"unknown message {target}")
+        resolved["messages"] = {str(target): message_payload(state, target_message)}
+    return str(target)
+
+
+def _component_data(
+    state: SandboxState, body: dict[str, Any]
+) -> tuple[dict[str, Any], Message | None]:
+    message = state.message_index.get(int(body.get("message_id") or 0))
+    if message is None:
+        raise StateError(404, "message_id must name a message the component is on")
+    data = {
+        "custom_id": str(body.get("custom_id", "")),
+        "component_type": int(body.get("component_type", 2)),
+    }
+    if body.get("values") is not None:
+        data["values"] = list(body["values"])
+    return data, message
+
+
+def _modal_data(state: SandboxState, body: dict[str, Any]) -> tuple[dict[str, Any], Message | None]:
+    data = {
+        "custom_id": str(body.get("custom_id", "")),
+        "components": body.get("components", []),
+    }
+    message = None
+    if body.get("message_id") is not None:  # a modal opened from a component
+        message = state.message_index.get(int(body["message_id"]))
+        if message is None:
+            raise StateError(404, "message_id must name the message the modal came from")
+    return data, message
+
+
+def _interaction_payload(
+    state: SandboxState,
+    app: Application,
+    guild: Guild,
+    channel: Channel,
+    member: Member,
+    record: InteractionRecord,
+    message: Message | None,
+) -> dict[str, Any]:
     bot_member = guild.members.get(app.bot_user_id)
     channel_data = channel_payload(channel)
     app_permissions = state.member_permissions(guild, bot_member) if bot_member is not None else 0
     payload: dict[str, Any] = {
         "id": str(record.id),
         "application_id": str(app.id),
-        "type": kind,
-        "data": data,
+        "type": record.type,
+        "data": record.data,
         "guild_id": str(guild.id),
         "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
         "channel_id": str(channel.id),
@@ -352,9 +406,8 @@ def create_interaction(
         "context": 0,
         "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
     }
-    if kind == PING:
+    if record.type == PING:
         del payload["data"]
     if message is not None:
         payload["message"] = message_payload(state, message)
-    store.add(record)
-    return record, payload
+    return payload

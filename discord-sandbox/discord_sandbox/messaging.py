@@ -29,35 +29,9 @@ def message_fields(
     errors: dict[str, Any] = {}
     fields: dict[str, Any] = {}
     if "content" in body or not partial:
-        content = body.get("content")
-        if content is None:
-            content = ""
-        if not isinstance(content, str):
-            content = str(content)
-        if len(content) > MAX_CONTENT:
-            merge_errors(
-                errors,
-                field_error(
-                    ["content"],
-                    "BASE_TYPE_MAX_LENGTH",
-                    f"Must be {MAX_CONTENT} or fewer in length.",
-                ),
-            )
-        fields["content"] = content
+        fields["content"] = _content(body, errors)
     if "embeds" in body or "embed" in body or not partial:
-        embeds = body.get("embeds")
-        if embeds is None and body.get("embed") is not None:
-            embeds = [body["embed"]]
-        embeds = embeds or []
-        if not isinstance(embeds, list) or not all(isinstance(e, dict) for e in embeds):
-            merge_errors(errors, field_error(["embeds"], "BASE_TYPE_ARRAY", "Must be an array."))
-            embeds = []
-        elif len(embeds) > MAX_EMBEDS:
-            merge_errors(
-                errors,
-                field_error(["embeds"], "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length."),
-            )
-        fields["embeds"] = [{"type": "rich", **e} for e in embeds]
+        fields["embeds"] = _embeds(body, errors)
     if "components" in body or not partial:
         fields["components"] = body.get("components") or []
     if "flags" in body or not partial:
@@ -84,6 +58,41 @@ def message_fields(
     ):
         raise DiscordError(400, CANNOT_SEND_EMPTY_MESSAGE, "Cannot send an empty message")
     return fields
+
+
+def _content(body: dict[str, Any], errors: dict[str, Any]) -> str:
+    content = body.get("content")
+    if content is None:
+        content = ""
+    if not isinstance(content, str):
+        content = str(content)
+    if len(content) > MAX_CONTENT:
+        merge_errors(
+            errors,
+            field_error(
+                ["content"],
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {MAX_CONTENT} or fewer in length.",
+            ),
+        )
+    return content
+
+
+def _embeds(body: dict[str, Any], errors: dict[str, Any]) -> list[dict[str, Any]]:
+    """`embeds`, or the older single `embed`, as rich embeds."""
+    embeds = body.get("embeds")
+    if embeds is None and body.get("embed") is not None:
+        embeds = [body["embed"]]
+    embeds = embeds or []
+    if not isinstance(embeds, list) or not all(isinstance(e, dict) for e in embeds):
+        merge_errors(errors, field_error(["embeds"], "BASE_TYPE_ARRAY", "Must be an array."))
+        embeds = []
+    elif len(embeds) > MAX_EMBEDS:
+        merge_errors(
+            errors,
+            field_error(["embeds"], "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length."),
+        )
+    return [{"type": "rich", **e} for e in embeds]
 
 
 def mentions_in(content: str) -> list[int]:

@@ -451,8 +451,8 @@ class GatewayHub:
         if session is None or not isinstance(data, dict):
             return
         try:
-            guild_id = int(data.get("guild_id"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+            guild_id = int(data["guild_id"])
+        except (KeyError, TypeError, ValueError):
             return
         guild = self.state.guilds.get(guild_id)
         app = self.state.applications.get(session.app_id)

@@ -14,6 +14,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto.logs import LogFilter
+from services.db import rows_touched
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
@@ -230,4 +231,4 @@ async def purge(session: AsyncSession, owner_id: UUID) -> int:
     result = await session.execute(
         text("delete from events where owner_id = :owner"), {"owner": owner_id}
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(rows_touched(result) or 0)

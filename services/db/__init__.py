@@ -1,5 +1,5 @@
 """Database access: async engine, row-level-security scopes, roles bootstrap, migrations."""
 
-from services.db.engine import Database
+from services.db.engine import Database, rows_touched
 
-__all__ = ["Database"]
+__all__ = ["Database", "rows_touched"]

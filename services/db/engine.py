@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, Result, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -21,6 +22,15 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _SET_USER = text("select set_config('app.user_id', :uid, true)")
+
+
+def rows_touched(result: Result[Any]) -> int:
+    """How many rows an INSERT, UPDATE or DELETE touched.
+
+    SQLAlchemy types `execute()` as returning `Result`; for these statements it returns a
+    `CursorResult`, the one that carries `rowcount`.
+    """
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def async_url(url: str) -> str:

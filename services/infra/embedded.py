@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -228,7 +229,7 @@ class MotoS3:
         self.proc = None
 
 
-def stop_process(proc: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen[Any] | None, timeout_s: float = 10.0) -> None:
     """SIGTERM, wait, then SIGKILL: never leave a process behind."""
     if proc is None or proc.poll() is not None:
         return

@@ -192,7 +192,7 @@ class ServiceProcess:
     ready: threading.Event = field(default_factory=threading.Event)
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        stop_process(self.proc, timeout_s)  # type: ignore[arg-type]
+        stop_process(self.proc, timeout_s)
 
     def wait_ready(self, deadline_s: float = 60.0, log_path: Path | None = None) -> None:
         give_up = time.monotonic() + deadline_s

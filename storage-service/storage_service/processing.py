@@ -368,6 +368,12 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     text = str(node.value).replace("_", "")
     if len(text) > _MAX_INT_CHARS:
         return _bad(node, _TOO_BIG)
+    if not isinstance(node, yaml.ScalarNode):
+        # `!!int` on a short list or mapping: PyYAML's own refusal for a non-scalar.
+        kind = "sequence" if isinstance(node, yaml.SequenceNode) else "mapping"
+        raise yaml.constructor.ConstructorError(
+            None, None, f"expected a scalar node, but found {kind}", node.start_mark
+        )
     return loader.construct_yaml_int(node)
 
 
@@ -464,54 +470,9 @@ def _text_problem(v: str) -> str | None:
 def _json_clean(root: Any, *, max_depth: int, max_nodes: int) -> Any:
     """Iteratively check depth and size and keep JSON types (dates become ISO strings)."""
     nodes = 0
-
-    def leaf(v: Any, path: tuple[str | int, ...]) -> Any:
-        if isinstance(v, _BadScalar):
-            raise _refuse(path, v.problem, v.where())
-        if isinstance(v, bool) or v is None:
-            return v
-        if isinstance(v, int):
-            if not INT_MIN <= v <= INT_MAX:
-                raise _refuse(path, _TOO_BIG)
-            return v
-        if isinstance(v, float):
-            if not math.isfinite(v):
-                raise _refuse(path, "is not a finite number (too large, infinite or NaN)")
-            return v
-        if isinstance(v, str):
-            problem = _text_problem(v)
-            if problem:
-                raise _refuse(path, problem)
-            return v
-        if isinstance(v, dt.date | dt.datetime):
-            return v.isoformat()
-        raise _refuse(path, f"is not a JSON value (found {type(v).__name__})")
-
-    def name(key: Any, path: tuple[str | int, ...]) -> str:
-        if isinstance(key, _BadScalar):
-            raise _refuse(path, "has a key that " + key.problem, key.where())
-        if isinstance(key, bool):
-            return str(key).lower()
-        if isinstance(key, int | float) and not isinstance(key, bool):
-            leaf(key, path)  # the same bounds as values (a key is printed)
-            return str(key)
-        if not isinstance(key, str):
-            raise _refuse(path, "has a key that is not a string")
-        problem = _text_problem(key)
-        if problem:
-            raise _refuse(path, "has a key that " + problem)
-        return key
-
-    def container(v: Any) -> dict[str, Any] | list[Any] | None:
-        if isinstance(v, dict):
-            return {}
-        if isinstance(v, list):
-            return []
-        return None
-
-    out_root = container(root)
+    out_root = _empty_container(root)
     if out_root is None:
-        return leaf(root, ())
+        return _clean_leaf(root, ())
     stack: list[tuple[Any, Any, int, tuple[str | int, ...]]] = [(root, out_root, 1, ())]
     while stack:
         src, dst, depth, path = stack.pop()
@@ -527,9 +488,9 @@ def _json_clean(root: Any, *, max_depth: int, max_nodes: int) -> Any:
                     "validation", f"the config file has more than {max_nodes} values"
                 )
             if isinstance(src, dict):
-                key = name(key, path)
-            sub = container(child)
-            value = sub if sub is not None else leaf(child, (*path, key))
+                key = _clean_key(key, path)
+            sub = _empty_container(child)
+            value = sub if sub is not None else _clean_leaf(child, (*path, key))
             if isinstance(dst, dict):
                 dst[key] = value
             else:
@@ -537,6 +498,56 @@ def _json_clean(root: Any, *, max_depth: int, max_nodes: int) -> Any:
             if sub is not None:
                 stack.append((child, sub, depth + 1, (*path, key)))
     return out_root
+
+
+def _clean_leaf(v: Any, path: tuple[str | int, ...]) -> Any:
+    """A scalar as JSON keeps it, or the refusal that names where it is."""
+    if isinstance(v, _BadScalar):
+        raise _refuse(path, v.problem, v.where())
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        if not INT_MIN <= v <= INT_MAX:
+            raise _refuse(path, _TOO_BIG)
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise _refuse(path, "is not a finite number (too large, infinite or NaN)")
+        return v
+    if isinstance(v, str):
+        problem = _text_problem(v)
+        if problem:
+            raise _refuse(path, problem)
+        return v
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    raise _refuse(path, f"is not a JSON value (found {type(v).__name__})")
+
+
+def _clean_key(key: Any, path: tuple[str | int, ...]) -> str:
+    """A mapping key as the JSON string it becomes (YAML allows numbers and booleans)."""
+    if isinstance(key, _BadScalar):
+        raise _refuse(path, "has a key that " + key.problem, key.where())
+    if isinstance(key, bool):
+        return str(key).lower()
+    if isinstance(key, int | float) and not isinstance(key, bool):
+        _clean_leaf(key, path)  # the same bounds as values (a key is printed)
+        return str(key)
+    if not isinstance(key, str):
+        raise _refuse(path, "has a key that is not a string")
+    problem = _text_problem(key)
+    if problem:
+        raise _refuse(path, "has a key that " + problem)
+    return key
+
+
+def _empty_container(v: Any) -> dict[str, Any] | list[Any] | None:
+    """A new, empty container of v's kind, or None when v is a scalar."""
+    if isinstance(v, dict):
+        return {}
+    if isinstance(v, list):
+        return []
+    return None
 
 
 def validate_import(document: dict[str, Any]) -> dict[str, Any]:

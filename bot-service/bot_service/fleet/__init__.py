@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from bot_service.fleet.controller import Fleet, dev_token_loader
 from bot_service.fleet.settings import FleetSettings
 from services.runtime import ServiceRuntime
@@ -26,7 +28,7 @@ async def start_fleet(runtime: ServiceRuntime, settings: FleetSettings | None = 
         if db is None or vault is None:
             raise RuntimeError("the fleet needs the database and the vault")
 
-        async def load(bot_id):  # type: ignore[no-untyped-def]
+        async def load(bot_id: UUID) -> str:
             return await load_token(db, vault, bot_id)
 
         fleet = Fleet(runtime, settings, load, (TokenNotFoundError,))

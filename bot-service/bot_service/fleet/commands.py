@@ -54,13 +54,18 @@ def _options(raw: list[dict[str, Any]] | None) -> dict[str, Any]:
     return out
 
 
+_KIND_OF_COMMAND_TYPE: dict[int, InvocationKind] = {
+    1: "slash",
+    2: "user_context",
+    3: "message_context",
+}
+
+
 def invocation_of(interaction: discord.Interaction) -> Invocation | None:
     data: dict[str, Any] = dict(interaction.data or {})
     kind: InvocationKind
     if interaction.type is discord.InteractionType.application_command:
-        kind = {1: "slash", 2: "user_context", 3: "message_context"}.get(
-            int(data.get("type", 1)), "slash"
-        )  # type: ignore[assignment]
+        kind = _KIND_OF_COMMAND_TYPE.get(int(data.get("type", 1)), "slash")
         name = str(data.get("name", ""))
     elif interaction.type is discord.InteractionType.component:
         kind = "component"

@@ -79,7 +79,9 @@ def _from_discord_py(exc: Exception) -> RpcError:
     if isinstance(exc, discord.HTTPException):
         retry = None
         with contextlib.suppress(Exception):
-            retry = float(exc.response.headers.get("Retry-After"))  # type: ignore[arg-type]
+            header = exc.response.headers.get("Retry-After")
+            if header is not None:
+                retry = float(header)
         return discord_error(exc.status, exc.text, retry)
     return RpcError(ErrorCode.UNAVAILABLE, f"Discord is not reachable ({type(exc).__name__})")
 

@@ -26,8 +26,11 @@ def status_key(bot_id: UUID, shard_id: int) -> str:
     return f"{bot_id}.{shard_id}"
 
 
+_LEVEL_OF_STATE: dict[BotState, LogLevel] = {"error": "error", "reconnecting": "warning"}
+
+
 def level_of(state: BotState) -> LogLevel:
-    return {"error": "error", "reconnecting": "warning"}.get(state, "info")  # type: ignore[return-value]
+    return _LEVEL_OF_STATE.get(state, "info")
 
 
 def describe(

@@ -325,12 +325,7 @@ class ShardUnit:
             except discord.RateLimited as exc:
                 diag = diagnosis.rate_limited(exc.retry_after)
             except discord.HTTPException as exc:
-                if exc.status == 429:
-                    diag = diagnosis.rate_limited(_retry_after(exc))
-                elif exc.status >= 500:
-                    diag = diagnosis.unavailable(f"HTTP {exc.status}")
-                else:
-                    diag = diagnosis.crashed(exc)
+                diag = _http_diagnosis(exc)
             except (OSError, aiohttp.ClientError, TimeoutError, discord.GatewayNotFound) as exc:
                 diag = diagnosis.unavailable(type(exc).__name__)
             except self.fleet.token_missing_errors:
@@ -344,22 +339,24 @@ class ShardUnit:
                 self.parked = True
                 self.set_state("error", diag.reason, diag.message)
                 return
-            delay = diag.retry_after_s
-            if delay is None:
-                delay = diagnosis.backoff_delay(
-                    self._attempt,
-                    self.fleet.settings.backoff_base_s,
-                    self.fleet.settings.backoff_max_s,
-                )
-            self._attempt += 1
-            metrics.RECONNECTS.labels("restart").inc()
-            state: BotState = (
-                "error"
-                if diag.reason in ("crashed", "identify_budget_exhausted")
-                else "reconnecting"
+            await self._wait_to_restart(diag)
+
+    async def _wait_to_restart(self, diag: Diagnosis) -> None:
+        """Say why the unit is down and sleep until it tries again (backing off)."""
+        delay = diag.retry_after_s
+        if delay is None:
+            delay = diagnosis.backoff_delay(
+                self._attempt,
+                self.fleet.settings.backoff_base_s,
+                self.fleet.settings.backoff_max_s,
             )
-            self.set_state(state, diag.reason, diag.message, retry_after_s=delay)
-            await asyncio.sleep(delay)
+        self._attempt += 1
+        metrics.RECONNECTS.labels("restart").inc()
+        state: BotState = (
+            "error" if diag.reason in ("crashed", "identify_budget_exhausted") else "reconnecting"
+        )
+        self.set_state(state, diag.reason, diag.message, retry_after_s=delay)
+        await asyncio.sleep(delay)
 
     async def _close_client(self) -> None:
         client, self.client, self.ws = self.client, None, None
@@ -384,7 +381,9 @@ class ShardUnit:
             raise ShardingChangedError()
         await self.fleet.identify_slot(self.key, max_concurrency)
 
-    async def _connect(self, client: FleetClient) -> None:
+    def _first_connect_params(self) -> dict[str, Any]:
+        """How to open the first websocket: RESUME a session handed over by the replica that
+        ran this shard before (same shard count and generation), else IDENTIFY."""
         params: dict[str, Any] = {
             "initial": True,
             "shard_id": self.key.shard_id,
@@ -404,6 +403,10 @@ class ShardUnit:
             )
             metrics.RECONNECTS.labels("handoff_resume").inc()
         self.resume = None
+        return params
+
+    async def _connect(self, client: FleetClient) -> None:
+        params = self._first_connect_params()
         failures = 0
         while True:
             ws: DiscordWebSocket | None = None
@@ -419,25 +422,10 @@ class ShardUnit:
                 while True:
                     await ws.poll_event()
                     failures = 0
-                    # One heartbeat sample per HEARTBEAT_ACK (discord.py stamps its handler).
-                    keep_alive = getattr(ws, "_keep_alive", None)
-                    ack = getattr(keep_alive, "_last_ack", None)
-                    if ack is not None and ack != last_ack:
-                        last_ack = ack
-                        if ws.latency != float("inf"):
-                            metrics.HEARTBEAT_SECONDS.observe(ws.latency)
+                    last_ack = _sample_heartbeat(ws, last_ack)
             except ReconnectWebSocket as exc:
                 client.dispatch("disconnect")
-                current = ws or self.ws
-                if current is not None:
-                    params.update(
-                        sequence=current.sequence, session=current.session_id, resume=exc.resume
-                    )
-                    params["gateway"] = current.gateway if exc.resume else None
-                else:
-                    params.update(resume=False, gateway=None)
-                if not exc.resume:
-                    params.update(session=None, sequence=None)
+                _follow_reconnect(params, exc, ws or self.ws)
                 metrics.RECONNECTS.labels("resume" if exc.resume else "reidentify").inc()
                 if self.state == "online":
                     self.set_state("reconnecting", None, f"Discord asked to {exc.op}")
@@ -475,6 +463,40 @@ class ShardUnit:
                 "reconnecting", "discord_unavailable", f"{what}; reconnecting", retry_after_s=delay
             )
             await asyncio.sleep(delay)
+
+
+def _http_diagnosis(exc: discord.HTTPException) -> Diagnosis:
+    if exc.status == 429:
+        return diagnosis.rate_limited(_retry_after(exc))
+    if exc.status >= 500:
+        return diagnosis.unavailable(f"HTTP {exc.status}")
+    return diagnosis.crashed(exc)
+
+
+def _sample_heartbeat(ws: DiscordWebSocket, last_ack: float | None) -> float | None:
+    """One heartbeat sample per HEARTBEAT_ACK (discord.py stamps its handler); returns the
+    ack time seen."""
+    keep_alive = getattr(ws, "_keep_alive", None)
+    ack = getattr(keep_alive, "_last_ack", None)
+    if ack is not None and ack != last_ack:
+        last_ack = ack
+        if ws.latency != float("inf"):
+            metrics.HEARTBEAT_SECONDS.observe(ws.latency)
+    return last_ack
+
+
+def _follow_reconnect(
+    params: dict[str, Any], exc: ReconnectWebSocket, current: DiscordWebSocket | None
+) -> None:
+    """Discord asked to reconnect: RESUME the current session when it allows, else start a
+    new one."""
+    if current is not None:
+        params.update(sequence=current.sequence, session=current.session_id, resume=exc.resume)
+        params["gateway"] = current.gateway if exc.resume else None
+    else:
+        params.update(resume=False, gateway=None)
+    if not exc.resume:
+        params.update(session=None, sequence=None)
 
 
 def _retry_after(exc: discord.HTTPException) -> float:

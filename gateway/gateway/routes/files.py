@@ -102,12 +102,16 @@ def _invalid(message: str, loc: str = "file") -> RpcError:
     )
 
 
+_KINDS: dict[str, FileKind] = {"avatar": "avatar", "config": "config"}
+
+
 def _kind(value: str | None) -> FileKind | None:
     if value is None or value == "":
         return None
-    if value not in ("avatar", "config"):
+    kind = _KINDS.get(value)
+    if kind is None:
         raise _invalid("kind must be avatar or config", "kind")
-    return value  # type: ignore[return-value]
+    return kind
 
 
 class _Upload:

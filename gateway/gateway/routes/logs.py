@@ -19,13 +19,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, get_args
 from uuid import UUID
 
 from fastapi import APIRouter, Query, WebSocket
 from fastapi.responses import StreamingResponse
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.typing import Origin, Subprotocol
 
 from gateway.auth import Principal, require_scope
 from gateway.deps import Bus
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["logs"])
 
 Reader = Annotated[Principal, require_scope("logs:read")]
-_LEVELS = {"debug", "info", "warning", "error", "critical"}
+_LEVELS: dict[str, LogLevel] = {level: level for level in get_args(LogLevel)}
 
 
 def _split(values: list[str]) -> list[str]:
@@ -71,7 +72,7 @@ def _levels(values: list[str]) -> list[LogLevel]:
             f"unknown level {bad[0]!r}",
             fields=[FieldError(loc=["query", "level"], message=f"one of {sorted(_LEVELS)}")],
         )
-    return levels  # type: ignore[return-value]
+    return [_LEVELS[v] for v in levels]
 
 
 @router.get("/v1/logs", response_model=LogPage, summary="Your bots' logs and events")
@@ -222,13 +223,14 @@ async def stream_proxy(ws: WebSocket) -> None:
         await ws.close(code=1013, reason="the log service is not available; try again")
         return
     headers = {"X-Forwarded-Host": ws.headers.get("host", "")}
+    origin = ws.headers.get("origin")
     if ws.client is not None:
         headers["X-Forwarded-For"] = ws.client.host
     try:
         upstream = await connect(
             endpoint.url,
-            subprotocols=offered or None,  # type: ignore[arg-type]
-            origin=ws.headers.get("origin"),  # type: ignore[arg-type]
+            subprotocols=[Subprotocol(p) for p in offered] or None,
+            origin=None if origin is None else Origin(origin),
             additional_headers=headers,
             compression=None,
             open_timeout=5.0,

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from gateway.auth import Principal, authenticate
 from gateway.deps import Bus, Runtime
+from gateway.settings import Settings
 from proto.base import Empty
 from proto.system import SPECS as STATUS_SPECS
 from services.errors import RpcError
@@ -50,7 +51,9 @@ async def _signed_in(request: Request) -> Principal | None:
     summary="Is botcenter up (signed in: which services answer)",
 )
 async def status(request: Request, bus: Bus, runtime: Runtime) -> StatusOut:
-    timeout = runtime.settings.status_timeout_s  # type: ignore[attr-defined]
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    timeout = settings.status_timeout_s
 
     async def one(spec_index: int) -> ServiceState:
         spec = STATUS_SPECS[spec_index]
