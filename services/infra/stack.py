@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -263,9 +264,8 @@ class SandboxProcess:
 
 
 def start_sandbox(data_dir: Path, port: int, progress: Progress = print) -> SandboxProcess | None:
-    try:
-        import discord_sandbox  # noqa: F401 - only to know it is installed
-    except ImportError:
+    # Looked up, never imported: the product reaches the sandbox only as a process.
+    if importlib.util.find_spec("discord_sandbox") is None:
         progress("discord-sandbox is not installed; set DISCORD_BASE_URL to use Discord")
         return None
     log = (data_dir / "logs" / "sandbox.log").open("ab")
