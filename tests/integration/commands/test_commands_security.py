@@ -22,6 +22,19 @@ async def _connection(call, owner: uuid.UUID, base_url: str, **data: Any) -> C.C
     return await call(C.CONNECTION_CREATE, spec, owner)
 
 
+async def _create_and_run(call, owned_bot, name: str, response: dict[str, Any]) -> Any:
+    """Save a slash command with this HTTP `response` and invoke it once."""
+    owner = owned_bot.owner
+    command = C.CommandIn.model_validate({"name": name, "description": "d", "response": response})
+    await call(C.CREATE, C.CreateCommand(bot_id=owned_bot.bot_id, command=command), owner)
+    invocation = C.Invocation(
+        kind="slash", name=name, user=C.Invoker(id="42", username="ann"), guild_id=GUILD
+    )
+    return await call(
+        C.EXECUTE, C.ExecuteCommand(bot_id=owned_bot.bot_id, invocation=invocation), owner
+    )
+
+
 async def _test(call, owner: uuid.UUID, conn: C.ConnectionOut) -> C.ConnectionTestResult:
     return await call(C.CONNECTION_TEST, C.ConnectionRef(connection_id=conn.id), owner)
 
@@ -83,34 +96,16 @@ async def test_connection_credentials_stay_with_their_origin(call, owned_bot, pe
     assert "Authorization" not in peer.other_seen[-1]["headers"]
 
     # A command's HTTP call follows the same rule, and its own query still goes along.
-    await call(
-        C.CREATE,
-        C.CreateCommand(
-            bot_id=owned_bot.bot_id,
-            command=C.CommandIn.model_validate(
-                {
-                    "name": "hop",
-                    "description": "d",
-                    "response": {
-                        "type": "http",
-                        "connection_id": str(away.id),
-                        "query": {"city": "Oslo"},
-                        "content": "{{ data.other }}",
-                    },
-                }
-            ),
-        ),
-        owner,
-    )
-    reply = await call(
-        C.EXECUTE,
-        C.ExecuteCommand(
-            bot_id=owned_bot.bot_id,
-            invocation=C.Invocation(
-                kind="slash", name="hop", user=C.Invoker(id="42", username="ann"), guild_id=GUILD
-            ),
-        ),
-        owner,
+    reply = await _create_and_run(
+        call,
+        owned_bot,
+        "hop",
+        {
+            "type": "http",
+            "connection_id": str(away.id),
+            "query": {"city": "Oslo"},
+            "content": "{{ data.other }}",
+        },
     )
     assert (reply.outcome, reply.content) == ("ok", "True"), reply
     got = peer.other_seen[-1]
@@ -129,35 +124,17 @@ async def test_redirect_targets_are_checked_for_ssrf(call, owned_bot, peer) -> N
         ("hop-local", f"http://localhost:{peer.other_port}/x"),
         ("hop-meta", "http://169.254.169.254/latest/meta-data"),
     ):
-        await call(
-            C.CREATE,
-            C.CreateCommand(
-                bot_id=owned_bot.bot_id,
-                command=C.CommandIn.model_validate(
-                    {
-                        "name": name,
-                        "description": "d",
-                        "response": {
-                            "type": "http",
-                            "connection_id": str(conn.id),
-                            "path": "/redirect",
-                            "query": {"to": to},
-                            "content": "{{ data }}",
-                        },
-                    }
-                ),
-            ),
-            owner,
-        )
-        reply = await call(
-            C.EXECUTE,
-            C.ExecuteCommand(
-                bot_id=owned_bot.bot_id,
-                invocation=C.Invocation(
-                    kind="slash", name=name, user=C.Invoker(id="42", username="ann"), guild_id=GUILD
-                ),
-            ),
-            owner,
+        reply = await _create_and_run(
+            call,
+            owned_bot,
+            name,
+            {
+                "type": "http",
+                "connection_id": str(conn.id),
+                "path": "/redirect",
+                "query": {"to": to},
+                "content": "{{ data }}",
+            },
         )
         assert reply.outcome == "error", name
         assert "not allowed" in (reply.error or ""), (name, reply.error)
@@ -182,35 +159,17 @@ async def test_short_secrets_are_masked_in_replies_events_and_tests(
     )
     # The API echoes the headers it got; the template then fails with an error that
     # quotes them (jinja names the missing key), so the run's error carries the secrets.
-    await call(
-        C.CREATE,
-        C.CreateCommand(
-            bot_id=owned_bot.bot_id,
-            command=C.CommandIn.model_validate(
-                {
-                    "name": "leak",
-                    "description": "d",
-                    "response": {
-                        "type": "http",
-                        "connection_id": str(conn.id),
-                        "path": "/echo",
-                        "content": "{{ data.headers[data.headers['X-Key'] ~ '/' ~ "
-                        "data.headers['X-Other']].x }}",
-                    },
-                }
-            ),
-        ),
-        owner,
-    )
-    reply = await call(
-        C.EXECUTE,
-        C.ExecuteCommand(
-            bot_id=owned_bot.bot_id,
-            invocation=C.Invocation(
-                kind="slash", name="leak", user=C.Invoker(id="42", username="ann"), guild_id=GUILD
-            ),
-        ),
-        owner,
+    reply = await _create_and_run(
+        call,
+        owned_bot,
+        "leak",
+        {
+            "type": "http",
+            "connection_id": str(conn.id),
+            "path": "/echo",
+            "content": "{{ data.headers[data.headers['X-Key'] ~ '/' ~ "
+            "data.headers['X-Other']].x }}",
+        },
     )
     assert reply.outcome == "error"
     assert "[redacted]/[redacted]" in (reply.error or ""), reply.error
@@ -264,29 +223,10 @@ async def test_api_answers_too_deep_or_too_long_for_python_are_handled(
         },
         "deepai": {"type": "ai", "connection_id": str(ai_conn.id), "prompt_id": str(prompt.id)},
     }
-    for name, response in responses.items():
-        await call(
-            C.CREATE,
-            C.CreateCommand(
-                bot_id=owned_bot.bot_id,
-                command=C.CommandIn.model_validate(
-                    {"name": name, "description": "d", "response": response}
-                ),
-            ),
-            owner,
-        )
-    replies = {}
-    for name in responses:
-        replies[name] = await call(
-            C.EXECUTE,
-            C.ExecuteCommand(
-                bot_id=owned_bot.bot_id,
-                invocation=C.Invocation(
-                    kind="slash", name=name, user=C.Invoker(id="42", username="ann"), guild_id=GUILD
-                ),
-            ),
-            owner,
-        )
+    replies = {
+        name: await _create_and_run(call, owned_bot, name, response)
+        for name, response in responses.items()
+    }
     # Not JSON Python can hold: the answer is there as text.
     assert (replies["deep"].outcome, replies["deep"].content) == ("ok", "100000 True")
     assert (replies["bigint"].outcome, replies["bigint"].content) == ("ok", "5007 True")
