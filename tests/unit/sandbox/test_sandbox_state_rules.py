@@ -113,7 +113,7 @@ def test_spread_guild_ids_stay_round_robin_when_the_clock_moves_on(
 ) -> None:
     from discord_sandbox import snowflake as snowflake_module
 
-    clock = iter([1_800_000_000.0 + step * 0.007 for step in range(8)])
+    clock = iter([1_800_000_000.0 + step * 0.008 for step in range(8)])
     monkeypatch.setattr(snowflake_module.time, "time", lambda: next(clock))
     generator = snowflake_module.SnowflakeGenerator()
     ids = [generator.next(spread=True) for _ in range(8)]
