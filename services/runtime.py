@@ -66,6 +66,12 @@ class ServiceRuntime:
     _stop_hooks: list[StopHook] = field(default_factory=list)
     _ready_checks: list[tuple[str, ReadyCheck]] = field(default_factory=list)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Where this replica serves HTTP and /metrics, once the runner is listening (the
+    # metrics URL stays None when /metrics is on the HTTP port).
+    http_url: str | None = None
+    metrics_url: str | None = None
+    # Deprecated string-keyed locator: services are moving to explicit arguments (#15);
+    # removed once none reads it.
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
