@@ -62,7 +62,7 @@ async def setup(runtime: ServiceRuntime) -> StreamContext:
     tickets = TicketStore(Store(kv), settings.stream_ticket_ttl_s)
     address = StreamAddress(
         settings,
-        lambda: runtime.state.get("http_url"),  # kernel: runtime.http_url
+        lambda: runtime.http_url,
     )
     handlers = Handlers(db, settings, tickets, address)
     runtime.rpc.register(QUERY, handlers.query)
