@@ -10,11 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nats.aio.client import Client as NATS
-from nats.js import JetStreamContext
-
 from services.bus.events import EventPublisher
 from services.bus.rpc import RpcClient, RpcServer
+from services.bus.types import JetStream, NatsClient
 from services.db.engine import Database
 from services.keys import EncryptedColumn
 from services.settings import ServiceSettings
@@ -54,8 +52,8 @@ class ServiceDefinition:
 class ServiceRuntime:
     definition: ServiceDefinition
     settings: ServiceSettings
-    nc: NATS
-    js: JetStreamContext
+    nc: NatsClient
+    js: JetStream
     rpc: RpcServer
     client: RpcClient
     events: EventPublisher

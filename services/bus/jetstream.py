@@ -11,15 +11,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext as JetStream
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import KeyDeletedError
 
 from services.bus.kv import Store
+from services.bus.types import (
+    JetStream,
+    KeyDeletedError,
+    Msg,
+    NatsClient,
+    NatsTimeoutError,
+    Subscription,
+)
 
 __all__ = [
     "Following",
