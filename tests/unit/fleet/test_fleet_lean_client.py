@@ -17,7 +17,7 @@ import pytest
 import zstandard
 from discord.state import ConnectionState
 
-from bot_service.fleet.discord_gateway import (
+from bot_service.fleet.discordpy import (
     FleetWebSocket,
     LazyParsers,
     TaskKeepAlive,
@@ -159,7 +159,7 @@ def test_lazy_parsers_answer_as_discord_py_parsers_do() -> None:
 
 _PROBE = """
 import ctypes, sys
-from bot_service.fleet.discord_gateway import pin_mmap_threshold
+from bot_service.fleet.discordpy import pin_mmap_threshold
 
 class MallInfo2(ctypes.Structure):
     names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
