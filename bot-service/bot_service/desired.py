@@ -14,13 +14,16 @@ import logging
 from collections.abc import Iterable
 from uuid import UUID
 
-from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
-
 from bot_service import repository
 from bot_service.models import Bot
 from proto.fleet import DesiredBot, Presence
 from services.bus.kv import Store
+from services.bus.types import (
+    KeyDeletedError,
+    KeyNotFoundError,
+    KeyValue,
+    KeyWrongLastSequenceError,
+)
 from services.db.engine import Database
 
 log = logging.getLogger(__name__)

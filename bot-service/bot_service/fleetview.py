@@ -9,11 +9,8 @@ import time
 from collections.abc import Iterable
 from uuid import UUID
 
-from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError
-from nats.js.kv import KeyValue
-
 from services.bus.kv import Store
+from services.bus.types import BucketNotFoundError, JetStream, KeyValue
 
 STATUS_BUCKET = "bot_status"
 LIVE_STATES = frozenset({"starting", "online", "reconnecting", "stopping"})
@@ -37,7 +34,7 @@ def _live(value: bytes | None) -> bool:
 
 
 class FleetView:
-    def __init__(self, js: JetStreamContext) -> None:
+    def __init__(self, js: JetStream) -> None:
         self.js = js
         self._kv: KeyValue | None = None
 

@@ -30,7 +30,6 @@ from services.db.migrate import upgrade
 # Differences found when this test was written, in models being rewritten as SQLModel
 # classes in issue 15 by other slices; each entry goes once its models match.
 KNOWN_GAPS = {
-    "bot": "models index owner_id alone; the migration indexes (owner_id, created_at)",
     "command": "models lack the migration's indexes, the prompt/connection FKs and the "
     "(owner_id, name) unique constraints of prompts and connections",
 }

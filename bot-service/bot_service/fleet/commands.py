@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import discord
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 
 from proto.commands import (
     EXECUTE,
@@ -33,6 +31,7 @@ from proto.commands import (
 )
 from proto.events import LogLevel
 from proto.logs import LogRecorded
+from services.bus.types import Msg, Subscription
 from services.errors import RpcError
 
 if TYPE_CHECKING:

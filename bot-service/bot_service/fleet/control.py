@@ -14,10 +14,6 @@ from uuid import UUID
 
 import discord
 import orjson
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
 
 from proto import headers as H
 from proto.base import Contract
@@ -37,6 +33,7 @@ from proto.fleet import (
     ShardList,
 )
 from services.bus.rpc import RpcContext
+from services.bus.types import Msg, NatsTimeoutError, NoRespondersError, Subscription
 from services.errors import RpcError, not_found
 
 if TYPE_CHECKING:

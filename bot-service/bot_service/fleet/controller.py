@@ -27,7 +27,6 @@ from uuid import UUID
 
 import aiohttp
 import discord
-from nats.js.kv import KeyValue
 
 from bot_service.fleet import diagnosis, metrics
 from bot_service.fleet.commands import CommandBridge
@@ -48,6 +47,7 @@ from proto.fleet import (
     UnitLease,
 )
 from services.bus.kv import Store, ensure_bucket
+from services.bus.types import KeyValue
 from services.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
