@@ -9,14 +9,14 @@ import orjson
 from nats.aio.msg import Msg
 
 from command_service import __version__
-from command_service.cache import SetupCache
-from command_service.execution import Executor, SharedCooldowns
+from command_service.execution.cache import SetupCache
+from command_service.execution.executor import Executor, SharedCooldowns
+from command_service.execution.outbound import Guard, Outbound
+from command_service.execution.templates import Renderer
 from command_service.handlers import Handlers
 from command_service.models import SCHEMA
-from command_service.outbound import Guard, Outbound
 from command_service.service import ConfigService
 from command_service.settings import Settings
-from command_service.templates import Renderer
 from proto import commands as c
 from proto.system import PURGE_SPECS
 from services.bus.kv import Store, ensure_bucket

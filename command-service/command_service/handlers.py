@@ -21,9 +21,9 @@ from command_service.bot_setup import (
     connection_out,
     open_secrets,
 )
-from command_service.cache import SetupCache
-from command_service.execution import ADMINISTRATOR, Executor, scrub
-from command_service.outbound import OutboundError
+from command_service.execution.cache import SetupCache
+from command_service.execution.executor import ADMINISTRATOR, Executor, scrub
+from command_service.execution.outbound import OutboundError
 from command_service.service import ConfigService, ItemService, OutT, PatchT, SpecT
 from proto import commands as c
 from proto.base import Contract, Empty

@@ -25,8 +25,8 @@ from command_service.bot_setup import (
     connection_out,
     open_secrets,
 )
+from command_service.execution.templates import Renderer
 from command_service.models import CONNECTIONS_AAD
-from command_service.templates import Renderer
 from proto.commands import (
     AiResponse,
     BotImport,

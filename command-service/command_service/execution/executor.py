@@ -17,9 +17,9 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from command_service.bot_setup import BotSetup, Command, Connection
-from command_service.cache import SetupCache
-from command_service.outbound import Credentials, Outbound, OutboundError
-from command_service.templates import Renderer, RenderError
+from command_service.execution.cache import SetupCache
+from command_service.execution.outbound import Credentials, Outbound, OutboundError
+from command_service.execution.templates import Renderer, RenderError
 from proto.commands import (
     AiResponse,
     CommandExecuted,
