@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
@@ -61,6 +61,7 @@ class _DryRun(Exception):
         self.result = result
 
 
+T = TypeVar("T")
 RefT = TypeVar("RefT", bound=Contract)
 UpdateT = TypeVar("UpdateT", bound=Contract)
 ListT = TypeVar("ListT", bound=Contract)
@@ -243,35 +244,53 @@ class Handlers:
 
     # ---- commands
 
-    async def list(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandList:
-        user = await self.caller_owning(ctx, req.bot_id)
+    async def read_bot(
+        self, ctx: RpcContext, bot_id: UUID, read: Callable[[AsyncSession], Awaitable[T]]
+    ) -> T:
+        """A read of one of the caller's bots."""
+        async with self.tx(await self.caller_owning(ctx, bot_id)) as s:
+            return await read(s)
+
+    async def change_bot(
+        self, ctx: RpcContext, bot_id: UUID, change: Callable[[AsyncSession, UUID], Awaitable[T]]
+    ) -> T:
+        """A change to one of the caller's bots (given the session and the caller): committed
+        first, then announced."""
+        user = await self.caller_owning(ctx, bot_id)
         async with self.tx(user) as s:
-            return c.CommandList(items=await self.config.list_commands(s, req.bot_id))
+            out = await change(s, user)
+        await self.announce(user, {bot_id})
+        return out
+
+    async def list(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandList:
+        items = await self.read_bot(
+            ctx, req.bot_id, lambda s: self.config.list_commands(s, req.bot_id)
+        )
+        return c.CommandList(items=items)
 
     async def create(self, req: c.CreateCommand, ctx: RpcContext) -> c.CommandOut:
-        user = await self.caller_owning(ctx, req.bot_id)
-        async with self.tx(user) as s:
-            out = await self.config.create_command(s, user, req.bot_id, req.command)
-        await self.announce(user, {req.bot_id})
-        return out
+        return await self.change_bot(
+            ctx,
+            req.bot_id,
+            lambda s, user: self.config.create_command(s, user, req.bot_id, req.command),
+        )
 
     async def get(self, req: c.CommandRef, ctx: RpcContext) -> c.CommandOut:
-        user = await self.caller_owning(ctx, req.bot_id)
-        async with self.tx(user) as s:
-            return await self.config.get_command(s, req.bot_id, req.command_id)
+        return await self.read_bot(
+            ctx, req.bot_id, lambda s: self.config.get_command(s, req.bot_id, req.command_id)
+        )
 
     async def update(self, req: c.UpdateCommand, ctx: RpcContext) -> c.CommandOut:
-        user = await self.caller_owning(ctx, req.bot_id)
-        async with self.tx(user) as s:
-            out = await self.config.update_command(s, req.bot_id, req.command_id, req.patch)
-        await self.announce(user, {req.bot_id})
-        return out
+        return await self.change_bot(
+            ctx,
+            req.bot_id,
+            lambda s, _: self.config.update_command(s, req.bot_id, req.command_id, req.patch),
+        )
 
     async def delete(self, req: c.CommandRef, ctx: RpcContext) -> Empty:
-        user = await self.caller_owning(ctx, req.bot_id)
-        async with self.tx(user) as s:
-            await self.config.delete_command(s, req.bot_id, req.command_id)
-        await self.announce(user, {req.bot_id})
+        await self.change_bot(
+            ctx, req.bot_id, lambda s, _: self.config.delete_command(s, req.bot_id, req.command_id)
+        )
         return Empty()
 
     async def test(self, req: c.TestCommand, ctx: RpcContext) -> c.CommandReply:
@@ -299,21 +318,21 @@ class Handlers:
             return await self.executor.preview(saved, cmd, inv, conns, prompts)
 
     async def settings_get(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandSettings:
-        user = await self.caller_owning(ctx, req.bot_id)
-        async with self.tx(user) as s:
-            return await self.config.get_settings(s, req.bot_id)
+        return await self.read_bot(
+            ctx, req.bot_id, lambda s: self.config.get_settings(s, req.bot_id)
+        )
 
     async def settings_put(self, req: c.BotCommandSettings, ctx: RpcContext) -> c.CommandSettings:
-        user = await self.caller_owning(ctx, req.bot_id)
-        async with self.tx(user) as s:
-            out = await self.config.put_settings(s, user, req.bot_id, req.settings)
-        await self.announce(user, {req.bot_id})
-        return out
+        return await self.change_bot(
+            ctx,
+            req.bot_id,
+            lambda s, user: self.config.put_settings(s, user, req.bot_id, req.settings),
+        )
 
     async def sync_status(self, req: c.BotCommandRef, ctx: RpcContext) -> c.SyncStatus:
-        user = await self.caller_owning(ctx, req.bot_id)
-        async with self.tx(user) as s:
-            return await self.config.sync_status(s, req.bot_id)
+        return await self.read_bot(
+            ctx, req.bot_id, lambda s: self.config.sync_status(s, req.bot_id)
+        )
 
     async def sync_report(self, req: c.SyncReport, ctx: RpcContext) -> Empty:
         owner = ctx.require_user()
@@ -322,9 +341,7 @@ class Handlers:
         return Empty()
 
     async def export(self, req: c.ExportRequest, ctx: RpcContext) -> c.BotImport:
-        user = await self.caller_owning(ctx, req.bot_id)
-        async with self.tx(user) as s:
-            return await self.config.export(s, req.bot_id)
+        return await self.read_bot(ctx, req.bot_id, lambda s: self.config.export(s, req.bot_id))
 
     async def import_(self, req: c.ImportBot, ctx: RpcContext) -> c.ImportResult:
         user = await self.caller_owning(ctx, req.bot_id)
