@@ -160,7 +160,7 @@ class Handlers:
 
     @asynccontextmanager
     async def tx(self, user: UUID) -> AsyncIterator[AsyncSession]:
-        async with database(self.rt).user_scope(user) as s:
+        async with _database(self.rt).user_scope(user) as s:
             yield s
 
     async def own_bot(self, bot_id: UUID, user: UUID) -> None:
@@ -376,7 +376,7 @@ class Handlers:
         return PurgeResult(service="command", removed=removed)
 
 
-def database(runtime: ServiceRuntime) -> Database:
+def _database(runtime: ServiceRuntime) -> Database:
     if runtime.db is None:
         raise RuntimeError("command-service needs a database")
     return runtime.db
@@ -387,7 +387,7 @@ def setup_loader(runtime: ServiceRuntime, config: ConfigService) -> Loader:
     invocation comes from Discord (through bot-service) with no user."""
 
     async def load(bot_id: UUID) -> BotSetup:
-        async with database(runtime).system_scope() as s:
+        async with _database(runtime).system_scope() as s:
             return await config.load_setup(s, bot_id)
 
     return load
