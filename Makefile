@@ -62,4 +62,4 @@ clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) .botcenter
 
 docs: install ## regenerate the README's table of environment variables
-	@$(BIN)/python -m services.settings_doc
+	@$(BIN)/python -m services.devstack.settings_doc

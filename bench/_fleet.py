@@ -16,7 +16,7 @@ from typing import Any
 import nats
 
 from proto.fleet import DesiredBot
-from services.infra.stack import Infra, ServiceProcess, spawn_service
+from services.devstack.stack import Infra, ServiceProcess, spawn_service
 from tests.fixtures.sandbox import SandboxApp, SandboxProcess, start_sandbox
 
 SANDBOX_ARGS = (

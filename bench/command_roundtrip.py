@@ -34,8 +34,8 @@ from pydantic import SecretStr
 from proto import bots as B
 from proto import commands as C
 from services.bus.rpc import RpcClient
-from services.infra.embedded import stop_process
-from services.infra.stack import Infra, ServiceProcess, spawn_service
+from services.devstack.embedded import stop_process
+from services.devstack.stack import Infra, ServiceProcess, spawn_service
 from tests.fixtures.sandbox import SandboxControl, SandboxProcess, start_sandbox
 
 SANDBOX_ARGS = (

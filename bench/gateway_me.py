@@ -324,8 +324,8 @@ def main(seconds: float = 5.0) -> dict[str, object]:
     import psutil
     import uvloop
 
-    from services.infra.embedded import free_port, stop_process
-    from services.infra.stack import Infra, spawn_service
+    from services.devstack.embedded import free_port, stop_process
+    from services.devstack.stack import Infra, spawn_service
     from services.settings import with_credentials
     from tests.fixtures.auth import auth_env, sign_in
     from tests.fixtures.sandbox import start_sandbox
@@ -377,7 +377,7 @@ def main(seconds: float = 5.0) -> dict[str, object]:
         assert bare.stdout is not None
         bare.stdout.readline()
         bare_url = f"http://127.0.0.1:{port}"
-        from services.infra.embedded import wait_for_port
+        from services.devstack.embedded import wait_for_port
 
         wait_for_port(port)
         assert infra._pg is not None

@@ -57,7 +57,7 @@ from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 from proto.base import Empty
 from proto.logs import STREAM_TICKET
 from services.bus.rpc import RpcClient
-from services.infra.stack import Infra, spawn_service
+from services.devstack.stack import Infra, spawn_service
 
 MARK = b'"message":"t'
 SEQ = b'"seq":'

@@ -34,7 +34,7 @@ import uvloop
 
 from proto.logs import LogRecorded
 from services.bus.events import ensure_events_stream
-from services.infra.stack import Infra, spawn_service
+from services.devstack.stack import Infra, spawn_service
 
 TARGET = 50_000
 

@@ -43,7 +43,7 @@ from proto.base import Contract
 from proto.registry import Registry, rpc
 from services.bus import natsfast
 from services.bus.rpc import RpcClient, RpcContext, RpcServer
-from services.infra.embedded import EmbeddedNats, free_port, stop_process
+from services.devstack.embedded import EmbeddedNats, free_port, stop_process
 from services.natsconf import render_config
 from services.telemetry.logs import request_id_var
 

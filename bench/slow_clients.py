@@ -272,7 +272,7 @@ async def _phase(url: str, pid: int, user_token: str, attacker_token: str, secon
 def main(seconds: float = 5.0) -> dict[str, object]:
     import uvloop
 
-    from services.infra.stack import Infra, spawn_service
+    from services.devstack.stack import Infra, spawn_service
     from tests.fixtures.auth import auth_env, sign_in
     from tests.fixtures.sandbox import start_sandbox
 

@@ -31,7 +31,7 @@ from proto.base import Empty
 from proto.storage import UPLOAD, UploadFile
 from proto.system import SPECS as STATUS_SPECS
 from services.bus.rpc import RpcClient
-from services.infra.stack import Infra, start_service
+from services.devstack.stack import Infra, start_service
 from storage_service.processing import process_avatar
 
 STATUS = next(s for s in STATUS_SPECS if s.subject == "rpc.storage.status")

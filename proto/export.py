@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,30 @@ def _channel_id(address: str) -> str:
     return address.replace(".", "_").replace("*", "any").replace(">", "all")
 
 
+def _send_channel(
+    cid: str,
+    address: str,
+    description: str,
+    model: type[Contract],
+    message: str,
+    publishers: Iterable[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A subject that carries one kind of message, sent by its publishers (an event family or
+    a core subject): its AsyncAPI channel and its `send` operation."""
+    channel = {
+        "address": address,
+        "description": description,
+        "messages": {message: {"$ref": f"#/components/messages/{model.__name__}"}},
+    }
+    operation = {
+        "action": "send",
+        "channel": {"$ref": f"#/channels/{cid}"},
+        "messages": [{"$ref": f"#/channels/{cid}/messages/{message}"}],
+        "x-publishers": sorted(publishers),
+    }
+    return channel, operation
+
+
 def asyncapi(registry: Registry = REGISTRY) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for name, model in _models(registry).items():
@@ -79,31 +104,20 @@ def asyncapi(registry: Registry = REGISTRY) -> dict[str, Any]:
         }
     for pattern, event in sorted(registry.events.items()):
         cid = _channel_id(pattern)
-        channels[cid] = {
-            "address": pattern,
-            "description": event.summary or f"JetStream EVENTS: {event.model.__name__}",
-            "messages": {"event": {"$ref": f"#/components/messages/{event.model.__name__}"}},
-        }
-        operations[f"publish_{cid}"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{cid}"},
-            "messages": [{"$ref": f"#/channels/{cid}/messages/event"}],
-            "x-publishers": sorted(event.publishers),
-        }
+        channels[cid], operations[f"publish_{cid}"] = _send_channel(
+            cid,
+            pattern,
+            event.summary or f"JetStream EVENTS: {event.model.__name__}",
+            event.model,
+            "event",
+            event.publishers,
+        )
     for pattern, core in sorted(registry.core.items()):
         cid = _channel_id(pattern)
-        channels[cid] = {
-            "address": pattern,
-            "description": core.summary,
-            "messages": {"message": {"$ref": f"#/components/messages/{core.model.__name__}"}},
-        }
-        operations[f"send_{cid}"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{cid}"},
-            "messages": [{"$ref": f"#/channels/{cid}/messages/message"}],
-            "x-publishers": sorted(core.publishers),
-            "x-subscribers": sorted(core.subscribers),
-        }
+        channels[cid], operations[f"send_{cid}"] = _send_channel(
+            cid, pattern, core.summary, core.model, "message", core.publishers
+        )
+        operations[f"send_{cid}"]["x-subscribers"] = sorted(core.subscribers)
     return {
         "asyncapi": "3.0.0",
         "info": {

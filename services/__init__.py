@@ -1,4 +1,5 @@
-"""The shared service kernel: settings, bus, database, vault, telemetry, runner and CLI.
+"""The shared service kernel: settings, bus, database, vault, telemetry, runner; and, in
+`devstack/`, the development tooling above it (CLI, embedded stack, generators).
 
 Imports flow one way: a service -> this kernel -> the contracts (`proto`).
 """

@@ -30,7 +30,6 @@ stream's consumer sees, and asks `signed_out` / `session_revoked` about stream t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -42,13 +41,6 @@ from typing import Any
 from uuid import UUID
 
 import jwt
-from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from proto.auth import (
@@ -62,6 +54,8 @@ from proto.auth import (
     SessionRevoked,
     SessionsRevoked,
 )
+from services.bus.jetstream import replay
+from services.bus.types import JetStream, Msg, NatsClient, StreamNotFoundError, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -392,7 +386,7 @@ def apply_revocation(
 
 
 async def watch_revocations(
-    nc: NATS,
+    nc: NatsClient,
     verifier: AccessTokenVerifier | None,
     tokens: PersonalTokenCache | None,
 ) -> list[Subscription]:
@@ -432,7 +426,7 @@ async def watch_revocations(
 
 
 async def replay_revocations(
-    js: JetStreamContext,
+    js: JetStream,
     verifier: AccessTokenVerifier | None,
     tokens: PersonalTokenCache | None,
     *,
@@ -444,39 +438,25 @@ async def replay_revocations(
     (an ephemeral consumer on `evt.auth.>`, read until caught up). Returns how many were
     applied. Call after `watch_revocations`, so nothing falls between replay and live."""
     start = datetime.now(UTC) - timedelta(seconds=since_s)
-    subject = "evt.auth.>"
-    config = ConsumerConfig(
-        ack_policy=AckPolicy.NONE,
-        inactive_threshold=30.0,
-        mem_storage=True,
-        filter_subject=subject,
-        deliver_policy=DeliverPolicy.BY_START_TIME,
-        opt_start_time=start,
-    )
-    try:
-        sub = await js.pull_subscribe(subject, stream=EVENTS_STREAM, config=config)
-    except NotFoundError:
-        return 0  # no events stream yet: nothing was ever revoked
     applied = 0
     try:
-        pending = (await sub.consumer_info()).num_pending
-        while pending:
-            try:
-                msgs = await sub.fetch(batch, timeout=fetch_timeout_s)
-            except (NatsTimeoutError, TimeoutError):
-                break
-            for m in msgs:
-                pending = m.metadata.num_pending
-                if apply_revocation(m.subject, m.data, verifier, tokens):
-                    applied += 1
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+        async with replay(js, EVENTS_STREAM, "evt.auth.>", start_time=start) as events:
+            pending = events.pending
+            while pending:
+                msgs = await events.fetch(batch, fetch_timeout_s)
+                if msgs is None:
+                    break
+                for m in msgs:
+                    pending = m.pending
+                    if apply_revocation(m.subject, m.data, verifier, tokens):
+                        applied += 1
+    except StreamNotFoundError:
+        return 0  # no events stream yet: nothing was ever revoked
     return applied
 
 
 async def replay_access_window(
-    js: JetStreamContext,
+    js: JetStream,
     verifier: AccessTokenVerifier,
     tokens: PersonalTokenCache | None,
     *,

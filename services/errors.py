@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from proto.errors import ErrorCode, ErrorEnvelope, FieldError
 
 
@@ -50,3 +52,15 @@ def conflict(message: str, **details: Any) -> RpcError:
 
 def validation(message: str, *, fields: list[FieldError] | None = None) -> RpcError:
     return RpcError(ErrorCode.VALIDATION, message, fields=fields)
+
+
+def envelope_json(code: ErrorCode, message: str, details: dict[str, Any]) -> bytes:
+    """The error envelope as JSON, for ASGI code that answers before any framework does
+    (body size and pace limits, rate limits)."""
+    error: dict[str, Any] = {
+        "code": code.value,
+        "message": message,
+        "details": details,
+        "fields": [],
+    }
+    return orjson.dumps({"error": error})

@@ -30,12 +30,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import orjson
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from proto.errors import ErrorCode
+from services.errors import envelope_json
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +54,7 @@ class SlowClientLimits:
 
 
 def timeout_response(message: str, timeout_s: float) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    body = orjson.dumps(
-        {
-            "error": {
-                "code": ErrorCode.REQUEST_TIMEOUT.value,
-                "message": message,
-                "details": {"timeout_s": timeout_s},
-                "fields": [],
-            }
-        }
-    )
+    body = envelope_json(ErrorCode.REQUEST_TIMEOUT, message, {"timeout_s": timeout_s})
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -11,9 +11,8 @@ once (see `auth_service.keys` and `services.authn`).
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
 
 import asyncpg
 
@@ -56,9 +55,12 @@ async def rotate_column(conn: asyncpg.Connection, vault: Vault, col: EncryptedCo
     return count
 
 
-async def rotate_all(settings: KernelSettings) -> int:
-    from services.infra.stack import service_definitions
+async def rotate_all(settings: KernelSettings, columns: Iterable[EncryptedColumn]) -> int:
+    """Re-seal `columns` (every service's, from `services.installed`) with the newest key.
 
+    Given the columns rather than finding the services itself: `services.runtime` imports
+    this module for `EncryptedColumn`, and the definitions import the runtime.
+    """
     if settings.vault_keys is not None:
         spec = settings.vault_keys.get_secret_value()
     elif settings.mode is Mode.DEVELOPMENT:
@@ -71,35 +73,12 @@ async def rotate_all(settings: KernelSettings) -> int:
     conn = await asyncpg.connect(plain_url(settings.database_url))
     total = 0
     try:
-        for definition in service_definitions().values():
-            for col in definition.encrypted_columns:
-                async with conn.transaction():
-                    total += await rotate_column(conn, vault, col)
+        for col in columns:
+            async with conn.transaction():
+                total += await rotate_column(conn, vault, col)
     finally:
         await conn.close()
     return total
-
-
-def operator_nats_url(settings: KernelSettings) -> str:
-    """NATS_URL with an operator login when set; in development, the running stack's
-    NATS with its admin login (from the data folder)."""
-    explicit = os.environ.get("NATS_URL")
-    if explicit:
-        return explicit
-    if settings.mode is not Mode.DEVELOPMENT:
-        raise SystemExit("NATS_URL must name the NATS server, with an operator login")
-    from services.infra.stack import running_env
-
-    try:
-        url = running_env(settings.data_dir.resolve(), "auth")["NATS_URL"]
-    except (FileNotFoundError, KeyError):
-        raise SystemExit("botcenter is not running here; set NATS_URL") from None
-    passwords = dev_secrets(settings.data_dir).get("nats_passwords")
-    if not isinstance(passwords, dict) or "admin" not in passwords or "@" in url:
-        return url
-    parts = urlsplit(url)
-    secret = quote(str(passwords["admin"]), safe="")
-    return parts._replace(netloc=f"bc_admin:{secret}@{parts.netloc}").geturl()
 
 
 async def retire_signing_key(nats_url: str, kid: str, *, timeout_s: float = 15.0) -> KeyRetired:

@@ -206,15 +206,17 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings | None 
             ),
         )
         servers.append((metrics_server, metrics_task))
-        runtime.state["metrics_url"] = f"http://{settings.http_host}:{metrics_port}"
+        runtime.metrics_url = f"http://{settings.http_host}:{metrics_port}"
     # Where this replica listens (log-service tells the gateway's websocket proxy).
-    runtime.state["http_url"] = f"http://{settings.http_host}:{port}"
+    runtime.http_url = f"http://{settings.http_host}:{port}"
+    # Until log-service reads runtime.http_url (its engineer is moving it; see #15).
+    runtime.state["http_url"] = runtime.http_url
     metrics.SERVICE_INFO.labels(definition.name, definition.version, settings.instance).set(1)
     log.info(
         "service ready",
         extra={
-            "http": runtime.state["http_url"],
-            "metrics": runtime.state.get("metrics_url", runtime.state["http_url"]),
+            "http": runtime.http_url,
+            "metrics": runtime.metrics_url or runtime.http_url,
             "version": definition.version,
         },
     )

@@ -10,11 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nats.aio.client import Client as NATS
-from nats.js import JetStreamContext
-
 from services.bus.events import EventPublisher
 from services.bus.rpc import RpcClient, RpcServer
+from services.bus.types import JetStream, NatsClient
 from services.db.engine import Database
 from services.keys import EncryptedColumn
 from services.settings import ServiceSettings
@@ -54,8 +52,8 @@ class ServiceDefinition:
 class ServiceRuntime:
     definition: ServiceDefinition
     settings: ServiceSettings
-    nc: NATS
-    js: JetStreamContext
+    nc: NatsClient
+    js: JetStream
     rpc: RpcServer
     client: RpcClient
     events: EventPublisher
@@ -66,6 +64,12 @@ class ServiceRuntime:
     _stop_hooks: list[StopHook] = field(default_factory=list)
     _ready_checks: list[tuple[str, ReadyCheck]] = field(default_factory=list)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Where this replica serves HTTP and /metrics, once the runner is listening (the
+    # metrics URL stays None when /metrics is on the HTTP port).
+    http_url: str | None = None
+    metrics_url: str | None = None
+    # Deprecated string-keyed locator: services are moving to explicit arguments (#15);
+    # removed once none reads it.
     state: dict[str, Any] = field(default_factory=dict)
 
     @property

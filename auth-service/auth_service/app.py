@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from auth_service import __version__
@@ -26,6 +25,7 @@ from proto.events import Event
 from proto.registry import RpcSpec
 from proto.system import PURGE_SPECS, PurgeUser
 from services.bus.rpc import Handler
+from services.bus.types import Msg
 from services.db import Database
 from services.db.engine import plain_url
 from services.keys import EncryptedColumn

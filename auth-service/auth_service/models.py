@@ -1,110 +1,178 @@
-"""auth-service tables (SQLAlchemy Core). The schema itself comes from the migrations."""
+"""auth-service tables (schema `auth`, reached through the role's search_path).
+
+The migrations create the schema; these classes describe it column for column (types,
+nullability, keys, indexes, server defaults) and a test compares the two. Row-level
+security policies live only in the migrations.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
 
 from sqlalchemy import (
     ARRAY,
     Column,
+    Computed,
     DateTime,
+    ForeignKey,
+    Index,
     Integer,
     LargeBinary,
-    MetaData,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
-metadata = MetaData()
+_NOW = text("now()")
 
-users = Table(
-    "users",
-    metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("display_name", Text, nullable=False),
-    Column("email", Text),
-    Column("avatar_url", Text),
-    Column("settings", JSONB, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
 
-identities = Table(
-    "identities",
-    metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("owner_id", Uuid, nullable=False),
-    Column("provider", Text, nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("email", Text),
-    Column("display_name", Text),
-    Column("avatar_url", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
+def _timestamp(*, nullable: bool, server_default: Any = None) -> Any:
+    """A `timestamptz` column (SQLModel would map `datetime` to one without a zone)."""
+    return Field(
+        sa_column=Column(DateTime(timezone=True), nullable=nullable, server_default=server_default)
+    )
 
-login_flows = Table(
-    "login_flows",
-    metadata,
-    Column("state", Text, primary_key=True),
-    Column("provider", Text, nullable=False),
-    Column("code_verifier", Text, nullable=False),
-    Column("nonce", Text),
-    Column("redirect_uri", Text, nullable=False),
-    Column("next_path", Text, nullable=False),
-    Column("mode", Text, nullable=False),
-    Column("link_user_id", Uuid),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-)
 
-refresh_tokens = Table(
-    "refresh_tokens",
-    metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("owner_id", Uuid, nullable=False),
-    Column("family_id", Uuid, nullable=False),
-    Column("token_hash", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("used_at", DateTime(timezone=True)),
-    Column("revoked_at", DateTime(timezone=True)),
-)
+def _owner() -> Any:
+    """`owner_id`: the user a row belongs to (row-level security compares it)."""
+    return Field(sa_column=Column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False))
 
-api_tokens = Table(
-    "api_tokens",
-    metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("owner_id", Uuid, nullable=False),
-    Column("name", Text, nullable=False),
-    Column("token_hash", Text, nullable=False),
-    Column("last4", Text, nullable=False),
-    Column("scopes", ARRAY(Text), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("last_used_at", DateTime(timezone=True)),
-    Column("expires_at", DateTime(timezone=True)),
-    Column("revoked_at", DateTime(timezone=True)),
-)
 
-signing_keys = Table(
-    "signing_keys",
-    metadata,
-    Column("kid", Text, primary_key=True),
-    Column("alg", Text, nullable=False),
-    Column("private_key", LargeBinary, nullable=False),
-    Column("public_jwk", JSONB, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+class AuthTable(SQLModel, registry=registry()):
+    """Base of auth-service's tables. A registry of its own gives the service a MetaData of
+    its own (SQLModel's default is one global MetaData shared by every importer), so
+    Alembic and the schema test see exactly this service's tables."""
+
+    # Set by SQLAlchemy on each table class; declared for the type checker.
+    __table__: ClassVar[Table]
+
+
+metadata = AuthTable.metadata
+
+
+class User(AuthTable, table=True):
+    __tablename__ = "users"
+
+    id: UUID = Field(primary_key=True)
+    # Equal to `id`, so that every user-owned table has the same row-level security policy.
+    owner_id: UUID = Field(sa_column=Column(Uuid, Computed("id", persisted=True), nullable=False))
+    display_name: str = Field(sa_type=Text, nullable=False)
+    email: str | None = Field(default=None, sa_type=Text)
+    avatar_url: str | None = Field(default=None, sa_type=Text)
+    settings: dict[str, Any] = Field(
+        sa_column=Column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    )
+    created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+    updated_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+
+
+class Identity(AuthTable, table=True):
+    """One provider account (Discord, Google) signed in as a user; one per provider."""
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        UniqueConstraint("provider", "subject", name="identities_provider_subject"),
+        UniqueConstraint("owner_id", "provider", name="identities_one_per_provider"),
+    )
+
+    id: UUID = Field(primary_key=True)
+    owner_id: UUID = _owner()
+    provider: str = Field(sa_type=Text, nullable=False)
+    subject: str = Field(sa_type=Text, nullable=False)
+    email: str | None = Field(default=None, sa_type=Text)
+    display_name: str | None = Field(default=None, sa_type=Text)
+    avatar_url: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+    updated_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+
+
+class LoginFlow(AuthTable, table=True):
+    """An OAuth sign-in between its redirect and its callback (good for one callback)."""
+
+    __tablename__ = "login_flows"
+
+    state: str = Field(sa_type=Text, primary_key=True)
+    provider: str = Field(sa_type=Text, nullable=False)
+    code_verifier: str = Field(sa_type=Text, nullable=False)
+    nonce: str | None = Field(default=None, sa_type=Text)
+    redirect_uri: str = Field(sa_type=Text, nullable=False)
+    next_path: str = Field(sa_type=Text, nullable=False)
+    mode: str = Field(sa_type=Text, nullable=False)
+    link_user_id: UUID | None = Field(default=None, sa_type=Uuid)
+    expires_at: datetime = _timestamp(nullable=False)
+
+
+class RefreshToken(AuthTable, table=True):
+    """A refresh token (its hash); a family is one sign-in's chain of rotations."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="refresh_tokens_token_hash_key"),
+        Index("refresh_tokens_family", "family_id"),
+        Index("refresh_tokens_owner", "owner_id"),
+    )
+
+    id: UUID = Field(primary_key=True)
+    owner_id: UUID = _owner()
+    family_id: UUID = Field(sa_type=Uuid, nullable=False)
+    token_hash: str = Field(sa_type=Text, nullable=False)
+    created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+    expires_at: datetime = _timestamp(nullable=False)
+    used_at: datetime | None = _timestamp(nullable=True)
+    revoked_at: datetime | None = _timestamp(nullable=True)
+
+
+class ApiToken(AuthTable, table=True):
+    """A personal API token (its hash and last four characters)."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="api_tokens_token_hash_key"),
+        Index("api_tokens_owner", "owner_id"),
+    )
+
+    id: UUID = Field(primary_key=True)
+    owner_id: UUID = _owner()
+    name: str = Field(sa_type=Text, nullable=False)
+    token_hash: str = Field(sa_type=Text, nullable=False)
+    last4: str = Field(sa_type=Text, nullable=False)
+    scopes: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+    last_used_at: datetime | None = _timestamp(nullable=True)
+    expires_at: datetime | None = _timestamp(nullable=True)
+    revoked_at: datetime | None = _timestamp(nullable=True)
+
+
+class SigningKey(AuthTable, table=True):
+    """A JWT signing key (private key as vault ciphertext, public part as a JWK)."""
+
+    __tablename__ = "signing_keys"
+
+    kid: str = Field(sa_type=Text, primary_key=True)
+    alg: str = Field(sa_type=Text, nullable=False)
+    private_key: bytes = Field(sa_type=LargeBinary, nullable=False)
+    public_jwk: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
     # Signs from this time on; published in the JWKS from `created_at` (0003).
-    Column("active_from", DateTime(timezone=True), nullable=False),
+    active_from: datetime = _timestamp(nullable=False, server_default=_NOW)
     # Retired at once (compromised): never loaded, published or used again (0004).
-    Column("retired_at", DateTime(timezone=True), nullable=True),
-)
+    retired_at: datetime | None = _timestamp(nullable=True)
 
-pending_purges = Table(
-    "pending_purges",
-    metadata,
-    Column("owner_id", Uuid, primary_key=True),
-    Column("service", Text, primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("last_error", Text),
-)
+
+class PendingPurge(AuthTable, table=True):
+    """A service that has still to delete a deleted user's data (retried until it has)."""
+
+    __tablename__ = "pending_purges"
+
+    owner_id: UUID = Field(sa_type=Uuid, primary_key=True)
+    service: str = Field(sa_type=Text, primary_key=True)
+    created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+    attempts: int = Field(sa_column=Column(Integer, nullable=False, server_default=text("0")))
+    last_error: str | None = Field(default=None, sa_type=Text)

@@ -13,15 +13,25 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import (
-    api_tokens,
-    identities,
-    login_flows,
-    pending_purges,
-    refresh_tokens,
-    signing_keys,
-    users,
+    ApiToken,
+    Identity,
+    LoginFlow,
+    PendingPurge,
+    RefreshToken,
+    SigningKey,
+    User,
 )
 from services.db import rows_touched
+
+# Core statements on the model classes' tables: callers get plain rows (attribute access,
+# `RETURNING` rows) rather than ORM instances tracked by the session.
+users = User.__table__
+identities = Identity.__table__
+login_flows = LoginFlow.__table__
+refresh_tokens = RefreshToken.__table__
+api_tokens = ApiToken.__table__
+signing_keys = SigningKey.__table__
+pending_purges = PendingPurge.__table__
 
 # ------------------------------------------------------------------------------- users
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from bot_service import __version__
 from bot_service.desired import BUCKET, DesiredMirror
 from bot_service.discord_rest import DiscordRest
-from bot_service.fleet import start_fleet
+from bot_service.fleet import build_fleet
 from bot_service.fleetview import FleetView
 from bot_service.handlers import BotHandlers
 from bot_service.livestatus import LiveStatus
@@ -37,6 +37,7 @@ async def setup(runtime: ServiceRuntime) -> None:
     mirror = DesiredMirror(db, await ensure_bucket(runtime.js, BUCKET))
     sandbox = SandboxTry(settings.discord_base_url)
     runtime.on_stop(sandbox.aclose)
+    live = LiveStatus()
     handlers = BotHandlers(
         db=db,
         bots=BotService(vault, rest, max_bots_per_user=settings.max_bots_per_user),
@@ -44,12 +45,10 @@ async def setup(runtime: ServiceRuntime) -> None:
         fleet=FleetView(runtime.js),
         events=runtime.events,
         delete_stop_timeout_s=settings.delete_stop_timeout_s,
-        live=LiveStatus(runtime.state),
+        live=live,
         sandbox=sandbox,
         cdn=cdn_base(settings.discord_base_url),
     )
-    runtime.state["desired_mirror"] = mirror
-    runtime.state["avatar_applied"] = handlers.avatar_applied
     rpc = runtime.rpc
     rpc.register(P.CREATE_BOT, handlers.create)
     rpc.register(P.LIST_BOTS, handlers.list_bots)
@@ -72,7 +71,9 @@ async def setup(runtime: ServiceRuntime) -> None:
     log.info("desired state mirrored", extra={"bots": written, "stale_removed": removed})
 
     # ---- FLEET: the fleet engineer starts the live connections here (one line). ----
-    await start_fleet(runtime)
+    fleet = build_fleet(runtime, on_avatar_applied=handlers.avatar_applied)
+    live.fleet = fleet  # before it starts, so the bots list reads it as soon as it can
+    await fleet.start()
     # ---- end FLEET ----
 
 

@@ -11,7 +11,6 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot_service import repository
 from bot_service.desired import DesiredMirror
 from bot_service.fleetview import FleetView
 from bot_service.livestatus import LiveStatus
@@ -109,7 +108,7 @@ class BotHandlers:
         uid = ctx.require_user()
 
         async def run(s: AsyncSession) -> list[BotView]:
-            return [view(b, self.cdn) for b in await repository.list_for_owner(s, req.tag)]
+            return [view(b, self.cdn) for b in await self.bots.list_bots(s, req.tag)]
 
         bots = await self._tx(uid, run)
         # Live status from the fleet's KV, after the transaction (no connection held).
@@ -240,7 +239,7 @@ class BotHandlers:
         """auth-service deletes an account: every bot of that user goes (idempotent)."""
 
         async def ids(s: AsyncSession) -> list[UUID]:
-            return [b.id for b in await repository.list_for_owner(s)]
+            return [b.id for b in await self.bots.list_bots(s)]
 
         bot_ids = await self._tx(req.user_id, ids)
         if not bot_ids:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Protocol
 from uuid import UUID
 
 from proto.bots import BotStatusBrief
-from proto.fleet import BotStatus
+from proto.fleet import BotStatus, DesiredBot
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +28,22 @@ def brief(status: BotStatus) -> BotStatusBrief:
     )
 
 
-class LiveStatus:
-    """Reads through the fleet started in this process (`runtime.state["fleet"]`)."""
+class FleetReader(Protocol):
+    """The status reads of the fleet (`bot_service.fleet.Fleet`)."""
 
-    def __init__(self, state: dict[str, Any]) -> None:
-        self._state = state
+    async def desired_of(self, bot_id: UUID) -> DesiredBot | None: ...
+
+    async def bot_status(self, desired: DesiredBot) -> BotStatus: ...
+
+
+class LiveStatus:
+    """Reads through the fleet of this process, once `app.setup` has set `fleet`."""
+
+    def __init__(self, fleet: FleetReader | None = None) -> None:
+        self.fleet = fleet
 
     async def one(self, bot_id: UUID) -> BotStatusBrief | None:
-        fleet = self._state.get("fleet")
+        fleet = self.fleet
         if fleet is None:
             return None
         try:
@@ -54,11 +62,10 @@ class LiveStatus:
         return dict(zip(ids, found, strict=True))
 
     async def full(self, bot_id: UUID) -> BotStatus | None:
-        fleet = self._state.get("fleet")
+        fleet = self.fleet
         if fleet is None:
             return None
         desired = await fleet.desired_of(bot_id)
         if desired is None:
             return None
-        status: BotStatus = await fleet.bot_status(desired)
-        return status
+        return await fleet.bot_status(desired)

@@ -6,46 +6,92 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, LargeBinary, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
 SCHEMA = "bot"
 
+# SQLModel.metadata is one MetaData for the whole process: every service's tables would
+# land in it (and in each service's alembic autogenerate). This service's own registry
+# holds only its tables; `metadata` is the migrations' target_metadata.
+metadata = MetaData()
 
-class Base(DeclarativeBase):
-    pass
+
+class BotTable(SQLModel, registry=registry(metadata=metadata)):
+    """The base of bot-service's tables."""
 
 
-class Bot(Base):
+class Bot(BotTable, table=True):
     """One Discord bot of one user, with its desired state (`running`, `generation`)."""
 
     __tablename__ = "bots"
-    __table_args__ = {"schema": SCHEMA}
-
-    id: Mapped[UUID] = mapped_column(primary_key=True)
-    owner_id: Mapped[UUID] = mapped_column(nullable=False, index=True)
-    name: Mapped[str] = mapped_column(String(100), nullable=False)
-    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    intents: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    presence: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
-    shard_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    auto_start: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
-    running: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    # Vault ciphertext; AAD = ("bot.bots", id, "token_enc"). Never decrypted outside tokens.py.
-    token_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    token_last4: Mapped[str] = mapped_column(String(4), nullable=False)
-    application_id: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
-    discord_user_id: Mapped[str] = mapped_column(String(32), nullable=False)
-    username: Mapped[str] = mapped_column(String(100), nullable=False)
-    # The bot user's avatar hash on Discord (None: the default avatar).
-    avatar_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    application_flags: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
+    # As migrations 0002-0003 create them (a test compares the two).
+    __table_args__ = (
+        UniqueConstraint("application_id", name="bots_application_id_key"),
+        CheckConstraint(
+            "shard_count is null or shard_count between 1 and 1024", name="bots_shard_count_check"
+        ),
+        Index("bots_owner_id_idx", "owner_id", "created_at"),
+        {"schema": SCHEMA},
     )
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
+
+    id: UUID = Field(sa_column=Column(Uuid, primary_key=True))
+    owner_id: UUID = Field(sa_column=Column(Uuid, nullable=False))
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    description: str = Field(
+        default="", sa_column=Column(Text, nullable=False, default="", server_default=text("''"))
+    )
+    intents: int = Field(sa_column=Column(BigInteger, nullable=False))
+    presence: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    shard_count: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    auto_start: bool = Field(
+        default=False,
+        sa_column=Column(Boolean, nullable=False, default=False, server_default=text("false")),
+    )
+    tags: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(Text), nullable=False, default=list, server_default=text("'{}'")),
+    )
+    running: bool = Field(
+        default=False,
+        sa_column=Column(Boolean, nullable=False, default=False, server_default=text("false")),
+    )
+    generation: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, default=0, server_default=text("0"))
+    )
+    # Vault ciphertext; AAD = ("bot.bots", id, "token_enc"). Never decrypted outside tokens.py.
+    # Kept out of repr() (pydantic's shows every field; the ORM's showed none).
+    token_enc: bytes = Field(repr=False, sa_column=Column(LargeBinary, nullable=False))
+    token_last4: str = Field(sa_column=Column(String(4), nullable=False))
+    application_id: str = Field(sa_column=Column(String(32), nullable=False))
+    discord_user_id: str = Field(sa_column=Column(String(32), nullable=False))
+    username: str = Field(sa_column=Column(String(100), nullable=False))
+    # The bot user's avatar hash on Discord (None: the default avatar).
+    avatar_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    application_flags: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default=text("0"))
+    )
+    created_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
+    updated_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     )

@@ -8,6 +8,7 @@ from uuid import UUID
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from bot_service.models import Bot
 
@@ -43,7 +44,7 @@ async def flush(session: AsyncSession) -> None:
 
 
 async def get(session: AsyncSession, bot_id: UUID, *, for_update: bool = False) -> Bot | None:
-    stmt = select(Bot).where(Bot.id == bot_id)
+    stmt = select(Bot).where(col(Bot.id) == bot_id)
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
@@ -51,9 +52,9 @@ async def get(session: AsyncSession, bot_id: UUID, *, for_update: bool = False) 
 
 async def list_for_owner(session: AsyncSession, tag: str | None = None) -> Sequence[Bot]:
     """The caller's bots (row-level security scopes them), oldest first."""
-    stmt = select(Bot).order_by(Bot.created_at, Bot.id)
+    stmt = select(Bot).order_by(col(Bot.created_at), col(Bot.id))
     if tag is not None:
-        stmt = stmt.where(Bot.tags.contains([tag]))
+        stmt = stmt.where(col(Bot.tags).contains([tag]))
     return (await session.execute(stmt)).scalars().all()
 
 
@@ -62,16 +63,16 @@ async def count_for_owner(session: AsyncSession) -> int:
 
 
 async def remove(session: AsyncSession, bot_id: UUID) -> bool:
-    result = await session.execute(delete(Bot).where(Bot.id == bot_id).returning(Bot.id))
+    result = await session.execute(delete(Bot).where(col(Bot.id) == bot_id).returning(col(Bot.id)))
     return result.first() is not None
 
 
 async def token_ciphertext(session: AsyncSession, bot_id: UUID) -> bytes | None:
-    result = await session.execute(select(Bot.token_enc).where(Bot.id == bot_id))
+    result = await session.execute(select(col(Bot.token_enc)).where(col(Bot.id) == bot_id))
     blob = result.scalar_one_or_none()
     return bytes(blob) if blob is not None else None
 
 
 async def all_bot_ids(session: AsyncSession) -> Sequence[UUID]:
     """Every bot id of every user: only through the system role (start-up mirror)."""
-    return (await session.execute(select(Bot.id))).scalars().all()
+    return (await session.execute(select(col(Bot.id)))).scalars().all()

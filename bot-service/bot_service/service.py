@@ -221,6 +221,10 @@ class BotService:
         except DiscordUnavailableError as exc:
             raise RpcError(ErrorCode.UNAVAILABLE, str(exc)) from None
 
+    async def list_bots(self, session: AsyncSession, tag: str | None = None) -> Sequence[Bot]:
+        """The caller's bots (row-level security scopes them), oldest first."""
+        return await repository.list_for_owner(session, tag)
+
     async def get(self, session: AsyncSession, bot_id: UUID, *, lock: bool = False) -> Bot:
         bot = await repository.get(session, bot_id, for_update=lock)
         if bot is None:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.codegen import generator_main
+from services.devstack.codegen import generator_main
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "dashboards"

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from services.codegen import generator_main
+from services.devstack.codegen import generator_main
 
 HERE = Path(__file__).resolve().parent
 DEPLOY = HERE.parent

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from proto.catalog import REGISTRY
 from proto.registry import SERVICES
-from services.codegen import generator_main
+from services.devstack.codegen import generator_main
 from services.natsconf import render_config
 
 HERE = Path(__file__).resolve().parent

@@ -21,7 +21,12 @@ from .interactions import create_interaction
 from .jsonresp import json_response
 from .messaging import create_message, message_fields
 from .oauth_store import OAuthClient, is_loopback_redirect
-from .payloads import command_payload, gateway_guild_payload, message_payload
+from .payloads import (
+    command_payload,
+    gateway_guild_payload,
+    message_payload,
+    session_start_limit_payload,
+)
 from .sessions import GUILD_MEMBERS, GUILDS, Session
 from .state import Application, Guild, StateError, normalize_privileged
 
@@ -123,12 +128,9 @@ def _app_view(ctx: SandboxContext, app: Application) -> dict[str, Any]:
             "global": [command_payload(c) for c in app.commands_for(None)],
             "guilds": guild_commands,
         },
-        "session_start_limit": {
-            "total": app.session_start_total,
-            "remaining": app.session_start_remaining,
-            "reset_after": app.session_reset_after_ms(tunables.session_start_reset_after_s),
-            "max_concurrency": app.max_concurrency,
-        },
+        "session_start_limit": session_start_limit_payload(
+            app, tunables.session_start_reset_after_s
+        ),
     }
 
 

@@ -17,12 +17,22 @@ from aiohttp import web
 from .consent import authorize_endpoint
 from .context import SandboxContext, ctx_of
 from .jsonresp import json_response
-from .oauth import client_from_request, form_of, oauth_error_response
-from .oauth_store import OAuthError, TokenGrant, verify_pkce
+from .oauth import (
+    RefusalTexts,
+    form_of,
+    grant_from_token_request,
+    oauth_error_response,
+)
+from .oauth_store import OAuthError, TokenGrant
 from .state import User
 
 PROVIDER = "google"
 PREFIX = "/google"
+GOOGLE_REFUSALS = RefusalTexts(
+    redirect_mismatch="Bad Request: redirect_uri_mismatch",
+    bad_verifier="Missing or invalid code verifier.",
+    unsupported_grant="Invalid grant_type: {grant_type}",
+)
 
 
 def issuer(ctx: SandboxContext) -> str:
@@ -111,25 +121,7 @@ async def token(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     ttl = ctx.config.tunables.google_access_token_ttl_s
     try:
-        form = await form_of(request)
-        client = client_from_request(ctx, request, form)
-        grant_type = form.get("grant_type")
-        if grant_type == "authorization_code":
-            code = ctx.oauth.redeem_code(form.get("code", ""), client, PROVIDER)
-            if form.get("redirect_uri") != code.redirect_uri:
-                raise OAuthError("invalid_grant", "Bad Request: redirect_uri_mismatch")
-            if not verify_pkce(
-                form.get("code_verifier"), code.code_challenge, code.code_challenge_method
-            ):
-                raise OAuthError("invalid_grant", "Missing or invalid code verifier.")
-            grant = ctx.oauth.issue_tokens(
-                PROVIDER, client.client_id, code.user_id, code.scopes, ttl, code.nonce
-            )
-            code.issued_tokens += [grant.access_token, grant.refresh_token]
-        elif grant_type == "refresh_token":
-            grant = ctx.oauth.rotate(form.get("refresh_token", ""), client, PROVIDER, ttl)
-        else:
-            raise OAuthError("unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+        client, grant = await grant_from_token_request(ctx, request, PROVIDER, ttl, GOOGLE_REFUSALS)
     except OAuthError as exc:
         return oauth_error_response(exc)
     body: dict[str, Any] = {

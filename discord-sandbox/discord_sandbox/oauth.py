@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from aiohttp import web
 from .consent import authorize_endpoint
 from .context import SandboxContext, ctx_of
 from .jsonresp import json_response
-from .oauth_store import OAuthClient, OAuthError, verify_pkce
+from .oauth_store import OAuthClient, OAuthError, TokenGrant, verify_pkce
 
 PROVIDER = "discord"
 TOKEN_PATHS = ("/api/oauth2/token", "/api/v10/oauth2/token", "/api/v9/oauth2/token")
@@ -58,42 +59,69 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     )
 
 
+@dataclass(frozen=True)
+class RefusalTexts:
+    """What a provider's token endpoint says when it refuses a grant: each real provider
+    words these differently, and clients and tests see the words."""
+
+    redirect_mismatch: str
+    bad_verifier: str
+    unsupported_grant: str  # `{grant_type}` is filled in
+
+
+async def grant_from_token_request(
+    ctx: SandboxContext,
+    request: web.Request,
+    provider: str,
+    ttl_s: int,
+    refusals: RefusalTexts,
+) -> tuple[OAuthClient, TokenGrant]:
+    """The token endpoint's exchange, shared by every provider: authenticate the client, then
+    redeem an authorization code (redirect URI and PKCE checked) or rotate a refresh token.
+    Raises `OAuthError` for the caller to turn into the provider's error response."""
+    form = await form_of(request)
+    client = client_from_request(ctx, request, form)
+    grant_type = form.get("grant_type")
+    if grant_type == "authorization_code":
+        code = ctx.oauth.redeem_code(form.get("code", ""), client, provider)
+        if form.get("redirect_uri") != code.redirect_uri:
+            raise OAuthError("invalid_grant", refusals.redirect_mismatch)
+        if not verify_pkce(
+            form.get("code_verifier"), code.code_challenge, code.code_challenge_method
+        ):
+            raise OAuthError("invalid_grant", refusals.bad_verifier)
+        grant = ctx.oauth.issue_tokens(
+            provider, client.client_id, code.user_id, code.scopes, ttl_s, code.nonce
+        )
+        code.issued_tokens += [grant.access_token, grant.refresh_token]
+    elif grant_type == "refresh_token":
+        grant = ctx.oauth.rotate(form.get("refresh_token", ""), client, provider, ttl_s)
+    else:
+        raise OAuthError(
+            "unsupported_grant_type", refusals.unsupported_grant.format(grant_type=grant_type)
+        )
+    return client, grant
+
+
+DISCORD_REFUSALS = RefusalTexts(
+    redirect_mismatch='Invalid "redirect_uri" in request.',
+    bad_verifier='Invalid "code_verifier" in request.',
+    unsupported_grant="Unsupported grant type: {grant_type}",
+)
+
+
 async def token(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    tunables = ctx.config.tunables
+    ttl = ctx.config.tunables.oauth_access_token_ttl_s
     try:
-        form = await form_of(request)
-        client = client_from_request(ctx, request, form)
-        grant_type = form.get("grant_type")
-        if grant_type == "authorization_code":
-            code = ctx.oauth.redeem_code(form.get("code", ""), client, PROVIDER)
-            if form.get("redirect_uri") != code.redirect_uri:
-                raise OAuthError("invalid_grant", 'Invalid "redirect_uri" in request.')
-            if not verify_pkce(
-                form.get("code_verifier"), code.code_challenge, code.code_challenge_method
-            ):
-                raise OAuthError("invalid_grant", 'Invalid "code_verifier" in request.')
-            grant = ctx.oauth.issue_tokens(
-                PROVIDER,
-                client.client_id,
-                code.user_id,
-                code.scopes,
-                tunables.oauth_access_token_ttl_s,
-            )
-            code.issued_tokens += [grant.access_token, grant.refresh_token]
-        elif grant_type == "refresh_token":
-            grant = ctx.oauth.rotate(
-                form.get("refresh_token", ""), client, PROVIDER, tunables.oauth_access_token_ttl_s
-            )
-        else:
-            raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
+        _, grant = await grant_from_token_request(ctx, request, PROVIDER, ttl, DISCORD_REFUSALS)
     except OAuthError as exc:
         return oauth_error_response(exc)
     return json_response(
         {
             "access_token": grant.access_token,
             "token_type": "Bearer",
-            "expires_in": tunables.oauth_access_token_ttl_s,
+            "expires_in": ttl,
             "refresh_token": grant.refresh_token,
             "scope": " ".join(grant.scopes),
         },

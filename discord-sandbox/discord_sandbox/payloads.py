@@ -218,6 +218,17 @@ def application_payload(state: SandboxState, app: Application) -> dict[str, Any]
     }
 
 
+def session_start_limit_payload(app: Application, reset_after_s: float) -> dict[str, Any]:
+    """Discord's SessionStartLimit object: how many IDENTIFYs the bot has left and when the
+    budget refills (`GET /gateway/bot`; the control API shows the same)."""
+    return {
+        "total": app.session_start_total,
+        "remaining": app.session_start_remaining,
+        "reset_after": app.session_reset_after_ms(reset_after_s),
+        "max_concurrency": app.max_concurrency,
+    }
+
+
 def command_payload(command: Command) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": str(command.id),

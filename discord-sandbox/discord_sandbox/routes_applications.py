@@ -10,7 +10,7 @@ from . import commands as command_rules
 from .context import ctx_of
 from .errors import UNKNOWN_APPLICATION_COMMAND, UNKNOWN_GUILD, missing_access, not_found
 from .jsonresp import no_content
-from .payloads import application_payload, command_payload
+from .payloads import application_payload, command_payload, session_start_limit_payload
 from .rest import RestRouter, bot_app, ok, read_body, snowflake_param
 from .state import Application, Command
 
@@ -33,12 +33,9 @@ async def get_gateway_bot(request: web.Request) -> web.Response:
         {
             "url": ctx.gateway_url,
             "shards": shards,
-            "session_start_limit": {
-                "total": app.session_start_total,
-                "remaining": app.session_start_remaining,
-                "reset_after": app.session_reset_after_ms(tunables.session_start_reset_after_s),
-                "max_concurrency": app.max_concurrency,
-            },
+            "session_start_limit": session_start_limit_payload(
+                app, tunables.session_start_reset_after_s
+            ),
         }
     )
 

@@ -43,6 +43,9 @@ from .state import Message
 
 router = RestRouter()
 WEBHOOK = {"auth": "none", "limit": "webhook_limit", "global_limit": False}
+# Discord's message types: a follow-up is a DEFAULT message, a response is a CHAT_INPUT_COMMAND one.
+DEFAULT = 0
+REPLY = 20
 
 
 def _truthy(value: str | None) -> bool:
@@ -119,34 +122,14 @@ def _apply_callback(
     files: list[dict[str, Any]],
 ) -> Message | None:
     state = ctx.state
-    channel = state.get_channel(record.channel_id)
-    app = state.get_application(record.application_id)
     if kind == CHANNEL_MESSAGE:
         fields = _message_fields(data, files)
-        message = create_message(
-            ctx,
-            channel,
-            app.bot_user_id,
-            fields,
-            application_id=app.id,
-            webhook_id=app.id,
-            interaction_id=record.id,
-            message_type=20,
-        )
+        message = _post_as_interaction(ctx, record, fields, REPLY)
         record.original = message
         return message
     if kind == DEFERRED_CHANNEL_MESSAGE:
         flags = LOADING | (int(data.get("flags") or 0) & EPHEMERAL)
-        message = create_message(
-            ctx,
-            channel,
-            app.bot_user_id,
-            {"content": "", "flags": flags},
-            application_id=app.id,
-            webhook_id=app.id,
-            interaction_id=record.id,
-            message_type=20,
-        )
+        message = _post_as_interaction(ctx, record, {"content": "", "flags": flags}, REPLY)
         record.original = message
         return message
     if kind == UPDATE_MESSAGE:
@@ -181,6 +164,25 @@ def _apply_callback(
                 )
         return None
     return None  # PONG, DEFERRED_UPDATE_MESSAGE (6), premium/activity types: nothing visible
+
+
+def _post_as_interaction(
+    ctx: SandboxContext, record: InteractionRecord, fields: dict[str, Any], message_type: int
+) -> Message:
+    """A message the application posts in the interaction's channel through the
+    interaction's webhook (a response or a follow-up)."""
+    channel = ctx.state.get_channel(record.channel_id)
+    app = ctx.state.get_application(record.application_id)
+    return create_message(
+        ctx,
+        channel,
+        app.bot_user_id,
+        fields,
+        application_id=app.id,
+        webhook_id=app.id,
+        interaction_id=record.id,
+        message_type=message_type,
+    )
 
 
 def _message_fields(data: dict[str, Any], files: list[dict[str, Any]]) -> dict[str, Any]:
@@ -248,18 +250,7 @@ async def execute(request: web.Request) -> web.Response:
         fields["flags"] = (original.flags & EPHEMERAL) | (fields.get("flags", 0) & ~LOADING)
         message = edit_message(ctx, original, fields)
     else:
-        channel = ctx.state.get_channel(record.channel_id)
-        app = ctx.state.get_application(record.application_id)
-        message = create_message(
-            ctx,
-            channel,
-            app.bot_user_id,
-            fields,
-            application_id=app.id,
-            webhook_id=app.id,
-            interaction_id=record.id,
-            message_type=0,
-        )
+        message = _post_as_interaction(ctx, record, fields, DEFAULT)
     record.followups.append(message)
     if record.callback_type in DEFERRED_CALLBACKS:
         record.mark_final()

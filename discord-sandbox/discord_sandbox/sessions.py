@@ -301,16 +301,23 @@ class GatewayHub:
         self.stats.incr("invalid_sessions")
         conn.send_op(INVALID_SESSION, resumable)
 
-    def identify(self, conn: Connection, data: Any) -> None:
+    def _authenticated_app(self, conn: Connection, data: Any) -> Application | None:
+        """The checks IDENTIFY and RESUME share: a connection not yet in a session, a JSON
+        object, a known bot token. Otherwise the connection is closed with Discord's code."""
         if conn.session is not None:
             conn.close(4005, "Already authenticated.")
-            return
+            return None
         if not isinstance(data, dict):
             conn.close(4002, "Error while decoding payload.")
-            return
+            return None
         app = self._app_for(data.get("token"))
         if app is None:
             conn.close(4004, "Authentication failed.")
+        return app
+
+    def identify(self, conn: Connection, data: Any) -> None:
+        app = self._authenticated_app(conn, data)
+        if app is None:
             return
         intents = data.get("intents")
         if (
@@ -405,15 +412,8 @@ class GatewayHub:
             )
 
     def resume(self, conn: Connection, data: Any) -> None:
-        if conn.session is not None:
-            conn.close(4005, "Already authenticated.")
-            return
-        if not isinstance(data, dict):
-            conn.close(4002, "Error while decoding payload.")
-            return
-        app = self._app_for(data.get("token"))
+        app = self._authenticated_app(conn, data)
         if app is None:
-            conn.close(4004, "Authentication failed.")
             return
         session = self.sessions.get(str(data.get("session_id")))
         if session is None or session.invalid or session.app_id != app.id:

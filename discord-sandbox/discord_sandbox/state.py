@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .snowflake import SnowflakeGenerator, shard_of
 
@@ -238,6 +238,9 @@ class Message:
     message_reference: dict[str, Any] | None = None
 
 
+V = TypeVar("V")
+
+
 class StateError(Exception):
     """A control-API request that names something that does not exist or is invalid."""
 
@@ -245,6 +248,14 @@ class StateError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def _known(table: dict[int, V], key: int, what: str) -> V:
+    """The control API's lookup: a missing id is a 404 that names what was asked for."""
+    try:
+        return table[key]
+    except KeyError:
+        raise StateError(404, f"unknown {what} {key}") from None
 
 
 class SandboxState:
@@ -278,10 +289,7 @@ class SandboxState:
         return user
 
     def get_user(self, user_id: int) -> User:
-        try:
-            return self.users[user_id]
-        except KeyError:
-            raise StateError(404, f"unknown user {user_id}") from None
+        return _known(self.users, user_id, "user")
 
     def human_users(self) -> list[User]:
         return [u for u in self.users.values() if not u.bot and u is not self.system_user]
@@ -322,10 +330,7 @@ class SandboxState:
         return app
 
     def get_application(self, app_id: int) -> Application:
-        try:
-            return self.applications[app_id]
-        except KeyError:
-            raise StateError(404, f"unknown application {app_id}") from None
+        return _known(self.applications, app_id, "application")
 
     def reset_token(self, app: Application) -> str:
         self.apps_by_token.pop(app.token, None)
@@ -388,10 +393,7 @@ class SandboxState:
         return guild
 
     def get_guild(self, guild_id: int) -> Guild:
-        try:
-            return self.guilds[guild_id]
-        except KeyError:
-            raise StateError(404, f"unknown guild {guild_id}") from None
+        return _known(self.guilds, guild_id, "guild")
 
     def add_member(self, guild: Guild, user: User) -> Member:
         member = guild.members.get(user.id)
@@ -436,10 +438,7 @@ class SandboxState:
         return True
 
     def get_channel(self, channel_id: int) -> Channel:
-        try:
-            return self.channels[channel_id]
-        except KeyError:
-            raise StateError(404, f"unknown channel {channel_id}") from None
+        return _known(self.channels, channel_id, "channel")
 
     def bot_in_guild(self, app: Application, guild_id: int | None) -> bool:
         return guild_id is not None and guild_id in app.guild_ids

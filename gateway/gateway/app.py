@@ -7,6 +7,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
 from gateway import __version__
+from gateway.auth import Authn
 from gateway.auth import install as install_auth
 from gateway.docs import mount_docs
 from gateway.errors import install_error_handlers
@@ -33,7 +34,7 @@ def response_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def create_app(runtime: ServiceRuntime) -> FastAPI:
+def create_app(runtime: ServiceRuntime, authn: Authn) -> FastAPI:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     app = FastAPI(
@@ -51,6 +52,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         dependencies=[Depends(check_request)],
     )
     app.state.runtime = runtime
+    app.state.authn = authn
     install_error_handlers(app)
     for module in (status, auth, bots, commands, files, logs):
         app.include_router(module.router)
@@ -82,15 +84,29 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     return app
 
 
-async def setup(runtime: ServiceRuntime) -> None:
-    """The gateway serves no RPCs; it verifies callers and follows revocation events."""
-    await install_auth(runtime)
+class GatewayStart:
+    """The gateway's two start steps: the kernel runs `setup`, then `http_app`, once per
+    process; the authenticator that setup builds is handed to the app here, by argument."""
 
+    def __init__(self) -> None:
+        self.authn: Authn | None = None
+
+    async def setup(self, runtime: ServiceRuntime) -> None:
+        """The gateway serves no RPCs; it verifies callers and follows revocation events."""
+        self.authn = await install_auth(runtime)
+
+    def http_app(self, runtime: ServiceRuntime) -> FastAPI:
+        if self.authn is None:
+            raise RuntimeError("the kernel builds the app after setup")
+        return create_app(runtime, self.authn)
+
+
+_start = GatewayStart()
 
 SERVICE = ServiceDefinition(
     name="gateway",
     version=__version__,
     settings_cls=Settings,
-    setup=setup,
-    http_app=create_app,
+    setup=_start.setup,
+    http_app=_start.http_app,
 )

@@ -85,7 +85,8 @@ def expand_scopes(scopes: list[str]) -> frozenset[str]:
 
 @dataclass
 class Authn:
-    """Per-process authentication state, kept in `runtime.state["authn"]`."""
+    """Per-process authentication state: built by `install` at setup, handed to the app
+    (`gateway.app.create_app`), which keeps it as `app.state.authn` for `_authn`."""
 
     verifier: AccessTokenVerifier
     tokens: PersonalTokenCache
@@ -125,7 +126,6 @@ async def install(runtime: ServiceRuntime) -> Authn:
             await sub.unsubscribe()
 
     runtime.on_stop(unsubscribe)
-    runtime.state["authn"] = authn
     replayed = asyncio.Event()
     runtime.ready_check("revocations", _is_set(replayed))
     try:
@@ -169,7 +169,9 @@ async def _replay_until_done(
 
 
 def _authn(request: Request) -> Authn:
-    authn: Authn = request.app.state.runtime.state["authn"]
+    authn = request.app.state.authn
+    if not isinstance(authn, Authn):
+        raise TypeError("the gateway app was built without its Authn (see gateway.app)")
     return authn
 
 

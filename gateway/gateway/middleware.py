@@ -7,13 +7,13 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import internal_error_body
 from proto.errors import ErrorCode
 from services.bus.rpc import new_request_id
+from services.errors import envelope_json
 from services.telemetry.logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -184,15 +184,8 @@ class BodyLimitMiddleware:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = orjson.dumps(
-        {
-            "error": {
-                "code": ErrorCode.TOO_LARGE.value,
-                "message": f"request body is larger than {limit} bytes",
-                "details": {"limit_bytes": limit},
-                "fields": [],
-            }
-        }
+    body = envelope_json(
+        ErrorCode.TOO_LARGE, f"request body is larger than {limit} bytes", {"limit_bytes": limit}
     )
     await send(
         {

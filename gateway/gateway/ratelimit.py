@@ -11,10 +11,10 @@ import math
 import time
 from collections import OrderedDict
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proto.errors import ErrorCode
+from services.errors import envelope_json
 
 
 class RateLimiter:
@@ -111,15 +111,10 @@ def is_login_path(path: str) -> bool:
 
 async def too_many(send: Send, wait_s: float) -> None:
     retry = retry_after_header(wait_s)
-    body = orjson.dumps(
-        {
-            "error": {
-                "code": ErrorCode.RATE_LIMITED.value,
-                "message": f"too many requests; try again in {retry} s",
-                "details": {"retry_after": float(retry)},
-                "fields": [],
-            }
-        }
+    body = envelope_json(
+        ErrorCode.RATE_LIMITED,
+        f"too many requests; try again in {retry} s",
+        {"retry_after": float(retry)},
     )
     await send(
         {

@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from log_service import __version__, metrics
-from log_service.fastws import FastStreamServer
 from log_service.handlers import Handlers
-from log_service.http import create_stream_app
-from log_service.ingest import Partitions, run_maintenance, run_worker
+from log_service.ingest.store import Partitions, run_maintenance
+from log_service.ingest.worker import run_worker
 from log_service.settings import Settings
-from log_service.stream import Hub
-from log_service.stream_auth import JwtAuthenticator, Revocations, TicketStore
+from log_service.stream.auth import JwtAuthenticator, Revocations, TicketStore
+from log_service.stream.context import StreamAddress, StreamContext
+from log_service.stream.fastws import FastStreamServer
+from log_service.stream.http import create_stream_app
+from log_service.stream.hub import Hub
 from proto.auth import CHECK_API_TOKEN, JWKS, ApiTokenPrincipal, CheckApiToken, Jwks
 from proto.base import Empty
 from proto.logs import EXPORT_CHUNK, QUERY, STREAM_ENDPOINT, STREAM_TICKET, SUMMARY
@@ -34,7 +36,22 @@ TICKETS_BUCKET = "log_stream_tickets"
 log = logging.getLogger(__name__)
 
 
-async def setup(runtime: ServiceRuntime) -> None:
+class LogService:
+    """`setup` and `http_app` of the process's log-service: the runner calls `setup` first,
+    which builds the stream the HTTP routes then serve."""
+
+    def __init__(self) -> None:
+        self.stream: StreamContext | None = None
+
+    async def setup(self, runtime: ServiceRuntime) -> None:
+        self.stream = await setup(runtime)
+
+    def http_app(self, runtime: ServiceRuntime) -> Any:
+        assert self.stream is not None, "http_app is built after setup"
+        return create_stream_app(self.stream)
+
+
+async def setup(runtime: ServiceRuntime) -> StreamContext:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     db = runtime.db
@@ -43,7 +60,11 @@ async def setup(runtime: ServiceRuntime) -> None:
 
     kv = await ensure_bucket(runtime.js, TICKETS_BUCKET, ttl_s=settings.stream_ticket_ttl_s)
     tickets = TicketStore(Store(kv), settings.stream_ticket_ttl_s)
-    handlers = Handlers(runtime, tickets)
+    address = StreamAddress(
+        settings,
+        lambda: runtime.http_url,
+    )
+    handlers = Handlers(db, settings, tickets, address)
     runtime.rpc.register(QUERY, handlers.query)
     runtime.rpc.register(EXPORT_CHUNK, handlers.export_chunk)
     runtime.rpc.register(SUMMARY, handlers.summary)
@@ -79,7 +100,6 @@ async def setup(runtime: ServiceRuntime) -> None:
     revocations = Revocations(verifier, tokens)
     hub = Hub(runtime.js, db, settings, revocations)
     await hub.start()
-    runtime.state["hub"] = hub
     metrics.STREAM_BUFFERED.set_function(hub.buffered_bytes)
     subs = await watch_revocations(runtime.nc, verifier, tokens)
     runtime.ready_check("revocations", _replayed(hub))
@@ -89,12 +109,11 @@ async def setup(runtime: ServiceRuntime) -> None:
     except Exception:
         log.warning("revocation replay failed; retrying in the background", exc_info=True)
         runtime.spawn(_replay_until_done(runtime, verifier, tokens, hub), name="log-replay")
-    runtime.state["verifier"] = JwtAuthenticator(verifier)
-    runtime.state["tickets"] = tickets
+    authenticator = JwtAuthenticator(verifier)
     fast: FastStreamServer | None = None
     if settings.stream_server == "picows":
-        fast = FastStreamServer(hub, runtime.state["verifier"], tickets, settings)
-        runtime.state["stream_url"] = await fast.start()
+        fast = FastStreamServer(hub, authenticator, tickets, settings)
+        address.fast_url = await fast.start()
 
     # Ingestion makes many short-lived objects; with the default thresholds the collector's
     # full passes over a large heap stalled the live stream for hundreds of milliseconds.
@@ -112,6 +131,7 @@ async def setup(runtime: ServiceRuntime) -> None:
             await fast.stop()
 
     runtime.on_stop(stop)
+    return StreamContext(hub, authenticator, tickets, address, settings)
 
 
 def _replayed(hub: Hub) -> Callable[[], Awaitable[bool]]:
@@ -134,17 +154,13 @@ async def _replay_until_done(
             delay = min(delay * 2, 10.0)
 
 
-def http_app(runtime: ServiceRuntime) -> Any:
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
-    return create_stream_app(runtime, settings)
-
+_service = LogService()
 
 SERVICE = ServiceDefinition(
     name="log",
     version=__version__,
     settings_cls=Settings,
-    setup=setup,
+    setup=_service.setup,
     migrations=Path(__file__).parent / "migrations",
-    http_app=http_app,
+    http_app=_service.http_app,
 )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from log_service import repository as repo
 from log_service import service
 from log_service.settings import Settings
-from log_service.stream_auth import PROTOCOL, TICKET, TicketStore
+from log_service.stream.auth import PROTOCOL, TICKET, TicketStore
+from log_service.stream.context import StreamAddress
 from proto.base import Empty
 from proto.logs import (
     EventsSummary,
@@ -22,24 +22,17 @@ from proto.logs import (
 )
 from proto.system import PurgeResult, PurgeUser
 from services.bus.rpc import RawReply, RpcContext
-from services.runtime import ServiceRuntime
-
-
-def stream_url(runtime: ServiceRuntime, settings: Settings) -> str:
-    """The websocket URL of this replica's stream (the fast server's port if it runs)."""
-    base = (
-        settings.public_url
-        or runtime.state.get("stream_url")
-        or str(runtime.state.get("http_url", ""))
-    )
-    url = str(base).replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/")
-    return url + "/v1/stream"
+from services.db.engine import Database
 
 
 class Handlers:
-    def __init__(self, runtime: ServiceRuntime, tickets: TicketStore) -> None:
-        self.runtime = runtime
+    def __init__(
+        self, db: Database, settings: Settings, tickets: TicketStore, address: StreamAddress
+    ) -> None:
+        self.db = db
+        self.settings = settings
         self.tickets = tickets
+        self.address = address
 
     async def query(self, req: LogQuery, ctx: RpcContext) -> LogPage:
         ctx.require_user()
@@ -62,14 +55,10 @@ class Handlers:
         )
 
     async def stream_endpoint(self, _: Empty, ctx: RpcContext) -> StreamEndpoint:
-        settings = self.runtime.settings
-        assert isinstance(settings, Settings)
-        return StreamEndpoint(url=stream_url(self.runtime, settings), instance=settings.instance)
+        return StreamEndpoint(url=self.address.url(), instance=self.settings.instance)
 
     async def purge(self, req: PurgeUser, ctx: RpcContext) -> PurgeResult:
-        db = self.runtime.db
-        assert db is not None
         # In the user's own row-level-security scope: nobody else's rows can be touched.
-        async with db.user_scope(req.user_id) as s:
-            removed = await repo.purge(s, req.user_id)
+        async with self.db.user_scope(req.user_id) as s:
+            removed = await service.purge(s, req.user_id)
         return PurgeResult(service="log", removed=removed)

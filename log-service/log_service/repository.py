@@ -1,4 +1,8 @@
-"""Every SQL query of log-service."""
+"""Every SQL query of log-service.
+
+Queries are SQLAlchemy expressions over `models.events`. Ingestion's COPY is the one
+exception: it needs the asyncpg connection itself (SQLAlchemy has no COPY), see below.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,30 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import Row, text
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Row,
+    Select,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from log_service.models import events
 from proto.logs import LogFilter
 from services.db import rows_touched
+
+e = events.c
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
@@ -24,6 +47,8 @@ async def _driver(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
+# The ingest hot path: binary COPY moves a batch several times faster than an INSERT of
+# its rows, and only the asyncpg connection under the session can COPY.
 # COPY cannot write a table with row-level security, so a batch is copied (binary) into a
 # temporary staging table of this connection -- not WAL-logged, emptied at every commit --
 # and moved with one INSERT ... SELECT; ON CONFLICT drops the ids already stored.
@@ -68,119 +93,98 @@ async def copy_events(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) ->
 
 
 async def partition_days(session: AsyncSession) -> set[date]:
-    result = await session.execute(text("select d from partition_days() as d"))
+    result = await session.execute(select(func.partition_days(type_=Date)))
     return {r[0] for r in result}
 
 
 async def ensure_partitions(session: AsyncSession, first: date, last: date) -> int:
-    result = await session.execute(
-        text("select ensure_partitions(:a, :b)"), {"a": first, "b": last}
-    )
+    result = await session.execute(select(func.ensure_partitions(first, last)))
     return int(result.scalar_one())
 
 
 async def drop_partitions_before(session: AsyncSession, before: date) -> int:
-    result = await session.execute(text("select drop_partitions_before(:d)"), {"d": before})
+    result = await session.execute(select(func.drop_partitions_before(before)))
     return int(result.scalar_one())
 
 
-_SELECT_ENTRIES = (
-    "select id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload from events"
-)
-_SELECT_LINES = (
-    "select json_build_object('id', id, 'occurred_at', occurred_at, 'owner_id', owner_id,"
-    " 'bot_id', bot_id, 'domain', domain, 'kind', kind, 'level', level,"
-    " 'message', message, 'payload', payload)::text, occurred_at, id from events"
-)
-_NEWEST_FIRST = " order by occurred_at desc, id desc limit :limit"
+def _any(column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[bool]:
+    # One array parameter (`= any($n)`), not one parameter per value as `in_` would:
+    # the statement stays the same whatever the number of values.
+    return column == any_(bindparam(None, list(values), type_=ARRAY(Text)))
 
 
-def _where(f: LogFilter, after: tuple[datetime, UUID] | None) -> tuple[str, dict[str, Any]]:
+def _where(f: LogFilter, after: tuple[datetime, UUID] | None) -> list[ColumnElement[bool]]:
     # Row-level security already limits rows to the caller; these are the user's filters.
-    clauses: list[str] = []
-    params: dict[str, Any] = {}
+    clauses: list[ColumnElement[bool]] = []
     if f.bot_id is not None:
-        clauses.append("bot_id = :bot_id")
-        params["bot_id"] = f.bot_id
+        clauses.append(e.bot_id == f.bot_id)
     if f.level:
-        clauses.append("level = any(:levels)")
-        params["levels"] = list(f.level)
+        clauses.append(_any(e.level, f.level))
     if f.kind:
-        clauses.append("kind = any(:kinds)")
-        params["kinds"] = list(f.kind)
+        clauses.append(_any(e.kind, f.kind))
     if f.domain:
-        clauses.append("domain = any(:domains)")
-        params["domains"] = list(f.domain)
+        clauses.append(_any(e.domain, f.domain))
     if f.since is not None:
-        clauses.append("occurred_at >= :since")
-        params["since"] = f.since
+        clauses.append(e.occurred_at >= f.since)
     if f.until is not None:
-        clauses.append("occurred_at < :until")
-        params["until"] = f.until
+        clauses.append(e.occurred_at < f.until)
     if f.q:
-        clauses.append("tsv @@ websearch_to_tsquery('simple', :q)")
-        params["q"] = f.q
+        query = func.websearch_to_tsquery(literal_column("'simple'"), f.q)
+        clauses.append(e.tsv.bool_op("@@")(query))
     if after is not None:
-        clauses.append("(occurred_at, id) < (:after_at, :after_id)")
-        params["after_at"], params["after_id"] = after
-    return (" where " + " and ".join(clauses)) if clauses else "", params
+        clauses.append(tuple_(e.occurred_at, e.id) < tuple_(*after))
+    return clauses
+
+
+def _newest_first(stmt: Select[Any], clauses: list[ColumnElement[bool]], limit: int) -> Select[Any]:
+    return stmt.where(*clauses).order_by(e.occurred_at.desc(), e.id.desc()).limit(limit)
 
 
 async def query(
     session: AsyncSession, f: LogFilter, after: tuple[datetime, UUID] | None, limit: int
 ) -> Sequence[Row[Any]]:
-    where, params = _where(f, after)
-    params["limit"] = limit
+    columns = (e.id, e.occurred_at, e.owner_id, e.bot_id, e.domain, e.kind, e.level, e.message)
     result = await session.execute(
-        # `where` holds only fixed fragments; every value is a bound parameter.
-        text(_SELECT_ENTRIES + where + _NEWEST_FIRST),
-        params,
+        _newest_first(select(*columns, e.payload), _where(f, after), limit)
     )
-    return result.all()
+    rows: Sequence[Row[Any]] = result.all()
+    return rows
+
+
+_LINE_KEYS = ("id", "occurred_at", "owner_id", "bot_id", "domain", "kind", "level", "message",
+              "payload")  # fmt: skip
+_line_args: list[ColumnElement[Any]] = []
+for _key in _LINE_KEYS:
+    _line_args += [literal_column(f"'{_key}'"), e[_key]]
+_LINE = cast(func.json_build_object(*_line_args), Text)
 
 
 async def export(
     session: AsyncSession, f: LogFilter, after: tuple[datetime, UUID] | None, limit: int
 ) -> list[tuple[str, datetime, UUID]]:
     """Each row already rendered as one JSON line by PostgreSQL."""
-    where, params = _where(f, after)
-    params["limit"] = limit
     result = await session.execute(
-        text(_SELECT_LINES + where + _NEWEST_FIRST),
-        params,
+        _newest_first(select(_LINE, e.occurred_at, e.id), _where(f, after), limit)
     )
     return [(r[0], r[1], r[2]) for r in result]
 
 
-# Per bot, or (no bot) all of the owner's events; row-level security applies on top.
-_SUMMARY_COUNTS = {
-    "bot": "select kind, level, count(*) from events"
-    " where bot_id = :key and occurred_at >= :since and occurred_at < :until"
-    " group by kind, level order by count(*) desc, kind, level",
-    "owner": "select kind, level, count(*) from events"
-    " where owner_id = :key and occurred_at >= :since and occurred_at < :until"
-    " group by kind, level order by count(*) desc, kind, level",
-}
-_SUMMARY_SERIES = {
-    "bot": "select date_bin(make_interval(secs => :bucket), occurred_at, :since) as b,"
-    " kind, level, count(*) from events"
-    " where bot_id = :key and occurred_at >= :since and occurred_at < :until"
-    " group by b, kind, level order by b, kind, level",
-    "owner": "select date_bin(make_interval(secs => :bucket), occurred_at, :since) as b,"
-    " kind, level, count(*) from events"
-    " where owner_id = :key and occurred_at >= :since and occurred_at < :until"
-    " group by b, kind, level order by b, kind, level",
-}
+def _window(owner_id: UUID, bot_id: UUID | None, since: datetime, until: datetime) -> Any:
+    """One bot's events, or (no bot) all of the owner's; row-level security applies on top."""
+    scope = e.owner_id == owner_id if bot_id is None else e.bot_id == bot_id
+    return and_(scope, e.occurred_at >= since, e.occurred_at < until)
 
 
 async def summary_counts(
     session: AsyncSession, owner_id: UUID, bot_id: UUID | None, since: datetime, until: datetime
 ) -> list[tuple[str, str, int]]:
     """Counts per (kind, level) of one bot's events, or of all the owner's (no bot)."""
-    scope = "owner" if bot_id is None else "bot"
+    n = func.count()
     result = await session.execute(
-        text(_SUMMARY_COUNTS[scope]),
-        {"key": bot_id or owner_id, "since": since, "until": until},
+        select(e.kind, e.level, n)
+        .where(_window(owner_id, bot_id, since, until))
+        .group_by(e.kind, e.level)
+        .order_by(n.desc(), e.kind, e.level)
     )
     return [(r[0], r[1], int(r[2])) for r in result]
 
@@ -194,10 +198,16 @@ async def summary_series(
     bucket_s: int,
 ) -> list[tuple[datetime, str, str, int]]:
     """The same counts per time bucket (`bucket_s` wide, aligned on `since`)."""
-    scope = "owner" if bot_id is None else "bot"
+    bucket = func.make_interval(0, 0, 0, 0, 0, 0, bucket_s)
+    start = func.date_bin(bucket, e.occurred_at, since).label("b")
+    # Grouped and ordered by the label: repeating the expression would repeat its
+    # parameters, which PostgreSQL cannot tell are equal.
+    b: ColumnElement[Any] = literal_column("b")
     result = await session.execute(
-        text(_SUMMARY_SERIES[scope]),
-        {"key": bot_id or owner_id, "since": since, "until": until, "bucket": bucket_s},
+        select(start, e.kind, e.level, func.count())
+        .where(_window(owner_id, bot_id, since, until))
+        .group_by(b, e.kind, e.level)
+        .order_by(b, e.kind, e.level)
     )
     return [(r[0], r[1], r[2], int(r[3])) for r in result]
 
@@ -205,8 +215,7 @@ async def summary_series(
 async def seq_of(session: AsyncSession, event_id: UUID, lo: datetime, hi: datetime) -> int | None:
     """The stream sequence of a stored event (the time bounds let PostgreSQL prune)."""
     result = await session.execute(
-        text("select seq from events where id = :id and occurred_at >= :lo and occurred_at < :hi"),
-        {"id": event_id, "lo": lo, "hi": hi},
+        select(e.seq).where(e.id == event_id, e.occurred_at >= lo, e.occurred_at < hi)
     )
     value = result.scalar_one_or_none()
     return int(value) if value is not None else None
@@ -217,18 +226,14 @@ async def rows_after_seq(
 ) -> list[tuple[int, str, str, str | None, str, str]]:
     """(seq, payload, domain, bot_id, kind, level) of the owner's events in (after, before)."""
     result = await session.execute(
-        text(
-            "select seq, payload::text, domain, bot_id::text, kind, level from events"
-            " where owner_id = :owner and seq > :after and seq < :before"
-            " order by seq limit :limit"
-        ),
-        {"owner": owner_id, "after": after_seq, "before": before_seq, "limit": limit},
+        select(e.seq, cast(e.payload, Text), e.domain, cast(e.bot_id, Text), e.kind, e.level)
+        .where(e.owner_id == owner_id, e.seq > after_seq, e.seq < before_seq)
+        .order_by(e.seq)
+        .limit(limit)
     )
     return [(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in result]
 
 
 async def purge(session: AsyncSession, owner_id: UUID) -> int:
-    result = await session.execute(
-        text("delete from events where owner_id = :owner"), {"owner": owner_id}
-    )
+    result = await session.execute(delete(events).where(e.owner_id == owner_id))
     return int(rows_touched(result) or 0)

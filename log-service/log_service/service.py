@@ -114,16 +114,16 @@ def may_need_redaction(text: str) -> bool:
     return _SCREEN_DOTTED.search(text) is not None
 
 
-def _redact_value(value: Any, key: str = "") -> Any:
+def redact_value(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         lowered = key.lower()
         if any(lowered.endswith(k) for k in _SECRET_KEYS) and value:
             return REDACTED
         return redact(_clean(value))
     if isinstance(value, dict):
-        return {str(k): _redact_value(v, str(k)) for k, v in value.items()}
+        return {str(k): redact_value(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact_value(v) for v in value]
+        return [redact_value(v) for v in value]
     return value
 
 
@@ -186,7 +186,7 @@ def parse_record(subject: str, data: bytes, seq: int, stored_at: datetime) -> Re
     if may_need_redaction(text) or "\\u0000" in text:
         # Something may look secret (or cannot be stored): clean value by value.
         message = redact(_clean(message))
-        body = _redact_value(body)
+        body = redact_value(body)
         payload = orjson.dumps(body).decode().replace("\\u0000", "")
     else:
         payload = text
@@ -333,3 +333,21 @@ async def summary(
         counts=counts,
         series=series,
     )
+
+
+async def seq_of(session: AsyncSession, event_id: UUID, lo: datetime, hi: datetime) -> int | None:
+    """The stream sequence of a stored event that occurred in [lo, hi) (a resume's start)."""
+    return await repo.seq_of(session, event_id, lo, hi)
+
+
+async def rows_after_seq(
+    session: AsyncSession, owner_id: UUID, after_seq: int, before_seq: int, limit: int
+) -> list[tuple[int, str, str, str | None, str, str]]:
+    """The owner's stored events between two stream sequences (what a resume replays from
+    the table once JetStream no longer has them)."""
+    return await repo.rows_after_seq(session, owner_id, after_seq, before_seq, limit)
+
+
+async def purge(session: AsyncSession, owner_id: UUID) -> int:
+    """Delete every event of the user (erasure); how many rows went."""
+    return await repo.purge(session, owner_id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -58,11 +58,11 @@ def run_env(target_metadata: Any = None) -> None:
         context.run_migrations()
 
 
-class InitialRevision(NamedTuple):
-    """The module attributes Alembic reads from a service's first migration."""
+class Revision(NamedTuple):
+    """The module attributes Alembic reads from a migration."""
 
     revision: str
-    down_revision: None
+    down_revision: str | None
     branch_labels: None
     depends_on: None
     upgrade: Callable[[], None]
@@ -73,7 +73,26 @@ def _schema_exists() -> None:
     """Bootstrap creates each service's schema with its grants, so there is nothing to do."""
 
 
-def initial_revision(revision: str) -> InitialRevision:
+def initial_revision(revision: str) -> Revision:
     """The body of every service's `0001_initial.py`: the root its later revisions hang on,
     changing nothing (tables arrive with the features that need them)."""
-    return InitialRevision(revision, None, None, None, _schema_exists, _schema_exists)
+    return Revision(revision, None, None, None, _schema_exists, _schema_exists)
+
+
+def _executes(statements: Iterable[str]) -> Callable[[], None]:
+    frozen = tuple(statements)
+
+    def run() -> None:
+        # asyncpg prepares what it is given: one SQL command per execute.
+        for statement in frozen:
+            op.execute(statement)
+
+    return run
+
+
+def sql_revision(
+    revision: str, down_revision: str, *, upgrade: Iterable[str], downgrade: Iterable[str]
+) -> Revision:
+    """The body of a migration written as SQL: `upgrade` and `downgrade` run their
+    statements in order, each on its own."""
+    return Revision(revision, down_revision, None, None, _executes(upgrade), _executes(downgrade))

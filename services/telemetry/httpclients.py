@@ -10,6 +10,8 @@ patched. Request and response headers are not recorded (they carry bot tokens).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from services.telemetry import tracing
 
@@ -20,23 +22,33 @@ def instrument_http_clients() -> list[str]:
     """Instrument the HTTP client libraries that are installed; returns their names."""
     if not tracing.enabled():
         return []
-    done: list[str] = []
-    try:
-        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    clients = [
+        ("httpx", _httpx, "opentelemetry-instrumentation-httpx"),
+        ("aiohttp", _aiohttp, "opentelemetry-instrumentation-aiohttp-client"),
+    ]
+    return [name for name, load, package in clients if _instrument(load, package)]
 
-        instrumentor = HTTPXClientInstrumentor()
+
+def _instrument(load: Callable[[], Any], package: str) -> bool:
+    """Instrument one client library once; False when its instrumentation is not installed."""
+    try:
+        instrumentor = load()
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument()
-        done.append("httpx")
     except ImportError:
-        log.debug("opentelemetry-instrumentation-httpx is not installed")
-    try:
-        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+        log.debug("%s is not installed", package)
+        return False
+    return True
 
-        aiohttp_instrumentor = AioHttpClientInstrumentor()
-        if not aiohttp_instrumentor.is_instrumented_by_opentelemetry:
-            aiohttp_instrumentor.instrument()
-        done.append("aiohttp")
-    except ImportError:
-        log.debug("opentelemetry-instrumentation-aiohttp-client is not installed")
-    return done
+
+# The imports stay inside: each instrumentation package is optional.
+def _httpx() -> Any:
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    return HTTPXClientInstrumentor()
+
+
+def _aiohttp() -> Any:
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
+    return AioHttpClientInstrumentor()

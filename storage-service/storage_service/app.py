@@ -130,7 +130,6 @@ async def setup(runtime: ServiceRuntime) -> None:
         publish,
     )
     handlers = Handlers(service, runtime.db)
-    runtime.state["service"] = service
     runtime.rpc.register(UPLOAD, handlers.upload)
     runtime.rpc.register(LIST_FILES, handlers.list)
     runtime.rpc.register(GET_FILE, handlers.get)

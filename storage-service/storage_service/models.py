@@ -1,38 +1,78 @@
-"""storage-service tables (schema `storage`, reached through the role's search_path)."""
+"""storage-service tables (schema `storage`, reached through the role's search_path).
+
+The migrations create the schema; these classes describe it column for column (types,
+nullability, keys, indexes, server defaults) and a test compares the two. Check
+constraints and row-level security policies live only in the migrations.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
 
-class Base(DeclarativeBase):
-    pass
+class StorageTable(SQLModel, registry=registry()):
+    """Base of storage-service's tables. A registry of its own gives the service a MetaData
+    of its own (SQLModel's default is one global MetaData shared by every importer), so
+    Alembic and the schema test see exactly this service's tables."""
+
+    # Set by SQLAlchemy on each table class; declared for the type checker.
+    __table__: ClassVar[Table]
 
 
-class StoredFile(Base):
+metadata = StorageTable.metadata
+
+
+class StoredFile(StorageTable, table=True):
     """One upload of one user. Unique per (owner, sha256 of the uploaded bytes): the same
     bytes uploaded again are the same file (content-addressed, stored once)."""
 
     __tablename__ = "files"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "sha256", name="files_owner_sha_key"),
+        Index("files_owner_created_idx", "owner_id", text("created_at DESC")),
+    )
 
-    id: Mapped[UUID] = mapped_column(primary_key=True)
-    owner_id: Mapped[UUID] = mapped_column(nullable=False)
-    kind: Mapped[str] = mapped_column(String(16))
-    name: Mapped[str] = mapped_column(String(255))
-    content_type: Mapped[str] = mapped_column(String(100))
-    sha256: Mapped[str] = mapped_column(String(64))
-    size_bytes: Mapped[int] = mapped_column(BigInteger)
-    stored_bytes: Mapped[int] = mapped_column(BigInteger)
-    width: Mapped[int | None] = mapped_column(Integer)
-    height: Mapped[int | None] = mapped_column(Integer)
-    animated: Mapped[bool] = mapped_column(Boolean, default=False)
+    id: UUID = Field(primary_key=True)
+    owner_id: UUID = Field(nullable=False)
+    # 'avatar' or 'config' (a check constraint of the migration).
+    kind: str = Field(sa_type=Text, nullable=False)
+    name: str = Field(sa_type=Text, nullable=False)
+    content_type: str = Field(sa_type=Text, nullable=False)
+    sha256: str = Field(sa_type=Text, nullable=False)
+    size_bytes: int = Field(sa_type=BigInteger, nullable=False)
+    stored_bytes: int = Field(sa_type=BigInteger, nullable=False)
+    width: int | None = None
+    height: int | None = None
+    animated: bool = Field(
+        default=False,
+        sa_column=Column(Boolean, nullable=False, server_default=text("false")),
+    )
     # [{name, content_type, size_bytes, width, height, key}]
-    variants: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    object_keys: Mapped[list[str]] = mapped_column(ARRAY(Text))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    variants: list[dict[str, Any]] = Field(
+        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    )
+    object_keys: list[str] = Field(
+        sa_column=Column(ARRAY(Text), nullable=False, server_default=text("'{}'"))
+    )
+    # Filled in by the database (`now()`) and read back by the INSERT's RETURNING.
+    created_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    )

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage_service.models import StoredFile
 
@@ -27,7 +28,9 @@ class FileRepository:
         return await self.session.get(StoredFile, file_id)
 
     async def by_sha(self, sha256: str) -> StoredFile | None:
-        rows = await self.session.execute(select(StoredFile).where(StoredFile.sha256 == sha256))
+        rows = await self.session.execute(
+            select(StoredFile).where(col(StoredFile.sha256) == sha256)
+        )
         return rows.scalars().first()
 
     async def usage(self) -> tuple[int, int]:
@@ -35,7 +38,8 @@ class FileRepository:
         row = (
             await self.session.execute(
                 select(
-                    func.count(StoredFile.id), func.coalesce(func.sum(StoredFile.stored_bytes), 0)
+                    func.count(col(StoredFile.id)),
+                    func.coalesce(func.sum(StoredFile.stored_bytes), 0),
                 )
             )
         ).one()
@@ -43,10 +47,12 @@ class FileRepository:
 
     async def newest(self, kind: str | None, limit: int) -> list[StoredFile]:
         query = (
-            select(StoredFile).order_by(StoredFile.created_at.desc(), StoredFile.id).limit(limit)
+            select(StoredFile)
+            .order_by(col(StoredFile.created_at).desc(), col(StoredFile.id))
+            .limit(limit)
         )
         if kind is not None:
-            query = query.where(StoredFile.kind == kind)
+            query = query.where(col(StoredFile.kind) == kind)
         return list((await self.session.execute(query)).scalars())
 
     async def add(self, row: StoredFile) -> None:
@@ -62,12 +68,14 @@ class FileRepository:
         if not keys:
             return set()
         used = await self.session.execute(
-            select(func.unnest(StoredFile.object_keys)).where(StoredFile.object_keys.overlap(keys))
+            select(func.unnest(StoredFile.object_keys)).where(
+                StoredFile.__table__.c.object_keys.overlap(keys)
+            )
         )
         return {k for k in used.scalars() if k in keys}
 
     async def delete_all(self, owner_id: UUID) -> builtins.list[StoredFile]:
         rows = await self.session.execute(
-            delete(StoredFile).where(StoredFile.owner_id == owner_id).returning(StoredFile)
+            delete(StoredFile).where(col(StoredFile.owner_id) == owner_id).returning(StoredFile)
         )
         return list(rows.scalars())

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.infra.stack import ServiceProcess, start_service
-from services.infra.webbuild import WEB, ensure_web_build
+from services.devstack.stack import ServiceProcess, start_service
+from services.devstack.webbuild import WEB, ensure_web_build
 from tests.fixtures.auth import auth_env
 
 pytestmark = pytest.mark.e2e

@@ -1,37 +1,61 @@
 """The fleet half of bot-service: live discord.py connections sharded across replicas.
 
-`await start_fleet(runtime)` from `bot_service.app.setup` starts it.
+`build_fleet(runtime)` then `await fleet.start()` from `bot_service.app.setup`.
+Layers (.importlinter `fleet-layers`): the controller builds the control plane, command
+bridge and status board; they hold units; a unit sees the fleet only as `host.UnitHost`;
+every discord.py internal is in `discordpy`.
 """
 
 from __future__ import annotations
 
 from uuid import UUID
 
+from bot_service.fleet.control import AvatarAppliedHook
 from bot_service.fleet.controller import Fleet, dev_token_loader
 from bot_service.fleet.settings import FleetSettings
 from services.runtime import ServiceRuntime
 from services.settings import MissingSecretError
 
-__all__ = ["Fleet", "FleetSettings", "start_fleet"]
+__all__ = ["AvatarAppliedHook", "Fleet", "FleetSettings", "build_fleet", "start_fleet"]
 
 
-async def start_fleet(runtime: ServiceRuntime, settings: FleetSettings | None = None) -> Fleet:
+def build_fleet(
+    runtime: ServiceRuntime,
+    settings: FleetSettings | None = None,
+    *,
+    on_avatar_applied: AvatarAppliedHook | None = None,
+) -> Fleet:
+    """The fleet of this replica, not started yet."""
     settings = settings or FleetSettings()
     if settings.dev_tokens_file is not None:
         if runtime.settings.production:
             raise MissingSecretError("BOT_DEV_TOKENS_FILE is for development only")
-        fleet = Fleet(runtime, settings, dev_token_loader(settings.dev_tokens_file))
-    else:
-        from bot_service.tokens import TokenNotFoundError, load_token
+        return Fleet(
+            runtime,
+            settings,
+            dev_token_loader(settings.dev_tokens_file),
+            on_avatar_applied=on_avatar_applied,
+        )
+    from bot_service.tokens import TokenNotFoundError, load_token
 
-        db, vault = runtime.db, runtime.vault
-        if db is None or vault is None:
-            raise RuntimeError("the fleet needs the database and the vault")
+    db, vault = runtime.db, runtime.vault
+    if db is None or vault is None:
+        raise RuntimeError("the fleet needs the database and the vault")
 
-        async def load(bot_id: UUID) -> str:
-            return await load_token(db, vault, bot_id)
+    async def load(bot_id: UUID) -> str:
+        return await load_token(db, vault, bot_id)
 
-        fleet = Fleet(runtime, settings, load, (TokenNotFoundError,))
-    runtime.state["fleet"] = fleet
+    return Fleet(
+        runtime, settings, load, (TokenNotFoundError,), on_avatar_applied=on_avatar_applied
+    )
+
+
+async def start_fleet(
+    runtime: ServiceRuntime,
+    settings: FleetSettings | None = None,
+    *,
+    on_avatar_applied: AvatarAppliedHook | None = None,
+) -> Fleet:
+    fleet = build_fleet(runtime, settings, on_avatar_applied=on_avatar_applied)
     await fleet.start()
     return fleet

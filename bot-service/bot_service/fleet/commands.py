@@ -9,7 +9,8 @@ import contextlib
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import discord
@@ -35,8 +36,12 @@ from proto.logs import LogRecorded
 from services.errors import RpcError
 
 if TYPE_CHECKING:
-    from bot_service.fleet.controller import Fleet
+    from bot_service.fleet.host import UnitKey
+    from bot_service.fleet.settings import FleetSettings
     from bot_service.fleet.unit import ShardUnit
+    from proto.fleet import DesiredBot
+    from services.bus.kv import Store
+    from services.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +115,29 @@ def _embeds(reply: CommandReply) -> list[discord.Embed]:
     return out
 
 
+class BridgeHost(Protocol):
+    """What the command bridge needs of the fleet (`controller.Fleet` implements it)."""
+
+    @property
+    def runtime(self) -> ServiceRuntime: ...
+
+    @property
+    def settings(self) -> FleetSettings: ...
+
+    @property
+    def desired(self) -> Mapping[UUID, DesiredBot]: ...
+
+    @property
+    def units(self) -> Mapping[UnitKey, ShardUnit]: ...
+
+    @property
+    def plans_kv(self) -> Store: ...
+
+    def unit_of(self, bot_id: UUID, shard_id: int = 0) -> ShardUnit | None: ...
+
+
 class CommandBridge:
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: BridgeHost) -> None:
         self.fleet = fleet
         self.manifests: dict[UUID, CommandManifest] = {}
         self._manifest_at: dict[UUID, float] = {}

@@ -8,7 +8,8 @@ import asyncio
 import base64
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import discord
@@ -39,8 +40,10 @@ from services.bus.rpc import RpcContext
 from services.errors import RpcError, not_found
 
 if TYPE_CHECKING:
-    from bot_service.fleet.controller import Fleet
+    import aiohttp
+
     from bot_service.fleet.unit import ShardUnit
+    from services.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +89,37 @@ def _from_discord_py(exc: Exception) -> RpcError:
     return RpcError(ErrorCode.UNAVAILABLE, f"Discord is not reachable ({type(exc).__name__})")
 
 
+AvatarAppliedHook = Callable[[AvatarApplied, RpcContext], Awaitable[None]]
+
+
+class ControlHost(Protocol):
+    """What the control plane needs of the fleet (`controller.Fleet` implements it)."""
+
+    @property
+    def runtime(self) -> ServiceRuntime: ...
+
+    @property
+    def http(self) -> aiohttp.ClientSession | None: ...
+
+    @property
+    def token_missing_errors(self) -> tuple[type[BaseException], ...]: ...
+
+    @property
+    def on_avatar_applied(self) -> AvatarAppliedHook | None: ...
+
+    async def token(self, bot_id: UUID) -> str: ...
+
+    async def desired_of(self, bot_id: UUID) -> DesiredBot | None: ...
+
+    async def bot_status(self, desired: DesiredBot) -> BotStatus: ...
+
+    def shard_count_of(self, desired: DesiredBot) -> int | None: ...
+
+    def unit_of(self, bot_id: UUID, shard_id: int = 0) -> ShardUnit | None: ...
+
+
 class Control:
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: ControlHost) -> None:
         self.fleet = fleet
         self._subs: dict[tuple[UUID, int], Subscription] = {}
 
@@ -128,7 +160,7 @@ class Control:
         reply = await self._route(req.bot_id, 0, "avatar", req, data, ctx)
         applied = AvatarApplied.model_validate_json(reply)
         # The API half records the new avatar hash (BotView.avatar_url).
-        hook = self.fleet.runtime.state.get("avatar_applied")
+        hook = self.fleet.on_avatar_applied
         if hook is not None:
             await hook(applied, ctx)
         return applied

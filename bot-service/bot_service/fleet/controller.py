@@ -27,18 +27,17 @@ from uuid import UUID
 
 import aiohttp
 import discord
-import discord.asset
-import discord.gateway
-import discord.http
-import yarl
 from nats.js.kv import KeyValue
 
 from bot_service.fleet import diagnosis, metrics
-from bot_service.fleet.discord_gateway import pin_mmap_threshold
+from bot_service.fleet.commands import CommandBridge
+from bot_service.fleet.control import AvatarAppliedHook, Control
+from bot_service.fleet.discordpy import gateway_url, pin_mmap_threshold, point_rest_and_cdn
 from bot_service.fleet.hashing import owner
+from bot_service.fleet.host import UnitKey
 from bot_service.fleet.settings import FleetSettings
 from bot_service.fleet.status import StatusBoard, summarize
-from bot_service.fleet.unit import ShardUnit, StopMode, UnitKey
+from bot_service.fleet.unit import ShardUnit, StopMode
 from proto.fleet import (
     BotStatus,
     DesiredBot,
@@ -54,16 +53,6 @@ from services.runtime import ServiceRuntime
 log = logging.getLogger(__name__)
 
 TokenLoader = Callable[[UUID], Awaitable[str]]
-
-
-def point_discord_py(base_url: str) -> None:
-    """Every discord.py URL from settings: REST base, default gateway, CDN."""
-    base = base_url.rstrip("/")
-    discord.http.Route.BASE = f"{base}/api/v10"
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
-        re.sub(r"^http", "ws", base) + "/gateway"
-    )
-    discord.asset.Asset.BASE = base
 
 
 def _safe_key(name: str) -> str:
@@ -82,15 +71,22 @@ async def _bucket(runtime: ServiceRuntime, name: str, ttl_s: float | None = None
 
 
 class Fleet:
+    """The replica's fleet; what its units see of it is `host.UnitHost`."""
+
     def __init__(
         self,
         runtime: ServiceRuntime,
         settings: FleetSettings,
         token_loader: TokenLoader,
         token_missing_errors: tuple[type[BaseException], ...] = (),
+        *,
+        on_avatar_applied: AvatarAppliedHook | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = settings
+        # The API half of bot-service records a new avatar's hash (BotView.avatar_url).
+        self.on_avatar_applied = on_avatar_applied
+        self.discord_gateway = gateway_url(runtime.settings.discord_base_url)
         self._load_token = token_loader
         self.token_missing_errors = token_missing_errors or (LookupError,)
         self.replica = _safe_key(runtime.settings.instance)
@@ -108,9 +104,6 @@ class Fleet:
         self._lock = asyncio.Lock()
         self.stopping = False
         self.http: aiohttp.ClientSession | None = None
-        from bot_service.fleet.commands import CommandBridge
-        from bot_service.fleet.control import Control
-
         self.commands = CommandBridge(self)
         self.control = Control(self)
 
@@ -118,7 +111,7 @@ class Fleet:
     async def start(self) -> None:
         s = self.settings
         rt = self.runtime
-        point_discord_py(rt.settings.discord_base_url)
+        point_rest_and_cdn(rt.settings.discord_base_url)
         pin_mmap_threshold(s.malloc_mmap_threshold_kib)
         self.http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=30), trace_configs=[metrics.rate_limit_trace()]
@@ -589,10 +582,19 @@ class Fleet:
             ),
         )
 
-    # ------------------------------------------------------------------ callbacks
+    # ------------------------------------------------------------------ callbacks (UnitHost)
     def unit_online(self, unit: ShardUnit) -> None:
         if unit.key.shard_id == 0:
             self.commands.bot_online(unit)
+
+    def unit_changed(self, unit: ShardUnit) -> None:
+        self.status.unit_changed(unit)
+
+    async def on_interaction(self, unit: ShardUnit, interaction: discord.Interaction) -> None:
+        await self.commands.on_interaction(unit, interaction)
+
+    async def on_message(self, unit: ShardUnit, message: discord.Message) -> None:
+        await self.commands.on_message(unit, message)
 
     def unit_of(self, bot_id: UUID, shard_id: int = 0) -> ShardUnit | None:
         return self.units.get(UnitKey(bot_id, shard_id))

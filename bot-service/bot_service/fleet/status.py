@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from proto.events import LogLevel
@@ -16,8 +16,8 @@ from proto.fleet import BotState, BotStatus, BotStatusChanged, DesiredBot, Shard
 from services.bus.kv import Store
 
 if TYPE_CHECKING:
-    from bot_service.fleet.controller import Fleet
     from bot_service.fleet.unit import ShardUnit
+    from services.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,20 @@ def describe(
     return text
 
 
+class StatusHost(Protocol):
+    """What the status board needs of the fleet (`controller.Fleet` implements it)."""
+
+    @property
+    def replica(self) -> str: ...
+
+    @property
+    def runtime(self) -> ServiceRuntime: ...
+
+
 class StatusBoard:
     """Serialises status writes and events (in order, off the caller's path)."""
 
-    def __init__(self, fleet: Fleet, store: Store) -> None:
+    def __init__(self, fleet: StatusHost, store: Store) -> None:
         self.fleet = fleet
         self.store = store
         self._queue: asyncio.Queue[tuple[DesiredBot, ShardStatus]] = asyncio.Queue()

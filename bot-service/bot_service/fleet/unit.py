@@ -16,37 +16,24 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
-from uuid import UUID
+from typing import Any, Literal
 
 import aiohttp
 import discord
 import yarl
 from discord.errors import ConnectionClosed
 from discord.gateway import DiscordWebSocket, ReconnectWebSocket
-from discord.state import ConnectionState
 
 from bot_service.fleet import diagnosis, metrics
 from bot_service.fleet.diagnosis import Diagnosis
-from bot_service.fleet.discord_gateway import FleetWebSocket, LazyParsers
+from bot_service.fleet.discordpy import LeanClient, last_heartbeat_ack, open_gateway
+from bot_service.fleet.host import UnitHost, UnitKey
 from proto.fleet import BotState, DesiredBot, Presence, ResumeInfo
 from proto.logs import LogRecorded
-
-if TYPE_CHECKING:
-    from bot_service.fleet.controller import Fleet
 
 log = logging.getLogger(__name__)
 
 StopMode = Literal["stop", "handoff", "fence"]
-
-
-class UnitKey(NamedTuple):
-    bot_id: UUID
-    shard_id: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.bot_id}.{self.shard_id}"
 
 
 class IdentifyBudgetExhaustedError(Exception):
@@ -77,17 +64,12 @@ def activity_of(presence: Presence) -> discord.BaseActivity | None:
     return discord.Activity(type=kind, name=text)
 
 
-class FleetClient(discord.Client):
+class FleetClient(LeanClient):
     """A discord.py client with minimal caches whose events go to its unit."""
 
     def __init__(self, unit: ShardUnit, **options: Any) -> None:
         super().__init__(**options)
         self._unit = unit
-
-    def _get_state(self, **options: Any) -> ConnectionState[Any]:
-        state = super()._get_state(**options)
-        state.parsers = LazyParsers(state)
-        return state
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         # Pacing happens before the connection is opened (ShardUnit._pace); no 5 s sleep.
@@ -100,10 +82,10 @@ class FleetClient(discord.Client):
         self._unit.connected(resumed=True)
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        await self._unit.fleet.commands.on_interaction(self._unit, interaction)
+        await self._unit.fleet.on_interaction(self._unit, interaction)
 
     async def on_message(self, message: discord.Message) -> None:
-        await self._unit.fleet.commands.on_message(self._unit, message)
+        await self._unit.fleet.on_message(self._unit, message)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         log.exception("error in %s of %s", event_method, self._unit.key.key)
@@ -111,7 +93,7 @@ class FleetClient(discord.Client):
 
 @dataclass
 class ShardUnit:
-    fleet: Fleet
+    fleet: UnitHost[ShardUnit]
     key: UnitKey
     desired: DesiredBot
     shard_count: int
@@ -209,7 +191,7 @@ class ShardUnit:
         if changed:
             self.state, self.reason, self.message = state, reason, message
             self.since = datetime.now(UTC)
-            self.fleet.status.unit_changed(self)
+            self.fleet.unit_changed(self)
 
     def connected(self, *, resumed: bool) -> None:
         self._attempt = 0
@@ -263,7 +245,7 @@ class ShardUnit:
             self._http_trace = metrics.rate_limit_trace(self.on_rate_limited)
         return FleetClient(
             self,
-            intents=discord.Intents._from_value(self.desired.intents),
+            intents=discord.Intents(self.desired.intents),
             shard_id=self.key.shard_id,
             shard_count=self.shard_count,
             max_messages=None,
@@ -414,7 +396,10 @@ class ShardUnit:
                 if not params.get("resume"):
                     await self._pace(client)
                     metrics.IDENTIFIES.inc()
-                ws = await asyncio.wait_for(FleetWebSocket.from_client(client, **params), 60)
+                ws = await asyncio.wait_for(
+                    open_gateway(client, default_gateway=self.fleet.discord_gateway, **params),
+                    60,
+                )
                 self.ws = ws
                 client.ws = ws
                 params["initial"] = False
@@ -476,8 +461,7 @@ def _http_diagnosis(exc: discord.HTTPException) -> Diagnosis:
 def _sample_heartbeat(ws: DiscordWebSocket, last_ack: float | None) -> float | None:
     """One heartbeat sample per HEARTBEAT_ACK (discord.py stamps its handler); returns the
     ack time seen."""
-    keep_alive = getattr(ws, "_keep_alive", None)
-    ack = getattr(keep_alive, "_last_ack", None)
+    ack = last_heartbeat_ack(ws)
     if ack is not None and ack != last_ack:
         last_ack = ack
         if ws.latency != float("inf"):

@@ -19,10 +19,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, get_args
+from typing import Annotated, Any, get_args
 from uuid import UUID
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import APIRouter, Depends, Query, WebSocket
 from fastapi.responses import StreamingResponse
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -75,33 +75,55 @@ def _levels(values: list[str]) -> list[LogLevel]:
     return [_LEVELS[v] for v in levels]
 
 
+class LogFilters:
+    """The filters `/v1/logs` and its export share, as query parameters; checked in the
+    route (`fields`), after FastAPI has validated every parameter."""
+
+    def __init__(
+        self,
+        bot_id: UUID | None = None,
+        level: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+        kind: Annotated[list[str], Query()] = [],  # noqa: B006
+        domain: Annotated[list[str], Query()] = [],  # noqa: B006
+        since: datetime | None = None,
+        until: datetime | None = None,
+        q: Annotated[str | None, Query(max_length=256)] = None,
+    ) -> None:
+        self.bot_id, self.since, self.until, self.q = bot_id, since, until, q
+        self.level, self.kind, self.domain = level, kind, domain
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "bot_id": self.bot_id,
+            "level": _levels(self.level),
+            "kind": _split(self.kind),
+            "domain": _split(self.domain),
+            "since": self.since,
+            "until": self.until,
+            "q": self.q or None,
+        }
+
+
+class Page:
+    """Which page of `/v1/logs`: its own dependency after `LogFilters`, so the query
+    parameters keep their order in the OpenAPI document."""
+
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> None:
+        self.limit, self.cursor = limit, cursor
+
+
 @router.get("/v1/logs", response_model=LogPage, summary="Your bots' logs and events")
 async def list_logs(
     bus: Bus,
     user: Reader,
-    bot_id: UUID | None = None,
-    level: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
-    kind: Annotated[list[str], Query()] = [],  # noqa: B006
-    domain: Annotated[list[str], Query()] = [],  # noqa: B006
-    since: datetime | None = None,
-    until: datetime | None = None,
-    q: Annotated[str | None, Query(max_length=256)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    filters: Annotated[LogFilters, Depends()],
+    page: Annotated[Page, Depends()],
 ) -> LogPage:
-    req = contract_from(
-        LogQuery,
-        "query",
-        bot_id=bot_id,
-        level=_levels(level),
-        kind=_split(kind),
-        domain=_split(domain),
-        since=since,
-        until=until,
-        q=q or None,
-        limit=limit,
-        cursor=cursor,
-    )
+    req = contract_from(LogQuery, "query", **filters.fields(), limit=page.limit, cursor=page.cursor)
     return await bus.call(QUERY, req, user_id=user.user_id)
 
 
@@ -129,27 +151,9 @@ async def _chunks(
     response_class=StreamingResponse,
 )
 async def export_logs(
-    bus: Bus,
-    user: Reader,
-    bot_id: UUID | None = None,
-    level: Annotated[list[str], Query()] = [],  # noqa: B006
-    kind: Annotated[list[str], Query()] = [],  # noqa: B006
-    domain: Annotated[list[str], Query()] = [],  # noqa: B006
-    since: datetime | None = None,
-    until: datetime | None = None,
-    q: Annotated[str | None, Query(max_length=256)] = None,
+    bus: Bus, user: Reader, filters: Annotated[LogFilters, Depends()]
 ) -> StreamingResponse:
-    req = contract_from(
-        ExportQuery,
-        "query",
-        bot_id=bot_id,
-        level=_levels(level),
-        kind=_split(kind),
-        domain=_split(domain),
-        since=since,
-        until=until,
-        q=q or None,
-    )
+    req = contract_from(ExportQuery, "query", **filters.fields())
     # The first chunk before the headers: bad filters still get a proper 4xx.
     meta, first = await bus.call_raw(EXPORT_CHUNK, req, user_id=user.user_id)
     return StreamingResponse(

@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 
 from proto.registry import RpcSpec
 from services.bus.rpc import RpcClient
-from services.infra.stack import Infra, ServiceProcess, spawn_service
+from services.devstack.stack import Infra, ServiceProcess, spawn_service
 from tests.fixtures.sandbox import SandboxProcess
 
 

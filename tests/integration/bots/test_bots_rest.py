@@ -18,7 +18,7 @@ from gateway.deps import get_bus
 from gateway.errors import install_error_handlers
 from gateway.routes import bots as routes
 from services.bus.rpc import RpcClient
-from services.infra.stack import ServiceProcess
+from services.devstack.stack import ServiceProcess
 from tests.fixtures.sandbox import SandboxControl
 
 

@@ -15,7 +15,7 @@ from bot_service.tokens import TokenNotFoundError, load_token
 from proto import bots as P
 from services.bus.rpc import RpcClient
 from services.db.engine import Database, plain_url
-from services.infra.stack import Infra, ServiceProcess
+from services.devstack.stack import Infra, ServiceProcess
 from services.settings import with_credentials
 from services.vault import Vault, VaultError
 from tests.fixtures.infra import ServiceStarter, apoll

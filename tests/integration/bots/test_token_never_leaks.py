@@ -22,9 +22,9 @@ from proto import bots as P
 from proto import fleet as F
 from proto.errors import ErrorCode
 from services.bus.rpc import RpcClient
+from services.devstack.embedded import stop_process
+from services.devstack.stack import Infra
 from services.errors import RpcError
-from services.infra.embedded import stop_process
-from services.infra.stack import Infra
 from tests.fixtures.infra import poll
 from tests.fixtures.sandbox import SandboxControl, SandboxProcess
 

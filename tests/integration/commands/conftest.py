@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from proto import bots as B
 from proto.registry import RpcSpec
 from services.bus.rpc import RpcClient
-from services.infra.stack import Infra, ServiceProcess, spawn_service
+from services.devstack.stack import Infra, ServiceProcess, spawn_service
 from tests.fixtures.sandbox import SandboxControl, SandboxProcess
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from proto import commands as C
-from services.infra.stack import Infra, ServiceProcess
+from services.devstack.stack import Infra, ServiceProcess
 from tests.fixtures.infra import apoll
 
 from .conftest import _spawn

@@ -23,7 +23,7 @@ from proto import bots as P
 from proto import fleet as F
 from proto.registry import RpcSpec
 from services.bus.rpc import RpcClient
-from services.infra.stack import Infra, ServiceProcess, spawn_service
+from services.devstack.stack import Infra, ServiceProcess, spawn_service
 from tests.fixtures.sandbox import SandboxApp, SandboxControl, SandboxProcess
 
 LEASE_TTL_S = 3.0

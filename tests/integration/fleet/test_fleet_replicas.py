@@ -14,8 +14,8 @@ import pytest
 
 from proto import bots as P
 from proto.errors import ErrorCode
+from services.devstack.stack import Infra
 from services.errors import RpcError
-from services.infra.stack import Infra
 from tests.fixtures.sandbox import SandboxApp, SandboxControl, SandboxProcess
 from tests.integration.fleet.conftest import (
     LEASE_TTL_S,

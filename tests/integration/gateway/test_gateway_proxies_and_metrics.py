@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from services.infra.embedded import free_port
+from services.devstack.embedded import free_port
 
 # Three requests per address, then 429 (the bucket refills too slowly to matter here).
 TIGHT = {"GATEWAY_RATE_IP_BURST": "3", "GATEWAY_RATE_IP_PER_S": "0.001"}

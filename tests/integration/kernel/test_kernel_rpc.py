@@ -16,8 +16,8 @@ from proto.errors import ErrorCode
 from proto.registry import Registry, rpc
 from services.bus import natsfast
 from services.bus.rpc import RpcClient, RpcContext, RpcServer
+from services.devstack.embedded import EmbeddedNats, free_port
 from services.errors import RpcError
-from services.infra.embedded import EmbeddedNats, free_port
 from services.natsconf import render_config
 from tests.fixtures.infra import apoll, connect_admin, world_readable_tmpdir
 

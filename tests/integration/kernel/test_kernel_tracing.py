@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from services.infra.embedded import free_port
+from services.devstack.embedded import free_port
 from tests.fixtures.infra import apoll
 
 

@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from services.infra.embedded import free_port
+from services.devstack.embedded import free_port
 from tests.fixtures.infra import poll, world_readable_tmpdir
 
 BOTCENTER = str(Path(sys.executable).parent / "botcenter")

@@ -31,8 +31,8 @@ from proto.system import PURGE_SPECS, PurgeUser
 from services.bus.events import STREAM
 from services.bus.rpc import RpcClient
 from services.db.engine import plain_url
+from services.devstack.embedded import free_port
 from services.errors import RpcError
-from services.infra.embedded import free_port
 from tests.fixtures import storage as corpus
 
 PURGE = next(s for s in PURGE_SPECS if s.service == "storage")

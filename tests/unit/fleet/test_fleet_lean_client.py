@@ -17,7 +17,7 @@ import pytest
 import zstandard
 from discord.state import ConnectionState
 
-from bot_service.fleet.discord_gateway import (
+from bot_service.fleet.discordpy import (
     FleetWebSocket,
     LazyParsers,
     TaskKeepAlive,
@@ -159,7 +159,7 @@ def test_lazy_parsers_answer_as_discord_py_parsers_do() -> None:
 
 _PROBE = """
 import ctypes, sys
-from bot_service.fleet.discord_gateway import pin_mmap_threshold
+from bot_service.fleet.discordpy import pin_mmap_threshold
 
 class MallInfo2(ctypes.Structure):
     names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
@@ -200,3 +200,33 @@ def test_pinned_mmap_threshold_keeps_ssl_sized_buffers_out_of_the_heap() -> None
     pinned, mmaps = _probe(128).split()
     assert pinned == "True"
     assert int(mmaps) > 48  # pinned: each buffer its own mmap again
+
+
+def test_installed_discord_py_has_every_internal_the_lean_client_uses() -> None:
+    from bot_service.fleet import discordpy
+
+    assert discordpy.missing_internals() == []
+
+
+def test_without_the_internals_discord_py_runs_its_own_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from discord.gateway import DiscordWebSocket
+
+    from bot_service.fleet import discordpy
+
+    monkeypatch.setattr(discordpy, "_missing", ["DiscordWebSocket._keep_alive"])
+    assert discordpy.websocket_class() is DiscordWebSocket
+    client = discordpy.LeanClient(intents=discord.Intents.none())
+    assert type(client._connection.parsers) is dict
+    monkeypatch.setattr(discordpy, "_missing", [])
+    assert discordpy.websocket_class() is FleetWebSocket
+    client = discordpy.LeanClient(intents=discord.Intents.none())
+    assert isinstance(client._connection.parsers, LazyParsers)
+
+
+def test_gateway_url_follows_the_discord_base_url() -> None:
+    from bot_service.fleet.discordpy import gateway_url
+
+    assert str(gateway_url("http://127.0.0.1:9000/")) == "ws://127.0.0.1:9000/gateway"
+    assert str(gateway_url("https://discord.com")) == "wss://discord.com/gateway"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.settings_doc import BEGIN, END, README, render
+from services.devstack.settings_doc import BEGIN, END, README, render
 
 
 def test_every_setting_is_in_the_readme_table() -> None:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from log_service.http import origin_allowed
 from log_service.service import BadEvent, decode_cursor, encode_cursor, parse_event, parse_record
-from log_service.stream import Filters, render, uuid7_time
+from log_service.stream.http import origin_allowed
+from log_service.stream.hub import Filters, render, uuid7_time
 from proto.events import new_event_id
 from proto.logs import LogRecorded, StreamSubscribe
 from services.errors import RpcError
@@ -144,7 +144,7 @@ def test_ordinary_log_lines_skip_redaction(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
 def test_text_frame_headers_follow_rfc6455(size: int) -> None:
-    from log_service.fastws import _text_header
+    from log_service.stream.fastws import _text_header
 
     header = _text_header(size)
     assert header[0] == 0x81  # FIN + text, unmasked from the server
@@ -159,8 +159,8 @@ def test_text_frame_headers_follow_rfc6455(size: int) -> None:
 
 
 def test_reply_subjects_give_the_stream_sequence_and_stored_time() -> None:
-    from log_service.ingest import _seq_and_time
-    from log_service.stream import stream_seq
+    from log_service.ingest.worker import _seq_and_time
+    from log_service.stream.hub import stream_seq
 
     ts = int(NOW.timestamp() * 1e9)
     v1 = f"$JS.ACK.EVENTS.log-ingest.1.4242.17.{ts}.3"

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from log_service.settings import Settings
-from log_service.stream import Client, Hub
-from log_service.stream_auth import (
+from log_service.stream.auth import (
     EXPIRED_MESSAGE,
     AuthFailed,
     JwtAuthenticator,
     Revocations,
     StreamPrincipal,
 )
+from log_service.stream.hub import Client, Hub
 from proto.auth import ApiTokenPrincipal, ApiTokenRevoked, SessionRevoked, SessionsRevoked
 from proto.events import event_subject
 from proto.logs import StreamClose

@@ -106,3 +106,16 @@ def test_snapshot_round_trip_keeps_entities_and_tokens() -> None:
     assert restored_oauth.clients["kept-client"].client_secret == "s3cret"
     assert restored_oauth.key_id == oauth.key_id
     assert restored_state.snowflakes.next() > max(restored_state.users)
+
+
+def test_spread_guild_ids_stay_round_robin_when_the_clock_moves_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from discord_sandbox import snowflake as snowflake_module
+
+    clock = iter([1_800_000_000.0 + step * 0.008 for step in range(8)])
+    monkeypatch.setattr(snowflake_module.time, "time", lambda: next(clock))
+    generator = snowflake_module.SnowflakeGenerator()
+    ids = [generator.next(spread=True) for _ in range(8)]
+    assert ids == sorted(set(ids))
+    assert sorted(shard_of(g, 4) for g in ids) == [0, 0, 1, 1, 2, 2, 3, 3]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.infra import webbuild
+from services.devstack import webbuild
 
 
 @pytest.fixture

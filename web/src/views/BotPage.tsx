@@ -7,7 +7,7 @@ import { useBot, useBotAction, useStatus, useUpdateBot } from '../api/bots';
 import type { BotView, FileList, PatchBot } from '../api/types';
 import { Confirm, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown, when } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
-import { Avatar } from './BotsList';
+import { Avatar, StartStopButtons } from './BotsList';
 import { guidanceFor, reasonWords } from '../lib/status';
 import { INTENTS, PRIVILEGED, intentNames, pretty } from '../lib/intents';
 
@@ -70,12 +70,7 @@ function Header({ bot }: { bot: BotView }) {
         {s?.since && <> · since {when(s.since)}</>}
       </p>
       <div className="row">
-        {running ? (
-          <button onClick={() => action.mutate('stop')} disabled={action.isPending}>Stop</button>
-        ) : (
-          <button className="primary" onClick={() => action.mutate('start')} disabled={action.isPending}>Start</button>
-        )}
-        <button onClick={() => action.mutate('restart')} disabled={action.isPending || !running}>Restart</button>
+        <StartStopButtons running={running} action={action} />
         {action.isPending && <span role="status">Sending…</span>}
         {action.isSuccess && !action.isPending && <span role="status" className="muted small">Requested — watching the status live.</span>}
         <StreamIndicator />

@@ -19,6 +19,20 @@ export function Avatar({ bot, size = 32 }: { bot: BotView; size?: number }) {
   );
 }
 
+/** Start or Stop (whichever the wanted state allows) and Restart, for the bot card and page. */
+export function StartStopButtons({ running, action }: { running: boolean; action: ReturnType<typeof useBotAction> }) {
+  return (
+    <>
+      {running ? (
+        <button onClick={() => action.mutate('stop')} disabled={action.isPending}>Stop</button>
+      ) : (
+        <button className="primary" onClick={() => action.mutate('start')} disabled={action.isPending}>Start</button>
+      )}
+      <button onClick={() => action.mutate('restart')} disabled={action.isPending || !running}>Restart</button>
+    </>
+  );
+}
+
 function BotCard({ bot }: { bot: BotView }) {
   // Seeded by the list's `status`, kept live by the stream: no request per bot.
   const cached = useCachedStatus(bot.id).data;
@@ -44,12 +58,7 @@ function BotCard({ bot }: { bot: BotView }) {
         {guilds != null && <> · {guilds} {guilds === 1 ? 'guild' : 'guilds'}</>}
       </p>
       <div className="row">
-        {running ? (
-          <button onClick={() => action.mutate('stop')} disabled={action.isPending}>Stop</button>
-        ) : (
-          <button className="primary" onClick={() => action.mutate('start')} disabled={action.isPending}>Start</button>
-        )}
-        <button onClick={() => action.mutate('restart')} disabled={action.isPending || !running}>Restart</button>
+        <StartStopButtons running={running} action={action} />
         {action.isPending && <span className="spinner" role="status" aria-label="working" />}
       </div>
       <ErrorBox error={action.error} />

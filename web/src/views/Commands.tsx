@@ -330,6 +330,20 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
   );
 }
 
+/** A bot answer's embeds as the console previews them: title and description only. */
+export function EmbedPreviews({ embeds }: { embeds?: Array<Record<string, unknown>> }) {
+  return (
+    <>
+      {(embeds ?? []).map((e, i) => (
+        <div key={i} className="panel" style={{ marginTop: 6 }}>
+          {typeof e.title === 'string' && <strong>{e.title}</strong>}
+          {typeof e.description === 'string' && <div style={{ whiteSpace: 'pre-wrap' }}>{e.description}</div>}
+        </div>
+      ))}
+    </>
+  );
+}
+
 export function ReplyView({ reply }: { reply: CommandReply }) {
   return (
     <div className={`alert ${reply.outcome === 'ok' ? 'ok' : 'error'}`} data-testid="reply">
@@ -340,12 +354,7 @@ export function ReplyView({ reply }: { reply: CommandReply }) {
       </div>
       {reply.error && <div>✕ {reply.error}</div>}
       {reply.content && <div style={{ whiteSpace: 'pre-wrap' }}>{reply.content}</div>}
-      {(reply.embeds ?? []).map((e, i) => (
-        <div key={i} className="panel" style={{ marginTop: 6 }}>
-          {typeof e.title === 'string' && <strong>{e.title}</strong>}
-          {typeof e.description === 'string' && <div style={{ whiteSpace: 'pre-wrap' }}>{e.description}</div>}
-        </div>
-      ))}
+      <EmbedPreviews embeds={reply.embeds} />
     </div>
   );
 }

@@ -1,38 +1,30 @@
 import { useState, type FormEvent } from 'react';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
-import type { ConnectionList, ConnectionIn, ConnectionOut, ConnectionTestResult } from '../api/types';
-import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, unshown } from '../components/ui';
+import type { ConnectionIn, ConnectionOut, ConnectionTestResult } from '../api/types';
+import { CatalogPage, EditorActions, useCatalogEditor, type EditorProps } from '../components/catalog';
+import { ErrorBox, Field, FieldSummary, unshown } from '../components/ui';
 
 type AuthType = NonNullable<ConnectionIn['auth_type']>;
 const AUTH: Record<AuthType, string> = { none: 'None', bearer: 'Bearer token', header: 'Header', basic: 'Basic (user + password)', query: 'Query parameter' };
 
 export default function Connections() {
-  const list = useQuery({ queryKey: ['connections'], queryFn: () => api.get<ConnectionList>('/v1/connections') });
-  const [editing, setEditing] = useState<ConnectionOut | 'new' | null>(null);
   return (
-    <>
-      <div className="row spread">
-        <h1>API connections</h1>
-        <button className="primary" onClick={() => setEditing('new')}>New connection</button>
-      </div>
-      <p className="muted">Third-party APIs your commands call (HTTP actions, AI). Credentials are encrypted and never shown again.</p>
-      {editing && <ConnectionEditor key={editing === 'new' ? 'new' : editing.id} saved={editing === 'new' ? undefined : editing} onDone={() => setEditing(null)} />}
-      {list.isPending && <Loading what="Loading connections" />}
-      <ErrorBox error={list.error} retry={() => list.refetch()} />
-      {list.data && list.data.items.length === 0 && !editing && <Empty>No connections yet.</Empty>}
-      <div className="grid">
-        {list.data?.items.map((c) => (
-          <div key={c.id} className="panel">
-            <strong>{c.name}</strong>
-            <div className="muted small mono">{c.base_url}</div>
-            <div className="muted small">auth: {AUTH[c.auth_type ?? 'none']}{c.secret_set ? ` · secret …${c.secret_hint ?? ''}` : ''}</div>
-            <div className="row"><button onClick={() => setEditing(c)}>Edit</button><TestButton id={c.id} /></div>
-          </div>
-        ))}
-      </div>
-    </>
+    <CatalogPage<ConnectionOut>
+      resource="connections"
+      title="API connections"
+      newLabel="New connection"
+      intro="Third-party APIs your commands call (HTTP actions, AI). Credentials are encrypted and never shown again."
+      Editor={ConnectionEditor}
+      details={(c, edit) => (
+        <>
+          <div className="muted small mono">{c.base_url}</div>
+          <div className="muted small">auth: {AUTH[c.auth_type ?? 'none']}{c.secret_set ? ` · secret …${c.secret_hint ?? ''}` : ''}</div>
+          <div className="row"><button onClick={edit}>Edit</button><TestButton id={c.id} /></div>
+        </>
+      )}
+    />
   );
 }
 
@@ -54,21 +46,16 @@ function TestButton({ id }: { id: string }) {
   );
 }
 
-function ConnectionEditor({ saved, onDone }: { saved?: ConnectionOut; onDone: () => void }) {
-  const qc = useQueryClient();
+function ConnectionEditor({ saved, onDone }: EditorProps<ConnectionOut>) {
   const [f, setF] = useState<ConnectionIn>({ name: saved?.name ?? '', base_url: saved?.base_url ?? 'https://', auth_type: saved?.auth_type ?? 'none', auth_name: saved?.auth_name ?? '', auth_username: saved?.auth_username ?? '', timeout_s: saved?.timeout_s ?? 10 });
   const [secret, setSecret] = useState('');
-  const [del, setDel] = useState(false);
   const body = () => {
     const b: Record<string, unknown> = { ...f, auth_name: f.auth_name || null, auth_username: f.auth_username || null };
     if (secret) b.secret = secret; // write-only: omitted = keep the stored one
     return b;
   };
-  const save = useMutation({
-    mutationFn: () => (saved ? api.patch(`/v1/connections/${saved.id}`, body()) : api.post('/v1/connections', body())),
-    onSuccess: () => (setSecret(''), void qc.invalidateQueries({ queryKey: ['connections'] }), onDone()),
-  });
-  const remove = useMutation({ mutationFn: () => api.del(`/v1/connections/${saved?.id}`), onSuccess: () => (void qc.invalidateQueries({ queryKey: ['connections'] }), onDone()) });
+  const editor = useCatalogEditor('connections', saved, body, onDone, () => setSecret(''));
+  const { save } = editor;
   const errs = fieldErrors(save.error);
   const set = <K extends keyof ConnectionIn>(k: K, v: ConnectionIn[K]) => setF((x) => ({ ...x, [k]: v }));
   const submit = (e: FormEvent) => (e.preventDefault(), save.mutate());
@@ -90,14 +77,7 @@ function ConnectionEditor({ saved, onDone }: { saved?: ConnectionOut; onDone: ()
       )}
       <Field label="Timeout (s)" error={errs.timeout_s}>{(p) => <input {...p} type="number" min={1} max={60} value={f.timeout_s ?? 10} onChange={(e) => set('timeout_s', Number(e.target.value))} />}</Field>
       <FieldSummary errors={unshown(errs, ['name', 'base_url', 'auth_type', 'auth_name', 'auth_username', 'secret', 'timeout_s'])} />
-      {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
-      <div className="row" style={{ marginTop: 10 }}>
-        <button className="primary" disabled={save.isPending}>Save connection</button>
-        <button type="button" onClick={onDone}>Cancel</button>
-        {saved && <button type="button" className="danger" onClick={() => setDel(true)}>Delete</button>}
-      </div>
-      <ErrorBox error={remove.error} />
-      <Confirm open={del} title={`Delete ${saved?.name}?`} confirmLabel="Delete connection" busy={remove.isPending} onConfirm={() => remove.mutate()} onCancel={() => setDel(false)} />
+      <EditorActions noun="connection" saved={saved} editor={editor} fieldErrorCount={Object.keys(errs).length} onDone={onDone} />
     </form>
   );
 }

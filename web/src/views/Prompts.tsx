@@ -1,48 +1,33 @@
 import { useState, type FormEvent } from 'react';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
-import type { PromptList, PromptIn, PromptOut } from '../api/types';
-import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, unshown, when } from '../components/ui';
+import type { PromptIn, PromptOut } from '../api/types';
+import { CatalogPage, EditorActions, useCatalogEditor, type EditorProps } from '../components/catalog';
+import { Field, FieldSummary, unshown, when } from '../components/ui';
 
 const blank: PromptIn = { name: '', model: 'gpt-4o-mini', system: '', user: '{{ options.question }}', temperature: 0.7, max_tokens: 500 };
 
 export default function Prompts() {
-  const list = useQuery({ queryKey: ['prompts'], queryFn: () => api.get<PromptList>('/v1/prompts') });
-  const [editing, setEditing] = useState<PromptOut | 'new' | null>(null);
   return (
-    <>
-      <div className="row spread">
-        <h1>Prompts</h1>
-        <button className="primary" onClick={() => setEditing('new')}>New prompt</button>
-      </div>
-      <p className="muted">Reusable AI prompts; a command with an “AI prompt” response picks one and an API connection.</p>
-      {editing && <PromptEditor key={editing === 'new' ? 'new' : editing.id} saved={editing === 'new' ? undefined : editing} onDone={() => setEditing(null)} />}
-      {list.isPending && <Loading what="Loading prompts" />}
-      <ErrorBox error={list.error} retry={() => list.refetch()} />
-      {list.data && list.data.items.length === 0 && !editing && <Empty>No prompts yet.</Empty>}
-      <div className="grid">
-        {list.data?.items.map((p) => (
-          <div key={p.id} className="panel">
-            <strong>{p.name}</strong>
-            <div className="muted small">{p.model} · updated {when(p.updated_at)}</div>
-            <button onClick={() => setEditing(p)}>Edit</button>
-          </div>
-        ))}
-      </div>
-    </>
+    <CatalogPage<PromptOut>
+      resource="prompts"
+      title="Prompts"
+      newLabel="New prompt"
+      intro="Reusable AI prompts; a command with an “AI prompt” response picks one and an API connection."
+      Editor={PromptEditor}
+      details={(p, edit) => (
+        <>
+          <div className="muted small">{p.model} · updated {when(p.updated_at)}</div>
+          <button onClick={edit}>Edit</button>
+        </>
+      )}
+    />
   );
 }
 
-function PromptEditor({ saved, onDone }: { saved?: PromptOut; onDone: () => void }) {
-  const qc = useQueryClient();
+function PromptEditor({ saved, onDone }: EditorProps<PromptOut>) {
   const [f, setF] = useState<PromptIn>(saved ? { name: saved.name, model: saved.model, system: saved.system ?? '', user: saved.user, temperature: saved.temperature, max_tokens: saved.max_tokens, variables: saved.variables } : blank);
-  const [del, setDel] = useState(false);
-  const save = useMutation({
-    mutationFn: () => (saved ? api.patch(`/v1/prompts/${saved.id}`, f) : api.post('/v1/prompts', f)),
-    onSuccess: () => (void qc.invalidateQueries({ queryKey: ['prompts'] }), onDone()),
-  });
-  const remove = useMutation({ mutationFn: () => api.del(`/v1/prompts/${saved?.id}`), onSuccess: () => (void qc.invalidateQueries({ queryKey: ['prompts'] }), onDone()) });
+  const editor = useCatalogEditor('prompts', saved, () => f, onDone);
+  const { save } = editor;
   const errs = fieldErrors(save.error);
   const set = <K extends keyof PromptIn>(k: K, v: PromptIn[K]) => setF((x) => ({ ...x, [k]: v }));
   const submit = (e: FormEvent) => (e.preventDefault(), save.mutate());
@@ -58,16 +43,9 @@ function PromptEditor({ saved, onDone }: { saved?: PromptOut; onDone: () => void
         <Field label="Max tokens" error={errs.max_tokens}>{(p) => <input {...p} type="number" min={1} value={f.max_tokens ?? 500} onChange={(e) => set('max_tokens', Number(e.target.value))} />}</Field>
       </div>
       <FieldSummary errors={unshown(errs, ['name', 'model', 'system', 'user', 'temperature', 'max_tokens'])} />
-      {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
-      <div className="row" style={{ marginTop: 10 }}>
-        <button className="primary" disabled={save.isPending}>Save prompt</button>
-        <button type="button" onClick={onDone}>Cancel</button>
-        {saved && <button type="button" className="danger" onClick={() => setDel(true)}>Delete</button>}
-      </div>
-      <ErrorBox error={remove.error} />
-      <Confirm open={del} title={`Delete ${saved?.name}?`} confirmLabel="Delete prompt" busy={remove.isPending} onConfirm={() => remove.mutate()} onCancel={() => setDel(false)}>
+      <EditorActions noun="prompt" saved={saved} editor={editor} fieldErrorCount={Object.keys(errs).length} onDone={onDone}>
         <p>Commands using it will answer with an error until you pick another.</p>
-      </Confirm>
+      </EditorActions>
     </form>
   );
 }

@@ -4,7 +4,7 @@ import { api } from '../api/client';
 import { useCachedStatus, useSandbox } from '../api/bots';
 import type { BotView, CommandReply, TryResult } from '../api/types';
 import { Empty, ErrorBox, Field, Loading } from '../components/ui';
-import { ReplyView, useCommands } from './Commands';
+import { EmbedPreviews, ReplyView, useCommands } from './Commands';
 
 function coerce(type: string, raw: string): unknown {
   if (type === 'integer') return Number.parseInt(raw, 10);
@@ -24,12 +24,7 @@ function SandboxReply({ reply }: { reply: TryResult }) {
       </div>
       {reply.content && <div style={{ whiteSpace: 'pre-wrap' }}>{reply.content}</div>}
       {!reply.content && (reply.embeds ?? []).length === 0 && <div className="muted">(empty answer)</div>}
-      {(reply.embeds ?? []).map((e, i) => (
-        <div key={i} className="panel" style={{ marginTop: 6 }}>
-          {typeof e.title === 'string' && <strong>{e.title}</strong>}
-          {typeof e.description === 'string' && <div style={{ whiteSpace: 'pre-wrap' }}>{e.description}</div>}
-        </div>
-      ))}
+      <EmbedPreviews embeds={reply.embeds} />
     </div>
   );
 }

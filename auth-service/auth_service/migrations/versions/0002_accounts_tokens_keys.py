@@ -9,24 +9,19 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from alembic import op
+from services.db.migrate import sql_revision
+from services.db.rls import owner_only, system_may
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
-
-_ME = "nullif(current_setting('app.user_id', true), '')::uuid"
 _SYSTEM = "bc_auth_system"
 
-_SQL = f"""
+_TABLES = """
 create table users (
     id uuid primary key,
     owner_id uuid generated always as (id) stored not null,
     display_name text not null,
     email text,
     avatar_url text,
-    settings jsonb not null default '{{}}'::jsonb,
+    settings jsonb not null default '{}'::jsonb,
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now()
 );
@@ -100,73 +95,42 @@ create table pending_purges (
     last_error text,
     primary key (owner_id, service)
 );
-
-alter table users enable row level security;
-alter table users force row level security;
-create policy users_own on users using (owner_id = {_ME}) with check (owner_id = {_ME});
-create policy users_system_select on users for select to {_SYSTEM} using (true);
-create policy users_system_insert on users for insert to {_SYSTEM} with check (true);
-create policy users_system_update on users for update to {_SYSTEM} using (true) with check (true);
-
-alter table identities enable row level security;
-alter table identities force row level security;
-create policy identities_own on identities using (owner_id = {_ME}) with check (owner_id = {_ME});
-create policy identities_system_select on identities for select to {_SYSTEM} using (true);
-create policy identities_system_insert on identities for insert to {_SYSTEM} with check (true);
-create policy identities_system_update on identities for update to {_SYSTEM}
-    using (true) with check (true);
-
--- Login flows belong to nobody yet: only the system role touches them.
-alter table login_flows enable row level security;
-alter table login_flows force row level security;
-create policy login_flows_system on login_flows to {_SYSTEM} using (true) with check (true);
-
-alter table refresh_tokens enable row level security;
-alter table refresh_tokens force row level security;
-create policy refresh_own on refresh_tokens using (owner_id = {_ME}) with check (owner_id = {_ME});
-create policy refresh_system_select on refresh_tokens for select to {_SYSTEM} using (true);
-create policy refresh_system_insert on refresh_tokens for insert to {_SYSTEM} with check (true);
-create policy refresh_system_update on refresh_tokens for update to {_SYSTEM}
-    using (true) with check (true);
-
-alter table api_tokens enable row level security;
-alter table api_tokens force row level security;
-create policy api_tokens_own on api_tokens using (owner_id = {_ME}) with check (owner_id = {_ME});
-create policy api_tokens_system_select on api_tokens for select to {_SYSTEM} using (true);
-create policy api_tokens_system_update on api_tokens for update to {_SYSTEM}
-    using (true) with check (true);
-
-alter table signing_keys enable row level security;
-alter table signing_keys force row level security;
-create policy signing_keys_system_select on signing_keys for select to {_SYSTEM} using (true);
-create policy signing_keys_system_insert on signing_keys for insert to {_SYSTEM} with check (true);
-
-alter table pending_purges enable row level security;
-alter table pending_purges force row level security;
-create policy pending_purges_own on pending_purges
-    using (owner_id = {_ME}) with check (owner_id = {_ME});
-create policy pending_purges_system_select on pending_purges for select to {_SYSTEM} using (true);
-create policy pending_purges_system_update on pending_purges for update to {_SYSTEM}
-    using (true) with check (true);
-create policy pending_purges_system_delete on pending_purges for delete to {_SYSTEM} using (true);
 """
 
-
-def upgrade() -> None:
-    # asyncpg prepares each statement: one command per execute.
-    for statement in _SQL.split(";"):
-        if statement.strip():
-            op.execute(statement)
-
-
-def downgrade() -> None:
-    for table in (
-        "pending_purges",
-        "signing_keys",
-        "api_tokens",
-        "refresh_tokens",
-        "login_flows",
-        "identities",
-        "users",
-    ):
-        op.execute(f"drop table if exists {table} cascade")
+revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
+    "0002",
+    "0001",
+    upgrade=[
+        *(statement for statement in _TABLES.split(";") if statement.strip()),
+        *owner_only("users", "users_own"),
+        *system_may("users", _SYSTEM, "select", "insert", "update"),
+        *owner_only("identities", "identities_own"),
+        *system_may("identities", _SYSTEM, "select", "insert", "update"),
+        # Login flows belong to nobody yet: only the system role touches them.
+        "alter table login_flows enable row level security",
+        "alter table login_flows force row level security",
+        f"create policy login_flows_system on login_flows to {_SYSTEM} "
+        "using (true) with check (true)",
+        *owner_only("refresh_tokens", "refresh_own"),
+        *system_may("refresh_tokens", _SYSTEM, "select", "insert", "update", prefix="refresh"),
+        *owner_only("api_tokens", "api_tokens_own"),
+        *system_may("api_tokens", _SYSTEM, "select", "update"),
+        "alter table signing_keys enable row level security",
+        "alter table signing_keys force row level security",
+        *system_may("signing_keys", _SYSTEM, "select", "insert"),
+        *owner_only("pending_purges", "pending_purges_own"),
+        *system_may("pending_purges", _SYSTEM, "select", "update", "delete"),
+    ],
+    downgrade=[
+        f"drop table if exists {table} cascade"
+        for table in (
+            "pending_purges",
+            "signing_keys",
+            "api_tokens",
+            "refresh_tokens",
+            "login_flows",
+            "identities",
+            "users",
+        )
+    ],
+)

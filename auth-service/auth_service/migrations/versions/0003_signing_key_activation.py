@@ -5,20 +5,16 @@ Revision ID: 0003
 Revises: 0002
 """
 
-from alembic import op
+from services.db.migrate import sql_revision
 
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("alter table signing_keys add column active_from timestamptz")
-    op.execute("update signing_keys set active_from = created_at")
-    op.execute("alter table signing_keys alter column active_from set not null")
-    op.execute("alter table signing_keys alter column active_from set default now()")
-
-
-def downgrade() -> None:
-    op.execute("alter table signing_keys drop column active_from")
+revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
+    "0003",
+    "0002",
+    upgrade=[
+        "alter table signing_keys add column active_from timestamptz",
+        "update signing_keys set active_from = created_at",
+        "alter table signing_keys alter column active_from set not null",
+        "alter table signing_keys alter column active_from set default now()",
+    ],
+    downgrade=["alter table signing_keys drop column active_from"],
+)

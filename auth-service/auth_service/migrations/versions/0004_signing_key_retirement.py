@@ -5,22 +5,18 @@ Revision ID: 0004
 Revises: 0003
 """
 
-from alembic import op
+from services.db.migrate import sql_revision
+from services.db.rls import system_may
 
-revision = "0004"
-down_revision = "0003"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("alter table signing_keys add column retired_at timestamptz")
-    op.execute(
-        "create policy signing_keys_system_update on signing_keys for update "
-        "to bc_auth_system using (true) with check (true)"
-    )
-
-
-def downgrade() -> None:
-    op.execute("drop policy if exists signing_keys_system_update on signing_keys")
-    op.execute("alter table signing_keys drop column retired_at")
+revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
+    "0004",
+    "0003",
+    upgrade=[
+        "alter table signing_keys add column retired_at timestamptz",
+        *system_may("signing_keys", "bc_auth_system", "update"),
+    ],
+    downgrade=[
+        "drop policy if exists signing_keys_system_update on signing_keys",
+        "alter table signing_keys drop column retired_at",
+    ],
+)

@@ -28,19 +28,16 @@ from typing import Any, Literal
 from uuid import UUID
 
 import orjson
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from starlette.websockets import WebSocket
 
-from log_service import metrics
-from log_service import repository as repo
-from log_service.service import _redact_value, may_need_redaction
+from log_service import metrics, service
+from log_service.service import may_need_redaction, redact_value
 from log_service.settings import Settings
-from log_service.stream_auth import EXPIRED_MESSAGE, Revocations, StreamPrincipal
+from log_service.stream.auth import EXPIRED_MESSAGE, Revocations, StreamPrincipal
 from proto.logs import LEVELS, StreamClose, StreamSubscribe
 from services.authn import REVOCATION_KINDS
 from services.bus.events import STREAM
+from services.bus.jetstream import Following, JetStream, Msg, first_seq, follow_new, replay
 from services.db.engine import Database
 
 log = logging.getLogger(__name__)
@@ -58,7 +55,7 @@ def render(
     body = orjson.loads(raw)
     text = raw.decode("utf-8", errors="replace")
     if may_need_redaction(text):
-        raw = orjson.dumps(_redact_value(body))
+        raw = orjson.dumps(redact_value(body))
     level = body.get("level")
     if level not in LEVELS:
         level = "info"
@@ -315,7 +312,7 @@ class AsgiClient(Client):
 class Hub:
     def __init__(
         self,
-        js: JetStreamContext,
+        js: JetStream,
         db: Database,
         settings: Settings,
         revocations: Revocations,
@@ -331,29 +328,23 @@ class Hub:
         self.live_seq = 0
         self.count = 0
         self.yield_per_event = settings.stream_server == "asgi"
-        self._sub: Any = None
+        self._following: Following | None = None
 
     async def start(self) -> None:
         # Each replica follows the stream itself (new events only), with stream sequences.
-        self._sub = await self.js.subscribe(
-            "evt.>",
-            stream=STREAM,
-            cb=self._on_msg,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.NEW,
-            pending_msgs_limit=100_000,
+        self._following = await follow_new(
+            self.js, "evt.>", stream=STREAM, cb=self._on_msg, pending_msgs_limit=100_000
         )
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+        if self._following is not None:
+            await self._following.stop()
         for clients in list(self.by_owner.values()):
             for c in list(clients):
                 c.close(1001, "server shutting down")
                 c.abort()
 
-    async def _on_msg(self, msg: Any) -> None:
+    async def _on_msg(self, msg: Msg) -> None:
         if not msg.reply:
             return
         seq = stream_seq(msg.reply)
@@ -528,11 +519,10 @@ class Hub:
         try:
             around = uuid7_time(last_event_id)
             async with self.db.user_scope(client.principal.user_id) as s:
-                seq = await repo.seq_of(
+                seq = await service.seq_of(
                     s, last_event_id, around - timedelta(days=7), around + timedelta(days=1)
                 )
-            info = await self.js.stream_info(STREAM)
-            first = info.state.first_seq
+            first = await first_seq(self.js, STREAM)
             if seq is not None and seq + 1 < first:
                 replayed += await self._replay_table(client, seq, first)
                 seq = first - 1
@@ -571,7 +561,9 @@ class Hub:
         n = 0
         while not client.closing:
             async with self.db.user_scope(client.principal.user_id) as s:
-                rows = await repo.rows_after_seq(s, client.principal.user_id, after, before, 1000)
+                rows = await service.rows_after_seq(
+                    s, client.principal.user_id, after, before, 1000
+                )
             if not rows:
                 break
             for seq, payload, domain, bot, kind, _level in rows:
@@ -596,35 +588,22 @@ class Hub:
         skip_until: str | None,
     ) -> tuple[int, bool]:
         """Replay the owner's events from JetStream until caught up; (sent, found start)."""
-        subject = f"evt.*.{client.owner}.>"
-        config = ConsumerConfig(
-            ack_policy=AckPolicy.NONE,
-            inactive_threshold=30.0,
-            mem_storage=True,
-            filter_subject=subject,
-        )
-        if start_seq is not None:
-            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
-            config.opt_start_seq = start_seq
-        else:
-            assert start_time is not None
-            config.deliver_policy = DeliverPolicy.BY_START_TIME
-            config.opt_start_time = start_time
-        sub = await self.js.pull_subscribe(subject, stream=STREAM, config=config)
         n = 0
-        consumer: str | None = None
-        try:
-            info = await sub.consumer_info()
-            consumer = info.name
-            pending = info.num_pending
+        async with replay(
+            self.js,
+            STREAM,
+            f"evt.*.{client.owner}.>",
+            start_seq=start_seq,
+            start_time=start_time,
+        ) as missed:
+            pending = missed.pending
             while pending and not client.closing:
-                try:
-                    msgs = await sub.fetch(500, timeout=2.0)
-                except (NatsTimeoutError, TimeoutError):
+                msgs = await missed.fetch(500, timeout_s=2.0)
+                if msgs is None:
                     break
                 for m in msgs:
-                    seq = m.metadata.sequence.stream
-                    pending = m.metadata.num_pending
+                    seq = m.stream_seq
+                    pending = m.pending
                     if skip_until is not None:
                         if skip_until.encode() in m.data and _event_id(m.data) == skip_until:
                             skip_until = None
@@ -645,10 +624,4 @@ class Hub:
                             CLOSE_TOO_SLOW, "too many missed events; query /v1/logs instead"
                         )
                         return n, True
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-            if consumer is not None:  # else its inactive_threshold removes it
-                with contextlib.suppress(Exception):
-                    await self.js.delete_consumer(STREAM, consumer)
         return n, skip_until is None

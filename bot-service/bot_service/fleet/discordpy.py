@@ -1,4 +1,4 @@
-"""The lean parts of a unit's discord.py client: what one replica pays per (bot, shard).
+"""Every use of discord.py's private internals and module globals, in one place.
 
 A replica holds up to thousands of idle clients, so three things discord.py does per
 client are done once or more cheaply here (behaviour on the wire is unchanged):
@@ -11,22 +11,45 @@ client are done once or more cheaply here (behaviour on the wire is unchanged):
 
 And `pin_mmap_threshold` keeps glibc from recycling dirty heap pages for the 256 KiB SSL
 read buffer uvloop allocates per TLS connection (~15 KiB RSS per idle bot).
+
+None of these internals is discord.py's promise (`Client._get_state`,
+`ConnectionState.parsers`, `DiscordWebSocket._keep_alive`, `._decompressor`,
+`._max_heartbeat_timeout`, `utils._from_json`). `missing_internals` checks the installed
+discord.py once; when one is absent the fleet runs discord.py's own code instead (its
+`DiscordWebSocket` with the heartbeat thread, the eager parser dict) and logs so: same
+behaviour, more memory per bot (bench/bot_memory.py measures it).
+
+Discord's URLs: the gateway URL is given per connection (`open_gateway`), never through
+the process-wide `DiscordWebSocket.DEFAULT_GATEWAY`. REST and CDN have no per-client
+setting in discord.py: interaction replies go through discord.py's process-wide webhook
+adapter, which builds its URLs from `Route.BASE` (an `HTTPClient` subclass would not
+reach it), and asset URLs come from `Asset.BASE` in classmethods with no client at hand.
+So `point_rest_and_cdn` still sets those two class attributes, for the whole process.
+This is the only module of the product allowed to touch discord.py's private members
+(ruff SLF001).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import discord
+import discord.asset
+import discord.http
+import yarl
 from discord import utils
 from discord.gateway import DiscordWebSocket
+from discord.state import ConnectionState
 
 if TYPE_CHECKING:
-    from discord.state import ConnectionState
+    from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +161,7 @@ class FleetWebSocket(DiscordWebSocket):
             msg = self._decompressor.decompress(msg)
             if msg is None:  # a partial frame
                 return
-        payload = utils._from_json(msg)
+        payload = _from_json(msg)
         if not isinstance(payload, dict) or payload.get("op") != self.HELLO:
             await super().received_message(msg)  # already decompressed: parsed as text
             return
@@ -149,6 +172,10 @@ class FleetWebSocket(DiscordWebSocket):
         self._keep_alive = keep_alive  # type: ignore[assignment]
         await self.send_as_json(keep_alive.get_payload())  # a heartbeat at once, as discord.py
         keep_alive.start()
+
+
+# discord.py's JSON reader (orjson when installed); the standard library's when it is gone.
+_from_json: Callable[[str | bytes], Any] = getattr(utils, "_from_json", json.loads)
 
 
 class LazyParsers(dict[str, Callable[[Any], None]]):
@@ -192,3 +219,102 @@ def pin_mmap_threshold(kib: int) -> bool:
     done = bool(mallopt(M_MMAP_THRESHOLD, kib * 1024))
     log.info("malloc mmap threshold %s at %d KiB", "pinned" if done else "not pinned", kib)
     return done
+
+
+# ---------------------------------------------------------------- what this discord.py has
+
+
+def _sets_attribute(func: Callable[..., Any] | None, name: str) -> bool:
+    """Whether `func` assigns or reads attribute `name` (its code names it)."""
+    code = getattr(func, "__code__", None)
+    return code is not None and name in code.co_names
+
+
+def missing_internals() -> list[str]:
+    """The discord.py internals the lean client needs that the installed version lacks."""
+    missing: list[str] = []
+    init = DiscordWebSocket.__init__
+    for attribute in ("_keep_alive", "_decompressor"):
+        if not _sets_attribute(init, attribute):
+            missing.append(f"DiscordWebSocket.{attribute}")
+    if not _sets_attribute(
+        getattr(DiscordWebSocket.from_client, "__func__", None), "_max_heartbeat_timeout"
+    ):
+        missing.append("DiscordWebSocket._max_heartbeat_timeout")
+    if not callable(getattr(discord.Client, "_get_state", None)):
+        missing.append("Client._get_state")
+    if not _sets_attribute(ConnectionState.__init__, "parsers"):
+        missing.append("ConnectionState.parsers")
+    return missing
+
+
+_missing: list[str] | None = None
+
+
+def _lean() -> bool:
+    global _missing
+    if _missing is None:
+        _missing = missing_internals()
+        if _missing:
+            log.warning(
+                "discord.py lean client unavailable, discord.py's own code runs: "
+                "this discord.py lacks %s",
+                ", ".join(_missing),
+            )
+        else:
+            log.info("discord.py lean client on (heartbeat task, lazy parsers)")
+    return not _missing
+
+
+# ---------------------------------------------------------------- the client
+
+
+class LeanClient(discord.Client):
+    """A `discord.Client` whose connection state looks parsers up per event."""
+
+    def _get_state(self, **options: Any) -> ConnectionState[Self]:
+        # discord.py builds its state in this hook (there is no public one).
+        state = super()._get_state(**options)
+        if _lean():
+            state.parsers = LazyParsers(state)
+        return state
+
+
+def websocket_class() -> type[DiscordWebSocket]:
+    return FleetWebSocket if _lean() else DiscordWebSocket
+
+
+async def open_gateway(
+    client: discord.Client, *, default_gateway: yarl.URL, **params: Any
+) -> DiscordWebSocket:
+    """Open a gateway socket for `client` (`params` as `DiscordWebSocket.from_client`); a
+    missing `gateway` is this fleet's gateway, not discord.py's process-wide default."""
+    params["gateway"] = params.get("gateway") or default_gateway
+    ws = await websocket_class().from_client(client, **params)
+    # An invalidated session resets `ws.gateway` to DEFAULT_GATEWAY: this instance's.
+    ws.DEFAULT_GATEWAY = default_gateway
+    return ws
+
+
+def last_heartbeat_ack(ws: DiscordWebSocket) -> float | None:
+    """When the socket last saw a HEARTBEAT_ACK (perf_counter), when its keep-alive says;
+    discord.py has no public reading of it (only `latency`)."""
+    keep_alive = getattr(ws, "_keep_alive", None)
+    ack = getattr(keep_alive, "_last_ack", None)
+    return ack if isinstance(ack, float) else None
+
+
+# ---------------------------------------------------------------- URLs
+
+
+def gateway_url(base_url: str) -> yarl.URL:
+    """The gateway of the Discord at `base_url` (https://discord.com → wss://…/gateway)."""
+    return yarl.URL(re.sub(r"^http", "ws", base_url.rstrip("/")) + "/gateway")
+
+
+def point_rest_and_cdn(base_url: str) -> None:
+    """discord.py's REST base and CDN, for the whole process (see the module comment for
+    why these two cannot be set per client)."""
+    base = base_url.rstrip("/")
+    discord.http.Route.BASE = f"{base}/api/v10"
+    discord.asset.Asset.BASE = base

@@ -30,11 +30,11 @@ from picows import (
     ws_create_server,
 )
 
-from log_service.http import origin_allowed
 from log_service.settings import Settings
-from log_service.stream import Client, Hub
-from log_service.stream_auth import PROTOCOL, AuthFailed, JwtAuthenticator, TicketStore
-from log_service.stream_auth import credentials_from_protocols as parse_credentials
+from log_service.stream.auth import PROTOCOL, AuthFailed, JwtAuthenticator, TicketStore
+from log_service.stream.auth import credentials_from_protocols as parse_credentials
+from log_service.stream.http import origin_allowed
+from log_service.stream.hub import Client, Hub
 from services.errors import RpcError
 
 log = logging.getLogger(__name__)

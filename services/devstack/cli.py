@@ -16,7 +16,7 @@ def _settings() -> KernelSettings:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from services.infra.stack import run_stack
+    from services.devstack.stack import run_stack
 
     settings = _settings()
     run_stack(
@@ -29,7 +29,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_service(args: argparse.Namespace) -> int:
-    from services.infra.stack import service_definitions
+    from services.installed import service_definitions
     from services.runner import run
 
     defs = service_definitions()
@@ -43,7 +43,7 @@ def cmd_service(args: argparse.Namespace) -> int:
 def cmd_env(args: argparse.Namespace) -> int:
     import shlex
 
-    from services.infra.stack import running_env
+    from services.devstack.stack import running_env
 
     settings = _settings()
     try:
@@ -60,7 +60,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    from services.infra.stack import migrate_all
+    from services.installed import migrate_all
 
     settings = _settings()
     if not settings.database_url:
@@ -102,16 +102,19 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if args.action == "retire":
         return _retire_signing_key(settings, args.kid)
     # rotate: re-encrypt every stored secret with the newest key.
+    from services.installed import service_definitions
     from services.keys import rotate_all
 
-    count = asyncio.run(rotate_all(settings))
+    columns = [c for d in service_definitions().values() for c in d.encrypted_columns]
+    count = asyncio.run(rotate_all(settings, columns))
     print(f"re-encrypted {count} value(s) with the newest key")
     return 0
 
 
 def _retire_signing_key(settings: KernelSettings, kid: str | None) -> int:
+    from services.devstack.stack import operator_nats_url
     from services.errors import RpcError
-    from services.keys import operator_nats_url, retire_signing_key
+    from services.keys import retire_signing_key
 
     if not kid:
         print("name the signing key: botcenter keys retire KID (or `current`)", file=sys.stderr)

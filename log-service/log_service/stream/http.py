@@ -11,17 +11,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from log_service.settings import Settings
-from log_service.stream import CLOSE_TOO_SLOW, Hub
-from log_service.stream_auth import (
-    PROTOCOL,
-    AuthFailed,
-    JwtAuthenticator,
-    TicketStore,
-    credentials_from_protocols,
-)
+from log_service.stream.auth import PROTOCOL, AuthFailed, credentials_from_protocols
+from log_service.stream.context import StreamContext
+from log_service.stream.hub import CLOSE_TOO_SLOW
 from services.errors import RpcError
-from services.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +35,16 @@ def origin_allowed(
     return bool(netloc) and netloc in {h for h in (host, forwarded_host) if h}
 
 
-def create_stream_app(runtime: ServiceRuntime, settings: Settings) -> Starlette:
-    hub: Hub = runtime.state["hub"]
-    verifier: JwtAuthenticator = runtime.state["verifier"]
-    tickets: TicketStore = runtime.state["tickets"]
+def create_stream_app(context: StreamContext) -> Starlette:
+    hub = context.hub
+    verifier = context.authenticator
+    tickets = context.tickets
+    settings = context.settings
     allowed = settings.allowed_origins()
 
     async def endpoint(_: Request) -> JSONResponse:
         # Where this replica's stream is served (the picows port or this one); no secrets.
-        from log_service.handlers import stream_url
-
-        return JSONResponse(
-            {"url": stream_url(runtime, settings), "server": settings.stream_server}
-        )
+        return JSONResponse({"url": context.address.url(), "server": settings.stream_server})
 
     async def stream(ws: WebSocket) -> None:
         headers = ws.headers

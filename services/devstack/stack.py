@@ -15,51 +15,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 from proto.catalog import REGISTRY
 from proto.registry import SERVICES
-from services.db.bootstrap import bootstrap
-from services.db.migrate import upgrade
-from services.infra.embedded import (
+from services.devstack.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
     free_port,
     stop_process,
     wait_for_port,
 )
-from services.infra.webbuild import ensure_web_build
+from services.devstack.webbuild import ensure_web_build
+from services.installed import Progress, migrate_all, service_definitions
 from services.natsconf import nats_user, render_config
-from services.runtime import ServiceDefinition
-from services.settings import dev_secrets, store_dev_secrets
-
-Progress = Callable[[str], None]
-
-
-def service_definitions() -> dict[str, ServiceDefinition]:
-    """Every installed service, found through the `botcenter.services` entry points."""
-    found: dict[str, ServiceDefinition] = {}
-    for ep in entry_points(group="botcenter.services"):
-        definition = ep.load()
-        found[definition.name] = definition
-    return dict(sorted(found.items(), key=lambda kv: _order(kv[0])))
-
-
-def _order(name: str) -> int:
-    order = [*SERVICES]
-    return order.index(name) if name in order else len(order)
-
-
-async def migrate_all(admin_url: str, role_password: str, progress: Progress = print) -> None:
-    defs = service_definitions()
-    await bootstrap(admin_url, [n for n, d in defs.items() if d.migrations], role_password)
-    for name, definition in defs.items():
-        if definition.migrations is not None:
-            progress(f"  migrating {name}")
-            await upgrade(admin_url, name, definition.migrations)
+from services.settings import KernelSettings, Mode, dev_secrets, store_dev_secrets
 
 
 @dataclass
@@ -324,6 +296,26 @@ def running_env(data_dir: Path, service: str) -> dict[str, str]:
     """The environment `botcenter up` gave SERVICE (KeyError/FileNotFoundError if none)."""
     envs: dict[str, dict[str, str]] = json.loads((data_dir / RUN_FILE).read_text())
     return envs[service]
+
+
+def operator_nats_url(settings: KernelSettings) -> str:
+    """NATS_URL with an operator login when set; in development, the running stack's
+    NATS with its admin login (from the data folder)."""
+    explicit = os.environ.get("NATS_URL")
+    if explicit:
+        return explicit
+    if settings.mode is not Mode.DEVELOPMENT:
+        raise SystemExit("NATS_URL must name the NATS server, with an operator login")
+    try:
+        url = running_env(settings.data_dir.resolve(), "auth")["NATS_URL"]
+    except (FileNotFoundError, KeyError):
+        raise SystemExit("botcenter is not running here; set NATS_URL") from None
+    passwords = dev_secrets(settings.data_dir).get("nats_passwords")
+    if not isinstance(passwords, dict) or "admin" not in passwords or "@" in url:
+        return url
+    parts = urlsplit(url)
+    secret = quote(str(passwords["admin"]), safe="")
+    return parts._replace(netloc=f"bc_admin:{secret}@{parts.netloc}").geturl()
 
 
 def run_stack(

@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import orjson
-from nats.js.errors import KeyDeletedError
 
 from proto.logs import StreamClose, StreamTicketRequest
 from services.authn import (
@@ -37,6 +36,7 @@ from services.authn import (
     PersonalTokenCache,
     apply_revocation,
 )
+from services.bus.jetstream import live_value
 from services.bus.kv import Store
 
 log = logging.getLogger(__name__)
@@ -128,10 +128,7 @@ class TicketStore:
         if not ticket or len(ticket) > 128:
             raise AuthFailed("the stream ticket is not valid")
         key = self._key(ticket)
-        try:
-            found = await self.store.get(key)
-        except KeyDeletedError:
-            found = None
+        found = await live_value(self.store, key)
         if found is None:
             raise AuthFailed("the stream ticket is unknown, used or expired")
         value, revision = found

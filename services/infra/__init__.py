@@ -1,1 +1,0 @@
-"""Embedded infrastructure for development and tests: PostgreSQL, NATS, an S3 server."""

@@ -1,0 +1,100 @@
+/**
+ * The CRUD plumbing the prompts and connections pages share: a list of the user's saved
+ * items at `/v1/{resource}`, one editor open at a time (new or existing), save (POST a new
+ * one, PATCH an existing one) and delete, each refreshing the list.
+ */
+import { useState, type ComponentType, type ReactNode } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { api } from '../api/client';
+import { Confirm, Empty, ErrorBox, Loading } from './ui';
+
+export type CatalogResource = 'prompts' | 'connections';
+type Saved = { id: string; name: string };
+export type EditorProps<T> = { saved?: T; onDone: () => void };
+
+export function CatalogPage<T extends Saved>({
+  resource,
+  title,
+  newLabel,
+  intro,
+  Editor,
+  details,
+}: {
+  resource: CatalogResource;
+  title: string;
+  newLabel: string;
+  intro: ReactNode;
+  Editor: ComponentType<EditorProps<T>>;
+  /** What a card shows under the item's name; `edit` opens the editor on it. */
+  details: (item: T, edit: () => void) => ReactNode;
+}) {
+  const list = useQuery({ queryKey: [resource], queryFn: () => api.get<{ items: T[] }>(`/v1/${resource}`) });
+  const [editing, setEditing] = useState<T | 'new' | null>(null);
+  return (
+    <>
+      <div className="row spread">
+        <h1>{title}</h1>
+        <button className="primary" onClick={() => setEditing('new')}>{newLabel}</button>
+      </div>
+      <p className="muted">{intro}</p>
+      {editing && <Editor key={editing === 'new' ? 'new' : editing.id} saved={editing === 'new' ? undefined : editing} onDone={() => setEditing(null)} />}
+      {list.isPending && <Loading what={`Loading ${resource}`} />}
+      <ErrorBox error={list.error} retry={() => list.refetch()} />
+      {list.data && list.data.items.length === 0 && !editing && <Empty>{`No ${resource} yet.`}</Empty>}
+      <div className="grid">
+        {list.data?.items.map((item) => (
+          <div key={item.id} className="panel">
+            <strong>{item.name}</strong>
+            {details(item, () => setEditing(item))}
+          </div>
+        ))}
+      </div>
+    </>
+  );
+}
+
+/** Save and delete for an editor; `onSaved` runs first on a successful save (e.g. to forget a typed secret). */
+export function useCatalogEditor(resource: CatalogResource, saved: Saved | undefined, body: () => unknown, onDone: () => void, onSaved?: () => void) {
+  const qc = useQueryClient();
+  const refresh = () => void qc.invalidateQueries({ queryKey: [resource] });
+  const save = useMutation({
+    mutationFn: () => (saved ? api.patch(`/v1/${resource}/${saved.id}`, body()) : api.post(`/v1/${resource}`, body())),
+    onSuccess: () => (onSaved?.(), refresh(), onDone()),
+  });
+  const remove = useMutation({ mutationFn: () => api.del(`/v1/${resource}/${saved?.id}`), onSuccess: () => (refresh(), onDone()) });
+  return { save, remove };
+}
+
+/** The end of an editor form: the save error no field shows, Save / Cancel / Delete, and the delete confirmation. */
+export function EditorActions({
+  noun,
+  saved,
+  editor: { save, remove },
+  fieldErrorCount,
+  onDone,
+  children,
+}: {
+  noun: string;
+  saved?: Saved;
+  editor: ReturnType<typeof useCatalogEditor>;
+  fieldErrorCount: number;
+  onDone: () => void;
+  /** What the delete confirmation says besides its title. */
+  children?: ReactNode;
+}) {
+  const [del, setDel] = useState(false);
+  return (
+    <>
+      {save.error && fieldErrorCount === 0 && <ErrorBox error={save.error} />}
+      <div className="row" style={{ marginTop: 10 }}>
+        <button className="primary" disabled={save.isPending}>Save {noun}</button>
+        <button type="button" onClick={onDone}>Cancel</button>
+        {saved && <button type="button" className="danger" onClick={() => setDel(true)}>Delete</button>}
+      </div>
+      <ErrorBox error={remove.error} />
+      <Confirm open={del} title={`Delete ${saved?.name}?`} confirmLabel={`Delete ${noun}`} busy={remove.isPending} onConfirm={() => remove.mutate()} onCancel={() => setDel(false)}>
+        {children}
+      </Confirm>
+    </>
+  );
+}
