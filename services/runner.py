@@ -210,7 +210,6 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings | None 
     # Where this replica listens (log-service tells the gateway's websocket proxy).
     runtime.http_url = f"http://{settings.http_host}:{port}"
     # Until log-service reads runtime.http_url (its engineer is moving it; see #15).
-    runtime.state["http_url"] = runtime.http_url
     metrics.SERVICE_INFO.labels(definition.name, definition.version, settings.instance).set(1)
     log.info(
         "service ready",

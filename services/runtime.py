@@ -68,9 +68,6 @@ class ServiceRuntime:
     # metrics URL stays None when /metrics is on the HTTP port).
     http_url: str | None = None
     metrics_url: str | None = None
-    # Deprecated string-keyed locator: services are moving to explicit arguments (#15);
-    # removed once none reads it.
-    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -6,20 +6,20 @@ import logging
 from pathlib import Path
 
 import orjson
-from nats.aio.msg import Msg
 
 from command_service import __version__
-from command_service.cache import SetupCache
-from command_service.execution import Executor, SharedCooldowns
-from command_service.handlers import Handlers
+from command_service.execution.cache import SetupCache
+from command_service.execution.executor import Executor, SharedCooldowns
+from command_service.execution.outbound import Guard, Outbound
+from command_service.execution.templates import Renderer
+from command_service.handlers import Handlers, setup_loader
 from command_service.models import SCHEMA
-from command_service.outbound import Guard, Outbound
 from command_service.service import ConfigService
 from command_service.settings import Settings
-from command_service.templates import Renderer
 from proto import commands as c
 from proto.system import PURGE_SPECS
 from services.bus.kv import Store, ensure_bucket
+from services.bus.types import Msg
 from services.keys import EncryptedColumn
 from services.runtime import ServiceDefinition, ServiceRuntime
 
@@ -40,8 +40,8 @@ async def setup(runtime: ServiceRuntime) -> None:
         max_bytes=settings.outbound_max_bytes,
         max_redirects=settings.outbound_max_redirects,
     )
-    holder: dict[str, Handlers] = {}
-    cache = SetupCache(lambda bot_id: holder["h"].load_setup(bot_id))
+    config = ConfigService(runtime.vault, renderer)
+    cache = SetupCache(setup_loader(runtime, config))
 
     async def publish(event: c.CommandExecuted) -> None:
         await runtime.events.publish("command", "executed", event)
@@ -50,11 +50,7 @@ async def setup(runtime: ServiceRuntime) -> None:
     executor = Executor(
         cache, renderer, outbound, publish, cooldowns=SharedCooldowns(Store(bucket))
     )
-    h = Handlers(
-        runtime, ConfigService(runtime.vault, renderer), executor, cache, settings.execute_timeout_s
-    )
-    holder["h"] = h
-    runtime.state["handlers"] = h
+    h = Handlers(runtime, config, executor, cache, settings.execute_timeout_s)
 
     reg = runtime.rpc.register
     reg(c.EXECUTE, h.execute)

@@ -1,6 +1,6 @@
 """A bot's command setup as the hot path needs it: parsed commands, prompts, connections
 with decrypted secrets, the Discord manifest and its hash. Built from database rows and
-cached per bot (see cache.py)."""
+cached per bot (see execution/cache.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import RowMapping
-
-from command_service.models import CONNECTIONS_AAD
+from command_service.models import (
+    CONNECTIONS_AAD,
+    BotSettingsRow,
+    CommandRow,
+    ConnectionRow,
+    PromptRow,
+)
 from proto.commands import (
     DISCORD_TYPE,
     CommandIn,
@@ -168,61 +172,59 @@ def build_manifest(
     return CommandManifest(bot_id=bot_id, hash=digest, **body)
 
 
-def connection_out(row: RowMapping) -> ConnectionOut:
+def connection_out(row: ConnectionRow) -> ConnectionOut:
     return ConnectionOut.model_validate(
         {
-            **row["spec"],
-            "id": row["id"],
-            "secret_set": row["secret_enc"] is not None,
-            "secret_hint": row["secret_hint"],
-            "secret_headers": {n: "********" for n in row["secret_header_names"]},
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
+            **row.spec,
+            "id": row.id,
+            "secret_set": row.secret_enc is not None,
+            "secret_hint": row.secret_hint,
+            "secret_headers": {n: "********" for n in row.secret_header_names},
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
         }
     )
 
 
-def open_secrets(vault: Vault | None, row: RowMapping) -> tuple[str | None, dict[str, str]]:
-    """Decrypt a connection's secrets (and register them for log redaction)."""
+def open_connection(vault: Vault | None, row: ConnectionRow) -> Connection:
+    """A stored connection as a call needs it: its secrets decrypted (and registered for
+    log redaction)."""
     secret: str | None = None
     headers: dict[str, str] = {}
     if vault is None:
-        return None, {}
-    if row["secret_enc"] is not None:
+        return Connection(row.id, connection_out(row))
+    if row.secret_enc is not None:
         secret = vault.decrypt_str(
-            bytes(row["secret_enc"]), aad(CONNECTIONS_AAD, row["id"], "secret_enc")
+            bytes(row.secret_enc), aad(CONNECTIONS_AAD, row.id, "secret_enc")
         )
         register_secret(secret)
-    if row["secret_headers_enc"] is not None:
+    if row.secret_headers_enc is not None:
         headers = json.loads(
             vault.decrypt_str(
-                bytes(row["secret_headers_enc"]),
-                aad(CONNECTIONS_AAD, row["id"], "secret_headers_enc"),
+                bytes(row.secret_headers_enc),
+                aad(CONNECTIONS_AAD, row.id, "secret_headers_enc"),
             )
         )
         for value in headers.values():
             register_secret(value)
-    return secret, headers
+    return Connection(row.id, connection_out(row), secret, headers)
 
 
 def build_setup(
     bot_id: UUID,
-    settings: RowMapping | None,
-    command_rows: Sequence[RowMapping],
-    prompt_rows: Sequence[RowMapping],
-    connection_rows: Sequence[RowMapping],
+    settings: BotSettingsRow | None,
+    command_rows: Sequence[CommandRow],
+    prompt_rows: Sequence[PromptRow],
+    connection_rows: Sequence[ConnectionRow],
     vault: Vault | None,
 ) -> BotSetup:
-    owner: UUID | None = settings["owner_id"] if settings is not None else None
+    owner: UUID | None = settings.owner_id if settings is not None else None
     if owner is None and command_rows:
-        owner = command_rows[0]["owner_id"]
-    prefix = settings["prefix"] if settings is not None else None
-    commands = [Command(r["id"], CommandIn.model_validate(r["spec"])) for r in command_rows]
-    prompts = {r["id"]: PromptIn.model_validate(r["spec"]) for r in prompt_rows}
-    connections: dict[UUID, Connection] = {}
-    for r in connection_rows:
-        secret, headers = open_secrets(vault, r)
-        connections[r["id"]] = Connection(r["id"], connection_out(r), secret, headers)
+        owner = command_rows[0].owner_id
+    prefix = settings.prefix if settings is not None else None
+    commands = [Command(r.id, CommandIn.model_validate(r.spec)) for r in command_rows]
+    prompts = {r.id: PromptIn.model_validate(r.spec) for r in prompt_rows}
+    connections = {r.id: open_connection(vault, r) for r in connection_rows}
     return BotSetup(
         bot_id=bot_id,
         owner_id=owner,

@@ -5,25 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from command_service import repository as repo
-from command_service.bot_setup import (
-    BotSetup,
-    Command,
-    Connection,
-    build_setup,
-    connection_out,
-    open_secrets,
-)
-from command_service.cache import SetupCache
-from command_service.execution import ADMINISTRATOR, Executor, scrub
-from command_service.outbound import OutboundError
+from command_service.bot_setup import BotSetup, Command
+from command_service.execution.cache import Loader, SetupCache
+from command_service.execution.executor import ADMINISTRATOR, Executor
 from command_service.service import ConfigService, ItemService, OutT, PatchT, SpecT
 from proto import commands as c
 from proto.base import Contract, Empty
@@ -32,6 +23,7 @@ from proto.errors import ErrorCode
 from proto.storage import READ_CONFIG, ConfigRef
 from proto.system import PurgeResult, PurgeUser
 from services.bus.rpc import RpcContext
+from services.db import Database
 from services.errors import RpcError, not_found
 from services.runtime import ServiceRuntime
 
@@ -69,6 +61,7 @@ class _DryRun(Exception):
         self.result = result
 
 
+T = TypeVar("T")
 RefT = TypeVar("RefT", bound=Contract)
 UpdateT = TypeVar("UpdateT", bound=Contract)
 ListT = TypeVar("ListT", bound=Contract)
@@ -81,7 +74,8 @@ class ItemHandlers(Generic[RefT, UpdateT, ListT, SpecT, PatchT, OutT]):
     def __init__(
         self,
         handlers: Handlers,
-        items: ItemService[SpecT, PatchT, OutT],
+        # The stored row type is the service's business: handlers never see a row.
+        items: ItemService[Any, SpecT, PatchT, OutT],
         *,
         item_id: Callable[[RefT], UUID],
         change: Callable[[UpdateT], tuple[UUID, PatchT]],
@@ -164,15 +158,9 @@ class Handlers:
 
     # ---- plumbing
 
-    @property
-    def db(self) -> Any:
-        if self.rt.db is None:
-            raise RuntimeError("command-service needs a database")
-        return self.rt.db
-
     @asynccontextmanager
     async def tx(self, user: UUID) -> AsyncIterator[AsyncSession]:
-        async with self.db.user_scope(user) as s:
+        async with _database(self.rt).user_scope(user) as s:
             yield s
 
     async def own_bot(self, bot_id: UUID, user: UUID) -> None:
@@ -184,15 +172,11 @@ class Handlers:
                 raise not_found("bot") from None
             raise
 
-    async def load_setup(self, bot_id: UUID) -> BotSetup:
-        async with self.db.system_scope() as s:
-            settings = await repo.get_settings(s, bot_id)
-            rows = await repo.list_commands(s, bot_id)
-            conn_ids = sorted({r["connection_id"] for r in rows if r["connection_id"]})
-            prompt_ids = sorted({r["prompt_id"] for r in rows if r["prompt_id"]})
-            prompts = await repo.PROMPTS.by_ids(s, prompt_ids)
-            conns = await repo.CONNECTIONS.by_ids(s, conn_ids)
-        return build_setup(bot_id, settings, rows, prompts, conns, self.rt.vault)
+    async def caller_owning(self, ctx: RpcContext, bot_id: UUID) -> UUID:
+        """The calling user, once the bot is known to be theirs."""
+        user = ctx.require_user()
+        await self.own_bot(bot_id, user)
+        return user
 
     async def announce(self, owner: UUID, bot_ids: list[UUID] | set[UUID]) -> None:
         """After a commit: refresh this replica's cache and tell everyone (bot-service syncs)."""
@@ -229,7 +213,7 @@ class Handlers:
         except (ValueError, IndexError):
             return
         async with self.tx(owner) as s:
-            await repo.purge_bot(s, bot_id)
+            await self.config.purge_bot(s, bot_id)
         self.cache.invalidate_bot(bot_id)
 
     # ---- hot path
@@ -260,45 +244,57 @@ class Handlers:
 
     # ---- commands
 
-    async def list(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandList:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
+    async def read_bot(
+        self, ctx: RpcContext, bot_id: UUID, read: Callable[[AsyncSession], Awaitable[T]]
+    ) -> T:
+        """A read of one of the caller's bots."""
+        async with self.tx(await self.caller_owning(ctx, bot_id)) as s:
+            return await read(s)
+
+    async def change_bot(
+        self, ctx: RpcContext, bot_id: UUID, change: Callable[[AsyncSession, UUID], Awaitable[T]]
+    ) -> T:
+        """A change to one of the caller's bots (given the session and the caller): committed
+        first, then announced."""
+        user = await self.caller_owning(ctx, bot_id)
         async with self.tx(user) as s:
-            return c.CommandList(items=await self.config.list_commands(s, req.bot_id))
+            out = await change(s, user)
+        await self.announce(user, {bot_id})
+        return out
+
+    async def list(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandList:
+        items = await self.read_bot(
+            ctx, req.bot_id, lambda s: self.config.list_commands(s, req.bot_id)
+        )
+        return c.CommandList(items=items)
 
     async def create(self, req: c.CreateCommand, ctx: RpcContext) -> c.CommandOut:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
-        async with self.tx(user) as s:
-            out = await self.config.create_command(s, user, req.bot_id, req.command)
-        await self.announce(user, {req.bot_id})
-        return out
+        return await self.change_bot(
+            ctx,
+            req.bot_id,
+            lambda s, user: self.config.create_command(s, user, req.bot_id, req.command),
+        )
 
     async def get(self, req: c.CommandRef, ctx: RpcContext) -> c.CommandOut:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
-        async with self.tx(user) as s:
-            return await self.config.get_command(s, req.bot_id, req.command_id)
+        return await self.read_bot(
+            ctx, req.bot_id, lambda s: self.config.get_command(s, req.bot_id, req.command_id)
+        )
 
     async def update(self, req: c.UpdateCommand, ctx: RpcContext) -> c.CommandOut:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
-        async with self.tx(user) as s:
-            out = await self.config.update_command(s, req.bot_id, req.command_id, req.patch)
-        await self.announce(user, {req.bot_id})
-        return out
+        return await self.change_bot(
+            ctx,
+            req.bot_id,
+            lambda s, _: self.config.update_command(s, req.bot_id, req.command_id, req.patch),
+        )
 
     async def delete(self, req: c.CommandRef, ctx: RpcContext) -> Empty:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
-        async with self.tx(user) as s:
-            await self.config.delete_command(s, req.bot_id, req.command_id)
-        await self.announce(user, {req.bot_id})
+        await self.change_bot(
+            ctx, req.bot_id, lambda s, _: self.config.delete_command(s, req.bot_id, req.command_id)
+        )
         return Empty()
 
     async def test(self, req: c.TestCommand, ctx: RpcContext) -> c.CommandReply:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
+        await self.caller_owning(ctx, req.bot_id)
         setup = await self.cache.get(req.bot_id)
         cmd = next((x for x in setup.commands if x.id == req.command_id), None)
         if cmd is None:
@@ -310,8 +306,7 @@ class Handlers:
 
     async def preview(self, req: c.PreviewCommand, ctx: RpcContext) -> c.CommandReply:
         """Dry-run an unsaved command: validated like a create, nothing stored or announced."""
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
+        user = await self.caller_owning(ctx, req.bot_id)
         async with self.tx(user) as s:
             conns, prompts = await self.config.check_preview(
                 s, req.bot_id, req.command, req.command_id
@@ -323,24 +318,21 @@ class Handlers:
             return await self.executor.preview(saved, cmd, inv, conns, prompts)
 
     async def settings_get(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandSettings:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
-        async with self.tx(user) as s:
-            return await self.config.get_settings(s, req.bot_id)
+        return await self.read_bot(
+            ctx, req.bot_id, lambda s: self.config.get_settings(s, req.bot_id)
+        )
 
     async def settings_put(self, req: c.BotCommandSettings, ctx: RpcContext) -> c.CommandSettings:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
-        async with self.tx(user) as s:
-            out = await self.config.put_settings(s, user, req.bot_id, req.settings)
-        await self.announce(user, {req.bot_id})
-        return out
+        return await self.change_bot(
+            ctx,
+            req.bot_id,
+            lambda s, user: self.config.put_settings(s, user, req.bot_id, req.settings),
+        )
 
     async def sync_status(self, req: c.BotCommandRef, ctx: RpcContext) -> c.SyncStatus:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
-        async with self.tx(user) as s:
-            return await self.config.sync_status(s, req.bot_id)
+        return await self.read_bot(
+            ctx, req.bot_id, lambda s: self.config.sync_status(s, req.bot_id)
+        )
 
     async def sync_report(self, req: c.SyncReport, ctx: RpcContext) -> Empty:
         owner = ctx.require_user()
@@ -349,14 +341,10 @@ class Handlers:
         return Empty()
 
     async def export(self, req: c.ExportRequest, ctx: RpcContext) -> c.BotImport:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
-        async with self.tx(user) as s:
-            return await self.config.export(s, req.bot_id)
+        return await self.read_bot(ctx, req.bot_id, lambda s: self.config.export(s, req.bot_id))
 
     async def import_(self, req: c.ImportBot, ctx: RpcContext) -> c.ImportResult:
-        user = ctx.require_user()
-        await self.own_bot(req.bot_id, user)
+        user = await self.caller_owning(ctx, req.bot_id)
         doc = await self.rt.client.call(
             READ_CONFIG, ConfigRef(file_id=req.file_id), user_id=user, timeout_s=10
         )
@@ -376,40 +364,30 @@ class Handlers:
         self, req: c.ConnectionRef, ctx: RpcContext
     ) -> c.ConnectionTestResult:
         async with self.tx(ctx.require_user()) as s:
-            row = await self.config.connections.row(s, req.connection_id)
-        secret, headers = open_secrets(self.rt.vault, row)
-        conn = Connection(row["id"], connection_out(row), secret, headers)
-        hdrs: dict[str, str] = {}
-        params: dict[str, str] = {}
-        credentials = self.executor.apply_auth(conn, hdrs, params)
-        try:
-            result = await self.executor.outbound.request(
-                "GET",
-                conn.spec.base_url,
-                params=params,
-                headers=hdrs,
-                timeout_s=conn.spec.timeout_s,
-                credentials=credentials,
-            )
-        except OutboundError as exc:
-            return c.ConnectionTestResult(
-                ok=False, duration_ms=0, error=scrub(str(exc), conn.secret_values())
-            )
-        # Scrubbed before it is cut, so a secret that straddles the cut is found whole.
-        head = result.body[:8192].decode("utf-8", errors="replace")
-        preview = scrub(head, conn.secret_values())[:300]
-        return c.ConnectionTestResult(
-            ok=result.status < 400,
-            status=result.status,
-            duration_ms=round(result.duration_ms, 2),
-            error=None if result.status < 400 else f"the API answered HTTP {result.status}",
-            preview=preview,
-        )
+            conn = await self.config.connections.opened(s, req.connection_id)
+        return await self.executor.test_connection(conn)
 
     # ---- account deletion
 
     async def purge(self, req: PurgeUser, ctx: RpcContext) -> PurgeResult:
         async with self.tx(req.user_id) as s:
-            removed = await repo.purge_owner(s, req.user_id)
+            removed = await self.config.purge_owner(s, req.user_id)
         self.cache.invalidate_owner(req.user_id)
         return PurgeResult(service="command", removed=removed)
+
+
+def _database(runtime: ServiceRuntime) -> Database:
+    if runtime.db is None:
+        raise RuntimeError("command-service needs a database")
+    return runtime.db
+
+
+def setup_loader(runtime: ServiceRuntime, config: ConfigService) -> Loader:
+    """How the execution cache reads a bot's setup: as the system role, since an
+    invocation comes from Discord (through bot-service) with no user."""
+
+    async def load(bot_id: UUID) -> BotSetup:
+        async with _database(runtime).system_scope() as s:
+            return await config.load_setup(s, bot_id)
+
+    return load

@@ -1,82 +1,116 @@
-"""Tables of the command schema (SQLAlchemy Core; queries live in repository.py).
+"""Tables of the command schema (SQLModel; queries live in repository.py).
 
 Commands, prompts and connections keep their validated definition as `spec` (JSON of the
 proto model), with the columns needed for lookups, uniqueness and references beside it.
 Connection secrets are vault ciphertexts bound to (table, row id, column).
+The columns, indexes and constraints are those migration 0002 creates.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
 from sqlalchemy import (
     ARRAY,
     Boolean,
-    Column,
     DateTime,
+    Index,
     LargeBinary,
     MetaData,
     String,
-    Table,
     Text,
-    Uuid,
+    UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
 SCHEMA = "command"
+# SQLModel's default registry is one MetaData for the whole process: every service's
+# tables would land in it, and Alembic's autogenerate (which compares a MetaData with one
+# schema) would see the other services' tables as missing here. Command-service's own
+# registry keeps its MetaData to its own schema.
 metadata = MetaData(schema=SCHEMA)
 
-prompts = Table(
-    "prompts",
-    metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("owner_id", Uuid, nullable=False),
-    Column("name", String(100), nullable=False),
-    Column("spec", JSONB, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
 
-connections = Table(
-    "connections",
-    metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("owner_id", Uuid, nullable=False),
-    Column("name", String(100), nullable=False),
-    Column("spec", JSONB, nullable=False),
-    Column("secret_enc", LargeBinary),
-    Column("secret_hint", String(8)),
-    Column("secret_headers_enc", LargeBinary),
-    Column("secret_header_names", ARRAY(Text), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
+class CommandTable(SQLModel, registry=registry(metadata=metadata)):
+    """The base of command-service's tables (abstract: it has no table of its own)."""
 
-commands = Table(
-    "commands",
-    metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("owner_id", Uuid, nullable=False),
-    Column("bot_id", Uuid, nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("name", String(32), nullable=False),
-    Column("spec", JSONB, nullable=False),
-    Column("connection_id", Uuid),
-    Column("prompt_id", Uuid),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
 
-bot_settings = Table(
-    "bot_settings",
-    metadata,
-    Column("bot_id", Uuid, primary_key=True),
-    Column("owner_id", Uuid, nullable=False),
-    Column("prefix", String(10)),
-    Column("synced_hash", String(64)),
-    Column("sync_ok", Boolean),
-    Column("sync_error", Text),
-    Column("synced_at", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
+def _stamp() -> Any:
+    return Field(sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()})
+
+
+class _OwnedItem(CommandTable):
+    """The columns prompts and connections share: the owner's named items that commands
+    refer to by id."""
+
+    id: UUID = Field(primary_key=True)
+    owner_id: UUID
+    name: str = Field(sa_type=String(100))
+    spec: dict[str, Any] = Field(sa_type=JSONB)
+    created_at: datetime = _stamp()
+    updated_at: datetime = _stamp()
+
+
+class PromptRow(_OwnedItem, table=True):
+    __tablename__ = "prompts"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="prompts_owner_name_key"),)
+
+
+class ConnectionRow(_OwnedItem, table=True):
+    __tablename__ = "connections"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="connections_owner_name_key"),)
+
+    secret_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    secret_hint: str | None = Field(default=None, sa_type=String(8))
+    secret_headers_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
+    secret_header_names: list[str] = Field(
+        sa_type=ARRAY(Text), sa_column_kwargs={"server_default": text("'{}'")}
+    )
+
+
+class CommandRow(CommandTable, table=True):
+    __tablename__ = "commands"
+    __table_args__ = (
+        Index("commands_bot_idx", "bot_id", "created_at"),
+        Index("commands_owner_idx", "owner_id"),
+        Index("commands_connection_idx", "connection_id"),
+        Index("commands_prompt_idx", "prompt_id"),
+    )
+
+    id: UUID = Field(primary_key=True)
+    owner_id: UUID
+    bot_id: UUID
+    kind: str = Field(sa_type=String(16))
+    name: str = Field(sa_type=String(32))
+    spec: dict[str, Any] = Field(sa_type=JSONB)
+    connection_id: UUID | None = Field(
+        default=None, foreign_key=f"{SCHEMA}.connections.id", ondelete="RESTRICT"
+    )
+    prompt_id: UUID | None = Field(
+        default=None, foreign_key=f"{SCHEMA}.prompts.id", ondelete="RESTRICT"
+    )
+    created_at: datetime = _stamp()
+    updated_at: datetime = _stamp()
+
+
+class BotSettingsRow(CommandTable, table=True):
+    __tablename__ = "bot_settings"
+
+    bot_id: UUID = Field(primary_key=True)
+    owner_id: UUID
+    prefix: str | None = Field(default=None, sa_type=String(10))
+    synced_hash: str | None = Field(default=None, sa_type=String(64))
+    sync_ok: bool | None = Field(default=None, sa_type=Boolean)
+    sync_error: str | None = Field(default=None, sa_type=Text)
+    synced_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    updated_at: datetime = _stamp()
+
 
 # AAD table names for the vault (schema.table), as `botcenter keys rotate` uses them.
 CONNECTIONS_AAD = f"{SCHEMA}.connections"

@@ -13,20 +13,21 @@ from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import ValidationError
-from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service import repository as repo
 from command_service.bot_setup import (
+    BotSetup,
     Command,
     Connection,
     build_manifest,
+    build_setup,
     connection_out,
-    open_secrets,
+    open_connection,
 )
-from command_service.models import CONNECTIONS_AAD
-from command_service.templates import Renderer
+from command_service.execution.templates import Renderer
+from command_service.models import CONNECTIONS_AAD, CommandRow, ConnectionRow, PromptRow
 from proto.commands import (
     AiResponse,
     BotImport,
@@ -129,14 +130,14 @@ def prompt_template_errors(renderer: Renderer, prompt: PromptIn, prefix: Loc) ->
 # ---- commands -------------------------------------------------------------------------------
 
 
-def command_out(row: RowMapping) -> CommandOut:
+def command_out(row: CommandRow) -> CommandOut:
     return CommandOut.model_validate(
         {
-            **row["spec"],
-            "id": row["id"],
-            "bot_id": row["bot_id"],
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
+            **row.spec,
+            "id": row.id,
+            "bot_id": row.bot_id,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
         }
     )
 
@@ -158,30 +159,31 @@ class _Named(Protocol):
     def name(self) -> str: ...
 
 
+RowT = TypeVar("RowT", PromptRow, ConnectionRow)
 SpecT = TypeVar("SpecT", bound=_Named)
 PatchT = TypeVar("PatchT")
 OutT = TypeVar("OutT")
 
 
-class ItemService(ABC, Generic[SpecT, PatchT, OutT]):
+class ItemService(ABC, Generic[RowT, SpecT, PatchT, OutT]):
     """Rules prompts and connections share, as the owner's named items that commands refer
     to: a name is unique per owner, a missing item is a 404, an item a command still uses
     cannot be deleted (409). What a spec must satisfy and what is stored of it are each
     kind's own (the abstract methods)."""
 
-    def __init__(self, kind: str, items: repo.Library) -> None:
+    def __init__(self, kind: str, items: repo.Library[RowT]) -> None:
         self.kind = kind
-        self.items = items
+        self.items: repo.Library[RowT] = items
 
     @abstractmethod
-    def out(self, row: RowMapping) -> OutT: ...
+    def out(self, row: RowT) -> OutT: ...
 
     @abstractmethod
     def stored(self, item_id: UUID, spec: SpecT) -> dict[str, Any]:
         """The columns a new item stores besides id, owner, name and timestamps."""
 
     @abstractmethod
-    def merge(self, row: RowMapping, patch: PatchT) -> tuple[SpecT, dict[str, Any]]:
+    def merge(self, row: RowT, patch: PatchT) -> tuple[SpecT, dict[str, Any]]:
         """The spec after `patch`, and the columns that change besides name and timestamp."""
 
     def check(self, spec: SpecT) -> None:
@@ -190,7 +192,7 @@ class ItemService(ABC, Generic[SpecT, PatchT, OutT]):
     async def list_all(self, s: AsyncSession) -> list[OutT]:
         return [self.out(r) for r in await self.items.list_all(s)]
 
-    async def row(self, s: AsyncSession, item_id: UUID) -> RowMapping:
+    async def row(self, s: AsyncSession, item_id: UUID) -> RowT:
         row = await self.items.get(s, item_id)
         if row is None:
             raise not_found(self.kind)
@@ -201,7 +203,7 @@ class ItemService(ABC, Generic[SpecT, PatchT, OutT]):
 
     async def _name_free(self, s: AsyncSession, name: str, own: UUID | None) -> None:
         row = await self.items.by_name(s, name)
-        if row is not None and row["id"] != own:
+        if row is not None and row.id != own:
             raise invalid(
                 [
                     FieldError(
@@ -242,7 +244,7 @@ class ItemService(ABC, Generic[SpecT, PatchT, OutT]):
         spec: dict[str, Any],
         at: datetime,
         columns: Callable[[UUID], dict[str, Any]] | None = None,
-    ) -> tuple[UUID, str, RowMapping | None]:
+    ) -> tuple[UUID, str, RowT | None]:
         """An imported file's item, matched by name: created (with `columns` besides its spec)
         or its spec updated. Returns its id, "created", "updated" or "unchanged", and the row
         it had before."""
@@ -262,8 +264,8 @@ class ItemService(ABC, Generic[SpecT, PatchT, OutT]):
                 },
             )
             return item_id, "created", None
-        item_id = existing["id"]
-        if existing["spec"] == spec:
+        item_id = existing.id
+        if existing.spec == spec:
             return item_id, "unchanged", existing
         await self.items.update(s, item_id, {"spec": spec, "updated_at": at})
         return item_id, "updated", existing
@@ -282,18 +284,18 @@ class ItemService(ABC, Generic[SpecT, PatchT, OutT]):
             raise not_found(self.kind)
 
 
-class PromptService(ItemService[PromptIn, PromptPatch, PromptOut]):
+class PromptService(ItemService[PromptRow, PromptIn, PromptPatch, PromptOut]):
     def __init__(self, renderer: Renderer) -> None:
         super().__init__("prompt", repo.PROMPTS)
         self.renderer = renderer
 
-    def out(self, row: RowMapping) -> PromptOut:
+    def out(self, row: PromptRow) -> PromptOut:
         return PromptOut.model_validate(
             {
-                **row["spec"],
-                "id": row["id"],
-                "created_at": row["created_at"],
-                "updated_at": row["updated_at"],
+                **row.spec,
+                "id": row.id,
+                "created_at": row.created_at,
+                "updated_at": row.updated_at,
             }
         )
 
@@ -305,38 +307,42 @@ class PromptService(ItemService[PromptIn, PromptPatch, PromptOut]):
     def stored(self, item_id: UUID, spec: PromptIn) -> dict[str, Any]:
         return {"spec": spec.model_dump(mode="json")}
 
-    def merge(self, row: RowMapping, patch: PromptPatch) -> tuple[PromptIn, dict[str, Any]]:
+    def merge(self, row: PromptRow, patch: PromptPatch) -> tuple[PromptIn, dict[str, Any]]:
         try:
             spec = PromptIn.model_validate(
-                {**row["spec"], **patch.model_dump(mode="json", exclude_none=True)}
+                {**row.spec, **patch.model_dump(mode="json", exclude_none=True)}
             )
         except ValidationError as exc:
             raise from_validation(exc, ["body"]) from None
-        return spec, self.stored(row["id"], spec)
+        return spec, self.stored(row.id, spec)
 
 
-class ConnectionService(ItemService[ConnectionIn, ConnectionPatch, ConnectionOut]):
+class ConnectionService(ItemService[ConnectionRow, ConnectionIn, ConnectionPatch, ConnectionOut]):
     """Connections also keep a secret and secret headers, sealed with the row id in the AAD."""
 
     def __init__(self, vault: Vault | None) -> None:
         super().__init__("connection", repo.CONNECTIONS)
         self.vault = vault
 
-    def out(self, row: RowMapping) -> ConnectionOut:
+    def out(self, row: ConnectionRow) -> ConnectionOut:
         return connection_out(row)
+
+    async def opened(self, s: AsyncSession, item_id: UUID) -> Connection:
+        """The connection with its secrets decrypted, for a call to its API."""
+        return open_connection(self.vault, await self.row(s, item_id))
 
     def _seal(self, row_id: UUID, column: str, value: str) -> bytes:
         if self.vault is None:
             raise RpcError(ErrorCode.UNAVAILABLE, "the secret vault is not configured")
         return self.vault.encrypt(value, aad(CONNECTIONS_AAD, row_id, column))
 
-    def _open_headers(self, row: RowMapping) -> dict[str, str]:
-        if row["secret_headers_enc"] is None or self.vault is None:
+    def _open_headers(self, row: ConnectionRow) -> dict[str, str]:
+        if row.secret_headers_enc is None or self.vault is None:
             return {}
         data: dict[str, str] = json.loads(
             self.vault.decrypt_str(
-                bytes(row["secret_headers_enc"]),
-                aad(CONNECTIONS_AAD, row["id"], "secret_headers_enc"),
+                bytes(row.secret_headers_enc),
+                aad(CONNECTIONS_AAD, row.id, "secret_headers_enc"),
             )
         )
         return data
@@ -363,7 +369,9 @@ class ConnectionService(ItemService[ConnectionIn, ConnectionPatch, ConnectionOut
             **self.secret_values(item_id, spec.secret, spec.secret_headers),
         }
 
-    def merge(self, row: RowMapping, patch: ConnectionPatch) -> tuple[ConnectionIn, dict[str, Any]]:
+    def merge(
+        self, row: ConnectionRow, patch: ConnectionPatch
+    ) -> tuple[ConnectionIn, dict[str, Any]]:
         changes = patch.model_dump(mode="json", exclude_none=True)
         new_secret = changes.pop("secret", None)
         header_changes: dict[str, str | None] = changes.pop("secret_headers", None) or {}
@@ -373,8 +381,8 @@ class ConnectionService(ItemService[ConnectionIn, ConnectionPatch, ConnectionOut
                 headers.pop(name, None)
             else:
                 headers[name] = value
-        merged = {**row["spec"], **changes}
-        kept_secret = row["secret_enc"] is not None and new_secret is None
+        merged = {**row.spec, **changes}
+        kept_secret = row.secret_enc is not None and new_secret is None
         if merged.get("auth_type", "none") == "none":
             new_secret, kept_secret = None, False
         try:
@@ -388,7 +396,7 @@ class ConnectionService(ItemService[ConnectionIn, ConnectionPatch, ConnectionOut
             )
         except ValidationError as exc:
             raise from_validation(exc, ["body"]) from None
-        secrets = self.secret_values(row["id"], new_secret, headers)
+        secrets = self.secret_values(row.id, new_secret, headers)
         if kept_secret:
             secrets.pop("secret_enc")
             secrets.pop("secret_hint")
@@ -418,9 +426,9 @@ class ConfigService:
                 FieldError(loc=["body", "response", "prompt_id"], message="no such prompt")
             )
         others = [
-            CommandIn.model_validate(r["spec"])
+            CommandIn.model_validate(r.spec)
             for r in await repo.list_commands(s, bot_id)
-            if r["id"] != replacing
+            if r.id != replacing
         ]
         for loc, message in scope_rule_errors([*others, spec]):
             if loc and loc[0] == len(others):
@@ -441,10 +449,9 @@ class ConfigService:
         connections: dict[UUID, Connection] = {}
         prompts: dict[UUID, PromptIn] = {}
         if conn_id is not None and (row := await repo.CONNECTIONS.get(s, conn_id)) is not None:
-            secret, headers = open_secrets(self.vault, row)
-            connections[conn_id] = Connection(conn_id, connection_out(row), secret, headers)
+            connections[conn_id] = open_connection(self.vault, row)
         if prompt_id is not None and (prow := await repo.PROMPTS.get(s, prompt_id)) is not None:
-            prompts[prompt_id] = PromptIn.model_validate(prow["spec"])
+            prompts[prompt_id] = PromptIn.model_validate(prow.spec)
         return connections, prompts
 
     async def list_commands(self, s: AsyncSession, bot_id: UUID) -> list[CommandOut]:
@@ -487,7 +494,7 @@ class ConfigService:
             raise not_found("command")
         changes = patch.model_dump(mode="json", exclude_none=True)
         try:
-            spec = CommandIn.model_validate({**row["spec"], **changes})
+            spec = CommandIn.model_validate({**row.spec, **changes})
         except ValidationError as exc:
             raise from_validation(exc, ["body"]) from None
         await self._check_command(s, bot_id, spec, command_id)
@@ -514,7 +521,7 @@ class ConfigService:
 
     async def get_settings(self, s: AsyncSession, bot_id: UUID) -> CommandSettings:
         row = await repo.get_settings(s, bot_id)
-        return CommandSettings(prefix=row["prefix"] if row else None)
+        return CommandSettings(prefix=row.prefix if row else None)
 
     async def put_settings(
         self, s: AsyncSession, owner: UUID, bot_id: UUID, settings: CommandSettings
@@ -533,46 +540,62 @@ class ConfigService:
     async def sync_status(self, s: AsyncSession, bot_id: UUID) -> SyncStatus:
         row = await repo.get_settings(s, bot_id)
         commands = [
-            Command(r["id"], CommandIn.model_validate(r["spec"]))
+            Command(r.id, CommandIn.model_validate(r.spec))
             for r in await repo.list_commands(s, bot_id)
         ]
-        manifest = build_manifest(bot_id, row["prefix"] if row else None, commands)
-        synced = row["synced_hash"] if row else None
+        manifest = build_manifest(bot_id, row.prefix if row else None, commands)
+        synced = row.synced_hash if row else None
         return SyncStatus(
             bot_id=bot_id,
             hash=manifest.hash,
             synced_hash=synced,
             in_sync=synced == manifest.hash,
-            ok=row["sync_ok"] if row else None,
-            error=row["sync_error"] if row else None,
-            synced_at=row["synced_at"] if row else None,
+            ok=row.sync_ok if row else None,
+            error=row.sync_error if row else None,
+            synced_at=row.synced_at if row else None,
         )
+
+    # -- execution and account deletion
+
+    async def load_setup(self, s: AsyncSession, bot_id: UUID) -> BotSetup:
+        """A bot's whole command setup, for the execution cache."""
+        settings = await repo.get_settings(s, bot_id)
+        rows = await repo.list_commands(s, bot_id)
+        conns, prompts = await _referenced(s, rows)
+        return build_setup(bot_id, settings, rows, prompts, conns, self.vault)
+
+    async def purge_bot(self, s: AsyncSession, bot_id: UUID) -> int:
+        """Remove a deleted bot's commands and settings; how many rows went."""
+        return await repo.purge_bot(s, bot_id)
+
+    async def purge_owner(self, s: AsyncSession, owner: UUID) -> int:
+        """Remove everything of a deleted account; how many rows went."""
+        return await repo.purge_owner(s, owner)
 
     # -- export / import
 
     async def export(self, s: AsyncSession, bot_id: UUID) -> BotImport:
         rows = await repo.list_commands(s, bot_id)
         settings = await repo.get_settings(s, bot_id)
-        conn_ids = sorted({r["connection_id"] for r in rows if r["connection_id"]})
-        prompt_ids = sorted({r["prompt_id"] for r in rows if r["prompt_id"]})
-        conns = {r["id"]: r for r in await repo.CONNECTIONS.by_ids(s, conn_ids)}
-        prompts = {r["id"]: r for r in await repo.PROMPTS.by_ids(s, prompt_ids)}
+        conn_rows, prompt_rows = await _referenced(s, rows)
+        conns = {r.id: r for r in conn_rows}
+        prompts = {r.id: r for r in prompt_rows}
         commands: list[ImportCommand] = []
         for r in rows:
-            spec = dict(r["spec"])
+            spec = dict(r.spec)
             response = dict(spec["response"])
             if "connection_id" in response:
-                response["connection"] = conns[UUID(response.pop("connection_id"))]["name"]
+                response["connection"] = conns[UUID(response.pop("connection_id"))].name
             if "prompt_id" in response:
-                response["prompt"] = prompts[UUID(response.pop("prompt_id"))]["name"]
+                response["prompt"] = prompts[UUID(response.pop("prompt_id"))].name
             commands.append(ImportCommand.model_validate({**spec, "response": response}))
         return BotImport(
-            prefix=settings["prefix"] if settings else None,
+            prefix=settings.prefix if settings else None,
             commands=commands,
-            prompts=[ImportPrompt.model_validate(p["spec"]) for p in prompts.values()],
+            prompts=[ImportPrompt.model_validate(p.spec) for p in prompts.values()],
             connections=[
                 ImportConnection.model_validate(
-                    {**c["spec"], "secret_headers": list(c["secret_header_names"])}
+                    {**c.spec, "secret_headers": list(c.secret_header_names)}
                 )
                 for c in conns.values()
             ],
@@ -644,9 +667,9 @@ class ConfigService:
             if existing is None:
                 needs_secret = c.auth_type != "none" or bool(c.secret_headers)
             else:
-                missing = set(c.secret_headers) - set(existing["secret_header_names"])
+                missing = set(c.secret_headers) - set(existing.secret_header_names)
                 needs_secret = bool(missing) or (
-                    c.auth_type != "none" and existing["secret_enc"] is None
+                    c.auth_type != "none" and existing.secret_enc is None
                 )
             if needs_secret:
                 result.warnings.append(
@@ -678,11 +701,10 @@ class ConfigService:
         """What to create or update, and every command of the bot as it would be after."""
         existing_rows = list(await repo.list_commands(s, bot_id))
         by_key = {
-            (r["kind"], r["name"], tuple(sorted(r["spec"].get("guild_ids", [])))): r
-            for r in existing_rows
+            (r.kind, r.name, tuple(sorted(r.spec.get("guild_ids", [])))): r for r in existing_rows
         }
         final: dict[UUID, CommandIn] = {
-            r["id"]: CommandIn.model_validate(r["spec"]) for r in existing_rows
+            r.id: CommandIn.model_validate(r.spec) for r in existing_rows
         }
         planned: list[tuple[str, UUID, CommandIn]] = []
         for i, cmd in enumerate(doc.commands):
@@ -704,11 +726,11 @@ class ConfigService:
                 cid = new_id()
                 planned.append(("create", cid, spec))
                 _count(result, "commands", "created")
-            elif CommandIn.model_validate(row["spec"]) == spec:
-                cid = row["id"]
+            elif CommandIn.model_validate(row.spec) == spec:
+                cid = row.id
                 _count(result, "commands", "unchanged")
             else:
-                cid = row["id"]
+                cid = row.id
                 planned.append(("update", cid, spec))
                 _count(result, "commands", "updated")
             final[cid] = spec
@@ -744,8 +766,8 @@ class _ImportRefs:
                 FieldError(loc=loc, message=f"no {kind} named {name!r} in the file or your account")
             )
             return None
-        known[name] = row["id"]
-        return UUID(str(row["id"]))
+        known[name] = row.id
+        return UUID(str(row.id))
 
 
 async def _write_commands(
@@ -780,7 +802,7 @@ async def _import_prefix(
     if doc.prefix is None:
         return False
     current = await repo.get_settings(s, bot_id)
-    if current is None or current["prefix"] != doc.prefix:
+    if current is None or current.prefix != doc.prefix:
         await repo.upsert_settings(s, bot_id, owner, at, {"prefix": doc.prefix})
         _count(result, "settings", "updated")
         return True
@@ -788,5 +810,10 @@ async def _import_prefix(
     return False
 
 
-def bots_of(rows: Sequence[UUID]) -> list[UUID]:
-    return sorted(set(rows))
+async def _referenced(
+    s: AsyncSession, rows: Sequence[CommandRow]
+) -> tuple[Sequence[ConnectionRow], Sequence[PromptRow]]:
+    """The connections and prompts that the commands refer to."""
+    conn_ids = sorted({r.connection_id for r in rows if r.connection_id})
+    prompt_ids = sorted({r.prompt_id for r in rows if r.prompt_id})
+    return await repo.CONNECTIONS.by_ids(s, conn_ids), await repo.PROMPTS.by_ids(s, prompt_ids)

@@ -27,22 +27,12 @@ from services.db.bootstrap import bootstrap
 from services.db.engine import async_url, plain_url
 from services.db.migrate import upgrade
 
-# Differences found when this test was written, in models being rewritten as SQLModel
-# classes in issue 15 by other slices; each entry goes once its models match.
-KNOWN_GAPS = {
-    "command": "models lack the migration's indexes, the prompt/connection FKs and the "
-    "(owner_id, name) unique constraints of prompts and connections",
-}
-
 
 def _service(name: str) -> Any:
     """pytest param for one service: (schema, package, models module)."""
     package = f"{name}_service"
     models = f"{package}.models"
-    marks = []
-    if name in KNOWN_GAPS:
-        marks.append(pytest.mark.xfail(reason=KNOWN_GAPS[name], strict=False))
-    return pytest.param(name, package, models, id=name, marks=marks)
+    return pytest.param(name, package, models, id=name)
 
 
 SERVICES = [_service(name) for name in ("auth", "bot", "command", "log", "storage")]

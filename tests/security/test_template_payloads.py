@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from command_service.templates import Renderer, RenderError
+from command_service.execution.templates import Renderer, RenderError
 from tests.security.template_payloads import PAYLOADS, Payload
 
 PEAK_LIMIT_MB = 16

@@ -11,9 +11,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from command_service.bot_setup import Command, build_manifest
-from command_service.execution import CommandFailed, Cooldowns, allowed, parse_prefix_args, truncate
-from command_service.outbound import Guard, OutboundError, address_refused
-from command_service.templates import Renderer, RenderError
+from command_service.execution.executor import (
+    CommandFailed,
+    Cooldowns,
+    allowed,
+    parse_prefix_args,
+    truncate,
+)
+from command_service.execution.outbound import Guard, OutboundError, address_refused
+from command_service.execution.templates import Renderer, RenderError
 from proto.commands import CommandIn, Invocation, Invoker
 
 

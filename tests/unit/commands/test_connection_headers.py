@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from command_service.execution import scrub, sendable, truncate
-from command_service.outbound import OutboundError, encode_headers
+from command_service.execution.executor import scrub, sendable, truncate
+from command_service.execution.outbound import OutboundError, encode_headers
 from proto.commands import ConnectionIn, ConnectionPatch, ImportConnection
 
 

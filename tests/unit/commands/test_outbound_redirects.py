@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import web
 
-from command_service.outbound import (
+from command_service.execution.outbound import (
     Credentials,
     Guard,
     Outbound,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 from command_service.bot_setup import Command
-from command_service.execution import SharedCooldowns, cooldown_keys
+from command_service.execution.executor import SharedCooldowns, cooldown_keys
 from proto.commands import CommandIn, Invocation, Invoker
 
 

@@ -14,14 +14,14 @@ import pytest
 from jinja2.filters import FILTERS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from command_service import templates
-from command_service.template_limits import (
+from command_service.execution import templates
+from command_service.execution.template_limits import (
     FILTER_RULES,
     format_field_bound,
     printf_bound,
     text_bound,
 )
-from command_service.templates import Renderer
+from command_service.execution.templates import Renderer
 
 VARIABLES: dict[str, Any] = {
     "user": {"id": "42", "name": "ada", "roles": ["1", "2"]},

@@ -100,6 +100,17 @@ def encode_headers(headers: dict[str, str]) -> dict[str, bytes]:
 
 
 @dataclass
+class _Hop:
+    """One request of an exchange; a redirect changes it for the next hop."""
+
+    method: str
+    url: str
+    params: dict[str, str] | None
+    headers: dict[str, str]
+    content: bytes | None
+
+
+@dataclass
 class HttpResult:
     status: int
     headers: httpx.Headers
@@ -213,11 +224,7 @@ class Outbound:
         try:
             async with asyncio.timeout(timeout_s):
                 return await self._follow(
-                    method,
-                    url,
-                    params,
-                    headers or {},
-                    content,
+                    _Hop(method, url, params, headers or {}, content),
                     timeout_s,
                     started,
                     credentials or Credentials(),
@@ -226,45 +233,28 @@ class Outbound:
             raise OutboundError(f"the API did not answer within {timeout_s:g} s") from None
 
     async def _follow(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, str] | None,
-        headers: dict[str, str],
-        content: bytes | None,
-        timeout_s: float,
-        started: float,
-        credentials: Credentials,
+        self, hop: _Hop, timeout_s: float, started: float, credentials: Credentials
     ) -> HttpResult:
-        home = origin(url)
+        home = origin(hop.url)
         away = False  # once the exchange left its origin, credentials stay behind
-        for _hop in range(self.max_redirects + 1):
-            resp_status, resp_headers, body = await self._one(
-                method, url, params, headers, content, timeout_s
-            )
+        for _ in range(self.max_redirects + 1):
+            resp_status, resp_headers, body = await self._one(hop, timeout_s)
             if resp_status in (301, 302, 303, 307, 308) and "location" in resp_headers:
-                url = urljoin(url, resp_headers["location"])
-                params = None
-                if resp_status == 303 or (resp_status in (301, 302) and method == "POST"):
-                    method, content = "GET", None
-                away = away or origin(url) != home
+                hop.url = urljoin(hop.url, resp_headers["location"])
+                hop.params = None
+                if resp_status == 303 or (resp_status in (301, 302) and hop.method == "POST"):
+                    hop.method, hop.content = "GET", None
+                away = away or origin(hop.url) != home
                 if away:
-                    url, headers = without_credentials(url, headers, credentials)
+                    hop.url, hop.headers = without_credentials(hop.url, hop.headers, credentials)
                 continue
             return HttpResult(
-                resp_status, resp_headers, body, url, (time.perf_counter() - started) * 1000
+                resp_status, resp_headers, body, hop.url, (time.perf_counter() - started) * 1000
             )
         raise OutboundError(f"too many redirects (more than {self.max_redirects})")
 
-    async def _one(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, str] | None,
-        headers: dict[str, str],
-        content: bytes | None,
-        timeout_s: float,
-    ) -> tuple[int, httpx.Headers, bytes]:
+    async def _one(self, hop: _Hop, timeout_s: float) -> tuple[int, httpx.Headers, bytes]:
+        url = hop.url
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise OutboundError("only http:// and https:// URLs can be called")
@@ -277,16 +267,16 @@ class Outbound:
         )
         host_header = host if parts.port is None else f"{host}:{parts.port}"
         all_headers = encode_headers(
-            {"user-agent": self.user_agent, **headers, "host": host_header}
+            {"user-agent": self.user_agent, **hop.headers, "host": host_header}
         )
         extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
         request = self._client.build_request(
-            method,
+            hop.method,
             pinned,
-            params=params,
+            params=hop.params,
             # httpx types names and values alike; a str name is ASCII-encoded by httpx anyway.
             headers=[(name.encode("ascii"), value) for name, value in all_headers.items()],
-            content=content,
+            content=hop.content,
             timeout=httpx.Timeout(timeout_s),
             extensions=extensions,
         )

@@ -17,15 +17,16 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from command_service.bot_setup import BotSetup, Command, Connection
-from command_service.cache import SetupCache
-from command_service.outbound import Credentials, Outbound, OutboundError
-from command_service.templates import Renderer, RenderError
+from command_service.execution.cache import SetupCache
+from command_service.execution.outbound import Credentials, Outbound, OutboundError
+from command_service.execution.templates import Renderer, RenderError
 from proto.commands import (
     AiResponse,
     CommandExecuted,
     CommandIn,
     CommandOption,
     CommandReply,
+    ConnectionTestResult,
     EmbedTemplate,
     ExecuteCommand,
     HttpResponse,
@@ -514,6 +515,35 @@ class Executor:
             params[spec.auth_name] = secret
             secret_params.add(spec.auth_name)
         return Credentials.of(secret_headers, secret_params)
+
+    async def test_connection(self, conn: Connection) -> ConnectionTestResult:
+        """GET the connection's base URL with its auth, as a command would call it."""
+        hdrs: dict[str, str] = {}
+        params: dict[str, str] = {}
+        credentials = self.apply_auth(conn, hdrs, params)
+        try:
+            result = await self.outbound.request(
+                "GET",
+                conn.spec.base_url,
+                params=params,
+                headers=hdrs,
+                timeout_s=conn.spec.timeout_s,
+                credentials=credentials,
+            )
+        except OutboundError as exc:
+            return ConnectionTestResult(
+                ok=False, duration_ms=0, error=scrub(str(exc), conn.secret_values())
+            )
+        # Scrubbed before it is cut, so a secret that straddles the cut is found whole.
+        head = result.body[:8192].decode("utf-8", errors="replace")
+        preview = scrub(head, conn.secret_values())[:300]
+        return ConnectionTestResult(
+            ok=result.status < 400,
+            status=result.status,
+            duration_ms=round(result.duration_ms, 2),
+            error=None if result.status < 400 else f"the API answered HTTP {result.status}",
+            preview=preview,
+        )
 
     async def _call_http(
         self, conn: Connection, response: HttpResponse, variables: dict[str, Any]

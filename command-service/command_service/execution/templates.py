@@ -42,7 +42,7 @@ from jinja2.runtime import Context, Macro, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
-from command_service.template_limits import (
+from command_service.execution.template_limits import (
     MAX_RENDER_BYTES,
     MAX_VALUE_CHARS,
     BoundedEscapeFormatter,
