@@ -26,6 +26,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from nats.aio.client import Client as NATS
@@ -320,27 +321,19 @@ class _DirectPull(Batches):
         return batch
 
 
+@dataclass(eq=False)
 class _FetchPull(Batches):
     """`_DirectPull` on nats-py's public API: a pull subscription bound to the durable
     consumer, batches from `fetch` (which returns what is there at once, else waits up to
     a second for the first message)."""
 
-    def __init__(
-        self,
-        nc: NATS,
-        js: JetStreamContext,
-        stream: str,
-        durable: str,
-        batch: int,
-        recover: Callable[[], Awaitable[object]],
-    ) -> None:
-        self.nc = nc
-        self.js = js
-        self.stream = stream
-        self.durable = durable
-        self.recover = recover
-        self.batch = batch
-        self.psub: JetStreamContext.PullSubscription | None = None
+    nc: NATS
+    js: JetStreamContext
+    stream: str
+    durable: str
+    batch: int
+    recover: Callable[[], Awaitable[object]]
+    psub: JetStreamContext.PullSubscription | None = field(default=None, init=False)
 
     async def start(self) -> None:
         self.psub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)

@@ -33,7 +33,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -231,31 +231,29 @@ def _in_flight_gauge(service: str) -> None:
     )
 
 
+@dataclass(eq=False)
 class RpcServer:
-    def __init__(
-        self,
-        nc: NATS,
-        service: str,
-        *,
-        concurrency: int = 256,
-        timeout_s: float = 10.0,
-        db: Database | None = None,
-    ) -> None:
-        self.nc = nc
-        self.service = service
-        self.timeout_s = timeout_s
-        self.db = db
-        self.concurrency = concurrency
-        self._handlers: dict[str, tuple[RpcSpec[Any, Any], Handler]] = {}
-        self._routes: list[_Route] = []
-        self._subs: list[Subscription] = []
-        # Handlers running, in start order; requests over the limit wait in `_backlog`.
-        self._calls: dict[asyncio.Task[None], _Call] = {}
-        self._backlog: deque[tuple[_Route, Msg]] = deque()
+    nc: NATS
+    service: str
+    _: KW_ONLY
+    concurrency: int = 256
+    timeout_s: float = 10.0
+    db: Database | None = None
+    _handlers: dict[str, tuple[RpcSpec[Any, Any], Handler]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _routes: list[_Route] = field(default_factory=list, init=False, repr=False)
+    _subs: list[Subscription] = field(default_factory=list, init=False, repr=False)
+    # Handlers running, in start order; requests over the limit wait in `_backlog`.
+    _calls: dict[asyncio.Task[None], _Call] = field(default_factory=dict, init=False, repr=False)
+    _backlog: deque[tuple[_Route, Msg]] = field(default_factory=deque, init=False, repr=False)
+    _alarm: _Alarm = field(init=False, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
         self._alarm = _Alarm(self._expire)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        _in_flight_gauge(service)
-        _SERVERS[service].add(self)
+        _in_flight_gauge(self.service)
+        _SERVERS[self.service].add(self)
 
     def register(self, spec: RpcSpec[Any, Any], handler: Handler) -> None:
         if spec.subject in self._handlers:

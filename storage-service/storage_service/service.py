@@ -11,6 +11,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 from uuid import UUID
@@ -92,20 +93,13 @@ def file_info(row: StoredFile, *, deduplicated: bool = False) -> FileInfo:
     )
 
 
+@dataclass(eq=False)
 class StorageService:
-    def __init__(
-        self,
-        settings: Settings,
-        store: ObjectStore,
-        processor: Processor,
-        bots: BotAvatars | None = None,
-        events: EventSink | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.processor = processor
-        self.bots = bots
-        self.events = events
+    settings: Settings
+    store: ObjectStore
+    processor: Processor
+    bots: BotAvatars | None = None
+    events: EventSink | None = None
 
     async def _emit(self, kind: str, event: Event) -> None:
         if self.events is not None:
