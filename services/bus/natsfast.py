@@ -219,6 +219,7 @@ def pull_batches(
     return _FetchPull(nc, js, stream, durable, batch, recover)
 
 
+@dataclass(eq=False)
 class _DirectPull(Batches):
     """One pull request at a time on the durable consumer, into a private inbox.
 
@@ -228,29 +229,28 @@ class _DirectPull(Batches):
     at once.
     """
 
-    def __init__(
-        self,
-        nc: NATS,
-        js: JetStreamContext,
-        stream: str,
-        durable: str,
-        batch: int,
-        linger_s: float,
-        recover: Callable[[], Awaitable[object]],
-    ) -> None:
-        self.nc = nc
-        self.recover = recover
-        self.next_subject = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
-        self.batch = batch
-        self.expires_s = 5.0
-        self.linger_s = linger_s
-        self.inbox = nc.new_inbox()
-        self.msgs: list[Msg] = []
-        self.remaining = 0  # messages the outstanding pull request may still deliver
-        self.requested_at = 0.0
-        self.trouble: str | None = None  # why the last request ended, when not routine
-        self.wake = asyncio.Event()
-        self.delivery: Delivery | None = None
+    nc: NATS
+    js: JetStreamContext
+    stream: str
+    durable: str
+    batch: int
+    linger_s: float
+    recover: Callable[[], Awaitable[object]]
+    next_subject: str = field(init=False)
+    expires_s: float = field(default=5.0, init=False)
+    inbox: str = field(init=False)
+    msgs: list[Msg] = field(default_factory=list, init=False)
+    # messages the outstanding pull request may still deliver
+    remaining: int = field(default=0, init=False)
+    requested_at: float = field(default=0.0, init=False)
+    # why the last request ended, when not routine
+    trouble: str | None = field(default=None, init=False)
+    wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    delivery: Delivery | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.next_subject = f"{self.js._prefix}.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}"
+        self.inbox = self.nc.new_inbox()
 
     async def start(self) -> None:
         self.delivery = await subscribe(self.nc, self.inbox, self._on_msg)

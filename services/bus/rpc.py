@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 from uuid import UUID
 
 import orjson
@@ -541,6 +541,15 @@ class _Replies:
 _REPLIES: weakref.WeakKeyDictionary[NATS, _Replies] = weakref.WeakKeyDictionary()
 
 
+class CallOptions(TypedDict, total=False):
+    """The keyword arguments of `RpcClient.call`, those of `call_raw`."""
+
+    user_id: UUID | str | None
+    timeout_s: float | None
+    body: bytes | None
+    headers: dict[str, str] | None
+
+
 class RpcClient:
     """Typed calls to other services."""
 
@@ -554,18 +563,9 @@ class RpcClient:
         self._replies = replies
 
     async def call(
-        self,
-        spec: RpcSpec[Req, Rep],
-        request: Req,
-        *,
-        user_id: UUID | str | None = None,
-        timeout_s: float | None = None,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
+        self, spec: RpcSpec[Req, Rep], request: Req, **options: Unpack[CallOptions]
     ) -> Rep:
-        reply, _ = await self.call_raw(
-            spec, request, user_id=user_id, timeout_s=timeout_s, body=body, headers=headers
-        )
+        reply, _ = await self.call_raw(spec, request, **options)
         return reply
 
     async def call_raw(

@@ -66,6 +66,14 @@ def object_key(owner_id: UUID, sha256: str, variant: str, ext: str) -> str:
     return f"users/{owner_id}/{sha256}/{variant}{ext}"
 
 
+def variant_entry(
+    name: str, content_type: str, blob: bytes, key: str, **size: int
+) -> dict[str, Any]:
+    """One entry of a stored file's `variants`; `size` (width, height) only for images, so
+    a config file's entry has no such keys at all."""
+    return {"name": name, "content_type": content_type, "size_bytes": len(blob), **size, "key": key}
+
+
 def rejected(exc: processing.UploadRejected) -> RpcError:
     fields = [FieldError(loc=[exc.field], message=exc.message)]
     fields += [FieldError(loc=["document", *loc], message=msg) for loc, msg in exc.problems]
@@ -205,27 +213,20 @@ class StorageService:
                     key = object_key(owner_id, sha, variant, ".webp")
                     objects[key] = (blob, "image/webp")
                     variants.append(
-                        {
-                            "name": variant,
-                            "content_type": "image/webp",
-                            "size_bytes": len(blob),
-                            "width": side,
-                            "height": side,
-                            "key": key,
-                        }
+                        variant_entry(variant, "image/webp", blob, key, width=side, height=side)
                     )
                 if s.keep_original:
                     key = object_key(owner_id, sha, "original", _EXT[avatar.mime])
                     objects[key] = (data, avatar.mime)
                     variants.append(
-                        {
-                            "name": "original",
-                            "content_type": avatar.mime,
-                            "size_bytes": len(data),
-                            "width": avatar.width,
-                            "height": avatar.height,
-                            "key": key,
-                        }
+                        variant_entry(
+                            "original",
+                            avatar.mime,
+                            data,
+                            key,
+                            width=avatar.width,
+                            height=avatar.height,
+                        )
                     )
             else:
                 parsed = await self.processor.run(
@@ -239,14 +240,7 @@ class StorageService:
                 content_type = parsed.mime
                 key = object_key(owner_id, sha, "original", _CONFIG_EXT[parsed.format])
                 objects[key] = (data, parsed.mime)
-                variants.append(
-                    {
-                        "name": "original",
-                        "content_type": parsed.mime,
-                        "size_bytes": len(data),
-                        "key": key,
-                    }
-                )
+                variants.append(variant_entry("original", parsed.mime, data, key))
         except processing.UploadRejected as exc:
             raise rejected(exc) from None
         row = StoredFile(
