@@ -66,14 +66,6 @@ def object_key(owner_id: UUID, sha256: str, variant: str, ext: str) -> str:
     return f"users/{owner_id}/{sha256}/{variant}{ext}"
 
 
-def variant_entry(
-    name: str, content_type: str, blob: bytes, key: str, **size: int
-) -> dict[str, Any]:
-    """One entry of a stored file's `variants`; `size` (width, height) only for images, so
-    a config file's entry has no such keys at all."""
-    return {"name": name, "content_type": content_type, "size_bytes": len(blob), **size, "key": key}
-
-
 def rejected(exc: processing.UploadRejected) -> RpcError:
     fields = [FieldError(loc=[exc.field], message=exc.message)]
     fields += [FieldError(loc=["document", *loc], message=msg) for loc, msg in exc.problems]
@@ -194,6 +186,16 @@ class StorageService:
         variants: list[dict[str, Any]] = []
         width = height = None
         animated = False
+
+        def keep(variant: str, blob: bytes, mime: str, ext: str, **size: int) -> None:
+            """Store `blob` as `variant`; `size` (width, height) only for images, so a
+            config file's entry has no such keys at all."""
+            key = object_key(owner_id, sha, variant, ext)
+            objects[key] = (blob, mime)
+            variants.append(
+                {"name": variant, "content_type": mime, "size_bytes": len(blob), **size, "key": key}
+            )
+
         try:
             if meta.kind == "avatar":
                 avatar = await self.processor.run(
@@ -210,24 +212,10 @@ class StorageService:
                 content_type = avatar.mime
                 width, height, animated = avatar.width, avatar.height, avatar.animated
                 for variant, (blob, side) in avatar.variants.items():
-                    key = object_key(owner_id, sha, variant, ".webp")
-                    objects[key] = (blob, "image/webp")
-                    variants.append(
-                        variant_entry(variant, "image/webp", blob, key, width=side, height=side)
-                    )
+                    keep(variant, blob, "image/webp", ".webp", width=side, height=side)
                 if s.keep_original:
-                    key = object_key(owner_id, sha, "original", _EXT[avatar.mime])
-                    objects[key] = (data, avatar.mime)
-                    variants.append(
-                        variant_entry(
-                            "original",
-                            avatar.mime,
-                            data,
-                            key,
-                            width=avatar.width,
-                            height=avatar.height,
-                        )
-                    )
+                    size = {"width": avatar.width, "height": avatar.height}
+                    keep("original", data, avatar.mime, _EXT[avatar.mime], **size)
             else:
                 parsed = await self.processor.run(
                     processing.parse_and_validate_config,
@@ -238,9 +226,7 @@ class StorageService:
                     max_nodes=s.max_config_nodes,
                 )
                 content_type = parsed.mime
-                key = object_key(owner_id, sha, "original", _CONFIG_EXT[parsed.format])
-                objects[key] = (data, parsed.mime)
-                variants.append(variant_entry("original", parsed.mime, data, key))
+                keep("original", data, parsed.mime, _CONFIG_EXT[parsed.format])
         except processing.UploadRejected as exc:
             raise rejected(exc) from None
         row = StoredFile(
