@@ -231,6 +231,10 @@ def _in_flight_gauge(service: str) -> None:
     )
 
 
+# The codes that mark a server span failed (the others are the caller's mistakes).
+_FAILED_SPAN = (ErrorCode.INTERNAL.value, ErrorCode.TIMEOUT.value)
+
+
 @dataclass(eq=False)
 class RpcServer:
     nc: NATS
@@ -376,22 +380,12 @@ class RpcServer:
                     kind=SpanKind.SERVER,
                     attributes={"messaging.system": "nats", "rpc.service": self.service},
                 ) as span:
-                    try:
-                        body, reply_headers = await self._run(call, ctx)
-                    except RpcError as err:
-                        code = err.code.value
-                        body = _error_body(err.envelope())
-                        reply_headers = {H.STATUS: H.STATUS_ERROR}
-                        if err.code in (ErrorCode.INTERNAL, ErrorCode.TIMEOUT):
-                            span.set_status(Status(StatusCode.ERROR, err.code.value))
+                    code, body, reply_headers = await self._answer(call, ctx)
+                    if code in _FAILED_SPAN:
+                        span.set_status(Status(StatusCode.ERROR, code))
                     span.set_attribute("rpc.code", code)
             else:
-                try:
-                    body, reply_headers = await self._run(call, ctx)
-                except RpcError as err:
-                    code = err.code.value
-                    body = _error_body(err.envelope())
-                    reply_headers = {H.STATUS: H.STATUS_ERROR}
+                code, body, reply_headers = await self._answer(call, ctx)
             if msg.reply:
                 await self.nc.publish(msg.reply, body, headers=reply_headers)
         except Exception:
@@ -400,6 +394,17 @@ class RpcServer:
             # Observed by `_done`, so the reply is flushed before the histogram's locks.
             call.code = code
             call.elapsed = time.perf_counter() - started
+
+    async def _answer(
+        self, call: _Call, ctx: RpcContext
+    ) -> tuple[str, bytes, dict[str, str] | None]:
+        """(code, body, headers) of the reply: the handler's, or the envelope of the
+        `RpcError` it raised."""
+        try:
+            body, headers = await self._run(call, ctx)
+        except RpcError as err:
+            return err.code.value, _error_body(err.envelope()), {H.STATUS: H.STATUS_ERROR}
+        return "ok", body, headers
 
     async def _run(self, call: _Call, ctx: RpcContext) -> tuple[bytes, dict[str, str] | None]:
         spec = call.route.spec
