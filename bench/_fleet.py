@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,19 @@ SANDBOX_ARGS = (
 )
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("VmRSS not found")
+def run_on_fleet(
+    run: Callable[[FleetStack], Coroutine[Any, Any, dict[str, object]]], *, tls: bool
+) -> dict[str, object]:
+    """Start a stack, run the benchmark on it, stop the stack whatever happened; print and
+    return the figures."""
+    stack = FleetStack(tls=tls)
+    stack.start()
+    try:
+        figures = asyncio.run(run(stack))
+    finally:
+        stack.stop()
+    print(figures)
+    return figures
 
 
 class FleetStack:

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from bench._fleet import FleetStack
+from bench._fleet import FleetStack, run_on_fleet
 
 
 def _spent(before: dict[str, object], after: dict[str, object], key: str) -> int:
@@ -69,14 +69,7 @@ async def _run(stack: FleetStack, bots: int, ttl: float) -> dict[str, object]:
 def main() -> dict[str, object]:
     bots = int(os.environ.get("BENCH_BOTS", "300"))
     ttl = float(os.environ.get("BENCH_LEASE_TTL_S", "15"))
-    stack = FleetStack(tls=False)
-    stack.start()
-    try:
-        figures = asyncio.run(_run(stack, bots, ttl))
-    finally:
-        stack.stop()
-    print(figures)
-    return figures
+    return run_on_fleet(lambda stack: _run(stack, bots, ttl), tls=False)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import asyncio
 import os
 import time
 
-from bench._fleet import FleetStack, rss_kib
+from bench._fleet import FleetStack, run_on_fleet
+from bench._proc import rss_kib
 
 TARGET_KIB_PER_BOT = 160.0
 
@@ -56,14 +57,7 @@ async def _run(stack: FleetStack, steps: list[int]) -> dict[str, object]:
 
 def main() -> dict[str, object]:
     steps = [int(x) for x in os.environ.get("BENCH_BOTS", "100,500,1000").split(",")]
-    stack = FleetStack(tls=True)
-    stack.start()
-    try:
-        figures = asyncio.run(_run(stack, steps))
-    finally:
-        stack.stop()
-    print(figures)
-    return figures
+    return run_on_fleet(lambda stack: _run(stack, steps), tls=True)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import nats
 import uvloop
 from pydantic import SecretStr
 
+from bench._fleet import SANDBOX_ARGS
 from proto import bots as B
 from proto import commands as C
 from services.bus.rpc import RpcClient
@@ -38,14 +39,6 @@ from services.devstack.embedded import stop_process
 from services.devstack.stack import Infra, ServiceProcess, spawn_service
 from tests.fixtures.sandbox import SandboxControl, SandboxProcess, start_sandbox
 
-SANDBOX_ARGS = (
-    "--heartbeat-interval-ms",
-    "41250",
-    "--identify-window-s",
-    "0.25",
-    "--interaction-callback-timeout-s",
-    "15",
-)
 COMMAND = "ping"
 TEMPLATE = "pong {{ user.username }}"
 

@@ -35,7 +35,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -324,37 +323,19 @@ def main(seconds: float = 5.0) -> dict[str, object]:
     import psutil
     import uvloop
 
+    from bench._auth_stack import AuthStack
     from services.devstack.embedded import free_port, stop_process
-    from services.devstack.stack import Infra, spawn_service
     from services.settings import with_credentials
-    from tests.fixtures.auth import auth_env, sign_in
-    from tests.fixtures.sandbox import start_sandbox
+    from tests.fixtures.auth import sign_in
 
     profile_dir = os.environ.get("BENCH_PROFILE_DIR")  # py-spy stacks of the servers
-    data = Path(tempfile.mkdtemp(prefix="bc-bench-me-"))
-    data.chmod(0o755)
-    infra = Infra(data, durable=False, progress=lambda _: None)
-    load_before = [round(x, 2) for x in os.getloadavg()]
-    infra.start()
-    procs: list[Any] = []
-    sandbox = None
+    stack = AuthStack("bc-bench-me-")
+    stack.start()
+    infra, sandbox, procs = stack.infra, stack.sandbox, stack.procs
+    assert sandbox is not None
     bare: subprocess.Popen[str] | None = None
     try:
-        sandbox = start_sandbox(data / "sandbox")
-        # Rate limits on (their cost is part of every request), set far above the load.
-        env = auth_env(
-            sandbox,
-            LOG_LEVEL="WARNING",
-            GATEWAY_RATE_IP_PER_S="1000000",
-            GATEWAY_RATE_IP_BURST="1000000",
-            GATEWAY_RATE_USER_PER_S="1000000",
-            GATEWAY_RATE_USER_BURST="1000000",
-        )
-        for name in ("auth", "gateway"):
-            extra = {"GATEWAY_HTTP_PORT": "0"} if name == "gateway" else {}
-            proc = spawn_service(name, {**infra.service_env(name), **env, **extra})
-            proc.wait_ready(60)
-            procs.append(proc)
+        procs.append(stack.service("gateway", GATEWAY_HTTP_PORT="0"))
         gateway_url = procs[1].url
         assert gateway_url
         token = uvloop.run(sign_in(gateway_url, sandbox, username="bench-user")).access_token
@@ -447,7 +428,7 @@ def main(seconds: float = 5.0) -> dict[str, object]:
             "gateway_p99_le_20ms_at_1000": p99 <= 20,
         }
         figures["cpu_count"] = os.cpu_count()
-        figures["load_average_before"] = load_before
+        figures["load_average_before"] = stack.load_before
         figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         for key, value in figures.items():
             print(f"{key}: {value}")
@@ -455,12 +436,7 @@ def main(seconds: float = 5.0) -> dict[str, object]:
     finally:
         if bare is not None:
             stop_process(bare)  # type: ignore[arg-type]
-        for proc in reversed(procs):
-            proc.stop()
-        if sandbox is not None:
-            sandbox.stop()
-        infra.stop()
-        shutil.rmtree(data, ignore_errors=True)
+        stack.stop()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from bench._proc import rss_kib
 from discord_sandbox.client import GatewayClient
 
 SHARDS_PER_APP = 20
@@ -40,13 +41,6 @@ def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("VmRSS not found")
 
 
 class Sandbox:
@@ -129,7 +123,7 @@ async def _run_mode(sandbox: Sandbox, sessions: int, hold_s: float) -> dict[str,
                 {"name": f"Bench {i}", "guild_count": SHARDS_PER_APP, "max_concurrency": 16},
             )
             apps.append(app)
-        rss_before = _rss_kib(pid)
+        rss_before = rss_kib(pid)
         clients: list[GatewayClient] = []
         semaphore = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
@@ -153,7 +147,7 @@ async def _run_mode(sandbox: Sandbox, sessions: int, hold_s: float) -> dict[str,
         drains = [asyncio.create_task(_drain(c)) for c in clients]
         stats = await _control(http, sandbox, "GET", "/stats")
         await asyncio.sleep(hold_s)  # hold the sessions steady before measuring
-        rss_during = _rss_kib(pid)
+        rss_during = rss_kib(pid)
         live = (await _control(http, sandbox, "GET", "/stats"))["sessions_live"]
         for task in drains:
             task.cancel()

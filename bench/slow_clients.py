@@ -39,9 +39,7 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -272,32 +270,14 @@ async def _phase(url: str, pid: int, user_token: str, attacker_token: str, secon
 def main(seconds: float = 5.0) -> dict[str, object]:
     import uvloop
 
-    from services.devstack.stack import Infra, spawn_service
-    from tests.fixtures.auth import auth_env, sign_in
-    from tests.fixtures.sandbox import start_sandbox
+    from bench._auth_stack import AuthStack
+    from tests.fixtures.auth import sign_in
 
-    data = Path(tempfile.mkdtemp(prefix="bc-bench-slow-"))
-    data.chmod(0o755)
-    infra = Infra(data, durable=False, progress=lambda _: None)
-    load_before = [round(x, 2) for x in os.getloadavg()]
-    infra.start()
-    procs: list[Any] = []
-    sandbox = None
+    stack = AuthStack("bc-bench-slow-")
+    stack.start(GATEWAY_HEADER_TIMEOUT_S=str(TIMEOUT_S), GATEWAY_BODY_TIMEOUT_S=str(TIMEOUT_S))
+    sandbox = stack.sandbox
+    assert sandbox is not None
     try:
-        sandbox = start_sandbox(data / "sandbox")
-        env = auth_env(
-            sandbox,
-            LOG_LEVEL="WARNING",
-            GATEWAY_RATE_IP_PER_S="1000000",
-            GATEWAY_RATE_IP_BURST="1000000",
-            GATEWAY_RATE_USER_PER_S="1000000",
-            GATEWAY_RATE_USER_BURST="1000000",
-            GATEWAY_HEADER_TIMEOUT_S=str(TIMEOUT_S),
-            GATEWAY_BODY_TIMEOUT_S=str(TIMEOUT_S),
-        )
-        auth = spawn_service("auth", {**infra.service_env("auth"), **env})
-        auth.wait_ready(60)
-        procs.append(auth)
         figures: dict[str, object] = {
             "stalled_connections": STALLED,
             "normal_rate_per_s": RATE,
@@ -305,11 +285,7 @@ def main(seconds: float = 5.0) -> dict[str, object]:
             "gateway_timeouts_s": {"header": TIMEOUT_S, "body": TIMEOUT_S},
         }
         for phase, extra in PHASES.items():
-            gateway = spawn_service(
-                "gateway",
-                {**infra.service_env("gateway"), **env, "GATEWAY_HTTP_PORT": "0"} | extra,
-            )
-            gateway.wait_ready(60)
+            gateway = stack.service("gateway", **{"GATEWAY_HTTP_PORT": "0"} | extra)
             try:
                 assert gateway.url
                 user = uvloop.run(sign_in(gateway.url, sandbox)).access_token
@@ -319,16 +295,11 @@ def main(seconds: float = 5.0) -> dict[str, object]:
                 print(f"{phase}: {json.dumps(result)}", flush=True)
             finally:
                 gateway.stop()
-        figures["load_average_before"] = load_before
+        figures["load_average_before"] = stack.load_before
         figures["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         return figures
     finally:
-        for proc in reversed(procs):
-            proc.stop()
-        if sandbox is not None:
-            sandbox.stop()
-        infra.stop()
-        shutil.rmtree(data, ignore_errors=True)
+        stack.stop()
 
 
 if __name__ == "__main__":

@@ -181,12 +181,12 @@ def _has_body(scope: Scope) -> bool:
     return False
 
 
+@dataclass(eq=False)
 class BodyTimeoutMiddleware:
     """Answers `408` (and closes) when the client sends the request body too slowly."""
 
-    def __init__(self, app: ASGIApp, limits: SlowClientLimits) -> None:
-        self.app = app
-        self.limits = limits
+    app: ASGIApp
+    limits: SlowClientLimits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _has_body(scope):

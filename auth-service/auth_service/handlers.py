@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from auth_service.keys import KeyRing, SigningKey
 from auth_service.service import AuthService
@@ -35,20 +36,13 @@ from services.bus.rpc import RpcContext
 from services.errors import RpcError
 
 
+@dataclass(eq=False)
 class Handlers:
-    def __init__(
-        self,
-        service: AuthService,
-        keys: KeyRing,
-        settings: Settings,
-        announce: Callable[[SigningKey | None], Awaitable[None]],
-        announce_retired: Callable[[KeyRetired], Awaitable[None]],
-    ) -> None:
-        self.service = service
-        self.keys = keys
-        self.settings = settings
-        self.announce = announce
-        self.announce_retired = announce_retired
+    service: AuthService
+    keys: KeyRing
+    settings: Settings
+    announce: Callable[[SigningKey | None], Awaitable[None]]
+    announce_retired: Callable[[KeyRetired], Awaitable[None]]
 
     def _jwks(self) -> Jwks:
         return Jwks(

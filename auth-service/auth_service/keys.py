@@ -30,7 +30,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,28 +69,29 @@ def _new_key(alg: str) -> tuple[PrivateKey, dict[str, Any]]:
     return private, jwk
 
 
+@dataclass(eq=False)
 class KeyRing:
-    def __init__(
-        self,
-        db: Database,
-        vault: Vault,
-        *,
-        alg: str,
-        rotation_days: float,
-        activation_s: float = 0.0,
-        access_ttl_s: float = 900.0,
-    ) -> None:
-        self.db = db
-        self.vault = vault
-        self.alg = alg
+    db: Database
+    vault: Vault
+    _: KW_ONLY
+    alg: str
+    rotation_days: InitVar[float]
+    activation_s: float = 0.0
+    access_ttl_s: InitVar[float] = 900.0
+    rotation: timedelta = field(init=False)
+    # A retired key stays published this long after its successor started signing.
+    retain_s: float = field(init=False)
+    # newest activation first
+    _keys: list[SigningKey] = field(default_factory=list, init=False, repr=False)
+    # database clock - local clock
+    _clock_offset: float = field(default=0.0, init=False, repr=False)
+    # kid -> decrypted key (keys never change)
+    _opened: dict[str, SigningKey] = field(default_factory=dict, init=False, repr=False)
+    loaded_at: float = field(default=0.0, init=False)
+
+    def __post_init__(self, rotation_days: float, access_ttl_s: float) -> None:
         self.rotation = timedelta(days=rotation_days)
-        self.activation_s = activation_s
-        # A retired key stays published this long after its successor started signing.
         self.retain_s = access_ttl_s + 60.0
-        self._keys: list[SigningKey] = []  # newest activation first
-        self._clock_offset = 0.0  # database clock - local clock
-        self._opened: dict[str, SigningKey] = {}  # kid -> decrypted key (keys never change)
-        self.loaded_at = 0.0
 
     def now(self) -> float:
         """Epoch seconds on the database's clock (the clock `active_from` is on)."""

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,26 +83,20 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+@dataclass(eq=False)
 class AuthService:
-    def __init__(
-        self,
-        settings: Settings,
-        db: Database,
-        keys: KeyRing,
-        providers: dict[str, OAuthProvider],
-        publish: Publish,
-        purge: Purge,
-        purge_services: Sequence[str],
-        reader: repo.UserReader,
-    ) -> None:
-        self.settings = settings
-        self.db = db
-        self.reader = reader
-        self.keys = keys
-        self.providers = providers
-        self.publish = publish
-        self.purge = purge
-        self.purge_services = list(purge_services)
+    settings: Settings
+    db: Database
+    keys: KeyRing
+    providers: dict[str, OAuthProvider]
+    publish: Publish
+    purge: Purge
+    purge_services: Sequence[str]
+    reader: repo.UserReader
+
+    def __post_init__(self) -> None:
+        # A copy: the caller's sequence may change after the service is built.
+        self.purge_services = list(self.purge_services)
 
     # ------------------------------------------------------------------ sign-in
     def list_providers(self) -> ProviderList:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.devstack.codegen import generator_main
+from services.devstack.codegen import generator_command
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "dashboards"
@@ -502,13 +502,9 @@ def outputs() -> dict[Path, str]:
     return {OUT / f"{d.uid.removeprefix('botcenter-')}.json": render(d) for d in DASHBOARDS}
 
 
-def main(argv: list[str] | None = None) -> int:
-    return generator_main(
-        outputs,
-        description=__doc__.splitlines()[0],
-        regenerate=".venv/bin/python deploy/grafana/build.py",
-        argv=argv,
-    )
+main = generator_command(
+    outputs, doc=__doc__, regenerate=".venv/bin/python deploy/grafana/build.py"
+)
 
 
 if __name__ == "__main__":

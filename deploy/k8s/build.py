@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from services.devstack.codegen import generator_main
+from services.devstack.codegen import generator_command
 
 HERE = Path(__file__).resolve().parent
 DEPLOY = HERE.parent
@@ -389,13 +389,7 @@ def outputs() -> dict[Path, str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    return generator_main(
-        outputs,
-        description=__doc__.splitlines()[0],
-        regenerate=".venv/bin/python deploy/k8s/build.py",
-        argv=argv,
-    )
+main = generator_command(outputs, doc=__doc__, regenerate=".venv/bin/python deploy/k8s/build.py")
 
 
 if __name__ == "__main__":

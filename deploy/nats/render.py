@@ -21,7 +21,7 @@ from pathlib import Path
 
 from proto.catalog import REGISTRY
 from proto.registry import SERVICES
-from services.devstack.codegen import generator_main
+from services.devstack.codegen import generator_command
 from services.natsconf import render_config
 
 HERE = Path(__file__).resolve().parent
@@ -86,13 +86,7 @@ def outputs() -> dict[Path, str]:
     return {HERE / "nats.conf": render_server(), HERE / "auth.conf": render_authorization()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    return generator_main(
-        outputs,
-        description=__doc__.splitlines()[0],
-        regenerate=".venv/bin/python deploy/nats/render.py",
-        argv=argv,
-    )
+main = generator_command(outputs, doc=__doc__, regenerate=".venv/bin/python deploy/nats/render.py")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -127,14 +128,15 @@ class RequestContextMiddleware:
         timer.observe(seconds)
 
 
+@dataclass(eq=False)
 class BodyLimitMiddleware:
     """Refuses bodies over the limit with 413 — by Content-Length up front, and while
     streaming for chunked bodies — so a huge request is never read whole."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_upload_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.max_upload_bytes = max_upload_bytes
+    app: ASGIApp
+    _: KW_ONLY
+    max_bytes: int
+    max_upload_bytes: int
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from dataclasses import KW_ONLY, dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -70,21 +71,14 @@ def client_ip(scope: Scope, trusted_hops: int) -> str:
 _EXEMPT = ("/healthz", "/readyz", "/metrics")
 
 
+@dataclass(eq=False)
 class IpRateLimitMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        general: RateLimiter,
-        login: RateLimiter,
-        trusted_hops: int = 0,
-        enabled: bool = True,
-    ) -> None:
-        self.app = app
-        self.general = general
-        self.login = login
-        self.trusted_hops = trusted_hops
-        self.enabled = enabled
+    app: ASGIApp
+    _: KW_ONLY
+    general: RateLimiter
+    login: RateLimiter
+    trusted_hops: int = 0
+    enabled: bool = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.enabled:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from log_service import service
@@ -25,14 +26,12 @@ from services.bus.rpc import RawReply, RpcContext
 from services.db.engine import Database
 
 
+@dataclass(eq=False)
 class Handlers:
-    def __init__(
-        self, db: Database, settings: Settings, tickets: TicketStore, address: StreamAddress
-    ) -> None:
-        self.db = db
-        self.settings = settings
-        self.tickets = tickets
-        self.address = address
+    db: Database
+    settings: Settings
+    tickets: TicketStore
+    address: StreamAddress
 
     async def query(self, req: LogQuery, ctx: RpcContext) -> LogPage:
         ctx.require_user()

@@ -26,6 +26,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from nats.aio.client import Client as NATS
@@ -218,6 +219,7 @@ def pull_batches(
     return _FetchPull(nc, js, stream, durable, batch, recover)
 
 
+@dataclass(eq=False)
 class _DirectPull(Batches):
     """One pull request at a time on the durable consumer, into a private inbox.
 
@@ -227,29 +229,28 @@ class _DirectPull(Batches):
     at once.
     """
 
-    def __init__(
-        self,
-        nc: NATS,
-        js: JetStreamContext,
-        stream: str,
-        durable: str,
-        batch: int,
-        linger_s: float,
-        recover: Callable[[], Awaitable[object]],
-    ) -> None:
-        self.nc = nc
-        self.recover = recover
-        self.next_subject = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
-        self.batch = batch
-        self.expires_s = 5.0
-        self.linger_s = linger_s
-        self.inbox = nc.new_inbox()
-        self.msgs: list[Msg] = []
-        self.remaining = 0  # messages the outstanding pull request may still deliver
-        self.requested_at = 0.0
-        self.trouble: str | None = None  # why the last request ended, when not routine
-        self.wake = asyncio.Event()
-        self.delivery: Delivery | None = None
+    nc: NATS
+    js: JetStreamContext
+    stream: str
+    durable: str
+    batch: int
+    linger_s: float
+    recover: Callable[[], Awaitable[object]]
+    next_subject: str = field(init=False)
+    expires_s: float = field(default=5.0, init=False)
+    inbox: str = field(init=False)
+    msgs: list[Msg] = field(default_factory=list, init=False)
+    # messages the outstanding pull request may still deliver
+    remaining: int = field(default=0, init=False)
+    requested_at: float = field(default=0.0, init=False)
+    # why the last request ended, when not routine
+    trouble: str | None = field(default=None, init=False)
+    wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    delivery: Delivery | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.next_subject = f"{self.js._prefix}.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}"
+        self.inbox = self.nc.new_inbox()
 
     async def start(self) -> None:
         self.delivery = await subscribe(self.nc, self.inbox, self._on_msg)
@@ -320,27 +321,19 @@ class _DirectPull(Batches):
         return batch
 
 
+@dataclass(eq=False)
 class _FetchPull(Batches):
     """`_DirectPull` on nats-py's public API: a pull subscription bound to the durable
     consumer, batches from `fetch` (which returns what is there at once, else waits up to
     a second for the first message)."""
 
-    def __init__(
-        self,
-        nc: NATS,
-        js: JetStreamContext,
-        stream: str,
-        durable: str,
-        batch: int,
-        recover: Callable[[], Awaitable[object]],
-    ) -> None:
-        self.nc = nc
-        self.js = js
-        self.stream = stream
-        self.durable = durable
-        self.recover = recover
-        self.batch = batch
-        self.psub: JetStreamContext.PullSubscription | None = None
+    nc: NATS
+    js: JetStreamContext
+    stream: str
+    durable: str
+    batch: int
+    recover: Callable[[], Awaitable[object]]
+    psub: JetStreamContext.PullSubscription | None = field(default=None, init=False)
 
     async def start(self) -> None:
         self.psub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)

@@ -33,8 +33,8 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any, TypedDict, TypeVar, Unpack
 from uuid import UUID
 
 import orjson
@@ -231,31 +231,33 @@ def _in_flight_gauge(service: str) -> None:
     )
 
 
+# The codes that mark a server span failed (the others are the caller's mistakes).
+_FAILED_SPAN = (ErrorCode.INTERNAL.value, ErrorCode.TIMEOUT.value)
+
+
+@dataclass(eq=False)
 class RpcServer:
-    def __init__(
-        self,
-        nc: NATS,
-        service: str,
-        *,
-        concurrency: int = 256,
-        timeout_s: float = 10.0,
-        db: Database | None = None,
-    ) -> None:
-        self.nc = nc
-        self.service = service
-        self.timeout_s = timeout_s
-        self.db = db
-        self.concurrency = concurrency
-        self._handlers: dict[str, tuple[RpcSpec[Any, Any], Handler]] = {}
-        self._routes: list[_Route] = []
-        self._subs: list[Subscription] = []
-        # Handlers running, in start order; requests over the limit wait in `_backlog`.
-        self._calls: dict[asyncio.Task[None], _Call] = {}
-        self._backlog: deque[tuple[_Route, Msg]] = deque()
+    nc: NATS
+    service: str
+    _: KW_ONLY
+    concurrency: int = 256
+    timeout_s: float = 10.0
+    db: Database | None = None
+    _handlers: dict[str, tuple[RpcSpec[Any, Any], Handler]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _routes: list[_Route] = field(default_factory=list, init=False, repr=False)
+    _subs: list[Subscription] = field(default_factory=list, init=False, repr=False)
+    # Handlers running, in start order; requests over the limit wait in `_backlog`.
+    _calls: dict[asyncio.Task[None], _Call] = field(default_factory=dict, init=False, repr=False)
+    _backlog: deque[tuple[_Route, Msg]] = field(default_factory=deque, init=False, repr=False)
+    _alarm: _Alarm = field(init=False, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
         self._alarm = _Alarm(self._expire)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        _in_flight_gauge(service)
-        _SERVERS[service].add(self)
+        _in_flight_gauge(self.service)
+        _SERVERS[self.service].add(self)
 
     def register(self, spec: RpcSpec[Any, Any], handler: Handler) -> None:
         if spec.subject in self._handlers:
@@ -378,22 +380,12 @@ class RpcServer:
                     kind=SpanKind.SERVER,
                     attributes={"messaging.system": "nats", "rpc.service": self.service},
                 ) as span:
-                    try:
-                        body, reply_headers = await self._run(call, ctx)
-                    except RpcError as err:
-                        code = err.code.value
-                        body = _error_body(err.envelope())
-                        reply_headers = {H.STATUS: H.STATUS_ERROR}
-                        if err.code in (ErrorCode.INTERNAL, ErrorCode.TIMEOUT):
-                            span.set_status(Status(StatusCode.ERROR, err.code.value))
+                    code, body, reply_headers = await self._answer(call, ctx)
+                    if code in _FAILED_SPAN:
+                        span.set_status(Status(StatusCode.ERROR, code))
                     span.set_attribute("rpc.code", code)
             else:
-                try:
-                    body, reply_headers = await self._run(call, ctx)
-                except RpcError as err:
-                    code = err.code.value
-                    body = _error_body(err.envelope())
-                    reply_headers = {H.STATUS: H.STATUS_ERROR}
+                code, body, reply_headers = await self._answer(call, ctx)
             if msg.reply:
                 await self.nc.publish(msg.reply, body, headers=reply_headers)
         except Exception:
@@ -402,6 +394,17 @@ class RpcServer:
             # Observed by `_done`, so the reply is flushed before the histogram's locks.
             call.code = code
             call.elapsed = time.perf_counter() - started
+
+    async def _answer(
+        self, call: _Call, ctx: RpcContext
+    ) -> tuple[str, bytes, dict[str, str] | None]:
+        """(code, body, headers) of the reply: the handler's, or the envelope of the
+        `RpcError` it raised."""
+        try:
+            body, headers = await self._run(call, ctx)
+        except RpcError as err:
+            return err.code.value, _error_body(err.envelope()), {H.STATUS: H.STATUS_ERROR}
+        return "ok", body, headers
 
     async def _run(self, call: _Call, ctx: RpcContext) -> tuple[bytes, dict[str, str] | None]:
         spec = call.route.spec
@@ -543,6 +546,15 @@ class _Replies:
 _REPLIES: weakref.WeakKeyDictionary[NATS, _Replies] = weakref.WeakKeyDictionary()
 
 
+class CallOptions(TypedDict, total=False):
+    """The keyword arguments of `RpcClient.call`, those of `call_raw`."""
+
+    user_id: UUID | str | None
+    timeout_s: float | None
+    body: bytes | None
+    headers: dict[str, str] | None
+
+
 class RpcClient:
     """Typed calls to other services."""
 
@@ -556,18 +568,9 @@ class RpcClient:
         self._replies = replies
 
     async def call(
-        self,
-        spec: RpcSpec[Req, Rep],
-        request: Req,
-        *,
-        user_id: UUID | str | None = None,
-        timeout_s: float | None = None,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
+        self, spec: RpcSpec[Req, Rep], request: Req, **options: Unpack[CallOptions]
     ) -> Rep:
-        reply, _ = await self.call_raw(
-            spec, request, user_id=user_id, timeout_s=timeout_s, body=body, headers=headers
-        )
+        reply, _ = await self.call_raw(spec, request, **options)
         return reply
 
     async def call_raw(

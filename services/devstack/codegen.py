@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 
 def stale(outputs: dict[Path, str]) -> list[Path]:
@@ -34,3 +35,20 @@ def generator_main(
         path.write_text(text)
         print(f"wrote {path}")
     return 0
+
+
+class GeneratorCommand(Protocol):
+    def __call__(self, argv: list[str] | None = None) -> int: ...
+
+
+def generator_command(
+    outputs: Callable[[], dict[Path, str]], *, doc: str | None, regenerate: str
+) -> GeneratorCommand:
+    """A generator script's `main`: its description is the first line of `doc` (the
+    script's docstring); `regenerate` is the command a stale file's message names."""
+    description = doc.splitlines()[0] if doc else ""
+
+    def main(argv: list[str] | None = None) -> int:
+        return generator_main(outputs, description=description, regenerate=regenerate, argv=argv)
+
+    return main

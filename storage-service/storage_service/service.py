@@ -11,6 +11,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 from uuid import UUID
@@ -92,20 +93,13 @@ def file_info(row: StoredFile, *, deduplicated: bool = False) -> FileInfo:
     )
 
 
+@dataclass(eq=False)
 class StorageService:
-    def __init__(
-        self,
-        settings: Settings,
-        store: ObjectStore,
-        processor: Processor,
-        bots: BotAvatars | None = None,
-        events: EventSink | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.processor = processor
-        self.bots = bots
-        self.events = events
+    settings: Settings
+    store: ObjectStore
+    processor: Processor
+    bots: BotAvatars | None = None
+    events: EventSink | None = None
 
     async def _emit(self, kind: str, event: Event) -> None:
         if self.events is not None:
@@ -192,6 +186,16 @@ class StorageService:
         variants: list[dict[str, Any]] = []
         width = height = None
         animated = False
+
+        def keep(variant: str, blob: bytes, mime: str, ext: str, **size: int) -> None:
+            """Store `blob` as `variant`; `size` (width, height) only for images, so a
+            config file's entry has no such keys at all."""
+            key = object_key(owner_id, sha, variant, ext)
+            objects[key] = (blob, mime)
+            variants.append(
+                {"name": variant, "content_type": mime, "size_bytes": len(blob), **size, "key": key}
+            )
+
         try:
             if meta.kind == "avatar":
                 avatar = await self.processor.run(
@@ -208,31 +212,10 @@ class StorageService:
                 content_type = avatar.mime
                 width, height, animated = avatar.width, avatar.height, avatar.animated
                 for variant, (blob, side) in avatar.variants.items():
-                    key = object_key(owner_id, sha, variant, ".webp")
-                    objects[key] = (blob, "image/webp")
-                    variants.append(
-                        {
-                            "name": variant,
-                            "content_type": "image/webp",
-                            "size_bytes": len(blob),
-                            "width": side,
-                            "height": side,
-                            "key": key,
-                        }
-                    )
+                    keep(variant, blob, "image/webp", ".webp", width=side, height=side)
                 if s.keep_original:
-                    key = object_key(owner_id, sha, "original", _EXT[avatar.mime])
-                    objects[key] = (data, avatar.mime)
-                    variants.append(
-                        {
-                            "name": "original",
-                            "content_type": avatar.mime,
-                            "size_bytes": len(data),
-                            "width": avatar.width,
-                            "height": avatar.height,
-                            "key": key,
-                        }
-                    )
+                    size = {"width": avatar.width, "height": avatar.height}
+                    keep("original", data, avatar.mime, _EXT[avatar.mime], **size)
             else:
                 parsed = await self.processor.run(
                     processing.parse_and_validate_config,
@@ -243,16 +226,7 @@ class StorageService:
                     max_nodes=s.max_config_nodes,
                 )
                 content_type = parsed.mime
-                key = object_key(owner_id, sha, "original", _CONFIG_EXT[parsed.format])
-                objects[key] = (data, parsed.mime)
-                variants.append(
-                    {
-                        "name": "original",
-                        "content_type": parsed.mime,
-                        "size_bytes": len(data),
-                        "key": key,
-                    }
-                )
+                keep("original", data, parsed.mime, _CONFIG_EXT[parsed.format])
         except processing.UploadRejected as exc:
             raise rejected(exc) from None
         row = StoredFile(

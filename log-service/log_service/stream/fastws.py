@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from picows import (
@@ -261,18 +262,19 @@ class StreamListener(WSListener):
             self.client.room.set()
 
 
+@dataclass(eq=False)
 class FastStreamServer:
-    def __init__(
-        self, hub: Hub, verifier: JwtAuthenticator, tickets: TicketStore, settings: Settings
-    ) -> None:
-        self.hub = hub
-        self.verifier = verifier
-        self.tickets = tickets
-        self.settings = settings
-        self.allowed = settings.allowed_origins()
-        self._server: asyncio.Server | None = None
-        self.port = 0
-        self.dirty = DirtyClients()
+    hub: Hub
+    verifier: JwtAuthenticator
+    tickets: TicketStore
+    settings: Settings
+    allowed: set[str] = field(init=False)
+    _server: asyncio.Server | None = field(default=None, init=False, repr=False)
+    port: int = field(default=0, init=False)
+    dirty: DirtyClients = field(default_factory=DirtyClients, init=False)
+
+    def __post_init__(self) -> None:
+        self.allowed = self.settings.allowed_origins()
 
     def _factory(self, request: WSUpgradeRequest) -> Any:
         path = request.path.decode() if isinstance(request.path, bytes) else str(request.path)

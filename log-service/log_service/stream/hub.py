@@ -309,26 +309,23 @@ class AsgiClient(Client):
             await self.ws.close(code=code, reason=reason)
 
 
+@dataclass(eq=False)
 class Hub:
-    def __init__(
-        self,
-        js: JetStream,
-        db: Database,
-        settings: Settings,
-        revocations: Revocations,
-    ) -> None:
-        self.js = js
-        self.db = db
-        self.settings = settings
-        self.revocations = revocations
-        self.by_owner: dict[str, set[Client]] = {}
-        # Set once the revocations of the last token lifetime are replayed: no stream is
-        # accepted before (a restarted replica would let signed-out tokens in).
-        self.replayed = False
-        self.live_seq = 0
-        self.count = 0
-        self.yield_per_event = settings.stream_server == "asgi"
-        self._following: Following | None = None
+    js: JetStream
+    db: Database
+    settings: Settings
+    revocations: Revocations
+    by_owner: dict[str, set[Client]] = field(default_factory=dict, init=False)
+    # Set once the revocations of the last token lifetime are replayed: no stream is
+    # accepted before (a restarted replica would let signed-out tokens in).
+    replayed: bool = field(default=False, init=False)
+    live_seq: int = field(default=0, init=False)
+    count: int = field(default=0, init=False)
+    yield_per_event: bool = field(init=False)
+    _following: Following | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.yield_per_event = self.settings.stream_server == "asgi"
 
     async def start(self) -> None:
         # Each replica follows the stream itself (new events only), with stream sequences.

@@ -13,14 +13,8 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from alembic import op
-
+from services.db.migrate import sql_revision
 from services.db.rls import owner_only, system_may
-
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 _ENSURE = """
 create function ensure_partitions(p_from date, p_to date) returns integer
@@ -91,54 +85,59 @@ $fn$
 """
 
 
-def upgrade() -> None:
-    op.execute(
-        """
-        create table events (
-            id uuid not null,
-            occurred_at timestamptz not null,
-            owner_id uuid not null,
-            bot_id uuid,
-            domain text not null,
-            kind text not null,
-            level text not null,
-            message text not null default '',
-            payload jsonb not null,
-            -- JetStream stream sequence: the order the live stream delivers events in.
-            seq bigint not null,
-            ingested_at timestamptz not null default now(),
-            tsv tsvector generated always as (to_tsvector('simple', message)) stored,
-            primary key (id, occurred_at)
-        ) partition by range (occurred_at)
-        """
-    )
-    op.execute("create index events_owner_time_idx on events (owner_id, occurred_at desc, id desc)")
-    op.execute("create index events_bot_time_idx on events (bot_id, occurred_at desc, id desc)")
-    op.execute("create index events_owner_seq_idx on events (owner_id, seq)")
-    op.execute("create index events_tsv_idx on events using gin (tsv)")
-    # The ingest consumer writes every user's events; maintenance reads counts.
-    for statement in [
+_EVENTS = """
+create table events (
+    id uuid not null,
+    occurred_at timestamptz not null,
+    owner_id uuid not null,
+    bot_id uuid,
+    domain text not null,
+    kind text not null,
+    level text not null,
+    message text not null default '',
+    payload jsonb not null,
+    -- JetStream stream sequence: the order the live stream delivers events in.
+    seq bigint not null,
+    ingested_at timestamptz not null default now(),
+    tsv tsvector generated always as (to_tsvector('simple', message)) stored,
+    primary key (id, occurred_at)
+) partition by range (occurred_at)
+"""
+
+_FUNCTIONS = ("ensure_partitions(date, date)", "drop_partitions_before(date)", "partition_days()")
+
+revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
+    "0002",
+    "0001",
+    upgrade=[
+        _EVENTS,
+        "create index events_owner_time_idx on events (owner_id, occurred_at desc, id desc)",
+        "create index events_bot_time_idx on events (bot_id, occurred_at desc, id desc)",
+        "create index events_owner_seq_idx on events (owner_id, seq)",
+        "create index events_tsv_idx on events using gin (tsv)",
+        # The ingest consumer writes every user's events; maintenance reads counts.
         *owner_only("events"),
         *system_may("events", "bc_log_system", "insert", "select"),
-    ]:
-        op.execute(statement)
-    bind = op.get_bind()
-    for body in (_ENSURE, _DROP, _LIST):
-        bind.exec_driver_sql(body)
-    for fn in (
-        "ensure_partitions(date, date)",
-        "drop_partitions_before(date)",
-        "partition_days()",
-    ):
-        op.execute(f"revoke all on function {fn} from public")
-        op.execute(f"grant execute on function {fn} to bc_log_system")
-    op.execute("grant execute on function partition_days() to bc_log")
-    # Today and a few days around it, so a fresh install ingests at once.
-    op.execute("select ensure_partitions((now() at time zone 'utc')::date - 1, (now() at time zone 'utc')::date + 3)")
-
-
-def downgrade() -> None:
-    op.execute("drop function if exists ensure_partitions(date, date)")
-    op.execute("drop function if exists drop_partitions_before(date)")
-    op.execute("drop function if exists partition_days()")
-    op.execute("drop table if exists events")
+        _ENSURE,
+        _DROP,
+        _LIST,
+        *(
+            statement
+            for fn in _FUNCTIONS
+            for statement in (
+                f"revoke all on function {fn} from public",
+                f"grant execute on function {fn} to bc_log_system",
+            )
+        ),
+        "grant execute on function partition_days() to bc_log",
+        # Today and a few days around it, so a fresh install ingests at once.
+        "select ensure_partitions((now() at time zone 'utc')::date - 1,"
+        " (now() at time zone 'utc')::date + 3)",
+    ],
+    downgrade=[
+        "drop function if exists ensure_partitions(date, date)",
+        "drop function if exists drop_partitions_before(date)",
+        "drop function if exists partition_days()",
+        "drop table if exists events",
+    ],
+)
