@@ -11,7 +11,7 @@ from pydantic import Field
 
 from proto.base import Contract, Empty
 from proto.events import Event
-from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+from proto.registry import CoreSpec, EventSpec, Spec, declared_specs, rpc
 from proto.values import JsonObject
 
 
@@ -100,33 +100,6 @@ CHECK_API_TOKEN = rpc(
     callers=["gateway", "log"],
     summary="resolve a personal API token to its user and scopes (401 when revoked)",
 )
-
-SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
-    JWKS,
-    CHECK_API_TOKEN,
-    EventSpec("evt.auth.*.*.sessions_revoked", SessionsRevoked, frozenset({"auth"})),
-    EventSpec("evt.auth.*.*.token_revoked", ApiTokenRevoked, frozenset({"auth"})),
-    EventSpec(
-        "evt.auth.*.*.session_revoked",
-        SessionRevoked,
-        frozenset({"auth"}),
-        "one session signed out: its access tokens stop working",
-    ),
-    CoreSpec(
-        KEYS_ROTATED_SUBJECT,
-        KeysRotated,
-        frozenset({"auth"}),
-        frozenset({"auth", "gateway", "log"}),
-        "a new signing key is in the JWKS: reload keys / refresh the JWKS cache now",
-    ),
-    CoreSpec(
-        KEY_RETIRED_SUBJECT,
-        KeyRetired,
-        frozenset({"auth"}),
-        frozenset({"auth", "gateway", "log"}),
-        "a signing key was retired: refuse its tokens now, never take it back from a JWKS",
-    ),
-]
 
 
 # --------------------------------------------------------------------------------------
@@ -333,21 +306,28 @@ KEYS_RETIRE = rpc(
     "everywhere and a new key signs at once if it was the signing one",
 )
 
-SPECS += [
-    PROVIDERS,
-    LOGIN_START,
-    LOGIN_FINISH,
-    REFRESH,
-    LOGOUT,
-    LOGOUT_ALL,
-    ME,
-    ME_UPDATE,
-    ME_DELETE,
-    SETTINGS_GET,
-    SETTINGS_PUT,
-    TOKENS_LIST,
-    TOKENS_CREATE,
-    TOKENS_REVOKE,
-    KEYS_ROTATE,
-    KEYS_RETIRE,
+SPECS: list[Spec] = [
+    *declared_specs(globals()),
+    EventSpec("evt.auth.*.*.sessions_revoked", SessionsRevoked, frozenset({"auth"})),
+    EventSpec("evt.auth.*.*.token_revoked", ApiTokenRevoked, frozenset({"auth"})),
+    EventSpec(
+        "evt.auth.*.*.session_revoked",
+        SessionRevoked,
+        frozenset({"auth"}),
+        "one session signed out: its access tokens stop working",
+    ),
+    CoreSpec(
+        KEYS_ROTATED_SUBJECT,
+        KeysRotated,
+        frozenset({"auth"}),
+        frozenset({"auth", "gateway", "log"}),
+        "a new signing key is in the JWKS: reload keys / refresh the JWKS cache now",
+    ),
+    CoreSpec(
+        KEY_RETIRED_SUBJECT,
+        KeyRetired,
+        frozenset({"auth"}),
+        frozenset({"auth", "gateway", "log"}),
+        "a signing key was retired: refuse its tokens now, never take it back from a JWKS",
+    ),
 ]

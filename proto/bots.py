@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, StringConstraints, field_serializer
 
 from proto.base import Contract, Empty
 from proto.events import Event
-from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+from proto.registry import EventSpec, Spec, declared_specs, rpc
 
 
 class BotRef(Contract):
@@ -355,20 +355,8 @@ TRY_COMMAND = rpc(
     summary="invoke a command as the sandbox's try-it user and return the bot's answer",
 )
 
-SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
-    GET_BOT,
-    APPLY_AVATAR,
-    CREATE_BOT,
-    LIST_BOTS,
-    READ_BOT,
-    UPDATE_BOT,
-    DELETE_BOT,
-    REPLACE_TOKEN,
-    START_BOT,
-    STOP_BOT,
-    RESTART_BOT,
-    SANDBOX_INFO,
-    TRY_COMMAND,
+SPECS: list[Spec] = [
+    *declared_specs(globals()),
     *(
         EventSpec(f"evt.bot.*.*.{kind}", BotChanged, frozenset({"bot"}), f"a bot was {kind}")
         for kind in BOT_EVENT_KINDS

@@ -26,7 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from proto.base import Contract, Empty
 from proto.events import Event
-from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+from proto.registry import EventSpec, KvSpec, Spec, declared_specs, rpc
 
 # The longest cooldown a command may have (seconds).
 MAX_COOLDOWN_S = 86_400
@@ -1057,42 +1057,13 @@ CONNECTION_TEST = rpc(
     summary="one request to the base URL with the connection's auth",
 )
 
-CONFIG_SPECS: list[RpcSpec[Any, Any]] = [
-    LIST,
-    CREATE,
-    GET,
-    UPDATE,
-    DELETE,
-    TEST,
-    PREVIEW,
-    SETTINGS_GET,
-    SETTINGS_PUT,
-    SYNC_STATUS,
-    SYNC_REPORT,
-    EXPORT,
-    PROMPT_LIST,
-    PROMPT_CREATE,
-    PROMPT_GET,
-    PROMPT_UPDATE,
-    PROMPT_DELETE,
-    CONNECTION_LIST,
-    CONNECTION_CREATE,
-    CONNECTION_GET,
-    CONNECTION_UPDATE,
-    CONNECTION_DELETE,
-    CONNECTION_TEST,
-]
-
 
 # Cooldowns are shared by every command-service replica (a user cannot dodge one by
 # landing on another replica); each key expires with its cooldown.
 COOLDOWN_BUCKET = "command_cooldowns"
 
-SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
-    EXECUTE,
-    MANIFEST,
-    IMPORT,
-    *CONFIG_SPECS,
+SPECS: list[Spec] = [
+    *declared_specs(globals()),
     EventSpec("evt.command.*.*.changed", CommandsChanged, frozenset({"command"})),
     EventSpec("evt.command.*.*.executed", CommandExecuted, frozenset({"command"})),
     KvSpec(

@@ -17,7 +17,7 @@ from pydantic import Field
 from proto.base import Contract
 from proto.bots import BotRef
 from proto.events import Event
-from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+from proto.registry import CoreSpec, EventSpec, KvSpec, Spec, declared_specs, rpc
 
 PresenceStatus = Literal["online", "idle", "dnd", "invisible"]
 ActivityType = Literal["playing", "streaming", "listening", "watching", "competing", "custom"]
@@ -191,11 +191,8 @@ SEND_MESSAGE = rpc(
     summary="post a message in a channel as the bot",
 )
 
-SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
-    GET_STATUS,
-    GET_SHARDS,
-    APPLY_PRESENCE,
-    SEND_MESSAGE,
+SPECS: list[Spec] = [
+    *declared_specs(globals()),
     CoreSpec(
         "ctl.bot.*.*",
         BotControl,

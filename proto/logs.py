@@ -15,7 +15,7 @@ from pydantic import Field
 
 from proto.base import Contract, Empty
 from proto.events import Event, LogLevel
-from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+from proto.registry import EventSpec, KvSpec, Spec, declared_specs, rpc
 from proto.values import Text, Token
 
 LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error", "critical")
@@ -214,12 +214,8 @@ STREAM_ENDPOINT = rpc(
     summary="the websocket URL of one log-service replica (the gateway proxies to it)",
 )
 
-SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
-    QUERY,
-    EXPORT_CHUNK,
-    SUMMARY,
-    STREAM_TICKET,
-    STREAM_ENDPOINT,
+SPECS: list[Spec] = [
+    *declared_specs(globals()),
     EventSpec(
         "evt.log.*.*.*",
         LogRecorded,

@@ -6,9 +6,9 @@ typed RPC client, so a subject is declared exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from proto.base import Contract
 
@@ -74,6 +74,17 @@ class KvSpec:
     summary: str = ""
 
 
+Spec: TypeAlias = RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec
+
+
+def declared_specs(namespace: Mapping[str, object]) -> list[Spec]:
+    """The specs a contract module binds to its own names, in definition order.
+
+    A module passes its `globals()` to build its SPECS, so a subject declared above cannot
+    be left out of the registry by forgetting to list it a second time."""
+    return [v for v in namespace.values() if isinstance(v, RpcSpec | EventSpec | CoreSpec | KvSpec)]
+
+
 @dataclass
 class Registry:
     rpcs: dict[str, RpcSpec[Any, Any]] = field(default_factory=dict)
@@ -81,7 +92,7 @@ class Registry:
     core: dict[str, CoreSpec] = field(default_factory=dict)
     kv: dict[str, KvSpec] = field(default_factory=dict)
 
-    def add(self, specs: Iterable[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec]) -> Registry:
+    def add(self, specs: Iterable[Spec]) -> Registry:
         for spec in specs:
             if isinstance(spec, RpcSpec):
                 self._put(self.rpcs, spec.subject, spec)

@@ -11,7 +11,7 @@ from pydantic import Field
 from proto.base import Contract
 from proto.bots import AvatarApplied
 from proto.events import Event
-from proto.registry import CoreSpec, EventSpec, KvSpec, RpcSpec, rpc
+from proto.registry import EventSpec, Spec, declared_specs, rpc
 
 FileKind = Literal["avatar", "config"]
 
@@ -197,15 +197,4 @@ APPLY_AVATAR_FILE = rpc(
     summary="set an uploaded avatar on a bot (through bot-service and Discord)",
 )
 
-SPECS: list[RpcSpec[Any, Any] | EventSpec | CoreSpec | KvSpec] = [
-    READ_CONFIG,
-    UPLOAD,
-    LIST_FILES,
-    GET_FILE,
-    FILE_CONTENT,
-    DELETE_FILE,
-    APPLY_AVATAR_FILE,
-    FILE_STORED,
-    FILE_DELETED,
-    AVATAR_APPLIED,
-]
+SPECS: list[Spec] = declared_specs(globals())

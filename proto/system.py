@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
 from proto.base import Contract, Empty
-from proto.registry import SERVICES, RpcSpec, rpc
+from proto.registry import SERVICES, Rep, Req, RpcSpec, rpc
 
 
 class ServiceStatus(Contract):
@@ -16,17 +17,36 @@ class ServiceStatus(Contract):
     uptime_s: float
 
 
-SPECS: list[RpcSpec[Empty, ServiceStatus]] = [
-    rpc(
-        f"rpc.{name}.status",
-        Empty,
-        ServiceStatus,
-        callers=["gateway"],
-        summary=f"{name}: version and uptime of one replica",
-    )
-    for name in SERVICES
-    if name != "gateway"
-]
+def _answered_by_each(
+    services: Iterable[str],
+    operation: str,
+    request: type[Req],
+    reply: type[Rep],
+    *,
+    caller: str,
+    summary: str,
+) -> list[RpcSpec[Req, Rep]]:
+    """The same operation served by each of `services`, as `rpc.<service>.<operation>`."""
+    return [
+        rpc(
+            f"rpc.{name}.{operation}",
+            request,
+            reply,
+            callers=[caller],
+            summary=f"{name}: {summary}",
+        )
+        for name in services
+    ]
+
+
+SPECS = _answered_by_each(
+    (name for name in SERVICES if name != "gateway"),
+    "status",
+    Empty,
+    ServiceStatus,
+    caller="gateway",
+    summary="version and uptime of one replica",
+)
 
 
 class PurgeUser(Contract):
@@ -41,14 +61,12 @@ class PurgeResult(Contract):
 
 
 # Every service that stores user data answers this; auth-service calls each on DELETE /v1/me.
-PURGE_SPECS: list[RpcSpec[PurgeUser, PurgeResult]] = [
-    rpc(
-        f"rpc.{name}.user.purge",
-        PurgeUser,
-        PurgeResult,
-        callers=["auth"],
-        summary=f"{name}: delete all data of a user (idempotent)",
-    )
-    for name in ("bot", "command", "storage", "log")
-]
+PURGE_SPECS = _answered_by_each(
+    ("bot", "command", "storage", "log"),
+    "user.purge",
+    PurgeUser,
+    PurgeResult,
+    caller="auth",
+    summary="delete all data of a user (idempotent)",
+)
 SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS]
