@@ -341,6 +341,48 @@ await flow('api_token', ['sign_in'], async () => {
   await page.getByText('No tokens.').waitFor();
 });
 
+await flow('prompts_connections_crud', ['sign_in'], async () => {
+  // The two catalog pages share their list/editor plumbing: create, edit and delete one
+  // of each, and a connection's secret is asked for, kept and never shown again.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto('/prompts');
+  await page.getByRole('button', { name: 'New prompt' }).click();
+  const prompt = page.getByRole('form', { name: 'Prompt editor' });
+  await prompt.getByLabel('Name').fill('Greeter');
+  await prompt.getByRole('button', { name: 'Save prompt' }).click();
+  const card = page.locator('.panel', { hasText: 'Greeter' });
+  await expectVisible(card.getByText(/gpt-4o-mini · updated/));
+  await card.getByRole('button', { name: 'Edit' }).click();
+  await prompt.getByLabel('Model').fill('gpt-4o');
+  await prompt.getByRole('button', { name: 'Save prompt' }).click();
+  await expectVisible(card.getByText(/^gpt-4o · updated/));
+  await card.getByRole('button', { name: 'Edit' }).click();
+  await prompt.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByRole('button', { name: 'Delete prompt' }).click();
+  await expectVisible(page.getByText('No prompts yet.'));
+
+  const secret = 'sk-e2e-secret-7f3a9c';
+  await page.goto('/connections');
+  await page.getByRole('button', { name: 'New connection' }).click();
+  const conn = page.getByRole('form', { name: 'Connection editor' });
+  await conn.getByLabel('Name').fill('Weather');
+  await conn.getByLabel('Base URL').fill('https://weather.example.com/v1');
+  await conn.getByLabel('Authentication').selectOption('bearer');
+  await conn.getByRole('button', { name: 'Save connection' }).click();
+  await expectVisible(conn.getByText(/needs a secret/));
+  await conn.getByLabel('Secret').fill(secret);
+  await conn.getByRole('button', { name: 'Save connection' }).click();
+  const row = page.locator('.panel', { hasText: 'Weather' });
+  await expectVisible(row.getByText('auth: Bearer token · secret …3a9c', { exact: true }));
+  if ((await page.content()).includes(secret)) throw new Error('the secret is on the page after saving');
+  await row.getByRole('button', { name: 'Edit' }).click();
+  await expectVisible(conn.getByText('A secret is stored (…3a9c). Leave empty to keep it.', { exact: true }));
+  await page.screenshot({ path: join(S.shots, 'connection_secret_kept.png'), fullPage: true });
+  await conn.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.getByRole('button', { name: 'Delete connection' }).click();
+  await expectVisible(page.getByText('No connections yet.'));
+});
+
 await flow('sign_out', ['sign_in'], async () => {
   await page.goto('/account');
   await page.getByRole('button', { name: 'Sign out', exact: true }).click();

@@ -215,6 +215,12 @@ def test_personal_api_token_shown_once_then_revoked(console_run: dict[str, Any])
     _check(console_run, "api_token")
 
 
+def test_prompts_and_connections_are_created_edited_and_deleted(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "prompts_connections_crud")
+
+
 def test_sign_out(console_run: dict[str, Any]) -> None:
     _check(console_run, "sign_out")
 

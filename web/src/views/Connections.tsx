@@ -20,7 +20,7 @@ export default function Connections() {
       details={(c, edit) => (
         <>
           <div className="muted small mono">{c.base_url}</div>
-          <div className="muted small">auth: {AUTH[c.auth_type ?? 'none']}{c.secret_set ? ` · secret …${c.secret_hint ?? ''}` : ''}</div>
+          <div className="muted small">auth: {AUTH[c.auth_type ?? 'none']}{c.secret_set ? ` · secret ${c.secret_hint ?? 'set'}` : ''}</div>
           <div className="row"><button onClick={edit}>Edit</button><TestButton id={c.id} /></div>
         </>
       )}
@@ -71,7 +71,7 @@ function ConnectionEditor({ saved, onDone }: EditorProps<ConnectionOut>) {
       {(auth === 'header' || auth === 'query') && <Field label={auth === 'header' ? 'Header name' : 'Parameter name'} error={errs.auth_name}>{(p) => <input {...p} value={f.auth_name ?? ''} onChange={(e) => set('auth_name', e.target.value)} />}</Field>}
       {auth === 'basic' && <Field label="Username" error={errs.auth_username}>{(p) => <input {...p} value={f.auth_username ?? ''} onChange={(e) => set('auth_username', e.target.value)} />}</Field>}
       {auth !== 'none' && (
-        <Field label={auth === 'basic' ? 'Password' : 'Secret'} error={errs.secret} hint={saved?.secret_set ? `A secret is stored (…${saved.secret_hint ?? ''}). Leave empty to keep it.` : 'Stored encrypted; never shown again.'}>
+        <Field label={auth === 'basic' ? 'Password' : 'Secret'} error={errs.secret} hint={saved?.secret_set ? `A secret is stored${saved.secret_hint ? ` (${saved.secret_hint})` : ''}. Leave empty to keep it.` : 'Stored encrypted; never shown again.'}>
           {(p) => <input {...p} type="password" autoComplete="off" value={secret} onChange={(e) => setSecret(e.target.value)} />}
         </Field>
       )}
