@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from proto.registry import RpcSpec
 from services.bus.events import EventPublisher
-from services.bus.rpc import RpcClient, RpcServer
+from services.bus.rpc import Handler, RpcClient, RpcServer
 from services.bus.types import JetStream, NatsClient
 from services.db.engine import Database
 from services.keys import EncryptedColumn
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 StopHook = Callable[[], Awaitable[None]]
 ReadyCheck = Callable[[], Awaitable[bool]]
+# One row of a service's routing table: the subject it answers and the handler that does.
+Route = tuple[RpcSpec[Any, Any], Handler]
 
 
 @dataclass

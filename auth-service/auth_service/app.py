@@ -7,7 +7,6 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -22,14 +21,12 @@ from auth_service.settings import Settings
 from proto import auth as P
 from proto.auth import KeyRetired, KeysRotated
 from proto.events import Event
-from proto.registry import RpcSpec
 from proto.system import PURGE_SPECS, PurgeUser
-from services.bus.rpc import Handler
 from services.bus.types import Msg
 from services.db import Database
 from services.db.engine import plain_url
 from services.keys import EncryptedColumn
-from services.runtime import ServiceDefinition, ServiceRuntime
+from services.runtime import Route, ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +147,7 @@ def _auth_service(
     )
 
 
-def _routes(h: Handlers) -> tuple[tuple[RpcSpec[Any, Any], Handler], ...]:
+def _routes(h: Handlers) -> tuple[Route, ...]:
     return (
         (P.JWKS, h.jwks),
         (P.KEYS_ROTATE, h.rotate_keys),

@@ -20,7 +20,7 @@ from proto.storage import (
 )
 from proto.system import PURGE_SPECS
 from services.bus.rpc import RpcClient
-from services.runtime import ServiceDefinition, ServiceRuntime
+from services.runtime import Route, ServiceDefinition, ServiceRuntime
 from services.settings import MissingSecretError
 from services.telemetry.redaction import register_secret
 from storage_service import __version__
@@ -130,22 +130,27 @@ async def setup(runtime: ServiceRuntime) -> None:
         publish,
     )
     handlers = Handlers(service, runtime.db)
-    runtime.rpc.register(UPLOAD, handlers.upload)
-    runtime.rpc.register(LIST_FILES, handlers.list)
-    runtime.rpc.register(GET_FILE, handlers.get)
-    runtime.rpc.register(FILE_CONTENT, handlers.content)
-    runtime.rpc.register(DELETE_FILE, handlers.delete)
-    runtime.rpc.register(READ_CONFIG, handlers.read_config)
-    runtime.rpc.register(APPLY_AVATAR_FILE, handlers.apply_avatar)
-    for spec in PURGE_SPECS:
-        if spec.service == "storage":
-            runtime.rpc.register(spec, handlers.purge)
+    for spec, handler in _routes(handlers):
+        runtime.rpc.register(spec, handler)
     runtime.ready_check("object_store", store.ping)
 
     async def close_pool() -> None:
         processor.close()
 
     runtime.on_stop(close_pool)
+
+
+def _routes(h: Handlers) -> tuple[Route, ...]:
+    return (
+        (UPLOAD, h.upload),
+        (LIST_FILES, h.list),
+        (GET_FILE, h.get),
+        (FILE_CONTENT, h.content),
+        (DELETE_FILE, h.delete),
+        (READ_CONFIG, h.read_config),
+        (APPLY_AVATAR_FILE, h.apply_avatar),
+        (next(s for s in PURGE_SPECS if s.service == "storage"), h.purge),
+    )
 
 
 SERVICE = ServiceDefinition(
