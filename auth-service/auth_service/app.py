@@ -33,14 +33,12 @@ log = logging.getLogger(__name__)
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.auth.status."""
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
-    assert runtime.db is not None
-    assert runtime.vault is not None
+    settings = runtime.settings_as(Settings)
+    db = runtime.require_db()
     settings.check_production()
     keys = KeyRing(
-        runtime.db,
-        runtime.vault,
+        db,
+        runtime.require_vault(),
         alg=settings.signing_alg,
         rotation_days=settings.key_rotation_days,
         activation_s=settings.activation_delay_s,
@@ -49,7 +47,7 @@ async def setup(runtime: ServiceRuntime) -> None:
     news = _KeyNews(runtime)
     await _follow_key_news(runtime, keys)
     await news.rotated(await keys.load())
-    service = _auth_service(runtime, settings, runtime.db, keys)
+    service = _auth_service(runtime, settings, db, keys)
     handlers = Handlers(service, keys, settings, news.rotated, news.retired)
     for spec, handler in _routes(handlers):
         runtime.rpc.register(spec, handler)

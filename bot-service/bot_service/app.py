@@ -26,11 +26,8 @@ log = logging.getLogger(__name__)
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.bot.status."""
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
-    assert runtime.db is not None
-    assert runtime.vault is not None
-    db, vault = runtime.db, runtime.vault
+    settings = runtime.settings_as(Settings)
+    db, vault = runtime.require_db(), runtime.require_vault()
 
     rest = DiscordRest(settings.discord_api_url, timeout_s=settings.discord_timeout_s)
     runtime.on_stop(rest.aclose)

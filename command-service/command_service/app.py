@@ -28,8 +28,7 @@ log = logging.getLogger(__name__)
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.command.status."""
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
+    settings = runtime.settings_as(Settings)
     renderer = Renderer(
         timeout_s=settings.render_timeout_ms / 1000,
         max_output=settings.render_max_chars,

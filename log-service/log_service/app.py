@@ -52,10 +52,8 @@ class LogService:
 
 
 async def setup(runtime: ServiceRuntime) -> StreamContext:
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
-    db = runtime.db
-    assert db is not None
+    settings = runtime.settings_as(Settings)
+    db = runtime.require_db()
     stopping = asyncio.Event()
 
     kv = await ensure_bucket(runtime.js, TICKETS_BUCKET, ttl_s=settings.stream_ticket_ttl_s)

@@ -102,9 +102,8 @@ async def _ensure_later(store: ObjectStore) -> None:
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.storage.status."""
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
-    assert runtime.db is not None
+    settings = runtime.settings_as(Settings)
+    db = runtime.require_db()
     store = GuardedStore(build_store(settings))
     try:
         await store.ensure()
@@ -129,7 +128,7 @@ async def setup(runtime: ServiceRuntime) -> None:
         BotServiceAvatars(runtime.client, settings.apply_timeout_s),
         publish,
     )
-    handlers = Handlers(service, runtime.db)
+    handlers = Handlers(service, db)
     for spec, handler in _routes(handlers):
         runtime.rpc.register(spec, handler)
     runtime.ready_check("object_store", store.ping)
