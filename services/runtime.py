@@ -8,10 +8,11 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from proto.registry import RpcSpec
 from services.bus.events import EventPublisher
-from services.bus.rpc import RpcClient, RpcServer
+from services.bus.rpc import Handler, RpcClient, RpcServer
 from services.bus.types import JetStream, NatsClient
 from services.db.engine import Database
 from services.keys import EncryptedColumn
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 
 StopHook = Callable[[], Awaitable[None]]
 ReadyCheck = Callable[[], Awaitable[bool]]
+# One row of a service's routing table: the subject it answers and the handler that does.
+Route = tuple[RpcSpec[Any, Any], Handler]
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 @dataclass
@@ -72,6 +76,26 @@ class ServiceRuntime:
     @property
     def name(self) -> str:
         return self.definition.name
+
+    # Every service's setup opens with these: the runtime holds the kernel's types, the
+    # service needs its own settings class and the resources its definition asked for.
+    def settings_as(self, cls: type[SettingsT]) -> SettingsT:
+        """The settings, built by the runner from `definition.settings_cls`."""
+        if not isinstance(self.settings, cls):
+            raise TypeError(f"{self.name} settings are {type(self.settings).__name__}")
+        return self.settings
+
+    def require_db(self) -> Database:
+        """The database, opened by the runner when the definition has migrations."""
+        if self.db is None:
+            raise RuntimeError(f"{self.name} has no database (its definition has no migrations)")
+        return self.db
+
+    def require_vault(self) -> Vault:
+        """The vault, opened by the runner when the definition says `uses_vault`."""
+        if self.vault is None:
+            raise RuntimeError(f"{self.name} has no vault (its definition has uses_vault=False)")
+        return self.vault
 
     def on_stop(self, hook: StopHook) -> None:
         """Run at shutdown, after RPCs drained; hooks run last-registered first."""

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -22,28 +21,24 @@ from auth_service.settings import Settings
 from proto import auth as P
 from proto.auth import KeyRetired, KeysRotated
 from proto.events import Event
-from proto.registry import RpcSpec
 from proto.system import PURGE_SPECS, PurgeUser
-from services.bus.rpc import Handler
 from services.bus.types import Msg
 from services.db import Database
 from services.db.engine import plain_url
 from services.keys import EncryptedColumn
-from services.runtime import ServiceDefinition, ServiceRuntime
+from services.runtime import Route, ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
 
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.auth.status."""
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
-    assert runtime.db is not None
-    assert runtime.vault is not None
+    settings = runtime.settings_as(Settings)
+    db = runtime.require_db()
     settings.check_production()
     keys = KeyRing(
-        runtime.db,
-        runtime.vault,
+        db,
+        runtime.require_vault(),
         alg=settings.signing_alg,
         rotation_days=settings.key_rotation_days,
         activation_s=settings.activation_delay_s,
@@ -52,7 +47,7 @@ async def setup(runtime: ServiceRuntime) -> None:
     news = _KeyNews(runtime)
     await _follow_key_news(runtime, keys)
     await news.rotated(await keys.load())
-    service = _auth_service(runtime, settings, runtime.db, keys)
+    service = _auth_service(runtime, settings, db, keys)
     handlers = Handlers(service, keys, settings, news.rotated, news.retired)
     for spec, handler in _routes(handlers):
         runtime.rpc.register(spec, handler)
@@ -150,7 +145,7 @@ def _auth_service(
     )
 
 
-def _routes(h: Handlers) -> tuple[tuple[RpcSpec[Any, Any], Handler], ...]:
+def _routes(h: Handlers) -> tuple[Route, ...]:
     return (
         (P.JWKS, h.jwks),
         (P.KEYS_ROTATE, h.rotate_keys),

@@ -19,18 +19,15 @@ from bot_service.tryit import SandboxTry
 from proto import bots as P
 from proto.system import PURGE_SPECS
 from services.bus.kv import ensure_bucket
-from services.runtime import ServiceDefinition, ServiceRuntime
+from services.runtime import Route, ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
 
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.bot.status."""
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
-    assert runtime.db is not None
-    assert runtime.vault is not None
-    db, vault = runtime.db, runtime.vault
+    settings = runtime.settings_as(Settings)
+    db, vault = runtime.require_db(), runtime.require_vault()
 
     rest = DiscordRest(settings.discord_api_url, timeout_s=settings.discord_timeout_s)
     runtime.on_stop(rest.aclose)
@@ -49,21 +46,8 @@ async def setup(runtime: ServiceRuntime) -> None:
         sandbox=sandbox,
         cdn=cdn_base(settings.discord_base_url),
     )
-    rpc = runtime.rpc
-    rpc.register(P.CREATE_BOT, handlers.create)
-    rpc.register(P.LIST_BOTS, handlers.list_bots)
-    rpc.register(P.READ_BOT, handlers.read)
-    rpc.register(P.GET_BOT, handlers.summary)
-    rpc.register(P.UPDATE_BOT, handlers.update)
-    rpc.register(P.DELETE_BOT, handlers.delete)
-    rpc.register(P.REPLACE_TOKEN, handlers.replace_token)
-    rpc.register(P.START_BOT, handlers.start)
-    rpc.register(P.STOP_BOT, handlers.stop)
-    rpc.register(P.RESTART_BOT, handlers.restart)
-    rpc.register(P.SANDBOX_INFO, handlers.sandbox_info)
-    rpc.register(P.TRY_COMMAND, handlers.try_command)
-    purge = next(s for s in PURGE_SPECS if s.subject == "rpc.bot.user.purge")
-    rpc.register(purge, handlers.purge_user)
+    for spec, handler in _routes(handlers):
+        runtime.rpc.register(spec, handler)
 
     # Postgres is the source of truth: mirror every bot to `bot_desired` before serving
     # (and drop keys of bots that no longer exist).
@@ -75,6 +59,24 @@ async def setup(runtime: ServiceRuntime) -> None:
     live.fleet = fleet  # before it starts, so the bots list reads it as soon as it can
     await fleet.start()
     # ---- end FLEET ----
+
+
+def _routes(h: BotHandlers) -> tuple[Route, ...]:
+    return (
+        (P.CREATE_BOT, h.create),
+        (P.LIST_BOTS, h.list_bots),
+        (P.READ_BOT, h.read),
+        (P.GET_BOT, h.summary),
+        (P.UPDATE_BOT, h.update),
+        (P.DELETE_BOT, h.delete),
+        (P.REPLACE_TOKEN, h.replace_token),
+        (P.START_BOT, h.start),
+        (P.STOP_BOT, h.stop),
+        (P.RESTART_BOT, h.restart),
+        (P.SANDBOX_INFO, h.sandbox_info),
+        (P.TRY_COMMAND, h.try_command),
+        (next(s for s in PURGE_SPECS if s.service == "bot"), h.purge_user),
+    )
 
 
 SERVICE = ServiceDefinition(

@@ -127,15 +127,9 @@ class BotHandlers:
         uid = ctx.require_user()
 
         async def run(s: AsyncSession) -> BotSummary:
+            # The contract's fields are the part of the row other services may see.
             bot = await self.bots.get(s, req.bot_id)
-            return BotSummary(
-                id=bot.id,
-                owner_id=bot.owner_id,
-                name=bot.name,
-                application_id=bot.application_id,
-                discord_user_id=bot.discord_user_id,
-                username=bot.username,
-            )
+            return BotSummary.model_validate(bot, from_attributes=True)
 
         return await self._tx(uid, run)
 

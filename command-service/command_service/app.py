@@ -21,15 +21,14 @@ from proto.system import PURGE_SPECS
 from services.bus.kv import Store, ensure_bucket
 from services.bus.types import Msg
 from services.keys import EncryptedColumn
-from services.runtime import ServiceDefinition, ServiceRuntime
+from services.runtime import Route, ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
 
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.command.status."""
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
+    settings = runtime.settings_as(Settings)
     renderer = Renderer(
         timeout_s=settings.render_timeout_ms / 1000,
         max_output=settings.render_max_chars,
@@ -52,34 +51,8 @@ async def setup(runtime: ServiceRuntime) -> None:
     )
     h = Handlers(runtime, config, executor, cache, settings.execute_timeout_s)
 
-    reg = runtime.rpc.register
-    reg(c.EXECUTE, h.execute)
-    reg(c.MANIFEST, h.manifest)
-    reg(c.IMPORT, h.import_)
-    reg(c.LIST, h.list)
-    reg(c.CREATE, h.create)
-    reg(c.GET, h.get)
-    reg(c.UPDATE, h.update)
-    reg(c.DELETE, h.delete)
-    reg(c.TEST, h.test)
-    reg(c.PREVIEW, h.preview)
-    reg(c.SETTINGS_GET, h.settings_get)
-    reg(c.SETTINGS_PUT, h.settings_put)
-    reg(c.SYNC_STATUS, h.sync_status)
-    reg(c.SYNC_REPORT, h.sync_report)
-    reg(c.EXPORT, h.export)
-    reg(c.PROMPT_LIST, h.prompts.list)
-    reg(c.PROMPT_CREATE, h.prompts.create)
-    reg(c.PROMPT_GET, h.prompts.get)
-    reg(c.PROMPT_UPDATE, h.prompts.update)
-    reg(c.PROMPT_DELETE, h.prompts.delete)
-    reg(c.CONNECTION_LIST, h.connections.list)
-    reg(c.CONNECTION_CREATE, h.connections.create)
-    reg(c.CONNECTION_GET, h.connections.get)
-    reg(c.CONNECTION_UPDATE, h.connections.update)
-    reg(c.CONNECTION_DELETE, h.connections.delete)
-    reg(c.CONNECTION_TEST, h.connection_test)
-    reg(next(s for s in PURGE_SPECS if s.service == "command"), h.purge)
+    for spec, handler in _routes(h):
+        runtime.rpc.register(spec, handler)
 
     async def on_changed(msg: Msg) -> None:
         try:
@@ -111,6 +84,38 @@ async def setup(runtime: ServiceRuntime) -> None:
         renderer.close()
 
     runtime.on_stop(stop)
+
+
+def _routes(h: Handlers) -> tuple[Route, ...]:
+    return (
+        (c.EXECUTE, h.execute),
+        (c.MANIFEST, h.manifest),
+        (c.IMPORT, h.import_),
+        (c.LIST, h.list),
+        (c.CREATE, h.create),
+        (c.GET, h.get),
+        (c.UPDATE, h.update),
+        (c.DELETE, h.delete),
+        (c.TEST, h.test),
+        (c.PREVIEW, h.preview),
+        (c.SETTINGS_GET, h.settings_get),
+        (c.SETTINGS_PUT, h.settings_put),
+        (c.SYNC_STATUS, h.sync_status),
+        (c.SYNC_REPORT, h.sync_report),
+        (c.EXPORT, h.export),
+        (c.PROMPT_LIST, h.prompts.list),
+        (c.PROMPT_CREATE, h.prompts.create),
+        (c.PROMPT_GET, h.prompts.get),
+        (c.PROMPT_UPDATE, h.prompts.update),
+        (c.PROMPT_DELETE, h.prompts.delete),
+        (c.CONNECTION_LIST, h.connections.list),
+        (c.CONNECTION_CREATE, h.connections.create),
+        (c.CONNECTION_GET, h.connections.get),
+        (c.CONNECTION_UPDATE, h.connections.update),
+        (c.CONNECTION_DELETE, h.connections.delete),
+        (c.CONNECTION_TEST, h.connection_test),
+        (next(s for s in PURGE_SPECS if s.service == "command"), h.purge),
+    )
 
 
 SERVICE = ServiceDefinition(

@@ -35,8 +35,7 @@ def response_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
 
 
 def create_app(runtime: ServiceRuntime, authn: Authn) -> FastAPI:
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
+    settings = runtime.settings_as(Settings)
     app = FastAPI(
         title="botcenter API",
         version=__version__,

@@ -30,7 +30,7 @@ from services.authn import (
     watch_revocations,
 )
 from services.bus.kv import Store, ensure_bucket
-from services.runtime import ServiceDefinition, ServiceRuntime
+from services.runtime import Route, ServiceDefinition, ServiceRuntime
 
 TICKETS_BUCKET = "log_stream_tickets"
 log = logging.getLogger(__name__)
@@ -52,10 +52,8 @@ class LogService:
 
 
 async def setup(runtime: ServiceRuntime) -> StreamContext:
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
-    db = runtime.db
-    assert db is not None
+    settings = runtime.settings_as(Settings)
+    db = runtime.require_db()
     stopping = asyncio.Event()
 
     kv = await ensure_bucket(runtime.js, TICKETS_BUCKET, ttl_s=settings.stream_ticket_ttl_s)
@@ -65,13 +63,8 @@ async def setup(runtime: ServiceRuntime) -> StreamContext:
         lambda: runtime.http_url,
     )
     handlers = Handlers(db, settings, tickets, address)
-    runtime.rpc.register(QUERY, handlers.query)
-    runtime.rpc.register(EXPORT_CHUNK, handlers.export_chunk)
-    runtime.rpc.register(SUMMARY, handlers.summary)
-    runtime.rpc.register(STREAM_TICKET, handlers.stream_ticket)
-    runtime.rpc.register(STREAM_ENDPOINT, handlers.stream_endpoint)
-    purge = next(s for s in PURGE_SPECS if s.service == "log")
-    runtime.rpc.register(purge, handlers.purge)
+    for spec, handler in _routes(handlers):
+        runtime.rpc.register(spec, handler)
 
     partitions = Partitions(db, settings)
     await partitions.maintain()
@@ -152,6 +145,17 @@ async def _replay_until_done(
             hub.replayed = True
         except Exception:
             delay = min(delay * 2, 10.0)
+
+
+def _routes(h: Handlers) -> tuple[Route, ...]:
+    return (
+        (QUERY, h.query),
+        (EXPORT_CHUNK, h.export_chunk),
+        (SUMMARY, h.summary),
+        (STREAM_TICKET, h.stream_ticket),
+        (STREAM_ENDPOINT, h.stream_endpoint),
+        (next(s for s in PURGE_SPECS if s.service == "log"), h.purge),
+    )
 
 
 _service = LogService()

@@ -20,7 +20,7 @@ from proto.storage import (
 )
 from proto.system import PURGE_SPECS
 from services.bus.rpc import RpcClient
-from services.runtime import ServiceDefinition, ServiceRuntime
+from services.runtime import Route, ServiceDefinition, ServiceRuntime
 from services.settings import MissingSecretError
 from services.telemetry.redaction import register_secret
 from storage_service import __version__
@@ -102,9 +102,8 @@ async def _ensure_later(store: ObjectStore) -> None:
 
 async def setup(runtime: ServiceRuntime) -> None:
     """Register handlers and background work. The kernel already answers rpc.storage.status."""
-    settings = runtime.settings
-    assert isinstance(settings, Settings)
-    assert runtime.db is not None
+    settings = runtime.settings_as(Settings)
+    db = runtime.require_db()
     store = GuardedStore(build_store(settings))
     try:
         await store.ensure()
@@ -129,23 +128,28 @@ async def setup(runtime: ServiceRuntime) -> None:
         BotServiceAvatars(runtime.client, settings.apply_timeout_s),
         publish,
     )
-    handlers = Handlers(service, runtime.db)
-    runtime.rpc.register(UPLOAD, handlers.upload)
-    runtime.rpc.register(LIST_FILES, handlers.list)
-    runtime.rpc.register(GET_FILE, handlers.get)
-    runtime.rpc.register(FILE_CONTENT, handlers.content)
-    runtime.rpc.register(DELETE_FILE, handlers.delete)
-    runtime.rpc.register(READ_CONFIG, handlers.read_config)
-    runtime.rpc.register(APPLY_AVATAR_FILE, handlers.apply_avatar)
-    for spec in PURGE_SPECS:
-        if spec.service == "storage":
-            runtime.rpc.register(spec, handlers.purge)
+    handlers = Handlers(service, db)
+    for spec, handler in _routes(handlers):
+        runtime.rpc.register(spec, handler)
     runtime.ready_check("object_store", store.ping)
 
     async def close_pool() -> None:
         processor.close()
 
     runtime.on_stop(close_pool)
+
+
+def _routes(h: Handlers) -> tuple[Route, ...]:
+    return (
+        (UPLOAD, h.upload),
+        (LIST_FILES, h.list),
+        (GET_FILE, h.get),
+        (FILE_CONTENT, h.content),
+        (DELETE_FILE, h.delete),
+        (READ_CONFIG, h.read_config),
+        (APPLY_AVATAR_FILE, h.apply_avatar),
+        (next(s for s in PURGE_SPECS if s.service == "storage"), h.purge),
+    )
 
 
 SERVICE = ServiceDefinition(
