@@ -70,3 +70,11 @@ PURGE_SPECS = _answered_by_each(
     summary="delete all data of a user (idempotent)",
 )
 SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS]
+
+
+def purge_spec(service: str) -> RpcSpec[PurgeUser, PurgeResult]:
+    """The user-purge RPC that `service` answers."""
+    found = [spec for spec in PURGE_SPECS if spec.service == service]
+    if not found:
+        raise KeyError(f"{service} stores no user data (no user.purge RPC)")
+    return found[0]

@@ -17,7 +17,7 @@ from bot_service.settings import Settings
 from bot_service.tokens import TOKEN_COLUMN
 from bot_service.tryit import SandboxTry
 from proto import bots as P
-from proto.system import PURGE_SPECS
+from proto.system import purge_spec
 from services.bus.kv import ensure_bucket
 from services.runtime import Route, ServiceDefinition, ServiceRuntime
 
@@ -75,7 +75,7 @@ def _routes(h: BotHandlers) -> tuple[Route, ...]:
         (P.RESTART_BOT, h.restart),
         (P.SANDBOX_INFO, h.sandbox_info),
         (P.TRY_COMMAND, h.try_command),
-        (next(s for s in PURGE_SPECS if s.service == "bot"), h.purge_user),
+        (purge_spec("bot"), h.purge_user),
     )
 
 

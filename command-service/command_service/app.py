@@ -17,7 +17,7 @@ from command_service.models import SCHEMA
 from command_service.service import ConfigService
 from command_service.settings import Settings
 from proto import commands as c
-from proto.system import PURGE_SPECS
+from proto.system import purge_spec
 from services.bus.kv import Store, ensure_bucket
 from services.bus.types import Msg
 from services.keys import EncryptedColumn
@@ -114,7 +114,7 @@ def _routes(h: Handlers) -> tuple[Route, ...]:
         (c.CONNECTION_UPDATE, h.connections.update),
         (c.CONNECTION_DELETE, h.connections.delete),
         (c.CONNECTION_TEST, h.connection_test),
-        (next(s for s in PURGE_SPECS if s.service == "command"), h.purge),
+        (purge_spec("command"), h.purge),
     )
 
 

@@ -22,7 +22,7 @@ from log_service.stream.hub import Hub
 from proto.auth import CHECK_API_TOKEN, JWKS, ApiTokenPrincipal, CheckApiToken, Jwks
 from proto.base import Empty
 from proto.logs import EXPORT_CHUNK, QUERY, STREAM_ENDPOINT, STREAM_TICKET, SUMMARY
-from proto.system import PURGE_SPECS
+from proto.system import purge_spec
 from services.authn import (
     AccessTokenVerifier,
     PersonalTokenCache,
@@ -154,7 +154,7 @@ def _routes(h: Handlers) -> tuple[Route, ...]:
         (SUMMARY, h.summary),
         (STREAM_TICKET, h.stream_ticket),
         (STREAM_ENDPOINT, h.stream_endpoint),
-        (next(s for s in PURGE_SPECS if s.service == "log"), h.purge),
+        (purge_spec("log"), h.purge),
     )
 
 

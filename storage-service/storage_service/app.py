@@ -18,7 +18,7 @@ from proto.storage import (
     READ_CONFIG,
     UPLOAD,
 )
-from proto.system import PURGE_SPECS
+from proto.system import purge_spec
 from services.bus.rpc import RpcClient
 from services.runtime import Route, ServiceDefinition, ServiceRuntime
 from services.settings import MissingSecretError
@@ -148,7 +148,7 @@ def _routes(h: Handlers) -> tuple[Route, ...]:
         (DELETE_FILE, h.delete),
         (READ_CONFIG, h.read_config),
         (APPLY_AVATAR_FILE, h.apply_avatar),
-        (next(s for s in PURGE_SPECS if s.service == "storage"), h.purge),
+        (purge_spec("storage"), h.purge),
     )
 
 

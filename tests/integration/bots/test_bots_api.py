@@ -13,11 +13,11 @@ from pydantic import SecretStr
 from proto import bots as P
 from proto.errors import ErrorCode
 from proto.fleet import DesiredBot
-from proto.system import PURGE_SPECS, PurgeUser
+from proto.system import PurgeUser, purge_spec
 from services.errors import RpcError
 from tests.fixtures.sandbox import SandboxControl
 
-PURGE = next(s for s in PURGE_SPECS if s.subject == "rpc.bot.user.purge")
+PURGE = purge_spec("bot")
 
 
 async def desired(nc: NATS, bot_id: uuid.UUID) -> DesiredBot | None:

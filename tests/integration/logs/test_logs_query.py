@@ -9,12 +9,12 @@ import orjson
 import pytest
 
 from proto.logs import EXPORT_CHUNK, QUERY, SUMMARY, ExportQuery, LogQuery, SummaryQuery
-from proto.system import PURGE_SPECS, PurgeUser
+from proto.system import PurgeUser, purge_spec
 from services.errors import RpcError
 from tests.fixtures.infra import apoll
 from tests.fixtures.logs import log_line
 
-PURGE = next(s for s in PURGE_SPECS if s.service == "log")
+PURGE = purge_spec("log")
 
 
 async def test_query_filters_search_paging_export_summary_and_isolation(

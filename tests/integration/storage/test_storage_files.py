@@ -27,7 +27,7 @@ from proto.storage import (
     ListFiles,
     UploadFile,
 )
-from proto.system import PURGE_SPECS, PurgeUser
+from proto.system import PurgeUser, purge_spec
 from services.bus.events import STREAM
 from services.bus.rpc import RpcClient
 from services.db.engine import plain_url
@@ -35,7 +35,7 @@ from services.devstack.embedded import free_port
 from services.errors import RpcError
 from tests.fixtures import storage as corpus
 
-PURGE = next(s for s in PURGE_SPECS if s.service == "storage")
+PURGE = purge_spec("storage")
 
 VALID_CONFIG = (
     b'{"prefix": "!", "commands": [{"name": "ping", "description": "Ping",'
