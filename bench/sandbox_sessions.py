@@ -30,6 +30,7 @@ import aiohttp
 
 from bench._proc import rss_kib
 from discord_sandbox.client import GatewayClient
+from services.devstack.stack import sandbox_command
 
 SHARDS_PER_APP = 20
 CONNECT_CONCURRENCY = 100
@@ -52,19 +53,9 @@ class Sandbox:
         self.base_url = ""
 
     def start(self) -> None:
-        args = [
-            sys.executable,
-            "-m",
-            "discord_sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--cert-dir",
-            str(self.workdir / "certs"),
-            "--identify-limit-mode",
-            "count",
-        ]
+        args = sandbox_command(
+            0, "--cert-dir", str(self.workdir / "certs"), "--identify-limit-mode", "count"
+        )
         if self.tls:
             args.append("--tls")
         with self.log.open("wb") as out:

@@ -68,8 +68,20 @@ class OAuthProvider:
         self.settings = settings
         self.timeout = settings.provider_timeout_s
 
-    def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
+    def _app(self) -> tuple[str, str, str]:
+        """This provider's OAuth app: (client id, client secret, scope)."""
         raise NotImplementedError
+
+    def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
+        client_id, client_secret, scope = self._app()
+        return AsyncOAuth2Client(
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=scope,
+            redirect_uri=redirect_uri,
+            code_challenge_method="S256",
+            timeout=self.timeout,
+        )
 
     async def authorization_url(
         self, redirect_uri: str, state: str, code_verifier: str, nonce: str | None
@@ -109,15 +121,9 @@ class Discord(OAuthProvider):
     def base(self) -> str:
         return self.settings.discord_base_url.rstrip("/")
 
-    def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
-            client_id=self.settings.discord_client_id,
-            client_secret=self.settings.discord_client_secret.get_secret_value(),
-            scope=self.settings.discord_scopes,
-            redirect_uri=redirect_uri,
-            code_challenge_method="S256",
-            timeout=self.timeout,
-        )
+    def _app(self) -> tuple[str, str, str]:
+        s = self.settings
+        return s.discord_client_id, s.discord_client_secret.get_secret_value(), s.discord_scopes
 
     async def authorization_url(
         self, redirect_uri: str, state: str, code_verifier: str, nonce: str | None
@@ -167,15 +173,9 @@ class Google(OAuthProvider):
     def issuer(self) -> str:
         return self.settings.google_issuer.rstrip("/")
 
-    def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
-        return AsyncOAuth2Client(
-            client_id=self.settings.google_client_id,
-            client_secret=self.settings.google_client_secret.get_secret_value(),
-            scope="openid email profile",
-            redirect_uri=redirect_uri,
-            code_challenge_method="S256",
-            timeout=self.timeout,
-        )
+    def _app(self) -> tuple[str, str, str]:
+        s = self.settings
+        return s.google_client_id, s.google_client_secret.get_secret_value(), "openid email profile"
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         try:

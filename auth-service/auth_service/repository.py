@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -226,22 +226,21 @@ async def find_refresh(s: AsyncSession, token_hash: str) -> Row[Any] | None:
     return (await s.execute(stmt)).first()
 
 
-async def revoke_family(s: AsyncSession, family_id: UUID, now: datetime) -> int:
+async def _revoke_live_refresh(s: AsyncSession, which: ColumnElement[bool], now: datetime) -> int:
     stmt = (
         update(refresh_tokens)
-        .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
+        .where(which, refresh_tokens.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
     return rows_touched(await s.execute(stmt))
+
+
+async def revoke_family(s: AsyncSession, family_id: UUID, now: datetime) -> int:
+    return await _revoke_live_refresh(s, refresh_tokens.c.family_id == family_id, now)
 
 
 async def revoke_user_refresh(s: AsyncSession, user_id: UUID, now: datetime) -> int:
-    stmt = (
-        update(refresh_tokens)
-        .where(refresh_tokens.c.owner_id == user_id, refresh_tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return rows_touched(await s.execute(stmt))
+    return await _revoke_live_refresh(s, refresh_tokens.c.owner_id == user_id, now)
 
 
 # ---------------------------------------------------------------------------- api tokens

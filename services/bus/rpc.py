@@ -406,6 +406,11 @@ class RpcServer:
             return err.code.value, _error_body(err.envelope()), {H.STATUS: H.STATUS_ERROR}
         return "ok", body, headers
 
+    def _timed_out(self, subject: str) -> RpcError:
+        """The reply to a handler that timed out: cancelled by our deadline, or ended by a
+        `TimeoutError` of its own."""
+        return RpcError(ErrorCode.TIMEOUT, f"{subject} took longer than {self.timeout_s:g}s")
+
     async def _run(self, call: _Call, ctx: RpcContext) -> tuple[bytes, dict[str, str] | None]:
         spec = call.route.spec
         msg = call.msg
@@ -434,9 +439,7 @@ class RpcServer:
                     raise
                 call.armed = False
                 await ctx.close_session(TimeoutError())
-                raise RpcError(
-                    ErrorCode.TIMEOUT, f"{spec.subject} took longer than {self.timeout_s:g}s"
-                ) from None
+                raise self._timed_out(spec.subject) from None
             except RpcError as err:
                 call.armed = False
                 await ctx.close_session(err)
@@ -444,9 +447,7 @@ class RpcServer:
             except TimeoutError as exc:
                 call.armed = False
                 await ctx.close_session(exc)
-                raise RpcError(
-                    ErrorCode.TIMEOUT, f"{spec.subject} took longer than {self.timeout_s:g}s"
-                ) from None
+                raise self._timed_out(spec.subject) from None
             except ValidationError as exc:
                 # A handler that builds an invalid model from user input is a validation
                 # problem.

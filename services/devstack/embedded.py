@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 
@@ -42,6 +42,18 @@ def wait_for_port(
             return
         time.sleep(0.02)
     raise TimeoutError(f"nothing listened on port {port} within {deadline_s}s")
+
+
+def start_listening(
+    argv: list[str], port: int, output: IO[bytes] | int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a local server in a session of its own, its output and errors to `output`,
+    and return once it listens on `port`."""
+    proc = subprocess.Popen(
+        argv, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, env=env
+    )
+    wait_for_port(port, proc=proc)
+    return proc
 
 
 def _bin(name: str) -> str:
@@ -192,13 +204,7 @@ class EmbeddedNats:
         with os.fdopen(fd, "w") as fh:
             fh.write(self.config_text)
         log = (self.data_dir / "nats.log").open("ab")
-        self.proc = subprocess.Popen(
-            [_bin("nats-server"), "-c", str(conf)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for_port(self.port, proc=self.proc)
+        self.proc = start_listening([_bin("nats-server"), "-c", str(conf)], self.port, log)
 
     def stop(self) -> None:
         stop_process(self.proc)
@@ -216,13 +222,11 @@ class MotoS3:
 
     def start(self) -> None:
         self.port = self.port or free_port()
-        self.proc = subprocess.Popen(
+        self.proc = start_listening(
             [_bin("moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            self.port,
+            subprocess.DEVNULL,
         )
-        wait_for_port(self.port, proc=self.proc)
 
     def stop(self) -> None:
         stop_process(self.proc)

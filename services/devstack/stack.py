@@ -25,8 +25,8 @@ from services.devstack.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
     free_port,
+    start_listening,
     stop_process,
-    wait_for_port,
 )
 from services.devstack.webbuild import ensure_web_build
 from services.installed import Progress, migrate_all, service_definitions
@@ -235,32 +235,35 @@ class SandboxProcess:
         stop_process(self.proc)
 
 
+def sandbox_command(port: int, *options: str) -> list[str]:
+    """The command line of a discord-sandbox on the loopback interface (port 0: any free
+    port, printed in its log)."""
+    return [
+        sys.executable,
+        "-m",
+        "discord_sandbox",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *options,
+    ]
+
+
 def start_sandbox(data_dir: Path, port: int, progress: Progress = print) -> SandboxProcess | None:
     # Looked up, never imported: the product reaches the sandbox only as a process.
     if importlib.util.find_spec("discord_sandbox") is None:
         progress("discord-sandbox is not installed; set DISCORD_BASE_URL to use Discord")
         return None
     log = (data_dir / "logs" / "sandbox.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "discord_sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--state",
-            str(data_dir / "sandbox.json"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    proc = start_listening(
+        sandbox_command(port, "--state", str(data_dir / "sandbox.json")),
+        port,
+        log,
         # The product is told plain http on this port: SANDBOX_* from the user's shell
         # (TLS, another port) must not change what the sandbox serves.
         env={k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")},
     )
-    wait_for_port(port, proc=proc)
     return SandboxProcess(proc, f"http://127.0.0.1:{port}")
 
 

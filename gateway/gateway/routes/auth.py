@@ -72,13 +72,16 @@ def _callback_url(request: Request, runtime: Runtime, provider: str) -> str:
 
 def _set_session_cookies(response: Response, runtime: Runtime, tokens: P.TokenPair) -> None:
     s = _settings(runtime)
-    common: dict[str, Any] = {"secure": s.secure_cookies, "domain": s.cookie_domain}
+    common: dict[str, Any] = {
+        "secure": s.secure_cookies,
+        "domain": s.cookie_domain,
+        "samesite": "lax",
+    }
     response.set_cookie(
         ACCESS_COOKIE,
         tokens.access_token,
         max_age=tokens.expires_in,
         httponly=True,
-        samesite="lax",
         path="/",
         **common,
     )
@@ -87,7 +90,6 @@ def _set_session_cookies(response: Response, runtime: Runtime, tokens: P.TokenPa
         tokens.refresh_token,
         max_age=tokens.refresh_expires_in,
         httponly=True,
-        samesite="lax",
         path=AUTH_PATH,
         **common,
     )
@@ -96,7 +98,6 @@ def _set_session_cookies(response: Response, runtime: Runtime, tokens: P.TokenPa
         new_csrf_token(),
         max_age=tokens.refresh_expires_in,
         httponly=False,
-        samesite="lax",
         path="/",
         **common,
     )

@@ -7,7 +7,8 @@ desired state and answer at once (202); the fleet converges in the background.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Query, status
@@ -28,6 +29,8 @@ bots = APIRouter(prefix="/v1/bots")
 # A browser session holds every scope; a personal API token only those it was made with.
 Reader = Annotated[Principal, require_scope("bots:read")]
 Writer = Annotated[Principal, require_scope("bots:write")]
+
+_Route = TypeVar("_Route", bound=Callable[..., Any])
 
 # DELETE waits for the fleet to stop the bot before removing its data.
 DELETE_TIMEOUT_S = 20.0
@@ -105,32 +108,24 @@ async def _desired(spec: Any, bot_id: UUID, bus: Bus, user: Principal) -> Any:
     return await bus.call(spec, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
-@bots.post(
-    "/{bot_id}/start",
-    response_model=P.BotView,
-    status_code=status.HTTP_202_ACCEPTED,
-    summary="desired state: running (watch /status for the result)",
-)
+def _desired_state_route(path: str, summary: str) -> Callable[[_Route], _Route]:
+    """A desired-state change answers 202 with the bot at once; the fleet converges later."""
+    return bots.post(
+        path, response_model=P.BotView, status_code=status.HTTP_202_ACCEPTED, summary=summary
+    )
+
+
+@_desired_state_route("/{bot_id}/start", "desired state: running (watch /status for the result)")
 async def start_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await _desired(P.START_BOT, bot_id, bus, user)
 
 
-@bots.post(
-    "/{bot_id}/stop",
-    response_model=P.BotView,
-    status_code=status.HTTP_202_ACCEPTED,
-    summary="desired state: stopped",
-)
+@_desired_state_route("/{bot_id}/stop", "desired state: stopped")
 async def stop_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await _desired(P.STOP_BOT, bot_id, bus, user)
 
 
-@bots.post(
-    "/{bot_id}/restart",
-    response_model=P.BotView,
-    status_code=status.HTTP_202_ACCEPTED,
-    summary="restart every shard (new generation)",
-)
+@_desired_state_route("/{bot_id}/restart", "restart every shard (new generation)")
 async def restart_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     return await _desired(P.RESTART_BOT, bot_id, bus, user)
 

@@ -39,12 +39,16 @@ class ImportBody(Contract):
     dry_run: bool = False
 
 
+async def _for_bot(spec: Any, bot_id: UUID, bus: Bus, user: Principal) -> Any:
+    return await bus.call(spec, C.BotCommandRef(bot_id=bot_id), user_id=user.user_id)
+
+
 # ---- commands ------------------------------------------------------------------------------
 
 
 @router.get("/v1/bots/{bot_id}/commands", response_model=C.CommandList, summary="a bot's commands")
 async def list_commands(bot_id: UUID, bus: Bus, user: Reader) -> Any:
-    return await bus.call(C.LIST, C.BotCommandRef(bot_id=bot_id), user_id=user.user_id)
+    return await _for_bot(C.LIST, bot_id, bus, user)
 
 
 @router.post(
@@ -81,7 +85,7 @@ async def preview_command(bot_id: UUID, body: C.CommandPreviewIn, bus: Bus, user
     summary="whether Discord has the current commands, and the last sync result",
 )
 async def sync_status(bot_id: UUID, bus: Bus, user: Reader) -> Any:
-    return await bus.call(C.SYNC_STATUS, C.BotCommandRef(bot_id=bot_id), user_id=user.user_id)
+    return await _for_bot(C.SYNC_STATUS, bot_id, bus, user)
 
 
 @router.get(
@@ -90,7 +94,7 @@ async def sync_status(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     summary="per-bot command settings (prefix)",
 )
 async def get_settings(bot_id: UUID, bus: Bus, user: Reader) -> Any:
-    return await bus.call(C.SETTINGS_GET, C.BotCommandRef(bot_id=bot_id), user_id=user.user_id)
+    return await _for_bot(C.SETTINGS_GET, bot_id, bus, user)
 
 
 @router.put(

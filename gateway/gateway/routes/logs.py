@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["logs"])
 
 Reader = Annotated[Principal, require_scope("logs:read")]
+# Width of the summary's time buckets: 0 = totals only, at most a week.
+SummaryBucketSeconds = Annotated[int, Query(ge=0, le=7 * 24 * 3600)]
 _LEVELS: dict[str, LogLevel] = {level: level for level in get_args(LogLevel)}
 
 
@@ -174,7 +176,7 @@ async def events_summary(
     bot_id: UUID,
     since: datetime | None = None,
     until: datetime | None = None,
-    bucket_s: Annotated[int, Query(ge=0, le=7 * 24 * 3600)] = 3600,
+    bucket_s: SummaryBucketSeconds = 3600,
 ) -> EventsSummary:
     req = SummaryQuery(bot_id=bot_id, since=since, until=until, bucket_s=bucket_s)
     return await bus.call(SUMMARY, req, user_id=user.user_id)
@@ -190,7 +192,7 @@ async def all_events_summary(
     user: Reader,
     since: datetime | None = None,
     until: datetime | None = None,
-    bucket_s: Annotated[int, Query(ge=0, le=7 * 24 * 3600)] = 3600,
+    bucket_s: SummaryBucketSeconds = 3600,
 ) -> EventsSummary:
     req = SummaryQuery(since=since, until=until, bucket_s=bucket_s)
     return await bus.call(SUMMARY, req, user_id=user.user_id)
