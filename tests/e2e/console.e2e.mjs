@@ -75,6 +75,12 @@ await flow('sign_in', [], async () => {
   // The sandbox's consent page: a new user, then Authorize.
   await page.waitForURL((u) => u.toString().startsWith(S.sandbox));
   await page.locator('input[name=new_username]').fill(S.username);
+  // The page says who will be signed in: the typed new name, not the pre-checked user.
+  const willBe = (await page.getByRole('status').textContent()) ?? '';
+  if (!willBe.includes(`a new user, ${S.username}`)) throw new Error(`consent page says "${willBe}"`);
+  if ((await page.locator('input[name=user_id]:checked').count()) !== 0) {
+    throw new Error('an existing user stays checked while a new name is typed');
+  }
   await page.getByRole('button', { name: 'Authorize' }).click();
   await page.waitForURL((u) => u.toString().startsWith(S.base) && !u.pathname.startsWith('/v1/'), { timeout: LONG });
   await expectVisible(page.getByRole('heading', { name: 'Files' }));
