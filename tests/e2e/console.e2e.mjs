@@ -85,6 +85,13 @@ await flow('sign_in', [], async () => {
   await page.getByRole('link', { name: /Sign in with Discord/ }).click();
   // The sandbox's consent page: a new user, then Authorize.
   await page.waitForURL((u) => u.toString().startsWith(S.sandbox));
+  // An existing sandbox user is pre-checked, and the page names them.
+  // (The sandbox is shared by the test session: whoever is first, the page names them.)
+  const preChecked = page.locator('input[name=user_id]:checked');
+  if ((await preChecked.count()) !== 1) throw new Error('no user is pre-checked');
+  const first = await preChecked.getAttribute('data-username');
+  const before = (await page.getByRole('status').textContent()) ?? '';
+  if (before !== `You will be signed in as ${first}.`) throw new Error(`consent page says "${before}"`);
   await page.locator('input[name=new_username]').fill(S.username);
   // The page says who will be signed in: the typed new name, not the pre-checked user.
   const willBe = (await page.getByRole('status').textContent()) ?? '';
@@ -92,6 +99,7 @@ await flow('sign_in', [], async () => {
   if ((await page.locator('input[name=user_id]:checked').count()) !== 0) {
     throw new Error('an existing user stays checked while a new name is typed');
   }
+  await page.screenshot({ path: join(S.shots, 'sign_in_consent.png'), fullPage: true });
   await page.getByRole('button', { name: 'Authorize' }).click();
   await page.waitForURL((u) => u.toString().startsWith(S.base) && !u.pathname.startsWith('/v1/'), { timeout: LONG });
   await expectVisible(page.getByRole('heading', { name: 'Files' }));
