@@ -14,7 +14,7 @@ from aiohttp import web
 
 from .context import SandboxContext
 from .oauth_store import AuthCode, OAuthClient
-from .state import User
+from .state import StateError, User
 
 PASSED_THROUGH = (
     "response_type",
@@ -128,38 +128,87 @@ def deny(request: AuthorizeRequest) -> web.HTTPFound:
     )
 
 
+# Keeps the "will be signed in as" line true while the person picks: typing a new name
+# clears the radio choice (the typed name wins on the server too), picking a user clears it.
+CONSENT_SCRIPT = """
+(function () {
+  var form = document.getElementById('consent');
+  var typed = form.elements['new_username'];
+  var who = document.getElementById('who');
+  function radios() { return form.querySelectorAll('input[name=user_id]'); }
+  function say() {
+    var name = typed.value.trim();
+    if (name) { who.textContent = 'You will be signed in as a new user, ' + name + '.'; return; }
+    var picked = form.querySelector('input[name=user_id]:checked');
+    who.textContent = picked
+      ? 'You will be signed in as ' + picked.getAttribute('data-username') + '.'
+      : 'Pick a user or type a new name.';
+  }
+  typed.addEventListener('input', function () {
+    if (typed.value.trim()) { radios().forEach(function (r) { r.checked = false; }); }
+    say();
+  });
+  radios().forEach(function (r) {
+    r.addEventListener('change', function () { typed.value = ''; say(); });
+  });
+  say();
+})();
+"""
+
+
 def consent_page(
-    ctx: SandboxContext, request: AuthorizeRequest, action: str, title: str
+    ctx: SandboxContext,
+    request: AuthorizeRequest,
+    action: str,
+    title: str,
+    *,
+    error: str | None = None,
+    typed: str = "",
 ) -> web.Response:
     users = ctx.state.human_users()
     hidden = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
         for k, v in request.params.items()
     )
+    preselect = not typed
     choices = (
         "".join(
             f'<label><input type="radio" name="user_id" value="{u.id}"'
-            f"{' checked' if i == 0 else ''}> "
+            f' data-username="{html.escape(u.username)}"'
+            f"{' checked' if preselect and i == 0 else ''}> "
             f"{html.escape(u.username)} <small>{html.escape(u.email or '')}</small></label><br>"
             for i, u in enumerate(users)
         )
         or "<p>No sandbox users yet: create one below.</p>"
     )
+    if typed:
+        who = f"You will be signed in as a new user, {html.escape(typed)}."
+    elif users:
+        who = f"You will be signed in as {html.escape(users[0].username)}."
+    else:
+        who = "Type a name to create a sandbox user."
+    problem = f'<p role="alert" style="color: #b00020">{html.escape(error)}</p>' if error else ""
     scopes = html.escape(", ".join(request.scopes) or "(none)")
     body = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>
 <body style="font-family: sans-serif; max-width: 32em; margin: 3em auto">
 <h1>{html.escape(title)}</h1>
 <p><b>{html.escape(request.client.name)}</b> wants to sign you in (scopes: {scopes}).</p>
-<form method="post" action="{html.escape(action)}">
+{problem}
+<form id="consent" method="post" action="{html.escape(action)}">
 {hidden}
 <fieldset><legend>Sign in as</legend>{choices}
-<label>or a new user: <input type="text" name="new_username" placeholder="username"></label>
+<label>or a new user: <input type="text" name="new_username" placeholder="username"
+ value="{html.escape(typed)}" maxlength="32"></label>
+<p><small>A name typed here wins over the user picked above.</small></p>
 </fieldset>
+<p id="who" role="status" aria-live="polite">{who}</p>
 <p><button type="submit" name="decision" value="approve">Authorize</button>
 <button type="submit" name="decision" value="deny">Cancel</button></p>
-</form></body></html>"""
-    return web.Response(text=body, content_type="text/html")
+</form>
+<script>{CONSENT_SCRIPT}</script>
+</body></html>"""
+    return web.Response(text=body, status=400 if error else 200, content_type="text/html")
 
 
 async def authorize_endpoint(
@@ -181,9 +230,17 @@ async def authorize_endpoint(
         return consent_page(ctx, parsed, request.path, title)
     if params.get("decision") == "deny":
         raise deny(parsed)
-    user = find_user(ctx, params.get("user_id"))
-    if user is None and params.get("new_username", "").strip():
-        user = ctx.state.create_user(params["new_username"].strip())
+    # A typed new name wins over the (pre-checked) existing user: the person typed it last.
+    typed = params.get("new_username", "").strip()
+    if typed:
+        try:
+            user: User | None = ctx.state.create_user(typed)
+        except StateError as exc:
+            return consent_page(ctx, parsed, request.path, title, error=exc.message, typed=typed)
+    else:
+        user = find_user(ctx, params.get("user_id"))
     if user is None:
-        return consent_page(ctx, parsed, request.path, title)
+        return consent_page(
+            ctx, parsed, request.path, title, error="Pick a user or type a new name."
+        )
     raise approve(ctx, parsed, user)

@@ -15,6 +15,7 @@ from gateway.errors import internal_error_body
 from proto.errors import ErrorCode
 from services.bus.rpc import new_request_id
 from services.errors import envelope_json
+from services.sizes import human_size
 from services.telemetry.logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,9 @@ class BodyLimitMiddleware:
 
 async def _too_large(send: Send, limit: int) -> None:
     body = envelope_json(
-        ErrorCode.TOO_LARGE, f"request body is larger than {limit} bytes", {"limit_bytes": limit}
+        ErrorCode.TOO_LARGE,
+        f"request body is larger than {human_size(limit)}",
+        {"limit_bytes": limit},
     )
     await send(
         {

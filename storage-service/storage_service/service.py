@@ -37,6 +37,7 @@ from proto.storage import (
     UploadFile,
 )
 from services.errors import RpcError
+from services.sizes import human_size
 from storage_service import processing
 from storage_service.models import StoredFile
 from storage_service.objects import ObjectMissing, ObjectStore
@@ -133,7 +134,7 @@ class StorageService:
         if len(data) > limit:
             raise RpcError(
                 ErrorCode.TOO_LARGE,
-                f"{meta.kind} files may be at most {limit} bytes",
+                f"{meta.kind} files may be at most {human_size(limit)}",
                 details={"limit_bytes": limit},
             )
         if not data:
@@ -164,8 +165,8 @@ class StorageService:
         if used + row.stored_bytes > s.quota_bytes:
             raise RpcError(
                 ErrorCode.TOO_LARGE,
-                f"storing this file would use {used + row.stored_bytes} bytes of your "
-                f"{s.quota_bytes}-byte quota; delete some files first",
+                f"storing this file would use {human_size(used + row.stored_bytes)} of your "
+                f"{human_size(s.quota_bytes)} quota; delete some files first",
                 details={
                     "quota_bytes": s.quota_bytes,
                     "used_bytes": used,

@@ -69,12 +69,37 @@ const expectVisible = (locator, timeout) => locator.first().waitFor({ state: 'vi
 
 await flow('sign_in', [], async () => {
   // Signed out, a deep link goes to sign-in and comes back to the same page afterwards.
+  // The signed-out start asks "who am I" once and tries no refresh (no session to refresh).
+  const asked = [];
+  const count = (req) => {
+    const path = new URL(req.url()).pathname;
+    if (path === '/v1/me' || path === '/v1/auth/refresh') asked.push(path);
+  };
+  page.on('request', count);
   await page.goto('/files');
   await page.waitForURL(/\/signin\?next=%2Ffiles/);
+  await expectVisible(page.getByRole('link', { name: /Sign in with Discord/ }));
+  await page.waitForLoadState('networkidle');
+  page.off('request', count);
+  if (asked.join(',') !== '/v1/me') throw new Error(`signed-out start asked: ${asked.join(', ') || 'nothing'}`);
   await page.getByRole('link', { name: /Sign in with Discord/ }).click();
   // The sandbox's consent page: a new user, then Authorize.
   await page.waitForURL((u) => u.toString().startsWith(S.sandbox));
+  // An existing sandbox user is pre-checked, and the page names them.
+  // (The sandbox is shared by the test session: whoever is first, the page names them.)
+  const preChecked = page.locator('input[name=user_id]:checked');
+  if ((await preChecked.count()) !== 1) throw new Error('no user is pre-checked');
+  const first = await preChecked.getAttribute('data-username');
+  const before = (await page.getByRole('status').textContent()) ?? '';
+  if (before !== `You will be signed in as ${first}.`) throw new Error(`consent page says "${before}"`);
   await page.locator('input[name=new_username]').fill(S.username);
+  // The page says who will be signed in: the typed new name, not the pre-checked user.
+  const willBe = (await page.getByRole('status').textContent()) ?? '';
+  if (!willBe.includes(`a new user, ${S.username}`)) throw new Error(`consent page says "${willBe}"`);
+  if ((await page.locator('input[name=user_id]:checked').count()) !== 0) {
+    throw new Error('an existing user stays checked while a new name is typed');
+  }
+  await page.screenshot({ path: join(S.shots, 'sign_in_consent.png'), fullPage: true });
   await page.getByRole('button', { name: 'Authorize' }).click();
   await page.waitForURL((u) => u.toString().startsWith(S.base) && !u.pathname.startsWith('/v1/'), { timeout: LONG });
   await expectVisible(page.getByRole('heading', { name: 'Files' }));
@@ -106,6 +131,12 @@ await flow('start_online_live', ['add_bot'], async () => {
   await page.getByRole('button', { name: 'Start', exact: true }).click();
   await expectVisible(page.locator('[data-testid=bot-status] [data-state=online]'), LONG);
   await expectVisible(page.getByRole('cell', { name: /1\/1/ }), LONG).catch(() => undefined);
+  // Plain words: what Start asked for, and the console's own connection (not the bot's state).
+  const wanted = await page.getByTestId('wanted').textContent();
+  if (wanted !== 'set to run') throw new Error(`wanted state reads "${wanted}"`);
+  const badge = (await page.locator('[data-stream-state]').first().textContent()) ?? '';
+  if (!/Live updates/.test(badge)) throw new Error(`the stream badge reads "${badge}"`);
+  if (await page.getByRole('columnheader', { name: 'Replica' }).count()) throw new Error('"Replica" jargon shown');
   // The bots list shows the live status from GET /v1/bots itself (no request per bot).
   const perBot = [];
   const seen = (req) => { if (/\/v1\/bots\/[0-9a-f-]{36}\/status/.test(req.url())) perBot.push(req.url()); };
@@ -203,7 +234,7 @@ await flow('export_import', ['create_slash_command'], async () => {
   await page.goto(`${botUrl}/commands`);
   await page.getByLabel('Config file').setInputFiles(file);
   await expectVisible(page.getByText('If applied:'), LONG);
-  await expectVisible(page.getByText(/unchanged: .*1 command/));
+  await expectVisible(page.getByText(/unchanged: .*\b1 command(?!s)/));
   await page.getByRole('button', { name: 'Apply import' }).click();
   await expectVisible(page.getByText('Imported ✓'), LONG);
 });
@@ -252,6 +283,12 @@ await flow('apply_avatar', ['upload_avatar', 'add_bot'], async () => {
   await page.locator('input[name=avatar]').first().check();
   await page.getByRole('button', { name: 'Apply to bot' }).click();
   await expectVisible(page.getByText('Avatar applied on Discord'), LONG);
+  // The heading reads as the bot's name alone: the avatar next to it is decorative.
+  await page.goto(botUrl);
+  const h1 = page.getByRole('heading', { level: 1 });
+  await expectVisible(h1.getByTestId('bot-avatar'), LONG);
+  const name = ((await h1.textContent()) ?? '').trim();
+  await expectVisible(page.getByRole('heading', { level: 1, name, exact: true }));
 });
 
 await flow('live_log_line', ['start_online_live'], async () => {
@@ -302,6 +339,22 @@ await flow('all_bots_logs_chart', ['start_online_live'], async () => {
   await chart.locator('svg rect').first().waitFor({ state: 'attached' });
   const caption = await chart.locator('figcaption').textContent();
   if (!/Events per minute \(all bots\)/.test(caption)) throw new Error(`unexpected caption: ${caption}`);
+  // The tail's badge names what is connected: the log stream.
+  await expectVisible(page.getByTestId('tail-stream-state').getByText(/^Log stream: /));
+  // The Logs tabs follow the arrow keys (roving tabindex): Right, End, Home.
+  const live = page.getByRole('tab', { name: 'Live tail' });
+  const history = page.getByRole('tab', { name: 'History' });
+  if ((await history.getAttribute('tabindex')) !== '-1') throw new Error('the unselected tab is a tab stop');
+  await live.focus();
+  await page.keyboard.press('ArrowRight');
+  await expectVisible(page.locator('[role=tab][aria-selected=true]', { hasText: 'History' }));
+  if (!(await history.evaluate((el) => el === document.activeElement))) throw new Error('focus did not follow ArrowRight');
+  await page.keyboard.press('Home');
+  await expectVisible(page.locator('[role=tab][aria-selected=true]', { hasText: 'Live tail' }));
+  await page.keyboard.press('End');
+  await expectVisible(page.locator('[role=tab][aria-selected=true]', { hasText: 'History' }));
+  await page.keyboard.press('ArrowLeft');
+  await expectVisible(page.locator('[role=tab][aria-selected=true]', { hasText: 'Live tail' }));
 });
 
 await flow('stop_bot', ['start_online_live'], async () => {
@@ -375,6 +428,13 @@ await flow('prompts_connections_crud', ['sign_in'], async () => {
   const row = page.locator('.panel', { hasText: 'Weather' });
   await expectVisible(row.getByText('auth: Bearer token · secret …3a9c', { exact: true }));
   if ((await page.content()).includes(secret)) throw new Error('the secret is on the page after saving');
+  // A test that got no answer says why, never "Failed · 0 ms".
+  await row.getByRole('button', { name: 'Test connection' }).click();
+  const tested = row.locator('[role=status]').filter({ hasText: /Reachable|Failed/ });
+  await expectVisible(tested, LONG);
+  const testText = (await tested.textContent()) ?? '';
+  if (/· 0 ms/.test(testText) || /^✕ Failed$/.test(testText.trim())) throw new Error(`test result reads "${testText}"`);
+  await page.screenshot({ path: join(S.shots, 'connection_test_result.png'), fullPage: true });
   await row.getByRole('button', { name: 'Edit' }).click();
   await expectVisible(conn.getByText('A secret is stored (…3a9c). Leave empty to keep it.', { exact: true }));
   await page.screenshot({ path: join(S.shots, 'connection_secret_kept.png'), fullPage: true });

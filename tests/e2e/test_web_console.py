@@ -99,6 +99,13 @@ def console_run(
             json={"name": f"Strict Bot {uuid.uuid4().hex[:6]}", "privileged_intents": []},
             timeout=30,
         ).json()
+        # Someone already in the sandbox: the consent page pre-checks a user, and the new
+        # name typed in the sign-in flow must win over it.
+        httpx.post(
+            f"{sandbox.base_url}/_sandbox/users",
+            json={"username": f"other-{uuid.uuid4().hex[:6]}"},
+            timeout=30,
+        ).raise_for_status()
         avatar = tmp / "avatar.png"
         avatar.write_bytes(_avatar_png())
         scenario = {

@@ -53,6 +53,7 @@ from proto.storage import (
     UploadFile,
 )
 from services.errors import RpcError
+from services.sizes import human_size
 
 router = APIRouter(tags=["files"])
 
@@ -91,7 +92,7 @@ def _too_large(kind: str | None, limit: int) -> RpcError:
     what = f"{kind} files" if kind else "uploads"
     return RpcError(
         ErrorCode.TOO_LARGE,
-        f"{what} may be at most {limit} bytes",
+        f"{what} may be at most {human_size(limit)}",
         details={"limit_bytes": limit},
     )
 

@@ -162,6 +162,56 @@ async def test_consent_page_lists_users_and_deny_redirects_with_access_denied(
     assert me["id"] == person.id
 
 
+async def test_a_typed_new_user_wins_over_the_pre_checked_user_and_the_page_says_who(
+    sandbox: SandboxProcess, sandbox_control: SandboxControl
+) -> None:
+    await sandbox_control.create_user("oauth-dave")
+    client = _discord(sandbox)
+    started = await client.create_authorization_url(REDIRECT)
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(started["url"])
+        assert page.status_code == 200
+        checked = re.search(
+            r'name="user_id" value="(\d+)" data-username="([^"]+)" checked', page.text
+        )
+        assert checked is not None  # the first user is pre-checked ...
+        said = re.search(r'<p id="who"[^>]*>([^<]*)</p>', page.text)
+        assert said is not None
+        assert said.group(1) == f"You will be signed in as {checked.group(2)}."  # ... and named
+        fields = dict(
+            re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.text)
+        )
+        # A name too short for a sandbox user: the page again, saying why, with the name kept.
+        refused = await browser.post(
+            f"{sandbox.base_url}/oauth2/authorize",
+            data={
+                **fields,
+                "user_id": checked.group(1),
+                "new_username": "x",
+                "decision": "approve",
+            },
+        )
+    assert refused.status_code == 400
+    assert "username must be 2-32 characters" in refused.text
+    assert 'value="x"' in refused.text
+    # The browser posts the pre-checked radio along with the typed name: the typed name wins.
+    approved = await _redirected(
+        f"{sandbox.base_url}/oauth2/authorize",
+        data={
+            **fields,
+            "user_id": checked.group(1),
+            "new_username": "  oauth-newcomer ",
+            "decision": "approve",
+        },
+    )
+    token = await client.fetch_access_token(
+        redirect_uri=REDIRECT, code=approved["code"], code_verifier=started["code_verifier"]
+    )
+    me = (await client.get("users/@me", token=token)).json()
+    assert me["username"] == "oauth-newcomer"
+    assert me["id"] != checked.group(1)
+
+
 async def test_registered_clients_need_their_exact_redirect_uri(
     sandbox: SandboxProcess, sandbox_control: SandboxControl
 ) -> None:

@@ -58,7 +58,7 @@ async def oversize_chunked_upload(url: str, token: str) -> None:
     headers = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)).lower()
     length = int(headers.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
     body = await asyncio.wait_for(reader.readexactly(length), timeout=10)
-    assert b"config files may be at most 1048576 bytes" in body
+    assert b"config files may be at most 1 MiB" in body
     writer.close()
     assert sent < 2 * 1024 * 1024
 

@@ -30,8 +30,16 @@ describe('api client', () => {
     expect(calls[1].headers['X-CSRF-Token']).toBe('tok');
   });
 
-  it('announces a lost session when the refresh fails', async () => {
+  it('does not try a refresh without a session (signed out)', async () => {
     vi.stubGlobal('document', { cookie: '' });
+    const calls = fakeFetch([[401, { error: { code: 'unauthenticated', message: 'sign in' } }]]);
+    const err = (await api.get('/v1/me', undefined, { quiet401: true }).catch((e: unknown) => e)) as ApiError;
+    expect(err.status).toBe(401);
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual(['GET /v1/me']);
+  });
+
+  it('announces a lost session when the refresh fails', async () => {
+    vi.stubGlobal('document', { cookie: 'bc_csrf=old' });
     fakeFetch([
       [401, { error: { code: 'unauthenticated', message: 'expired' } }],
       [401, { error: { code: 'unauthenticated', message: 'no refresh token' } }],

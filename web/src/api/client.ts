@@ -23,6 +23,9 @@ export function onUnauthenticated(fn: Listener): () => void {
 
 let refreshing: Promise<boolean> | null = null;
 async function refreshSession(): Promise<boolean> {
+  // No session to refresh: the gateway sets `bc_csrf` with the refresh cookie's lifetime, and
+  // the refresh needs its value anyway. A signed-out visitor gets no failing refresh.
+  if (!readCookie('bc_csrf')) return false;
   // Only one refresh at a time: refresh tokens rotate and reuse signs the session out.
   refreshing ??= (async () => {
     try {

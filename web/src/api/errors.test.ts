@@ -20,6 +20,11 @@ describe('parseError', () => {
     expect(e.retryAfterS).toBe(7);
     expect(e.message).toBe('slow down (try again in 7 s)');
   });
+  it('does not say the retry time twice when the message has it', () => {
+    const e = parseError(429, { error: { code: 'rate_limited', message: 'Discord limits how often a bot\'s avatar can change; try again in 596 s' } }, '596');
+    expect(e.message).toBe("Discord limits how often a bot's avatar can change; try again in 596 s");
+    expect(e.retryAfterS).toBe(596);
+  });
   it('flags 401 as unauthenticated', () => {
     expect(parseError(401, { error: { code: 'unauthenticated', message: 'sign in' } }).unauthenticated).toBe(true);
   });

@@ -3,7 +3,16 @@ import { api } from './client';
 import type { ProviderList, User } from './types';
 
 export function useMe() {
-  return useQuery({ queryKey: ['me'], queryFn: () => api.get<User>('/v1/me', undefined, { quiet401: true }), retry: false, staleTime: 60_000 });
+  return useQuery({
+    queryKey: ['me'],
+    queryFn: () => api.get<User>('/v1/me', undefined, { quiet401: true }),
+    retry: false,
+    staleTime: 60_000,
+    // Signed out, the layout's 401 sends the visitor to the sign-in page, which would ask
+    // again on mount: the known "not signed in" is the answer (signing in reloads the page;
+    // an expired session clears the cache first). Other errors keep their Retry button.
+    retryOnMount: false,
+  });
 }
 
 export function useProviders() {

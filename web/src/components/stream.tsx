@@ -63,15 +63,16 @@ export function useStreamState() {
 export function StreamIndicator() {
   const { state, info } = useStreamState();
   const text: Record<StreamState, string> = {
-    connecting: 'Connecting to live updates…',
-    live: 'Live',
+    connecting: 'Live updates: connecting…',
+    live: 'Live updates: on',
     replaying: 'Catching up…',
     reconnecting: 'Live updates lost — reconnecting…',
     closed: 'Live updates off',
     unauthorized: 'Live updates stopped: please sign in again',
   };
   return (
-    <span className="small muted" role="status" aria-live="polite" data-stream-state={state}>
+    // The console's own connection for live status and logs, not the bot's state: say so.
+    <span className="small muted" role="status" aria-live="polite" data-stream-state={state} title="The console’s live connection to botcenter (status and logs update by themselves while it is on)">
       <span aria-hidden="true">{state === 'live' ? '● ' : '○ '}</span>
       {text[state]}
       {info && state !== 'live' ? ` (${info})` : ''}

@@ -9,6 +9,7 @@ import { Confirm, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, uns
 import { StreamIndicator } from '../components/stream';
 import { Avatar, StartStopButtons } from './BotsList';
 import { guidanceFor, reasonWords } from '../lib/status';
+import { wantedWords } from '../lib/words';
 import { INTENTS, PRIVILEGED, intentNames, pretty } from '../lib/intents';
 
 const Commands = lazy(() => import('./Commands'));
@@ -66,7 +67,7 @@ function Header({ bot }: { bot: BotView }) {
         </div>
       </div>
       <p className="muted small">
-        @{bot.username} · application {bot.application_id} · token {hint(bot.token_hint)} · wanted: <strong>{bot.desired_state}</strong>
+        @{bot.username} · application {bot.application_id} · token {hint(bot.token_hint)} · <span data-testid="wanted">{wantedWords(bot.desired_state)}</span>
         {s?.since && <> · since {when(s.since)}</>}
       </p>
       <div className="row">
@@ -121,10 +122,10 @@ function Overview({ bot }: { bot: BotView }) {
               <tr>
                 <th>Shard</th>
                 <th>State</th>
-                <th>Replica</th>
                 <th className="opt">Latency</th>
                 <th className="opt">Guilds</th>
                 <th className="opt">Heartbeat</th>
+                <th className="opt">Worker process</th>
               </tr>
             </thead>
             <tbody>
@@ -137,10 +138,10 @@ function Overview({ bot }: { bot: BotView }) {
                     <StatusBadge state={s.state} reason={s.reason} message={s.message} />
                     {s.retry_at && <div className="small muted">retry at {when(s.retry_at)}</div>}
                   </td>
-                  <td className="mono small">{s.replica ?? '—'}</td>
                   <td className="opt">{s.latency_ms != null ? `${Math.round(s.latency_ms)} ms` : '—'}</td>
                   <td className="opt">{s.guild_count ?? '—'}</td>
                   <td className="opt small">{when(s.heartbeat_at)}</td>
+                  <td className="opt small" title="The botcenter worker that holds this shard’s connection to Discord">{s.replica ? `worker ${s.replica}` : '—'}</td>
                 </tr>
               ))}
             </tbody>

@@ -11,7 +11,7 @@ import { StreamIndicator } from '../components/stream';
 /** The bot user's Discord avatar (or its initial when it has none). */
 export function Avatar({ bot, size = 32 }: { bot: BotView; size?: number }) {
   const style = { width: size, height: size, borderRadius: '50%', flex: 'none' } as const;
-  if (bot.avatar_url) return <img src={bot.avatar_url} alt={`${bot.name}'s avatar`} width={size} height={size} style={style} data-testid="bot-avatar" />;
+  if (bot.avatar_url) return <img src={bot.avatar_url} alt="" width={size} height={size} style={style} data-testid="bot-avatar" />;
   return (
     <span aria-hidden="true" className="avatar-fallback" style={{ ...style, display: 'inline-grid', placeItems: 'center', background: 'var(--muted-bg, #8884)', fontSize: size / 2 }}>
       {bot.name.slice(0, 1).toUpperCase()}

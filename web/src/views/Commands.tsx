@@ -5,6 +5,7 @@ import { api, upload } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, CommandReply, FileInfo, ImportResult, SyncStatus } from '../api/types';
 import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, when } from '../components/ui';
+import { countOf } from '../lib/words';
 import { emptyCommand, emptyOption, emptySample, fromCommand, localErrors, previewBody, toPayload, type CommandForm, type OptType, type SampleForm } from '../lib/commandForm';
 
 const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
@@ -96,7 +97,7 @@ function Import({ bot }: { bot: BotView }) {
   const diff = (r: ImportResult) => (
     <ul>
       {(['created', 'updated', 'unchanged'] as const).map((k) => (
-        <li key={k}>{k}: {Object.entries(r[k] ?? {}).map(([what, n]) => `${n} ${what}`).join(', ') || 'nothing'}</li>
+        <li key={k}>{k}: {Object.entries(r[k] ?? {}).map(([what, n]) => countOf(n, what)).join(', ') || 'nothing'}</li>
       ))}
       {(r.warnings ?? []).map((w) => <li key={w}>⚠ {w}</li>)}
     </ul>

@@ -4,6 +4,7 @@ import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import type { ConnectionIn, ConnectionOut, ConnectionTestResult } from '../api/types';
 import { CatalogPage, EditorActions, useCatalogEditor, type EditorProps } from '../components/catalog';
+import { testSummary } from '../lib/words';
 import { ErrorBox, Field, FieldSummary, unshown } from '../components/ui';
 
 type AuthType = NonNullable<ConnectionIn['auth_type']>;
@@ -36,9 +37,8 @@ function TestButton({ id }: { id: string }) {
       <ErrorBox error={t.error} />
       {t.data && (
         <div className={`alert ${t.data.ok ? 'ok' : 'error'}`} role="status" style={{ width: '100%' }}>
-          {t.data.ok ? '✓ Reachable' : '✕ Failed'}
-          {t.data.status != null && ` · HTTP ${t.data.status}`} · {Math.round(t.data.duration_ms)} ms
-          {t.data.error && <div>{t.data.error}</div>}
+          {testSummary(t.data)}
+          {t.data.error && !testSummary(t.data).includes(t.data.error.trim()) && <div>{t.data.error}</div>}
           {t.data.preview && <pre className="small" style={{ whiteSpace: 'pre-wrap' }}>{t.data.preview}</pre>}
         </div>
       )}

@@ -1,13 +1,16 @@
-import { useCallback, useMemo, useRef, useState } from 'react';
+import { useCallback, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { api, buildUrl } from '../api/client';
 import type { EventsSummary, LogPage } from '../api/types';
 import { useEventStream } from '../components/stream';
 import { Empty, ErrorBox, Loading, when } from '../components/ui';
+import { tabKeyTarget } from '../lib/words';
 import { appendBounded, filterQuery, LEVELS, lineFromEntry, lineFromEvent, matches, perMinute, summaryPath, timeSlots, type Line, type LogFilters } from '../lib/logs';
 
+const MODES = ['live', 'history'] as const;
+
 const STATE_TEXT: Record<string, string> = {
-  connecting: 'connecting…', live: '● live', replaying: 'catching up on missed events…', reconnecting: 'connection lost — reconnecting (no event will be missed)…',
+  connecting: 'connecting…', live: '● connected', replaying: 'catching up on missed events…', reconnecting: 'connection lost — reconnecting (no event will be missed)…',
   closed: 'off', unauthorized: 'stopped: sign in again',
 };
 
@@ -26,6 +29,15 @@ function Lines({ lines, label }: { lines: Line[]; label: string }) {
 export default function LogsView({ botId }: { botId?: string }) {
   const [f, setF] = useState<LogFilters>({ levels: [], kind: '', q: '' });
   const [mode, setMode] = useState<'live' | 'history'>('live');
+  // Roving tabindex: one tab stop for the list, arrow keys / Home / End move between tabs.
+  const tabs = useRef<(HTMLButtonElement | null)[]>([]);
+  const onTabKey = (e: KeyboardEvent<HTMLButtonElement>) => {
+    const target = tabKeyTarget(e.key, MODES.indexOf(mode), MODES.length);
+    if (target === null) return;
+    e.preventDefault();
+    setMode(MODES[target]);
+    tabs.current[target]?.focus();
+  };
   const toggleLevel = (l: string) => setF((x) => ({ ...x, levels: x.levels.includes(l) ? x.levels.filter((y) => y !== l) : [...x.levels, l] }));
   return (
     <section aria-label="Logs">
@@ -47,15 +59,33 @@ export default function LogsView({ botId }: { botId?: string }) {
           </div>
         </fieldset>
         <div className="row" style={{ marginTop: 8 }}>
-          <div className="tabs" role="tablist" style={{ border: 0, margin: 0 }}>
-            <button role="tab" aria-selected={mode === 'live'} className={mode === 'live' ? 'primary' : ''} onClick={() => setMode('live')}>Live tail</button>
-            <button role="tab" aria-selected={mode === 'history'} className={mode === 'history' ? 'primary' : ''} onClick={() => setMode('history')}>History</button>
+          <div className="tabs" role="tablist" aria-label="Log view" style={{ border: 0, margin: 0 }}>
+            {MODES.map((m, i) => (
+              <button
+                key={m}
+                ref={(el) => {
+                  tabs.current[i] = el;
+                }}
+                id={`logs-tab-${m}`}
+                role="tab"
+                aria-selected={mode === m}
+                aria-controls="logs-panel"
+                tabIndex={mode === m ? 0 : -1}
+                className={mode === m ? 'primary' : ''}
+                onClick={() => setMode(m)}
+                onKeyDown={onTabKey}
+              >
+                {m === 'live' ? 'Live tail' : 'History'}
+              </button>
+            ))}
           </div>
           <a className="button" href={buildUrl('/v1/logs/export', filterQuery(f, botId))} download>Export (NDJSON)</a>
         </div>
       </div>
       <Chart botId={botId} />
-      {mode === 'live' ? <Live f={f} botId={botId} /> : <History f={f} botId={botId} />}
+      <div id="logs-panel" role="tabpanel" aria-labelledby={`logs-tab-${mode}`}>
+        {mode === 'live' ? <Live f={f} botId={botId} /> : <History f={f} botId={botId} />}
+      </div>
     </section>
   );
 }
@@ -86,7 +116,7 @@ function Live({ f, botId }: { f: LogFilters; botId?: string }) {
   return (
     <div className="panel">
       <div className="row spread">
-        <span role="status" className="small" data-testid="tail-stream-state" data-stream-state={stream.state}>Live: {STATE_TEXT[stream.state]}</span>
+        <span role="status" className="small" data-testid="tail-stream-state" data-stream-state={stream.state}>Log stream: {STATE_TEXT[stream.state]}</span>
         <div className="row">
           {paused ? <button onClick={resume}>Resume ({heldCount} new)</button> : <button onClick={() => setPaused(true)}>Pause</button>}
           <button onClick={() => setLines([])}>Clear</button>
