@@ -147,6 +147,8 @@ await flow('start_online_live', ['add_bot'], async () => {
   page.off('request', seen);
   if (perBot.length > 0) throw new Error(`the list asked for each bot's status: ${perBot[0]}`);
   await page.goto(botUrl);
+  // Back on the bot's page, loaded (the screenshot shows it, not its loading state).
+  await expectVisible(page.locator('[data-testid=bot-status] [data-state=online]'), LONG);
 });
 
 await flow('stream_live', ['sign_in'], async () => {
