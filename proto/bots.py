@@ -39,6 +39,9 @@ class ApplyAvatar(Contract):
 class AvatarApplied(Contract):
     bot_id: UUID
     avatar_hash: str | None = None
+    # True: Discord already showed this exact image, so nothing was sent (re-applying the
+    # same avatar does not spend Discord's 2-changes-per-10-minutes budget).
+    unchanged: bool = False
 
 
 GET_BOT = rpc(

@@ -55,7 +55,7 @@ async def setup(runtime: ServiceRuntime) -> None:
     log.info("desired state mirrored", extra={"bots": written, "stale_removed": removed})
 
     # ---- FLEET: the fleet engineer starts the live connections here (one line). ----
-    fleet = build_fleet(runtime, on_avatar_applied=handlers.avatar_applied)
+    fleet = build_fleet(runtime, avatars=handlers)
     live.fleet = fleet  # before it starts, so the bots list reads it as soon as it can
     await fleet.start()
     # ---- end FLEET ----

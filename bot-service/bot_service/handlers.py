@@ -170,10 +170,18 @@ class BotHandlers:
 
     # ------------------------------------------------------------------ avatar
 
-    async def avatar_applied(self, applied: AvatarApplied, ctx: RpcContext) -> None:
+    async def avatar_applied(
+        self, applied: AvatarApplied, image_sha256: str, ctx: RpcContext
+    ) -> None:
         """Called by the fleet after `rpc.bot.avatar.apply` succeeded on Discord."""
         session = await ctx.session()
-        await self.bots.set_avatar(session, applied.bot_id, applied.avatar_hash)
+        await self.bots.set_avatar(session, applied.bot_id, applied.avatar_hash, image_sha256)
+
+    async def avatar_known(self, bot_id: UUID, image_sha256: str, ctx: RpcContext) -> str | None:
+        """Asked by the fleet before it calls Discord: the hash Discord already shows for
+        these image bytes (the apply is then a no-op), or None."""
+        session = await ctx.session()
+        return await self.bots.avatar_from(session, bot_id, image_sha256)
 
     # ------------------------------------------------------------------ try it
 

@@ -86,6 +86,9 @@ class Bot(BotTable, table=True):
     username: str = Field(sa_column=Column(String(100), nullable=False))
     # The bot user's avatar hash on Discord (None: the default avatar).
     avatar_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    # SHA-256 of the image bytes this service sent when Discord answered `avatar_hash`
+    # (None: the avatar was set elsewhere, or never by us).
+    avatar_sha256: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     application_flags: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, default=0, server_default=text("0"))
     )

@@ -310,6 +310,8 @@ class BotService:
         bot.token_last4 = tokens.last4(token)
         bot.discord_user_id = identity.user_id
         bot.username = identity.username
+        if bot.avatar_hash != identity.avatar_hash:
+            bot.avatar_sha256 = None  # changed elsewhere: no longer the image we sent
         bot.avatar_hash = identity.avatar_hash
         bot.application_flags = identity.application_flags
         bot.generation += 1  # running units reconnect with the new token
@@ -335,16 +337,32 @@ class BotService:
         return Change(bot, kind, changed, desired_changed=bool(changed))
 
     async def set_avatar(
-        self, session: AsyncSession, bot_id: UUID, avatar_hash: str | None
+        self,
+        session: AsyncSession,
+        bot_id: UUID,
+        avatar_hash: str | None,
+        image_sha256: str | None = None,
     ) -> bool:
-        """Record the avatar Discord now shows (after `rpc.bot.avatar.apply`)."""
+        """Record the avatar Discord now shows (after `rpc.bot.avatar.apply`) and the
+        SHA-256 of the image bytes that made it."""
         bot = await repository.get(session, bot_id, for_update=True)
-        if bot is None or bot.avatar_hash == avatar_hash:
+        if bot is None or (bot.avatar_hash, bot.avatar_sha256) == (avatar_hash, image_sha256):
             return False
         bot.avatar_hash = avatar_hash
+        bot.avatar_sha256 = image_sha256
         bot.updated_at = _now()
         await repository.flush(session)
         return True
+
+    async def avatar_from(
+        self, session: AsyncSession, bot_id: UUID, image_sha256: str
+    ) -> str | None:
+        """The avatar hash Discord shows for the bot when it was made from exactly these
+        image bytes (re-applying them would change nothing), else None."""
+        bot = await repository.get(session, bot_id)
+        if bot is None or not bot.avatar_hash or bot.avatar_sha256 != image_sha256:
+            return None
+        return bot.avatar_hash
 
     async def remove(self, session: AsyncSession, bot_id: UUID) -> bool:
         return await repository.remove(session, bot_id)

@@ -34,12 +34,13 @@ async def setup(runtime: ServiceRuntime) -> None:
         max_output=settings.render_max_chars,
         workers=settings.render_workers,
     )
+    guard = Guard.from_list(settings.allow_hosts())
     outbound = Outbound(
-        Guard.from_list(settings.allow_hosts()),
+        guard,
         max_bytes=settings.outbound_max_bytes,
         max_redirects=settings.outbound_max_redirects,
     )
-    config = ConfigService(runtime.vault, renderer)
+    config = ConfigService(runtime.vault, renderer, guard)
     cache = SetupCache(setup_loader(runtime, config))
 
     async def publish(event: c.CommandExecuted) -> None:

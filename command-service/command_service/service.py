@@ -26,6 +26,7 @@ from command_service.bot_setup import (
     connection_out,
     open_connection,
 )
+from command_service.execution.outbound import Guard, OutboundError
 from command_service.execution.templates import Renderer
 from command_service.models import CONNECTIONS_AAD, CommandRow, ConnectionRow, PromptRow
 from proto.commands import (
@@ -320,9 +321,25 @@ class PromptService(ItemService[PromptRow, PromptIn, PromptPatch, PromptOut]):
 class ConnectionService(ItemService[ConnectionRow, ConnectionIn, ConnectionPatch, ConnectionOut]):
     """Connections also keep a secret and secret headers, sealed with the row id in the AAD."""
 
-    def __init__(self, vault: Vault | None) -> None:
+    def __init__(self, vault: Vault | None, guard: Guard) -> None:
         super().__init__("connection", repo.CONNECTIONS)
         self.vault = vault
+        self.guard = guard
+
+    def url_errors(self, base_url: str, loc: Loc) -> list[FieldError]:
+        """The outbound rule Test and every command call use, told at save: a base URL
+        commands may not call (a literal loopback/private/link-local address, `localhost`)
+        is refused at its field. Other names are resolved when called."""
+        try:
+            self.guard.check_url(base_url)
+        except OutboundError as exc:
+            return [FieldError(loc=loc, message=str(exc))]
+        return []
+
+    def check(self, spec: ConnectionIn) -> None:
+        fields = self.url_errors(spec.base_url, ["body", "base_url"])
+        if fields:
+            raise invalid(fields, fields[0].message)
 
     def out(self, row: ConnectionRow) -> ConnectionOut:
         return connection_out(row)
@@ -404,11 +421,11 @@ class ConnectionService(ItemService[ConnectionRow, ConnectionIn, ConnectionPatch
 
 
 class ConfigService:
-    def __init__(self, vault: Vault | None, renderer: Renderer) -> None:
+    def __init__(self, vault: Vault | None, renderer: Renderer, guard: Guard) -> None:
         self.vault = vault
         self.renderer = renderer
         self.prompts = PromptService(renderer)
-        self.connections = ConnectionService(vault)
+        self.connections = ConnectionService(vault, guard)
 
     # -- commands
 
@@ -610,6 +627,15 @@ class ConfigService:
         except ValidationError as exc:
             raise from_validation(exc, ["document"]) from None
         self._check_import_templates(doc)
+        urls = [
+            f
+            for i, conn in enumerate(doc.connections)
+            for f in self.connections.url_errors(
+                conn.base_url, ["document", "connections", i, "base_url"]
+            )
+        ]
+        if urls:
+            raise invalid(urls, "the file does not pass validation")
         result = ImportResult(dry_run=False)
         at = now()
         refs = _ImportRefs(s)

@@ -396,7 +396,11 @@ class StorageService:
             AvatarChanged(
                 owner_id=owner_id,
                 bot_id=req.bot_id,
-                message=f"avatar changed to {row.name!r}",
+                message=(
+                    f"avatar {row.name!r} was already set; nothing was sent to Discord"
+                    if applied.unchanged
+                    else f"avatar changed to {row.name!r}"
+                ),
                 file_id=row.id,
                 avatar_hash=applied.avatar_hash,
             ),

@@ -278,6 +278,11 @@ await flow('upload_avatar', ['sign_in'], async () => {
       }),
   );
   if (!ok) throw new Error('the processed WebP preview did not load');
+  // One file, one way to say its sizes: the upload note and the list name the same two.
+  const said = (await page.getByTestId('upload-sizes').innerText()).trim();
+  if (!/^\S+ [KM]?i?B uploaded, \S+ [KM]?i?B stored$/.test(said)) throw new Error(`sizes unnamed after upload: ${said}`);
+  await expectVisible(page.getByTestId('file-sizes').filter({ hasText: said }));
+  await page.screenshot({ path: join(S.shots, 'upload_sizes.png'), fullPage: true });
 });
 
 await flow('apply_avatar', ['upload_avatar', 'add_bot'], async () => {
@@ -421,6 +426,12 @@ await flow('prompts_connections_crud', ['sign_in'], async () => {
   await page.getByRole('button', { name: 'New connection' }).click();
   const conn = page.getByRole('form', { name: 'Connection editor' });
   await conn.getByLabel('Name').fill('Weather');
+  // A URL commands may not call is refused at save, at the field, naming the rule.
+  await conn.getByLabel('Base URL').fill('http://127.0.0.1:8000');
+  await conn.getByRole('button', { name: 'Save connection' }).click();
+  await expectVisible(conn.getByText(/points to this machine \(a loopback address\).*COMMAND_OUTBOUND_ALLOW_HOSTS/).first());
+  if ((await conn.getByLabel('Base URL').getAttribute('aria-invalid')) !== 'true') throw new Error('the Base URL field is not marked invalid');
+  await page.screenshot({ path: join(S.shots, 'connection_loopback_refused.png'), fullPage: true });
   await conn.getByLabel('Base URL').fill('https://weather.example.com/v1');
   await conn.getByLabel('Authentication').selectOption('bearer');
   await conn.getByRole('button', { name: 'Save connection' }).click();

@@ -192,6 +192,18 @@ def test_upload_an_avatar_with_preview(console_run: dict[str, Any]) -> None:
     _check(console_run, "upload_avatar")
 
 
+def test_upload_note_and_file_list_name_the_same_two_sizes(console_run: dict[str, Any]) -> None:
+    """#16: "stored as WebP (16.0 KiB)" vs "3.0 KiB" in the list; both now say
+    "<uploaded> uploaded, <stored> stored" for the same file."""
+    _check(console_run, "upload_avatar")
+
+
+def test_a_loopback_connection_url_is_refused_at_the_field(console_run: dict[str, Any]) -> None:
+    """#16: http://127.0.0.1:8000 saved and failed only on Test; now the save is refused
+    with the rule named at the Base URL field."""
+    _check(console_run, "prompts_connections_crud")
+
+
 def test_apply_the_avatar_to_the_bot(console_run: dict[str, Any]) -> None:
     _check(console_run, "apply_avatar")
 

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from bot_service.fleet.control import AvatarAppliedHook
+from bot_service.fleet.control import AvatarBook
 from bot_service.fleet.controller import Fleet, dev_token_loader
 from bot_service.fleet.settings import FleetSettings
 from services.runtime import ServiceRuntime
 from services.settings import MissingSecretError
 
-__all__ = ["AvatarAppliedHook", "Fleet", "FleetSettings", "build_fleet", "start_fleet"]
+__all__ = ["AvatarBook", "Fleet", "FleetSettings", "build_fleet", "start_fleet"]
 
 
 def build_fleet(
     runtime: ServiceRuntime,
     settings: FleetSettings | None = None,
     *,
-    on_avatar_applied: AvatarAppliedHook | None = None,
+    avatars: AvatarBook | None = None,
 ) -> Fleet:
     """The fleet of this replica, not started yet."""
     settings = settings or FleetSettings()
@@ -34,7 +34,7 @@ def build_fleet(
             runtime,
             settings,
             dev_token_loader(settings.dev_tokens_file),
-            on_avatar_applied=on_avatar_applied,
+            avatars=avatars,
         )
     from bot_service.tokens import TokenNotFoundError, load_token
 
@@ -45,17 +45,15 @@ def build_fleet(
     async def load(bot_id: UUID) -> str:
         return await load_token(db, vault, bot_id)
 
-    return Fleet(
-        runtime, settings, load, (TokenNotFoundError,), on_avatar_applied=on_avatar_applied
-    )
+    return Fleet(runtime, settings, load, (TokenNotFoundError,), avatars=avatars)
 
 
 async def start_fleet(
     runtime: ServiceRuntime,
     settings: FleetSettings | None = None,
     *,
-    on_avatar_applied: AvatarAppliedHook | None = None,
+    avatars: AvatarBook | None = None,
 ) -> Fleet:
-    fleet = build_fleet(runtime, settings, on_avatar_applied=on_avatar_applied)
+    fleet = build_fleet(runtime, settings, avatars=avatars)
     await fleet.start()
     return fleet

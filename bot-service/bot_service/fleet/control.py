@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
@@ -86,7 +86,16 @@ def _from_discord_py(exc: Exception) -> RpcError:
     return RpcError(ErrorCode.UNAVAILABLE, f"Discord is not reachable ({type(exc).__name__})")
 
 
-AvatarAppliedHook = Callable[[AvatarApplied, RpcContext], Awaitable[None]]
+class AvatarBook(Protocol):
+    """Where the API half of bot-service keeps which image made a bot's avatar."""
+
+    async def avatar_known(self, bot_id: UUID, image_sha256: str, ctx: RpcContext) -> str | None:
+        """The hash Discord already shows for these image bytes, or None."""
+
+    async def avatar_applied(
+        self, applied: AvatarApplied, image_sha256: str, ctx: RpcContext
+    ) -> None:
+        """Record an avatar Discord accepted (BotView.avatar_url)."""
 
 
 class ControlHost(Protocol):
@@ -102,7 +111,7 @@ class ControlHost(Protocol):
     def token_missing_errors(self) -> tuple[type[BaseException], ...]: ...
 
     @property
-    def on_avatar_applied(self) -> AvatarAppliedHook | None: ...
+    def avatars(self) -> AvatarBook | None: ...
 
     async def token(self, bot_id: UUID) -> str: ...
 
@@ -154,12 +163,19 @@ class Control:
             raise RpcError(ErrorCode.VALIDATION, "the avatar must be PNG, JPEG, GIF or WebP")
         if not data or len(data) > MAX_AVATAR_BYTES:
             raise RpcError(ErrorCode.VALIDATION, "the avatar must be between 1 byte and 10 MiB")
+        book = self.fleet.avatars
+        image_sha256 = hashlib.sha256(data).hexdigest()
+        if book is not None:
+            # Discord already shows these exact bytes: changing nothing must not spend its
+            # avatar-change budget (2 per 10 minutes).
+            known = await book.avatar_known(req.bot_id, image_sha256, ctx)
+            if known is not None:
+                return AvatarApplied(bot_id=req.bot_id, avatar_hash=known, unchanged=True)
         reply = await self._route(req.bot_id, 0, "avatar", req, data, ctx)
         applied = AvatarApplied.model_validate_json(reply)
         # The API half records the new avatar hash (BotView.avatar_url).
-        hook = self.fleet.on_avatar_applied
-        if hook is not None:
-            await hook(applied, ctx)
+        if book is not None:
+            await book.avatar_applied(applied, image_sha256, ctx)
         return applied
 
     async def send_message(self, req: SendMessage, ctx: RpcContext) -> MessageSent:

@@ -30,7 +30,7 @@ import discord
 
 from bot_service.fleet import diagnosis, metrics
 from bot_service.fleet.commands import CommandBridge
-from bot_service.fleet.control import AvatarAppliedHook, Control
+from bot_service.fleet.control import AvatarBook, Control
 from bot_service.fleet.discordpy import gateway_url, pin_mmap_threshold, point_rest_and_cdn
 from bot_service.fleet.hashing import owner
 from bot_service.fleet.host import UnitKey
@@ -80,12 +80,13 @@ class Fleet:
         token_loader: TokenLoader,
         token_missing_errors: tuple[type[BaseException], ...] = (),
         *,
-        on_avatar_applied: AvatarAppliedHook | None = None,
+        avatars: AvatarBook | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = settings
-        # The API half of bot-service records a new avatar's hash (BotView.avatar_url).
-        self.on_avatar_applied = on_avatar_applied
+        # The API half of bot-service records a new avatar's hash (BotView.avatar_url)
+        # and the image it came from (re-applying it is a no-op).
+        self.avatars = avatars
         self.discord_gateway = gateway_url(runtime.settings.discord_base_url)
         self._load_token = token_loader
         self.token_missing_errors = token_missing_errors or (LookupError,)

@@ -31,6 +31,12 @@ from proto.commands import header_value_problem
 
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
 _METADATA_NAMES = {"metadata.google.internal", "metadata", "instance-data"}
+# Names that mean this machine without asking DNS (RFC 6761: *.localhost too).
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+_LOOPBACK = ipaddress.ip_address("127.0.0.1")
+
+# The operator's allow list, as the operator writes it (command-service's settings).
+ALLOW_SETTING = "COMMAND_OUTBOUND_ALLOW_HOSTS"
 
 
 # Headers that carry credentials whoever set them: never sent to another origin.
@@ -127,11 +133,11 @@ def address_refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | 
         if ip.sixtofour is not None:
             return address_refused(ip.sixtofour)
     if ip.is_loopback:
-        return "a loopback address"
+        return "this machine (a loopback address)"
     if ip.is_link_local:
         return "a link-local address (cloud metadata lives there)"
     if ip.is_private:
-        return "a private address"
+        return "a private network address"
     if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED:
         return "a shared (carrier-grade NAT) address"
     if ip.is_multicast:
@@ -156,14 +162,56 @@ class Guard:
         host = host.lower()
         return host in self.allow or f"{host}:{port}" in self.allow
 
+    def check(
+        self,
+        host: str,
+        port: int,
+        addrs: Iterable[ipaddress.IPv4Address | ipaddress.IPv6Address],
+        *,
+        resolved: bool,
+    ) -> None:
+        """The rule every outbound call and every saved URL passes: an OutboundError in
+        plain words when `host:port` (with `addrs`, what it resolves or points to) may not
+        be called — cloud metadata names always, an address that is not public unless the
+        allow list names the host."""
+        if host.lower().rstrip(".") in _METADATA_NAMES:
+            raise OutboundError(f"requests to {host} are not allowed (cloud metadata)")
+        if self.allowed(host, port):
+            return
+        for ip in addrs:
+            why = address_refused(ip)
+            if why is not None:
+                where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                verb = "resolves to" if resolved else "points to"
+                raise OutboundError(
+                    f"requests to {where} are not allowed: it {verb} {why}; commands may only "
+                    f"call public addresses unless the operator adds {where} to {ALLOW_SETTING}"
+                )
+
+    def check_url(self, url: str) -> None:
+        """What can be told of a URL without asking DNS, as a connection is saved: a
+        literal address or a name that always means this machine (`localhost`) is checked
+        by `check`; any other name is resolved (and checked) when it is called."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise OutboundError("only http:// and https:// URLs can be called")
+        host = parts.hostname
+        _, _, port = origin(url)
+        literal = _literal(host)
+        name = host.lower().rstrip(".")
+        if literal is not None:
+            addrs = [literal]
+        elif name in _LOCAL_NAMES or name.endswith(".localhost"):
+            addrs = [_LOOPBACK]
+        else:
+            addrs = []
+        self.check(host, port, addrs, resolved=False)
+
     async def resolve(self, host: str, port: int) -> str:
         """The address to connect to for host:port, or OutboundError."""
         if host.lower().rstrip(".") in _METADATA_NAMES:
-            raise OutboundError(f"requests to {host} are not allowed (cloud metadata)")
-        try:
-            literal = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            literal = None
+            self.check(host, port, [], resolved=False)
+        literal = _literal(host)
         if literal is not None:
             addrs = [literal]
         else:
@@ -175,13 +223,15 @@ class Guard:
             addrs = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
             if not addrs:
                 raise OutboundError(f"the host {host} could not be resolved")
-        if self.allowed(host, port):
-            return str(addrs[0])
-        for ip in addrs:
-            why = address_refused(ip)
-            if why is not None:
-                raise OutboundError(f"requests to {host} are not allowed: it resolves to {why}")
+        self.check(host, port, addrs, resolved=literal is None)
         return str(addrs[0])
+
+
+def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
 
 
 class Outbound:

@@ -260,6 +260,12 @@ async def test_unsendable_headers_are_a_422_naming_the_field(
         for loc, body in bad.items():
             locs = field_errors(await api.post("/v1/connections", json=body))
             assert loc in locs, (loc, locs)
+        # A loopback URL not on the operator's allow list: a 422 at base_url naming the rule.
+        r = await api.post("/v1/connections", json=conn(base_url="http://127.0.0.1:8000"))
+        message = field_errors(r)[("body", "base_url")]
+        assert "points to this machine" in message
+        assert "COMMAND_OUTBOUND_ALLOW_HOSTS" in message
+        assert "points to this machine" in r.json()["error"]["message"]
         # The secret is not quoted back.
         r = await api.post("/v1/connections", json=bad[("body", "secret")])
         assert "\u2603" not in r.text

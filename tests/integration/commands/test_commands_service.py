@@ -334,22 +334,46 @@ async def test_http_command_with_secret_auth_and_ssrf_refusals(
     assert peer.seen[-1]["headers"]["Authorization"] == f"Bearer {new_secret}"
     assert peer.seen[-1]["headers"]["X-Api-Key"] == "hdr-" + secret  # kept
 
-    # SSRF: loopback on another port, metadata, a name resolving to loopback, a redirect.
+    # SSRF: loopback on another port, metadata, `localhost`, a private address are refused
+    # at save (create and update) by the rule Test and execution use, at the field, naming
+    # the rule and the operator's allow list; a redirect is refused when it is followed.
     targets = {
-        "loopback": f"http://127.0.0.1:{peer.closed_port}",
-        "metadata": "http://169.254.169.254/latest",
-        "dnsname": f"http://localhost:{peer.port}/v1",
-        "private": "http://10.0.0.1",
+        "loopback": (f"http://127.0.0.1:{peer.closed_port}", "points to this machine"),
+        "metadata": ("http://169.254.169.254/latest", "link-local"),
+        "dnsname": (f"http://localhost:{peer.port}/v1", "points to this machine"),
+        "private": ("http://10.0.0.1", "private network address"),
     }
-    for label, url in targets.items():
-        bad = await call(
-            C.CONNECTION_CREATE,
-            C.ConnectionIn(name=f"{label}-{uuid.uuid4().hex[:4]}", base_url=url),
+    for label, (url, rule) in targets.items():
+        err = await _error(
+            call(
+                C.CONNECTION_CREATE,
+                C.ConnectionIn(name=f"{label}-{uuid.uuid4().hex[:4]}", base_url=url),
+                bot.owner,
+            )
+        )
+        message = _locs(err)[("body", "base_url")]
+        assert "not allowed" in message, (label, message)
+        assert rule in message, (label, message)
+        assert "COMMAND_OUTBOUND_ALLOW_HOSTS" in message, message
+        assert rule in err.message
+    allowed_conn = await call(  # 127.0.0.1:<peer port> is on the test's allow list
+        C.CONNECTION_CREATE,
+        C.ConnectionIn(name=f"allowed-{uuid.uuid4().hex[:4]}", base_url=peer.url + "/v1"),
+        bot.owner,
+    )
+    err = await _error(
+        call(
+            C.CONNECTION_UPDATE,
+            C.UpdateConnection(
+                connection_id=allowed_conn.id,
+                patch=C.ConnectionPatch(base_url=f"http://127.0.0.1:{peer.closed_port}/v1"),
+            ),
             bot.owner,
         )
-        result = await call(C.CONNECTION_TEST, C.ConnectionRef(connection_id=bad.id), bot.owner)
-        assert result.ok is False, label
-        assert "not allowed" in (result.error or ""), (label, result.error)
+    )
+    assert "points to this machine" in _locs(err)[("body", "base_url")]
+    kept = await call(C.CONNECTION_GET, C.ConnectionRef(connection_id=allowed_conn.id), bot.owner)
+    assert kept.base_url == peer.url + "/v1"
     open_conn = await call(
         C.CONNECTION_CREATE,
         C.ConnectionIn(name=f"open-{uuid.uuid4().hex[:4]}", base_url=peer.url + "/v1"),
@@ -593,3 +617,16 @@ async def test_export_then_import_round_trip(
         c.name for c in (await call(C.LIST, C.BotCommandRef(bot_id=other.id), bot.owner)).items
     }
     assert "Quote that" not in names  # nothing of it was applied
+    # An imported connection passes the outbound rule a saved one does.
+    local = exported.model_dump(mode="json")
+    local["connections"][0]["base_url"] = "http://127.0.0.1:8000/v1"
+    bad = await call.client.call(
+        S.UPLOAD,
+        S.UploadFile(kind="config", filename="local.json", content_type="application/json"),
+        user_id=bot.owner,
+        body=json.dumps(local).encode(),
+    )
+    err = await _error(call(C.IMPORT, C.ImportBot(bot_id=other.id, file_id=bad.id), bot.owner))
+    assert "points to this machine" in _locs(err)[("document", "connections", 0, "base_url")]
+    kept = await call(C.CONNECTION_GET, C.ConnectionRef(connection_id=conn.id), bot.owner)
+    assert kept.base_url == "https://api.example.com/v1"

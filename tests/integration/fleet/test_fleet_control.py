@@ -65,9 +65,13 @@ async def test_avatar_message_presence_and_ownership(
     await bots.call(P.STOP_BOT, P.BotRef(bot_id=bot.id))
     await bots.wait_state(bot.id, "offline")
     avatar = P.ApplyAvatar(bot_id=bot.id, content_type="image/png")
+    # The image Discord already shows is a no-op: no PATCH, no change spent.
+    same = await bots.client.call(P.APPLY_AVATAR, avatar, user_id=bots.user, body=PNG)
+    assert (same.avatar_hash, same.unchanged) == (applied.avatar_hash, True)
     # Nobody runs the bot now: done with its token (2 changes per window in the sandbox).
-    await bots.client.call(P.APPLY_AVATAR, avatar, user_id=bots.user, body=PNG)
+    # The sandbox checks only the PNG signature, so trailing bytes make another image.
+    await bots.client.call(P.APPLY_AVATAR, avatar, user_id=bots.user, body=PNG + b"2")
     with pytest.raises(RpcError) as err:
-        await bots.client.call(P.APPLY_AVATAR, avatar, user_id=bots.user, body=PNG)
+        await bots.client.call(P.APPLY_AVATAR, avatar, user_id=bots.user, body=PNG + b"3")
     assert err.value.code is ErrorCode.RATE_LIMITED
     assert err.value.details["retry_after"] > 0

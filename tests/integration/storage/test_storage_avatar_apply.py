@@ -77,7 +77,14 @@ async def test_avatar_is_applied_on_discord_and_the_rate_limit_is_a_clear_429(
         )
         assert str(event.file_id) == first
         assert event.avatar_hash == applied.json()["avatar_hash"]
+        assert applied.json()["unchanged"] is False
 
+        # The same image again is a no-op: it succeeds (twice) without a PATCH reaching
+        # Discord, so the two changes Discord allows per 10 minutes are both still there.
+        for _ in range(2):
+            same = await api.post(f"/v1/bots/{bot['id']}/avatar", json={"file_id": first})
+            assert same.status_code == 200, same.text
+            assert same.json() == {**applied.json(), "unchanged": True}
         assert (
             await api.post(f"/v1/bots/{bot['id']}/avatar", json={"file_id": second})
         ).status_code == 200
@@ -91,6 +98,9 @@ async def test_avatar_is_applied_on_discord_and_the_rate_limit_is_a_clear_429(
         assert error["details"]["retry_after"] == int(limited.headers["retry-after"])
         second_sent = (await api.get(f"/v1/files/{second}/content")).content
         assert await sandbox_control.user_avatar(app.bot_user_id) == second_sent
+        # The first image is no longer what Discord shows: applying it is a real change.
+        back = await api.post(f"/v1/bots/{bot['id']}/avatar", json={"file_id": first})
+        assert back.status_code == 429, back.text
 
         config = await api.post(
             "/v1/files?kind=config",

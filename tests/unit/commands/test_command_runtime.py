@@ -101,6 +101,39 @@ async def test_guard_resolves_names_and_honours_the_allow_list() -> None:
         await guard.resolve("metadata.google.internal", 80)
 
 
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000 are not allowed: it points to this machine"),
+        ("http://localhost:8080/v1", "localhost:8080 are not allowed: it points to this machine"),
+        ("http://api.localhost/", "points to this machine"),
+        ("https://10.1.2.3/v1", "points to a private network address"),
+        ("http://169.254.169.254/latest", "link-local"),
+        ("http://[::1]:9000/", r"\[::1\]:9000 are not allowed"),
+        ("http://metadata.google.internal/", "cloud metadata"),
+    ],
+)
+def test_a_saved_url_is_checked_by_the_rule_calls_use(url: str, rule: str) -> None:
+    """check_url (at save) refuses what resolve (at Test and execution) refuses, naming
+    the rule and the operator's setting, without asking DNS."""
+    with pytest.raises(OutboundError, match=rule) as info:
+        Guard().check_url(url)
+    if "metadata.google" not in url:
+        assert "COMMAND_OUTBOUND_ALLOW_HOSTS" in str(info.value)
+
+
+def test_a_saved_url_on_the_allow_list_or_with_a_public_name_passes() -> None:
+    guard = Guard.from_list(["127.0.0.1:8000", "localhost"])
+    guard.check_url("http://127.0.0.1:8000/v1")
+    guard.check_url("http://localhost:9999/")
+    guard.check_url("https://api.example.com/v1")  # names are resolved when called
+    guard.check_url("https://93.184.216.34/")
+    with pytest.raises(OutboundError, match="loopback"):
+        guard.check_url("http://127.0.0.1:8001/v1")
+    with pytest.raises(OutboundError, match="http:// and https://"):
+        guard.check_url("ftp://example.com/")
+
+
 def _spec(**data: object) -> CommandIn:
     base = {"description": "d", "response": {"type": "template", "content": "x"}}
     return CommandIn.model_validate({**base, **data})

@@ -74,6 +74,7 @@ export type ApplyPresence = {
 export type AvatarApplied = {
   avatar_hash?: string | null;
   bot_id: string;
+  unchanged?: boolean;
 };
 
 /** `evt.storage.<owner>.<bot>.avatar_applied`: an uploaded avatar is now the bot's. */

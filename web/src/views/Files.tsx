@@ -5,6 +5,15 @@ import type { FileInfo, FileList } from '../api/types';
 import { bytes, Confirm, Empty, ErrorBox, Loading, when } from '../components/ui';
 import { precheckAvatar } from '../lib/upload';
 
+/** A file's two sizes, named, said the same way after the upload and in the list:
+ * `size_bytes` is what was uploaded, `stored_bytes` what it costs against the quota
+ * (every processed size of an avatar). */
+export function fileSizes(f: FileInfo): string {
+  return f.stored_bytes === f.size_bytes
+    ? bytes(f.size_bytes)
+    : `${bytes(f.size_bytes)} uploaded, ${bytes(f.stored_bytes)} stored`;
+}
+
 export default function Files() {
   const qc = useQueryClient();
   const files = useQuery({ queryKey: ['files'], queryFn: () => api.get<FileList>('/v1/files') });
@@ -68,7 +77,7 @@ export default function Files() {
       {last && (
         <div className="alert ok" role="status" data-testid="upload-done">
           ✓ {last.name} uploaded{last.deduplicated ? ' (you already had this image)' : ''}: {last.width}×{last.height}
-          {last.animated ? ', animated' : ''}, stored as WebP ({bytes(last.stored_bytes)}).
+          {last.animated ? ', animated' : ''}, stored as WebP in {(last.variants ?? []).filter((v) => v.name !== 'original').length} sizes (<span data-testid="upload-sizes">{fileSizes(last)}</span>).
           <div className="row" style={{ marginTop: 6 }}>
             <img src={`/v1/files/${last.id}/content?variant=256`} alt={`Processed ${last.name}`} width={128} height={128} style={{ borderRadius: 12 }} />
           </div>
@@ -89,7 +98,7 @@ export default function Files() {
           <div key={f.id} className="panel">
             {f.kind === 'avatar' && <img src={`/v1/files/${f.id}/content?variant=128`} alt={f.name} width={64} height={64} style={{ borderRadius: 8 }} loading="lazy" />}
             <div><strong>{f.name}</strong></div>
-            <div className="muted small">{f.kind} · {bytes(f.size_bytes)} · {when(f.created_at)}</div>
+            <div className="muted small">{f.kind} · <span data-testid="file-sizes">{fileSizes(f)}</span> · {when(f.created_at)}</div>
             <button className="danger" onClick={() => setDeleting(f)}>Delete</button>
           </div>
         ))}
