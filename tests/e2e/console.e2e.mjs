@@ -290,6 +290,10 @@ await flow('apply_avatar', ['upload_avatar', 'add_bot'], async () => {
   await page.locator('input[name=avatar]').first().check();
   await page.getByRole('button', { name: 'Apply to bot' }).click();
   await expectVisible(page.getByText('Avatar applied on Discord'), LONG);
+  // The same image again: Discord already shows it, so nothing is sent and the page says so.
+  await page.getByRole('button', { name: 'Apply to bot' }).click();
+  await expectVisible(page.getByText('Discord already shows this avatar; nothing was sent'), LONG);
+  await page.screenshot({ path: join(S.shots, 'apply_avatar_again.png'), fullPage: true });
   // The heading reads as the bot's name alone: the avatar next to it is decorative.
   await page.goto(botUrl);
   const h1 = page.getByRole('heading', { level: 1 });

@@ -4,7 +4,7 @@ export type {
   ApiTokenCreated, ApiTokenInfo, ApiTokenList, BotPage, BotView, CommandOut, CommandOption, CommandReply, CommandSettings,
   ConnectionIn, ConnectionOut, ConnectionTestResult, EventsSummary, FileInfo, FileList, ImportResult, LogEntry, LogPage,
   PromptIn, PromptOut, ProviderList, ShardStatus, SyncStatus, User, BotStatus, IntentInfo, TemplateResponse, HttpResponse,
-  AiResponse, AccountDeleted, StreamTicket, CommandIn, CommandSample, CommandList, PromptList, ConnectionList, BotStatusBrief, SandboxInfo, TryResult,
+  AiResponse, AccountDeleted, StreamTicket, CommandIn, CommandSample, CommandList, PromptList, ConnectionList, BotStatusBrief, SandboxInfo, TryResult, AvatarApplied,
 } from './schema.gen';
 
 export interface PatchBot {

@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import { useBot, useBotAction, useStatus, useUpdateBot } from '../api/bots';
-import type { BotView, FileList, PatchBot } from '../api/types';
+import type { AvatarApplied, BotView, FileList, PatchBot } from '../api/types';
 import { Confirm, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown, when } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
 import { Avatar, StartStopButtons } from './BotsList';
@@ -267,7 +267,7 @@ function ApplyAvatar({ bot }: { bot: BotView }) {
   const [fileId, setFileId] = useState('');
   const qc = useQueryClient();
   const m = useMutation({
-    mutationFn: () => api.post(`/v1/bots/${bot.id}/avatar`, { file_id: fileId }),
+    mutationFn: () => api.post<AvatarApplied>(`/v1/bots/${bot.id}/avatar`, { file_id: fileId }),
     // The bot's avatar_url follows the avatar Discord now shows.
     onSuccess: () => {
       void qc.invalidateQueries({ queryKey: ['bot', bot.id] });
@@ -294,7 +294,11 @@ function ApplyAvatar({ bot }: { bot: BotView }) {
       <ErrorBox error={m.error} />
       <div className="row" style={{ marginTop: 8 }}>
         <button onClick={() => m.mutate()} disabled={!fileId || m.isPending}>{m.isPending ? 'Applying…' : 'Apply to bot'}</button>
-        {m.isSuccess && <span role="status">Avatar applied on Discord ✓</span>}
+        {m.isSuccess && (
+          <span role="status">
+            {m.data?.unchanged ? 'Discord already shows this avatar; nothing was sent (no avatar change spent).' : 'Avatar applied on Discord ✓'}
+          </span>
+        )}
       </div>
     </section>
   );
