@@ -15,7 +15,9 @@ class Settings(ServiceSettings):
     service_name: ClassVar[str] = "command"
 
     # Comma-separated `host` or `host:port` entries (as written in URLs) that commands
-    # may call even though they resolve to loopback/private/link-local addresses.
+    # may call even though they resolve to loopback/private/link-local addresses. The same
+    # rule is checked when a connection is saved (a literal address or `localhost` that is
+    # not allowed is a 422 at `base_url`; other names are resolved when called).
     outbound_allow_hosts: str = ""
     outbound_max_bytes: int = Field(1_000_000, ge=1024, le=16_000_000)
     outbound_max_redirects: int = Field(3, ge=0, le=10)
