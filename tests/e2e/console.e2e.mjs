@@ -6,8 +6,8 @@
 // a screenshot in `shots` (tests/e2e/screenshots/) so a person can look at the pages.
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, '..', '..', 'web', 'package.json'));
@@ -459,6 +459,14 @@ await flow('prompts_connections_crud', ['sign_in'], async () => {
   await page.getByRole('button', { name: 'Delete connection' }).click();
   await expectVisible(page.getByText('No connections yet.'));
 });
+
+// More flows live in tests/e2e/flows/*.mjs (run in file-name order, signed in, before sign
+// out): each module's default export gets this context and calls `flow` like the ones above.
+const flowsDir = join(here, 'flows');
+for (const file of readdirSync(flowsDir).filter((f) => f.endsWith('.mjs')).sort()) {
+  const mod = await import(pathToFileURL(join(flowsDir, file)).href);
+  await mod.default({ S, page, context, browser, flow, expectVisible, results, LONG, botUrl: () => botUrl });
+}
 
 await flow('sign_out', ['sign_in'], async () => {
   await page.goto('/account');

@@ -123,7 +123,7 @@ def console_run(
             env={**os.environ, "E2E_SCENARIO": json.dumps(scenario)},
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
             check=False,
         )
         lines = [ln for ln in done.stdout.splitlines() if ln.startswith('{"results"')]
