@@ -6,6 +6,7 @@
 // - quality_tab_keys: every role=tablist follows Left/Right/Home/End (focus and selection);
 // - quality_first_page_size: the first page (bots list, fresh load) is <= 250 KB gzipped.
 // The signed-out sign-in page is checked elsewhere (this runs signed in).
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { axeScan, blocking } from './axe.mjs';
 
@@ -38,24 +39,69 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
     await page.locator('main .spinner').first().waitFor({ state: 'detached', timeout: 5_000 }).catch(() => undefined);
   };
 
+  // Pages in a state worth its own scan: a form with its errors, a dialog, the other tab.
+  // Nothing here changes data (a refused token, an unsaved form, a cancelled dialog).
+  const states = () => [
+    ['bots_add_bot_refused', '/', page.getByRole('heading', { name: 'Your bots' }), async () => {
+      await page.getByRole('button', { name: 'Add a bot' }).click();
+      await page.getByLabel('Bot token').fill('not-a-real-token');
+      await page.getByRole('button', { name: 'Add bot' }).click();
+      await expectVisible(page.locator('.field-error, .alert.error'), 20_000);
+    }],
+    ['bot_command_editor_errors', `${bot()}/commands/new`, page.getByLabel('Reply template', { exact: true }), async () => {
+      await page.getByRole('button', { name: 'Save command' }).click();
+      await expectVisible(page.locator('.field-error, .alert.error'), 20_000);
+    }],
+    ['bot_logs_history', `${bot()}/logs`, page.getByRole('tab', { name: 'History' }), async () => {
+      await page.getByRole('tab', { name: 'History' }).click();
+      await expectVisible(page.getByTestId('history'), 20_000).catch(() => undefined);
+    }],
+    ['prompts_editor', '/prompts', page.getByRole('button', { name: 'New prompt' }), async () => {
+      await page.getByRole('button', { name: 'New prompt' }).click();
+      await expectVisible(page.getByRole('form', { name: 'Prompt editor' }));
+    }],
+    ['connections_editor', '/connections', page.getByRole('button', { name: 'New connection' }), async () => {
+      await page.getByRole('button', { name: 'New connection' }).click();
+      await expectVisible(page.getByRole('form', { name: 'Connection editor' }));
+    }],
+    ['account_delete_dialog', '/account', page.getByRole('button', { name: 'Delete my account…' }), async () => {
+      await page.getByRole('button', { name: 'Delete my account…' }).click();
+      await expectVisible(page.getByRole('dialog'));
+    }],
+  ];
+
   await flow('quality_axe', ['add_bot', 'create_slash_command'], async () => {
     const found = [];
+    const report = [];
+    const scan = async (where) => {
+      const v = await axeScan(page);
+      report.push({ where, violations: v });
+      found.push(...blocking(where, v));
+    };
     for (const scheme of ['light', 'dark']) {
       await page.setViewportSize(DESKTOP);
       await page.emulateMedia({ colorScheme: scheme });
       for (const [name, path, ready] of pages()) {
         await open(path, ready);
-        found.push(...blocking(`${name} (${scheme})`, await axeScan(page)));
+        await scan(`${name} (${scheme})`);
+      }
+      for (const [name, path, ready, act] of states()) {
+        await open(path, ready);
+        await act();
+        await scan(`${name} (${scheme})`);
       }
     }
     // A phone in the dark: the narrow layout and the other theme together.
     await page.setViewportSize(PHONE);
     for (const [name, path, ready] of pages()) {
       await open(path, ready);
-      found.push(...blocking(`${name} (phone, dark)`, await axeScan(page)));
+      await scan(`${name} (phone, dark)`);
     }
     await page.emulateMedia({ colorScheme: 'light' });
     await page.setViewportSize(DESKTOP);
+    // Every finding, minor ones included, for a person to read.
+    writeFileSync(join(S.shots, 'axe_report.json'), JSON.stringify(report, null, 1));
+    if (report.length < 30) throw new Error(`only ${report.length} scans ran`);
     if (found.length) throw new Error(`${found.length} serious/critical accessibility violations:\n${found.join('\n')}`);
   });
 
@@ -77,6 +123,16 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
           return `${root.scrollWidth}px > ${root.clientWidth}px (${culprits.join(', ')})`;
         });
         if (over) wide.push(`${name}_${size}: ${over}`);
+        // Menus and tabs: every entry in sight, none hidden in a sideways scroller.
+        const hidden = await page.evaluate(() =>
+          [...document.querySelectorAll('nav a, [role=tab]')]
+            .filter((el) => {
+              const r = el.getBoundingClientRect();
+              return r.left < -0.5 || r.right > document.documentElement.clientWidth + 0.5;
+            })
+            .map((el) => el.textContent.trim()),
+        );
+        if (hidden.length) wide.push(`${name}_${size}: out of sight: ${hidden.join(', ')}`);
       }
     }
     await page.setViewportSize(DESKTOP);
@@ -143,7 +199,7 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
     if (!sizes.assets.some(([, enc, dec]) => enc > 0 && enc < dec)) throw new Error(`assets are not served compressed: ${JSON.stringify(sizes.assets)}`);
     const total = sizes.doc + sizes.assets.reduce((n, [, enc]) => n + enc, 0);
     const list = sizes.assets.map(([p, enc]) => `${p} ${(enc / 1000).toFixed(1)} KB`).join(', ');
-    console.error(`first page: ${(total / 1000).toFixed(1)} KB gzipped (${list})`);
+    writeFileSync(join(S.shots, 'first_page_size.txt'), `first page: ${(total / 1000).toFixed(1)} KB gzipped (${list})\n`);
     if (total > 250_000) throw new Error(`the first page is ${(total / 1000).toFixed(1)} KB gzipped, over 250 KB: ${list}`);
   });
 }
