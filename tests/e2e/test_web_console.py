@@ -260,7 +260,7 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(
 
 
 def test_every_page_fits_desktop_and_phone_widths(console_run: dict[str, Any]) -> None:
-    """#16: screenshots at 1280×800 and 390×844 (<page>_desktop/_phone.png); no page
+    """#16: screenshots at 1280x800 and 390x844 (<page>_desktop/_phone.png); no page
     scrolls sideways."""
     _check(console_run, "quality_screens")
 
