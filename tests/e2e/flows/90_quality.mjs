@@ -202,4 +202,8 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
     writeFileSync(join(S.shots, 'first_page_size.txt'), `first page: ${(total / 1000).toFixed(1)} KB gzipped (${list})\n`);
     if (total > 250_000) throw new Error(`the first page is ${(total / 1000).toFixed(1)} KB gzipped, over 250 KB: ${list}`);
   });
+
+  // Back to the suite's own window and theme for the flows after these.
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.setViewportSize({ width: 1280, height: 900 });
 }
