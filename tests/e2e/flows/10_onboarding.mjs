@@ -14,6 +14,14 @@ export default async function ({ S, browser, flow, expectVisible, LONG }) {
     p.on('pageerror', (e) => errors.push(String(e)));
     const shot = (name) => p.screenshot({ path: join(S.shots, `onboarding_${name}.png`), fullPage: true });
     const stepState = (key) => p.getByTestId(`step-${key}-state`);
+    // At phone width (390×844) nothing overflows sideways; back to the desktop size after.
+    const fitsPhone = async (name) => {
+      await p.setViewportSize({ width: 390, height: 844 });
+      const [scroll, client] = await p.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+      await shot(`${name}_phone`);
+      await p.setViewportSize({ width: 1280, height: 900 });
+      if (scroll > client) throw new Error(`${name} overflows at 390 px: scrollWidth ${scroll} > ${client}`);
+    };
     const waitDone = async (key, timeout = LONG) => {
       await expectVisible(p.locator(`li[data-step=${key}][data-done=true]`), timeout);
     };
@@ -32,6 +40,7 @@ export default async function ({ S, browser, flow, expectVisible, LONG }) {
       if (portal !== 'https://discord.com/developers/applications') throw new Error(`portal link: ${portal}`);
       if ((await stepState('try').textContent()) !== 'Not done') throw new Error('a step is done on an empty account');
       await shot('checklist');
+      await fitsPhone('checklist');
 
       // "In the Developer Portal": the sandbox's portal is its control API.
       const made = await fetch(`${S.sandbox}/_sandbox/applications`, {
@@ -60,6 +69,7 @@ export default async function ({ S, browser, flow, expectVisible, LONG }) {
       const want = `${S.sandbox}/oauth2/authorize?client_id=${app.application_id}&scope=bot%20applications.commands&permissions=${bits}`;
       if (href !== want) throw new Error(`invite link ${href}, wanted ${want}`);
       await shot('invite');
+      await fitsPhone('invite');
       // One click on the link, one on Authorize: the sandbox's server picker has a server picked.
       const [picker] = await Promise.all([ctx.waitForEvent('page'), invite.click()]);
       await picker.waitForLoadState();
@@ -86,6 +96,7 @@ export default async function ({ S, browser, flow, expectVisible, LONG }) {
       await p.getByRole('checkbox', { name: 'Send Messages', exact: true }).check();
       if ((await p.getByTestId('permissions-bits').inputValue()) !== '2048') throw new Error('Send Messages is not 2048');
       await shot('command_permissions');
+      await fitsPhone('command_permissions');
       await p.getByRole('button', { name: 'Save command' }).click();
       await p.waitForURL(/\/commands\/[0-9a-f-]{36}$/, { timeout: LONG });
       // Saved as the bit field, read back as the checked box.

@@ -14,26 +14,38 @@ const POLL_MS = 5_000;
 export const useConsoleConfig = () =>
   useQuery({ queryKey: ['console-config'], queryFn: () => api.get<ConsoleConfig>('/v1/config'), staleTime: Infinity });
 
-/** What the checklist knows of this bot, from the live status, the commands and the logs. */
+const guildsOf = (s: BotStatus | undefined): number | null => {
+  const counts = (s?.shards ?? []).map((x) => x.guild_count).filter((x): x is number => typeof x === 'number');
+  return s?.state === 'online' && counts.length > 0 ? counts.reduce((a, b) => a + b, 0) : null;
+};
+
+/** What the checklist knows of this bot, from the live status, the commands and the logs.
+ * Each source is polled only until its step is done. */
 function useProgress(bot: BotView | undefined): Progress {
   const id = bot?.id ?? '';
-  const status = useQuery({ queryKey: ['status', id], queryFn: () => api.get<BotStatus>(`/v1/bots/${id}/status`), enabled: !!bot, refetchInterval: POLL_MS });
-  const commands = useQuery({ queryKey: ['commands', id], queryFn: () => api.get<CommandList>(`/v1/bots/${id}/commands`), enabled: !!bot, refetchInterval: POLL_MS });
+  const status = useQuery({
+    queryKey: ['status', id],
+    queryFn: () => api.get<BotStatus>(`/v1/bots/${id}/status`),
+    enabled: !!bot,
+    refetchInterval: (q) => ((guildsOf(q.state.data) ?? 0) > 0 ? false : POLL_MS),
+  });
+  const commands = useQuery({
+    queryKey: ['commands', id],
+    queryFn: () => api.get<CommandList>(`/v1/bots/${id}/commands`),
+    enabled: !!bot,
+    refetchInterval: (q) => ((q.state.data?.items.length ?? 0) > 0 ? false : POLL_MS),
+  });
   const runs = useQuery({
     queryKey: ['onboarding-runs', id],
     queryFn: () => api.get<LogPage>('/v1/logs', { bot_id: id, domain: 'command', kind: 'executed', limit: 1 }),
     enabled: !!bot,
-    refetchInterval: POLL_MS,
+    refetchInterval: (q) => ((q.state.data?.items.length ?? 0) > 0 ? false : POLL_MS),
   });
   if (!bot) return NO_PROGRESS;
-  const s = status.data;
-  const online = s?.state === 'online';
-  const shards = s?.shards ?? [];
-  const counts = shards.map((x) => x.guild_count).filter((x): x is number => typeof x === 'number');
   return {
     hasBot: true,
-    online,
-    guildCount: online && counts.length > 0 ? counts.reduce((a, b) => a + b, 0) : null,
+    online: status.data?.state === 'online',
+    guildCount: guildsOf(status.data),
     commandCount: commands.data?.items.length ?? 0,
     runs: runs.data?.items.length ?? 0,
   };
