@@ -60,6 +60,13 @@ async def test_invite_link_picks_a_server_and_the_running_bot_joins_it(
         # The server picker lists the sandbox's servers, each by name, with a radio to pick.
         assert re.search(rf'value="{target.guild_id}"[^>]*> Invite Target', page.text)
         assert f">{PERMISSIONS}</code>" in page.text
+        # Discord's `guild_id` parameter picks the server in advance.
+        other = await sandbox_control.create_guild("Invite Other", members=[owner.id])
+        hinted = await http.get(
+            "/oauth2/authorize", params={**_invite(app.application_id), "guild_id": other.guild_id}
+        )
+        assert re.search(rf'value="{other.guild_id}" checked> Invite Other', hinted.text)
+        assert not re.search(rf'value="{target.guild_id}" checked', hinted.text)
 
         done = await http.post(
             "/oauth2/authorize",

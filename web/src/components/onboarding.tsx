@@ -53,17 +53,22 @@ function useProgress(bot: BotView | undefined): Progress {
 
 function StepItem({ step, current, children }: { step: Step; current: boolean; children?: ReactNode }) {
   return (
-    <li data-step={step.key} data-done={step.done} aria-current={current ? 'step' : undefined} style={{ margin: '10px 0', minWidth: 0 }}>
-      <div className="row" style={{ alignItems: 'baseline', flexWrap: 'wrap' }}>
-        <span aria-hidden="true" style={{ width: '1.4em', flex: 'none', fontWeight: 700, color: step.done ? 'var(--ok, #1a7f37)' : undefined }}>
-          {step.done ? '✓' : '○'}
-        </span>
-        <strong style={{ overflowWrap: 'anywhere' }}>{step.title}</strong>
+    <li
+      data-step={step.key}
+      data-done={step.done}
+      aria-current={current ? 'step' : undefined}
+      style={{ margin: '10px 0', display: 'grid', gridTemplateColumns: '1.4em minmax(0, 1fr)', alignItems: 'baseline' }}
+    >
+      <span aria-hidden="true" style={{ fontWeight: 700, color: step.done ? 'var(--ok, #1a7f37)' : undefined }}>
+        {step.done ? '✓' : '○'}
+      </span>
+      <div style={{ minWidth: 0 }}>
+        <strong style={{ overflowWrap: 'anywhere' }}>{step.title}</strong>{' '}
         <span className={`small ${step.done ? '' : 'muted'}`} data-testid={`step-${step.key}-state`}>
           {step.done ? 'Done' : step.unknown ? `Not done yet (${step.unknown})` : 'Not done'}
         </span>
+        {children && !step.done && <div style={{ marginTop: 4 }}>{children}</div>}
       </div>
-      {children && (current || !step.done) && <div style={{ marginLeft: '1.4em', minWidth: 0 }}>{children}</div>}
     </li>
   );
 }
