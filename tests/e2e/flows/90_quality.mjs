@@ -49,6 +49,9 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
       await expectVisible(page.locator('.field-error, .alert.error'), 20_000);
     }],
     ['bot_command_editor_errors', `${bot()}/commands/new`, page.getByLabel('Reply template', { exact: true }), async () => {
+      // The permissions picker opened too (its checkboxes, groups and computed bit field).
+      const picker = page.getByTestId('permissions-picker');
+      if (await picker.count()) await picker.first().locator('summary').click();
       await page.getByRole('button', { name: 'Save command' }).click();
       await expectVisible(page.locator('.field-error, .alert.error'), 20_000);
     }],
