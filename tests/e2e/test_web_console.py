@@ -259,3 +259,24 @@ def test_a_new_user_follows_the_checklist_to_a_first_answered_command(
     picker → one click installs it in a sandbox server → start → first command (Required
     permissions picked, not typed) → Try it answers → the checklist is gone."""
     _check(console_run, "onboarding")
+
+
+def test_axe_finds_no_serious_or_critical_violation_on_any_page(
+    console_run: dict[str, Any],
+) -> None:
+    """#16 item 9: axe-core on every signed-in page, light and dark, desktop and phone."""
+    _check(console_run, "quality_axe")
+
+
+def test_every_page_fits_desktop_and_phone_widths(console_run: dict[str, Any]) -> None:
+    """#16: screenshots at 1280x800 and 390x844 (<page>_desktop/_phone.png); no page
+    scrolls sideways."""
+    _check(console_run, "quality_screens")
+
+
+def test_every_tab_list_follows_the_arrow_keys(console_run: dict[str, Any]) -> None:
+    _check(console_run, "quality_tab_keys")
+
+
+def test_first_page_is_at_most_250_kb_gzipped(console_run: dict[str, Any]) -> None:
+    _check(console_run, "quality_first_page_size")

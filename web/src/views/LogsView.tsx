@@ -16,7 +16,8 @@ const STATE_TEXT: Record<string, string> = {
 
 function Lines({ lines, label }: { lines: Line[]; label: string }) {
   return (
-    <div className="log" role="log" aria-label={label} aria-live="off" data-testid={label === 'Live tail' ? 'live-tail' : 'history'}>
+    // A tab stop, so keyboard users can scroll it (axe: scrollable-region-focusable).
+    <div className="log" role="log" aria-label={label} aria-live="off" tabIndex={0} data-testid={label === 'Live tail' ? 'live-tail' : 'history'}>
       {lines.map((l) => (
         <div key={l.id} className={`lvl-${l.level}`}>
           <span className="muted">{new Date(l.at).toLocaleTimeString()}</span> [{l.level}] {l.domain}.{l.kind} {l.message}
