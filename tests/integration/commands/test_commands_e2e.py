@@ -92,7 +92,8 @@ def _command(**data: Any) -> C.CommandIn:
 @pytest.fixture(scope="module")
 async def live_bot(infra, command_service, peer, sandbox) -> AsyncIterator[LiveBot]:
     """One online bot (GUILDS, GUILD_MESSAGES, MESSAGE_CONTENT) with a slow `http` command,
-    a prefix command and a user context-menu command, synced to the sandbox."""
+    a prefix command (default prefix) and a user context-menu command, synced to the
+    sandbox."""
     from tests.integration.commands.conftest import Caller
 
     nc = await connect_admin(infra)
@@ -121,11 +122,7 @@ async def live_bot(infra, command_service, peer, sandbox) -> AsyncIterator[LiveB
         C.ConnectionIn(name=f"slow-{uuid.uuid4().hex[:6]}", base_url=peer.url + "/v1"),
         owner,
     )
-    await call(
-        C.SETTINGS_PUT,
-        C.BotCommandSettings(bot_id=bot.id, settings=C.CommandSettings(prefix="!")),
-        owner,
-    )
+    # No prefix set: prefix commands follow the default `!`.
     ai = await call(
         C.CONNECTION_CREATE,
         C.ConnectionIn(
@@ -250,3 +247,40 @@ async def test_ai_command_answered_from_the_local_model(live_bot, sandbox_contro
     )
     answer = await sandbox_control.wait_for_answer(interaction, wait=10)
     assert answer["content"] == "[m1|terse] live-user: hi?"
+
+
+async def test_the_prefix_setting_decides_which_messages_trigger(
+    live_bot, call, sandbox_control
+) -> None:
+    bot = live_bot
+    channel = bot.guild.channel_ids[0]
+
+    async def put_prefix(prefix: str) -> None:
+        settings = C.BotCommandSettings(
+            bot_id=bot.bot_id, settings=C.CommandSettings(prefix=prefix)
+        )
+        assert (await call(C.SETTINGS_PUT, settings, bot.owner)).prefix == prefix
+
+    async def post(text: str) -> str:
+        return str((await sandbox_control.post_message(channel, bot.member.id, text))["id"])
+
+    await put_prefix("?")
+    try:
+        # The running bot picks the new prefix up without a restart.
+        async def answered() -> bool:
+            after = await post("?say switched")
+            replies = await sandbox_control.channel_messages(
+                channel, after=after, author_id=bot.app.bot_user_id, wait=1
+            )
+            return any(r["content"] == "live-user says switched" for r in replies)
+
+        await apoll(answered, timeout_s=20, interval_s=0.2, what="an answer to the new prefix")
+        # The old prefix no longer triggers anything; the new one does.
+        quiet = await post("!say old")
+        await post("?say new")
+        replies = await sandbox_control.channel_messages(
+            channel, after=quiet, author_id=bot.app.bot_user_id, wait=10
+        )
+        assert [r["content"] for r in replies] == ["live-user says new"]
+    finally:
+        await put_prefix("!")
