@@ -127,12 +127,12 @@ class MessageSent(Contract):
 class BotControl(Contract):
     """`ctl.bot.<bot_id>.<shard>`: an operation forwarded to the replica running that shard.
 
-    Headers: `bc-ctl-op` (`avatar`, `presence`, `message`, `guilds`), `bc-user-id`, `bc-meta` (the
-    operation's request contract as JSON); the body is the raw payload (image bytes for
-    `avatar`). The reply is the operation's reply contract, or an error envelope.
+    Headers: `bc-ctl-op` (`avatar`, `presence`, `message`, `guilds`, `sync`), `bc-user-id`,
+    `bc-meta` (the operation's request contract as JSON); the body is the raw payload (image
+    bytes for `avatar`). The reply is the operation's reply contract, or an error envelope.
     """
 
-    op: Literal["avatar", "presence", "message", "guilds"]
+    op: Literal["avatar", "presence", "message", "guilds", "sync"]
 
 
 class FleetMember(Contract):
@@ -218,6 +218,22 @@ class GuildList(Contract):
     guilds: list[LiveGuild] = Field(default_factory=list)
 
 
+class CommandsSynced(Contract):
+    """The result of "Sync now": the bot's application commands registered with Discord again."""
+
+    bot_id: UUID
+    ok: bool
+    error: str | None = None  # Discord's refusal, in its words
+    commands: int = 0  # application commands Discord now has (global and per server)
+
+
+SYNC_COMMANDS = rpc(
+    "rpc.bot.runtime.sync_commands",
+    BotRef,
+    CommandsSynced,
+    callers=["gateway"],
+    summary="register the bot's application commands with Discord again, now (running bot)",
+)
 GET_GUILDS = rpc(
     "rpc.bot.runtime.guilds",
     BotRef,

@@ -25,8 +25,10 @@ from proto.fleet import (
     GET_SHARDS,
     GET_STATUS,
     SEND_MESSAGE,
+    SYNC_COMMANDS,
     ApplyPresence,
     BotStatus,
+    CommandsSynced,
     DesiredBot,
     GuildChannel,
     GuildList,
@@ -128,6 +130,8 @@ class ControlHost(Protocol):
 
     def unit_of(self, bot_id: UUID, shard_id: int = 0) -> ShardUnit | None: ...
 
+    async def sync_commands(self, unit: ShardUnit) -> tuple[bool, str | None, int]: ...
+
 
 class Control:
     def __init__(self, fleet: ControlHost) -> None:
@@ -142,6 +146,7 @@ class Control:
         rpc.register(APPLY_PRESENCE, self.apply_presence)
         rpc.register(SEND_MESSAGE, self.send_message)
         rpc.register(GET_GUILDS, self.get_guilds)
+        rpc.register(SYNC_COMMANDS, self.sync_commands)
 
     # ------------------------------------------------------------------ ownership
     async def _owned(self, bot_id: UUID, ctx: RpcContext) -> DesiredBot:
@@ -230,6 +235,21 @@ class Control:
         guilds = sorted(found.values(), key=lambda g: (g.name.lower(), g.id))
         return GuildList(bot_id=req.bot_id, guilds=guilds)
 
+    async def sync_commands(self, req: BotRef, ctx: RpcContext) -> CommandsSynced:
+        """Sync now: done by the replica running shard 0, which syncs the commands anyway."""
+        await self._owned(req.bot_id, ctx)
+        try:
+            reply = await self._route(req.bot_id, 0, "sync", req, b"", ctx, fallback=False)
+        except RpcError as exc:
+            if exc.code is not ErrorCode.UNAVAILABLE:
+                raise
+            raise RpcError(
+                ErrorCode.CONFLICT,
+                "the bot is not running: start it, then sync (its commands are synced when it "
+                "connects)",
+            ) from None
+        return CommandsSynced.model_validate_json(reply)
+
     async def _route(
         self,
         bot_id: UUID,
@@ -293,6 +313,17 @@ class Control:
                 unit.desired = unit.desired.model_copy(update={"presence": req.presence})
                 await self.apply_presence_local(unit)
                 return PresenceApplied(bot_id=req.bot_id, shards=1).model_dump_json().encode()
+            if op == "sync":
+                if unit.ws is None or unit.state != "online":
+                    raise RpcError(
+                        ErrorCode.CONFLICT, "the bot is still connecting: sync when it is online"
+                    )
+                ok, error, count = await self.fleet.sync_commands(unit)
+                return (
+                    CommandsSynced(bot_id=unit.key.bot_id, ok=ok, error=error, commands=count)
+                    .model_dump_json()
+                    .encode()
+                )
             if op == "guilds":
                 if unit.ws is None:
                     raise RpcError(ErrorCode.UNAVAILABLE, "the bot is reconnecting; try again")
@@ -397,6 +428,7 @@ class Control:
                 "message": SendMessage,
                 "presence": ApplyPresence,
                 "guilds": BotRef,
+                "sync": BotRef,
             }
             req = models[op].model_validate_json(headers.get(H.META, "{}"))
             unit = self.fleet.unit_of(bot_id, shard)

@@ -18,6 +18,8 @@ from pydantic import SecretStr
 from proto import bots as B
 from proto import commands as C
 from proto import fleet as F
+from proto.errors import ErrorCode
+from services.errors import RpcError
 from tests.fixtures.infra import apoll, connect_admin
 from tests.fixtures.sandbox import SandboxApp, SandboxGuild, SandboxUser
 
@@ -284,3 +286,36 @@ async def test_the_prefix_setting_decides_which_messages_trigger(
         assert [r["content"] for r in replies] == ["live-user says new"]
     finally:
         await put_prefix("!")
+
+
+async def test_sync_now_registers_the_commands_with_discord_again(
+    live_bot, call, sandbox, sandbox_control
+) -> None:
+    bot = live_bot
+    commands_url = f"/applications/{bot.app.application_id}/commands"
+    auth = {"Authorization": f"Bot {bot.app.token}"}
+    async with httpx.AsyncClient(base_url=sandbox.api_url, headers=auth) as http:
+        before = (await http.get(commands_url)).json()
+        assert sorted(c["name"] for c in before) == ["High Five", "ask", "forecast"]
+        # Someone (another tool, a script) wiped them on Discord: the hash still matches, so
+        # only Sync now puts them back.
+        assert (await http.put(commands_url, json=[])).status_code == 200
+        assert (await http.get(commands_url)).json() == []
+        synced = await call(F.SYNC_COMMANDS, B.BotRef(bot_id=bot.bot_id), bot.owner)
+        assert (synced.ok, synced.error, synced.commands) == (True, None, 3)
+        after = (await http.get(commands_url)).json()
+        assert sorted(c["name"] for c in after) == ["High Five", "ask", "forecast"]
+    status = await call(C.SYNC_STATUS, C.BotCommandRef(bot_id=bot.bot_id), bot.owner)
+    assert status.in_sync
+    assert status.ok
+
+    # Someone else cannot sync your bot; a stopped bot cannot sync (a plain 409).
+    with pytest.raises(RpcError) as err:
+        await call(F.SYNC_COMMANDS, B.BotRef(bot_id=bot.bot_id), uuid.uuid4())
+    assert err.value.code is ErrorCode.NOT_FOUND
+    app = await sandbox_control.create_application(f"Stopped {uuid.uuid4().hex[:6]}")
+    stopped = await call(B.CREATE_BOT, B.CreateBot(token=SecretStr(app.token)), bot.owner)
+    with pytest.raises(RpcError) as err:
+        await call(F.SYNC_COMMANDS, B.BotRef(bot_id=stopped.id), bot.owner)
+    assert err.value.code is ErrorCode.CONFLICT
+    assert "not running" in err.value.message

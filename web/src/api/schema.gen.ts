@@ -113,11 +113,11 @@ export type BotCommandSettings = {
 
 /** `ctl.bot.<bot_id>.<shard>`: an operation forwarded to the replica running that shard.
  * 
- * Headers: `bc-ctl-op` (`avatar`, `presence`, `message`, `guilds`), `bc-user-id`, `bc-meta` (the
- * operation's request contract as JSON); the body is the raw payload (image bytes for
- * `avatar`). The reply is the operation's reply contract, or an error envelope. */
+ * Headers: `bc-ctl-op` (`avatar`, `presence`, `message`, `guilds`, `sync`), `bc-user-id`,
+ * `bc-meta` (the operation's request contract as JSON); the body is the raw payload (image
+ * bytes for `avatar`). The reply is the operation's reply contract, or an error envelope. */
 export type BotControl = {
-  op: "avatar" | "presence" | "message" | "guilds";
+  op: "avatar" | "presence" | "message" | "guilds" | "sync";
 };
 
 export type BotDeleted = {
@@ -367,6 +367,14 @@ export type CommandsChanged = {
 /** Per-bot command settings: the prefix that prefix commands follow (default `!`). */
 export type CommandSettings = {
   prefix?: string;
+};
+
+/** The result of "Sync now": the bot's application commands registered with Discord again. */
+export type CommandsSynced = {
+  bot_id: string;
+  commands?: number;
+  error?: string | null;
+  ok: boolean;
 };
 
 /** A stored config file of the calling user, already parsed (JSON or safe YAML). */
