@@ -6,6 +6,9 @@ import { fieldErrors } from '../api/errors';
 import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, CommandReply, FileInfo, ImportResult, SyncStatus } from '../api/types';
 import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, when } from '../components/ui';
 import { countOf } from '../lib/words';
+import { DuplicateButton, EnabledToggle, SyncNowButton } from '../components/commandActions';
+import { GuildSource, IdListPicker, IdPicker, useGuilds } from '../components/pickers';
+import { channelChoices, guildChoices, roleChoices, splitIds } from '../lib/pickers';
 import { emptyCommand, emptyOption, emptySample, fromCommand, localErrors, previewBody, toPayload, type CommandForm, type OptType, type SampleForm } from '../lib/commandForm';
 
 const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
@@ -48,6 +51,7 @@ function CommandsTable({ bot }: { bot: BotView }) {
         </div>
       </div>
       <SyncState botId={bot.id} />
+      <div className="row"><SyncNowButton botId={bot.id} /></div>
       {cmds.isPending && <Loading what="Loading commands" />}
       <ErrorBox error={cmds.error} retry={() => cmds.refetch()} />
       {cmds.data && cmds.data.items.length === 0 && <Empty>No commands yet. Create one, or import a config file below.</Empty>}
@@ -55,7 +59,7 @@ function CommandsTable({ bot }: { bot: BotView }) {
         <div className="table-wrap panel">
           <table>
             <thead>
-              <tr><th>Name</th><th>Kind</th><th className="opt">Response</th><th>Enabled</th></tr>
+              <tr><th>Name</th><th>Kind</th><th className="opt">Response</th><th>Enabled</th><th>Actions</th></tr>
             </thead>
             <tbody>
               {cmds.data.items.map((c) => (
@@ -63,7 +67,8 @@ function CommandsTable({ bot }: { bot: BotView }) {
                   <td><Link to={c.id}>{c.kind === 'slash' ? '/' : ''}{c.name}</Link></td>
                   <td>{KINDS[c.kind ?? 'slash']}</td>
                   <td className="opt">{(c.response as { type?: string }).type ?? 'template'}</td>
-                  <td>{c.enabled === false ? '○ off' : '● on'}</td>
+                  <td><EnabledToggle botId={bot.id} cmd={c} /></td>
+                  <td><DuplicateButton botId={bot.id} cmd={c} names={cmds.data.items.map((x) => x.name)} /></td>
                 </tr>
               ))}
             </tbody>
@@ -142,6 +147,8 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
   const [local, setLocal] = useState<Record<string, string>>({});
   const [confirmDel, setConfirmDel] = useState(false);
   const connections = useQuery({ queryKey: ['connections'], queryFn: () => api.get<ConnectionList>('/v1/connections'), enabled: f.responseType !== 'template' });
+  const guilds = useGuilds(bot.id);
+  const live = guilds.data?.guilds ?? [];
   const prompts = useQuery({ queryKey: ['prompts'], queryFn: () => api.get<PromptList>('/v1/prompts'), enabled: f.responseType === 'ai' });
   const save = useMutation({
     mutationFn: () =>
@@ -289,8 +296,9 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
           <Field label="Cooldown per guild (s)" error={errs.cooldown_guild_s}>{(p) => <input {...p} type="number" min={0} max={86400} value={f.cooldownGuild} onChange={(e) => set('cooldownGuild', e.target.value)} />}</Field>
         </div>
         <Field label="Required permissions (Discord bit field)" error={errs.required_permissions}>{(p) => <input {...p} inputMode="numeric" value={f.permissions} onChange={(e) => set('permissions', e.target.value)} />}</Field>
-        <Field label="Required role ids" error={errs.required_role_ids}>{(p) => <input {...p} value={f.roleIds} onChange={(e) => set('roleIds', e.target.value)} />}</Field>
-        <Field label="Guild ids (empty = global)" error={errs.guild_ids}>{(p) => <input {...p} value={f.guildIds} onChange={(e) => set('guildIds', e.target.value)} />}</Field>
+        <IdListPicker label="Servers (none = every server)" noun="server" value={f.guildIds} onChange={(v) => set('guildIds', v)} choices={guildChoices(live)} error={errs.guild_ids} />
+        <IdListPicker label="Required roles" noun="role" value={f.roleIds} onChange={(v) => set('roleIds', v)} choices={roleChoices(live, splitIds(f.guildIds))} error={errs.required_role_ids} />
+        <GuildSource query={guilds} />
       </fieldset>
       <fieldset>
         <legend>Preview</legend>
@@ -300,11 +308,17 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
         </p>
         {isSlash && sampleNames.length > 0 && (
           <div className="row">
-            {sampleNames.map((name) => (
-              <Field key={name} label={`Sample ${name}`} error={errs[`sample.options.${name}`]}>
-                {(p) => <input {...p} value={sample.values[name] ?? ''} onChange={(e) => setSample((x) => ({ ...x, values: { ...x.values, [name]: e.target.value } }))} />}
-              </Field>
-            ))}
+            {sampleNames.map((name) => {
+              const type = f.options.find((o) => o.name.trim() === name)?.type;
+              const setValue = (v: string) => setSample((x) => ({ ...x, values: { ...x.values, [name]: v } }));
+              return type === 'channel' || type === 'role' ? (
+                <IdPicker key={name} label={`Sample ${name}`} value={sample.values[name] ?? ''} onChange={setValue} choices={type === 'channel' ? channelChoices(live, splitIds(f.guildIds)) : roleChoices(live, splitIds(f.guildIds))} error={errs[`sample.options.${name}`]} />
+              ) : (
+                <Field key={name} label={`Sample ${name}`} error={errs[`sample.options.${name}`]}>
+                  {(p) => <input {...p} value={sample.values[name] ?? ''} onChange={(e) => setValue(e.target.value)} />}
+                </Field>
+              );
+            })}
           </div>
         )}
         {f.kind === 'prefix' && (
