@@ -124,7 +124,7 @@ export function IdPicker({ label, value, onChange, choices, error, hint }: OnePr
             list={listId}
             value={value}
             autoComplete="off"
-            placeholder="Pick by name or type an id"
+            placeholder="Name or id"
             onChange={(e) => onChange(e.target.value)}
             onBlur={(e) => resolve(e.target.value)}
             onKeyDown={(e) => {
@@ -176,7 +176,7 @@ export function ServersPanel({ bot }: { bot: BotView }) {
             <li key={g.id}>
               <strong className="picked-name" title={g.name}>{g.name}</strong>{' '}
               <span className="muted small">
-                {g.member_count != null ? `${g.member_count} ${g.member_count === 1 ? 'member' : 'members'}` : 'members unknown'} · {(g.channels ?? []).filter((c) => c.type !== 'category').length} channels
+                {g.member_count != null ? `${g.member_count} ${g.member_count === 1 ? 'member' : 'members'}` : 'members unknown'} · {countChannels(g)}
               </span>
             </li>
           ))}
@@ -184,6 +184,11 @@ export function ServersPanel({ bot }: { bot: BotView }) {
       )}
     </section>
   );
+}
+
+function countChannels(g: { channels?: Array<{ type: string }> }): string {
+  const n = (g.channels ?? []).filter((c) => c.type !== 'category').length;
+  return `${n} ${n === 1 ? 'channel' : 'channels'}`;
 }
 
 /** Bot settings: the prefix that prefix commands follow (default `!`). */

@@ -51,7 +51,7 @@ function CommandsTable({ bot }: { bot: BotView }) {
         </div>
       </div>
       <SyncState botId={bot.id} />
-      <div className="row"><SyncNowButton botId={bot.id} /></div>
+      <div className="row" style={{ margin: '8px 0' }}><SyncNowButton botId={bot.id} /></div>
       {cmds.isPending && <Loading what="Loading commands" />}
       <ErrorBox error={cmds.error} retry={() => cmds.refetch()} />
       {cmds.data && cmds.data.items.length === 0 && <Empty>No commands yet. Create one, or import a config file below.</Empty>}
