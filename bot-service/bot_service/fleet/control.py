@@ -229,6 +229,10 @@ class Control:
 
         await asyncio.gather(*(one(s) for s in range(count)))
         if not answered:
+            if desired.running:
+                raise RpcError(
+                    ErrorCode.CONFLICT, "the bot is not online yet: its servers show once it is"
+                )
             raise RpcError(
                 ErrorCode.CONFLICT, "the bot is not running: start it to see its servers"
             )

@@ -85,6 +85,11 @@ export default async function ({ page, flow, expectVisible, LONG, botUrl }) {
     await page.reload();
     await expectVisible(page.getByLabel('Prefix', { exact: true }));
     await page.waitForFunction(() => document.querySelector('input[maxlength="5"]')?.value === '?');
+    // The editor tells how a prefix command will be typed, with this bot's prefix.
+    await page.goto(`${botUrl()}/commands/new`);
+    await page.getByLabel('Kind', { exact: true }).selectOption('prefix');
+    await page.getByLabel('Name', { exact: true }).fill('echo');
+    await expectVisible(page.getByText('people type ?echo', { exact: false }));
   });
 
   await flow('pickers_stop_bot', ['pickers_overview_servers_uptime'], async () => {

@@ -3,6 +3,7 @@
 // the bot's command prefix.
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { Link } from 'react-router';
 import { api } from '../api/client';
 import { ApiError, fieldErrors } from '../api/errors';
 import { useStatus } from '../api/bots';
@@ -27,7 +28,7 @@ export function useGuilds(botId: string, enabled = true) {
 export function GuildSource({ query }: { query: ReturnType<typeof useGuilds> }) {
   if (query.isPending) return <p className="small muted">Loading the bot’s servers…</p>;
   if (query.error instanceof ApiError && query.error.status === 409)
-    return <p className="small muted" data-testid="picker-source">Start the bot to pick servers, channels and roles by name. You can still type their ids.</p>;
+    return <p className="small muted" data-testid="picker-source">Servers, channels and roles can be picked by name while the bot is online ({query.error.message}). You can still type their ids.</p>;
   if (query.error) return <p className="small muted" data-testid="picker-source">The bot’s servers could not be loaded ({query.error.message}). You can still type ids.</p>;
   const n = query.data?.guilds?.length ?? 0;
   return <p className="small muted" data-testid="picker-source">{n === 0 ? 'The bot is in no server yet: invite it to one. You can still type ids.' : `Names from the bot’s ${n === 1 ? 'server' : `${n} servers`}, live. You can also type an id.`}</p>;
@@ -191,11 +192,24 @@ function countChannels(g: { channels?: Array<{ type: string }> }): string {
   return `${n} ${n === 1 ? 'channel' : 'channels'}`;
 }
 
+const usePrefix = (botId: string) =>
+  useQuery({ queryKey: ['command-settings', botId], queryFn: () => api.get<CommandSettings>(`/v1/bots/${botId}/commands/settings`) });
+
+/** The editor's hint for a prefix command's name: how people will type it. */
+export function PrefixHint({ botId, name }: { botId: string; name: string }) {
+  const prefix = usePrefix(botId).data?.prefix ?? '!';
+  return (
+    <>
+      What follows the bot’s prefix: people type <code>{prefix}{name.trim() || 'name'}</code>. The prefix is set in <Link to={`/bots/${botId}/settings`}>Settings</Link>.
+    </>
+  );
+}
+
 /** Bot settings: the prefix that prefix commands follow (default `!`). */
 export function PrefixSettings({ bot }: { bot: BotView }) {
   const qc = useQueryClient();
   const url = `/v1/bots/${bot.id}/commands/settings`;
-  const current = useQuery({ queryKey: ['command-settings', bot.id], queryFn: () => api.get<CommandSettings>(url) });
+  const current = usePrefix(bot.id);
   const [prefix, setPrefix] = useState<string | null>(null);
   const save = useMutation({
     mutationFn: () => api.put<CommandSettings>(url, { prefix: value }),

@@ -7,7 +7,7 @@ import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, Comm
 import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, when } from '../components/ui';
 import { countOf } from '../lib/words';
 import { DuplicateButton, EnabledToggle, SyncNowButton } from '../components/commandActions';
-import { GuildSource, IdListPicker, IdPicker, useGuilds } from '../components/pickers';
+import { GuildSource, IdListPicker, IdPicker, PrefixHint, useGuilds } from '../components/pickers';
 import { channelChoices, guildChoices, roleChoices, splitIds } from '../lib/pickers';
 import { emptyCommand, emptyOption, emptySample, fromCommand, localErrors, previewBody, toPayload, type CommandForm, type OptType, type SampleForm } from '../lib/commandForm';
 
@@ -202,7 +202,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
           </select>
         )}
       </Field>
-      <Field label="Name" error={errs.name} hint={isSlash ? 'Lowercase, 1–32 characters: what people type after /' : f.kind === 'prefix' ? 'What follows the bot’s prefix' : 'Shown in the right-click menu'}>
+      <Field label="Name" error={errs.name} hint={isSlash ? 'Lowercase, 1–32 characters: what people type after /' : f.kind === 'prefix' ? <PrefixHint botId={bot.id} name={f.name} /> : 'Shown in the right-click menu'}>
         {(p) => <input {...p} name="name" value={f.name} onChange={(e) => set('name', e.target.value)} maxLength={32} />}
       </Field>
       {!isMenu && (
