@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .bot_authorize import announce_guild
 from .context import SandboxContext, ctx_of
 from .errors import DiscordError
 from .interactions import create_interaction
@@ -23,12 +24,11 @@ from .messaging import create_message, message_fields
 from .oauth_store import OAuthClient, is_loopback_redirect
 from .payloads import (
     command_payload,
-    gateway_guild_payload,
     message_payload,
     session_start_limit_payload,
 )
-from .sessions import GUILD_MEMBERS, GUILDS, Session
-from .state import Application, Guild, StateError, normalize_privileged
+from .sessions import Session
+from .state import Application, StateError, normalize_privileged
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PREFIX = "/_sandbox"
@@ -207,7 +207,7 @@ async def patch_application(request: web.Request) -> web.Response:
     if body.get("guild_count") is not None:
         added, removed = ctx.state.set_guild_count(app, int(body["guild_count"]))
         for guild in added:
-            _announce_guild(ctx, app, guild)
+            announce_guild(ctx, app, guild)
         for guild in removed:
             ctx.hub.dispatch_to_guild_removed(app, guild.id)
     ctx.state.touch()
@@ -218,17 +218,6 @@ async def reset_token(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     app = _app(ctx, request)
     return json_response({"application_id": str(app.id), "token": ctx.state.reset_token(app)})
-
-
-def _announce_guild(ctx: SandboxContext, app: Application, guild: Guild) -> None:
-    def build(session: Session) -> dict[str, Any] | None:
-        if not session.has(GUILDS):
-            return None
-        return gateway_guild_payload(
-            ctx.state, guild, bot_user_id=app.bot_user_id, all_members=session.has(GUILD_MEMBERS)
-        )
-
-    ctx.hub.dispatch_to_guild(guild.id, "GUILD_CREATE", build, app_ids=[app.id])
 
 
 # ------------------------------------------------------------- users, guilds
@@ -303,7 +292,7 @@ async def install(request: web.Request) -> web.Response:
     app = ctx.state.get_application(_id(body.get("application_id"), "application_id"))
     added = ctx.state.install(guild, app)
     if added:
-        _announce_guild(ctx, app, guild)
+        announce_guild(ctx, app, guild)
     return json_response(
         {"guild_id": str(guild.id), "application_id": str(app.id), "installed": added}
     )

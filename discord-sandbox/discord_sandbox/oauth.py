@@ -13,6 +13,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from .bot_authorize import bot_authorize, is_bot_authorization
 from .consent import authorize_endpoint
 from .context import SandboxContext, ctx_of
 from .jsonresp import json_response
@@ -54,6 +55,13 @@ async def form_of(request: web.Request) -> dict[str, str]:
 
 
 async def authorize(request: web.Request) -> web.StreamResponse:
+    # An invite link (`scope=bot…` without `response_type`) is Discord's bot authorization.
+    if request.method == "POST":
+        params = await form_of(request)
+    else:
+        params = dict(request.query)
+    if is_bot_authorization(params):
+        return await bot_authorize(request, ctx_of(request), params)
     return await authorize_endpoint(
         request, ctx_of(request), PROVIDER, "Sign in with Discord (sandbox)"
     )

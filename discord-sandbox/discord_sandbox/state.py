@@ -403,14 +403,15 @@ class SandboxState:
             self.touch()
         return member
 
-    def install(self, guild: Guild, app: Application) -> bool:
-        """Add the bot to the guild (with its managed role); False if already there."""
+    def install(self, guild: Guild, app: Application, permissions: int = ADMINISTRATOR) -> bool:
+        """Add the bot to the guild (with its managed role, granted `permissions`, as the
+        authorization asked); False if already there."""
         if app.id in guild.application_ids:
             return False
         role = Role(
             id=self.snowflakes.next(),
             name=app.name,
-            permissions=ADMINISTRATOR,
+            permissions=permissions,
             position=1,
             managed=True,
             bot_id=app.bot_user_id,

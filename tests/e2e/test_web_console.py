@@ -252,6 +252,15 @@ def test_no_uncaught_page_errors(console_run: dict[str, Any]) -> None:
     _check(console_run, "_page_errors")
 
 
+def test_a_new_user_follows_the_checklist_to_a_first_answered_command(
+    console_run: dict[str, Any],
+) -> None:
+    """#16 item 1: empty account → checklist → add the bot → invite link with the permissions
+    picker → one click installs it in a sandbox server → start → first command (Required
+    permissions picked, not typed) → Try it answers → the checklist is gone."""
+    _check(console_run, "onboarding")
+
+
 def test_overview_lists_the_servers_and_uptime(console_run: dict[str, Any]) -> None:
     _check(console_run, "pickers_overview_servers_uptime")
 

@@ -69,3 +69,18 @@ async def status(request: Request, bus: Bus, runtime: Runtime) -> StatusOut:
     if await _signed_in(request) is None:
         return StatusOut(ok=ok)
     return StatusOut(ok=ok, services=services)
+
+
+class ConsoleConfig(BaseModel):
+    discord_base_url: str
+
+
+@router.get(
+    "/v1/config",
+    response_model=ConsoleConfig,
+    summary="Public settings the console needs (the Discord it builds invite links against)",
+)
+async def console_config(runtime: Runtime) -> ConsoleConfig:
+    # DISCORD_BASE_URL: discord.com in production, the discord-sandbox in development and
+    # tests; the browser already goes there to sign in, so it is no secret.
+    return ConsoleConfig(discord_base_url=runtime.settings.discord_base_url.rstrip("/"))

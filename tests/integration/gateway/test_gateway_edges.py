@@ -26,6 +26,18 @@ async def test_health_readiness_metrics_docs_and_status(start_service) -> None:
         assert "/v1/status" in (await client.get("/openapi.json")).json()["paths"]
 
 
+async def test_console_config_names_the_discord_to_invite_bots_on(start_service) -> None:
+    """The console builds invite links against the Discord the server talks to (the
+    sandbox in development and tests), read before sign-in."""
+    gateway = start_service(
+        "gateway", GATEWAY_HTTP_PORT="0", DISCORD_BASE_URL="http://127.0.0.1:4321/"
+    )
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        config = await client.get("/v1/config")
+        assert config.status_code == 200
+        assert config.json() == {"discord_base_url": "http://127.0.0.1:4321"}
+
+
 async def test_errors_are_json_envelopes_with_request_ids(start_service) -> None:
     gateway = start_service("gateway", GATEWAY_HTTP_PORT="0")
     async with httpx.AsyncClient(base_url=gateway.url) as client:
@@ -46,4 +58,3 @@ async def test_a_body_over_the_limit_is_refused_before_it_is_read(start_service)
         declared = await client.post("/v1/status", content=b"x" * 4096)
         assert declared.status_code == 413
         assert declared.json()["error"]["code"] == "too_large"
-

@@ -7,6 +7,7 @@ import { useBot, useBotAction, useStatus, useUpdateBot } from '../api/bots';
 import type { AvatarApplied, BotView, FileList, PatchBot } from '../api/types';
 import { Confirm, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown, when } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
+import { Onboarding } from '../components/onboarding';
 import { PrefixSettings, ServersPanel } from '../components/pickers';
 import { Avatar, StartStopButtons } from './BotsList';
 import { guidanceFor, reasonWords } from '../lib/status';
@@ -111,6 +112,8 @@ function Overview({ bot }: { bot: BotView }) {
   const status = useStatus(bot.id);
   const shards = { ...status, data: status.data ? { shards: status.data.shards ?? [] } : undefined, refetch: status.refetch };
   return (
+    <>
+    <Onboarding bot={bot} />
     <section className="panel" aria-labelledby="shards-h">
       <h2 id="shards-h" style={{ marginTop: 0 }}>Shards</h2>
       {shards.isPending && <Loading what="Loading shards" />}
@@ -151,6 +154,7 @@ function Overview({ bot }: { bot: BotView }) {
       )}
       <p className="small muted">Shard count: {bot.shard_count ?? 'auto (Discord’s recommendation)'}</p>
     </section>
+    </>
   );
 }
 

@@ -5,8 +5,9 @@ import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import { useBotAction, useBots, useCachedStatus } from '../api/bots';
 import type { BotView } from '../api/types';
-import { Empty, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown } from '../components/ui';
+import { ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
+import { Onboarding } from '../components/onboarding';
 
 /** The bot user's Discord avatar (or its initial when it has none). */
 export function Avatar({ bot, size = 32 }: { bot: BotView; size?: number }) {
@@ -127,9 +128,7 @@ export function BotsList() {
       {bots.isPending && <Loading what="Loading your bots" />}
       <ErrorBox error={bots.error} retry={() => bots.refetch()} />
       {bots.data && bots.data.bots.length === 0 && !adding && (
-        <Empty>
-          No bots yet. <button onClick={() => setAdding(true)}>Add your first bot</button>
-        </Empty>
+        <Onboarding onAddBot={() => setAdding(true)} />
       )}
       <div className="grid">
         {bots.data?.bots.map((b) => <BotCard key={b.id} bot={b} />)}

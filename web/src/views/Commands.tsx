@@ -5,6 +5,7 @@ import { api, upload } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, CommandReply, FileInfo, ImportResult, SyncStatus } from '../api/types';
 import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, when } from '../components/ui';
+import { PermissionsPicker } from '../components/permissions';
 import { countOf } from '../lib/words';
 import { DuplicateButton, EnabledToggle, SyncNowButton } from '../components/commandActions';
 import { GuildSource, IdListPicker, IdPicker, PrefixHint, useGuilds } from '../components/pickers';
@@ -295,7 +296,8 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
           <Field label="Cooldown per user (s)" error={errs.cooldown_user_s}>{(p) => <input {...p} type="number" min={0} max={86400} value={f.cooldownUser} onChange={(e) => set('cooldownUser', e.target.value)} />}</Field>
           <Field label="Cooldown per guild (s)" error={errs.cooldown_guild_s}>{(p) => <input {...p} type="number" min={0} max={86400} value={f.cooldownGuild} onChange={(e) => set('cooldownGuild', e.target.value)} />}</Field>
         </div>
-        <Field label="Required permissions (Discord bit field)" error={errs.required_permissions}>{(p) => <input {...p} inputMode="numeric" value={f.permissions} onChange={(e) => set('permissions', e.target.value)} />}</Field>
+        <PermissionsPicker label="Required permissions" collapsed value={f.permissions} onChange={(v) => set('permissions', v === '0' ? '' : v)} hint="Members need all of these to use the command (none checked: everyone may)." />
+        {errs.required_permissions && <div className="field-error">{errs.required_permissions}</div>}
         <IdListPicker label="Servers (none = every server)" noun="server" value={f.guildIds} onChange={(v) => set('guildIds', v)} choices={guildChoices(live)} error={errs.guild_ids} />
         <IdListPicker label="Required roles" noun="role" value={f.roleIds} onChange={(v) => set('roleIds', v)} choices={roleChoices(live, splitIds(f.guildIds))} error={errs.required_role_ids} />
         <GuildSource query={guilds} />
