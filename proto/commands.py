@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     Field,
     StrictFloat,
     StrictInt,
@@ -628,10 +629,27 @@ class PreviewCommand(Contract):
     command_id: UUID | None = None
 
 
-class CommandSettings(Contract):
-    """Per-bot command settings."""
+# What a message starts with to call a prefix command, unless the bot's settings say otherwise.
+DEFAULT_PREFIX = "!"
+MAX_PREFIX_LENGTH = 5
 
-    prefix: str | None = Field(None, min_length=1, max_length=10, pattern=r"^\S+$")
+
+def check_prefix(v: str) -> str:
+    """A command prefix: 1 to 5 characters, none of them a space."""
+    if not 1 <= len(v) <= MAX_PREFIX_LENGTH or any(c.isspace() for c in v):
+        raise PydanticCustomError(
+            "prefix", "a prefix is 1 to 5 characters without spaces, like ! or ?"
+        )
+    return v
+
+
+CommandPrefix = Annotated[str, AfterValidator(check_prefix)]
+
+
+class CommandSettings(Contract):
+    """Per-bot command settings: the prefix that prefix commands follow (default `!`)."""
+
+    prefix: CommandPrefix = DEFAULT_PREFIX
 
 
 class BotCommandSettings(Contract):
@@ -937,7 +955,7 @@ class BotImport(Contract):
     """
 
     version: Literal[1] = 1
-    prefix: str | None = Field(None, min_length=1, max_length=10, pattern=r"^\S+$")
+    prefix: CommandPrefix | None = None  # None: the importing bot keeps its prefix
     commands: list[ImportCommand] = Field(default_factory=list, max_length=500)
     prompts: list[ImportPrompt] = Field(default_factory=list, max_length=200)
     connections: list[ImportConnection] = Field(default_factory=list, max_length=100)

@@ -101,7 +101,6 @@ GET_SHARDS = rpc(
 )
 
 
-
 class ApplyPresence(Contract):
     bot_id: UUID
     presence: Presence
@@ -128,12 +127,12 @@ class MessageSent(Contract):
 class BotControl(Contract):
     """`ctl.bot.<bot_id>.<shard>`: an operation forwarded to the replica running that shard.
 
-    Headers: `bc-ctl-op` (`avatar`, `presence`, `message`), `bc-user-id`, `bc-meta` (the
-    operation's request contract as JSON); the body is the raw payload (image bytes for
-    `avatar`). The reply is the operation's reply contract, or an error envelope.
+    Headers: `bc-ctl-op` (`avatar`, `presence`, `message`, `guilds`, `sync`), `bc-user-id`,
+    `bc-meta` (the operation's request contract as JSON); the body is the raw payload (image
+    bytes for `avatar`). The reply is the operation's reply contract, or an error envelope.
     """
 
-    op: Literal["avatar", "presence", "message"]
+    op: Literal["avatar", "presence", "message", "guilds", "sync"]
 
 
 class FleetMember(Contract):
@@ -182,6 +181,65 @@ APPLY_PRESENCE = rpc(
     PresenceApplied,
     callers=["gateway", "command"],
     summary="change the live presence of a running bot (every shard)",
+)
+
+
+class GuildChannel(Contract):
+    id: str
+    name: str
+    # discord.py's channel type name: text, voice, category, news, stage_voice, forum, ...
+    type: str
+    position: int = 0
+
+
+class GuildRole(Contract):
+    id: str
+    name: str
+    color: int = 0  # RGB as an integer; 0 = no colour
+    position: int = 0
+
+
+class LiveGuild(Contract):
+    """A server the bot is in, as its live connection sees it."""
+
+    id: str
+    name: str
+    member_count: int | None = None
+    icon: str | None = None  # Discord's icon hash (cdn /icons/<guild id>/<hash>.png)
+    shard_id: int = 0
+    channels: list[GuildChannel] = Field(default_factory=list)
+    roles: list[GuildRole] = Field(default_factory=list)
+
+
+class GuildList(Contract):
+    """The servers of a running bot, from the live connections' caches (every shard)."""
+
+    bot_id: UUID
+    guilds: list[LiveGuild] = Field(default_factory=list)
+
+
+class CommandsSynced(Contract):
+    """The result of "Sync now": the bot's application commands registered with Discord again."""
+
+    bot_id: UUID
+    ok: bool
+    error: str | None = None  # Discord's refusal, in its words
+    commands: int = 0  # application commands Discord now has (global and per server)
+
+
+SYNC_COMMANDS = rpc(
+    "rpc.bot.runtime.sync_commands",
+    BotRef,
+    CommandsSynced,
+    callers=["gateway"],
+    summary="register the bot's application commands with Discord again, now (running bot)",
+)
+GET_GUILDS = rpc(
+    "rpc.bot.runtime.guilds",
+    BotRef,
+    GuildList,
+    callers=["gateway"],
+    summary="the servers of a running bot with their channels and roles (live cache)",
 )
 SEND_MESSAGE = rpc(
     "rpc.bot.runtime.message",

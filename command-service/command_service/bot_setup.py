@@ -20,6 +20,7 @@ from command_service.models import (
     PromptRow,
 )
 from proto.commands import (
+    DEFAULT_PREFIX,
     DISCORD_TYPE,
     CommandIn,
     CommandManifest,
@@ -221,7 +222,7 @@ def build_setup(
     owner: UUID | None = settings.owner_id if settings is not None else None
     if owner is None and command_rows:
         owner = command_rows[0].owner_id
-    prefix = settings.prefix if settings is not None else None
+    prefix = settings.prefix if settings is not None else DEFAULT_PREFIX
     commands = [Command(r.id, CommandIn.model_validate(r.spec)) for r in command_rows]
     prompts = {r.id: PromptIn.model_validate(r.spec) for r in prompt_rows}
     connections = {r.id: open_connection(vault, r) for r in connection_rows}

@@ -29,6 +29,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from proto.commands import DEFAULT_PREFIX
+
 SCHEMA = "command"
 # SQLModel's default registry is one MetaData for the whole process: every service's
 # tables would land in it, and Alembic's autogenerate (which compares a MetaData with one
@@ -104,7 +106,9 @@ class BotSettingsRow(CommandTable, table=True):
 
     bot_id: UUID = Field(primary_key=True)
     owner_id: UUID
-    prefix: str | None = Field(default=None, sa_type=String(10))
+    prefix: str = Field(
+        default=DEFAULT_PREFIX, sa_type=String(10), sa_column_kwargs={"server_default": "!"}
+    )
     synced_hash: str | None = Field(default=None, sa_type=String(64))
     sync_ok: bool | None = Field(default=None, sa_type=Boolean)
     sync_error: str | None = Field(default=None, sa_type=Text)

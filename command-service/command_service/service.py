@@ -30,6 +30,7 @@ from command_service.execution.outbound import Guard, OutboundError
 from command_service.execution.templates import Renderer
 from command_service.models import CONNECTIONS_AAD, CommandRow, ConnectionRow, PromptRow
 from proto.commands import (
+    DEFAULT_PREFIX,
     AiResponse,
     BotImport,
     CommandIn,
@@ -538,7 +539,7 @@ class ConfigService:
 
     async def get_settings(self, s: AsyncSession, bot_id: UUID) -> CommandSettings:
         row = await repo.get_settings(s, bot_id)
-        return CommandSettings(prefix=row.prefix if row else None)
+        return CommandSettings(prefix=row.prefix if row else DEFAULT_PREFIX)
 
     async def put_settings(
         self, s: AsyncSession, owner: UUID, bot_id: UUID, settings: CommandSettings
@@ -560,7 +561,7 @@ class ConfigService:
             Command(r.id, CommandIn.model_validate(r.spec))
             for r in await repo.list_commands(s, bot_id)
         ]
-        manifest = build_manifest(bot_id, row.prefix if row else None, commands)
+        manifest = build_manifest(bot_id, row.prefix if row else DEFAULT_PREFIX, commands)
         synced = row.synced_hash if row else None
         return SyncStatus(
             bot_id=bot_id,
@@ -607,7 +608,7 @@ class ConfigService:
                 response["prompt"] = prompts[UUID(response.pop("prompt_id"))].name
             commands.append(ImportCommand.model_validate({**spec, "response": response}))
         return BotImport(
-            prefix=settings.prefix if settings else None,
+            prefix=settings.prefix if settings else DEFAULT_PREFIX,
             commands=commands,
             prompts=[ImportPrompt.model_validate(p.spec) for p in prompts.values()],
             connections=[

@@ -280,3 +280,23 @@ def test_every_tab_list_follows_the_arrow_keys(console_run: dict[str, Any]) -> N
 
 def test_first_page_is_at_most_250_kb_gzipped(console_run: dict[str, Any]) -> None:
     _check(console_run, "quality_first_page_size")
+
+
+def test_overview_lists_the_servers_and_uptime(console_run: dict[str, Any]) -> None:
+    _check(console_run, "pickers_overview_servers_uptime")
+
+
+def test_editor_picks_a_server_and_a_channel_by_name(console_run: dict[str, Any]) -> None:
+    _check(console_run, "pickers_channel_and_server_by_name")
+
+
+def test_command_list_duplicates_turns_off_and_syncs_now(console_run: dict[str, Any]) -> None:
+    _check(console_run, "pickers_duplicate_disable_sync_now")
+
+
+def test_prefix_setting_with_a_plain_words_error(console_run: dict[str, Any]) -> None:
+    _check(console_run, "pickers_prefix_setting")
+
+
+def test_pickers_flows_leave_the_bot_stopped(console_run: dict[str, Any]) -> None:
+    _check(console_run, "pickers_stop_bot")

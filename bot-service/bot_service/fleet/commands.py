@@ -144,6 +144,8 @@ class CommandBridge:
         self._syncing: dict[UUID, asyncio.Task[None]] = {}
         self._retries: set[asyncio.Task[None]] = set()
         self._again: set[UUID] = set()
+        # The last sync's result per bot: (ok, Discord's error, number of commands).
+        self.results: dict[UUID, tuple[bool, str | None, int]] = {}
 
     async def start(self) -> None:
         self._sub = await self.fleet.runtime.nc.subscribe(
@@ -221,19 +223,43 @@ class CommandBridge:
             if bot_id not in self._again:
                 return
 
-    async def _sync(self, unit: ShardUnit) -> None:
-        """Bulk-overwrite the bot's application commands when the manifest hash changed, then
-        report the result (ok or Discord's error) to command-service and the bot's logs."""
+    async def sync_now(self, unit: ShardUnit) -> tuple[bool, str | None, int]:
+        """Overwrite the bot's application commands now, even when Discord should have them
+        ("Sync now"), after a sync already running; its result."""
+        bot_id = unit.key.bot_id
+        running = self._syncing.get(bot_id)
+        if running is not None and not running.done():
+            with contextlib.suppress(Exception):
+                await running
+        self.results.pop(bot_id, None)
+        task = asyncio.create_task(self._sync(unit, force=True))
+        self._syncing[bot_id] = task
+        await task
+        if bot_id in self._again:  # the commands changed meanwhile: the usual sync follows
+            self._schedule_sync(unit)
+        result = self.results.get(bot_id)
+        if result is None:
+            return False, "the bot's commands could not be read; try again", 0
+        return result
+
+    async def _sync(self, unit: ShardUnit, *, force: bool = False) -> None:
+        """Bulk-overwrite the bot's application commands when the manifest hash changed (or
+        `force`), then report the result (ok or Discord's error) to command-service and the
+        bot's logs."""
         bot_id = unit.key.bot_id
         try:
             manifest = await self.manifest(bot_id, refresh=True)
             client = unit.client
             if manifest is None or client is None or client.application_id is None:
                 return
+            count = len(manifest.global_commands) + sum(
+                len(c) for c in manifest.guild_commands.values()
+            )
             key = f"{bot_id}.commands"
             got = await self.fleet.plans_kv.get(key)
             applied: dict[str, Any] = json.loads(got[0]) if got else {}
-            if applied.get("hash") == manifest.hash:
+            if applied.get("hash") == manifest.hash and not force:
+                self.results[bot_id] = (True, None, count)
                 # Discord has it; if command-service never heard, say so again.
                 if not applied.get("reported", True) and await self._report(
                     unit, manifest.hash, True, None
@@ -255,9 +281,7 @@ class CommandBridge:
             with contextlib.suppress(Exception):
                 await self.fleet.plans_kv.put(key, json.dumps(value).encode())
             log.info("synced application commands of bot %s", bot_id)
-            count = len(manifest.global_commands) + sum(
-                len(c) for c in manifest.guild_commands.values()
-            )
+            self.results[bot_id] = (True, None, count)
             await self._log(
                 unit,
                 "info",
@@ -266,6 +290,7 @@ class CommandBridge:
             )
             return
         text, transient = error
+        self.results[bot_id] = (False, text, 0)
         log.warning("command sync of bot %s refused: %s", bot_id, text)
         # What Discord has is now unknown (a part may have been applied): forget the hash so
         # the next attempt overwrites again, and remember every guild that may hold commands.

@@ -21,12 +21,19 @@ from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied, BotRef
 from proto.errors import ErrorCode, ErrorEnvelope
 from proto.fleet import (
     APPLY_PRESENCE,
+    GET_GUILDS,
     GET_SHARDS,
     GET_STATUS,
     SEND_MESSAGE,
+    SYNC_COMMANDS,
     ApplyPresence,
     BotStatus,
+    CommandsSynced,
     DesiredBot,
+    GuildChannel,
+    GuildList,
+    GuildRole,
+    LiveGuild,
     MessageSent,
     PresenceApplied,
     SendMessage,
@@ -123,6 +130,8 @@ class ControlHost(Protocol):
 
     def unit_of(self, bot_id: UUID, shard_id: int = 0) -> ShardUnit | None: ...
 
+    async def sync_commands(self, unit: ShardUnit) -> tuple[bool, str | None, int]: ...
+
 
 class Control:
     def __init__(self, fleet: ControlHost) -> None:
@@ -136,6 +145,8 @@ class Control:
         rpc.register(APPLY_AVATAR, self.apply_avatar)
         rpc.register(APPLY_PRESENCE, self.apply_presence)
         rpc.register(SEND_MESSAGE, self.send_message)
+        rpc.register(GET_GUILDS, self.get_guilds)
+        rpc.register(SYNC_COMMANDS, self.sync_commands)
 
     # ------------------------------------------------------------------ ownership
     async def _owned(self, bot_id: UUID, ctx: RpcContext) -> DesiredBot:
@@ -198,6 +209,50 @@ class Control:
 
         await asyncio.gather(*(one(s) for s in range(count)))
         return PresenceApplied(bot_id=req.bot_id, shards=applied)
+
+    async def get_guilds(self, req: BotRef, ctx: RpcContext) -> GuildList:
+        """The bot's servers from the caches of the replicas that run its shards."""
+        desired = await self._owned(req.bot_id, ctx)
+        count = self.fleet.shard_count_of(desired) or 1
+        found: dict[str, LiveGuild] = {}
+        answered = 0
+
+        async def one(shard: int) -> None:
+            nonlocal answered
+            with contextlib.suppress(RpcError):
+                reply = await self._route(
+                    req.bot_id, shard, "guilds", req, b"", ctx, fallback=False
+                )
+                answered += 1
+                for guild in GuildList.model_validate_json(reply).guilds:
+                    found[guild.id] = guild
+
+        await asyncio.gather(*(one(s) for s in range(count)))
+        if not answered:
+            if desired.running:
+                raise RpcError(
+                    ErrorCode.CONFLICT, "the bot is not online yet: its servers show once it is"
+                )
+            raise RpcError(
+                ErrorCode.CONFLICT, "the bot is not running: start it to see its servers"
+            )
+        guilds = sorted(found.values(), key=lambda g: (g.name.lower(), g.id))
+        return GuildList(bot_id=req.bot_id, guilds=guilds)
+
+    async def sync_commands(self, req: BotRef, ctx: RpcContext) -> CommandsSynced:
+        """Sync now: done by the replica running shard 0, which syncs the commands anyway."""
+        await self._owned(req.bot_id, ctx)
+        try:
+            reply = await self._route(req.bot_id, 0, "sync", req, b"", ctx, fallback=False)
+        except RpcError as exc:
+            if exc.code is not ErrorCode.UNAVAILABLE:
+                raise
+            raise RpcError(
+                ErrorCode.CONFLICT,
+                "the bot is not running: start it, then sync (its commands are synced when it "
+                "connects)",
+            ) from None
+        return CommandsSynced.model_validate_json(reply)
 
     async def _route(
         self,
@@ -262,6 +317,22 @@ class Control:
                 unit.desired = unit.desired.model_copy(update={"presence": req.presence})
                 await self.apply_presence_local(unit)
                 return PresenceApplied(bot_id=req.bot_id, shards=1).model_dump_json().encode()
+            if op == "sync":
+                if unit.ws is None or unit.state != "online":
+                    raise RpcError(
+                        ErrorCode.CONFLICT, "the bot is still connecting: sync when it is online"
+                    )
+                ok, error, count = await self.fleet.sync_commands(unit)
+                return (
+                    CommandsSynced(bot_id=unit.key.bot_id, ok=ok, error=error, commands=count)
+                    .model_dump_json()
+                    .encode()
+                )
+            if op == "guilds":
+                if unit.ws is None:
+                    raise RpcError(ErrorCode.UNAVAILABLE, "the bot is reconnecting; try again")
+                guilds = [_live_guild(g, unit.key.shard_id) for g in client.guilds]
+                return GuildList(bot_id=unit.key.bot_id, guilds=guilds).model_dump_json().encode()
         except RpcError:
             raise
         except Exception as exc:
@@ -360,6 +431,8 @@ class Control:
                 "avatar": ApplyAvatar,
                 "message": SendMessage,
                 "presence": ApplyPresence,
+                "guilds": BotRef,
+                "sync": BotRef,
             }
             req = models[op].model_validate_json(headers.get(H.META, "{}"))
             unit = self.fleet.unit_of(bot_id, shard)
@@ -378,6 +451,27 @@ class Control:
                 await self.fleet.runtime.nc.publish(
                     msg.reply, body, headers={H.STATUS: H.STATUS_ERROR}
                 )
+
+
+def _live_guild(guild: discord.Guild, shard_id: int) -> LiveGuild:
+    """A guild of discord.py's cache as the contract shows it (public attributes only)."""
+    channels = [
+        GuildChannel(id=str(c.id), name=c.name, type=str(c.type), position=c.position)
+        for c in sorted(guild.channels, key=lambda c: (c.position, c.id))
+    ]
+    roles = [
+        GuildRole(id=str(r.id), name=r.name, color=r.color.value, position=r.position)
+        for r in sorted(guild.roles, key=lambda r: (-r.position, r.id))
+    ]
+    return LiveGuild(
+        id=str(guild.id),
+        name=guild.name,
+        member_count=guild.member_count,
+        icon=guild.icon.key if guild.icon is not None else None,
+        shard_id=shard_id,
+        channels=channels,
+        roles=roles,
+    )
 
 
 def _message_body(req: SendMessage) -> dict[str, Any]:

@@ -600,6 +600,9 @@ class Fleet:
     def unit_of(self, bot_id: UUID, shard_id: int = 0) -> ShardUnit | None:
         return self.units.get(UnitKey(bot_id, shard_id))
 
+    async def sync_commands(self, unit: ShardUnit) -> tuple[bool, str | None, int]:
+        return await self.commands.sync_now(unit)
+
     # ------------------------------------------------------------------ status reads
     async def desired_of(self, bot_id: UUID) -> DesiredBot | None:
         got = await self.desired_kv.get(str(bot_id))

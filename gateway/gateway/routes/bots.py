@@ -140,6 +140,16 @@ async def bot_shards(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     return await bus.call(F.GET_SHARDS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
+@bots.get(
+    "/{bot_id}/guilds",
+    response_model=F.GuildList,
+    summary="the servers of a running bot, with channels and roles, from its live connection",
+    responses={409: {"description": "the bot is not running"}},
+)
+async def bot_guilds(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+    return await bus.call(F.GET_GUILDS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
+
+
 # ------------------------------------------------------------------ try it (sandbox)
 # The try call waits for the bot's answer (up to `wait_s`, 10 s) after a command lookup.
 TRY_TIMEOUT_S = 20.0

@@ -13,13 +13,18 @@ from pydantic import Field
 
 from gateway.auth import Principal, require_scope
 from gateway.deps import Bus
+from proto import bots as P
 from proto import commands as C
+from proto import fleet as F
 from proto.base import Contract, Empty
 
 router = APIRouter(tags=["commands"])
 
 Reader = Annotated[Principal, require_scope("commands:read")]
 Writer = Annotated[Principal, require_scope("commands:write")]
+
+# Sync now waits for Discord's answer to the bulk overwrites (done by the bot's replica).
+SYNC_TIMEOUT_S = 15.0
 
 
 class TestBody(Contract):
@@ -86,6 +91,18 @@ async def preview_command(bot_id: UUID, body: C.CommandPreviewIn, bus: Bus, user
 )
 async def sync_status(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     return await _for_bot(C.SYNC_STATUS, bot_id, bus, user)
+
+
+@router.post(
+    "/v1/bots/{bot_id}/commands/sync",
+    response_model=F.CommandsSynced,
+    summary="Sync now: register the running bot's application commands with Discord again",
+    responses={409: {"description": "the bot is not running"}},
+)
+async def sync_now(bot_id: UUID, bus: Bus, user: Writer) -> Any:
+    return await bus.call(
+        F.SYNC_COMMANDS, P.BotRef(bot_id=bot_id), user_id=user.user_id, timeout_s=SYNC_TIMEOUT_S
+    )
 
 
 @router.get(

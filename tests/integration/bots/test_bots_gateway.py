@@ -4,6 +4,9 @@ account stops and removes the user's bots."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 
 from tests.fixtures.auth import auth_env, sign_in
@@ -35,6 +38,12 @@ async def test_signed_in_user_manages_bots_through_the_gateway(
         bot = created.json()
         assert bot["owner_id"] == str(alice.user_id)
 
+        # Not running: no live servers to list, said plainly (the console offers to start it).
+        idle = await http.get(f"/v1/bots/{bot['id']}/guilds", headers=alice.headers)
+        assert idle.status_code == 409
+        message = idle.json()["error"]["message"]
+        assert message == "the bot is not running: start it to see its servers"
+
         started = await http.post(f"/v1/bots/{bot['id']}/start", headers=alice.headers)
         assert started.status_code == 202
         assert started.json()["desired_state"] == "running"
@@ -58,6 +67,17 @@ async def test_signed_in_user_manages_bots_through_the_gateway(
         )
         assert kept.status_code == 201
         await sandbox_control.wait_for_sessions(live_app.application_id, 1, timeout=30)
+        # Running: its servers come from the live connection, with channels and roles.
+        url = f"/v1/bots/{kept.json()['id']}/guilds"
+        give_up = time.monotonic() + 20
+        while not (listed := await http.get(url, headers=alice.headers)).json().get("guilds"):
+            assert time.monotonic() < give_up, listed.text
+            await asyncio.sleep(0.1)
+        [guild] = listed.json()["guilds"]
+        assert guild["id"] == live_app.guild_ids[0]
+        assert guild["channels"]
+        assert {r["name"] for r in guild["roles"]} >= {"@everyone", "Account Bot"}
+        assert (await http.get(url, headers=bob.headers)).status_code == 404
         gone = await http.delete("/v1/me", headers=alice.headers)
         assert gone.status_code == 200, gone.text
         outcome = {p["service"]: p for p in gone.json()["purged"]}

@@ -18,6 +18,8 @@ from pydantic import SecretStr
 from proto import bots as B
 from proto import commands as C
 from proto import fleet as F
+from proto.errors import ErrorCode
+from services.errors import RpcError
 from tests.fixtures.infra import apoll, connect_admin
 from tests.fixtures.sandbox import SandboxApp, SandboxGuild, SandboxUser
 
@@ -92,7 +94,8 @@ def _command(**data: Any) -> C.CommandIn:
 @pytest.fixture(scope="module")
 async def live_bot(infra, command_service, peer, sandbox) -> AsyncIterator[LiveBot]:
     """One online bot (GUILDS, GUILD_MESSAGES, MESSAGE_CONTENT) with a slow `http` command,
-    a prefix command and a user context-menu command, synced to the sandbox."""
+    a prefix command (default prefix) and a user context-menu command, synced to the
+    sandbox."""
     from tests.integration.commands.conftest import Caller
 
     nc = await connect_admin(infra)
@@ -121,11 +124,7 @@ async def live_bot(infra, command_service, peer, sandbox) -> AsyncIterator[LiveB
         C.ConnectionIn(name=f"slow-{uuid.uuid4().hex[:6]}", base_url=peer.url + "/v1"),
         owner,
     )
-    await call(
-        C.SETTINGS_PUT,
-        C.BotCommandSettings(bot_id=bot.id, settings=C.CommandSettings(prefix="!")),
-        owner,
-    )
+    # No prefix set: prefix commands follow the default `!`.
     ai = await call(
         C.CONNECTION_CREATE,
         C.ConnectionIn(
@@ -250,3 +249,73 @@ async def test_ai_command_answered_from_the_local_model(live_bot, sandbox_contro
     )
     answer = await sandbox_control.wait_for_answer(interaction, wait=10)
     assert answer["content"] == "[m1|terse] live-user: hi?"
+
+
+async def test_the_prefix_setting_decides_which_messages_trigger(
+    live_bot, call, sandbox_control
+) -> None:
+    bot = live_bot
+    channel = bot.guild.channel_ids[0]
+
+    async def put_prefix(prefix: str) -> None:
+        settings = C.BotCommandSettings(
+            bot_id=bot.bot_id, settings=C.CommandSettings(prefix=prefix)
+        )
+        assert (await call(C.SETTINGS_PUT, settings, bot.owner)).prefix == prefix
+
+    async def post(text: str) -> str:
+        return str((await sandbox_control.post_message(channel, bot.member.id, text))["id"])
+
+    await put_prefix("?")
+    try:
+        # The running bot picks the new prefix up without a restart.
+        async def answered() -> bool:
+            after = await post("?say switched")
+            replies = await sandbox_control.channel_messages(
+                channel, after=after, author_id=bot.app.bot_user_id, wait=1
+            )
+            return any(r["content"] == "live-user says switched" for r in replies)
+
+        await apoll(answered, timeout_s=20, interval_s=0.2, what="an answer to the new prefix")
+        # The old prefix no longer triggers anything; the new one does.
+        quiet = await post("!say old")
+        await post("?say new")
+        replies = await sandbox_control.channel_messages(
+            channel, after=quiet, author_id=bot.app.bot_user_id, wait=10
+        )
+        assert [r["content"] for r in replies] == ["live-user says new"]
+    finally:
+        await put_prefix("!")
+
+
+async def test_sync_now_registers_the_commands_with_discord_again(
+    live_bot, call, sandbox, sandbox_control
+) -> None:
+    bot = live_bot
+    commands_url = f"/applications/{bot.app.application_id}/commands"
+    auth = {"Authorization": f"Bot {bot.app.token}"}
+    async with httpx.AsyncClient(base_url=sandbox.api_url, headers=auth) as http:
+        before = (await http.get(commands_url)).json()
+        assert sorted(c["name"] for c in before) == ["High Five", "ask", "forecast"]
+        # Someone (another tool, a script) wiped them on Discord: the hash still matches, so
+        # only Sync now puts them back.
+        assert (await http.put(commands_url, json=[])).status_code == 200
+        assert (await http.get(commands_url)).json() == []
+        synced = await call(F.SYNC_COMMANDS, B.BotRef(bot_id=bot.bot_id), bot.owner)
+        assert (synced.ok, synced.error, synced.commands) == (True, None, 3)
+        after = (await http.get(commands_url)).json()
+        assert sorted(c["name"] for c in after) == ["High Five", "ask", "forecast"]
+    status = await call(C.SYNC_STATUS, C.BotCommandRef(bot_id=bot.bot_id), bot.owner)
+    assert status.in_sync
+    assert status.ok
+
+    # Someone else cannot sync your bot; a stopped bot cannot sync (a plain 409).
+    with pytest.raises(RpcError) as err:
+        await call(F.SYNC_COMMANDS, B.BotRef(bot_id=bot.bot_id), uuid.uuid4())
+    assert err.value.code is ErrorCode.NOT_FOUND
+    app = await sandbox_control.create_application(f"Stopped {uuid.uuid4().hex[:6]}")
+    stopped = await call(B.CREATE_BOT, B.CreateBot(token=SecretStr(app.token)), bot.owner)
+    with pytest.raises(RpcError) as err:
+        await call(F.SYNC_COMMANDS, B.BotRef(bot_id=stopped.id), bot.owner)
+    assert err.value.code is ErrorCode.CONFLICT
+    assert "not running" in err.value.message

@@ -113,11 +113,11 @@ export type BotCommandSettings = {
 
 /** `ctl.bot.<bot_id>.<shard>`: an operation forwarded to the replica running that shard.
  * 
- * Headers: `bc-ctl-op` (`avatar`, `presence`, `message`), `bc-user-id`, `bc-meta` (the
- * operation's request contract as JSON); the body is the raw payload (image bytes for
- * `avatar`). The reply is the operation's reply contract, or an error envelope. */
+ * Headers: `bc-ctl-op` (`avatar`, `presence`, `message`, `guilds`, `sync`), `bc-user-id`,
+ * `bc-meta` (the operation's request contract as JSON); the body is the raw payload (image
+ * bytes for `avatar`). The reply is the operation's reply contract, or an error envelope. */
 export type BotControl = {
-  op: "avatar" | "presence" | "message";
+  op: "avatar" | "presence" | "message" | "guilds" | "sync";
 };
 
 export type BotDeleted = {
@@ -364,9 +364,17 @@ export type CommandsChanged = {
   owner_id: string;
 };
 
-/** Per-bot command settings. */
+/** Per-bot command settings: the prefix that prefix commands follow (default `!`). */
 export type CommandSettings = {
-  prefix?: string | null;
+  prefix?: string;
+};
+
+/** The result of "Sync now": the bot's application commands registered with Discord again. */
+export type CommandsSynced = {
+  bot_id: string;
+  commands?: number;
+  error?: string | null;
+  ok: boolean;
 };
 
 /** A stored config file of the calling user, already parsed (JSON or safe YAML). */
@@ -598,6 +606,26 @@ export type FileVariant = {
   width?: number | null;
 };
 
+export type GuildChannel = {
+  id: string;
+  name: string;
+  position?: number;
+  type: string;
+};
+
+/** The servers of a running bot, from the live connections' caches (every shard). */
+export type GuildList = {
+  bot_id: string;
+  guilds?: LiveGuild[];
+};
+
+export type GuildRole = {
+  color?: number;
+  id: string;
+  name: string;
+  position?: number;
+};
+
 export type HttpResponse = {
   body?: string | null;
   connection_id: string;
@@ -756,6 +784,17 @@ export type ListBots = {
 export type ListFiles = {
   kind?: "avatar" | "config" | null;
   limit?: number;
+};
+
+/** A server the bot is in, as its live connection sees it. */
+export type LiveGuild = {
+  channels?: GuildChannel[];
+  icon?: string | null;
+  id: string;
+  member_count?: number | null;
+  name: string;
+  roles?: GuildRole[];
+  shard_id?: number;
 };
 
 export type LogEntry = {

@@ -5,6 +5,7 @@ export type {
   ConnectionIn, ConnectionOut, ConnectionTestResult, EventsSummary, FileInfo, FileList, ImportResult, LogEntry, LogPage,
   PromptIn, PromptOut, ProviderList, ShardStatus, SyncStatus, User, BotStatus, IntentInfo, TemplateResponse, HttpResponse,
   AiResponse, AccountDeleted, StreamTicket, CommandIn, CommandSample, CommandList, PromptList, ConnectionList, BotStatusBrief, SandboxInfo, TryResult, AvatarApplied,
+  GuildList, CommandsSynced,
 } from './schema.gen';
 
 export interface PatchBot {

@@ -8,6 +8,7 @@ import type { AvatarApplied, BotView, FileList, PatchBot } from '../api/types';
 import { Confirm, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown, when } from '../components/ui';
 import { StreamIndicator } from '../components/stream';
 import { Onboarding } from '../components/onboarding';
+import { PrefixSettings, ServersPanel } from '../components/pickers';
 import { Avatar, StartStopButtons } from './BotsList';
 import { guidanceFor, reasonWords } from '../lib/status';
 import { wantedWords } from '../lib/words';
@@ -40,7 +41,7 @@ export default function BotPage() {
       </nav>
       <Suspense fallback={<Loading />}>
         <Routes>
-          <Route index element={<Overview bot={b} />} />
+          <Route index element={<><Overview bot={b} /><ServersPanel bot={b} /></>} />
           <Route path="commands/*" element={<Commands bot={b} />} />
           <Route path="try" element={<TryIt bot={b} />} />
           <Route path="logs" element={<LogsView botId={b.id} />} />
@@ -233,6 +234,7 @@ function Settings({ bot }: { bot: BotView }) {
           {update.isSuccess && <span role="status">Saved ✓ {bot.desired_state === 'running' ? '(restart to apply intents or shards)' : ''}</span>}
         </div>
       </form>
+      <PrefixSettings bot={bot} />
       <ReplaceToken bot={bot} />
       <ApplyAvatar bot={bot} />
       <DeleteBot bot={bot} />

@@ -7,6 +7,9 @@ import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, Comm
 import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, when } from '../components/ui';
 import { PermissionsPicker } from '../components/permissions';
 import { countOf } from '../lib/words';
+import { DuplicateButton, EnabledToggle, SyncNowButton } from '../components/commandActions';
+import { GuildSource, IdListPicker, IdPicker, PrefixHint, useGuilds } from '../components/pickers';
+import { channelChoices, guildChoices, roleChoices, splitIds } from '../lib/pickers';
 import { emptyCommand, emptyOption, emptySample, fromCommand, localErrors, previewBody, toPayload, type CommandForm, type OptType, type SampleForm } from '../lib/commandForm';
 
 const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
@@ -49,6 +52,7 @@ function CommandsTable({ bot }: { bot: BotView }) {
         </div>
       </div>
       <SyncState botId={bot.id} />
+      <div className="row" style={{ margin: '8px 0' }}><SyncNowButton botId={bot.id} /></div>
       {cmds.isPending && <Loading what="Loading commands" />}
       <ErrorBox error={cmds.error} retry={() => cmds.refetch()} />
       {cmds.data && cmds.data.items.length === 0 && <Empty>No commands yet. Create one, or import a config file below.</Empty>}
@@ -56,7 +60,7 @@ function CommandsTable({ bot }: { bot: BotView }) {
         <div className="table-wrap panel">
           <table>
             <thead>
-              <tr><th>Name</th><th>Kind</th><th className="opt">Response</th><th>Enabled</th></tr>
+              <tr><th>Name</th><th>Kind</th><th className="opt">Response</th><th>Enabled</th><th>Actions</th></tr>
             </thead>
             <tbody>
               {cmds.data.items.map((c) => (
@@ -64,7 +68,8 @@ function CommandsTable({ bot }: { bot: BotView }) {
                   <td><Link to={c.id}>{c.kind === 'slash' ? '/' : ''}{c.name}</Link></td>
                   <td>{KINDS[c.kind ?? 'slash']}</td>
                   <td className="opt">{(c.response as { type?: string }).type ?? 'template'}</td>
-                  <td>{c.enabled === false ? '○ off' : '● on'}</td>
+                  <td><EnabledToggle botId={bot.id} cmd={c} /></td>
+                  <td><DuplicateButton botId={bot.id} cmd={c} names={cmds.data.items.map((x) => x.name)} /></td>
                 </tr>
               ))}
             </tbody>
@@ -143,6 +148,8 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
   const [local, setLocal] = useState<Record<string, string>>({});
   const [confirmDel, setConfirmDel] = useState(false);
   const connections = useQuery({ queryKey: ['connections'], queryFn: () => api.get<ConnectionList>('/v1/connections'), enabled: f.responseType !== 'template' });
+  const guilds = useGuilds(bot.id);
+  const live = guilds.data?.guilds ?? [];
   const prompts = useQuery({ queryKey: ['prompts'], queryFn: () => api.get<PromptList>('/v1/prompts'), enabled: f.responseType === 'ai' });
   const save = useMutation({
     mutationFn: () =>
@@ -196,7 +203,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
           </select>
         )}
       </Field>
-      <Field label="Name" error={errs.name} hint={isSlash ? 'Lowercase, 1–32 characters: what people type after /' : f.kind === 'prefix' ? 'What follows the bot’s prefix' : 'Shown in the right-click menu'}>
+      <Field label="Name" error={errs.name} hint={isSlash ? 'Lowercase, 1–32 characters: what people type after /' : f.kind === 'prefix' ? <PrefixHint botId={bot.id} name={f.name} /> : 'Shown in the right-click menu'}>
         {(p) => <input {...p} name="name" value={f.name} onChange={(e) => set('name', e.target.value)} maxLength={32} />}
       </Field>
       {!isMenu && (
@@ -291,8 +298,9 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
         </div>
         <PermissionsPicker label="Required permissions" collapsed value={f.permissions} onChange={(v) => set('permissions', v === '0' ? '' : v)} hint="Members need all of these to use the command (none checked: everyone may)." />
         {errs.required_permissions && <div className="field-error">{errs.required_permissions}</div>}
-        <Field label="Required role ids" error={errs.required_role_ids}>{(p) => <input {...p} value={f.roleIds} onChange={(e) => set('roleIds', e.target.value)} />}</Field>
-        <Field label="Guild ids (empty = global)" error={errs.guild_ids}>{(p) => <input {...p} value={f.guildIds} onChange={(e) => set('guildIds', e.target.value)} />}</Field>
+        <IdListPicker label="Servers (none = every server)" noun="server" value={f.guildIds} onChange={(v) => set('guildIds', v)} choices={guildChoices(live)} error={errs.guild_ids} />
+        <IdListPicker label="Required roles" noun="role" value={f.roleIds} onChange={(v) => set('roleIds', v)} choices={roleChoices(live, splitIds(f.guildIds))} error={errs.required_role_ids} />
+        <GuildSource query={guilds} />
       </fieldset>
       <fieldset>
         <legend>Preview</legend>
@@ -302,11 +310,17 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
         </p>
         {isSlash && sampleNames.length > 0 && (
           <div className="row">
-            {sampleNames.map((name) => (
-              <Field key={name} label={`Sample ${name}`} error={errs[`sample.options.${name}`]}>
-                {(p) => <input {...p} value={sample.values[name] ?? ''} onChange={(e) => setSample((x) => ({ ...x, values: { ...x.values, [name]: e.target.value } }))} />}
-              </Field>
-            ))}
+            {sampleNames.map((name) => {
+              const type = f.options.find((o) => o.name.trim() === name)?.type;
+              const setValue = (v: string) => setSample((x) => ({ ...x, values: { ...x.values, [name]: v } }));
+              return type === 'channel' || type === 'role' ? (
+                <IdPicker key={name} label={`Sample ${name}`} value={sample.values[name] ?? ''} onChange={setValue} choices={type === 'channel' ? channelChoices(live, splitIds(f.guildIds)) : roleChoices(live, splitIds(f.guildIds))} error={errs[`sample.options.${name}`]} />
+              ) : (
+                <Field key={name} label={`Sample ${name}`} error={errs[`sample.options.${name}`]}>
+                  {(p) => <input {...p} value={sample.values[name] ?? ''} onChange={(e) => setValue(e.target.value)} />}
+                </Field>
+              );
+            })}
           </div>
         )}
         {f.kind === 'prefix' && (

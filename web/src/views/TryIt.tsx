@@ -5,6 +5,8 @@ import { useCachedStatus, useSandbox } from '../api/bots';
 import type { BotView, CommandReply, TryResult } from '../api/types';
 import { Empty, ErrorBox, Field, Loading } from '../components/ui';
 import { EmbedPreviews, ReplyView, useCommands } from './Commands';
+import { IdPicker, useGuilds } from '../components/pickers';
+import { channelChoices, roleChoices } from '../lib/pickers';
 
 function coerce(type: string, raw: string): unknown {
   if (type === 'integer') return Number.parseInt(raw, 10);
@@ -45,6 +47,7 @@ export default function TryIt({ bot }: { bot: BotView }) {
   const status = useCachedStatus(bot.id).data;
   const viaSandbox = sandbox.data?.enabled === true;
   const cmd = cmds.data?.items.find((c) => c.id === cid);
+  const live = useGuilds(bot.id, (cmd?.options ?? []).some((o) => o.type === 'channel' || o.type === 'role')).data?.guilds ?? [];
   const run = useMutation({
     mutationFn: async (): Promise<{ sandbox: TryResult } | { dry: CommandReply }> => {
       const options: Record<string, unknown> = {};
@@ -79,7 +82,10 @@ export default function TryIt({ bot }: { bot: BotView }) {
           </select>
         )}
       </Field>
-      {cmd?.options?.map((o) => (
+      {cmd?.options?.map((o) =>
+        o.type === 'channel' || o.type === 'role' ? (
+          <IdPicker key={o.name} label={`${o.name}${o.required ? ' (required)' : ''}`} hint={o.description} value={values[o.name] ?? ''} onChange={(v) => setValues({ ...values, [o.name]: v })} choices={o.type === 'channel' ? channelChoices(live) : roleChoices(live)} />
+        ) : (
         <Field key={o.name} label={`${o.name}${o.required ? ' (required)' : ''}`} hint={o.description}>
           {(p) =>
             o.choices && o.choices.length > 0 ? (
@@ -96,7 +102,8 @@ export default function TryIt({ bot }: { bot: BotView }) {
             )
           }
         </Field>
-      ))}
+        ),
+      )}
       {cmd?.kind === 'prefix' && <Field label="Message text after the command">{(p) => <input {...p} value={content} onChange={(e) => setContent(e.target.value)} />}</Field>}
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" disabled={!cid || run.isPending}>{run.isPending ? 'Running…' : 'Run'}</button>

@@ -1,0 +1,101 @@
+// #16 item 5 (pickers, not ids) and the live servers of item 1: the overview lists the bot's
+// servers and how long it has been connected; the command editor picks servers and channels
+// by name (from the bot's live connection); the command list duplicates, turns off and syncs
+// commands; Bot settings sets the prefix, with a plain-words error.
+export default async function ({ page, flow, expectVisible, LONG, botUrl }) {
+  let server = '';
+
+  await flow('pickers_overview_servers_uptime', ['add_bot'], async () => {
+    await page.goto(botUrl());
+    const online = page.locator('[data-testid=bot-status] [data-state=online]');
+    if (!(await online.count())) await page.getByRole('button', { name: 'Start', exact: true }).click();
+    await expectVisible(online, LONG);
+    await expectVisible(page.getByTestId('uptime').getByText(/Connected for \d+ (s|min)/), LONG);
+    const first = page.getByTestId('servers').locator('li').first();
+    await expectVisible(first, LONG);
+    server = ((await first.locator('strong').textContent()) ?? '').trim();
+    const text = (await first.textContent()) ?? '';
+    if (!server || !/\d+ members?/.test(text)) throw new Error(`the server reads "${text}"`);
+  });
+
+  await flow('pickers_channel_and_server_by_name', ['pickers_overview_servers_uptime'], async () => {
+    await page.goto(`${botUrl()}/commands/new`);
+    await page.getByLabel('Name', { exact: true }).fill('where');
+    await page.getByLabel('Description', { exact: true }).fill('Point at a channel');
+    await page.getByRole('button', { name: 'Add option' }).click();
+    await page.getByLabel('Option 1 name').fill('place');
+    await page.getByLabel('Type', { exact: true }).selectOption('channel');
+    await page.locator('fieldset').filter({ hasText: 'Options' }).getByLabel('Description', { exact: true }).fill('which channel');
+    await page.getByLabel('Reply template', { exact: true }).fill('Go to <#{{ options.place }}>');
+    await expectVisible(page.getByTestId('picker-source').getByText(/Names from the bot/), LONG);
+    // The server by its name, not its id: it shows as a removable, named entry.
+    const servers = page.getByLabel('Servers (none = every server)', { exact: true });
+    await servers.fill(server);
+    await servers.press('Enter');
+    await expectVisible(page.getByRole('list', { name: /Servers .*picked/ }).getByText(server));
+    // A channel by its name: the sample value becomes the channel's id, shown by name.
+    const sample = page.getByLabel('Sample place', { exact: true });
+    await sample.fill('general');
+    await sample.press('Enter');
+    await expectVisible(page.getByTestId('picked').getByText(/^#general/));
+    const id = await sample.inputValue();
+    if (!/^[0-9]{5,20}$/.test(id)) throw new Error(`the picked channel left "${id}" in the field`);
+    // Typing an id stays possible; an unknown name is refused in words.
+    await servers.fill('no such server');
+    await servers.press('Enter');
+    await expectVisible(page.getByText('No server is called “no such server”', { exact: false }));
+    await servers.fill('');
+    await page.getByRole('button', { name: 'Save command' }).click();
+    await page.waitForURL(/\/commands\/[0-9a-f-]{36}$/, { timeout: LONG });
+    // Saved and loaded again: still shown by name.
+    await page.reload();
+    await expectVisible(page.getByRole('list', { name: /Servers .*picked/ }).getByText(server), LONG);
+  });
+
+  await flow('pickers_duplicate_disable_sync_now', ['pickers_channel_and_server_by_name'], async () => {
+    await page.goto(`${botUrl()}/commands`);
+    await page.getByRole('button', { name: 'Duplicate where', exact: true }).click();
+    await expectVisible(page.getByRole('status').filter({ hasText: 'Copied as where-copy' }), LONG);
+    await expectVisible(page.getByRole('link', { name: '/where-copy', exact: true }), LONG);
+    const toggle = page.getByRole('switch', { name: '/where-copy enabled' });
+    if (!(await toggle.isChecked())) throw new Error('the copy starts turned off');
+    await toggle.click();
+    await expectVisible(page.getByRole('row').filter({ hasText: '/where-copy' }).getByText('Off', { exact: true }), LONG);
+    await page.reload();
+    await expectVisible(page.getByRole('link', { name: '/where-copy', exact: true }), LONG);
+    if (await page.getByRole('switch', { name: '/where-copy enabled' }).isChecked()) throw new Error('the copy is on again after a reload');
+    if (!(await page.getByRole('switch', { name: '/where enabled' }).isChecked())) throw new Error('the original was turned off');
+    await page.getByRole('button', { name: 'Sync now' }).click();
+    await expectVisible(page.getByTestId('sync-now').getByText(/✓ Discord has the \d+ application command/), LONG);
+  });
+
+  await flow('pickers_prefix_setting', ['add_bot'], async () => {
+    await page.goto(`${botUrl()}/settings`);
+    const prefix = page.getByLabel('Prefix', { exact: true });
+    await expectVisible(prefix);
+    if ((await prefix.inputValue()) !== '!') throw new Error(`the default prefix reads "${await prefix.inputValue()}"`);
+    await prefix.fill('a b');
+    await page.getByRole('button', { name: 'Save prefix' }).click();
+    const form = page.getByRole('form', { name: 'Command prefix' });
+    await expectVisible(form.locator('.field-error').getByText('a prefix is 1 to 5 characters without spaces, like ! or ?'));
+    await prefix.fill('?');
+    await page.getByRole('button', { name: 'Save prefix' }).click();
+    await expectVisible(page.getByRole('status').filter({ hasText: 'Prefix saved' }));
+    if (await form.locator('.field-error').count()) throw new Error('the old error stays after a good save');
+    await page.reload();
+    await expectVisible(page.getByLabel('Prefix', { exact: true }));
+    await page.waitForFunction(() => document.querySelector('input[maxlength="5"]')?.value === '?');
+    // The editor tells how a prefix command will be typed, with this bot's prefix.
+    await page.goto(`${botUrl()}/commands/new`);
+    await page.getByLabel('Kind', { exact: true }).selectOption('prefix');
+    await page.getByLabel('Name', { exact: true }).fill('echo');
+    await expectVisible(page.getByText('people type ?echo', { exact: false }));
+  });
+
+  await flow('pickers_stop_bot', ['pickers_overview_servers_uptime'], async () => {
+    // Leave the bot as the core flows left it: stopped.
+    await page.goto(botUrl());
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await expectVisible(page.locator('[data-testid=bot-status] [data-state=offline]'), LONG);
+  });
+}
