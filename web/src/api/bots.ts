@@ -57,7 +57,16 @@ export function useBotAction(id: string) {
       qc.setQueryData(['bot', id], bot);
       // Immediate feedback; the stream then brings the real state.
       qc.setQueryData<BotStatus | undefined>(['status', id], (prev) =>
-        prev ? { ...prev, state: action === 'stop' ? 'stopping' : 'starting', reason: null, message: null } : prev,
+        // The shard rows too: never "Starting" above a shard row still saying Online.
+        prev
+          ? {
+              ...prev,
+              state: action === 'stop' ? 'stopping' : 'starting',
+              reason: null,
+              message: null,
+              shards: (prev.shards ?? []).map((x) => ({ ...x, state: action === 'stop' ? 'stopping' : 'starting', reason: null, message: null })),
+            }
+          : prev,
       );
       void qc.invalidateQueries({ queryKey: ['bots'] });
     },

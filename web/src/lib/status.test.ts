@@ -16,6 +16,9 @@ describe('badgeFor', () => {
     expect(badgeFor('error', 'disallowed_intents', 'enable MESSAGE_CONTENT').detail).toBe('enable MESSAGE_CONTENT');
     expect(badgeFor('error', 'some_new_reason').detail).toBe('some new reason');
     expect(badgeFor('online', 'invalid_token').detail).toBeUndefined();
+    // A start that waits says why (a restart waiting for Discord's session-start slot).
+    expect(badgeFor('starting', 'identify_wait', "waiting 4 s for Discord's next session start").detail).toMatch(/waiting 4 s/);
+    expect(badgeFor('starting').detail).toBeUndefined();
   });
   it('handles unknown states', () => {
     expect(badgeFor('weird').state).toBe('unknown');
