@@ -250,3 +250,21 @@ def test_delete_the_account_with_typed_confirmation(console_run: dict[str, Any])
 
 def test_no_uncaught_page_errors(console_run: dict[str, Any]) -> None:
     _check(console_run, "_page_errors")
+
+
+def test_forms_show_one_plain_error_at_the_field_and_at_save(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "forms_plain_errors")
+
+
+def test_forms_confirm_saves_with_a_toast_and_long_names_do_not_overflow(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "forms_save_toast_long_name")
+
+
+def test_start_and_restart_say_what_they_wait_for_and_then_stop_saying_it(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "forms_pending_goes_away")

@@ -5,7 +5,6 @@ import { onUnauthenticated, signInUrl } from '../api/client';
 import { useMe } from '../api/session';
 import { ErrorBox, Loading } from '../components/ui';
 import { StreamProvider } from '../components/stream';
-import { ToastProvider } from '../components/toast';
 
 const NAV = [
   ['/', 'Bots'],
@@ -38,7 +37,6 @@ export function Layout() {
   if (me.error) return <main><ErrorBox error={me.error} retry={() => me.refetch()} /></main>;
   return (
     <StreamProvider>
-      <ToastProvider>
       <a className="skip" href="#content">Skip to content</a>
       <header className="top">
         <NavLink to="/" className="brand">botcenter</NavLink>
@@ -54,7 +52,6 @@ export function Layout() {
       <main id="content" tabIndex={-1}>
         <Outlet />
       </main>
-      </ToastProvider>
     </StreamProvider>
   );
 }
