@@ -8,14 +8,12 @@ import { useToast } from './toast';
 export function ActionPending({
   action,
   state,
-  message,
 }: {
   action: ReturnType<typeof useBotAction>;
   state?: string | null;
-  message?: string | null;
 }) {
   const toast = useToast();
-  const wait = actionWait(action.isPending ? 'sending' : action.isSuccess ? 'sent' : 'idle', action.variables, state, message);
+  const wait = actionWait(action.isPending ? 'sending' : action.isSuccess ? 'sent' : 'idle', action.variables, state);
   const announced = useRef<unknown>(null);
   useEffect(() => {
     // Once per request: the bot got where it was asked to go.

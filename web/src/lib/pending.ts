@@ -16,16 +16,15 @@ export function actionWait(
   phase: 'idle' | 'sending' | 'sent',
   action: BotAction | undefined,
   state: string | null | undefined,
-  message?: string | null,
 ): { text: string; done: boolean } | null {
   if (phase === 'idle' || !action) return null;
   if (phase === 'sending') return { text: SENDING[action], done: false };
   const wanted = action === 'stop' ? 'offline' : 'online';
   if (state === wanted) return { text: action === 'stop' ? 'Bot stopped ✓' : action === 'restart' ? 'Bot restarted and online ✓' : 'Bot online ✓', done: true };
   if (state === 'error') return { text: '', done: true };
-  const why = message?.trim() ? ` (${message.trim()})` : '';
+  // The status badge beside it says why it takes long (a wait for Discord's next session start).
   return {
-    text: action === 'stop' ? `Stopping — waiting for the bot to disconnect from Discord…${why}` : `Starting — waiting for Discord to report the bot online…${why}`,
+    text: action === 'stop' ? 'Stopping — waiting for the bot to disconnect from Discord…' : 'Starting — waiting for Discord to report the bot online…',
     done: false,
   };
 }

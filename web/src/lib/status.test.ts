@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyStatusEvent, badgeFor, guidanceFor } from './status';
+import { applyStatusEvent, badgeFor, guidanceFor, ownMessage } from './status';
 
 describe('badgeFor', () => {
   it('gives every state a word and a symbol, not only a color', () => {
@@ -39,5 +39,14 @@ describe('applyStatusEvent', () => {
     expect(c).toBe(b);
     const d = applyStatusEvent(b, { state: 'error', reason: 'crashed' }, 7);
     expect(d).toMatchObject({ state: 'error', reason: 'crashed', latency_ms: 42 });
+  });
+});
+
+describe('ownMessage', () => {
+  it('keeps the words of a status event, not its log-line prefix', () => {
+    expect(ownMessage("shard 0/1 starting (identify_wait): waiting 5 s for Discord's next session start")).toBe("waiting 5 s for Discord's next session start");
+    expect(ownMessage('shard 0/1 online')).toBeNull();
+    expect(ownMessage('resumed the session')).toBe('resumed the session');
+    expect(ownMessage(null)).toBeNull();
   });
 });

@@ -77,6 +77,14 @@ export interface LiveStatus {
   seq?: number;
 }
 
+/** A status event's message is a log line ("shard 0/1 starting (identify_wait): waiting 5 s…"):
+ * the badge shows only its own words, not the shard numbers and the reason's code. */
+export function ownMessage(message: string | null): string | null {
+  if (!message) return null;
+  const rest = message.replace(/^shard \d+\/\d+ [a-z_]+(?: \([a-z_]+\))?(?::\s*|$)/, '').trim();
+  return rest || null;
+}
+
 /** Apply one `evt.bot.*.status` event (a bot or one shard changed) to the known status. */
 export function applyStatusEvent(prev: LiveStatus | undefined, ev: Record<string, unknown>, seq?: number): LiveStatus {
   if (prev?.seq !== undefined && seq !== undefined && seq <= prev.seq) return prev;
@@ -85,7 +93,7 @@ export function applyStatusEvent(prev: LiveStatus | undefined, ev: Record<string
   return {
     state: (str(ev.state) as BotState) ?? prev?.state ?? 'offline',
     reason: str(ev.reason),
-    message: str(ev.message),
+    message: ownMessage(str(ev.message)),
     latency_ms: num(ev.latency_ms) ?? prev?.latency_ms ?? null,
     guild_count: num(ev.guild_count) ?? prev?.guild_count ?? null,
     since: str(ev.occurred_at) ?? prev?.since,

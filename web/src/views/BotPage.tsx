@@ -76,7 +76,7 @@ function Header({ bot }: { bot: BotView }) {
       </p>
       <div className="row">
         <StartStopButtons running={running} action={action} />
-        <ActionPending action={action} state={s?.state} message={s?.message} />
+        <ActionPending action={action} state={s?.state} />
         <StreamIndicator />
       </div>
       <ErrorBox error={action.error} />
