@@ -117,7 +117,14 @@ export function errorFor(errors: Record<string, string>, key: string): string | 
   return undefined;
 }
 
+/** An error in words for a box (not next to a field): a refused input names its field in
+ * plain words ("name: Too long: use at most 100 characters."), never the validator's text. */
 export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError && err.status === 422 && err.fields.length > 0) {
+    return Object.entries(fieldErrors(err))
+      .map(([k, v]) => (k === '_form' ? v : `${k.replace(/_/g, ' ')}: ${v}`))
+      .join(' ');
+  }
   if (err instanceof ApiError) return err.message;
   if (err instanceof Error) return err.message;
   return 'Something went wrong.';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fieldLabel, unshown } from '../components/ui';
-import { fieldErrors, parseError } from '../api/errors';
+import { errorMessage, fieldErrors, parseError } from '../api/errors';
 import { counterText, lengthError, plainFieldMessage } from './fields';
 
 describe('field error summary', () => {
@@ -47,6 +47,8 @@ describe('field errors in plain words', () => {
     expect(errs.name).toBe('Too long: use at most 100 characters.');
     expect(errs.base_url).toMatch(/^Enter a full web address/);
     expect(Object.values(errs).join(' ')).not.toMatch(/String should|Value error/);
+    // Shown in a box instead (no field to put it at): still plain words, naming the field.
+    expect(errorMessage(e)).toBe('name: Too long: use at most 100 characters. base url: Enter a full web address starting with http:// or https://, like https://api.example.com.');
   });
 });
 
