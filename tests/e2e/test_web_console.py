@@ -268,3 +268,7 @@ def test_start_and_restart_say_what_they_wait_for_and_then_stop_saying_it(
     console_run: dict[str, Any],
 ) -> None:
     _check(console_run, "forms_pending_goes_away")
+
+
+def test_files_show_only_the_last_attempts_error(console_run: dict[str, Any]) -> None:
+    _check(console_run, "forms_files_one_error_at_a_time")

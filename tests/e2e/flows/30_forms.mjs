@@ -123,6 +123,19 @@ export default async function ({ S, page, flow, expectVisible, LONG, botUrl }) {
     await expectVisible(page.getByTestId('toast').filter({ hasText: 'Settings saved ✓' }), LONG);
   });
 
+  await flow('forms_files_one_error_at_a_time', ['sign_in'], async () => {
+    // A refused upload, then another refused one: only the last attempt's error shows.
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto('/files');
+    const input = page.locator('#avatar-file');
+    await input.setInputFiles({ name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('this is not an image') });
+    await expectVisible(page.locator('.alert.error'), LONG);
+    await input.setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+    await expectVisible(page.locator('.alert.error').filter({ hasText: 'notes.txt is not a PNG' }));
+    const shown = await page.locator('.alert.error').allTextContents();
+    if (shown.length !== 1) throw new Error(`${shown.length} errors stacked: ${JSON.stringify(shown)}`);
+  });
+
   await flow('forms_pending_goes_away', ['add_bot'], async () => {
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto(botUrl());

@@ -122,7 +122,10 @@ export function errorFor(errors: Record<string, string>, key: string): string | 
 export function errorMessage(err: unknown): string {
   if (err instanceof ApiError && err.status === 422 && err.fields.length > 0) {
     return Object.entries(fieldErrors(err))
-      .map(([k, v]) => (k === '_form' ? v : `${k.replace(/_/g, ' ')}: ${v}`))
+      .map(([k, v]) => {
+        const where = k.replace(/_/g, ' ');
+        return k === '_form' ? v : `${where[0].toUpperCase()}${where.slice(1)}: ${v}`;
+      })
       .join(' ');
   }
   if (err instanceof ApiError) return err.message;

@@ -48,7 +48,7 @@ describe('field errors in plain words', () => {
     expect(errs.base_url).toMatch(/^Enter a full web address/);
     expect(Object.values(errs).join(' ')).not.toMatch(/String should|Value error/);
     // Shown in a box instead (no field to put it at): still plain words, naming the field.
-    expect(errorMessage(e)).toBe('name: Too long: use at most 100 characters. base url: Enter a full web address starting with http:// or https://, like https://api.example.com.');
+    expect(errorMessage(e)).toBe('Name: Too long: use at most 100 characters. Base url: Enter a full web address starting with http:// or https://, like https://api.example.com.');
   });
 });
 
