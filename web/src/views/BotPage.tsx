@@ -327,7 +327,7 @@ function DeleteBot({ bot }: { bot: BotView }) {
       <h2 id="del-h" style={{ marginTop: 0 }}>Delete bot</h2>
       <p className="muted small">Stops the bot and deletes its settings, commands and logs here. The Discord application itself stays.</p>
       <button className="danger" onClick={() => setOpen(true)} title={`Delete ${bot.name}`}>
-        <span className="clip" style={{ maxWidth: 'min(60ch, 70vw)' }}>Delete {bot.name}</span>…
+        <span className="clip" style={{ maxWidth: 'min(60ch, 70vw)' }}>Delete {bot.name}…</span>
       </button>
       <ErrorBox error={m.error} />
       <Confirm open={open} title={`Delete ${bot.name}?`} typed={bot.name} confirmLabel="Delete bot" busy={m.isPending} onConfirm={() => m.mutate()} onCancel={() => setOpen(false)}>
