@@ -300,3 +300,25 @@ def test_prefix_setting_with_a_plain_words_error(console_run: dict[str, Any]) ->
 
 def test_pickers_flows_leave_the_bot_stopped(console_run: dict[str, Any]) -> None:
     _check(console_run, "pickers_stop_bot")
+
+
+def test_forms_show_one_plain_error_at_the_field_and_at_save(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "forms_plain_errors")
+
+
+def test_forms_confirm_saves_with_a_toast_and_long_names_do_not_overflow(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "forms_save_toast_long_name")
+
+
+def test_start_and_restart_say_what_they_wait_for_and_then_stop_saying_it(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "forms_pending_goes_away")
+
+
+def test_files_show_only_the_last_attempts_error(console_run: dict[str, Any]) -> None:
+    _check(console_run, "forms_files_one_error_at_a_time")

@@ -484,8 +484,14 @@ class Fleet:
         unit.set_state("reconnecting", "fenced", "lost contact with the fleet; moving")
 
     # ------------------------------------------------------------------ identify pacing
-    async def identify_slot(self, key: UnitKey, max_concurrency: int) -> None:
-        """Wait for this bot's concurrency bucket to allow one IDENTIFY (all replicas)."""
+    async def identify_slot(
+        self,
+        key: UnitKey,
+        max_concurrency: int,
+        waiting: Callable[[float], None] | None = None,
+    ) -> None:
+        """Wait for this bot's concurrency bucket to allow one IDENTIFY (all replicas);
+        `waiting(seconds)` is told before each wait, so the unit can say why it waits."""
         window = self.settings.identify_window_s
         started = time.monotonic()
         if window <= 0:
@@ -497,6 +503,8 @@ class Fleet:
             got = await self.identify_kv.get(slot)
             last = float(json.loads(got[0])["at"]) if got else 0.0
             if now < last + window:
+                if waiting is not None:
+                    waiting(last + window - now)
                 await asyncio.sleep(last + window - now + 0.01)
                 continue
             value = json.dumps({"at": now, "replica": self.replica}).encode()

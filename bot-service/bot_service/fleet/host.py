@@ -9,6 +9,7 @@ bridge, control), which import the unit (.importlinter `fleet-layers`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
@@ -55,8 +56,14 @@ class UnitHost(Protocol[UnitT_contra]):
 
     async def token(self, bot_id: UUID) -> str: ...
 
-    async def identify_slot(self, key: UnitKey, max_concurrency: int) -> None:
-        """Wait until the bot's concurrency bucket allows one IDENTIFY."""
+    async def identify_slot(
+        self,
+        key: UnitKey,
+        max_concurrency: int,
+        waiting: Callable[[float], None] | None = None,
+    ) -> None:
+        """Wait until the bot's concurrency bucket allows one IDENTIFY; `waiting(seconds)`
+        is called before each wait."""
         ...
 
     async def replan(self, unit: UnitT_contra, current: int) -> None:

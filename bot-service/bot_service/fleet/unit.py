@@ -361,7 +361,18 @@ class ShardUnit:
         if self.desired.shard_count is None and recommended > self.shard_count:
             # Discord would close us with 4011: re-plan before spending an IDENTIFY.
             raise ShardingChangedError()
-        await self.fleet.identify_slot(self.key, max_concurrency)
+        await self.fleet.identify_slot(self.key, max_concurrency, self._waiting_for_slot)
+
+    def _waiting_for_slot(self, seconds: float) -> None:
+        """Discord allows one session start per bucket every few seconds (a restart right
+        after a start waits here): say so, instead of a bare "starting"."""
+        window = self.fleet.settings.identify_window_s
+        self.set_state(
+            "starting",
+            "identify_wait",
+            f"waiting {max(1, round(seconds))} s for Discord's next session start "
+            f"(Discord allows one start every {window:g} s)",
+        )
 
     def _first_connect_params(self) -> dict[str, Any]:
         """How to open the first websocket: RESUME a session handed over by the replica that

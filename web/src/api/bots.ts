@@ -53,12 +53,19 @@ export function useBotAction(id: string) {
   const qc = useQueryClient();
   return useMutation({
     mutationFn: (action: 'start' | 'stop' | 'restart') => api.post<BotView>(`/v1/bots/${id}/${action}`),
-    onSuccess: (bot, action) => {
-      qc.setQueryData(['bot', id], bot);
-      // Immediate feedback; the stream then brings the real state.
+    // Immediate feedback, set before the request: the stream's events, which may arrive
+    // before the reply, then win (set after the reply, "Starting" could overwrite an
+    // "Online" that had already come and stay until the next refetch).
+    onMutate: (action) => {
+      const busy = action === 'stop' ? 'stopping' : 'starting';
       qc.setQueryData<BotStatus | undefined>(['status', id], (prev) =>
-        prev ? { ...prev, state: action === 'stop' ? 'stopping' : 'starting', reason: null, message: null } : prev,
+        // The shard rows too: never "Starting" above a shard row still saying Online.
+        prev ? { ...prev, state: busy, reason: null, message: null, shards: (prev.shards ?? []).map((x) => ({ ...x, state: busy, reason: null, message: null })) } : prev,
       );
+    },
+    onError: () => void qc.invalidateQueries({ queryKey: ['status', id] }),
+    onSuccess: (bot) => {
+      qc.setQueryData(['bot', id], bot);
       void qc.invalidateQueries({ queryKey: ['bots'] });
     },
   });

@@ -47,11 +47,11 @@ describe('fieldErrors', () => {
       },
     });
     expect(fieldErrors(e)).toEqual({
-      name: 'must be lowercase; also wrong',
-      'options.0.name': 'too long',
-      token: 'Discord refused this token',
-      _form: 'whole body wrong',
-      'response.content': 'needs content',
+      name: 'Must be lowercase. Also wrong.',
+      'options.0.name': 'Too long.',
+      token: 'Discord refused this token.',
+      _form: 'Whole body wrong.',
+      'response.content': 'Needs content.',
     });
   });
   it('is empty for other errors', () => {

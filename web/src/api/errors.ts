@@ -1,3 +1,5 @@
+import { plainFieldMessage } from '../lib/fields';
+
 // API errors: every error of the gateway is `{"error": {code, message, details, fields}}`.
 
 export interface FieldIssue {
@@ -102,8 +104,9 @@ export function fieldErrors(err: unknown): Record<string, string> {
     // pydantic names the member of a tagged union (`response.template.content`): drop the tag.
     for (let i = 1; i < loc.length - 1; i++) if (loc[i - 1] === 'response' && UNION_TAGS.has(String(loc[i]))) loc.splice(i, 1);
     const key = loc.length === 0 || (loc.length === 1 && WRAPPERS.has(String(loc[0]))) ? '_form' : loc.join('.');
-    const msg = f.message.replace(/^Value error, /, '');
-    out[key] = out[key] ? `${out[key]}; ${msg}` : msg;
+    const msg = plainFieldMessage(f.message);
+    if (out[key]?.includes(msg)) continue;
+    out[key] = out[key] ? `${out[key]} ${msg}` : msg;
   }
   return out;
 }
@@ -114,7 +117,17 @@ export function errorFor(errors: Record<string, string>, key: string): string | 
   return undefined;
 }
 
+/** An error in words for a box (not next to a field): a refused input names its field in
+ * plain words ("name: Too long: use at most 100 characters."), never the validator's text. */
 export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError && err.status === 422 && err.fields.length > 0) {
+    return Object.entries(fieldErrors(err))
+      .map(([k, v]) => {
+        const where = k.replace(/_/g, ' ');
+        return k === '_form' ? v : `${where[0].toUpperCase()}${where.slice(1)}: ${v}`;
+      })
+      .join(' ');
+  }
   if (err instanceof ApiError) return err.message;
   if (err instanceof Error) return err.message;
   return 'Something went wrong.';

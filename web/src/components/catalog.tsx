@@ -7,6 +7,9 @@ import { useState, type ComponentType, type ReactNode } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { Confirm, Empty, ErrorBox, Loading } from './ui';
+import { useToast } from './toast';
+
+const NOUN: Record<CatalogResource, string> = { prompts: 'Prompt', connections: 'Connection' };
 
 export type CatalogResource = 'prompts' | 'connections';
 type Saved = { id: string; name: string };
@@ -44,7 +47,7 @@ export function CatalogPage<T extends Saved>({
       <div className="grid">
         {list.data?.items.map((item) => (
           <div key={item.id} className="panel">
-            <strong>{item.name}</strong>
+            <strong title={item.name}>{item.name}</strong>
             {details(item, () => setEditing(item))}
           </div>
         ))}
@@ -56,12 +59,16 @@ export function CatalogPage<T extends Saved>({
 /** Save and delete for an editor; `onSaved` runs first on a successful save (e.g. to forget a typed secret). */
 export function useCatalogEditor(resource: CatalogResource, saved: Saved | undefined, body: () => unknown, onDone: () => void, onSaved?: () => void) {
   const qc = useQueryClient();
+  const toast = useToast();
   const refresh = () => void qc.invalidateQueries({ queryKey: [resource] });
   const save = useMutation({
     mutationFn: () => (saved ? api.patch(`/v1/${resource}/${saved.id}`, body()) : api.post(`/v1/${resource}`, body())),
-    onSuccess: () => (onSaved?.(), refresh(), onDone()),
+    onSuccess: () => (onSaved?.(), refresh(), toast(`${NOUN[resource]} saved ✓`), onDone()),
   });
-  const remove = useMutation({ mutationFn: () => api.del(`/v1/${resource}/${saved?.id}`), onSuccess: () => (refresh(), onDone()) });
+  const remove = useMutation({
+    mutationFn: () => api.del(`/v1/${resource}/${saved?.id}`),
+    onSuccess: () => (refresh(), toast(`${NOUN[resource]} deleted ✓`), onDone()),
+  });
   return { save, remove };
 }
 
@@ -87,7 +94,7 @@ export function EditorActions({
     <>
       {save.error && fieldErrorCount === 0 && <ErrorBox error={save.error} />}
       <div className="row" style={{ marginTop: 10 }}>
-        <button className="primary" disabled={save.isPending}>Save {noun}</button>
+        <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : `Save ${noun}`}</button>
         <button type="button" onClick={onDone}>Cancel</button>
         {saved && <button type="button" className="danger" onClick={() => setDel(true)}>Delete</button>}
       </div>

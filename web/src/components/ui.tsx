@@ -36,17 +36,19 @@ export function StatusBadge({ state, reason, message }: { state?: string | null;
 
 type FieldProps = {
   label: string;
+  /** The form key its errors come under: the error summary links here (formErrors.tsx). */
+  name?: string;
   error?: string;
   hint?: ReactNode;
   children: (props: { id: string; 'aria-invalid': boolean; 'aria-describedby'?: string }) => ReactNode;
 };
 
 /** A labelled control with its hint and its server-side error next to it. */
-export function Field({ label, error, hint, children }: FieldProps) {
+export function Field({ label, name, error, hint, children }: FieldProps) {
   const id = useId();
   const describedBy = [hint ? `${id}-hint` : '', error ? `${id}-err` : ''].filter(Boolean).join(' ') || undefined;
   return (
-    <div>
+    <div data-field={name}>
       <label htmlFor={id}>{label}</label>
       {children({ id, 'aria-invalid': Boolean(error), 'aria-describedby': describedBy })}
       {hint && (

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyStatusEvent, badgeFor, guidanceFor } from './status';
+import { applyStatusEvent, badgeFor, guidanceFor, ownMessage } from './status';
 
 describe('badgeFor', () => {
   it('gives every state a word and a symbol, not only a color', () => {
@@ -16,6 +16,9 @@ describe('badgeFor', () => {
     expect(badgeFor('error', 'disallowed_intents', 'enable MESSAGE_CONTENT').detail).toBe('enable MESSAGE_CONTENT');
     expect(badgeFor('error', 'some_new_reason').detail).toBe('some new reason');
     expect(badgeFor('online', 'invalid_token').detail).toBeUndefined();
+    // A start that waits says why (a restart waiting for Discord's session-start slot).
+    expect(badgeFor('starting', 'identify_wait', "waiting 4 s for Discord's next session start").detail).toMatch(/waiting 4 s/);
+    expect(badgeFor('starting').detail).toBeUndefined();
   });
   it('handles unknown states', () => {
     expect(badgeFor('weird').state).toBe('unknown');
@@ -36,5 +39,14 @@ describe('applyStatusEvent', () => {
     expect(c).toBe(b);
     const d = applyStatusEvent(b, { state: 'error', reason: 'crashed' }, 7);
     expect(d).toMatchObject({ state: 'error', reason: 'crashed', latency_ms: 42 });
+  });
+});
+
+describe('ownMessage', () => {
+  it('keeps the words of a status event, not its log-line prefix', () => {
+    expect(ownMessage("shard 0/1 starting (identify_wait): waiting 5 s for Discord's next session start")).toBe("waiting 5 s for Discord's next session start");
+    expect(ownMessage('shard 0/1 online')).toBeNull();
+    expect(ownMessage('resumed the session')).toBe('resumed the session');
+    expect(ownMessage(null)).toBeNull();
   });
 });

@@ -37,6 +37,7 @@ export const REASONS: Record<string, { words: string; todo?: string }> = {
   rate_limited: { words: 'rate limited by Discord', todo: 'The bot retries by itself at the time shown.' },
   discord_unavailable: { words: 'Discord is unreachable', todo: 'The bot retries by itself; nothing to do unless it lasts.' },
   crashed: { words: 'the bot crashed', todo: 'It restarts with backoff. Check the logs for the exception; restart after fixing the cause.' },
+  identify_wait: { words: 'waiting for Discord’s next session start (one every 5 s)' },
   identify_budget_exhausted: {
     words: 'the daily session-start budget is used up',
     todo: 'Discord allows about 1,000 session starts a day; the bot can start again after the reset time shown.',
@@ -52,7 +53,8 @@ export function badgeFor(state: string | null | undefined, reason?: string | nul
   if (!state || !(state in BASE)) return { state: 'unknown', label: 'Unknown', tone: 'off', symbol: '?' };
   const s = state as BotState;
   const b: Badge = { state: s, ...BASE[s] };
-  if (s === 'error' || s === 'reconnecting') {
+  // A start that waits (Discord's session-start slot, a re-plan) says why, too.
+  if (s === 'error' || s === 'reconnecting' || (s === 'starting' && (message?.trim() || reason))) {
     const words = message?.trim() || reasonWords(reason);
     if (words) b.detail = words;
   }
@@ -75,6 +77,14 @@ export interface LiveStatus {
   seq?: number;
 }
 
+/** A status event's message is a log line ("shard 0/1 starting (identify_wait): waiting 5 s…"):
+ * the badge shows only its own words, not the shard numbers and the reason's code. */
+export function ownMessage(message: string | null): string | null {
+  if (!message) return null;
+  const rest = message.replace(/^shard \d+\/\d+ [a-z_]+(?: \([a-z_]+\))?(?::\s*|$)/, '').trim();
+  return rest || null;
+}
+
 /** Apply one `evt.bot.*.status` event (a bot or one shard changed) to the known status. */
 export function applyStatusEvent(prev: LiveStatus | undefined, ev: Record<string, unknown>, seq?: number): LiveStatus {
   if (prev?.seq !== undefined && seq !== undefined && seq <= prev.seq) return prev;
@@ -83,7 +93,7 @@ export function applyStatusEvent(prev: LiveStatus | undefined, ev: Record<string
   return {
     state: (str(ev.state) as BotState) ?? prev?.state ?? 'offline',
     reason: str(ev.reason),
-    message: str(ev.message),
+    message: ownMessage(str(ev.message)),
     latency_ms: num(ev.latency_ms) ?? prev?.latency_ms ?? null,
     guild_count: num(ev.guild_count) ?? prev?.guild_count ?? null,
     since: str(ev.occurred_at) ?? prev?.since,

@@ -4,7 +4,10 @@ import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import { loginUrl, useMe, useProviders } from '../api/session';
 import type { ApiTokenCreated, ApiTokenList } from '../api/types';
-import { Confirm, CopyButton, Empty, ErrorBox, Field, FieldSummary, Loading, unshown, when } from '../components/ui';
+import { Confirm, CopyButton, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
+import { Counter, ErrorSummary } from '../components/formErrors';
+import { useToast } from '../components/toast';
+import { LIMITS } from '../lib/fields';
 
 const SCOPES = ['bots:read', 'bots:write', 'commands:read', 'commands:write', 'files:read', 'files:write', 'logs:read', 'settings:read', 'settings:write'];
 
@@ -75,11 +78,15 @@ function Tokens() {
   const [scopes, setScopes] = useState<string[]>(['bots:read']);
   const [days, setDays] = useState('90');
   const [created, setCreated] = useState<ApiTokenCreated | null>(null);
+  const toast = useToast();
   const create = useMutation({
     mutationFn: () => api.post<ApiTokenCreated>('/v1/me/tokens', { name: name.trim(), scopes, expires_in_days: days ? Number(days) : null }),
-    onSuccess: (t) => (setCreated(t), setName(''), void qc.invalidateQueries({ queryKey: ['tokens'] })),
+    onSuccess: (t) => (setCreated(t), setName(''), toast('Token created ✓ — copy it now'), void qc.invalidateQueries({ queryKey: ['tokens'] })),
   });
-  const revoke = useMutation({ mutationFn: (id: string) => api.del(`/v1/me/tokens/${id}`), onSuccess: () => void qc.invalidateQueries({ queryKey: ['tokens'] }) });
+  const revoke = useMutation({
+    mutationFn: (id: string) => api.del(`/v1/me/tokens/${id}`),
+    onSuccess: () => (toast('Token revoked ✓'), void qc.invalidateQueries({ queryKey: ['tokens'] })),
+  });
   const errs = fieldErrors(create.error);
   const submit = (e: FormEvent) => (e.preventDefault(), create.mutate());
   return (
@@ -96,19 +103,19 @@ function Tokens() {
           </div>
         </div>
       )}
-      <form onSubmit={submit} aria-label="Create a token">
-        <Field label="Token name" error={errs.name}>{(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} maxLength={100} />}</Field>
-        <fieldset>
+      <form onSubmit={submit} aria-label="Create a token" noValidate>
+        <Field label="Token name" name="name" error={errs.name} hint={<Counter value={name} max={LIMITS.tokenName} />}>{(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} />}</Field>
+        <fieldset data-field="scopes">
           <legend>Scopes</legend>
           {errs.scopes && <div className="field-error">{errs.scopes}</div>}
           {SCOPES.map((s) => (
             <label key={s} className="inline"><input type="checkbox" checked={scopes.includes(s)} onChange={() => setScopes((x) => (x.includes(s) ? x.filter((y) => y !== s) : [...x, s]))} /> {s}</label>
           ))}
         </fieldset>
-        <Field label="Expires after (days, empty = never)" error={errs.expires_in_days}>{(p) => <input {...p} type="number" min={1} value={days} onChange={(e) => setDays(e.target.value)} />}</Field>
-        <FieldSummary errors={unshown(errs, ['name', 'scopes', 'expires_in_days'])} />
+        <Field label="Expires after (days, empty = never)" name="expires_in_days" error={errs.expires_in_days}>{(p) => <input {...p} type="number" min={1} value={days} onChange={(e) => setDays(e.target.value)} />}</Field>
+        <ErrorSummary errors={errs} attempt={create.error} what="Not created" />
         {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
-        <button className="primary" style={{ marginTop: 8 }} disabled={!name.trim() || create.isPending}>Create token</button>
+        <button className="primary" style={{ marginTop: 8 }} disabled={!name.trim() || create.isPending}>{create.isPending ? 'Creating…' : 'Create token'}</button>
       </form>
       <h3>Your tokens</h3>
       {tokens.isPending && <Loading />}

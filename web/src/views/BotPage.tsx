@@ -5,7 +5,11 @@ import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import { useBot, useBotAction, useStatus, useUpdateBot } from '../api/bots';
 import type { AvatarApplied, BotView, FileList, PatchBot } from '../api/types';
-import { Confirm, ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown, when } from '../components/ui';
+import { Confirm, ErrorBox, Field, Loading, StatusBadge, hint, when } from '../components/ui';
+import { Counter, ErrorSummary } from '../components/formErrors';
+import { ActionPending } from '../components/pending';
+import { useToast } from '../components/toast';
+import { LIMITS } from '../lib/fields';
 import { StreamIndicator } from '../components/stream';
 import { Onboarding } from '../components/onboarding';
 import { PrefixSettings, ServersPanel } from '../components/pickers';
@@ -62,7 +66,7 @@ function Header({ bot }: { bot: BotView }) {
       <div className="row spread">
         <h1 style={{ margin: 0 }} className="row">
           <Avatar bot={bot} size={40} />
-          {bot.name}
+          <span title={bot.name}>{bot.name}</span>
         </h1>
         <div className="row" data-testid="bot-status">
           {s ? <StatusBadge state={s.state} reason={s.reason} message={s.message} /> : status.isPending ? <Loading what="Status" /> : null}
@@ -74,8 +78,7 @@ function Header({ bot }: { bot: BotView }) {
       </p>
       <div className="row">
         <StartStopButtons running={running} action={action} />
-        {action.isPending && <span role="status">Sending…</span>}
-        {action.isSuccess && !action.isPending && <span role="status" className="muted small">Requested — watching the status live.</span>}
+        <ActionPending action={action} state={s?.state} />
         <StreamIndicator />
       </div>
       <ErrorBox error={action.error} />
@@ -168,6 +171,7 @@ function Settings({ bot }: { bot: BotView }) {
   const [shards, setShards] = useState(String(bot.shard_count ?? 1));
   const [autoStart, setAutoStart] = useState(bot.auto_start);
   const errs = fieldErrors(update.error);
+  const toast = useToast();
   const save = (e: FormEvent) => {
     e.preventDefault();
     const patch: PatchBot = {
@@ -178,26 +182,28 @@ function Settings({ bot }: { bot: BotView }) {
       shard_count: shardMode === 'auto' ? 'auto' : Number(shards),
       auto_start: autoStart,
     };
-    update.mutate(patch);
+    update.mutate(patch, {
+      onSuccess: (b) => toast(b.desired_state === 'running' ? 'Settings saved ✓ — restart the bot to apply intents or shards' : 'Settings saved ✓'),
+    });
   };
   const toggle = (n: string) => setIntents((xs) => (xs.includes(n) ? xs.filter((x) => x !== n) : [...xs, n]));
   return (
     <>
-      <form className="panel" onSubmit={save} aria-label="Bot settings">
+      <form className="panel" onSubmit={save} aria-label="Bot settings" noValidate>
         <h2 style={{ marginTop: 0 }}>Settings</h2>
-        <Field label="Name" error={errs.name}>{(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} maxLength={100} />}</Field>
-        <Field label="Description" error={errs.description}>{(p) => <textarea {...p} value={description} onChange={(e) => setDescription(e.target.value)} maxLength={1000} />}</Field>
+        <Field label="Name" name="name" error={errs.name} hint={<Counter value={name} max={LIMITS.botName} />}>{(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} />}</Field>
+        <Field label="Description" name="description" error={errs.description} hint={<Counter value={description} max={LIMITS.botDescription} />}>{(p) => <textarea {...p} value={description} onChange={(e) => setDescription(e.target.value)} />}</Field>
         <fieldset>
           <legend>Presence</legend>
           <div className="row">
-            <Field label="Status" error={errs['presence.status']}>
+            <Field label="Status" name="presence.status" error={errs['presence.status']}>
               {(p) => (
                 <select {...p} value={presence.status} onChange={(e) => setPresence({ ...presence, status: e.target.value })}>
                   {['online', 'idle', 'dnd', 'invisible'].map((s) => <option key={s}>{s}</option>)}
                 </select>
               )}
             </Field>
-            <Field label="Activity" error={errs['presence.activity_type']}>
+            <Field label="Activity" name="presence.activity_type" error={errs['presence.activity_type']}>
               {(p) => (
                 <select {...p} value={presence.activity_type} onChange={(e) => setPresence({ ...presence, activity_type: e.target.value })}>
                   {['playing', 'streaming', 'listening', 'watching', 'competing', 'custom'].map((s) => <option key={s}>{s}</option>)}
@@ -205,9 +211,9 @@ function Settings({ bot }: { bot: BotView }) {
               )}
             </Field>
           </div>
-          <Field label="Activity text" error={errs['presence.activity_text']}>{(p) => <input {...p} value={presence.activity_text} onChange={(e) => setPresence({ ...presence, activity_text: e.target.value })} maxLength={128} />}</Field>
+          <Field label="Activity text" name="presence.activity_text" error={errs['presence.activity_text']} hint={<Counter value={presence.activity_text} max={LIMITS.activityText} />}>{(p) => <input {...p} value={presence.activity_text} onChange={(e) => setPresence({ ...presence, activity_text: e.target.value })} />}</Field>
         </fieldset>
-        <fieldset>
+        <fieldset data-field="intents">
           <legend>Intents</legend>
           {errs.intents && <div className="field-error">{errs.intents}</div>}
           {Object.keys(INTENTS).map((n) => (
@@ -224,14 +230,13 @@ function Settings({ bot }: { bot: BotView }) {
           <legend>Shards</legend>
           <label className="inline"><input type="radio" name="shards" checked={shardMode === 'auto'} onChange={() => setShardMode('auto')} /> Auto (Discord’s recommendation)</label>
           <label className="inline"><input type="radio" name="shards" checked={shardMode === 'fixed'} onChange={() => setShardMode('fixed')} /> Fixed</label>
-          {shardMode === 'fixed' && <Field label="Shard count" error={errs.shard_count}>{(p) => <input {...p} type="number" min={1} max={1024} value={shards} onChange={(e) => setShards(e.target.value)} />}</Field>}
+          {shardMode === 'fixed' && <Field label="Shard count" name="shard_count" error={errs.shard_count}>{(p) => <input {...p} type="number" min={1} max={1024} value={shards} onChange={(e) => setShards(e.target.value)} />}</Field>}
         </fieldset>
         <label className="inline"><input type="checkbox" checked={autoStart} onChange={(e) => setAutoStart(e.target.checked)} /> Start automatically</label>
-        <FieldSummary errors={unshown(errs, ['name', 'description', 'presence.status', 'presence.activity_type', 'presence.activity_text', 'intents', 'shard_count'])} />
+        <ErrorSummary errors={errs} attempt={update.error} />
         {update.error && Object.keys(errs).length === 0 && <ErrorBox error={update.error} />}
         <div className="row" style={{ marginTop: 10 }}>
           <button className="primary" disabled={update.isPending}>{update.isPending ? 'Saving…' : 'Save'}</button>
-          {update.isSuccess && <span role="status">Saved ✓ {bot.desired_state === 'running' ? '(restart to apply intents or shards)' : ''}</span>}
         </div>
       </form>
       <PrefixSettings bot={bot} />
@@ -245,24 +250,25 @@ function Settings({ bot }: { bot: BotView }) {
 function ReplaceToken({ bot }: { bot: BotView }) {
   const qc = useQueryClient();
   const [token, setToken] = useState('');
+  const toast = useToast();
   const m = useMutation({
     mutationFn: () => api.put<BotView>(`/v1/bots/${bot.id}/token`, { token: token.trim() }),
     onSuccess: (b) => {
       setToken('');
+      toast('Token replaced ✓');
       qc.setQueryData(['bot', bot.id], b);
     },
   });
   const errs = fieldErrors(m.error);
   return (
-    <form className="panel" onSubmit={(e) => (e.preventDefault(), m.mutate())} aria-label="Replace token">
+    <form className="panel" onSubmit={(e) => (e.preventDefault(), m.mutate())} aria-label="Replace token" noValidate>
       <h2 style={{ marginTop: 0 }}>Replace token</h2>
       <p className="muted small">Current token: {hint(bot.token_hint)}. The new one is checked with Discord; the bot restarts with it.</p>
-      <Field label="New token" error={errs.token}>{(p) => <input {...p} type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} />}</Field>
-      <FieldSummary errors={unshown(errs, ['token'])} />
+      <Field label="New token" name="token" error={errs.token}>{(p) => <input {...p} type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} />}</Field>
+      <ErrorSummary errors={errs} attempt={m.error} what="Not replaced" />
       {m.error && Object.keys(errs).length === 0 && <ErrorBox error={m.error} />}
       <div className="row" style={{ marginTop: 8 }}>
-        <button disabled={!token.trim() || m.isPending}>{m.isPending ? 'Checking…' : 'Replace token'}</button>
-        {m.isSuccess && <span role="status">Token replaced ✓</span>}
+        <button disabled={!token.trim() || m.isPending}>{m.isPending ? 'Checking the token with Discord…' : 'Replace token'}</button>
       </div>
     </form>
   );
@@ -274,7 +280,7 @@ function ApplyAvatar({ bot }: { bot: BotView }) {
   const qc = useQueryClient();
   const m = useMutation({
     mutationFn: () => api.post<AvatarApplied>(`/v1/bots/${bot.id}/avatar`, { file_id: fileId }),
-    // The bot's avatar_url follows the avatar Discord now shows.
+    // The bot's avatar_url follows the avatar Discord now shows (said next to the button).
     onSuccess: () => {
       void qc.invalidateQueries({ queryKey: ['bot', bot.id] });
       void qc.invalidateQueries({ queryKey: ['bots'] });
@@ -299,7 +305,7 @@ function ApplyAvatar({ bot }: { bot: BotView }) {
       )}
       <ErrorBox error={m.error} />
       <div className="row" style={{ marginTop: 8 }}>
-        <button onClick={() => m.mutate()} disabled={!fileId || m.isPending}>{m.isPending ? 'Applying…' : 'Apply to bot'}</button>
+        <button onClick={() => m.mutate()} disabled={!fileId || m.isPending}>{m.isPending ? 'Sending the avatar to Discord…' : 'Apply to bot'}</button>
         {m.isSuccess && (
           <span role="status">
             {m.data?.unchanged ? 'Discord already shows this avatar; nothing was sent (no avatar change spent).' : 'Avatar applied on Discord ✓'}
@@ -326,7 +332,9 @@ function DeleteBot({ bot }: { bot: BotView }) {
     <section className="panel" aria-labelledby="del-h">
       <h2 id="del-h" style={{ marginTop: 0 }}>Delete bot</h2>
       <p className="muted small">Stops the bot and deletes its settings, commands and logs here. The Discord application itself stays.</p>
-      <button className="danger" onClick={() => setOpen(true)}>Delete {bot.name}…</button>
+      <button className="danger" onClick={() => setOpen(true)} title={`Delete ${bot.name}`}>
+        <span className="clip" style={{ maxWidth: 'min(60ch, 70vw)' }}>Delete {bot.name}…</span>
+      </button>
       <ErrorBox error={m.error} />
       <Confirm open={open} title={`Delete ${bot.name}?`} typed={bot.name} confirmLabel="Delete bot" busy={m.isPending} onConfirm={() => m.mutate()} onCancel={() => setOpen(false)}>
         <p>This cannot be undone.</p>

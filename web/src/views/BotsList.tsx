@@ -5,7 +5,10 @@ import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import { useBotAction, useBots, useCachedStatus } from '../api/bots';
 import type { BotView } from '../api/types';
-import { ErrorBox, Field, FieldSummary, Loading, StatusBadge, hint, unshown } from '../components/ui';
+import { ErrorBox, Field, Loading, StatusBadge, hint } from '../components/ui';
+import { Counter, ErrorSummary } from '../components/formErrors';
+import { useToast } from '../components/toast';
+import { LIMITS } from '../lib/fields';
 import { StreamIndicator } from '../components/stream';
 import { Onboarding } from '../components/onboarding';
 
@@ -49,7 +52,7 @@ function BotCard({ bot }: { bot: BotView }) {
       <div className="row spread">
         <h2 id={`bot-${bot.id}`} style={{ margin: 0 }} className="row">
           <Avatar bot={bot} />
-          <Link to={`/bots/${bot.id}`}>{bot.name}</Link>
+          <Link to={`/bots/${bot.id}`} title={bot.name}>{bot.name}</Link>
         </h2>
         {s ? <StatusBadge state={s.state} reason={s.reason} message={s.message} /> : <span className="muted small">status unknown</span>}
       </div>
@@ -73,10 +76,12 @@ export function AddBot({ onDone }: { onDone?: () => void }) {
   const [token, setToken] = useState('');
   const [name, setName] = useState('');
   const [autoStart, setAutoStart] = useState(false);
+  const toast = useToast();
   const create = useMutation({
     mutationFn: () => api.post<BotView>('/v1/bots', { token: token.trim(), name: name.trim() || undefined, auto_start: autoStart }),
     onSuccess: (bot) => {
       setToken(''); // the token is never shown again
+      toast(`Bot ${bot.name} added ✓`);
       void qc.invalidateQueries({ queryKey: ['bots'] });
       onDone?.();
       nav(`/bots/${bot.id}`);
@@ -88,18 +93,18 @@ export function AddBot({ onDone }: { onDone?: () => void }) {
     create.mutate();
   };
   return (
-    <form className="panel" onSubmit={submit} aria-label="Add a bot">
+    <form className="panel" onSubmit={submit} aria-label="Add a bot" noValidate>
       <h2 style={{ marginTop: 0 }}>Add a bot</h2>
-      <Field label="Bot token" error={errs.token} hint="From the Discord developer portal → your application → Bot → Reset Token. Stored encrypted; shown later only as …last4.">
+      <Field label="Bot token" name="token" error={errs.token} hint="From the Discord developer portal → your application → Bot → Reset Token. Stored encrypted; shown later only as …last4.">
         {(p) => <input {...p} name="token" type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} required />}
       </Field>
-      <Field label="Name (optional)" error={errs.name} hint="Defaults to the bot's Discord username.">
-        {(p) => <input {...p} name="name" value={name} onChange={(e) => setName(e.target.value)} maxLength={100} />}
+      <Field label="Name (optional)" name="name" error={errs.name} hint={<>Defaults to the bot's Discord username. <Counter value={name} max={LIMITS.botName} /></>}>
+        {(p) => <input {...p} name="name" value={name} onChange={(e) => setName(e.target.value)} />}
       </Field>
       <label className="inline">
         <input type="checkbox" checked={autoStart} onChange={(e) => setAutoStart(e.target.checked)} /> Start it right away
       </label>
-      <FieldSummary errors={unshown(errs, ['token', 'name'])} />
+      <ErrorSummary errors={errs} attempt={create.error} what="Not added" />
       {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" type="submit" disabled={create.isPending || !token.trim()}>

@@ -4,8 +4,10 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, upload } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, CommandReply, FileInfo, ImportResult, SyncStatus } from '../api/types';
-import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, when } from '../components/ui';
+import { Confirm, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
 import { PermissionsPicker } from '../components/permissions';
+import { ErrorSummary } from '../components/formErrors';
+import { useToast } from '../components/toast';
 import { countOf } from '../lib/words';
 import { DuplicateButton, EnabledToggle, SyncNowButton } from '../components/commandActions';
 import { GuildSource, IdListPicker, IdPicker, PrefixHint, useGuilds } from '../components/pickers';
@@ -151,6 +153,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
   const guilds = useGuilds(bot.id);
   const live = guilds.data?.guilds ?? [];
   const prompts = useQuery({ queryKey: ['prompts'], queryFn: () => api.get<PromptList>('/v1/prompts'), enabled: f.responseType === 'ai' });
+  const toast = useToast();
   const save = useMutation({
     mutationFn: () =>
       saved ? api.patch<CommandOut>(`/v1/bots/${bot.id}/commands/${saved.id}`, toPayload(f)) : api.post<CommandOut>(`/v1/bots/${bot.id}/commands`, toPayload(f)),
@@ -158,6 +161,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
       void qc.invalidateQueries({ queryKey: ['commands', bot.id] });
       void qc.invalidateQueries({ queryKey: ['sync', bot.id] });
       qc.setQueryData(['command', bot.id, c.id], c);
+      toast(`${saved ? 'Saved' : 'Created'} ${c.name} ✓ — syncing to Discord`);
       if (!saved) nav(`/bots/${bot.id}/commands/${c.id}`, { replace: true });
     },
   });
@@ -335,10 +339,9 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
         </div>
       </fieldset>
       {lastError && Object.keys(fieldErrors(lastError)).length === 0 && lastTried === 'save' && <ErrorBox error={lastError} />}
-      <FieldSummary errors={errs} />
+      <ErrorSummary errors={errs} attempt={lastError ?? (Object.keys(local).length > 0 ? local : null)} what={lastTried === 'save' ? 'Not saved' : 'Not previewed'} />
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save command'}</button>
-        {save.isSuccess && <span role="status">Saved ✓ — syncing to Discord</span>}
         {saved && <button type="button" className="danger" onClick={() => setConfirmDel(true)}>Delete</button>}
       </div>
       <ErrorBox error={del.error} />

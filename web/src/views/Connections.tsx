@@ -5,7 +5,9 @@ import { fieldErrors } from '../api/errors';
 import type { ConnectionIn, ConnectionOut, ConnectionTestResult } from '../api/types';
 import { CatalogPage, EditorActions, useCatalogEditor, type EditorProps } from '../components/catalog';
 import { testSummary } from '../lib/words';
-import { ErrorBox, Field, FieldSummary, unshown } from '../components/ui';
+import { ErrorBox, Field } from '../components/ui';
+import { Counter, ErrorSummary } from '../components/formErrors';
+import { LIMITS } from '../lib/fields';
 
 type AuthType = NonNullable<ConnectionIn['auth_type']>;
 const AUTH: Record<AuthType, string> = { none: 'None', bearer: 'Bearer token', header: 'Header', basic: 'Basic (user + password)', query: 'Query parameter' };
@@ -20,7 +22,7 @@ export default function Connections() {
       Editor={ConnectionEditor}
       details={(c, edit) => (
         <>
-          <div className="muted small mono">{c.base_url}</div>
+          <div className="muted small mono" style={{ overflowWrap: 'anywhere' }}>{c.base_url}</div>
           <div className="muted small">auth: {AUTH[c.auth_type ?? 'none']}{c.secret_set ? ` · secret ${c.secret_hint ?? 'set'}` : ''}</div>
           <div className="row"><button onClick={edit}>Edit</button><TestButton id={c.id} /></div>
         </>
@@ -61,22 +63,22 @@ function ConnectionEditor({ saved, onDone }: EditorProps<ConnectionOut>) {
   const submit = (e: FormEvent) => (e.preventDefault(), save.mutate());
   const auth = f.auth_type ?? 'none';
   return (
-    <form className="panel" onSubmit={submit} aria-label="Connection editor">
+    <form className="panel" onSubmit={submit} aria-label="Connection editor" noValidate>
       <h2 style={{ marginTop: 0 }}>{saved ? `Edit ${saved.name}` : 'New connection'}</h2>
-      <Field label="Name" error={errs.name}>{(p) => <input {...p} value={f.name} onChange={(e) => set('name', e.target.value)} />}</Field>
-      <Field label="Base URL" error={errs.base_url}>{(p) => <input {...p} type="url" value={f.base_url} onChange={(e) => set('base_url', e.target.value)} />}</Field>
-      <Field label="Authentication" error={errs.auth_type}>
+      <Field label="Name" name="name" error={errs.name} hint={<Counter value={f.name} max={LIMITS.connectionName} />}>{(p) => <input {...p} value={f.name} onChange={(e) => set('name', e.target.value)} />}</Field>
+      <Field label="Base URL" name="base_url" error={errs.base_url} hint="The API’s address, like https://api.example.com">{(p) => <input {...p} type="url" value={f.base_url} onChange={(e) => set('base_url', e.target.value)} />}</Field>
+      <Field label="Authentication" name="auth_type" error={errs.auth_type}>
         {(p) => <select {...p} value={auth} onChange={(e) => set('auth_type', e.target.value as AuthType)}>{Object.entries(AUTH).map(([k, v]) => <option key={k} value={k}>{v}</option>)}</select>}
       </Field>
-      {(auth === 'header' || auth === 'query') && <Field label={auth === 'header' ? 'Header name' : 'Parameter name'} error={errs.auth_name}>{(p) => <input {...p} value={f.auth_name ?? ''} onChange={(e) => set('auth_name', e.target.value)} />}</Field>}
-      {auth === 'basic' && <Field label="Username" error={errs.auth_username}>{(p) => <input {...p} value={f.auth_username ?? ''} onChange={(e) => set('auth_username', e.target.value)} />}</Field>}
+      {(auth === 'header' || auth === 'query') && <Field label={auth === 'header' ? 'Header name' : 'Parameter name'} name="auth_name" error={errs.auth_name}>{(p) => <input {...p} value={f.auth_name ?? ''} onChange={(e) => set('auth_name', e.target.value)} />}</Field>}
+      {auth === 'basic' && <Field label="Username" name="auth_username" error={errs.auth_username}>{(p) => <input {...p} value={f.auth_username ?? ''} onChange={(e) => set('auth_username', e.target.value)} />}</Field>}
       {auth !== 'none' && (
-        <Field label={auth === 'basic' ? 'Password' : 'Secret'} error={errs.secret} hint={saved?.secret_set ? `A secret is stored${saved.secret_hint ? ` (${saved.secret_hint})` : ''}. Leave empty to keep it.` : 'Stored encrypted; never shown again.'}>
+        <Field label={auth === 'basic' ? 'Password' : 'Secret'} name="secret" error={errs.secret} hint={saved?.secret_set ? `A secret is stored${saved.secret_hint ? ` (${saved.secret_hint})` : ''}. Leave empty to keep it.` : 'Stored encrypted; never shown again.'}>
           {(p) => <input {...p} type="password" autoComplete="off" value={secret} onChange={(e) => setSecret(e.target.value)} />}
         </Field>
       )}
-      <Field label="Timeout (s)" error={errs.timeout_s}>{(p) => <input {...p} type="number" min={1} max={60} value={f.timeout_s ?? 10} onChange={(e) => set('timeout_s', Number(e.target.value))} />}</Field>
-      <FieldSummary errors={unshown(errs, ['name', 'base_url', 'auth_type', 'auth_name', 'auth_username', 'secret', 'timeout_s'])} />
+      <Field label="Timeout (s)" name="timeout_s" error={errs.timeout_s}>{(p) => <input {...p} type="number" min={1} max={60} value={f.timeout_s ?? 10} onChange={(e) => set('timeout_s', Number(e.target.value))} />}</Field>
+      <ErrorSummary errors={errs} attempt={save.error} />
       <EditorActions noun="connection" saved={saved} editor={editor} fieldErrorCount={Object.keys(errs).length} onDone={onDone} />
     </form>
   );

@@ -4,6 +4,7 @@ import { api, upload } from '../api/client';
 import type { FileInfo, FileList } from '../api/types';
 import { bytes, Confirm, Empty, ErrorBox, Loading, when } from '../components/ui';
 import { precheckAvatar } from '../lib/upload';
+import { useToast } from '../components/toast';
 
 /** A file's two sizes, named, said the same way after the upload and in the list:
  * `size_bytes` is what was uploaded, `stored_bytes` what it costs against the quota
@@ -22,6 +23,7 @@ export default function Files() {
   const [refused, setRefused] = useState<string | null>(null);
   const [last, setLast] = useState<FileInfo | null>(null);
   const [deleting, setDeleting] = useState<FileInfo | null>(null);
+  const toast = useToast();
   const up = useMutation({
     mutationFn: (f: File) => {
       const form = new FormData();
@@ -32,18 +34,21 @@ export default function Files() {
     },
     onSuccess: (f) => {
       setLast(f);
+      toast(`${f.name} uploaded ✓`);
       void qc.invalidateQueries({ queryKey: ['files'] });
     },
     onSettled: () => setProgress(null),
   });
   const del = useMutation({
     mutationFn: (id: string) => api.del(`/v1/files/${id}`),
-    onSuccess: () => (setDeleting(null), void qc.invalidateQueries({ queryKey: ['files'] })),
+    onSuccess: () => (setDeleting(null), toast('File deleted ✓'), void qc.invalidateQueries({ queryKey: ['files'] })),
   });
   const take = (list: FileList | globalThis.FileList | null | undefined) => {
     const f = (list as globalThis.FileList | null)?.[0];
     if (!f) return;
     const why = precheckAvatar(f);
+    // A new attempt: the last attempt's error (refused here or by the server) goes away.
+    up.reset();
     setRefused(why);
     setLast(null);
     if (!why) up.mutate(f);
@@ -97,7 +102,7 @@ export default function Files() {
         {files.data?.files.map((f) => (
           <div key={f.id} className="panel">
             {f.kind === 'avatar' && <img src={`/v1/files/${f.id}/content?variant=128`} alt={f.name} width={64} height={64} style={{ borderRadius: 8 }} loading="lazy" />}
-            <div><strong>{f.name}</strong></div>
+            <div><strong title={f.name}>{f.name}</strong></div>
             <div className="muted small">{f.kind} · <span data-testid="file-sizes">{fileSizes(f)}</span> · {when(f.created_at)}</div>
             <button className="danger" onClick={() => setDeleting(f)}>Delete</button>
           </div>

@@ -2,7 +2,9 @@ import { useState, type FormEvent } from 'react';
 import { fieldErrors } from '../api/errors';
 import type { PromptIn, PromptOut } from '../api/types';
 import { CatalogPage, EditorActions, useCatalogEditor, type EditorProps } from '../components/catalog';
-import { Field, FieldSummary, unshown, when } from '../components/ui';
+import { Field, when } from '../components/ui';
+import { Counter, ErrorSummary } from '../components/formErrors';
+import { LIMITS } from '../lib/fields';
 
 const blank: PromptIn = { name: '', model: 'gpt-4o-mini', system: '', user: '{{ options.question }}', temperature: 0.7, max_tokens: 500 };
 
@@ -32,17 +34,17 @@ function PromptEditor({ saved, onDone }: EditorProps<PromptOut>) {
   const set = <K extends keyof PromptIn>(k: K, v: PromptIn[K]) => setF((x) => ({ ...x, [k]: v }));
   const submit = (e: FormEvent) => (e.preventDefault(), save.mutate());
   return (
-    <form className="panel" onSubmit={submit} aria-label="Prompt editor">
+    <form className="panel" onSubmit={submit} aria-label="Prompt editor" noValidate>
       <h2 style={{ marginTop: 0 }}>{saved ? `Edit ${saved.name}` : 'New prompt'}</h2>
-      <Field label="Name" error={errs.name}>{(p) => <input {...p} value={f.name} onChange={(e) => set('name', e.target.value)} />}</Field>
-      <Field label="Model" error={errs.model}>{(p) => <input {...p} value={f.model} onChange={(e) => set('model', e.target.value)} />}</Field>
-      <Field label="System message" error={errs.system}>{(p) => <textarea {...p} value={f.system ?? ''} onChange={(e) => set('system', e.target.value)} />}</Field>
-      <Field label="User message template" error={errs.user} hint="Jinja: {{ options.NAME }}, {{ user.name }}…">{(p) => <textarea {...p} value={f.user} onChange={(e) => set('user', e.target.value)} />}</Field>
+      <Field label="Name" name="name" error={errs.name} hint={<Counter value={f.name} max={LIMITS.promptName} />}>{(p) => <input {...p} value={f.name} onChange={(e) => set('name', e.target.value)} />}</Field>
+      <Field label="Model" name="model" error={errs.model} hint={<Counter value={f.model} max={LIMITS.promptModel} />}>{(p) => <input {...p} value={f.model} onChange={(e) => set('model', e.target.value)} />}</Field>
+      <Field label="System message" name="system" error={errs.system}>{(p) => <textarea {...p} value={f.system ?? ''} onChange={(e) => set('system', e.target.value)} />}</Field>
+      <Field label="User message template" name="user" error={errs.user} hint="Jinja: {{ options.NAME }}, {{ user.name }}…">{(p) => <textarea {...p} value={f.user} onChange={(e) => set('user', e.target.value)} />}</Field>
       <div className="row">
-        <Field label="Temperature" error={errs.temperature}>{(p) => <input {...p} type="number" step="0.1" min={0} max={2} value={f.temperature ?? 0.7} onChange={(e) => set('temperature', Number(e.target.value))} />}</Field>
-        <Field label="Max tokens" error={errs.max_tokens}>{(p) => <input {...p} type="number" min={1} value={f.max_tokens ?? 500} onChange={(e) => set('max_tokens', Number(e.target.value))} />}</Field>
+        <Field label="Temperature" name="temperature" error={errs.temperature}>{(p) => <input {...p} type="number" step="0.1" min={0} max={2} value={f.temperature ?? 0.7} onChange={(e) => set('temperature', Number(e.target.value))} />}</Field>
+        <Field label="Max tokens" name="max_tokens" error={errs.max_tokens}>{(p) => <input {...p} type="number" min={1} value={f.max_tokens ?? 500} onChange={(e) => set('max_tokens', Number(e.target.value))} />}</Field>
       </div>
-      <FieldSummary errors={unshown(errs, ['name', 'model', 'system', 'user', 'temperature', 'max_tokens'])} />
+      <ErrorSummary errors={errs} attempt={save.error} />
       <EditorActions noun="prompt" saved={saved} editor={editor} fieldErrorCount={Object.keys(errs).length} onDone={onDone}>
         <p>Commands using it will answer with an error until you pick another.</p>
       </EditorActions>

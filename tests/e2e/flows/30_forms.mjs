@@ -1,0 +1,165 @@
+// Issue #16 item 4: one way to show errors, everywhere. A bad value shows ONE plain-words
+// error next to its field and in the summary at Save (focus moves to the field); a save
+// confirms with a toast; a long name never makes the page scroll sideways; Start / Restart
+// say what they wait for and stop saying it once the bot is there.
+import { join } from 'node:path';
+
+/** The form's errors as a user sees them: at the field and in the summary at Save. */
+async function errorsShown(form, field) {
+  const atField = (await form.locator(`[data-field="${field}"] .field-error`).allTextContents()).map((t) => t.trim());
+  const allAtFields = await form.locator('.field-error').count();
+  const summary = form.getByTestId('error-summary');
+  const items = (await summary.locator('li').allTextContents()).map((t) => t.trim());
+  return { atField, allAtFields, summaries: await summary.count(), items };
+}
+
+function expectOnePlainError(shown, label, want) {
+  const all = JSON.stringify(shown);
+  if (/String should|Value error|Input should|Field required/.test(all)) throw new Error(`raw validator text shown: ${all}`);
+  if (shown.atField.length !== 1 || !want.test(shown.atField[0])) throw new Error(`at the field: ${all}`);
+  if (shown.allAtFields !== 1) throw new Error(`${shown.allAtFields} field errors on the form (old ones stacked?): ${all}`);
+  if (shown.summaries !== 1 || shown.items.length !== 1) throw new Error(`summary at Save: ${all}`);
+  if (!shown.items[0].startsWith(`${label}:`) || !want.test(shown.items[0])) throw new Error(`summary item: ${all}`);
+}
+
+async function focusedLabel(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    return el?.id ? document.querySelector(`label[for="${CSS.escape(el.id)}"]`)?.textContent ?? `#${el.id}` : el?.tagName ?? '';
+  });
+}
+
+async function noSidewaysScroll(page, where) {
+  const o = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth }));
+  if (o.sw > o.cw) throw new Error(`${where}: the page scrolls sideways (scrollWidth ${o.sw} > clientWidth ${o.cw})`);
+}
+
+export default async function ({ S, page, flow, expectVisible, LONG, botUrl }) {
+  let originalName = '';
+
+  await flow('forms_plain_errors', ['add_bot'], async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.goto(`${botUrl()}/settings`);
+    const form = page.getByRole('form', { name: 'Bot settings' });
+    const name = form.getByLabel('Name', { exact: true });
+    originalName = await name.inputValue();
+    const save = form.getByRole('button', { name: 'Save', exact: true });
+
+    // An empty name.
+    await name.fill('');
+    await save.click();
+    await expectVisible(form.getByTestId('error-summary'));
+    expectOnePlainError(await errorsShown(form, 'name'), 'Name', /^Can’t be empty\.$|Name: Can’t be empty\./);
+    if ((await focusedLabel(page)) !== 'Name') throw new Error(`focus is on "${await focusedLabel(page)}", not Name`);
+
+    // 300 characters: a counter says so before saving, nothing is cut, the save is refused in words.
+    const long = 'N'.repeat(300);
+    await name.fill(long);
+    if ((await name.inputValue()).length !== 300) throw new Error('the 300-character name was cut while typing');
+    await expectVisible(form.getByTestId('counter').filter({ hasText: '300 / 100 — 200 characters too many' }));
+    await page.locator('#content').focus();
+    await save.click();
+    await expectVisible(form.getByTestId('error-summary').filter({ hasText: 'Too long' }));
+    expectOnePlainError(await errorsShown(form, 'name'), 'Name', /Too long: use at most 100 characters\./);
+    if ((await focusedLabel(page)) !== 'Name') throw new Error(`focus is on "${await focusedLabel(page)}", not Name`);
+    await noSidewaysScroll(page, 'settings with a 300-character name typed');
+    await page.screenshot({ path: join(S.shots, 'forms_300_chars.png'), fullPage: true });
+    // The summary's link moves focus to its field.
+    await page.locator('#content').focus();
+    await form.getByTestId('error-summary').getByRole('link', { name: 'Name' }).click();
+    if ((await focusedLabel(page)) !== 'Name') throw new Error('the summary link does not move focus to the field');
+
+    // A bad URL on a connection.
+    await page.goto('/connections');
+    await page.getByRole('button', { name: 'New connection' }).click();
+    const conn = page.getByRole('form', { name: 'Connection editor' });
+    await conn.getByLabel('Name', { exact: true }).fill('Forms check');
+    await conn.getByLabel('Base URL').fill('not a url');
+    await conn.getByRole('button', { name: 'Save connection' }).click();
+    await expectVisible(conn.getByTestId('error-summary'));
+    expectOnePlainError(await errorsShown(conn, 'base_url'), 'Base URL', /^Enter a full web address|Base URL: Enter a full web address/);
+    if ((await focusedLabel(page)) !== 'Base URL') throw new Error(`focus is on "${await focusedLabel(page)}", not Base URL`);
+    await page.screenshot({ path: join(S.shots, 'forms_bad_url.png'), fullPage: true });
+    await conn.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  await flow('forms_save_toast_long_name', ['add_bot'], async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${botUrl()}/settings`);
+    const form = page.getByRole('form', { name: 'Bot settings' });
+    const name = form.getByLabel('Name', { exact: true });
+    if (!originalName) originalName = await name.inputValue();
+    // The longest name the API takes, without a space to break at.
+    await name.fill('W'.repeat(100));
+    await form.getByRole('button', { name: 'Save', exact: true }).click();
+    const toast = page.getByTestId('toast').filter({ hasText: 'Settings saved ✓' });
+    await expectVisible(toast, LONG);
+    if ((await page.getByTestId('toasts').getAttribute('role')) !== 'status') throw new Error('the toast region is not a status region');
+    if (await form.getByTestId('error-summary').count()) throw new Error('an error summary is left after a good save');
+    await noSidewaysScroll(page, 'settings (1280 px)');
+    await page.screenshot({ path: join(S.shots, 'forms_saved_toast.png'), fullPage: true });
+    // The toast goes away by itself.
+    await toast.waitFor({ state: 'detached', timeout: 10_000 });
+    await page.goto(botUrl());
+    await expectVisible(page.getByRole('heading', { level: 1, name: 'W'.repeat(100) }));
+    await noSidewaysScroll(page, 'bot page (1280 px)');
+    await page.goto('/');
+    await expectVisible(page.getByRole('link', { name: 'W'.repeat(100) }));
+    await noSidewaysScroll(page, 'bots list (1280 px)');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${botUrl()}/settings`);
+    await expectVisible(page.getByRole('button', { name: /^Delete W+/ }));
+    await noSidewaysScroll(page, 'settings (390 px)');
+    await page.screenshot({ path: join(S.shots, 'forms_long_name_phone.png'), fullPage: true });
+    await page.goto('/');
+    await expectVisible(page.getByRole('link', { name: 'W'.repeat(100) }));
+    await noSidewaysScroll(page, 'bots list (390 px)');
+    // Back to the name the other flows know.
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${botUrl()}/settings`);
+    await page.getByRole('form', { name: 'Bot settings' }).getByLabel('Name', { exact: true }).fill(originalName);
+    await page.getByRole('form', { name: 'Bot settings' }).getByRole('button', { name: 'Save', exact: true }).click();
+    await expectVisible(page.getByTestId('toast').filter({ hasText: 'Settings saved ✓' }), LONG);
+  });
+
+  await flow('forms_files_one_error_at_a_time', ['sign_in'], async () => {
+    // A refused upload, then another refused one: only the last attempt's error shows.
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto('/files');
+    const input = page.locator('#avatar-file');
+    await input.setInputFiles({ name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('this is not an image') });
+    await expectVisible(page.locator('.alert.error'), LONG);
+    await input.setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+    await expectVisible(page.locator('.alert.error').filter({ hasText: 'notes.txt is not a PNG' }));
+    const shown = await page.locator('.alert.error').allTextContents();
+    if (shown.length !== 1) throw new Error(`${shown.length} errors stacked: ${JSON.stringify(shown)}`);
+  });
+
+  await flow('forms_pending_goes_away', ['add_bot'], async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(botUrl());
+    const pending = page.getByTestId('action-pending');
+    const startBtn = page.getByRole('button', { name: 'Start', exact: true });
+    // The page has loaded the bot once Start or Stop shows (count() does not wait).
+    await expectVisible(page.getByRole('button', { name: /^(Start|Stop)$/ }), LONG);
+    if (await startBtn.count()) {
+      await startBtn.click();
+      await expectVisible(page.getByTestId('toast').filter({ hasText: 'Bot online ✓' }), LONG);
+      if (await pending.count()) throw new Error(`still pending once online: ${await pending.textContent()}`);
+    }
+    // A restart right after a start waits for Discord's next session start: the page says so.
+    await page.getByRole('button', { name: 'Restart', exact: true }).click();
+    await expectVisible(page.getByTestId('bot-status').filter({ hasText: /session start/ }), LONG);
+    const waitText = (await pending.count()) ? await pending.textContent() : '';
+    await page.screenshot({ path: join(S.shots, 'forms_restart_waiting.png'), fullPage: true });
+    if (waitText && !/waiting/.test(waitText)) throw new Error(`the pending state does not say what it waits for: ${waitText}`);
+    await expectVisible(page.locator('[data-testid=bot-status] [data-state=online]'), LONG);
+    await pending.waitFor({ state: 'detached', timeout: LONG });
+    await expectVisible(page.getByTestId('toast').filter({ hasText: 'Bot restarted and online ✓' }), LONG);
+    // Leave it stopped, as the core flows did.
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await expectVisible(page.locator('[data-testid=bot-status] [data-state=offline]'), LONG);
+    await pending.waitFor({ state: 'detached', timeout: LONG });
+  });
+}
