@@ -250,3 +250,20 @@ def test_delete_the_account_with_typed_confirmation(console_run: dict[str, Any])
 
 def test_no_uncaught_page_errors(console_run: dict[str, Any]) -> None:
     _check(console_run, "_page_errors")
+
+
+# tests/e2e/flows/50_logs.mjs: logs that help (#16 item 6).
+def test_live_tail_opens_with_earlier_events_above_the_fold(console_run: dict[str, Any]) -> None:
+    _check(console_run, "logs_tail_opens_with_earlier_events")
+
+
+def test_an_error_line_links_to_the_failing_command(console_run: dict[str, Any]) -> None:
+    _check(console_run, "logs_error_links_to_command")
+
+
+def test_history_search_finds_greet_inside_slash_greet(console_run: dict[str, Any]) -> None:
+    _check(console_run, "logs_search_greet")
+
+
+def test_a_time_range_narrows_the_history(console_run: dict[str, Any]) -> None:
+    _check(console_run, "logs_time_range_narrows")

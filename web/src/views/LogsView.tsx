@@ -25,7 +25,7 @@ function Lines({ lines, label }: { lines: Line[]; label: string }) {
       {lines.map((l) => {
         const link = sourceLink(l);
         return (
-          <div key={l.id} className={`lvl-${l.level}`}>
+          <div key={l.id} className={`lvl-${l.level}`} data-event-id={l.id}>
             <span className="muted">{new Date(l.at).toLocaleTimeString()}</span> [{l.level}] {l.domain}.{l.kind} {l.message}
             {link && <> · <Link to={link.to} data-testid="log-source-link">{link.label}</Link></>}
           </div>
