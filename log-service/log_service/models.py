@@ -46,13 +46,6 @@ class Event(LogModel, table=True):
         Index("events_owner_time_idx", "owner_id", text("occurred_at DESC"), text("id DESC")),
         Index("events_bot_time_idx", "bot_id", text("occurred_at DESC"), text("id DESC")),
         Index("events_owner_seq_idx", "owner_id", "seq"),
-        # Substring search (`message ILIKE '%…%'`), trigram index of pg_trgm (migration 0003).
-        Index(
-            "events_message_trgm_idx",
-            "message",
-            postgresql_using="gin",
-            postgresql_ops={"message": "gin_trgm_ops"},
-        ),
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 

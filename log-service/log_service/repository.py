@@ -134,7 +134,8 @@ def _where(f: LogFilter, after: tuple[datetime, UUID] | None) -> list[ColumnElem
     if f.until is not None:
         clauses.append(e.occurred_at < f.until)
     if f.q:
-        # Substring, case-insensitive; the trigram index serves it (3+ characters).
+        # Substring, case-insensitive. No index can serve it under row-level security
+        # (ILIKE is not leakproof, see migration 0003): the other filters bound the scan.
         clauses.append(e.message.ilike(f"%{like_escape(f.q)}%", escape="\\"))
     if after is not None:
         clauses.append(tuple_(e.occurred_at, e.id) < tuple_(*after))

@@ -40,11 +40,6 @@ async def bootstrap(admin_url: str, services: Iterable[str], role_password: str)
             me = await conn.fetchval("select current_user")
             if me != OWNER:
                 await conn.execute(f"grant {_ident(OWNER)} to {_ident(me)}")
-            # Migrations may install trusted extensions (log: pg_trgm) into their schema.
-            await conn.execute(
-                "do $$ begin execute format('grant create on database %I to "
-                f"{OWNER}', current_database()); end $$"
-            )
             for svc in services:
                 user, system = role(svc), system_role(svc)
                 await _ensure_role(conn, user, login=True, password=role_password)

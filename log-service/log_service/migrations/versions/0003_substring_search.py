@@ -1,14 +1,15 @@
 """log: search matches substrings ("greet" finds "/greet"), not whole words.
 
 Full-text search (`tsv @@ websearch_to_tsquery`) matched whole words only. The search is
-now `message ILIKE '%<q>%'` (the user's `%`, `_` and `\\` escaped), served by a trigram
-GIN index (pg_trgm) for patterns of 3 characters or more; shorter ones scan the caller's
-rows, which the other filters and row-level security already narrow. The generated
-`tsv` column and its index are dropped: nothing reads them, and every ingested row paid
-for both.
+now `message ILIKE '%<q>%'` with the user's `%`, `_` and `\\` escaped (repository.py).
 
-pg_trgm is a trusted extension: `bc_owner` may create it (bootstrap grants it CREATE on
-the database). It lives in this schema, so nothing outside `log` depends on it.
+No index serves it, on purpose: under row-level security PostgreSQL applies a query's own
+conditions after the policy's unless their operators are LEAKPROOF, and neither ILIKE
+(`texticlike`) nor `@@` is, so a pg_trgm GIN index (like the old `tsv` one) is never used
+for the owner's queries -- measured: the plans scan the owner's rows in either case.
+The owner's rows are found by the owner/bot/time indexes (the console always sends a time
+range) and retention bounds them. So the generated `tsv` column and its GIN index, which
+every ingested row paid for and no query used, are dropped.
 
 Revision ID: 0003
 Revises: 0002
@@ -20,8 +21,6 @@ revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_rev
     "0003",
     "0002",
     upgrade=[
-        "create extension if not exists pg_trgm with schema log",
-        "create index events_message_trgm_idx on events using gin (message log.gin_trgm_ops)",
         "drop index if exists events_tsv_idx",
         "alter table events drop column if exists tsv",
     ],
@@ -29,6 +28,5 @@ revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_rev
         "alter table events add column tsv tsvector"
         " generated always as (to_tsvector('simple', message)) stored",
         "create index events_tsv_idx on events using gin (tsv)",
-        "drop index if exists events_message_trgm_idx",
     ],
 )
