@@ -60,6 +60,11 @@ export default async function ({ S, page, context, flow, expectVisible, LONG, bo
     const after = await tailIds();
     if (new Set(after).size !== after.length) throw new Error('the tail shows an event twice');
     if (!before.every((id) => after.includes(id))) throw new Error('earlier events left the tail');
+    // The tail follows the newest line: the failure is in view inside the tail's box.
+    const box = await page.getByTestId('live-tail').boundingBox();
+    const at = await line.first().boundingBox();
+    if (!box || !at || at.y < box.y || at.y + at.height > box.y + box.height + 1) throw new Error('the newest line is scrolled out of the tail');
+    await line.first().scrollIntoViewIfNeeded();
     await page.screenshot({ path: `${S.shots}/logs_error_line.png` });
     await line.first().getByRole('link', { name: 'Open the command' }).click();
     await page.waitForURL((u) => u.pathname === commandUrl, { timeout: LONG });

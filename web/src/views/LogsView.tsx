@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import { Link } from 'react-router';
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { api, buildUrl } from '../api/client';
@@ -19,9 +19,20 @@ const STATE_TEXT: Record<string, string> = {
   closed: 'off', unauthorized: 'stopped: sign in again',
 };
 
-function Lines({ lines, label }: { lines: Line[]; label: string }) {
+function Lines({ lines, label, follow = false }: { lines: Line[]; label: string; follow?: boolean }) {
+  // A tail follows the newest line (at the bottom) unless the reader scrolled up.
+  const box = useRef<HTMLDivElement>(null);
+  const atEnd = useRef(true);
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (follow && el && atEnd.current) el.scrollTop = el.scrollHeight;
+  }, [follow, lines]);
+  const onScroll = () => {
+    const el = box.current;
+    if (el) atEnd.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+  };
   return (
-    <div className="log" role="log" aria-label={label} aria-live="off" data-testid={label === 'Live tail' ? 'live-tail' : 'history'}>
+    <div ref={box} onScroll={follow ? onScroll : undefined} className="log" role="log" aria-label={label} aria-live="off" data-testid={label === 'Live tail' ? 'live-tail' : 'history'}>
       {lines.map((l) => {
         const link = sourceLink(l);
         return (
@@ -160,7 +171,7 @@ function Live({ f, botId }: { f: LogFilters; botId?: string }) {
   const shown = lines.filter((l) => matches(l, f));
   let body;
   if (!ready) body = <Loading what={`Loading the last ${BACKLOG} events`} />;
-  else if (shown.length) body = <Lines lines={shown} label="Live tail" />;
+  else if (shown.length) body = <Lines lines={shown} label="Live tail" follow />;
   else if (lines.length) body = <p className="muted">None of the {lines.length} recent events contain “{f.q.trim()}”. New ones appear here as they happen.</p>;
   else body = <p className="muted">No events{f.levels.length || f.kind.trim() ? ' match these filters' : ''} yet. They appear here as they happen: start the bot or use a command.</p>;
   return (
