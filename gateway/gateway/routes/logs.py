@@ -1,6 +1,6 @@
 """Public REST routes of the logs area: validate, call the owning service over NATS, reply.
 
-- `GET /v1/logs`: the caller's events, newest first, filters, full-text search, cursor.
+- `GET /v1/logs`: the caller's events, newest first, filters, substring search, cursor.
 - `GET /v1/logs/export`: the same as NDJSON, streamed: the gateway asks log-service for
   bounded chunks (`rpc.log.export.chunk`, keyset cursor) and writes each as it arrives, so
   neither side holds the whole export and no RPC reply grows past its limit.
