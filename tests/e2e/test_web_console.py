@@ -267,3 +267,7 @@ def test_history_search_finds_greet_inside_slash_greet(console_run: dict[str, An
 
 def test_a_time_range_narrows_the_history(console_run: dict[str, Any]) -> None:
     _check(console_run, "logs_time_range_narrows")
+
+
+def test_logs_custom_range_fits_a_phone(console_run: dict[str, Any]) -> None:
+    _check(console_run, "logs_phone_custom_range")

@@ -110,6 +110,17 @@ export default async function ({ S, page, context, flow, expectVisible, LONG, bo
     // Back to "Last hour": the runs are there again.
     await page.getByLabel('Time range', { exact: true }).selectOption({ label: 'Last hour' });
     await expectVisible(history.getByText(/command \/greet: ok/), LONG);
+  });
+
+  await flow('logs_phone_custom_range', ['logs_time_range_narrows'], async () => {
+    // On a phone (390×844) with the custom range open, nothing overflows sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByLabel('Time range', { exact: true }).selectOption({ label: 'Custom (from – to)' });
+    await expectVisible(page.getByLabel('From', { exact: true }));
+    const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    if (scroll > client) throw new Error(`the logs page overflows at 390 px (${scroll} > ${client})`);
+    await page.screenshot({ path: `${S.shots}/logs_phone_390.png`, fullPage: true });
+    await page.getByLabel('Time range', { exact: true }).selectOption({ label: 'Last hour' });
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 }
