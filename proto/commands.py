@@ -113,6 +113,10 @@ class CommandExecuted(Event):
     guild_id: str | None = None
     user_id: str | None = None
     error: str | None = None
+    # Where it came from, so a log line links to it: the command run (None when no
+    # command of that name exists) and the API connection it called, if any.
+    command_id: UUID | None = None
+    connection_id: UUID | None = None
 
 
 EXECUTE = rpc(

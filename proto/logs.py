@@ -183,7 +183,7 @@ QUERY = rpc(
     LogQuery,
     LogPage,
     callers=["gateway"],
-    summary="the caller's logs and events, newest first, with filters and full-text search",
+    summary="the caller's logs and events, newest first, with filters and substring search",
 )
 EXPORT_CHUNK = rpc(
     "rpc.log.export.chunk",

@@ -15,8 +15,6 @@ from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
-    Column,
-    Computed,
     DateTime,
     Index,
     MetaData,
@@ -24,7 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -48,7 +46,6 @@ class Event(LogModel, table=True):
         Index("events_owner_time_idx", "owner_id", text("occurred_at DESC"), text("id DESC")),
         Index("events_bot_time_idx", "bot_id", text("occurred_at DESC"), text("id DESC")),
         Index("events_owner_seq_idx", "owner_id", "seq"),
-        Index("events_tsv_idx", "tsv", postgresql_using="gin"),
         {"postgresql_partition_by": "RANGE (occurred_at)"},
     )
 
@@ -69,13 +66,6 @@ class Event(LogModel, table=True):
         sa_type=DateTime(timezone=True),
         nullable=False,
         sa_column_kwargs={"server_default": func.now()},
-    )
-    # Full-text search over `message` (simple configuration: no stemming of bot output).
-    tsv: str | None = Field(
-        default=None,
-        sa_column=Column(
-            TSVECTOR, Computed("to_tsvector('simple'::regconfig, message)", persisted=True)
-        ),
     )
 
 

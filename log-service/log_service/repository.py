@@ -113,6 +113,11 @@ def _any(column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[boo
     return column == any_(bindparam(None, list(values), type_=ARRAY(Text)))
 
 
+def like_escape(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _where(f: LogFilter, after: tuple[datetime, UUID] | None) -> list[ColumnElement[bool]]:
     # Row-level security already limits rows to the caller; these are the user's filters.
     clauses: list[ColumnElement[bool]] = []
@@ -129,8 +134,9 @@ def _where(f: LogFilter, after: tuple[datetime, UUID] | None) -> list[ColumnElem
     if f.until is not None:
         clauses.append(e.occurred_at < f.until)
     if f.q:
-        query = func.websearch_to_tsquery(literal_column("'simple'"), f.q)
-        clauses.append(e.tsv.bool_op("@@")(query))
+        # Substring, case-insensitive. No index can serve it under row-level security
+        # (ILIKE is not leakproof, see migration 0003): the other filters bound the scan.
+        clauses.append(e.message.ilike(f"%{like_escape(f.q)}%", escape="\\"))
     if after is not None:
         clauses.append(tuple_(e.occurred_at, e.id) < tuple_(*after))
     return clauses

@@ -322,3 +322,24 @@ def test_start_and_restart_say_what_they_wait_for_and_then_stop_saying_it(
 
 def test_files_show_only_the_last_attempts_error(console_run: dict[str, Any]) -> None:
     _check(console_run, "forms_files_one_error_at_a_time")
+
+
+# tests/e2e/flows/50_logs.mjs: logs that help (#16 item 6).
+def test_live_tail_opens_with_earlier_events_above_the_fold(console_run: dict[str, Any]) -> None:
+    _check(console_run, "logs_tail_opens_with_earlier_events")
+
+
+def test_an_error_line_links_to_the_failing_command(console_run: dict[str, Any]) -> None:
+    _check(console_run, "logs_error_links_to_command")
+
+
+def test_history_search_finds_greet_inside_slash_greet(console_run: dict[str, Any]) -> None:
+    _check(console_run, "logs_search_greet")
+
+
+def test_a_time_range_narrows_the_history(console_run: dict[str, Any]) -> None:
+    _check(console_run, "logs_time_range_narrows")
+
+
+def test_logs_custom_range_fits_a_phone(console_run: dict[str, Any]) -> None:
+    _check(console_run, "logs_phone_custom_range")

@@ -268,6 +268,12 @@ def usage(cmd: CommandIn, prefix: str | None) -> str:
     return "Usage: " + " ".join(parts)
 
 
+def _connection_of(cmd: Command | None) -> UUID | None:
+    """The API connection a command calls (HTTP and AI responses), if any."""
+    response = cmd.spec.response if cmd is not None else None
+    return response.connection_id if isinstance(response, HttpResponse | AiResponse) else None
+
+
 class Executor:
     def __init__(
         self,
@@ -313,6 +319,8 @@ class Executor:
             guild_id=inv.guild_id,
             user_id=inv.user.id,
             error=scrub(error, secrets) if error else None,
+            command_id=cmd.id if cmd is not None else None,
+            connection_id=_connection_of(cmd),
             message=scrub(message, secrets),
             level="error" if level == "error" else "info",
         )

@@ -1,6 +1,6 @@
 """Public REST routes of the logs area: validate, call the owning service over NATS, reply.
 
-- `GET /v1/logs`: the caller's events, newest first, filters, full-text search, cursor.
+- `GET /v1/logs`: the caller's events, newest first, filters, substring search, cursor.
 - `GET /v1/logs/export`: the same as NDJSON, streamed: the gateway asks log-service for
   bounded chunks (`rpc.log.export.chunk`, keyset cursor) and writes each as it arrives, so
   neither side holds the whole export and no RPC reply grows past its limit.
@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, get_args
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, WebSocket
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.typing import Origin, Subprotocol
@@ -60,6 +62,33 @@ SummaryBucketSeconds = Annotated[int, Query(ge=0, le=7 * 24 * 3600)]
 _LEVELS: dict[str, LogLevel] = {level: level for level in get_args(LogLevel)}
 
 
+def _iso_time(value: Any) -> Any:
+    """A time filter in ISO 8601 (`2026-12-07T10:00:00Z`, an offset, or UTC when none)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise PydanticCustomError(
+            "iso_datetime",
+            "should be a date and time in ISO 8601, like 2026-12-07T10:00:00Z",
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+# `since`/`until` of the logs and summaries: a plain message for a bad value.
+IsoTime = Annotated[datetime | None, BeforeValidator(_iso_time)]
+
+
+def _time_range(since: datetime | None, until: datetime | None) -> None:
+    if since is not None and until is not None and since >= until:
+        raise RpcError(
+            ErrorCode.VALIDATION,
+            "the time range is empty: since must be before until",
+            fields=[FieldError(loc=["query", "since"], message="must be before until")],
+        )
+
+
 def _split(values: list[str]) -> list[str]:
     """`?level=error&level=warning` and `?level=error,warning` mean the same."""
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
@@ -87,14 +116,15 @@ class LogFilters:
         level: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
         kind: Annotated[list[str], Query()] = [],  # noqa: B006
         domain: Annotated[list[str], Query()] = [],  # noqa: B006
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: IsoTime = None,
+        until: IsoTime = None,
         q: Annotated[str | None, Query(max_length=256)] = None,
     ) -> None:
         self.bot_id, self.since, self.until, self.q = bot_id, since, until, q
         self.level, self.kind, self.domain = level, kind, domain
 
     def fields(self) -> dict[str, Any]:
+        _time_range(self.since, self.until)
         return {
             "bot_id": self.bot_id,
             "level": _levels(self.level),
@@ -174,8 +204,8 @@ async def events_summary(
     bus: Bus,
     user: Reader,
     bot_id: UUID,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoTime = None,
+    until: IsoTime = None,
     bucket_s: SummaryBucketSeconds = 3600,
 ) -> EventsSummary:
     req = SummaryQuery(bot_id=bot_id, since=since, until=until, bucket_s=bucket_s)
@@ -190,8 +220,8 @@ async def events_summary(
 async def all_events_summary(
     bus: Bus,
     user: Reader,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: IsoTime = None,
+    until: IsoTime = None,
     bucket_s: SummaryBucketSeconds = 3600,
 ) -> EventsSummary:
     req = SummaryQuery(since=since, until=until, bucket_s=bucket_s)

@@ -413,7 +413,7 @@ async def test_http_command_with_secret_auth_and_ssrf_refusals(
         },
     )
     assert "larger than" in ((await _run(call, bot, _inv("big"))).error or "")
-    await _create(
+    fail = await _create(
         call,
         bot,
         name="fail",
@@ -429,6 +429,14 @@ async def test_http_command_with_secret_auth_and_ssrf_refusals(
     # Secrets never appear in events.
     events = await apoll(lambda: len(command_events.of("executed")) >= 6 and command_events.items)
     assert all(secret not in str(d) and new_secret not in str(d) for _, d in events)
+    # A failure names the command and the connection it came from (the log links to them).
+    failed = (
+        await apoll(
+            lambda: [d for d in command_events.of("executed") if d.get("command") == "fail"]
+        )
+    )[-1]
+    assert failed["level"] == "error"
+    assert (failed["command_id"], failed["connection_id"]) == (str(fail.id), str(open_conn.id))
     # A connection in use cannot be deleted.
     assert (
         await _error(call(C.CONNECTION_DELETE, C.ConnectionRef(connection_id=conn.id), bot.owner))

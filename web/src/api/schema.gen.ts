@@ -237,6 +237,8 @@ export type CheckApiToken = {
 export type CommandExecuted = {
   bot_id?: string | null;
   command: string;
+  command_id?: string | null;
+  connection_id?: string | null;
   duration_ms: number;
   error?: string | null;
   guild_id?: string | null;

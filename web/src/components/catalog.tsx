@@ -3,7 +3,7 @@
  * items at `/v1/{resource}`, one editor open at a time (new or existing), save (POST a new
  * one, PATCH an existing one) and delete, each refreshing the list.
  */
-import { useState, type ComponentType, type ReactNode } from 'react';
+import { useEffect, useState, type ComponentType, type ReactNode } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { Confirm, Empty, ErrorBox, Loading } from './ui';
@@ -33,6 +33,11 @@ export function CatalogPage<T extends Saved>({
 }) {
   const list = useQuery({ queryKey: [resource], queryFn: () => api.get<{ items: T[] }>(`/v1/${resource}`) });
   const [editing, setEditing] = useState<T | 'new' | null>(null);
+  // `#connection-<id>` (a log line's link) brings that card into view once the list is here.
+  const loaded = Boolean(list.data);
+  useEffect(() => {
+    if (loaded && window.location.hash) document.getElementById(window.location.hash.slice(1))?.scrollIntoView({ block: 'center' });
+  }, [loaded]);
   return (
     <>
       <div className="row spread">
@@ -46,7 +51,7 @@ export function CatalogPage<T extends Saved>({
       {list.data && list.data.items.length === 0 && !editing && <Empty>{`No ${resource} yet.`}</Empty>}
       <div className="grid">
         {list.data?.items.map((item) => (
-          <div key={item.id} className="panel">
+          <div key={item.id} id={`${resource.slice(0, -1)}-${item.id}`} className="panel">
             <strong title={item.name}>{item.name}</strong>
             {details(item, () => setEditing(item))}
           </div>

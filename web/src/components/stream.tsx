@@ -80,8 +80,9 @@ export function StreamIndicator() {
   );
 }
 
-/** A private stream with its own filters (the logs tail). */
-export function useEventStream(filters: StreamFilters, onEvent: (e: StreamEvent) => void, enabled = true) {
+/** A private stream with its own filters (the logs tail); `resumeAfter` (an event id) makes
+ * it start with what came after that event, then live: no gap, no duplicate. */
+export function useEventStream(filters: StreamFilters, onEvent: (e: StreamEvent) => void, enabled = true, resumeAfter: string | null = null) {
   const [state, setState] = useState<StreamState>('closed');
   const cb = useRef(onEvent);
   cb.current = onEvent;
@@ -93,6 +94,7 @@ export function useEventStream(filters: StreamFilters, onEvent: (e: StreamEvent)
     clientRef.current = client;
     const offS = client.onState((s) => setState(s));
     const offE = client.onEvent((e) => cb.current(e));
+    client.lastEventId = resumeAfter;
     client.start(JSON.parse(key));
     return () => {
       offS();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendBounded, filterQuery, lineFromEvent, matches, perMinute, summaryPath, timeSlots, type Line } from './logs';
+import { appendBounded, backlogLines, filterQuery, lineFromEntry, lineFromEvent, matches, perMinute, sourceLink, summaryPath, timeSlots, type Line } from './logs';
 
 const line = (id: string, level = 'info', message = 'hello', kind = 'info'): Line => ({ id, at: '', level, kind, domain: 'log', botId: 'b', message });
 
@@ -27,7 +27,22 @@ describe('logs', () => {
     expect(b[0].counts).toEqual({ info: 5, error: 1 });
   });
   it('turns filters into query parameters', () => {
-    expect(filterQuery({ levels: [], kind: ' ', q: '' }, 'b')).toEqual({ bot_id: 'b', level: undefined, kind: undefined, q: undefined });
+    expect(filterQuery({ levels: [], kind: ' ', q: '' }, 'b')).toEqual({ bot_id: 'b', level: undefined, kind: undefined, q: undefined, since: undefined, until: undefined });
+    expect(filterQuery({ levels: [], kind: '', q: ' greet ' }, undefined, { since: 's', until: 'u' })).toMatchObject({ q: 'greet', since: 's', until: 'u' });
+  });
+  it('opens the tail oldest first from a newest-first page', () => {
+    const entry = (id: string) => ({ id, occurred_at: id, owner_id: 'o', bot_id: 'b', domain: 'log', kind: 'info', level: 'info' as const, message: id, payload: {} });
+    expect(backlogLines([entry('3'), entry('2'), entry('1')]).map((l) => l.id)).toEqual(['1', '2', '3']);
+  });
+  it('links an error line to the command it came from, else to its connection', () => {
+    const payload = { command_id: 'c1', connection_id: 'k1' };
+    const failed = lineFromEntry({ id: 'e', occurred_at: 't', owner_id: 'o', bot_id: 'b1', domain: 'command', kind: 'executed', level: 'error', message: 'command /ask failed: x', payload });
+    expect(sourceLink(failed)).toEqual({ to: '/bots/b1/commands/c1', label: 'Open the command' });
+    expect(sourceLink({ ...failed, commandId: null })).toEqual({ to: '/connections#connection-k1', label: 'Open the connection' });
+    expect(sourceLink({ ...failed, level: 'info' })).toBeNull();
+    const live = lineFromEvent({ type: 'event', seq: 1, id: 'e', domain: 'command', kind: 'executed', bot_id: 'b1', event: { level: 'error', message: 'm', command_id: 'c1' } });
+    expect(sourceLink(live)?.to).toBe('/bots/b1/commands/c1');
+    expect(sourceLink(line('x', 'error'))).toBeNull();
   });
 });
 

@@ -18,6 +18,13 @@ export interface Line {
   domain: string;
   botId: string | null;
   message: string;
+  /** Where it came from (command runs carry them): the command, the API connection. */
+  commandId?: string | null;
+  connectionId?: string | null;
+}
+
+function idOf(v: unknown): string | null {
+  return typeof v === 'string' && v ? v : null;
 }
 
 export function lineFromEvent(e: StreamEvent): Line {
@@ -30,11 +37,29 @@ export function lineFromEvent(e: StreamEvent): Line {
     domain: e.domain,
     botId: e.bot_id,
     message: typeof ev.message === 'string' && ev.message ? ev.message : `${e.domain}.${e.kind}`,
+    commandId: idOf(ev.command_id),
+    connectionId: idOf(ev.connection_id),
   };
 }
 
 export function lineFromEntry(e: LogEntry): Line {
-  return { id: e.id, at: e.occurred_at, level: e.level, kind: e.kind, domain: e.domain, botId: e.bot_id, message: e.message };
+  return {
+    id: e.id, at: e.occurred_at, level: e.level, kind: e.kind, domain: e.domain, botId: e.bot_id, message: e.message,
+    commandId: idOf(e.payload?.command_id), connectionId: idOf(e.payload?.connection_id),
+  };
+}
+
+/** Oldest first (the tail's order) from a newest-first page of history. */
+export function backlogLines(items: LogEntry[]): Line[] {
+  return items.map(lineFromEntry).reverse();
+}
+
+/** Where a problem line leads: its command (on its bot), else the API connection it called. */
+export function sourceLink(line: Line): { to: string; label: string } | null {
+  if (line.level !== 'error' && line.level !== 'critical' && line.level !== 'warning') return null;
+  if (line.commandId && line.botId) return { to: `/bots/${encodeURIComponent(line.botId)}/commands/${encodeURIComponent(line.commandId)}`, label: 'Open the command' };
+  if (line.connectionId) return { to: `/connections#connection-${encodeURIComponent(line.connectionId)}`, label: 'Open the connection' };
+  return null;
 }
 
 /** Text filtering of the live tail happens here (the stream filters levels and kinds itself). */
@@ -82,8 +107,8 @@ export function timeSlots(since: string, until: string, buckets: Bucket[], bucke
   return slots;
 }
 
-export function filterQuery(f: LogFilters, botId?: string): Record<string, string | string[] | undefined> {
-  return { bot_id: botId, level: f.levels.length ? f.levels : undefined, kind: f.kind.trim() || undefined, q: f.q.trim() || undefined };
+export function filterQuery(f: LogFilters, botId?: string, bounds: { since?: string; until?: string } = {}): Record<string, string | string[] | undefined> {
+  return { bot_id: botId, level: f.levels.length ? f.levels : undefined, kind: f.kind.trim() || undefined, q: f.q.trim() || undefined, since: bounds.since, until: bounds.until };
 }
 
 /** The events summary behind the chart: one bot's, or all of the user's bots' (no bot). */
