@@ -46,6 +46,16 @@ async def _for_bot(spec: Any, bot_id: UUID, bus: Bus, user: Principal) -> Any:
 # ---- commands ------------------------------------------------------------------------------
 
 
+@router.get(
+    "/v1/commands/variables",
+    response_model=C.TemplateVariables,
+    summary="the variables a command's templates can use (what the editor lists and the "
+    "preview and save check templates against)",
+)
+async def template_variables(user: Reader) -> C.TemplateVariables:
+    return C.TemplateVariables(items=list(C.TEMPLATE_VARIABLES))
+
+
 @router.get("/v1/bots/{bot_id}/commands", response_model=C.CommandList, summary="a bot's commands")
 async def list_commands(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     return await _for_bot(C.LIST, bot_id, bus, user)
