@@ -137,6 +137,12 @@ export type BotImport = {
   version?: 1;
 };
 
+/** The bot's own Discord user (not its botcenter id). */
+export type BotInfo = {
+  id: string;
+  name?: string;
+};
+
 export type BotPage = {
   bots: BotView[];
 };
@@ -228,6 +234,11 @@ export type BotView = {
   warnings?: string[];
 };
 
+export type ChannelInfo = {
+  id: string;
+  name?: string;
+};
+
 /** A personal API token (`bcp_...`) presented to the gateway. */
 export type CheckApiToken = {
   token: string;
@@ -237,16 +248,19 @@ export type CheckApiToken = {
 export type CommandExecuted = {
   bot_id?: string | null;
   command: string;
+  dry_run?: boolean;
   duration_ms: number;
   error?: string | null;
   guild_id?: string | null;
   id?: string;
+  interaction_id?: string | null;
   kind: "slash" | "prefix" | "user_context" | "message_context" | "autocomplete" | "component";
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
   outcome: "ok" | "error" | "cooldown" | "forbidden" | "disabled" | "not_found";
   owner_id: string;
+  steps?: string[];
   user_id?: string | null;
 };
 
@@ -310,6 +324,7 @@ export type CommandOut = {
   required_role_ids?: string[];
   response: TemplateResponse | HttpResponse | AiResponse;
   updated_at: string;
+  warnings?: string[];
 };
 
 /** Fields to change (absent or null: unchanged); the merged command is validated whole. */
@@ -340,7 +355,10 @@ export type CommandReply = {
   embeds?: Array<Record<string, unknown>>;
   ephemeral?: boolean;
   error?: string | null;
+  event_id?: string | null;
   outcome: "ok" | "error" | "cooldown" | "forbidden" | "disabled" | "not_found";
+  steps?: string[];
+  warnings?: string[];
 };
 
 /** Sample input for a dry run, as if a Discord user sent it. */
@@ -598,6 +616,13 @@ export type FileVariant = {
   width?: number | null;
 };
 
+/** The server an invocation came from, as the bot's live connection knows it. */
+export type GuildInfo = {
+  id: string;
+  member_count?: number | null;
+  name?: string;
+};
+
 export type HttpResponse = {
   body?: string | null;
   connection_id: string;
@@ -705,8 +730,11 @@ export type IntentInfo = {
 
 /** What happened in Discord, as bot-service saw it. */
 export type Invocation = {
+  bot?: BotInfo | null;
+  channel?: ChannelInfo | null;
   channel_id?: string | null;
   content?: string | null;
+  guild?: GuildInfo | null;
   guild_id?: string | null;
   interaction_id?: string | null;
   kind: "slash" | "prefix" | "user_context" | "message_context" | "autocomplete" | "component";
@@ -718,8 +746,11 @@ export type Invocation = {
 };
 
 export type Invoker = {
+  avatar_url?: string | null;
+  display_name?: string;
   id: string;
   permissions?: string;
+  role_names?: string[];
   roles?: string[];
   username?: string;
 };
