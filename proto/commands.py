@@ -1090,6 +1090,13 @@ PREVIEW = rpc(
     callers=_GW,
     summary="dry-run an unsaved command (validated like a create, nothing stored)",
 )
+VARIABLES = rpc(
+    "rpc.command.variables",
+    Empty,
+    TemplateVariables,
+    callers=_GW,
+    summary="the variables a command's templates can use (TEMPLATE_VARIABLES)",
+)
 SETTINGS_GET = rpc(
     "rpc.command.settings.get", BotCommandRef, CommandSettings, callers=_GW, summary="prefix"
 )

@@ -341,6 +341,11 @@ class Handlers:
         reply.warnings = self.config.template_warnings(req.command)
         return reply
 
+    async def variables(self, req: Empty, ctx: RpcContext) -> c.TemplateVariables:
+        """The one list of template variables: the editor shows it, preview and save check
+        templates against it."""
+        return c.TemplateVariables(items=list(c.TEMPLATE_VARIABLES))
+
     async def settings_get(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandSettings:
         return await self.read_bot(
             ctx, req.bot_id, lambda s: self.config.get_settings(s, req.bot_id)

@@ -536,6 +536,7 @@ export type ExportQuery = {
   chunk?: number;
   cursor?: string | null;
   domain?: string[];
+  event_id?: string | null;
   kind?: string[];
   level?: Array<"debug" | "info" | "warning" | "error" | "critical">;
   q?: string | null;
@@ -840,6 +841,7 @@ export type LogQuery = {
   bot_id?: string | null;
   cursor?: string | null;
   domain?: string[];
+  event_id?: string | null;
   kind?: string[];
   level?: Array<"debug" | "info" | "warning" | "error" | "critical">;
   limit?: number;
@@ -1106,6 +1108,20 @@ export type TemplateResponse = {
   content?: string | null;
   embeds?: EmbedTemplate[];
   type?: "template";
+};
+
+/** One variable a command's templates can use: `{{ <path> }}`. */
+export type TemplateVariable = {
+  description: string;
+  example?: string;
+  only?: string[];
+  path: string;
+};
+
+/** `GET /v1/commands/variables`: what a template can use (the one list the editor shows
+ * and the preview and save check templates against). */
+export type TemplateVariables = {
+  items: TemplateVariable[];
 };
 
 /** Run one command as a dry run, as if a Discord user invoked it. */

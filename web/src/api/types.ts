@@ -6,6 +6,7 @@ export type {
   PromptIn, PromptOut, ProviderList, ShardStatus, SyncStatus, User, BotStatus, IntentInfo, TemplateResponse, HttpResponse,
   AiResponse, AccountDeleted, StreamTicket, CommandIn, CommandSample, CommandList, PromptList, ConnectionList, BotStatusBrief, SandboxInfo, TryResult, AvatarApplied,
 } from './schema.gen';
+export type { TemplateVariable, TemplateVariables } from './schema.gen';
 
 export interface PatchBot {
   name?: string;

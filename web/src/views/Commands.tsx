@@ -6,6 +6,8 @@ import { fieldErrors } from '../api/errors';
 import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, CommandReply, FileInfo, ImportResult, SyncStatus } from '../api/types';
 import { Confirm, Empty, ErrorBox, Field, FieldSummary, Loading, when } from '../components/ui';
 import { countOf } from '../lib/words';
+import { RunResult, TemplateWarnings, VariablePicker } from '../components/templates';
+import { insertVariable } from '../lib/templateVars';
 import { emptyCommand, emptyOption, emptySample, fromCommand, localErrors, previewBody, toPayload, type CommandForm, type OptType, type SampleForm } from '../lib/commandForm';
 
 const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
@@ -180,6 +182,13 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
     if (Object.keys(le).length === 0) preview.mutate();
   };
   const sampleNames = f.options.map((o) => o.name.trim()).filter(Boolean);
+  const contentRef = useRef<HTMLTextAreaElement>(null);
+  const insert = (path: string) => {
+    const el = contentRef.current;
+    const at = insertVariable(f.content, el?.selectionStart ?? f.content.length, el?.selectionEnd ?? f.content.length, path);
+    set('content', at.text);
+    requestAnimationFrame(() => (el?.focus(), el?.setSelectionRange(at.cursor, at.cursor)));
+  };
   const isSlash = f.kind === 'slash';
   const isMenu = f.kind === 'user' || f.kind === 'message';
   return (
@@ -275,8 +284,8 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
           </Field>
         )}
         {f.responseType !== 'ai' && (
-          <Field label={f.responseType === 'http' ? 'Reply template (the JSON result is `result`)' : 'Reply template'} error={errs['response.content']} hint="Jinja: {{ user.name }}, {{ options.NAME }}, {{ guild.name }}, {{ channel.name }}, {{ bot.name }}">
-            {(p) => <textarea {...p} name="content" value={f.content} onChange={(e) => set('content', e.target.value)} />}
+          <Field label={f.responseType === 'http' ? 'Reply template (the API’s JSON answer is `data`)' : 'Reply template'} error={errs['response.content']} hint={<VariablePicker kind={f.kind} responseType={f.responseType} optionNames={sampleNames} onInsert={insert} />}>
+            {(p) => <textarea {...p} ref={contentRef} name="content" value={f.content} onChange={(e) => set('content', e.target.value)} />}
           </Field>
         )}
       </fieldset>
@@ -315,16 +324,17 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
         <button type="button" onClick={runPreview} disabled={preview.isPending} aria-describedby="preview-out">{preview.isPending ? 'Previewing…' : 'Preview (server dry run)'}</button>
         <div id="preview-out" aria-live="polite">
           {lastTried === 'preview' && preview.error && Object.keys(fieldErrors(preview.error)).length === 0 && <ErrorBox error={preview.error} />}
-          {preview.data && !preview.isPending && <ReplyView reply={preview.data} />}
+          {preview.data && !preview.isPending && <ReplyView reply={preview.data} botId={bot.id} />}
         </div>
       </fieldset>
       {lastError && Object.keys(fieldErrors(lastError)).length === 0 && lastTried === 'save' && <ErrorBox error={lastError} />}
       <FieldSummary errors={errs} />
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save command'}</button>
-        {save.isSuccess && <span role="status">Saved ✓ — syncing to Discord</span>}
+        {save.isSuccess && <span role="status">Saved ✓ — syncing to Discord{save.data.warnings?.length ? ' (with warnings below)' : ''}</span>}
         {saved && <button type="button" className="danger" onClick={() => setConfirmDel(true)}>Delete</button>}
       </div>
+      {save.isSuccess && <TemplateWarnings warnings={save.data.warnings} />}
       <ErrorBox error={del.error} />
       <Confirm open={confirmDel} title={`Delete ${saved?.name}?`} confirmLabel="Delete command" busy={del.isPending} onConfirm={() => del.mutate()} onCancel={() => setConfirmDel(false)} />
     </form>
@@ -345,17 +355,12 @@ export function EmbedPreviews({ embeds }: { embeds?: Array<Record<string, unknow
   );
 }
 
-export function ReplyView({ reply }: { reply: CommandReply }) {
+/** A dry run's answer; a failure in red with its reason, steps and log link (RunResult). */
+export function ReplyView({ reply, botId }: { reply: CommandReply; botId?: string }) {
   return (
-    <div className={`alert ${reply.outcome === 'ok' ? 'ok' : 'error'}`} data-testid="reply">
-      <div className="small muted">
-        {reply.outcome}
-        {reply.ephemeral ? ' · ephemeral' : ''}
-        {reply.duration_ms != null ? ` · ${Math.round(reply.duration_ms)} ms` : ''}
-      </div>
-      {reply.error && <div>✕ {reply.error}</div>}
+    <RunResult reply={reply} botId={botId}>
       {reply.content && <div style={{ whiteSpace: 'pre-wrap' }}>{reply.content}</div>}
       <EmbedPreviews embeds={reply.embeds} />
-    </div>
+    </RunResult>
   );
 }

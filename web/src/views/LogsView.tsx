@@ -26,9 +26,9 @@ function Lines({ lines, label }: { lines: Line[]; label: string }) {
   );
 }
 
-export default function LogsView({ botId }: { botId?: string }) {
+export default function LogsView({ botId, eventId }: { botId?: string; eventId?: string }) {
   const [f, setF] = useState<LogFilters>({ levels: [], kind: '', q: '' });
-  const [mode, setMode] = useState<'live' | 'history'>('live');
+  const [mode, setMode] = useState<'live' | 'history'>(eventId ? 'history' : 'live');
   // Roving tabindex: one tab stop for the list, arrow keys / Home / End move between tabs.
   const tabs = useRef<(HTMLButtonElement | null)[]>([]);
   const onTabKey = (e: KeyboardEvent<HTMLButtonElement>) => {
@@ -84,7 +84,7 @@ export default function LogsView({ botId }: { botId?: string }) {
       </div>
       <Chart botId={botId} />
       <div id="logs-panel" role="tabpanel" aria-labelledby={`logs-tab-${mode}`}>
-        {mode === 'live' ? <Live f={f} botId={botId} /> : <History f={f} botId={botId} />}
+        {mode === 'live' ? <Live f={f} botId={botId} /> : <History f={f} botId={botId} eventId={eventId} />}
       </div>
     </section>
   );
@@ -127,10 +127,10 @@ function Live({ f, botId }: { f: LogFilters; botId?: string }) {
   );
 }
 
-function History({ f, botId }: { f: LogFilters; botId?: string }) {
+function History({ f, botId, eventId }: { f: LogFilters; botId?: string; eventId?: string }) {
   const q = useInfiniteQuery({
-    queryKey: ['logs', botId, f],
-    queryFn: ({ pageParam }) => api.get<LogPage>('/v1/logs', { ...filterQuery(f, botId), limit: 100, cursor: pageParam ?? undefined }),
+    queryKey: ['logs', botId, f, eventId],
+    queryFn: ({ pageParam }) => api.get<LogPage>('/v1/logs', { ...filterQuery(f, botId), event_id: eventId, limit: 100, cursor: pageParam ?? undefined }),
     initialPageParam: null as string | null,
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
