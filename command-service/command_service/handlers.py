@@ -20,6 +20,7 @@ from proto import commands as c
 from proto.base import Contract, Empty
 from proto.bots import GET_BOT, BotRef, BotSummary
 from proto.errors import ErrorCode
+from proto.fleet import LIVE_CONTEXT, ContextRequest, LiveContext
 from proto.storage import READ_CONFIG, ConfigRef
 from proto.system import PurgeResult, PurgeUser
 from services.bus.rpc import RpcContext
@@ -42,13 +43,29 @@ _INVOCATION = {
 }
 
 
+def _sample_guild(spec: c.CommandIn, sample: c.TestCommand | c.CommandSample) -> str | None:
+    return sample.guild_id or (spec.guild_ids[0] if spec.guild_ids else None)
+
+
 def _tester_invocation(
-    spec: c.CommandIn, sample: c.TestCommand | c.CommandSample, bot: BotSummary | None = None
+    spec: c.CommandIn,
+    sample: c.TestCommand | c.CommandSample,
+    bot: BotSummary | None = None,
+    live: LiveContext | None = None,
 ) -> c.Invocation:
     """A dry run's invocation: a tester who holds the required roles and permissions, in a
-    sample server and channel, answered by the bot itself (its Discord name and id)."""
-    guild_id = sample.guild_id or (spec.guild_ids[0] if spec.guild_ids else "0")
-    channel_id = sample.channel_id or "0"
+    server and channel of the running bot (its live cache), else in a sample server and
+    channel, answered by the bot itself (its Discord name and id)."""
+    live = live or LiveContext(bot_id=uuid4())
+    guild = live.guild or c.GuildInfo(
+        id=_sample_guild(spec, sample) or "0", name=SAMPLE_GUILD, member_count=SAMPLE_MEMBERS
+    )
+    channel = live.channel or c.ChannelInfo(id=sample.channel_id or "0", name=SAMPLE_CHANNEL)
+    me = live.bot or c.BotInfo(
+        id=(bot.discord_user_id or "0") if bot else "0",
+        name=(bot.username or bot.name) if bot else "",
+    )
+    guild_id, channel_id = guild.id, channel.id
     return c.Invocation(
         kind=_INVOCATION[spec.kind],
         name=spec.name,
@@ -66,12 +83,9 @@ def _tester_invocation(
         target_id=sample.target_id,
         content=sample.content,
         locale="en-US",
-        guild=c.GuildInfo(id=guild_id, name=SAMPLE_GUILD, member_count=SAMPLE_MEMBERS),
-        channel=c.ChannelInfo(id=channel_id, name=SAMPLE_CHANNEL),
-        bot=c.BotInfo(
-            id=(bot.discord_user_id or "0") if bot else "0",
-            name=(bot.username or bot.name) if bot else "",
-        ),
+        guild=guild,
+        channel=channel,
+        bot=me,
     )
 
 
@@ -192,6 +206,24 @@ class Handlers:
             if err.code is ErrorCode.NOT_FOUND:
                 raise not_found("bot") from None
             raise
+
+    async def live_context(
+        self, bot_id: UUID, user: UUID, spec: c.CommandIn, sample: c.TestCommand | c.CommandSample
+    ) -> LiveContext | None:
+        """Where a dry run pretends to be, from the running bot's cache; None when the bot
+        is not running (the dry run then uses sample names)."""
+        def snowflake(value: str | None) -> str | None:
+            return value if value and value.isdigit() and len(value) <= 20 else None
+
+        req = ContextRequest(
+            bot_id=bot_id,
+            guild_id=snowflake(_sample_guild(spec, sample)),
+            channel_id=snowflake(sample.channel_id),
+        )
+        try:
+            return await self.rt.client.call(LIVE_CONTEXT, req, user_id=user, timeout_s=3)
+        except RpcError:
+            return None
 
     async def caller_owning(self, ctx: RpcContext, bot_id: UUID) -> UUID:
         """The calling user, once the bot is known to be theirs."""
@@ -315,12 +347,14 @@ class Handlers:
         return Empty()
 
     async def test(self, req: c.TestCommand, ctx: RpcContext) -> c.CommandReply:
-        bot = await self.own_bot(req.bot_id, ctx.require_user())
+        user = ctx.require_user()
+        bot = await self.own_bot(req.bot_id, user)
         setup = await self.cache.get(req.bot_id)
         cmd = next((x for x in setup.commands if x.id == req.command_id), None)
         if cmd is None:
             raise not_found("command")
-        inv = _tester_invocation(cmd.spec, req, bot)
+        live = await self.live_context(req.bot_id, user, cmd.spec, req)
+        inv = _tester_invocation(cmd.spec, req, bot, live)
         async with asyncio.timeout(self.execute_timeout_s):
             reply, _ = await self.executor.run(setup, cmd, inv, dry_run=True)
         return reply
@@ -335,7 +369,8 @@ class Handlers:
             )
         saved = await self.cache.get(req.bot_id)
         cmd = Command(req.command_id or uuid4(), req.command)
-        inv = _tester_invocation(cmd.spec, req.sample, bot)
+        live = await self.live_context(req.bot_id, user, cmd.spec, req.sample)
+        inv = _tester_invocation(cmd.spec, req.sample, bot, live)
         async with asyncio.timeout(self.execute_timeout_s):
             reply = await self.executor.preview(saved, cmd, inv, conns, prompts)
         reply.warnings = self.config.template_warnings(req.command)

@@ -15,20 +15,17 @@ from uuid import UUID
 
 import discord
 
+from bot_service.fleet.cache import invoker_of, place_of
 from proto.commands import (
     EXECUTE,
     MANIFEST,
     SYNC_REPORT,
-    BotInfo,
-    ChannelInfo,
     CommandManifest,
     CommandReply,
     CommandsChanged,
     ExecuteCommand,
-    GuildInfo,
     Invocation,
     InvocationKind,
-    Invoker,
     ManifestRequest,
     SyncReport,
 )
@@ -68,41 +65,6 @@ _KIND_OF_COMMAND_TYPE: dict[int, InvocationKind] = {
 }
 
 
-def _invoker(user: discord.abc.User | None, permissions: str = "0") -> Invoker:
-    """Who invoked, from the live connection's cache: the member's server name, avatar and
-    roles (ids and names; not @everyone)."""
-    if user is None:
-        return Invoker(id="0", permissions=permissions)
-    roles = [r for r in getattr(user, "roles", []) if not r.is_default()]
-    avatar = getattr(user, "display_avatar", None)
-    return Invoker(
-        id=str(user.id),
-        username=user.name,
-        display_name=user.display_name,
-        avatar_url=str(avatar.url) if avatar is not None else None,
-        roles=[str(r.id) for r in roles],
-        role_names=[r.name for r in roles],
-        permissions=permissions,
-    )
-
-
-def _place(
-    me: discord.abc.User | None, guild: discord.Guild | None, channel: object
-) -> dict[str, Any]:
-    """The invocation's guild, channel and bot as the connection's cache knows them."""
-    out: dict[str, Any] = {}
-    if guild is not None:
-        out["guild"] = GuildInfo(
-            id=str(guild.id), name=guild.name or "", member_count=guild.member_count
-        )
-    channel_id = getattr(channel, "id", None)
-    if channel_id is not None:
-        out["channel"] = ChannelInfo(id=str(channel_id), name=getattr(channel, "name", None) or "")
-    if me is not None:
-        out["bot"] = BotInfo(id=str(me.id), name=me.name)
-    return out
-
-
 def invocation_of(interaction: discord.Interaction) -> Invocation | None:
     data: dict[str, Any] = dict(interaction.data or {})
     kind: InvocationKind
@@ -119,8 +81,8 @@ def invocation_of(interaction: discord.Interaction) -> Invocation | None:
         kind=kind,
         name=name,
         options=_options(data.get("options")),
-        user=_invoker(interaction.user, str(perms.value) if perms is not None else "0"),
-        **_place(interaction.client.user, interaction.guild, interaction.channel),
+        user=invoker_of(interaction.user, str(perms.value) if perms is not None else "0"),
+        **place_of(interaction.client.user, interaction.guild, interaction.channel),
         guild_id=str(interaction.guild_id) if interaction.guild_id else None,
         channel_id=str(interaction.channel_id) if interaction.channel_id else None,
         target_id=str(data["target_id"]) if data.get("target_id") else None,
@@ -446,11 +408,11 @@ class CommandBridge:
         invocation = Invocation(
             kind="prefix",
             name=name,
-            user=_invoker(message.author),
+            user=invoker_of(message.author),
             guild_id=str(message.guild.id) if message.guild else None,
             channel_id=str(message.channel.id),
             content=message.content,
-            **_place(me, message.guild, message.channel),
+            **place_of(me, message.guild, message.channel),
         )
         reply = await self._execute(unit, invocation)
         content = (reply.content or "")[:2000] or None

@@ -313,3 +313,21 @@ async def test_templates_render_the_sandbox_guild_channel_and_bot_names(
     )
     names = await _discord_names(bot, sandbox.api_url, channel)
     assert replies[0]["content"] == _welcome("live-user", names)
+
+
+async def test_dry_runs_of_a_running_bot_use_its_servers_names(live_bot, sandbox, call) -> None:
+    """Preview and the dry run (Try it without the sandbox) take the server, channel and
+    bot from the running bot's cache, so they show what a real interaction would."""
+    bot = live_bot
+    names = await _discord_names(bot, sandbox.api_url, bot.guild.channel_ids[0])
+    listed = await call(C.LIST, C.BotCommandRef(bot_id=bot.bot_id), bot.owner)
+    welcome = next(c for c in listed.items if c.name == "welcome")
+    ran = await call(C.TEST, C.TestCommand(bot_id=bot.bot_id, command_id=welcome.id), bot.owner)
+    assert ran.content == _welcome("tester", names).replace("Hi tester", "Hi Tester")
+    spec = C.CommandIn.model_validate(welcome.model_dump(include=set(C.CommandIn.model_fields)))
+    previewed = await call(
+        C.PREVIEW,
+        C.PreviewCommand(bot_id=bot.bot_id, command=spec, command_id=welcome.id),
+        bot.owner,
+    )
+    assert previewed.content == ran.content

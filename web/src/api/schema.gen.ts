@@ -461,6 +461,14 @@ export type ContentRequest = {
   variant?: string | null;
 };
 
+/** Where a dry run of a command pretends to be: a server (this one, else any) and a
+ * channel (this one, else the server's first text channel) of the running bot. */
+export type ContextRequest = {
+  bot_id: string;
+  channel_id?: string | null;
+  guild_id?: string | null;
+};
+
 export type CreateApiToken = {
   expires_in_days?: number | null;
   name: string;
@@ -788,6 +796,15 @@ export type ListBots = {
 export type ListFiles = {
   kind?: "avatar" | "config" | null;
   limit?: number;
+};
+
+/** The server, channel and bot user as the running bot's discord.py cache knows them
+ * (None where it knows none). */
+export type LiveContext = {
+  bot?: BotInfo | null;
+  bot_id: string;
+  channel?: ChannelInfo | null;
+  guild?: GuildInfo | null;
 };
 
 export type LogEntry = {
