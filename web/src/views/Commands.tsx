@@ -1,5 +1,5 @@
 import { useRef, useState, type FormEvent } from 'react';
-import { Link, Route, Routes, useNavigate, useParams } from 'react-router';
+import { Link, Route, Routes, useLocation, useNavigate, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, upload } from '../api/client';
 import { fieldErrors } from '../api/errors';
@@ -143,6 +143,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
   const [f, setF] = useState<CommandForm>(saved ? fromCommand(saved) : emptyCommand());
   const [local, setLocal] = useState<Record<string, string>>({});
   const [confirmDel, setConfirmDel] = useState(false);
+  const carried = (useLocation().state as { savedWarnings?: string[] } | null)?.savedWarnings;
   const connections = useQuery({ queryKey: ['connections'], queryFn: () => api.get<ConnectionList>('/v1/connections'), enabled: f.responseType !== 'template' });
   const prompts = useQuery({ queryKey: ['prompts'], queryFn: () => api.get<PromptList>('/v1/prompts'), enabled: f.responseType === 'ai' });
   const save = useMutation({
@@ -152,9 +153,12 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
       void qc.invalidateQueries({ queryKey: ['commands', bot.id] });
       void qc.invalidateQueries({ queryKey: ['sync', bot.id] });
       qc.setQueryData(['command', bot.id, c.id], c);
-      if (!saved) nav(`/bots/${bot.id}/commands/${c.id}`, { replace: true });
+      // The editor of the new command takes over: it shows what this save said.
+      if (!saved) nav(`/bots/${bot.id}/commands/${c.id}`, { replace: true, state: { savedWarnings: c.warnings ?? [] } });
     },
   });
+  const savedNow = save.isSuccess || (carried !== undefined && !save.isPending && !save.isError);
+  const saveWarnings = save.data?.warnings ?? carried;
   const del = useMutation({
     mutationFn: () => api.del(`/v1/bots/${bot.id}/commands/${saved?.id}`),
     onSuccess: () => (void qc.invalidateQueries({ queryKey: ['commands', bot.id] }), nav(`/bots/${bot.id}/commands`)),
@@ -331,10 +335,10 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
       <FieldSummary errors={errs} />
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save command'}</button>
-        {save.isSuccess && <span role="status">Saved ✓ — syncing to Discord{save.data.warnings?.length ? ' (with warnings below)' : ''}</span>}
+        {savedNow && <span role="status">Saved ✓ — syncing to Discord{saveWarnings?.length ? ' (with warnings below)' : ''}</span>}
         {saved && <button type="button" className="danger" onClick={() => setConfirmDel(true)}>Delete</button>}
       </div>
-      {save.isSuccess && <TemplateWarnings warnings={save.data.warnings} />}
+      {savedNow && <TemplateWarnings warnings={saveWarnings} />}
       <ErrorBox error={del.error} />
       <Confirm open={confirmDel} title={`Delete ${saved?.name}?`} confirmLabel="Delete command" busy={del.isPending} onConfirm={() => del.mutate()} onCancel={() => setConfirmDel(false)} />
     </form>
