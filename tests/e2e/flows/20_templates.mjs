@@ -39,8 +39,10 @@ export default async function ({ S, page, context, flow, expectVisible, LONG, bo
     await page.setViewportSize({ width: 1280, height: 800 });
     // The bot runs (an earlier flow stopped it).
     await page.goto(botUrl());
-    const start = page.getByRole('button', { name: 'Start', exact: true });
-    if ((await start.count()) && (await start.isEnabled())) await start.click();
+    await expectVisible(page.locator('[data-testid=bot-status] [data-state]'), LONG);
+    if (!(await page.locator('[data-testid=bot-status] [data-state=online]').count())) {
+      await page.getByRole('button', { name: 'Start', exact: true }).click();
+    }
     await expectVisible(page.locator('[data-testid=bot-status] [data-state=online]'), LONG);
     // What Discord (the sandbox) calls the server, its first text channel and the bot.
     const me = await discord('/users/@me');
