@@ -40,8 +40,33 @@ InvocationKind = Literal[
 class Invoker(Contract):
     id: str  # Discord snowflake of the user who invoked
     username: str = ""
-    roles: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)  # the member's role ids (not @everyone)
     permissions: str = "0"  # Discord permission bit set as a decimal string
+    # The name shown in the server (nickname, else global name, else username).
+    display_name: str = ""
+    avatar_url: str | None = None
+    # Names of `roles`, in the same order ("" where the bot's cache does not know one).
+    role_names: list[str] = Field(default_factory=list)
+
+
+class GuildInfo(Contract):
+    """The server an invocation came from, as the bot's live connection knows it."""
+
+    id: str
+    name: str = ""
+    member_count: int | None = None
+
+
+class ChannelInfo(Contract):
+    id: str
+    name: str = ""
+
+
+class BotInfo(Contract):
+    """The bot's own Discord user (not its botcenter id)."""
+
+    id: str
+    name: str = ""
 
 
 class Invocation(Contract):
@@ -57,6 +82,68 @@ class Invocation(Contract):
     content: str | None = None  # full message text for prefix commands
     locale: str | None = None
     interaction_id: str | None = None
+    # Filled from the live connection's cache (None: not in a server / not cached).
+    guild: GuildInfo | None = None
+    channel: ChannelInfo | None = None
+    bot: BotInfo | None = None
+
+
+class TemplateVariable(Contract):
+    """One variable a command's templates can use: `{{ <path> }}`."""
+
+    path: str
+    description: str
+    example: str = ""
+    # Kinds of command or response it exists for (empty: all).
+    only: list[str] = Field(default_factory=list)
+
+
+class TemplateVariables(Contract):
+    """`GET /v1/commands/variables`: what a template can use (the one list the editor shows
+    and the preview and save check templates against)."""
+
+    items: list[TemplateVariable]
+
+
+def _var(path: str, description: str, example: str = "", *only: str) -> TemplateVariable:
+    return TemplateVariable(path=path, description=description, example=example, only=list(only))
+
+
+# Every variable the executor gives a template, derived from the Invocation above (a test
+# renders each path with a full invocation, so nothing here is advertised that does not exist).
+TEMPLATE_VARIABLES: tuple[TemplateVariable, ...] = (
+    _var("user.name", "the invoking user's username", "grace"),
+    _var("user.display_name", "the name shown in the server (nickname or global name)", "Grace"),
+    _var("user.id", "the invoking user's id", "80351110224678912"),
+    _var("user.mention", "a mention of the user", "<@80351110224678912>"),
+    _var("user.avatar_url", "the user's avatar image URL", "https://cdn.discordapp.com/…"),
+    _var("user.roles", "the ids of the member's roles (a list)", "['41771983423143936']"),
+    _var("user.role_names", "the names of the member's roles (a list)", "['Moderators']"),
+    _var("guild.name", "the server's name", "Sandbox Server"),
+    _var("guild.id", "the server's id", "41771983423143937"),
+    _var("guild.member_count", "how many members the server has", "42"),
+    _var("channel.name", "the channel's name", "general"),
+    _var("channel.id", "the channel's id", "41771983423143938"),
+    _var("channel.mention", "a mention of the channel", "<#41771983423143938>"),
+    _var("bot.name", "the bot's name", "Helper"),
+    _var("bot.id", "the bot's Discord user id", "41771983423143939"),
+    _var("bot.prefix", "the bot's prefix for prefix commands", "!"),
+    _var("options.NAME", "the value of the option NAME", "", "slash", "prefix"),
+    _var("args", "the words after a prefix command (a list)", "['a', 'b']", "prefix"),
+    _var("content", "the whole message text of a prefix command", "!greet a b", "prefix"),
+    _var(
+        "target.id", "the user or message a context-menu command was used on", "", "user", "message"
+    ),
+    _var("target.mention", "a mention of the target user", "", "user", "message"),
+    _var("command.name", "this command's name", "greet"),
+    _var("command.kind", "this command's kind", "slash"),
+    _var("locale", "the user's Discord language", "en-US"),
+    _var("now", "the current time (ISO 8601, UTC)", "2026-01-01T12:00:00+00:00"),
+    _var("data", "the API's JSON answer (HTTP responses)", "", "http"),
+    _var("status", "the API's HTTP status (HTTP responses)", "200", "http"),
+    _var("text", "the API's answer as text (HTTP responses)", "", "http"),
+    _var("vars.NAME", "a prompt variable (AI prompts)", "", "ai"),
+)
 
 
 class ExecuteCommand(Contract):
@@ -78,6 +165,13 @@ class CommandReply(Contract):
     duration_ms: float = 0.0
     # For the owner's logs; never shown to the Discord user as is.
     error: str | None = None
+    # What the run did, in order, for the owner (e.g. "rendered template",
+    # "called connection Weather (HTTP 200, 120 ms)").
+    steps: list[str] = Field(default_factory=list)
+    # Problems that did not stop the run (e.g. a template uses an undefined variable).
+    warnings: list[str] = Field(default_factory=list)
+    # The log event of this run (a failed dry run is logged too), to link to it.
+    event_id: UUID | None = None
 
 
 class ManifestRequest(Contract):
@@ -117,6 +211,9 @@ class CommandExecuted(Event):
     # command of that name exists) and the API connection it called, if any.
     command_id: UUID | None = None
     connection_id: UUID | None = None
+    interaction_id: str | None = None
+    steps: list[str] = Field(default_factory=list)
+    dry_run: bool = False
 
 
 EXECUTE = rpc(
@@ -563,6 +660,9 @@ class CommandOut(CommandIn):
     bot_id: UUID
     created_at: datetime
     updated_at: datetime
+    # Set on a create or change: problems that did not stop the save (e.g. a template
+    # uses a variable that does not exist, so it renders empty).
+    warnings: list[str] = Field(default_factory=list)
 
 
 class CommandList(Contract):
@@ -1011,6 +1111,13 @@ PREVIEW = rpc(
     CommandReply,
     callers=_GW,
     summary="dry-run an unsaved command (validated like a create, nothing stored)",
+)
+VARIABLES = rpc(
+    "rpc.command.variables",
+    Empty,
+    TemplateVariables,
+    callers=_GW,
+    summary="the variables a command's templates can use (TEMPLATE_VARIABLES)",
 )
 SETTINGS_GET = rpc(
     "rpc.command.settings.get", BotCommandRef, CommandSettings, callers=_GW, summary="prefix"

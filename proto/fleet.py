@@ -16,6 +16,7 @@ from pydantic import Field
 
 from proto.base import Contract
 from proto.bots import BotRef
+from proto.commands import BotInfo, ChannelInfo, GuildInfo
 from proto.events import Event
 from proto.registry import CoreSpec, EventSpec, KvSpec, Spec, declared_specs, rpc
 
@@ -122,6 +123,25 @@ class MessageSent(Contract):
     bot_id: UUID
     channel_id: str
     message_id: str
+
+
+class ContextRequest(Contract):
+    """Where a dry run of a command pretends to be: a server (this one, else any) and a
+    channel (this one, else the server's first text channel) of the running bot."""
+
+    bot_id: UUID
+    guild_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+    channel_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+
+
+class LiveContext(Contract):
+    """The server, channel and bot user as the running bot's discord.py cache knows them
+    (None where it knows none)."""
+
+    bot_id: UUID
+    guild: GuildInfo | None = None
+    channel: ChannelInfo | None = None
+    bot: BotInfo | None = None
 
 
 class BotControl(Contract):
@@ -247,6 +267,14 @@ SEND_MESSAGE = rpc(
     MessageSent,
     callers=["gateway", "command"],
     summary="post a message in a channel as the bot",
+)
+
+LIVE_CONTEXT = rpc(
+    "rpc.bot.runtime.context",
+    ContextRequest,
+    LiveContext,
+    callers=["command"],
+    summary="a server, channel and the bot user from the running bot's cache (dry runs)",
 )
 
 SPECS: list[Spec] = [

@@ -42,6 +42,8 @@ class LogFilter(Contract):
     since: datetime | None = None
     until: datetime | None = None
     q: Text | None = Field(default=None, max_length=256)
+    # One line (an event id): what the console links to from a command's result.
+    event_id: UUID | None = None
 
 
 class LogQuery(LogFilter):

@@ -99,6 +99,7 @@ def _routes(h: Handlers) -> tuple[Route, ...]:
         (c.DELETE, h.delete),
         (c.TEST, h.test),
         (c.PREVIEW, h.preview),
+        (c.VARIABLES, h.variables),
         (c.SETTINGS_GET, h.settings_get),
         (c.SETTINGS_PUT, h.settings_put),
         (c.SYNC_STATUS, h.sync_status),

@@ -18,8 +18,9 @@ from command_service.execution.executor import ADMINISTRATOR, Executor
 from command_service.service import ConfigService, ItemService, OutT, PatchT, SpecT
 from proto import commands as c
 from proto.base import Contract, Empty
-from proto.bots import GET_BOT, BotRef
+from proto.bots import GET_BOT, BotRef, BotSummary
 from proto.errors import ErrorCode
+from proto.fleet import LIVE_CONTEXT, ContextRequest, LiveContext
 from proto.storage import READ_CONFIG, ConfigRef
 from proto.system import PurgeResult, PurgeUser
 from services.bus.rpc import RpcContext
@@ -29,6 +30,11 @@ from services.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
+# What a dry run (preview, Try it without the sandbox) says its server and channel are.
+SAMPLE_GUILD = "Sample Server"
+SAMPLE_CHANNEL = "general"
+SAMPLE_MEMBERS = 42
+
 _INVOCATION = {
     "slash": "slash",
     "prefix": "prefix",
@@ -37,8 +43,29 @@ _INVOCATION = {
 }
 
 
-def _tester_invocation(spec: c.CommandIn, sample: c.TestCommand | c.CommandSample) -> c.Invocation:
-    """A dry run's invocation: a tester who holds the required roles and permissions."""
+def _sample_guild(spec: c.CommandIn, sample: c.TestCommand | c.CommandSample) -> str | None:
+    return sample.guild_id or (spec.guild_ids[0] if spec.guild_ids else None)
+
+
+def _tester_invocation(
+    spec: c.CommandIn,
+    sample: c.TestCommand | c.CommandSample,
+    bot: BotSummary | None = None,
+    live: LiveContext | None = None,
+) -> c.Invocation:
+    """A dry run's invocation: a tester who holds the required roles and permissions, in a
+    server and channel of the running bot (its live cache), else in a sample server and
+    channel, answered by the bot itself (its Discord name and id)."""
+    live = live or LiveContext(bot_id=uuid4())
+    guild = live.guild or c.GuildInfo(
+        id=_sample_guild(spec, sample) or "0", name=SAMPLE_GUILD, member_count=SAMPLE_MEMBERS
+    )
+    channel = live.channel or c.ChannelInfo(id=sample.channel_id or "0", name=SAMPLE_CHANNEL)
+    me = live.bot or c.BotInfo(
+        id=(bot.discord_user_id or "0") if bot else "0",
+        name=(bot.username or bot.name) if bot else "",
+    )
+    guild_id, channel_id = guild.id, channel.id
     return c.Invocation(
         kind=_INVOCATION[spec.kind],
         name=spec.name,
@@ -46,13 +73,19 @@ def _tester_invocation(spec: c.CommandIn, sample: c.TestCommand | c.CommandSampl
         user=c.Invoker(
             id="0",
             username="tester",
+            display_name="Tester",
             roles=list(spec.required_role_ids),
+            role_names=["" for _ in spec.required_role_ids],
             permissions=str(ADMINISTRATOR),
         ),
-        guild_id=sample.guild_id or (spec.guild_ids[0] if spec.guild_ids else "0"),
-        channel_id=sample.channel_id,
+        guild_id=guild_id,
+        channel_id=channel_id,
         target_id=sample.target_id,
         content=sample.content,
+        locale="en-US",
+        guild=guild,
+        channel=channel,
+        bot=me,
     )
 
 
@@ -163,14 +196,34 @@ class Handlers:
         async with _database(self.rt).user_scope(user) as s:
             yield s
 
-    async def own_bot(self, bot_id: UUID, user: UUID) -> None:
-        """404 unless the bot belongs to the caller (asked to bot-service)."""
+    async def own_bot(self, bot_id: UUID, user: UUID) -> BotSummary:
+        """The bot; 404 unless it belongs to the caller (asked to bot-service)."""
         try:
-            await self.rt.client.call(GET_BOT, BotRef(bot_id=bot_id), user_id=user, timeout_s=5)
+            return await self.rt.client.call(
+                GET_BOT, BotRef(bot_id=bot_id), user_id=user, timeout_s=5
+            )
         except RpcError as err:
             if err.code is ErrorCode.NOT_FOUND:
                 raise not_found("bot") from None
             raise
+
+    async def live_context(
+        self, bot_id: UUID, user: UUID, spec: c.CommandIn, sample: c.TestCommand | c.CommandSample
+    ) -> LiveContext | None:
+        """Where a dry run pretends to be, from the running bot's cache; None when the bot
+        is not running (the dry run then uses sample names)."""
+        def snowflake(value: str | None) -> str | None:
+            return value if value and value.isdigit() and len(value) <= 20 else None
+
+        req = ContextRequest(
+            bot_id=bot_id,
+            guild_id=snowflake(_sample_guild(spec, sample)),
+            channel_id=snowflake(sample.channel_id),
+        )
+        try:
+            return await self.rt.client.call(LIVE_CONTEXT, req, user_id=user, timeout_s=3)
+        except RpcError:
+            return None
 
     async def caller_owning(self, ctx: RpcContext, bot_id: UUID) -> UUID:
         """The calling user, once the bot is known to be theirs."""
@@ -294,28 +347,39 @@ class Handlers:
         return Empty()
 
     async def test(self, req: c.TestCommand, ctx: RpcContext) -> c.CommandReply:
-        await self.caller_owning(ctx, req.bot_id)
+        user = ctx.require_user()
+        bot = await self.own_bot(req.bot_id, user)
         setup = await self.cache.get(req.bot_id)
         cmd = next((x for x in setup.commands if x.id == req.command_id), None)
         if cmd is None:
             raise not_found("command")
-        inv = _tester_invocation(cmd.spec, req)
+        live = await self.live_context(req.bot_id, user, cmd.spec, req)
+        inv = _tester_invocation(cmd.spec, req, bot, live)
         async with asyncio.timeout(self.execute_timeout_s):
             reply, _ = await self.executor.run(setup, cmd, inv, dry_run=True)
         return reply
 
     async def preview(self, req: c.PreviewCommand, ctx: RpcContext) -> c.CommandReply:
         """Dry-run an unsaved command: validated like a create, nothing stored or announced."""
-        user = await self.caller_owning(ctx, req.bot_id)
+        user = ctx.require_user()
+        bot = await self.own_bot(req.bot_id, user)
         async with self.tx(user) as s:
             conns, prompts = await self.config.check_preview(
                 s, req.bot_id, req.command, req.command_id
             )
         saved = await self.cache.get(req.bot_id)
         cmd = Command(req.command_id or uuid4(), req.command)
-        inv = _tester_invocation(cmd.spec, req.sample)
+        live = await self.live_context(req.bot_id, user, cmd.spec, req.sample)
+        inv = _tester_invocation(cmd.spec, req.sample, bot, live)
         async with asyncio.timeout(self.execute_timeout_s):
-            return await self.executor.preview(saved, cmd, inv, conns, prompts)
+            reply = await self.executor.preview(saved, cmd, inv, conns, prompts)
+        reply.warnings = self.config.template_warnings(req.command)
+        return reply
+
+    async def variables(self, req: Empty, ctx: RpcContext) -> c.TemplateVariables:
+        """The one list of template variables: the editor shows it, preview and save check
+        templates against it."""
+        return c.TemplateVariables(items=list(c.TEMPLATE_VARIABLES))
 
     async def settings_get(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandSettings:
         return await self.read_bot(

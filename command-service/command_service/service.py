@@ -28,6 +28,7 @@ from command_service.bot_setup import (
 )
 from command_service.execution.outbound import Guard, OutboundError
 from command_service.execution.templates import Renderer
+from command_service.execution.variables import warnings_of
 from command_service.models import CONNECTIONS_AAD, CommandRow, ConnectionRow, PromptRow
 from proto.commands import (
     DEFAULT_PREFIX,
@@ -502,7 +503,14 @@ class ConfigService:
                 "updated_at": at,
             },
         )
-        return await self.get_command(s, bot_id, cid)
+        out = await self.get_command(s, bot_id, cid)
+        out.warnings = self.template_warnings(spec)
+        return out
+
+    @staticmethod
+    def template_warnings(spec: CommandIn) -> list[str]:
+        """Undefined variables the templates use: a warning, the save still succeeds."""
+        return warnings_of(spec)
 
     async def update_command(
         self, s: AsyncSession, bot_id: UUID, command_id: UUID, patch: CommandPatch
@@ -529,7 +537,9 @@ class ConfigService:
                 "updated_at": now(),
             },
         )
-        return await self.get_command(s, bot_id, command_id)
+        out = await self.get_command(s, bot_id, command_id)
+        out.warnings = self.template_warnings(spec)
+        return out
 
     async def delete_command(self, s: AsyncSession, bot_id: UUID, command_id: UUID) -> None:
         if not await repo.delete_command(s, bot_id, command_id):

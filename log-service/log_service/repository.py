@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -133,6 +133,12 @@ def _where(f: LogFilter, after: tuple[datetime, UUID] | None) -> list[ColumnElem
         clauses.append(e.occurred_at >= f.since)
     if f.until is not None:
         clauses.append(e.occurred_at < f.until)
+    if f.event_id is not None:
+        # A UUIDv7 says when it was made: the time bounds let PostgreSQL prune.
+        made = datetime.fromtimestamp(int.from_bytes(f.event_id.bytes[:6], "big") / 1000, UTC)
+        clauses.append(e.id == f.event_id)
+        clauses.append(e.occurred_at >= made - timedelta(days=1))
+        clauses.append(e.occurred_at < made + timedelta(days=1))
     if f.q:
         # Substring, case-insensitive. No index can serve it under row-level security
         # (ILIKE is not leakproof, see migration 0003): the other filters bound the scan.

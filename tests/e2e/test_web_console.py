@@ -343,3 +343,24 @@ def test_a_time_range_narrows_the_history(console_run: dict[str, Any]) -> None:
 
 def test_logs_custom_range_fits_a_phone(console_run: dict[str, Any]) -> None:
     _check(console_run, "logs_phone_custom_range")
+
+
+def test_template_names_render_in_preview_try_it_and_a_real_interaction(
+    console_run: dict[str, Any],
+) -> None:
+    """#16: guild.name, channel.name and bot.name rendered empty; now the sandbox's names
+    show in the editor's preview, in Try it and in a real interaction."""
+    _check(console_run, "template_names_everywhere")
+
+
+def test_undefined_variable_warns_and_the_picker_inserts(console_run: dict[str, Any]) -> None:
+    """#16: nothing warned about an undefined variable; now preview and save warn (the save
+    succeeds) and a click on the variable picker inserts one at the cursor."""
+    _check(console_run, "template_warning_and_picker")
+
+
+def test_try_it_failure_is_red_with_reason_and_log_link(console_run: dict[str, Any]) -> None:
+    """#16: a failed AI command showed in a green box without a reason and Try it ran with
+    a required option empty; now the reason is in red with a link to its log line, and an
+    empty required option is refused at the field without sending anything."""
+    _check(console_run, "try_it_failure_is_red_with_reason_and_log_link")

@@ -15,6 +15,7 @@ from uuid import UUID
 
 import discord
 
+from bot_service.fleet.cache import invoker_of, place_of
 from proto.commands import (
     EXECUTE,
     MANIFEST,
@@ -25,7 +26,6 @@ from proto.commands import (
     ExecuteCommand,
     Invocation,
     InvocationKind,
-    Invoker,
     ManifestRequest,
     SyncReport,
 )
@@ -76,19 +76,13 @@ def invocation_of(interaction: discord.Interaction) -> Invocation | None:
         name = str(data.get("custom_id", ""))
     else:
         return None
-    user = interaction.user
-    roles = [str(r.id) for r in getattr(user, "roles", [])[1:]] if user is not None else []
     perms = getattr(interaction, "permissions", None)
     return Invocation(
         kind=kind,
         name=name,
         options=_options(data.get("options")),
-        user=Invoker(
-            id=str(user.id) if user else "0",
-            username=user.name if user else "",
-            roles=roles,
-            permissions=str(perms.value) if perms is not None else "0",
-        ),
+        user=invoker_of(interaction.user, str(perms.value) if perms is not None else "0"),
+        **place_of(interaction.client.user, interaction.guild, interaction.channel),
         guild_id=str(interaction.guild_id) if interaction.guild_id else None,
         channel_id=str(interaction.channel_id) if interaction.channel_id else None,
         target_id=str(data["target_id"]) if data.get("target_id") else None,
@@ -435,18 +429,15 @@ class CommandBridge:
         name = rest.split()[0]
         if manifest.prefix_commands and name not in manifest.prefix_commands:
             return
-        author = message.author
+        me = unit.client.user if unit.client is not None else None
         invocation = Invocation(
             kind="prefix",
             name=name,
-            user=Invoker(
-                id=str(author.id),
-                username=author.name,
-                roles=[str(r.id) for r in getattr(author, "roles", [])[1:]],
-            ),
+            user=invoker_of(message.author),
             guild_id=str(message.guild.id) if message.guild else None,
             channel_id=str(message.channel.id),
             content=message.content,
+            **place_of(me, message.guild, message.channel),
         )
         reply = await self._execute(unit, invocation)
         content = (reply.content or "")[:2000] or None

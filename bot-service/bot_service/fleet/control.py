@@ -15,6 +15,7 @@ from uuid import UUID
 import discord
 import orjson
 
+from bot_service.fleet.cache import place_of
 from proto import headers as H
 from proto.base import Contract
 from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied, BotRef
@@ -24,15 +25,18 @@ from proto.fleet import (
     GET_GUILDS,
     GET_SHARDS,
     GET_STATUS,
+    LIVE_CONTEXT,
     SEND_MESSAGE,
     SYNC_COMMANDS,
     ApplyPresence,
     BotStatus,
     CommandsSynced,
+    ContextRequest,
     DesiredBot,
     GuildChannel,
     GuildList,
     GuildRole,
+    LiveContext,
     LiveGuild,
     MessageSent,
     PresenceApplied,
@@ -147,6 +151,7 @@ class Control:
         rpc.register(SEND_MESSAGE, self.send_message)
         rpc.register(GET_GUILDS, self.get_guilds)
         rpc.register(SYNC_COMMANDS, self.sync_commands)
+        rpc.register(LIVE_CONTEXT, self.live_context)
 
     # ------------------------------------------------------------------ ownership
     async def _owned(self, bot_id: UUID, ctx: RpcContext) -> DesiredBot:
@@ -195,6 +200,11 @@ class Control:
             raise RpcError(ErrorCode.VALIDATION, "a message needs content or embeds")
         reply = await self._route(req.bot_id, 0, "message", req, b"", ctx)
         return MessageSent.model_validate_json(reply)
+
+    async def live_context(self, req: ContextRequest, ctx: RpcContext) -> LiveContext:
+        await self._owned(req.bot_id, ctx)
+        reply = await self._route(req.bot_id, 0, "context", req, b"", ctx, fallback=False)
+        return LiveContext.model_validate_json(reply)
 
     async def apply_presence(self, req: ApplyPresence, ctx: RpcContext) -> PresenceApplied:
         desired = await self._owned(req.bot_id, ctx)
@@ -312,6 +322,9 @@ class Control:
                     .model_dump_json()
                     .encode()
                 )
+            if op == "context":
+                assert isinstance(req, ContextRequest)
+                return live_context_of(client, req).model_dump_json().encode()
             if op == "presence":
                 assert isinstance(req, ApplyPresence)
                 unit.desired = unit.desired.model_copy(update={"presence": req.presence})
@@ -433,6 +446,7 @@ class Control:
                 "presence": ApplyPresence,
                 "guilds": BotRef,
                 "sync": BotRef,
+                "context": ContextRequest,
             }
             req = models[op].model_validate_json(headers.get(H.META, "{}"))
             unit = self.fleet.unit_of(bot_id, shard)
@@ -472,6 +486,23 @@ def _live_guild(guild: discord.Guild, shard_id: int) -> LiveGuild:
         channels=channels,
         roles=roles,
     )
+
+
+def live_context_of(client: discord.Client, req: ContextRequest) -> LiveContext:
+    """A server (the asked one, else the first by id), a channel (the asked one, else the
+    server's first text channel) and the bot user, from the client's cache."""
+    guild: discord.Guild | None = None
+    if req.guild_id is not None:
+        guild = client.get_guild(int(req.guild_id))
+    elif client.guilds:
+        guild = min(client.guilds, key=lambda g: g.id)
+    channel: object = None
+    if guild is not None:
+        if req.channel_id is not None:
+            channel = guild.get_channel(int(req.channel_id))
+        elif guild.text_channels:
+            channel = guild.text_channels[0]
+    return LiveContext(bot_id=req.bot_id, **place_of(client.user, guild, channel))
 
 
 def _message_body(req: SendMessage) -> dict[str, Any]:

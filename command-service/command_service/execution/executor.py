@@ -274,6 +274,11 @@ def _connection_of(cmd: Command | None) -> UUID | None:
     return response.connection_id if isinstance(response, HttpResponse | AiResponse) else None
 
 
+def _called(conn: Connection, started: float, what: str = "") -> str:
+    ms = (time.perf_counter() - started) * 1000
+    return f"called {what}connection {conn.spec.name} · {ms:.0f} ms"
+
+
 class Executor:
     def __init__(
         self,
@@ -323,7 +328,10 @@ class Executor:
             connection_id=_connection_of(cmd),
             message=scrub(message, secrets),
             level="error" if level == "error" else "info",
+            interaction_id=inv.interaction_id,
+            steps=reply.steps,
         )
+        reply.event_id = event.id
         return reply, event
 
     @staticmethod
@@ -343,7 +351,36 @@ class Executor:
         reply.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         if error:
             error = reply.error = scrub(error, setup.secret_values())
+            if dry_run and setup.owner_id is not None:
+                await self._log_dry_run_failure(setup, cmd, inv, reply, error)
         return reply, error
+
+    async def _log_dry_run_failure(
+        self, setup: BotSetup, cmd: Command, inv: Invocation, reply: CommandReply, error: str
+    ) -> None:
+        """A failed dry run (Try it, preview) is logged too, so its reason has a log line
+        the console can link to (`reply.event_id`)."""
+        assert setup.owner_id is not None
+        event = CommandExecuted(
+            owner_id=setup.owner_id,
+            bot_id=setup.bot_id,
+            command=inv.name,
+            kind=inv.kind,
+            outcome=reply.outcome,
+            duration_ms=reply.duration_ms,
+            guild_id=inv.guild_id,
+            error=error,
+            message=f"dry run of {self._label(setup, cmd, inv)} failed: {error}",
+            level="error",
+            steps=reply.steps,
+            dry_run=True,
+        )
+        try:
+            await self.publish(event)
+        except Exception:
+            log.warning("could not log a failed dry run of bot %s", setup.bot_id)
+            return
+        reply.event_id = event.id
 
     async def preview(
         self,
@@ -392,6 +429,7 @@ class Executor:
                     content=f"Slow down: you can use this command again in {left:.0f} s.",
                     ephemeral=True,
                 ), None
+        steps: list[str] = []
         try:
             args: list[str] = []
             options = dict(inv.options)
@@ -406,27 +444,45 @@ class Executor:
                     ), str(exc)
                 options.update(parsed)
             variables = self._variables(setup, spec, inv, options, args)
-            content, embeds = await self._respond(setup, spec, variables)
+            content, embeds = await self._respond(setup, spec, variables, steps)
         except (CommandFailed, RenderError, OutboundError) as exc:
-            return CommandReply(outcome="error", content=FAILED_MESSAGE, ephemeral=True), str(exc)
+            return CommandReply(
+                outcome="error", content=FAILED_MESSAGE, ephemeral=True, steps=steps
+            ), str(exc)
         return CommandReply(
-            outcome="ok", content=content, embeds=embeds, ephemeral=spec.ephemeral
+            outcome="ok", content=content, embeds=embeds, ephemeral=spec.ephemeral, steps=steps
         ), None
 
     @staticmethod
     def _variables(
         setup: BotSetup, spec: CommandIn, inv: Invocation, options: dict[str, Any], args: list[str]
     ) -> dict[str, Any]:
+        guild = inv.guild
+        channel = inv.channel
+        bot = inv.bot
         return {
             "user": {
                 "id": inv.user.id,
                 "username": inv.user.username,
                 "name": inv.user.username,
+                "display_name": inv.user.display_name or inv.user.username,
+                "avatar_url": inv.user.avatar_url,
                 "mention": f"<@{inv.user.id}>",
                 "roles": list(inv.user.roles),
+                "role_names": list(inv.user.role_names),
             },
-            "guild": {"id": inv.guild_id} if inv.guild_id else None,
-            "channel": {"id": inv.channel_id, "mention": f"<#{inv.channel_id}>"}
+            "guild": {
+                "id": inv.guild_id,
+                "name": guild.name if guild else "",
+                "member_count": guild.member_count if guild else None,
+            }
+            if inv.guild_id
+            else None,
+            "channel": {
+                "id": inv.channel_id,
+                "name": channel.name if channel else "",
+                "mention": f"<#{inv.channel_id}>",
+            }
             if inv.channel_id
             else None,
             "target": {"id": inv.target_id, "mention": f"<@{inv.target_id}>"}
@@ -436,23 +492,42 @@ class Executor:
             "args": args,
             "content": inv.content or "",
             "command": {"name": spec.name, "kind": spec.kind},
-            "bot": {"id": str(setup.bot_id), "prefix": setup.prefix},
+            "bot": {
+                "id": bot.id if bot else "",
+                "name": bot.name if bot else "",
+                "prefix": setup.prefix,
+            },
             "locale": inv.locale,
             "now": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
     async def _respond(
-        self, setup: BotSetup, spec: CommandIn, variables: dict[str, Any]
+        self, setup: BotSetup, spec: CommandIn, variables: dict[str, Any], steps: list[str]
     ) -> tuple[str | None, list[dict[str, Any]]]:
+        """The answer; `steps` gets what was done, in order (also when a step fails)."""
         response = spec.response
         if isinstance(response, TemplateResponse):
-            return await self._render_reply(response.content, response.embeds, variables)
+            reply = await self._render_reply(response.content, response.embeds, variables)
+            steps.append("rendered template")
+            return reply
         if isinstance(response, HttpResponse):
             conn = self._connection(setup, response.connection_id)
-            variables = {**variables, **await self._call_http(conn, response, variables)}
-            return await self._render_reply(response.content, response.embeds, variables)
+            started = time.perf_counter()
+            try:
+                result = await self._call_http(conn, response, variables)
+            finally:
+                steps.append(_called(conn, started))
+            variables = {**variables, **result}
+            reply = await self._render_reply(response.content, response.embeds, variables)
+            steps.append("rendered template")
+            return reply
         assert isinstance(response, AiResponse)
-        return await self._call_ai(setup, response, variables), []
+        conn = self._connection(setup, response.connection_id)
+        started = time.perf_counter()
+        try:
+            return await self._call_ai(setup, response, variables), []
+        finally:
+            steps.append(_called(conn, started, "AI "))
 
     @staticmethod
     def _connection(setup: BotSetup, connection_id: UUID) -> Connection:

@@ -51,6 +51,16 @@ async def _for_bot(spec: Any, bot_id: UUID, bus: Bus, user: Principal) -> Any:
 # ---- commands ------------------------------------------------------------------------------
 
 
+@router.get(
+    "/v1/commands/variables",
+    response_model=C.TemplateVariables,
+    summary="the variables a command's templates can use (what the editor lists and the "
+    "preview and save check templates against)",
+)
+async def template_variables(bus: Bus, user: Reader) -> Any:
+    return await bus.call(C.VARIABLES, Empty(), user_id=user.user_id)
+
+
 @router.get("/v1/bots/{bot_id}/commands", response_model=C.CommandList, summary="a bot's commands")
 async def list_commands(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     return await _for_bot(C.LIST, bot_id, bus, user)

@@ -119,8 +119,10 @@ class LogFilters:
         since: IsoTime = None,
         until: IsoTime = None,
         q: Annotated[str | None, Query(max_length=256)] = None,
+        event_id: Annotated[UUID | None, Query(description="one log line (an event id)")] = None,
     ) -> None:
         self.bot_id, self.since, self.until, self.q = bot_id, since, until, q
+        self.event_id = event_id
         self.level, self.kind, self.domain = level, kind, domain
 
     def fields(self) -> dict[str, Any]:
@@ -133,6 +135,7 @@ class LogFilters:
             "since": self.since,
             "until": self.until,
             "q": self.q or None,
+            "event_id": self.event_id,
         }
 
 

@@ -87,6 +87,13 @@ class LiveBot:
     friend: SandboxUser
 
 
+WELCOME = (
+    "Hi {{ user.display_name }} ({{ user.name }})! Welcome to {{ guild.name }} "
+    "({{ guild.member_count }} members) in #{{ channel.name }}, from {{ bot.name }} "
+    "[{{ bot.id }}]"
+)
+
+
 def _command(**data: Any) -> C.CommandIn:
     return C.CommandIn.model_validate({"description": "", **data})
 
@@ -168,6 +175,16 @@ async def live_bot(infra, command_service, peer, sandbox) -> AsyncIterator[LiveB
             name="say",
             options=[{"type": "string", "name": "text", "description": "t", "required": True}],
             response={"type": "template", "content": "{{ user.username }} says {{ options.text }}"},
+        ),
+        _command(
+            name="welcome",
+            description="welcomes",
+            response={"type": "template", "content": WELCOME},
+        ),
+        _command(
+            kind="prefix",
+            name="where",
+            response={"type": "template", "content": WELCOME},
         ),
         _command(
             kind="user",
@@ -319,3 +336,67 @@ async def test_sync_now_registers_the_commands_with_discord_again(
         await call(F.SYNC_COMMANDS, B.BotRef(bot_id=stopped.id), bot.owner)
     assert err.value.code is ErrorCode.CONFLICT
     assert "not running" in err.value.message
+
+
+async def _discord_names(bot: LiveBot, api_url: str, channel_id: str) -> dict[str, Any]:
+    """What Discord (the sandbox) itself says the guild, channel and bot are called."""
+    async with httpx.AsyncClient(
+        base_url=api_url, headers={"Authorization": f"Bot {bot.app.token}"}
+    ) as http:
+        guild = (await http.get(f"/guilds/{bot.guild.guild_id}?with_counts=true")).json()
+        channel = (await http.get(f"/channels/{channel_id}")).json()
+        me = (await http.get("/users/@me")).json()
+    return {"guild": guild, "channel": channel, "me": me}
+
+
+def _welcome(user: str, names: dict[str, Any]) -> str:
+    return (
+        f"Hi {user} ({user})! Welcome to {names['guild']['name']} "
+        f"({names['guild']['approximate_member_count']} members) in "
+        f"#{names['channel']['name']}, from {names['me']['username']} [{names['me']['id']}]"
+    )
+
+
+async def test_templates_render_the_sandbox_guild_channel_and_bot_names(
+    live_bot, sandbox, sandbox_control
+) -> None:
+    """A real interaction and a real prefix message: the invocation carries what the
+    templates promise, filled by discord.py's cache from what the sandbox sent."""
+    bot = live_bot
+    channel = bot.guild.channel_ids[0]
+    interaction = await sandbox_control.inject_interaction(
+        bot.app.application_id,
+        bot.guild.guild_id,
+        bot.member.id,
+        name="welcome",
+        channel_id=channel,
+    )
+    answer = await sandbox_control.wait_for_answer(interaction, wait=10)
+    names = await _discord_names(bot, sandbox.api_url, channel)
+    assert names["guild"]["name"] == "live guild"
+    assert answer["content"] == _welcome("live-user", names)
+
+    posted = await sandbox_control.post_message(channel, bot.member.id, "!where")
+    replies = await sandbox_control.channel_messages(
+        channel, after=posted["id"], author_id=bot.app.bot_user_id, wait=10
+    )
+    names = await _discord_names(bot, sandbox.api_url, channel)
+    assert replies[0]["content"] == _welcome("live-user", names)
+
+
+async def test_dry_runs_of_a_running_bot_use_its_servers_names(live_bot, sandbox, call) -> None:
+    """Preview and the dry run (Try it without the sandbox) take the server, channel and
+    bot from the running bot's cache, so they show what a real interaction would."""
+    bot = live_bot
+    names = await _discord_names(bot, sandbox.api_url, bot.guild.channel_ids[0])
+    listed = await call(C.LIST, C.BotCommandRef(bot_id=bot.bot_id), bot.owner)
+    welcome = next(c for c in listed.items if c.name == "welcome")
+    ran = await call(C.TEST, C.TestCommand(bot_id=bot.bot_id, command_id=welcome.id), bot.owner)
+    assert ran.content == _welcome("tester", names).replace("Hi tester", "Hi Tester")
+    spec = C.CommandIn.model_validate(welcome.model_dump(include=set(C.CommandIn.model_fields)))
+    previewed = await call(
+        C.PREVIEW,
+        C.PreviewCommand(bot_id=bot.bot_id, command=spec, command_id=welcome.id),
+        bot.owner,
+    )
+    assert previewed.content == ran.content

@@ -50,7 +50,17 @@ async def test_preview_an_unsaved_command(
         assert reply["embeds"][0]["title"] == "For Ada"
         assert reply["ephemeral"] is True
         # The same reply shape as the saved command's dry run.
-        assert set(reply) == {"outcome", "content", "embeds", "ephemeral", "duration_ms", "error"}
+        assert set(reply) == {
+            "outcome",
+            "content",
+            "embeds",
+            "ephemeral",
+            "duration_ms",
+            "error",
+            "steps",
+            "warnings",
+            "event_id",
+        }
         assert (await api.get(base)).json()["items"] == []
         # Without sample input the body is just the create body.
         bare = await api.post(

@@ -44,6 +44,12 @@ async def test_logs_api_and_stream_through_the_gateway(
         assert [i["message"] for i in items] == ["alice 2", "alice 1", "alice 0"]
         errors = (await api.get("/v1/logs", params={"level": "error,critical"})).json()
         assert [i["message"] for i in errors["items"]] == ["alice 1"]
+        # One line by its event id (what a command's result links to); not bob's.
+        one = (await api.get("/v1/logs", params={"event_id": str(mine[0].id)})).json()
+        assert [i["message"] for i in one["items"]] == ["alice 0"]
+        async with httpx.AsyncClient(base_url=auth_stack.url, headers=bob.headers) as other:
+            theirs = (await other.get("/v1/logs", params={"event_id": str(mine[0].id)})).json()
+            assert theirs["items"] == []
         page = (await api.get("/v1/logs", params={"limit": 2})).json()
         rest = (await api.get("/v1/logs", params={"cursor": page["next_cursor"]})).json()
         assert [i["message"] for i in page["items"] + rest["items"]] == [

@@ -137,6 +137,12 @@ export type BotImport = {
   version?: 1;
 };
 
+/** The bot's own Discord user (not its botcenter id). */
+export type BotInfo = {
+  id: string;
+  name?: string;
+};
+
 export type BotPage = {
   bots: BotView[];
 };
@@ -228,6 +234,11 @@ export type BotView = {
   warnings?: string[];
 };
 
+export type ChannelInfo = {
+  id: string;
+  name?: string;
+};
+
 /** A personal API token (`bcp_...`) presented to the gateway. */
 export type CheckApiToken = {
   token: string;
@@ -239,16 +250,19 @@ export type CommandExecuted = {
   command: string;
   command_id?: string | null;
   connection_id?: string | null;
+  dry_run?: boolean;
   duration_ms: number;
   error?: string | null;
   guild_id?: string | null;
   id?: string;
+  interaction_id?: string | null;
   kind: "slash" | "prefix" | "user_context" | "message_context" | "autocomplete" | "component";
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
   outcome: "ok" | "error" | "cooldown" | "forbidden" | "disabled" | "not_found";
   owner_id: string;
+  steps?: string[];
   user_id?: string | null;
 };
 
@@ -312,6 +326,7 @@ export type CommandOut = {
   required_role_ids?: string[];
   response: TemplateResponse | HttpResponse | AiResponse;
   updated_at: string;
+  warnings?: string[];
 };
 
 /** Fields to change (absent or null: unchanged); the merged command is validated whole. */
@@ -342,7 +357,10 @@ export type CommandReply = {
   embeds?: Array<Record<string, unknown>>;
   ephemeral?: boolean;
   error?: string | null;
+  event_id?: string | null;
   outcome: "ok" | "error" | "cooldown" | "forbidden" | "disabled" | "not_found";
+  steps?: string[];
+  warnings?: string[];
 };
 
 /** Sample input for a dry run, as if a Discord user sent it. */
@@ -453,6 +471,14 @@ export type ContentRequest = {
   variant?: string | null;
 };
 
+/** Where a dry run of a command pretends to be: a server (this one, else any) and a
+ * channel (this one, else the server's first text channel) of the running bot. */
+export type ContextRequest = {
+  bot_id: string;
+  channel_id?: string | null;
+  guild_id?: string | null;
+};
+
 export type CreateApiToken = {
   expires_in_days?: number | null;
   name: string;
@@ -528,6 +554,7 @@ export type ExportQuery = {
   chunk?: number;
   cursor?: string | null;
   domain?: string[];
+  event_id?: string | null;
   kind?: string[];
   level?: Array<"debug" | "info" | "warning" | "error" | "critical">;
   q?: string | null;
@@ -613,6 +640,13 @@ export type GuildChannel = {
   name: string;
   position?: number;
   type: string;
+};
+
+/** The server an invocation came from, as the bot's live connection knows it. */
+export type GuildInfo = {
+  id: string;
+  member_count?: number | null;
+  name?: string;
 };
 
 /** The servers of a running bot, from the live connections' caches (every shard). */
@@ -735,8 +769,11 @@ export type IntentInfo = {
 
 /** What happened in Discord, as bot-service saw it. */
 export type Invocation = {
+  bot?: BotInfo | null;
+  channel?: ChannelInfo | null;
   channel_id?: string | null;
   content?: string | null;
+  guild?: GuildInfo | null;
   guild_id?: string | null;
   interaction_id?: string | null;
   kind: "slash" | "prefix" | "user_context" | "message_context" | "autocomplete" | "component";
@@ -748,8 +785,11 @@ export type Invocation = {
 };
 
 export type Invoker = {
+  avatar_url?: string | null;
+  display_name?: string;
   id: string;
   permissions?: string;
+  role_names?: string[];
   roles?: string[];
   username?: string;
 };
@@ -786,6 +826,15 @@ export type ListBots = {
 export type ListFiles = {
   kind?: "avatar" | "config" | null;
   limit?: number;
+};
+
+/** The server, channel and bot user as the running bot's discord.py cache knows them
+ * (None where it knows none). */
+export type LiveContext = {
+  bot?: BotInfo | null;
+  bot_id: string;
+  channel?: ChannelInfo | null;
+  guild?: GuildInfo | null;
 };
 
 /** A server the bot is in, as its live connection sees it. */
@@ -850,6 +899,7 @@ export type LogQuery = {
   bot_id?: string | null;
   cursor?: string | null;
   domain?: string[];
+  event_id?: string | null;
   kind?: string[];
   level?: Array<"debug" | "info" | "warning" | "error" | "critical">;
   limit?: number;
@@ -1116,6 +1166,20 @@ export type TemplateResponse = {
   content?: string | null;
   embeds?: EmbedTemplate[];
   type?: "template";
+};
+
+/** One variable a command's templates can use: `{{ <path> }}`. */
+export type TemplateVariable = {
+  description: string;
+  example?: string;
+  only?: string[];
+  path: string;
+};
+
+/** `GET /v1/commands/variables`: what a template can use (the one list the editor shows
+ * and the preview and save check templates against). */
+export type TemplateVariables = {
+  items: TemplateVariable[];
 };
 
 /** Run one command as a dry run, as if a Discord user invoked it. */

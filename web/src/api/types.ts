@@ -7,6 +7,7 @@ export type {
   AiResponse, AccountDeleted, StreamTicket, CommandIn, CommandSample, CommandList, PromptList, ConnectionList, BotStatusBrief, SandboxInfo, TryResult, AvatarApplied,
   GuildList, CommandsSynced,
 } from './schema.gen';
+export type { TemplateVariable, TemplateVariables } from './schema.gen';
 
 export interface PatchBot {
   name?: string;

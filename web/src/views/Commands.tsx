@@ -1,5 +1,5 @@
 import { useRef, useState, type FormEvent } from 'react';
-import { Link, Route, Routes, useNavigate, useParams } from 'react-router';
+import { Link, Route, Routes, useLocation, useNavigate, useParams } from 'react-router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, upload } from '../api/client';
 import { fieldErrors } from '../api/errors';
@@ -12,6 +12,8 @@ import { countOf } from '../lib/words';
 import { DuplicateButton, EnabledToggle, SyncNowButton } from '../components/commandActions';
 import { GuildSource, IdListPicker, IdPicker, PrefixHint, useGuilds } from '../components/pickers';
 import { channelChoices, guildChoices, roleChoices, splitIds } from '../lib/pickers';
+import { RunResult, TemplateWarnings, VariablePicker } from '../components/templates';
+import { insertVariable } from '../lib/templateVars';
 import { emptyCommand, emptyOption, emptySample, fromCommand, localErrors, previewBody, toPayload, type CommandForm, type OptType, type SampleForm } from '../lib/commandForm';
 
 const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
@@ -149,6 +151,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
   const [f, setF] = useState<CommandForm>(saved ? fromCommand(saved) : emptyCommand());
   const [local, setLocal] = useState<Record<string, string>>({});
   const [confirmDel, setConfirmDel] = useState(false);
+  const carried = (useLocation().state as { savedWarnings?: string[] } | null)?.savedWarnings;
   const connections = useQuery({ queryKey: ['connections'], queryFn: () => api.get<ConnectionList>('/v1/connections'), enabled: f.responseType !== 'template' });
   const guilds = useGuilds(bot.id);
   const live = guilds.data?.guilds ?? [];
@@ -161,10 +164,13 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
       void qc.invalidateQueries({ queryKey: ['commands', bot.id] });
       void qc.invalidateQueries({ queryKey: ['sync', bot.id] });
       qc.setQueryData(['command', bot.id, c.id], c);
-      toast(`${saved ? 'Saved' : 'Created'} ${c.name} ✓ — syncing to Discord`);
-      if (!saved) nav(`/bots/${bot.id}/commands/${c.id}`, { replace: true });
+      toast(`${saved ? 'Saved' : 'Created'} ${c.name} ✓ — syncing to Discord${c.warnings?.length ? ' (with warnings below)' : ''}`);
+      // The editor of the new command takes over: it shows what this save said.
+      if (!saved) nav(`/bots/${bot.id}/commands/${c.id}`, { replace: true, state: { savedWarnings: c.warnings ?? [] } });
     },
   });
+  const savedNow = save.isSuccess || (carried !== undefined && !save.isPending && !save.isError);
+  const saveWarnings = save.data?.warnings ?? carried;
   const del = useMutation({
     mutationFn: () => api.del(`/v1/bots/${bot.id}/commands/${saved?.id}`),
     onSuccess: () => (void qc.invalidateQueries({ queryKey: ['commands', bot.id] }), nav(`/bots/${bot.id}/commands`)),
@@ -192,6 +198,13 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
     if (Object.keys(le).length === 0) preview.mutate();
   };
   const sampleNames = f.options.map((o) => o.name.trim()).filter(Boolean);
+  const contentRef = useRef<HTMLTextAreaElement>(null);
+  const insert = (path: string) => {
+    const el = contentRef.current;
+    const at = insertVariable(f.content, el?.selectionStart ?? f.content.length, el?.selectionEnd ?? f.content.length, path);
+    set('content', at.text);
+    requestAnimationFrame(() => (el?.focus(), el?.setSelectionRange(at.cursor, at.cursor)));
+  };
   const isSlash = f.kind === 'slash';
   const isMenu = f.kind === 'user' || f.kind === 'message';
   return (
@@ -287,8 +300,8 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
           </Field>
         )}
         {f.responseType !== 'ai' && (
-          <Field label={f.responseType === 'http' ? 'Reply template (the JSON result is `result`)' : 'Reply template'} error={errs['response.content']} hint="Jinja: {{ user.name }}, {{ options.NAME }}, {{ guild.name }}, {{ channel.name }}, {{ bot.name }}">
-            {(p) => <textarea {...p} name="content" value={f.content} onChange={(e) => set('content', e.target.value)} />}
+          <Field label={f.responseType === 'http' ? 'Reply template (the API’s JSON answer is `data`)' : 'Reply template'} error={errs['response.content']} hint={<VariablePicker kind={f.kind} responseType={f.responseType} optionNames={sampleNames} onInsert={insert} />}>
+            {(p) => <textarea {...p} ref={contentRef} name="content" value={f.content} onChange={(e) => set('content', e.target.value)} />}
           </Field>
         )}
       </fieldset>
@@ -335,7 +348,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
         <button type="button" onClick={runPreview} disabled={preview.isPending} aria-describedby="preview-out">{preview.isPending ? 'Previewing…' : 'Preview (server dry run)'}</button>
         <div id="preview-out" aria-live="polite">
           {lastTried === 'preview' && preview.error && Object.keys(fieldErrors(preview.error)).length === 0 && <ErrorBox error={preview.error} />}
-          {preview.data && !preview.isPending && <ReplyView reply={preview.data} />}
+          {preview.data && !preview.isPending && <ReplyView reply={preview.data} botId={bot.id} />}
         </div>
       </fieldset>
       {lastError && Object.keys(fieldErrors(lastError)).length === 0 && lastTried === 'save' && <ErrorBox error={lastError} />}
@@ -344,6 +357,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
         <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save command'}</button>
         {saved && <button type="button" className="danger" onClick={() => setConfirmDel(true)}>Delete</button>}
       </div>
+      {savedNow && <TemplateWarnings warnings={saveWarnings} />}
       <ErrorBox error={del.error} />
       <Confirm open={confirmDel} title={`Delete ${saved?.name}?`} confirmLabel="Delete command" busy={del.isPending} onConfirm={() => del.mutate()} onCancel={() => setConfirmDel(false)} />
     </form>
@@ -364,17 +378,12 @@ export function EmbedPreviews({ embeds }: { embeds?: Array<Record<string, unknow
   );
 }
 
-export function ReplyView({ reply }: { reply: CommandReply }) {
+/** A dry run's answer; a failure in red with its reason, steps and log link (RunResult). */
+export function ReplyView({ reply, botId }: { reply: CommandReply; botId?: string }) {
   return (
-    <div className={`alert ${reply.outcome === 'ok' ? 'ok' : 'error'}`} data-testid="reply">
-      <div className="small muted">
-        {reply.outcome}
-        {reply.ephemeral ? ' · ephemeral' : ''}
-        {reply.duration_ms != null ? ` · ${Math.round(reply.duration_ms)} ms` : ''}
-      </div>
-      {reply.error && <div>✕ {reply.error}</div>}
+    <RunResult reply={reply} botId={botId}>
       {reply.content && <div style={{ whiteSpace: 'pre-wrap' }}>{reply.content}</div>}
       <EmbedPreviews embeds={reply.embeds} />
-    </div>
+    </RunResult>
   );
 }

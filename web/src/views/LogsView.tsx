@@ -47,11 +47,11 @@ function Lines({ lines, label, follow = false }: { lines: Line[]; label: string;
   );
 }
 
-export default function LogsView({ botId }: { botId?: string }) {
+export default function LogsView({ botId, eventId }: { botId?: string; eventId?: string }) {
   const [f, setF] = useState<LogFilters>({ levels: [], kind: '', q: '' });
   const [range, setRange] = useState<TimeRange>(DEFAULT_RANGE);
   const rangeErr = rangeError(range);
-  const [mode, setMode] = useState<'live' | 'history'>('live');
+  const [mode, setMode] = useState<'live' | 'history'>(eventId ? 'history' : 'live');
   // Roving tabindex: one tab stop for the list, arrow keys / Home / End move between tabs.
   const tabs = useRef<(HTMLButtonElement | null)[]>([]);
   const onTabKey = (e: KeyboardEvent<HTMLButtonElement>) => {
@@ -125,7 +125,7 @@ export default function LogsView({ botId }: { botId?: string }) {
         </div>
       </div>
       <div id="logs-panel" role="tabpanel" aria-labelledby={`logs-tab-${mode}`}>
-        {mode === 'live' ? <Live key={JSON.stringify([f.levels, f.kind.trim()])} f={f} botId={botId} /> : <History f={f} botId={botId} range={range} />}
+        {mode === 'live' ? <Live key={JSON.stringify([f.levels, f.kind.trim()])} f={f} botId={botId} /> : <History f={f} botId={botId} range={range} eventId={eventId} />}
       </div>
       <Chart botId={botId} range={range} />
     </section>
@@ -190,12 +190,13 @@ function Live({ f, botId }: { f: LogFilters; botId?: string }) {
   );
 }
 
-function History({ f, botId, range }: { f: LogFilters; botId?: string; range: TimeRange }) {
-  const invalid = rangeError(range);
+function History({ f, botId, range, eventId }: { f: LogFilters; botId?: string; range: TimeRange; eventId?: string }) {
+  // One log line asked for by id is shown whatever the range says.
+  const invalid = eventId ? null : rangeError(range);
   const q = useInfiniteQuery({
-    queryKey: ['logs', botId, f, range],
+    queryKey: ['logs', botId, f, range, eventId],
     // Relative ranges count back from when the history is (re)loaded.
-    queryFn: ({ pageParam }) => api.get<LogPage>('/v1/logs', { ...filterQuery(f, botId, rangeBounds(range)), limit: 100, cursor: pageParam ?? undefined }),
+    queryFn: ({ pageParam }) => api.get<LogPage>('/v1/logs', { ...filterQuery(f, botId, eventId ? {} : rangeBounds(range)), event_id: eventId, limit: 100, cursor: pageParam ?? undefined }),
     initialPageParam: null as string | null,
     getNextPageParam: (last) => last.next_cursor ?? undefined,
     enabled: !invalid,

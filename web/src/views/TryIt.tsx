@@ -7,6 +7,7 @@ import { Empty, ErrorBox, Field, Loading } from '../components/ui';
 import { EmbedPreviews, ReplyView, useCommands } from './Commands';
 import { IdPicker, useGuilds } from '../components/pickers';
 import { channelChoices, roleChoices } from '../lib/pickers';
+import { SandboxRunResult } from '../components/templates';
 
 function coerce(type: string, raw: string): unknown {
   if (type === 'integer') return Number.parseInt(raw, 10);
@@ -15,19 +16,14 @@ function coerce(type: string, raw: string): unknown {
   return raw;
 }
 
-/** The bot's real answer in the sandbox. */
-function SandboxReply({ reply }: { reply: TryResult }) {
+/** The bot's real answer in the sandbox, with what its run logged (reason, steps). */
+function SandboxReply({ botId, reply, since }: { botId: string; reply: TryResult; since: string }) {
   return (
-    <div className="alert ok" data-testid="reply" data-try-mode="sandbox">
-      <div className="small muted">
-        answered in the sandbox{reply.ephemeral ? ' · ephemeral' : ''}{reply.deferred ? ' · deferred, then followed up' : ''}
-        {reply.latency_ms != null ? ` · ${Math.round(reply.latency_ms)} ms` : ''}
-        {reply.interaction_id ? ` · interaction ${reply.interaction_id}` : ' · message reply'}
-      </div>
+    <SandboxRunResult botId={botId} reply={reply} since={since}>
       {reply.content && <div style={{ whiteSpace: 'pre-wrap' }}>{reply.content}</div>}
       {!reply.content && (reply.embeds ?? []).length === 0 && <div className="muted">(empty answer)</div>}
       <EmbedPreviews embeds={reply.embeds} />
-    </div>
+    </SandboxRunResult>
   );
 }
 
@@ -48,8 +44,11 @@ export default function TryIt({ bot }: { bot: BotView }) {
   const viaSandbox = sandbox.data?.enabled === true;
   const cmd = cmds.data?.items.find((c) => c.id === cid);
   const live = useGuilds(bot.id, (cmd?.options ?? []).some((o) => o.type === 'channel' || o.type === 'role')).data?.guilds ?? [];
+  const [missing, setMissing] = useState<Record<string, string>>({});
+  const [since, setSince] = useState('');
   const run = useMutation({
     mutationFn: async (): Promise<{ sandbox: TryResult } | { dry: CommandReply }> => {
+      setSince(new Date(Date.now() - 2000).toISOString());
       const options: Record<string, unknown> = {};
       for (const o of cmd?.options ?? []) if (values[o.name] !== undefined && values[o.name] !== '') options[o.name] = coerce(o.type, values[o.name]);
       const text = cmd?.kind === 'prefix' ? content || null : null;
@@ -60,7 +59,20 @@ export default function TryIt({ bot }: { bot: BotView }) {
   if (cmds.isPending || sandbox.isPending) return <Loading what="Loading commands" />;
   if (cmds.error) return <ErrorBox error={cmds.error} />;
   if (cmds.data.items.length === 0) return <Empty>Create a command first, then try it here.</Empty>;
-  const submit = (e: FormEvent) => (e.preventDefault(), run.mutate());
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    // Required options are checked here: nothing is sent with one left empty.
+    const errs: Record<string, string> = {};
+    if (cmd?.kind !== 'prefix') for (const o of cmd?.options ?? []) if (o.required && !(values[o.name] ?? '').trim()) errs[o.name] = `Enter a value for ${o.name}: it is required.`;
+    setMissing(errs);
+    if (Object.keys(errs).length > 0) {
+      run.reset();
+      const form = e.currentTarget as HTMLFormElement;
+      requestAnimationFrame(() => form.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus());
+      return;
+    }
+    run.mutate();
+  };
   return (
     <form className="panel" onSubmit={submit} aria-label="Try a command">
       <h2 style={{ marginTop: 0 }}>Try it</h2>
@@ -76,7 +88,7 @@ export default function TryIt({ bot }: { bot: BotView }) {
       )}
       <Field label="Command">
         {(p) => (
-          <select {...p} value={cid} onChange={(e) => (setCid(e.target.value), setValues({}), run.reset())}>
+          <select {...p} value={cid} onChange={(e) => (setCid(e.target.value), setValues({}), setMissing({}), run.reset())}>
             <option value="">— pick a command —</option>
             {cmds.data.items.map((c) => <option key={c.id} value={c.id}>{c.kind === 'slash' ? '/' : ''}{c.name}</option>)}
           </select>
@@ -84,9 +96,9 @@ export default function TryIt({ bot }: { bot: BotView }) {
       </Field>
       {cmd?.options?.map((o) =>
         o.type === 'channel' || o.type === 'role' ? (
-          <IdPicker key={o.name} label={`${o.name}${o.required ? ' (required)' : ''}`} hint={o.description} value={values[o.name] ?? ''} onChange={(v) => setValues({ ...values, [o.name]: v })} choices={o.type === 'channel' ? channelChoices(live) : roleChoices(live)} />
+          <IdPicker key={o.name} label={`${o.name}${o.required ? ' (required)' : ''}`} hint={o.description} error={missing[o.name]} value={values[o.name] ?? ''} onChange={(v) => setValues({ ...values, [o.name]: v })} choices={o.type === 'channel' ? channelChoices(live) : roleChoices(live)} />
         ) : (
-        <Field key={o.name} label={`${o.name}${o.required ? ' (required)' : ''}`} hint={o.description}>
+        <Field key={o.name} label={`${o.name}${o.required ? ' (required)' : ''}`} hint={o.description} error={missing[o.name]}>
           {(p) =>
             o.choices && o.choices.length > 0 ? (
               <select {...p} value={values[o.name] ?? ''} onChange={(e) => setValues({ ...values, [o.name]: e.target.value })}>
@@ -109,7 +121,7 @@ export default function TryIt({ bot }: { bot: BotView }) {
         <button className="primary" disabled={!cid || run.isPending}>{run.isPending ? 'Running…' : 'Run'}</button>
       </div>
       <ErrorBox error={run.error} />
-      {run.data && ('sandbox' in run.data ? <SandboxReply reply={run.data.sandbox} /> : <ReplyView reply={run.data.dry} />)}
+      {run.data && ('sandbox' in run.data ? <SandboxReply botId={bot.id} reply={run.data.sandbox} since={since} /> : <ReplyView reply={run.data.dry} botId={bot.id} />)}
     </form>
   );
 }
