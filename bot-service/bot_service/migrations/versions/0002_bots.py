@@ -1,7 +1,4 @@
 """bot: the bots table (encrypted token, desired state) with row-level security.
-
-Revision ID: 0002
-Revises: 0001
 """
 
 from services.db.migrate import sql_revision
@@ -33,8 +30,7 @@ create table bots (
 """
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
-    "0002",
-    "0001",
+    __file__,
     upgrade=[
         _BOTS,
         "create index bots_owner_id_idx on bots (owner_id, created_at)",

@@ -1,7 +1,4 @@
 """command: commands, prompts, API connections and per-bot settings, with row-level security.
-
-Revision ID: 0002
-Revises: 0001
 """
 
 from services.db.migrate import sql_revision
@@ -72,8 +69,7 @@ _INDEXES = [
 _TABLES = ("prompts", "connections", "commands", "bot_settings")
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
-    "0002",
-    "0001",
+    __file__,
     upgrade=[
         _PROMPTS,
         _CONNECTIONS,
