@@ -6,12 +6,10 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID
 
 from pydantic import ValidationError
 
-from auth_service import __version__
 from auth_service.handlers import Handlers
 from auth_service.keys import KeyRing, SigningKey
 from auth_service.providers import build_providers
@@ -185,11 +183,8 @@ async def _retry_purges(settings: Settings, service: AuthService) -> None:
 
 
 SERVICE = ServiceDefinition(
-    name="auth",
-    version=__version__,
-    settings_cls=Settings,
-    setup=setup,
-    migrations=Path(__file__).parent / "migrations",
-    uses_vault=True,
+    "auth",
+    Settings,
+    setup,
     encrypted_columns=[EncryptedColumn("auth", "signing_keys", "private_key", id_column="kid")],
 )

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from bot_service import __version__
 from bot_service.desired import BUCKET, DesiredMirror
 from bot_service.discord_rest import DiscordRest
 from bot_service.fleet import build_fleet
@@ -79,12 +77,4 @@ def _routes(h: BotHandlers) -> tuple[Route, ...]:
     )
 
 
-SERVICE = ServiceDefinition(
-    name="bot",
-    version=__version__,
-    settings_cls=Settings,
-    setup=setup,
-    migrations=Path(__file__).parent / "migrations",
-    uses_vault=True,
-    encrypted_columns=[TOKEN_COLUMN],
-)
+SERVICE = ServiceDefinition("bot", Settings, setup, encrypted_columns=[TOKEN_COLUMN])

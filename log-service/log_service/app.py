@@ -6,10 +6,9 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from log_service import __version__, metrics
+from log_service import metrics
 from log_service.handlers import Handlers
 from log_service.ingest.store import Partitions, run_maintenance
 from log_service.ingest.worker import run_worker
@@ -160,11 +159,4 @@ def _routes(h: Handlers) -> tuple[Route, ...]:
 
 _service = LogService()
 
-SERVICE = ServiceDefinition(
-    name="log",
-    version=__version__,
-    settings_cls=Settings,
-    setup=_service.setup,
-    migrations=Path(__file__).parent / "migrations",
-    http_app=_service.http_app,
-)
+SERVICE = ServiceDefinition("log", Settings, _service.setup, http_app=_service.http_app)

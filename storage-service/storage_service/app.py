@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from uuid import UUID
 
 from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied
@@ -23,7 +22,6 @@ from services.bus.rpc import RpcClient
 from services.runtime import Route, ServiceDefinition, ServiceRuntime
 from services.settings import MissingSecretError
 from services.telemetry.redaction import register_secret
-from storage_service import __version__
 from storage_service.handlers import Handlers
 from storage_service.objects import (
     FsStore,
@@ -152,10 +150,4 @@ def _routes(h: Handlers) -> tuple[Route, ...]:
     )
 
 
-SERVICE = ServiceDefinition(
-    name="storage",
-    version=__version__,
-    settings_cls=Settings,
-    setup=setup,
-    migrations=Path(__file__).parent / "migrations",
-)
+SERVICE = ServiceDefinition("storage", Settings, setup)

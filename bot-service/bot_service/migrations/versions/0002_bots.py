@@ -1,5 +1,4 @@
-"""bot: the bots table (encrypted token, desired state) with row-level security.
-"""
+"""bot: the bots table (encrypted token, desired state) with row-level security."""
 
 from services.db.migrate import sql_revision
 from services.db.rls import owner_only, system_may

@@ -1,5 +1,4 @@
-"""bot: the bot user's avatar hash (Discord CDN), for the console's avatar.
-"""
+"""bot: the bot user's avatar hash (Discord CDN), for the console's avatar."""
 
 from services.db.migrate import sql_revision
 

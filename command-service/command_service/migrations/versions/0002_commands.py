@@ -1,5 +1,4 @@
-"""command: commands, prompts, API connections and per-bot settings, with row-level security.
-"""
+"""command: commands, prompts, API connections and per-bot settings, with row-level security."""
 
 from services.db.migrate import sql_revision
 from services.db.rls import owner_only, system_may

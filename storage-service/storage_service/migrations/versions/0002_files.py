@@ -1,5 +1,4 @@
-"""storage: the files table, owner-only row-level security.
-"""
+"""storage: the files table, owner-only row-level security."""
 
 from services.db.migrate import sql_revision
 from services.db.rls import owner_only
