@@ -24,7 +24,7 @@ from services.bus.types import Msg
 from services.db import Database
 from services.db.engine import plain_url
 from services.keys import EncryptedColumn
-from services.runtime import Route, ServiceDefinition, ServiceRuntime
+from services.runtime import ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ async def setup(runtime: ServiceRuntime) -> None:
     await news.rotated(await keys.load())
     service = _auth_service(runtime, settings, db, keys)
     handlers = Handlers(service, keys, settings, news.rotated, news.retired)
-    for spec, handler in _routes(handlers):
-        runtime.rpc.register(spec, handler)
+    runtime.rpc.register_all(handlers)
     runtime.spawn(_keep_keys_fresh(settings, keys, news), name="auth-keys")
     runtime.spawn(_retry_purges(settings, service), name="auth-purges")
 
@@ -140,29 +139,6 @@ def _auth_service(
         purge,
         list(purge_specs),
         reader,
-    )
-
-
-def _routes(h: Handlers) -> tuple[Route, ...]:
-    return (
-        (P.JWKS, h.jwks),
-        (P.KEYS_ROTATE, h.rotate_keys),
-        (P.KEYS_RETIRE, h.retire_key),
-        (P.CHECK_API_TOKEN, h.check_token),
-        (P.PROVIDERS, h.providers),
-        (P.LOGIN_START, h.login_start),
-        (P.LOGIN_FINISH, h.login_finish),
-        (P.REFRESH, h.refresh),
-        (P.LOGOUT, h.logout),
-        (P.LOGOUT_ALL, h.logout_all),
-        (P.ME, h.me),
-        (P.ME_UPDATE, h.update_me),
-        (P.ME_DELETE, h.delete_me),
-        (P.SETTINGS_GET, h.get_settings),
-        (P.SETTINGS_PUT, h.put_settings),
-        (P.TOKENS_LIST, h.list_tokens),
-        (P.TOKENS_CREATE, h.create_token),
-        (P.TOKENS_REVOKE, h.revoke_token),
     )
 
 

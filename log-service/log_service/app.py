@@ -20,8 +20,6 @@ from log_service.stream.http import create_stream_app
 from log_service.stream.hub import Hub
 from proto.auth import CHECK_API_TOKEN, JWKS, ApiTokenPrincipal, CheckApiToken, Jwks
 from proto.base import Empty
-from proto.logs import EXPORT_CHUNK, QUERY, STREAM_ENDPOINT, STREAM_TICKET, SUMMARY
-from proto.system import purge_spec
 from services.authn import (
     AccessTokenVerifier,
     PersonalTokenCache,
@@ -29,7 +27,7 @@ from services.authn import (
     watch_revocations,
 )
 from services.bus.kv import Store, ensure_bucket
-from services.runtime import Route, ServiceDefinition, ServiceRuntime
+from services.runtime import ServiceDefinition, ServiceRuntime
 
 TICKETS_BUCKET = "log_stream_tickets"
 log = logging.getLogger(__name__)
@@ -62,8 +60,7 @@ async def setup(runtime: ServiceRuntime) -> StreamContext:
         lambda: runtime.http_url,
     )
     handlers = Handlers(db, settings, tickets, address)
-    for spec, handler in _routes(handlers):
-        runtime.rpc.register(spec, handler)
+    runtime.rpc.register_all(handlers)
 
     partitions = Partitions(db, settings)
     await partitions.maintain()
@@ -144,17 +141,6 @@ async def _replay_until_done(
             hub.replayed = True
         except Exception:
             delay = min(delay * 2, 10.0)
-
-
-def _routes(h: Handlers) -> tuple[Route, ...]:
-    return (
-        (QUERY, h.query),
-        (EXPORT_CHUNK, h.export_chunk),
-        (SUMMARY, h.summary),
-        (STREAM_TICKET, h.stream_ticket),
-        (STREAM_ENDPOINT, h.stream_endpoint),
-        (purge_spec("log"), h.purge),
-    )
 
 
 _service = LogService()

@@ -187,6 +187,19 @@ class RawReply:
 
 
 Handler = Callable[[Any, RpcContext], Awaitable[Contract | RawReply]]
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Awaitable[Contract | RawReply]])
+_ANSWERS = "__rpc_answers__"
+
+
+def answers(spec: RpcSpec[Any, Any]) -> Callable[[HandlerT], HandlerT]:
+    """Marks a handler method as the one that answers `spec`, next to its code;
+    `RpcServer.register_all(handlers)` registers every marked method of the object."""
+
+    def mark(method: HandlerT) -> HandlerT:
+        setattr(method, _ANSWERS, spec)
+        return method
+
+    return mark
 
 
 class _Route:
@@ -263,6 +276,18 @@ class RpcServer:
         if spec.subject in self._handlers:
             raise ValueError(f"{spec.subject} registered twice")
         self._handlers[spec.subject] = (spec, handler)
+
+    def register_all(self, handlers: object) -> None:
+        """Register each method of `handlers` marked with `@answers(spec)`."""
+        marked = [
+            (spec, getattr(handlers, name))
+            for name in dir(type(handlers))
+            if (spec := getattr(getattr(type(handlers), name), _ANSWERS, None)) is not None
+        ]
+        if not marked:
+            raise ValueError(f"{type(handlers).__name__} has no method marked @answers(spec)")
+        for spec, handler in marked:
+            self.register(spec, handler)
 
     def handle(self, spec: RpcSpec[Any, Any]) -> Callable[[Handler], Handler]:
         """Decorator form of `register`."""
