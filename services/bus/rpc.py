@@ -164,6 +164,12 @@ class RpcContext:
         return self._session
 
     @property
+    async def user_session(self) -> AsyncSession:
+        """`session()` for an operation that needs a signed-in user (UNAUTHENTICATED
+        without one, never the system scope)."""
+        self.require_user()
+        return await self.session()
+
     def session_open(self) -> bool:
         return self._stack is not None
 

@@ -44,29 +44,24 @@ class Handlers:
 
     @answers(LIST_FILES)
     async def list(self, req: ListFiles, ctx: RpcContext) -> FileList:
-        ctx.require_user()
-        return await self.service.list(await ctx.session(), req)
+        return await self.service.list(await ctx.user_session(), req)
 
     @answers(GET_FILE)
     async def get(self, req: FileRef, ctx: RpcContext) -> FileInfo:
-        ctx.require_user()
-        return await self.service.get(await ctx.session(), req.file_id)
+        return await self.service.get(await ctx.user_session(), req.file_id)
 
     @answers(FILE_CONTENT)
     async def content(self, req: ContentRequest, ctx: RpcContext) -> RawReply:
-        ctx.require_user()
-        meta, data = await self.service.content(await ctx.session(), req)
+        meta, data = await self.service.content(await ctx.user_session(), req)
         return RawReply(meta, data or b"")
 
     @answers(DELETE_FILE)
     async def delete(self, req: FileRef, ctx: RpcContext) -> FileDeleted:
-        ctx.require_user()
-        return await self.service.delete(await ctx.session(), req.file_id)
+        return await self.service.delete(await ctx.user_session(), req.file_id)
 
     @answers(READ_CONFIG)
     async def read_config(self, req: ConfigRef, ctx: RpcContext) -> ConfigDocument:
-        ctx.require_user()
-        return await self.service.read_config(await ctx.session(), req.file_id)
+        return await self.service.read_config(await ctx.user_session(), req.file_id)
 
     @answers(APPLY_AVATAR_FILE)
     async def apply_avatar(self, req: ApplyAvatarFile, ctx: RpcContext) -> AvatarApplied:
