@@ -46,6 +46,12 @@ def p95(metric: str, by: str, where: str = "") -> str:
     return f"histogram_quantile(0.95, sum by (le, {by}) (rate({selector}{RATE})))"
 
 
+def p95_panel(title: str, metric: str, by: str, legend: str = "") -> Panel:
+    """A latency panel: the p95 of histogram `metric` per `by` label (legend: the labels)."""
+    legend = legend or " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
+    return Panel(title, [(p95(metric, by), legend)], unit="s")
+
+
 def quantiles(metric: str, qs: tuple[float, ...] = (0.5, 0.95, 0.99)) -> list[tuple[str, str]]:
     return [
         (
@@ -120,20 +126,15 @@ PLATFORM = Dashboard(
             unit="reqps",
             description="429 here means rate limiting at the gateway.",
         ),
-        Panel(
-            "Latency p95 per route",
-            [(p95("botcenter_http_request_seconds", "method, route"), "{{method}} {{route}}")],
-            unit="s",
+        p95_panel("Latency p95 per route", "botcenter_http_request_seconds", "method, route"),
+        p95_panel(
+            "RPC latency p95 per subject (handler)", "botcenter_rpc_server_seconds", "subject"
         ),
-        Panel(
-            "RPC latency p95 per subject (handler)",
-            [(p95("botcenter_rpc_server_seconds", "subject"), "{{subject}}")],
-            unit="s",
-        ),
-        Panel(
+        p95_panel(
             "RPC round trip p95 per subject (caller)",
-            [(p95("botcenter_rpc_client_seconds", "caller, subject"), "{{caller}} → {{subject}}")],
-            unit="s",
+            "botcenter_rpc_client_seconds",
+            "caller, subject",
+            "{{caller}} → {{subject}}",
         ),
         Panel(
             "RPC failures per subject and code",
@@ -287,10 +288,8 @@ BOTS = Dashboard(
             unit="s",
             description="HEARTBEAT → ACK round trip; a slow replica's event loop shows here too.",
         ),
-        Panel(
-            "Heartbeat latency p95 per replica",
-            [(p95("botcenter_discord_heartbeat_seconds", "instance"), "{{instance}}")],
-            unit="s",
+        p95_panel(
+            "Heartbeat latency p95 per replica", "botcenter_discord_heartbeat_seconds", "instance"
         ),
         Panel(
             "Gateway reconnects by kind",
