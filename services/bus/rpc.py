@@ -163,13 +163,13 @@ class RpcContext:
             self._session = await self._stack.enter_async_context(scope)
         return self._session
 
-    @property
     async def user_session(self) -> AsyncSession:
         """`session()` for an operation that needs a signed-in user (UNAUTHENTICATED
         without one, never the system scope)."""
         self.require_user()
         return await self.session()
 
+    @property
     def session_open(self) -> bool:
         return self._stack is not None
 
