@@ -36,6 +36,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from proto.errors import ErrorCode
 from services.errors import envelope_json
+from services.timer import Timer
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,8 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._drain_timer: asyncio.TimerHandle | None = None
+        self._header_timer = Timer()
+        self._drain_timer = Timer()
         self._in_message = False  # between the first byte of a request and its last
         self._bytes_seen = False  # of the request being waited for
 
@@ -88,8 +89,8 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        self._cancel_drain_timer()
+        self._header_timer.cancel()
+        self._drain_timer.cancel()
         super().connection_lost(exc)
 
     # ---- parser callbacks
@@ -97,16 +98,16 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_message = True
         self._bytes_seen = True
-        if self._header_timer is None:
+        if not self._header_timer.armed:
             self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
-        self._cancel_header_timer()
+        self._header_timer.cancel()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._in_message = False
-        self._cancel_drain_timer()
+        self._drain_timer.cancel()
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -116,31 +117,17 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
             # Body bytes the app never read: nothing reads them once the answer is out, yet
             # the cycle keeps them while the connection lives (up to ~300 KiB each).
             cycle.body = bytearray()
-        if self._in_message and self._drain_timer is None and not self.transport.is_closing():
+        if self._in_message and not self._drain_timer.armed and not self.transport.is_closing():
             # Answered before the client finished sending: it may finish, not linger.
-            self._drain_timer = self.loop.call_later(
-                self.limits.body_timeout_s, self._on_drain_timeout
-            )
+            when = self.loop.time() + self.limits.body_timeout_s
+            self._drain_timer.arm(self.loop, when, self._on_drain_timeout)
 
     # ---- timers
     def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(
-            self.limits.header_timeout_s, self._on_header_timeout
-        )
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _cancel_drain_timer(self) -> None:
-        if self._drain_timer is not None:
-            self._drain_timer.cancel()
-            self._drain_timer = None
+        when = self.loop.time() + self.limits.header_timeout_s
+        self._header_timer.arm(self.loop, when, self._on_header_timeout)
 
     def _on_header_timeout(self) -> None:
-        self._header_timer = None
         if self.transport.is_closing():
             return
         cycle = self.cycle
@@ -161,7 +148,6 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _on_drain_timeout(self) -> None:
-        self._drain_timer = None
         if not self.transport.is_closing():
             SLOW_CLIENTS.labels("drain").inc()
             self.transport.close()

@@ -57,6 +57,7 @@ from services.errors import RpcError
 from services.telemetry import metrics, tracing
 from services.telemetry.logs import request_id_var, user_id_var
 from services.telemetry.tracing import extract_context, inject_headers
+from services.timer import Timer
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("botcenter.rpc")
@@ -91,28 +92,20 @@ class _Alarm:
     """One timer for many deadlines, armed for the nearest (a timer per request costs more
     than the request): `ring` runs at that deadline and re-arms for the next one."""
 
-    __slots__ = ("_at", "_handle", "_ring")
+    __slots__ = ("_at", "_ring", "_timer")
 
     def __init__(self, ring: Callable[[], None]) -> None:
         self._ring = ring
-        self._handle: asyncio.TimerHandle | None = None
+        self._timer = Timer()
         self._at = 0.0
 
     def arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        if self._handle is None or self._at > deadline:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._handle = loop.call_at(deadline, self._fire)
+        if not self._timer.armed or self._at > deadline:
+            self._timer.arm(loop, deadline, self._ring)
             self._at = deadline
 
     def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._ring()
+        self._timer.cancel()
 
 
 Req = TypeVar("Req", bound=Contract)
