@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -167,6 +168,41 @@ def _has_body(scope: Scope) -> bool:
     return False
 
 
+class CutShort:
+    """A request whose body a middleware may refuse half-way (too slow, too large). After
+    `answer`, the app reads a disconnect, its output is dropped unless its own response had
+    already started, and an exception it raises on the way out is swallowed (`run`)."""
+
+    __slots__ = ("_send", "done", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.done = False
+        self.started = False
+
+    async def answer(self, respond: Callable[[Send], Awaitable[None]]) -> Message:
+        """Refuse the body: `respond` (the middleware's error response) goes out unless the
+        app's response has started; returns the disconnect the app reads instead."""
+        self.done = True
+        if not self.started:
+            await respond(self._send)
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        if self.done and not self.started:
+            return  # the middleware's answer went out instead
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
+
+    async def run(self, app: ASGIApp, scope: Scope, receive: Receive) -> None:
+        try:
+            await app(scope, receive, self.send)
+        except Exception:
+            if not self.done:
+                raise
+            log.debug("app stopped after its request body was cut short", exc_info=True)
+
+
 @dataclass(eq=False)
 class BodyTimeoutMiddleware:
     """Answers `408` (and closes) when the client sends the request body too slowly."""
@@ -183,12 +219,11 @@ class BodyTimeoutMiddleware:
         received = 0
         waited = 0.0
         body_done = False
-        timed_out = False
-        started = False
+        cut = CutShort(send)
 
         async def paced_receive() -> Message:
-            nonlocal received, waited, body_done, timed_out
-            if timed_out:
+            nonlocal received, waited, body_done
+            if cut.done:
                 return {"type": "http.disconnect"}
             if body_done:
                 return await receive()
@@ -203,11 +238,8 @@ class BodyTimeoutMiddleware:
                 async with asyncio.timeout(max(0.0, allowed)):
                     message = await receive()
             except TimeoutError:
-                timed_out = True
                 SLOW_CLIENTS.labels("body").inc()
-                if not started:
-                    await _send_408(send, limits, received, too_slow)
-                return {"type": "http.disconnect"}
+                return await cut.answer(lambda out: _send_408(out, limits, received, too_slow))
             waited += loop.time() - began
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -216,19 +248,7 @@ class BodyTimeoutMiddleware:
                 body_done = True
             return message
 
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if timed_out and not started:
-                return  # the 408 went out instead
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, paced_receive, guarded_send)
-        except Exception:
-            if not timed_out:
-                raise
-            log.debug("app stopped after a body timeout", exc_info=True)
+        await cut.run(self.app, scope, paced_receive)
 
 
 async def _send_408(send: Send, limits: SlowClientLimits, received: int, too_slow: bool) -> None:
