@@ -201,6 +201,16 @@ def answers(spec: RpcSpec[Any, Any]) -> Callable[[HandlerT], HandlerT]:
     return mark
 
 
+def answered_by(cls: type) -> dict[RpcSpec[Any, Any], str]:
+    """The specs the methods of `cls` are marked to answer, and those methods' names."""
+    marked: dict[RpcSpec[Any, Any], str] = {}
+    for name in dir(cls):
+        spec = getattr(getattr(cls, name), _ANSWERS, None)
+        if spec is not None:
+            marked[spec] = name
+    return marked
+
+
 class _Route:
     """One subscribed subject: its contract, handler and subscription."""
 
@@ -278,15 +288,11 @@ class RpcServer:
 
     def register_all(self, handlers: object) -> None:
         """Register each method of `handlers` marked with `@answers(spec)`."""
-        marked = [
-            (spec, getattr(handlers, name))
-            for name in dir(type(handlers))
-            if (spec := getattr(getattr(type(handlers), name), _ANSWERS, None)) is not None
-        ]
+        marked = answered_by(type(handlers))
         if not marked:
             raise ValueError(f"{type(handlers).__name__} has no method marked @answers(spec)")
-        for spec, handler in marked:
-            self.register(spec, handler)
+        for spec, name in marked.items():
+            self.register(spec, getattr(handlers, name))
 
     def handle(self, spec: RpcSpec[Any, Any]) -> Callable[[Handler], Handler]:
         """Decorator form of `register`."""
