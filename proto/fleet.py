@@ -44,13 +44,19 @@ class DesiredBot(Contract):
     presence: Presence = Field(default_factory=Presence)
 
 
-class ShardStatus(Contract):
-    shard_id: int
-    shard_count: int
+class StateReport(Contract):
+    """Where a bot or one of its shards stands: the state, why (reason code, message) and
+    since when."""
+
     state: BotState
     reason: str | None = None
     message: str | None = None
     since: datetime
+
+
+class ShardStatus(StateReport):
+    shard_id: int
+    shard_count: int
     replica: str | None = None
     latency_ms: float | None = None
     guild_count: int | None = None
@@ -59,12 +65,8 @@ class ShardStatus(Contract):
     retry_at: datetime | None = None
 
 
-class BotStatus(Contract):
+class BotStatus(StateReport):
     bot_id: UUID
-    state: BotState
-    reason: str | None = None
-    message: str | None = None
-    since: datetime
     shards: list[ShardStatus] = Field(default_factory=list)
 
 

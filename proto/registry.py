@@ -41,12 +41,19 @@ class RpcSpec(Generic[Req, Rep]):
 
 
 @dataclass(frozen=True)
-class EventSpec:
-    """A JetStream event family; `pattern` uses NATS wildcards (`*` per token)."""
+class SubjectSpec:
+    """A family of published subjects and their contract; `pattern` uses NATS wildcards
+    (`*` per token)."""
 
     pattern: str
     model: type[Contract]
     publishers: frozenset[str]
+
+
+@dataclass(frozen=True)
+class EventSpec(SubjectSpec):
+    """A JetStream event family (persisted in the EVENTS stream)."""
+
     summary: str = ""
 
     def __post_init__(self) -> None:
@@ -55,12 +62,9 @@ class EventSpec:
 
 
 @dataclass(frozen=True)
-class CoreSpec:
+class CoreSpec(SubjectSpec):
     """A plain core-NATS subject (not RPC, not persisted), e.g. bot control or revocations."""
 
-    pattern: str
-    model: type[Contract]
-    publishers: frozenset[str]
     subscribers: frozenset[str]
     summary: str = ""
 

@@ -396,22 +396,21 @@ async def watch_revocations(
     async def on_revocation(msg: Msg) -> None:
         apply_revocation(msg.subject, msg.data, verifier, tokens)
 
-    async def on_key_retired(msg: Msg) -> None:
+    async def on_key_signal(msg: Msg) -> None:
+        """A new key (`KeysRotated`) is fetched; a retired one (`KeyRetired`) is dropped and
+        the key that signs now fetched."""
+        if verifier is None:
+            return
         try:
-            retired = KeyRetired.model_validate_json(msg.data)
+            if msg.subject == KEY_RETIRED_SUBJECT:
+                retired = KeyRetired.model_validate_json(msg.data)
+                verifier.retire_key(retired.kid)
+                kid = retired.signing_kid
+            else:
+                kid = KeysRotated.model_validate_json(msg.data).kid
         except ValidationError:
             return
-        if verifier is not None:
-            verifier.retire_key(retired.kid)
-            await verifier.key_published(retired.signing_kid)
-
-    async def on_keys_rotated(msg: Msg) -> None:
-        try:
-            signal = KeysRotated.model_validate_json(msg.data)
-        except ValidationError:
-            return
-        if verifier is not None:
-            await verifier.key_published(signal.kid)
+        await verifier.key_published(kid)
 
     subs = [
         await nc.subscribe(SESSIONS_REVOKED_SUBJECT, cb=on_revocation),
@@ -419,8 +418,8 @@ async def watch_revocations(
         await nc.subscribe(TOKEN_REVOKED_SUBJECT, cb=on_revocation),
     ]
     if verifier is not None:
-        subs.append(await nc.subscribe(KEYS_ROTATED_SUBJECT, cb=on_keys_rotated))
-        subs.append(await nc.subscribe(KEY_RETIRED_SUBJECT, cb=on_key_retired))
+        subs.append(await nc.subscribe(KEYS_ROTATED_SUBJECT, cb=on_key_signal))
+        subs.append(await nc.subscribe(KEY_RETIRED_SUBJECT, cb=on_key_signal))
     await nc.flush()
     return subs
 

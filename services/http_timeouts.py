@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,6 +37,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from proto.errors import ErrorCode
 from services.errors import envelope_json
+from services.timer import Timer
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,8 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._drain_timer: asyncio.TimerHandle | None = None
+        self._header_timer = Timer()
+        self._drain_timer = Timer()
         self._in_message = False  # between the first byte of a request and its last
         self._bytes_seen = False  # of the request being waited for
 
@@ -88,8 +90,8 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        self._cancel_drain_timer()
+        self._header_timer.cancel()
+        self._drain_timer.cancel()
         super().connection_lost(exc)
 
     # ---- parser callbacks
@@ -97,16 +99,16 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_message = True
         self._bytes_seen = True
-        if self._header_timer is None:
+        if not self._header_timer.armed:
             self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
-        self._cancel_header_timer()
+        self._header_timer.cancel()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._in_message = False
-        self._cancel_drain_timer()
+        self._drain_timer.cancel()
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -116,31 +118,17 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
             # Body bytes the app never read: nothing reads them once the answer is out, yet
             # the cycle keeps them while the connection lives (up to ~300 KiB each).
             cycle.body = bytearray()
-        if self._in_message and self._drain_timer is None and not self.transport.is_closing():
+        if self._in_message and not self._drain_timer.armed and not self.transport.is_closing():
             # Answered before the client finished sending: it may finish, not linger.
-            self._drain_timer = self.loop.call_later(
-                self.limits.body_timeout_s, self._on_drain_timeout
-            )
+            when = self.loop.time() + self.limits.body_timeout_s
+            self._drain_timer.arm(self.loop, when, self._on_drain_timeout)
 
     # ---- timers
     def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(
-            self.limits.header_timeout_s, self._on_header_timeout
-        )
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _cancel_drain_timer(self) -> None:
-        if self._drain_timer is not None:
-            self._drain_timer.cancel()
-            self._drain_timer = None
+        when = self.loop.time() + self.limits.header_timeout_s
+        self._header_timer.arm(self.loop, when, self._on_header_timeout)
 
     def _on_header_timeout(self) -> None:
-        self._header_timer = None
         if self.transport.is_closing():
             return
         cycle = self.cycle
@@ -161,7 +149,6 @@ class SlowClientHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _on_drain_timeout(self) -> None:
-        self._drain_timer = None
         if not self.transport.is_closing():
             SLOW_CLIENTS.labels("drain").inc()
             self.transport.close()
@@ -181,6 +168,41 @@ def _has_body(scope: Scope) -> bool:
     return False
 
 
+class CutShort:
+    """A request whose body a middleware may refuse half-way (too slow, too large). After
+    `answer`, the app reads a disconnect, its output is dropped unless its own response had
+    already started, and an exception it raises on the way out is swallowed (`run`)."""
+
+    __slots__ = ("_send", "done", "started")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.done = False
+        self.started = False
+
+    async def answer(self, respond: Callable[[Send], Awaitable[None]]) -> Message:
+        """Refuse the body: `respond` (the middleware's error response) goes out unless the
+        app's response has started; returns the disconnect the app reads instead."""
+        self.done = True
+        if not self.started:
+            await respond(self._send)
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        if self.done and not self.started:
+            return  # the middleware's answer went out instead
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
+
+    async def run(self, app: ASGIApp, scope: Scope, receive: Receive) -> None:
+        try:
+            await app(scope, receive, self.send)
+        except Exception:
+            if not self.done:
+                raise
+            log.debug("app stopped after its request body was cut short", exc_info=True)
+
+
 @dataclass(eq=False)
 class BodyTimeoutMiddleware:
     """Answers `408` (and closes) when the client sends the request body too slowly."""
@@ -197,12 +219,11 @@ class BodyTimeoutMiddleware:
         received = 0
         waited = 0.0
         body_done = False
-        timed_out = False
-        started = False
+        cut = CutShort(send)
 
         async def paced_receive() -> Message:
-            nonlocal received, waited, body_done, timed_out
-            if timed_out:
+            nonlocal received, waited, body_done
+            if cut.done:
                 return {"type": "http.disconnect"}
             if body_done:
                 return await receive()
@@ -217,11 +238,8 @@ class BodyTimeoutMiddleware:
                 async with asyncio.timeout(max(0.0, allowed)):
                     message = await receive()
             except TimeoutError:
-                timed_out = True
                 SLOW_CLIENTS.labels("body").inc()
-                if not started:
-                    await _send_408(send, limits, received, too_slow)
-                return {"type": "http.disconnect"}
+                return await cut.answer(lambda out: _send_408(out, limits, received, too_slow))
             waited += loop.time() - began
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -230,19 +248,7 @@ class BodyTimeoutMiddleware:
                 body_done = True
             return message
 
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if timed_out and not started:
-                return  # the 408 went out instead
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, paced_receive, guarded_send)
-        except Exception:
-            if not timed_out:
-                raise
-            log.debug("app stopped after a body timeout", exc_info=True)
+        await cut.run(self.app, scope, paced_receive)
 
 
 async def _send_408(send: Send, limits: SlowClientLimits, received: int, too_slow: bool) -> None:

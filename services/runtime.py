@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,23 +34,37 @@ SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 @dataclass
 class ServiceDefinition:
-    """How to build one service; each service package exports one as `SERVICE`.
+    """How to build one service; each service package exports one as `SERVICE`, e.g.
+    `SERVICE = ServiceDefinition("bot", Settings, setup, encrypted_columns=[TOKEN_COLUMN])`.
 
     Found by the `botcenter` CLI through the `botcenter.services` entry-point group, so
-    the kernel never imports a service.
+    the kernel never imports a service. What the template fixes is not repeated: the
+    version is the service package's `__version__`, and its migrations are the package's
+    `migrations/` folder (a service without one has no database).
     """
 
     name: str
-    version: str
     settings_cls: type[ServiceSettings]
     setup: Callable[[ServiceRuntime], Awaitable[None]]
-    migrations: Path | None = None
-    uses_vault: bool = False
-    # Vault-sealed columns, re-encrypted by `botcenter keys rotate`.
+    _: KW_ONLY
+    # Vault-sealed columns, re-encrypted by `botcenter keys rotate`; a service that has
+    # some gets the vault (`uses_vault`).
     encrypted_columns: list[EncryptedColumn] = field(default_factory=list)
     # Services that serve HTTP themselves (gateway, log-service) build their ASGI app here;
     # the kernel adds /healthz, /readyz and /metrics to it.
     http_app: Callable[[ServiceRuntime], ASGIApp] | None = None
+    version: str = field(init=False)
+    migrations: Path | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        package = sys.modules[self.setup.__module__.partition(".")[0]]
+        self.version = str(package.__version__)
+        folder = Path(str(package.__file__)).parent / "migrations"
+        self.migrations = folder if folder.is_dir() else None
+
+    @property
+    def uses_vault(self) -> bool:
+        return bool(self.encrypted_columns)
 
 
 @dataclass
@@ -94,7 +109,9 @@ class ServiceRuntime:
     def require_vault(self) -> Vault:
         """The vault, opened by the runner when the definition says `uses_vault`."""
         if self.vault is None:
-            raise RuntimeError(f"{self.name} has no vault (its definition has uses_vault=False)")
+            raise RuntimeError(
+                f"{self.name} has no vault (its definition has no encrypted_columns)"
+            )
         return self.vault
 
     def on_stop(self, hook: StopHook) -> None:

@@ -6,12 +6,10 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID
 
 from pydantic import ValidationError
 
-from auth_service import __version__
 from auth_service.handlers import Handlers
 from auth_service.keys import KeyRing, SigningKey
 from auth_service.providers import build_providers
@@ -26,7 +24,7 @@ from services.bus.types import Msg
 from services.db import Database
 from services.db.engine import plain_url
 from services.keys import EncryptedColumn
-from services.runtime import Route, ServiceDefinition, ServiceRuntime
+from services.runtime import ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +47,7 @@ async def setup(runtime: ServiceRuntime) -> None:
     await news.rotated(await keys.load())
     service = _auth_service(runtime, settings, db, keys)
     handlers = Handlers(service, keys, settings, news.rotated, news.retired)
-    for spec, handler in _routes(handlers):
-        runtime.rpc.register(spec, handler)
+    runtime.rpc.register_all(handlers)
     runtime.spawn(_keep_keys_fresh(settings, keys, news), name="auth-keys")
     runtime.spawn(_retry_purges(settings, service), name="auth-purges")
 
@@ -145,29 +142,6 @@ def _auth_service(
     )
 
 
-def _routes(h: Handlers) -> tuple[Route, ...]:
-    return (
-        (P.JWKS, h.jwks),
-        (P.KEYS_ROTATE, h.rotate_keys),
-        (P.KEYS_RETIRE, h.retire_key),
-        (P.CHECK_API_TOKEN, h.check_token),
-        (P.PROVIDERS, h.providers),
-        (P.LOGIN_START, h.login_start),
-        (P.LOGIN_FINISH, h.login_finish),
-        (P.REFRESH, h.refresh),
-        (P.LOGOUT, h.logout),
-        (P.LOGOUT_ALL, h.logout_all),
-        (P.ME, h.me),
-        (P.ME_UPDATE, h.update_me),
-        (P.ME_DELETE, h.delete_me),
-        (P.SETTINGS_GET, h.get_settings),
-        (P.SETTINGS_PUT, h.put_settings),
-        (P.TOKENS_LIST, h.list_tokens),
-        (P.TOKENS_CREATE, h.create_token),
-        (P.TOKENS_REVOKE, h.revoke_token),
-    )
-
-
 async def _keep_keys_fresh(settings: Settings, keys: KeyRing, news: _KeyNews) -> None:
     while True:
         await asyncio.sleep(settings.key_refresh_s)
@@ -185,11 +159,8 @@ async def _retry_purges(settings: Settings, service: AuthService) -> None:
 
 
 SERVICE = ServiceDefinition(
-    name="auth",
-    version=__version__,
-    settings_cls=Settings,
-    setup=setup,
-    migrations=Path(__file__).parent / "migrations",
-    uses_vault=True,
+    "auth",
+    Settings,
+    setup,
     encrypted_columns=[EncryptedColumn("auth", "signing_keys", "private_key", id_column="kid")],
 )

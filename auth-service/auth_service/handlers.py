@@ -9,6 +9,24 @@ from auth_service.keys import KeyRing, SigningKey
 from auth_service.service import AuthService
 from auth_service.settings import Settings
 from proto.auth import (
+    CHECK_API_TOKEN,
+    JWKS,
+    KEYS_RETIRE,
+    KEYS_ROTATE,
+    LOGIN_FINISH,
+    LOGIN_START,
+    LOGOUT,
+    LOGOUT_ALL,
+    ME,
+    ME_DELETE,
+    ME_UPDATE,
+    PROVIDERS,
+    REFRESH,
+    SETTINGS_GET,
+    SETTINGS_PUT,
+    TOKENS_CREATE,
+    TOKENS_LIST,
+    TOKENS_REVOKE,
     AccountDeleted,
     ApiTokenCreated,
     ApiTokenList,
@@ -32,7 +50,7 @@ from proto.auth import (
 )
 from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
-from services.bus.rpc import RpcContext
+from services.bus.rpc import RpcContext, answers
 from services.errors import RpcError
 
 
@@ -52,13 +70,16 @@ class Handlers:
             access_ttl_s=self.settings.access_ttl_s,
         )
 
+    @answers(JWKS)
     async def jwks(self, _: Empty, __: RpcContext) -> Jwks:
         return self._jwks()
 
+    @answers(KEYS_ROTATE)
     async def rotate_keys(self, _: Empty, __: RpcContext) -> Jwks:
         await self.announce(await self.keys.load(force_new=True))
         return self._jwks()
 
+    @answers(KEYS_RETIRE)
     async def retire_key(self, req: RetireKey, __: RpcContext) -> KeyRetired:
         kid = self.keys.current.kid if req.kid == "current" else req.kid
         try:
@@ -75,57 +96,72 @@ class Handlers:
         await self.announce_retired(retired)
         return retired
 
+    @answers(PROVIDERS)
     async def providers(self, _: Empty, __: RpcContext) -> ProviderList:
         return self.service.list_providers()
 
+    @answers(LOGIN_START)
     async def login_start(self, req: LoginStart, ctx: RpcContext) -> LoginRedirect:
         return await self.service.start_login(req, ctx.user_id)
 
+    @answers(LOGIN_FINISH)
     async def login_finish(self, req: LoginFinish, ctx: RpcContext) -> LoginResult:
         return await self.service.finish_login(req, await ctx.session())
 
+    @answers(REFRESH)
     async def refresh(self, req: RefreshRequest, _: RpcContext) -> TokenPair:
         return await self.service.refresh(req.refresh_token)
 
+    @answers(LOGOUT)
     async def logout(self, req: RefreshRequest, _: RpcContext) -> Empty:
         await self.service.logout(req.refresh_token)
         return Empty()
 
+    @answers(LOGOUT_ALL)
     async def logout_all(self, _: Empty, ctx: RpcContext) -> Empty:
         await self.service.logout_all(await ctx.session(), ctx.require_user())
         return Empty()
 
+    @answers(ME)
     async def me(self, _: Empty, ctx: RpcContext) -> User:
         return await self.service.me(ctx.require_user())
 
+    @answers(ME_UPDATE)
     async def update_me(self, req: UpdateMe, ctx: RpcContext) -> User:
         return await self.service.update_me(
             await ctx.session(), ctx.require_user(), req.display_name
         )
 
+    @answers(ME_DELETE)
     async def delete_me(self, _: Empty, ctx: RpcContext) -> AccountDeleted:
         return await self.service.delete_account(await ctx.session(), ctx.require_user())
 
+    @answers(SETTINGS_GET)
     async def get_settings(self, _: Empty, ctx: RpcContext) -> UserSettings:
         data = await self.service.get_settings(await ctx.session(), ctx.require_user())
         return UserSettings(settings=data)
 
+    @answers(SETTINGS_PUT)
     async def put_settings(self, req: UserSettings, ctx: RpcContext) -> UserSettings:
         data = await self.service.put_settings(
             await ctx.session(), ctx.require_user(), req.settings
         )
         return UserSettings(settings=data)
 
+    @answers(TOKENS_LIST)
     async def list_tokens(self, _: Empty, ctx: RpcContext) -> ApiTokenList:
         tokens = await self.service.list_tokens(await ctx.session(), ctx.require_user())
         return ApiTokenList(tokens=tokens)
 
+    @answers(TOKENS_CREATE)
     async def create_token(self, req: CreateApiToken, ctx: RpcContext) -> ApiTokenCreated:
         return await self.service.create_token(await ctx.session(), ctx.require_user(), req)
 
+    @answers(TOKENS_REVOKE)
     async def revoke_token(self, req: ApiTokenRef, ctx: RpcContext) -> Empty:
         await self.service.revoke_token(await ctx.session(), ctx.require_user(), req.token_id)
         return Empty()
 
+    @answers(CHECK_API_TOKEN)
     async def check_token(self, req: CheckApiToken, ctx: RpcContext) -> ApiTokenPrincipal:
         return await self.service.check_token(await ctx.session(), req.token)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from bot_service import __version__
 from bot_service.desired import BUCKET, DesiredMirror
 from bot_service.discord_rest import DiscordRest
 from bot_service.fleet import build_fleet
@@ -16,10 +14,8 @@ from bot_service.service import BotService, cdn_base
 from bot_service.settings import Settings
 from bot_service.tokens import TOKEN_COLUMN
 from bot_service.tryit import SandboxTry
-from proto import bots as P
-from proto.system import purge_spec
 from services.bus.kv import ensure_bucket
-from services.runtime import Route, ServiceDefinition, ServiceRuntime
+from services.runtime import ServiceDefinition, ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +42,7 @@ async def setup(runtime: ServiceRuntime) -> None:
         sandbox=sandbox,
         cdn=cdn_base(settings.discord_base_url),
     )
-    for spec, handler in _routes(handlers):
-        runtime.rpc.register(spec, handler)
+    runtime.rpc.register_all(handlers)
 
     # Postgres is the source of truth: mirror every bot to `bot_desired` before serving
     # (and drop keys of bots that no longer exist).
@@ -61,30 +56,4 @@ async def setup(runtime: ServiceRuntime) -> None:
     # ---- end FLEET ----
 
 
-def _routes(h: BotHandlers) -> tuple[Route, ...]:
-    return (
-        (P.CREATE_BOT, h.create),
-        (P.LIST_BOTS, h.list_bots),
-        (P.READ_BOT, h.read),
-        (P.GET_BOT, h.summary),
-        (P.UPDATE_BOT, h.update),
-        (P.DELETE_BOT, h.delete),
-        (P.REPLACE_TOKEN, h.replace_token),
-        (P.START_BOT, h.start),
-        (P.STOP_BOT, h.stop),
-        (P.RESTART_BOT, h.restart),
-        (P.SANDBOX_INFO, h.sandbox_info),
-        (P.TRY_COMMAND, h.try_command),
-        (purge_spec("bot"), h.purge_user),
-    )
-
-
-SERVICE = ServiceDefinition(
-    name="bot",
-    version=__version__,
-    settings_cls=Settings,
-    setup=setup,
-    migrations=Path(__file__).parent / "migrations",
-    uses_vault=True,
-    encrypted_columns=[TOKEN_COLUMN],
-)
+SERVICE = ServiceDefinition("bot", Settings, setup, encrypted_columns=[TOKEN_COLUMN])

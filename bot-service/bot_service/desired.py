@@ -33,15 +33,7 @@ _ATTEMPTS = 20
 
 
 def to_desired(bot: Bot) -> DesiredBot:
-    return DesiredBot(
-        bot_id=bot.id,
-        owner_id=bot.owner_id,
-        running=bot.running,
-        generation=bot.generation,
-        shard_count=bot.shard_count,
-        intents=bot.intents,
-        presence=Presence.model_validate(bot.presence),
-    )
+    return DesiredBot.from_row(bot, bot_id=bot.id, presence=Presence.model_validate(bot.presence))
 
 
 def encode(bot: Bot) -> bytes:

@@ -18,6 +18,18 @@ from bot_service.service import BotService, Change, view
 from bot_service.tryit import SandboxTry
 from proto.base import Empty
 from proto.bots import (
+    CREATE_BOT,
+    DELETE_BOT,
+    GET_BOT,
+    LIST_BOTS,
+    READ_BOT,
+    REPLACE_TOKEN,
+    RESTART_BOT,
+    SANDBOX_INFO,
+    START_BOT,
+    STOP_BOT,
+    TRY_COMMAND,
+    UPDATE_BOT,
     AvatarApplied,
     BotChanged,
     BotDeleted,
@@ -34,9 +46,9 @@ from proto.bots import (
     UpdateBot,
 )
 from proto.errors import ErrorCode
-from proto.system import PurgeResult, PurgeUser
+from proto.system import PurgeResult, PurgeUser, purge_spec
 from services.bus.events import EventPublisher
-from services.bus.rpc import RpcContext
+from services.bus.rpc import RpcContext, answers
 from services.db.engine import Database
 from services.errors import RpcError
 
@@ -98,12 +110,14 @@ class BotHandlers:
 
     # ------------------------------------------------------------------ CRUD
 
+    @answers(CREATE_BOT)
     async def create(self, req: CreateBot, ctx: RpcContext) -> BotView:
         uid = ctx.require_user()
         identity = await self.bots.check_token(req.token.get_secret_value())
         change = await self._tx(uid, lambda s: self.bots.create(s, uid, req, identity))
         return await self._after(change)
 
+    @answers(LIST_BOTS)
     async def list_bots(self, req: ListBots, ctx: RpcContext) -> BotPage:
         uid = ctx.require_user()
 
@@ -115,6 +129,7 @@ class BotHandlers:
         statuses = await self.live.many(b.id for b in bots)
         return BotPage(bots=[b.model_copy(update={"status": statuses[b.id]}) for b in bots])
 
+    @answers(READ_BOT)
     async def read(self, req: BotRef, ctx: RpcContext) -> BotView:
         uid = ctx.require_user()
 
@@ -123,6 +138,7 @@ class BotHandlers:
 
         return await self._tx(uid, run)
 
+    @answers(GET_BOT)
     async def summary(self, req: BotRef, ctx: RpcContext) -> BotSummary:
         uid = ctx.require_user()
 
@@ -133,11 +149,13 @@ class BotHandlers:
 
         return await self._tx(uid, run)
 
+    @answers(UPDATE_BOT)
     async def update(self, req: UpdateBot, ctx: RpcContext) -> BotView:
         uid = ctx.require_user()
         change = await self._tx(uid, lambda s: self.bots.update(s, req))
         return await self._after(change)
 
+    @answers(REPLACE_TOKEN)
     async def replace_token(self, req: ReplaceToken, ctx: RpcContext) -> BotView:
         uid = ctx.require_user()
         # 404 before asking Discord anything about a bot that is not the caller's.
@@ -151,16 +169,19 @@ class BotHandlers:
 
     # ------------------------------------------------------------------ desired state
 
+    @answers(START_BOT)
     async def start(self, req: BotRef, ctx: RpcContext) -> BotView:
         uid = ctx.require_user()
         change = await self._tx(uid, lambda s: self.bots.set_running(s, req.bot_id, running=True))
         return await self._after(change)
 
+    @answers(STOP_BOT)
     async def stop(self, req: BotRef, ctx: RpcContext) -> BotView:
         uid = ctx.require_user()
         change = await self._tx(uid, lambda s: self.bots.set_running(s, req.bot_id, running=False))
         return await self._after(change)
 
+    @answers(RESTART_BOT)
     async def restart(self, req: BotRef, ctx: RpcContext) -> BotView:
         uid = ctx.require_user()
         change = await self._tx(
@@ -185,9 +206,11 @@ class BotHandlers:
 
     # ------------------------------------------------------------------ try it
 
+    @answers(SANDBOX_INFO)
     async def sandbox_info(self, req: Empty, ctx: RpcContext) -> SandboxInfo:
         return await self.sandbox.info()
 
+    @answers(TRY_COMMAND)
     async def try_command(self, req: TryInvoke, ctx: RpcContext) -> TryResult:
         uid = ctx.require_user()
         bot = await self._tx(uid, lambda s: self.bots.get(s, req.bot_id))
@@ -229,6 +252,7 @@ class BotHandlers:
         await self.mirror.sync_many(bot_ids)
         return removed, stopped
 
+    @answers(DELETE_BOT)
     async def delete(self, req: BotRef, ctx: RpcContext) -> BotDeleted:
         uid = ctx.require_user()
         bot = await self._tx(uid, lambda s: self.bots.get(s, req.bot_id))
@@ -237,6 +261,7 @@ class BotHandlers:
         await self._announce(uid, bot.id, name, "deleted", [])
         return BotDeleted(bot_id=bot.id, stopped=stopped)
 
+    @answers(purge_spec("bot"))
     async def purge_user(self, req: PurgeUser, ctx: RpcContext) -> PurgeResult:
         """auth-service deletes an account: every bot of that user goes (idempotent)."""
 

@@ -144,29 +144,17 @@ def avatar_url(cdn: str, user_id: str, avatar_hash: str | None) -> str | None:
 
 def view(bot: Bot, cdn: str = DISCORD_CDN, status: BotStatusBrief | None = None) -> BotView:
     infos, privileged, warnings = intent_report(bot.intents, bot.application_flags)
-    return BotView(
-        id=bot.id,
-        owner_id=bot.owner_id,
-        name=bot.name,
-        description=bot.description,
-        intents=bot.intents,
+    return BotView.from_row(
+        bot,
         intent_names=infos,
         privileged_intents=privileged,
         warnings=warnings,
         presence=BotPresence.model_validate(bot.presence),
-        shard_count=bot.shard_count,
-        auto_start=bot.auto_start,
         tags=list(bot.tags),
         desired_state="running" if bot.running else "stopped",
-        generation=bot.generation,
         token_hint=tokens.hint(bot.token_last4),
-        application_id=bot.application_id,
-        discord_user_id=bot.discord_user_id,
-        username=bot.username,
         avatar_url=avatar_url(cdn, bot.discord_user_id, bot.avatar_hash),
         status=status,
-        created_at=bot.created_at,
-        updated_at=bot.updated_at,
     )
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import orjson
 
-from command_service import __version__
 from command_service.execution.cache import SetupCache
 from command_service.execution.executor import Executor, SharedCooldowns
 from command_service.execution.outbound import Guard, Outbound
@@ -121,12 +119,9 @@ def _routes(h: Handlers) -> tuple[Route, ...]:
 
 
 SERVICE = ServiceDefinition(
-    name="command",
-    version=__version__,
-    settings_cls=Settings,
-    setup=setup,
-    migrations=Path(__file__).parent / "migrations",
-    uses_vault=True,
+    "command",
+    Settings,
+    setup,
     encrypted_columns=[
         EncryptedColumn(SCHEMA, "connections", "secret_enc"),
         EncryptedColumn(SCHEMA, "connections", "secret_headers_enc"),

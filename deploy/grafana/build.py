@@ -46,6 +46,17 @@ def p95(metric: str, by: str, where: str = "") -> str:
     return f"histogram_quantile(0.95, sum by (le, {by}) (rate({selector}{RATE})))"
 
 
+def p95_panel(title: str, metric: str, by: str, legend: str = "") -> Panel:
+    """A latency panel: the p95 of histogram `metric` per `by` label (legend: the labels)."""
+    legend = legend or " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(","))
+    return Panel(title, [(p95(metric, by), legend)], unit="s")
+
+
+def stat(title: str, expr: str, legend: str, width: int = 12, description: str = "") -> Panel:
+    """A single-number panel."""
+    return Panel(title, [(expr, legend)], kind="stat", width=width, description=description)
+
+
 def quantiles(metric: str, qs: tuple[float, ...] = (0.5, 0.95, 0.99)) -> list[tuple[str, str]]:
     return [
         (
@@ -75,17 +86,13 @@ PLATFORM = Dashboard(
     title="botcenter / platform",
     description="HTTP edge, NATS RPC and JetStream across every service.",
     panels=[
-        Panel(
+        stat(
             "Ready replicas per service",
-            [("sum by (service) (botcenter_service_ready)", "{{service}}")],
-            kind="stat",
+            "sum by (service) (botcenter_service_ready)",
+            "{{service}}",
             description="Replicas whose /readyz passed at the last scrape.",
         ),
-        Panel(
-            "Replicas up (scrape)",
-            [('sum by (app) (up{job="botcenter"})', "{{app}}")],
-            kind="stat",
-        ),
+        stat("Replicas up (scrape)", 'sum by (app) (up{job="botcenter"})', "{{app}}"),
         Panel(
             "Requests per route",
             [
@@ -120,20 +127,15 @@ PLATFORM = Dashboard(
             unit="reqps",
             description="429 here means rate limiting at the gateway.",
         ),
-        Panel(
-            "Latency p95 per route",
-            [(p95("botcenter_http_request_seconds", "method, route"), "{{method}} {{route}}")],
-            unit="s",
+        p95_panel("Latency p95 per route", "botcenter_http_request_seconds", "method, route"),
+        p95_panel(
+            "RPC latency p95 per subject (handler)", "botcenter_rpc_server_seconds", "subject"
         ),
-        Panel(
-            "RPC latency p95 per subject (handler)",
-            [(p95("botcenter_rpc_server_seconds", "subject"), "{{subject}}")],
-            unit="s",
-        ),
-        Panel(
+        p95_panel(
             "RPC round trip p95 per subject (caller)",
-            [(p95("botcenter_rpc_client_seconds", "caller, subject"), "{{caller}} → {{subject}}")],
-            unit="s",
+            "botcenter_rpc_client_seconds",
+            "caller, subject",
+            "{{caller}} → {{subject}}",
         ),
         Panel(
             "RPC failures per subject and code",
@@ -209,11 +211,7 @@ BOTS = Dashboard(
             ],
             unit="reqps",
         ),
-        Panel(
-            "bot-service replicas ready",
-            [('sum(botcenter_service_ready{service="bot"})', "ready")],
-            kind="stat",
-        ),
+        stat("bot-service replicas ready", 'sum(botcenter_service_ready{service="bot"})', "ready"),
         Panel(
             "Bot events published",
             [
@@ -225,37 +223,22 @@ BOTS = Dashboard(
             ],
             unit="ops",
         ),
-        Panel(
+        stat(
             "Units online",
-            [('sum(botcenter_bot_units{state="online"})', "online")],
-            kind="stat",
-            width=6,
+            'sum(botcenter_bot_units{state="online"})',
+            "online",
+            6,
             description="Units = (bot, shard) sessions; a one-shard bot is one unit.",
         ),
-        Panel(
-            "Units in error",
-            [('sum(botcenter_bot_units{state="error"})', "error")],
-            kind="stat",
-            width=6,
-        ),
-        Panel(
+        stat("Units in error", 'sum(botcenter_bot_units{state="error"})', "error", 6),
+        stat(
             "Units in error, platform side",
-            [
-                (
-                    f'sum(botcenter_bot_units{{state="error", reason!~"{OWNER_REASONS}"}})',
-                    "error",
-                )
-            ],
-            kind="stat",
-            width=6,
+            f'sum(botcenter_bot_units{{state="error", reason!~"{OWNER_REASONS}"}})',
+            "error",
+            6,
             description="Errors the owner cannot fix (crashed, IDENTIFY budget): alerted.",
         ),
-        Panel(
-            "Leases held",
-            [("sum(botcenter_bot_shards_owned)", "units")],
-            kind="stat",
-            width=6,
-        ),
+        stat("Leases held", "sum(botcenter_bot_shards_owned)", "units", 6),
         Panel(
             "Units by state",
             [("sum by (state) (botcenter_bot_units)", "{{state}}")],
@@ -287,10 +270,8 @@ BOTS = Dashboard(
             unit="s",
             description="HEARTBEAT → ACK round trip; a slow replica's event loop shows here too.",
         ),
-        Panel(
-            "Heartbeat latency p95 per replica",
-            [(p95("botcenter_discord_heartbeat_seconds", "instance"), "{{instance}}")],
-            unit="s",
+        p95_panel(
+            "Heartbeat latency p95 per replica", "botcenter_discord_heartbeat_seconds", "instance"
         ),
         Panel(
             "Gateway reconnects by kind",
@@ -436,11 +417,7 @@ LOGS = Dashboard(
             "Slow-client drops (closed 1013)",
             [(f"sum(increase(botcenter_log_stream_slow_closed_total{RATE}))", "closed")],
         ),
-        Panel(
-            "Daily partitions",
-            [("max(botcenter_log_partitions)", "partitions")],
-            kind="stat",
-        ),
+        stat("Daily partitions", "max(botcenter_log_partitions)", "partitions"),
     ],
 )
 

@@ -20,10 +20,9 @@ from .jsonresp import json_response
 from .oauth import (
     RefusalTexts,
     form_of,
-    grant_from_token_request,
-    oauth_error_response,
+    token_response,
 )
-from .oauth_store import OAuthError, TokenGrant
+from .oauth_store import TokenGrant
 from .state import User
 
 PROVIDER = "google"
@@ -118,22 +117,8 @@ def _id_token(ctx: SandboxContext, grant: TokenGrant, client_id: str) -> str:
 
 
 async def token(request: web.Request) -> web.Response:
-    ctx = ctx_of(request)
-    ttl = ctx.config.tunables.google_access_token_ttl_s
-    try:
-        client, grant = await grant_from_token_request(ctx, request, PROVIDER, ttl, GOOGLE_REFUSALS)
-    except OAuthError as exc:
-        return oauth_error_response(exc)
-    body: dict[str, Any] = {
-        "access_token": grant.access_token,
-        "expires_in": ttl,
-        "token_type": "Bearer",
-        "scope": " ".join(grant.scopes),
-        "refresh_token": grant.refresh_token,
-    }
-    if "openid" in grant.scopes:
-        body["id_token"] = _id_token(ctx, grant, client.client_id)
-    return json_response(body, headers={"Cache-Control": "no-store"})
+    ttl = ctx_of(request).config.tunables.google_access_token_ttl_s
+    return await token_response(request, PROVIDER, ttl, GOOGLE_REFUSALS, id_token=_id_token)
 
 
 async def userinfo(request: web.Request) -> web.Response:

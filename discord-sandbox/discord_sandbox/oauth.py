@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -111,6 +111,37 @@ async def grant_from_token_request(
     return client, grant
 
 
+# An OpenID provider's id_token for a grant: (context, grant, client id) -> signed JWT.
+IdTokenSigner = Callable[[SandboxContext, TokenGrant, str], str]
+
+
+async def token_response(
+    request: web.Request,
+    provider: str,
+    ttl_s: int,
+    refusals: RefusalTexts,
+    id_token: IdTokenSigner | None = None,
+) -> web.Response:
+    """A provider's token endpoint: the exchange (`grant_from_token_request`) answered as
+    an OAuth token response, or the provider's error response. An OpenID provider passes
+    `id_token`, added when the grant has the `openid` scope."""
+    ctx = ctx_of(request)
+    try:
+        client, grant = await grant_from_token_request(ctx, request, provider, ttl_s, refusals)
+    except OAuthError as exc:
+        return oauth_error_response(exc)
+    body = {
+        "access_token": grant.access_token,
+        "token_type": "Bearer",
+        "expires_in": ttl_s,
+        "refresh_token": grant.refresh_token,
+        "scope": " ".join(grant.scopes),
+    }
+    if id_token is not None and "openid" in grant.scopes:
+        body["id_token"] = id_token(ctx, grant, client.client_id)
+    return json_response(body, headers={"Cache-Control": "no-store"})
+
+
 DISCORD_REFUSALS = RefusalTexts(
     redirect_mismatch='Invalid "redirect_uri" in request.',
     bad_verifier='Invalid "code_verifier" in request.',
@@ -119,22 +150,8 @@ DISCORD_REFUSALS = RefusalTexts(
 
 
 async def token(request: web.Request) -> web.Response:
-    ctx = ctx_of(request)
-    ttl = ctx.config.tunables.oauth_access_token_ttl_s
-    try:
-        _, grant = await grant_from_token_request(ctx, request, PROVIDER, ttl, DISCORD_REFUSALS)
-    except OAuthError as exc:
-        return oauth_error_response(exc)
-    return json_response(
-        {
-            "access_token": grant.access_token,
-            "token_type": "Bearer",
-            "expires_in": ttl,
-            "refresh_token": grant.refresh_token,
-            "scope": " ".join(grant.scopes),
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    ttl = ctx_of(request).config.tunables.oauth_access_token_ttl_s
+    return await token_response(request, PROVIDER, ttl, DISCORD_REFUSALS)
 
 
 async def revoke(request: web.Request) -> web.Response:

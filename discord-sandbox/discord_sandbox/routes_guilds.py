@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 from aiohttp import web
 
 from .context import SandboxContext, ctx_of
@@ -22,23 +25,28 @@ from .rest import RestRouter, bot_app, ok, read_body, snowflake_param
 from .state import Application, Channel, Guild, Message
 
 router = RestRouter()
+T = TypeVar("T")
 CHANNEL = ("channel_id",)
 GUILD = ("guild_id",)
 
 
+def _named(items: Mapping[int, T], request: web.Request, param: str, unknown: int, what: str) -> T:
+    """The item the path parameter `param` names, or Discord's 404 `Unknown <what>`."""
+    item = items.get(snowflake_param(request, param))
+    if item is None:
+        raise not_found(unknown, what)
+    return item
+
+
 def _channel(ctx: SandboxContext, request: web.Request, app: Application) -> Channel:
-    channel = ctx.state.channels.get(snowflake_param(request, "channel_id"))
-    if channel is None:
-        raise not_found(UNKNOWN_CHANNEL, "Channel")
+    channel = _named(ctx.state.channels, request, "channel_id", UNKNOWN_CHANNEL, "Channel")
     if not ctx.state.bot_in_guild(app, channel.guild_id):
         raise missing_access()
     return channel
 
 
 def _guild(ctx: SandboxContext, request: web.Request, app: Application) -> Guild:
-    guild = ctx.state.guilds.get(snowflake_param(request, "guild_id"))
-    if guild is None:
-        raise not_found(UNKNOWN_GUILD, "Guild")
+    guild = _named(ctx.state.guilds, request, "guild_id", UNKNOWN_GUILD, "Guild")
     if guild.id not in app.guild_ids:
         raise missing_access()
     return guild
@@ -162,9 +170,7 @@ async def guild_roles(request: web.Request) -> web.Response:
 async def guild_role(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     guild = _guild(ctx, request, bot_app(request))
-    role = guild.roles.get(snowflake_param(request, "role_id"))
-    if role is None:
-        raise not_found(UNKNOWN_ROLE, "Role")
+    role = _named(guild.roles, request, "role_id", UNKNOWN_ROLE, "Role")
     return ok(role_payload(role))
 
 
@@ -203,7 +209,5 @@ async def search_members(request: web.Request) -> web.Response:
 async def get_member(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     guild = _guild(ctx, request, bot_app(request))
-    member = guild.members.get(snowflake_param(request, "user_id"))
-    if member is None:
-        raise not_found(UNKNOWN_MEMBER, "Member")
+    member = _named(guild.members, request, "user_id", UNKNOWN_MEMBER, "Member")
     return ok(member_payload(ctx.state, guild, member))

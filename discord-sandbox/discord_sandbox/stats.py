@@ -6,6 +6,25 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+# The counters the stats report, by the name they are reported under.
+REPORTED_COUNTERS = {
+    "identifies_total": "identifies",
+    "resumes_total": "resumes",
+    "identify_violations": "identify_violations",
+    "identify_refused": "identify_refused",
+    "rate_limits_sent": "rate_limits_sent",
+    "gateway_rate_limits_sent": "gateway_rate_limited",
+    "connections_total": "connections",
+    "dispatches_sent": "dispatches",
+    "invalid_sessions_sent": "invalid_sessions",
+    "heartbeats_received": "heartbeats",
+    "heartbeat_acks_dropped": "heartbeat_acks_dropped",
+    "rest_requests": "rest_requests",
+    "rest_faults_injected": "rest_faults",
+    "interactions_created": "interactions",
+    "messages_created": "messages",
+}
+
 
 @dataclass(slots=True)
 class AppStats:
@@ -62,21 +81,7 @@ class Stats:
         return {
             "sessions_live": live_sessions,
             "connections_open": connections,
-            "identifies_total": self.counters["identifies"],
-            "resumes_total": self.counters["resumes"],
-            "identify_violations": self.counters["identify_violations"],
-            "identify_refused": self.counters["identify_refused"],
-            "rate_limits_sent": self.counters["rate_limits_sent"],
-            "gateway_rate_limits_sent": self.counters["gateway_rate_limited"],
             "max_concurrent_sessions_per_unit": max_unit,
-            "connections_total": self.counters["connections"],
-            "dispatches_sent": self.counters["dispatches"],
-            "invalid_sessions_sent": self.counters["invalid_sessions"],
-            "heartbeats_received": self.counters["heartbeats"],
-            "heartbeat_acks_dropped": self.counters["heartbeat_acks_dropped"],
-            "rest_requests": self.counters["rest_requests"],
-            "rest_faults_injected": self.counters["rest_faults"],
-            "interactions_created": self.counters["interactions"],
-            "messages_created": self.counters["messages"],
+            **{name: self.counters[counter] for name, counter in REPORTED_COUNTERS.items()},
             "per_application": per_app,
         }

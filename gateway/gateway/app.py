@@ -102,10 +102,4 @@ class GatewayStart:
 
 _start = GatewayStart()
 
-SERVICE = ServiceDefinition(
-    name="gateway",
-    version=__version__,
-    settings_cls=Settings,
-    setup=_start.setup,
-    http_app=_start.http_app,
-)
+SERVICE = ServiceDefinition("gateway", Settings, _start.setup, http_app=_start.http_app)

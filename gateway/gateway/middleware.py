@@ -15,6 +15,7 @@ from gateway.errors import internal_error_body
 from proto.errors import ErrorCode
 from services.bus.rpc import new_request_id
 from services.errors import envelope_json
+from services.http_timeouts import CutShort
 from services.sizes import human_size
 from services.telemetry.logs import request_id_var
 
@@ -154,36 +155,22 @@ class BodyLimitMiddleware:
             await _too_large(send, limit)
             return
         seen = 0
-        refused = False
-        started = False
+        cut = CutShort(send)
 
         async def limited_receive() -> Message:
-            nonlocal seen, refused
-            if refused:
+            nonlocal seen
+            if cut.done:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     # Answer 413 now and tell the app the client went away, so it stops
-                    # reading; whatever it tries to send afterwards is dropped.
-                    refused = True
-                    if not started:
-                        await _too_large(send, limit)
-                    return {"type": "http.disconnect"}
+                    # reading; what it tries to send afterwards is dropped.
+                    return await cut.answer(lambda out: _too_large(out, limit))
             return message
 
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if not refused:
-                started = started or message["type"] == "http.response.start"
-                await send(message)
-
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except Exception:
-            if not refused:
-                raise
+        await cut.run(self.app, scope, limited_receive)
 
 
 async def _too_large(send: Send, limit: int) -> None:

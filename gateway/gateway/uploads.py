@@ -63,27 +63,32 @@ class UploadSlots:
 
     @contextlib.contextmanager
     def hold(self, user: str, address: str) -> Iterator[None]:
-        if self._users[user] >= self.per_user:
-            raise self._refuse(
+        caps = (
+            (
                 "user",
+                self._users[user],
+                self.per_user,
                 f"you already have {self.per_user} uploads in progress; "
                 "wait for one to finish (GATEWAY_MAX_UPLOADS_PER_USER)",
-                self.per_user,
-            )
-        if self._addresses[address] >= self.per_address:
-            raise self._refuse(
+            ),
+            (
                 "address",
+                self._addresses[address],
+                self.per_address,
                 f"your address already has {self.per_address} uploads in progress; "
                 "wait for one to finish (GATEWAY_MAX_UPLOADS_PER_ADDRESS)",
-                self.per_address,
-            )
-        if self._count >= self.total:
-            raise self._refuse(
+            ),
+            (
                 "replica",
+                self._count,
+                self.total,
                 f"this server is receiving {self.total} uploads already; try again shortly "
                 "(GATEWAY_MAX_UPLOADS)",
-                self.total,
-            )
+            ),
+        )
+        for cap, held, limit, message in caps:
+            if held >= limit:
+                raise self._refuse(cap, message, limit)
         self._users[user] += 1
         self._addresses[address] += 1
         self._count += 1

@@ -6,10 +6,9 @@ import asyncio
 import gc
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from log_service import __version__, metrics
+from log_service import metrics
 from log_service.handlers import Handlers
 from log_service.ingest.store import Partitions, run_maintenance
 from log_service.ingest.worker import run_worker
@@ -21,8 +20,6 @@ from log_service.stream.http import create_stream_app
 from log_service.stream.hub import Hub
 from proto.auth import CHECK_API_TOKEN, JWKS, ApiTokenPrincipal, CheckApiToken, Jwks
 from proto.base import Empty
-from proto.logs import EXPORT_CHUNK, QUERY, STREAM_ENDPOINT, STREAM_TICKET, SUMMARY
-from proto.system import purge_spec
 from services.authn import (
     AccessTokenVerifier,
     PersonalTokenCache,
@@ -30,7 +27,7 @@ from services.authn import (
     watch_revocations,
 )
 from services.bus.kv import Store, ensure_bucket
-from services.runtime import Route, ServiceDefinition, ServiceRuntime
+from services.runtime import ServiceDefinition, ServiceRuntime
 
 TICKETS_BUCKET = "log_stream_tickets"
 log = logging.getLogger(__name__)
@@ -63,8 +60,7 @@ async def setup(runtime: ServiceRuntime) -> StreamContext:
         lambda: runtime.http_url,
     )
     handlers = Handlers(db, settings, tickets, address)
-    for spec, handler in _routes(handlers):
-        runtime.rpc.register(spec, handler)
+    runtime.rpc.register_all(handlers)
 
     partitions = Partitions(db, settings)
     await partitions.maintain()
@@ -147,24 +143,6 @@ async def _replay_until_done(
             delay = min(delay * 2, 10.0)
 
 
-def _routes(h: Handlers) -> tuple[Route, ...]:
-    return (
-        (QUERY, h.query),
-        (EXPORT_CHUNK, h.export_chunk),
-        (SUMMARY, h.summary),
-        (STREAM_TICKET, h.stream_ticket),
-        (STREAM_ENDPOINT, h.stream_endpoint),
-        (purge_spec("log"), h.purge),
-    )
-
-
 _service = LogService()
 
-SERVICE = ServiceDefinition(
-    name="log",
-    version=__version__,
-    settings_cls=Settings,
-    setup=_service.setup,
-    migrations=Path(__file__).parent / "migrations",
-    http_app=_service.http_app,
-)
+SERVICE = ServiceDefinition("log", Settings, _service.setup, http_app=_service.http_app)

@@ -260,20 +260,7 @@ async def query(session: AsyncSession, q: LogQuery) -> LogPage:
     _check_window(q)
     after = decode_cursor(q.cursor) if q.cursor else None
     rows = await repo.query(session, q, after, q.limit + 1)
-    items = [
-        LogEntry(
-            id=r.id,
-            occurred_at=r.occurred_at,
-            owner_id=r.owner_id,
-            bot_id=r.bot_id,
-            domain=r.domain,
-            kind=r.kind,
-            level=r.level,
-            message=r.message,
-            payload=_payload(r.payload),
-        )
-        for r in rows[: q.limit]
-    ]
+    items = [LogEntry.from_row(r, payload=_payload(r.payload)) for r in rows[: q.limit]]
     next_cursor = None
     if len(rows) > q.limit:
         last = items[-1]

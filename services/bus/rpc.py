@@ -57,6 +57,7 @@ from services.errors import RpcError
 from services.telemetry import metrics, tracing
 from services.telemetry.logs import request_id_var, user_id_var
 from services.telemetry.tracing import extract_context, inject_headers
+from services.timer import Timer
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("botcenter.rpc")
@@ -91,28 +92,20 @@ class _Alarm:
     """One timer for many deadlines, armed for the nearest (a timer per request costs more
     than the request): `ring` runs at that deadline and re-arms for the next one."""
 
-    __slots__ = ("_at", "_handle", "_ring")
+    __slots__ = ("_at", "_ring", "_timer")
 
     def __init__(self, ring: Callable[[], None]) -> None:
         self._ring = ring
-        self._handle: asyncio.TimerHandle | None = None
+        self._timer = Timer()
         self._at = 0.0
 
     def arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        if self._handle is None or self._at > deadline:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._handle = loop.call_at(deadline, self._fire)
+        if not self._timer.armed or self._at > deadline:
+            self._timer.arm(loop, deadline, self._ring)
             self._at = deadline
 
     def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._ring()
+        self._timer.cancel()
 
 
 Req = TypeVar("Req", bound=Contract)
@@ -163,6 +156,12 @@ class RpcContext:
             self._session = await self._stack.enter_async_context(scope)
         return self._session
 
+    async def user_session(self) -> AsyncSession:
+        """`session()` for an operation that needs a signed-in user (UNAUTHENTICATED
+        without one, never the system scope)."""
+        self.require_user()
+        return await self.session()
+
     @property
     def session_open(self) -> bool:
         return self._stack is not None
@@ -187,6 +186,29 @@ class RawReply:
 
 
 Handler = Callable[[Any, RpcContext], Awaitable[Contract | RawReply]]
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Awaitable[Contract | RawReply]])
+_ANSWERS = "__rpc_answers__"
+
+
+def answers(spec: RpcSpec[Any, Any]) -> Callable[[HandlerT], HandlerT]:
+    """Marks a handler method as the one that answers `spec`, next to its code;
+    `RpcServer.register_all(handlers)` registers every marked method of the object."""
+
+    def mark(method: HandlerT) -> HandlerT:
+        setattr(method, _ANSWERS, spec)
+        return method
+
+    return mark
+
+
+def answered_by(cls: type) -> dict[RpcSpec[Any, Any], str]:
+    """The specs the methods of `cls` are marked to answer, and those methods' names."""
+    marked: dict[RpcSpec[Any, Any], str] = {}
+    for name in dir(cls):
+        spec = getattr(getattr(cls, name), _ANSWERS, None)
+        if spec is not None:
+            marked[spec] = name
+    return marked
 
 
 class _Route:
@@ -263,6 +285,14 @@ class RpcServer:
         if spec.subject in self._handlers:
             raise ValueError(f"{spec.subject} registered twice")
         self._handlers[spec.subject] = (spec, handler)
+
+    def register_all(self, handlers: object) -> None:
+        """Register each method of `handlers` marked with `@answers(spec)`."""
+        marked = answered_by(type(handlers))
+        if not marked:
+            raise ValueError(f"{type(handlers).__name__} has no method marked @answers(spec)")
+        for spec, name in marked.items():
+            self.register(spec, getattr(handlers, name))
 
     def handle(self, spec: RpcSpec[Any, Any]) -> Callable[[Handler], Handler]:
         """Decorator form of `register`."""

@@ -90,9 +90,31 @@ def _executes(statements: Iterable[str]) -> Callable[[], None]:
     return run
 
 
+def revision_ids(migration_file: str) -> tuple[str, str | None]:
+    """A migration's revision and the one it revises, from its file name: revisions are a
+    line numbered by the file names, so `0003_x.py` is "0003" and revises "0002" (and
+    `0001_*.py` revises nothing). The file name is the one place the number is written."""
+    number = Path(migration_file).name.split("_", 1)[0]
+    if not number.isdigit():
+        raise ValueError(f"a migration file is named NNNN_what.py, not {migration_file!r}")
+    previous = int(number) - 1
+    return number, f"{previous:0{len(number)}d}" if previous > 0 else None
+
+
 def sql_revision(
-    revision: str, down_revision: str, *, upgrade: Iterable[str], downgrade: Iterable[str]
+    migration_file: str,
+    down_revision: str | None = None,
+    *,
+    upgrade: Iterable[str],
+    downgrade: Iterable[str],
 ) -> Revision:
-    """The body of a migration written as SQL: `upgrade` and `downgrade` run their
-    statements in order, each on its own."""
+    """The body of a migration written as SQL: `sql_revision(__file__, upgrade=[...],
+    downgrade=[...])`; the revision ids come from the file name (`revision_ids`).
+    `upgrade` and `downgrade` run their statements in order, each on its own.
+
+    The older form `sql_revision("0003", "0002", ...)` (ids written out) still works."""
+    if down_revision is None:
+        revision, down_revision = revision_ids(migration_file)
+    else:
+        revision = migration_file
     return Revision(revision, down_revision, None, None, _executes(upgrade), _executes(downgrade))

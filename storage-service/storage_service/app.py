@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from uuid import UUID
 
 from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied
 from proto.events import Event
-from proto.storage import (
-    APPLY_AVATAR_FILE,
-    DELETE_FILE,
-    FILE_CONTENT,
-    GET_FILE,
-    LIST_FILES,
-    READ_CONFIG,
-    UPLOAD,
-)
-from proto.system import purge_spec
 from services.bus.rpc import RpcClient
-from services.runtime import Route, ServiceDefinition, ServiceRuntime
+from services.runtime import ServiceDefinition, ServiceRuntime
 from services.settings import MissingSecretError
 from services.telemetry.redaction import register_secret
-from storage_service import __version__
 from storage_service.handlers import Handlers
 from storage_service.objects import (
     FsStore,
@@ -129,8 +117,7 @@ async def setup(runtime: ServiceRuntime) -> None:
         publish,
     )
     handlers = Handlers(service, db)
-    for spec, handler in _routes(handlers):
-        runtime.rpc.register(spec, handler)
+    runtime.rpc.register_all(handlers)
     runtime.ready_check("object_store", store.ping)
 
     async def close_pool() -> None:
@@ -139,23 +126,4 @@ async def setup(runtime: ServiceRuntime) -> None:
     runtime.on_stop(close_pool)
 
 
-def _routes(h: Handlers) -> tuple[Route, ...]:
-    return (
-        (UPLOAD, h.upload),
-        (LIST_FILES, h.list),
-        (GET_FILE, h.get),
-        (FILE_CONTENT, h.content),
-        (DELETE_FILE, h.delete),
-        (READ_CONFIG, h.read_config),
-        (APPLY_AVATAR_FILE, h.apply_avatar),
-        (purge_spec("storage"), h.purge),
-    )
-
-
-SERVICE = ServiceDefinition(
-    name="storage",
-    version=__version__,
-    settings_cls=Settings,
-    setup=setup,
-    migrations=Path(__file__).parent / "migrations",
-)
+SERVICE = ServiceDefinition("storage", Settings, setup)

@@ -74,22 +74,12 @@ def rejected(exc: processing.UploadRejected) -> RpcError:
 
 
 def file_info(row: StoredFile, *, deduplicated: bool = False) -> FileInfo:
-    return FileInfo(
-        id=row.id,
-        kind=row.kind,
-        name=row.name,
-        content_type=row.content_type,
-        size_bytes=row.size_bytes,
-        stored_bytes=row.stored_bytes,
-        sha256=row.sha256,
-        width=row.width,
-        height=row.height,
-        animated=row.animated,
+    return FileInfo.from_row(
+        row,
         variants=[
             FileVariant(**{k: v for k, v in variant.items() if k != "key"})
             for variant in row.variants
         ],
-        created_at=row.created_at,
         deduplicated=deduplicated,
     )
 

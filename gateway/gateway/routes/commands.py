@@ -13,6 +13,7 @@ from pydantic import Field
 
 from gateway.auth import Principal, require_scope
 from gateway.deps import Bus
+from gateway.routes.items import ItemApi, add_item_routes
 from proto import bots as P
 from proto import commands as C
 from proto import fleet as F
@@ -228,100 +229,58 @@ async def import_bot(bot_id: UUID, body: ImportBody, bus: Bus, user: Writer) -> 
     )
 
 
-# ---- prompts -------------------------------------------------------------------------------
+# ---- prompts and API connections ----------------------------------------------------------
 
-
-@router.get("/v1/prompts", response_model=C.PromptList, summary="your prompts")
-async def list_prompts(bus: Bus, user: Reader) -> Any:
-    return await bus.call(C.PROMPT_LIST, Empty(), user_id=user.user_id)
-
-
-@router.post(
-    "/v1/prompts",
-    response_model=C.PromptOut,
-    status_code=status.HTTP_201_CREATED,
-    summary="add a prompt",
+add_item_routes(
+    router,
+    ItemApi(
+        "prompt",
+        "prompts",
+        C.PROMPT_LIST,
+        C.PROMPT_CREATE,
+        C.PROMPT_GET,
+        C.PROMPT_UPDATE,
+        C.PROMPT_DELETE,
+        item_in=C.PromptIn,
+        patch=C.PromptPatch,
+        ref=C.PromptRef,
+        change=C.UpdatePrompt,
+        summaries=(
+            "your prompts",
+            "add a prompt",
+            "one prompt",
+            "change a prompt",
+            "remove a prompt (409 while commands use it)",
+        ),
+    ),
+    Reader,
+    Writer,
 )
-async def create_prompt(body: C.PromptIn, bus: Bus, user: Writer) -> Any:
-    return await bus.call(C.PROMPT_CREATE, body, user_id=user.user_id)
-
-
-@router.get("/v1/prompts/{prompt_id}", response_model=C.PromptOut, summary="one prompt")
-async def get_prompt(prompt_id: UUID, bus: Bus, user: Reader) -> Any:
-    return await bus.call(C.PROMPT_GET, C.PromptRef(prompt_id=prompt_id), user_id=user.user_id)
-
-
-@router.patch("/v1/prompts/{prompt_id}", response_model=C.PromptOut, summary="change a prompt")
-async def patch_prompt(prompt_id: UUID, body: C.PromptPatch, bus: Bus, user: Writer) -> Any:
-    return await bus.call(
-        C.PROMPT_UPDATE, C.UpdatePrompt(prompt_id=prompt_id, patch=body), user_id=user.user_id
-    )
-
-
-@router.delete(
-    "/v1/prompts/{prompt_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    summary="remove a prompt (409 while commands use it)",
-)
-async def delete_prompt(prompt_id: UUID, bus: Bus, user: Writer) -> Response:
-    await bus.call(C.PROMPT_DELETE, C.PromptRef(prompt_id=prompt_id), user_id=user.user_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-# ---- API connections -------------------------------------------------------------------------
-
-
-@router.get("/v1/connections", response_model=C.ConnectionList, summary="your API connections")
-async def list_connections(bus: Bus, user: Reader) -> Any:
-    return await bus.call(C.CONNECTION_LIST, Empty(), user_id=user.user_id)
-
-
-@router.post(
-    "/v1/connections",
-    response_model=C.ConnectionOut,
-    status_code=status.HTTP_201_CREATED,
-    summary="add an API connection (secrets are encrypted and never returned)",
-)
-async def create_connection(body: C.ConnectionIn, bus: Bus, user: Writer) -> Any:
-    return await bus.call(C.CONNECTION_CREATE, body, user_id=user.user_id)
-
-
-@router.get(
-    "/v1/connections/{connection_id}", response_model=C.ConnectionOut, summary="one connection"
-)
-async def get_connection(connection_id: UUID, bus: Bus, user: Reader) -> Any:
-    return await bus.call(
-        C.CONNECTION_GET, C.ConnectionRef(connection_id=connection_id), user_id=user.user_id
-    )
-
-
-@router.patch(
-    "/v1/connections/{connection_id}",
-    response_model=C.ConnectionOut,
-    summary="change a connection (secrets are kept unless given)",
-)
-async def patch_connection(
-    connection_id: UUID, body: C.ConnectionPatch, bus: Bus, user: Writer
-) -> Any:
-    return await bus.call(
+add_item_routes(
+    router,
+    ItemApi(
+        "connection",
+        "connections",
+        C.CONNECTION_LIST,
+        C.CONNECTION_CREATE,
+        C.CONNECTION_GET,
         C.CONNECTION_UPDATE,
-        C.UpdateConnection(connection_id=connection_id, patch=body),
-        user_id=user.user_id,
-    )
-
-
-@router.delete(
-    "/v1/connections/{connection_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    summary="remove a connection (409 while commands use it)",
+        C.CONNECTION_DELETE,
+        item_in=C.ConnectionIn,
+        patch=C.ConnectionPatch,
+        ref=C.ConnectionRef,
+        change=C.UpdateConnection,
+        summaries=(
+            "your API connections",
+            "add an API connection (secrets are encrypted and never returned)",
+            "one connection",
+            "change a connection (secrets are kept unless given)",
+            "remove a connection (409 while commands use it)",
+        ),
+    ),
+    Reader,
+    Writer,
 )
-async def delete_connection(connection_id: UUID, bus: Bus, user: Writer) -> Response:
-    await bus.call(
-        C.CONNECTION_DELETE, C.ConnectionRef(connection_id=connection_id), user_id=user.user_id
-    )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

@@ -59,6 +59,8 @@ router = APIRouter(tags=["logs"])
 Reader = Annotated[Principal, require_scope("logs:read")]
 # Width of the summary's time buckets: 0 = totals only, at most a week.
 SummaryBucketSeconds = Annotated[int, Query(ge=0, le=7 * 24 * 3600)]
+
+
 _LEVELS: dict[str, LogLevel] = {level: level for level in get_args(LogLevel)}
 
 
@@ -78,6 +80,19 @@ def _iso_time(value: Any) -> Any:
 
 # `since`/`until` of the logs and summaries: a plain message for a bad value.
 IsoTime = Annotated[datetime | None, BeforeValidator(_iso_time)]
+
+
+def _summary_window(
+    since: IsoTime = None,
+    until: IsoTime = None,
+    bucket_s: SummaryBucketSeconds = 3600,
+) -> SummaryQuery:
+    """The window both summary routes take as query parameters (of all the caller's events;
+    the per-bot route adds `bot_id`)."""
+    return SummaryQuery(since=since, until=until, bucket_s=bucket_s)
+
+
+SummaryWindow = Annotated[SummaryQuery, Depends(_summary_window)]
 
 
 def _time_range(since: datetime | None, until: datetime | None) -> None:
@@ -204,14 +219,9 @@ async def export_logs(
     summary="Event counts per kind and level over a window (default: the last 24 h)",
 )
 async def events_summary(
-    bus: Bus,
-    user: Reader,
-    bot_id: UUID,
-    since: IsoTime = None,
-    until: IsoTime = None,
-    bucket_s: SummaryBucketSeconds = 3600,
+    bus: Bus, user: Reader, bot_id: UUID, window: SummaryWindow
 ) -> EventsSummary:
-    req = SummaryQuery(bot_id=bot_id, since=since, until=until, bucket_s=bucket_s)
+    req = window.model_copy(update={"bot_id": bot_id})
     return await bus.call(SUMMARY, req, user_id=user.user_id)
 
 
@@ -220,15 +230,8 @@ async def events_summary(
     response_model=EventsSummary,
     summary="Event counts per kind and level over all your bots (default: the last 24 h)",
 )
-async def all_events_summary(
-    bus: Bus,
-    user: Reader,
-    since: IsoTime = None,
-    until: IsoTime = None,
-    bucket_s: SummaryBucketSeconds = 3600,
-) -> EventsSummary:
-    req = SummaryQuery(since=since, until=until, bucket_s=bucket_s)
-    return await bus.call(SUMMARY, req, user_id=user.user_id)
+async def all_events_summary(bus: Bus, user: Reader, window: SummaryWindow) -> EventsSummary:
+    return await bus.call(SUMMARY, window, user_id=user.user_id)
 
 
 @router.post(

@@ -88,7 +88,7 @@ async def test_complete_headers_disarm_the_deadline() -> None:
     protocol, transport = connection()
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     await until(lambda: b"401" in transport.written)
-    assert protocol._header_timer is None
+    assert not protocol._header_timer.armed
     assert not transport.closed  # kept alive (uvicorn's keep-alive timer decides later)
 
 

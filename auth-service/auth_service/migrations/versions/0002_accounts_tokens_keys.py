@@ -4,9 +4,6 @@ signing keys, pending purges — with row-level security.
 User-owned tables compare `owner_id` with `app.user_id`. Sign-in, refresh and token checks
 happen before anyone is known, so the system role `bc_auth_system` gets explicit policies
 for exactly those operations (look-ups by provider identity, by token hash, key loading).
-
-Revision ID: 0002
-Revises: 0001
 """
 
 from services.db.migrate import sql_revision
@@ -98,8 +95,7 @@ create table pending_purges (
 """
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
-    "0002",
-    "0001",
+    __file__,
     upgrade=[
         *(statement for statement in _TABLES.split(";") if statement.strip()),
         *owner_only("users", "users_own"),

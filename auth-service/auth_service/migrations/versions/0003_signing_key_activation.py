@@ -1,15 +1,11 @@
 """Signing keys get an activation time: a new key is published at once and signs only
 from `active_from` on (publish-then-use rotation).
-
-Revision ID: 0003
-Revises: 0002
 """
 
 from services.db.migrate import sql_revision
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
-    "0003",
-    "0002",
+    __file__,
     upgrade=[
         "alter table signing_keys add column active_from timestamptz",
         "update signing_keys set active_from = created_at",

@@ -1,8 +1,4 @@
-"""bot: the bots table (encrypted token, desired state) with row-level security.
-
-Revision ID: 0002
-Revises: 0001
-"""
+"""bot: the bots table (encrypted token, desired state) with row-level security."""
 
 from services.db.migrate import sql_revision
 from services.db.rls import owner_only, system_may
@@ -33,8 +29,7 @@ create table bots (
 """
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
-    "0002",
-    "0001",
+    __file__,
     upgrade=[
         _BOTS,
         "create index bots_owner_id_idx on bots (owner_id, created_at)",

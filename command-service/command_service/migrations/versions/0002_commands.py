@@ -1,8 +1,4 @@
-"""command: commands, prompts, API connections and per-bot settings, with row-level security.
-
-Revision ID: 0002
-Revises: 0001
-"""
+"""command: commands, prompts, API connections and per-bot settings, with row-level security."""
 
 from services.db.migrate import sql_revision
 from services.db.rls import owner_only, system_may
@@ -72,8 +68,7 @@ _INDEXES = [
 _TABLES = ("prompts", "connections", "commands", "bot_settings")
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
-    "0002",
-    "0001",
+    __file__,
     upgrade=[
         _PROMPTS,
         _CONNECTIONS,

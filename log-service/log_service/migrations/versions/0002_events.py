@@ -8,9 +8,6 @@ the same key and `ON CONFLICT DO NOTHING` drops it.
 Partitions are created and dropped by two SECURITY DEFINER functions owned by bc_owner:
 the service roles cannot create tables, and the system role may only call these two,
 whose arguments are bounded and which touch nothing but `events_pYYYYMMDD` partitions.
-
-Revision ID: 0002
-Revises: 0001
 """
 
 from services.db.migrate import sql_revision
@@ -107,8 +104,7 @@ create table events (
 _FUNCTIONS = ("ensure_partitions(date, date)", "drop_partitions_before(date)", "partition_days()")
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
-    "0002",
-    "0001",
+    __file__,
     upgrade=[
         _EVENTS,
         "create index events_owner_time_idx on events (owner_id, occurred_at desc, id desc)",

@@ -1,8 +1,4 @@
-"""storage: the files table, owner-only row-level security.
-
-Revision ID: 0002
-Revises: 0001
-"""
+"""storage: the files table, owner-only row-level security."""
 
 from services.db.migrate import sql_revision
 from services.db.rls import owner_only
@@ -28,8 +24,7 @@ create table files (
 """
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
-    "0002",
-    "0001",
+    __file__,
     upgrade=[
         _FILES,
         "create index files_owner_created_idx on files (owner_id, created_at desc)",

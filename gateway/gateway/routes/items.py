@@ -1,0 +1,102 @@
+"""The five routes of a catalogue of named items (prompts, API connections): list, add, read,
+change and remove, over the five RPCs command-service answers for it (its `ItemHandlers`).
+The catalogues differ only in names and contracts, which `ItemApi` holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Response, status
+
+from gateway.auth import Principal
+from gateway.deps import Bus
+from proto.base import Contract, Empty
+from proto.registry import RpcSpec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class ItemApi:
+    """One catalogue: `/v1/<plural>` and `/v1/<plural>/{<singular>_id}`."""
+
+    singular: str  # "prompt": route names (`create_prompt`) and the id (`prompt_id`)
+    plural: str  # "prompts": the path and the list route's name
+    list: RpcSpec[Empty, Any]
+    create: RpcSpec[Any, Any]
+    get: RpcSpec[Any, Any]
+    update: RpcSpec[Any, Any]
+    delete: RpcSpec[Any, Empty]
+    item_in: type[Contract]  # the create body
+    patch: type[Contract]  # the change body
+    ref: type[Contract]  # {<singular>_id}
+    change: type[Contract]  # {<singular>_id, patch}
+    # Summaries of the list, add, read, change and remove routes.
+    summaries: tuple[str, str, str, str, str]
+
+    @property
+    def id_name(self) -> str:
+        return f"{self.singular}_id"
+
+
+def typed(**annotations: Any) -> Callable[[F], F]:
+    """Give an endpoint these parameter types, which FastAPI reads to validate and document
+    (they are per catalogue, so the signature cannot spell them)."""
+
+    def apply(endpoint: F) -> F:
+        endpoint.__annotations__.update(annotations)
+        return endpoint
+
+    return apply
+
+
+def add_item_routes(router: APIRouter, api: ItemApi, reader: Any, writer: Any) -> None:
+    """Register the catalogue's routes on `router`; `reader`/`writer` are the caller
+    dependencies (`Annotated[Principal, require_scope(...)]`) of reads and of changes."""
+    path = f"/v1/{api.plural}"
+    one = f"{path}/{{{api.id_name}}}"
+    item_id = Annotated[UUID, Path(alias=api.id_name)]
+    out = api.create.reply
+    listed, added, read, changed, removed = api.summaries
+
+    @router.get(path, response_model=api.list.reply, summary=listed, name=f"list_{api.plural}")
+    @typed(user=reader)
+    async def list_items(bus: Bus, user: Principal) -> Any:
+        return await bus.call(api.list, Empty(), user_id=user.user_id)
+
+    @router.post(
+        path,
+        response_model=out,
+        status_code=status.HTTP_201_CREATED,
+        summary=added,
+        name=f"create_{api.singular}",
+    )
+    @typed(body=api.item_in, user=writer)
+    async def create_item(body: Contract, bus: Bus, user: Principal) -> Any:
+        return await bus.call(api.create, body, user_id=user.user_id)
+
+    @router.get(one, response_model=out, summary=read, name=f"get_{api.singular}")
+    @typed(item=item_id, user=reader)
+    async def get_item(item: UUID, bus: Bus, user: Principal) -> Any:
+        return await bus.call(api.get, api.ref(**{api.id_name: item}), user_id=user.user_id)
+
+    @router.patch(one, response_model=out, summary=changed, name=f"patch_{api.singular}")
+    @typed(item=item_id, body=api.patch, user=writer)
+    async def patch_item(item: UUID, body: Contract, bus: Bus, user: Principal) -> Any:
+        change = api.change(**{api.id_name: item, "patch": body})
+        return await bus.call(api.update, change, user_id=user.user_id)
+
+    @router.delete(
+        one,
+        status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
+        summary=removed,
+        name=f"delete_{api.singular}",
+    )
+    @typed(item=item_id, user=writer)
+    async def delete_item(item: UUID, bus: Bus, user: Principal) -> Response:
+        await bus.call(api.delete, api.ref(**{api.id_name: item}), user_id=user.user_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
