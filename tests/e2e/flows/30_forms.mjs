@@ -143,7 +143,15 @@ export default async function ({ S, page, flow, expectVisible, LONG, botUrl }) {
     const startBtn = page.getByRole('button', { name: 'Start', exact: true });
     // The page has loaded the bot once Start or Stop shows (count() does not wait).
     await expectVisible(page.getByRole('button', { name: /^(Start|Stop)$/ }), LONG);
-    if (await startBtn.count()) {
+    // An earlier flow may have left it running: stop it, so the restart below comes right
+    // after a start.
+    const stopBtn = page.getByRole('button', { name: 'Stop', exact: true });
+    if (await stopBtn.count()) {
+      await stopBtn.click();
+      await expectVisible(page.locator('[data-testid=bot-status] [data-state=offline]'), LONG);
+      await pending.waitFor({ state: 'detached', timeout: LONG });
+    }
+    {
       await startBtn.click();
       await expectVisible(page.getByTestId('toast').filter({ hasText: 'Bot online ✓' }), LONG);
       if (await pending.count()) throw new Error(`still pending once online: ${await pending.textContent()}`);

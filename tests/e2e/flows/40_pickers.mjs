@@ -8,7 +8,10 @@ export default async function ({ page, flow, expectVisible, LONG, botUrl }) {
   await flow('pickers_overview_servers_uptime', ['add_bot'], async () => {
     await page.goto(botUrl());
     const online = page.locator('[data-testid=bot-status] [data-state=online]');
-    if (!(await online.count())) await page.getByRole('button', { name: 'Start', exact: true }).click();
+    // The page has loaded the bot once Start or Stop shows (count() does not wait).
+    await expectVisible(page.getByRole('button', { name: /^(Start|Stop)$/ }), LONG);
+    const start = page.getByRole('button', { name: 'Start', exact: true });
+    if (await start.count()) await start.click();
     await expectVisible(online, LONG);
     await expectVisible(page.getByTestId('uptime').getByText(/Connected for \d+ (s|min)/), LONG);
     const first = page.getByTestId('servers').locator('li').first();
@@ -20,7 +23,7 @@ export default async function ({ page, flow, expectVisible, LONG, botUrl }) {
 
   await flow('pickers_channel_and_server_by_name', ['pickers_overview_servers_uptime'], async () => {
     await page.goto(`${botUrl()}/commands/new`);
-    await page.getByLabel('Name', { exact: true }).fill('where');
+    await page.getByLabel('Name', { exact: true }).fill('goto');
     await page.getByLabel('Description', { exact: true }).fill('Point at a channel');
     await page.getByRole('button', { name: 'Add option' }).click();
     await page.getByLabel('Option 1 name').fill('place');
@@ -54,17 +57,17 @@ export default async function ({ page, flow, expectVisible, LONG, botUrl }) {
 
   await flow('pickers_duplicate_disable_sync_now', ['pickers_channel_and_server_by_name'], async () => {
     await page.goto(`${botUrl()}/commands`);
-    await page.getByRole('button', { name: 'Duplicate where', exact: true }).click();
-    await expectVisible(page.getByRole('status').filter({ hasText: 'Copied as where-copy' }), LONG);
-    await expectVisible(page.getByRole('link', { name: '/where-copy', exact: true }), LONG);
-    const toggle = page.getByRole('switch', { name: '/where-copy enabled' });
+    await page.getByRole('button', { name: 'Duplicate goto', exact: true }).click();
+    await expectVisible(page.getByRole('status').filter({ hasText: 'Copied as goto-copy' }), LONG);
+    await expectVisible(page.getByRole('link', { name: '/goto-copy', exact: true }), LONG);
+    const toggle = page.getByRole('switch', { name: '/goto-copy enabled' });
     if (!(await toggle.isChecked())) throw new Error('the copy starts turned off');
     await toggle.click();
-    await expectVisible(page.getByRole('row').filter({ hasText: '/where-copy' }).getByText('Off', { exact: true }), LONG);
+    await expectVisible(page.getByRole('row').filter({ hasText: '/goto-copy' }).getByText('Off', { exact: true }), LONG);
     await page.reload();
-    await expectVisible(page.getByRole('link', { name: '/where-copy', exact: true }), LONG);
-    if (await page.getByRole('switch', { name: '/where-copy enabled' }).isChecked()) throw new Error('the copy is on again after a reload');
-    if (!(await page.getByRole('switch', { name: '/where enabled' }).isChecked())) throw new Error('the original was turned off');
+    await expectVisible(page.getByRole('link', { name: '/goto-copy', exact: true }), LONG);
+    if (await page.getByRole('switch', { name: '/goto-copy enabled' }).isChecked()) throw new Error('the copy is on again after a reload');
+    if (!(await page.getByRole('switch', { name: '/goto enabled' }).isChecked())) throw new Error('the original was turned off');
     await page.getByRole('button', { name: 'Sync now' }).click();
     await expectVisible(page.getByTestId('sync-now').getByText(/✓ Discord has the \d+ application command/), LONG);
   });
