@@ -162,7 +162,7 @@ class Grant(Contract):
     workspace_id: UUID
     role: str = Field(pattern=ROLE_PATTERN)
     # Bit i = PERMISSIONS[i]; a token's grant is its owner's ANDed with the token's subset.
-    permissions: int = Field(ge=0, le=ALL_PERMISSIONS_MASK)
+    permissions: int = Field(ge=0, le=ALL_PERMISSIONS_MASK, strict=True)
     # The bots this membership is limited to; empty: every bot of the workspace (as the
     # membership's `bot_ids` in the API).
     bot_ids: list[UUID] = Field(default_factory=list, max_length=MAX_BOT_IDS_PER_MEMBERSHIP)

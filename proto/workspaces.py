@@ -21,6 +21,7 @@ from proto.access import (
     AccessSnapshot,
     Permission,
 )
+from proto.audit import AUDIT_RETENTION_DAYS_MIN
 from proto.base import Contract, Empty
 from proto.registry import EventSpec, Spec, declared_specs, rpc
 from proto.values import Text
@@ -91,7 +92,7 @@ class UpdateWorkspace(Contract):
     workspace_id: UUID
     name: WorkspaceName | None = None
     avatar_file_id: UUID | None = None
-    audit_retention_days: int | None = Field(default=None, ge=30, le=3650)
+    audit_retention_days: int | None = Field(default=None, ge=AUDIT_RETENTION_DAYS_MIN, le=3650)
 
 
 class DeleteWorkspace(Contract):

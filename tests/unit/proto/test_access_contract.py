@@ -142,6 +142,8 @@ def test_access_answers_who_sees_and_who_may() -> None:
         '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","root",1,[]]]]',
         '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","owner",16384,[]]]]',
         '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","owner",-1,[]]]]',
+        '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","owner",true,[]]]]',
+        '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","owner","7",[]]]]',
         '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","owner",1]]]',
         '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,'  # the same workspace twice
         '[["AAAAAAAAAAAAAAAAAAAAAA","owner",1,[]],["AAAAAAAAAAAAAAAAAAAAAA","viewer",1,[]]]]',
