@@ -358,6 +358,30 @@ TRY_COMMAND = rpc(
     summary="invoke a command as the sandbox's try-it user and return the bot's answer",
 )
 
+
+
+class CheckBotIds(Contract):
+    """Which of `bot_ids` are not bots of the workspace (auth-service checks a membership's
+    or an invitation's `bot_ids` with it before writing; #17)."""
+
+    workspace_id: UUID
+    bot_ids: list[UUID] = Field(max_length=100)
+
+
+class BotIdsChecked(Contract):
+    # The ids that are not bots of the workspace, in the order given; empty: all are.
+    unknown: list[UUID]
+
+
+CHECK_BOT_IDS = rpc(
+    "rpc.bot.ids.check",
+    CheckBotIds,
+    BotIdsChecked,
+    callers=["auth"],
+    summary="which of these ids are not bots of the workspace",
+    planned=True,
+)
+
 SPECS: list[Spec] = [
     *declared_specs(globals()),
     *(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proto import auth, bots, commands, fleet, logs, storage, system
+from proto import audit, auth, bots, commands, fleet, logs, storage, system, workspaces
 from proto.registry import Registry
 
 REGISTRY = (
@@ -14,4 +14,6 @@ REGISTRY = (
     .add(commands.SPECS)
     .add(storage.SPECS)
     .add(logs.SPECS)
+    .add(workspaces.SPECS)
+    .add(audit.SPECS)
 )

@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"  # 403
     NOT_FOUND = "not_found"  # 404
     CONFLICT = "conflict"  # 409
+    GONE = "gone"  # 410: existed, but expired, was revoked or used (an invitation)
     REQUEST_TIMEOUT = "request_timeout"  # 408: the client sent its request too slowly
     TOO_LARGE = "too_large"  # 413
     VALIDATION = "validation"  # 422: well-formed but breaks a rule
@@ -33,6 +34,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.GONE: 410,
     ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.VALIDATION: 422,
@@ -46,6 +48,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 # The one `details` key that carries a wait in seconds on `rate_limited` errors; the gateway
 # turns it into the `Retry-After` header.
 RETRY_AFTER = "retry_after"
+# The `details` key of a `forbidden` error on a resource the caller can see: the permission
+# string they lack (`{"missing_permission": "bots.control"}`).
+MISSING_PERMISSION = "missing_permission"
 
 
 class FieldError(Contract):

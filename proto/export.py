@@ -24,7 +24,7 @@ VERSION = "0.1.0"
 def _models(registry: Registry) -> dict[str, type[Contract]]:
     found: dict[str, type[Contract]] = {}
     candidates: list[type[Contract]] = []
-    for spec in registry.rpcs.values():
+    for spec in [*registry.rpcs.values(), *registry.planned.values()]:
         candidates += [spec.request, spec.reply]
     candidates += [e.model for e in registry.events.values()]
     candidates += [c.model for c in registry.core.values()]
@@ -82,7 +82,7 @@ def asyncapi(registry: Registry = REGISTRY) -> dict[str, Any]:
                 for name in _models(registry)}
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for subject, spec in sorted(registry.rpcs.items()):
+    for subject, spec in sorted({**registry.rpcs, **registry.planned}.items()):
         cid = _channel_id(subject)
         channels[cid] = {
             "address": subject,
@@ -102,6 +102,9 @@ def asyncapi(registry: Registry = REGISTRY) -> dict[str, Any]:
             "x-callers": sorted(spec.callers),
             "x-raw-body": spec.raw_body,
         }
+        if spec.planned:
+            # The contract is agreed; no service answers it yet.
+            operations[cid]["x-planned"] = True
     for pattern, event in sorted(registry.events.items()):
         cid = _channel_id(pattern)
         channels[cid], operations[f"publish_{cid}"] = _send_channel(

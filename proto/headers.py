@@ -13,3 +13,10 @@ STATUS_ERROR: Final = "error"
 MSG_ID: Final = "Nats-Msg-Id"
 # Metadata of a raw-body message (file bytes in the body), as the contract's JSON.
 META: Final = "bc-meta"
+# What the caller may do (`proto.access.Access.encode`): set by the gateway from a verified
+# credential, forwarded by services with the call they make for it.
+ACCESS: Final = "bc-access"
+# The caller's client (`{"ip", "ua"}` JSON), on state-changing calls: for audit records.
+CLIENT: Final = "bc-client"
+# On a reply: the id of the audit record the change wrote.
+AUDIT: Final = "bc-audit"

@@ -129,6 +129,10 @@ class StreamClose(IntEnum):
     # Credentials refused, or the session / personal token was signed out or revoked
     # (logout, refresh-token reuse, sign-out everywhere): sign in again; do not retry as is.
     UNAUTHORIZED = 4401
+    # The caller's access to a workspace this stream showed was removed or lowered (#17), or
+    # the stream asked for a workspace the caller is not a member of: reconnect to see what
+    # they may still see; do not retry the same workspace.
+    ACCESS_CHANGED = 4403
     # The access token (or the one a ticket was issued to) expired: get a fresh token or
     # ticket and reconnect at once with `last_event_id`; nothing is lost.
     TOKEN_EXPIRED = 4419

@@ -33,6 +33,10 @@ class RpcSpec(Generic[Req, Rep]):
     summary: str = ""
     # Operations that carry file bytes send them as the raw body with metadata in headers.
     raw_body: bool = False
+    # Declared ahead of its handler (a contract agreed first, served by a later change): kept
+    # in `Registry.planned`, out of `rpcs`, so no service must answer it and no NATS user may
+    # publish it yet. Drop the flag in the change that adds the handler.
+    planned: bool = False
 
     def __post_init__(self) -> None:
         parts = self.subject.split(".")
@@ -92,6 +96,8 @@ def declared_specs(namespace: Mapping[str, object]) -> list[Spec]:
 @dataclass
 class Registry:
     rpcs: dict[str, RpcSpec[Any, Any]] = field(default_factory=dict)
+    # RPCs whose contract is fixed but which nobody serves yet (`RpcSpec.planned`).
+    planned: dict[str, RpcSpec[Any, Any]] = field(default_factory=dict)
     events: dict[str, EventSpec] = field(default_factory=dict)
     core: dict[str, CoreSpec] = field(default_factory=dict)
     kv: dict[str, KvSpec] = field(default_factory=dict)
@@ -99,7 +105,9 @@ class Registry:
     def add(self, specs: Iterable[Spec]) -> Registry:
         for spec in specs:
             if isinstance(spec, RpcSpec):
-                self._put(self.rpcs, spec.subject, spec)
+                if spec.subject in self.rpcs or spec.subject in self.planned:
+                    raise ValueError(f"subject {spec.subject!r} declared twice")
+                self._put(self.planned if spec.planned else self.rpcs, spec.subject, spec)
             elif isinstance(spec, EventSpec):
                 self._put(self.events, spec.pattern, spec)
             elif isinstance(spec, KvSpec):
@@ -147,8 +155,10 @@ def rpc(
     callers: Iterable[str],
     summary: str = "",
     raw_body: bool = False,
+    planned: bool = False,
 ) -> RpcSpec[Req, Rep]:
-    """Declare an RPC; the serving service is the second token of the subject."""
+    """Declare an RPC; the serving service is the second token of the subject. `planned`:
+    the contract is fixed, the handler comes later (see `RpcSpec.planned`)."""
     return RpcSpec(
         subject=subject,
         request=request,
@@ -157,4 +167,5 @@ def rpc(
         callers=frozenset(callers),
         summary=summary,
         raw_body=raw_body,
+        planned=planned,
     )

@@ -25,6 +25,7 @@ def _answered_by_each(
     *,
     caller: str,
     summary: str,
+    planned: bool = False,
 ) -> list[RpcSpec[Req, Rep]]:
     """The same operation served by each of `services`, as `rpc.<service>.<operation>`."""
     return [
@@ -34,6 +35,7 @@ def _answered_by_each(
             reply,
             callers=[caller],
             summary=f"{name}: {summary}",
+            planned=planned,
         )
         for name in services
     ]
@@ -69,7 +71,27 @@ PURGE_SPECS = _answered_by_each(
     caller="auth",
     summary="delete all data of a user (idempotent)",
 )
-SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS]
+
+
+class PurgeWorkspace(Contract):
+    """Delete every piece of data of one workspace (sent by auth-service when a team
+    workspace is deleted; bot-service stops its bots first)."""
+
+    workspace_id: UUID
+
+
+# Every service that stores workspace data answers this (#17; served by each service's
+# slice, planned until then).
+WORKSPACE_PURGE_SPECS = _answered_by_each(
+    ("bot", "command", "storage", "log"),
+    "workspace.purge",
+    PurgeWorkspace,
+    PurgeResult,
+    caller="auth",
+    summary="delete all data of a workspace (idempotent)",
+    planned=True,
+)
+SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS, *WORKSPACE_PURGE_SPECS]
 
 
 def purge_spec(service: str) -> RpcSpec[PurgeUser, PurgeResult]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proto import auth, bots, commands, fleet, logs, storage
+from proto import audit, auth, bots, commands, fleet, logs, storage, workspaces
 from proto.base import Empty
 from proto.registry import KvSpec, declared_specs, rpc
 
@@ -16,6 +16,6 @@ def test_declared_specs_keeps_definition_order_and_skips_everything_else() -> No
 
 
 def test_every_spec_a_contract_module_names_is_in_its_specs() -> None:
-    for module in (auth, bots, commands, fleet, logs, storage):
+    for module in (audit, auth, bots, commands, fleet, logs, storage, workspaces):
         for spec in declared_specs(vars(module)):
             assert spec in module.SPECS, (module.__name__, spec)

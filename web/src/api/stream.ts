@@ -56,6 +56,7 @@ export const CLOSE_ORIGIN_REFUSED = 1008; // this page's origin is not allowed
 export const CLOSE_INTERNAL = 1011; // could not replay: reconnect with last_event_id
 export const CLOSE_TRY_AGAIN = 1013; // too slow / server busy or starting: back off, reconnect
 export const CLOSE_UNAUTHORIZED = 4401; // signed out, revoked or bad credentials: sign in again
+export const CLOSE_ACCESS_CHANGED = 4403; // access to a workspace changed (#17): reconnect without it
 export const CLOSE_TOKEN_EXPIRED = 4419; // the token expired: reconnect now with a fresh ticket
 export const CLOSE_TOO_MANY_STREAMS = 4429; // too many streams of this account: back off
 /** @deprecated use CLOSE_UNAUTHORIZED */

@@ -1,0 +1,359 @@
+"""Workspaces, members, roles and invitations (#17): the contracts of auth-service's team API
+and of the access snapshot the gateway caches. Field names are the issue's.
+
+HTTP bodies are these contracts without the ids the path gives (`workspace_id`, `user_id`,
+`role_id`, `invitation_id`): the gateway fills those in from the path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Final
+from uuid import UUID
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from proto.access import (
+    MAX_BOT_IDS_PER_MEMBERSHIP,
+    ROLE_PATTERN,
+    AccessChanged,
+    AccessQuery,
+    AccessSnapshot,
+    Permission,
+)
+from proto.audit import AUDIT_RETENTION_DAYS_MIN
+from proto.base import Contract, Empty
+from proto.registry import EventSpec, Spec, declared_specs, rpc
+from proto.values import Text
+
+WORKSPACE_NAME_MAX: Final = 100
+ROLE_NAME_MAX: Final = 50
+# Invitation lifetime: default 7 days, from 60 s to 30 days.
+INVITATION_TTL_DEFAULT_S: Final = 7 * 24 * 3600
+INVITATION_TTL_MIN_S: Final = 60
+INVITATION_TTL_MAX_S: Final = 30 * 24 * 3600
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+WorkspaceName = Annotated[
+    Text, StringConstraints(min_length=1, max_length=WORKSPACE_NAME_MAX), AfterValidator(_not_blank)
+]
+RoleName = Annotated[
+    Text, StringConstraints(min_length=1, max_length=ROLE_NAME_MAX), AfterValidator(_not_blank)
+]
+# A built-in role's name (`owner`, `admin`, `developer`, `operator`, `viewer`) or a custom
+# role's id.
+RoleRef = Annotated[str, StringConstraints(pattern=ROLE_PATTERN)]
+# The bots a membership is limited to; empty: every bot of the workspace.
+BotIds = Annotated[list[UUID], Field(max_length=MAX_BOT_IDS_PER_MEMBERSHIP)]
+
+
+# --------------------------------------------------------------------------------------
+# workspaces
+
+
+class Workspace(Contract):
+    """A workspace as its member sees it: `role` and effective `permissions` are the caller's."""
+
+    id: UUID
+    name: str
+    personal: bool
+    role: str
+    permissions: list[Permission]
+    created_at: datetime
+    avatar_file_id: UUID | None = None
+    # Days the audit trail keeps its records.
+    audit_retention_days: int | None = None
+
+
+class WorkspaceList(Contract):
+    workspaces: list[Workspace]
+
+
+class CreateWorkspace(Contract):
+    """`POST /v1/workspaces` `{name}` → 201 Workspace (the caller is its owner)."""
+
+    name: WorkspaceName
+
+
+class WorkspaceRef(Contract):
+    workspace_id: UUID
+
+
+class UpdateWorkspace(Contract):
+    """`PATCH /v1/workspaces/{workspace_id}`: only the fields given change (`workspace.admin`).
+    `avatar_file_id` is an uploaded avatar file of this workspace."""
+
+    workspace_id: UUID
+    name: WorkspaceName | None = None
+    avatar_file_id: UUID | None = None
+    audit_retention_days: int | None = Field(default=None, ge=AUDIT_RETENTION_DAYS_MIN, le=3650)
+
+
+class DeleteWorkspace(Contract):
+    """`DELETE /v1/workspaces/{workspace_id}` `{confirm_name}`: owner only; `confirm_name`
+    must equal the workspace's name. Its bots stop and its data is removed."""
+
+    workspace_id: UUID
+    confirm_name: str = Field(max_length=WORKSPACE_NAME_MAX)
+
+
+class WorkspaceDeleted(Contract):
+    workspace_id: UUID
+    # Services that have not yet removed their data; auth-service keeps retrying them.
+    pending: list[str] = Field(default_factory=list)
+
+
+class TransferWorkspace(Contract):
+    """`POST /v1/workspaces/{workspace_id}/transfer` `{user_id}`: the member becomes owner,
+    the old owner admin."""
+
+    workspace_id: UUID
+    user_id: UUID
+
+
+# --------------------------------------------------------------------------------------
+# members
+
+
+class Member(Contract):
+    user_id: UUID
+    display_name: str
+    avatar_url: str | None = None
+    role: str
+    permissions: list[Permission]
+    bot_ids: list[UUID] = Field(default_factory=list)
+    joined_at: datetime
+
+
+class MemberList(Contract):
+    members: list[Member]
+
+
+class MemberRef(Contract):
+    workspace_id: UUID
+    user_id: UUID
+
+
+class UpdateMember(Contract):
+    """`PATCH /v1/workspaces/{workspace_id}/members/{user_id}` `{role, bot_ids}`: the fields
+    given change (`members.manage`; never beyond the caller's own permissions)."""
+
+    workspace_id: UUID
+    user_id: UUID
+    role: RoleRef | None = None
+    bot_ids: BotIds | None = None
+
+
+# --------------------------------------------------------------------------------------
+# roles and permissions
+
+
+class PermissionInfo(Contract):
+    name: Permission
+    description: str
+
+
+class PermissionList(Contract):
+    """`GET /v1/permissions`: every permission string, in their fixed order."""
+
+    permissions: list[PermissionInfo]
+
+
+class Role(Contract):
+    """A built-in role (`id` = its name, `builtin`) or a workspace's custom role."""
+
+    id: str
+    name: str
+    permissions: list[Permission]
+    builtin: bool
+    description: str = ""
+    # Members holding it.
+    members: int = 0
+
+
+class RoleList(Contract):
+    roles: list[Role]
+
+
+class CreateRole(Contract):
+    """`POST /v1/workspaces/{workspace_id}/roles` `{name, permissions}`; an unknown permission
+    is refused, naming it."""
+
+    workspace_id: UUID
+    name: RoleName
+    permissions: list[str] = Field(max_length=64)
+
+
+class UpdateRole(Contract):
+    """`PATCH /v1/workspaces/{workspace_id}/roles/{role_id}`: the fields given change."""
+
+    workspace_id: UUID
+    role_id: UUID
+    name: RoleName | None = None
+    permissions: list[str] | None = Field(default=None, max_length=64)
+
+
+class RoleIdRef(Contract):
+    workspace_id: UUID
+    role_id: UUID
+
+
+# --------------------------------------------------------------------------------------
+# invitations
+
+
+class CreateInvitation(Contract):
+    """`POST /v1/workspaces/{workspace_id}/invitations` `{role, bot_ids?, email?,
+    expires_in_s?}`. With `email`, only a user with that e-mail may accept."""
+
+    workspace_id: UUID
+    role: RoleRef
+    bot_ids: BotIds = Field(default_factory=list)
+    email: str | None = Field(
+        default=None, min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"
+    )
+    expires_in_s: int = Field(
+        default=INVITATION_TTL_DEFAULT_S, ge=INVITATION_TTL_MIN_S, le=INVITATION_TTL_MAX_S
+    )
+
+
+class InvitationCreated(Contract):
+    """201 `{id, token, url, role, bot_ids, expires_at}`: the token is shown this once."""
+
+    id: UUID
+    token: str
+    url: str
+    role: str
+    bot_ids: list[UUID]
+    expires_at: datetime
+
+
+class Invitation(Contract):
+    """A pending invitation as listed (never with its token)."""
+
+    id: UUID
+    role: str
+    bot_ids: list[UUID] = Field(default_factory=list)
+    email: str | None = None
+    expires_at: datetime
+    created_at: datetime
+    created_by: UUID | None = None
+
+
+class InvitationList(Contract):
+    invitations: list[Invitation]
+
+
+class InvitationRef(Contract):
+    workspace_id: UUID
+    invitation_id: UUID
+
+
+class AcceptInvitation(Contract):
+    """`POST /v1/invitations/{token}/accept` by a signed-in user."""
+
+    token: str = Field(min_length=1, max_length=128)
+
+
+class InvitationAccepted(Contract):
+    """`joined` is False when the caller already was a member (nothing changed, the
+    invitation stays usable); an expired, revoked or used token answers 410 `gone`."""
+
+    workspace_id: UUID
+    joined: bool
+
+
+# --------------------------------------------------------------------------------------
+# RPCs of auth-service: contracts fixed, served by the auth slice (planned until then).
+
+ACCESS_GET = rpc(
+    "rpc.auth.access.get",
+    AccessQuery,
+    AccessSnapshot,
+    callers=["gateway", "log"],
+    summary="every membership of a user (role, permissions, bots) at its access version",
+    planned=True,
+)
+WORKSPACE_LIST = rpc(
+    "rpc.auth.workspace.list", Empty, WorkspaceList, callers=["gateway"], planned=True
+)
+WORKSPACE_CREATE = rpc(
+    "rpc.auth.workspace.create",
+    CreateWorkspace,
+    Workspace,
+    callers=["gateway"],
+    summary="create a team workspace owned by the caller",
+    planned=True,
+)
+WORKSPACE_GET = rpc(
+    "rpc.auth.workspace.get", WorkspaceRef, Workspace, callers=["gateway"], planned=True
+)
+WORKSPACE_UPDATE = rpc(
+    "rpc.auth.workspace.update", UpdateWorkspace, Workspace, callers=["gateway"], planned=True
+)
+WORKSPACE_DELETE = rpc(
+    "rpc.auth.workspace.delete",
+    DeleteWorkspace,
+    WorkspaceDeleted,
+    callers=["gateway"],
+    summary="owner: delete a team workspace, stop its bots and purge its data everywhere",
+    planned=True,
+)
+WORKSPACE_TRANSFER = rpc(
+    "rpc.auth.workspace.transfer",
+    TransferWorkspace,
+    Workspace,
+    callers=["gateway"],
+    summary="owner: make another member the owner (the old owner becomes admin)",
+    planned=True,
+)
+MEMBER_LIST = rpc("rpc.auth.member.list", WorkspaceRef, MemberList, callers=["gateway"],
+                  planned=True)
+MEMBER_UPDATE = rpc("rpc.auth.member.update", UpdateMember, Member, callers=["gateway"],
+                    planned=True)
+MEMBER_REMOVE = rpc("rpc.auth.member.remove", MemberRef, Empty, callers=["gateway"],
+                    planned=True)
+MEMBER_LEAVE = rpc("rpc.auth.member.leave", WorkspaceRef, Empty, callers=["gateway"],
+                   planned=True)
+ROLE_LIST = rpc("rpc.auth.role.list", WorkspaceRef, RoleList, callers=["gateway"], planned=True)
+ROLE_CREATE = rpc("rpc.auth.role.create", CreateRole, Role, callers=["gateway"], planned=True)
+ROLE_UPDATE = rpc("rpc.auth.role.update", UpdateRole, Role, callers=["gateway"], planned=True)
+ROLE_DELETE = rpc("rpc.auth.role.delete", RoleIdRef, Empty, callers=["gateway"], planned=True)
+INVITATION_CREATE = rpc(
+    "rpc.auth.invitation.create",
+    CreateInvitation,
+    InvitationCreated,
+    callers=["gateway"],
+    summary="a single-use invitation link (token shown once)",
+    planned=True,
+)
+INVITATION_LIST = rpc(
+    "rpc.auth.invitation.list", WorkspaceRef, InvitationList, callers=["gateway"], planned=True
+)
+INVITATION_REVOKE = rpc(
+    "rpc.auth.invitation.revoke", InvitationRef, Empty, callers=["gateway"], planned=True
+)
+INVITATION_ACCEPT = rpc(
+    "rpc.auth.invitation.accept",
+    AcceptInvitation,
+    InvitationAccepted,
+    callers=["gateway"],
+    summary="join a workspace with an invitation token (410 when expired, revoked or used)",
+    planned=True,
+)
+
+SPECS: list[Spec] = [
+    *declared_specs(globals()),
+    EventSpec(
+        "evt.auth.*.*.access_changed",
+        AccessChanged,
+        frozenset({"auth"}),
+        "members' access to a workspace changed: drop cached access, re-check live streams",
+    ),
+]
