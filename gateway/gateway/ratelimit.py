@@ -108,7 +108,7 @@ async def too_many(send: Send, wait_s: float) -> None:
     retry = retry_after_header(wait_s)
     body = envelope_json(
         ErrorCode.RATE_LIMITED,
-        f"too many requests; try again in {human_duration(retry)}",
+        f"too many requests; try again in {human_duration(float(retry))}",
         {"retry_after": float(retry)},
     )
     await send(

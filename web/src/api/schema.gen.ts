@@ -982,6 +982,7 @@ export type PromptOut = {
   updated_at: string;
   user: string;
   variables?: Record<string, string>;
+  warnings?: string[];
 };
 
 export type PromptPatch = {
