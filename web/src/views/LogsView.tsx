@@ -7,7 +7,7 @@ import { useEventStream } from '../components/stream';
 import { useChartRefresh } from '../components/liveRefresh';
 import { Empty, ErrorBox, Loading, when } from '../components/ui';
 import { tabKeyTarget } from '../lib/words';
-import { appendBounded, backlogLines, filterQuery, LEVELS, lineFromEntry, lineFromEvent, matches, perMinute, sourceLink, summaryPath, timeSlots, type Line, type LogFilters } from '../lib/logs';
+import { appendBounded, backlogLines, filterQuery, LEVELS, lineFromEntry, lineFromEvent, matches, perMinute, sourceLinks, summaryPath, timeSlots, type Line, type LogFilters } from '../lib/logs';
 import { bucketFor, DEFAULT_RANGE, RANGES, rangeBounds, rangeError, rangeLabel, type RangeKey, type TimeRange } from '../lib/logRange';
 
 /** How many earlier events the live tail opens with. */
@@ -36,11 +36,11 @@ function Lines({ lines, label, follow = false }: { lines: Line[]; label: string;
     // A tab stop, so keyboard users can scroll it (axe: scrollable-region-focusable).
     <div ref={box} onScroll={follow ? onScroll : undefined} className="log" role="log" aria-label={label} aria-live="off" tabIndex={0} data-testid={label === 'Live tail' ? 'live-tail' : 'history'}>
       {lines.map((l) => {
-        const link = sourceLink(l);
+        const links = sourceLinks(l);
         return (
           <div key={l.id} className={`lvl-${l.level}`} data-event-id={l.id}>
             <span className="muted">{new Date(l.at).toLocaleTimeString()}</span> [{l.level}] {l.domain}.{l.kind} {l.message}
-            {link && <> · <Link to={link.to} data-testid="log-source-link">{link.label}</Link></>}
+            {links.map((link) => <span key={link.label}> · <Link to={link.to} data-testid="log-source-link">{link.label}</Link></span>)}
           </div>
         );
       })}
