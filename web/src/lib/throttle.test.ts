@@ -22,6 +22,20 @@ describe('throttle', () => {
     t();
     expect(fn).toHaveBeenCalledTimes(3);
   });
+  it('waits `delay` before the first call', () => {
+    const fn = vi.fn();
+    const t = throttle(fn, 5000, 2000);
+    t();
+    t();
+    expect(fn).toHaveBeenCalledTimes(0);
+    vi.advanceTimersByTime(2000);
+    expect(fn).toHaveBeenCalledTimes(1);
+    t();
+    vi.advanceTimersByTime(4999);
+    expect(fn).toHaveBeenCalledTimes(1);
+    vi.advanceTimersByTime(1);
+    expect(fn).toHaveBeenCalledTimes(2);
+  });
   it('cancel drops the pending call', () => {
     const fn = vi.fn();
     const t = throttle(fn, 1000);

@@ -1,9 +1,9 @@
-// At most one call per `ms`: the first at once, later ones folded into one at the end of the
-// window (so the last event of a burst is never lost).
+// At most one call per `ms`: the first after `delay` (0: at once), later ones folded into one
+// at the end of the window (so the last event of a burst is never lost).
 
 export type Throttled = { (): void; cancel: () => void };
 
-export function throttle(fn: () => void, ms: number, now: () => number = Date.now): Throttled {
+export function throttle(fn: () => void, ms: number, delay = 0, now: () => number = Date.now): Throttled {
   let last = -Infinity;
   let timer: ReturnType<typeof setTimeout> | null = null;
   const run = () => {
@@ -13,7 +13,7 @@ export function throttle(fn: () => void, ms: number, now: () => number = Date.no
   };
   const call = (() => {
     if (timer) return;
-    const wait = last + ms - now();
+    const wait = Math.max(delay, last + ms - now());
     if (wait <= 0) run();
     else timer = setTimeout(run, wait);
   }) as Throttled;
