@@ -11,7 +11,7 @@ export function TryPlace({ botId, place, onChange, sandbox }: { botId: string; p
   const blank = sandbox ? 'the bot’s first sandbox server' : 'a sample server';
   return (
     <fieldset className="try-place" data-testid="try-place" style={{ border: 0, padding: 0, margin: 0 }}>
-      <legend className="small muted">Where it runs</legend>
+      <legend style={{ fontWeight: 600, marginTop: 12, padding: 0 }}>Where it runs</legend>
       <div className="row">
         <IdPicker label="Server" hint={place.guild ? undefined : `Empty: ${blank}.`} value={place.guild} onChange={(v) => onChange(pickGuild(guilds, place, v))} choices={guildChoices(guilds)} />
         <IdPicker label="Channel" hint={place.channel ? undefined : 'Empty: the server’s first channel.'} value={place.channel} onChange={(v) => onChange({ ...place, channel: v })} choices={channelChoices(guilds, place.guild ? [place.guild] : [])} />
