@@ -825,6 +825,9 @@ class PromptOut(PromptIn):
     id: UUID
     created_at: datetime
     updated_at: datetime
+    # Undefined variables the system/user templates use (they render empty): a warning,
+    # never a refusal (checked against TEMPLATE_VARIABLES and the prompt's `variables`).
+    warnings: list[str] = Field(default_factory=list)
 
 
 class PromptList(Contract):

@@ -1,8 +1,11 @@
-"""Byte counts as people read them, for messages the console shows as they are.
+"""Byte counts and waits as people read them, for messages the console shows as they are.
 
 human_size(1048576)   # -> "1 MiB"
 human_size(1572864)   # -> "1.5 MiB"
 human_size(900)       # -> "900 bytes"
+human_duration(45)    # -> "45 s"
+human_duration(596)   # -> "about 10 min"
+human_duration(600)   # -> "10 min"
 """
 
 from __future__ import annotations
@@ -21,3 +24,20 @@ def human_size(n: int) -> str:
         step += 1
     text = f"{value:.1f}".removesuffix(".0")
     return f"{text} {_UNITS[step]}"
+
+
+_STEPS = ((86_400, "day"), (3_600, "h"), (60, "min"))
+
+
+def human_duration(seconds: float) -> str:
+    """A wait as a person reads it: seconds up to 90, then minutes, hours, days; "about"
+    when rounded ("try again in about 10 min", never "in 596 s")."""
+    s = max(1, round(seconds))
+    if s < 90:
+        return f"{s} s"
+    for size, unit in _STEPS:
+        if s >= size * 1.5 or size == 60:
+            n = round(s / size)
+            word = unit if unit != "day" or n == 1 else "days"
+            return f"{n} {word}" if s == n * size else f"about {n} {word}"
+    raise AssertionError("unreachable")

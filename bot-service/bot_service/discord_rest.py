@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from services.sizes import human_duration
+
 
 @dataclass(frozen=True)
 class BotIdentity:
@@ -30,7 +32,8 @@ class DiscordUnavailableError(Exception):
 
 class DiscordRateLimitedError(Exception):
     def __init__(self, retry_after_s: float) -> None:
-        super().__init__(f"Discord is rate limiting token checks; retry in {retry_after_s:.0f}s")
+        wait = human_duration(retry_after_s)
+        super().__init__(f"Discord is rate limiting token checks; try again in {wait}")
         self.retry_after_s = retry_after_s
 
 

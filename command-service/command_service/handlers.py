@@ -373,7 +373,7 @@ class Handlers:
         inv = _tester_invocation(cmd.spec, req.sample, bot, live)
         async with asyncio.timeout(self.execute_timeout_s):
             reply = await self.executor.preview(saved, cmd, inv, conns, prompts)
-        reply.warnings = self.config.template_warnings(req.command)
+        reply.warnings = self.config.template_warnings(req.command, prompts)
         return reply
 
     async def variables(self, req: Empty, ctx: RpcContext) -> c.TemplateVariables:

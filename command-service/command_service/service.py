@@ -28,7 +28,7 @@ from command_service.bot_setup import (
 )
 from command_service.execution.outbound import Guard, OutboundError
 from command_service.execution.templates import Renderer
-from command_service.execution.variables import warnings_of
+from command_service.execution.variables import prompt_warnings, warnings_of
 from command_service.models import CONNECTIONS_AAD, CommandRow, ConnectionRow, PromptRow
 from proto.commands import (
     DEFAULT_PREFIX,
@@ -293,7 +293,7 @@ class PromptService(ItemService[PromptRow, PromptIn, PromptPatch, PromptOut]):
         self.renderer = renderer
 
     def out(self, row: PromptRow) -> PromptOut:
-        return PromptOut.model_validate(
+        out = PromptOut.model_validate(
             {
                 **row.spec,
                 "id": row.id,
@@ -301,6 +301,8 @@ class PromptService(ItemService[PromptRow, PromptIn, PromptPatch, PromptOut]):
                 "updated_at": row.updated_at,
             }
         )
+        out.warnings = prompt_warnings(out)
+        return out
 
     def check(self, spec: PromptIn) -> None:
         fields = prompt_template_errors(self.renderer, spec, ["body"])
@@ -504,13 +506,25 @@ class ConfigService:
             },
         )
         out = await self.get_command(s, bot_id, cid)
-        out.warnings = self.template_warnings(spec)
+        out.warnings = await self._saved_warnings(s, spec)
         return out
 
     @staticmethod
-    def template_warnings(spec: CommandIn) -> list[str]:
-        """Undefined variables the templates use: a warning, the save still succeeds."""
-        return warnings_of(spec)
+    def template_warnings(spec: CommandIn, prompts: dict[UUID, PromptIn]) -> list[str]:
+        """Undefined variables the templates use, the command's own and its prompt's (given
+        in `prompts` by id): a warning, the save still succeeds."""
+        out = warnings_of(spec)
+        _, prompt_id = _refs(spec)
+        if prompt_id is not None and (prompt := prompts.get(prompt_id)) is not None:
+            out += prompt_warnings(prompt, spec)
+        return out
+
+    async def _saved_warnings(self, s: AsyncSession, spec: CommandIn) -> list[str]:
+        _, prompt_id = _refs(spec)
+        prompts: dict[UUID, PromptIn] = {}
+        if prompt_id is not None and (row := await repo.PROMPTS.get(s, prompt_id)) is not None:
+            prompts[prompt_id] = PromptIn.model_validate(row.spec)
+        return self.template_warnings(spec, prompts)
 
     async def update_command(
         self, s: AsyncSession, bot_id: UUID, command_id: UUID, patch: CommandPatch
@@ -538,7 +552,7 @@ class ConfigService:
             },
         )
         out = await self.get_command(s, bot_id, command_id)
-        out.warnings = self.template_warnings(spec)
+        out.warnings = await self._saved_warnings(s, spec)
         return out
 
     async def delete_command(self, s: AsyncSession, bot_id: UUID, command_id: UUID) -> None:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proto.errors import ErrorCode
 from services.errors import envelope_json
+from services.sizes import human_duration
 
 
 class RateLimiter:
@@ -107,7 +108,7 @@ async def too_many(send: Send, wait_s: float) -> None:
     retry = retry_after_header(wait_s)
     body = envelope_json(
         ErrorCode.RATE_LIMITED,
-        f"too many requests; try again in {retry} s",
+        f"too many requests; try again in {human_duration(float(retry))}",
         {"retry_after": float(retry)},
     )
     await send(

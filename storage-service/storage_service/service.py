@@ -37,7 +37,7 @@ from proto.storage import (
     UploadFile,
 )
 from services.errors import RpcError
-from services.sizes import human_size
+from services.sizes import human_duration, human_size
 from storage_service import processing
 from storage_service.models import StoredFile
 from storage_service.objects import ObjectMissing, ObjectStore
@@ -408,6 +408,7 @@ def avatar_rate_limited(err: RpcError) -> RpcError:
     seconds = max(1, math.ceil(wait))
     return RpcError(
         ErrorCode.RATE_LIMITED,
-        f"Discord limits how often a bot's avatar can change; try again in {seconds} s",
+        "Discord limits how often a bot's avatar can change; "
+        f"try again in {human_duration(seconds)}",
         details={"retry_after": seconds},
     )

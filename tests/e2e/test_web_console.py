@@ -364,3 +364,34 @@ def test_try_it_failure_is_red_with_reason_and_log_link(console_run: dict[str, A
     a required option empty; now the reason is in red with a link to its log line, and an
     empty required option is refused at the field without sending anything."""
     _check(console_run, "try_it_failure_is_red_with_reason_and_log_link")
+
+
+# tests/e2e/flows/55_rest.mjs: #16 leftovers.
+def test_error_line_opens_the_connection_and_the_chart_follows_live(
+    console_run: dict[str, Any],
+) -> None:
+    """#16: a failed AI command's error line offers "Open the connection" (it lands on the
+    connection's card), and the chart counts live events within seconds, not at its 60 s poll."""
+    _check(console_run, "rest_open_the_connection_and_chart_follows")
+
+
+def test_try_it_runs_in_the_server_and_channel_picked_by_name(console_run: dict[str, Any]) -> None:
+    """#16: Try it had no server/channel picker; now both default to the bot's first server
+    and channel, are picked by name, and the answer renders the picked names."""
+    _check(console_run, "rest_try_it_in_a_picked_server_and_channel")
+
+
+def test_waits_read_in_minutes_and_shards_show_no_worker_names(
+    console_run: dict[str, Any],
+) -> None:
+    """#16: "try again in 596 s" and "worker vm-…" as jargon; now "about 10 min", and the
+    worker name sits behind an operators' disclosure."""
+    _check(console_run, "rest_waits_and_shard_words")
+
+
+def test_a_prompt_with_an_undefined_variable_saves_with_a_warning(
+    console_run: dict[str, Any],
+) -> None:
+    """#16: prompt templates were not checked; now an undefined variable is a warning on the
+    prompt's card after the save, gone once fixed."""
+    _check(console_run, "rest_prompt_template_warning")

@@ -33,6 +33,7 @@ from proto.events import LogLevel
 from proto.logs import LogRecorded
 from services.bus.types import Msg, Subscription
 from services.errors import RpcError
+from services.sizes import human_duration
 
 if TYPE_CHECKING:
     from bot_service.fleet.host import UnitKey
@@ -321,7 +322,8 @@ class CommandBridge:
                 with contextlib.suppress(discord.HTTPException):
                     await client.http.bulk_upsert_guild_commands(app_id, int(guild_id), [])
         except discord.RateLimited as exc:
-            return f"rate limited by Discord (retry after {exc.retry_after:.0f} s)", True
+            wait = human_duration(exc.retry_after)
+            return f"rate limited by Discord (trying again in {wait})", True
         except discord.HTTPException as exc:
             return _discord_error(exc)
         except (TimeoutError, OSError) as exc:

@@ -46,6 +46,7 @@ from proto.fleet import (
 from services.bus.rpc import RpcContext
 from services.bus.types import Msg, NatsTimeoutError, NoRespondersError, Subscription
 from services.errors import RpcError, not_found
+from services.sizes import human_duration
 
 if TYPE_CHECKING:
     import aiohttp
@@ -70,7 +71,7 @@ def discord_error(status: int, text: str, retry_after: float | None = None) -> R
         wait = retry_after if retry_after is not None else 5.0
         return RpcError(
             ErrorCode.RATE_LIMITED,
-            f"Discord rate limit: try again in {wait:.0f} s",
+            f"Discord rate limit: try again in {human_duration(wait)}",
             details={"retry_after": round(wait, 3)},
         )
     if status == 401:

@@ -30,6 +30,7 @@ from bot_service.fleet.discordpy import LeanClient, last_heartbeat_ack, open_gat
 from bot_service.fleet.host import UnitHost, UnitKey
 from proto.fleet import BotState, DesiredBot, Presence, ResumeInfo
 from proto.logs import LogRecorded
+from services.sizes import human_duration
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,9 @@ class ShardUnit:
             return
         count, self._rate_limits_unlogged = self._rate_limits_unlogged, 0
         self._rate_limit_logged_at = now
-        wait = f"; retrying in {retry_after_s:g} s" if retry_after_s is not None else ""
+        wait = ""
+        if retry_after_s is not None:
+            wait = f"; trying again in {human_duration(retry_after_s)}"
         more = f" ({count} rate-limited requests since the last report)" if count > 1 else ""
         event = LogRecorded(
             owner_id=self.desired.owner_id,
@@ -370,8 +373,8 @@ class ShardUnit:
         self.set_state(
             "starting",
             "identify_wait",
-            f"waiting {max(1, round(seconds))} s for Discord's next session start "
-            f"(Discord allows one start every {window:g} s)",
+            f"waiting {human_duration(seconds)} for Discord's next session start "
+            f"(Discord allows one start every {human_duration(window)})",
         )
 
     def _first_connect_params(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from proto.commands import (
     PromptIn,
     TemplateResponse,
 )
+from services.sizes import human_duration
 from services.telemetry.redaction import redact
 
 DISCORD_LIMIT = 2000
@@ -426,7 +427,7 @@ class Executor:
             if left > 0:
                 return CommandReply(
                     outcome="cooldown",
-                    content=f"Slow down: you can use this command again in {left:.0f} s.",
+                    content=f"Slow down: you can use this command again in {human_duration(left)}.",
                     ephemeral=True,
                 ), None
         steps: list[str] = []

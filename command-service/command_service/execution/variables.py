@@ -1,11 +1,12 @@
-"""Which variables a command's templates use that do not exist (they would render empty).
+"""Which variables a command's (or a prompt's) templates use that do not exist (they would
+render empty).
 
 Checked against `proto.commands.TEMPLATE_VARIABLES`, the one list the editor also shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from jinja2 import Environment, TemplateSyntaxError, meta, nodes
 
@@ -14,6 +15,7 @@ from proto.commands import (
     AiResponse,
     CommandIn,
     HttpResponse,
+    PromptIn,
     TemplateResponse,
 )
 
@@ -27,20 +29,29 @@ _parser = Environment(autoescape=True)  # only parses: nothing is rendered with 
 
 def known_variables(cmd: CommandIn) -> dict[str, set[str] | None]:
     """Root name -> its attributes (None: a plain value or an open object)."""
-    response = cmd.response.type
-    kinds = {cmd.kind, response}
+    kinds: set[str] = {cmd.kind, cmd.response.type}
     if cmd.kind == "user":
         kinds.add("user")
+    return _known(kinds, {o.name for o in cmd.options}, None)
+
+
+def _known(
+    kinds: set[str], options: set[str] | None, prompt_vars: set[str] | None
+) -> dict[str, set[str] | None]:
+    """The variables a template sees given the command kinds it may run for; `options`
+    None: any option (open); `prompt_vars` None: not a prompt template (no `vars`)."""
     out: dict[str, set[str] | None] = {}
     for var in TEMPLATE_VARIABLES:
         if var.only and not kinds & set(var.only):
             continue
         root, _, attr = var.path.partition(".")
         if root == "options":
-            out["options"] = {o.name for o in cmd.options}
+            out["options"] = options
             continue
         if root == "vars":
-            continue  # prompt templates only
+            if prompt_vars is not None:
+                out["vars"] = prompt_vars
+            continue
         if root in _OPEN or not attr:
             out.setdefault(root, None)
             continue
@@ -48,6 +59,32 @@ def known_variables(cmd: CommandIn) -> dict[str, set[str] | None]:
         assert attrs is not None
         attrs.add(attr)
     return out
+
+
+# The command kinds a prompt may serve: any, through an AI response.
+_PROMPT_KINDS = frozenset({"slash", "prefix", "user", "message", "ai"})
+
+
+def prompt_warnings(prompt: PromptIn, cmd: CommandIn | None = None) -> list[str]:
+    """One plain-words warning per undefined variable a prompt's system and user templates
+    use. Alone (at save), a prompt may serve any command: only what no command can give is
+    flagged, and `vars.NAME` must be one of its variables. With the command that uses it
+    (preview, the command's save), that command's variables and options count, and `vars`
+    are the prompt's plus those the command sets."""
+    if cmd is None:
+        known = _known(set(_PROMPT_KINDS), None, set(prompt.variables))
+        hints = {"vars.": " (add it to the prompt's variables)"}
+    else:
+        known = known_variables(cmd)
+        given = cmd.response.variables if isinstance(cmd.response, AiResponse) else {}
+        known["vars"] = set(prompt.variables) | set(given)
+        hints = {
+            "vars.": " (neither the prompt nor the command sets it)",
+            "options.": " (the command has no such option)",
+        }
+    whose = "the prompt's" if cmd is None else f"the prompt {prompt.name}'s"
+    sources = [(f"{whose} system message", prompt.system), (f"{whose} user message", prompt.user)]
+    return _warnings(((w, src) for w, src in sources if src), known, hints)
 
 
 def _sources(cmd: CommandIn) -> Iterator[tuple[str, str]]:
@@ -118,17 +155,21 @@ def undefined_in(source: str, known: dict[str, set[str] | None]) -> list[str]:
 
 def warnings_of(cmd: CommandIn) -> list[str]:
     """One plain-words warning per undefined variable a command's templates use."""
-    known = known_variables(cmd)
+    hints = {"options.": " (the command has no such option)"}
+    return _warnings(_sources(cmd), known_variables(cmd), hints)
+
+
+def _warnings(
+    sources: Iterable[tuple[str, str]], known: dict[str, set[str] | None], hints: dict[str, str]
+) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
-    for where, source in _sources(cmd):
+    for where, source in sources:
         for path in undefined_in(source, known):
             if path in seen:
                 continue
             seen.add(path)
-            hint = ""
-            if path.startswith("options."):
-                hint = " (the command has no such option)"
+            hint = next((h for start, h in hints.items() if path.startswith(start)), "")
             out.append(
                 f"{where} uses {{{{ {path} }}}}, which is not a variable: it renders empty{hint}"
             )

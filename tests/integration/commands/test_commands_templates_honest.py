@@ -118,3 +118,62 @@ async def test_variables_preview_warnings_and_failed_dry_run(
         assert events[0]["level"] == "error"
         assert events[0]["dry_run"] is True
         assert "the AI API answered HTTP 404" in events[0]["message"]
+
+
+async def test_prompt_templates_warn_at_save_and_in_the_preview_of_a_command(
+    auth_stack, sandbox, sandbox_control, command_service, peer
+) -> None:
+    """A prompt's system/user templates are checked against the same variable list: an
+    undefined one is a warning when the prompt is saved and in the preview and save of a
+    command that uses it; never a refusal."""
+    alice = await sign_in(auth_stack.url, sandbox)
+    async with httpx.AsyncClient(base_url=auth_stack.url, headers=alice.headers, timeout=20) as api:
+        name = f"p-{uuid.uuid4().hex[:6]}"
+        prompt = await api.post(
+            "/v1/prompts",
+            json={
+                "name": name,
+                "model": "m",
+                "system": "You answer in {{ guild.nmae }}",
+                "user": "{{ options.question }} ({{ vars.tone }})",
+            },
+        )
+        assert prompt.status_code == 201, prompt.text
+        warnings = prompt.json()["warnings"]
+        assert len(warnings) == 2, warnings
+        assert warnings[0].startswith("the prompt's system message uses {{ guild.nmae }}")
+        assert "{{ vars.tone }}" in warnings[1]
+        assert "add it to the prompt's variables" in warnings[1]
+        prompt_id = prompt.json()["id"]
+        listed = (await api.get("/v1/prompts")).json()["items"]
+        assert [p["warnings"] for p in listed if p["id"] == prompt_id] == [warnings]
+
+        fixed = await api.patch(
+            f"/v1/prompts/{prompt_id}",
+            json={"system": "You answer in {{ guild.name }}", "variables": {"tone": "kind"}},
+        )
+        assert fixed.status_code == 200, fixed.text
+        assert fixed.json()["warnings"] == []
+
+        # With the command using it: its options count, a missing one is flagged.
+        app = await sandbox_control.create_application(f"Prompt Bot {uuid.uuid4().hex[:6]}")
+        bot = await api.post("/v1/bots", json={"name": "prompt bot", "token": app.token})
+        assert bot.status_code == 201, bot.text
+        base = f"/v1/bots/{bot.json()['id']}/commands"
+        conn = await api.post(
+            "/v1/connections",
+            json={"name": f"ai-{uuid.uuid4().hex[:6]}", "base_url": peer.url + "/v1"},
+        )
+        assert conn.status_code == 201, conn.text
+        ask = _cmd(
+            name="ask",
+            response={"type": "ai", "connection_id": conn.json()["id"], "prompt_id": prompt_id},
+        )
+        reply = (await api.post(f"{base}/preview", json=ask)).json()
+        assert len(reply["warnings"]) == 1, reply
+        assert reply["warnings"][0].startswith(
+            f"the prompt {name}'s user message uses {{{{ options.question }}}}"
+        )
+        saved = await api.post(base, json=ask)
+        assert saved.status_code == 201, saved.text
+        assert saved.json()["warnings"] == reply["warnings"]

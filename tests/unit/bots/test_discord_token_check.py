@@ -41,7 +41,7 @@ async def test_identify_reads_user_and_application() -> None:
     ("status", "body", "error", "text"),
     [
         (401, {"message": "401: Unauthorized", "code": 0}, TokenRejectedError, "rejected"),
-        (429, {"retry_after": 3.5}, DiscordRateLimitedError, "retry in"),
+        (429, {"retry_after": 3.5}, DiscordRateLimitedError, "try again in 4 s"),
         (502, {}, DiscordUnavailableError, "502"),
     ],
 )

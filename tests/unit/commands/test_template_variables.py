@@ -12,7 +12,7 @@ import pytest
 from command_service.bot_setup import BotSetup
 from command_service.execution.executor import Executor
 from command_service.execution.templates import Renderer
-from command_service.execution.variables import undefined_in, warnings_of
+from command_service.execution.variables import prompt_warnings, undefined_in, warnings_of
 from proto.commands import (
     TEMPLATE_VARIABLES,
     BotInfo,
@@ -22,6 +22,7 @@ from proto.commands import (
     GuildInfo,
     Invocation,
     Invoker,
+    PromptIn,
 )
 
 INVOCATION = Invocation(
@@ -138,3 +139,56 @@ def test_known_variables_and_http_data_are_not_flagged() -> None:
     # a context-menu command has a target; a slash command does not
     assert undefined_in("{{ target.id }}", {"user": set()}) == ["target"]
     assert warnings_of(_cmd("{{ target.id }}")) != []
+
+
+def _paths(warnings: list[str]) -> list[str]:
+    return [w.split("{{ ")[1].split(" }}")[0] for w in warnings]
+
+
+def test_prompt_templates_are_checked_alone() -> None:
+    """A prompt's system/user templates are flagged like a command's (issue 16): at save the
+    prompt may serve any command, so options and prefix words pass; `vars.NAME` must be one
+    of its variables."""
+    prompt = PromptIn(
+        name="ask",
+        model="m",
+        system="You help in {{ guild.nmae }} for {{ bot.name }}; tone: {{ vars.tone }}",
+        user="{{ options.question }} {{ args }} {{ vars.topic }} {{ usr.name }} {{ data }}",
+        variables={"tone": "kind"},
+    )
+    warnings = prompt_warnings(prompt)
+    assert _paths(warnings) == ["guild.nmae", "usr", "data", "vars.topic"]
+    assert warnings[0].startswith("the prompt's system message uses {{ guild.nmae }}")
+    assert "renders empty" in warnings[0]
+    assert warnings[3].endswith("(add it to the prompt's variables)")
+    clean = PromptIn(name="ok", model="m", user="{{ user.display_name }}: {{ options.q }}")
+    assert prompt_warnings(clean) == []
+
+
+def test_prompt_templates_are_checked_with_the_command_using_them() -> None:
+    """In a command's preview and save, the prompt sees that command's options and the
+    `vars` the command sets."""
+    prompt = PromptIn(
+        name="ask",
+        model="m",
+        user="{{ options.question }} {{ options.q }} {{ vars.v }} {{ vars.w }}",
+    )
+    cmd = CommandIn.model_validate(
+        {
+            "kind": "slash",
+            "name": "ask",
+            "description": "d",
+            "options": [{"name": "question", "description": "q", "type": "string"}],
+            "response": {
+                "type": "ai",
+                "connection_id": str(uuid.uuid4()),
+                "prompt_id": str(uuid.uuid4()),
+                "variables": {"v": "{{ user.name }}"},
+            },
+        }
+    )
+    warnings = prompt_warnings(prompt, cmd)
+    assert _paths(warnings) == ["options.q", "vars.w"]
+    assert warnings[0].startswith("the prompt ask's user message uses {{ options.q }}")
+    assert "no such option" in warnings[0]
+    assert "neither the prompt nor the command sets it" in warnings[1]

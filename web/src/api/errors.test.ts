@@ -20,9 +20,12 @@ describe('parseError', () => {
     expect(e.retryAfterS).toBe(7);
     expect(e.message).toBe('slow down (try again in 7 s)');
   });
+  it('says a long wait in minutes', () => {
+    expect(parseError(429, { error: { code: 'rate_limited', message: 'slow down' } }, '596').message).toBe('slow down (try again in about 10 min)');
+  });
   it('does not say the retry time twice when the message has it', () => {
-    const e = parseError(429, { error: { code: 'rate_limited', message: 'Discord limits how often a bot\'s avatar can change; try again in 596 s' } }, '596');
-    expect(e.message).toBe("Discord limits how often a bot's avatar can change; try again in 596 s");
+    const e = parseError(429, { error: { code: 'rate_limited', message: 'Discord limits how often a bot\'s avatar can change; try again in about 10 min' } }, '596');
+    expect(e.message).toBe("Discord limits how often a bot's avatar can change; try again in about 10 min");
     expect(e.retryAfterS).toBe(596);
   });
   it('flags 401 as unauthenticated', () => {

@@ -1,4 +1,5 @@
 import { plainFieldMessage } from '../lib/fields';
+import { humanDuration } from '../lib/words';
 
 // API errors: every error of the gateway is `{"error": {code, message, details, fields}}`.
 
@@ -71,8 +72,8 @@ export function parseError(status: number, body: unknown, retryAfter?: string | 
             message: typeof f.message === 'string' ? f.message : 'invalid value',
           }))
       : [];
-    // The server's message may already say when ("… try again in 596 s"): never say it twice.
-    if (retry !== null && status === 429 && !/try again/i.test(message)) message = `${message} (try again in ${retry} s)`;
+    // The server's message may already say when ("… try again in about 10 min"): never say it twice.
+    if (retry !== null && status === 429 && !/try again/i.test(message)) message = `${message} (try again in ${humanDuration(retry)})`;
     return new ApiError(status, code, message, asRecord(env.details) ?? {}, fields, retry);
   }
   // FastAPI's default `{"detail": ...}` or a proxy's HTML page: never show it raw.

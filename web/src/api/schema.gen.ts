@@ -1155,6 +1155,7 @@ export type PromptOut = {
   updated_at: string;
   user: string;
   variables?: Record<string, string>;
+  warnings?: string[];
 };
 
 export type PromptPatch = {

@@ -8,6 +8,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
 import { Confirm, Empty, ErrorBox, Loading } from './ui';
 import { useToast } from './toast';
+import { savedWarningsNote } from '../lib/promptVars';
 
 const NOUN: Record<CatalogResource, string> = { prompts: 'Prompt', connections: 'Connection' };
 
@@ -68,7 +69,7 @@ export function useCatalogEditor(resource: CatalogResource, saved: Saved | undef
   const refresh = () => void qc.invalidateQueries({ queryKey: [resource] });
   const save = useMutation({
     mutationFn: () => (saved ? api.patch(`/v1/${resource}/${saved.id}`, body()) : api.post(`/v1/${resource}`, body())),
-    onSuccess: () => (onSaved?.(), refresh(), toast(`${NOUN[resource]} saved ✓`), onDone()),
+    onSuccess: (data) => (onSaved?.(), refresh(), toast(`${NOUN[resource]} saved ✓${savedWarningsNote(data)}`), onDone()),
   });
   const remove = useMutation({
     mutationFn: () => api.del(`/v1/${resource}/${saved?.id}`),

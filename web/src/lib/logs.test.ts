@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appendBounded, backlogLines, filterQuery, lineFromEntry, lineFromEvent, matches, perMinute, sourceLink, summaryPath, timeSlots, type Line } from './logs';
+import { appendBounded, backlogLines, filterQuery, lineFromEntry, lineFromEvent, matches, perMinute, sourceLink, sourceLinks, summaryPath, timeSlots, type Line } from './logs';
 
 const line = (id: string, level = 'info', message = 'hello', kind = 'info'): Line => ({ id, at: '', level, kind, domain: 'log', botId: 'b', message });
 
@@ -40,6 +40,10 @@ describe('logs', () => {
     expect(sourceLink(failed)).toEqual({ to: '/bots/b1/commands/c1', label: 'Open the command' });
     expect(sourceLink({ ...failed, commandId: null })).toEqual({ to: '/connections#connection-k1', label: 'Open the connection' });
     expect(sourceLink({ ...failed, level: 'info' })).toBeNull();
+    expect(sourceLinks(failed).map((l) => l.label)).toEqual(['Open the command', 'Open the connection']);
+    expect(sourceLinks(failed)[1].to).toBe('/connections#connection-k1');
+    expect(sourceLinks({ ...failed, connectionId: null }).map((l) => l.label)).toEqual(['Open the command']);
+    expect(sourceLinks({ ...failed, level: 'info' })).toEqual([]);
     const live = lineFromEvent({ type: 'event', seq: 1, id: 'e', domain: 'command', kind: 'executed', bot_id: 'b1', event: { level: 'error', message: 'm', command_id: 'c1' } });
     expect(sourceLink(live)?.to).toBe('/bots/b1/commands/c1');
     expect(sourceLink(line('x', 'error'))).toBeNull();

@@ -62,6 +62,16 @@ export function sourceLink(line: Line): { to: string; label: string } | null {
   return null;
 }
 
+/** Every place a problem line came from: its command, and the API connection it called (a
+ * failed HTTP or AI command may be the connection's fault: a wrong URL, a revoked key). */
+export function sourceLinks(line: Line): Array<{ to: string; label: string }> {
+  const first = sourceLink(line);
+  if (!first) return [];
+  const out = [first];
+  if (line.commandId && line.botId && line.connectionId) out.push({ to: `/connections#connection-${encodeURIComponent(line.connectionId)}`, label: 'Open the connection' });
+  return out;
+}
+
 /** Text filtering of the live tail happens here (the stream filters levels and kinds itself). */
 export function matches(line: Line, f: LogFilters): boolean {
   if (f.levels.length && !f.levels.includes(line.level)) return false;

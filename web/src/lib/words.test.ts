@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countOf, plural, tabKeyTarget, testSummary, wantedWords } from './words';
+import { countOf, humanDuration, plural, tabKeyTarget, testSummary, wantedWords } from './words';
 
 describe('plural and countOf', () => {
   it('says "1 command", never "1 commands"', () => {
@@ -40,5 +40,16 @@ describe('tabKeyTarget', () => {
     expect(tabKeyTarget('Home', 2, 3)).toBe(0);
     expect(tabKeyTarget('End', 0, 3)).toBe(2);
     expect(tabKeyTarget('Enter', 0, 3)).toBeNull();
+  });
+});
+
+describe('humanDuration', () => {
+  it('reads waits as people say them', () => {
+    expect(humanDuration(0.2)).toBe('1 s');
+    expect(humanDuration(45)).toBe('45 s');
+    expect(humanDuration(596)).toBe('about 10 min');
+    expect(humanDuration(600)).toBe('10 min');
+    expect(humanDuration(7200)).toBe('2 h');
+    expect(humanDuration(2 * 86_400 + 1000)).toBe('about 2 days');
   });
 });

@@ -49,3 +49,18 @@ export function tabKeyTarget(key: string, current: number, count: number): numbe
   if (key === 'End') return count - 1;
   return null;
 }
+
+/** A wait as a person reads it, worded like the API's messages (services/sizes.py
+ * human_duration): "45 s", "about 10 min" (never "596 s"), "2 h". */
+export function humanDuration(seconds: number): string {
+  const s = Math.max(1, Math.round(seconds));
+  if (s < 90) return `${s} s`;
+  for (const [size, unit] of [[86_400, 'day'], [3_600, 'h'], [60, 'min']] as const) {
+    if (s >= size * 1.5 || size === 60) {
+      const n = Math.round(s / size);
+      const word = unit === 'day' && n !== 1 ? 'days' : unit;
+      return s === n * size ? `${n} ${word}` : `about ${n} ${word}`;
+    }
+  }
+  return `${s} s`;
+}

@@ -12,6 +12,7 @@ import { useToast } from '../components/toast';
 import { LIMITS } from '../lib/fields';
 import { StreamIndicator } from '../components/stream';
 import { Onboarding } from '../components/onboarding';
+import { RetryWait, ShardWorkers } from '../components/shardDetails';
 import { PrefixSettings, ServersPanel } from '../components/pickers';
 import { Avatar, StartStopButtons } from './BotsList';
 import { guidanceFor, reasonWords } from '../lib/status';
@@ -132,7 +133,6 @@ function Overview({ bot }: { bot: BotView }) {
                 <th className="opt">Latency</th>
                 <th className="opt">Guilds</th>
                 <th className="opt">Heartbeat</th>
-                <th className="opt">Worker process</th>
               </tr>
             </thead>
             <tbody>
@@ -143,12 +143,11 @@ function Overview({ bot }: { bot: BotView }) {
                   </td>
                   <td>
                     <StatusBadge state={s.state} reason={s.reason} message={s.message} />
-                    {s.retry_at && <div className="small muted">retry at {when(s.retry_at)}</div>}
+                    {s.retry_at && <RetryWait at={s.retry_at} />}
                   </td>
                   <td className="opt">{s.latency_ms != null ? `${Math.round(s.latency_ms)} ms` : '—'}</td>
                   <td className="opt">{s.guild_count ?? '—'}</td>
                   <td className="opt small">{when(s.heartbeat_at)}</td>
-                  <td className="opt small" title="The botcenter worker that holds this shard’s connection to Discord">{s.replica ? `worker ${s.replica}` : '—'}</td>
                 </tr>
               ))}
             </tbody>
@@ -156,6 +155,7 @@ function Overview({ bot }: { bot: BotView }) {
         </div>
       )}
       <p className="small muted">Shard count: {bot.shard_count ?? 'auto (Discord’s recommendation)'}</p>
+      {shards.data && <ShardWorkers shards={shards.data.shards} />}
     </section>
     </>
   );

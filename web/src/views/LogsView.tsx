@@ -4,9 +4,10 @@ import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { api, buildUrl } from '../api/client';
 import type { EventsSummary, LogPage } from '../api/types';
 import { useEventStream } from '../components/stream';
+import { useChartRefresh } from '../components/liveRefresh';
 import { Empty, ErrorBox, Loading, when } from '../components/ui';
 import { tabKeyTarget } from '../lib/words';
-import { appendBounded, backlogLines, filterQuery, LEVELS, lineFromEntry, lineFromEvent, matches, perMinute, sourceLink, summaryPath, timeSlots, type Line, type LogFilters } from '../lib/logs';
+import { appendBounded, backlogLines, filterQuery, LEVELS, lineFromEntry, lineFromEvent, matches, perMinute, sourceLinks, summaryPath, timeSlots, type Line, type LogFilters } from '../lib/logs';
 import { bucketFor, DEFAULT_RANGE, RANGES, rangeBounds, rangeError, rangeLabel, type RangeKey, type TimeRange } from '../lib/logRange';
 
 /** How many earlier events the live tail opens with. */
@@ -35,11 +36,11 @@ function Lines({ lines, label, follow = false }: { lines: Line[]; label: string;
     // A tab stop, so keyboard users can scroll it (axe: scrollable-region-focusable).
     <div ref={box} onScroll={follow ? onScroll : undefined} className="log" role="log" aria-label={label} aria-live="off" tabIndex={0} data-testid={label === 'Live tail' ? 'live-tail' : 'history'}>
       {lines.map((l) => {
-        const link = sourceLink(l);
+        const links = sourceLinks(l);
         return (
           <div key={l.id} className={`lvl-${l.level}`} data-event-id={l.id}>
             <span className="muted">{new Date(l.at).toLocaleTimeString()}</span> [{l.level}] {l.domain}.{l.kind} {l.message}
-            {link && <> · <Link to={link.to} data-testid="log-source-link">{link.label}</Link></>}
+            {links.map((link) => <span key={link.label}> · <Link to={link.to} data-testid="log-source-link">{link.label}</Link></span>)}
           </div>
         );
       })}
@@ -52,6 +53,7 @@ export default function LogsView({ botId, eventId }: { botId?: string; eventId?:
   const [range, setRange] = useState<TimeRange>(DEFAULT_RANGE);
   const rangeErr = rangeError(range);
   const [mode, setMode] = useState<'live' | 'history'>(eventId ? 'history' : 'live');
+  const chartRefresh = useChartRefresh(botId);
   // Roving tabindex: one tab stop for the list, arrow keys / Home / End move between tabs.
   const tabs = useRef<(HTMLButtonElement | null)[]>([]);
   const onTabKey = (e: KeyboardEvent<HTMLButtonElement>) => {
@@ -125,14 +127,14 @@ export default function LogsView({ botId, eventId }: { botId?: string; eventId?:
         </div>
       </div>
       <div id="logs-panel" role="tabpanel" aria-labelledby={`logs-tab-${mode}`}>
-        {mode === 'live' ? <Live key={JSON.stringify([f.levels, f.kind.trim()])} f={f} botId={botId} /> : <History f={f} botId={botId} range={range} eventId={eventId} />}
+        {mode === 'live' ? <Live key={JSON.stringify([f.levels, f.kind.trim()])} f={f} botId={botId} onActivity={chartRefresh} /> : <History f={f} botId={botId} range={range} eventId={eventId} />}
       </div>
       <Chart botId={botId} range={range} />
     </section>
   );
 }
 
-function Live({ f, botId }: { f: LogFilters; botId?: string }) {
+function Live({ f, botId, onActivity }: { f: LogFilters; botId?: string; onActivity?: () => void }) {
   // The tail opens with the last events (newest stored first), then resumes the stream right
   // after the newest of them: the server replays what came since, so no gap and no duplicate.
   const backlog = useQuery({
@@ -155,7 +157,10 @@ function Live({ f, botId }: { f: LogFilters; botId?: string }) {
     if (earlier) setLines((xs) => xs.reduce((acc, l) => appendBounded(acc, l), backlogLines(earlier)));
   }, [earlier]);
   const filters = useMemo(() => ({ bot_ids: botId ? [botId] : [], levels: f.levels, kinds: f.kind.trim() ? [f.kind.trim()] : [] }), [botId, f.levels, f.kind]);
+  const activity = useRef(onActivity);
+  activity.current = onActivity;
   const onEvent = useCallback((e: Parameters<typeof lineFromEvent>[0]) => {
+    activity.current?.();
     const line = lineFromEvent(e);
     if (pausedRef.current) {
       held.current.push(line);

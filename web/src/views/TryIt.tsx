@@ -8,6 +8,8 @@ import { EmbedPreviews, ReplyView, useCommands } from './Commands';
 import { IdPicker, useGuilds } from '../components/pickers';
 import { channelChoices, roleChoices } from '../lib/pickers';
 import { SandboxRunResult } from '../components/templates';
+import { TryPlace } from '../components/tryPlace';
+import { defaultPlace, placeBody, type Place } from '../lib/tryPlace';
 
 function coerce(type: string, raw: string): unknown {
   if (type === 'integer') return Number.parseInt(raw, 10);
@@ -43,7 +45,9 @@ export default function TryIt({ bot }: { bot: BotView }) {
   const status = useCachedStatus(bot.id).data;
   const viaSandbox = sandbox.data?.enabled === true;
   const cmd = cmds.data?.items.find((c) => c.id === cid);
-  const live = useGuilds(bot.id, (cmd?.options ?? []).some((o) => o.type === 'channel' || o.type === 'role')).data?.guilds ?? [];
+  const live = useGuilds(bot.id).data?.guilds ?? [];
+  const [picked, setPicked] = useState<Place | null>(null);
+  const place = defaultPlace(live, picked);
   const [missing, setMissing] = useState<Record<string, string>>({});
   const [since, setSince] = useState('');
   const run = useMutation({
@@ -52,8 +56,9 @@ export default function TryIt({ bot }: { bot: BotView }) {
       const options: Record<string, unknown> = {};
       for (const o of cmd?.options ?? []) if (values[o.name] !== undefined && values[o.name] !== '') options[o.name] = coerce(o.type, values[o.name]);
       const text = cmd?.kind === 'prefix' ? content || null : null;
-      if (viaSandbox) return { sandbox: await api.post<TryResult>(`/v1/bots/${bot.id}/try`, { command_id: cid, options, content: text }) };
-      return { dry: await api.post<CommandReply>(`/v1/bots/${bot.id}/commands/${cid}/test`, { options, content: text }) };
+      const where = placeBody(place);
+      if (viaSandbox) return { sandbox: await api.post<TryResult>(`/v1/bots/${bot.id}/try`, { command_id: cid, options, content: text, ...where }) };
+      return { dry: await api.post<CommandReply>(`/v1/bots/${bot.id}/commands/${cid}/test`, { options, content: text, ...where }) };
     },
   });
   if (cmds.isPending || sandbox.isPending) return <Loading what="Loading commands" />;
@@ -94,9 +99,10 @@ export default function TryIt({ bot }: { bot: BotView }) {
           </select>
         )}
       </Field>
+      <TryPlace botId={bot.id} place={place} onChange={(p) => (setPicked(p), run.reset())} sandbox={viaSandbox} />
       {cmd?.options?.map((o) =>
         o.type === 'channel' || o.type === 'role' ? (
-          <IdPicker key={o.name} label={`${o.name}${o.required ? ' (required)' : ''}`} hint={o.description} error={missing[o.name]} value={values[o.name] ?? ''} onChange={(v) => setValues({ ...values, [o.name]: v })} choices={o.type === 'channel' ? channelChoices(live) : roleChoices(live)} />
+          <IdPicker key={o.name} label={`${o.name}${o.required ? ' (required)' : ''}`} hint={o.description} error={missing[o.name]} value={values[o.name] ?? ''} onChange={(v) => setValues({ ...values, [o.name]: v })} choices={o.type === 'channel' ? channelChoices(live, place.guild ? [place.guild] : []) : roleChoices(live, place.guild ? [place.guild] : [])} />
         ) : (
         <Field key={o.name} label={`${o.name}${o.required ? ' (required)' : ''}`} hint={o.description} error={missing[o.name]}>
           {(p) =>
