@@ -97,3 +97,24 @@ async def test_a_payload_is_refused_or_rendered_within_limits(
         assert payload.output is not None
         assert outcome == "rendered", f"{payload.source!r} was refused: {text}"
         assert re.fullmatch(payload.output, text), text[:200]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    PAYLOADS,
+    ids=[f"{i:03d}-{p.family.replace(' ', '_')}" for i, p in enumerate(PAYLOADS)],
+)
+def test_the_undefined_variable_check_runs_no_template_code(
+    traced: None, payload: Payload
+) -> None:
+    """Preview and save look for undefined variables before anything renders. That walk must
+    not evaluate the template: jinja2's own `find_undeclared_variables` folds constant
+    expressions (`'a' * 10**9`, `'a'|center(10**8)`) outside the sandbox, and once let a
+    preview raise command-service's peak memory by 293 MB."""
+    from command_service.execution.variables import undefined_in
+
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    undefined_in(payload.source, {})
+    peak = tracemalloc.get_traced_memory()[1] - base
+    assert peak < PEAK_LIMIT_MB * 1024 * 1024, f"{payload.source}: {peak / 2**20:.1f} MB"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from jinja2 import Environment, TemplateSyntaxError, meta, nodes
+from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2.compiler import CodeGenerator
 
+from command_service.execution.templates import BoundedEnvironment
 from proto.commands import (
     TEMPLATE_VARIABLES,
     AiResponse,
@@ -24,7 +26,26 @@ _GLOBALS = frozenset({"range", "dict", "loop", "true", "false", "none", "True", 
 # Variables whose attributes are open (an API's JSON answer).
 _OPEN = frozenset({"data"})
 
-_parser = Environment(autoescape=True)  # only parses: nothing is rendered with it
+# Only parses: nothing is rendered with it. It is the renderer's own environment all the
+# same: compiling evaluates constant parts (an output's constant expressions, `{% autoescape
+# expr %}`), and there its operators and filters meet the same size guard as a render.
+_parser = BoundedEnvironment()
+
+
+class _FreeNames(meta.TrackingCodeGenerator):
+    """jinja2's own "undeclared variables" walk, without its optimizer: the optimizer folds
+    constant expressions at compile time (`'a' * 10**9`, `'a'|center(10**8)`), which would run
+    a user's template code outside the renderer's size guard."""
+
+    def __init__(self) -> None:
+        CodeGenerator.__init__(self, _parser, "<introspection>", "<introspection>", optimized=False)
+        self.undeclared_identifiers: set[str] = set()
+
+
+def _free_names(ast: nodes.Template) -> set[str]:
+    walk = _FreeNames()
+    walk.visit(ast)
+    return walk.undeclared_identifiers
 
 
 def known_variables(cmd: CommandIn) -> dict[str, set[str] | None]:
@@ -128,7 +149,7 @@ def undefined_in(source: str, known: dict[str, set[str] | None]) -> list[str]:
     except TemplateSyntaxError:
         return []  # the syntax error is reported by the validation itself
     found: list[str] = []
-    free = meta.find_undeclared_variables(ast)
+    free = _free_names(ast)
     for name in ast.find_all(nodes.Name):
         n = name.name
         if name.ctx == "load" and n in free and n not in (_GLOBALS | known.keys() | set(found)):

@@ -312,16 +312,16 @@ async def test_sync_now_registers_the_commands_with_discord_again(
     commands_url = f"/applications/{bot.app.application_id}/commands"
     auth = {"Authorization": f"Bot {bot.app.token}"}
     async with httpx.AsyncClient(base_url=sandbox.api_url, headers=auth) as http:
-        before = (await http.get(commands_url)).json()
-        assert sorted(c["name"] for c in before) == ["High Five", "ask", "forecast"]
+        before = sorted(c["name"] for c in (await http.get(commands_url)).json())
+        assert {"High Five", "ask", "forecast"} <= set(before)
         # Someone (another tool, a script) wiped them on Discord: the hash still matches, so
         # only Sync now puts them back.
         assert (await http.put(commands_url, json=[])).status_code == 200
         assert (await http.get(commands_url)).json() == []
         synced = await call(F.SYNC_COMMANDS, B.BotRef(bot_id=bot.bot_id), bot.owner)
-        assert (synced.ok, synced.error, synced.commands) == (True, None, 3)
+        assert (synced.ok, synced.error, synced.commands) == (True, None, len(before))
         after = (await http.get(commands_url)).json()
-        assert sorted(c["name"] for c in after) == ["High Five", "ask", "forecast"]
+        assert sorted(c["name"] for c in after) == before
     status = await call(C.SYNC_STATUS, C.BotCommandRef(bot_id=bot.bot_id), bot.owner)
     assert status.in_sync
     assert status.ok
