@@ -34,7 +34,10 @@ class UnitKey(NamedTuple):
 UnitT_contra = TypeVar("UnitT_contra", contravariant=True)
 
 
-class UnitHost(Protocol[UnitT_contra]):
+class FleetCore(Protocol):
+    """What every part of the fleet sees of it (`controller.Fleet` implements it): the
+    replica it runs as, its settings and the service runtime."""
+
     @property
     def replica(self) -> str: ...
 
@@ -44,6 +47,8 @@ class UnitHost(Protocol[UnitT_contra]):
     @property
     def runtime(self) -> ServiceRuntime: ...
 
+
+class UnitHost(FleetCore, Protocol[UnitT_contra]):
     @property
     def discord_gateway(self) -> yarl.URL:
         """The gateway a new session connects to."""
