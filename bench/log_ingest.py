@@ -16,27 +16,53 @@ Target (issue 8): >= 50,000 events/s sustained.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
-import shutil
-import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import nats
 import psutil
 import uvloop
 
+from bench._infra import command_line, embedded_infra
 from proto.logs import LogRecorded
 from services.bus.events import ensure_events_stream
-from services.devstack.stack import Infra, spawn_service
+from services.bus.types import NatsClient
+from services.devstack.stack import spawn_service
 
 TARGET = 50_000
+
+
+def ping_line(owner: uuid.UUID, bot: uuid.UUID, i: int, **more: Any) -> LogRecorded:
+    """The `i`th line of a bot's backlog: "command /ping answered in 42 ms for guild 617 "."""
+    return LogRecorded(
+        owner_id=owner,
+        bot_id=bot,
+        message=f"command /ping answered in {i % 97} ms for guild {i % 1000} ",
+        level="info",
+        source="discord.py",
+        **more,
+    )
+
+
+async def publish_lines(nc: NatsClient, lines: Iterable[LogRecorded]) -> None:
+    """Publish log lines as the services do (`Nats-Msg-Id` deduplicates), in bulk."""
+    for i, ev in enumerate(lines):
+        await nc.publish(
+            f"evt.log.{ev.owner_id}.{ev.bot_id}.{ev.level}",
+            ev.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": str(ev.id)},
+        )
+        if i % 20_000 == 0:
+            await nc.flush()
+    await nc.flush()
 
 
 async def preload(url: str, n: int, owners: int = 100) -> float:
@@ -45,23 +71,11 @@ async def preload(url: str, n: int, owners: int = 100) -> float:
     await ensure_events_stream(js)
     ids = [(uuid.uuid4(), uuid.uuid4()) for _ in range(owners)]
     started = time.perf_counter()
-    for i in range(n):
-        owner, bot = ids[i % owners]
-        ev = LogRecorded(
-            owner_id=owner,
-            bot_id=bot,
-            message=f"command /ping answered in {i % 97} ms for guild {i % 1000}",
-            level="info",
-            source="discord.py",
-            details={"guild_id": str(i % 1000), "latency_ms": i % 97},
-        )
-        subject = f"evt.log.{owner}.{bot}.info"
-        await nc.publish(
-            subject, ev.model_dump_json().encode(), headers={"Nats-Msg-Id": str(ev.id)}
-        )
-        if i % 20_000 == 0:
-            await nc.flush()
-    await nc.flush()
+    lines = (
+        ping_line(*ids[i % owners], i, details={"guild_id": str(i % 1000), "latency_ms": i % 97})
+        for i in range(n)
+    )
+    await publish_lines(nc, lines)
     info = await js.stream_info("EVENTS")
     while info.state.messages < n:
         await asyncio.sleep(0.2)
@@ -121,57 +135,53 @@ def loadavg() -> str:
 
 
 def main(events: int = 1_200_000, replicas: int = 1, workers: int = 2) -> dict[str, object]:
-    data_dir = Path(tempfile.mkdtemp(prefix="bc-bench-log-"))
-    data_dir.chmod(0o755)
-    infra = Infra(data_dir, durable=True, progress=lambda _: None)
-    infra.start()
-    procs = []
-    try:
-        assert infra.database_url is not None
-        publish_rate = uvloop.run(preload(infra.admin_nats_url, events))
-        print(f"backlog of {events:,} events written ({publish_rate:,.0f}/s)")
-        env = {
-            **infra.service_env("log"),
-            "LOG_INGEST_BATCH": "5000",
-            "LOG_INGEST_WORKERS": str(workers),
-            "LOG_LOG_LEVEL": "WARNING",
-        }
-        for i in range(replicas):
-            procs.append(spawn_service("log", env, log_path=data_dir / f"log-{i}.log"))
-        for p in procs:
-            p.wait_ready(60)
-        watched = [psutil.Process(p.proc.pid) for p in procs]
-        postmaster = int(
-            (infra.data_dir / "postgres" / "pgdata" / "postmaster.pid").read_text().split()[0]
-        )
-        nats_pid = next(
-            p.pid
-            for p in psutil.process_iter(["name", "cmdline"])
-            if p.info["name"] == "nats-server" and str(data_dir) in " ".join(p.info["cmdline"])
-        )
-        cpu0 = _cpu(watched)
-        wait0 = runqueue_wait_s([w.pid for w in watched])
-        pg0, nats0 = _cpu(_tree(postmaster)), _cpu(_tree(nats_pid))
-        load0 = loadavg()
-        t0 = time.perf_counter()
-        stored = 0
-        samples: list[tuple[float, int]] = []
-        urls = [p.url for p in procs if p.url]
-        while stored < events and time.perf_counter() - t0 < 600:
-            time.sleep(0.5)
-            stored = ingested(urls)
-            samples.append((time.perf_counter() - t0, stored))
-        elapsed = time.perf_counter() - t0
-        cpu = _cpu(watched) - cpu0
-        waited = runqueue_wait_s([w.pid for w in watched]) - wait0
-        pg_cpu, nats_cpu = _cpu(_tree(postmaster)) - pg0, _cpu(_tree(nats_pid)) - nats0
-        load1 = loadavg()
-        in_table = uvloop.run(count(infra.database_url))
-    finally:
-        for p in procs:
-            p.stop()
-        infra.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)  # a run leaves up to a few GB behind
+    with embedded_infra("bc-bench-log-", durable=True) as infra:
+        data_dir = infra.data_dir
+        procs = []
+        try:
+            assert infra.database_url is not None
+            publish_rate = uvloop.run(preload(infra.admin_nats_url, events))
+            print(f"backlog of {events:,} events written ({publish_rate:,.0f}/s)")
+            env = {
+                **infra.service_env("log"),
+                "LOG_INGEST_BATCH": "5000",
+                "LOG_INGEST_WORKERS": str(workers),
+                "LOG_LOG_LEVEL": "WARNING",
+            }
+            for i in range(replicas):
+                procs.append(spawn_service("log", env, log_path=data_dir / f"log-{i}.log"))
+            for p in procs:
+                p.wait_ready(60)
+            watched = [psutil.Process(p.proc.pid) for p in procs]
+            postmaster = int(
+                (infra.data_dir / "postgres" / "pgdata" / "postmaster.pid").read_text().split()[0]
+            )
+            nats_pid = next(
+                p.pid
+                for p in psutil.process_iter(["name", "cmdline"])
+                if p.info["name"] == "nats-server" and str(data_dir) in " ".join(p.info["cmdline"])
+            )
+            cpu0 = _cpu(watched)
+            wait0 = runqueue_wait_s([w.pid for w in watched])
+            pg0, nats0 = _cpu(_tree(postmaster)), _cpu(_tree(nats_pid))
+            load0 = loadavg()
+            t0 = time.perf_counter()
+            stored = 0
+            samples: list[tuple[float, int]] = []
+            urls = [p.url for p in procs if p.url]
+            while stored < events and time.perf_counter() - t0 < 600:
+                time.sleep(0.5)
+                stored = ingested(urls)
+                samples.append((time.perf_counter() - t0, stored))
+            elapsed = time.perf_counter() - t0
+            cpu = _cpu(watched) - cpu0
+            waited = runqueue_wait_s([w.pid for w in watched]) - wait0
+            pg_cpu, nats_cpu = _cpu(_tree(postmaster)) - pg0, _cpu(_tree(nats_pid)) - nats0
+            load1 = loadavg()
+            in_table = uvloop.run(count(infra.database_url))
+        finally:
+            for p in procs:
+                p.stop()
     rate = stored / elapsed
     # The steadiest stretch: between 10% and 90% of the rows (no start-up, no tail).
     lo = next(s for s in samples if s[1] >= events * 0.1)
@@ -210,9 +220,4 @@ def main(events: int = 1_200_000, replicas: int = 1, workers: int = 2) -> dict[s
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=1_200_000)
-    parser.add_argument("--replicas", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
-    main(args.events, args.replicas, args.workers)
+    command_line(main)

@@ -22,23 +22,20 @@ figures are the scan of the owner's rows, bounded by the time range when there i
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import nats
 import uvloop
 
-from bench.log_ingest import count, ingested, loadavg
-from proto.logs import QUERY, LogQuery, LogRecorded
+from bench._infra import command_line, embedded_infra
+from bench.log_ingest import count, ingested, loadavg, ping_line, publish_lines
+from proto.logs import QUERY, LogQuery
 from services.bus.events import ensure_events_stream
 from services.bus.rpc import RpcClient
-from services.devstack.stack import Infra, spawn_service
+from services.devstack.stack import spawn_service
 
 
 async def preload(url: str, n: int, owners: list[uuid.UUID]) -> None:
@@ -48,25 +45,12 @@ async def preload(url: str, n: int, owners: list[uuid.UUID]) -> None:
     bots = [uuid.uuid4() for _ in owners]
     # Spread over the last 20 hours (oldest first), so a time range has something to cut.
     start, step = datetime.now(UTC) - timedelta(hours=20), timedelta(hours=20) / n
-    for i in range(n):
-        owner, bot = owners[i % len(owners)], bots[i % len(owners)]
-        j = i // len(owners)
-        ev = LogRecorded(
-            owner_id=owner,
-            bot_id=bot,
-            message=f"command /ping answered in {j % 97} ms for guild {j % 1000} ",
-            level="info",
-            source="discord.py",
-            occurred_at=start + step * i,
-        )
-        await nc.publish(
-            f"evt.log.{owner}.{bot}.info",
-            ev.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": str(ev.id)},
-        )
-        if i % 20_000 == 0:
-            await nc.flush()
-    await nc.flush()
+    k = len(owners)
+    lines = (
+        ping_line(owners[i % k], bots[i % k], i // k, occurred_at=start + step * i)
+        for i in range(n)
+    )
+    await publish_lines(nc, lines)
     await nc.close()
 
 
@@ -104,31 +88,26 @@ async def search(url: str, owner: uuid.UUID, repeat: int) -> dict[str, dict[str,
 
 
 def main(events: int = 300_000, owners: int = 3, repeat: int = 20) -> dict[str, object]:
-    data_dir = Path(tempfile.mkdtemp(prefix="bc-bench-search-"))
-    data_dir.chmod(0o755)
-    infra = Infra(data_dir, durable=True, progress=lambda _: None)
-    infra.start()
-    proc = None
     ids = [uuid.uuid4() for _ in range(owners)]
-    try:
-        assert infra.database_url is not None
-        uvloop.run(preload(infra.admin_nats_url, events, ids))
-        env = {**infra.service_env("log"), "LOG_LOG_LEVEL": "WARNING"}
-        proc = spawn_service("log", env, log_path=data_dir / "log.log")
-        proc.wait_ready(60)
-        assert proc.url is not None
-        deadline = time.monotonic() + 900
-        while ingested([proc.url]) < events and time.monotonic() < deadline:
-            time.sleep(0.5)
-        rows = uvloop.run(count(infra.database_url))
-        load0 = loadavg()
-        shapes = uvloop.run(search(infra.admin_nats_url, ids[0], repeat))
-        load1 = loadavg()
-    finally:
-        if proc is not None:
-            proc.stop()
-        infra.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with embedded_infra("bc-bench-search-", durable=True) as infra:
+        proc = None
+        try:
+            assert infra.database_url is not None
+            uvloop.run(preload(infra.admin_nats_url, events, ids))
+            env = {**infra.service_env("log"), "LOG_LOG_LEVEL": "WARNING"}
+            proc = spawn_service("log", env, log_path=infra.data_dir / "log.log")
+            proc.wait_ready(60)
+            assert proc.url is not None
+            deadline = time.monotonic() + 900
+            while ingested([proc.url]) < events and time.monotonic() < deadline:
+                time.sleep(0.5)
+            rows = uvloop.run(count(infra.database_url))
+            load0 = loadavg()
+            shapes = uvloop.run(search(infra.admin_nats_url, ids[0], repeat))
+            load1 = loadavg()
+        finally:
+            if proc is not None:
+                proc.stop()
     figures: dict[str, object] = {
         "events": events,
         "rows_in_table": rows,
@@ -146,9 +125,4 @@ def main(events: int = 300_000, owners: int = 3, repeat: int = 20) -> dict[str, 
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=300_000)
-    parser.add_argument("--owners", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=20)
-    args = parser.parse_args()
-    main(args.events, args.owners, args.repeat)
+    command_line(main)

@@ -13,7 +13,6 @@ are being decoded, resized and encoded. Also: the bare CPU cost of one avatar in
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import shutil
@@ -27,6 +26,7 @@ from typing import Any
 import nats
 from PIL import Image
 
+from bench._infra import command_line, embedded_infra
 from proto.base import Empty
 from proto.storage import UPLOAD, UploadFile
 from proto.system import SPECS as STATUS_SPECS
@@ -157,23 +157,14 @@ def cpu_cost() -> dict[str, float]:
 def main(uploads: int = 32) -> dict[str, Any]:
     files = [photo(i, "jpeg" if i % 2 == 0 else "png") for i in range(uploads + 4)]
     figures: dict[str, Any] = {"inflight": INFLIGHT, "workers": 2, **cpu_cost()}
-    data_dir = Path(tempfile.mkdtemp(prefix="bc-bench-storage-"))
-    data_dir.chmod(0o755)
-    infra = Infra(data_dir, durable=False, progress=lambda _: None)
-    infra.start()
-    try:
+    with embedded_infra("bc-bench-storage-", durable=False) as infra:
         for pool in ("thread", "process"):
             result = asyncio.run(drive(infra, pool, files))
             figures[pool] = result
             print(result, flush=True)
-    finally:
-        infra.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
     print(figures)
     return figures
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--uploads", type=int, default=32)
-    main(parser.parse_args().uploads)
+    command_line(main)

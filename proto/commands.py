@@ -689,18 +689,6 @@ class UpdateCommand(Contract):
     patch: CommandPatch
 
 
-class TestCommand(Contract):
-    """Run one command as a dry run, as if a Discord user invoked it."""
-
-    bot_id: UUID
-    command_id: UUID
-    options: dict[str, Any] = Field(default_factory=dict)
-    content: str | None = Field(None, max_length=2000, description="message text (prefix)")
-    target_id: str | None = None
-    guild_id: str | None = None
-    channel_id: str | None = None
-
-
 class CommandSample(Contract):
     """Sample input for a dry run, as if a Discord user sent it."""
 
@@ -709,6 +697,13 @@ class CommandSample(Contract):
     target_id: str | None = Field(None, max_length=32)
     guild_id: str | None = Field(None, max_length=32)
     channel_id: str | None = Field(None, max_length=32)
+
+
+class TestCommand(CommandSample):
+    """Run one saved command as a dry run with this sample input."""
+
+    bot_id: UUID
+    command_id: UUID
 
 
 class CommandPreviewIn(CommandIn):

@@ -43,13 +43,13 @@ _INVOCATION = {
 }
 
 
-def _sample_guild(spec: c.CommandIn, sample: c.TestCommand | c.CommandSample) -> str | None:
+def _sample_guild(spec: c.CommandIn, sample: c.CommandSample) -> str | None:
     return sample.guild_id or (spec.guild_ids[0] if spec.guild_ids else None)
 
 
 def _tester_invocation(
     spec: c.CommandIn,
-    sample: c.TestCommand | c.CommandSample,
+    sample: c.CommandSample,
     bot: BotSummary | None = None,
     live: LiveContext | None = None,
 ) -> c.Invocation:
@@ -208,7 +208,7 @@ class Handlers:
             raise
 
     async def live_context(
-        self, bot_id: UUID, user: UUID, spec: c.CommandIn, sample: c.TestCommand | c.CommandSample
+        self, bot_id: UUID, user: UUID, spec: c.CommandIn, sample: c.CommandSample
     ) -> LiveContext | None:
         """Where a dry run pretends to be, from the running bot's cache; None when the bot
         is not running (the dry run then uses sample names)."""

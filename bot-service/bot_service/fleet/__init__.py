@@ -3,7 +3,8 @@
 `build_fleet(runtime)` then `await fleet.start()` from `bot_service.app.setup`.
 Layers (.importlinter `fleet-layers`): the controller builds the control plane, command
 bridge and status board; they hold units; a unit sees the fleet only as `host.UnitHost`;
-every discord.py internal is in `discordpy`.
+every discord.py internal is in `discordpy`; IDENTIFY pacing across replicas is
+`identify`.
 """
 
 from __future__ import annotations

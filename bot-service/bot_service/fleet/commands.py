@@ -16,6 +16,7 @@ from uuid import UUID
 import discord
 
 from bot_service.fleet.cache import invoker_of, place_of
+from bot_service.fleet.host import FleetCore
 from proto.commands import (
     EXECUTE,
     MANIFEST,
@@ -37,11 +38,9 @@ from services.sizes import human_duration
 
 if TYPE_CHECKING:
     from bot_service.fleet.host import UnitKey
-    from bot_service.fleet.settings import FleetSettings
     from bot_service.fleet.unit import ShardUnit
     from proto.fleet import DesiredBot
     from services.bus.kv import Store
-    from services.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +108,8 @@ def _embeds(reply: CommandReply) -> list[discord.Embed]:
     return out
 
 
-class BridgeHost(Protocol):
-    """What the command bridge needs of the fleet (`controller.Fleet` implements it)."""
-
-    @property
-    def runtime(self) -> ServiceRuntime: ...
-
-    @property
-    def settings(self) -> FleetSettings: ...
+class BridgeHost(FleetCore, Protocol):
+    """What the command bridge needs of the fleet."""
 
     @property
     def desired(self) -> Mapping[UUID, DesiredBot]: ...

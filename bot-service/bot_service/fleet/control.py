@@ -16,6 +16,7 @@ import discord
 import orjson
 
 from bot_service.fleet.cache import place_of
+from bot_service.fleet.host import FleetCore
 from proto import headers as H
 from proto.base import Contract
 from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied, BotRef
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     import aiohttp
 
     from bot_service.fleet.unit import ShardUnit
-    from services.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,8 @@ class AvatarBook(Protocol):
         """Record an avatar Discord accepted (BotView.avatar_url)."""
 
 
-class ControlHost(Protocol):
-    """What the control plane needs of the fleet (`controller.Fleet` implements it)."""
-
-    @property
-    def runtime(self) -> ServiceRuntime: ...
+class ControlHost(FleetCore, Protocol):
+    """What the control plane needs of the fleet."""
 
     @property
     def http(self) -> aiohttp.ClientSession | None: ...

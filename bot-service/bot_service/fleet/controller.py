@@ -34,6 +34,7 @@ from bot_service.fleet.control import AvatarBook, Control
 from bot_service.fleet.discordpy import gateway_url, pin_mmap_threshold, point_rest_and_cdn
 from bot_service.fleet.hashing import owner
 from bot_service.fleet.host import UnitKey
+from bot_service.fleet.identify import IdentifyPacer
 from bot_service.fleet.settings import FleetSettings
 from bot_service.fleet.status import StatusBoard, summarize
 from bot_service.fleet.unit import ShardUnit, StopMode
@@ -121,7 +122,8 @@ class Fleet:
         self.members_kv = Store(await _bucket(rt, "bot_members", s.lease_ttl_s))
         self.leases_kv = Store(await _bucket(rt, "bot_leases", s.lease_ttl_s))
         self.sessions_kv = Store(await _bucket(rt, "bot_sessions", s.resume_window_s))
-        self.identify_kv = Store(await _bucket(rt, "bot_identify", 3600.0))
+        identify_kv = Store(await _bucket(rt, "bot_identify", 3600.0))
+        self.identify = IdentifyPacer(identify_kv, s.identify_window_s, self.replica)
         self.plans_kv = Store(await _bucket(rt, "bot_plans"))
         self.status = StatusBoard(self, Store(await _bucket(rt, "bot_status")))
         await self._heartbeat_once()
@@ -482,40 +484,6 @@ class Fleet:
             await self.control.unsubscribe(unit)
         await unit.stop("fence")
         unit.set_state("reconnecting", "fenced", "lost contact with the fleet; moving")
-
-    # ------------------------------------------------------------------ identify pacing
-    async def identify_slot(
-        self,
-        key: UnitKey,
-        max_concurrency: int,
-        waiting: Callable[[float], None] | None = None,
-    ) -> None:
-        """Wait for this bot's concurrency bucket to allow one IDENTIFY (all replicas);
-        `waiting(seconds)` is told before each wait, so the unit can say why it waits."""
-        window = self.settings.identify_window_s
-        started = time.monotonic()
-        if window <= 0:
-            metrics.IDENTIFY_WAIT_SECONDS.observe(0.0)
-            return
-        slot = f"{key.bot_id}.{key.shard_id % max_concurrency}"
-        while True:
-            now = time.time()
-            got = await self.identify_kv.get(slot)
-            last = float(json.loads(got[0])["at"]) if got else 0.0
-            if now < last + window:
-                if waiting is not None:
-                    waiting(last + window - now)
-                await asyncio.sleep(last + window - now + 0.01)
-                continue
-            value = json.dumps({"at": now, "replica": self.replica}).encode()
-            if got is None:
-                revision = await self.identify_kv.create(slot, value)
-            else:
-                revision = await self.identify_kv.update(slot, value, got[1])
-            if revision is not None:
-                metrics.IDENTIFY_WAIT_SECONDS.observe(time.monotonic() - started)
-                return
-            await asyncio.sleep(0.01)
 
     # ------------------------------------------------------------------ shard plans
     def _plan(self, desired: DesiredBot) -> None:

@@ -9,7 +9,6 @@ bridge, control), which import the unit (.importlinter `fleet-layers`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
     import discord
     import yarl
 
+    from bot_service.fleet.identify import IdentifyPacer
     from bot_service.fleet.settings import FleetSettings
     from services.runtime import ServiceRuntime
 
@@ -34,7 +34,10 @@ class UnitKey(NamedTuple):
 UnitT_contra = TypeVar("UnitT_contra", contravariant=True)
 
 
-class UnitHost(Protocol[UnitT_contra]):
+class FleetCore(Protocol):
+    """What every part of the fleet sees of it (`controller.Fleet` implements it): the
+    replica it runs as, its settings and the service runtime."""
+
     @property
     def replica(self) -> str: ...
 
@@ -44,6 +47,8 @@ class UnitHost(Protocol[UnitT_contra]):
     @property
     def runtime(self) -> ServiceRuntime: ...
 
+
+class UnitHost(FleetCore, Protocol[UnitT_contra]):
     @property
     def discord_gateway(self) -> yarl.URL:
         """The gateway a new session connects to."""
@@ -56,14 +61,9 @@ class UnitHost(Protocol[UnitT_contra]):
 
     async def token(self, bot_id: UUID) -> str: ...
 
-    async def identify_slot(
-        self,
-        key: UnitKey,
-        max_concurrency: int,
-        waiting: Callable[[float], None] | None = None,
-    ) -> None:
-        """Wait until the bot's concurrency bucket allows one IDENTIFY; `waiting(seconds)`
-        is called before each wait."""
+    @property
+    def identify(self) -> IdentifyPacer:
+        """Where a unit waits for its turn to IDENTIFY."""
         ...
 
     async def replan(self, unit: UnitT_contra, current: int) -> None:

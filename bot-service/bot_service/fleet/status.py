@@ -8,16 +8,16 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from uuid import UUID
 
+from bot_service.fleet.host import FleetCore
 from proto.events import LogLevel
 from proto.fleet import BotState, BotStatus, BotStatusChanged, DesiredBot, ShardStatus
 from services.bus.kv import Store
 
 if TYPE_CHECKING:
     from bot_service.fleet.unit import ShardUnit
-    from services.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +44,10 @@ def describe(
     return text
 
 
-class StatusHost(Protocol):
-    """What the status board needs of the fleet (`controller.Fleet` implements it)."""
-
-    @property
-    def replica(self) -> str: ...
-
-    @property
-    def runtime(self) -> ServiceRuntime: ...
-
-
 class StatusBoard:
     """Serialises status writes and events (in order, off the caller's path)."""
 
-    def __init__(self, fleet: StatusHost, store: Store) -> None:
+    def __init__(self, fleet: FleetCore, store: Store) -> None:
         self.fleet = fleet
         self.store = store
         self._queue: asyncio.Queue[tuple[DesiredBot, ShardStatus]] = asyncio.Queue()

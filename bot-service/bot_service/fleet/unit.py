@@ -364,7 +364,9 @@ class ShardUnit:
         if self.desired.shard_count is None and recommended > self.shard_count:
             # Discord would close us with 4011: re-plan before spending an IDENTIFY.
             raise ShardingChangedError()
-        await self.fleet.identify_slot(self.key, max_concurrency, self._waiting_for_slot)
+        await self.fleet.identify.wait_turn(
+            self.key.bot_id, self.key.shard_id, max_concurrency, self._waiting_for_slot
+        )
 
     def _waiting_for_slot(self, seconds: float) -> None:
         """Discord allows one session start per bucket every few seconds (a restart right

@@ -280,6 +280,27 @@ def _called(conn: Connection, started: float, what: str = "") -> str:
     return f"called {what}connection {conn.spec.name} · {ms:.0f} ms"
 
 
+def _executed(
+    setup: BotSetup, inv: Invocation, reply: CommandReply, error: str | None, message: str
+) -> CommandExecuted:
+    """The log event of a run, with what every run has (an error makes it an error line);
+    the caller adds where the run came from."""
+    assert setup.owner_id is not None
+    return CommandExecuted(
+        owner_id=setup.owner_id,
+        bot_id=setup.bot_id,
+        command=inv.name,
+        kind=inv.kind,
+        outcome=reply.outcome,
+        duration_ms=reply.duration_ms,
+        guild_id=inv.guild_id,
+        error=error,
+        message=message,
+        level="error" if error else "info",
+        steps=reply.steps,
+    )
+
+
 class Executor:
     def __init__(
         self,
@@ -312,26 +333,16 @@ class Executor:
             return reply, None
         label = self._label(setup, cmd, inv)
         if error:
-            message, level = f"{label} failed: {error}", "error"
+            message = f"{label} failed: {error}"
         else:
-            message, level = f"{label}: {reply.outcome} in {reply.duration_ms:.1f} ms", "info"
-        event = CommandExecuted(
-            owner_id=setup.owner_id,
-            bot_id=req.bot_id,
-            command=inv.name,
-            kind=inv.kind,
-            outcome=reply.outcome,
-            duration_ms=reply.duration_ms,
-            guild_id=inv.guild_id,
-            user_id=inv.user.id,
-            error=scrub(error, secrets) if error else None,
-            command_id=cmd.id if cmd is not None else None,
-            connection_id=_connection_of(cmd),
-            message=scrub(message, secrets),
-            level="error" if level == "error" else "info",
-            interaction_id=inv.interaction_id,
-            steps=reply.steps,
+            message = f"{label}: {reply.outcome} in {reply.duration_ms:.1f} ms"
+        event = _executed(
+            setup, inv, reply, scrub(error, secrets) if error else None, scrub(message, secrets)
         )
+        event.user_id = inv.user.id
+        event.command_id = cmd.id if cmd is not None else None
+        event.connection_id = _connection_of(cmd)
+        event.interaction_id = inv.interaction_id
         reply.event_id = event.id
         return reply, event
 
@@ -361,21 +372,9 @@ class Executor:
     ) -> None:
         """A failed dry run (Try it, preview) is logged too, so its reason has a log line
         the console can link to (`reply.event_id`)."""
-        assert setup.owner_id is not None
-        event = CommandExecuted(
-            owner_id=setup.owner_id,
-            bot_id=setup.bot_id,
-            command=inv.name,
-            kind=inv.kind,
-            outcome=reply.outcome,
-            duration_ms=reply.duration_ms,
-            guild_id=inv.guild_id,
-            error=error,
-            message=f"dry run of {self._label(setup, cmd, inv)} failed: {error}",
-            level="error",
-            steps=reply.steps,
-            dry_run=True,
-        )
+        message = f"dry run of {self._label(setup, cmd, inv)} failed: {error}"
+        event = _executed(setup, inv, reply, error, message)
+        event.dry_run = True
         try:
             await self.publish(event)
         except Exception:

@@ -9,7 +9,6 @@ from uuid import UUID
 
 import yaml
 from fastapi import APIRouter, Query, Response, status
-from pydantic import Field
 
 from gateway.auth import Principal, require_scope
 from gateway.deps import Bus
@@ -28,14 +27,9 @@ Writer = Annotated[Principal, require_scope("commands:write")]
 SYNC_TIMEOUT_S = 15.0
 
 
-class TestBody(Contract):
-    """`POST /v1/bots/{id}/commands/{cid}/test`: run the command as a dry run."""
-
-    options: dict[str, Any] = Field(default_factory=dict)
-    content: str | None = Field(None, max_length=2000, description="message text (prefix)")
-    target_id: str | None = None
-    guild_id: str | None = None
-    channel_id: str | None = None
+class TestBody(C.CommandSample):
+    """`POST /v1/bots/{id}/commands/{cid}/test`: run the command as a dry run with this
+    sample input."""
 
 
 class ImportBody(Contract):

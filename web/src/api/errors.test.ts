@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError, fieldErrors, parseError } from './errors';
 import { buildUrl, readCookie, safeNext } from './client';
+import { validationError } from './testing';
 
 describe('parseError', () => {
   it('reads the gateway envelope', () => {
@@ -35,20 +36,14 @@ describe('parseError', () => {
 
 describe('fieldErrors', () => {
   it('maps server locations onto form keys', () => {
-    const e = parseError(422, {
-      error: {
-        code: 'validation',
-        message: 'invalid',
-        fields: [
-          { loc: ['body', 'command', 'name'], message: 'must be lowercase' },
-          { loc: ['body', 'command', 'options', 0, 'name'], message: 'Value error, too long' },
-          { loc: ['body', 'token'], message: 'Discord refused this token' },
-          { loc: ['body'], message: 'whole body wrong' },
-          { loc: ['name'], message: 'also wrong' },
-          { loc: ['body', 'command', 'response', 'template', 'content'], message: 'needs content' },
-        ],
-      },
-    });
+    const e = validationError([
+      { loc: ['body', 'command', 'name'], message: 'must be lowercase' },
+      { loc: ['body', 'command', 'options', 0, 'name'], message: 'Value error, too long' },
+      { loc: ['body', 'token'], message: 'Discord refused this token' },
+      { loc: ['body'], message: 'whole body wrong' },
+      { loc: ['name'], message: 'also wrong' },
+      { loc: ['body', 'command', 'response', 'template', 'content'], message: 'needs content' },
+    ]);
     expect(fieldErrors(e)).toEqual({
       name: 'Must be lowercase. Also wrong.',
       'options.0.name': 'Too long.',

@@ -1381,7 +1381,7 @@ export type TemplateVariables = {
   items: TemplateVariable[];
 };
 
-/** Run one command as a dry run, as if a Discord user invoked it. */
+/** Run one saved command as a dry run with this sample input. */
 export type TestCommand = {
   bot_id: string;
   channel_id?: string | null;

@@ -1,7 +1,7 @@
 // Pickers fed by the bot's live connection (GET /v1/bots/{id}/guilds): servers, channels and
 // roles chosen by name, with typing an id still possible; the overview's servers and uptime;
 // the bot's command prefix.
-import { useEffect, useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type FormEvent, type InputHTMLAttributes } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { api } from '../api/client';
@@ -34,13 +34,20 @@ export function GuildSource({ query }: { query: ReturnType<typeof useGuilds> }) 
   return <p className="small muted" data-testid="picker-source">{n === 0 ? 'The bot is in no server yet: invite it to one. You can still type ids.' : `Names from the bot’s ${n === 1 ? 'server' : `${n} servers`}, live. You can also type an id.`}</p>;
 }
 
-function Options({ id, choices }: { id: string; choices: Choice[] }) {
+type ChoiceInputProps = Omit<InputHTMLAttributes<HTMLInputElement>, 'list' | 'autoComplete'> & { choices: Choice[] };
+
+/** A text input that offers the choices by name (a datalist of their ids). */
+function ChoiceInput({ choices, ...input }: ChoiceInputProps) {
+  const listId = useId();
   return (
-    <datalist id={id}>
-      {choices.map((c) => (
-        <option key={c.id} value={c.id} label={c.hint ? `${c.label} — ${c.hint}` : c.label} />
-      ))}
-    </datalist>
+    <>
+      <input {...input} list={listId} autoComplete="off" />
+      <datalist id={listId}>
+        {choices.map((c) => (
+          <option key={c.id} value={c.id} label={c.hint ? `${c.label} — ${c.hint}` : c.label} />
+        ))}
+      </datalist>
+    </>
   );
 }
 
@@ -51,7 +58,6 @@ export function IdListPicker({ label, noun, value, onChange, choices, error, hin
   const ids = splitIds(value);
   const [text, setText] = useState('');
   const [problem, setProblem] = useState('');
-  const listId = useId();
   const add = (raw: string) => {
     const id = resolveTyped(raw, choices);
     if (!id) return setProblem(`No ${noun} is called “${raw.trim()}”: pick one from the list or type its id.`);
@@ -76,11 +82,10 @@ export function IdListPicker({ label, noun, value, onChange, choices, error, hin
             </ul>
           )}
           <div className="row">
-            <input
+            <ChoiceInput
               {...p}
-              list={listId}
+              choices={choices}
               value={text}
-              autoComplete="off"
               placeholder={`Pick a ${noun} or type its id`}
               onChange={(e) => {
                 setText(e.target.value);
@@ -99,7 +104,6 @@ export function IdListPicker({ label, noun, value, onChange, choices, error, hin
               Add {noun}
             </button>
           </div>
-          <Options id={listId} choices={choices} />
         </div>
       )}
     </Field>
@@ -110,7 +114,6 @@ type OneProps = { label: string; value: string; onChange: (v: string) => void; c
 
 /** One id: pick by name from the list, or type a name (resolved on Enter or leaving) or an id. */
 export function IdPicker({ label, value, onChange, choices, error, hint }: OneProps) {
-  const listId = useId();
   const known = choices.some((c) => c.id === value);
   const resolve = (raw: string) => {
     const id = resolveTyped(raw, choices);
@@ -120,11 +123,10 @@ export function IdPicker({ label, value, onChange, choices, error, hint }: OnePr
     <Field label={label} error={error} hint={hint}>
       {(p) => (
         <div className="picker">
-          <input
+          <ChoiceInput
             {...p}
-            list={listId}
+            choices={choices}
             value={value}
-            autoComplete="off"
             placeholder="Name or id"
             onChange={(e) => onChange(e.target.value)}
             onBlur={(e) => resolve(e.target.value)}
@@ -136,7 +138,6 @@ export function IdPicker({ label, value, onChange, choices, error, hint }: OnePr
             }}
           />
           {known && <div className="small muted picked-name" data-testid="picked">{labelOf(value, choices)}</div>}
-          <Options id={listId} choices={choices} />
         </div>
       )}
     </Field>

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fieldLabel, unshown } from '../components/ui';
-import { errorMessage, fieldErrors, parseError } from '../api/errors';
+import { errorMessage, fieldErrors } from '../api/errors';
+import { validationError } from '../api/testing';
 import { counterText, lengthError, plainFieldMessage } from './fields';
 
 describe('field error summary', () => {
@@ -32,17 +33,14 @@ describe('field errors in plain words', () => {
     expect(plainFieldMessage('Discord refused this token')).toBe('Discord refused this token.');
   });
   it('maps the API’s fields onto form keys in plain words, one message per field', () => {
-    const e = parseError(422, {
-      error: {
-        code: 'validation',
-        message: 'invalid body.name: String should have at most 100 characters',
-        fields: [
-          { loc: ['body', 'name'], message: 'String should have at most 100 characters' },
-          { loc: ['body', 'name'], message: 'String should have at most 100 characters' },
-          { loc: ['body', 'connection', 'base_url'], message: 'Value error, must be an http:// or https:// URL with a host' },
-        ],
-      },
-    });
+    const e = validationError(
+      [
+        { loc: ['body', 'name'], message: 'String should have at most 100 characters' },
+        { loc: ['body', 'name'], message: 'String should have at most 100 characters' },
+        { loc: ['body', 'connection', 'base_url'], message: 'Value error, must be an http:// or https:// URL with a host' },
+      ],
+      'invalid body.name: String should have at most 100 characters',
+    );
     const errs = fieldErrors(e);
     expect(errs.name).toBe('Too long: use at most 100 characters.');
     expect(errs.base_url).toMatch(/^Enter a full web address/);

@@ -3,16 +3,12 @@
 Before, a bot without a prefix (null) ignored every prefix command. A prefix is now 1 to
 5 characters without spaces; a stored one outside that (none could be set from the
 console) becomes the default too, so reading the settings never fails.
-
-Revision ID: 0003
-Revises: 0002
 """
 
 from services.db.migrate import sql_revision
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
-    "0003",
-    "0002",
+    __file__,
     upgrade=[
         "update bot_settings set prefix = '!' "
         "where prefix is null or char_length(prefix) > 5 or prefix ~ '\\s'",

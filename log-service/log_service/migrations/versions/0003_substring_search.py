@@ -10,16 +10,12 @@ for the owner's queries -- measured: the plans scan the owner's rows in either c
 The owner's rows are found by the owner/bot/time indexes (the console always sends a time
 range) and retention bounds them. So the generated `tsv` column and its GIN index, which
 every ingested row paid for and no query used, are dropped.
-
-Revision ID: 0003
-Revises: 0002
 """
 
 from services.db.migrate import sql_revision
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
-    "0003",
-    "0002",
+    __file__,
     upgrade=[
         "drop index if exists events_tsv_idx",
         "alter table events drop column if exists tsv",
