@@ -66,6 +66,16 @@ async function flow(name, needs, fn) {
 }
 
 const expectVisible = (locator, timeout) => locator.first().waitFor({ state: 'visible', timeout });
+// Polls `check` until it answers something truthy (and returns that), failing after `ms`.
+async function until(what, check, ms = LONG) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`never: ${what}`);
+    await page.waitForTimeout(250);
+  }
+}
 
 await flow('sign_in', [], async () => {
   // Signed out, a deep link goes to sign-in and comes back to the same page afterwards.
@@ -465,7 +475,7 @@ await flow('prompts_connections_crud', ['sign_in'], async () => {
 const flowsDir = join(here, 'flows');
 for (const file of readdirSync(flowsDir).filter((f) => f.endsWith('.mjs')).sort()) {
   const mod = await import(pathToFileURL(join(flowsDir, file)).href);
-  await mod.default({ S, page, context, browser, flow, expectVisible, results, LONG, botUrl: () => botUrl });
+  await mod.default({ S, page, context, browser, flow, expectVisible, until, results, LONG, botUrl: () => botUrl });
 }
 
 await flow('sign_out', ['sign_in'], async () => {

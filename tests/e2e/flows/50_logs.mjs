@@ -1,21 +1,17 @@
 // Logs that help (#16 item 6): the live tail opens with earlier events, first on the page;
 // history search finds parts of words; a time range narrows; an error line links to its command.
-export default async function ({ S, page, context, flow, expectVisible, LONG, botUrl }) {
+export default async function ({ S, page, context, flow, expectVisible, until, LONG, botUrl }) {
   const csrf = async () => (await context.cookies()).find((c) => c.name === 'bc_csrf')?.value ?? '';
   const post = async (path, data) => {
     const r = await page.request.post(path, { headers: { 'X-CSRF-Token': await csrf() }, data });
     if (!r.ok()) throw new Error(`${path} answered ${r.status()}: ${await r.text()}`);
     return r.json();
   };
-  const waitState = async (botId, want) => {
-    const deadline = Date.now() + LONG;
-    for (;;) {
+  const waitState = (botId, want) =>
+    until(`the bot is ${want}`, async () => {
       const r = await page.request.get(`/v1/bots/${botId}/status`);
-      if (r.ok() && (await r.json()).state === want) return;
-      if (Date.now() > deadline) throw new Error(`the bot never got ${want}`);
-      await page.waitForTimeout(250);
-    }
-  };
+      return r.ok() && (await r.json()).state === want;
+    });
   const tailIds = async () => page.getByTestId('live-tail').locator('[data-event-id]').evaluateAll((els) => els.map((e) => e.getAttribute('data-event-id')));
 
   await flow('logs_tail_opens_with_earlier_events', ['start_online_live'], async () => {

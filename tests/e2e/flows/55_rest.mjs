@@ -5,7 +5,7 @@
 // - a long wait reads "about 10 min", and the shard table shows no worker machine names
 //   (they sit behind an operators' disclosure);
 // - a prompt using an undefined variable saves with a warning on its card.
-export default async function ({ S, page, context, flow, expectVisible, LONG, botUrl }) {
+export default async function ({ S, page, context, flow, expectVisible, until, LONG, botUrl }) {
   const csrf = async () => (await context.cookies()).find((c) => c.name === 'bc_csrf')?.value ?? '';
   const post = async (path, data) => {
     const r = await page.request.post(path, { headers: { 'X-CSRF-Token': await csrf() }, data });
@@ -28,15 +28,6 @@ export default async function ({ S, page, context, flow, expectVisible, LONG, bo
     return r.json();
   };
   const botId = () => botUrl().split('/')[2];
-  const until = async (what, check, ms = LONG) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await check();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`never: ${what}`);
-      await page.waitForTimeout(250);
-    }
-  };
   const online = async () => {
     await post(`/v1/bots/${botId()}/start`);
     await until('the bot is online', async () => (await get(`/v1/bots/${botId()}/status`)).state === 'online');
