@@ -219,7 +219,12 @@ async def test_delete_stops_a_live_bot_before_removing_it(
     app = await sandbox_control.create_application("Live Then Gone", guild_count=1)
     user = uuid.uuid4()
     bot = await call(P.CREATE_BOT, P.CreateBot(token=SecretStr(app.token), auto_start=True), user)
-    await sandbox_control.wait_for_sessions(app.application_id, 1, timeout=30)
+    try:
+        await sandbox_control.wait_for_sessions(app.application_id, 1, timeout=30)
+    except TimeoutError as err:
+        # What the fleet says about the bot is what tells a slow start from a lost one.
+        page = await call(P.LIST_BOTS, P.ListBots(), user)
+        raise AssertionError(f"no session; the fleet says {page.bots[0].status!r}") from err
 
     deleted = await call(P.DELETE_BOT, P.BotRef(bot_id=bot.id), user)
     # DELETE answered only once the fleet showed no live shard: the session is gone now.
