@@ -8,7 +8,20 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Uuid,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -456,14 +469,16 @@ async def access_version(s: AsyncSession, user_id: UUID) -> int | None:
     return (await s.execute(stmt)).scalar_one_or_none()
 
 
+_BUMP = text("select user_id, access_version from bump_access_version(:ids)").bindparams(
+    bindparam("ids", type_=ARRAY(Uuid))
+)
+
+
 async def bump_access(s: AsyncSession, user_ids: Sequence[UUID]) -> dict[UUID, int]:
     """Each user's access_version + 1; returns the new versions."""
     if not user_ids:
         return {}
-    result = await s.execute(
-        text("select user_id, access_version from bump_access_version(cast(:ids as uuid[]))"),
-        {"ids": "{" + ",".join(str(u) for u in user_ids) + "}"},
-    )
+    result = await s.execute(_BUMP, {"ids": list(user_ids)})
     return {row.user_id: row.access_version for row in result.all()}
 
 
