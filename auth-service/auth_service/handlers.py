@@ -10,6 +10,7 @@ from typing import TypeVar
 from auth_service.keys import KeyRing, SigningKey
 from auth_service.service import AuthService, Done, TeamService
 from auth_service.settings import Settings
+from proto import workspaces as W
 from proto.access import AccessQuery, AccessSnapshot
 from proto.auth import (
     CHECK_API_TOKEN,
@@ -53,50 +54,6 @@ from proto.auth import (
 )
 from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
-from proto.workspaces import (
-    ACCESS_GET,
-    INVITATION_ACCEPT,
-    INVITATION_CREATE,
-    INVITATION_LIST,
-    INVITATION_REVOKE,
-    MEMBER_LEAVE,
-    MEMBER_LIST,
-    MEMBER_REMOVE,
-    MEMBER_UPDATE,
-    ROLE_CREATE,
-    ROLE_DELETE,
-    ROLE_LIST,
-    ROLE_UPDATE,
-    WORKSPACE_CREATE,
-    WORKSPACE_DELETE,
-    WORKSPACE_GET,
-    WORKSPACE_LIST,
-    WORKSPACE_TRANSFER,
-    WORKSPACE_UPDATE,
-    AcceptInvitation,
-    CreateInvitation,
-    CreateRole,
-    CreateWorkspace,
-    DeleteWorkspace,
-    InvitationAccepted,
-    InvitationCreated,
-    InvitationList,
-    InvitationRef,
-    Member,
-    MemberList,
-    MemberRef,
-    Role,
-    RoleIdRef,
-    RoleList,
-    TransferWorkspace,
-    UpdateMember,
-    UpdateRole,
-    UpdateWorkspace,
-    Workspace,
-    WorkspaceDeleted,
-    WorkspaceList,
-    WorkspaceRef,
-)
 from services.bus.rpc import RpcContext, answers
 from services.errors import RpcError
 
@@ -230,111 +187,111 @@ class Handlers:
                 log.exception("could not publish access_changed for %s", event.workspace_id)
         return done.value
 
-    @answers(ACCESS_GET)
+    @answers(W.ACCESS_GET)
     async def access_get(self, req: AccessQuery, _: RpcContext) -> AccessSnapshot:
         return await self.teams.access(req.user_id)
 
-    @answers(WORKSPACE_LIST)
-    async def workspace_list(self, _: Empty, ctx: RpcContext) -> WorkspaceList:
+    @answers(W.WORKSPACE_LIST)
+    async def workspace_list(self, _: Empty, ctx: RpcContext) -> W.WorkspaceList:
         return await self.teams.list_workspaces(await ctx.user_session(), ctx.require_user())
 
-    @answers(WORKSPACE_CREATE)
-    async def workspace_create(self, req: CreateWorkspace, ctx: RpcContext) -> Workspace:
+    @answers(W.WORKSPACE_CREATE)
+    async def workspace_create(self, req: W.CreateWorkspace, ctx: RpcContext) -> W.Workspace:
         done = await self.teams.create_workspace(
             await ctx.user_session(), ctx.require_user(), req
         )
         return await self._announce(ctx, done)
 
-    @answers(WORKSPACE_GET)
-    async def workspace_get(self, req: WorkspaceRef, ctx: RpcContext) -> Workspace:
+    @answers(W.WORKSPACE_GET)
+    async def workspace_get(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.Workspace:
         return await self.teams.get_workspace(
             await ctx.user_session(), ctx.require_user(), req.workspace_id
         )
 
-    @answers(WORKSPACE_UPDATE)
-    async def workspace_update(self, req: UpdateWorkspace, ctx: RpcContext) -> Workspace:
+    @answers(W.WORKSPACE_UPDATE)
+    async def workspace_update(self, req: W.UpdateWorkspace, ctx: RpcContext) -> W.Workspace:
         done = await self.teams.update_workspace(
             await ctx.user_session(), ctx.require_user(), req
         )
         return await self._announce(ctx, done)
 
-    @answers(WORKSPACE_DELETE)
-    async def workspace_delete(self, req: DeleteWorkspace, ctx: RpcContext) -> WorkspaceDeleted:
+    @answers(W.WORKSPACE_DELETE)
+    async def workspace_delete(self, req: W.DeleteWorkspace, ctx: RpcContext) -> W.WorkspaceDeleted:
         done = await self.teams.delete_workspace(
             await ctx.user_session(), ctx.require_user(), req
         )
         return await self._announce(ctx, done)
 
-    @answers(WORKSPACE_TRANSFER)
-    async def workspace_transfer(self, req: TransferWorkspace, ctx: RpcContext) -> Workspace:
+    @answers(W.WORKSPACE_TRANSFER)
+    async def workspace_transfer(self, req: W.TransferWorkspace, ctx: RpcContext) -> W.Workspace:
         done = await self.teams.transfer(await ctx.user_session(), ctx.require_user(), req)
         return await self._announce(ctx, done)
 
-    @answers(MEMBER_LIST)
-    async def member_list(self, req: WorkspaceRef, ctx: RpcContext) -> MemberList:
+    @answers(W.MEMBER_LIST)
+    async def member_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.MemberList:
         return await self.teams.list_members(
             await ctx.user_session(), ctx.require_user(), req.workspace_id
         )
 
-    @answers(MEMBER_UPDATE)
-    async def member_update(self, req: UpdateMember, ctx: RpcContext) -> Member:
+    @answers(W.MEMBER_UPDATE)
+    async def member_update(self, req: W.UpdateMember, ctx: RpcContext) -> W.Member:
         done = await self.teams.update_member(await ctx.user_session(), ctx.require_user(), req)
         return await self._announce(ctx, done)
 
-    @answers(MEMBER_REMOVE)
-    async def member_remove(self, req: MemberRef, ctx: RpcContext) -> Empty:
+    @answers(W.MEMBER_REMOVE)
+    async def member_remove(self, req: W.MemberRef, ctx: RpcContext) -> Empty:
         done = await self.teams.remove_member(await ctx.user_session(), ctx.require_user(), req)
         return await self._announce(ctx, done)
 
-    @answers(MEMBER_LEAVE)
-    async def member_leave(self, req: WorkspaceRef, ctx: RpcContext) -> Empty:
+    @answers(W.MEMBER_LEAVE)
+    async def member_leave(self, req: W.WorkspaceRef, ctx: RpcContext) -> Empty:
         done = await self.teams.leave(
             await ctx.user_session(), ctx.require_user(), req.workspace_id
         )
         return await self._announce(ctx, done)
 
-    @answers(ROLE_LIST)
-    async def role_list(self, req: WorkspaceRef, ctx: RpcContext) -> RoleList:
+    @answers(W.ROLE_LIST)
+    async def role_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.RoleList:
         return await self.teams.list_roles(
             await ctx.user_session(), ctx.require_user(), req.workspace_id
         )
 
-    @answers(ROLE_CREATE)
-    async def role_create(self, req: CreateRole, ctx: RpcContext) -> Role:
+    @answers(W.ROLE_CREATE)
+    async def role_create(self, req: W.CreateRole, ctx: RpcContext) -> W.Role:
         return await self.teams.create_role(await ctx.user_session(), ctx.require_user(), req)
 
-    @answers(ROLE_UPDATE)
-    async def role_update(self, req: UpdateRole, ctx: RpcContext) -> Role:
+    @answers(W.ROLE_UPDATE)
+    async def role_update(self, req: W.UpdateRole, ctx: RpcContext) -> W.Role:
         done = await self.teams.update_role(await ctx.user_session(), ctx.require_user(), req)
         return await self._announce(ctx, done)
 
-    @answers(ROLE_DELETE)
-    async def role_delete(self, req: RoleIdRef, ctx: RpcContext) -> Empty:
+    @answers(W.ROLE_DELETE)
+    async def role_delete(self, req: W.RoleIdRef, ctx: RpcContext) -> Empty:
         await self.teams.delete_role(await ctx.user_session(), ctx.require_user(), req)
         return Empty()
 
-    @answers(INVITATION_CREATE)
+    @answers(W.INVITATION_CREATE)
     async def invitation_create(
-        self, req: CreateInvitation, ctx: RpcContext
-    ) -> InvitationCreated:
+        self, req: W.CreateInvitation, ctx: RpcContext
+    ) -> W.InvitationCreated:
         return await self.teams.create_invitation(
             await ctx.user_session(), ctx.require_user(), req
         )
 
-    @answers(INVITATION_LIST)
-    async def invitation_list(self, req: WorkspaceRef, ctx: RpcContext) -> InvitationList:
+    @answers(W.INVITATION_LIST)
+    async def invitation_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.InvitationList:
         return await self.teams.list_invitations(
             await ctx.user_session(), ctx.require_user(), req.workspace_id
         )
 
-    @answers(INVITATION_REVOKE)
-    async def invitation_revoke(self, req: InvitationRef, ctx: RpcContext) -> Empty:
+    @answers(W.INVITATION_REVOKE)
+    async def invitation_revoke(self, req: W.InvitationRef, ctx: RpcContext) -> Empty:
         await self.teams.revoke_invitation(await ctx.user_session(), ctx.require_user(), req)
         return Empty()
 
-    @answers(INVITATION_ACCEPT)
+    @answers(W.INVITATION_ACCEPT)
     async def invitation_accept(
-        self, req: AcceptInvitation, ctx: RpcContext
-    ) -> InvitationAccepted:
+        self, req: W.AcceptInvitation, ctx: RpcContext
+    ) -> W.InvitationAccepted:
         done = await self.teams.accept_invitation(ctx.require_user(), req.token)
         return await self._announce(ctx, done)

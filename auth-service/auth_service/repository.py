@@ -417,17 +417,24 @@ async def enter_workspace(s: AsyncSession, workspace_id: UUID) -> None:
     await s.execute(_ENTER, {"ws": str(workspace_id)})
 
 
+def _membership_columns() -> tuple[Any, ...]:
+    """A membership's columns with its custom role's permissions (outer join on roles)."""
+    return (
+        memberships.c.workspace_id,
+        memberships.c.user_id,
+        memberships.c.builtin_role,
+        memberships.c.role_id,
+        memberships.c.bot_ids,
+        memberships.c.created_at.label("joined_at"),
+        roles.c.permissions.label("role_permissions"),
+    )
+
+
 def _grants() -> Any:
     """Memberships with their workspace and custom role's permissions (active workspaces)."""
     return (
         select(
-            memberships.c.workspace_id,
-            memberships.c.user_id,
-            memberships.c.builtin_role,
-            memberships.c.role_id,
-            memberships.c.bot_ids,
-            memberships.c.created_at.label("joined_at"),
-            roles.c.permissions.label("role_permissions"),
+            *_membership_columns(),
             workspaces.c.name,
             workspaces.c.personal,
             workspaces.c.owner_user_id,
@@ -526,13 +533,7 @@ async def members(
     """The workspace's members with their names (or only `user_id`), oldest first."""
     stmt: Any = (
         select(
-            memberships.c.workspace_id,
-            memberships.c.user_id,
-            memberships.c.builtin_role,
-            memberships.c.role_id,
-            memberships.c.bot_ids,
-            memberships.c.created_at.label("joined_at"),
-            roles.c.permissions.label("role_permissions"),
+            *_membership_columns(),
             users.c.display_name,
             users.c.avatar_url,
         )

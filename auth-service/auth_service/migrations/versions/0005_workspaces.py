@@ -18,21 +18,10 @@ _OWNER = "bc_owner"
 # The permission strings as of this revision (proto/access.py only appends; a later
 # revision widens the check).
 _KNOWN = (
-    "bots.view",
-    "bots.control",
-    "bots.edit",
-    "bots.token",
-    "bots.delete",
-    "commands.edit",
-    "prompts.edit",
-    "connections.edit",
-    "connections.secrets",
-    "files.edit",
-    "logs.view",
-    "members.manage",
-    "audit.view",
-    "workspace.admin",
-)
+    "bots.view bots.control bots.edit bots.token bots.delete commands.edit prompts.edit "
+    "connections.edit connections.secrets files.edit logs.view members.manage audit.view "
+    "workspace.admin"
+).split()
 _PERMISSIONS = "array[" + ", ".join(f"'{p}'" for p in _KNOWN) + "]::text[]"
 _ROLES = ("owner", "admin", "developer", "operator", "viewer")
 _GRANTABLE_ROLES = ", ".join(f"'{r}'" for r in _ROLES)
