@@ -656,10 +656,25 @@ def _no_workspace() -> RpcError:
     return RpcError(ErrorCode.NOT_FOUND, "workspace not found")
 
 
-def _limit(field: str, message: str) -> RpcError:
+def _invalid(field: str, message: str) -> RpcError:
     return RpcError(
         ErrorCode.VALIDATION, message, fields=[FieldError(loc=[field], message=message)]
     )
+
+
+def _over(limit: str, most: int, message: str) -> RpcError:
+    """A limit of proto/access.py reached: 422 naming it."""
+    return RpcError(ErrorCode.VALIDATION, message, details={"limit": limit, "max": most})
+
+
+async def _room_for(s: AsyncSession, user_id: UUID) -> None:
+    """One more membership for this user stays within MAX_MEMBERSHIPS_PER_USER."""
+    if await repo.count_memberships(s, user_id) >= MAX_MEMBERSHIPS_PER_USER:
+        raise _over(
+            "MAX_MEMBERSHIPS_PER_USER",
+            MAX_MEMBERSHIPS_PER_USER,
+            f"you are in {MAX_MEMBERSHIPS_PER_USER} workspaces already; leave one first",
+        )
 
 
 def _changed(
@@ -773,7 +788,7 @@ class TeamService:
             return _RoleChoice(ref, None, BUILTIN_ROLES[ref].mask)
         row = await repo.get_role(s, workspace_id, UUID(ref))
         if row is None:
-            raise _limit("role", f"no role {ref} in this workspace")
+            raise _invalid("role", f"no role {ref} in this workspace")
         return _RoleChoice(None, row.id, permission_mask(row.permissions))
 
     @staticmethod
@@ -783,7 +798,7 @@ class TeamService:
         try:
             Access(user_id=user_id, grants=grants).encode()
         except AccessTooLarge:
-            raise _limit(
+            raise _invalid(
                 "bot_ids",
                 "this would make the member's access too large; use fewer bot limits",
             ) from None
@@ -811,8 +826,7 @@ class TeamService:
         self, s: AsyncSession, user_id: UUID, req: CreateWorkspace
     ) -> Done[Workspace]:
         await repo.scope_workspaces(s, user_id)
-        if await repo.count_memberships(s, user_id) >= MAX_MEMBERSHIPS_PER_USER:
-            raise _limit("name", f"you are in {MAX_MEMBERSHIPS_PER_USER} workspaces already")
+        await _room_for(s, user_id)
         workspace_id = new_event_id()
         await repo.enter_workspace(s, workspace_id)
         await repo.insert_workspace(
@@ -883,9 +897,9 @@ class TeamService:
         _owner_only(grant, "transfer it")
         _not_personal(row, "transferred")
         if req.user_id == user_id:
-            raise _limit("user_id", "you already own this workspace")
+            raise _invalid("user_id", "you already own this workspace")
         if await repo.grant_row(s, req.workspace_id, req.user_id) is None:
-            raise _limit("user_id", "the new owner must be a member of the workspace")
+            raise _invalid("user_id", "the new owner must be a member of the workspace")
         # One owner at any moment (a unique index): the old owner steps down first.
         await repo.update_membership(
             s, req.workspace_id, user_id, builtin_role="admin", role_id=None, bot_ids=[]
@@ -922,7 +936,7 @@ class TeamService:
         reason: AccessChangeReason = "bots"
         if req.role is not None:
             if req.role == _OWNER:
-                raise _limit("role", "ownership moves only by a transfer")
+                raise _invalid("role", "ownership moves only by a transfer")
             choice = await self._role(s, req.workspace_id, req.role)
             _within(grant, choice.mask, "this role")
             if choice.ref != _grant(target).role:
@@ -995,7 +1009,11 @@ class TeamService:
         name = req.name.strip()
         await self._free_name(s, req.workspace_id, name)
         if await repo.count_roles(s, req.workspace_id) >= MAX_CUSTOM_ROLES_PER_WORKSPACE:
-            raise _limit("name", f"a workspace has at most {MAX_CUSTOM_ROLES_PER_WORKSPACE} roles")
+            raise _over(
+                "MAX_CUSTOM_ROLES_PER_WORKSPACE",
+                MAX_CUSTOM_ROLES_PER_WORKSPACE,
+                f"a workspace has at most {MAX_CUSTOM_ROLES_PER_WORKSPACE} custom roles",
+            )
         row = await repo.insert_role(
             s,
             id=new_event_id(),
@@ -1055,7 +1073,7 @@ class TeamService:
         _require(grant, "members.manage")
         _not_personal(row, "invited into")
         if req.role == _OWNER:
-            raise _limit("role", "ownership moves only by a transfer; invite as admin")
+            raise _invalid("role", "ownership moves only by a transfer; invite as admin")
         choice = await self._role(s, req.workspace_id, req.role)
         _within(grant, choice.mask, "this role")
         token = new_secret(INVITATION_PREFIX)
@@ -1136,10 +1154,13 @@ class TeamService:
                     "it was sent to",
                     details={"reason": "email_mismatch"},
                 )
-            if await repo.count_memberships(s, user_id) >= MAX_MEMBERSHIPS_PER_USER:
-                raise conflict(f"you are in {MAX_MEMBERSHIPS_PER_USER} workspaces already")
+            await _room_for(s, user_id)
             if await repo.count_members(s, inv.workspace_id) >= MAX_MEMBERS_PER_WORKSPACE:
-                raise conflict(f"the workspace has {MAX_MEMBERS_PER_WORKSPACE} members already")
+                raise _over(
+                    "MAX_MEMBERS_PER_WORKSPACE",
+                    MAX_MEMBERS_PER_WORKSPACE,
+                    f"the workspace has {MAX_MEMBERS_PER_WORKSPACE} members already",
+                )
             if await repo.use_invitation(s, digest_, user_id, now) is None:
                 raise RpcError(
                     ErrorCode.GONE, "this invitation was just used; ask for a new one",

@@ -459,3 +459,39 @@ async def test_leaving_and_the_owner_of_a_team_cannot_delete_their_account(
     assert error["code"] == "conflict"
     assert "Keep" in error["message"]
     assert ws in await team.grants(alice)
+
+
+async def test_a_thousand_members_fit_and_the_cap_refuses_the_next_one(
+    stack, sandbox, team, infra
+) -> None:
+    alice, bob = await people(stack, sandbox, 2)
+    ws = await team.team(alice, "Big")
+    invite = await team(INVITATION_CREATE, CreateInvitation(workspace_id=ws, role="viewer"), alice)
+
+    async def add_members(n: int) -> None:
+        # Members made directly in the database: signing 5,000 people in would take minutes.
+        admin = await asyncpg.connect(plain_url(infra.database_url))
+        try:
+            await admin.execute(
+                "with made as (insert into auth.users (id, display_name) "
+                "select gen_random_uuid(), 'member ' || i from generate_series(1, $2) i "
+                "returning id) insert into auth.memberships (workspace_id, user_id, builtin_role) "
+                "select $1, id, 'viewer' from made",
+                ws,
+                n,
+            )
+        finally:
+            await admin.close()
+
+    await add_members(999)
+    listed = await team(MEMBER_LIST, WorkspaceRef(workspace_id=ws), alice)
+    assert len(listed.members) == 1000
+    assert listed.members[0].user_id == alice.user_id
+
+    await add_members(5000 - 1000)
+    full = await team.refused(INVITATION_ACCEPT, AcceptInvitation(token=invite.token), bob)
+    assert (full.code, full.details["limit"]) == (ErrorCode.VALIDATION, "MAX_MEMBERS_PER_WORKSPACE")
+    assert ws not in await team.grants(bob)
+    # Nothing half-done: the link was not consumed.
+    pending = await team(INVITATION_LIST, WorkspaceRef(workspace_id=ws), alice)
+    assert [i.id for i in pending.invitations] == [invite.id]
