@@ -302,8 +302,13 @@ class StorageService:
         if url is not None:
             meta.url, meta.expires_in_s = url, ttl
             return meta, None
+        return meta, await self._stored(row, variant)
+
+    async def _stored(self, row: StoredFile, variant: dict[str, Any]) -> bytes:
+        """The bytes of one variant of `row`; its object gone from the store is a 404 (and an
+        error in the log: rows and objects are written together)."""
         try:
-            return meta, await self.store.get(variant["key"])
+            return await self.store.get(variant["key"])
         except ObjectMissing:
             log.error("object missing from the store", extra={"file_id": str(row.id)})
             raise RpcError(
@@ -318,13 +323,7 @@ class StorageService:
                 "this file is not a config file",
                 fields=[FieldError(loc=["file_id"], message="not a config file")],
             )
-        variant = self._variant(row, "original")
-        try:
-            data = await self.store.get(variant["key"])
-        except ObjectMissing:
-            raise RpcError(
-                ErrorCode.NOT_FOUND, "the stored content of this file is missing"
-            ) from None
+        data = await self._stored(row, self._variant(row, "original"))
         try:
             parsed = await self.processor.run(
                 processing.parse_config,
@@ -372,12 +371,7 @@ class StorageService:
         names = {v["name"] for v in row.variants}
         wanted = self.settings.apply_variant if self.settings.apply_variant in names else "512"
         variant = self._variant(row, wanted)
-        try:
-            data = await self.store.get(variant["key"])
-        except ObjectMissing:
-            raise RpcError(
-                ErrorCode.NOT_FOUND, "the stored content of this file is missing"
-            ) from None
+        data = await self._stored(row, variant)
         if self.bots is None:
             raise RpcError(ErrorCode.UNAVAILABLE, "bot-service is not reachable")
         try:
