@@ -1,8 +1,9 @@
 """The NATS server config: one user per service, permissions derived from the registry.
 
 A service may publish only the RPC subjects it calls, the events and core subjects it
-owns, its own audit records and the KV buckets it writes; replies go through `allow_responses`. The same file
-is used by `make run`, the tests and (as a template) the deployment.
+owns, its own audit records and the KV buckets it writes; replies go through
+`allow_responses`. The same file is used by `make run`, the tests and (as a template) the
+deployment.
 """
 
 from __future__ import annotations
