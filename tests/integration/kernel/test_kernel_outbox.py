@@ -5,6 +5,7 @@ delete, and replicas' relays share the rows without publishing one twice."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from uuid import UUID, uuid4
@@ -18,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from proto import headers as H
 from proto.base import Contract
 from services.audit import audit_subject
-from services.bus.events import AUDIT_STREAM, ensure_audit_stream
+from services.bus.events import AUDIT_STREAM, EventPublisher, ensure_audit_stream
+from services.bus.rpc import RpcClient, RpcServer
 from services.db.bootstrap import OWNER, bootstrap, role, system_role
 from services.db.engine import Database, plain_url
 from services.outbox import Outbox, OutboxRelay, outbox_table
+from services.runtime import ServiceRuntime
 from services.settings import with_credentials
 from tests.fixtures.infra import apoll, connect_admin
 
@@ -233,3 +236,42 @@ async def test_the_roles_can_do_only_their_part(setup: Setup) -> None:
         async with setup.db.system_scope() as session:
             await session.execute(text("update outbox set created_at = now()"))
     await OutboxRelay(setup.db, setup.js, setup.outbox).drain()  # type: ignore[arg-type]
+
+
+async def test_the_runtime_runs_the_relay_of_a_service_with_an_outbox(
+    empty_outbox: Setup, infra
+) -> None:
+    from storage_service.app import SERVICE
+
+    s = empty_outbox
+    nc = await connect_admin(infra)
+    definition = dataclasses.replace(SERVICE, outbox=True)
+    runtime = ServiceRuntime(
+        definition=definition,
+        settings=definition.settings_cls(),
+        nc=nc,
+        js=s.js,  # type: ignore[arg-type]
+        rpc=RpcServer(nc, "outboxtest"),
+        client=RpcClient(nc, "outboxtest"),
+        events=EventPublisher(nc, "outboxtest"),
+        db=s.db,
+        outbox=s.outbox,
+    )
+    subject = audit_subject(uuid4(), SCHEMA)
+    try:
+        assert runtime.start_outbox_relay(poll_s=300.0) is not None
+        await add_notes(s, subject, 2)
+        await apoll(
+            lambda: stored(s.js, subject), timeout_s=10.0, what="the runtime's relay publishing"
+        )
+    finally:
+        await runtime.run_stop_hooks()
+        await nc.close()
+    assert len(await stored(s.js, subject)) == 2
+
+
+def test_an_outbox_needs_a_database() -> None:
+    from gateway.app import SERVICE
+
+    with pytest.raises(ValueError, match="an outbox needs a database"):
+        dataclasses.replace(SERVICE, outbox=True)

@@ -239,3 +239,12 @@ def test_a_secret_nested_in_a_plain_field_is_replaced_in_place() -> None:
     # A change only inside a secret is recorded as a change, without a value.
     only_secret = {"options": {"mode": "a", "api_key": CANARY.format(3)}}
     assert diff(old, only_secret) == {"options": {"changed": True}}
+
+
+def test_a_service_may_publish_only_its_own_audit_records() -> None:
+    from proto import REGISTRY
+    from services.natsconf import service_permissions
+
+    allowed = service_permissions(REGISTRY, "bot")["publish"]["allow"]  # type: ignore[index]
+    assert "aud.*.bot" in allowed
+    assert not any(s.startswith("aud.") and s != "aud.*.bot" for s in allowed)
