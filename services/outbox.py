@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Final
 from uuid import UUID
 
@@ -159,30 +160,24 @@ class Outbox:
         event.listen(sync, "after_soft_rollback", rolled_back, once=True)
 
 
+@dataclass(eq=False)
 class OutboxRelay:
     """Publishes an outbox's rows to JetStream and deletes them once acknowledged."""
 
-    def __init__(
-        self,
-        db: Database,
-        js: JetStream,
-        outbox: Outbox,
-        *,
-        batch: int = BATCH,
-        poll_s: float = POLL_S,
-        publish_timeout_s: float = 5.0,
-    ) -> None:
-        self.db = db
-        self.js = js
-        self.outbox = outbox
-        self.batch = batch
-        self.poll_s = poll_s
-        self.publish_timeout_s = publish_timeout_s
-        t = outbox.table
+    db: Database
+    js: JetStream
+    outbox: Outbox
+    _: KW_ONLY
+    batch: int = BATCH
+    poll_s: float = POLL_S
+    publish_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        t = self.outbox.table
         self._take = (
             select(t.c.id, t.c.stream, t.c.subject, t.c.payload, t.c.headers)
             .order_by(t.c.id)
-            .limit(batch)
+            .limit(self.batch)
             .with_for_update(skip_locked=True)
         )
 

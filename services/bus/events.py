@@ -30,19 +30,41 @@ STREAM = "EVENTS"
 SUBJECTS = ["evt.>"]
 
 
+def _file_stream(
+    name: str,
+    subjects: list[str],
+    *,
+    duplicate_window_s: float,
+    max_age_s: float,
+    discard: DiscardPolicy,
+    max_bytes: int = -1,
+    replicas: int | None,
+) -> StreamConfig:
+    return StreamConfig(
+        name=name,
+        subjects=subjects,
+        storage=StorageType.FILE,
+        duplicate_window=duplicate_window_s,
+        max_age=max_age_s,
+        max_bytes=max_bytes,
+        discard=discard,
+        num_replicas=replicas or default_replicas(),
+    )
+
+
 def events_stream_config(
     *, max_age_s: float = 7 * 24 * 3600, max_bytes: int = 10 * 1024**3, replicas: int | None = None
 ) -> StreamConfig:
-    return StreamConfig(
-        name=STREAM,
-        subjects=SUBJECTS,
-        storage=StorageType.FILE,
-        # Publishers set Nats-Msg-Id = event id: a retried publish within the window is dropped.
-        duplicate_window=300.0,
-        max_age=max_age_s,
+    # Publishers set Nats-Msg-Id = event id: a retried publish within the window is dropped.
+    # Full: the oldest events go (the store has them; the live view wants the newest).
+    return _file_stream(
+        STREAM,
+        SUBJECTS,
+        duplicate_window_s=300.0,
+        max_age_s=max_age_s,
         max_bytes=max_bytes,
         discard=DiscardPolicy.OLD,
-        num_replicas=replicas or default_replicas(),
+        replicas=replicas,
     )
 
 
@@ -58,14 +80,13 @@ def audit_stream_config(
     new), so the records wait in the services' outboxes and none is lost. The outbox relay
     sets Nats-Msg-Id = the outbox row's id; the 10-minute window drops a re-publish after
     a relay died between publish and delete."""
-    return StreamConfig(
-        name=AUDIT_STREAM,
-        subjects=AUDIT_SUBJECTS,
-        storage=StorageType.FILE,
-        duplicate_window=600.0,
-        max_age=max_age_s,
+    return _file_stream(
+        AUDIT_STREAM,
+        AUDIT_SUBJECTS,
+        duplicate_window_s=600.0,
+        max_age_s=max_age_s,
         discard=DiscardPolicy.NEW,
-        num_replicas=replicas or default_replicas(),
+        replicas=replicas,
     )
 
 
