@@ -148,6 +148,11 @@ class RpcContext:
         self._access: Access | None = None
 
     def require_user(self) -> UUID:
+        if self.user_id is None and H.ACCESS in self.headers:
+            # A caller that sends only `bc-access` (the gateway once every service reads
+            # it) is the user it names; a system access has none.
+            access = self.access
+            self.user_id = access.user_id if access is not None else None
         if self.user_id is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "this operation needs a signed-in user")
         return self.user_id

@@ -158,3 +158,12 @@ def test_the_scope_settings_split_workspaces_by_bot_limit() -> None:
         "all_bots": f"{{{open_ws}}}",
         "bots": "{}",
     }
+
+
+def test_a_caller_with_only_the_access_header_is_its_user() -> None:
+    sent = _member(uuid4(), ["bots.view"])
+    assert _ctx({H.ACCESS: sent.encode()}).require_user() == sent.user_id
+    system = Access.system_for("bot", uuid4())
+    with pytest.raises(RpcError) as caught:
+        _ctx({H.ACCESS: system.encode()}).require_user()
+    assert caught.value.code is ErrorCode.UNAUTHENTICATED
