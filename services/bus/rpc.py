@@ -169,9 +169,16 @@ class RpcContext:
             header = self.headers.get(H.ACCESS)
             if header:
                 try:
-                    self._access = decode_access(header)
+                    access = decode_access(header)
                 except ValueError as exc:
                     raise RpcError(ErrorCode.INVALID, str(exc)) from None
+                # Both headers come from the same caller: two users is a bug upstream, and
+                # acting as either could mix one user's rows with another's permissions.
+                if self.user_id is not None and access.user_id not in (None, self.user_id):
+                    raise RpcError(
+                        ErrorCode.INVALID, "bc-access and bc-user-id name different users"
+                    )
+                self._access = access
             elif self.user_id is not None:
                 self._access = legacy_access(self.user_id)
         return self._access
@@ -675,7 +682,7 @@ class RpcClient:
             hdrs[H.USER_ID] = str(user_id)
         if access is None:
             forwarded = access_var.get()
-            if forwarded:
+            if forwarded and (user_id is None or _access_of(forwarded, user_id)):
                 hdrs[H.ACCESS] = forwarded
         else:
             hdrs[H.ACCESS] = access if isinstance(access, str) else access.encode()
@@ -745,6 +752,16 @@ class RpcClient:
                 _client_seconds(self.caller, spec.subject, code).observe,
                 time.perf_counter() - started,
             )
+
+
+def _access_of(header: str, user_id: UUID | str) -> bool:
+    """Whether the served request's access is `user_id`'s: a call made explicitly for
+    another user (the fleet acting as a bot's owner in a task a member's request started)
+    goes without it, as that user's legacy call, instead of mixing two identities."""
+    try:
+        return str(decode_access(header).user_id) == str(user_id)
+    except ValueError:
+        return False
 
 
 # How nats-server says nobody subscribes to a request's subject (a status-only reply).

@@ -30,6 +30,8 @@ SCHEMA = "rpcaccess"
 class Ask(Contract):
     workspace_id: UUID
     permission: str = "bots.view"
+    # `front` calls `back` explicitly for this user (as the fleet acts for a bot's owner).
+    as_user: UUID | None = None
 
 
 class Seen(Contract):
@@ -67,7 +69,7 @@ async def services(infra, nc) -> AsyncIterator[tuple[RpcClient, dict[str, object
         )
 
     async def front(req: Ask, ctx: RpcContext) -> Seen:
-        return await inner.call(specs["back"], req)  # type: ignore[arg-type]
+        return await inner.call(specs["back"], req, user_id=req.as_user)  # type: ignore[arg-type]
 
     server.register(specs["back"], back)  # type: ignore[arg-type]
     server.register(specs["front"], front)  # type: ignore[arg-type]
@@ -148,3 +150,18 @@ async def test_a_malformed_access_header_is_a_400(services) -> None:
         await client.call(specs["back"], Ask(workspace_id=uuid4()), access="[2]")
     assert caught.value.code is ErrorCode.INVALID
     assert "malformed bc-access" in caught.value.message
+
+
+async def test_a_call_made_for_another_user_does_not_carry_the_callers_access(services) -> None:
+    client, specs = services
+    ws, owner = uuid4(), uuid4()
+    member = operator(ws)
+    seen = await client.call(specs["front"], Ask(workspace_id=owner, as_user=owner), access=member)
+    assert seen.header is None
+    assert seen.user_id == owner
+    assert seen.workspaces == [owner]
+    # For the same user, the access goes along.
+    same = await client.call(
+        specs["front"], Ask(workspace_id=ws, as_user=member.user_id), access=member
+    )
+    assert same.header == member.encode()

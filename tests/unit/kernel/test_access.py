@@ -167,3 +167,13 @@ def test_a_caller_with_only_the_access_header_is_its_user() -> None:
     with pytest.raises(RpcError) as caught:
         _ctx({H.ACCESS: system.encode()}).require_user()
     assert caught.value.code is ErrorCode.UNAUTHENTICATED
+
+
+def test_headers_naming_two_different_users_are_refused() -> None:
+    sent = _member(uuid4(), ["bots.view"])
+    with pytest.raises(RpcError) as caught:
+        _ = _ctx({H.USER_ID: str(uuid4()), H.ACCESS: sent.encode()}).access
+    assert caught.value.code is ErrorCode.INVALID
+    # A system access travels with whatever user the calling request served.
+    system = Access.system_for("bot", uuid4())
+    assert _ctx({H.USER_ID: str(uuid4()), H.ACCESS: system.encode()}).access == system
