@@ -62,15 +62,27 @@ class PurgeResult(Contract):
     removed: int
 
 
-# Every service that stores user data answers this; auth-service calls each on DELETE /v1/me.
-PURGE_SPECS = _answered_by_each(
-    ("bot", "command", "storage", "log"),
-    "user.purge",
-    PurgeUser,
-    PurgeResult,
-    caller="auth",
-    summary="delete all data of a user (idempotent)",
-)
+# The services that store data of users and workspaces: each answers both purges, which
+# auth-service calls.
+DATA_SERVICES = ("bot", "command", "storage", "log")
+
+
+def _purge(
+    operation: str, request: type[Req], *, summary: str, planned: bool = False
+) -> list[RpcSpec[Req, PurgeResult]]:
+    return _answered_by_each(
+        DATA_SERVICES,
+        operation,
+        request,
+        PurgeResult,
+        caller="auth",
+        summary=summary,
+        planned=planned,
+    )
+
+
+# auth-service calls each on DELETE /v1/me.
+PURGE_SPECS = _purge("user.purge", PurgeUser, summary="delete all data of a user (idempotent)")
 
 
 class PurgeWorkspace(Contract):
@@ -82,12 +94,9 @@ class PurgeWorkspace(Contract):
 
 # Every service that stores workspace data answers this (#17; served by each service's
 # slice, planned until then).
-WORKSPACE_PURGE_SPECS = _answered_by_each(
-    ("bot", "command", "storage", "log"),
+WORKSPACE_PURGE_SPECS = _purge(
     "workspace.purge",
     PurgeWorkspace,
-    PurgeResult,
-    caller="auth",
     summary="delete all data of a workspace (idempotent)",
     planned=True,
 )

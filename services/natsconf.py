@@ -1,8 +1,9 @@
 """The NATS server config: one user per service, permissions derived from the registry.
 
 A service may publish only the RPC subjects it calls, the events and core subjects it
-owns, and the KV buckets it writes; replies go through `allow_responses`. The same file
-is used by `make run`, the tests and (as a template) the deployment.
+owns, its own audit records and the KV buckets it writes; replies go through
+`allow_responses`. The same file is used by `make run`, the tests and (as a template) the
+deployment.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ def service_permissions(registry: Registry, service: str) -> dict[str, object]:
             | {e.pattern for e in registry.events_published_by(service)}
             | {c.pattern for c in registry.core_published_by(service)}
             | {f"$KV.{k.bucket}.>" for k in registry.kv_written_by(service)}
+            # Its own audit records (`services.audit.audit_subject`), from its outbox.
+            | {f"aud.*.{service}"}
         )
         + _JS
     )

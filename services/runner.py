@@ -20,12 +20,13 @@ from proto.system import SPECS as STATUS_SPECS
 from proto.system import ServiceStatus
 from services.bus import natsfast
 from services.bus.connection import connect
-from services.bus.events import EventPublisher, ensure_events_stream
+from services.bus.events import EventPublisher, ensure_audit_stream, ensure_events_stream
 from services.bus.kv import set_default_replicas
 from services.bus.rpc import RpcClient, RpcContext, RpcServer
 from services.db.engine import Database
 from services.health import health_routes, metrics_route
 from services.http_timeouts import BodyTimeoutMiddleware, SlowClientLimits, slow_client_protocol
+from services.outbox import Outbox
 from services.runtime import ServiceDefinition, ServiceRuntime
 from services.settings import MissingSecretError, ServiceSettings, with_credentials
 from services.telemetry import metrics
@@ -97,6 +98,7 @@ async def build_runtime(definition: ServiceDefinition, settings: ServiceSettings
         events=EventPublisher(nc, definition.name, js),
         db=db,
         vault=vault,
+        outbox=Outbox(definition.name) if definition.outbox else None,
     )
     _register_status(runtime)
     return runtime
@@ -170,7 +172,9 @@ async def serve(definition: ServiceDefinition, settings: ServiceSettings | None 
     set_default_replicas(settings.nats_stream_replicas)
     runtime = await build_runtime(definition, settings)
     await ensure_events_stream(runtime.js)
+    await ensure_audit_stream(runtime.js)
     await definition.setup(runtime)
+    runtime.start_outbox_relay()
     await runtime.rpc.start()
 
     # With a metrics port, /metrics is served there only (never on the public HTTP port).

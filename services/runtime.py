@@ -17,6 +17,7 @@ from services.bus.rpc import Handler, RpcClient, RpcServer
 from services.bus.types import JetStream, NatsClient
 from services.db.engine import Database
 from services.keys import EncryptedColumn
+from services.outbox import Outbox, OutboxRelay
 from services.settings import ServiceSettings
 from services.vault import Vault
 
@@ -53,6 +54,9 @@ class ServiceDefinition:
     # Services that serve HTTP themselves (gateway, log-service) build their ASGI app here;
     # the kernel adds /healthz, /readyz and /metrics to it.
     http_app: Callable[[ServiceRuntime], ASGIApp] | None = None
+    # The service has an outbox table (`services.outbox.outbox_table` in a migration): the
+    # runtime gets an `Outbox` and runs its relay.
+    outbox: bool = False
     version: str = field(init=False)
     migrations: Path | None = field(init=False)
 
@@ -61,6 +65,8 @@ class ServiceDefinition:
         self.version = str(package.__version__)
         folder = Path(str(package.__file__)).parent / "migrations"
         self.migrations = folder if folder.is_dir() else None
+        if self.outbox and self.migrations is None:
+            raise ValueError(f"{self.name}: an outbox needs a database (migrations/)")
 
     @property
     def uses_vault(self) -> bool:
@@ -78,6 +84,8 @@ class ServiceRuntime:
     events: EventPublisher
     db: Database | None = None
     vault: Vault | None = None
+    # The service's outbox (its definition says `outbox=True`): `add` in the service layer.
+    outbox: Outbox | None = None
     started_at: float = field(default_factory=time.monotonic)
     stopping: bool = False
     _stop_hooks: list[StopHook] = field(default_factory=list)
@@ -113,6 +121,21 @@ class ServiceRuntime:
                 f"{self.name} has no vault (its definition has no encrypted_columns)"
             )
         return self.vault
+
+    def require_outbox(self) -> Outbox:
+        """The outbox, made by the runner when the definition says `outbox=True`."""
+        if self.outbox is None:
+            raise RuntimeError(f"{self.name} has no outbox (its definition has outbox=False)")
+        return self.outbox
+
+    def start_outbox_relay(self, **options: Any) -> OutboxRelay | None:
+        """Run the outbox's relay in the background (the runner does, after setup); rows
+        left by a previous process go out at once. None for a service without an outbox."""
+        if self.outbox is None:
+            return None
+        relay = OutboxRelay(self.require_db(), self.js, self.outbox, **options)
+        self.spawn(relay.run(), name=f"{self.name}-outbox-relay")
+        return relay
 
     def on_stop(self, hook: StopHook) -> None:
         """Run at shutdown, after RPCs drained; hooks run last-registered first."""

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -242,15 +242,10 @@ class BotService:
             tags=normalize_tags(req.tags),
             running=req.auto_start,
             generation=0,
-            token_enc=tokens.seal_token(self.vault, bot_id, token),
-            token_last4=tokens.last4(token),
             application_id=identity.application_id,
-            discord_user_id=identity.user_id,
-            username=identity.username,
-            avatar_hash=identity.avatar_hash,
-            application_flags=identity.application_flags,
             created_at=now,
             updated_at=now,
+            **self._token_columns(bot_id, token, identity),
         )
         try:
             await repository.add(session, bot)
@@ -294,18 +289,25 @@ class BotService:
                 f"({identity.username}, {identity.application_id}); add it as a new bot instead",
                 fields=[FieldError(loc=["token"], message="token of another application")],
             )
-        bot.token_enc = tokens.seal_token(self.vault, bot.id, token)
-        bot.token_last4 = tokens.last4(token)
-        bot.discord_user_id = identity.user_id
-        bot.username = identity.username
         if bot.avatar_hash != identity.avatar_hash:
             bot.avatar_sha256 = None  # changed elsewhere: no longer the image we sent
-        bot.avatar_hash = identity.avatar_hash
-        bot.application_flags = identity.application_flags
+        bot.sqlmodel_update(self._token_columns(bot.id, token, identity))
         bot.generation += 1  # running units reconnect with the new token
         bot.updated_at = _now()
         await repository.flush(session)
         return Change(bot, "token_replaced", ["token"], desired_changed=True)
+
+    def _token_columns(self, bot_id: UUID, token: str, identity: BotIdentity) -> dict[str, Any]:
+        """A checked token, sealed, and what Discord says of the bot user it belongs to:
+        adding a bot and replacing its token store the same columns."""
+        return {
+            "token_enc": tokens.seal_token(self.vault, bot_id, token),
+            "token_last4": tokens.last4(token),
+            "discord_user_id": identity.user_id,
+            "username": identity.username,
+            "avatar_hash": identity.avatar_hash,
+            "application_flags": identity.application_flags,
+        }
 
     async def set_running(
         self, session: AsyncSession, bot_id: UUID, *, running: bool, restart: bool = False

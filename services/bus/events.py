@@ -1,4 +1,5 @@
-"""JetStream events: the `EVENTS` stream on `evt.>` and typed publishing with a UUIDv7 id."""
+"""JetStream events: the `EVENTS` stream on `evt.>` and typed publishing with a UUIDv7 id;
+the `AUDIT` stream on `aud.>` that services' outboxes feed (#17)."""
 
 from __future__ import annotations
 
@@ -29,29 +30,80 @@ STREAM = "EVENTS"
 SUBJECTS = ["evt.>"]
 
 
-def events_stream_config(
-    *, max_age_s: float = 7 * 24 * 3600, max_bytes: int = 10 * 1024**3, replicas: int | None = None
+def _file_stream(
+    name: str,
+    subjects: list[str],
+    *,
+    duplicate_window_s: float,
+    max_age_s: float,
+    discard: DiscardPolicy,
+    max_bytes: int = -1,
+    replicas: int | None,
 ) -> StreamConfig:
     return StreamConfig(
-        name=STREAM,
-        subjects=SUBJECTS,
+        name=name,
+        subjects=subjects,
         storage=StorageType.FILE,
-        # Publishers set Nats-Msg-Id = event id: a retried publish within the window is dropped.
-        duplicate_window=300.0,
+        duplicate_window=duplicate_window_s,
         max_age=max_age_s,
         max_bytes=max_bytes,
-        discard=DiscardPolicy.OLD,
+        discard=discard,
         num_replicas=replicas or default_replicas(),
     )
 
 
-async def ensure_events_stream(js: JetStreamContext, config: StreamConfig | None = None) -> None:
+def events_stream_config(
+    *, max_age_s: float = 7 * 24 * 3600, max_bytes: int = 10 * 1024**3, replicas: int | None = None
+) -> StreamConfig:
+    # Publishers set Nats-Msg-Id = event id: a retried publish within the window is dropped.
+    # Full: the oldest events go (the store has them; the live view wants the newest).
+    return _file_stream(
+        STREAM,
+        SUBJECTS,
+        duplicate_window_s=300.0,
+        max_age_s=max_age_s,
+        max_bytes=max_bytes,
+        discard=DiscardPolicy.OLD,
+        replicas=replicas,
+    )
+
+
+AUDIT_STREAM = "AUDIT"
+AUDIT_SUBJECTS = ["aud.>"]
+
+
+def audit_stream_config(
+    *, max_age_s: float = 7 * 24 * 3600, replicas: int | None = None
+) -> StreamConfig:
+    """Audit records on their way to log-service's chained store. Apart from EVENTS, which
+    drops its oldest messages when full: here a full stream refuses new ones (`discard`
+    new), so the records wait in the services' outboxes and none is lost. The outbox relay
+    sets Nats-Msg-Id = the outbox row's id; the 10-minute window drops a re-publish after
+    a relay died between publish and delete."""
+    return _file_stream(
+        AUDIT_STREAM,
+        AUDIT_SUBJECTS,
+        duplicate_window_s=600.0,
+        max_age_s=max_age_s,
+        discard=DiscardPolicy.NEW,
+        replicas=replicas,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     """Create the stream, or bring an existing one to this config. Safe from every replica."""
-    config = config or events_stream_config()
     try:
         await js.add_stream(config)
     except BadRequestError:
         await js.update_stream(config)
+
+
+async def ensure_events_stream(js: JetStreamContext, config: StreamConfig | None = None) -> None:
+    await ensure_stream(js, config or events_stream_config())
+
+
+async def ensure_audit_stream(js: JetStreamContext, config: StreamConfig | None = None) -> None:
+    await ensure_stream(js, config or audit_stream_config())
 
 
 class EventPublisher:

@@ -48,9 +48,11 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto import headers as H
+from proto.access import Access
 from proto.base import Contract
 from proto.errors import ErrorCode, ErrorEnvelope, FieldError
 from proto.registry import RpcSpec
+from services.access import access_var, decode_access, legacy_access
 from services.bus import natsfast
 from services.db.engine import Database
 from services.errors import RpcError
@@ -115,7 +117,17 @@ Rep = TypeVar("Rep", bound=Contract)
 class RpcContext:
     """What a handler knows about the message besides its body."""
 
-    __slots__ = ("_db", "_session", "_stack", "headers", "raw", "request_id", "subject", "user_id")
+    __slots__ = (
+        "_access",
+        "_db",
+        "_session",
+        "_stack",
+        "headers",
+        "raw",
+        "request_id",
+        "subject",
+        "user_id",
+    )
 
     def __init__(
         self,
@@ -133,11 +145,50 @@ class RpcContext:
         self._db = db
         self._session: AsyncSession | None = None
         self._stack: AsyncExitStack | None = None
+        self._access: Access | None = None
 
     def require_user(self) -> UUID:
+        if self.user_id is None and H.ACCESS in self.headers:
+            # A caller that sends only `bc-access` (the gateway once every service reads
+            # it) is the user it names; a system access has none.
+            access = self.access
+            self.user_id = access.user_id if access is not None else None
         if self.user_id is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "this operation needs a signed-in user")
         return self.user_id
+
+    @property
+    def access(self) -> Access | None:
+        """What the caller may do: the `bc-access` header, decoded on first use (most
+        handlers never look); without one, a `bc-user-id` caller owns their personal
+        workspace only (requests from before teams); None for system messages.
+
+        A malformed header is INVALID: only the kernel writes it, so it is a caller's bug,
+        never a reason to fall back to the user id."""
+        if self._access is None:
+            header = self.headers.get(H.ACCESS)
+            if header:
+                try:
+                    access = decode_access(header)
+                except ValueError as exc:
+                    raise RpcError(ErrorCode.INVALID, str(exc)) from None
+                # Both headers come from the same caller: two users is a bug upstream, and
+                # acting as either could mix one user's rows with another's permissions.
+                if self.user_id is not None and access.user_id not in (None, self.user_id):
+                    raise RpcError(
+                        ErrorCode.INVALID, "bc-access and bc-user-id name different users"
+                    )
+                self._access = access
+            elif self.user_id is not None:
+                self._access = legacy_access(self.user_id)
+        return self._access
+
+    def require_access(self) -> Access:
+        """`access`, UNAUTHENTICATED when the message has no caller at all."""
+        access = self.access
+        if access is None:
+            raise RpcError(ErrorCode.UNAUTHENTICATED, "this operation needs a signed-in user")
+        return access
 
     async def session(self) -> AsyncSession:
         """The message's database session, opened on first use in the caller's RLS scope.
@@ -148,11 +199,8 @@ class RpcContext:
             if self._db is None:
                 raise RuntimeError("this service has no database")
             self._stack = AsyncExitStack()
-            scope = (
-                self._db.user_scope(self.user_id)
-                if self.user_id is not None
-                else self._db.system_scope()
-            )
+            access = self.access
+            scope = self._db.access_scope(access) if access is not None else self._db.system_scope()
             self._session = await self._stack.enter_async_context(scope)
         return self._session
 
@@ -401,6 +449,8 @@ class RpcServer:
         # The task runs in its own copy of the context: nothing to reset afterwards.
         request_id_var.set(ctx.request_id)
         user_id_var.set(str(ctx.user_id) if ctx.user_id else None)
+        # Forwarded undecoded: a handler that only calls on passes the same bytes along.
+        access_var.set(hdrs.get(H.ACCESS))
         code = "ok"
         try:
             if tracing.enabled():
@@ -581,6 +631,7 @@ class CallOptions(TypedDict, total=False):
     """The keyword arguments of `RpcClient.call`, those of `call_raw`."""
 
     user_id: UUID | str | None
+    access: Access | str | None
     timeout_s: float | None
     body: bytes | None
     headers: dict[str, str] | None
@@ -610,11 +661,15 @@ class RpcClient:
         request: Req,
         *,
         user_id: UUID | str | None = None,
+        access: Access | str | None = None,
         timeout_s: float | None = None,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[Rep, bytes]:
-        """Like `call`, also returning the raw reply body (file bytes for raw replies)."""
+        """Like `call`, also returning the raw reply body (file bytes for raw replies).
+
+        `access` (an `Access` or its encoded header) sets `bc-access`; without it the
+        header of the request being served, if any, goes along, as the user id does."""
         hdrs: dict[str, str] = dict(headers) if headers else {}
         rid = request_id_var.get()
         if rid:
@@ -625,6 +680,12 @@ class RpcClient:
                 hdrs[H.USER_ID] = uid
         else:
             hdrs[H.USER_ID] = str(user_id)
+        if access is None:
+            forwarded = access_var.get()
+            if forwarded and (user_id is None or _access_of(forwarded, user_id)):
+                hdrs[H.ACCESS] = forwarded
+        else:
+            hdrs[H.ACCESS] = access if isinstance(access, str) else access.encode()
         if spec.raw_body:
             hdrs[H.META] = request.model_dump_json()
             payload = body or b""
@@ -691,6 +752,16 @@ class RpcClient:
                 _client_seconds(self.caller, spec.subject, code).observe,
                 time.perf_counter() - started,
             )
+
+
+def _access_of(header: str, user_id: UUID | str) -> bool:
+    """Whether the served request's access is `user_id`'s: a call made explicitly for
+    another user (the fleet acting as a bot's owner in a task a member's request started)
+    goes without it, as that user's legacy call, instead of mixing two identities."""
+    try:
+        return str(decode_access(header).user_id) == str(user_id)
+    except ValueError:
+        return False
 
 
 # How nats-server says nobody subscribes to a request's subject (a status-only reply).

@@ -84,6 +84,22 @@ def file_info(row: StoredFile, *, deduplicated: bool = False) -> FileInfo:
     )
 
 
+def _avatar_options(s: Settings) -> dict[str, int]:
+    """`process_avatar`'s size limits and WebP options."""
+    return {
+        "max_pixels": s.max_image_pixels,
+        "max_lossless_pixels": s.max_lossless_pixels,
+        "min_side": s.min_avatar_side,
+        "quality": s.webp_quality,
+        "method": s.webp_method,
+    }
+
+
+def _config_limits(s: Settings) -> dict[str, int]:
+    """`parse_config`'s limits: an upload is checked and a stored file read with the same."""
+    return {"max_depth": s.max_config_depth, "max_nodes": s.max_config_nodes}
+
+
 @dataclass(eq=False)
 class StorageService:
     settings: Settings
@@ -190,15 +206,7 @@ class StorageService:
         try:
             if meta.kind == "avatar":
                 avatar = await self.processor.run(
-                    processing.process_avatar,
-                    data,
-                    name,
-                    meta.content_type,
-                    max_pixels=s.max_image_pixels,
-                    max_lossless_pixels=s.max_lossless_pixels,
-                    min_side=s.min_avatar_side,
-                    quality=s.webp_quality,
-                    method=s.webp_method,
+                    processing.process_avatar, data, name, meta.content_type, **_avatar_options(s)
                 )
                 content_type = avatar.mime
                 width, height, animated = avatar.width, avatar.height, avatar.animated
@@ -213,8 +221,7 @@ class StorageService:
                     data,
                     name,
                     meta.content_type,
-                    max_depth=s.max_config_depth,
-                    max_nodes=s.max_config_nodes,
+                    **_config_limits(s),
                 )
                 content_type = parsed.mime
                 keep("original", data, parsed.mime, _CONFIG_EXT[parsed.format])
@@ -295,8 +302,13 @@ class StorageService:
         if url is not None:
             meta.url, meta.expires_in_s = url, ttl
             return meta, None
+        return meta, await self._stored(row, variant)
+
+    async def _stored(self, row: StoredFile, variant: dict[str, Any]) -> bytes:
+        """The bytes of one variant of `row`; its object gone from the store is a 404 (and an
+        error in the log: rows and objects are written together)."""
         try:
-            return meta, await self.store.get(variant["key"])
+            return await self.store.get(variant["key"])
         except ObjectMissing:
             log.error("object missing from the store", extra={"file_id": str(row.id)})
             raise RpcError(
@@ -311,22 +323,14 @@ class StorageService:
                 "this file is not a config file",
                 fields=[FieldError(loc=["file_id"], message="not a config file")],
             )
-        variant = self._variant(row, "original")
-        try:
-            data = await self.store.get(variant["key"])
-        except ObjectMissing:
-            raise RpcError(
-                ErrorCode.NOT_FOUND, "the stored content of this file is missing"
-            ) from None
-        s = self.settings
+        data = await self._stored(row, self._variant(row, "original"))
         try:
             parsed = await self.processor.run(
                 processing.parse_config,
                 data,
                 row.name,
                 row.content_type,
-                max_depth=s.max_config_depth,
-                max_nodes=s.max_config_nodes,
+                **_config_limits(self.settings),
             )
         except processing.UploadRejected as exc:
             raise rejected(exc) from None
@@ -367,12 +371,7 @@ class StorageService:
         names = {v["name"] for v in row.variants}
         wanted = self.settings.apply_variant if self.settings.apply_variant in names else "512"
         variant = self._variant(row, wanted)
-        try:
-            data = await self.store.get(variant["key"])
-        except ObjectMissing:
-            raise RpcError(
-                ErrorCode.NOT_FOUND, "the stored content of this file is missing"
-            ) from None
+        data = await self._stored(row, variant)
         if self.bots is None:
             raise RpcError(ErrorCode.UNAVAILABLE, "bot-service is not reachable")
         try:

@@ -102,20 +102,16 @@ class StatusBoard:
             if status.connected_at
             else None
         )
-        event = BotStatusChanged(
+        # The event carries the status's own fields (state, reason, shard, replica,
+        # latency, guilds); its message is the human summary, not the status's detail.
+        event = BotStatusChanged.from_row(
+            status,
             owner_id=desired.owner_id,
             bot_id=desired.bot_id,
             message=describe(
                 status.state, status.shard_id, status.shard_count, status.reason, status.message
             ),
             level=level_of(status.state),
-            state=status.state,
-            reason=status.reason,
-            shard_id=status.shard_id,
-            shard_count=status.shard_count,
-            replica=status.replica,
-            latency_ms=status.latency_ms,
-            guild_count=status.guild_count,
             connected_s=connected_s,
         )
         await self.fleet.runtime.events.publish("bot", "status", event)

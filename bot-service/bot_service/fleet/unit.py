@@ -31,6 +31,7 @@ from bot_service.fleet.host import UnitHost, UnitKey
 from proto.fleet import BotState, DesiredBot, Presence, ResumeInfo
 from proto.logs import LogRecorded
 from services.sizes import human_duration
+from services.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +145,8 @@ class ShardUnit:
     async def stop(self, mode: StopMode) -> ResumeInfo | None:
         """Stop the client; for hand-off and fencing keep the session resumable."""
         task, self.task = self.task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        if task is not None:
+            await cancel_and_wait(task, f"unit {self.key.key}")
         info: ResumeInfo | None = None
         ws, client = self.ws, self.client
         self.ws = None

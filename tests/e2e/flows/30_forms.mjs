@@ -62,6 +62,9 @@ export default async function ({ S, page, flow, expectVisible, LONG, botUrl }) {
     await save.click();
     await expectVisible(form.getByTestId('error-summary').filter({ hasText: 'Too long' }));
     expectOnePlainError(await errorsShown(form, 'name'), 'Name', /Too long: use at most 100 characters\./);
+    // The error says it in words; the counter under the field no longer says it again.
+    const counterNow = (await form.locator('[data-field="name"]').getByTestId('counter').innerText()).trim();
+    if (counterNow !== '300 / 100') throw new Error(`with the error shown the counter reads "${counterNow}"`);
     if ((await focusedLabel(page)) !== 'Name') throw new Error(`focus is on "${await focusedLabel(page)}", not Name`);
     await noSidewaysScroll(page, 'settings with a 300-character name typed');
     await page.screenshot({ path: join(S.shots, 'forms_300_chars.png'), fullPage: true });

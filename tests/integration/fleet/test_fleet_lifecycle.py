@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from nats.aio.msg import Msg
+
 from proto import bots as P
+from proto import fleet as F
 from tests.fixtures.sandbox import SandboxControl
 from tests.integration.fleet.conftest import Bots, Replicas, wait_until
 
@@ -26,6 +29,34 @@ async def test_start_online_then_stop_leaves_no_session(
     assert (await bots.wait_state(bot.id, "offline", timeout=5)).shards[0].state == "offline"
     # A stopped session is over, not merely detached.
     assert await sandbox_control.sessions(app.application_id, include_all=True) == []
+
+
+async def test_status_events_say_which_shard_where_and_how_many_servers(
+    replicas: Replicas, bots: Bots
+) -> None:
+    """The log view's status lines: each shard's online event names the shard, the replica
+    and its servers."""
+    events: list[F.BotStatusChanged] = []
+
+    async def keep(msg: Msg) -> None:
+        events.append(F.BotStatusChanged.model_validate_json(msg.data))
+
+    sub = await bots.nc.subscribe(f"evt.bot.{bots.user}.*.status", cb=keep)
+    try:
+        replicas.start(1)
+        _, bot = await bots.add(guilds=3, shard_count=2)
+
+        def online() -> list[F.BotStatusChanged]:
+            return [e for e in events if e.bot_id == bot.id and e.state == "online"]
+
+        await wait_until(lambda: len({e.shard_id for e in online()}) == 2, what="both online")
+    finally:
+        await sub.unsubscribe()
+    last = {e.shard_id: e for e in online()}
+    shards = [last[0], last[1]]
+    assert [(e.shard_id, e.shard_count) for e in shards] == [(0, 2), (1, 2)]
+    assert all(e.replica for e in shards)
+    assert sum(e.guild_count or 0 for e in shards) == 3
 
 
 async def test_invalid_token_is_diagnosed_and_not_retried(

@@ -177,7 +177,7 @@ async def test_hostile_uploads_get_a_clear_4xx_and_never_reach_storage(
 
 
 async def test_config_files_are_read_back_parsed(start_storage, rpc: RpcClient) -> None:
-    start_storage("fs")
+    store = start_storage("fs")
     user = uuid4()
     as_json = await upload(rpc, user, VALID_CONFIG, "bot.json", "application/json", "config")
     yaml_text = (
@@ -201,6 +201,20 @@ async def test_config_files_are_read_back_parsed(start_storage, rpc: RpcClient) 
     image = await upload(rpc, user, corpus.png(), "a.png", "image/png")
     not_config = await refused(rpc.call(READ_CONFIG, ConfigRef(file_id=image.id), user_id=user))
     assert not_config.code is ErrorCode.VALIDATION
+
+    # Objects removed from the store behind the service's back: every read of their rows
+    # is a clear 404, not a crash.
+    for key in corpus.stored_keys(store):
+        (store["root"] / key).unlink()
+    for gone in (
+        rpc.call(READ_CONFIG, ConfigRef(file_id=as_json.id), user_id=user),
+        rpc.call_raw(FILE_CONTENT, ContentRequest(file_id=as_yaml.id), user_id=user),
+    ):
+        missing = await refused(gone)
+        assert (missing.code, missing.message) == (
+            ErrorCode.NOT_FOUND,
+            "the stored content of this file is missing",
+        )
 
 
 async def test_quota_by_count_and_by_bytes(start_storage, rpc: RpcClient) -> None:

@@ -2,7 +2,7 @@
 // see lib/fields.ts) and all of them in a summary at the Save button that links to each
 // field and moves focus to the first one after every failed attempt.
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { counterText } from '../lib/fields';
+import { counterParts } from '../lib/fields';
 import { fieldLabel } from './ui';
 
 type Target = { id?: string; label?: string };
@@ -110,9 +110,12 @@ export function ErrorSummary({
 export function Counter({ value, max }: { value: string; max: number }) {
   const n = value.length;
   const tone = n > max ? 'over' : n >= max * 0.9 ? 'near' : '';
+  const { count, over } = counterParts(n, max);
+  // "N too many" hides while the field shows its error (styles.css), which says it in words.
   return (
     <span className={`counter ${tone}`} data-testid="counter" aria-live={n > max ? 'polite' : 'off'}>
-      {counterText(n, max)}
+      {count}
+      {over && <span className="counter-over"> — {over}</span>}
     </span>
   );
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fieldLabel, unshown } from '../components/ui';
 import { errorMessage, fieldErrors } from '../api/errors';
 import { validationError } from '../api/testing';
-import { counterText, lengthError, plainFieldMessage } from './fields';
+import { counterParts, lengthError, plainFieldMessage } from './fields';
 
 describe('field error summary', () => {
   it('names nested fields in words', () => {
@@ -52,9 +52,9 @@ describe('field errors in plain words', () => {
 
 describe('length counters', () => {
   it('count before the limit and say how many too many after it', () => {
-    expect(counterText(12, 100)).toBe('12 / 100');
-    expect(counterText(300, 100)).toBe('300 / 100 — 200 characters too many');
-    expect(counterText(101, 100)).toBe('101 / 100 — 1 character too many');
+    expect(counterParts(12, 100)).toEqual({ count: '12 / 100' });
+    expect(counterParts(300, 100)).toEqual({ count: '300 / 100', over: '200 characters too many' });
+    expect(counterParts(101, 100)).toEqual({ count: '101 / 100', over: '1 character too many' });
   });
   it('check a length with the words the server’s refusal maps to', () => {
     expect(lengthError('  ', 100, { required: true })).toBe(plainFieldMessage('String should have at least 1 character'));

@@ -59,10 +59,12 @@ export function plainFieldMessage(raw: string): string {
 }
 
 /** A length counter's words: "12 / 100", and past the limit how many to remove. */
-export function counterText(length: number, max: number): string {
-  if (length > max) return `${length} / ${max} — ${plural(length - max, 'character')} too many`;
-  return `${length} / ${max}`;
+/** The count, and past the limit by how much (shown apart: a field error may say it already). */
+export function counterParts(length: number, max: number): { count: string; over?: string } {
+  const count = `${length} / ${max}`;
+  return length > max ? { count, over: `${plural(length - max, 'character')} too many` } : { count };
 }
+
 
 /** A length checked before sending: the same words the server's refusal maps to. */
 export function lengthError(value: string, max: number, { required = false } = {}): string | undefined {
