@@ -46,7 +46,7 @@ async def setup(runtime: ServiceRuntime) -> None:
     await _follow_key_news(runtime, keys)
     await news.rotated(await keys.load())
     service = _auth_service(runtime, settings, db, keys)
-    teams = TeamService(db, service.purge_services)
+    teams = TeamService(db, runtime.require_outbox(), service.purge_services)
     handlers = Handlers(service, keys, settings, news.rotated, news.retired, teams)
     runtime.rpc.register_all(handlers)
     runtime.spawn(_keep_keys_fresh(settings, keys, news), name="auth-keys")
@@ -164,4 +164,5 @@ SERVICE = ServiceDefinition(
     Settings,
     setup,
     encrypted_columns=[EncryptedColumn("auth", "signing_keys", "private_key", id_column="kid")],
+    outbox=True,
 )

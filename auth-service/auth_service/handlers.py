@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from auth_service.keys import KeyRing, SigningKey
-from auth_service.service import AuthService, Done, TeamService
+from auth_service.service import AuthService, TeamService
 from auth_service.settings import Settings
 from proto import workspaces as W
 from proto.access import AccessQuery, AccessSnapshot
@@ -56,9 +54,6 @@ from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
 from services.bus.rpc import RpcContext, answers
 from services.errors import RpcError
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -175,18 +170,6 @@ class Handlers:
         return await self.service.check_token(await ctx.session(), req.token)
 
     # ------------------------------------------------------------------ teams (#17)
-    async def _announce(self, ctx: RpcContext, done: Done[T]) -> T:
-        """Commit, then tell every gateway and stream that access changed: an event must
-        never announce a change that could still roll back. Published directly for now
-        (the kernel's outbox will make it survive a crash between commit and publish)."""
-        await ctx.close_session(None)
-        for event in done.events:
-            try:
-                await self.service.publish("access_changed", event)
-            except Exception:
-                log.exception("could not publish access_changed for %s", event.workspace_id)
-        return done.value
-
     @answers(W.ACCESS_GET)
     async def access_get(self, req: AccessQuery, _: RpcContext) -> AccessSnapshot:
         return await self.teams.access(req.user_id)
@@ -197,10 +180,9 @@ class Handlers:
 
     @answers(W.WORKSPACE_CREATE)
     async def workspace_create(self, req: W.CreateWorkspace, ctx: RpcContext) -> W.Workspace:
-        done = await self.teams.create_workspace(
+        return await self.teams.create_workspace(
             await ctx.user_session(), ctx.require_user(), req
         )
-        return await self._announce(ctx, done)
 
     @answers(W.WORKSPACE_GET)
     async def workspace_get(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.Workspace:
@@ -210,22 +192,19 @@ class Handlers:
 
     @answers(W.WORKSPACE_UPDATE)
     async def workspace_update(self, req: W.UpdateWorkspace, ctx: RpcContext) -> W.Workspace:
-        done = await self.teams.update_workspace(
+        return await self.teams.update_workspace(
             await ctx.user_session(), ctx.require_user(), req
         )
-        return await self._announce(ctx, done)
 
     @answers(W.WORKSPACE_DELETE)
     async def workspace_delete(self, req: W.DeleteWorkspace, ctx: RpcContext) -> W.WorkspaceDeleted:
-        done = await self.teams.delete_workspace(
+        return await self.teams.delete_workspace(
             await ctx.user_session(), ctx.require_user(), req
         )
-        return await self._announce(ctx, done)
 
     @answers(W.WORKSPACE_TRANSFER)
     async def workspace_transfer(self, req: W.TransferWorkspace, ctx: RpcContext) -> W.Workspace:
-        done = await self.teams.transfer(await ctx.user_session(), ctx.require_user(), req)
-        return await self._announce(ctx, done)
+        return await self.teams.transfer(await ctx.user_session(), ctx.require_user(), req)
 
     @answers(W.MEMBER_LIST)
     async def member_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.MemberList:
@@ -235,20 +214,17 @@ class Handlers:
 
     @answers(W.MEMBER_UPDATE)
     async def member_update(self, req: W.UpdateMember, ctx: RpcContext) -> W.Member:
-        done = await self.teams.update_member(await ctx.user_session(), ctx.require_user(), req)
-        return await self._announce(ctx, done)
+        return await self.teams.update_member(await ctx.user_session(), ctx.require_user(), req)
 
     @answers(W.MEMBER_REMOVE)
     async def member_remove(self, req: W.MemberRef, ctx: RpcContext) -> Empty:
-        done = await self.teams.remove_member(await ctx.user_session(), ctx.require_user(), req)
-        return await self._announce(ctx, done)
+        return await self.teams.remove_member(await ctx.user_session(), ctx.require_user(), req)
 
     @answers(W.MEMBER_LEAVE)
     async def member_leave(self, req: W.WorkspaceRef, ctx: RpcContext) -> Empty:
-        done = await self.teams.leave(
+        return await self.teams.leave(
             await ctx.user_session(), ctx.require_user(), req.workspace_id
         )
-        return await self._announce(ctx, done)
 
     @answers(W.ROLE_LIST)
     async def role_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.RoleList:
@@ -262,8 +238,7 @@ class Handlers:
 
     @answers(W.ROLE_UPDATE)
     async def role_update(self, req: W.UpdateRole, ctx: RpcContext) -> W.Role:
-        done = await self.teams.update_role(await ctx.user_session(), ctx.require_user(), req)
-        return await self._announce(ctx, done)
+        return await self.teams.update_role(await ctx.user_session(), ctx.require_user(), req)
 
     @answers(W.ROLE_DELETE)
     async def role_delete(self, req: W.RoleIdRef, ctx: RpcContext) -> Empty:
@@ -293,5 +268,6 @@ class Handlers:
     async def invitation_accept(
         self, req: W.AcceptInvitation, ctx: RpcContext
     ) -> W.InvitationAccepted:
-        done = await self.teams.accept_invitation(ctx.require_user(), req.token)
-        return await self._announce(ctx, done)
+        return await self.teams.accept_invitation(
+            await ctx.user_session(), ctx.require_user(), req.token
+        )

@@ -34,6 +34,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from services.outbox import outbox_model
+
 _NOW = text("now()")
 
 
@@ -308,3 +310,7 @@ class Invitation(AuthTable, table=True):
     used_at: datetime | None = _timestamp(nullable=True)
     used_by: UUID | None = Field(default=None, sa_type=Uuid)
     revoked_at: datetime | None = _timestamp(nullable=True)
+
+
+# AccessChanged events on their way to JetStream (services/outbox.py, 0005).
+outbox = outbox_model(metadata)

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -65,8 +65,8 @@ from proto.auth import (
     User,
 )
 from proto.base import Empty
-from proto.errors import MISSING_PERMISSION, ErrorCode, FieldError
-from proto.events import Event, new_event_id
+from proto.errors import ErrorCode, FieldError
+from proto.events import Event, event_subject, new_event_id
 from proto.workspaces import (
     CreateInvitation,
     CreateRole,
@@ -91,8 +91,11 @@ from proto.workspaces import (
     WorkspaceDeleted,
     WorkspaceList,
 )
+from services.access import forbidden
+from services.bus.events import STREAM as EVENTS_STREAM
 from services.db.engine import Database
 from services.errors import RpcError, conflict
+from services.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -585,19 +588,9 @@ def _account(row: Mapping[Any, Any], identities: list[Any]) -> User:
 # the truth; the `bc-access` header others trust is derived from it). Not a member → 404
 # (no existence leak); a member without the permission → 403 naming it.
 
-T = TypeVar("T")
-
 INVITATION_PREFIX = "bci_"
 # Ownership moves only by a transfer, never by a role change or an invitation.
 _OWNER = "owner"
-
-
-@dataclass(frozen=True)
-class Done(Generic[T]):
-    """A team operation's reply and the access changes to announce once it has committed."""
-
-    value: T
-    events: list[AccessChanged]
 
 
 def _grant(row: Any) -> Grant:
@@ -614,24 +607,18 @@ def _grant(row: Any) -> Grant:
     )
 
 
-def _missing(permission: str, why: str = "") -> RpcError:
-    return RpcError(
-        ErrorCode.FORBIDDEN,
-        f"missing permission {permission}" + (f": {why}" if why else ""),
-        details={MISSING_PERMISSION: permission},
-    )
-
-
 def _require(grant: Grant, permission: str) -> None:
     if not grant.allows(permission):
-        raise _missing(permission)
+        raise forbidden(permission)  # type: ignore[arg-type]
 
 
 def _within(caller: Grant, mask: int, what: str) -> None:
     """No escalation: nobody grants or touches permissions they do not hold themselves."""
     beyond = permission_names(mask & ~caller.permissions)
     if beyond:
-        raise _missing(beyond[0], f"{what} has permissions you do not hold ({', '.join(beyond)})")
+        error = forbidden(beyond[0])  # type: ignore[arg-type]
+        error.message = f"{what} has permissions you do not hold: {', '.join(beyond)}"
+        raise error
 
 
 def _owner_only(grant: Grant, operation: str) -> None:
@@ -675,18 +662,6 @@ async def _room_for(s: AsyncSession, user_id: UUID) -> None:
             MAX_MEMBERSHIPS_PER_USER,
             f"you are in {MAX_MEMBERSHIPS_PER_USER} workspaces already; leave one first",
         )
-
-
-def _changed(
-    workspace_id: UUID, versions: dict[UUID, int], reason: AccessChangeReason
-) -> AccessChanged:
-    return AccessChanged(
-        owner_id=workspace_id,
-        workspace_id=workspace_id,
-        users=versions,
-        reason=reason,
-        message=f"access changed ({reason})",
-    )
 
 
 def _workspace(row: Any, grant: Grant) -> Workspace:
@@ -770,8 +745,29 @@ class _RoleChoice:
 @dataclass(eq=False)
 class TeamService:
     db: Database
+    outbox: Outbox
     # The services that hold a workspace's data (their purge is still to come, see delete).
     data_services: Sequence[str]
+
+    async def _changed(
+        self,
+        s: AsyncSession,
+        workspace_id: UUID,
+        user_ids: Sequence[UUID],
+        reason: AccessChangeReason,
+    ) -> None:
+        """Bump the users' access versions and queue the AccessChanged event in the same
+        transaction: it is published (by the outbox relay) exactly when the change commits."""
+        versions = await repo.bump_access(s, user_ids)
+        event = AccessChanged(
+            owner_id=workspace_id,
+            workspace_id=workspace_id,
+            users=versions,
+            reason=reason,
+            message=f"access changed ({reason})",
+        )
+        subject = event_subject("auth", workspace_id, None, "access_changed")
+        await self.outbox.add(s, subject, event, stream=EVENTS_STREAM)
 
     # ------------------------------------------------------------------ helpers
     async def _caller(
@@ -824,7 +820,7 @@ class TeamService:
 
     async def create_workspace(
         self, s: AsyncSession, user_id: UUID, req: CreateWorkspace
-    ) -> Done[Workspace]:
+    ) -> Workspace:
         await repo.scope_workspaces(s, user_id)
         await _room_for(s, user_id)
         workspace_id = new_event_id()
@@ -835,9 +831,9 @@ class TeamService:
         await repo.insert_membership(
             s, workspace_id=workspace_id, user_id=user_id, builtin_role=_OWNER
         )
-        versions = await repo.bump_access(s, [user_id])
+        await self._changed(s, workspace_id, [user_id], "role")
         row, grant = await self._caller(s, user_id, workspace_id)
-        return Done(_workspace(row, grant), [_changed(workspace_id, versions, "role")])
+        return _workspace(row, grant)
 
     async def get_workspace(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Workspace:
         row, grant = await self._caller(s, user_id, workspace_id)
@@ -845,7 +841,7 @@ class TeamService:
 
     async def update_workspace(
         self, s: AsyncSession, user_id: UUID, req: UpdateWorkspace
-    ) -> Done[Workspace]:
+    ) -> Workspace:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "workspace.admin")
         given = req.model_fields_set
@@ -856,20 +852,18 @@ class TeamService:
             values["avatar_file_id"] = req.avatar_file_id
         if "audit_retention_days" in given and req.audit_retention_days is not None:
             values["audit_retention_days"] = req.audit_retention_days
-        events = []
         if values:
             await repo.update_workspace(s, req.workspace_id, **values)
         if "name" in values:
             # Snapshots carry the workspace's name (GET /v1/me shows it).
             members = await repo.member_ids(s, req.workspace_id)
-            versions = await repo.bump_access(s, members)
-            events.append(_changed(req.workspace_id, versions, "renamed"))
+            await self._changed(s, req.workspace_id, members, "renamed")
         row, grant = await self._caller(s, user_id, req.workspace_id)
-        return Done(_workspace(row, grant), events)
+        return _workspace(row, grant)
 
     async def delete_workspace(
         self, s: AsyncSession, user_id: UUID, req: DeleteWorkspace
-    ) -> Done[WorkspaceDeleted]:
+    ) -> WorkspaceDeleted:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _owner_only(grant, "delete it")
         _not_personal(row, "deleted")
@@ -884,15 +878,14 @@ class TeamService:
         await repo.revoke_workspace_invitations(s, req.workspace_id, now)
         # Access goes at once: no membership is left, so no snapshot names the workspace.
         gone = await repo.delete_memberships(s, req.workspace_id)
-        versions = await repo.bump_access(s, gone)
+        await self._changed(s, req.workspace_id, gone, "workspace_deleted")
         # Its bots, prompts, connections and files stay until each service purges them
         # (the purge fan-out is not built yet): they are what `pending` lists.
-        deleted = WorkspaceDeleted(workspace_id=req.workspace_id, pending=list(self.data_services))
-        return Done(deleted, [_changed(req.workspace_id, versions, "workspace_deleted")])
+        return WorkspaceDeleted(workspace_id=req.workspace_id, pending=list(self.data_services))
 
     async def transfer(
         self, s: AsyncSession, user_id: UUID, req: TransferWorkspace
-    ) -> Done[Workspace]:
+    ) -> Workspace:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _owner_only(grant, "transfer it")
         _not_personal(row, "transferred")
@@ -908,9 +901,9 @@ class TeamService:
             s, req.workspace_id, req.user_id, builtin_role=_OWNER, role_id=None, bot_ids=[]
         )
         await repo.update_workspace(s, req.workspace_id, owner_user_id=req.user_id)
-        versions = await repo.bump_access(s, [user_id, req.user_id])
+        await self._changed(s, req.workspace_id, [user_id, req.user_id], "transfer")
         row, grant = await self._caller(s, user_id, req.workspace_id)
-        return Done(_workspace(row, grant), [_changed(req.workspace_id, versions, "transfer")])
+        return _workspace(row, grant)
 
     # -------------------------------------------------------------- members
     async def list_members(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> MemberList:
@@ -925,7 +918,7 @@ class TeamService:
 
     async def update_member(
         self, s: AsyncSession, user_id: UUID, req: UpdateMember
-    ) -> Done[Member]:
+    ) -> Member:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "members.manage")
         target = await self._target(s, req.workspace_id, req.user_id)
@@ -945,16 +938,14 @@ class TeamService:
         if req.bot_ids is not None and set(req.bot_ids) != set(target.bot_ids):
             # rpc.bot.ids.check is still planned in bot-service: the ids are taken as given.
             values["bot_ids"] = list(dict.fromkeys(req.bot_ids))
-        events = []
         if values:
             await repo.update_membership(s, req.workspace_id, req.user_id, **values)
             await self._fits(s, req.user_id)
-            versions = await repo.bump_access(s, [req.user_id])
-            events.append(_changed(req.workspace_id, versions, reason))
+            await self._changed(s, req.workspace_id, [req.user_id], reason)
         (row,) = await repo.members(s, req.workspace_id, req.user_id)
-        return Done(_member(row), events)
+        return _member(row)
 
-    async def remove_member(self, s: AsyncSession, user_id: UUID, req: MemberRef) -> Done[Empty]:
+    async def remove_member(self, s: AsyncSession, user_id: UUID, req: MemberRef) -> Empty:
         if req.user_id == user_id:
             return await self.leave(s, user_id, req.workspace_id)
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
@@ -964,17 +955,17 @@ class TeamService:
             raise conflict("the owner cannot be removed; they can transfer ownership first")
         _within(grant, _grant(target).permissions, "this member")
         await repo.delete_membership(s, req.workspace_id, req.user_id)
-        versions = await repo.bump_access(s, [req.user_id])
-        return Done(Empty(), [_changed(req.workspace_id, versions, "removed")])
+        await self._changed(s, req.workspace_id, [req.user_id], "removed")
+        return Empty()
 
-    async def leave(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Done[Empty]:
+    async def leave(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Empty:
         row, grant = await self._caller(s, user_id, workspace_id, lock=True)
         _not_personal(row, "left")
         if grant.role == _OWNER:
             raise conflict("the owner cannot leave: transfer ownership first")
         await repo.delete_membership(s, workspace_id, user_id)
-        versions = await repo.bump_access(s, [user_id])
-        return Done(Empty(), [_changed(workspace_id, versions, "removed")])
+        await self._changed(s, workspace_id, [user_id], "removed")
+        return Empty()
 
     # ---------------------------------------------------------------- roles
     async def list_roles(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> RoleList:
@@ -1023,7 +1014,7 @@ class TeamService:
         )
         return _custom_role(row, 0)
 
-    async def update_role(self, s: AsyncSession, user_id: UUID, req: UpdateRole) -> Done[Role]:
+    async def update_role(self, s: AsyncSession, user_id: UUID, req: UpdateRole) -> Role:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "workspace.admin")
         role = await repo.get_role(s, req.workspace_id, req.role_id)
@@ -1039,14 +1030,12 @@ class TeamService:
             _within(grant, mask | old, "this role")
             if mask != old:
                 values["permissions"] = permission_names(mask)
-        events = []
         if values:
             role = await repo.update_role(s, role.id, **values)
         holders = await repo.role_holders(s, role.id)
         if "permissions" in values and holders:
-            versions = await repo.bump_access(s, holders)
-            events.append(_changed(req.workspace_id, versions, "role"))
-        return Done(_custom_role(role, len(holders)), events)
+            await self._changed(s, req.workspace_id, holders, "role")
+        return _custom_role(role, len(holders))
 
     async def delete_role(self, s: AsyncSession, user_id: UUID, req: RoleIdRef) -> None:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
@@ -1127,55 +1116,62 @@ class TeamService:
         if not await repo.revoke_invitation(s, req.workspace_id, req.invitation_id, now_utc()):
             raise RpcError(ErrorCode.NOT_FOUND, "no pending invitation with this id")
 
-    async def accept_invitation(self, user_id: UUID, token: str) -> Done[InvitationAccepted]:
-        """The caller is not a member yet, so nothing of the workspace is in their scope:
-        the look-up by digest, the consumption and the membership run as the system role,
-        in one transaction."""
+    async def accept_invitation(
+        self, s: AsyncSession, user_id: UUID, token: str
+    ) -> InvitationAccepted:
+        """The caller is not a member yet, so the invitation is found by its digest as the
+        system role; the rest runs in the caller's own transaction with that one workspace
+        added to its scope (the service, not the caller, decided it may enter)."""
         digest_ = _token_digest(token)
         now = now_utc()
-        async with self.db.system_scope() as s:
-            inv = await repo.find_invitation(s, digest_)
-            if inv is None or not token.startswith(INVITATION_PREFIX):
-                raise RpcError(ErrorCode.NOT_FOUND, "unknown invitation")
-            if await repo.is_member(s, inv.workspace_id, user_id):
-                # A no-op that leaves the link usable by the person it was meant for.
-                return Done(InvitationAccepted(workspace_id=inv.workspace_id, joined=False), [])
-            gone = _gone(inv, now)
-            if gone is not None:
-                raise RpcError(
-                    ErrorCode.GONE,
-                    f"this invitation {gone[1]}; ask for a new one",
-                    details={"reason": gone[0]},
-                )
-            if inv.email and inv.email not in await repo.user_emails(s, user_id):
-                raise RpcError(
-                    ErrorCode.FORBIDDEN,
-                    "this invitation is for another e-mail address; sign in with the account "
-                    "it was sent to",
-                    details={"reason": "email_mismatch"},
-                )
-            await _room_for(s, user_id)
-            if await repo.count_members(s, inv.workspace_id) >= MAX_MEMBERS_PER_WORKSPACE:
-                raise _over(
-                    "MAX_MEMBERS_PER_WORKSPACE",
-                    MAX_MEMBERS_PER_WORKSPACE,
-                    f"the workspace has {MAX_MEMBERS_PER_WORKSPACE} members already",
-                )
-            if await repo.use_invitation(s, digest_, user_id, now) is None:
-                raise RpcError(
-                    ErrorCode.GONE, "this invitation was just used; ask for a new one",
-                    details={"reason": "used"},
-                )
-            await repo.insert_membership(
-                s,
-                workspace_id=inv.workspace_id,
-                user_id=user_id,
-                builtin_role=inv.builtin_role,
-                role_id=inv.role_id,
-                bot_ids=list(inv.bot_ids),
-                invited_by=inv.created_by,
+        async with self.db.system_scope() as lookup:
+            found = await repo.find_invitation(lookup, digest_)
+        if found is None or not token.startswith(INVITATION_PREFIX):
+            raise RpcError(ErrorCode.NOT_FOUND, "unknown invitation")
+        workspace_id = found.workspace_id
+        await repo.scope_workspaces(s, user_id)
+        if await repo.is_member(s, workspace_id, user_id):
+            # A no-op that leaves the link usable by the person it was meant for.
+            return InvitationAccepted(workspace_id=workspace_id, joined=False)
+        await repo.enter_workspace(s, workspace_id)
+        inv = await repo.find_invitation(s, digest_)
+        assert inv is not None
+        gone = _gone(inv, now)
+        if gone is not None:
+            raise RpcError(
+                ErrorCode.GONE,
+                f"this invitation {gone[1]}; ask for a new one",
+                details={"reason": gone[0]},
             )
-            await self._fits(s, user_id)
-            versions = await repo.bump_access(s, [user_id])
-        accepted = InvitationAccepted(workspace_id=inv.workspace_id, joined=True)
-        return Done(accepted, [_changed(inv.workspace_id, versions, "role")])
+        if inv.email and inv.email not in await repo.user_emails(s, user_id):
+            raise RpcError(
+                ErrorCode.FORBIDDEN,
+                "this invitation is for another e-mail address; sign in with the account "
+                "it was sent to",
+                details={"reason": "email_mismatch"},
+            )
+        await _room_for(s, user_id)
+        if await repo.count_members(s, workspace_id) >= MAX_MEMBERS_PER_WORKSPACE:
+            raise _over(
+                "MAX_MEMBERS_PER_WORKSPACE",
+                MAX_MEMBERS_PER_WORKSPACE,
+                f"the workspace has {MAX_MEMBERS_PER_WORKSPACE} members already",
+            )
+        if await repo.use_invitation(s, digest_, user_id, now) is None:
+            raise RpcError(
+                ErrorCode.GONE,
+                "this invitation was just used; ask for a new one",
+                details={"reason": "used"},
+            )
+        await repo.insert_membership(
+            s,
+            workspace_id=workspace_id,
+            user_id=user_id,
+            builtin_role=inv.builtin_role,
+            role_id=inv.role_id,
+            bot_ids=list(inv.bot_ids),
+            invited_by=inv.created_by,
+        )
+        await self._fits(s, user_id)
+        await self._changed(s, workspace_id, [user_id], "role")
+        return InvitationAccepted(workspace_id=workspace_id, joined=True)

@@ -4,14 +4,22 @@ Every existing user gets a personal workspace (id = the user's id, name 'Persona
 owner membership, so their resources (whose `owner_id` other services rename to
 `workspace_id`) land in it unchanged.
 
-Row-level security keys the four tables on the caller's workspaces, `app.ws`: auth-service
-sets it in each team transaction from the caller's own membership rows, which the
-`user_id = app.user_id` arm of the memberships policy lets it read first. Sign-in,
-invitation accept and `rpc.auth.access.get` run as `bc_auth_system` with narrow policies.
+Row-level security keys the four tables on the caller's workspaces, `app.ws` (the kernel's
+`member_functions`): auth-service sets it in each team transaction from the caller's own
+membership rows, which the `user_id = app.user_id` arm of the memberships policy lets it
+read first. Sign-in, the invitation look-up by digest and `rpc.auth.access.get` run as
+`bc_auth_system` with narrow policies. `outbox` carries AccessChanged events.
 """
 
 from services.db.migrate import sql_revision
-from services.db.rls import CURRENT_USER, system_may
+from services.db.rls import (
+    CURRENT_USER,
+    WORKSPACE_MATCH,
+    member_functions,
+    system_may,
+    workspace_scoped,
+)
+from services.outbox import outbox_table
 
 _SYSTEM = "bc_auth_system"
 _OWNER = "bc_owner"
@@ -26,7 +34,6 @@ _PERMISSIONS = "array[" + ", ".join(f"'{p}'" for p in _KNOWN) + "]::text[]"
 _ROLES = ("owner", "admin", "developer", "operator", "viewer")
 _GRANTABLE_ROLES = ", ".join(f"'{r}'" for r in _ROLES)
 _INVITABLE_ROLES = ", ".join(f"'{r}'" for r in _ROLES if r != "owner")
-_MEMBER = "workspace_id = any(app_ws())"
 
 _TABLES = f"""
 alter table users add column access_version bigint not null default 0;
@@ -95,11 +102,6 @@ create table invitations (
 );
 create index invitations_workspace on invitations (workspace_id);
 
--- kernel helper from slice K replaces this (services/db/rls.py::member_functions).
-create or replace function app_ws() returns uuid[] language sql stable as $$
-    select coalesce(nullif(current_setting('app.ws', true), ''), '{{}}')::uuid[]
-$$;
-
 -- A change to a member's access bumps their version, but `users` is owner-only: the caller
 -- cannot update another user's row. This function, run as the table owner, can touch
 -- `access_version` and nothing else (a bump only makes caches refetch).
@@ -138,6 +140,7 @@ def _forced(table: str) -> list[str]:
 
 _POLICIES = [
     *_forced("workspaces"),
+    # A workspace row's own id is its workspace.
     "create policy workspaces_member on workspaces "
     "using (id = any(app_ws())) with check (id = any(app_ws()))",
     *system_may("workspaces", _SYSTEM, "select", "insert"),
@@ -145,29 +148,33 @@ _POLICIES = [
     # A user reads their own memberships (to learn their workspaces) and a workspace's
     # members read each other's; writes stay inside the caller's workspaces.
     f"create policy memberships_member on memberships "
-    f"using ({_MEMBER} or user_id = {CURRENT_USER}) with check ({_MEMBER})",
+    f"using ({WORKSPACE_MATCH} or user_id = {CURRENT_USER}) with check ({WORKSPACE_MATCH})",
+    # First sign-in (before anyone is known) makes the personal workspace.
     *system_may("memberships", _SYSTEM, "select", "insert"),
-    *_forced("roles"),
-    f"create policy roles_member on roles using ({_MEMBER}) with check ({_MEMBER})",
+    *workspace_scoped("roles"),
     *system_may("roles", _SYSTEM, "select"),
-    *_forced("invitations"),
-    f"create policy invitations_member on invitations using ({_MEMBER}) with check ({_MEMBER})",
-    *system_may("invitations", _SYSTEM, "select", "update"),
+    *workspace_scoped("invitations"),
+    # Accepting starts with a look-up by the token's digest, before the caller is a member.
+    *system_may("invitations", _SYSTEM, "select"),
     # Members see each other's names (the member list); the service selects only the
     # display name and avatar.
     "create policy users_co_member on users for select using (id in "
-    f"(select m.user_id from memberships m where m.{_MEMBER}))",
+    f"(select m.user_id from memberships m where m.{WORKSPACE_MATCH}))",
 ]
 
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
     __file__,
     upgrade=[
+        *member_functions("auth"),
         *(statement for statement in _TABLES.split(";\n") if statement.strip()),
         *_OWNER_ON_USERS,
         *_BACKFILL,
         *_POLICIES,
+        # AccessChanged events commit with the change that causes them.
+        *outbox_table("auth"),
     ],
     downgrade=[
+        "drop table if exists outbox",
         "drop policy if exists users_co_member on users",
         "drop policy if exists users_owner_role_update on users",
         "drop policy if exists users_owner_role_select on users",
@@ -176,6 +183,8 @@ revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_rev
         "drop table if exists memberships",
         "drop table if exists roles",
         "drop table if exists workspaces",
+        "drop function if exists app_bots()",
+        "drop function if exists app_ws_all_bots()",
         "drop function if exists app_ws()",
         "alter table users drop column access_version",
     ],
