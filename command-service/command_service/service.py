@@ -694,7 +694,6 @@ class ConfigService:
         command_id: UUID,
         changes: dict[str, Any],
     ) -> None:
-        changes = {"bot_id": {"old": None, "new": str(bot.bot_id)}, **changes}
         await self.auditor.record(
             s, actor, bot.workspace_id, action, ("command", command_id), changes
         )
@@ -722,7 +721,9 @@ class ConfigService:
                 "updated_at": at,
             },
         )
-        await self._record_command(s, actor, bot, "command.create", cid, diff(None, stored))
+        await self._record_command(
+            s, actor, bot, "command.create", cid, diff(None, {"bot_id": bot.bot_id, **stored})
+        )
         out = command_out(await self._command_row(s, bot, cid))
         out.warnings = await self._saved_warnings(s, spec)
         return out
