@@ -9,6 +9,7 @@ import json
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -254,11 +255,18 @@ class Events:
         return [d for s, d in self.items if s.endswith("." + kind)]
 
 
-@pytest.fixture
-async def command_events(nc: NATS) -> AsyncIterator[Events]:
+@asynccontextmanager
+async def collecting(nc: NATS, subject: str) -> AsyncIterator[Events]:
+    """Events collects what is published on `subject` while the block runs."""
     events = Events()
-    sub = await nc.subscribe("evt.command.>", cb=events.cb)
+    sub = await nc.subscribe(subject, cb=events.cb)
     try:
         yield events
     finally:
         await sub.unsubscribe()
+
+
+@pytest.fixture
+async def command_events(nc: NATS) -> AsyncIterator[Events]:
+    async with collecting(nc, "evt.command.>") as events:
+        yield events

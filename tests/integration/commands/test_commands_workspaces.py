@@ -29,6 +29,7 @@ from services.db.engine import plain_url
 from services.db.migrate import upgrade
 from services.errors import RpcError
 from tests.fixtures.infra import apoll
+from tests.integration.commands.conftest import Events, collecting
 from tests.integration.test_schema_matches_models import fresh_database
 
 MIGRATIONS = Path(command_service.__file__).parent / "migrations"
@@ -158,15 +159,14 @@ def not_found(err: RpcError) -> None:
 
 
 class Audit:
-    """The audit records command-service publishes (core subscription on `aud.*.command`)."""
+    """The audit records command-service publishes on `aud.*.command`."""
 
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-        self.raw: list[bytes] = []
+    def __init__(self, events: Events) -> None:
+        self.events = events
 
-    async def cb(self, msg: Any) -> None:
-        self.raw.append(msg.data)
-        self.records.append(json.loads(msg.data))
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [record for _, record in self.events.items]
 
     def of(self, target_id: Any) -> list[dict[str, Any]]:
         return [r for r in self.records if r["target_id"] == str(target_id)]
@@ -178,12 +178,8 @@ class Audit:
 
 @pytest.fixture
 async def audit(nc: NATS) -> AsyncIterator[Audit]:
-    audit = Audit()
-    sub = await nc.subscribe("aud.*.command", cb=audit.cb)
-    try:
-        yield audit
-    finally:
-        await sub.unsubscribe()
+    async with collecting(nc, "aud.*.command") as events:
+        yield Audit(events)
 
 
 def _prompt(name: str, workspace: uuid.UUID | None = None) -> C.CreatePrompt:
@@ -284,7 +280,9 @@ async def test_prompts_and_connections_in_a_team_workspace(
     assert conn_records[3]["changes"] == {
         "base_url": {"old": "https://api.example.com", "new": "https://api2.example.com"}
     }
-    assert not any(x.encode() in raw for raw in audit.raw for x in (secret, rotated))
+    published = json.dumps(audit.records)
+    assert secret not in published
+    assert rotated not in published
     assert [r["workspace_id"] for r in audit.of(mine.id)] == [str(owner.access.user_id)]
 
 
