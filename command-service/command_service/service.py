@@ -169,8 +169,10 @@ class Auditor:
             user_agent=actor.user_agent,
             request_id=actor.request_id,
         )
-        await self.outbox.add(s, audit_subject(workspace_id, SERVICE), record, stream=AUDIT_STREAM)
-        return record.id
+        # The record's id is the message's: the one the gateway is told and log-service stores.
+        return await self.outbox.add(
+            s, audit_subject(workspace_id, SERVICE), record, stream=AUDIT_STREAM, row_id=record.id
+        )
 
 
 # ---- template checks ------------------------------------------------------------------

@@ -247,9 +247,12 @@ class Events:
 
     def __init__(self) -> None:
         self.items: list[tuple[str, dict[str, Any]]] = []
+        # The headers of each message, in the same order.
+        self.headers: list[dict[str, str]] = []
 
     async def cb(self, msg: Any) -> None:
         self.items.append((msg.subject, json.loads(msg.data)))
+        self.headers.append(dict(msg.headers or {}))
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [d for s, d in self.items if s.endswith("." + kind)]

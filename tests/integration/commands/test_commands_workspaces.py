@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 import command_service
 from proto import commands as C
+from proto import headers as H
 from proto.access import BUILTIN_ROLES, Access, Grant
 from proto.errors import MISSING_PERMISSION, ErrorCode
 from proto.registry import RpcSpec
@@ -284,6 +285,8 @@ async def test_prompts_and_connections_in_a_team_workspace(
     assert secret not in published
     assert rotated not in published
     assert [r["workspace_id"] for r in audit.of(mine.id)] == [str(owner.access.user_id)]
+    # each record's id is its message's (JetStream de-duplication, the gateway's bc-audit)
+    assert [r["id"] for r in audit.records] == [h[H.MSG_ID] for h in audit.events.headers]
 
 
 async def test_commands_need_bots_view_to_read_and_commands_edit_to_change(
