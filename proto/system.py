@@ -68,17 +68,33 @@ DATA_SERVICES = ("bot", "command", "storage", "log")
 
 
 def _purge(
-    operation: str, request: type[Req], *, summary: str, planned: bool = False
+    operation: str,
+    request: type[Req],
+    *,
+    summary: str,
+    served: Iterable[str] = DATA_SERVICES,
 ) -> list[RpcSpec[Req, PurgeResult]]:
-    return _answered_by_each(
-        DATA_SERVICES,
-        operation,
-        request,
-        PurgeResult,
-        caller="auth",
-        summary=summary,
-        planned=planned,
-    )
+    """The purge by each data service; those not in `served` are planned (not served yet)."""
+    serving = set(served)
+    return [
+        *_answered_by_each(
+            [s for s in DATA_SERVICES if s in serving],
+            operation,
+            request,
+            PurgeResult,
+            caller="auth",
+            summary=summary,
+        ),
+        *_answered_by_each(
+            [s for s in DATA_SERVICES if s not in serving],
+            operation,
+            request,
+            PurgeResult,
+            caller="auth",
+            summary=summary,
+            planned=True,
+        ),
+    ]
 
 
 # auth-service calls each on DELETE /v1/me.
@@ -93,14 +109,22 @@ class PurgeWorkspace(Contract):
 
 
 # Every service that stores workspace data answers this (#17; served by each service's
-# slice, planned until then).
+# slice, which adds itself to `served`: planned until then).
 WORKSPACE_PURGE_SPECS = _purge(
     "workspace.purge",
     PurgeWorkspace,
     summary="delete all data of a workspace (idempotent)",
-    planned=True,
+    served=("log",),
 )
 SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS, *WORKSPACE_PURGE_SPECS]
+
+
+def workspace_purge_spec(service: str) -> RpcSpec[PurgeWorkspace, PurgeResult]:
+    """The workspace-purge RPC that `service` answers."""
+    found = [spec for spec in WORKSPACE_PURGE_SPECS if spec.service == service]
+    if not found:
+        raise KeyError(f"{service} stores no workspace data (no workspace.purge RPC)")
+    return found[0]
 
 
 def purge_spec(service: str) -> RpcSpec[PurgeUser, PurgeResult]:

@@ -1,0 +1,111 @@
+"""log: the audit trail's store (#17, docs/design/teams.md §6.2).
+
+`audit_events` holds every workspace's records in one hash chain per workspace (`seq` 1, 2,
+… and `hash = sha256(prev_hash ‖ canon(row))`, `services.audit`); `audit_heads` is each
+chain's last link, locked `for update` by the ingest lane so replicas append to one
+workspace one at a time; `audit_checkpoints` is where a chain starts again after old rows
+are pruned (what `botcenter audit verify` starts from).
+
+Append-only: the service roles keep SELECT (and the system role INSERT) only, and a
+trigger refuses UPDATE, DELETE and TRUNCATE from anyone, the table owner included, unless
+the owner's own pruning function set `log.audit_prune` for its transaction. A superuser
+can still disable the trigger: the chain then shows the edit (`audit verify`).
+"""
+
+from services.db.migrate import sql_revision
+from services.db.rls import WORKSPACE_MATCH, system_may
+
+_EVENTS = """
+create table audit_events (
+    id uuid primary key,
+    workspace_id uuid not null,
+    seq bigint not null,
+    at timestamptz not null,
+    actor_user_id uuid,
+    actor_token_id uuid,
+    action text not null,
+    target_type text,
+    target_id text,
+    changes jsonb not null default '{}'::jsonb,
+    ip text,
+    user_agent text,
+    request_id text,
+    prev_hash bytea not null,
+    hash bytea not null,
+    stored_at timestamptz not null default now(),
+    constraint audit_events_chain_key unique (workspace_id, seq)
+)
+"""
+_HEADS = """
+create table audit_heads (
+    workspace_id uuid primary key,
+    seq bigint not null,
+    hash bytea not null
+)
+"""
+_CHECKPOINTS = """
+create table audit_checkpoints (
+    workspace_id uuid primary key,
+    seq bigint not null,
+    hash bytea not null,
+    pruned_at timestamptz not null default now()
+)
+"""
+_APPEND_ONLY = """
+create function audit_append_only() returns trigger
+language plpgsql set search_path = log, pg_temp as $fn$
+begin
+    if current_user = 'bc_owner' and current_setting('log.audit_prune', true) = 'on' then
+        return old;
+    end if;
+    raise exception 'log.audit_events is append-only (% refused)', tg_op
+        using errcode = 'insufficient_privilege';
+end
+$fn$
+"""
+
+revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
+    __file__,
+    upgrade=[
+        _EVENTS,
+        _HEADS,
+        _CHECKPOINTS,
+        "create index audit_events_actor_idx on audit_events"
+        " (workspace_id, actor_user_id, seq desc)",
+        "create index audit_events_action_idx on audit_events (workspace_id, action, seq desc)",
+        "create index audit_events_target_idx on audit_events"
+        " (workspace_id, target_type, target_id, seq desc)",
+        "create index audit_events_at_idx on audit_events (workspace_id, at)",
+        # Bootstrap's default privileges grant every role all DML: take back all but reads
+        # (and the ingest lane's inserts).
+        "revoke insert, update, delete, truncate on audit_events from bc_log",
+        "revoke update, delete, truncate on audit_events from bc_log_system",
+        "revoke all on audit_heads, audit_checkpoints from bc_log",
+        "revoke delete, truncate on audit_heads from bc_log_system",
+        "revoke insert, update, delete, truncate on audit_checkpoints from bc_log_system",
+        _APPEND_ONLY,
+        "create trigger audit_events_append_only before update or delete on audit_events"
+        " for each row execute function audit_append_only()",
+        "create trigger audit_events_no_truncate before truncate on audit_events"
+        " for each statement execute function audit_append_only()",
+        "alter table audit_events enable row level security",
+        "alter table audit_events force row level security",
+        # Members read their workspaces' records (`audit.view` is checked in the service).
+        f"create policy audit_events_member on audit_events for select to bc_log"
+        f" using ({WORKSPACE_MATCH})",
+        *system_may("audit_events", "bc_log_system", "select", "insert"),
+        "alter table audit_heads enable row level security",
+        "alter table audit_heads force row level security",
+        *system_may("audit_heads", "bc_log_system", "select", "insert", "update"),
+        "alter table audit_checkpoints enable row level security",
+        "alter table audit_checkpoints force row level security",
+        *system_may("audit_checkpoints", "bc_log_system", "select"),
+    ],
+    downgrade=[
+        "drop table if exists audit_checkpoints",
+        "drop table if exists audit_heads",
+        # The trigger refuses TRUNCATE, not DROP.
+        "drop table if exists audit_events",
+        "drop function if exists audit_append_only()",
+    ],
+)
