@@ -130,9 +130,7 @@ class TicketStore:
                 "issued_at": now.isoformat(),
                 "session_id": str(credential.session_id) if credential.session_id else None,
                 "token_id": str(credential.token_id) if credential.token_id else None,
-                "expires_at": credential.expires_at.isoformat()
-                if credential.expires_at
-                else None,
+                "expires_at": credential.expires_at.isoformat() if credential.expires_at else None,
                 "workspace_id": str(credential.workspace_id) if credential.workspace_id else None,
                 "access": access.encode() if access is not None else None,
             }
@@ -191,9 +189,7 @@ class Revocations:
         """Why the principal may no longer stream (safe to show), or None."""
         if self.verifier.signed_out(principal.user_id, principal.issued_ms):
             return "signed out everywhere"
-        if principal.session_id is not None and self.verifier.session_revoked(
-            principal.session_id
-        ):
+        if principal.session_id is not None and self.verifier.session_revoked(principal.session_id):
             return "this session was signed out"
         if principal.token_id is not None and self.tokens.is_revoked(principal.token_id):
             return "the personal API token was revoked"
@@ -215,9 +211,7 @@ def credentials_from_protocols(offered: list[str]) -> tuple[str, str]:
 # How long a stream waits for auth-service's answer about a user's access: a re-check after
 # an access change must close a stream within a second, answer or not.
 RESOLVE_TIMEOUT_S = 0.5
-ACCESS_CHANGED_MESSAGE = (
-    "access to a workspace changed; reconnect to see what you may still see"
-)
+ACCESS_CHANGED_MESSAGE = "access to a workspace changed; reconnect to see what you may still see"
 NO_WORKSPACE_MESSAGE = "no access to this workspace's logs; do not retry"
 
 # Workspace id -> the bots the caller is limited to there (None: every bot).
@@ -275,8 +269,10 @@ class AccessResolver:
         except Exception as exc:  # timeout, no responders, refused: "unknown now"
             log.info("could not resolve a stream's access: %s", type(exc).__name__)
             return None
-        grants = [Grant.model_validate(g.model_dump(include=set(Grant.model_fields)))
-                  for g in snapshot.grants]
+        grants = [
+            Grant.model_validate(g.model_dump(include=set(Grant.model_fields)))
+            for g in snapshot.grants
+        ]
         ceiling = principal.access if principal.token_id is not None else None
         if ceiling is not None:
             bounded = []

@@ -458,9 +458,7 @@ class Hub:
         for client, access in zip(clients, found, strict=True):
             if client.closing:
                 continue
-            views = (
-                views_of(access, client.principal.workspace_id) if access is not None else {}
-            )
+            views = views_of(access, client.principal.workspace_id) if access is not None else {}
             if access is None or narrowed(client.views, views):
                 client.close(StreamClose.ACCESS_CHANGED, ACCESS_CHANGED_MESSAGE)
             else:

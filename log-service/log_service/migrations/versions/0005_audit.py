@@ -100,6 +100,11 @@ revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_rev
         "alter table audit_checkpoints enable row level security",
         "alter table audit_checkpoints force row level security",
         *system_may("audit_checkpoints", "bc_log_system", "select"),
+        # `botcenter audit verify` may run as the owner login (RLS is forced on it too).
+        *(
+            f"create policy {t}_owner_read on {t} for select to bc_owner using (true)"
+            for t in ("audit_events", "audit_heads", "audit_checkpoints")
+        ),
     ],
     downgrade=[
         "drop table if exists audit_checkpoints",
