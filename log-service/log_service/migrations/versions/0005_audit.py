@@ -56,7 +56,7 @@ create function audit_append_only() returns trigger
 language plpgsql set search_path = log, pg_temp as $fn$
 begin
     if current_user = 'bc_owner' and current_setting('log.audit_prune', true) = 'on' then
-        return old;
+        return null;
     end if;
     raise exception 'log.audit_events is append-only (% refused)', tg_op
         using errcode = 'insufficient_privilege';
@@ -84,10 +84,10 @@ revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_rev
         "revoke delete, truncate on audit_heads from bc_log_system",
         "revoke insert, update, delete, truncate on audit_checkpoints from bc_log_system",
         _APPEND_ONLY,
-        "create trigger audit_events_append_only before update or delete on audit_events"
-        " for each row execute function audit_append_only()",
-        "create trigger audit_events_no_truncate before truncate on audit_events"
-        " for each statement execute function audit_append_only()",
+        # Per statement, not per row: refused even when row-level security leaves the
+        # statement no rows to touch (the owner has no policy but reading).
+        "create trigger audit_events_append_only before update or delete or truncate"
+        " on audit_events for each statement execute function audit_append_only()",
         "alter table audit_events enable row level security",
         "alter table audit_events force row level security",
         # Members read their workspaces' records (`audit.view` is checked in the service).
