@@ -38,6 +38,16 @@ class LogModel(SQLModel, registry=registry(metadata=metadata)):
     """Base of log-service's tables."""
 
 
+def stamped_now() -> Any:
+    """A `timestamptz not null default now()` column the database fills in."""
+    return Field(
+        default=None,
+        sa_type=DateTime(timezone=True),
+        nullable=False,
+        sa_column_kwargs={"server_default": func.now()},
+    )
+
+
 class Event(LogModel, table=True):
     """One bot event or log line. Partitioned by day on `occurred_at` (the partitions are
     made and dropped by `ensure_partitions`/`drop_partitions_before`), so the primary key
@@ -65,12 +75,7 @@ class Event(LogModel, table=True):
     payload: dict[str, Any] = Field(sa_type=JSONB, nullable=False)
     # JetStream stream sequence: the order the live stream delivers events in.
     seq: int = Field(sa_type=BigInteger, nullable=False)
-    ingested_at: datetime | None = Field(
-        default=None,
-        sa_type=DateTime(timezone=True),
-        nullable=False,
-        sa_column_kwargs={"server_default": func.now()},
-    )
+    ingested_at: datetime | None = stamped_now()
 
 
 events = metadata.tables["events"]
@@ -120,12 +125,7 @@ class AuditEvent(LogModel, table=True):
     request_id: str | None = Field(default=None, sa_type=Text, nullable=True)
     prev_hash: bytes = Field(sa_type=LargeBinary, nullable=False)
     hash: bytes = Field(sa_type=LargeBinary, nullable=False)
-    stored_at: datetime | None = Field(
-        default=None,
-        sa_type=DateTime(timezone=True),
-        nullable=False,
-        sa_column_kwargs={"server_default": func.now()},
-    )
+    stored_at: datetime | None = stamped_now()
 
 
 class AuditHead(LogModel, table=True):
@@ -146,12 +146,7 @@ class AuditCheckpoint(LogModel, table=True):
     workspace_id: UUID = Field(primary_key=True)
     seq: int = Field(sa_type=BigInteger, nullable=False)
     hash: bytes = Field(sa_type=LargeBinary, nullable=False)
-    pruned_at: datetime | None = Field(
-        default=None,
-        sa_type=DateTime(timezone=True),
-        nullable=False,
-        sa_column_kwargs={"server_default": func.now()},
-    )
+    pruned_at: datetime | None = stamped_now()
 
 
 audit_events = metadata.tables["audit_events"]

@@ -231,6 +231,14 @@ def encode_cursor(occurred_at: datetime, event_id: UUID) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _bad_cursor() -> RpcError:
+    return RpcError(
+        ErrorCode.INVALID,
+        "the cursor is not valid; start again without it",
+        fields=[FieldError(loc=["cursor"], message="not a cursor returned by this API")],
+    )
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -238,11 +246,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         when = datetime.fromisoformat(at)
         return (when if when.tzinfo else when.replace(tzinfo=UTC)), UUID(eid)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise RpcError(
-            ErrorCode.INVALID,
-            "the cursor is not valid; start again without it",
-            fields=[FieldError(loc=["cursor"], message="not a cursor returned by this API")],
-        ) from None
+        raise _bad_cursor() from None
 
 
 def _check_window(f: LogFilter) -> None:
@@ -431,11 +435,7 @@ def _cursor_seq(cursor: str) -> int:
             raise ValueError(seq)
         return seq
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise RpcError(
-            ErrorCode.INVALID,
-            "the cursor is not valid; start again without it",
-            fields=[FieldError(loc=["cursor"], message="not a cursor returned by this API")],
-        ) from None
+        raise _bad_cursor() from None
 
 
 async def audit_list(session: AsyncSession, access: Access, q: AuditQuery) -> AuditPage:

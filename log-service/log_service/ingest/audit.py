@@ -13,6 +13,7 @@ import logging
 
 from log_service import metrics
 from log_service import service as rules
+from log_service.ingest.worker import consume
 from log_service.settings import Settings
 from proto.audit import AuditRecord
 from services.bus import natsfast
@@ -23,7 +24,7 @@ from services.db.engine import Database
 log = logging.getLogger(__name__)
 
 
-def parse_audit_batch(msgs: list[Msg]) -> list[AuditRecord]:
+async def parse_audit_batch(msgs: list[Msg]) -> list[AuditRecord]:
     records: list[AuditRecord] = []
     for m in msgs:
         try:
@@ -36,6 +37,9 @@ def parse_audit_batch(msgs: list[Msg]) -> list[AuditRecord]:
 
 
 async def store_audit(db: Database, records: list[AuditRecord]) -> int:
+    """Chain the records in one transaction; how many were new. A concurrent lane storing
+    one of these ids first fails it (primary key): `consume` retries, and the retry skips
+    what is stored by then."""
     if not records:
         return 0
     async with db.system_scope() as s:
@@ -54,34 +58,11 @@ async def run_audit_lane(
             stream=AUDIT_STREAM,
         )
 
-    await ensure_consumer()
+    async def store(records: list[AuditRecord]) -> object:
+        return await store_audit(db, records)
+
     lane = natsfast.pull_batches(
-        nc,
-        js,
-        stream=AUDIT_STREAM,
-        durable=settings.audit_durable,
-        batch=settings.audit_batch,
-        linger_s=settings.ingest_linger_s,
-        recover=ensure_consumer,
-    )
-    await lane.start()
-    try:
-        while not stopping.is_set():
-            msgs = await lane.take(stopping)
-            if not msgs:
-                continue
-            records = parse_audit_batch(msgs)
-            while True:
-                try:
-                    await store_audit(db, records)
-                    break
-                except Exception:
-                    # Database down, or a concurrent lane stored one of these ids first:
-                    # the batch stays unacknowledged and is chained again.
-                    log.exception("chaining %d audit records failed; retrying", len(records))
-                    if stopping.is_set():
-                        return
-                    await asyncio.sleep(1.0)
-            await natsfast.ack_all(lane.nc, msgs)
-    finally:
-        await lane.stop()
+        nc, js, stream=AUDIT_STREAM, durable=settings.audit_durable, batch=settings.audit_batch,
+        linger_s=settings.ingest_linger_s, recover=ensure_consumer,
+    )  # fmt: skip
+    await consume(lane, ensure_consumer, parse_audit_batch, store, "audit records", stopping)

@@ -129,8 +129,7 @@ class PicowsClient(Client):
             or self.pending_bytes >= self.max_bytes
         ):
             return super().offer(seq, workspace, domain, bot, kind, level, frame)
-        bots = self.views.get(workspace)
-        if bots is not None and bot is not None and bot not in bots:
+        if self.outside_bots(workspace, bot):
             return False
         filters = self.filters
         if not filters.everything and not filters.match(domain, bot, kind, level):

@@ -189,12 +189,15 @@ class Client:
 
     def sees(self, workspace: str, bot: str | None) -> bool:
         """An event of this workspace and bot is within the client's access."""
-        if workspace not in self.views:
-            return False
-        bots = self.views[workspace]
-        # Events of no bot (account, workspace) are visible to a bot-limited member, as
-        # the table's row-level security has it.
-        return bots is None or bot is None or bot in bots
+        return workspace in self.views and not self.outside_bots(workspace, bot)
+
+    def outside_bots(self, workspace: str, bot: str | None) -> bool:
+        """The event is of a bot this client's membership there is limited away from (the
+        dispatcher offers only events of the client's workspaces). Events of no bot
+        (account, workspace) are visible to a bot-limited member, as the table's row-level
+        security has it."""
+        bots = self.views.get(workspace)
+        return bots is not None and bot is not None and bot not in bots
 
     # -- what a transport provides -------------------------------------------------------
     def backlogged(self) -> bool:
@@ -234,8 +237,7 @@ class Client:
         """A live event (called by the dispatcher, never awaits); True if it was sent."""
         if self.closing or seq <= self.last_seq:
             return False
-        bots = self.views.get(workspace)
-        if bots is not None and bot is not None and bot not in bots:
+        if self.outside_bots(workspace, bot):
             return False
         filters = self.filters
         if not filters.everything and not filters.match(domain, bot, kind, level):
