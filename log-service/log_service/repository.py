@@ -364,3 +364,10 @@ async def audit_head_seq(session: AsyncSession, workspace_id: UUID) -> int | Non
     result = await session.execute(select(func.max(a.seq)).where(a.workspace_id == workspace_id))
     value = result.scalar_one_or_none()
     return int(value) if value is not None else None
+
+
+async def prune_audit(session: AsyncSession, workspace_id: UUID, before: datetime) -> int:
+    """Delete the workspace's records older than `before` (a prefix of its chain) through
+    the owner's definer function, which records where the chain starts again; how many."""
+    result = await session.execute(select(func.audit_prune(workspace_id, before)))
+    return int(result.scalar_one())

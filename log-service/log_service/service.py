@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from log_service import repository as repo
 from proto.access import Access
-from proto.audit import AuditPage, AuditQuery, AuditRecord
+from proto.audit import AUDIT_RETENTION_DAYS_MIN, AuditPage, AuditQuery, AuditRecord
 from proto.errors import ErrorCode, FieldError
 from proto.logs import (
     LEVELS,
@@ -456,3 +456,13 @@ async def audit_list(session: AsyncSession, access: Access, q: AuditQuery) -> Au
     next_cursor = _seq_cursor(rows[q.limit - 1].seq) if len(rows) > q.limit else None
     head = await repo.audit_head_seq(session, q.workspace_id)
     return AuditPage(items=items, next_cursor=next_cursor, head_seq=head)
+
+
+async def prune_audit(
+    session: AsyncSession, workspace_id: UUID, retention_days: int, now: datetime
+) -> int:
+    """Apply a workspace's audit retention (at least `AUDIT_RETENTION_DAYS_MIN` days, which
+    the database function enforces again); how many records went."""
+    if retention_days < AUDIT_RETENTION_DAYS_MIN:
+        raise ValueError(f"audit retention is at least {AUDIT_RETENTION_DAYS_MIN} days")
+    return await repo.prune_audit(session, workspace_id, now - timedelta(days=retention_days))

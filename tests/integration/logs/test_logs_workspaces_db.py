@@ -17,15 +17,19 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 import log_service
+from log_service import repository as repo
 from log_service.ingest.audit import store_audit
+from log_service.service import prune_audit
 from proto.access import Access, Grant, permission_mask
-from proto.audit import AuditRecord
+from proto.audit import AUDIT_RETENTION_DAYS_MIN, AuditRecord
 from proto.events import new_event_id
 from services.db.bootstrap import bootstrap
 from services.db.engine import Database, plain_url
 from services.db.migrate import upgrade
+from services.devstack.cli import main as cli_main
 from services.devstack.cli import verify_audit
 from services.settings import with_credentials
 
@@ -221,3 +225,49 @@ async def test_audit_verify_names_the_first_row_a_superuser_edited(
     assert not ok
     assert line.startswith(f"BROKEN {ws} at seq 3 id {records[2].id}: ")
     assert "edited" in line
+
+
+async def test_retention_prunes_a_prefix_and_verify_starts_again_from_its_checkpoint(
+    db: Database, admin_url: str, infra: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    ws, other = uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    old = [record(ws, n).model_copy(update={"at": now - timedelta(days=60 - n)}) for n in range(3)]
+    recent = [record(ws, n) for n in range(3, 5)]
+    await store_audit(db, [*old, *recent, record(other, 9)])
+
+    async with db.system_scope() as s:
+        with pytest.raises(ValueError, match="at least 30 days"):
+            await prune_audit(s, ws, AUDIT_RETENTION_DAYS_MIN - 1, now)
+        # The database refuses it too, whoever calls.
+        with pytest.raises(DBAPIError, match="last 30 days are kept"):
+            async with s.begin_nested():
+                await repo.prune_audit(s, ws, now - timedelta(days=10))
+        assert await prune_audit(s, ws, 40, now) == 3
+    async with db.system_scope() as s:
+        assert await prune_audit(s, ws, 40, now) == 0  # nothing older is left
+    # The user role may not prune.
+    conn = await asyncpg.connect(
+        plain_url(with_credentials(admin_url, "bc_log", infra.role_password))
+    )
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("select log.audit_prune($1, now() - interval '90 days')", ws)
+    finally:
+        await conn.close()
+
+    lines = [line for _, line in await verify_audit(admin_url, ws)]
+    assert lines[0].startswith(f"OK {ws} 2 rows head ")
+    # The command says the same, and exits 1 on a broken chain.
+    monkeypatch.setenv("DATABASE_URL", admin_url)
+    assert await asyncio.to_thread(cli_main, ["audit", "verify", "--all"]) == 0
+    assert f"OK {other} 1 rows" in capsys.readouterr().out
+    admin = await asyncpg.connect(plain_url(admin_url))
+    try:
+        async with admin.transaction():
+            await admin.execute("set local session_replication_role = replica")
+            await admin.execute("delete from log.audit_events where workspace_id = $1", ws)
+    finally:
+        await admin.close()
+    assert await asyncio.to_thread(cli_main, ["audit", "verify", "--workspace", str(ws)]) == 1
+    assert "the head does not name the last row" in capsys.readouterr().out

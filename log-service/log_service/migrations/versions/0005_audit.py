@@ -64,6 +64,41 @@ end
 $fn$
 """
 
+_PRUNE = """
+create function audit_prune(p_workspace uuid, p_before timestamptz) returns integer
+language plpgsql security definer set search_path = log, pg_temp as $fn$
+declare
+    cutoff bigint;
+    cut_hash bytea;
+    removed integer;
+begin
+    if p_workspace is null or p_before is null or p_before > now() - interval '30 days' then
+        raise exception 'audit_prune: records of the last 30 days are kept (before %)', p_before;
+    end if;
+    -- One workspace at a time, against the ingest lane appending to it.
+    perform 1 from audit_heads where workspace_id = p_workspace for update;
+    -- Only a prefix of the chain goes (what verify can start again after): up to the row
+    -- before the first one at or after p_before.
+    select coalesce(
+        (select min(seq) - 1 from audit_events where workspace_id = p_workspace and at >= p_before),
+        (select max(seq) from audit_events where workspace_id = p_workspace)
+    ) into cutoff;
+    select hash into cut_hash from audit_events where workspace_id = p_workspace and seq = cutoff;
+    if cut_hash is null then
+        return 0;
+    end if;
+    perform set_config('log.audit_prune', 'on', true);
+    delete from audit_events where workspace_id = p_workspace and seq <= cutoff;
+    get diagnostics removed = row_count;
+    perform set_config('log.audit_prune', 'off', true);
+    insert into audit_checkpoints (workspace_id, seq, hash) values (p_workspace, cutoff, cut_hash)
+    on conflict (workspace_id) do update
+        set seq = excluded.seq, hash = excluded.hash, pruned_at = now();
+    return removed;
+end
+$fn$
+"""
+
 revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_revision(
     __file__,
     upgrade=[
@@ -100,6 +135,17 @@ revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_rev
         "alter table audit_checkpoints enable row level security",
         "alter table audit_checkpoints force row level security",
         *system_may("audit_checkpoints", "bc_log_system", "select"),
+        # Retention: only the owner's pruning function deletes, and records where the
+        # chain starts again (`audit_checkpoints`).
+        _PRUNE,
+        "revoke all on function audit_prune(uuid, timestamptz) from public",
+        "grant execute on function audit_prune(uuid, timestamptz) to bc_log_system",
+        "create policy audit_events_owner_prune on audit_events for delete to bc_owner"
+        " using (true)",
+        "create policy audit_heads_owner_lock on audit_heads for update to bc_owner"
+        " using (true) with check (false)",
+        "create policy audit_checkpoints_owner_write on audit_checkpoints for all to bc_owner"
+        " using (true) with check (true)",
         # `botcenter audit verify` may run as the owner login (RLS is forced on it too).
         *(
             f"create policy {t}_owner_read on {t} for select to bc_owner using (true)"
@@ -112,5 +158,6 @@ revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_rev
         # The trigger refuses TRUNCATE, not DROP.
         "drop table if exists audit_events",
         "drop function if exists audit_append_only()",
+        "drop function if exists audit_prune(uuid, timestamptz)",
     ],
 )
