@@ -8,15 +8,14 @@ export type AcceptInvitation = {
 
 /** `evt.auth.<workspace_id>.-.access_changed`: the access of `users` to a workspace changed
  * (each with their new version); gateways drop their cached snapshots, live streams
- * re-check and close with 4403 what they may no longer show. `owner_id` carries the
- * workspace id (the subject's second token). */
+ * re-check and close with 4403 what they may no longer show. `workspace_id` (the event's
+ * own field since #17 slice L) is the subject's second token. */
 export type AccessChanged = {
   bot_id?: string | null;
   id?: string;
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
   reason: "removed" | "role" | "bots" | "workspace_deleted" | "transfer" | "renamed";
   users: Record<string, number>;
   workspace_id: string;
@@ -84,8 +83,8 @@ export type ApiTokenRevoked = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
   token_id: string;
+  workspace_id: string;
 };
 
 /** Raw body: the image bytes (PNG/WebP/...); this model travels in the `bc-meta` header. */
@@ -162,7 +161,7 @@ export type AvatarChanged = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
+  workspace_id: string;
 };
 
 /** `evt.bot.<owner>.<bot>.<kind>` for kind in created, updated, deleted, started,
@@ -175,7 +174,7 @@ export type BotChanged = {
   message?: string;
   name: string;
   occurred_at?: string;
-  owner_id: string;
+  workspace_id: string;
 };
 
 export type BotCommandRef = {
@@ -268,12 +267,12 @@ export type BotStatusChanged = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
   reason?: string | null;
   replica?: string | null;
   shard_count?: number | null;
   shard_id?: number | null;
   state: "offline" | "starting" | "online" | "reconnecting" | "stopping" | "error";
+  workspace_id: string;
 };
 
 /** What other services may know of a bot (never its token). */
@@ -348,9 +347,9 @@ export type CommandExecuted = {
   message?: string;
   occurred_at?: string;
   outcome: "ok" | "error" | "cooldown" | "forbidden" | "disabled" | "not_found";
-  owner_id: string;
   steps?: string[];
   user_id?: string | null;
+  workspace_id: string;
 };
 
 /** A command as created or replaced through the API. */
@@ -468,7 +467,7 @@ export type CommandsChanged = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
+  workspace_id: string;
 };
 
 /** Per-bot command settings: the prefix that prefix commands follow (default `!`). */
@@ -692,6 +691,7 @@ export type ExportQuery = {
   q?: string | null;
   since?: string | null;
   until?: string | null;
+  workspace_id?: string | null;
 };
 
 export type ExportRequest = {
@@ -725,9 +725,9 @@ export type FileEvent = {
   message?: string;
   name: string;
   occurred_at?: string;
-  owner_id: string;
   size_bytes: number;
   stored_bytes: number;
+  workspace_id: string;
 };
 
 export type FileInfo = {
@@ -1027,6 +1027,7 @@ export type LogEntry = {
   occurred_at: string;
   owner_id: string;
   payload: Record<string, unknown>;
+  workspace_id: string;
 };
 
 /** What the provider sent back to the callback URL. */
@@ -1075,9 +1076,10 @@ export type LogQuery = {
   q?: string | null;
   since?: string | null;
   until?: string | null;
+  workspace_id?: string | null;
 };
 
-/** `evt.log.<owner>.<bot>.<level>`: one log line of a bot (e.g. from its discord.py client).
+/** `evt.log.<workspace>.<bot>.<level>`: one log line of a bot (e.g. from its discord.py client).
  * 
  * The level is the subject's last token. `source` names the part that wrote it. */
 export type LogRecorded = {
@@ -1087,8 +1089,8 @@ export type LogRecorded = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
   source?: string;
+  workspace_id: string;
 };
 
 export type ManifestRequest = {
@@ -1272,8 +1274,8 @@ export type SessionRevoked = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
   session_id: string;
+  workspace_id: string;
 };
 
 /** `evt.auth.<user>.-.sessions_revoked`: log-out everywhere; open streams must close. */
@@ -1283,7 +1285,7 @@ export type SessionsRevoked = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
+  workspace_id: string;
 };
 
 export type ShardList = {
@@ -1326,6 +1328,7 @@ export type StreamTicketRequest = {
   expires_at?: string | null;
   session_id?: string | null;
   token_id?: string | null;
+  workspace_id?: string | null;
 };
 
 export type SummaryBucket = {
@@ -1345,6 +1348,7 @@ export type SummaryQuery = {
   bucket_s?: number;
   since?: string | null;
   until?: string | null;
+  workspace_id?: string | null;
 };
 
 /** bot-service reports the result of a bulk overwrite (bc-user-id = the bot's owner). */
