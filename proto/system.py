@@ -68,10 +68,15 @@ DATA_SERVICES = ("bot", "command", "storage", "log")
 
 
 def _purge(
-    operation: str, request: type[Req], *, summary: str, planned: bool = False
+    operation: str,
+    request: type[Req],
+    *,
+    summary: str,
+    planned: bool = False,
+    services: Iterable[str] = DATA_SERVICES,
 ) -> list[RpcSpec[Req, PurgeResult]]:
     return _answered_by_each(
-        DATA_SERVICES,
+        services,
         operation,
         request,
         PurgeResult,
@@ -93,13 +98,19 @@ class PurgeWorkspace(Contract):
 
 
 # Every service that stores workspace data answers this (#17; served by each service's
-# slice, planned until then).
-WORKSPACE_PURGE_SPECS = _purge(
-    "workspace.purge",
-    PurgeWorkspace,
-    summary="delete all data of a workspace (idempotent)",
-    planned=True,
-)
+# slice, planned until then). The services whose slice serves it already:
+WORKSPACE_PURGE_SERVED = frozenset({"bot"})
+WORKSPACE_PURGE_SPECS = [
+    spec
+    for name in DATA_SERVICES
+    for spec in _purge(
+        "workspace.purge",
+        PurgeWorkspace,
+        services=(name,),
+        summary="delete all data of a workspace (idempotent)",
+        planned=name not in WORKSPACE_PURGE_SERVED,
+    )
+]
 SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS, *WORKSPACE_PURGE_SPECS]
 
 
@@ -108,4 +119,12 @@ def purge_spec(service: str) -> RpcSpec[PurgeUser, PurgeResult]:
     found = [spec for spec in PURGE_SPECS if spec.service == service]
     if not found:
         raise KeyError(f"{service} stores no user data (no user.purge RPC)")
+    return found[0]
+
+
+def workspace_purge_spec(service: str) -> RpcSpec[PurgeWorkspace, PurgeResult]:
+    """The workspace-purge RPC that `service` answers."""
+    found = [spec for spec in WORKSPACE_PURGE_SPECS if spec.service == service]
+    if not found:
+        raise KeyError(f"{service} stores no workspace data (no workspace.purge RPC)")
     return found[0]

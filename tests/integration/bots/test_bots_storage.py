@@ -127,6 +127,6 @@ async def test_startup_mirrors_postgres_over_a_stale_bucket(
         if ghost in keys or str(a_bot.id) not in keys:
             return False
         b_value = (await kv.get(str(b_bot.id))).value or b""
-        return b_value.startswith(b"{") and str(b_bot.owner_id).encode() in b_value
+        return b_value.startswith(b"{") and str(b_bot.workspace_id).encode() in b_value
 
     await apoll(mirrored, timeout_s=20, what="bot_desired re-mirrored from Postgres")
