@@ -96,7 +96,7 @@ async def records(nc: NATS, ws: uuid.UUID) -> list[AuditRecord]:
         ),
     )
     try:
-        pending = (await sub.consumer_info()).num_pending
+        pending = (await sub.consumer_info()).num_pending or 0
         out: list[AuditRecord] = []
         while len(out) < pending:
             for msg in await sub.fetch(pending - len(out), timeout=5):
@@ -132,14 +132,15 @@ async def test_members_see_a_team_bot_others_get_404_and_each_operation_names_it
     assert (await team(P.READ_BOT, ref, viewer)).id == bot.id
     assert (await team(GET_STATUS, ref, viewer)).bot_id == bot.id
     assert (await team(P.GET_BOT, ref, viewer)).workspace_id == ws
-    for spec, req, permission in [
+    refused: list[tuple[RpcSpec[Any, Any], Any, str]] = [
         (P.START_BOT, ref, "bots.control"),
         (P.STOP_BOT, ref, "bots.control"),
         (P.RESTART_BOT, ref, "bots.control"),
         (P.UPDATE_BOT, P.UpdateBot(bot_id=bot.id, name="renamed"), "bots.edit"),
         (P.REPLACE_TOKEN, P.ReplaceToken(bot_id=bot.id, token=SecretStr(app.token)), "bots.token"),
         (P.DELETE_BOT, ref, "bots.delete"),
-    ]:
+    ]
+    for spec, req, permission in refused:
         err = await team.refused(spec, req, viewer)
         assert err.code is ErrorCode.FORBIDDEN, spec.subject
         assert err.details == {MISSING_PERMISSION: permission}, spec.subject
@@ -153,16 +154,17 @@ async def test_members_see_a_team_bot_others_get_404_and_each_operation_names_it
     # Not a member, or a member limited to another bot: the bot does not exist for them.
     outsider = member(uuid.uuid4(), uuid.uuid4(), "owner")
     limited = member(uuid.uuid4(), ws, "operator", bot_ids=[uuid.uuid4()])
+    hidden: list[tuple[RpcSpec[Any, Any], Any]] = [
+        (P.READ_BOT, ref),
+        (P.GET_BOT, ref),
+        (GET_STATUS, ref),
+        (P.START_BOT, ref),
+        (P.UPDATE_BOT, P.UpdateBot(bot_id=bot.id, name="x")),
+        (P.REPLACE_TOKEN, P.ReplaceToken(bot_id=bot.id, token=SecretStr(app.token))),
+        (P.DELETE_BOT, ref),
+    ]
     for caller in (outsider, limited):
-        for spec, req in [
-            (P.READ_BOT, ref),
-            (P.GET_BOT, ref),
-            (GET_STATUS, ref),
-            (P.START_BOT, ref),
-            (P.UPDATE_BOT, P.UpdateBot(bot_id=bot.id, name="x")),
-            (P.REPLACE_TOKEN, P.ReplaceToken(bot_id=bot.id, token=SecretStr(app.token))),
-            (P.DELETE_BOT, ref),
-        ]:
+        for spec, req in hidden:
             assert (await team.refused(spec, req, caller)).code is ErrorCode.NOT_FOUND
     err = await team.refused(
         P.CREATE_BOT, P.CreateBot(token=SecretStr(other_app.token), workspace_id=ws), outsider
