@@ -37,6 +37,7 @@ from services.devstack.stack import ServiceProcess
 from services.errors import RpcError
 from tests.fixtures.infra import apoll
 from tests.fixtures.sandbox import SandboxControl
+from tests.fixtures.storage import png
 from tests.integration.bots.test_bots_api import desired
 from tests.integration.test_schema_matches_models import fresh_database
 
@@ -371,3 +372,38 @@ async def test_migration_moves_every_bot_into_its_owners_personal_workspace(
             assert [r["id"] for r in await conn.fetch("select id from bot.bots")] == [bots[0]]
     finally:
         await conn.close()
+
+
+async def test_applying_an_avatar_needs_bots_edit_and_is_recorded(
+    team: Team, nc: NATS, sandbox_control: SandboxControl
+) -> None:
+    ws, user = uuid.uuid4(), uuid.uuid4()
+    owner = member(user, ws, "owner")
+    bot = await team(
+        P.CREATE_BOT,
+        P.CreateBot(
+            token=SecretStr((await sandbox_control.create_application("Face")).token),
+            workspace_id=ws,
+        ),
+        owner,
+    )
+    req = P.ApplyAvatar(bot_id=bot.id, content_type="image/png")
+    image = png(64, 64)
+    with pytest.raises(RpcError) as err:
+        await team.client.call_raw(
+            P.APPLY_AVATAR, req, body=image, access=member(uuid.uuid4(), ws, "operator")
+        )
+    assert (err.value.code, err.value.details) == (
+        ErrorCode.FORBIDDEN,
+        {MISSING_PERMISSION: "bots.edit"},
+    )
+    # The bot is not running: the fleet sets it through Discord's REST API.
+    applied, _ = await team.client.call_raw(P.APPLY_AVATAR, req, body=image, access=owner)
+    assert applied.avatar_hash
+    # The same image again changes nothing and records nothing.
+    again, _ = await team.client.call_raw(P.APPLY_AVATAR, req, body=image, access=owner)
+    assert again.unchanged
+    found = await records_of(nc, ws, 2)
+    assert [r.action for r in found] == ["bot.create", "bot.avatar_apply"]
+    assert found[1].changes == {"avatar": {"old": None, "new": applied.avatar_hash}}
+    assert found[1].actor_user_id == user
