@@ -8,7 +8,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from proto import REGISTRY, audit, bots, system
+from proto import REGISTRY, audit, system
 from proto import workspaces as W
 from proto.base import Empty
 from proto.export import asyncapi
