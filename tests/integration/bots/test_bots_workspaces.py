@@ -86,6 +86,14 @@ def team(nc: NATS, bot_service: ServiceProcess) -> Team:
     return Team(nc)
 
 
+async def add_bot(
+    team: Team, sandbox: SandboxControl, name: str, access: Access, **fields: Any
+) -> Any:
+    """A new sandbox application added as a bot by `access` (CreateBot's other fields)."""
+    token = SecretStr((await sandbox.create_application(name)).token)
+    return await team(P.CREATE_BOT, P.CreateBot(token=token, **fields), access)
+
+
 async def records(nc: NATS, ws: uuid.UUID) -> list[AuditRecord]:
     """Every audit record bot-service published for `ws`, in order."""
     js = nc.jetstream()
@@ -192,19 +200,8 @@ async def test_list_shows_every_workspace_the_caller_may_view_and_narrows_by_wor
 ) -> None:
     ws, user = uuid.uuid4(), uuid.uuid4()
     me = member(user, ws, "owner")
-    mine = await team(
-        P.CREATE_BOT,
-        P.CreateBot(token=SecretStr((await sandbox_control.create_application("Mine")).token)),
-        me,
-    )
-    shared = await team(
-        P.CREATE_BOT,
-        P.CreateBot(
-            token=SecretStr((await sandbox_control.create_application("Shared")).token),
-            workspace_id=ws,
-        ),
-        me,
-    )
+    mine = await add_bot(team, sandbox_control, "Mine", me)
+    shared = await add_bot(team, sandbox_control, "Shared", me, workspace_id=ws)
     assert mine.workspace_id == user  # default: the personal workspace
 
     listed = await team(P.LIST_BOTS, P.ListBots(), me)
@@ -292,28 +289,11 @@ async def test_workspace_purge_stops_and_removes_its_bots_only_and_is_idempotent
 ) -> None:
     ws, user = uuid.uuid4(), uuid.uuid4()
     owner = member(user, ws, "owner")
-    running = await team(
-        P.CREATE_BOT,
-        P.CreateBot(
-            token=SecretStr((await sandbox_control.create_application("Doomed 1")).token),
-            workspace_id=ws,
-            auto_start=True,
-        ),
-        owner,
+    running = await add_bot(
+        team, sandbox_control, "Doomed 1", owner, workspace_id=ws, auto_start=True
     )
-    idle = await team(
-        P.CREATE_BOT,
-        P.CreateBot(
-            token=SecretStr((await sandbox_control.create_application("Doomed 2")).token),
-            workspace_id=ws,
-        ),
-        owner,
-    )
-    kept = await team(
-        P.CREATE_BOT,
-        P.CreateBot(token=SecretStr((await sandbox_control.create_application("Kept")).token)),
-        owner,
-    )
+    idle = await add_bot(team, sandbox_control, "Doomed 2", owner, workspace_id=ws)
+    kept = await add_bot(team, sandbox_control, "Kept", owner)
     client = RpcClient(nc, "auth", timeout_s=30.0)
     first = await client.call(PURGE_WS, PurgeWorkspace(workspace_id=ws))
     assert (first.service, first.removed) == ("bot", 2)
@@ -379,14 +359,7 @@ async def test_applying_an_avatar_needs_bots_edit_and_is_recorded(
 ) -> None:
     ws, user = uuid.uuid4(), uuid.uuid4()
     owner = member(user, ws, "owner")
-    bot = await team(
-        P.CREATE_BOT,
-        P.CreateBot(
-            token=SecretStr((await sandbox_control.create_application("Face")).token),
-            workspace_id=ws,
-        ),
-        owner,
-    )
+    bot = await add_bot(team, sandbox_control, "Face", owner, workspace_id=ws)
     req = P.ApplyAvatar(bot_id=bot.id, content_type="image/png")
     image = png(64, 64)
     with pytest.raises(RpcError) as err:
