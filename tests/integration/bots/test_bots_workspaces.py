@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 import bot_service
+from bot_service.service import BotService, Caller
 from proto import bots as P
 from proto import headers as H
 from proto.access import ALL_PERMISSIONS_MASK, BUILTIN_ROLES, Access, Grant, permission_mask
@@ -31,10 +32,12 @@ from services.audit import audit_subject
 from services.bus.events import AUDIT_STREAM
 from services.bus.rpc import RpcClient
 from services.db.bootstrap import bootstrap
-from services.db.engine import plain_url
+from services.db.engine import Database, plain_url
 from services.db.migrate import upgrade
 from services.devstack.stack import ServiceProcess
 from services.errors import RpcError
+from services.outbox import Outbox
+from services.settings import with_credentials
 from tests.fixtures.infra import apoll
 from tests.fixtures.sandbox import SandboxControl
 from tests.fixtures.storage import png
@@ -380,3 +383,36 @@ async def test_applying_an_avatar_needs_bots_edit_and_is_recorded(
     assert [r.action for r in found] == ["bot.create", "bot.avatar_apply"]
     assert found[1].changes == {"avatar": {"old": None, "new": applied.avatar_hash}}
     assert found[1].actor_user_id == user
+
+
+async def test_a_change_rolled_back_publishes_no_record(
+    team: Team, nc: NATS, infra: Any, sandbox_control: SandboxControl
+) -> None:
+    ws, user = uuid.uuid4(), uuid.uuid4()
+    owner = member(user, ws, "owner")
+    bot = await add_bot(team, sandbox_control, "Undone", owner, workspace_id=ws)
+    assert infra.database_url
+    db = Database(with_credentials(infra.database_url, "bc_bot", infra.role_password))
+    # The service layer as bot-service wires it (no token is checked by an update).
+    bots = BotService(None, None, max_bots_per_user=10, outbox=Outbox("bot"))  # type: ignore[arg-type]
+
+    async def update_then_fail() -> None:
+        async with db.access_scope(owner) as session:
+            change = await bots.update(
+                session, Caller(owner), P.UpdateBot(bot_id=bot.id, name="Never")
+            )
+            assert change.fields == ["name"]
+            raise RuntimeError("fails after the record was written")
+
+    try:
+        with pytest.raises(RuntimeError, match="after the record"):
+            await update_then_fail()
+    finally:
+        await db.dispose()
+    await team(P.UPDATE_BOT, P.UpdateBot(bot_id=bot.id, name="Kept"), owner)
+    found = await records_of(nc, ws, 2)
+    assert [(r.action, r.changes["name"]["new"]) for r in found] == [
+        ("bot.create", "Undone"),
+        ("bot.update", "Kept"),
+    ]
+    assert (await team(P.READ_BOT, P.BotRef(bot_id=bot.id), owner)).name == "Kept"
