@@ -230,7 +230,7 @@ class BotService:
         checker: TokenChecker,
         *,
         max_bots_per_user: int,
-        outbox: Outbox | None = None,
+        outbox: Outbox,
     ) -> None:
         self.vault = vault
         self.checker = checker
@@ -246,8 +246,6 @@ class BotService:
         changes: Mapping[str, Any] | None = None,
     ) -> None:
         """The change's audit record, in its transaction (committed or rolled back with it)."""
-        if self.outbox is None:
-            return
         record = new_record(
             caller.access,
             caller.headers,
@@ -335,15 +333,16 @@ class BotService:
         require(access, permission, bot.workspace_id, bot.id)
         return bot
 
-    def target_workspace(self, access: Access, workspace_id: UUID | None) -> UUID:
-        """Where a new bot goes (default: the caller's personal workspace), checked before
-        anything is asked of Discord: NOT_FOUND unless a member, FORBIDDEN without both
-        `bots.edit` and `bots.token`, or with a membership limited to some bots (a new bot
-        would be outside the limit)."""
-        if access.user_id is None:
+    def target_workspace(self, access: Access, workspace_id: UUID | None) -> tuple[UUID, UUID]:
+        """(workspace, user) of a new bot: where it goes (default: the caller's personal
+        workspace) and who adds it, checked before anything is asked of Discord: NOT_FOUND
+        unless a member, FORBIDDEN without both `bots.edit` and `bots.token`, or with a
+        membership limited to some bots (a new bot would be outside the limit)."""
+        user = access.user_id
+        if user is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "adding a bot needs a signed-in user")
         if workspace_id is None:
-            workspace_id = access.user_id
+            workspace_id = user
         grant = access.grant(workspace_id)
         if grant is None:
             raise not_found("workspace")
@@ -355,22 +354,19 @@ class BotService:
                 "your membership of this workspace is limited to some bots: "
                 "you cannot add bots to it",
             )
-        return workspace_id
+        return workspace_id, user
 
     async def create(
         self, session: AsyncSession, caller: Caller, req: CreateBot, identity: BotIdentity
     ) -> Change:
-        workspace_id = self.target_workspace(caller.access, req.workspace_id)
+        workspace_id, creator = self.target_workspace(caller.access, req.workspace_id)
         if await repository.count_in(session, workspace_id) >= self.max_bots_per_user:
-            whose = "you already have" if workspace_id == caller.access.user_id else (
-                "this workspace already has"
-            )
+            personal = workspace_id == creator
+            whose = "you already have" if personal else "this workspace already has"
             raise RpcError(
                 ErrorCode.CONFLICT,
                 f"{whose} {self.max_bots_per_user} bots, the most one workspace may add",
             )
-        creator = caller.access.user_id
-        assert creator is not None  # target_workspace refused a caller without a user
         token = req.token.get_secret_value()
         bot_id = uuid.uuid4()
         now = _now()
@@ -493,12 +489,11 @@ class BotService:
             bot.updated_at = _now()
             await repository.flush(session)
         kind = "restarted" if restart else ("started" if running else "stopped")
-        if audited and (changed or not restart):
+        if audited:
             # A start or stop is recorded even when the bot already was so: the person did
-            # press the button (and the record says nothing changed).
-            await self.audit(session, caller, kind, bot, diff(
-                {"running": was_running}, {"running": bot.running}
-            ))
+            # press the button (and the record's empty `changes` says nothing changed).
+            changes = diff({"running": was_running}, {"running": bot.running})
+            await self.audit(session, caller, kind, bot, changes)
         return Change(bot, kind, changed, desired_changed=bool(changed))
 
     async def set_avatar(
