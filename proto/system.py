@@ -68,15 +68,10 @@ DATA_SERVICES = ("bot", "command", "storage", "log")
 
 
 def _purge(
-    operation: str,
-    request: type[Req],
-    *,
-    summary: str,
-    planned: bool = False,
-    services: Iterable[str] = DATA_SERVICES,
+    operation: str, request: type[Req], *, summary: str, planned: bool = False
 ) -> list[RpcSpec[Req, PurgeResult]]:
     return _answered_by_each(
-        services,
+        DATA_SERVICES,
         operation,
         request,
         PurgeResult,
@@ -97,29 +92,23 @@ class PurgeWorkspace(Contract):
     workspace_id: UUID
 
 
-# Every service that stores workspace data answers this (#17; served by each service's
-# slice, planned until then). The services whose slice serves it already:
-WORKSPACE_PURGE_SERVED = frozenset({"bot"})
+# Every service that stores workspace data answers this (#17): planned until that
+# service's slice serves it.
+_WORKSPACE_PURGE_SERVED = frozenset({"bot", "command"})
 WORKSPACE_PURGE_SPECS = [
     spec
     for name in DATA_SERVICES
-    for spec in _purge(
+    for spec in _answered_by_each(
+        [name],
         "workspace.purge",
         PurgeWorkspace,
-        services=(name,),
+        PurgeResult,
+        caller="auth",
         summary="delete all data of a workspace (idempotent)",
-        planned=name not in WORKSPACE_PURGE_SERVED,
+        planned=name not in _WORKSPACE_PURGE_SERVED,
     )
 ]
 SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS, *WORKSPACE_PURGE_SPECS]
-
-
-def purge_spec(service: str) -> RpcSpec[PurgeUser, PurgeResult]:
-    """The user-purge RPC that `service` answers."""
-    found = [spec for spec in PURGE_SPECS if spec.service == service]
-    if not found:
-        raise KeyError(f"{service} stores no user data (no user.purge RPC)")
-    return found[0]
 
 
 def workspace_purge_spec(service: str) -> RpcSpec[PurgeWorkspace, PurgeResult]:
@@ -127,4 +116,12 @@ def workspace_purge_spec(service: str) -> RpcSpec[PurgeWorkspace, PurgeResult]:
     found = [spec for spec in WORKSPACE_PURGE_SPECS if spec.service == service]
     if not found:
         raise KeyError(f"{service} stores no workspace data (no workspace.purge RPC)")
+    return found[0]
+
+
+def purge_spec(service: str) -> RpcSpec[PurgeUser, PurgeResult]:
+    """The user-purge RPC that `service` answers."""
+    found = [spec for spec in PURGE_SPECS if spec.service == service]
+    if not found:
+        raise KeyError(f"{service} stores no user data (no user.purge RPC)")
     return found[0]
