@@ -255,8 +255,13 @@ class BotService:
             target_id=bot.id,
             changes=changes,
         )
+        # The record's id is the message's (Nats-Msg-Id), as the bc-audit reply names it.
         await self.outbox.add(
-            session, audit_subject(bot.workspace_id, SERVICE), record, stream=AUDIT_STREAM
+            session,
+            audit_subject(bot.workspace_id, SERVICE),
+            record,
+            stream=AUDIT_STREAM,
+            row_id=record.id,
         )
 
     async def check_token(self, token: str) -> BotIdentity:

@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import discord
@@ -44,20 +44,10 @@ if TYPE_CHECKING:
     from services.bus.kv import Store
 
 
-class _WorkspaceCall(TypedDict):
-    user_id: UUID
-    access: Access
-
-
-def _for_workspace(desired: DesiredBot) -> _WorkspaceCall:
+def _for_workspace(desired: DesiredBot) -> Access:
     """How the fleet calls command-service about a bot: as bot-service itself acting for
-    the bot's workspace (#17), not as a person. `bc-user-id` = the workspace still goes
-    along for command-service from before #17, which finds the owner of a personal
-    workspace by it (drop it once command-service reads `bc-access`)."""
-    return {
-        "user_id": desired.workspace_id,
-        "access": Access.system_for("bot", desired.workspace_id),
-    }
+    the bot's workspace (#17), not as a person."""
+    return Access.system_for("bot", desired.workspace_id)
 
 
 log = logging.getLogger(__name__)
@@ -200,7 +190,7 @@ class CommandBridge:
             manifest = await self.fleet.runtime.client.call(
                 MANIFEST,
                 ManifestRequest(bot_id=bot_id),
-                **_for_workspace(desired),
+                access=_for_workspace(desired),
                 timeout_s=5,
             )
         except RpcError as exc:
@@ -360,7 +350,7 @@ class CommandBridge:
             await self.fleet.runtime.client.call(
                 SYNC_REPORT,
                 SyncReport(bot_id=unit.key.bot_id, hash=hash_, ok=ok, error=error),
-                **_for_workspace(unit.desired),
+                access=_for_workspace(unit.desired),
                 timeout_s=5,
             )
         except Exception as exc:
@@ -390,7 +380,7 @@ class CommandBridge:
             return await self.fleet.runtime.client.call(
                 EXECUTE,
                 ExecuteCommand(bot_id=unit.key.bot_id, invocation=invocation),
-                **_for_workspace(unit.desired),
+                access=_for_workspace(unit.desired),
                 timeout_s=self.fleet.settings.execute_timeout_s,
             )
         except RpcError as exc:
