@@ -114,7 +114,7 @@ WORKSPACE_PURGE_SPECS = _purge(
     "workspace.purge",
     PurgeWorkspace,
     summary="delete all data of a workspace (idempotent)",
-    served=("command", "log"),
+    served=("bot", "command", "log"),
 )
 SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS, *WORKSPACE_PURGE_SPECS]
 

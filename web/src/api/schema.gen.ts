@@ -281,11 +281,11 @@ export type BotSummary = {
   discord_user_id?: string | null;
   id: string;
   name: string;
-  owner_id: string;
   username?: string | null;
+  workspace_id: string;
 };
 
-/** A bot as its owner sees it. The token appears only as `…last4`. */
+/** A bot as a member of its workspace sees it. The token appears only as `…last4`. */
 export type BotView = {
   application_id: string;
   auto_start: boolean;
@@ -300,7 +300,6 @@ export type BotView = {
   intent_names: IntentInfo[];
   intents: number;
   name: string;
-  owner_id: string;
   presence: BotPresence;
   privileged_intents: string[];
   shard_count: number | null;
@@ -311,6 +310,7 @@ export type BotView = {
   updated_at: string;
   username: string;
   warnings?: string[];
+  workspace_id: string;
 };
 
 export type ChannelInfo = {
@@ -573,6 +573,8 @@ export type CreateBot = {
   shard_count?: number | null;
   tags?: string[];
   token: string;
+  /** the workspace to add it to (default: the caller's personal one) */
+  workspace_id?: string | null;
 };
 
 export type CreateCommand = {
@@ -990,6 +992,7 @@ export type KeysRotated = {
 
 export type ListBots = {
   tag?: string | null;
+  workspace_id?: string | null;
 };
 
 export type ListFiles = {
