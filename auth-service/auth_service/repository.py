@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -465,8 +466,10 @@ async def grant_row(
 
 
 async def user_grants(s: AsyncSession, user_id: UUID) -> Sequence[Row[Any]]:
-    stmt = _grants().where(memberships.c.user_id == user_id).order_by(
-        workspaces.c.personal.desc(), workspaces.c.created_at, workspaces.c.id
+    stmt = (
+        _grants()
+        .where(memberships.c.user_id == user_id)
+        .order_by(workspaces.c.personal.desc(), workspaces.c.created_at, workspaces.c.id)
     )
     return (await s.execute(stmt)).all()
 
@@ -574,6 +577,19 @@ async def is_member(s: AsyncSession, workspace_id: UUID, user_id: UUID) -> bool:
 
 async def insert_membership(s: AsyncSession, **values: Any) -> None:
     await s.execute(insert(memberships).values(**values))
+
+
+async def join_workspace(s: AsyncSession, **values: Any) -> bool:
+    """Insert a membership unless the user has one already; False if they had. A
+    concurrent insert of the same membership makes this wait for it: once that commits,
+    this one is the no-op (never a duplicate-key error)."""
+    stmt = (
+        pg_insert(memberships)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "user_id"])
+        .returning(memberships.c.user_id)
+    )
+    return (await s.execute(stmt)).first() is not None
 
 
 async def update_membership(

@@ -883,9 +883,7 @@ class TeamService:
         # (the purge fan-out is not built yet): they are what `pending` lists.
         return WorkspaceDeleted(workspace_id=req.workspace_id, pending=list(self.data_services))
 
-    async def transfer(
-        self, s: AsyncSession, user_id: UUID, req: TransferWorkspace
-    ) -> Workspace:
+    async def transfer(self, s: AsyncSession, user_id: UUID, req: TransferWorkspace) -> Workspace:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _owner_only(grant, "transfer it")
         _not_personal(row, "transferred")
@@ -916,9 +914,7 @@ class TeamService:
             raise RpcError(ErrorCode.NOT_FOUND, "member not found")
         return target
 
-    async def update_member(
-        self, s: AsyncSession, user_id: UUID, req: UpdateMember
-    ) -> Member:
+    async def update_member(self, s: AsyncSession, user_id: UUID, req: UpdateMember) -> Member:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "members.manage")
         target = await self._target(s, req.workspace_id, req.user_id)
@@ -1137,6 +1133,9 @@ class TeamService:
         inv = await repo.find_invitation(s, digest_)
         assert inv is not None
         gone = _gone(inv, now)
+        if gone is not None and await repo.is_member(s, workspace_id, user_id):
+            # Joined meanwhile (this link clicked twice at once): the no-op, not a 410.
+            return InvitationAccepted(workspace_id=workspace_id, joined=False)
         if gone is not None:
             raise RpcError(
                 ErrorCode.GONE,
@@ -1157,13 +1156,10 @@ class TeamService:
                 MAX_MEMBERS_PER_WORKSPACE,
                 f"the workspace has {MAX_MEMBERS_PER_WORKSPACE} members already",
             )
-        if await repo.use_invitation(s, digest_, user_id, now) is None:
-            raise RpcError(
-                ErrorCode.GONE,
-                "this invitation was just used; ask for a new one",
-                details={"reason": "used"},
-            )
-        await repo.insert_membership(
+        # The membership first: an accept racing this one for the same person (a second
+        # link, or this one clicked twice) waits here for it, then finds the membership
+        # made and leaves this link unused — the same no-op as above.
+        joined = await repo.join_workspace(
             s,
             workspace_id=workspace_id,
             user_id=user_id,
@@ -1172,6 +1168,15 @@ class TeamService:
             bot_ids=list(inv.bot_ids),
             invited_by=inv.created_by,
         )
+        if not joined:
+            return InvitationAccepted(workspace_id=workspace_id, joined=False)
+        if await repo.use_invitation(s, digest_, user_id, now) is None:
+            # Someone else used it meanwhile: the raise rolls the membership back.
+            raise RpcError(
+                ErrorCode.GONE,
+                "this invitation was just used; ask for a new one",
+                details={"reason": "used"},
+            )
         await self._fits(s, user_id)
         await self._changed(s, workspace_id, [user_id], "role")
         return InvitationAccepted(workspace_id=workspace_id, joined=True)
