@@ -140,6 +140,7 @@ def _auth_service(
         purge,
         list(purge_specs),
         reader,
+        runtime.require_outbox(),
     )
 
 

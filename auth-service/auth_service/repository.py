@@ -360,19 +360,31 @@ async def lock_keys(s: AsyncSession) -> None:
 # ------------------------------------------------------------------------ pending purges
 
 
-async def add_pending_purges(s: AsyncSession, user_id: UUID, services: Sequence[str]) -> None:
+async def add_pending_purges(
+    s: AsyncSession, target_id: UUID, services: Sequence[str], kind: str = "user"
+) -> None:
     for service in services:
-        existing = await s.execute(
-            select(pending_purges.c.service).where(
-                pending_purges.c.owner_id == user_id, pending_purges.c.service == service
-            )
+        await s.execute(
+            pg_insert(pending_purges)
+            .values(kind=kind, target_id=target_id, service=service)
+            .on_conflict_do_nothing()
         )
-        if existing.first() is None:
-            await s.execute(insert(pending_purges).values(owner_id=user_id, service=service))
 
 
-async def user_pending_purges(s: AsyncSession, user_id: UUID) -> list[str]:
-    stmt = select(pending_purges.c.service).where(pending_purges.c.owner_id == user_id)
+def _purge_row(kind: str, target_id: UUID, service: str) -> ColumnElement[bool]:
+    return and_(
+        pending_purges.c.kind == kind,
+        pending_purges.c.target_id == target_id,
+        pending_purges.c.service == service,
+    )
+
+
+async def pending_purge_services(
+    s: AsyncSession, target_id: UUID, kind: str = "user"
+) -> list[str]:
+    stmt = select(pending_purges.c.service).where(
+        pending_purges.c.kind == kind, pending_purges.c.target_id == target_id
+    )
     return [r.service for r in (await s.execute(stmt)).all()]
 
 
@@ -381,18 +393,16 @@ async def all_pending_purges(s: AsyncSession, limit: int = 100) -> Sequence[Row[
     return (await s.execute(stmt)).all()
 
 
-async def purge_done(s: AsyncSession, user_id: UUID, service: str) -> None:
-    await s.execute(
-        delete(pending_purges).where(
-            pending_purges.c.owner_id == user_id, pending_purges.c.service == service
-        )
-    )
+async def purge_done(s: AsyncSession, target_id: UUID, service: str, kind: str = "user") -> None:
+    await s.execute(delete(pending_purges).where(_purge_row(kind, target_id, service)))
 
 
-async def purge_failed(s: AsyncSession, user_id: UUID, service: str, error: str) -> None:
+async def purge_failed(
+    s: AsyncSession, target_id: UUID, service: str, error: str, kind: str = "user"
+) -> None:
     await s.execute(
         update(pending_purges)
-        .where(pending_purges.c.owner_id == user_id, pending_purges.c.service == service)
+        .where(_purge_row(kind, target_id, service))
         .values(attempts=pending_purges.c.attempts + 1, last_error=error[:500])
     )
 

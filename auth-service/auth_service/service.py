@@ -91,7 +91,9 @@ from proto.workspaces import (
     WorkspaceDeleted,
     WorkspaceList,
 )
-from services.access import forbidden
+from services.access import forbidden, personal_access
+from services.audit import audit_subject, diff, new_record
+from services.bus.events import AUDIT_STREAM
 from services.bus.events import STREAM as EVENTS_STREAM
 from services.db.engine import Database
 from services.errors import RpcError, conflict
@@ -105,6 +107,48 @@ Purge = Callable[[str, UUID], Awaitable[int]]
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made a request, for the audit records of what it changes: their access (the
+    actor and the personal access token used) and the message's headers (client address
+    and user agent from `bc-client`, the request id)."""
+
+    access: Access | None
+    headers: Mapping[str, str]
+
+    def acting_as(self, user_id: UUID) -> Caller:
+        """The same request made by `user_id`: sign-in and refresh happen before the
+        message names a user, yet their records name the person."""
+        if self.access is not None and self.access.user_id == user_id:
+            return self
+        return Caller(personal_access(user_id), self.headers)
+
+
+async def audit(
+    outbox: Outbox,
+    s: AsyncSession,
+    who: Caller,
+    workspace_id: UUID,
+    action: str,
+    target_type: str | None = None,
+    target_id: UUID | str | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> UUID:
+    """Queue the audit record of a change in the change's transaction (AUDIT stream,
+    `aud.<workspace_id>.auth`): it is published if and only if the change commits."""
+    record = new_record(
+        who.access,
+        who.headers,
+        workspace_id=workspace_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        changes=changes,
+    )
+    subject = audit_subject(workspace_id, "auth")
+    return await outbox.add(s, subject, record, stream=AUDIT_STREAM)
 
 
 def safe_next(value: str | None) -> str:
@@ -138,6 +182,7 @@ class AuthService:
     purge: Purge
     purge_services: Sequence[str]
     reader: repo.UserReader
+    outbox: Outbox
 
     def __post_init__(self) -> None:
         # A copy: the caller's sequence may change after the service is built.
@@ -187,7 +232,7 @@ class AuthService:
             )
         return LoginRedirect(authorize_url=url, state=state)
 
-    async def finish_login(self, req: LoginFinish, s: AsyncSession) -> LoginResult:
+    async def finish_login(self, req: LoginFinish, s: AsyncSession, who: Caller) -> LoginResult:
         provider = self._provider(req.provider)
         if not req.state:
             raise RpcError(ErrorCode.INVALID, "the sign-in answer has no state; start again")
@@ -221,7 +266,19 @@ class AuthService:
             user_id = await self._link(s, flow.link_user_id, profile)
         else:
             user_id = await self._sign_in(s, profile)
-        tokens = await self._issue(s, user_id, family_id=None)
+        family = new_event_id()
+        tokens = await self._issue(s, user_id, family_id=family)
+        # A security event of the person: their personal workspace's chain (id = user id).
+        await audit(
+            self.outbox,
+            s,
+            who.acting_as(user_id),
+            user_id,
+            "auth.link" if flow.link_user_id is not None else "auth.sign_in",
+            "session",
+            family,
+            {"provider": {"old": None, "new": provider.name}},
+        )
         return LoginResult(
             tokens=tokens,
             next=flow.next_path,
@@ -320,7 +377,7 @@ class AuthService:
             user=await self._user(s, user_id),
         )
 
-    async def refresh(self, token: str) -> TokenPair:
+    async def refresh(self, token: str, who: Caller) -> TokenPair:
         hashed = digest(token)
         now = now_utc()
         async with self.db.system_scope() as s:
@@ -334,6 +391,15 @@ class AuthService:
             if reused:
                 assert known is not None
                 await repo.revoke_family(s, known.family_id, now)
+                await audit(
+                    self.outbox,
+                    s,
+                    who.acting_as(known.owner_id),
+                    known.owner_id,
+                    "auth.refresh_reuse",
+                    "session",
+                    known.family_id,
+                )
         if reused:
             assert known is not None
             log.warning("refresh token reuse: session family revoked")
@@ -350,11 +416,20 @@ class AuthService:
             details={"reason": "refresh_invalid"},
         )
 
-    async def logout(self, token: str) -> None:
+    async def logout(self, token: str, who: Caller) -> None:
         async with self.db.system_scope() as s:
             row = await repo.find_refresh(s, digest(token))
-            if row is not None:
-                await repo.revoke_family(s, row.family_id, now_utc())
+            # Signing out of a session already ended changes nothing: no record.
+            if row is not None and await repo.revoke_family(s, row.family_id, now_utc()):
+                await audit(
+                    self.outbox,
+                    s,
+                    who.acting_as(row.owner_id),
+                    row.owner_id,
+                    "auth.sign_out",
+                    "session",
+                    row.family_id,
+                )
         if row is not None:
             await self._session_revoked(row.owner_id, row.family_id, "signed out")
 
@@ -366,8 +441,9 @@ class AuthService:
             SessionRevoked(owner_id=user_id, session_id=session_id, message=why),
         )
 
-    async def logout_all(self, s: AsyncSession, user_id: UUID) -> None:
+    async def logout_all(self, s: AsyncSession, user_id: UUID, who: Caller) -> None:
         await repo.revoke_user_refresh(s, user_id, now_utc())
+        await audit(self.outbox, s, who.acting_as(user_id), user_id, "auth.sign_out_all")
         await self.publish(
             "sessions_revoked",
             SessionsRevoked(owner_id=user_id, message="signed out everywhere"),
@@ -467,13 +543,13 @@ class AuthService:
             rows = await repo.all_pending_purges(s)
         done = 0
         for row in rows:
-            outcome = await self._purge_one(row.service, row.owner_id)
+            outcome = await self._purge_one(row.service, row.target_id)
             async with self.db.system_scope() as s:
                 if outcome.ok:
-                    await repo.purge_done(s, row.owner_id, row.service)
+                    await repo.purge_done(s, row.target_id, row.service)
                     done += 1
                 else:
-                    await repo.purge_failed(s, row.owner_id, row.service, outcome.error or "")
+                    await repo.purge_failed(s, row.target_id, row.service, outcome.error or "")
         return done
 
     # ------------------------------------------------------------- API tokens
@@ -493,7 +569,7 @@ class AuthService:
         return [self._token_info(r) for r in await repo.list_api_tokens(s, user_id, now_utc())]
 
     async def create_token(
-        self, s: AsyncSession, user_id: UUID, req: CreateApiToken
+        self, s: AsyncSession, user_id: UUID, req: CreateApiToken, who: Caller
     ) -> ApiTokenCreated:
         name = " ".join(req.name.split())
         problems: list[FieldError] = []
@@ -531,11 +607,20 @@ class AuthService:
             scopes=sorted(set(req.scopes)),
             expires_at=expires,
         )
-        return ApiTokenCreated(token=secret, info=self._token_info(row))
+        info = self._token_info(row)
+        # The token's description, never its value.
+        described = info.model_dump(include={"name", "scopes", "expires_at"})
+        await audit(
+            self.outbox, s, who, user_id, "token.create", "token", row.id, diff(None, described)
+        )
+        return ApiTokenCreated(token=secret, info=info)
 
-    async def revoke_token(self, s: AsyncSession, user_id: UUID, token_id: UUID) -> None:
+    async def revoke_token(
+        self, s: AsyncSession, user_id: UUID, token_id: UUID, who: Caller
+    ) -> None:
         if not await repo.revoke_api_token(s, token_id, now_utc()):
             raise RpcError(ErrorCode.NOT_FOUND, "no such API token")
+        await audit(self.outbox, s, who, user_id, "token.revoke", "token", token_id)
         await self.publish(
             "token_revoked",
             ApiTokenRevoked(owner_id=user_id, token_id=token_id, message="API token revoked"),
@@ -769,6 +854,19 @@ class TeamService:
         subject = event_subject("auth", workspace_id, None, "access_changed")
         await self.outbox.add(s, subject, event, stream=EVENTS_STREAM)
 
+    async def _audit(
+        self,
+        s: AsyncSession,
+        who: Caller,
+        workspace_id: UUID,
+        action: str,
+        target_type: str,
+        target_id: UUID | str,
+        changes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The team's chain: one record per change, in its transaction."""
+        await audit(self.outbox, s, who, workspace_id, action, target_type, target_id, changes)
+
     # ------------------------------------------------------------------ helpers
     async def _caller(
         self, s: AsyncSession, user_id: UUID, workspace_id: UUID, *, lock: bool = False
@@ -819,7 +917,7 @@ class TeamService:
         return WorkspaceList(workspaces=[_workspace(r, _grant(r)) for r in rows])
 
     async def create_workspace(
-        self, s: AsyncSession, user_id: UUID, req: CreateWorkspace
+        self, s: AsyncSession, user_id: UUID, req: CreateWorkspace, who: Caller
     ) -> Workspace:
         await repo.scope_workspaces(s, user_id)
         await _room_for(s, user_id)
@@ -833,6 +931,15 @@ class TeamService:
         )
         await self._changed(s, workspace_id, [user_id], "role")
         row, grant = await self._caller(s, user_id, workspace_id)
+        await self._audit(
+            s,
+            who,
+            workspace_id,
+            "workspace.create",
+            "workspace",
+            workspace_id,
+            diff(None, {"name": row.name}),
+        )
         return _workspace(row, grant)
 
     async def get_workspace(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Workspace:
@@ -840,7 +947,7 @@ class TeamService:
         return _workspace(row, grant)
 
     async def update_workspace(
-        self, s: AsyncSession, user_id: UUID, req: UpdateWorkspace
+        self, s: AsyncSession, user_id: UUID, req: UpdateWorkspace, who: Caller
     ) -> Workspace:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "workspace.admin")
@@ -852,8 +959,18 @@ class TeamService:
             values["avatar_file_id"] = req.avatar_file_id
         if "audit_retention_days" in given and req.audit_retention_days is not None:
             values["audit_retention_days"] = req.audit_retention_days
-        if values:
+        changes = diff({k: getattr(row, k) for k in values}, values)
+        if changes:
             await repo.update_workspace(s, req.workspace_id, **values)
+            await self._audit(
+                s,
+                who,
+                req.workspace_id,
+                "workspace.update",
+                "workspace",
+                req.workspace_id,
+                changes,
+            )
         if "name" in values:
             # Snapshots carry the workspace's name (GET /v1/me shows it).
             members = await repo.member_ids(s, req.workspace_id)
@@ -862,7 +979,7 @@ class TeamService:
         return _workspace(row, grant)
 
     async def delete_workspace(
-        self, s: AsyncSession, user_id: UUID, req: DeleteWorkspace
+        self, s: AsyncSession, user_id: UUID, req: DeleteWorkspace, who: Caller
     ) -> WorkspaceDeleted:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _owner_only(grant, "delete it")
@@ -879,11 +996,22 @@ class TeamService:
         # Access goes at once: no membership is left, so no snapshot names the workspace.
         gone = await repo.delete_memberships(s, req.workspace_id)
         await self._changed(s, req.workspace_id, gone, "workspace_deleted")
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "workspace.delete",
+            "workspace",
+            req.workspace_id,
+            diff({"name": row.name}, None),
+        )
         # Its bots, prompts, connections and files stay until each service purges them
         # (the purge fan-out is not built yet): they are what `pending` lists.
         return WorkspaceDeleted(workspace_id=req.workspace_id, pending=list(self.data_services))
 
-    async def transfer(self, s: AsyncSession, user_id: UUID, req: TransferWorkspace) -> Workspace:
+    async def transfer(
+        self, s: AsyncSession, user_id: UUID, req: TransferWorkspace, who: Caller
+    ) -> Workspace:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _owner_only(grant, "transfer it")
         _not_personal(row, "transferred")
@@ -900,6 +1028,15 @@ class TeamService:
         )
         await repo.update_workspace(s, req.workspace_id, owner_user_id=req.user_id)
         await self._changed(s, req.workspace_id, [user_id, req.user_id], "transfer")
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "workspace.transfer",
+            "workspace",
+            req.workspace_id,
+            diff({"owner_user_id": user_id}, {"owner_user_id": req.user_id}),
+        )
         row, grant = await self._caller(s, user_id, req.workspace_id)
         return _workspace(row, grant)
 
@@ -914,7 +1051,9 @@ class TeamService:
             raise RpcError(ErrorCode.NOT_FOUND, "member not found")
         return target
 
-    async def update_member(self, s: AsyncSession, user_id: UUID, req: UpdateMember) -> Member:
+    async def update_member(
+        self, s: AsyncSession, user_id: UUID, req: UpdateMember, who: Caller
+    ) -> Member:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "members.manage")
         target = await self._target(s, req.workspace_id, req.user_id)
@@ -938,12 +1077,29 @@ class TeamService:
             await repo.update_membership(s, req.workspace_id, req.user_id, **values)
             await self._fits(s, req.user_id)
             await self._changed(s, req.workspace_id, [req.user_id], reason)
+            before = _grant(target)
+            (changed,) = await repo.members(s, req.workspace_id, req.user_id)
+            after = _grant(changed)
+            await self._audit(
+                s,
+                who,
+                req.workspace_id,
+                "member.update",
+                "user",
+                req.user_id,
+                diff(
+                    {"role": before.role, "bot_ids": before.bot_ids},
+                    {"role": after.role, "bot_ids": after.bot_ids},
+                ),
+            )
         (row,) = await repo.members(s, req.workspace_id, req.user_id)
         return _member(row)
 
-    async def remove_member(self, s: AsyncSession, user_id: UUID, req: MemberRef) -> Empty:
+    async def remove_member(
+        self, s: AsyncSession, user_id: UUID, req: MemberRef, who: Caller
+    ) -> Empty:
         if req.user_id == user_id:
-            return await self.leave(s, user_id, req.workspace_id)
+            return await self.leave(s, user_id, req.workspace_id, who)
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "members.manage")
         target = await self._target(s, req.workspace_id, req.user_id)
@@ -952,15 +1108,25 @@ class TeamService:
         _within(grant, _grant(target).permissions, "this member")
         await repo.delete_membership(s, req.workspace_id, req.user_id)
         await self._changed(s, req.workspace_id, [req.user_id], "removed")
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "member.remove",
+            "user",
+            req.user_id,
+            diff({"role": _grant(target).role}, None),
+        )
         return Empty()
 
-    async def leave(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Empty:
+    async def leave(self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller) -> Empty:
         row, grant = await self._caller(s, user_id, workspace_id, lock=True)
         _not_personal(row, "left")
         if grant.role == _OWNER:
             raise conflict("the owner cannot leave: transfer ownership first")
         await repo.delete_membership(s, workspace_id, user_id)
         await self._changed(s, workspace_id, [user_id], "removed")
+        await self._audit(s, who, workspace_id, "member.leave", "user", user_id)
         return Empty()
 
     # ---------------------------------------------------------------- roles
@@ -988,7 +1154,9 @@ class TeamService:
         if name.lower() in BUILTIN_ROLES or (taken is not None and taken != role_id):
             raise conflict(f"a role named {name!r} exists already", field="name")
 
-    async def create_role(self, s: AsyncSession, user_id: UUID, req: CreateRole) -> Role:
+    async def create_role(
+        self, s: AsyncSession, user_id: UUID, req: CreateRole, who: Caller
+    ) -> Role:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "workspace.admin")
         mask = _known_permissions(req.permissions)
@@ -1008,9 +1176,20 @@ class TeamService:
             name=name,
             permissions=permission_names(mask),
         )
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "role.create",
+            "role",
+            row.id,
+            diff(None, {"name": row.name, "permissions": list(row.permissions)}),
+        )
         return _custom_role(row, 0)
 
-    async def update_role(self, s: AsyncSession, user_id: UUID, req: UpdateRole) -> Role:
+    async def update_role(
+        self, s: AsyncSession, user_id: UUID, req: UpdateRole, who: Caller
+    ) -> Role:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "workspace.admin")
         role = await repo.get_role(s, req.workspace_id, req.role_id)
@@ -1027,13 +1206,25 @@ class TeamService:
             if mask != old:
                 values["permissions"] = permission_names(mask)
         if values:
+            before = {"name": role.name, "permissions": list(role.permissions)}
             role = await repo.update_role(s, role.id, **values)
+            await self._audit(
+                s,
+                who,
+                req.workspace_id,
+                "role.update",
+                "role",
+                role.id,
+                diff(before, {"name": role.name, "permissions": list(role.permissions)}),
+            )
         holders = await repo.role_holders(s, role.id)
         if "permissions" in values and holders:
             await self._changed(s, req.workspace_id, holders, "role")
         return _custom_role(role, len(holders))
 
-    async def delete_role(self, s: AsyncSession, user_id: UUID, req: RoleIdRef) -> None:
+    async def delete_role(
+        self, s: AsyncSession, user_id: UUID, req: RoleIdRef, who: Caller
+    ) -> None:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "workspace.admin")
         role = await repo.get_role(s, req.workspace_id, req.role_id)
@@ -1049,10 +1240,19 @@ class TeamService:
                 invitations=invited,
             )
         await repo.delete_role(s, role.id)
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "role.delete",
+            "role",
+            role.id,
+            diff({"name": role.name, "permissions": list(role.permissions)}, None),
+        )
 
     # ---------------------------------------------------------- invitations
     async def create_invitation(
-        self, s: AsyncSession, user_id: UUID, req: CreateInvitation
+        self, s: AsyncSession, user_id: UUID, req: CreateInvitation, who: Caller
     ) -> InvitationCreated:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "members.manage")
@@ -1074,6 +1274,24 @@ class TeamService:
             email=req.email.casefold() if req.email else None,
             created_by=user_id,
             expires_at=now_utc() + timedelta(seconds=req.expires_in_s),
+        )
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "member.invite",
+            "invitation",
+            created.id,
+            # What the link grants, never the link's token.
+            diff(
+                None,
+                {
+                    "role": choice.ref,
+                    "bot_ids": list(created.bot_ids),
+                    "email": created.email,
+                    "expires_at": created.expires_at,
+                },
+            ),
         )
         return InvitationCreated(
             id=created.id,
@@ -1106,14 +1324,19 @@ class TeamService:
             ]
         )
 
-    async def revoke_invitation(self, s: AsyncSession, user_id: UUID, req: InvitationRef) -> None:
+    async def revoke_invitation(
+        self, s: AsyncSession, user_id: UUID, req: InvitationRef, who: Caller
+    ) -> None:
         _, grant = await self._caller(s, user_id, req.workspace_id)
         _require(grant, "members.manage")
         if not await repo.revoke_invitation(s, req.workspace_id, req.invitation_id, now_utc()):
             raise RpcError(ErrorCode.NOT_FOUND, "no pending invitation with this id")
+        await self._audit(
+            s, who, req.workspace_id, "invitation.revoke", "invitation", req.invitation_id
+        )
 
     async def accept_invitation(
-        self, s: AsyncSession, user_id: UUID, token: str
+        self, s: AsyncSession, user_id: UUID, token: str, who: Caller
     ) -> InvitationAccepted:
         """The caller is not a member yet, so the invitation is found by its digest as the
         system role; the rest runs in the caller's own transaction with that one workspace
@@ -1179,4 +1402,13 @@ class TeamService:
             )
         await self._fits(s, user_id)
         await self._changed(s, workspace_id, [user_id], "role")
+        await self._audit(
+            s,
+            who,
+            workspace_id,
+            "member.join",
+            "user",
+            user_id,
+            diff(None, {"role": str(inv.builtin_role or inv.role_id), "invitation_id": inv.id}),
+        )
         return InvitationAccepted(workspace_id=workspace_id, joined=True)
