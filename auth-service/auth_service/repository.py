@@ -379,17 +379,22 @@ def _purge_row(kind: str, target_id: UUID, service: str) -> ColumnElement[bool]:
     )
 
 
-async def pending_purge_services(
-    s: AsyncSession, target_id: UUID, kind: str = "user"
-) -> list[str]:
+async def pending_purge_services(s: AsyncSession, target_id: UUID, kind: str = "user") -> list[str]:
     stmt = select(pending_purges.c.service).where(
         pending_purges.c.kind == kind, pending_purges.c.target_id == target_id
     )
     return [r.service for r in (await s.execute(stmt)).all()]
 
 
-async def all_pending_purges(s: AsyncSession, limit: int = 100) -> Sequence[Row[Any]]:
-    stmt = select(pending_purges).order_by(pending_purges.c.created_at).limit(limit)
+async def all_pending_purges(
+    s: AsyncSession, kind: str = "user", limit: int = 100
+) -> Sequence[Row[Any]]:
+    stmt = (
+        select(pending_purges)
+        .where(pending_purges.c.kind == kind)
+        .order_by(pending_purges.c.created_at)
+        .limit(limit)
+    )
     return (await s.execute(stmt)).all()
 
 
@@ -504,6 +509,14 @@ async def bump_access(s: AsyncSession, user_ids: Sequence[UUID]) -> dict[UUID, i
 
 async def insert_workspace(s: AsyncSession, **values: Any) -> None:
     await s.execute(insert(workspaces).values(**values))
+
+
+async def delete_workspace(s: AsyncSession, workspace_id: UUID) -> None:
+    """The row of a workspace being deleted (its memberships, roles and invitations go by
+    cascade); only once every service purged its data."""
+    await s.execute(
+        delete(workspaces).where(workspaces.c.id == workspace_id, workspaces.c.state == "deleting")
+    )
 
 
 async def update_workspace(s: AsyncSession, workspace_id: UUID, **values: Any) -> None:

@@ -109,6 +109,43 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+async def attempt_purge(purge: Purge, service: str, target_id: UUID) -> PurgeOutcome:
+    """Ask one data service to delete a user's or a workspace's data; a refusal or no
+    answer is an outcome to retry, not an error."""
+    try:
+        removed = await purge(service, target_id)
+    except RpcError as err:
+        return PurgeOutcome(service=service, ok=False, error=err.message)
+    return PurgeOutcome(service=service, ok=True, removed=removed)
+
+
+async def retry_pending_purges(
+    db: Database,
+    kind: str,
+    purge: Purge,
+    finished: Callable[[AsyncSession, UUID], Awaitable[None]] | None = None,
+) -> int:
+    """One pass over the `pending_purges` of one kind (system scope): each answered one is
+    done; `finished` runs in the transaction that completes the last one of a target.
+    How many completed."""
+    async with db.system_scope() as s:
+        rows = await repo.all_pending_purges(s, kind=kind)
+    done = 0
+    for row in rows:
+        outcome = await attempt_purge(purge, row.service, row.target_id)
+        async with db.system_scope() as s:
+            if not outcome.ok:
+                await repo.purge_failed(s, row.target_id, row.service, outcome.error or "", kind)
+                continue
+            await repo.purge_done(s, row.target_id, row.service, kind)
+            done += 1
+            if finished is not None and not await repo.pending_purge_services(
+                s, row.target_id, kind
+            ):
+                await finished(s, row.target_id)
+    return done
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who made a request, for the audit records of what it changes: their access (the
@@ -531,26 +568,11 @@ class AuthService:
         )
 
     async def _purge_one(self, service: str, user_id: UUID) -> PurgeOutcome:
-        try:
-            removed = await self.purge(service, user_id)
-        except RpcError as err:
-            return PurgeOutcome(service=service, ok=False, error=err.message)
-        return PurgeOutcome(service=service, ok=True, removed=removed)
+        return await attempt_purge(self.purge, service, user_id)
 
     async def retry_purges(self) -> int:
-        """One pass over pending purges (system scope); returns how many completed."""
-        async with self.db.system_scope() as s:
-            rows = await repo.all_pending_purges(s)
-        done = 0
-        for row in rows:
-            outcome = await self._purge_one(row.service, row.target_id)
-            async with self.db.system_scope() as s:
-                if outcome.ok:
-                    await repo.purge_done(s, row.target_id, row.service)
-                    done += 1
-                else:
-                    await repo.purge_failed(s, row.target_id, row.service, outcome.error or "")
-        return done
+        """One pass over pending account purges (system scope); how many completed."""
+        return await retry_pending_purges(self.db, "user", self.purge)
 
     # ------------------------------------------------------------- API tokens
     @staticmethod
@@ -674,6 +696,8 @@ def _account(row: Mapping[Any, Any], identities: list[Any]) -> User:
 # (no existence leak); a member without the permission → 403 naming it.
 
 INVITATION_PREFIX = "bci_"
+# `pending_purges.kind` of a deleted workspace's data.
+_WORKSPACE = "workspace"
 # Ownership moves only by a transfer, never by a role change or an invitation.
 _OWNER = "owner"
 
@@ -831,8 +855,10 @@ class _RoleChoice:
 class TeamService:
     db: Database
     outbox: Outbox
-    # The services that hold a workspace's data (their purge is still to come, see delete).
+    # The services that hold a workspace's data: each purges it when it is deleted.
     data_services: Sequence[str]
+    # `rpc.<service>.workspace.purge{workspace_id}`: how many rows the service removed.
+    purge: Purge
 
     async def _changed(
         self,
@@ -1005,9 +1031,24 @@ class TeamService:
             req.workspace_id,
             diff({"name": row.name}, None),
         )
-        # Its bots, prompts, connections and files stay until each service purges them
-        # (the purge fan-out is not built yet): they are what `pending` lists.
-        return WorkspaceDeleted(workspace_id=req.workspace_id, pending=list(self.data_services))
+        # Its bots, prompts, connections and files go service by service; the ones that do
+        # not answer now are retried (`retry_purges`) and the row goes after the last.
+        await repo.add_pending_purges(s, req.workspace_id, self.data_services, kind=_WORKSPACE)
+        outcomes = await asyncio.gather(
+            *(attempt_purge(self.purge, name, req.workspace_id) for name in self.data_services)
+        )
+        for outcome in outcomes:
+            if outcome.ok:
+                await repo.purge_done(s, req.workspace_id, outcome.service, _WORKSPACE)
+        pending = [o.service for o in outcomes if not o.ok]
+        if not pending:
+            await repo.delete_workspace(s, req.workspace_id)
+        return WorkspaceDeleted(workspace_id=req.workspace_id, pending=pending)
+
+    async def retry_purges(self) -> int:
+        """One pass over deleted workspaces' pending purges; a workspace's row goes with
+        its last one."""
+        return await retry_pending_purges(self.db, _WORKSPACE, self.purge, repo.delete_workspace)
 
     async def transfer(
         self, s: AsyncSession, user_id: UUID, req: TransferWorkspace, who: Caller

@@ -5,7 +5,8 @@
   must commit with them.
 - `pending_purges` generalised to `(kind, target_id)`: `kind = 'user'` (an account's data,
   as before; `target_id` is the former `owner_id`) or `'workspace'` (a deleted team
-  workspace's data), each retried until every data service answered.
+  workspace's data), each retried until every data service answered; then the retrying
+  system role deletes the workspace's row.
 - `api_tokens.workspace_id`, `api_tokens.permissions`: null = every workspace / all of the
   owner's permissions (tokens made before this revision).
 """
@@ -32,12 +33,14 @@ revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_rev
         "alter table pending_purges add primary key (kind, target_id, service)",
         "create policy pending_purges_own on pending_purges "
         f"using ({_PURGE_MATCH}) with check ({_PURGE_MATCH})",
+        *system_may("workspaces", _SYSTEM, "delete"),
         "alter table api_tokens add column workspace_id uuid",
         "alter table api_tokens add column permissions text[]",
     ],
     downgrade=[
         "alter table api_tokens drop column permissions",
         "alter table api_tokens drop column workspace_id",
+        "drop policy if exists workspaces_system_delete on workspaces",
         "drop policy pending_purges_own on pending_purges",
         "delete from pending_purges where kind <> 'user'",
         "alter table pending_purges drop constraint pending_purges_pkey",
