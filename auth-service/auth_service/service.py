@@ -45,6 +45,8 @@ from proto.access import (
 )
 from proto.auth import (
     API_SCOPES,
+    API_TOKEN_DAYS_DEFAULT,
+    API_TOKEN_DAYS_MAX,
     AccountDeleted,
     ApiTokenCreated,
     ApiTokenInfo,
@@ -585,6 +587,8 @@ class AuthService:
             created_at=row.created_at,
             last_used_at=row.last_used_at,
             expires_at=row.expires_at,
+            workspace_id=row.workspace_id,
+            permissions=list(row.permissions) if row.permissions is not None else None,
         )
 
     async def list_tokens(self, s: AsyncSession, user_id: UUID) -> list[ApiTokenInfo]:
@@ -606,19 +610,28 @@ class AuthService:
                     + (f" (unknown: {', '.join(unknown)})" if unknown else ""),
                 )
             )
-        if req.expires_in_days is not None and not 1 <= req.expires_in_days <= 3650:
-            problems.append(FieldError(loc=["expires_in_days"], message="1 to 3650 days"))
+        days = API_TOKEN_DAYS_DEFAULT if req.expires_in_days is None else req.expires_in_days
+        if not 1 <= days <= API_TOKEN_DAYS_MAX:
+            problems.append(
+                FieldError(loc=["expires_in_days"], message=f"1 to {API_TOKEN_DAYS_MAX} days")
+            )
+        permissions = _token_permissions(req.permissions, problems)
         if problems:
             raise RpcError(ErrorCode.VALIDATION, "invalid API token request", fields=problems)
         if await repo.get_user(s, user_id) is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "this account no longer exists")
+        if req.workspace_id is not None:
+            await repo.scope_workspaces(s, user_id)
+            if not await repo.is_member(s, req.workspace_id, user_id):
+                # Not a member: the same answer as for a workspace that does not exist.
+                raise RpcError(ErrorCode.NOT_FOUND, "workspace not found")
         if await repo.count_api_tokens(s, user_id) >= self.settings.max_api_tokens:
             raise RpcError(
                 ErrorCode.CONFLICT,
                 f"you already have {self.settings.max_api_tokens} API tokens; revoke one first",
             )
         secret = new_secret(API_TOKEN_PREFIX)
-        expires = now_utc() + timedelta(days=req.expires_in_days) if req.expires_in_days else None
+        expires = now_utc() + timedelta(days=days)
         row = await repo.insert_api_token(
             s,
             id=new_event_id(),
@@ -628,10 +641,14 @@ class AuthService:
             last4=secret[-4:],
             scopes=sorted(set(req.scopes)),
             expires_at=expires,
+            workspace_id=req.workspace_id,
+            permissions=permissions,
         )
         info = self._token_info(row)
         # The token's description, never its value.
-        described = info.model_dump(include={"name", "scopes", "expires_at"})
+        described = info.model_dump(
+            include={"name", "scopes", "expires_at", "workspace_id", "permissions"}
+        )
         await audit(
             self.outbox, s, who, user_id, "token.create", "token", row.id, diff(None, described)
         )
@@ -666,7 +683,27 @@ class AuthService:
             token_id=row.id,
             scopes=list(row.scopes),
             expires_at=row.expires_at,
+            workspace_id=row.workspace_id,
+            permissions=list(row.permissions) if row.permissions is not None else None,
         )
+
+
+def _token_permissions(names: list[str] | None, problems: list[FieldError]) -> list[str] | None:
+    """A token's permission subset in PERMISSIONS order, or None (all of the owner's);
+    unknown names or an empty subset are problems of the request."""
+    if names is None:
+        return None
+    unknown = unknown_permissions(names)
+    for i, name in enumerate(names):
+        if name in unknown:
+            problems.append(
+                FieldError(loc=["permissions", i], message=f"unknown permission {name!r}")
+            )
+    if not names:
+        problems.append(FieldError(loc=["permissions"], message="name at least one permission"))
+    if unknown or not names:
+        return None
+    return permission_names(permission_mask(names))
 
 
 def _account_gone() -> RpcError:
