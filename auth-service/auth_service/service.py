@@ -430,15 +430,7 @@ class AuthService:
             if reused:
                 assert known is not None
                 await repo.revoke_family(s, known.family_id, now)
-                await audit(
-                    self.outbox,
-                    s,
-                    who.acting_as(known.owner_id),
-                    known.owner_id,
-                    "auth.refresh_reuse",
-                    "session",
-                    known.family_id,
-                )
+                await self._session_event(s, who, known, "auth.refresh_reuse")
         if reused:
             assert known is not None
             log.warning("refresh token reuse: session family revoked")
@@ -460,17 +452,17 @@ class AuthService:
             row = await repo.find_refresh(s, digest(token))
             # Signing out of a session already ended changes nothing: no record.
             if row is not None and await repo.revoke_family(s, row.family_id, now_utc()):
-                await audit(
-                    self.outbox,
-                    s,
-                    who.acting_as(row.owner_id),
-                    row.owner_id,
-                    "auth.sign_out",
-                    "session",
-                    row.family_id,
-                )
+                await self._session_event(s, who, row, "auth.sign_out")
         if row is not None:
             await self._session_revoked(row.owner_id, row.family_id, "signed out")
+
+    async def _session_event(self, s: AsyncSession, who: Caller, refresh: Any, action: str) -> None:
+        """The audit record of what happened to the session of a refresh token row, in
+        its owner's personal chain (the request names no user: it is theirs)."""
+        owner = refresh.owner_id
+        await audit(
+            self.outbox, s, who.acting_as(owner), owner, action, "session", refresh.family_id
+        )
 
     async def _session_revoked(self, user_id: UUID, session_id: UUID, why: str) -> None:
         """The session's access tokens (they carry `sid` = the refresh family) stop working

@@ -95,20 +95,11 @@ async def _row(infra: Any, workspace_id: uuid.UUID) -> Any:
 async def test_delete_purges_every_service_retries_a_failure_then_drops_the_row(
     stack, sandbox, nc, infra
 ) -> None:
-    client = RpcClient(nc, "gateway", timeout_s=15.0)
-    alice = await sign_in(stack.url, sandbox)
-    created = await client.call(
-        WORKSPACE_CREATE, CreateWorkspace(name="Doomed"), user_id=alice.user_id
-    )
-    ws = created.id
+    client, alice, ws = await _team(stack, sandbox, nc, "Doomed")
     services = Services(nc, ws, failing={"log"})
     await services.start()
     try:
-        deleted = await client.call(
-            WORKSPACE_DELETE,
-            DeleteWorkspace(workspace_id=ws, confirm_name="Doomed"),
-            user_id=alice.user_id,
-        )
+        deleted = await _delete(client, alice, ws, "Doomed")
         assert deleted.pending == ["log"]
         assert {name for name, _ in services.calls} == set(DATA_SERVICES)
         # Auth asks on its own behalf, not as the member (who has no access left).
@@ -132,23 +123,28 @@ async def test_delete_purges_every_service_retries_a_failure_then_drops_the_row(
 async def test_delete_with_every_service_answering_drops_the_row_at_once(
     stack, sandbox, nc, infra
 ) -> None:
-    client = RpcClient(nc, "gateway", timeout_s=15.0)
-    alice = await sign_in(stack.url, sandbox)
-    ws = (
-        await client.call(WORKSPACE_CREATE, CreateWorkspace(name="Gone"), user_id=alice.user_id)
-    ).id
+    client, alice, ws = await _team(stack, sandbox, nc, "Gone")
     services = Services(nc, ws, failing=set())
     await services.start()
     try:
-        deleted = await client.call(
-            WORKSPACE_DELETE,
-            DeleteWorkspace(workspace_id=ws, confirm_name="Gone"),
-            user_id=alice.user_id,
-        )
+        deleted = await _delete(client, alice, ws, "Gone")
     finally:
         await services.stop()
     assert deleted.pending == []
     assert await _row(infra, ws) is None
+
+
+async def _team(stack: Any, sandbox: Any, nc: NATS, name: str) -> tuple[RpcClient, Any, uuid.UUID]:
+    """A new user's team workspace `name`, and a client calling auth as the gateway."""
+    client = RpcClient(nc, "gateway", timeout_s=15.0)
+    owner = await sign_in(stack.url, sandbox)
+    created = await client.call(WORKSPACE_CREATE, CreateWorkspace(name=name), user_id=owner.user_id)
+    return client, owner, created.id
+
+
+async def _delete(client: RpcClient, owner: Any, ws: uuid.UUID, name: str) -> Any:
+    request = DeleteWorkspace(workspace_id=ws, confirm_name=name)
+    return await client.call(WORKSPACE_DELETE, request, user_id=owner.user_id)
 
 
 async def _gone(infra: Any, ws: uuid.UUID) -> bool:
@@ -167,16 +163,8 @@ async def _refused(client: RpcClient, ws: uuid.UUID, user_id: uuid.UUID) -> RpcE
 async def test_a_service_not_serving_the_purge_yet_stays_pending_and_keeps_the_row(
     stack, sandbox, nc, infra
 ) -> None:
-    client = RpcClient(nc, "gateway", timeout_s=15.0)
-    alice = await sign_in(stack.url, sandbox)
-    ws = (
-        await client.call(WORKSPACE_CREATE, CreateWorkspace(name="Later"), user_id=alice.user_id)
-    ).id
-    deleted = await client.call(
-        WORKSPACE_DELETE,
-        DeleteWorkspace(workspace_id=ws, confirm_name="Later"),
-        user_id=alice.user_id,
-    )
+    client, alice, ws = await _team(stack, sandbox, nc, "Later")
+    deleted = await _delete(client, alice, ws, "Later")
     assert sorted(deleted.pending) == _PLANNED
     row = await _row(infra, ws)
     assert (row["state"], row["pending"]) == ("deleting", _PLANNED)
