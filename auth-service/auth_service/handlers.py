@@ -136,7 +136,7 @@ class Handlers:
     @answers(ME_UPDATE)
     async def update_me(self, req: UpdateMe, ctx: RpcContext) -> User:
         return await self.service.update_me(
-            await ctx.session(), ctx.require_user(), req.display_name
+            await ctx.session(), ctx.require_user(), req.display_name, _who(ctx)
         )
 
     @answers(ME_DELETE)
@@ -151,7 +151,7 @@ class Handlers:
     @answers(SETTINGS_PUT)
     async def put_settings(self, req: UserSettings, ctx: RpcContext) -> UserSettings:
         data = await self.service.put_settings(
-            await ctx.session(), ctx.require_user(), req.settings
+            await ctx.session(), ctx.require_user(), req.settings, _who(ctx)
         )
         return UserSettings(settings=data)
 

@@ -495,7 +495,9 @@ class AuthService:
             raise _account_gone()
         return _account(row, orjson.loads(row["identities"]))
 
-    async def update_me(self, s: AsyncSession, user_id: UUID, display_name: str) -> User:
+    async def update_me(
+        self, s: AsyncSession, user_id: UUID, display_name: str, who: Caller
+    ) -> User:
         name = " ".join(display_name.split())
         if not 1 <= len(name) <= 64:
             raise RpcError(
@@ -503,8 +505,12 @@ class AuthService:
                 "the display name must have 1 to 64 characters",
                 fields=[FieldError(loc=["display_name"], message="1 to 64 characters")],
             )
-        if await repo.update_user(s, user_id, display_name=name) is None:
+        before = await repo.get_user(s, user_id)
+        if before is None or await repo.update_user(s, user_id, display_name=name) is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "this account no longer exists")
+        changes = diff({"display_name": before.display_name}, {"display_name": name})
+        if changes:
+            await audit(self.outbox, s, who, user_id, "account.update", "account", user_id, changes)
         return await self._user(s, user_id)
 
     async def get_settings(self, s: AsyncSession, user_id: UUID) -> dict[str, Any]:
@@ -514,7 +520,7 @@ class AuthService:
         return dict(row.settings)
 
     async def put_settings(
-        self, s: AsyncSession, user_id: UUID, settings: dict[str, Any]
+        self, s: AsyncSession, user_id: UUID, settings: dict[str, Any], who: Caller
     ) -> dict[str, Any]:
         size = len(orjson.dumps(settings))
         limit = self.settings.settings_max_bytes
@@ -524,9 +530,16 @@ class AuthService:
                 f"settings are {size} bytes as JSON; the limit is {limit} bytes",
                 details={"limit_bytes": limit, "size_bytes": size},
             )
+        before = await repo.get_user(s, user_id)
         row = await repo.update_user(s, user_id, settings=settings)
-        if row is None:
+        if before is None or row is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "this account no longer exists")
+        # The console's preferences, key by key (values through the same redaction).
+        changes = diff(dict(before.settings), dict(row.settings))
+        if changes:
+            await audit(
+                self.outbox, s, who, user_id, "account.settings_update", "account", user_id, changes
+            )
         return dict(row.settings)
 
     async def delete_account(self, s: AsyncSession, user_id: UUID) -> AccountDeleted:

@@ -20,12 +20,16 @@ from proto.audit import AuditRecord
 from proto.auth import (
     LOGOUT,
     LOGOUT_ALL,
+    ME_UPDATE,
     REFRESH,
+    SETTINGS_PUT,
     TOKENS_CREATE,
     TOKENS_REVOKE,
     ApiTokenRef,
     CreateApiToken,
     RefreshRequest,
+    UpdateMe,
+    UserSettings,
 )
 from proto.base import Empty
 from proto.errors import ErrorCode
@@ -225,6 +229,9 @@ async def test_security_events_go_to_the_personal_chain_without_secrets(
     await auth(LOGOUT, RefreshRequest(refresh_token=second.refresh_token))
     # Signing out of a session already gone changes nothing.
     await auth(LOGOUT, RefreshRequest(refresh_token=second.refresh_token))
+    await auth(ME_UPDATE, UpdateMe(display_name="Alice A."), alice)
+    await auth(ME_UPDATE, UpdateMe(display_name="Alice A."), alice)  # unchanged: no record
+    await auth(SETTINGS_PUT, UserSettings(settings={"theme": "dark", "api_key": "k-123"}), alice)
     await auth(LOGOUT_ALL, Empty(), alice)
 
     records = await trail.settled(personal, "auth.sign_out_all")
@@ -235,12 +242,17 @@ async def test_security_events_go_to_the_personal_chain_without_secrets(
         "auth.refresh_reuse": 1,
         "auth.sign_out": 1,
         "auth.sign_out_all": 1,
+        "account.update": 1,
+        "account.settings_update": 1,
     }
     assert all(r.actor_user_id == alice.user_id for r in records)
     made = next(r for r in records if r.action == "token.create")
     assert made.target_id == str(created.info.id)
     assert made.changes["name"] == {"old": None, "new": "ci"}
+    prefs = next(r for r in records if r.action == "account.settings_update")
+    assert prefs.changes == {"api_key": {"changed": True}, "theme": {"old": None, "new": "dark"}}
     secrets = [
+        "k-123",
         created.token,
         alice.refresh_token,
         alice.access_token,
