@@ -58,7 +58,9 @@ export type ApiTokenInfo = {
   last4: string;
   last_used_at?: string | null;
   name: string;
+  permissions?: string[] | null;
   scopes: string[];
+  workspace_id?: string | null;
 };
 
 export type ApiTokenList = {
@@ -67,9 +69,11 @@ export type ApiTokenList = {
 
 export type ApiTokenPrincipal = {
   expires_at?: string | null;
+  permissions?: string[] | null;
   scopes?: string[];
   token_id: string;
   user_id: string;
+  workspace_id?: string | null;
 };
 
 export type ApiTokenRef = {
@@ -556,7 +560,9 @@ export type ContextRequest = {
 export type CreateApiToken = {
   expires_in_days?: number | null;
   name: string;
+  permissions?: string[] | null;
   scopes: string[];
+  workspace_id?: string | null;
 };
 
 /** `POST /v1/bots`: add a bot by its token (checked against Discord). */
