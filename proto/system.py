@@ -133,11 +133,3 @@ def purge_spec(service: str) -> RpcSpec[PurgeUser, PurgeResult]:
     if not found:
         raise KeyError(f"{service} stores no user data (no user.purge RPC)")
     return found[0]
-
-
-def workspace_purge_spec(service: str) -> RpcSpec[PurgeWorkspace, PurgeResult]:
-    """The workspace-purge RPC that `service` answers."""
-    found = [spec for spec in WORKSPACE_PURGE_SPECS if spec.service == service]
-    if not found:
-        raise KeyError(f"{service} stores no workspace data (no workspace.purge RPC)")
-    return found[0]
