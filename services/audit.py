@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Final
@@ -22,7 +23,10 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel, SecretBytes, SecretStr
 
+from proto import headers as H
+from proto.access import Access
 from proto.audit import AUDIT_VALUE_MAX_CHARS, AuditRecord
+from proto.events import new_event_id
 from services.telemetry.redaction import redact
 
 # The version of `canon`, hashed with every record.
@@ -179,3 +183,76 @@ def diff(
             continue
         changes[str(key)] = {"old": recorded_was, "new": recorded_now}
     return changes
+
+
+# --- records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditActor:
+    """Who changed something and from where: what every record of one request repeats.
+    A handler builds it (`of(ctx.access, ctx.headers)`); the service layer makes the
+    records and queues them with `Outbox.add_audit` in the change's transaction."""
+
+    user_id: UUID | None
+    token_id: UUID | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def of(cls, access: Access, headers: Mapping[str, str]) -> AuditActor:
+        """The caller of `access`; IP and user agent from `bc-client` (the gateway's, on
+        state-changing calls). A malformed `bc-client` records no client rather than
+        refusing the change."""
+        ip = agent = None
+        try:
+            client = orjson.loads(headers.get(H.CLIENT) or "null")
+        except orjson.JSONDecodeError:
+            client = None
+        if isinstance(client, dict):
+            ip = _clip(client.get("ip"), "ip")
+            agent = _clip(client.get("ua"), "user_agent")
+        return cls(
+            user_id=access.user_id,
+            token_id=access.token_id,
+            ip=ip,
+            user_agent=agent,
+            request_id=_clip(headers.get(H.REQUEST_ID), "request_id"),
+        )
+
+    def record(
+        self,
+        workspace_id: UUID,
+        action: str,
+        *,
+        target_type: str | None = None,
+        target_id: UUID | str | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        return AuditRecord(
+            id=new_event_id(),
+            at=datetime.now(UTC),
+            actor_user_id=self.user_id,
+            actor_token_id=self.token_id,
+            workspace_id=workspace_id,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            changes=changes or {},
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+        )
+
+
+def _clip(value: Any, field: str) -> str | None:
+    """A string cut to the record field's `max_length` (a long user agent must not fail
+    the change it describes)."""
+    if not isinstance(value, str) or not value:
+        return None
+    limit = next(
+        m.max_length for m in AuditRecord.model_fields[field].metadata if hasattr(m, "max_length")
+    )
+    return value[:limit]
+

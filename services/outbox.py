@@ -38,8 +38,11 @@ from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto import headers as H
+from proto.audit import AuditRecord
 from proto.base import Contract
 from proto.events import new_event_id
+from services.audit import audit_subject
+from services.bus.events import AUDIT_STREAM
 from services.bus.types import JetStream
 from services.db.bootstrap import role, system_role
 from services.db.engine import Database
@@ -121,10 +124,13 @@ class Outbox:
         *,
         stream: str,
         headers: dict[str, str] | None = None,
+        row_id: UUID | None = None,
     ) -> UUID:
         """Queue `payload` for `subject` on `stream` in the session's transaction; the id
-        of the row (its `Nats-Msg-Id`, the audit record's id for the `bc-audit` reply)."""
-        row_id = new_event_id()
+        of the row (its `Nats-Msg-Id`, the audit record's id for the `bc-audit` reply).
+        `row_id`: a payload's own UUIDv7 (an audit record's id), so the message and the
+        record it carries have one id; default a new one."""
+        row_id = row_id or new_event_id()
         hdrs = dict(headers) if headers else {}
         inject_headers(hdrs)
         await session.execute(
@@ -138,6 +144,18 @@ class Outbox:
         )
         self._wake_after_commit(session)
         return row_id
+
+    async def add_audit(self, session: AsyncSession, service: str, record: AuditRecord) -> UUID:
+        """Queue an audit record of `service` in the session's transaction: published on
+        `aud.<workspace>.<service>` (stream AUDIT) once the change commits, never if it
+        rolls back. The row's id is the record's (the `bc-audit` reply value)."""
+        return await self.add(
+            session,
+            audit_subject(record.workspace_id, service),
+            record,
+            stream=AUDIT_STREAM,
+            row_id=record.id,
+        )
 
     def _wake_after_commit(self, session: AsyncSession) -> None:
         sync = session.sync_session
