@@ -17,6 +17,9 @@ revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_rev
     __file__,
     upgrade=[
         "drop policy files_owner on files",
+        # RLS is forced on the table's owner too (who runs migrations): lifted while the
+        # backfill must see every row, forced again by `workspace_scoped`.
+        "alter table files no force row level security",
         "alter table files rename column owner_id to workspace_id",
         "alter table files rename constraint files_owner_sha_key to files_workspace_sha_key",
         "alter index files_owner_created_idx rename to files_workspace_created_idx",
@@ -30,13 +33,14 @@ revision, down_revision, branch_labels, depends_on, upgrade, downgrade = sql_rev
     downgrade=[
         f"drop table if exists {SCHEMA}.outbox",
         "drop policy files_member on files",
+        "alter table files no force row level security",
         # Only personal workspaces' files go back: a team's have no owner to return to.
         "delete from files where workspace_id <> created_by",
         "alter table files drop column created_by",
         "alter index files_workspace_created_idx rename to files_owner_created_idx",
         "alter table files rename constraint files_workspace_sha_key to files_owner_sha_key",
         "alter table files rename column workspace_id to owner_id",
-        *owner_only("files")[2:],
+        *owner_only("files"),
         *(f"drop function {SCHEMA}.{f}()" for f in ("app_ws", "app_ws_all_bots", "app_bots")),
     ],
 )
