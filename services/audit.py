@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -186,6 +187,18 @@ def diff(
 
 
 # --- records ---------------------------------------------------------------------------
+
+# The records the request being served queued (`Outbox.add_audit`): the RPC server names
+# them in its reply's `bc-audit` header, so the gateway sees which change wrote none. Each
+# served request runs in a task of its own context copy, so nothing leaks between them.
+written_var: ContextVar[tuple[UUID, ...]] = ContextVar("bc_audit_written", default=())
+
+
+def audit_header() -> str | None:
+    """The `bc-audit` value of the request being served: its records' ids, comma-separated;
+    None when it wrote none."""
+    written = written_var.get()
+    return ",".join(str(i) for i in written) if written else None
 
 
 @dataclass(frozen=True)

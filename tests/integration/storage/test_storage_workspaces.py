@@ -234,7 +234,7 @@ async def test_team_files_members_permissions_quota_purge_and_audit(
     assert len(await audit_records(js, team)) == 3
 
 
-async def test_a_failed_upload_leaves_neither_file_nor_audit_record(
+async def test_a_failed_upload_leaves_no_audit_record_and_a_stored_one_names_its_record(
     start_storage: Any, rpc: RpcClient, nc: Any
 ) -> None:
     store = start_storage("fs")
@@ -246,10 +246,26 @@ async def test_a_failed_upload_leaves_neither_file_nor_audit_record(
     err = await refused(upload(rpc, person(user), CONFIG))
     assert err.code is not ErrorCode.VALIDATION
     (store["root"] / "users" / str(user)).unlink()
-    stored = await upload(rpc, person(user), CONFIG)
+
+    async def raw_upload() -> tuple[FileInfo, str | None]:
+        # As the gateway sees it: the reply's `bc-audit` header names the record written.
+        meta = UploadFile(kind="config", filename="bot.json")
+        reply = await nc.request(
+            UPLOAD.subject,
+            CONFIG,
+            timeout=20,
+            headers={H.META: meta.model_dump_json(), H.ACCESS: person(user).encode()},
+        )
+        return FileInfo.model_validate_json(reply.data), (reply.headers or {}).get(H.AUDIT)
+
+    stored, audit_id = await raw_upload()
     assert stored.deduplicated is False
     [record] = await records_settle(nc.jetstream(), user, 1)
     assert record.target_id == str(stored.id)
+    assert audit_id == str(record.id)
+    # The same bytes again change nothing: no record, no header.
+    again, no_audit = await raw_upload()
+    assert (again.deduplicated, no_audit) == (True, None)
     assert [f.id for f in (await rpc.call(LIST_FILES, ListFiles(), user_id=user)).files] == [
         stored.id
     ]
