@@ -91,13 +91,7 @@ def no_workspace() -> RpcError:
 
 def file_changes(row: StoredFile) -> dict[str, Any]:
     """What an audit record says of a file (none of it secret: names, sizes, digest)."""
-    return {
-        "kind": row.kind,
-        "name": row.name,
-        "content_type": row.content_type,
-        "size_bytes": row.size_bytes,
-        "sha256": row.sha256,
-    }
+    return row.model_dump(include={"kind", "name", "content_type", "size_bytes", "sha256"})
 
 
 def rejected(exc: processing.UploadRejected) -> RpcError:

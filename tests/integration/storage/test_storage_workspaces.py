@@ -13,7 +13,6 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.engine import make_url
 
 import storage_service
@@ -46,7 +45,7 @@ from services.db.engine import plain_url
 from services.db.migrate import upgrade
 from services.errors import RpcError
 from tests.fixtures import storage as corpus
-from tests.fixtures.infra import apoll
+from tests.fixtures.infra import apoll, stream_messages
 from tests.integration.test_schema_matches_models import fresh_database
 
 __all__ = ["fresh_database"]
@@ -91,28 +90,14 @@ async def refused(coro: Any) -> RpcError:
 
 
 async def audit_records(js: Any, workspace: UUID) -> list[AuditRecord]:
-    """Every record the AUDIT stream holds for storage-service in `workspace`."""
-    sub = await js.pull_subscribe(
-        f"aud.{workspace}.storage",
-        stream=AUDIT_STREAM,
-        config=ConsumerConfig(
-            ack_policy=AckPolicy.NONE,
-            deliver_policy=DeliverPolicy.ALL,
-            inactive_threshold=30.0,
-            mem_storage=True,
-        ),
-    )
-    try:
-        pending = (await sub.consumer_info()).num_pending
-        out: list[AuditRecord] = []
-        while len(out) < pending:
-            for msg in await sub.fetch(pending - len(out), timeout=5):
-                record = AuditRecord.model_validate_json(msg.data)
-                assert msg.headers[H.MSG_ID] == str(record.id)
-                out.append(record)
-        return out
-    finally:
-        await sub.unsubscribe()
+    """Every record the AUDIT stream holds for storage-service in `workspace`; each
+    message's id is its record's."""
+    out = []
+    for msg in await stream_messages(js, AUDIT_STREAM, f"aud.{workspace}.storage"):
+        record = AuditRecord.model_validate_json(msg.data)
+        assert msg.headers[H.MSG_ID] == str(record.id)
+        out.append(record)
+    return out
 
 
 async def records_settle(js: Any, workspace: UUID, count: int) -> list[AuditRecord]:
