@@ -189,7 +189,8 @@ GET_FILE = rpc(
     "rpc.storage.file.get",
     FileRef,
     FileInfo,
-    callers=["gateway"],
+    # auth: a workspace's `avatar_file_id` must name a file of that workspace.
+    callers=["gateway", "auth"],
     summary="one file of the caller's workspaces (404 if not theirs)",
 )
 FILE_CONTENT = rpc(
