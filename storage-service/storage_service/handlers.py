@@ -41,7 +41,6 @@ class Handlers:
 
     @answers(UPLOAD)
     async def upload(self, req: UploadFile, ctx: RpcContext) -> FileInfo:
-        ctx.require_user()
         access = ctx.require_access()
         return await self.service.upload(
             ctx.session, access, AuditActor.of(access, ctx.headers), req, ctx.raw or b""

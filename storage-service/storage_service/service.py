@@ -395,7 +395,7 @@ class StorageService:
     ) -> ConfigDocument:
         row = await self._row(session, file_id)
         if workspace_id is not None and row.workspace_id != workspace_id:
-            raise other_workspace("the bot's")
+            raise other_workspace()
         if row.kind != "config":
             raise RpcError(
                 ErrorCode.VALIDATION,
@@ -457,7 +457,7 @@ class StorageService:
         workspace = await self.bots.workspace_of(req.bot_id)
         require(access, "bots.edit", workspace, req.bot_id)
         if row.workspace_id != workspace:
-            raise other_workspace("the bot's")
+            raise other_workspace()
         names = {v["name"] for v in row.variants}
         wanted = self.settings.apply_variant if self.settings.apply_variant in names else "512"
         variant = self._variant(row, wanted)
@@ -485,10 +485,10 @@ class StorageService:
         return applied
 
 
-def other_workspace(whose: str) -> RpcError:
-    """A file used for something of another workspace: refused even when the caller is a
+def other_workspace() -> RpcError:
+    """A file used for a bot of another workspace: refused even when the caller is a
     member of both (nothing crosses workspaces)."""
-    message = f"the file is not in {whose} workspace"
+    message = "the file is not in the bot's workspace"
     return RpcError(
         ErrorCode.VALIDATION, message, fields=[FieldError(loc=["file_id"], message=message)]
     )
