@@ -92,20 +92,20 @@ class PurgeWorkspace(Contract):
     workspace_id: UUID
 
 
-# Every service that stores workspace data answers this (#17): served by the services
-# named here, planned for the others until their slice adds the handler.
-WORKSPACE_PURGE_SERVED = frozenset({"storage"})
+# Every service that stores workspace data answers this (#17): planned until that
+# service's slice serves it.
+_WORKSPACE_PURGE_SERVED = frozenset({"command", "storage"})
 WORKSPACE_PURGE_SPECS = [
     spec
     for name in DATA_SERVICES
     for spec in _answered_by_each(
-        (name,),
+        [name],
         "workspace.purge",
         PurgeWorkspace,
         PurgeResult,
         caller="auth",
         summary="delete all data of a workspace (idempotent)",
-        planned=name not in WORKSPACE_PURGE_SERVED,
+        planned=name not in _WORKSPACE_PURGE_SERVED,
     )
 ]
 SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS, *WORKSPACE_PURGE_SPECS]

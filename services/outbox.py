@@ -128,8 +128,10 @@ class Outbox:
     ) -> UUID:
         """Queue `payload` for `subject` on `stream` in the session's transaction; the id
         of the row (its `Nats-Msg-Id`, the audit record's id for the `bc-audit` reply).
-        `row_id`: a payload's own UUIDv7 (an audit record's id), so the message and the
-        record it carries have one id; default a new one."""
+
+        `row_id` is the payload's own id when it has one (an audit record's), so the
+        message, its de-duplication and the stored record share one id; a UUIDv7 made just
+        before keeps the relay's order."""
         row_id = row_id or new_event_id()
         hdrs = dict(headers) if headers else {}
         inject_headers(hdrs)
@@ -143,21 +145,22 @@ class Outbox:
             )
         )
         self._wake_after_commit(session)
+        if stream == AUDIT_STREAM:
+            # Named in the served request's `bc-audit` reply header (services.audit).
+            written_var.set((*written_var.get(), row_id))
         return row_id
 
     async def add_audit(self, session: AsyncSession, service: str, record: AuditRecord) -> UUID:
         """Queue an audit record of `service` in the session's transaction: published on
         `aud.<workspace>.<service>` (stream AUDIT) once the change commits, never if it
         rolls back. The row's id is the record's (the `bc-audit` reply value)."""
-        row_id = await self.add(
+        return await self.add(
             session,
             audit_subject(record.workspace_id, service),
             record,
             stream=AUDIT_STREAM,
             row_id=record.id,
         )
-        written_var.set((*written_var.get(), row_id))
-        return row_id
 
     def _wake_after_commit(self, session: AsyncSession) -> None:
         sync = session.sync_session
