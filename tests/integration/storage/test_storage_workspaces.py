@@ -20,6 +20,7 @@ from proto import headers as H
 from proto.access import BUILTIN_ROLES, Access, Grant
 from proto.audit import AuditRecord
 from proto.bots import APPLY_AVATAR, GET_BOT, ApplyAvatar, AvatarApplied, BotRef, BotSummary
+from proto.commands import IMPORT, ImportBot
 from proto.errors import MISSING_PERMISSION, ErrorCode
 from proto.storage import (
     APPLY_AVATAR_FILE,
@@ -256,12 +257,13 @@ async def test_a_failed_upload_leaves_no_audit_record_and_a_stored_one_names_its
     ]
 
 
-async def test_an_avatar_goes_only_to_a_bot_of_its_workspace(
-    start_storage: Any, rpc: RpcClient, nc: Any
+async def test_an_avatar_or_a_config_goes_only_to_a_bot_of_its_workspace(
+    start_storage: Any, start_service: Any, rpc: RpcClient, nc: Any
 ) -> None:
     """bot-service stands in as a responder on real NATS (bots are not in workspaces in
     this slice): it places the bot in the team and records what storage sends it."""
     start_storage("fs")
+    start_service("command")
     team, bot_id = uuid4(), uuid4()
     alice_id, bob_id = uuid4(), uuid4()
     alice = person(alice_id, (team, "admin"))
@@ -311,6 +313,22 @@ async def test_an_avatar_goes_only_to_a_bot_of_its_workspace(
         assert done.avatar_hash == "abc"
         # bot-service is asked as alice (her access goes along), not as anyone else.
         assert applied_by == [alice.encode()]
+
+        # command-service imports a config file into the bot only from the bot's workspace.
+        team_config = await upload(rpc, alice, CONFIG, workspace=team)
+        own_config = await upload(rpc, alice, CONFIG)
+        wrong = await refused(
+            rpc.call(IMPORT, ImportBot(bot_id=bot_id, file_id=own_config.id, dry_run=True),
+                     access=alice)
+        )
+        assert (wrong.code, wrong.message) == (
+            ErrorCode.VALIDATION,
+            "the file is not in the bot's workspace",
+        )
+        dry = await rpc.call(
+            IMPORT, ImportBot(bot_id=bot_id, file_id=team_config.id, dry_run=True), access=alice
+        )
+        assert sum(dry.created.values()) == 1
     finally:
         await bots.stop()
 
