@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Final
@@ -44,22 +46,6 @@ def audit_subject(workspace_id: UUID, service: str) -> str:
     return f"aud.{workspace_id}.{service}"
 
 
-def _client(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """(ip, user agent) of the `bc-client` header; a malformed one records neither (it
-    only describes the request, it never decides anything)."""
-    try:
-        client = orjson.loads(headers.get(H.CLIENT) or "{}")
-    except orjson.JSONDecodeError:
-        return None, None
-    if not isinstance(client, dict):
-        return None, None
-    ip, ua = client.get("ip"), client.get("ua")
-    return (
-        ip[:64] if isinstance(ip, str) else None,
-        ua[:512] if isinstance(ua, str) else None,
-    )
-
-
 def new_record(
     access: Access | None,
     headers: Mapping[str, str],
@@ -70,24 +56,15 @@ def new_record(
     target_id: UUID | str | None = None,
     changes: Mapping[str, Any] | None = None,
 ) -> AuditRecord:
-    """The record of a change made for the caller of a message: the actor from its
-    access (none for system work), IP and user agent from `bc-client`, its request id;
-    `changes` as `diff` made them. Written with `Outbox.add` in the change's transaction
-    on `audit_subject(workspace_id, service)`."""
-    ip, ua = _client(headers)
-    return AuditRecord(
-        id=new_event_id(),
-        at=datetime.now(UTC),
-        actor_user_id=access.user_id if access is not None else None,
-        actor_token_id=access.token_id if access is not None else None,
-        workspace_id=workspace_id,
-        action=action,
+    """The record of a change made for the caller of a message, in one call:
+    `AuditActor.of(access, headers).record(...)`; system work (no access, or a system
+    access) has no actor."""
+    return AuditActor.of(access, headers).record(
+        workspace_id,
+        action,
         target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None,
+        target_id=target_id,
         changes=dict(changes or {}),
-        ip=ip,
-        user_agent=ua,
-        request_id=(headers.get(H.REQUEST_ID) or None),
     )
 
 
@@ -229,3 +206,88 @@ def diff(
             continue
         changes[str(key)] = {"old": recorded_was, "new": recorded_now}
     return changes
+
+
+# --- records ---------------------------------------------------------------------------
+
+# The records the request being served queued (`Outbox.add_audit`): the RPC server names
+# them in its reply's `bc-audit` header, so the gateway sees which change wrote none. Each
+# served request runs in a task of its own context copy, so nothing leaks between them.
+written_var: ContextVar[tuple[UUID, ...]] = ContextVar("bc_audit_written", default=())
+
+
+def audit_header() -> str | None:
+    """The `bc-audit` value of the request being served: its records' ids, comma-separated;
+    None when it wrote none."""
+    written = written_var.get()
+    return ",".join(str(i) for i in written) if written else None
+
+
+@dataclass(frozen=True)
+class AuditActor:
+    """Who changed something and from where: what every record of one request repeats.
+    A handler builds it (`of(ctx.access, ctx.headers)`); the service layer makes the
+    records and queues them with `Outbox.add_audit` in the change's transaction."""
+
+    user_id: UUID | None
+    token_id: UUID | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def of(cls, access: Access | None, headers: Mapping[str, str]) -> AuditActor:
+        """The caller of `access`; IP and user agent from `bc-client` (the gateway's, on
+        state-changing calls). A malformed `bc-client` records no client rather than
+        refusing the change."""
+        ip = agent = None
+        try:
+            client = orjson.loads(headers.get(H.CLIENT) or "null")
+        except orjson.JSONDecodeError:
+            client = None
+        if isinstance(client, dict):
+            ip = _clip(client.get("ip"), "ip")
+            agent = _clip(client.get("ua"), "user_agent")
+        return cls(
+            user_id=access.user_id if access is not None else None,
+            token_id=access.token_id if access is not None else None,
+            ip=ip,
+            user_agent=agent,
+            request_id=_clip(headers.get(H.REQUEST_ID), "request_id"),
+        )
+
+    def record(
+        self,
+        workspace_id: UUID,
+        action: str,
+        *,
+        target_type: str | None = None,
+        target_id: UUID | str | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        return AuditRecord(
+            id=new_event_id(),
+            at=datetime.now(UTC),
+            actor_user_id=self.user_id,
+            actor_token_id=self.token_id,
+            workspace_id=workspace_id,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            changes=changes or {},
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+        )
+
+
+def _clip(value: Any, field: str) -> str | None:
+    """A string cut to the record field's `max_length` (a long user agent must not fail
+    the change it describes)."""
+    if not isinstance(value, str) or not value:
+        return None
+    limit = next(
+        m.max_length for m in AuditRecord.model_fields[field].metadata if hasattr(m, "max_length")
+    )
+    return value[:limit]
+

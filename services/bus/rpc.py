@@ -53,6 +53,7 @@ from proto.base import Contract
 from proto.errors import ErrorCode, ErrorEnvelope, FieldError
 from proto.registry import RpcSpec
 from services.access import access_var, decode_access, legacy_access
+from services.audit import audit_header, written_var
 from services.bus import natsfast
 from services.db.engine import Database
 from services.errors import RpcError
@@ -451,6 +452,7 @@ class RpcServer:
         user_id_var.set(str(ctx.user_id) if ctx.user_id else None)
         # Forwarded undecoded: a handler that only calls on passes the same bytes along.
         access_var.set(hdrs.get(H.ACCESS))
+        written_var.set(())
         code = "ok"
         try:
             if tracing.enabled():
@@ -547,12 +549,15 @@ class RpcServer:
                 ) from None
         finally:
             call.armed = False
+        # The audit records the change wrote (committed above with it).
+        audit = audit_header()
+        extra = {H.AUDIT: audit} if audit else {}
         if isinstance(result, RawReply) and isinstance(result.meta, spec.reply):
-            return result.data, {H.META: result.meta.model_dump_json()}
+            return result.data, {H.META: result.meta.model_dump_json(), **extra}
         if not isinstance(result, spec.reply):
             log.error("handler for %s returned %s", spec.subject, type(result).__name__)
             raise RpcError(ErrorCode.INTERNAL, f"internal error (request id {ctx.request_id})")
-        return result.__pydantic_serializer__.to_json(result), None
+        return result.__pydantic_serializer__.to_json(result), extra or None
 
 
 def fields_from_validation(exc: ValidationError) -> list[FieldError]:
