@@ -56,7 +56,9 @@ async def setup(runtime: ServiceRuntime) -> None:
     handlers = Handlers(service, keys, settings, news.rotated, news.retired, teams)
     runtime.rpc.register_all(handlers)
     runtime.spawn(_keep_keys_fresh(settings, keys, news), name="auth-keys")
-    runtime.spawn(_retry_purges(settings, service, teams), name="auth-purges")
+    # Apart, so that accounts whose services time out do not hold up workspaces (and back).
+    runtime.spawn(_retry_purges(settings, service.retry_purges), name="auth-account-purges")
+    runtime.spawn(_retry_purges(settings, teams.retry_purges), name="auth-workspace-purges")
 
 
 class _KeyNews:
@@ -182,13 +184,11 @@ async def _keep_keys_fresh(settings: Settings, keys: KeyRing, news: _KeyNews) ->
             log.exception("could not reload signing keys")
 
 
-async def _retry_purges(settings: Settings, service: AuthService, teams: TeamService) -> None:
+async def _retry_purges(settings: Settings, one_pass: Callable[[], Awaitable[int]]) -> None:
     while True:
         await asyncio.sleep(settings.purge_retry_s)
         with contextlib.suppress(Exception):
-            await service.retry_purges()
-        with contextlib.suppress(Exception):
-            await teams.retry_purges()
+            await one_pass()
 
 
 SERVICE = ServiceDefinition(

@@ -248,9 +248,10 @@ class AccessResolver:
     the ticket carried when a personal token asked for it (the gateway applied the token's
     ceiling there).
 
-    When auth does not answer, a stream falls back to the ticket's access (issued seconds
-    ago by the gateway), unless an access change for the user came after it, and else to
-    the personal workspace alone (what every user had before teams): never to more."""
+    At open the ticket's access serves unless an access change for the user came after it
+    (asking auth again would cost a round trip per stream for the same answer); after a
+    change auth decides, and when it does not answer, the personal workspace alone (what
+    every user had before teams): never more."""
 
     def __init__(self, fetch: Callable[[UUID], Awaitable[AccessSnapshot]]) -> None:
         self.fetch = fetch
@@ -285,12 +286,13 @@ class AccessResolver:
         return Access(user_id=principal.user_id, token_id=principal.token_id, grants=grants)
 
     async def resolve(self, principal: StreamPrincipal) -> Access:
-        """What the stream may show at open."""
-        found = await self.current(principal)
-        if found is not None:
-            return found
+        """What the stream may show at open: the ticket's access while no change of the
+        user's access came after it (the gateway issued it seconds ago from its current
+        snapshot, which the same AccessChanged invalidates), else auth-service's answer,
+        else the personal workspace alone."""
         carried = principal.access
         changed = self.changed.get(principal.user_id)
         if carried is not None and (changed is None or changed < principal.issued_at):
             return carried
-        return personal_access(principal.user_id)
+        found = await self.current(principal)
+        return found if found is not None else personal_access(principal.user_id)
