@@ -107,9 +107,7 @@ class _Entry:
     expires: float
     # Encoded headers of this snapshot, by who uses it (None: a session; else the token id
     # and its restriction): a user sends the same bytes until their access changes.
-    headers: dict[tuple[UUID, Restriction] | None, Resolved] = field(
-        default_factory=dict
-    )
+    headers: dict[tuple[UUID, Restriction] | None, Resolved] = field(default_factory=dict)
 
 
 class AccessCache:
@@ -205,9 +203,7 @@ class AccessCache:
                 if len(self._entries) > self._max:
                     self._entries.popitem(last=False)
             return snapshot
-        raise RpcError(
-            ErrorCode.UNAVAILABLE, "your access is being updated; try again in a moment"
-        )
+        raise RpcError(ErrorCode.UNAVAILABLE, "your access is being updated; try again in a moment")
 
     def on_access_changed(self, data: bytes) -> bool:
         """Apply one `AccessChanged` message; False when it is not one."""

@@ -14,7 +14,7 @@ from gateway.errors import install_error_handlers
 from gateway.inputs import check_request
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.ratelimit import IpRateLimitMiddleware, RateLimiter
-from gateway.routes import auth, bots, commands, files, logs, status
+from gateway.routes import audit, auth, bots, commands, files, logs, status, workspaces
 from gateway.settings import Settings
 from gateway.web import mount_web
 from services.runtime import ServiceDefinition, ServiceRuntime
@@ -53,7 +53,7 @@ def create_app(runtime: ServiceRuntime, authn: Authn) -> FastAPI:
     app.state.runtime = runtime
     app.state.authn = authn
     install_error_handlers(app)
-    for module in (status, auth, bots, commands, files, logs):
+    for module in (status, auth, workspaces, audit, bots, commands, files, logs):
         app.include_router(module.router)
     mount_docs(app)
     mount_web(app)  # the web console at / (after every router: its catch-all goes last)
