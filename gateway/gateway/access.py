@@ -179,7 +179,7 @@ class AccessCache:
             return entry
         pending = self._inflight.get(user_id)
         if pending is None:
-            pending = asyncio.ensure_future(self._load(user_id))
+            pending = asyncio.ensure_future(self._load(user_id, self._generation))
             self._inflight[user_id] = pending
             pending.add_done_callback(lambda _: self._inflight.pop(user_id, None))
         snapshot = await asyncio.shield(pending)
@@ -189,9 +189,8 @@ class AccessCache:
         # Not cached (a clear or a drop came in meanwhile): used for this request only.
         return _Entry(snapshot, 0.0)
 
-    async def _load(self, user_id: UUID) -> AccessSnapshot:
+    async def _load(self, user_id: UUID, generation: int) -> AccessSnapshot:
         for _ in range(STALE_RETRIES):
-            generation = self._generation
             self.fetches += 1
             snapshot = await self._fetch(user_id)
             now = time.monotonic()
