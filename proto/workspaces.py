@@ -270,7 +270,7 @@ class InvitationAccepted(Contract):
 
 
 # --------------------------------------------------------------------------------------
-# RPCs of auth-service: contracts fixed, served by the auth slice (planned until then).
+# RPCs of auth-service.
 
 ACCESS_GET = rpc(
     "rpc.auth.access.get",
@@ -278,32 +278,23 @@ ACCESS_GET = rpc(
     AccessSnapshot,
     callers=["gateway", "log"],
     summary="every membership of a user (role, permissions, bots) at its access version",
-    planned=True,
 )
-WORKSPACE_LIST = rpc(
-    "rpc.auth.workspace.list", Empty, WorkspaceList, callers=["gateway"], planned=True
-)
+WORKSPACE_LIST = rpc("rpc.auth.workspace.list", Empty, WorkspaceList, callers=["gateway"])
 WORKSPACE_CREATE = rpc(
     "rpc.auth.workspace.create",
     CreateWorkspace,
     Workspace,
     callers=["gateway"],
     summary="create a team workspace owned by the caller",
-    planned=True,
 )
-WORKSPACE_GET = rpc(
-    "rpc.auth.workspace.get", WorkspaceRef, Workspace, callers=["gateway"], planned=True
-)
-WORKSPACE_UPDATE = rpc(
-    "rpc.auth.workspace.update", UpdateWorkspace, Workspace, callers=["gateway"], planned=True
-)
+WORKSPACE_GET = rpc("rpc.auth.workspace.get", WorkspaceRef, Workspace, callers=["gateway"])
+WORKSPACE_UPDATE = rpc("rpc.auth.workspace.update", UpdateWorkspace, Workspace, callers=["gateway"])
 WORKSPACE_DELETE = rpc(
     "rpc.auth.workspace.delete",
     DeleteWorkspace,
     WorkspaceDeleted,
     callers=["gateway"],
     summary="owner: delete a team workspace, stop its bots and purge its data everywhere",
-    planned=True,
 )
 WORKSPACE_TRANSFER = rpc(
     "rpc.auth.workspace.transfer",
@@ -311,41 +302,30 @@ WORKSPACE_TRANSFER = rpc(
     Workspace,
     callers=["gateway"],
     summary="owner: make another member the owner (the old owner becomes admin)",
-    planned=True,
 )
-MEMBER_LIST = rpc("rpc.auth.member.list", WorkspaceRef, MemberList, callers=["gateway"],
-                  planned=True)
-MEMBER_UPDATE = rpc("rpc.auth.member.update", UpdateMember, Member, callers=["gateway"],
-                    planned=True)
-MEMBER_REMOVE = rpc("rpc.auth.member.remove", MemberRef, Empty, callers=["gateway"],
-                    planned=True)
-MEMBER_LEAVE = rpc("rpc.auth.member.leave", WorkspaceRef, Empty, callers=["gateway"],
-                   planned=True)
-ROLE_LIST = rpc("rpc.auth.role.list", WorkspaceRef, RoleList, callers=["gateway"], planned=True)
-ROLE_CREATE = rpc("rpc.auth.role.create", CreateRole, Role, callers=["gateway"], planned=True)
-ROLE_UPDATE = rpc("rpc.auth.role.update", UpdateRole, Role, callers=["gateway"], planned=True)
-ROLE_DELETE = rpc("rpc.auth.role.delete", RoleIdRef, Empty, callers=["gateway"], planned=True)
+MEMBER_LIST = rpc("rpc.auth.member.list", WorkspaceRef, MemberList, callers=["gateway"])
+MEMBER_UPDATE = rpc("rpc.auth.member.update", UpdateMember, Member, callers=["gateway"])
+MEMBER_REMOVE = rpc("rpc.auth.member.remove", MemberRef, Empty, callers=["gateway"])
+MEMBER_LEAVE = rpc("rpc.auth.member.leave", WorkspaceRef, Empty, callers=["gateway"])
+ROLE_LIST = rpc("rpc.auth.role.list", WorkspaceRef, RoleList, callers=["gateway"])
+ROLE_CREATE = rpc("rpc.auth.role.create", CreateRole, Role, callers=["gateway"])
+ROLE_UPDATE = rpc("rpc.auth.role.update", UpdateRole, Role, callers=["gateway"])
+ROLE_DELETE = rpc("rpc.auth.role.delete", RoleIdRef, Empty, callers=["gateway"])
 INVITATION_CREATE = rpc(
     "rpc.auth.invitation.create",
     CreateInvitation,
     InvitationCreated,
     callers=["gateway"],
     summary="a single-use invitation link (token shown once)",
-    planned=True,
 )
-INVITATION_LIST = rpc(
-    "rpc.auth.invitation.list", WorkspaceRef, InvitationList, callers=["gateway"], planned=True
-)
-INVITATION_REVOKE = rpc(
-    "rpc.auth.invitation.revoke", InvitationRef, Empty, callers=["gateway"], planned=True
-)
+INVITATION_LIST = rpc("rpc.auth.invitation.list", WorkspaceRef, InvitationList, callers=["gateway"])
+INVITATION_REVOKE = rpc("rpc.auth.invitation.revoke", InvitationRef, Empty, callers=["gateway"])
 INVITATION_ACCEPT = rpc(
     "rpc.auth.invitation.accept",
     AcceptInvitation,
     InvitationAccepted,
     callers=["gateway"],
     summary="join a workspace with an invitation token (410 when expired, revoked or used)",
-    planned=True,
 )
 
 SPECS: list[Spec] = [

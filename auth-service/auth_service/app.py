@@ -14,7 +14,7 @@ from auth_service.handlers import Handlers
 from auth_service.keys import KeyRing, SigningKey
 from auth_service.providers import build_providers
 from auth_service.repository import UserReader
-from auth_service.service import AuthService
+from auth_service.service import AuthService, TeamService
 from auth_service.settings import Settings
 from proto import auth as P
 from proto.auth import KeyRetired, KeysRotated
@@ -46,7 +46,8 @@ async def setup(runtime: ServiceRuntime) -> None:
     await _follow_key_news(runtime, keys)
     await news.rotated(await keys.load())
     service = _auth_service(runtime, settings, db, keys)
-    handlers = Handlers(service, keys, settings, news.rotated, news.retired)
+    teams = TeamService(db, runtime.require_outbox(), service.purge_services)
+    handlers = Handlers(service, keys, settings, news.rotated, news.retired, teams)
     runtime.rpc.register_all(handlers)
     runtime.spawn(_keep_keys_fresh(settings, keys, news), name="auth-keys")
     runtime.spawn(_retry_purges(settings, service), name="auth-purges")
@@ -163,4 +164,5 @@ SERVICE = ServiceDefinition(
     Settings,
     setup,
     encrypted_columns=[EncryptedColumn("auth", "signing_keys", "private_key", id_column="kid")],
+    outbox=True,
 )

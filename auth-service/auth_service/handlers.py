@@ -6,8 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from auth_service.keys import KeyRing, SigningKey
-from auth_service.service import AuthService
+from auth_service.service import AuthService, TeamService
 from auth_service.settings import Settings
+from proto import workspaces as W
+from proto.access import AccessQuery, AccessSnapshot
 from proto.auth import (
     CHECK_API_TOKEN,
     JWKS,
@@ -61,6 +63,7 @@ class Handlers:
     settings: Settings
     announce: Callable[[SigningKey | None], Awaitable[None]]
     announce_retired: Callable[[KeyRetired], Awaitable[None]]
+    teams: TeamService
 
     def _jwks(self) -> Jwks:
         return Jwks(
@@ -165,3 +168,106 @@ class Handlers:
     @answers(CHECK_API_TOKEN)
     async def check_token(self, req: CheckApiToken, ctx: RpcContext) -> ApiTokenPrincipal:
         return await self.service.check_token(await ctx.session(), req.token)
+
+    # ------------------------------------------------------------------ teams (#17)
+    @answers(W.ACCESS_GET)
+    async def access_get(self, req: AccessQuery, _: RpcContext) -> AccessSnapshot:
+        return await self.teams.access(req.user_id)
+
+    @answers(W.WORKSPACE_LIST)
+    async def workspace_list(self, _: Empty, ctx: RpcContext) -> W.WorkspaceList:
+        return await self.teams.list_workspaces(await ctx.user_session(), ctx.require_user())
+
+    @answers(W.WORKSPACE_CREATE)
+    async def workspace_create(self, req: W.CreateWorkspace, ctx: RpcContext) -> W.Workspace:
+        return await self.teams.create_workspace(
+            await ctx.user_session(), ctx.require_user(), req
+        )
+
+    @answers(W.WORKSPACE_GET)
+    async def workspace_get(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.Workspace:
+        return await self.teams.get_workspace(
+            await ctx.user_session(), ctx.require_user(), req.workspace_id
+        )
+
+    @answers(W.WORKSPACE_UPDATE)
+    async def workspace_update(self, req: W.UpdateWorkspace, ctx: RpcContext) -> W.Workspace:
+        return await self.teams.update_workspace(
+            await ctx.user_session(), ctx.require_user(), req
+        )
+
+    @answers(W.WORKSPACE_DELETE)
+    async def workspace_delete(self, req: W.DeleteWorkspace, ctx: RpcContext) -> W.WorkspaceDeleted:
+        return await self.teams.delete_workspace(
+            await ctx.user_session(), ctx.require_user(), req
+        )
+
+    @answers(W.WORKSPACE_TRANSFER)
+    async def workspace_transfer(self, req: W.TransferWorkspace, ctx: RpcContext) -> W.Workspace:
+        return await self.teams.transfer(await ctx.user_session(), ctx.require_user(), req)
+
+    @answers(W.MEMBER_LIST)
+    async def member_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.MemberList:
+        return await self.teams.list_members(
+            await ctx.user_session(), ctx.require_user(), req.workspace_id
+        )
+
+    @answers(W.MEMBER_UPDATE)
+    async def member_update(self, req: W.UpdateMember, ctx: RpcContext) -> W.Member:
+        return await self.teams.update_member(await ctx.user_session(), ctx.require_user(), req)
+
+    @answers(W.MEMBER_REMOVE)
+    async def member_remove(self, req: W.MemberRef, ctx: RpcContext) -> Empty:
+        return await self.teams.remove_member(await ctx.user_session(), ctx.require_user(), req)
+
+    @answers(W.MEMBER_LEAVE)
+    async def member_leave(self, req: W.WorkspaceRef, ctx: RpcContext) -> Empty:
+        return await self.teams.leave(
+            await ctx.user_session(), ctx.require_user(), req.workspace_id
+        )
+
+    @answers(W.ROLE_LIST)
+    async def role_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.RoleList:
+        return await self.teams.list_roles(
+            await ctx.user_session(), ctx.require_user(), req.workspace_id
+        )
+
+    @answers(W.ROLE_CREATE)
+    async def role_create(self, req: W.CreateRole, ctx: RpcContext) -> W.Role:
+        return await self.teams.create_role(await ctx.user_session(), ctx.require_user(), req)
+
+    @answers(W.ROLE_UPDATE)
+    async def role_update(self, req: W.UpdateRole, ctx: RpcContext) -> W.Role:
+        return await self.teams.update_role(await ctx.user_session(), ctx.require_user(), req)
+
+    @answers(W.ROLE_DELETE)
+    async def role_delete(self, req: W.RoleIdRef, ctx: RpcContext) -> Empty:
+        await self.teams.delete_role(await ctx.user_session(), ctx.require_user(), req)
+        return Empty()
+
+    @answers(W.INVITATION_CREATE)
+    async def invitation_create(
+        self, req: W.CreateInvitation, ctx: RpcContext
+    ) -> W.InvitationCreated:
+        return await self.teams.create_invitation(
+            await ctx.user_session(), ctx.require_user(), req
+        )
+
+    @answers(W.INVITATION_LIST)
+    async def invitation_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.InvitationList:
+        return await self.teams.list_invitations(
+            await ctx.user_session(), ctx.require_user(), req.workspace_id
+        )
+
+    @answers(W.INVITATION_REVOKE)
+    async def invitation_revoke(self, req: W.InvitationRef, ctx: RpcContext) -> Empty:
+        await self.teams.revoke_invitation(await ctx.user_session(), ctx.require_user(), req)
+        return Empty()
+
+    @answers(W.INVITATION_ACCEPT)
+    async def invitation_accept(
+        self, req: W.AcceptInvitation, ctx: RpcContext
+    ) -> W.InvitationAccepted:
+        return await self.teams.accept_invitation(
+            await ctx.user_session(), ctx.require_user(), req.token
+        )

@@ -13,6 +13,8 @@ from uuid import UUID
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
+    Boolean,
     Column,
     Computed,
     DateTime,
@@ -24,11 +26,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    func,
     text,
 )
+from sqlalchemy import String as Varchar
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
+
+from services.outbox import outbox_model
 
 _NOW = text("now()")
 
@@ -71,6 +77,11 @@ class User(AuthTable, table=True):
     )
     created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
     updated_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+    # Grows with every change to this user's memberships (0005): caches of the user's
+    # access refuse a snapshot older than the version an AccessChanged event named.
+    access_version: int = Field(
+        sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
+    )
 
 
 class Identity(AuthTable, table=True):
@@ -176,3 +187,130 @@ class PendingPurge(AuthTable, table=True):
     created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
     attempts: int = Field(sa_column=Column(Integer, nullable=False, server_default=text("0")))
     last_error: str | None = Field(default=None, sa_type=Text)
+
+
+# ------------------------------------------------------------------ teams (0005)
+
+
+def _workspace_fk() -> Any:
+    return Field(
+        sa_column=Column(
+            Uuid, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+
+
+_NO_BOTS = text("'{}'::uuid[]")
+
+
+class Workspace(AuthTable, table=True):
+    """A workspace: every user's personal one (id = the user's id) and team workspaces."""
+
+    __tablename__ = "workspaces"
+    __table_args__ = (
+        Index(
+            "workspaces_one_personal",
+            "owner_user_id",
+            unique=True,
+            postgresql_where=text("personal"),
+        ),
+    )
+
+    id: UUID = Field(primary_key=True)
+    name: str = Field(sa_column=Column(Varchar(100), nullable=False))
+    personal: bool = Field(
+        sa_column=Column(Boolean, nullable=False, server_default=text("false"))
+    )
+    owner_user_id: UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    avatar_file_id: UUID | None = Field(default=None, sa_type=Uuid)
+    audit_retention_days: int = Field(
+        sa_column=Column(Integer, nullable=False, server_default=text("365"))
+    )
+    state: str = Field(sa_column=Column(Text, nullable=False, server_default=text("'active'")))
+    created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+    updated_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+
+
+class Role(AuthTable, table=True):
+    """A workspace's custom role: a name and a subset of the permissions."""
+
+    __tablename__ = "roles"
+    __table_args__ = (
+        Index("roles_workspace_name", "workspace_id", func.lower(text("name")), unique=True),
+    )
+
+    id: UUID = Field(primary_key=True)
+    workspace_id: UUID = _workspace_fk()
+    name: str = Field(sa_column=Column(Varchar(50), nullable=False))
+    permissions: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+    updated_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+
+
+class Membership(AuthTable, table=True):
+    """A user in a workspace with a built-in role or a custom one, maybe limited to bots."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        Index(
+            "memberships_one_owner",
+            "workspace_id",
+            unique=True,
+            postgresql_where=text("builtin_role = 'owner'"),
+        ),
+        Index("memberships_user", "user_id"),
+        Index("memberships_role", "role_id"),
+    )
+
+    workspace_id: UUID = Field(
+        sa_column=Column(
+            Uuid, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    user_id: UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    )
+    builtin_role: str | None = Field(default=None, sa_type=Text)
+    role_id: UUID | None = Field(
+        default=None, sa_column=Column(Uuid, ForeignKey("roles.id"), nullable=True)
+    )
+    bot_ids: list[UUID] = Field(
+        sa_column=Column(ARRAY(Uuid), nullable=False, server_default=_NO_BOTS)
+    )
+    invited_by: UUID | None = Field(default=None, sa_type=Uuid)
+    created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+
+
+class Invitation(AuthTable, table=True):
+    """A single-use invitation link (its token's SHA-256 only)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        UniqueConstraint("token_digest", name="invitations_token_digest_key"),
+        Index("invitations_workspace", "workspace_id"),
+    )
+
+    id: UUID = Field(primary_key=True)
+    workspace_id: UUID = _workspace_fk()
+    token_digest: bytes = Field(sa_type=LargeBinary, nullable=False)
+    builtin_role: str | None = Field(default=None, sa_type=Text)
+    role_id: UUID | None = Field(
+        default=None,
+        sa_column=Column(Uuid, ForeignKey("roles.id", ondelete="CASCADE"), nullable=True),
+    )
+    bot_ids: list[UUID] = Field(
+        sa_column=Column(ARRAY(Uuid), nullable=False, server_default=_NO_BOTS)
+    )
+    email: str | None = Field(default=None, sa_type=Text)
+    created_by: UUID = Field(sa_type=Uuid, nullable=False)
+    created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
+    expires_at: datetime = _timestamp(nullable=False)
+    used_at: datetime | None = _timestamp(nullable=True)
+    used_by: UUID | None = Field(default=None, sa_type=Uuid)
+    revoked_at: datetime | None = _timestamp(nullable=True)
+
+
+# AccessChanged events on their way to JetStream (services/outbox.py, 0005).
+outbox = outbox_model(metadata)

@@ -8,18 +8,35 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Uuid,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.models import (
     ApiToken,
     Identity,
+    Invitation,
     LoginFlow,
+    Membership,
     PendingPurge,
     RefreshToken,
+    Role,
     SigningKey,
     User,
+    Workspace,
 )
 from services.db import rows_touched
 
@@ -32,6 +49,10 @@ refresh_tokens = RefreshToken.__table__
 api_tokens = ApiToken.__table__
 signing_keys = SigningKey.__table__
 pending_purges = PendingPurge.__table__
+workspaces = Workspace.__table__
+memberships = Membership.__table__
+roles = Role.__table__
+invitations = Invitation.__table__
 
 # ------------------------------------------------------------------------------- users
 
@@ -373,3 +394,371 @@ async def purge_failed(s: AsyncSession, user_id: UUID, service: str, error: str)
         .where(pending_purges.c.owner_id == user_id, pending_purges.c.service == service)
         .values(attempts=pending_purges.c.attempts + 1, last_error=error[:500])
     )
+
+
+# ----------------------------------------------------------------------------- workspaces
+# The team tables' row-level security keys on `app.ws`, the caller's workspaces; a team
+# transaction sets it first from the caller's own membership rows (`scope_workspaces`).
+
+_SCOPE = text(
+    "select set_config('app.ws', coalesce((select array_agg(m.workspace_id) from memberships m "
+    "where m.user_id = :u)::text, '{}'), true)"
+)
+_ENTER = text("select set_config('app.ws', (app_ws() || cast(:ws as uuid))::text, true)")
+
+
+async def scope_workspaces(s: AsyncSession, user_id: UUID) -> None:
+    """Let this transaction see the workspaces `user_id` is a member of (now, in the DB)."""
+    await s.execute(_SCOPE, {"u": user_id})
+
+
+async def enter_workspace(s: AsyncSession, workspace_id: UUID) -> None:
+    """Add a workspace the caller is creating to this transaction's scope."""
+    await s.execute(_ENTER, {"ws": str(workspace_id)})
+
+
+def _membership_columns() -> tuple[Any, ...]:
+    """A membership's columns with its custom role's permissions (outer join on roles)."""
+    return (
+        memberships.c.workspace_id,
+        memberships.c.user_id,
+        memberships.c.builtin_role,
+        memberships.c.role_id,
+        memberships.c.bot_ids,
+        memberships.c.created_at.label("joined_at"),
+        roles.c.permissions.label("role_permissions"),
+    )
+
+
+def _grants() -> Any:
+    """Memberships with their workspace and custom role's permissions (active workspaces)."""
+    return (
+        select(
+            *_membership_columns(),
+            workspaces.c.name,
+            workspaces.c.personal,
+            workspaces.c.owner_user_id,
+            workspaces.c.avatar_file_id,
+            workspaces.c.audit_retention_days,
+            workspaces.c.created_at,
+        )
+        .select_from(
+            memberships.join(workspaces, workspaces.c.id == memberships.c.workspace_id).outerjoin(
+                roles, roles.c.id == memberships.c.role_id
+            )
+        )
+        .where(workspaces.c.state == "active")
+    )
+
+
+async def grant_row(
+    s: AsyncSession, workspace_id: UUID, user_id: UUID, *, lock: bool = False
+) -> Row[Any] | None:
+    """`user_id`'s membership of an active workspace; `lock` serialises changes to the
+    workspace (one owner, member limits) until the transaction ends."""
+    stmt = _grants().where(
+        memberships.c.workspace_id == workspace_id, memberships.c.user_id == user_id
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=workspaces)
+    return (await s.execute(stmt)).first()
+
+
+async def user_grants(s: AsyncSession, user_id: UUID) -> Sequence[Row[Any]]:
+    stmt = _grants().where(memberships.c.user_id == user_id).order_by(
+        workspaces.c.personal.desc(), workspaces.c.created_at, workspaces.c.id
+    )
+    return (await s.execute(stmt)).all()
+
+
+async def access_version(s: AsyncSession, user_id: UUID) -> int | None:
+    stmt = select(users.c.access_version).where(users.c.id == user_id)
+    return (await s.execute(stmt)).scalar_one_or_none()
+
+
+_BUMP = text("select user_id, access_version from bump_access_version(:ids)").bindparams(
+    bindparam("ids", type_=ARRAY(Uuid))
+)
+
+
+async def bump_access(s: AsyncSession, user_ids: Sequence[UUID]) -> dict[UUID, int]:
+    """Each user's access_version + 1; returns the new versions."""
+    if not user_ids:
+        return {}
+    result = await s.execute(_BUMP, {"ids": list(user_ids)})
+    return {row.user_id: row.access_version for row in result.all()}
+
+
+async def insert_workspace(s: AsyncSession, **values: Any) -> None:
+    await s.execute(insert(workspaces).values(**values))
+
+
+async def update_workspace(s: AsyncSession, workspace_id: UUID, **values: Any) -> None:
+    await s.execute(
+        update(workspaces)
+        .where(workspaces.c.id == workspace_id)
+        .values(**values, updated_at=func.now())
+    )
+
+
+async def insert_personal_workspace(s: AsyncSession, user_id: UUID) -> None:
+    """The personal workspace of a new user (its id is the user's) and its owner membership."""
+    await s.execute(
+        insert(workspaces).values(id=user_id, name="Personal", personal=True, owner_user_id=user_id)
+    )
+    await s.execute(
+        insert(memberships).values(workspace_id=user_id, user_id=user_id, builtin_role="owner")
+    )
+
+
+async def owned_team_workspaces(s: AsyncSession, user_id: UUID) -> list[str]:
+    stmt = (
+        select(workspaces.c.name)
+        .where(
+            workspaces.c.owner_user_id == user_id,
+            workspaces.c.personal.is_(False),
+            workspaces.c.state == "active",
+        )
+        .order_by(workspaces.c.name)
+    )
+    return list((await s.execute(stmt)).scalars())
+
+
+# ---------------------------------------------------------------------------- memberships
+
+
+async def members(
+    s: AsyncSession, workspace_id: UUID, user_id: UUID | None = None
+) -> Sequence[Row[Any]]:
+    """The workspace's members with their names (or only `user_id`), oldest first."""
+    stmt: Any = (
+        select(
+            *_membership_columns(),
+            users.c.display_name,
+            users.c.avatar_url,
+        )
+        .select_from(
+            memberships.join(users, users.c.id == memberships.c.user_id).outerjoin(
+                roles, roles.c.id == memberships.c.role_id
+            )
+        )
+        .where(memberships.c.workspace_id == workspace_id)
+        .order_by(memberships.c.created_at, memberships.c.user_id)
+    )
+    if user_id is not None:
+        stmt = stmt.where(memberships.c.user_id == user_id)
+    return (await s.execute(stmt)).all()
+
+
+async def member_ids(s: AsyncSession, workspace_id: UUID) -> list[UUID]:
+    stmt = select(memberships.c.user_id).where(memberships.c.workspace_id == workspace_id)
+    return list((await s.execute(stmt)).scalars())
+
+
+async def count_members(s: AsyncSession, workspace_id: UUID) -> int:
+    stmt = select(func.count()).where(memberships.c.workspace_id == workspace_id)
+    return int((await s.execute(stmt)).scalar_one())
+
+
+async def count_memberships(s: AsyncSession, user_id: UUID) -> int:
+    stmt = select(func.count()).where(memberships.c.user_id == user_id)
+    return int((await s.execute(stmt)).scalar_one())
+
+
+async def is_member(s: AsyncSession, workspace_id: UUID, user_id: UUID) -> bool:
+    stmt = select(memberships.c.user_id).where(
+        memberships.c.workspace_id == workspace_id, memberships.c.user_id == user_id
+    )
+    return (await s.execute(stmt)).first() is not None
+
+
+async def insert_membership(s: AsyncSession, **values: Any) -> None:
+    await s.execute(insert(memberships).values(**values))
+
+
+async def update_membership(
+    s: AsyncSession, workspace_id: UUID, user_id: UUID, **values: Any
+) -> None:
+    await s.execute(
+        update(memberships)
+        .where(memberships.c.workspace_id == workspace_id, memberships.c.user_id == user_id)
+        .values(**values)
+    )
+
+
+async def delete_membership(s: AsyncSession, workspace_id: UUID, user_id: UUID) -> bool:
+    stmt = (
+        delete(memberships)
+        .where(memberships.c.workspace_id == workspace_id, memberships.c.user_id == user_id)
+        .returning(memberships.c.user_id)
+    )
+    return (await s.execute(stmt)).first() is not None
+
+
+async def delete_memberships(s: AsyncSession, workspace_id: UUID) -> list[UUID]:
+    stmt = (
+        delete(memberships)
+        .where(memberships.c.workspace_id == workspace_id)
+        .returning(memberships.c.user_id)
+    )
+    return list((await s.execute(stmt)).scalars())
+
+
+async def user_emails(s: AsyncSession, user_id: UUID) -> set[str]:
+    """The user's e-mail and those of their linked identities, case-folded."""
+    account = select(users.c.email).where(users.c.id == user_id)
+    linked = select(identities.c.email).where(identities.c.owner_id == user_id)
+    found = (await s.execute(account.union_all(linked))).scalars()
+    return {email.casefold() for email in found if email}
+
+
+# ---------------------------------------------------------------------------------- roles
+
+
+async def list_roles(s: AsyncSession, workspace_id: UUID) -> Sequence[Row[Any]]:
+    holders = (
+        select(func.count())
+        .where(memberships.c.role_id == roles.c.id)
+        .scalar_subquery()
+        .label("members")
+    )
+    stmt = (
+        select(roles, holders)
+        .where(roles.c.workspace_id == workspace_id)
+        .order_by(roles.c.created_at, roles.c.id)
+    )
+    return (await s.execute(stmt)).all()
+
+
+async def builtin_role_counts(s: AsyncSession, workspace_id: UUID) -> dict[str, int]:
+    stmt = (
+        select(memberships.c.builtin_role, func.count())
+        .where(memberships.c.workspace_id == workspace_id, memberships.c.builtin_role.is_not(None))
+        .group_by(memberships.c.builtin_role)
+    )
+    return {row[0]: int(row[1]) for row in (await s.execute(stmt)).all()}
+
+
+async def get_role(s: AsyncSession, workspace_id: UUID, role_id: UUID) -> Row[Any] | None:
+    stmt = select(roles).where(roles.c.workspace_id == workspace_id, roles.c.id == role_id)
+    return (await s.execute(stmt)).first()
+
+
+async def count_roles(s: AsyncSession, workspace_id: UUID) -> int:
+    stmt = select(func.count()).where(roles.c.workspace_id == workspace_id)
+    return int((await s.execute(stmt)).scalar_one())
+
+
+async def role_named(s: AsyncSession, workspace_id: UUID, name: str) -> UUID | None:
+    stmt = select(roles.c.id).where(
+        roles.c.workspace_id == workspace_id, func.lower(roles.c.name) == name.lower()
+    )
+    return (await s.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_role(s: AsyncSession, **values: Any) -> Row[Any]:
+    row = (await s.execute(insert(roles).values(**values).returning(*roles.c))).first()
+    assert row is not None
+    return row
+
+
+async def update_role(s: AsyncSession, role_id: UUID, **values: Any) -> Row[Any]:
+    stmt = (
+        update(roles)
+        .where(roles.c.id == role_id)
+        .values(**values, updated_at=func.now())
+        .returning(*roles.c)
+    )
+    row = (await s.execute(stmt)).first()
+    assert row is not None
+    return row
+
+
+async def delete_role(s: AsyncSession, role_id: UUID) -> None:
+    await s.execute(delete(roles).where(roles.c.id == role_id))
+
+
+async def role_holders(s: AsyncSession, role_id: UUID) -> list[UUID]:
+    stmt = select(memberships.c.user_id).where(memberships.c.role_id == role_id)
+    return list((await s.execute(stmt)).scalars())
+
+
+async def pending_invitations_with_role(s: AsyncSession, role_id: UUID, now: datetime) -> int:
+    stmt = select(func.count()).where(invitations.c.role_id == role_id, _pending(now))
+    return int((await s.execute(stmt)).scalar_one())
+
+
+# ---------------------------------------------------------------------------- invitations
+
+
+def _pending(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        invitations.c.used_at.is_(None),
+        invitations.c.revoked_at.is_(None),
+        invitations.c.expires_at > now,
+    )
+
+
+async def insert_invitation(s: AsyncSession, **values: Any) -> Row[Any]:
+    stmt = insert(invitations).values(**values).returning(*invitations.c)
+    row = (await s.execute(stmt)).first()
+    assert row is not None
+    return row
+
+
+async def pending_invitations(
+    s: AsyncSession, workspace_id: UUID, now: datetime
+) -> Sequence[Row[Any]]:
+    stmt = (
+        select(invitations)
+        .where(invitations.c.workspace_id == workspace_id, _pending(now))
+        .order_by(invitations.c.created_at, invitations.c.id)
+    )
+    return (await s.execute(stmt)).all()
+
+
+async def revoke_invitation(
+    s: AsyncSession, workspace_id: UUID, invitation_id: UUID, now: datetime
+) -> bool:
+    stmt = (
+        update(invitations)
+        .where(
+            invitations.c.workspace_id == workspace_id,
+            invitations.c.id == invitation_id,
+            _pending(now),
+        )
+        .values(revoked_at=now)
+        .returning(invitations.c.id)
+    )
+    return (await s.execute(stmt)).first() is not None
+
+
+async def revoke_workspace_invitations(s: AsyncSession, workspace_id: UUID, now: datetime) -> None:
+    await s.execute(
+        update(invitations)
+        .where(invitations.c.workspace_id == workspace_id, _pending(now))
+        .values(revoked_at=now)
+    )
+
+
+async def find_invitation(s: AsyncSession, token_digest: bytes) -> Row[Any] | None:
+    """The invitation with this digest and its workspace's state (system scope)."""
+    stmt = (
+        select(invitations, workspaces.c.state, workspaces.c.personal)
+        .select_from(invitations.join(workspaces, workspaces.c.id == invitations.c.workspace_id))
+        .where(invitations.c.token_digest == token_digest)
+    )
+    return (await s.execute(stmt)).first()
+
+
+async def use_invitation(
+    s: AsyncSession, token_digest: bytes, user_id: UUID, now: datetime
+) -> Row[Any] | None:
+    """Mark a pending invitation used by `user_id`, atomically; None if it is not pending."""
+    stmt = (
+        update(invitations)
+        .where(invitations.c.token_digest == token_digest, _pending(now))
+        .values(used_at=now, used_by=user_id)
+        .returning(*invitations.c)
+    )
+    return (await s.execute(stmt)).first()

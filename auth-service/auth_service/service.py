@@ -9,6 +9,7 @@ family); everything a signed-in user does runs in the message's RLS-scoped sessi
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,6 +27,22 @@ from auth_service.keys import KeyRing
 from auth_service.providers import OAuthProvider, Profile
 from auth_service.settings import Settings
 from auth_service.tokens import API_TOKEN_PREFIX, REFRESH_PREFIX, access_claims, digest, new_secret
+from proto.access import (
+    BUILTIN_ROLES,
+    MAX_CUSTOM_ROLES_PER_WORKSPACE,
+    MAX_MEMBERS_PER_WORKSPACE,
+    MAX_MEMBERSHIPS_PER_USER,
+    Access,
+    AccessChanged,
+    AccessChangeReason,
+    AccessSnapshot,
+    AccessTooLarge,
+    Grant,
+    WorkspaceGrant,
+    permission_mask,
+    permission_names,
+    unknown_permissions,
+)
 from proto.auth import (
     API_SCOPES,
     AccountDeleted,
@@ -47,10 +64,38 @@ from proto.auth import (
     TokenPair,
     User,
 )
+from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
-from proto.events import Event, new_event_id
+from proto.events import Event, event_subject, new_event_id
+from proto.workspaces import (
+    CreateInvitation,
+    CreateRole,
+    CreateWorkspace,
+    DeleteWorkspace,
+    Invitation,
+    InvitationAccepted,
+    InvitationCreated,
+    InvitationList,
+    InvitationRef,
+    Member,
+    MemberList,
+    MemberRef,
+    Role,
+    RoleIdRef,
+    RoleList,
+    TransferWorkspace,
+    UpdateMember,
+    UpdateRole,
+    UpdateWorkspace,
+    Workspace,
+    WorkspaceDeleted,
+    WorkspaceList,
+)
+from services.access import forbidden
+from services.bus.events import STREAM as EVENTS_STREAM
 from services.db.engine import Database
-from services.errors import RpcError
+from services.errors import RpcError, conflict
+from services.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +252,7 @@ class AuthService:
             s, user_id, profile.display_name[:64], profile.email, profile.avatar_url
         )
         await self._add_identity(s, user_id, profile)
+        await repo.insert_personal_workspace(s, user_id)
         return user_id
 
     async def _link(self, s: AsyncSession, user_id: UUID, profile: Profile) -> UUID:
@@ -383,6 +429,13 @@ class AuthService:
         background until they confirm, so the call succeeds even if one is down and nothing
         is left behind. Repeating the call is harmless.
         """
+        await repo.scope_workspaces(s, user_id)
+        owned = await repo.owned_team_workspaces(s, user_id)
+        if owned:
+            raise conflict(
+                "you own team workspaces; transfer or delete them first: " + ", ".join(owned),
+                workspaces=owned,
+            )
         deleted = await repo.delete_user(s, user_id)
         await repo.add_pending_purges(s, user_id, self.purge_services)
         outcomes = await asyncio.gather(
@@ -527,3 +580,598 @@ def _account(row: Mapping[Any, Any], identities: list[Any]) -> User:
         created_at=row["created_at"],
         identities=[Identity.model_validate(i) for i in identities],
     )
+
+
+# ====================================================================== teams (#17)
+# auth-service owns workspaces, memberships, roles and invitations. Every check reads the
+# caller's membership from the database in the same transaction as the change (auth holds
+# the truth; the `bc-access` header others trust is derived from it). Not a member → 404
+# (no existence leak); a member without the permission → 403 naming it.
+
+INVITATION_PREFIX = "bci_"
+# Ownership moves only by a transfer, never by a role change or an invitation.
+_OWNER = "owner"
+
+
+def _grant(row: Any) -> Grant:
+    """The proto grant of a membership row (with its custom role's permissions)."""
+    if row.builtin_role is not None:
+        role, mask = row.builtin_role, BUILTIN_ROLES[row.builtin_role].mask
+    else:
+        role, mask = str(row.role_id), permission_mask(row.role_permissions or [])
+    return Grant(
+        workspace_id=row.workspace_id,
+        role=role,
+        permissions=mask,
+        bot_ids=list(row.bot_ids),
+    )
+
+
+def _require(grant: Grant, permission: str) -> None:
+    if not grant.allows(permission):
+        raise forbidden(permission)  # type: ignore[arg-type]
+
+
+def _within(caller: Grant, mask: int, what: str) -> None:
+    """No escalation: nobody grants or touches permissions they do not hold themselves."""
+    beyond = permission_names(mask & ~caller.permissions)
+    if beyond:
+        error = forbidden(beyond[0])  # type: ignore[arg-type]
+        error.message = f"{what} has permissions you do not hold: {', '.join(beyond)}"
+        raise error
+
+
+def _owner_only(grant: Grant, operation: str) -> None:
+    if grant.role != _OWNER:
+        raise RpcError(
+            ErrorCode.FORBIDDEN,
+            f"only the workspace's owner can {operation}",
+            details={"reason": "owner_only"},
+        )
+
+
+def _not_personal(row: Any, what: str) -> None:
+    if row.personal:
+        raise RpcError(
+            ErrorCode.CONFLICT,
+            f"a personal workspace cannot be {what}; create a team workspace to share",
+            details={"reason": "personal_workspace"},
+        )
+
+
+def _no_workspace() -> RpcError:
+    return RpcError(ErrorCode.NOT_FOUND, "workspace not found")
+
+
+def _invalid(field: str, message: str) -> RpcError:
+    return RpcError(
+        ErrorCode.VALIDATION, message, fields=[FieldError(loc=[field], message=message)]
+    )
+
+
+def _over(limit: str, most: int, message: str) -> RpcError:
+    """A limit of proto/access.py reached: 422 naming it."""
+    return RpcError(ErrorCode.VALIDATION, message, details={"limit": limit, "max": most})
+
+
+async def _room_for(s: AsyncSession, user_id: UUID) -> None:
+    """One more membership for this user stays within MAX_MEMBERSHIPS_PER_USER."""
+    if await repo.count_memberships(s, user_id) >= MAX_MEMBERSHIPS_PER_USER:
+        raise _over(
+            "MAX_MEMBERSHIPS_PER_USER",
+            MAX_MEMBERSHIPS_PER_USER,
+            f"you are in {MAX_MEMBERSHIPS_PER_USER} workspaces already; leave one first",
+        )
+
+
+def _workspace(row: Any, grant: Grant) -> Workspace:
+    return Workspace(
+        id=row.workspace_id,
+        name=row.name,
+        personal=row.personal,
+        role=grant.role,
+        permissions=permission_names(grant.permissions),
+        created_at=row.created_at,
+        avatar_file_id=row.avatar_file_id,
+        audit_retention_days=row.audit_retention_days,
+    )
+
+
+def _member(row: Any) -> Member:
+    grant = _grant(row)
+    return Member(
+        user_id=row.user_id,
+        display_name=row.display_name,
+        avatar_url=row.avatar_url,
+        role=grant.role,
+        permissions=permission_names(grant.permissions),
+        bot_ids=list(row.bot_ids),
+        joined_at=row.joined_at,
+    )
+
+
+def _custom_role(row: Any, members: int) -> Role:
+    mask = permission_mask(row.permissions)
+    return Role(
+        id=str(row.id),
+        name=row.name,
+        permissions=permission_names(mask),
+        builtin=False,
+        members=members,
+    )
+
+
+def _known_permissions(names: list[str]) -> int:
+    unknown = unknown_permissions(names)
+    if unknown:
+        raise RpcError(
+            ErrorCode.VALIDATION,
+            f"unknown permissions: {', '.join(unknown)}",
+            fields=[
+                FieldError(loc=["permissions", i], message=f"unknown permission {name!r}")
+                for i, name in enumerate(names)
+                if name in unknown
+            ],
+        )
+    return permission_mask(names)
+
+
+def _gone(inv: Any, now: datetime) -> tuple[str, str] | None:
+    """Why an invitation can no longer be accepted (reason, phrase), or None."""
+    if inv.revoked_at is not None or inv.state != "active":
+        return "revoked", "was revoked"
+    if inv.used_at is not None:
+        return "used", "was already used"
+    if inv.expires_at <= now:
+        return "expired", "has expired"
+    return None
+
+
+def _token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class _RoleChoice:
+    builtin_role: str | None
+    role_id: UUID | None
+    mask: int
+
+    @property
+    def ref(self) -> str:
+        return self.builtin_role or str(self.role_id)
+
+
+@dataclass(eq=False)
+class TeamService:
+    db: Database
+    outbox: Outbox
+    # The services that hold a workspace's data (their purge is still to come, see delete).
+    data_services: Sequence[str]
+
+    async def _changed(
+        self,
+        s: AsyncSession,
+        workspace_id: UUID,
+        user_ids: Sequence[UUID],
+        reason: AccessChangeReason,
+    ) -> None:
+        """Bump the users' access versions and queue the AccessChanged event in the same
+        transaction: it is published (by the outbox relay) exactly when the change commits."""
+        versions = await repo.bump_access(s, user_ids)
+        event = AccessChanged(
+            owner_id=workspace_id,
+            workspace_id=workspace_id,
+            users=versions,
+            reason=reason,
+            message=f"access changed ({reason})",
+        )
+        subject = event_subject("auth", workspace_id, None, "access_changed")
+        await self.outbox.add(s, subject, event, stream=EVENTS_STREAM)
+
+    # ------------------------------------------------------------------ helpers
+    async def _caller(
+        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, *, lock: bool = False
+    ) -> tuple[Any, Grant]:
+        await repo.scope_workspaces(s, user_id)
+        row = await repo.grant_row(s, workspace_id, user_id, lock=lock)
+        if row is None:
+            raise _no_workspace()
+        return row, _grant(row)
+
+    async def _role(self, s: AsyncSession, workspace_id: UUID, ref: str) -> _RoleChoice:
+        if ref in BUILTIN_ROLES:
+            return _RoleChoice(ref, None, BUILTIN_ROLES[ref].mask)
+        row = await repo.get_role(s, workspace_id, UUID(ref))
+        if row is None:
+            raise _invalid("role", f"no role {ref} in this workspace")
+        return _RoleChoice(None, row.id, permission_mask(row.permissions))
+
+    @staticmethod
+    async def _fits(s: AsyncSession, user_id: UUID) -> None:
+        """The member's `bc-access` header must stay encodable (MAX_ACCESS_BYTES)."""
+        grants = [_grant(r) for r in await repo.user_grants(s, user_id)]
+        try:
+            Access(user_id=user_id, grants=grants).encode()
+        except AccessTooLarge:
+            raise _invalid(
+                "bot_ids",
+                "this would make the member's access too large; use fewer bot limits",
+            ) from None
+
+    # --------------------------------------------------------------- access
+    async def access(self, user_id: UUID) -> AccessSnapshot:
+        async with self.db.system_scope() as s:
+            version = await repo.access_version(s, user_id)
+            rows = await repo.user_grants(s, user_id) if version is not None else []
+        grants = []
+        for row in rows:
+            grant = _grant(row)
+            grants.append(
+                WorkspaceGrant(**grant.model_dump(), name=row.name, personal=row.personal)
+            )
+        return AccessSnapshot(user_id=user_id, version=version or 0, grants=grants)
+
+    # ----------------------------------------------------------- workspaces
+    async def list_workspaces(self, s: AsyncSession, user_id: UUID) -> WorkspaceList:
+        await repo.scope_workspaces(s, user_id)
+        rows = await repo.user_grants(s, user_id)
+        return WorkspaceList(workspaces=[_workspace(r, _grant(r)) for r in rows])
+
+    async def create_workspace(
+        self, s: AsyncSession, user_id: UUID, req: CreateWorkspace
+    ) -> Workspace:
+        await repo.scope_workspaces(s, user_id)
+        await _room_for(s, user_id)
+        workspace_id = new_event_id()
+        await repo.enter_workspace(s, workspace_id)
+        await repo.insert_workspace(
+            s, id=workspace_id, name=req.name.strip(), personal=False, owner_user_id=user_id
+        )
+        await repo.insert_membership(
+            s, workspace_id=workspace_id, user_id=user_id, builtin_role=_OWNER
+        )
+        await self._changed(s, workspace_id, [user_id], "role")
+        row, grant = await self._caller(s, user_id, workspace_id)
+        return _workspace(row, grant)
+
+    async def get_workspace(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Workspace:
+        row, grant = await self._caller(s, user_id, workspace_id)
+        return _workspace(row, grant)
+
+    async def update_workspace(
+        self, s: AsyncSession, user_id: UUID, req: UpdateWorkspace
+    ) -> Workspace:
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _require(grant, "workspace.admin")
+        given = req.model_fields_set
+        values: dict[str, Any] = {}
+        if "name" in given and req.name is not None and req.name.strip() != row.name:
+            values["name"] = req.name.strip()
+        if "avatar_file_id" in given:
+            values["avatar_file_id"] = req.avatar_file_id
+        if "audit_retention_days" in given and req.audit_retention_days is not None:
+            values["audit_retention_days"] = req.audit_retention_days
+        if values:
+            await repo.update_workspace(s, req.workspace_id, **values)
+        if "name" in values:
+            # Snapshots carry the workspace's name (GET /v1/me shows it).
+            members = await repo.member_ids(s, req.workspace_id)
+            await self._changed(s, req.workspace_id, members, "renamed")
+        row, grant = await self._caller(s, user_id, req.workspace_id)
+        return _workspace(row, grant)
+
+    async def delete_workspace(
+        self, s: AsyncSession, user_id: UUID, req: DeleteWorkspace
+    ) -> WorkspaceDeleted:
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _owner_only(grant, "delete it")
+        _not_personal(row, "deleted")
+        if req.confirm_name != row.name:
+            raise RpcError(
+                ErrorCode.VALIDATION,
+                "type the workspace's exact name to confirm its deletion",
+                fields=[FieldError(loc=["confirm_name"], message="must equal the name")],
+            )
+        now = now_utc()
+        await repo.update_workspace(s, req.workspace_id, state="deleting")
+        await repo.revoke_workspace_invitations(s, req.workspace_id, now)
+        # Access goes at once: no membership is left, so no snapshot names the workspace.
+        gone = await repo.delete_memberships(s, req.workspace_id)
+        await self._changed(s, req.workspace_id, gone, "workspace_deleted")
+        # Its bots, prompts, connections and files stay until each service purges them
+        # (the purge fan-out is not built yet): they are what `pending` lists.
+        return WorkspaceDeleted(workspace_id=req.workspace_id, pending=list(self.data_services))
+
+    async def transfer(
+        self, s: AsyncSession, user_id: UUID, req: TransferWorkspace
+    ) -> Workspace:
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _owner_only(grant, "transfer it")
+        _not_personal(row, "transferred")
+        if req.user_id == user_id:
+            raise _invalid("user_id", "you already own this workspace")
+        if await repo.grant_row(s, req.workspace_id, req.user_id) is None:
+            raise _invalid("user_id", "the new owner must be a member of the workspace")
+        # One owner at any moment (a unique index): the old owner steps down first.
+        await repo.update_membership(
+            s, req.workspace_id, user_id, builtin_role="admin", role_id=None, bot_ids=[]
+        )
+        await repo.update_membership(
+            s, req.workspace_id, req.user_id, builtin_role=_OWNER, role_id=None, bot_ids=[]
+        )
+        await repo.update_workspace(s, req.workspace_id, owner_user_id=req.user_id)
+        await self._changed(s, req.workspace_id, [user_id, req.user_id], "transfer")
+        row, grant = await self._caller(s, user_id, req.workspace_id)
+        return _workspace(row, grant)
+
+    # -------------------------------------------------------------- members
+    async def list_members(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> MemberList:
+        await self._caller(s, user_id, workspace_id)
+        return MemberList(members=[_member(r) for r in await repo.members(s, workspace_id)])
+
+    async def _target(self, s: AsyncSession, workspace_id: UUID, user_id: UUID) -> Any:
+        target = await repo.grant_row(s, workspace_id, user_id)
+        if target is None:
+            raise RpcError(ErrorCode.NOT_FOUND, "member not found")
+        return target
+
+    async def update_member(
+        self, s: AsyncSession, user_id: UUID, req: UpdateMember
+    ) -> Member:
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _require(grant, "members.manage")
+        target = await self._target(s, req.workspace_id, req.user_id)
+        if target.builtin_role == _OWNER:
+            raise conflict("the owner's role changes only by a transfer of ownership")
+        _within(grant, _grant(target).permissions, "this member")
+        values: dict[str, Any] = {}
+        reason: AccessChangeReason = "bots"
+        if req.role is not None:
+            if req.role == _OWNER:
+                raise _invalid("role", "ownership moves only by a transfer")
+            choice = await self._role(s, req.workspace_id, req.role)
+            _within(grant, choice.mask, "this role")
+            if choice.ref != _grant(target).role:
+                values.update(builtin_role=choice.builtin_role, role_id=choice.role_id)
+                reason = "role"
+        if req.bot_ids is not None and set(req.bot_ids) != set(target.bot_ids):
+            # rpc.bot.ids.check is still planned in bot-service: the ids are taken as given.
+            values["bot_ids"] = list(dict.fromkeys(req.bot_ids))
+        if values:
+            await repo.update_membership(s, req.workspace_id, req.user_id, **values)
+            await self._fits(s, req.user_id)
+            await self._changed(s, req.workspace_id, [req.user_id], reason)
+        (row,) = await repo.members(s, req.workspace_id, req.user_id)
+        return _member(row)
+
+    async def remove_member(self, s: AsyncSession, user_id: UUID, req: MemberRef) -> Empty:
+        if req.user_id == user_id:
+            return await self.leave(s, user_id, req.workspace_id)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _require(grant, "members.manage")
+        target = await self._target(s, req.workspace_id, req.user_id)
+        if target.builtin_role == _OWNER:
+            raise conflict("the owner cannot be removed; they can transfer ownership first")
+        _within(grant, _grant(target).permissions, "this member")
+        await repo.delete_membership(s, req.workspace_id, req.user_id)
+        await self._changed(s, req.workspace_id, [req.user_id], "removed")
+        return Empty()
+
+    async def leave(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Empty:
+        row, grant = await self._caller(s, user_id, workspace_id, lock=True)
+        _not_personal(row, "left")
+        if grant.role == _OWNER:
+            raise conflict("the owner cannot leave: transfer ownership first")
+        await repo.delete_membership(s, workspace_id, user_id)
+        await self._changed(s, workspace_id, [user_id], "removed")
+        return Empty()
+
+    # ---------------------------------------------------------------- roles
+    async def list_roles(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> RoleList:
+        await self._caller(s, user_id, workspace_id)
+        counts = await repo.builtin_role_counts(s, workspace_id)
+        builtin = [
+            Role(
+                id=role.name,
+                name=role.name,
+                permissions=permission_names(role.mask),
+                builtin=True,
+                description=role.description,
+                members=counts.get(role.name, 0),
+            )
+            for role in BUILTIN_ROLES.values()
+        ]
+        custom = [_custom_role(r, r.members) for r in await repo.list_roles(s, workspace_id)]
+        return RoleList(roles=[*builtin, *custom])
+
+    async def _free_name(
+        self, s: AsyncSession, workspace_id: UUID, name: str, role_id: UUID | None = None
+    ) -> None:
+        taken = await repo.role_named(s, workspace_id, name)
+        if name.lower() in BUILTIN_ROLES or (taken is not None and taken != role_id):
+            raise conflict(f"a role named {name!r} exists already", field="name")
+
+    async def create_role(self, s: AsyncSession, user_id: UUID, req: CreateRole) -> Role:
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _require(grant, "workspace.admin")
+        mask = _known_permissions(req.permissions)
+        _within(grant, mask, "this role")
+        name = req.name.strip()
+        await self._free_name(s, req.workspace_id, name)
+        if await repo.count_roles(s, req.workspace_id) >= MAX_CUSTOM_ROLES_PER_WORKSPACE:
+            raise _over(
+                "MAX_CUSTOM_ROLES_PER_WORKSPACE",
+                MAX_CUSTOM_ROLES_PER_WORKSPACE,
+                f"a workspace has at most {MAX_CUSTOM_ROLES_PER_WORKSPACE} custom roles",
+            )
+        row = await repo.insert_role(
+            s,
+            id=new_event_id(),
+            workspace_id=req.workspace_id,
+            name=name,
+            permissions=permission_names(mask),
+        )
+        return _custom_role(row, 0)
+
+    async def update_role(self, s: AsyncSession, user_id: UUID, req: UpdateRole) -> Role:
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _require(grant, "workspace.admin")
+        role = await repo.get_role(s, req.workspace_id, req.role_id)
+        if role is None:
+            raise RpcError(ErrorCode.NOT_FOUND, "role not found")
+        values: dict[str, Any] = {}
+        if req.name is not None and req.name.strip() != role.name:
+            await self._free_name(s, req.workspace_id, req.name.strip(), role.id)
+            values["name"] = req.name.strip()
+        old = permission_mask(role.permissions)
+        if req.permissions is not None:
+            mask = _known_permissions(req.permissions)
+            _within(grant, mask | old, "this role")
+            if mask != old:
+                values["permissions"] = permission_names(mask)
+        if values:
+            role = await repo.update_role(s, role.id, **values)
+        holders = await repo.role_holders(s, role.id)
+        if "permissions" in values and holders:
+            await self._changed(s, req.workspace_id, holders, "role")
+        return _custom_role(role, len(holders))
+
+    async def delete_role(self, s: AsyncSession, user_id: UUID, req: RoleIdRef) -> None:
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _require(grant, "workspace.admin")
+        role = await repo.get_role(s, req.workspace_id, req.role_id)
+        if role is None:
+            raise RpcError(ErrorCode.NOT_FOUND, "role not found")
+        holders = len(await repo.role_holders(s, role.id))
+        invited = await repo.pending_invitations_with_role(s, role.id, now_utc())
+        if holders or invited:
+            raise conflict(
+                f"the role is in use by {holders} members and {invited} pending invitations; "
+                "give them another role first",
+                members=holders,
+                invitations=invited,
+            )
+        await repo.delete_role(s, role.id)
+
+    # ---------------------------------------------------------- invitations
+    async def create_invitation(
+        self, s: AsyncSession, user_id: UUID, req: CreateInvitation
+    ) -> InvitationCreated:
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _require(grant, "members.manage")
+        _not_personal(row, "invited into")
+        if req.role == _OWNER:
+            raise _invalid("role", "ownership moves only by a transfer; invite as admin")
+        choice = await self._role(s, req.workspace_id, req.role)
+        _within(grant, choice.mask, "this role")
+        token = new_secret(INVITATION_PREFIX)
+        created = await repo.insert_invitation(
+            s,
+            id=new_event_id(),
+            workspace_id=req.workspace_id,
+            token_digest=_token_digest(token),
+            builtin_role=choice.builtin_role,
+            role_id=choice.role_id,
+            # rpc.bot.ids.check is still planned in bot-service: the ids are taken as given.
+            bot_ids=list(dict.fromkeys(req.bot_ids)),
+            email=req.email.casefold() if req.email else None,
+            created_by=user_id,
+            expires_at=now_utc() + timedelta(seconds=req.expires_in_s),
+        )
+        return InvitationCreated(
+            id=created.id,
+            token=token,
+            # Relative: the gateway (which knows the public address) serves the console.
+            url=f"/invite/{token}",
+            role=choice.ref,
+            bot_ids=list(created.bot_ids),
+            expires_at=created.expires_at,
+        )
+
+    async def list_invitations(
+        self, s: AsyncSession, user_id: UUID, workspace_id: UUID
+    ) -> InvitationList:
+        _, grant = await self._caller(s, user_id, workspace_id)
+        _require(grant, "members.manage")
+        rows = await repo.pending_invitations(s, workspace_id, now_utc())
+        return InvitationList(
+            invitations=[
+                Invitation(
+                    id=r.id,
+                    role=r.builtin_role or str(r.role_id),
+                    bot_ids=list(r.bot_ids),
+                    email=r.email,
+                    expires_at=r.expires_at,
+                    created_at=r.created_at,
+                    created_by=r.created_by,
+                )
+                for r in rows
+            ]
+        )
+
+    async def revoke_invitation(self, s: AsyncSession, user_id: UUID, req: InvitationRef) -> None:
+        _, grant = await self._caller(s, user_id, req.workspace_id)
+        _require(grant, "members.manage")
+        if not await repo.revoke_invitation(s, req.workspace_id, req.invitation_id, now_utc()):
+            raise RpcError(ErrorCode.NOT_FOUND, "no pending invitation with this id")
+
+    async def accept_invitation(
+        self, s: AsyncSession, user_id: UUID, token: str
+    ) -> InvitationAccepted:
+        """The caller is not a member yet, so the invitation is found by its digest as the
+        system role; the rest runs in the caller's own transaction with that one workspace
+        added to its scope (the service, not the caller, decided it may enter)."""
+        digest_ = _token_digest(token)
+        now = now_utc()
+        async with self.db.system_scope() as lookup:
+            found = await repo.find_invitation(lookup, digest_)
+        if found is None or not token.startswith(INVITATION_PREFIX):
+            raise RpcError(ErrorCode.NOT_FOUND, "unknown invitation")
+        workspace_id = found.workspace_id
+        await repo.scope_workspaces(s, user_id)
+        if await repo.is_member(s, workspace_id, user_id):
+            # A no-op that leaves the link usable by the person it was meant for.
+            return InvitationAccepted(workspace_id=workspace_id, joined=False)
+        await repo.enter_workspace(s, workspace_id)
+        inv = await repo.find_invitation(s, digest_)
+        assert inv is not None
+        gone = _gone(inv, now)
+        if gone is not None:
+            raise RpcError(
+                ErrorCode.GONE,
+                f"this invitation {gone[1]}; ask for a new one",
+                details={"reason": gone[0]},
+            )
+        if inv.email and inv.email not in await repo.user_emails(s, user_id):
+            raise RpcError(
+                ErrorCode.FORBIDDEN,
+                "this invitation is for another e-mail address; sign in with the account "
+                "it was sent to",
+                details={"reason": "email_mismatch"},
+            )
+        await _room_for(s, user_id)
+        if await repo.count_members(s, workspace_id) >= MAX_MEMBERS_PER_WORKSPACE:
+            raise _over(
+                "MAX_MEMBERS_PER_WORKSPACE",
+                MAX_MEMBERS_PER_WORKSPACE,
+                f"the workspace has {MAX_MEMBERS_PER_WORKSPACE} members already",
+            )
+        if await repo.use_invitation(s, digest_, user_id, now) is None:
+            raise RpcError(
+                ErrorCode.GONE,
+                "this invitation was just used; ask for a new one",
+                details={"reason": "used"},
+            )
+        await repo.insert_membership(
+            s,
+            workspace_id=workspace_id,
+            user_id=user_id,
+            builtin_role=inv.builtin_role,
+            role_id=inv.role_id,
+            bot_ids=list(inv.bot_ids),
+            invited_by=inv.created_by,
+        )
+        await self._fits(s, user_id)
+        await self._changed(s, workspace_id, [user_id], "role")
+        return InvitationAccepted(workspace_id=workspace_id, joined=True)
