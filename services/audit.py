@@ -11,6 +11,7 @@ hash of rows already stored, until `hv` says so.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,39 @@ GENESIS: Final = bytes(32)
 # The record's fields in the canonical form (every one present, null when unset).
 CANON_FIELDS: Final[tuple[str, ...]] = tuple(AuditRecord.model_fields)
 _UUID_FIELDS: Final = frozenset({"id", "actor_user_id", "actor_token_id", "workspace_id"})
+
+
+# The `bc-client` header (`{"ip", "ua"}`) of the request being served: the gateway sets it
+# for a state-changing request, `RpcClient.call_raw` forwards it with every call made for
+# that request, so the service writing the record knows the person's address and agent.
+client_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("bc_client", default=None)
+_IP_MAX: Final = AuditRecord.model_fields["ip"].metadata[0].max_length
+_UA_MAX: Final = AuditRecord.model_fields["user_agent"].metadata[0].max_length
+
+
+def client_header(ip: str | None, user_agent: str | None) -> str:
+    """The `bc-client` value, each part cut to what an audit record holds."""
+    body = {"ip": (ip or "")[:_IP_MAX] or None, "ua": (user_agent or "")[:_UA_MAX] or None}
+    return orjson.dumps(body).decode()
+
+
+def client_of(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """`(ip, user_agent)` of a message's `bc-client` header; `(None, None)` without one or
+    for a malformed one (an audit record is still written, without them)."""
+    raw = headers.get("bc-client")
+    if not raw:
+        return None, None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    ip, ua = body.get("ip"), body.get("ua")
+    return (
+        ip[:_IP_MAX] if isinstance(ip, str) else None,
+        ua[:_UA_MAX] if isinstance(ua, str) else None,
+    )
 
 
 def audit_subject(workspace_id: UUID, service: str) -> str:

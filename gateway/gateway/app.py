@@ -79,7 +79,11 @@ def create_app(runtime: ServiceRuntime, authn: Authn) -> FastAPI:
             expose_headers=["Retry-After", "X-Request-Id"],
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware, response_headers=response_headers(settings))
+    app.add_middleware(
+        RequestContextMiddleware,
+        response_headers=response_headers(settings),
+        trusted_hops=settings.trusted_proxy_hops,
+    )
     return app
 
 

@@ -53,6 +53,7 @@ from proto.base import Contract
 from proto.errors import ErrorCode, ErrorEnvelope, FieldError
 from proto.registry import RpcSpec
 from services.access import access_var, decode_access, legacy_access
+from services.audit import client_var
 from services.bus import natsfast
 from services.db.engine import Database
 from services.errors import RpcError
@@ -451,6 +452,7 @@ class RpcServer:
         user_id_var.set(str(ctx.user_id) if ctx.user_id else None)
         # Forwarded undecoded: a handler that only calls on passes the same bytes along.
         access_var.set(hdrs.get(H.ACCESS))
+        client_var.set(hdrs.get(H.CLIENT))
         code = "ok"
         try:
             if tracing.enabled():
@@ -686,6 +688,10 @@ class RpcClient:
                 hdrs[H.ACCESS] = forwarded
         else:
             hdrs[H.ACCESS] = access if isinstance(access, str) else access.encode()
+        if H.CLIENT not in hdrs:
+            client = client_var.get()
+            if client:
+                hdrs[H.CLIENT] = client
         if spec.raw_body:
             hdrs[H.META] = request.model_dump_json()
             payload = body or b""
