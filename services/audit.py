@@ -44,6 +44,21 @@ _IP_MAX: Final = AuditRecord.model_fields["ip"].metadata[0].max_length
 _UA_MAX: Final = AuditRecord.model_fields["user_agent"].metadata[0].max_length
 
 
+# The ids of the audit records written for the request being served, by its handler and by
+# the calls it made (their `bc-audit` reply headers): the reply carries them on in its own
+# `bc-audit`, up to the gateway, which flags a change that wrote none.
+audit_ids_var: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "bc_audit_ids", default=None
+)
+
+
+def note_audit(record_id: str) -> None:
+    """Count an audit record (queued in the outbox) for the request being served."""
+    ids = audit_ids_var.get()
+    if ids is not None:
+        ids.append(record_id)
+
+
 def client_header(ip: str | None, user_agent: str | None) -> str:
     """The `bc-client` value, each part cut to what an audit record holds."""
     body = {"ip": (ip or "")[:_IP_MAX] or None, "ua": (user_agent or "")[:_UA_MAX] or None}

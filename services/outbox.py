@@ -40,6 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from proto import headers as H
 from proto.base import Contract
 from proto.events import new_event_id
+from services.audit import note_audit
+from services.bus.events import AUDIT_STREAM
 from services.bus.types import JetStream
 from services.db.bootstrap import role, system_role
 from services.db.engine import Database
@@ -137,6 +139,8 @@ class Outbox:
             )
         )
         self._wake_after_commit(session)
+        if stream == AUDIT_STREAM:
+            note_audit(str(row_id))
         return row_id
 
     def _wake_after_commit(self, session: AsyncSession) -> None:

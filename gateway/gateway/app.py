@@ -7,6 +7,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
 from gateway import __version__
+from gateway.audit import annotate as annotate_audit
 from gateway.auth import Authn
 from gateway.auth import install as install_auth
 from gateway.docs import mount_docs
@@ -55,6 +56,7 @@ def create_app(runtime: ServiceRuntime, authn: Authn) -> FastAPI:
     install_error_handlers(app)
     for module in (status, auth, workspaces, audit, bots, commands, files, logs):
         app.include_router(module.router)
+    annotate_audit(app)
     mount_docs(app)
     mount_web(app)  # the web console at / (after every router: its catch-all goes last)
     app.add_middleware(

@@ -11,10 +11,11 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.audit import check_recorded
 from gateway.errors import internal_error_body
 from gateway.ratelimit import client_ip
 from proto.errors import ErrorCode
-from services.audit import client_header, client_var
+from services.audit import audit_ids_var, client_header, client_var
 from services.bus.rpc import new_request_id
 from services.errors import envelope_json
 from services.http_timeouts import CutShort
@@ -92,6 +93,9 @@ class RequestContextMiddleware:
         client_token = client_var.set(
             client_header(client_ip(scope, self.trusted_hops), agent) if changes else None
         )
+        # Filled by the calls the request makes (their `bc-audit` replies).
+        audit_ids: list[str] = []
+        audit_token = audit_ids_var.set(audit_ids if changes else None)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -121,8 +125,11 @@ class RequestContextMiddleware:
             await send({"type": "http.response.body", "body": internal_error_body(rid)})
         finally:
             self._observe(scope, status, time.perf_counter() - started)
+            if changes:
+                check_recorded(_route_of(scope), scope["method"], status, audit_ids)
             request_id_var.reset(token)
             client_var.reset(client_token)
+            audit_ids_var.reset(audit_token)
 
     def _with_headers(
         self, headers: Iterable[tuple[bytes, bytes]], rid_header: tuple[bytes, bytes]

@@ -53,7 +53,7 @@ from proto.base import Contract
 from proto.errors import ErrorCode, ErrorEnvelope, FieldError
 from proto.registry import RpcSpec
 from services.access import access_var, decode_access, legacy_access
-from services.audit import client_var
+from services.audit import audit_ids_var, client_var
 from services.bus import natsfast
 from services.db.engine import Database
 from services.errors import RpcError
@@ -453,6 +453,7 @@ class RpcServer:
         # Forwarded undecoded: a handler that only calls on passes the same bytes along.
         access_var.set(hdrs.get(H.ACCESS))
         client_var.set(hdrs.get(H.CLIENT))
+        audit_ids_var.set([])
         code = "ok"
         try:
             if tracing.enabled():
@@ -486,6 +487,9 @@ class RpcServer:
             body, headers = await self._run(call, ctx)
         except RpcError as err:
             return err.code.value, _error_body(err.envelope()), {H.STATUS: H.STATUS_ERROR}
+        audited = audit_ids_var.get()
+        if audited:
+            headers = {**(headers or {}), H.AUDIT: ",".join(audited)}
         return "ok", body, headers
 
     def _timed_out(self, subject: str) -> RpcError:
@@ -710,6 +714,10 @@ class RpcClient:
         if msg.headers and msg.headers.get(H.STATUS) == H.STATUS_ERROR:
             env = ErrorEnvelope.model_validate(orjson.loads(msg.data)["error"])
             raise RpcError.from_envelope(env)
+        if msg.headers and H.AUDIT in msg.headers:
+            audited = audit_ids_var.get()
+            if audited is not None:
+                audited.extend(msg.headers[H.AUDIT].split(","))
         try:
             if msg.headers and H.META in msg.headers:
                 meta = spec.reply.__pydantic_validator__.validate_json(msg.headers[H.META])

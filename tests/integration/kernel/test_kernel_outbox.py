@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto import headers as H
 from proto.base import Contract
-from services.audit import audit_subject
+from services.audit import audit_ids_var, audit_subject
 from services.bus.events import AUDIT_STREAM, EventPublisher, ensure_audit_stream
 from services.bus.rpc import RpcClient, RpcServer
 from services.db.bootstrap import OWNER, bootstrap, role, system_role
@@ -116,7 +116,11 @@ async def pending_rows(s: Setup) -> int:
 async def test_a_committed_row_is_published_once_with_its_id(empty_outbox: Setup) -> None:
     s = empty_outbox
     subject = audit_subject(uuid4(), SCHEMA)
+    # The request being served counts its audit records (its reply's `bc-audit`).
+    noted: list[str] = []
+    audit_ids_var.set(noted)
     ids = await add_notes(s, subject, 3)
+    assert noted == [str(i) for i in ids]
     assert await relay(s).drain() == 3
     assert await stored(s.js, subject) == [(str(i), n) for n, i in enumerate(ids)]
     assert await pending_rows(s) == 0
