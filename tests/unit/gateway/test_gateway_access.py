@@ -57,9 +57,11 @@ class Auth:
 
 
 def changed(version: int, reason: str = "removed") -> bytes:
-    event = AccessChanged(owner_id=TEAM, workspace_id=TEAM, users={ALICE: version},
-                          reason=reason)
-    return event.model_dump_json().encode()
+    fields: dict[str, object] = {"workspace_id": TEAM, "users": {ALICE: version},
+                                 "reason": reason}
+    if "owner_id" in AccessChanged.model_fields:  # before events named it workspace_id
+        fields["owner_id"] = TEAM
+    return AccessChanged.model_validate(fields).model_dump_json().encode()
 
 
 async def test_cached_until_changed_then_fetched_again() -> None:
