@@ -23,17 +23,21 @@ from fastapi.responses import StreamingResponse
 
 from gateway.auth import CurrentUser
 from gateway.deps import Bus
+from gateway.routes.items import typed
+from gateway.routes.workspaces import body_of
 from proto.audit import (
     AUDIT_EXPORT_PAGE,
     AUDIT_LIST,
-    AUDIT_PAGE_DEFAULT,
     AUDIT_PAGE_MAX,
-    AuditExportFormat,
+    AuditExportQuery,
     AuditPage,
     AuditQuery,
     AuditRecord,
 )
+from proto.base import Contract
+from proto.errors import ErrorCode, FieldError
 from services.bus.rpc import RpcClient
+from services.errors import RpcError
 
 router = APIRouter(tags=["audit"])
 
@@ -45,35 +49,9 @@ FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 MEDIA_TYPES: Final = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 
-def _query(
-    workspace_id: UUID,
-    actor: UUID | None,
-    action: str | None,
-    target_type: str | None,
-    target_id: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    **page: Any,
-) -> AuditQuery:
-    # Built here, not by FastAPI: an unknown action or target type is the contract's 422.
-    return AuditQuery(
-        workspace_id=workspace_id,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        since=since,
-        until=until,
-        **page,
-    )
-
-
-Actor = Annotated[UUID | None, Query(description="the actor's user id")]
-ActionQ = Annotated[str | None, Query(max_length=64, description="e.g. bot.start")]
-TargetTypeQ = Annotated[str | None, Query(max_length=32)]
-TargetIdQ = Annotated[str | None, Query(min_length=1, max_length=200)]
-Since = Annotated[datetime | None, Query()]
-Until = Annotated[datetime | None, Query()]
+# The query of `GET …/audit`: the filters, `cursor` and `limit` (the bus contract without
+# what the path gives and what only the export sets).
+ListQuery = body_of(AuditQuery, "workspace_id", "until_seq")
 
 
 @router.get(
@@ -82,30 +60,20 @@ Until = Annotated[datetime | None, Query()]
     response_model_exclude={"head_seq"},
     summary="the workspace's audit trail, newest first (audit.view)",
 )
+@typed(params=Annotated[ListQuery, Query()])
 async def list_audit(
     workspace_id: Annotated[UUID, Path()],
     bus: Bus,
     user: CurrentUser,
-    actor: Actor = None,
-    action: ActionQ = None,
-    target_type: TargetTypeQ = None,
-    target_id: TargetIdQ = None,
-    since: Since = None,
-    until: Until = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=AUDIT_PAGE_MAX)] = AUDIT_PAGE_DEFAULT,
+    params: Annotated[Contract, Query()],
 ) -> Any:
-    query = _query(
-        workspace_id,
-        actor,
-        action,
-        target_type,
-        target_id,
-        since,
-        until,
-        cursor=cursor,
-        limit=limit,
-    )
+    query = AuditQuery(workspace_id=workspace_id, **params.model_dump(exclude_unset=True))
+    if query.limit > AUDIT_PAGE_MAX:  # the bus allows export pages; a client gets this many
+        raise RpcError(
+            ErrorCode.VALIDATION,
+            f"limit is at most {AUDIT_PAGE_MAX}",
+            fields=[FieldError(loc=["query", "limit"], message=f"at most {AUDIT_PAGE_MAX}")],
+        )
     return await bus.call(AUDIT_LIST, query, user_id=user.user_id)
 
 
@@ -119,24 +87,11 @@ async def export_audit(
     workspace_id: Annotated[UUID, Path()],
     bus: Bus,
     user: CurrentUser,
-    format: Annotated[AuditExportFormat, Query()] = "jsonl",
-    actor: Actor = None,
-    action: ActionQ = None,
-    target_type: TargetTypeQ = None,
-    target_id: TargetIdQ = None,
-    since: Since = None,
-    until: Until = None,
+    params: Annotated[AuditExportQuery, Query()],
 ) -> StreamingResponse:
-    query = _query(
-        workspace_id,
-        actor,
-        action,
-        target_type,
-        target_id,
-        since,
-        until,
-        limit=AUDIT_EXPORT_PAGE,
-    )
+    format = params.format
+    filters = params.model_dump(exclude_unset=True, exclude={"format"})
+    query = AuditQuery(workspace_id=workspace_id, limit=AUDIT_EXPORT_PAGE, **filters)
     first = await bus.call(AUDIT_LIST, query, user_id=user.user_id)
     rows = _pages(bus, query, first, user.user_id)
     body = _csv(rows) if format == "csv" else _jsonl(rows)

@@ -9,7 +9,7 @@ those in. Deleting and transferring a workspace need a session, not a personal t
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Response, status
@@ -22,10 +22,13 @@ from proto import workspaces as W
 from proto.access import PERMISSIONS
 from proto.auth import ACCOUNT_SCOPE
 from proto.base import Contract, Empty
+from proto.registry import RpcSpec
+from services.bus.rpc import RpcClient
 
 router = APIRouter(tags=["workspaces"])
 Account = Annotated[Principal, require_scope(ACCOUNT_SCOPE)]
 
+C = TypeVar("C", bound=Contract)
 WS = "/v1/workspaces/{workspace_id}"
 WorkspaceId = Annotated[UUID, Path()]
 
@@ -58,7 +61,15 @@ _PERMISSIONS = W.PermissionList.model_validate(
 )
 
 
-def _no_content() -> Response:
+def _with_path(contract: type[C], body: Contract | None = None, **path: UUID) -> C:
+    """The RPC request: the path's ids plus the fields the body gave (a PATCH changes only
+    those)."""
+    return contract(**path, **(body.model_dump(exclude_unset=True) if body else {}))
+
+
+async def _done(bus: RpcClient, spec: RpcSpec[C, Empty], req: C, user: Principal) -> Response:
+    """Call a spec that answers nothing: 204."""
+    await bus.call(spec, req, user_id=user.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -95,7 +106,7 @@ async def get_workspace(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) 
 async def update_workspace(
     workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
 ) -> Any:
-    req = W.UpdateWorkspace(workspace_id=workspace_id, **body.model_dump(exclude_unset=True))
+    req = _with_path(W.UpdateWorkspace, body, workspace_id=workspace_id)
     return await bus.call(W.WORKSPACE_UPDATE, req, user_id=user.user_id)
 
 
@@ -108,7 +119,7 @@ async def update_workspace(
 async def delete_workspace(
     workspace_id: WorkspaceId, body: Contract, bus: Bus, user: Account
 ) -> Any:
-    req = W.DeleteWorkspace(workspace_id=workspace_id, **body.model_dump())
+    req = _with_path(W.DeleteWorkspace, body, workspace_id=workspace_id)
     return await bus.call(W.WORKSPACE_DELETE, req, user_id=user.user_id, timeout_s=30)
 
 
@@ -121,7 +132,7 @@ async def delete_workspace(
 async def transfer_workspace(
     workspace_id: WorkspaceId, body: Contract, bus: Bus, user: Account
 ) -> Any:
-    req = W.TransferWorkspace(workspace_id=workspace_id, **body.model_dump())
+    req = _with_path(W.TransferWorkspace, body, workspace_id=workspace_id)
     return await bus.call(W.WORKSPACE_TRANSFER, req, user_id=user.user_id)
 
 
@@ -146,9 +157,7 @@ async def update_member(
     bus: Bus,
     user: CurrentUser,
 ) -> Any:
-    req = W.UpdateMember(
-        workspace_id=workspace_id, user_id=user_id, **body.model_dump(exclude_unset=True)
-    )
+    req = _with_path(W.UpdateMember, body, workspace_id=workspace_id, user_id=user_id)
     return await bus.call(W.MEMBER_UPDATE, req, user_id=user.user_id)
 
 
@@ -162,8 +171,7 @@ async def remove_member(
     workspace_id: WorkspaceId, user_id: Annotated[UUID, Path()], bus: Bus, user: CurrentUser
 ) -> Response:
     req = W.MemberRef(workspace_id=workspace_id, user_id=user_id)
-    await bus.call(W.MEMBER_REMOVE, req, user_id=user.user_id)
-    return _no_content()
+    return await _done(bus, W.MEMBER_REMOVE, req, user)
 
 
 @router.post(
@@ -174,8 +182,7 @@ async def remove_member(
 )
 async def leave_workspace(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> Response:
     req = W.WorkspaceRef(workspace_id=workspace_id)
-    await bus.call(W.MEMBER_LEAVE, req, user_id=user.user_id)
-    return _no_content()
+    return await _done(bus, W.MEMBER_LEAVE, req, user)
 
 
 # ------------------------------------------------------------------------------ roles
@@ -198,7 +205,7 @@ async def list_roles(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> 
 async def create_role(
     workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
 ) -> Any:
-    req = W.CreateRole(workspace_id=workspace_id, **body.model_dump())
+    req = _with_path(W.CreateRole, body, workspace_id=workspace_id)
     return await bus.call(W.ROLE_CREATE, req, user_id=user.user_id)
 
 
@@ -215,9 +222,7 @@ async def update_role(
     bus: Bus,
     user: CurrentUser,
 ) -> Any:
-    req = W.UpdateRole(
-        workspace_id=workspace_id, role_id=role_id, **body.model_dump(exclude_unset=True)
-    )
+    req = _with_path(W.UpdateRole, body, workspace_id=workspace_id, role_id=role_id)
     return await bus.call(W.ROLE_UPDATE, req, user_id=user.user_id)
 
 
@@ -231,8 +236,7 @@ async def delete_role(
     workspace_id: WorkspaceId, role_id: Annotated[UUID, Path()], bus: Bus, user: CurrentUser
 ) -> Response:
     req = W.RoleIdRef(workspace_id=workspace_id, role_id=role_id)
-    await bus.call(W.ROLE_DELETE, req, user_id=user.user_id)
-    return _no_content()
+    return await _done(bus, W.ROLE_DELETE, req, user)
 
 
 @router.get("/v1/permissions", response_model=W.PermissionList, summary="every permission")
@@ -251,7 +255,7 @@ async def list_permissions() -> W.PermissionList:
 async def create_invitation(
     workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
 ) -> Any:
-    req = W.CreateInvitation(workspace_id=workspace_id, **body.model_dump(exclude_unset=True))
+    req = _with_path(W.CreateInvitation, body, workspace_id=workspace_id)
     return await bus.call(W.INVITATION_CREATE, req, user_id=user.user_id)
 
 
@@ -279,8 +283,7 @@ async def revoke_invitation(
     user: CurrentUser,
 ) -> Response:
     req = W.InvitationRef(workspace_id=workspace_id, invitation_id=invitation_id)
-    await bus.call(W.INVITATION_REVOKE, req, user_id=user.user_id)
-    return _no_content()
+    return await _done(bus, W.INVITATION_REVOKE, req, user)
 
 
 @router.post(

@@ -10,10 +10,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
 from pydantic import ValidationError
 
+from gateway.auth import Principal, current_user
+from gateway.deps import get_bus
+from gateway.errors import install_error_handlers
 from gateway.routes import audit
 from gateway.routes.workspaces import UpdateMemberBody, UpdateWorkspaceBody, body_of
 from proto import workspaces as W
@@ -96,3 +101,30 @@ def test_route_bodies_are_the_contracts_without_path_ids() -> None:
         UpdateWorkspaceBody.model_validate({"workspace_id": str(WS)})
     with pytest.raises(ValidationError):
         UpdateMemberBody.model_validate({"role": "emperor"})
+
+
+async def test_the_routes_validate_filters_and_stream_an_attachment() -> None:
+    log = FakeLog()
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(audit.router)
+    app.dependency_overrides[get_bus] = lambda: log
+    app.dependency_overrides[current_user] = lambda: Principal(
+        user_id=uuid.uuid4(), kind="session", scopes=frozenset()
+    )
+    transport = httpx.ASGITransport(app=app)
+    base = f"/v1/workspaces/{WS}/audit"
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
+        unknown = await c.get(base, params={"action": "bot.fly"})
+        assert unknown.status_code == 422
+        assert "unknown audit action" in unknown.text
+        assert (await c.get(base, params={"limit": 201})).status_code == 422
+        page = await c.get(base, params={"action": "bot.update", "limit": 2})
+        assert page.status_code == 200, page.text
+        assert set(page.json()) == {"items", "next_cursor"}
+        assert log.queries[-1].action == "bot.update"
+        assert log.queries[-1].limit == 2
+        export = await c.get(f"{base}/export", params={"format": "csv"})
+        assert export.headers["content-disposition"] == f'attachment; filename="audit-{WS}.csv"'
+        assert export.headers["content-type"].startswith("text/csv")
+        assert len(export.text.splitlines()) == 6  # the header and the 5 records
