@@ -816,8 +816,15 @@ class PromptPatch(Contract):
     variables: dict[str, str] | None = Field(None, max_length=50)
 
 
+class CreatePrompt(PromptIn):
+    """`POST /v1/prompts`: a prompt in `workspace_id` (default: the caller's personal one)."""
+
+    workspace_id: UUID | None = None
+
+
 class PromptOut(PromptIn):
     id: UUID
+    workspace_id: UUID
     created_at: datetime
     updated_at: datetime
     # Undefined variables the system/user templates use (they render empty): a warning,
@@ -827,6 +834,13 @@ class PromptOut(PromptIn):
 
 class PromptList(Contract):
     items: list[PromptOut]
+
+
+class WorkspaceFilter(Contract):
+    """`?workspace_id=`: the items of one workspace the caller is a member of (else 404);
+    without it, those of every workspace of theirs."""
+
+    workspace_id: UUID | None = None
 
 
 class PromptRef(Contract):
@@ -972,8 +986,16 @@ class ConnectionPatch(Contract):
         return v
 
 
+class CreateConnection(ConnectionIn):
+    """`POST /v1/connections`: a connection in `workspace_id` (default: the caller's personal
+    one)."""
+
+    workspace_id: UUID | None = None
+
+
 class ConnectionOut(_ConnectionFields):
     id: UUID
+    workspace_id: UUID
     secret_set: bool = False
     # Last characters of the secret, for recognition ("…abcd"); only for long secrets.
     secret_hint: str | None = None
@@ -1144,8 +1166,12 @@ EXPORT = rpc(
     callers=_GW,
     summary="a bot's setup (no secrets)",
 )
-PROMPT_LIST = rpc("rpc.command.prompt.list", Empty, PromptList, callers=_GW, summary="prompts")
-PROMPT_CREATE = rpc("rpc.command.prompt.create", PromptIn, PromptOut, callers=_GW, summary="add")
+PROMPT_LIST = rpc(
+    "rpc.command.prompt.list", WorkspaceFilter, PromptList, callers=_GW, summary="prompts"
+)
+PROMPT_CREATE = rpc(
+    "rpc.command.prompt.create", CreatePrompt, PromptOut, callers=_GW, summary="add"
+)
 PROMPT_GET = rpc("rpc.command.prompt.get", PromptRef, PromptOut, callers=_GW, summary="one")
 PROMPT_UPDATE = rpc(
     "rpc.command.prompt.update", UpdatePrompt, PromptOut, callers=_GW, summary="change"
@@ -1154,10 +1180,14 @@ PROMPT_DELETE = rpc(
     "rpc.command.prompt.delete", PromptRef, Empty, callers=_GW, summary="remove (409 if used)"
 )
 CONNECTION_LIST = rpc(
-    "rpc.command.connection.list", Empty, ConnectionList, callers=_GW, summary="connections"
+    "rpc.command.connection.list",
+    WorkspaceFilter,
+    ConnectionList,
+    callers=_GW,
+    summary="connections",
 )
 CONNECTION_CREATE = rpc(
-    "rpc.command.connection.create", ConnectionIn, ConnectionOut, callers=_GW, summary="add"
+    "rpc.command.connection.create", CreateConnection, ConnectionOut, callers=_GW, summary="add"
 )
 CONNECTION_GET = rpc(
     "rpc.command.connection.get", ConnectionRef, ConnectionOut, callers=_GW, summary="one"

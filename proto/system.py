@@ -92,15 +92,31 @@ class PurgeWorkspace(Contract):
     workspace_id: UUID
 
 
-# Every service that stores workspace data answers this (#17; served by each service's
-# slice, planned until then).
-WORKSPACE_PURGE_SPECS = _purge(
-    "workspace.purge",
-    PurgeWorkspace,
-    summary="delete all data of a workspace (idempotent)",
-    planned=True,
-)
+# Every service that stores workspace data answers this (#17): planned until that
+# service's slice serves it.
+_WORKSPACE_PURGE_SERVED = frozenset({"command"})
+WORKSPACE_PURGE_SPECS = [
+    spec
+    for name in DATA_SERVICES
+    for spec in _answered_by_each(
+        [name],
+        "workspace.purge",
+        PurgeWorkspace,
+        PurgeResult,
+        caller="auth",
+        summary="delete all data of a workspace (idempotent)",
+        planned=name not in _WORKSPACE_PURGE_SERVED,
+    )
+]
 SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS, *WORKSPACE_PURGE_SPECS]
+
+
+def workspace_purge_spec(service: str) -> RpcSpec[PurgeWorkspace, PurgeResult]:
+    """The workspace-purge RPC that `service` answers."""
+    found = [spec for spec in WORKSPACE_PURGE_SPECS if spec.service == service]
+    if not found:
+        raise KeyError(f"{service} stores no workspace data (no workspace.purge RPC)")
+    return found[0]
 
 
 def purge_spec(service: str) -> RpcSpec[PurgeUser, PurgeResult]:

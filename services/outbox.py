@@ -123,10 +123,15 @@ class Outbox:
         *,
         stream: str,
         headers: dict[str, str] | None = None,
+        row_id: UUID | None = None,
     ) -> UUID:
         """Queue `payload` for `subject` on `stream` in the session's transaction; the id
-        of the row (its `Nats-Msg-Id`, the audit record's id for the `bc-audit` reply)."""
-        row_id = new_event_id()
+        of the row (its `Nats-Msg-Id`, the audit record's id for the `bc-audit` reply).
+
+        `row_id` is the payload's own id when it has one (an audit record's), so the
+        message, its de-duplication and the stored record share one id; a UUIDv7 made just
+        before keeps the relay's order."""
+        row_id = row_id or new_event_id()
         hdrs = dict(headers) if headers else {}
         inject_headers(hdrs)
         await session.execute(

@@ -15,7 +15,7 @@ from command_service.models import SCHEMA
 from command_service.service import ConfigService
 from command_service.settings import Settings
 from proto import commands as c
-from proto.system import purge_spec
+from proto.system import purge_spec, workspace_purge_spec
 from services.bus.kv import Store, ensure_bucket
 from services.bus.types import Msg
 from services.keys import EncryptedColumn
@@ -38,7 +38,7 @@ async def setup(runtime: ServiceRuntime) -> None:
         max_bytes=settings.outbound_max_bytes,
         max_redirects=settings.outbound_max_redirects,
     )
-    config = ConfigService(runtime.vault, renderer, guard)
+    config = ConfigService(runtime.vault, renderer, guard, runtime.require_outbox())
     cache = SetupCache(setup_loader(runtime, config))
 
     async def publish(event: c.CommandExecuted) -> None:
@@ -115,6 +115,7 @@ def _routes(h: Handlers) -> tuple[Route, ...]:
         (c.CONNECTION_DELETE, h.connections.delete),
         (c.CONNECTION_TEST, h.connection_test),
         (purge_spec("command"), h.purge),
+        (workspace_purge_spec("command"), h.purge_workspace),
     )
 
 
@@ -122,6 +123,8 @@ SERVICE = ServiceDefinition(
     "command",
     Settings,
     setup,
+    # Audit records of every change go out through the outbox (migration 0004).
+    outbox=True,
     encrypted_columns=[
         EncryptedColumn(SCHEMA, "connections", "secret_enc"),
         EncryptedColumn(SCHEMA, "connections", "secret_headers_enc"),

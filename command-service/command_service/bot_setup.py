@@ -74,7 +74,8 @@ class Connection:
 @dataclass
 class BotSetup:
     bot_id: UUID
-    owner_id: UUID | None
+    # The bot's workspace (#17): its events' subjects and the cache's invalidation key.
+    workspace_id: UUID | None
     prefix: str | None
     commands: list[Command]
     prompts: dict[UUID, PromptIn]
@@ -88,7 +89,7 @@ class BotSetup:
             self._index.setdefault((cmd.spec.kind, name), []).append(cmd)
 
     def secret_values(self) -> list[str]:
-        """The secrets of every connection of this setup (one owner's), for redaction."""
+        """The secrets of every connection of this setup (one workspace's), for redaction."""
         return [v for conn in self.connections.values() for v in conn.secret_values()]
 
     def find(self, kind: str, name: str, guild_id: str | None) -> Command | None:
@@ -178,6 +179,7 @@ def connection_out(row: ConnectionRow) -> ConnectionOut:
         {
             **row.spec,
             "id": row.id,
+            "workspace_id": row.workspace_id,
             "secret_set": row.secret_enc is not None,
             "secret_hint": row.secret_hint,
             "secret_headers": {n: "********" for n in row.secret_header_names},
@@ -219,16 +221,16 @@ def build_setup(
     connection_rows: Sequence[ConnectionRow],
     vault: Vault | None,
 ) -> BotSetup:
-    owner: UUID | None = settings.owner_id if settings is not None else None
-    if owner is None and command_rows:
-        owner = command_rows[0].owner_id
+    workspace: UUID | None = settings.workspace_id if settings is not None else None
+    if workspace is None and command_rows:
+        workspace = command_rows[0].workspace_id
     prefix = settings.prefix if settings is not None else DEFAULT_PREFIX
     commands = [Command(r.id, CommandIn.model_validate(r.spec)) for r in command_rows]
     prompts = {r.id: PromptIn.model_validate(r.spec) for r in prompt_rows}
     connections = {r.id: open_connection(vault, r) for r in connection_rows}
     return BotSetup(
         bot_id=bot_id,
-        owner_id=owner,
+        workspace_id=workspace,
         prefix=prefix,
         commands=commands,
         prompts=prompts,

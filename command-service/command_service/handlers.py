@@ -1,4 +1,4 @@
-"""Thin RPC handlers: check the caller and the bot, call the service, commit, announce."""
+"""Thin RPC handlers: find the caller and the bot, call the service, commit, announce."""
 
 from __future__ import annotations
 
@@ -7,22 +7,26 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID, uuid4
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service.bot_setup import BotSetup, Command
 from command_service.execution.cache import Loader, SetupCache
 from command_service.execution.executor import ADMINISTRATOR, Executor
-from command_service.service import ConfigService, ItemService, OutT, PatchT, SpecT
+from command_service.service import Actor, BotScope, ConfigService, ItemService, PatchT
 from proto import commands as c
+from proto import headers as H
+from proto.access import Access
+from proto.audit import AuditRecord
 from proto.base import Contract, Empty
 from proto.bots import GET_BOT, BotRef, BotSummary
 from proto.errors import ErrorCode
 from proto.fleet import LIVE_CONTEXT, ContextRequest, LiveContext
 from proto.storage import READ_CONFIG, ConfigRef
-from proto.system import PurgeResult, PurgeUser
+from proto.system import PurgeResult, PurgeUser, PurgeWorkspace
 from services.bus.rpc import RpcContext
 from services.db import Database
 from services.errors import RpcError, not_found
@@ -94,13 +98,62 @@ class _DryRun(Exception):
         self.result = result
 
 
+def _client_field(client: Any, key: str, limit: int) -> str | None:
+    value = client.get(key) if isinstance(client, dict) else None
+    return value[:limit] if isinstance(value, str) else None
+
+
+def actor_of(ctx: RpcContext) -> Actor:
+    """The caller (UNAUTHENTICATED without one) and, for the audit record, the client the
+    gateway saw (`bc-client`) and the request id."""
+    raw = ctx.headers.get(H.CLIENT)
+    try:
+        client = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        client = None
+    limits = AuditRecord.model_fields
+    return Actor(
+        ctx.require_access(),
+        ip=_client_field(client, "ip", _max_length(limits["ip"].metadata, 64)),
+        user_agent=_client_field(client, "ua", _max_length(limits["user_agent"].metadata, 512)),
+        request_id=ctx.request_id[: _max_length(limits["request_id"].metadata, 128)],
+    )
+
+
+def _max_length(metadata: list[Any], default: int) -> int:
+    # The record refuses longer values; a long user agent is cut, never a failed change.
+    return next((m.max_length for m in metadata if hasattr(m, "max_length")), default)
+
+
+def bot_workspace(bot: BotSummary) -> UUID:
+    """The workspace of a bot as bot-service describes it. Until bot-service's summary
+    names `workspace_id` (#17 slice B), its `owner_id` is the workspace: every bot is in
+    its owner's personal workspace, whose id is the owner's."""
+    fields = vars(bot)
+    return UUID(str(fields.get("workspace_id") or fields["owner_id"]))
+
+
 T = TypeVar("T")
 RefT = TypeVar("RefT", bound=Contract)
 UpdateT = TypeVar("UpdateT", bound=Contract)
 ListT = TypeVar("ListT", bound=Contract)
 
 
-class ItemHandlers(Generic[RefT, UpdateT, ListT, SpecT, PatchT, OutT]):
+class _Creating(Protocol):
+    @property
+    def workspace_id(self) -> UUID | None: ...
+
+
+class _InWorkspace(Protocol):
+    @property
+    def workspace_id(self) -> UUID: ...
+
+
+CreateT = TypeVar("CreateT", bound=_Creating)
+OutT = TypeVar("OutT", bound=_InWorkspace)
+
+
+class ItemHandlers(Generic[RefT, UpdateT, ListT, CreateT, PatchT, OutT]):
     """The list/create/get/update/delete RPCs of prompts, or of connections: the requests
     differ only in the name of the id field, which `item_id` and `change` read."""
 
@@ -108,7 +161,7 @@ class ItemHandlers(Generic[RefT, UpdateT, ListT, SpecT, PatchT, OutT]):
         self,
         handlers: Handlers,
         # The stored row type is the service's business: handlers never see a row.
-        items: ItemService[Any, SpecT, PatchT, OutT],
+        items: ItemService[Any, Any, PatchT, OutT],
         *,
         item_id: Callable[[RefT], UUID],
         change: Callable[[UpdateT], tuple[UUID, PatchT]],
@@ -120,33 +173,35 @@ class ItemHandlers(Generic[RefT, UpdateT, ListT, SpecT, PatchT, OutT]):
         self.change = change
         self.listing = listing
 
-    async def list(self, req: Empty, ctx: RpcContext) -> ListT:
-        async with self.h.tx(ctx.require_user()) as s:
-            return self.listing(await self.items.list_all(s))
+    async def list(self, req: c.WorkspaceFilter, ctx: RpcContext) -> ListT:
+        actor = actor_of(ctx)
+        async with self.h.tx(actor) as s:
+            return self.listing(await self.items.list_all(s, actor, req.workspace_id))
 
-    async def create(self, req: SpecT, ctx: RpcContext) -> OutT:
-        user = ctx.require_user()
-        async with self.h.tx(user) as s:
-            return await self.items.create(s, user, req)
+    async def create(self, req: CreateT, ctx: RpcContext) -> OutT:
+        actor = actor_of(ctx)
+        async with self.h.tx(actor) as s:
+            return await self.items.create(s, actor, req, req.workspace_id)
 
     async def get(self, req: RefT, ctx: RpcContext) -> OutT:
-        async with self.h.tx(ctx.require_user()) as s:
+        async with self.h.tx(actor_of(ctx)) as s:
             return await self.items.get(s, self.item_id(req))
 
     async def update(self, req: UpdateT, ctx: RpcContext) -> OutT:
         """Committed first; then every bot whose commands use the item is announced."""
-        user = ctx.require_user()
+        actor = actor_of(ctx)
         item_id, patch = self.change(req)
-        async with self.h.tx(user) as s:
-            out = await self.items.update(s, item_id, patch)
-        async with self.h.tx(user) as s:
+        async with self.h.tx(actor) as s:
+            out = await self.items.update(s, actor, item_id, patch)
+        async with self.h.tx(actor) as s:
             bots = await self.items.bots_using(s, item_id)
-        await self.h.announce(user, bots)
+        await self.h.announce(out.workspace_id, bots)
         return out
 
     async def delete(self, req: RefT, ctx: RpcContext) -> Empty:
-        async with self.h.tx(ctx.require_user()) as s:
-            await self.items.delete(s, self.item_id(req))
+        actor = actor_of(ctx)
+        async with self.h.tx(actor) as s:
+            await self.items.delete(s, actor, self.item_id(req))
         return Empty()
 
 
@@ -166,7 +221,7 @@ class Handlers:
         self.execute_timeout_s = execute_timeout_s
         self.published: deque[str] = deque(maxlen=256)
         self.prompts = ItemHandlers[
-            c.PromptRef, c.UpdatePrompt, c.PromptList, c.PromptIn, c.PromptPatch, c.PromptOut
+            c.PromptRef, c.UpdatePrompt, c.PromptList, c.CreatePrompt, c.PromptPatch, c.PromptOut
         ](
             self,
             config.prompts,
@@ -178,7 +233,7 @@ class Handlers:
             c.ConnectionRef,
             c.UpdateConnection,
             c.ConnectionList,
-            c.ConnectionIn,
+            c.CreateConnection,
             c.ConnectionPatch,
             c.ConnectionOut,
         ](
@@ -192,26 +247,42 @@ class Handlers:
     # ---- plumbing
 
     @asynccontextmanager
-    async def tx(self, user: UUID) -> AsyncIterator[AsyncSession]:
-        async with _database(self.rt).user_scope(user) as s:
+    async def tx(self, actor: Actor) -> AsyncIterator[AsyncSession]:
+        """A transaction in the caller's scope: rows of their workspaces only."""
+        async with _database(self.rt).access_scope(actor.access) as s:
             yield s
 
-    async def own_bot(self, bot_id: UUID, user: UUID) -> BotSummary:
-        """The bot; 404 unless it belongs to the caller (asked to bot-service)."""
+    @asynccontextmanager
+    async def system_tx(self, workspace_id: UUID) -> AsyncIterator[AsyncSession]:
+        """A transaction of command-service's own for one workspace (deletions)."""
+        async with _database(self.rt).access_scope(Access.system_for("command", workspace_id)) as s:
+            yield s
+
+    async def find_bot(self, actor: Actor, bot_id: UUID) -> tuple[BotScope, BotSummary]:
+        """The bot and its workspace; 404 unless the caller can see it (asked to
+        bot-service with the caller's own headers, then the caller's bot limit)."""
         try:
-            return await self.rt.client.call(
-                GET_BOT, BotRef(bot_id=bot_id), user_id=user, timeout_s=5
-            )
+            bot = await self.rt.client.call(GET_BOT, BotRef(bot_id=bot_id), timeout_s=5)
         except RpcError as err:
             if err.code is ErrorCode.NOT_FOUND:
                 raise not_found("bot") from None
             raise
+        workspace = bot_workspace(bot)
+        if not actor.access.sees(workspace, bot_id):
+            raise not_found("bot")
+        return BotScope(bot_id=bot_id, workspace_id=workspace), bot
+
+    async def bot_of(self, ctx: RpcContext, bot_id: UUID) -> tuple[Actor, BotScope]:
+        actor = actor_of(ctx)
+        bot, _ = await self.find_bot(actor, bot_id)
+        return actor, bot
 
     async def live_context(
-        self, bot_id: UUID, user: UUID, spec: c.CommandIn, sample: c.CommandSample
+        self, bot_id: UUID, spec: c.CommandIn, sample: c.CommandSample
     ) -> LiveContext | None:
         """Where a dry run pretends to be, from the running bot's cache; None when the bot
         is not running (the dry run then uses sample names)."""
+
         def snowflake(value: str | None) -> str | None:
             return value if value and value.isdigit() and len(value) <= 20 else None
 
@@ -221,51 +292,48 @@ class Handlers:
             channel_id=snowflake(sample.channel_id),
         )
         try:
-            return await self.rt.client.call(LIVE_CONTEXT, req, user_id=user, timeout_s=3)
+            return await self.rt.client.call(LIVE_CONTEXT, req, timeout_s=3)
         except RpcError:
             return None
 
-    async def caller_owning(self, ctx: RpcContext, bot_id: UUID) -> UUID:
-        """The calling user, once the bot is known to be theirs."""
-        user = ctx.require_user()
-        await self.own_bot(bot_id, user)
-        return user
-
-    async def announce(self, owner: UUID, bot_ids: list[UUID] | set[UUID]) -> None:
+    async def announce(self, workspace_id: UUID, bot_ids: list[UUID] | set[UUID]) -> None:
         """After a commit: refresh this replica's cache and tell everyone (bot-service syncs)."""
-        self.cache.invalidate_owner(owner)
+        self.cache.invalidate_workspace(workspace_id)
         for bot_id in sorted(bot_ids):
             self.cache.invalidate_bot(bot_id)
             setup = await self.cache.get(bot_id)
             event = c.CommandsChanged(
-                owner_id=owner, bot_id=bot_id, hash=setup.manifest.hash, message="commands changed"
+                owner_id=workspace_id,
+                bot_id=bot_id,
+                hash=setup.manifest.hash,
+                message="commands changed",
             )
             self.published.append(str(event.id))
             await self.rt.events.publish("command", "changed", event)
 
     def on_changed_event(self, subject: str, event_id: str | None) -> None:
-        """`evt.command.<owner>.<bot>.changed` from any replica: drop what it touches."""
+        """`evt.command.<workspace>.<bot>.changed` from any replica: drop what it touches."""
         if event_id is not None and event_id in self.published:
             return
         parts = subject.split(".")
         if len(parts) != 5:
             return
         try:
-            owner = UUID(parts[2])
-            self.cache.invalidate_owner(owner)
+            workspace = UUID(parts[2])
+            self.cache.invalidate_workspace(workspace)
             if parts[3] != "-":
                 self.cache.invalidate_bot(UUID(parts[3]))
         except ValueError:
             return
 
     async def on_bot_deleted(self, subject: str) -> None:
-        """`evt.bot.<owner>.<bot>.deleted`: the bot's commands and settings go too."""
+        """`evt.bot.<workspace>.<bot>.deleted`: the bot's commands and settings go too."""
         parts = subject.split(".")
         try:
-            owner, bot_id = UUID(parts[2]), UUID(parts[3])
+            workspace, bot_id = UUID(parts[2]), UUID(parts[3])
         except (ValueError, IndexError):
             return
-        async with self.tx(owner) as s:
+        async with self.system_tx(workspace) as s:
             await self.config.purge_bot(s, bot_id)
         self.cache.invalidate_bot(bot_id)
 
@@ -298,62 +366,72 @@ class Handlers:
     # ---- commands
 
     async def read_bot(
-        self, ctx: RpcContext, bot_id: UUID, read: Callable[[AsyncSession], Awaitable[T]]
+        self,
+        ctx: RpcContext,
+        bot_id: UUID,
+        read: Callable[[AsyncSession, Actor, BotScope], Awaitable[T]],
     ) -> T:
-        """A read of one of the caller's bots."""
-        async with self.tx(await self.caller_owning(ctx, bot_id)) as s:
-            return await read(s)
+        """A read of a bot the caller can see (the service checks the permission)."""
+        actor, bot = await self.bot_of(ctx, bot_id)
+        async with self.tx(actor) as s:
+            return await read(s, actor, bot)
 
     async def change_bot(
-        self, ctx: RpcContext, bot_id: UUID, change: Callable[[AsyncSession, UUID], Awaitable[T]]
+        self,
+        ctx: RpcContext,
+        bot_id: UUID,
+        change: Callable[[AsyncSession, Actor, BotScope], Awaitable[T]],
     ) -> T:
-        """A change to one of the caller's bots (given the session and the caller): committed
-        first, then announced."""
-        user = await self.caller_owning(ctx, bot_id)
-        async with self.tx(user) as s:
-            out = await change(s, user)
-        await self.announce(user, {bot_id})
+        """A change to a bot's commands: committed first, then announced."""
+        actor, bot = await self.bot_of(ctx, bot_id)
+        async with self.tx(actor) as s:
+            out = await change(s, actor, bot)
+        await self.announce(bot.workspace_id, {bot_id})
         return out
 
     async def list(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandList:
-        items = await self.read_bot(
-            ctx, req.bot_id, lambda s: self.config.list_commands(s, req.bot_id)
-        )
-        return c.CommandList(items=items)
+        return c.CommandList(items=await self.read_bot(ctx, req.bot_id, self.config.list_commands))
 
     async def create(self, req: c.CreateCommand, ctx: RpcContext) -> c.CommandOut:
         return await self.change_bot(
             ctx,
             req.bot_id,
-            lambda s, user: self.config.create_command(s, user, req.bot_id, req.command),
+            lambda s, actor, bot: self.config.create_command(s, actor, bot, req.command),
         )
 
     async def get(self, req: c.CommandRef, ctx: RpcContext) -> c.CommandOut:
         return await self.read_bot(
-            ctx, req.bot_id, lambda s: self.config.get_command(s, req.bot_id, req.command_id)
+            ctx,
+            req.bot_id,
+            lambda s, actor, bot: self.config.get_command(s, actor, bot, req.command_id),
         )
 
     async def update(self, req: c.UpdateCommand, ctx: RpcContext) -> c.CommandOut:
         return await self.change_bot(
             ctx,
             req.bot_id,
-            lambda s, _: self.config.update_command(s, req.bot_id, req.command_id, req.patch),
+            lambda s, actor, bot: self.config.update_command(
+                s, actor, bot, req.command_id, req.patch
+            ),
         )
 
     async def delete(self, req: c.CommandRef, ctx: RpcContext) -> Empty:
         await self.change_bot(
-            ctx, req.bot_id, lambda s, _: self.config.delete_command(s, req.bot_id, req.command_id)
+            ctx,
+            req.bot_id,
+            lambda s, actor, bot: self.config.delete_command(s, actor, bot, req.command_id),
         )
         return Empty()
 
     async def test(self, req: c.TestCommand, ctx: RpcContext) -> c.CommandReply:
-        user = ctx.require_user()
-        bot = await self.own_bot(req.bot_id, user)
+        actor = actor_of(ctx)
+        scope, bot = await self.find_bot(actor, req.bot_id)
+        self.config.check_test(actor, scope)
         setup = await self.cache.get(req.bot_id)
         cmd = next((x for x in setup.commands if x.id == req.command_id), None)
         if cmd is None:
             raise not_found("command")
-        live = await self.live_context(req.bot_id, user, cmd.spec, req)
+        live = await self.live_context(req.bot_id, cmd.spec, req)
         inv = _tester_invocation(cmd.spec, req, bot, live)
         async with asyncio.timeout(self.execute_timeout_s):
             reply, _ = await self.executor.run(setup, cmd, inv, dry_run=True)
@@ -361,15 +439,15 @@ class Handlers:
 
     async def preview(self, req: c.PreviewCommand, ctx: RpcContext) -> c.CommandReply:
         """Dry-run an unsaved command: validated like a create, nothing stored or announced."""
-        user = ctx.require_user()
-        bot = await self.own_bot(req.bot_id, user)
-        async with self.tx(user) as s:
+        actor = actor_of(ctx)
+        scope, bot = await self.find_bot(actor, req.bot_id)
+        async with self.tx(actor) as s:
             conns, prompts = await self.config.check_preview(
-                s, req.bot_id, req.command, req.command_id
+                s, actor, scope, req.command, req.command_id
             )
         saved = await self.cache.get(req.bot_id)
         cmd = Command(req.command_id or uuid4(), req.command)
-        live = await self.live_context(req.bot_id, user, cmd.spec, req.sample)
+        live = await self.live_context(req.bot_id, cmd.spec, req.sample)
         inv = _tester_invocation(cmd.spec, req.sample, bot, live)
         async with asyncio.timeout(self.execute_timeout_s):
             reply = await self.executor.preview(saved, cmd, inv, conns, prompts)
@@ -382,61 +460,66 @@ class Handlers:
         return c.TemplateVariables(items=list(c.TEMPLATE_VARIABLES))
 
     async def settings_get(self, req: c.BotCommandRef, ctx: RpcContext) -> c.CommandSettings:
-        return await self.read_bot(
-            ctx, req.bot_id, lambda s: self.config.get_settings(s, req.bot_id)
-        )
+        return await self.read_bot(ctx, req.bot_id, self.config.get_settings)
 
     async def settings_put(self, req: c.BotCommandSettings, ctx: RpcContext) -> c.CommandSettings:
         return await self.change_bot(
             ctx,
             req.bot_id,
-            lambda s, user: self.config.put_settings(s, user, req.bot_id, req.settings),
+            lambda s, actor, bot: self.config.put_settings(s, actor, bot, req.settings),
         )
 
     async def sync_status(self, req: c.BotCommandRef, ctx: RpcContext) -> c.SyncStatus:
-        return await self.read_bot(
-            ctx, req.bot_id, lambda s: self.config.sync_status(s, req.bot_id)
-        )
+        return await self.read_bot(ctx, req.bot_id, self.config.sync_status)
 
     async def sync_report(self, req: c.SyncReport, ctx: RpcContext) -> Empty:
-        owner = ctx.require_user()
-        async with self.tx(owner) as s:
-            await self.config.record_sync(s, owner, req.bot_id, req.hash, req.ok, req.error)
+        """From the fleet, as the bot's owner or for its workspace: no audit record (the
+        sync is not a change anyone asked for)."""
+        actor, bot = await self.bot_of(ctx, req.bot_id)
+        async with self.tx(actor) as s:
+            await self.config.record_sync(s, bot, req.hash, req.ok, req.error)
         return Empty()
 
     async def export(self, req: c.ExportRequest, ctx: RpcContext) -> c.BotImport:
-        return await self.read_bot(ctx, req.bot_id, lambda s: self.config.export(s, req.bot_id))
+        return await self.read_bot(ctx, req.bot_id, self.config.export)
 
     async def import_(self, req: c.ImportBot, ctx: RpcContext) -> c.ImportResult:
-        user = await self.caller_owning(ctx, req.bot_id)
-        doc = await self.rt.client.call(
-            READ_CONFIG, ConfigRef(file_id=req.file_id), user_id=user, timeout_s=10
-        )
+        actor, bot = await self.bot_of(ctx, req.bot_id)
+        self.config.check_import(actor, bot)
+        doc = await self.rt.client.call(READ_CONFIG, ConfigRef(file_id=req.file_id), timeout_s=10)
         try:
-            async with self.tx(user) as s:
-                result, changed = await self.config.apply_import(s, user, req.bot_id, doc.document)
+            async with self.tx(actor) as s:
+                result, changed = await self.config.apply_import(s, actor, bot, doc.document)
                 if req.dry_run:
                     raise _DryRun(result)
         except _DryRun as dry:
             dry.result.dry_run = True
             return dry.result
         if changed:
-            await self.announce(user, {req.bot_id})
+            await self.announce(bot.workspace_id, {req.bot_id})
         return result
 
     async def connection_test(
         self, req: c.ConnectionRef, ctx: RpcContext
     ) -> c.ConnectionTestResult:
-        async with self.tx(ctx.require_user()) as s:
-            conn = await self.config.connections.opened(s, req.connection_id)
+        actor = actor_of(ctx)
+        async with self.tx(actor) as s:
+            conn = await self.config.connections.opened(s, actor, req.connection_id)
         return await self.executor.test_connection(conn)
 
-    # ---- account deletion
+    # ---- account and workspace deletion (auth-service asks; both idempotent)
 
     async def purge(self, req: PurgeUser, ctx: RpcContext) -> PurgeResult:
-        async with self.tx(req.user_id) as s:
-            removed = await self.config.purge_owner(s, req.user_id)
-        self.cache.invalidate_owner(req.user_id)
+        """An account's data is its personal workspace's, whose id is the user's."""
+        return await self._purge(req.user_id)
+
+    async def purge_workspace(self, req: PurgeWorkspace, ctx: RpcContext) -> PurgeResult:
+        return await self._purge(req.workspace_id)
+
+    async def _purge(self, workspace_id: UUID) -> PurgeResult:
+        async with self.system_tx(workspace_id) as s:
+            removed = await self.config.purge_workspace(s, workspace_id)
+        self.cache.invalidate_workspace(workspace_id)
         return PurgeResult(service="command", removed=removed)
 
 

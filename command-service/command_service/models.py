@@ -3,7 +3,8 @@
 Commands, prompts and connections keep their validated definition as `spec` (JSON of the
 proto model), with the columns needed for lookups, uniqueness and references beside it.
 Connection secrets are vault ciphertexts bound to (table, row id, column).
-The columns, indexes and constraints are those migration 0002 creates.
+The columns, indexes and constraints are those migrations 0002 and 0004 create: every row
+belongs to a workspace (#17; a personal workspace's id is its user's id).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from proto.commands import DEFAULT_PREFIX
+from services.outbox import outbox_model
 
 SCHEMA = "command"
 # SQLModel's default registry is one MetaData for the whole process: every service's
@@ -47,26 +49,28 @@ def _stamp() -> Any:
     return Field(sa_type=DateTime(timezone=True), sa_column_kwargs={"server_default": func.now()})
 
 
-class _OwnedItem(CommandTable):
-    """The columns prompts and connections share: the owner's named items that commands
+class _WorkspaceItem(CommandTable):
+    """The columns prompts and connections share: a workspace's named items that commands
     refer to by id."""
 
     id: UUID = Field(primary_key=True)
-    owner_id: UUID
+    workspace_id: UUID
     name: str = Field(sa_type=String(100))
     spec: dict[str, Any] = Field(sa_type=JSONB)
     created_at: datetime = _stamp()
     updated_at: datetime = _stamp()
 
 
-class PromptRow(_OwnedItem, table=True):
+class PromptRow(_WorkspaceItem, table=True):
     __tablename__ = "prompts"
-    __table_args__ = (UniqueConstraint("owner_id", "name", name="prompts_owner_name_key"),)
+    __table_args__ = (UniqueConstraint("workspace_id", "name", name="prompts_workspace_name_key"),)
 
 
-class ConnectionRow(_OwnedItem, table=True):
+class ConnectionRow(_WorkspaceItem, table=True):
     __tablename__ = "connections"
-    __table_args__ = (UniqueConstraint("owner_id", "name", name="connections_owner_name_key"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name", name="connections_workspace_name_key"),
+    )
 
     secret_enc: bytes | None = Field(default=None, sa_type=LargeBinary)
     secret_hint: str | None = Field(default=None, sa_type=String(8))
@@ -80,13 +84,14 @@ class CommandRow(CommandTable, table=True):
     __tablename__ = "commands"
     __table_args__ = (
         Index("commands_bot_idx", "bot_id", "created_at"),
-        Index("commands_owner_idx", "owner_id"),
+        Index("commands_workspace_idx", "workspace_id"),
         Index("commands_connection_idx", "connection_id"),
         Index("commands_prompt_idx", "prompt_id"),
     )
 
     id: UUID = Field(primary_key=True)
-    owner_id: UUID
+    # The bot's workspace (a command may use only prompts and connections of it).
+    workspace_id: UUID
     bot_id: UUID
     kind: str = Field(sa_type=String(16))
     name: str = Field(sa_type=String(32))
@@ -105,7 +110,7 @@ class BotSettingsRow(CommandTable, table=True):
     __tablename__ = "bot_settings"
 
     bot_id: UUID = Field(primary_key=True)
-    owner_id: UUID
+    workspace_id: UUID
     prefix: str = Field(
         default=DEFAULT_PREFIX, sa_type=String(10), sa_column_kwargs={"server_default": "!"}
     )
@@ -115,6 +120,9 @@ class BotSettingsRow(CommandTable, table=True):
     synced_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     updated_at: datetime = _stamp()
 
+
+# The audit records of changes, published after their transaction commits.
+outbox = outbox_model(metadata)
 
 # AAD table names for the vault (schema.table), as `botcenter keys rotate` uses them.
 CONNECTIONS_AAD = f"{SCHEMA}.connections"

@@ -56,16 +56,21 @@ ItemT = TypeVar("ItemT", PromptRow, ConnectionRow)
 
 
 class Library(Generic[ItemT]):
-    """The queries of a table of the owner's named items that commands refer to by id:
-    prompts and connections share every one of them."""
+    """The queries of a table of a workspace's named items that commands refer to by id:
+    prompts and connections share every one of them. Row-level security already limits
+    each query to the caller's workspaces; a name is unique within one workspace."""
 
     def __init__(self, model: type[ItemT], referenced_by: Mapped[UUID | None]) -> None:
         self.model: type[ItemT] = model
         # The column of `commands` that points at an item of this table.
         self.referenced_by = referenced_by
 
-    async def list_all(self, s: AsyncSession) -> Sequence[ItemT]:
-        q = select(self.model).order_by(col(self.model.created_at))
+    async def list_all(self, s: AsyncSession, workspaces: Sequence[UUID]) -> Sequence[ItemT]:
+        q = (
+            select(self.model)
+            .where(col(self.model.workspace_id).in_(workspaces))
+            .order_by(col(self.model.created_at))
+        )
         return (await s.execute(q)).scalars().all()
 
     async def get(self, s: AsyncSession, item_id: UUID) -> ItemT | None:
@@ -78,8 +83,10 @@ class Library(Generic[ItemT]):
         q = select(self.model).where(col(self.model.id).in_(ids))
         return (await s.execute(q)).scalars().all()
 
-    async def by_name(self, s: AsyncSession, name: str) -> ItemT | None:
-        q = select(self.model).where(self.model.name == name)
+    async def by_name(self, s: AsyncSession, workspace_id: UUID, name: str) -> ItemT | None:
+        q = select(self.model).where(
+            self.model.workspace_id == workspace_id, self.model.name == name
+        )
         return (await s.execute(q)).scalars().first()
 
     async def insert(self, s: AsyncSession, values: dict[str, Any]) -> None:
@@ -117,10 +124,10 @@ async def get_settings(s: AsyncSession, bot_id: UUID) -> BotSettingsRow | None:
 
 
 async def upsert_settings(
-    s: AsyncSession, bot_id: UUID, owner_id: UUID, now: datetime, values: dict[str, Any]
+    s: AsyncSession, bot_id: UUID, workspace_id: UUID, now: datetime, values: dict[str, Any]
 ) -> None:
     stmt = pg_insert(BotSettingsRow).values(
-        bot_id=bot_id, owner_id=owner_id, updated_at=now, **values
+        bot_id=bot_id, workspace_id=workspace_id, updated_at=now, **values
     )
     await s.execute(
         stmt.on_conflict_do_update(
@@ -132,10 +139,11 @@ async def upsert_settings(
 # ---- purge ------------------------------------------------------------------------------
 
 
-async def purge_owner(s: AsyncSession, owner_id: UUID) -> int:
+async def purge_workspace(s: AsyncSession, workspace_id: UUID) -> int:
+    """Every row of the workspace (commands first: they refer to prompts and connections)."""
     removed = 0
     for model in (CommandRow, BotSettingsRow, PromptRow, ConnectionRow):
-        res = await s.execute(delete(model).where(col(model.owner_id) == owner_id))
+        res = await s.execute(delete(model).where(col(model.workspace_id) == workspace_id))
         removed += rows_touched(res) or 0
     return removed
 

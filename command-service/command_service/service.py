@@ -1,13 +1,19 @@
 """Configuration rules of command-service: commands, prompts, connections, per-bot
-settings, export and import. Functions take the caller's session (already in the user's
-row-level-security scope) and only flush; the handler commits and then announces changes.
+settings, export and import. Functions take the caller's session (already in the caller's
+row-level-security scope: rows of other workspaces are not found) and only flush; the
+handler commits and then announces changes.
+
+Every item belongs to a workspace (#17): what the caller may do there is checked here
+(`services.access.require`, docs/design/teams.md §3.4), and each change writes one audit
+record to the outbox in its own transaction.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
@@ -30,6 +36,8 @@ from command_service.execution.outbound import Guard, OutboundError
 from command_service.execution.templates import Renderer
 from command_service.execution.variables import prompt_warnings, warnings_of
 from command_service.models import CONNECTIONS_AAD, CommandRow, ConnectionRow, PromptRow
+from proto.access import Access, Permission
+from proto.audit import AuditRecord
 from proto.commands import (
     DEFAULT_PREFIX,
     AiResponse,
@@ -57,7 +65,11 @@ from proto.commands import (
 )
 from proto.errors import ErrorCode, FieldError
 from proto.events import new_event_id
+from services.access import require
+from services.audit import audit_subject, diff
+from services.bus.events import AUDIT_STREAM
 from services.errors import RpcError, conflict, not_found
+from services.outbox import Outbox
 from services.vault import Vault, aad
 
 Loc = list[str | int]
@@ -84,6 +96,83 @@ def from_validation(exc: ValidationError, prefix: Loc) -> RpcError:
             for e in exc.errors(include_url=False, include_input=False)
         ]
     )
+
+
+# ---- who asks, for which workspace, and the audit trail ------------------------------------
+
+SERVICE = "command"
+# Connection fields whose values an audit record never carries (it says they changed).
+SECRET_FIELDS = frozenset({"secret", "secret_headers"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: their access (the permission checks) and where from (the audit record)."""
+
+    access: Access
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    def workspace(self, workspace_id: UUID | None) -> UUID:
+        """The workspace a new item goes to: the one named (404 unless the caller is a
+        member), else the caller's personal workspace."""
+        chosen = workspace_id or self.access.user_id
+        if chosen is None:
+            raise invalid([FieldError(loc=["body", "workspace_id"], message="name a workspace")])
+        if not self.access.sees(chosen):
+            raise not_found("workspace")
+        return chosen
+
+    def require(
+        self, permission: Permission, workspace_id: UUID, bot_id: UUID | None = None
+    ) -> None:
+        require(self.access, permission, workspace_id, bot_id)
+
+
+@dataclass(frozen=True)
+class BotScope:
+    """A bot the caller can see, and its workspace (as bot-service answered)."""
+
+    bot_id: UUID
+    workspace_id: UUID
+
+
+class Auditor:
+    """One audit record per change, queued in the outbox inside the change's transaction:
+    published once it commits, gone with it when it rolls back."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def record(
+        self,
+        s: AsyncSession,
+        actor: Actor,
+        workspace_id: UUID,
+        action: str,
+        target: tuple[str, UUID],
+        changes: dict[str, Any],
+    ) -> UUID:
+        target_type, target_id = target
+        record = AuditRecord(
+            id=new_id(),
+            at=now(),
+            actor_user_id=actor.access.user_id,
+            actor_token_id=actor.access.token_id,
+            workspace_id=workspace_id,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            changes=changes,
+            ip=actor.ip,
+            user_agent=actor.user_agent,
+            request_id=actor.request_id,
+        )
+        # The record's id is the message's: the one the gateway is told and log-service stores.
+        return await self.outbox.add(
+            s, audit_subject(workspace_id, SERVICE), record, stream=AUDIT_STREAM, row_id=record.id
+        )
 
 
 # ---- template checks ------------------------------------------------------------------
@@ -169,21 +258,26 @@ OutT = TypeVar("OutT")
 
 
 class ItemService(ABC, Generic[RowT, SpecT, PatchT, OutT]):
-    """Rules prompts and connections share, as the owner's named items that commands refer
-    to: a name is unique per owner, a missing item is a 404, an item a command still uses
-    cannot be deleted (409). What a spec must satisfy and what is stored of it are each
-    kind's own (the abstract methods)."""
+    """Rules prompts and connections share, as a workspace's named items that commands
+    refer to: a name is unique per workspace, a missing item (or one of a workspace the
+    caller is not in) is a 404, a change needs the kind's edit permission (403), an item a
+    command still uses cannot be deleted (409). What a spec must satisfy and what is stored
+    of it are each kind's own (the abstract methods)."""
 
-    def __init__(self, kind: str, items: repo.Library[RowT]) -> None:
+    def __init__(
+        self, kind: str, items: repo.Library[RowT], auditor: Auditor, edit: Permission
+    ) -> None:
         self.kind = kind
         self.items: repo.Library[RowT] = items
+        self.auditor = auditor
+        self.edit: Permission = edit
 
     @abstractmethod
     def out(self, row: RowT) -> OutT: ...
 
     @abstractmethod
     def stored(self, item_id: UUID, spec: SpecT) -> dict[str, Any]:
-        """The columns a new item stores besides id, owner, name and timestamps."""
+        """The columns a new item stores besides id, workspace, name and timestamps."""
 
     @abstractmethod
     def merge(self, row: RowT, patch: PatchT) -> tuple[SpecT, dict[str, Any]]:
@@ -192,8 +286,38 @@ class ItemService(ABC, Generic[RowT, SpecT, PatchT, OutT]):
     def check(self, spec: SpecT) -> None:
         """Refuse a spec before the name is looked up."""
 
-    async def list_all(self, s: AsyncSession) -> list[OutT]:
-        return [self.out(r) for r in await self.items.list_all(s)]
+    def check_secrets(self, actor: Actor, workspace_id: UUID, spec: SpecT | PatchT) -> None:
+        """Refuse a spec or patch that sets what the caller may not set (403)."""
+
+    def audited(self, columns: Mapping[str, Any]) -> dict[str, Any]:
+        """What an audit record compares of an item's columns (secrets only as markers)."""
+        return dict(columns["spec"])
+
+    def update_action(self, changes: Mapping[str, Any]) -> str:
+        return f"{self.kind}.update"
+
+    async def record(
+        self,
+        s: AsyncSession,
+        actor: Actor,
+        row: Mapping[str, Any],
+        action: str,
+        changes: dict[str, Any],
+    ) -> None:
+        await self.auditor.record(
+            s, actor, row["workspace_id"], action, (self.kind, row["id"]), changes
+        )
+
+    async def list_all(
+        self, s: AsyncSession, actor: Actor, workspace_id: UUID | None
+    ) -> list[OutT]:
+        if workspace_id is None:
+            workspaces = [g.workspace_id for g in actor.access.grants]
+        elif actor.access.sees(workspace_id):
+            workspaces = [workspace_id]
+        else:
+            raise not_found("workspace")
+        return [self.out(r) for r in await self.items.list_all(s, workspaces)]
 
     async def row(self, s: AsyncSession, item_id: UUID) -> RowT:
         row = await self.items.get(s, item_id)
@@ -204,8 +328,10 @@ class ItemService(ABC, Generic[RowT, SpecT, PatchT, OutT]):
     async def get(self, s: AsyncSession, item_id: UUID) -> OutT:
         return self.out(await self.row(s, item_id))
 
-    async def _name_free(self, s: AsyncSession, name: str, own: UUID | None) -> None:
-        row = await self.items.by_name(s, name)
+    async def _name_free(
+        self, s: AsyncSession, workspace_id: UUID, name: str, own: UUID | None
+    ) -> None:
+        row = await self.items.by_name(s, workspace_id, name)
         if row is not None and row.id != own:
             raise invalid(
                 [
@@ -215,50 +341,63 @@ class ItemService(ABC, Generic[RowT, SpecT, PatchT, OutT]):
                 ]
             )
 
-    async def create(self, s: AsyncSession, owner: UUID, spec: SpecT) -> OutT:
+    async def create(
+        self, s: AsyncSession, actor: Actor, spec: SpecT, workspace_id: UUID | None
+    ) -> OutT:
+        workspace = actor.workspace(workspace_id)
+        actor.require(self.edit, workspace)
+        self.check_secrets(actor, workspace, spec)
         self.check(spec)
-        await self._name_free(s, spec.name, None)
+        await self._name_free(s, workspace, spec.name, None)
         item_id, at = new_id(), now()
-        await self.items.insert(
-            s,
-            {
-                "id": item_id,
-                "owner_id": owner,
-                "name": spec.name,
-                **self.stored(item_id, spec),
-                "created_at": at,
-                "updated_at": at,
-            },
-        )
+        values = {
+            "id": item_id,
+            "workspace_id": workspace,
+            "name": spec.name,
+            **self.stored(item_id, spec),
+            "created_at": at,
+            "updated_at": at,
+        }
+        await self.items.insert(s, values)
+        changes = diff(None, self.audited(values), SECRET_FIELDS)
+        await self.record(s, actor, values, f"{self.kind}.create", changes)
         return await self.get(s, item_id)
 
-    async def update(self, s: AsyncSession, item_id: UUID, patch: PatchT) -> OutT:
-        spec, values = self.merge(await self.row(s, item_id), patch)
+    async def update(self, s: AsyncSession, actor: Actor, item_id: UUID, patch: PatchT) -> OutT:
+        row = await self.row(s, item_id)
+        actor.require(self.edit, row.workspace_id)
+        self.check_secrets(actor, row.workspace_id, patch)
+        # Read before the update: it refreshes the session's row in place.
+        before = row.model_dump()
+        spec, values = self.merge(row, patch)
         self.check(spec)
-        await self._name_free(s, spec.name, item_id)
-        await self.items.update(s, item_id, {"name": spec.name, **values, "updated_at": now()})
+        await self._name_free(s, row.workspace_id, spec.name, item_id)
+        values = {"name": spec.name, **values, "updated_at": now()}
+        await self.items.update(s, item_id, values)
+        changes = diff(self.audited(before), self.audited({**before, **values}), SECRET_FIELDS)
+        await self.record(s, actor, before, self.update_action(changes), changes)
         return await self.get(s, item_id)
 
     async def import_spec(
         self,
         s: AsyncSession,
-        owner: UUID,
+        workspace_id: UUID,
         name: str,
         spec: dict[str, Any],
         at: datetime,
         columns: Callable[[UUID], dict[str, Any]] | None = None,
     ) -> tuple[UUID, str, RowT | None]:
-        """An imported file's item, matched by name: created (with `columns` besides its spec)
-        or its spec updated. Returns its id, "created", "updated" or "unchanged", and the row
-        it had before."""
-        existing = await self.items.by_name(s, name)
+        """An imported file's item, matched by name in the workspace: created (with
+        `columns` besides its spec) or its spec updated. Returns its id, "created",
+        "updated" or "unchanged", and the row it had before."""
+        existing = await self.items.by_name(s, workspace_id, name)
         if existing is None:
             item_id = new_id()
             await self.items.insert(
                 s,
                 {
                     "id": item_id,
-                    "owner_id": owner,
+                    "workspace_id": workspace_id,
                     "name": name,
                     "spec": spec,
                     **(columns(item_id) if columns else {}),
@@ -277,7 +416,10 @@ class ItemService(ABC, Generic[RowT, SpecT, PatchT, OutT]):
         """The bots whose commands refer to the item: a change to it changes theirs."""
         return set(await self.items.bots_using(s, item_id))
 
-    async def delete(self, s: AsyncSession, item_id: UUID) -> None:
+    async def delete(self, s: AsyncSession, actor: Actor, item_id: UUID) -> None:
+        row = await self.row(s, item_id)
+        actor.require(self.edit, row.workspace_id)
+        before = row.model_dump()
         used = await self.items.in_use(s, item_id)
         if used:
             raise conflict(
@@ -285,11 +427,13 @@ class ItemService(ABC, Generic[RowT, SpecT, PatchT, OutT]):
             )
         if not await self.items.delete(s, item_id):
             raise not_found(self.kind)
+        changes = diff(self.audited(before), None, SECRET_FIELDS)
+        await self.record(s, actor, before, f"{self.kind}.delete", changes)
 
 
 class PromptService(ItemService[PromptRow, PromptIn, PromptPatch, PromptOut]):
-    def __init__(self, renderer: Renderer) -> None:
-        super().__init__("prompt", repo.PROMPTS)
+    def __init__(self, renderer: Renderer, auditor: Auditor) -> None:
+        super().__init__("prompt", repo.PROMPTS, auditor, "prompts.edit")
         self.renderer = renderer
 
     def out(self, row: PromptRow) -> PromptOut:
@@ -297,6 +441,7 @@ class PromptService(ItemService[PromptRow, PromptIn, PromptPatch, PromptOut]):
             {
                 **row.spec,
                 "id": row.id,
+                "workspace_id": row.workspace_id,
                 "created_at": row.created_at,
                 "updated_at": row.updated_at,
             }
@@ -310,7 +455,8 @@ class PromptService(ItemService[PromptRow, PromptIn, PromptPatch, PromptOut]):
             raise invalid(fields)
 
     def stored(self, item_id: UUID, spec: PromptIn) -> dict[str, Any]:
-        return {"spec": spec.model_dump(mode="json")}
+        # A create request also names its workspace, which is a column, not the spec.
+        return {"spec": spec.model_dump(mode="json", exclude={"workspace_id"})}
 
     def merge(self, row: PromptRow, patch: PromptPatch) -> tuple[PromptIn, dict[str, Any]]:
         try:
@@ -325,10 +471,32 @@ class PromptService(ItemService[PromptRow, PromptIn, PromptPatch, PromptOut]):
 class ConnectionService(ItemService[ConnectionRow, ConnectionIn, ConnectionPatch, ConnectionOut]):
     """Connections also keep a secret and secret headers, sealed with the row id in the AAD."""
 
-    def __init__(self, vault: Vault | None, guard: Guard) -> None:
-        super().__init__("connection", repo.CONNECTIONS)
+    def __init__(self, vault: Vault | None, guard: Guard, auditor: Auditor) -> None:
+        super().__init__("connection", repo.CONNECTIONS, auditor, "connections.edit")
         self.vault = vault
         self.guard = guard
+
+    def check_secrets(
+        self, actor: Actor, workspace_id: UUID, spec: ConnectionIn | ConnectionPatch
+    ) -> None:
+        """Setting a secret or a secret header also takes `connections.secrets`."""
+        if spec.secret is not None or spec.secret_headers:
+            actor.require("connections.secrets", workspace_id)
+
+    def audited(self, columns: Mapping[str, Any]) -> dict[str, Any]:
+        # The ciphertexts stand for the secrets: a new seal differs, so the record says
+        # `{"changed": true}`, and `diff` never writes a value of these fields.
+        return {
+            **columns["spec"],
+            "secret": columns.get("secret_enc"),
+            "secret_headers": columns.get("secret_headers_enc"),
+        }
+
+    def update_action(self, changes: Mapping[str, Any]) -> str:
+        """`connection.secret_set` for a change of the secrets alone."""
+        if changes and set(changes) <= SECRET_FIELDS:
+            return "connection.secret_set"
+        return "connection.update"
 
     def url_errors(self, base_url: str, loc: Loc) -> list[FieldError]:
         """The outbound rule Test and every command call use, told at save: a base URL
@@ -348,9 +516,12 @@ class ConnectionService(ItemService[ConnectionRow, ConnectionIn, ConnectionPatch
     def out(self, row: ConnectionRow) -> ConnectionOut:
         return connection_out(row)
 
-    async def opened(self, s: AsyncSession, item_id: UUID) -> Connection:
-        """The connection with its secrets decrypted, for a call to its API."""
-        return open_connection(self.vault, await self.row(s, item_id))
+    async def opened(self, s: AsyncSession, actor: Actor, item_id: UUID) -> Connection:
+        """The connection with its secrets decrypted, for a test call to its API (which
+        uses them: only for those who may edit it)."""
+        row = await self.row(s, item_id)
+        actor.require(self.edit, row.workspace_id)
+        return open_connection(self.vault, row)
 
     def _seal(self, row_id: UUID, column: str, value: str) -> bytes:
         if self.vault is None:
@@ -382,7 +553,7 @@ class ConnectionService(ItemService[ConnectionRow, ConnectionIn, ConnectionPatch
 
     @staticmethod
     def public(spec: ConnectionIn | ImportConnection) -> dict[str, Any]:
-        return spec.model_dump(mode="json", exclude={"secret", "secret_headers"})
+        return spec.model_dump(mode="json", exclude={"secret", "secret_headers", "workspace_id"})
 
     def stored(self, item_id: UUID, spec: ConnectionIn) -> dict[str, Any]:
         return {
@@ -421,51 +592,71 @@ class ConnectionService(ItemService[ConnectionRow, ConnectionIn, ConnectionPatch
         if kept_secret:
             secrets.pop("secret_enc")
             secrets.pop("secret_hint")
+        if not header_changes:
+            # Untouched: not sealed again (the audit record then says they did not change).
+            secrets.pop("secret_headers_enc")
+            secrets.pop("secret_header_names")
         return spec, {"spec": self.public(spec), **secrets}
 
 
 class ConfigService:
-    def __init__(self, vault: Vault | None, renderer: Renderer, guard: Guard) -> None:
+    def __init__(
+        self, vault: Vault | None, renderer: Renderer, guard: Guard, outbox: Outbox
+    ) -> None:
         self.vault = vault
         self.renderer = renderer
-        self.prompts = PromptService(renderer)
-        self.connections = ConnectionService(vault, guard)
+        self.auditor = Auditor(outbox)
+        self.prompts = PromptService(renderer, self.auditor)
+        self.connections = ConnectionService(vault, guard, self.auditor)
 
     # -- commands
 
     async def _check_command(
-        self, s: AsyncSession, bot_id: UUID, spec: CommandIn, replacing: UUID | None
+        self, s: AsyncSession, bot: BotScope, spec: CommandIn, replacing: UUID | None
     ) -> None:
         fields = template_errors(self.renderer, spec.response, ["body", "response"])
         conn_id, prompt_id = _refs(spec)
-        if conn_id is not None and await repo.CONNECTIONS.get(s, conn_id) is None:
-            fields.append(
-                FieldError(loc=["body", "response", "connection_id"], message="no such connection")
-            )
-        if prompt_id is not None and await repo.PROMPTS.get(s, prompt_id) is None:
-            fields.append(
-                FieldError(loc=["body", "response", "prompt_id"], message="no such prompt")
-            )
+        refs: list[tuple[str, UUID | None, ConnectionRow | PromptRow | None]] = [
+            ("connection", conn_id, await repo.CONNECTIONS.get(s, conn_id) if conn_id else None),
+            ("prompt", prompt_id, await repo.PROMPTS.get(s, prompt_id) if prompt_id else None),
+        ]
+        for kind, ref_id, row in refs:
+            if ref_id is None:
+                continue
+            loc: Loc = ["body", "response", f"{kind}_id"]
+            if row is None:
+                fields.append(FieldError(loc=loc, message=f"no such {kind}"))
+            elif row.workspace_id != bot.workspace_id:
+                # A caller in two workspaces sees both; a command uses its bot's only.
+                fields.append(
+                    FieldError(loc=loc, message=f"the {kind} is not in the bot's workspace")
+                )
         others = [
             CommandIn.model_validate(r.spec)
-            for r in await repo.list_commands(s, bot_id)
+            for r in await repo.list_commands(s, bot.bot_id)
             if r.id != replacing
         ]
-        for loc, message in scope_rule_errors([*others, spec]):
-            if loc and loc[0] == len(others):
-                fields.append(FieldError(loc=["body", *loc[1:]], message=message))
+        for loc_, message in scope_rule_errors([*others, spec]):
+            if loc_ and loc_[0] == len(others):
+                fields.append(FieldError(loc=["body", *loc_[1:]], message=message))
         if fields:
             raise invalid(fields)
 
     async def check_preview(
-        self, s: AsyncSession, bot_id: UUID, spec: CommandIn, replacing: UUID | None
+        self,
+        s: AsyncSession,
+        actor: Actor,
+        bot: BotScope,
+        spec: CommandIn,
+        replacing: UUID | None,
     ) -> tuple[dict[UUID, Connection], dict[UUID, PromptIn]]:
         """Validate an unsaved command exactly as a create (or, with `replacing`, an update of
         that command) would; stores nothing. Returns the connection (secrets opened) and
         prompt it refers to, for the dry run."""
-        if replacing is not None and await repo.get_command(s, bot_id, replacing) is None:
+        actor.require("commands.edit", bot.workspace_id, bot.bot_id)
+        if replacing is not None and await repo.get_command(s, bot.bot_id, replacing) is None:
             raise not_found("command")
-        await self._check_command(s, bot_id, spec, replacing)
+        await self._check_command(s, bot, spec, replacing)
         conn_id, prompt_id = _refs(spec)
         connections: dict[UUID, Connection] = {}
         prompts: dict[UUID, PromptIn] = {}
@@ -475,37 +666,67 @@ class ConfigService:
             prompts[prompt_id] = PromptIn.model_validate(prow.spec)
         return connections, prompts
 
-    async def list_commands(self, s: AsyncSession, bot_id: UUID) -> list[CommandOut]:
-        return [command_out(r) for r in await repo.list_commands(s, bot_id)]
+    def check_test(self, actor: Actor, bot: BotScope) -> None:
+        """A dry run of a saved command calls its APIs with the workspace's secrets."""
+        actor.require("commands.edit", bot.workspace_id, bot.bot_id)
 
-    async def get_command(self, s: AsyncSession, bot_id: UUID, command_id: UUID) -> CommandOut:
-        row = await repo.get_command(s, bot_id, command_id)
+    async def list_commands(self, s: AsyncSession, actor: Actor, bot: BotScope) -> list[CommandOut]:
+        actor.require("bots.view", bot.workspace_id, bot.bot_id)
+        return [command_out(r) for r in await repo.list_commands(s, bot.bot_id)]
+
+    async def get_command(
+        self, s: AsyncSession, actor: Actor, bot: BotScope, command_id: UUID
+    ) -> CommandOut:
+        actor.require("bots.view", bot.workspace_id, bot.bot_id)
+        return command_out(await self._command_row(s, bot, command_id))
+
+    @staticmethod
+    async def _command_row(s: AsyncSession, bot: BotScope, command_id: UUID) -> CommandRow:
+        row = await repo.get_command(s, bot.bot_id, command_id)
         if row is None:
             raise not_found("command")
-        return command_out(row)
+        return row
+
+    async def _record_command(
+        self,
+        s: AsyncSession,
+        actor: Actor,
+        bot: BotScope,
+        action: str,
+        command_id: UUID,
+        changes: dict[str, Any],
+    ) -> None:
+        await self.auditor.record(
+            s, actor, bot.workspace_id, action, ("command", command_id), changes
+        )
 
     async def create_command(
-        self, s: AsyncSession, owner: UUID, bot_id: UUID, spec: CommandIn
+        self, s: AsyncSession, actor: Actor, bot: BotScope, spec: CommandIn
     ) -> CommandOut:
-        await self._check_command(s, bot_id, spec, None)
+        actor.require("commands.edit", bot.workspace_id, bot.bot_id)
+        await self._check_command(s, bot, spec, None)
         cid, at = new_id(), now()
         conn_id, prompt_id = _refs(spec)
+        stored = spec.model_dump(mode="json")
         await repo.insert_command(
             s,
             {
                 "id": cid,
-                "owner_id": owner,
-                "bot_id": bot_id,
+                "workspace_id": bot.workspace_id,
+                "bot_id": bot.bot_id,
                 "kind": spec.kind,
                 "name": spec.name,
-                "spec": spec.model_dump(mode="json"),
+                "spec": stored,
                 "connection_id": conn_id,
                 "prompt_id": prompt_id,
                 "created_at": at,
                 "updated_at": at,
             },
         )
-        out = await self.get_command(s, bot_id, cid)
+        await self._record_command(
+            s, actor, bot, "command.create", cid, diff(None, {"bot_id": bot.bot_id, **stored})
+        )
+        out = command_out(await self._command_row(s, bot, cid))
         out.warnings = await self._saved_warnings(s, spec)
         return out
 
@@ -527,59 +748,83 @@ class ConfigService:
         return self.template_warnings(spec, prompts)
 
     async def update_command(
-        self, s: AsyncSession, bot_id: UUID, command_id: UUID, patch: CommandPatch
+        self, s: AsyncSession, actor: Actor, bot: BotScope, command_id: UUID, patch: CommandPatch
     ) -> CommandOut:
-        row = await repo.get_command(s, bot_id, command_id)
-        if row is None:
-            raise not_found("command")
+        actor.require("commands.edit", bot.workspace_id, bot.bot_id)
+        row = await self._command_row(s, bot, command_id)
+        before = dict(row.spec)
         changes = patch.model_dump(mode="json", exclude_none=True)
         try:
             spec = CommandIn.model_validate({**row.spec, **changes})
         except ValidationError as exc:
             raise from_validation(exc, ["body"]) from None
-        await self._check_command(s, bot_id, spec, command_id)
+        await self._check_command(s, bot, spec, command_id)
         conn_id, prompt_id = _refs(spec)
+        stored = spec.model_dump(mode="json")
         await repo.update_command(
             s,
             command_id,
             {
                 "kind": spec.kind,
                 "name": spec.name,
-                "spec": spec.model_dump(mode="json"),
+                "spec": stored,
                 "connection_id": conn_id,
                 "prompt_id": prompt_id,
                 "updated_at": now(),
             },
         )
-        out = await self.get_command(s, bot_id, command_id)
+        await self._record_command(
+            s, actor, bot, "command.update", command_id, diff(before, stored)
+        )
+        out = command_out(await self._command_row(s, bot, command_id))
         out.warnings = await self._saved_warnings(s, spec)
         return out
 
-    async def delete_command(self, s: AsyncSession, bot_id: UUID, command_id: UUID) -> None:
-        if not await repo.delete_command(s, bot_id, command_id):
+    async def delete_command(
+        self, s: AsyncSession, actor: Actor, bot: BotScope, command_id: UUID
+    ) -> None:
+        actor.require("commands.edit", bot.workspace_id, bot.bot_id)
+        before = dict((await self._command_row(s, bot, command_id)).spec)
+        if not await repo.delete_command(s, bot.bot_id, command_id):
             raise not_found("command")
+        await self._record_command(s, actor, bot, "command.delete", command_id, diff(before, None))
 
     # -- settings and sync
 
-    async def get_settings(self, s: AsyncSession, bot_id: UUID) -> CommandSettings:
-        row = await repo.get_settings(s, bot_id)
+    async def get_settings(self, s: AsyncSession, actor: Actor, bot: BotScope) -> CommandSettings:
+        actor.require("bots.view", bot.workspace_id, bot.bot_id)
+        row = await repo.get_settings(s, bot.bot_id)
         return CommandSettings(prefix=row.prefix if row else DEFAULT_PREFIX)
 
     async def put_settings(
-        self, s: AsyncSession, owner: UUID, bot_id: UUID, settings: CommandSettings
+        self, s: AsyncSession, actor: Actor, bot: BotScope, settings: CommandSettings
     ) -> CommandSettings:
-        await repo.upsert_settings(s, bot_id, owner, now(), {"prefix": settings.prefix})
+        actor.require("commands.edit", bot.workspace_id, bot.bot_id)
+        row = await repo.get_settings(s, bot.bot_id)
+        before = {"prefix": row.prefix if row else DEFAULT_PREFIX}
+        after = {"prefix": settings.prefix}
+        await repo.upsert_settings(s, bot.bot_id, bot.workspace_id, now(), after)
+        await self.auditor.record(
+            s,
+            actor,
+            bot.workspace_id,
+            "command.settings_update",
+            ("bot", bot.bot_id),
+            diff(before, after),
+        )
         return settings
 
     async def record_sync(
-        self, s: AsyncSession, owner: UUID, bot_id: UUID, hash_: str, ok: bool, error: str | None
+        self, s: AsyncSession, bot: BotScope, hash_: str, ok: bool, error: str | None
     ) -> None:
         values = {"synced_at": now(), "sync_ok": ok, "sync_error": error}
         if ok:
             values["synced_hash"] = hash_
-        await repo.upsert_settings(s, bot_id, owner, now(), values)
+        await repo.upsert_settings(s, bot.bot_id, bot.workspace_id, now(), values)
 
-    async def sync_status(self, s: AsyncSession, bot_id: UUID) -> SyncStatus:
+    async def sync_status(self, s: AsyncSession, actor: Actor, bot: BotScope) -> SyncStatus:
+        actor.require("bots.view", bot.workspace_id, bot.bot_id)
+        bot_id = bot.bot_id
         row = await repo.get_settings(s, bot_id)
         commands = [
             Command(r.id, CommandIn.model_validate(r.spec))
@@ -597,7 +842,7 @@ class ConfigService:
             synced_at=row.synced_at if row else None,
         )
 
-    # -- execution and account deletion
+    # -- execution, bot and workspace deletion
 
     async def load_setup(self, s: AsyncSession, bot_id: UUID) -> BotSetup:
         """A bot's whole command setup, for the execution cache."""
@@ -610,13 +855,16 @@ class ConfigService:
         """Remove a deleted bot's commands and settings; how many rows went."""
         return await repo.purge_bot(s, bot_id)
 
-    async def purge_owner(self, s: AsyncSession, owner: UUID) -> int:
-        """Remove everything of a deleted account; how many rows went."""
-        return await repo.purge_owner(s, owner)
+    async def purge_workspace(self, s: AsyncSession, workspace_id: UUID) -> int:
+        """Remove everything of a deleted workspace (or of a deleted account's personal
+        one); how many rows went. Nothing left is not an error: a retried purge is fine."""
+        return await repo.purge_workspace(s, workspace_id)
 
     # -- export / import
 
-    async def export(self, s: AsyncSession, bot_id: UUID) -> BotImport:
+    async def export(self, s: AsyncSession, actor: Actor, bot: BotScope) -> BotImport:
+        actor.require("bots.view", bot.workspace_id, bot.bot_id)
+        bot_id = bot.bot_id
         rows = await repo.list_commands(s, bot_id)
         settings = await repo.get_settings(s, bot_id)
         conn_rows, prompt_rows = await _referenced(s, rows)
@@ -643,14 +891,26 @@ class ConfigService:
             ],
         )
 
+    def check_import(self, actor: Actor, bot: BotScope) -> None:
+        """An import changes the bot's commands: refused before its file is read."""
+        actor.require("commands.edit", bot.workspace_id, bot.bot_id)
+
     async def apply_import(
-        self, s: AsyncSession, owner: UUID, bot_id: UUID, document: dict[str, Any]
+        self, s: AsyncSession, actor: Actor, bot: BotScope, document: dict[str, Any]
     ) -> tuple[ImportResult, bool]:
-        """Validate the whole document, then apply it. Returns (result, changed)."""
+        """Validate the whole document, then apply it in the bot's workspace. Returns
+        (result, changed)."""
+        self.check_import(actor, bot)
+        workspace, bot_id = bot.workspace_id, bot.bot_id
         try:
             doc = BotImport.model_validate(document)
         except ValidationError as exc:
             raise from_validation(exc, ["document"]) from None
+        # The file's prompts and connections are created or updated in the workspace too.
+        if doc.prompts:
+            actor.require("prompts.edit", workspace)
+        if doc.connections:
+            actor.require("connections.edit", workspace)
         self._check_import_templates(doc)
         urls = [
             f
@@ -663,9 +923,9 @@ class ConfigService:
             raise invalid(urls, "the file does not pass validation")
         result = ImportResult(dry_run=False)
         at = now()
-        refs = _ImportRefs(s)
-        refs.ids["connection"] = await self._import_connections(s, owner, doc, at, result)
-        refs.ids["prompt"] = await self._import_prompts(s, owner, doc, at, result)
+        refs = _ImportRefs(s, workspace)
+        refs.ids["connection"] = await self._import_connections(s, workspace, doc, at, result)
+        refs.ids["prompt"] = await self._import_prompts(s, workspace, doc, at, result)
         planned, final = await self._plan_commands(s, bot_id, doc, refs, result)
         if refs.fields:
             raise invalid(refs.fields, "the file refers to things that do not exist")
@@ -676,8 +936,8 @@ class ConfigService:
                 [FieldError(loc=["document", "commands"], message=m) for _, m in problems],
                 "the result would break Discord's command rules",
             )
-        await _write_commands(s, owner, bot_id, planned, at)
-        prefix_changed = await _import_prefix(s, owner, bot_id, doc, at, result)
+        await _write_commands(s, workspace, bot_id, planned, at)
+        prefix_changed = await _import_prefix(s, workspace, bot_id, doc, at, result)
         try:
             await s.flush()
         except IntegrityError:
@@ -686,6 +946,15 @@ class ConfigService:
             result.created.get(k) or result.updated.get(k)
             for k in ("commands", "prompts", "connections")
         )
+        if changed:
+            await self.auditor.record(
+                s,
+                actor,
+                workspace,
+                "command.import",
+                ("bot", bot_id),
+                diff(None, {"created": result.created, "updated": result.updated}),
+            )
         return result, changed
 
     def _check_import_templates(self, doc: BotImport) -> None:
@@ -700,7 +969,7 @@ class ConfigService:
             raise invalid(fields, "the file does not pass validation")
 
     async def _import_connections(
-        self, s: AsyncSession, owner: UUID, doc: BotImport, at: datetime, result: ImportResult
+        self, s: AsyncSession, workspace: UUID, doc: BotImport, at: datetime, result: ImportResult
     ) -> dict[str, UUID]:
         """Create or update the file's connections; their ids by name."""
         conn_ids: dict[str, UUID] = {}
@@ -708,7 +977,7 @@ class ConfigService:
             # A file never carries secrets: a new connection starts without them.
             cid, outcome, existing = await self.connections.import_spec(
                 s,
-                owner,
+                workspace,
                 c.name,
                 self.connections.public(c),
                 at,
@@ -730,13 +999,13 @@ class ConfigService:
         return conn_ids
 
     async def _import_prompts(
-        self, s: AsyncSession, owner: UUID, doc: BotImport, at: datetime, result: ImportResult
+        self, s: AsyncSession, workspace: UUID, doc: BotImport, at: datetime, result: ImportResult
     ) -> dict[str, UUID]:
         """Create or update the file's prompts; their ids by name."""
         prompt_ids: dict[str, UUID] = {}
         for p in doc.prompts:
             spec_json = PromptIn.model_validate(p.model_dump()).model_dump(mode="json")
-            pid, outcome, _ = await self.prompts.import_spec(s, owner, p.name, spec_json, at)
+            pid, outcome, _ = await self.prompts.import_spec(s, workspace, p.name, spec_json, at)
             _count(result, "prompts", outcome)
             prompt_ids[p.name] = pid
         return prompt_ids
@@ -796,10 +1065,12 @@ def _count(result: ImportResult, kind: str, what: str) -> None:
 
 class _ImportRefs:
     """Names an imported command refers to: the file's own connections and prompts, else
-    the account's. A name found nowhere becomes a field error (collected, not raised)."""
+    those of the bot's workspace. A name found nowhere becomes a field error (collected,
+    not raised)."""
 
-    def __init__(self, s: AsyncSession) -> None:
+    def __init__(self, s: AsyncSession, workspace_id: UUID) -> None:
         self._s = s
+        self._workspace_id = workspace_id
         self.ids: dict[str, dict[str, UUID]] = {"connection": {}, "prompt": {}}
         self.fields: list[FieldError] = []
 
@@ -808,13 +1079,15 @@ class _ImportRefs:
         if name in known:
             return known[name]
         row = await (
-            repo.CONNECTIONS.by_name(self._s, name)
+            repo.CONNECTIONS.by_name(self._s, self._workspace_id, name)
             if kind == "connection"
-            else repo.PROMPTS.by_name(self._s, name)
+            else repo.PROMPTS.by_name(self._s, self._workspace_id, name)
         )
         if row is None:
             self.fields.append(
-                FieldError(loc=loc, message=f"no {kind} named {name!r} in the file or your account")
+                FieldError(
+                    loc=loc, message=f"no {kind} named {name!r} in the file or the workspace"
+                )
             )
             return None
         known[name] = row.id
@@ -823,7 +1096,7 @@ class _ImportRefs:
 
 async def _write_commands(
     s: AsyncSession,
-    owner: UUID,
+    workspace: UUID,
     bot_id: UUID,
     planned: list[tuple[str, UUID, CommandIn]],
     at: datetime,
@@ -840,21 +1113,33 @@ async def _write_commands(
         }
         if action == "create":
             await repo.insert_command(
-                s, {"id": cid, "owner_id": owner, "bot_id": bot_id, "created_at": at, **values}
+                s,
+                {
+                    "id": cid,
+                    "workspace_id": workspace,
+                    "bot_id": bot_id,
+                    "created_at": at,
+                    **values,
+                },
             )
         else:
             await repo.update_command(s, cid, values)
 
 
 async def _import_prefix(
-    s: AsyncSession, owner: UUID, bot_id: UUID, doc: BotImport, at: datetime, result: ImportResult
+    s: AsyncSession,
+    workspace: UUID,
+    bot_id: UUID,
+    doc: BotImport,
+    at: datetime,
+    result: ImportResult,
 ) -> bool:
     """Set the file's command prefix, if it has one; whether it changed."""
     if doc.prefix is None:
         return False
     current = await repo.get_settings(s, bot_id)
     if current is None or current.prefix != doc.prefix:
-        await repo.upsert_settings(s, bot_id, owner, at, {"prefix": doc.prefix})
+        await repo.upsert_settings(s, bot_id, workspace, at, {"prefix": doc.prefix})
         _count(result, "settings", "updated")
         return True
     _count(result, "settings", "unchanged")

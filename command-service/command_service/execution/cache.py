@@ -1,6 +1,6 @@
 """Per-bot cache of command setups: the hot path reads no database in the steady state.
 
-Entries are dropped when a change event for the owner arrives (any replica's change) and
+Entries are dropped when a change event for the bot's workspace arrives (any replica's change) and
 right after a change made by this replica; loads of one bot are de-duplicated.
 """
 
@@ -63,8 +63,8 @@ class SetupCache:
         self._entries.pop(bot_id, None)
         self._generation[bot_id] = self._generation.get(bot_id, 0) + 1
 
-    def invalidate_owner(self, owner_id: UUID) -> None:
-        for bot_id in [b for b, s in self._entries.items() if s.owner_id == owner_id]:
+    def invalidate_workspace(self, workspace_id: UUID) -> None:
+        for bot_id in [b for b, s in self._entries.items() if s.workspace_id == workspace_id]:
             self.invalidate_bot(bot_id)
         for bot_id in list(self._loading):
             self._generation[bot_id] = self._generation.get(bot_id, 0) + 1

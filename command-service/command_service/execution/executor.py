@@ -285,9 +285,9 @@ def _executed(
 ) -> CommandExecuted:
     """The log event of a run, with what every run has (an error makes it an error line);
     the caller adds where the run came from."""
-    assert setup.owner_id is not None
+    assert setup.workspace_id is not None
     return CommandExecuted(
-        owner_id=setup.owner_id,
+        owner_id=setup.workspace_id,
         bot_id=setup.bot_id,
         command=inv.name,
         kind=inv.kind,
@@ -329,7 +329,7 @@ class Executor:
         secrets = setup.secret_values()
         if error:
             reply.error = scrub(error, secrets)
-        if req.dry_run or setup.owner_id is None:
+        if req.dry_run or setup.workspace_id is None:
             return reply, None
         label = self._label(setup, cmd, inv)
         if error:
@@ -363,7 +363,7 @@ class Executor:
         reply.duration_ms = round((time.perf_counter() - started) * 1000, 3)
         if error:
             error = reply.error = scrub(error, setup.secret_values())
-            if dry_run and setup.owner_id is not None:
+            if dry_run and setup.workspace_id is not None:
                 await self._log_dry_run_failure(setup, cmd, inv, reply, error)
         return reply, error
 
@@ -390,11 +390,11 @@ class Executor:
         connections: dict[UUID, Connection],
         prompts: dict[UUID, PromptIn],
     ) -> CommandReply:
-        """Dry-run an unsaved command against the bot's saved setup (its prefix, owner,
+        """Dry-run an unsaved command against the bot's saved setup (its prefix, workspace,
         connections and prompts), with the connection and prompt the command names."""
         setup = BotSetup(
             bot_id=saved.bot_id,
-            owner_id=saved.owner_id,
+            workspace_id=saved.workspace_id,
             prefix=saved.prefix,
             commands=[cmd],
             prompts={**saved.prompts, **prompts},

@@ -25,7 +25,8 @@ class ItemApi:
 
     singular: str  # "prompt": route names (`create_prompt`) and the id (`prompt_id`)
     plural: str  # "prompts": the path and the list route's name
-    list: RpcSpec[Empty, Any]
+    # Its request's fields are all optional (command-service's `WorkspaceFilter`).
+    list: RpcSpec[Any, Any]
     create: RpcSpec[Any, Any]
     get: RpcSpec[Any, Any]
     update: RpcSpec[Any, Any]
@@ -65,7 +66,7 @@ def add_item_routes(router: APIRouter, api: ItemApi, reader: Any, writer: Any) -
     @router.get(path, response_model=api.list.reply, summary=listed, name=f"list_{api.plural}")
     @typed(user=reader)
     async def list_items(bus: Bus, user: Principal) -> Any:
-        return await bus.call(api.list, Empty(), user_id=user.user_id)
+        return await bus.call(api.list, api.list.request(), user_id=user.user_id)
 
     @router.post(
         path,

@@ -9,6 +9,7 @@ import json
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,19 +247,29 @@ class Events:
 
     def __init__(self) -> None:
         self.items: list[tuple[str, dict[str, Any]]] = []
+        # The headers of each message, in the same order.
+        self.headers: list[dict[str, str]] = []
 
     async def cb(self, msg: Any) -> None:
         self.items.append((msg.subject, json.loads(msg.data)))
+        self.headers.append(dict(msg.headers or {}))
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [d for s, d in self.items if s.endswith("." + kind)]
 
 
-@pytest.fixture
-async def command_events(nc: NATS) -> AsyncIterator[Events]:
+@asynccontextmanager
+async def collecting(nc: NATS, subject: str) -> AsyncIterator[Events]:
+    """Events collects what is published on `subject` while the block runs."""
     events = Events()
-    sub = await nc.subscribe("evt.command.>", cb=events.cb)
+    sub = await nc.subscribe(subject, cb=events.cb)
     try:
         yield events
     finally:
         await sub.unsubscribe()
+
+
+@pytest.fixture
+async def command_events(nc: NATS) -> AsyncIterator[Events]:
+    async with collecting(nc, "evt.command.>") as events:
+        yield events

@@ -19,6 +19,7 @@ from proto.base import Empty
 from proto.errors import ErrorCode
 from services.errors import RpcError
 from tests.fixtures.infra import apoll
+from tests.integration.commands.conftest import collecting
 
 GUILD = "111111111111111111"
 
@@ -520,7 +521,7 @@ async def test_ai_command_with_prompt_and_truncation(call, owned_bot, peer) -> N
 
 
 async def test_export_then_import_round_trip(
-    call, owned_bot, sandbox_control, start_service, tmp_path
+    call, owned_bot, sandbox_control, start_service, tmp_path, nc
 ) -> None:
     bot = owned_bot
     conn = await call(
@@ -576,21 +577,32 @@ async def test_export_then_import_round_trip(
         user_id=bot.owner,
         body=text,
     )
-    dry = await call(
-        C.IMPORT, C.ImportBot(bot_id=other.id, file_id=info.id, dry_run=True), bot.owner
-    )
-    assert dry.dry_run is True
-    assert dry.created == {"commands": 2}
-    assert dry.unchanged == {"connections": 1}
-    assert (await call(C.LIST, C.BotCommandRef(bot_id=other.id), bot.owner)).items == []
-    done = await call(C.IMPORT, C.ImportBot(bot_id=other.id, file_id=info.id), bot.owner)
-    assert done.created == {"commands": 2}
-    assert done.updated == {"settings": 1}
-    copied = await call(C.EXPORT, C.ExportRequest(bot_id=other.id), bot.owner)
-    assert copied.model_dump() == exported.model_dump()
-    again = await call(C.IMPORT, C.ImportBot(bot_id=other.id, file_id=info.id), bot.owner)
-    assert again.created == {}
-    assert again.unchanged["commands"] == 2
+    async with collecting(nc, f"aud.{bot.owner}.command") as audit:
+        dry = await call(
+            C.IMPORT, C.ImportBot(bot_id=other.id, file_id=info.id, dry_run=True), bot.owner
+        )
+        assert dry.dry_run is True
+        assert dry.created == {"commands": 2}
+        assert dry.unchanged == {"connections": 1}
+        assert (await call(C.LIST, C.BotCommandRef(bot_id=other.id), bot.owner)).items == []
+        done = await call(C.IMPORT, C.ImportBot(bot_id=other.id, file_id=info.id), bot.owner)
+        assert done.created == {"commands": 2}
+        assert done.updated == {"settings": 1}
+        copied = await call(C.EXPORT, C.ExportRequest(bot_id=other.id), bot.owner)
+        assert copied.model_dump() == exported.model_dump()
+        again = await call(C.IMPORT, C.ImportBot(bot_id=other.id, file_id=info.id), bot.owner)
+        assert again.created == {}
+        assert again.unchanged["commands"] == 2
+        # A later change's record comes after any earlier one (the outbox keeps the order).
+        marker = C.BotCommandSettings(bot_id=other.id, settings=C.CommandSettings(prefix="!"))
+        await call(C.SETTINGS_PUT, marker, bot.owner)
+
+        def actions() -> list[str]:
+            return [d["action"] for _, d in audit.items if d["target_id"] == str(other.id)]
+
+        await apoll(lambda: "command.settings_update" in actions())
+    # The dry run's record rolled back with it; the import that changed nothing wrote none.
+    assert actions() == ["command.import", "command.settings_update"]
     # Another user cannot import it (their bot check fails first) nor read the file.
     stranger = uuid.uuid4()
     err = await _error(call(C.IMPORT, C.ImportBot(bot_id=other.id, file_id=info.id), stranger))

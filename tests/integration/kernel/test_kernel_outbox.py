@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto import headers as H
 from proto.base import Contract
+from proto.events import new_event_id
 from services.audit import audit_ids_var, audit_subject
 from services.bus.events import AUDIT_STREAM, EventPublisher, ensure_audit_stream
 from services.bus.rpc import RpcClient, RpcServer
@@ -124,6 +125,19 @@ async def test_a_committed_row_is_published_once_with_its_id(empty_outbox: Setup
     assert await relay(s).drain() == 3
     assert await stored(s.js, subject) == [(str(i), n) for n, i in enumerate(ids)]
     assert await pending_rows(s) == 0
+
+
+async def test_a_row_may_carry_its_payloads_own_id(empty_outbox: Setup) -> None:
+    s = empty_outbox
+    subject = audit_subject(uuid4(), SCHEMA)
+    record_id = new_event_id()
+    async with s.db.user_scope(uuid4()) as session:
+        added = await s.outbox.add(
+            session, subject, Note(n=7), stream=AUDIT_STREAM, row_id=record_id
+        )
+    assert added == record_id
+    assert await relay(s).drain() == 1
+    assert await stored(s.js, subject) == [(str(record_id), 7)]
 
 
 async def test_nothing_is_published_for_a_rolled_back_transaction(empty_outbox: Setup) -> None:

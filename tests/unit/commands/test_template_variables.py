@@ -63,7 +63,7 @@ def _setup() -> BotSetup:
     bot_id = uuid.uuid4()
     return BotSetup(
         bot_id=bot_id,
-        owner_id=None,
+        workspace_id=None,
         prefix="!",
         commands=[],
         prompts={},

@@ -55,11 +55,17 @@ def test_bad_input_is_refused_by_the_contract_naming_the_field() -> None:
         W.CreateInvitation(workspace_id=ws, role="viewer", expires_in_s=31 * 24 * 3600)
 
 
-PLANNED = [audit.AUDIT_LIST, bots.CHECK_BOT_IDS, *system.WORKSPACE_PURGE_SPECS]
+# Contracts whose serving slice has not landed yet; each leaves this list by dropping its
+# `planned` flag when its service serves it.
+PLANNED = [
+    spec
+    for spec in (audit.AUDIT_LIST, bots.CHECK_BOT_IDS, *system.WORKSPACE_PURGE_SPECS)
+    if spec.planned
+]
 
 
 def test_planned_rpcs_are_declared_but_nobody_serves_or_may_call_them_yet() -> None:
-    assert all(spec.planned for spec in PLANNED)
+    operations = asyncapi()["operations"]
     for spec in PLANNED:
         assert REGISTRY.planned[spec.subject] is spec
         assert spec.subject not in REGISTRY.rpcs
@@ -69,13 +75,12 @@ def test_planned_rpcs_are_declared_but_nobody_serves_or_may_call_them_yet() -> N
         for service in SERVICES:
             allowed = service_permissions(REGISTRY, service)["publish"]["allow"]  # type: ignore[index]
             assert spec.subject not in allowed, (service, spec.subject)
-    with pytest.raises(KeyError, match="unknown RPC"):
-        REGISTRY.rpc(audit.AUDIT_LIST.subject)
-    # their contracts are in the generated documents, marked
-    operation = asyncapi()["operations"]["rpc_log_audit_list"]
-    assert operation["x-planned"] is True
-    assert "x-planned" not in asyncapi()["operations"]["rpc_auth_access_get"]
-    assert "x-planned" not in asyncapi()["operations"]["rpc_auth_me_get"]
+        with pytest.raises(KeyError, match="unknown RPC"):
+            REGISTRY.rpc(spec.subject)
+        # their contracts are in the generated documents, marked
+        assert operations[spec.subject.replace(".", "_")]["x-planned"] is True
+    assert "x-planned" not in operations["rpc_auth_access_get"]
+    assert "x-planned" not in operations["rpc_auth_me_get"]
 
 
 def test_a_planned_subject_cannot_also_be_served() -> None:

@@ -495,19 +495,6 @@ export type ConfigRef = {
   file_id: string;
 };
 
-/** An API connection as created through the API. Secrets are write-only. */
-export type ConnectionIn = {
-  auth_name?: string | null;
-  auth_type?: "none" | "bearer" | "header" | "basic" | "query";
-  auth_username?: string | null;
-  base_url: string;
-  headers?: Record<string, string>;
-  name: string;
-  secret?: string | null;
-  secret_headers?: Record<string, string>;
-  timeout_s?: number;
-};
-
 export type ConnectionList = {
   items: ConnectionOut[];
 };
@@ -527,6 +514,7 @@ export type ConnectionOut = {
   secret_set?: boolean;
   timeout_s?: number;
   updated_at: string;
+  workspace_id: string;
 };
 
 export type ConnectionPatch = {
@@ -593,6 +581,21 @@ export type CreateCommand = {
   command: CommandIn;
 };
 
+/** `POST /v1/connections`: a connection in `workspace_id` (default: the caller's personal
+ * one). */
+export type CreateConnection = {
+  auth_name?: string | null;
+  auth_type?: "none" | "bearer" | "header" | "basic" | "query";
+  auth_username?: string | null;
+  base_url: string;
+  headers?: Record<string, string>;
+  name: string;
+  secret?: string | null;
+  secret_headers?: Record<string, string>;
+  timeout_s?: number;
+  workspace_id?: string | null;
+};
+
 /** `POST /v1/workspaces/{workspace_id}/invitations` `{role, bot_ids?, email?,
  * expires_in_s?}`. With `email`, only a user with that e-mail may accept. */
 export type CreateInvitation = {
@@ -601,6 +604,18 @@ export type CreateInvitation = {
   expires_in_s?: number;
   role: string;
   workspace_id: string;
+};
+
+/** `POST /v1/prompts`: a prompt in `workspace_id` (default: the caller's personal one). */
+export type CreatePrompt = {
+  max_tokens?: number;
+  model: string;
+  name: string;
+  system?: string;
+  temperature?: number;
+  user: string;
+  variables?: Record<string, string>;
+  workspace_id?: string | null;
 };
 
 /** `POST /v1/workspaces/{workspace_id}/roles` `{name, permissions}`; an unknown permission
@@ -1129,17 +1144,6 @@ export type PreviewCommand = {
   sample?: CommandSample;
 };
 
-/** A reusable AI prompt: system and user templates plus model parameters. */
-export type PromptIn = {
-  max_tokens?: number;
-  model: string;
-  name: string;
-  system?: string;
-  temperature?: number;
-  user: string;
-  variables?: Record<string, string>;
-};
-
 export type PromptList = {
   items: PromptOut[];
 };
@@ -1156,6 +1160,7 @@ export type PromptOut = {
   user: string;
   variables?: Record<string, string>;
   warnings?: string[];
+  workspace_id: string;
 };
 
 export type PromptPatch = {
@@ -1536,6 +1541,12 @@ export type Workspace = {
 export type WorkspaceDeleted = {
   pending?: string[];
   workspace_id: string;
+};
+
+/** `?workspace_id=`: the items of one workspace the caller is a member of (else 404);
+ * without it, those of every workspace of theirs. */
+export type WorkspaceFilter = {
+  workspace_id?: string | null;
 };
 
 /** A grant with what `GET /v1/me` shows of its workspace. */

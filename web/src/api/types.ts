@@ -2,12 +2,14 @@
 // are defined in gateway route modules (not in proto/schema).
 export type {
   ApiTokenCreated, ApiTokenInfo, ApiTokenList, BotPage, BotView, CommandOut, CommandOption, CommandReply, CommandSettings,
-  ConnectionIn, ConnectionOut, ConnectionTestResult, EventsSummary, FileInfo, FileList, ImportResult, LogEntry, LogPage,
-  PromptIn, PromptOut, ProviderList, ShardStatus, SyncStatus, User, BotStatus, IntentInfo, TemplateResponse, HttpResponse,
+  ConnectionOut, ConnectionTestResult, EventsSummary, FileInfo, FileList, ImportResult, LogEntry, LogPage,
+  PromptOut, ProviderList, ShardStatus, SyncStatus, User, BotStatus, IntentInfo, TemplateResponse, HttpResponse,
   AiResponse, AccountDeleted, StreamTicket, CommandIn, CommandSample, CommandList, PromptList, ConnectionList, BotStatusBrief, SandboxInfo, TryResult, AvatarApplied,
   GuildList, CommandsSynced,
 } from './schema.gen';
 export type { TemplateVariable, TemplateVariables } from './schema.gen';
+// A new prompt or connection: the create requests, which may also name a workspace (#17).
+export type { CreateConnection as ConnectionIn, CreatePrompt as PromptIn } from './schema.gen';
 
 export interface PatchBot {
   name?: string;
