@@ -103,7 +103,7 @@ class FleetStack:
             kv = await nc.jetstream().key_value("bot_desired")
             for bot_id in ids:
                 desired = DesiredBot(
-                    bot_id=bot_id, owner_id=self.owner, running=True, shard_count=1, intents=1
+                    bot_id=bot_id, workspace_id=self.owner, running=True, shard_count=1, intents=1
                 )
                 await kv.put(str(bot_id), desired.model_dump_json().encode())
         finally:

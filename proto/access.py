@@ -328,16 +328,9 @@ AccessChangeReason = Literal["removed", "role", "bots", "workspace_deleted", "tr
 class AccessChanged(Event):
     """`evt.auth.<workspace_id>.-.access_changed`: the access of `users` to a workspace changed
     (each with their new version); gateways drop their cached snapshots, live streams
-    re-check and close with 4403 what they may no longer show. `owner_id` carries the
-    workspace id (the subject's second token)."""
+    re-check and close with 4403 what they may no longer show. `workspace_id` (the event's
+    own field since #17 slice L) is the subject's second token."""
 
-    workspace_id: UUID
     # user id -> that user's access version after the change
     users: dict[UUID, Annotated[int, Field(ge=0)]]
     reason: AccessChangeReason
-
-    @model_validator(mode="after")
-    def _one_workspace(self) -> AccessChanged:
-        if self.owner_id != self.workspace_id:
-            raise ValueError("owner_id carries the workspace id")
-        return self

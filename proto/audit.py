@@ -194,7 +194,6 @@ AUDIT_LIST = rpc(
     AuditPage,
     callers=["gateway"],
     summary="one page of a workspace's audit records, newest first (needs audit.view)",
-    planned=True,
 )
 
 SPECS: list[Spec] = declared_specs(globals())

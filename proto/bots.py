@@ -22,7 +22,9 @@ class BotSummary(Contract):
     """What other services may know of a bot (never its token)."""
 
     id: UUID
-    owner_id: UUID
+    # The workspace the bot belongs to (#17): another service keeps what it stores for
+    # the bot in the same one.
+    workspace_id: UUID
     name: str
     application_id: str | None = None
     discord_user_id: str | None = None
@@ -139,6 +141,9 @@ class CreateBot(_WithToken):
     )
     auto_start: bool = Field(default=False, description="start the bot as soon as it is added")
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    workspace_id: UUID | None = Field(
+        default=None, description="the workspace to add it to (default: the caller's personal one)"
+    )
 
 
 class UpdateBot(Contract):
@@ -165,6 +170,8 @@ class ReplaceToken(_WithToken):
 
 class ListBots(Contract):
     tag: str | None = None
+    # Only the bots of this workspace (404 when the caller is not a member).
+    workspace_id: UUID | None = None
 
 
 class IntentInfo(Contract):
@@ -190,10 +197,10 @@ class BotStatusBrief(Contract):
 
 
 class BotView(Contract):
-    """A bot as its owner sees it. The token appears only as `…last4`."""
+    """A bot as a member of its workspace sees it. The token appears only as `…last4`."""
 
     id: UUID
-    owner_id: UUID
+    workspace_id: UUID
     name: str
     description: str
     intents: int
@@ -379,7 +386,6 @@ CHECK_BOT_IDS = rpc(
     BotIdsChecked,
     callers=["auth"],
     summary="which of these ids are not bots of the workspace",
-    planned=True,
 )
 
 SPECS: list[Spec] = [

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from proto.base import Contract
 from proto.bots import BotRef
@@ -35,7 +35,9 @@ class DesiredBot(Contract):
     """Value of `bot_desired.<bot_id>` (never the token: the fleet loads it itself)."""
 
     bot_id: UUID
-    owner_id: UUID
+    # Values written before #17 name the same id `owner_id` (the owner's personal
+    # workspace); bot-service rewrites them at start, the alias reads them until then.
+    workspace_id: UUID = Field(validation_alias=AliasChoices("workspace_id", "owner_id"))
     running: bool
     # Bumped by restart and token replacement: units of an older generation are restarted.
     generation: int = 0

@@ -22,7 +22,7 @@ LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error", "critical")
 
 
 class LogRecorded(Event):
-    """`evt.log.<owner>.<bot>.<level>`: one log line of a bot (e.g. from its discord.py client).
+    """`evt.log.<workspace>.<bot>.<level>`: one log line of a bot (e.g. from its discord.py client).
 
     The level is the subject's last token. `source` names the part that wrote it.
     """
@@ -34,6 +34,9 @@ class LogRecorded(Event):
 class LogFilter(Contract):
     """Filters shared by query, export and (in the websocket subscribe message) the stream."""
 
+    # One workspace (404 if the caller is no member, 403 without `logs.view`); None: every
+    # workspace where the caller holds `logs.view`.
+    workspace_id: UUID | None = None
     bot_id: UUID | None = None
     level: list[LogLevel] = Field(default_factory=list, max_length=5)
     # Event kinds and domains are letters, digits, - and _ (up to 64 characters).
@@ -54,6 +57,8 @@ class LogQuery(LogFilter):
 class LogEntry(Contract):
     id: UUID
     occurred_at: datetime
+    workspace_id: UUID
+    # The old name of `workspace_id` (the same value), for clients of before #17.
     owner_id: UUID
     bot_id: UUID | None
     domain: str
@@ -90,6 +95,8 @@ class SummaryQuery(Contract):
     # None: every event of the caller (all their bots, and account events), the same set
     # `GET /v1/logs` lists without a bot filter.
     bot_id: UUID | None = None
+    # As in `LogFilter`: one workspace, or every one where the caller holds `logs.view`.
+    workspace_id: UUID | None = None
     since: datetime | None = None  # default: `until` - 24 h
     until: datetime | None = None  # default: now
     # Width of the time buckets for charts; 0 = no series, totals only.
@@ -154,6 +161,10 @@ class StreamTicketRequest(Contract):
     # When the gateway stops accepting that credential (access token `exp` plus the
     # verifiers' clock leeway, or the personal token's expiry); None: it does not expire.
     expires_at: datetime | None = None
+    # The one workspace the stream shows (404 if the caller is no member, 403 without
+    # `logs.view`; 4403 at open if that changed since); None: every workspace where the
+    # caller holds `logs.view`.
+    workspace_id: UUID | None = None
 
 
 class StreamTicket(Contract):

@@ -68,17 +68,33 @@ DATA_SERVICES = ("bot", "command", "storage", "log")
 
 
 def _purge(
-    operation: str, request: type[Req], *, summary: str, planned: bool = False
+    operation: str,
+    request: type[Req],
+    *,
+    summary: str,
+    served: Iterable[str] = DATA_SERVICES,
 ) -> list[RpcSpec[Req, PurgeResult]]:
-    return _answered_by_each(
-        DATA_SERVICES,
-        operation,
-        request,
-        PurgeResult,
-        caller="auth",
-        summary=summary,
-        planned=planned,
-    )
+    """The purge by each data service; those not in `served` are planned (not served yet)."""
+    serving = set(served)
+    return [
+        *_answered_by_each(
+            [s for s in DATA_SERVICES if s in serving],
+            operation,
+            request,
+            PurgeResult,
+            caller="auth",
+            summary=summary,
+        ),
+        *_answered_by_each(
+            [s for s in DATA_SERVICES if s not in serving],
+            operation,
+            request,
+            PurgeResult,
+            caller="auth",
+            summary=summary,
+            planned=True,
+        ),
+    ]
 
 
 # auth-service calls each on DELETE /v1/me.
@@ -92,22 +108,14 @@ class PurgeWorkspace(Contract):
     workspace_id: UUID
 
 
-# Every service that stores workspace data answers this (#17): planned until that
-# service's slice serves it.
-_WORKSPACE_PURGE_SERVED = frozenset({"command"})
-WORKSPACE_PURGE_SPECS = [
-    spec
-    for name in DATA_SERVICES
-    for spec in _answered_by_each(
-        [name],
-        "workspace.purge",
-        PurgeWorkspace,
-        PurgeResult,
-        caller="auth",
-        summary="delete all data of a workspace (idempotent)",
-        planned=name not in _WORKSPACE_PURGE_SERVED,
-    )
-]
+# Every service that stores workspace data answers this (#17; served by each service's
+# slice, which adds itself to `served`: planned until then).
+WORKSPACE_PURGE_SPECS = _purge(
+    "workspace.purge",
+    PurgeWorkspace,
+    summary="delete all data of a workspace (idempotent)",
+    served=("bot", "command", "log"),
+)
 SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS, *WORKSPACE_PURGE_SPECS]
 
 

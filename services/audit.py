@@ -23,7 +23,10 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel, SecretBytes, SecretStr
 
+from proto import headers as H
+from proto.access import Access
 from proto.audit import AUDIT_VALUE_MAX_CHARS, AuditRecord
+from proto.events import new_event_id
 from services.telemetry.redaction import redact
 
 # The version of `canon`, hashed with every record.
@@ -68,7 +71,7 @@ def client_header(ip: str | None, user_agent: str | None) -> str:
 def client_of(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
     """`(ip, user_agent)` of a message's `bc-client` header; `(None, None)` without one or
     for a malformed one (an audit record is still written, without them)."""
-    raw = headers.get("bc-client")
+    raw = headers.get(H.CLIENT)
     if not raw:
         return None, None
     try:
@@ -88,6 +91,37 @@ def audit_subject(workspace_id: UUID, service: str) -> str:
     """`aud.<workspace_id>.<service>`: the subject a service's audit records are published
     on (stream `AUDIT`); the service's NATS user may publish only its own."""
     return f"aud.{workspace_id}.{service}"
+
+
+def new_record(
+    access: Access | None,
+    headers: Mapping[str, str],
+    *,
+    workspace_id: UUID,
+    action: str,
+    target_type: str | None = None,
+    target_id: UUID | str | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> AuditRecord:
+    """The record of a change made for the caller of a message: the actor from its
+    access (none for system work), IP and user agent from `bc-client`, its request id;
+    `changes` as `diff` made them. Written with `Outbox.add` in the change's transaction
+    on `audit_subject(workspace_id, service)`."""
+    ip, ua = client_of(headers)
+    return AuditRecord(
+        id=new_event_id(),
+        at=datetime.now(UTC),
+        actor_user_id=access.user_id if access is not None else None,
+        actor_token_id=access.token_id if access is not None else None,
+        workspace_id=workspace_id,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        changes=dict(changes or {}),
+        ip=ip,
+        user_agent=ua,
+        request_id=(headers.get(H.REQUEST_ID) or None),
+    )
 
 
 def rfc3339(at: datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -17,12 +18,15 @@ from auth_service.repository import UserReader
 from auth_service.service import AuthService, TeamService
 from auth_service.settings import Settings
 from proto import auth as P
+from proto.access import Access
 from proto.auth import KeyRetired, KeysRotated
+from proto.errors import ErrorCode
 from proto.events import Event
-from proto.system import PURGE_SPECS, PurgeUser
+from proto.system import PURGE_SPECS, PurgeUser, PurgeWorkspace, workspace_purge_spec
 from services.bus.types import Msg
 from services.db import Database
 from services.db.engine import plain_url
+from services.errors import RpcError
 from services.keys import EncryptedColumn
 from services.runtime import ServiceDefinition, ServiceRuntime
 
@@ -46,11 +50,13 @@ async def setup(runtime: ServiceRuntime) -> None:
     await _follow_key_news(runtime, keys)
     await news.rotated(await keys.load())
     service = _auth_service(runtime, settings, db, keys)
-    teams = TeamService(db, runtime.require_outbox(), service.purge_services)
+    teams = TeamService(
+        db, runtime.require_outbox(), service.purge_services, _workspace_purge(runtime, settings)
+    )
     handlers = Handlers(service, keys, settings, news.rotated, news.retired, teams)
     runtime.rpc.register_all(handlers)
     runtime.spawn(_keep_keys_fresh(settings, keys, news), name="auth-keys")
-    runtime.spawn(_retry_purges(settings, service), name="auth-purges")
+    runtime.spawn(_retry_purges(settings, service, teams), name="auth-purges")
 
 
 class _KeyNews:
@@ -140,7 +146,31 @@ def _auth_service(
         purge,
         list(purge_specs),
         reader,
+        runtime.require_outbox(),
     )
+
+
+def _workspace_purge(
+    runtime: ServiceRuntime, settings: Settings
+) -> Callable[[str, UUID], Awaitable[int]]:
+    async def purge(service: str, workspace_id: UUID) -> int:
+        spec = workspace_purge_spec(service)
+        if spec.planned:
+            # Not served yet, so auth may not publish it (NATS permissions): pending until
+            # the service's release serves it, then the retry pass reaches it.
+            raise RpcError(
+                ErrorCode.UNAVAILABLE, f"the {service} service does not purge workspaces yet"
+            )
+        # On auth's own behalf: the member who asked has no access to the workspace left.
+        result = await runtime.client.call(
+            spec,
+            PurgeWorkspace(workspace_id=workspace_id),
+            access=Access.system_for("auth", workspace_id),
+            timeout_s=settings.purge_timeout_s,
+        )
+        return result.removed
+
+    return purge
 
 
 async def _keep_keys_fresh(settings: Settings, keys: KeyRing, news: _KeyNews) -> None:
@@ -152,11 +182,13 @@ async def _keep_keys_fresh(settings: Settings, keys: KeyRing, news: _KeyNews) ->
             log.exception("could not reload signing keys")
 
 
-async def _retry_purges(settings: Settings, service: AuthService) -> None:
+async def _retry_purges(settings: Settings, service: AuthService, teams: TeamService) -> None:
     while True:
         await asyncio.sleep(settings.purge_retry_s)
         with contextlib.suppress(Exception):
             await service.retry_purges()
+        with contextlib.suppress(Exception):
+            await teams.retry_purges()
 
 
 SERVICE = ServiceDefinition(

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from auth_service.keys import KeyRing, SigningKey
-from auth_service.service import AuthService, TeamService
+from auth_service.service import AuthService, Caller, TeamService
 from auth_service.settings import Settings
 from proto import workspaces as W
 from proto.access import AccessQuery, AccessSnapshot
@@ -56,6 +56,11 @@ from services.bus.rpc import RpcContext, answers
 from services.errors import RpcError
 
 
+def _who(ctx: RpcContext) -> Caller:
+    """The caller of a state-changing request, for its audit record."""
+    return Caller(ctx.access, ctx.headers)
+
+
 @dataclass(eq=False)
 class Handlers:
     service: AuthService
@@ -91,8 +96,7 @@ class Handlers:
             known = ", ".join(sorted(self.keys.known_kids))
             raise RpcError(
                 ErrorCode.NOT_FOUND,
-                f"no signing key {kid!r} in use (keys: {known}; current: "
-                f"{self.keys.current.kid})",
+                f"no signing key {kid!r} in use (keys: {known}; current: {self.keys.current.kid})",
                 fields=[FieldError(loc=["kid"], message="not a key in use")],
             ) from None
         retired = KeyRetired(kid=kid, signing_kid=signing.kid)
@@ -109,20 +113,20 @@ class Handlers:
 
     @answers(LOGIN_FINISH)
     async def login_finish(self, req: LoginFinish, ctx: RpcContext) -> LoginResult:
-        return await self.service.finish_login(req, await ctx.session())
+        return await self.service.finish_login(req, await ctx.session(), _who(ctx))
 
     @answers(REFRESH)
-    async def refresh(self, req: RefreshRequest, _: RpcContext) -> TokenPair:
-        return await self.service.refresh(req.refresh_token)
+    async def refresh(self, req: RefreshRequest, ctx: RpcContext) -> TokenPair:
+        return await self.service.refresh(req.refresh_token, _who(ctx))
 
     @answers(LOGOUT)
-    async def logout(self, req: RefreshRequest, _: RpcContext) -> Empty:
-        await self.service.logout(req.refresh_token)
+    async def logout(self, req: RefreshRequest, ctx: RpcContext) -> Empty:
+        await self.service.logout(req.refresh_token, _who(ctx))
         return Empty()
 
     @answers(LOGOUT_ALL)
     async def logout_all(self, _: Empty, ctx: RpcContext) -> Empty:
-        await self.service.logout_all(await ctx.session(), ctx.require_user())
+        await self.service.logout_all(await ctx.session(), ctx.require_user(), _who(ctx))
         return Empty()
 
     @answers(ME)
@@ -132,7 +136,7 @@ class Handlers:
     @answers(ME_UPDATE)
     async def update_me(self, req: UpdateMe, ctx: RpcContext) -> User:
         return await self.service.update_me(
-            await ctx.session(), ctx.require_user(), req.display_name
+            await ctx.session(), ctx.require_user(), req.display_name, _who(ctx)
         )
 
     @answers(ME_DELETE)
@@ -147,7 +151,7 @@ class Handlers:
     @answers(SETTINGS_PUT)
     async def put_settings(self, req: UserSettings, ctx: RpcContext) -> UserSettings:
         data = await self.service.put_settings(
-            await ctx.session(), ctx.require_user(), req.settings
+            await ctx.session(), ctx.require_user(), req.settings, _who(ctx)
         )
         return UserSettings(settings=data)
 
@@ -158,11 +162,15 @@ class Handlers:
 
     @answers(TOKENS_CREATE)
     async def create_token(self, req: CreateApiToken, ctx: RpcContext) -> ApiTokenCreated:
-        return await self.service.create_token(await ctx.session(), ctx.require_user(), req)
+        return await self.service.create_token(
+            await ctx.session(), ctx.require_user(), req, _who(ctx)
+        )
 
     @answers(TOKENS_REVOKE)
     async def revoke_token(self, req: ApiTokenRef, ctx: RpcContext) -> Empty:
-        await self.service.revoke_token(await ctx.session(), ctx.require_user(), req.token_id)
+        await self.service.revoke_token(
+            await ctx.session(), ctx.require_user(), req.token_id, _who(ctx)
+        )
         return Empty()
 
     @answers(CHECK_API_TOKEN)
@@ -181,7 +189,7 @@ class Handlers:
     @answers(W.WORKSPACE_CREATE)
     async def workspace_create(self, req: W.CreateWorkspace, ctx: RpcContext) -> W.Workspace:
         return await self.teams.create_workspace(
-            await ctx.user_session(), ctx.require_user(), req
+            await ctx.user_session(), ctx.require_user(), req, _who(ctx)
         )
 
     @answers(W.WORKSPACE_GET)
@@ -193,18 +201,20 @@ class Handlers:
     @answers(W.WORKSPACE_UPDATE)
     async def workspace_update(self, req: W.UpdateWorkspace, ctx: RpcContext) -> W.Workspace:
         return await self.teams.update_workspace(
-            await ctx.user_session(), ctx.require_user(), req
+            await ctx.user_session(), ctx.require_user(), req, _who(ctx)
         )
 
     @answers(W.WORKSPACE_DELETE)
     async def workspace_delete(self, req: W.DeleteWorkspace, ctx: RpcContext) -> W.WorkspaceDeleted:
         return await self.teams.delete_workspace(
-            await ctx.user_session(), ctx.require_user(), req
+            await ctx.user_session(), ctx.require_user(), req, _who(ctx)
         )
 
     @answers(W.WORKSPACE_TRANSFER)
     async def workspace_transfer(self, req: W.TransferWorkspace, ctx: RpcContext) -> W.Workspace:
-        return await self.teams.transfer(await ctx.user_session(), ctx.require_user(), req)
+        return await self.teams.transfer(
+            await ctx.user_session(), ctx.require_user(), req, _who(ctx)
+        )
 
     @answers(W.MEMBER_LIST)
     async def member_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.MemberList:
@@ -214,16 +224,20 @@ class Handlers:
 
     @answers(W.MEMBER_UPDATE)
     async def member_update(self, req: W.UpdateMember, ctx: RpcContext) -> W.Member:
-        return await self.teams.update_member(await ctx.user_session(), ctx.require_user(), req)
+        return await self.teams.update_member(
+            await ctx.user_session(), ctx.require_user(), req, _who(ctx)
+        )
 
     @answers(W.MEMBER_REMOVE)
     async def member_remove(self, req: W.MemberRef, ctx: RpcContext) -> Empty:
-        return await self.teams.remove_member(await ctx.user_session(), ctx.require_user(), req)
+        return await self.teams.remove_member(
+            await ctx.user_session(), ctx.require_user(), req, _who(ctx)
+        )
 
     @answers(W.MEMBER_LEAVE)
     async def member_leave(self, req: W.WorkspaceRef, ctx: RpcContext) -> Empty:
         return await self.teams.leave(
-            await ctx.user_session(), ctx.require_user(), req.workspace_id
+            await ctx.user_session(), ctx.require_user(), req.workspace_id, _who(ctx)
         )
 
     @answers(W.ROLE_LIST)
@@ -234,15 +248,19 @@ class Handlers:
 
     @answers(W.ROLE_CREATE)
     async def role_create(self, req: W.CreateRole, ctx: RpcContext) -> W.Role:
-        return await self.teams.create_role(await ctx.user_session(), ctx.require_user(), req)
+        return await self.teams.create_role(
+            await ctx.user_session(), ctx.require_user(), req, _who(ctx)
+        )
 
     @answers(W.ROLE_UPDATE)
     async def role_update(self, req: W.UpdateRole, ctx: RpcContext) -> W.Role:
-        return await self.teams.update_role(await ctx.user_session(), ctx.require_user(), req)
+        return await self.teams.update_role(
+            await ctx.user_session(), ctx.require_user(), req, _who(ctx)
+        )
 
     @answers(W.ROLE_DELETE)
     async def role_delete(self, req: W.RoleIdRef, ctx: RpcContext) -> Empty:
-        await self.teams.delete_role(await ctx.user_session(), ctx.require_user(), req)
+        await self.teams.delete_role(await ctx.user_session(), ctx.require_user(), req, _who(ctx))
         return Empty()
 
     @answers(W.INVITATION_CREATE)
@@ -250,7 +268,7 @@ class Handlers:
         self, req: W.CreateInvitation, ctx: RpcContext
     ) -> W.InvitationCreated:
         return await self.teams.create_invitation(
-            await ctx.user_session(), ctx.require_user(), req
+            await ctx.user_session(), ctx.require_user(), req, _who(ctx)
         )
 
     @answers(W.INVITATION_LIST)
@@ -261,7 +279,9 @@ class Handlers:
 
     @answers(W.INVITATION_REVOKE)
     async def invitation_revoke(self, req: W.InvitationRef, ctx: RpcContext) -> Empty:
-        await self.teams.revoke_invitation(await ctx.user_session(), ctx.require_user(), req)
+        await self.teams.revoke_invitation(
+            await ctx.user_session(), ctx.require_user(), req, _who(ctx)
+        )
         return Empty()
 
     @answers(W.INVITATION_ACCEPT)
@@ -269,5 +289,5 @@ class Handlers:
         self, req: W.AcceptInvitation, ctx: RpcContext
     ) -> W.InvitationAccepted:
         return await self.teams.accept_invitation(
-            await ctx.user_session(), ctx.require_user(), req.token
+            await ctx.user_session(), ctx.require_user(), req.token, _who(ctx)
         )

@@ -159,6 +159,12 @@ class ApiToken(AuthTable, table=True):
     last_used_at: datetime | None = _timestamp(nullable=True)
     expires_at: datetime | None = _timestamp(nullable=True)
     revoked_at: datetime | None = _timestamp(nullable=True)
+    # The token's ceiling (0006): one workspace and a subset of the permissions; null =
+    # every workspace of the owner, all of the owner's permissions (older tokens).
+    workspace_id: UUID | None = Field(default=None, sa_type=Uuid, nullable=True)
+    permissions: list[str] | None = Field(
+        default=None, sa_column=Column(ARRAY(Text), nullable=True)
+    )
 
 
 class SigningKey(AuthTable, table=True):
@@ -178,11 +184,15 @@ class SigningKey(AuthTable, table=True):
 
 
 class PendingPurge(AuthTable, table=True):
-    """A service that has still to delete a deleted user's data (retried until it has)."""
+    """A service that has still to delete a deleted user's or workspace's data (retried
+    until it has): `kind` 'user' or 'workspace', `target_id` its id (0006)."""
 
     __tablename__ = "pending_purges"
 
-    owner_id: UUID = Field(sa_type=Uuid, primary_key=True)
+    kind: str = Field(
+        sa_column=Column(Text, primary_key=True, nullable=False, server_default=text("'user'"))
+    )
+    target_id: UUID = Field(sa_type=Uuid, primary_key=True)
     service: str = Field(sa_type=Text, primary_key=True)
     created_at: datetime = _timestamp(nullable=False, server_default=_NOW)
     attempts: int = Field(sa_column=Column(Integer, nullable=False, server_default=text("0")))

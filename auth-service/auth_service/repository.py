@@ -22,6 +22,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -359,39 +360,54 @@ async def lock_keys(s: AsyncSession) -> None:
 # ------------------------------------------------------------------------ pending purges
 
 
-async def add_pending_purges(s: AsyncSession, user_id: UUID, services: Sequence[str]) -> None:
+async def add_pending_purges(
+    s: AsyncSession, target_id: UUID, services: Sequence[str], kind: str = "user"
+) -> None:
     for service in services:
-        existing = await s.execute(
-            select(pending_purges.c.service).where(
-                pending_purges.c.owner_id == user_id, pending_purges.c.service == service
-            )
+        await s.execute(
+            pg_insert(pending_purges)
+            .values(kind=kind, target_id=target_id, service=service)
+            .on_conflict_do_nothing()
         )
-        if existing.first() is None:
-            await s.execute(insert(pending_purges).values(owner_id=user_id, service=service))
 
 
-async def user_pending_purges(s: AsyncSession, user_id: UUID) -> list[str]:
-    stmt = select(pending_purges.c.service).where(pending_purges.c.owner_id == user_id)
-    return [r.service for r in (await s.execute(stmt)).all()]
-
-
-async def all_pending_purges(s: AsyncSession, limit: int = 100) -> Sequence[Row[Any]]:
-    stmt = select(pending_purges).order_by(pending_purges.c.created_at).limit(limit)
-    return (await s.execute(stmt)).all()
-
-
-async def purge_done(s: AsyncSession, user_id: UUID, service: str) -> None:
-    await s.execute(
-        delete(pending_purges).where(
-            pending_purges.c.owner_id == user_id, pending_purges.c.service == service
-        )
+def _purge_row(kind: str, target_id: UUID, service: str) -> ColumnElement[bool]:
+    return and_(
+        pending_purges.c.kind == kind,
+        pending_purges.c.target_id == target_id,
+        pending_purges.c.service == service,
     )
 
 
-async def purge_failed(s: AsyncSession, user_id: UUID, service: str, error: str) -> None:
+async def pending_purge_services(s: AsyncSession, target_id: UUID, kind: str = "user") -> list[str]:
+    stmt = select(pending_purges.c.service).where(
+        pending_purges.c.kind == kind, pending_purges.c.target_id == target_id
+    )
+    return [r.service for r in (await s.execute(stmt)).all()]
+
+
+async def all_pending_purges(
+    s: AsyncSession, kind: str = "user", limit: int = 100
+) -> Sequence[Row[Any]]:
+    stmt = (
+        select(pending_purges)
+        .where(pending_purges.c.kind == kind)
+        .order_by(pending_purges.c.created_at)
+        .limit(limit)
+    )
+    return (await s.execute(stmt)).all()
+
+
+async def purge_done(s: AsyncSession, target_id: UUID, service: str, kind: str = "user") -> None:
+    await s.execute(delete(pending_purges).where(_purge_row(kind, target_id, service)))
+
+
+async def purge_failed(
+    s: AsyncSession, target_id: UUID, service: str, error: str, kind: str = "user"
+) -> None:
     await s.execute(
         update(pending_purges)
-        .where(pending_purges.c.owner_id == user_id, pending_purges.c.service == service)
+        .where(_purge_row(kind, target_id, service))
         .values(attempts=pending_purges.c.attempts + 1, last_error=error[:500])
     )
 
@@ -465,8 +481,10 @@ async def grant_row(
 
 
 async def user_grants(s: AsyncSession, user_id: UUID) -> Sequence[Row[Any]]:
-    stmt = _grants().where(memberships.c.user_id == user_id).order_by(
-        workspaces.c.personal.desc(), workspaces.c.created_at, workspaces.c.id
+    stmt = (
+        _grants()
+        .where(memberships.c.user_id == user_id)
+        .order_by(workspaces.c.personal.desc(), workspaces.c.created_at, workspaces.c.id)
     )
     return (await s.execute(stmt)).all()
 
@@ -491,6 +509,14 @@ async def bump_access(s: AsyncSession, user_ids: Sequence[UUID]) -> dict[UUID, i
 
 async def insert_workspace(s: AsyncSession, **values: Any) -> None:
     await s.execute(insert(workspaces).values(**values))
+
+
+async def delete_workspace(s: AsyncSession, workspace_id: UUID) -> None:
+    """The row of a workspace being deleted (its memberships, roles and invitations go by
+    cascade); only once every service purged its data."""
+    await s.execute(
+        delete(workspaces).where(workspaces.c.id == workspace_id, workspaces.c.state == "deleting")
+    )
 
 
 async def update_workspace(s: AsyncSession, workspace_id: UUID, **values: Any) -> None:
@@ -574,6 +600,19 @@ async def is_member(s: AsyncSession, workspace_id: UUID, user_id: UUID) -> bool:
 
 async def insert_membership(s: AsyncSession, **values: Any) -> None:
     await s.execute(insert(memberships).values(**values))
+
+
+async def join_workspace(s: AsyncSession, **values: Any) -> bool:
+    """Insert a membership unless the user has one already; False if they had. A
+    concurrent insert of the same membership makes this wait for it: once that commits,
+    this one is the no-op (never a duplicate-key error)."""
+    stmt = (
+        pg_insert(memberships)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "user_id"])
+        .returning(memberships.c.user_id)
+    )
+    return (await s.execute(stmt)).first() is not None
 
 
 async def update_membership(

@@ -45,6 +45,8 @@ from proto.access import (
 )
 from proto.auth import (
     API_SCOPES,
+    API_TOKEN_DAYS_DEFAULT,
+    API_TOKEN_DAYS_MAX,
     AccountDeleted,
     ApiTokenCreated,
     ApiTokenInfo,
@@ -91,7 +93,9 @@ from proto.workspaces import (
     WorkspaceDeleted,
     WorkspaceList,
 )
-from services.access import forbidden
+from services.access import forbidden, personal_access
+from services.audit import audit_subject, diff, new_record
+from services.bus.events import AUDIT_STREAM
 from services.bus.events import STREAM as EVENTS_STREAM
 from services.db.engine import Database
 from services.errors import RpcError, conflict
@@ -105,6 +109,85 @@ Purge = Callable[[str, UUID], Awaitable[int]]
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+async def attempt_purge(purge: Purge, service: str, target_id: UUID) -> PurgeOutcome:
+    """Ask one data service to delete a user's or a workspace's data; a refusal or no
+    answer is an outcome to retry, not an error."""
+    try:
+        removed = await purge(service, target_id)
+    except RpcError as err:
+        return PurgeOutcome(service=service, ok=False, error=err.message)
+    return PurgeOutcome(service=service, ok=True, removed=removed)
+
+
+async def retry_pending_purges(
+    db: Database,
+    kind: str,
+    purge: Purge,
+    finished: Callable[[AsyncSession, UUID], Awaitable[None]] | None = None,
+) -> int:
+    """One pass over the `pending_purges` of one kind (system scope): each answered one is
+    done; `finished` runs in the transaction that completes the last one of a target.
+    How many completed."""
+    async with db.system_scope() as s:
+        rows = await repo.all_pending_purges(s, kind=kind)
+    done = 0
+    for row in rows:
+        outcome = await attempt_purge(purge, row.service, row.target_id)
+        async with db.system_scope() as s:
+            if not outcome.ok:
+                await repo.purge_failed(s, row.target_id, row.service, outcome.error or "", kind)
+                continue
+            await repo.purge_done(s, row.target_id, row.service, kind)
+            done += 1
+            if finished is not None and not await repo.pending_purge_services(
+                s, row.target_id, kind
+            ):
+                await finished(s, row.target_id)
+    return done
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made a request, for the audit records of what it changes: their access (the
+    actor and the personal access token used) and the message's headers (client address
+    and user agent from `bc-client`, the request id)."""
+
+    access: Access | None
+    headers: Mapping[str, str]
+
+    def acting_as(self, user_id: UUID) -> Caller:
+        """The same request made by `user_id`: sign-in and refresh happen before the
+        message names a user, yet their records name the person."""
+        if self.access is not None and self.access.user_id == user_id:
+            return self
+        return Caller(personal_access(user_id), self.headers)
+
+
+async def audit(
+    outbox: Outbox,
+    s: AsyncSession,
+    who: Caller,
+    workspace_id: UUID,
+    action: str,
+    target_type: str | None = None,
+    target_id: UUID | str | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> UUID:
+    """Queue the audit record of a change in the change's transaction (AUDIT stream,
+    `aud.<workspace_id>.auth`): it is published if and only if the change commits."""
+    record = new_record(
+        who.access,
+        who.headers,
+        workspace_id=workspace_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        changes=changes,
+    )
+    subject = audit_subject(workspace_id, "auth")
+    return await outbox.add(s, subject, record, stream=AUDIT_STREAM)
 
 
 def safe_next(value: str | None) -> str:
@@ -138,6 +221,7 @@ class AuthService:
     purge: Purge
     purge_services: Sequence[str]
     reader: repo.UserReader
+    outbox: Outbox
 
     def __post_init__(self) -> None:
         # A copy: the caller's sequence may change after the service is built.
@@ -187,7 +271,7 @@ class AuthService:
             )
         return LoginRedirect(authorize_url=url, state=state)
 
-    async def finish_login(self, req: LoginFinish, s: AsyncSession) -> LoginResult:
+    async def finish_login(self, req: LoginFinish, s: AsyncSession, who: Caller) -> LoginResult:
         provider = self._provider(req.provider)
         if not req.state:
             raise RpcError(ErrorCode.INVALID, "the sign-in answer has no state; start again")
@@ -221,7 +305,19 @@ class AuthService:
             user_id = await self._link(s, flow.link_user_id, profile)
         else:
             user_id = await self._sign_in(s, profile)
-        tokens = await self._issue(s, user_id, family_id=None)
+        family = new_event_id()
+        tokens = await self._issue(s, user_id, family_id=family)
+        # A security event of the person: their personal workspace's chain (id = user id).
+        await audit(
+            self.outbox,
+            s,
+            who.acting_as(user_id),
+            user_id,
+            "auth.link" if flow.link_user_id is not None else "auth.sign_in",
+            "session",
+            family,
+            {"provider": {"old": None, "new": provider.name}},
+        )
         return LoginResult(
             tokens=tokens,
             next=flow.next_path,
@@ -320,7 +416,7 @@ class AuthService:
             user=await self._user(s, user_id),
         )
 
-    async def refresh(self, token: str) -> TokenPair:
+    async def refresh(self, token: str, who: Caller) -> TokenPair:
         hashed = digest(token)
         now = now_utc()
         async with self.db.system_scope() as s:
@@ -334,6 +430,7 @@ class AuthService:
             if reused:
                 assert known is not None
                 await repo.revoke_family(s, known.family_id, now)
+                await self._session_event(s, who, known, "auth.refresh_reuse")
         if reused:
             assert known is not None
             log.warning("refresh token reuse: session family revoked")
@@ -350,13 +447,22 @@ class AuthService:
             details={"reason": "refresh_invalid"},
         )
 
-    async def logout(self, token: str) -> None:
+    async def logout(self, token: str, who: Caller) -> None:
         async with self.db.system_scope() as s:
             row = await repo.find_refresh(s, digest(token))
-            if row is not None:
-                await repo.revoke_family(s, row.family_id, now_utc())
+            # Signing out of a session already ended changes nothing: no record.
+            if row is not None and await repo.revoke_family(s, row.family_id, now_utc()):
+                await self._session_event(s, who, row, "auth.sign_out")
         if row is not None:
             await self._session_revoked(row.owner_id, row.family_id, "signed out")
+
+    async def _session_event(self, s: AsyncSession, who: Caller, refresh: Any, action: str) -> None:
+        """The audit record of what happened to the session of a refresh token row, in
+        its owner's personal chain (the request names no user: it is theirs)."""
+        owner = refresh.owner_id
+        await audit(
+            self.outbox, s, who.acting_as(owner), owner, action, "session", refresh.family_id
+        )
 
     async def _session_revoked(self, user_id: UUID, session_id: UUID, why: str) -> None:
         """The session's access tokens (they carry `sid` = the refresh family) stop working
@@ -366,8 +472,9 @@ class AuthService:
             SessionRevoked(owner_id=user_id, session_id=session_id, message=why),
         )
 
-    async def logout_all(self, s: AsyncSession, user_id: UUID) -> None:
+    async def logout_all(self, s: AsyncSession, user_id: UUID, who: Caller) -> None:
         await repo.revoke_user_refresh(s, user_id, now_utc())
+        await audit(self.outbox, s, who.acting_as(user_id), user_id, "auth.sign_out_all")
         await self.publish(
             "sessions_revoked",
             SessionsRevoked(owner_id=user_id, message="signed out everywhere"),
@@ -388,7 +495,9 @@ class AuthService:
             raise _account_gone()
         return _account(row, orjson.loads(row["identities"]))
 
-    async def update_me(self, s: AsyncSession, user_id: UUID, display_name: str) -> User:
+    async def update_me(
+        self, s: AsyncSession, user_id: UUID, display_name: str, who: Caller
+    ) -> User:
         name = " ".join(display_name.split())
         if not 1 <= len(name) <= 64:
             raise RpcError(
@@ -396,8 +505,12 @@ class AuthService:
                 "the display name must have 1 to 64 characters",
                 fields=[FieldError(loc=["display_name"], message="1 to 64 characters")],
             )
-        if await repo.update_user(s, user_id, display_name=name) is None:
+        before = await repo.get_user(s, user_id)
+        if before is None or await repo.update_user(s, user_id, display_name=name) is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "this account no longer exists")
+        changes = diff({"display_name": before.display_name}, {"display_name": name})
+        if changes:
+            await audit(self.outbox, s, who, user_id, "account.update", "account", user_id, changes)
         return await self._user(s, user_id)
 
     async def get_settings(self, s: AsyncSession, user_id: UUID) -> dict[str, Any]:
@@ -407,7 +520,7 @@ class AuthService:
         return dict(row.settings)
 
     async def put_settings(
-        self, s: AsyncSession, user_id: UUID, settings: dict[str, Any]
+        self, s: AsyncSession, user_id: UUID, settings: dict[str, Any], who: Caller
     ) -> dict[str, Any]:
         size = len(orjson.dumps(settings))
         limit = self.settings.settings_max_bytes
@@ -417,9 +530,16 @@ class AuthService:
                 f"settings are {size} bytes as JSON; the limit is {limit} bytes",
                 details={"limit_bytes": limit, "size_bytes": size},
             )
+        before = await repo.get_user(s, user_id)
         row = await repo.update_user(s, user_id, settings=settings)
-        if row is None:
+        if before is None or row is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "this account no longer exists")
+        # The console's preferences, key by key (values through the same redaction).
+        changes = diff(dict(before.settings), dict(row.settings))
+        if changes:
+            await audit(
+                self.outbox, s, who, user_id, "account.settings_update", "account", user_id, changes
+            )
         return dict(row.settings)
 
     async def delete_account(self, s: AsyncSession, user_id: UUID) -> AccountDeleted:
@@ -455,26 +575,11 @@ class AuthService:
         )
 
     async def _purge_one(self, service: str, user_id: UUID) -> PurgeOutcome:
-        try:
-            removed = await self.purge(service, user_id)
-        except RpcError as err:
-            return PurgeOutcome(service=service, ok=False, error=err.message)
-        return PurgeOutcome(service=service, ok=True, removed=removed)
+        return await attempt_purge(self.purge, service, user_id)
 
     async def retry_purges(self) -> int:
-        """One pass over pending purges (system scope); returns how many completed."""
-        async with self.db.system_scope() as s:
-            rows = await repo.all_pending_purges(s)
-        done = 0
-        for row in rows:
-            outcome = await self._purge_one(row.service, row.owner_id)
-            async with self.db.system_scope() as s:
-                if outcome.ok:
-                    await repo.purge_done(s, row.owner_id, row.service)
-                    done += 1
-                else:
-                    await repo.purge_failed(s, row.owner_id, row.service, outcome.error or "")
-        return done
+        """One pass over pending account purges (system scope); how many completed."""
+        return await retry_pending_purges(self.db, "user", self.purge)
 
     # ------------------------------------------------------------- API tokens
     @staticmethod
@@ -487,13 +592,15 @@ class AuthService:
             created_at=row.created_at,
             last_used_at=row.last_used_at,
             expires_at=row.expires_at,
+            workspace_id=row.workspace_id,
+            permissions=list(row.permissions) if row.permissions is not None else None,
         )
 
     async def list_tokens(self, s: AsyncSession, user_id: UUID) -> list[ApiTokenInfo]:
         return [self._token_info(r) for r in await repo.list_api_tokens(s, user_id, now_utc())]
 
     async def create_token(
-        self, s: AsyncSession, user_id: UUID, req: CreateApiToken
+        self, s: AsyncSession, user_id: UUID, req: CreateApiToken, who: Caller
     ) -> ApiTokenCreated:
         name = " ".join(req.name.split())
         problems: list[FieldError] = []
@@ -508,19 +615,28 @@ class AuthService:
                     + (f" (unknown: {', '.join(unknown)})" if unknown else ""),
                 )
             )
-        if req.expires_in_days is not None and not 1 <= req.expires_in_days <= 3650:
-            problems.append(FieldError(loc=["expires_in_days"], message="1 to 3650 days"))
+        days = API_TOKEN_DAYS_DEFAULT if req.expires_in_days is None else req.expires_in_days
+        if not 1 <= days <= API_TOKEN_DAYS_MAX:
+            problems.append(
+                FieldError(loc=["expires_in_days"], message=f"1 to {API_TOKEN_DAYS_MAX} days")
+            )
+        permissions = _token_permissions(req.permissions, problems)
         if problems:
             raise RpcError(ErrorCode.VALIDATION, "invalid API token request", fields=problems)
         if await repo.get_user(s, user_id) is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "this account no longer exists")
+        if req.workspace_id is not None:
+            await repo.scope_workspaces(s, user_id)
+            if not await repo.is_member(s, req.workspace_id, user_id):
+                # Not a member: the same answer as for a workspace that does not exist.
+                raise RpcError(ErrorCode.NOT_FOUND, "workspace not found")
         if await repo.count_api_tokens(s, user_id) >= self.settings.max_api_tokens:
             raise RpcError(
                 ErrorCode.CONFLICT,
                 f"you already have {self.settings.max_api_tokens} API tokens; revoke one first",
             )
         secret = new_secret(API_TOKEN_PREFIX)
-        expires = now_utc() + timedelta(days=req.expires_in_days) if req.expires_in_days else None
+        expires = now_utc() + timedelta(days=days)
         row = await repo.insert_api_token(
             s,
             id=new_event_id(),
@@ -530,12 +646,25 @@ class AuthService:
             last4=secret[-4:],
             scopes=sorted(set(req.scopes)),
             expires_at=expires,
+            workspace_id=req.workspace_id,
+            permissions=permissions,
         )
-        return ApiTokenCreated(token=secret, info=self._token_info(row))
+        info = self._token_info(row)
+        # The token's description, never its value.
+        described = info.model_dump(
+            include={"name", "scopes", "expires_at", "workspace_id", "permissions"}
+        )
+        await audit(
+            self.outbox, s, who, user_id, "token.create", "token", row.id, diff(None, described)
+        )
+        return ApiTokenCreated(token=secret, info=info)
 
-    async def revoke_token(self, s: AsyncSession, user_id: UUID, token_id: UUID) -> None:
+    async def revoke_token(
+        self, s: AsyncSession, user_id: UUID, token_id: UUID, who: Caller
+    ) -> None:
         if not await repo.revoke_api_token(s, token_id, now_utc()):
             raise RpcError(ErrorCode.NOT_FOUND, "no such API token")
+        await audit(self.outbox, s, who, user_id, "token.revoke", "token", token_id)
         await self.publish(
             "token_revoked",
             ApiTokenRevoked(owner_id=user_id, token_id=token_id, message="API token revoked"),
@@ -559,7 +688,27 @@ class AuthService:
             token_id=row.id,
             scopes=list(row.scopes),
             expires_at=row.expires_at,
+            workspace_id=row.workspace_id,
+            permissions=list(row.permissions) if row.permissions is not None else None,
         )
+
+
+def _token_permissions(names: list[str] | None, problems: list[FieldError]) -> list[str] | None:
+    """A token's permission subset in PERMISSIONS order, or None (all of the owner's);
+    unknown names or an empty subset are problems of the request."""
+    if names is None:
+        return None
+    unknown = unknown_permissions(names)
+    for i, name in enumerate(names):
+        if name in unknown:
+            problems.append(
+                FieldError(loc=["permissions", i], message=f"unknown permission {name!r}")
+            )
+    if not names:
+        problems.append(FieldError(loc=["permissions"], message="name at least one permission"))
+    if unknown or not names:
+        return None
+    return permission_names(permission_mask(names))
 
 
 def _account_gone() -> RpcError:
@@ -589,6 +738,8 @@ def _account(row: Mapping[Any, Any], identities: list[Any]) -> User:
 # (no existence leak); a member without the permission → 403 naming it.
 
 INVITATION_PREFIX = "bci_"
+# `pending_purges.kind` of a deleted workspace's data.
+_WORKSPACE = "workspace"
 # Ownership moves only by a transfer, never by a role change or an invitation.
 _OWNER = "owner"
 
@@ -746,8 +897,10 @@ class _RoleChoice:
 class TeamService:
     db: Database
     outbox: Outbox
-    # The services that hold a workspace's data (their purge is still to come, see delete).
+    # The services that hold a workspace's data: each purges it when it is deleted.
     data_services: Sequence[str]
+    # `rpc.<service>.workspace.purge{workspace_id}`: how many rows the service removed.
+    purge: Purge
 
     async def _changed(
         self,
@@ -768,6 +921,19 @@ class TeamService:
         )
         subject = event_subject("auth", workspace_id, None, "access_changed")
         await self.outbox.add(s, subject, event, stream=EVENTS_STREAM)
+
+    async def _audit(
+        self,
+        s: AsyncSession,
+        who: Caller,
+        workspace_id: UUID,
+        action: str,
+        target_type: str,
+        target_id: UUID | str,
+        changes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The team's chain: one record per change, in its transaction."""
+        await audit(self.outbox, s, who, workspace_id, action, target_type, target_id, changes)
 
     # ------------------------------------------------------------------ helpers
     async def _caller(
@@ -819,7 +985,7 @@ class TeamService:
         return WorkspaceList(workspaces=[_workspace(r, _grant(r)) for r in rows])
 
     async def create_workspace(
-        self, s: AsyncSession, user_id: UUID, req: CreateWorkspace
+        self, s: AsyncSession, user_id: UUID, req: CreateWorkspace, who: Caller
     ) -> Workspace:
         await repo.scope_workspaces(s, user_id)
         await _room_for(s, user_id)
@@ -833,6 +999,15 @@ class TeamService:
         )
         await self._changed(s, workspace_id, [user_id], "role")
         row, grant = await self._caller(s, user_id, workspace_id)
+        await self._audit(
+            s,
+            who,
+            workspace_id,
+            "workspace.create",
+            "workspace",
+            workspace_id,
+            diff(None, {"name": row.name}),
+        )
         return _workspace(row, grant)
 
     async def get_workspace(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Workspace:
@@ -840,7 +1015,7 @@ class TeamService:
         return _workspace(row, grant)
 
     async def update_workspace(
-        self, s: AsyncSession, user_id: UUID, req: UpdateWorkspace
+        self, s: AsyncSession, user_id: UUID, req: UpdateWorkspace, who: Caller
     ) -> Workspace:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "workspace.admin")
@@ -852,8 +1027,18 @@ class TeamService:
             values["avatar_file_id"] = req.avatar_file_id
         if "audit_retention_days" in given and req.audit_retention_days is not None:
             values["audit_retention_days"] = req.audit_retention_days
-        if values:
+        changes = diff({k: getattr(row, k) for k in values}, values)
+        if changes:
             await repo.update_workspace(s, req.workspace_id, **values)
+            await self._audit(
+                s,
+                who,
+                req.workspace_id,
+                "workspace.update",
+                "workspace",
+                req.workspace_id,
+                changes,
+            )
         if "name" in values:
             # Snapshots carry the workspace's name (GET /v1/me shows it).
             members = await repo.member_ids(s, req.workspace_id)
@@ -862,7 +1047,7 @@ class TeamService:
         return _workspace(row, grant)
 
     async def delete_workspace(
-        self, s: AsyncSession, user_id: UUID, req: DeleteWorkspace
+        self, s: AsyncSession, user_id: UUID, req: DeleteWorkspace, who: Caller
     ) -> WorkspaceDeleted:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _owner_only(grant, "delete it")
@@ -879,12 +1064,36 @@ class TeamService:
         # Access goes at once: no membership is left, so no snapshot names the workspace.
         gone = await repo.delete_memberships(s, req.workspace_id)
         await self._changed(s, req.workspace_id, gone, "workspace_deleted")
-        # Its bots, prompts, connections and files stay until each service purges them
-        # (the purge fan-out is not built yet): they are what `pending` lists.
-        return WorkspaceDeleted(workspace_id=req.workspace_id, pending=list(self.data_services))
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "workspace.delete",
+            "workspace",
+            req.workspace_id,
+            diff({"name": row.name}, None),
+        )
+        # Its bots, prompts, connections and files go service by service; the ones that do
+        # not answer now are retried (`retry_purges`) and the row goes after the last.
+        await repo.add_pending_purges(s, req.workspace_id, self.data_services, kind=_WORKSPACE)
+        outcomes = await asyncio.gather(
+            *(attempt_purge(self.purge, name, req.workspace_id) for name in self.data_services)
+        )
+        for outcome in outcomes:
+            if outcome.ok:
+                await repo.purge_done(s, req.workspace_id, outcome.service, _WORKSPACE)
+        pending = [o.service for o in outcomes if not o.ok]
+        if not pending:
+            await repo.delete_workspace(s, req.workspace_id)
+        return WorkspaceDeleted(workspace_id=req.workspace_id, pending=pending)
+
+    async def retry_purges(self) -> int:
+        """One pass over deleted workspaces' pending purges; a workspace's row goes with
+        its last one."""
+        return await retry_pending_purges(self.db, _WORKSPACE, self.purge, repo.delete_workspace)
 
     async def transfer(
-        self, s: AsyncSession, user_id: UUID, req: TransferWorkspace
+        self, s: AsyncSession, user_id: UUID, req: TransferWorkspace, who: Caller
     ) -> Workspace:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _owner_only(grant, "transfer it")
@@ -902,6 +1111,15 @@ class TeamService:
         )
         await repo.update_workspace(s, req.workspace_id, owner_user_id=req.user_id)
         await self._changed(s, req.workspace_id, [user_id, req.user_id], "transfer")
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "workspace.transfer",
+            "workspace",
+            req.workspace_id,
+            diff({"owner_user_id": user_id}, {"owner_user_id": req.user_id}),
+        )
         row, grant = await self._caller(s, user_id, req.workspace_id)
         return _workspace(row, grant)
 
@@ -917,7 +1135,7 @@ class TeamService:
         return target
 
     async def update_member(
-        self, s: AsyncSession, user_id: UUID, req: UpdateMember
+        self, s: AsyncSession, user_id: UUID, req: UpdateMember, who: Caller
     ) -> Member:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "members.manage")
@@ -942,12 +1160,29 @@ class TeamService:
             await repo.update_membership(s, req.workspace_id, req.user_id, **values)
             await self._fits(s, req.user_id)
             await self._changed(s, req.workspace_id, [req.user_id], reason)
+            before = _grant(target)
+            (changed,) = await repo.members(s, req.workspace_id, req.user_id)
+            after = _grant(changed)
+            await self._audit(
+                s,
+                who,
+                req.workspace_id,
+                "member.update",
+                "user",
+                req.user_id,
+                diff(
+                    {"role": before.role, "bot_ids": before.bot_ids},
+                    {"role": after.role, "bot_ids": after.bot_ids},
+                ),
+            )
         (row,) = await repo.members(s, req.workspace_id, req.user_id)
         return _member(row)
 
-    async def remove_member(self, s: AsyncSession, user_id: UUID, req: MemberRef) -> Empty:
+    async def remove_member(
+        self, s: AsyncSession, user_id: UUID, req: MemberRef, who: Caller
+    ) -> Empty:
         if req.user_id == user_id:
-            return await self.leave(s, user_id, req.workspace_id)
+            return await self.leave(s, user_id, req.workspace_id, who)
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "members.manage")
         target = await self._target(s, req.workspace_id, req.user_id)
@@ -956,15 +1191,25 @@ class TeamService:
         _within(grant, _grant(target).permissions, "this member")
         await repo.delete_membership(s, req.workspace_id, req.user_id)
         await self._changed(s, req.workspace_id, [req.user_id], "removed")
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "member.remove",
+            "user",
+            req.user_id,
+            diff({"role": _grant(target).role}, None),
+        )
         return Empty()
 
-    async def leave(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Empty:
+    async def leave(self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller) -> Empty:
         row, grant = await self._caller(s, user_id, workspace_id, lock=True)
         _not_personal(row, "left")
         if grant.role == _OWNER:
             raise conflict("the owner cannot leave: transfer ownership first")
         await repo.delete_membership(s, workspace_id, user_id)
         await self._changed(s, workspace_id, [user_id], "removed")
+        await self._audit(s, who, workspace_id, "member.leave", "user", user_id)
         return Empty()
 
     # ---------------------------------------------------------------- roles
@@ -992,7 +1237,9 @@ class TeamService:
         if name.lower() in BUILTIN_ROLES or (taken is not None and taken != role_id):
             raise conflict(f"a role named {name!r} exists already", field="name")
 
-    async def create_role(self, s: AsyncSession, user_id: UUID, req: CreateRole) -> Role:
+    async def create_role(
+        self, s: AsyncSession, user_id: UUID, req: CreateRole, who: Caller
+    ) -> Role:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "workspace.admin")
         mask = _known_permissions(req.permissions)
@@ -1012,9 +1259,20 @@ class TeamService:
             name=name,
             permissions=permission_names(mask),
         )
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "role.create",
+            "role",
+            row.id,
+            diff(None, {"name": row.name, "permissions": list(row.permissions)}),
+        )
         return _custom_role(row, 0)
 
-    async def update_role(self, s: AsyncSession, user_id: UUID, req: UpdateRole) -> Role:
+    async def update_role(
+        self, s: AsyncSession, user_id: UUID, req: UpdateRole, who: Caller
+    ) -> Role:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "workspace.admin")
         role = await repo.get_role(s, req.workspace_id, req.role_id)
@@ -1031,13 +1289,25 @@ class TeamService:
             if mask != old:
                 values["permissions"] = permission_names(mask)
         if values:
+            before = {"name": role.name, "permissions": list(role.permissions)}
             role = await repo.update_role(s, role.id, **values)
+            await self._audit(
+                s,
+                who,
+                req.workspace_id,
+                "role.update",
+                "role",
+                role.id,
+                diff(before, {"name": role.name, "permissions": list(role.permissions)}),
+            )
         holders = await repo.role_holders(s, role.id)
         if "permissions" in values and holders:
             await self._changed(s, req.workspace_id, holders, "role")
         return _custom_role(role, len(holders))
 
-    async def delete_role(self, s: AsyncSession, user_id: UUID, req: RoleIdRef) -> None:
+    async def delete_role(
+        self, s: AsyncSession, user_id: UUID, req: RoleIdRef, who: Caller
+    ) -> None:
         _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "workspace.admin")
         role = await repo.get_role(s, req.workspace_id, req.role_id)
@@ -1053,10 +1323,19 @@ class TeamService:
                 invitations=invited,
             )
         await repo.delete_role(s, role.id)
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "role.delete",
+            "role",
+            role.id,
+            diff({"name": role.name, "permissions": list(role.permissions)}, None),
+        )
 
     # ---------------------------------------------------------- invitations
     async def create_invitation(
-        self, s: AsyncSession, user_id: UUID, req: CreateInvitation
+        self, s: AsyncSession, user_id: UUID, req: CreateInvitation, who: Caller
     ) -> InvitationCreated:
         row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
         _require(grant, "members.manage")
@@ -1078,6 +1357,24 @@ class TeamService:
             email=req.email.casefold() if req.email else None,
             created_by=user_id,
             expires_at=now_utc() + timedelta(seconds=req.expires_in_s),
+        )
+        await self._audit(
+            s,
+            who,
+            req.workspace_id,
+            "member.invite",
+            "invitation",
+            created.id,
+            # What the link grants, never the link's token.
+            diff(
+                None,
+                {
+                    "role": choice.ref,
+                    "bot_ids": list(created.bot_ids),
+                    "email": created.email,
+                    "expires_at": created.expires_at,
+                },
+            ),
         )
         return InvitationCreated(
             id=created.id,
@@ -1110,14 +1407,19 @@ class TeamService:
             ]
         )
 
-    async def revoke_invitation(self, s: AsyncSession, user_id: UUID, req: InvitationRef) -> None:
+    async def revoke_invitation(
+        self, s: AsyncSession, user_id: UUID, req: InvitationRef, who: Caller
+    ) -> None:
         _, grant = await self._caller(s, user_id, req.workspace_id)
         _require(grant, "members.manage")
         if not await repo.revoke_invitation(s, req.workspace_id, req.invitation_id, now_utc()):
             raise RpcError(ErrorCode.NOT_FOUND, "no pending invitation with this id")
+        await self._audit(
+            s, who, req.workspace_id, "invitation.revoke", "invitation", req.invitation_id
+        )
 
     async def accept_invitation(
-        self, s: AsyncSession, user_id: UUID, token: str
+        self, s: AsyncSession, user_id: UUID, token: str, who: Caller
     ) -> InvitationAccepted:
         """The caller is not a member yet, so the invitation is found by its digest as the
         system role; the rest runs in the caller's own transaction with that one workspace
@@ -1137,6 +1439,9 @@ class TeamService:
         inv = await repo.find_invitation(s, digest_)
         assert inv is not None
         gone = _gone(inv, now)
+        if gone is not None and await repo.is_member(s, workspace_id, user_id):
+            # Joined meanwhile (this link clicked twice at once): the no-op, not a 410.
+            return InvitationAccepted(workspace_id=workspace_id, joined=False)
         if gone is not None:
             raise RpcError(
                 ErrorCode.GONE,
@@ -1157,13 +1462,10 @@ class TeamService:
                 MAX_MEMBERS_PER_WORKSPACE,
                 f"the workspace has {MAX_MEMBERS_PER_WORKSPACE} members already",
             )
-        if await repo.use_invitation(s, digest_, user_id, now) is None:
-            raise RpcError(
-                ErrorCode.GONE,
-                "this invitation was just used; ask for a new one",
-                details={"reason": "used"},
-            )
-        await repo.insert_membership(
+        # The membership first: an accept racing this one for the same person (a second
+        # link, or this one clicked twice) waits here for it, then finds the membership
+        # made and leaves this link unused — the same no-op as above.
+        joined = await repo.join_workspace(
             s,
             workspace_id=workspace_id,
             user_id=user_id,
@@ -1172,6 +1474,24 @@ class TeamService:
             bot_ids=list(inv.bot_ids),
             invited_by=inv.created_by,
         )
+        if not joined:
+            return InvitationAccepted(workspace_id=workspace_id, joined=False)
+        if await repo.use_invitation(s, digest_, user_id, now) is None:
+            # Someone else used it meanwhile: the raise rolls the membership back.
+            raise RpcError(
+                ErrorCode.GONE,
+                "this invitation was just used; ask for a new one",
+                details={"reason": "used"},
+            )
         await self._fits(s, user_id)
         await self._changed(s, workspace_id, [user_id], "role")
+        await self._audit(
+            s,
+            who,
+            workspace_id,
+            "member.join",
+            "user",
+            user_id,
+            diff(None, {"role": str(inv.builtin_role or inv.role_id), "invitation_id": inv.id}),
+        )
         return InvitationAccepted(workspace_id=workspace_id, joined=True)

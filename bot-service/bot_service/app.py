@@ -33,7 +33,12 @@ async def setup(runtime: ServiceRuntime) -> None:
     live = LiveStatus()
     handlers = BotHandlers(
         db=db,
-        bots=BotService(vault, rest, max_bots_per_user=settings.max_bots_per_user),
+        bots=BotService(
+            vault,
+            rest,
+            max_bots_per_user=settings.max_bots_per_user,
+            outbox=runtime.require_outbox(),
+        ),
         mirror=mirror,
         fleet=FleetView(runtime.js),
         events=runtime.events,
@@ -56,4 +61,6 @@ async def setup(runtime: ServiceRuntime) -> None:
     # ---- end FLEET ----
 
 
-SERVICE = ServiceDefinition("bot", Settings, setup, encrypted_columns=[TOKEN_COLUMN])
+SERVICE = ServiceDefinition(
+    "bot", Settings, setup, encrypted_columns=[TOKEN_COLUMN], outbox=True
+)

@@ -92,6 +92,8 @@ class DesiredMirror:
         """
         async with self.db.system_scope() as session:
             bots = set(await repository.all_bot_ids(session))
+        # Each value is compared with the row's encoding, so values of an older shape
+        # (`owner_id` before #17) are rewritten here.
         for bot_id in bots:
             await self.sync(bot_id)
         removed = 0

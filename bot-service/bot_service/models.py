@@ -27,12 +27,16 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from services.outbox import outbox_model
+
 SCHEMA = "bot"
 
 # SQLModel.metadata is one MetaData for the whole process: every service's tables would
 # land in it (and in each service's alembic autogenerate). This service's own registry
 # holds only its tables; `metadata` is the migrations' target_metadata.
 metadata = MetaData()
+# Audit records leave with the change's transaction (migration 0005).
+outbox = outbox_model(metadata, schema=SCHEMA)
 
 
 class BotTable(SQLModel, registry=registry(metadata=metadata)):
@@ -40,21 +44,23 @@ class BotTable(SQLModel, registry=registry(metadata=metadata)):
 
 
 class Bot(BotTable, table=True):
-    """One Discord bot of one user, with its desired state (`running`, `generation`)."""
+    """One Discord bot of one workspace, with its desired state (`running`, `generation`)."""
 
     __tablename__ = "bots"
-    # As migrations 0002-0003 create them (a test compares the two).
+    # As migrations 0002-0005 create them (a test compares the two).
     __table_args__ = (
         UniqueConstraint("application_id", name="bots_application_id_key"),
         CheckConstraint(
             "shard_count is null or shard_count between 1 and 1024", name="bots_shard_count_check"
         ),
-        Index("bots_owner_id_idx", "owner_id", "created_at"),
+        Index("bots_workspace_idx", "workspace_id", "created_at"),
         {"schema": SCHEMA},
     )
 
     id: UUID = Field(sa_column=Column(Uuid, primary_key=True))
-    owner_id: UUID = Field(sa_column=Column(Uuid, nullable=False))
+    workspace_id: UUID = Field(sa_column=Column(Uuid, nullable=False))
+    # The user who added it (bots from before #17: their owner).
+    created_by: UUID = Field(sa_column=Column(Uuid, nullable=False))
     name: str = Field(sa_column=Column(String(100), nullable=False))
     description: str = Field(
         default="", sa_column=Column(Text, nullable=False, default="", server_default=text("''"))

@@ -16,7 +16,7 @@ APPLICATION_UNIQUE = "bots_application_id_key"
 
 
 class DuplicateApplicationError(Exception):
-    """Another bot row (of any user) already uses this Discord application."""
+    """Another bot row (of any workspace) already uses this Discord application."""
 
 
 def _is_duplicate_application(exc: IntegrityError) -> bool:
@@ -26,7 +26,7 @@ def _is_duplicate_application(exc: IntegrityError) -> bool:
 async def add(session: AsyncSession, bot: Bot) -> None:
     """Insert a bot; a second bot for one Discord application raises DuplicateApplicationError.
 
-    The unique index is checked across every user's rows (indexes ignore row-level
+    The unique index is checked across every workspace's rows (indexes ignore row-level
     security), inside a savepoint so the caller's transaction survives.
     """
     try:
@@ -50,16 +50,35 @@ async def get(session: AsyncSession, bot_id: UUID, *, for_update: bool = False) 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def list_for_owner(session: AsyncSession, tag: str | None = None) -> Sequence[Bot]:
-    """The caller's bots (row-level security scopes them), oldest first."""
-    stmt = select(Bot).order_by(col(Bot.created_at), col(Bot.id))
+async def list_in(
+    session: AsyncSession, workspace_ids: Sequence[UUID], tag: str | None = None
+) -> Sequence[Bot]:
+    """The bots of these workspaces that row-level security lets the caller see (a
+    membership limited to some bots sees those), oldest first."""
+    stmt = (
+        select(Bot)
+        .where(col(Bot.workspace_id).in_(list(workspace_ids)))
+        .order_by(col(Bot.created_at), col(Bot.id))
+    )
     if tag is not None:
         stmt = stmt.where(col(Bot.tags).contains([tag]))
     return (await session.execute(stmt)).scalars().all()
 
 
-async def count_for_owner(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(Bot))).scalar_one())
+async def count_in(session: AsyncSession, workspace_id: UUID) -> int:
+    stmt = select(func.count()).select_from(Bot).where(col(Bot.workspace_id) == workspace_id)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def unknown_ids(
+    session: AsyncSession, workspace_id: UUID, bot_ids: Sequence[UUID]
+) -> list[UUID]:
+    """The ids in `bot_ids` that are not bots of the workspace, in the order given."""
+    stmt = select(col(Bot.id)).where(
+        col(Bot.workspace_id) == workspace_id, col(Bot.id).in_(list(bot_ids))
+    )
+    known = set((await session.execute(stmt)).scalars().all())
+    return [bot_id for bot_id in bot_ids if bot_id not in known]
 
 
 async def remove(session: AsyncSession, bot_id: UUID) -> bool:
@@ -74,5 +93,5 @@ async def token_ciphertext(session: AsyncSession, bot_id: UUID) -> bytes | None:
 
 
 async def all_bot_ids(session: AsyncSession) -> Sequence[UUID]:
-    """Every bot id of every user: only through the system role (start-up mirror)."""
+    """Every bot id of every workspace: only through the system role (start-up mirror)."""
     return (await session.execute(select(col(Bot.id)))).scalars().all()

@@ -1,16 +1,22 @@
-"""Rules of the bots domain: validation, token sealing, desired state. No FastAPI, no NATS.
+"""Rules of the bots domain: validation, token sealing, desired state, who may do what
+(#17: a bot belongs to a workspace; the permission per operation is docs/design/teams.md
+§3.4's table), and the audit record of each change. No FastAPI, no NATS.
 
-Functions take the caller's database session (row-level security already applied) and
-only flush; the edge commits. Token checks go through a `TokenChecker` (Discord REST).
+Functions take the caller's database session (row-level security already applied, so a
+bot of a workspace the caller is not in is NOT_FOUND before any permission is looked at)
+and only flush; the edge commits. The audit record goes into the outbox in the same
+transaction, so it is published exactly when the change commits. Token checks go through
+a `TokenChecker` (Discord REST).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +30,7 @@ from bot_service.discord_rest import (
     plausible_token,
 )
 from bot_service.models import Bot
+from proto.access import Access, Permission
 from proto.bots import (
     INTENTS,
     PRIVILEGED_INTENTS,
@@ -35,8 +42,14 @@ from proto.bots import (
     UpdateBot,
 )
 from proto.errors import ErrorCode, FieldError
+from services.access import require
+from services.audit import audit_subject, diff, new_record
+from services.bus.events import AUDIT_STREAM
 from services.errors import RpcError, not_found
+from services.outbox import Outbox
 from services.vault import Vault
+
+SERVICE: Final = "bot"
 
 ALL_INTENTS = 0
 for _bit in INTENTS.values():
@@ -165,6 +178,15 @@ def _now() -> datetime:
 # ------------------------------------------------------------------ the service
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who asks (their access) and the message's headers (client, request id), which the
+    audit record of a change names."""
+
+    access: Access
+    headers: Mapping[str, str] = dc_field(default_factory=dict)
+
+
 @dataclass
 class Change:
     """What a write did, for the edge to mirror and announce after commit."""
@@ -175,15 +197,72 @@ class Change:
     desired_changed: bool
 
 
+# The audit action of each kind of change.
+ACTION_OF: Final = {
+    "created": "bot.create",
+    "updated": "bot.update",
+    "started": "bot.start",
+    "stopped": "bot.stop",
+    "restarted": "bot.restart",
+    "token_replaced": "bot.token_replace",
+    "deleted": "bot.delete",
+    "avatar_applied": "bot.avatar_apply",
+}
+# What a record shows of a bot when it is added or removed (never the token).
+_RECORDED = ("name", "description", "intents", "shard_count", "auto_start", "tags", "running")
+
+
+def _recorded(bot: Bot) -> dict[str, Any]:
+    return {name: getattr(bot, name) for name in _RECORDED}
+
+
+# A token replacement's `changes`: that it changed, never a value.
+TOKEN_CHANGE: Final = {"token": {"changed": True}}
+
 # Fields whose change alters what the fleet runs.
 DESIRED_FIELDS = frozenset({"intents", "presence", "shard_count", "running", "generation"})
 
 
 class BotService:
-    def __init__(self, vault: Vault, checker: TokenChecker, *, max_bots_per_user: int) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        checker: TokenChecker,
+        *,
+        max_bots_per_user: int,
+        outbox: Outbox,
+    ) -> None:
         self.vault = vault
         self.checker = checker
         self.max_bots_per_user = max_bots_per_user
+        self.outbox = outbox
+
+    async def audit(
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        kind: str,
+        bot: Bot,
+        changes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The change's audit record, in its transaction (committed or rolled back with it)."""
+        record = new_record(
+            caller.access,
+            caller.headers,
+            workspace_id=bot.workspace_id,
+            action=ACTION_OF[kind],
+            target_type="bot",
+            target_id=bot.id,
+            changes=changes,
+        )
+        # The record's id is the message's (Nats-Msg-Id), as the bc-audit reply names it.
+        await self.outbox.add(
+            session,
+            audit_subject(bot.workspace_id, SERVICE),
+            record,
+            stream=AUDIT_STREAM,
+            row_id=record.id,
+        )
 
     async def check_token(self, token: str) -> BotIdentity:
         """Ask Discord who the token is; errors become clear 4xx/5xx envelopes."""
@@ -209,9 +288,34 @@ class BotService:
         except DiscordUnavailableError as exc:
             raise RpcError(ErrorCode.UNAVAILABLE, str(exc)) from None
 
-    async def list_bots(self, session: AsyncSession, tag: str | None = None) -> Sequence[Bot]:
-        """The caller's bots (row-level security scopes them), oldest first."""
-        return await repository.list_for_owner(session, tag)
+    async def list_bots(
+        self,
+        session: AsyncSession,
+        access: Access,
+        tag: str | None = None,
+        workspace_id: UUID | None = None,
+    ) -> Sequence[Bot]:
+        """The bots the caller may view (of one workspace, when given), oldest first;
+        a workspace the caller is not a member of is NOT_FOUND."""
+        workspaces = access.permitted("bots.view")
+        if workspace_id is not None:
+            if not access.sees(workspace_id):
+                raise not_found("workspace")
+            workspaces = [w for w in workspaces if w == workspace_id]
+        if not workspaces:
+            return []
+        return await repository.list_in(session, workspaces, tag)
+
+    async def workspace_bots(self, session: AsyncSession, workspace_id: UUID) -> Sequence[Bot]:
+        """Every bot of a workspace (system work: its purge)."""
+        return await repository.list_in(session, [workspace_id])
+
+    async def unknown_ids(
+        self, session: AsyncSession, workspace_id: UUID, bot_ids: Sequence[UUID]
+    ) -> list[UUID]:
+        """Which of `bot_ids` are not bots of the workspace (a membership's or an
+        invitation's bot limit is checked with it)."""
+        return await repository.unknown_ids(session, workspace_id, bot_ids)
 
     async def get(self, session: AsyncSession, bot_id: UUID, *, lock: bool = False) -> Bot:
         bot = await repository.get(session, bot_id, for_update=lock)
@@ -219,20 +323,62 @@ class BotService:
             raise not_found("bot")
         return bot
 
+    async def get_for(
+        self,
+        session: AsyncSession,
+        access: Access,
+        bot_id: UUID,
+        permission: Permission,
+        *,
+        lock: bool = False,
+    ) -> Bot:
+        """The bot, when the caller sees it (else NOT_FOUND) and holds `permission` on it
+        (else FORBIDDEN naming the permission)."""
+        bot = await self.get(session, bot_id, lock=lock)
+        require(access, permission, bot.workspace_id, bot.id)
+        return bot
+
+    def target_workspace(self, access: Access, workspace_id: UUID | None) -> tuple[UUID, UUID]:
+        """(workspace, user) of a new bot: where it goes (default: the caller's personal
+        workspace) and who adds it, checked before anything is asked of Discord: NOT_FOUND
+        unless a member, FORBIDDEN without both `bots.edit` and `bots.token`, or with a
+        membership limited to some bots (a new bot would be outside the limit)."""
+        user = access.user_id
+        if user is None:
+            raise RpcError(ErrorCode.UNAUTHENTICATED, "adding a bot needs a signed-in user")
+        if workspace_id is None:
+            workspace_id = user
+        grant = access.grant(workspace_id)
+        if grant is None:
+            raise not_found("workspace")
+        require(access, "bots.edit", workspace_id)
+        require(access, "bots.token", workspace_id)
+        if grant.bot_ids:
+            raise RpcError(
+                ErrorCode.FORBIDDEN,
+                "your membership of this workspace is limited to some bots: "
+                "you cannot add bots to it",
+            )
+        return workspace_id, user
+
     async def create(
-        self, session: AsyncSession, owner_id: UUID, req: CreateBot, identity: BotIdentity
+        self, session: AsyncSession, caller: Caller, req: CreateBot, identity: BotIdentity
     ) -> Change:
-        if await repository.count_for_owner(session) >= self.max_bots_per_user:
+        workspace_id, creator = self.target_workspace(caller.access, req.workspace_id)
+        if await repository.count_in(session, workspace_id) >= self.max_bots_per_user:
+            personal = workspace_id == creator
+            whose = "you already have" if personal else "this workspace already has"
             raise RpcError(
                 ErrorCode.CONFLICT,
-                f"you already have {self.max_bots_per_user} bots, the most one account may add",
+                f"{whose} {self.max_bots_per_user} bots, the most one workspace may add",
             )
         token = req.token.get_secret_value()
         bot_id = uuid.uuid4()
         now = _now()
         bot = Bot(
             id=bot_id,
-            owner_id=owner_id,
+            workspace_id=workspace_id,
+            created_by=creator,
             name=req.name or identity.username,
             description=req.description,
             intents=normalize_intents(req.intents),
@@ -251,10 +397,12 @@ class BotService:
             await repository.add(session, bot)
         except repository.DuplicateApplicationError:
             raise _duplicate(identity) from None
+        await self.audit(session, caller, "created", bot, diff(None, _recorded(bot)))
         return Change(bot, "created", [], desired_changed=True)
 
-    async def update(self, session: AsyncSession, req: UpdateBot) -> Change:
-        bot = await self.get(session, req.bot_id, lock=True)
+    async def update(self, session: AsyncSession, caller: Caller, req: UpdateBot) -> Change:
+        bot = await self.get_for(session, caller.access, req.bot_id, "bots.edit", lock=True)
+        before = {name: getattr(bot, name) for name in UpdateBot.model_fields if name != "bot_id"}
         changed: list[str] = []
         for field in sorted(UpdateBot.model_fields):
             value = getattr(req, field)
@@ -274,14 +422,23 @@ class BotService:
         if changed:
             bot.updated_at = _now()
             await repository.flush(session)
+            after = {name: getattr(bot, name) for name in changed}
+            await self.audit(
+                session, caller, "updated", bot, diff({n: before[n] for n in changed}, after)
+            )
         return Change(
             bot, "updated", changed, desired_changed=bool(DESIRED_FIELDS.intersection(changed))
         )
 
     async def replace_token(
-        self, session: AsyncSession, bot_id: UUID, token: str, identity: BotIdentity
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        bot_id: UUID,
+        token: str,
+        identity: BotIdentity,
     ) -> Change:
-        bot = await self.get(session, bot_id, lock=True)
+        bot = await self.get_for(session, caller.access, bot_id, "bots.token", lock=True)
         if identity.application_id != bot.application_id:
             raise RpcError(
                 ErrorCode.VALIDATION,
@@ -295,6 +452,7 @@ class BotService:
         bot.generation += 1  # running units reconnect with the new token
         bot.updated_at = _now()
         await repository.flush(session)
+        await self.audit(session, caller, "token_replaced", bot, TOKEN_CHANGE)
         return Change(bot, "token_replaced", ["token"], desired_changed=True)
 
     def _token_columns(self, bot_id: UUID, token: str, identity: BotIdentity) -> dict[str, Any]:
@@ -310,9 +468,21 @@ class BotService:
         }
 
     async def set_running(
-        self, session: AsyncSession, bot_id: UUID, *, running: bool, restart: bool = False
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        bot_id: UUID,
+        *,
+        running: bool,
+        restart: bool = False,
+        permission: Permission = "bots.control",
+        audited: bool = True,
     ) -> Change:
-        bot = await self.get(session, bot_id, lock=True)
+        """Start, stop or restart (needs `bots.control`). The stop that begins a delete
+        needs `bots.delete` instead and is not recorded (`audited=False`): the delete's
+        own record says what happened."""
+        bot = await self.get_for(session, caller.access, bot_id, permission, lock=True)
+        was_running = bot.running
         changed: list[str] = []
         if bot.running != running:
             bot.running = running
@@ -324,24 +494,34 @@ class BotService:
             bot.updated_at = _now()
             await repository.flush(session)
         kind = "restarted" if restart else ("started" if running else "stopped")
+        if audited:
+            # A start or stop is recorded even when the bot already was so: the person did
+            # press the button (and the record's empty `changes` says nothing changed).
+            changes = diff({"running": was_running}, {"running": bot.running})
+            await self.audit(session, caller, kind, bot, changes)
         return Change(bot, kind, changed, desired_changed=bool(changed))
 
     async def set_avatar(
         self,
         session: AsyncSession,
+        caller: Caller,
         bot_id: UUID,
         avatar_hash: str | None,
         image_sha256: str | None = None,
     ) -> bool:
-        """Record the avatar Discord now shows (after `rpc.bot.avatar.apply`) and the
-        SHA-256 of the image bytes that made it."""
+        """Record the avatar Discord now shows (after `rpc.bot.avatar.apply`, whose caller
+        the fleet checked for `bots.edit`) and the SHA-256 of the image bytes that made it."""
         bot = await repository.get(session, bot_id, for_update=True)
         if bot is None or (bot.avatar_hash, bot.avatar_sha256) == (avatar_hash, image_sha256):
             return False
+        old = bot.avatar_hash
         bot.avatar_hash = avatar_hash
         bot.avatar_sha256 = image_sha256
         bot.updated_at = _now()
         await repository.flush(session)
+        await self.audit(
+            session, caller, "avatar_applied", bot, diff({"avatar": old}, {"avatar": avatar_hash})
+        )
         return True
 
     async def avatar_from(
@@ -354,8 +534,13 @@ class BotService:
             return None
         return bot.avatar_hash
 
-    async def remove(self, session: AsyncSession, bot_id: UUID) -> bool:
-        return await repository.remove(session, bot_id)
+    async def remove(self, session: AsyncSession, caller: Caller, bot: Bot) -> bool:
+        """Delete the row (the caller's `bots.delete` was checked when the delete began)
+        with its record; False when it was already gone."""
+        if not await repository.remove(session, bot.id):
+            return False
+        await self.audit(session, caller, "deleted", bot, diff(_recorded(bot), None))
+        return True
 
 
 def _duplicate(identity: BotIdentity) -> RpcError:

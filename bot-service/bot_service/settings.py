@@ -20,5 +20,5 @@ class Settings(ServiceSettings):
     # DELETE waits this long for the fleet to show no live shard before removing data
     # (keep it below BOT_RPC_TIMEOUT_S and the gateway's call timeout).
     delete_stop_timeout_s: float = Field(6.0, gt=0, le=120)
-    # How many bots one user may add.
+    # How many bots one workspace may hold (a personal one: its user).
     max_bots_per_user: int = Field(100, ge=1, le=100_000)

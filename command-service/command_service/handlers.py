@@ -126,11 +126,9 @@ def _max_length(metadata: list[Any], default: int) -> int:
 
 
 def bot_workspace(bot: BotSummary) -> UUID:
-    """The workspace of a bot as bot-service describes it. Until bot-service's summary
-    names `workspace_id` (#17 slice B), its `owner_id` is the workspace: every bot is in
-    its owner's personal workspace, whose id is the owner's."""
-    fields = vars(bot)
-    return UUID(str(fields.get("workspace_id") or fields["owner_id"]))
+    """The workspace of a bot as bot-service describes it (its summary names it since
+    #17 slice B)."""
+    return bot.workspace_id
 
 
 T = TypeVar("T")

@@ -250,9 +250,11 @@ async def authenticate(request: Request) -> Principal | None:
                 if err.code is ErrorCode.UNAUTHENTICATED:
                     raise _unauthenticated(err.message) from None
                 raise
-            # The token's own workspace/permission subset is not in its contract yet:
-            # its scopes set its ceiling (LEGACY_SCOPE_PERMISSIONS).
-            restriction: Restriction | None = token_restriction(pat.scopes)
+            # Its ceiling: its workspace and permissions, or (a token from before teams)
+            # the permissions its scopes stood for.
+            restriction: Restriction | None = token_restriction(
+                pat.scopes, pat.workspace_id, pat.permissions
+            )
             principal = Principal(
                 user_id=pat.user_id,
                 kind="pat",

@@ -7,19 +7,29 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 from log_service import metrics
 from log_service.handlers import Handlers
+from log_service.ingest.audit import run_audit_lane
 from log_service.ingest.store import Partitions, run_maintenance
 from log_service.ingest.worker import run_worker
 from log_service.settings import Settings
-from log_service.stream.auth import JwtAuthenticator, Revocations, TicketStore
+from log_service.stream.auth import (
+    RESOLVE_TIMEOUT_S,
+    AccessResolver,
+    JwtAuthenticator,
+    Revocations,
+    TicketStore,
+)
 from log_service.stream.context import StreamAddress, StreamContext
 from log_service.stream.fastws import FastStreamServer
 from log_service.stream.http import create_stream_app
 from log_service.stream.hub import Hub
+from proto.access import AccessQuery, AccessSnapshot
 from proto.auth import CHECK_API_TOKEN, JWKS, ApiTokenPrincipal, CheckApiToken, Jwks
 from proto.base import Empty
+from proto.workspaces import ACCESS_GET
 from services.authn import (
     AccessTokenVerifier,
     PersonalTokenCache,
@@ -74,6 +84,12 @@ async def setup(runtime: ServiceRuntime) -> StreamContext:
             name=f"log-ingest-{i}",
         )
 
+    for i in range(settings.audit_workers):
+        runtime.spawn(
+            run_audit_lane(runtime.nc, runtime.js, db, settings, stopping),
+            name=f"log-audit-{i}",
+        )
+
     async def fetch_jwks() -> Jwks:
         return await runtime.client.call(JWKS, Empty(), timeout_s=5.0)
 
@@ -87,7 +103,13 @@ async def setup(runtime: ServiceRuntime) -> StreamContext:
     # must outlive a ticket, which may be redeemed up to its TTL after it was issued.
     tokens = PersonalTokenCache(check_token, ttl_s=settings.stream_ticket_ttl_s + 60.0)
     revocations = Revocations(verifier, tokens)
-    hub = Hub(runtime.js, db, settings, revocations)
+
+    async def fetch_access(user_id: UUID) -> AccessSnapshot:
+        return await runtime.client.call(
+            ACCESS_GET, AccessQuery(user_id=user_id), timeout_s=RESOLVE_TIMEOUT_S
+        )
+
+    hub = Hub(runtime.js, db, settings, revocations, AccessResolver(fetch_access))
     await hub.start()
     metrics.STREAM_BUFFERED.set_function(hub.buffered_bytes)
     subs = await watch_revocations(runtime.nc, verifier, tokens)

@@ -26,14 +26,19 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    insert,
     literal_column,
     select,
     tuple_,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from log_service.models import events
+from log_service.models import audit_events, audit_heads, events
+from proto.audit import AuditQuery
 from proto.logs import LogFilter
 from services.db import rows_touched
 
@@ -54,15 +59,16 @@ async def _driver(session: AsyncSession) -> asyncpg.Connection:
 # and moved with one INSERT ... SELECT; ON CONFLICT drops the ids already stored.
 _CREATE_STAGE = """
 create temp table if not exists events_stage (
-    id uuid, occurred_at timestamptz, owner_id uuid, bot_id uuid, domain text, kind text,
+    id uuid, occurred_at timestamptz, workspace_id uuid, bot_id uuid, domain text, kind text,
     level text, message text, payload jsonb, seq bigint
 ) on commit delete rows
 """
-_COLUMNS = ["id", "occurred_at", "owner_id", "bot_id", "domain", "kind", "level", "message",
+_COLUMNS = ["id", "occurred_at", "workspace_id", "bot_id", "domain", "kind", "level", "message",
             "payload", "seq"]  # fmt: skip
 _MOVE = """
-insert into events (id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload, seq)
-select id, occurred_at, owner_id, bot_id, domain, kind, level, message, payload, seq
+insert into events
+    (id, occurred_at, workspace_id, bot_id, domain, kind, level, message, payload, seq)
+select id, occurred_at, workspace_id, bot_id, domain, kind, level, message, payload, seq
 from events_stage
 on conflict (id, occurred_at) do nothing
 """
@@ -118,9 +124,16 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _where(f: LogFilter, after: tuple[datetime, UUID] | None) -> list[ColumnElement[bool]]:
-    # Row-level security already limits rows to the caller; these are the user's filters.
-    clauses: list[ColumnElement[bool]] = []
+def _in_workspaces(workspaces: Sequence[UUID]) -> ColumnElement[bool]:
+    return e.workspace_id == any_(bindparam(None, list(workspaces), type_=ARRAY(PgUUID)))
+
+
+def _where(
+    f: LogFilter, workspaces: Sequence[UUID], after: tuple[datetime, UUID] | None
+) -> list[ColumnElement[bool]]:
+    # Row-level security already limits rows to the caller's workspaces (and bots); these
+    # are the workspaces where they may view logs, and the user's filters.
+    clauses: list[ColumnElement[bool]] = [_in_workspaces(workspaces)]
     if f.bot_id is not None:
         clauses.append(e.bot_id == f.bot_id)
     if f.level:
@@ -153,48 +166,68 @@ def _newest_first(stmt: Select[Any], clauses: list[ColumnElement[bool]], limit: 
 
 
 async def query(
-    session: AsyncSession, f: LogFilter, after: tuple[datetime, UUID] | None, limit: int
+    session: AsyncSession,
+    f: LogFilter,
+    workspaces: Sequence[UUID],
+    after: tuple[datetime, UUID] | None,
+    limit: int,
 ) -> Sequence[Row[Any]]:
-    columns = (e.id, e.occurred_at, e.owner_id, e.bot_id, e.domain, e.kind, e.level, e.message)
+    columns = (e.id, e.occurred_at, e.workspace_id, e.bot_id, e.domain, e.kind, e.level, e.message)
     result = await session.execute(
-        _newest_first(select(*columns, e.payload), _where(f, after), limit)
+        _newest_first(select(*columns, e.payload), _where(f, workspaces, after), limit)
     )
     rows: Sequence[Row[Any]] = result.all()
     return rows
 
 
-_LINE_KEYS = ("id", "occurred_at", "owner_id", "bot_id", "domain", "kind", "level", "message",
-              "payload")  # fmt: skip
+# `owner_id` is the old name of `workspace_id`, kept in the lines for readers of before #17.
+_LINE_KEYS = (("id", "id"), ("occurred_at", "occurred_at"), ("workspace_id", "workspace_id"),
+              ("owner_id", "workspace_id"), ("bot_id", "bot_id"), ("domain", "domain"),
+              ("kind", "kind"), ("level", "level"), ("message", "message"),
+              ("payload", "payload"))  # fmt: skip
 _line_args: list[ColumnElement[Any]] = []
-for _key in _LINE_KEYS:
-    _line_args += [literal_column(f"'{_key}'"), e[_key]]
+for _key, _column in _LINE_KEYS:
+    _line_args += [literal_column(f"'{_key}'"), e[_column]]
 _LINE = cast(func.json_build_object(*_line_args), Text)
 
 
 async def export(
-    session: AsyncSession, f: LogFilter, after: tuple[datetime, UUID] | None, limit: int
+    session: AsyncSession,
+    f: LogFilter,
+    workspaces: Sequence[UUID],
+    after: tuple[datetime, UUID] | None,
+    limit: int,
 ) -> list[tuple[str, datetime, UUID]]:
     """Each row already rendered as one JSON line by PostgreSQL."""
     result = await session.execute(
-        _newest_first(select(_LINE, e.occurred_at, e.id), _where(f, after), limit)
+        _newest_first(select(_LINE, e.occurred_at, e.id), _where(f, workspaces, after), limit)
     )
     return [(r[0], r[1], r[2]) for r in result]
 
 
-def _window(owner_id: UUID, bot_id: UUID | None, since: datetime, until: datetime) -> Any:
-    """One bot's events, or (no bot) all of the owner's; row-level security applies on top."""
-    scope = e.owner_id == owner_id if bot_id is None else e.bot_id == bot_id
+def _window(
+    workspaces: Sequence[UUID], bot_id: UUID | None, since: datetime, until: datetime
+) -> Any:
+    """One bot's events, or (no bot) all of the workspaces'; row-level security applies on
+    top."""
+    scope = _in_workspaces(workspaces)
+    if bot_id is not None:
+        scope = and_(scope, e.bot_id == bot_id)
     return and_(scope, e.occurred_at >= since, e.occurred_at < until)
 
 
 async def summary_counts(
-    session: AsyncSession, owner_id: UUID, bot_id: UUID | None, since: datetime, until: datetime
+    session: AsyncSession,
+    workspaces: Sequence[UUID],
+    bot_id: UUID | None,
+    since: datetime,
+    until: datetime,
 ) -> list[tuple[str, str, int]]:
-    """Counts per (kind, level) of one bot's events, or of all the owner's (no bot)."""
+    """Counts per (kind, level) of one bot's events, or of all the workspaces' (no bot)."""
     n = func.count()
     result = await session.execute(
         select(e.kind, e.level, n)
-        .where(_window(owner_id, bot_id, since, until))
+        .where(_window(workspaces, bot_id, since, until))
         .group_by(e.kind, e.level)
         .order_by(n.desc(), e.kind, e.level)
     )
@@ -203,7 +236,7 @@ async def summary_counts(
 
 async def summary_series(
     session: AsyncSession,
-    owner_id: UUID,
+    workspaces: Sequence[UUID],
     bot_id: UUID | None,
     since: datetime,
     until: datetime,
@@ -217,7 +250,7 @@ async def summary_series(
     b: ColumnElement[Any] = literal_column("b")
     result = await session.execute(
         select(start, e.kind, e.level, func.count())
-        .where(_window(owner_id, bot_id, since, until))
+        .where(_window(workspaces, bot_id, since, until))
         .group_by(b, e.kind, e.level)
         .order_by(b, e.kind, e.level)
     )
@@ -234,18 +267,107 @@ async def seq_of(session: AsyncSession, event_id: UUID, lo: datetime, hi: dateti
 
 
 async def rows_after_seq(
-    session: AsyncSession, owner_id: UUID, after_seq: int, before_seq: int, limit: int
+    session: AsyncSession,
+    workspaces: Sequence[UUID],
+    after_seq: int,
+    before_seq: int,
+    limit: int,
 ) -> list[tuple[int, str, str, str | None, str, str]]:
-    """(seq, payload, domain, bot_id, kind, level) of the owner's events in (after, before)."""
+    """(seq, payload, domain, bot_id, kind, level) of the workspaces' events in (after,
+    before)."""
     result = await session.execute(
         select(e.seq, cast(e.payload, Text), e.domain, cast(e.bot_id, Text), e.kind, e.level)
-        .where(e.owner_id == owner_id, e.seq > after_seq, e.seq < before_seq)
+        .where(_in_workspaces(workspaces), e.seq > after_seq, e.seq < before_seq)
         .order_by(e.seq)
         .limit(limit)
     )
     return [(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in result]
 
 
-async def purge(session: AsyncSession, owner_id: UUID) -> int:
-    result = await session.execute(delete(events).where(e.owner_id == owner_id))
+async def purge(session: AsyncSession, workspace_id: UUID) -> int:
+    result = await session.execute(delete(events).where(e.workspace_id == workspace_id))
     return int(rows_touched(result) or 0)
+
+
+# --- the audit trail (#17) ---------------------------------------------------------------
+
+a = audit_events.c
+h = audit_heads.c
+
+
+async def lock_audit_head(
+    session: AsyncSession, workspace_id: UUID, genesis: bytes
+) -> tuple[int, bytes]:
+    """(seq, hash) of the workspace's chain head, locked until the transaction ends: the
+    replicas' lanes append to one workspace one at a time (made at `genesis` if new)."""
+    await session.execute(
+        pg_insert(audit_heads)
+        .values(workspace_id=workspace_id, seq=0, hash=genesis)
+        .on_conflict_do_nothing(index_elements=[h.workspace_id])
+    )
+    row = (
+        await session.execute(
+            select(h.seq, h.hash).where(h.workspace_id == workspace_id).with_for_update()
+        )
+    ).one()
+    return int(row[0]), bytes(row[1])
+
+
+async def stored_audit_ids(session: AsyncSession, ids: Sequence[UUID]) -> set[UUID]:
+    """Which of these record ids are stored already (a redelivery)."""
+    result = await session.execute(
+        select(a.id).where(a.id == any_(bindparam(None, list(ids), type_=ARRAY(PgUUID))))
+    )
+    return {r[0] for r in result}
+
+
+async def insert_audit(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await session.execute(insert(audit_events), list(rows))
+
+
+async def set_audit_head(session: AsyncSession, workspace_id: UUID, seq: int, hash_: bytes) -> None:
+    await session.execute(
+        update(audit_heads).where(h.workspace_id == workspace_id).values(seq=seq, hash=hash_)
+    )
+
+
+async def audit_page(
+    session: AsyncSession, q: AuditQuery, before_seq: int | None, limit: int
+) -> Sequence[Row[Any]]:
+    """One workspace's records, newest first (chain order), filtered."""
+    clauses: list[ColumnElement[bool]] = [a.workspace_id == q.workspace_id]
+    if q.actor is not None:
+        clauses.append(a.actor_user_id == q.actor)
+    if q.action is not None:
+        clauses.append(a.action == q.action)
+    if q.target_type is not None:
+        clauses.append(a.target_type == q.target_type)
+    if q.target_id is not None:
+        clauses.append(a.target_id == q.target_id)
+    if q.since is not None:
+        clauses.append(a.at >= q.since)
+    if q.until is not None:
+        clauses.append(a.at < q.until)
+    if q.until_seq is not None:
+        clauses.append(a.seq <= q.until_seq)
+    if before_seq is not None:
+        clauses.append(a.seq < before_seq)
+    result = await session.execute(
+        select(audit_events).where(*clauses).order_by(a.seq.desc()).limit(limit)
+    )
+    rows: Sequence[Row[Any]] = result.all()
+    return rows
+
+
+async def audit_head_seq(session: AsyncSession, workspace_id: UUID) -> int | None:
+    """The newest `seq` of the workspace's records the caller can read."""
+    result = await session.execute(select(func.max(a.seq)).where(a.workspace_id == workspace_id))
+    value = result.scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def prune_audit(session: AsyncSession, workspace_id: UUID, before: datetime) -> int:
+    """Delete the workspace's records older than `before` (a prefix of its chain) through
+    the owner's definer function, which records where the chain starts again; how many."""
+    result = await session.execute(select(func.audit_prune(workspace_id, before)))
+    return int(result.scalar_one())

@@ -17,6 +17,8 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from log_service import repository as repo
+from proto.access import Access
+from proto.audit import AUDIT_RETENTION_DAYS_MIN, AuditPage, AuditQuery, AuditRecord
 from proto.errors import ErrorCode, FieldError
 from proto.logs import (
     LEVELS,
@@ -30,6 +32,8 @@ from proto.logs import (
     SummaryCount,
     SummaryQuery,
 )
+from services import audit
+from services.access import require
 from services.errors import RpcError
 from services.telemetry import redaction
 from services.telemetry.redaction import REDACTED, redact
@@ -50,7 +54,7 @@ class BadEvent(ValueError):
 class EventRow:
     id: UUID
     occurred_at: datetime
-    owner_id: UUID
+    workspace_id: UUID
     bot_id: UUID | None
     domain: str
     kind: str
@@ -63,13 +67,13 @@ class EventRow:
 @dataclass(frozen=True, slots=True)
 class SubjectParts:
     domain: str
-    owner_id: str
+    workspace_id: str
     bot_id: str | None
     kind: str
 
 
 def split_subject(subject: str) -> SubjectParts:
-    """`evt.<domain>.<owner_id>.<bot_id|->.<kind>`."""
+    """`evt.<domain>.<workspace_id>.<bot_id|->.<kind>`."""
     parts = subject.split(".")
     if len(parts) != 5 or parts[0] != "evt":
         raise BadEvent(f"unexpected subject {subject!r}")
@@ -127,7 +131,7 @@ def redact_value(value: Any, key: str = "") -> Any:
     return value
 
 
-# One row as COPY takes it: (id, occurred_at, owner_id, bot_id, domain, kind, level, message,
+# One row as COPY takes it: (id, occurred_at, workspace_id, bot_id, domain, kind, level, message,
 # payload, seq); the ids are canonical UUID strings (PostgreSQL's uuid codec parses them).
 Record = tuple[str, datetime, str, str | None, str, str, str, str, str, int]
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -157,7 +161,7 @@ def parse_record(subject: str, data: bytes, seq: int, stored_at: datetime) -> Re
     parts = subject.split(".")
     if len(parts) != 5 or parts[0] != "evt":
         raise BadEvent(f"unexpected subject {subject!r}")
-    _, domain, owner_part, bot_part, kind = parts
+    _, domain, workspace_part, bot_part, kind = parts
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -166,13 +170,14 @@ def parse_record(subject: str, data: bytes, seq: int, stored_at: datetime) -> Re
         raise BadEvent("event body is not an object")
     try:
         event_id = _canonical_id(str(body["id"]))
-        owner_id = _subject_id(owner_part)
+        workspace_id = _subject_id(workspace_part)
         bot_id = None if bot_part == "-" else _subject_id(bot_part)
         occurred_at = datetime.fromisoformat(str(body["occurred_at"]))
     except (KeyError, ValueError) as exc:
-        raise BadEvent(f"event lacks a valid id, owner or time: {exc}") from exc
-    if str(body.get("owner_id")) != owner_id:
-        raise BadEvent("owner in the subject and in the body differ")
+        raise BadEvent(f"event lacks a valid id, workspace or time: {exc}") from exc
+    # Events published before #17 name the workspace `owner_id` (its old name).
+    if str(body.get("workspace_id", body.get("owner_id"))) != workspace_id:
+        raise BadEvent("workspace in the subject and in the body differ")
     if occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)
     if occurred_at > stored_at + MAX_FUTURE:
@@ -193,7 +198,7 @@ def parse_record(subject: str, data: bytes, seq: int, stored_at: datetime) -> Re
     return (
         event_id,
         occurred_at,
-        owner_id,
+        workspace_id,
         bot_id,
         domain,
         kind,
@@ -210,7 +215,7 @@ def parse_event(subject: str, data: bytes, seq: int, stored_at: datetime) -> Eve
     return EventRow(
         id=UUID(r[0]),
         occurred_at=r[1],
-        owner_id=UUID(r[2]),
+        workspace_id=UUID(r[2]),
         bot_id=UUID(r[3]) if r[3] else None,
         domain=r[4],
         kind=r[5],
@@ -226,6 +231,14 @@ def encode_cursor(occurred_at: datetime, event_id: UUID) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _bad_cursor() -> RpcError:
+    return RpcError(
+        ErrorCode.INVALID,
+        "the cursor is not valid; start again without it",
+        fields=[FieldError(loc=["cursor"], message="not a cursor returned by this API")],
+    )
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -233,11 +246,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         when = datetime.fromisoformat(at)
         return (when if when.tzinfo else when.replace(tzinfo=UTC)), UUID(eid)
     except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise RpcError(
-            ErrorCode.INVALID,
-            "the cursor is not valid; start again without it",
-            fields=[FieldError(loc=["cursor"], message="not a cursor returned by this API")],
-        ) from None
+        raise _bad_cursor() from None
 
 
 def _check_window(f: LogFilter) -> None:
@@ -256,11 +265,27 @@ def _payload(value: Any) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {"value": loaded}
 
 
-async def query(session: AsyncSession, q: LogQuery) -> LogPage:
+def viewable(access: Access, workspace_id: UUID | None) -> list[UUID]:
+    """The workspaces whose events the caller may read: the one asked for (NOT_FOUND when
+    they are no member, FORBIDDEN without `logs.view` there), else every one where they
+    hold `logs.view`."""
+    if workspace_id is None:
+        return access.permitted("logs.view")
+    if not access.sees(workspace_id):
+        raise RpcError(ErrorCode.NOT_FOUND, "workspace not found")
+    require(access, "logs.view", workspace_id)
+    return [workspace_id]
+
+
+async def query(session: AsyncSession, access: Access, q: LogQuery) -> LogPage:
     _check_window(q)
+    workspaces = viewable(access, q.workspace_id)
     after = decode_cursor(q.cursor) if q.cursor else None
-    rows = await repo.query(session, q, after, q.limit + 1)
-    items = [LogEntry.from_row(r, payload=_payload(r.payload)) for r in rows[: q.limit]]
+    rows = await repo.query(session, q, workspaces, after, q.limit + 1)
+    items = [
+        LogEntry.from_row(r, owner_id=r.workspace_id, payload=_payload(r.payload))
+        for r in rows[: q.limit]
+    ]
     next_cursor = None
     if len(rows) > q.limit:
         last = items[-1]
@@ -268,11 +293,14 @@ async def query(session: AsyncSession, q: LogQuery) -> LogPage:
     return LogPage(items=items, next_cursor=next_cursor)
 
 
-async def export_chunk(session: AsyncSession, q: ExportQuery) -> tuple[bytes, int, str | None]:
+async def export_chunk(
+    session: AsyncSession, access: Access, q: ExportQuery
+) -> tuple[bytes, int, str | None]:
     """NDJSON lines of one chunk (newest first) and the cursor of the next one."""
     _check_window(q)
+    workspaces = viewable(access, q.workspace_id)
     after = decode_cursor(q.cursor) if q.cursor else None
-    rows = await repo.export(session, q, after, q.chunk + 1)
+    rows = await repo.export(session, q, workspaces, after, q.chunk + 1)
     page = rows[: q.chunk]
     body = b"".join(line.encode() + b"\n" for line, _, _ in page)
     next_cursor = None
@@ -283,9 +311,10 @@ async def export_chunk(session: AsyncSession, q: ExportQuery) -> tuple[bytes, in
 
 
 async def summary(
-    session: AsyncSession, owner_id: UUID, q: SummaryQuery, now: datetime
+    session: AsyncSession, access: Access, q: SummaryQuery, now: datetime
 ) -> EventsSummary:
-    """Counts of one bot's events, or (no `bot_id`) of all the owner's."""
+    """Counts of one bot's events, or (no `bot_id`) of all the caller's viewable ones."""
+    workspaces = viewable(access, q.workspace_id)
     until = q.until or now
     since = q.since or until - timedelta(hours=24)
     if since >= until:
@@ -300,13 +329,13 @@ async def summary(
             f"too many buckets: at most {MAX_SUMMARY_BUCKETS} per window",
             fields=[FieldError(loc=["bucket_s"], message="use a wider bucket or a shorter window")],
         )
-    totals = await repo.summary_counts(session, owner_id, q.bot_id, since, until)
+    totals = await repo.summary_counts(session, workspaces, q.bot_id, since, until)
     counts = [SummaryCount(kind=k, level=lv, count=n) for k, lv, n in totals]
     series: list[SummaryBucket] = []
     if q.bucket_s:
         current: SummaryBucket | None = None
         for start, kind, level, n in await repo.summary_series(
-            session, owner_id, q.bot_id, since, until, q.bucket_s
+            session, workspaces, q.bot_id, since, until, q.bucket_s
         ):
             if current is None or current.start != start:
                 current = SummaryBucket(start=start, counts=[])
@@ -328,13 +357,112 @@ async def seq_of(session: AsyncSession, event_id: UUID, lo: datetime, hi: dateti
 
 
 async def rows_after_seq(
-    session: AsyncSession, owner_id: UUID, after_seq: int, before_seq: int, limit: int
+    session: AsyncSession,
+    workspaces: list[UUID],
+    after_seq: int,
+    before_seq: int,
+    limit: int,
 ) -> list[tuple[int, str, str, str | None, str, str]]:
-    """The owner's stored events between two stream sequences (what a resume replays from
-    the table once JetStream no longer has them)."""
-    return await repo.rows_after_seq(session, owner_id, after_seq, before_seq, limit)
+    """The workspaces' stored events between two stream sequences (what a resume replays
+    from the table once JetStream no longer has them)."""
+    return await repo.rows_after_seq(session, workspaces, after_seq, before_seq, limit)
 
 
-async def purge(session: AsyncSession, owner_id: UUID) -> int:
-    """Delete every event of the user (erasure); how many rows went."""
-    return await repo.purge(session, owner_id)
+async def purge(session: AsyncSession, workspace_id: UUID) -> int:
+    """Delete every event of a workspace (a user's erasure purges their personal one); how
+    many rows went. Idempotent: a second call removes nothing."""
+    return await repo.purge(session, workspace_id)
+
+
+# --- the audit trail (#17, docs/design/teams.md §6.2) --------------------------------------
+
+
+def parse_audit(subject: str, data: bytes) -> AuditRecord:
+    """One `aud.<workspace_id>.<service>` message -> its record (BadEvent if it cannot be
+    stored: not a record, or filed under another workspace than it names)."""
+    parts = subject.split(".")
+    if len(parts) != 3 or parts[0] != "aud":
+        raise BadEvent(f"unexpected audit subject {subject!r}")
+    try:
+        record = AuditRecord.model_validate_json(data)
+    except ValueError as exc:
+        raise BadEvent(f"not an audit record: {str(exc)[:200]}") from None
+    if str(record.workspace_id) != parts[1]:
+        raise BadEvent("workspace in the subject and in the record differ")
+    return record
+
+
+async def append_audit(session: AsyncSession, records: list[AuditRecord]) -> int:
+    """Chain the records onto their workspaces' trails in this transaction; how many were
+    new (a redelivered record, already stored, is skipped).
+
+    Workspaces are locked in sorted order, so two batches sharing workspaces cannot
+    deadlock; within a workspace the records keep the order they came in."""
+    by_workspace: dict[UUID, list[AuditRecord]] = {}
+    for record in records:
+        by_workspace.setdefault(record.workspace_id, []).append(record)
+    added = 0
+    for workspace_id in sorted(by_workspace):
+        seq, prev = await repo.lock_audit_head(session, workspace_id, audit.GENESIS)
+        # Checked under the head's lock: a record another lane stored is committed by now.
+        batch = by_workspace[workspace_id]
+        stored = await repo.stored_audit_ids(session, [r.id for r in batch])
+        rows: list[dict[str, Any]] = []
+        for record in batch:
+            if record.id in stored:
+                continue
+            stored.add(record.id)
+            seq += 1
+            link = audit.chain_hash(prev, record, seq)
+            rows.append({**record.model_dump(), "seq": seq, "prev_hash": prev, "hash": link})
+            prev = link
+        if rows:
+            await repo.insert_audit(session, rows)
+            await repo.set_audit_head(session, workspace_id, seq, prev)
+            added += len(rows)
+    return added
+
+
+def _seq_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
+
+
+def _cursor_seq(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        seq = int(raw)
+        if seq < 1:
+            raise ValueError(seq)
+        return seq
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise _bad_cursor() from None
+
+
+async def audit_list(session: AsyncSession, access: Access, q: AuditQuery) -> AuditPage:
+    """One page of a workspace's trail, newest first: NOT_FOUND for a workspace the caller
+    is no member of, FORBIDDEN without `audit.view`."""
+    if not access.sees(q.workspace_id):
+        raise RpcError(ErrorCode.NOT_FOUND, "workspace not found")
+    require(access, "audit.view", q.workspace_id)
+    if q.since and q.until and q.since >= q.until:
+        raise RpcError(
+            ErrorCode.VALIDATION,
+            "`since` must be before `until`",
+            fields=[FieldError(loc=["since"], message="must be before until")],
+        )
+    before = _cursor_seq(q.cursor) if q.cursor else None
+    rows = await repo.audit_page(session, q, before, q.limit + 1)
+    items = [AuditRecord.from_row(r) for r in rows[: q.limit]]
+    next_cursor = _seq_cursor(rows[q.limit - 1].seq) if len(rows) > q.limit else None
+    head = await repo.audit_head_seq(session, q.workspace_id)
+    return AuditPage(items=items, next_cursor=next_cursor, head_seq=head)
+
+
+async def prune_audit(
+    session: AsyncSession, workspace_id: UUID, retention_days: int, now: datetime
+) -> int:
+    """Apply a workspace's audit retention (at least `AUDIT_RETENTION_DAYS_MIN` days, which
+    the database function enforces again); how many records went."""
+    if retention_days < AUDIT_RETENTION_DAYS_MIN:
+        raise ValueError(f"audit retention is at least {AUDIT_RETENTION_DAYS_MIN} days")
+    return await repo.prune_audit(session, workspace_id, now - timedelta(days=retention_days))

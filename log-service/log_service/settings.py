@@ -34,6 +34,14 @@ class Settings(ServiceSettings):
     ingest_ack_wait_s: float = Field(30.0, gt=0, le=3600)
     # Events delivered but not yet acknowledged, across replicas (set when it is made).
     ingest_max_ack_pending: int = Field(20_000, ge=1)
+    # Name of the durable JetStream consumer on the `AUDIT` stream (audit records from
+    # every service's outbox) that every replica shares.
+    audit_durable: str = "log-audit"
+    # Audit pull lanes per replica (a workspace's chain is appended under a row lock, so
+    # lanes and replicas may share a workspace safely); 0 = leave the trail to others.
+    audit_workers: int = Field(1, ge=0, le=8)
+    # Audit records fetched and chained per batch (one transaction, acknowledged after it).
+    audit_batch: int = Field(500, ge=1, le=5_000)
     # Live stream server: `picows` on its own port (measured: far less CPU per delivery);
     # `asgi` = only the Starlette route on the HTTP port.
     stream_server: Literal["picows", "asgi"] = "picows"

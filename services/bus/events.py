@@ -132,8 +132,10 @@ async def durable_pull(
     ack_wait_s: float = 30.0,
     max_ack_pending: int = 20_000,
     deliver_policy: DeliverPolicy = DeliverPolicy.ALL,
+    stream: str = STREAM,
 ) -> JetStreamContext.PullSubscription:
-    """A durable pull consumer: shared by every replica that binds to the same name."""
+    """A durable pull consumer of `stream` (EVENTS unless named: log-service's audit lane
+    reads AUDIT): shared by every replica that binds to the same name."""
     config = ConsumerConfig(
         durable_name=durable,
         ack_policy=AckPolicy.EXPLICIT,
@@ -143,7 +145,7 @@ async def durable_pull(
         deliver_policy=deliver_policy,
     )
     try:
-        await js.consumer_info(STREAM, durable)
+        await js.consumer_info(stream, durable)
     except NotFoundError:
-        await js.add_consumer(STREAM, config)
-    return await js.pull_subscribe_bind(durable=durable, stream=STREAM)
+        await js.add_consumer(stream, config)
+    return await js.pull_subscribe_bind(durable=durable, stream=stream)

@@ -1,4 +1,5 @@
-"""`botcenter`: run the stack, one service, migrations, keys, or the Discord sandbox."""
+"""`botcenter`: run the stack, one service, migrations, keys, the audit trail's check, or the
+Discord sandbox."""
 
 from __future__ import annotations
 
@@ -131,6 +132,91 @@ def _retire_signing_key(settings: KernelSettings, kid: str | None) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from uuid import UUID
+
+    settings = _settings()
+    if not settings.database_url:
+        print("DATABASE_URL must name the database (an admin/owner login)", file=sys.stderr)
+        return 2
+    if (args.workspace is None) == (not args.all):
+        print("name one workspace (--workspace W) or ask for --all", file=sys.stderr)
+        return 2
+    try:
+        workspace = UUID(args.workspace) if args.workspace else None
+    except ValueError:
+        print(f"not a workspace id: {args.workspace!r}", file=sys.stderr)
+        return 2
+    results = asyncio.run(verify_audit(settings.database_url, workspace))
+    for _, line in results:
+        print(line)
+    return 0 if all(ok for ok, _ in results) else 1
+
+
+async def verify_audit(database_url: str, workspace: object | None) -> list[tuple[bool, str]]:
+    """(ok, line) per workspace: each chain recomputed from its checkpoint (or genesis),
+    in one read-only snapshot, independent of log-service. A chain is broken at the first
+    row whose `seq` skips, whose `prev_hash` does not link, or whose hash does not match
+    its content, and when the head does not name the last row."""
+    import asyncpg
+    import orjson
+
+    from services.audit import GENESIS, chain_hash
+    from services.db.engine import plain_url
+
+    conn = await asyncpg.connect(plain_url(database_url))
+    results: list[tuple[bool, str]] = []
+    try:
+        async with conn.transaction(readonly=True, isolation="repeatable_read"):
+            if workspace is None:
+                found = await conn.fetch(
+                    "select workspace_id from log.audit_heads union"
+                    " select distinct workspace_id from log.audit_events order by 1"
+                )
+                workspaces = [r[0] for r in found]
+            else:
+                workspaces = [workspace]
+            for ws in workspaces:
+                checkpoint = await conn.fetchrow(
+                    "select seq, hash from log.audit_checkpoints where workspace_id = $1", ws
+                )
+                seq = checkpoint["seq"] + 1 if checkpoint else 1
+                prev = bytes(checkpoint["hash"]) if checkpoint else GENESIS
+                broken: str | None = None
+                rows = 0
+                async for row in conn.cursor(
+                    "select * from log.audit_events where workspace_id = $1 order by seq", ws
+                ):
+                    fields = dict(row)
+                    fields["changes"] = orjson.loads(fields["changes"] or "{}")
+                    if row["seq"] != seq:
+                        reason = f"expected seq {seq} (a row is missing or out of place)"
+                    elif bytes(row["prev_hash"]) != prev:
+                        reason = "prev_hash does not link to the previous row"
+                    elif chain_hash(prev, fields) != bytes(row["hash"]):
+                        reason = "the hash does not match the row's content (edited)"
+                    else:
+                        prev, seq, rows = bytes(row["hash"]), seq + 1, rows + 1
+                        continue
+                    broken = f"BROKEN {ws} at seq {row['seq']} id {row['id']}: {reason}"
+                    break
+                if broken is None:
+                    head = await conn.fetchrow(
+                        "select seq, hash from log.audit_heads where workspace_id = $1", ws
+                    )
+                    if head is not None and (head["seq"] != seq - 1 or bytes(head["hash"]) != prev):
+                        broken = (
+                            f"BROKEN {ws} at seq {head['seq']} id -: the head does not name "
+                            f"the last row (seq {seq - 1})"
+                        )
+                results.append(
+                    (False, broken) if broken else (True, f"OK {ws} {rows} rows head {prev.hex()}")
+                )
+    finally:
+        await conn.close()
+    return results
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "discord_sandbox", *args.rest]
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process on purpose
@@ -169,6 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     keys.add_argument("--write", action="store_true", help="development: store the new keyring")
     keys.set_defaults(fn=cmd_keys)
+
+    aud = sub.add_parser(
+        "audit", help="audit trail: verify recomputes each workspace's hash chain (read-only)"
+    )
+    aud.add_argument("action", choices=["verify"])
+    aud.add_argument("--workspace", help="the workspace id whose chain to verify")
+    aud.add_argument("--all", action="store_true", help="verify every workspace's chain")
+    aud.set_defaults(fn=cmd_audit)
 
     sb = sub.add_parser("sandbox", help="run the discord-sandbox alone")
     sb.add_argument("rest", nargs=argparse.REMAINDER)

@@ -17,6 +17,7 @@ import discord
 
 from bot_service.fleet.cache import invoker_of, place_of
 from bot_service.fleet.host import FleetCore
+from proto.access import Access
 from proto.commands import (
     EXECUTE,
     MANIFEST,
@@ -41,6 +42,13 @@ if TYPE_CHECKING:
     from bot_service.fleet.unit import ShardUnit
     from proto.fleet import DesiredBot
     from services.bus.kv import Store
+
+
+def _for_workspace(desired: DesiredBot) -> Access:
+    """How the fleet calls command-service about a bot: as bot-service itself acting for
+    the bot's workspace (#17), not as a person."""
+    return Access.system_for("bot", desired.workspace_id)
+
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +188,10 @@ class CommandBridge:
             return None
         try:
             manifest = await self.fleet.runtime.client.call(
-                MANIFEST, ManifestRequest(bot_id=bot_id), user_id=desired.owner_id, timeout_s=5
+                MANIFEST,
+                ManifestRequest(bot_id=bot_id),
+                access=_for_workspace(desired),
+                timeout_s=5,
             )
         except RpcError as exc:
             log.warning(
@@ -339,7 +350,7 @@ class CommandBridge:
             await self.fleet.runtime.client.call(
                 SYNC_REPORT,
                 SyncReport(bot_id=unit.key.bot_id, hash=hash_, ok=ok, error=error),
-                user_id=unit.desired.owner_id,
+                access=_for_workspace(unit.desired),
                 timeout_s=5,
             )
         except Exception as exc:
@@ -351,7 +362,7 @@ class CommandBridge:
         self, unit: ShardUnit, level: LogLevel, message: str, details: dict[str, Any]
     ) -> None:
         event = LogRecorded(
-            owner_id=unit.desired.owner_id,
+            owner_id=unit.desired.workspace_id,
             bot_id=unit.key.bot_id,
             message=message,
             level=level,
@@ -369,7 +380,7 @@ class CommandBridge:
             return await self.fleet.runtime.client.call(
                 EXECUTE,
                 ExecuteCommand(bot_id=unit.key.bot_id, invocation=invocation),
-                user_id=unit.desired.owner_id,
+                access=_for_workspace(unit.desired),
                 timeout_s=self.fleet.settings.execute_timeout_s,
             )
         except RpcError as exc:

@@ -18,6 +18,7 @@ import orjson
 from bot_service.fleet.cache import place_of
 from bot_service.fleet.host import FleetCore
 from proto import headers as H
+from proto.access import Permission
 from proto.base import Contract
 from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied, BotRef
 from proto.errors import ErrorCode, ErrorEnvelope
@@ -44,6 +45,7 @@ from proto.fleet import (
     SendMessage,
     ShardList,
 )
+from services.access import require
 from services.bus.rpc import RpcContext
 from services.bus.types import Msg, NatsTimeoutError, NoRespondersError, Subscription
 from services.errors import RpcError, not_found
@@ -152,26 +154,29 @@ class Control:
         rpc.register(LIVE_CONTEXT, self.live_context)
 
     # ------------------------------------------------------------------ ownership
-    async def _owned(self, bot_id: UUID, ctx: RpcContext) -> DesiredBot:
-        user_id = ctx.require_user()
+    async def _owned(self, bot_id: UUID, ctx: RpcContext, permission: Permission) -> DesiredBot:
+        """The bot's desired state when the caller is a member of its workspace who may
+        see it (else NOT_FOUND) and holds `permission` there (else FORBIDDEN naming it)."""
+        access = ctx.require_access()
         desired = await self.fleet.desired_of(bot_id)
-        if desired is None or desired.owner_id != user_id:
+        if desired is None or not access.sees(desired.workspace_id, bot_id):
             raise not_found("bot")
+        require(access, permission, desired.workspace_id, bot_id)
         return desired
 
     # ------------------------------------------------------------------ status
     async def get_status(self, req: BotRef, ctx: RpcContext) -> BotStatus:
-        desired = await self._owned(req.bot_id, ctx)
+        desired = await self._owned(req.bot_id, ctx, "bots.view")
         return await self.fleet.bot_status(desired)
 
     async def get_shards(self, req: BotRef, ctx: RpcContext) -> ShardList:
-        desired = await self._owned(req.bot_id, ctx)
+        desired = await self._owned(req.bot_id, ctx, "bots.view")
         status = await self.fleet.bot_status(desired)
         return ShardList(bot_id=req.bot_id, shards=status.shards)
 
     # ------------------------------------------------------------------ operations
     async def apply_avatar(self, req: ApplyAvatar, ctx: RpcContext) -> AvatarApplied:
-        await self._owned(req.bot_id, ctx)
+        await self._owned(req.bot_id, ctx, "bots.edit")
         data = ctx.raw or b""
         if req.content_type not in AVATAR_TYPES:
             raise RpcError(ErrorCode.VALIDATION, "the avatar must be PNG, JPEG, GIF or WebP")
@@ -193,19 +198,19 @@ class Control:
         return applied
 
     async def send_message(self, req: SendMessage, ctx: RpcContext) -> MessageSent:
-        await self._owned(req.bot_id, ctx)
+        await self._owned(req.bot_id, ctx, "bots.control")
         if not req.content and not req.embeds:
             raise RpcError(ErrorCode.VALIDATION, "a message needs content or embeds")
         reply = await self._route(req.bot_id, 0, "message", req, b"", ctx)
         return MessageSent.model_validate_json(reply)
 
     async def live_context(self, req: ContextRequest, ctx: RpcContext) -> LiveContext:
-        await self._owned(req.bot_id, ctx)
+        await self._owned(req.bot_id, ctx, "bots.view")
         reply = await self._route(req.bot_id, 0, "context", req, b"", ctx, fallback=False)
         return LiveContext.model_validate_json(reply)
 
     async def apply_presence(self, req: ApplyPresence, ctx: RpcContext) -> PresenceApplied:
-        desired = await self._owned(req.bot_id, ctx)
+        desired = await self._owned(req.bot_id, ctx, "bots.edit")
         count = self.fleet.shard_count_of(desired) or 1
         applied = 0
 
@@ -220,7 +225,7 @@ class Control:
 
     async def get_guilds(self, req: BotRef, ctx: RpcContext) -> GuildList:
         """The bot's servers from the caches of the replicas that run its shards."""
-        desired = await self._owned(req.bot_id, ctx)
+        desired = await self._owned(req.bot_id, ctx, "bots.view")
         count = self.fleet.shard_count_of(desired) or 1
         found: dict[str, LiveGuild] = {}
         answered = 0
@@ -249,7 +254,7 @@ class Control:
 
     async def sync_commands(self, req: BotRef, ctx: RpcContext) -> CommandsSynced:
         """Sync now: done by the replica running shard 0, which syncs the commands anyway."""
-        await self._owned(req.bot_id, ctx)
+        await self._owned(req.bot_id, ctx, "commands.edit")
         try:
             reply = await self._route(req.bot_id, 0, "sync", req, b"", ctx, fallback=False)
         except RpcError as exc:

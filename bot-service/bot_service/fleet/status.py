@@ -106,7 +106,7 @@ class StatusBoard:
         # latency, guilds); its message is the human summary, not the status's detail.
         event = BotStatusChanged.from_row(
             status,
-            owner_id=desired.owner_id,
+            owner_id=desired.workspace_id,
             bot_id=desired.bot_id,
             message=describe(
                 status.state, status.shard_id, status.shard_count, status.reason, status.message

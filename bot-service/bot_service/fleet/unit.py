@@ -217,7 +217,7 @@ class ShardUnit:
             wait = f"; trying again in {human_duration(retry_after_s)}"
         more = f" ({count} rate-limited requests since the last report)" if count > 1 else ""
         event = LogRecorded(
-            owner_id=self.desired.owner_id,
+            owner_id=self.desired.workspace_id,
             bot_id=self.key.bot_id,
             message=f"Discord rate limited {method} {route} ({scope} limit){wait}{more}",
             level="warning",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from log_service import metrics
 from log_service.ingest.store import Partitions, store_batch
@@ -21,6 +23,7 @@ from services.bus.jetstream import JetStream, Msg, NatsClient
 from services.db.engine import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _seq_and_time(reply: str) -> tuple[int, datetime]:
@@ -65,44 +68,47 @@ async def run_worker(
             max_ack_pending=settings.ingest_max_ack_pending,
         )
 
-    await ensure_consumer()
+    async def store(rows: list[Record]) -> object:
+        return await store_batch(db, partitions, rows)
+
     lane = natsfast.pull_batches(
-        nc,
-        js,
-        stream=STREAM,
-        durable=settings.ingest_durable,
-        batch=settings.ingest_batch,
-        linger_s=settings.ingest_linger_s,
-        recover=ensure_consumer,
-    )
+        nc, js, stream=STREAM, durable=settings.ingest_durable, batch=settings.ingest_batch,
+        linger_s=settings.ingest_linger_s, recover=ensure_consumer,
+    )  # fmt: skip
+    await consume(lane, ensure_consumer, parse_batch, store, "events", stopping)
+
+
+async def consume(
+    lane: natsfast.Batches,
+    ensure_consumer: Callable[[], Awaitable[object]],
+    parse: Callable[[list[Msg]], Awaitable[list[T]]],
+    store: Callable[[list[T]], Awaitable[object]],
+    what: str,
+    stopping: asyncio.Event,
+) -> None:
+    """Take batches from `lane`, parse each once and store it until that succeeds, then
+    acknowledge it; the events lane and the audit lane (`ingest.audit`) both run this."""
+    await ensure_consumer()
     await lane.start()
     try:
-        await _consume(lane, db, partitions, stopping)
+        while not stopping.is_set():
+            msgs = await lane.take(stopping)
+            if not msgs:
+                continue
+            items = await parse(msgs)
+            while True:
+                try:
+                    await store(items)
+                    break
+                except Exception:
+                    # Database down or a transient error: keep the batch unacknowledged.
+                    log.exception("storing a batch of %d %s failed; retrying", len(items), what)
+                    if stopping.is_set():
+                        return
+                    await asyncio.sleep(1.0)
+            # Only now, after the commit: a crash before this line means a redelivery, and
+            # the stores skip what they already hold (primary key, chained record ids).
+            await natsfast.ack_all(lane.nc, msgs)
     finally:
-        # Fetched but unacknowledged events are redelivered (to another lane or replica).
+        # Fetched but unacknowledged messages are redelivered (to another lane or replica).
         await lane.stop()
-
-
-async def _consume(
-    lane: natsfast.Batches, db: Database, partitions: Partitions, stopping: asyncio.Event
-) -> None:
-    while not stopping.is_set():
-        msgs = await lane.take(stopping)
-        if not msgs:
-            continue
-        rows = await parse_batch(msgs)
-        while True:
-            try:
-                await store_batch(db, partitions, rows)
-                break
-            except Exception:
-                # Database down or a transient error: keep the batch unacknowledged, retry.
-                log.exception("storing a batch of %d events failed; retrying", len(rows))
-                if stopping.is_set():
-                    return
-                await asyncio.sleep(1.0)
-        # Only now, after the commit: a crash before this line means a redelivery, and the
-        # primary key turns the redelivered rows into no-ops.
-        await natsfast.ack_all(lane.nc, msgs)
-
-

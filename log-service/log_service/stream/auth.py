@@ -19,16 +19,20 @@ process follows (`services.authn.watch_revocations`, replayed at start).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import orjson
 
+from proto.access import Access, AccessSnapshot, Grant
 from proto.logs import StreamClose, StreamTicketRequest
+from services.access import personal_access
 from services.authn import (
     REVOCATION_KINDS,
     AccessTokenVerifier,
@@ -66,6 +70,12 @@ class StreamPrincipal:
     token_id: UUID | None = None
     # When the credential stops being accepted; None: never (the stream is closed then).
     expires_at: datetime | None = None
+    # The one workspace the stream was asked for (a ticket's); None: every workspace where
+    # the caller may view logs.
+    workspace_id: UUID | None = None
+    # What the caller may do: first the access the gateway sent when the ticket was issued
+    # (None for a bearer token), then what `AccessResolver` resolved at open.
+    access: Access | None = None
 
     @property
     def issued_ms(self) -> int:
@@ -104,9 +114,13 @@ class TicketStore:
         return hashlib.sha256(ticket.encode()).hexdigest()
 
     async def issue(
-        self, user_id: UUID, credential: StreamTicketRequest | None = None
+        self,
+        user_id: UUID,
+        credential: StreamTicketRequest | None = None,
+        access: Access | None = None,
     ) -> tuple[str, datetime]:
-        """A ticket for `user_id`, carrying the session/token and expiry of `credential`."""
+        """A ticket for `user_id`, carrying the session/token and expiry of `credential`, the
+        workspace it asks for and the caller's `access` when it was issued."""
         credential = credential or StreamTicketRequest()
         ticket = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
@@ -116,9 +130,9 @@ class TicketStore:
                 "issued_at": now.isoformat(),
                 "session_id": str(credential.session_id) if credential.session_id else None,
                 "token_id": str(credential.token_id) if credential.token_id else None,
-                "expires_at": credential.expires_at.isoformat()
-                if credential.expires_at
-                else None,
+                "expires_at": credential.expires_at.isoformat() if credential.expires_at else None,
+                "workspace_id": str(credential.workspace_id) if credential.workspace_id else None,
+                "access": access.encode() if access is not None else None,
             }
         )
         await self.store.create(self._key(ticket), value, ttl_s=self.ttl_s)
@@ -151,6 +165,8 @@ class TicketStore:
             session_id=uuid_of("session_id"),
             token_id=uuid_of("token_id"),
             expires_at=datetime.fromisoformat(expires) if expires else None,
+            workspace_id=uuid_of("workspace_id"),
+            access=Access.decode(data["access"]) if data.get("access") else None,
         )
 
 
@@ -173,9 +189,7 @@ class Revocations:
         """Why the principal may no longer stream (safe to show), or None."""
         if self.verifier.signed_out(principal.user_id, principal.issued_ms):
             return "signed out everywhere"
-        if principal.session_id is not None and self.verifier.session_revoked(
-            principal.session_id
-        ):
+        if principal.session_id is not None and self.verifier.session_revoked(principal.session_id):
             return "this session was signed out"
         if principal.token_id is not None and self.tokens.is_revoked(principal.token_id):
             return "the personal API token was revoked"
@@ -192,3 +206,91 @@ def credentials_from_protocols(offered: list[str]) -> tuple[str, str]:
     raise AuthFailed(
         "send an access token as subprotocol `bearer.<token>` or a ticket as `ticket.<ticket>`"
     )
+
+
+# How long a stream waits for auth-service's answer about a user's access: a re-check after
+# an access change must close a stream within a second, answer or not.
+RESOLVE_TIMEOUT_S = 0.5
+ACCESS_CHANGED_MESSAGE = "access to a workspace changed; reconnect to see what you may still see"
+NO_WORKSPACE_MESSAGE = "no access to this workspace's logs; do not retry"
+
+# Workspace id -> the bots the caller is limited to there (None: every bot).
+Views = dict[str, frozenset[str] | None]
+
+
+def views_of(access: Access, workspace_id: UUID | None = None) -> Views:
+    """The workspaces whose events a stream of `access` shows (where it holds `logs.view`,
+    or only `workspace_id`), each with its bot limit."""
+    views: Views = {}
+    for grant in access.grants:
+        if workspace_id is not None and grant.workspace_id != workspace_id:
+            continue
+        if grant.allows("logs.view"):
+            views[str(grant.workspace_id)] = (
+                frozenset(str(b) for b in grant.bot_ids) if grant.bot_ids else None
+            )
+    return views
+
+
+def narrowed(before: Views, after: Views) -> bool:
+    """True when `after` hides something `before` showed: a workspace, or bots of one."""
+    for ws, bots in before.items():
+        if ws not in after:
+            return True
+        now = after[ws]
+        if now is not None and (bots is None or not bots <= now):
+            return True
+    return False
+
+
+class AccessResolver:
+    """The caller's current access from auth-service (`rpc.auth.access.get`), bounded by what
+    the ticket carried when a personal token asked for it (the gateway applied the token's
+    ceiling there).
+
+    When auth does not answer, a stream falls back to the ticket's access (issued seconds
+    ago by the gateway), unless an access change for the user came after it, and else to
+    the personal workspace alone (what every user had before teams): never to more."""
+
+    def __init__(self, fetch: Callable[[UUID], Awaitable[AccessSnapshot]]) -> None:
+        self.fetch = fetch
+        # user id -> when their access last changed (AccessChanged seen by this replica)
+        self.changed: dict[UUID, datetime] = {}
+
+    def note_change(self, user_id: UUID, at: datetime) -> None:
+        if len(self.changed) >= 100_000:
+            self.changed.clear()
+        self.changed[user_id] = at
+
+    async def current(self, principal: StreamPrincipal) -> Access | None:
+        """The access auth-service gives now, or None when it did not answer in time."""
+        try:
+            snapshot = await asyncio.wait_for(self.fetch(principal.user_id), RESOLVE_TIMEOUT_S)
+        except Exception as exc:  # timeout, no responders, refused: "unknown now"
+            log.info("could not resolve a stream's access: %s", type(exc).__name__)
+            return None
+        grants = [
+            Grant.model_validate(g.model_dump(include=set(Grant.model_fields)))
+            for g in snapshot.grants
+        ]
+        ceiling = principal.access if principal.token_id is not None else None
+        if ceiling is not None:
+            bounded = []
+            for grant in grants:
+                cap = ceiling.grant(grant.workspace_id)
+                if cap is not None:
+                    grant.permissions &= cap.permissions
+                    bounded.append(grant)
+            grants = bounded
+        return Access(user_id=principal.user_id, token_id=principal.token_id, grants=grants)
+
+    async def resolve(self, principal: StreamPrincipal) -> Access:
+        """What the stream may show at open."""
+        found = await self.current(principal)
+        if found is not None:
+            return found
+        carried = principal.access
+        changed = self.changed.get(principal.user_id)
+        if carried is not None and (changed is None or changed < principal.issued_at):
+            return carried
+        return personal_access(principal.user_id)

@@ -110,7 +110,14 @@ class PicowsClient(Client):
         self.transport.disconnect(False)
 
     def offer(
-        self, seq: int, domain: str, bot: str | None, kind: str, level: str, frame: bytes
+        self,
+        seq: int,
+        workspace: str,
+        domain: str,
+        bot: str | None,
+        kind: str,
+        level: str,
+        frame: bytes,
     ) -> bool:
         # The common case inlined (a live client with room): `Client.offer` with
         # `backlogged()` and `deliver()` unrolled; anything else takes the general path.
@@ -121,7 +128,9 @@ class PicowsClient(Client):
             or self.listener.paused
             or self.pending_bytes >= self.max_bytes
         ):
-            return super().offer(seq, domain, bot, kind, level, frame)
+            return super().offer(seq, workspace, domain, bot, kind, level, frame)
+        if self.outside_bots(workspace, bot):
+            return False
         filters = self.filters
         if not filters.everything and not filters.match(domain, bot, kind, level):
             return False
@@ -209,6 +218,7 @@ class StreamListener(WSListener):
             kind, value = parse_credentials(self.offered)
             verify = self.server.verifier.verify if kind == "bearer" else self.server.tickets.redeem
             self.principal = await verify(value)
+            self.principal = await hub.authorize(self.principal)
         except AuthFailed as exc:
             transport.send_close(WSCloseCode(exc.code), str(exc)[:120].encode())
             transport.disconnect()

@@ -68,6 +68,7 @@ def create_stream_app(context: StreamContext) -> Starlette:
             principal = await (
                 verifier.verify(value) if kind == "bearer" else tickets.redeem(value)
             )
+            principal = await hub.authorize(principal)
         except AuthFailed as exc:
             await ws.accept(subprotocol=subprotocol)
             await ws.close(code=exc.code, reason=str(exc)[:120])

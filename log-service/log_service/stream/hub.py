@@ -1,8 +1,16 @@
 """The live stream: one ordered JetStream consumer per replica fans events out to websockets.
 
-- Isolation: the owner id is a subject token; a client only ever sees its user's events.
-- Each event is rendered once per user (not per connection) and offered to that user's
-  clients; a client whose bounded queue is full is closed with 1013 and its queue freed.
+- Isolation: the workspace id is a subject token; a client sees the events of the
+  workspaces where it may view logs (`views`, resolved at open from auth-service), within
+  its bot limit there. Clients are indexed by workspace for delivery and by user for caps,
+  revocations and access changes.
+- Each event is rendered once per workspace (not per connection) and offered to that
+  workspace's clients; a client whose bounded queue is full is closed with 1013 and its
+  queue freed.
+- Access changes (#17): an `access_changed` event naming a user re-resolves each of the
+  user's streams that shows that workspace; one that would lose a workspace or bots it
+  showed (or whose access cannot be resolved within half a second) closes with 4403. A
+  stream asked for a workspace the caller may not view is refused with 4403 at open.
 - Resume: with `last_event_id` the client is replayed (from the table for what JetStream
   no longer has, then from JetStream) while live events for it are held in a bounded
   buffer; both carry the stream sequence, so the hand-over has no gap and no duplicate.
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -33,7 +42,18 @@ from starlette.websockets import WebSocket
 from log_service import metrics, service
 from log_service.service import may_need_redaction, redact_value
 from log_service.settings import Settings
-from log_service.stream.auth import EXPIRED_MESSAGE, Revocations, StreamPrincipal
+from log_service.stream.auth import (
+    ACCESS_CHANGED_MESSAGE,
+    EXPIRED_MESSAGE,
+    NO_WORKSPACE_MESSAGE,
+    AccessResolver,
+    Revocations,
+    StreamPrincipal,
+    Views,
+    narrowed,
+    views_of,
+)
+from proto.access import AccessChanged
 from proto.logs import LEVELS, StreamClose, StreamSubscribe
 from services.authn import REVOCATION_KINDS
 from services.bus.events import STREAM
@@ -44,6 +64,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW = StreamClose.TRY_AGAIN
 CLOSE_REVOKED = StreamClose.UNAUTHORIZED
+ACCESS_CHANGED = "access_changed"
 Mode = Literal["idle", "replaying", "live"]
 
 
@@ -159,7 +180,24 @@ class Client:
         self.subscribed = False
         self.resume: asyncio.Task[None] | None = None
         self.expiry: asyncio.TimerHandle | None = None
-        self.owner = str(principal.user_id)
+        self.user = str(principal.user_id)
+        self.views: Views = (
+            views_of(principal.access, principal.workspace_id)
+            if principal.access is not None
+            else {}
+        )
+
+    def sees(self, workspace: str, bot: str | None) -> bool:
+        """An event of this workspace and bot is within the client's access."""
+        return workspace in self.views and not self.outside_bots(workspace, bot)
+
+    def outside_bots(self, workspace: str, bot: str | None) -> bool:
+        """The event is of a bot this client's membership there is limited away from (the
+        dispatcher offers only events of the client's workspaces). Events of no bot
+        (account, workspace) are visible to a bot-limited member, as the table's row-level
+        security has it."""
+        bots = self.views.get(workspace)
+        return bots is not None and bot is not None and bot not in bots
 
     # -- what a transport provides -------------------------------------------------------
     def backlogged(self) -> bool:
@@ -187,10 +225,19 @@ class Client:
 
     # -- shared rules ----------------------------------------------------------------------
     def offer(
-        self, seq: int, domain: str, bot: str | None, kind: str, level: str, frame: bytes
+        self,
+        seq: int,
+        workspace: str,
+        domain: str,
+        bot: str | None,
+        kind: str,
+        level: str,
+        frame: bytes,
     ) -> bool:
         """A live event (called by the dispatcher, never awaits); True if it was sent."""
         if self.closing or seq <= self.last_seq:
+            return False
+        if self.outside_bots(workspace, bot):
             return False
         filters = self.filters
         if not filters.everything and not filters.match(domain, bot, kind, level):
@@ -315,7 +362,9 @@ class Hub:
     db: Database
     settings: Settings
     revocations: Revocations
-    by_owner: dict[str, set[Client]] = field(default_factory=dict, init=False)
+    resolver: AccessResolver
+    by_user: dict[str, set[Client]] = field(default_factory=dict, init=False)
+    by_workspace: dict[str, set[Client]] = field(default_factory=dict, init=False)
     # Set once the revocations of the last token lifetime are replayed: no stream is
     # accepted before (a restarted replica would let signed-out tokens in).
     replayed: bool = field(default=False, init=False)
@@ -323,6 +372,7 @@ class Hub:
     count: int = field(default=0, init=False)
     yield_per_event: bool = field(init=False)
     _following: Following | None = field(default=None, init=False, repr=False)
+    _rechecks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.yield_per_event = self.settings.stream_server == "asgi"
@@ -336,7 +386,9 @@ class Hub:
     async def stop(self) -> None:
         if self._following is not None:
             await self._following.stop()
-        for clients in list(self.by_owner.values()):
+        for task in list(self._rechecks):
+            task.cancel()
+        for clients in list(self.by_user.values()):
             for c in list(clients):
                 c.close(1001, "server shutting down")
                 c.abort()
@@ -349,10 +401,14 @@ class Hub:
         parts = msg.subject.split(".")
         if len(parts) != 5:
             return
-        _, domain, owner, bot_part, kind = parts
-        if domain == "auth" and kind in REVOCATION_KINDS:
-            self._revoked(owner, msg.subject, msg.data)
-        clients = self.by_owner.get(owner)
+        _, domain, workspace, bot_part, kind = parts
+        if domain == "auth":
+            if kind in REVOCATION_KINDS:
+                # A person's events go to their personal workspace, whose id is theirs.
+                self._revoked(workspace, msg.subject, msg.data)
+            elif kind == ACCESS_CHANGED:
+                self._access_changed(msg.data)
+        clients = self.by_workspace.get(workspace)
         if not clients:
             return
         bot = None if bot_part == "-" else bot_part
@@ -362,7 +418,7 @@ class Hub:
             return
         sent = 0
         for c in list(clients):
-            if c.offer(seq, domain, bot, kind, level, frame):
+            if c.offer(seq, workspace, domain, bot, kind, level, frame):
                 sent += 1
         if sent:
             _count_sent(sent)
@@ -376,10 +432,44 @@ class Hub:
         """A revocation for `owner`: apply it (the core-NATS copy may come later) and close
         every stream of the owner whose credential it ends."""
         self.revocations.apply(subject, data)
-        for c in list(self.by_owner.get(owner, ())):
+        for c in list(self.by_user.get(owner, ())):
             reason = self.revocations.refused(c.principal)
             if reason is not None:
                 c.close(CLOSE_REVOKED, reason)
+
+    def _access_changed(self, data: bytes) -> None:
+        """Re-check (in the background) the streams of each user named whose stream shows
+        the workspace; the others cannot have lost anything there."""
+        try:
+            event = AccessChanged.model_validate_json(data)
+        except ValueError:
+            log.warning("ignoring a malformed access_changed event")
+            return
+        workspace = str(event.workspace_id)
+        now = datetime.now(UTC)
+        for user in event.users:
+            self.resolver.note_change(user, now)
+            affected = [c for c in self.by_user.get(str(user), ()) if workspace in c.views]
+            if affected:
+                task = asyncio.create_task(self._recheck(affected), name="stream-access")
+                self._rechecks.add(task)
+                task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck(self, clients: list[Client]) -> None:
+        found = await asyncio.gather(*(self.resolver.current(c.principal) for c in clients))
+        for client, access in zip(clients, found, strict=True):
+            if client.closing:
+                continue
+            views = views_of(access, client.principal.workspace_id) if access is not None else {}
+            if access is None or narrowed(client.views, views):
+                client.close(StreamClose.ACCESS_CHANGED, ACCESS_CHANGED_MESSAGE)
+            else:
+                # Still allowed: keep what it shows (a wider access shows on reconnect).
+                client.principal = dataclasses.replace(client.principal, access=access)
+
+    async def authorize(self, principal: StreamPrincipal) -> StreamPrincipal:
+        """The principal with the access it may stream with now (see `AccessResolver`)."""
+        return dataclasses.replace(principal, access=await self.resolver.resolve(principal))
 
     def admission(self, principal: StreamPrincipal) -> tuple[int, str] | None:
         """(close code, reason) when this stream may not open now, else None. Call it right
@@ -392,9 +482,14 @@ class Hub:
         expires = principal.expires_at
         if expires is not None and expires <= datetime.now(UTC):
             return StreamClose.TOKEN_EXPIRED, EXPIRED_MESSAGE
+        asked = principal.workspace_id
+        if asked is not None and (
+            principal.access is None or str(asked) not in views_of(principal.access, asked)
+        ):
+            return StreamClose.ACCESS_CHANGED, NO_WORKSPACE_MESSAGE
         if self.count >= self.settings.stream_max_clients:
             return CLOSE_TOO_SLOW, "too many stream clients on this server; try again"
-        mine = self.by_owner.get(str(principal.user_id))
+        mine = self.by_user.get(str(principal.user_id))
         cap = self.settings.stream_max_per_user
         if mine is not None and len(mine) >= cap:
             return (
@@ -412,13 +507,19 @@ class Hub:
 
     def buffered_bytes(self) -> int:
         """Bytes waiting for clients right now (scraped as a gauge)."""
-        return sum(c.buffered_bytes() for cs in list(self.by_owner.values()) for c in cs)
+        return sum(c.buffered_bytes() for cs in list(self.by_user.values()) for c in cs)
 
     def register(self, client: Client) -> None:
-        self.by_owner.setdefault(client.owner, set()).add(client)
+        self.by_user.setdefault(client.user, set()).add(client)
+        for workspace in client.views:
+            self.by_workspace.setdefault(workspace, set()).add(client)
         self.count += 1
         metrics.STREAM_CLIENTS.set(self.count)
-        hello: dict[str, Any] = {"type": "hello", "user_id": client.owner}
+        hello: dict[str, Any] = {
+            "type": "hello",
+            "user_id": client.user,
+            "workspace_ids": sorted(client.views),
+        }
         expires = client.principal.expires_at
         if expires is not None:
             # Closed with 4419 then; a client may also reconnect a little earlier.
@@ -436,11 +537,17 @@ class Hub:
         if client.expiry is not None:
             client.expiry.cancel()
             client.expiry = None
-        clients = self.by_owner.get(client.owner)
+        for workspace in client.views:
+            members = self.by_workspace.get(workspace)
+            if members is not None:
+                members.discard(client)
+                if not members:
+                    del self.by_workspace[workspace]
+        clients = self.by_user.get(client.user)
         if clients is not None and client in clients:
             clients.discard(client)
             if not clients:
-                del self.by_owner[client.owner]
+                del self.by_user[client.user]
             self.count -= 1
             metrics.STREAM_CLIENTS.set(self.count)
 
@@ -515,7 +622,7 @@ class Hub:
             return
         try:
             around = uuid7_time(last_event_id)
-            async with self.db.user_scope(client.principal.user_id) as s:
+            async with self._scope(client) as s:
                 seq = await service.seq_of(
                     s, last_event_id, around - timedelta(days=7), around + timedelta(days=1)
                 )
@@ -554,12 +661,18 @@ class Hub:
         client.buffer = []
         client.mode = "live"
 
+    def _scope(self, client: Client) -> contextlib.AbstractAsyncContextManager[Any]:
+        # Row-level security of the stream's access: its workspaces, within its bot limits.
+        access = client.principal.access
+        assert access is not None, "a registered client's access was resolved"
+        return self.db.access_scope(access)
+
     async def _replay_table(self, client: Client, after: int, before: int) -> int:
         n = 0
         while not client.closing:
-            async with self.db.user_scope(client.principal.user_id) as s:
+            async with self._scope(client) as s:
                 rows = await service.rows_after_seq(
-                    s, client.principal.user_id, after, before, 1000
+                    s, [UUID(w) for w in client.views], after, before, 1000
                 )
             if not rows:
                 break
@@ -584,12 +697,15 @@ class Hub:
         start_time: datetime | None = None,
         skip_until: str | None,
     ) -> tuple[int, bool]:
-        """Replay the owner's events from JetStream until caught up; (sent, found start)."""
+        """Replay the client's events from JetStream until caught up; (sent, found start)."""
         n = 0
+        # One filter per consumer: a stream of one workspace reads only its subjects, one of
+        # several reads every event and keeps its own (`sees` below).
+        only = next(iter(client.views)) if len(client.views) == 1 else None
         async with replay(
             self.js,
             STREAM,
-            f"evt.*.{client.owner}.>",
+            f"evt.*.{only}.>" if only is not None else "evt.>",
             start_seq=start_seq,
             start_time=start_time,
         ) as missed:
@@ -610,6 +726,9 @@ class Hub:
                         continue
                     parts = m.subject.split(".")
                     bot = None if parts[3] == "-" else parts[3]
+                    if not client.sees(parts[2], bot):
+                        client.last_seq = max(client.last_seq, seq)
+                        continue
                     frame, level, _ = render(seq, parts[1], bot, parts[4], m.data)
                     await client.wait_room()
                     if client.filters.match(parts[1], bot, parts[4], level):

@@ -3,9 +3,19 @@ gateway replica within seconds."""
 
 from __future__ import annotations
 
-import httpx
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from tests.fixtures.auth import sign_in
+import httpx
+import pytest
+
+from proto.auth import CHECK_API_TOKEN, TOKENS_CREATE, CheckApiToken, CreateApiToken
+from proto.errors import ErrorCode
+from proto.workspaces import WORKSPACE_CREATE, CreateWorkspace
+from services.bus.rpc import RpcClient
+from services.errors import RpcError
+from tests.fixtures.auth import SignedIn, sign_in
 from tests.fixtures.infra import apoll
 
 
@@ -120,3 +130,51 @@ async def test_settings_need_their_own_scopes(stack, sandbox) -> None:
         written = await script.put("/v1/me/settings", json=changed, headers=writer)
         assert written.status_code == 200, written.text
         assert (await script.get("/v1/me/settings", headers=writer)).json() == changed
+
+
+async def test_a_token_limited_to_a_workspace_and_permissions(stack, sandbox, nc) -> None:
+    """#17: `workspace_id?` (a member's only: 404 otherwise) and `permissions?` (known
+    names only: 422 naming each) are kept with the token and come back with its check;
+    `expires_in_days` defaults to 90 and may not exceed 365; older tokens keep None."""
+    client = RpcClient(nc, "gateway", timeout_s=15.0)
+    alice, bob = await sign_in(stack.url, sandbox), await sign_in(stack.url, sandbox)
+    team = await client.call(WORKSPACE_CREATE, CreateWorkspace(name="Ops"), user_id=alice.user_id)
+
+    async def create(user: SignedIn, **fields: Any) -> Any:
+        body = CreateApiToken(name="ci", scopes=["bots:read"], **fields)
+        return await client.call(TOKENS_CREATE, body, user_id=user.user_id)
+
+    async def refused(user: SignedIn, **fields: Any) -> RpcError:
+        with pytest.raises(RpcError) as caught:
+            await create(user, **fields)
+        return caught.value
+
+    made = await create(
+        alice, workspace_id=team.id, permissions=["logs.view", "bots.view", "logs.view"]
+    )
+    checked = await client.call(CHECK_API_TOKEN, CheckApiToken(token=made.token))
+    assert (checked.user_id, checked.workspace_id) == (alice.user_id, team.id)
+    assert checked.permissions == ["bots.view", "logs.view"]
+    assert made.info.workspace_id == team.id
+    in_90_days = datetime.now(UTC) + timedelta(days=90)
+    assert abs((checked.expires_at - in_90_days).total_seconds()) < 60
+    # A token made without a ceiling is as before: every workspace, every permission.
+    plain = await create(alice, expires_in_days=None)
+    plain_check = await client.call(CHECK_API_TOKEN, CheckApiToken(token=plain.token))
+    assert (plain_check.workspace_id, plain_check.permissions) == (None, None)
+    assert plain_check.expires_at is not None
+
+    not_member = await refused(bob, workspace_id=team.id)
+    assert not_member.code == ErrorCode.NOT_FOUND
+    assert (await refused(alice, workspace_id=uuid.uuid4())).code == ErrorCode.NOT_FOUND
+    unknown = await refused(alice, permissions=["bots.view", "bots.fly", "root"])
+    assert unknown.code == ErrorCode.VALIDATION
+    named = {(tuple(f.loc), f.message) for f in unknown.fields}
+    assert named == {
+        (("permissions", 1), "unknown permission 'bots.fly'"),
+        (("permissions", 2), "unknown permission 'root'"),
+    }
+    assert (await refused(alice, permissions=[])).code == ErrorCode.VALIDATION
+    too_long = await refused(alice, expires_in_days=366)
+    assert [f.loc for f in too_long.fields] == [["expires_in_days"]]
+    assert (await create(alice, expires_in_days=365)) is not None

@@ -6,6 +6,7 @@ users and workspaces, so tests share the session's stack without seeing each oth
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -423,7 +424,6 @@ async def test_access_changed_reaches_nats_within_a_second_of_a_removal(
 ) -> None:
     alice, bob = await people(stack, sandbox, 2)
     ws = await team.team(alice)
-    await team.join(alice, ws, bob, "operator")
     seen: list[tuple[float, AccessChanged]] = []
 
     async def on_event(msg: Any) -> None:
@@ -432,6 +432,13 @@ async def test_access_changed_reaches_nats_within_a_second_of_a_removal(
     sub = await nc.subscribe(f"evt.auth.{ws}.-.access_changed", cb=on_event)
     await nc.flush()
     try:
+        # The relay publishes a change's event just after its reply: the join's comes
+        # after the join returns, and must not be taken for the removal's.
+        await team.join(alice, ws, bob, "operator")
+        await apoll(
+            lambda: any(bob.user_id in e.users for _, e in seen), what="the join's event"
+        )
+        seen.clear()
         # A refused change announces nothing: only the removal below is seen.
         refused = await team.refused(
             MEMBER_REMOVE, MemberRef(workspace_id=ws, user_id=alice.user_id), bob
@@ -501,3 +508,46 @@ async def test_a_thousand_members_fit_and_the_cap_refuses_the_next_one(
     # Nothing half-done: the link was not consumed.
     pending = await team(INVITATION_LIST, WorkspaceRef(workspace_id=ws), alice)
     assert [i.id for i in pending.invitations] == [invite.id]
+
+
+async def test_simultaneous_accepts_by_one_user_join_once_and_never_fail(
+    stack, sandbox, team
+) -> None:
+    """Two accepts racing into the same workspace for the same person (two links, or one
+    link clicked twice): one joins, the other is the documented no-op — never an error —
+    and a link that did not make the membership stays usable (only one is consumed)."""
+    alice, *joiners = await people(stack, sandbox, 5)
+    ws = await team.team(alice, "Race")
+
+    async def accept(token: str, who: SignedIn) -> Any:
+        return await team(INVITATION_ACCEPT, AcceptInvitation(token=token), who)
+
+    async def invite() -> Any:
+        return await team(
+            INVITATION_CREATE, CreateInvitation(workspace_id=ws, role="viewer"), alice
+        )
+
+    two_links = joiners[:3]
+    invites = {p.user_id: (await invite(), await invite()) for p in two_links}
+    same_link = joiners[3]
+    once = await invite()
+    results = await asyncio.gather(
+        *(accept(inv.token, p) for p in two_links for inv in invites[p.user_id]),
+        accept(once.token, same_link),
+        accept(once.token, same_link),
+    )
+    for i in range(0, len(results), 2):
+        assert sorted(r.joined for r in results[i : i + 2]) == [False, True]
+    grants = {p.user_id: await team.grants(p) for p in joiners}
+    assert all(ws in g for g in grants.values())
+    members = await team(MEMBER_LIST, WorkspaceRef(workspace_id=ws), alice)
+    assert len(members.members) == 1 + len(joiners)
+    # Each person of two links used one; the other is still pending. The link accepted
+    # twice was consumed once.
+    pending = {
+        i.id
+        for i in (await team(INVITATION_LIST, WorkspaceRef(workspace_id=ws), alice)).invitations
+    }
+    for p in two_links:
+        assert len(pending & {inv.id for inv in invites[p.user_id]}) == 1
+    assert once.id not in pending

@@ -75,3 +75,44 @@ async def test_existing_users_get_a_personal_workspace(infra: Any, fresh_databas
                 )
     finally:
         await conn.close()
+
+
+async def test_0006_keeps_tokens_and_pending_purges_as_they_were(
+    infra: Any, fresh_database: str
+) -> None:
+    """Tokens made before 0006 keep every field (no workspace, no permission subset = all
+    of the owner's, the same expiry); an account's pending purges become kind 'user'."""
+    await bootstrap(fresh_database, ["auth"], infra.role_password)
+    await upgrade(fresh_database, "auth", MIGRATIONS, "0005")
+    user, token = uuid.uuid4(), uuid.uuid4()
+    admin = await asyncpg.connect(plain_url(fresh_database))
+    try:
+        await admin.execute("insert into auth.users (id, display_name) values ($1, 'u')", user)
+        await admin.execute(
+            "insert into auth.api_tokens (id, owner_id, name, token_hash, last4, scopes) "
+            "values ($1, $2, 'old', 'hash', 'abcd', '{bots:read}')",
+            token,
+            user,
+        )
+        await admin.execute(
+            "insert into auth.pending_purges (owner_id, service, attempts) values ($1, 'bot', 2)",
+            user,
+        )
+        await upgrade(fresh_database, "auth", MIGRATIONS)
+        tok = await admin.fetchrow("select * from auth.api_tokens where id = $1", token)
+        purge = await admin.fetchrow("select * from auth.pending_purges")
+    finally:
+        await admin.close()
+    assert (tok["owner_id"], tok["name"], tok["scopes"], tok["expires_at"]) == (
+        user,
+        "old",
+        ["bots:read"],
+        None,
+    )
+    assert (tok["workspace_id"], tok["permissions"]) == (None, None)
+    assert (purge["kind"], purge["target_id"], purge["service"], purge["attempts"]) == (
+        "user",
+        user,
+        "bot",
+        2,
+    )

@@ -41,7 +41,7 @@ async def test_add_bot_checks_token_and_never_returns_it(
         ),
         user,
     )
-    assert bot.owner_id == user
+    assert bot.workspace_id == user
     assert bot.application_id == app.application_id
     assert bot.discord_user_id == app.bot_user_id
     assert bot.username == app.bot_username
@@ -56,7 +56,7 @@ async def test_add_bot_checks_token_and_never_returns_it(
     mirrored = await desired(nc, bot.id)
     assert mirrored is not None
     assert mirrored.running is False
-    assert mirrored.owner_id == user
+    assert mirrored.workspace_id == user
     assert mirrored.intents == (1 | 1 << 15)
 
     listed = await call(P.LIST_BOTS, P.ListBots(), user)

@@ -36,7 +36,7 @@ async def test_signed_in_user_manages_bots_through_the_gateway(
         assert created.status_code == 201, created.text
         assert app.token not in created.text
         bot = created.json()
-        assert bot["owner_id"] == str(alice.user_id)
+        assert bot["workspace_id"] == str(alice.user_id)
 
         # Not running: no live servers to list, said plainly (the console offers to start it).
         idle = await http.get(f"/v1/bots/{bot['id']}/guilds", headers=alice.headers)

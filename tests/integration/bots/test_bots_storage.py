@@ -45,16 +45,19 @@ async def test_row_level_security_scopes_every_query(infra: Infra, two_bots) -> 
     (alice, a_bot, a_token), (bob, b_bot, _) = two_bots
     conn = await asyncpg.connect(role_url(infra, "bc_bot"))
     try:
-        # Without a user: nothing, even with a query that forgets its WHERE.
+        # Without a workspace: nothing, even with a query that forgets its WHERE.
         assert await conn.fetchval("select count(*) from bot.bots") == 0
         async with conn.transaction():
-            await conn.execute("select set_config('app.user_id', $1, true)", str(alice))
+            # As Database.user_scope sets it (#17): alice's personal workspace.
+            for setting in ("app.user_id", "app.ws", "app.ws_all_bots"):
+                value = str(alice) if setting == "app.user_id" else "{" + str(alice) + "}"
+                await conn.execute("select set_config($1, $2, true)", setting, value)
             ids = [r["id"] for r in await conn.fetch("select id from bot.bots")]
             assert ids == [a_bot.id]
             assert await conn.execute("update bot.bots set name = 'x'") == "UPDATE 1"
             assert await conn.execute("delete from bot.bots where id = $1", b_bot.id) == "DELETE 0"
             with pytest.raises(asyncpg.InsufficientPrivilegeError):  # WITH CHECK
-                await conn.execute("update bot.bots set owner_id = $1", bob)
+                await conn.execute("update bot.bots set workspace_id = $1", bob)
         blob = await conn.fetchval("select 1 from bot.bots")
         assert blob is None
     finally:
@@ -127,6 +130,6 @@ async def test_startup_mirrors_postgres_over_a_stale_bucket(
         if ghost in keys or str(a_bot.id) not in keys:
             return False
         b_value = (await kv.get(str(b_bot.id))).value or b""
-        return b_value.startswith(b"{") and str(b_bot.owner_id).encode() in b_value
+        return b_value.startswith(b"{") and str(b_bot.workspace_id).encode() in b_value
 
     await apoll(mirrored, timeout_s=20, what="bot_desired re-mirrored from Postgres")

@@ -238,7 +238,7 @@ async def running_bots(nc: Any) -> list[F.DesiredBot]:
 
 async def stop_bots(bots: Bots, running: list[F.DesiredBot]) -> None:
     for desired in running:
-        await bots.call(P.STOP_BOT, P.BotRef(bot_id=desired.bot_id), desired.owner_id)
+        await bots.call(P.STOP_BOT, P.BotRef(bot_id=desired.bot_id), desired.workspace_id)
 
 
 @pytest.fixture(autouse=True)

@@ -179,6 +179,15 @@ async def test_roles_permissions_and_bad_input(auth_stack: AuthStack, sandbox) -
         me = (await a.get("/v1/me", headers=pat)).json()
         assert {w["id"]: w["permissions"] for w in me["workspaces"]} == {
             str(alice.user_id): ["bots.view", "logs.view"], ws: ["bots.view", "logs.view"]}
+        # A token made for one workspace with a permission subset sees only that.
+        scoped = await a.post("/v1/me/tokens", json={
+            "name": "ws", "scopes": ["bots:read"], "workspace_id": ws,
+            "permissions": ["bots.view", "bots.control"]})
+        assert scoped.status_code == 201, scoped.text
+        narrow = {"Authorization": f"Bearer {scoped.json()['token']}"}
+        me = (await a.get("/v1/me", headers=narrow)).json()
+        assert {w["id"]: w["permissions"] for w in me["workspaces"]} == {
+            ws: ["bots.view", "bots.control"]}
         refused = await a.request("DELETE", f"/v1/workspaces/{ws}", headers=pat,
                                   json={"confirm_name": "Roles"})
         assert refused.status_code == 403

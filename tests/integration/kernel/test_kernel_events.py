@@ -5,7 +5,13 @@ from __future__ import annotations
 from uuid import uuid4
 
 from proto.events import Event
-from services.bus.events import EventPublisher, durable_pull, ensure_events_stream
+from services.bus.events import (
+    AUDIT_STREAM,
+    EventPublisher,
+    durable_pull,
+    ensure_audit_stream,
+    ensure_events_stream,
+)
 from tests.fixtures.infra import connect_admin
 
 
@@ -69,4 +75,20 @@ async def test_a_retried_publish_with_the_same_event_id_is_stored_once(infra) ->
     except TimeoutError:
         extra = []
     assert extra == []
+    await conn.close()
+
+
+async def test_a_durable_pull_consumer_of_another_stream(infra) -> None:
+    # log-service's audit lane reads the AUDIT stream (aud.>), not EVENTS.
+    conn = await connect_admin(infra)
+    js = conn.jetstream()
+    await ensure_audit_stream(js)
+    ws = uuid4()
+    await js.publish(f"aud.{ws}.test", b"{}")
+    durable = f"aud_{uuid4().hex[:10]}"
+    sub = await durable_pull(js, durable, filter_subject=f"aud.{ws}.>", stream=AUDIT_STREAM)
+    [msg] = await sub.fetch(1, timeout=5)
+    assert msg.subject == f"aud.{ws}.test"
+    assert msg.metadata.stream == AUDIT_STREAM
+    assert (await js.consumer_info(AUDIT_STREAM, durable)).name == durable
     await conn.close()

@@ -41,7 +41,7 @@ async def test_query_filters_search_paging_export_summary_and_isolation(
     # Newest first, every field kept, the payload is the whole event.
     assert [i.id for i in items] == [e.id for e in reversed(sent)]
     assert items[0].payload["message"] == sent[-1].message
-    assert {i.owner_id for i in items} == {alice}
+    assert {i.workspace_id for i in items} == {i.owner_id for i in items} == {alice}
 
     # Row-level security: bob sees only his own row, with the secret redacted.
     bob_items = (await rpc.call(QUERY, LogQuery(), user_id=bob)).items

@@ -43,7 +43,7 @@ async def test_each_user_gets_only_their_events_and_filters_change_live(
     got_b = await events_until(wb, sent[bob][-1])
     assert [f["id"] for f in got_a] == sent[alice]
     assert [f["id"] for f in got_b] == sent[bob]
-    assert all(f["event"]["owner_id"] == str(alice) for f in got_a)
+    assert all(f["event"]["workspace_id"] == str(alice) for f in got_a)
     assert [f["seq"] for f in got_a] == sorted(f["seq"] for f in got_a)
 
     # New filters apply from the next event on: only errors of alice's first bot.

@@ -88,3 +88,17 @@ def test_token_sealing_is_bound_to_the_row_and_registered_for_redaction() -> Non
         tokens.open_token(vault, bot_b, blob)  # copied to another row: does not open
     assert token not in redact(f"connecting with {token}")
     assert tokens.hint(tokens.last4(token)) == "…" + token[-4:]
+
+
+def test_a_desired_state_written_before_teams_still_reads_and_is_written_anew() -> None:
+    import uuid
+
+    from proto.fleet import DesiredBot
+
+    bot_id, owner = uuid.uuid4(), uuid.uuid4()
+    old = f'{{"bot_id": "{bot_id}", "owner_id": "{owner}", "running": true, "intents": 1}}'
+    desired = DesiredBot.model_validate_json(old)
+    # The owner's id is their personal workspace's: the bot is in it.
+    assert (desired.bot_id, desired.workspace_id, desired.running) == (bot_id, owner, True)
+    assert '"workspace_id"' in desired.model_dump_json()
+    assert "owner_id" not in desired.model_dump_json()

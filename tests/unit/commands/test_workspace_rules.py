@@ -1,5 +1,5 @@
 """command-service's workspace rules that need no database: which workspace a bot is in
-(bot-service's summary, with or without `workspace_id`), where a new item goes, and which
+(bot-service's summary names it), where a new item goes, and which
 audit action a connection change is."""
 
 from __future__ import annotations
@@ -18,18 +18,9 @@ from services.errors import RpcError
 from services.outbox import Outbox
 
 
-class _TeamBotSummary(BotSummary):
-    """bot-service's summary once it names the workspace (#17 slice B)."""
-
-    workspace_id: uuid.UUID
-
-
-def test_a_bot_is_in_its_workspace_else_in_its_owners_personal_one() -> None:
-    owner, team = uuid.uuid4(), uuid.uuid4()
-    legacy = BotSummary(id=uuid.uuid4(), owner_id=owner, name="b")
-    assert bot_workspace(legacy) == owner
-    shared = _TeamBotSummary(id=uuid.uuid4(), owner_id=owner, name="b", workspace_id=team)
-    assert bot_workspace(shared) == team
+def test_a_bot_is_in_the_workspace_its_summary_names() -> None:
+    team = uuid.uuid4()
+    assert bot_workspace(BotSummary(id=uuid.uuid4(), workspace_id=team, name="b")) == team
 
 
 def test_a_new_item_goes_to_the_named_workspace_or_the_personal_one() -> None:

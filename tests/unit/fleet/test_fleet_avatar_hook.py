@@ -45,7 +45,7 @@ def test_apply_avatar_records_it_and_the_same_image_again_is_a_no_op() -> None:
     bot_id = uuid.uuid4()
     routed: list[bytes] = []
 
-    async def owned(bot: uuid.UUID, ctx: RpcContext) -> None:
+    async def owned(bot: uuid.UUID, ctx: RpcContext, permission: str) -> None:
         return None
 
     async def route(*args: Any) -> bytes:

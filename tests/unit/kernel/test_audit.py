@@ -248,3 +248,36 @@ def test_a_service_may_publish_only_its_own_audit_records() -> None:
     allowed = service_permissions(REGISTRY, "bot")["publish"]["allow"]  # type: ignore[index]
     assert "aud.*.bot" in allowed
     assert not any(s.startswith("aud.") and s != "aud.*.bot" for s in allowed)
+
+
+def test_a_new_record_names_the_caller_their_client_and_request() -> None:
+    from proto import headers as H
+    from proto.access import Access, Grant
+    from services.audit import new_record
+
+    user, token, ws = UUID(int=1), UUID(int=2), UUID(int=3)
+    access = Access(
+        user_id=user, token_id=token, grants=[Grant(workspace_id=ws, role="viewer", permissions=1)]
+    )
+    headers = {
+        H.CLIENT: orjson.dumps({"ip": "203.0.113.9", "ua": "curl/8"}).decode(),
+        H.REQUEST_ID: "req-7",
+    }
+    record = new_record(
+        access, headers, workspace_id=ws, action="bot.start", target_type="bot", target_id=ws,
+        changes={"running": {"old": False, "new": True}},
+    )
+    assert (record.actor_user_id, record.actor_token_id, record.workspace_id) == (user, token, ws)
+    assert (record.ip, record.user_agent, record.request_id) == ("203.0.113.9", "curl/8", "req-7")
+    assert (record.action, record.target_type, record.target_id) == ("bot.start", "bot", str(ws))
+    assert record.at.tzinfo is not None
+    assert record.id.version == 7
+    # System work has no actor; a client header that is not the kernel's records nothing.
+    system = new_record(
+        Access.system_for("bot", ws), {H.CLIENT: "not json"}, workspace_id=ws, action="bot.stop"
+    )
+    assert (system.actor_user_id, system.ip, system.user_agent, system.request_id) == (
+        None, None, None, None,
+    )
+    with pytest.raises(ValueError):
+        new_record(None, {}, workspace_id=ws, action="bot.fly")

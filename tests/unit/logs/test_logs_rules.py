@@ -26,7 +26,7 @@ def _event(**kw: object) -> tuple[str, bytes, LogRecorded]:
 def test_an_event_becomes_a_row_with_subject_parts_and_its_whole_payload() -> None:
     subject, data, ev = _event(message="hello", level="warning", source="discord.py")
     row = parse_event(subject, data, 42, NOW)
-    assert (row.id, row.owner_id, row.bot_id) == (ev.id, ev.owner_id, ev.bot_id)
+    assert (row.id, row.workspace_id, row.bot_id) == (ev.id, ev.workspace_id, ev.bot_id)
     assert (row.domain, row.kind, row.level, row.message, row.seq) == (
         "log",
         "warning",
@@ -57,8 +57,19 @@ def test_events_that_cannot_be_stored_are_refused() -> None:
     with pytest.raises(BadEvent):
         parse_event("evt.log.x", data, 1, NOW)
     other = f"evt.log.{uuid.uuid4()}.{ev.bot_id}.info"
-    with pytest.raises(BadEvent, match="owner"):
+    with pytest.raises(BadEvent, match="workspace"):
         parse_event(other, data, 1, NOW)
+
+
+def test_an_event_published_before_teams_names_its_workspace_owner_id() -> None:
+    # Messages already in JetStream at the upgrade carry the old field name (#17).
+    subject, data, ev = _event(message="old")
+    body = orjson.loads(data)
+    body["owner_id"] = body.pop("workspace_id")
+    old = orjson.dumps(body)
+    assert parse_event(subject, old, 7, NOW).workspace_id == ev.workspace_id
+    assert LogRecorded.model_validate_json(old).workspace_id == ev.workspace_id
+    assert ev.owner_id == ev.workspace_id  # the old attribute, for code not moved yet
 
 
 def test_a_far_future_time_is_filed_at_the_stream_time_deterministically() -> None:

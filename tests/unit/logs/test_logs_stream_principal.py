@@ -4,6 +4,7 @@ admission rules (revoked, expired, per-user cap); close codes the console mirror
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,12 +16,15 @@ import pytest
 from log_service.settings import Settings
 from log_service.stream.auth import (
     EXPIRED_MESSAGE,
+    AccessResolver,
     AuthFailed,
     JwtAuthenticator,
     Revocations,
     StreamPrincipal,
 )
 from log_service.stream.hub import Client, Hub
+from proto.access import Access, AccessChanged, AccessSnapshot, Grant, WorkspaceGrant
+from proto.access import permission_mask as mask
 from proto.auth import ApiTokenPrincipal, ApiTokenRevoked, SessionRevoked, SessionsRevoked
 from proto.events import event_subject
 from proto.logs import StreamClose
@@ -118,8 +122,12 @@ class _Fake(Client):
         pass
 
 
-def _hub(**settings: Any) -> Hub:
-    hub = Hub(None, None, Settings(**settings), _revocations())  # type: ignore[arg-type]
+async def _auth_down(user_id: uuid.UUID) -> AccessSnapshot:
+    raise TimeoutError
+
+
+def _hub(fetch: Any = _auth_down, **settings: Any) -> Hub:
+    hub = Hub(None, None, Settings(**settings), _revocations(), AccessResolver(fetch))  # type: ignore[arg-type]
     hub.replayed = True
     return hub
 
@@ -173,3 +181,80 @@ def test_the_console_knows_the_close_codes() -> None:
     source = (ROOT / "web" / "src" / "api" / "stream.ts").read_text()
     found = {m[0]: int(m[1]) for m in re.findall(r"export const CLOSE_(\w+) = (\d+);", source)}
     assert found == {c.name: c.value for c in StreamClose}
+
+
+def _grant(ws: uuid.UUID, *perms: str, bots: list[uuid.UUID] | None = None) -> Grant:
+    return Grant(workspace_id=ws, role="viewer", permissions=mask(perms), bot_ids=bots or [])
+
+
+def _changed(ws: uuid.UUID, user: uuid.UUID) -> bytes:
+    event = AccessChanged(workspace_id=ws, users={user: 2}, reason="role")
+    return event.model_dump_json().encode()
+
+
+async def test_an_access_change_closes_with_4403_only_the_streams_that_lost_something() -> None:
+    user, team, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    bot_a, bot_b = uuid.uuid4(), uuid.uuid4()
+    now: dict[uuid.UUID, list[Grant]] = {}
+
+    async def auth(user_id: uuid.UUID) -> AccessSnapshot:
+        grants = [
+            WorkspaceGrant(**g.model_dump(), name="ws", personal=False) for g in now[user_id]
+        ]
+        return AccessSnapshot(user_id=user_id, version=2, grants=grants)
+
+    hub = _hub(auth)
+    at = datetime.now(UTC)
+    start = [_grant(team, "logs.view", bots=[bot_a, bot_b]), _grant(other, "logs.view")]
+    now[user] = start
+    principal = await hub.authorize(StreamPrincipal(user, at))
+    team_only = await hub.authorize(StreamPrincipal(user, at, workspace_id=other))
+    clients = [_Fake(principal), _Fake(team_only)]
+    for c in clients:
+        hub.register(c)
+    assert clients[0].views == {str(team): frozenset({str(bot_a), str(bot_b)}), str(other): None}
+
+    async def changed(ws: uuid.UUID, grants: list[Grant]) -> None:
+        now[user] = grants
+        hub._access_changed(_changed(ws, user))
+        await asyncio.gather(*hub._rechecks)
+
+    # More bots in the team: nothing lost, the stream stays.
+    await changed(team, [_grant(team, "logs.view"), _grant(other, "logs.view")])
+    assert [c.closed for c in clients] == [None, None]
+    # One of its bots taken away: the stream showing the team closes; the one asked for
+    # the other workspace does not show the team, and stays.
+    await changed(team, [_grant(team, "logs.view", bots=[bot_a]), _grant(other, "logs.view")])
+    assert clients[0].closed is not None
+    assert clients[0].closed[0] == StreamClose.ACCESS_CHANGED == 4403
+    assert "reconnect" in clients[0].closed[1]
+    assert clients[1].closed is None
+    # `logs.view` lost in the other workspace.
+    await changed(other, [_grant(other, "bots.view")])
+    assert clients[1].closed is not None
+    assert clients[1].closed[0] == 4403
+
+
+async def test_a_stream_whose_access_cannot_be_resolved_after_a_change_closes() -> None:
+    user, team = uuid.uuid4(), uuid.uuid4()
+    hub = _hub()  # auth-service does not answer
+    ticket_access = Access(user_id=user, grants=[_grant(team, "logs.view")])
+    at = datetime.now(UTC)
+    principal = await hub.authorize(StreamPrincipal(user, at, access=ticket_access))
+    # Auth down at open: the ticket's access (issued by the gateway just before) serves.
+    assert principal.access == ticket_access
+    client = _Fake(principal)
+    hub.register(client)
+    hub._access_changed(_changed(team, user))
+    await asyncio.gather(*hub._rechecks)
+    assert client.closed is not None
+    assert client.closed[0] == 4403
+    # A ticket issued before that change no longer counts: the personal workspace only,
+    # so asking for the team is refused at open.
+    stale = await hub.authorize(StreamPrincipal(user, at, workspace_id=team, access=ticket_access))
+    assert stale.access is not None
+    assert [g.workspace_id for g in stale.access.grants] == [user]
+    refused = hub.admission(stale)
+    assert refused is not None
+    assert refused[0] == StreamClose.ACCESS_CHANGED
+    assert "do not retry" in refused[1]

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from proto import REGISTRY, audit, bots, system
+from proto import REGISTRY, bots, system
 from proto import workspaces as W
 from proto.base import Empty
 from proto.export import asyncapi
@@ -59,7 +59,7 @@ def test_bad_input_is_refused_by_the_contract_naming_the_field() -> None:
 # `planned` flag when its service serves it.
 PLANNED = [
     spec
-    for spec in (audit.AUDIT_LIST, bots.CHECK_BOT_IDS, *system.WORKSPACE_PURGE_SPECS)
+    for spec in (bots.CHECK_BOT_IDS, *system.WORKSPACE_PURGE_SPECS)
     if spec.planned
 ]
 

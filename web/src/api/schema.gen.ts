@@ -8,15 +8,14 @@ export type AcceptInvitation = {
 
 /** `evt.auth.<workspace_id>.-.access_changed`: the access of `users` to a workspace changed
  * (each with their new version); gateways drop their cached snapshots, live streams
- * re-check and close with 4403 what they may no longer show. `owner_id` carries the
- * workspace id (the subject's second token). */
+ * re-check and close with 4403 what they may no longer show. `workspace_id` (the event's
+ * own field since #17 slice L) is the subject's second token. */
 export type AccessChanged = {
   bot_id?: string | null;
   id?: string;
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
   reason: "removed" | "role" | "bots" | "workspace_deleted" | "transfer" | "renamed";
   users: Record<string, number>;
   workspace_id: string;
@@ -59,7 +58,9 @@ export type ApiTokenInfo = {
   last4: string;
   last_used_at?: string | null;
   name: string;
+  permissions?: string[] | null;
   scopes: string[];
+  workspace_id?: string | null;
 };
 
 export type ApiTokenList = {
@@ -68,9 +69,11 @@ export type ApiTokenList = {
 
 export type ApiTokenPrincipal = {
   expires_at?: string | null;
+  permissions?: string[] | null;
   scopes?: string[];
   token_id: string;
   user_id: string;
+  workspace_id?: string | null;
 };
 
 export type ApiTokenRef = {
@@ -84,8 +87,8 @@ export type ApiTokenRevoked = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
   token_id: string;
+  workspace_id: string;
 };
 
 /** Raw body: the image bytes (PNG/WebP/...); this model travels in the `bc-meta` header. */
@@ -162,7 +165,7 @@ export type AvatarChanged = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
+  workspace_id: string;
 };
 
 /** `evt.bot.<owner>.<bot>.<kind>` for kind in created, updated, deleted, started,
@@ -175,7 +178,7 @@ export type BotChanged = {
   message?: string;
   name: string;
   occurred_at?: string;
-  owner_id: string;
+  workspace_id: string;
 };
 
 export type BotCommandRef = {
@@ -268,12 +271,12 @@ export type BotStatusChanged = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
   reason?: string | null;
   replica?: string | null;
   shard_count?: number | null;
   shard_id?: number | null;
   state: "offline" | "starting" | "online" | "reconnecting" | "stopping" | "error";
+  workspace_id: string;
 };
 
 /** What other services may know of a bot (never its token). */
@@ -282,11 +285,11 @@ export type BotSummary = {
   discord_user_id?: string | null;
   id: string;
   name: string;
-  owner_id: string;
   username?: string | null;
+  workspace_id: string;
 };
 
-/** A bot as its owner sees it. The token appears only as `…last4`. */
+/** A bot as a member of its workspace sees it. The token appears only as `…last4`. */
 export type BotView = {
   application_id: string;
   auto_start: boolean;
@@ -301,7 +304,6 @@ export type BotView = {
   intent_names: IntentInfo[];
   intents: number;
   name: string;
-  owner_id: string;
   presence: BotPresence;
   privileged_intents: string[];
   shard_count: number | null;
@@ -312,6 +314,7 @@ export type BotView = {
   updated_at: string;
   username: string;
   warnings?: string[];
+  workspace_id: string;
 };
 
 export type ChannelInfo = {
@@ -348,9 +351,9 @@ export type CommandExecuted = {
   message?: string;
   occurred_at?: string;
   outcome: "ok" | "error" | "cooldown" | "forbidden" | "disabled" | "not_found";
-  owner_id: string;
   steps?: string[];
   user_id?: string | null;
+  workspace_id: string;
 };
 
 /** A command as created or replaced through the API. */
@@ -468,7 +471,7 @@ export type CommandsChanged = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
+  workspace_id: string;
 };
 
 /** Per-bot command settings: the prefix that prefix commands follow (default `!`). */
@@ -557,7 +560,9 @@ export type ContextRequest = {
 export type CreateApiToken = {
   expires_in_days?: number | null;
   name: string;
+  permissions?: string[] | null;
   scopes: string[];
+  workspace_id?: string | null;
 };
 
 /** `POST /v1/bots`: add a bot by its token (checked against Discord). */
@@ -574,6 +579,8 @@ export type CreateBot = {
   shard_count?: number | null;
   tags?: string[];
   token: string;
+  /** the workspace to add it to (default: the caller's personal one) */
+  workspace_id?: string | null;
 };
 
 export type CreateCommand = {
@@ -692,6 +699,7 @@ export type ExportQuery = {
   q?: string | null;
   since?: string | null;
   until?: string | null;
+  workspace_id?: string | null;
 };
 
 export type ExportRequest = {
@@ -725,9 +733,9 @@ export type FileEvent = {
   message?: string;
   name: string;
   occurred_at?: string;
-  owner_id: string;
   size_bytes: number;
   stored_bytes: number;
+  workspace_id: string;
 };
 
 export type FileInfo = {
@@ -990,6 +998,7 @@ export type KeysRotated = {
 
 export type ListBots = {
   tag?: string | null;
+  workspace_id?: string | null;
 };
 
 export type ListFiles = {
@@ -1027,6 +1036,7 @@ export type LogEntry = {
   occurred_at: string;
   owner_id: string;
   payload: Record<string, unknown>;
+  workspace_id: string;
 };
 
 /** What the provider sent back to the callback URL. */
@@ -1075,9 +1085,10 @@ export type LogQuery = {
   q?: string | null;
   since?: string | null;
   until?: string | null;
+  workspace_id?: string | null;
 };
 
-/** `evt.log.<owner>.<bot>.<level>`: one log line of a bot (e.g. from its discord.py client).
+/** `evt.log.<workspace>.<bot>.<level>`: one log line of a bot (e.g. from its discord.py client).
  * 
  * The level is the subject's last token. `source` names the part that wrote it. */
 export type LogRecorded = {
@@ -1087,8 +1098,8 @@ export type LogRecorded = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
   source?: string;
+  workspace_id: string;
 };
 
 export type ManifestRequest = {
@@ -1272,8 +1283,8 @@ export type SessionRevoked = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
   session_id: string;
+  workspace_id: string;
 };
 
 /** `evt.auth.<user>.-.sessions_revoked`: log-out everywhere; open streams must close. */
@@ -1283,7 +1294,7 @@ export type SessionsRevoked = {
   level?: "debug" | "info" | "warning" | "error" | "critical";
   message?: string;
   occurred_at?: string;
-  owner_id: string;
+  workspace_id: string;
 };
 
 export type ShardList = {
@@ -1326,6 +1337,7 @@ export type StreamTicketRequest = {
   expires_at?: string | null;
   session_id?: string | null;
   token_id?: string | null;
+  workspace_id?: string | null;
 };
 
 export type SummaryBucket = {
@@ -1345,6 +1357,7 @@ export type SummaryQuery = {
   bucket_s?: number;
   since?: string | null;
   until?: string | null;
+  workspace_id?: string | null;
 };
 
 /** bot-service reports the result of a bulk overwrite (bc-user-id = the bot's owner). */
