@@ -48,8 +48,13 @@ async def test_a_team_from_creation_to_removal(auth_stack: AuthStack, sandbox) -
                 "name": "Night Shift", "personal": False, "role": "owner"}
             assert set(team) >= {"id", "permissions", "created_at"}
             ws = team["id"]
-            # The creator's cached access already includes it (AccessChanged dropped it).
-            assert _team((await a.get("/v1/me")).json(), ws) is not None
+            # The creator's cached access includes it as soon as AccessChanged arrives
+            # (auth's outbox publishes it just after the commit), long before the TTL.
+
+            async def listed_for_alice() -> bool:
+                return _team((await a.get("/v1/me")).json(), ws) is not None
+
+            await apoll(listed_for_alice, timeout_s=3, interval_s=0.05, what="new workspace")
             listed = (await a.get("/v1/workspaces")).json()["workspaces"]
             assert {w["id"] for w in listed} == {str(alice.user_id), ws}
 
@@ -78,11 +83,17 @@ async def test_a_team_from_creation_to_removal(auth_stack: AuthStack, sandbox) -
 
             operator = sorted(BUILTIN_ROLES["operator"].permissions,
                               key=PERMISSION_NAMES.index)
-            for api in (b, b2):  # both replicas, without waiting for a TTL
-                mine = _team((await api.get("/v1/me")).json(), ws)
-                assert mine is not None
-                assert mine["role"] == "operator"
-                assert mine["permissions"] == operator
+
+            async def operator_everywhere() -> bool:
+                for api in (b, b2):  # both replicas, without waiting for a TTL
+                    mine = _team((await api.get("/v1/me")).json(), ws)
+                    if mine is None:
+                        return False
+                    assert mine["role"] == "operator"
+                    assert mine["permissions"] == operator
+                return True
+
+            await apoll(operator_everywhere, timeout_s=3, interval_s=0.05, what="joined")
 
             members = (await b.get(f"/v1/workspaces/{ws}/members")).json()["members"]
             assert {m["user_id"]: m["role"] for m in members} == {
@@ -200,4 +211,8 @@ async def test_roles_permissions_and_bad_input(auth_stack: AuthStack, sandbox) -
         deleted = await a.request("DELETE", f"/v1/workspaces/{ws}", json={"confirm_name": "Roles"})
         assert deleted.status_code == 200, deleted.text
         assert deleted.json()["workspace_id"] == ws
-        assert _team((await a.get("/v1/me")).json(), ws) is None
+
+        async def forgotten() -> bool:
+            return _team((await a.get("/v1/me")).json(), ws) is None
+
+        await apoll(forgotten, timeout_s=3, interval_s=0.05, what="deleted workspace gone")
