@@ -26,10 +26,14 @@ AVATAR_SIZES: tuple[int, ...] = (128, 256, 512, 1024)
 
 class ConfigRef(Contract):
     file_id: UUID
+    # The workspace of the bot the file is for (command-service's import): a file of
+    # another workspace is refused (422), even when the caller is a member of both.
+    workspace_id: UUID | None = None
 
 
 class ConfigDocument(Contract):
-    """A stored config file of the calling user, already parsed (JSON or safe YAML)."""
+    """A stored config file of one of the caller's workspaces, already parsed (JSON or
+    safe YAML)."""
 
     file_id: UUID
     name: str
@@ -42,6 +46,9 @@ class UploadFile(Contract):
     kind: FileKind
     filename: str = Field(min_length=1, max_length=255)
     content_type: str = Field(default="", max_length=255)
+    # The workspace the file goes to (the caller needs `files.edit` there); default: the
+    # caller's personal workspace.
+    workspace_id: UUID | None = None
 
 
 class FileVariant(Contract):
@@ -56,6 +63,7 @@ class FileVariant(Contract):
 
 class FileInfo(Contract):
     id: UUID
+    workspace_id: UUID
     kind: FileKind
     name: str
     content_type: str  # of the uploaded bytes, as detected (not as declared)
@@ -67,16 +75,23 @@ class FileInfo(Contract):
     animated: bool = False  # an animated source: its first frame was used
     variants: list[FileVariant] = Field(default_factory=list)
     created_at: datetime
-    # True when these exact bytes were already stored for this user: no new copy was made.
+    # True when these exact bytes were already stored in this workspace: no new copy was
+    # made.
     deduplicated: bool = False
 
 
 class ListFiles(Contract):
     kind: FileKind | None = None
+    # Only this workspace's files (404 when the caller is not a member); default: every
+    # workspace of the caller.
+    workspace_id: UUID | None = None
     limit: int = Field(default=100, ge=1, le=500)
 
 
 class FileList(Contract):
+    """`files` across the listed workspaces; the usage and quota are those of `workspace_id`
+    (the one asked for, else the caller's personal workspace): quotas are per workspace."""
+
     files: list[FileInfo]
     used_bytes: int
     used_files: int
@@ -117,7 +132,8 @@ class ApplyAvatarFile(Contract):
 
 
 class FileEvent(Event):
-    """`evt.storage.<owner>.-.file_stored` / `.file_deleted`."""
+    """`evt.storage.<workspace>.-.file_stored` / `.file_deleted` (`owner_id` is the
+    file's workspace)."""
 
     file_id: UUID
     file_kind: FileKind
@@ -127,7 +143,7 @@ class FileEvent(Event):
 
 
 class AvatarChanged(Event):
-    """`evt.storage.<owner>.<bot>.avatar_applied`: an uploaded avatar is now the bot's."""
+    """`evt.storage.<workspace>.<bot>.avatar_applied`: an uploaded avatar is now the bot's."""
 
     file_id: UUID
     avatar_hash: str | None = None
@@ -151,7 +167,8 @@ READ_CONFIG = rpc(
     ConfigRef,
     ConfigDocument,
     callers=["command"],
-    summary="the parsed content of a config file of the calling user (404 if not theirs)",
+    summary="the parsed content of a config file of the caller's workspaces (404 if not "
+    "theirs, 422 if not in the given workspace)",
 )
 UPLOAD = rpc(
     "rpc.storage.file.upload",
@@ -166,14 +183,15 @@ LIST_FILES = rpc(
     ListFiles,
     FileList,
     callers=["gateway"],
-    summary="the calling user's files, newest first, with quota usage",
+    summary="the files of the caller's workspaces, newest first, with a workspace's quota usage",
 )
 GET_FILE = rpc(
     "rpc.storage.file.get",
     FileRef,
     FileInfo,
-    callers=["gateway"],
-    summary="one file of the calling user (404 if not theirs)",
+    # auth: a workspace's `avatar_file_id` must name a file of that workspace.
+    callers=["gateway", "auth"],
+    summary="one file of the caller's workspaces (404 if not theirs)",
 )
 FILE_CONTENT = rpc(
     "rpc.storage.file.content",
@@ -187,14 +205,15 @@ DELETE_FILE = rpc(
     FileRef,
     FileDeleted,
     callers=["gateway"],
-    summary="delete a file and every stored variant no other file of the user references",
+    summary="delete a file and every stored variant no other file of its workspace references",
 )
 APPLY_AVATAR_FILE = rpc(
     "rpc.storage.avatar.apply",
     ApplyAvatarFile,
     AvatarApplied,
     callers=["gateway"],
-    summary="set an uploaded avatar on a bot (through bot-service and Discord)",
+    summary="set an uploaded avatar on a bot of the file's workspace (through bot-service and "
+    "Discord)",
 )
 
 SPECS: list[Spec] = declared_specs(globals())

@@ -108,13 +108,12 @@ class PurgeWorkspace(Contract):
     workspace_id: UUID
 
 
-# Every service that stores workspace data answers this (#17; served by each service's
-# slice, which adds itself to `served`: planned until then).
+# Every service that stores workspace data answers this (#17); auth-service calls each when
+# a team workspace is deleted.
 WORKSPACE_PURGE_SPECS = _purge(
     "workspace.purge",
     PurgeWorkspace,
     summary="delete all data of a workspace (idempotent)",
-    served=("bot", "command", "log"),
 )
 SPECS_ALL: list[RpcSpec[Any, Any]] = [*SPECS, *PURGE_SPECS, *WORKSPACE_PURGE_SPECS]
 

@@ -15,6 +15,8 @@ import contextvars
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Final
@@ -43,28 +45,11 @@ _UUID_FIELDS: Final = frozenset({"id", "actor_user_id", "actor_token_id", "works
 # for a state-changing request, `RpcClient.call_raw` forwards it with every call made for
 # that request, so the service writing the record knows the person's address and agent.
 client_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("bc_client", default=None)
-_IP_MAX: Final = AuditRecord.model_fields["ip"].metadata[0].max_length
-_UA_MAX: Final = AuditRecord.model_fields["user_agent"].metadata[0].max_length
-
-
-# The ids of the audit records written for the request being served, by its handler and by
-# the calls it made (their `bc-audit` reply headers): the reply carries them on in its own
-# `bc-audit`, up to the gateway, which flags a change that wrote none.
-audit_ids_var: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
-    "bc_audit_ids", default=None
-)
-
-
-def note_audit(record_id: str) -> None:
-    """Count an audit record (queued in the outbox) for the request being served."""
-    ids = audit_ids_var.get()
-    if ids is not None:
-        ids.append(record_id)
 
 
 def client_header(ip: str | None, user_agent: str | None) -> str:
     """The `bc-client` value, each part cut to what an audit record holds."""
-    body = {"ip": (ip or "")[:_IP_MAX] or None, "ua": (user_agent or "")[:_UA_MAX] or None}
+    body = {"ip": _clip(ip, "ip"), "ua": _clip(user_agent, "user_agent")}
     return orjson.dumps(body).decode()
 
 
@@ -80,11 +65,7 @@ def client_of(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
         return None, None
     if not isinstance(body, dict):
         return None, None
-    ip, ua = body.get("ip"), body.get("ua")
-    return (
-        ip[:_IP_MAX] if isinstance(ip, str) else None,
-        ua[:_UA_MAX] if isinstance(ua, str) else None,
-    )
+    return _clip(body.get("ip"), "ip"), _clip(body.get("ua"), "user_agent")
 
 
 def audit_subject(workspace_id: UUID, service: str) -> str:
@@ -103,24 +84,15 @@ def new_record(
     target_id: UUID | str | None = None,
     changes: Mapping[str, Any] | None = None,
 ) -> AuditRecord:
-    """The record of a change made for the caller of a message: the actor from its
-    access (none for system work), IP and user agent from `bc-client`, its request id;
-    `changes` as `diff` made them. Written with `Outbox.add` in the change's transaction
-    on `audit_subject(workspace_id, service)`."""
-    ip, ua = client_of(headers)
-    return AuditRecord(
-        id=new_event_id(),
-        at=datetime.now(UTC),
-        actor_user_id=access.user_id if access is not None else None,
-        actor_token_id=access.token_id if access is not None else None,
-        workspace_id=workspace_id,
-        action=action,
+    """The record of a change made for the caller of a message, in one call:
+    `AuditActor.of(access, headers).record(...)`; system work (no access, or a system
+    access) has no actor."""
+    return AuditActor.of(access, headers).record(
+        workspace_id,
+        action,
         target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None,
+        target_id=target_id,
         changes=dict(changes or {}),
-        ip=ip,
-        user_agent=ua,
-        request_id=(headers.get(H.REQUEST_ID) or None),
     )
 
 
@@ -262,3 +234,81 @@ def diff(
             continue
         changes[str(key)] = {"old": recorded_was, "new": recorded_now}
     return changes
+
+
+# --- records ---------------------------------------------------------------------------
+
+# The records the request being served queued (`Outbox.add_audit`): the RPC server names
+# them in its reply's `bc-audit` header, so the gateway sees which change wrote none. Each
+# served request runs in a task of its own context copy, so nothing leaks between them.
+written_var: ContextVar[tuple[UUID, ...]] = ContextVar("bc_audit_written", default=())
+
+
+def audit_header() -> str | None:
+    """The `bc-audit` value of the request being served: its records' ids, comma-separated;
+    None when it wrote none."""
+    written = written_var.get()
+    return ",".join(str(i) for i in written) if written else None
+
+
+@dataclass(frozen=True)
+class AuditActor:
+    """Who changed something and from where: what every record of one request repeats.
+    A handler builds it (`of(ctx.access, ctx.headers)`); the service layer makes the
+    records and queues them with `Outbox.add_audit` in the change's transaction."""
+
+    user_id: UUID | None
+    token_id: UUID | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def of(cls, access: Access | None, headers: Mapping[str, str]) -> AuditActor:
+        """The caller of `access`; IP and user agent from `bc-client` (the gateway's, on
+        state-changing calls). A malformed `bc-client` records no client rather than
+        refusing the change."""
+        ip, agent = client_of(headers)
+        return cls(
+            user_id=access.user_id if access is not None else None,
+            token_id=access.token_id if access is not None else None,
+            ip=ip,
+            user_agent=agent,
+            request_id=_clip(headers.get(H.REQUEST_ID), "request_id"),
+        )
+
+    def record(
+        self,
+        workspace_id: UUID,
+        action: str,
+        *,
+        target_type: str | None = None,
+        target_id: UUID | str | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        return AuditRecord(
+            id=new_event_id(),
+            at=datetime.now(UTC),
+            actor_user_id=self.user_id,
+            actor_token_id=self.token_id,
+            workspace_id=workspace_id,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            changes=changes or {},
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+        )
+
+
+def _clip(value: Any, field: str) -> str | None:
+    """A string cut to the record field's `max_length` (a long user agent must not fail
+    the change it describes)."""
+    if not isinstance(value, str) or not value:
+        return None
+    limit = next(
+        m.max_length for m in AuditRecord.model_fields[field].metadata if hasattr(m, "max_length")
+    )
+    return value[:limit]
+

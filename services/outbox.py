@@ -38,9 +38,10 @@ from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto import headers as H
+from proto.audit import AuditRecord
 from proto.base import Contract
 from proto.events import new_event_id
-from services.audit import note_audit
+from services.audit import audit_subject, written_var
 from services.bus.events import AUDIT_STREAM
 from services.bus.types import JetStream
 from services.db.bootstrap import role, system_role
@@ -145,8 +146,21 @@ class Outbox:
         )
         self._wake_after_commit(session)
         if stream == AUDIT_STREAM:
-            note_audit(str(row_id))
+            # Named in the served request's `bc-audit` reply header (services.audit).
+            written_var.set((*written_var.get(), row_id))
         return row_id
+
+    async def add_audit(self, session: AsyncSession, service: str, record: AuditRecord) -> UUID:
+        """Queue an audit record of `service` in the session's transaction: published on
+        `aud.<workspace>.<service>` (stream AUDIT) once the change commits, never if it
+        rolls back. The row's id is the record's (the `bc-audit` reply value)."""
+        return await self.add(
+            session,
+            audit_subject(record.workspace_id, service),
+            record,
+            stream=AUDIT_STREAM,
+            row_id=record.id,
+        )
 
     def _wake_after_commit(self, session: AsyncSession) -> None:
         sync = session.sync_session

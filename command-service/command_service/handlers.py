@@ -484,7 +484,9 @@ class Handlers:
     async def import_(self, req: c.ImportBot, ctx: RpcContext) -> c.ImportResult:
         actor, bot = await self.bot_of(ctx, req.bot_id)
         self.config.check_import(actor, bot)
-        doc = await self.rt.client.call(READ_CONFIG, ConfigRef(file_id=req.file_id), timeout_s=10)
+        # storage-service refuses (422) a file of another workspace than the bot's.
+        ref = ConfigRef(file_id=req.file_id, workspace_id=bot.workspace_id)
+        doc = await self.rt.client.call(READ_CONFIG, ref, timeout_s=10)
         try:
             async with self.tx(actor) as s:
                 result, changed = await self.config.apply_import(s, actor, bot, doc.document)

@@ -12,6 +12,7 @@ increments `gateway_audit_missing_total{route}` and logs an error.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Final
 
 from fastapi import FastAPI
@@ -112,7 +113,7 @@ def annotate(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def check_recorded(route: str, method: str, status: int, audit_ids: list[str]) -> None:
+def check_recorded(route: str, method: str, status: int, audit_ids: Sequence[object]) -> None:
     """Count a 2xx answer of an audited route whose calls brought back no `bc-audit`."""
     if not 200 <= status < 300 or audit_ids or method in _READS:
         return

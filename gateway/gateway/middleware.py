@@ -15,7 +15,7 @@ from gateway.audit import check_recorded
 from gateway.errors import internal_error_body
 from gateway.ratelimit import client_ip
 from proto.errors import ErrorCode
-from services.audit import audit_ids_var, client_header, client_var
+from services.audit import client_header, client_var, written_var
 from services.bus.rpc import new_request_id
 from services.errors import envelope_json
 from services.http_timeouts import CutShort
@@ -93,9 +93,9 @@ class RequestContextMiddleware:
         client_token = client_var.set(
             client_header(client_ip(scope, self.trusted_hops), agent) if changes else None
         )
-        # Filled by the calls the request makes (their `bc-audit` replies).
-        audit_ids: list[str] = []
-        audit_token = audit_ids_var.set(audit_ids if changes else None)
+        # Filled by the calls the request makes (their `bc-audit` replies): the route runs
+        # in this task, so its calls' additions are seen here after it.
+        audit_token = written_var.set(())
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -126,10 +126,10 @@ class RequestContextMiddleware:
         finally:
             self._observe(scope, status, time.perf_counter() - started)
             if changes:
-                check_recorded(_route_of(scope), scope["method"], status, audit_ids)
+                check_recorded(_route_of(scope), scope["method"], status, written_var.get())
             request_id_var.reset(token)
             client_var.reset(client_token)
-            audit_ids_var.reset(audit_token)
+            written_var.reset(audit_token)
 
     def _with_headers(
         self, headers: Iterable[tuple[bytes, bytes]], rid_header: tuple[bytes, bytes]

@@ -53,7 +53,7 @@ from proto.base import Contract
 from proto.errors import ErrorCode, ErrorEnvelope, FieldError
 from proto.registry import RpcSpec
 from services.access import access_var, decode_access, legacy_access
-from services.audit import audit_ids_var, client_var
+from services.audit import audit_header, client_var, written_var
 from services.bus import natsfast
 from services.db.engine import Database
 from services.errors import RpcError
@@ -453,7 +453,7 @@ class RpcServer:
         # Forwarded undecoded: a handler that only calls on passes the same bytes along.
         access_var.set(hdrs.get(H.ACCESS))
         client_var.set(hdrs.get(H.CLIENT))
-        audit_ids_var.set([])
+        written_var.set(())
         code = "ok"
         try:
             if tracing.enabled():
@@ -487,9 +487,6 @@ class RpcServer:
             body, headers = await self._run(call, ctx)
         except RpcError as err:
             return err.code.value, _error_body(err.envelope()), {H.STATUS: H.STATUS_ERROR}
-        audited = audit_ids_var.get()
-        if audited:
-            headers = {**(headers or {}), H.AUDIT: ",".join(audited)}
         return "ok", body, headers
 
     def _timed_out(self, subject: str) -> RpcError:
@@ -553,12 +550,15 @@ class RpcServer:
                 ) from None
         finally:
             call.armed = False
+        # The audit records the change wrote (committed above with it).
+        audit = audit_header()
+        extra = {H.AUDIT: audit} if audit else {}
         if isinstance(result, RawReply) and isinstance(result.meta, spec.reply):
-            return result.data, {H.META: result.meta.model_dump_json()}
+            return result.data, {H.META: result.meta.model_dump_json(), **extra}
         if not isinstance(result, spec.reply):
             log.error("handler for %s returned %s", spec.subject, type(result).__name__)
             raise RpcError(ErrorCode.INTERNAL, f"internal error (request id {ctx.request_id})")
-        return result.__pydantic_serializer__.to_json(result), None
+        return result.__pydantic_serializer__.to_json(result), extra or None
 
 
 def fields_from_validation(exc: ValidationError) -> list[FieldError]:
@@ -715,9 +715,10 @@ class RpcClient:
             env = ErrorEnvelope.model_validate(orjson.loads(msg.data)["error"])
             raise RpcError.from_envelope(env)
         if msg.headers and H.AUDIT in msg.headers:
-            audited = audit_ids_var.get()
-            if audited is not None:
-                audited.extend(msg.headers[H.AUDIT].split(","))
+            # The records the call wrote count as this request's: its own reply (or, in the
+            # gateway, the check that a change was recorded) names them too.
+            written = tuple(UUID(i) for i in msg.headers[H.AUDIT].split(",") if i)
+            written_var.set((*written_var.get(), *written))
         try:
             if msg.headers and H.META in msg.headers:
                 meta = spec.reply.__pydantic_validator__.validate_json(msg.headers[H.META])

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from uuid import UUID
 
-from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied
+from proto.bots import APPLY_AVATAR, GET_BOT, ApplyAvatar, AvatarApplied, BotRef
 from proto.events import Event
 from services.bus.rpc import RpcClient
 from services.runtime import ServiceDefinition, ServiceRuntime
@@ -28,19 +28,21 @@ log = logging.getLogger(__name__)
 
 
 class BotServiceAvatars:
-    """The `BotAvatars` port over NATS: bot-service sets the avatar on Discord."""
+    """The `BotAvatars` port over NATS: bot-service sets the avatar on Discord. Calls go
+    with the served request's caller (the kernel forwards its access)."""
 
     def __init__(self, client: RpcClient, timeout_s: float) -> None:
         self.client = client
         self.timeout_s = timeout_s
 
-    async def apply(
-        self, owner_id: UUID, bot_id: UUID, data: bytes, content_type: str
-    ) -> AvatarApplied:
+    async def workspace_of(self, bot_id: UUID) -> UUID:
+        bot = await self.client.call(GET_BOT, BotRef(bot_id=bot_id), timeout_s=self.timeout_s)
+        return bot.workspace_id
+
+    async def apply(self, bot_id: UUID, data: bytes, content_type: str) -> AvatarApplied:
         return await self.client.call(
             APPLY_AVATAR,
             ApplyAvatar(bot_id=bot_id, content_type=content_type),
-            user_id=owner_id,
             body=data,
             timeout_s=self.timeout_s,
         )
@@ -115,6 +117,7 @@ async def setup(runtime: ServiceRuntime) -> None:
         processor,
         BotServiceAvatars(runtime.client, settings.apply_timeout_s),
         publish,
+        runtime.require_outbox(),
     )
     handlers = Handlers(service, db)
     runtime.rpc.register_all(handlers)
@@ -126,4 +129,4 @@ async def setup(runtime: ServiceRuntime) -> None:
     runtime.on_stop(close_pool)
 
 
-SERVICE = ServiceDefinition("storage", Settings, setup)
+SERVICE = ServiceDefinition("storage", Settings, setup, outbox=True)

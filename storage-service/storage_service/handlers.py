@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from proto.access import Access
 from proto.bots import AvatarApplied
 from proto.errors import ErrorCode
 from proto.storage import (
@@ -25,7 +26,8 @@ from proto.storage import (
     ListFiles,
     UploadFile,
 )
-from proto.system import PurgeResult, PurgeUser, purge_spec
+from proto.system import PurgeResult, PurgeUser, PurgeWorkspace, purge_spec, workspace_purge_spec
+from services.audit import AuditActor
 from services.bus.rpc import RawReply, RpcContext, answers
 from services.db.engine import Database
 from services.errors import RpcError
@@ -39,12 +41,15 @@ class Handlers:
 
     @answers(UPLOAD)
     async def upload(self, req: UploadFile, ctx: RpcContext) -> FileInfo:
-        owner = ctx.require_user()
-        return await self.service.upload(ctx.session, owner, req, ctx.raw or b"")
+        access = ctx.require_access()
+        return await self.service.upload(
+            ctx.session, access, AuditActor.of(access, ctx.headers), req, ctx.raw or b""
+        )
 
     @answers(LIST_FILES)
     async def list(self, req: ListFiles, ctx: RpcContext) -> FileList:
-        return await self.service.list(await ctx.user_session(), req)
+        session = await ctx.user_session()
+        return await self.service.list(session, ctx.require_access(), req)
 
     @answers(GET_FILE)
     async def get(self, req: FileRef, ctx: RpcContext) -> FileInfo:
@@ -57,16 +62,22 @@ class Handlers:
 
     @answers(DELETE_FILE)
     async def delete(self, req: FileRef, ctx: RpcContext) -> FileDeleted:
-        return await self.service.delete(await ctx.user_session(), req.file_id)
+        session = await ctx.user_session()
+        access = ctx.require_access()
+        return await self.service.delete(
+            session, access, AuditActor.of(access, ctx.headers), req.file_id
+        )
 
     @answers(READ_CONFIG)
     async def read_config(self, req: ConfigRef, ctx: RpcContext) -> ConfigDocument:
-        return await self.service.read_config(await ctx.user_session(), req.file_id)
+        return await self.service.read_config(
+            await ctx.user_session(), req.file_id, req.workspace_id
+        )
 
     @answers(APPLY_AVATAR_FILE)
     async def apply_avatar(self, req: ApplyAvatarFile, ctx: RpcContext) -> AvatarApplied:
-        owner = ctx.require_user()
-        return await self.service.apply_avatar(await ctx.session(), owner, req)
+        session = await ctx.user_session()
+        return await self.service.apply_avatar(session, ctx.require_access(), req)
 
     @answers(purge_spec("storage"))
     async def purge(self, req: PurgeUser, ctx: RpcContext) -> PurgeResult:
@@ -80,3 +91,13 @@ class Handlers:
     async def _purge(self, user_id: UUID) -> int:
         async with self.db.user_scope(user_id) as session:
             return await self.service.purge(session, user_id)
+
+    @answers(workspace_purge_spec("storage"))
+    async def purge_workspace(self, req: PurgeWorkspace, ctx: RpcContext) -> PurgeResult:
+        # Only auth-service may publish this subject (NATS permissions); it sends it after
+        # dropping the workspace's memberships, so no caller's access still names it: act
+        # for the workspace as the service itself.
+        system = Access.system_for("storage", req.workspace_id)
+        async with self.db.access_scope(system) as session:
+            removed = await self.service.purge(session, req.workspace_id)
+        return PurgeResult(service="storage", removed=removed)

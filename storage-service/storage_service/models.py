@@ -26,6 +26,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from services.outbox import outbox_model
+
 
 class StorageTable(SQLModel, registry=registry()):
     """Base of storage-service's tables. A registry of its own gives the service a MetaData
@@ -37,20 +39,23 @@ class StorageTable(SQLModel, registry=registry()):
 
 
 metadata = StorageTable.metadata
+outbox = outbox_model(metadata)
 
 
 class StoredFile(StorageTable, table=True):
-    """One upload of one user. Unique per (owner, sha256 of the uploaded bytes): the same
-    bytes uploaded again are the same file (content-addressed, stored once)."""
+    """One upload into one workspace. Unique per (workspace, sha256 of the uploaded bytes):
+    the same bytes uploaded again are the same file (content-addressed, stored once)."""
 
     __tablename__ = "files"
     __table_args__ = (
-        UniqueConstraint("owner_id", "sha256", name="files_owner_sha_key"),
-        Index("files_owner_created_idx", "owner_id", text("created_at DESC")),
+        UniqueConstraint("workspace_id", "sha256", name="files_workspace_sha_key"),
+        Index("files_workspace_created_idx", "workspace_id", text("created_at DESC")),
     )
 
     id: UUID = Field(primary_key=True)
-    owner_id: UUID = Field(nullable=False)
+    workspace_id: UUID = Field(nullable=False)
+    # Who uploaded it (files from before teams: the personal workspace's user).
+    created_by: UUID = Field(nullable=False)
     # 'avatar' or 'config' (a check constraint of the migration).
     kind: str = Field(sa_type=Text, nullable=False)
     name: str = Field(sa_type=Text, nullable=False)

@@ -2,6 +2,10 @@
 
 No FastAPI or NATS here: handlers pass a way to open the request's database session, the
 object store and a `BotAvatars` port (bot-service, reached over NATS by app.py).
+
+Files belong to workspaces (#17): any member reads them (the session's row-level security
+shows only the caller's workspaces), uploads and deletes need `files.edit` there, and each
+upload or delete writes one audit record through the outbox, in its transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from uuid import UUID
 import uuid_utils
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proto.access import Access
 from proto.bots import AvatarApplied
 from proto.errors import ErrorCode, FieldError
 from proto.events import Event
@@ -36,7 +41,10 @@ from proto.storage import (
     ListFiles,
     UploadFile,
 )
+from services.access import require
+from services.audit import AuditActor, diff
 from services.errors import RpcError
+from services.outbox import Outbox
 from services.sizes import human_duration, human_size
 from storage_service import processing
 from storage_service.models import StoredFile
@@ -58,13 +66,32 @@ class EventSink(Protocol):
 
 
 class BotAvatars(Protocol):
-    async def apply(
-        self, owner_id: UUID, bot_id: UUID, data: bytes, content_type: str
-    ) -> AvatarApplied: ...
+    """bot-service, acting for the request's caller (its access goes along)."""
+
+    async def workspace_of(self, bot_id: UUID) -> UUID:
+        """The bot's workspace; NOT_FOUND when the caller cannot see the bot."""
+        ...
+
+    async def apply(self, bot_id: UUID, data: bytes, content_type: str) -> AvatarApplied: ...
 
 
-def object_key(owner_id: UUID, sha256: str, variant: str, ext: str) -> str:
-    return f"users/{owner_id}/{sha256}/{variant}{ext}"
+def object_key(workspace_id: UUID, sha256: str, variant: str, ext: str) -> str:
+    # `users/`: the prefix of the keys written before workspaces (a personal workspace's
+    # id is its user's), kept so no object moves.
+    return f"users/{workspace_id}/{sha256}/{variant}{ext}"
+
+
+def workspace_prefix(workspace_id: UUID) -> str:
+    return f"users/{workspace_id}/"
+
+
+def no_workspace() -> RpcError:
+    return RpcError(ErrorCode.NOT_FOUND, "no such workspace")
+
+
+def file_changes(row: StoredFile) -> dict[str, Any]:
+    """What an audit record says of a file (none of it secret: names, sizes, digest)."""
+    return row.model_dump(include={"kind", "name", "content_type", "size_bytes", "sha256"})
 
 
 def rejected(exc: processing.UploadRejected) -> RpcError:
@@ -107,6 +134,23 @@ class StorageService:
     processor: Processor
     bots: BotAvatars | None = None
     events: EventSink | None = None
+    # Where audit records go (the service's outbox); None only where rules are exercised
+    # without a database.
+    outbox: Outbox | None = None
+
+    async def _audit(
+        self,
+        session: AsyncSession,
+        actor: AuditActor,
+        row: StoredFile,
+        action: str,
+        changes: dict[str, Any],
+    ) -> None:
+        if self.outbox is not None:
+            record = actor.record(
+                row.workspace_id, action, target_type="file", target_id=row.id, changes=changes
+            )
+            await self.outbox.add_audit(session, "storage", record)
 
     async def _emit(self, kind: str, event: Event) -> None:
         if self.events is not None:
@@ -116,7 +160,7 @@ class StorageService:
         await self._emit(
             kind,
             FileEvent(
-                owner_id=row.owner_id,
+                owner_id=row.workspace_id,
                 message=f"{row.kind} file {row.name!r} {verb}",
                 file_id=row.id,
                 file_kind=row.kind,
@@ -134,8 +178,20 @@ class StorageService:
         )
 
     async def upload(
-        self, open_session: OpenSession, owner_id: UUID, meta: UploadFile, data: bytes
+        self,
+        open_session: OpenSession,
+        access: Access,
+        actor: AuditActor,
+        meta: UploadFile,
+        data: bytes,
     ) -> FileInfo:
+        uploader = access.user_id
+        if uploader is None:
+            raise RpcError(ErrorCode.UNAUTHENTICATED, "an upload needs a signed-in user")
+        workspace = meta.workspace_id or uploader
+        if not access.sees(workspace):
+            raise no_workspace()
+        require(access, "files.edit", workspace)
         limit = self.limit_for(meta.kind)
         if len(data) > limit:
             raise RpcError(
@@ -152,27 +208,28 @@ class StorageService:
         name = PurePosixPath(meta.filename.replace("\\", "/")).name[:255] or "file"
         sha = hashlib.sha256(data).hexdigest()
         # CPU work first, outside any database transaction (no connection held meanwhile).
-        objects, row = await self._process(owner_id, meta, name, data, sha)
+        objects, row = await self._process(workspace, uploader, meta, name, data, sha)
 
         session = await open_session()
         repo = FileRepository(session)
-        await repo.lock_owner(owner_id)
-        existing = await repo.by_sha(sha)
+        await repo.lock_workspace(workspace)
+        existing = await repo.by_sha(workspace, sha)
         if existing is not None:
             return file_info(existing, deduplicated=True)
-        files, used = await repo.usage()
+        files, used = await repo.usage(workspace)
         s = self.settings
         if files >= s.quota_files:
             raise RpcError(
                 ErrorCode.CONFLICT,
-                f"you already have {files} files, the limit is {s.quota_files}; delete some first",
+                f"this workspace already has {files} files, the limit is {s.quota_files}; "
+                "delete some first",
                 details={"quota_files": s.quota_files, "used_files": files},
             )
         if used + row.stored_bytes > s.quota_bytes:
             raise RpcError(
                 ErrorCode.TOO_LARGE,
-                f"storing this file would use {human_size(used + row.stored_bytes)} of your "
-                f"{human_size(s.quota_bytes)} quota; delete some files first",
+                f"storing this file would use {human_size(used + row.stored_bytes)} of the "
+                f"workspace's {human_size(s.quota_bytes)} quota; delete some files first",
                 details={
                     "quota_bytes": s.quota_bytes,
                     "used_bytes": used,
@@ -180,13 +237,21 @@ class StorageService:
                 },
             )
         await repo.add(row)
-        # Objects after the row: if a put fails, the handler raises and the row rolls back.
+        await self._audit(session, actor, row, "file.upload", diff(None, file_changes(row)))
+        # Objects after the row: if a put fails, the handler raises and the row (and its
+        # audit record) rolls back.
         await asyncio.gather(*(self.store.put(k, b, t) for k, (b, t) in objects.items()))
         await self._file_event("file_stored", row, "stored")
         return file_info(row)
 
     async def _process(
-        self, owner_id: UUID, meta: UploadFile, name: str, data: bytes, sha: str
+        self,
+        workspace_id: UUID,
+        uploader: UUID,
+        meta: UploadFile,
+        name: str,
+        data: bytes,
+        sha: str,
     ) -> tuple[dict[str, tuple[bytes, str]], StoredFile]:
         s = self.settings
         objects: dict[str, tuple[bytes, str]] = {}
@@ -197,7 +262,7 @@ class StorageService:
         def keep(variant: str, blob: bytes, mime: str, ext: str, **size: int) -> None:
             """Store `blob` as `variant`; `size` (width, height) only for images, so a
             config file's entry has no such keys at all."""
-            key = object_key(owner_id, sha, variant, ext)
+            key = object_key(workspace_id, sha, variant, ext)
             objects[key] = (blob, mime)
             variants.append(
                 {"name": variant, "content_type": mime, "size_bytes": len(blob), **size, "key": key}
@@ -229,7 +294,8 @@ class StorageService:
             raise rejected(exc) from None
         row = StoredFile(
             id=UUID(str(uuid_utils.uuid7())),
-            owner_id=owner_id,
+            workspace_id=workspace_id,
+            created_by=uploader,
             kind=meta.kind,
             name=name,
             content_type=content_type,
@@ -252,10 +318,19 @@ class StorageService:
             raise RpcError(ErrorCode.NOT_FOUND, "no such file")
         return row
 
-    async def list(self, session: AsyncSession, req: ListFiles) -> FileList:
+    async def list(self, session: AsyncSession, access: Access, req: ListFiles) -> FileList:
+        if req.workspace_id is not None and not access.sees(req.workspace_id):
+            raise no_workspace()
+        # Any member reads a workspace's files; the filter repeats what RLS already says.
+        shown = (
+            [req.workspace_id]
+            if req.workspace_id is not None
+            else [g.workspace_id for g in access.grants]
+        )
         repo = FileRepository(session)
-        rows = await repo.newest(req.kind, req.limit)
-        files, used = await repo.usage()
+        rows = await repo.newest(shown, req.kind, req.limit)
+        quota_of = req.workspace_id or access.user_id
+        files, used = await repo.usage(quota_of) if quota_of is not None else (0, 0)
         return FileList(
             files=[file_info(r) for r in rows],
             used_bytes=used,
@@ -315,8 +390,12 @@ class StorageService:
                 ErrorCode.NOT_FOUND, "the stored content of this file is missing"
             ) from None
 
-    async def read_config(self, session: AsyncSession, file_id: UUID) -> ConfigDocument:
+    async def read_config(
+        self, session: AsyncSession, file_id: UUID, workspace_id: UUID | None = None
+    ) -> ConfigDocument:
         row = await self._row(session, file_id)
+        if workspace_id is not None and row.workspace_id != workspace_id:
+            raise other_workspace()
         if row.kind != "config":
             raise RpcError(
                 ErrorCode.VALIDATION,
@@ -338,28 +417,33 @@ class StorageService:
 
     # ------------------------------------------------------------------ deletes
 
-    async def delete(self, session: AsyncSession, file_id: UUID) -> FileDeleted:
+    async def delete(
+        self, session: AsyncSession, access: Access, actor: AuditActor, file_id: UUID
+    ) -> FileDeleted:
         repo = FileRepository(session)
         row = await self._row(session, file_id)
+        require(access, "files.edit", row.workspace_id)
         keys = list(row.object_keys)
         await repo.delete(row)
-        in_use = await repo.keys_in_use(keys)
+        await self._audit(session, actor, row, "file.delete", diff(file_changes(row), None))
+        in_use = await repo.keys_in_use(row.workspace_id, keys)
         orphans = [k for k in keys if k not in in_use]
         removed = await self.store.delete(orphans)
         await self._file_event("file_deleted", row, "deleted")
         return FileDeleted(file_id=file_id, removed_objects=removed)
 
-    async def purge(self, session: AsyncSession, owner_id: UUID) -> int:
-        """Every file row of the user, then every object under their prefix (orphans too:
-        keys are per user, so no other user's row can reference them)."""
-        rows = await FileRepository(session).delete_all(owner_id)
-        await self.store.delete_prefix(f"users/{owner_id}/")
+    async def purge(self, session: AsyncSession, workspace_id: UUID) -> int:
+        """Every file row of the workspace, then every object under its prefix (orphans
+        too: keys are per workspace, so no other workspace's row can reference them).
+        Idempotent; a user's purge is their personal workspace's."""
+        rows = await FileRepository(session).delete_all(workspace_id)
+        await self.store.delete_prefix(workspace_prefix(workspace_id))
         return len(rows)
 
     # ------------------------------------------------------------------ avatars
 
     async def apply_avatar(
-        self, session: AsyncSession, owner_id: UUID, req: ApplyAvatarFile
+        self, session: AsyncSession, access: Access, req: ApplyAvatarFile
     ) -> AvatarApplied:
         row = await self._row(session, req.file_id)
         if row.kind != "avatar":
@@ -368,14 +452,18 @@ class StorageService:
                 "this file is not an avatar",
                 fields=[FieldError(loc=["file_id"], message="not an avatar")],
             )
+        if self.bots is None:
+            raise RpcError(ErrorCode.UNAVAILABLE, "bot-service is not reachable")
+        workspace = await self.bots.workspace_of(req.bot_id)
+        require(access, "bots.edit", workspace, req.bot_id)
+        if row.workspace_id != workspace:
+            raise other_workspace()
         names = {v["name"] for v in row.variants}
         wanted = self.settings.apply_variant if self.settings.apply_variant in names else "512"
         variant = self._variant(row, wanted)
         data = await self._stored(row, variant)
-        if self.bots is None:
-            raise RpcError(ErrorCode.UNAVAILABLE, "bot-service is not reachable")
         try:
-            applied = await self.bots.apply(owner_id, req.bot_id, data, variant["content_type"])
+            applied = await self.bots.apply(req.bot_id, data, variant["content_type"])
         except RpcError as err:
             if err.code is not ErrorCode.RATE_LIMITED:
                 raise
@@ -383,7 +471,7 @@ class StorageService:
         await self._emit(
             "avatar_applied",
             AvatarChanged(
-                owner_id=owner_id,
+                owner_id=workspace,
                 bot_id=req.bot_id,
                 message=(
                     f"avatar {row.name!r} was already set; nothing was sent to Discord"
@@ -395,6 +483,15 @@ class StorageService:
             ),
         )
         return applied
+
+
+def other_workspace() -> RpcError:
+    """A file used for a bot of another workspace: refused even when the caller is a
+    member of both (nothing crosses workspaces)."""
+    message = "the file is not in the bot's workspace"
+    return RpcError(
+        ErrorCode.VALIDATION, message, fields=[FieldError(loc=["file_id"], message=message)]
+    )
 
 
 def avatar_rate_limited(err: RpcError) -> RpcError:

@@ -32,7 +32,7 @@ class Settings(ServiceSettings):
     # Config files: nesting depth and total number of values.
     max_config_depth: int = Field(32, ge=2, le=500)
     max_config_nodes: int = Field(50_000, ge=10)
-    # Per-user quota over every stored variant, and number of files.
+    # Per-workspace quota over every stored variant, and number of files.
     quota_bytes: int = Field(100 * 1024 * 1024, ge=0)
     quota_files: int = Field(500, ge=0)
     # Image work runs off the event loop, in a thread pool (default) or a process pool.

@@ -12,14 +12,13 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proto import headers as H
 from proto.base import Contract
 from proto.events import new_event_id
-from services.audit import audit_ids_var, audit_subject
+from services.audit import audit_subject, written_var
 from services.bus.events import AUDIT_STREAM, EventPublisher, ensure_audit_stream
 from services.bus.rpc import RpcClient, RpcServer
 from services.db.bootstrap import OWNER, bootstrap, role, system_role
@@ -27,7 +26,7 @@ from services.db.engine import Database, plain_url
 from services.outbox import Outbox, OutboxRelay, outbox_table
 from services.runtime import ServiceRuntime
 from services.settings import with_credentials
-from tests.fixtures.infra import apoll, connect_admin
+from tests.fixtures.infra import apoll, connect_admin, stream_messages
 
 SCHEMA = "outboxtest"
 
@@ -80,25 +79,10 @@ def relay(s: Setup, **options: float) -> OutboxRelay:
 
 async def stored(js, subject: str) -> list[tuple[str, int]]:
     """(Nats-Msg-Id, n) of every message the AUDIT stream holds on `subject`."""
-    sub = await js.pull_subscribe(
-        subject,
-        stream=AUDIT_STREAM,
-        config=ConsumerConfig(
-            ack_policy=AckPolicy.NONE,
-            deliver_policy=DeliverPolicy.ALL,
-            inactive_threshold=30.0,
-            mem_storage=True,
-        ),
-    )
-    try:
-        pending = (await sub.consumer_info()).num_pending
-        out: list[tuple[str, int]] = []
-        while len(out) < pending:
-            for msg in await sub.fetch(pending - len(out), timeout=5):
-                out.append((msg.headers[H.MSG_ID], Note.model_validate_json(msg.data).n))
-        return out
-    finally:
-        await sub.unsubscribe()
+    return [
+        (msg.headers[H.MSG_ID], Note.model_validate_json(msg.data).n)
+        for msg in await stream_messages(js, AUDIT_STREAM, subject)
+    ]
 
 
 async def add_notes(s: Setup, subject: str, count: int) -> list[UUID]:
@@ -114,14 +98,17 @@ async def pending_rows(s: Setup) -> int:
         return int((await session.execute(text("select count(*) from outbox"))).scalar_one())
 
 
+async def drained(s: Setup) -> bool:
+    return await pending_rows(s) == 0
+
+
 async def test_a_committed_row_is_published_once_with_its_id(empty_outbox: Setup) -> None:
     s = empty_outbox
     subject = audit_subject(uuid4(), SCHEMA)
     # The request being served counts its audit records (its reply's `bc-audit`).
-    noted: list[str] = []
-    audit_ids_var.set(noted)
+    written_var.set(())
     ids = await add_notes(s, subject, 3)
-    assert noted == [str(i) for i in ids]
+    assert written_var.get() == tuple(ids)
     assert await relay(s).drain() == 3
     assert await stored(s.js, subject) == [(str(i), n) for n, i in enumerate(ids)]
     assert await pending_rows(s) == 0
@@ -226,6 +213,9 @@ async def test_a_commit_wakes_the_running_relay(empty_outbox: Setup) -> None:
         await asyncio.sleep(0)
         await add_notes(s, subject, 1)
         await apoll(lambda: stored(s.js, subject), timeout_s=10.0, what="the relayed message")
+        # The relay deletes the row in the transaction it published from; the message is
+        # visible before that commits, and cancelling the relay then rolls the delete back.
+        await apoll(lambda: drained(s), timeout_s=10.0, what="the relayed row deleted")
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

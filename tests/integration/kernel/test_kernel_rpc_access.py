@@ -17,7 +17,7 @@ from proto.base import Contract
 from proto.errors import MISSING_PERMISSION, ErrorCode
 from proto.registry import rpc
 from services.access import require
-from services.audit import audit_ids_var, client_header, client_of, note_audit
+from services.audit import client_header, client_of, written_var
 from services.bus.rpc import RpcClient, RpcContext, RpcServer
 from services.db.bootstrap import bootstrap, role
 from services.db.engine import Database
@@ -34,7 +34,7 @@ class Ask(Contract):
     # `front` calls `back` explicitly for this user (as the fleet acts for a bot's owner).
     as_user: UUID | None = None
     # `back` writes an audit record with this id (as Outbox.add counts one).
-    audit_id: str | None = None
+    audit_id: UUID | None = None
 
 
 class Seen(Contract):
@@ -69,7 +69,7 @@ async def services(infra, nc) -> AsyncIterator[tuple[RpcClient, dict[str, object
         app_ws = (await session.execute(text("select current_setting('app.ws', true)"))).scalar()
         ip, ua = client_of(ctx.headers)
         if req.audit_id:
-            note_audit(req.audit_id)
+            written_var.set((*written_var.get(), req.audit_id))
         return Seen(
             ip=ip,
             ua=ua,
@@ -142,12 +142,12 @@ async def test_audit_record_ids_come_back_through_every_reply(services) -> None:
     was recorded) through `front`'s reply; a call that wrote none brings none back."""
     client, specs = services
     ws = uuid4()
-    seen: list[str] = []
-    audit_ids_var.set(seen)
-    await client.call(specs["front"], Ask(workspace_id=ws, audit_id="rec-1"), access=operator(ws))
-    assert seen == ["rec-1"]
+    record = uuid4()
+    written_var.set(())
+    await client.call(specs["front"], Ask(workspace_id=ws, audit_id=record), access=operator(ws))
+    assert written_var.get() == (record,)
     await client.call(specs["front"], Ask(workspace_id=ws), access=operator(ws))
-    assert seen == ["rec-1"]
+    assert written_var.get() == (record,)
 
 
 async def test_a_missing_permission_is_refused_by_name_across_services(services) -> None:

@@ -268,7 +268,8 @@ async def test_purge_removes_rows_and_objects_of_one_user_only(
 
 
 async def test_files_table_forces_row_level_security(infra) -> None:
-    """Even a query without WHERE sees only the caller's rows: RLS is enabled and forced."""
+    """Even a query without WHERE sees only the rows of the caller's workspaces: RLS is enabled
+    and forced."""
     conn = await asyncpg.connect(plain_url(infra.database_url))
     try:
         row = await conn.fetchrow(
@@ -281,7 +282,7 @@ async def test_files_table_forces_row_level_security(infra) -> None:
     finally:
         await conn.close()
     assert (row["relrowsecurity"], row["relforcerowsecurity"]) == (True, True)
-    assert [p["polname"] for p in policies] == ["files_owner"]
+    assert [p["polname"] for p in policies] == ["files_member"]
 
 
 async def test_object_store_down_is_a_clear_503_and_not_ready(start_service, rpc) -> None:

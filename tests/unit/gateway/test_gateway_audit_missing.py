@@ -4,12 +4,14 @@ routes that record nothing and reads are not."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 from fastapi import FastAPI, Response
 
 from gateway.audit import AUDIT_MISSING
 from gateway.middleware import RequestContextMiddleware
-from services.audit import note_audit
+from services.audit import written_var
 
 START = "/v1/bots/{bot_id}/start"
 PREVIEW = "/v1/bots/{bot_id}/commands/preview"
@@ -25,7 +27,7 @@ async def test_a_change_without_a_record_is_counted() -> None:
     @app.post(START)
     async def start(bot_id: str, recorded: bool = False, status: int = 202) -> Response:
         if recorded:  # as RpcClient does with a reply's bc-audit
-            note_audit("0193-record")
+            written_var.set((*written_var.get(), uuid.uuid4()))
         return Response(status_code=status)
 
     @app.post(PREVIEW)

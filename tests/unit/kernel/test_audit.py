@@ -281,3 +281,33 @@ def test_a_new_record_names_the_caller_their_client_and_request() -> None:
     )
     with pytest.raises(ValueError):
         new_record(None, {}, workspace_id=ws, action="bot.fly")
+
+
+def test_an_actor_records_who_and_from_where() -> None:
+    from proto import headers as H
+    from proto.access import Access
+    from services.access import personal_access
+    from services.audit import AuditActor
+
+    user, token, ws = UUID(int=1), UUID(int=2), UUID(int=3)
+    access = Access(user_id=user, token_id=token, grants=personal_access(user).grants)
+    headers = {
+        H.CLIENT: orjson.dumps({"ip": "198.51.100.9", "ua": "x" * 2000}).decode(),
+        H.REQUEST_ID: "req-1",
+    }
+    actor = AuditActor.of(access, headers)
+    record = actor.record(ws, "file.delete", target_type="file", target_id=UUID(int=4))
+    assert (record.actor_user_id, record.actor_token_id, record.workspace_id) == (user, token, ws)
+    assert (record.ip, record.request_id) == ("198.51.100.9", "req-1")
+    assert record.target_id == str(UUID(int=4))
+    # A user agent longer than the record allows is cut, not a reason to refuse the change.
+    assert record.user_agent == "x" * 512
+    assert record.at.tzinfo is not None
+    assert record.changes == {}
+    assert actor.record(ws, "file.upload").id != record.id
+    # No or a malformed client header: no client, the record is still made.
+    for client in ({}, {H.CLIENT: "not json"}, {H.CLIENT: '["ip"]'}):
+        bare = AuditActor.of(access, client).record(ws, "file.upload")
+        assert (bare.ip, bare.user_agent, bare.actor_user_id) == (None, None, user)
+    with pytest.raises(ValueError, match="unknown audit action"):
+        actor.record(ws, "file.explode")

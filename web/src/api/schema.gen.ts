@@ -156,7 +156,7 @@ export type AvatarApplied = {
   unchanged?: boolean;
 };
 
-/** `evt.storage.<owner>.<bot>.avatar_applied`: an uploaded avatar is now the bot's. */
+/** `evt.storage.<workspace>.<bot>.avatar_applied`: an uploaded avatar is now the bot's. */
 export type AvatarChanged = {
   avatar_hash?: string | null;
   bot_id?: string | null;
@@ -487,7 +487,8 @@ export type CommandsSynced = {
   ok: boolean;
 };
 
-/** A stored config file of the calling user, already parsed (JSON or safe YAML). */
+/** A stored config file of one of the caller's workspaces, already parsed (JSON or
+ * safe YAML). */
 export type ConfigDocument = {
   document: Record<string, unknown>;
   file_id: string;
@@ -496,6 +497,7 @@ export type ConfigDocument = {
 
 export type ConfigRef = {
   file_id: string;
+  workspace_id?: string | null;
 };
 
 export type ConnectionList = {
@@ -723,7 +725,8 @@ export type FileDeleted = {
   removed_objects: number;
 };
 
-/** `evt.storage.<owner>.-.file_stored` / `.file_deleted`. */
+/** `evt.storage.<workspace>.-.file_stored` / `.file_deleted` (`owner_id` is the
+ * file's workspace). */
 export type FileEvent = {
   bot_id?: string | null;
   file_id: string;
@@ -752,8 +755,11 @@ export type FileInfo = {
   stored_bytes: number;
   variants?: FileVariant[];
   width?: number | null;
+  workspace_id: string;
 };
 
+/** `files` across the listed workspaces; the usage and quota are those of `workspace_id`
+ * (the one asked for, else the caller's personal workspace): quotas are per workspace. */
 export type FileList = {
   files: FileInfo[];
   quota_bytes: number;
@@ -1004,6 +1010,7 @@ export type ListBots = {
 export type ListFiles = {
   kind?: "avatar" | "config" | null;
   limit?: number;
+  workspace_id?: string | null;
 };
 
 /** The server, channel and bot user as the running bot's discord.py cache knows them
@@ -1522,6 +1529,7 @@ export type UploadFile = {
   content_type?: string;
   filename: string;
   kind: "avatar" | "config";
+  workspace_id?: string | null;
 };
 
 export type User = {
