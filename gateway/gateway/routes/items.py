@@ -17,6 +17,8 @@ from proto.base import Contract, Empty
 from proto.registry import RpcSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
+# The `?workspace_id=` of every list route.
+WORKSPACE_FILTER = "only this workspace's (404 if not a member)"
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def add_item_routes(router: APIRouter, api: ItemApi, reader: Any, writer: Any) -
         bus: Bus,
         user: Principal,
         workspace_id: Annotated[
-            UUID | None, Query(description="only this workspace's (404 if not a member)")
+            UUID | None, Query(description=WORKSPACE_FILTER)
         ] = None,
     ) -> Any:
         req = api.list.request(workspace_id=workspace_id)
