@@ -216,3 +216,57 @@ async def test_roles_permissions_and_bad_input(auth_stack: AuthStack, sandbox) -
             return _team((await a.get("/v1/me")).json(), ws) is None
 
         await apoll(forgotten, timeout_s=3, interval_s=0.05, what="deleted workspace gone")
+
+
+async def test_the_audit_trail_through_the_gateway(auth_stack: AuthStack, sandbox,
+                                                   start_service) -> None:
+    """auth records the team's changes (outbox → AUDIT → log-service's chain); the gateway
+    lists them newest first with filters and exports them; audit.view is needed (403 naming
+    it) and a stranger's workspace does not exist (404)."""
+    start_service("log")
+    alice = await sign_in(auth_stack.url, sandbox)
+    bob = await sign_in(auth_stack.url, sandbox)
+    async with (
+        httpx.AsyncClient(base_url=auth_stack.url, headers=alice.headers) as a,
+        httpx.AsyncClient(base_url=auth_stack.url, headers=bob.headers) as b,
+    ):
+        ws = (await a.post("/v1/workspaces", json={"name": "Audited"})).json()["id"]
+        renamed = await a.patch(f"/v1/workspaces/{ws}", json={"name": "Audited 2"},
+                                headers={"user-agent": "=HYPERLINK(1)"})
+        assert renamed.status_code == 200, renamed.text
+        trail = f"/v1/workspaces/{ws}/audit"
+
+        async def both_listed() -> bool:
+            page = await a.get(trail)
+            return page.status_code == 200 and len(page.json()["items"]) >= 2
+
+        await apoll(both_listed, timeout_s=10, interval_s=0.2, what="audit records listed")
+        page = (await a.get(trail)).json()
+        assert set(page) == {"items", "next_cursor"}
+        actions = [item["action"] for item in page["items"]]
+        assert actions[:2] == ["workspace.update", "workspace.create"]  # newest first
+        update = page["items"][0]
+        assert update["actor_user_id"] == str(alice.user_id)
+        assert update["workspace_id"] == ws
+        assert update["user_agent"] == "=HYPERLINK(1)"  # bc-client reached the record
+        only = (await a.get(trail, params={"action": "workspace.create"})).json()["items"]
+        assert [i["action"] for i in only] == ["workspace.create"]
+        assert (await a.get(trail, params={"action": "bot.fly"})).status_code == 422
+
+        export = await a.get(f"{trail}/export", params={"format": "csv"})
+        assert export.status_code == 200, export.text
+        assert export.headers["content-disposition"].startswith("attachment")
+        assert len(export.text.strip().splitlines()) == 1 + len(page["items"])
+        assert "'=HYPERLINK(1)" in export.text  # a formula-looking cell is quoted
+
+        assert (await b.get(trail)).status_code == 404
+        link = (await a.post(f"/v1/workspaces/{ws}/invitations",
+                             json={"role": "viewer"})).json()
+        assert (await b.post(f"/v1/invitations/{link['token']}/accept")).status_code == 200
+
+        async def viewer_refused() -> bool:
+            r = await b.get(trail)
+            return r.status_code == 403 and (
+                r.json()["error"]["details"]["missing_permission"] == "audit.view")
+
+        await apoll(viewer_refused, timeout_s=5, interval_s=0.1, what="viewer lacks audit.view")
