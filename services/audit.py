@@ -11,6 +11,7 @@ hash of rows already stored, until `hv` says so.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -38,6 +39,33 @@ GENESIS: Final = bytes(32)
 # The record's fields in the canonical form (every one present, null when unset).
 CANON_FIELDS: Final[tuple[str, ...]] = tuple(AuditRecord.model_fields)
 _UUID_FIELDS: Final = frozenset({"id", "actor_user_id", "actor_token_id", "workspace_id"})
+
+
+# The `bc-client` header (`{"ip", "ua"}`) of the request being served: the gateway sets it
+# for a state-changing request, `RpcClient.call_raw` forwards it with every call made for
+# that request, so the service writing the record knows the person's address and agent.
+client_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("bc_client", default=None)
+
+
+def client_header(ip: str | None, user_agent: str | None) -> str:
+    """The `bc-client` value, each part cut to what an audit record holds."""
+    body = {"ip": _clip(ip, "ip"), "ua": _clip(user_agent, "user_agent")}
+    return orjson.dumps(body).decode()
+
+
+def client_of(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """`(ip, user_agent)` of a message's `bc-client` header; `(None, None)` without one or
+    for a malformed one (an audit record is still written, without them)."""
+    raw = headers.get(H.CLIENT)
+    if not raw:
+        return None, None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    return _clip(body.get("ip"), "ip"), _clip(body.get("ua"), "user_agent")
 
 
 def audit_subject(workspace_id: UUID, service: str) -> str:
@@ -240,14 +268,7 @@ class AuditActor:
         """The caller of `access`; IP and user agent from `bc-client` (the gateway's, on
         state-changing calls). A malformed `bc-client` records no client rather than
         refusing the change."""
-        ip = agent = None
-        try:
-            client = orjson.loads(headers.get(H.CLIENT) or "null")
-        except orjson.JSONDecodeError:
-            client = None
-        if isinstance(client, dict):
-            ip = _clip(client.get("ip"), "ip")
-            agent = _clip(client.get("ua"), "user_agent")
+        ip, agent = client_of(headers)
         return cls(
             user_id=access.user_id if access is not None else None,
             token_id=access.token_id if access is not None else None,

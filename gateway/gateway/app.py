@@ -7,6 +7,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import ORJSONResponse
 
 from gateway import __version__
+from gateway.audit import annotate as annotate_audit
 from gateway.auth import Authn
 from gateway.auth import install as install_auth
 from gateway.docs import mount_docs
@@ -14,7 +15,7 @@ from gateway.errors import install_error_handlers
 from gateway.inputs import check_request
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.ratelimit import IpRateLimitMiddleware, RateLimiter
-from gateway.routes import auth, bots, commands, files, logs, status
+from gateway.routes import audit, auth, bots, commands, files, logs, status, workspaces
 from gateway.settings import Settings
 from gateway.web import mount_web
 from services.runtime import ServiceDefinition, ServiceRuntime
@@ -53,8 +54,9 @@ def create_app(runtime: ServiceRuntime, authn: Authn) -> FastAPI:
     app.state.runtime = runtime
     app.state.authn = authn
     install_error_handlers(app)
-    for module in (status, auth, bots, commands, files, logs):
+    for module in (status, auth, workspaces, audit, bots, commands, files, logs):
         app.include_router(module.router)
+    annotate_audit(app)
     mount_docs(app)
     mount_web(app)  # the web console at / (after every router: its catch-all goes last)
     app.add_middleware(
@@ -79,7 +81,11 @@ def create_app(runtime: ServiceRuntime, authn: Authn) -> FastAPI:
             expose_headers=["Retry-After", "X-Request-Id"],
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware, response_headers=response_headers(settings))
+    app.add_middleware(
+        RequestContextMiddleware,
+        response_headers=response_headers(settings),
+        trusted_hops=settings.trusted_proxy_hops,
+    )
     return app
 
 

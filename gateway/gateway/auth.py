@@ -24,18 +24,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Depends, HTTPException, Request
 
+from gateway.access import ACCESS_CHANGED_SUBJECT, AccessCache, Restriction, token_restriction
 from gateway.csrf import check_csrf
 from gateway.ratelimit import RateLimiter
+from proto.access import Access, AccessQuery, AccessSnapshot
 from proto.auth import ACCOUNT_SCOPE, API_SCOPES, CHECK_API_TOKEN, JWKS, CheckApiToken
 from proto.base import Empty
 from proto.errors import ErrorCode
+from proto.workspaces import ACCESS_GET
+from services.access import access_var
 from services.authn import (
     AccessTokenVerifier,
     InvalidToken,
@@ -43,6 +47,8 @@ from services.authn import (
     replay_revocations,
     watch_revocations,
 )
+from services.bus.connection import on_reconnected
+from services.bus.types import Msg
 from services.errors import RpcError
 from services.runtime import ServiceRuntime
 
@@ -70,6 +76,12 @@ class Principal:
     # When this credential stops being accepted (access token: `exp` plus the clock
     # leeway; personal token: its expiry; None: never). A stream ticket carries it.
     expires_at: datetime | None = None
+    # What the caller may do in which workspace now (a token: narrowed below its owner),
+    # and its `bc-access` header; None only for principals built outside a request (tests).
+    access: Access | None = None
+    access_header: str | None = None
+    # The snapshot `access` was made from: `GET /v1/me` lists its workspaces.
+    snapshot: AccessSnapshot | None = None
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -92,6 +104,7 @@ class Authn:
     tokens: PersonalTokenCache
     per_user: RateLimiter
     rate_limit: bool
+    access: AccessCache
     cors_origins: list[str] = field(default_factory=list)
 
 
@@ -108,6 +121,11 @@ async def install(runtime: ServiceRuntime) -> Authn:
             CHECK_API_TOKEN, CheckApiToken(token=token), timeout_s=timeout
         )
 
+    async def fetch_access(user_id: UUID) -> AccessSnapshot:
+        return await runtime.client.call(
+            ACCESS_GET, AccessQuery(user_id=user_id), timeout_s=timeout
+        )
+
     authn = Authn(
         verifier=AccessTokenVerifier(
             fetch_jwks,
@@ -117,9 +135,11 @@ async def install(runtime: ServiceRuntime) -> Authn:
         tokens=PersonalTokenCache(check, ttl_s=settings.api_token_cache_s),
         per_user=RateLimiter(settings.rate_user_per_s, settings.rate_user_burst),
         rate_limit=settings.rate_limit_enabled,
+        access=AccessCache(fetch_access, ttl_s=settings.access_cache_s),
         cors_origins=list(settings.cors_origins),
     )
     subs = await watch_revocations(runtime.nc, authn.verifier, authn.tokens)
+    subs.append(await watch_access(runtime, authn.access))
 
     async def unsubscribe() -> None:
         for sub in subs:
@@ -135,6 +155,22 @@ async def install(runtime: ServiceRuntime) -> Authn:
         log.warning("revocation replay failed; retrying in the background", exc_info=True)
         runtime.spawn(_replay_until_done(runtime, authn, replayed), name="authn-replay")
     return authn
+
+
+async def watch_access(runtime: ServiceRuntime, cache: AccessCache) -> Any:
+    """Drop snapshots as auth announces changes (core NATS: every replica gets each one);
+    forget them all after a reconnect, as events sent meanwhile were missed."""
+
+    async def on_changed(msg: Msg) -> None:
+        cache.on_access_changed(msg.data)
+
+    async def on_reconnect() -> None:
+        cache.clear()
+
+    sub = await runtime.nc.subscribe(ACCESS_CHANGED_SUBJECT, cb=on_changed)
+    await runtime.nc.flush()
+    on_reconnected(runtime.nc, on_reconnect)
+    return sub
 
 
 def _is_set(flag: asyncio.Event) -> Callable[[], Awaitable[bool]]:
@@ -193,6 +229,7 @@ async def authenticate(request: Request) -> Principal | None:
     """The caller, or None when the request carries no credentials at all."""
     cached: Principal | None = request.scope.get(_PRINCIPAL_KEY)
     if cached is not None:
+        access_var.set(cached.access_header)
         return cached
     authn = _authn(request)
     token = bearer_token(request)
@@ -213,6 +250,11 @@ async def authenticate(request: Request) -> Principal | None:
                 if err.code is ErrorCode.UNAUTHENTICATED:
                     raise _unauthenticated(err.message) from None
                 raise
+            # Its ceiling: its workspace and permissions, or (a token from before teams)
+            # the permissions its scopes stood for.
+            restriction: Restriction | None = token_restriction(
+                pat.scopes, pat.workspace_id, pat.permissions
+            )
             principal = Principal(
                 user_id=pat.user_id,
                 kind="pat",
@@ -222,6 +264,7 @@ async def authenticate(request: Request) -> Principal | None:
             )
         else:
             claims = await authn.verifier.verify(token)
+            restriction = None
             principal = Principal(
                 user_id=claims.user_id,
                 kind="session",
@@ -244,7 +287,21 @@ async def authenticate(request: Request) -> Principal | None:
                 "too many requests for this account; slow down",
                 details={"retry_after": wait},
             )
+    # Computed at every use from the owner's current snapshot: a token loses what its owner
+    # lost as soon as auth says so.
+    resolved = await authn.access.access(
+        principal.user_id, token_id=principal.token_id, restriction=restriction
+    )
+    principal = replace(
+        principal,
+        access=resolved.access,
+        access_header=resolved.header,
+        snapshot=resolved.snapshot,
+    )
     request.scope[_PRINCIPAL_KEY] = principal
+    # Every call this request makes carries it (the kernel forwards the served request's
+    # access, as in a handler), so no route can forget it.
+    access_var.set(resolved.header)
     return principal
 
 

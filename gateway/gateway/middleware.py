@@ -11,8 +11,11 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.audit import check_recorded
 from gateway.errors import internal_error_body
+from gateway.ratelimit import client_ip
 from proto.errors import ErrorCode
+from services.audit import client_header, client_var, written_var
 from services.bus.rpc import new_request_id
 from services.errors import envelope_json
 from services.http_timeouts import CutShort
@@ -34,6 +37,10 @@ HTTP_SECONDS = Histogram(
 )
 
 
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SIGN_IN = "/v1/auth/"
+
+
 def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -52,9 +59,14 @@ class RequestContextMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, response_headers: Sequence[tuple[bytes, bytes]] = ()
+        self,
+        app: ASGIApp,
+        *,
+        response_headers: Sequence[tuple[bytes, bytes]] = (),
+        trusted_hops: int = 0,
     ) -> None:
         self.app = app
+        self.trusted_hops = trusted_hops
         self.response_headers = list(response_headers)
         self._header_names = frozenset(name.lower() for name, _ in self.response_headers)
         # Metric children by label values: `labels()` validates and locks on every call.
@@ -66,12 +78,24 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = ""
+        agent = ""
         for key, value in scope["headers"]:
             if key == b"x-request-id":
                 incoming = value.decode("latin-1")  # the last one wins, as it always did
+            elif key == b"user-agent":
+                agent = value.decode("latin-1")
         rid = incoming if 8 <= len(incoming) <= 64 and incoming.isalnum() else new_request_id()
         rid_header = (b"x-request-id", rid.encode())
         token = request_id_var.set(rid)
+        # Who to write into audit records (`bc-client` on every call of the request): only
+        # for what may change something, and sign-in (its callback is a GET).
+        changes = scope["method"] not in _READS or scope["path"].startswith(_SIGN_IN)
+        client_token = client_var.set(
+            client_header(client_ip(scope, self.trusted_hops), agent) if changes else None
+        )
+        # Filled by the calls the request makes (their `bc-audit` replies): the route runs
+        # in this task, so its calls' additions are seen here after it.
+        audit_token = written_var.set(())
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -101,7 +125,11 @@ class RequestContextMiddleware:
             await send({"type": "http.response.body", "body": internal_error_body(rid)})
         finally:
             self._observe(scope, status, time.perf_counter() - started)
+            if changes:
+                check_recorded(_route_of(scope), scope["method"], status, written_var.get())
             request_id_var.reset(token)
+            client_var.reset(client_token)
+            written_var.reset(audit_token)
 
     def _with_headers(
         self, headers: Iterable[tuple[bytes, bytes]], rid_header: tuple[bytes, bytes]

@@ -34,6 +34,9 @@ class Settings(ServiceSettings):
     hsts_max_age_s: int = Field(365 * 24 * 3600, ge=0)
     # How long a personal API token check is cached (revocation events clear it at once).
     api_token_cache_s: float = Field(30.0, ge=0, le=3600)
+    # How long a user's workspace access is cached (AccessChanged events drop it at once;
+    # this bounds a missed one).
+    access_cache_s: float = Field(30.0, ge=0, le=300)
     # Unknown `kid`: refresh the JWKS at most this often; refresh anyway after `jwks_max_age_s`.
     jwks_min_refresh_s: float = Field(5.0, ge=0)
     jwks_max_age_s: float = Field(300.0, gt=0)

@@ -4,12 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections.abc import Awaitable, Callable
 
 import nats
 from nats.aio.client import Client as NATS
 from nats.errors import NoServersError
 
 log = logging.getLogger(__name__)
+
+ReconnectHook = Callable[[], Awaitable[None]]
+# Per connection: what to run after each reconnect (core subscriptions missed every message
+# sent while disconnected, so caches fed by them must start over).
+_RECONNECT_HOOKS: weakref.WeakKeyDictionary[NATS, list[ReconnectHook]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def on_reconnected(nc: NATS, hook: ReconnectHook) -> None:
+    """Run `hook` after every reconnect of `nc` (made by `connect`); an error it raises is
+    logged, never stops the others."""
+    _RECONNECT_HOOKS.setdefault(nc, []).append(hook)
+
+
+async def run_reconnect_hooks(nc: NATS) -> None:
+    for hook in list(_RECONNECT_HOOKS.get(nc, ())):
+        try:
+            await hook()
+        except Exception:
+            log.exception("a reconnect hook failed")
 
 
 async def connect(
@@ -26,6 +49,7 @@ async def connect(
     deadline is enforced around that single call.
     """
     connected = False
+    client: NATS | None = None
 
     async def on_error(exc: Exception) -> None:
         # Before the first connection every refused attempt lands here: keep it quiet.
@@ -38,6 +62,8 @@ async def connect(
 
     async def on_reconnected() -> None:
         log.info("nats reconnected")
+        if client is not None:
+            await run_reconnect_hooks(client)
 
     try:
         nc = await asyncio.wait_for(
@@ -63,6 +89,7 @@ async def connect(
             f"NATS at {_safe(url)} did not answer within {deadline_s:g}s"
         ) from exc
     connected = True
+    client = nc
     return nc
 
 

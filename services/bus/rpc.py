@@ -53,7 +53,7 @@ from proto.base import Contract
 from proto.errors import ErrorCode, ErrorEnvelope, FieldError
 from proto.registry import RpcSpec
 from services.access import access_var, decode_access, legacy_access
-from services.audit import audit_header, written_var
+from services.audit import audit_header, client_var, written_var
 from services.bus import natsfast
 from services.db.engine import Database
 from services.errors import RpcError
@@ -452,6 +452,7 @@ class RpcServer:
         user_id_var.set(str(ctx.user_id) if ctx.user_id else None)
         # Forwarded undecoded: a handler that only calls on passes the same bytes along.
         access_var.set(hdrs.get(H.ACCESS))
+        client_var.set(hdrs.get(H.CLIENT))
         written_var.set(())
         code = "ok"
         try:
@@ -691,6 +692,10 @@ class RpcClient:
                 hdrs[H.ACCESS] = forwarded
         else:
             hdrs[H.ACCESS] = access if isinstance(access, str) else access.encode()
+        if H.CLIENT not in hdrs:
+            client = client_var.get()
+            if client:
+                hdrs[H.CLIENT] = client
         if spec.raw_body:
             hdrs[H.META] = request.model_dump_json()
             payload = body or b""
@@ -709,6 +714,11 @@ class RpcClient:
         if msg.headers and msg.headers.get(H.STATUS) == H.STATUS_ERROR:
             env = ErrorEnvelope.model_validate(orjson.loads(msg.data)["error"])
             raise RpcError.from_envelope(env)
+        if msg.headers and H.AUDIT in msg.headers:
+            # The records the call wrote count as this request's: its own reply (or, in the
+            # gateway, the check that a change was recorded) names them too.
+            written = tuple(UUID(i) for i in msg.headers[H.AUDIT].split(",") if i)
+            written_var.set((*written_var.get(), *written))
         try:
             if msg.headers and H.META in msg.headers:
                 meta = spec.reply.__pydantic_validator__.validate_json(msg.headers[H.META])

@@ -10,9 +10,10 @@ import html
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, ORJSONResponse, RedirectResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway.auth import (
     ACCESS_COOKIE,
@@ -25,6 +26,7 @@ from gateway.auth import (
 from gateway.csrf import CSRF_COOKIE, check_csrf, new_csrf_token
 from gateway.deps import Bus, Runtime
 from proto import auth as P
+from proto.access import Permission, permission_names
 from proto.base import Empty
 from proto.errors import ErrorCode
 from services.errors import RpcError
@@ -296,11 +298,51 @@ async def jwks(bus: Bus) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- account
-@router.get("/v1/me", response_model=P.User, summary="Who am I")
+class MyWorkspace(BaseModel):
+    """A workspace of mine with my role and what I may do there now (with a personal
+    token: what the token may do)."""
+
+    id: UUID
+    name: str
+    personal: bool
+    role: str
+    permissions: list[Permission]
+    bot_ids: list[UUID] = Field(default_factory=list, description="empty: every bot")
+
+
+class Me(P.User):
+    workspaces: list[MyWorkspace] = Field(default_factory=list)
+
+
+def my_workspaces(user: Principal) -> list[dict[str, Any]]:
+    """From the access the request was authenticated with (no call on this hot path)."""
+    if user.snapshot is None or user.access is None:
+        return []
+    out = []
+    for ws in user.snapshot.grants:
+        grant = user.access.grant(ws.workspace_id)
+        if grant is None:  # a token limited to another workspace
+            continue
+        out.append(
+            {
+                "id": str(ws.workspace_id),
+                "name": ws.name,
+                "personal": ws.personal,
+                "role": ws.role,
+                "permissions": permission_names(grant.permissions),
+                "bot_ids": [str(b) for b in grant.bot_ids],
+            }
+        )
+    return out
+
+
+@router.get("/v1/me", response_model=Me, summary="Who am I, and my workspaces")
 async def me(bus: Bus, user: CurrentUser) -> Response:
-    # The reply is already a validated contract: send its JSON as is (hot path).
+    # The reply is already a validated contract: extend its JSON without a model (hot path).
     _, raw = await bus.call_raw(P.ME, Empty(), user_id=user.user_id)
-    return Response(raw, media_type="application/json")
+    body = orjson.loads(raw)
+    body["workspaces"] = my_workspaces(user)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 class MePatch(BaseModel):

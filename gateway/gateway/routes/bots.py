@@ -14,8 +14,9 @@ from uuid import UUID
 from fastapi import APIRouter, Query, status
 from pydantic import Field
 
-from gateway.auth import Principal, require_scope
+from gateway.auth import CurrentUser, Principal
 from gateway.deps import Bus
+from gateway.routes.items import WORKSPACE_FILTER
 from proto import bots as P
 from proto import commands as C
 from proto import fleet as F
@@ -26,9 +27,11 @@ from services.errors import RpcError
 router = APIRouter(tags=["bots"])
 bots = APIRouter(prefix="/v1/bots")
 
-# A browser session holds every scope; a personal API token only those it was made with.
-Reader = Annotated[Principal, require_scope("bots:read")]
-Writer = Annotated[Principal, require_scope("bots:write")]
+# Permissions are checked by the owning service from bc-access (a 404 for another
+# workspace must come before any 403, and only the service knows the resource's workspace);
+# a personal token's scopes narrow that access (gateway.access), not the route.
+Reader = CurrentUser
+Writer = CurrentUser
 
 _Route = TypeVar("_Route", bound=Callable[..., Any])
 
@@ -59,9 +62,13 @@ class TokenBody(Contract):
 
 @bots.get("", response_model=P.BotPage, summary="your bots")
 async def list_bots(
-    bus: Bus, user: Reader, tag: Annotated[str | None, Query(max_length=32)] = None
+    bus: Bus,
+    user: Reader,
+    tag: Annotated[str | None, Query(max_length=32)] = None,
+    workspace_id: Annotated[UUID | None, Query(description=WORKSPACE_FILTER)] = None,
 ) -> Any:
-    return await bus.call(P.LIST_BOTS, P.ListBots(tag=tag), user_id=user.user_id)
+    req = P.ListBots(tag=tag, workspace_id=workspace_id)
+    return await bus.call(P.LIST_BOTS, req, user_id=user.user_id)
 
 
 @bots.post(

@@ -10,7 +10,7 @@ from uuid import UUID
 import yaml
 from fastapi import APIRouter, Query, Response, status
 
-from gateway.auth import Principal, require_scope
+from gateway.auth import CurrentUser, Principal
 from gateway.deps import Bus
 from gateway.routes.items import ItemApi, add_item_routes
 from proto import bots as P
@@ -20,8 +20,11 @@ from proto.base import Contract, Empty
 
 router = APIRouter(tags=["commands"])
 
-Reader = Annotated[Principal, require_scope("commands:read")]
-Writer = Annotated[Principal, require_scope("commands:write")]
+# Permissions are checked by the owning service from bc-access (a 404 for another
+# workspace must come before any 403, and only the service knows the resource's workspace);
+# a personal token's scopes narrow that access (gateway.access), not the route.
+Reader = CurrentUser
+Writer = CurrentUser
 
 # Sync now waits for Discord's answer to the bulk overwrites (done by the bot's replica).
 SYNC_TIMEOUT_S = 15.0
@@ -235,7 +238,6 @@ add_item_routes(
         C.PROMPT_GET,
         C.PROMPT_UPDATE,
         C.PROMPT_DELETE,
-        item_in=C.PromptIn,
         patch=C.PromptPatch,
         ref=C.PromptRef,
         change=C.UpdatePrompt,
@@ -260,7 +262,6 @@ add_item_routes(
         C.CONNECTION_GET,
         C.CONNECTION_UPDATE,
         C.CONNECTION_DELETE,
-        item_in=C.ConnectionIn,
         patch=C.ConnectionPatch,
         ref=C.ConnectionRef,
         change=C.UpdateConnection,

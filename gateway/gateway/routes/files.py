@@ -25,9 +25,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
-from gateway.auth import Principal, require_scope
+from gateway.auth import CurrentUser
 from gateway.deps import Bus
 from gateway.ratelimit import client_ip
+from gateway.routes.items import WORKSPACE_FILTER
 from gateway.settings import Settings
 from gateway.uploads import Spool, upload_slots
 from proto.base import Contract
@@ -277,7 +278,7 @@ async def upload_file(
     request: Request,
     response: Response,
     bus: Bus,
-    user: Annotated[Principal, require_scope("files:write")],
+    user: CurrentUser,
     kind: Annotated[Literal["avatar", "config"] | None, Query()] = None,
 ) -> FileInfo:
     settings = request.app.state.runtime.settings
@@ -311,17 +312,17 @@ async def upload_file(
 @router.get("/v1/files", response_model=FileList, summary="Your files and quota usage")
 async def list_files(
     bus: Bus,
-    user: Annotated[Principal, require_scope("files:read")],
+    user: CurrentUser,
     kind: Annotated[Literal["avatar", "config"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    workspace_id: Annotated[UUID | None, Query(description=WORKSPACE_FILTER)] = None,
 ) -> FileList:
-    return await bus.call(LIST_FILES, ListFiles(kind=kind, limit=limit), user_id=user.user_id)
+    req = ListFiles(kind=kind, limit=limit, workspace_id=workspace_id)
+    return await bus.call(LIST_FILES, req, user_id=user.user_id)
 
 
 @router.get("/v1/files/{file_id}", response_model=FileInfo, summary="One file")
-async def get_file(
-    file_id: UUID, bus: Bus, user: Annotated[Principal, require_scope("files:read")]
-) -> FileInfo:
+async def get_file(file_id: UUID, bus: Bus, user: CurrentUser) -> FileInfo:
     return await bus.call(GET_FILE, FileRef(file_id=file_id), user_id=user.user_id)
 
 
@@ -336,7 +337,7 @@ async def get_file(
 async def file_content(
     file_id: UUID,
     bus: Bus,
-    user: Annotated[Principal, require_scope("files:read")],
+    user: CurrentUser,
     variant: Annotated[str | None, Query(max_length=16, pattern=r"^[a-z0-9]+$")] = None,
 ) -> Response:
     meta, data = await bus.call_raw(
@@ -365,9 +366,7 @@ async def file_content(
     response_model=FileDeleted,
     summary="Delete a file and every stored variant",
 )
-async def delete_file(
-    file_id: UUID, bus: Bus, user: Annotated[Principal, require_scope("files:write")]
-) -> FileDeleted:
+async def delete_file(file_id: UUID, bus: Bus, user: CurrentUser) -> FileDeleted:
     return await bus.call(DELETE_FILE, FileRef(file_id=file_id), user_id=user.user_id)
 
 
@@ -386,7 +385,7 @@ async def apply_avatar(
     bot_id: UUID,
     body: AvatarRequest,
     bus: Bus,
-    user: Annotated[Principal, require_scope("bots:write")],
+    user: CurrentUser,
 ) -> AvatarApplied:
     return await bus.call(
         APPLY_AVATAR_FILE,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from gateway.auth import Principal
 from gateway.deps import Bus
@@ -17,6 +17,8 @@ from proto.base import Contract, Empty
 from proto.registry import RpcSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
+# The `?workspace_id=` of every list route.
+WORKSPACE_FILTER = "only this workspace's (404 if not a member)"
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,6 @@ class ItemApi:
     get: RpcSpec[Any, Any]
     update: RpcSpec[Any, Any]
     delete: RpcSpec[Any, Empty]
-    item_in: type[Contract]  # the create body
     patch: type[Contract]  # the change body
     ref: type[Contract]  # {<singular>_id}
     change: type[Contract]  # {<singular>_id, patch}
@@ -65,8 +66,15 @@ def add_item_routes(router: APIRouter, api: ItemApi, reader: Any, writer: Any) -
 
     @router.get(path, response_model=api.list.reply, summary=listed, name=f"list_{api.plural}")
     @typed(user=reader)
-    async def list_items(bus: Bus, user: Principal) -> Any:
-        return await bus.call(api.list, api.list.request(), user_id=user.user_id)
+    async def list_items(
+        bus: Bus,
+        user: Principal,
+        workspace_id: Annotated[
+            UUID | None, Query(description=WORKSPACE_FILTER)
+        ] = None,
+    ) -> Any:
+        req = api.list.request(workspace_id=workspace_id)
+        return await bus.call(api.list, req, user_id=user.user_id)
 
     @router.post(
         path,
@@ -75,7 +83,7 @@ def add_item_routes(router: APIRouter, api: ItemApi, reader: Any, writer: Any) -
         summary=added,
         name=f"create_{api.singular}",
     )
-    @typed(body=api.item_in, user=writer)
+    @typed(body=api.create.request, user=writer)
     async def create_item(body: Contract, bus: Bus, user: Principal) -> Any:
         return await bus.call(api.create, body, user_id=user.user_id)
 

@@ -30,9 +30,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.typing import Origin, Subprotocol
 
-from gateway.auth import Principal, require_scope
+from gateway.auth import CurrentUser
 from gateway.deps import Bus
 from gateway.inputs import contract_from
+from gateway.routes.items import WORKSPACE_FILTER
 from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
 from proto.events import LogLevel
@@ -56,7 +57,10 @@ from services.errors import RpcError
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["logs"])
 
-Reader = Annotated[Principal, require_scope("logs:read")]
+# Permissions are checked by the owning service from bc-access (a 404 for another
+# workspace must come before any 403, and only the service knows the resource's workspace);
+# a personal token's scopes narrow that access (gateway.access), not the route.
+Reader = CurrentUser
 # Width of the summary's time buckets: 0 = totals only, at most a week.
 SummaryBucketSeconds = Annotated[int, Query(ge=0, le=7 * 24 * 3600)]
 
@@ -127,6 +131,7 @@ class LogFilters:
 
     def __init__(
         self,
+        workspace_id: Annotated[UUID | None, Query(description=WORKSPACE_FILTER)] = None,
         bot_id: UUID | None = None,
         level: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
         kind: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -136,6 +141,7 @@ class LogFilters:
         q: Annotated[str | None, Query(max_length=256)] = None,
         event_id: Annotated[UUID | None, Query(description="one log line (an event id)")] = None,
     ) -> None:
+        self.workspace_id = workspace_id
         self.bot_id, self.since, self.until, self.q = bot_id, since, until, q
         self.event_id = event_id
         self.level, self.kind, self.domain = level, kind, domain
@@ -143,6 +149,7 @@ class LogFilters:
     def fields(self) -> dict[str, Any]:
         _time_range(self.since, self.until)
         return {
+            "workspace_id": self.workspace_id,
             "bot_id": self.bot_id,
             "level": _levels(self.level),
             "kind": _split(self.kind),

@@ -1,6 +1,7 @@
 """The REST routes of the bots area, in-process FastAPI over real NATS to a real
-bot-service. The signed-in user is stubbed at the `current_user` dependency only; scope
-checks run for real (the full sign-in path is in test_bots_gateway.py)."""
+bot-service. The signed-in user is stubbed at the `current_user` dependency only, with the
+access `authenticate` would send (a personal token's narrowed by its scopes); bot-service
+checks the permissions (the full sign-in path is in test_bots_gateway.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import pytest
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 
+from gateway.access import effective_access, token_restriction
 from gateway.auth import SESSION_SCOPES, Principal, current_user, expand_scopes
 from gateway.deps import get_bus
 from gateway.errors import install_error_handlers
 from gateway.routes import bots as routes
+from proto.access import ALL_PERMISSIONS_MASK, AccessSnapshot, WorkspaceGrant
+from services.access import access_var
 from services.bus.rpc import RpcClient
 from services.devstack.stack import ServiceProcess
 from tests.fixtures.sandbox import SandboxControl
@@ -27,8 +31,21 @@ def session_of(user_id: uuid.UUID) -> Principal:
 
 
 def api_token_of(user_id: uuid.UUID, *scopes: str) -> Principal:
+    token_id = uuid.uuid4()
+    owner = AccessSnapshot(
+        user_id=user_id,
+        version=1,
+        grants=[WorkspaceGrant(workspace_id=user_id, role="owner",
+                               permissions=ALL_PERMISSIONS_MASK, name="Personal", personal=True)],
+    )
+    access = effective_access(owner, token_id=token_id, restriction=token_restriction(scopes))
     return Principal(
-        user_id=user_id, kind="pat", scopes=expand_scopes(list(scopes)), token_id=uuid.uuid4()
+        user_id=user_id,
+        kind="pat",
+        scopes=expand_scopes(list(scopes)),
+        token_id=token_id,
+        access=access,
+        access_header=access.encode(),
     )
 
 
@@ -49,7 +66,14 @@ async def api(nc: NATS, bot_service: ServiceProcess) -> AsyncIterator[Api]:
     bus = RpcClient(nc, "gateway", timeout_s=20.0)
     who: dict[str, Principal] = {"p": session_of(uuid.uuid4())}
     app.dependency_overrides[get_bus] = lambda: bus
-    app.dependency_overrides[current_user] = lambda: who["p"]
+
+
+    async def signed_in() -> Principal:
+        # As `authenticate` does: the calls of the request carry the caller's access.
+        access_var.set(who["p"].access_header)
+        return who["p"]
+
+    app.dependency_overrides[current_user] = signed_in
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         yield Api(client, who)
@@ -114,15 +138,14 @@ async def test_rest_errors_are_clear(api: Api, sandbox_control: SandboxControl) 
     assert (await c.get(f"/v1/bots/{uuid.uuid4()}")).status_code == 404
     assert (await c.get("/v1/bots/not-a-uuid")).status_code == 422
 
-    # A personal API token without bots:write may read but not write.
+    # A personal API token without bots:write may read but not write: bot-service names
+    # the permission its scopes do not give.
     api.act_as(api_token_of(uuid.uuid4(), "bots:read"))
     assert (await c.get("/v1/bots")).status_code == 200
     app = await sandbox_control.create_application("Scoped")
     refused = await c.post("/v1/bots", json={"token": app.token})
     assert refused.status_code == 403
-    assert "bots:write" in refused.json()["error"]["message"]
-    api.act_as(api_token_of(uuid.uuid4(), "logs:read"))
-    assert (await c.get("/v1/bots")).status_code == 403
+    assert refused.json()["error"]["details"]["missing_permission"] in ("bots.edit", "bots.token")
 
 
 async def test_rest_token_replacement_and_delete(api: Api, sandbox_control: SandboxControl) -> None:

@@ -77,7 +77,7 @@ async def test_command_crud_field_errors_scopes_and_other_users(
         assert (await script.get(base)).status_code == 200
         refused = await script.post(base, json=_cmd(name="sneaky"))
         assert refused.status_code == 403
-        assert "commands:write" in refused.json()["error"]["message"]
+        assert refused.json()["error"]["details"]["missing_permission"] == "commands.edit"
         assert (await script.delete(f"{base}/{cid}")).status_code == 403
         assert (await script.patch(f"{base}/{cid}", json={"description": "x"})).status_code == 403
 

@@ -157,7 +157,7 @@ async def test_preview_an_unsaved_command(
     async with _api(auth_stack.url, pat) as script:
         refused = await script.post(preview, json=greet)
         assert refused.status_code == 403
-        assert "commands:write" in refused.json()["error"]["message"]
+        assert refused.json()["error"]["details"]["missing_permission"] == "commands.edit"
     async with _api(auth_stack.url, bob) as other:
         r = await other.post(preview, json=greet)
         assert r.status_code == 404, r.text

@@ -193,10 +193,17 @@ async def test_server_and_client_reconnect_after_nats_restarts() -> None:
     port = free_port()
     server_proc = EmbeddedNats(data_dir, render_config(Registry(), {}, port=port), port)
     server_proc.start()
-    from services.bus.connection import connect
+    from services.bus.connection import connect, on_reconnected
 
     srv_conn = await connect(server_proc.url, name="srv")
     cli_conn = await connect(server_proc.url, name="cli")
+    reconnects: list[int] = []
+
+    async def hook() -> None:
+        reconnects.append(1)
+
+    # A cache fed by core subscriptions (the gateway's access cache) clears itself here.
+    on_reconnected(cli_conn, hook)
     server = RpcServer(srv_conn, "restart")
     spec = specs("restart")["echo"]
     server.register(spec, make_handler("a"))
@@ -215,6 +222,7 @@ async def test_server_and_client_reconnect_after_nats_restarts() -> None:
                 return False
 
         assert await apoll(works, timeout_s=20, interval_s=0.2, what="RPC after restart")
+        assert reconnects == [1]
     finally:
         await server.stop()
         await srv_conn.close()

@@ -17,6 +17,7 @@ from proto.base import Contract
 from proto.errors import MISSING_PERMISSION, ErrorCode
 from proto.registry import rpc
 from services.access import require
+from services.audit import client_header, client_of, written_var
 from services.bus.rpc import RpcClient, RpcContext, RpcServer
 from services.db.bootstrap import bootstrap, role
 from services.db.engine import Database
@@ -32,6 +33,8 @@ class Ask(Contract):
     permission: str = "bots.view"
     # `front` calls `back` explicitly for this user (as the fleet acts for a bot's owner).
     as_user: UUID | None = None
+    # `back` writes an audit record with this id (as Outbox.add counts one).
+    audit_id: UUID | None = None
 
 
 class Seen(Contract):
@@ -39,6 +42,9 @@ class Seen(Contract):
     user_id: UUID | None
     workspaces: list[UUID]
     app_ws: str = ""
+    # what `bc-client` said (the address and agent an audit record names)
+    ip: str | None = None
+    ua: str | None = None
 
 
 @pytest.fixture
@@ -61,7 +67,12 @@ async def services(infra, nc) -> AsyncIterator[tuple[RpcClient, dict[str, object
         require(access, req.permission, req.workspace_id)  # type: ignore[arg-type]
         session = await ctx.session()
         app_ws = (await session.execute(text("select current_setting('app.ws', true)"))).scalar()
+        ip, ua = client_of(ctx.headers)
+        if req.audit_id:
+            written_var.set((*written_var.get(), req.audit_id))
         return Seen(
+            ip=ip,
+            ua=ua,
             header=ctx.headers.get(H.ACCESS),
             user_id=access.user_id,
             workspaces=[g.workspace_id for g in access.grants],
@@ -105,6 +116,38 @@ async def test_the_access_is_forwarded_with_the_calls_a_handler_makes(services) 
     assert seen.workspaces == [ws]
     # The handler's session is scoped to the caller's workspaces.
     assert seen.app_ws == f"{{{ws}}}"
+
+
+async def test_the_client_of_a_change_is_forwarded_with_the_calls_a_handler_makes(
+    services,
+) -> None:
+    """The gateway stamps `bc-client` on a state-changing request; the service two calls
+    away, which writes the audit record, still knows the address and the agent."""
+    client, specs = services
+    ws = uuid4()
+    stamped = {H.CLIENT: client_header("203.0.113.9", "curl/8.5 " + "x" * 600)}
+    seen = await client.call(specs["front"], Ask(workspace_id=ws), access=operator(ws),
+                             headers=stamped)
+    assert seen.ip == "203.0.113.9"
+    assert seen.ua is not None
+    assert seen.ua.startswith("curl/8.5")
+    assert len(seen.ua) == 512
+    plain = await client.call(specs["front"], Ask(workspace_id=ws), access=operator(ws))
+    assert (plain.ip, plain.ua) == (None, None)
+    assert client_of({H.CLIENT: "not json"}) == (None, None)
+
+
+async def test_audit_record_ids_come_back_through_every_reply(services) -> None:
+    """The record `back` wrote reaches the first caller (the gateway's check that a change
+    was recorded) through `front`'s reply; a call that wrote none brings none back."""
+    client, specs = services
+    ws = uuid4()
+    record = uuid4()
+    written_var.set(())
+    await client.call(specs["front"], Ask(workspace_id=ws, audit_id=record), access=operator(ws))
+    assert written_var.get() == (record,)
+    await client.call(specs["front"], Ask(workspace_id=ws), access=operator(ws))
+    assert written_var.get() == (record,)
 
 
 async def test_a_missing_permission_is_refused_by_name_across_services(services) -> None:

@@ -1,0 +1,299 @@
+"""Workspaces, members, roles and invitations (#17): every route calls auth-service's team
+RPC (`proto/workspaces.py`), which checks the caller's permissions and answers 404 for a
+workspace the caller is not in. `GET /v1/permissions` is static.
+
+HTTP bodies are the RPC contracts without the ids the path gives (`body_of`); the route fills
+those in. Deleting and transferring a workspace need a session, not a personal token (§5).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Response, status
+from pydantic import create_model
+
+from gateway.auth import CurrentUser, Principal, require_scope
+from gateway.deps import Bus
+from gateway.routes.items import typed
+from proto import workspaces as W
+from proto.access import PERMISSIONS
+from proto.auth import ACCOUNT_SCOPE
+from proto.base import Contract, Empty
+from proto.registry import RpcSpec
+from services.bus.rpc import RpcClient
+
+router = APIRouter(tags=["workspaces"])
+Account = Annotated[Principal, require_scope(ACCOUNT_SCOPE)]
+
+C = TypeVar("C", bound=Contract)
+WS = "/v1/workspaces/{workspace_id}"
+WorkspaceId = Annotated[UUID, Path()]
+
+
+@cache
+def body_of(contract: type[Contract], *path_ids: str) -> type[Contract]:
+    """`contract` without the fields the path gives: the request body the API documents
+    (same constraints, same descriptions; unknown fields refused as by any contract)."""
+    fields: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in contract.model_fields.items()
+        if name not in path_ids
+    }
+    model: type[Contract] = create_model(
+        f"{contract.__name__}Body", __base__=Contract, __doc__=contract.__doc__, **fields
+    )
+    return model
+
+
+UpdateWorkspaceBody = body_of(W.UpdateWorkspace, "workspace_id")
+DeleteWorkspaceBody = body_of(W.DeleteWorkspace, "workspace_id")
+TransferBody = body_of(W.TransferWorkspace, "workspace_id")
+UpdateMemberBody = body_of(W.UpdateMember, "workspace_id", "user_id")
+CreateRoleBody = body_of(W.CreateRole, "workspace_id")
+UpdateRoleBody = body_of(W.UpdateRole, "workspace_id", "role_id")
+CreateInvitationBody = body_of(W.CreateInvitation, "workspace_id")
+
+_PERMISSIONS = W.PermissionList.model_validate(
+    {"permissions": [{"name": name, "description": text} for name, text in PERMISSIONS]}
+)
+
+
+def _with_path(contract: type[C], body: Contract | None = None, **path: UUID) -> C:
+    """The RPC request: the path's ids plus the fields the body gave (a PATCH changes only
+    those)."""
+    return contract(**path, **(body.model_dump(exclude_unset=True) if body else {}))
+
+
+async def _done(bus: RpcClient, spec: RpcSpec[C, Empty], req: C, user: Principal) -> Response:
+    """Call a spec that answers nothing: 204."""
+    await bus.call(spec, req, user_id=user.user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ------------------------------------------------------------------------- workspaces
+@router.get("/v1/workspaces", response_model=W.WorkspaceList, summary="my workspaces")
+async def list_workspaces(bus: Bus, user: CurrentUser) -> Any:
+    return await bus.call(W.WORKSPACE_LIST, Empty(), user_id=user.user_id)
+
+
+@router.post(
+    "/v1/workspaces",
+    response_model=W.Workspace,
+    status_code=status.HTTP_201_CREATED,
+    summary="create a team workspace (I become its owner)",
+)
+async def create_workspace(body: W.CreateWorkspace, bus: Bus, user: CurrentUser) -> Any:
+    return await bus.call(W.WORKSPACE_CREATE, body, user_id=user.user_id)
+
+
+@router.get(WS, response_model=W.Workspace, summary="one of my workspaces")
+async def get_workspace(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> Any:
+    return await bus.call(
+        W.WORKSPACE_GET, W.WorkspaceRef(workspace_id=workspace_id), user_id=user.user_id
+    )
+
+
+@router.patch(
+    WS,
+    response_model=W.Workspace,
+    summary="rename a workspace, set its avatar or audit retention (workspace.admin)",
+    openapi_extra={"requestBody": {"required": True}},
+)
+@typed(body=UpdateWorkspaceBody)
+async def update_workspace(
+    workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
+) -> Any:
+    req = _with_path(W.UpdateWorkspace, body, workspace_id=workspace_id)
+    return await bus.call(W.WORKSPACE_UPDATE, req, user_id=user.user_id)
+
+
+@router.delete(
+    WS,
+    response_model=W.WorkspaceDeleted,
+    summary="delete a team workspace: stops its bots, removes its data (owner; confirm_name)",
+)
+@typed(body=DeleteWorkspaceBody)
+async def delete_workspace(
+    workspace_id: WorkspaceId, body: Contract, bus: Bus, user: Account
+) -> Any:
+    req = _with_path(W.DeleteWorkspace, body, workspace_id=workspace_id)
+    return await bus.call(W.WORKSPACE_DELETE, req, user_id=user.user_id, timeout_s=30)
+
+
+@router.post(
+    f"{WS}/transfer",
+    response_model=W.Workspace,
+    summary="make another member the owner (owner; I become admin)",
+)
+@typed(body=TransferBody)
+async def transfer_workspace(
+    workspace_id: WorkspaceId, body: Contract, bus: Bus, user: Account
+) -> Any:
+    req = _with_path(W.TransferWorkspace, body, workspace_id=workspace_id)
+    return await bus.call(W.WORKSPACE_TRANSFER, req, user_id=user.user_id)
+
+
+# ---------------------------------------------------------------------------- members
+@router.get(f"{WS}/members", response_model=W.MemberList, summary="the workspace's members")
+async def list_members(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> Any:
+    return await bus.call(
+        W.MEMBER_LIST, W.WorkspaceRef(workspace_id=workspace_id), user_id=user.user_id
+    )
+
+
+@router.patch(
+    f"{WS}/members/{{user_id}}",
+    response_model=W.Member,
+    summary="change a member's role or bots (members.manage)",
+)
+@typed(body=UpdateMemberBody)
+async def update_member(
+    workspace_id: WorkspaceId,
+    user_id: Annotated[UUID, Path()],
+    body: Contract,
+    bus: Bus,
+    user: CurrentUser,
+) -> Any:
+    req = _with_path(W.UpdateMember, body, workspace_id=workspace_id, user_id=user_id)
+    return await bus.call(W.MEMBER_UPDATE, req, user_id=user.user_id)
+
+
+@router.delete(
+    f"{WS}/members/{{user_id}}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="remove a member (members.manage)",
+)
+async def remove_member(
+    workspace_id: WorkspaceId, user_id: Annotated[UUID, Path()], bus: Bus, user: CurrentUser
+) -> Response:
+    req = W.MemberRef(workspace_id=workspace_id, user_id=user_id)
+    return await _done(bus, W.MEMBER_REMOVE, req, user)
+
+
+@router.post(
+    f"{WS}/leave",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="leave a workspace (the owner transfers ownership first)",
+)
+async def leave_workspace(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> Response:
+    req = W.WorkspaceRef(workspace_id=workspace_id)
+    return await _done(bus, W.MEMBER_LEAVE, req, user)
+
+
+# ------------------------------------------------------------------------------ roles
+@router.get(
+    f"{WS}/roles", response_model=W.RoleList, summary="built-in and custom roles of a workspace"
+)
+async def list_roles(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> Any:
+    return await bus.call(
+        W.ROLE_LIST, W.WorkspaceRef(workspace_id=workspace_id), user_id=user.user_id
+    )
+
+
+@router.post(
+    f"{WS}/roles",
+    response_model=W.Role,
+    status_code=status.HTTP_201_CREATED,
+    summary="create a custom role (workspace.admin)",
+)
+@typed(body=CreateRoleBody)
+async def create_role(
+    workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
+) -> Any:
+    req = _with_path(W.CreateRole, body, workspace_id=workspace_id)
+    return await bus.call(W.ROLE_CREATE, req, user_id=user.user_id)
+
+
+@router.patch(
+    f"{WS}/roles/{{role_id}}",
+    response_model=W.Role,
+    summary="rename a custom role or change its permissions (workspace.admin)",
+)
+@typed(body=UpdateRoleBody)
+async def update_role(
+    workspace_id: WorkspaceId,
+    role_id: Annotated[UUID, Path()],
+    body: Contract,
+    bus: Bus,
+    user: CurrentUser,
+) -> Any:
+    req = _with_path(W.UpdateRole, body, workspace_id=workspace_id, role_id=role_id)
+    return await bus.call(W.ROLE_UPDATE, req, user_id=user.user_id)
+
+
+@router.delete(
+    f"{WS}/roles/{{role_id}}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="delete a custom role no member holds (workspace.admin)",
+)
+async def delete_role(
+    workspace_id: WorkspaceId, role_id: Annotated[UUID, Path()], bus: Bus, user: CurrentUser
+) -> Response:
+    req = W.RoleIdRef(workspace_id=workspace_id, role_id=role_id)
+    return await _done(bus, W.ROLE_DELETE, req, user)
+
+
+@router.get("/v1/permissions", response_model=W.PermissionList, summary="every permission")
+async def list_permissions() -> W.PermissionList:
+    return _PERMISSIONS
+
+
+# ------------------------------------------------------------------------ invitations
+@router.post(
+    f"{WS}/invitations",
+    response_model=W.InvitationCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="a single-use invitation link; the token is shown this once (members.manage)",
+)
+@typed(body=CreateInvitationBody)
+async def create_invitation(
+    workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
+) -> Any:
+    req = _with_path(W.CreateInvitation, body, workspace_id=workspace_id)
+    return await bus.call(W.INVITATION_CREATE, req, user_id=user.user_id)
+
+
+@router.get(
+    f"{WS}/invitations",
+    response_model=W.InvitationList,
+    summary="pending invitations, without their tokens (members.manage)",
+)
+async def list_invitations(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> Any:
+    return await bus.call(
+        W.INVITATION_LIST, W.WorkspaceRef(workspace_id=workspace_id), user_id=user.user_id
+    )
+
+
+@router.delete(
+    f"{WS}/invitations/{{invitation_id}}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="revoke an invitation (members.manage)",
+)
+async def revoke_invitation(
+    workspace_id: WorkspaceId,
+    invitation_id: Annotated[UUID, Path()],
+    bus: Bus,
+    user: CurrentUser,
+) -> Response:
+    req = W.InvitationRef(workspace_id=workspace_id, invitation_id=invitation_id)
+    return await _done(bus, W.INVITATION_REVOKE, req, user)
+
+
+@router.post(
+    "/v1/invitations/{token}/accept",
+    response_model=W.InvitationAccepted,
+    summary="join a workspace (410 when the link expired, was revoked or used)",
+)
+async def accept_invitation(
+    token: Annotated[str, Path(min_length=1, max_length=128)], bus: Bus, user: CurrentUser
+) -> Any:
+    return await bus.call(
+        W.INVITATION_ACCEPT, W.AcceptInvitation(token=token), user_id=user.user_id
+    )
