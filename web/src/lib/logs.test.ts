@@ -31,12 +31,12 @@ describe('logs', () => {
     expect(filterQuery({ levels: [], kind: '', q: ' greet ' }, undefined, { since: 's', until: 'u' })).toMatchObject({ q: 'greet', since: 's', until: 'u' });
   });
   it('opens the tail oldest first from a newest-first page', () => {
-    const entry = (id: string) => ({ id, occurred_at: id, owner_id: 'o', bot_id: 'b', domain: 'log', kind: 'info', level: 'info' as const, message: id, payload: {} });
+    const entry = (id: string) => ({ id, occurred_at: id, workspace_id: 'o', owner_id: 'o', bot_id: 'b', domain: 'log', kind: 'info', level: 'info' as const, message: id, payload: {} });
     expect(backlogLines([entry('3'), entry('2'), entry('1')]).map((l) => l.id)).toEqual(['1', '2', '3']);
   });
   it('links an error line to the command it came from, else to its connection', () => {
     const payload = { command_id: 'c1', connection_id: 'k1' };
-    const failed = lineFromEntry({ id: 'e', occurred_at: 't', owner_id: 'o', bot_id: 'b1', domain: 'command', kind: 'executed', level: 'error', message: 'command /ask failed: x', payload });
+    const failed = lineFromEntry({ id: 'e', occurred_at: 't', workspace_id: 'o', owner_id: 'o', bot_id: 'b1', domain: 'command', kind: 'executed', level: 'error', message: 'command /ask failed: x', payload });
     expect(sourceLink(failed)).toEqual({ to: '/bots/b1/commands/c1', label: 'Open the command' });
     expect(sourceLink({ ...failed, commandId: null })).toEqual({ to: '/connections#connection-k1', label: 'Open the connection' });
     expect(sourceLink({ ...failed, level: 'info' })).toBeNull();

@@ -27,7 +27,7 @@ describe('template variables', () => {
   });
   it('links to one log line and finds a sandbox run by its interaction', () => {
     expect(logLineHref('e1', 'b1')).toBe('/logs?event=e1&bot=b1');
-    const entry = (id: string, interaction: string): LogEntry => ({ id, occurred_at: '', owner_id: '', bot_id: 'b1', domain: 'command', kind: 'executed', level: 'error', message: '', payload: { interaction_id: interaction } }) as LogEntry;
+    const entry = (id: string, interaction: string): LogEntry => ({ id, occurred_at: '', workspace_id: '', owner_id: '', bot_id: 'b1', domain: 'command', kind: 'executed', level: 'error', message: '', payload: { interaction_id: interaction } }) as LogEntry;
     expect(runOfInteraction([entry('a', '1'), entry('b', '2')], '2')?.id).toBe('b');
     expect(runOfInteraction([entry('a', '1')], '3')).toBeUndefined();
   });
