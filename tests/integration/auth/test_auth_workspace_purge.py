@@ -2,7 +2,8 @@
 (`rpc.<service>.workspace.purge`), one that fails is retried by the background pass, and
 the workspace's row goes once all have answered.
 
-Real NATS responders stand in for the data services (their handlers are other slices')."""
+Real NATS responders stand in for the data services, so that one can refuse its first call
+(as a service that is restarting) and the calls' headers can be read."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 
 import asyncpg
 import orjson
-import pytest
 from nats.aio.client import Client as NATS
 
 from proto import headers as H
@@ -30,14 +30,6 @@ from services.db.engine import plain_url
 from services.errors import RpcError
 from tests.fixtures.auth import sign_in
 from tests.fixtures.infra import apoll
-
-# auth may publish `rpc.<service>.workspace.purge` only once it is served (the NATS
-# permissions follow the registry): each data service's #17 slice drops `planned` with its
-# handler, and these tests run from the merge of the four (they pass with the flag off).
-_PLANNED = sorted(spec.service for spec in WORKSPACE_PURGE_SPECS if spec.planned)
-served_everywhere = pytest.mark.skipif(
-    bool(_PLANNED), reason="rpc.<service>.workspace.purge is still planned in proto/system.py"
-)
 
 
 class Services:
@@ -91,7 +83,6 @@ async def _row(infra: Any, workspace_id: uuid.UUID) -> Any:
         await admin.close()
 
 
-@served_everywhere
 async def test_delete_purges_every_service_retries_a_failure_then_drops_the_row(
     stack, sandbox, nc, infra
 ) -> None:
@@ -119,7 +110,6 @@ async def test_delete_purges_every_service_retries_a_failure_then_drops_the_row(
         await services.stop()
 
 
-@served_everywhere
 async def test_delete_with_every_service_answering_drops_the_row_at_once(
     stack, sandbox, nc, infra
 ) -> None:
@@ -157,15 +147,3 @@ async def _refused(client: RpcClient, ws: uuid.UUID, user_id: uuid.UUID) -> RpcE
     except RpcError as err:
         return err
     raise AssertionError("the deleted workspace is still visible")
-
-
-@pytest.mark.skipif(not _PLANNED, reason="every service serves workspace.purge")
-async def test_a_service_not_serving_the_purge_yet_stays_pending_and_keeps_the_row(
-    stack, sandbox, nc, infra
-) -> None:
-    client, alice, ws = await _team(stack, sandbox, nc, "Later")
-    deleted = await _delete(client, alice, ws, "Later")
-    assert sorted(deleted.pending) == _PLANNED
-    row = await _row(infra, ws)
-    assert (row["state"], row["pending"]) == ("deleting", _PLANNED)
-    assert (await _refused(client, ws, alice.user_id)).code == ErrorCode.NOT_FOUND
