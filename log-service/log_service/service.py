@@ -329,10 +329,11 @@ async def summary(
             f"too many buckets: at most {MAX_SUMMARY_BUCKETS} per window",
             fields=[FieldError(loc=["bucket_s"], message="use a wider bucket or a shorter window")],
         )
-    totals = await repo.summary_counts(session, workspaces, q.bot_id, since, until)
-    counts = [SummaryCount(kind=k, level=lv, count=n) for k, lv, n in totals]
     series: list[SummaryBucket] = []
     if q.bucket_s:
+        # The totals are summed from the buckets, not counted again: a second query would
+        # see events stored in between, and the two would disagree.
+        per_kind: dict[tuple[str, str], int] = {}
         current: SummaryBucket | None = None
         for start, kind, level, n in await repo.summary_series(
             session, workspaces, q.bot_id, since, until, q.bucket_s
@@ -341,6 +342,13 @@ async def summary(
                 current = SummaryBucket(start=start, counts=[])
                 series.append(current)
             current.counts.append(SummaryCount(kind=kind, level=level, count=n))
+            per_kind[kind, level] = per_kind.get((kind, level), 0) + n
+        totals = sorted(
+            ((k, lv, n) for (k, lv), n in per_kind.items()), key=lambda t: (-t[2], t[0], t[1])
+        )
+    else:
+        totals = await repo.summary_counts(session, workspaces, q.bot_id, since, until)
+    counts = [SummaryCount(kind=k, level=lv, count=n) for k, lv, n in totals]
     return EventsSummary(
         bot_id=q.bot_id,
         since=since,
