@@ -8,6 +8,7 @@ those in. Deleting and transferring a workspace need a session, not a personal t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -51,9 +52,7 @@ def body_of(contract: type[Contract], *path_ids: str) -> type[Contract]:
 UpdateWorkspaceBody = body_of(W.UpdateWorkspace, "workspace_id")
 DeleteWorkspaceBody = body_of(W.DeleteWorkspace, "workspace_id")
 TransferBody = body_of(W.TransferWorkspace, "workspace_id")
-UpdateMemberBody = body_of(W.UpdateMember, "workspace_id", "user_id")
 CreateRoleBody = body_of(W.CreateRole, "workspace_id")
-UpdateRoleBody = body_of(W.UpdateRole, "workspace_id", "role_id")
 CreateInvitationBody = body_of(W.CreateInvitation, "workspace_id")
 
 _PERMISSIONS = W.PermissionList.model_validate(
@@ -71,6 +70,57 @@ async def _done(bus: RpcClient, spec: RpcSpec[C, Empty], req: C, user: Principal
     """Call a spec that answers nothing: 204."""
     await bus.call(spec, req, user_id=user.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@dataclass(frozen=True)
+class Entries:
+    """One kind of a workspace's entries (members, roles, invitations): the routes on one of
+    them, `{WS}/<plural>/{<id_name>}`, differ only in these names and contracts."""
+
+    plural: str
+    id_name: str  # the path's id, a field of the update and remove requests
+    remove: RpcSpec[Any, Empty]
+    remove_summary: str
+    remove_name: str
+    update: RpcSpec[Any, Any] | None = None  # PATCH, when the entries change
+    update_summary: str = ""
+    update_name: str = ""
+
+
+def add_entry_routes(entries: Entries) -> None:
+    """PATCH (when the entries have an update) and DELETE (204) of one entry."""
+    one = f"{WS}/{entries.plural}/{{{entries.id_name}}}"
+    entry_id = Annotated[UUID, Path(alias=entries.id_name)]
+    update = entries.update
+    if update is not None:
+        request: type[Contract] = update.request
+
+        @router.patch(
+            one,
+            response_model=update.reply,
+            summary=entries.update_summary,
+            name=entries.update_name,
+        )
+        @typed(entry=entry_id, body=body_of(request, "workspace_id", entries.id_name))
+        async def update_entry(
+            workspace_id: WorkspaceId, entry: UUID, body: Contract, bus: Bus, user: CurrentUser
+        ) -> Any:
+            ids = {"workspace_id": workspace_id, entries.id_name: entry}
+            return await bus.call(update, _with_path(request, body, **ids), user_id=user.user_id)
+
+    @router.delete(
+        one,
+        status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
+        summary=entries.remove_summary,
+        name=entries.remove_name,
+    )
+    @typed(entry=entry_id)
+    async def remove_entry(
+        workspace_id: WorkspaceId, entry: UUID, bus: Bus, user: CurrentUser
+    ) -> Response:
+        req = entries.remove.request(workspace_id=workspace_id, **{entries.id_name: entry})
+        return await _done(bus, entries.remove, req, user)
 
 
 # ------------------------------------------------------------------------- workspaces
@@ -144,34 +194,18 @@ async def list_members(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -
     )
 
 
-@router.patch(
-    f"{WS}/members/{{user_id}}",
-    response_model=W.Member,
-    summary="change a member's role or bots (members.manage)",
+add_entry_routes(
+    Entries(
+        "members",
+        "user_id",
+        remove=W.MEMBER_REMOVE,
+        remove_summary="remove a member (members.manage)",
+        remove_name="remove_member",
+        update=W.MEMBER_UPDATE,
+        update_summary="change a member's role or bots (members.manage)",
+        update_name="update_member",
+    )
 )
-@typed(body=UpdateMemberBody)
-async def update_member(
-    workspace_id: WorkspaceId,
-    user_id: Annotated[UUID, Path()],
-    body: Contract,
-    bus: Bus,
-    user: CurrentUser,
-) -> Any:
-    req = _with_path(W.UpdateMember, body, workspace_id=workspace_id, user_id=user_id)
-    return await bus.call(W.MEMBER_UPDATE, req, user_id=user.user_id)
-
-
-@router.delete(
-    f"{WS}/members/{{user_id}}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    summary="remove a member (members.manage)",
-)
-async def remove_member(
-    workspace_id: WorkspaceId, user_id: Annotated[UUID, Path()], bus: Bus, user: CurrentUser
-) -> Response:
-    req = W.MemberRef(workspace_id=workspace_id, user_id=user_id)
-    return await _done(bus, W.MEMBER_REMOVE, req, user)
 
 
 @router.post(
@@ -209,34 +243,18 @@ async def create_role(
     return await bus.call(W.ROLE_CREATE, req, user_id=user.user_id)
 
 
-@router.patch(
-    f"{WS}/roles/{{role_id}}",
-    response_model=W.Role,
-    summary="rename a custom role or change its permissions (workspace.admin)",
+add_entry_routes(
+    Entries(
+        "roles",
+        "role_id",
+        remove=W.ROLE_DELETE,
+        remove_summary="delete a custom role no member holds (workspace.admin)",
+        remove_name="delete_role",
+        update=W.ROLE_UPDATE,
+        update_summary="rename a custom role or change its permissions (workspace.admin)",
+        update_name="update_role",
+    )
 )
-@typed(body=UpdateRoleBody)
-async def update_role(
-    workspace_id: WorkspaceId,
-    role_id: Annotated[UUID, Path()],
-    body: Contract,
-    bus: Bus,
-    user: CurrentUser,
-) -> Any:
-    req = _with_path(W.UpdateRole, body, workspace_id=workspace_id, role_id=role_id)
-    return await bus.call(W.ROLE_UPDATE, req, user_id=user.user_id)
-
-
-@router.delete(
-    f"{WS}/roles/{{role_id}}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    summary="delete a custom role no member holds (workspace.admin)",
-)
-async def delete_role(
-    workspace_id: WorkspaceId, role_id: Annotated[UUID, Path()], bus: Bus, user: CurrentUser
-) -> Response:
-    req = W.RoleIdRef(workspace_id=workspace_id, role_id=role_id)
-    return await _done(bus, W.ROLE_DELETE, req, user)
 
 
 @router.get("/v1/permissions", response_model=W.PermissionList, summary="every permission")
@@ -270,20 +288,15 @@ async def list_invitations(workspace_id: WorkspaceId, bus: Bus, user: CurrentUse
     )
 
 
-@router.delete(
-    f"{WS}/invitations/{{invitation_id}}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    summary="revoke an invitation (members.manage)",
+add_entry_routes(
+    Entries(
+        "invitations",
+        "invitation_id",
+        remove=W.INVITATION_REVOKE,
+        remove_summary="revoke an invitation (members.manage)",
+        remove_name="revoke_invitation",
+    )
 )
-async def revoke_invitation(
-    workspace_id: WorkspaceId,
-    invitation_id: Annotated[UUID, Path()],
-    bus: Bus,
-    user: CurrentUser,
-) -> Response:
-    req = W.InvitationRef(workspace_id=workspace_id, invitation_id=invitation_id)
-    return await _done(bus, W.INVITATION_REVOKE, req, user)
 
 
 @router.post(
