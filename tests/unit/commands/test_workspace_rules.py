@@ -26,14 +26,15 @@ def test_a_bot_is_in_the_workspace_its_summary_names() -> None:
 def test_a_new_item_goes_to_the_named_workspace_or_the_personal_one() -> None:
     user, team = uuid.uuid4(), uuid.uuid4()
     grant = Grant(workspace_id=team, role="viewer", permissions=BUILTIN_ROLES["viewer"].mask)
-    actor = Actor(
+    actor = Actor.of(
         Access(
             user_id=user,
             grants=[
                 Grant(workspace_id=user, role="owner", permissions=BUILTIN_ROLES["owner"].mask),
                 grant,
             ],
-        )
+        ),
+        {},
     )
     assert actor.workspace(None) == user
     assert actor.workspace(team) == team
