@@ -101,12 +101,6 @@ def actor_of(ctx: RpcContext) -> Actor:
     return Actor.of(ctx.require_access(), ctx.headers)
 
 
-def bot_workspace(bot: BotSummary) -> UUID:
-    """The workspace of a bot as bot-service describes it (its summary names it since
-    #17 slice B)."""
-    return bot.workspace_id
-
-
 T = TypeVar("T")
 RefT = TypeVar("RefT", bound=Contract)
 UpdateT = TypeVar("UpdateT", bound=Contract)
@@ -241,7 +235,7 @@ class Handlers:
             if err.code is ErrorCode.NOT_FOUND:
                 raise not_found("bot") from None
             raise
-        workspace = bot_workspace(bot)
+        workspace = bot.workspace_id
         if not actor.access.sees(workspace, bot_id):
             raise not_found("bot")
         return BotScope(bot_id=bot_id, workspace_id=workspace), bot

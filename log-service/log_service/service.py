@@ -34,7 +34,7 @@ from proto.logs import (
 )
 from services import audit
 from services.access import require
-from services.errors import RpcError
+from services.errors import RpcError, not_found
 from services.telemetry import redaction
 from services.telemetry.redaction import REDACTED, redact
 
@@ -272,7 +272,7 @@ def viewable(access: Access, workspace_id: UUID | None) -> list[UUID]:
     if workspace_id is None:
         return access.permitted("logs.view")
     if not access.sees(workspace_id):
-        raise RpcError(ErrorCode.NOT_FOUND, "workspace not found")
+        raise not_found("workspace")
     require(access, "logs.view", workspace_id)
     return [workspace_id]
 
@@ -450,7 +450,7 @@ async def audit_list(session: AsyncSession, access: Access, q: AuditQuery) -> Au
     """One page of a workspace's trail, newest first: NOT_FOUND for a workspace the caller
     is no member of, FORBIDDEN without `audit.view`."""
     if not access.sees(q.workspace_id):
-        raise RpcError(ErrorCode.NOT_FOUND, "workspace not found")
+        raise not_found("workspace")
     require(access, "audit.view", q.workspace_id)
     if q.since and q.until and q.since >= q.until:
         raise RpcError(
