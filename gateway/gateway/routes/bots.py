@@ -16,7 +16,7 @@ from pydantic import Field
 
 from gateway.auth import CurrentUser, Principal
 from gateway.deps import Bus
-from gateway.routes.items import WORKSPACE_FILTER
+from gateway.routes.items import WorkspaceFilter
 from proto import bots as P
 from proto import commands as C
 from proto import fleet as F
@@ -60,7 +60,7 @@ async def list_bots(
     bus: Bus,
     user: CurrentUser,
     tag: Annotated[str | None, Query(max_length=32)] = None,
-    workspace_id: Annotated[UUID | None, Query(description=WORKSPACE_FILTER)] = None,
+    workspace_id: WorkspaceFilter = None,
 ) -> Any:
     req = P.ListBots(tag=tag, workspace_id=workspace_id)
     return await bus.call(P.LIST_BOTS, req, user_id=user.user_id)

@@ -18,7 +18,9 @@ from proto.registry import RpcSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 # The `?workspace_id=` of every list route.
-WORKSPACE_FILTER = "only this workspace's (404 if not a member)"
+WorkspaceFilter = Annotated[
+    UUID | None, Query(description="only this workspace's (404 if not a member)")
+]
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,7 @@ def add_item_routes(router: APIRouter, api: ItemApi) -> None:
     async def list_items(
         bus: Bus,
         user: CurrentUser,
-        workspace_id: Annotated[
-            UUID | None, Query(description=WORKSPACE_FILTER)
-        ] = None,
+        workspace_id: WorkspaceFilter = None,
     ) -> Any:
         req = api.list.request(workspace_id=workspace_id)
         return await bus.call(api.list, req, user_id=user.user_id)

@@ -33,7 +33,7 @@ from websockets.typing import Origin, Subprotocol
 from gateway.auth import CurrentUser
 from gateway.deps import Bus
 from gateway.inputs import contract_from
-from gateway.routes.items import WORKSPACE_FILTER
+from gateway.routes.items import WorkspaceFilter
 from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
 from proto.events import LogLevel
@@ -127,7 +127,7 @@ class LogFilters:
 
     def __init__(
         self,
-        workspace_id: Annotated[UUID | None, Query(description=WORKSPACE_FILTER)] = None,
+        workspace_id: WorkspaceFilter = None,
         bot_id: UUID | None = None,
         level: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
         kind: Annotated[list[str], Query()] = [],  # noqa: B006
