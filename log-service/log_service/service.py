@@ -33,8 +33,8 @@ from proto.logs import (
     SummaryQuery,
 )
 from services import audit
-from services.access import require
-from services.errors import RpcError, not_found
+from services.access import require_member
+from services.errors import RpcError
 from services.telemetry import redaction
 from services.telemetry.redaction import REDACTED, redact
 
@@ -279,9 +279,7 @@ def viewable(access: Access, workspace_id: UUID | None) -> list[UUID]:
     hold `logs.view`."""
     if workspace_id is None:
         return access.permitted("logs.view")
-    if not access.sees(workspace_id):
-        raise not_found("workspace")
-    require(access, "logs.view", workspace_id)
+    require_member(access, "logs.view", workspace_id)
     return [workspace_id]
 
 
@@ -456,9 +454,7 @@ def _cursor_seq(cursor: str) -> int:
 async def audit_list(session: AsyncSession, access: Access, q: AuditQuery) -> AuditPage:
     """One page of a workspace's trail, newest first: NOT_FOUND for a workspace the caller
     is no member of, FORBIDDEN without `audit.view`."""
-    if not access.sees(q.workspace_id):
-        raise not_found("workspace")
-    require(access, "audit.view", q.workspace_id)
+    require_member(access, "audit.view", q.workspace_id)
     _check_window(q)
     before = _cursor_seq(q.cursor) if q.cursor else None
     rows = await repo.audit_page(session, q, before, q.limit + 1)

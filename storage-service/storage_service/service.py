@@ -41,7 +41,7 @@ from proto.storage import (
     ListFiles,
     UploadFile,
 )
-from services.access import require
+from services.access import require, require_member
 from services.audit import AuditActor, diff
 from services.errors import RpcError, not_found, validation
 from services.outbox import Outbox
@@ -185,9 +185,7 @@ class StorageService:
         if uploader is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "an upload needs a signed-in user")
         workspace = meta.workspace_id or uploader
-        if not access.sees(workspace):
-            raise not_found("workspace")
-        require(access, "files.edit", workspace)
+        require_member(access, "files.edit", workspace)
         limit = self.limit_for(meta.kind)
         if len(data) > limit:
             raise RpcError(
