@@ -141,7 +141,7 @@ class Handlers:
 
     @answers(ME_DELETE)
     async def delete_me(self, _: Empty, ctx: RpcContext) -> AccountDeleted:
-        return await self.service.delete_account(await ctx.session(), ctx.require_user())
+        return await self.service.delete_account(await ctx.session(), ctx.require_user(), _who(ctx))
 
     @answers(SETTINGS_GET)
     async def get_settings(self, _: Empty, ctx: RpcContext) -> UserSettings:

@@ -569,7 +569,7 @@ class AuthService:
             )
         return dict(row.settings)
 
-    async def delete_account(self, s: AsyncSession, user_id: UUID) -> AccountDeleted:
+    async def delete_account(self, s: AsyncSession, user_id: UUID, who: Caller) -> AccountDeleted:
         """Delete the account now; every data-owning service is asked to purge the user.
 
         Services that do not answer are recorded in `pending_purges` and retried in the
@@ -584,6 +584,10 @@ class AuthService:
                 workspaces=owned,
             )
         deleted = await repo.delete_user(s, user_id)
+        if deleted:
+            # In the personal chain, which outlives the account (append-only), so the
+            # deletion itself stays on record; a repeated call deletes nothing, no record.
+            await audit(self.outbox, s, who, user_id, "account.delete", "account", user_id)
         await repo.add_pending_purges(s, user_id, self.purge_services)
         outcomes = await asyncio.gather(
             *(self._purge_one(name, user_id) for name in self.purge_services)
