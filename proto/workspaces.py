@@ -270,6 +270,25 @@ class InvitationAccepted(Contract):
 
 
 # --------------------------------------------------------------------------------------
+# audit retention (log-service's pruner asks)
+
+AUDIT_RETENTION_QUERY_MAX: Final = 1000
+
+
+class AuditRetentionQuery(Contract):
+    """The audit retention of these workspaces (log-service's daily pruner, for the
+    workspaces that have records older than the shortest retention allowed)."""
+
+    workspace_ids: list[UUID] = Field(max_length=AUDIT_RETENTION_QUERY_MAX)
+
+
+class AuditRetentions(Contract):
+    # Days each workspace keeps its audit records (`PATCH …/workspaces/{id}`
+    # `audit_retention_days`); a workspace auth no longer has (deleted) is absent.
+    days: dict[UUID, int]
+
+
+# --------------------------------------------------------------------------------------
 # RPCs of auth-service.
 
 ACCESS_GET = rpc(
@@ -278,6 +297,13 @@ ACCESS_GET = rpc(
     AccessSnapshot,
     callers=["gateway", "log"],
     summary="every membership of a user (role, permissions, bots) at its access version",
+)
+AUDIT_RETENTION_GET = rpc(
+    "rpc.auth.audit.retention",
+    AuditRetentionQuery,
+    AuditRetentions,
+    callers=["log"],
+    summary="how many days each of these workspaces keeps its audit records",
 )
 WORKSPACE_LIST = rpc("rpc.auth.workspace.list", Empty, WorkspaceList, callers=["gateway"])
 WORKSPACE_CREATE = rpc(

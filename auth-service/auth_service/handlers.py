@@ -182,6 +182,10 @@ class Handlers:
     async def access_get(self, req: AccessQuery, _: RpcContext) -> AccessSnapshot:
         return await self.teams.access(req.user_id)
 
+    @answers(W.AUDIT_RETENTION_GET)
+    async def audit_retention(self, req: W.AuditRetentionQuery, _: RpcContext) -> W.AuditRetentions:
+        return await self.teams.audit_retentions(req.workspace_ids)
+
     @answers(W.WORKSPACE_LIST)
     async def workspace_list(self, _: Empty, ctx: RpcContext) -> W.WorkspaceList:
         return await self.teams.list_workspaces(await ctx.user_session(), ctx.require_user())

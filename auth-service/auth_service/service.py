@@ -71,6 +71,7 @@ from proto.errors import ErrorCode, FieldError
 from proto.events import Event, event_subject, new_event_id
 from proto.storage import FileInfo
 from proto.workspaces import (
+    AuditRetentions,
     CreateInvitation,
     CreateRole,
     CreateWorkspace,
@@ -1066,6 +1067,14 @@ class TeamService:
                 WorkspaceGrant(**grant.model_dump(), name=row.name, personal=row.personal)
             )
         return AccessSnapshot(user_id=user_id, version=version or 0, grants=grants)
+
+    async def audit_retentions(self, workspace_ids: Sequence[UUID]) -> AuditRetentions:
+        """Each known workspace's audit retention, for log-service's pruner (which keeps
+        a deleted workspace's records for its own default)."""
+        if not workspace_ids:
+            return AuditRetentions(days={})
+        async with self.db.system_scope() as s:
+            return AuditRetentions(days=await repo.audit_retentions(s, workspace_ids))
 
     # ----------------------------------------------------------- workspaces
     async def list_workspaces(self, s: AsyncSession, user_id: UUID) -> WorkspaceList:

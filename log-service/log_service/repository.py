@@ -366,6 +366,17 @@ async def audit_head_seq(session: AsyncSession, workspace_id: UUID) -> int | Non
     return int(value) if value is not None else None
 
 
+async def audit_workspaces_before(session: AsyncSession, before: datetime) -> list[UUID]:
+    """The workspaces that have audit records older than `before` (system scope)."""
+    stmt = (
+        select(audit_events.c.workspace_id)
+        .where(audit_events.c.at < before)
+        .distinct()
+        .order_by(audit_events.c.workspace_id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
 async def prune_audit(session: AsyncSession, workspace_id: UUID, before: datetime) -> int:
     """Delete the workspace's records older than `before` (a prefix of its chain) through
     the owner's definer function, which records where the chain starts again; how many."""

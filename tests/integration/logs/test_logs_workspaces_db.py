@@ -21,16 +21,19 @@ from sqlalchemy.exc import DBAPIError
 
 import log_service
 from log_service import repository as repo
+from log_service.audit_pruner import prune_pass
 from log_service.ingest.audit import store_audit
 from log_service.service import prune_audit
 from proto.access import Access, Grant, permission_mask
 from proto.audit import AUDIT_RETENTION_DAYS_MIN, AuditRecord
+from proto.errors import ErrorCode
 from proto.events import new_event_id
 from services.db.bootstrap import bootstrap
 from services.db.engine import Database, plain_url
 from services.db.migrate import upgrade
 from services.devstack.cli import main as cli_main
 from services.devstack.cli import verify_audit
+from services.errors import RpcError
 from services.settings import with_credentials
 
 MIGRATIONS = Path(log_service.__file__).parent / "migrations"
@@ -271,3 +274,45 @@ async def test_retention_prunes_a_prefix_and_verify_starts_again_from_its_checkp
         await admin.close()
     assert await asyncio.to_thread(cli_main, ["audit", "verify", "--workspace", str(ws)]) == 1
     assert "the head does not name the last row" in capsys.readouterr().out
+
+
+async def test_a_pruning_pass_applies_each_workspaces_retention(
+    db: Database, admin_url: str
+) -> None:
+    # `team` keeps 40 days (its own retention, from auth-service); `deleted` is unknown to
+    # auth-service and keeps the default; `young` has nothing old enough to look at.
+    team, deleted, young = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+
+    def aged(ws: uuid.UUID, *ages: int) -> list[AuditRecord]:
+        return [
+            record(ws, age).model_copy(update={"at": now - timedelta(days=age)}) for age in ages
+        ]
+
+    await store_audit(db, [*aged(team, 300, 50, 41, 39, 2), *aged(deleted, 500, 100, 50)])
+    await store_audit(db, aged(young, 20, 1))
+    asked: list[list[uuid.UUID]] = []
+
+    async def retentions(ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        asked.append(ids)
+        return {team: 40}
+
+    removed = await prune_pass(db, retentions, 90, now)
+    assert removed == {team: 3, deleted: 2}
+    assert asked == [sorted([team, deleted])]
+    # Again: nothing more is old enough.
+    assert await prune_pass(db, retentions, 90, now) == {team: 0, deleted: 0}
+    lines = {line.split()[1]: (ok, line) for ok, line in await verify_audit(admin_url, None)}
+    assert all(ok for ok, _ in lines.values()), lines
+    assert lines[str(team)][1].startswith(f"OK {team} 2 rows ")
+    assert lines[str(deleted)][1].startswith(f"OK {deleted} 1 rows ")
+    assert lines[str(young)][1].startswith(f"OK {young} 2 rows ")
+
+    # auth-service not answering: the pass fails and prunes nothing.
+    async def down(ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        raise RpcError(ErrorCode.UNAVAILABLE, "the auth service is not available")
+
+    with pytest.raises(RpcError):
+        await prune_pass(db, down, 30, now + timedelta(days=365))
+    assert [ok for ok, _ in await verify_audit(admin_url, team)] == [True]
+    assert lines[str(team)][1] == (await verify_audit(admin_url, team))[0][1]

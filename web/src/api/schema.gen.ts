@@ -150,6 +150,16 @@ export type AuditRecord = {
   workspace_id: string;
 };
 
+/** The audit retention of these workspaces (log-service's daily pruner, for the
+ * workspaces that have records older than the shortest retention allowed). */
+export type AuditRetentionQuery = {
+  workspace_ids: string[];
+};
+
+export type AuditRetentions = {
+  days: Record<string, number>;
+};
+
 export type AvatarApplied = {
   avatar_hash?: string | null;
   bot_id: string;
