@@ -22,6 +22,7 @@ from proto.access import (
     Permission,
 )
 from proto.audit import AUDIT_RETENTION_DAYS_MIN
+from proto.auth import User
 from proto.base import Contract, Empty
 from proto.registry import EventSpec, Spec, declared_specs, rpc
 from proto.values import Text
@@ -267,6 +268,34 @@ class InvitationAccepted(Contract):
 
     workspace_id: UUID
     joined: bool
+
+
+# --------------------------------------------------------------------------------------
+# GET /v1/me (the gateway composes it: the user from auth-service, the workspaces from the
+# access the request was authenticated with)
+
+
+class MyWorkspace(Contract):
+    """A workspace of mine with my role and what I may do there now (with a personal
+    token: what the token may do)."""
+
+    id: UUID
+    name: str
+    personal: bool
+    role: str
+    permissions: list[Permission]
+    bot_ids: list[UUID] = Field(default_factory=list, description="empty: every bot")
+
+
+class Me(User):
+    """`GET /v1/me`: who I am, and my workspaces."""
+
+    workspaces: list[MyWorkspace] = Field(default_factory=list)
+
+
+# Shapes only the HTTP API has, exported with the contracts (proto/schema/) so that the
+# console's types (web/src/api/schema.gen.ts) come from the same models as the gateway's.
+HTTP_MODELS: list[type[Contract]] = [Me]
 
 
 # --------------------------------------------------------------------------------------
