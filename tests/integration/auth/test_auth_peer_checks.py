@@ -4,23 +4,22 @@ a workspace's `avatar_file_id` an avatar file of that workspace (storage-service
 `rpc.storage.file.get`). An unknown id is a 422 naming it; a service that does not answer
 is a 503; either way nothing is written.
 
-Real NATS responders stand in for bot-service (`bot_service`, conftest.py) and
-storage-service (below): this stack runs neither."""
+Real NATS responders stand in for bot-service (`bot_service`) and storage-service
+(`Storage`, through `stand_in`; conftest.py): this stack runs neither."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
-from nats.aio.client import Client as NATS
 
 from proto import headers as H
 from proto.access import AccessQuery
 from proto.errors import ErrorCode, ErrorEnvelope
-from proto.registry import RpcSpec
 from proto.storage import GET_FILE, FileInfo, FileKind, FileRef
 from proto.workspaces import (
     ACCESS_GET,
@@ -43,32 +42,99 @@ from services.errors import RpcError
 from tests.fixtures.auth import SignedIn, sign_in
 
 
-class Caller:
-    def __init__(self, nc: NATS) -> None:
-        self.client = RpcClient(nc, "gateway", timeout_s=15.0)
+async def _refused(call: Awaitable[Any]) -> RpcError:
+    with pytest.raises(RpcError) as caught:
+        await call
+    return caught.value
 
-    async def __call__(self, spec: RpcSpec[Any, Any], req: Any, user: SignedIn) -> Any:
-        return await self.client.call(spec, req, user_id=user.user_id)
 
-    async def refused(self, spec: RpcSpec[Any, Any], req: Any, user: SignedIn) -> RpcError:
-        with pytest.raises(RpcError) as caught:
-            await self(spec, req, user)
-        return caught.value
+async def _bot_limit(rpc: RpcClient, user: SignedIn, ws: uuid.UUID) -> list[uuid.UUID]:
+    snapshot = await rpc.call(ACCESS_GET, AccessQuery(user_id=user.user_id))
+    (grant,) = [g for g in snapshot.grants if g.workspace_id == ws]
+    return list(grant.bot_ids)
 
-    async def bot_ids(self, user: SignedIn, ws: uuid.UUID) -> list[uuid.UUID]:
-        snapshot = await self.client.call(ACCESS_GET, AccessQuery(user_id=user.user_id))
-        (grant,) = [g for g in snapshot.grants if g.workspace_id == ws]
-        return list(grant.bot_ids)
+
+async def _team(rpc: RpcClient, stack: Any, sandbox: Any) -> tuple[SignedIn, SignedIn, uuid.UUID]:
+    alice, bob = await sign_in(stack.url, sandbox), await sign_in(stack.url, sandbox)
+    made = await rpc.call(WORKSPACE_CREATE, CreateWorkspace(name="Checked"), user_id=alice.user_id)
+    ws = made.id
+    link = CreateInvitation(workspace_id=ws, role="viewer")
+    invite = await rpc.call(INVITATION_CREATE, link, user_id=alice.user_id)
+    await rpc.call(INVITATION_ACCEPT, AcceptInvitation(token=invite.token), user_id=bob.user_id)
+    return alice, bob, ws
+
+
+@pytest.fixture
+def rpc(nc: Any) -> RpcClient:
+    return RpcClient(nc, "gateway", timeout_s=15.0)
+
+
+async def test_unknown_bot_ids_are_refused_by_name_and_nothing_is_written(
+    stack, sandbox, rpc, bot_service
+) -> None:
+    alice, bob, ws = await _team(rpc, stack, sandbox)
+    ours, stranger = uuid.uuid4(), uuid.uuid4()
+    bot_service.unknown.add(stranger)
+
+    limit = UpdateMember(workspace_id=ws, user_id=bob.user_id, bot_ids=[ours, stranger])
+    refused = await _refused(rpc.call(MEMBER_UPDATE, limit, user_id=alice.user_id))
+    assert refused.code == ErrorCode.VALIDATION
+    assert str(stranger) in refused.message
+    assert str(ours) not in refused.message
+    assert refused.details["unknown_bot_ids"] == [str(stranger)]
+    assert [f.loc for f in refused.fields] == [["bot_ids"]]
+    assert await _bot_limit(rpc, bob, ws) == []
+
+    invite = CreateInvitation(workspace_id=ws, role="operator", bot_ids=[stranger, ours])
+    refused = await _refused(rpc.call(INVITATION_CREATE, invite, user_id=alice.user_id))
+    assert (refused.code, refused.details["unknown_bot_ids"]) == (
+        ErrorCode.VALIDATION,
+        [str(stranger)],
+    )
+    listed = await rpc.call(INVITATION_LIST, WorkspaceRef(workspace_id=ws), user_id=alice.user_id)
+    assert listed.invitations == []
+
+    # Bots of the workspace are taken (once each), as bot-service was asked about them.
+    twice = UpdateMember(workspace_id=ws, user_id=bob.user_id, bot_ids=[ours, ours])
+    member = await rpc.call(MEMBER_UPDATE, twice, user_id=alice.user_id)
+    assert member.bot_ids == [ours]
+    assert await _bot_limit(rpc, bob, ws) == [ours]
+    invite = CreateInvitation(workspace_id=ws, role="viewer", bot_ids=[ours])
+    link = await rpc.call(INVITATION_CREATE, invite, user_id=alice.user_id)
+    assert link.bot_ids == [ours]
+    assert {(q.workspace_id, tuple(q.bot_ids)) for q in bot_service.asked} >= {(ws, (ours,))}
+
+
+async def test_bot_service_down_refuses_bot_limits_with_503_and_writes_nothing(
+    stack, sandbox, rpc, bot_service
+) -> None:
+    alice, bob, ws = await _team(rpc, stack, sandbox)
+    bot = uuid.uuid4()
+    async with bot_service.away():
+        limit = UpdateMember(workspace_id=ws, user_id=bob.user_id, bot_ids=[bot])
+        down = await _refused(rpc.call(MEMBER_UPDATE, limit, user_id=alice.user_id))
+        assert (down.code, down.details["service"]) == (ErrorCode.UNAVAILABLE, "bot")
+        assert "nothing was changed" in down.message
+        invite = CreateInvitation(workspace_id=ws, role="viewer", bot_ids=[bot])
+        down = await _refused(rpc.call(INVITATION_CREATE, invite, user_id=alice.user_id))
+        assert down.code == ErrorCode.UNAVAILABLE
+        # Without bot limits there is nothing to ask: the change goes through.
+        plain = CreateInvitation(workspace_id=ws, role="viewer")
+        await rpc.call(INVITATION_CREATE, plain, user_id=alice.user_id)
+        role = UpdateMember(workspace_id=ws, user_id=bob.user_id, role="operator")
+        assert (await rpc.call(MEMBER_UPDATE, role, user_id=alice.user_id)).role == "operator"
+    assert await _bot_limit(rpc, bob, ws) == []
+    listed = await rpc.call(INVITATION_LIST, WorkspaceRef(workspace_id=ws), user_id=alice.user_id)
+    assert [i.bot_ids for i in listed.invitations] == [[]]
 
 
 class Storage:
-    """Answers `rpc.storage.file.get` with the files it holds (404 for any other id)."""
+    """storage-service's `rpc.storage.file.get`: the files it holds, 404 for any other id."""
 
-    def __init__(self, nc: NATS) -> None:
+    def __init__(self, nc: Any) -> None:
         self.nc = nc
         self.files: dict[uuid.UUID, FileInfo] = {}
         self.asked: list[dict[str, str]] = []
-        self.sub: Any = None
 
     def add(self, workspace_id: uuid.UUID, kind: FileKind) -> uuid.UUID:
         file_id = uuid.uuid4()
@@ -85,16 +151,6 @@ class Storage:
         )
         return file_id
 
-    async def start(self) -> None:
-        self.sub = await self.nc.subscribe(GET_FILE.subject, cb=self.answer)
-        await self.nc.flush()
-
-    async def stop(self) -> None:
-        if self.sub is not None:
-            await self.sub.unsubscribe()
-            await self.nc.flush()
-            self.sub = None
-
     async def answer(self, msg: Any) -> None:
         self.asked.append(dict(msg.headers or {}))
         info = self.files.get(FileRef.model_validate_json(msg.data).file_id)
@@ -106,135 +162,45 @@ class Storage:
         await self.nc.publish(msg.reply, body, headers={H.STATUS: H.STATUS_ERROR})
 
 
-@pytest.fixture
-async def storage(nc: NATS) -> Any:
-    found = Storage(nc)
-    await found.start()
-    yield found
-    await found.stop()
-
-
-async def _team(call: Caller, stack: Any, sandbox: Any) -> tuple[SignedIn, SignedIn, uuid.UUID]:
-    alice, bob = await sign_in(stack.url, sandbox), await sign_in(stack.url, sandbox)
-    ws = (await call(WORKSPACE_CREATE, CreateWorkspace(name="Checked"), alice)).id
-    invite = await call(INVITATION_CREATE, CreateInvitation(workspace_id=ws, role="viewer"), alice)
-    await call(INVITATION_ACCEPT, AcceptInvitation(token=invite.token), bob)
-    return alice, bob, ws
-
-
-async def test_unknown_bot_ids_are_refused_by_name_and_nothing_is_written(
-    stack, sandbox, nc, bot_service
-) -> None:
-    call = Caller(nc)
-    alice, bob, ws = await _team(call, stack, sandbox)
-    ours, stranger = uuid.uuid4(), uuid.uuid4()
-    bot_service.unknown.add(stranger)
-
-    limit = UpdateMember(workspace_id=ws, user_id=bob.user_id, bot_ids=[ours, stranger])
-    refused = await call.refused(MEMBER_UPDATE, limit, alice)
-    assert refused.code == ErrorCode.VALIDATION
-    assert str(stranger) in refused.message
-    assert str(ours) not in refused.message
-    assert refused.details["unknown_bot_ids"] == [str(stranger)]
-    assert [f.loc for f in refused.fields] == [["bot_ids"]]
-    assert await call.bot_ids(bob, ws) == []
-
-    invite = CreateInvitation(workspace_id=ws, role="operator", bot_ids=[stranger, ours])
-    refused = await call.refused(INVITATION_CREATE, invite, alice)
-    assert (refused.code, refused.details["unknown_bot_ids"]) == (
-        ErrorCode.VALIDATION,
-        [str(stranger)],
-    )
-    pending = await call(INVITATION_LIST, WorkspaceRef(workspace_id=ws), alice)
-    assert pending.invitations == []
-
-    # Bots of the workspace are taken (once each), as bot-service was asked about them.
-    member = await call(
-        MEMBER_UPDATE,
-        UpdateMember(workspace_id=ws, user_id=bob.user_id, bot_ids=[ours, ours]),
-        alice,
-    )
-    assert member.bot_ids == [ours]
-    assert await call.bot_ids(bob, ws) == [ours]
-    link = await call(
-        INVITATION_CREATE, CreateInvitation(workspace_id=ws, role="viewer", bot_ids=[ours]), alice
-    )
-    assert link.bot_ids == [ours]
-    assert {(q.workspace_id, tuple(q.bot_ids)) for q in bot_service.asked} >= {(ws, (ours,))}
-
-
-async def test_bot_service_down_refuses_bot_limits_with_503_and_writes_nothing(
-    stack, sandbox, nc, bot_service
-) -> None:
-    call = Caller(nc)
-    alice, bob, ws = await _team(call, stack, sandbox)
-    bot = uuid.uuid4()
-    async with bot_service.away():
-        down = await call.refused(
-            MEMBER_UPDATE, UpdateMember(workspace_id=ws, user_id=bob.user_id, bot_ids=[bot]), alice
-        )
-        assert (down.code, down.details["service"]) == (ErrorCode.UNAVAILABLE, "bot")
-        assert "nothing was changed" in down.message
-        down = await call.refused(
-            INVITATION_CREATE,
-            CreateInvitation(workspace_id=ws, role="viewer", bot_ids=[bot]),
-            alice,
-        )
-        assert down.code == ErrorCode.UNAVAILABLE
-        # Without bot limits there is nothing to ask: the change goes through.
-        await call(INVITATION_CREATE, CreateInvitation(workspace_id=ws, role="viewer"), alice)
-        changed = await call(
-            MEMBER_UPDATE,
-            UpdateMember(workspace_id=ws, user_id=bob.user_id, role="operator"),
-            alice,
-        )
-        assert changed.role == "operator"
-    assert await call.bot_ids(bob, ws) == []
-    pending = await call(INVITATION_LIST, WorkspaceRef(workspace_id=ws), alice)
-    assert [i.bot_ids for i in pending.invitations] == [[]]
-
-
 async def test_workspace_avatar_must_be_an_avatar_file_of_that_workspace(
-    stack, sandbox, nc, storage
+    stack, sandbox, nc, rpc, stand_in
 ) -> None:
-    call = Caller(nc)
-    alice, _, ws = await _team(call, stack, sandbox)
+    storage = Storage(nc)
+    responder = await stand_in(GET_FILE.subject, storage.answer)
+    alice, _, ws = await _team(rpc, stack, sandbox)
     elsewhere = storage.add(alice.user_id, "avatar")  # her personal workspace's
     config = storage.add(ws, "config")
     avatar = storage.add(ws, "avatar")
+
+    async def current() -> Any:
+        return await rpc.call(WORKSPACE_GET, WorkspaceRef(workspace_id=ws), user_id=alice.user_id)
 
     for file_id, reason in (
         (elsewhere, "not a file of this workspace"),
         (config, "config file"),
         (uuid.uuid4(), "not a file of this workspace"),
     ):
-        refused = await call.refused(
-            WORKSPACE_UPDATE, UpdateWorkspace(workspace_id=ws, avatar_file_id=file_id), alice
-        )
+        change = UpdateWorkspace(workspace_id=ws, avatar_file_id=file_id)
+        refused = await _refused(rpc.call(WORKSPACE_UPDATE, change, user_id=alice.user_id))
         assert refused.code == ErrorCode.VALIDATION, file_id
         assert reason in refused.message
         assert [f.loc for f in refused.fields] == [["avatar_file_id"]]
-        current = await call(WORKSPACE_GET, WorkspaceRef(workspace_id=ws), alice)
-        assert current.avatar_file_id is None
+        assert (await current()).avatar_file_id is None
 
-    updated = await call(
-        WORKSPACE_UPDATE, UpdateWorkspace(workspace_id=ws, avatar_file_id=avatar), alice
-    )
+    change = UpdateWorkspace(workspace_id=ws, avatar_file_id=avatar)
+    updated = await rpc.call(WORKSPACE_UPDATE, change, user_id=alice.user_id)
     assert updated.avatar_file_id == avatar
     # Asked as the admin, in this workspace (as the gateway's access would say it).
     assert all(h.get(H.USER_ID) == str(alice.user_id) and H.ACCESS in h for h in storage.asked)
 
-    await storage.stop()
-    down = await call.refused(
-        WORKSPACE_UPDATE,
-        UpdateWorkspace(workspace_id=ws, name="Renamed", avatar_file_id=storage.add(ws, "avatar")),
-        alice,
-    )
-    assert (down.code, down.details["service"]) == (ErrorCode.UNAVAILABLE, "storage")
-    current = await call(WORKSPACE_GET, WorkspaceRef(workspace_id=ws), alice)
-    assert (current.name, current.avatar_file_id) == ("Checked", avatar)
-    # Removing the avatar asks nobody.
-    cleared = await call(
-        WORKSPACE_UPDATE, UpdateWorkspace(workspace_id=ws, avatar_file_id=None), alice
-    )
-    assert cleared.avatar_file_id is None
+    async with responder.away():
+        change = UpdateWorkspace(
+            workspace_id=ws, name="Renamed", avatar_file_id=storage.add(ws, "avatar")
+        )
+        down = await _refused(rpc.call(WORKSPACE_UPDATE, change, user_id=alice.user_id))
+        assert (down.code, down.details["service"]) == (ErrorCode.UNAVAILABLE, "storage")
+        assert ((await current()).name, (await current()).avatar_file_id) == ("Checked", avatar)
+        # Removing the avatar asks nobody.
+        clear = UpdateWorkspace(workspace_id=ws, avatar_file_id=None)
+        cleared = await rpc.call(WORKSPACE_UPDATE, clear, user_id=alice.user_id)
+        assert cleared.avatar_file_id is None
