@@ -10,7 +10,6 @@ Real NATS responders stand in for bot-service (`bot_service`) and storage-servic
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,94 +36,87 @@ from proto.workspaces import (
     UpdateWorkspace,
     WorkspaceRef,
 )
-from services.bus.rpc import RpcClient
-from services.errors import RpcError
 from tests.fixtures.auth import SignedIn, sign_in
+from tests.integration.auth.gateway_calls import AuthCalls
 
 
-async def _refused(call: Awaitable[Any]) -> RpcError:
-    with pytest.raises(RpcError) as caught:
-        await call
-    return caught.value
-
-
-async def _bot_limit(rpc: RpcClient, user: SignedIn, ws: uuid.UUID) -> list[uuid.UUID]:
-    snapshot = await rpc.call(ACCESS_GET, AccessQuery(user_id=user.user_id))
+async def _bot_limit(auth: AuthCalls, user: SignedIn, ws: uuid.UUID) -> list[uuid.UUID]:
+    snapshot = await auth(ACCESS_GET, AccessQuery(user_id=user.user_id))
     (grant,) = [g for g in snapshot.grants if g.workspace_id == ws]
     return list(grant.bot_ids)
 
 
-async def _team(rpc: RpcClient, stack: Any, sandbox: Any) -> tuple[SignedIn, SignedIn, uuid.UUID]:
+async def _team(auth: AuthCalls, stack: Any, sandbox: Any) -> tuple[SignedIn, SignedIn, uuid.UUID]:
     alice, bob = await sign_in(stack.url, sandbox), await sign_in(stack.url, sandbox)
-    made = await rpc.call(WORKSPACE_CREATE, CreateWorkspace(name="Checked"), user_id=alice.user_id)
+    made = await auth(WORKSPACE_CREATE, CreateWorkspace(name="Checked"), alice)
     ws = made.id
     link = CreateInvitation(workspace_id=ws, role="viewer")
-    invite = await rpc.call(INVITATION_CREATE, link, user_id=alice.user_id)
-    await rpc.call(INVITATION_ACCEPT, AcceptInvitation(token=invite.token), user_id=bob.user_id)
+    invite = await auth(INVITATION_CREATE, link, alice)
+    await auth(INVITATION_ACCEPT, AcceptInvitation(token=invite.token), bob)
     return alice, bob, ws
 
 
 @pytest.fixture
-def rpc(nc: Any) -> RpcClient:
-    return RpcClient(nc, "gateway", timeout_s=15.0)
+def auth(nc: Any) -> AuthCalls:
+    return AuthCalls(nc)
 
 
 async def test_unknown_bot_ids_are_refused_by_name_and_nothing_is_written(
-    stack, sandbox, rpc, bot_service
+    stack, sandbox, auth, bot_service
 ) -> None:
-    alice, bob, ws = await _team(rpc, stack, sandbox)
+    alice, bob, ws = await _team(auth, stack, sandbox)
     ours, stranger = uuid.uuid4(), uuid.uuid4()
     bot_service.unknown.add(stranger)
 
     limit = UpdateMember(workspace_id=ws, user_id=bob.user_id, bot_ids=[ours, stranger])
-    refused = await _refused(rpc.call(MEMBER_UPDATE, limit, user_id=alice.user_id))
+    refused = await auth.refused(MEMBER_UPDATE, limit, alice)
     assert refused.code == ErrorCode.VALIDATION
     assert str(stranger) in refused.message
     assert str(ours) not in refused.message
     assert refused.details["unknown_bot_ids"] == [str(stranger)]
     assert [f.loc for f in refused.fields] == [["bot_ids"]]
-    assert await _bot_limit(rpc, bob, ws) == []
+    assert await _bot_limit(auth, bob, ws) == []
 
     invite = CreateInvitation(workspace_id=ws, role="operator", bot_ids=[stranger, ours])
-    refused = await _refused(rpc.call(INVITATION_CREATE, invite, user_id=alice.user_id))
+    refused = await auth.refused(INVITATION_CREATE, invite, alice)
     assert (refused.code, refused.details["unknown_bot_ids"]) == (
         ErrorCode.VALIDATION,
         [str(stranger)],
     )
-    listed = await rpc.call(INVITATION_LIST, WorkspaceRef(workspace_id=ws), user_id=alice.user_id)
+    listed = await auth(INVITATION_LIST, WorkspaceRef(workspace_id=ws), alice)
     assert listed.invitations == []
 
     # Bots of the workspace are taken (once each), as bot-service was asked about them.
     twice = UpdateMember(workspace_id=ws, user_id=bob.user_id, bot_ids=[ours, ours])
-    member = await rpc.call(MEMBER_UPDATE, twice, user_id=alice.user_id)
+    member = await auth(MEMBER_UPDATE, twice, alice)
     assert member.bot_ids == [ours]
-    assert await _bot_limit(rpc, bob, ws) == [ours]
+    assert await _bot_limit(auth, bob, ws) == [ours]
     invite = CreateInvitation(workspace_id=ws, role="viewer", bot_ids=[ours])
-    link = await rpc.call(INVITATION_CREATE, invite, user_id=alice.user_id)
+    link = await auth(INVITATION_CREATE, invite, alice)
     assert link.bot_ids == [ours]
     assert {(q.workspace_id, tuple(q.bot_ids)) for q in bot_service.asked} >= {(ws, (ours,))}
 
 
 async def test_bot_service_down_refuses_bot_limits_with_503_and_writes_nothing(
-    stack, sandbox, rpc, bot_service
+    stack, sandbox, auth, bot_service
 ) -> None:
-    alice, bob, ws = await _team(rpc, stack, sandbox)
+    alice, bob, ws = await _team(auth, stack, sandbox)
     bot = uuid.uuid4()
     async with bot_service.away():
         limit = UpdateMember(workspace_id=ws, user_id=bob.user_id, bot_ids=[bot])
-        down = await _refused(rpc.call(MEMBER_UPDATE, limit, user_id=alice.user_id))
+        down = await auth.refused(MEMBER_UPDATE, limit, alice)
         assert (down.code, down.details["service"]) == (ErrorCode.UNAVAILABLE, "bot")
         assert "nothing was changed" in down.message
         invite = CreateInvitation(workspace_id=ws, role="viewer", bot_ids=[bot])
-        down = await _refused(rpc.call(INVITATION_CREATE, invite, user_id=alice.user_id))
+        down = await auth.refused(INVITATION_CREATE, invite, alice)
         assert down.code == ErrorCode.UNAVAILABLE
         # Without bot limits there is nothing to ask: the change goes through.
         plain = CreateInvitation(workspace_id=ws, role="viewer")
-        await rpc.call(INVITATION_CREATE, plain, user_id=alice.user_id)
+        await auth(INVITATION_CREATE, plain, alice)
         role = UpdateMember(workspace_id=ws, user_id=bob.user_id, role="operator")
-        assert (await rpc.call(MEMBER_UPDATE, role, user_id=alice.user_id)).role == "operator"
-    assert await _bot_limit(rpc, bob, ws) == []
-    listed = await rpc.call(INVITATION_LIST, WorkspaceRef(workspace_id=ws), user_id=alice.user_id)
+        assert (await auth(MEMBER_UPDATE, role, alice)).role == "operator"
+    assert await _bot_limit(auth, bob, ws) == []
+    listed = await auth(INVITATION_LIST, WorkspaceRef(workspace_id=ws), alice)
     assert [i.bot_ids for i in listed.invitations] == [[]]
 
 
@@ -163,17 +155,17 @@ class Storage:
 
 
 async def test_workspace_avatar_must_be_an_avatar_file_of_that_workspace(
-    stack, sandbox, nc, rpc, stand_in
+    stack, sandbox, nc, auth, stand_in
 ) -> None:
     storage = Storage(nc)
     responder = await stand_in(GET_FILE.subject, storage.answer)
-    alice, _, ws = await _team(rpc, stack, sandbox)
+    alice, _, ws = await _team(auth, stack, sandbox)
     elsewhere = storage.add(alice.user_id, "avatar")  # her personal workspace's
     config = storage.add(ws, "config")
     avatar = storage.add(ws, "avatar")
 
     async def current() -> Any:
-        return await rpc.call(WORKSPACE_GET, WorkspaceRef(workspace_id=ws), user_id=alice.user_id)
+        return await auth(WORKSPACE_GET, WorkspaceRef(workspace_id=ws), alice)
 
     for file_id, reason in (
         (elsewhere, "not a file of this workspace"),
@@ -181,14 +173,14 @@ async def test_workspace_avatar_must_be_an_avatar_file_of_that_workspace(
         (uuid.uuid4(), "not a file of this workspace"),
     ):
         change = UpdateWorkspace(workspace_id=ws, avatar_file_id=file_id)
-        refused = await _refused(rpc.call(WORKSPACE_UPDATE, change, user_id=alice.user_id))
+        refused = await auth.refused(WORKSPACE_UPDATE, change, alice)
         assert refused.code == ErrorCode.VALIDATION, file_id
         assert reason in refused.message
         assert [f.loc for f in refused.fields] == [["avatar_file_id"]]
         assert (await current()).avatar_file_id is None
 
     change = UpdateWorkspace(workspace_id=ws, avatar_file_id=avatar)
-    updated = await rpc.call(WORKSPACE_UPDATE, change, user_id=alice.user_id)
+    updated = await auth(WORKSPACE_UPDATE, change, alice)
     assert updated.avatar_file_id == avatar
     # Asked as the admin, in this workspace (as the gateway's access would say it).
     assert all(h.get(H.USER_ID) == str(alice.user_id) and H.ACCESS in h for h in storage.asked)
@@ -197,10 +189,10 @@ async def test_workspace_avatar_must_be_an_avatar_file_of_that_workspace(
         change = UpdateWorkspace(
             workspace_id=ws, name="Renamed", avatar_file_id=storage.add(ws, "avatar")
         )
-        down = await _refused(rpc.call(WORKSPACE_UPDATE, change, user_id=alice.user_id))
+        down = await auth.refused(WORKSPACE_UPDATE, change, alice)
         assert (down.code, down.details["service"]) == (ErrorCode.UNAVAILABLE, "storage")
         assert ((await current()).name, (await current()).avatar_file_id) == ("Checked", avatar)
         # Removing the avatar asks nobody.
         clear = UpdateWorkspace(workspace_id=ws, avatar_file_id=None)
-        cleared = await rpc.call(WORKSPACE_UPDATE, clear, user_id=alice.user_id)
+        cleared = await auth(WORKSPACE_UPDATE, clear, alice)
         assert cleared.avatar_file_id is None

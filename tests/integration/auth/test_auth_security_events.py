@@ -28,7 +28,6 @@ from proto.auth import (
     RefreshRequest,
 )
 from proto.base import Empty
-from proto.registry import RpcSpec
 from proto.workspaces import (
     INVITATION_ACCEPT,
     INVITATION_CREATE,
@@ -43,10 +42,9 @@ from proto.workspaces import (
     MemberRef,
     UpdateMember,
 )
-from services.bus.rpc import RpcClient
-from services.errors import RpcError
-from tests.fixtures.auth import SignedIn, sign_in
+from tests.fixtures.auth import sign_in
 from tests.fixtures.infra import apoll
+from tests.integration.auth.gateway_calls import AuthCalls
 
 # The issue's words → the action recorded, and in whose chain.
 PERSONAL = {
@@ -81,19 +79,13 @@ async def records(nc: NATS, stack: Any) -> Any:
 
 
 async def test_every_security_event_of_the_issue_is_recorded(stack, sandbox, nc, records) -> None:
-    client = RpcClient(nc, "gateway", timeout_s=15.0)
-    headers = {H.CLIENT: orjson.dumps({"ip": "198.51.100.4", "ua": "sec/1"}).decode()}
-
-    async def call(spec: RpcSpec[Any, Any], req: Any, user: SignedIn | None = None) -> Any:
-        uid = user.user_id if user else None
-        return await client.call(spec, req, user_id=uid, headers=headers)
+    call = AuthCalls(nc, {H.CLIENT: orjson.dumps({"ip": "198.51.100.4", "ua": "sec/1"}).decode()})
 
     alice, bob = await sign_in(stack.url, sandbox), await sign_in(stack.url, sandbox)
     token = await call(TOKENS_CREATE, CreateApiToken(name="ci", scopes=["bots:read"]), alice)
     await call(TOKENS_REVOKE, ApiTokenRef(token_id=token.info.id), alice)
     await call(REFRESH, RefreshRequest(refresh_token=alice.refresh_token))
-    with pytest.raises(RpcError):
-        await call(REFRESH, RefreshRequest(refresh_token=alice.refresh_token))
+    await call.refused(REFRESH, RefreshRequest(refresh_token=alice.refresh_token))
     again = await sign_in(stack.url, sandbox, person=alice.sandbox_user)
     await call(LOGOUT, RefreshRequest(refresh_token=again.refresh_token))
     await call(LOGOUT_ALL, Empty(), alice)
