@@ -141,7 +141,7 @@ class Handlers:
 
     @answers(ME_DELETE)
     async def delete_me(self, _: Empty, ctx: RpcContext) -> AccountDeleted:
-        return await self.service.delete_account(await ctx.session(), ctx.require_user())
+        return await self.service.delete_account(await ctx.session(), ctx.require_user(), _who(ctx))
 
     @answers(SETTINGS_GET)
     async def get_settings(self, _: Empty, ctx: RpcContext) -> UserSettings:
@@ -181,6 +181,10 @@ class Handlers:
     @answers(W.ACCESS_GET)
     async def access_get(self, req: AccessQuery, _: RpcContext) -> AccessSnapshot:
         return await self.teams.access(req.user_id)
+
+    @answers(W.AUDIT_RETENTION_GET)
+    async def audit_retention(self, req: W.AuditRetentionQuery, _: RpcContext) -> W.AuditRetentions:
+        return await self.teams.audit_retentions(req.workspace_ids)
 
     @answers(W.WORKSPACE_LIST)
     async def workspace_list(self, _: Empty, ctx: RpcContext) -> W.WorkspaceList:

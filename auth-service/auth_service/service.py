@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -69,7 +69,9 @@ from proto.auth import (
 from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
 from proto.events import Event, event_subject, new_event_id
+from proto.storage import FileInfo
 from proto.workspaces import (
+    AuditRetentions,
     CreateInvitation,
     CreateRole,
     CreateWorkspace,
@@ -102,9 +104,17 @@ from services.errors import RpcError, conflict
 from services.outbox import Outbox
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Publish = Callable[[str, Event], Awaitable[None]]
 Purge = Callable[[str, UUID], Awaitable[int]]
+# Other services asked before a change, with the caller's access in the one workspace, as
+# auth knows it first-hand (the gateway's cached `bc-access` may predate it):
+# which of the ids are not bots of the workspace (bot-service's `rpc.bot.ids.check`);
+UnknownBots = Callable[[Access, UUID, list[UUID]], Awaitable[list[UUID]]]
+# the file as storage-service shows it to the caller (`rpc.storage.file.get`; NOT_FOUND
+# when it is no file of theirs).
+WorkspaceFile = Callable[[Access, UUID], Awaitable[FileInfo]]
 
 
 def now_utc() -> datetime:
@@ -560,7 +570,7 @@ class AuthService:
             )
         return dict(row.settings)
 
-    async def delete_account(self, s: AsyncSession, user_id: UUID) -> AccountDeleted:
+    async def delete_account(self, s: AsyncSession, user_id: UUID, who: Caller) -> AccountDeleted:
         """Delete the account now; every data-owning service is asked to purge the user.
 
         Services that do not answer are recorded in `pending_purges` and retried in the
@@ -575,6 +585,10 @@ class AuthService:
                 workspaces=owned,
             )
         deleted = await repo.delete_user(s, user_id)
+        if deleted:
+            # In the personal chain, which outlives the account (append-only), so the
+            # deletion itself stays on record; a repeated call deletes nothing, no record.
+            await audit(self.outbox, s, who, user_id, "account.delete", "account", user_id)
         await repo.add_pending_purges(s, user_id, self.purge_services)
         outcomes = await asyncio.gather(
             *(self._purge_one(name, user_id) for name in self.purge_services)
@@ -812,6 +826,27 @@ def _no_workspace() -> RpcError:
     return RpcError(ErrorCode.NOT_FOUND, "workspace not found")
 
 
+def _as(user_id: UUID, grant: Grant) -> Access:
+    """The caller in one workspace, for a call to another service about it."""
+    return Access(user_id=user_id, grants=[grant])
+
+
+async def _peer(service: str, answer: Awaitable[T]) -> T:
+    """Another service's answer a change depends on: when it is down (no answer, or no
+    answer in time) the change is refused as unavailable (503) and nothing is written."""
+    try:
+        return await answer
+    except RpcError as err:
+        if err.code not in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+            raise
+        raise RpcError(
+            ErrorCode.UNAVAILABLE,
+            f"the {service} service is not available to check this change; nothing was changed,"
+            " try again",
+            details={"service": service},
+        ) from None
+
+
 def _invalid(field: str, message: str) -> RpcError:
     return RpcError(
         ErrorCode.VALIDATION, message, fields=[FieldError(loc=[field], message=message)]
@@ -919,6 +954,8 @@ class TeamService:
     data_services: Sequence[str]
     # `rpc.<service>.workspace.purge{workspace_id}`: how many rows the service removed.
     purge: Purge
+    unknown_bots: UnknownBots
+    workspace_file: WorkspaceFile
 
     async def _changed(
         self,
@@ -971,6 +1008,41 @@ class TeamService:
             raise _invalid("role", f"no role {ref} in this workspace")
         return _RoleChoice(None, row.id, permission_mask(row.permissions))
 
+    async def _bots_of(self, access: Access, workspace_id: UUID, ids: Sequence[UUID]) -> list[UUID]:
+        """`ids` without repeats, each a bot of the workspace (bot-service says which are
+        not: 422 naming them); asked before anything is written, so a refusal or a
+        bot-service that does not answer leaves nothing half-done."""
+        given = list(dict.fromkeys(ids))
+        if not given:
+            return given
+        unknown = await _peer("bot", self.unknown_bots(access, workspace_id, given))
+        if unknown:
+            names = ", ".join(str(i) for i in unknown)
+            message = f"not bots of this workspace: {names}"
+            raise RpcError(
+                ErrorCode.VALIDATION,
+                message,
+                fields=[FieldError(loc=["bot_ids"], message=message)],
+                details={"unknown_bot_ids": [str(i) for i in unknown]},
+            )
+        return given
+
+    async def _avatar_of(self, access: Access, workspace_id: UUID, file_id: UUID) -> None:
+        """A workspace's avatar is an uploaded avatar file of that workspace (422 otherwise:
+        another workspace's file, a config file, or no such file)."""
+        try:
+            info = await _peer("storage", self.workspace_file(access, file_id))
+        except RpcError as err:
+            if err.code != ErrorCode.NOT_FOUND:
+                raise
+            info = None
+        if info is None or info.workspace_id != workspace_id:
+            raise _invalid("avatar_file_id", f"{file_id} is not a file of this workspace")
+        if info.kind != "avatar":
+            raise _invalid(
+                "avatar_file_id", f"{file_id} is a {info.kind} file; upload an avatar (kind=avatar)"
+            )
+
     @staticmethod
     async def _fits(s: AsyncSession, user_id: UUID) -> None:
         """The member's `bc-access` header must stay encodable (MAX_ACCESS_BYTES)."""
@@ -995,6 +1067,14 @@ class TeamService:
                 WorkspaceGrant(**grant.model_dump(), name=row.name, personal=row.personal)
             )
         return AccessSnapshot(user_id=user_id, version=version or 0, grants=grants)
+
+    async def audit_retentions(self, workspace_ids: Sequence[UUID]) -> AuditRetentions:
+        """Each known workspace's audit retention, for log-service's pruner (which keeps
+        a deleted workspace's records for its own default)."""
+        if not workspace_ids:
+            return AuditRetentions(days={})
+        async with self.db.system_scope() as s:
+            return AuditRetentions(days=await repo.audit_retentions(s, workspace_ids))
 
     # ----------------------------------------------------------- workspaces
     async def list_workspaces(self, s: AsyncSession, user_id: UUID) -> WorkspaceList:
@@ -1041,7 +1121,9 @@ class TeamService:
         values: dict[str, Any] = {}
         if "name" in given and req.name is not None and req.name.strip() != row.name:
             values["name"] = req.name.strip()
-        if "avatar_file_id" in given:
+        if "avatar_file_id" in given and req.avatar_file_id != row.avatar_file_id:
+            if req.avatar_file_id is not None:
+                await self._avatar_of(_as(user_id, grant), req.workspace_id, req.avatar_file_id)
             values["avatar_file_id"] = req.avatar_file_id
         if "audit_retention_days" in given and req.audit_retention_days is not None:
             values["audit_retention_days"] = req.audit_retention_days
@@ -1172,8 +1254,9 @@ class TeamService:
                 values.update(builtin_role=choice.builtin_role, role_id=choice.role_id)
                 reason = "role"
         if req.bot_ids is not None and set(req.bot_ids) != set(target.bot_ids):
-            # rpc.bot.ids.check is still planned in bot-service: the ids are taken as given.
-            values["bot_ids"] = list(dict.fromkeys(req.bot_ids))
+            values["bot_ids"] = await self._bots_of(
+                _as(user_id, grant), req.workspace_id, req.bot_ids
+            )
         if values:
             await repo.update_membership(s, req.workspace_id, req.user_id, **values)
             await self._fits(s, req.user_id)
@@ -1362,6 +1445,7 @@ class TeamService:
             raise _invalid("role", "ownership moves only by a transfer; invite as admin")
         choice = await self._role(s, req.workspace_id, req.role)
         _within(grant, choice.mask, "this role")
+        bot_ids = await self._bots_of(_as(user_id, grant), req.workspace_id, req.bot_ids)
         token = new_secret(INVITATION_PREFIX)
         created = await repo.insert_invitation(
             s,
@@ -1370,8 +1454,7 @@ class TeamService:
             token_digest=_token_digest(token),
             builtin_role=choice.builtin_role,
             role_id=choice.role_id,
-            # rpc.bot.ids.check is still planned in bot-service: the ids are taken as given.
-            bot_ids=list(dict.fromkeys(req.bot_ids)),
+            bot_ids=bot_ids,
             email=req.email.casefold() if req.email else None,
             created_by=user_id,
             expires_at=now_utc() + timedelta(seconds=req.expires_in_s),

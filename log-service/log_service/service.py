@@ -464,6 +464,14 @@ async def audit_list(session: AsyncSession, access: Access, q: AuditQuery) -> Au
     return AuditPage(items=items, next_cursor=next_cursor, head_seq=head)
 
 
+async def audit_prune_candidates(session: AsyncSession, now: datetime) -> list[UUID]:
+    """The workspaces that may have records past their retention: those with records older
+    than the shortest retention allowed."""
+    return await repo.audit_workspaces_before(
+        session, now - timedelta(days=AUDIT_RETENTION_DAYS_MIN)
+    )
+
+
 async def prune_audit(
     session: AsyncSession, workspace_id: UUID, retention_days: int, now: datetime
 ) -> int:
