@@ -149,31 +149,36 @@ async def retry_pending_purges(
     by_target: dict[UUID, list[Any]] = {}
     for row in rows:
         by_target.setdefault(row.target_id, []).append(row)
-    # Targets in parallel: a service that does not answer costs one RPC timeout per pass,
-    # not one per pending row. A target's rows stay in order, so the one that completes its
-    # last purge sees the others committed and runs `finished`.
+    # Targets in parallel, and a target's services in parallel: a service that does not
+    # answer costs one RPC timeout per pass, not one per pending row (four services down
+    # made a pass of one workspace 4 x the timeout, and every other target waited for it).
+    # A target's outcomes are written in one transaction, so the one that sees no pending
+    # row left runs `finished` exactly then.
     gate = asyncio.Semaphore(PURGE_RETRY_PARALLEL)
 
-    async def one_target(target_rows: list[Any]) -> int:
-        done = 0
+    async def one_target(target_id: UUID, target_rows: list[Any]) -> int:
         async with gate:
-            for row in target_rows:
-                outcome = await attempt_purge(purge, row.service, row.target_id)
-                async with db.system_scope() as s:
-                    if not outcome.ok:
+            outcomes = await asyncio.gather(
+                *(attempt_purge(purge, row.service, target_id) for row in target_rows)
+            )
+            async with db.system_scope() as s:
+                for outcome in outcomes:
+                    if outcome.ok:
+                        await repo.purge_done(s, target_id, outcome.service, kind)
+                    else:
                         await repo.purge_failed(
-                            s, row.target_id, row.service, outcome.error or "", kind
+                            s, target_id, outcome.service, outcome.error or "", kind
                         )
-                        continue
-                    await repo.purge_done(s, row.target_id, row.service, kind)
-                    done += 1
-                    if finished is not None and not await repo.pending_purge_services(
-                        s, row.target_id, kind
-                    ):
-                        await finished(s, row.target_id)
+                done = sum(o.ok for o in outcomes)
+                if (
+                    done
+                    and finished is not None
+                    and not await repo.pending_purge_services(s, target_id, kind)
+                ):
+                    await finished(s, target_id)
         return done
 
-    return sum(await asyncio.gather(*(one_target(r) for r in by_target.values())))
+    return sum(await asyncio.gather(*(one_target(t, r) for t, r in by_target.items())))
 
 
 @dataclass(frozen=True)
