@@ -153,6 +153,27 @@ async def test_the_live_stream_shows_another_workspaces_events_to_no_stranger(
         await asyncio.gather(owner.close(), stranger.close())
 
 
+async def test_within_its_limit_a_bot_limited_member_acts_as_its_role(
+    team_world: TeamWorld,
+) -> None:
+    """The matrix's target bot is outside the limit (404); the bot inside it answers as for
+    any developer: readable, commands editable, not startable (403 naming bots.control)."""
+    w = team_world
+    bot = w.ids["other_bot"]
+    assert (await w.call("bot_limited", "GET", f"/v1/bots/{bot}")).status_code == 200
+    made = await w.call(
+        "bot_limited", "POST", f"/v1/bots/{bot}/commands", json={
+            "name": "limited", "description": "d",
+            "response": {"type": "template", "content": "ok"}},
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    start = await w.call("bot_limited", "POST", f"/v1/bots/{bot}/start")
+    assert start.status_code == 403, start.text
+    assert start.json()["error"]["details"]["missing_permission"] == "bots.control"
+    listed = await w.call("bot_limited", "GET", "/v1/bots", params={"workspace_id": w.ws})
+    assert [b["id"] for b in listed.json()["bots"]] == [bot]
+
+
 CASES = [
     pytest.param(
         route, role, id=f"{route.id} x {role}",
