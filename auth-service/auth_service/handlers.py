@@ -199,7 +199,7 @@ class Handlers:
     @answers(W.WORKSPACE_GET)
     async def workspace_get(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.Workspace:
         return await self.teams.get_workspace(
-            await ctx.user_session(), ctx.require_user(), req.workspace_id
+            await ctx.user_session(), ctx.require_user(), req.workspace_id, _who(ctx)
         )
 
     @answers(W.WORKSPACE_UPDATE)
@@ -223,7 +223,7 @@ class Handlers:
     @answers(W.MEMBER_LIST)
     async def member_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.MemberList:
         return await self.teams.list_members(
-            await ctx.user_session(), ctx.require_user(), req.workspace_id
+            await ctx.user_session(), ctx.require_user(), req.workspace_id, _who(ctx)
         )
 
     @answers(W.MEMBER_UPDATE)
@@ -247,7 +247,7 @@ class Handlers:
     @answers(W.ROLE_LIST)
     async def role_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.RoleList:
         return await self.teams.list_roles(
-            await ctx.user_session(), ctx.require_user(), req.workspace_id
+            await ctx.user_session(), ctx.require_user(), req.workspace_id, _who(ctx)
         )
 
     @answers(W.ROLE_CREATE)
@@ -278,7 +278,7 @@ class Handlers:
     @answers(W.INVITATION_LIST)
     async def invitation_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.InvitationList:
         return await self.teams.list_invitations(
-            await ctx.user_session(), ctx.require_user(), req.workspace_id
+            await ctx.user_session(), ctx.require_user(), req.workspace_id, _who(ctx)
         )
 
     @answers(W.INVITATION_REVOKE)

@@ -795,6 +795,19 @@ def _grant(row: Any) -> Grant:
     )
 
 
+def _narrowed(grant: Grant, who: Caller | None) -> Grant:
+    """A personal access token acts with what the gateway narrowed its access to (its
+    workspace and permission subset): the membership row is the ceiling, the token's grant
+    the limit. A session's access comes from the same rows, so it is not re-checked."""
+    access = who.access if who is not None else None
+    if access is None or access.token_id is None:
+        return grant
+    mine = access.grant(grant.workspace_id)
+    if mine is None:
+        raise _no_workspace()
+    return grant.model_copy(update={"permissions": grant.permissions & mine.permissions})
+
+
 def _require(grant: Grant, permission: str) -> None:
     if not grant.allows(permission):
         raise forbidden(permission)  # type: ignore[arg-type]
@@ -997,13 +1010,19 @@ class TeamService:
 
     # ------------------------------------------------------------------ helpers
     async def _caller(
-        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, *, lock: bool = False
+        self,
+        s: AsyncSession,
+        user_id: UUID,
+        workspace_id: UUID,
+        *,
+        lock: bool = False,
+        who: Caller | None = None,
     ) -> tuple[Any, Grant]:
         await repo.scope_workspaces(s, user_id)
         row = await repo.grant_row(s, workspace_id, user_id, lock=lock)
         if row is None:
             raise _no_workspace()
-        return row, _grant(row)
+        return row, _narrowed(_grant(row), who)
 
     async def _role(self, s: AsyncSession, workspace_id: UUID, ref: str) -> _RoleChoice:
         if ref in BUILTIN_ROLES:
@@ -1113,14 +1132,16 @@ class TeamService:
         )
         return _workspace(row, grant)
 
-    async def get_workspace(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Workspace:
-        row, grant = await self._caller(s, user_id, workspace_id)
+    async def get_workspace(
+        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller | None = None
+    ) -> Workspace:
+        row, grant = await self._caller(s, user_id, workspace_id, who=who)
         return _workspace(row, grant)
 
     async def update_workspace(
         self, s: AsyncSession, user_id: UUID, req: UpdateWorkspace, who: Caller
     ) -> Workspace:
-        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "workspace.admin")
         given = req.model_fields_set
         values: dict[str, Any] = {}
@@ -1148,13 +1169,13 @@ class TeamService:
             # Snapshots carry the workspace's name (GET /v1/me shows it).
             members = await repo.member_ids(s, req.workspace_id)
             await self._changed(s, req.workspace_id, members, "renamed")
-        row, grant = await self._caller(s, user_id, req.workspace_id)
+        row, grant = await self._caller(s, user_id, req.workspace_id, who=who)
         return _workspace(row, grant)
 
     async def delete_workspace(
         self, s: AsyncSession, user_id: UUID, req: DeleteWorkspace, who: Caller
     ) -> WorkspaceDeleted:
-        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _owner_only(grant, "delete it")
         _not_personal(row, "deleted")
         if req.confirm_name != row.name:
@@ -1200,7 +1221,7 @@ class TeamService:
     async def transfer(
         self, s: AsyncSession, user_id: UUID, req: TransferWorkspace, who: Caller
     ) -> Workspace:
-        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _owner_only(grant, "transfer it")
         _not_personal(row, "transferred")
         if req.user_id == user_id:
@@ -1225,12 +1246,14 @@ class TeamService:
             req.workspace_id,
             diff({"owner_user_id": user_id}, {"owner_user_id": req.user_id}),
         )
-        row, grant = await self._caller(s, user_id, req.workspace_id)
+        row, grant = await self._caller(s, user_id, req.workspace_id, who=who)
         return _workspace(row, grant)
 
     # -------------------------------------------------------------- members
-    async def list_members(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> MemberList:
-        await self._caller(s, user_id, workspace_id)
+    async def list_members(
+        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller | None = None
+    ) -> MemberList:
+        await self._caller(s, user_id, workspace_id, who=who)
         return MemberList(members=[_member(r) for r in await repo.members(s, workspace_id)])
 
     async def _target(self, s: AsyncSession, workspace_id: UUID, user_id: UUID) -> Any:
@@ -1242,7 +1265,7 @@ class TeamService:
     async def update_member(
         self, s: AsyncSession, user_id: UUID, req: UpdateMember, who: Caller
     ) -> Member:
-        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "members.manage")
         target = await self._target(s, req.workspace_id, req.user_id)
         if target.builtin_role == _OWNER:
@@ -1289,7 +1312,7 @@ class TeamService:
     ) -> Empty:
         if req.user_id == user_id:
             return await self.leave(s, user_id, req.workspace_id, who)
-        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "members.manage")
         target = await self._target(s, req.workspace_id, req.user_id)
         if target.builtin_role == _OWNER:
@@ -1309,7 +1332,7 @@ class TeamService:
         return Empty()
 
     async def leave(self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller) -> Empty:
-        row, grant = await self._caller(s, user_id, workspace_id, lock=True)
+        row, grant = await self._caller(s, user_id, workspace_id, lock=True, who=who)
         _not_personal(row, "left")
         if grant.role == _OWNER:
             raise conflict("the owner cannot leave: transfer ownership first")
@@ -1319,8 +1342,10 @@ class TeamService:
         return Empty()
 
     # ---------------------------------------------------------------- roles
-    async def list_roles(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> RoleList:
-        await self._caller(s, user_id, workspace_id)
+    async def list_roles(
+        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller | None = None
+    ) -> RoleList:
+        await self._caller(s, user_id, workspace_id, who=who)
         counts = await repo.builtin_role_counts(s, workspace_id)
         builtin = [
             Role(
@@ -1346,7 +1371,7 @@ class TeamService:
     async def create_role(
         self, s: AsyncSession, user_id: UUID, req: CreateRole, who: Caller
     ) -> Role:
-        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "workspace.admin")
         mask = _known_permissions(req.permissions)
         _within(grant, mask, "this role")
@@ -1379,7 +1404,7 @@ class TeamService:
     async def update_role(
         self, s: AsyncSession, user_id: UUID, req: UpdateRole, who: Caller
     ) -> Role:
-        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "workspace.admin")
         role = await repo.get_role(s, req.workspace_id, req.role_id)
         if role is None:
@@ -1414,7 +1439,7 @@ class TeamService:
     async def delete_role(
         self, s: AsyncSession, user_id: UUID, req: RoleIdRef, who: Caller
     ) -> None:
-        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "workspace.admin")
         role = await repo.get_role(s, req.workspace_id, req.role_id)
         if role is None:
@@ -1443,7 +1468,7 @@ class TeamService:
     async def create_invitation(
         self, s: AsyncSession, user_id: UUID, req: CreateInvitation, who: Caller
     ) -> InvitationCreated:
-        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "members.manage")
         _not_personal(row, "invited into")
         if req.role == _OWNER:
@@ -1493,9 +1518,9 @@ class TeamService:
         )
 
     async def list_invitations(
-        self, s: AsyncSession, user_id: UUID, workspace_id: UUID
+        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller | None = None
     ) -> InvitationList:
-        _, grant = await self._caller(s, user_id, workspace_id)
+        _, grant = await self._caller(s, user_id, workspace_id, who=who)
         _require(grant, "members.manage")
         rows = await repo.pending_invitations(s, workspace_id, now_utc())
         return InvitationList(
@@ -1516,7 +1541,7 @@ class TeamService:
     async def revoke_invitation(
         self, s: AsyncSession, user_id: UUID, req: InvitationRef, who: Caller
     ) -> None:
-        _, grant = await self._caller(s, user_id, req.workspace_id)
+        _, grant = await self._caller(s, user_id, req.workspace_id, who=who)
         _require(grant, "members.manage")
         if not await repo.revoke_invitation(s, req.workspace_id, req.invitation_id, now_utc()):
             raise RpcError(ErrorCode.NOT_FOUND, "no pending invitation with this id")
