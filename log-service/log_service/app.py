@@ -30,6 +30,8 @@ from log_service.stream.hub import Hub
 from proto.access import AccessQuery, AccessSnapshot
 from proto.auth import CHECK_API_TOKEN, JWKS, ApiTokenPrincipal, CheckApiToken, Jwks
 from proto.base import Empty
+from proto.bots import GET_BOT, BotRef
+from proto.errors import ErrorCode
 from proto.workspaces import ACCESS_GET, AUDIT_RETENTION_GET, AuditRetentionQuery
 from services.authn import (
     AccessTokenVerifier,
@@ -38,10 +40,35 @@ from services.authn import (
     watch_revocations,
 )
 from services.bus.kv import Store, ensure_bucket
+from services.bus.rpc import RpcClient
+from services.errors import RpcError
 from services.runtime import ServiceDefinition, ServiceRuntime
 
 TICKETS_BUCKET = "log_stream_tickets"
+# Shorter than the gateway's deadline for the whole request, so a bot-service that does
+# not answer is reported as such (503) rather than as the gateway's own timeout.
+BOT_LOOKUP_TIMEOUT_S = 3.0
 log = logging.getLogger(__name__)
+
+
+class BotDirectory:
+    """Which workspace a bot is in, asked of bot-service as the served request's caller
+    (the kernel forwards their access): NOT_FOUND for a bot they cannot see."""
+
+    def __init__(self, client: RpcClient, timeout_s: float = BOT_LOOKUP_TIMEOUT_S) -> None:
+        self.client = client
+        self.timeout_s = timeout_s
+
+    async def workspace_of(self, bot_id: UUID) -> UUID:
+        try:
+            bot = await self.client.call(GET_BOT, BotRef(bot_id=bot_id), timeout_s=self.timeout_s)
+        except RpcError as exc:
+            if exc.code is ErrorCode.TIMEOUT:
+                raise RpcError(
+                    ErrorCode.UNAVAILABLE, "the bot service did not answer; try again"
+                ) from None
+            raise
+        return bot.workspace_id
 
 
 class LogService:
@@ -70,7 +97,8 @@ async def setup(runtime: ServiceRuntime) -> StreamContext:
         settings,
         lambda: runtime.http_url,
     )
-    handlers = Handlers(db, settings, tickets, address)
+    bots = BotDirectory(runtime.client)
+    handlers = Handlers(db, settings, tickets, address, bots.workspace_of)
     runtime.rpc.register_all(handlers)
 
     partitions = Partitions(db, settings)

@@ -45,6 +45,7 @@ class Handlers:
     settings: Settings
     tickets: TicketStore
     address: StreamAddress
+    workspace_of_bot: service.WorkspaceOfBot
 
     @answers(QUERY)
     async def query(self, req: LogQuery, ctx: RpcContext) -> LogPage:
@@ -60,7 +61,9 @@ class Handlers:
     @answers(SUMMARY)
     async def summary(self, req: SummaryQuery, ctx: RpcContext) -> EventsSummary:
         session = await ctx.user_session()
-        return await service.summary(session, ctx.require_access(), req, datetime.now(UTC))
+        access = ctx.require_access()
+        now = datetime.now(UTC)
+        return await service.summary(session, access, req, now, self.workspace_of_bot)
 
     @answers(STREAM_TICKET)
     async def stream_ticket(self, req: StreamTicketRequest, ctx: RpcContext) -> StreamTicket:

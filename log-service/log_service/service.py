@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,8 +34,8 @@ from proto.logs import (
     SummaryQuery,
 )
 from services import audit
-from services.access import require_member
-from services.errors import RpcError
+from services.access import require, require_member
+from services.errors import RpcError, not_found
 from services.telemetry import redaction
 from services.telemetry.redaction import REDACTED, redact
 
@@ -283,6 +284,28 @@ def viewable(access: Access, workspace_id: UUID | None) -> list[UUID]:
     return [workspace_id]
 
 
+# A bot's workspace as bot-service tells it to the caller (NOT_FOUND when they cannot see
+# the bot). Events carry the workspace they were published in, but only bot-service knows
+# whether the caller may see a bot: without asking, a bot outside their reach looked like
+# one with no events.
+WorkspaceOfBot = Callable[[UUID], Awaitable[UUID]]
+
+
+async def bot_viewable(
+    access: Access, workspace_id: UUID | None, bot_id: UUID, workspace_of: WorkspaceOfBot
+) -> list[UUID]:
+    """The workspace whose events of `bot_id` the caller may read: NOT_FOUND for a bot they
+    cannot see (not a member, limited to other bots, or not in the workspace asked for),
+    FORBIDDEN without `logs.view` on it."""
+    if workspace_id is not None:
+        require_member(access, "logs.view", workspace_id)
+    bot_workspace = await workspace_of(bot_id)
+    if workspace_id is not None and bot_workspace != workspace_id:
+        raise not_found("bot")
+    require(access, "logs.view", bot_workspace, bot_id)
+    return [bot_workspace]
+
+
 async def query(session: AsyncSession, access: Access, q: LogQuery) -> LogPage:
     _check_window(q)
     workspaces = viewable(access, q.workspace_id)
@@ -317,10 +340,17 @@ async def export_chunk(
 
 
 async def summary(
-    session: AsyncSession, access: Access, q: SummaryQuery, now: datetime
+    session: AsyncSession,
+    access: Access,
+    q: SummaryQuery,
+    now: datetime,
+    workspace_of: WorkspaceOfBot,
 ) -> EventsSummary:
     """Counts of one bot's events, or (no `bot_id`) of all the caller's viewable ones."""
-    workspaces = viewable(access, q.workspace_id)
+    if q.bot_id is None:
+        workspaces = viewable(access, q.workspace_id)
+    else:
+        workspaces = await bot_viewable(access, q.workspace_id, q.bot_id, workspace_of)
     until = q.until or now
     since = q.since or until - timedelta(hours=24)
     if since >= until:

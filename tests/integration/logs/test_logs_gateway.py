@@ -21,12 +21,12 @@ from tests.fixtures.logs import (
 
 
 async def test_logs_api_and_stream_through_the_gateway(
-    auth_stack, sandbox, start_service, publisher
+    auth_stack, sandbox, start_service, publisher, bot_directory
 ) -> None:
     start_service("log")
     alice = await sign_in(auth_stack.url, sandbox)
     bob = await sign_in(auth_stack.url, sandbox)
-    bot = uuid.uuid4()
+    bot = bot_directory.add(alice.user_id)  # in alice's personal workspace
     mine = [
         log_line(alice.user_id, bot, f"alice {i}", "error" if i == 1 else "info") for i in range(3)
     ]
@@ -70,6 +70,9 @@ async def test_logs_api_and_stream_through_the_gateway(
         summary = (await api.get(f"/v1/bots/{bot}/events/summary")).json()
         assert summary["total"] == 3
         assert {(c["level"], c["count"]) for c in summary["counts"]} == {("info", 2), ("error", 1)}
+        async with httpx.AsyncClient(base_url=auth_stack.url, headers=bob.headers) as other:
+            hidden = await other.get(f"/v1/bots/{bot}/events/summary")
+            assert hidden.status_code == 404, hidden.text
 
         ticket = (await api.post("/v1/stream/ticket")).json()
         assert ticket["protocols"][0] == "botcenter.v1"

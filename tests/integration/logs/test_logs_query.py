@@ -18,11 +18,11 @@ PURGE = purge_spec("log")
 
 
 async def test_query_filters_search_paging_export_summary_and_isolation(
-    start_service, publisher, rpc
+    start_service, publisher, rpc, bot_directory
 ) -> None:
     start_service("log")
     alice, bob = uuid.uuid4(), uuid.uuid4()
-    a1, a2, b1 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    a1, a2, b1 = bot_directory.add(alice), bot_directory.add(alice), bot_directory.add(bob)
     sent = []
     for i in range(30):
         bot = a1 if i % 2 == 0 else a2
@@ -106,7 +106,10 @@ async def test_query_filters_search_paging_export_summary_and_isolation(
     assert counts[("error", "error")] == 3
     assert summary.total >= 15
     assert sum(c.count for b in summary.series for c in b.counts) == summary.total
-    assert (await rpc.call(SUMMARY, SummaryQuery(bot_id=a1), user_id=bob)).total == 0
+    # Another user's bot does not exist for bob.
+    with pytest.raises(RpcError) as hidden:
+        await rpc.call(SUMMARY, SummaryQuery(bot_id=a1), user_id=bob)
+    assert hidden.value.code.value == "not_found"
 
     # Purge removes one user's rows only.
     removed = await rpc.call(PURGE, PurgeUser(user_id=bob))

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,12 +25,13 @@ def _log_counts(summary: dict[str, Any]) -> dict[str, int]:
 
 
 async def test_all_bots_summary_counts_only_the_callers_events(
-    auth_stack, sandbox, start_service, publisher
+    auth_stack, sandbox, start_service, publisher, bot_directory
 ) -> None:
     start_service("log")
     alice = await sign_in(auth_stack.url, sandbox)
     bob = await sign_in(auth_stack.url, sandbox)
-    bot1, bot2, bobs_bot = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    bot1, bot2 = bot_directory.add(alice.user_id), bot_directory.add(alice.user_id)
+    bobs_bot = bot_directory.add(bob.user_id)
     lines = [
         log_line(alice.user_id, bot1, "a", "info"),
         log_line(alice.user_id, bot1, "b", "info"),
