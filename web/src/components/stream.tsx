@@ -1,7 +1,7 @@
 import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
-import { StreamClient, streamUrl, type StreamEvent, type StreamFilters, type StreamState } from '../api/stream';
+import { ACCESS_CHANGED_TEXT, StreamClient, streamUrl, type StreamEvent, type StreamFilters, type StreamState } from '../api/stream';
 import type { BotStatus, StreamTicket } from '../api/types';
 import { applyStatusEvent } from '../lib/status';
 
@@ -25,6 +25,8 @@ export function StreamProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     const client = newStreamClient();
     const offState = client.onState((s, info) => setState({ state: s, info }));
+    // What the user may see changed: their workspaces, roles and every list come again.
+    const offAccess = client.onAccessChanged(() => void qc.invalidateQueries());
     const offEvent = client.onEvent((e: StreamEvent) => {
       if (e.domain !== 'bot' || e.kind !== 'status' || !e.bot_id) return;
       const botId = e.bot_id;
@@ -49,6 +51,7 @@ export function StreamProvider({ children }: { children: ReactNode }) {
     client.start({ domains: ['bot'], kinds: ['status'] });
     return () => {
       offState();
+      offAccess();
       offEvent();
       client.stop();
     };
@@ -69,6 +72,7 @@ export function StreamIndicator() {
     reconnecting: 'Live updates lost — reconnecting…',
     closed: 'Live updates off',
     unauthorized: 'Live updates stopped: please sign in again',
+    access_changed: `Live updates stopped: ${ACCESS_CHANGED_TEXT}`,
   };
   return (
     // The console's own connection for live status and logs, not the bot's state: say so.
