@@ -20,3 +20,30 @@ export interface PatchBot {
   auto_start?: boolean;
   tags?: string[];
 }
+
+// Teams (#17): the workspace contracts, and `GET /v1/me`'s workspaces (a gateway route model).
+export type {
+  AuditPage, AuditRecord, Invitation, InvitationAccepted, InvitationCreated, InvitationList, Member, MemberList, Role, RoleList,
+  Workspace, WorkspaceDeleted, WorkspaceList,
+} from './schema.gen';
+import type { User, Workspace } from './schema.gen';
+
+export type Permission = Workspace['permissions'][number];
+
+/** One of the caller's workspaces as `GET /v1/me` lists it: role, effective permissions and
+ * the bots the membership is limited to (empty: every bot of the workspace). */
+export interface MyWorkspace {
+  id: string;
+  name: string;
+  personal: boolean;
+  role: string;
+  permissions: Permission[];
+  bot_ids: string[];
+}
+
+export type Me = User & { workspaces?: MyWorkspace[] };
+
+export interface PermissionInfo {
+  name: Permission;
+  description: string;
+}
