@@ -81,18 +81,25 @@ export default async function ({ S, page, context, browser, flow, expectVisible,
     if ((await page.content()).includes(link.split('/invite/')[1])) throw new Error('the token is still on the page after Done');
   });
 
-  await flow('teams_operator_joins', ['teams_owner_invites'], async () => {
+  // Another person in their own browser: opens an invitation link signed out, signs in
+  // through the sandbox's consent page as a new Discord user, and lands back on the link.
+  const arrive = async (url, username) => {
     const ctx = await browser.newContext({ viewport: DESKTOP, baseURL: S.base });
     ctx.setDefaultTimeout(15_000);
     const p = await ctx.newPage();
-    operator = { context: ctx, page: p };
-    await p.goto(link);
+    await p.goto(new URL(url).pathname);
     await p.waitForURL(/\/signin\?next=%2Finvite%2F/);
     await p.getByRole('link', { name: /Sign in with Discord/ }).click();
     await p.waitForURL((u) => u.toString().startsWith(S.sandbox));
-    await p.locator('input[name=new_username]').fill(operatorName);
+    await p.locator('input[name=new_username]').fill(username);
     await p.getByRole('button', { name: 'Authorize' }).click();
     await p.waitForURL((u) => u.toString().startsWith(S.base) && u.pathname.startsWith('/invite/'), { timeout: LONG });
+    return { context: ctx, page: p };
+  };
+
+  await flow('teams_operator_joins', ['teams_owner_invites'], async () => {
+    operator = await arrive(link, operatorName);
+    const p = operator.page;
     await expectVisible(p.getByRole('button', { name: 'Accept invitation' }));
     await shoot(p, 'invite');
     await p.getByRole('button', { name: 'Accept invitation' }).click();
@@ -176,12 +183,18 @@ export default async function ({ S, page, context, browser, flow, expectVisible,
     const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'viewer', exact: true }) });
     await row.getByRole('button', { name: 'Revoke' }).click();
     await until('the invitation is gone from the list', async () => (await row.count()) === 0, 20_000);
-    await page.goto(new URL(revoked).pathname);
-    await page.getByRole('button', { name: 'Accept invitation' }).click();
-    await expectVisible(page.locator('.alert.error'), LONG);
-    const said = (await page.locator('.alert.error').first().textContent()) ?? '';
-    if (said.includes('{') || !/revoked|expired|used|no longer/i.test(said)) throw new Error(`a revoked link says "${said}"`);
-    await shoot(page, 'invite_gone');
+    // Someone who is not a member yet (for a member, accepting is a no-op before anything else).
+    const guest = await arrive(revoked, `guest-${tag}`);
+    try {
+      await guest.page.getByRole('button', { name: 'Accept invitation' }).click();
+      await expectVisible(guest.page.locator('.alert.error'), LONG);
+      const said = (await guest.page.locator('.alert.error').first().textContent()) ?? '';
+      if (said.includes('{') || !/revoked|expired|used|no longer/i.test(said)) throw new Error(`a revoked link says "${said}"`);
+      if (new URL(guest.page.url()).pathname !== new URL(revoked).pathname) throw new Error('left the invitation page');
+      await shoot(guest.page, 'invite_gone');
+    } finally {
+      await guest.context.close();
+    }
   });
 
   await flow('teams_delete_workspace', ['teams_owner_invites'], async () => {

@@ -4,6 +4,18 @@ import { api } from '../api/client';
 import { ACCESS_CHANGED_TEXT, StreamClient, streamUrl, type StreamEvent, type StreamFilters, type StreamState } from '../api/stream';
 import type { BotStatus, StreamTicket } from '../api/types';
 import { applyStatusEvent } from '../lib/status';
+import { useMe } from '../api/session';
+
+/** Which workspaces' events a new stream shows: the server fixes them when the stream opens,
+ * so a workspace joined (or left) since needs a new stream. */
+function useStreamScope(): string {
+  const all = useMe().data?.workspaces ?? [];
+  return all
+    .filter((w) => w.permissions.includes('logs.view'))
+    .map((w) => w.id)
+    .sort()
+    .join(',');
+}
 
 export function newStreamClient(): StreamClient {
   return new StreamClient({
@@ -22,6 +34,7 @@ export function StreamProvider({ children }: { children: ReactNode }) {
   const qc = useQueryClient();
   const [state, setState] = useState<{ state: StreamState; info?: string }>({ state: 'connecting' });
   const timers = useRef(new Map<string, number>());
+  const scope = useStreamScope();
   useEffect(() => {
     const client = newStreamClient();
     const offState = client.onState((s, info) => setState({ state: s, info }));
@@ -55,7 +68,7 @@ export function StreamProvider({ children }: { children: ReactNode }) {
       offEvent();
       client.stop();
     };
-  }, [qc]);
+  }, [qc, scope]);
   return <Ctx.Provider value={state}>{children}</Ctx.Provider>;
 }
 
@@ -92,6 +105,7 @@ export function useEventStream(filters: StreamFilters, onEvent: (e: StreamEvent)
   cb.current = onEvent;
   const key = JSON.stringify(filters);
   const clientRef = useRef<StreamClient | null>(null);
+  const scope = useStreamScope();
   useEffect(() => {
     if (!enabled) return;
     const client = newStreamClient();
@@ -107,7 +121,7 @@ export function useEventStream(filters: StreamFilters, onEvent: (e: StreamEvent)
       clientRef.current = null;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [enabled]);
+  }, [enabled, scope]);
   useEffect(() => {
     clientRef.current?.setFilters(JSON.parse(key));
   }, [key]);

@@ -129,7 +129,7 @@ export default function Audit({ ws }: { ws: MyWorkspace }) {
       {q.error && Object.keys(errs).length === 0 && <ErrorBox error={q.error} retry={() => q.refetch()} />}
       {q.data && items.length === 0 && <Empty>Nothing recorded{f === NONE ? ' yet' : ' matches these filters'}.</Empty>}
       {items.length > 0 && (
-        <div className="table-wrap panel">
+        <div className="table-wrap panel" tabIndex={0} role="region" aria-label="Audit entries">
           <table data-testid="audit-table">
             <thead>
               <tr><th>When</th><th>Who</th><th>Action</th><th>Target</th><th className="opt">Changes</th><th className="opt">From</th></tr>

@@ -12,7 +12,7 @@ import { LIMITS } from '../lib/fields';
 import { StreamIndicator } from '../components/stream';
 import { Onboarding } from '../components/onboarding';
 import { Gated } from '../components/gated';
-import { useActiveWorkspace } from '../api/workspaces';
+import { useActiveWorkspace, useWorkspaceParam } from '../api/workspaces';
 
 /** The bot user's Discord avatar (or its initial when it has none). */
 export function Avatar({ bot, size = 32 }: { bot: BotView; size?: number }) {
@@ -123,10 +123,12 @@ export function AddBot({ onDone }: { onDone?: () => void }) {
 export function BotsList() {
   const bots = useBots();
   const [adding, setAdding] = useState(false);
+  const [chosen] = useWorkspaceParam();
+  const ws = useActiveWorkspace();
   return (
     <>
       <div className="row spread">
-        <h1>Your bots</h1>
+        <h1>{chosen && ws ? `Bots of ${ws.name}` : 'Your bots'}</h1>
         <div className="row">
           <StreamIndicator />
           <Gated perm="bots.edit">

@@ -22,7 +22,7 @@ export default function Invite() {
     },
   });
   return (
-    <section className="panel" aria-labelledby="invite-h" style={{ maxWidth: 560 }}>
+    <section className="panel" aria-labelledby="invite-h" style={{ maxWidth: 560, margin: '24px auto' }}>
       <h1 id="invite-h">You are invited to a team workspace</h1>
       <p>Accepting adds you as a member with the role the invitation names. You can leave the workspace later from its Team page.</p>
       {/* A link that expired, was revoked or used answers 410 with the server's own words. */}

@@ -232,14 +232,16 @@ const COLORS: Record<string, string> = { debug: 'var(--off)', info: 'var(--accen
 
 function Chart({ botId, range }: { botId?: string; range: TimeRange }) {
   const invalid = rangeError(range);
+  // One bot's chart is that bot's; the all-bots chart is the chosen workspace's.
+  const ws = useListQuery();
   const s = useQuery({
-    queryKey: ['summary', botId ?? 'all', range],
+    queryKey: ['summary', botId ?? 'all', botId ? null : (ws.workspace_id ?? null), range],
     queryFn: async () => {
       const b = rangeBounds(range);
       const until = b.until ?? new Date().toISOString();
       const since = b.since ?? new Date(Date.parse(until) - 24 * 3600_000).toISOString();
       const bucket = bucketFor(since, until);
-      const summary = await api.get<EventsSummary>(summaryPath(botId), { since, until: b.until, bucket_s: bucket.s });
+      const summary = await api.get<EventsSummary>(summaryPath(botId), { ...(botId ? {} : ws), since, until: b.until, bucket_s: bucket.s });
       return { summary, bucket };
     },
     refetchInterval: 60_000,

@@ -46,7 +46,7 @@ export default function Members({ ws }: { ws: MyWorkspace }) {
       {members.isPending && <Loading what="Loading members" />}
       <ErrorBox error={members.error} retry={() => members.refetch()} />
       {members.data && (
-        <div className="table-wrap panel">
+        <div className="table-wrap panel" tabIndex={0} role="region" aria-label="Members">
           <table>
             <thead>
               <tr><th>Member</th><th>Role</th><th>Bots</th><th className="opt">Joined</th><th>Actions</th></tr>
@@ -204,7 +204,7 @@ function Invitations({ ws, roles }: { ws: MyWorkspace; roles?: Role[] }) {
       <ErrorBox error={list.error ?? revoke.error} />
       {list.data && list.data.invitations.length === 0 && <Empty>No pending invitations.</Empty>}
       {list.data && list.data.invitations.length > 0 && (
-        <div className="table-wrap panel">
+        <div className="table-wrap panel" tabIndex={0} role="region" aria-label="Pending invitations">
           <table>
             <thead>
               <tr><th>Role</th><th>For</th><th className="opt">Bots</th><th>Expires</th><th>Actions</th></tr>

@@ -29,7 +29,7 @@ export default function Roles({ ws }: { ws: MyWorkspace }) {
       </div>
       <p className="muted small">Built-in roles are fixed. A custom role is any set of permissions; a member can also be limited to some bots.</p>
       {editing && <RoleEditor key={editing === 'new' ? 'new' : editing.id} ws={ws} perms={list} saved={editing === 'new' ? undefined : editing} onDone={() => setEditing(null)} />}
-      <div className="table-wrap panel">
+      <div className="table-wrap panel" tabIndex={0} role="region" aria-label="Permissions of each role">
         <table className="perm-grid">
           <caption className="muted small" style={{ textAlign: 'left' }}>What each role may do (✓ allowed)</caption>
           <thead>
