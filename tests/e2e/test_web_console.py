@@ -424,6 +424,12 @@ def test_the_owner_sees_the_join_and_the_start_in_audit(console_run: dict[str, A
     _check(console_run, "teams_audit_shows_both")
 
 
+def test_a_removed_member_is_told_their_access_changed(console_run: dict[str, Any]) -> None:
+    """The owner removes the operator: the operator's live stream closes with 4403 and the
+    console says "your access to this workspace changed" (no reconnect loop)."""
+    _check(console_run, "teams_removed_member_is_told")
+
+
 def test_a_custom_role_is_a_column_of_the_permission_grid(console_run: dict[str, Any]) -> None:
     _check(console_run, "teams_custom_role")
 

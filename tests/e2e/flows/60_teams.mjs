@@ -5,6 +5,8 @@
 //   the sandbox's consent page) opens the link, accepts, starts the bot, and finds the
 //   command editor's button disabled with its reason;
 // - teams_audit_shows_both: the owner sees member.join and bot.start in Audit;
+// - teams_removed_member_is_told: removed, the operator's live stream closes (4403) and the
+//   console says their access changed;
 // - teams_custom_role: a custom role appears as a column of the permission grid;
 // - teams_revoked_invite_410: a revoked link says why it no longer works (the server's words);
 // - teams_delete_workspace: deleting needs the workspace's name typed.
@@ -155,6 +157,23 @@ export default async function ({ S, page, context, browser, flow, expectVisible,
     await page.goto(team());
     await expectVisible(page.getByRole('row', { name: new RegExp(operatorName) }));
     await shoot(page, 'members');
+  });
+
+  await flow('teams_removed_member_is_told', ['teams_audit_shows_both'], async () => {
+    // The operator watches the team's bots (live stream on); the owner removes them.
+    const p = operator.page;
+    await p.goto(`/?workspace_id=${wsId}`);
+    await expectVisible(p.locator('[data-stream-state=live]'), LONG);
+    await page.goto(team());
+    const row = page.getByRole('row', { name: new RegExp(operatorName) });
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+    await until('the operator is gone from Members', async () => (await row.count()) === 0, 20_000);
+    // Their stream closed with 4403: the console says so in words, and reconnects once.
+    await expectVisible(p.getByTestId('toasts').getByText(/your access to this workspace changed/), LONG);
+    await p.screenshot({ path: join(S.shots, 'teams_removed_member_desktop.png'), fullPage: true });
+    const me = await (await p.request.get('/v1/me')).json();
+    if ((me.workspaces ?? []).some((w) => w.id === wsId)) throw new Error('the removed member still has the workspace');
   });
 
   await flow('teams_custom_role', ['teams_owner_invites'], async () => {

@@ -5,6 +5,7 @@ import { ACCESS_CHANGED_TEXT, StreamClient, streamUrl, type StreamEvent, type St
 import type { BotStatus, StreamTicket } from '../api/types';
 import { applyStatusEvent } from '../lib/status';
 import { useMe } from '../api/session';
+import { useToast } from './toast';
 
 /** Which workspaces' events a new stream shows: the server fixes them when the stream opens,
  * so a workspace joined (or left) since needs a new stream. */
@@ -35,11 +36,15 @@ export function StreamProvider({ children }: { children: ReactNode }) {
   const [state, setState] = useState<{ state: StreamState; info?: string }>({ state: 'connecting' });
   const timers = useRef(new Map<string, number>());
   const scope = useStreamScope();
+  const toast = useToast();
   useEffect(() => {
     const client = newStreamClient();
     const offState = client.onState((s, info) => setState({ state: s, info }));
     // What the user may see changed: their workspaces, roles and every list come again.
-    const offAccess = client.onAccessChanged(() => void qc.invalidateQueries());
+    const offAccess = client.onAccessChanged((info) => {
+      toast(`Live updates: ${info}. The pages now show what you may still see.`);
+      void qc.invalidateQueries();
+    });
     const offEvent = client.onEvent((e: StreamEvent) => {
       if (e.domain !== 'bot' || e.kind !== 'status' || !e.bot_id) return;
       const botId = e.bot_id;
@@ -68,6 +73,7 @@ export function StreamProvider({ children }: { children: ReactNode }) {
       offEvent();
       client.stop();
     };
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `toast` is stable in use; a new one must not reopen the stream
   }, [qc, scope]);
   return <Ctx.Provider value={state}>{children}</Ctx.Provider>;
 }

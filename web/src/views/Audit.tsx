@@ -23,14 +23,20 @@ export function auditQuery(f: Filters): Record<string, string | undefined> {
   };
 }
 
+/** One value, short: a whole command's options would fill the screen (the export has them all). */
+function short(v: unknown): string {
+  const text = JSON.stringify(v ?? null);
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+}
+
 /** `changes` in words: `name: "a" → "b"`, a secret as "changed" (never its value). */
 function changeWords(changes: AuditRecord['changes']): string {
   return Object.entries(changes ?? {})
     .map(([k, v]) => {
       const c = v as { old?: unknown; new?: unknown; changed?: boolean } | null;
-      if (c && typeof c === 'object' && ('old' in c || 'new' in c)) return `${k}: ${JSON.stringify(c.old ?? null)} → ${JSON.stringify(c.new ?? null)}`;
+      if (c && typeof c === 'object' && ('old' in c || 'new' in c)) return `${k}: ${short(c.old)} → ${short(c.new)}`;
       if (c && typeof c === 'object' && c.changed) return `${k}: changed`;
-      return `${k}: ${JSON.stringify(v)}`;
+      return `${k}: ${short(v)}`;
     })
     .join('; ');
 }

@@ -116,7 +116,7 @@ function MemberRow({ ws, m, roles }: { ws: MyWorkspace; m: Member; roles?: Role[
       <td className="opt small">{when(m.joined_at)}</td>
       <td>
         <div className="row">
-          {self ? (
+          {self && ws.personal ? null : self ? (
             <span className="gated" title={owner ? 'Make another member the owner first.' : undefined}>
               <button onClick={() => setConfirm('leave')} disabled={owner} title={owner ? 'Make another member the owner first.' : undefined}>Leave</button>
             </span>
