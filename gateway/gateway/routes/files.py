@@ -280,6 +280,9 @@ async def upload_file(
     bus: Bus,
     user: CurrentUser,
     kind: Annotated[Literal["avatar", "config"] | None, Query()] = None,
+    workspace_id: Annotated[
+        UUID | None, Query(description="the workspace to add it to (default: personal)")
+    ] = None,
 ) -> FileInfo:
     settings = request.app.state.runtime.settings
     assert isinstance(settings, Settings)
@@ -295,6 +298,7 @@ async def upload_file(
                 kind=upload.kind,
                 filename=upload.filename[-255:],
                 content_type=upload.content_type[:255],
+                workspace_id=workspace_id,
             )
             # The NATS message carries the bytes: the whole file is in memory from here
             # until storage-service answers (the spool bounded it while the client sent).
