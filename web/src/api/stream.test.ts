@@ -135,7 +135,7 @@ describe('StreamClient', () => {
     sockets[0].push({ type: 'subscribed', filters: {} });
     expect(client.state).toBe('live');
 
-    sockets[0].drop(CLOSE_ACCESS_CHANGED, '');
+    sockets[0].drop(CLOSE_ACCESS_CHANGED, 'access to a workspace changed; reconnect to see what you may still see');
     expect(client.state).toBe('access_changed');
     expect(told).toEqual([ACCESS_CHANGED_TEXT]);
     await flush();

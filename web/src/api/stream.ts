@@ -173,7 +173,8 @@ export class StreamClient {
         // Removed from a workspace or a lower role: say so, and reconnect once at once (the
         // new stream shows what the user may still see). Refused again before it was live:
         // stop, never loop against a server that keeps saying no.
-        const info = ev.reason || ACCESS_CHANGED_TEXT;
+        // The server's reason is written for programs ("reconnect to see…"): people get ours.
+        const info = ACCESS_CHANGED_TEXT;
         this.accessListeners.forEach((fn) => fn(info));
         this.setState('access_changed', info);
         if (this.greeted && !this.accessRetried) {
