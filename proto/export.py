@@ -14,6 +14,7 @@ import yaml
 from proto.base import Contract
 from proto.catalog import REGISTRY
 from proto.registry import Registry
+from proto.workspaces import HTTP_MODELS
 
 HERE = Path(__file__).parent
 SCHEMA_DIR = HERE / "schema"
@@ -37,9 +38,10 @@ def _models(registry: Registry) -> dict[str, type[Contract]]:
 
 
 def json_schemas(registry: Registry = REGISTRY) -> dict[str, dict[str, Any]]:
+    models = {**_models(registry), **{m.__name__: m for m in HTTP_MODELS}}
     return {
         name: model.model_json_schema(ref_template="#/$defs/{model}")
-        for name, model in _models(registry).items()
+        for name, model in sorted(models.items())
     }
 
 

@@ -22,6 +22,7 @@ from proto.access import (
     Permission,
 )
 from proto.audit import AUDIT_RETENTION_DAYS_MIN
+from proto.auth import User
 from proto.base import Contract, Empty
 from proto.registry import EventSpec, Spec, declared_specs, rpc
 from proto.values import Text
@@ -270,6 +271,53 @@ class InvitationAccepted(Contract):
 
 
 # --------------------------------------------------------------------------------------
+# GET /v1/me (the gateway composes it: the user from auth-service, the workspaces from the
+# access the request was authenticated with)
+
+
+class MyWorkspace(Contract):
+    """A workspace of mine with my role and what I may do there now (with a personal
+    token: what the token may do)."""
+
+    id: UUID
+    name: str
+    personal: bool
+    role: str
+    permissions: list[Permission]
+    bot_ids: list[UUID] = Field(default_factory=list, description="empty: every bot")
+
+
+class Me(User):
+    """`GET /v1/me`: who I am, and my workspaces."""
+
+    workspaces: list[MyWorkspace] = Field(default_factory=list)
+
+
+# Shapes only the HTTP API has, exported with the contracts (proto/schema/) so that the
+# console's types (web/src/api/schema.gen.ts) come from the same models as the gateway's.
+HTTP_MODELS: list[type[Contract]] = [Me]
+
+
+# --------------------------------------------------------------------------------------
+# audit retention (log-service's pruner asks)
+
+AUDIT_RETENTION_QUERY_MAX: Final = 1000
+
+
+class AuditRetentionQuery(Contract):
+    """The audit retention of these workspaces (log-service's daily pruner, for the
+    workspaces that have records older than the shortest retention allowed)."""
+
+    workspace_ids: list[UUID] = Field(max_length=AUDIT_RETENTION_QUERY_MAX)
+
+
+class AuditRetentions(Contract):
+    # Days each workspace keeps its audit records (`PATCH …/workspaces/{id}`
+    # `audit_retention_days`); a workspace auth no longer has (deleted) is absent.
+    days: dict[UUID, int]
+
+
+# --------------------------------------------------------------------------------------
 # RPCs of auth-service.
 
 ACCESS_GET = rpc(
@@ -278,6 +326,13 @@ ACCESS_GET = rpc(
     AccessSnapshot,
     callers=["gateway", "log"],
     summary="every membership of a user (role, permissions, bots) at its access version",
+)
+AUDIT_RETENTION_GET = rpc(
+    "rpc.auth.audit.retention",
+    AuditRetentionQuery,
+    AuditRetentions,
+    callers=["log"],
+    summary="how many days each of these workspaces keeps its audit records",
 )
 WORKSPACE_LIST = rpc("rpc.auth.workspace.list", Empty, WorkspaceList, callers=["gateway"])
 WORKSPACE_CREATE = rpc(

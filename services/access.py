@@ -16,7 +16,7 @@ from uuid import UUID
 
 from proto.access import ALL_PERMISSIONS_MASK, Access, Grant, Permission
 from proto.errors import MISSING_PERMISSION, ErrorCode
-from services.errors import RpcError
+from services.errors import RpcError, not_found
 
 # The raw `bc-access` header of the request being served: `RpcClient.call_raw` forwards it
 # with the calls a handler makes for its caller, as it forwards `user_id_var`.
@@ -114,3 +114,11 @@ def require(
     cannot see was already NOT_FOUND, so FORBIDDEN never reveals that something exists."""
     if not access.allows(permission, workspace_id, bot_id):
         raise forbidden(permission)
+
+
+def require_member(access: Access, permission: Permission, workspace_id: UUID) -> None:
+    """For a request naming a workspace rather than a resource in it: NOT_FOUND unless the
+    caller is a member (no existence leak), then FORBIDDEN without `permission` there."""
+    if not access.sees(workspace_id):
+        raise not_found("workspace")
+    require(access, permission, workspace_id)

@@ -15,13 +15,15 @@ from auth_service.handlers import Handlers
 from auth_service.keys import KeyRing, SigningKey
 from auth_service.providers import build_providers
 from auth_service.repository import UserReader
-from auth_service.service import AuthService, TeamService
+from auth_service.service import AuthService, TeamService, UnknownBots, WorkspaceFile
 from auth_service.settings import Settings
 from proto import auth as P
 from proto.access import Access
 from proto.auth import KeyRetired, KeysRotated
+from proto.bots import CHECK_BOT_IDS, CheckBotIds
 from proto.errors import ErrorCode
 from proto.events import Event
+from proto.storage import GET_FILE, FileInfo, FileRef
 from proto.system import PURGE_SPECS, PurgeUser, PurgeWorkspace, workspace_purge_spec
 from services.bus.types import Msg
 from services.db import Database
@@ -51,7 +53,12 @@ async def setup(runtime: ServiceRuntime) -> None:
     await news.rotated(await keys.load())
     service = _auth_service(runtime, settings, db, keys)
     teams = TeamService(
-        db, runtime.require_outbox(), service.purge_services, _workspace_purge(runtime, settings)
+        db,
+        runtime.require_outbox(),
+        service.purge_services,
+        _workspace_purge(runtime, settings),
+        _unknown_bots(runtime, settings),
+        _workspace_file(runtime, settings),
     )
     handlers = Handlers(service, keys, settings, news.rotated, news.retired, teams)
     runtime.rpc.register_all(handlers)
@@ -173,6 +180,33 @@ def _workspace_purge(
         return result.removed
 
     return purge
+
+
+def _unknown_bots(runtime: ServiceRuntime, settings: Settings) -> UnknownBots:
+    async def unknown(access: Access, workspace_id: UUID, bot_ids: list[UUID]) -> list[UUID]:
+        result = await runtime.client.call(
+            CHECK_BOT_IDS,
+            CheckBotIds(workspace_id=workspace_id, bot_ids=bot_ids),
+            user_id=access.user_id,
+            access=access,
+            timeout_s=settings.peer_timeout_s,
+        )
+        return result.unknown
+
+    return unknown
+
+
+def _workspace_file(runtime: ServiceRuntime, settings: Settings) -> WorkspaceFile:
+    async def file(access: Access, file_id: UUID) -> FileInfo:
+        return await runtime.client.call(
+            GET_FILE,
+            FileRef(file_id=file_id),
+            user_id=access.user_id,
+            access=access,
+            timeout_s=settings.peer_timeout_s,
+        )
+
+    return file
 
 
 async def _keep_keys_fresh(settings: Settings, keys: KeyRing, news: _KeyNews) -> None:

@@ -141,7 +141,7 @@ class Handlers:
 
     @answers(ME_DELETE)
     async def delete_me(self, _: Empty, ctx: RpcContext) -> AccountDeleted:
-        return await self.service.delete_account(await ctx.session(), ctx.require_user())
+        return await self.service.delete_account(await ctx.session(), ctx.require_user(), _who(ctx))
 
     @answers(SETTINGS_GET)
     async def get_settings(self, _: Empty, ctx: RpcContext) -> UserSettings:
@@ -182,6 +182,10 @@ class Handlers:
     async def access_get(self, req: AccessQuery, _: RpcContext) -> AccessSnapshot:
         return await self.teams.access(req.user_id)
 
+    @answers(W.AUDIT_RETENTION_GET)
+    async def audit_retention(self, req: W.AuditRetentionQuery, _: RpcContext) -> W.AuditRetentions:
+        return await self.teams.audit_retentions(req.workspace_ids)
+
     @answers(W.WORKSPACE_LIST)
     async def workspace_list(self, _: Empty, ctx: RpcContext) -> W.WorkspaceList:
         return await self.teams.list_workspaces(await ctx.user_session(), ctx.require_user())
@@ -195,7 +199,7 @@ class Handlers:
     @answers(W.WORKSPACE_GET)
     async def workspace_get(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.Workspace:
         return await self.teams.get_workspace(
-            await ctx.user_session(), ctx.require_user(), req.workspace_id
+            await ctx.user_session(), ctx.require_user(), req.workspace_id, _who(ctx)
         )
 
     @answers(W.WORKSPACE_UPDATE)
@@ -219,7 +223,7 @@ class Handlers:
     @answers(W.MEMBER_LIST)
     async def member_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.MemberList:
         return await self.teams.list_members(
-            await ctx.user_session(), ctx.require_user(), req.workspace_id
+            await ctx.user_session(), ctx.require_user(), req.workspace_id, _who(ctx)
         )
 
     @answers(W.MEMBER_UPDATE)
@@ -243,7 +247,7 @@ class Handlers:
     @answers(W.ROLE_LIST)
     async def role_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.RoleList:
         return await self.teams.list_roles(
-            await ctx.user_session(), ctx.require_user(), req.workspace_id
+            await ctx.user_session(), ctx.require_user(), req.workspace_id, _who(ctx)
         )
 
     @answers(W.ROLE_CREATE)
@@ -274,7 +278,7 @@ class Handlers:
     @answers(W.INVITATION_LIST)
     async def invitation_list(self, req: W.WorkspaceRef, ctx: RpcContext) -> W.InvitationList:
         return await self.teams.list_invitations(
-            await ctx.user_session(), ctx.require_user(), req.workspace_id
+            await ctx.user_session(), ctx.require_user(), req.workspace_id, _who(ctx)
         )
 
     @answers(W.INVITATION_REVOKE)

@@ -423,6 +423,14 @@ _SCOPE = text(
 _ENTER = text("select set_config('app.ws', (app_ws() || cast(:ws as uuid))::text, true)")
 
 
+async def audit_retentions(s: AsyncSession, workspace_ids: Sequence[UUID]) -> dict[UUID, int]:
+    """`audit_retention_days` of those of the workspaces that exist (system scope)."""
+    stmt = select(workspaces.c.id, workspaces.c.audit_retention_days).where(
+        workspaces.c.id.in_(list(workspace_ids))
+    )
+    return {row.id: row.audit_retention_days for row in await s.execute(stmt)}
+
+
 async def scope_workspaces(s: AsyncSession, user_id: UUID) -> None:
     """Let this transaction see the workspaces `user_id` is a member of (now, in the DB)."""
     await s.execute(_SCOPE, {"u": user_id})

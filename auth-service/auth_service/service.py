@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -69,7 +69,9 @@ from proto.auth import (
 from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
 from proto.events import Event, event_subject, new_event_id
+from proto.storage import FileInfo
 from proto.workspaces import (
+    AuditRetentions,
     CreateInvitation,
     CreateRole,
     CreateWorkspace,
@@ -102,9 +104,17 @@ from services.errors import RpcError, conflict
 from services.outbox import Outbox
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Publish = Callable[[str, Event], Awaitable[None]]
 Purge = Callable[[str, UUID], Awaitable[int]]
+# Other services asked before a change, with the caller's access in the one workspace, as
+# auth knows it first-hand (the gateway's cached `bc-access` may predate it):
+# which of the ids are not bots of the workspace (bot-service's `rpc.bot.ids.check`);
+UnknownBots = Callable[[Access, UUID, list[UUID]], Awaitable[list[UUID]]]
+# the file as storage-service shows it to the caller (`rpc.storage.file.get`; NOT_FOUND
+# when it is no file of theirs).
+WorkspaceFile = Callable[[Access, UUID], Awaitable[FileInfo]]
 
 
 def now_utc() -> datetime:
@@ -139,31 +149,36 @@ async def retry_pending_purges(
     by_target: dict[UUID, list[Any]] = {}
     for row in rows:
         by_target.setdefault(row.target_id, []).append(row)
-    # Targets in parallel: a service that does not answer costs one RPC timeout per pass,
-    # not one per pending row. A target's rows stay in order, so the one that completes its
-    # last purge sees the others committed and runs `finished`.
+    # Targets in parallel, and a target's services in parallel: a service that does not
+    # answer costs one RPC timeout per pass, not one per pending row (four services down
+    # made a pass of one workspace 4 x the timeout, and every other target waited for it).
+    # A target's outcomes are written in one transaction, so the one that sees no pending
+    # row left runs `finished` exactly then.
     gate = asyncio.Semaphore(PURGE_RETRY_PARALLEL)
 
-    async def one_target(target_rows: list[Any]) -> int:
-        done = 0
+    async def one_target(target_id: UUID, target_rows: list[Any]) -> int:
         async with gate:
-            for row in target_rows:
-                outcome = await attempt_purge(purge, row.service, row.target_id)
-                async with db.system_scope() as s:
-                    if not outcome.ok:
+            outcomes = await asyncio.gather(
+                *(attempt_purge(purge, row.service, target_id) for row in target_rows)
+            )
+            async with db.system_scope() as s:
+                for outcome in outcomes:
+                    if outcome.ok:
+                        await repo.purge_done(s, target_id, outcome.service, kind)
+                    else:
                         await repo.purge_failed(
-                            s, row.target_id, row.service, outcome.error or "", kind
+                            s, target_id, outcome.service, outcome.error or "", kind
                         )
-                        continue
-                    await repo.purge_done(s, row.target_id, row.service, kind)
-                    done += 1
-                    if finished is not None and not await repo.pending_purge_services(
-                        s, row.target_id, kind
-                    ):
-                        await finished(s, row.target_id)
+                done = sum(o.ok for o in outcomes)
+                if (
+                    done
+                    and finished is not None
+                    and not await repo.pending_purge_services(s, target_id, kind)
+                ):
+                    await finished(s, target_id)
         return done
 
-    return sum(await asyncio.gather(*(one_target(r) for r in by_target.values())))
+    return sum(await asyncio.gather(*(one_target(t, r) for t, r in by_target.items())))
 
 
 @dataclass(frozen=True)
@@ -560,7 +575,7 @@ class AuthService:
             )
         return dict(row.settings)
 
-    async def delete_account(self, s: AsyncSession, user_id: UUID) -> AccountDeleted:
+    async def delete_account(self, s: AsyncSession, user_id: UUID, who: Caller) -> AccountDeleted:
         """Delete the account now; every data-owning service is asked to purge the user.
 
         Services that do not answer are recorded in `pending_purges` and retried in the
@@ -575,6 +590,10 @@ class AuthService:
                 workspaces=owned,
             )
         deleted = await repo.delete_user(s, user_id)
+        if deleted:
+            # In the personal chain, which outlives the account (append-only), so the
+            # deletion itself stays on record; a repeated call deletes nothing, no record.
+            await audit(self.outbox, s, who, user_id, "account.delete", "account", user_id)
         await repo.add_pending_purges(s, user_id, self.purge_services)
         outcomes = await asyncio.gather(
             *(self._purge_one(name, user_id) for name in self.purge_services)
@@ -776,6 +795,19 @@ def _grant(row: Any) -> Grant:
     )
 
 
+def _narrowed(grant: Grant, who: Caller | None) -> Grant:
+    """A personal access token acts with what the gateway narrowed its access to (its
+    workspace and permission subset): the membership row is the ceiling, the token's grant
+    the limit. A session's access comes from the same rows, so it is not re-checked."""
+    access = who.access if who is not None else None
+    if access is None or access.token_id is None:
+        return grant
+    mine = access.grant(grant.workspace_id)
+    if mine is None:
+        raise _no_workspace()
+    return grant.model_copy(update={"permissions": grant.permissions & mine.permissions})
+
+
 def _require(grant: Grant, permission: str) -> None:
     if not grant.allows(permission):
         raise forbidden(permission)  # type: ignore[arg-type]
@@ -810,6 +842,27 @@ def _not_personal(row: Any, what: str) -> None:
 
 def _no_workspace() -> RpcError:
     return RpcError(ErrorCode.NOT_FOUND, "workspace not found")
+
+
+def _as(user_id: UUID, grant: Grant) -> Access:
+    """The caller in one workspace, for a call to another service about it."""
+    return Access(user_id=user_id, grants=[grant])
+
+
+async def _peer(service: str, answer: Awaitable[T]) -> T:
+    """Another service's answer a change depends on: when it is down (no answer, or no
+    answer in time) the change is refused as unavailable (503) and nothing is written."""
+    try:
+        return await answer
+    except RpcError as err:
+        if err.code not in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+            raise
+        raise RpcError(
+            ErrorCode.UNAVAILABLE,
+            f"the {service} service is not available to check this change; nothing was changed,"
+            " try again",
+            details={"service": service},
+        ) from None
 
 
 def _invalid(field: str, message: str) -> RpcError:
@@ -919,6 +972,8 @@ class TeamService:
     data_services: Sequence[str]
     # `rpc.<service>.workspace.purge{workspace_id}`: how many rows the service removed.
     purge: Purge
+    unknown_bots: UnknownBots
+    workspace_file: WorkspaceFile
 
     async def _changed(
         self,
@@ -955,13 +1010,19 @@ class TeamService:
 
     # ------------------------------------------------------------------ helpers
     async def _caller(
-        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, *, lock: bool = False
+        self,
+        s: AsyncSession,
+        user_id: UUID,
+        workspace_id: UUID,
+        *,
+        lock: bool = False,
+        who: Caller | None = None,
     ) -> tuple[Any, Grant]:
         await repo.scope_workspaces(s, user_id)
         row = await repo.grant_row(s, workspace_id, user_id, lock=lock)
         if row is None:
             raise _no_workspace()
-        return row, _grant(row)
+        return row, _narrowed(_grant(row), who)
 
     async def _role(self, s: AsyncSession, workspace_id: UUID, ref: str) -> _RoleChoice:
         if ref in BUILTIN_ROLES:
@@ -970,6 +1031,41 @@ class TeamService:
         if row is None:
             raise _invalid("role", f"no role {ref} in this workspace")
         return _RoleChoice(None, row.id, permission_mask(row.permissions))
+
+    async def _bots_of(self, access: Access, workspace_id: UUID, ids: Sequence[UUID]) -> list[UUID]:
+        """`ids` without repeats, each a bot of the workspace (bot-service says which are
+        not: 422 naming them); asked before anything is written, so a refusal or a
+        bot-service that does not answer leaves nothing half-done."""
+        given = list(dict.fromkeys(ids))
+        if not given:
+            return given
+        unknown = await _peer("bot", self.unknown_bots(access, workspace_id, given))
+        if unknown:
+            names = ", ".join(str(i) for i in unknown)
+            message = f"not bots of this workspace: {names}"
+            raise RpcError(
+                ErrorCode.VALIDATION,
+                message,
+                fields=[FieldError(loc=["bot_ids"], message=message)],
+                details={"unknown_bot_ids": [str(i) for i in unknown]},
+            )
+        return given
+
+    async def _avatar_of(self, access: Access, workspace_id: UUID, file_id: UUID) -> None:
+        """A workspace's avatar is an uploaded avatar file of that workspace (422 otherwise:
+        another workspace's file, a config file, or no such file)."""
+        try:
+            info = await _peer("storage", self.workspace_file(access, file_id))
+        except RpcError as err:
+            if err.code != ErrorCode.NOT_FOUND:
+                raise
+            info = None
+        if info is None or info.workspace_id != workspace_id:
+            raise _invalid("avatar_file_id", f"{file_id} is not a file of this workspace")
+        if info.kind != "avatar":
+            raise _invalid(
+                "avatar_file_id", f"{file_id} is a {info.kind} file; upload an avatar (kind=avatar)"
+            )
 
     @staticmethod
     async def _fits(s: AsyncSession, user_id: UUID) -> None:
@@ -995,6 +1091,14 @@ class TeamService:
                 WorkspaceGrant(**grant.model_dump(), name=row.name, personal=row.personal)
             )
         return AccessSnapshot(user_id=user_id, version=version or 0, grants=grants)
+
+    async def audit_retentions(self, workspace_ids: Sequence[UUID]) -> AuditRetentions:
+        """Each known workspace's audit retention, for log-service's pruner (which keeps
+        a deleted workspace's records for its own default)."""
+        if not workspace_ids:
+            return AuditRetentions(days={})
+        async with self.db.system_scope() as s:
+            return AuditRetentions(days=await repo.audit_retentions(s, workspace_ids))
 
     # ----------------------------------------------------------- workspaces
     async def list_workspaces(self, s: AsyncSession, user_id: UUID) -> WorkspaceList:
@@ -1028,20 +1132,24 @@ class TeamService:
         )
         return _workspace(row, grant)
 
-    async def get_workspace(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> Workspace:
-        row, grant = await self._caller(s, user_id, workspace_id)
+    async def get_workspace(
+        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller | None = None
+    ) -> Workspace:
+        row, grant = await self._caller(s, user_id, workspace_id, who=who)
         return _workspace(row, grant)
 
     async def update_workspace(
         self, s: AsyncSession, user_id: UUID, req: UpdateWorkspace, who: Caller
     ) -> Workspace:
-        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "workspace.admin")
         given = req.model_fields_set
         values: dict[str, Any] = {}
         if "name" in given and req.name is not None and req.name.strip() != row.name:
             values["name"] = req.name.strip()
-        if "avatar_file_id" in given:
+        if "avatar_file_id" in given and req.avatar_file_id != row.avatar_file_id:
+            if req.avatar_file_id is not None:
+                await self._avatar_of(_as(user_id, grant), req.workspace_id, req.avatar_file_id)
             values["avatar_file_id"] = req.avatar_file_id
         if "audit_retention_days" in given and req.audit_retention_days is not None:
             values["audit_retention_days"] = req.audit_retention_days
@@ -1061,13 +1169,13 @@ class TeamService:
             # Snapshots carry the workspace's name (GET /v1/me shows it).
             members = await repo.member_ids(s, req.workspace_id)
             await self._changed(s, req.workspace_id, members, "renamed")
-        row, grant = await self._caller(s, user_id, req.workspace_id)
+        row, grant = await self._caller(s, user_id, req.workspace_id, who=who)
         return _workspace(row, grant)
 
     async def delete_workspace(
         self, s: AsyncSession, user_id: UUID, req: DeleteWorkspace, who: Caller
     ) -> WorkspaceDeleted:
-        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _owner_only(grant, "delete it")
         _not_personal(row, "deleted")
         if req.confirm_name != row.name:
@@ -1113,7 +1221,7 @@ class TeamService:
     async def transfer(
         self, s: AsyncSession, user_id: UUID, req: TransferWorkspace, who: Caller
     ) -> Workspace:
-        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _owner_only(grant, "transfer it")
         _not_personal(row, "transferred")
         if req.user_id == user_id:
@@ -1138,12 +1246,14 @@ class TeamService:
             req.workspace_id,
             diff({"owner_user_id": user_id}, {"owner_user_id": req.user_id}),
         )
-        row, grant = await self._caller(s, user_id, req.workspace_id)
+        row, grant = await self._caller(s, user_id, req.workspace_id, who=who)
         return _workspace(row, grant)
 
     # -------------------------------------------------------------- members
-    async def list_members(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> MemberList:
-        await self._caller(s, user_id, workspace_id)
+    async def list_members(
+        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller | None = None
+    ) -> MemberList:
+        await self._caller(s, user_id, workspace_id, who=who)
         return MemberList(members=[_member(r) for r in await repo.members(s, workspace_id)])
 
     async def _target(self, s: AsyncSession, workspace_id: UUID, user_id: UUID) -> Any:
@@ -1155,7 +1265,7 @@ class TeamService:
     async def update_member(
         self, s: AsyncSession, user_id: UUID, req: UpdateMember, who: Caller
     ) -> Member:
-        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "members.manage")
         target = await self._target(s, req.workspace_id, req.user_id)
         if target.builtin_role == _OWNER:
@@ -1172,8 +1282,9 @@ class TeamService:
                 values.update(builtin_role=choice.builtin_role, role_id=choice.role_id)
                 reason = "role"
         if req.bot_ids is not None and set(req.bot_ids) != set(target.bot_ids):
-            # rpc.bot.ids.check is still planned in bot-service: the ids are taken as given.
-            values["bot_ids"] = list(dict.fromkeys(req.bot_ids))
+            values["bot_ids"] = await self._bots_of(
+                _as(user_id, grant), req.workspace_id, req.bot_ids
+            )
         if values:
             await repo.update_membership(s, req.workspace_id, req.user_id, **values)
             await self._fits(s, req.user_id)
@@ -1201,7 +1312,7 @@ class TeamService:
     ) -> Empty:
         if req.user_id == user_id:
             return await self.leave(s, user_id, req.workspace_id, who)
-        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "members.manage")
         target = await self._target(s, req.workspace_id, req.user_id)
         if target.builtin_role == _OWNER:
@@ -1221,7 +1332,7 @@ class TeamService:
         return Empty()
 
     async def leave(self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller) -> Empty:
-        row, grant = await self._caller(s, user_id, workspace_id, lock=True)
+        row, grant = await self._caller(s, user_id, workspace_id, lock=True, who=who)
         _not_personal(row, "left")
         if grant.role == _OWNER:
             raise conflict("the owner cannot leave: transfer ownership first")
@@ -1231,8 +1342,10 @@ class TeamService:
         return Empty()
 
     # ---------------------------------------------------------------- roles
-    async def list_roles(self, s: AsyncSession, user_id: UUID, workspace_id: UUID) -> RoleList:
-        await self._caller(s, user_id, workspace_id)
+    async def list_roles(
+        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller | None = None
+    ) -> RoleList:
+        await self._caller(s, user_id, workspace_id, who=who)
         counts = await repo.builtin_role_counts(s, workspace_id)
         builtin = [
             Role(
@@ -1258,7 +1371,7 @@ class TeamService:
     async def create_role(
         self, s: AsyncSession, user_id: UUID, req: CreateRole, who: Caller
     ) -> Role:
-        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "workspace.admin")
         mask = _known_permissions(req.permissions)
         _within(grant, mask, "this role")
@@ -1291,7 +1404,7 @@ class TeamService:
     async def update_role(
         self, s: AsyncSession, user_id: UUID, req: UpdateRole, who: Caller
     ) -> Role:
-        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "workspace.admin")
         role = await repo.get_role(s, req.workspace_id, req.role_id)
         if role is None:
@@ -1326,7 +1439,7 @@ class TeamService:
     async def delete_role(
         self, s: AsyncSession, user_id: UUID, req: RoleIdRef, who: Caller
     ) -> None:
-        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        _, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "workspace.admin")
         role = await repo.get_role(s, req.workspace_id, req.role_id)
         if role is None:
@@ -1355,13 +1468,14 @@ class TeamService:
     async def create_invitation(
         self, s: AsyncSession, user_id: UUID, req: CreateInvitation, who: Caller
     ) -> InvitationCreated:
-        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True)
+        row, grant = await self._caller(s, user_id, req.workspace_id, lock=True, who=who)
         _require(grant, "members.manage")
         _not_personal(row, "invited into")
         if req.role == _OWNER:
             raise _invalid("role", "ownership moves only by a transfer; invite as admin")
         choice = await self._role(s, req.workspace_id, req.role)
         _within(grant, choice.mask, "this role")
+        bot_ids = await self._bots_of(_as(user_id, grant), req.workspace_id, req.bot_ids)
         token = new_secret(INVITATION_PREFIX)
         created = await repo.insert_invitation(
             s,
@@ -1370,8 +1484,7 @@ class TeamService:
             token_digest=_token_digest(token),
             builtin_role=choice.builtin_role,
             role_id=choice.role_id,
-            # rpc.bot.ids.check is still planned in bot-service: the ids are taken as given.
-            bot_ids=list(dict.fromkeys(req.bot_ids)),
+            bot_ids=bot_ids,
             email=req.email.casefold() if req.email else None,
             created_by=user_id,
             expires_at=now_utc() + timedelta(seconds=req.expires_in_s),
@@ -1405,9 +1518,9 @@ class TeamService:
         )
 
     async def list_invitations(
-        self, s: AsyncSession, user_id: UUID, workspace_id: UUID
+        self, s: AsyncSession, user_id: UUID, workspace_id: UUID, who: Caller | None = None
     ) -> InvitationList:
-        _, grant = await self._caller(s, user_id, workspace_id)
+        _, grant = await self._caller(s, user_id, workspace_id, who=who)
         _require(grant, "members.manage")
         rows = await repo.pending_invitations(s, workspace_id, now_utc())
         return InvitationList(
@@ -1428,7 +1541,7 @@ class TeamService:
     async def revoke_invitation(
         self, s: AsyncSession, user_id: UUID, req: InvitationRef, who: Caller
     ) -> None:
-        _, grant = await self._caller(s, user_id, req.workspace_id)
+        _, grant = await self._caller(s, user_id, req.workspace_id, who=who)
         _require(grant, "members.manage")
         if not await repo.revoke_invitation(s, req.workspace_id, req.invitation_id, now_utc()):
             raise RpcError(ErrorCode.NOT_FOUND, "no pending invitation with this id")

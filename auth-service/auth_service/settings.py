@@ -52,6 +52,9 @@ class Settings(ServiceSettings):
     # Account deletion: how often to retry services that did not confirm a purge.
     purge_retry_s: float = Field(30.0, gt=0)
     purge_timeout_s: float = Field(5.0, gt=0)
+    # Seconds to wait for bot-service or storage-service checking a change (a member's
+    # bot_ids, a workspace's avatar file) before refusing it as unavailable.
+    peer_timeout_s: float = Field(5.0, gt=0, le=60)
     settings_max_bytes: int = Field(64 * 1024, ge=1024)
 
     @model_validator(mode="after")

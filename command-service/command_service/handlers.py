@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID, uuid4
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service.bot_setup import BotSetup, Command
@@ -18,9 +17,7 @@ from command_service.execution.cache import Loader, SetupCache
 from command_service.execution.executor import ADMINISTRATOR, Executor
 from command_service.service import Actor, BotScope, ConfigService, ItemService, PatchT
 from proto import commands as c
-from proto import headers as H
 from proto.access import Access
-from proto.audit import AuditRecord
 from proto.base import Contract, Empty
 from proto.bots import GET_BOT, BotRef, BotSummary
 from proto.errors import ErrorCode
@@ -98,37 +95,10 @@ class _DryRun(Exception):
         self.result = result
 
 
-def _client_field(client: Any, key: str, limit: int) -> str | None:
-    value = client.get(key) if isinstance(client, dict) else None
-    return value[:limit] if isinstance(value, str) else None
-
-
 def actor_of(ctx: RpcContext) -> Actor:
     """The caller (UNAUTHENTICATED without one) and, for the audit record, the client the
     gateway saw (`bc-client`) and the request id."""
-    raw = ctx.headers.get(H.CLIENT)
-    try:
-        client = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        client = None
-    limits = AuditRecord.model_fields
-    return Actor(
-        ctx.require_access(),
-        ip=_client_field(client, "ip", _max_length(limits["ip"].metadata, 64)),
-        user_agent=_client_field(client, "ua", _max_length(limits["user_agent"].metadata, 512)),
-        request_id=ctx.request_id[: _max_length(limits["request_id"].metadata, 128)],
-    )
-
-
-def _max_length(metadata: list[Any], default: int) -> int:
-    # The record refuses longer values; a long user agent is cut, never a failed change.
-    return next((m.max_length for m in metadata if hasattr(m, "max_length")), default)
-
-
-def bot_workspace(bot: BotSummary) -> UUID:
-    """The workspace of a bot as bot-service describes it (its summary names it since
-    #17 slice B)."""
-    return bot.workspace_id
+    return Actor.of(ctx.require_access(), ctx.headers)
 
 
 T = TypeVar("T")
@@ -265,7 +235,7 @@ class Handlers:
             if err.code is ErrorCode.NOT_FOUND:
                 raise not_found("bot") from None
             raise
-        workspace = bot_workspace(bot)
+        workspace = bot.workspace_id
         if not actor.access.sees(workspace, bot_id):
             raise not_found("bot")
         return BotScope(bot_id=bot_id, workspace_id=workspace), bot

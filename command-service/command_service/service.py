@@ -37,7 +37,6 @@ from command_service.execution.templates import Renderer
 from command_service.execution.variables import prompt_warnings, warnings_of
 from command_service.models import CONNECTIONS_AAD, CommandRow, ConnectionRow, PromptRow
 from proto.access import Access, Permission
-from proto.audit import AuditRecord
 from proto.commands import (
     DEFAULT_PREFIX,
     AiResponse,
@@ -66,8 +65,7 @@ from proto.commands import (
 from proto.errors import ErrorCode, FieldError
 from proto.events import new_event_id
 from services.access import require
-from services.audit import audit_subject, diff
-from services.bus.events import AUDIT_STREAM
+from services.audit import AuditActor, diff
 from services.errors import RpcError, conflict, not_found
 from services.outbox import Outbox
 from services.vault import Vault, aad
@@ -107,12 +105,17 @@ SECRET_FIELDS = frozenset({"secret", "secret_headers"})
 
 @dataclass(frozen=True)
 class Actor:
-    """Who asks: their access (the permission checks) and where from (the audit record)."""
+    """Who asks: their access (the permission checks) and, for the audit record, who and
+    from where."""
 
     access: Access
-    ip: str | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
+    audit: AuditActor
+
+    @classmethod
+    def of(cls, access: Access, headers: Mapping[str, str]) -> Actor:
+        """The caller of a message: `AuditActor.of` reads the client (`bc-client`) and the
+        request id from its headers."""
+        return cls(access, AuditActor.of(access, headers))
 
     def workspace(self, workspace_id: UUID | None) -> UUID:
         """The workspace a new item goes to: the one named (404 unless the caller is a
@@ -155,24 +158,10 @@ class Auditor:
         changes: dict[str, Any],
     ) -> UUID:
         target_type, target_id = target
-        record = AuditRecord(
-            id=new_id(),
-            at=now(),
-            actor_user_id=actor.access.user_id,
-            actor_token_id=actor.access.token_id,
-            workspace_id=workspace_id,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id),
-            changes=changes,
-            ip=actor.ip,
-            user_agent=actor.user_agent,
-            request_id=actor.request_id,
+        record = actor.audit.record(
+            workspace_id, action, target_type=target_type, target_id=target_id, changes=changes
         )
-        # The record's id is the message's: the one the gateway is told and log-service stores.
-        return await self.outbox.add(
-            s, audit_subject(workspace_id, SERVICE), record, stream=AUDIT_STREAM, row_id=record.id
-        )
+        return await self.outbox.add_audit(s, SERVICE, record)
 
 
 # ---- template checks ------------------------------------------------------------------

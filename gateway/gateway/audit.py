@@ -88,7 +88,8 @@ ROUTE_ACTIONS: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/stream/ticket"): NONE,
 }
 
-_READS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+# Methods that change nothing: no record expected, no client address sent along.
+READS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def annotate(app: FastAPI) -> None:
@@ -102,7 +103,7 @@ def annotate(app: FastAPI) -> None:
         schema = build()
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
-                if method.upper() in _READS:
+                if method.upper() in READS:
                     continue
                 action = ROUTE_ACTIONS.get((method.upper(), path))
                 if action is None:
@@ -115,7 +116,7 @@ def annotate(app: FastAPI) -> None:
 
 def check_recorded(route: str, method: str, status: int, audit_ids: Sequence[object]) -> None:
     """Count a 2xx answer of an audited route whose calls brought back no `bc-audit`."""
-    if not 200 <= status < 300 or audit_ids or method in _READS:
+    if not 200 <= status < 300 or audit_ids or method in READS:
         return
     action = ROUTE_ACTIONS.get((method, route))
     if action is None or action == NONE:

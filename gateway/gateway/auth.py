@@ -316,6 +316,10 @@ async def optional_user(request: Request) -> Principal | None:
     return await authenticate(request)
 
 
+# The caller of a data route. Permissions are checked by the owning service from bc-access
+# (a 404 for another workspace must come before any 403, and only the service knows the
+# resource's workspace); a personal token's scopes narrow that access (gateway.access), not
+# the route.
 CurrentUser = Annotated[Principal, Depends(current_user)]
 OptionalUser = Annotated[Principal | None, Depends(optional_user)]
 

@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.audit import check_recorded
+from gateway.audit import READS, check_recorded
 from gateway.errors import internal_error_body
 from gateway.ratelimit import client_ip
 from proto.errors import ErrorCode
@@ -37,7 +37,6 @@ HTTP_SECONDS = Histogram(
 )
 
 
-_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _SIGN_IN = "/v1/auth/"
 
 
@@ -89,7 +88,7 @@ class RequestContextMiddleware:
         token = request_id_var.set(rid)
         # Who to write into audit records (`bc-client` on every call of the request): only
         # for what may change something, and sign-in (its callback is a GET).
-        changes = scope["method"] not in _READS or scope["path"].startswith(_SIGN_IN)
+        changes = scope["method"] not in READS or scope["path"].startswith(_SIGN_IN)
         client_token = client_var.set(
             client_header(client_ip(scope, self.trusted_hops), agent) if changes else None
         )

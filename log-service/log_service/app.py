@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from log_service import metrics
+from log_service.audit_pruner import run_audit_pruner
 from log_service.handlers import Handlers
 from log_service.ingest.audit import run_audit_lane
 from log_service.ingest.store import Partitions, run_maintenance
@@ -29,7 +30,7 @@ from log_service.stream.hub import Hub
 from proto.access import AccessQuery, AccessSnapshot
 from proto.auth import CHECK_API_TOKEN, JWKS, ApiTokenPrincipal, CheckApiToken, Jwks
 from proto.base import Empty
-from proto.workspaces import ACCESS_GET
+from proto.workspaces import ACCESS_GET, AUDIT_RETENTION_GET, AuditRetentionQuery
 from services.authn import (
     AccessTokenVerifier,
     PersonalTokenCache,
@@ -89,6 +90,12 @@ async def setup(runtime: ServiceRuntime) -> StreamContext:
             run_audit_lane(runtime.nc, runtime.js, db, settings, stopping),
             name=f"log-audit-{i}",
         )
+
+    async def retentions(workspace_ids: list[UUID]) -> dict[UUID, int]:
+        query = AuditRetentionQuery(workspace_ids=workspace_ids)
+        return (await runtime.client.call(AUDIT_RETENTION_GET, query, timeout_s=10.0)).days
+
+    runtime.spawn(run_audit_pruner(db, retentions, settings, stopping), name="log-audit-pruner")
 
     async def fetch_jwks() -> Jwks:
         return await runtime.client.call(JWKS, Empty(), timeout_s=5.0)

@@ -39,13 +39,6 @@ from services.bus.rpc import RawReply, RpcContext, answers
 from services.db.engine import Database
 
 
-def _access(ctx: RpcContext) -> Access:
-    """The signed-in caller's access (`user_session` already refused anyone else)."""
-    access = ctx.access
-    assert access is not None
-    return access
-
-
 @dataclass(eq=False)
 class Handlers:
     db: Database
@@ -55,24 +48,24 @@ class Handlers:
 
     @answers(QUERY)
     async def query(self, req: LogQuery, ctx: RpcContext) -> LogPage:
-        return await service.query(await ctx.user_session(), _access(ctx), req)
+        return await service.query(await ctx.user_session(), ctx.require_access(), req)
 
     @answers(EXPORT_CHUNK)
     async def export_chunk(self, req: ExportQuery, ctx: RpcContext) -> RawReply:
         body, count, cursor = await service.export_chunk(
-            await ctx.user_session(), _access(ctx), req
+            await ctx.user_session(), ctx.require_access(), req
         )
         return RawReply(ExportChunk(count=count, next_cursor=cursor), body)
 
     @answers(SUMMARY)
     async def summary(self, req: SummaryQuery, ctx: RpcContext) -> EventsSummary:
         session = await ctx.user_session()
-        return await service.summary(session, _access(ctx), req, datetime.now(UTC))
+        return await service.summary(session, ctx.require_access(), req, datetime.now(UTC))
 
     @answers(STREAM_TICKET)
     async def stream_ticket(self, req: StreamTicketRequest, ctx: RpcContext) -> StreamTicket:
         user = ctx.require_user()
-        access = _access(ctx)
+        access = ctx.require_access()
         if req.workspace_id is not None:
             service.viewable(access, req.workspace_id)
         ticket, expires = await self.tickets.issue(user, req, access)
@@ -86,7 +79,7 @@ class Handlers:
 
     @answers(AUDIT_LIST)
     async def audit_list(self, req: AuditQuery, ctx: RpcContext) -> AuditPage:
-        return await service.audit_list(await ctx.user_session(), _access(ctx), req)
+        return await service.audit_list(await ctx.user_session(), ctx.require_access(), req)
 
     @answers(workspace_purge_spec("log"))
     async def purge_workspace(self, req: PurgeWorkspace, ctx: RpcContext) -> PurgeResult:

@@ -24,11 +24,13 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    column,
     delete,
     func,
     insert,
     literal_column,
     select,
+    true,
     tuple_,
     update,
 )
@@ -128,12 +130,9 @@ def _in_workspaces(workspaces: Sequence[UUID]) -> ColumnElement[bool]:
     return e.workspace_id == any_(bindparam(None, list(workspaces), type_=ARRAY(PgUUID)))
 
 
-def _where(
-    f: LogFilter, workspaces: Sequence[UUID], after: tuple[datetime, UUID] | None
-) -> list[ColumnElement[bool]]:
-    # Row-level security already limits rows to the caller's workspaces (and bots); these
-    # are the workspaces where they may view logs, and the user's filters.
-    clauses: list[ColumnElement[bool]] = [_in_workspaces(workspaces)]
+def _filters(f: LogFilter, after: tuple[datetime, UUID] | None) -> list[ColumnElement[bool]]:
+    # The user's filters (the workspaces are matched by `_newest_first`).
+    clauses: list[ColumnElement[bool]] = []
     if f.bot_id is not None:
         clauses.append(e.bot_id == f.bot_id)
     if f.level:
@@ -161,8 +160,48 @@ def _where(
     return clauses
 
 
-def _newest_first(stmt: Select[Any], clauses: list[ColumnElement[bool]], limit: int) -> Select[Any]:
-    return stmt.where(*clauses).order_by(e.occurred_at.desc(), e.id.desc()).limit(limit)
+def _newest_first(
+    columns: Sequence[ColumnElement[Any]],
+    f: LogFilter,
+    workspaces: Sequence[UUID],
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> Select[Any]:
+    """The newest `limit` events of the workspaces that pass the filters: per workspace,
+    the top of its `(workspace_id, occurred_at desc, id desc)` index (at most `limit` rows
+    each, a lateral join), then merged. With `workspace_id = any(…)` instead, rows of
+    several workspaces interleave in that index, so PostgreSQL read and sorted every row
+    of them (100k events: 115 ms against under 1 ms; the plan is checked in
+    tests/integration/logs/test_logs_workspaces_db.py). Row-level security still limits
+    the rows to the caller's workspaces and bots; `workspaces` are those where they may
+    view logs."""
+    w = (
+        func.unnest(bindparam(None, list(dict.fromkeys(workspaces)), type_=ARRAY(PgUUID)))
+        .table_valued(column("id", PgUUID))
+        .render_derived(name="w")
+    )
+    page = (
+        select(*columns)
+        .where(e.workspace_id == w.c.id, *_filters(f, after))
+        .order_by(e.occurred_at.desc(), e.id.desc())
+        .limit(limit)
+        .lateral("page")
+    )
+    return (
+        select(page)
+        .select_from(w)
+        .join(page, true())
+        .order_by(page.c.occurred_at.desc(), page.c.id.desc())
+        .limit(limit)
+    )
+
+
+def page_statement(
+    f: LogFilter, workspaces: Sequence[UUID], after: tuple[datetime, UUID] | None, limit: int
+) -> Select[Any]:
+    """The statement of one page of `query` (its plan is checked in the tests)."""
+    columns = (e.id, e.occurred_at, e.workspace_id, e.bot_id, e.domain, e.kind, e.level, e.message)
+    return _newest_first((*columns, e.payload), f, workspaces, after, limit)
 
 
 async def query(
@@ -172,10 +211,7 @@ async def query(
     after: tuple[datetime, UUID] | None,
     limit: int,
 ) -> Sequence[Row[Any]]:
-    columns = (e.id, e.occurred_at, e.workspace_id, e.bot_id, e.domain, e.kind, e.level, e.message)
-    result = await session.execute(
-        _newest_first(select(*columns, e.payload), _where(f, workspaces, after), limit)
-    )
+    result = await session.execute(page_statement(f, workspaces, after, limit))
     rows: Sequence[Row[Any]] = result.all()
     return rows
 
@@ -200,7 +236,7 @@ async def export(
 ) -> list[tuple[str, datetime, UUID]]:
     """Each row already rendered as one JSON line by PostgreSQL."""
     result = await session.execute(
-        _newest_first(select(_LINE, e.occurred_at, e.id), _where(f, workspaces, after), limit)
+        _newest_first((_LINE.label("line"), e.occurred_at, e.id), f, workspaces, after, limit)
     )
     return [(r[0], r[1], r[2]) for r in result]
 
@@ -364,6 +400,17 @@ async def audit_head_seq(session: AsyncSession, workspace_id: UUID) -> int | Non
     result = await session.execute(select(func.max(a.seq)).where(a.workspace_id == workspace_id))
     value = result.scalar_one_or_none()
     return int(value) if value is not None else None
+
+
+async def audit_workspaces_before(session: AsyncSession, before: datetime) -> list[UUID]:
+    """The workspaces that have audit records older than `before` (system scope)."""
+    stmt = (
+        select(audit_events.c.workspace_id)
+        .where(audit_events.c.at < before)
+        .distinct()
+        .order_by(audit_events.c.workspace_id)
+    )
+    return list((await session.execute(stmt)).scalars())
 
 
 async def prune_audit(session: AsyncSession, workspace_id: UUID, before: datetime) -> int:

@@ -33,7 +33,7 @@ from proto.logs import (
     SummaryQuery,
 )
 from services import audit
-from services.access import require
+from services.access import require_member
 from services.errors import RpcError
 from services.telemetry import redaction
 from services.telemetry.redaction import REDACTED, redact
@@ -226,9 +226,18 @@ def parse_event(subject: str, data: bytes, seq: int, stored_at: datetime) -> Eve
     )
 
 
+def _to_cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _from_cursor(cursor: str) -> str:
+    """The text of a cursor (ValueError, UnicodeDecodeError or binascii.Error if it is
+    none)."""
+    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+
+
 def encode_cursor(occurred_at: datetime, event_id: UUID) -> str:
-    raw = f"{occurred_at.isoformat()}|{event_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _to_cursor(f"{occurred_at.isoformat()}|{event_id}")
 
 
 def _bad_cursor() -> RpcError:
@@ -241,15 +250,14 @@ def _bad_cursor() -> RpcError:
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, eid = raw.split("|", 1)
+        at, eid = _from_cursor(cursor).split("|", 1)
         when = datetime.fromisoformat(at)
         return (when if when.tzinfo else when.replace(tzinfo=UTC)), UUID(eid)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise _bad_cursor() from None
 
 
-def _check_window(f: LogFilter) -> None:
+def _check_window(f: LogFilter | AuditQuery) -> None:
     if f.since and f.until and f.since >= f.until:
         raise RpcError(
             ErrorCode.VALIDATION,
@@ -271,9 +279,7 @@ def viewable(access: Access, workspace_id: UUID | None) -> list[UUID]:
     hold `logs.view`."""
     if workspace_id is None:
         return access.permitted("logs.view")
-    if not access.sees(workspace_id):
-        raise RpcError(ErrorCode.NOT_FOUND, "workspace not found")
-    require(access, "logs.view", workspace_id)
+    require_member(access, "logs.view", workspace_id)
     return [workspace_id]
 
 
@@ -432,13 +438,12 @@ async def append_audit(session: AsyncSession, records: list[AuditRecord]) -> int
 
 
 def _seq_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(str(seq).encode()).decode().rstrip("=")
+    return _to_cursor(str(seq))
 
 
 def _cursor_seq(cursor: str) -> int:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        seq = int(raw)
+        seq = int(_from_cursor(cursor))
         if seq < 1:
             raise ValueError(seq)
         return seq
@@ -449,21 +454,22 @@ def _cursor_seq(cursor: str) -> int:
 async def audit_list(session: AsyncSession, access: Access, q: AuditQuery) -> AuditPage:
     """One page of a workspace's trail, newest first: NOT_FOUND for a workspace the caller
     is no member of, FORBIDDEN without `audit.view`."""
-    if not access.sees(q.workspace_id):
-        raise RpcError(ErrorCode.NOT_FOUND, "workspace not found")
-    require(access, "audit.view", q.workspace_id)
-    if q.since and q.until and q.since >= q.until:
-        raise RpcError(
-            ErrorCode.VALIDATION,
-            "`since` must be before `until`",
-            fields=[FieldError(loc=["since"], message="must be before until")],
-        )
+    require_member(access, "audit.view", q.workspace_id)
+    _check_window(q)
     before = _cursor_seq(q.cursor) if q.cursor else None
     rows = await repo.audit_page(session, q, before, q.limit + 1)
     items = [AuditRecord.from_row(r) for r in rows[: q.limit]]
     next_cursor = _seq_cursor(rows[q.limit - 1].seq) if len(rows) > q.limit else None
     head = await repo.audit_head_seq(session, q.workspace_id)
     return AuditPage(items=items, next_cursor=next_cursor, head_seq=head)
+
+
+async def audit_prune_candidates(session: AsyncSession, now: datetime) -> list[UUID]:
+    """The workspaces that may have records past their retention: those with records older
+    than the shortest retention allowed."""
+    return await repo.audit_workspaces_before(
+        session, now - timedelta(days=AUDIT_RETENTION_DAYS_MIN)
+    )
 
 
 async def prune_audit(

@@ -42,6 +42,13 @@ class Settings(ServiceSettings):
     audit_workers: int = Field(1, ge=0, le=8)
     # Audit records fetched and chained per batch (one transaction, acknowledged after it).
     audit_batch: int = Field(500, ge=1, le=5_000)
+    # Days an audit record is kept when its workspace has no retention of its own any more
+    # (deleted: auth-service no longer knows it); each workspace's own is its
+    # `audit_retention_days` in auth-service (`PATCH /v1/workspaces/{id}`, default 365).
+    audit_retention_days: int = Field(365, ge=30, le=3650)
+    # Seconds between audit retention passes. Every replica runs them: a pass locks each
+    # workspace's chain while it prunes it, so a second replica finds nothing left to do.
+    audit_prune_interval_s: float = Field(86400.0, gt=0)
     # Live stream server: `picows` on its own port (measured: far less CPU per delivery);
     # `asgi` = only the Starlette route on the HTTP port.
     stream_server: Literal["picows", "asgi"] = "picows"

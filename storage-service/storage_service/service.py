@@ -41,9 +41,9 @@ from proto.storage import (
     ListFiles,
     UploadFile,
 )
-from services.access import require
+from services.access import require, require_member
 from services.audit import AuditActor, diff
-from services.errors import RpcError
+from services.errors import RpcError, not_found, validation
 from services.outbox import Outbox
 from services.sizes import human_duration, human_size
 from storage_service import processing
@@ -83,10 +83,6 @@ def object_key(workspace_id: UUID, sha256: str, variant: str, ext: str) -> str:
 
 def workspace_prefix(workspace_id: UUID) -> str:
     return f"users/{workspace_id}/"
-
-
-def no_workspace() -> RpcError:
-    return RpcError(ErrorCode.NOT_FOUND, "no such workspace")
 
 
 def file_changes(row: StoredFile) -> dict[str, Any]:
@@ -189,9 +185,7 @@ class StorageService:
         if uploader is None:
             raise RpcError(ErrorCode.UNAUTHENTICATED, "an upload needs a signed-in user")
         workspace = meta.workspace_id or uploader
-        if not access.sees(workspace):
-            raise no_workspace()
-        require(access, "files.edit", workspace)
+        require_member(access, "files.edit", workspace)
         limit = self.limit_for(meta.kind)
         if len(data) > limit:
             raise RpcError(
@@ -320,7 +314,7 @@ class StorageService:
 
     async def list(self, session: AsyncSession, access: Access, req: ListFiles) -> FileList:
         if req.workspace_id is not None and not access.sees(req.workspace_id):
-            raise no_workspace()
+            raise not_found("workspace")
         # Any member reads a workspace's files; the filter repeats what RLS already says.
         shown = (
             [req.workspace_id]
@@ -489,9 +483,7 @@ def other_workspace() -> RpcError:
     """A file used for a bot of another workspace: refused even when the caller is a
     member of both (nothing crosses workspaces)."""
     message = "the file is not in the bot's workspace"
-    return RpcError(
-        ErrorCode.VALIDATION, message, fields=[FieldError(loc=["file_id"], message=message)]
-    )
+    return validation(message, fields=[FieldError(loc=["file_id"], message=message)])
 
 
 def avatar_rate_limited(err: RpcError) -> RpcError:

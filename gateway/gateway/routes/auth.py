@@ -13,7 +13,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, ORJSONResponse, RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from gateway.auth import (
     ACCESS_COOKIE,
@@ -26,9 +26,10 @@ from gateway.auth import (
 from gateway.csrf import CSRF_COOKIE, check_csrf, new_csrf_token
 from gateway.deps import Bus, Runtime
 from proto import auth as P
-from proto.access import Permission, permission_names
+from proto.access import permission_names
 from proto.base import Empty
 from proto.errors import ErrorCode
+from proto.workspaces import Me
 from services.errors import RpcError
 
 router = APIRouter(tags=["auth"])
@@ -298,22 +299,6 @@ async def jwks(bus: Bus) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- account
-class MyWorkspace(BaseModel):
-    """A workspace of mine with my role and what I may do there now (with a personal
-    token: what the token may do)."""
-
-    id: UUID
-    name: str
-    personal: bool
-    role: str
-    permissions: list[Permission]
-    bot_ids: list[UUID] = Field(default_factory=list, description="empty: every bot")
-
-
-class Me(P.User):
-    workspaces: list[MyWorkspace] = Field(default_factory=list)
-
-
 def my_workspaces(user: Principal) -> list[dict[str, Any]]:
     """From the access the request was authenticated with (no call on this hot path)."""
     if user.snapshot is None or user.access is None:

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from gateway.auth import CurrentUser, Principal
 from gateway.deps import Bus
-from gateway.routes.items import WORKSPACE_FILTER
+from gateway.routes.items import WorkspaceFilter
 from proto import bots as P
 from proto import commands as C
 from proto import fleet as F
@@ -27,11 +27,6 @@ from services.errors import RpcError
 router = APIRouter(tags=["bots"])
 bots = APIRouter(prefix="/v1/bots")
 
-# Permissions are checked by the owning service from bc-access (a 404 for another
-# workspace must come before any 403, and only the service knows the resource's workspace);
-# a personal token's scopes narrow that access (gateway.access), not the route.
-Reader = CurrentUser
-Writer = CurrentUser
 
 _Route = TypeVar("_Route", bound=Callable[..., Any])
 
@@ -63,9 +58,9 @@ class TokenBody(Contract):
 @bots.get("", response_model=P.BotPage, summary="your bots")
 async def list_bots(
     bus: Bus,
-    user: Reader,
+    user: CurrentUser,
     tag: Annotated[str | None, Query(max_length=32)] = None,
-    workspace_id: Annotated[UUID | None, Query(description=WORKSPACE_FILTER)] = None,
+    workspace_id: WorkspaceFilter = None,
 ) -> Any:
     req = P.ListBots(tag=tag, workspace_id=workspace_id)
     return await bus.call(P.LIST_BOTS, req, user_id=user.user_id)
@@ -77,17 +72,17 @@ async def list_bots(
     status_code=status.HTTP_201_CREATED,
     summary="add a bot by its token (checked against Discord)",
 )
-async def create_bot(body: P.CreateBot, bus: Bus, user: Writer) -> Any:
+async def create_bot(body: P.CreateBot, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(P.CREATE_BOT, body, user_id=user.user_id)
 
 
 @bots.get("/{bot_id}", response_model=P.BotView, summary="one of your bots")
-async def read_bot(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+async def read_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(P.READ_BOT, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
 @bots.patch("/{bot_id}", response_model=P.BotView, summary="change a bot's settings")
-async def update_bot(bot_id: UUID, body: PatchBot, bus: Bus, user: Writer) -> Any:
+async def update_bot(bot_id: UUID, body: PatchBot, bus: Bus, user: CurrentUser) -> Any:
     fields = body.model_dump(exclude_unset=True)
     if "shard_count" in fields and fields["shard_count"] is None:
         fields["shard_count"] = "auto"
@@ -96,7 +91,7 @@ async def update_bot(bot_id: UUID, body: PatchBot, bus: Bus, user: Writer) -> An
 
 
 @bots.delete("/{bot_id}", response_model=P.BotDeleted, summary="stop a bot and delete it")
-async def delete_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
+async def delete_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(
         P.DELETE_BOT,
         P.BotRef(bot_id=bot_id),
@@ -106,7 +101,7 @@ async def delete_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
 
 
 @bots.put("/{bot_id}/token", response_model=P.BotView, summary="replace a bot's token")
-async def replace_token(bot_id: UUID, body: TokenBody, bus: Bus, user: Writer) -> Any:
+async def replace_token(bot_id: UUID, body: TokenBody, bus: Bus, user: CurrentUser) -> Any:
     req = P.ReplaceToken(bot_id=bot_id, token=body.token)
     return await bus.call(P.REPLACE_TOKEN, req, user_id=user.user_id)
 
@@ -123,27 +118,27 @@ def _desired_state_route(path: str, summary: str) -> Callable[[_Route], _Route]:
 
 
 @_desired_state_route("/{bot_id}/start", "desired state: running (watch /status for the result)")
-async def start_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
+async def start_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await _desired(P.START_BOT, bot_id, bus, user)
 
 
 @_desired_state_route("/{bot_id}/stop", "desired state: stopped")
-async def stop_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
+async def stop_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await _desired(P.STOP_BOT, bot_id, bus, user)
 
 
 @_desired_state_route("/{bot_id}/restart", "restart every shard (new generation)")
-async def restart_bot(bot_id: UUID, bus: Bus, user: Writer) -> Any:
+async def restart_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await _desired(P.RESTART_BOT, bot_id, bus, user)
 
 
 @bots.get("/{bot_id}/status", response_model=F.BotStatus, summary="live status with shards")
-async def bot_status(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+async def bot_status(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(F.GET_STATUS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
 @bots.get("/{bot_id}/shards", response_model=F.ShardList, summary="shards and their replicas")
-async def bot_shards(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+async def bot_shards(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(F.GET_SHARDS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
@@ -153,7 +148,7 @@ async def bot_shards(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     summary="the servers of a running bot, with channels and roles, from its live connection",
     responses={409: {"description": "the bot is not running"}},
 )
-async def bot_guilds(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+async def bot_guilds(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(F.GET_GUILDS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
 
 
@@ -168,7 +163,7 @@ TRY_TIMEOUT_S = 20.0
     tags=["bots"],
     summary="does this server run against the local discord-sandbox (Try it)?",
 )
-async def sandbox_info(bus: Bus, user: Reader) -> Any:
+async def sandbox_info(bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(P.SANDBOX_INFO, Empty(), user_id=user.user_id)
 
 
@@ -181,7 +176,7 @@ async def sandbox_info(bus: Bus, user: Reader) -> Any:
         409: {"description": "the bot is not online"},
     },
 )
-async def try_command(bot_id: UUID, body: P.TryCommand, bus: Bus, user: Writer) -> Any:
+async def try_command(bot_id: UUID, body: P.TryCommand, bus: Bus, user: CurrentUser) -> Any:
     if body.command_id is None and body.name is None:
         raise RpcError(ErrorCode.VALIDATION, "give command_id or name")
     name, kind, prefix = body.name, "slash", None

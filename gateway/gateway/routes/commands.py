@@ -20,11 +20,6 @@ from proto.base import Contract, Empty
 
 router = APIRouter(tags=["commands"])
 
-# Permissions are checked by the owning service from bc-access (a 404 for another
-# workspace must come before any 403, and only the service knows the resource's workspace);
-# a personal token's scopes narrow that access (gateway.access), not the route.
-Reader = CurrentUser
-Writer = CurrentUser
 
 # Sync now waits for Discord's answer to the bulk overwrites (done by the bot's replica).
 SYNC_TIMEOUT_S = 15.0
@@ -55,12 +50,12 @@ async def _for_bot(spec: Any, bot_id: UUID, bus: Bus, user: Principal) -> Any:
     summary="the variables a command's templates can use (what the editor lists and the "
     "preview and save check templates against)",
 )
-async def template_variables(bus: Bus, user: Reader) -> Any:
+async def template_variables(bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(C.VARIABLES, Empty(), user_id=user.user_id)
 
 
 @router.get("/v1/bots/{bot_id}/commands", response_model=C.CommandList, summary="a bot's commands")
-async def list_commands(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+async def list_commands(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await _for_bot(C.LIST, bot_id, bus, user)
 
 
@@ -70,7 +65,7 @@ async def list_commands(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     status_code=status.HTTP_201_CREATED,
     summary="add a command (validated by Discord's rules; synced to Discord)",
 )
-async def create_command(bot_id: UUID, body: C.CommandIn, bus: Bus, user: Writer) -> Any:
+async def create_command(bot_id: UUID, body: C.CommandIn, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(
         C.CREATE, C.CreateCommand(bot_id=bot_id, command=body), user_id=user.user_id
     )
@@ -82,7 +77,9 @@ async def create_command(bot_id: UUID, body: C.CommandIn, bus: Bus, user: Writer
     summary="dry-run an unsaved command (the create body, plus sample input): what the bot "
     "would answer; validated like a create, nothing is stored",
 )
-async def preview_command(bot_id: UUID, body: C.CommandPreviewIn, bus: Bus, user: Writer) -> Any:
+async def preview_command(
+    bot_id: UUID, body: C.CommandPreviewIn, bus: Bus, user: CurrentUser
+) -> Any:
     return await bus.call(
         C.PREVIEW,
         C.PreviewCommand(
@@ -97,7 +94,7 @@ async def preview_command(bot_id: UUID, body: C.CommandPreviewIn, bus: Bus, user
     response_model=C.SyncStatus,
     summary="whether Discord has the current commands, and the last sync result",
 )
-async def sync_status(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+async def sync_status(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await _for_bot(C.SYNC_STATUS, bot_id, bus, user)
 
 
@@ -107,7 +104,7 @@ async def sync_status(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     summary="Sync now: register the running bot's application commands with Discord again",
     responses={409: {"description": "the bot is not running"}},
 )
-async def sync_now(bot_id: UUID, bus: Bus, user: Writer) -> Any:
+async def sync_now(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(
         F.SYNC_COMMANDS, P.BotRef(bot_id=bot_id), user_id=user.user_id, timeout_s=SYNC_TIMEOUT_S
     )
@@ -118,7 +115,7 @@ async def sync_now(bot_id: UUID, bus: Bus, user: Writer) -> Any:
     response_model=C.CommandSettings,
     summary="per-bot command settings (prefix)",
 )
-async def get_settings(bot_id: UUID, bus: Bus, user: Reader) -> Any:
+async def get_settings(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await _for_bot(C.SETTINGS_GET, bot_id, bus, user)
 
 
@@ -127,7 +124,7 @@ async def get_settings(bot_id: UUID, bus: Bus, user: Reader) -> Any:
     response_model=C.CommandSettings,
     summary="change per-bot command settings (prefix)",
 )
-async def put_settings(bot_id: UUID, body: C.CommandSettings, bus: Bus, user: Writer) -> Any:
+async def put_settings(bot_id: UUID, body: C.CommandSettings, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(
         C.SETTINGS_PUT, C.BotCommandSettings(bot_id=bot_id, settings=body), user_id=user.user_id
     )
@@ -136,7 +133,7 @@ async def put_settings(bot_id: UUID, body: C.CommandSettings, bus: Bus, user: Wr
 @router.get(
     "/v1/bots/{bot_id}/commands/{command_id}", response_model=C.CommandOut, summary="one command"
 )
-async def get_command(bot_id: UUID, command_id: UUID, bus: Bus, user: Reader) -> Any:
+async def get_command(bot_id: UUID, command_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(
         C.GET, C.CommandRef(bot_id=bot_id, command_id=command_id), user_id=user.user_id
     )
@@ -148,7 +145,7 @@ async def get_command(bot_id: UUID, command_id: UUID, bus: Bus, user: Reader) ->
     summary="change a command (the result is validated as a whole)",
 )
 async def patch_command(
-    bot_id: UUID, command_id: UUID, body: C.CommandPatch, bus: Bus, user: Writer
+    bot_id: UUID, command_id: UUID, body: C.CommandPatch, bus: Bus, user: CurrentUser
 ) -> Any:
     return await bus.call(
         C.UPDATE,
@@ -163,7 +160,7 @@ async def patch_command(
     response_class=Response,
     summary="remove a command",
 )
-async def delete_command(bot_id: UUID, command_id: UUID, bus: Bus, user: Writer) -> Response:
+async def delete_command(bot_id: UUID, command_id: UUID, bus: Bus, user: CurrentUser) -> Response:
     await bus.call(
         C.DELETE, C.CommandRef(bot_id=bot_id, command_id=command_id), user_id=user.user_id
     )
@@ -176,7 +173,7 @@ async def delete_command(bot_id: UUID, command_id: UUID, bus: Bus, user: Writer)
     summary="dry-run a command with given options: what the bot would answer",
 )
 async def test_command(
-    bot_id: UUID, command_id: UUID, body: TestBody, bus: Bus, user: Writer
+    bot_id: UUID, command_id: UUID, body: TestBody, bus: Bus, user: CurrentUser
 ) -> Any:
     return await bus.call(
         C.TEST,
@@ -196,7 +193,7 @@ async def test_command(
 async def export_bot(
     bot_id: UUID,
     bus: Bus,
-    user: Reader,
+    user: CurrentUser,
     format: Annotated[Literal["json", "yaml"], Query()] = "json",
 ) -> Any:
     doc: C.BotImport = await bus.call(
@@ -217,7 +214,7 @@ async def export_bot(
     response_model=C.ImportResult,
     summary="apply an uploaded config file in one transaction (dry_run: only the diff)",
 )
-async def import_bot(bot_id: UUID, body: ImportBody, bus: Bus, user: Writer) -> Any:
+async def import_bot(bot_id: UUID, body: ImportBody, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(
         C.IMPORT,
         C.ImportBot(bot_id=bot_id, file_id=body.file_id, dry_run=body.dry_run),
@@ -249,8 +246,6 @@ add_item_routes(
             "remove a prompt (409 while commands use it)",
         ),
     ),
-    Reader,
-    Writer,
 )
 add_item_routes(
     router,
@@ -273,8 +268,6 @@ add_item_routes(
             "remove a connection (409 while commands use it)",
         ),
     ),
-    Reader,
-    Writer,
 )
 
 
@@ -283,7 +276,7 @@ add_item_routes(
     response_model=C.ConnectionTestResult,
     summary="one GET to the base URL with the connection's auth (SSRF rules apply)",
 )
-async def test_connection(connection_id: UUID, bus: Bus, user: Writer) -> Any:
+async def test_connection(connection_id: UUID, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(
         C.CONNECTION_TEST, C.ConnectionRef(connection_id=connection_id), user_id=user.user_id
     )

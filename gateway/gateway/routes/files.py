@@ -28,7 +28,7 @@ from starlette.requests import ClientDisconnect
 from gateway.auth import CurrentUser
 from gateway.deps import Bus
 from gateway.ratelimit import client_ip
-from gateway.routes.items import WORKSPACE_FILTER
+from gateway.routes.items import WorkspaceFilter
 from gateway.settings import Settings
 from gateway.uploads import Spool, upload_slots
 from proto.base import Contract
@@ -281,7 +281,7 @@ async def upload_file(
     user: CurrentUser,
     kind: Annotated[Literal["avatar", "config"] | None, Query()] = None,
     workspace_id: Annotated[
-        UUID | None, Query(description="the workspace to add it to (default: personal)")
+        UUID | None, Query(description="the workspace the file goes to (default: personal)")
     ] = None,
 ) -> FileInfo:
     settings = request.app.state.runtime.settings
@@ -319,7 +319,7 @@ async def list_files(
     user: CurrentUser,
     kind: Annotated[Literal["avatar", "config"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    workspace_id: Annotated[UUID | None, Query(description=WORKSPACE_FILTER)] = None,
+    workspace_id: WorkspaceFilter = None,
 ) -> FileList:
     req = ListFiles(kind=kind, limit=limit, workspace_id=workspace_id)
     return await bus.call(LIST_FILES, req, user_id=user.user_id)

@@ -11,14 +11,16 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from gateway.auth import Principal
+from gateway.auth import CurrentUser
 from gateway.deps import Bus
 from proto.base import Contract, Empty
 from proto.registry import RpcSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 # The `?workspace_id=` of every list route.
-WORKSPACE_FILTER = "only this workspace's (404 if not a member)"
+WorkspaceFilter = Annotated[
+    UUID | None, Query(description="only this workspace's (404 if not a member)")
+]
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,8 @@ def typed(**annotations: Any) -> Callable[[F], F]:
     return apply
 
 
-def add_item_routes(router: APIRouter, api: ItemApi, reader: Any, writer: Any) -> None:
-    """Register the catalogue's routes on `router`; `reader`/`writer` are the caller
-    dependencies (`Annotated[Principal, require_scope(...)]`) of reads and of changes."""
+def add_item_routes(router: APIRouter, api: ItemApi) -> None:
+    """Register the catalogue's routes on `router`."""
     path = f"/v1/{api.plural}"
     one = f"{path}/{{{api.id_name}}}"
     item_id = Annotated[UUID, Path(alias=api.id_name)]
@@ -65,13 +66,10 @@ def add_item_routes(router: APIRouter, api: ItemApi, reader: Any, writer: Any) -
     listed, added, read, changed, removed = api.summaries
 
     @router.get(path, response_model=api.list.reply, summary=listed, name=f"list_{api.plural}")
-    @typed(user=reader)
     async def list_items(
         bus: Bus,
-        user: Principal,
-        workspace_id: Annotated[
-            UUID | None, Query(description=WORKSPACE_FILTER)
-        ] = None,
+        user: CurrentUser,
+        workspace_id: WorkspaceFilter = None,
     ) -> Any:
         req = api.list.request(workspace_id=workspace_id)
         return await bus.call(api.list, req, user_id=user.user_id)
@@ -83,18 +81,18 @@ def add_item_routes(router: APIRouter, api: ItemApi, reader: Any, writer: Any) -
         summary=added,
         name=f"create_{api.singular}",
     )
-    @typed(body=api.create.request, user=writer)
-    async def create_item(body: Contract, bus: Bus, user: Principal) -> Any:
+    @typed(body=api.create.request)
+    async def create_item(body: Contract, bus: Bus, user: CurrentUser) -> Any:
         return await bus.call(api.create, body, user_id=user.user_id)
 
     @router.get(one, response_model=out, summary=read, name=f"get_{api.singular}")
-    @typed(item=item_id, user=reader)
-    async def get_item(item: UUID, bus: Bus, user: Principal) -> Any:
+    @typed(item=item_id)
+    async def get_item(item: UUID, bus: Bus, user: CurrentUser) -> Any:
         return await bus.call(api.get, api.ref(**{api.id_name: item}), user_id=user.user_id)
 
     @router.patch(one, response_model=out, summary=changed, name=f"patch_{api.singular}")
-    @typed(item=item_id, body=api.patch, user=writer)
-    async def patch_item(item: UUID, body: Contract, bus: Bus, user: Principal) -> Any:
+    @typed(item=item_id, body=api.patch)
+    async def patch_item(item: UUID, body: Contract, bus: Bus, user: CurrentUser) -> Any:
         change = api.change(**{api.id_name: item, "patch": body})
         return await bus.call(api.update, change, user_id=user.user_id)
 
@@ -105,7 +103,7 @@ def add_item_routes(router: APIRouter, api: ItemApi, reader: Any, writer: Any) -
         summary=removed,
         name=f"delete_{api.singular}",
     )
-    @typed(item=item_id, user=writer)
-    async def delete_item(item: UUID, bus: Bus, user: Principal) -> Response:
+    @typed(item=item_id)
+    async def delete_item(item: UUID, bus: Bus, user: CurrentUser) -> Response:
         await bus.call(api.delete, api.ref(**{api.id_name: item}), user_id=user.user_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -33,7 +33,7 @@ from websockets.typing import Origin, Subprotocol
 from gateway.auth import CurrentUser
 from gateway.deps import Bus
 from gateway.inputs import contract_from
-from gateway.routes.items import WORKSPACE_FILTER
+from gateway.routes.items import WorkspaceFilter
 from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
 from proto.events import LogLevel
@@ -57,10 +57,6 @@ from services.errors import RpcError
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["logs"])
 
-# Permissions are checked by the owning service from bc-access (a 404 for another
-# workspace must come before any 403, and only the service knows the resource's workspace);
-# a personal token's scopes narrow that access (gateway.access), not the route.
-Reader = CurrentUser
 # Width of the summary's time buckets: 0 = totals only, at most a week.
 SummaryBucketSeconds = Annotated[int, Query(ge=0, le=7 * 24 * 3600)]
 
@@ -131,7 +127,7 @@ class LogFilters:
 
     def __init__(
         self,
-        workspace_id: Annotated[UUID | None, Query(description=WORKSPACE_FILTER)] = None,
+        workspace_id: WorkspaceFilter = None,
         bot_id: UUID | None = None,
         level: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
         kind: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -176,7 +172,7 @@ class Page:
 @router.get("/v1/logs", response_model=LogPage, summary="Your bots' logs and events")
 async def list_logs(
     bus: Bus,
-    user: Reader,
+    user: CurrentUser,
     filters: Annotated[LogFilters, Depends()],
     page: Annotated[Page, Depends()],
 ) -> LogPage:
@@ -208,7 +204,7 @@ async def _chunks(
     response_class=StreamingResponse,
 )
 async def export_logs(
-    bus: Bus, user: Reader, filters: Annotated[LogFilters, Depends()]
+    bus: Bus, user: CurrentUser, filters: Annotated[LogFilters, Depends()]
 ) -> StreamingResponse:
     req = contract_from(ExportQuery, "query", **filters.fields())
     # The first chunk before the headers: bad filters still get a proper 4xx.
@@ -226,7 +222,7 @@ async def export_logs(
     summary="Event counts per kind and level over a window (default: the last 24 h)",
 )
 async def events_summary(
-    bus: Bus, user: Reader, bot_id: UUID, window: SummaryWindow
+    bus: Bus, user: CurrentUser, bot_id: UUID, window: SummaryWindow
 ) -> EventsSummary:
     req = window.model_copy(update={"bot_id": bot_id})
     return await bus.call(SUMMARY, req, user_id=user.user_id)
@@ -238,10 +234,7 @@ async def events_summary(
     summary="Event counts per kind and level over all your bots (default: the last 24 h)",
 )
 async def all_events_summary(
-    bus: Bus,
-    user: Reader,
-    window: SummaryWindow,
-    workspace_id: Annotated[UUID | None, Query(description=WORKSPACE_FILTER)] = None,
+    bus: Bus, user: CurrentUser, window: SummaryWindow, workspace_id: WorkspaceFilter = None
 ) -> EventsSummary:
     req = window.model_copy(update={"workspace_id": workspace_id})
     return await bus.call(SUMMARY, req, user_id=user.user_id)
@@ -252,7 +245,7 @@ async def all_events_summary(
     response_model=StreamTicket,
     summary="A single-use ticket to open the live stream (subprotocol `ticket.<ticket>`)",
 )
-async def stream_ticket(bus: Bus, user: Reader) -> StreamTicket:
+async def stream_ticket(bus: Bus, user: CurrentUser) -> StreamTicket:
     # The stream belongs to the credential asking: it closes on that session's sign-out
     # (or the personal token's revocation) and when the credential expires.
     credential = StreamTicketRequest(

@@ -8,6 +8,7 @@ those in. Deleting and transferring a workspace need a session, not a personal t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -51,10 +52,6 @@ def body_of(contract: type[Contract], *path_ids: str) -> type[Contract]:
 UpdateWorkspaceBody = body_of(W.UpdateWorkspace, "workspace_id")
 DeleteWorkspaceBody = body_of(W.DeleteWorkspace, "workspace_id")
 TransferBody = body_of(W.TransferWorkspace, "workspace_id")
-UpdateMemberBody = body_of(W.UpdateMember, "workspace_id", "user_id")
-CreateRoleBody = body_of(W.CreateRole, "workspace_id")
-UpdateRoleBody = body_of(W.UpdateRole, "workspace_id", "role_id")
-CreateInvitationBody = body_of(W.CreateInvitation, "workspace_id")
 
 _PERMISSIONS = W.PermissionList.model_validate(
     {"permissions": [{"name": name, "description": text} for name, text in PERMISSIONS]}
@@ -71,6 +68,87 @@ async def _done(bus: RpcClient, spec: RpcSpec[C, Empty], req: C, user: Principal
     """Call a spec that answers nothing: 204."""
     await bus.call(spec, req, user_id=user.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One route of a table: the RPC it calls, its summary and the endpoint's name (its
+    OpenAPI operation id)."""
+
+    spec: RpcSpec[Any, Any]
+    summary: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Entries:
+    """One kind of a workspace's entries (members, roles, invitations): their routes,
+    `{WS}/<plural>` and `{WS}/<plural>/{<id_name>}`, differ only in these names and
+    contracts. Registered in the order list, create, update, remove."""
+
+    plural: str
+    id_name: str  # the path's id, a field of the update and remove requests
+    list: Op  # GET, of `WorkspaceRef`
+    remove: Op  # DELETE, 204
+    create: Op | None = None  # POST, 201
+    update: Op | None = None  # PATCH: the fields given change
+
+
+def add_entry_routes(entries: Entries) -> None:
+    many = f"{WS}/{entries.plural}"
+    one = f"{many}/{{{entries.id_name}}}"
+    entry_id = Annotated[UUID, Path(alias=entries.id_name)]
+    listed, create, update, remove = entries.list, entries.create, entries.update, entries.remove
+
+    @router.get(many, response_model=listed.spec.reply, summary=listed.summary, name=listed.name)
+    async def list_entries(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> Any:
+        req = W.WorkspaceRef(workspace_id=workspace_id)
+        return await bus.call(listed.spec, req, user_id=user.user_id)
+
+    if create is not None:
+        new: type[Contract] = create.spec.request
+
+        @router.post(
+            many,
+            response_model=create.spec.reply,
+            status_code=status.HTTP_201_CREATED,
+            summary=create.summary,
+            name=create.name,
+        )
+        @typed(body=body_of(new, "workspace_id"))
+        async def create_entry(
+            workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
+        ) -> Any:
+            req = _with_path(new, body, workspace_id=workspace_id)
+            return await bus.call(create.spec, req, user_id=user.user_id)
+
+    if update is not None:
+        change: type[Contract] = update.spec.request
+
+        @router.patch(
+            one, response_model=update.spec.reply, summary=update.summary, name=update.name
+        )
+        @typed(entry=entry_id, body=body_of(change, "workspace_id", entries.id_name))
+        async def update_entry(
+            workspace_id: WorkspaceId, entry: UUID, body: Contract, bus: Bus, user: CurrentUser
+        ) -> Any:
+            ids = {"workspace_id": workspace_id, entries.id_name: entry}
+            req = _with_path(change, body, **ids)
+            return await bus.call(update.spec, req, user_id=user.user_id)
+
+    @router.delete(
+        one,
+        status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
+        summary=remove.summary,
+        name=remove.name,
+    )
+    @typed(entry=entry_id)
+    async def remove_entry(
+        workspace_id: WorkspaceId, entry: UUID, bus: Bus, user: CurrentUser
+    ) -> Response:
+        req = remove.spec.request(workspace_id=workspace_id, **{entries.id_name: entry})
+        return await _done(bus, remove.spec, req, user)
 
 
 # ------------------------------------------------------------------------- workspaces
@@ -137,41 +215,17 @@ async def transfer_workspace(
 
 
 # ---------------------------------------------------------------------------- members
-@router.get(f"{WS}/members", response_model=W.MemberList, summary="the workspace's members")
-async def list_members(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(
-        W.MEMBER_LIST, W.WorkspaceRef(workspace_id=workspace_id), user_id=user.user_id
+add_entry_routes(
+    Entries(
+        "members",
+        "user_id",
+        list=Op(W.MEMBER_LIST, "the workspace's members", "list_members"),
+        update=Op(
+            W.MEMBER_UPDATE, "change a member's role or bots (members.manage)", "update_member"
+        ),
+        remove=Op(W.MEMBER_REMOVE, "remove a member (members.manage)", "remove_member"),
     )
-
-
-@router.patch(
-    f"{WS}/members/{{user_id}}",
-    response_model=W.Member,
-    summary="change a member's role or bots (members.manage)",
 )
-@typed(body=UpdateMemberBody)
-async def update_member(
-    workspace_id: WorkspaceId,
-    user_id: Annotated[UUID, Path()],
-    body: Contract,
-    bus: Bus,
-    user: CurrentUser,
-) -> Any:
-    req = _with_path(W.UpdateMember, body, workspace_id=workspace_id, user_id=user_id)
-    return await bus.call(W.MEMBER_UPDATE, req, user_id=user.user_id)
-
-
-@router.delete(
-    f"{WS}/members/{{user_id}}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    summary="remove a member (members.manage)",
-)
-async def remove_member(
-    workspace_id: WorkspaceId, user_id: Annotated[UUID, Path()], bus: Bus, user: CurrentUser
-) -> Response:
-    req = W.MemberRef(workspace_id=workspace_id, user_id=user_id)
-    return await _done(bus, W.MEMBER_REMOVE, req, user)
 
 
 @router.post(
@@ -186,57 +240,22 @@ async def leave_workspace(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser
 
 
 # ------------------------------------------------------------------------------ roles
-@router.get(
-    f"{WS}/roles", response_model=W.RoleList, summary="built-in and custom roles of a workspace"
-)
-async def list_roles(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(
-        W.ROLE_LIST, W.WorkspaceRef(workspace_id=workspace_id), user_id=user.user_id
+add_entry_routes(
+    Entries(
+        "roles",
+        "role_id",
+        list=Op(W.ROLE_LIST, "built-in and custom roles of a workspace", "list_roles"),
+        create=Op(W.ROLE_CREATE, "create a custom role (workspace.admin)", "create_role"),
+        update=Op(
+            W.ROLE_UPDATE,
+            "rename a custom role or change its permissions (workspace.admin)",
+            "update_role",
+        ),
+        remove=Op(
+            W.ROLE_DELETE, "delete a custom role no member holds (workspace.admin)", "delete_role"
+        ),
     )
-
-
-@router.post(
-    f"{WS}/roles",
-    response_model=W.Role,
-    status_code=status.HTTP_201_CREATED,
-    summary="create a custom role (workspace.admin)",
 )
-@typed(body=CreateRoleBody)
-async def create_role(
-    workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
-) -> Any:
-    req = _with_path(W.CreateRole, body, workspace_id=workspace_id)
-    return await bus.call(W.ROLE_CREATE, req, user_id=user.user_id)
-
-
-@router.patch(
-    f"{WS}/roles/{{role_id}}",
-    response_model=W.Role,
-    summary="rename a custom role or change its permissions (workspace.admin)",
-)
-@typed(body=UpdateRoleBody)
-async def update_role(
-    workspace_id: WorkspaceId,
-    role_id: Annotated[UUID, Path()],
-    body: Contract,
-    bus: Bus,
-    user: CurrentUser,
-) -> Any:
-    req = _with_path(W.UpdateRole, body, workspace_id=workspace_id, role_id=role_id)
-    return await bus.call(W.ROLE_UPDATE, req, user_id=user.user_id)
-
-
-@router.delete(
-    f"{WS}/roles/{{role_id}}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    summary="delete a custom role no member holds (workspace.admin)",
-)
-async def delete_role(
-    workspace_id: WorkspaceId, role_id: Annotated[UUID, Path()], bus: Bus, user: CurrentUser
-) -> Response:
-    req = W.RoleIdRef(workspace_id=workspace_id, role_id=role_id)
-    return await _done(bus, W.ROLE_DELETE, req, user)
 
 
 @router.get("/v1/permissions", response_model=W.PermissionList, summary="every permission")
@@ -245,45 +264,25 @@ async def list_permissions() -> W.PermissionList:
 
 
 # ------------------------------------------------------------------------ invitations
-@router.post(
-    f"{WS}/invitations",
-    response_model=W.InvitationCreated,
-    status_code=status.HTTP_201_CREATED,
-    summary="a single-use invitation link; the token is shown this once (members.manage)",
-)
-@typed(body=CreateInvitationBody)
-async def create_invitation(
-    workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
-) -> Any:
-    req = _with_path(W.CreateInvitation, body, workspace_id=workspace_id)
-    return await bus.call(W.INVITATION_CREATE, req, user_id=user.user_id)
-
-
-@router.get(
-    f"{WS}/invitations",
-    response_model=W.InvitationList,
-    summary="pending invitations, without their tokens (members.manage)",
-)
-async def list_invitations(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(
-        W.INVITATION_LIST, W.WorkspaceRef(workspace_id=workspace_id), user_id=user.user_id
+add_entry_routes(
+    Entries(
+        "invitations",
+        "invitation_id",
+        list=Op(
+            W.INVITATION_LIST,
+            "pending invitations, without their tokens (members.manage)",
+            "list_invitations",
+        ),
+        create=Op(
+            W.INVITATION_CREATE,
+            "a single-use invitation link; the token is shown this once (members.manage)",
+            "create_invitation",
+        ),
+        remove=Op(
+            W.INVITATION_REVOKE, "revoke an invitation (members.manage)", "revoke_invitation"
+        ),
     )
-
-
-@router.delete(
-    f"{WS}/invitations/{{invitation_id}}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    summary="revoke an invitation (members.manage)",
 )
-async def revoke_invitation(
-    workspace_id: WorkspaceId,
-    invitation_id: Annotated[UUID, Path()],
-    bus: Bus,
-    user: CurrentUser,
-) -> Response:
-    req = W.InvitationRef(workspace_id=workspace_id, invitation_id=invitation_id)
-    return await _done(bus, W.INVITATION_REVOKE, req, user)
 
 
 @router.post(

@@ -263,13 +263,19 @@ class AccessResolver:
             self.changed.clear()
         self.changed[user_id] = at
 
-    async def current(self, principal: StreamPrincipal) -> Access | None:
-        """The access auth-service gives now, or None when it did not answer in time."""
+    async def snapshot(self, user_id: UUID) -> AccessSnapshot | None:
+        """What auth-service answers now about the user, or None when it did not answer in
+        time."""
         try:
-            snapshot = await asyncio.wait_for(self.fetch(principal.user_id), RESOLVE_TIMEOUT_S)
+            return await asyncio.wait_for(self.fetch(user_id), RESOLVE_TIMEOUT_S)
         except Exception as exc:  # timeout, no responders, refused: "unknown now"
             log.info("could not resolve a stream's access: %s", type(exc).__name__)
             return None
+
+    @staticmethod
+    def bounded(principal: StreamPrincipal, snapshot: AccessSnapshot) -> Access:
+        """The stream's access by `snapshot`: within what the ticket carried when a personal
+        token asked for it."""
         grants = [
             Grant.model_validate(g.model_dump(include=set(Grant.model_fields)))
             for g in snapshot.grants
@@ -284,6 +290,11 @@ class AccessResolver:
                     bounded.append(grant)
             grants = bounded
         return Access(user_id=principal.user_id, token_id=principal.token_id, grants=grants)
+
+    async def current(self, principal: StreamPrincipal) -> Access | None:
+        """The access auth-service gives now, or None when it did not answer in time."""
+        snapshot = await self.snapshot(principal.user_id)
+        return None if snapshot is None else self.bounded(principal, snapshot)
 
     async def resolve(self, principal: StreamPrincipal) -> Access:
         """What the stream may show at open: the ticket's access while no change of the

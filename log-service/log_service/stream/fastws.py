@@ -109,40 +109,6 @@ class PicowsClient(Client):
     def abort(self) -> None:
         self.transport.disconnect(False)
 
-    def offer(
-        self,
-        seq: int,
-        workspace: str,
-        domain: str,
-        bot: str | None,
-        kind: str,
-        level: str,
-        frame: bytes,
-    ) -> bool:
-        # The common case inlined (a live client with room): `Client.offer` with
-        # `backlogged()` and `deliver()` unrolled; anything else takes the general path.
-        if (
-            self.mode != "live"
-            or self.closing
-            or seq <= self.last_seq
-            or self.listener.paused
-            or self.pending_bytes >= self.max_bytes
-        ):
-            return super().offer(seq, workspace, domain, bot, kind, level, frame)
-        if self.outside_bots(workspace, bot):
-            return False
-        filters = self.filters
-        if not filters.everything and not filters.match(domain, bot, kind, level):
-            return False
-        wire = _wire[1] if _wire[0] is frame else _framed(frame)
-        pending = self.pending
-        if not pending:
-            self.dirty.add(self)
-        pending.append(wire)
-        self.pending_bytes += len(wire)
-        self.last_seq = seq
-        return True
-
     def deliver(self, frame: bytes) -> None:
         wire = _framed(frame)
         if not self.pending:

@@ -451,15 +451,18 @@ class Hub:
             self.resolver.note_change(user, now)
             affected = [c for c in self.by_user.get(str(user), ()) if workspace in c.views]
             if affected:
-                task = asyncio.create_task(self._recheck(affected), name="stream-access")
+                task = asyncio.create_task(self._recheck(user, affected), name="stream-access")
                 self._rechecks.add(task)
                 task.add_done_callback(self._rechecks.discard)
 
-    async def _recheck(self, clients: list[Client]) -> None:
-        found = await asyncio.gather(*(self.resolver.current(c.principal) for c in clients))
-        for client, access in zip(clients, found, strict=True):
+    async def _recheck(self, user: UUID, clients: list[Client]) -> None:
+        # One question to auth-service for all of the user's streams; each stream keeps its
+        # own token's ceiling.
+        snapshot = await self.resolver.snapshot(user)
+        for client in clients:
             if client.closing:
                 continue
+            access = None if snapshot is None else self.resolver.bounded(client.principal, snapshot)
             views = views_of(access, client.principal.workspace_id) if access is not None else {}
             if access is None or narrowed(client.views, views):
                 client.close(StreamClose.ACCESS_CHANGED, ACCESS_CHANGED_MESSAGE)

@@ -61,12 +61,13 @@ from proto.workspaces import (
     UpdateWorkspace,
     WorkspaceRef,
 )
-from services.bus.rpc import RpcClient
-from services.errors import RpcError
-from tests.fixtures.auth import SignedIn, sign_in
+from tests.fixtures.auth import sign_in
 from tests.fixtures.infra import apoll
+from tests.integration.auth.gateway_calls import AuthCalls
 
 CLIENT = orjson.dumps({"ip": "203.0.113.7", "ua": "audit-test/1"}).decode()
+# What the gateway sends with a state-changing call: the client's address and agent.
+CHANGE_HEADERS = {H.CLIENT: CLIENT, H.REQUEST_ID: "req-audit-test"}
 
 
 class Trail:
@@ -103,27 +104,10 @@ async def trail(nc: NATS, stack: Any) -> Any:
     await sub.unsubscribe()
 
 
-class Auth:
-    def __init__(self, nc: NATS) -> None:
-        self.client = RpcClient(nc, "gateway", timeout_s=15.0)
-
-    async def __call__(self, spec: Any, req: Any, user: SignedIn | None = None) -> Any:
-        # As the gateway sends a state-changing call: the client's address and agent.
-        headers = {H.CLIENT: CLIENT, H.REQUEST_ID: "req-audit-test"}
-        return await self.client.call(
-            spec, req, user_id=user.user_id if user else None, headers=headers
-        )
-
-    async def refused(self, spec: Any, req: Any, user: SignedIn | None = None) -> RpcError:
-        with pytest.raises(RpcError) as caught:
-            await self(spec, req, user)
-        return caught.value
-
-
 async def test_team_changes_write_one_record_each_and_refusals_none(
     stack, sandbox, nc, trail
 ) -> None:
-    auth = Auth(nc)
+    auth = AuthCalls(nc, CHANGE_HEADERS)
     alice = await sign_in(stack.url, sandbox)
     bob = await sign_in(stack.url, sandbox)
     ws = (await auth(WORKSPACE_CREATE, CreateWorkspace(name="Audited"), alice)).id
@@ -207,7 +191,7 @@ async def test_team_changes_write_one_record_each_and_refusals_none(
 async def test_security_events_go_to_the_personal_chain_without_secrets(
     stack, sandbox, nc, trail
 ) -> None:
-    auth = Auth(nc)
+    auth = AuthCalls(nc, CHANGE_HEADERS)
     alice = await sign_in(stack.url, sandbox)
     personal = alice.user_id
     (signed_in,) = await trail.settled(personal, "auth.sign_in")

@@ -7,6 +7,8 @@ Real NATS responders stand in for the data services, so that one can refuse its 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -122,6 +124,48 @@ async def test_delete_with_every_service_answering_drops_the_row_at_once(
         await services.stop()
     assert deleted.pending == []
     assert await _row(infra, ws) is None
+
+
+class Gathering(Services):
+    """Refuses every service's first call; on the retry, holds each answer until all of
+    them are asked (or 3 s pass), and notes whether they were asked together."""
+
+    def __init__(self, nc: NATS, workspace_id: uuid.UUID) -> None:
+        super().__init__(nc, workspace_id, failing=set(DATA_SERVICES))
+        self.retried: set[str] = set()
+        self.all_asked = asyncio.Event()
+        self.together = False
+
+    async def answer(self, msg: Any) -> None:
+        service = msg.subject.split(".")[1]
+        ours = PurgeWorkspace.model_validate_json(msg.data).workspace_id == self.workspace_id
+        if ours and service not in self.failing:
+            self.retried.add(service)
+            if self.retried == set(DATA_SERVICES):
+                self.together = True
+                self.all_asked.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.all_asked.wait(), timeout=3.0)
+        await super().answer(msg)
+
+
+async def test_a_retry_asks_every_pending_service_of_a_workspace_at_once(
+    stack, sandbox, nc, infra
+) -> None:
+    """Four services that did not answer cost one timeout per pass, not four in a row
+    (which also held back every other workspace's retry)."""
+    client, alice, ws = await _team(stack, sandbox, nc, "All down")
+    services = Gathering(nc, ws)
+    await services.start()
+    try:
+        deleted = await _delete(client, alice, ws, "All down")
+        assert sorted(deleted.pending) == sorted(DATA_SERVICES)
+        await apoll(
+            lambda: _gone(infra, ws), timeout_s=20, what="workspace row removed after retry"
+        )
+        assert services.together, "the retry asked the services one after another"
+    finally:
+        await services.stop()
 
 
 async def _team(stack: Any, sandbox: Any, nc: NATS, name: str) -> tuple[RpcClient, Any, uuid.UUID]:

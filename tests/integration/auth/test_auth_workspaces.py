@@ -19,7 +19,6 @@ from nats.aio.client import Client as NATS
 from proto.access import BUILTIN_ROLES, PERMISSION_NAMES, AccessChanged, AccessQuery
 from proto.base import Empty
 from proto.errors import MISSING_PERMISSION, ErrorCode
-from proto.registry import RpcSpec
 from proto.workspaces import (
     ACCESS_GET,
     INVITATION_ACCEPT,
@@ -54,26 +53,14 @@ from proto.workspaces import (
     UpdateWorkspace,
     WorkspaceRef,
 )
-from services.bus.rpc import RpcClient
 from services.db.engine import plain_url
-from services.errors import RpcError
 from tests.fixtures.auth import SignedIn, sign_in
 from tests.fixtures.infra import apoll
+from tests.integration.auth.gateway_calls import AuthCalls
 
 
-class Team:
-    """Calls auth-service over NATS as a signed-in user, like the gateway does."""
-
-    def __init__(self, nc: NATS) -> None:
-        self.client = RpcClient(nc, "gateway", timeout_s=15.0)
-
-    async def __call__(self, spec: RpcSpec[Any, Any], req: Any, user: SignedIn) -> Any:
-        return await self.client.call(spec, req, user_id=user.user_id)
-
-    async def refused(self, spec: RpcSpec[Any, Any], req: Any, user: SignedIn) -> RpcError:
-        with pytest.raises(RpcError) as caught:
-            await self(spec, req, user)
-        return caught.value
+class Team(AuthCalls):
+    """auth-service's team RPCs as a signed-in user, and what tests ask of them often."""
 
     async def version(self, user: SignedIn) -> int:
         snapshot = await self.client.call(ACCESS_GET, AccessQuery(user_id=user.user_id))

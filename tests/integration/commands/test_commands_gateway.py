@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -147,7 +148,17 @@ async def test_sync_state_follows_discord(
             assert state["synced_at"]
             commands = (await sandbox_control.get_application(app.application_id))["commands"]
             assert [c["name"] for c in commands["global"]] == ["hello"]
-            assert any(e.get("source") == "commands.sync" and e["level"] == "info" for e in logs)
+
+            def sync_logged(level: str) -> Callable[[], Awaitable[bool]]:
+                async def check() -> bool:
+                    return any(
+                        e.get("source") == "commands.sync" and e["level"] == level for e in logs
+                    )
+
+                return check
+
+            # The log event travels on its own subject: it may land after the sync state.
+            await apoll(sync_logged("info"), timeout_s=10, what="sync success logged")
 
             # A guild the bot is not in: Discord refuses (403 Missing Access); the state says
             # so, Discord keeps the last good set, and the owner's log has the cause.
@@ -163,12 +174,7 @@ async def test_sync_state_follows_discord(
             assert "Missing Access" in state["error"]
             assert state["synced_hash"] != state["hash"]
 
-            async def logged() -> bool:
-                return any(
-                    e.get("source") == "commands.sync" and e["level"] == "error" for e in logs
-                )
-
-            await apoll(logged, timeout_s=10, what="sync error logged")
+            await apoll(sync_logged("error"), timeout_s=10, what="sync error logged")
             # Fixing the command set (dropping the guild command) syncs again.
             assert (await api.delete(f"{base}/{scoped.json()['id']}")).status_code == 204
             state = await apoll(synced, timeout_s=20, what="back in sync")

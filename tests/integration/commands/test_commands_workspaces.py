@@ -24,6 +24,7 @@ from proto.access import BUILTIN_ROLES, Access, Grant
 from proto.errors import MISSING_PERMISSION, ErrorCode
 from proto.registry import RpcSpec
 from proto.system import PurgeWorkspace, workspace_purge_spec
+from services.audit import client_header
 from services.bus.rpc import RpcClient
 from services.db.bootstrap import bootstrap
 from services.db.engine import plain_url
@@ -287,6 +288,23 @@ async def test_prompts_and_connections_in_a_team_workspace(
     assert [r["workspace_id"] for r in audit.of(mine.id)] == [str(owner.access.user_id)]
     # each record's id is its message's (JetStream de-duplication, the gateway's bc-audit)
     assert [r["id"] for r in audit.records] == [h[H.MSG_ID] for h in audit.events.headers]
+
+
+async def test_a_record_names_the_client_and_the_request(
+    nc: NATS, command_service: Any, audit: Audit
+) -> None:
+    """What the gateway saw of the person (`bc-client`) and the request id reach the record;
+    a user agent longer than a record holds is cut, never a refused change."""
+    agent = "agent/" + "x" * 600
+    headers = {H.CLIENT: client_header("203.0.113.7", agent), H.REQUEST_ID: "req-audited-1"}
+    client = RpcClient(nc, "gateway", timeout_s=20.0)
+    access = member(uuid.uuid4())
+    prompt = await client.call(C.PROMPT_CREATE, _prompt("traced"), access=access, headers=headers)
+    [record] = await audit.wait(prompt.id, 1)
+    assert record["actor_user_id"] == str(access.user_id)
+    assert record["ip"] == "203.0.113.7"
+    assert record["user_agent"] == agent[:512]
+    assert record["request_id"] == "req-audited-1"
 
 
 async def test_commands_need_bots_view_to_read_and_commands_edit_to_change(

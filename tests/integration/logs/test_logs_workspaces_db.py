@@ -8,29 +8,35 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as pg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 import log_service
 from log_service import repository as repo
+from log_service.audit_pruner import prune_pass
 from log_service.ingest.audit import store_audit
 from log_service.service import prune_audit
 from proto.access import Access, Grant, permission_mask
 from proto.audit import AUDIT_RETENTION_DAYS_MIN, AuditRecord
+from proto.errors import ErrorCode
 from proto.events import new_event_id
+from proto.logs import LogFilter
 from services.db.bootstrap import bootstrap
 from services.db.engine import Database, plain_url
 from services.db.migrate import upgrade
 from services.devstack.cli import main as cli_main
 from services.devstack.cli import verify_audit
+from services.errors import RpcError
 from services.settings import with_credentials
 
 MIGRATIONS = Path(log_service.__file__).parent / "migrations"
@@ -271,3 +277,109 @@ async def test_retention_prunes_a_prefix_and_verify_starts_again_from_its_checkp
         await admin.close()
     assert await asyncio.to_thread(cli_main, ["audit", "verify", "--workspace", str(ws)]) == 1
     assert "the head does not name the last row" in capsys.readouterr().out
+
+
+async def test_a_pruning_pass_applies_each_workspaces_retention(
+    db: Database, admin_url: str
+) -> None:
+    # `team` keeps 40 days (its own retention, from auth-service); `deleted` is unknown to
+    # auth-service and keeps the default; `young` has nothing old enough to look at.
+    team, deleted, young = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+
+    def aged(ws: uuid.UUID, *ages: int) -> list[AuditRecord]:
+        return [
+            record(ws, age).model_copy(update={"at": now - timedelta(days=age)}) for age in ages
+        ]
+
+    await store_audit(db, [*aged(team, 300, 50, 41, 39, 2), *aged(deleted, 500, 100, 50)])
+    await store_audit(db, aged(young, 20, 1))
+    asked: list[list[uuid.UUID]] = []
+
+    async def retentions(ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        asked.append(ids)
+        return {team: 40}
+
+    removed = await prune_pass(db, retentions, 90, now)
+    assert removed == {team: 3, deleted: 2}
+    assert asked == [sorted([team, deleted])]
+    # Again: nothing more is old enough.
+    assert await prune_pass(db, retentions, 90, now) == {team: 0, deleted: 0}
+    lines = {line.split()[1]: (ok, line) for ok, line in await verify_audit(admin_url, None)}
+    assert all(ok for ok, _ in lines.values()), lines
+    assert lines[str(team)][1].startswith(f"OK {team} 2 rows ")
+    assert lines[str(deleted)][1].startswith(f"OK {deleted} 1 rows ")
+    assert lines[str(young)][1].startswith(f"OK {young} 2 rows ")
+
+    # auth-service not answering: the pass fails and prunes nothing.
+    async def down(ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+        raise RpcError(ErrorCode.UNAVAILABLE, "the auth service is not available")
+
+    with pytest.raises(RpcError):
+        await prune_pass(db, down, 30, now + timedelta(days=365))
+    assert [ok for ok, _ in await verify_audit(admin_url, team)] == [True]
+    assert lines[str(team)][1] == (await verify_audit(admin_url, team))[0][1]
+
+
+async def test_a_page_of_events_in_the_callers_workspaces_reads_the_time_index(
+    db: Database, admin_url: str
+) -> None:
+    # 100k events of 20 workspaces over three daily partitions; a member of 3 of them asks
+    # for the newest page under row-level security (`workspace_id = any(app_ws())`): each
+    # workspace's rows come from the top of the (workspace_id, occurred_at desc, id desc)
+    # index, a page reads a page's worth of rows per workspace, not all of them.
+    workspaces = [uuid.uuid4() for _ in range(20)]
+    today = datetime.now(UTC).date()
+    async with db.system_scope() as s:
+        await repo.ensure_partitions(s, today - timedelta(days=3), today)
+    admin = await asyncpg.connect(plain_url(admin_url))
+    try:
+        await admin.execute(
+            "insert into log.events (id, occurred_at, workspace_id, bot_id, domain, kind, level,"
+            " message, payload, seq) select gen_random_uuid(), now() - i * interval '2 seconds',"
+            " ($1::uuid[])[1 + i % 20], case when i % 2 = 0 then $2::uuid end, 'log', 'info',"
+            " 'info', 'line ' || i, '{}', i from generate_series(1, 100000) i",
+            workspaces,
+            uuid.uuid4(),
+        )
+        await admin.execute("analyze log.events")
+        mine = workspaces[:3]
+        newest = await admin.fetch(
+            "select id from log.events where workspace_id = any($1::uuid[])"
+            " order by occurred_at desc, id desc limit 50",
+            mine,
+        )
+    finally:
+        await admin.close()
+    grants = [
+        Grant(workspace_id=ws, role="viewer", permissions=permission_mask(["logs.view"]))
+        for ws in mine
+    ]
+    access = Access(user_id=uuid.uuid4(), grants=grants)
+
+    for asked in (mine, mine[:1]):
+        compiled = repo.page_statement(LogFilter(), asked, None, 50).compile(dialect=pg_dialect())
+        params = [compiled.params[k] for k in compiled.positiontup or []]
+        async with db.access_scope(access) as s:
+            conn = (await (await s.connection()).get_raw_connection()).driver_connection
+            assert conn is not None
+            plan = await conn.fetchval("explain (analyze, format json) " + compiled.string, *params)
+        # SQLAlchemy's asyncpg dialect decodes json itself.
+        tree = orjson.loads(plan) if isinstance(plan, str) else plan
+        scans = list(_scans(tree[0]["Plan"]))
+        assert scans, plan
+        assert {node["Node Type"] for node in scans} == {"Index Scan"}, plan
+        assert all(node["Index Name"].endswith("_occurred_at_id_idx") for node in scans), plan
+        read = sum(node["Actual Rows"] * node["Actual Loops"] for node in scans)
+        assert read <= 50 * len(asked), plan
+    async with db.access_scope(access) as s:
+        page = await repo.query(s, LogFilter(), mine, None, 50)
+    assert [r.id for r in page] == [r["id"] for r in newest]
+
+
+def _scans(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The plan's scans of `log.events` partitions."""
+    if node.get("Relation Name", "").startswith("events_p"):
+        yield node
+    for child in node.get("Plans", []):
+        yield from _scans(child)

@@ -12,7 +12,6 @@ from PIL import Image
 
 from tests.fixtures import storage as corpus
 from tests.fixtures.auth import auth_env, sign_in
-from tests.fixtures.infra import apoll
 
 
 def stack(start_service: Any, sandbox: Any, **storage_env: str) -> str:
@@ -122,44 +121,6 @@ async def test_upload_list_download_delete_through_the_gateway(
         assert deleted.json()["removed_objects"] == 4
         assert (await api.get(f"/v1/files/{info['id']}")).status_code == 404
         assert corpus.stored_keys({"backend": "fs", "root": tmp_path / "objects"}) == set()
-
-
-async def test_an_upload_goes_to_the_workspace_the_query_names(
-    start_service: Any, sandbox: Any, tmp_path: Any
-) -> None:
-    """`POST /v1/files?workspace_id=` (the console's Files page in a team workspace): the
-    file belongs to that workspace, its members list it, a non-member cannot upload there."""
-    url = stack(start_service, sandbox, STORAGE_FS_ROOT=str(tmp_path / "objects"))
-    alice = await sign_in(url, sandbox)
-    bob = await sign_in(url, sandbox)
-    async with httpx.AsyncClient(base_url=url, headers=alice.headers, timeout=30) as api:
-        ws = (await api.post("/v1/workspaces", json={"name": "Art Team"})).json()["id"]
-        png = corpus.png(300, 200)
-
-        async def uploaded() -> httpx.Response | None:
-            r = await api.post(
-                "/v1/files",
-                params={"kind": "avatar", "workspace_id": ws},
-                files={"file": ("team.png", png, "image/png")},
-            )
-            # 404 until the creator's cached access has the new workspace (AccessChanged).
-            return None if r.status_code == 404 else r
-
-        created = await apoll(uploaded, timeout_s=3, interval_s=0.05, what="team upload")
-        assert created.status_code == 201, created.text
-        assert created.json()["workspace_id"] == ws
-        team = (await api.get("/v1/files", params={"workspace_id": ws})).json()["files"]
-        assert [f["id"] for f in team] == [created.json()["id"]]
-        personal = await api.get("/v1/files", params={"workspace_id": str(alice.user_id)})
-        assert personal.json()["files"] == []
-
-        refused = await api.post(
-            "/v1/files",
-            params={"kind": "avatar", "workspace_id": ws},
-            files={"file": ("x.png", png, "image/png")},
-            headers=bob.headers,
-        )
-        assert refused.status_code == 404, refused.text
 
 
 async def test_s3_downloads_redirect_to_a_presigned_url(

@@ -1,5 +1,4 @@
-"""command-service's workspace rules that need no database: which workspace a bot is in
-(bot-service's summary names it), where a new item goes, and which
+"""command-service's workspace rules that need no database: where a new item goes, and which
 audit action a connection change is."""
 
 from __future__ import annotations
@@ -9,31 +8,25 @@ import uuid
 import pytest
 
 from command_service.execution.outbound import Guard
-from command_service.handlers import bot_workspace
 from command_service.service import Actor, Auditor, ConnectionService
 from proto.access import BUILTIN_ROLES, Access, Grant
-from proto.bots import BotSummary
 from proto.errors import ErrorCode
 from services.errors import RpcError
 from services.outbox import Outbox
 
 
-def test_a_bot_is_in_the_workspace_its_summary_names() -> None:
-    team = uuid.uuid4()
-    assert bot_workspace(BotSummary(id=uuid.uuid4(), workspace_id=team, name="b")) == team
-
-
 def test_a_new_item_goes_to_the_named_workspace_or_the_personal_one() -> None:
     user, team = uuid.uuid4(), uuid.uuid4()
     grant = Grant(workspace_id=team, role="viewer", permissions=BUILTIN_ROLES["viewer"].mask)
-    actor = Actor(
+    actor = Actor.of(
         Access(
             user_id=user,
             grants=[
                 Grant(workspace_id=user, role="owner", permissions=BUILTIN_ROLES["owner"].mask),
                 grant,
             ],
-        )
+        ),
+        {},
     )
     assert actor.workspace(None) == user
     assert actor.workspace(team) == team

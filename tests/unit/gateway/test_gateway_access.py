@@ -47,13 +47,20 @@ class Auth:
         self.calls = 0
         self.gate: asyncio.Event | None = None
         self.answers: list[AccessSnapshot] = []
+        self.asked = asyncio.Event()
 
     async def fetch(self, user_id: UUID) -> AccessSnapshot:
         self.calls += 1
         answer = self.answers.pop(0) if self.answers else self.current
+        self.asked.set()
         if self.gate is not None:
             await self.gate.wait()
         return answer
+
+    async def fetching(self) -> None:
+        """Until a fetch is on its way: asked, its answer chosen, not yet returned."""
+        await asyncio.wait_for(self.asked.wait(), timeout=5)
+        self.asked.clear()
 
 
 def changed(version: int, reason: str = "removed") -> bytes:
@@ -89,7 +96,7 @@ async def test_a_fetch_started_before_the_change_is_refused_and_refetched() -> N
     auth.gate = asyncio.Event()
     auth.answers = [snapshot(1), snapshot(2, team_role=None)]
     pending = asyncio.ensure_future(cache.access(ALICE))
-    await asyncio.sleep(0)  # the fetch is out, with the old grants in its answer
+    await auth.fetching()  # the fetch is out, with the old grants in its answer
     cache.on_access_changed(changed(2))
     auth.gate.set()
     resolved = await pending
@@ -113,7 +120,7 @@ async def test_concurrent_misses_share_one_fetch_and_clear_forgets_all() -> None
     cache = AccessCache(auth.fetch, ttl_s=60)
     auth.gate = asyncio.Event()
     waiting = [asyncio.ensure_future(cache.access(ALICE)) for _ in range(20)]
-    await asyncio.sleep(0)
+    await auth.fetching()
     auth.gate.set()
     await asyncio.gather(*waiting)
     assert auth.calls == 1
@@ -122,7 +129,7 @@ async def test_concurrent_misses_share_one_fetch_and_clear_forgets_all() -> None
     auth.gate = asyncio.Event()
     cache.clear()
     pending = asyncio.ensure_future(cache.access(ALICE))
-    await asyncio.sleep(0)
+    await auth.fetching()
     cache.clear()
     auth.gate.set()
     await pending

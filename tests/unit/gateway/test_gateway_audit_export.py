@@ -14,18 +14,25 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from gateway.auth import Principal, current_user
 from gateway.deps import get_bus
 from gateway.errors import install_error_handlers
-from gateway.routes import audit
-from gateway.routes.workspaces import UpdateMemberBody, UpdateWorkspaceBody, body_of
+from gateway.routes import audit, workspaces
+from gateway.routes.workspaces import UpdateWorkspaceBody, body_of
 from proto import workspaces as W
 from proto.audit import AuditPage, AuditQuery, AuditRecord
 from services.bus.rpc import RpcClient
 
 WS = uuid.uuid4()
+# The body the PATCH member route takes (its table gives it to the endpoint).
+UpdateMemberBody = next(
+    route.endpoint.__annotations__["body"]
+    for route in workspaces.router.routes
+    if isinstance(route, APIRoute) and route.name == "update_member"
+)
 
 
 def record(n: int, **values: Any) -> AuditRecord:

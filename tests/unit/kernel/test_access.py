@@ -10,7 +10,7 @@ import pytest
 from proto import headers as H
 from proto.access import ALL_PERMISSIONS_MASK, Access, Grant, permission_mask
 from proto.errors import MISSING_PERMISSION, ErrorCode
-from services.access import AccessCache, require
+from services.access import AccessCache, require, require_member
 from services.bus.rpc import RpcContext
 from services.db.engine import scope_settings
 from services.errors import RpcError
@@ -87,6 +87,19 @@ def test_require_refuses_another_workspace() -> None:
     access = _member(uuid4(), ["bots.view", "bots.control"])
     with pytest.raises(RpcError, match=r"missing permission bots\.view"):
         require(access, "bots.view", uuid4())
+
+
+def test_a_named_workspace_is_not_found_to_a_stranger_and_forbidden_to_a_member() -> None:
+    ws = uuid4()
+    access = _member(ws, ["logs.view"])
+    require_member(access, "logs.view", ws)
+    with pytest.raises(RpcError) as stranger:
+        require_member(access, "logs.view", uuid4())
+    assert stranger.value.code is ErrorCode.NOT_FOUND
+    with pytest.raises(RpcError) as member:
+        require_member(access, "audit.view", ws)
+    assert member.value.code is ErrorCode.FORBIDDEN
+    assert member.value.details == {MISSING_PERMISSION: "audit.view"}
 
 
 def _ctx(headers: dict[str, str]) -> RpcContext:

@@ -258,3 +258,24 @@ async def test_a_stream_whose_access_cannot_be_resolved_after_a_change_closes() 
     assert refused is not None
     assert refused[0] == StreamClose.ACCESS_CHANGED
     assert "do not retry" in refused[1]
+
+
+async def test_an_access_change_asks_auth_once_for_all_of_a_users_streams() -> None:
+    user, team = uuid.uuid4(), uuid.uuid4()
+    asked: list[uuid.UUID] = []
+
+    async def auth(user_id: uuid.UUID) -> AccessSnapshot:
+        asked.append(user_id)
+        grant = WorkspaceGrant(**_grant(team, "logs.view").model_dump(), name="ws", personal=False)
+        return AccessSnapshot(user_id=user_id, version=2, grants=[grant])
+
+    hub = _hub(auth)
+    at = datetime.now(UTC)
+    tabs = [_Fake(await hub.authorize(StreamPrincipal(user, at))) for _ in range(3)]
+    for c in tabs:
+        hub.register(c)
+    asked.clear()
+    hub._access_changed(_changed(team, user))
+    await asyncio.gather(*hub._rechecks)
+    assert asked == [user]
+    assert [c.closed for c in tabs] == [None, None, None]

@@ -150,6 +150,16 @@ export type AuditRecord = {
   workspace_id: string;
 };
 
+/** The audit retention of these workspaces (log-service's daily pruner, for the
+ * workspaces that have records older than the shortest retention allowed). */
+export type AuditRetentionQuery = {
+  workspace_ids: string[];
+};
+
+export type AuditRetentions = {
+  days: Record<string, number>;
+};
+
 export type AvatarApplied = {
   avatar_hash?: string | null;
   bot_id: string;
@@ -1113,6 +1123,17 @@ export type ManifestRequest = {
   bot_id: string;
 };
 
+/** `GET /v1/me`: who I am, and my workspaces. */
+export type Me = {
+  avatar_url?: string | null;
+  created_at: string;
+  display_name: string;
+  email?: string | null;
+  id: string;
+  identities?: Identity[];
+  workspaces?: MyWorkspace[];
+};
+
 export type Member = {
   avatar_url?: string | null;
   bot_ids?: string[];
@@ -1136,6 +1157,18 @@ export type MessageSent = {
   bot_id: string;
   channel_id: string;
   message_id: string;
+};
+
+/** A workspace of mine with my role and what I may do there now (with a personal
+ * token: what the token may do). */
+export type MyWorkspace = {
+  /** empty: every bot */
+  bot_ids?: string[];
+  id: string;
+  name: string;
+  permissions: Array<"bots.view" | "bots.control" | "bots.edit" | "bots.token" | "bots.delete" | "commands.edit" | "prompts.edit" | "connections.edit" | "connections.secrets" | "files.edit" | "logs.view" | "members.manage" | "audit.view" | "workspace.admin">;
+  personal: boolean;
+  role: string;
 };
 
 export type OptionChoice = {

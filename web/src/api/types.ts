@@ -21,27 +21,14 @@ export interface PatchBot {
   tags?: string[];
 }
 
-// Teams (#17): the workspace contracts, and `GET /v1/me`'s workspaces (a gateway route model).
+// Teams (#17): the workspace contracts, and `GET /v1/me` with the caller's workspaces.
 export type {
-  AuditPage, AuditRecord, Invitation, InvitationAccepted, InvitationCreated, InvitationList, Member, MemberList, Role, RoleList,
-  Workspace, WorkspaceDeleted, WorkspaceList,
+  AuditPage, AuditRecord, Invitation, InvitationAccepted, InvitationCreated, InvitationList, Me, Member, MemberList, MyWorkspace,
+  Role, RoleList, Workspace, WorkspaceDeleted, WorkspaceList,
 } from './schema.gen';
-import type { User, Workspace } from './schema.gen';
+import type { Workspace } from './schema.gen';
 
 export type Permission = Workspace['permissions'][number];
-
-/** One of the caller's workspaces as `GET /v1/me` lists it: role, effective permissions and
- * the bots the membership is limited to (empty: every bot of the workspace). */
-export interface MyWorkspace {
-  id: string;
-  name: string;
-  personal: boolean;
-  role: string;
-  permissions: Permission[];
-  bot_ids: string[];
-}
-
-export type Me = User & { workspaces?: MyWorkspace[] };
 
 export interface PermissionInfo {
   name: Permission;

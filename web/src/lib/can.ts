@@ -36,7 +36,8 @@ export function can(perm: Permission, ws: MyWorkspace | null | undefined, botId?
   if (!ws.permissions.includes(perm)) {
     return { ok: false, reason: `You can't ${DOES[perm]} in ${ws.name}: ${roleWords(ws.role)} lacks the ${perm} permission.` };
   }
-  if (botId && ws.bot_ids.length > 0 && !ws.bot_ids.includes(botId)) {
+  const limited = ws.bot_ids ?? []; // empty: every bot of the workspace
+  if (botId && limited.length > 0 && !limited.includes(botId)) {
     return { ok: false, reason: `Your membership in ${ws.name} is limited to other bots.` };
   }
   return OK;
