@@ -210,6 +210,8 @@ export default async function ({ S, page, context, browser, flow, expectVisible,
       const said = (await guest.page.locator('.alert.error').first().textContent()) ?? '';
       if (said.includes('{') || !/revoked|expired|used|no longer/i.test(said)) throw new Error(`a revoked link says "${said}"`);
       if (new URL(guest.page.url()).pathname !== new URL(revoked).pathname) throw new Error('left the invitation page');
+      // Trying again cannot help: the button says so by being disabled.
+      if (!(await guest.page.getByRole('button', { name: 'Accept invitation' }).isDisabled())) throw new Error('Accept stays enabled after 410');
       await shoot(guest.page, 'invite_gone');
     } finally {
       await guest.context.close();

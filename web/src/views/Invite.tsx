@@ -1,6 +1,7 @@
 import { useNavigate, useParams } from 'react-router';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
+import { ApiError } from '../api/errors';
 import { WS_PARAM } from '../api/workspaces';
 import type { InvitationAccepted } from '../api/types';
 import { ErrorBox } from '../components/ui';
@@ -21,6 +22,8 @@ export default function Invite() {
       nav(`/?${WS_PARAM}=${encodeURIComponent(r.workspace_id)}`);
     },
   });
+  // Expired, revoked or used: trying again cannot help, only a new link can.
+  const gone = accept.error instanceof ApiError && accept.error.status === 410;
   return (
     <section className="panel" aria-labelledby="invite-h" style={{ maxWidth: 560, margin: '24px auto' }}>
       <h1 id="invite-h">You are invited to a team workspace</h1>
@@ -28,7 +31,7 @@ export default function Invite() {
       {/* A link that expired, was revoked or used answers 410 with the server's own words. */}
       <ErrorBox error={accept.error} />
       <div className="row">
-        <button className="primary" onClick={() => accept.mutate()} disabled={accept.isPending || accept.isSuccess}>
+        <button className="primary" onClick={() => accept.mutate()} disabled={accept.isPending || accept.isSuccess || gone}>
           {accept.isPending ? 'Joining…' : 'Accept invitation'}
         </button>
         <a className="button" href="/">Not now</a>
