@@ -35,12 +35,14 @@ export function useActiveWorkspace(): MyWorkspace | undefined {
   return pickWorkspace(useMyWorkspaces(), id);
 }
 
-/** `can()` for a workspace id (a resource's `workspace_id`; none: the active workspace). */
-export function useCan(perm: Permission, workspaceId?: string | null, botId?: string | null): Verdict {
+/** `can()` for a workspace id (a resource's `workspace_id`; none: the active workspace);
+ * with several permissions, the first one missing is the reason. */
+export function useCan(perm: Permission | Permission[], workspaceId?: string | null, botId?: string | null): Verdict {
   const all = useMyWorkspaces();
   const active = useActiveWorkspace();
   const ws = workspaceId ? all.find((w) => w.id === workspaceId) : active;
-  return can(perm, ws, botId);
+  const verdicts = (Array.isArray(perm) ? perm : [perm]).map((p) => can(p, ws, botId));
+  return verdicts.find((v) => !v.ok) ?? verdicts[0];
 }
 
 /** `?workspace_id=` for a list request (nothing when every workspace is shown). */

@@ -4,7 +4,8 @@ import { useCan } from '../api/workspaces';
 import type { Permission } from '../api/types';
 
 type Gate = {
-  perm: Permission;
+  /** Several: every one is needed (the first one missing is the reason). */
+  perm: Permission | Permission[];
   /** The resource's workspace; none: the workspace chosen in the header (or the personal one). */
   workspaceId?: string | null;
   botId?: string | null;
@@ -24,7 +25,7 @@ export function Gated({ perm, workspaceId, botId, children }: Gate & { children:
   const described = [children.props['aria-describedby'], `${id}-why`].filter(Boolean).join(' ');
   return (
     // A disabled button gets no hover in some browsers: the wrapper carries the tooltip too.
-    <span className="gated" title={verdict.reason} data-gated={perm}>
+    <span className="gated" title={verdict.reason} data-gated={[perm].flat().join(' ')}>
       {cloneElement(children, { disabled: true, title: verdict.reason, 'aria-describedby': described })}
       <span id={`${id}-why`} hidden>
         {verdict.reason}

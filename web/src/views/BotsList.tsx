@@ -131,7 +131,8 @@ export function BotsList() {
         <h1>{chosen && ws ? `Bots of ${ws.name}` : 'Your bots'}</h1>
         <div className="row">
           <StreamIndicator />
-          <Gated perm="bots.edit">
+          {/* Adding a bot sets its token too: bot-service asks for both permissions. */}
+          <Gated perm={['bots.edit', 'bots.token']}>
             <button className="primary" onClick={() => setAdding((v) => !v)} aria-expanded={adding}>
               {adding ? 'Close' : 'Add a bot'}
             </button>
