@@ -99,6 +99,12 @@ def console_run(
             json={"name": f"Strict Bot {uuid.uuid4().hex[:6]}", "privileged_intents": []},
             timeout=30,
         ).json()
+        # A third application, for the bot the teams flow adds in a team workspace.
+        app3 = httpx.post(
+            f"{sandbox.base_url}/_sandbox/applications",
+            json={"name": f"Team Bot {uuid.uuid4().hex[:6]}", "guild_count": 1},
+            timeout=30,
+        ).json()
         # Someone already in the sandbox: the consent page pre-checks a user, and the new
         # name typed in the sign-in flow must win over it.
         httpx.post(
@@ -117,6 +123,7 @@ def console_run(
             "username": f"owner-{uuid.uuid4().hex[:6]}",
             "token": app["token"],
             "token2": app2["token"],
+            "token3": app3["token"],
         }
         done = subprocess.run(
             ["node", str(SCRIPT)],
@@ -395,3 +402,43 @@ def test_a_prompt_with_an_undefined_variable_saves_with_a_warning(
     """#16: prompt templates were not checked; now an undefined variable is a warning on the
     prompt's card after the save, gone once fixed."""
     _check(console_run, "rest_prompt_template_warning")
+
+
+# #17 teams (flows/60_teams.mjs): two people in two browsers.
+def test_owner_creates_a_team_adds_a_bot_and_copies_an_invitation_link(
+    console_run: dict[str, Any],
+) -> None:
+    """The switcher creates and chooses the team; the bot goes to it; the link is shown once."""
+    _check(console_run, "teams_owner_invites")
+
+
+def test_an_invited_operator_accepts_starts_the_bot_but_cannot_edit_commands(
+    console_run: dict[str, Any],
+) -> None:
+    """Signed in as another Discord user: accept, Start works, "New command" is disabled
+    with the missing permission as its title and accessible description."""
+    _check(console_run, "teams_operator_joins")
+
+
+def test_the_owner_sees_the_join_and_the_start_in_audit(console_run: dict[str, Any]) -> None:
+    _check(console_run, "teams_audit_shows_both")
+
+
+def test_a_removed_member_is_told_their_access_changed(console_run: dict[str, Any]) -> None:
+    """The owner removes the operator: the operator's live stream closes with 4403 and the
+    console says "your access to this workspace changed" (no reconnect loop)."""
+    _check(console_run, "teams_removed_member_is_told")
+
+
+def test_a_custom_role_is_a_column_of_the_permission_grid(console_run: dict[str, Any]) -> None:
+    _check(console_run, "teams_custom_role")
+
+
+def test_a_revoked_invitation_link_says_why_it_no_longer_works(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "teams_revoked_invite_410")
+
+
+def test_deleting_a_team_workspace_needs_its_name_typed(console_run: dict[str, Any]) -> None:
+    _check(console_run, "teams_delete_workspace")

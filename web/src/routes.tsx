@@ -21,6 +21,8 @@ export const router = createBrowserRouter([
       { path: 'files', lazy: lazy(() => import('./views/Files')) },
       { path: 'logs', lazy: lazy(() => import('./views/Logs')) },
       { path: 'account', lazy: lazy(() => import('./views/Account')) },
+      { path: 'team/*', lazy: lazy(() => import('./views/Team')) },
+      { path: 'invite/:token', lazy: lazy(() => import('./views/Invite')) },
       { path: '*', Component: () => <p>Page not found. <a href="/">Back to your bots</a></p> },
     ],
   },

@@ -233,8 +233,11 @@ async def events_summary(
     response_model=EventsSummary,
     summary="Event counts per kind and level over all your bots (default: the last 24 h)",
 )
-async def all_events_summary(bus: Bus, user: CurrentUser, window: SummaryWindow) -> EventsSummary:
-    return await bus.call(SUMMARY, window, user_id=user.user_id)
+async def all_events_summary(
+    bus: Bus, user: CurrentUser, window: SummaryWindow, workspace_id: WorkspaceFilter = None
+) -> EventsSummary:
+    req = window.model_copy(update={"workspace_id": workspace_id})
+    return await bus.call(SUMMARY, req, user_id=user.user_id)
 
 
 @router.post(

@@ -29,6 +29,9 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
     ['connections', '/connections', page.getByRole('heading', { name: 'API connections' })],
     ['logs', '/logs', page.getByTestId('events-chart')],
     ['account', '/account', page.getByRole('heading', { name: 'Account' })],
+    ['team_members', '/team', page.getByRole('heading', { name: 'Members' })],
+    ['team_roles', '/team/roles', page.getByRole('heading', { name: 'Roles' })],
+    ['team_audit', '/team/audit', page.getByRole('heading', { name: 'Audit trail' })],
   ];
 
   // Loaded and settled: the page's own marker, no request in flight, no spinner left.

@@ -106,3 +106,39 @@ async def test_all_bots_summary_counts_only_the_callers_events(
 
     async with httpx.AsyncClient(base_url=auth_stack.url) as anon:
         assert (await anon.get("/v1/events/summary")).status_code == 401
+
+
+async def test_all_bots_summary_of_one_workspace(
+    auth_stack, sandbox, start_service, publisher
+) -> None:
+    """`?workspace_id=` (the console's Logs chart with a workspace chosen): that workspace's
+    events only; another user's workspace is 404, as on every list route."""
+    start_service("log")
+    alice = await sign_in(auth_stack.url, sandbox)
+    bob = await sign_in(auth_stack.url, sandbox)
+    async with httpx.AsyncClient(base_url=auth_stack.url, headers=alice.headers) as api:
+        team = (await api.post("/v1/workspaces", json={"name": "Ops"})).json()["id"]
+        for ev in (
+            log_line(alice.user_id, uuid.uuid4(), "mine", "info"),
+            log_line(uuid.UUID(team), uuid.uuid4(), "team 1", "error"),
+            log_line(uuid.UUID(team), uuid.uuid4(), "team 2", "error"),
+        ):
+            await publisher.publish("log", ev.level, ev)
+
+        async def counted(workspace: str, n: int) -> dict[str, int] | None:
+            answer = await api.get("/v1/events/summary", params={"workspace_id": workspace})
+            if answer.status_code == 404:  # the new workspace is not in alice's access yet
+                return None
+            assert answer.status_code == 200, answer.text
+            counts = _log_counts(answer.json())
+            return counts if sum(counts.values()) >= n else None
+
+        assert await apoll(lambda: counted(team, 2), timeout_s=20, what="team lines") == {
+            "error": 2
+        }
+        assert await apoll(
+            lambda: counted(str(alice.user_id), 1), timeout_s=20, what="personal line"
+        ) == {"info": 1}
+    async with httpx.AsyncClient(base_url=auth_stack.url, headers=bob.headers) as api:
+        theirs = await api.get("/v1/events/summary", params={"workspace_id": team})
+        assert theirs.status_code == 404, theirs.text

@@ -18,7 +18,9 @@ from gateway.routes import bots, commands, files, logs
 from proto.errors import ErrorCode
 from services.errors import RpcError
 
-LISTS = ["/v1/bots", "/v1/files", "/v1/prompts", "/v1/connections", "/v1/logs"]
+LISTS = [
+    "/v1/bots", "/v1/files", "/v1/prompts", "/v1/connections", "/v1/logs", "/v1/events/summary"
+]
 
 
 class Bus:

@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from './client';
 import { useStreamState } from '../components/stream';
+import { useListQuery } from './workspaces';
 import type { BotPage, BotStatus, BotView, PatchBot, SandboxInfo, ShardStatus } from './types';
 
 /** A bot's live status as kept in the query cache: the full status, or the list's brief. */
@@ -14,10 +15,12 @@ export type CachedStatus = BotStatus & { latency_ms?: number | null; guild_count
 export function useBots() {
   const qc = useQueryClient();
   const live = useStreamState().state === 'live';
+  const ws = useListQuery();
   return useQuery({
-    queryKey: ['bots'],
+    // Under ['bots'], so every `invalidateQueries(['bots'])` refreshes each workspace's list.
+    queryKey: ['bots', ws.workspace_id ?? 'all'],
     queryFn: async () => {
-      const page = await api.get<BotPage>('/v1/bots');
+      const page = await api.get<BotPage>('/v1/bots', ws);
       for (const b of page.bots) {
         if (!b.status) continue;
         const brief = b.status;

@@ -1,11 +1,11 @@
 import { useQuery } from '@tanstack/react-query';
 import { api } from './client';
-import type { ProviderList, User } from './types';
+import type { Me, ProviderList } from './types';
 
 export function useMe() {
   return useQuery({
     queryKey: ['me'],
-    queryFn: () => api.get<User>('/v1/me', undefined, { quiet401: true }),
+    queryFn: () => api.get<Me>('/v1/me', undefined, { quiet401: true }),
     retry: false,
     staleTime: 60_000,
     // Signed out, the layout's 401 sends the visitor to the sign-in page, which would ask

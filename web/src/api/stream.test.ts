@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   backoffMs,
+  ACCESS_CHANGED_TEXT,
+  CLOSE_ACCESS_CHANGED,
   CLOSE_REVOKED,
   CLOSE_TOKEN_EXPIRED,
   CLOSE_TOO_MANY_STREAMS,
@@ -120,6 +122,49 @@ describe('StreamClient', () => {
     sockets[0].drop(CLOSE_REVOKED, 'signed out everywhere');
     expect(client.state).toBe('unauthorized');
     expect(timers).toHaveLength(0);
+  });
+
+  it('says the access changed on 4403, reconnects once, and stops when refused again', async () => {
+    const { client, sockets, timers } = harness();
+    const told: string[] = [];
+    client.onAccessChanged((info) => told.push(info));
+    client.start();
+    await flush();
+    sockets[0].open();
+    sockets[0].push({ type: 'hello', user_id: 'u' });
+    sockets[0].push({ type: 'subscribed', filters: {} });
+    expect(client.state).toBe('live');
+
+    sockets[0].drop(CLOSE_ACCESS_CHANGED, 'access to a workspace changed; reconnect to see what you may still see');
+    expect(client.state).toBe('access_changed');
+    expect(told).toEqual([ACCESS_CHANGED_TEXT]);
+    await flush();
+    // One fresh stream right away: it shows what the user may still see.
+    expect(sockets).toHaveLength(2);
+    expect(timers).toHaveLength(0);
+
+    // Refused again before it was live: the stream stops, no loop, the message stays.
+    sockets[1].open();
+    sockets[1].drop(CLOSE_ACCESS_CHANGED, '');
+    await flush();
+    expect(sockets).toHaveLength(2);
+    expect(timers).toHaveLength(0);
+    expect(client.state).toBe('access_changed');
+  });
+
+  it('is live again after the one reconnect a 4403 allows', async () => {
+    const { client, sockets } = harness();
+    client.start();
+    await flush();
+    sockets[0].open();
+    sockets[0].push({ type: 'hello', user_id: 'u' });
+    sockets[0].push({ type: 'subscribed', filters: {} });
+    sockets[0].drop(CLOSE_ACCESS_CHANGED, 'removed from Team A');
+    await flush();
+    sockets[1].open();
+    sockets[1].push({ type: 'hello', user_id: 'u' });
+    sockets[1].push({ type: 'subscribed', filters: {} });
+    expect(client.state).toBe('live');
   });
 
   it('reconnects at once and silently when the token expires, resuming after the last event', async () => {

@@ -22,7 +22,10 @@ export interface StreamFilters {
   domains?: string[];
 }
 
-export type StreamState = 'connecting' | 'live' | 'replaying' | 'reconnecting' | 'closed' | 'unauthorized';
+export type StreamState = 'connecting' | 'live' | 'replaying' | 'reconnecting' | 'closed' | 'unauthorized' | 'access_changed';
+
+/** What the console says when the server closes a stream with 4403. */
+export const ACCESS_CHANGED_TEXT = 'your access to this workspace changed';
 
 export interface SocketLike {
   readyState: number;
@@ -73,12 +76,15 @@ export class StreamClient {
   private silent = false;
   /** The current socket was accepted (the server said hello). */
   private greeted = false;
+  /** Reconnected once after a 4403 and not live since: another 4403 stops the stream. */
+  private accessRetried = false;
   private seen = new Set<string>();
   private seenOrder: string[] = [];
   lastEventId: string | null = null;
   state: StreamState = 'closed';
   private listeners = new Set<(e: StreamEvent) => void>();
   private stateListeners = new Set<(s: StreamState, info?: string) => void>();
+  private accessListeners = new Set<(info: string) => void>();
 
   constructor(deps: StreamDeps) {
     this.deps = deps;
@@ -92,6 +98,12 @@ export class StreamClient {
   onState(fn: (s: StreamState, info?: string) => void): () => void {
     this.stateListeners.add(fn);
     return () => this.stateListeners.delete(fn);
+  }
+
+  /** Called when the server closed the stream because the user's access changed (4403). */
+  onAccessChanged(fn: (info: string) => void): () => void {
+    this.accessListeners.add(fn);
+    return () => this.accessListeners.delete(fn);
   }
 
   private setState(s: StreamState, info?: string): void {
@@ -155,6 +167,21 @@ export class StreamClient {
       if (ev.code === CLOSE_UNAUTHORIZED) {
         this.silent = false;
         this.setState('unauthorized', ev.reason);
+        return;
+      }
+      if (ev.code === CLOSE_ACCESS_CHANGED) {
+        // Removed from a workspace or a lower role: say so, and reconnect once at once (the
+        // new stream shows what the user may still see). Refused again before it was live:
+        // stop, never loop against a server that keeps saying no.
+        // The server's reason is written for programs ("reconnect to see…"): people get ours.
+        const info = ACCESS_CHANGED_TEXT;
+        this.accessListeners.forEach((fn) => fn(info));
+        this.setState('access_changed', info);
+        if (this.greeted && !this.accessRetried) {
+          this.accessRetried = true;
+          this.silent = true;
+          void this.connect();
+        } else this.silent = false;
         return;
       }
       if (ev.code === CLOSE_TOKEN_EXPIRED && this.greeted) {
@@ -225,7 +252,8 @@ export class StreamClient {
         this.greeted = true;
         break;
       case 'subscribed':
-        if (this.state === 'connecting' || this.state === 'reconnecting') this.setState('live');
+        if (this.state === 'connecting' || this.state === 'reconnecting' || this.state === 'access_changed') this.setState('live');
+        this.accessRetried = false;
         if (!this.lastEventId) this.silent = false; // no resume follows
         break;
       case 'resumed':

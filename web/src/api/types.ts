@@ -20,3 +20,17 @@ export interface PatchBot {
   auto_start?: boolean;
   tags?: string[];
 }
+
+// Teams (#17): the workspace contracts, and `GET /v1/me` with the caller's workspaces.
+export type {
+  AuditPage, AuditRecord, Invitation, InvitationAccepted, InvitationCreated, InvitationList, Me, Member, MemberList, MyWorkspace,
+  Role, RoleList, Workspace, WorkspaceDeleted, WorkspaceList,
+} from './schema.gen';
+import type { Workspace } from './schema.gen';
+
+export type Permission = Workspace['permissions'][number];
+
+export interface PermissionInfo {
+  name: Permission;
+  description: string;
+}

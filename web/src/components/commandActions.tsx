@@ -7,6 +7,10 @@ import type { CommandOut, CommandsSynced } from '../api/types';
 import { fromCommand, toPayload } from '../lib/commandForm';
 import { duplicateName } from '../lib/pickers';
 import { ErrorBox } from './ui';
+import { Gated } from './gated';
+
+/** The bot an action is about: its id and workspace (what the permission check needs). */
+type BotRef = { id: string; workspace_id: string };
 
 function useRefreshCommands(botId: string) {
   const qc = useQueryClient();
@@ -17,7 +21,8 @@ function useRefreshCommands(botId: string) {
 }
 
 /** A switch that turns a command on or off (an off command disappears from Discord). */
-export function EnabledToggle({ botId, cmd }: { botId: string; cmd: CommandOut }) {
+export function EnabledToggle({ bot, cmd }: { bot: BotRef; cmd: CommandOut }) {
+  const botId = bot.id;
   const refresh = useRefreshCommands(botId);
   const qc = useQueryClient();
   const on = cmd.enabled !== false;
@@ -29,7 +34,9 @@ export function EnabledToggle({ botId, cmd }: { botId: string; cmd: CommandOut }
   return (
     <>
       <label className="inline" style={{ margin: 0 }}>
-        <input type="checkbox" role="switch" checked={on} disabled={m.isPending} onChange={() => m.mutate()} aria-label={`${name} enabled`} />
+        <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={botId}>
+          <input type="checkbox" role="switch" checked={on} disabled={m.isPending} onChange={() => m.mutate()} aria-label={`${name} enabled`} />
+        </Gated>
         {m.isPending ? (on ? 'Turning off…' : 'Turning on…') : on ? 'On' : 'Off'}
       </label>
       <ErrorBox error={m.error} />
@@ -38,7 +45,8 @@ export function EnabledToggle({ botId, cmd }: { botId: string; cmd: CommandOut }
 }
 
 /** Copy a command under a free name; the copy opens in the list with a link to edit it. */
-export function DuplicateButton({ botId, cmd, names }: { botId: string; cmd: CommandOut; names: string[] }) {
+export function DuplicateButton({ bot, cmd, names }: { bot: BotRef; cmd: CommandOut; names: string[] }) {
+  const botId = bot.id;
   const refresh = useRefreshCommands(botId);
   const m = useMutation({
     mutationFn: () => api.post<CommandOut>(`/v1/bots/${botId}/commands`, toPayload({ ...fromCommand(cmd), name: duplicateName(cmd.name, cmd.kind, names) })),
@@ -46,9 +54,11 @@ export function DuplicateButton({ botId, cmd, names }: { botId: string; cmd: Com
   });
   return (
     <>
-      <button type="button" onClick={() => m.mutate()} disabled={m.isPending} aria-label={`Duplicate ${cmd.name}`}>
-        {m.isPending ? 'Copying…' : 'Duplicate'}
-      </button>
+      <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={botId}>
+        <button type="button" onClick={() => m.mutate()} disabled={m.isPending} aria-label={`Duplicate ${cmd.name}`}>
+          {m.isPending ? 'Copying…' : 'Duplicate'}
+        </button>
+      </Gated>
       {m.data && (
         <span role="status" className="small">
           {' '}Copied as <Link to={m.data.id}>{m.data.name}</Link>
@@ -60,7 +70,8 @@ export function DuplicateButton({ botId, cmd, names }: { botId: string; cmd: Com
 }
 
 /** Register the bot's application commands with Discord again, now, and say how it went. */
-export function SyncNowButton({ botId }: { botId: string }) {
+export function SyncNowButton({ bot }: { bot: BotRef }) {
+  const botId = bot.id;
   const refresh = useRefreshCommands(botId);
   const [at, setAt] = useState<Date | null>(null);
   const m = useMutation({
@@ -70,9 +81,11 @@ export function SyncNowButton({ botId }: { botId: string }) {
   const r = m.data;
   return (
     <>
-      <button type="button" onClick={() => m.mutate()} disabled={m.isPending}>
-        {m.isPending ? 'Syncing with Discord…' : 'Sync now'}
-      </button>
+      <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={botId}>
+        <button type="button" onClick={() => m.mutate()} disabled={m.isPending}>
+          {m.isPending ? 'Syncing with Discord…' : 'Sync now'}
+        </button>
+      </Gated>
       {r && !m.isPending && (
         <span role="status" className="small" data-testid="sync-now">
           {r.ok ? `✓ Discord has the ${r.commands} application ${r.commands === 1 ? 'command' : 'commands'}` : `✕ Discord refused them: ${r.error}`}

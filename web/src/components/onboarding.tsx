@@ -1,3 +1,4 @@
+import { Gated } from './gated';
 import { useState, type ReactNode } from 'react';
 import { Link } from 'react-router';
 import { useQuery } from '@tanstack/react-query';
@@ -104,9 +105,11 @@ function StartStep({ bot }: { bot: BotView }) {
   if (bot.desired_state === 'running') return <p className="small muted" style={{ margin: '4px 0' }}>Starting: it shows Online as soon as Discord accepts its connection.</p>;
   return (
     <>
-      <button className="primary" onClick={() => action.mutate('start')} disabled={action.isPending}>
-        Start {bot.name}
-      </button>
+      <Gated perm="bots.control" workspaceId={bot.workspace_id} botId={bot.id}>
+        <button className="primary" onClick={() => action.mutate('start')} disabled={action.isPending}>
+          Start {bot.name}
+        </button>
+      </Gated>
       <ErrorBox error={action.error} />
     </>
   );

@@ -1,6 +1,7 @@
 // Pickers fed by the bot's live connection (GET /v1/bots/{id}/guilds): servers, channels and
 // roles chosen by name, with typing an id still possible; the overview's servers and uptime;
 // the bot's command prefix.
+import { Gated } from './gated';
 import { useEffect, useId, useState, type FormEvent, type InputHTMLAttributes } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
@@ -232,7 +233,9 @@ export function PrefixSettings({ bot }: { bot: BotView }) {
       </Field>
       {save.error && !errs.prefix && <ErrorBox error={save.error} />}
       <div className="row" style={{ marginTop: 8 }}>
-        <button disabled={save.isPending || current.isPending}>{save.isPending ? 'Saving…' : 'Save prefix'}</button>
+        <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id}>
+          <button disabled={save.isPending || current.isPending}>{save.isPending ? 'Saving…' : 'Save prefix'}</button>
+        </Gated>
         {save.isSuccess && <span role="status">Prefix saved ✓ — the running bot follows it now</span>}
       </div>
     </form>

@@ -1,9 +1,22 @@
 import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { api } from '../api/client';
-import { StreamClient, streamUrl, type StreamEvent, type StreamFilters, type StreamState } from '../api/stream';
+import { ACCESS_CHANGED_TEXT, StreamClient, streamUrl, type StreamEvent, type StreamFilters, type StreamState } from '../api/stream';
 import type { BotStatus, StreamTicket } from '../api/types';
 import { applyStatusEvent } from '../lib/status';
+import { useMe } from '../api/session';
+import { useToast } from './toast';
+
+/** Which workspaces' events a new stream shows: the server fixes them when the stream opens,
+ * so a workspace joined (or left) since needs a new stream. */
+function useStreamScope(): string {
+  const all = useMe().data?.workspaces ?? [];
+  return all
+    .filter((w) => w.permissions.includes('logs.view'))
+    .map((w) => w.id)
+    .sort()
+    .join(',');
+}
 
 export function newStreamClient(): StreamClient {
   return new StreamClient({
@@ -22,9 +35,16 @@ export function StreamProvider({ children }: { children: ReactNode }) {
   const qc = useQueryClient();
   const [state, setState] = useState<{ state: StreamState; info?: string }>({ state: 'connecting' });
   const timers = useRef(new Map<string, number>());
+  const scope = useStreamScope();
+  const toast = useToast();
   useEffect(() => {
     const client = newStreamClient();
     const offState = client.onState((s, info) => setState({ state: s, info }));
+    // What the user may see changed: their workspaces, roles and every list come again.
+    const offAccess = client.onAccessChanged((info) => {
+      toast(`Live updates: ${info}. The pages now show what you may still see.`);
+      void qc.invalidateQueries();
+    });
     const offEvent = client.onEvent((e: StreamEvent) => {
       if (e.domain !== 'bot' || e.kind !== 'status' || !e.bot_id) return;
       const botId = e.bot_id;
@@ -49,10 +69,12 @@ export function StreamProvider({ children }: { children: ReactNode }) {
     client.start({ domains: ['bot'], kinds: ['status'] });
     return () => {
       offState();
+      offAccess();
       offEvent();
       client.stop();
     };
-  }, [qc]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `toast` is stable in use; a new one must not reopen the stream
+  }, [qc, scope]);
   return <Ctx.Provider value={state}>{children}</Ctx.Provider>;
 }
 
@@ -69,6 +91,7 @@ export function StreamIndicator() {
     reconnecting: 'Live updates lost — reconnecting…',
     closed: 'Live updates off',
     unauthorized: 'Live updates stopped: please sign in again',
+    access_changed: `Live updates stopped: ${ACCESS_CHANGED_TEXT}`,
   };
   return (
     // The console's own connection for live status and logs, not the bot's state: say so.
@@ -88,6 +111,7 @@ export function useEventStream(filters: StreamFilters, onEvent: (e: StreamEvent)
   cb.current = onEvent;
   const key = JSON.stringify(filters);
   const clientRef = useRef<StreamClient | null>(null);
+  const scope = useStreamScope();
   useEffect(() => {
     if (!enabled) return;
     const client = newStreamClient();
@@ -103,7 +127,7 @@ export function useEventStream(filters: StreamFilters, onEvent: (e: StreamEvent)
       clientRef.current = null;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [enabled]);
+  }, [enabled, scope]);
   useEffect(() => {
     clientRef.current?.setFilters(JSON.parse(key));
   }, [key]);

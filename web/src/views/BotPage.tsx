@@ -15,6 +15,7 @@ import { Onboarding } from '../components/onboarding';
 import { RetryWait, ShardWorkers } from '../components/shardDetails';
 import { PrefixSettings, ServersPanel } from '../components/pickers';
 import { Avatar, StartStopButtons } from './BotsList';
+import { Gated } from '../components/gated';
 import { guidanceFor, reasonWords } from '../lib/status';
 import { wantedWords } from '../lib/words';
 import { INTENTS, PRIVILEGED, intentNames, pretty } from '../lib/intents';
@@ -78,7 +79,7 @@ function Header({ bot }: { bot: BotView }) {
         {s?.since && <> · since {when(s.since)}</>}
       </p>
       <div className="row">
-        <StartStopButtons running={running} action={action} />
+        <StartStopButtons bot={bot} running={running} action={action} />
         <ActionPending action={action} state={s?.state} />
         <StreamIndicator />
       </div>
@@ -236,7 +237,9 @@ function Settings({ bot }: { bot: BotView }) {
         <ErrorSummary errors={errs} attempt={update.error} />
         {update.error && Object.keys(errs).length === 0 && <ErrorBox error={update.error} />}
         <div className="row" style={{ marginTop: 10 }}>
-          <button className="primary" disabled={update.isPending}>{update.isPending ? 'Saving…' : 'Save'}</button>
+          <Gated perm="bots.edit" workspaceId={bot.workspace_id} botId={bot.id}>
+            <button className="primary" disabled={update.isPending}>{update.isPending ? 'Saving…' : 'Save'}</button>
+          </Gated>
         </div>
       </form>
       <PrefixSettings bot={bot} />
@@ -268,7 +271,9 @@ function ReplaceToken({ bot }: { bot: BotView }) {
       <ErrorSummary errors={errs} attempt={m.error} what="Not replaced" />
       {m.error && Object.keys(errs).length === 0 && <ErrorBox error={m.error} />}
       <div className="row" style={{ marginTop: 8 }}>
-        <button disabled={!token.trim() || m.isPending}>{m.isPending ? 'Checking the token with Discord…' : 'Replace token'}</button>
+        <Gated perm="bots.token" workspaceId={bot.workspace_id} botId={bot.id}>
+          <button disabled={!token.trim() || m.isPending}>{m.isPending ? 'Checking the token with Discord…' : 'Replace token'}</button>
+        </Gated>
       </div>
     </form>
   );
@@ -305,7 +310,9 @@ function ApplyAvatar({ bot }: { bot: BotView }) {
       )}
       <ErrorBox error={m.error} />
       <div className="row" style={{ marginTop: 8 }}>
-        <button onClick={() => m.mutate()} disabled={!fileId || m.isPending}>{m.isPending ? 'Sending the avatar to Discord…' : 'Apply to bot'}</button>
+        <Gated perm="bots.edit" workspaceId={bot.workspace_id} botId={bot.id}>
+          <button onClick={() => m.mutate()} disabled={!fileId || m.isPending}>{m.isPending ? 'Sending the avatar to Discord…' : 'Apply to bot'}</button>
+        </Gated>
         {m.isSuccess && (
           <span role="status">
             {m.data?.unchanged ? 'Discord already shows this avatar; nothing was sent (no avatar change spent).' : 'Avatar applied on Discord ✓'}
@@ -332,9 +339,11 @@ function DeleteBot({ bot }: { bot: BotView }) {
     <section className="panel" aria-labelledby="del-h">
       <h2 id="del-h" style={{ marginTop: 0 }}>Delete bot</h2>
       <p className="muted small">Stops the bot and deletes its settings, commands and logs here. The Discord application itself stays.</p>
-      <button className="danger" onClick={() => setOpen(true)} title={`Delete ${bot.name}`}>
+      <Gated perm="bots.delete" workspaceId={bot.workspace_id} botId={bot.id}>
+        <button className="danger" onClick={() => setOpen(true)} title={`Delete ${bot.name}`}>
         <span className="clip" style={{ maxWidth: 'min(60ch, 70vw)' }}>Delete {bot.name}…</span>
       </button>
+      </Gated>
       <ErrorBox error={m.error} />
       <Confirm open={open} title={`Delete ${bot.name}?`} typed={bot.name} confirmLabel="Delete bot" busy={m.isPending} onConfirm={() => m.mutate()} onCancel={() => setOpen(false)}>
         <p>This cannot be undone.</p>

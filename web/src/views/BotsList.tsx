@@ -11,6 +11,8 @@ import { useToast } from '../components/toast';
 import { LIMITS } from '../lib/fields';
 import { StreamIndicator } from '../components/stream';
 import { Onboarding } from '../components/onboarding';
+import { Gated } from '../components/gated';
+import { useActiveWorkspace, useWorkspaceParam } from '../api/workspaces';
 
 /** The bot user's Discord avatar (or its initial when it has none). */
 export function Avatar({ bot, size = 32 }: { bot: BotView; size?: number }) {
@@ -24,15 +26,16 @@ export function Avatar({ bot, size = 32 }: { bot: BotView; size?: number }) {
 }
 
 /** Start or Stop (whichever the wanted state allows) and Restart, for the bot card and page. */
-export function StartStopButtons({ running, action }: { running: boolean; action: ReturnType<typeof useBotAction> }) {
+export function StartStopButtons({ bot, running, action }: { bot: BotView; running: boolean; action: ReturnType<typeof useBotAction> }) {
+  const gate = { perm: 'bots.control', workspaceId: bot.workspace_id, botId: bot.id } as const;
   return (
     <>
       {running ? (
-        <button onClick={() => action.mutate('stop')} disabled={action.isPending}>Stop</button>
+        <Gated {...gate}><button onClick={() => action.mutate('stop')} disabled={action.isPending}>Stop</button></Gated>
       ) : (
-        <button className="primary" onClick={() => action.mutate('start')} disabled={action.isPending}>Start</button>
+        <Gated {...gate}><button className="primary" onClick={() => action.mutate('start')} disabled={action.isPending}>Start</button></Gated>
       )}
-      <button onClick={() => action.mutate('restart')} disabled={action.isPending || !running}>Restart</button>
+      <Gated {...gate}><button onClick={() => action.mutate('restart')} disabled={action.isPending || !running}>Restart</button></Gated>
     </>
   );
 }
@@ -62,7 +65,7 @@ function BotCard({ bot }: { bot: BotView }) {
         {guilds != null && <> · {guilds} {guilds === 1 ? 'guild' : 'guilds'}</>}
       </p>
       <div className="row">
-        <StartStopButtons running={running} action={action} />
+        <StartStopButtons bot={bot} running={running} action={action} />
         {action.isPending && <span className="spinner" role="status" aria-label="working" />}
       </div>
       <ErrorBox error={action.error} />
@@ -77,8 +80,10 @@ export function AddBot({ onDone }: { onDone?: () => void }) {
   const [name, setName] = useState('');
   const [autoStart, setAutoStart] = useState(false);
   const toast = useToast();
+  // Added to the workspace chosen in the header (else the personal one).
+  const target = useActiveWorkspace();
   const create = useMutation({
-    mutationFn: () => api.post<BotView>('/v1/bots', { token: token.trim(), name: name.trim() || undefined, auto_start: autoStart }),
+    mutationFn: () => api.post<BotView>('/v1/bots', { token: token.trim(), name: name.trim() || undefined, auto_start: autoStart, workspace_id: target?.id }),
     onSuccess: (bot) => {
       setToken(''); // the token is never shown again
       toast(`Bot ${bot.name} added ✓`);
@@ -94,7 +99,7 @@ export function AddBot({ onDone }: { onDone?: () => void }) {
   };
   return (
     <form className="panel" onSubmit={submit} aria-label="Add a bot" noValidate>
-      <h2 style={{ marginTop: 0 }}>Add a bot</h2>
+      <h2 style={{ marginTop: 0 }}>Add a bot{target && !target.personal ? ` to ${target.name}` : ''}</h2>
       <Field label="Bot token" name="token" error={errs.token} hint="From the Discord developer portal → your application → Bot → Reset Token. Stored encrypted; shown later only as …last4.">
         {(p) => <input {...p} name="token" type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} required />}
       </Field>
@@ -118,15 +123,20 @@ export function AddBot({ onDone }: { onDone?: () => void }) {
 export function BotsList() {
   const bots = useBots();
   const [adding, setAdding] = useState(false);
+  const [chosen] = useWorkspaceParam();
+  const ws = useActiveWorkspace();
   return (
     <>
       <div className="row spread">
-        <h1>Your bots</h1>
+        <h1>{chosen && ws ? `Bots of ${ws.name}` : 'Your bots'}</h1>
         <div className="row">
           <StreamIndicator />
-          <button className="primary" onClick={() => setAdding((v) => !v)} aria-expanded={adding}>
-            {adding ? 'Close' : 'Add a bot'}
-          </button>
+          {/* Adding a bot sets its token too: bot-service asks for both permissions. */}
+          <Gated perm={['bots.edit', 'bots.token']}>
+            <button className="primary" onClick={() => setAdding((v) => !v)} aria-expanded={adding}>
+              {adding ? 'Close' : 'Add a bot'}
+            </button>
+          </Gated>
         </div>
       </div>
       {adding && <AddBot onDone={() => setAdding(false)} />}

@@ -14,6 +14,7 @@ import { GuildSource, IdListPicker, IdPicker, PrefixHint, useGuilds } from '../c
 import { channelChoices, guildChoices, roleChoices, splitIds } from '../lib/pickers';
 import { RunResult, TemplateWarnings, VariablePicker } from '../components/templates';
 import { insertVariable } from '../lib/templateVars';
+import { Gated, GatedLink } from '../components/gated';
 import { emptyCommand, emptyOption, emptySample, fromCommand, localErrors, previewBody, toPayload, type CommandForm, type OptType, type SampleForm } from '../lib/commandForm';
 
 const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
@@ -52,11 +53,11 @@ function CommandsTable({ bot }: { bot: BotView }) {
         <h2 style={{ margin: 0 }}>Commands</h2>
         <div className="row">
           <a className="button" href={`/v1/bots/${bot.id}/export?format=yaml`} download>Export (YAML)</a>
-          <Link className="button primary" to="new">New command</Link>
+          <GatedLink perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id} className="button primary" to="new">New command</GatedLink>
         </div>
       </div>
       <SyncState botId={bot.id} />
-      <div className="row" style={{ margin: '8px 0' }}><SyncNowButton botId={bot.id} /></div>
+      <div className="row" style={{ margin: '8px 0' }}><SyncNowButton bot={bot} /></div>
       {cmds.isPending && <Loading what="Loading commands" />}
       <ErrorBox error={cmds.error} retry={() => cmds.refetch()} />
       {cmds.data && cmds.data.items.length === 0 && <Empty>No commands yet. Create one, or import a config file below.</Empty>}
@@ -72,8 +73,8 @@ function CommandsTable({ bot }: { bot: BotView }) {
                   <td><Link to={c.id}>{c.kind === 'slash' ? '/' : ''}{c.name}</Link></td>
                   <td>{KINDS[c.kind ?? 'slash']}</td>
                   <td className="opt">{(c.response as { type?: string }).type ?? 'template'}</td>
-                  <td><EnabledToggle botId={bot.id} cmd={c} /></td>
-                  <td><DuplicateButton botId={bot.id} cmd={c} names={cmds.data.items.map((x) => x.name)} /></td>
+                  <td><EnabledToggle bot={bot} cmd={c} /></td>
+                  <td><DuplicateButton bot={bot} cmd={c} names={cmds.data.items.map((x) => x.name)} /></td>
                 </tr>
               ))}
             </tbody>
@@ -117,14 +118,18 @@ function Import({ bot }: { bot: BotView }) {
       <h2 id="imp-h" style={{ marginTop: 0 }}>Import</h2>
       <p className="muted small">A JSON or YAML file (as exported). You see what would change before anything is applied.</p>
       <label htmlFor="import-file">Config file</label>
-      <input id="import-file" ref={input} type="file" accept=".json,.yaml,.yml,application/json,application/yaml" onChange={(e) => e.target.files?.[0] && up.mutate(e.target.files[0])} />
+      <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id}>
+        <input id="import-file" ref={input} type="file" accept=".json,.yaml,.yml,application/json,application/yaml" onChange={(e) => e.target.files?.[0] && up.mutate(e.target.files[0])} />
+      </Gated>
       {up.isPending && <progress value={progress} max={1} aria-label="upload progress" />}
       <ErrorBox error={up.error ?? dry.error} />
       {dry.data && !apply.data && (
         <div className="alert info">
           <strong>If applied:</strong>
           {diff(dry.data)}
-          <button className="primary" onClick={() => apply.mutate()} disabled={apply.isPending}>{apply.isPending ? 'Applying…' : 'Apply import'}</button>
+          <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id}>
+            <button className="primary" onClick={() => apply.mutate()} disabled={apply.isPending}>{apply.isPending ? 'Applying…' : 'Apply import'}</button>
+          </Gated>
         </div>
       )}
       <ErrorBox error={apply.error} />
@@ -354,8 +359,14 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
       {lastError && Object.keys(fieldErrors(lastError)).length === 0 && lastTried === 'save' && <ErrorBox error={lastError} />}
       <ErrorSummary errors={errs} attempt={lastError ?? (Object.keys(local).length > 0 ? local : null)} what={lastTried === 'save' ? 'Not saved' : 'Not previewed'} />
       <div className="row" style={{ marginTop: 10 }}>
-        <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save command'}</button>
-        {saved && <button type="button" className="danger" onClick={() => setConfirmDel(true)}>Delete</button>}
+        <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id}>
+          <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save command'}</button>
+        </Gated>
+        {saved && (
+          <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id}>
+            <button type="button" className="danger" onClick={() => setConfirmDel(true)}>Delete</button>
+          </Gated>
+        )}
       </div>
       {savedNow && <TemplateWarnings warnings={saveWarnings} />}
       <ErrorBox error={del.error} />

@@ -8,6 +8,7 @@ import { testSummary } from '../lib/words';
 import { ErrorBox, Field } from '../components/ui';
 import { Counter, ErrorSummary } from '../components/formErrors';
 import { LIMITS } from '../lib/fields';
+import { Gated } from '../components/gated';
 
 type AuthType = NonNullable<ConnectionIn['auth_type']>;
 const AUTH: Record<AuthType, string> = { none: 'None', bearer: 'Bearer token', header: 'Header', basic: 'Basic (user + password)', query: 'Query parameter' };
@@ -24,7 +25,7 @@ export default function Connections() {
         <>
           <div className="muted small mono" style={{ overflowWrap: 'anywhere' }}>{c.base_url}</div>
           <div className="muted small">auth: {AUTH[c.auth_type ?? 'none']}{c.secret_set ? ` · secret ${c.secret_hint ?? 'set'}` : ''}</div>
-          <div className="row"><button onClick={edit}>Edit</button><TestButton id={c.id} /></div>
+          <div className="row"><Gated perm="connections.edit" workspaceId={c.workspace_id}><button onClick={edit}>Edit</button></Gated><TestButton id={c.id} /></div>
         </>
       )}
     />
@@ -74,7 +75,11 @@ function ConnectionEditor({ saved, onDone }: EditorProps<ConnectionOut>) {
       {auth === 'basic' && <Field label="Username" name="auth_username" error={errs.auth_username}>{(p) => <input {...p} value={f.auth_username ?? ''} onChange={(e) => set('auth_username', e.target.value)} />}</Field>}
       {auth !== 'none' && (
         <Field label={auth === 'basic' ? 'Password' : 'Secret'} name="secret" error={errs.secret} hint={saved?.secret_set ? `A secret is stored${saved.secret_hint ? ` (${saved.secret_hint})` : ''}. Leave empty to keep it.` : 'Stored encrypted; never shown again.'}>
-          {(p) => <input {...p} type="password" autoComplete="off" value={secret} onChange={(e) => setSecret(e.target.value)} />}
+          {(p) => (
+            <Gated perm="connections.secrets" workspaceId={saved?.workspace_id}>
+              <input {...p} type="password" autoComplete="off" value={secret} onChange={(e) => setSecret(e.target.value)} />
+            </Gated>
+          )}
         </Field>
       )}
       <Field label="Timeout (s)" name="timeout_s" error={errs.timeout_s}>{(p) => <input {...p} type="number" min={1} max={60} value={f.timeout_s ?? 10} onChange={(e) => set('timeout_s', Number(e.target.value))} />}</Field>

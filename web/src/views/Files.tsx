@@ -5,6 +5,9 @@ import type { FileInfo, FileList } from '../api/types';
 import { bytes, Confirm, Empty, ErrorBox, Loading, when } from '../components/ui';
 import { precheckAvatar } from '../lib/upload';
 import { useToast } from '../components/toast';
+import { Gated } from '../components/gated';
+import { useActiveWorkspace, useCan, useListQuery } from '../api/workspaces';
+import { buildUrl } from '../api/client';
 
 /** A file's two sizes, named, said the same way after the upload and in the list:
  * `size_bytes` is what was uploaded, `stored_bytes` what it costs against the quota
@@ -17,7 +20,11 @@ export function fileSizes(f: FileInfo): string {
 
 export default function Files() {
   const qc = useQueryClient();
-  const files = useQuery({ queryKey: ['files'], queryFn: () => api.get<FileList>('/v1/files') });
+  const ws = useListQuery();
+  const files = useQuery({ queryKey: ['files', ws.workspace_id ?? 'all'], queryFn: () => api.get<FileList>('/v1/files', ws) });
+  // An upload goes to the workspace chosen in the header (else the personal one).
+  const target = useActiveWorkspace();
+  const mayUpload = useCan('files.edit');
   const [over, setOver] = useState(false);
   const [progress, setProgress] = useState<number | null>(null);
   const [refused, setRefused] = useState<string | null>(null);
@@ -30,7 +37,7 @@ export default function Files() {
       form.append('file', f);
       form.append('kind', 'avatar');
       setProgress(0);
-      return upload<FileInfo>('/v1/files?kind=avatar', form, setProgress);
+      return upload<FileInfo>(buildUrl('/v1/files', { kind: 'avatar', workspace_id: target?.id }), form, setProgress);
     },
     onSuccess: (f) => {
       setLast(f);
@@ -46,6 +53,7 @@ export default function Files() {
   const take = (list: FileList | globalThis.FileList | null | undefined) => {
     const f = (list as globalThis.FileList | null)?.[0];
     if (!f) return;
+    if (!mayUpload.ok) return setRefused(mayUpload.reason);
     const why = precheckAvatar(f);
     // A new attempt: the last attempt's error (refused here or by the server) goes away.
     up.reset();
@@ -69,8 +77,11 @@ export default function Files() {
         data-testid="dropzone"
       >
         <p>Drop an avatar image here (PNG, JPEG, WebP or GIF, up to 8 MiB), or</p>
-        <label htmlFor="avatar-file" className="button" style={{ display: 'inline-block' }}>Choose a file</label>
-        <input id="avatar-file" type="file" accept="image/png,image/jpeg,image/webp,image/gif" style={{ position: 'absolute', left: -9999 }} onChange={(e) => take(e.target.files)} />
+        <label htmlFor="avatar-file" className="button" style={{ display: 'inline-block' }} title={mayUpload.reason ?? undefined} aria-disabled={!mayUpload.ok}>Choose a file</label>
+        <Gated perm="files.edit">
+          <input id="avatar-file" type="file" accept="image/png,image/jpeg,image/webp,image/gif" style={{ position: 'absolute', left: -9999 }} onChange={(e) => take(e.target.files)} />
+        </Gated>
+        {!mayUpload.ok && <p className="muted small">{mayUpload.reason}</p>}
         {progress !== null && (
           <div>
             <progress value={progress} max={1} aria-label="Upload progress" /> {Math.round(progress * 100)}%{progress >= 1 && ' — processing…'}
@@ -104,7 +115,9 @@ export default function Files() {
             {f.kind === 'avatar' && <img src={`/v1/files/${f.id}/content?variant=128`} alt={f.name} width={64} height={64} style={{ borderRadius: 8 }} loading="lazy" />}
             <div><strong title={f.name}>{f.name}</strong></div>
             <div className="muted small">{f.kind} · <span data-testid="file-sizes">{fileSizes(f)}</span> · {when(f.created_at)}</div>
-            <button className="danger" onClick={() => setDeleting(f)}>Delete</button>
+            <Gated perm="files.edit" workspaceId={f.workspace_id}>
+              <button className="danger" onClick={() => setDeleting(f)}>Delete</button>
+            </Gated>
           </div>
         ))}
       </div>

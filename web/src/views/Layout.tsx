@@ -5,6 +5,8 @@ import { onUnauthenticated, signInUrl } from '../api/client';
 import { useMe } from '../api/session';
 import { ErrorBox, Loading } from '../components/ui';
 import { StreamProvider } from '../components/stream';
+import { WorkspaceSwitcher } from '../components/workspaceSwitcher';
+import { WS_PARAM } from '../api/workspaces';
 
 const NAV = [
   ['/', 'Bots'],
@@ -12,6 +14,7 @@ const NAV = [
   ['/connections', 'Connections'],
   ['/files', 'Files'],
   ['/logs', 'Logs'],
+  ['/team', 'Team'],
   ['/account', 'Account'],
 ] as const;
 
@@ -21,6 +24,7 @@ export function Layout() {
   const loc = useLocation();
   const qc = useQueryClient();
   const here = loc.pathname + loc.search;
+  const ws = new URLSearchParams(loc.search).get(WS_PARAM);
   useEffect(
     () =>
       onUnauthenticated(() => {
@@ -42,11 +46,13 @@ export function Layout() {
         <NavLink to="/" className="brand">botcenter</NavLink>
         <nav className="main" aria-label="Main">
           {NAV.map(([to, label]) => (
-            <NavLink key={to} to={to} end={to === '/'}>
+            // The chosen workspace follows the user from page to page.
+            <NavLink key={to} to={{ pathname: to, search: ws ? `?${WS_PARAM}=${encodeURIComponent(ws)}` : '' }} end={to === '/'}>
               {label}
             </NavLink>
           ))}
         </nav>
+        <WorkspaceSwitcher />
         <span className="muted small" data-testid="who">{me.data.display_name}</span>
       </header>
       <main id="content" tabIndex={-1}>

@@ -7,6 +7,8 @@ import { useEventStream } from '../components/stream';
 import { useChartRefresh } from '../components/liveRefresh';
 import { Empty, ErrorBox, Loading, when } from '../components/ui';
 import { tabKeyTarget } from '../lib/words';
+import { useListQuery } from '../api/workspaces';
+import { ACCESS_CHANGED_TEXT } from '../api/stream';
 import { appendBounded, backlogLines, filterQuery, LEVELS, lineFromEntry, lineFromEvent, matches, perMinute, sourceLinks, summaryPath, timeSlots, type Line, type LogFilters } from '../lib/logs';
 import { bucketFor, DEFAULT_RANGE, RANGES, rangeBounds, rangeError, rangeLabel, type RangeKey, type TimeRange } from '../lib/logRange';
 
@@ -17,7 +19,7 @@ const MODES = ['live', 'history'] as const;
 
 const STATE_TEXT: Record<string, string> = {
   connecting: 'connecting…', live: '● connected', replaying: 'catching up on missed events…', reconnecting: 'connection lost — reconnecting (no event will be missed)…',
-  closed: 'off', unauthorized: 'stopped: sign in again',
+  closed: 'off', unauthorized: 'stopped: sign in again', access_changed: `stopped: ${ACCESS_CHANGED_TEXT}`,
 };
 
 function Lines({ lines, label, follow = false }: { lines: Line[]; label: string; follow?: boolean }) {
@@ -54,6 +56,7 @@ export default function LogsView({ botId, eventId }: { botId?: string; eventId?:
   const rangeErr = rangeError(range);
   const [mode, setMode] = useState<'live' | 'history'>(eventId ? 'history' : 'live');
   const chartRefresh = useChartRefresh(botId);
+  const ws = useListQuery();
   // Roving tabindex: one tab stop for the list, arrow keys / Home / End move between tabs.
   const tabs = useRef<(HTMLButtonElement | null)[]>([]);
   const onTabKey = (e: KeyboardEvent<HTMLButtonElement>) => {
@@ -123,7 +126,7 @@ export default function LogsView({ botId, eventId }: { botId?: string; eventId?:
               </button>
             ))}
           </div>
-          {!rangeErr && <a className="button" href={buildUrl('/v1/logs/export', filterQuery(f, botId, rangeBounds(range)))} download>Export (NDJSON)</a>}
+          {!rangeErr && <a className="button" href={buildUrl('/v1/logs/export', { ...ws, ...filterQuery(f, botId, rangeBounds(range)) })} download>Export (NDJSON)</a>}
         </div>
       </div>
       <div id="logs-panel" role="tabpanel" aria-labelledby={`logs-tab-${mode}`}>
@@ -135,11 +138,12 @@ export default function LogsView({ botId, eventId }: { botId?: string; eventId?:
 }
 
 function Live({ f, botId, onActivity }: { f: LogFilters; botId?: string; onActivity?: () => void }) {
+  const ws = useListQuery();
   // The tail opens with the last events (newest stored first), then resumes the stream right
   // after the newest of them: the server replays what came since, so no gap and no duplicate.
   const backlog = useQuery({
-    queryKey: ['log-backlog', botId, f.levels, f.kind.trim()],
-    queryFn: () => api.get<LogPage>('/v1/logs', { ...filterQuery({ ...f, q: '' }, botId), limit: BACKLOG }),
+    queryKey: ['log-backlog', ws.workspace_id, botId, f.levels, f.kind.trim()],
+    queryFn: () => api.get<LogPage>('/v1/logs', { ...ws, ...filterQuery({ ...f, q: '' }, botId), limit: BACKLOG }),
     staleTime: Infinity,
     gcTime: 0,
     retry: 1,
@@ -196,12 +200,13 @@ function Live({ f, botId, onActivity }: { f: LogFilters; botId?: string; onActiv
 }
 
 function History({ f, botId, range, eventId }: { f: LogFilters; botId?: string; range: TimeRange; eventId?: string }) {
+  const ws = useListQuery();
   // One log line asked for by id is shown whatever the range says.
   const invalid = eventId ? null : rangeError(range);
   const q = useInfiniteQuery({
-    queryKey: ['logs', botId, f, range, eventId],
+    queryKey: ['logs', ws.workspace_id, botId, f, range, eventId],
     // Relative ranges count back from when the history is (re)loaded.
-    queryFn: ({ pageParam }) => api.get<LogPage>('/v1/logs', { ...filterQuery(f, botId, eventId ? {} : rangeBounds(range)), event_id: eventId, limit: 100, cursor: pageParam ?? undefined }),
+    queryFn: ({ pageParam }) => api.get<LogPage>('/v1/logs', { ...ws, ...filterQuery(f, botId, eventId ? {} : rangeBounds(range)), event_id: eventId, limit: 100, cursor: pageParam ?? undefined }),
     initialPageParam: null as string | null,
     getNextPageParam: (last) => last.next_cursor ?? undefined,
     enabled: !invalid,
@@ -227,14 +232,16 @@ const COLORS: Record<string, string> = { debug: 'var(--off)', info: 'var(--accen
 
 function Chart({ botId, range }: { botId?: string; range: TimeRange }) {
   const invalid = rangeError(range);
+  // One bot's chart is that bot's; the all-bots chart is the chosen workspace's.
+  const ws = useListQuery();
   const s = useQuery({
-    queryKey: ['summary', botId ?? 'all', range],
+    queryKey: ['summary', botId ?? 'all', botId ? null : (ws.workspace_id ?? null), range],
     queryFn: async () => {
       const b = rangeBounds(range);
       const until = b.until ?? new Date().toISOString();
       const since = b.since ?? new Date(Date.parse(until) - 24 * 3600_000).toISOString();
       const bucket = bucketFor(since, until);
-      const summary = await api.get<EventsSummary>(summaryPath(botId), { since, until: b.until, bucket_s: bucket.s });
+      const summary = await api.get<EventsSummary>(summaryPath(botId), { ...(botId ? {} : ws), since, until: b.until, bucket_s: bucket.s });
       return { summary, bucket };
     },
     refetchInterval: 60_000,

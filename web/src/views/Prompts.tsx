@@ -7,6 +7,7 @@ import { Counter, ErrorSummary } from '../components/formErrors';
 import { LIMITS } from '../lib/fields';
 import { TemplateWarnings } from '../components/templates';
 import { textToVars, varsToText } from '../lib/promptVars';
+import { Gated } from '../components/gated';
 
 const blank: PromptIn = { name: '', model: 'gpt-4o-mini', system: '', user: '{{ options.question }}', temperature: 0.7, max_tokens: 500 };
 
@@ -22,7 +23,9 @@ export default function Prompts() {
         <>
           <div className="muted small">{p.model} · updated {when(p.updated_at)}</div>
           <TemplateWarnings warnings={p.warnings} />
-          <button onClick={edit}>Edit</button>
+          <Gated perm="prompts.edit" workspaceId={p.workspace_id}>
+            <button onClick={edit}>Edit</button>
+          </Gated>
         </>
       )}
     />
