@@ -26,7 +26,9 @@ from services.devstack.stack import ServiceProcess, start_service
 from services.devstack.webbuild import WEB, ensure_web_build
 from tests.fixtures.auth import auth_env
 
-pytestmark = pytest.mark.e2e
+# The browser run is one fixture shared by every flow's test; its setup (the whole stack and
+# every flow, up to the script's own 900 s limit) counts against the first test's timeout.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "console.e2e.mjs"
