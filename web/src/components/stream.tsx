@@ -39,7 +39,15 @@ export function StreamProvider({ children }: { children: ReactNode }) {
   const toast = useToast();
   useEffect(() => {
     const client = newStreamClient();
-    const offState = client.onState((s, info) => setState({ state: s, info }));
+    const offState = client.onState((s, info) => {
+      setState({ state: s, info });
+      // A new stream (a workspace joined, a reconnect) saw nothing from before it opened: a bot
+      // that went online meanwhile would keep its old badge until the 60 s poll.
+      if (s === 'live') {
+        void qc.invalidateQueries({ queryKey: ['status'] });
+        void qc.invalidateQueries({ queryKey: ['shards'] });
+      }
+    });
     // What the user may see changed: their workspaces, roles and every list come again.
     const offAccess = client.onAccessChanged((info) => {
       toast(`Live updates: ${info}. The pages now show what you may still see.`);
