@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 import orjson
-import pytest
-from nats.aio.client import Client as NATS
 
 from proto.errors import ErrorCode
 from proto.workspaces import (
@@ -27,19 +24,9 @@ from proto.workspaces import (
     InvitationRef,
     WorkspaceRef,
 )
-from services.db.engine import plain_url
 from tests.fixtures.auth import sign_in
-from tests.integration.auth.gateway_calls import AuthCalls
-from tests.integration.auth.test_auth_audit import CHANGE_HEADERS, Trail
-
-
-@pytest.fixture
-async def trail(nc: NATS, stack: Any) -> Any:
-    found = Trail()
-    sub = await nc.subscribe("aud.*.auth", cb=found.on_msg)
-    await nc.flush()
-    yield found
-    await sub.unsubscribe()
+from tests.integration.auth.gateway_calls import AuthCalls, expire_invitation
+from tests.integration.auth.test_auth_audit import CHANGE_HEADERS
 
 
 async def test_preview_names_what_the_link_joins_and_changes_nothing(
@@ -105,14 +92,7 @@ async def test_unknown_expired_revoked_and_used_links_answer_like_accept(
     assert not_ours.code == ErrorCode.NOT_FOUND
 
     expired = await invite()
-    admin = await asyncpg.connect(plain_url(infra.database_url))
-    try:
-        await admin.execute(
-            "update auth.invitations set expires_at = now() - interval '1 second' where id = $1",
-            expired.id,
-        )
-    finally:
-        await admin.close()
+    await expire_invitation(infra.database_url, expired.id)
     revoked = await invite()
     await auth(INVITATION_REVOKE, InvitationRef(workspace_id=ws, invitation_id=revoked.id), alice)
     used = await invite()

@@ -34,7 +34,7 @@ export default function Invite() {
   const summary = p ? inviteSummary(p, when) : null;
   return (
     <section className="panel" aria-labelledby="invite-h" style={{ maxWidth: 560, margin: '24px auto' }}>
-      <h1 id="invite-h">{summary?.title ?? 'You are invited to a team workspace'}</h1>
+      <h1 id="invite-h">{summary?.title ?? (dead ? 'This invitation can no longer be used' : 'You are invited to a team workspace')}</h1>
       {preview.isPending && <Loading what="Reading the invitation" />}
       {summary && (
         <ul>
@@ -46,7 +46,7 @@ export default function Invite() {
           You already are a member of {p.workspace_name}. <Link to={workspaceHref(p.workspace_id)}>Open {p.workspace_name}</Link>
         </p>
       ) : (
-        <p>Accepting adds you as a member with this role. You can leave the workspace later from its Team page.</p>
+        p && <p>Accepting adds you as a member with this role. You can leave the workspace later from its Team page.</p>
       )}
       {/* The server's own words: "this invitation has expired; ask for a new one", … */}
       <ErrorBox error={error} />
