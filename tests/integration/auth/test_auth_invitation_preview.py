@@ -4,6 +4,7 @@ workspace, the role, who invited and until when — answered like accepting woul
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -85,6 +86,14 @@ async def test_unknown_expired_revoked_and_used_links_answer_like_accept(
         return await auth(
             INVITATION_CREATE, CreateInvitation(workspace_id=ws, role="viewer"), alice
         )
+
+    two_bots = await auth(
+        INVITATION_CREATE,
+        CreateInvitation(workspace_id=ws, role="viewer", bot_ids=[uuid.uuid4(), uuid.uuid4()]),
+        alice,
+    )
+    limited = await auth(INVITATION_PREVIEW, AcceptInvitation(token=two_bots.token), bob)
+    assert (limited.role, limited.bot_count) == ("viewer", 2)
 
     unknown = await auth.refused(INVITATION_PREVIEW, AcceptInvitation(token="bci_nope"), bob)
     assert (unknown.code, unknown.message) == (ErrorCode.NOT_FOUND, "invitation not found")
