@@ -257,9 +257,27 @@ class InvitationRef(Contract):
 
 
 class AcceptInvitation(Contract):
-    """`POST /v1/invitations/{token}/accept` by a signed-in user."""
+    """`POST /v1/invitations/{token}/accept` (and `GET /v1/invitations/{token}`, its
+    preview) by a signed-in user."""
 
     token: str = Field(min_length=1, max_length=128)
+
+
+class InvitationPreview(Contract):
+    """`GET /v1/invitations/{token}`: what accepting the link would join, before the
+    signed-in user decides (never the token itself). An expired, revoked or used link
+    answers 410 with the message accepting it would give, unless the caller is already a
+    member (`already_member`: accepting would change nothing)."""
+
+    workspace_id: UUID
+    workspace_name: str
+    role: str = Field(description="a built-in role's name or the custom role's name")
+    bot_count: int = Field(ge=0, description="the bots the membership is limited to; 0: all")
+    invited_by: str | None = Field(
+        default=None, description="the inviter's display name (None once their account is gone)"
+    )
+    expires_at: datetime
+    already_member: bool
 
 
 class InvitationAccepted(Contract):
@@ -375,6 +393,13 @@ INVITATION_CREATE = rpc(
 )
 INVITATION_LIST = rpc("rpc.auth.invitation.list", WorkspaceRef, InvitationList, callers=["gateway"])
 INVITATION_REVOKE = rpc("rpc.auth.invitation.revoke", InvitationRef, Empty, callers=["gateway"])
+INVITATION_PREVIEW = rpc(
+    "rpc.auth.invitation.preview",
+    AcceptInvitation,
+    InvitationPreview,
+    callers=["gateway"],
+    summary="what an invitation token would join (410 when expired, revoked or used)",
+)
 INVITATION_ACCEPT = rpc(
     "rpc.auth.invitation.accept",
     AcceptInvitation,

@@ -288,6 +288,14 @@ class Handlers:
         )
         return Empty()
 
+    @answers(W.INVITATION_PREVIEW)
+    async def invitation_preview(
+        self, req: W.AcceptInvitation, ctx: RpcContext
+    ) -> W.InvitationPreview:
+        return await self.teams.preview_invitation(
+            await ctx.user_session(), ctx.require_user(), req.token
+        )
+
     @answers(W.INVITATION_ACCEPT)
     async def invitation_accept(
         self, req: W.AcceptInvitation, ctx: RpcContext

@@ -789,10 +789,23 @@ async def revoke_workspace_invitations(s: AsyncSession, workspace_id: UUID, now:
 
 
 async def find_invitation(s: AsyncSession, token_digest: bytes) -> Row[Any] | None:
-    """The invitation with this digest and its workspace's state (system scope)."""
+    """The invitation with this digest, its workspace's state and name, its custom role's
+    name (`role_name`) and its inviter's display name (`inviter_name`) (system scope)."""
+    inviters = users.alias("inviters")
     stmt = (
-        select(invitations, workspaces.c.state, workspaces.c.personal)
-        .select_from(invitations.join(workspaces, workspaces.c.id == invitations.c.workspace_id))
+        select(
+            invitations,
+            workspaces.c.state,
+            workspaces.c.personal,
+            workspaces.c.name.label("workspace_name"),
+            roles.c.name.label("role_name"),
+            inviters.c.display_name.label("inviter_name"),
+        )
+        .select_from(
+            invitations.join(workspaces, workspaces.c.id == invitations.c.workspace_id)
+            .outerjoin(roles, roles.c.id == invitations.c.role_id)
+            .outerjoin(inviters, inviters.c.id == invitations.c.created_by)
+        )
         .where(invitations.c.token_digest == token_digest)
     )
     return (await s.execute(stmt)).first()

@@ -80,6 +80,7 @@ from proto.workspaces import (
     InvitationAccepted,
     InvitationCreated,
     InvitationList,
+    InvitationPreview,
     InvitationRef,
     Member,
     MemberList,
@@ -949,6 +950,14 @@ def _gone(inv: Any, now: datetime) -> tuple[str, str] | None:
     return None
 
 
+def _gone_error(gone: tuple[str, str]) -> RpcError:
+    return RpcError(
+        ErrorCode.GONE,
+        f"this invitation {gone[1]}; ask for a new one",
+        details={"reason": gone[0]},
+    )
+
+
 def _token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -1549,19 +1558,45 @@ class TeamService:
             s, who, req.workspace_id, "invitation.revoke", "invitation", req.invitation_id
         )
 
+    async def _invitation(self, token: str) -> Any:
+        """The invitation a token names, whatever its state. The caller is not a member
+        yet, so it is found by its digest as the system role."""
+        async with self.db.system_scope() as lookup:
+            found = await repo.find_invitation(lookup, _token_digest(token))
+        if found is None or not token.startswith(INVITATION_PREFIX):
+            raise RpcError(ErrorCode.NOT_FOUND, "invitation not found")
+        return found
+
+    async def preview_invitation(
+        self, s: AsyncSession, user_id: UUID, token: str
+    ) -> InvitationPreview:
+        """What accepting would join, answered like accepting would (404, 410, or nothing
+        to do for a member) but changing nothing, so nothing is audited."""
+        inv = await self._invitation(token)
+        await repo.scope_workspaces(s, user_id)
+        member = await repo.is_member(s, inv.workspace_id, user_id)
+        gone = _gone(inv, now_utc())
+        if gone is not None and not member:
+            raise _gone_error(gone)
+        return InvitationPreview(
+            workspace_id=inv.workspace_id,
+            workspace_name=inv.workspace_name,
+            role=inv.builtin_role or inv.role_name,
+            bot_count=len(inv.bot_ids),
+            invited_by=inv.inviter_name,
+            expires_at=inv.expires_at,
+            already_member=member,
+        )
+
     async def accept_invitation(
         self, s: AsyncSession, user_id: UUID, token: str, who: Caller
     ) -> InvitationAccepted:
-        """The caller is not a member yet, so the invitation is found by its digest as the
-        system role; the rest runs in the caller's own transaction with that one workspace
-        added to its scope (the service, not the caller, decided it may enter)."""
+        """The invitation is found as the system role; the rest runs in the caller's own
+        transaction with that one workspace added to its scope (the service, not the
+        caller, decided it may enter)."""
         digest_ = _token_digest(token)
         now = now_utc()
-        async with self.db.system_scope() as lookup:
-            found = await repo.find_invitation(lookup, digest_)
-        if found is None or not token.startswith(INVITATION_PREFIX):
-            raise RpcError(ErrorCode.NOT_FOUND, "unknown invitation")
-        workspace_id = found.workspace_id
+        workspace_id = (await self._invitation(token)).workspace_id
         await repo.scope_workspaces(s, user_id)
         if await repo.is_member(s, workspace_id, user_id):
             # A no-op that leaves the link usable by the person it was meant for.
@@ -1574,11 +1609,7 @@ class TeamService:
             # Joined meanwhile (this link clicked twice at once): the no-op, not a 410.
             return InvitationAccepted(workspace_id=workspace_id, joined=False)
         if gone is not None:
-            raise RpcError(
-                ErrorCode.GONE,
-                f"this invitation {gone[1]}; ask for a new one",
-                details={"reason": gone[0]},
-            )
+            raise _gone_error(gone)
         if inv.email and inv.email not in await repo.user_emails(s, user_id):
             raise RpcError(
                 ErrorCode.FORBIDDEN,

@@ -285,6 +285,19 @@ add_entry_routes(
 )
 
 
+@router.get(
+    "/v1/invitations/{token}",
+    response_model=W.InvitationPreview,
+    summary="what an invitation link would join (410 when it expired, was revoked or used)",
+)
+async def preview_invitation(
+    token: Annotated[str, Path(min_length=1, max_length=128)], bus: Bus, user: CurrentUser
+) -> Any:
+    return await bus.call(
+        W.INVITATION_PREVIEW, W.AcceptInvitation(token=token), user_id=user.user_id
+    )
+
+
 @router.post(
     "/v1/invitations/{token}/accept",
     response_model=W.InvitationAccepted,

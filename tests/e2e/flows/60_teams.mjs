@@ -2,13 +2,14 @@
 // - teams_owner_invites: the owner creates a team workspace, adds a bot in it, invites an
 //   operator and copies the link (shown once);
 // - teams_operator_joins: a second Discord user (another browser context, signed in through
-//   the sandbox's consent page) opens the link, accepts, starts the bot, and finds the
-//   command editor's button disabled with its reason;
+//   the sandbox's consent page) opens the link, sees the workspace and role it joins, accepts,
+//   starts the bot, and finds the command editor's button disabled with its reason;
 // - teams_audit_shows_both: the owner sees member.join and bot.start in Audit;
 // - teams_removed_member_is_told: removed, the operator's live stream closes (4403) and the
 //   console says their access changed;
 // - teams_custom_role: a custom role appears as a column of the permission grid;
-// - teams_revoked_invite_410: a revoked link says why it no longer works (the server's words);
+// - teams_revoked_invite_410: a revoked link says why it no longer works (the server's words)
+//   as soon as it is opened, with Accept disabled;
 // - teams_delete_workspace: deleting needs the workspace's name typed.
 // Members, Roles, Audit and Invite are saved at desktop and phone width (teams_*_{desktop,phone}.png).
 import { join } from 'node:path';
@@ -103,6 +104,10 @@ export default async function ({ S, page, context, browser, flow, expectVisible,
     operator = await arrive(link, operatorName);
     const p = operator.page;
     await expectVisible(p.getByRole('button', { name: 'Accept invitation' }));
+    // Before accepting, the page names what the link joins: the workspace, the role, who invited.
+    await expectVisible(p.getByRole('heading', { name: `Join ${teamName} as operator` }), LONG);
+    await expectVisible(p.getByRole('listitem').filter({ hasText: /^Invited by \S/ }));
+    await expectVisible(p.getByRole('listitem').filter({ hasText: 'Access to every bot of the workspace' }));
     await shoot(p, 'invite');
     await p.getByRole('button', { name: 'Accept invitation' }).click();
     await p.waitForURL((u) => u.pathname === '/' && u.searchParams.get('workspace_id') === wsId, { timeout: LONG });
@@ -205,7 +210,7 @@ export default async function ({ S, page, context, browser, flow, expectVisible,
     // Someone who is not a member yet (for a member, accepting is a no-op before anything else).
     const guest = await arrive(revoked, `guest-${tag}`);
     try {
-      await guest.page.getByRole('button', { name: 'Accept invitation' }).click();
+      // Said on arrival, before anyone clicks Accept.
       await expectVisible(guest.page.locator('.alert.error'), LONG);
       const said = (await guest.page.locator('.alert.error').first().textContent()) ?? '';
       if (said.includes('{') || !/revoked|expired|used|no longer/i.test(said)) throw new Error(`a revoked link says "${said}"`);

@@ -1,7 +1,8 @@
 """`stack`: the session's auth-service + gateway (tests/fixtures/auth.py, one per run);
 `stand_in`: real NATS responders standing in for the other services auth asks (this stack
 runs none of them); `bot_service`: one for bot-service's `rpc.bot.ids.check` (auth asks it
-about a membership's `bot_ids`), in every test here."""
+about a membership's `bot_ids`), in every test here; `trail`: the auth audit records
+published while a test runs."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from typing import Any
 import pytest
 from nats.aio.client import Client as NATS
 
+from proto.audit import AuditRecord
 from proto.bots import CHECK_BOT_IDS, BotIdsChecked, CheckBotIds
 from tests.fixtures.auth import AuthStack
+from tests.fixtures.infra import apoll
 
 Answer = Callable[[Any], Awaitable[None]]
 
@@ -91,3 +94,37 @@ async def bot_service(stand_in: Callable[[str, Answer], Awaitable[StandIn]]) -> 
     service = BotService()
     service.responder = await stand_in(CHECK_BOT_IDS.subject, service.answer)
     return service
+
+
+class Trail:
+    """Every auth audit record published while the test runs, and the raw bytes."""
+
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+        self.raw: list[bytes] = []
+
+    async def on_msg(self, msg: Any) -> None:
+        self.raw.append(msg.data)
+        self.records.append(AuditRecord.model_validate_json(msg.data))
+
+    def of(self, ws: uuid.UUID) -> list[AuditRecord]:
+        return [r for r in self.records if r.workspace_id == ws]
+
+    async def settled(self, ws: uuid.UUID, action: str, n: int = 1) -> list[AuditRecord]:
+        """The workspace's records once `n` with `action` arrived (the outbox relay
+        publishes just after the change's reply)."""
+        await apoll(
+            lambda: sum(r.action == action for r in self.of(ws)) >= n,
+            timeout_s=10,
+            what=f"{n} {action} record(s) in {ws}",
+        )
+        return self.of(ws)
+
+
+@pytest.fixture
+async def trail(nc: NATS, stack: Any) -> Any:
+    found = Trail()
+    sub = await nc.subscribe("aud.*.auth", cb=found.on_msg)
+    await nc.flush()
+    yield found
+    await sub.unsubscribe()

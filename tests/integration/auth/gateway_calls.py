@@ -3,13 +3,16 @@ its RPCs directly (workspaces, audit)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 from nats.aio.client import Client as NATS
 
 from proto.registry import RpcSpec
 from services.bus.rpc import RpcClient
+from services.db.engine import plain_url
 from services.errors import RpcError
 from tests.fixtures.auth import SignedIn
 
@@ -34,3 +37,15 @@ class AuthCalls:
         with pytest.raises(RpcError) as caught:
             await self(spec, req, user)
         return caught.value
+
+
+async def expire_invitation(database_url: str, invitation_id: uuid.UUID) -> None:
+    """Age an invitation past its expiry (the shortest one a caller may ask for lasts 60 s)."""
+    admin = await asyncpg.connect(plain_url(database_url))
+    try:
+        await admin.execute(
+            "update auth.invitations set expires_at = now() - interval '1 second' where id = $1",
+            invitation_id,
+        )
+    finally:
+        await admin.close()

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Any
 
 import orjson
-import pytest
-from nats.aio.client import Client as NATS
 
 from proto import headers as H
-from proto.audit import AuditRecord
 from proto.auth import (
     LOGOUT,
     LOGOUT_ALL,
@@ -62,46 +58,11 @@ from proto.workspaces import (
     WorkspaceRef,
 )
 from tests.fixtures.auth import sign_in
-from tests.fixtures.infra import apoll
 from tests.integration.auth.gateway_calls import AuthCalls
 
 CLIENT = orjson.dumps({"ip": "203.0.113.7", "ua": "audit-test/1"}).decode()
 # What the gateway sends with a state-changing call: the client's address and agent.
 CHANGE_HEADERS = {H.CLIENT: CLIENT, H.REQUEST_ID: "req-audit-test"}
-
-
-class Trail:
-    """Every auth audit record published while the test runs, and the raw bytes."""
-
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-        self.raw: list[bytes] = []
-
-    async def on_msg(self, msg: Any) -> None:
-        self.raw.append(msg.data)
-        self.records.append(AuditRecord.model_validate_json(msg.data))
-
-    def of(self, ws: uuid.UUID) -> list[AuditRecord]:
-        return [r for r in self.records if r.workspace_id == ws]
-
-    async def settled(self, ws: uuid.UUID, action: str, n: int = 1) -> list[AuditRecord]:
-        """The workspace's records once `n` with `action` arrived (the outbox relay
-        publishes just after the change's reply)."""
-        await apoll(
-            lambda: sum(r.action == action for r in self.of(ws)) >= n,
-            timeout_s=10,
-            what=f"{n} {action} record(s) in {ws}",
-        )
-        return self.of(ws)
-
-
-@pytest.fixture
-async def trail(nc: NATS, stack: Any) -> Any:
-    found = Trail()
-    sub = await nc.subscribe("aud.*.auth", cb=found.on_msg)
-    await nc.flush()
-    yield found
-    await sub.unsubscribe()
 
 
 async def test_team_changes_write_one_record_each_and_refusals_none(

@@ -56,7 +56,7 @@ from proto.workspaces import (
 from services.db.engine import plain_url
 from tests.fixtures.auth import SignedIn, sign_in
 from tests.fixtures.infra import apoll
-from tests.integration.auth.gateway_calls import AuthCalls
+from tests.integration.auth.gateway_calls import AuthCalls, expire_invitation
 
 
 class Team(AuthCalls):
@@ -154,14 +154,7 @@ async def test_expired_revoked_and_email_restricted_invitations(
     ws = await team.team(alice)
 
     expired = await team(INVITATION_CREATE, CreateInvitation(workspace_id=ws, role="viewer"), alice)
-    admin = await asyncpg.connect(plain_url(infra.database_url))
-    try:
-        await admin.execute(
-            "update auth.invitations set expires_at = now() - interval '1 second' where id = $1",
-            expired.id,
-        )
-    finally:
-        await admin.close()
+    await expire_invitation(infra.database_url, expired.id)
     gone = await team.refused(INVITATION_ACCEPT, AcceptInvitation(token=expired.token), bob)
     assert (gone.code, gone.details["reason"]) == (ErrorCode.GONE, "expired")
 

@@ -72,9 +72,21 @@ async def test_a_team_from_creation_to_removal(auth_stack: AuthStack, sandbox) -
             assert [p["id"] for p in pending] == [link["id"]]
             assert link["token"] not in str(pending)
 
+            # Before accepting, Bob's invitation page can say what he is joining.
+            preview = await b.get(f"/v1/invitations/{link['token']}")
+            assert preview.status_code == 200, preview.text
+            assert preview.json() == {
+                "workspace_id": ws, "workspace_name": "Night Shift", "role": "operator",
+                "bot_count": 0, "invited_by": alice.user["display_name"],
+                "expires_at": link["expires_at"], "already_member": False}
+            async with httpx.AsyncClient(base_url=stack.url) as anonymous:
+                assert (await anonymous.get(f"/v1/invitations/{link['token']}")).status_code \
+                    == 401
+
             accepted = await b.post(f"/v1/invitations/{link['token']}/accept")
             assert accepted.status_code == 200, accepted.text
             assert accepted.json() == {"workspace_id": ws, "joined": True}
+            assert (await b.get(f"/v1/invitations/{link['token']}")).json()["already_member"]
             again = await b.post(f"/v1/invitations/{link['token']}/accept")
             assert again.json() == {"workspace_id": ws, "joined": False}
             # Used up for anyone else.
@@ -176,6 +188,10 @@ async def test_roles_permissions_and_bad_input(auth_stack: AuthStack, sandbox) -
             gone = await b.post(f"/v1/invitations/{link['token']}/accept")
             assert gone.status_code == 410
             assert gone.json()["error"]["message"]
+            seen = await b.get(f"/v1/invitations/{link['token']}")
+            assert (seen.status_code, seen.json()["error"]["message"]) == (
+                410, gone.json()["error"]["message"])
+            assert (await b.get(f"/v1/invitations/bci_{uuid.uuid4().hex}")).status_code == 404
             assert (await b.post(f"/v1/invitations/bci_{uuid.uuid4().hex}/accept")).status_code \
                 == 404
 

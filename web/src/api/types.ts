@@ -23,7 +23,7 @@ export interface PatchBot {
 
 // Teams (#17): the workspace contracts, and `GET /v1/me` with the caller's workspaces.
 export type {
-  AuditPage, AuditRecord, Invitation, InvitationAccepted, InvitationCreated, InvitationList, Me, Member, MemberList, MyWorkspace,
+  AuditPage, AuditRecord, Invitation, InvitationAccepted, InvitationCreated, InvitationList, InvitationPreview, Me, Member, MemberList, MyWorkspace,
   Role, RoleList, Workspace, WorkspaceDeleted, WorkspaceList,
 } from './schema.gen';
 import type { Workspace } from './schema.gen';
