@@ -124,6 +124,7 @@ def console_run(
             "avatar": str(avatar),
             "username": f"owner-{uuid.uuid4().hex[:6]}",
             "token": app["token"],
+            "app_name": app["name"],
             "token2": app2["token"],
             "token3": app3["token"],
         }
@@ -301,6 +302,14 @@ def test_editor_picks_a_server_and_a_channel_by_name(console_run: dict[str, Any]
 
 def test_command_list_duplicates_turns_off_and_syncs_now(console_run: dict[str, Any]) -> None:
     _check(console_run, "pickers_duplicate_disable_sync_now")
+
+
+def test_a_required_role_is_picked_by_name_and_saved_as_its_id(
+    console_run: dict[str, Any],
+) -> None:
+    """#16 item 5: role ids were typed by hand; now the role is picked by its name and the
+    saved command carries that role's id."""
+    _check(console_run, "pickers_required_role_by_name")
 
 
 def test_prefix_setting_with_a_plain_words_error(console_run: dict[str, Any]) -> None:
