@@ -274,7 +274,8 @@ def test_a_new_user_follows_the_checklist_to_a_first_answered_command(
 def test_axe_finds_no_serious_or_critical_violation_on_any_page(
     console_run: dict[str, Any],
 ) -> None:
-    """#16 item 9: axe-core on every signed-in page, light and dark, desktop and phone."""
+    """#16 item 9: axe-core on every page (signed in, the signed-out sign-in page, team
+    settings and an invitation link), light and dark, desktop and phone."""
     _check(console_run, "quality_axe")
 
 
