@@ -378,11 +378,25 @@ def test_undefined_variable_warns_and_the_picker_inserts(console_run: dict[str, 
     _check(console_run, "template_warning_and_picker")
 
 
+def test_a_successful_try_it_shows_its_steps_time_and_log_line(
+    console_run: dict[str, Any],
+) -> None:
+    """#16 item 3: a result says which steps ran and how long it took; a successful Try it
+    also links to its log line, which opens on the Logs page."""
+    _check(console_run, "try_it_success_shows_steps_time_and_log_line")
+
+
 def test_try_it_failure_is_red_with_reason_and_log_link(console_run: dict[str, Any]) -> None:
     """#16: a failed AI command showed in a green box without a reason and Try it ran with
     a required option empty; now the reason is in red with a link to its log line, and an
     empty required option is refused at the field without sending anything."""
     _check(console_run, "try_it_failure_is_red_with_reason_and_log_link")
+
+
+def test_a_failing_preview_is_red_with_reason_and_log_link(console_run: dict[str, Any]) -> None:
+    """#16 item 3: the editor's preview of a failing AI command shows the reason in red and
+    links to the logged dry run's line."""
+    _check(console_run, "preview_failure_is_red_with_reason_and_log_link")
 
 
 # tests/e2e/flows/55_rest.mjs: #16 leftovers.
