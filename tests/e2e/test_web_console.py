@@ -339,6 +339,15 @@ def test_start_and_restart_say_what_they_wait_for_and_then_stop_saying_it(
     _check(console_run, "forms_pending_goes_away")
 
 
+def test_a_too_long_command_name_is_counted_and_refused_in_words(
+    console_run: dict[str, Any],
+) -> None:
+    """#16: the command editor cut Name and Description at their limit without a word and the
+    Reply template had no counter; now a 33-character name stays, is counted and the save is
+    refused at the field and at Save."""
+    _check(console_run, "forms_command_name_too_long")
+
+
 def test_files_show_only_the_last_attempts_error(console_run: dict[str, Any]) -> None:
     _check(console_run, "forms_files_one_error_at_a_time")
 
