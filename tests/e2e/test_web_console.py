@@ -90,9 +90,11 @@ def console_run(
                 )
             )
         base = str(procs[-1].url)
+        # The bot's role in its server carries this name (the role picker's flow picks it).
+        app_name = f"Console Bot {uuid.uuid4().hex[:6]}"
         app = httpx.post(
             f"{sandbox.base_url}/_sandbox/applications",
-            json={"name": f"Console Bot {uuid.uuid4().hex[:6]}", "guild_count": 1},
+            json={"name": app_name, "guild_count": 1},
             timeout=30,
         ).json()
         # A second application whose portal enables no privileged intent.
@@ -124,7 +126,7 @@ def console_run(
             "avatar": str(avatar),
             "username": f"owner-{uuid.uuid4().hex[:6]}",
             "token": app["token"],
-            "app_name": app["name"],
+            "app_name": app_name,
             "token2": app2["token"],
             "token3": app3["token"],
         }
