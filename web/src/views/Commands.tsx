@@ -226,7 +226,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
           </select>
         )}
       </Field>
-      <Field label="Name" name="name" error={errs.name} hint={<>{isSlash ? 'Lowercase, 1–32 characters: what people type after /' : f.kind === 'prefix' ? <PrefixHint botId={bot.id} name={f.name} /> : 'Shown in the right-click menu'} <Counter value={f.name} max={LIMITS.commandName} /></>}>
+      <Field label="Name" name="name" error={errs.name} hint={<><Counter value={f.name} max={LIMITS.commandName} /> · {isSlash ? 'Lowercase, 1–32 characters: what people type after /' : f.kind === 'prefix' ? <PrefixHint botId={bot.id} name={f.name} /> : 'Shown in the right-click menu'}</>}>
         {(p) => <input {...p} name="name" value={f.name} onChange={(e) => set('name', e.target.value)} />}
       </Field>
       {!isMenu && (
