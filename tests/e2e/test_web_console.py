@@ -90,9 +90,11 @@ def console_run(
                 )
             )
         base = str(procs[-1].url)
+        # The bot's role in its server carries this name (the role picker's flow picks it).
+        app_name = f"Console Bot {uuid.uuid4().hex[:6]}"
         app = httpx.post(
             f"{sandbox.base_url}/_sandbox/applications",
-            json={"name": f"Console Bot {uuid.uuid4().hex[:6]}", "guild_count": 1},
+            json={"name": app_name, "guild_count": 1},
             timeout=30,
         ).json()
         # A second application whose portal enables no privileged intent.
@@ -124,6 +126,7 @@ def console_run(
             "avatar": str(avatar),
             "username": f"owner-{uuid.uuid4().hex[:6]}",
             "token": app["token"],
+            "app_name": app_name,
             "token2": app2["token"],
             "token3": app3["token"],
         }
@@ -273,7 +276,8 @@ def test_a_new_user_follows_the_checklist_to_a_first_answered_command(
 def test_axe_finds_no_serious_or_critical_violation_on_any_page(
     console_run: dict[str, Any],
 ) -> None:
-    """#16 item 9: axe-core on every signed-in page, light and dark, desktop and phone."""
+    """#16 item 9: axe-core on every page (signed in, the signed-out sign-in page, team
+    settings and an invitation link), light and dark, desktop and phone."""
     _check(console_run, "quality_axe")
 
 
@@ -303,6 +307,14 @@ def test_command_list_duplicates_turns_off_and_syncs_now(console_run: dict[str, 
     _check(console_run, "pickers_duplicate_disable_sync_now")
 
 
+def test_a_required_role_is_picked_by_name_and_saved_as_its_id(
+    console_run: dict[str, Any],
+) -> None:
+    """#16 item 5: role ids were typed by hand; now the role is picked by its name and the
+    saved command carries that role's id."""
+    _check(console_run, "pickers_required_role_by_name")
+
+
 def test_prefix_setting_with_a_plain_words_error(console_run: dict[str, Any]) -> None:
     _check(console_run, "pickers_prefix_setting")
 
@@ -327,6 +339,15 @@ def test_start_and_restart_say_what_they_wait_for_and_then_stop_saying_it(
     console_run: dict[str, Any],
 ) -> None:
     _check(console_run, "forms_pending_goes_away")
+
+
+def test_a_too_long_command_name_is_counted_and_refused_in_words(
+    console_run: dict[str, Any],
+) -> None:
+    """#16: the command editor cut Name and Description at their limit without a word and the
+    Reply template had no counter; now a 33-character name stays, is counted and the save is
+    refused at the field and at Save."""
+    _check(console_run, "forms_command_name_too_long")
 
 
 def test_files_show_only_the_last_attempts_error(console_run: dict[str, Any]) -> None:
@@ -368,11 +389,25 @@ def test_undefined_variable_warns_and_the_picker_inserts(console_run: dict[str, 
     _check(console_run, "template_warning_and_picker")
 
 
+def test_a_successful_try_it_shows_its_steps_time_and_log_line(
+    console_run: dict[str, Any],
+) -> None:
+    """#16 item 3: a result says which steps ran and how long it took; a successful Try it
+    also links to its log line, which opens on the Logs page."""
+    _check(console_run, "try_it_success_shows_steps_time_and_log_line")
+
+
 def test_try_it_failure_is_red_with_reason_and_log_link(console_run: dict[str, Any]) -> None:
     """#16: a failed AI command showed in a green box without a reason and Try it ran with
     a required option empty; now the reason is in red with a link to its log line, and an
     empty required option is refused at the field without sending anything."""
     _check(console_run, "try_it_failure_is_red_with_reason_and_log_link")
+
+
+def test_a_failing_preview_is_red_with_reason_and_log_link(console_run: dict[str, Any]) -> None:
+    """#16 item 3: the editor's preview of a failing AI command shows the reason in red and
+    links to the logged dry run's line."""
+    _check(console_run, "preview_failure_is_red_with_reason_and_log_link")
 
 
 # tests/e2e/flows/55_rest.mjs: #16 leftovers.

@@ -114,6 +114,14 @@ export default async function ({ S, browser, flow, expectVisible, LONG }) {
       await p.getByRole('link', { name: 'Overview' }).click();
       await p.getByTestId('onboarding').waitFor({ state: 'detached', timeout: LONG });
       await shot('done');
+      // Done stays done: stopping the bot that answered does not bring the checklist back.
+      await p.getByRole('button', { name: 'Stop', exact: true }).click();
+      await expectVisible(p.locator('[data-testid=bot-status] [data-state=offline]'), LONG);
+      await p.reload();
+      await expectVisible(p.locator('[data-testid=bot-status] [data-state=offline]'), LONG);
+      await p.waitForLoadState('networkidle', { timeout: 10_000 }).catch(() => undefined);
+      if (await p.getByTestId('onboarding').count()) throw new Error('the checklist came back after the finished bot was stopped');
+      await shot('done_stopped');
       if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
     } catch (err) {
       await shot('failed').catch(() => {});

@@ -4,7 +4,9 @@
 //   through the sandbox's control API;
 // - an undefined variable is flagged in preview and at save (a warning; the save succeeds),
 //   and the variable picker inserts a variable at the cursor;
-// - a failing AI command in Try it shows the reason in red with a link to its log line;
+// - a successful Try it says which steps ran, how long it took, and links to its log line;
+// - a failing AI command in Try it, and in the editor's preview, shows the reason in red with
+//   a link to its log line;
 // - a required option left empty in Try it is refused at the field, and nothing is sent.
 
 export default async function ({ S, page, context, flow, expectVisible, LONG, botUrl }) {
@@ -28,6 +30,7 @@ export default async function ({ S, page, context, flow, expectVisible, LONG, bo
   const template = 'Welcome to {{ guild.name }} in #{{ channel.name }}, from {{ bot.name }}!';
   let expected = '';
   let place = null;
+  let askId = '';
 
   const tryCommand = async (label) => {
     await page.goto(`${botUrl()}/try`);
@@ -110,16 +113,34 @@ export default async function ({ S, page, context, flow, expectVisible, LONG, bo
     await expectVisible(page.locator('[data-testid=template-warnings]').filter({ hasText: 'renders empty' }).last());
   });
 
+  await flow('try_it_success_shows_steps_time_and_log_line', ['template_names_everywhere'], async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await tryCommand('/where');
+    await page.getByRole('button', { name: 'Run' }).click();
+    const reply = page.locator('[data-testid=reply][data-try-mode=sandbox]').filter({ hasText: expected });
+    await expectVisible(reply, LONG);
+    // The steps and the whole run's time come from the run's log line, a moment after the answer.
+    const link = reply.getByTestId('run-steps').getByRole('link', { name: 'log line' });
+    await expectVisible(link, LONG);
+    const steps = (await reply.getByTestId('run-steps').textContent()) ?? '';
+    if (!/answered after \d+ ms/.test(steps) || !/rendered template · \d+ ms in all/.test(steps)) throw new Error(`the result does not say what ran and how long: "${steps}"`);
+    await page.screenshot({ path: `${S.shots}/try_it_success_steps.png`, fullPage: true });
+    await link.click();
+    await expectVisible(page.getByTestId('one-log-line'), LONG);
+    await expectVisible(page.getByTestId('history').filter({ hasText: /command \/where: ok/ }), LONG);
+  });
+
   await flow('try_it_failure_is_red_with_reason_and_log_link', ['template_names_everywhere'], async () => {
     await page.setViewportSize({ width: 1280, height: 800 });
     // An AI command whose API cannot be reached.
     const conn = await api('/v1/connections', { name: `Broken AI ${Date.now() % 100000}`, base_url: 'https://ai.invalid/v1', auth_type: 'bearer', secret: 'sk-e2e-broken-123456' });
     const prompt = await api('/v1/prompts', { name: `Broken ${Date.now() % 100000}`, user: 'hi {{ options.q }}', model: 'm' });
-    await api(`/v1/bots/${botId()}/commands`, {
+    const ask = await api(`/v1/bots/${botId()}/commands`, {
       name: 'ask', description: 'Ask the model',
       options: [{ type: 'string', name: 'q', description: 'the question', required: true }],
       response: { type: 'ai', connection_id: conn.id, prompt_id: prompt.id },
     });
+    askId = ask.id;
     await tryCommand('/ask');
     // A required option left empty: refused at the field, nothing sent.
     const sent = [];
@@ -155,5 +176,21 @@ export default async function ({ S, page, context, flow, expectVisible, LONG, bo
     await expectVisible(page.getByTestId('history').filter({ hasText: /command \/ask failed: .+/ }), LONG);
     const lines = await page.getByTestId('history').locator(':scope > div').count();
     if (lines !== 1) throw new Error(`the log link shows ${lines} lines, not the one`);
+  });
+
+  await flow('preview_failure_is_red_with_reason_and_log_link', ['try_it_failure_is_red_with_reason_and_log_link'], async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    // The same failing AI command, previewed in its editor (a dry run, logged because it failed).
+    await page.goto(`${botUrl()}/commands/${askId}`);
+    await page.getByLabel('Sample q', { exact: true }).fill('hello?');
+    await page.getByRole('button', { name: 'Preview (server dry run)' }).click();
+    const failure = page.locator('[data-testid=reply][role=alert].error [data-testid=run-failure]');
+    await expectVisible(failure, LONG);
+    const reason = (await failure.textContent()) ?? '';
+    if (!/The command failed: .*(AI|ai\.invalid|reach|resolve|connect)/i.test(reason)) throw new Error(`no reason shown: "${reason}"`);
+    await page.screenshot({ path: `${S.shots}/preview_failure.png`, fullPage: true });
+    await failure.getByRole('link', { name: 'see the log line' }).click();
+    await expectVisible(page.getByTestId('one-log-line'), LONG);
+    await expectVisible(page.getByTestId('history').filter({ hasText: /dry run of command \/ask failed: .+/ }), LONG);
   });
 }

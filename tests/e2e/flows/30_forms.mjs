@@ -126,6 +126,25 @@ export default async function ({ S, page, flow, expectVisible, LONG, botUrl }) {
     await expectVisible(page.getByTestId('toast').filter({ hasText: 'Settings saved ✓' }), LONG);
   });
 
+  await flow('forms_command_name_too_long', ['add_bot'], async () => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${botUrl()}/commands/new`);
+    const form = page.getByRole('form', { name: 'Command editor' });
+    const name = form.getByLabel('Name', { exact: true });
+    // 33 characters, one over Discord's 32: kept as typed, counted, refused in words.
+    await name.fill('a'.repeat(33));
+    if ((await name.inputValue()).length !== 33) throw new Error('the 33-character command name was cut while typing');
+    await expectVisible(form.locator('[data-field="name"]').getByTestId('counter').filter({ hasText: '33 / 32 — 1 character too many' }));
+    await form.getByLabel('Description', { exact: true }).first().fill('Too long a name');
+    await form.getByLabel('Reply template', { exact: true }).fill('Hi');
+    await expectVisible(form.locator('[data-field="response.content"]').getByTestId('counter').filter({ hasText: '2 / 4000' }));
+    await form.getByRole('button', { name: 'Save command' }).click();
+    await expectVisible(form.getByTestId('error-summary').filter({ hasText: 'Too long' }));
+    expectOnePlainError(await errorsShown(form, 'name'), 'Name', /Too long: use at most 32 characters\./);
+    if (!/\/commands\/new$/.test(page.url())) throw new Error(`saved anyway: ${page.url()}`);
+    await page.screenshot({ path: join(S.shots, 'forms_command_name_33.png'), fullPage: true });
+  });
+
   await flow('forms_files_one_error_at_a_time', ['sign_in'], async () => {
     // A refused upload, then another refused one: only the last attempt's error shows.
     await page.setViewportSize({ width: 1280, height: 800 });

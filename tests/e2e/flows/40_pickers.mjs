@@ -1,8 +1,9 @@
 // #16 item 5 (pickers, not ids) and the live servers of item 1: the overview lists the bot's
 // servers and how long it has been connected; the command editor picks servers and channels
 // by name (from the bot's live connection); the command list duplicates, turns off and syncs
-// commands; Bot settings sets the prefix, with a plain-words error.
-export default async function ({ page, flow, expectVisible, LONG, botUrl }) {
+// commands; a required role is picked by name and saved as its id; Bot settings sets the
+// prefix, with a plain-words error.
+export default async function ({ S, page, flow, expectVisible, until, LONG, botUrl }) {
   let server = '';
 
   await flow('pickers_overview_servers_uptime', ['add_bot'], async () => {
@@ -93,6 +94,36 @@ export default async function ({ page, flow, expectVisible, LONG, botUrl }) {
     await page.getByLabel('Kind', { exact: true }).selectOption('prefix');
     await page.getByLabel('Name', { exact: true }).fill('echo');
     await expectVisible(page.getByText('people type ?echo', { exact: false }));
+  });
+
+  await flow('pickers_required_role_by_name', ['pickers_overview_servers_uptime'], async () => {
+    // The role the sandbox gives the bot when it joins is named after the application.
+    const role = `@${S.app_name}`;
+    await page.goto(`${botUrl()}/commands/new`);
+    await page.getByLabel('Name', { exact: true }).fill('staffonly');
+    await page.getByLabel('Description', { exact: true }).fill('Only for a role');
+    await page.getByLabel('Reply template', { exact: true }).fill('Hello staff');
+    await expectVisible(page.getByTestId('picker-source').getByText(/Names from the bot/), LONG);
+    // One server first, so the name is unique even when the bot sits in several.
+    const servers = page.getByLabel('Servers (none = every server)', { exact: true });
+    await servers.fill(server);
+    await servers.press('Enter');
+    const roles = page.getByLabel('Required roles', { exact: true });
+    // The id the live cache gives that name: what the saved command must carry.
+    const id = await until('the role is offered by name', async () => {
+      const opts = await roles.evaluate((el) => [...(el.list?.options ?? [])].map((o) => [o.value, o.label]));
+      return opts.find(([, label]) => label === `${role} — ${server}`)?.[0] ?? null;
+    }, LONG);
+    await roles.fill(role);
+    await roles.press('Enter');
+    const picked = page.getByRole('list', { name: 'Required roles: picked' });
+    await expectVisible(picked.getByText(role));
+    await page.getByRole('button', { name: 'Save command' }).click();
+    await page.waitForURL(/\/commands\/[0-9a-f-]{36}$/, { timeout: LONG });
+    await page.reload();
+    await expectVisible(picked.getByText(role), LONG);
+    const saved = await picked.locator('.picked-name').getAttribute('title');
+    if (saved !== id) throw new Error(`the saved command carries role "${saved}", not ${id}`);
   });
 
   await flow('pickers_stop_bot', ['pickers_overview_servers_uptime'], async () => {

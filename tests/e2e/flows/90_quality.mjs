@@ -5,7 +5,8 @@
 //   (<page>_phone.png), and nothing wider than the window (scrollWidth <= clientWidth);
 // - quality_tab_keys: every role=tablist follows Left/Right/Home/End (focus and selection);
 // - quality_first_page_size: the first page (bots list, fresh load) is <= 250 KB gzipped.
-// The signed-out sign-in page is checked elsewhere (this runs signed in).
+// The signed-out sign-in page is scanned and measured in a fresh, signed-out browser context;
+// `/invite/:token` with a real invitation of a team workspace made (and deleted) for it.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { axeScan, blocking } from './axe.mjs';
@@ -13,8 +14,47 @@ import { axeScan, blocking } from './axe.mjs';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
-export default async function ({ S, page, flow, expectVisible, botUrl }) {
+export default async function ({ S, page, browser, flow, expectVisible, botUrl }) {
   const bot = () => botUrl();
+  // The console's own API calls, as the page makes them (session cookie and CSRF header).
+  const call = (method, path, body) =>
+    page.evaluate(async ([method, path, body]) => {
+      const csrf = document.cookie.split(';').map((c) => c.trim()).find((c) => c.startsWith('bc_csrf='));
+      const r = await fetch(path, {
+        method,
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf ? decodeURIComponent(csrf.slice(8)) : '' },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: r.status, body: await r.json().catch(() => null) };
+    }, [method, path, body]);
+  // A personal workspace invites nobody: the invitation comes from a team made for it,
+  // deleted again at the end so the account's deletion later is not held up by it.
+  let invite = null;
+  const ensureInvite = async () => {
+    if (invite) return invite;
+    // Same origin as the API, so the session cookie goes with the calls.
+    if (!page.url().startsWith(S.base)) await page.goto('/');
+    const ws = await call('POST', '/v1/workspaces', { name: `Quality ${Date.now() % 100000}` });
+    if (ws.status !== 201) throw new Error(`creating a team workspace answered ${ws.status}: ${JSON.stringify(ws.body)}`);
+    const inv = await call('POST', `/v1/workspaces/${ws.body.id}/invitations`, { role: 'viewer' });
+    if (inv.status !== 201) throw new Error(`creating an invitation answered ${inv.status}: ${JSON.stringify(inv.body)}`);
+    invite = { ws: ws.body, token: inv.body.token };
+    return invite;
+  };
+  // The sign-in page as a signed-out visitor sees it, in a context of its own.
+  const signedOut = async (viewport, scheme, use) => {
+    const ctx = await browser.newContext({ viewport, baseURL: S.base, colorScheme: scheme });
+    try {
+      const out = await ctx.newPage();
+      await out.goto('/signin');
+      await expectVisible(out.getByRole('heading', { name: 'Sign in to botcenter' }), 20_000);
+      await out.waitForLoadState('networkidle', { timeout: 5_000 }).catch(() => undefined);
+      await use(out);
+    } finally {
+      await ctx.close();
+    }
+  };
   // [name, path, what shows the page is loaded]
   const pages = () => [
     ['bots', '/', page.getByRole('heading', { name: 'Your bots' })],
@@ -32,6 +72,8 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
     ['team_members', '/team', page.getByRole('heading', { name: 'Members' })],
     ['team_roles', '/team/roles', page.getByRole('heading', { name: 'Roles' })],
     ['team_audit', '/team/audit', page.getByRole('heading', { name: 'Audit trail' })],
+    ['team_settings', '/team/settings', page.getByRole('heading', { name: 'Delete this workspace' })],
+    ...(invite ? [['invite', `/invite/${encodeURIComponent(invite.token)}`, page.getByRole('heading', { name: 'You are invited to a team workspace' })]] : []),
   ];
 
   // Loaded and settled: the page's own marker, no request in flight, no spinner left.
@@ -79,8 +121,9 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
   await flow('quality_axe', ['add_bot', 'create_slash_command'], async () => {
     const found = [];
     const report = [];
-    const scan = async (where) => {
-      const v = await axeScan(page);
+    await ensureInvite();
+    const scan = async (where, on = page) => {
+      const v = await axeScan(on);
       report.push({ where, violations: v });
       found.push(...blocking(where, v));
     };
@@ -96,6 +139,7 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
         await act();
         await scan(`${name} (${scheme})`);
       }
+      await signedOut(DESKTOP, scheme, (out) => scan(`signin (signed out, ${scheme})`, out));
     }
     // A phone in the dark: the narrow layout and the other theme together.
     await page.setViewportSize(PHONE);
@@ -103,6 +147,7 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
       await open(path, ready);
       await scan(`${name} (phone, dark)`);
     }
+    await signedOut(PHONE, 'dark', (out) => scan('signin (signed out, phone, dark)', out));
     await page.emulateMedia({ colorScheme: 'light' });
     await page.setViewportSize(DESKTOP);
     // Every finding, minor ones included, for a person to read.
@@ -113,33 +158,38 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
 
   await flow('quality_screens', ['add_bot', 'create_slash_command'], async () => {
     const wide = [];
+    await ensureInvite();
+    const measure = async (on, name, size) => {
+      await on.screenshot({ path: join(S.shots, `${name}_${size}.png`), fullPage: true });
+      const over = await on.evaluate(() => {
+        const root = document.documentElement;
+        if (root.scrollWidth <= root.clientWidth) return null;
+        // Name the widest culprits (elements reaching past the right edge), to fix them.
+        const culprits = [...document.querySelectorAll('body *')]
+          .filter((el) => el.getBoundingClientRect().right > root.clientWidth + 0.5)
+          .slice(-3)
+          .map((el) => `${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : ''}`);
+        return `${root.scrollWidth}px > ${root.clientWidth}px (${culprits.join(', ')})`;
+      });
+      if (over) wide.push(`${name}_${size}: ${over}`);
+      // Menus and tabs: every entry in sight, none hidden in a sideways scroller.
+      const hidden = await on.evaluate(() =>
+        [...document.querySelectorAll('nav a, [role=tab]')]
+          .filter((el) => {
+            const r = el.getBoundingClientRect();
+            return r.left < -0.5 || r.right > document.documentElement.clientWidth + 0.5;
+          })
+          .map((el) => el.textContent.trim()),
+      );
+      if (hidden.length) wide.push(`${name}_${size}: out of sight: ${hidden.join(', ')}`);
+    };
     for (const [size, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
       await page.setViewportSize(viewport);
       for (const [name, path, ready] of pages()) {
         await open(path, ready);
-        await page.screenshot({ path: join(S.shots, `${name}_${size}.png`), fullPage: true });
-        const over = await page.evaluate(() => {
-          const root = document.documentElement;
-          if (root.scrollWidth <= root.clientWidth) return null;
-          // Name the widest culprits (elements reaching past the right edge), to fix them.
-          const culprits = [...document.querySelectorAll('body *')]
-            .filter((el) => el.getBoundingClientRect().right > root.clientWidth + 0.5)
-            .slice(-3)
-            .map((el) => `${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : ''}`);
-          return `${root.scrollWidth}px > ${root.clientWidth}px (${culprits.join(', ')})`;
-        });
-        if (over) wide.push(`${name}_${size}: ${over}`);
-        // Menus and tabs: every entry in sight, none hidden in a sideways scroller.
-        const hidden = await page.evaluate(() =>
-          [...document.querySelectorAll('nav a, [role=tab]')]
-            .filter((el) => {
-              const r = el.getBoundingClientRect();
-              return r.left < -0.5 || r.right > document.documentElement.clientWidth + 0.5;
-            })
-            .map((el) => el.textContent.trim()),
-        );
-        if (hidden.length) wide.push(`${name}_${size}: out of sight: ${hidden.join(', ')}`);
+        await measure(page, name, size);
       }
+      await signedOut(viewport, 'light', (out) => measure(out, 'signin', size));
     }
     await page.setViewportSize(DESKTOP);
     if (wide.length) throw new Error(`pages wider than the window:\n${wide.join('\n')}`);
@@ -208,6 +258,11 @@ export default async function ({ S, page, flow, expectVisible, botUrl }) {
     writeFileSync(join(S.shots, 'first_page_size.txt'), `first page: ${(total / 1000).toFixed(1)} KB gzipped (${list})\n`);
     if (total > 250_000) throw new Error(`the first page is ${(total / 1000).toFixed(1)} KB gzipped, over 250 KB: ${list}`);
   });
+
+  if (invite) {
+    const gone = await call('DELETE', `/v1/workspaces/${invite.ws.id}`, { confirm_name: invite.ws.name });
+    if (gone.status >= 300) console.error(`the quality team workspace was not deleted: ${gone.status}`);
+  }
 
   // Back to the suite's own window and theme for the flows after these.
   await page.emulateMedia({ colorScheme: 'light' });

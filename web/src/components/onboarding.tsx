@@ -22,7 +22,7 @@ const guildsOf = (s: BotStatus | undefined): number | null => {
 
 /** What the checklist knows of this bot, from the live status, the commands and the logs.
  * Each source is polled only until its step is done. */
-function useProgress(bot: BotView | undefined): Progress {
+function useProgress(bot: BotView | undefined): Progress & { runsKnown: boolean } {
   const id = bot?.id ?? '';
   const status = useQuery({
     queryKey: ['status', id],
@@ -42,8 +42,9 @@ function useProgress(bot: BotView | undefined): Progress {
     enabled: !!bot,
     refetchInterval: (q) => ((q.state.data?.items.length ?? 0) > 0 ? false : POLL_MS),
   });
-  if (!bot) return NO_PROGRESS;
+  if (!bot) return { ...NO_PROGRESS, runsKnown: true };
   return {
+    runsKnown: !runs.isPending,
     hasBot: true,
     online: status.data?.state === 'online',
     guildCount: guildsOf(status.data),
@@ -120,7 +121,9 @@ function StartStep({ bot }: { bot: BotView }) {
 export function Onboarding({ bot, onAddBot }: { bot?: BotView; onAddBot?: () => void }) {
   const progress = useProgress(bot);
   const steps = checklist(progress);
-  if (bot && allDone(steps)) return null;
+  // Until the logs say whether the bot ever answered, a finished bot (stopped) would flash
+  // its checklist on every load.
+  if (bot && (!progress.runsKnown || allDone(steps))) return null;
   const current = nextStep(steps)?.key;
   const body: Partial<Record<StepKey, ReactNode>> = {
     application: (

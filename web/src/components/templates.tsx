@@ -83,8 +83,9 @@ function useSandboxRun(botId: string, reply: TryResult, since: string) {
       const p = e.payload as { outcome?: string; error?: string | null; steps?: string[]; duration_ms?: number };
       return { outcome: p.outcome ?? 'ok', error: p.error, steps: p.steps, duration_ms: p.duration_ms, eventId: e.id };
     },
-    // The log line is written a moment after the answer: look again for a few seconds.
-    refetchInterval: (q) => (q.state.data || q.state.dataUpdateCount > 15 ? false : 300),
+    // The log line is written a moment after the answer, later on a busy machine: look again
+    // for up to ~20 s (a few seconds left a slow run without its steps and link for good).
+    refetchInterval: (q) => (q.state.data || q.state.dataUpdateCount > 40 ? false : 500),
   });
 }
 

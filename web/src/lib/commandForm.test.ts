@@ -28,6 +28,15 @@ describe('command form', () => {
     expect(localErrors(f)).toMatchObject({ name: expect.any(String), description: expect.any(String), 'options.0.name': expect.any(String), 'response.connection_id': expect.any(String), 'response.prompt_id': expect.any(String) });
     expect(localErrors({ ...emptyCommand(), name: 'hello', description: 'hi' })).toEqual({});
   });
+  it('says a too-long name, description or reply template in words instead of cutting it', () => {
+    const long = { ...emptyCommand(), name: 'a'.repeat(33), description: 'd'.repeat(101), content: 'c'.repeat(4001) };
+    expect(localErrors(long)).toMatchObject({
+      name: 'Too long: use at most 32 characters.',
+      description: 'Too long: use at most 100 characters.',
+      'response.content': 'Too long: use at most 4000 characters.',
+    });
+    expect(localErrors({ ...emptyCommand(), name: 'a'.repeat(32), description: 'd'.repeat(100), content: 'c'.repeat(4000) })).toEqual({});
+  });
   it('parses choices with or without labels', () => {
     expect(parseChoices('a\nB = b\n\n', 'string')).toEqual([{ name: 'a', value: 'a' }, { name: 'B', value: 'b' }]);
   });

@@ -1,5 +1,6 @@
 // The command editor's form state and its conversion to/from the API's CommandIn.
 import type { CommandIn, CommandOut, CommandSample } from '../api/types';
+import { LIMITS, lengthError } from './fields';
 
 export type Kind = 'slash' | 'prefix' | 'user' | 'message';
 export type OptType = 'string' | 'integer' | 'number' | 'boolean' | 'user' | 'channel' | 'role';
@@ -164,9 +165,20 @@ export function fromCommand(c: CommandOut): CommandForm {
 export function localErrors(f: CommandForm): Record<string, string> {
   const e: Record<string, string> = {};
   const name = f.name.trim();
+  // Too long is said as such (the inputs no longer cut silently at the limit).
+  const nameTooLong = lengthError(f.name, LIMITS.commandName);
   if (!name) e.name = 'A name is required.';
+  else if (nameTooLong) e.name = nameTooLong;
   else if (f.kind === 'slash' && !/^[-_\p{Ll}\p{N}]{1,32}$/u.test(name)) e.name = 'Slash command names are 1–32 lowercase letters, digits, - or _.';
   if (f.kind === 'slash' && !f.description.trim()) e.description = 'Slash commands need a description (1–100 characters).';
+  else if (f.kind !== 'user' && f.kind !== 'message') {
+    const long = lengthError(f.description, LIMITS.commandDescription);
+    if (long) e.description = long;
+  }
+  if (f.responseType !== 'ai') {
+    const long = lengthError(f.content, LIMITS.commandTemplate);
+    if (long) e['response.content'] = long;
+  }
   if (f.options.length > 25) e.options = 'At most 25 options.';
   f.options.forEach((o, i) => {
     if (!o.name.trim()) e[`options.${i}.name`] = 'A name is required.';

@@ -13,6 +13,7 @@ export const LIMITS = {
   tokenName: 64,
   commandName: 32,
   commandDescription: 100,
+  commandTemplate: 4000,
 } as const;
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;

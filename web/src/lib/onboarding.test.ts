@@ -30,4 +30,11 @@ describe('onboarding', () => {
     expect(allDone(all)).toBe(true);
     expect(nextStep(all)).toBeUndefined();
   });
+  it('stays done once the bot has answered a command, even stopped and without commands', () => {
+    const stopped = checklist({ hasBot: true, online: false, guildCount: null, commandCount: 1, runs: 1 });
+    expect(allDone(stopped)).toBe(true);
+    expect(allDone(checklist({ hasBot: true, online: false, guildCount: null, commandCount: 0, runs: 3 }))).toBe(true);
+    // Before a first answer, a stopped bot still has "Start it" to do.
+    expect(checklist({ hasBot: true, online: false, guildCount: null, commandCount: 1, runs: 0 }).find((s) => s.key === 'start')?.done).toBe(false);
+  });
 });

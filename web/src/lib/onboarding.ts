@@ -41,6 +41,9 @@ export const NO_PROGRESS: Progress = { hasBot: false, online: false, guildCount:
 
 export function checklist(p: Progress): Step[] {
   const inGuild = p.guildCount != null && p.guildCount > 0;
+  // A bot that has answered a command finished the checklist for good: stopping it later, or
+  // deleting its commands, must not bring the checklist back.
+  const answered = p.runs > 0;
   return [
     { key: 'application', title: 'Create an application in the Discord Developer Portal', done: p.hasBot },
     { key: 'token', title: "Paste its bot token here", done: p.hasBot },
@@ -48,12 +51,12 @@ export function checklist(p: Progress): Step[] {
       key: 'invite',
       title: 'Invite the bot to a server',
       // A running bot's servers prove the invite; one that ran and answered was in one too.
-      done: inGuild || p.runs > 0,
-      unknown: p.hasBot && p.guildCount == null && p.runs === 0 ? 'shown once the bot is online' : undefined,
+      done: inGuild || answered,
+      unknown: p.hasBot && p.guildCount == null && !answered ? 'shown once the bot is online' : undefined,
     },
-    { key: 'start', title: 'Start it', done: p.online },
-    { key: 'command', title: 'Make a first command', done: p.commandCount > 0 },
-    { key: 'try', title: 'Try it', done: p.runs > 0 },
+    { key: 'start', title: 'Start it', done: p.online || answered },
+    { key: 'command', title: 'Make a first command', done: p.commandCount > 0 || answered },
+    { key: 'try', title: 'Try it', done: answered },
   ];
 }
 

@@ -6,7 +6,8 @@ import { fieldErrors } from '../api/errors';
 import type { BotView, CommandList, ConnectionList, PromptList, CommandOut, CommandReply, FileInfo, ImportResult, SyncStatus } from '../api/types';
 import { Confirm, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
 import { PermissionsPicker } from '../components/permissions';
-import { ErrorSummary } from '../components/formErrors';
+import { Counter, ErrorSummary } from '../components/formErrors';
+import { LIMITS } from '../lib/fields';
 import { useToast } from '../components/toast';
 import { countOf } from '../lib/words';
 import { DuplicateButton, EnabledToggle, SyncNowButton } from '../components/commandActions';
@@ -225,12 +226,12 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
           </select>
         )}
       </Field>
-      <Field label="Name" error={errs.name} hint={isSlash ? 'Lowercase, 1–32 characters: what people type after /' : f.kind === 'prefix' ? <PrefixHint botId={bot.id} name={f.name} /> : 'Shown in the right-click menu'}>
-        {(p) => <input {...p} name="name" value={f.name} onChange={(e) => set('name', e.target.value)} maxLength={32} />}
+      <Field label="Name" name="name" error={errs.name} hint={<><Counter value={f.name} max={LIMITS.commandName} /> · {isSlash ? 'Lowercase, 1–32 characters: what people type after /' : f.kind === 'prefix' ? <PrefixHint botId={bot.id} name={f.name} /> : 'Shown in the right-click menu'}</>}>
+        {(p) => <input {...p} name="name" value={f.name} onChange={(e) => set('name', e.target.value)} />}
       </Field>
       {!isMenu && (
-        <Field label="Description" error={errs.description}>
-          {(p) => <input {...p} name="description" value={f.description} onChange={(e) => set('description', e.target.value)} maxLength={100} />}
+        <Field label="Description" name="description" error={errs.description} hint={<Counter value={f.description} max={LIMITS.commandDescription} />}>
+          {(p) => <input {...p} name="description" value={f.description} onChange={(e) => set('description', e.target.value)} />}
         </Field>
       )}
       {isSlash && (
@@ -305,7 +306,7 @@ function EditorForm({ bot, saved }: { bot: BotView; saved?: CommandOut }) {
           </Field>
         )}
         {f.responseType !== 'ai' && (
-          <Field label={f.responseType === 'http' ? 'Reply template (the API’s JSON answer is `data`)' : 'Reply template'} error={errs['response.content']} hint={<VariablePicker kind={f.kind} responseType={f.responseType} optionNames={sampleNames} onInsert={insert} />}>
+          <Field label={f.responseType === 'http' ? 'Reply template (the API’s JSON answer is `data`)' : 'Reply template'} name="response.content" error={errs['response.content']} hint={<><Counter value={f.content} max={LIMITS.commandTemplate} /><VariablePicker kind={f.kind} responseType={f.responseType} optionNames={sampleNames} onInsert={insert} /></>}>
             {(p) => <textarea {...p} ref={contentRef} name="content" value={f.content} onChange={(e) => set('content', e.target.value)} />}
           </Field>
         )}
