@@ -73,7 +73,7 @@ export default async function ({ S, page, browser, flow, expectVisible, botUrl }
     ['team_roles', '/team/roles', page.getByRole('heading', { name: 'Roles' })],
     ['team_audit', '/team/audit', page.getByRole('heading', { name: 'Audit trail' })],
     ['team_settings', '/team/settings', page.getByRole('heading', { name: 'Delete this workspace' })],
-    ...(invite ? [['invite', `/invite/${encodeURIComponent(invite.token)}`, page.getByRole('heading', { name: 'You are invited to a team workspace' })]] : []),
+    ...(invite ? [['invite', `/invite/${encodeURIComponent(invite.token)}`, page.getByRole('heading', { name: `Join ${invite.ws.name} as viewer` })]] : []),
   ];
 
   // Loaded and settled: the page's own marker, no request in flight, no spinner left.
