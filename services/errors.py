@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import orjson
 
 from proto.errors import ErrorCode, ErrorEnvelope, FieldError
+
+T = TypeVar("T")
 
 
 class RpcError(Exception):
@@ -44,6 +47,22 @@ class RpcError(Exception):
 
 def not_found(what: str) -> RpcError:
     return RpcError(ErrorCode.NOT_FOUND, f"{what} not found")
+
+
+async def peer_answer(service: str, answer: Awaitable[T], consequence: str = "") -> T:
+    """Another service's answer a request depends on: when that service is down (no
+    responder, or no answer in time) the request is refused as UNAVAILABLE (503) naming it,
+    not as the caller's own timeout; its other errors pass through."""
+    try:
+        return await answer
+    except RpcError as err:
+        if err.code not in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
+            raise
+        raise RpcError(
+            ErrorCode.UNAVAILABLE,
+            f"the {service} service did not answer{consequence}; try again",
+            details={"service": service},
+        ) from None
 
 
 def conflict(message: str, **details: Any) -> RpcError:

@@ -1,12 +1,28 @@
-"""Stopping a task for sure."""
+"""Background tasks: a job repeated until the service stops, and stopping a task for sure."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+async def run_every(
+    interval_s: float, stopping: asyncio.Event, what: str, job: Callable[[], Awaitable[object]]
+) -> None:
+    """`job` at once, then every `interval_s` until `stopping` is set; a failed run is
+    logged and the next one tries again (a background job must not die of one error)."""
+    while not stopping.is_set():
+        try:
+            await job()
+        except Exception:
+            log.exception("%s failed; the next run tries again", what)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval_s)
 
 
 async def cancel_and_wait(

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -101,11 +101,12 @@ from services.audit import audit_subject, diff, new_record
 from services.bus.events import AUDIT_STREAM
 from services.bus.events import STREAM as EVENTS_STREAM
 from services.db.engine import Database
-from services.errors import RpcError, conflict
+from services.errors import RpcError, conflict, peer_answer
 from services.outbox import Outbox
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+# What auth asks another service for before a change (nothing is written without it).
+_CHECK = ", so nothing was changed"
 
 Publish = Callable[[str, Event], Awaitable[None]]
 Purge = Callable[[str, UUID], Awaitable[int]]
@@ -850,22 +851,6 @@ def _as(user_id: UUID, grant: Grant) -> Access:
     return Access(user_id=user_id, grants=[grant])
 
 
-async def _peer(service: str, answer: Awaitable[T]) -> T:
-    """Another service's answer a change depends on: when it is down (no answer, or no
-    answer in time) the change is refused as unavailable (503) and nothing is written."""
-    try:
-        return await answer
-    except RpcError as err:
-        if err.code not in (ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT):
-            raise
-        raise RpcError(
-            ErrorCode.UNAVAILABLE,
-            f"the {service} service is not available to check this change; nothing was changed,"
-            " try again",
-            details={"service": service},
-        ) from None
-
-
 def _invalid(field: str, message: str) -> RpcError:
     return RpcError(
         ErrorCode.VALIDATION, message, fields=[FieldError(loc=[field], message=message)]
@@ -1048,7 +1033,9 @@ class TeamService:
         given = list(dict.fromkeys(ids))
         if not given:
             return given
-        unknown = await _peer("bot", self.unknown_bots(access, workspace_id, given))
+        unknown = await peer_answer(
+            "bot", self.unknown_bots(access, workspace_id, given), _CHECK
+        )
         if unknown:
             names = ", ".join(str(i) for i in unknown)
             message = f"not bots of this workspace: {names}"
@@ -1064,7 +1051,7 @@ class TeamService:
         """A workspace's avatar is an uploaded avatar file of that workspace (422 otherwise:
         another workspace's file, a config file, or no such file)."""
         try:
-            info = await _peer("storage", self.workspace_file(access, file_id))
+            info = await peer_answer("storage", self.workspace_file(access, file_id), _CHECK)
         except RpcError as err:
             if err.code != ErrorCode.NOT_FOUND:
                 raise

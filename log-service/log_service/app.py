@@ -31,7 +31,6 @@ from proto.access import AccessQuery, AccessSnapshot
 from proto.auth import CHECK_API_TOKEN, JWKS, ApiTokenPrincipal, CheckApiToken, Jwks
 from proto.base import Empty
 from proto.bots import GET_BOT, BotRef
-from proto.errors import ErrorCode
 from proto.workspaces import ACCESS_GET, AUDIT_RETENTION_GET, AuditRetentionQuery
 from services.authn import (
     AccessTokenVerifier,
@@ -41,7 +40,7 @@ from services.authn import (
 )
 from services.bus.kv import Store, ensure_bucket
 from services.bus.rpc import RpcClient
-from services.errors import RpcError
+from services.errors import peer_answer
 from services.runtime import ServiceDefinition, ServiceRuntime
 
 TICKETS_BUCKET = "log_stream_tickets"
@@ -60,14 +59,9 @@ class BotDirectory:
         self.timeout_s = timeout_s
 
     async def workspace_of(self, bot_id: UUID) -> UUID:
-        try:
-            bot = await self.client.call(GET_BOT, BotRef(bot_id=bot_id), timeout_s=self.timeout_s)
-        except RpcError as exc:
-            if exc.code is ErrorCode.TIMEOUT:
-                raise RpcError(
-                    ErrorCode.UNAVAILABLE, "the bot service did not answer; try again"
-                ) from None
-            raise
+        bot = await peer_answer(
+            "bot", self.client.call(GET_BOT, BotRef(bot_id=bot_id), timeout_s=self.timeout_s)
+        )
         return bot.workspace_id
 
 

@@ -11,7 +11,6 @@ nothing: a record is never dropped earlier than its workspace asked for."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from log_service import service
 from log_service.settings import Settings
 from proto.workspaces import AUDIT_RETENTION_QUERY_MAX
 from services.db import Database
+from services.tasks import run_every
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +51,13 @@ async def prune_pass(
 async def run_audit_pruner(
     db: Database, retentions: Retentions, settings: Settings, stopping: asyncio.Event
 ) -> None:
-    while not stopping.is_set():
-        try:
-            removed = await prune_pass(db, retentions, settings.audit_retention_days)
-            if any(removed.values()):
-                log.info(
-                    "audit retention: %d records pruned in %d workspaces",
-                    sum(removed.values()),
-                    sum(1 for n in removed.values() if n),
-                )
-        except Exception:
-            log.exception("audit retention pass failed; the next pass tries again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), settings.audit_prune_interval_s)
+    async def one_pass() -> None:
+        removed = await prune_pass(db, retentions, settings.audit_retention_days)
+        if any(removed.values()):
+            log.info(
+                "audit retention: %d records pruned in %d workspaces",
+                sum(removed.values()),
+                sum(1 for n in removed.values() if n),
+            )
+
+    await run_every(settings.audit_prune_interval_s, stopping, "audit retention pass", one_pass)

@@ -6,7 +6,6 @@ The service layer of ingestion (no NATS here): the worker hands it parsed rows.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, date, datetime, timedelta
 
@@ -15,6 +14,7 @@ from log_service import repository as repo
 from log_service.service import Record
 from log_service.settings import Settings
 from services.db.engine import Database
+from services.tasks import run_every
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,4 @@ async def store_batch(db: Database, partitions: Partitions, rows: list[Record]) 
 async def run_maintenance(
     partitions: Partitions, interval_s: float, stopping: asyncio.Event
 ) -> None:
-    while not stopping.is_set():
-        try:
-            await partitions.maintain()
-        except Exception:
-            log.exception("partition maintenance failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), interval_s)
+    await run_every(interval_s, stopping, "partition maintenance", partitions.maintain)

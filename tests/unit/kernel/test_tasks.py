@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.tasks import cancel_and_wait
+from services.tasks import cancel_and_wait, run_every
 
 
 async def test_a_task_that_swallows_one_cancellation_is_still_stopped() -> None:
@@ -52,3 +52,18 @@ async def test_a_finished_or_failing_task_needs_no_cancel() -> None:
     await asyncio.sleep(0)
     assert await cancel_and_wait(task, "test") is True
     assert isinstance(task.exception(), RuntimeError)
+
+
+async def test_a_repeated_job_survives_a_failed_run_and_ends_when_stopping() -> None:
+    stopping = asyncio.Event()
+    runs: list[int] = []
+
+    async def job() -> None:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            raise RuntimeError("first run fails")
+        if len(runs) == 3:
+            stopping.set()
+
+    await asyncio.wait_for(run_every(0.01, stopping, "test job", job), timeout=5)
+    assert runs == [0, 1, 2]
