@@ -41,6 +41,27 @@ function changeWords(changes: AuditRecord['changes']): string {
     .join('; ');
 }
 
+/** A free-text filter with its error under it; `options` (the values seen so far) are suggestions. */
+function TextFilter({ id, label, width, placeholder, options, value, error, onChange }: {
+  id: string;
+  label: string;
+  width: string;
+  placeholder?: string;
+  options?: string[];
+  value: string;
+  error?: string;
+  onChange: (v: string) => void;
+}) {
+  return (
+    <div style={{ flex: `1 1 ${width}` }}>
+      <label htmlFor={id}>{label}</label>
+      <input id={id} list={options ? `${id}s` : undefined} value={value} placeholder={placeholder} onChange={(e) => onChange(e.target.value)} aria-invalid={Boolean(error)} />
+      {options && <datalist id={`${id}s`}>{options.map((a) => <option key={a} value={a} />)}</datalist>}
+      {error && <div className="field-error">{error}</div>}
+    </div>
+  );
+}
+
 export default function Audit({ ws }: { ws: MyWorkspace }) {
   const allowed = can('audit.view', ws);
   const [draft, setDraft] = useState<Filters>(NONE);
@@ -98,23 +119,9 @@ export default function Audit({ ws }: { ws: MyWorkspace }) {
               {(members.data?.members ?? []).map((m) => <option key={m.user_id} value={m.user_id}>{m.display_name}</option>)}
             </select>
           </div>
-          <div style={{ flex: '1 1 160px' }}>
-            <label htmlFor="au-action">Action</label>
-            <input id="au-action" list="au-actions" value={draft.action} placeholder="e.g. bot.start" onChange={(e) => set('action', e.target.value)} aria-invalid={Boolean(errs.action)} />
-            <datalist id="au-actions">{seenActions.map((a) => <option key={a} value={a} />)}</datalist>
-            {errs.action && <div className="field-error">{errs.action}</div>}
-          </div>
-          <div style={{ flex: '1 1 140px' }}>
-            <label htmlFor="au-type">Target type</label>
-            <input id="au-type" list="au-types" value={draft.target_type} placeholder="e.g. bot" onChange={(e) => set('target_type', e.target.value)} aria-invalid={Boolean(errs.target_type)} />
-            <datalist id="au-types">{seenTypes.map((a) => <option key={a} value={a} />)}</datalist>
-            {errs.target_type && <div className="field-error">{errs.target_type}</div>}
-          </div>
-          <div style={{ flex: '1 1 200px' }}>
-            <label htmlFor="au-target">Target id</label>
-            <input id="au-target" value={draft.target_id} onChange={(e) => set('target_id', e.target.value)} aria-invalid={Boolean(errs.target_id)} />
-            {errs.target_id && <div className="field-error">{errs.target_id}</div>}
-          </div>
+          <TextFilter id="au-action" label="Action" width="160px" placeholder="e.g. bot.start" options={seenActions} value={draft.action} error={errs.action} onChange={(v) => set('action', v)} />
+          <TextFilter id="au-type" label="Target type" width="140px" placeholder="e.g. bot" options={seenTypes} value={draft.target_type} error={errs.target_type} onChange={(v) => set('target_type', v)} />
+          <TextFilter id="au-target" label="Target id" width="200px" value={draft.target_id} error={errs.target_id} onChange={(v) => set('target_id', v)} />
         </div>
         <div className="row">
           <div style={{ flex: '1 1 200px' }}>
