@@ -8,9 +8,11 @@
   workspace's clients; a client whose bounded queue is full is closed with 1013 and its
   queue freed.
 - Access changes (#17): an `access_changed` event naming a user re-resolves each of the
-  user's streams that shows that workspace; one that would lose a workspace or bots it
-  showed (or whose access cannot be resolved within half a second) closes with 4403. A
-  stream asked for a workspace the caller may not view is refused with 4403 at open.
+  user's streams; one that would lose a workspace or bots it showed (or, showing that
+  workspace, whose access cannot be resolved within half a second) closes with 4403, the
+  others widen to what the user may now see (a workspace joined shows at once, even on a
+  stream opened with a ticket issued before the gateway heard of the join). A stream asked
+  for a workspace the caller may not view is refused with 4403 at open.
 - Resume: with `last_event_id` the client is replayed (from the table for what JetStream
   no longer has, then from JetStream) while live events for it are held in a bounded
   buffer; both carry the stream sequence, so the hand-over has no gap and no duplicate.
@@ -449,26 +451,50 @@ class Hub:
         now = datetime.now(UTC)
         for user in event.users:
             self.resolver.note_change(user, now)
-            affected = [c for c in self.by_user.get(str(user), ()) if workspace in c.views]
+            # Streams showing the workspace may have lost something there; the others of the
+            # user (not asked for another workspace) may now show it: a stream opened on a
+            # ticket issued just before the gateway heard of a join would otherwise never
+            # show the workspace joined.
+            affected = [
+                c
+                for c in self.by_user.get(str(user), ())
+                if workspace in c.views or c.principal.workspace_id in (None, event.workspace_id)
+            ]
             if affected:
-                task = asyncio.create_task(self._recheck(user, affected), name="stream-access")
+                task = asyncio.create_task(
+                    self._recheck(user, workspace, affected), name="stream-access"
+                )
                 self._rechecks.add(task)
                 task.add_done_callback(self._rechecks.discard)
 
-    async def _recheck(self, user: UUID, clients: list[Client]) -> None:
+    async def _recheck(self, user: UUID, workspace: str, clients: list[Client]) -> None:
         # One question to auth-service for all of the user's streams; each stream keeps its
         # own token's ceiling.
         snapshot = await self.resolver.snapshot(user)
         for client in clients:
             if client.closing:
                 continue
+            shown = workspace in client.views
             access = None if snapshot is None else self.resolver.bounded(client.principal, snapshot)
-            views = views_of(access, client.principal.workspace_id) if access is not None else {}
-            if access is None or narrowed(client.views, views):
+            if access is None:
+                # Unknown now: a stream showing the workspace may show what it lost, so it
+                # closes; one that did not show it has nothing to lose and stays as it was.
+                if shown:
+                    client.close(StreamClose.ACCESS_CHANGED, ACCESS_CHANGED_MESSAGE)
+                continue
+            views = views_of(access, client.principal.workspace_id)
+            if narrowed(client.views, views):
                 client.close(StreamClose.ACCESS_CHANGED, ACCESS_CHANGED_MESSAGE)
             else:
-                # Still allowed: keep what it shows (a wider access shows on reconnect).
+                # Still allowed: it shows what it may now (a workspace joined, more bots).
                 client.principal = dataclasses.replace(client.principal, access=access)
+                self._show(client, views)
+
+    def _show(self, client: Client, views: Views) -> None:
+        """Widen what a registered client shows to `views` (a superset of its own)."""
+        for added in views.keys() - client.views.keys():
+            self.by_workspace.setdefault(added, set()).add(client)
+        client.views = views
 
     async def authorize(self, principal: StreamPrincipal) -> StreamPrincipal:
         """The principal with the access it may stream with now (see `AccessResolver`)."""

@@ -24,8 +24,9 @@ from proto.logs import STREAM_TICKET, StreamTicketRequest
 from services.bus.events import EventPublisher
 from services.bus.rpc import RpcClient
 from services.errors import RpcError
-from tests.fixtures.auth import AuthStack
-from tests.fixtures.logs import log_line, next_frame, open_stream
+from tests.fixtures.auth import AuthStack, sign_in
+from tests.fixtures.infra import apoll
+from tests.fixtures.logs import log_line, next_frame, open_stream, subscribe
 from tests.fixtures.teams import (
     KNOWN_GAPS,
     NOT_WORKSPACE_ROUTES,
@@ -151,6 +152,39 @@ async def test_the_live_stream_shows_another_workspaces_events_to_no_stranger(
         assert str(secret.id) not in seen
     finally:
         await asyncio.gather(owner.close(), stranger.close())
+
+
+async def test_a_stream_open_before_joining_shows_the_workspace_joined(
+    team_world: TeamWorld, publisher: EventPublisher
+) -> None:
+    """The console keeps its stream open across an invitation's accept: the workspace joined
+    shows on it without a reconnect (a ticket issued just before the gateway heard of the
+    join once left it blind to the team for good)."""
+    w = team_world
+    person = await sign_in(w.url, w.sandbox)
+    ws = await open_stream(w.url, token=person.access_token)
+    try:
+        hello = await next_frame(ws)
+        assert w.ws not in hello.get("workspace_ids", [])
+        await subscribe(ws)
+        await w.join(person, w.ws, "viewer")
+        team, bot = uuid.UUID(w.ws), uuid.UUID(w.ids["bot"])
+
+        async def shown() -> bool:
+            # The access change reaches log-service on its own subject: publish until a line
+            # of the team shows, each awaited briefly (none may be shown before the change).
+            line = log_line(team, bot, "after the join")
+            await publisher.publish("log", "info", line)
+            try:
+                while (frame := await next_frame(ws, timeout_s=0.5))["type"] != "event":
+                    pass
+            except TimeoutError:
+                return False
+            return bool(frame["bot_id"] == str(bot))
+
+        await apoll(shown, timeout_s=10, interval_s=0.1, what="the team's line on the stream")
+    finally:
+        await ws.close()
 
 
 async def test_within_its_limit_a_bot_limited_member_acts_as_its_role(

@@ -279,3 +279,51 @@ async def test_an_access_change_asks_auth_once_for_all_of_a_users_streams() -> N
     await asyncio.gather(*hub._rechecks)
     assert asked == [user]
     assert [c.closed for c in tabs] == [None, None, None]
+
+
+async def test_a_stream_opened_before_a_join_was_heard_of_shows_the_workspace_joined() -> None:
+    user, team, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    now: list[Grant] = [_grant(user, "logs.view")]
+    answering = True
+
+    async def auth(user_id: uuid.UUID) -> AccessSnapshot:
+        if not answering:
+            raise TimeoutError
+        grants = [WorkspaceGrant(**g.model_dump(), name="ws", personal=False) for g in now]
+        return AccessSnapshot(user_id=user_id, version=2, grants=grants)
+
+    hub = _hub(auth)
+    at = datetime.now(UTC)
+    # The ticket carries what the gateway knew: the personal workspace only.
+    stale = Access(user_id=user, grants=[_grant(user, "logs.view")])
+    everything = _Fake(await hub.authorize(StreamPrincipal(user, at, access=stale)))
+    pinned = _Fake(await hub.authorize(StreamPrincipal(user, at, workspace_id=user, access=stale)))
+    for c in (everything, pinned):
+        hub.register(c)
+    assert str(team) not in hub.by_workspace
+
+    # Auth-service does not answer the first change: the streams lose nothing, stay, and do
+    # not show the team yet.
+    answering = False
+    now = [_grant(user, "logs.view"), _grant(team, "logs.view")]
+    hub._access_changed(_changed(team, user))
+    await asyncio.gather(*hub._rechecks)
+    assert (everything.closed, pinned.closed) == (None, None)
+    assert str(team) not in everything.views
+
+    # It answers: the stream over every workspace now gets the team's events; the one asked
+    # for the personal workspace does not.
+    answering = True
+    hub._access_changed(_changed(team, user))
+    await asyncio.gather(*hub._rechecks)
+    assert (everything.closed, pinned.closed) == (None, None)
+    assert everything.sees(str(team), None)
+    assert hub.by_workspace[str(team)] == {everything}
+    assert not pinned.sees(str(team), None)
+    # A change elsewhere that adds nothing leaves the index as it was.
+    hub._access_changed(_changed(elsewhere, user))
+    await asyncio.gather(*hub._rechecks)
+    assert set(hub.by_workspace) == {str(user), str(team)}
+    # Unregistering takes the widened stream out of the team's index too.
+    hub.unregister(everything)
+    assert hub.by_workspace.get(str(team)) is None

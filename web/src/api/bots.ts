@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from './client';
 import { useStreamState } from '../components/stream';
 import { useListQuery } from './workspaces';
+import { onItsWay } from '../lib/status';
 import type { BotPage, BotStatus, BotView, PatchBot, SandboxInfo, ShardStatus } from './types';
 
 /** A bot's live status as kept in the query cache: the full status, or the list's brief. */
@@ -10,7 +11,7 @@ export type CachedStatus = BotStatus & { latency_ms?: number | null; guild_count
 /**
  * The bots list carries each bot's live status (`status` in the items), seeded into the
  * per-bot status cache that the stream keeps live: no status request per bot. Polled every
- * 5 s only while the stream is down.
+ * 5 s while the stream is down, every 3 s while a bot starts or stops.
  */
 export function useBots() {
   const qc = useQueryClient();
@@ -35,7 +36,13 @@ export function useBots() {
       }
       return page;
     },
-    refetchInterval: live ? false : 5_000,
+    // While a bot is on its way (starting, stopping) the list is asked again every 3 s even
+    // with the stream on: a badge never waits on one event alone to stop saying "Starting".
+    refetchInterval: (q) => {
+      if (!live) return 5_000;
+      const moving = (q.state.data?.bots ?? []).some((b) => onItsWay(b.desired_state, qc.getQueryData<CachedStatus>(['status', b.id])?.state));
+      return moving ? 3_000 : false;
+    },
   });
 }
 /** The cached live status only (seeded by the list, updated by the stream); never fetched. */
@@ -47,7 +54,12 @@ export const useBot = (id: string) => useQuery({ queryKey: ['bot', id], queryFn:
 /** Live status: pushed by the stream; polled every 5 s only while the stream is down. */
 export function useStatus(id: string) {
   const live = useStreamState().state === 'live';
-  return useQuery({ queryKey: ['status', id], queryFn: () => api.get<BotStatus>(`/v1/bots/${id}/status`), refetchInterval: live ? 60_000 : 5_000 });
+  const bot = useQueryClient().getQueryData<BotView>(['bot', id]);
+  return useQuery({
+    queryKey: ['status', id],
+    queryFn: () => api.get<BotStatus>(`/v1/bots/${id}/status`),
+    refetchInterval: (q) => (!live ? 5_000 : onItsWay(bot?.desired_state, q.state.data?.state) ? 3_000 : 60_000),
+  });
 }
 export const useShards = (id: string) =>
   useQuery({ queryKey: ['shards', id], queryFn: () => api.get<{ bot_id: string; shards: ShardStatus[] }>(`/v1/bots/${id}/shards`) });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyStatusEvent, badgeFor, guidanceFor, ownMessage } from './status';
+import { applyStatusEvent, badgeFor, guidanceFor, onItsWay, ownMessage } from './status';
 
 describe('badgeFor', () => {
   it('gives every state a word and a symbol, not only a color', () => {
@@ -48,5 +48,20 @@ describe('ownMessage', () => {
     expect(ownMessage('shard 0/1 online')).toBeNull();
     expect(ownMessage('resumed the session')).toBe('resumed the session');
     expect(ownMessage(null)).toBeNull();
+  });
+});
+
+describe('onItsWay', () => {
+  it('is true while a bot has not reached the state it was asked for', () => {
+    expect(onItsWay('running', 'starting')).toBe(true);
+    expect(onItsWay('running', 'offline')).toBe(true);
+    expect(onItsWay('stopped', 'stopping')).toBe(true);
+    expect(onItsWay('stopped', 'online')).toBe(true);
+  });
+  it('is false once it is there, or stuck in an error it reports', () => {
+    expect(onItsWay('running', 'online')).toBe(false);
+    expect(onItsWay('stopped', 'offline')).toBe(false);
+    expect(onItsWay('running', 'error')).toBe(false);
+    expect(onItsWay(undefined, undefined)).toBe(false);
   });
 });

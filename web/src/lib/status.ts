@@ -100,3 +100,10 @@ export function applyStatusEvent(prev: LiveStatus | undefined, ev: Record<string
     seq: seq ?? prev?.seq,
   };
 }
+
+/** A bot between its wanted state and where it is: starting, stopping, or not there yet. */
+export function onItsWay(desired: string | undefined, state: string | undefined): boolean {
+  if (state === 'starting' || state === 'stopping') return true;
+  if (desired === 'running') return state === 'offline';
+  return desired === 'stopped' && (state === 'online' || state === 'reconnecting');
+}
