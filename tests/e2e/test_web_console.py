@@ -479,3 +479,18 @@ def test_a_revoked_invitation_link_says_why_it_no_longer_works(
 
 def test_deleting_a_team_workspace_needs_its_name_typed(console_run: dict[str, Any]) -> None:
     _check(console_run, "teams_delete_workspace")
+
+
+def test_a_prefix_save_confirms_with_a_toast(console_run: dict[str, Any]) -> None:
+    """#16 item 4: the prefix setting said "saved" only next to its button."""
+    _check(console_run, "confirm_prefix_toast")
+
+
+def test_an_import_confirms_with_a_toast_that_counts_what_changed(
+    console_run: dict[str, Any],
+) -> None:
+    _check(console_run, "confirm_import_toast")
+
+
+def test_duplicate_confirms_with_a_toast_naming_the_copy(console_run: dict[str, Any]) -> None:
+    _check(console_run, "confirm_duplicate_toast")

@@ -2,6 +2,7 @@
 // roles chosen by name, with typing an id still possible; the overview's servers and uptime;
 // the bot's command prefix.
 import { Gated } from './gated';
+import { useToast } from './toast';
 import { useEffect, useId, useState, type FormEvent, type InputHTMLAttributes } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
@@ -212,12 +213,14 @@ export function PrefixSettings({ bot }: { bot: BotView }) {
   const qc = useQueryClient();
   const url = `/v1/bots/${bot.id}/commands/settings`;
   const current = usePrefix(bot.id);
+  const toast = useToast();
   const [prefix, setPrefix] = useState<string | null>(null);
   const save = useMutation({
     mutationFn: () => api.put<CommandSettings>(url, { prefix: value }),
     onSuccess: (s) => {
       qc.setQueryData(['command-settings', bot.id], s);
       setPrefix(null);
+      toast('Prefix saved ✓ — the running bot follows it now');
     },
   });
   const value = prefix ?? current.data?.prefix ?? '!';
@@ -236,7 +239,6 @@ export function PrefixSettings({ bot }: { bot: BotView }) {
         <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id}>
           <button disabled={save.isPending || current.isPending}>{save.isPending ? 'Saving…' : 'Save prefix'}</button>
         </Gated>
-        {save.isSuccess && <span role="status">Prefix saved ✓ — the running bot follows it now</span>}
       </div>
     </form>
   );

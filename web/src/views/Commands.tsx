@@ -9,7 +9,7 @@ import { PermissionsPicker } from '../components/permissions';
 import { Counter, ErrorSummary } from '../components/formErrors';
 import { LIMITS } from '../lib/fields';
 import { useToast } from '../components/toast';
-import { countOf } from '../lib/words';
+import { countOf, importSummary } from '../lib/words';
 import { DuplicateButton, EnabledToggle, SyncNowButton } from '../components/commandActions';
 import { GuildSource, IdListPicker, IdPicker, PrefixHint, useGuilds } from '../components/pickers';
 import { channelChoices, guildChoices, roleChoices, splitIds } from '../lib/pickers';
@@ -89,6 +89,7 @@ function CommandsTable({ bot }: { bot: BotView }) {
 
 function Import({ bot }: { bot: BotView }) {
   const qc = useQueryClient();
+  const toast = useToast();
   const input = useRef<HTMLInputElement>(null);
   const [file, setFile] = useState<FileInfo | null>(null);
   const [progress, setProgress] = useState(0);
@@ -104,7 +105,7 @@ function Import({ bot }: { bot: BotView }) {
   const dry = useMutation({ mutationFn: (id: string) => api.post<ImportResult>(`/v1/bots/${bot.id}/import`, { file_id: id, dry_run: true }) });
   const apply = useMutation({
     mutationFn: () => api.post<ImportResult>(`/v1/bots/${bot.id}/import`, { file_id: file?.id, dry_run: false }),
-    onSuccess: () => void qc.invalidateQueries({ queryKey: ['commands', bot.id] }),
+    onSuccess: (r) => (toast(importSummary(r)), void qc.invalidateQueries({ queryKey: ['commands', bot.id] })),
   });
   const diff = (r: ImportResult) => (
     <ul>
