@@ -494,3 +494,11 @@ def test_an_import_confirms_with_a_toast_that_counts_what_changed(
 
 def test_duplicate_confirms_with_a_toast_naming_the_copy(console_run: dict[str, Any]) -> None:
     _check(console_run, "confirm_duplicate_toast")
+
+
+def test_team_and_role_names_show_one_plain_error_at_the_field_and_at_save(
+    console_run: dict[str, Any],
+) -> None:
+    """#16 item 4 in New team, the workspace rename and the role editor: an empty and an
+    over-long name each give one plain-words error at the field and in the Save summary."""
+    _check(console_run, "forms_team_and_role_names")

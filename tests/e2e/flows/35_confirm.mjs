@@ -1,5 +1,6 @@
 // #16 item 4, "every save confirms with a short toast": the prefix setting, a command import
-// and Duplicate in the command list each say what they did in a toast, not only inline.
+// and Duplicate in the command list each say what they did in a toast, not only inline; a
+// refused prefix shows in the Save summary.
 // Each flow leaves the bot as it found it (prefix `!`, no extra command), since the pickers
 // flows after it start from there.
 import { join } from 'node:path';
@@ -15,6 +16,14 @@ export default async function ({ S, page, context, flow, expectVisible, LONG, bo
     const form = page.getByRole('form', { name: 'Command prefix' });
     const prefix = form.getByLabel('Prefix', { exact: true });
     await expectVisible(prefix);
+    // A refused prefix: said at the field and in the summary at Save, focus on the field.
+    await prefix.fill('a b');
+    await form.getByRole('button', { name: 'Save prefix' }).click();
+    const summary = form.getByTestId('error-summary');
+    await expectVisible(summary.getByRole('link', { name: 'Prefix' }), LONG);
+    const said = (await summary.locator('li').allTextContents()).map((t) => t.trim());
+    if (said.length !== 1 || !said[0].startsWith('Prefix: A prefix is 1 to 5 characters')) throw new Error(`the summary says ${JSON.stringify(said)}`);
+    if (!(await prefix.evaluate((el) => el === document.activeElement))) throw new Error('focus did not move to the prefix');
     await prefix.fill('%');
     await form.getByRole('button', { name: 'Save prefix' }).click();
     await expectVisible(toast('Prefix saved ✓'), LONG);

@@ -8,6 +8,7 @@ import type { BotPage, Invitation, InvitationCreated, InvitationList, Member, Me
 import { Gated } from '../components/gated';
 import { Confirm, CopyButton, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
 import { useToast } from '../components/toast';
+import { ErrorSummary } from '../components/formErrors';
 
 const EXPIRY = [
   [3600, '1 hour'],
@@ -186,6 +187,7 @@ function BotChecks({ bots, loading, ids, setIds, onSave }: { bots?: BotPage['bot
 
 function Invitations({ ws, roles }: { ws: MyWorkspace; roles?: Role[] }) {
   const qc = useQueryClient();
+  const toast = useToast();
   const allowed = ws.permissions.includes('members.manage');
   const list = useQuery({
     queryKey: ['invitations', ws.id],
@@ -194,7 +196,7 @@ function Invitations({ ws, roles }: { ws: MyWorkspace; roles?: Role[] }) {
   });
   const revoke = useMutation({
     mutationFn: (inv: Invitation) => api.del(`/v1/workspaces/${ws.id}/invitations/${inv.id}`),
-    onSuccess: () => void qc.invalidateQueries({ queryKey: ['invitations', ws.id] }),
+    onSuccess: () => (toast('Invitation revoked ✓ — its link no longer works'), void qc.invalidateQueries({ queryKey: ['invitations', ws.id] })),
   });
   return (
     <section aria-labelledby="inv-h">
@@ -234,6 +236,7 @@ function Invitations({ ws, roles }: { ws: MyWorkspace; roles?: Role[] }) {
 function InviteDialog({ ws, roles, open, onClose }: { ws: MyWorkspace; roles?: Role[]; open: boolean; onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   const qc = useQueryClient();
+  const toast = useToast();
   const id = useId();
   const bots = useWorkspaceBots(ws.id);
   const [role, setRole] = useState('developer');
@@ -242,7 +245,7 @@ function InviteDialog({ ws, roles, open, onClose }: { ws: MyWorkspace; roles?: R
   const [expires, setExpires] = useState<number>(7 * 86_400);
   const create = useMutation({
     mutationFn: () => api.post<InvitationCreated>(`/v1/workspaces/${ws.id}/invitations`, { role, bot_ids: botIds, email: email.trim() || null, expires_in_s: expires }),
-    onSuccess: () => void qc.invalidateQueries({ queryKey: ['invitations', ws.id] }),
+    onSuccess: () => (toast('Invitation link created ✓ — copy it now'), void qc.invalidateQueries({ queryKey: ['invitations', ws.id] })),
   });
   useEffect(() => {
     const d = ref.current;
@@ -295,6 +298,7 @@ function InviteDialog({ ws, roles, open, onClose }: { ws: MyWorkspace; roles?: R
               </select>
             )}
           </Field>
+          <ErrorSummary errors={errs} labels={{ bot_ids: 'Limit to these bots' }} attempt={create.error} />
           {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
           <div className="row" style={{ marginTop: 12 }}>
             <button className="primary" disabled={create.isPending}>{create.isPending ? 'Creating…' : 'Create invitation link'}</button>
