@@ -481,19 +481,15 @@ def test_deleting_a_team_workspace_needs_its_name_typed(console_run: dict[str, A
     _check(console_run, "teams_delete_workspace")
 
 
-def test_a_prefix_save_confirms_with_a_toast(console_run: dict[str, Any]) -> None:
-    """#16 item 4: the prefix setting said "saved" only next to its button."""
-    _check(console_run, "confirm_prefix_toast")
-
-
-def test_an_import_confirms_with_a_toast_that_counts_what_changed(
-    console_run: dict[str, Any],
+@pytest.mark.parametrize(
+    "flow", ["confirm_prefix_toast", "confirm_import_toast", "confirm_duplicate_toast"]
+)
+def test_prefix_import_and_duplicate_confirm_with_a_toast(
+    console_run: dict[str, Any], flow: str
 ) -> None:
-    _check(console_run, "confirm_import_toast")
-
-
-def test_duplicate_confirms_with_a_toast_naming_the_copy(console_run: dict[str, Any]) -> None:
-    _check(console_run, "confirm_duplicate_toast")
+    """#16 item 4: these saves said so only inline; the import's toast counts what changed,
+    Duplicate's names the copy."""
+    _check(console_run, flow)
 
 
 def test_team_and_role_names_show_one_plain_error_at_the_field_and_at_save(
