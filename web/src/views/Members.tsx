@@ -9,6 +9,7 @@ import { Gated } from '../components/gated';
 import { Confirm, CopyButton, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
 import { useToast } from '../components/toast';
 import { ErrorSummary } from '../components/formErrors';
+import { ListTable } from '../components/table';
 
 const EXPIRY = [
   [3600, '1 hour'],
@@ -47,16 +48,9 @@ export default function Members({ ws }: { ws: MyWorkspace }) {
       {members.isPending && <Loading what="Loading members" />}
       <ErrorBox error={members.error} retry={() => members.refetch()} />
       {members.data && (
-        <div className="table-wrap panel" tabIndex={0} role="region" aria-label="Members">
-          <table>
-            <thead>
-              <tr><th>Member</th><th>Role</th><th>Bots</th><th className="opt">Joined</th><th>Actions</th></tr>
-            </thead>
-            <tbody>
-              {members.data.members.map((m) => <MemberRow key={m.user_id} ws={ws} m={m} roles={roles.data?.roles} />)}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Members" columns={['Member', 'Role', 'Bots', { label: 'Joined', optional: true }, 'Actions']}>
+          {members.data.members.map((m) => <MemberRow key={m.user_id} ws={ws} m={m} roles={roles.data?.roles} />)}
+        </ListTable>
       )}
       {!ws.personal && <Invitations ws={ws} roles={roles.data?.roles} />}
       <InviteDialog ws={ws} roles={roles.data?.roles} open={inviting} onClose={() => setInviting(false)} />
@@ -206,28 +200,21 @@ function Invitations({ ws, roles }: { ws: MyWorkspace; roles?: Role[] }) {
       <ErrorBox error={list.error ?? revoke.error} />
       {list.data && list.data.invitations.length === 0 && <Empty>No pending invitations.</Empty>}
       {list.data && list.data.invitations.length > 0 && (
-        <div className="table-wrap panel" tabIndex={0} role="region" aria-label="Pending invitations">
-          <table>
-            <thead>
-              <tr><th>Role</th><th>For</th><th className="opt">Bots</th><th>Expires</th><th>Actions</th></tr>
-            </thead>
-            <tbody>
-              {list.data.invitations.map((inv) => (
-                <tr key={inv.id}>
-                  <td>{roleName(inv.role, roles)}</td>
-                  <td className="small">{inv.email ?? 'anyone with the link'}</td>
-                  <td className="opt small">{(inv.bot_ids ?? []).length === 0 ? 'all' : (inv.bot_ids ?? []).length}</td>
-                  <td className="small">{when(inv.expires_at)}</td>
-                  <td>
-                    <Gated perm="members.manage" workspaceId={ws.id}>
-                      <button className="danger" onClick={() => revoke.mutate(inv)} disabled={revoke.isPending}>Revoke</button>
-                    </Gated>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Pending invitations" columns={['Role', 'For', { label: 'Bots', optional: true }, 'Expires', 'Actions']}>
+          {list.data.invitations.map((inv) => (
+            <tr key={inv.id}>
+              <td>{roleName(inv.role, roles)}</td>
+              <td className="small">{inv.email ?? 'anyone with the link'}</td>
+              <td className="opt small">{(inv.bot_ids ?? []).length === 0 ? 'all' : (inv.bot_ids ?? []).length}</td>
+              <td className="small">{when(inv.expires_at)}</td>
+              <td>
+                <Gated perm="members.manage" workspaceId={ws.id}>
+                  <button className="danger" onClick={() => revoke.mutate(inv)} disabled={revoke.isPending}>Revoke</button>
+                </Gated>
+              </td>
+            </tr>
+          ))}
+        </ListTable>
       )}
     </section>
   );
