@@ -299,9 +299,11 @@ await flow('apply_avatar', ['upload_avatar', 'add_bot'], async () => {
   await page.goto(`${botUrl}/settings`);
   await page.locator('input[name=avatar]').first().check();
   await page.getByRole('button', { name: 'Apply to bot' }).click();
-  await expectVisible(page.getByText('Avatar applied on Discord'), LONG);
+  // Confirmed with the console's short toast, as every save is.
+  await expectVisible(page.getByTestId('toast').filter({ hasText: 'Avatar applied on Discord' }), LONG);
   // The same image again: Discord already shows it, so nothing is sent and the page says so.
   await page.getByRole('button', { name: 'Apply to bot' }).click();
+  await expectVisible(page.getByTestId('toast').filter({ hasText: 'Already the bot’s avatar: nothing sent' }), LONG);
   await expectVisible(page.getByText('Discord already shows this avatar; nothing was sent'), LONG);
   await page.screenshot({ path: join(S.shots, 'apply_avatar_again.png'), fullPage: true });
   // The heading reads as the bot's name alone: the avatar next to it is decorative.

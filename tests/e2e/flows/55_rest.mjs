@@ -81,21 +81,23 @@ export default async function ({ S, page, context, flow, expectVisible, until, L
     await page.goto(`${botUrl()}/try`);
     await expectVisible(page.locator('p[data-try-mode=sandbox]'));
     const place = page.getByTestId('try-place');
-    // Defaults: the bot's first server and its first text channel, by name.
+    // Defaults: the bot's first server and its first text channel, read by name, ids under them.
     await expectVisible(place.getByTestId('picked').first(), LONG);
     const server = place.getByLabel('Server', { exact: true });
     const channel = place.getByLabel('Channel', { exact: true });
-    if (!/^[0-9]+$/.test(await server.inputValue()) || !/^[0-9]+$/.test(await channel.inputValue())) throw new Error('no default server and channel');
+    const picked = place.getByTestId('picked');
+    if (!(await server.inputValue()) || !(await channel.inputValue()).startsWith('#')) throw new Error('no default server and channel by name');
     await page.getByLabel('Command', { exact: true }).selectOption({ label: '/where' });
     // Picked by name: the server, then a channel of it.
     await server.fill(name);
     await server.press('Enter');
-    await until('the server resolves to its id', async () => (await server.inputValue()) === made.guild_id, 5_000);
-    await until('the channel follows the server', async () => made.channel_ids.includes(await channel.inputValue()), 5_000);
+    await expectVisible(picked.filter({ hasText: `id ${made.guild_id}` }), 5_000);
+    if ((await server.inputValue()) !== name) throw new Error(`the picked server reads "${await server.inputValue()}"`);
+    await until('the channel follows the server', async () => /^#(lobby|chat)$/.test(await channel.inputValue()), 5_000);
     await channel.fill('#chat');
     await channel.press('Enter');
-    await until('the channel resolves to its id', async () => (await channel.inputValue()) === chat.id, 5_000);
-    await expectVisible(place.getByTestId('picked').filter({ hasText: '#chat' }));
+    await expectVisible(picked.filter({ hasText: `${name} · id ${chat.id}` }), 5_000);
+    if ((await channel.inputValue()) !== '#chat') throw new Error(`the picked channel reads "${await channel.inputValue()}"`);
     const expected = `Welcome to ${name} in #chat, from ${me.username}!`;
     const sent = [];
     const seen = (req) => { if (req.url().endsWith(`/v1/bots/${botId()}/try`)) sent.push(req.postDataJSON()); };
