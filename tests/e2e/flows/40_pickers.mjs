@@ -3,7 +3,7 @@
 // by name (from the bot's live connection); the command list duplicates, turns off and syncs
 // commands; a required role is picked by name and saved as its id; Bot settings sets the
 // prefix, with a plain-words error.
-export default async function ({ S, page, flow, expectVisible, until, LONG, botUrl }) {
+export default async function ({ S, page, flow, expectVisible, until, fitsPhone, LONG, botUrl }) {
   let server = '';
 
   await flow('pickers_overview_servers_uptime', ['add_bot'], async () => {
@@ -67,12 +67,7 @@ export default async function ({ S, page, flow, expectVisible, until, LONG, botU
     await servers.press('Enter');
     await expectVisible(chosen.locator('.picked-name').filter({ hasText: server }));
     if ((await chosen.locator('.picked-name').first().getAttribute('title')) !== serverId) throw new Error('the typed server id is not the entry');
-    await page.screenshot({ path: `${S.shots}/pickers_named_fields.png`, fullPage: true });
-    await page.setViewportSize({ width: 390, height: 844 });
-    const wide = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
-    await page.screenshot({ path: `${S.shots}/pickers_named_fields_phone.png`, fullPage: true });
-    await page.setViewportSize({ width: 1280, height: 900 });
-    if (wide) throw new Error('the editor with named pickers overflows on a phone');
+    await fitsPhone('pickers_named_fields');
     // An unknown name is refused in words.
     await servers.fill('no such server');
     await servers.press('Enter');

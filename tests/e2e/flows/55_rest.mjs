@@ -5,7 +5,7 @@
 // - a long wait reads "about 10 min", and the shard table shows no worker machine names
 //   (they sit behind an operators' disclosure);
 // - a prompt using an undefined variable saves with a warning on its card.
-export default async function ({ S, page, context, flow, expectVisible, until, LONG, botUrl }) {
+export default async function ({ S, page, context, flow, expectVisible, until, fitsPhone, LONG, botUrl }) {
   const csrf = async () => (await context.cookies()).find((c) => c.name === 'bc_csrf')?.value ?? '';
   const post = async (path, data) => {
     const r = await page.request.post(path, { headers: { 'X-CSRF-Token': await csrf() }, data });
@@ -115,12 +115,7 @@ export default async function ({ S, page, context, flow, expectVisible, until, L
     page.off('request', seen);
     const body = sent.at(-1);
     if (body?.guild_id !== made.guild_id || body?.channel_id !== chat.id) throw new Error(`Try it sent ${JSON.stringify(body)}`);
-    await page.screenshot({ path: `${S.shots}/rest_try_it_place.png`, fullPage: true });
-    await page.setViewportSize({ width: 390, height: 844 });
-    const wide = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
-    await page.screenshot({ path: `${S.shots}/rest_try_it_place_phone.png`, fullPage: true });
-    await page.setViewportSize({ width: 1280, height: 800 });
-    if (wide) throw new Error('Try it overflows horizontally on a phone');
+    await fitsPhone('rest_try_it_place', { width: 1280, height: 800 });
   });
 
   await flow('rest_waits_and_shard_words', ['add_bot'], async () => {
