@@ -309,15 +309,6 @@ async def uninstall(request: web.Request) -> web.Response:
     )
 
 
-async def add_member(request: web.Request) -> web.Response:
-    ctx = ctx_of(request)
-    guild = ctx.state.get_guild(_id(request.match_info["guild_id"], "guild id"))
-    body = await _body(request)
-    user = ctx.state.get_user(_id(body.get("user_id"), "user_id"))
-    ctx.state.add_member(guild, user)
-    return json_response({"guild_id": str(guild.id), "user_id": str(user.id)})
-
-
 # ------------------------------------------------------- interactions, messages
 async def create_interaction_route(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
@@ -530,7 +521,6 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/guilds/{guild_id}", get_guild),
     ("POST", "/guilds/{guild_id}/install", install),
     ("DELETE", "/guilds/{guild_id}/install/{app_id}", uninstall),
-    ("POST", "/guilds/{guild_id}/members", add_member),
     ("POST", "/interactions", create_interaction_route),
     ("GET", "/interactions/{interaction_id}", get_interaction),
     ("POST", "/messages", create_message_route),

@@ -1,0 +1,324 @@
+"""Members, roles, reactions and DMs with an unmodified discord.py bot over real sockets: the
+gateway events it sees (and, without the intent, does not), the moderation calls it makes and
+what the control API shows afterwards, and Discord's refusals (50013, 10007, 10011, ...)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import discord
+import pytest
+
+from tests.fixtures.sandbox import SandboxControl, SandboxError, running_client
+
+EVENT_TIMEOUT = 10.0
+
+
+class Seen:
+    """Every event the client dispatched, by name, to await in order."""
+
+    def __init__(self, client: discord.Client, *names: str) -> None:
+        self.queues: dict[str, asyncio.Queue[tuple[Any, ...]]] = defaultdict(asyncio.Queue)
+        for name in names:
+            client.event(self._recorder(name))
+
+    def _recorder(self, name: str) -> Any:
+        async def record(*args: Any) -> None:
+            self.queues[name].put_nowait(args)
+
+        record.__name__ = f"on_{name}"  # what `Client.event` registers it as
+        return record
+
+    async def next(self, name: str) -> tuple[Any, ...]:
+        return await asyncio.wait_for(self.queues[name].get(), EVENT_TIMEOUT)
+
+    def count(self, name: str) -> int:
+        return self.queues[name].qsize()
+
+
+async def _world(ctl: SandboxControl, name: str, **app_options: Any) -> tuple[Any, Any, Any, Any]:
+    """A bot installed in a guild owned by `owner`, with one ordinary member `person`."""
+    app = await ctl.create_application(name, **app_options)
+    slug = name.lower().replace(" ", "")
+    owner = await ctl.create_user(f"{slug}-owner")
+    person = await ctl.create_user(f"{slug}-person")
+    guild = await ctl.create_guild(f"{name} guild", members=[owner.id, person.id])
+    await ctl.install(guild.guild_id, app.application_id)
+    return app, owner, person, guild
+
+
+def _client(intents: discord.Intents) -> discord.Client:
+    return discord.Client(intents=intents, guild_ready_timeout=0.2)
+
+
+def _members_intents() -> discord.Intents:
+    intents = discord.Intents.default()
+    intents.members = True
+    return intents
+
+
+@pytest.mark.usefixtures("discord_py_sandbox")
+async def test_join_leave_and_reactions_reach_a_bot_with_the_intents(
+    sandbox_control: SandboxControl,
+) -> None:
+    ctl = sandbox_control
+    app, _owner, person, guild = await _world(ctl, "Greeter", privileged_intents=["members"])
+    client = _client(_members_intents())
+    seen = Seen(client, "member_join", "member_remove", "raw_reaction_add", "raw_reaction_remove")
+    channel_id = guild.channel_ids[0]
+
+    async with running_client(client, app.token):
+        joined = await ctl.join(guild.guild_id, username="newcomer")
+        (member,) = await seen.next("member_join")
+        assert (member.id, member.name) == (int(joined["user_id"]), "newcomer")
+        assert member.guild.id == int(guild.guild_id)
+        assert client.get_guild(int(guild.guild_id)).member_count == 4  # type: ignore[union-attr]
+
+        again = await ctl.join(guild.guild_id, user_id=joined["user_id"])
+        assert again["joined"] is False
+
+        message = await ctl.post_message(channel_id, person.id, "react to me")
+        await ctl.react(channel_id, message["id"], joined["user_id"], "👍")
+        (added,) = await seen.next("raw_reaction_add")
+        assert added.message_id == int(message["id"])
+        assert added.user_id == int(joined["user_id"])
+        assert str(added.emoji) == "👍"
+        assert added.member is not None
+        assert added.member.name == "newcomer"
+        await ctl.react(channel_id, message["id"], joined["user_id"], "👍", remove=True)
+        (removed,) = await seen.next("raw_reaction_remove")
+        assert (removed.message_id, str(removed.emoji)) == (int(message["id"]), "👍")
+
+        await ctl.leave(guild.guild_id, joined["user_id"])
+        (gone,) = await seen.next("member_remove")
+        assert gone.id == int(joined["user_id"])
+
+    with pytest.raises(SandboxError) as not_member:
+        await ctl.member(guild.guild_id, joined["user_id"])
+    assert not_member.value.status == 404
+
+
+@pytest.mark.usefixtures("discord_py_sandbox")
+async def test_without_the_intents_joins_reactions_and_content_stay_hidden(
+    sandbox_control: SandboxControl,
+) -> None:
+    ctl = sandbox_control
+    app, _owner, person, guild = await _world(ctl, "Unprivileged")
+    intents = discord.Intents.default()  # no members, no message content
+    intents.reactions = False
+    client = _client(intents)
+    seen = Seen(client, "member_join", "member_remove", "raw_reaction_add", "message")
+    channel_id = guild.channel_ids[0]
+
+    async with running_client(client, app.token):
+        joined = await ctl.join(guild.guild_id, username="unseen")
+        plain = await ctl.post_message(channel_id, person.id, "secret words")
+        await ctl.react(channel_id, plain["id"], person.id, "🎉")
+        await ctl.leave(guild.guild_id, joined["user_id"])
+        mention = await ctl.post_message(channel_id, person.id, f"<@{app.bot_user_id}> hello")
+        # Events of one session arrive in order: once the mention is here, anything the
+        # join, the reaction or the leave would have sent is here too.
+        (first,) = await seen.next("message")
+        (second,) = await seen.next("message")
+
+        # A DM keeps its content too (Discord's rule: DMs, mentions and the bot's own).
+        dm = await (await client.fetch_user(int(person.id))).create_dm()
+        await ctl.post_message(str(dm.id), person.id, "a private word")
+        (private,) = await seen.next("message")
+
+    assert (first.id, first.content, first.embeds) == (int(plain["id"]), "", [])
+    assert (second.id, second.content) == (int(mention["id"]), f"<@{app.bot_user_id}> hello")
+    assert private.content == "a private word"
+    assert isinstance(private.channel, discord.DMChannel)
+    assert seen.count("member_join") == seen.count("member_remove") == 0
+    assert seen.count("raw_reaction_add") == 0
+
+
+@pytest.mark.usefixtures("discord_py_sandbox")
+async def test_moderation_through_discord_py_shows_in_the_control_api(
+    sandbox_control: SandboxControl,
+) -> None:
+    ctl = sandbox_control
+    app, _owner, person, guild = await _world(ctl, "Moderator", privileged_intents=["members"])
+    role_id = await ctl.create_role(guild.guild_id, "Verified")
+    client = _client(_members_intents())
+    seen = Seen(client, "member_update", "member_remove", "guild_role_create", "raw_reaction_add")
+    channel_id = guild.channel_ids[0]
+
+    async with running_client(client, app.token):
+        server = client.get_guild(int(guild.guild_id))
+        assert server is not None
+        member = server.get_member(int(person.id))
+        assert member is not None
+        role = server.get_role(int(role_id))
+        assert role is not None
+
+        await member.add_roles(role, reason="verified by reaction")
+        before, after = await seen.next("member_update")
+        assert role not in before.roles
+        assert role in after.roles
+        assert (await ctl.member(guild.guild_id, person.id))["roles"] == [role_id]
+        await member.remove_roles(role)
+        _, after = await seen.next("member_update")
+        assert role not in after.roles
+        assert (await ctl.member(guild.guild_id, person.id))["roles"] == []
+
+        await member.timeout(timedelta(minutes=5), reason="spam")
+        _, after = await seen.next("member_update")
+        assert after.is_timed_out()
+        shown = await ctl.member(guild.guild_id, person.id)
+        until = datetime.fromisoformat(shown["communication_disabled_until"])
+        assert timedelta(minutes=4) < until - datetime.now(UTC) <= timedelta(minutes=5)
+
+        await member.edit(nick="Calm Person")
+        _, after = await seen.next("member_update")
+        assert after.nick == "Calm Person"
+        assert (await ctl.member(guild.guild_id, person.id))["nick"] == "Calm Person"
+
+        made = await server.create_role(name="Made by bot", reason="automation")
+        (created,) = await seen.next("guild_role_create")
+        assert created.id == made.id
+        assert made.name == "Made by bot"
+        await member.add_roles(made)  # below the bot's own role, so it may hand it out
+        assert (await ctl.member(guild.guild_id, person.id))["roles"] == [str(made.id)]
+
+        await member.send("welcome to the server")
+        [dm] = await ctl.dms(person.id, wait=EVENT_TIMEOUT)
+        assert dm["content"] == "welcome to the server"
+        assert dm["author"]["id"] == app.bot_user_id
+
+        channel = server.get_channel(int(channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        note = await channel.send("react and vanish")
+        await note.add_reaction("✅")
+        (reaction,) = await seen.next("raw_reaction_add")
+        assert (reaction.user_id, str(reaction.emoji)) == (int(app.bot_user_id), "✅")
+        fetched = await channel.fetch_message(note.id)
+        assert [(str(r.emoji), r.count, r.me) for r in fetched.reactions] == [("✅", 1, True)]
+        await note.remove_reaction("✅", server.me)
+        assert (await channel.fetch_message(note.id)).reactions == []
+        spoken = await ctl.post_message(channel_id, person.id, "rude words")
+        await channel.get_partial_message(int(spoken["id"])).delete()
+        await note.delete()
+        remaining = {m["id"] for m in await ctl.channel_messages(channel_id)}
+        assert not remaining & {spoken["id"], str(note.id)}
+
+        await member.kick(reason="bye")
+        (kicked,) = await seen.next("member_remove")
+        assert kicked.id == int(person.id)
+
+    with pytest.raises(SandboxError) as not_member:
+        await ctl.member(guild.guild_id, person.id)
+    assert not_member.value.status == 404
+
+
+@pytest.mark.usefixtures("discord_py_sandbox")
+async def test_discords_refusals_reach_discord_py(sandbox_control: SandboxControl) -> None:
+    ctl = sandbox_control
+    app, owner, person, guild = await _world(ctl, "Humble Bot", privileged_intents=["members"])
+    above = await ctl.create_role(guild.guild_id, "Admins", position=99)
+    # A member wearing a role above the bot's: out of its reach for kicks and timeouts.
+    boss = await ctl.create_user("humble-boss")
+    await ctl.join(guild.guild_id, user_id=boss.id, roles=[above])
+    stranger = await ctl.create_user("humble-stranger")
+    client = _client(_members_intents())
+
+    async with running_client(client, app.token):
+        server = client.get_guild(int(guild.guild_id))
+        assert server is not None
+        member = server.get_member(int(person.id))
+        assert member is not None
+        high = server.get_role(int(above))
+        assert high is not None
+
+        with pytest.raises(discord.Forbidden) as too_high:
+            await member.add_roles(high)
+        assert too_high.value.code == 50013
+        with pytest.raises(discord.Forbidden) as own_role:
+            await member.add_roles(server.self_role)  # type: ignore[arg-type]
+        assert own_role.value.code == 50013
+        owner_member = server.get_member(int(owner.id))
+        assert owner_member is not None
+        for attempt in (owner_member.timeout(timedelta(minutes=1)), owner_member.kick()):
+            with pytest.raises(discord.Forbidden) as not_the_owner:
+                await attempt
+            assert not_the_owner.value.code == 50013
+
+        boss_member = server.get_member(int(boss.id))
+        assert boss_member is not None
+        assert high in boss_member.roles
+        for attempt in (boss_member.timeout(timedelta(minutes=1)), boss_member.kick()):
+            with pytest.raises(discord.Forbidden) as outranked:
+                await attempt
+            assert outranked.value.code == 50013
+
+        with pytest.raises(discord.NotFound) as no_role:
+            await member.add_roles(discord.Object(id=1))
+        assert no_role.value.code == 10011
+        with pytest.raises(discord.NotFound) as no_member:
+            await server.kick(discord.Object(id=int(stranger.id)))
+        assert no_member.value.code == 10007
+        channel = server.get_channel(int(guild.channel_ids[0]))
+        assert isinstance(channel, discord.TextChannel)
+        with pytest.raises(discord.NotFound) as no_message:
+            await channel.get_partial_message(1).delete()
+        assert no_message.value.code == 10008
+        with pytest.raises(discord.NotFound) as no_channel:
+            await client.http.delete_message(1, 1)
+        assert no_channel.value.code == 10003
+        with pytest.raises(discord.Forbidden) as no_common_guild:
+            await (await client.fetch_user(int(stranger.id))).send("hello stranger")
+        assert no_common_guild.value.code == 50007
+
+    assert (await ctl.member(guild.guild_id, person.id))["roles"] == []
+    assert (await ctl.member(guild.guild_id, boss.id))["communication_disabled_until"] is None
+    assert await ctl.dms(stranger.id) == []
+    assert (await ctl.member(guild.guild_id, owner.id))["communication_disabled_until"] is None
+
+
+async def test_control_api_refuses_bad_member_and_reaction_requests(
+    sandbox_control: SandboxControl,
+) -> None:
+    ctl = sandbox_control
+    app, owner, person, guild = await _world(ctl, "Control Checks")
+    channel_id = guild.channel_ids[0]
+    message = await ctl.post_message(channel_id, person.id, "hello")
+    outsider = await ctl.create_user("control-outsider")
+
+    async def status_of(method: str, path: str, body: Any = None) -> int:
+        with pytest.raises(SandboxError) as refused:
+            await ctl.request(method, path, body)
+        return refused.value.status
+
+    reaction = {"channel_id": channel_id, "message_id": message["id"], "user_id": person.id}
+    assert await status_of("POST", f"/guilds/{guild.guild_id}/members", {}) == 400
+    assert await status_of("POST", f"/guilds/{guild.guild_id}/members", {"user_id": "1"}) == 404
+    assert await status_of("DELETE", f"/guilds/{guild.guild_id}/members/{owner.id}") == 400
+    assert await status_of("DELETE", f"/guilds/{guild.guild_id}/members/{outsider.id}") == 404
+    assert await status_of("DELETE", f"/guilds/{guild.guild_id}/members/{app.bot_user_id}") == 400
+    assert await status_of("POST", f"/guilds/{guild.guild_id}/roles", {"name": ""}) == 400
+    assert await status_of("POST", "/reactions", {**reaction, "emoji": "smile"}) == 400
+    assert await status_of("POST", "/reactions", {**reaction}) == 400
+    assert (
+        await status_of("POST", "/reactions", {**reaction, "message_id": "1", "emoji": "👍"}) == 404
+    )
+    assert (
+        await status_of("POST", "/reactions", {**reaction, "user_id": outsider.id, "emoji": "👍"})
+        == 400
+    )
+    assert await status_of("GET", "/users/1/dms") == 404
+
+    first = await ctl.react(channel_id, message["id"], person.id, "👍")
+    assert (first["added"], first["count"]) == (True, 1)
+    assert (await ctl.react(channel_id, message["id"], person.id, "👍"))["added"] is False
+    custom = await ctl.react(channel_id, message["id"], owner.id, "party:123456")
+    assert custom["emoji"] == "party:123456"
+    gone = await ctl.react(channel_id, message["id"], person.id, "👍", remove=True)
+    assert (gone["removed"], gone["count"]) == (True, 0)
+    assert (await ctl.react(channel_id, message["id"], person.id, "👍", remove=True))[
+        "removed"
+    ] is False
+    assert await ctl.dms(person.id) == []
