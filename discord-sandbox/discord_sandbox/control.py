@@ -1,7 +1,9 @@
 """The `/_sandbox/` control API: create the world, inject what people do, observe and break.
 
 Plain JSON in and out; errors are `{"error": "..."}` with a fitting status. Ids are strings
-(snowflakes), as in Discord payloads.
+(snowflakes), as in Discord payloads. What people do to members, roles and reactions (join,
+leave, react, a new role) and reading back a member or someone's DMs are in `control_members`;
+the README's control table lists every route.
 """
 
 from __future__ import annotations
