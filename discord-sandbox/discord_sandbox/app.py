@@ -95,7 +95,7 @@ def create_app(config: ServerConfig, ctx: SandboxContext | None = None) -> web.A
     control.install_routes(app)
     oauth.install(app)
     google.install(app)
-    control_members.install_routes(app)
+    control.install_routes(app, control_members.ROUTES)
     routers = (users_router, applications_router, guilds_router, interactions_router)
     for router in (*routers, members_router):
         router.install(app)

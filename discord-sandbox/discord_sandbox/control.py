@@ -30,7 +30,7 @@ from .payloads import (
     session_start_limit_payload,
 )
 from .sessions import Session
-from .state import Application, StateError, normalize_privileged
+from .state import Application, Message, StateError, normalize_privileged
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PREFIX = "/_sandbox"
@@ -373,22 +373,29 @@ async def channel_messages(request: web.Request) -> web.Response:
     channel = ctx.state.get_channel(_id(request.match_info["channel_id"], "channel id"))
     after = int(request.query.get("after", "0") or 0)
     author = request.query.get("author_id")
-    wait = _wait_seconds(request)
-    deadline = time.monotonic() + wait
 
-    def matching() -> list[Any]:
+    def matching() -> list[Message]:
         return [
             m
             for m in ctx.state.channel_messages(channel.id)
             if m.id > after and (author is None or str(m.author_id) == author)
         ]
 
+    found = await long_poll(ctx, request, matching)
+    return json_response([message_payload(ctx.state, m) for m in found])
+
+
+async def long_poll(
+    ctx: SandboxContext, request: web.Request, matching: Callable[[], list[Message]]
+) -> list[Message]:
+    """`matching()` now, or with `?wait=S` once a new message makes it non-empty (or S is up):
+    wakes on every posted message."""
+    deadline = time.monotonic() + _wait_seconds(request)
     found = matching()
     while not found and time.monotonic() < deadline:
-        # Long poll: wake on every new message until one matches or time is up.
         await ctx.messages_posted.wait(deadline - time.monotonic())
         found = matching()
-    return json_response([message_payload(ctx.state, m) for m in found])
+    return found
 
 
 # -------------------------------------------------------- sessions and faults
@@ -539,6 +546,6 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
-def install_routes(app: web.Application) -> None:
-    for method, path, handler in ROUTES:
+def install_routes(app: web.Application, routes: list[tuple[str, str, Handler]] = ROUTES) -> None:
+    for method, path, handler in routes:
         app.router.add_route(method, PREFIX + path, _guarded(handler))

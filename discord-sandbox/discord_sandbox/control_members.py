@@ -6,21 +6,17 @@ control table lists them.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from .context import SandboxContext, ctx_of
-from .control import PREFIX, _body, _guarded, _id, _wait_seconds
+from .control import Handler, _body, _id, long_poll
 from .dms import DM_CHANNEL, dms_to
 from .jsonresp import json_response
 from .members import create_role, emoji_key, join, leave, react, unreact
 from .payloads import message_payload
 from .state import Message, StateError, User
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def add_member(request: web.Request) -> web.Response:
@@ -151,15 +147,11 @@ async def user_dms(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     user = ctx.state.get_user(_id(request.match_info["user_id"], "user id"))
     after = _id(request.query.get("after", "0") or 0, "after")
-    deadline = time.monotonic() + _wait_seconds(request)
 
     def matching() -> list[Message]:
         return [m for m in dms_to(ctx.state, user.id) if m.id > after]
 
-    found = matching()
-    while not found and time.monotonic() < deadline:
-        await ctx.messages_posted.wait(deadline - time.monotonic())
-        found = matching()
+    found = await long_poll(ctx, request, matching)
     return json_response([message_payload(ctx.state, m) for m in found])
 
 
@@ -172,8 +164,3 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "/reactions", remove_reaction),
     ("GET", "/users/{user_id}/dms", user_dms),
 ]
-
-
-def install_routes(app: web.Application) -> None:
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, PREFIX + path, _guarded(handler))
