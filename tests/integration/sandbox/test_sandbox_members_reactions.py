@@ -54,6 +54,15 @@ def _client(intents: discord.Intents) -> discord.Client:
     return discord.Client(intents=intents, guild_ready_timeout=0.2)
 
 
+def _cached(client: discord.Client, guild_id: str, user_id: str) -> tuple[Any, Any]:
+    """The guild and one member as discord.py cached them from GUILD_CREATE."""
+    server = client.get_guild(int(guild_id))
+    assert server is not None
+    member = server.get_member(int(user_id))
+    assert member is not None
+    return server, member
+
+
 def _members_intents() -> discord.Intents:
     intents = discord.Intents.default()
     intents.members = True
@@ -149,10 +158,7 @@ async def test_moderation_through_discord_py_shows_in_the_control_api(
     channel_id = guild.channel_ids[0]
 
     async with running_client(client, app.token):
-        server = client.get_guild(int(guild.guild_id))
-        assert server is not None
-        member = server.get_member(int(person.id))
-        assert member is not None
+        server, member = _cached(client, guild.guild_id, person.id)
         role = server.get_role(int(role_id))
         assert role is not None
 
@@ -227,17 +233,12 @@ async def test_discords_refusals_reach_discord_py(sandbox_control: SandboxContro
     client = _client(_members_intents())
 
     async with running_client(client, app.token):
-        server = client.get_guild(int(guild.guild_id))
-        assert server is not None
-        member = server.get_member(int(person.id))
-        assert member is not None
+        server, member = _cached(client, guild.guild_id, person.id)
         high = server.get_role(int(above))
         assert high is not None
 
-        owner_member = server.get_member(int(owner.id))
-        boss_member = server.get_member(int(boss.id))
-        assert owner_member is not None
-        assert boss_member is not None
+        _, owner_member = _cached(client, guild.guild_id, owner.id)
+        _, boss_member = _cached(client, guild.guild_id, boss.id)
         assert high in boss_member.roles
         channel = server.get_channel(int(guild.channel_ids[0]))
         assert isinstance(channel, discord.TextChannel)
