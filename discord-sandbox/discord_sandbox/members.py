@@ -9,6 +9,7 @@ change made by a bot and one made "by a person" look the same on the gateway.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -101,11 +102,15 @@ def require_can_delete(
 
 
 # ------------------------------------------------------------ dispatching
-def _dispatch_members_event(ctx: SandboxContext, guild: Guild, event: str, data: Any) -> int:
+def _with_members_intent(data: Any) -> Callable[[Session], Any | None]:
     def build(session: Session) -> Any | None:
         return data if session.has(GUILD_MEMBERS) else None
 
-    return ctx.hub.dispatch_to_guild(guild.id, event, build)
+    return build
+
+
+def _dispatch_members_event(ctx: SandboxContext, guild: Guild, event: str, data: Any) -> int:
+    return ctx.hub.dispatch_to_guild(guild.id, event, _with_members_intent(data))
 
 
 def member_event(state: SandboxState, guild: Guild, member: Member) -> dict[str, Any]:
@@ -139,17 +144,24 @@ def join(
 
 
 def leave(ctx: SandboxContext, guild: Guild, user_id: int) -> Member:
-    """Remove a person from the guild (they left or were kicked): GUILD_MEMBER_REMOVE."""
+    """Remove a member (they left or were kicked): GUILD_MEMBER_REMOVE. A bot removed this way
+    is uninstalled, as on Discord: its own sessions get GUILD_DELETE instead."""
     member = guild.members.get(user_id)
     if member is None:
         raise StateError(404, f"user {user_id} is not a member of guild {guild.id}")
     if user_id == guild.owner_id:
         raise StateError(400, "the guild owner cannot leave their guild")
     user = ctx.state.get_user(user_id)
-    if user.bot:
-        raise StateError(400, "a bot leaves through DELETE /_sandbox/guilds/{id}/install/{app}")
     data = {"guild_id": str(guild.id), "user": user_payload(user)}
-    # Sent before the member is gone so the shards still see the guild the same way.
+    app = ctx.state.applications.get(user.application_id or 0)
+    if app is not None and app.id in guild.application_ids:
+        others = [a for a in guild.application_ids if a != app.id]
+        ctx.hub.dispatch_to_guild(
+            guild.id, "GUILD_MEMBER_REMOVE", _with_members_intent(data), app_ids=others
+        )
+        ctx.hub.dispatch_to_guild_removed(app, guild.id)
+        ctx.state.uninstall(guild, app)
+        return member
     _dispatch_members_event(ctx, guild, "GUILD_MEMBER_REMOVE", data)
     del guild.members[user_id]
     ctx.state.touch()

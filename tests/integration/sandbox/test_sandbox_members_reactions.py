@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import discord
+import httpx
 import pytest
 
-from tests.fixtures.sandbox import SandboxControl, SandboxError, running_client
+from tests.fixtures.sandbox import SandboxControl, SandboxError, running_client, start_sandbox
 
 EVENT_TIMEOUT = 10.0
 
@@ -300,7 +302,6 @@ async def test_control_api_refuses_bad_member_and_reaction_requests(
     assert await status_of("POST", f"/guilds/{guild.guild_id}/members", {"user_id": "1"}) == 404
     assert await status_of("DELETE", f"/guilds/{guild.guild_id}/members/{owner.id}") == 400
     assert await status_of("DELETE", f"/guilds/{guild.guild_id}/members/{outsider.id}") == 404
-    assert await status_of("DELETE", f"/guilds/{guild.guild_id}/members/{app.bot_user_id}") == 400
     assert await status_of("POST", f"/guilds/{guild.guild_id}/roles", {"name": ""}) == 400
     assert await status_of("POST", "/reactions", {**reaction, "emoji": "smile"}) == 400
     assert await status_of("POST", "/reactions", {**reaction}) == 400
@@ -324,3 +325,49 @@ async def test_control_api_refuses_bad_member_and_reaction_requests(
         "removed"
     ] is False
     assert await ctl.dms(person.id) == []
+
+    # Removing a bot's member uninstalls it, as a kick does on Discord.
+    bot_gone = await ctl.request("DELETE", f"/guilds/{guild.guild_id}/members/{app.bot_user_id}")
+    assert bot_gone["removed"] is True
+    assert (await ctl.request("GET", f"/guilds/{guild.guild_id}"))["application_ids"] == []
+
+
+async def test_members_reactions_and_dms_survive_a_restart(tmp_path: Path) -> None:
+    state_file = tmp_path / "sandbox-state.json"
+    first = start_sandbox(tmp_path / "one", state_file=state_file)
+    until = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    try:
+        app, _owner, person, guild = await _world(first.control, "Durable Mod")
+        role_id = await first.control.create_role(guild.guild_id, "Kept")
+        channel_id = guild.channel_ids[0]
+        message = await first.control.post_message(channel_id, person.id, "keep my reaction")
+        await first.control.react(channel_id, message["id"], person.id, "👍")
+        member_path = f"/guilds/{guild.guild_id}/members/{person.id}"
+        auth = {"Authorization": f"Bot {app.token}"}
+        async with httpx.AsyncClient(base_url=first.api_url, headers=auth) as api:
+            (await api.put(f"{member_path}/roles/{role_id}")).raise_for_status()
+            edit = {"nick": "Kept", "communication_disabled_until": until}
+            (await api.patch(member_path, json=edit)).raise_for_status()
+            dm = (await api.post("/users/@me/channels", json={"recipient_id": person.id})).json()
+            sent = await api.post(f"/channels/{dm['id']}/messages", json={"content": "remember"})
+            sent.raise_for_status()
+    finally:
+        await first.control.aclose()
+        first.stop()
+    second = start_sandbox(tmp_path / "two", state_file=state_file)
+    try:
+        shown = await second.control.member(guild.guild_id, person.id)
+        [kept] = await second.control.dms(person.id)
+        async with httpx.AsyncClient(base_url=second.api_url, headers=auth) as api:
+            again = (await api.get(f"/channels/{channel_id}/messages/{message['id']}")).json()
+    finally:
+        await second.control.aclose()
+        second.stop()
+    assert (shown["roles"], shown["nick"]) == ([role_id], "Kept")
+    assert datetime.fromisoformat(shown["communication_disabled_until"]) == (
+        datetime.fromisoformat(until)
+    )
+    assert (kept["content"], kept["channel_id"]) == ("remember", dm["id"])
+    assert [(r["emoji"]["name"], r["count"], r["me"]) for r in again["reactions"]] == [
+        ("👍", 1, False)
+    ]
