@@ -77,7 +77,7 @@ def require_role_below(guild: Guild, actor: Member, role: Role) -> None:
         raise missing_permissions()
 
 
-def require_above(state: SandboxState, guild: Guild, actor: Member, target: Member) -> None:
+def require_above(guild: Guild, actor: Member, target: Member) -> None:
     """Moderating `target` (kick, timeout, nickname): never the owner, and only a member whose
     highest role is below the actor's."""
     if actor.user_id == guild.owner_id:
@@ -266,24 +266,22 @@ def edit_member(
     ctx: SandboxContext, guild: Guild, actor: Member, member: Member, body: dict[str, Any]
 ) -> None:
     """`PATCH /guilds/{id}/members/{user_id}`: nick, timeout and the role list, each with the
-    permission and hierarchy Discord asks for; one GUILD_MEMBER_UPDATE for the whole edit."""
+    permission and hierarchy Discord asks for. All or nothing: every check runs before any
+    change; one GUILD_MEMBER_UPDATE for the whole edit."""
     state = ctx.state
-    changed = False
+    nick, until, roles = member.nick, member.communication_disabled_until, member.roles
     if "nick" in body:
         nick = parse_nick(body["nick"])
         if nick != member.nick:
             require_permission(state, guild, actor, MANAGE_NICKNAMES)
             if member.user_id != actor.user_id:
-                require_above(state, guild, actor, member)
-            member.nick, changed = nick, True
+                require_above(guild, actor, member)
     if "communication_disabled_until" in body:
         until = parse_timeout(body["communication_disabled_until"])
         require_permission(state, guild, actor, MODERATE_MEMBERS)
-        require_above(state, guild, actor, member)
+        require_above(guild, actor, member)
         if until is not None and state.member_permissions(guild, member) & ADMINISTRATOR:
             raise missing_permissions()  # administrators cannot be timed out
-        if until != member.communication_disabled_until:
-            member.communication_disabled_until, changed = until, True
     if body.get("roles") is not None:
         wanted = _role_list(guild, body["roles"])
         current = set(member.roles)
@@ -291,11 +289,11 @@ def edit_member(
             require_permission(state, guild, actor, MANAGE_ROLES)
             for role_id in wanted ^ current:
                 require_role_below(guild, actor, guild.roles[role_id])
-            member.roles = [r for r in member.roles if r in wanted] + [
+            roles = [r for r in member.roles if r in wanted] + [
                 r for r in wanted if r not in current
             ]
-            changed = True
-    if changed:
+    if (nick, until, roles) != (member.nick, member.communication_disabled_until, member.roles):
+        member.nick, member.communication_disabled_until, member.roles = nick, until, roles
         member_updated(ctx, guild, member)
 
 

@@ -98,7 +98,7 @@ async def kick_member(request: web.Request) -> web.Response:
     ctx, _app, guild, me = _context(request)
     member = _member(guild, request)
     require_permission(ctx.state, guild, me, KICK_MEMBERS)
-    require_above(ctx.state, guild, me, member)
+    require_above(guild, me, member)
     leave(ctx, guild, member.user_id)
     return no_content()
 

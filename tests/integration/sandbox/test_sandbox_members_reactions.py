@@ -247,6 +247,7 @@ async def test_discords_refusals_reach_discord_py(sandbox_control: SandboxContro
         stranger_user = await client.fetch_user(int(stranger.id))
         refusals = {
             "a role above the bot's": member.add_roles(high),
+            "a nick along with a role above": member.edit(nick="Sneaky", roles=[high]),
             "the bot's own managed role": member.add_roles(server.self_role),  # type: ignore[arg-type]
             "timing out the owner": owner_member.timeout(timedelta(minutes=1)),
             "kicking the owner": owner_member.kick(),
@@ -266,6 +267,7 @@ async def test_discords_refusals_reach_discord_py(sandbox_control: SandboxContro
 
     assert answers == {
         "a role above the bot's": ("Forbidden", 50013),
+        "a nick along with a role above": ("Forbidden", 50013),
         "the bot's own managed role": ("Forbidden", 50013),
         "timing out the owner": ("Forbidden", 50013),
         "kicking the owner": ("Forbidden", 50013),
@@ -277,7 +279,9 @@ async def test_discords_refusals_reach_discord_py(sandbox_control: SandboxContro
         "an unknown channel": ("NotFound", 10003),
         "a DM to someone sharing no guild": ("Forbidden", 50007),
     }
+    # A refused edit changes nothing, not even its allowed parts.
     assert (await ctl.member(guild.guild_id, person.id))["roles"] == []
+    assert (await ctl.member(guild.guild_id, person.id))["nick"] is None
     assert (await ctl.member(guild.guild_id, boss.id))["communication_disabled_until"] is None
     assert await ctl.dms(stranger.id) == []
     assert (await ctl.member(guild.guild_id, owner.id))["communication_disabled_until"] is None
