@@ -31,7 +31,7 @@ from .payloads import (
     role_payload,
 )
 from .rest import RestRouter, bot_app, ok, read_body, snowflake_param
-from .sessions import DIRECT_MESSAGES
+from .sessions import DIRECT_MESSAGES, GUILD_MESSAGES
 from .state import Application, Channel, Guild, Message
 
 router = RestRouter()
@@ -155,7 +155,11 @@ async def delete_message(request: web.Request) -> web.Response:
         dispatch_to_recipients(ctx, channel.id, "MESSAGE_DELETE", DIRECT_MESSAGES, deleted)
     else:
         deleted["guild_id"] = str(channel.guild_id)
-        ctx.hub.dispatch_to_guild(channel.guild_id, "MESSAGE_DELETE", lambda _s: deleted)
+        ctx.hub.dispatch_to_guild(
+            channel.guild_id,
+            "MESSAGE_DELETE",
+            lambda session: deleted if session.has(GUILD_MESSAGES) else None,
+        )
     return no_content()
 
 

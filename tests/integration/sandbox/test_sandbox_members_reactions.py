@@ -118,20 +118,22 @@ async def test_without_the_intents_joins_reactions_and_content_stay_hidden(
 ) -> None:
     ctl = sandbox_control
     app, _owner, person, guild = await _world(ctl, "Unprivileged")
+    role_id = await ctl.create_role(guild.guild_id, "Quiet")
     intents = discord.Intents.default()  # no members, no message content
     intents.reactions = False
     client = _client(intents)
-    seen = Seen(client, "member_join", "member_remove", "raw_reaction_add", "message")
+    seen = Seen(client, "message", "socket_event_type")
     channel_id = guild.channel_ids[0]
 
     async with running_client(client, app.token):
         joined = await ctl.join(guild.guild_id, username="unseen")
         plain = await ctl.post_message(channel_id, person.id, "secret words")
         await ctl.react(channel_id, plain["id"], person.id, "🎉")
+        await client.http.add_role(int(guild.guild_id), int(person.id), int(role_id))
         await ctl.leave(guild.guild_id, joined["user_id"])
         mention = await ctl.post_message(channel_id, person.id, f"<@{app.bot_user_id}> hello")
         # Events of one session arrive in order: once the mention is here, anything the
-        # join, the reaction or the leave would have sent is here too.
+        # join, the reaction, the role or the leave would have sent is here too.
         (first,) = await seen.next("message")
         (second,) = await seen.next("message")
 
@@ -144,8 +146,18 @@ async def test_without_the_intents_joins_reactions_and_content_stay_hidden(
     assert (second.id, second.content) == (int(mention["id"]), f"<@{app.bot_user_id}> hello")
     assert private.content == "a private word"
     assert isinstance(private.channel, discord.DMChannel)
-    assert seen.count("member_join") == seen.count("member_remove") == 0
-    assert seen.count("raw_reaction_add") == 0
+    received = set()
+    while seen.count("socket_event_type"):
+        (event_type,) = await seen.next("socket_event_type")
+        received.add(event_type)
+    assert "MESSAGE_CREATE" in received
+    assert not received & {
+        "GUILD_MEMBER_ADD",
+        "GUILD_MEMBER_UPDATE",
+        "GUILD_MEMBER_REMOVE",
+        "MESSAGE_REACTION_ADD",
+    }
+    assert (await ctl.member(guild.guild_id, person.id))["roles"] == [role_id]
 
 
 @pytest.mark.usefixtures("discord_py_sandbox")
@@ -156,7 +168,14 @@ async def test_moderation_through_discord_py_shows_in_the_control_api(
     app, _owner, person, guild = await _world(ctl, "Moderator", privileged_intents=["members"])
     role_id = await ctl.create_role(guild.guild_id, "Verified")
     client = _client(_members_intents())
-    seen = Seen(client, "member_update", "member_remove", "guild_role_create", "raw_reaction_add")
+    seen = Seen(
+        client,
+        "member_update",
+        "member_remove",
+        "guild_role_create",
+        "raw_reaction_add",
+        "raw_message_delete",
+    )
     channel_id = guild.channel_ids[0]
 
     async with running_client(client, app.token):
@@ -210,6 +229,8 @@ async def test_moderation_through_discord_py_shows_in_the_control_api(
         assert (await channel.fetch_message(note.id)).reactions == []
         spoken = await ctl.post_message(channel_id, person.id, "rude words")
         await channel.get_partial_message(int(spoken["id"])).delete()
+        (deleted,) = await seen.next("raw_message_delete")
+        assert deleted.message_id == int(spoken["id"])
         await note.delete()
         remaining = {m["id"] for m in await ctl.channel_messages(channel_id)}
         assert not remaining & {spoken["id"], str(note.id)}
