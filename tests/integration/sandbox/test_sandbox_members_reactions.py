@@ -14,7 +14,13 @@ import discord
 import httpx
 import pytest
 
-from tests.fixtures.sandbox import SandboxControl, SandboxError, running_client, start_sandbox
+from tests.fixtures.sandbox import (
+    SandboxControl,
+    SandboxError,
+    SandboxProcess,
+    running_client,
+    start_sandbox,
+)
 
 EVENT_TIMEOUT = 10.0
 
@@ -306,6 +312,36 @@ async def test_discords_refusals_reach_discord_py(sandbox_control: SandboxContro
     assert (await ctl.member(guild.guild_id, boss.id))["communication_disabled_until"] is None
     assert await ctl.dms(stranger.id) == []
     assert (await ctl.member(guild.guild_id, owner.id))["communication_disabled_until"] is None
+
+
+@pytest.mark.usefixtures("discord_py_sandbox")
+async def test_an_enforced_nonce_makes_a_resend_return_the_first_message(
+    sandbox_control: SandboxControl, sandbox: SandboxProcess
+) -> None:
+    ctl = sandbox_control
+    app, _owner, _person, guild = await _world(ctl, "Exactly Once")
+    channel_id = guild.channel_ids[0]
+    client = _client(discord.Intents.default())
+
+    async with running_client(client, app.token):
+        channel = client.get_channel(int(channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        # discord.py sends `enforce_nonce: true` with every nonce.
+        first = await channel.send("welcome!", nonce="run-7:step-1")
+        again = await channel.send("welcome!", nonce="run-7:step-1")
+        other = await channel.send("welcome!", nonce="run-8:step-1")
+    auth = {"Authorization": f"Bot {app.token}"}
+    async with httpx.AsyncClient(base_url=sandbox.api_url, headers=auth) as api:
+        path = f"/channels/{channel_id}/messages"
+        unenforced = await api.post(path, json={"content": "x", "nonce": "run-8:step-1"})
+        too_long = await api.post(path, json={"content": "x", "nonce": "n" * 26})
+
+    assert again.id == first.id
+    assert other.id != first.id
+    assert unenforced.status_code == 200
+    assert too_long.json()["errors"]["nonce"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
+    stored = [m["id"] for m in await ctl.channel_messages(channel_id, author_id=app.bot_user_id)]
+    assert stored == [str(first.id), str(other.id), unenforced.json()["id"]]
 
 
 async def test_control_api_refuses_bad_member_and_reaction_requests(
