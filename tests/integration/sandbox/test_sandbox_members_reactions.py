@@ -315,6 +315,56 @@ async def test_discords_refusals_reach_discord_py(sandbox_control: SandboxContro
 
 
 @pytest.mark.usefixtures("discord_py_sandbox")
+async def test_a_bot_without_the_permissions_gets_50013(sandbox_control: SandboxControl) -> None:
+    ctl = sandbox_control
+    app = await ctl.create_application("Plain Bot", privileged_intents=["members"])
+    owner = await ctl.create_user("plain-owner")
+    person = await ctl.create_user("plain-person")
+    guild = await ctl.create_guild("Plain guild", members=[owner.id, person.id])
+    view_and_send = (1 << 10) | (1 << 11)  # what a bot invited without moderation rights has
+    await ctl.request(
+        "POST",
+        f"/guilds/{guild.guild_id}/install",
+        {"application_id": app.application_id, "permissions": view_and_send},
+    )
+    role_id = await ctl.create_role(guild.guild_id, "Below the bot")
+    channel_id = guild.channel_ids[0]
+    spoken = await ctl.post_message(channel_id, person.id, "not yours to delete")
+    client = _client(_members_intents())
+
+    async with running_client(client, app.token):
+        server, member = _cached(client, guild.guild_id, person.id)
+        role = server.get_role(int(role_id))
+        assert role is not None
+        channel = server.get_channel(int(channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        refusals = {
+            "add a role": member.add_roles(role),
+            "time out": member.timeout(timedelta(minutes=1)),
+            "rename": member.edit(nick="Renamed"),
+            "kick": member.kick(),
+            "create a role": server.create_role(name="Nope"),
+            "delete another's message": channel.get_partial_message(int(spoken["id"])).delete(),
+        }
+        codes: dict[str, int] = {}
+        for what, call in refusals.items():
+            with pytest.raises(discord.Forbidden) as refused:
+                await call
+            codes[what] = refused.value.code
+        # @everyone's default set includes reacting: that still works.
+        await channel.get_partial_message(int(spoken["id"])).add_reaction("👀")
+
+    assert set(codes.values()) == {50013}, codes
+    shown = await ctl.member(guild.guild_id, person.id)
+    assert (shown["roles"], shown["nick"], shown["communication_disabled_until"]) == (
+        [],
+        None,
+        None,
+    )
+    assert [m["id"] for m in await ctl.channel_messages(channel_id)] == [spoken["id"]]
+
+
+@pytest.mark.usefixtures("discord_py_sandbox")
 async def test_an_enforced_nonce_makes_a_resend_return_the_first_message(
     sandbox_control: SandboxControl, sandbox: SandboxProcess
 ) -> None:
@@ -374,6 +424,10 @@ async def test_control_api_refuses_bad_member_and_reaction_requests(
         == 400
     )
     assert await status_of("GET", "/users/1/dms") == 404
+    install = f"/guilds/{guild.guild_id}/install"
+    other = await ctl.create_application("Control Checks 2")
+    bad_bits = {"application_id": other.application_id, "permissions": "all"}
+    assert await status_of("POST", install, bad_bits) == 400
 
     first = await ctl.react(channel_id, message["id"], person.id, "👍")
     assert (first["added"], first["count"]) == (True, 1)
