@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,16 @@ def _cached(client: discord.Client, guild_id: str, user_id: str) -> tuple[Any, A
     member = server.get_member(int(user_id))
     assert member is not None
     return server, member
+
+
+async def _refusals(calls: dict[str, Awaitable[Any]]) -> dict[str, tuple[str, int]]:
+    """What each discord.py call was refused with: (exception class, Discord error code)."""
+    answers: dict[str, tuple[str, int]] = {}
+    for what, call in calls.items():
+        with pytest.raises(discord.HTTPException) as refused:
+            await call
+        answers[what] = (type(refused.value).__name__, refused.value.code)
+    return answers
 
 
 def _members_intents() -> discord.Intents:
@@ -286,11 +297,7 @@ async def test_discords_refusals_reach_discord_py(sandbox_control: SandboxContro
             "an unknown channel": client.http.delete_message(1, 1),
             "a DM to someone sharing no guild": stranger_user.send("hello stranger"),
         }
-        answers: dict[str, tuple[str, int]] = {}
-        for what, call in refusals.items():
-            with pytest.raises(discord.HTTPException) as refused:
-                await call
-            answers[what] = (type(refused.value).__name__, refused.value.code)
+        answers = await _refusals(refusals)
 
     assert answers == {
         "a role above the bot's": ("Forbidden", 50013),
@@ -346,15 +353,11 @@ async def test_a_bot_without_the_permissions_gets_50013(sandbox_control: Sandbox
             "create a role": server.create_role(name="Nope"),
             "delete another's message": channel.get_partial_message(int(spoken["id"])).delete(),
         }
-        codes: dict[str, int] = {}
-        for what, call in refusals.items():
-            with pytest.raises(discord.Forbidden) as refused:
-                await call
-            codes[what] = refused.value.code
+        answers = await _refusals(refusals)
         # @everyone's default set includes reacting: that still works.
         await channel.get_partial_message(int(spoken["id"])).add_reaction("👀")
 
-    assert set(codes.values()) == {50013}, codes
+    assert set(answers.values()) == {("Forbidden", 50013)}, answers
     shown = await ctl.member(guild.guild_id, person.id)
     assert (shown["roles"], shown["nick"], shown["communication_disabled_until"]) == (
         [],
