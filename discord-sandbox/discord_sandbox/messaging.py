@@ -215,6 +215,8 @@ def dispatch_message(ctx: SandboxContext, message: Message, event: str) -> int:
             or message.author_id == session.bot_user_id
             or session.bot_user_id in message.mentions
         )
-        return gateway_message_payload(state, message, include_content=include)
+        return gateway_message_payload(
+            state, message, include_content=include, viewer_id=session.bot_user_id
+        )
 
     return ctx.hub.dispatch_to_guild(message.guild_id, event, build)

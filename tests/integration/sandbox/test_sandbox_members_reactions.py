@@ -192,6 +192,7 @@ async def test_moderation_through_discord_py_shows_in_the_control_api(
         "guild_role_create",
         "raw_reaction_add",
         "raw_message_delete",
+        "raw_message_edit",
     )
     channel_id = guild.channel_ids[0]
 
@@ -242,6 +243,9 @@ async def test_moderation_through_discord_py_shows_in_the_control_api(
         assert (reaction.user_id, str(reaction.emoji)) == (int(app.bot_user_id), "✅")
         fetched = await channel.fetch_message(note.id)
         assert [(str(r.emoji), r.count, r.me) for r in fetched.reactions] == [("✅", 1, True)]
+        await note.edit(content="react and vanish (edited)")
+        (edit,) = await seen.next("raw_message_edit")
+        assert [(r["emoji"]["name"], r["me"]) for r in edit.data["reactions"]] == [("✅", True)]
         await note.remove_reaction("✅", server.me)
         assert (await channel.fetch_message(note.id)).reactions == []
         spoken = await ctl.post_message(channel_id, person.id, "rude words")
