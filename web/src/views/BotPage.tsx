@@ -81,7 +81,7 @@ function Header({ bot }: { bot: BotView }) {
       </p>
       <div className="row">
         <StartStopButtons bot={bot} running={running} action={action} />
-        <ActionPending action={action} state={s?.state} />
+        <ActionPending action={action} state={s?.state} since={s?.since} />
         <StreamIndicator />
       </div>
       <ErrorBox error={action.error} />
