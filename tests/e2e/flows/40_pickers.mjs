@@ -112,7 +112,7 @@ export default async function ({ S, page, flow, expectVisible, until, fitsPhone,
     if (await form.locator('.field-error').count()) throw new Error('the old error stays after a good save');
     await page.reload();
     await expectVisible(page.getByLabel('Prefix', { exact: true }));
-    await page.waitForFunction(() => document.querySelector('input[maxlength="5"]')?.value === '?');
+    await page.waitForFunction(() => document.querySelector('[data-field="prefix"] input')?.value === '?');
     // The editor tells how a prefix command will be typed, with this bot's prefix.
     await page.goto(`${botUrl()}/commands/new`);
     await page.getByLabel('Kind', { exact: true }).selectOption('prefix');

@@ -3,12 +3,13 @@
 // the bot's command prefix.
 import { Gated } from './gated';
 import { useToast } from './toast';
-import { ErrorSummary } from './formErrors';
+import { Counter, ErrorSummary } from './formErrors';
 import { useEffect, useId, useState, type ChangeEvent, type FormEvent, type InputHTMLAttributes } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { api } from '../api/client';
 import { ApiError, fieldErrors } from '../api/errors';
+import { LIMITS } from '../lib/fields';
 import { useStatus } from '../api/bots';
 import type { BotView, CommandSettings, GuildList } from '../api/types';
 import { ErrorBox, Field, Loading, when } from './ui';
@@ -254,8 +255,9 @@ export function PrefixSettings({ bot }: { bot: BotView }) {
       {current.isPending && <Loading what="Loading the prefix" />}
       <ErrorBox error={current.error} />
       <Field label="Prefix" name="prefix" error={errs.prefix} hint={`What a message starts with to call a prefix command: ${value || '!'}name. 1 to 5 characters, no spaces.`}>
-        {(p) => <input {...p} value={value} maxLength={5} size={6} onChange={(e) => (setPrefix(e.target.value), save.reset())} />}
+        {(p) => <input {...p} value={value} size={6} onChange={(e) => (setPrefix(e.target.value), save.reset())} />}
       </Field>
+      <Counter value={value} max={LIMITS.prefix} />
       <ErrorSummary errors={errs} attempt={save.error} />
       {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
       <div className="row" style={{ marginTop: 8 }}>
