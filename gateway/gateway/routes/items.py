@@ -1,6 +1,11 @@
-"""The five routes of a catalogue of named items (prompts, API connections): list, add, read,
+"""Routes registered from a table rather than written out one by one.
+
+The five routes of a catalogue of named items (prompts, API connections): list, add, read,
 change and remove, over the five RPCs command-service answers for it (its `ItemHandlers`).
-The catalogues differ only in names and contracts, which `ItemApi` holds."""
+The catalogues differ only in names and contracts, which `ItemApi` holds.
+
+A route whose only input is the bot of its path (`add_bot_route`): a read of one of its
+views, a desired-state change, a sync."""
 
 from __future__ import annotations
 
@@ -107,3 +112,23 @@ def add_item_routes(router: APIRouter, api: ItemApi) -> None:
     async def delete_item(item: UUID, bus: Bus, user: CurrentUser) -> Response:
         await bus.call(api.delete, api.ref(**{api.id_name: item}), user_id=user.user_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def add_bot_route(
+    router: APIRouter,
+    method: str,
+    path: str,
+    spec: RpcSpec[Any, Any],
+    *,
+    name: str,
+    ref: type[Contract],
+    timeout_s: float | None = None,
+    **route: Any,
+) -> None:
+    """Register `method path` (with `{bot_id}`), answering `spec` called with
+    `ref(bot_id=…)`; `route` is what `router.get(...)` and the like take."""
+
+    async def endpoint(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
+        return await bus.call(spec, ref(bot_id=bot_id), user_id=user.user_id, timeout_s=timeout_s)
+
+    router.add_api_route(path, endpoint, methods=[method], name=name, **route)
