@@ -116,7 +116,7 @@ for _name, _spec, _summary in (
     )
 
 # Views of the running bot, from the fleet.
-for _name, _spec, _model, _summary, _responses in (
+for _view, _read, _model, _about, _responses in (
     ("status", F.GET_STATUS, F.BotStatus, "live status with shards", None),
     ("shards", F.GET_SHARDS, F.ShardList, "shards and their replicas", None),
     (
@@ -128,8 +128,8 @@ for _name, _spec, _model, _summary, _responses in (
     ),
 ):
     add_bot_route(
-        bots, "GET", f"/{{bot_id}}/{_name}", _spec, name=f"bot_{_name}", ref=P.BotRef,
-        response_model=_model, summary=_summary, responses=_responses,
+        bots, "GET", f"/{{bot_id}}/{_view}", _read, name=f"bot_{_view}", ref=P.BotRef,
+        response_model=_model, summary=_about, responses=_responses,
     )
 
 

@@ -121,7 +121,7 @@ def add_bot_route(
     spec: RpcSpec[Any, Any],
     *,
     name: str,
-    ref: type[Contract],
+    ref: Callable[..., Contract],
     timeout_s: float | None = None,
     **route: Any,
 ) -> None:
