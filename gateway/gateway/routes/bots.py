@@ -15,7 +15,7 @@ from pydantic import Field
 
 from gateway.auth import CurrentUser
 from gateway.deps import Bus
-from gateway.routes.items import WorkspaceFilter, add_bot_route
+from gateway.routes.items import WorkspaceFilter, add_ref_route
 from proto import bots as P
 from proto import commands as C
 from proto import fleet as F
@@ -73,7 +73,7 @@ async def create_bot(body: P.CreateBot, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(P.CREATE_BOT, body, user_id=user.user_id)
 
 
-add_bot_route(
+add_ref_route(
     bots, "GET", "/{bot_id}", P.READ_BOT, name="read_bot", ref=P.BotRef,
     response_model=P.BotView, summary="one of your bots",
 )
@@ -110,7 +110,7 @@ for _name, _spec, _summary in (
     ("stop", P.STOP_BOT, "desired state: stopped"),
     ("restart", P.RESTART_BOT, "restart every shard (new generation)"),
 ):
-    add_bot_route(
+    add_ref_route(
         bots, "POST", f"/{{bot_id}}/{_name}", _spec, name=f"{_name}_bot", ref=P.BotRef,
         response_model=P.BotView, status_code=status.HTTP_202_ACCEPTED, summary=_summary,
     )
@@ -127,7 +127,7 @@ for _view, _read, _model, _about, _responses in (
         {409: {"description": "the bot is not running"}},
     ),
 ):
-    add_bot_route(
+    add_ref_route(
         bots, "GET", f"/{{bot_id}}/{_view}", _read, name=f"bot_{_view}", ref=P.BotRef,
         response_model=_model, summary=_about, responses=_responses,
     )

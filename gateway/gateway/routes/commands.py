@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from gateway.auth import CurrentUser
 from gateway.deps import Bus
-from gateway.routes.items import ItemApi, add_bot_route, add_item_routes
+from gateway.routes.items import ItemApi, add_item_routes, add_ref_route
 from proto import bots as P
 from proto import commands as C
 from proto import fleet as F
@@ -50,7 +50,7 @@ async def template_variables(bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(C.VARIABLES, Empty(), user_id=user.user_id)
 
 
-add_bot_route(
+add_ref_route(
     router, "GET", "/v1/bots/{bot_id}/commands", C.LIST, name="list_commands",
     ref=C.BotCommandRef, response_model=C.CommandList, summary="a bot's commands",
 )
@@ -87,18 +87,18 @@ async def preview_command(
 
 
 # Before `/v1/bots/{bot_id}/commands/{command_id}`, which would take these names as ids.
-add_bot_route(
+add_ref_route(
     router, "GET", "/v1/bots/{bot_id}/commands/sync", C.SYNC_STATUS, name="sync_status",
     ref=C.BotCommandRef, response_model=C.SyncStatus,
     summary="whether Discord has the current commands, and the last sync result",
 )
-add_bot_route(
+add_ref_route(
     router, "POST", "/v1/bots/{bot_id}/commands/sync", F.SYNC_COMMANDS, name="sync_now",
     ref=P.BotRef, timeout_s=SYNC_TIMEOUT_S, response_model=F.CommandsSynced,
     summary="Sync now: register the running bot's application commands with Discord again",
     responses={409: {"description": "the bot is not running"}},
 )
-add_bot_route(
+add_ref_route(
     router, "GET", "/v1/bots/{bot_id}/commands/settings", C.SETTINGS_GET, name="get_settings",
     ref=C.BotCommandRef, response_model=C.CommandSettings,
     summary="per-bot command settings (prefix)",

@@ -4,12 +4,12 @@ The five routes of a catalogue of named items (prompts, API connections): list, 
 change and remove, over the five RPCs command-service answers for it (its `ItemHandlers`).
 The catalogues differ only in names and contracts, which `ItemApi` holds.
 
-A route whose only input is the bot of its path (`add_bot_route`): a read of one of its
-views, a desired-state change, a sync."""
+A route whose only input is its path's one parameter (`add_ref_route`): a bot's views, its
+desired-state changes, a sync, an invitation's preview and acceptance."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -114,7 +114,7 @@ def add_item_routes(router: APIRouter, api: ItemApi) -> None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def add_bot_route(
+def add_ref_route(
     router: APIRouter,
     method: str,
     path: str,
@@ -122,13 +122,19 @@ def add_bot_route(
     *,
     name: str,
     ref: Callable[..., Contract],
+    key: str = "bot_id",
+    key_type: Any = UUID,
+    key_rules: Mapping[str, Any] | None = None,
     timeout_s: float | None = None,
     **route: Any,
 ) -> None:
-    """Register `method path` (with `{bot_id}`), answering `spec` called with
-    `ref(bot_id=…)`; `route` is what `router.get(...)` and the like take."""
+    """Register `method path`, whose one parameter `{key}` (a KEY_TYPE, checked by
+    KEY_RULES, `Path`'s constraints) is its only input: it answers `spec` called with
+    `ref(<key>=…)`. `route` is what `router.get(...)` and the like take."""
 
-    async def endpoint(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-        return await bus.call(spec, ref(bot_id=bot_id), user_id=user.user_id, timeout_s=timeout_s)
+    @typed(value=Annotated[key_type, Path(alias=key, **(key_rules or {}))])
+    async def endpoint(value: Any, bus: Bus, user: CurrentUser) -> Any:
+        request = ref(**{key: value})
+        return await bus.call(spec, request, user_id=user.user_id, timeout_s=timeout_s)
 
     router.add_api_route(path, endpoint, methods=[method], name=name, **route)

@@ -18,7 +18,7 @@ from pydantic import create_model
 
 from gateway.auth import CurrentUser, Principal, require_scope
 from gateway.deps import Bus
-from gateway.routes.items import typed
+from gateway.routes.items import add_ref_route, typed
 from proto import workspaces as W
 from proto.access import PERMISSIONS
 from proto.auth import ACCOUNT_SCOPE
@@ -285,27 +285,26 @@ add_entry_routes(
 )
 
 
-@router.get(
-    "/v1/invitations/{token}",
-    response_model=W.InvitationPreview,
-    summary="what an invitation link would join (410 when it expired, was revoked or used)",
-)
-async def preview_invitation(
-    token: Annotated[str, Path(min_length=1, max_length=128)], bus: Bus, user: CurrentUser
-) -> Any:
-    return await bus.call(
-        W.INVITATION_PREVIEW, W.AcceptInvitation(token=token), user_id=user.user_id
-    )
-
-
-@router.post(
-    "/v1/invitations/{token}/accept",
-    response_model=W.InvitationAccepted,
-    summary="join a workspace (410 when the link expired, was revoked or used)",
-)
-async def accept_invitation(
-    token: Annotated[str, Path(min_length=1, max_length=128)], bus: Bus, user: CurrentUser
-) -> Any:
-    return await bus.call(
-        W.INVITATION_ACCEPT, W.AcceptInvitation(token=token), user_id=user.user_id
+for _method, _path, _spec, _name, _model, _summary in (
+    (
+        "GET",
+        "/v1/invitations/{token}",
+        W.INVITATION_PREVIEW,
+        "preview_invitation",
+        W.InvitationPreview,
+        "what an invitation link would join (410 when it expired, was revoked or used)",
+    ),
+    (
+        "POST",
+        "/v1/invitations/{token}/accept",
+        W.INVITATION_ACCEPT,
+        "accept_invitation",
+        W.InvitationAccepted,
+        "join a workspace (410 when the link expired, was revoked or used)",
+    ),
+):
+    add_ref_route(
+        router, _method, _path, _spec, name=_name, ref=W.AcceptInvitation, key="token",
+        key_type=str, key_rules={"min_length": 1, "max_length": 128},
+        response_model=_model, summary=_summary,
     )
