@@ -143,8 +143,7 @@ def _retire_signing_key(settings: KernelSettings, kid: str | None) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from uuid import UUID
 
-    settings = _settings()
-    database_url = _database_url(settings)
+    database_url = _database_url(_settings())
     if database_url is None:
         return 2
     if (args.workspace is None) == (not args.all):
