@@ -3,7 +3,7 @@
 // the bot's command prefix.
 import { Gated } from './gated';
 import { useToast } from './toast';
-import { Counter, ErrorSummary } from './formErrors';
+import { Counter, SaveErrors } from './formErrors';
 import { useEffect, useId, useState, type ChangeEvent, type FormEvent, type InputHTMLAttributes } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
@@ -258,8 +258,7 @@ export function PrefixSettings({ bot }: { bot: BotView }) {
         {(p) => <input {...p} value={value} size={6} onChange={(e) => (setPrefix(e.target.value), save.reset())} />}
       </Field>
       <Counter value={value} max={LIMITS.prefix} />
-      <ErrorSummary errors={errs} attempt={save.error} />
-      {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
+      <SaveErrors errors={errs} error={save.error} />
       <div className="row" style={{ marginTop: 8 }}>
         <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id}>
           <button disabled={save.isPending || current.isPending}>{save.isPending ? 'Saving…' : 'Save prefix'}</button>

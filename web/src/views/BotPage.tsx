@@ -6,7 +6,7 @@ import { fieldErrors } from '../api/errors';
 import { useBot, useBotAction, useStatus, useUpdateBot } from '../api/bots';
 import type { AvatarApplied, BotView, FileList, PatchBot } from '../api/types';
 import { Confirm, ErrorBox, Field, Loading, StatusBadge, hint, when } from '../components/ui';
-import { Counter, ErrorSummary } from '../components/formErrors';
+import { Counter, SaveErrors } from '../components/formErrors';
 import { ActionPending } from '../components/pending';
 import { useToast } from '../components/toast';
 import { LIMITS } from '../lib/fields';
@@ -240,8 +240,7 @@ function Settings({ bot }: { bot: BotView }) {
           {shardMode === 'fixed' && <Field label="Shard count" name="shard_count" error={errs.shard_count}>{(p) => <input {...p} type="number" min={1} max={1024} value={shards} onChange={(e) => setShards(e.target.value)} />}</Field>}
         </fieldset>
         <label className="inline"><input type="checkbox" checked={autoStart} onChange={(e) => setAutoStart(e.target.checked)} /> Start automatically</label>
-        <ErrorSummary errors={errs} attempt={update.error} />
-        {update.error && Object.keys(errs).length === 0 && <ErrorBox error={update.error} />}
+        <SaveErrors errors={errs} error={update.error} />
         <div className="row" style={{ marginTop: 10 }}>
           <Gated perm="bots.edit" workspaceId={bot.workspace_id} botId={bot.id}>
             <button className="primary" disabled={update.isPending}>{update.isPending ? 'Saving…' : 'Save'}</button>
@@ -274,8 +273,7 @@ function ReplaceToken({ bot }: { bot: BotView }) {
       <h2 style={{ marginTop: 0 }}>Replace token</h2>
       <p className="muted small">Current token: {hint(bot.token_hint)}. The new one is checked with Discord; the bot restarts with it.</p>
       <Field label="New token" name="token" error={errs.token}>{(p) => <input {...p} type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} />}</Field>
-      <ErrorSummary errors={errs} attempt={m.error} what="Not replaced" />
-      {m.error && Object.keys(errs).length === 0 && <ErrorBox error={m.error} />}
+      <SaveErrors errors={errs} error={m.error} what="Not replaced" />
       <div className="row" style={{ marginTop: 8 }}>
         <Gated perm="bots.token" workspaceId={bot.workspace_id} botId={bot.id}>
           <button disabled={!token.trim() || m.isPending}>{m.isPending ? 'Checking the token with Discord…' : 'Replace token'}</button>
