@@ -14,6 +14,7 @@ from proto.events import Event
 from proto.registry import EventSpec, Spec, declared_specs, rpc
 
 
+# A request about one bot extends this ref (its id first, as the path gives it).
 class BotRef(Contract):
     bot_id: UUID
 
@@ -31,10 +32,9 @@ class BotSummary(Contract):
     username: str | None = None
 
 
-class ApplyAvatar(Contract):
+class ApplyAvatar(BotRef):
     """Raw body: the image bytes (PNG/WebP/...); this model travels in the `bc-meta` header."""
 
-    bot_id: UUID
     content_type: str
 
 
@@ -146,12 +146,11 @@ class CreateBot(_WithToken):
     )
 
 
-class UpdateBot(Contract):
+class UpdateBot(BotRef):
     """`PATCH /v1/bots/{id}`: only the fields given (not null) change.
 
     `shard_count: "auto"` returns to Discord's recommended shard count."""
 
-    bot_id: UUID
     name: BotName | None = None
     description: Description | None = None
     intents: IntentsInput | None = None
@@ -161,10 +160,9 @@ class UpdateBot(Contract):
     tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
 
 
-class ReplaceToken(_WithToken):
+class ReplaceToken(BotRef, _WithToken):
     """`PUT /v1/bots/{id}/token`: a new token for the same Discord application."""
 
-    bot_id: UUID
     token: BotToken
 
 
@@ -306,6 +304,8 @@ class SandboxInfo(Contract):
 
 TryKind = Literal["slash", "prefix", "user", "message"]
 TryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+# A server or channel of the sandbox to try a command in.
+SandboxId = Annotated[str, Field(max_length=32, pattern=r"^[0-9]+$")]
 
 
 class TryCommand(Contract):
@@ -317,21 +317,20 @@ class TryCommand(Contract):
     content: str | None = Field(
         default=None, max_length=1900, description="prefix commands: the text after the command"
     )
-    guild_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
-    channel_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
+    guild_id: SandboxId | None = None
+    channel_id: SandboxId | None = None
 
 
-class TryInvoke(Contract):
+class TryInvoke(BotRef):
     """bot-service: invoke `name` on the bot through the sandbox as its try-it user."""
 
-    bot_id: UUID
     name: TryName
     kind: TryKind = "slash"
     prefix: str | None = Field(default=None, max_length=10)
     options: dict[str, Any] = Field(default_factory=dict)
     content: str | None = Field(default=None, max_length=1900)
-    guild_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
-    channel_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
+    guild_id: SandboxId | None = None
+    channel_id: SandboxId | None = None
     wait_s: float = Field(default=10.0, gt=0, le=30)
 
 

@@ -9,20 +9,21 @@ database commit; every replica's fleet watches it. The fleet writes per-shard st
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AliasChoices, Field
 
 from proto.base import Contract
-from proto.bots import BotRef
+from proto.bots import ActivityType, BotRef, LiveState, PresenceStatus
 from proto.commands import BotInfo, ChannelInfo, GuildInfo
 from proto.events import Event
 from proto.registry import CoreSpec, EventSpec, KvSpec, Spec, declared_specs, rpc
 
-PresenceStatus = Literal["online", "idle", "dnd", "invisible"]
-ActivityType = Literal["playing", "streaming", "listening", "watching", "competing", "custom"]
-BotState = Literal["offline", "starting", "online", "reconnecting", "stopping", "error"]
+# The fleet's name for the states the bots list shows (`BotStatusBrief.state`).
+BotState = LiveState
+# A Discord channel or server id.
+DiscordId = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
 
 
 class Presence(Contract):
@@ -106,8 +107,7 @@ GET_SHARDS = rpc(
 )
 
 
-class ApplyPresence(Contract):
-    bot_id: UUID
+class ApplyPresence(BotRef):
     presence: Presence
 
 
@@ -116,9 +116,8 @@ class PresenceApplied(Contract):
     shards: int  # shards whose live session received the new presence
 
 
-class SendMessage(Contract):
-    bot_id: UUID
-    channel_id: str = Field(pattern=r"^[0-9]{1,20}$")
+class SendMessage(BotRef):
+    channel_id: DiscordId
     content: str | None = Field(default=None, max_length=2000)
     embeds: list[dict[str, Any]] = Field(default_factory=list, max_length=10)
 
@@ -129,13 +128,12 @@ class MessageSent(Contract):
     message_id: str
 
 
-class ContextRequest(Contract):
+class ContextRequest(BotRef):
     """Where a dry run of a command pretends to be: a server (this one, else any) and a
     channel (this one, else the server's first text channel) of the running bot."""
 
-    bot_id: UUID
-    guild_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
-    channel_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+    guild_id: DiscordId | None = None
+    channel_id: DiscordId | None = None
 
 
 class LiveContext(Contract):

@@ -58,14 +58,19 @@ BotIds = Annotated[list[UUID], Field(max_length=MAX_BOT_IDS_PER_MEMBERSHIP)]
 # workspaces
 
 
-class Workspace(Contract):
-    """A workspace as its member sees it: `role` and effective `permissions` are the caller's."""
+class _CallersWorkspace(Contract):
+    """A workspace with the caller's role there and what that role lets them do."""
 
     id: UUID
     name: str
     personal: bool
     role: str
     permissions: list[Permission]
+
+
+class Workspace(_CallersWorkspace):
+    """A workspace as its member sees it: `role` and effective `permissions` are the caller's."""
+
     created_at: datetime
     avatar_file_id: UUID | None = None
     # Days the audit trail keeps its records.
@@ -82,25 +87,29 @@ class CreateWorkspace(Contract):
     name: WorkspaceName
 
 
+# A request about one workspace (or one of its members, roles or invitations) extends its
+# ref: the ids come first, as the path gives them.
 class WorkspaceRef(Contract):
     workspace_id: UUID
 
 
-class UpdateWorkspace(Contract):
+class MemberRef(WorkspaceRef):
+    user_id: UUID
+
+
+class UpdateWorkspace(WorkspaceRef):
     """`PATCH /v1/workspaces/{workspace_id}`: only the fields given change (`workspace.admin`).
     `avatar_file_id` is an uploaded avatar file of this workspace."""
 
-    workspace_id: UUID
     name: WorkspaceName | None = None
     avatar_file_id: UUID | None = None
     audit_retention_days: int | None = Field(default=None, ge=AUDIT_RETENTION_DAYS_MIN, le=3650)
 
 
-class DeleteWorkspace(Contract):
+class DeleteWorkspace(WorkspaceRef):
     """`DELETE /v1/workspaces/{workspace_id}` `{confirm_name}`: owner only; `confirm_name`
     must equal the workspace's name. Its bots stop and its data is removed."""
 
-    workspace_id: UUID
     confirm_name: str = Field(max_length=WORKSPACE_NAME_MAX)
 
 
@@ -110,12 +119,9 @@ class WorkspaceDeleted(Contract):
     pending: list[str] = Field(default_factory=list)
 
 
-class TransferWorkspace(Contract):
+class TransferWorkspace(MemberRef):
     """`POST /v1/workspaces/{workspace_id}/transfer` `{user_id}`: the member becomes owner,
     the old owner admin."""
-
-    workspace_id: UUID
-    user_id: UUID
 
 
 # --------------------------------------------------------------------------------------
@@ -136,17 +142,10 @@ class MemberList(Contract):
     members: list[Member]
 
 
-class MemberRef(Contract):
-    workspace_id: UUID
-    user_id: UUID
-
-
-class UpdateMember(Contract):
+class UpdateMember(MemberRef):
     """`PATCH /v1/workspaces/{workspace_id}/members/{user_id}` `{role, bot_ids}`: the fields
     given change (`members.manage`; never beyond the caller's own permissions)."""
 
-    workspace_id: UUID
-    user_id: UUID
     role: RoleRef | None = None
     bot_ids: BotIds | None = None
 
@@ -182,38 +181,33 @@ class RoleList(Contract):
     roles: list[Role]
 
 
-class CreateRole(Contract):
+class CreateRole(WorkspaceRef):
     """`POST /v1/workspaces/{workspace_id}/roles` `{name, permissions}`; an unknown permission
     is refused, naming it."""
 
-    workspace_id: UUID
     name: RoleName
     permissions: list[str] = Field(max_length=64)
 
 
-class UpdateRole(Contract):
+class RoleIdRef(WorkspaceRef):
+    role_id: UUID
+
+
+class UpdateRole(RoleIdRef):
     """`PATCH /v1/workspaces/{workspace_id}/roles/{role_id}`: the fields given change."""
 
-    workspace_id: UUID
-    role_id: UUID
     name: RoleName | None = None
     permissions: list[str] | None = Field(default=None, max_length=64)
-
-
-class RoleIdRef(Contract):
-    workspace_id: UUID
-    role_id: UUID
 
 
 # --------------------------------------------------------------------------------------
 # invitations
 
 
-class CreateInvitation(Contract):
+class CreateInvitation(WorkspaceRef):
     """`POST /v1/workspaces/{workspace_id}/invitations` `{role, bot_ids?, email?,
     expires_in_s?}`. With `email`, only a user with that e-mail may accept."""
 
-    workspace_id: UUID
     role: RoleRef
     bot_ids: BotIds = Field(default_factory=list)
     email: str | None = Field(
@@ -251,8 +245,7 @@ class InvitationList(Contract):
     invitations: list[Invitation]
 
 
-class InvitationRef(Contract):
-    workspace_id: UUID
+class InvitationRef(WorkspaceRef):
     invitation_id: UUID
 
 
@@ -293,15 +286,10 @@ class InvitationAccepted(Contract):
 # access the request was authenticated with)
 
 
-class MyWorkspace(Contract):
+class MyWorkspace(_CallersWorkspace):
     """A workspace of mine with my role and what I may do there now (with a personal
     token: what the token may do)."""
 
-    id: UUID
-    name: str
-    personal: bool
-    role: str
-    permissions: list[Permission]
     bot_ids: list[UUID] = Field(default_factory=list, description="empty: every bot")
 
 
