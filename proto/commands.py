@@ -146,8 +146,12 @@ TEMPLATE_VARIABLES: tuple[TemplateVariable, ...] = (
 )
 
 
-class ExecuteCommand(Contract):
+# A request about one bot's commands extends this ref (its id first, as the path gives it).
+class BotCommandRef(Contract):
     bot_id: UUID
+
+
+class ExecuteCommand(BotCommandRef):
     invocation: Invocation
     dry_run: bool = False
 
@@ -232,10 +236,9 @@ MANIFEST = rpc(
 )
 
 
-class ImportBot(Contract):
+class ImportBot(BotCommandRef):
     """Import a configuration file (stored by storage-service) into a bot's setup."""
 
-    bot_id: UUID
     file_id: UUID
     dry_run: bool = False
 
@@ -669,23 +672,15 @@ class CommandList(Contract):
     items: list[CommandOut]
 
 
-class BotCommandRef(Contract):
-    bot_id: UUID
-
-
-class CreateCommand(Contract):
-    bot_id: UUID
+class CreateCommand(BotCommandRef):
     command: CommandIn
 
 
-class CommandRef(Contract):
-    bot_id: UUID
+class CommandRef(BotCommandRef):
     command_id: UUID
 
 
-class UpdateCommand(Contract):
-    bot_id: UUID
-    command_id: UUID
+class UpdateCommand(CommandRef):
     patch: CommandPatch
 
 
@@ -699,11 +694,8 @@ class CommandSample(Contract):
     channel_id: str | None = Field(None, max_length=32)
 
 
-class TestCommand(CommandSample):
+class TestCommand(CommandRef, CommandSample):
     """Run one saved command as a dry run with this sample input."""
-
-    bot_id: UUID
-    command_id: UUID
 
 
 class CommandPreviewIn(CommandIn):
@@ -719,10 +711,9 @@ class CommandPreviewIn(CommandIn):
         return CommandIn.model_validate(self.model_dump(exclude={"sample", "command_id"}))
 
 
-class PreviewCommand(Contract):
+class PreviewCommand(BotCommandRef):
     """Dry-run an unsaved command definition of a bot: what the bot would answer."""
 
-    bot_id: UUID
     command: CommandIn
     sample: CommandSample = Field(default_factory=CommandSample)
     command_id: UUID | None = None
@@ -751,15 +742,13 @@ class CommandSettings(Contract):
     prefix: CommandPrefix = DEFAULT_PREFIX
 
 
-class BotCommandSettings(Contract):
-    bot_id: UUID
+class BotCommandSettings(BotCommandRef):
     settings: CommandSettings
 
 
-class SyncReport(Contract):
+class SyncReport(BotCommandRef):
     """bot-service reports the result of a bulk overwrite (bc-user-id = the bot's owner)."""
 
-    bot_id: UUID
     hash: str
     ok: bool
     error: str | None = Field(None, max_length=2000)
@@ -847,8 +836,7 @@ class PromptRef(Contract):
     prompt_id: UUID
 
 
-class UpdatePrompt(Contract):
-    prompt_id: UUID
+class UpdatePrompt(PromptRef):
     patch: PromptPatch
 
 
@@ -1014,8 +1002,7 @@ class ConnectionRef(Contract):
     connection_id: UUID
 
 
-class UpdateConnection(Contract):
-    connection_id: UUID
+class UpdateConnection(ConnectionRef):
     patch: ConnectionPatch
 
 
