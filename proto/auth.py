@@ -11,7 +11,7 @@ from pydantic import Field
 
 from proto.base import Contract, Empty
 from proto.events import Event
-from proto.registry import CoreSpec, EventSpec, Spec, declared_specs, rpc
+from proto.registry import CoreSpec, EventSpec, Spec, declared_specs, gateway_rpc, rpc
 from proto.values import JsonObject
 
 
@@ -269,44 +269,40 @@ class ApiTokenRef(Contract):
     token_id: UUID
 
 
-PROVIDERS = rpc("rpc.auth.providers", Empty, ProviderList, callers=["gateway"])
-LOGIN_START = rpc(
+PROVIDERS = gateway_rpc("rpc.auth.providers", Empty, ProviderList)
+LOGIN_START = gateway_rpc(
     "rpc.auth.login.start",
     LoginStart,
     LoginRedirect,
-    callers=["gateway"],
-    summary="authorization URL (PKCE, state, nonce) for a provider",
+    "authorization URL (PKCE, state, nonce) for a provider",
 )
-LOGIN_FINISH = rpc(
+LOGIN_FINISH = gateway_rpc(
     "rpc.auth.login.finish",
     LoginFinish,
     LoginResult,
-    callers=["gateway"],
-    summary="exchange the provider's code, create/update/link the user, issue tokens",
+    "exchange the provider's code, create/update/link the user, issue tokens",
 )
-REFRESH = rpc(
+REFRESH = gateway_rpc(
     "rpc.auth.refresh",
     RefreshRequest,
     TokenPair,
-    callers=["gateway"],
-    summary="rotate a refresh token (reuse revokes the whole family)",
+    "rotate a refresh token (reuse revokes the whole family)",
 )
-LOGOUT = rpc("rpc.auth.logout", RefreshRequest, Empty, callers=["gateway"])
-LOGOUT_ALL = rpc("rpc.auth.logout_all", Empty, Empty, callers=["gateway"])
-ME = rpc("rpc.auth.me.get", Empty, User, callers=["gateway"])
-ME_UPDATE = rpc("rpc.auth.me.update", UpdateMe, User, callers=["gateway"])
-ME_DELETE = rpc(
+LOGOUT = gateway_rpc("rpc.auth.logout", RefreshRequest, Empty)
+LOGOUT_ALL = gateway_rpc("rpc.auth.logout_all", Empty, Empty)
+ME = gateway_rpc("rpc.auth.me.get", Empty, User)
+ME_UPDATE = gateway_rpc("rpc.auth.me.update", UpdateMe, User)
+ME_DELETE = gateway_rpc(
     "rpc.auth.me.delete",
     Empty,
     AccountDeleted,
-    callers=["gateway"],
-    summary="delete the account and ask every service to purge the user's data",
+    "delete the account and ask every service to purge the user's data",
 )
-SETTINGS_GET = rpc("rpc.auth.settings.get", Empty, UserSettings, callers=["gateway"])
-SETTINGS_PUT = rpc("rpc.auth.settings.put", UserSettings, UserSettings, callers=["gateway"])
-TOKENS_LIST = rpc("rpc.auth.tokens.list", Empty, ApiTokenList, callers=["gateway"])
-TOKENS_CREATE = rpc("rpc.auth.tokens.create", CreateApiToken, ApiTokenCreated, callers=["gateway"])
-TOKENS_REVOKE = rpc("rpc.auth.tokens.revoke", ApiTokenRef, Empty, callers=["gateway"])
+SETTINGS_GET = gateway_rpc("rpc.auth.settings.get", Empty, UserSettings)
+SETTINGS_PUT = gateway_rpc("rpc.auth.settings.put", UserSettings, UserSettings)
+TOKENS_LIST = gateway_rpc("rpc.auth.tokens.list", Empty, ApiTokenList)
+TOKENS_CREATE = gateway_rpc("rpc.auth.tokens.create", CreateApiToken, ApiTokenCreated)
+TOKENS_REVOKE = gateway_rpc("rpc.auth.tokens.revoke", ApiTokenRef, Empty)
 KEYS_ROTATE = rpc(
     "rpc.auth.keys.rotate",
     Empty,

@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, StringConstraints, field_serializer
 
 from proto.base import Contract, Empty
 from proto.events import Event
-from proto.registry import EventSpec, Spec, declared_specs, rpc
+from proto.registry import EventSpec, Spec, declared_specs, gateway_rpc, rpc
 
 
 # A request about one bot extends this ref (its id first, as the path gives it).
@@ -254,41 +254,15 @@ BOT_EVENT_KINDS = (
     "token_replaced",
 )
 
-CREATE_BOT = rpc(
-    "rpc.bot.create", CreateBot, BotView, callers=["gateway"], summary="add a bot by its token"
-)
-LIST_BOTS = rpc(
-    "rpc.bot.list", ListBots, BotPage, callers=["gateway"], summary="the calling user's bots"
-)
-READ_BOT = rpc(
-    "rpc.bot.read", BotRef, BotView, callers=["gateway"], summary="one bot of the calling user"
-)
-UPDATE_BOT = rpc(
-    "rpc.bot.update", UpdateBot, BotView, callers=["gateway"], summary="change a bot's settings"
-)
-DELETE_BOT = rpc(
-    "rpc.bot.delete", BotRef, BotDeleted, callers=["gateway"], summary="stop a bot, then delete it"
-)
-REPLACE_TOKEN = rpc(
-    "rpc.bot.token.replace",
-    ReplaceToken,
-    BotView,
-    callers=["gateway"],
-    summary="replace a bot's token",
-)
-START_BOT = rpc(
-    "rpc.bot.start", BotRef, BotView, callers=["gateway"], summary="desired state: running"
-)
-STOP_BOT = rpc(
-    "rpc.bot.stop", BotRef, BotView, callers=["gateway"], summary="desired state: stopped"
-)
-RESTART_BOT = rpc(
-    "rpc.bot.restart",
-    BotRef,
-    BotView,
-    callers=["gateway"],
-    summary="running, with a new generation",
-)
+CREATE_BOT = gateway_rpc("rpc.bot.create", CreateBot, BotView, "add a bot by its token")
+LIST_BOTS = gateway_rpc("rpc.bot.list", ListBots, BotPage, "the calling user's bots")
+READ_BOT = gateway_rpc("rpc.bot.read", BotRef, BotView, "one bot of the calling user")
+UPDATE_BOT = gateway_rpc("rpc.bot.update", UpdateBot, BotView, "change a bot's settings")
+DELETE_BOT = gateway_rpc("rpc.bot.delete", BotRef, BotDeleted, "stop a bot, then delete it")
+REPLACE_TOKEN = gateway_rpc("rpc.bot.token.replace", ReplaceToken, BotView, "replace a bot's token")
+START_BOT = gateway_rpc("rpc.bot.start", BotRef, BotView, "desired state: running")
+STOP_BOT = gateway_rpc("rpc.bot.stop", BotRef, BotView, "desired state: stopped")
+RESTART_BOT = gateway_rpc("rpc.bot.restart", BotRef, BotView, "running, with a new generation")
 
 # ---------------------------------------------------------------------------------------
 # Try it: invoke a command as a sandbox user when the server runs against discord-sandbox.
@@ -349,21 +323,18 @@ class TryResult(Contract):
     user_id: str = Field(description="the sandbox user who invoked it")
 
 
-SANDBOX_INFO = rpc(
+SANDBOX_INFO = gateway_rpc(
     "rpc.bot.sandbox",
     Empty,
     SandboxInfo,
-    callers=["gateway"],
-    summary="is Discord the local discord-sandbox (Try it available)?",
+    "is Discord the local discord-sandbox (Try it available)?",
 )
-TRY_COMMAND = rpc(
+TRY_COMMAND = gateway_rpc(
     "rpc.bot.try",
     TryInvoke,
     TryResult,
-    callers=["gateway"],
-    summary="invoke a command as the sandbox's try-it user and return the bot's answer",
+    "invoke a command as the sandbox's try-it user and return the bot's answer",
 )
-
 
 
 class CheckBotIds(Contract):

@@ -27,7 +27,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from proto.base import Contract, Empty
 from proto.events import Event
-from proto.registry import EventSpec, KvSpec, Spec, declared_specs, rpc
+from proto.registry import EventSpec, KvSpec, Spec, declared_specs, gateway_rpc, rpc
 
 # The longest cooldown a command may have (seconds).
 MAX_COOLDOWN_S = 86_400
@@ -253,12 +253,11 @@ class ImportResult(Contract):
     warnings: list[str] = Field(default_factory=list)
 
 
-IMPORT = rpc(
+IMPORT = gateway_rpc(
     "rpc.command.import",
     ImportBot,
     ImportResult,
-    callers=["gateway"],
-    summary="validate and apply a stored config file (BotImport schema) to a bot",
+    "validate and apply a stored config file (BotImport schema) to a bot",
 )
 
 
@@ -363,6 +362,24 @@ def _check_headers(v: _Headers, *, secret: bool = False) -> _Headers:
     return v
 
 
+_Bound = TypeVar("_Bound", bound=float)
+
+
+def _check_bound(
+    v: _Bound | None, info: ValidationInfo, kinds: tuple[str | None, ...], refusal: str
+) -> _Bound | None:
+    """One of an option's `min_<x>`/`max_<x>` pair: only options of `kinds` have it, and
+    the maximum is not below the minimum."""
+    if v is not None and info.data.get("type") not in kinds:
+        raise ValueError(refusal)
+    name = info.field_name or ""
+    if v is not None and name.startswith("max_"):
+        low = "min_" + name.removeprefix("max_")
+        if info.data.get(low) is not None and v < info.data[low]:
+            raise ValueError(f"must be greater than or equal to {low}")
+    return v
+
+
 class OptionChoice(Contract):
     name: str = Field(min_length=1, max_length=100)
     value: StrictInt | StrictFloat | Annotated[str, Field(max_length=100)]
@@ -414,30 +431,14 @@ class CommandOption(Contract):
     @field_validator("min_value", "max_value")
     @classmethod
     def _numeric_only(cls, v: float | None, info: ValidationInfo) -> float | None:
-        if v is not None and info.data.get("type") not in ("integer", "number", None):
-            raise ValueError("only integer and number options have a minimum or maximum")
-        if (
-            info.field_name == "max_value"
-            and v is not None
-            and info.data.get("min_value") is not None
-            and v < info.data["min_value"]
-        ):
-            raise ValueError("must be greater than or equal to min_value")
-        return v
+        refusal = "only integer and number options have a minimum or maximum"
+        return _check_bound(v, info, ("integer", "number", None), refusal)
 
     @field_validator("min_length", "max_length")
     @classmethod
     def _string_only(cls, v: int | None, info: ValidationInfo) -> int | None:
-        if v is not None and info.data.get("type") not in ("string", None):
-            raise ValueError("only string options have a minimum or maximum length")
-        if (
-            info.field_name == "max_length"
-            and v is not None
-            and info.data.get("min_length") is not None
-            and v < info.data["min_length"]
-        ):
-            raise ValueError("must be greater than or equal to min_length")
-        return v
+        refusal = "only string options have a minimum or maximum length"
+        return _check_bound(v, info, ("string", None), refusal)
 
 
 class EmbedField(Contract):
@@ -1099,45 +1100,38 @@ class ExportRequest(Contract):
 
 # ---- RPCs of the configuration API (gateway -> command) -----------------------------------
 
-_GW = ["gateway"]
-LIST = rpc("rpc.command.list", BotCommandRef, CommandList, callers=_GW, summary="a bot's commands")
-CREATE = rpc("rpc.command.create", CreateCommand, CommandOut, callers=_GW, summary="add a command")
-GET = rpc("rpc.command.get", CommandRef, CommandOut, callers=_GW, summary="one command")
-UPDATE = rpc("rpc.command.update", UpdateCommand, CommandOut, callers=_GW, summary="change one")
-DELETE = rpc("rpc.command.delete", CommandRef, Empty, callers=_GW, summary="remove a command")
-TEST = rpc(
+LIST = gateway_rpc("rpc.command.list", BotCommandRef, CommandList, "a bot's commands")
+CREATE = gateway_rpc("rpc.command.create", CreateCommand, CommandOut, "add a command")
+GET = gateway_rpc("rpc.command.get", CommandRef, CommandOut, "one command")
+UPDATE = gateway_rpc("rpc.command.update", UpdateCommand, CommandOut, "change one")
+DELETE = gateway_rpc("rpc.command.delete", CommandRef, Empty, "remove a command")
+TEST = gateway_rpc(
     "rpc.command.test",
     TestCommand,
     CommandReply,
-    callers=_GW,
-    summary="dry-run a command with given options; says what the bot would answer",
+    "dry-run a command with given options; says what the bot would answer",
 )
-PREVIEW = rpc(
+PREVIEW = gateway_rpc(
     "rpc.command.preview",
     PreviewCommand,
     CommandReply,
-    callers=_GW,
-    summary="dry-run an unsaved command (validated like a create, nothing stored)",
+    "dry-run an unsaved command (validated like a create, nothing stored)",
 )
-VARIABLES = rpc(
+VARIABLES = gateway_rpc(
     "rpc.command.variables",
     Empty,
     TemplateVariables,
-    callers=_GW,
-    summary="the variables a command's templates can use (TEMPLATE_VARIABLES)",
+    "the variables a command's templates can use (TEMPLATE_VARIABLES)",
 )
-SETTINGS_GET = rpc(
-    "rpc.command.settings.get", BotCommandRef, CommandSettings, callers=_GW, summary="prefix"
+SETTINGS_GET = gateway_rpc("rpc.command.settings.get", BotCommandRef, CommandSettings, "prefix")
+SETTINGS_PUT = gateway_rpc(
+    "rpc.command.settings.put", BotCommandSettings, CommandSettings, "prefix"
 )
-SETTINGS_PUT = rpc(
-    "rpc.command.settings.put", BotCommandSettings, CommandSettings, callers=_GW, summary="prefix"
-)
-SYNC_STATUS = rpc(
+SYNC_STATUS = gateway_rpc(
     "rpc.command.sync.status",
     BotCommandRef,
     SyncStatus,
-    callers=_GW,
-    summary="whether Discord has the bot's current commands, and the last sync result",
+    "whether Discord has the bot's current commands, and the last sync result",
 )
 SYNC_REPORT = rpc(
     "rpc.command.sync.report",
@@ -1146,59 +1140,33 @@ SYNC_REPORT = rpc(
     callers=["bot"],
     summary="bot-service reports a bulk overwrite's result (as the bot's owner)",
 )
-EXPORT = rpc(
-    "rpc.command.export",
-    ExportRequest,
-    BotImport,
-    callers=_GW,
-    summary="a bot's setup (no secrets)",
+EXPORT = gateway_rpc("rpc.command.export", ExportRequest, BotImport, "a bot's setup (no secrets)")
+PROMPT_LIST = gateway_rpc("rpc.command.prompt.list", WorkspaceFilter, PromptList, "prompts")
+PROMPT_CREATE = gateway_rpc("rpc.command.prompt.create", CreatePrompt, PromptOut, "add")
+PROMPT_GET = gateway_rpc("rpc.command.prompt.get", PromptRef, PromptOut, "one")
+PROMPT_UPDATE = gateway_rpc("rpc.command.prompt.update", UpdatePrompt, PromptOut, "change")
+PROMPT_DELETE = gateway_rpc("rpc.command.prompt.delete", PromptRef, Empty, "remove (409 if used)")
+CONNECTION_LIST = gateway_rpc(
+    "rpc.command.connection.list", WorkspaceFilter, ConnectionList, "connections"
 )
-PROMPT_LIST = rpc(
-    "rpc.command.prompt.list", WorkspaceFilter, PromptList, callers=_GW, summary="prompts"
+CONNECTION_CREATE = gateway_rpc(
+    "rpc.command.connection.create", CreateConnection, ConnectionOut, "add"
 )
-PROMPT_CREATE = rpc(
-    "rpc.command.prompt.create", CreatePrompt, PromptOut, callers=_GW, summary="add"
-)
-PROMPT_GET = rpc("rpc.command.prompt.get", PromptRef, PromptOut, callers=_GW, summary="one")
-PROMPT_UPDATE = rpc(
-    "rpc.command.prompt.update", UpdatePrompt, PromptOut, callers=_GW, summary="change"
-)
-PROMPT_DELETE = rpc(
-    "rpc.command.prompt.delete", PromptRef, Empty, callers=_GW, summary="remove (409 if used)"
-)
-CONNECTION_LIST = rpc(
-    "rpc.command.connection.list",
-    WorkspaceFilter,
-    ConnectionList,
-    callers=_GW,
-    summary="connections",
-)
-CONNECTION_CREATE = rpc(
-    "rpc.command.connection.create", CreateConnection, ConnectionOut, callers=_GW, summary="add"
-)
-CONNECTION_GET = rpc(
-    "rpc.command.connection.get", ConnectionRef, ConnectionOut, callers=_GW, summary="one"
-)
-CONNECTION_UPDATE = rpc(
+CONNECTION_GET = gateway_rpc("rpc.command.connection.get", ConnectionRef, ConnectionOut, "one")
+CONNECTION_UPDATE = gateway_rpc(
     "rpc.command.connection.update",
     UpdateConnection,
     ConnectionOut,
-    callers=_GW,
-    summary="change (secrets kept unless given)",
+    "change (secrets kept unless given)",
 )
-CONNECTION_DELETE = rpc(
-    "rpc.command.connection.delete",
-    ConnectionRef,
-    Empty,
-    callers=_GW,
-    summary="remove (409 if used)",
+CONNECTION_DELETE = gateway_rpc(
+    "rpc.command.connection.delete", ConnectionRef, Empty, "remove (409 if used)"
 )
-CONNECTION_TEST = rpc(
+CONNECTION_TEST = gateway_rpc(
     "rpc.command.connection.test",
     ConnectionRef,
     ConnectionTestResult,
-    callers=_GW,
-    summary="one request to the base URL with the connection's auth",
+    "one request to the base URL with the connection's auth",
 )
 
 

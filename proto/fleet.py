@@ -18,7 +18,7 @@ from proto.base import Contract
 from proto.bots import ActivityType, BotRef, LiveState, PresenceStatus
 from proto.commands import BotInfo, ChannelInfo, GuildInfo
 from proto.events import Event
-from proto.registry import CoreSpec, EventSpec, KvSpec, Spec, declared_specs, rpc
+from proto.registry import CoreSpec, EventSpec, KvSpec, Spec, declared_specs, gateway_rpc, rpc
 
 # The fleet's name for the states the bots list shows (`BotStatusBrief.state`).
 BotState = LiveState
@@ -91,19 +91,17 @@ class BotStatusChanged(Event):
     connected_s: float | None = None
 
 
-GET_STATUS = rpc(
+GET_STATUS = gateway_rpc(
     "rpc.bot.runtime.status",
     BotRef,
     BotStatus,
-    callers=["gateway"],
-    summary="the live status of a bot of the calling user, with its shards",
+    "the live status of a bot of the calling user, with its shards",
 )
-GET_SHARDS = rpc(
+GET_SHARDS = gateway_rpc(
     "rpc.bot.runtime.shards",
     BotRef,
     ShardList,
-    callers=["gateway"],
-    summary="the shards of a bot of the calling user: replica, state, heartbeat",
+    "the shards of a bot of the calling user: replica, state, heartbeat",
 )
 
 
@@ -249,19 +247,17 @@ class CommandsSynced(Contract):
     commands: int = 0  # application commands Discord now has (global and per server)
 
 
-SYNC_COMMANDS = rpc(
+SYNC_COMMANDS = gateway_rpc(
     "rpc.bot.runtime.sync_commands",
     BotRef,
     CommandsSynced,
-    callers=["gateway"],
-    summary="register the bot's application commands with Discord again, now (running bot)",
+    "register the bot's application commands with Discord again, now (running bot)",
 )
-GET_GUILDS = rpc(
+GET_GUILDS = gateway_rpc(
     "rpc.bot.runtime.guilds",
     BotRef,
     GuildList,
-    callers=["gateway"],
-    summary="the servers of a running bot with their channels and roles (live cache)",
+    "the servers of a running bot with their channels and roles (live cache)",
 )
 SEND_MESSAGE = rpc(
     "rpc.bot.runtime.message",

@@ -11,7 +11,7 @@ from pydantic import Field
 from proto.base import Contract
 from proto.bots import AvatarApplied
 from proto.events import Event
-from proto.registry import EventSpec, Spec, declared_specs, rpc
+from proto.registry import EventSpec, Spec, declared_specs, gateway_rpc, rpc
 
 FileKind = Literal["avatar", "config"]
 
@@ -170,20 +170,18 @@ READ_CONFIG = rpc(
     summary="the parsed content of a config file of the caller's workspaces (404 if not "
     "theirs, 422 if not in the given workspace)",
 )
-UPLOAD = rpc(
+UPLOAD = gateway_rpc(
     "rpc.storage.file.upload",
     UploadFile,
     FileInfo,
-    callers=["gateway"],
-    summary="validate, process and store an upload (raw body = the file bytes)",
+    "validate, process and store an upload (raw body = the file bytes)",
     raw_body=True,
 )
-LIST_FILES = rpc(
+LIST_FILES = gateway_rpc(
     "rpc.storage.file.list",
     ListFiles,
     FileList,
-    callers=["gateway"],
-    summary="the files of the caller's workspaces, newest first, with a workspace's quota usage",
+    "the files of the caller's workspaces, newest first, with a workspace's quota usage",
 )
 GET_FILE = rpc(
     "rpc.storage.file.get",
@@ -193,27 +191,23 @@ GET_FILE = rpc(
     callers=["gateway", "auth"],
     summary="one file of the caller's workspaces (404 if not theirs)",
 )
-FILE_CONTENT = rpc(
+FILE_CONTENT = gateway_rpc(
     "rpc.storage.file.content",
     ContentRequest,
     FileContent,
-    callers=["gateway"],
-    summary="download: a presigned URL (S3) or the bytes as raw reply body (filesystem)",
+    "download: a presigned URL (S3) or the bytes as raw reply body (filesystem)",
 )
-DELETE_FILE = rpc(
+DELETE_FILE = gateway_rpc(
     "rpc.storage.file.delete",
     FileRef,
     FileDeleted,
-    callers=["gateway"],
-    summary="delete a file and every stored variant no other file of its workspace references",
+    "delete a file and every stored variant no other file of its workspace references",
 )
-APPLY_AVATAR_FILE = rpc(
+APPLY_AVATAR_FILE = gateway_rpc(
     "rpc.storage.avatar.apply",
     ApplyAvatarFile,
     AvatarApplied,
-    callers=["gateway"],
-    summary="set an uploaded avatar on a bot of the file's workspace (through bot-service and "
-    "Discord)",
+    "set an uploaded avatar on a bot of the file's workspace (through bot-service and Discord)",
 )
 
 SPECS: list[Spec] = declared_specs(globals())

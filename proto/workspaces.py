@@ -24,7 +24,7 @@ from proto.access import (
 from proto.audit import AUDIT_RETENTION_DAYS_MIN
 from proto.auth import User
 from proto.base import Contract, Empty
-from proto.registry import EventSpec, Spec, declared_specs, rpc
+from proto.registry import EventSpec, Spec, declared_specs, gateway_rpc, rpc
 from proto.values import Text
 
 WORKSPACE_NAME_MAX: Final = 100
@@ -340,60 +340,54 @@ AUDIT_RETENTION_GET = rpc(
     callers=["log"],
     summary="how many days each of these workspaces keeps its audit records",
 )
-WORKSPACE_LIST = rpc("rpc.auth.workspace.list", Empty, WorkspaceList, callers=["gateway"])
-WORKSPACE_CREATE = rpc(
+WORKSPACE_LIST = gateway_rpc("rpc.auth.workspace.list", Empty, WorkspaceList)
+WORKSPACE_CREATE = gateway_rpc(
     "rpc.auth.workspace.create",
     CreateWorkspace,
     Workspace,
-    callers=["gateway"],
-    summary="create a team workspace owned by the caller",
+    "create a team workspace owned by the caller",
 )
-WORKSPACE_GET = rpc("rpc.auth.workspace.get", WorkspaceRef, Workspace, callers=["gateway"])
-WORKSPACE_UPDATE = rpc("rpc.auth.workspace.update", UpdateWorkspace, Workspace, callers=["gateway"])
-WORKSPACE_DELETE = rpc(
+WORKSPACE_GET = gateway_rpc("rpc.auth.workspace.get", WorkspaceRef, Workspace)
+WORKSPACE_UPDATE = gateway_rpc("rpc.auth.workspace.update", UpdateWorkspace, Workspace)
+WORKSPACE_DELETE = gateway_rpc(
     "rpc.auth.workspace.delete",
     DeleteWorkspace,
     WorkspaceDeleted,
-    callers=["gateway"],
-    summary="owner: delete a team workspace, stop its bots and purge its data everywhere",
+    "owner: delete a team workspace, stop its bots and purge its data everywhere",
 )
-WORKSPACE_TRANSFER = rpc(
+WORKSPACE_TRANSFER = gateway_rpc(
     "rpc.auth.workspace.transfer",
     TransferWorkspace,
     Workspace,
-    callers=["gateway"],
-    summary="owner: make another member the owner (the old owner becomes admin)",
+    "owner: make another member the owner (the old owner becomes admin)",
 )
-MEMBER_LIST = rpc("rpc.auth.member.list", WorkspaceRef, MemberList, callers=["gateway"])
-MEMBER_UPDATE = rpc("rpc.auth.member.update", UpdateMember, Member, callers=["gateway"])
-MEMBER_REMOVE = rpc("rpc.auth.member.remove", MemberRef, Empty, callers=["gateway"])
-MEMBER_LEAVE = rpc("rpc.auth.member.leave", WorkspaceRef, Empty, callers=["gateway"])
-ROLE_LIST = rpc("rpc.auth.role.list", WorkspaceRef, RoleList, callers=["gateway"])
-ROLE_CREATE = rpc("rpc.auth.role.create", CreateRole, Role, callers=["gateway"])
-ROLE_UPDATE = rpc("rpc.auth.role.update", UpdateRole, Role, callers=["gateway"])
-ROLE_DELETE = rpc("rpc.auth.role.delete", RoleIdRef, Empty, callers=["gateway"])
-INVITATION_CREATE = rpc(
+MEMBER_LIST = gateway_rpc("rpc.auth.member.list", WorkspaceRef, MemberList)
+MEMBER_UPDATE = gateway_rpc("rpc.auth.member.update", UpdateMember, Member)
+MEMBER_REMOVE = gateway_rpc("rpc.auth.member.remove", MemberRef, Empty)
+MEMBER_LEAVE = gateway_rpc("rpc.auth.member.leave", WorkspaceRef, Empty)
+ROLE_LIST = gateway_rpc("rpc.auth.role.list", WorkspaceRef, RoleList)
+ROLE_CREATE = gateway_rpc("rpc.auth.role.create", CreateRole, Role)
+ROLE_UPDATE = gateway_rpc("rpc.auth.role.update", UpdateRole, Role)
+ROLE_DELETE = gateway_rpc("rpc.auth.role.delete", RoleIdRef, Empty)
+INVITATION_CREATE = gateway_rpc(
     "rpc.auth.invitation.create",
     CreateInvitation,
     InvitationCreated,
-    callers=["gateway"],
-    summary="a single-use invitation link (token shown once)",
+    "a single-use invitation link (token shown once)",
 )
-INVITATION_LIST = rpc("rpc.auth.invitation.list", WorkspaceRef, InvitationList, callers=["gateway"])
-INVITATION_REVOKE = rpc("rpc.auth.invitation.revoke", InvitationRef, Empty, callers=["gateway"])
-INVITATION_PREVIEW = rpc(
+INVITATION_LIST = gateway_rpc("rpc.auth.invitation.list", WorkspaceRef, InvitationList)
+INVITATION_REVOKE = gateway_rpc("rpc.auth.invitation.revoke", InvitationRef, Empty)
+INVITATION_PREVIEW = gateway_rpc(
     "rpc.auth.invitation.preview",
     AcceptInvitation,
     InvitationPreview,
-    callers=["gateway"],
-    summary="what an invitation token would join (410 when expired, revoked or used)",
+    "what an invitation token would join (410 when expired, revoked or used)",
 )
-INVITATION_ACCEPT = rpc(
+INVITATION_ACCEPT = gateway_rpc(
     "rpc.auth.invitation.accept",
     AcceptInvitation,
     InvitationAccepted,
-    callers=["gateway"],
-    summary="join a workspace with an invitation token (410 when expired, revoked or used)",
+    "join a workspace with an invitation token (410 when expired, revoked or used)",
 )
 
 SPECS: list[Spec] = [
