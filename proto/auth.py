@@ -31,18 +31,23 @@ class CheckApiToken(Contract):
     token: str
 
 
-class ApiTokenPrincipal(Contract):
+class TokenCeiling(Contract):
+    """A personal token's ceiling (#17): the one workspace it may act in and the permissions
+    (names of proto/access.py PERMISSIONS) it may use there, each None for "all of the
+    owner's" (tokens made before teams, or made without a limit). The gateway intersects
+    them with the owner's current grants at every use."""
+
+    workspace_id: UUID | None = None
+    permissions: list[str] | None = None
+
+
+class ApiTokenPrincipal(TokenCeiling):
     user_id: UUID
     token_id: UUID
     scopes: list[str] = Field(default_factory=list)
     # When the token stops working (None: it does not expire); a live stream opened with a
     # ticket this token asked for closes then.
     expires_at: datetime | None = None
-    # The token's ceiling (#17): the one workspace it may act in and the permissions it
-    # may use there, each None for "all of the owner's" (tokens made before teams). The
-    # gateway intersects them with the owner's current grants at every use.
-    workspace_id: UUID | None = None
-    permissions: list[str] | None = None
 
 
 class SessionsRevoked(Event):
@@ -227,7 +232,7 @@ class AccountDeleted(Contract):
     pending: list[str]
 
 
-class ApiTokenInfo(Contract):
+class ApiTokenInfo(TokenCeiling):
     id: UUID
     name: str
     scopes: list[str]
@@ -235,8 +240,6 @@ class ApiTokenInfo(Contract):
     created_at: datetime
     last_used_at: datetime | None = None
     expires_at: datetime | None = None
-    workspace_id: UUID | None = None
-    permissions: list[str] | None = None
 
 
 class ApiTokenList(Contract):
@@ -248,16 +251,11 @@ API_TOKEN_DAYS_DEFAULT = 90
 API_TOKEN_DAYS_MAX = 365
 
 
-class CreateApiToken(Contract):
+class CreateApiToken(TokenCeiling):
     name: str
     scopes: list[str]
     # 1 to API_TOKEN_DAYS_MAX; null (older clients) = the default.
     expires_in_days: int | None = API_TOKEN_DAYS_DEFAULT
-    # Limit the token to one workspace the owner is a member of (default: all of theirs).
-    workspace_id: UUID | None = None
-    # Limit it to these permissions (names of proto/access.py PERMISSIONS; default: all of
-    # the owner's).
-    permissions: list[str] | None = None
 
 
 class ApiTokenCreated(Contract):

@@ -69,7 +69,16 @@ class BotInfo(Contract):
     name: str = ""
 
 
-class Invocation(Contract):
+class CachedPlace(Contract):
+    """The server, channel and bot user of an invocation as the bot's live connection
+    caches them (None: not in a server / not cached)."""
+
+    guild: GuildInfo | None = None
+    channel: ChannelInfo | None = None
+    bot: BotInfo | None = None
+
+
+class Invocation(CachedPlace):
     """What happened in Discord, as bot-service saw it."""
 
     kind: InvocationKind
@@ -82,10 +91,6 @@ class Invocation(Contract):
     content: str | None = None  # full message text for prefix commands
     locale: str | None = None
     interaction_id: str | None = None
-    # Filled from the live connection's cache (None: not in a server / not cached).
-    guild: GuildInfo | None = None
-    channel: ChannelInfo | None = None
-    bot: BotInfo | None = None
 
 
 class TemplateVariable(Contract):

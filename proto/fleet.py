@@ -16,7 +16,7 @@ from pydantic import AliasChoices, Field
 
 from proto.base import Contract
 from proto.bots import ActivityType, BotRef, LiveState, PresenceStatus
-from proto.commands import BotInfo, ChannelInfo, GuildInfo
+from proto.commands import CachedPlace
 from proto.events import Event
 from proto.registry import CoreSpec, EventSpec, KvSpec, Spec, declared_specs, gateway_rpc, rpc
 
@@ -134,14 +134,9 @@ class ContextRequest(BotRef):
     channel_id: DiscordId | None = None
 
 
-class LiveContext(Contract):
+class LiveContext(BotRef, CachedPlace):
     """The server, channel and bot user as the running bot's discord.py cache knows them
     (None where it knows none)."""
-
-    bot_id: UUID
-    guild: GuildInfo | None = None
-    channel: ChannelInfo | None = None
-    bot: BotInfo | None = None
 
 
 class BotControl(Contract):
