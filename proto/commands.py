@@ -315,6 +315,18 @@ def rule_error(errors: list[tuple[Loc, str]], title: str = "rules") -> Validatio
     )
 
 
+def repeated_names(items: Sequence[Any], message: str) -> list[tuple[Loc, str]]:
+    """((index, "name"), problem) for each item whose `name` an earlier item already has;
+    `message` is formatted with the name."""
+    seen: set[str] = set()
+    errors: list[tuple[Loc, str]] = []
+    for i, item in enumerate(items):
+        if item.name in seen:
+            errors.append(((i, "name"), message.format(item.name)))
+        seen.add(item.name)
+    return errors
+
+
 def check_slash_name(value: str) -> str:
     if not _CHAT_NAME.match(value):
         raise ValueError("must be 1-32 characters: letters, digits, '-', '_' or ''' (no spaces)")
@@ -394,7 +406,7 @@ class CommandOption(Contract):
     """A typed option of a slash (or prefix) command."""
 
     type: OptionType
-    name: str
+    name: Annotated[str, AfterValidator(check_slash_name)]
     description: str = Field(min_length=1, max_length=100)
     required: bool = False
     choices: list[OptionChoice] = Field(default_factory=list, max_length=25)
@@ -402,11 +414,6 @@ class CommandOption(Contract):
     max_value: float | None = None
     min_length: int | None = Field(None, ge=0, le=6000)
     max_length: int | None = Field(None, ge=1, le=6000)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_slash_name(v)
 
     @field_validator("choices")
     @classmethod
@@ -417,7 +424,6 @@ class CommandOption(Contract):
         if kind not in ("string", "integer", "number"):
             raise ValueError("choices are only allowed for string, integer and number options")
         errors: list[tuple[Loc, str]] = []
-        seen: set[str] = set()
         for i, choice in enumerate(v):
             val = choice.value
             if kind == "string" and not isinstance(val, str):
@@ -426,11 +432,10 @@ class CommandOption(Contract):
                 errors.append(((i, "value"), "must be an integer for an integer option"))
             elif kind == "number" and isinstance(val, str):
                 errors.append(((i, "value"), "must be a number for a number option"))
-            if choice.name in seen:
-                errors.append(((i, "name"), f"choice {choice.name!r} appears twice"))
-            seen.add(choice.name)
+        # Stable: each choice's value problem stays ahead of its name's.
+        errors += repeated_names(v, "choice {!r} appears twice")
         if errors:
-            raise rule_error(errors)
+            raise rule_error(sorted(errors, key=lambda e: e[0][0]))
         return v
 
     @field_validator("min_value", "max_value")
@@ -588,18 +593,15 @@ class _CommandFields(Contract):
         kind = info.data.get("kind", "slash")
         if v and kind in ("user", "message"):
             raise ValueError("context menu commands cannot have options")
-        errors: list[tuple[Loc, str]] = []
-        seen: set[str] = set()
+        errors = repeated_names(v, "option {!r} appears twice")
         optional_seen = False
         for i, option in enumerate(v):
-            if option.name in seen:
-                errors.append(((i, "name"), f"option {option.name!r} appears twice"))
-            seen.add(option.name)
             if option.required and optional_seen:
                 errors.append(((i, "required"), "required options must come before optional ones"))
             optional_seen = optional_seen or not option.required
         if errors:
-            raise rule_error(errors)
+            # Stable: each option's name problem stays ahead of its order's.
+            raise rule_error(sorted(errors, key=lambda e: e[0][0]))
         return v
 
     @field_validator("guild_ids")
@@ -864,20 +866,19 @@ def _check_base_url(v: str) -> str:
     return v.rstrip("/")
 
 
+# Extra headers of a connection's requests: names and values that can be sent.
+Headers = Annotated[dict[str, str], Field(max_length=30), AfterValidator(_check_headers)]
+
+
 class _ConnectionFields(Contract):
     name: str = Field(min_length=1, max_length=100)
-    base_url: str = Field(max_length=2048)
+    base_url: Annotated[str, Field(max_length=2048), AfterValidator(_check_base_url)]
     auth_type: AuthType = "none"
     # Header name (auth_type=header) or query parameter name (auth_type=query).
     auth_name: str | None = Field(None, max_length=128, validate_default=True)
     auth_username: str | None = Field(None, max_length=256, validate_default=True)  # basic
-    headers: dict[str, str] = Field(default_factory=dict, max_length=30)
+    headers: Headers = Field(default_factory=dict)
     timeout_s: float = Field(10.0, ge=0.5, le=30)
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return _check_base_url(v)
 
     @field_validator("auth_name")
     @classmethod
@@ -895,11 +896,6 @@ class _ConnectionFields(Contract):
         if info.data.get("auth_type") == "basic" and not v:
             raise ValueError("basic auth needs a username")
         return v
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_headers(v)
 
 
 def _check_secret_headers(v: dict[str, str]) -> dict[str, str]:
@@ -946,17 +942,12 @@ class ConnectionPatch(Contract):
     auth_type: AuthType | None = None
     auth_name: str | None = Field(None, max_length=128)
     auth_username: str | None = Field(None, max_length=256)
-    headers: dict[str, str] | None = Field(None, max_length=30)
+    headers: Headers | None = None
     timeout_s: float | None = Field(None, ge=0.5, le=30)
     # A new secret; leave out to keep the stored one.
     secret: str | None = Field(None, min_length=1, max_length=4096, repr=False)
     # Secret headers to set (a value) or remove (null); others are kept.
     secret_headers: dict[str, str | None] | None = Field(None, max_length=30, repr=False)
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        return _check_headers(v)
 
     @field_validator("secret_headers")
     @classmethod
@@ -1088,12 +1079,7 @@ class BotImport(Contract):
     @field_validator("prompts", "connections")
     @classmethod
     def _unique_names(cls, v: list[Any]) -> list[Any]:
-        seen: set[str] = set()
-        errors: list[tuple[Loc, str]] = []
-        for i, item in enumerate(v):
-            if item.name in seen:
-                errors.append(((i, "name"), f"the name {item.name!r} appears twice"))
-            seen.add(item.name)
+        errors = repeated_names(v, "the name {!r} appears twice")
         if errors:
             raise rule_error(errors)
         return v
