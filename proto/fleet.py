@@ -68,14 +68,14 @@ class ShardStatus(StateReport):
     retry_at: datetime | None = None
 
 
-class BotStatus(StateReport):
-    bot_id: UUID
-    shards: list[ShardStatus] = Field(default_factory=list)
-
-
 class ShardList(Contract):
     bot_id: UUID
     shards: list[ShardStatus] = Field(default_factory=list)
+
+
+# A bot's own state report, with its shards'.
+class BotStatus(ShardList, StateReport):
+    pass
 
 
 class BotStatusChanged(Event):

@@ -24,8 +24,12 @@ DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024
 AVATAR_SIZES: tuple[int, ...] = (128, 256, 512, 1024)
 
 
-class ConfigRef(Contract):
+# A request about one file extends this ref.
+class FileRef(Contract):
     file_id: UUID
+
+
+class ConfigRef(FileRef):
     # The workspace of the bot the file is for (command-service's import): a file of
     # another workspace is refused (422), even when the caller is a member of both.
     workspace_id: UUID | None = None
@@ -99,12 +103,7 @@ class FileList(Contract):
     quota_files: int
 
 
-class FileRef(Contract):
-    file_id: UUID
-
-
-class ContentRequest(Contract):
-    file_id: UUID
+class ContentRequest(FileRef):
     variant: str | None = None  # default: the largest avatar variant, or the original
 
 
