@@ -19,7 +19,7 @@ from pydantic import Field, ValidationError, model_validator
 from proto.base import Contract
 from proto.events import Event
 
-# The 14 permissions, in a fixed order: the position is the bit in a permission mask, so
+# The 15 permissions, in a fixed order: the position is the bit in a permission mask, so
 # the order is append-only (a test pins it). `GET /v1/permissions` lists them as they are.
 PERMISSIONS: Final[tuple[tuple[str, str], ...]] = (
     ("bots.view", "See the workspace's bots, their status, shards and commands"),
@@ -36,6 +36,7 @@ PERMISSIONS: Final[tuple[tuple[str, str], ...]] = (
     ("members.manage", "Invite, change and remove members; see and revoke invitations"),
     ("audit.view", "Read and export the audit trail"),
     ("workspace.admin", "Rename the workspace, manage custom roles and settings"),
+    ("automations.edit", "Create, change, test and delete automations and variables"),
 )
 PERMISSION_NAMES: Final[tuple[str, ...]] = tuple(name for name, _ in PERMISSIONS)
 _BIT: Final[dict[str, int]] = {name: 1 << i for i, name in enumerate(PERMISSION_NAMES)}
@@ -56,6 +57,7 @@ Permission = Literal[
     "members.manage",
     "audit.view",
     "workspace.admin",
+    "automations.edit",
 ]
 
 
@@ -108,9 +110,10 @@ BUILTIN_ROLES: Final[dict[str, BuiltinRole]] = {
         ),
         BuiltinRole(
             "developer",
-            "View bots; edit commands, prompts, connections (without secrets), files; read logs",
-            frozenset({"bots.view", "commands.edit", "prompts.edit", "connections.edit",
-                       "files.edit", "logs.view"}),
+            "View bots; edit commands, automations, prompts, connections (without secrets), "
+            "files; read logs",
+            frozenset({"bots.view", "commands.edit", "automations.edit", "prompts.edit",
+                       "connections.edit", "files.edit", "logs.view"}),
         ),
         BuiltinRole(
             "operator", "View, start, stop and restart bots; read logs",

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from proto import audit, auth, bots, commands, fleet, logs, storage, system, workspaces
+from proto import (
+    audit,
+    auth,
+    automations,
+    bots,
+    commands,
+    fleet,
+    logs,
+    storage,
+    system,
+    workspaces,
+)
 from proto.registry import Registry
 
 REGISTRY = (
@@ -16,4 +27,5 @@ REGISTRY = (
     .add(logs.SPECS)
     .add(workspaces.SPECS)
     .add(audit.SPECS)
+    .add(automations.SPECS)
 )

@@ -487,8 +487,9 @@ class TemplateResponse(_Rendered):
         return self
 
 
-class _HttpCall(_Rendered):
-    """Call an API connection, then render `content`/`embeds` with the JSON as `data`."""
+class HttpRequestTemplate(Contract):
+    """One request to an API connection, its parts templates (a command's `http` response and
+    an automation's `http` step)."""
 
     type: Literal["http"] = "http"
     method: HttpMethod = "GET"
@@ -518,6 +519,10 @@ class _HttpCall(_Rendered):
         if errors:
             raise rule_error(errors)
         return v
+
+
+class _HttpCall(HttpRequestTemplate, _Rendered):
+    """Call an API connection, then render `content`/`embeds` with the JSON as `data`."""
 
     @model_validator(mode="after")
     def _something(self) -> _HttpCall:

@@ -31,15 +31,18 @@ ISSUE_PERMISSIONS = (
     "members.manage",
     "audit.view",
     "workspace.admin",
+    # appended by the automations issue (#18)
+    "automations.edit",
 )
 
 
-def test_the_permissions_are_the_issues_fourteen_in_a_pinned_order() -> None:
+def test_the_permissions_are_the_issues_in_a_pinned_order() -> None:
     assert A.PERMISSION_NAMES == ISSUE_PERMISSIONS
     assert get_args(A.Permission) == ISSUE_PERMISSIONS
     assert A.permission_mask(["bots.view"]) == 1
     assert A.permission_mask(["workspace.admin"]) == 1 << 13
-    assert A.ALL_PERMISSIONS_MASK == 2**14 - 1
+    assert A.permission_mask(["automations.edit"]) == 1 << 14
+    assert A.ALL_PERMISSIONS_MASK == 2**15 - 1
     # each has a description for `GET /v1/permissions`
     assert all(description.strip() for _, description in A.PERMISSIONS)
 
@@ -59,8 +62,8 @@ def test_the_built_in_roles_are_exactly_the_issues() -> None:
         "owner": every,
         # ownership transfer and workspace delete are owner-only operations, not permissions
         "admin": every,
-        "developer": {"bots.view", "commands.edit", "prompts.edit", "connections.edit",
-                      "files.edit", "logs.view"},
+        "developer": {"bots.view", "commands.edit", "automations.edit", "prompts.edit",
+                      "connections.edit", "files.edit", "logs.view"},
         "operator": {"bots.view", "bots.control", "logs.view"},
         "viewer": {"bots.view", "logs.view"},
     }
@@ -140,7 +143,7 @@ def test_access_answers_who_sees_and_who_may() -> None:
         '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,"bot",[]]',  # a user and a system at once
         '[1,"short",null,null,[]]',
         '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","root",1,[]]]]',
-        '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","owner",16384,[]]]]',
+        '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","owner",32768,[]]]]',
         '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","owner",-1,[]]]]',
         '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","owner",true,[]]]]',
         '[1,"AAAAAAAAAAAAAAAAAAAAAA",null,null,[["AAAAAAAAAAAAAAAAAAAAAA","owner","7",[]]]]',

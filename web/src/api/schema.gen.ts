@@ -40,8 +40,44 @@ export type AccountDeleted = {
   purged: PurgeOutcome[];
 };
 
+export type ActionRow = {
+  buttons: Button[];
+};
+
+export type ActResult = {
+  code?: number | null;
+  message?: string | null;
+  ok: boolean;
+  output?: Record<string, unknown>;
+  repeated?: boolean;
+};
+
+export type AddReactionStep = {
+  channel_id?: string | null;
+  emoji: string;
+  message_id?: string | null;
+  name?: string | null;
+  type?: "add_reaction";
+};
+
+export type AddRoleStep = {
+  name?: string | null;
+  role_id: string;
+  type?: "add_role";
+  user_id?: string | null;
+};
+
 export type AiResponse = {
   connection_id: string;
+  prompt_id: string;
+  type?: "ai";
+  variables?: Record<string, string>;
+};
+
+/** Send a prompt; later steps read `steps.<name>.text`. */
+export type AiStep = {
+  connection_id: string;
+  name?: string | null;
   prompt_id: string;
   type?: "ai";
   variables?: Record<string, string>;
@@ -161,6 +197,85 @@ export type AuditRetentions = {
   days: Record<string, number>;
 };
 
+export type AutomationIn = {
+  actions: Array<SendMessageStep | ReplyStep | DeferStep | AddRoleStep | RemoveRoleStep | DeleteMessageStep | AddReactionStep | TimeoutMemberStep | KickMemberStep | SetVariableStep | IncrementVariableStep | DeleteVariableStep | HttpStep | AiStep | ConditionStep | StopStep>;
+  cooldown_guild_s?: number;
+  cooldown_user_s?: number;
+  enabled?: boolean;
+  name: string;
+  trigger: MemberJoinTrigger | MemberLeaveTrigger | MessageTrigger | ReactionAddTrigger | ReactionRemoveTrigger | ButtonTrigger | GuildJoinTrigger | ScheduleTrigger;
+};
+
+export type AutomationList = {
+  items: AutomationOut[];
+};
+
+export type AutomationOut = {
+  actions: Array<SendMessageStep | ReplyStep | DeferStep | AddRoleStep | RemoveRoleStep | DeleteMessageStep | AddReactionStep | TimeoutMemberStep | KickMemberStep | SetVariableStep | IncrementVariableStep | DeleteVariableStep | HttpStep | AiStep | ConditionStep | StopStep>;
+  bot_id: string;
+  cooldown_guild_s?: number;
+  cooldown_user_s?: number;
+  created_at: string;
+  enabled?: boolean;
+  id: string;
+  last_run?: AutomationRunOut | null;
+  name: string;
+  next_runs?: string[] | null;
+  status: AutomationStatus;
+  trigger: MemberJoinTrigger | MemberLeaveTrigger | MessageTrigger | ReactionAddTrigger | ReactionRemoveTrigger | ButtonTrigger | GuildJoinTrigger | ScheduleTrigger;
+  updated_at: string;
+  workspace_id: string;
+};
+
+export type AutomationPatch = {
+  actions?: Array<SendMessageStep | ReplyStep | DeferStep | AddRoleStep | RemoveRoleStep | DeleteMessageStep | AddReactionStep | TimeoutMemberStep | KickMemberStep | SetVariableStep | IncrementVariableStep | DeleteVariableStep | HttpStep | AiStep | ConditionStep | StopStep> | null;
+  cooldown_guild_s?: number | null;
+  cooldown_user_s?: number | null;
+  enabled?: boolean | null;
+  name?: string | null;
+  trigger?: MemberJoinTrigger | MemberLeaveTrigger | MessageTrigger | ReactionAddTrigger | ReactionRemoveTrigger | ButtonTrigger | GuildJoinTrigger | ScheduleTrigger | null;
+};
+
+export type AutomationRef = {
+  automation_id: string;
+  bot_id: string;
+};
+
+/** `evt.automation.<workspace>.<bot>.run`: one run ended. */
+export type AutomationRun = {
+  automation: string;
+  automation_id: string;
+  bot_id?: string | null;
+  duration_ms: number;
+  error?: string | null;
+  id?: string;
+  level?: "debug" | "info" | "warning" | "error" | "critical";
+  message?: string;
+  occurred_at?: string;
+  outcome: "ok" | "failed" | "skipped";
+  run_id: string;
+  steps_done: number;
+  trigger: "member_join" | "member_leave" | "message" | "reaction_add" | "reaction_remove" | "button" | "guild_join" | "schedule";
+  trigger_summary: string;
+  workspace_id: string;
+};
+
+export type AutomationRunOut = {
+  automation_id: string;
+  duration_ms: number;
+  error?: string | null;
+  id: string;
+  outcome: "ok" | "failed" | "skipped";
+  started_at: string;
+  steps_done: number;
+  trigger_summary: string;
+};
+
+export type AutomationStatus = {
+  active: boolean;
+  reason?: string | null;
+};
+
 export type AvatarApplied = {
   avatar_hash?: string | null;
   bot_id: string;
@@ -177,6 +292,10 @@ export type AvatarChanged = {
   message?: string;
   occurred_at?: string;
   workspace_id: string;
+};
+
+export type BotAutomationRef = {
+  bot_id: string;
 };
 
 /** `evt.bot.<owner>.<bot>.<kind>` for kind in created, updated, deleted, started,
@@ -326,6 +445,23 @@ export type BotView = {
   username: string;
   warnings?: string[];
   workspace_id: string;
+};
+
+export type Button = {
+  custom_id?: string | null;
+  emoji?: string | null;
+  label: string;
+  style?: "primary" | "secondary" | "success" | "danger" | "link";
+  url?: string | null;
+};
+
+/** A click on a message component whose `custom_id` starts with the prefix. */
+export type ButtonTrigger = {
+  channel_ids?: string[];
+  custom_id_prefix: string;
+  guild_ids?: string[];
+  role_ids?: string[];
+  type?: "button";
 };
 
 export type ChannelInfo = {
@@ -498,6 +634,15 @@ export type CommandsSynced = {
   ok: boolean;
 };
 
+/** `if` the template expression is true run `then`, else `else`. */
+export type ConditionStep = {
+  else?: Array<SendMessageStep | ReplyStep | DeferStep | AddRoleStep | RemoveRoleStep | DeleteMessageStep | AddReactionStep | TimeoutMemberStep | KickMemberStep | SetVariableStep | IncrementVariableStep | DeleteVariableStep | HttpStep | AiStep | ConditionStep | StopStep>;
+  if: string;
+  name?: string | null;
+  then?: Array<SendMessageStep | ReplyStep | DeferStep | AddRoleStep | RemoveRoleStep | DeleteMessageStep | AddReactionStep | TimeoutMemberStep | KickMemberStep | SetVariableStep | IncrementVariableStep | DeleteVariableStep | HttpStep | AiStep | ConditionStep | StopStep>;
+  type?: "condition";
+};
+
 /** A stored config file of one of the caller's workspaces, already parsed (JSON or
  * safe YAML). */
 export type ConfigDocument = {
@@ -578,6 +723,11 @@ export type CreateApiToken = {
   workspace_id?: string | null;
 };
 
+export type CreateAutomation = {
+  automation: AutomationIn;
+  bot_id: string;
+};
+
 /** `POST /v1/bots`: add a bot by its token (checked against Discord). */
 export type CreateBot = {
   /** start the bot as soon as it is added */
@@ -651,11 +801,60 @@ export type CreateWorkspace = {
   name: string;
 };
 
+/** Tell Discord an answer is coming (a slow chain): later `reply` steps follow up. */
+export type DeferStep = {
+  ephemeral?: boolean;
+  name?: string | null;
+  type?: "defer";
+};
+
+export type DeleteMessageStep = {
+  channel_id?: string | null;
+  message_id?: string | null;
+  name?: string | null;
+  type?: "delete_message";
+};
+
+export type DeleteVariableStep = {
+  /** a-z, 0-9, _ */
+  key: string;
+  name?: string | null;
+  scope?: "guild" | "user";
+  type?: "delete_variable";
+  user_id?: string | null;
+};
+
 /** `DELETE /v1/workspaces/{workspace_id}` `{confirm_name}`: owner only; `confirm_name`
  * must equal the workspace's name. Its bots stop and its data is removed. */
 export type DeleteWorkspace = {
   confirm_name: string;
   workspace_id: string;
+};
+
+/** One Discord side effect of a run, carried out by bot-service with the bot's own
+ * client. `idempotency_key` (`<run id>:<step path>`) makes a repeat answer the first
+ * result instead of acting twice. */
+export type DiscordAct = {
+  action: "send_message" | "reply" | "defer" | "add_role" | "remove_role" | "delete_message" | "add_reaction" | "timeout_member" | "kick_member";
+  bot_id: string;
+  depth?: number;
+  guild_id?: string | null;
+  idempotency_key: string;
+  interaction_id?: string | null;
+  params?: Record<string, unknown>;
+};
+
+export type DryRun = {
+  error?: string | null;
+  outcome: "ok" | "failed" | "skipped";
+  steps: DryStep[];
+};
+
+export type DryStep = {
+  note?: string;
+  path: Array<string | number>;
+  rendered?: Record<string, unknown>;
+  type: string;
 };
 
 export type EmbedField = {
@@ -806,6 +1005,11 @@ export type GuildInfo = {
   name?: string;
 };
 
+/** The bot was added to a server. */
+export type GuildJoinTrigger = {
+  type?: "guild_join";
+};
+
 /** The servers of a running bot, from the live connections' caches (every shard). */
 export type GuildList = {
   bot_id: string;
@@ -826,6 +1030,20 @@ export type HttpResponse = {
   embeds?: EmbedTemplate[];
   headers?: Record<string, string>;
   method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  /** template, appended to the base URL */
+  path?: string;
+  query?: Record<string, string>;
+  type?: "http";
+};
+
+/** Call an API connection (the outbound rules of commands); later steps read
+ * `steps.<name>.data` (the JSON) and `steps.<name>.status`. */
+export type HttpStep = {
+  body?: string | null;
+  connection_id: string;
+  headers?: Record<string, string>;
+  method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  name?: string | null;
   /** template, appended to the base URL */
   path?: string;
   query?: Record<string, string>;
@@ -915,6 +1133,17 @@ export type ImportResult = {
   unchanged?: Record<string, number>;
   updated?: Record<string, number>;
   warnings?: string[];
+};
+
+export type IncrementVariableStep = {
+  by?: number;
+  expires_in_s?: number | null;
+  /** a-z, 0-9, _ */
+  key: string;
+  name?: string | null;
+  scope?: "guild" | "user";
+  type?: "increment_variable";
+  user_id?: string | null;
 };
 
 export type IntentInfo = {
@@ -1028,6 +1257,14 @@ export type KeyRetired = {
 export type KeysRotated = {
   active_from: string;
   kid: string;
+};
+
+/** Needs Kick Members on Discord; a refusal is reported in the run, never hidden. */
+export type KickMemberStep = {
+  name?: string | null;
+  reason?: string | null;
+  type?: "kick_member";
+  user_id?: string | null;
 };
 
 export type ListBots = {
@@ -1157,9 +1394,23 @@ export type Member = {
   bot_ids?: string[];
   display_name: string;
   joined_at: string;
-  permissions: Array<"bots.view" | "bots.control" | "bots.edit" | "bots.token" | "bots.delete" | "commands.edit" | "prompts.edit" | "connections.edit" | "connections.secrets" | "files.edit" | "logs.view" | "members.manage" | "audit.view" | "workspace.admin">;
+  permissions: Array<"bots.view" | "bots.control" | "bots.edit" | "bots.token" | "bots.delete" | "commands.edit" | "prompts.edit" | "connections.edit" | "connections.secrets" | "files.edit" | "logs.view" | "members.manage" | "audit.view" | "workspace.admin" | "automations.edit">;
   role: string;
   user_id: string;
+};
+
+export type MemberJoinTrigger = {
+  channel_ids?: string[];
+  guild_ids?: string[];
+  role_ids?: string[];
+  type?: "member_join";
+};
+
+export type MemberLeaveTrigger = {
+  channel_ids?: string[];
+  guild_ids?: string[];
+  role_ids?: string[];
+  type?: "member_leave";
 };
 
 export type MemberList = {
@@ -1177,6 +1428,17 @@ export type MessageSent = {
   message_id: string;
 };
 
+export type MessageTrigger = {
+  case_sensitive?: boolean;
+  channel_ids?: string[];
+  guild_ids?: string[];
+  ignore_bots?: boolean;
+  match?: "contains" | "starts_with" | "equals" | "regex";
+  pattern: string;
+  role_ids?: string[];
+  type?: "message";
+};
+
 /** A workspace of mine with my role and what I may do there now (with a personal
  * token: what the token may do). */
 export type MyWorkspace = {
@@ -1184,7 +1446,7 @@ export type MyWorkspace = {
   bot_ids?: string[];
   id: string;
   name: string;
-  permissions: Array<"bots.view" | "bots.control" | "bots.edit" | "bots.token" | "bots.delete" | "commands.edit" | "prompts.edit" | "connections.edit" | "connections.secrets" | "files.edit" | "logs.view" | "members.manage" | "audit.view" | "workspace.admin">;
+  permissions: Array<"bots.view" | "bots.control" | "bots.edit" | "bots.token" | "bots.delete" | "commands.edit" | "prompts.edit" | "connections.edit" | "connections.secrets" | "files.edit" | "logs.view" | "members.manage" | "audit.view" | "workspace.admin" | "automations.edit">;
   personal: boolean;
   role: string;
 };
@@ -1278,14 +1540,59 @@ export type PurgeWorkspace = {
   workspace_id: string;
 };
 
+export type PutVariable = {
+  bot_id: string;
+  /** a Discord id */
+  guild_id: string;
+  /** a-z, 0-9, _ */
+  key: string;
+  user_id?: string | null;
+  variable: VariablePut;
+};
+
+export type ReactionAddTrigger = {
+  channel_ids?: string[];
+  emoji?: string | null;
+  guild_ids?: string[];
+  message_id?: string | null;
+  role_ids?: string[];
+  type?: "reaction_add";
+};
+
+export type ReactionRemoveTrigger = {
+  channel_ids?: string[];
+  emoji?: string | null;
+  guild_ids?: string[];
+  message_id?: string | null;
+  role_ids?: string[];
+  type?: "reaction_remove";
+};
+
 export type RefreshRequest = {
   refresh_token: string;
+};
+
+export type RemoveRoleStep = {
+  name?: string | null;
+  role_id: string;
+  type?: "remove_role";
+  user_id?: string | null;
 };
 
 /** `PUT /v1/bots/{id}/token`: a new token for the same Discord application. */
 export type ReplaceToken = {
   bot_id: string;
   token: string;
+};
+
+/** Answer the interaction (a command or a button click) that started the run. */
+export type ReplyStep = {
+  components?: ActionRow[];
+  content?: string | null;
+  embeds?: EmbedTemplate[];
+  ephemeral?: boolean;
+  name?: string | null;
+  type?: "reply";
 };
 
 /** Operator (`botcenter keys retire`): stop trusting a signing key at once, e.g. because
@@ -1301,7 +1608,7 @@ export type Role = {
   id: string;
   members?: number;
   name: string;
-  permissions: Array<"bots.view" | "bots.control" | "bots.edit" | "bots.token" | "bots.delete" | "commands.edit" | "prompts.edit" | "connections.edit" | "connections.secrets" | "files.edit" | "logs.view" | "members.manage" | "audit.view" | "workspace.admin">;
+  permissions: Array<"bots.view" | "bots.control" | "bots.edit" | "bots.token" | "bots.delete" | "commands.edit" | "prompts.edit" | "connections.edit" | "connections.secrets" | "files.edit" | "logs.view" | "members.manage" | "audit.view" | "workspace.admin" | "automations.edit">;
 };
 
 export type RoleIdRef = {
@@ -1313,10 +1620,37 @@ export type RoleList = {
   roles: Role[];
 };
 
+export type RunPage = {
+  items: AutomationRunOut[];
+  next_cursor?: string | null;
+};
+
+export type RunsQuery = {
+  automation_id: string;
+  bot_id: string;
+  cursor?: string | null;
+  limit?: number;
+};
+
 /** `GET /v1/sandbox`: whether Discord is the local discord-sandbox (Try it works). */
 export type SandboxInfo = {
   enabled: boolean;
   message: string;
+};
+
+/** Fires on a clock: a cron expression, every N minutes, or once at a time. Each due time
+ * fires once across every replica; DST follows the zone's rules (docs/design/automations.md
+ * §0.6: a wall time skipped by spring-forward fires at the first instant after the gap, one
+ * that happens twice fires at its first occurrence). */
+export type ScheduleTrigger = {
+  at?: string | null;
+  channel_id?: string | null;
+  cron?: string | null;
+  every_minutes?: number | null;
+  guild_id?: string | null;
+  missed?: "skip" | "run_once";
+  timezone?: string;
+  type?: "schedule";
 };
 
 export type SendMessage = {
@@ -1324,6 +1658,17 @@ export type SendMessage = {
   channel_id: string;
   content?: string | null;
   embeds?: Array<Record<string, unknown>>;
+};
+
+/** To the event's channel; `channel_id`: a fixed channel; `user_id`: a DM to that user. */
+export type SendMessageStep = {
+  channel_id?: string | null;
+  components?: ActionRow[];
+  content?: string | null;
+  embeds?: EmbedTemplate[];
+  name?: string | null;
+  type?: "send_message";
+  user_id?: string | null;
 };
 
 export type ServiceStatus = {
@@ -1355,6 +1700,18 @@ export type SessionsRevoked = {
   workspace_id: string;
 };
 
+export type SetVariableStep = {
+  expires_in_s?: number | null;
+  /** a-z, 0-9, _ */
+  key: string;
+  name?: string | null;
+  scope?: "guild" | "user";
+  type?: "set_variable";
+  user_id?: string | null;
+  /** a template */
+  value: string;
+};
+
 export type ShardList = {
   bot_id: string;
   shards?: ShardStatus[];
@@ -1373,6 +1730,11 @@ export type ShardStatus = {
   shard_id: number;
   since: string;
   state: "offline" | "starting" | "online" | "reconnecting" | "stopping" | "error";
+};
+
+export type StopStep = {
+  name?: string | null;
+  type?: "stop";
 };
 
 /** Where one log-service replica serves its websocket (used by the gateway's proxy). */
@@ -1457,6 +1819,12 @@ export type TemplateVariables = {
   items: TemplateVariable[];
 };
 
+export type TestAutomation = {
+  automation_id: string;
+  bot_id: string;
+  event?: Record<string, unknown> | null;
+};
+
 /** Run one saved command as a dry run with this sample input. */
 export type TestCommand = {
   bot_id: string;
@@ -1467,6 +1835,14 @@ export type TestCommand = {
   guild_id?: string | null;
   options?: Record<string, unknown>;
   target_id?: string | null;
+};
+
+export type TimeoutMemberStep = {
+  duration_s: number;
+  name?: string | null;
+  reason?: string | null;
+  type?: "timeout_member";
+  user_id?: string | null;
 };
 
 export type TokenPair = {
@@ -1483,6 +1859,15 @@ export type TokenPair = {
 export type TransferWorkspace = {
   user_id: string;
   workspace_id: string;
+};
+
+/** What bot-service must forward for one bot and the intents that needs. */
+export type TriggerManifest = {
+  bot_id: string;
+  button_prefixes?: string[];
+  events?: Array<"member_join" | "member_leave" | "message" | "reaction_add" | "reaction_remove" | "button" | "guild_join" | "schedule">;
+  hash: string;
+  intents?: number;
 };
 
 /** bot-service: invoke `name` on the bot through the sandbox as its try-it user. */
@@ -1513,6 +1898,12 @@ export type TryResult = {
   latency_ms?: number | null;
   /** the sandbox user who invoked it */
   user_id: string;
+};
+
+export type UpdateAutomation = {
+  automation_id: string;
+  bot_id: string;
+  patch: AutomationPatch;
 };
 
 /** `PATCH /v1/bots/{id}`: only the fields given (not null) change.
@@ -1598,6 +1989,40 @@ export type UserSettings = {
   settings: Record<string, unknown>;
 };
 
+export type VariableList = {
+  items: VariableOut[];
+};
+
+export type VariableOut = {
+  expires_at?: string | null;
+  guild_id: string;
+  key: string;
+  updated_at: string;
+  user_id?: string | null;
+  value: string | number;
+};
+
+export type VariablePut = {
+  expires_in_s?: number | null;
+  value: string | number;
+};
+
+export type VariableRef = {
+  bot_id: string;
+  /** a Discord id */
+  guild_id: string;
+  /** a-z, 0-9, _ */
+  key: string;
+  user_id?: string | null;
+};
+
+export type VariablesQuery = {
+  bot_id: string;
+  guild_id?: string | null;
+  prefix?: string | null;
+  user_id?: string | null;
+};
+
 /** A workspace as its member sees it: `role` and effective `permissions` are the caller's. */
 export type Workspace = {
   audit_retention_days?: number | null;
@@ -1605,7 +2030,7 @@ export type Workspace = {
   created_at: string;
   id: string;
   name: string;
-  permissions: Array<"bots.view" | "bots.control" | "bots.edit" | "bots.token" | "bots.delete" | "commands.edit" | "prompts.edit" | "connections.edit" | "connections.secrets" | "files.edit" | "logs.view" | "members.manage" | "audit.view" | "workspace.admin">;
+  permissions: Array<"bots.view" | "bots.control" | "bots.edit" | "bots.token" | "bots.delete" | "commands.edit" | "prompts.edit" | "connections.edit" | "connections.secrets" | "files.edit" | "logs.view" | "members.manage" | "audit.view" | "workspace.admin" | "automations.edit">;
   personal: boolean;
   role: string;
 };

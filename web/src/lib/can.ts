@@ -23,6 +23,7 @@ const DOES: Record<Permission, string> = {
   'members.manage': 'manage members and invitations',
   'audit.view': 'read the audit trail',
   'workspace.admin': 'manage the workspace and its roles',
+  'automations.edit': 'edit automations and variables',
 };
 
 export function roleWords(role: string): string {
