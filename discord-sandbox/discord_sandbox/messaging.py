@@ -7,9 +7,10 @@ import re
 from typing import Any
 
 from .context import SandboxContext
+from .dms import dispatch_to_recipients
 from .errors import CANNOT_SEND_EMPTY_MESSAGE, DiscordError, field_error, invalid_form, merge_errors
 from .payloads import gateway_message_payload
-from .sessions import GUILD_MESSAGES, MESSAGE_CONTENT, Session
+from .sessions import DIRECT_MESSAGES, GUILD_MESSAGES, MESSAGE_CONTENT, Session
 from .state import Channel, Message, iso_now
 
 _MENTION = re.compile(r"<@!?(\d+)>")
@@ -166,10 +167,11 @@ def edit_message(ctx: SandboxContext, message: Message, fields: dict[str, Any]) 
 def dispatch_message(ctx: SandboxContext, message: Message, event: str) -> int:
     """MESSAGE_CREATE/UPDATE to the bots in the guild that asked for guild messages; the
     content-bearing fields only with MESSAGE_CONTENT, for the bot's own messages, or when
-    the bot is mentioned — Discord's rules."""
-    if message.guild_id is None:
-        return 0
+    the bot is mentioned — Discord's rules. A DM goes whole to the bot in it (DIRECT_MESSAGES)."""
     state = ctx.state
+    if message.guild_id is None:
+        payload = gateway_message_payload(state, message, include_content=True)
+        return dispatch_to_recipients(ctx, message.channel_id, event, DIRECT_MESSAGES, payload)
 
     def build(session: Session) -> dict[str, Any] | None:
         if not session.has(GUILD_MESSAGES):

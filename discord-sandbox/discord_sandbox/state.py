@@ -194,6 +194,7 @@ class Channel:
     position: int = 0
     topic: str | None = None
     last_message_id: int | None = None
+    recipient_ids: list[int] = field(default_factory=list)  # a DM (type 1): bot and person
 
 
 @dataclass(slots=True)
@@ -202,6 +203,7 @@ class Member:
     joined_at: str
     roles: list[int] = field(default_factory=list)
     nick: str | None = None
+    communication_disabled_until: str | None = None  # a timeout's end (ISO 8601)
 
 
 @dataclass(slots=True)
@@ -236,6 +238,8 @@ class Message:
     nonce: str | int | None = None
     mentions: list[int] = field(default_factory=list)
     message_reference: dict[str, Any] | None = None
+    # Emoji key ("👍" or "name:id") -> ids of the users who reacted, in reaction order.
+    reactions: dict[str, list[int]] = field(default_factory=dict)
 
 
 V = TypeVar("V")
