@@ -207,8 +207,11 @@ def timeout_until(duration_s: int, now: datetime | None = None) -> str:
 
 
 # ------------------------------------------------------------------ refusals in words
-def refusal(action: str, status: int, code: int, params: BaseModel | None = None) -> ActResult:
-    """Discord's refusal as the run reports it (the code and what it means)."""
+def refusal(
+    action: str, status: int, code: int, params: BaseModel | None = None, text: str = ""
+) -> ActResult:
+    """Discord's refusal as the run reports it (the code and what it means; Discord's own
+    words for the rest, e.g. an embed it finds invalid)."""
     if code == 50013:
         words = f"the bot lacks the permission to {_DOING.get(action, action)} in this server"
         if action in _RANKED:
@@ -229,6 +232,8 @@ def refusal(action: str, status: int, code: int, params: BaseModel | None = None
         words = "Discord does not allow the bot to do this"
     elif status == 404:
         words = "Discord does not know this channel, message or member"
+    elif text:
+        words = f"Discord refused the request: {text[:300]}"
     else:
         words = f"Discord refused the request (HTTP {status})"
     return ActResult(ok=False, code=code or None, message=words)
@@ -243,7 +248,7 @@ async def perform(http: discord.http.HTTPClient, act: DiscordAct, params: Contra
     except discord.HTTPException as exc:
         if exc.status >= 500:
             raise
-        return refusal(act.action, exc.status, exc.code, params)
+        return refusal(act.action, exc.status, exc.code, params, exc.text)
     return ActResult(ok=True, output=output)
 
 

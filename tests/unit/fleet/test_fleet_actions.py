@@ -139,6 +139,11 @@ def test_refusals_say_what_the_bot_could_not_do() -> None:
     assert refusal("delete_message", 404, 10008).message == "unknown message"
     assert refusal("send_message", 404, 10003).message == "unknown channel"
     assert refusal("send_message", 401, 0).message == "Discord rejected the bot token: replace it"
+    invalid = refusal("send_message", 400, 50035, None, "Invalid Form Body\nIn embeds.0.url")
+    assert (invalid.code, invalid.message) == (
+        50035,
+        "Discord refused the request: Invalid Form Body\nIn embeds.0.url",
+    )
 
 
 def test_a_guild_goes_to_discords_shard_and_a_dm_to_shard_zero() -> None:
