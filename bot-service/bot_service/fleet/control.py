@@ -1,6 +1,6 @@
 """Status reads and bot control. Control operations are routed to the replica that runs
 the bot's shard (`ctl.bot.<bot>.<shard>`); with nobody running it, REST-only operations
-(avatar, message) are done here with the bot's token."""
+(avatar, message, automation acts) are done here with the bot's token."""
 
 from __future__ import annotations
 

@@ -12,9 +12,13 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from proto.automations import ACT, ActResult, DiscordAct
+from bot_service.fleet.actions import ACTIONS_TTL_S, ActionKeys
+from proto.automations import ACT, ACTIONS_BUCKET, ActResult, DiscordAct
+from proto.errors import ErrorCode
+from services.bus.kv import Store, ensure_bucket
 from services.bus.rpc import RpcClient
 from services.devstack.stack import Infra
+from services.errors import RpcError
 from tests.fixtures.sandbox import SandboxControl, SandboxError
 from tests.integration.fleet.conftest import Bots, Replicas
 
@@ -179,3 +183,25 @@ async def test_with_nobody_running_the_bot_the_token_does_it(
     assert sent.ok, sent
     (message,) = await world.bot_messages()
     assert message["id"] == sent.output["message_id"]
+
+
+async def test_keys_on_nats_kv_claim_release_and_answer_the_first_result(nc: NATS) -> None:
+    """The key states over a real bucket: a released key (a delete marker) can be claimed
+    again, a done key answers its result, a young pending one says retry."""
+    store = Store(await ensure_bucket(nc.jetstream(), ACTIONS_BUCKET, ttl_s=ACTIONS_TTL_S))
+    clock = [1000.0]
+    keys = ActionKeys(store, lambda: clock[0])
+    key = f"{uuid.uuid4()}.{uuid.uuid4().hex}"
+
+    first = await keys.claim(key)
+    assert first.revision is not None
+    await keys.release(key, first.revision)
+    second = await keys.claim(key)
+    assert second.revision is not None
+    with pytest.raises(RpcError) as err:
+        await keys.claim(key)
+    assert err.value.code is ErrorCode.UNAVAILABLE
+
+    await keys.done(key, ActResult(ok=True, output={"message_id": "1"}))
+    repeat = await keys.claim(key)
+    assert repeat.done == ActResult(ok=True, output={"message_id": "1"}, repeated=True)
