@@ -292,7 +292,14 @@ async def install(request: web.Request) -> web.Response:
     guild = ctx.state.get_guild(_id(request.match_info["guild_id"], "guild id"))
     body = await _body(request)
     app = ctx.state.get_application(_id(body.get("application_id"), "application_id"))
-    added = ctx.state.install(guild, app)
+    permissions = body.get("permissions")
+    if permissions is None:
+        added = ctx.state.install(guild, app)
+    else:
+        value = int(permissions) if str(permissions).isdigit() else -1
+        if not 0 <= value < 1 << 53:
+            raise StateError(400, "permissions must be a permission bit field (an integer)")
+        added = ctx.state.install(guild, app, value)
     if added:
         announce_guild(ctx, app, guild)
     return json_response(

@@ -329,10 +329,10 @@ def message_payload(
 
 
 def gateway_message_payload(
-    state: SandboxState, message: Message, *, include_content: bool
+    state: SandboxState, message: Message, *, include_content: bool, viewer_id: int | None = None
 ) -> dict[str, Any]:
     """MESSAGE_CREATE; without MESSAGE_CONTENT the content-bearing fields arrive empty."""
-    data = message_payload(state, message)
+    data = message_payload(state, message, viewer_id)
     if message.guild_id is not None:
         guild = state.guilds.get(message.guild_id)
         member = guild.members.get(message.author_id) if guild else None

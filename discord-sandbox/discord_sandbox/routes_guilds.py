@@ -21,7 +21,7 @@ from .errors import (
 )
 from .jsonresp import no_content
 from .members import require_can_delete
-from .messaging import create_message, edit_message, message_fields
+from .messaging import create_message, edit_message, message_fields, recent_by_nonce
 from .payloads import (
     channel_payload,
     dm_channel_payload,
@@ -117,6 +117,11 @@ async def post_message(request: web.Request) -> web.Response:
     body, files = await read_body(request)
     fields = message_fields(body, files)
     fields["flags"] = fields.get("flags", 0) & ~64  # only interaction responses can be ephemeral
+    if body.get("enforce_nonce") is True and fields["nonce"] is not None:
+        # A resend (e.g. after a crash between sending and recording) gets the first message.
+        sent = recent_by_nonce(ctx.state, channel.id, app.bot_user_id, fields["nonce"])
+        if sent is not None:
+            return ok(message_payload(ctx.state, sent, app.bot_user_id))
     message = create_message(ctx, channel, app.bot_user_id, fields)
     return ok(message_payload(ctx.state, message))
 

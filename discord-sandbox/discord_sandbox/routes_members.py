@@ -18,6 +18,7 @@ from .errors import (
     UNKNOWN_USER,
     field_error,
     invalid_form,
+    missing_permissions,
     not_found,
 )
 from .jsonresp import no_content
@@ -117,7 +118,7 @@ async def post_role(request: web.Request) -> web.Response:
     permissions = _int_field(body, "permissions", 0, MAX_PERMISSIONS)
     # A bot cannot hand out permissions it does not hold itself.
     if permissions & ~ctx.state.member_permissions(guild, me):
-        require_permission(ctx.state, guild, me, permissions)
+        raise missing_permissions()
     role = create_role(
         ctx,
         guild,

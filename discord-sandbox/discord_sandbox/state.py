@@ -38,8 +38,10 @@ INTENT_APP_FLAGS = {
     "MESSAGE_CONTENT": 1 << 18,
 }
 MESSAGES_KEPT_PER_CHANNEL = 500
-# Permissions of @everyone in a new guild (Discord's default set) and of a bot's role.
-DEFAULT_EVERYONE_PERMISSIONS = 0x6_3984_0E41
+# Permissions of @everyone in a new guild: the value Discord gives it (invite, view, send,
+# react, embed, attach, history, external emoji, voice, change own nickname, ...; no
+# moderation bits, so a bot's moderation rights come from its own role).
+DEFAULT_EVERYONE_PERMISSIONS = 1_071_698_660_929
 ADMINISTRATOR = 1 << 3
 
 

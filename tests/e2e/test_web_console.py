@@ -323,6 +323,15 @@ def test_pickers_flows_leave_the_bot_stopped(console_run: dict[str, Any]) -> Non
     _check(console_run, "pickers_stop_bot")
 
 
+# tests/e2e/flows/45_invite_link.mjs: the invite link on a finished bot's overview (#16 item 1).
+def test_a_finished_bot_is_added_to_one_more_server_from_its_overview(
+    console_run: dict[str, Any],
+) -> None:
+    """Once the checklist is gone, "Add to a server" builds the invite link (client id, both
+    scopes, the picked permission bits) and the sandbox install shows in the servers panel."""
+    _check(console_run, "invite_link_on_a_finished_bot")
+
+
 def test_forms_show_one_plain_error_at_the_field_and_at_save(
     console_run: dict[str, Any],
 ) -> None:
@@ -479,3 +488,22 @@ def test_a_revoked_invitation_link_says_why_it_no_longer_works(
 
 def test_deleting_a_team_workspace_needs_its_name_typed(console_run: dict[str, Any]) -> None:
     _check(console_run, "teams_delete_workspace")
+
+
+@pytest.mark.parametrize(
+    "flow", ["confirm_prefix_toast", "confirm_import_toast", "confirm_duplicate_toast"]
+)
+def test_prefix_import_and_duplicate_confirm_with_a_toast(
+    console_run: dict[str, Any], flow: str
+) -> None:
+    """#16 item 4: these saves said so only inline; the import's toast counts what changed,
+    Duplicate's names the copy."""
+    _check(console_run, flow)
+
+
+def test_team_and_role_names_show_one_plain_error_at_the_field_and_at_save(
+    console_run: dict[str, Any],
+) -> None:
+    """#16 item 4 in New team, the workspace rename and the role editor: an empty and an
+    over-long name each give one plain-words error at the field and in the Save summary."""
+    _check(console_run, "forms_team_and_role_names")

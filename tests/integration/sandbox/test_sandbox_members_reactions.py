@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,13 @@ import discord
 import httpx
 import pytest
 
-from tests.fixtures.sandbox import SandboxControl, SandboxError, running_client, start_sandbox
+from tests.fixtures.sandbox import (
+    SandboxControl,
+    SandboxError,
+    SandboxProcess,
+    running_client,
+    start_sandbox,
+)
 
 EVENT_TIMEOUT = 10.0
 
@@ -63,6 +70,16 @@ def _cached(client: discord.Client, guild_id: str, user_id: str) -> tuple[Any, A
     member = server.get_member(int(user_id))
     assert member is not None
     return server, member
+
+
+async def _refusals(calls: dict[str, Awaitable[Any]]) -> dict[str, tuple[str, int]]:
+    """What each discord.py call was refused with: (exception class, Discord error code)."""
+    answers: dict[str, tuple[str, int]] = {}
+    for what, call in calls.items():
+        with pytest.raises(discord.HTTPException) as refused:
+            await call
+        answers[what] = (type(refused.value).__name__, refused.value.code)
+    return answers
 
 
 def _members_intents() -> discord.Intents:
@@ -175,6 +192,7 @@ async def test_moderation_through_discord_py_shows_in_the_control_api(
         "guild_role_create",
         "raw_reaction_add",
         "raw_message_delete",
+        "raw_message_edit",
     )
     channel_id = guild.channel_ids[0]
 
@@ -225,6 +243,9 @@ async def test_moderation_through_discord_py_shows_in_the_control_api(
         assert (reaction.user_id, str(reaction.emoji)) == (int(app.bot_user_id), "✅")
         fetched = await channel.fetch_message(note.id)
         assert [(str(r.emoji), r.count, r.me) for r in fetched.reactions] == [("✅", 1, True)]
+        await note.edit(content="react and vanish (edited)")
+        (edit,) = await seen.next("raw_message_edit")
+        assert [(r["emoji"]["name"], r["me"]) for r in edit.data["reactions"]] == [("✅", True)]
         await note.remove_reaction("✅", server.me)
         assert (await channel.fetch_message(note.id)).reactions == []
         spoken = await ctl.post_message(channel_id, person.id, "rude words")
@@ -280,11 +301,7 @@ async def test_discords_refusals_reach_discord_py(sandbox_control: SandboxContro
             "an unknown channel": client.http.delete_message(1, 1),
             "a DM to someone sharing no guild": stranger_user.send("hello stranger"),
         }
-        answers: dict[str, tuple[str, int]] = {}
-        for what, call in refusals.items():
-            with pytest.raises(discord.HTTPException) as refused:
-                await call
-            answers[what] = (type(refused.value).__name__, refused.value.code)
+        answers = await _refusals(refusals)
 
     assert answers == {
         "a role above the bot's": ("Forbidden", 50013),
@@ -306,6 +323,82 @@ async def test_discords_refusals_reach_discord_py(sandbox_control: SandboxContro
     assert (await ctl.member(guild.guild_id, boss.id))["communication_disabled_until"] is None
     assert await ctl.dms(stranger.id) == []
     assert (await ctl.member(guild.guild_id, owner.id))["communication_disabled_until"] is None
+
+
+@pytest.mark.usefixtures("discord_py_sandbox")
+async def test_a_bot_without_the_permissions_gets_50013(sandbox_control: SandboxControl) -> None:
+    ctl = sandbox_control
+    app = await ctl.create_application("Plain Bot", privileged_intents=["members"])
+    owner = await ctl.create_user("plain-owner")
+    person = await ctl.create_user("plain-person")
+    guild = await ctl.create_guild("Plain guild", members=[owner.id, person.id])
+    view_and_send = (1 << 10) | (1 << 11)  # what a bot invited without moderation rights has
+    await ctl.request(
+        "POST",
+        f"/guilds/{guild.guild_id}/install",
+        {"application_id": app.application_id, "permissions": view_and_send},
+    )
+    role_id = await ctl.create_role(guild.guild_id, "Below the bot")
+    channel_id = guild.channel_ids[0]
+    spoken = await ctl.post_message(channel_id, person.id, "not yours to delete")
+    client = _client(_members_intents())
+
+    async with running_client(client, app.token):
+        server, member = _cached(client, guild.guild_id, person.id)
+        role = server.get_role(int(role_id))
+        assert role is not None
+        channel = server.get_channel(int(channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        refusals = {
+            "add a role": member.add_roles(role),
+            "time out": member.timeout(timedelta(minutes=1)),
+            "rename": member.edit(nick="Renamed"),
+            "kick": member.kick(),
+            "create a role": server.create_role(name="Nope"),
+            "delete another's message": channel.get_partial_message(int(spoken["id"])).delete(),
+        }
+        answers = await _refusals(refusals)
+        # @everyone's default set includes reacting: that still works.
+        await channel.get_partial_message(int(spoken["id"])).add_reaction("👀")
+
+    assert set(answers.values()) == {("Forbidden", 50013)}, answers
+    shown = await ctl.member(guild.guild_id, person.id)
+    assert (shown["roles"], shown["nick"], shown["communication_disabled_until"]) == (
+        [],
+        None,
+        None,
+    )
+    assert [m["id"] for m in await ctl.channel_messages(channel_id)] == [spoken["id"]]
+
+
+@pytest.mark.usefixtures("discord_py_sandbox")
+async def test_an_enforced_nonce_makes_a_resend_return_the_first_message(
+    sandbox_control: SandboxControl, sandbox: SandboxProcess
+) -> None:
+    ctl = sandbox_control
+    app, _owner, _person, guild = await _world(ctl, "Exactly Once")
+    channel_id = guild.channel_ids[0]
+    client = _client(discord.Intents.default())
+
+    async with running_client(client, app.token):
+        channel = client.get_channel(int(channel_id))
+        assert isinstance(channel, discord.TextChannel)
+        # discord.py sends `enforce_nonce: true` with every nonce.
+        first = await channel.send("welcome!", nonce="run-7:step-1")
+        again = await channel.send("welcome!", nonce="run-7:step-1")
+        other = await channel.send("welcome!", nonce="run-8:step-1")
+    auth = {"Authorization": f"Bot {app.token}"}
+    async with httpx.AsyncClient(base_url=sandbox.api_url, headers=auth) as api:
+        path = f"/channels/{channel_id}/messages"
+        unenforced = await api.post(path, json={"content": "x", "nonce": "run-8:step-1"})
+        too_long = await api.post(path, json={"content": "x", "nonce": "n" * 26})
+
+    assert again.id == first.id
+    assert other.id != first.id
+    assert unenforced.status_code == 200
+    assert too_long.json()["errors"]["nonce"]["_errors"][0]["code"] == "BASE_TYPE_MAX_LENGTH"
+    stored = [m["id"] for m in await ctl.channel_messages(channel_id, author_id=app.bot_user_id)]
+    assert stored == [str(first.id), str(other.id), unenforced.json()["id"]]
 
 
 async def test_control_api_refuses_bad_member_and_reaction_requests(
@@ -338,6 +431,10 @@ async def test_control_api_refuses_bad_member_and_reaction_requests(
         == 400
     )
     assert await status_of("GET", "/users/1/dms") == 404
+    install = f"/guilds/{guild.guild_id}/install"
+    other = await ctl.create_application("Control Checks 2")
+    bad_bits = {"application_id": other.application_id, "permissions": "all"}
+    assert await status_of("POST", install, bad_bits) == 400
 
     first = await ctl.react(channel_id, message["id"], person.id, "👍")
     assert (first["added"], first["count"]) == (True, 1)

@@ -11,7 +11,8 @@ import { ActionPending } from '../components/pending';
 import { useToast } from '../components/toast';
 import { LIMITS } from '../lib/fields';
 import { StreamIndicator } from '../components/stream';
-import { Onboarding } from '../components/onboarding';
+import { Onboarding, useChecklistDone } from '../components/onboarding';
+import { AddToServer } from '../components/inviteLink';
 import { RetryWait, ShardWorkers } from '../components/shardDetails';
 import { PrefixSettings, ServersPanel } from '../components/pickers';
 import { Avatar, StartStopButtons } from './BotsList';
@@ -47,7 +48,7 @@ export default function BotPage() {
       </nav>
       <Suspense fallback={<Loading />}>
         <Routes>
-          <Route index element={<><Overview bot={b} /><ServersPanel bot={b} /></>} />
+          <Route index element={<><Overview bot={b} /><ServersPanel bot={b} /><AddToServerOnceDone bot={b} /></>} />
           <Route path="commands/*" element={<Commands bot={b} />} />
           <Route path="try" element={<TryIt bot={b} />} />
           <Route path="logs" element={<LogsView botId={b.id} />} />
@@ -80,7 +81,7 @@ function Header({ bot }: { bot: BotView }) {
       </p>
       <div className="row">
         <StartStopButtons bot={bot} running={running} action={action} />
-        <ActionPending action={action} state={s?.state} />
+        <ActionPending action={action} state={s?.state} since={s?.since} />
         <StreamIndicator />
       </div>
       <ErrorBox error={action.error} />
@@ -160,6 +161,11 @@ function Overview({ bot }: { bot: BotView }) {
     </section>
     </>
   );
+}
+
+/** While the checklist shows, its invite step is the one invite link on the page. */
+function AddToServerOnceDone({ bot }: { bot: BotView }) {
+  return useChecklistDone(bot) ? <AddToServer bot={bot} /> : null;
 }
 
 function Settings({ bot }: { bot: BotView }) {
@@ -283,10 +289,12 @@ function ApplyAvatar({ bot }: { bot: BotView }) {
   const files = useQuery({ queryKey: ['files', 'avatar'], queryFn: () => api.get<FileList>('/v1/files', { kind: 'avatar' }) });
   const [fileId, setFileId] = useState('');
   const qc = useQueryClient();
+  const toast = useToast();
   const m = useMutation({
     mutationFn: () => api.post<AvatarApplied>(`/v1/bots/${bot.id}/avatar`, { file_id: fileId }),
     // The bot's avatar_url follows the avatar Discord now shows (said next to the button).
-    onSuccess: () => {
+    onSuccess: (r) => {
+      toast(r.unchanged ? 'Already the bot’s avatar: nothing sent' : 'Avatar applied on Discord ✓');
       void qc.invalidateQueries({ queryKey: ['bot', bot.id] });
       void qc.invalidateQueries({ queryKey: ['bots'] });
     },
@@ -313,11 +321,8 @@ function ApplyAvatar({ bot }: { bot: BotView }) {
         <Gated perm="bots.edit" workspaceId={bot.workspace_id} botId={bot.id}>
           <button onClick={() => m.mutate()} disabled={!fileId || m.isPending}>{m.isPending ? 'Sending the avatar to Discord…' : 'Apply to bot'}</button>
         </Gated>
-        {m.isSuccess && (
-          <span role="status">
-            {m.data?.unchanged ? 'Discord already shows this avatar; nothing was sent (no avatar change spent).' : 'Avatar applied on Discord ✓'}
-          </span>
-        )}
+        {/* The toast confirms; why nothing was sent is worth keeping in view. */}
+        {m.isSuccess && m.data?.unchanged && <span className="small muted">Discord already shows this avatar; nothing was sent (no avatar change spent).</span>}
       </div>
     </section>
   );
