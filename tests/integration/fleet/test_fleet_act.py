@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import nats
+import orjson
 import pytest
 from nats.aio.client import Client as NATS
 
-from bot_service.fleet.actions import ACTIONS_TTL_S, ActionKeys
+from bot_service.fleet.actions import ACTIONS_TTL_S, ActionKeys, kv_key
 from proto.automations import ACT, ACTIONS_BUCKET, ActResult, DiscordAct
 from proto.errors import ErrorCode
 from services.bus.kv import Store, ensure_bucket
@@ -55,15 +56,17 @@ class World:
         self.guild_id, self.channel_id = guild.guild_id, guild.channel_ids[0]
         await self.ctl.install(self.guild_id, self.app.application_id)
 
-    async def act(self, action: str, step: str | None = None, **params: Any) -> ActResult:
-        req = DiscordAct(
+    def request(self, action: str, step: str | None = None, **params: Any) -> DiscordAct:
+        return DiscordAct(
             bot_id=self.bot.id,
             idempotency_key=f"{self.run}:{step or action}",
             guild_id=self.guild_id,
             action=action,  # type: ignore[arg-type]
             params=params,
         )
-        result: ActResult = await self.client.call(ACT, req)
+
+    async def act(self, action: str, step: str | None = None, **params: Any) -> ActResult:
+        result: ActResult = await self.client.call(ACT, self.request(action, step, **params))
         return result
 
     async def bot_messages(self) -> list[dict[str, Any]]:
@@ -79,7 +82,11 @@ async def _online(world: World, bots: Bots, name: str) -> None:
 
 
 async def test_a_message_is_sent_once_per_key_and_a_dm_reaches_the_user(
-    replicas: Replicas, bots: Bots, sandbox_control: SandboxControl, as_command: RpcClient
+    replicas: Replicas,
+    bots: Bots,
+    sandbox_control: SandboxControl,
+    as_command: RpcClient,
+    nc: NATS,
 ) -> None:
     replicas.start(1)
     world = World(as_command, sandbox_control)
@@ -104,6 +111,16 @@ async def test_a_message_is_sent_once_per_key_and_a_dm_reaches_the_user(
     again = await world.act("send_message", channel_id=world.channel_id, content="hello")
     assert again.repeated is True
     assert again.output == sent.output
+    assert len(await world.bot_messages()) == 1
+
+    # A replica died after Discord took the message but before the key said done: the next
+    # attempt finds a stale "pending", sends again, and Discord's nonce drops the copy.
+    kv = await nc.jetstream().key_value(ACTIONS_BUCKET)
+    key = kv_key(world.request("send_message", channel_id=world.channel_id, content="hello"))
+    await kv.put(key, orjson.dumps({"pending_since": 0}))
+    redone = await world.act("send_message", channel_id=world.channel_id, content="hello")
+    assert redone.repeated is False
+    assert redone.output["message_id"] == sent.output["message_id"]
     assert len(await world.bot_messages()) == 1
 
     dm = await world.act("send_message", step="dm", user_id=world.person.id, content="psst")
