@@ -109,6 +109,21 @@ _PARAMS: dict[str, type[Contract]] = {
 _IN_GUILD = frozenset({"add_role", "remove_role", "timeout_member", "kick_member"})
 
 
+def with_guild(act: DiscordAct) -> DiscordAct:
+    """The executor fills a step's omitted ids from the event, the server among them: a
+    `params.guild_id` is the act's `guild_id` (the two must agree)."""
+    if "guild_id" not in act.params:
+        return act
+    params = dict(act.params)
+    given = params.pop("guild_id")
+    guild = None if given is None else str(given)
+    if act.guild_id is not None and guild is not None and guild != act.guild_id:
+        raise RpcError(ErrorCode.VALIDATION, "params.guild_id: not the act's guild_id")
+    return act.model_validate(
+        {**act.model_dump(), "guild_id": act.guild_id or guild, "params": params}
+    )
+
+
 def parse_params(act: DiscordAct) -> Contract:
     """The act's params for its action; a VALIDATION error naming the field otherwise."""
     model = _PARAMS.get(act.action)
@@ -384,6 +399,7 @@ class Actions:
                 ok=False,
                 message=f"{act.action} answers an interaction: not supported by automations yet",
             )
+        act = with_guild(act)
         parse_params(act)
         if self.keys is None:
             raise RpcError(ErrorCode.UNAVAILABLE, "bot-service is starting; retry")

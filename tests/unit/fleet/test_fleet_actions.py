@@ -22,6 +22,7 @@ from bot_service.fleet.actions import (
     refusal,
     shard_of,
     timeout_until,
+    with_guild,
 )
 from proto.automations import ActResult, DiscordAct
 from proto.catalog import REGISTRY
@@ -121,6 +122,18 @@ def test_bad_params_are_validation_errors_naming_the_field(
         parse_params(bad)
     assert err.value.code is ErrorCode.VALIDATION
     assert words in str(err.value)
+
+
+def test_the_guild_may_come_in_the_params_as_the_executor_fills_them() -> None:
+    bare = act("kick_member", user_id=USER).model_copy(update={"guild_id": None})
+    moved = with_guild(bare.model_copy(update={"params": {"user_id": USER, "guild_id": GUILD}}))
+    assert (moved.guild_id, moved.params) == (GUILD, {"user_id": USER})
+    assert parse_params(moved)
+    same = with_guild(act("kick_member", user_id=USER, guild_id=GUILD))
+    assert same.params == {"user_id": USER}
+    with pytest.raises(RpcError) as err:
+        with_guild(act("kick_member", user_id=USER, guild_id=CHANNEL))
+    assert "params.guild_id" in str(err.value)
 
 
 def test_refusals_say_what_the_bot_could_not_do() -> None:
