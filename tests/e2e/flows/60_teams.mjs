@@ -130,6 +130,12 @@ export default async function ({ S, page, context, browser, flow, expectVisible,
     if (!described.includes('commands.edit')) throw new Error(`the accessible description reads "${described}"`);
     await editor.hover({ force: true });
     await p.screenshot({ path: join(S.shots, 'teams_operator_commands_desktop.png'), fullPage: true });
+    // Try it runs a command (the API asks commands.edit): the Run button says why it is off.
+    await p.goto(`${teamBot}/try`);
+    const run = p.getByRole('button', { name: 'Run', exact: true });
+    await expectVisible(run);
+    if (!(await run.isDisabled())) throw new Error('an operator can run Try it');
+    if (!((await run.getAttribute('title')) ?? '').includes('commands.edit')) throw new Error('Run does not say which permission it needs');
     // The Members page shows the operator's own row with a Leave button, nothing to manage.
     await p.goto(`/team?workspace_id=${wsId}`);
     await expectVisible(p.getByRole('row', { name: new RegExp(operatorName) }));

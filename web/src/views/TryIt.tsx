@@ -4,6 +4,7 @@ import { api } from '../api/client';
 import { useCachedStatus, useSandbox } from '../api/bots';
 import type { BotView, CommandReply, TryResult } from '../api/types';
 import { Empty, ErrorBox, Field, Loading } from '../components/ui';
+import { Gated } from '../components/gated';
 import { EmbedPreviews, ReplyView, useCommands } from './Commands';
 import { IdPicker, useGuilds } from '../components/pickers';
 import { channelChoices, roleChoices } from '../lib/pickers';
@@ -124,7 +125,10 @@ export default function TryIt({ bot }: { bot: BotView }) {
       )}
       {cmd?.kind === 'prefix' && <Field label="Message text after the command">{(p) => <input {...p} value={content} onChange={(e) => setContent(e.target.value)} />}</Field>}
       <div className="row" style={{ marginTop: 10 }}>
-        <button className="primary" disabled={!cid || run.isPending}>{run.isPending ? 'Running…' : 'Run'}</button>
+        {/* Both the sandbox run and the dry run need commands.edit (the role matrix). */}
+        <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id}>
+          <button className="primary" disabled={!cid || run.isPending}>{run.isPending ? 'Running…' : 'Run'}</button>
+        </Gated>
       </div>
       <ErrorBox error={run.error} />
       {run.data && ('sandbox' in run.data ? <SandboxReply botId={bot.id} reply={run.data.sandbox} since={since} /> : <ReplyView reply={run.data.dry} botId={bot.id} />)}
