@@ -12,10 +12,12 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command_service.automations import AutomationService
 from command_service.bot_setup import BotSetup, Command
 from command_service.execution.cache import Loader, SetupCache
 from command_service.execution.executor import ADMINISTRATOR, Executor
 from command_service.service import Actor, BotScope, ConfigService, ItemService, PatchT
+from proto import automations as a
 from proto import commands as c
 from proto.access import Access
 from proto.base import Contract, Empty
@@ -24,7 +26,7 @@ from proto.errors import ErrorCode
 from proto.fleet import LIVE_CONTEXT, ContextRequest, LiveContext
 from proto.storage import READ_CONFIG, ConfigRef
 from proto.system import PurgeResult, PurgeUser, PurgeWorkspace
-from services.bus.rpc import RpcContext
+from services.bus.rpc import RpcContext, answers
 from services.db import Database
 from services.errors import RpcError, not_found
 from services.runtime import ServiceRuntime
@@ -491,6 +493,84 @@ class Handlers:
             removed = await self.config.purge_workspace(s, workspace_id)
         self.cache.invalidate_workspace(workspace_id)
         return PurgeResult(service="command", removed=removed)
+
+
+class AutomationHandlers:
+    """Automations, their runs and variables (#18): each request finds the caller's bot
+    through `Handlers` (404 for a bot of another workspace) and commits what the service
+    layer decides."""
+
+    def __init__(self, handlers: Handlers, automations: AutomationService) -> None:
+        self.h = handlers
+        self.automations = automations
+
+    @answers(a.AUTOMATION_LIST)
+    async def list(self, req: a.BotAutomationRef, ctx: RpcContext) -> a.AutomationList:
+        return await self.h.read_bot(ctx, req.bot_id, self.automations.list)
+
+    @answers(a.AUTOMATION_GET)
+    async def get(self, req: a.AutomationRef, ctx: RpcContext) -> a.AutomationOut:
+        return await self.h.read_bot(
+            ctx,
+            req.bot_id,
+            lambda s, actor, bot: self.automations.get(s, actor, bot, req.automation_id),
+        )
+
+    @answers(a.AUTOMATION_CREATE)
+    async def create(self, req: a.CreateAutomation, ctx: RpcContext) -> a.AutomationOut:
+        return await self.h.read_bot(
+            ctx,
+            req.bot_id,
+            lambda s, actor, bot: self.automations.create(s, actor, bot, req.automation),
+        )
+
+    @answers(a.AUTOMATION_UPDATE)
+    async def update(self, req: a.UpdateAutomation, ctx: RpcContext) -> a.AutomationOut:
+        return await self.h.read_bot(
+            ctx,
+            req.bot_id,
+            lambda s, actor, bot: self.automations.update(
+                s, actor, bot, req.automation_id, req.patch
+            ),
+        )
+
+    @answers(a.AUTOMATION_DELETE)
+    async def delete(self, req: a.AutomationRef, ctx: RpcContext) -> Empty:
+        await self.h.read_bot(
+            ctx,
+            req.bot_id,
+            lambda s, actor, bot: self.automations.delete(s, actor, bot, req.automation_id),
+        )
+        return Empty()
+
+    @answers(a.AUTOMATION_RUNS)
+    async def runs(self, req: a.RunsQuery, ctx: RpcContext) -> a.RunPage:
+        return await self.h.read_bot(
+            ctx, req.bot_id, lambda s, actor, bot: self.automations.runs(s, actor, bot, req)
+        )
+
+    @answers(a.VARIABLE_LIST)
+    async def variables(self, req: a.VariablesQuery, ctx: RpcContext) -> a.VariableList:
+        return await self.h.read_bot(
+            ctx, req.bot_id, lambda s, actor, bot: self.automations.variables(s, actor, bot, req)
+        )
+
+    @answers(a.VARIABLE_PUT)
+    async def put_variable(self, req: a.PutVariable, ctx: RpcContext) -> a.VariableOut:
+        return await self.h.read_bot(
+            ctx,
+            req.bot_id,
+            lambda s, actor, bot: self.automations.put_variable(s, actor, bot, req),
+        )
+
+    @answers(a.VARIABLE_DELETE)
+    async def delete_variable(self, req: a.VariableRef, ctx: RpcContext) -> Empty:
+        await self.h.read_bot(
+            ctx,
+            req.bot_id,
+            lambda s, actor, bot: self.automations.delete_variable(s, actor, bot, req),
+        )
+        return Empty()
 
 
 def _database(runtime: ServiceRuntime) -> Database:
