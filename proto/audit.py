@@ -72,6 +72,12 @@ ACTIONS: Final[dict[str, str]] = {
     "connection.update": "changed a connection",
     "connection.delete": "deleted a connection",
     "connection.secret_set": "set a connection's secret",
+    # automations and variables (#18)
+    "automation.create": "created an automation",
+    "automation.update": "changed an automation",
+    "automation.delete": "deleted an automation",
+    "variable.put": "set a variable",
+    "variable.delete": "deleted a variable",
     # files
     "file.upload": "uploaded a file",
     "file.delete": "deleted a file",
@@ -81,6 +87,7 @@ ACTIONS: Final[dict[str, str]] = {
 # (a member) and `invitation`.
 TARGET_TYPES: Final[tuple[str, ...]] = (
     "account",
+    "automation",
     "bot",
     "command",
     "connection",
@@ -91,6 +98,7 @@ TARGET_TYPES: Final[tuple[str, ...]] = (
     "session",
     "token",
     "user",
+    "variable",
     "workspace",
 )
 

@@ -350,10 +350,14 @@ class AutomationService:
                 {"value": value, "expires_at": expires.isoformat() if expires else None},
             ),
         )  # fmt: skip
-        row = await repo.get_variable(s, bot.bot_id, req.guild_id, user, req.key, at)
-        if row is None:  # pragma: no cover - written just above, in this transaction
-            raise not_found("variable")
-        return variable_out(row)
+        return a.VariableOut(
+            guild_id=req.guild_id,
+            user_id=req.user_id,
+            key=req.key,
+            value=value,
+            expires_at=expires,
+            updated_at=at,
+        )
 
     async def delete_variable(
         self, s: AsyncSession, actor: Actor, bot: BotScope, ref: a.VariableRef
