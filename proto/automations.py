@@ -27,6 +27,7 @@ from proto.commands import (
     HttpRequestTemplate,
     Loc,
     Snowflake,
+    TemplateVariable,
     rule_error,
 )
 from proto.events import Event
@@ -223,6 +224,59 @@ TRIGGER_INTENTS: dict[str, int] = {
     "guild_join": INTENTS["GUILDS"],
     "schedule": 0,
 }
+
+# What a trigger's runs give templates: the one list the editor shows, the save check uses
+# and the dry run's sample event is built from (each example is the sample's value). `only`:
+# the trigger types that have it (empty: every one).
+_EVENTS_WITH_A_USER = ("member_join", "member_leave", "message", "reaction_add",
+                       "reaction_remove", "button")  # fmt: skip
+_EVENTS_IN_A_CHANNEL = ("message", "reaction_add", "reaction_remove", "button")
+
+
+def _v(path: str, description: str, example: Any, *only: str) -> TemplateVariable:
+    return TemplateVariable(path=path, description=description, example=str(example),
+                            only=list(only))  # fmt: skip
+
+
+AUTOMATION_VARIABLES: tuple[TemplateVariable, ...] = (
+    _v("user.id", "the member's (or reacting, clicking, writing user's) id", "80351110224678912",
+       *_EVENTS_WITH_A_USER),
+    _v("user.name", "their username", "grace", *_EVENTS_WITH_A_USER),
+    _v("user.display_name", "the name shown in the server", "Grace", *_EVENTS_WITH_A_USER),
+    _v("user.mention", "a mention of them", "<@80351110224678912>", *_EVENTS_WITH_A_USER),
+    _v("user.avatar_url", "their avatar image URL", "https://cdn.discordapp.com/embed/avatars/0.png",
+       *_EVENTS_WITH_A_USER),
+    _v("user.bot", "whether they are a bot", "False", *_EVENTS_WITH_A_USER),
+    _v("member.roles", "the ids of their roles (a list)", "['41771983423143936']",
+       "member_join", "message", "reaction_add", "reaction_remove", "button"),
+    _v("member.joined_at", "when they joined the server (ISO 8601)", "2026-01-01T12:00:00+00:00",
+       "member_join", "message", "reaction_add", "reaction_remove", "button"),
+    _v("guild.id", "the server's id", "41771983423143937"),
+    _v("guild.name", "the server's name", "Sandbox Server"),
+    _v("guild.member_count", "how many members the server has", "42"),
+    _v("channel.id", "the channel's id", "41771983423143938", *_EVENTS_IN_A_CHANNEL, "schedule"),
+    _v("channel.name", "the channel's name", "general", *_EVENTS_IN_A_CHANNEL, "schedule"),
+    _v("channel.mention", "a mention of the channel", "<#41771983423143938>",
+       *_EVENTS_IN_A_CHANNEL, "schedule"),
+    _v("message.id", "the message's id", "41771983423143940", *_EVENTS_IN_A_CHANNEL),
+    _v("message.content", "the message's text", "hello there", "message"),
+    _v("message.author_id", "who wrote the message", "80351110224678912", *_EVENTS_IN_A_CHANNEL),
+    _v("reaction.emoji", "the emoji (unicode, or <:name:id>)", "👍",
+       "reaction_add", "reaction_remove"),
+    _v("button.custom_id", "the clicked button's custom_id", "role:41771983423143936", "button"),
+    _v("bot.id", "the bot's Discord user id", "41771983423143939"),
+    _v("bot.name", "the bot's name", "Helper"),
+    _v("vars.NAME", "the server's variable NAME", ""),
+    _v("user_vars.NAME", "the member's variable NAME", "", *_EVENTS_WITH_A_USER),
+    _v("steps.NAME", "what the step named NAME gave (steps.NAME.data, .text, .message_id)", ""),
+    _v("now", "the current time (ISO 8601, UTC)", "2026-01-01T12:00:00+00:00"),
+    _v("random", "a random number from 0 up to 1", "0.42"),
+)  # fmt: skip
+
+
+def variables_for(trigger: str) -> list[TemplateVariable]:
+    return [v for v in AUTOMATION_VARIABLES if not v.only or trigger in v.only]
+
 
 # --------------------------------------------------------------------------------------
 # Steps (shared by commands, event triggers and schedules)

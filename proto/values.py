@@ -109,8 +109,11 @@ def _check_json(value: Any) -> Any:
     return value
 
 
-# Text that any store and wire format can carry (no NUL, no lone surrogate).
-Text = Annotated[str, AfterValidator(_check_text)]
+# Text that any store and wire format can carry (no NUL, no lone surrogate). TEXT_CHECK
+# alone goes after a length constraint (`Annotated[str, StringConstraints(...), TEXT_CHECK]`),
+# so the length error reads as one about characters.
+TEXT_CHECK = AfterValidator(_check_text)
+Text = Annotated[str, TEXT_CHECK]
 # A free-form JSON object within the same limits (and 64-bit integers, finite numbers).
 JsonObject = Annotated[dict[str, Any], AfterValidator(_check_json)]
 # A name token: event kinds and domains, and filters on them.

@@ -25,7 +25,7 @@ from proto.audit import AUDIT_RETENTION_DAYS_MIN
 from proto.auth import User
 from proto.base import Contract, Empty
 from proto.registry import EventSpec, Spec, declared_specs, rpc
-from proto.values import Text
+from proto.values import TEXT_CHECK
 
 WORKSPACE_NAME_MAX: Final = 100
 ROLE_NAME_MAX: Final = 50
@@ -41,11 +41,20 @@ def _not_blank(value: str) -> str:
     return value
 
 
+# The length is checked on the plain string, before the text check: on top of an
+# after-validator pydantic words it as a collection ("at most 100 items after validation"),
+# which the console cannot turn into plain words.
 WorkspaceName = Annotated[
-    Text, StringConstraints(min_length=1, max_length=WORKSPACE_NAME_MAX), AfterValidator(_not_blank)
+    str,
+    StringConstraints(min_length=1, max_length=WORKSPACE_NAME_MAX),
+    TEXT_CHECK,
+    AfterValidator(_not_blank),
 ]
 RoleName = Annotated[
-    Text, StringConstraints(min_length=1, max_length=ROLE_NAME_MAX), AfterValidator(_not_blank)
+    str,
+    StringConstraints(min_length=1, max_length=ROLE_NAME_MAX),
+    TEXT_CHECK,
+    AfterValidator(_not_blank),
 ]
 # A built-in role's name (`owner`, `admin`, `developer`, `operator`, `viewer`) or a custom
 # role's id.

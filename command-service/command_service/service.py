@@ -1127,7 +1127,8 @@ async def _import_prefix(
     if doc.prefix is None:
         return False
     current = await repo.get_settings(s, bot_id)
-    if current is None or current.prefix != doc.prefix:
+    # A bot that never saved a prefix has the default one: importing it changes nothing.
+    if (current.prefix if current is not None else DEFAULT_PREFIX) != doc.prefix:
         await repo.upsert_settings(s, bot_id, workspace, at, {"prefix": doc.prefix})
         _count(result, "settings", "updated")
         return True

@@ -249,6 +249,9 @@ await flow('export_import', ['create_slash_command'], async () => {
   await expectVisible(page.getByText(/unchanged: .*\b1 command(?!s)/));
   await page.getByRole('button', { name: 'Apply import' }).click();
   await expectVisible(page.getByText('Imported ✓'), LONG);
+  // Confirmed like every save: a short toast saying what the import did (the bot's first
+  // stored settings count as one updated when no prefix was ever saved).
+  await expectVisible(page.getByTestId('toast').filter({ hasText: /^Imported ✓ — (nothing changed|1 setting updated)/ }), LONG);
 });
 
 await flow('error_guidance', ['add_bot'], async () => {

@@ -479,3 +479,22 @@ def test_a_revoked_invitation_link_says_why_it_no_longer_works(
 
 def test_deleting_a_team_workspace_needs_its_name_typed(console_run: dict[str, Any]) -> None:
     _check(console_run, "teams_delete_workspace")
+
+
+@pytest.mark.parametrize(
+    "flow", ["confirm_prefix_toast", "confirm_import_toast", "confirm_duplicate_toast"]
+)
+def test_prefix_import_and_duplicate_confirm_with_a_toast(
+    console_run: dict[str, Any], flow: str
+) -> None:
+    """#16 item 4: these saves said so only inline; the import's toast counts what changed,
+    Duplicate's names the copy."""
+    _check(console_run, flow)
+
+
+def test_team_and_role_names_show_one_plain_error_at_the_field_and_at_save(
+    console_run: dict[str, Any],
+) -> None:
+    """#16 item 4 in New team, the workspace rename and the role editor: an empty and an
+    over-long name each give one plain-words error at the field and in the Save summary."""
+    _check(console_run, "forms_team_and_role_names")

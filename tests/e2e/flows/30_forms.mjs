@@ -34,6 +34,24 @@ async function noSidewaysScroll(page, where) {
   if (o.sw > o.cw) throw new Error(`${where}: the page scrolls sideways (scrollWidth ${o.sw} > clientWidth ${o.cw})`);
 }
 
+/** Empty, then one character over `max`: each attempt shows one plain-words error at the field
+ * and in the summary at Save, focus on the field, and a counter before the limit. */
+async function wrongLengths(page, expectVisible, form, { label, max, save }) {
+  const field = form.getByLabel(label, { exact: true });
+  await field.fill('');
+  await save.click();
+  await expectVisible(form.getByTestId('error-summary').filter({ hasText: 'empty' }));
+  expectOnePlainError(await errorsShown(form, 'name'), label, /Can’t be empty\./);
+  if ((await focusedLabel(page)) !== label) throw new Error(`focus is on "${await focusedLabel(page)}", not ${label}`);
+  await field.fill('L'.repeat(max + 1));
+  if ((await field.inputValue()).length !== max + 1) throw new Error(`the ${label} was cut while typing`);
+  await expectVisible(form.getByTestId('counter').filter({ hasText: `${max + 1} / ${max} — 1 character too many` }));
+  await save.click();
+  await expectVisible(form.getByTestId('error-summary').filter({ hasText: 'Too long' }));
+  expectOnePlainError(await errorsShown(form, 'name'), label, new RegExp(`Too long: use at most ${max} characters\\.`));
+  if ((await focusedLabel(page)) !== label) throw new Error(`focus is on "${await focusedLabel(page)}", not ${label}`);
+}
+
 export default async function ({ S, page, flow, expectVisible, LONG, botUrl }) {
   let originalName = '';
 
@@ -191,5 +209,57 @@ export default async function ({ S, page, flow, expectVisible, LONG, botUrl }) {
     await page.getByRole('button', { name: 'Stop', exact: true }).click();
     await expectVisible(page.locator('[data-testid=bot-status] [data-state=offline]'), LONG);
     await pending.waitFor({ state: 'detached', timeout: LONG });
+  });
+  await flow('forms_team_and_role_names', ['sign_in'], async () => {
+    // New team, the workspace rename and a custom role: an empty and an over-long name each
+    // show one plain-words error at the field and in the summary at Save.
+    await page.setViewportSize({ width: 1280, height: 800 });
+    const team = `Forms ${Math.random().toString(16).slice(2, 8)}`;
+    await page.goto('/');
+    await page.getByRole('button', { name: 'New team' }).click();
+    const dialog = page.getByRole('dialog').locator('form');
+    await wrongLengths(page, expectVisible, dialog, { label: 'Workspace name', max: 100, save: dialog.getByRole('button', { name: 'Create workspace' }) });
+    await page.screenshot({ path: join(S.shots, 'forms_new_team_too_long.png'), fullPage: true });
+    await dialog.getByLabel('Workspace name', { exact: true }).fill(team);
+    await dialog.getByRole('button', { name: 'Create workspace' }).click();
+    await page.waitForURL(/\/team\?workspace_id=[0-9a-f-]{36}/, { timeout: LONG });
+    await expectVisible(page.getByTestId('toast').filter({ hasText: `Team ${team} created ✓` }), LONG);
+    const ws = new URL(page.url()).searchParams.get('workspace_id');
+
+    await page.goto(`/team/settings?workspace_id=${ws}`);
+    const rename = page.getByRole('form', { name: 'Rename the workspace' });
+    await wrongLengths(page, expectVisible, rename, { label: 'Workspace name', max: 100, save: rename.getByRole('button', { name: 'Rename' }) });
+    await noSidewaysScroll(page, 'workspace settings with a 101-character name typed');
+    await page.screenshot({ path: join(S.shots, 'forms_rename_too_long.png'), fullPage: true });
+
+    await page.goto(`/team/roles?workspace_id=${ws}`);
+    await page.getByRole('button', { name: 'New custom role' }).click();
+    const role = page.getByRole('form', { name: 'Role editor' });
+    await wrongLengths(page, expectVisible, role, { label: 'Role name', max: 50, save: role.getByRole('button', { name: 'Save role' }) });
+    await noSidewaysScroll(page, 'roles with a 51-character role name typed');
+    await page.screenshot({ path: join(S.shots, 'forms_role_too_long.png'), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await noSidewaysScroll(page, 'roles with a 51-character role name typed (390 px)');
+    await page.screenshot({ path: join(S.shots, 'forms_role_too_long_phone.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    // The invitation form: a malformed e-mail is said in words, at the field and at Save.
+    await page.goto(`/team?workspace_id=${ws}`);
+    await page.getByRole('button', { name: 'Invite someone' }).click();
+    const invite = page.getByRole('dialog').locator('form');
+    await invite.getByLabel('E-mail (optional)', { exact: true }).fill('nobody');
+    await invite.getByRole('button', { name: 'Create invitation link' }).click();
+    await expectVisible(invite.getByTestId('error-summary'), LONG);
+    expectOnePlainError(await errorsShown(invite, 'email'), 'E-mail (optional)', /Enter an e-mail address, like ada@example\.com\./);
+    if ((await focusedLabel(page)) !== 'E-mail (optional)') throw new Error(`focus is on "${await focusedLabel(page)}", not the e-mail`);
+    await page.screenshot({ path: join(S.shots, 'forms_invite_bad_email.png'), fullPage: true });
+    await invite.getByRole('button', { name: 'Cancel' }).click();
+
+    // The team goes again: the teams flows count workspaces of their own.
+    await page.goto(`/team/settings?workspace_id=${ws}`);
+    await page.getByRole('button', { name: `Delete ${team}…` }).click();
+    await page.getByLabel(/Type .* to confirm/).fill(team);
+    await page.getByRole('button', { name: 'Delete the workspace' }).click();
+    await page.waitForURL((u) => u.pathname === '/' && !u.searchParams.get('workspace_id'), { timeout: LONG });
   });
 }

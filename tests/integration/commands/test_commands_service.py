@@ -603,6 +603,22 @@ async def test_export_then_import_round_trip(
         await apoll(lambda: "command.settings_update" in actions())
     # The dry run's record rolled back with it; the import that changed nothing wrote none.
     assert actions() == ["command.import", "command.settings_update"]
+    # A file with the default prefix, imported into a bot that never saved one, changes no
+    # setting (the bot already answers to "!").
+    fresh_app = await sandbox_control.create_application(f"Fresh Bot {uuid.uuid4().hex[:6]}")
+    fresh = await call(B.CREATE_BOT, B.CreateBot(token=SecretStr(fresh_app.token)), bot.owner)
+    plain = {**exported.model_dump(mode="json"), "prefix": "!"}
+    plain_file = await call.client.call(
+        S.UPLOAD,
+        S.UploadFile(kind="config", filename="plain.json", content_type="application/json"),
+        user_id=bot.owner,
+        body=json.dumps(plain).encode(),
+    )
+    into_fresh = await call(
+        C.IMPORT, C.ImportBot(bot_id=fresh.id, file_id=plain_file.id), bot.owner
+    )
+    assert "settings" not in into_fresh.updated
+    assert into_fresh.unchanged["settings"] == 1
     # Another user cannot import it (their bot check fails first) nor read the file.
     stranger = uuid.uuid4()
     err = await _error(call(C.IMPORT, C.ImportBot(bot_id=other.id, file_id=info.id), stranger))

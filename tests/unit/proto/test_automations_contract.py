@@ -48,7 +48,7 @@ def test_a_welcome_with_a_condition_keeps_the_wire_names_if_and_else() -> None:
     condition = wire["actions"][1]
     assert condition["if"] == "member.roles | length == 0"
     assert condition["else"] == [{"name": None, "type": "stop"}]
-    assert "if_" not in condition and "else_" not in condition
+    assert not {"if_", "else_"} & set(condition)
     assert A.AutomationIn.model_validate_json(made.model_dump_json()) == made
 
 
@@ -69,12 +69,13 @@ def test_a_condition_nested_six_deep_is_refused_five_is_fine() -> None:
         A.AutomationIn.model_validate(welcome(actions=[nested(6)]))
     assert "nested at most 5 deep" in str(err.value)
     where = locs(err)[0]
-    assert where[:2] == ("actions", 0) and where.count("then") == 5
+    assert (where[:2], where.count("then")) == (("actions", 0), 5)
 
 
 def test_a_step_name_used_twice_points_at_the_second() -> None:
     steps = [
-        {"type": "http", "name": "weather", "connection_id": "00000000-0000-0000-0000-000000000001"},
+        {"type": "http", "name": "weather",
+         "connection_id": "00000000-0000-0000-0000-000000000001"},
         {"type": "condition", "if": "true",
          "then": [{"type": "send_message", "name": "weather", "content": "x"}]},
     ]  # fmt: skip

@@ -5,13 +5,14 @@ them yet."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from proto import REGISTRY, bots, system
 from proto import workspaces as W
-from proto.base import Empty
+from proto.base import Contract, Empty
 from proto.export import asyncapi
 from proto.registry import SERVICES, Registry, rpc
 from services.natsconf import service_permissions
@@ -53,6 +54,34 @@ def test_bad_input_is_refused_by_the_contract_naming_the_field() -> None:
         W.CreateInvitation(workspace_id=ws, role="viewer", bot_ids=[uuid.uuid4()] * 101)
     with pytest.raises(ValidationError):
         W.CreateInvitation(workspace_id=ws, role="viewer", expires_in_s=31 * 24 * 3600)
+
+
+ROLE_BODY = {"workspace_id": str(uuid.uuid4()), "permissions": []}
+
+
+@pytest.mark.parametrize(
+    ("contract", "body", "said"),
+    [
+        (W.CreateWorkspace, {"name": "x" * 101}, "String should have at most 100 characters"),
+        (W.CreateWorkspace, {"name": ""}, "String should have at least 1 character"),
+        (W.CreateRole, {**ROLE_BODY, "name": "r" * 51}, "String should have at most 50 characters"),
+    ],
+)
+def test_a_name_of_the_wrong_length_is_refused_in_characters(
+    contract: type[Contract], body: dict[str, Any], said: str
+) -> None:
+    """The console turns "String should have at most N characters" into plain words; the
+    collection wording ("at most 100 items after validation") it cannot."""
+    with pytest.raises(ValidationError) as bad:
+        contract.model_validate(body)
+    assert [e["msg"] for e in bad.value.errors()] == [said]
+
+
+def test_a_name_still_refuses_text_no_store_can_carry() -> None:
+    with pytest.raises(ValidationError):
+        W.CreateWorkspace(name="a\x00b")
+    with pytest.raises(ValidationError):
+        W.CreateRole(workspace_id=uuid.uuid4(), name="a\x00b", permissions=[])
 
 
 # Contracts whose serving slice has not landed yet; each leaves this list by dropping its

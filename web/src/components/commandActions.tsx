@@ -8,6 +8,7 @@ import { fromCommand, toPayload } from '../lib/commandForm';
 import { duplicateName } from '../lib/pickers';
 import { ErrorBox } from './ui';
 import { Gated } from './gated';
+import { useToast } from './toast';
 
 /** The bot an action is about: its id and workspace (what the permission check needs). */
 type BotRef = { id: string; workspace_id: string };
@@ -48,9 +49,10 @@ export function EnabledToggle({ bot, cmd }: { bot: BotRef; cmd: CommandOut }) {
 export function DuplicateButton({ bot, cmd, names }: { bot: BotRef; cmd: CommandOut; names: string[] }) {
   const botId = bot.id;
   const refresh = useRefreshCommands(botId);
+  const toast = useToast();
   const m = useMutation({
     mutationFn: () => api.post<CommandOut>(`/v1/bots/${botId}/commands`, toPayload({ ...fromCommand(cmd), name: duplicateName(cmd.name, cmd.kind, names) })),
-    onSuccess: refresh,
+    onSuccess: (c) => (toast(`Duplicated as ${c.kind === 'slash' ? '/' : ''}${c.name} ✓`), refresh()),
   });
   return (
     <>

@@ -2,6 +2,8 @@
 // roles chosen by name, with typing an id still possible; the overview's servers and uptime;
 // the bot's command prefix.
 import { Gated } from './gated';
+import { useToast } from './toast';
+import { ErrorSummary } from './formErrors';
 import { useEffect, useId, useState, type FormEvent, type InputHTMLAttributes } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
@@ -212,31 +214,33 @@ export function PrefixSettings({ bot }: { bot: BotView }) {
   const qc = useQueryClient();
   const url = `/v1/bots/${bot.id}/commands/settings`;
   const current = usePrefix(bot.id);
+  const toast = useToast();
   const [prefix, setPrefix] = useState<string | null>(null);
   const save = useMutation({
     mutationFn: () => api.put<CommandSettings>(url, { prefix: value }),
     onSuccess: (s) => {
       qc.setQueryData(['command-settings', bot.id], s);
       setPrefix(null);
+      toast('Prefix saved ✓ — the running bot follows it now');
     },
   });
   const value = prefix ?? current.data?.prefix ?? '!';
   const errs = fieldErrors(save.error);
   const submit = (e: FormEvent) => (e.preventDefault(), save.mutate());
   return (
-    <form className="panel" onSubmit={submit} aria-label="Command prefix">
+    <form className="panel" onSubmit={submit} aria-label="Command prefix" noValidate>
       <h2 style={{ marginTop: 0 }}>Command prefix</h2>
       {current.isPending && <Loading what="Loading the prefix" />}
       <ErrorBox error={current.error} />
-      <Field label="Prefix" error={errs.prefix} hint={`What a message starts with to call a prefix command: ${value || '!'}name. 1 to 5 characters, no spaces.`}>
+      <Field label="Prefix" name="prefix" error={errs.prefix} hint={`What a message starts with to call a prefix command: ${value || '!'}name. 1 to 5 characters, no spaces.`}>
         {(p) => <input {...p} value={value} maxLength={5} size={6} onChange={(e) => (setPrefix(e.target.value), save.reset())} />}
       </Field>
-      {save.error && !errs.prefix && <ErrorBox error={save.error} />}
+      <ErrorSummary errors={errs} attempt={save.error} />
+      {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
       <div className="row" style={{ marginTop: 8 }}>
         <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id}>
           <button disabled={save.isPending || current.isPending}>{save.isPending ? 'Saving…' : 'Save prefix'}</button>
         </Gated>
-        {save.isSuccess && <span role="status">Prefix saved ✓ — the running bot follows it now</span>}
       </div>
     </form>
   );

@@ -7,6 +7,9 @@ import { useMe } from '../api/session';
 import { useMyWorkspaces, useWorkspaceParam, WS_PARAM } from '../api/workspaces';
 import type { Workspace } from '../api/types';
 import { ErrorBox, Field } from './ui';
+import { Counter, ErrorSummary } from './formErrors';
+import { LIMITS } from '../lib/fields';
+import { useToast } from './toast';
 
 /** The header's workspace picker: every list shows the chosen workspace (or all of them). */
 export function WorkspaceSwitcher() {
@@ -43,10 +46,12 @@ function CreateWorkspace({ open, onClose }: { open: boolean; onClose: () => void
   const qc = useQueryClient();
   const nav = useNavigate();
   const id = useId();
+  const toast = useToast();
   const create = useMutation({
     mutationFn: () => api.post<Workspace>('/v1/workspaces', { name: name.trim() }),
     onSuccess: async (ws) => {
       await qc.invalidateQueries({ queryKey: ['me'] });
+      toast(`Team ${ws.name} created ✓`);
       setName('');
       onClose();
       nav(`/team?${WS_PARAM}=${ws.id}`);
@@ -68,12 +73,13 @@ function CreateWorkspace({ open, onClose }: { open: boolean; onClose: () => void
       <form onSubmit={submit} noValidate>
         <h2 id={`${id}-t`} style={{ marginTop: 0 }}>Create a team workspace</h2>
         <p className="muted small">Bots, prompts, connections and files created in it are shared with the members you invite.</p>
-        <Field label="Workspace name" name="name" error={errs.name}>
+        <Field label="Workspace name" name="name" error={errs.name} hint={<Counter value={name} max={LIMITS.workspaceName} />}>
           {(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />}
         </Field>
-        {create.error && !errs.name && <ErrorBox error={create.error} />}
+        <ErrorSummary errors={errs} attempt={create.error} />
+        {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
         <div className="row" style={{ marginTop: 12 }}>
-          <button className="primary" disabled={!name.trim() || create.isPending}>{create.isPending ? 'Creating…' : 'Create workspace'}</button>
+          <button className="primary" disabled={create.isPending}>{create.isPending ? 'Creating…' : 'Create workspace'}</button>
           <button type="button" onClick={onClose}>Cancel</button>
         </div>
       </form>

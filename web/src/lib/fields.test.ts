@@ -27,6 +27,8 @@ describe('field errors in plain words', () => {
     expect(plainFieldMessage("Input should be 'online', 'idle' or 'dnd'")).toBe('Choose one of: online, idle, dnd.');
     expect(plainFieldMessage('Value error, must be an http:// or https:// URL with a host')).toMatch(/^Enter a full web address starting with http:\/\/ or https:\/\//);
     expect(plainFieldMessage('1 to 64 characters')).toBe('Use 1 to 64 characters.');
+    expect(plainFieldMessage("String should match pattern '^[^@\\s]+@[^@\\s]+$'")).toBe('Enter an e-mail address, like ada@example.com.');
+    expect(plainFieldMessage("String should match pattern '^[a-z]+$'")).toBe('Contains characters that are not allowed here.');
   });
   it('keeps the server’s own words, as a sentence', () => {
     expect(plainFieldMessage('Value error, must not contain a query or fragment')).toBe('Must not contain a query or fragment.');

@@ -1,7 +1,7 @@
 // Field errors in plain words: the API's `fields` carry pydantic's validator text
 // ("String should have at least 1 character"); a person reads "Can’t be empty.".
 
-/** The API's length limits (proto/bots.py, proto/commands.py, auth-service's token names). */
+/** The API's length limits (proto/bots.py, proto/commands.py, proto/workspaces.py, auth-service's token names). */
 export const LIMITS = {
   botName: 100,
   botDescription: 1000,
@@ -14,6 +14,8 @@ export const LIMITS = {
   commandName: 32,
   commandDescription: 100,
   commandTemplate: 4000,
+  workspaceName: 100,
+  roleName: 50,
 } as const;
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -40,6 +42,8 @@ const RULES: Array<[RegExp, (m: RegExpMatchArray) => string]> = [
   [/^URL scheme should be/i, () => 'Enter a web address starting with http:// or https://.'],
   [/^Input should be a valid (string|boolean|list|dictionary|object)/i, () => 'This value has the wrong type.'],
   [/^Input should be (('[^']*'(, | or )?)+)$/i, (m) => `Choose one of: ${m[1].replace(/'/g, '').replace(/ or /g, ', ')}.`],
+  // The invitation's e-mail rule (proto/workspaces.py): name what is expected.
+  [/^String should match pattern '\^\[\^@\\s\]\+@/i, () => 'Enter an e-mail address, like ada@example.com.'],
   [/^String should match pattern/i, () => 'Contains characters that are not allowed here.'],
   [/^List should have at least 1 item/i, () => 'Choose at least one.'],
   [/^List should have at most (\d+) items?/i, (m) => `Choose at most ${m[1]}.`],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countOf, humanDuration, plural, tabKeyTarget, testSummary, wantedWords } from './words';
+import { countOf, humanDuration, importSummary, plural, tabKeyTarget, testSummary, wantedWords } from './words';
 
 describe('plural and countOf', () => {
   it('says "1 command", never "1 commands"', () => {
@@ -9,6 +9,21 @@ describe('plural and countOf', () => {
     expect(countOf(3, 'commands')).toBe('3 commands');
     expect(countOf(1, 'prompt')).toBe('1 prompt');
     expect(countOf(2, 'prompt')).toBe('2 prompts');
+  });
+});
+
+describe('importSummary', () => {
+  it('names what the import did, singular and plural right', () => {
+    expect(importSummary({ created: { commands: 3 }, updated: { commands: 1 } })).toBe('Imported ✓ — 3 commands created, 1 updated');
+    expect(importSummary({ created: { commands: 1 } })).toBe('Imported ✓ — 1 command created');
+    expect(importSummary({ updated: { commands: 2 } })).toBe('Imported ✓ — 2 commands updated');
+    expect(importSummary({ created: { commands: 1, prompts: 2 }, updated: { connections: 1 } })).toBe(
+      'Imported ✓ — 1 command created; 2 prompts created; 1 connection updated',
+    );
+  });
+  it('says nothing changed when everything was the same', () => {
+    expect(importSummary({ created: {}, updated: { commands: 0 } })).toBe('Imported ✓ — nothing changed');
+    expect(importSummary({})).toBe('Imported ✓ — nothing changed');
   });
 });
 

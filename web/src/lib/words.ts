@@ -12,6 +12,23 @@ export function countOf(n: number, what: string): string {
   return plural(n, one, what.endsWith('s') ? what : `${what}s`);
 }
 
+/** What an applied import did, for its toast: "Imported ✓ — 3 commands created, 1 updated".
+ * Each kind names its noun once; a kind nothing happened to is left out. */
+export function importSummary(r: { created?: Record<string, number>; updated?: Record<string, number> }): string {
+  const created = r.created ?? {};
+  const updated = r.updated ?? {};
+  const kinds = [...new Set([...Object.keys(created), ...Object.keys(updated)])];
+  const parts = kinds.flatMap((what) => {
+    const c = created[what] ?? 0;
+    const u = updated[what] ?? 0;
+    if (c > 0 && u > 0) return [`${countOf(c, what)} created, ${u} updated`];
+    if (c > 0) return [`${countOf(c, what)} created`];
+    if (u > 0) return [`${countOf(u, what)} updated`];
+    return [];
+  });
+  return parts.length === 0 ? 'Imported ✓ — nothing changed' : `Imported ✓ — ${parts.join('; ')}`;
+}
+
 export interface TestOutcome {
   ok: boolean;
   status?: number | null;

@@ -9,13 +9,14 @@ import { PermissionsPicker } from '../components/permissions';
 import { Counter, ErrorSummary } from '../components/formErrors';
 import { LIMITS } from '../lib/fields';
 import { useToast } from '../components/toast';
-import { countOf } from '../lib/words';
+import { countOf, importSummary } from '../lib/words';
 import { DuplicateButton, EnabledToggle, SyncNowButton } from '../components/commandActions';
 import { GuildSource, IdListPicker, IdPicker, PrefixHint, useGuilds } from '../components/pickers';
 import { channelChoices, guildChoices, roleChoices, splitIds } from '../lib/pickers';
 import { RunResult, TemplateWarnings, VariablePicker } from '../components/templates';
 import { insertVariable } from '../lib/templateVars';
 import { Gated, GatedLink } from '../components/gated';
+import { ListTable } from '../components/table';
 import { emptyCommand, emptyOption, emptySample, fromCommand, localErrors, previewBody, toPayload, type CommandForm, type OptType, type SampleForm } from '../lib/commandForm';
 
 const KINDS = { slash: 'Slash command', prefix: 'Prefix command', user: 'User context menu', message: 'Message context menu' } as const;
@@ -63,24 +64,17 @@ function CommandsTable({ bot }: { bot: BotView }) {
       <ErrorBox error={cmds.error} retry={() => cmds.refetch()} />
       {cmds.data && cmds.data.items.length === 0 && <Empty>No commands yet. Create one, or import a config file below.</Empty>}
       {cmds.data && cmds.data.items.length > 0 && (
-        <div className="table-wrap panel">
-          <table>
-            <thead>
-              <tr><th>Name</th><th>Kind</th><th className="opt">Response</th><th>Enabled</th><th>Actions</th></tr>
-            </thead>
-            <tbody>
-              {cmds.data.items.map((c) => (
-                <tr key={c.id}>
-                  <td><Link to={c.id}>{c.kind === 'slash' ? '/' : ''}{c.name}</Link></td>
-                  <td>{KINDS[c.kind ?? 'slash']}</td>
-                  <td className="opt">{(c.response as { type?: string }).type ?? 'template'}</td>
-                  <td><EnabledToggle bot={bot} cmd={c} /></td>
-                  <td><DuplicateButton bot={bot} cmd={c} names={cmds.data.items.map((x) => x.name)} /></td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Commands" columns={['Name', 'Kind', { label: 'Response', optional: true }, 'Enabled', 'Actions']}>
+          {cmds.data.items.map((c) => (
+            <tr key={c.id}>
+              <td><Link to={c.id}>{c.kind === 'slash' ? '/' : ''}{c.name}</Link></td>
+              <td>{KINDS[c.kind ?? 'slash']}</td>
+              <td className="opt">{(c.response as { type?: string }).type ?? 'template'}</td>
+              <td><EnabledToggle bot={bot} cmd={c} /></td>
+              <td><DuplicateButton bot={bot} cmd={c} names={cmds.data.items.map((x) => x.name)} /></td>
+            </tr>
+          ))}
+        </ListTable>
       )}
       <Import bot={bot} />
     </>
@@ -89,6 +83,7 @@ function CommandsTable({ bot }: { bot: BotView }) {
 
 function Import({ bot }: { bot: BotView }) {
   const qc = useQueryClient();
+  const toast = useToast();
   const input = useRef<HTMLInputElement>(null);
   const [file, setFile] = useState<FileInfo | null>(null);
   const [progress, setProgress] = useState(0);
@@ -104,7 +99,7 @@ function Import({ bot }: { bot: BotView }) {
   const dry = useMutation({ mutationFn: (id: string) => api.post<ImportResult>(`/v1/bots/${bot.id}/import`, { file_id: id, dry_run: true }) });
   const apply = useMutation({
     mutationFn: () => api.post<ImportResult>(`/v1/bots/${bot.id}/import`, { file_id: file?.id, dry_run: false }),
-    onSuccess: () => void qc.invalidateQueries({ queryKey: ['commands', bot.id] }),
+    onSuccess: (r) => (toast(importSummary(r)), void qc.invalidateQueries({ queryKey: ['commands', bot.id] })),
   });
   const diff = (r: ImportResult) => (
     <ul>

@@ -8,6 +8,8 @@ import type { BotPage, Invitation, InvitationCreated, InvitationList, Member, Me
 import { Gated } from '../components/gated';
 import { Confirm, CopyButton, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
 import { useToast } from '../components/toast';
+import { ErrorSummary } from '../components/formErrors';
+import { ListTable } from '../components/table';
 
 const EXPIRY = [
   [3600, '1 hour'],
@@ -46,16 +48,9 @@ export default function Members({ ws }: { ws: MyWorkspace }) {
       {members.isPending && <Loading what="Loading members" />}
       <ErrorBox error={members.error} retry={() => members.refetch()} />
       {members.data && (
-        <div className="table-wrap panel" tabIndex={0} role="region" aria-label="Members">
-          <table>
-            <thead>
-              <tr><th>Member</th><th>Role</th><th>Bots</th><th className="opt">Joined</th><th>Actions</th></tr>
-            </thead>
-            <tbody>
-              {members.data.members.map((m) => <MemberRow key={m.user_id} ws={ws} m={m} roles={roles.data?.roles} />)}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Members" columns={['Member', 'Role', 'Bots', { label: 'Joined', optional: true }, 'Actions']}>
+          {members.data.members.map((m) => <MemberRow key={m.user_id} ws={ws} m={m} roles={roles.data?.roles} />)}
+        </ListTable>
       )}
       {!ws.personal && <Invitations ws={ws} roles={roles.data?.roles} />}
       <InviteDialog ws={ws} roles={roles.data?.roles} open={inviting} onClose={() => setInviting(false)} />
@@ -186,6 +181,7 @@ function BotChecks({ bots, loading, ids, setIds, onSave }: { bots?: BotPage['bot
 
 function Invitations({ ws, roles }: { ws: MyWorkspace; roles?: Role[] }) {
   const qc = useQueryClient();
+  const toast = useToast();
   const allowed = ws.permissions.includes('members.manage');
   const list = useQuery({
     queryKey: ['invitations', ws.id],
@@ -194,7 +190,7 @@ function Invitations({ ws, roles }: { ws: MyWorkspace; roles?: Role[] }) {
   });
   const revoke = useMutation({
     mutationFn: (inv: Invitation) => api.del(`/v1/workspaces/${ws.id}/invitations/${inv.id}`),
-    onSuccess: () => void qc.invalidateQueries({ queryKey: ['invitations', ws.id] }),
+    onSuccess: () => (toast('Invitation revoked ✓ — its link no longer works'), void qc.invalidateQueries({ queryKey: ['invitations', ws.id] })),
   });
   return (
     <section aria-labelledby="inv-h">
@@ -204,28 +200,21 @@ function Invitations({ ws, roles }: { ws: MyWorkspace; roles?: Role[] }) {
       <ErrorBox error={list.error ?? revoke.error} />
       {list.data && list.data.invitations.length === 0 && <Empty>No pending invitations.</Empty>}
       {list.data && list.data.invitations.length > 0 && (
-        <div className="table-wrap panel" tabIndex={0} role="region" aria-label="Pending invitations">
-          <table>
-            <thead>
-              <tr><th>Role</th><th>For</th><th className="opt">Bots</th><th>Expires</th><th>Actions</th></tr>
-            </thead>
-            <tbody>
-              {list.data.invitations.map((inv) => (
-                <tr key={inv.id}>
-                  <td>{roleName(inv.role, roles)}</td>
-                  <td className="small">{inv.email ?? 'anyone with the link'}</td>
-                  <td className="opt small">{(inv.bot_ids ?? []).length === 0 ? 'all' : (inv.bot_ids ?? []).length}</td>
-                  <td className="small">{when(inv.expires_at)}</td>
-                  <td>
-                    <Gated perm="members.manage" workspaceId={ws.id}>
-                      <button className="danger" onClick={() => revoke.mutate(inv)} disabled={revoke.isPending}>Revoke</button>
-                    </Gated>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ListTable label="Pending invitations" columns={['Role', 'For', { label: 'Bots', optional: true }, 'Expires', 'Actions']}>
+          {list.data.invitations.map((inv) => (
+            <tr key={inv.id}>
+              <td>{roleName(inv.role, roles)}</td>
+              <td className="small">{inv.email ?? 'anyone with the link'}</td>
+              <td className="opt small">{(inv.bot_ids ?? []).length === 0 ? 'all' : (inv.bot_ids ?? []).length}</td>
+              <td className="small">{when(inv.expires_at)}</td>
+              <td>
+                <Gated perm="members.manage" workspaceId={ws.id}>
+                  <button className="danger" onClick={() => revoke.mutate(inv)} disabled={revoke.isPending}>Revoke</button>
+                </Gated>
+              </td>
+            </tr>
+          ))}
+        </ListTable>
       )}
     </section>
   );
@@ -234,6 +223,7 @@ function Invitations({ ws, roles }: { ws: MyWorkspace; roles?: Role[] }) {
 function InviteDialog({ ws, roles, open, onClose }: { ws: MyWorkspace; roles?: Role[]; open: boolean; onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   const qc = useQueryClient();
+  const toast = useToast();
   const id = useId();
   const bots = useWorkspaceBots(ws.id);
   const [role, setRole] = useState('developer');
@@ -242,7 +232,7 @@ function InviteDialog({ ws, roles, open, onClose }: { ws: MyWorkspace; roles?: R
   const [expires, setExpires] = useState<number>(7 * 86_400);
   const create = useMutation({
     mutationFn: () => api.post<InvitationCreated>(`/v1/workspaces/${ws.id}/invitations`, { role, bot_ids: botIds, email: email.trim() || null, expires_in_s: expires }),
-    onSuccess: () => void qc.invalidateQueries({ queryKey: ['invitations', ws.id] }),
+    onSuccess: () => (toast('Invitation link created ✓ — copy it now'), void qc.invalidateQueries({ queryKey: ['invitations', ws.id] })),
   });
   useEffect(() => {
     const d = ref.current;
@@ -295,6 +285,7 @@ function InviteDialog({ ws, roles, open, onClose }: { ws: MyWorkspace; roles?: R
               </select>
             )}
           </Field>
+          <ErrorSummary errors={errs} labels={{ bot_ids: 'Limit to these bots' }} attempt={create.error} />
           {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
           <div className="row" style={{ marginTop: 12 }}>
             <button className="primary" disabled={create.isPending}>{create.isPending ? 'Creating…' : 'Create invitation link'}</button>

@@ -6,6 +6,8 @@ import type { MyWorkspace, Permission, PermissionInfo, Role } from '../api/types
 import { Gated } from '../components/gated';
 import { Confirm, ErrorBox, Field, Loading } from '../components/ui';
 import { useToast } from '../components/toast';
+import { Counter, ErrorSummary } from '../components/formErrors';
+import { LIMITS } from '../lib/fields';
 import { useRoles } from './Members';
 
 export const usePermissions = () =>
@@ -98,7 +100,7 @@ function RoleEditor({ ws, perms, saved, onDone }: { ws: MyWorkspace; perms: Perm
   return (
     <form className="panel" onSubmit={submit} aria-label="Role editor" noValidate>
       <h2 style={{ marginTop: 0 }}>{saved ? `Edit ${saved.name}` : 'New custom role'}</h2>
-      <Field label="Role name" name="name" error={errs.name}>
+      <Field label="Role name" name="name" error={errs.name} hint={<Counter value={name} max={LIMITS.roleName} />}>
         {(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />}
       </Field>
       <fieldset data-field="permissions">
@@ -113,9 +115,10 @@ function RoleEditor({ ws, perms, saved, onDone }: { ws: MyWorkspace; perms: Perm
           </div>
         ))}
       </fieldset>
+      <ErrorSummary errors={errs} attempt={save.error} />
       {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
       <div className="row" style={{ marginTop: 10 }}>
-        <button className="primary" disabled={save.isPending || !name.trim()}>{save.isPending ? 'Saving…' : 'Save role'}</button>
+        <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save role'}</button>
         <button type="button" onClick={onDone}>Cancel</button>
         {saved && <button type="button" className="danger" onClick={() => setDeleting(true)}>Delete role</button>}
       </div>

@@ -7,6 +7,8 @@ import type { MyWorkspace, Workspace, WorkspaceDeleted } from '../api/types';
 import { Gated } from '../components/gated';
 import { Confirm, ErrorBox, Field } from '../components/ui';
 import { useToast } from '../components/toast';
+import { Counter, ErrorSummary } from '../components/formErrors';
+import { LIMITS } from '../lib/fields';
 
 export default function WorkspaceSettings({ ws }: { ws: MyWorkspace }) {
   const qc = useQueryClient();
@@ -35,13 +37,14 @@ export default function WorkspaceSettings({ ws }: { ws: MyWorkspace }) {
     <>
       <form className="panel" onSubmit={submit} aria-label="Rename the workspace" noValidate>
         <h2 style={{ marginTop: 0 }}>Name</h2>
-        <Field label="Workspace name" name="name" error={errs.name}>
+        <Field label="Workspace name" name="name" error={errs.name} hint={<Counter value={name} max={LIMITS.workspaceName} />}>
           {(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />}
         </Field>
-        {rename.error && !errs.name && <ErrorBox error={rename.error} />}
+        <ErrorSummary errors={errs} attempt={rename.error} />
+        {rename.error && Object.keys(errs).length === 0 && <ErrorBox error={rename.error} />}
         <div className="row" style={{ marginTop: 10 }}>
           <Gated perm="workspace.admin" workspaceId={ws.id}>
-            <button className="primary" disabled={rename.isPending || !name.trim() || name.trim() === ws.name}>{rename.isPending ? 'Saving…' : 'Rename'}</button>
+            <button className="primary" disabled={rename.isPending || name.trim() === ws.name}>{rename.isPending ? 'Saving…' : 'Rename'}</button>
           </Gated>
         </div>
       </form>
