@@ -19,10 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service import repository as repo
+from command_service.execution.matching import check_pattern
+from command_service.execution.schedule import check_schedule, next_runs
 from command_service.models import AutomationRow, AutomationRunRow, VariableRow
 from command_service.service import Actor, Auditor, BotScope, from_validation, invalid, new_id, now
 from proto import automations as a
 from proto.access import Permission
+from proto.commands import Loc
 from proto.errors import FieldError
 from services.audit import diff
 from services.errors import conflict, not_found
@@ -36,15 +39,15 @@ VARIABLE_PAGE = a.MAX_VARIABLES_PER_GUILD
 # ---- save-time checks ---------------------------------------------------------------------
 
 
-def trigger_errors(trigger: Any, prefix: list[str | int]) -> list[FieldError]:
-    """What the contract cannot check alone: a cron or time zone the clock cannot follow, a
-    regular expression RE2 refuses. Each at its field."""
-    return []
-
-
-def fire_times(trigger: Any, after: datetime, anchor: datetime, count: int) -> list[datetime]:
-    """The next `count` fire times of a schedule trigger after `after` (none for others)."""
-    return []
+def trigger_errors(trigger: a.Trigger, at: datetime) -> list[FieldError]:
+    """What the contract cannot check alone: cron values, an `at` in the past, a regular
+    expression RE2 refuses. Each at its field."""
+    problems: list[tuple[Loc, str]] = []
+    if isinstance(trigger, a.ScheduleTrigger):
+        problems = check_schedule(trigger, at)
+    elif isinstance(trigger, a.MessageTrigger):
+        problems = check_pattern(trigger)
+    return [FieldError(loc=["body", *loc], message=message) for loc, message in problems]
 
 
 # ---- rows to contracts ---------------------------------------------------------------------
@@ -108,10 +111,11 @@ class AutomationService:
         self, row: AutomationRow, last: AutomationRunRow | None, at: datetime
     ) -> a.AutomationOut:
         spec = spec_of(row)
-        next_runs = None
+        upcoming = None
         if isinstance(spec.trigger, a.ScheduleTrigger):
-            next_runs = (
-                fire_times(spec.trigger, at, row.created_at, a.SCHEDULE_PREVIEW)
+            # A disabled schedule fires never: no times to show.
+            upcoming = (
+                next_runs(spec.trigger, at, a.SCHEDULE_PREVIEW, row.created_at)
                 if spec.enabled
                 else []
             )
@@ -123,7 +127,7 @@ class AutomationService:
             status=a.AutomationStatus(
                 active=row.enabled and row.status_reason is None, reason=row.status_reason
             ),
-            next_runs=next_runs,
+            next_runs=upcoming,
             last_run=run_out(last) if last is not None else None,
             created_at=row.created_at,
             updated_at=row.updated_at,
@@ -171,7 +175,7 @@ class AutomationService:
 
     @staticmethod
     def _check(spec: a.AutomationIn) -> None:
-        fields = trigger_errors(spec.trigger, ["body", "trigger"])
+        fields = trigger_errors(spec.trigger, now())
         if fields:
             raise invalid(fields, fields[0].message)
 
@@ -188,7 +192,7 @@ class AutomationService:
         if not (spec.enabled and isinstance(spec.trigger, a.ScheduleTrigger)):
             await repo.delete_schedule(s, row.id)
             return
-        due = fire_times(spec.trigger, now(), row.created_at, 1)
+        due = next_runs(spec.trigger, now(), 1, row.created_at)
         await repo.put_schedule(
             s,
             {
@@ -270,7 +274,9 @@ class AutomationService:
             spec = a.AutomationIn.model_validate({**before, **changes})
         except ValidationError as exc:
             raise from_validation(exc, ["body"]) from None
-        self._check(spec)
+        if patch.trigger is not None:
+            # An unchanged trigger passed when it was saved (an `at` since past included).
+            self._check(spec)
         await self._name_free(s, bot, spec.name, automation_id)
         stored = _stored(spec)
         try:
