@@ -25,6 +25,7 @@ from command_service.models import AutomationRow, AutomationRunRow, VariableRow
 from command_service.service import Actor, Auditor, BotScope, from_validation, invalid, new_id, now
 from proto import automations as a
 from proto.access import Permission
+from proto.base import Empty
 from proto.commands import Loc
 from proto.errors import FieldError
 from services.audit import diff
@@ -144,7 +145,9 @@ class AutomationService:
             raise not_found("automation")
         return row
 
-    async def list(self, s: AsyncSession, actor: Actor, bot: BotScope) -> a.AutomationList:
+    async def list(
+        self, s: AsyncSession, actor: Actor, bot: BotScope, req: a.BotAutomationRef
+    ) -> a.AutomationList:
         actor.require(VIEW, bot.workspace_id, bot.bot_id)
         rows = await repo.list_automations(s, bot.bot_id)
         last = await repo.last_runs(s, [r.id for r in rows])
@@ -152,10 +155,10 @@ class AutomationService:
         return a.AutomationList(items=[self.out(r, last.get(r.id), at) for r in rows])
 
     async def get(
-        self, s: AsyncSession, actor: Actor, bot: BotScope, automation_id: UUID
+        self, s: AsyncSession, actor: Actor, bot: BotScope, req: a.AutomationRef
     ) -> a.AutomationOut:
         actor.require(VIEW, bot.workspace_id, bot.bot_id)
-        return await self._out(s, await self._row(s, bot, automation_id))
+        return await self._out(s, await self._row(s, bot, req.automation_id))
 
     async def runs(
         self, s: AsyncSession, actor: Actor, bot: BotScope, query: a.RunsQuery
@@ -203,23 +206,11 @@ class AutomationService:
             },
         )
 
-    async def _audit(
-        self,
-        s: AsyncSession,
-        actor: Actor,
-        bot: BotScope,
-        action: str,
-        automation_id: UUID,
-        changes: dict[str, Any],
-    ) -> None:
-        await self.auditor.record(
-            s, actor, bot.workspace_id, action, ("automation", automation_id), changes
-        )
-
     async def create(
-        self, s: AsyncSession, actor: Actor, bot: BotScope, spec: a.AutomationIn
+        self, s: AsyncSession, actor: Actor, bot: BotScope, req: a.CreateAutomation
     ) -> a.AutomationOut:
         actor.require(EDIT, bot.workspace_id, bot.bot_id)
+        spec = req.automation
         self._check(spec)
         await self._name_free(s, bot, spec.name, None)
         automation_id, at = new_id(), now()
@@ -251,21 +242,17 @@ class AutomationService:
             )
         row = await self._row(s, bot, automation_id)
         await self._schedule(s, row)
-        await self._audit(
-            s, actor, bot, "automation.create", automation_id,
-            diff(None, {"bot_id": str(bot.bot_id), **stored}),
-        )  # fmt: skip
+        changes = diff(None, {"bot_id": str(bot.bot_id), **stored})
+        await self.auditor.record(
+            s, actor, bot.workspace_id, "automation.create", ("automation", automation_id), changes
+        )
         return await self._out(s, row)
 
     async def update(
-        self,
-        s: AsyncSession,
-        actor: Actor,
-        bot: BotScope,
-        automation_id: UUID,
-        patch: a.AutomationPatch,
+        self, s: AsyncSession, actor: Actor, bot: BotScope, req: a.UpdateAutomation
     ) -> a.AutomationOut:
         actor.require(EDIT, bot.workspace_id, bot.bot_id)
+        automation_id, patch = req.automation_id, req.patch
         row = await self._row(s, bot, automation_id)
         before = _stored(spec_of(row))
         changes = patch.model_dump(mode="json", by_alias=True, exclude_unset=True)
@@ -286,17 +273,25 @@ class AutomationService:
             raise _name_taken(spec.name) from None
         await s.refresh(row)
         await self._schedule(s, row)
-        await self._audit(s, actor, bot, "automation.update", automation_id, diff(before, stored))
+        target = ("automation", automation_id)
+        await self.auditor.record(
+            s, actor, bot.workspace_id, "automation.update", target, diff(before, stored)
+        )
         return await self._out(s, row)
 
     async def delete(
-        self, s: AsyncSession, actor: Actor, bot: BotScope, automation_id: UUID
-    ) -> None:
+        self, s: AsyncSession, actor: Actor, bot: BotScope, req: a.AutomationRef
+    ) -> Empty:
         actor.require(EDIT, bot.workspace_id, bot.bot_id)
+        automation_id = req.automation_id
         before = _stored(spec_of(await self._row(s, bot, automation_id)))
         if not await repo.delete_automation(s, bot.bot_id, automation_id):
             raise not_found("automation")
-        await self._audit(s, actor, bot, "automation.delete", automation_id, diff(before, None))
+        target = ("automation", automation_id)
+        await self.auditor.record(
+            s, actor, bot.workspace_id, "automation.delete", target, diff(before, None)
+        )
+        return Empty()
 
     # -- variables
 
@@ -348,14 +343,10 @@ class AutomationService:
                 "delete some first"
             )
             raise invalid([FieldError(loc=["body", "key"], message=message)], message)
-        await self.auditor.record(
-            s, actor, bot.workspace_id, "variable.put",
-            ("variable", _variable_target(bot, req.guild_id, user, req.key)),
-            diff(
-                None if old is None else {"value": old.value},
-                {"value": value, "expires_at": expires.isoformat() if expires else None},
-            ),
-        )  # fmt: skip
+        target = ("variable", _variable_target(bot, req.guild_id, user, req.key))
+        after = {"value": value, "expires_at": expires.isoformat() if expires else None}
+        changes = diff(None if old is None else {"value": old.value}, after)
+        await self.auditor.record(s, actor, bot.workspace_id, "variable.put", target, changes)
         return a.VariableOut(
             guild_id=req.guild_id,
             user_id=req.user_id,
@@ -367,18 +358,17 @@ class AutomationService:
 
     async def delete_variable(
         self, s: AsyncSession, actor: Actor, bot: BotScope, ref: a.VariableRef
-    ) -> None:
+    ) -> Empty:
         actor.require(EDIT, bot.workspace_id, bot.bot_id)
         user = ref.user_id or ""
         at = now()
         old = await repo.get_variable(s, bot.bot_id, ref.guild_id, user, ref.key, at)
         if not await repo.delete_variable(s, bot.bot_id, ref.guild_id, user, ref.key, at):
             raise not_found("variable")
-        await self.auditor.record(
-            s, actor, bot.workspace_id, "variable.delete",
-            ("variable", _variable_target(bot, ref.guild_id, user, ref.key)),
-            diff({"value": old.value if old else None}, None),
-        )  # fmt: skip
+        target = ("variable", _variable_target(bot, ref.guild_id, user, ref.key))
+        changes = diff({"value": old.value if old else None}, None)
+        await self.auditor.record(s, actor, bot.workspace_id, "variable.delete", target, changes)
+        return Empty()
 
 
 def _name_taken(name: str) -> Exception:

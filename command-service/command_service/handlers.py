@@ -495,6 +495,14 @@ class Handlers:
         return PurgeResult(service="command", removed=removed)
 
 
+class _OfBot(Protocol):
+    @property
+    def bot_id(self) -> UUID: ...
+
+
+BotReqT = TypeVar("BotReqT", bound=_OfBot)
+
+
 class AutomationHandlers:
     """Automations, their runs and variables (#18): each request finds the caller's bot
     through `Handlers` (404 for a bot of another workspace) and commits what the service
@@ -504,73 +512,51 @@ class AutomationHandlers:
         self.h = handlers
         self.automations = automations
 
+    async def _serve(
+        self,
+        ctx: RpcContext,
+        req: BotReqT,
+        serve: Callable[[AsyncSession, Actor, BotScope, BotReqT], Awaitable[T]],
+    ) -> T:
+        return await self.h.read_bot(
+            ctx, req.bot_id, lambda s, actor, bot: serve(s, actor, bot, req)
+        )
+
     @answers(a.AUTOMATION_LIST)
     async def list(self, req: a.BotAutomationRef, ctx: RpcContext) -> a.AutomationList:
-        return await self.h.read_bot(ctx, req.bot_id, self.automations.list)
+        return await self._serve(ctx, req, self.automations.list)
 
     @answers(a.AUTOMATION_GET)
     async def get(self, req: a.AutomationRef, ctx: RpcContext) -> a.AutomationOut:
-        return await self.h.read_bot(
-            ctx,
-            req.bot_id,
-            lambda s, actor, bot: self.automations.get(s, actor, bot, req.automation_id),
-        )
+        return await self._serve(ctx, req, self.automations.get)
 
     @answers(a.AUTOMATION_CREATE)
     async def create(self, req: a.CreateAutomation, ctx: RpcContext) -> a.AutomationOut:
-        return await self.h.read_bot(
-            ctx,
-            req.bot_id,
-            lambda s, actor, bot: self.automations.create(s, actor, bot, req.automation),
-        )
+        return await self._serve(ctx, req, self.automations.create)
 
     @answers(a.AUTOMATION_UPDATE)
     async def update(self, req: a.UpdateAutomation, ctx: RpcContext) -> a.AutomationOut:
-        return await self.h.read_bot(
-            ctx,
-            req.bot_id,
-            lambda s, actor, bot: self.automations.update(
-                s, actor, bot, req.automation_id, req.patch
-            ),
-        )
+        return await self._serve(ctx, req, self.automations.update)
 
     @answers(a.AUTOMATION_DELETE)
     async def delete(self, req: a.AutomationRef, ctx: RpcContext) -> Empty:
-        await self.h.read_bot(
-            ctx,
-            req.bot_id,
-            lambda s, actor, bot: self.automations.delete(s, actor, bot, req.automation_id),
-        )
-        return Empty()
+        return await self._serve(ctx, req, self.automations.delete)
 
     @answers(a.AUTOMATION_RUNS)
     async def runs(self, req: a.RunsQuery, ctx: RpcContext) -> a.RunPage:
-        return await self.h.read_bot(
-            ctx, req.bot_id, lambda s, actor, bot: self.automations.runs(s, actor, bot, req)
-        )
+        return await self._serve(ctx, req, self.automations.runs)
 
     @answers(a.VARIABLE_LIST)
     async def variables(self, req: a.VariablesQuery, ctx: RpcContext) -> a.VariableList:
-        return await self.h.read_bot(
-            ctx, req.bot_id, lambda s, actor, bot: self.automations.variables(s, actor, bot, req)
-        )
+        return await self._serve(ctx, req, self.automations.variables)
 
     @answers(a.VARIABLE_PUT)
     async def put_variable(self, req: a.PutVariable, ctx: RpcContext) -> a.VariableOut:
-        return await self.h.read_bot(
-            ctx,
-            req.bot_id,
-            lambda s, actor, bot: self.automations.put_variable(s, actor, bot, req),
-        )
+        return await self._serve(ctx, req, self.automations.put_variable)
 
     @answers(a.VARIABLE_DELETE)
     async def delete_variable(self, req: a.VariableRef, ctx: RpcContext) -> Empty:
-        await self.h.read_bot(
-            ctx,
-            req.bot_id,
-            lambda s, actor, bot: self.automations.delete_variable(s, actor, bot, req),
-        )
-        return Empty()
+        return await self._serve(ctx, req, self.automations.delete_variable)
 
 
 def _database(runtime: ServiceRuntime) -> Database:

@@ -277,12 +277,11 @@ async def test_a_schedule_shows_its_next_five_fire_times_and_is_due_while_enable
 async def test_a_bot_has_at_most_max_automations(
     nc: NATS, owned_bot: Any, admin_db: AsyncSession
 ) -> None:
-    owner = as_role(nc, owned_bot, "owner")
-    bot = owned_bot.bot_id
-    now = datetime.now(UTC)
     stored = welcome().model_dump(mode="json", by_alias=True)
-    await admin_db.execute(
-        insert(AutomationRow),
+    now, bot = datetime.now(UTC), owned_bot.bot_id
+    await bulk(
+        admin_db,
+        AutomationRow,
         [
             {
                 "id": uuid.uuid4(),
@@ -300,12 +299,17 @@ async def test_a_bot_has_at_most_max_automations(
             for i in range(A.MAX_AUTOMATIONS_PER_BOT)
         ],
     )
-    await admin_db.commit()
-    err = await owner.error(
+    err = await as_role(nc, owned_bot, "owner").error(
         A.AUTOMATION_CREATE, A.CreateAutomation(bot_id=bot, automation=welcome("one_more"))
     )
     assert err.code is ErrorCode.VALIDATION
     assert f"at most {A.MAX_AUTOMATIONS_PER_BOT} automations" in err.message
+
+
+async def bulk(admin_db: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Rows in one INSERT statement, committed."""
+    await admin_db.execute(insert(model), rows)
+    await admin_db.commit()
 
 
 # ---- variables ------------------------------------------------------------------------------
@@ -372,11 +376,10 @@ async def test_variables_are_put_listed_and_deleted(nc: NATS, owned_bot: Any, au
 async def test_a_server_holds_at_most_max_variables(
     nc: NATS, owned_bot: Any, admin_db: AsyncSession
 ) -> None:
-    owner = as_role(nc, owned_bot, "owner")
-    bot = owned_bot.bot_id
-    now = datetime.now(UTC)
-    await admin_db.execute(
-        insert(VariableRow),
+    now, bot = datetime.now(UTC), owned_bot.bot_id
+    await bulk(
+        admin_db,
+        VariableRow,
         [
             {
                 "bot_id": bot,
@@ -390,7 +393,7 @@ async def test_a_server_holds_at_most_max_variables(
             for i in range(A.MAX_VARIABLES_PER_GUILD)
         ],
     )
-    await admin_db.commit()
+    owner = as_role(nc, owned_bot, "owner")
     full = await owner.error(A.VARIABLE_PUT, put(bot, "one_more", 1))
     assert f"at most {A.MAX_VARIABLES_PER_GUILD} variables" in invalid_at(full, "key")
     # Changing a key the server has, or a key in another server, still works.
