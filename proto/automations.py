@@ -775,6 +775,13 @@ class ActResult(Contract):
     repeated: bool = False
 
 
+class TriggersChanged(Event):
+    """`evt.command.<workspace>.<bot>.triggers_changed`: a bot's automations changed;
+    bot-service asks for the trigger manifest again when `hash` is not the one it has."""
+
+    hash: str
+
+
 class AutomationRun(Event):
     """`evt.automation.<workspace>.<bot>.run`: one run ended."""
 
@@ -848,4 +855,10 @@ ACT = rpc(
 SPECS: list[Spec] = [
     *declared_specs(globals()),
     EventSpec("evt.automation.*.*.run", AutomationRun, frozenset({"command"}), "a run ended"),
+    EventSpec(
+        "evt.command.*.*.triggers_changed",
+        TriggersChanged,
+        frozenset({"command"}),
+        "a bot's automations changed (its trigger manifest's hash)",
+    ),
 ]

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from command_service import repository as repo
 from command_service.execution.matching import check_pattern
 from command_service.execution.schedule import check_schedule, next_runs
+from command_service.execution.triggers import trigger_manifest
 from command_service.models import AutomationRow, AutomationRunRow, VariableRow
 from command_service.service import Actor, Auditor, BotScope, from_validation, invalid, new_id, now
 from proto import automations as a
@@ -140,10 +141,15 @@ class AutomationService:
 
     @staticmethod
     async def _row(s: AsyncSession, bot: BotScope, automation_id: UUID) -> AutomationRow:
-        row = await repo.get_automation(s, bot.bot_id, automation_id)
-        if row is None:
+        if (row := await repo.get_automation(s, bot.bot_id, automation_id)) is None:
             raise not_found("automation")
         return row
+
+    @staticmethod
+    async def manifest(s: AsyncSession, bot: BotScope) -> a.TriggerManifest:
+        """What bot-service must forward for the bot: its enabled automations' triggers."""
+        rows = await repo.list_automations(s, bot.bot_id)
+        return trigger_manifest(bot.bot_id, [spec_of(r).trigger for r in rows if r.enabled])
 
     async def list(
         self, s: AsyncSession, actor: Actor, bot: BotScope, req: a.BotAutomationRef

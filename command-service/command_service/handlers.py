@@ -522,6 +522,28 @@ class AutomationHandlers:
             ctx, req.bot_id, lambda s, actor, bot: serve(s, actor, bot, req)
         )
 
+    async def _change(
+        self,
+        ctx: RpcContext,
+        req: BotReqT,
+        serve: Callable[[AsyncSession, Actor, BotScope, BotReqT], Awaitable[T]],
+    ) -> T:
+        """A change to a bot's automations: committed, then announced with the bot's new
+        trigger manifest hash (bot-service refreshes what it forwards)."""
+        actor, bot = await self.h.bot_of(ctx, req.bot_id)
+        async with self.h.tx(actor) as s:
+            out = await serve(s, actor, bot, req)
+        async with self.h.tx(actor) as s:
+            manifest = await self.automations.manifest(s, bot)
+        event = a.TriggersChanged(
+            workspace_id=bot.workspace_id,
+            bot_id=bot.bot_id,
+            hash=manifest.hash,
+            message="automations changed",
+        )
+        await self.h.rt.events.publish("command", "triggers_changed", event)
+        return out
+
     @answers(a.AUTOMATION_LIST)
     async def list(self, req: a.BotAutomationRef, ctx: RpcContext) -> a.AutomationList:
         return await self._serve(ctx, req, self.automations.list)
@@ -532,15 +554,15 @@ class AutomationHandlers:
 
     @answers(a.AUTOMATION_CREATE)
     async def create(self, req: a.CreateAutomation, ctx: RpcContext) -> a.AutomationOut:
-        return await self._serve(ctx, req, self.automations.create)
+        return await self._change(ctx, req, self.automations.create)
 
     @answers(a.AUTOMATION_UPDATE)
     async def update(self, req: a.UpdateAutomation, ctx: RpcContext) -> a.AutomationOut:
-        return await self._serve(ctx, req, self.automations.update)
+        return await self._change(ctx, req, self.automations.update)
 
     @answers(a.AUTOMATION_DELETE)
     async def delete(self, req: a.AutomationRef, ctx: RpcContext) -> Empty:
-        return await self._serve(ctx, req, self.automations.delete)
+        return await self._change(ctx, req, self.automations.delete)
 
     @answers(a.AUTOMATION_RUNS)
     async def runs(self, req: a.RunsQuery, ctx: RpcContext) -> a.RunPage:

@@ -17,12 +17,14 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service import repository as repo
+from command_service.execution.triggers import trigger_manifest
 from command_service.models import AutomationRow, ScheduleRow, VariableRow
 from proto import automations as A
 from proto.access import Access
 from proto.errors import ErrorCode
 from services.errors import RpcError
 from tests.fixtures.infra import apoll
+from tests.integration.commands.conftest import collecting
 from tests.integration.commands.test_commands_workspaces import (
     As,
     Audit,
@@ -130,6 +132,33 @@ async def test_an_automation_is_created_listed_changed_and_deleted(
     ]
     assert records[1]["changes"]["name"] == {"old": "welcome", "new": "greet"}
     assert {r["workspace_id"] for r in records} == {str(owned_bot.owner)}
+
+
+async def test_each_change_announces_the_bots_trigger_manifest(nc: NATS, owned_bot: Any) -> None:
+    owner = as_role(nc, owned_bot, "owner")
+    bot = owned_bot.bot_id
+    joins = trigger_manifest(bot, [A.MemberJoinTrigger()]).hash
+    both = trigger_manifest(bot, [A.MemberJoinTrigger(), A.MessageTrigger(pattern="hi")]).hash
+    async with collecting(nc, f"evt.command.*.{bot}.triggers_changed") as changed:
+
+        async def announced(n: int) -> str:
+            await apoll(lambda: len(changed.items) >= n, timeout_s=10, what=f"{n} events")
+            return str(changed.items[n - 1][1]["hash"])
+
+        await owner(A.AUTOMATION_CREATE, A.CreateAutomation(bot_id=bot, automation=welcome()))
+        assert await announced(1) == joins
+        # A disabled automation needs nothing forwarded.
+        quiet = welcome("echo", enabled=False, trigger={"type": "message", "pattern": "hi"})
+        made = await owner(A.AUTOMATION_CREATE, A.CreateAutomation(bot_id=bot, automation=quiet))
+        assert await announced(2) == joins
+        on = A.UpdateAutomation(
+            bot_id=bot, automation_id=made.id, patch=A.AutomationPatch(enabled=True)
+        )
+        await owner(A.AUTOMATION_UPDATE, on)
+        assert await announced(3) == both
+        await owner(A.AUTOMATION_DELETE, A.AutomationRef(bot_id=bot, automation_id=made.id))
+        assert await announced(4) == joins
+    assert {subject.split(".")[2] for subject, _ in changed.items} == {str(owned_bot.owner)}
 
 
 async def test_reading_needs_bots_view_and_changing_needs_automations_edit(

@@ -1870,6 +1870,18 @@ export type TriggerManifest = {
   intents?: number;
 };
 
+/** `evt.command.<workspace>.<bot>.triggers_changed`: a bot's automations changed;
+ * bot-service asks for the trigger manifest again when `hash` is not the one it has. */
+export type TriggersChanged = {
+  bot_id?: string | null;
+  hash: string;
+  id?: string;
+  level?: "debug" | "info" | "warning" | "error" | "critical";
+  message?: string;
+  occurred_at?: string;
+  workspace_id: string;
+};
+
 /** bot-service: invoke `name` on the bot through the sandbox as its try-it user. */
 export type TryInvoke = {
   bot_id: string;
