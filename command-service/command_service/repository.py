@@ -171,9 +171,17 @@ async def automation_named(s: AsyncSession, bot_id: UUID, name: str) -> Automati
     return (await s.execute(q)).scalars().first()
 
 
+async def _one_at_a_time(s: AsyncSession, *scope: object) -> None:
+    """Serialize the transactions that count and then insert into one scope: under READ
+    COMMITTED two inserts counting at once would both see room for one more."""
+    key = ":".join(str(p) for p in scope)
+    await s.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
 async def insert_automation_within(s: AsyncSession, values: dict[str, Any], limit: int) -> bool:
     """Insert unless the bot has `limit` automations already, counted in the same statement
-    (two concurrent creates cannot both pass a separate count). False: the limit."""
+    as the insert. False: the limit."""
+    await _one_at_a_time(s, "automations", values["bot_id"])
     count = (
         select(func.count())
         .select_from(AutomationRow)
@@ -325,6 +333,7 @@ async def put_variable_within(
     `limit` live keys already, counted in the same statement as the insert; replacing a key
     (or one that expired) always passes."""
     bot_id, guild_id = values["bot_id"], values["guild_id"]
+    await _one_at_a_time(s, "variables", bot_id, guild_id)
     same = and_(
         col(VariableRow.bot_id) == bot_id,
         col(VariableRow.guild_id) == guild_id,

@@ -5,6 +5,7 @@ times of a schedule, variables with their limits and expiry, and the runs list's
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 from nats.aio.client import Client as NATS
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from command_service import repository as repo
@@ -406,22 +407,22 @@ async def test_a_server_holds_at_most_max_variables(
     nc: NATS, owned_bot: Any, admin_db: AsyncSession
 ) -> None:
     now, bot = datetime.now(UTC), owned_bot.bot_id
-    await bulk(
-        admin_db,
-        VariableRow,
-        [
+
+    def filled(guild: str, n: int) -> list[dict[str, Any]]:
+        return [
             {
                 "bot_id": bot,
-                "guild_id": GUILD,
+                "guild_id": guild,
                 "user_id": "" if i % 2 else USER,
                 "key": f"k{i}",
                 "workspace_id": owned_bot.owner,
                 "value": i,
                 "updated_at": now,
             }
-            for i in range(A.MAX_VARIABLES_PER_GUILD)
-        ],
-    )
+            for i in range(n)
+        ]
+
+    await bulk(admin_db, VariableRow, filled(GUILD, A.MAX_VARIABLES_PER_GUILD))
     owner = as_role(nc, owned_bot, "owner")
     full = await owner.error(A.VARIABLE_PUT, put(bot, "one_more", 1))
     assert f"at most {A.MAX_VARIABLES_PER_GUILD} variables" in invalid_at(full, "key")
@@ -432,6 +433,38 @@ async def test_a_server_holds_at_most_max_variables(
         select(func.count()).select_from(VariableRow).where(VariableRow.bot_id == bot)
     )
     assert count == A.MAX_VARIABLES_PER_GUILD + 1
+
+
+async def test_two_writers_at_the_limit_do_not_both_get_the_last_key(
+    owned_bot: Any, admin_db: AsyncSession
+) -> None:
+    """Each insert counts the server's keys in its own statement, but under READ COMMITTED
+    a second writer would not see the first one's uncommitted key: the second waits for
+    the first to commit, then finds the server full."""
+    now, bot, guild = datetime.now(UTC), owned_bot.bot_id, "444444444444444444"
+
+    def row(key: str) -> dict[str, Any]:
+        return {"bot_id": bot, "guild_id": guild, "user_id": "", "key": key,
+                "workspace_id": owned_bot.owner, "value": 1, "updated_at": now}  # fmt: skip
+
+    await bulk(admin_db, VariableRow, [row(f"k{i}") for i in range(A.MAX_VARIABLES_PER_GUILD - 1)])
+    limit = A.MAX_VARIABLES_PER_GUILD
+    bind = admin_db.bind
+    async with AsyncSession(bind) as first, AsyncSession(bind) as second:
+        assert await repo.put_variable_within(first, row("first"), now, limit)
+        late = asyncio.create_task(repo.put_variable_within(second, row("second"), now, limit))
+
+        async def second_waits_or_is_done() -> bool:
+            waiting = await admin_db.scalar(
+                text("select count(*) from pg_stat_activity where wait_event_type = 'Lock'")
+            )
+            await admin_db.commit()
+            return late.done() or bool(waiting)
+
+        await apoll(second_waits_or_is_done, timeout_s=10, what="the second writer")
+        await first.commit()
+        assert await late is False
+        await second.rollback()
 
 
 async def test_an_expired_variable_is_gone(nc: NATS, owned_bot: Any) -> None:
