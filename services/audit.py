@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 from uuid import UUID
 
 import orjson
@@ -74,26 +74,26 @@ def audit_subject(workspace_id: UUID, service: str) -> str:
     return f"aud.{workspace_id}.{service}"
 
 
+class Target(TypedDict, total=False):
+    """What a record is about: the thing changed and how (`diff`)."""
+
+    target_type: str | None
+    target_id: UUID | str | None
+    changes: Mapping[str, Any] | None
+
+
 def new_record(
     access: Access | None,
     headers: Mapping[str, str],
     *,
     workspace_id: UUID,
     action: str,
-    target_type: str | None = None,
-    target_id: UUID | str | None = None,
-    changes: Mapping[str, Any] | None = None,
+    **target: Unpack[Target],
 ) -> AuditRecord:
     """The record of a change made for the caller of a message, in one call:
     `AuditActor.of(access, headers).record(...)`; system work (no access, or a system
     access) has no actor."""
-    return AuditActor.of(access, headers).record(
-        workspace_id,
-        action,
-        target_type=target_type,
-        target_id=target_id,
-        changes=dict(changes or {}),
-    )
+    return AuditActor.of(access, headers).record(workspace_id, action, **target)
 
 
 def rfc3339(at: datetime) -> str:
@@ -277,15 +277,8 @@ class AuditActor:
             request_id=_clip(headers.get(H.REQUEST_ID), "request_id"),
         )
 
-    def record(
-        self,
-        workspace_id: UUID,
-        action: str,
-        *,
-        target_type: str | None = None,
-        target_id: UUID | str | None = None,
-        changes: dict[str, Any] | None = None,
-    ) -> AuditRecord:
+    def record(self, workspace_id: UUID, action: str, **target: Unpack[Target]) -> AuditRecord:
+        target_id = target.get("target_id")
         return AuditRecord(
             id=new_event_id(),
             at=datetime.now(UTC),
@@ -293,9 +286,9 @@ class AuditActor:
             actor_token_id=self.token_id,
             workspace_id=workspace_id,
             action=action,
-            target_type=target_type,
+            target_type=target.get("target_type"),
             target_id=None if target_id is None else str(target_id),
-            changes=changes or {},
+            changes=dict(target.get("changes") or {}),
             ip=self.ip,
             user_agent=self.user_agent,
             request_id=self.request_id,

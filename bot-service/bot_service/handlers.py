@@ -194,30 +194,27 @@ class BotHandlers:
 
     # ------------------------------------------------------------------ desired state
 
-    @answers(START_BOT)
-    async def start(self, req: BotRef, ctx: RpcContext) -> BotView:
-        caller = self._caller(ctx)
-        change = await self._tx(
-            caller.access, lambda s: self.bots.set_running(s, caller, req.bot_id, running=True)
-        )
-        return await self._after(change)
-
-    @answers(STOP_BOT)
-    async def stop(self, req: BotRef, ctx: RpcContext) -> BotView:
-        caller = self._caller(ctx)
-        change = await self._tx(
-            caller.access, lambda s: self.bots.set_running(s, caller, req.bot_id, running=False)
-        )
-        return await self._after(change)
-
-    @answers(RESTART_BOT)
-    async def restart(self, req: BotRef, ctx: RpcContext) -> BotView:
+    async def _set_running(
+        self, ctx: RpcContext, bot_id: UUID, *, running: bool, restart: bool = False
+    ) -> BotView:
         caller = self._caller(ctx)
         change = await self._tx(
             caller.access,
-            lambda s: self.bots.set_running(s, caller, req.bot_id, running=True, restart=True),
+            lambda s: self.bots.set_running(s, caller, bot_id, running=running, restart=restart),
         )
         return await self._after(change)
+
+    @answers(START_BOT)
+    async def start(self, req: BotRef, ctx: RpcContext) -> BotView:
+        return await self._set_running(ctx, req.bot_id, running=True)
+
+    @answers(STOP_BOT)
+    async def stop(self, req: BotRef, ctx: RpcContext) -> BotView:
+        return await self._set_running(ctx, req.bot_id, running=False)
+
+    @answers(RESTART_BOT)
+    async def restart(self, req: BotRef, ctx: RpcContext) -> BotView:
+        return await self._set_running(ctx, req.bot_id, running=True, restart=True)
 
     # ------------------------------------------------------------------ avatar
 

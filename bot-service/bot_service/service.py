@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from dataclasses import field as dc_field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
@@ -223,19 +223,13 @@ TOKEN_CHANGE: Final = {"token": {"changed": True}}
 DESIRED_FIELDS = frozenset({"intents", "presence", "shard_count", "running", "generation"})
 
 
+@dataclass(eq=False)
 class BotService:
-    def __init__(
-        self,
-        vault: Vault,
-        checker: TokenChecker,
-        *,
-        max_bots_per_user: int,
-        outbox: Outbox,
-    ) -> None:
-        self.vault = vault
-        self.checker = checker
-        self.max_bots_per_user = max_bots_per_user
-        self.outbox = outbox
+    vault: Vault
+    checker: TokenChecker
+    _: KW_ONLY
+    max_bots_per_user: int
+    outbox: Outbox
 
     async def audit(
         self,

@@ -104,6 +104,8 @@ def actor_of(ctx: RpcContext) -> Actor:
 
 
 T = TypeVar("T")
+# What a handler does in a bot's transaction, as the caller, once the bot is found.
+BotWork = Callable[[AsyncSession, Actor, BotScope], Awaitable[T]]
 RefT = TypeVar("RefT", bound=Contract)
 UpdateT = TypeVar("UpdateT", bound=Contract)
 ListT = TypeVar("ListT", bound=Contract)
@@ -335,27 +337,19 @@ class Handlers:
 
     # ---- commands
 
-    async def read_bot(
-        self,
-        ctx: RpcContext,
-        bot_id: UUID,
-        read: Callable[[AsyncSession, Actor, BotScope], Awaitable[T]],
-    ) -> T:
-        """A read of a bot the caller can see (the service checks the permission)."""
+    async def _on_bot(self, ctx: RpcContext, bot_id: UUID, work: BotWork[T]) -> tuple[T, BotScope]:
         actor, bot = await self.bot_of(ctx, bot_id)
         async with self.tx(actor) as s:
-            return await read(s, actor, bot)
+            return await work(s, actor, bot), bot
 
-    async def change_bot(
-        self,
-        ctx: RpcContext,
-        bot_id: UUID,
-        change: Callable[[AsyncSession, Actor, BotScope], Awaitable[T]],
-    ) -> T:
+    async def read_bot(self, ctx: RpcContext, bot_id: UUID, read: BotWork[T]) -> T:
+        """A read of a bot the caller can see (the service checks the permission)."""
+        out, _ = await self._on_bot(ctx, bot_id, read)
+        return out
+
+    async def change_bot(self, ctx: RpcContext, bot_id: UUID, change: BotWork[T]) -> T:
         """A change to a bot's commands: committed first, then announced."""
-        actor, bot = await self.bot_of(ctx, bot_id)
-        async with self.tx(actor) as s:
-            out = await change(s, actor, bot)
+        out, bot = await self._on_bot(ctx, bot_id, change)
         await self.announce(bot.workspace_id, {bot_id})
         return out
 

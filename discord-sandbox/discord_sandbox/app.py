@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import control, google, oauth
+from . import control, control_members, google, oauth
 from .config import ServerConfig
 from .context import CTX, SandboxContext
 from .gateway import HUB_KEY, gateway_handler
@@ -20,6 +20,7 @@ from .ratelimit import RateLimiter
 from .routes_applications import router as applications_router
 from .routes_guilds import router as guilds_router
 from .routes_interactions import router as interactions_router
+from .routes_members import router as members_router
 from .routes_users import router as users_router
 from .sessions import GatewayHub
 from .snapshot import Snapshotter
@@ -94,7 +95,9 @@ def create_app(config: ServerConfig, ctx: SandboxContext | None = None) -> web.A
     control.install_routes(app)
     oauth.install(app)
     google.install(app)
-    for router in (users_router, applications_router, guilds_router, interactions_router):
+    control.install_routes(app, control_members.ROUTES)
+    routers = (users_router, applications_router, guilds_router, interactions_router)
+    for router in (*routers, members_router):
         router.install(app)
 
     if config.state_file is not None:

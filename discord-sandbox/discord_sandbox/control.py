@@ -1,7 +1,9 @@
 """The `/_sandbox/` control API: create the world, inject what people do, observe and break.
 
 Plain JSON in and out; errors are `{"error": "..."}` with a fitting status. Ids are strings
-(snowflakes), as in Discord payloads.
+(snowflakes), as in Discord payloads. What people do to members, roles and reactions (join,
+leave, react, a new role) and reading back a member or someone's DMs are in `control_members`;
+the README's control table lists every route.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .payloads import (
     session_start_limit_payload,
 )
 from .sessions import Session
-from .state import Application, StateError, normalize_privileged
+from .state import Application, Message, StateError, normalize_privileged
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PREFIX = "/_sandbox"
@@ -290,7 +292,14 @@ async def install(request: web.Request) -> web.Response:
     guild = ctx.state.get_guild(_id(request.match_info["guild_id"], "guild id"))
     body = await _body(request)
     app = ctx.state.get_application(_id(body.get("application_id"), "application_id"))
-    added = ctx.state.install(guild, app)
+    permissions = body.get("permissions")
+    if permissions is None:
+        added = ctx.state.install(guild, app)
+    else:
+        value = int(permissions) if str(permissions).isdigit() else -1
+        if not 0 <= value < 1 << 53:
+            raise StateError(400, "permissions must be a permission bit field (an integer)")
+        added = ctx.state.install(guild, app, value)
     if added:
         announce_guild(ctx, app, guild)
     return json_response(
@@ -307,15 +316,6 @@ async def uninstall(request: web.Request) -> web.Response:
     return json_response(
         {"guild_id": str(guild.id), "application_id": str(app.id), "removed": removed}
     )
-
-
-async def add_member(request: web.Request) -> web.Response:
-    ctx = ctx_of(request)
-    guild = ctx.state.get_guild(_id(request.match_info["guild_id"], "guild id"))
-    body = await _body(request)
-    user = ctx.state.get_user(_id(body.get("user_id"), "user_id"))
-    ctx.state.add_member(guild, user)
-    return json_response({"guild_id": str(guild.id), "user_id": str(user.id)})
 
 
 # ------------------------------------------------------- interactions, messages
@@ -380,22 +380,29 @@ async def channel_messages(request: web.Request) -> web.Response:
     channel = ctx.state.get_channel(_id(request.match_info["channel_id"], "channel id"))
     after = int(request.query.get("after", "0") or 0)
     author = request.query.get("author_id")
-    wait = _wait_seconds(request)
-    deadline = time.monotonic() + wait
 
-    def matching() -> list[Any]:
+    def matching() -> list[Message]:
         return [
             m
             for m in ctx.state.channel_messages(channel.id)
             if m.id > after and (author is None or str(m.author_id) == author)
         ]
 
+    found = await long_poll(ctx, request, matching)
+    return json_response([message_payload(ctx.state, m) for m in found])
+
+
+async def long_poll(
+    ctx: SandboxContext, request: web.Request, matching: Callable[[], list[Message]]
+) -> list[Message]:
+    """`matching()` now, or with `?wait=S` once a new message makes it non-empty (or S is up):
+    wakes on every posted message."""
+    deadline = time.monotonic() + _wait_seconds(request)
     found = matching()
     while not found and time.monotonic() < deadline:
-        # Long poll: wake on every new message until one matches or time is up.
         await ctx.messages_posted.wait(deadline - time.monotonic())
         found = matching()
-    return json_response([message_payload(ctx.state, m) for m in found])
+    return found
 
 
 # -------------------------------------------------------- sessions and faults
@@ -530,7 +537,6 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/guilds/{guild_id}", get_guild),
     ("POST", "/guilds/{guild_id}/install", install),
     ("DELETE", "/guilds/{guild_id}/install/{app_id}", uninstall),
-    ("POST", "/guilds/{guild_id}/members", add_member),
     ("POST", "/interactions", create_interaction_route),
     ("GET", "/interactions/{interaction_id}", get_interaction),
     ("POST", "/messages", create_message_route),
@@ -547,6 +553,6 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
-def install_routes(app: web.Application) -> None:
-    for method, path, handler in ROUTES:
+def install_routes(app: web.Application, routes: list[tuple[str, str, Handler]] = ROUTES) -> None:
+    for method, path, handler in routes:
         app.router.add_route(method, PREFIX + path, _guarded(handler))

@@ -17,11 +17,16 @@ UNKNOWN_MEMBER = 10007
 UNKNOWN_MESSAGE = 10008
 UNKNOWN_ROLE = 10011
 UNKNOWN_USER = 10013
+UNKNOWN_EMOJI = 10014
 UNKNOWN_WEBHOOK = 10015
 UNKNOWN_INTERACTION = 10062
 UNKNOWN_APPLICATION_COMMAND = 10063
 UNAUTHORIZED = 40001
 MISSING_ACCESS = 50001
+CANNOT_EXECUTE_ON_DM = 50003
+CANNOT_MESSAGE_USER = 50007
+MISSING_PERMISSIONS = 50013
+MAX_REACTIONS = 30010
 INVALID_FORM_BODY = 50035
 INTERACTION_ALREADY_ACKNOWLEDGED = 40060
 CANNOT_SEND_EMPTY_MESSAGE = 50006
@@ -64,6 +69,10 @@ def not_found(code: int, what: str) -> DiscordError:
 
 def missing_access() -> DiscordError:
     return DiscordError(403, MISSING_ACCESS, "Missing Access")
+
+
+def missing_permissions() -> DiscordError:
+    return DiscordError(403, MISSING_PERMISSIONS, "Missing Permissions")
 
 
 def field_error(path: list[str | int], code: str, message: str) -> dict[str, Any]:

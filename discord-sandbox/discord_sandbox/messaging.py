@@ -4,17 +4,23 @@ responses and the control API's "a person typed this" injection."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from .context import SandboxContext
+from .dms import dispatch_to_recipients
 from .errors import CANNOT_SEND_EMPTY_MESSAGE, DiscordError, field_error, invalid_form, merge_errors
 from .payloads import gateway_message_payload
-from .sessions import GUILD_MESSAGES, MESSAGE_CONTENT, Session
-from .state import Channel, Message, iso_now
+from .sessions import DIRECT_MESSAGES, GUILD_MESSAGES, MESSAGE_CONTENT, Session
+from .snowflake import snowflake_time_ms
+from .state import Channel, Message, SandboxState, iso_now
 
 _MENTION = re.compile(r"<@!?(\d+)>")
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
+MAX_NONCE = 25
+# Discord checks an enforced nonce "in the past few minutes".
+NONCE_WINDOW_S = 5 * 60
 EPHEMERAL = 1 << 6
 
 
@@ -43,7 +49,7 @@ def message_fields(
         fields["attachments"] = files
     if not partial:
         fields["tts"] = bool(body.get("tts", False))
-        fields["nonce"] = body.get("nonce")
+        fields["nonce"] = _nonce(body, errors)
         reference = body.get("message_reference")
         fields["message_reference"] = reference if isinstance(reference, dict) else None
     if errors:
@@ -58,6 +64,35 @@ def message_fields(
     ):
         raise DiscordError(400, CANNOT_SEND_EMPTY_MESSAGE, "Cannot send an empty message")
     return fields
+
+
+def _nonce(body: dict[str, Any], errors: dict[str, Any]) -> str | int | None:
+    """An integer or a string of at most 25 characters, as Discord accepts."""
+    nonce = body.get("nonce")
+    if nonce is None or (isinstance(nonce, int) and not isinstance(nonce, bool)):
+        return nonce
+    if not isinstance(nonce, str) or len(nonce) > MAX_NONCE:
+        merge_errors(
+            errors,
+            field_error(["nonce"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."),
+        )
+        return None
+    return nonce
+
+
+def recent_by_nonce(
+    state: SandboxState, channel_id: int, author_id: int, nonce: str | int
+) -> Message | None:
+    """The author's message in the channel with this nonce from the last few minutes:
+    what `enforce_nonce` answers instead of creating a second message (Discord's rule)."""
+    horizon_ms = time.time() * 1000 - NONCE_WINDOW_S * 1000
+    for message in reversed(state.channel_messages(channel_id)):
+        if snowflake_time_ms(message.id) < horizon_ms:
+            return None
+        same = message.nonce is not None and str(message.nonce) == str(nonce)
+        if same and message.author_id == author_id:
+            return message
+    return None
 
 
 def _content(body: dict[str, Any], errors: dict[str, Any]) -> str:
@@ -166,10 +201,11 @@ def edit_message(ctx: SandboxContext, message: Message, fields: dict[str, Any]) 
 def dispatch_message(ctx: SandboxContext, message: Message, event: str) -> int:
     """MESSAGE_CREATE/UPDATE to the bots in the guild that asked for guild messages; the
     content-bearing fields only with MESSAGE_CONTENT, for the bot's own messages, or when
-    the bot is mentioned — Discord's rules."""
-    if message.guild_id is None:
-        return 0
+    the bot is mentioned — Discord's rules. A DM goes whole to the bot in it (DIRECT_MESSAGES)."""
     state = ctx.state
+    if message.guild_id is None:
+        payload = gateway_message_payload(state, message, include_content=True)
+        return dispatch_to_recipients(ctx, message.channel_id, event, DIRECT_MESSAGES, payload)
 
     def build(session: Session) -> dict[str, Any] | None:
         if not session.has(GUILD_MESSAGES):
@@ -179,6 +215,8 @@ def dispatch_message(ctx: SandboxContext, message: Message, event: str) -> int:
             or message.author_id == session.bot_user_id
             or session.bot_user_id in message.mentions
         )
-        return gateway_message_payload(state, message, include_content=include)
+        return gateway_message_payload(
+            state, message, include_content=include, viewer_id=session.bot_user_id
+        )
 
     return ctx.hub.dispatch_to_guild(message.guild_id, event, build)

@@ -82,6 +82,44 @@ def channel_payload(channel: Channel) -> dict[str, Any]:
     }
 
 
+def dm_channel_payload(state: SandboxState, channel: Channel, viewer_id: int) -> dict[str, Any]:
+    """A DM channel (type 1) as its bot sees it: `recipients` is the other side only."""
+    return {
+        "id": str(channel.id),
+        "type": 1,
+        "last_message_id": sid(channel.last_message_id),
+        "flags": 0,
+        "recipients": [
+            user_payload(state.users[u]) for u in channel.recipient_ids if u != viewer_id
+        ],
+    }
+
+
+def emoji_payload(key: str) -> dict[str, Any]:
+    """A reaction's emoji from its key: "👍" (unicode) or "name:id" (custom)."""
+    name, _, emoji_id = key.rpartition(":")
+    if not name:
+        return {"id": None, "name": key}
+    return {"id": emoji_id, "name": name, "animated": False}
+
+
+def reactions_payload(message: Message, viewer_id: int | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "emoji": emoji_payload(key),
+            "count": len(users),
+            "count_details": {"burst": 0, "normal": len(users)},
+            "burst_colors": [],
+            "me_burst": False,
+            "burst_me": False,
+            "burst_count": 0,
+            "me": viewer_id in users,
+        }
+        for key, users in message.reactions.items()
+        if users
+    ]
+
+
 def member_payload(state: SandboxState, guild: Guild, member: Member) -> dict[str, Any]:
     return {
         "user": user_payload(state.users[member.user_id]),
@@ -91,7 +129,7 @@ def member_payload(state: SandboxState, guild: Guild, member: Member) -> dict[st
         "roles": [str(r) for r in member.roles],
         "joined_at": member.joined_at,
         "premium_since": None,
-        "communication_disabled_until": None,
+        "communication_disabled_until": member.communication_disabled_until,
         "deaf": False,
         "mute": False,
         "pending": False,
@@ -252,7 +290,10 @@ def command_payload(command: Command) -> dict[str, Any]:
     return data
 
 
-def message_payload(state: SandboxState, message: Message) -> dict[str, Any]:
+def message_payload(
+    state: SandboxState, message: Message, viewer_id: int | None = None
+) -> dict[str, Any]:
+    """`viewer_id` (the calling bot) decides each reaction's `me`."""
     author = state.users.get(message.author_id)
     data: dict[str, Any] = {
         "id": str(message.id),
@@ -282,14 +323,16 @@ def message_payload(state: SandboxState, message: Message) -> dict[str, Any]:
         data["webhook_id"] = str(message.webhook_id)
     if message.message_reference is not None:
         data["message_reference"] = message.message_reference
+    if message.reactions:
+        data["reactions"] = reactions_payload(message, viewer_id)
     return data
 
 
 def gateway_message_payload(
-    state: SandboxState, message: Message, *, include_content: bool
+    state: SandboxState, message: Message, *, include_content: bool, viewer_id: int | None = None
 ) -> dict[str, Any]:
     """MESSAGE_CREATE; without MESSAGE_CONTENT the content-bearing fields arrive empty."""
-    data = message_payload(state, message)
+    data = message_payload(state, message, viewer_id)
     if message.guild_id is not None:
         guild = state.guilds.get(message.guild_id)
         member = guild.members.get(message.author_id) if guild else None

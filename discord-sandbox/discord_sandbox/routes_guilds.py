@@ -8,6 +8,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from .context import SandboxContext, ctx_of
+from .dms import DM_CHANNEL, dispatch_to_recipients, require_reachable
 from .errors import (
     UNKNOWN_CHANNEL,
     UNKNOWN_GUILD,
@@ -19,9 +20,18 @@ from .errors import (
     not_found,
 )
 from .jsonresp import no_content
-from .messaging import create_message, edit_message, message_fields
-from .payloads import channel_payload, guild_payload, member_payload, message_payload, role_payload
+from .members import require_can_delete
+from .messaging import create_message, edit_message, message_fields, recent_by_nonce
+from .payloads import (
+    channel_payload,
+    dm_channel_payload,
+    guild_payload,
+    member_payload,
+    message_payload,
+    role_payload,
+)
 from .rest import RestRouter, bot_app, ok, read_body, snowflake_param
+from .sessions import DIRECT_MESSAGES, GUILD_MESSAGES
 from .state import Application, Channel, Guild, Message
 
 router = RestRouter()
@@ -40,6 +50,10 @@ def _named(items: Mapping[int, T], request: web.Request, param: str, unknown: in
 
 def _channel(ctx: SandboxContext, request: web.Request, app: Application) -> Channel:
     channel = _named(ctx.state.channels, request, "channel_id", UNKNOWN_CHANNEL, "Channel")
+    if channel.type == DM_CHANNEL:
+        if app.bot_user_id not in channel.recipient_ids:
+            raise missing_access()
+        return channel
     if not ctx.state.bot_in_guild(app, channel.guild_id):
         raise missing_access()
     return channel
@@ -70,13 +84,18 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
 @router.get("/channels/{channel_id}", major=CHANNEL)
 async def get_channel(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    return ok(channel_payload(_channel(ctx, request, bot_app(request))))
+    app = bot_app(request)
+    channel = _channel(ctx, request, app)
+    if channel.type == DM_CHANNEL:
+        return ok(dm_channel_payload(ctx.state, channel, app.bot_user_id))
+    return ok(channel_payload(channel))
 
 
 @router.get("/channels/{channel_id}/messages", major=CHANNEL)
 async def list_messages(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    channel = _channel(ctx, request, bot_app(request))
+    app = bot_app(request)
+    channel = _channel(ctx, request, app)
     limit = _int_query(request, "limit", 50, 1, 100)
     messages = [m for m in ctx.state.channel_messages(channel.id) if not m.flags & 64]
     before, after = request.query.get("before"), request.query.get("after")
@@ -85,7 +104,7 @@ async def list_messages(request: web.Request) -> web.Response:
     if after and after.isdigit():
         messages = [m for m in messages if m.id > int(after)][:limit]
     newest_first = list(reversed(messages))[:limit]
-    return ok([message_payload(ctx.state, m) for m in newest_first])
+    return ok([message_payload(ctx.state, m, app.bot_user_id) for m in newest_first])
 
 
 @router.post("/channels/{channel_id}/messages", limit="message_create_limit", major=CHANNEL)
@@ -93,9 +112,16 @@ async def post_message(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     app = bot_app(request)
     channel = _channel(ctx, request, app)
+    if channel.type == DM_CHANNEL:
+        require_reachable(ctx.state, app, channel)
     body, files = await read_body(request)
     fields = message_fields(body, files)
     fields["flags"] = fields.get("flags", 0) & ~64  # only interaction responses can be ephemeral
+    if body.get("enforce_nonce") is True and fields["nonce"] is not None:
+        # A resend (e.g. after a crash between sending and recording) gets the first message.
+        sent = recent_by_nonce(ctx.state, channel.id, app.bot_user_id, fields["nonce"])
+        if sent is not None:
+            return ok(message_payload(ctx.state, sent, app.bot_user_id))
     message = create_message(ctx, channel, app.bot_user_id, fields)
     return ok(message_payload(ctx.state, message))
 
@@ -103,8 +129,9 @@ async def post_message(request: web.Request) -> web.Response:
 @router.get("/channels/{channel_id}/messages/{message_id}", major=CHANNEL)
 async def get_message(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    channel = _channel(ctx, request, bot_app(request))
-    return ok(message_payload(ctx.state, _message(ctx, request, channel)))
+    app = bot_app(request)
+    channel = _channel(ctx, request, app)
+    return ok(message_payload(ctx.state, _message(ctx, request, channel), app.bot_user_id))
 
 
 @router.patch("/channels/{channel_id}/messages/{message_id}", major=CHANNEL)
@@ -123,18 +150,21 @@ async def patch_message(request: web.Request) -> web.Response:
 @router.delete("/channels/{channel_id}/messages/{message_id}", major=CHANNEL)
 async def delete_message(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    channel = _channel(ctx, request, bot_app(request))
+    app = bot_app(request)
+    channel = _channel(ctx, request, app)
     message = _message(ctx, request, channel)
+    require_can_delete(ctx.state, app, channel, message)
     ctx.state.delete_message(message)
-    ctx.hub.dispatch_to_guild(
-        channel.guild_id or 0,
-        "MESSAGE_DELETE",
-        lambda _s: {
-            "id": str(message.id),
-            "channel_id": str(channel.id),
-            "guild_id": str(channel.guild_id),
-        },
-    )
+    deleted = {"id": str(message.id), "channel_id": str(channel.id)}
+    if channel.guild_id is None:
+        dispatch_to_recipients(ctx, channel.id, "MESSAGE_DELETE", DIRECT_MESSAGES, deleted)
+    else:
+        deleted["guild_id"] = str(channel.guild_id)
+        ctx.hub.dispatch_to_guild(
+            channel.guild_id,
+            "MESSAGE_DELETE",
+            lambda session: deleted if session.has(GUILD_MESSAGES) else None,
+        )
     return no_content()
 
 

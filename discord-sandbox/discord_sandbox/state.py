@@ -38,8 +38,10 @@ INTENT_APP_FLAGS = {
     "MESSAGE_CONTENT": 1 << 18,
 }
 MESSAGES_KEPT_PER_CHANNEL = 500
-# Permissions of @everyone in a new guild (Discord's default set) and of a bot's role.
-DEFAULT_EVERYONE_PERMISSIONS = 0x6_3984_0E41
+# Permissions of @everyone in a new guild: the value Discord gives it (invite, view, send,
+# react, embed, attach, history, external emoji, voice, change own nickname, ...; no
+# moderation bits, so a bot's moderation rights come from its own role).
+DEFAULT_EVERYONE_PERMISSIONS = 1_071_698_660_929
 ADMINISTRATOR = 1 << 3
 
 
@@ -194,6 +196,7 @@ class Channel:
     position: int = 0
     topic: str | None = None
     last_message_id: int | None = None
+    recipient_ids: list[int] = field(default_factory=list)  # a DM (type 1): bot and person
 
 
 @dataclass(slots=True)
@@ -202,6 +205,7 @@ class Member:
     joined_at: str
     roles: list[int] = field(default_factory=list)
     nick: str | None = None
+    communication_disabled_until: str | None = None  # a timeout's end (ISO 8601)
 
 
 @dataclass(slots=True)
@@ -236,6 +240,8 @@ class Message:
     nonce: str | int | None = None
     mentions: list[int] = field(default_factory=list)
     message_reference: dict[str, Any] | None = None
+    # Emoji key ("👍" or "name:id") -> ids of the users who reacted, in reaction order.
+    reactions: dict[str, list[int]] = field(default_factory=dict)
 
 
 V = TypeVar("V")

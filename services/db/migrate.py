@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -14,6 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from services.db.bootstrap import OWNER
 from services.db.engine import async_url
+from services.db.rls import MEMBER_FUNCTIONS, member_functions, member_policy, owner_only
 
 
 def _config(script_location: Path, schema: str) -> Config:
@@ -118,3 +119,86 @@ def sql_revision(
     else:
         revision = migration_file
     return Revision(revision, down_revision, None, None, _executes(upgrade), _executes(downgrade))
+
+
+class OwnedTable(NamedTuple):
+    """A table of `workspace_revision`: its `owner_id` becomes `workspace_id`."""
+
+    name: str
+    # Its member policy: `rls.workspace_scoped(name)` or `rls.bot_scoped(name, ...)`.
+    policy: list[str]
+    # Indexes and constraints named after the owner, old name → new name.
+    indexes: Mapping[str, str] = {}
+    constraints: Mapping[str, str] = {}
+    # A `created_by` column (the row's author), which starts as the owner.
+    created_by: bool = False
+    # A downgrade deletes the rows of team workspaces (they have no owner to return to)
+    # instead of giving them the team's id as their owner.
+    drop_team_rows: bool = False
+
+
+def workspace_revision(
+    migration_file: str,
+    schema: str,
+    tables: Sequence[OwnedTable],
+    *,
+    outbox: Sequence[str] = (),
+) -> Revision:
+    """The migration that moves a service's owned tables into workspaces (#17,
+    docs/design/teams.md §2.2). A personal workspace's id is its user's id, so renaming
+    `owner_id` to `workspace_id` puts every row in its owner's personal workspace with no
+    value changed; row-level security goes from the owner's policy to the members' one,
+    whose functions (`rls.member_functions`) the schema gets first. OUTBOX is
+    `services.outbox.outbox_table(schema)` where the service gets its outbox here, for the
+    audit records written with each change (the kernel's db layer is below the outbox)."""
+    upgrade: list[str] = [*member_functions(schema)]
+    # `outbox` is services.outbox.TABLE.
+    downgrade: list[str] = [f"drop table if exists {schema}.outbox"] if outbox else []
+    for t in tables:
+        renames = [
+            *(f"alter index {old} rename to {new}" for old, new in t.indexes.items()),
+            *(
+                f"alter table {t.name} rename constraint {old} to {new}"
+                for old, new in t.constraints.items()
+            ),
+        ]
+        reverted = [
+            *(f"alter index {new} rename to {old}" for old, new in t.indexes.items()),
+            *(
+                f"alter table {t.name} rename constraint {new} to {old}"
+                for old, new in t.constraints.items()
+            ),
+        ]
+        backfill = [
+            f"alter table {t.name} add column created_by uuid",
+            f"update {t.name} set created_by = workspace_id",  # noqa: S608 - names from code
+            f"alter table {t.name} alter column created_by set not null",
+        ]
+        upgrade += [
+            f"drop policy {t.name}_owner on {t.name}",
+            # Forced RLS applies to the table's owner too, who runs this with no `app.*`
+            # set: lifted while the backfill must see every row (the policy forces it again).
+            *([f"alter table {t.name} no force row level security"] if t.created_by else []),
+            f"alter table {t.name} rename column owner_id to workspace_id",
+            *renames,
+            *(backfill if t.created_by else []),
+            *t.policy,
+        ]
+        downgrade += [
+            f"drop policy {member_policy(t.name)} on {t.name}",
+            *(
+                [
+                    f"alter table {t.name} no force row level security",
+                    f"delete from {t.name} where workspace_id <> created_by",  # noqa: S608
+                ]
+                if t.drop_team_rows
+                else []
+            ),
+            *([f"alter table {t.name} drop column created_by"] if t.created_by else []),
+            *reverted,
+            f"alter table {t.name} rename column workspace_id to owner_id",
+            *owner_only(t.name),
+        ]
+    upgrade += outbox
+    downgrade += [f"drop function if exists {schema}.{name}()" for name in MEMBER_FUNCTIONS]
+    return sql_revision(migration_file, upgrade=upgrade, downgrade=downgrade)

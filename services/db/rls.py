@@ -56,6 +56,7 @@ _MEMBER_SETTINGS = {
     "app_ws_all_bots": "app.ws_all_bots",
     "app_bots": "app.bots",
 }
+MEMBER_FUNCTIONS = tuple(_MEMBER_SETTINGS)
 
 
 def member_functions(schema: str) -> list[str]:
@@ -78,8 +79,9 @@ def member_functions(schema: str) -> list[str]:
 WORKSPACE_MATCH = "workspace_id = any(app_ws())"
 
 
-def _member_policy(table: str) -> str:
-    # A policy name is never schema-qualified, the table may be.
+def member_policy(table: str) -> str:
+    """`<table>_member`, the default name of a member policy (never schema-qualified, as
+    a policy name is; the table may be)."""
     return f"{table.rpartition('.')[2]}_member"
 
 
@@ -89,7 +91,7 @@ def workspace_scoped(table: str, policy: str | None = None) -> list[str]:
     return [
         f"alter table {table} enable row level security",
         f"alter table {table} force row level security",
-        f"create policy {policy or _member_policy(table)} on {table} "
+        f"create policy {policy or member_policy(table)} on {table} "
         f"using ({WORKSPACE_MATCH}) with check ({WORKSPACE_MATCH})",
     ]
 
@@ -116,6 +118,6 @@ def bot_scoped(
     return [
         f"alter table {table} enable row level security",
         f"alter table {table} force row level security",
-        f"create policy {policy or _member_policy(table)} on {table} "
+        f"create policy {policy or member_policy(table)} on {table} "
         f"using ({match}) with check ({match})",
     ]

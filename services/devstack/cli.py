@@ -16,6 +16,14 @@ def _settings() -> KernelSettings:
     return KernelSettings()
 
 
+def _database_url(settings: KernelSettings) -> str | None:
+    """The admin/owner URL the database commands need, or None, said on stderr."""
+    if not settings.database_url:
+        print("DATABASE_URL must name the database (an admin/owner login)", file=sys.stderr)
+        return None
+    return settings.database_url
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from services.devstack.stack import run_stack
 
@@ -64,8 +72,8 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     from services.installed import migrate_all
 
     settings = _settings()
-    if not settings.database_url:
-        print("DATABASE_URL must name the database (an admin/owner login)", file=sys.stderr)
+    database_url = _database_url(settings)
+    if database_url is None:
         return 2
     password = settings.db_role_password.get_secret_value() if settings.db_role_password else None
     if password is None:
@@ -73,7 +81,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
             print("DB_ROLE_PASSWORD must be set in production", file=sys.stderr)
             return 2
         password = str(dev_secrets(settings.data_dir)["db_role_password"])
-    asyncio.run(migrate_all(settings.database_url, password))
+    asyncio.run(migrate_all(database_url, password))
     print("migrations applied")
     return 0
 
@@ -135,9 +143,8 @@ def _retire_signing_key(settings: KernelSettings, kid: str | None) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from uuid import UUID
 
-    settings = _settings()
-    if not settings.database_url:
-        print("DATABASE_URL must name the database (an admin/owner login)", file=sys.stderr)
+    database_url = _database_url(_settings())
+    if database_url is None:
         return 2
     if (args.workspace is None) == (not args.all):
         print("name one workspace (--workspace W) or ask for --all", file=sys.stderr)
@@ -147,7 +154,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"not a workspace id: {args.workspace!r}", file=sys.stderr)
         return 2
-    results = asyncio.run(verify_audit(settings.database_url, workspace))
+    results = asyncio.run(verify_audit(database_url, workspace))
     for _, line in results:
         print(line)
     return 0 if all(ok for ok, _ in results) else 1

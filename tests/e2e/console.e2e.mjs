@@ -65,6 +65,17 @@ async function flow(name, needs, fn) {
   }
 }
 
+// Screenshots `<name>.png` (desktop) and `<name>_phone.png` (390×844), back to `desktop` after;
+// fails when the phone's page is wider than its screen.
+async function fitsPhone(name, desktop = { width: 1280, height: 900 }) {
+  await page.screenshot({ path: join(S.shots, `${name}.png`), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+  await page.screenshot({ path: join(S.shots, `${name}_phone.png`), fullPage: true });
+  await page.setViewportSize(desktop);
+  if (wide) throw new Error(`${name} overflows horizontally on a phone`);
+}
+
 const expectVisible = (locator, timeout) => locator.first().waitFor({ state: 'visible', timeout });
 // Polls `check` until it answers something truthy (and returns that), failing after `ms`.
 async function until(what, check, ms = LONG) {
@@ -302,9 +313,11 @@ await flow('apply_avatar', ['upload_avatar', 'add_bot'], async () => {
   await page.goto(`${botUrl}/settings`);
   await page.locator('input[name=avatar]').first().check();
   await page.getByRole('button', { name: 'Apply to bot' }).click();
-  await expectVisible(page.getByText('Avatar applied on Discord'), LONG);
+  // Confirmed with the console's short toast, as every save is.
+  await expectVisible(page.getByTestId('toast').filter({ hasText: 'Avatar applied on Discord' }), LONG);
   // The same image again: Discord already shows it, so nothing is sent and the page says so.
   await page.getByRole('button', { name: 'Apply to bot' }).click();
+  await expectVisible(page.getByTestId('toast').filter({ hasText: 'Already the bot’s avatar: nothing sent' }), LONG);
   await expectVisible(page.getByText('Discord already shows this avatar; nothing was sent'), LONG);
   await page.screenshot({ path: join(S.shots, 'apply_avatar_again.png'), fullPage: true });
   // The heading reads as the bot's name alone: the avatar next to it is decorative.
@@ -478,7 +491,7 @@ await flow('prompts_connections_crud', ['sign_in'], async () => {
 const flowsDir = join(here, 'flows');
 for (const file of readdirSync(flowsDir).filter((f) => f.endsWith('.mjs')).sort()) {
   const mod = await import(pathToFileURL(join(flowsDir, file)).href);
-  await mod.default({ S, page, context, browser, flow, expectVisible, until, results, LONG, botUrl: () => botUrl });
+  await mod.default({ S, page, context, browser, flow, expectVisible, until, fitsPhone, results, LONG, botUrl: () => botUrl });
 }
 
 await flow('sign_out', ['sign_in'], async () => {

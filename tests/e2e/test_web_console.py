@@ -323,6 +323,15 @@ def test_pickers_flows_leave_the_bot_stopped(console_run: dict[str, Any]) -> Non
     _check(console_run, "pickers_stop_bot")
 
 
+# tests/e2e/flows/45_invite_link.mjs: the invite link on a finished bot's overview (#16 item 1).
+def test_a_finished_bot_is_added_to_one_more_server_from_its_overview(
+    console_run: dict[str, Any],
+) -> None:
+    """Once the checklist is gone, "Add to a server" builds the invite link (client id, both
+    scopes, the picked permission bits) and the sandbox install shows in the servers panel."""
+    _check(console_run, "invite_link_on_a_finished_bot")
+
+
 def test_forms_show_one_plain_error_at_the_field_and_at_save(
     console_run: dict[str, Any],
 ) -> None:

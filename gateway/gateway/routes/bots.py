@@ -7,16 +7,15 @@ desired state and answer at once (202); the fleet converges in the background.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 from pydantic import Field
 
-from gateway.auth import CurrentUser, Principal
+from gateway.auth import CurrentUser
 from gateway.deps import Bus
-from gateway.routes.items import WorkspaceFilter
+from gateway.routes.items import WorkspaceFilter, add_ref_route
 from proto import bots as P
 from proto import commands as C
 from proto import fleet as F
@@ -27,8 +26,6 @@ from services.errors import RpcError
 router = APIRouter(tags=["bots"])
 bots = APIRouter(prefix="/v1/bots")
 
-
-_Route = TypeVar("_Route", bound=Callable[..., Any])
 
 # DELETE waits for the fleet to stop the bot before removing its data.
 DELETE_TIMEOUT_S = 20.0
@@ -76,9 +73,10 @@ async def create_bot(body: P.CreateBot, bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(P.CREATE_BOT, body, user_id=user.user_id)
 
 
-@bots.get("/{bot_id}", response_model=P.BotView, summary="one of your bots")
-async def read_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(P.READ_BOT, P.BotRef(bot_id=bot_id), user_id=user.user_id)
+add_ref_route(
+    bots, "GET", "/{bot_id}", P.READ_BOT, name="read_bot", ref=P.BotRef,
+    response_model=P.BotView, summary="one of your bots",
+)
 
 
 @bots.patch("/{bot_id}", response_model=P.BotView, summary="change a bot's settings")
@@ -106,50 +104,33 @@ async def replace_token(bot_id: UUID, body: TokenBody, bus: Bus, user: CurrentUs
     return await bus.call(P.REPLACE_TOKEN, req, user_id=user.user_id)
 
 
-async def _desired(spec: Any, bot_id: UUID, bus: Bus, user: Principal) -> Any:
-    return await bus.call(spec, P.BotRef(bot_id=bot_id), user_id=user.user_id)
-
-
-def _desired_state_route(path: str, summary: str) -> Callable[[_Route], _Route]:
-    """A desired-state change answers 202 with the bot at once; the fleet converges later."""
-    return bots.post(
-        path, response_model=P.BotView, status_code=status.HTTP_202_ACCEPTED, summary=summary
+# A desired-state change answers 202 with the bot at once; the fleet converges later.
+for _name, _spec, _summary in (
+    ("start", P.START_BOT, "desired state: running (watch /status for the result)"),
+    ("stop", P.STOP_BOT, "desired state: stopped"),
+    ("restart", P.RESTART_BOT, "restart every shard (new generation)"),
+):
+    add_ref_route(
+        bots, "POST", f"/{{bot_id}}/{_name}", _spec, name=f"{_name}_bot", ref=P.BotRef,
+        response_model=P.BotView, status_code=status.HTTP_202_ACCEPTED, summary=_summary,
     )
 
-
-@_desired_state_route("/{bot_id}/start", "desired state: running (watch /status for the result)")
-async def start_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await _desired(P.START_BOT, bot_id, bus, user)
-
-
-@_desired_state_route("/{bot_id}/stop", "desired state: stopped")
-async def stop_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await _desired(P.STOP_BOT, bot_id, bus, user)
-
-
-@_desired_state_route("/{bot_id}/restart", "restart every shard (new generation)")
-async def restart_bot(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await _desired(P.RESTART_BOT, bot_id, bus, user)
-
-
-@bots.get("/{bot_id}/status", response_model=F.BotStatus, summary="live status with shards")
-async def bot_status(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(F.GET_STATUS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
-
-
-@bots.get("/{bot_id}/shards", response_model=F.ShardList, summary="shards and their replicas")
-async def bot_shards(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(F.GET_SHARDS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
-
-
-@bots.get(
-    "/{bot_id}/guilds",
-    response_model=F.GuildList,
-    summary="the servers of a running bot, with channels and roles, from its live connection",
-    responses={409: {"description": "the bot is not running"}},
-)
-async def bot_guilds(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(F.GET_GUILDS, P.BotRef(bot_id=bot_id), user_id=user.user_id)
+# Views of the running bot, from the fleet.
+for _view, _read, _model, _about, _responses in (
+    ("status", F.GET_STATUS, F.BotStatus, "live status with shards", None),
+    ("shards", F.GET_SHARDS, F.ShardList, "shards and their replicas", None),
+    (
+        "guilds",
+        F.GET_GUILDS,
+        F.GuildList,
+        "the servers of a running bot, with channels and roles, from its live connection",
+        {409: {"description": "the bot is not running"}},
+    ),
+):
+    add_ref_route(
+        bots, "GET", f"/{{bot_id}}/{_view}", _read, name=f"bot_{_view}", ref=P.BotRef,
+        response_model=_model, summary=_about, responses=_responses,
+    )
 
 
 # ------------------------------------------------------------------ try it (sandbox)

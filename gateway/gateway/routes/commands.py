@@ -10,9 +10,9 @@ from uuid import UUID
 import yaml
 from fastapi import APIRouter, Query, Response, status
 
-from gateway.auth import CurrentUser, Principal
+from gateway.auth import CurrentUser
 from gateway.deps import Bus
-from gateway.routes.items import ItemApi, add_item_routes
+from gateway.routes.items import ItemApi, add_item_routes, add_ref_route
 from proto import bots as P
 from proto import commands as C
 from proto import fleet as F
@@ -37,10 +37,6 @@ class ImportBody(Contract):
     dry_run: bool = False
 
 
-async def _for_bot(spec: Any, bot_id: UUID, bus: Bus, user: Principal) -> Any:
-    return await bus.call(spec, C.BotCommandRef(bot_id=bot_id), user_id=user.user_id)
-
-
 # ---- commands ------------------------------------------------------------------------------
 
 
@@ -54,9 +50,10 @@ async def template_variables(bus: Bus, user: CurrentUser) -> Any:
     return await bus.call(C.VARIABLES, Empty(), user_id=user.user_id)
 
 
-@router.get("/v1/bots/{bot_id}/commands", response_model=C.CommandList, summary="a bot's commands")
-async def list_commands(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await _for_bot(C.LIST, bot_id, bus, user)
+add_ref_route(
+    router, "GET", "/v1/bots/{bot_id}/commands", C.LIST, name="list_commands",
+    ref=C.BotCommandRef, response_model=C.CommandList, summary="a bot's commands",
+)
 
 
 @router.post(
@@ -89,34 +86,23 @@ async def preview_command(
     )
 
 
-@router.get(
-    "/v1/bots/{bot_id}/commands/sync",
-    response_model=C.SyncStatus,
+# Before `/v1/bots/{bot_id}/commands/{command_id}`, which would take these names as ids.
+add_ref_route(
+    router, "GET", "/v1/bots/{bot_id}/commands/sync", C.SYNC_STATUS, name="sync_status",
+    ref=C.BotCommandRef, response_model=C.SyncStatus,
     summary="whether Discord has the current commands, and the last sync result",
 )
-async def sync_status(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await _for_bot(C.SYNC_STATUS, bot_id, bus, user)
-
-
-@router.post(
-    "/v1/bots/{bot_id}/commands/sync",
-    response_model=F.CommandsSynced,
+add_ref_route(
+    router, "POST", "/v1/bots/{bot_id}/commands/sync", F.SYNC_COMMANDS, name="sync_now",
+    ref=P.BotRef, timeout_s=SYNC_TIMEOUT_S, response_model=F.CommandsSynced,
     summary="Sync now: register the running bot's application commands with Discord again",
     responses={409: {"description": "the bot is not running"}},
 )
-async def sync_now(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await bus.call(
-        F.SYNC_COMMANDS, P.BotRef(bot_id=bot_id), user_id=user.user_id, timeout_s=SYNC_TIMEOUT_S
-    )
-
-
-@router.get(
-    "/v1/bots/{bot_id}/commands/settings",
-    response_model=C.CommandSettings,
+add_ref_route(
+    router, "GET", "/v1/bots/{bot_id}/commands/settings", C.SETTINGS_GET, name="get_settings",
+    ref=C.BotCommandRef, response_model=C.CommandSettings,
     summary="per-bot command settings (prefix)",
 )
-async def get_settings(bot_id: UUID, bus: Bus, user: CurrentUser) -> Any:
-    return await _for_bot(C.SETTINGS_GET, bot_id, bus, user)
 
 
 @router.put(

@@ -1,10 +1,15 @@
-"""The five routes of a catalogue of named items (prompts, API connections): list, add, read,
+"""Routes registered from a table rather than written out one by one.
+
+The five routes of a catalogue of named items (prompts, API connections): list, add, read,
 change and remove, over the five RPCs command-service answers for it (its `ItemHandlers`).
-The catalogues differ only in names and contracts, which `ItemApi` holds."""
+The catalogues differ only in names and contracts, which `ItemApi` holds.
+
+A route whose only input is its path's one parameter (`add_ref_route`): a bot's views, its
+desired-state changes, a sync, an invitation's preview and acceptance."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -107,3 +112,29 @@ def add_item_routes(router: APIRouter, api: ItemApi) -> None:
     async def delete_item(item: UUID, bus: Bus, user: CurrentUser) -> Response:
         await bus.call(api.delete, api.ref(**{api.id_name: item}), user_id=user.user_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def add_ref_route(
+    router: APIRouter,
+    method: str,
+    path: str,
+    spec: RpcSpec[Any, Any],
+    *,
+    name: str,
+    ref: Callable[..., Contract],
+    key: str = "bot_id",
+    key_type: Any = UUID,
+    key_rules: Mapping[str, Any] | None = None,
+    timeout_s: float | None = None,
+    **route: Any,
+) -> None:
+    """Register `method path`, whose one parameter `{key}` (a KEY_TYPE, checked by
+    KEY_RULES, `Path`'s constraints) is its only input: it answers `spec` called with
+    `ref(<key>=…)`. `route` is what `router.get(...)` and the like take."""
+
+    @typed(value=Annotated[key_type, Path(alias=key, **(key_rules or {}))])
+    async def endpoint(value: Any, bus: Bus, user: CurrentUser) -> Any:
+        request = ref(**{key: value})
+        return await bus.call(spec, request, user_id=user.user_id, timeout_s=timeout_s)
+
+    router.add_api_route(path, endpoint, methods=[method], name=name, **route)

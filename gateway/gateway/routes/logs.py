@@ -34,23 +34,10 @@ from gateway.auth import CurrentUser
 from gateway.deps import Bus
 from gateway.inputs import contract_from
 from gateway.routes.items import WorkspaceFilter
+from proto import logs as L
 from proto.base import Empty
 from proto.errors import ErrorCode, FieldError
 from proto.events import LogLevel
-from proto.logs import (
-    EXPORT_CHUNK,
-    QUERY,
-    STREAM_ENDPOINT,
-    STREAM_TICKET,
-    SUMMARY,
-    EventsSummary,
-    ExportQuery,
-    LogPage,
-    LogQuery,
-    StreamTicket,
-    StreamTicketRequest,
-    SummaryQuery,
-)
 from services.bus.rpc import RpcClient
 from services.errors import RpcError
 
@@ -86,13 +73,13 @@ def _summary_window(
     since: IsoTime = None,
     until: IsoTime = None,
     bucket_s: SummaryBucketSeconds = 3600,
-) -> SummaryQuery:
+) -> L.SummaryQuery:
     """The window both summary routes take as query parameters (of all the caller's events;
     the per-bot route adds `bot_id`)."""
-    return SummaryQuery(since=since, until=until, bucket_s=bucket_s)
+    return L.SummaryQuery(since=since, until=until, bucket_s=bucket_s)
 
 
-SummaryWindow = Annotated[SummaryQuery, Depends(_summary_window)]
+SummaryWindow = Annotated[L.SummaryQuery, Depends(_summary_window)]
 
 
 def _time_range(since: datetime | None, until: datetime | None) -> None:
@@ -169,25 +156,27 @@ class Page:
         self.limit, self.cursor = limit, cursor
 
 
-@router.get("/v1/logs", response_model=LogPage, summary="Your bots' logs and events")
+@router.get("/v1/logs", response_model=L.LogPage, summary="Your bots' logs and events")
 async def list_logs(
     bus: Bus,
     user: CurrentUser,
     filters: Annotated[LogFilters, Depends()],
     page: Annotated[Page, Depends()],
-) -> LogPage:
-    req = contract_from(LogQuery, "query", **filters.fields(), limit=page.limit, cursor=page.cursor)
-    return await bus.call(QUERY, req, user_id=user.user_id)
+) -> L.LogPage:
+    req = contract_from(
+        L.LogQuery, "query", **filters.fields(), limit=page.limit, cursor=page.cursor
+    )
+    return await bus.call(L.QUERY, req, user_id=user.user_id)
 
 
 async def _chunks(
-    bus: RpcClient, req: ExportQuery, user_id: UUID, first: bytes, cursor: str | None
+    bus: RpcClient, req: L.ExportQuery, user_id: UUID, first: bytes, cursor: str | None
 ) -> AsyncIterator[bytes]:
     yield first
     while cursor is not None:
         try:
             meta, body = await bus.call_raw(
-                EXPORT_CHUNK, req.model_copy(update={"cursor": cursor}), user_id=user_id
+                L.EXPORT_CHUNK, req.model_copy(update={"cursor": cursor}), user_id=user_id
             )
         except RpcError as err:
             # Headers are gone: end with a line that says why, so the file is not silently short.
@@ -206,9 +195,9 @@ async def _chunks(
 async def export_logs(
     bus: Bus, user: CurrentUser, filters: Annotated[LogFilters, Depends()]
 ) -> StreamingResponse:
-    req = contract_from(ExportQuery, "query", **filters.fields())
+    req = contract_from(L.ExportQuery, "query", **filters.fields())
     # The first chunk before the headers: bad filters still get a proper 4xx.
-    meta, first = await bus.call_raw(EXPORT_CHUNK, req, user_id=user.user_id)
+    meta, first = await bus.call_raw(L.EXPORT_CHUNK, req, user_id=user.user_id)
     return StreamingResponse(
         _chunks(bus, req, user.user_id, first, meta.next_cursor),
         media_type="application/x-ndjson",
@@ -218,40 +207,40 @@ async def export_logs(
 
 @router.get(
     "/v1/bots/{bot_id}/events/summary",
-    response_model=EventsSummary,
+    response_model=L.EventsSummary,
     summary="Event counts per kind and level over a window (default: the last 24 h)",
 )
 async def events_summary(
     bus: Bus, user: CurrentUser, bot_id: UUID, window: SummaryWindow
-) -> EventsSummary:
+) -> L.EventsSummary:
     req = window.model_copy(update={"bot_id": bot_id})
-    return await bus.call(SUMMARY, req, user_id=user.user_id)
+    return await bus.call(L.SUMMARY, req, user_id=user.user_id)
 
 
 @router.get(
     "/v1/events/summary",
-    response_model=EventsSummary,
+    response_model=L.EventsSummary,
     summary="Event counts per kind and level over all your bots (default: the last 24 h)",
 )
 async def all_events_summary(
     bus: Bus, user: CurrentUser, window: SummaryWindow, workspace_id: WorkspaceFilter = None
-) -> EventsSummary:
+) -> L.EventsSummary:
     req = window.model_copy(update={"workspace_id": workspace_id})
-    return await bus.call(SUMMARY, req, user_id=user.user_id)
+    return await bus.call(L.SUMMARY, req, user_id=user.user_id)
 
 
 @router.post(
     "/v1/stream/ticket",
-    response_model=StreamTicket,
+    response_model=L.StreamTicket,
     summary="A single-use ticket to open the live stream (subprotocol `ticket.<ticket>`)",
 )
-async def stream_ticket(bus: Bus, user: CurrentUser) -> StreamTicket:
+async def stream_ticket(bus: Bus, user: CurrentUser) -> L.StreamTicket:
     # The stream belongs to the credential asking: it closes on that session's sign-out
     # (or the personal token's revocation) and when the credential expires.
-    credential = StreamTicketRequest(
+    credential = L.StreamTicketRequest(
         session_id=user.session_id, token_id=user.token_id, expires_at=user.expires_at
     )
-    return await bus.call(STREAM_TICKET, credential, user_id=user.user_id)
+    return await bus.call(L.STREAM_TICKET, credential, user_id=user.user_id)
 
 
 _HOP_CLOSE = {1005, 1006, 1015}
@@ -265,7 +254,7 @@ async def stream_proxy(ws: WebSocket) -> None:
         p.strip() for p in ws.headers.get("sec-websocket-protocol", "").split(",") if p.strip()
     ]
     try:
-        endpoint = await bus.call(STREAM_ENDPOINT, Empty(), timeout_s=3.0)
+        endpoint = await bus.call(L.STREAM_ENDPOINT, Empty(), timeout_s=3.0)
     except RpcError:
         await ws.accept(subprotocol="botcenter.v1" if "botcenter.v1" in offered else None)
         await ws.close(code=1013, reason="the log service is not available; try again")

@@ -18,7 +18,7 @@ from pydantic import create_model
 
 from gateway.auth import CurrentUser, Principal, require_scope
 from gateway.deps import Bus
-from gateway.routes.items import typed
+from gateway.routes.items import add_ref_route, typed
 from proto import workspaces as W
 from proto.access import PERMISSIONS
 from proto.auth import ACCOUNT_SCOPE
@@ -50,8 +50,6 @@ def body_of(contract: type[Contract], *path_ids: str) -> type[Contract]:
 
 
 UpdateWorkspaceBody = body_of(W.UpdateWorkspace, "workspace_id")
-DeleteWorkspaceBody = body_of(W.DeleteWorkspace, "workspace_id")
-TransferBody = body_of(W.TransferWorkspace, "workspace_id")
 
 _PERMISSIONS = W.PermissionList.model_validate(
     {"permissions": [{"name": name, "description": text} for name, text in PERMISSIONS]}
@@ -80,6 +78,33 @@ class Op:
     name: str
 
 
+def add_body_route(
+    method: str, path: str, op: Op, *, user: Any = CurrentUser, timeout_s: float | None = None,
+    **route: Any,
+) -> None:
+    """A route of one workspace (`path` has `{workspace_id}`) whose body is `op`'s request
+    without that id; USER is the principal's dependency (`Account` where a personal token
+    may not)."""
+    contract: type[Contract] = op.spec.request
+
+    @typed(body=body_of(contract, "workspace_id"), principal=user)
+    async def endpoint(
+        workspace_id: WorkspaceId, body: Contract, bus: Bus, principal: Principal
+    ) -> Any:
+        req = _with_path(contract, body, workspace_id=workspace_id)
+        return await bus.call(op.spec, req, user_id=principal.user_id, timeout_s=timeout_s)
+
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=[method],
+        response_model=op.spec.reply,
+        summary=op.summary,
+        name=op.name,
+        **route,
+    )
+
+
 @dataclass(frozen=True)
 class Entries:
     """One kind of a workspace's entries (members, roles, invitations): their routes,
@@ -106,21 +131,7 @@ def add_entry_routes(entries: Entries) -> None:
         return await bus.call(listed.spec, req, user_id=user.user_id)
 
     if create is not None:
-        new: type[Contract] = create.spec.request
-
-        @router.post(
-            many,
-            response_model=create.spec.reply,
-            status_code=status.HTTP_201_CREATED,
-            summary=create.summary,
-            name=create.name,
-        )
-        @typed(body=body_of(new, "workspace_id"))
-        async def create_entry(
-            workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
-        ) -> Any:
-            req = _with_path(new, body, workspace_id=workspace_id)
-            return await bus.call(create.spec, req, user_id=user.user_id)
+        add_body_route("POST", many, create, status_code=status.HTTP_201_CREATED)
 
     if update is not None:
         change: type[Contract] = update.spec.request
@@ -174,44 +185,37 @@ async def get_workspace(workspace_id: WorkspaceId, bus: Bus, user: CurrentUser) 
     )
 
 
-@router.patch(
+add_body_route(
+    "PATCH",
     WS,
-    response_model=W.Workspace,
-    summary="rename a workspace, set its avatar or audit retention (workspace.admin)",
+    Op(
+        W.WORKSPACE_UPDATE,
+        "rename a workspace, set its avatar or audit retention (workspace.admin)",
+        "update_workspace",
+    ),
     openapi_extra={"requestBody": {"required": True}},
 )
-@typed(body=UpdateWorkspaceBody)
-async def update_workspace(
-    workspace_id: WorkspaceId, body: Contract, bus: Bus, user: CurrentUser
-) -> Any:
-    req = _with_path(W.UpdateWorkspace, body, workspace_id=workspace_id)
-    return await bus.call(W.WORKSPACE_UPDATE, req, user_id=user.user_id)
-
-
-@router.delete(
+add_body_route(
+    "DELETE",
     WS,
-    response_model=W.WorkspaceDeleted,
-    summary="delete a team workspace: stops its bots, removes its data (owner; confirm_name)",
+    Op(
+        W.WORKSPACE_DELETE,
+        "delete a team workspace: stops its bots, removes its data (owner; confirm_name)",
+        "delete_workspace",
+    ),
+    user=Account,
+    timeout_s=30,
 )
-@typed(body=DeleteWorkspaceBody)
-async def delete_workspace(
-    workspace_id: WorkspaceId, body: Contract, bus: Bus, user: Account
-) -> Any:
-    req = _with_path(W.DeleteWorkspace, body, workspace_id=workspace_id)
-    return await bus.call(W.WORKSPACE_DELETE, req, user_id=user.user_id, timeout_s=30)
-
-
-@router.post(
+add_body_route(
+    "POST",
     f"{WS}/transfer",
-    response_model=W.Workspace,
-    summary="make another member the owner (owner; I become admin)",
+    Op(
+        W.WORKSPACE_TRANSFER,
+        "make another member the owner (owner; I become admin)",
+        "transfer_workspace",
+    ),
+    user=Account,
 )
-@typed(body=TransferBody)
-async def transfer_workspace(
-    workspace_id: WorkspaceId, body: Contract, bus: Bus, user: Account
-) -> Any:
-    req = _with_path(W.TransferWorkspace, body, workspace_id=workspace_id)
-    return await bus.call(W.WORKSPACE_TRANSFER, req, user_id=user.user_id)
 
 
 # ---------------------------------------------------------------------------- members
@@ -285,27 +289,26 @@ add_entry_routes(
 )
 
 
-@router.get(
-    "/v1/invitations/{token}",
-    response_model=W.InvitationPreview,
-    summary="what an invitation link would join (410 when it expired, was revoked or used)",
-)
-async def preview_invitation(
-    token: Annotated[str, Path(min_length=1, max_length=128)], bus: Bus, user: CurrentUser
-) -> Any:
-    return await bus.call(
-        W.INVITATION_PREVIEW, W.AcceptInvitation(token=token), user_id=user.user_id
-    )
-
-
-@router.post(
-    "/v1/invitations/{token}/accept",
-    response_model=W.InvitationAccepted,
-    summary="join a workspace (410 when the link expired, was revoked or used)",
-)
-async def accept_invitation(
-    token: Annotated[str, Path(min_length=1, max_length=128)], bus: Bus, user: CurrentUser
-) -> Any:
-    return await bus.call(
-        W.INVITATION_ACCEPT, W.AcceptInvitation(token=token), user_id=user.user_id
+for _method, _path, _spec, _name, _model, _summary in (
+    (
+        "GET",
+        "/v1/invitations/{token}",
+        W.INVITATION_PREVIEW,
+        "preview_invitation",
+        W.InvitationPreview,
+        "what an invitation link would join (410 when it expired, was revoked or used)",
+    ),
+    (
+        "POST",
+        "/v1/invitations/{token}/accept",
+        W.INVITATION_ACCEPT,
+        "accept_invitation",
+        W.InvitationAccepted,
+        "join a workspace (410 when the link expired, was revoked or used)",
+    ),
+):
+    add_ref_route(
+        router, _method, _path, _spec, name=_name, ref=W.AcceptInvitation, key="token",
+        key_type=str, key_rules={"min_length": 1, "max_length": 128},
+        response_model=_model, summary=_summary,
     )

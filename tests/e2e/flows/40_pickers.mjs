@@ -3,7 +3,7 @@
 // by name (from the bot's live connection); the command list duplicates, turns off and syncs
 // commands; a required role is picked by name and saved as its id; Bot settings sets the
 // prefix, with a plain-words error.
-export default async function ({ S, page, flow, expectVisible, until, LONG, botUrl }) {
+export default async function ({ S, page, flow, expectVisible, until, fitsPhone, LONG, botUrl }) {
   let server = '';
 
   await flow('pickers_overview_servers_uptime', ['add_bot'], async () => {
@@ -37,14 +37,38 @@ export default async function ({ S, page, flow, expectVisible, until, LONG, botU
     await servers.fill(server);
     await servers.press('Enter');
     await expectVisible(page.getByRole('list', { name: /Servers .*picked/ }).getByText(server));
-    // A channel by its name: the sample value becomes the channel's id, shown by name.
+    // A channel by its name: the field reads its name, its server and id on the line under it.
     const sample = page.getByLabel('Sample place', { exact: true });
+    const picked = page.getByTestId('picked');
     await sample.fill('general');
     await sample.press('Enter');
-    await expectVisible(page.getByTestId('picked').getByText(/^#general/));
-    const id = await sample.inputValue();
-    if (!/^[0-9]{5,20}$/.test(id)) throw new Error(`the picked channel left "${id}" in the field`);
-    // Typing an id stays possible; an unknown name is refused in words.
+    await expectVisible(picked.filter({ hasText: `${server} · id ` }));
+    if ((await sample.inputValue()) !== '#general') throw new Error(`the picked channel reads "${await sample.inputValue()}"`);
+    const id = /id ([0-9]+)$/.exec((await picked.first().textContent()) ?? '')?.[1] ?? '';
+    // Typing an id stays possible: a known one reads as its name once entered ...
+    await sample.fill(id);
+    await sample.press('Enter');
+    await until('the typed channel id reads as #general', async () => (await sample.inputValue()) === '#general', 5_000);
+    // ... an unknown one is kept as typed, with a note.
+    await sample.fill('123456789012345678');
+    await sample.press('Enter');
+    await expectVisible(picked.filter({ hasText: 'not among what the bot sees live; kept as typed' }));
+    if ((await sample.inputValue()) !== '123456789012345678') throw new Error('the unknown channel id was not kept');
+    await page.screenshot({ path: `${S.shots}/pickers_unknown_id.png`, fullPage: true });
+    await sample.fill('#general');
+    await sample.press('Enter');
+    await expectVisible(picked.filter({ hasText: `id ${id}` }));
+    // A server typed by its id is a named entry too.
+    const live = await page.request.get(`/v1${botUrl()}/guilds`);
+    const serverId = (await live.json()).guilds.find((g) => g.name === server)?.id;
+    const chosen = page.getByRole('list', { name: /Servers .*picked/ });
+    await chosen.getByRole('button').first().click();
+    await servers.fill(serverId);
+    await servers.press('Enter');
+    await expectVisible(chosen.locator('.picked-name').filter({ hasText: server }));
+    if ((await chosen.locator('.picked-name').first().getAttribute('title')) !== serverId) throw new Error('the typed server id is not the entry');
+    await fitsPhone('pickers_named_fields');
+    // An unknown name is refused in words.
     await servers.fill('no such server');
     await servers.press('Enter');
     await expectVisible(page.getByText('No server is called “no such server”', { exact: false }));
@@ -88,7 +112,7 @@ export default async function ({ S, page, flow, expectVisible, until, LONG, botU
     if (await form.locator('.field-error').count()) throw new Error('the old error stays after a good save');
     await page.reload();
     await expectVisible(page.getByLabel('Prefix', { exact: true }));
-    await page.waitForFunction(() => document.querySelector('input[maxlength="5"]')?.value === '?');
+    await page.waitForFunction(() => document.querySelector('[data-field="prefix"] input')?.value === '?');
     // The editor tells how a prefix command will be typed, with this bot's prefix.
     await page.goto(`${botUrl()}/commands/new`);
     await page.getByLabel('Kind', { exact: true }).selectOption('prefix');

@@ -5,7 +5,7 @@
 // - a long wait reads "about 10 min", and the shard table shows no worker machine names
 //   (they sit behind an operators' disclosure);
 // - a prompt using an undefined variable saves with a warning on its card.
-export default async function ({ S, page, context, flow, expectVisible, until, LONG, botUrl }) {
+export default async function ({ S, page, context, flow, expectVisible, until, fitsPhone, LONG, botUrl }) {
   const csrf = async () => (await context.cookies()).find((c) => c.name === 'bc_csrf')?.value ?? '';
   const post = async (path, data) => {
     const r = await page.request.post(path, { headers: { 'X-CSRF-Token': await csrf() }, data });
@@ -81,21 +81,23 @@ export default async function ({ S, page, context, flow, expectVisible, until, L
     await page.goto(`${botUrl()}/try`);
     await expectVisible(page.locator('p[data-try-mode=sandbox]'));
     const place = page.getByTestId('try-place');
-    // Defaults: the bot's first server and its first text channel, by name.
+    // Defaults: the bot's first server and its first text channel, read by name, ids under them.
     await expectVisible(place.getByTestId('picked').first(), LONG);
     const server = place.getByLabel('Server', { exact: true });
     const channel = place.getByLabel('Channel', { exact: true });
-    if (!/^[0-9]+$/.test(await server.inputValue()) || !/^[0-9]+$/.test(await channel.inputValue())) throw new Error('no default server and channel');
+    const picked = place.getByTestId('picked');
+    if (!(await server.inputValue()) || !(await channel.inputValue()).startsWith('#')) throw new Error('no default server and channel by name');
     await page.getByLabel('Command', { exact: true }).selectOption({ label: '/where' });
     // Picked by name: the server, then a channel of it.
     await server.fill(name);
     await server.press('Enter');
-    await until('the server resolves to its id', async () => (await server.inputValue()) === made.guild_id, 5_000);
-    await until('the channel follows the server', async () => made.channel_ids.includes(await channel.inputValue()), 5_000);
+    await expectVisible(picked.filter({ hasText: `id ${made.guild_id}` }), 5_000);
+    if ((await server.inputValue()) !== name) throw new Error(`the picked server reads "${await server.inputValue()}"`);
+    await until('the channel follows the server', async () => /^#(lobby|chat)$/.test(await channel.inputValue()), 5_000);
     await channel.fill('#chat');
     await channel.press('Enter');
-    await until('the channel resolves to its id', async () => (await channel.inputValue()) === chat.id, 5_000);
-    await expectVisible(place.getByTestId('picked').filter({ hasText: '#chat' }));
+    await expectVisible(picked.filter({ hasText: `${name} · id ${chat.id}` }), 5_000);
+    if ((await channel.inputValue()) !== '#chat') throw new Error(`the picked channel reads "${await channel.inputValue()}"`);
     const expected = `Welcome to ${name} in #chat, from ${me.username}!`;
     const sent = [];
     const seen = (req) => { if (req.url().endsWith(`/v1/bots/${botId()}/try`)) sent.push(req.postDataJSON()); };
@@ -113,12 +115,7 @@ export default async function ({ S, page, context, flow, expectVisible, until, L
     page.off('request', seen);
     const body = sent.at(-1);
     if (body?.guild_id !== made.guild_id || body?.channel_id !== chat.id) throw new Error(`Try it sent ${JSON.stringify(body)}`);
-    await page.screenshot({ path: `${S.shots}/rest_try_it_place.png`, fullPage: true });
-    await page.setViewportSize({ width: 390, height: 844 });
-    const wide = await page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
-    await page.screenshot({ path: `${S.shots}/rest_try_it_place_phone.png`, fullPage: true });
-    await page.setViewportSize({ width: 1280, height: 800 });
-    if (wide) throw new Error('Try it overflows horizontally on a phone');
+    await fitsPhone('rest_try_it_place', { width: 1280, height: 800 });
   });
 
   await flow('rest_waits_and_shard_words', ['add_bot'], async () => {

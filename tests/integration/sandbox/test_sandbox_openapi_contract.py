@@ -118,6 +118,8 @@ async def test_bot_routes_match_discords_openapi(
     channel = guild.channel_ids[0]
     app_id, guild_id = app.application_id, guild.guild_id
 
+    owner = {"user_id": person.id}  # the guild's first member owns it
+
     async def call(method: str, template: str, body: Any = None, **params: str) -> Any:
         values = {
             "application_id": app_id,
@@ -194,6 +196,41 @@ async def test_bot_routes_match_discords_openapi(
     await call("GET", "/guilds/{guild_id}/members")
     await call("GET", "/guilds/{guild_id}/members/search")
     await call("GET", "/guilds/{guild_id}/members/{user_id}")
+
+    # Members, roles, DMs and reactions (issue #18's moderation routes), on a member who
+    # does not own the guild (the owner is beyond any bot's reach: 403).
+    joined = await sandbox_control.join(guild_id, username="contract-joiner")
+    member = {"user_id": joined["user_id"]}
+    role = await call("POST", "/guilds/{guild_id}/roles", {"name": "Contract role"})
+    member_role = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
+    await call("PUT", member_role, role_id=role["id"], **member)
+    await call("DELETE", member_role, role_id=role["id"], **member)
+    await call("PUT", member_role, role_id="1", **member)  # 404 Unknown Role
+    edited = await call(
+        "PATCH",
+        "/guilds/{guild_id}/members/{user_id}",
+        {"nick": "Contract nick", "communication_disabled_until": None},
+        **member,
+    )
+    assert edited["nick"] == "Contract nick"
+    await call("PATCH", "/guilds/{guild_id}/members/{user_id}", {"nick": "x"}, **owner)  # 403
+    await call("PATCH", "/guilds/{guild_id}/members/{user_id}", {"nick": "x" * 40}, **member)
+    dm = await call("POST", "/users/@me/channels", {"recipient_id": joined["user_id"]})
+    await call("GET", "/channels/{channel_id}", channel_id=dm["id"])
+    await call("POST", "/channels/{channel_id}/messages", {"content": "hi"}, channel_id=dm["id"])
+    reaction = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}/@me"
+    thumbs = {"message_id": message["id"], "emoji_name": "%F0%9F%91%8D"}
+    assert await call("PUT", reaction, **thumbs) is None
+    reacted = await call("GET", "/channels/{channel_id}/messages/{message_id}", **thumbs)
+    assert [(r["emoji"]["name"], r["me"]) for r in reacted["reactions"]] == [("👍", True)]
+    await call("PUT", reaction, message_id=message["id"], emoji_name="nope")  # 400 Unknown Emoji
+    assert await call("DELETE", reaction, **thumbs) is None
+    await call("DELETE", "/channels/{channel_id}/messages/{message_id}", **thumbs)
+    await call("DELETE", "/channels/{channel_id}/messages/{message_id}", **thumbs)  # 404
+    await call("DELETE", "/guilds/{guild_id}/members/{user_id}", **member)
+    await call("DELETE", "/guilds/{guild_id}/members/{user_id}", **member)  # 404 Unknown Member
+    expected = "200 204 204 404 200 403 400 200 200 200 204 200 400 204 204 404 204 404"
+    assert [c.rsplit(" ", 1)[1] for c in contract.checked[-18:]] == expected.split()
 
     # Errors: Discord's error body, for 400, 401, 403 and 404 alike.
     await call("POST", "/channels/{channel_id}/messages", {"content": ""})

@@ -35,6 +35,11 @@ class FakeSocket implements SocketLike {
     this.readyState = 3;
     this.onclose?.({ code, reason });
   }
+  /** The server's welcome and its confirmation of the filters: the stream is live. */
+  greet() {
+    this.push({ type: 'hello', user_id: 'u' });
+    this.push({ type: 'subscribed', filters: {} });
+  }
 }
 
 function harness() {
@@ -57,6 +62,13 @@ function harness() {
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
+
+/** Start the client and open the socket it asks for. */
+async function connect(client: StreamClient, sockets: FakeSocket[]) {
+  client.start();
+  await flush();
+  sockets[0].open();
+}
 const ev = (seq: number, id: string) => ({ type: 'event', seq, id, domain: 'log', kind: 'info', bot_id: 'b', event: { message: `m${seq}` } });
 
 describe('StreamClient', () => {
@@ -116,9 +128,7 @@ describe('StreamClient', () => {
     const { client, sockets, timers } = harness();
     const states: string[] = [];
     client.onState((s) => states.push(s));
-    client.start();
-    await flush();
-    sockets[0].open();
+    await connect(client, sockets);
     sockets[0].drop(CLOSE_REVOKED, 'signed out everywhere');
     expect(client.state).toBe('unauthorized');
     expect(timers).toHaveLength(0);
@@ -128,11 +138,8 @@ describe('StreamClient', () => {
     const { client, sockets, timers } = harness();
     const told: string[] = [];
     client.onAccessChanged((info) => told.push(info));
-    client.start();
-    await flush();
-    sockets[0].open();
-    sockets[0].push({ type: 'hello', user_id: 'u' });
-    sockets[0].push({ type: 'subscribed', filters: {} });
+    await connect(client, sockets);
+    sockets[0].greet();
     expect(client.state).toBe('live');
 
     sockets[0].drop(CLOSE_ACCESS_CHANGED, 'access to a workspace changed; reconnect to see what you may still see');
@@ -154,16 +161,12 @@ describe('StreamClient', () => {
 
   it('is live again after the one reconnect a 4403 allows', async () => {
     const { client, sockets } = harness();
-    client.start();
-    await flush();
-    sockets[0].open();
-    sockets[0].push({ type: 'hello', user_id: 'u' });
-    sockets[0].push({ type: 'subscribed', filters: {} });
+    await connect(client, sockets);
+    sockets[0].greet();
     sockets[0].drop(CLOSE_ACCESS_CHANGED, 'removed from Team A');
     await flush();
     sockets[1].open();
-    sockets[1].push({ type: 'hello', user_id: 'u' });
-    sockets[1].push({ type: 'subscribed', filters: {} });
+    sockets[1].greet();
     expect(client.state).toBe('live');
   });
 
@@ -188,8 +191,7 @@ describe('StreamClient', () => {
     expect(sockets[1].protocols[1]).toBe('ticket.t2'); // a fresh ticket (the session is refreshed there)
     sockets[1].open();
     expect(sockets[1].sent[0]).toMatchObject({ type: 'subscribe', last_event_id: 'e2', domains: ['bot'] });
-    sockets[1].push({ type: 'hello', user_id: 'u' });
-    sockets[1].push({ type: 'subscribed', filters: {} });
+    sockets[1].greet();
     sockets[1].push(ev(2, 'e2')); // the overlap is not shown twice
     sockets[1].push(ev(3, 'e3')); // missed while reconnecting: replayed
     sockets[1].push({ type: 'resumed', replayed: 1 });
@@ -208,9 +210,7 @@ describe('StreamClient', () => {
 
   it('backs off when a stream is refused as expired before it opened (no tight loop)', async () => {
     const { client, sockets, timers } = harness();
-    client.start();
-    await flush();
-    sockets[0].open();
+    await connect(client, sockets);
     sockets[0].drop(CLOSE_TOKEN_EXPIRED, 'expired'); // refused at once: no hello
     await flush();
     expect(sockets).toHaveLength(1);
@@ -236,9 +236,7 @@ describe('StreamClient', () => {
       setTimer: () => undefined,
       clearTimer: () => undefined,
     });
-    client.start();
-    await flush();
-    sockets[0].open();
+    await connect(client, sockets);
     sockets[0].push({ type: 'hello', user_id: 'u' });
     sockets[0].drop(CLOSE_TOKEN_EXPIRED, 'expired');
     await flush();
@@ -249,9 +247,7 @@ describe('StreamClient', () => {
     const { client, sockets, timers } = harness();
     const infos: Array<string | undefined> = [];
     client.onState((_s, info) => infos.push(info));
-    client.start();
-    await flush();
-    sockets[0].open();
+    await connect(client, sockets);
     sockets[0].drop(CLOSE_TOO_MANY_STREAMS, 'this account has 20 live streams open');
     expect(client.state).toBe('reconnecting');
     expect(infos.at(-1)).toContain('20 live streams');
@@ -260,9 +256,7 @@ describe('StreamClient', () => {
 
   it('sends filter changes on the open socket without last_event_id', async () => {
     const { client, sockets } = harness();
-    client.start();
-    await flush();
-    sockets[0].open();
+    await connect(client, sockets);
     sockets[0].push(ev(1, 'e1'));
     client.setFilters({ kinds: ['status'] });
     expect(sockets[0].sent[1]).toEqual({ type: 'subscribe', bot_ids: [], kinds: ['status'], levels: [], domains: [] });

@@ -3,7 +3,7 @@
 // field and moves focus to the first one after every failed attempt.
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { counterParts } from '../lib/fields';
-import { fieldLabel } from './ui';
+import { ErrorBox, fieldLabel } from './ui';
 
 type Target = { id?: string; label?: string };
 
@@ -103,6 +103,27 @@ export function ErrorSummary({
         })}
       </ul>
     </div>
+  );
+}
+
+/** A failed save's errors at its Save button: the summary of its field errors, or the
+ * error itself when it names no field. */
+export function SaveErrors({
+  error,
+  errors,
+  labels,
+  what,
+}: {
+  error: unknown;
+  errors: Record<string, string>;
+  labels?: Record<string, string>;
+  what?: string;
+}) {
+  return (
+    <>
+      <ErrorSummary errors={errors} labels={labels} attempt={error} what={what} />
+      {error != null && Object.keys(errors).length === 0 && <ErrorBox error={error} />}
+    </>
   );
 }
 

@@ -1,19 +1,15 @@
 import { Gated } from './gated';
-import { useState, type ReactNode } from 'react';
+import type { ReactNode } from 'react';
 import { Link } from 'react-router';
 import { useQuery } from '@tanstack/react-query';
 import { api } from '../api/client';
-import { useBotAction, useSandbox } from '../api/bots';
+import { useBotAction } from '../api/bots';
 import type { BotStatus, BotView, CommandList, LogPage } from '../api/types';
-import { DEVELOPER_PORTAL, NO_PROGRESS, allDone, checklist, inviteUrl, nextStep, type ConsoleConfig, type Progress, type Step, type StepKey } from '../lib/onboarding';
-import { BOT_DEFAULT_KEYS, toBits } from '../lib/permissions';
-import { PermissionsPicker } from './permissions';
+import { DEVELOPER_PORTAL, NO_PROGRESS, allDone, checklist, nextStep, type Progress, type Step, type StepKey } from '../lib/onboarding';
+import { InviteLink } from './inviteLink';
 import { ErrorBox } from './ui';
 
 const POLL_MS = 5_000;
-
-export const useConsoleConfig = () =>
-  useQuery({ queryKey: ['console-config'], queryFn: () => api.get<ConsoleConfig>('/v1/config'), staleTime: Infinity });
 
 const guildsOf = (s: BotStatus | undefined): number | null => {
   const counts = (s?.shards ?? []).map((x) => x.guild_count).filter((x): x is number => typeof x === 'number');
@@ -75,32 +71,6 @@ function StepItem({ step, current, children }: { step: Step; current: boolean; c
   );
 }
 
-function InviteStep({ bot }: { bot: BotView }) {
-  const config = useConsoleConfig();
-  const sandbox = useSandbox();
-  const [permissions, setPermissions] = useState(() => toBits(BOT_DEFAULT_KEYS));
-  if (config.error) return <ErrorBox error={config.error} retry={() => config.refetch()} />;
-  if (!config.data) return null;
-  const url = inviteUrl(config.data.discord_base_url, bot.application_id, permissions);
-  const onSandbox = sandbox.data?.enabled === true;
-  return (
-    <>
-      <p className="small" style={{ margin: '4px 0' }}>
-        {onSandbox
-          ? 'This server runs against the local discord-sandbox: the link opens its server picker, and Authorize adds the bot to a sandbox server.'
-          : 'The link opens Discord: pick a server you manage and Authorize.'}
-      </p>
-      <PermissionsPicker label="Permissions the bot asks for" value={permissions} onChange={setPermissions} collapsed hint="Its role in the server gets these. A bot that answers commands needs little more than the defaults." />
-      <div className="row" style={{ flexWrap: 'wrap', marginTop: 6 }}>
-        <a className="button primary" href={url} target="_blank" rel="noopener noreferrer" data-testid="invite-link">
-          {onSandbox ? 'Add to a sandbox server' : 'Invite to a server'}
-        </a>
-        <input readOnly value={url} aria-label="Invite link" onFocus={(e) => e.currentTarget.select()} style={{ flex: '1 1 16em', minWidth: 0 }} />
-      </div>
-    </>
-  );
-}
-
 function StartStep({ bot }: { bot: BotView }) {
   const action = useBotAction(bot.id);
   if (bot.desired_state === 'running') return <p className="small muted" style={{ margin: '4px 0' }}>Starting: it shows Online as soon as Discord accepts its connection.</p>;
@@ -114,6 +84,13 @@ function StartStep({ bot }: { bot: BotView }) {
       <ErrorBox error={action.error} />
     </>
   );
+}
+
+/** Whether a bot finished its checklist (null until the logs tell): its overview then offers
+ * the invite link on its own. */
+export function useChecklistDone(bot: BotView): boolean | null {
+  const progress = useProgress(bot);
+  return progress.runsKnown ? allDone(checklist(progress)) : null;
 }
 
 /** The first-run checklist: on an empty Bots page (no bot) and on a bot's overview until
@@ -136,7 +113,7 @@ export function Onboarding({ bot, onAddBot }: { bot?: BotView; onAddBot?: () => 
         Paste the token
       </button>
     ),
-    invite: bot && <InviteStep bot={bot} />,
+    invite: bot && <InviteLink bot={bot} />,
     start: bot && <StartStep bot={bot} />,
     command: bot && (
       <Link className="button" to={`/bots/${bot.id}/commands/new`}>

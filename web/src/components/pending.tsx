@@ -2,18 +2,22 @@
 // is there (issue #16: "Requested — watching the status live." stayed forever).
 import { useEffect, useRef } from 'react';
 import type { useBotAction } from '../api/bots';
-import { actionWait } from '../lib/pending';
+import { actionWait, isFresh } from '../lib/pending';
 import { useToast } from './toast';
 
 export function ActionPending({
   action,
   state,
+  since,
 }: {
   action: ReturnType<typeof useBotAction>;
   state?: string | null;
+  /** When the shown state began (the server's clock). */
+  since?: string | null;
 }) {
   const toast = useToast();
-  const wait = actionWait(action.isPending ? 'sending' : action.isSuccess ? 'sent' : 'idle', action.variables, state);
+  const fresh = isFresh(since, action.data?.updated_at);
+  const wait = actionWait(action.isPending ? 'sending' : action.isSuccess ? 'sent' : 'idle', action.variables, state, fresh);
   const announced = useRef<unknown>(null);
   useEffect(() => {
     // Once per request: the bot got where it was asked to go.

@@ -3,16 +3,17 @@
 // the bot's command prefix.
 import { Gated } from './gated';
 import { useToast } from './toast';
-import { ErrorSummary } from './formErrors';
-import { useEffect, useId, useState, type FormEvent, type InputHTMLAttributes } from 'react';
+import { Counter, SaveErrors } from './formErrors';
+import { useEffect, useId, useState, type ChangeEvent, type FormEvent, type InputHTMLAttributes } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { api } from '../api/client';
 import { ApiError, fieldErrors } from '../api/errors';
+import { LIMITS } from '../lib/fields';
 import { useStatus } from '../api/bots';
 import type { BotView, CommandSettings, GuildList } from '../api/types';
 import { ErrorBox, Field, Loading, when } from './ui';
-import { connectedSince, duration, joinIds, labelOf, resolveTyped, splitIds, type Choice } from '../lib/pickers';
+import { connectedSince, duration, isListPick, joinIds, labelOf, pickedDetail, pickedText, resolveTyped, splitIds, type Choice } from '../lib/pickers';
 
 /** The bot's servers from its live connection; a stopped bot answers 409 (not retried). */
 export function useGuilds(botId: string, enabled = true) {
@@ -56,6 +57,8 @@ function ChoiceInput({ choices, ...input }: ChoiceInputProps) {
 
 type ListProps = { label: string; noun: string; value: string; onChange: (v: string) => void; choices: Choice[]; error?: string; hint?: string };
 
+const inputTypeOf = (e: ChangeEvent<HTMLInputElement>): string | undefined => (e.nativeEvent as InputEvent).inputType;
+
 /** Several ids (kept as "id, id"): each picked shows by name, with a button to remove it. */
 export function IdListPicker({ label, noun, value, onChange, choices, error, hint }: ListProps) {
   const ids = splitIds(value);
@@ -68,8 +71,10 @@ export function IdListPicker({ label, noun, value, onChange, choices, error, hin
     setText('');
     if (!ids.includes(id)) onChange(joinIds([...ids, id]));
   };
+  const unknown = ids.filter((id) => pickedDetail(id, choices)?.known === false);
+  const note = unknown.length > 0 ? `Not among the bot’s live ${noun}s, kept as typed: ${unknown.join(', ')}.` : undefined;
   return (
-    <Field label={label} error={error ?? (problem || undefined)} hint={hint}>
+    <Field label={label} error={error ?? (problem || undefined)} hint={[hint, note].filter(Boolean).join(' ') || undefined}>
       {(p) => (
         <div className="picker">
           {ids.length > 0 && (
@@ -93,8 +98,7 @@ export function IdListPicker({ label, noun, value, onChange, choices, error, hin
               onChange={(e) => {
                 setText(e.target.value);
                 setProblem('');
-                // Choosing from the list puts the choice's id here: take it at once.
-                if (choices.some((c) => c.id === e.target.value)) add(e.target.value);
+                if (isListPick(inputTypeOf(e), e.target.value, choices)) add(e.target.value);
               }}
               onKeyDown={(e) => {
                 if (e.key === 'Enter') {
@@ -115,13 +119,19 @@ export function IdListPicker({ label, noun, value, onChange, choices, error, hin
 
 type OneProps = { label: string; value: string; onChange: (v: string) => void; choices: Choice[]; error?: string; hint?: string };
 
-/** One id: pick by name from the list, or type a name (resolved on Enter or leaving) or an id. */
+/**
+ * One id: picked by name from the list, or typed as a name (resolved on Enter or leaving) or
+ * as an id. A picked value reads as its name; its id is the line under it.
+ */
 export function IdPicker({ label, value, onChange, choices, error, hint }: OneProps) {
-  const known = choices.some((c) => c.id === value);
-  const resolve = (raw: string) => {
+  // What the user is typing; null while the field shows the picked value by name.
+  const [draft, setDraft] = useState<string | null>(null);
+  const commit = (raw: string) => {
+    setDraft(null);
     const id = resolveTyped(raw, choices);
-    if (id && id !== raw) onChange(id);
+    if (id && id !== value) onChange(id);
   };
+  const detail = draft === null ? pickedDetail(value, choices) : null;
   return (
     <Field label={label} error={error} hint={hint}>
       {(p) => (
@@ -129,18 +139,30 @@ export function IdPicker({ label, value, onChange, choices, error, hint }: OnePr
           <ChoiceInput
             {...p}
             choices={choices}
-            value={value}
+            value={draft ?? pickedText(value, choices)}
+            title={detail?.known ? `id ${value}` : undefined}
             placeholder="Name or id"
-            onChange={(e) => onChange(e.target.value)}
-            onBlur={(e) => resolve(e.target.value)}
+            onChange={(e) => {
+              const text = e.target.value;
+              if (isListPick(inputTypeOf(e), text, choices)) return commit(text);
+              setDraft(text);
+              // The form always holds what is typed, so an unresolved name reaches the API's
+              // own check instead of vanishing.
+              onChange(text);
+            }}
+            onBlur={() => draft !== null && commit(draft)}
             onKeyDown={(e) => {
-              if (e.key === 'Enter' && resolveTyped(value, choices) !== value) {
+              if (e.key === 'Enter' && draft !== null) {
                 e.preventDefault();
-                resolve(value);
+                commit(draft);
               }
             }}
           />
-          {known && <div className="small muted picked-name" data-testid="picked">{labelOf(value, choices)}</div>}
+          {detail && (
+            <div className={`small picked-name ${detail.known ? 'muted' : ''}`} data-testid="picked" data-known={detail.known}>
+              {detail.text}
+            </div>
+          )}
         </div>
       )}
     </Field>
@@ -233,10 +255,10 @@ export function PrefixSettings({ bot }: { bot: BotView }) {
       {current.isPending && <Loading what="Loading the prefix" />}
       <ErrorBox error={current.error} />
       <Field label="Prefix" name="prefix" error={errs.prefix} hint={`What a message starts with to call a prefix command: ${value || '!'}name. 1 to 5 characters, no spaces.`}>
-        {(p) => <input {...p} value={value} maxLength={5} size={6} onChange={(e) => (setPrefix(e.target.value), save.reset())} />}
+        {(p) => <input {...p} value={value} size={6} onChange={(e) => (setPrefix(e.target.value), save.reset())} />}
       </Field>
-      <ErrorSummary errors={errs} attempt={save.error} />
-      {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
+      <Counter value={value} max={LIMITS.prefix} />
+      <SaveErrors errors={errs} error={save.error} />
       <div className="row" style={{ marginTop: 8 }}>
         <Gated perm="commands.edit" workspaceId={bot.workspace_id} botId={bot.id}>
           <button disabled={save.isPending || current.isPending}>{save.isPending ? 'Saving…' : 'Save prefix'}</button>

@@ -6,8 +6,8 @@ import { fieldErrors } from '../api/errors';
 import { useMe } from '../api/session';
 import { useMyWorkspaces, useWorkspaceParam, WS_PARAM } from '../api/workspaces';
 import type { Workspace } from '../api/types';
-import { ErrorBox, Field } from './ui';
-import { Counter, ErrorSummary } from './formErrors';
+import { Field } from './ui';
+import { Counter, SaveErrors } from './formErrors';
 import { LIMITS } from '../lib/fields';
 import { useToast } from './toast';
 
@@ -76,8 +76,7 @@ function CreateWorkspace({ open, onClose }: { open: boolean; onClose: () => void
         <Field label="Workspace name" name="name" error={errs.name} hint={<Counter value={name} max={LIMITS.workspaceName} />}>
           {(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />}
         </Field>
-        <ErrorSummary errors={errs} attempt={create.error} />
-        {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
+        <SaveErrors errors={errs} error={create.error} />
         <div className="row" style={{ marginTop: 12 }}>
           <button className="primary" disabled={create.isPending}>{create.isPending ? 'Creating…' : 'Create workspace'}</button>
           <button type="button" onClick={onClose}>Cancel</button>

@@ -16,6 +16,7 @@ export const LIMITS = {
   commandTemplate: 4000,
   workspaceName: 100,
   roleName: 50,
+  prefix: 5,
 } as const;
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;

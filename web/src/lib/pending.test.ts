@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { actionWait } from './pending';
+import { actionWait, isFresh } from './pending';
 
 describe('what a bot action waits for', () => {
   it('says what it waits for, and is done once the bot is there', () => {
@@ -12,5 +12,13 @@ describe('what a bot action waits for', () => {
   });
   it('ends the wait on an error (the page explains it instead)', () => {
     expect(actionWait('sent', 'start', 'error')?.done).toBe(true);
+  });
+  it('does not call a restart done on an "online" from before it', () => {
+    const accepted = '2026-12-07T22:00:00.500000Z';
+    expect(isFresh('2026-12-07T21:00:00Z', accepted)).toBe(false);
+    expect(actionWait('sent', 'restart', 'online', false)).toEqual({ text: 'Starting — waiting for Discord to report the bot online…', done: false });
+    expect(isFresh('2026-12-07T22:00:01Z', accepted)).toBe(true);
+    expect(actionWait('sent', 'restart', 'online', true)?.done).toBe(true);
+    expect(isFresh(undefined, accepted)).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { channelChoices, connectedSince, duplicateName, duration, guildChoices, labelOf, resolveTyped, roleChoices, splitIds, type LiveGuild } from './pickers';
+import { channelChoices, connectedSince, duplicateName, duration, guildChoices, isListPick, labelOf, pickedDetail, pickedText, resolveTyped, roleChoices, splitIds, type LiveGuild } from './pickers';
 
 const guild = (id: string, name: string): LiveGuild => ({
   id,
@@ -39,6 +39,31 @@ describe('pickers', () => {
     expect(labelOf('1002', channels)).toBe('#general (Sandbox)');
     expect(labelOf('42', channels)).toBe('42');
     expect(splitIds('1, 2  3,,')).toEqual(['1', '2', '3']);
+  });
+
+  it('shows a picked id by its name, with the id as the line under it', () => {
+    const one = channelChoices(guilds, ['100']);
+    expect(pickedText('1002', one)).toBe('#general');
+    // Two servers' #general: the name alone would not say which.
+    expect(pickedText('1002', channelChoices(guilds))).toBe('#general (Sandbox)');
+    expect(pickedText('', one)).toBe('');
+    expect(pickedDetail('1002', one)).toEqual({ text: 'Sandbox · id 1002', known: true });
+    expect(pickedDetail('100', guildChoices(guilds))).toEqual({ text: '3 members · id 100', known: true });
+    // An id the live cache does not know is kept, with a note; with no live names, no note.
+    expect(pickedDetail('123456789', one)).toEqual({ text: 'id 123456789: not among what the bot sees live; kept as typed.', known: false });
+    expect(pickedDetail('123456789', [])).toBeNull();
+    expect(pickedDetail('randomly', one)?.known).toBe(false);
+    expect(pickedDetail(' ', one)).toBeNull();
+    // What the field shows reads back as the same id.
+    expect(resolveTyped(pickedText('1002', channelChoices(guilds)), channelChoices(guilds))).toBe('1002');
+  });
+
+  it('takes a choice from the list at once, but not an id on its way to a longer one', () => {
+    const servers = guildChoices(guilds);
+    expect(isListPick('insertReplacementText', '100', servers)).toBe(true);
+    expect(isListPick(undefined, '100', servers)).toBe(true);
+    expect(isListPick('insertText', '100', servers)).toBe(false);
+    expect(isListPick('insertReplacementText', '999', servers)).toBe(false);
   });
 
   it('reads uptime in words from the earliest online shard', () => {

@@ -48,7 +48,8 @@ export function resolveTyped(text: string, choices: Choice[]): string | null {
   if (!t) return null;
   if (choices.some((c) => c.id === t)) return t;
   const bare = (s: string) => s.replace(/^[#@]/, '').toLowerCase();
-  const named = choices.filter((c) => bare(c.label) === bare(t));
+  // The field shows a picked value by name (or "name (server)"): reading it back is a match.
+  const named = choices.filter((c) => bare(c.label) === bare(t) || bare(labelOf(c.id, [c])) === bare(t));
   if (named.length === 1) return named[0].id;
   return SNOWFLAKE.test(t) ? t : null;
 }
@@ -57,6 +58,40 @@ export function resolveTyped(text: string, choices: Choice[]): string | null {
 export function labelOf(id: string, choices: Choice[]): string {
   const c = choices.find((x) => x.id === id);
   return c ? (c.hint ? `${c.label} (${c.hint})` : c.label) : id;
+}
+
+/**
+ * What a one-value picker's field reads once an id is picked: the choice's name, with where
+ * it lives when another choice has the same name (two servers' #general); an id the live
+ * cache does not know reads as itself.
+ */
+export function pickedText(id: string, choices: Choice[]): string {
+  const c = choices.find((x) => x.id === id);
+  if (!c) return id;
+  const twins = choices.filter((x) => x.label.toLowerCase() === c.label.toLowerCase()).length;
+  return twins > 1 ? labelOf(id, choices) : c.label;
+}
+
+/** The secondary line under a picked value: where it lives and its id (or why it is unnamed). */
+export function pickedDetail(id: string, choices: Choice[]): { text: string; known: boolean } | null {
+  const t = id.trim();
+  if (!t) return null;
+  const c = choices.find((x) => x.id === t);
+  if (c) return { text: [c.hint, `id ${c.id}`].filter(Boolean).join(' · '), known: true };
+  // With no live names at all the source line already says why; only a miss among them is news.
+  if (choices.length === 0) return null;
+  if (!SNOWFLAKE.test(t)) return { text: `Nothing here is called “${t}”: pick one from the list or type its id.`, known: false };
+  return { text: `id ${t}: not among what the bot sees live; kept as typed.`, known: false };
+}
+
+/**
+ * Whether an input event is a choice taken from the field's list (the browser puts the
+ * option's id in the field), not an id being typed: typing "100" on the way to "1002" must
+ * not pick server 100.
+ */
+export function isListPick(inputType: string | undefined, text: string, choices: Choice[]): boolean {
+  const typed = inputType !== undefined && inputType !== 'insertReplacementText';
+  return !typed && choices.some((c) => c.id === text);
 }
 
 /** "45 s", "12 min", "3 h 5 min", "2 d 4 h". */

@@ -5,7 +5,7 @@ import { fieldErrors } from '../api/errors';
 import { loginUrl, useMe, useProviders } from '../api/session';
 import type { ApiTokenCreated, ApiTokenList } from '../api/types';
 import { Confirm, CopyButton, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
-import { Counter, ErrorSummary } from '../components/formErrors';
+import { Counter, SaveErrors } from '../components/formErrors';
 import { useToast } from '../components/toast';
 import { LIMITS } from '../lib/fields';
 
@@ -113,8 +113,7 @@ function Tokens() {
           ))}
         </fieldset>
         <Field label="Expires after (days, empty = never)" name="expires_in_days" error={errs.expires_in_days}>{(p) => <input {...p} type="number" min={1} value={days} onChange={(e) => setDays(e.target.value)} />}</Field>
-        <ErrorSummary errors={errs} attempt={create.error} what="Not created" />
-        {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
+        <SaveErrors errors={errs} error={create.error} what="Not created" />
         <button className="primary" style={{ marginTop: 8 }} disabled={!name.trim() || create.isPending}>{create.isPending ? 'Creating…' : 'Create token'}</button>
       </form>
       <h3>Your tokens</h3>

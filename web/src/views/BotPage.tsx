@@ -6,12 +6,13 @@ import { fieldErrors } from '../api/errors';
 import { useBot, useBotAction, useStatus, useUpdateBot } from '../api/bots';
 import type { AvatarApplied, BotView, FileList, PatchBot } from '../api/types';
 import { Confirm, ErrorBox, Field, Loading, StatusBadge, hint, when } from '../components/ui';
-import { Counter, ErrorSummary } from '../components/formErrors';
+import { Counter, SaveErrors } from '../components/formErrors';
 import { ActionPending } from '../components/pending';
 import { useToast } from '../components/toast';
 import { LIMITS } from '../lib/fields';
 import { StreamIndicator } from '../components/stream';
-import { Onboarding } from '../components/onboarding';
+import { Onboarding, useChecklistDone } from '../components/onboarding';
+import { AddToServer } from '../components/inviteLink';
 import { RetryWait, ShardWorkers } from '../components/shardDetails';
 import { PrefixSettings, ServersPanel } from '../components/pickers';
 import { Avatar, StartStopButtons } from './BotsList';
@@ -47,7 +48,7 @@ export default function BotPage() {
       </nav>
       <Suspense fallback={<Loading />}>
         <Routes>
-          <Route index element={<><Overview bot={b} /><ServersPanel bot={b} /></>} />
+          <Route index element={<><Overview bot={b} /><ServersPanel bot={b} /><AddToServerOnceDone bot={b} /></>} />
           <Route path="commands/*" element={<Commands bot={b} />} />
           <Route path="try" element={<TryIt bot={b} />} />
           <Route path="logs" element={<LogsView botId={b.id} />} />
@@ -80,7 +81,7 @@ function Header({ bot }: { bot: BotView }) {
       </p>
       <div className="row">
         <StartStopButtons bot={bot} running={running} action={action} />
-        <ActionPending action={action} state={s?.state} />
+        <ActionPending action={action} state={s?.state} since={s?.since} />
         <StreamIndicator />
       </div>
       <ErrorBox error={action.error} />
@@ -162,6 +163,11 @@ function Overview({ bot }: { bot: BotView }) {
   );
 }
 
+/** While the checklist shows, its invite step is the one invite link on the page. */
+function AddToServerOnceDone({ bot }: { bot: BotView }) {
+  return useChecklistDone(bot) ? <AddToServer bot={bot} /> : null;
+}
+
 function Settings({ bot }: { bot: BotView }) {
   const update = useUpdateBot(bot.id);
   const [name, setName] = useState(bot.name);
@@ -234,8 +240,7 @@ function Settings({ bot }: { bot: BotView }) {
           {shardMode === 'fixed' && <Field label="Shard count" name="shard_count" error={errs.shard_count}>{(p) => <input {...p} type="number" min={1} max={1024} value={shards} onChange={(e) => setShards(e.target.value)} />}</Field>}
         </fieldset>
         <label className="inline"><input type="checkbox" checked={autoStart} onChange={(e) => setAutoStart(e.target.checked)} /> Start automatically</label>
-        <ErrorSummary errors={errs} attempt={update.error} />
-        {update.error && Object.keys(errs).length === 0 && <ErrorBox error={update.error} />}
+        <SaveErrors errors={errs} error={update.error} />
         <div className="row" style={{ marginTop: 10 }}>
           <Gated perm="bots.edit" workspaceId={bot.workspace_id} botId={bot.id}>
             <button className="primary" disabled={update.isPending}>{update.isPending ? 'Saving…' : 'Save'}</button>
@@ -268,8 +273,7 @@ function ReplaceToken({ bot }: { bot: BotView }) {
       <h2 style={{ marginTop: 0 }}>Replace token</h2>
       <p className="muted small">Current token: {hint(bot.token_hint)}. The new one is checked with Discord; the bot restarts with it.</p>
       <Field label="New token" name="token" error={errs.token}>{(p) => <input {...p} type="password" autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} />}</Field>
-      <ErrorSummary errors={errs} attempt={m.error} what="Not replaced" />
-      {m.error && Object.keys(errs).length === 0 && <ErrorBox error={m.error} />}
+      <SaveErrors errors={errs} error={m.error} what="Not replaced" />
       <div className="row" style={{ marginTop: 8 }}>
         <Gated perm="bots.token" workspaceId={bot.workspace_id} botId={bot.id}>
           <button disabled={!token.trim() || m.isPending}>{m.isPending ? 'Checking the token with Discord…' : 'Replace token'}</button>
@@ -283,10 +287,12 @@ function ApplyAvatar({ bot }: { bot: BotView }) {
   const files = useQuery({ queryKey: ['files', 'avatar'], queryFn: () => api.get<FileList>('/v1/files', { kind: 'avatar' }) });
   const [fileId, setFileId] = useState('');
   const qc = useQueryClient();
+  const toast = useToast();
   const m = useMutation({
     mutationFn: () => api.post<AvatarApplied>(`/v1/bots/${bot.id}/avatar`, { file_id: fileId }),
     // The bot's avatar_url follows the avatar Discord now shows (said next to the button).
-    onSuccess: () => {
+    onSuccess: (r) => {
+      toast(r.unchanged ? 'Already the bot’s avatar: nothing sent' : 'Avatar applied on Discord ✓');
       void qc.invalidateQueries({ queryKey: ['bot', bot.id] });
       void qc.invalidateQueries({ queryKey: ['bots'] });
     },
@@ -313,11 +319,8 @@ function ApplyAvatar({ bot }: { bot: BotView }) {
         <Gated perm="bots.edit" workspaceId={bot.workspace_id} botId={bot.id}>
           <button onClick={() => m.mutate()} disabled={!fileId || m.isPending}>{m.isPending ? 'Sending the avatar to Discord…' : 'Apply to bot'}</button>
         </Gated>
-        {m.isSuccess && (
-          <span role="status">
-            {m.data?.unchanged ? 'Discord already shows this avatar; nothing was sent (no avatar change spent).' : 'Avatar applied on Discord ✓'}
-          </span>
-        )}
+        {/* The toast confirms; why nothing was sent is worth keeping in view. */}
+        {m.isSuccess && m.data?.unchanged && <span className="small muted">Discord already shows this avatar; nothing was sent (no avatar change spent).</span>}
       </div>
     </section>
   );

@@ -6,7 +6,7 @@ import { fieldErrors } from '../api/errors';
 import { useBotAction, useBots, useCachedStatus } from '../api/bots';
 import type { BotView } from '../api/types';
 import { ErrorBox, Field, Loading, StatusBadge, hint } from '../components/ui';
-import { Counter, ErrorSummary } from '../components/formErrors';
+import { Counter, SaveErrors } from '../components/formErrors';
 import { useToast } from '../components/toast';
 import { LIMITS } from '../lib/fields';
 import { StreamIndicator } from '../components/stream';
@@ -109,8 +109,7 @@ export function AddBot({ onDone }: { onDone?: () => void }) {
       <label className="inline">
         <input type="checkbox" checked={autoStart} onChange={(e) => setAutoStart(e.target.checked)} /> Start it right away
       </label>
-      <ErrorSummary errors={errs} attempt={create.error} what="Not added" />
-      {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
+      <SaveErrors errors={errs} error={create.error} what="Not added" />
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" type="submit" disabled={create.isPending || !token.trim()}>
           {create.isPending ? 'Checking the token with Discord…' : 'Add bot'}

@@ -8,7 +8,7 @@ import type { BotPage, Invitation, InvitationCreated, InvitationList, Member, Me
 import { Gated } from '../components/gated';
 import { Confirm, CopyButton, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
 import { useToast } from '../components/toast';
-import { ErrorSummary } from '../components/formErrors';
+import { SaveErrors } from '../components/formErrors';
 import { ListTable } from '../components/table';
 
 const EXPIRY = [
@@ -285,8 +285,7 @@ function InviteDialog({ ws, roles, open, onClose }: { ws: MyWorkspace; roles?: R
               </select>
             )}
           </Field>
-          <ErrorSummary errors={errs} labels={{ bot_ids: 'Limit to these bots' }} attempt={create.error} />
-          {create.error && Object.keys(errs).length === 0 && <ErrorBox error={create.error} />}
+          <SaveErrors errors={errs} labels={{ bot_ids: 'Limit to these bots' }} error={create.error} />
           <div className="row" style={{ marginTop: 12 }}>
             <button className="primary" disabled={create.isPending}>{create.isPending ? 'Creating…' : 'Create invitation link'}</button>
             <button type="button" onClick={close}>Cancel</button>

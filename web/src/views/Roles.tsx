@@ -6,7 +6,7 @@ import type { MyWorkspace, Permission, PermissionInfo, Role } from '../api/types
 import { Gated } from '../components/gated';
 import { Confirm, ErrorBox, Field, Loading } from '../components/ui';
 import { useToast } from '../components/toast';
-import { Counter, ErrorSummary } from '../components/formErrors';
+import { Counter, SaveErrors } from '../components/formErrors';
 import { LIMITS } from '../lib/fields';
 import { useRoles } from './Members';
 
@@ -115,8 +115,7 @@ function RoleEditor({ ws, perms, saved, onDone }: { ws: MyWorkspace; perms: Perm
           </div>
         ))}
       </fieldset>
-      <ErrorSummary errors={errs} attempt={save.error} />
-      {save.error && Object.keys(errs).length === 0 && <ErrorBox error={save.error} />}
+      <SaveErrors errors={errs} error={save.error} />
       <div className="row" style={{ marginTop: 10 }}>
         <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save role'}</button>
         <button type="button" onClick={onDone}>Cancel</button>

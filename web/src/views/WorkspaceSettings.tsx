@@ -7,7 +7,7 @@ import type { MyWorkspace, Workspace, WorkspaceDeleted } from '../api/types';
 import { Gated } from '../components/gated';
 import { Confirm, ErrorBox, Field } from '../components/ui';
 import { useToast } from '../components/toast';
-import { Counter, ErrorSummary } from '../components/formErrors';
+import { Counter, SaveErrors } from '../components/formErrors';
 import { LIMITS } from '../lib/fields';
 
 export default function WorkspaceSettings({ ws }: { ws: MyWorkspace }) {
@@ -40,8 +40,7 @@ export default function WorkspaceSettings({ ws }: { ws: MyWorkspace }) {
         <Field label="Workspace name" name="name" error={errs.name} hint={<Counter value={name} max={LIMITS.workspaceName} />}>
           {(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />}
         </Field>
-        <ErrorSummary errors={errs} attempt={rename.error} />
-        {rename.error && Object.keys(errs).length === 0 && <ErrorBox error={rename.error} />}
+        <SaveErrors errors={errs} error={rename.error} />
         <div className="row" style={{ marginTop: 10 }}>
           <Gated perm="workspace.admin" workspaceId={ws.id}>
             <button className="primary" disabled={rename.isPending || name.trim() === ws.name}>{rename.isPending ? 'Saving…' : 'Rename'}</button>
