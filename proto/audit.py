@@ -16,7 +16,7 @@ from uuid import UUID
 from pydantic import AfterValidator, Field
 
 from proto.base import Contract
-from proto.registry import Spec, declared_specs, rpc
+from proto.registry import Spec, declared_specs, gateway_rpc
 
 # `<type>.<verb>`: lower-case words joined by `_`.
 ACTION_PATTERN: Final = re.compile(r"^[a-z]+(_[a-z]+)*\.[a-z]+(_[a-z]+)*$")
@@ -196,12 +196,11 @@ class AuditExportQuery(AuditFilter):
     format: AuditExportFormat = "jsonl"
 
 
-AUDIT_LIST = rpc(
+AUDIT_LIST = gateway_rpc(
     "rpc.log.audit.list",
     AuditQuery,
     AuditPage,
-    callers=["gateway"],
-    summary="one page of a workspace's audit records, newest first (needs audit.view)",
+    "one page of a workspace's audit records, newest first (needs audit.view)",
 )
 
 SPECS: list[Spec] = declared_specs(globals())

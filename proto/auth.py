@@ -11,7 +11,7 @@ from pydantic import Field
 
 from proto.base import Contract, Empty
 from proto.events import Event
-from proto.registry import CoreSpec, EventSpec, Spec, declared_specs, rpc
+from proto.registry import CoreSpec, EventSpec, Spec, declared_specs, gateway_rpc, rpc
 from proto.values import JsonObject
 
 
@@ -31,18 +31,23 @@ class CheckApiToken(Contract):
     token: str
 
 
-class ApiTokenPrincipal(Contract):
+class TokenCeiling(Contract):
+    """A personal token's ceiling (#17): the one workspace it may act in and the permissions
+    (names of proto/access.py PERMISSIONS) it may use there, each None for "all of the
+    owner's" (tokens made before teams, or made without a limit). The gateway intersects
+    them with the owner's current grants at every use."""
+
+    workspace_id: UUID | None = None
+    permissions: list[str] | None = None
+
+
+class ApiTokenPrincipal(TokenCeiling):
     user_id: UUID
     token_id: UUID
     scopes: list[str] = Field(default_factory=list)
     # When the token stops working (None: it does not expire); a live stream opened with a
     # ticket this token asked for closes then.
     expires_at: datetime | None = None
-    # The token's ceiling (#17): the one workspace it may act in and the permissions it
-    # may use there, each None for "all of the owner's" (tokens made before teams). The
-    # gateway intersects them with the owner's current grants at every use.
-    workspace_id: UUID | None = None
-    permissions: list[str] | None = None
 
 
 class SessionsRevoked(Event):
@@ -227,7 +232,7 @@ class AccountDeleted(Contract):
     pending: list[str]
 
 
-class ApiTokenInfo(Contract):
+class ApiTokenInfo(TokenCeiling):
     id: UUID
     name: str
     scopes: list[str]
@@ -235,8 +240,6 @@ class ApiTokenInfo(Contract):
     created_at: datetime
     last_used_at: datetime | None = None
     expires_at: datetime | None = None
-    workspace_id: UUID | None = None
-    permissions: list[str] | None = None
 
 
 class ApiTokenList(Contract):
@@ -248,16 +251,11 @@ API_TOKEN_DAYS_DEFAULT = 90
 API_TOKEN_DAYS_MAX = 365
 
 
-class CreateApiToken(Contract):
+class CreateApiToken(TokenCeiling):
     name: str
     scopes: list[str]
     # 1 to API_TOKEN_DAYS_MAX; null (older clients) = the default.
     expires_in_days: int | None = API_TOKEN_DAYS_DEFAULT
-    # Limit the token to one workspace the owner is a member of (default: all of theirs).
-    workspace_id: UUID | None = None
-    # Limit it to these permissions (names of proto/access.py PERMISSIONS; default: all of
-    # the owner's).
-    permissions: list[str] | None = None
 
 
 class ApiTokenCreated(Contract):
@@ -269,44 +267,40 @@ class ApiTokenRef(Contract):
     token_id: UUID
 
 
-PROVIDERS = rpc("rpc.auth.providers", Empty, ProviderList, callers=["gateway"])
-LOGIN_START = rpc(
+PROVIDERS = gateway_rpc("rpc.auth.providers", Empty, ProviderList)
+LOGIN_START = gateway_rpc(
     "rpc.auth.login.start",
     LoginStart,
     LoginRedirect,
-    callers=["gateway"],
-    summary="authorization URL (PKCE, state, nonce) for a provider",
+    "authorization URL (PKCE, state, nonce) for a provider",
 )
-LOGIN_FINISH = rpc(
+LOGIN_FINISH = gateway_rpc(
     "rpc.auth.login.finish",
     LoginFinish,
     LoginResult,
-    callers=["gateway"],
-    summary="exchange the provider's code, create/update/link the user, issue tokens",
+    "exchange the provider's code, create/update/link the user, issue tokens",
 )
-REFRESH = rpc(
+REFRESH = gateway_rpc(
     "rpc.auth.refresh",
     RefreshRequest,
     TokenPair,
-    callers=["gateway"],
-    summary="rotate a refresh token (reuse revokes the whole family)",
+    "rotate a refresh token (reuse revokes the whole family)",
 )
-LOGOUT = rpc("rpc.auth.logout", RefreshRequest, Empty, callers=["gateway"])
-LOGOUT_ALL = rpc("rpc.auth.logout_all", Empty, Empty, callers=["gateway"])
-ME = rpc("rpc.auth.me.get", Empty, User, callers=["gateway"])
-ME_UPDATE = rpc("rpc.auth.me.update", UpdateMe, User, callers=["gateway"])
-ME_DELETE = rpc(
+LOGOUT = gateway_rpc("rpc.auth.logout", RefreshRequest, Empty)
+LOGOUT_ALL = gateway_rpc("rpc.auth.logout_all", Empty, Empty)
+ME = gateway_rpc("rpc.auth.me.get", Empty, User)
+ME_UPDATE = gateway_rpc("rpc.auth.me.update", UpdateMe, User)
+ME_DELETE = gateway_rpc(
     "rpc.auth.me.delete",
     Empty,
     AccountDeleted,
-    callers=["gateway"],
-    summary="delete the account and ask every service to purge the user's data",
+    "delete the account and ask every service to purge the user's data",
 )
-SETTINGS_GET = rpc("rpc.auth.settings.get", Empty, UserSettings, callers=["gateway"])
-SETTINGS_PUT = rpc("rpc.auth.settings.put", UserSettings, UserSettings, callers=["gateway"])
-TOKENS_LIST = rpc("rpc.auth.tokens.list", Empty, ApiTokenList, callers=["gateway"])
-TOKENS_CREATE = rpc("rpc.auth.tokens.create", CreateApiToken, ApiTokenCreated, callers=["gateway"])
-TOKENS_REVOKE = rpc("rpc.auth.tokens.revoke", ApiTokenRef, Empty, callers=["gateway"])
+SETTINGS_GET = gateway_rpc("rpc.auth.settings.get", Empty, UserSettings)
+SETTINGS_PUT = gateway_rpc("rpc.auth.settings.put", UserSettings, UserSettings)
+TOKENS_LIST = gateway_rpc("rpc.auth.tokens.list", Empty, ApiTokenList)
+TOKENS_CREATE = gateway_rpc("rpc.auth.tokens.create", CreateApiToken, ApiTokenCreated)
+TOKENS_REVOKE = gateway_rpc("rpc.auth.tokens.revoke", ApiTokenRef, Empty)
 KEYS_ROTATE = rpc(
     "rpc.auth.keys.rotate",
     Empty,

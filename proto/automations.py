@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -473,20 +473,20 @@ Step = Annotated[
 ]
 ConditionStep.model_rebuild()
 
-# Steps that call Discord (each counts against MAX_DISCORD_CALLS).
-DISCORD_STEPS = frozenset(
-    {
-        "send_message",
-        "reply",
-        "defer",
-        "add_role",
-        "remove_role",
-        "delete_message",
-        "add_reaction",
-        "timeout_member",
-        "kick_member",
-    }
-)
+# Steps that call Discord (each counts against MAX_DISCORD_CALLS); a `DiscordAct` carries
+# one of them out.
+DiscordStepType = Literal[
+    "send_message",
+    "reply",
+    "defer",
+    "add_role",
+    "remove_role",
+    "delete_message",
+    "add_reaction",
+    "timeout_member",
+    "kick_member",
+]
+DISCORD_STEPS: frozenset[str] = frozenset(get_args(DiscordStepType))
 # Steps that only make sense when an interaction started the run.
 INTERACTION_STEPS = frozenset({"reply", "defer"})
 
@@ -745,17 +745,7 @@ class DiscordAct(Contract):
     bot_id: UUID
     idempotency_key: str = Field(min_length=1, max_length=200)
     guild_id: Snowflake | None = None
-    action: Literal[
-        "send_message",
-        "reply",
-        "defer",
-        "add_role",
-        "remove_role",
-        "delete_message",
-        "add_reaction",
-        "timeout_member",
-        "kick_member",
-    ]
+    action: DiscordStepType
     # Rendered ids and payload for the action (message content/embeds/components, role_id,
     # user_id, channel_id, message_id, emoji, duration_s, reason, ephemeral).
     params: dict[str, Any] = Field(default_factory=dict)

@@ -11,9 +11,10 @@ from pydantic import Field, SecretStr, StringConstraints, field_serializer
 
 from proto.base import Contract, Empty
 from proto.events import Event
-from proto.registry import EventSpec, Spec, declared_specs, rpc
+from proto.registry import EventSpec, Spec, declared_specs, gateway_rpc, rpc
 
 
+# A request about one bot extends this ref (its id first, as the path gives it).
 class BotRef(Contract):
     bot_id: UUID
 
@@ -31,10 +32,9 @@ class BotSummary(Contract):
     username: str | None = None
 
 
-class ApplyAvatar(Contract):
+class ApplyAvatar(BotRef):
     """Raw body: the image bytes (PNG/WebP/...); this model travels in the `bc-meta` header."""
 
-    bot_id: UUID
     content_type: str
 
 
@@ -146,12 +146,11 @@ class CreateBot(_WithToken):
     )
 
 
-class UpdateBot(Contract):
+class UpdateBot(BotRef):
     """`PATCH /v1/bots/{id}`: only the fields given (not null) change.
 
     `shard_count: "auto"` returns to Discord's recommended shard count."""
 
-    bot_id: UUID
     name: BotName | None = None
     description: Description | None = None
     intents: IntentsInput | None = None
@@ -161,10 +160,9 @@ class UpdateBot(Contract):
     tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
 
 
-class ReplaceToken(_WithToken):
+class ReplaceToken(BotRef, _WithToken):
     """`PUT /v1/bots/{id}/token`: a new token for the same Discord application."""
 
-    bot_id: UUID
     token: BotToken
 
 
@@ -256,41 +254,15 @@ BOT_EVENT_KINDS = (
     "token_replaced",
 )
 
-CREATE_BOT = rpc(
-    "rpc.bot.create", CreateBot, BotView, callers=["gateway"], summary="add a bot by its token"
-)
-LIST_BOTS = rpc(
-    "rpc.bot.list", ListBots, BotPage, callers=["gateway"], summary="the calling user's bots"
-)
-READ_BOT = rpc(
-    "rpc.bot.read", BotRef, BotView, callers=["gateway"], summary="one bot of the calling user"
-)
-UPDATE_BOT = rpc(
-    "rpc.bot.update", UpdateBot, BotView, callers=["gateway"], summary="change a bot's settings"
-)
-DELETE_BOT = rpc(
-    "rpc.bot.delete", BotRef, BotDeleted, callers=["gateway"], summary="stop a bot, then delete it"
-)
-REPLACE_TOKEN = rpc(
-    "rpc.bot.token.replace",
-    ReplaceToken,
-    BotView,
-    callers=["gateway"],
-    summary="replace a bot's token",
-)
-START_BOT = rpc(
-    "rpc.bot.start", BotRef, BotView, callers=["gateway"], summary="desired state: running"
-)
-STOP_BOT = rpc(
-    "rpc.bot.stop", BotRef, BotView, callers=["gateway"], summary="desired state: stopped"
-)
-RESTART_BOT = rpc(
-    "rpc.bot.restart",
-    BotRef,
-    BotView,
-    callers=["gateway"],
-    summary="running, with a new generation",
-)
+CREATE_BOT = gateway_rpc("rpc.bot.create", CreateBot, BotView, "add a bot by its token")
+LIST_BOTS = gateway_rpc("rpc.bot.list", ListBots, BotPage, "the calling user's bots")
+READ_BOT = gateway_rpc("rpc.bot.read", BotRef, BotView, "one bot of the calling user")
+UPDATE_BOT = gateway_rpc("rpc.bot.update", UpdateBot, BotView, "change a bot's settings")
+DELETE_BOT = gateway_rpc("rpc.bot.delete", BotRef, BotDeleted, "stop a bot, then delete it")
+REPLACE_TOKEN = gateway_rpc("rpc.bot.token.replace", ReplaceToken, BotView, "replace a bot's token")
+START_BOT = gateway_rpc("rpc.bot.start", BotRef, BotView, "desired state: running")
+STOP_BOT = gateway_rpc("rpc.bot.stop", BotRef, BotView, "desired state: stopped")
+RESTART_BOT = gateway_rpc("rpc.bot.restart", BotRef, BotView, "running, with a new generation")
 
 # ---------------------------------------------------------------------------------------
 # Try it: invoke a command as a sandbox user when the server runs against discord-sandbox.
@@ -306,6 +278,8 @@ class SandboxInfo(Contract):
 
 TryKind = Literal["slash", "prefix", "user", "message"]
 TryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+# A server or channel of the sandbox to try a command in.
+SandboxId = Annotated[str, Field(max_length=32, pattern=r"^[0-9]+$")]
 
 
 class TryCommand(Contract):
@@ -317,21 +291,20 @@ class TryCommand(Contract):
     content: str | None = Field(
         default=None, max_length=1900, description="prefix commands: the text after the command"
     )
-    guild_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
-    channel_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
+    guild_id: SandboxId | None = None
+    channel_id: SandboxId | None = None
 
 
-class TryInvoke(Contract):
+class TryInvoke(BotRef):
     """bot-service: invoke `name` on the bot through the sandbox as its try-it user."""
 
-    bot_id: UUID
     name: TryName
     kind: TryKind = "slash"
     prefix: str | None = Field(default=None, max_length=10)
     options: dict[str, Any] = Field(default_factory=dict)
     content: str | None = Field(default=None, max_length=1900)
-    guild_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
-    channel_id: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+$")
+    guild_id: SandboxId | None = None
+    channel_id: SandboxId | None = None
     wait_s: float = Field(default=10.0, gt=0, le=30)
 
 
@@ -350,21 +323,18 @@ class TryResult(Contract):
     user_id: str = Field(description="the sandbox user who invoked it")
 
 
-SANDBOX_INFO = rpc(
+SANDBOX_INFO = gateway_rpc(
     "rpc.bot.sandbox",
     Empty,
     SandboxInfo,
-    callers=["gateway"],
-    summary="is Discord the local discord-sandbox (Try it available)?",
+    "is Discord the local discord-sandbox (Try it available)?",
 )
-TRY_COMMAND = rpc(
+TRY_COMMAND = gateway_rpc(
     "rpc.bot.try",
     TryInvoke,
     TryResult,
-    callers=["gateway"],
-    summary="invoke a command as the sandbox's try-it user and return the bot's answer",
+    "invoke a command as the sandbox's try-it user and return the bot's answer",
 )
-
 
 
 class CheckBotIds(Contract):

@@ -27,7 +27,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from proto.base import Contract, Empty
 from proto.events import Event
-from proto.registry import EventSpec, KvSpec, Spec, declared_specs, rpc
+from proto.registry import EventSpec, KvSpec, Spec, declared_specs, gateway_rpc, rpc
 
 # The longest cooldown a command may have (seconds).
 MAX_COOLDOWN_S = 86_400
@@ -69,7 +69,16 @@ class BotInfo(Contract):
     name: str = ""
 
 
-class Invocation(Contract):
+class CachedPlace(Contract):
+    """The server, channel and bot user of an invocation as the bot's live connection
+    caches them (None: not in a server / not cached)."""
+
+    guild: GuildInfo | None = None
+    channel: ChannelInfo | None = None
+    bot: BotInfo | None = None
+
+
+class Invocation(CachedPlace):
     """What happened in Discord, as bot-service saw it."""
 
     kind: InvocationKind
@@ -82,10 +91,6 @@ class Invocation(Contract):
     content: str | None = None  # full message text for prefix commands
     locale: str | None = None
     interaction_id: str | None = None
-    # Filled from the live connection's cache (None: not in a server / not cached).
-    guild: GuildInfo | None = None
-    channel: ChannelInfo | None = None
-    bot: BotInfo | None = None
 
 
 class TemplateVariable(Contract):
@@ -146,8 +151,12 @@ TEMPLATE_VARIABLES: tuple[TemplateVariable, ...] = (
 )
 
 
-class ExecuteCommand(Contract):
+# A request about one bot's commands extends this ref (its id first, as the path gives it).
+class BotCommandRef(Contract):
     bot_id: UUID
+
+
+class ExecuteCommand(BotCommandRef):
     invocation: Invocation
     dry_run: bool = False
 
@@ -232,10 +241,9 @@ MANIFEST = rpc(
 )
 
 
-class ImportBot(Contract):
+class ImportBot(BotCommandRef):
     """Import a configuration file (stored by storage-service) into a bot's setup."""
 
-    bot_id: UUID
     file_id: UUID
     dry_run: bool = False
 
@@ -250,12 +258,11 @@ class ImportResult(Contract):
     warnings: list[str] = Field(default_factory=list)
 
 
-IMPORT = rpc(
+IMPORT = gateway_rpc(
     "rpc.command.import",
     ImportBot,
     ImportResult,
-    callers=["gateway"],
-    summary="validate and apply a stored config file (BotImport schema) to a bot",
+    "validate and apply a stored config file (BotImport schema) to a bot",
 )
 
 
@@ -306,6 +313,18 @@ def rule_error(errors: list[tuple[Loc, str]], title: str = "rules") -> Validatio
             for loc, msg in errors
         ],
     )
+
+
+def repeated_names(items: Sequence[Any], message: str) -> list[tuple[Loc, str]]:
+    """((index, "name"), problem) for each item whose `name` an earlier item already has;
+    `message` is formatted with the name."""
+    seen: set[str] = set()
+    errors: list[tuple[Loc, str]] = []
+    for i, item in enumerate(items):
+        if item.name in seen:
+            errors.append(((i, "name"), message.format(item.name)))
+        seen.add(item.name)
+    return errors
 
 
 def check_slash_name(value: str) -> str:
@@ -360,6 +379,24 @@ def _check_headers(v: _Headers, *, secret: bool = False) -> _Headers:
     return v
 
 
+_Bound = TypeVar("_Bound", bound=float)
+
+
+def _check_bound(
+    v: _Bound | None, info: ValidationInfo, kinds: tuple[str | None, ...], refusal: str
+) -> _Bound | None:
+    """One of an option's `min_<x>`/`max_<x>` pair: only options of `kinds` have it, and
+    the maximum is not below the minimum."""
+    if v is not None and info.data.get("type") not in kinds:
+        raise ValueError(refusal)
+    name = info.field_name or ""
+    if v is not None and name.startswith("max_"):
+        low = "min_" + name.removeprefix("max_")
+        if info.data.get(low) is not None and v < info.data[low]:
+            raise ValueError(f"must be greater than or equal to {low}")
+    return v
+
+
 class OptionChoice(Contract):
     name: str = Field(min_length=1, max_length=100)
     value: StrictInt | StrictFloat | Annotated[str, Field(max_length=100)]
@@ -369,7 +406,7 @@ class CommandOption(Contract):
     """A typed option of a slash (or prefix) command."""
 
     type: OptionType
-    name: str
+    name: Annotated[str, AfterValidator(check_slash_name)]
     description: str = Field(min_length=1, max_length=100)
     required: bool = False
     choices: list[OptionChoice] = Field(default_factory=list, max_length=25)
@@ -377,11 +414,6 @@ class CommandOption(Contract):
     max_value: float | None = None
     min_length: int | None = Field(None, ge=0, le=6000)
     max_length: int | None = Field(None, ge=1, le=6000)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        return check_slash_name(v)
 
     @field_validator("choices")
     @classmethod
@@ -392,7 +424,6 @@ class CommandOption(Contract):
         if kind not in ("string", "integer", "number"):
             raise ValueError("choices are only allowed for string, integer and number options")
         errors: list[tuple[Loc, str]] = []
-        seen: set[str] = set()
         for i, choice in enumerate(v):
             val = choice.value
             if kind == "string" and not isinstance(val, str):
@@ -401,40 +432,23 @@ class CommandOption(Contract):
                 errors.append(((i, "value"), "must be an integer for an integer option"))
             elif kind == "number" and isinstance(val, str):
                 errors.append(((i, "value"), "must be a number for a number option"))
-            if choice.name in seen:
-                errors.append(((i, "name"), f"choice {choice.name!r} appears twice"))
-            seen.add(choice.name)
+        # Stable: each choice's value problem stays ahead of its name's.
+        errors += repeated_names(v, "choice {!r} appears twice")
         if errors:
-            raise rule_error(errors)
+            raise rule_error(sorted(errors, key=lambda e: e[0][0]))
         return v
 
     @field_validator("min_value", "max_value")
     @classmethod
     def _numeric_only(cls, v: float | None, info: ValidationInfo) -> float | None:
-        if v is not None and info.data.get("type") not in ("integer", "number", None):
-            raise ValueError("only integer and number options have a minimum or maximum")
-        if (
-            info.field_name == "max_value"
-            and v is not None
-            and info.data.get("min_value") is not None
-            and v < info.data["min_value"]
-        ):
-            raise ValueError("must be greater than or equal to min_value")
-        return v
+        refusal = "only integer and number options have a minimum or maximum"
+        return _check_bound(v, info, ("integer", "number", None), refusal)
 
     @field_validator("min_length", "max_length")
     @classmethod
     def _string_only(cls, v: int | None, info: ValidationInfo) -> int | None:
-        if v is not None and info.data.get("type") not in ("string", None):
-            raise ValueError("only string options have a minimum or maximum length")
-        if (
-            info.field_name == "max_length"
-            and v is not None
-            and info.data.get("min_length") is not None
-            and v < info.data["min_length"]
-        ):
-            raise ValueError("must be greater than or equal to min_length")
-        return v
+        refusal = "only string options have a minimum or maximum length"
+        return _check_bound(v, info, ("string", None), refusal)
 
 
 class EmbedField(Contract):
@@ -584,18 +598,15 @@ class _CommandFields(Contract):
         kind = info.data.get("kind", "slash")
         if v and kind in ("user", "message"):
             raise ValueError("context menu commands cannot have options")
-        errors: list[tuple[Loc, str]] = []
-        seen: set[str] = set()
+        errors = repeated_names(v, "option {!r} appears twice")
         optional_seen = False
         for i, option in enumerate(v):
-            if option.name in seen:
-                errors.append(((i, "name"), f"option {option.name!r} appears twice"))
-            seen.add(option.name)
             if option.required and optional_seen:
                 errors.append(((i, "required"), "required options must come before optional ones"))
             optional_seen = optional_seen or not option.required
         if errors:
-            raise rule_error(errors)
+            # Stable: each option's name problem stays ahead of its order's.
+            raise rule_error(sorted(errors, key=lambda e: e[0][0]))
         return v
 
     @field_validator("guild_ids")
@@ -674,23 +685,15 @@ class CommandList(Contract):
     items: list[CommandOut]
 
 
-class BotCommandRef(Contract):
-    bot_id: UUID
-
-
-class CreateCommand(Contract):
-    bot_id: UUID
+class CreateCommand(BotCommandRef):
     command: CommandIn
 
 
-class CommandRef(Contract):
-    bot_id: UUID
+class CommandRef(BotCommandRef):
     command_id: UUID
 
 
-class UpdateCommand(Contract):
-    bot_id: UUID
-    command_id: UUID
+class UpdateCommand(CommandRef):
     patch: CommandPatch
 
 
@@ -704,11 +707,8 @@ class CommandSample(Contract):
     channel_id: str | None = Field(None, max_length=32)
 
 
-class TestCommand(CommandSample):
+class TestCommand(CommandRef, CommandSample):
     """Run one saved command as a dry run with this sample input."""
-
-    bot_id: UUID
-    command_id: UUID
 
 
 class CommandPreviewIn(CommandIn):
@@ -724,10 +724,9 @@ class CommandPreviewIn(CommandIn):
         return CommandIn.model_validate(self.model_dump(exclude={"sample", "command_id"}))
 
 
-class PreviewCommand(Contract):
+class PreviewCommand(BotCommandRef):
     """Dry-run an unsaved command definition of a bot: what the bot would answer."""
 
-    bot_id: UUID
     command: CommandIn
     sample: CommandSample = Field(default_factory=CommandSample)
     command_id: UUID | None = None
@@ -756,15 +755,13 @@ class CommandSettings(Contract):
     prefix: CommandPrefix = DEFAULT_PREFIX
 
 
-class BotCommandSettings(Contract):
-    bot_id: UUID
+class BotCommandSettings(BotCommandRef):
     settings: CommandSettings
 
 
-class SyncReport(Contract):
+class SyncReport(BotCommandRef):
     """bot-service reports the result of a bulk overwrite (bc-user-id = the bot's owner)."""
 
-    bot_id: UUID
     hash: str
     ok: bool
     error: str | None = Field(None, max_length=2000)
@@ -852,8 +849,7 @@ class PromptRef(Contract):
     prompt_id: UUID
 
 
-class UpdatePrompt(Contract):
-    prompt_id: UUID
+class UpdatePrompt(PromptRef):
     patch: PromptPatch
 
 
@@ -875,20 +871,19 @@ def _check_base_url(v: str) -> str:
     return v.rstrip("/")
 
 
+# Extra headers of a connection's requests: names and values that can be sent.
+Headers = Annotated[dict[str, str], Field(max_length=30), AfterValidator(_check_headers)]
+
+
 class _ConnectionFields(Contract):
     name: str = Field(min_length=1, max_length=100)
-    base_url: str = Field(max_length=2048)
+    base_url: Annotated[str, Field(max_length=2048), AfterValidator(_check_base_url)]
     auth_type: AuthType = "none"
     # Header name (auth_type=header) or query parameter name (auth_type=query).
     auth_name: str | None = Field(None, max_length=128, validate_default=True)
     auth_username: str | None = Field(None, max_length=256, validate_default=True)  # basic
-    headers: dict[str, str] = Field(default_factory=dict, max_length=30)
+    headers: Headers = Field(default_factory=dict)
     timeout_s: float = Field(10.0, ge=0.5, le=30)
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return _check_base_url(v)
 
     @field_validator("auth_name")
     @classmethod
@@ -906,11 +901,6 @@ class _ConnectionFields(Contract):
         if info.data.get("auth_type") == "basic" and not v:
             raise ValueError("basic auth needs a username")
         return v
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_headers(v)
 
 
 def _check_secret_headers(v: dict[str, str]) -> dict[str, str]:
@@ -957,17 +947,12 @@ class ConnectionPatch(Contract):
     auth_type: AuthType | None = None
     auth_name: str | None = Field(None, max_length=128)
     auth_username: str | None = Field(None, max_length=256)
-    headers: dict[str, str] | None = Field(None, max_length=30)
+    headers: Headers | None = None
     timeout_s: float | None = Field(None, ge=0.5, le=30)
     # A new secret; leave out to keep the stored one.
     secret: str | None = Field(None, min_length=1, max_length=4096, repr=False)
     # Secret headers to set (a value) or remove (null); others are kept.
     secret_headers: dict[str, str | None] | None = Field(None, max_length=30, repr=False)
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        return _check_headers(v)
 
     @field_validator("secret_headers")
     @classmethod
@@ -1019,8 +1004,7 @@ class ConnectionRef(Contract):
     connection_id: UUID
 
 
-class UpdateConnection(Contract):
-    connection_id: UUID
+class UpdateConnection(ConnectionRef):
     patch: ConnectionPatch
 
 
@@ -1100,12 +1084,7 @@ class BotImport(Contract):
     @field_validator("prompts", "connections")
     @classmethod
     def _unique_names(cls, v: list[Any]) -> list[Any]:
-        seen: set[str] = set()
-        errors: list[tuple[Loc, str]] = []
-        for i, item in enumerate(v):
-            if item.name in seen:
-                errors.append(((i, "name"), f"the name {item.name!r} appears twice"))
-            seen.add(item.name)
+        errors = repeated_names(v, "the name {!r} appears twice")
         if errors:
             raise rule_error(errors)
         return v
@@ -1117,45 +1096,38 @@ class ExportRequest(Contract):
 
 # ---- RPCs of the configuration API (gateway -> command) -----------------------------------
 
-_GW = ["gateway"]
-LIST = rpc("rpc.command.list", BotCommandRef, CommandList, callers=_GW, summary="a bot's commands")
-CREATE = rpc("rpc.command.create", CreateCommand, CommandOut, callers=_GW, summary="add a command")
-GET = rpc("rpc.command.get", CommandRef, CommandOut, callers=_GW, summary="one command")
-UPDATE = rpc("rpc.command.update", UpdateCommand, CommandOut, callers=_GW, summary="change one")
-DELETE = rpc("rpc.command.delete", CommandRef, Empty, callers=_GW, summary="remove a command")
-TEST = rpc(
+LIST = gateway_rpc("rpc.command.list", BotCommandRef, CommandList, "a bot's commands")
+CREATE = gateway_rpc("rpc.command.create", CreateCommand, CommandOut, "add a command")
+GET = gateway_rpc("rpc.command.get", CommandRef, CommandOut, "one command")
+UPDATE = gateway_rpc("rpc.command.update", UpdateCommand, CommandOut, "change one")
+DELETE = gateway_rpc("rpc.command.delete", CommandRef, Empty, "remove a command")
+TEST = gateway_rpc(
     "rpc.command.test",
     TestCommand,
     CommandReply,
-    callers=_GW,
-    summary="dry-run a command with given options; says what the bot would answer",
+    "dry-run a command with given options; says what the bot would answer",
 )
-PREVIEW = rpc(
+PREVIEW = gateway_rpc(
     "rpc.command.preview",
     PreviewCommand,
     CommandReply,
-    callers=_GW,
-    summary="dry-run an unsaved command (validated like a create, nothing stored)",
+    "dry-run an unsaved command (validated like a create, nothing stored)",
 )
-VARIABLES = rpc(
+VARIABLES = gateway_rpc(
     "rpc.command.variables",
     Empty,
     TemplateVariables,
-    callers=_GW,
-    summary="the variables a command's templates can use (TEMPLATE_VARIABLES)",
+    "the variables a command's templates can use (TEMPLATE_VARIABLES)",
 )
-SETTINGS_GET = rpc(
-    "rpc.command.settings.get", BotCommandRef, CommandSettings, callers=_GW, summary="prefix"
+SETTINGS_GET = gateway_rpc("rpc.command.settings.get", BotCommandRef, CommandSettings, "prefix")
+SETTINGS_PUT = gateway_rpc(
+    "rpc.command.settings.put", BotCommandSettings, CommandSettings, "prefix"
 )
-SETTINGS_PUT = rpc(
-    "rpc.command.settings.put", BotCommandSettings, CommandSettings, callers=_GW, summary="prefix"
-)
-SYNC_STATUS = rpc(
+SYNC_STATUS = gateway_rpc(
     "rpc.command.sync.status",
     BotCommandRef,
     SyncStatus,
-    callers=_GW,
-    summary="whether Discord has the bot's current commands, and the last sync result",
+    "whether Discord has the bot's current commands, and the last sync result",
 )
 SYNC_REPORT = rpc(
     "rpc.command.sync.report",
@@ -1164,59 +1136,33 @@ SYNC_REPORT = rpc(
     callers=["bot"],
     summary="bot-service reports a bulk overwrite's result (as the bot's owner)",
 )
-EXPORT = rpc(
-    "rpc.command.export",
-    ExportRequest,
-    BotImport,
-    callers=_GW,
-    summary="a bot's setup (no secrets)",
+EXPORT = gateway_rpc("rpc.command.export", ExportRequest, BotImport, "a bot's setup (no secrets)")
+PROMPT_LIST = gateway_rpc("rpc.command.prompt.list", WorkspaceFilter, PromptList, "prompts")
+PROMPT_CREATE = gateway_rpc("rpc.command.prompt.create", CreatePrompt, PromptOut, "add")
+PROMPT_GET = gateway_rpc("rpc.command.prompt.get", PromptRef, PromptOut, "one")
+PROMPT_UPDATE = gateway_rpc("rpc.command.prompt.update", UpdatePrompt, PromptOut, "change")
+PROMPT_DELETE = gateway_rpc("rpc.command.prompt.delete", PromptRef, Empty, "remove (409 if used)")
+CONNECTION_LIST = gateway_rpc(
+    "rpc.command.connection.list", WorkspaceFilter, ConnectionList, "connections"
 )
-PROMPT_LIST = rpc(
-    "rpc.command.prompt.list", WorkspaceFilter, PromptList, callers=_GW, summary="prompts"
+CONNECTION_CREATE = gateway_rpc(
+    "rpc.command.connection.create", CreateConnection, ConnectionOut, "add"
 )
-PROMPT_CREATE = rpc(
-    "rpc.command.prompt.create", CreatePrompt, PromptOut, callers=_GW, summary="add"
-)
-PROMPT_GET = rpc("rpc.command.prompt.get", PromptRef, PromptOut, callers=_GW, summary="one")
-PROMPT_UPDATE = rpc(
-    "rpc.command.prompt.update", UpdatePrompt, PromptOut, callers=_GW, summary="change"
-)
-PROMPT_DELETE = rpc(
-    "rpc.command.prompt.delete", PromptRef, Empty, callers=_GW, summary="remove (409 if used)"
-)
-CONNECTION_LIST = rpc(
-    "rpc.command.connection.list",
-    WorkspaceFilter,
-    ConnectionList,
-    callers=_GW,
-    summary="connections",
-)
-CONNECTION_CREATE = rpc(
-    "rpc.command.connection.create", CreateConnection, ConnectionOut, callers=_GW, summary="add"
-)
-CONNECTION_GET = rpc(
-    "rpc.command.connection.get", ConnectionRef, ConnectionOut, callers=_GW, summary="one"
-)
-CONNECTION_UPDATE = rpc(
+CONNECTION_GET = gateway_rpc("rpc.command.connection.get", ConnectionRef, ConnectionOut, "one")
+CONNECTION_UPDATE = gateway_rpc(
     "rpc.command.connection.update",
     UpdateConnection,
     ConnectionOut,
-    callers=_GW,
-    summary="change (secrets kept unless given)",
+    "change (secrets kept unless given)",
 )
-CONNECTION_DELETE = rpc(
-    "rpc.command.connection.delete",
-    ConnectionRef,
-    Empty,
-    callers=_GW,
-    summary="remove (409 if used)",
+CONNECTION_DELETE = gateway_rpc(
+    "rpc.command.connection.delete", ConnectionRef, Empty, "remove (409 if used)"
 )
-CONNECTION_TEST = rpc(
+CONNECTION_TEST = gateway_rpc(
     "rpc.command.connection.test",
     ConnectionRef,
     ConnectionTestResult,
-    callers=_GW,
-    summary="one request to the base URL with the connection's auth",
+    "one request to the base URL with the connection's auth",
 )
 
 

@@ -9,20 +9,21 @@ database commit; every replica's fleet watches it. The fleet writes per-shard st
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AliasChoices, Field
 
 from proto.base import Contract
-from proto.bots import BotRef
-from proto.commands import BotInfo, ChannelInfo, GuildInfo
+from proto.bots import ActivityType, BotRef, LiveState, PresenceStatus
+from proto.commands import CachedPlace
 from proto.events import Event
-from proto.registry import CoreSpec, EventSpec, KvSpec, Spec, declared_specs, rpc
+from proto.registry import CoreSpec, EventSpec, KvSpec, Spec, declared_specs, gateway_rpc, rpc
 
-PresenceStatus = Literal["online", "idle", "dnd", "invisible"]
-ActivityType = Literal["playing", "streaming", "listening", "watching", "competing", "custom"]
-BotState = Literal["offline", "starting", "online", "reconnecting", "stopping", "error"]
+# The fleet's name for the states the bots list shows (`BotStatusBrief.state`).
+BotState = LiveState
+# A Discord channel or server id.
+DiscordId = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
 
 
 class Presence(Contract):
@@ -67,14 +68,14 @@ class ShardStatus(StateReport):
     retry_at: datetime | None = None
 
 
-class BotStatus(StateReport):
-    bot_id: UUID
-    shards: list[ShardStatus] = Field(default_factory=list)
-
-
 class ShardList(Contract):
     bot_id: UUID
     shards: list[ShardStatus] = Field(default_factory=list)
+
+
+# A bot's own state report, with its shards'.
+class BotStatus(ShardList, StateReport):
+    pass
 
 
 class BotStatusChanged(Event):
@@ -90,24 +91,21 @@ class BotStatusChanged(Event):
     connected_s: float | None = None
 
 
-GET_STATUS = rpc(
+GET_STATUS = gateway_rpc(
     "rpc.bot.runtime.status",
     BotRef,
     BotStatus,
-    callers=["gateway"],
-    summary="the live status of a bot of the calling user, with its shards",
+    "the live status of a bot of the calling user, with its shards",
 )
-GET_SHARDS = rpc(
+GET_SHARDS = gateway_rpc(
     "rpc.bot.runtime.shards",
     BotRef,
     ShardList,
-    callers=["gateway"],
-    summary="the shards of a bot of the calling user: replica, state, heartbeat",
+    "the shards of a bot of the calling user: replica, state, heartbeat",
 )
 
 
-class ApplyPresence(Contract):
-    bot_id: UUID
+class ApplyPresence(BotRef):
     presence: Presence
 
 
@@ -116,9 +114,8 @@ class PresenceApplied(Contract):
     shards: int  # shards whose live session received the new presence
 
 
-class SendMessage(Contract):
-    bot_id: UUID
-    channel_id: str = Field(pattern=r"^[0-9]{1,20}$")
+class SendMessage(BotRef):
+    channel_id: DiscordId
     content: str | None = Field(default=None, max_length=2000)
     embeds: list[dict[str, Any]] = Field(default_factory=list, max_length=10)
 
@@ -129,23 +126,17 @@ class MessageSent(Contract):
     message_id: str
 
 
-class ContextRequest(Contract):
+class ContextRequest(BotRef):
     """Where a dry run of a command pretends to be: a server (this one, else any) and a
     channel (this one, else the server's first text channel) of the running bot."""
 
-    bot_id: UUID
-    guild_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
-    channel_id: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
+    guild_id: DiscordId | None = None
+    channel_id: DiscordId | None = None
 
 
-class LiveContext(Contract):
+class LiveContext(BotRef, CachedPlace):
     """The server, channel and bot user as the running bot's discord.py cache knows them
     (None where it knows none)."""
-
-    bot_id: UUID
-    guild: GuildInfo | None = None
-    channel: ChannelInfo | None = None
-    bot: BotInfo | None = None
 
 
 class BotControl(Contract):
@@ -251,19 +242,17 @@ class CommandsSynced(Contract):
     commands: int = 0  # application commands Discord now has (global and per server)
 
 
-SYNC_COMMANDS = rpc(
+SYNC_COMMANDS = gateway_rpc(
     "rpc.bot.runtime.sync_commands",
     BotRef,
     CommandsSynced,
-    callers=["gateway"],
-    summary="register the bot's application commands with Discord again, now (running bot)",
+    "register the bot's application commands with Discord again, now (running bot)",
 )
-GET_GUILDS = rpc(
+GET_GUILDS = gateway_rpc(
     "rpc.bot.runtime.guilds",
     BotRef,
     GuildList,
-    callers=["gateway"],
-    summary="the servers of a running bot with their channels and roles (live cache)",
+    "the servers of a running bot with their channels and roles (live cache)",
 )
 SEND_MESSAGE = rpc(
     "rpc.bot.runtime.message",

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from proto.base import Contract, Empty
 from proto.events import Event, LogLevel
-from proto.registry import EventSpec, KvSpec, Spec, declared_specs, rpc
+from proto.registry import EventSpec, KvSpec, Spec, declared_specs, gateway_rpc
 from proto.values import Text, Token
 
 LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error", "critical")
@@ -195,40 +195,35 @@ class StreamEndpoint(Contract):
     instance: str
 
 
-QUERY = rpc(
+QUERY = gateway_rpc(
     "rpc.log.query",
     LogQuery,
     LogPage,
-    callers=["gateway"],
-    summary="the caller's logs and events, newest first, with filters and substring search",
+    "the caller's logs and events, newest first, with filters and substring search",
 )
-EXPORT_CHUNK = rpc(
+EXPORT_CHUNK = gateway_rpc(
     "rpc.log.export.chunk",
     ExportQuery,
     ExportChunk,
-    callers=["gateway"],
-    summary="one chunk of an NDJSON export (raw reply body), newest first",
+    "one chunk of an NDJSON export (raw reply body), newest first",
 )
-SUMMARY = rpc(
+SUMMARY = gateway_rpc(
     "rpc.log.summary",
     SummaryQuery,
     EventsSummary,
-    callers=["gateway"],
-    summary="counts per kind and level over a window (one bot or all), with time buckets",
+    "counts per kind and level over a window (one bot or all), with time buckets",
 )
-STREAM_TICKET = rpc(
+STREAM_TICKET = gateway_rpc(
     "rpc.log.stream.ticket",
     StreamTicketRequest,
     StreamTicket,
-    callers=["gateway"],
-    summary="a short-lived single-use ticket to open the live stream",
+    "a short-lived single-use ticket to open the live stream",
 )
-STREAM_ENDPOINT = rpc(
+STREAM_ENDPOINT = gateway_rpc(
     "rpc.log.stream.endpoint",
     Empty,
     StreamEndpoint,
-    callers=["gateway"],
-    summary="the websocket URL of one log-service replica (the gateway proxies to it)",
+    "the websocket URL of one log-service replica (the gateway proxies to it)",
 )
 
 SPECS: list[Spec] = [

@@ -169,3 +169,15 @@ def rpc(
         raw_body=raw_body,
         planned=planned,
     )
+
+
+def gateway_rpc(
+    subject: str,
+    request: type[Req],
+    reply: type[Rep],
+    summary: str = "",
+    *,
+    raw_body: bool = False,
+) -> RpcSpec[Req, Rep]:
+    """An operation of the public HTTP API: only the gateway calls it, for a user."""
+    return rpc(subject, request, reply, callers=["gateway"], summary=summary, raw_body=raw_body)

@@ -11,7 +11,7 @@ from pydantic import Field
 from proto.base import Contract
 from proto.bots import AvatarApplied
 from proto.events import Event
-from proto.registry import EventSpec, Spec, declared_specs, rpc
+from proto.registry import EventSpec, Spec, declared_specs, gateway_rpc, rpc
 
 FileKind = Literal["avatar", "config"]
 
@@ -24,8 +24,12 @@ DEFAULT_MAX_CONFIG_BYTES = 1024 * 1024
 AVATAR_SIZES: tuple[int, ...] = (128, 256, 512, 1024)
 
 
-class ConfigRef(Contract):
+# A request about one file extends this ref.
+class FileRef(Contract):
     file_id: UUID
+
+
+class ConfigRef(FileRef):
     # The workspace of the bot the file is for (command-service's import): a file of
     # another workspace is refused (422), even when the caller is a member of both.
     workspace_id: UUID | None = None
@@ -99,12 +103,7 @@ class FileList(Contract):
     quota_files: int
 
 
-class FileRef(Contract):
-    file_id: UUID
-
-
-class ContentRequest(Contract):
-    file_id: UUID
+class ContentRequest(FileRef):
     variant: str | None = None  # default: the largest avatar variant, or the original
 
 
@@ -170,20 +169,18 @@ READ_CONFIG = rpc(
     summary="the parsed content of a config file of the caller's workspaces (404 if not "
     "theirs, 422 if not in the given workspace)",
 )
-UPLOAD = rpc(
+UPLOAD = gateway_rpc(
     "rpc.storage.file.upload",
     UploadFile,
     FileInfo,
-    callers=["gateway"],
-    summary="validate, process and store an upload (raw body = the file bytes)",
+    "validate, process and store an upload (raw body = the file bytes)",
     raw_body=True,
 )
-LIST_FILES = rpc(
+LIST_FILES = gateway_rpc(
     "rpc.storage.file.list",
     ListFiles,
     FileList,
-    callers=["gateway"],
-    summary="the files of the caller's workspaces, newest first, with a workspace's quota usage",
+    "the files of the caller's workspaces, newest first, with a workspace's quota usage",
 )
 GET_FILE = rpc(
     "rpc.storage.file.get",
@@ -193,27 +190,23 @@ GET_FILE = rpc(
     callers=["gateway", "auth"],
     summary="one file of the caller's workspaces (404 if not theirs)",
 )
-FILE_CONTENT = rpc(
+FILE_CONTENT = gateway_rpc(
     "rpc.storage.file.content",
     ContentRequest,
     FileContent,
-    callers=["gateway"],
-    summary="download: a presigned URL (S3) or the bytes as raw reply body (filesystem)",
+    "download: a presigned URL (S3) or the bytes as raw reply body (filesystem)",
 )
-DELETE_FILE = rpc(
+DELETE_FILE = gateway_rpc(
     "rpc.storage.file.delete",
     FileRef,
     FileDeleted,
-    callers=["gateway"],
-    summary="delete a file and every stored variant no other file of its workspace references",
+    "delete a file and every stored variant no other file of its workspace references",
 )
-APPLY_AVATAR_FILE = rpc(
+APPLY_AVATAR_FILE = gateway_rpc(
     "rpc.storage.avatar.apply",
     ApplyAvatarFile,
     AvatarApplied,
-    callers=["gateway"],
-    summary="set an uploaded avatar on a bot of the file's workspace (through bot-service and "
-    "Discord)",
+    "set an uploaded avatar on a bot of the file's workspace (through bot-service and Discord)",
 )
 
 SPECS: list[Spec] = declared_specs(globals())

@@ -24,7 +24,7 @@ from proto.access import (
 from proto.audit import AUDIT_RETENTION_DAYS_MIN
 from proto.auth import User
 from proto.base import Contract, Empty
-from proto.registry import EventSpec, Spec, declared_specs, rpc
+from proto.registry import EventSpec, Spec, declared_specs, gateway_rpc, rpc
 from proto.values import TEXT_CHECK
 
 WORKSPACE_NAME_MAX: Final = 100
@@ -67,14 +67,19 @@ BotIds = Annotated[list[UUID], Field(max_length=MAX_BOT_IDS_PER_MEMBERSHIP)]
 # workspaces
 
 
-class Workspace(Contract):
-    """A workspace as its member sees it: `role` and effective `permissions` are the caller's."""
+class _CallersWorkspace(Contract):
+    """A workspace with the caller's role there and what that role lets them do."""
 
     id: UUID
     name: str
     personal: bool
     role: str
     permissions: list[Permission]
+
+
+class Workspace(_CallersWorkspace):
+    """A workspace as its member sees it: `role` and effective `permissions` are the caller's."""
+
     created_at: datetime
     avatar_file_id: UUID | None = None
     # Days the audit trail keeps its records.
@@ -91,25 +96,29 @@ class CreateWorkspace(Contract):
     name: WorkspaceName
 
 
+# A request about one workspace (or one of its members, roles or invitations) extends its
+# ref: the ids come first, as the path gives them.
 class WorkspaceRef(Contract):
     workspace_id: UUID
 
 
-class UpdateWorkspace(Contract):
+class MemberRef(WorkspaceRef):
+    user_id: UUID
+
+
+class UpdateWorkspace(WorkspaceRef):
     """`PATCH /v1/workspaces/{workspace_id}`: only the fields given change (`workspace.admin`).
     `avatar_file_id` is an uploaded avatar file of this workspace."""
 
-    workspace_id: UUID
     name: WorkspaceName | None = None
     avatar_file_id: UUID | None = None
     audit_retention_days: int | None = Field(default=None, ge=AUDIT_RETENTION_DAYS_MIN, le=3650)
 
 
-class DeleteWorkspace(Contract):
+class DeleteWorkspace(WorkspaceRef):
     """`DELETE /v1/workspaces/{workspace_id}` `{confirm_name}`: owner only; `confirm_name`
     must equal the workspace's name. Its bots stop and its data is removed."""
 
-    workspace_id: UUID
     confirm_name: str = Field(max_length=WORKSPACE_NAME_MAX)
 
 
@@ -119,12 +128,9 @@ class WorkspaceDeleted(Contract):
     pending: list[str] = Field(default_factory=list)
 
 
-class TransferWorkspace(Contract):
+class TransferWorkspace(MemberRef):
     """`POST /v1/workspaces/{workspace_id}/transfer` `{user_id}`: the member becomes owner,
     the old owner admin."""
-
-    workspace_id: UUID
-    user_id: UUID
 
 
 # --------------------------------------------------------------------------------------
@@ -145,17 +151,10 @@ class MemberList(Contract):
     members: list[Member]
 
 
-class MemberRef(Contract):
-    workspace_id: UUID
-    user_id: UUID
-
-
-class UpdateMember(Contract):
+class UpdateMember(MemberRef):
     """`PATCH /v1/workspaces/{workspace_id}/members/{user_id}` `{role, bot_ids}`: the fields
     given change (`members.manage`; never beyond the caller's own permissions)."""
 
-    workspace_id: UUID
-    user_id: UUID
     role: RoleRef | None = None
     bot_ids: BotIds | None = None
 
@@ -191,38 +190,33 @@ class RoleList(Contract):
     roles: list[Role]
 
 
-class CreateRole(Contract):
+class CreateRole(WorkspaceRef):
     """`POST /v1/workspaces/{workspace_id}/roles` `{name, permissions}`; an unknown permission
     is refused, naming it."""
 
-    workspace_id: UUID
     name: RoleName
     permissions: list[str] = Field(max_length=64)
 
 
-class UpdateRole(Contract):
+class RoleIdRef(WorkspaceRef):
+    role_id: UUID
+
+
+class UpdateRole(RoleIdRef):
     """`PATCH /v1/workspaces/{workspace_id}/roles/{role_id}`: the fields given change."""
 
-    workspace_id: UUID
-    role_id: UUID
     name: RoleName | None = None
     permissions: list[str] | None = Field(default=None, max_length=64)
-
-
-class RoleIdRef(Contract):
-    workspace_id: UUID
-    role_id: UUID
 
 
 # --------------------------------------------------------------------------------------
 # invitations
 
 
-class CreateInvitation(Contract):
+class CreateInvitation(WorkspaceRef):
     """`POST /v1/workspaces/{workspace_id}/invitations` `{role, bot_ids?, email?,
     expires_in_s?}`. With `email`, only a user with that e-mail may accept."""
 
-    workspace_id: UUID
     role: RoleRef
     bot_ids: BotIds = Field(default_factory=list)
     email: str | None = Field(
@@ -260,8 +254,7 @@ class InvitationList(Contract):
     invitations: list[Invitation]
 
 
-class InvitationRef(Contract):
-    workspace_id: UUID
+class InvitationRef(WorkspaceRef):
     invitation_id: UUID
 
 
@@ -302,15 +295,10 @@ class InvitationAccepted(Contract):
 # access the request was authenticated with)
 
 
-class MyWorkspace(Contract):
+class MyWorkspace(_CallersWorkspace):
     """A workspace of mine with my role and what I may do there now (with a personal
     token: what the token may do)."""
 
-    id: UUID
-    name: str
-    personal: bool
-    role: str
-    permissions: list[Permission]
     bot_ids: list[UUID] = Field(default_factory=list, description="empty: every bot")
 
 
@@ -361,60 +349,54 @@ AUDIT_RETENTION_GET = rpc(
     callers=["log"],
     summary="how many days each of these workspaces keeps its audit records",
 )
-WORKSPACE_LIST = rpc("rpc.auth.workspace.list", Empty, WorkspaceList, callers=["gateway"])
-WORKSPACE_CREATE = rpc(
+WORKSPACE_LIST = gateway_rpc("rpc.auth.workspace.list", Empty, WorkspaceList)
+WORKSPACE_CREATE = gateway_rpc(
     "rpc.auth.workspace.create",
     CreateWorkspace,
     Workspace,
-    callers=["gateway"],
-    summary="create a team workspace owned by the caller",
+    "create a team workspace owned by the caller",
 )
-WORKSPACE_GET = rpc("rpc.auth.workspace.get", WorkspaceRef, Workspace, callers=["gateway"])
-WORKSPACE_UPDATE = rpc("rpc.auth.workspace.update", UpdateWorkspace, Workspace, callers=["gateway"])
-WORKSPACE_DELETE = rpc(
+WORKSPACE_GET = gateway_rpc("rpc.auth.workspace.get", WorkspaceRef, Workspace)
+WORKSPACE_UPDATE = gateway_rpc("rpc.auth.workspace.update", UpdateWorkspace, Workspace)
+WORKSPACE_DELETE = gateway_rpc(
     "rpc.auth.workspace.delete",
     DeleteWorkspace,
     WorkspaceDeleted,
-    callers=["gateway"],
-    summary="owner: delete a team workspace, stop its bots and purge its data everywhere",
+    "owner: delete a team workspace, stop its bots and purge its data everywhere",
 )
-WORKSPACE_TRANSFER = rpc(
+WORKSPACE_TRANSFER = gateway_rpc(
     "rpc.auth.workspace.transfer",
     TransferWorkspace,
     Workspace,
-    callers=["gateway"],
-    summary="owner: make another member the owner (the old owner becomes admin)",
+    "owner: make another member the owner (the old owner becomes admin)",
 )
-MEMBER_LIST = rpc("rpc.auth.member.list", WorkspaceRef, MemberList, callers=["gateway"])
-MEMBER_UPDATE = rpc("rpc.auth.member.update", UpdateMember, Member, callers=["gateway"])
-MEMBER_REMOVE = rpc("rpc.auth.member.remove", MemberRef, Empty, callers=["gateway"])
-MEMBER_LEAVE = rpc("rpc.auth.member.leave", WorkspaceRef, Empty, callers=["gateway"])
-ROLE_LIST = rpc("rpc.auth.role.list", WorkspaceRef, RoleList, callers=["gateway"])
-ROLE_CREATE = rpc("rpc.auth.role.create", CreateRole, Role, callers=["gateway"])
-ROLE_UPDATE = rpc("rpc.auth.role.update", UpdateRole, Role, callers=["gateway"])
-ROLE_DELETE = rpc("rpc.auth.role.delete", RoleIdRef, Empty, callers=["gateway"])
-INVITATION_CREATE = rpc(
+MEMBER_LIST = gateway_rpc("rpc.auth.member.list", WorkspaceRef, MemberList)
+MEMBER_UPDATE = gateway_rpc("rpc.auth.member.update", UpdateMember, Member)
+MEMBER_REMOVE = gateway_rpc("rpc.auth.member.remove", MemberRef, Empty)
+MEMBER_LEAVE = gateway_rpc("rpc.auth.member.leave", WorkspaceRef, Empty)
+ROLE_LIST = gateway_rpc("rpc.auth.role.list", WorkspaceRef, RoleList)
+ROLE_CREATE = gateway_rpc("rpc.auth.role.create", CreateRole, Role)
+ROLE_UPDATE = gateway_rpc("rpc.auth.role.update", UpdateRole, Role)
+ROLE_DELETE = gateway_rpc("rpc.auth.role.delete", RoleIdRef, Empty)
+INVITATION_CREATE = gateway_rpc(
     "rpc.auth.invitation.create",
     CreateInvitation,
     InvitationCreated,
-    callers=["gateway"],
-    summary="a single-use invitation link (token shown once)",
+    "a single-use invitation link (token shown once)",
 )
-INVITATION_LIST = rpc("rpc.auth.invitation.list", WorkspaceRef, InvitationList, callers=["gateway"])
-INVITATION_REVOKE = rpc("rpc.auth.invitation.revoke", InvitationRef, Empty, callers=["gateway"])
-INVITATION_PREVIEW = rpc(
+INVITATION_LIST = gateway_rpc("rpc.auth.invitation.list", WorkspaceRef, InvitationList)
+INVITATION_REVOKE = gateway_rpc("rpc.auth.invitation.revoke", InvitationRef, Empty)
+INVITATION_PREVIEW = gateway_rpc(
     "rpc.auth.invitation.preview",
     AcceptInvitation,
     InvitationPreview,
-    callers=["gateway"],
-    summary="what an invitation token would join (410 when expired, revoked or used)",
+    "what an invitation token would join (410 when expired, revoked or used)",
 )
-INVITATION_ACCEPT = rpc(
+INVITATION_ACCEPT = gateway_rpc(
     "rpc.auth.invitation.accept",
     AcceptInvitation,
     InvitationAccepted,
-    callers=["gateway"],
-    summary="join a workspace with an invitation token (410 when expired, revoked or used)",
+    "join a workspace with an invitation token (410 when expired, revoked or used)",
 )
 
 SPECS: list[Spec] = [

@@ -8,9 +8,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from command_service.execution.steps import RunContext, VariableTarget
+from command_service.execution.steps import RunContext, VariableChange
 from proto.automations import (
     ActResult,
     AiStep,
@@ -97,18 +97,12 @@ class DryEffects:
     async def ai(self, key: str, step: AiStep, variables: dict[str, str]) -> dict[str, Any]:
         return {"text": "(the AI's answer)"}
 
-    async def variable(
-        self,
-        key: str,
-        op: Literal["set", "increment", "delete"],
-        where: VariableTarget,
-        value: Any,
-        expires_in_s: int | None,
-    ) -> Any:
-        if op == "delete":
+    async def variable(self, key: str, change: VariableChange) -> Any:
+        if change.op == "delete":
             return None
-        if op == "set":
-            return value
+        if change.op == "set":
+            return change.value
+        where = change.where
         known = self.ctx.vars if where.user_id is None else self.ctx.user_vars
         current = known.get(where.key, 0)
-        return (current if isinstance(current, int | float) else 0) + value
+        return (current if isinstance(current, int | float) else 0) + change.value

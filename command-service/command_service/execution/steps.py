@@ -56,14 +56,8 @@ class Effects(Protocol):
 
     async def ai(self, key: str, step: AiStep, variables: dict[str, str]) -> dict[str, Any]: ...
 
-    async def variable(
-        self,
-        key: str,
-        op: Literal["set", "increment", "delete"],
-        where: VariableTarget,
-        value: Any,
-        expires_in_s: int | None,
-    ) -> Any: ...
+    async def variable(self, key: str, change: VariableChange) -> Any:
+        """Apply the change; the variable's new value (None once deleted)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +65,14 @@ class VariableTarget:
     guild_id: str
     user_id: str | None  # None: a server variable
     key: str
+
+
+@dataclass(frozen=True)
+class VariableChange:
+    op: Literal["set", "increment", "delete"]
+    where: VariableTarget
+    value: Any = None  # the rendered value to set, or how much to add
+    expires_in_s: int | None = None
 
 
 @dataclass
@@ -235,8 +237,8 @@ class StepEngine:
                 else "increment" if isinstance(step, IncrementVariableStep) else "delete"
             )  # fmt: skip
             value = rendered.get("value") if op == "set" else getattr(step, "by", None)
-            expires = getattr(step, "expires_in_s", None)
-            new = await self.effects.variable(key, op, target, value, expires)
+            change = VariableChange(op, target, value, getattr(step, "expires_in_s", None))
+            new = await self.effects.variable(key, change)
             s.set_variable(target, None if op == "delete" else new)
             return StepRecord(path, kind, rendered, {"value": new}, f"{op} {target.key}")
         raise StepFailed(f"{_label(path, step)}: this step cannot run here")

@@ -6,7 +6,7 @@ twice."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 from pydantic import TypeAdapter
@@ -15,6 +15,7 @@ from command_service.execution.steps import (
     RunContext,
     StepEngine,
     StepRecord,
+    VariableChange,
     VariableTarget,
 )
 from command_service.execution.templates import Renderer
@@ -49,15 +50,13 @@ class World:
         self.calls.append((key, "ai", variables))
         return {"text": "a haiku"}
 
-    async def variable(
-        self, key: str, op: Literal["set", "increment", "delete"], where: VariableTarget,
-        value: Any, expires_in_s: int | None,
-    ) -> Any:  # fmt: skip
-        self.calls.append((key, f"var.{op}", {"key": where.key, "user": where.user_id}))
-        if op == "delete":
+    async def variable(self, key: str, change: VariableChange) -> Any:
+        where = change.where
+        self.calls.append((key, f"var.{change.op}", {"key": where.key, "user": where.user_id}))
+        if change.op == "delete":
             self.variables.pop(where, None)
             return None
-        new = value if op == "set" else self.variables.get(where, 0) + value
+        new = change.value if change.op == "set" else self.variables.get(where, 0) + change.value
         self.variables[where] = new
         return new
 

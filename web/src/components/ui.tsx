@@ -65,6 +65,33 @@ export function Field({ label, name, error, hint, children }: FieldProps) {
   );
 }
 
+/** A form's Submit (saying what it waits for while pending) and Cancel, and any more buttons. */
+export function SubmitRow({
+  pending,
+  label,
+  busy,
+  onCancel,
+  children,
+}: {
+  pending: boolean;
+  label: string;
+  busy: string;
+  onCancel?: () => void;
+  children?: ReactNode;
+}) {
+  return (
+    <div className="row" style={{ marginTop: 12 }}>
+      <button className="primary" disabled={pending}>{pending ? busy : label}</button>
+      {onCancel && (
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      )}
+      {children}
+    </div>
+  );
+}
+
 export function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
   const [done, setDone] = useState(false);
   return (

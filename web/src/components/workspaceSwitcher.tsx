@@ -6,7 +6,7 @@ import { fieldErrors } from '../api/errors';
 import { useMe } from '../api/session';
 import { useMyWorkspaces, useWorkspaceParam, WS_PARAM } from '../api/workspaces';
 import type { Workspace } from '../api/types';
-import { Field } from './ui';
+import { Field, SubmitRow } from './ui';
 import { Counter, SaveErrors } from './formErrors';
 import { LIMITS } from '../lib/fields';
 import { useToast } from './toast';
@@ -77,10 +77,7 @@ function CreateWorkspace({ open, onClose }: { open: boolean; onClose: () => void
           {(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />}
         </Field>
         <SaveErrors errors={errs} error={create.error} />
-        <div className="row" style={{ marginTop: 12 }}>
-          <button className="primary" disabled={create.isPending}>{create.isPending ? 'Creating…' : 'Create workspace'}</button>
-          <button type="button" onClick={onClose}>Cancel</button>
-        </div>
+        <SubmitRow pending={create.isPending} label="Create workspace" busy="Creating…" onCancel={onClose} />
       </form>
     </dialog>
   );

@@ -6,7 +6,7 @@ import { fieldErrors } from '../api/errors';
 import { useMe } from '../api/session';
 import type { BotPage, Invitation, InvitationCreated, InvitationList, Member, MemberList, MyWorkspace, Role, RoleList } from '../api/types';
 import { Gated } from '../components/gated';
-import { Confirm, CopyButton, Empty, ErrorBox, Field, Loading, when } from '../components/ui';
+import { Confirm, CopyButton, Empty, ErrorBox, Field, Loading, when, SubmitRow } from '../components/ui';
 import { useToast } from '../components/toast';
 import { SaveErrors } from '../components/formErrors';
 import { ListTable } from '../components/table';
@@ -286,10 +286,7 @@ function InviteDialog({ ws, roles, open, onClose }: { ws: MyWorkspace; roles?: R
             )}
           </Field>
           <SaveErrors errors={errs} labels={{ bot_ids: 'Limit to these bots' }} error={create.error} />
-          <div className="row" style={{ marginTop: 12 }}>
-            <button className="primary" disabled={create.isPending}>{create.isPending ? 'Creating…' : 'Create invitation link'}</button>
-            <button type="button" onClick={close}>Cancel</button>
-          </div>
+          <SubmitRow pending={create.isPending} label="Create invitation link" busy="Creating…" onCancel={close} />
         </form>
       )}
     </dialog>

@@ -4,7 +4,7 @@ import { api } from '../api/client';
 import { fieldErrors } from '../api/errors';
 import type { MyWorkspace, Permission, PermissionInfo, Role } from '../api/types';
 import { Gated } from '../components/gated';
-import { Confirm, ErrorBox, Field, Loading } from '../components/ui';
+import { Confirm, ErrorBox, Field, Loading, SubmitRow } from '../components/ui';
 import { useToast } from '../components/toast';
 import { Counter, SaveErrors } from '../components/formErrors';
 import { LIMITS } from '../lib/fields';
@@ -116,11 +116,9 @@ function RoleEditor({ ws, perms, saved, onDone }: { ws: MyWorkspace; perms: Perm
         ))}
       </fieldset>
       <SaveErrors errors={errs} error={save.error} />
-      <div className="row" style={{ marginTop: 10 }}>
-        <button className="primary" disabled={save.isPending}>{save.isPending ? 'Saving…' : 'Save role'}</button>
-        <button type="button" onClick={onDone}>Cancel</button>
+      <SubmitRow pending={save.isPending} label="Save role" busy="Saving…" onCancel={onDone}>
         {saved && <button type="button" className="danger" onClick={() => setDeleting(true)}>Delete role</button>}
-      </div>
+      </SubmitRow>
       <ErrorBox error={remove.error} />
       <Confirm open={deleting} title={`Delete ${saved?.name}?`} confirmLabel="Delete role" busy={remove.isPending} onConfirm={() => remove.mutate()} onCancel={() => setDeleting(false)}>
         {saved?.members ? <p>{saved.members} {saved.members === 1 ? 'member has' : 'members have'} this role.</p> : null}
