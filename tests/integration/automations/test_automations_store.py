@@ -21,6 +21,7 @@ from command_service import repository as repo
 from command_service.execution.triggers import trigger_manifest
 from command_service.models import AutomationRow, ScheduleRow, VariableRow
 from proto import automations as A
+from proto import bots as B
 from proto.access import Access
 from proto.errors import ErrorCode
 from services.errors import RpcError
@@ -95,13 +96,18 @@ async def test_an_automation_is_created_listed_changed_and_deleted(
     assert dup.message == "an automation named 'welcome' exists"
 
     patch = A.AutomationPatch.model_validate(
-        {"name": "greet", "enabled": False, "actions": [{"type": "stop"}]}
+        {
+            "name": "greet",
+            "enabled": False,
+            "actions": [{"type": "condition", "if": "user.bot", "then": [{"type": "stop"}]}],
+        }
     )
     changed = await owner(
         A.AUTOMATION_UPDATE, A.UpdateAutomation(bot_id=bot, automation_id=created.id, patch=patch)
     )
     assert (changed.name, changed.enabled, changed.cooldown_user_s) == ("greet", False, 30)
-    assert [s.type for s in changed.actions] == ["stop"]
+    [condition] = changed.actions
+    assert (condition.if_, [s.type for s in condition.then]) == ("user.bot", ["stop"])
     assert changed.status.active is False
     assert changed.updated_at > created.updated_at
     assert (await owner(A.AUTOMATION_GET, ref)).name == "greet"
@@ -561,3 +567,24 @@ async def test_runs_are_listed_newest_first_in_pages(
 
     bad = await owner.error(A.AUTOMATION_RUNS, query.model_copy(update={"cursor": "nonsense!"}))
     assert bad.code is ErrorCode.VALIDATION
+
+
+async def test_a_deleted_bots_automations_runs_and_variables_go_with_it(
+    nc: NATS, owned_bot: Any, admin_db: AsyncSession
+) -> None:
+    owner = as_role(nc, owned_bot, "owner")
+    bot = owned_bot.bot_id
+    created = await owner(A.AUTOMATION_CREATE, A.CreateAutomation(bot_id=bot, automation=welcome()))
+    await owner(A.VARIABLE_PUT, put(bot, "count", 1))
+    await owner(B.DELETE_BOT, B.BotRef(bot_id=bot))
+
+    async def left() -> int:
+        counted = 0
+        for model in (AutomationRow, VariableRow):
+            q = select(func.count()).select_from(model).where(model.bot_id == bot)
+            counted += int(await admin_db.scalar(q) or 0)
+        await admin_db.commit()
+        return counted
+
+    await apoll(lambda: _eventually(left, 0), timeout_s=15, what="the bot's rows removed")
+    assert await admin_db.get(ScheduleRow, created.id) is None
