@@ -349,10 +349,12 @@ class AutomationService:
                 "delete some first"
             )
             raise invalid([FieldError(loc=["body", "key"], message=message)], message)
-        target = ("variable", _variable_target(bot, req.guild_id, user, req.key))
+        kind, target = _variable_target(bot, req.guild_id, user, req.key)
         after = {"value": value, "expires_at": expires.isoformat() if expires else None}
         changes = diff(None if old is None else {"value": old.value}, after)
-        await self.auditor.record(s, actor, bot.workspace_id, "variable.put", target, changes)
+        await self.auditor.record(
+            s, actor, bot.workspace_id, f"{kind}.put", (kind, target), changes
+        )
         return a.VariableOut(
             guild_id=req.guild_id,
             user_id=req.user_id,
@@ -371,9 +373,11 @@ class AutomationService:
         old = await repo.get_variable(s, bot.bot_id, ref.guild_id, user, ref.key, at)
         if not await repo.delete_variable(s, bot.bot_id, ref.guild_id, user, ref.key, at):
             raise not_found("variable")
-        target = ("variable", _variable_target(bot, ref.guild_id, user, ref.key))
+        kind, target = _variable_target(bot, ref.guild_id, user, ref.key)
         changes = diff({"value": old.value if old else None}, None)
-        await self.auditor.record(s, actor, bot.workspace_id, "variable.delete", target, changes)
+        await self.auditor.record(
+            s, actor, bot.workspace_id, f"{kind}.delete", (kind, target), changes
+        )
         return Empty()
 
 
@@ -381,9 +385,11 @@ def _name_taken(name: str) -> Exception:
     return conflict(f"an automation named {name!r} exists", field="name")
 
 
-def _variable_target(bot: BotScope, guild_id: str, user_id: str, key: str) -> str:
-    """An audit record's target: the bot, the server, the member (if any) and the key."""
-    return "/".join(p for p in (str(bot.bot_id), guild_id, user_id, key) if p)
+def _variable_target(bot: BotScope, guild_id: str, user_id: str, key: str) -> tuple[str, str]:
+    """An audit record's target type (`variable`: a server's; `member_variable`) and id: the
+    bot, the server, the member (if any) and the key."""
+    kind = "member_variable" if user_id else "variable"
+    return kind, "/".join(p for p in (str(bot.bot_id), guild_id, user_id, key) if p)
 
 
 def variable_out(row: VariableRow) -> a.VariableOut:

@@ -15,7 +15,17 @@ from gateway.errors import install_error_handlers
 from gateway.inputs import check_request
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.ratelimit import IpRateLimitMiddleware, RateLimiter
-from gateway.routes import audit, auth, bots, commands, files, logs, status, workspaces
+from gateway.routes import (
+    audit,
+    auth,
+    automations,
+    bots,
+    commands,
+    files,
+    logs,
+    status,
+    workspaces,
+)
 from gateway.settings import Settings
 from gateway.web import mount_web
 from services.runtime import ServiceDefinition, ServiceRuntime
@@ -54,7 +64,7 @@ def create_app(runtime: ServiceRuntime, authn: Authn) -> FastAPI:
     app.state.runtime = runtime
     app.state.authn = authn
     install_error_handlers(app)
-    for module in (status, auth, workspaces, audit, bots, commands, files, logs):
+    for module in (status, auth, workspaces, audit, bots, commands, automations, files, logs):
         app.include_router(module.router)
     annotate_audit(app)
     mount_docs(app)

@@ -402,7 +402,7 @@ async def test_variables_are_put_listed_and_deleted(nc: NATS, owned_bot: Any, au
     not_found(await owner.error(A.VARIABLE_DELETE, ref))
 
     records = await audit.wait(f"{bot}/{GUILD}/{USER}/warnings", 2)
-    assert [r["action"] for r in records] == ["variable.put", "variable.delete"]
+    assert [r["action"] for r in records] == ["member_variable.put", "member_variable.delete"]
     assert [r["action"] for r in audit.of(f"{bot}/{GUILD}/joined_total")] == [
         "variable.put",
         "variable.put",
