@@ -33,6 +33,9 @@ from services.runtime import ServiceDefinition, ServiceRuntime
 # Every API response carries these unless it sets its own (pages set their own CSP).
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
+# The public API's areas, in the order the OpenAPI document lists them.
+ROUTE_MODULES = (status, auth, workspaces, audit, bots, commands, automations, files, logs)
+
 
 def response_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     headers = [
@@ -64,7 +67,7 @@ def create_app(runtime: ServiceRuntime, authn: Authn) -> FastAPI:
     app.state.runtime = runtime
     app.state.authn = authn
     install_error_handlers(app)
-    for module in (status, auth, workspaces, audit, bots, commands, automations, files, logs):
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
     annotate_audit(app)
     mount_docs(app)

@@ -6,14 +6,17 @@ the caller cannot see. A request the contract refuses is a 422 naming the field.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from gateway.auth import CurrentUser
 from gateway.deps import Bus
+from gateway.routes.items import typed
 from proto import automations as A
+from proto.base import Contract
 
 router = APIRouter(tags=["automations"])
 
@@ -106,61 +109,54 @@ async def list_variables(
     return await bus.call(A.VARIABLE_LIST, req, user_id=user.user_id)
 
 
-async def _put(bus: Bus, user: CurrentUser, ref: dict[str, Any], body: A.VariablePut) -> Any:
-    req = A.PutVariable(**ref, variable=body)
-    return await bus.call(A.VARIABLE_PUT, req, user_id=user.user_id)
+class VariablePath(Contract):
+    """The variable a path names: a server's (`…/{guild_id}/{key}`) or a member's
+    (`…/{guild_id}/users/{user_id}/{key}`)."""
+
+    bot_id: UUID
+    guild_id: str
+    user_id: str | None = None
+    key: str
 
 
-async def _delete(bus: Bus, user: CurrentUser, ref: dict[str, Any]) -> Response:
-    await bus.call(A.VARIABLE_DELETE, A.VariableRef(**ref), user_id=user.user_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+def _server(bot_id: UUID, guild_id: str, key: str) -> VariablePath:
+    return VariablePath(bot_id=bot_id, guild_id=guild_id, key=key)
 
 
-@router.put(
-    SERVER_VARIABLE,
-    response_model=A.VariableOut,
-    summary="set a server's variable (automations.edit)",
-)
-async def put_server_variable(
-    bot_id: UUID, guild_id: str, key: str, body: A.VariablePut, bus: Bus, user: CurrentUser
-) -> Any:
-    return await _put(bus, user, {"bot_id": bot_id, "guild_id": guild_id, "key": key}, body)
+def _member(bot_id: UUID, guild_id: str, user_id: str, key: str) -> VariablePath:
+    return VariablePath(bot_id=bot_id, guild_id=guild_id, user_id=user_id, key=key)
 
 
-@router.delete(
-    SERVER_VARIABLE, summary="delete a server's variable (automations.edit)", **NO_CONTENT
-)
-async def delete_server_variable(
-    bot_id: UUID, guild_id: str, key: str, bus: Bus, user: CurrentUser
-) -> Response:
-    return await _delete(bus, user, {"bot_id": bot_id, "guild_id": guild_id, "key": key})
+def add_variable_routes(path: str, of: Callable[..., VariablePath], kind: str) -> None:
+    """PUT and DELETE of one kind of variable; `of` reads the path (the contract checks the
+    ids and the key: a 422 naming the field)."""
+    # Per kind, so the signatures cannot spell it (`typed`).
+    at_path = typed(at=Annotated[VariablePath, Depends(of)])
+
+    @router.put(
+        path,
+        response_model=A.VariableOut,
+        summary=f"set a {kind}'s variable (automations.edit)",
+        name=f"put_{kind}_variable",
+    )
+    @at_path
+    async def put_variable(
+        at: VariablePath, body: A.VariablePut, bus: Bus, user: CurrentUser
+    ) -> Any:
+        req = A.PutVariable(**at.model_dump(), variable=body)
+        return await bus.call(A.VARIABLE_PUT, req, user_id=user.user_id)
+
+    @router.delete(
+        path,
+        summary=f"delete a {kind}'s variable (automations.edit)",
+        name=f"delete_{kind}_variable",
+        **NO_CONTENT,
+    )
+    @at_path
+    async def delete_variable(at: VariablePath, bus: Bus, user: CurrentUser) -> Response:
+        await bus.call(A.VARIABLE_DELETE, A.VariableRef(**at.model_dump()), user_id=user.user_id)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.put(
-    MEMBER_VARIABLE,
-    response_model=A.VariableOut,
-    summary="set a member's variable in a server (automations.edit)",
-)
-async def put_member_variable(
-    bot_id: UUID,
-    guild_id: str,
-    user_id: str,
-    key: str,
-    body: A.VariablePut,
-    bus: Bus,
-    user: CurrentUser,
-) -> Any:
-    ref = {"bot_id": bot_id, "guild_id": guild_id, "user_id": user_id, "key": key}
-    return await _put(bus, user, ref, body)
-
-
-@router.delete(
-    MEMBER_VARIABLE,
-    summary="delete a member's variable in a server (automations.edit)",
-    **NO_CONTENT,
-)
-async def delete_member_variable(
-    bot_id: UUID, guild_id: str, user_id: str, key: str, bus: Bus, user: CurrentUser
-) -> Response:
-    ref = {"bot_id": bot_id, "guild_id": guild_id, "user_id": user_id, "key": key}
-    return await _delete(bus, user, ref)
+add_variable_routes(SERVER_VARIABLE, _server, "server")
+add_variable_routes(MEMBER_VARIABLE, _member, "member")
