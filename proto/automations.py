@@ -31,7 +31,7 @@ from proto.commands import (
     rule_error,
 )
 from proto.events import Event
-from proto.registry import EventSpec, Spec, declared_specs, rpc
+from proto.registry import EventSpec, KvSpec, Spec, declared_specs, rpc
 
 # --------------------------------------------------------------------------------------
 # Limits (the console reads them from /v1/config, the executor enforces them).
@@ -836,10 +836,11 @@ TRIGGER_MANIFEST = rpc(
     "rpc.command.triggers.manifest", BotAutomationRef, TriggerManifest, callers=["bot"],
     summary="the events and intents a bot's enabled triggers need", planned=True,
 )  # fmt: skip
+# Done and in-progress `act` keys (bot-service), so a repeated key does not act twice.
+ACTIONS_BUCKET = "bot_actions"
 ACT = rpc(
     "rpc.bot.runtime.act", DiscordAct, ActResult, callers=["command"],
     summary="carry out one Discord side effect of an automation run, once per key",
-    planned=True,
 )  # fmt: skip
 
 SPECS: list[Spec] = [
@@ -850,5 +851,10 @@ SPECS: list[Spec] = [
         TriggersChanged,
         frozenset({"command"}),
         "a bot's automations changed (its trigger manifest's hash)",
+    ),
+    KvSpec(
+        ACTIONS_BUCKET,
+        frozenset({"bot"}),
+        "Discord side effects of runs done or in progress, one key per idempotency key (24 h)",
     ),
 ]

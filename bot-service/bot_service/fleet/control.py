@@ -1,6 +1,6 @@
 """Status reads and bot control. Control operations are routed to the replica that runs
 the bot's shard (`ctl.bot.<bot>.<shard>`); with nobody running it, REST-only operations
-(avatar, message) are done here with the bot's token."""
+(avatar, message, automation acts) are done here with the bot's token."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from uuid import UUID
 import discord
 import orjson
 
+from bot_service.fleet.actions import Actions, parse_params, perform, perform_with_token
 from bot_service.fleet.cache import place_of
 from bot_service.fleet.host import FleetCore
 from proto import headers as H
 from proto.access import Permission
+from proto.automations import ACT, ActResult, DiscordAct
 from proto.base import Contract
 from proto.bots import APPLY_AVATAR, ApplyAvatar, AvatarApplied, BotRef
 from proto.errors import ErrorCode, ErrorEnvelope
@@ -141,6 +143,7 @@ class Control:
     def __init__(self, fleet: ControlHost) -> None:
         self.fleet = fleet
         self._subs: dict[tuple[UUID, int], Subscription] = {}
+        self.actions = Actions()
 
     def register(self) -> None:
         rpc = self.fleet.runtime.rpc
@@ -152,6 +155,7 @@ class Control:
         rpc.register(GET_GUILDS, self.get_guilds)
         rpc.register(SYNC_COMMANDS, self.sync_commands)
         rpc.register(LIVE_CONTEXT, self.live_context)
+        rpc.register(ACT, self.act)
 
     # ------------------------------------------------------------------ ownership
     async def _owned(self, bot_id: UUID, ctx: RpcContext, permission: Permission) -> DesiredBot:
@@ -203,6 +207,19 @@ class Control:
             raise RpcError(ErrorCode.VALIDATION, "a message needs content or embeds")
         reply = await self._route(req.bot_id, 0, "message", req, b"", ctx)
         return MessageSent.model_validate_json(reply)
+
+    async def act(self, req: DiscordAct, ctx: RpcContext) -> ActResult:
+        """A Discord side effect of an automation run (callers: command, acting for no
+        user): done by the replica running the guild's shard, once per idempotency key."""
+        desired = await self.fleet.desired_of(req.bot_id)
+        if desired is None:
+            raise not_found("bot")
+
+        async def route(act: DiscordAct, shard: int) -> ActResult:
+            reply = await self._route(act.bot_id, shard, "act", act, b"", ctx)
+            return ActResult.model_validate_json(reply)
+
+        return await self.actions.act(req, self.fleet.shard_count_of(desired) or 1, route)
 
     async def live_context(self, req: ContextRequest, ctx: RpcContext) -> LiveContext:
         await self._owned(req.bot_id, ctx, "bots.view")
@@ -325,6 +342,10 @@ class Control:
                     .model_dump_json()
                     .encode()
                 )
+            if op == "act":
+                assert isinstance(req, DiscordAct)
+                result = await perform(client.http, req, parse_params(req))
+                return result.model_dump_json().encode()
             if op == "context":
                 assert isinstance(req, ContextRequest)
                 return live_context_of(client, req).model_dump_json().encode()
@@ -375,6 +396,15 @@ class Control:
             token = await fleet.token(bot_id)
         except fleet.token_missing_errors:
             raise not_found("bot") from None
+        if op == "act":
+            assert isinstance(req, DiscordAct)
+            try:
+                result = await perform_with_token(token, req, parse_params(req))
+            except RpcError:
+                raise
+            except Exception as exc:
+                raise _from_discord_py(exc) from None
+            return result.model_dump_json().encode()
         api = fleet.runtime.settings.discord_api_url
         auth = {"Authorization": f"Bot {token}"}
         if op == "avatar":
@@ -450,6 +480,7 @@ class Control:
                 "guilds": BotRef,
                 "sync": BotRef,
                 "context": ContextRequest,
+                "act": DiscordAct,
             }
             req = models[op].model_validate_json(headers.get(H.META, "{}"))
             unit = self.fleet.unit_of(bot_id, shard)

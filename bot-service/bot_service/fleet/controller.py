@@ -29,6 +29,7 @@ import aiohttp
 import discord
 
 from bot_service.fleet import diagnosis, metrics
+from bot_service.fleet.actions import ACTIONS_TTL_S, ActionKeys
 from bot_service.fleet.commands import CommandBridge
 from bot_service.fleet.control import AvatarBook, Control
 from bot_service.fleet.discordpy import gateway_url, pin_mmap_threshold, point_rest_and_cdn
@@ -38,6 +39,7 @@ from bot_service.fleet.identify import IdentifyPacer
 from bot_service.fleet.settings import FleetSettings
 from bot_service.fleet.status import StatusBoard, summarize
 from bot_service.fleet.unit import ShardUnit, StopMode
+from proto.automations import ACTIONS_BUCKET
 from proto.fleet import (
     BotStatus,
     DesiredBot,
@@ -126,6 +128,8 @@ class Fleet:
         self.identify = IdentifyPacer(identify_kv, s.identify_window_s, self.replica)
         self.plans_kv = Store(await _bucket(rt, "bot_plans"))
         self.status = StatusBoard(self, Store(await _bucket(rt, "bot_status")))
+        actions_kv = Store(await _bucket(rt, ACTIONS_BUCKET, ACTIONS_TTL_S))
+        self.control.actions.keys = ActionKeys(actions_kv)
         await self._heartbeat_once()
         await self._refresh_members()
         rt.spawn(self.status.run(), name="fleet status")

@@ -18,6 +18,7 @@ from services.bus.rpc import answered_by
 # fleet engine (live shards), which registers its own subjects.
 ELSEWHERE = {
     "rpc.bot.avatar.apply",
+    "rpc.bot.runtime.act",
     "rpc.bot.runtime.context",
     "rpc.bot.runtime.guilds",
     "rpc.bot.runtime.message",
