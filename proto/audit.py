@@ -72,6 +72,14 @@ ACTIONS: Final[dict[str, str]] = {
     "connection.update": "changed a connection",
     "connection.delete": "deleted a connection",
     "connection.secret_set": "set a connection's secret",
+    # automations and variables (#18)
+    "automation.create": "created an automation",
+    "automation.update": "changed an automation",
+    "automation.delete": "deleted an automation",
+    "variable.put": "set a server's variable",
+    "variable.delete": "deleted a server's variable",
+    "member_variable.put": "set a member's variable in a server",
+    "member_variable.delete": "deleted a member's variable in a server",
     # files
     "file.upload": "uploaded a file",
     "file.delete": "deleted a file",
@@ -81,16 +89,19 @@ ACTIONS: Final[dict[str, str]] = {
 # (a member) and `invitation`.
 TARGET_TYPES: Final[tuple[str, ...]] = (
     "account",
+    "automation",
     "bot",
     "command",
     "connection",
     "file",
     "invitation",
+    "member_variable",
     "prompt",
     "role",
     "session",
     "token",
     "user",
+    "variable",
     "workspace",
 )
 

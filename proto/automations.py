@@ -765,6 +765,13 @@ class ActResult(Contract):
     repeated: bool = False
 
 
+class TriggersChanged(Event):
+    """`evt.command.<workspace>.<bot>.triggers_changed`: a bot's automations changed;
+    bot-service asks for the trigger manifest again when `hash` is not the one it has."""
+
+    hash: str
+
+
 class AutomationRun(Event):
     """`evt.automation.<workspace>.<bot>.run`: one run ended."""
 
@@ -780,33 +787,33 @@ class AutomationRun(Event):
 
 
 # --------------------------------------------------------------------------------------
-# Subjects. Declared ahead of their handlers (`planned`): slices V, E and F serve them.
+# Subjects. Those still `planned` are declared ahead of their handlers (slices E and F).
 # --------------------------------------------------------------------------------------
 _GW = ["gateway"]
 
 AUTOMATION_LIST = rpc(
     "rpc.command.automation.list", BotAutomationRef, AutomationList, callers=_GW,
-    summary="a bot's automations", planned=True,
+    summary="a bot's automations",
 )  # fmt: skip
 AUTOMATION_CREATE = rpc(
     "rpc.command.automation.create", CreateAutomation, AutomationOut, callers=_GW,
-    summary="add an automation", planned=True,
+    summary="add an automation",
 )  # fmt: skip
 AUTOMATION_GET = rpc(
     "rpc.command.automation.get", AutomationRef, AutomationOut, callers=_GW,
-    summary="one automation, with its next fire times", planned=True,
+    summary="one automation, with its next fire times",
 )  # fmt: skip
 AUTOMATION_UPDATE = rpc(
     "rpc.command.automation.update", UpdateAutomation, AutomationOut, callers=_GW,
-    summary="change an automation", planned=True,
+    summary="change an automation",
 )  # fmt: skip
 AUTOMATION_DELETE = rpc(
     "rpc.command.automation.delete", AutomationRef, Empty, callers=_GW,
-    summary="remove an automation", planned=True,
+    summary="remove an automation",
 )  # fmt: skip
 AUTOMATION_RUNS = rpc(
     "rpc.command.automation.runs", RunsQuery, RunPage, callers=_GW,
-    summary="recent runs of an automation, newest first", planned=True,
+    summary="recent runs of an automation, newest first",
 )  # fmt: skip
 AUTOMATION_TEST = rpc(
     "rpc.command.automation.test", TestAutomation, DryRun, callers=_GW,
@@ -815,15 +822,15 @@ AUTOMATION_TEST = rpc(
 )  # fmt: skip
 VARIABLE_LIST = rpc(
     "rpc.command.variable.list", VariablesQuery, VariableList, callers=_GW,
-    summary="a bot's variables, by server, user and key prefix", planned=True,
+    summary="a bot's variables, by server, user and key prefix",
 )  # fmt: skip
 VARIABLE_PUT = rpc(
     "rpc.command.variable.put", PutVariable, VariableOut, callers=_GW,
-    summary="set a server's (or a member's) variable", planned=True,
+    summary="set a server's (or a member's) variable",
 )  # fmt: skip
 VARIABLE_DELETE = rpc(
     "rpc.command.variable.delete", VariableRef, Empty, callers=_GW,
-    summary="delete a variable", planned=True,
+    summary="delete a variable",
 )  # fmt: skip
 TRIGGER_MANIFEST = rpc(
     "rpc.command.triggers.manifest", BotAutomationRef, TriggerManifest, callers=["bot"],
@@ -839,6 +846,12 @@ ACT = rpc(
 SPECS: list[Spec] = [
     *declared_specs(globals()),
     EventSpec("evt.automation.*.*.run", AutomationRun, frozenset({"command"}), "a run ended"),
+    EventSpec(
+        "evt.command.*.*.triggers_changed",
+        TriggersChanged,
+        frozenset({"command"}),
+        "a bot's automations changed (its trigger manifest's hash)",
+    ),
     KvSpec(
         ACTIONS_BUCKET,
         frozenset({"bot"}),

@@ -6,11 +6,12 @@ import logging
 
 import orjson
 
+from command_service.automations import AutomationService
 from command_service.execution.cache import SetupCache
 from command_service.execution.executor import Executor, SharedCooldowns
 from command_service.execution.outbound import Guard, Outbound
 from command_service.execution.templates import Renderer
-from command_service.handlers import Handlers, setup_loader
+from command_service.handlers import AutomationHandlers, Handlers, setup_loader
 from command_service.models import SCHEMA
 from command_service.service import ConfigService
 from command_service.settings import Settings
@@ -52,6 +53,7 @@ async def setup(runtime: ServiceRuntime) -> None:
 
     for spec, handler in _routes(h):
         runtime.rpc.register(spec, handler)
+    runtime.rpc.register_all(AutomationHandlers(h, AutomationService(config.auditor)))
 
     async def on_changed(msg: Msg) -> None:
         try:

@@ -12,10 +12,12 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from command_service.automations import AutomationService
 from command_service.bot_setup import BotSetup, Command
 from command_service.execution.cache import Loader, SetupCache
 from command_service.execution.executor import ADMINISTRATOR, Executor
 from command_service.service import Actor, BotScope, ConfigService, ItemService, PatchT
+from proto import automations as a
 from proto import commands as c
 from proto.access import Access
 from proto.base import Contract, Empty
@@ -24,7 +26,7 @@ from proto.errors import ErrorCode
 from proto.fleet import LIVE_CONTEXT, ContextRequest, LiveContext
 from proto.storage import READ_CONFIG, ConfigRef
 from proto.system import PurgeResult, PurgeUser, PurgeWorkspace
-from services.bus.rpc import RpcContext
+from services.bus.rpc import RpcContext, answers
 from services.db import Database
 from services.errors import RpcError, not_found
 from services.runtime import ServiceRuntime
@@ -485,6 +487,92 @@ class Handlers:
             removed = await self.config.purge_workspace(s, workspace_id)
         self.cache.invalidate_workspace(workspace_id)
         return PurgeResult(service="command", removed=removed)
+
+
+class _OfBot(Protocol):
+    @property
+    def bot_id(self) -> UUID: ...
+
+
+BotReqT = TypeVar("BotReqT", bound=_OfBot)
+
+
+class AutomationHandlers:
+    """Automations, their runs and variables (#18): each request finds the caller's bot
+    through `Handlers` (404 for a bot of another workspace) and commits what the service
+    layer decides."""
+
+    def __init__(self, handlers: Handlers, automations: AutomationService) -> None:
+        self.h = handlers
+        self.automations = automations
+
+    async def _serve(
+        self,
+        ctx: RpcContext,
+        req: BotReqT,
+        serve: Callable[[AsyncSession, Actor, BotScope, BotReqT], Awaitable[T]],
+    ) -> T:
+        return await self.h.read_bot(
+            ctx, req.bot_id, lambda s, actor, bot: serve(s, actor, bot, req)
+        )
+
+    async def _change(
+        self,
+        ctx: RpcContext,
+        req: BotReqT,
+        serve: Callable[[AsyncSession, Actor, BotScope, BotReqT], Awaitable[T]],
+    ) -> T:
+        """A change to a bot's automations: committed, then announced with the bot's new
+        trigger manifest hash (bot-service refreshes what it forwards)."""
+        actor, bot = await self.h.bot_of(ctx, req.bot_id)
+        async with self.h.tx(actor) as s:
+            out = await serve(s, actor, bot, req)
+        async with self.h.tx(actor) as s:
+            manifest = await self.automations.manifest(s, bot)
+        event = a.TriggersChanged(
+            workspace_id=bot.workspace_id,
+            bot_id=bot.bot_id,
+            hash=manifest.hash,
+            message="automations changed",
+        )
+        await self.h.rt.events.publish("command", "triggers_changed", event)
+        return out
+
+    @answers(a.AUTOMATION_LIST)
+    async def list(self, req: a.BotAutomationRef, ctx: RpcContext) -> a.AutomationList:
+        return await self._serve(ctx, req, self.automations.list)
+
+    @answers(a.AUTOMATION_GET)
+    async def get(self, req: a.AutomationRef, ctx: RpcContext) -> a.AutomationOut:
+        return await self._serve(ctx, req, self.automations.get)
+
+    @answers(a.AUTOMATION_CREATE)
+    async def create(self, req: a.CreateAutomation, ctx: RpcContext) -> a.AutomationOut:
+        return await self._change(ctx, req, self.automations.create)
+
+    @answers(a.AUTOMATION_UPDATE)
+    async def update(self, req: a.UpdateAutomation, ctx: RpcContext) -> a.AutomationOut:
+        return await self._change(ctx, req, self.automations.update)
+
+    @answers(a.AUTOMATION_DELETE)
+    async def delete(self, req: a.AutomationRef, ctx: RpcContext) -> Empty:
+        return await self._change(ctx, req, self.automations.delete)
+
+    @answers(a.AUTOMATION_RUNS)
+    async def runs(self, req: a.RunsQuery, ctx: RpcContext) -> a.RunPage:
+        return await self._serve(ctx, req, self.automations.runs)
+
+    @answers(a.VARIABLE_LIST)
+    async def variables(self, req: a.VariablesQuery, ctx: RpcContext) -> a.VariableList:
+        return await self._serve(ctx, req, self.automations.variables)
+
+    @answers(a.VARIABLE_PUT)
+    async def put_variable(self, req: a.PutVariable, ctx: RpcContext) -> a.VariableOut:
+        return await self._serve(ctx, req, self.automations.put_variable)
+
+    @answers(a.VARIABLE_DELETE)
+    async def delete_variable(self, req: a.VariableRef, ctx: RpcContext) -> Empty:
+        return await self._serve(ctx, req, self.automations.delete_variable)
 
 
 def _database(runtime: ServiceRuntime) -> Database:

@@ -11,13 +11,22 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import and_, delete, func, insert, literal, or_, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
-from command_service.models import BotSettingsRow, CommandRow, ConnectionRow, PromptRow
+from command_service.models import (
+    AutomationRow,
+    AutomationRunRow,
+    BotSettingsRow,
+    CommandRow,
+    ConnectionRow,
+    PromptRow,
+    ScheduleRow,
+    VariableRow,
+)
 from services.db import rows_touched
 
 # ---- commands ---------------------------------------------------------------------------
@@ -136,13 +145,266 @@ async def upsert_settings(
     )
 
 
+# ---- automations (#18) -------------------------------------------------------------------
+
+
+async def list_automations(s: AsyncSession, bot_id: UUID) -> Sequence[AutomationRow]:
+    q = (
+        select(AutomationRow)
+        .where(AutomationRow.bot_id == bot_id)
+        .order_by(col(AutomationRow.created_at), col(AutomationRow.id))
+    )
+    return (await s.execute(q)).scalars().all()
+
+
+async def get_automation(
+    s: AsyncSession, bot_id: UUID, automation_id: UUID
+) -> AutomationRow | None:
+    q = select(AutomationRow).where(
+        AutomationRow.bot_id == bot_id, AutomationRow.id == automation_id
+    )
+    return (await s.execute(q)).scalars().first()
+
+
+async def automation_named(s: AsyncSession, bot_id: UUID, name: str) -> AutomationRow | None:
+    q = select(AutomationRow).where(AutomationRow.bot_id == bot_id, AutomationRow.name == name)
+    return (await s.execute(q)).scalars().first()
+
+
+async def _one_at_a_time(s: AsyncSession, *scope: object) -> None:
+    """Serialize the transactions that count and then insert into one scope: under READ
+    COMMITTED two inserts counting at once would both see room for one more."""
+    key = ":".join(str(p) for p in scope)
+    await s.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+async def insert_automation_within(s: AsyncSession, values: dict[str, Any], limit: int) -> bool:
+    """Insert unless the bot has `limit` automations already, counted in the same statement
+    as the insert. False: the limit."""
+    await _one_at_a_time(s, "automations", values["bot_id"])
+    count = (
+        select(func.count())
+        .select_from(AutomationRow)
+        .where(col(AutomationRow.bot_id) == values["bot_id"])
+        .scalar_subquery()
+    )
+    names = list(values)
+    source = select(*(literal(values[n], AutomationRow.__table__.c[n].type) for n in names))
+    res = await s.execute(
+        insert(AutomationRow)
+        .from_select(names, source.where(count < limit))
+        .returning(col(AutomationRow.id))
+    )
+    return res.first() is not None
+
+
+async def update_automation(s: AsyncSession, automation_id: UUID, values: dict[str, Any]) -> None:
+    await s.execute(
+        update(AutomationRow).where(col(AutomationRow.id) == automation_id).values(**values)
+    )
+
+
+async def delete_automation(s: AsyncSession, bot_id: UUID, automation_id: UUID) -> bool:
+    res = await s.execute(
+        delete(AutomationRow)
+        .where(col(AutomationRow.bot_id) == bot_id, col(AutomationRow.id) == automation_id)
+        .returning(col(AutomationRow.id))
+    )
+    return res.first() is not None
+
+
+async def put_schedule(s: AsyncSession, values: dict[str, Any]) -> None:
+    stmt = pg_insert(ScheduleRow).values(**values)
+    await s.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[col(ScheduleRow.automation_id)],
+            set_={"next_due_at": values["next_due_at"]},
+        )
+    )
+
+
+async def delete_schedule(s: AsyncSession, automation_id: UUID) -> None:
+    await s.execute(delete(ScheduleRow).where(col(ScheduleRow.automation_id) == automation_id))
+
+
+async def get_schedule(s: AsyncSession, automation_id: UUID) -> ScheduleRow | None:
+    q = select(ScheduleRow).where(ScheduleRow.automation_id == automation_id)
+    return (await s.execute(q)).scalars().first()
+
+
+# ---- runs ---------------------------------------------------------------------------------
+
+
+async def insert_run(s: AsyncSession, values: dict[str, Any]) -> None:
+    await s.execute(insert(AutomationRunRow).values(**values))
+
+
+async def list_runs(
+    s: AsyncSession,
+    automation_id: UUID,
+    limit: int,
+    before: tuple[datetime, UUID] | None = None,
+) -> Sequence[AutomationRunRow]:
+    """Finished runs, newest first; `before`: the (started_at, id) of the last row seen."""
+    q = select(AutomationRunRow).where(
+        AutomationRunRow.automation_id == automation_id,
+        col(AutomationRunRow.outcome).is_not(None),
+    )
+    if before is not None:
+        q = q.where(
+            tuple_(col(AutomationRunRow.started_at), col(AutomationRunRow.id))
+            < tuple_(literal(before[0]), literal(before[1]))
+        )
+    q = q.order_by(col(AutomationRunRow.started_at).desc(), col(AutomationRunRow.id).desc())
+    return (await s.execute(q.limit(limit))).scalars().all()
+
+
+async def last_runs(
+    s: AsyncSession, automation_ids: Sequence[UUID]
+) -> dict[UUID, AutomationRunRow]:
+    """The newest finished run of each automation."""
+    if not automation_ids:
+        return {}
+    q = (
+        select(AutomationRunRow)
+        .distinct(col(AutomationRunRow.automation_id))
+        .where(
+            col(AutomationRunRow.automation_id).in_(automation_ids),
+            col(AutomationRunRow.outcome).is_not(None),
+        )
+        .order_by(
+            col(AutomationRunRow.automation_id),
+            col(AutomationRunRow.started_at).desc(),
+            col(AutomationRunRow.id).desc(),
+        )
+    )
+    return {r.automation_id: r for r in (await s.execute(q)).scalars().all()}
+
+
+# ---- variables ----------------------------------------------------------------------------
+
+
+def _live(now: datetime) -> Any:
+    return or_(col(VariableRow.expires_at).is_(None), col(VariableRow.expires_at) > now)
+
+
+async def list_variables(
+    s: AsyncSession,
+    bot_id: UUID,
+    now: datetime,
+    *,
+    guild_id: str | None,
+    user_id: str | None,
+    prefix: str | None,
+    limit: int,
+) -> Sequence[VariableRow]:
+    q = select(VariableRow).where(VariableRow.bot_id == bot_id, _live(now))
+    if guild_id is not None:
+        q = q.where(VariableRow.guild_id == guild_id)
+    if user_id is not None:
+        q = q.where(VariableRow.user_id == user_id)
+    if prefix:
+        # A key is [a-z0-9_]: `_` is LIKE's one-character wildcard, so escape it.
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        q = q.where(col(VariableRow.key).like(escaped + "%", escape="\\"))
+    q = q.order_by(col(VariableRow.guild_id), col(VariableRow.user_id), col(VariableRow.key)).limit(
+        limit
+    )
+    return (await s.execute(q)).scalars().all()
+
+
+async def get_variable(
+    s: AsyncSession, bot_id: UUID, guild_id: str, user_id: str, key: str, now: datetime
+) -> VariableRow | None:
+    q = select(VariableRow).where(
+        VariableRow.bot_id == bot_id,
+        VariableRow.guild_id == guild_id,
+        VariableRow.user_id == user_id,
+        VariableRow.key == key,
+        _live(now),
+    )
+    return (await s.execute(q)).scalars().first()
+
+
+async def put_variable_within(
+    s: AsyncSession, values: dict[str, Any], now: datetime, limit: int
+) -> bool:
+    """Insert or replace a variable. A new key is refused (False) when its (bot, guild) has
+    `limit` live keys already, counted in the same statement as the insert; replacing a key
+    (or one that expired) always passes."""
+    bot_id, guild_id = values["bot_id"], values["guild_id"]
+    await _one_at_a_time(s, "variables", bot_id, guild_id)
+    same = and_(
+        col(VariableRow.bot_id) == bot_id,
+        col(VariableRow.guild_id) == guild_id,
+        col(VariableRow.user_id) == values["user_id"],
+        col(VariableRow.key) == values["key"],
+    )
+    count = (
+        select(func.count())
+        .select_from(VariableRow)
+        .where(
+            col(VariableRow.bot_id) == bot_id,
+            col(VariableRow.guild_id) == guild_id,
+            _live(now),
+            ~same,
+        )
+        .scalar_subquery()
+    )
+    names = list(values)
+    table = VariableRow.__table__
+    source = select(*(literal(values[n], table.c[n].type) for n in names)).where(count < limit)
+    stmt = pg_insert(VariableRow).from_select(names, source)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            col(VariableRow.bot_id),
+            col(VariableRow.guild_id),
+            col(VariableRow.user_id),
+            col(VariableRow.key),
+        ],
+        set_={
+            "value": stmt.excluded.value,
+            "expires_at": stmt.excluded.expires_at,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+    res = await s.execute(stmt.returning(col(VariableRow.key)))
+    return res.first() is not None
+
+
+async def delete_variable(
+    s: AsyncSession, bot_id: UUID, guild_id: str, user_id: str, key: str, now: datetime
+) -> bool:
+    """False when there was no live variable (an expired one is removed all the same)."""
+    res = await s.execute(
+        delete(VariableRow)
+        .where(
+            col(VariableRow.bot_id) == bot_id,
+            col(VariableRow.guild_id) == guild_id,
+            col(VariableRow.user_id) == user_id,
+            col(VariableRow.key) == key,
+        )
+        .returning(col(VariableRow.expires_at))
+    )
+    row = res.first()
+    return row is not None and (row[0] is None or row[0] > now)
+
+
 # ---- purge ------------------------------------------------------------------------------
 
 
 async def purge_workspace(s: AsyncSession, workspace_id: UUID) -> int:
     """Every row of the workspace (commands first: they refer to prompts and connections)."""
     removed = 0
-    for model in (CommandRow, BotSettingsRow, PromptRow, ConnectionRow):
+    # Automations before nothing: their runs and schedules go with them (on delete cascade).
+    for model in (
+        CommandRow,
+        BotSettingsRow,
+        PromptRow,
+        ConnectionRow,
+        AutomationRow,
+        VariableRow,
+    ):
         res = await s.execute(delete(model).where(col(model.workspace_id) == workspace_id))
         removed += rows_touched(res) or 0
     return removed
@@ -150,7 +412,7 @@ async def purge_workspace(s: AsyncSession, workspace_id: UUID) -> int:
 
 async def purge_bot(s: AsyncSession, bot_id: UUID) -> int:
     removed = 0
-    for model in (CommandRow, BotSettingsRow):
+    for model in (CommandRow, BotSettingsRow, AutomationRow, VariableRow):
         res = await s.execute(delete(model).where(col(model.bot_id) == bot_id))
         removed += rows_touched(res) or 0
     return removed

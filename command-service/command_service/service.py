@@ -154,7 +154,7 @@ class Auditor:
         actor: Actor,
         workspace_id: UUID,
         action: str,
-        target: tuple[str, UUID],
+        target: tuple[str, UUID | str],
         changes: dict[str, Any],
     ) -> UUID:
         target_type, target_id = target

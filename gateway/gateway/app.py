@@ -15,13 +15,26 @@ from gateway.errors import install_error_handlers
 from gateway.inputs import check_request
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.ratelimit import IpRateLimitMiddleware, RateLimiter
-from gateway.routes import audit, auth, bots, commands, files, logs, status, workspaces
+from gateway.routes import (
+    audit,
+    auth,
+    automations,
+    bots,
+    commands,
+    files,
+    logs,
+    status,
+    workspaces,
+)
 from gateway.settings import Settings
 from gateway.web import mount_web
 from services.runtime import ServiceDefinition, ServiceRuntime
 
 # Every API response carries these unless it sets its own (pages set their own CSP).
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+# The public API's areas, in the order the OpenAPI document lists them.
+ROUTE_MODULES = (status, auth, workspaces, audit, bots, commands, automations, files, logs)
 
 
 def response_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
@@ -54,7 +67,7 @@ def create_app(runtime: ServiceRuntime, authn: Authn) -> FastAPI:
     app.state.runtime = runtime
     app.state.authn = authn
     install_error_handlers(app)
-    for module in (status, auth, workspaces, audit, bots, commands, files, logs):
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
     annotate_audit(app)
     mount_docs(app)

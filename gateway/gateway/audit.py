@@ -74,6 +74,15 @@ ROUTE_ACTIONS: Final[dict[tuple[str, str], str]] = {
     # runs a stored command against sample input, stores nothing
     ("POST", "/v1/bots/{bot_id}/commands/{command_id}/test"): NONE,
     ("POST", "/v1/bots/{bot_id}/import"): "command.import",
+    ("POST", "/v1/bots/{bot_id}/automations"): "automation.create",
+    ("PATCH", "/v1/bots/{bot_id}/automations/{automation_id}"): "automation.update",
+    ("DELETE", "/v1/bots/{bot_id}/automations/{automation_id}"): "automation.delete",
+    ("PUT", "/v1/bots/{bot_id}/variables/{guild_id}/{key}"): "variable.put",
+    ("DELETE", "/v1/bots/{bot_id}/variables/{guild_id}/{key}"): "variable.delete",
+    ("PUT", "/v1/bots/{bot_id}/variables/{guild_id}/users/{user_id}/{key}"): "member_variable.put",
+    ("DELETE", "/v1/bots/{bot_id}/variables/{guild_id}/users/{user_id}/{key}"): (
+        "member_variable.delete"
+    ),
     ("POST", "/v1/prompts"): "prompt.create",
     ("PATCH", "/v1/prompts/{prompt_id}"): "prompt.update",
     ("DELETE", "/v1/prompts/{prompt_id}"): "prompt.delete",

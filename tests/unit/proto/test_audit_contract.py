@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from gateway.app import ROUTE_MODULES
 from gateway.audit import ROUTE_ACTIONS, annotate
-from gateway.routes import audit, auth, bots, commands, files, logs, status, workspaces
 from proto import audit as AU
 
 # The routes the issue adds (their actions are gateway/audit.py's table).
@@ -36,7 +36,7 @@ def _route_actions() -> dict[tuple[str, str], str]:
     """Every state-changing route of the gateway with its `x-audit` (gateway/audit.py's table,
     in the OpenAPI document): an action, or `none` with the reason in that table."""
     app = FastAPI()
-    for module in (status, auth, workspaces, audit, bots, commands, files, logs):
+    for module in ROUTE_MODULES:
         app.include_router(module.router)
     annotate(app)
     return {

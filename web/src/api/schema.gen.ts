@@ -156,13 +156,13 @@ export type AuditPage = {
  * the opaque `next_cursor` of the previous page; `until_seq` pins an export to the chain
  * head it started at (the gateway sets it, clients do not). */
 export type AuditQuery = {
-  action?: "auth.sign_in" | "auth.sign_out" | "auth.sign_out_all" | "auth.refresh_reuse" | "auth.link" | "account.update" | "account.settings_update" | "account.delete" | "token.create" | "token.revoke" | "workspace.create" | "workspace.update" | "workspace.delete" | "workspace.transfer" | "member.invite" | "member.join" | "member.update" | "member.remove" | "member.leave" | "invitation.revoke" | "role.create" | "role.update" | "role.delete" | "bot.create" | "bot.update" | "bot.delete" | "bot.start" | "bot.stop" | "bot.restart" | "bot.token_replace" | "bot.avatar_apply" | "command.create" | "command.update" | "command.delete" | "command.import" | "command.sync" | "command.settings_update" | "prompt.create" | "prompt.update" | "prompt.delete" | "connection.create" | "connection.update" | "connection.delete" | "connection.secret_set" | "file.upload" | "file.delete" | null;
+  action?: "auth.sign_in" | "auth.sign_out" | "auth.sign_out_all" | "auth.refresh_reuse" | "auth.link" | "account.update" | "account.settings_update" | "account.delete" | "token.create" | "token.revoke" | "workspace.create" | "workspace.update" | "workspace.delete" | "workspace.transfer" | "member.invite" | "member.join" | "member.update" | "member.remove" | "member.leave" | "invitation.revoke" | "role.create" | "role.update" | "role.delete" | "bot.create" | "bot.update" | "bot.delete" | "bot.start" | "bot.stop" | "bot.restart" | "bot.token_replace" | "bot.avatar_apply" | "command.create" | "command.update" | "command.delete" | "command.import" | "command.sync" | "command.settings_update" | "prompt.create" | "prompt.update" | "prompt.delete" | "connection.create" | "connection.update" | "connection.delete" | "connection.secret_set" | "automation.create" | "automation.update" | "automation.delete" | "variable.put" | "variable.delete" | "member_variable.put" | "member_variable.delete" | "file.upload" | "file.delete" | null;
   actor?: string | null;
   cursor?: string | null;
   limit?: number;
   since?: string | null;
   target_id?: string | null;
-  target_type?: "account" | "bot" | "command" | "connection" | "file" | "invitation" | "prompt" | "role" | "session" | "token" | "user" | "workspace" | null;
+  target_type?: "account" | "automation" | "bot" | "command" | "connection" | "file" | "invitation" | "member_variable" | "prompt" | "role" | "session" | "token" | "user" | "variable" | "workspace" | null;
   until?: string | null;
   until_seq?: number | null;
   workspace_id: string;
@@ -173,7 +173,7 @@ export type AuditQuery = {
  * `changes` maps a field name to `{"old": …, "new": …}` of non-secret values, or to
  * `{"changed": true}` for a secret or token (never its value). */
 export type AuditRecord = {
-  action: "auth.sign_in" | "auth.sign_out" | "auth.sign_out_all" | "auth.refresh_reuse" | "auth.link" | "account.update" | "account.settings_update" | "account.delete" | "token.create" | "token.revoke" | "workspace.create" | "workspace.update" | "workspace.delete" | "workspace.transfer" | "member.invite" | "member.join" | "member.update" | "member.remove" | "member.leave" | "invitation.revoke" | "role.create" | "role.update" | "role.delete" | "bot.create" | "bot.update" | "bot.delete" | "bot.start" | "bot.stop" | "bot.restart" | "bot.token_replace" | "bot.avatar_apply" | "command.create" | "command.update" | "command.delete" | "command.import" | "command.sync" | "command.settings_update" | "prompt.create" | "prompt.update" | "prompt.delete" | "connection.create" | "connection.update" | "connection.delete" | "connection.secret_set" | "file.upload" | "file.delete";
+  action: "auth.sign_in" | "auth.sign_out" | "auth.sign_out_all" | "auth.refresh_reuse" | "auth.link" | "account.update" | "account.settings_update" | "account.delete" | "token.create" | "token.revoke" | "workspace.create" | "workspace.update" | "workspace.delete" | "workspace.transfer" | "member.invite" | "member.join" | "member.update" | "member.remove" | "member.leave" | "invitation.revoke" | "role.create" | "role.update" | "role.delete" | "bot.create" | "bot.update" | "bot.delete" | "bot.start" | "bot.stop" | "bot.restart" | "bot.token_replace" | "bot.avatar_apply" | "command.create" | "command.update" | "command.delete" | "command.import" | "command.sync" | "command.settings_update" | "prompt.create" | "prompt.update" | "prompt.delete" | "connection.create" | "connection.update" | "connection.delete" | "connection.secret_set" | "automation.create" | "automation.update" | "automation.delete" | "variable.put" | "variable.delete" | "member_variable.put" | "member_variable.delete" | "file.upload" | "file.delete";
   actor_token_id?: string | null;
   actor_user_id?: string | null;
   at: string;
@@ -182,7 +182,7 @@ export type AuditRecord = {
   ip?: string | null;
   request_id?: string | null;
   target_id?: string | null;
-  target_type?: "account" | "bot" | "command" | "connection" | "file" | "invitation" | "prompt" | "role" | "session" | "token" | "user" | "workspace" | null;
+  target_type?: "account" | "automation" | "bot" | "command" | "connection" | "file" | "invitation" | "member_variable" | "prompt" | "role" | "session" | "token" | "user" | "variable" | "workspace" | null;
   user_agent?: string | null;
   workspace_id: string;
 };
@@ -1868,6 +1868,18 @@ export type TriggerManifest = {
   events?: Array<"member_join" | "member_leave" | "message" | "reaction_add" | "reaction_remove" | "button" | "guild_join" | "schedule">;
   hash: string;
   intents?: number;
+};
+
+/** `evt.command.<workspace>.<bot>.triggers_changed`: a bot's automations changed;
+ * bot-service asks for the trigger manifest again when `hash` is not the one it has. */
+export type TriggersChanged = {
+  bot_id?: string | null;
+  hash: string;
+  id?: string;
+  level?: "debug" | "info" | "warning" | "error" | "critical";
+  message?: string;
+  occurred_at?: string;
+  workspace_id: string;
 };
 
 /** bot-service: invoke `name` on the bot through the sandbox as its try-it user. */
