@@ -131,6 +131,13 @@ export default async function ({ S, page, context, browser, flow, expectVisible,
     await editor.hover({ force: true });
     await p.screenshot({ path: join(S.shots, 'teams_operator_commands_desktop.png'), fullPage: true });
     // Try it runs a command (the API asks commands.edit): the Run button says why it is off.
+    // The owner gives the team's bot a command first (Try it needs one to show its form).
+    const csrf = (await context.cookies()).find((c) => c.name === 'bc_csrf')?.value ?? '';
+    const made = await page.request.post(`/v1${teamBot}/commands`, {
+      headers: { 'X-CSRF-Token': csrf },
+      data: { name: `hello${tag}`, description: 'says hello', response: { type: 'template', content: 'hello' } },
+    });
+    if (!made.ok()) throw new Error(`the owner's command answered ${made.status()}: ${await made.text()}`);
     await p.goto(`${teamBot}/try`);
     const run = p.getByRole('button', { name: 'Run', exact: true });
     await expectVisible(run);
