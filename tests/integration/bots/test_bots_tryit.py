@@ -70,7 +70,13 @@ async def test_try_a_slash_command_through_the_sandbox(
         assert status["guild_count"] == 1
         assert status["latency_ms"] is None or status["latency_ms"] >= 0
 
-        # By command id (the command is synced to Discord shortly after it was saved).
+        # By command id, once Discord has it: the sync runs when the bot connects, and on a
+        # busy machine it can end a few seconds after the bot is online.
+        async def synced() -> bool:
+            state = (await api.get(f"/v1/bots/{bid}/commands/sync")).json()
+            return bool(state["in_sync"])
+
+        await apoll(synced, timeout_s=30, what="the command synced to Discord")
         tried = await api.post(
             f"/v1/bots/{bid}/try", json={"command_id": cid, "options": {"who": "Ada"}}
         )
