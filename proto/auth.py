@@ -248,6 +248,8 @@ class ApiTokenList(Contract):
 
 # Days a personal access token lives unless asked otherwise, and at most (#17).
 API_TOKEN_DAYS_DEFAULT = 90
+# A token's name, after its white space is folded (auth-service checks it).
+API_TOKEN_NAME_MAX = 64
 API_TOKEN_DAYS_MAX = 365
 
 

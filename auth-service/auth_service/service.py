@@ -47,6 +47,7 @@ from proto.auth import (
     API_SCOPES,
     API_TOKEN_DAYS_DEFAULT,
     API_TOKEN_DAYS_MAX,
+    API_TOKEN_NAME_MAX,
     AccountDeleted,
     ApiTokenCreated,
     ApiTokenInfo,
@@ -643,8 +644,10 @@ class AuthService:
     ) -> ApiTokenCreated:
         name = " ".join(req.name.split())
         problems: list[FieldError] = []
-        if not 1 <= len(name) <= 64:
-            problems.append(FieldError(loc=["name"], message="1 to 64 characters"))
+        if not 1 <= len(name) <= API_TOKEN_NAME_MAX:
+            problems.append(
+                FieldError(loc=["name"], message=f"1 to {API_TOKEN_NAME_MAX} characters")
+            )
         unknown = sorted(set(req.scopes) - set(API_SCOPES))
         if unknown or not req.scopes:
             problems.append(

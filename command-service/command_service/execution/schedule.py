@@ -89,10 +89,10 @@ def _instants(trigger: ScheduleTrigger, after: datetime, anchor: datetime) -> It
     last: datetime | None = None
     for local in CronSim(trigger.cron, wall):
         instant = wall_to_instant(local, zone)
+        # Wall times only grow, and fold=0 keeps their instants in order: a repeat is the
+        # gap's wall times all mapped to its end.
         if instant <= after or instant == last:
             continue
-        if last is not None and instant < last:
-            continue  # a wall time of the repeated hour's second pass: already fired
         last = instant
         yield instant
 
